@@ -1,0 +1,81 @@
+"""The `infusion-prep` command: the GUI with no subcommand, the headless engine with one."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from .common import CliError, Exit, OneLineArgumentParser
+
+# Each module defines register(subparsers); a subcommand's heavy imports (SQLAlchemy,
+# reportlab, Qt) happen inside its handler so that `calc` starts fast.
+SUBCOMMAND_MODULES = (
+    "calc",
+    "coverage",
+    "deadlines",
+    "user",
+    "prep",
+    "audit",
+    "schedule",
+    "course",
+    "reports",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="infusion-prep",
+        description="Preparation and administration assistant for inotuzumab ozogamicin (BESPONSA). "
+        "With no subcommand, opens the desktop program.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the program version and monograph revision")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def version_text() -> str:
+    from ..domain.monograph import load_monograph
+
+    monograph = load_monograph()
+    return f"infusion-prep {__version__} (monograph {monograph.id} revision {monograph.revision}; {monograph.label_revision})"
+
+
+def run_gui(argv: Sequence[str]) -> int:
+    """Until the desktop program exists, no subcommand prints help."""
+    build_parser().print_help()
+    return Exit.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..domain.errors import DataFileError, ValidationError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(version_text())
+        return Exit.OK
+    if not getattr(args, "command", None):
+        return run_gui(argv)
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        print(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}", file=sys.stderr)
+        return Exit.INVALID
+    except CliError as exc:
+        print(f"infusion-prep {args.command}: {exc}", file=sys.stderr)
+        return int(exc.code)
+    except DataFileError as exc:
+        print(f"infusion-prep {args.command}: data file error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""infusion-prep calc: the dose calculation, headless."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..domain.bsa import FORMULAS
+from ..domain.dosing import DoseOrder, calculate_dose
+from .common import Exit, emit_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calc",
+        help="calculate BSA, dose, vials, volumes and billing for one dose",
+        description="Calculate BSA, the dose for a cycle and day, vials, volumes, concentration and J9229 billing.",
+    )
+    parser.add_argument("--height", required=True, help='height with its unit: "170 cm", "1.7 m", "5 ft 7 in"')
+    parser.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
+    parser.add_argument("--cycle", required=True, help="cycle number, 1 to 6")
+    parser.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
+    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
+    parser.add_argument("--formula", choices=list(FORMULAS), default=None, help="BSA formula (default mosteller)")
+    parser.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (label: 25)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..domain.errors import ValidationError
+
+    try:
+        reduce_pct = float(args.reduce_pct)
+    except ValueError:
+        raise ValidationError("reduce-pct", f"'{args.reduce_pct}' is not a number; must be 0 to under 100") from None
+    result = calculate_dose(
+        DoseOrder(
+            height=args.height,
+            weight=args.weight,
+            cycle=args.cycle,
+            day=args.day,
+            response=args.response,
+            formula=args.formula,
+            reduce_pct=reduce_pct,
+        )
+    )
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        print("\n".join(result.summary_lines()))
+    return Exit.HARD_STOP if result.hard_stops else Exit.OK

@@ -1,0 +1,294 @@
+"""The dose calculation: BSA → mg/m² for the cycle and day → dose, vials, volumes, billing.
+
+Arithmetic on doses and volumes is done in Decimal so that a dose shown as 1.46 mg is exactly
+5.84 mL at 0.25 mg/mL and exactly 15 billing units, with no binary rounding surprises. The dose
+is computed from the BSA as shown (2 decimals), so a second person can re-check it by hand
+from the numbers on the sheet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .bsa import get_formula
+from .errors import ValidationError
+from .formatting import format_amount, format_concentration, format_dose, format_number
+from .limits import SitePolicy, input_limits, site_defaults
+from .measurements import Measurement, parse_height, parse_weight
+from .monograph import RESPONSES, Monograph, load_monograph
+from .quantities import Quantity
+
+
+def _dec(value: float | int | str | Decimal) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    return (value / step).quantize(Decimal(1), rounding=rounding) * step
+
+
+@dataclass(frozen=True)
+class DoseOrder:
+    """What the prescriber ordered and the patient's measurements, as typed."""
+
+    height: str
+    weight: str
+    cycle: int
+    day: int
+    response: str | None = None
+    formula: str | None = None
+    reduce_pct: float = 0.0
+
+
+@dataclass(frozen=True)
+class DoseCalculation:
+    # inputs, normalised
+    height_text: str
+    weight_text: str
+    height_cm: float
+    weight_kg: float
+    cycle: int
+    day: int
+    response: str | None
+    # BSA
+    bsa_m2: float
+    bsa_m2_unrounded: float
+    bsa_formula: str
+    bsa_formula_name: str
+    bsa_equation: str
+    # dose
+    standard_mg_per_m2: float
+    reduce_pct: float
+    dose_mg_per_m2: float
+    dose_mg: float
+    # preparation
+    vials: int
+    vial_mg: float
+    reconstitution_ml_per_vial: float
+    reconstituted_mg_per_ml: float
+    withdraw_ml: float
+    final_volume_ml: float
+    nacl_ml: float
+    final_concentration_mg_per_ml: float
+    concentration_min_mg_per_ml: float
+    concentration_max_mg_per_ml: float
+    discarded_mg: float
+    # billing
+    hcpcs: str
+    billing_unit_mg: float
+    billing_units_administered: int
+    billing_units_discarded: int
+    billing_modifier: str
+    vehicle: str
+    # checks
+    warnings: list[str] = field(default_factory=list)
+    hard_stops: list[str] = field(default_factory=list)
+    pending_verification: list[str] = field(default_factory=list)
+    monograph_id: str = ""
+    monograph_revision: str = ""
+
+    @property
+    def can_prepare(self) -> bool:
+        return not self.hard_stops
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary_lines(self) -> list[str]:
+        """A readable summary, every number through the ISMP formatter."""
+        response = f", response {self.response.upper() if self.response != 'none' else 'none'}" if self.response else ""
+        reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""
+        lines = [
+            f"Cycle {self.cycle}, Day {self.day}{response}",
+            f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
+            f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
+            f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = {format_dose(self.dose_mg)}",
+            f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
+            f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} for a total of {format_amount(self.final_volume_ml, 'mL')}",
+            f"Final concentration {format_concentration(self.final_concentration_mg_per_ml)} (allowed {format_concentration(self.concentration_min_mg_per_ml)} to {format_concentration(self.concentration_max_mg_per_ml)})",
+            f"Discarded {format_dose(self.discarded_mg)}",
+            f"Billing {self.hcpcs}: {format_amount(self.billing_units_administered, 'units')} administered, "
+            f"{format_amount(self.billing_units_discarded, 'units')} discarded, modifier {self.billing_modifier}",
+        ]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines += [f"HARD STOP: {s}" for s in self.hard_stops]
+        return lines
+
+
+def _validate_int(field_name: str, value: Any, allowed: list[int] | range, description: str) -> int:
+    if isinstance(value, bool):
+        raise ValidationError(field_name, f"must be {description}")
+    try:
+        number = int(value)
+        if isinstance(value, float) and value != number:
+            raise ValueError
+        if isinstance(value, str) and value.strip() != str(number):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"'{value}' is not a whole number; must be {description}") from None
+    if number not in allowed:
+        raise ValidationError(field_name, f"{number} is not accepted; must be {description}")
+    return number
+
+
+def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> str | None:
+    if response is not None:
+        response = str(response).strip().lower()
+        if response == "":
+            response = None
+        elif response not in RESPONSES:
+            raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
+    if response is None and cycle >= int(monograph.raw["dosing"]["later_cycles_from"]):
+        by_response = {monograph.mg_per_m2(cycle, day, r).value for r in RESPONSES}
+        if len(by_response) > 1:
+            raise ValidationError(
+                "response",
+                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: "
+                "it decides the dose per m²; give none, cr or cri",
+            )
+    return response
+
+
+def calculate_dose(
+    order: DoseOrder,
+    monograph: Monograph | None = None,
+    policy: SitePolicy | None = None,
+) -> DoseCalculation:
+    """Validate the order and compute everything the bench needs. Raises ValidationError on bad input."""
+    monograph = monograph or load_monograph()
+    policy = policy or site_defaults()
+    limits = input_limits()
+
+    max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
+    cycle = _validate_int("cycle", order.cycle, range(1, max_cycles + 1), f"1 to {max_cycles}")
+    days = monograph.dose_days
+    day = _validate_int("day", order.day, days, "one of " + ", ".join(str(d) for d in days))
+    response = validate_response(cycle, day, order.response, monograph)
+    formula = get_formula(order.formula or policy.default_bsa_formula)
+
+    try:
+        reduce_pct = float(order.reduce_pct or 0)
+    except (TypeError, ValueError):
+        raise ValidationError("reduce-pct", f"'{order.reduce_pct}' is not a number; must be 0 to under 100") from None
+    low = float(limits.reduction_accepted.low.to("percent").magnitude)
+    high = float(limits.reduction_accepted.high.to("percent").magnitude)
+    if not (low <= reduce_pct < high) or reduce_pct != reduce_pct:
+        raise ValidationError("reduce-pct", f"{order.reduce_pct} is not accepted; must be {format_number(low)} to under {format_number(high)} percent")
+
+    height: Measurement = parse_height(order.height)
+    weight: Measurement = parse_weight(order.weight)
+    height_cm = height.magnitude("cm")
+    weight_kg = weight.magnitude("kg")
+    warnings: list[str] = [*height.warnings, *weight.warnings]
+    hard_stops: list[str] = []
+
+    bsa_unrounded = formula.compute(height_cm, weight_kg)
+    bsa = _quantize(_dec(bsa_unrounded), Decimal(1).scaleb(-policy.bsa_decimals))
+    if not limits.bsa_plausible.contains(Quantity(float(bsa), "m**2")):
+        warnings.append(
+            f"BSA {format_amount(bsa, 'm²')} ({formula.name}) is outside the usual "
+            f"{format_number(limits.bsa_plausible.low.magnitude)} to {format_number(limits.bsa_plausible.high.magnitude)} m²; "
+            "check height, weight and their units"
+        )
+
+    dose_fact = monograph.mg_per_m2(cycle, day, response)
+    standard = _dec(dose_fact.value.to("mg/m**2").magnitude)
+    label_reduction = monograph.magnitude("cycles.toxicity_cycle_dose_reduction", "percent")
+    if reduce_pct and reduce_pct != label_reduction:
+        warnings.append(
+            f"a {format_number(reduce_pct, 1)}% reduction differs from the label's {format_number(label_reduction, 1)}% "
+            "reduction of the cycle's total dose"
+        )
+    # The reduction applies to the cycle's total dose; spread in proportion, it scales each day alike.
+    mg_per_m2 = standard * (Decimal(1) - _dec(reduce_pct) / Decimal(100))
+    dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))
+
+    vial_mg = _dec(monograph.magnitude("product.vial_deliverable", "mg"))
+    reconstituted = _dec(monograph.magnitude("reconstitution.concentration", "mg/mL"))
+    final_volume = _dec(monograph.magnitude("dilution.final_volume", "mL"))
+    conc_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
+    conc_max = monograph.magnitude("dilution.concentration_max", "mg/mL")
+    unit_mg = _dec(monograph.magnitude("billing.unit_size", "mg"))
+
+    if dose <= 0:
+        hard_stops.append(f"the dose rounds to {format_dose(dose)}; nothing can be prepared")
+        vials = 0
+    else:
+        vials = int((dose / vial_mg).to_integral_value(rounding=ROUND_CEILING))
+    withdraw = _quantize(dose / reconstituted, _dec(policy.volume_precision_ml))
+    nacl = final_volume - withdraw
+    concentration = dose / final_volume
+    if nacl < 0:
+        hard_stops.append(
+            f"the dose volume {format_amount(withdraw, 'mL')} exceeds the {format_amount(final_volume, 'mL')} final volume"
+        )
+    if not (Decimal(str(conc_min)) <= concentration <= Decimal(str(conc_max))) and dose > 0:
+        side = "below the minimum" if concentration < Decimal(str(conc_min)) else "above the maximum"
+        dose_low = _dec(conc_min) * final_volume
+        dose_high = _dec(conc_max) * final_volume
+        hard_stops.append(
+            f"final concentration {format_concentration(concentration)} is {side}: the label allows "
+            f"{format_concentration(conc_min)} to {format_concentration(conc_max)} in "
+            f"{format_amount(final_volume, 'mL')}, that is doses of {format_dose(dose_low)} to {format_dose(dose_high)}; "
+            f"{format_dose(dose)} cannot be prepared as labelled. Refer to the pharmacist and prescriber."
+        )
+    discarded = vials * vial_mg - dose
+    units_administered = int((dose / unit_mg).to_integral_value(rounding=ROUND_CEILING))
+    units_in_vials = int((vials * vial_mg / unit_mg).to_integral_value(rounding=ROUND_HALF_UP))
+    units_discarded = max(units_in_vials - units_administered, 0)
+    modifier_key = "billing.modifier_discarded" if units_discarded > 0 else "billing.modifier_nothing_discarded"
+
+    used = [
+        dose_fact,
+        monograph.fact("product.vial_deliverable"),
+        monograph.fact("reconstitution.concentration"),
+        monograph.fact("dilution.final_volume"),
+        monograph.fact("dilution.concentration_min"),
+        monograph.fact("dilution.concentration_max"),
+    ]
+    if reduce_pct:
+        used.append(monograph.fact("cycles.toxicity_cycle_dose_reduction"))
+    pending = [f"{f.path}: {f.citation}" for f in used if f.verify]
+
+    return DoseCalculation(
+        height_text=height.text,
+        weight_text=weight.text,
+        height_cm=round(height_cm, 2),
+        weight_kg=round(weight_kg, 3),
+        cycle=cycle,
+        day=day,
+        response=response,
+        bsa_m2=float(bsa),
+        bsa_m2_unrounded=bsa_unrounded,
+        bsa_formula=formula.key,
+        bsa_formula_name=formula.name,
+        bsa_equation=formula.equation,
+        standard_mg_per_m2=float(standard),
+        reduce_pct=reduce_pct,
+        dose_mg_per_m2=float(mg_per_m2),
+        dose_mg=float(dose),
+        vials=vials,
+        vial_mg=float(vial_mg),
+        reconstitution_ml_per_vial=monograph.magnitude("reconstitution.diluent_volume_per_vial", "mL"),
+        reconstituted_mg_per_ml=float(reconstituted),
+        withdraw_ml=float(withdraw),
+        final_volume_ml=float(final_volume),
+        nacl_ml=float(nacl),
+        final_concentration_mg_per_ml=float(_quantize(concentration, Decimal("0.0001"))),
+        concentration_min_mg_per_ml=conc_min,
+        concentration_max_mg_per_ml=conc_max,
+        discarded_mg=float(discarded),
+        vehicle=monograph.text("dilution.vehicle_short"),
+        hcpcs=monograph.text("billing.hcpcs"),
+        billing_unit_mg=float(unit_mg),
+        billing_units_administered=units_administered,
+        billing_units_discarded=units_discarded,
+        billing_modifier=monograph.text(modifier_key),
+        warnings=warnings,
+        hard_stops=hard_stops,
+        pending_verification=pending,
+        monograph_id=monograph.id,
+        monograph_revision=monograph.revision,
+    )

@@ -1,0 +1,134 @@
+"""The one number formatter for doses, volumes and concentrations on screen, paper and CLI.
+
+ISMP rules (practice-standards.md): a leading zero always (0.5 mg), never a trailing zero
+(5 mg, not 5.0 mg), a space between number and unit, "mL" not "cc", "mcg" not "µg",
+"units" not "U"/"IU", thousands separated by commas, no period after a unit. Times are shown
+in 24-hour form with the date.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+
+from .quantities import Quantity
+
+# How many decimals each kind of value is shown with, at most (trailing zeros are then dropped).
+DECIMALS = {
+    "mg": 2,
+    "mcg": 1,
+    "mL": 2,
+    "mg/mL": 4,
+    "mg/m²": 3,
+    "m²": 2,
+    "mL/h": 1,
+    "units": 0,
+    "%": 1,
+    "cm": 1,
+    "kg": 2,
+    "in": 1,
+    "lb": 1,
+    "h": 2,
+    "min": 0,
+}
+
+# pint's spelling of a unit -> the ISMP spelling shown to people.
+_PINT_TO_ISMP = {
+    "milligram": "mg",
+    "microgram": "mcg",
+    "gram": "g",
+    "kilogram": "kg",
+    "milliliter": "mL",
+    "liter": "L",
+    "milligram / milliliter": "mg/mL",
+    "milligram / meter ** 2": "mg/m²",
+    "meter ** 2": "m²",
+    "milliliter / hour": "mL/h",
+    "centimeter": "cm",
+    "inch": "in",
+    "pound": "lb",
+    "hour": "h",
+    "minute": "min",
+}
+
+
+def format_number(value: float | Decimal | int, decimals: int = 2) -> str:
+    """Round half up to `decimals`, drop trailing zeros, keep the leading zero, add thousands commas."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot format a non-finite number: {value}")
+    exponent = Decimal(1).scaleb(-decimals)
+    rounded = Decimal(str(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    if rounded == 0:
+        rounded = Decimal(0)  # never "-0"
+    text = f"{rounded:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def ismp_unit(unit: str) -> str:
+    """The ISMP spelling for a unit given in ISMP or pint spelling."""
+    return _PINT_TO_ISMP.get(unit, unit)
+
+
+def format_amount(value: float | Decimal | int, unit: str, decimals: int | None = None) -> str:
+    """'0.5 mg', '1,000 mL', '0.0292 mg/mL'. `unit` in ISMP spelling ("mg", "mL", "mg/mL", ...)."""
+    unit = ismp_unit(unit)
+    if decimals is None:
+        decimals = DECIMALS.get(unit, 2)
+    text = format_number(value, decimals)
+    if unit == "units":
+        return f"{text} unit" if text == "1" else f"{text} units"
+    return f"{text} {unit}" if unit else text
+
+
+def format_quantity(quantity: Quantity, unit: str | None = None, decimals: int | None = None) -> str:
+    """Format a pint quantity, converted to `unit` (pint or ISMP spelling) first when given."""
+    if unit is not None:
+        pint_unit = {v: k for k, v in _PINT_TO_ISMP.items()}.get(unit, unit)
+        quantity = quantity.to(pint_unit)
+    return format_amount(float(quantity.magnitude), ismp_unit(str(quantity.units)), decimals)
+
+
+def format_dose(mg: float) -> str:
+    return format_amount(mg, "mg")
+
+
+def format_volume(ml: float) -> str:
+    return format_amount(ml, "mL")
+
+
+def format_concentration(mg_per_ml: float) -> str:
+    return format_amount(mg_per_ml, "mg/mL")
+
+
+def format_bsa(m2: float, formula_name: str | None = None) -> str:
+    text = format_amount(m2, "m²")
+    return f"{text} ({formula_name})" if formula_name else text
+
+
+def format_instant(instant: datetime, tz: tzinfo | None = None, seconds: bool = False) -> str:
+    """A UTC instant in local time, 24-hour, with the date and the zone: '2026-11-27 14:05 CET'."""
+    if instant.tzinfo is None:
+        raise ValueError("format_instant needs an aware datetime (instants are stored in UTC)")
+    local = instant.astimezone(tz) if tz is not None else instant.astimezone()
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    zone = local.tzname() or local.strftime("%z")
+    return f"{local.strftime(pattern)} {zone}"
+
+
+def format_countdown(seconds: float) -> str:
+    """Remaining time for a screen countdown: 'H:MM:SS', negative as '-H:MM:SS' (overdue)."""
+    sign = "-" if seconds < 0 else ""
+    whole = int(abs(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+
+
+def utc_iso(instant: datetime) -> str:
+    """ISO 8601 with its UTC offset, for JSON output."""
+    if instant.tzinfo is None:
+        raise ValueError("utc_iso needs an aware datetime")
+    return instant.astimezone(timezone.utc).isoformat()

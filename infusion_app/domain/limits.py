@@ -1,0 +1,99 @@
+"""Input limits (resources/validation.toml) and site policy defaults (resources/site-defaults.toml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from .errors import DataFileError
+from .quantities import Quantity
+from .resources import load_toml
+
+
+@dataclass(frozen=True)
+class Range:
+    low: Quantity
+    high: Quantity
+    why: str
+
+    def contains(self, quantity: Quantity) -> bool:
+        return self.low <= quantity <= self.high
+
+    def describe(self, unit: str, formatter) -> str:
+        """'30 to 275 cm', formatted with the ISMP number formatter passed in."""
+        return f"{formatter(self.low.to(unit).magnitude)} to {formatter(self.high.to(unit).magnitude)} {unit}"
+
+
+def _range(node: dict[str, Any]) -> Range:
+    unit = node["unit"]
+    return Range(Quantity(node["min"], unit), Quantity(node["max"], unit), node.get("why", ""))
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    height_accepted: Range
+    height_plausible: Range
+    weight_accepted: Range
+    weight_plausible: Range
+    bsa_plausible: Range
+    reduction_accepted: Range
+
+
+@cache
+def input_limits() -> InputLimits:
+    raw = load_toml("validation.toml")
+    try:
+        return InputLimits(
+            height_accepted=_range(raw["height"]["accepted"]),
+            height_plausible=_range(raw["height"]["plausible"]),
+            weight_accepted=_range(raw["weight"]["accepted"]),
+            weight_plausible=_range(raw["weight"]["plausible"]),
+            bsa_plausible=_range(raw["bsa"]["plausible"]),
+            reduction_accepted=_range(raw["reduction"]["accepted"]),
+        )
+    except KeyError as exc:
+        raise DataFileError(f"validation.toml is missing {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """Site settings with their defaults. The storage layer may hold a site's own values."""
+
+    warning_lead_time: timedelta
+    weight_change_percent_adult: float
+    weight_change_percent_child: float
+    weight_max_age: timedelta
+    adult_from_age_years: int
+    dose_rounding_enabled: bool
+    dose_rounding_max_percent: float
+    dose_precision_mg: float
+    volume_precision_ml: float
+    bsa_decimals: int
+    default_bsa_formula: str
+
+
+def _value(node: dict[str, Any], unit: str) -> float:
+    return float(Quantity(node["value"], node["unit"]).to(unit).magnitude)
+
+
+@cache
+def site_defaults() -> SitePolicy:
+    raw = load_toml("site-defaults.toml")
+    try:
+        return SitePolicy(
+            warning_lead_time=timedelta(minutes=_value(raw["alarms"]["warning_lead_time"], "minute")),
+            weight_change_percent_adult=_value(raw["weight_recheck"]["adult_change_percent"], "percent"),
+            weight_change_percent_child=_value(raw["weight_recheck"]["child_change_percent"], "percent"),
+            weight_max_age=timedelta(days=_value(raw["weight_recheck"]["max_age"], "day")),
+            adult_from_age_years=int(_value(raw["weight_recheck"]["adult_from_age_years"], "year")),
+            dose_rounding_enabled=bool(raw["dose_rounding"]["enabled"]["flag"]),
+            dose_rounding_max_percent=_value(raw["dose_rounding"]["max_percent"], "percent"),
+            dose_precision_mg=_value(raw["precision"]["dose"], "mg"),
+            volume_precision_ml=_value(raw["precision"]["volume"], "mL"),
+            bsa_decimals=int(raw["precision"]["bsa_decimals"]["value"]),
+            default_bsa_formula=str(raw["bsa"]["default_formula"]["text"]),
+        )
+    except KeyError as exc:
+        raise DataFileError(f"site-defaults.toml is missing {exc}") from exc
