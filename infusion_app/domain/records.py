@@ -1,0 +1,104 @@
+"""The records the preparation lifecycle is made of, shared by the domain, storage, CLI, PDF and GUI.
+
+These are plain data. The rules (which event may follow which, who may record it, deadlines)
+live in preparation.py and deadlines.py; persistence lives in infusion_app/storage behind the
+Repository protocol in ports.py.
+
+All instants are timezone-aware datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+
+class Role(str, Enum):
+    TECHNICIAN = "technician"
+    PHARMACIST = "pharmacist"
+    NURSE = "nurse"
+
+
+class EventType(str, Enum):
+    """Everything that can happen to a preparation. Values are the CLI's kebab-case names."""
+
+    RECONSTITUTED = "reconstituted"  # starts the clocks
+    RECONSTITUTED_TO_FRIDGE = "reconstituted-to-fridge"  # reconstituted vials put in the refrigerator
+    RECONSTITUTED_FROM_FRIDGE = "reconstituted-from-fridge"
+    DILUTED = "diluted"  # details: storage = room | fridge
+    BAG_TO_FRIDGE = "bag-to-fridge"
+    BAG_FROM_FRIDGE = "bag-from-fridge"  # starts the warm-up
+    VERIFIED = "verified"  # independent double check by a pharmacist, not the preparer
+    LABELLED = "labelled"
+    DISPENSED = "dispensed"
+    PREMEDICATION = "premedication"  # details: drug_class, drug, dose, given_at
+    PATIENT_CONFIRMED = "patient-confirmed"  # two identifiers checked at the chair
+    INFUSION_STARTED = "infusion-started"
+    INFUSION_ENDED = "infusion-ended"
+    OBSERVATION_ENDED = "observation-ended"
+    DISCARDED = "discarded"  # details: reason
+    OVERRIDE = "override"  # details: hard_stop, reason; recorded by a pharmacist
+    ALARM_ACKNOWLEDGED = "alarm-acknowledged"  # details: deadline, state
+
+
+class DiluteStorage(str, Enum):
+    ROOM = "room"
+    FRIDGE = "fridge"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int | None
+    name: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Patient:
+    name: str
+    mrn: str
+    date_of_birth: date
+
+
+@dataclass(frozen=True)
+class VialRecord:
+    lot: str
+    expiry: date
+    gtin: str | None = None
+    ndc: str | None = None
+    serial: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    at: datetime  # when it happened (may be typed in, e.g. premedication given earlier)
+    recorded_at: datetime  # when the program was told
+    user: str  # the user's name
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass
+class Preparation:
+    """One dose for one patient, from order to observation. Events are append-only."""
+
+    id: str  # a short human-typable id, also in the label's 2D code
+    patient: Patient
+    order: dict[str, Any]  # DoseOrder fields plus the DoseCalculation as a dict (calc.to_dict())
+    created_at: datetime
+    created_by: str
+    monograph_id: str
+    monograph_revision: str
+    vials: list[VialRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def events_of(self, kind: EventType) -> list[Event]:
+        return [e for e in self.events if e.type == kind]
+
+    def last(self, kind: EventType) -> Event | None:
+        found = self.events_of(kind)
+        return found[-1] if found else None
