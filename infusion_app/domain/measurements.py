@@ -91,6 +91,8 @@ def _pairs(field_name: str, text: str, example: str) -> list[tuple[float, str]]:
         raise ValidationError(field_name, f"is empty; type a number and a unit, for example {example}")
     if stripped.lower() in {"nan", "inf", "-inf", "+inf", "infinity"} or re.search(r"\b(nan|inf(inity)?)\b", stripped, re.I):
         raise ValidationError(field_name, f"'{text}' is not a finite number; type for example {example}")
+    if re.search(r"\d,(\d{1,2}|\d{4,})(?!\d)", stripped):
+        raise ValidationError(field_name, f"cannot read '{text}': use a period for decimals (1.7 m); commas only separate thousands")
     pairs: list[tuple[float, str]] = []
     position = 0
     while position < len(stripped):

@@ -1,0 +1,71 @@
+"""`infusion-prep calc` through a subprocess: the contract other tools depend on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli_helpers import assert_clean_invalid, run_cli
+
+REQUIRED_KEYS = {
+    "bsa_m2", "bsa_formula", "dose_mg_per_m2", "dose_mg", "vials", "withdraw_ml", "final_volume_ml", "nacl_ml",
+    "final_concentration_mg_per_ml", "discarded_mg", "hcpcs", "billing_units_administered",
+    "billing_units_discarded", "billing_modifier", "warnings", "hard_stops",
+}
+
+
+def test_json_holds_the_contract_fields():
+    result = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert REQUIRED_KEYS <= set(data)
+    assert (data["bsa_m2"], data["bsa_formula"], data["dose_mg"], data["vials"], data["withdraw_ml"]) == (1.82, "mosteller", 1.46, 2, 5.84)
+    assert (data["billing_units_administered"], data["billing_units_discarded"], data["billing_modifier"]) == (15, 3, "JW")
+    assert data["hard_stops"] == [] and isinstance(data["warnings"], list)
+
+
+def test_us_units_formula_and_reduction():
+    result = run_cli(
+        "calc", "--height", "5 ft 7 in", "--weight", "154 lb", "--cycle", "2", "--day", "1",
+        "--response", "none", "--formula", "dubois", "--reduce-pct", "25", "--json",
+    )
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["bsa_formula"] == "dubois" and data["dose_mg_per_m2"] == 0.6
+
+
+def test_readable_summary_without_json():
+    result = run_cli("calc", "--height", "180 cm", "--weight", "80 kg", "--cycle", "1", "--day", "8")
+    assert result.code == 0
+    assert "BSA 2 m² (Mosteller" in result.stdout and "Dose 0.5 mg/m² × 2 m² = 1 mg" in result.stdout
+
+
+def test_hard_stop_exits_1_and_still_prints_the_json():
+    result = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8", "--json")
+    assert result.code == 1
+    data = result.json()
+    assert data["hard_stops"] and "below the minimum" in data["hard_stops"][0]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--height", "170", "--weight", "70 kg", "--cycle", "1", "--day", "1"], "height"),
+        (["--height", "170 cm", "--weight", "70 cm", "--cycle", "1", "--day", "1"], "weight"),
+        (["--height", "170 cm", "--weight", "-70 kg", "--cycle", "1", "--day", "1"], "weight"),
+        (["--height", "nan cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"], "height"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "9", "--day", "1"], "cycle"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "3"], "day"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "2", "--day", "1"], "response"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--response", "pr"], "--response"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--formula", "x"], "--formula"),
+        (["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--reduce-pct", "abc"], "reduce-pct"),
+        (["--weight", "70 kg", "--cycle", "1", "--day", "1"], "--height"),
+    ],
+)
+def test_invalid_input_exits_2_with_one_line_naming_the_field(args, field):
+    assert_clean_invalid(run_cli("calc", *args, "--json"), field)
+
+
+def test_version_names_the_monograph_revision():
+    result = run_cli("--version")
+    assert result.code == 0 and "monograph inotuzumab-ozogamicin revision" in result.stdout

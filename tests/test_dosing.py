@@ -1,0 +1,138 @@
+"""Dose, vial, volume and billing cases worked by hand.
+
+Each case: BSA (Mosteller, rounded to 2 decimals as shown) × mg/m² = dose (to 0.01 mg);
+vials = ceil(dose / 0.9); volume = dose / 0.25 mg/mL; NaCl = 50 − volume; concentration =
+dose / 50; discarded = vials × 0.9 − dose; units = ceil(dose / 0.1), discarded units =
+vials × 9 − administered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infusion_app.domain.dosing import DoseOrder, calculate_dose
+from infusion_app.domain.errors import ValidationError
+
+
+def calc(height="170 cm", weight="70 kg", cycle=1, day=1, response=None, formula=None, reduce_pct=0):
+    return calculate_dose(DoseOrder(height, weight, cycle, day, response, formula, reduce_pct))
+
+
+def test_cycle1_day1_170cm_70kg():
+    # BSA √(170·70/3600) = 1.8181 → 1.82 m²; 0.8 × 1.82 = 1.456 → 1.46 mg
+    r = calc()
+    assert (r.bsa_m2, r.bsa_formula, r.dose_mg_per_m2, r.dose_mg) == (1.82, "mosteller", 0.8, 1.46)
+    assert (r.vials, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == (2, 5.84, 50.0, 44.16)
+    assert r.final_concentration_mg_per_ml == 0.0292
+    assert r.discarded_mg == pytest.approx(0.34)
+    assert (r.hcpcs, r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == ("J9229", 15, 3, "JW")
+    assert r.hard_stops == [] and r.warnings == []
+
+
+def test_cycle1_day8_180cm_80kg():
+    # BSA √(14400/3600) = 2 m²; 0.5 × 2 = 1 mg; 2 vials; 4 mL; 46 mL NaCl; 0.02 mg/mL; 0.8 mg discarded
+    r = calc("180 cm", "80 kg", 1, 8)
+    assert (r.bsa_m2, r.dose_mg, r.vials, r.withdraw_ml, r.nacl_ml) == (2.0, 1.0, 2, 4.0, 46.0)
+    assert r.final_concentration_mg_per_ml == 0.02
+    assert r.discarded_mg == pytest.approx(0.8)
+    assert (r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == (10, 8, "JW")
+
+
+def test_nothing_discarded_bills_jz():
+    # 135 cm, 135 kg: BSA √(18225/3600) = 2.25 m²; 0.8 × 2.25 = 1.8 mg = exactly 2 vials
+    r = calc("135 cm", "135 kg", 1, 1)
+    assert (r.bsa_m2, r.dose_mg, r.vials, r.discarded_mg) == (2.25, 1.8, 2, 0.0)
+    assert (r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == (18, 0, "JZ")
+
+
+@pytest.mark.parametrize(
+    ("cycle", "day", "response", "mg_per_m2"),
+    [
+        (1, 1, None, 0.8), (1, 8, None, 0.5), (1, 15, None, 0.5),
+        (1, 1, "cr", 0.8),  # the response does not matter in cycle 1
+        (2, 1, "cr", 0.5), (2, 1, "cri", 0.5), (2, 1, "none", 0.8),
+        (3, 8, "none", 0.5), (6, 15, "cr", 0.5),
+        (4, 8, None, 0.5),  # Day 8 is 0.5 whatever the response, so it is not demanded
+    ],
+)
+def test_dose_per_m2_by_cycle_day_and_response(cycle, day, response, mg_per_m2):
+    r = calc("180 cm", "80 kg", cycle, day, response)
+    assert r.dose_mg_per_m2 == mg_per_m2
+    assert r.dose_mg == pytest.approx(2 * mg_per_m2)
+
+
+def test_response_is_demanded_where_it_decides_the_dose():
+    with pytest.raises(ValidationError) as raised:
+        calc(cycle=2, day=1)
+    assert raised.value.field == "response"
+
+
+def test_25_percent_reduction_is_spread_in_proportion():
+    # cycle total 1.8 mg/m² → 1.35: Day 1 0.6, Days 8 and 15 0.375
+    day1 = calc("180 cm", "80 kg", 2, 1, "none", reduce_pct=25)
+    day8 = calc("180 cm", "80 kg", 2, 8, "none", reduce_pct=25)
+    assert (day1.dose_mg_per_m2, day1.dose_mg) == (0.6, 1.2)
+    assert (day8.dose_mg_per_m2, day8.dose_mg) == (0.375, 0.75)
+    assert (day1.vials, day1.withdraw_ml, day1.nacl_ml, day1.billing_units_administered, day1.billing_units_discarded) == (2, 4.8, 45.2, 12, 6)
+    assert day1.warnings == []
+
+
+def test_a_reduction_other_than_the_label_s_warns():
+    assert any("differs from the label" in w for w in calc(reduce_pct=20).warnings)
+
+
+def test_small_child_in_50_ml_is_a_hard_stop_with_the_limits():
+    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg; 0.28 / 50 = 0.0056 mg/mL < 0.01
+    r = calc("90 cm", "12 kg", 1, 8)
+    assert r.dose_mg == 0.28
+    assert len(r.hard_stops) == 1
+    stop = r.hard_stops[0]
+    assert "0.0056 mg/mL" in stop and "below the minimum" in stop
+    assert "0.01 mg/mL to 0.1 mg/mL" in stop and "0.5 mg to 5 mg" in stop
+    assert not r.can_prepare
+
+
+def test_large_bsa_warns_but_calculates():
+    r = calc("200 cm", "122 kg", 1, 1)  # BSA 2.6 m²
+    assert r.bsa_m2 == 2.6 and r.dose_mg == 2.08
+    assert any("BSA 2.6 m²" in w and "Mosteller" in w for w in r.warnings)
+    assert r.hard_stops == []
+
+
+@pytest.mark.parametrize("formula", ["dubois", "haycock", "gehan-george", "boyd"])
+def test_other_formulas_are_named_in_the_result(formula):
+    r = calc(formula=formula)
+    assert r.bsa_formula == formula and r.bsa_formula_name in "\n".join(r.summary_lines())
+
+
+def test_units_typed_in_us_customary_give_the_same_dose():
+    metric = calc("170.18 cm", "69.853 kg")
+    us = calc("5 ft 7 in", "154 lb")
+    assert us.dose_mg == metric.dose_mg and us.bsa_m2 == metric.bsa_m2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"cycle": 0}, "cycle"), ({"cycle": 7}, "cycle"), ({"cycle": "two"}, "cycle"), ({"cycle": 1.5}, "cycle"),
+        ({"day": 2}, "day"), ({"day": "x"}, "day"),
+        ({"response": "pr"}, "response"),
+        ({"formula": "x"}, "formula"),
+        ({"reduce_pct": 100}, "reduce-pct"), ({"reduce_pct": -5}, "reduce-pct"), ({"reduce_pct": float("nan")}, "reduce-pct"),
+        ({"height": "170"}, "height"), ({"weight": "70 cm"}, "weight"),
+    ],
+)
+def test_invalid_orders_name_the_field(kwargs, field):
+    with pytest.raises(ValidationError) as raised:
+        calc(**kwargs)
+    assert raised.value.field == field
+
+
+def test_summary_uses_the_ismp_formatter():
+    text = "\n".join(calc("180 cm", "80 kg", 1, 8).summary_lines())
+    assert "1 mg" in text and "1.0 mg" not in text and "4 mL" in text and "0.02 mg/mL" in text
+    assert "15 units" not in text and "10 units administered" in text
+
+
+def test_values_awaiting_verification_are_reported():
+    assert any("concentration_min" in v for v in calc().pending_verification)

@@ -1,0 +1,88 @@
+"""The monograph drives every number: change a value in a copy of the file and the result changes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infusion_app.domain.dosing import DoseOrder, calculate_dose
+from infusion_app.domain.errors import DataFileError
+from infusion_app.domain.monograph import load_monograph
+from infusion_app.domain.resources import resource_path
+
+ORDER = DoseOrder("170 cm", "70 kg", 1, 1)
+
+
+@pytest.fixture
+def monograph_text() -> str:
+    return resource_path("monographs", "inotuzumab-ozogamicin.toml").read_text(encoding="utf-8")
+
+
+def edited(tmp_path: Path, text: str, pattern: str, replacement: str) -> Path:
+    new, count = re.subn(pattern, replacement, text, count=1, flags=re.M)
+    assert count == 1, pattern
+    path = tmp_path / "edited.toml"
+    path.write_text(new, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_monograph_loads_and_every_value_has_a_source():
+    monograph = load_monograph()
+    assert monograph.generic_name == "inotuzumab ozogamicin" and monograph.brand_name == "BESPONSA"
+    assert monograph.dose_days == [1, 8, 15]
+    for fact in monograph.facts.values():
+        assert fact.source_text, fact.path
+
+
+def test_values_marked_verify_in_the_reference_are_flagged():
+    pending = {f.path for f in load_monograph().pending_verification()}
+    assert {
+        "dilution.concentration_min",
+        "dilution.concentration_max",
+        "time_limits.diluted_room_max",
+        "time_limits.diluted_refrigerated_max",
+        "dose_modification.interruption.omit_next_dose_from",
+    } <= pending
+    assert "reconstitution.concentration" not in pending
+
+
+def test_a_different_vial_size_changes_vials_discard_and_billing(tmp_path, monograph_text):
+    # The EU labels call the vial 1 mg; with 1 mg vials 1.46 mg still needs 2 vials but discards 0.54 mg.
+    path = edited(tmp_path, monograph_text, r"^vial_deliverable = \{ value = 0\.9,", "vial_deliverable = { value = 1.0,")
+    r = calculate_dose(ORDER, monograph=load_monograph(path))
+    assert r.vial_mg == 1.0 and r.discarded_mg == pytest.approx(0.54) and r.billing_units_discarded == 5
+
+
+def test_a_different_concentration_changes_the_volume(tmp_path, monograph_text):
+    path = edited(tmp_path, monograph_text, r"^concentration = \{ value = 0\.25,", "concentration = { value = 0.5,")
+    assert calculate_dose(ORDER, monograph=load_monograph(path)).withdraw_ml == 2.92
+
+
+def test_a_different_dose_table_changes_the_dose(tmp_path, monograph_text):
+    path = edited(tmp_path, monograph_text, r"^day1 = \{ value = 0\.8,", "day1 = { value = 0.7,")
+    assert calculate_dose(ORDER, monograph=load_monograph(path)).dose_mg == 1.27  # 0.7 × 1.82 = 1.274
+
+
+def test_a_different_concentration_window_changes_the_hard_stop(tmp_path, monograph_text):
+    path = edited(tmp_path, monograph_text, r"^concentration_min = \{ value = 0\.01,", "concentration_min = { value = 0.03,")
+    r = calculate_dose(ORDER, monograph=load_monograph(path))
+    assert r.hard_stops and "0.03 mg/mL" in r.hard_stops[0]
+
+
+def test_a_value_with_an_unknown_unit_is_refused(tmp_path, monograph_text):
+    path = edited(tmp_path, monograph_text, r'unit = "mg/mL", source = "uspi_2024", where = "2.4" \}', 'unit = "mg/zork", source = "uspi_2024", where = "2.4" }')
+    with pytest.raises(DataFileError, match="unknown unit"):
+        load_monograph(path)
+
+
+def test_a_value_citing_an_unknown_source_is_refused(tmp_path, monograph_text):
+    path = edited(tmp_path, monograph_text, r'source = "uspi_2024", where = "3; 16', 'source = "hearsay", where = "3; 16')
+    with pytest.raises(DataFileError, match="unknown source"):
+        load_monograph(path)
+
+
+def test_a_missing_value_is_a_clear_error():
+    with pytest.raises(DataFileError, match="no value 'nope.nothing'"):
+        load_monograph().fact("nope.nothing")
