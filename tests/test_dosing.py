@@ -136,3 +136,18 @@ def test_summary_uses_the_ismp_formatter():
 
 def test_values_awaiting_verification_are_reported():
     assert any("concentration_min" in v for v in calc().pending_verification)
+
+
+def test_site_dose_rounding_is_off_by_default_and_within_its_limit_when_on():
+    from dataclasses import replace
+
+    from infusion_app.domain.limits import site_defaults
+
+    assert calc("135 cm", "128 kg").dose_rounding_pct == 0  # off by default
+    on = replace(site_defaults(), dose_rounding_enabled=True)
+    # 135 cm, 128 kg: BSA 2.19 m² → 1.75 mg; 2 vials = 1.8 mg is +2.9%, within 10%
+    rounded = calculate_dose(DoseOrder("135 cm", "128 kg", 1, 1), policy=on)
+    assert (rounded.calculated_dose_mg, rounded.dose_mg, rounded.dose_rounding_pct) == (1.75, 1.8, 2.9)
+    assert rounded.billing_modifier == "JZ" and any("rounded to whole vials" in w for w in rounded.warnings)
+    # 1.46 mg is 23% from 1.8 mg and 38% from 0.9 mg: never rounded
+    assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), policy=on).dose_mg == 1.46

@@ -29,6 +29,20 @@ def _quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_UP) -> D
     return (value / step).quantize(Decimal(1), rounding=rounding) * step
 
 
+def _round_to_whole_vials(dose: Decimal, vial_mg: Decimal, policy: SitePolicy) -> tuple[Decimal, float]:
+    """HOPA dose rounding, off unless the site turns it on: to the nearest whole vial when that is
+    within the site's percentage of the calculated dose. Returns the dose and the change in percent."""
+    if not policy.dose_rounding_enabled or dose <= 0:
+        return dose, 0.0
+    nearest = (dose / vial_mg).to_integral_value(rounding=ROUND_HALF_UP) * vial_mg
+    if nearest <= 0 or nearest == dose:
+        return dose, 0.0
+    change = (nearest - dose) / dose * 100
+    if abs(change) > _dec(policy.dose_rounding_max_percent):
+        return dose, 0.0
+    return nearest, float(change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 @dataclass(frozen=True)
 class DoseOrder:
     """What the prescriber ordered and the patient's measurements, as typed."""
@@ -62,6 +76,8 @@ class DoseCalculation:
     standard_mg_per_m2: float
     reduce_pct: float
     dose_mg_per_m2: float
+    calculated_dose_mg: float  # BSA × mg/m², before any site dose rounding
+    dose_rounding_pct: float  # 0 unless the site's dose-rounding policy changed the dose
     dose_mg: float
     # preparation
     vials: int
@@ -203,9 +219,14 @@ def calculate_dose(
         )
     # The reduction applies to the cycle's total dose; spread in proportion, it scales each day alike.
     mg_per_m2 = standard * (Decimal(1) - _dec(reduce_pct) / Decimal(100))
-    dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))
-
+    calculated_dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))
     vial_mg = _dec(monograph.magnitude("product.vial_deliverable", "mg"))
+    dose, rounding_pct = _round_to_whole_vials(calculated_dose, vial_mg, policy)
+    if rounding_pct:
+        warnings.append(
+            f"dose rounded to whole vials by site policy: {format_dose(calculated_dose)} → {format_dose(dose)} "
+            f"({'+' if rounding_pct > 0 else ''}{format_number(rounding_pct, 1)}%)"
+        )
     reconstituted = _dec(monograph.magnitude("reconstitution.concentration", "mg/mL"))
     final_volume = _dec(monograph.magnitude("dilution.final_volume", "mL"))
     conc_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
@@ -268,6 +289,8 @@ def calculate_dose(
         standard_mg_per_m2=float(standard),
         reduce_pct=reduce_pct,
         dose_mg_per_m2=float(mg_per_m2),
+        calculated_dose_mg=float(calculated_dose),
+        dose_rounding_pct=rounding_pct,
         dose_mg=float(dose),
         vials=vials,
         vial_mg=float(vial_mg),
