@@ -1,0 +1,184 @@
+"""The About dialog: which program, which monograph, which label, and what is still unverified.
+
+A pharmacist asked "where does this number come from?" must be able to answer from this dialog:
+the program version, the monograph revision, the label revision the numbers were taken from,
+and every value that still awaits pharmacist verification, each with its citation.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..domain.formatting import format_number, format_quantity
+from ..domain.monograph import Fact, Monograph, load_monograph
+from ..domain.quantities import Quantity
+from .icons import APP_NAME, application_icon
+
+LICENSE = "GPL-3.0-or-later"
+PENDING_COLUMNS = ("Value", "Shown as", "Source")
+
+# Units the ISMP formatter leaves in pint's spelling; the dialog names them the way people say them.
+_SPOKEN_UNITS = {"day": ("day", "days"), "week": ("week", "weeks"), "percent": ("%", "%")}
+
+
+def fact_display(fact: Fact) -> str:
+    """A fact's value as a person reads it; numbers go through the one formatter."""
+    value = fact.value
+    if isinstance(value, Quantity):
+        unit = str(value.units)
+        if value.dimensionless and unit in ("dimensionless", ""):
+            return format_number(float(value.magnitude))
+        if unit in _SPOKEN_UNITS:
+            number = format_number(float(value.magnitude))
+            singular, plural = _SPOKEN_UNITS[unit]
+            if singular == "%":
+                return f"{number}%"
+            return f"{number} {singular if number == '1' else plural}"
+        return format_quantity(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def monograph_title(monograph: Monograph) -> str:
+    return f"{monograph.generic_name} ({monograph.brand_name}), revision {monograph.revision}"
+
+
+def review_status(monograph: Monograph) -> str:
+    meta = monograph.raw.get("meta", {})
+    reviewer, reviewed_on = str(meta.get("reviewed_by", "")).strip(), str(meta.get("reviewed_on", "")).strip()
+    if not reviewer:
+        return "not yet reviewed by a pharmacist"
+    return f"reviewed by {reviewer}" + (f" on {reviewed_on}" if reviewed_on else "")
+
+
+class AboutDialog(QDialog):
+    """Shows the version, the monograph and label revisions and the values awaiting verification.
+
+    `monograph` defaults to the shipped one; tests pass an altered copy.
+    """
+
+    def __init__(self, parent: QWidget | None = None, monograph: Monograph | None = None) -> None:
+        super().__init__(parent)
+        self.monograph = monograph if monograph is not None else load_monograph()
+        self.setObjectName("AboutDialog")
+        self.setWindowTitle(f"About {APP_NAME}")
+        self.setWindowIcon(application_icon())
+        self.setMinimumWidth(720)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._header())
+        layout.addLayout(self._facts())
+
+        pending = self.monograph.pending_verification()
+        self.pending_heading = QLabel(self._pending_heading_text(len(pending)))
+        self.pending_heading.setObjectName("pendingHeading")
+        self.pending_heading.setWordWrap(True)
+        self.pending_heading.setStyleSheet("font-weight: bold;")
+        layout.addWidget(self.pending_heading)
+        self.pending_table = self._pending_table(pending)
+        self.pending_table.setVisible(bool(pending))
+        layout.addWidget(self.pending_table, stretch=1)
+
+        disclaimer = QLabel(
+            "This program supports, and does not replace, the clinical judgement of pharmacists and "
+            f"nurses and your institution's policies. Check every value against the current label. "
+            f"Licence: {LICENSE}."
+        )
+        disclaimer.setWordWrap(True)
+        layout.addWidget(disclaimer)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.close_button = self.buttons.button(QDialogButtonBox.StandardButton.Close)
+        self.close_button.setObjectName("closeButton")
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.close_button.setFocus()
+
+    def _header(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        icon = QLabel()
+        icon.setPixmap(application_icon().pixmap(64, 64))
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        row.addWidget(icon)
+        title = QLabel(f"<h2>{APP_NAME}</h2>Preparation and administration assistant for "
+                       f"{self.monograph.generic_name} ({self.monograph.brand_name})")
+        title.setWordWrap(True)
+        row.addWidget(title, stretch=1)
+        return row
+
+    def _facts(self) -> QFormLayout:
+        form = QFormLayout()
+        self.version_label = self._value_label("versionLabel", __version__)
+        self.monograph_label = self._value_label("monographLabel", monograph_title(self.monograph))
+        self.label_revision_label = self._value_label("labelRevisionLabel", self.monograph.label_revision)
+        self.review_label = self._value_label("reviewLabel", review_status(self.monograph))
+        form.addRow("Program version:", self.version_label)
+        form.addRow("Monograph:", self.monograph_label)
+        form.addRow("Numbers taken from:", self.label_revision_label)
+        form.addRow("Monograph review:", self.review_label)
+        return form
+
+    @staticmethod
+    def _value_label(name: str, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    @staticmethod
+    def _pending_heading_text(count: int) -> str:
+        if count == 0:
+            return "Every value in the monograph has been verified by a pharmacist."
+        noun = "value awaits" if count == 1 else "values await"
+        return f"{count} {noun} pharmacist verification against the current label:"
+
+    @staticmethod
+    def _pending_table(pending: list[Fact]) -> QTableWidget:
+        table = QTableWidget(len(pending), len(PENDING_COLUMNS))
+        table.setObjectName("pendingTable")
+        table.setHorizontalHeaderLabels(PENDING_COLUMNS)
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setWordWrap(True)
+        for row, fact in enumerate(pending):
+            for column, text in enumerate((fact.path, fact_display(fact), fact.citation)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                table.setItem(row, column, item)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        # Row heights depend on the wrapped Source column, whose width is known only once laid out.
+        header.sectionResized.connect(lambda *_: table.resizeRowsToContents())
+        return table
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.pending_table.resizeRowsToContents()
+
+    def pending_rows(self) -> list[tuple[str, str, str]]:
+        """What the table shows, row by row (for tests and for copying into a report)."""
+        return [
+            tuple(self.pending_table.item(row, column).text() for column in range(len(PENDING_COLUMNS)))
+            for row in range(self.pending_table.rowCount())
+        ]

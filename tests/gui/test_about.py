@@ -1,0 +1,131 @@
+"""The About dialog shows what a pharmacist needs to trust the numbers, and closes."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QDialog
+
+from infusion_app.domain.formatting import format_quantity
+from infusion_app.domain.monograph import load_monograph, parse_monograph
+from infusion_app.domain.quantities import Quantity
+from infusion_app.domain.resources import load_toml
+from infusion_app.gui.about import AboutDialog, fact_display
+from infusion_app.gui.icons import APP_NAME, ICON_SIZES, application_icon
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pyproject_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def altered_monograph(pending_paths: set[str], revision: str, label_revision: str):
+    """The shipped monograph with its revisions replaced and exactly `pending_paths` marked unverified."""
+    raw = copy.deepcopy(load_toml("monographs/inotuzumab-ozogamicin.toml"))
+    raw["meta"]["monograph_revision"] = revision
+    raw["meta"]["label_revision"] = label_revision
+
+    def mark(node, prefix=""):
+        for key, child in node.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(child, dict) and "source" in child:
+                child["verify"] = path in pending_paths
+            elif isinstance(child, dict) and key not in ("meta", "sources", "dosing"):
+                mark(child, path)
+
+    mark(raw)
+    return parse_monograph(raw)
+
+
+@pytest.fixture
+def open_dialog(qtbot):
+    def make(monograph=None) -> AboutDialog:
+        dialog = AboutDialog(monograph=monograph)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        return dialog
+
+    return make
+
+
+def test_shows_program_version_monograph_and_label_revisions(open_dialog):
+    monograph = load_monograph()
+    dialog = open_dialog()
+    assert dialog.version_label.text() == pyproject_version()
+    assert monograph.revision in dialog.monograph_label.text()
+    assert dialog.label_revision_label.text() == monograph.label_revision
+    assert APP_NAME in dialog.windowTitle()
+
+
+def test_lists_every_shipped_value_awaiting_verification_with_its_citation(open_dialog):
+    pending = load_monograph().pending_verification()
+    assert pending, "the shipped monograph has unverified values; this test needs some to check"
+    dialog = open_dialog()
+    rows = dialog.pending_rows()
+    assert [(path, citation) for path, _shown, citation in rows] == [(f.path, f.citation) for f in pending]
+    assert str(len(pending)) in dialog.pending_heading.text()
+    assert dialog.pending_table.isVisible()
+
+
+def test_follows_the_monograph_it_is_given(open_dialog):
+    chosen = {"product.vial_deliverable", "time_limits.diluted_room_max"}
+    monograph = altered_monograph(chosen, revision="2099-01-01.7", label_revision="Test label, revision 01/2099")
+    dialog = open_dialog(monograph)
+    assert "2099-01-01.7" in dialog.monograph_label.text()
+    assert dialog.label_revision_label.text() == "Test label, revision 01/2099"
+    rows = {path: shown for path, shown, _citation in dialog.pending_rows()}
+    assert set(rows) == chosen
+    for path in chosen:
+        assert rows[path] == format_quantity(monograph.quantity(path))
+    assert "2 values await" in dialog.pending_heading.text()
+
+
+def test_says_so_when_nothing_awaits_verification(open_dialog):
+    dialog = open_dialog(altered_monograph(set(), revision="r", label_revision="l"))
+    assert dialog.pending_rows() == []
+    assert not dialog.pending_table.isVisible()
+    assert "verified" in dialog.pending_heading.text()
+
+
+def test_close_button_closes_the_dialog(open_dialog, qtbot):
+    dialog = open_dialog()
+    assert dialog.close_button.isVisible()
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    assert dialog.result() == QDialog.DialogCode.Rejected
+
+
+def test_escape_closes_the_dialog_too(open_dialog, qtbot):
+    dialog = open_dialog()
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+
+
+@pytest.mark.parametrize(
+    ("quantity", "shown"),
+    [
+        (Quantity(7, "day"), "7 days"),
+        (Quantity(1, "day"), "1 day"),
+        (Quantity(25, "percent"), "25%"),
+        (Quantity(2, ""), "2"),
+        (Quantity(4, "hour"), "4 h"),
+    ],
+)
+def test_values_are_shown_as_people_say_them(quantity, shown):
+    from infusion_app.domain.monograph import Fact
+
+    fact = Fact(path="x", value=quantity, source="s", source_text="S", where="", verify=True)
+    assert fact_display(fact) == shown
+
+
+def test_application_icon_carries_every_size(qtbot):
+    icon = application_icon()
+    assert not icon.isNull()
+    available = set(icon.availableSizes())
+    assert {QSize(size, size) for size in ICON_SIZES} <= available
