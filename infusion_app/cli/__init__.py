@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With no subcommand, opens the desktop program.",
     )
     parser.add_argument("--version", action="store_true", help="print the program version and monograph revision")
+    # Own dests, so that a subcommand's --data-dir/--database (same flags) never clobber these.
+    parser.add_argument("--data-dir", dest="gui_data_dir", metavar="DIR", help="desktop program: folder for the database and backups")
+    parser.add_argument("--database", dest="gui_database", metavar="URL", help="desktop program: SQLAlchemy database URL")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
@@ -45,10 +48,11 @@ def version_text() -> str:
     return f"infusion-prep {__version__} (monograph {monograph.id} revision {monograph.revision}; {monograph.label_revision})"
 
 
-def run_gui(argv: Sequence[str]) -> int:
-    """Until the desktop program exists, no subcommand prints help."""
-    build_parser().print_help()
-    return Exit.OK
+def run_gui(argv: Sequence[str], data_dir: str | None = None, database: str | None = None) -> int:
+    """The desktop program (Qt is imported only here, so the subcommands start fast)."""
+    from ..gui.app import run
+
+    return run(sys.argv[:1], data_dir=data_dir, database=database)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(version_text())
         return Exit.OK
     if not getattr(args, "command", None):
-        return run_gui(argv)
+        return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)
     try:
         return int(args.func(args))
     except ValidationError as exc:

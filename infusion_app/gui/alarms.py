@@ -1,0 +1,222 @@
+"""Alarms: a repeating sound and a visual flash until a person acknowledges them.
+
+IEC 60601-1-8 conventions: a high-priority alarm (a deadline due or expired; red) sounds a
+five-pulse burst and flashes fast; a medium-priority alarm (the warning lead time reached;
+yellow) sounds a three-pulse burst and flashes slowly. Both repeat until acknowledged; the
+acknowledgement (who, when, which deadline, at which state) is recorded through the service.
+
+Which alarms are active is decided from storage on every tick (a deadline in an alarm state and
+no acknowledgement stored for it), so an unacknowledged alarm re-raises after a restart. This
+module only keeps the sound and the flash going while that list is not empty.
+
+Sound is optional: when QtMultimedia or an audio device is missing the program runs with the
+visual flash only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import tempfile
+import wave
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+
+log = logging.getLogger(__name__)
+
+HIGH = "high"
+MEDIUM = "medium"
+
+# The deadline states that raise an alarm, and their priority.
+PRIORITY_OF_STATE = {"expired": HIGH, "due": HIGH, "warning": MEDIUM}
+
+# IEC 60601-1-8, table 3 and 4: a high-priority burst repeats every 2.5-15 s and its light flashes
+# at 1.4-2.8 Hz; a medium-priority burst repeats every 2.5-30 s and its light flashes at 0.4-0.8 Hz.
+REPEAT_MS = {HIGH: 5_000, MEDIUM: 10_000}
+FLASH_TOGGLE_MS = {HIGH: 250, MEDIUM: 1_000}  # toggling twice per period: 2 Hz and 0.5 Hz
+
+
+@dataclass(frozen=True)
+class Alarm:
+    preparation_id: str
+    deadline_key: str
+    deadline_label: str
+    state: str  # the deadline state that raised it: warning, due or expired
+    patient_name: str
+    mrn: str
+
+    @property
+    def priority(self) -> str:
+        return PRIORITY_OF_STATE.get(self.state, MEDIUM)
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.preparation_id, self.deadline_key, self.state)
+
+    def describe(self) -> str:
+        what = {"warning": "warning", "due": "DUE NOW", "expired": "EXPIRED"}.get(self.state, self.state)
+        return f"{self.patient_name} (MRN {self.mrn}): {self.deadline_label} {what}"
+
+
+# --------------------------------------------------------------------------------------------
+# Sound
+
+
+def _burst_wav(path: Path, pulses: int, frequency: float) -> Path:
+    """A burst of short pulses with harmonics (IEC tones need at least 4 harmonics to be located)."""
+    rate = 22_050
+    pulse_s, gap_s = 0.15, 0.08
+    samples: list[int] = []
+    for _ in range(pulses):
+        count = int(rate * pulse_s)
+        for i in range(count):
+            t = i / rate
+            envelope = min(1.0, i / (rate * 0.01), (count - i) / (rate * 0.01))
+            value = sum(math.sin(2 * math.pi * frequency * h * t) / h for h in range(1, 6))
+            samples.append(int(9_000 * envelope * value))
+        samples.extend([0] * int(rate * gap_s))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return path
+
+
+class AlarmSound:
+    """Plays the burst for a priority. Silently does nothing when there is no audio."""
+
+    def __init__(self, enabled: bool = True):
+        self.available = False
+        self._effects: dict[str, object] = {}
+        self._folder: tempfile.TemporaryDirectory | None = None
+        if not enabled:
+            return
+        try:
+            from PySide6.QtMultimedia import QSoundEffect  # may be missing from a trimmed Qt
+
+            self._folder = tempfile.TemporaryDirectory(prefix="infusion-prep-alarm-")
+            folder = Path(self._folder.name)
+            for priority, pulses, frequency in ((HIGH, 5, 880.0), (MEDIUM, 3, 660.0)):
+                effect = QSoundEffect()
+                effect.setSource(QUrl.fromLocalFile(str(_burst_wav(folder / f"{priority}.wav", pulses, frequency))))
+                effect.setVolume(1.0)
+                self._effects[priority] = effect
+            self.available = True
+        except Exception as exc:  # ImportError, or a multimedia backend that fails to start
+            log.warning("alarm sound unavailable, visual alarm only: %s", exc)
+            self._effects.clear()
+            self.available = False
+
+    def play(self, priority: str) -> None:
+        effect = self._effects.get(priority)
+        if effect is None:
+            return
+        try:
+            effect.play()  # type: ignore[attr-defined]
+        except Exception as exc:  # an audio device that went away must not stop the alarm
+            log.warning("alarm sound failed: %s", exc)
+
+    def stop(self) -> None:
+        for effect in self._effects.values():
+            try:
+                effect.stop()  # type: ignore[attr-defined]
+            except Exception:
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# The controller
+
+
+class AlarmController(QObject):
+    """Keeps the flash and the sound going while any alarm is unacknowledged.
+
+    `acknowledge` is the service call that records an acknowledgement; it must raise when it
+    could not be stored, in which case the alarm stays on.
+    """
+
+    alarms_changed = Signal(list)  # list[Alarm], most urgent first
+    flash_toggled = Signal(bool)
+
+    def __init__(
+        self,
+        acknowledge: Callable[[Alarm], None],
+        sound: AlarmSound | None = None,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self._acknowledge = acknowledge
+        self.sound = sound if sound is not None else AlarmSound(enabled=False)
+        self._alarms: list[Alarm] = []
+        self.flash_phase = False
+        self.sounds_played = 0  # how many bursts were started (tests and the benchmark read it)
+        self._flash = QTimer(self)
+        self._flash.timeout.connect(self._toggle_flash)
+        self._repeat = QTimer(self)
+        self._repeat.timeout.connect(self._sound_again)
+
+    @property
+    def alarms(self) -> list[Alarm]:
+        return list(self._alarms)
+
+    @property
+    def highest_priority(self) -> str | None:
+        if not self._alarms:
+            return None
+        return HIGH if any(a.priority == HIGH for a in self._alarms) else MEDIUM
+
+    def update(self, alarms: Iterable[Alarm]) -> None:
+        """The alarms that are active now, as read from storage on this tick."""
+        ordered = sorted(alarms, key=lambda a: (a.priority != HIGH, a.preparation_id, a.deadline_key))
+        before = {a.identity for a in self._alarms}
+        before_priority = self.highest_priority
+        self._alarms = ordered
+        now = {a.identity for a in ordered}
+        if now != before:
+            self.alarms_changed.emit(self.alarms)
+        priority = self.highest_priority
+        if priority is None:
+            self._stop()
+            return
+        new_alarm = bool(now - before)
+        if priority != before_priority or not self._flash.isActive():
+            self._flash.start(FLASH_TOGGLE_MS[priority])
+            self._repeat.start(REPEAT_MS[priority])
+        if new_alarm:
+            self._sound_again()
+
+    def acknowledge(self, alarm: Alarm) -> None:
+        """Record the acknowledgement, then stop this alarm (it stays on if recording fails)."""
+        self._acknowledge(alarm)
+        self.update([a for a in self._alarms if a.identity != alarm.identity])
+
+    def acknowledge_all(self) -> int:
+        count = 0
+        for alarm in list(self._alarms):
+            self.acknowledge(alarm)
+            count += 1
+        return count
+
+    def _toggle_flash(self) -> None:
+        self.flash_phase = not self.flash_phase
+        self.flash_toggled.emit(self.flash_phase)
+
+    def _sound_again(self) -> None:
+        priority = self.highest_priority
+        if priority is None:
+            return
+        self.sounds_played += 1
+        self.sound.play(priority)
+
+    def _stop(self) -> None:
+        self._flash.stop()
+        self._repeat.stop()
+        self.sound.stop()
+        if self.flash_phase:
+            self.flash_phase = False
+            self.flash_toggled.emit(False)

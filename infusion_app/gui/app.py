@@ -1,0 +1,59 @@
+"""The desktop program's start: the QApplication, the service, sign-in, the main window."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from .. import __version__
+from . import theme
+from .icons import APP_ID, APP_NAME, application_icon
+
+ORGANISATION = "infusion-prep"
+
+
+def create_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The one QApplication, set up with the program's identity and style (reused if it exists)."""
+    existing = QApplication.instance()
+    if existing is not None:
+        app = existing
+    else:
+        # Fractional scaling (125 %, 150 %) is common on workstation screens; rounding it would
+        # make text either too small or cut off.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setOrganizationName(ORGANISATION)
+    QCoreApplication.setApplicationVersion(__version__)
+    QGuiApplication.setApplicationDisplayName(APP_NAME)
+    # Matches the .desktop file's name, so the task bar groups the window under the right entry.
+    QGuiApplication.setDesktopFileName(APP_ID)
+    QGuiApplication.setWindowIcon(application_icon())
+    app.setStyleSheet(theme.STYLE_SHEET)  # type: ignore[union-attr]
+    return app  # type: ignore[return-value]
+
+
+def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, database: str | None = None, clock=None) -> int:
+    """Open the service, sign a user in, show the board; returns the exit code."""
+    app = create_application(argv)
+    from ..service import open_service
+
+    try:
+        service = open_service(data_dir=data_dir, database=database, clock=clock)
+    except Exception as exc:  # a newer database, an unreadable file: say so and stop, never alter it
+        QMessageBox.critical(None, APP_NAME, f"The data could not be opened:\n\n{exc}")
+        return 3
+
+    from .main_window import MainWindow
+
+    user = MainWindow.first_user(service)
+    if user is None:
+        return 0
+    window = MainWindow(service, user)
+    window.show()
+    return int(app.exec())

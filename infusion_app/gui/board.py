@@ -1,0 +1,225 @@
+"""THE BOARD: every active preparation on one screen, most urgent first.
+
+Each row: patient, dose, current step, the next deadline with a large live countdown, coloured
+as alarms are. The rows are plain data (BoardRow) built from stored preparations, deadlines the
+domain computed from stored event instants, and the injected clock; the widget only paints them.
+A repaint tick rebuilds the rows from storage, so what is on screen is what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+from ..domain.formatting import format_countdown, format_instant
+from . import theme
+
+# Most urgent first; states the domain reports, in order of how soon someone must act.
+URGENCY = {"expired": 0, "due": 1, "warning": 2, "ok": 3, "pending": 4, "met": 5, "none": 6}
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One line of the board, everything already formatted for display."""
+
+    preparation_id: str
+    patient_name: str
+    mrn: str
+    dose_text: str
+    step_text: str
+    deadline_key: str | None
+    deadline_label: str
+    deadline_at: datetime | None
+    state: str  # the domain's DeadlineState value, or "none"
+    now: datetime
+    alarm_active: bool = False  # an unacknowledged alarm on this row's deadline
+
+    @property
+    def seconds_left(self) -> float | None:
+        return None if self.deadline_at is None else (self.deadline_at - self.now).total_seconds()
+
+    @property
+    def countdown_text(self) -> str:
+        seconds = self.seconds_left
+        return "—" if seconds is None else format_countdown(seconds)
+
+    @property
+    def deadline_text(self) -> str:
+        if self.deadline_at is None:
+            return self.deadline_label or "no deadline running"
+        return f"{self.deadline_label}\n{format_instant(self.deadline_at)}"
+
+    def urgency_key(self) -> tuple:
+        at = self.deadline_at.timestamp() if self.deadline_at is not None else float("inf")
+        return (URGENCY.get(self.state, len(URGENCY)), at, self.preparation_id)
+
+
+def sort_by_urgency(rows: list[BoardRow]) -> list[BoardRow]:
+    return sorted(rows, key=BoardRow.urgency_key)
+
+
+COLUMNS = ("Patient", "Dose", "Step", "Next deadline", "Time left")
+COUNTDOWN_COLUMN = 4
+
+
+class BoardModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[BoardRow] = []
+        self.flash_phase = False
+        self._row_font = theme.font(theme.ROW_POINT_SIZE)
+        self._bold_font = theme.font(theme.ROW_POINT_SIZE, bold=True)
+        self._countdown_font = theme.font(theme.COUNTDOWN_POINT_SIZE, bold=True, monospace_digits=True)
+
+    # -- data in --------------------------------------------------------------------------
+    def set_rows(self, rows: list[BoardRow]) -> None:
+        rows = sort_by_urgency(rows)
+        same_shape = [r.preparation_id for r in rows] == [r.preparation_id for r in self._rows]
+        if same_shape:
+            # Only values changed (the usual one-second tick): repaint in place, keep selection.
+            self._rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+        else:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+
+    def set_flash_phase(self, phase: bool) -> None:
+        self.flash_phase = phase
+        flashing = [i for i, r in enumerate(self._rows) if r.alarm_active]
+        if flashing:
+            self.dataChanged.emit(self.index(min(flashing), 0), self.index(max(flashing), len(COLUMNS) - 1))
+
+    def rows(self) -> list[BoardRow]:
+        return list(self._rows)
+
+    def row_at(self, index: int) -> BoardRow:
+        return self._rows[index]
+
+    # -- Qt model -------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return self._text(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row)
+        if role == Qt.ItemDataRole.FontRole:
+            if column == COUNTDOWN_COLUMN:
+                return self._countdown_font
+            return self._bold_font if column in (0, 1) else self._row_font
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            flash = row.alarm_active and self.flash_phase
+            # Only the deadline and countdown cells carry the alarm colour at full strength, so the
+            # patient and dose stay readable black on white even while the row flashes.
+            if column in (3, COUNTDOWN_COLUMN) or row.alarm_active:
+                background, foreground = theme.colours(row.state, flash)
+            else:
+                return None
+            return background if role == Qt.ItemDataRole.BackgroundRole else foreground
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column == COUNTDOWN_COLUMN:
+                return int(Qt.AlignmentFlag.AlignCenter)
+            return int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+        return None
+
+    @staticmethod
+    def _text(row: BoardRow, column: int) -> str:
+        if column == 0:
+            return f"{row.patient_name}\nMRN {row.mrn} · {row.preparation_id}"
+        if column == 1:
+            return row.dose_text
+        if column == 2:
+            return row.step_text
+        if column == 3:
+            return row.deadline_text
+        return row.countdown_text
+
+    @staticmethod
+    def _tooltip(row: BoardRow) -> str:
+        alarm = " — ALARM: acknowledge it" if row.alarm_active else ""
+        return f"{row.patient_name} (MRN {row.mrn}), preparation {row.preparation_id}: {row.state}{alarm}"
+
+
+class BoardView(QTableView):
+    """The board's table. Enter or a double click opens the preparation."""
+
+    open_requested = Signal(str)  # preparation id
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.board_model = BoardModel(self)
+        self.setModel(self.board_model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(False)
+        self.setShowGrid(True)
+        self.setTabKeyNavigation(False)  # Tab leaves the board; arrows move between rows
+        self.setAccessibleName("Board of active preparations")
+        vertical = self.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(76)
+        header = self.horizontalHeader()
+        header.setFont(theme.font(theme.BASE_POINT_SIZE, bold=True))
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COUNTDOWN_COLUMN, QHeaderView.ResizeMode.Fixed)
+        self.setColumnWidth(COUNTDOWN_COLUMN, self._countdown_width())
+        self.doubleClicked.connect(lambda index: self._open(index.row()))
+
+    def _countdown_width(self) -> int:
+        from PySide6.QtGui import QFontMetrics
+
+        metrics = QFontMetrics(self.board_model._countdown_font)
+        return metrics.horizontalAdvance("-00:00:00") + 32
+
+    def set_rows(self, rows: list[BoardRow]) -> None:
+        selected = self.selected_id()
+        self.board_model.set_rows(rows)
+        if selected is not None:
+            self.select_id(selected)
+
+    def selected_id(self) -> str | None:
+        indexes = self.selectionModel().selectedRows()
+        if not indexes:
+            return None
+        return self.board_model.row_at(indexes[0].row()).preparation_id
+
+    def select_id(self, preparation_id: str) -> None:
+        for i, row in enumerate(self.board_model.rows()):
+            if row.preparation_id == preparation_id:
+                self.selectRow(i)
+                return
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self._open(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)
+
+    def _open(self, row: int) -> None:
+        if 0 <= row < self.board_model.rowCount():
+            self.open_requested.emit(self.board_model.row_at(row).preparation_id)

@@ -1,0 +1,103 @@
+"""Sign in with a name and a PIN; the PIN is checked by the service (slow hash, never here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.records import User
+from .widgets import message_label
+
+
+class SignInDialog(QDialog):
+    """Name (typed or picked from the known users) and PIN. `user` holds who signed in.
+
+    `authenticate(name, pin)` returns the User or raises with a message to show; the dialog
+    never says whether it was the name or the PIN that was wrong.
+    """
+
+    def __init__(
+        self,
+        authenticate: Callable[[str, str], User],
+        names: Sequence[str] = (),
+        parent: QWidget | None = None,
+        title: str = "Sign in",
+        prompt: str = "Sign in with your name and PIN.",
+    ):
+        super().__init__(parent)
+        self.setWindowTitle(f"Infusion Prep — {title}")
+        self.setModal(True)
+        self._authenticate = authenticate
+        self.user: User | None = None
+
+        self.name = QComboBox(self)
+        self.name.setEditable(True)
+        self.name.addItems(list(names))
+        self.name.setCurrentText("")
+        self.name.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.name.lineEdit().setPlaceholderText("your name")
+        self.name.setAccessibleName("Name")
+        self.pin = QLineEdit(self)
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setPlaceholderText("4 to 12 digits")
+        self.pin.setAccessibleName("PIN")
+        self.pin.setMaxLength(12)
+
+        self.error = message_label("", "error", self)
+        self.error.hide()
+
+        form = QFormLayout()
+        name_label = QLabel("&Name:", self)
+        name_label.setBuddy(self.name)
+        pin_label = QLabel("&PIN:", self)
+        pin_label.setBuddy(self.pin)
+        form.addRow(name_label, self.name)
+        form.addRow(pin_label, self.pin)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.sign_in_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.sign_in_button.setText("&Sign in")
+        self.sign_in_button.setDefault(True)
+        self.buttons.accepted.connect(self.try_sign_in)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        heading = QLabel(prompt, self)
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(460)
+        self.name.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def try_sign_in(self) -> None:
+        name = self.name.currentText().strip()
+        pin = self.pin.text()
+        if not name:
+            self._show_error("Name: type your name.")
+            self.name.setFocus()
+            return
+        try:
+            self.user = self._authenticate(name, pin)
+        except Exception as exc:  # the service's refusal, shown as it words it
+            self._show_error(str(exc) or "Name or PIN not recognised.")
+            self.pin.clear()
+            self.pin.setFocus()
+            return
+        self.accept()
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()

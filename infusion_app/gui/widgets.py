@@ -1,0 +1,167 @@
+"""Small widgets shared by every screen: a countdown, a validated field, a status pill.
+
+They display what they are given. A countdown shows text and a state handed to it by the board
+or the chair; a validated field hands its text to a domain parser and shows the domain's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
+
+from ..domain.errors import ValidationError
+from . import theme
+
+
+def _apply_colours(widget: QWidget, state: str, flash_phase: bool = False) -> None:
+    background, foreground = theme.colours(state, flash_phase)
+    widget.setStyleSheet(
+        f"background-color: {background.name()}; color: {foreground.name()}; border-radius: 6px; padding: 2px 10px;"
+    )
+
+
+class CountdownLabel(QLabel):
+    """A large, high-contrast countdown ('0:29:59', '-0:01:12') coloured by its deadline's state."""
+
+    def __init__(self, point_size: int = theme.COUNTDOWN_POINT_SIZE, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFont(theme.font(point_size, bold=True, monospace_digits=True))
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+        self.state = "none"
+        self.show_value("—", "none")
+
+    def show_value(self, text: str, state: str, flash_phase: bool = False) -> None:
+        self.state = state
+        self.setText(text)
+        self.setAccessibleName(f"countdown {text}, {state}")
+        _apply_colours(self, state, flash_phase)
+
+
+class StatusPill(QLabel):
+    """A short word on a coloured background: the deadline state or a step's status."""
+
+    def __init__(self, text: str = "", state: str = "none", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.set_state(text, state)
+
+    def set_state(self, text: str, state: str) -> None:
+        self.setText(text)
+        self.state = state
+        _apply_colours(self, state)
+
+
+class ValidatedField(QWidget):
+    """A line edit with its error message underneath.
+
+    `parse` is a domain function (parse_height, parse_weight, ...): it returns a value or raises
+    ValidationError, whose message is shown word for word next to the field. The widget never
+    interprets the text itself.
+    """
+
+    changed = Signal()
+
+    def __init__(
+        self,
+        parse: Callable[[str], Any],
+        placeholder: str = "",
+        parent: QWidget | None = None,
+        describe: Callable[[Any], str] | None = None,
+    ):
+        super().__init__(parent)
+        self._parse = parse
+        self._describe = describe
+        self.edit = QLineEdit(self)
+        self.edit.setPlaceholderText(placeholder)
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        self.message.setProperty("role", "error")
+        self.message.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.message)
+        self.setFocusProxy(self.edit)
+        self.edit.textChanged.connect(self._on_text_changed)
+        self.edit.editingFinished.connect(self.validate)
+        self._value: Any = None
+        self._error: str | None = None
+
+    # -- the outcome ----------------------------------------------------------------------
+    def text(self) -> str:
+        return self.edit.text()
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+        self.edit.setText(text)
+        self.validate()
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def validate(self) -> bool:
+        """Parse now; show the domain's message or the parsed value's description."""
+        text = self.edit.text()
+        try:
+            self._value = self._parse(text)
+            self._error = None
+        except ValidationError as exc:
+            self._value = None
+            self._error = f"{exc.field.capitalize()}: {exc.message}"
+        self._show()
+        return self._error is None
+
+    def show_error(self, message: str | None) -> None:
+        """An error found elsewhere (for example by the service) that belongs to this field."""
+        self._error = message
+        self._show()
+
+    def _show(self) -> None:
+        invalid = self._error is not None
+        self.edit.setProperty("invalid", invalid)
+        self.edit.style().unpolish(self.edit)
+        self.edit.style().polish(self.edit)
+        if invalid:
+            self.message.setProperty("role", "error")
+            self.message.setText(self._error or "")
+            self.message.show()
+        elif self._describe is not None and self._value is not None and self.edit.text().strip():
+            self.message.setProperty("role", "")
+            self.message.setText(self._describe(self._value))
+            self.message.show()
+        else:
+            self.message.hide()
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+
+    def _on_text_changed(self, _text: str) -> None:
+        # Clear a stale error as soon as the person types; re-validated on Enter / leaving the field.
+        if self._error is not None:
+            self._error = None
+            self._value = None
+            self._show()
+        self.changed.emit()
+
+
+def message_label(text: str = "", role: str = "", parent: QWidget | None = None) -> QLabel:
+    """A word-wrapped label styled by role: 'hardstop', 'warning', 'ok', 'error', 'heading'."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    set_role(label, role)
+    return label
+
+
+def set_role(label: QLabel, role: str) -> None:
+    label.setProperty("role", role)
+    label.style().unpolish(label)
+    label.style().polish(label)
