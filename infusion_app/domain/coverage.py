@@ -1,0 +1,513 @@
+"""The payer-policy check: do the patient's facts meet the policy's criteria for inotuzumab ozogamicin?
+
+The criteria are data (resources/policies/*.toml), each with the policy sentence it comes from;
+this module only applies them. Three-valued logic: a criterion is met (True), not met (False)
+or unknown (None, its fact was not given).
+
+How the decision is reached, in this order:
+1. `experimental`: the ICD-10 code is in the policy's list of codes not covered, or is any other
+   code than the covered ones ("and all other indications"). This holds whatever else is
+   missing or failing, because policy section 2 excludes the indication itself; the other
+   failing criteria are still listed in the reasons.
+2. `criteria_not_met`: a given fact already fails a criterion (for example an age under 18).
+   Missing facts cannot change that, so the decision is made and the missing facts are named as
+   "not needed for this decision".
+3. `incomplete`: no criterion fails but some cannot be judged; the facts needed are listed.
+   Never a guess.
+4. `meets_criteria`: every criterion is met.
+
+Ph-negative disease needs no TKI or chemotherapy facts. When Ph status itself is unknown only
+`ph` is listed as missing, with a note that Ph-positive disease would also need the TKI and
+chemotherapy facts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from importlib.resources.abc import Traversable
+
+from .errors import DataFileError, ValidationError
+from .formatting import format_number
+from .resources import load_toml
+
+DEFAULT_POLICY = "policies/aetna-inotuzumab-ozogamicin.toml"
+
+Decision = Literal["meets_criteria", "criteria_not_met", "experimental", "incomplete"]
+DECISIONS: tuple[str, ...] = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
+
+# The facts a policy may ask for, and how each is checked when typed.
+NUMBER_FACTS = ("age_years", "cd22_percent")
+YES_NO_FACTS = ("tki_failed", "chemo_failed")
+FACT_DESCRIPTIONS = {
+    "age_years": "age in years",
+    "icd10": "ICD-10 diagnosis code",
+    "cd22_percent": "percent of blasts CD22-positive",
+    "ph": "Philadelphia chromosome status (positive or negative)",
+    "tki_failed": "intolerant or refractory to tyrosine kinase inhibitors (yes or no)",
+    "chemo_failed": "intolerant or refractory to standard chemotherapy (yes or no)",
+}
+_YES = ("yes", "y", "true")
+_NO = ("no", "n", "false")
+
+# ICD-10(-CM) shape: a letter, a digit, a digit or letter (the category), then an optional dot
+# and up to four more characters. The dot is optional when typed and always shown.
+_ICD10_SHAPE = re.compile(r"^([A-Z][0-9][0-9A-Z])\.?([0-9A-Z]{0,4})$")
+_ICD10_EXPECTED = "expected a letter, a digit, a digit or letter, then an optional dot and up to four letters or digits"
+
+
+# -- facts ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CoverageFacts:
+    """What is known about the patient. None = not given (never assumed)."""
+
+    age_years: float | int | str | None = None
+    icd10: str | None = None
+    cd22_percent: float | int | str | None = None
+    ph: str | None = None  # "positive" or "negative"
+    tki_failed: bool | str | None = None  # intolerant or refractory to TKIs
+    chemo_failed: bool | str | None = None  # intolerant or refractory to standard chemotherapy
+
+
+def normalise_icd10(code: str) -> str:
+    """'c9100', ' C91.00 ' → 'C91.00'. Raises ValidationError('icd10') for anything not shaped like a code."""
+    if not isinstance(code, str):
+        raise ValidationError("icd10", f"{code!r} is not a code; {_ICD10_EXPECTED}")
+    text = code.strip().upper()
+    match = _ICD10_SHAPE.match(text)
+    if not match:
+        raise ValidationError(
+            "icd10", f"'{code.strip()}' is not an ICD-10 code; {_ICD10_EXPECTED}"
+        )
+    category, detail = match.groups()
+    return f"{category}.{detail}" if detail else category
+
+
+# -- the policy as data -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class CodeRange:
+    low: str
+    high: str
+    description: str
+
+    def contains(self, code: str) -> bool:
+        """Inclusive, as the policy's table reads. A shorter (header) code counts as inside when
+        all its completions are, judged by padding with the lowest and highest digit."""
+        width = len(self.low)
+        low_end = code.ljust(width, "0")[:width]
+        high_end = code.ljust(width, "9")[:width]
+        return self.low <= low_end and high_end <= self.high
+
+    @property
+    def label(self) -> str:
+        return f"{self.low}-{self.high} {self.description}"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    fact: str
+    rule: str  # "min", "one_of", "cases"
+    text: str
+    summary: str
+    where: str
+    value: float | None = None
+    unit: str = ""
+    values: tuple[str, ...] = ()
+    cases: dict[str, "Case"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    requires: tuple[str, ...]
+    summary: str
+    text: str
+
+
+@dataclass(frozen=True)
+class InputRange:
+    low: float
+    high: float
+    unit: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    raw: dict[str, Any]
+    criteria: tuple[Criterion, ...]
+    experimental_id: str
+    experimental_text: str
+    experimental_summary: str
+    experimental_ranges: tuple[CodeRange, ...]
+    all_other_indications_experimental: bool
+    inputs: dict[str, InputRange]
+    label_age_note: str
+
+    @property
+    def id(self) -> str:
+        return self.raw["meta"]["id"]
+
+    @property
+    def name(self) -> str:
+        return self.raw["meta"]["name"]
+
+    @property
+    def payer(self) -> str:
+        return self.raw["meta"]["payer"]
+
+    @property
+    def hcpcs(self) -> str:
+        return self.raw["meta"]["hcpcs"]
+
+    @property
+    def source_file(self) -> str:
+        return self.raw["meta"]["source_file"]
+
+    @property
+    def revision(self) -> str:
+        return self.raw["meta"]["policy_revision"]
+
+    def covered_codes(self) -> tuple[str, ...]:
+        return tuple(code for c in self.criteria if c.fact == "icd10" and c.rule == "one_of" for code in c.values)
+
+    def facts_used(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for criterion in self.criteria:
+            names.append(criterion.fact)
+            for case in criterion.cases.values():
+                names.extend(case.requires)
+        return tuple(dict.fromkeys(names))
+
+
+def _parse_criterion(node: dict[str, Any]) -> Criterion:
+    rule = node["rule"]
+    common = dict(id=node["id"], fact=node["fact"], rule=rule, text=node["text"], summary=node["summary"], where=node.get("where", ""))
+    if node["fact"] not in FACT_DESCRIPTIONS:
+        raise DataFileError(f"criterion {node['id']} asks for unknown fact '{node['fact']}'")
+    if rule == "min":
+        return Criterion(**common, value=float(node["value"]), unit=node.get("unit", ""))
+    if rule == "one_of":
+        return Criterion(**common, values=tuple(normalise_icd10(v) if node["fact"] == "icd10" else v for v in node["values"]))
+    if rule == "cases":
+        cases = {
+            key: Case(key=key, requires=tuple(case["requires"]), summary=case["summary"], text=case["text"])
+            for key, case in node["cases"].items()
+        }
+        for case in cases.values():
+            unknown = [name for name in case.requires if name not in YES_NO_FACTS]
+            if unknown:
+                raise DataFileError(f"criterion {node['id']} case {case.key} requires unknown yes/no facts {unknown}")
+        return Criterion(**common, cases=cases)
+    raise DataFileError(f"criterion {node['id']} has unknown rule '{rule}'")
+
+
+def parse_policy(raw: dict[str, Any]) -> Policy:
+    try:
+        for key in ("id", "name", "payer", "hcpcs", "source_file", "policy_revision"):
+            raw["meta"][key]
+        criteria = tuple(_parse_criterion(node) for node in raw["criteria"])
+        experimental = raw["experimental"]
+        return Policy(
+            raw=raw,
+            criteria=criteria,
+            experimental_id=experimental["id"],
+            experimental_text=experimental["text"],
+            experimental_summary=experimental["summary"],
+            experimental_ranges=tuple(
+                CodeRange(normalise_icd10(r["low"]), normalise_icd10(r["high"]), r["description"]) for r in experimental.get("ranges", [])
+            ),
+            all_other_indications_experimental=bool(experimental["all_other_indications"]),
+            inputs={
+                name: InputRange(float(node["min"]), float(node["max"]), node.get("unit", ""), node.get("why", ""))
+                for name, node in raw["inputs"].items()
+            },
+            label_age_note=raw["notes"]["label_age"],
+        )
+    except KeyError as exc:
+        raise DataFileError(f"policy file is missing {exc}") from exc
+    except ValidationError as exc:
+        raise DataFileError(f"policy file has a malformed code: {exc}") from exc
+
+
+@cache
+def _default_policy() -> Policy:
+    return parse_policy(load_toml(DEFAULT_POLICY))
+
+
+def load_policy(source: str | Path | Traversable | None = None) -> Policy:
+    """The default policy (cached) or one read from a resource name, Path or Traversable."""
+    if source is None:
+        return _default_policy()
+    return parse_policy(load_toml(source))
+
+
+# -- checking typed facts ---------------------------------------------------------------------
+def _number(name: str, value: Any, policy: Policy) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    limits = policy.inputs.get(name)
+    accepted = f"{format_number(limits.low)} to {format_number(limits.high)} {limits.unit}".rstrip() if limits else "a number"
+    if isinstance(value, bool):
+        raise ValidationError(name, f"must be a number, {accepted}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(name, f"'{value}' is not a number; must be {accepted}") from None
+    if not math.isfinite(number):
+        raise ValidationError(name, f"'{value}' is not a finite number; must be {accepted}")
+    if limits and not limits.low <= number <= limits.high:
+        raise ValidationError(name, f"{format_number(number)} is out of range; must be {accepted} ({limits.why})")
+    return number
+
+
+def _yes_no(name: str, value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValidationError(name, f"'{value}' must be yes or no")
+
+
+def _ph(value: Any, policy: Policy) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    accepted = sorted({key for c in policy.criteria if c.fact == "ph" for key in c.cases})
+    if text not in accepted:
+        raise ValidationError("ph", f"'{value}' must be one of: {', '.join(accepted)}")
+    return text
+
+
+def _icd10(value: Any, policy: Policy) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    code = normalise_icd10(value)
+    # A category such as C91.0 stands for several codes, some covered and some not: asking
+    # for the full code is the only answer that is not a guess.
+    ambiguous = [covered for covered in policy.covered_codes() if covered != code and covered.replace(".", "").startswith(code.replace(".", ""))]
+    if ambiguous:
+        raise ValidationError(
+            "icd10", f"'{code}' is a category, not a complete code; give the full code (the policy covers {', '.join(policy.covered_codes())})"
+        )
+    return code
+
+
+def validated_facts(facts: CoverageFacts, policy: Policy) -> dict[str, Any]:
+    """The facts normalised; ValidationError naming the field for anything that cannot be used."""
+    return {
+        "age_years": _number("age_years", facts.age_years, policy),
+        "icd10": _icd10(facts.icd10, policy),
+        "cd22_percent": _number("cd22_percent", facts.cd22_percent, policy),
+        "ph": _ph(facts.ph, policy),
+        "tki_failed": _yes_no("tki_failed", facts.tki_failed),
+        "chemo_failed": _yes_no("chemo_failed", facts.chemo_failed),
+    }
+
+
+# -- the result -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CriterionResult:
+    id: str
+    met: bool | None
+    text: str  # the policy sentence, word for word
+    summary: str
+    reason: str
+    missing: tuple[str, ...] = ()  # facts not given that this criterion needs to be judged
+    not_given: tuple[str, ...] = ()  # facts it would use that were not given, needed or not
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "met": self.met, "text": self.text, "summary": self.summary, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CoverageDecision:
+    decision: Decision
+    criteria: tuple[CriterionResult, ...]
+    reasons: tuple[str, ...]
+    missing_facts: tuple[str, ...]  # needed for the decision (only when incomplete)
+    not_given: tuple[str, ...]  # every fact some criterion would use that was not given
+    facts: dict[str, Any]
+    listed_not_covered: str | None  # the policy's code range the ICD-10 code falls in, if any
+    policy_id: str
+    policy_name: str
+    payer: str
+    hcpcs: str
+    policy_revision: str
+    policy_source: str
+
+    def criterion(self, criterion_id: str) -> CriterionResult:
+        for result in self.criteria:
+            if result.id == criterion_id:
+                return result
+        raise KeyError(criterion_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "criteria": [c.to_dict() for c in self.criteria],
+            "reasons": list(self.reasons),
+            "missing_facts": list(self.missing_facts),
+            "not_given": list(self.not_given),
+            "facts": dict(self.facts),
+            "listed_not_covered": self.listed_not_covered,
+            "policy": {
+                "id": self.policy_id,
+                "name": self.policy_name,
+                "payer": self.payer,
+                "hcpcs": self.hcpcs,
+                "revision": self.policy_revision,
+                "source": self.policy_source,
+            },
+        }
+
+    def summary_lines(self) -> list[str]:
+        marks = {True: "met", False: "NOT MET", None: "unknown"}
+        lines = [
+            f"Payer policy: {self.payer}, {self.policy_name} ({self.hcpcs}), revision {self.policy_revision}",
+            f"Decision: {self.decision.replace('_', ' ').upper()}",
+            "Criteria:",
+        ]
+        for result in self.criteria:
+            lines.append(f"  [{marks[result.met]}] {result.id}: {result.reason}")
+            lines.append(f'      policy: "{result.text}"')
+        lines.append("Reasons:")
+        lines.extend(f"  - {reason}" for reason in self.reasons)
+        return lines
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    return f"{format_number(value)} {unit}".rstrip() if unit != "percent" else f"{format_number(value)}%"
+
+
+def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> CriterionResult:
+    value = facts[criterion.fact]
+    base = dict(id=criterion.id, text=criterion.text, summary=criterion.summary)
+    if criterion.rule == "cases":
+        return _evaluate_cases(criterion, value, facts)
+    if value is None:
+        return CriterionResult(
+            **base, met=None, missing=(criterion.fact,), reason=f"{criterion.fact} ({FACT_DESCRIPTIONS[criterion.fact]}) was not given"
+        )
+    if criterion.rule == "min":
+        met = value >= criterion.value
+        given = _fmt(value, criterion.unit)
+        minimum = _fmt(criterion.value, criterion.unit)
+        verdict = "meets" if met else "is under"
+        reason = f"{criterion.fact} {given} {verdict} the policy's minimum of {minimum} ({criterion.summary})"
+        if criterion.fact == "age_years" and not met:
+            reason += ". " + policy.label_age_note
+        return CriterionResult(**base, met=met, reason=reason)
+    # one_of
+    met = value in criterion.values
+    listed = ", ".join(criterion.values)
+    reason = f"{criterion.fact} {value} {'is' if met else 'is not'} one of the covered codes ({listed})"
+    return CriterionResult(**base, met=met, reason=reason)
+
+
+def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, Any]) -> CriterionResult:
+    base = dict(id=criterion.id, summary=criterion.summary)
+    if value is None:
+        needs = sorted({name for case in criterion.cases.values() for name in case.requires})
+        conditional = "; ".join(
+            f"if {key}, {' and '.join(case.requires)} are also needed" for key, case in criterion.cases.items() if case.requires
+        )
+        reason = f"{criterion.fact} ({FACT_DESCRIPTIONS[criterion.fact]}) was not given" + (f" ({conditional})" if needs else "")
+        return CriterionResult(**base, text=criterion.text, met=None, missing=(criterion.fact,), reason=reason)
+    case = criterion.cases[value]
+    failed = [name for name in case.requires if facts[name] is False]
+    unknown = [name for name in case.requires if facts[name] is None]
+    if failed:
+        met, reason = False, f"{criterion.fact} {value}, but not {' and not '.join(FACT_DESCRIPTIONS[n].removesuffix(' (yes or no)') for n in failed)}: {case.summary}"
+    elif unknown:
+        met, reason = None, f"{criterion.fact} {value}: {case.summary}; not given: {', '.join(unknown)}"
+    else:
+        met, reason = True, f"{criterion.fact} {value}: {case.summary}" + (" (all given as yes)" if case.requires else "")
+    missing = tuple(unknown) if met is None else ()
+    return CriterionResult(**base, text=case.text, met=met, missing=missing, not_given=tuple(unknown), reason=reason)
+
+
+def _evaluate_experimental(code: str | None, policy: Policy) -> tuple[CriterionResult, str | None]:
+    base = dict(id=policy.experimental_id, text=policy.experimental_text, summary=policy.experimental_summary)
+    if code is None:
+        return CriterionResult(**base, met=None, missing=("icd10",), reason=f"icd10 ({FACT_DESCRIPTIONS['icd10']}) was not given"), None
+    for code_range in policy.experimental_ranges:
+        if code_range.contains(code):
+            reason = f"icd10 {code} is in the policy's list of codes not covered ({code_range.label}): experimental and investigational"
+            return CriterionResult(**base, met=False, reason=reason), code_range.label
+    if code in policy.covered_codes():
+        return CriterionResult(**base, met=True, reason=f"icd10 {code} is a covered indication"), None
+    if policy.all_other_indications_experimental:
+        reason = (
+            f"icd10 {code} is not a covered code ({', '.join(policy.covered_codes())}); "
+            "the policy considers all other indications experimental and investigational"
+        )
+        return CriterionResult(**base, met=False, reason=reason), None
+    return CriterionResult(**base, met=True, reason=f"icd10 {code} is not listed as experimental"), None
+
+
+def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversable | None = None) -> CoverageDecision:
+    """Apply the payer policy to the facts. See the module docstring for the order of decisions."""
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy)
+    values = validated_facts(facts, policy)
+
+    results = [_evaluate(criterion, values, policy) for criterion in policy.criteria]
+    experimental, listed = _evaluate_experimental(values["icd10"], policy)
+    results.append(experimental)
+
+    missing = tuple(dict.fromkeys(name for r in results if r.met is None for name in r.missing))
+    not_given = tuple(dict.fromkeys(name for r in results for name in (*r.missing, *r.not_given)))
+    failing = [r for r in results if r.met is False and r is not experimental]
+    reasons: list[str] = []
+    if experimental.met is False:
+        decision: Decision = "experimental"
+        reasons.append(experimental.reason)
+        reasons.extend(r.reason for r in failing if r.id not in _code_criteria(policy))
+    elif failing:
+        decision = "criteria_not_met"
+        reasons.extend(r.reason for r in failing)
+    elif missing:
+        decision = "incomplete"
+        reasons.append(f"Not given, needed for the decision: {', '.join(missing)}")
+        reasons.extend(r.reason for r in results if r.met is None and r.id != experimental.id)
+    else:
+        decision = "meets_criteria"
+        reasons.append(f"Meets every criterion of the {policy.payer} policy {policy.name} for {policy.hcpcs}")
+        reasons.extend(r.reason for r in results if r.id != experimental.id)
+    if decision in ("experimental", "criteria_not_met") and not_given:
+        reasons.append(f"Not given, but not needed for this decision: {', '.join(not_given)}")
+
+    return CoverageDecision(
+        decision=decision,
+        criteria=tuple(results),
+        reasons=tuple(reasons),
+        missing_facts=missing if decision == "incomplete" else (),
+        not_given=not_given,
+        facts=values,
+        listed_not_covered=listed,
+        policy_id=policy.id,
+        policy_name=policy.name,
+        payer=policy.payer,
+        hcpcs=policy.hcpcs,
+        policy_revision=policy.revision,
+        policy_source=policy.source_file,
+    )
+
+
+def _code_criteria(policy: Policy) -> set[str]:
+    """Criteria judged on the ICD-10 code alone: their failure is the experimental finding itself."""
+    return {c.id for c in policy.criteria if c.fact == "icd10"}
