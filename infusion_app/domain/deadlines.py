@@ -1,43 +1,257 @@
 """Deadlines of one preparation, computed from stored event instants and the monograph.
 
 Never from a running timer: a deadline is an instant (UTC) derived only from the instants of
-recorded events plus monograph time limits. Its *state* depends on `now`; callers must pass a
-`now` from a MonotonicClock so that a wall clock set backwards never turns an expired deadline
-back into 'ok'. Daylight-saving changes cannot shift a deadline: the arithmetic is on UTC
-instants, and local time appears only when an instant is formatted (formatting.format_instant).
+recorded events plus the monograph's [time_limits]. Only its *state* depends on `now`.
+
+Clock rules, for every caller:
+- Pass a `now` taken from a MonotonicClock (clock.MonotonicClock, seeded with the latest stored
+  event instant). A wall clock set backwards then cannot turn an expired deadline back into
+  'ok'; and since the deadline instants never depend on `now`, no clock change can move them.
+- Daylight-saving changes cannot shift a deadline: all arithmetic is on UTC instants; local
+  time appears only when an instant is shown (formatting.format_instant). "Reconstituted at
+  01:30 + 4 h" across a spring-forward night is 4 real hours later, shown as 06:30 local.
+
+The deadlines (keys), all from the monograph's [time_limits]:
+- dilute_by = reconstitution + reconstitution_to_dilution. Hard.
+- reconstituted_fridge_until (only when reconstituted vials went into the refrigerator) =
+  the earlier of reconstitution and refrigeration + reconstituted_refrigerated_max, i.e. the
+  hold time counts from reconstitution (the stricter reading). Met when taken out. Hard.
+- end_infusion_by = reconstitution + reconstitution_to_end_of_infusion (infusion time counts). Hard.
+- start_infusion_by = the earliest of: end_infusion_by - infusion time; dilution + the
+  room-temperature limit; and, for a bag that was refrigerated at any time, dilution + the
+  refrigerated limit. Hard. Before dilution only the first applies (the bag does not exist
+  yet; the storage limit joins as soon as dilution is recorded).
+- bag_from_fridge_by (a bag that was refrigerated) = start_infusion_by - refrigerated_bag_warm_up.
+  We read "refrigerated up to N h" as covering the whole time from dilution to the start of
+  the infusion, warm-up included (the stricter of the two readings): the bag must leave the
+  refrigerator early enough to warm for the full warm-up time before start_infusion_by. Hard.
+- warm_until (a refrigerated bag, once out) = out of refrigerator + refrigerated_bag_warm_up. A
+  minimum ('not before'): the infusion may not start earlier.
+- observe_until = infusion end + observation_after_infusion. A minimum: observation may not
+  be ended earlier without an override.
+
+States of a hard ('not after') deadline: met (its step happened at or before it), expired
+(passed without its step, or the step happened after it), due (the final minute before it,
+DUE_WINDOW), warning (within the warning lead time), ok. States of a minimum ('not before'):
+pending (not reached), due (reached: the step may be done now), met (done at or after it),
+early (done before it, which needs an override). When the preparation is discarded, every
+deadline whose step never happened is closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
+from .errors import ValidationError
+from .formatting import format_amount, format_instant, utc_iso
 from .monograph import Monograph
-from .records import Event
+from .records import DiluteStorage, Event, EventType
+
+# "Due" is the final minute before a hard deadline: the step must be done now. A program-design
+# choice, not a drug fact; anything longer belongs to the (configurable) warning lead time.
+DUE_WINDOW = timedelta(minutes=1)
+
+OFFSET_EXAMPLE = "2026-11-27T09:00+01:00"
 
 
 class DeadlineState(str, Enum):
     OK = "ok"
     WARNING = "warning"  # within the warning lead time
-    DUE = "due"  # the final minute before a hard deadline; or, for a not-before limit, the step may be done now
-    EXPIRED = "expired"  # passed without the step (or the step happened too late)
+    DUE = "due"  # hard: the final minute before it; minimum: reached, the step may be done now
+    EXPIRED = "expired"  # passed without its step, or the step happened after it
     MET = "met"  # the step happened in time
-    PENDING = "pending"  # a not-before limit (observe_until, warm_until) not yet reached
-    EARLY = "early"  # a not-before limit whose step happened before it (only with an override)
+    PENDING = "pending"  # a minimum (observe_until, warm_until) not yet reached
+    EARLY = "early"  # a minimum whose step happened before it (only with an override)
     CLOSED = "closed"  # the preparation was discarded before this step: nothing left to do
+
+
+OPEN_STATES = frozenset(
+    {DeadlineState.OK, DeadlineState.WARNING, DeadlineState.DUE, DeadlineState.EXPIRED, DeadlineState.PENDING}
+)
 
 
 @dataclass(frozen=True)
 class Deadline:
     key: str
     label: str
-    at: datetime
+    at: datetime  # UTC instant
     state: DeadlineState
-    met_at: datetime | None
-    basis: str
+    met_at: datetime | None  # when its step happened (in time or not)
+    basis: str  # why this instant: the event, the limit and the monograph path
     hard: bool  # True: a 'not after' limit whose passing is a hard stop; False: a 'not before' minimum
+
+    @property
+    def hard_stop_code(self) -> str:
+        """The code a step refused for passing this deadline carries (StepRefused.code)."""
+        return f"{self.key}_passed" if self.hard else f"{self.key}_not_reached"
+
+    @property
+    def is_open(self) -> bool:
+        return self.met_at is None and self.state in OPEN_STATES
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "at": utc_iso(self.at),
+            "state": self.state.value,
+            "met_at": utc_iso(self.met_at) if self.met_at else None,
+            "basis": self.basis,
+            "hard": self.hard,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# What the events say happened. Shared with preparation.py so both read the record the same way.
+
+
+@dataclass
+class Timeline:
+    """The instants of a preparation's steps, read from its events in recorded order.
+
+    For each step the first occurrence counts (the state machine allows each only once). The
+    refrigerator moves are tracked as a state: in or out, and the last time taken out.
+    """
+
+    reconstituted: datetime | None = None
+    reconstituted_fridge_first_in: datetime | None = None
+    reconstituted_in_fridge: bool = False
+    reconstituted_fridge_out: datetime | None = None  # taken out after the latest 'in'
+    diluted: datetime | None = None
+    diluted_storage: DiluteStorage | None = None
+    bag_ever_refrigerated: bool = False
+    bag_in_fridge: bool = False
+    bag_fridge_out: datetime | None = None  # taken out after the latest 'in'
+    verified: datetime | None = None
+    labelled: datetime | None = None
+    dispensed: datetime | None = None
+    infusion_started: datetime | None = None
+    infusion_ended: datetime | None = None
+    observation_ended: datetime | None = None
+    discarded: datetime | None = None
+    premedicated_classes: set[str] = field(default_factory=set)
+    last_step_at: datetime | None = None  # latest instant of a chain step (not premedication etc.)
+    last_step: EventType | None = None
+
+    _FIRST_ONLY = {
+        EventType.RECONSTITUTED: "reconstituted",
+        EventType.VERIFIED: "verified",
+        EventType.LABELLED: "labelled",
+        EventType.DISPENSED: "dispensed",
+        EventType.INFUSION_STARTED: "infusion_started",
+        EventType.INFUSION_ENDED: "infusion_ended",
+        EventType.OBSERVATION_ENDED: "observation_ended",
+        EventType.DISCARDED: "discarded",
+    }
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> Timeline:
+        line = cls()
+        for event in events:
+            kind = event.type
+            if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED):
+                continue
+            if kind == EventType.PREMEDICATION:
+                drug_class = str(event.details.get("drug_class", "")).strip().lower()
+                if drug_class:
+                    line.premedicated_classes.add(drug_class)
+                continue
+            if kind == EventType.PATIENT_CONFIRMED:
+                continue
+            if line.last_step_at is None or event.at >= line.last_step_at:
+                line.last_step_at = event.at
+            line.last_step = kind
+            attribute = cls._FIRST_ONLY.get(kind)
+            if attribute is not None:
+                if getattr(line, attribute) is None:
+                    setattr(line, attribute, event.at)
+            elif kind == EventType.RECONSTITUTED_TO_FRIDGE:
+                line.reconstituted_in_fridge = True
+                line.reconstituted_fridge_out = None
+                if line.reconstituted_fridge_first_in is None:
+                    line.reconstituted_fridge_first_in = event.at
+            elif kind == EventType.RECONSTITUTED_FROM_FRIDGE:
+                if line.reconstituted_in_fridge:
+                    line.reconstituted_fridge_out = event.at
+                line.reconstituted_in_fridge = False
+            elif kind == EventType.DILUTED:
+                if line.diluted is None:
+                    line.diluted = event.at
+                    line.diluted_storage = storage_of(event)
+                    if line.diluted_storage == DiluteStorage.FRIDGE:
+                        line.bag_ever_refrigerated = True
+                        line.bag_in_fridge = True
+            elif kind == EventType.BAG_TO_FRIDGE:
+                line.bag_ever_refrigerated = True
+                line.bag_in_fridge = True
+                line.bag_fridge_out = None
+            elif kind == EventType.BAG_FROM_FRIDGE:
+                if line.bag_in_fridge:
+                    line.bag_fridge_out = event.at
+                line.bag_in_fridge = False
+        return line
+
+
+def storage_of(event: Event) -> DiluteStorage | None:
+    """The diluted bag's storage from a DILUTED event's details, or None if missing/unknown."""
+    value = event.details.get("storage")
+    try:
+        return DiluteStorage(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _require_aware(instant: datetime, name: str) -> None:
+    if not isinstance(instant, datetime) or instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValidationError(name, "needs a date and time with its UTC offset")
+
+
+def duration_text(delta: timedelta) -> str:
+    """'4 h', '90 min': how a time limit is quoted in a basis or a message."""
+    minutes = delta.total_seconds() / 60
+    if minutes % 60 == 0:
+        return format_amount(minutes / 60, "h")
+    return format_amount(minutes, "min")
+
+
+def _hard_state(at: datetime, met_at: datetime | None, now: datetime, lead: timedelta) -> DeadlineState:
+    if met_at is not None:
+        return DeadlineState.MET if met_at <= at else DeadlineState.EXPIRED
+    if now > at:
+        return DeadlineState.EXPIRED
+    if now > at - DUE_WINDOW:
+        return DeadlineState.DUE
+    if now > at - lead:
+        return DeadlineState.WARNING
+    return DeadlineState.OK
+
+
+def _minimum_state(at: datetime, met_at: datetime | None, now: datetime) -> DeadlineState:
+    if met_at is not None:
+        return DeadlineState.MET if met_at >= at else DeadlineState.EARLY
+    return DeadlineState.PENDING if now < at else DeadlineState.DUE
+
+
+def infusion_duration_from_minutes(minutes: object, monograph: Monograph, field_name: str = "infusion minutes") -> timedelta:
+    """Validate a planned infusion time in whole minutes: 1 to the whole reconstitution-to-end window."""
+    window = monograph.duration("time_limits.reconstitution_to_end_of_infusion")
+    most = int(window.total_seconds() // 60)
+    accepted = f"a whole number of minutes from 1 to {most}"
+    if isinstance(minutes, bool):
+        raise ValidationError(field_name, f"must be {accepted}")
+    try:
+        value = int(str(minutes).strip()) if not isinstance(minutes, int) else minutes
+    except ValueError:
+        raise ValidationError(field_name, f"'{minutes}' is not {accepted}") from None
+    if not 1 <= value <= most:
+        raise ValidationError(field_name, f"{value} is out of range: must be {accepted}")
+    return timedelta(minutes=value)
 
 
 def compute_deadlines(
@@ -47,20 +261,196 @@ def compute_deadlines(
     warning_lead: timedelta,
     infusion_duration: timedelta | None = None,
 ) -> list[Deadline]:
-    """All deadlines that the recorded events define, with their state at `now`."""
-    raise NotImplementedError
+    """All deadlines the recorded events define, with their state at `now` (see the module doc).
+
+    No reconstitution recorded means no clock has started: an empty list. `now` must come from
+    a MonotonicClock; the instants never depend on it.
+    """
+    _require_aware(now, "now")
+    if warning_lead < timedelta(0):
+        raise ValidationError("warning lead time", "must not be negative")
+    if infusion_duration is None:
+        infusion_duration = monograph.duration("infusion.duration")
+    if infusion_duration <= timedelta(0):
+        raise ValidationError("infusion duration", "must be longer than 0 minutes")
+    for event in events:
+        _require_aware(event.at, f"{event.type.value} time")
+    line = Timeline.of(events)
+    if line.reconstituted is None:
+        return []
+
+    def limit(path: str) -> timedelta:
+        return monograph.duration(f"time_limits.{path}")
+
+    def source(path: str) -> str:
+        return f"time_limits.{path}"
+
+    reconstituted = line.reconstituted
+    deadlines: list[Deadline] = []
+
+    def hard(key: str, label: str, at: datetime, met_at: datetime | None, basis: str) -> None:
+        deadlines.append(Deadline(key, label, at, _hard_state(at, met_at, now, warning_lead), met_at, basis, True))
+
+    def minimum(key: str, label: str, at: datetime, met_at: datetime | None, basis: str) -> None:
+        deadlines.append(Deadline(key, label, at, _minimum_state(at, met_at, now), met_at, basis, False))
+
+    # Dilution.
+    to_dilution = limit("reconstitution_to_dilution")
+    hard(
+        "dilute_by",
+        "Dilute by",
+        reconstituted + to_dilution,
+        line.diluted,
+        f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_dilution)} ({source('reconstitution_to_dilution')})",
+    )
+
+    # Reconstituted vials held in the refrigerator: the hold time counts from reconstitution.
+    if line.reconstituted_fridge_first_in is not None:
+        hold = limit("reconstituted_refrigerated_max")
+        counted_from = min(reconstituted, line.reconstituted_fridge_first_in)
+        hard(
+            "reconstituted_fridge_until",
+            "Reconstituted vials out of refrigerator by",
+            counted_from + hold,
+            None if line.reconstituted_in_fridge else line.reconstituted_fridge_out,
+            f"reconstitution {utc_iso(counted_from)} + {duration_text(hold)} refrigerated hold, counted from "
+            f"reconstitution ({source('reconstituted_refrigerated_max')})",
+        )
+
+    # End of infusion, then the latest start.
+    to_end = limit("reconstitution_to_end_of_infusion")
+    end_by = reconstituted + to_end
+    candidates: list[tuple[datetime, str]] = [
+        (
+            end_by - infusion_duration,
+            f"end infusion by {utc_iso(end_by)} - {duration_text(infusion_duration)} infusion time",
+        )
+    ]
+    if line.diluted is not None:
+        room = limit("diluted_room_max")
+        candidates.append(
+            (
+                line.diluted + room,
+                f"dilution {utc_iso(line.diluted)} + {duration_text(room)} at room temperature ({source('diluted_room_max')})",
+            )
+        )
+        if line.bag_ever_refrigerated:
+            cold = limit("diluted_refrigerated_max")
+            candidates.append(
+                (
+                    line.diluted + cold,
+                    f"dilution {utc_iso(line.diluted)} + {duration_text(cold)} for a refrigerated bag, warm-up "
+                    f"included ({source('diluted_refrigerated_max')})",
+                )
+            )
+    start_by, binding = min(candidates, key=lambda c: c[0])
+    others = [text for at, text in candidates if text != binding]
+    start_basis = binding
+    if others:
+        start_basis += "; the earliest of that and: " + "; ".join(others)
+    if line.diluted is None:
+        start_basis += "; the diluted-storage limit applies once dilution is recorded"
+
+    if line.bag_ever_refrigerated:
+        warm_up = limit("refrigerated_bag_warm_up")
+        hard(
+            "bag_from_fridge_by",
+            "Bag out of refrigerator by",
+            start_by - warm_up,
+            None if line.bag_in_fridge else (line.bag_fridge_out or line.infusion_started),
+            f"start infusion by {utc_iso(start_by)} - {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
+        )
+        if not line.bag_in_fridge and line.bag_fridge_out is not None:
+            minimum(
+                "warm_until",
+                "Bag warming until",
+                line.bag_fridge_out + warm_up,
+                line.infusion_started,
+                f"out of refrigerator {utc_iso(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up "
+                f"({source('refrigerated_bag_warm_up')})",
+            )
+
+    hard("start_infusion_by", "Start infusion by", start_by, line.infusion_started, start_basis)
+    hard(
+        "end_infusion_by",
+        "End infusion by",
+        end_by,
+        line.infusion_ended,
+        f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})",
+    )
+
+    if line.infusion_ended is not None:
+        observation = limit("observation_after_infusion")
+        minimum(
+            "observe_until",
+            "Observe until",
+            line.infusion_ended + observation,
+            line.observation_ended,
+            f"infusion end {utc_iso(line.infusion_ended)} + {duration_text(observation)} at least "
+            f"({source('observation_after_infusion')})",
+        )
+
+    if line.discarded is not None:
+        deadlines = [
+            d if d.met_at is not None else Deadline(d.key, d.label, d.at, DeadlineState.CLOSED, None, d.basis, d.hard)
+            for d in deadlines
+        ]
+    return deadlines
 
 
 def next_deadline(deadlines: Sequence[Deadline]) -> Deadline | None:
-    """The most urgent open deadline (for the board), or None."""
-    raise NotImplementedError
+    """The most urgent open deadline, for the board: an expired one first, then the soonest."""
+    open_ones = [d for d in deadlines if d.is_open]
+    if not open_ones:
+        return None
+    return min(open_ones, key=lambda d: (d.state != DeadlineState.EXPIRED, d.at))
+
+
+def passed_hard_deadlines(deadlines: Sequence[Deadline], now: datetime) -> list[Deadline]:
+    """Hard deadlines passed at `now` without their step, or whose step came after them."""
+    _require_aware(now, "now")
+    found = []
+    for d in deadlines:
+        if not d.hard or d.state == DeadlineState.CLOSED:
+            continue
+        if (d.met_at is not None and d.met_at > d.at) or (d.met_at is None and now > d.at):
+            found.append(d)
+    return found
 
 
 def deadline_hard_stops(deadlines: Sequence[Deadline], now: datetime) -> list[str]:
-    """One sentence per hard deadline passed without its step (or met too late)."""
-    raise NotImplementedError
+    """One sentence per hard deadline passed without its step (or met too late), at `now`.
+
+    Recomputed from the instants and `now` (not from the stored states), so a caller can ask
+    about any instant. Instants are shown in local time with the date.
+    """
+    stops = []
+    for d in passed_hard_deadlines(deadlines, now):
+        if d.met_at is not None:
+            stops.append(
+                f"{d.label} {format_instant(d.at)} was passed: the step happened at {format_instant(d.met_at)} "
+                f"({d.basis})"
+            )
+        else:
+            stops.append(f"{d.label} {format_instant(d.at)} has passed ({d.basis})")
+    return stops
 
 
 def parse_instant(text: str, field: str) -> datetime:
-    """ISO 8601 with a UTC offset ('Z' or '+01:00') -> aware UTC datetime; ValidationError(field) otherwise."""
-    raise NotImplementedError
+    """ISO 8601 with a UTC offset ('Z' or '+01:00') -> an aware UTC datetime.
+
+    A time without an offset is refused rather than guessed: the same wall-clock time exists
+    twice on a daylight-saving night, and a workstation's zone may not be the ward's.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(field, f"give a date and time with its UTC offset, e.g. {OFFSET_EXAMPLE}")
+    raw = text.strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError(
+            field, f"'{raw}' is not an ISO 8601 date and time; give e.g. {OFFSET_EXAMPLE}"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValidationError(field, f"give the UTC offset, e.g. {OFFSET_EXAMPLE}")
+    return parsed.astimezone(timezone.utc)
