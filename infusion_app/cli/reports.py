@@ -1,9 +1,140 @@
-"""infusion-prep reports: not built yet (see the open issues)."""
+"""infusion-prep sheet / label: the printed prep sheet and bag label of a stored preparation, as PDF.
+
+    infusion-prep sheet ID --out FILE.pdf [--paper letter|a4] [--data-dir DIR] [--database URL]
+    infusion-prep label ID --out FILE.pdf [--label-size 102x51mm] [--data-dir DIR] [--database URL]
+    infusion-prep sheet --demo --out FILE.pdf      (a sample preparation; touches no stored data)
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from .common import CliError, Exit, add_storage_options
+
+DEFAULT_PAPER = "letter"
+DEFAULT_LABEL_SIZE = "102x51mm"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds no subcommand until this module is built."""
+    sheet = subparsers.add_parser(
+        "sheet",
+        help="write the prep sheet of a preparation as PDF",
+        description="Write the prep sheet (order, premedication, vials, steps, deadlines, signatures, billing) as PDF.",
+    )
+    _common_options(sheet)
+    sheet.add_argument("--paper", default=DEFAULT_PAPER, metavar="letter|a4", help=f"paper size (default {DEFAULT_PAPER})")
+    sheet.set_defaults(func=run_sheet)
+
+    label = subparsers.add_parser(
+        "label",
+        help="write the bag label of a preparation as PDF",
+        description="Write the bag label as a PDF page exactly the size of the label stock.",
+    )
+    _common_options(label)
+    label.add_argument(
+        "--label-size",
+        default=DEFAULT_LABEL_SIZE,
+        metavar="WxH(mm|in)",
+        help=f"label stock, e.g. 102x51mm, 4x2in, 4x6in (default {DEFAULT_LABEL_SIZE})",
+    )
+    label.set_defaults(func=run_label)
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
+    parser.add_argument("--out", required=True, metavar="FILE.pdf", help="where to write the PDF")
+    parser.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
+    add_storage_options(parser)
+
+
+def _output_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise CliError(f"invalid out: '{text}' is a folder; give a file name such as sheet.pdf")
+    if not path.parent.exists():
+        raise CliError(f"invalid out: folder '{path.parent}' does not exist")
+    return path
+
+
+def _sheet_data(args: argparse.Namespace):
+    if args.demo and args.id:
+        raise CliError("give either a preparation ID or --demo, not both")
+    if args.demo:
+        from ..reports.demo import demo_sheet_data
+
+        return demo_sheet_data()
+    if not args.id:
+        raise CliError("invalid ID: give a preparation ID (or --demo for a sample)")
+    return _stored_sheet_data(args)
+
+
+def _stored_sheet_data(args: argparse.Namespace):
+    from .. import __version__
+    from ..domain.clock import MonotonicClock, SystemClock
+    from ..domain.monograph import load_monograph
+    from ..reports.model import SheetData
+    from ..service import open_service
+
+    clock = MonotonicClock(SystemClock())
+    service = open_service(args.data_dir, args.database, clock)
+    try:
+        prep = service.get(args.id)
+        if prep is None:
+            raise CliError(f"invalid ID: no preparation '{args.id}'")
+        monograph = load_monograph(prep.monograph_id)
+        return SheetData.from_preparation(
+            prep,
+            monograph,
+            service.deadlines(prep.id),
+            printed_at=clock.now(),
+            program_version=__version__,
+            course_info=_course_info(service, prep),
+            policy_decision=None,
+        )
+    finally:
+        close = getattr(service, "close", None)
+        if close is not None:
+            close()
+
+
+def _course_info(service, prep):
+    """Cycle information from the patient's course, when the course is kept."""
+    course_rows = getattr(service, "course_sheet_rows", None)
+    return course_rows(prep) if course_rows is not None else None
+
+
+def _write_atomically(path: Path, render) -> None:
+    """Render into a temporary file beside the target, then rename: never a half-written PDF."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            render(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    from ..reports.sheet import paper_size, render_prep_sheet
+
+    paper_size(args.paper)  # refuse a bad paper size before any work
+    out = _output_path(args.out)
+    data = _sheet_data(args)
+    _write_atomically(out, lambda stream: render_prep_sheet(data, stream, page_size=args.paper))
+    print(f"prep sheet for {data.prep_id} written to {out}")
+    return Exit.OK
+
+
+def run_label(args: argparse.Namespace) -> int:
+    from ..reports.label import parse_label_size, render_bag_label
+
+    size = parse_label_size(args.label_size)
+    out = _output_path(args.out)
+    data = _sheet_data(args)
+    _write_atomically(out, lambda stream: render_bag_label(data, stream, size=size))
+    print(f"bag label for {data.prep_id} written to {out}")
+    return Exit.OK

@@ -1,0 +1,500 @@
+"""What a prep sheet and a bag label show, as ready-to-print text.
+
+Built once from the domain records; the renderers only place these strings on paper. Every
+dose, volume, concentration and instant goes through infusion_app.domain.formatting here, so
+the sheet, the label, the screen and the CLI can never disagree on how a number reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from ..domain.formatting import (
+    format_amount,
+    format_bsa,
+    format_concentration,
+    format_dose,
+    format_instant,
+    format_number,
+    format_volume,
+)
+from ..domain.monograph import Monograph
+from ..domain.records import DiluteStorage, Event, EventType, Preparation
+
+NOT_YET_RECONSTITUTED = "starts at reconstitution"
+
+# The four deadlines every sheet shows, in the order they fall; keys as in the deadlines engine
+# and the `infusion-prep deadlines --json` contract.
+TIMELINE_KEYS = ("dilute_by", "start_infusion_by", "end_infusion_by", "observe_until")
+TIMELINE_LABELS = {
+    "dilute_by": "Dilute by",
+    "start_infusion_by": "Start infusion by",
+    "end_infusion_by": "End infusion by",
+    "observe_until": "Observe until",
+}
+
+POLICY_DECISIONS = {
+    "meets_criteria": "Meets the payer's criteria",
+    "criteria_not_met": "Criteria NOT met",
+    "experimental": "Experimental and investigational for this indication (not covered)",
+    "incomplete": "Incomplete: facts missing (listed below)",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PremedicationRow:
+    drug_class: str
+    drug: str = ""
+    dose: str = ""
+    time: str = ""
+    initials: str = ""
+
+
+@dataclass(frozen=True)
+class VialLine:
+    number: int
+    lot: str
+    expiry: str
+    ndc: str = ""
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    text: str
+    done: str = ""  # "2026-11-27 10:05 CET, AB" once the event is recorded, else empty
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    label: str
+    at: str  # date and 24-hour time, or why there is none yet
+    rule: str  # how it is computed, from the monograph
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    role: str
+    name: str = ""
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyBlock:
+    decision: str
+    criteria: list[Row] = field(default_factory=list)  # label = met / not met / unknown
+    reasons: list[str] = field(default_factory=list)
+    source: str = ""  # which payer's which policy
+    meets_criteria: bool = False
+
+
+@dataclass(frozen=True)
+class SheetData:
+    """Everything printed on a prep sheet and a bag label for one preparation."""
+
+    prep_id: str
+    patient_name: str
+    mrn: str
+    date_of_birth: str
+    generic_name: str
+    brand_name: str
+    dose: str
+    order: list[Row]
+    course: list[Row]
+    policy: PolicyBlock | None
+    premedication: list[PremedicationRow]
+    vials_needed: int
+    vials: list[VialLine]
+    reconstitution_steps: list[Step]
+    dilution_steps: list[Step]
+    timeline: list[TimelineRow]
+    handling_notes: list[str]
+    boxed_warning: list[str]
+    signatures: list[Signature]
+    billing: list[Row]
+    overrides: list[str]
+    warnings: list[str]
+    hard_stops: list[str]
+    pending_verification: list[str]
+    # the label's own lines
+    vehicle_line: str  # "in 0.9% Sodium Chloride, total 50 mL"
+    final_concentration: str
+    route_rate: str  # "IV over 1 hour at 50 mL/h"
+    prepared: str  # "2026-11-27 10:20 CET by Name", or "" before dilution
+    checked_by: str
+    start_by: str
+    discard_after: str
+    storage: list[str]  # "Protect from light", "Do not shake", "Room temperature" ...
+    hazard: str
+    # footer
+    printed_at: str
+    program_version: str
+    monograph_revision: str
+    label_revision: str
+
+    @classmethod
+    def from_preparation(
+        cls,
+        prep: Preparation,
+        monograph: Monograph,
+        deadlines: Iterable[Any],
+        printed_at: datetime,
+        program_version: str,
+        course_info: Any = None,
+        policy_decision: Any = None,
+        tz: tzinfo | None = None,
+    ) -> SheetData:
+        """`deadlines` are the deadlines engine's results (objects with key, label, at, state)."""
+        return _build(prep, monograph, list(deadlines), printed_at, program_version, course_info, policy_decision, tz)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def initials(name: str) -> str:
+    parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
+    return "".join(p[0].upper() for p in parts)[:4]
+
+
+def _when(event: Event | None, tz: tzinfo | None) -> str:
+    return format_instant(event.at, tz) if event else ""
+
+
+def _done(event: Event | None, tz: tzinfo | None) -> str:
+    return f"{format_instant(event.at, tz)}, {initials(event.user)}" if event else ""
+
+
+def _hours(monograph: Monograph, path: str) -> str:
+    return format_amount(monograph.magnitude(path, "hour"), "h")
+
+
+def _hours_words(monograph: Monograph, path: str) -> str:
+    """'1 hour', '1.5 hours': the route-and-rate line reads as words on the bag."""
+    hours = monograph.magnitude(path, "hour")
+    text = format_number(hours)
+    return f"{text} hour" if text == "1" else f"{text} hours"
+
+
+def _response_text(response: str | None) -> str:
+    if not response:
+        return "not needed for this cycle"
+    return {"none": "none (no CR/CRi)", "cr": "CR", "cri": "CRi"}.get(response, response)
+
+
+def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
+    standard = format_amount(calc["standard_mg_per_m2"], "mg/m²")
+    mg_per_m2 = format_amount(calc["dose_mg_per_m2"], "mg/m²")
+    if calc.get("reduce_pct"):
+        mg_per_m2 += f" (reduced {format_number(calc['reduce_pct'], 1)}% from {standard})"
+    product = f"{format_amount(calc['dose_mg_per_m2'], 'mg/m²')} × {format_amount(calc['bsa_m2'], 'm²')}"
+    rounding = calc.get("dose_rounding_pct") or 0
+    if rounding:
+        calculated = calc.get("calculated_dose_mg", calc["dose_mg"])
+        sign = "+" if rounding > 0 else ""
+        dose = (
+            f"{product} = {format_dose(calculated)}, rounded to {format_dose(calc['dose_mg'])} "
+            f"by site policy ({sign}{format_number(rounding, 1)}%)"
+        )
+    else:
+        dose = f"{product} = {format_dose(calc['dose_mg'])}"
+    height = format_amount(calc["height_cm"], "cm")
+    weight = format_amount(calc["weight_kg"], "kg")
+    height_typed = calc.get("height_text") or order.get("height")
+    weight_typed = calc.get("weight_text") or order.get("weight")
+    if height_typed and height_typed.replace(" ", "") != height.replace(" ", ""):
+        height += f" (entered as {height_typed})"
+    if weight_typed and weight_typed.replace(" ", "") != weight.replace(" ", ""):
+        weight += f" (entered as {weight_typed})"
+    return [
+        Row("Cycle / Day", f"Cycle {calc['cycle']}, Day {calc['day']}"),
+        Row("Response", _response_text(calc.get("response"))),
+        Row("Height", height),
+        Row("Weight", weight),
+        Row("BSA", f"{format_bsa(calc['bsa_m2'], calc['bsa_formula_name'])}: {calc['bsa_equation']}"),
+        Row("Dose per m²", mg_per_m2),
+        Row("Dose", dose),
+    ]
+
+
+def _course_rows(course_info: Any) -> list[Row]:
+    if course_info is None:
+        return []
+    if hasattr(course_info, "sheet_rows"):
+        course_info = course_info.sheet_rows()
+    if isinstance(course_info, Mapping):
+        return [Row(str(k), str(v)) for k, v in course_info.items()]
+    return [Row(str(k), str(v)) for k, v in course_info]
+
+
+def _policy_block(decision: Any) -> PolicyBlock | None:
+    if decision is None:
+        return None
+    if hasattr(decision, "to_dict"):
+        decision = decision.to_dict()
+    if not isinstance(decision, Mapping):
+        decision = vars(decision)
+    key = str(decision.get("decision", ""))
+    if hasattr(decision.get("decision"), "value"):
+        key = decision["decision"].value
+    met_words = {True: "met", False: "NOT MET", None: "unknown"}
+    policy = decision.get("policy") or {}
+    criteria = []
+    for criterion in decision.get("criteria", []) or []:
+        if not isinstance(criterion, Mapping):
+            criterion = criterion.to_dict() if hasattr(criterion, "to_dict") else vars(criterion)
+        # The one-line summary reads better on paper than the policy sentence word for word.
+        text = criterion.get("summary") or criterion.get("text") or criterion.get("id", "")
+        criteria.append(Row(met_words.get(criterion.get("met"), str(criterion.get("met"))), str(text)))
+    return PolicyBlock(
+        decision=POLICY_DECISIONS.get(key, key or "not checked"),
+        criteria=criteria,
+        reasons=[str(r) for r in decision.get("reasons", []) or []],
+        source=", ".join(str(policy[k]) for k in ("payer", "name", "revision") if policy.get(k)),
+        meets_criteria=key == "meets_criteria",
+    )
+
+
+def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -> list[PremedicationRow]:
+    given = prep.events_of(EventType.PREMEDICATION)
+    rows: list[PremedicationRow] = []
+    for drug_class in monograph.items("premedication.classes"):
+        matching = [e for e in given if str(e.details.get("drug_class", "")).lower() == drug_class.lower()]
+        if not matching:
+            rows.append(PremedicationRow(drug_class.capitalize()))
+            continue
+        for event in matching:
+            rows.append(
+                PremedicationRow(
+                    drug_class=drug_class.capitalize(),
+                    drug=str(event.details.get("drug", "")),
+                    dose=str(event.details.get("dose", "")),
+                    time=format_instant(event.at, tz),
+                    initials=initials(event.user),
+                )
+            )
+    return rows
+
+
+def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz: tzinfo | None) -> tuple[list[Step], list[Step]]:
+    reconstituted = prep.last(EventType.RECONSTITUTED)
+    diluted = prep.last(EventType.DILUTED)
+    verified = prep.last(EventType.VERIFIED)
+    labelled = prep.last(EventType.LABELLED)
+    vials = int(calc["vials"])
+    per_vial = format_volume(calc["reconstitution_ml_per_vial"])
+    deliverable = format_volume(monograph.magnitude("reconstitution.deliverable_volume_per_vial", "mL"))
+    reconstitution = [
+        Step(
+            f"Reconstitute each of {vials} vial{'s' if vials != 1 else ''} ({format_dose(calc['vial_mg'])}) with "
+            f"{per_vial} {monograph.text('reconstitution.diluent')}: {format_concentration(calc['reconstituted_mg_per_ml'])}, "
+            f"{deliverable} deliverable per vial. This starts the clocks.",
+            _done(reconstituted, tz),
+        ),
+        Step(monograph.text("reconstitution.mixing")),
+        Step(f"Inspect: {monograph.text('reconstitution.appearance')}."),
+        Step(monograph.text("reconstitution.light")),
+    ]
+    dilution = [
+        Step(
+            f"Withdraw {format_volume(calc['withdraw_ml'])} ({format_dose(calc['dose_mg'])}) of the reconstituted solution.",
+            _done(diluted, tz),
+        ),
+        Step(
+            f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
+            f"{format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])}."
+        ),
+        Step(monograph.text("dilution.mixing")),
+        Step(monograph.text("reconstitution.discard_rest")),
+        Step("Independent double check by a pharmacist (not the preparer).", _done(verified, tz)),
+        Step("Label the bag; protect it from light.", _done(labelled, tz)),
+    ]
+    return reconstitution, dilution
+
+
+def _deadline_map(deadlines: list[Any]) -> dict[str, Any]:
+    return {str(getattr(d, "key", "")): d for d in deadlines}
+
+
+def _state_text(deadline: Any) -> str:
+    state = getattr(deadline, "state", "")
+    return str(getattr(state, "value", state) or "")
+
+
+def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz: tzinfo | None) -> list[TimelineRow]:
+    by_key = _deadline_map(deadlines)
+    rules = {
+        "dilute_by": f"reconstitution + {_hours(monograph, 'time_limits.reconstitution_to_dilution')}",
+        "start_infusion_by": (
+            f"earliest of end-by − {_hours(monograph, 'infusion.duration')}, the diluted-storage limit "
+            f"({_hours(monograph, 'time_limits.diluted_room_max')} room, "
+            f"{_hours(monograph, 'time_limits.diluted_refrigerated_max')} refrigerated) and a refrigerated bag's "
+            f"{_hours(monograph, 'time_limits.refrigerated_bag_warm_up')} warm-up"
+        ),
+        "end_infusion_by": f"reconstitution + {_hours(monograph, 'time_limits.reconstitution_to_end_of_infusion')}",
+        "observe_until": f"end of infusion + {_hours(monograph, 'time_limits.observation_after_infusion')}",
+    }
+    reconstituted = prep.last(EventType.RECONSTITUTED) is not None
+    rows = []
+    for key in TIMELINE_KEYS:
+        deadline = by_key.get(key)
+        at = getattr(deadline, "at", None) if deadline is not None else None
+        if at is not None:
+            text = format_instant(at, tz)
+        elif not reconstituted:
+            text = NOT_YET_RECONSTITUTED
+        elif key == "observe_until":
+            text = "starts at the end of the infusion"
+        else:
+            text = "not computed"
+        rows.append(TimelineRow(TIMELINE_LABELS[key], text, rules[key], _state_text(deadline) if at else ""))
+    # Deadlines beyond the four (a refrigerated bag's warm-up, for instance) are shown too.
+    for key, deadline in by_key.items():
+        if key in TIMELINE_KEYS or getattr(deadline, "at", None) is None:
+            continue
+        rows.append(TimelineRow(str(getattr(deadline, "label", key)), format_instant(deadline.at, tz), "", _state_text(deadline)))
+    return rows
+
+
+def _storage(prep: Preparation, monograph: Monograph) -> list[str]:
+    diluted = prep.last(EventType.DILUTED)
+    storage = str(diluted.details.get("storage", "")) if diluted else ""
+    lines = ["Protect from light", "Do not shake"]
+    if storage == DiluteStorage.FRIDGE.value:
+        lines.append(
+            f"Refrigerate; allow {_hours_words(monograph, 'time_limits.refrigerated_bag_warm_up')} to reach room temperature before infusion"
+        )
+    elif storage == DiluteStorage.ROOM.value:
+        lines.append("Keep at room temperature")
+    else:
+        lines.append("Refrigerate or room temperature: see dilution record")
+    return lines
+
+
+def _handling_notes(monograph: Monograph) -> list[str]:
+    return [
+        monograph.text("product.hazardous_drug"),
+        monograph.text("reconstitution.light"),
+        f"{monograph.text('reconstitution.mixing')} {monograph.text('dilution.mixing')}",
+        monograph.text("infusion.line"),
+        monograph.text("infusion.temperature"),
+        "Bags: " + "; ".join(monograph.items("dilution.bag_materials")) + ".",
+        "In-line filter (not required): " + "; ".join(monograph.items("dilution.filters_allowed"))
+        + ". Never " + " or ".join(monograph.items("dilution.filters_forbidden")) + ".",
+    ]
+
+
+def _overrides(prep: Preparation, tz: tzinfo | None) -> list[str]:
+    notes = []
+    for event in prep.events_of(EventType.OVERRIDE):
+        hard_stop = event.details.get("hard_stop", "")
+        reason = event.details.get("reason", "")
+        notes.append(f"Override by {event.user}, {format_instant(event.at, tz)}: {hard_stop}. Reason: {reason}".replace(": . ", ": "))
+    for event in prep.events_of(EventType.DISCARDED):
+        notes.append(f"Discarded by {event.user}, {format_instant(event.at, tz)}. Reason: {event.details.get('reason', '')}")
+    return notes
+
+
+def _signatures(prep: Preparation, tz: tzinfo | None) -> list[Signature]:
+    prepared = prep.last(EventType.DILUTED) or prep.last(EventType.RECONSTITUTED)
+    verified = prep.last(EventType.VERIFIED)
+    administered = prep.last(EventType.INFUSION_STARTED)
+    return [
+        Signature("Prepared by", prepared.user if prepared else "", _when(prepared, tz)),
+        Signature("Verified by", verified.user if verified else "", _when(verified, tz)),
+        Signature("Administered by", administered.user if administered else "", _when(administered, tz)),
+    ]
+
+
+def _billing(calc: Mapping[str, Any], monograph: Monograph) -> list[Row]:
+    return [
+        Row("HCPCS", f"{calc['hcpcs']}: {monograph.text('billing.hcpcs_description')}"),
+        Row("Units administered", f"{format_amount(calc['billing_units_administered'], 'units')} ({format_dose(calc['dose_mg'])})"),
+        Row("Units discarded", f"{format_amount(calc['billing_units_discarded'], 'units')} ({format_dose(calc['discarded_mg'])})"),
+        Row("Modifier", str(calc["billing_modifier"])),
+    ]
+
+
+def _date_text(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _build(
+    prep: Preparation,
+    monograph: Monograph,
+    deadlines: list[Any],
+    printed_at: datetime,
+    program_version: str,
+    course_info: Any,
+    policy_decision: Any,
+    tz: tzinfo | None,
+) -> SheetData:
+    calc = prep.order["calculation"]
+    if policy_decision is None:
+        policy_decision = prep.order.get("policy_decision") or prep.order.get("coverage")
+    by_key = _deadline_map(deadlines)
+    reconstituted = prep.last(EventType.RECONSTITUTED) is not None
+
+    def deadline_text(key: str) -> str:
+        deadline = by_key.get(key)
+        if deadline is not None and getattr(deadline, "at", None) is not None:
+            return format_instant(deadline.at, tz)
+        return "—" if reconstituted else NOT_YET_RECONSTITUTED
+
+    diluted = prep.last(EventType.DILUTED)
+    verified = prep.last(EventType.VERIFIED)
+    reconstitution_steps, dilution_steps = _steps(prep, monograph, calc, tz)
+    route = monograph.text("infusion.route")
+    rate = format_amount(monograph.magnitude("infusion.rate", "mL/hour"), "mL/h")
+    return SheetData(
+        prep_id=prep.id,
+        patient_name=prep.patient.name,
+        mrn=prep.patient.mrn,
+        date_of_birth=_date_text(prep.patient.date_of_birth),
+        generic_name=monograph.generic_name,
+        brand_name=monograph.brand_name,
+        dose=format_dose(calc["dose_mg"]),
+        order=_order_rows(calc, prep.order),
+        course=_course_rows(course_info),
+        policy=_policy_block(policy_decision),
+        premedication=_premedication(prep, monograph, tz),
+        vials_needed=int(calc["vials"]),
+        vials=[
+            VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "")
+            for i, v in enumerate(prep.vials, start=1)
+        ],
+        reconstitution_steps=reconstitution_steps,
+        dilution_steps=dilution_steps,
+        timeline=_timeline(prep, monograph, deadlines, tz),
+        handling_notes=_handling_notes(monograph),
+        boxed_warning=[str(w) for w in monograph.items("warnings.boxed")],
+        signatures=_signatures(prep, tz),
+        billing=_billing(calc, monograph),
+        overrides=_overrides(prep, tz),
+        warnings=[str(w) for w in calc.get("warnings", [])],
+        hard_stops=[str(s) for s in calc.get("hard_stops", [])],
+        pending_verification=[str(p) for p in calc.get("pending_verification", [])],
+        vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}",
+        final_concentration=format_concentration(calc["final_concentration_mg_per_ml"]),
+        route_rate=f"{route} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
+        prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
+        checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
+        start_by=deadline_text("start_infusion_by"),
+        discard_after=deadline_text("end_infusion_by"),
+        storage=_storage(prep, monograph),
+        hazard=monograph.text("product.hazardous_drug"),
+        printed_at=format_instant(printed_at, tz),
+        program_version=program_version,
+        monograph_revision=prep.monograph_revision or monograph.revision,
+        label_revision=monograph.label_revision,
+    )
+
