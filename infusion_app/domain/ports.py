@@ -1,0 +1,88 @@
+"""What the application needs from storage, as a small Protocol (implemented in infusion_app/storage).
+
+Every writing method commits ONE transaction that holds both the change and its audit entry,
+and returns only after the commit: when it returns, the change survives a crash; when it raises,
+nothing of it was stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from .records import Event, Preparation, User, VialRecord
+
+
+@dataclass(frozen=True)
+class AuditDraft:
+    """An audit entry before the repository numbers, chains and stores it."""
+
+    at: datetime  # UTC
+    actor: str  # a user name, or "local-admin (os user X)" for the command line's user management
+    action: str  # e.g. "event.recorded", "user.added", "setting.changed"
+    subject: str  # what it is about: a preparation id, a user name, a setting key
+    before: Any = None  # JSON-able
+    after: Any = None  # JSON-able
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str  # UTC, ISO 8601, exactly as hashed
+    actor: str
+    action: str
+    subject: str
+    before: str  # canonical JSON text, exactly as hashed
+    after: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """The result of walking the audit chain. `first_broken` is None when the chain is intact."""
+
+    entries: int
+    first_broken: int | None = None  # the seq of the first entry that does not verify
+    reason: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken is None
+
+
+class ConcurrentChange(RuntimeError):
+    """Another writer appended to the same preparation between our read and our write."""
+
+
+class Repository(Protocol):
+    # users
+    def add_user(self, user: User, pin_hash: str, audit: AuditDraft) -> User: ...
+    def get_user(self, name: str) -> User | None: ...
+    def get_pin_hash(self, name: str) -> str | None: ...
+    def list_users(self, include_inactive: bool = False) -> list[User]: ...
+    def update_user(self, name: str, *, active: bool | None = None, pin_hash: str | None = None, audit: AuditDraft) -> User: ...
+    def count_users(self) -> int: ...
+
+    # preparations
+    def add_preparation(self, prep: Preparation, audit: AuditDraft) -> None: ...
+    def preparation_id_exists(self, prep_id: str) -> bool: ...
+    def get_preparation(self, prep_id: str) -> Preparation | None: ...
+    def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[Preparation]: ...
+    def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None: ...
+    def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
+        """Append events (in order) if the preparation still has `expected_count` events, else ConcurrentChange."""
+        ...
+    def latest_instant(self) -> datetime | None:
+        """The latest instant stored anywhere (event recorded_at, audit at): a floor for the clock."""
+        ...
+
+    # settings
+    def get_settings(self) -> dict[str, Any]: ...
+    def set_setting(self, key: str, value: Any, audit: AuditDraft) -> None: ...
+
+    # audit
+    def append_audit(self, audit: AuditDraft) -> AuditEntry: ...
+    def audit_entries(self) -> list[AuditEntry]: ...
+    def verify_audit(self) -> AuditCheck: ...

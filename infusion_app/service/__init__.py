@@ -1,0 +1,82 @@
+"""The application service shared by the command line and the desktop program.
+
+    from infusion_app.service import open_service
+    service = open_service(data_dir=None, database=None, clock=None)   # migrates at start
+    ...
+    service.close()            # or: with open_service(...) as service:
+
+Opening: `open_service` raises storage.StorageError (NewerDatabaseError for a database written by
+a newer version: never altered) with a message fit to show a person. Tests pass `data_dir=tmp_path`
+and a FakeClock; with INFUSION_PREP_TESTING set, omitting both data_dir and database is an error.
+`service.clock` is a MonotonicClock over the given clock (never goes back); `service.now()`.
+
+Errors every call may raise: domain.errors.ValidationError (bad input; `.field`, `.message`),
+domain.preparation.StepRefused (`.code`, `.message`, `.overridable`: the step must not happen,
+including role and permission refusals), PreparationNotFound (a ValidationError),
+AuthenticationError (a ValidationError on field "pin").
+
+Users (roles: domain.records.Role)
+    has_users() -> bool;  users(include_inactive=False) -> list[User];  user(name) -> User | None
+    add_user(name, role, pin, actor: User | None = None) -> User   # actor: a pharmacist; None = command line
+    authenticate(name, pin) -> User                                 # AuthenticationError if wrong or deactivated
+    deactivate_user(name, actor=None) / set_user_active(name, active, actor=None) -> User
+    set_pin(name, new_pin, actor=None, current_pin=None) -> User
+    authorize_override(pharmacist_name, pin, reason, hard_stop_code="") -> Override
+
+Preparations (ids like "BSP-7K3QX": ids.normalize_preparation_id accepts typed/scanned forms)
+    calculate(DoseOrder) -> DoseCalculation                         # engine + this site's policy
+    create_preparation(Patient, DoseOrder, user, vials=(), coverage=None) -> PreparationStatus
+        # PreparationBlocked(.calculation, .hard_stops) when the calculation has a hard stop: nothing stored
+        # prep.order = {DoseOrder fields..., "calculation": DoseCalculation.to_dict(), "coverage": ... if given}
+    add_vial(prep_id, VialRecord | gs1_text, user) -> PreparationStatus
+    record_event(prep_id, EventType, user, at=None, details=None, override=None) -> PreparationStatus
+        # domain check_event, then ONE transaction (override event + event + audit) before returning
+        # StepRefused.overridable -> ask a pharmacist: authorize_override(..., refusal.code) and call again
+    acknowledge_alarm(prep_id, deadline_key, state, user) -> PreparationStatus   # idempotent
+    get(prep_id) -> Preparation | None
+    status(prep_id) -> PreparationStatus
+    list_active() -> list[PreparationStatus]                        # most urgent first
+    list_preparations(active_only=False, limit=None) -> list[PreparationStatus]   # newest first
+
+PreparationStatus: .prep, .id, .now, .current_step, .active, .deadlines (domain Deadline with
+state), .next_deadline, .hard_stops, .allowed_events, .acknowledged {(key, state)},
+.is_acknowledged(key, state), .clock_jumped_back, .to_dict() (the `prep show --json` payload).
+
+Settings (pharmacists change them; each change audited)
+    settings() -> Settings (.policy: SitePolicy, .warning_lead_time, .paper_size, .label_size, .as_dict())
+    set_setting(key, value, actor) -> Settings                      # keys: settings.SETTINGS
+    policy() -> SitePolicy
+
+Audit
+    verify_audit() -> AuditCheck (.intact, .entries, .first_broken, .reason)
+    audit_entries() -> list[AuditEntry];  export_audit(path) -> int
+"""
+
+from ..domain.preparation import Override, StepRefused
+from .ids import new_preparation_id, normalize_preparation_id
+from .preparations import (
+    AuthenticationError,
+    PreparationBlocked,
+    PreparationNotFound,
+    PreparationService,
+    PreparationStatus,
+    open_service,
+)
+from .settings import LABEL_SIZES, PAPER_SIZES, SETTINGS, Settings
+
+__all__ = [
+    "LABEL_SIZES",
+    "PAPER_SIZES",
+    "SETTINGS",
+    "AuthenticationError",
+    "Override",
+    "PreparationBlocked",
+    "PreparationNotFound",
+    "PreparationService",
+    "PreparationStatus",
+    "Settings",
+    "StepRefused",
+    "new_preparation_id",
+    "normalize_preparation_id",
+    "open_service",
+]

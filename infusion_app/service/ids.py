@@ -1,0 +1,55 @@
+"""Preparation ids: short, typable, unambiguous, with a check character.
+
+"BSP-7K3QX": a prefix, four random characters and a check character, from an alphabet without
+0/O and 1/I (so a hand-typed id cannot be misread). The check character (Luhn mod 32) catches
+any single mistyped character and any swap of two neighbours, so a typo never opens another
+patient's bag. The same id is printed on the label and carried by its 2D code.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ..domain.errors import ValidationError
+
+PREFIX = "BSP"
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 characters: no 0, O, 1, I
+RANDOM_LENGTH = 4
+
+
+def _check_character(body: str) -> str:
+    """Luhn mod N over the body's characters."""
+    n = len(ALPHABET)
+    total = 0
+    factor = 2
+    for char in reversed(body):
+        addend = factor * ALPHABET.index(char)
+        addend = addend // n + addend % n
+        total += addend
+        factor = 1 if factor == 2 else 2
+    return ALPHABET[(n - total % n) % n]
+
+
+def new_preparation_id() -> str:
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return f"{PREFIX}-{body}{_check_character(body)}"
+
+
+def normalize_preparation_id(text: str) -> str:
+    """The canonical id from what was typed or scanned; ValidationError('preparation id') otherwise.
+
+    Accepts lower case, surrounding spaces, a missing hyphen ("bsp7k3qx").
+    """
+    if not isinstance(text, str):
+        raise ValidationError("preparation id", "must be text like BSP-7K3QX")
+    cleaned = "".join(text.split()).upper().replace("-", "")
+    if not cleaned.startswith(PREFIX) or len(cleaned) != len(PREFIX) + RANDOM_LENGTH + 1:
+        raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {PREFIX}-7K3QX")
+    code = cleaned[len(PREFIX):]
+    wrong = sorted({c for c in code if c not in ALPHABET})
+    if wrong:
+        hint = " (ids never contain 0, O, 1 or I)" if set(wrong) & set("0O1I") else ""
+        raise ValidationError("preparation id", f"'{text.strip()}' has characters ids never use: {''.join(wrong)}{hint}")
+    if _check_character(code[:-1]) != code[-1]:
+        raise ValidationError("preparation id", f"'{text.strip()}' is not a valid id (its check character does not match: a typo?)")
+    return f"{PREFIX}-{code}"

@@ -1,0 +1,604 @@
+"""PreparationService: the one application layer under the command line and the desktop program.
+
+It loads from the repository, asks the domain (dosing, the state machine, deadlines) and writes
+back one transaction per change, each with its audit entry. Nothing here draws or prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..domain import deadlines as deadline_rules
+from ..domain import preparation as machine
+from ..domain.clock import Clock, MonotonicClock, SystemClock
+from ..domain.deadlines import Deadline
+from ..domain.dosing import DoseCalculation, DoseOrder, calculate_dose
+from ..domain.errors import ValidationError
+from ..domain.formatting import utc_iso
+from ..domain.monograph import Monograph, load_monograph
+from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
+from ..domain.preparation import Override, StepRefused
+from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
+from ..domain.security import dummy_verify, hash_pin, validate_pin, verify_pin
+from .ids import new_preparation_id, normalize_preparation_id
+from .settings import Settings, build_settings, validate_setting
+
+# An event typed in as happening later than now (beyond clock skew between workstations) is a typo.
+FUTURE_TOLERANCE = timedelta(minutes=2)
+NAME_MAX = 80
+PATIENT_NAME_MAX = 200
+MRN_MAX = 40
+OLDEST_PATIENT_YEARS = 130
+REASON_MAX = 500
+PREPARING_ROLES = (Role.TECHNICIAN, Role.PHARMACIST)
+
+
+class AuthenticationError(ValidationError):
+    """Wrong name or PIN (one message for both, so names cannot be probed)."""
+
+    def __init__(self, message: str = "name or PIN not recognised"):
+        super().__init__("pin", message)
+
+
+class PreparationNotFound(ValidationError):
+    def __init__(self, prep_id: str):
+        super().__init__("preparation id", f"no preparation {prep_id} is stored here")
+
+
+class PreparationBlocked(Exception):
+    """The dose calculation has a hard stop: nothing is stored, the calculation says why."""
+
+    def __init__(self, calculation: DoseCalculation):
+        self.calculation = calculation
+        self.hard_stops = list(calculation.hard_stops)
+        super().__init__("; ".join(self.hard_stops))
+
+
+def local_admin_name() -> str:
+    """Who the command line's user management acts as: the operating-system account."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no login name in some containers and services
+        who = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"local-admin (os user {who})"
+
+
+def _clean_text(field_name: str, value: Any, maximum: int, minimum: int = 1) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field_name, "must be text")
+    text = " ".join(value.split())
+    if len(text) < minimum:
+        raise ValidationError(field_name, "must not be empty" if minimum == 1 else f"must be at least {minimum} characters")
+    if len(text) > maximum:
+        raise ValidationError(field_name, f"has {len(text)} characters; at most {maximum}")
+    if any(not ch.isprintable() for ch in text):
+        raise ValidationError(field_name, "must not hold control characters")
+    return text
+
+
+def validate_user_name(name: Any) -> str:
+    return _clean_text("name", name, NAME_MAX)
+
+
+def validate_role(role: Any) -> Role:
+    try:
+        return role if isinstance(role, Role) else Role(str(role).strip().lower())
+    except ValueError:
+        raise ValidationError("role", f"'{role}' is not a role; must be one of {', '.join(r.value for r in Role)}") from None
+
+
+def validate_patient(patient: Patient, today: date) -> Patient:
+    name = _clean_text("patient name", patient.name, PATIENT_NAME_MAX)
+    mrn = _clean_text("mrn", patient.mrn, MRN_MAX)
+    if any(ch.isspace() for ch in mrn):
+        raise ValidationError("mrn", f"'{mrn}' must not contain spaces")
+    dob = patient.date_of_birth
+    if not isinstance(dob, date) or isinstance(dob, datetime):
+        raise ValidationError("dob", "must be a date (YYYY-MM-DD)")
+    if dob > today:
+        raise ValidationError("dob", f"{dob.isoformat()} is in the future; must be on or before {today.isoformat()}")
+    if dob.year < today.year - OLDEST_PATIENT_YEARS:
+        raise ValidationError("dob", f"{dob.isoformat()} is more than {OLDEST_PATIENT_YEARS} years ago")
+    return Patient(name=name, mrn=mrn, date_of_birth=dob)
+
+
+def _event_dict(event: Event, seq: int | None = None) -> dict[str, Any]:
+    data = {
+        "type": event.type.value,
+        "at": utc_iso(event.at),
+        "recorded_at": utc_iso(event.recorded_at),
+        "user": event.user,
+        "details": event.details,
+    }
+    if seq is not None:
+        data["seq"] = seq
+    return data
+
+
+def _vial_dict(vial: VialRecord) -> dict[str, Any]:
+    return {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
+
+
+def _deadline_dict(deadline: Deadline) -> dict[str, Any]:
+    return {
+        "key": deadline.key,
+        "label": deadline.label,
+        "at": utc_iso(deadline.at),
+        "state": getattr(deadline.state, "value", deadline.state),
+        "met_at": utc_iso(deadline.met_at) if deadline.met_at else None,
+        "basis": deadline.basis,
+        "hard": deadline.hard,
+    }
+
+
+@dataclass(frozen=True)
+class PreparationStatus:
+    """A stored preparation as of `now`: its deadlines with states, its step, what may come next."""
+
+    prep: Preparation
+    now: datetime
+    current_step: str
+    active: bool
+    deadlines: list[Deadline]
+    next_deadline: Deadline | None
+    hard_stops: list[str]
+    allowed_events: list[EventType]
+    acknowledged: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (deadline key, state)
+    clock_jumped_back: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.prep.id
+
+    def is_acknowledged(self, deadline_key: str, state: str) -> bool:
+        return (deadline_key, getattr(state, "value", state)) in self.acknowledged
+
+    def to_dict(self) -> dict[str, Any]:
+        prep = self.prep
+        return {
+            "id": prep.id,
+            "patient": {"name": prep.patient.name, "mrn": prep.patient.mrn, "date_of_birth": prep.patient.date_of_birth.isoformat()},
+            "order": {k: v for k, v in prep.order.items() if k != "calculation"},
+            "calculation": prep.order.get("calculation"),
+            "created_at": utc_iso(prep.created_at),
+            "created_by": prep.created_by,
+            "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
+            "vials": [_vial_dict(v) for v in prep.vials],
+            "events": [_event_dict(e, seq) for seq, e in enumerate(prep.events, start=1)],
+            "deadlines": [_deadline_dict(d) for d in self.deadlines],
+            "next_deadline": _deadline_dict(self.next_deadline) if self.next_deadline else None,
+            "hard_stops": list(self.hard_stops),
+            "current_step": self.current_step,
+            "allowed_events": [e.value for e in self.allowed_events],
+            "active": self.active,
+            "acknowledged_alarms": [{"deadline": k, "state": s} for k, s in sorted(self.acknowledged)],
+            "now": utc_iso(self.now),
+            "clock_jumped_back": self.clock_jumped_back,
+        }
+
+
+class PreparationService:
+    """See the package docstring (infusion_app/service/__init__.py) for the API summary."""
+
+    def __init__(self, repository: Repository, clock: Clock | None = None, monograph: Monograph | None = None, *, engine=None, location=None, migration=None):
+        self.repository = repository
+        self.monograph = monograph or load_monograph()
+        self.clock = clock if isinstance(clock, MonotonicClock) else MonotonicClock(clock or SystemClock())
+        floor = repository.latest_instant()
+        if floor is not None:
+            self.clock.raise_floor(floor)
+        self.engine = engine
+        self.location = location
+        self.migration = migration
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def __enter__(self) -> PreparationService:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- users ------------------------------------------------------------------------------
+    def has_users(self) -> bool:
+        return self.repository.count_users() > 0
+
+    def users(self, include_inactive: bool = False) -> list[User]:
+        return self.repository.list_users(include_inactive)
+
+    def user(self, name: str) -> User | None:
+        return self.repository.get_user(name)
+
+    def _actor_name(self, actor: User | None, why: str) -> str:
+        """None means the command line's local administrator; a signed-in actor must be a pharmacist."""
+        if actor is None:
+            return local_admin_name()
+        current = self._current_user(actor)
+        if current.role is not Role.PHARMACIST:
+            raise StepRefused("role", f"{why} is a pharmacist's task; {current.name} is a {current.role.value}")
+        return current.name
+
+    def _current_user(self, user: User | str) -> User:
+        """The user as stored now (role and active state may have changed since sign-in)."""
+        name = user if isinstance(user, str) else user.name
+        stored = self.repository.get_user(name)
+        if stored is None:
+            raise ValidationError("user", f"no user named '{name}'")
+        if not stored.active:
+            raise StepRefused("user-inactive", f"user {stored.name} is deactivated")
+        return stored
+
+    def add_user(self, name: str, role: Role | str, pin: str, actor: User | None = None) -> User:
+        name = validate_user_name(name)
+        role = validate_role(role)
+        validate_pin(pin)
+        who = self._actor_name(actor, "adding a user")
+        if self.repository.get_user(name) is not None:
+            raise ValidationError("name", f"a user named '{name}' already exists (names are unique regardless of case)")
+        audit = AuditDraft(self.now(), who, "user.added", name, None, {"name": name, "role": role.value, "active": True})
+        from ..storage.repository import DuplicateError  # the storage layer's own refusal of a race
+
+        try:
+            return self.repository.add_user(User(None, name, role), hash_pin(pin), audit)
+        except DuplicateError as exc:
+            raise ValidationError("name", str(exc)) from None
+
+    def authenticate(self, name: str, pin: str) -> User:
+        """The stored user when name and PIN match and the user is active; AuthenticationError otherwise."""
+        if not isinstance(name, str) or not isinstance(pin, str):
+            raise AuthenticationError()
+        stored_hash = self.repository.get_pin_hash(name)
+        if stored_hash is None:
+            dummy_verify(pin)
+            raise AuthenticationError()
+        if not verify_pin(pin, stored_hash):
+            raise AuthenticationError()
+        user = self.repository.get_user(name)
+        if user is None or not user.active:
+            raise AuthenticationError(f"user {name} is deactivated; ask a pharmacist")
+        return user
+
+    def set_user_active(self, name: str, active: bool, actor: User | None = None) -> User:
+        who = self._actor_name(actor, "activating or deactivating a user")
+        stored = self.repository.get_user(name)
+        if stored is None:
+            raise ValidationError("name", f"no user named '{name}'")
+        audit = AuditDraft(self.now(), who, "user.activated" if active else "user.deactivated", stored.name, {"active": stored.active}, {"active": active})
+        return self.repository.update_user(stored.name, active=active, audit=audit)
+
+    def deactivate_user(self, name: str, actor: User | None = None) -> User:
+        return self.set_user_active(name, False, actor)
+
+    def set_pin(self, name: str, new_pin: str, actor: User | None = None, current_pin: str | None = None) -> User:
+        """A pharmacist (or the local administrator) resets a PIN; a user changes their own with `current_pin`."""
+        validate_pin(new_pin)
+        stored = self.repository.get_user(name)
+        if stored is None:
+            raise ValidationError("name", f"no user named '{name}'")
+        if current_pin is not None:
+            self.authenticate(name, current_pin)
+            who = stored.name
+        else:
+            who = self._actor_name(actor, "resetting a PIN")
+        audit = AuditDraft(self.now(), who, "user.pin_changed", stored.name, None, {"pin": "changed"})
+        return self.repository.update_user(stored.name, pin_hash=hash_pin(new_pin), audit=audit)
+
+    def authorize_override(self, pharmacist: str, pin: str, reason: str, hard_stop_code: str = "") -> Override:
+        """Check the overriding pharmacist's PIN and role; the Override then goes to record_event."""
+        user = self.authenticate(pharmacist, pin)
+        reason = _clean_text("override reason", reason, REASON_MAX)
+        # make_override checks the role; a missing code is filled in by record_event from the refusal.
+        override = machine.make_override(user, reason, hard_stop_code or "pending")
+        return override if hard_stop_code else dataclasses.replace(override, hard_stop_code="")
+
+    # -- settings ---------------------------------------------------------------------------
+    def settings(self) -> Settings:
+        return build_settings(self.repository.get_settings())
+
+    def policy(self):
+        return self.settings().policy
+
+    def set_setting(self, key: str, value: Any, actor: User) -> Settings:
+        """Pharmacists change settings; the change (before and after) is audited."""
+        if actor is None:
+            raise ValidationError("user", "a pharmacist must be named to change a setting")
+        who = self._actor_name(actor, "changing a setting")
+        clean = validate_setting(key, value)
+        before = self.settings().as_dict().get(key)
+        self.repository.set_setting(key, clean, AuditDraft(self.now(), who, "setting.changed", key, {key: before}, {key: clean}))
+        return self.settings()
+
+    # -- preparations -----------------------------------------------------------------------
+    def calculate(self, order: DoseOrder) -> DoseCalculation:
+        """The dose engine with this site's policy (no storage)."""
+        return calculate_dose(order, self.monograph, self.policy())
+
+    def create_preparation(
+        self,
+        patient: Patient,
+        order: DoseOrder,
+        user: User,
+        vials: Iterable[VialRecord] = (),
+        coverage: dict[str, Any] | None = None,
+    ) -> PreparationStatus:
+        """Calculate and store a new preparation. PreparationBlocked (nothing stored) on a hard stop."""
+        creator = self._current_user(user)
+        if creator.role not in PREPARING_ROLES:
+            raise StepRefused("role", f"preparations are started by pharmacy technicians or pharmacists; {creator.name} is a {creator.role.value}")
+        now = self.now()
+        patient = validate_patient(patient, now.astimezone().date())
+        calculation = self.calculate(order)
+        vials = [self._validate_vial(v, now) for v in vials]
+        if calculation.hard_stops:
+            self.repository.append_audit(
+                AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
+                           {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops})
+            )
+            raise PreparationBlocked(calculation)
+        stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict()}
+        if coverage is not None:
+            stored_order["coverage"] = coverage
+        from ..storage.repository import DuplicateError
+
+        for _attempt in range(20):
+            prep_id = new_preparation_id()
+            if self.repository.preparation_id_exists(prep_id):
+                continue
+            prep = Preparation(
+                id=prep_id, patient=patient, order=stored_order, created_at=now, created_by=creator.name,
+                monograph_id=self.monograph.id, monograph_revision=self.monograph.revision, vials=list(vials),
+            )
+            audit = AuditDraft(now, creator.name, "preparation.created", prep_id, None, {
+                "patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order),
+                "dose_mg": calculation.dose_mg, "vials": [_vial_dict(v) for v in vials],
+                "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
+            })
+            try:
+                self.repository.add_preparation(prep, audit)
+            except DuplicateError:
+                continue
+            return self.status(prep_id)
+        raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
+
+    def _validate_vial(self, vial: VialRecord, now: datetime) -> VialRecord:
+        lot = _clean_text("lot", vial.lot, 40)
+        if not isinstance(vial.expiry, date) or isinstance(vial.expiry, datetime):
+            raise ValidationError("expiry", "must be a date (YYYY-MM-DD)")
+        today = now.astimezone().date()
+        if vial.expiry < today:
+            raise StepRefused("vial-expired", f"vial lot {lot} expired on {vial.expiry.isoformat()}; do not use it")
+        return dataclasses.replace(vial, lot=lot)
+
+    def add_vial(self, prep_id: str, vial: VialRecord | str, user: User) -> PreparationStatus:
+        """Record a vial opened for the preparation: a VialRecord, or the text of its GS1 DataMatrix code."""
+        prep_id = normalize_preparation_id(prep_id)
+        actor = self._current_user(user)
+        if actor.role not in PREPARING_ROLES:
+            raise StepRefused("role", f"vials are recorded by pharmacy technicians or pharmacists; {actor.name} is a {actor.role.value}")
+        prep = self._load(prep_id)
+        if not machine.is_active(prep):
+            raise StepRefused("inactive", f"preparation {prep_id} is finished or discarded; no vial can be added")
+        if isinstance(vial, str):
+            from ..domain.gs1 import parse_gs1
+
+            code = parse_gs1(vial, self.monograph)
+            vial = VialRecord(lot=code.lot, expiry=code.expiry, gtin=code.gtin, ndc=code.ndc, serial=code.serial)
+        now = self.now()
+        vial = self._validate_vial(vial, now)
+        self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, _vial_dict(vial)))
+        return self.status(prep_id)
+
+    def _load(self, prep_id: str) -> Preparation:
+        prep = self.repository.get_preparation(prep_id)
+        if prep is None:
+            raise PreparationNotFound(prep_id)
+        return prep
+
+    def _now_for(self, prep: Preparation) -> datetime:
+        # A preparation's own latest instant is a floor too: another workstation may have recorded it.
+        for event in prep.events:
+            self.clock.raise_floor(event.recorded_at)
+        return self.clock.now()
+
+    def get(self, prep_id: str) -> Preparation | None:
+        """The stored preparation, or None. ValidationError when `prep_id` is not an id at all."""
+        return self.repository.get_preparation(normalize_preparation_id(prep_id))
+
+    def status(self, prep_id: str) -> PreparationStatus:
+        """The preparation with its deadlines, step and allowed events now. PreparationNotFound if none."""
+        return self._status(self._load(normalize_preparation_id(prep_id)))
+
+    def _status(self, prep: Preparation, settings: Settings | None = None) -> PreparationStatus:
+        settings = settings or self.settings()
+        now = self._now_for(prep)
+        deadlines = deadline_rules.compute_deadlines(
+            prep.events, self.monograph, now, settings.warning_lead_time, machine.infusion_duration_of(prep, self.monograph)
+        )
+        acknowledged = frozenset(
+            (str(e.details.get("deadline")), str(e.details.get("state"))) for e in prep.events_of(EventType.ALARM_ACKNOWLEDGED)
+        )
+        return PreparationStatus(
+            prep=prep,
+            now=now,
+            current_step=machine.current_step(prep),
+            active=machine.is_active(prep),
+            deadlines=deadlines,
+            next_deadline=deadline_rules.next_deadline(deadlines),
+            hard_stops=deadline_rules.deadline_hard_stops(deadlines, now),
+            allowed_events=machine.allowed_events(prep, now, self.monograph, settings.policy),
+            acknowledged=acknowledged,
+            clock_jumped_back=self.clock.jumped_back,
+        )
+
+    def list_active(self) -> list[PreparationStatus]:
+        """Every active preparation, most urgent first (the nearest open deadline; none last)."""
+        settings = self.settings()
+        statuses = [self._status(p, settings) for p in self.repository.list_preparations(active_only=True)]
+        far = datetime.max.replace(tzinfo=timezone.utc)
+        return sorted(statuses, key=lambda s: (s.next_deadline.at if s.next_deadline else far, s.prep.created_at, s.id))
+
+    def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[PreparationStatus]:
+        """Newest first."""
+        settings = self.settings()
+        return [self._status(p, settings) for p in self.repository.list_preparations(active_only=active_only, limit=limit)]
+
+    def record_event(
+        self,
+        prep_id: str,
+        event_type: EventType | str,
+        user: User,
+        at: datetime | None = None,
+        details: dict[str, Any] | None = None,
+        override: Override | None = None,
+    ) -> PreparationStatus:
+        """Check the step with the domain's state machine and commit it (with its audit entry).
+
+        Returns only after the commit. Raises ValidationError (bad input), StepRefused (the step
+        must not happen: out of order, wrong person, a time limit passed; `overridable` says
+        whether a pharmacist's override may allow it) or PreparationNotFound.
+        With an override, an OVERRIDE event is stored just before the step, in the same transaction.
+        """
+        prep_id = normalize_preparation_id(prep_id)
+        try:
+            kind = event_type if isinstance(event_type, EventType) else EventType(str(event_type).strip().lower())
+        except ValueError:
+            raise ValidationError("event", f"'{event_type}' is not an event; events are {', '.join(e.value for e in EventType)}") from None
+        if kind is EventType.OVERRIDE:
+            raise ValidationError("event", "an override is recorded together with the step it allows (pass override=)")
+        if kind is EventType.ALARM_ACKNOWLEDGED:
+            raise ValidationError("event", "alarm acknowledgements go through acknowledge_alarm()")
+        if details is not None and not isinstance(details, dict):
+            raise ValidationError("details", "must be a mapping of names to values")
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise ValidationError("at", "must be an instant with its UTC offset (e.g. 2026-01-15T09:30+01:00)")
+        if override is not None and not isinstance(override, Override):
+            raise ValidationError("override", "must come from authorize_override()")
+        actor = self._current_user(user)
+        settings = self.settings()
+        for _attempt in range(5):
+            prep = self._load(prep_id)
+            now = self._now_for(prep)
+            when = (at or now).astimezone(timezone.utc)
+            if when > now + FUTURE_TOLERANCE:
+                raise ValidationError("at", f"{utc_iso(when)} is in the future (now is {utc_iso(now)})")
+            event = Event(type=kind, at=when, recorded_at=now, user=actor.name, details=dict(details or {}))
+            use = override
+            if use is not None and not use.hard_stop_code:
+                use = self._fill_override_code(prep, event, actor, now, settings, use)
+            machine.check_event(prep, event, actor, now, self.monograph, settings.policy, use)
+            new_events = []
+            if use is not None:
+                new_events.append(self._override_event(prep, event, use, now))
+            new_events.append(event)
+            after = dataclasses.replace(prep, events=[*prep.events, *new_events])
+            step_before, step_after = machine.current_step(prep), machine.current_step(after)
+            audits = []
+            for offset, item in enumerate(new_events, start=1):
+                action = "override" if item.type is EventType.OVERRIDE else f"event.{item.type.value}"
+                audits.append(AuditDraft(now, item.user, action, prep_id, {"step": step_before}, {**_event_dict(item, len(prep.events) + offset), "step": step_after}))
+            try:
+                self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
+            except ConcurrentChange:
+                continue  # another workstation recorded a step meanwhile: re-check against it
+            return self.status(prep_id)
+        raise StepRefused("busy", f"preparation {prep_id} kept changing while this step was checked; try again")
+
+    def _fill_override_code(self, prep: Preparation, event: Event, actor: User, now: datetime, settings: Settings, override: Override) -> Override:
+        """An override given without a code (the command line) applies to the refusal the step meets."""
+        try:
+            machine.check_event(prep, event, actor, now, self.monograph, settings.policy, None)
+        except StepRefused as refusal:
+            if not refusal.overridable:
+                raise
+            return dataclasses.replace(override, hard_stop_code=refusal.code)
+        raise ValidationError("override", "this step is allowed without an override; nothing was recorded")
+
+    def _override_event(self, prep: Preparation, event: Event, override: Override, now: datetime) -> Event:
+        builder = getattr(machine, "override_event", None)
+        if builder is not None:
+            return builder(override, event, now)
+        return Event(
+            type=EventType.OVERRIDE,
+            at=now,
+            recorded_at=now,
+            user=override.pharmacist,
+            details={"hard_stop": override.hard_stop_code, "reason": override.reason, "step": event.type.value, "requested_by": event.user},
+        )
+
+    def acknowledge_alarm(self, prep_id: str, deadline_key: str, state: str, user: User) -> PreparationStatus:
+        """Record that `user` saw the alarm of one deadline in one state (idempotent)."""
+        prep_id = normalize_preparation_id(prep_id)
+        actor = self._current_user(user)
+        state = getattr(state, "value", state)
+        for _attempt in range(5):
+            current = self._status(self._load(prep_id))
+            keys = {d.key: d for d in current.deadlines}
+            if deadline_key not in keys:
+                raise ValidationError("deadline", f"'{deadline_key}' is not a deadline of {prep_id}; it has {', '.join(keys) or 'none yet'}")
+            if current.is_acknowledged(deadline_key, state):
+                return current
+            now = current.now
+            event = Event(EventType.ALARM_ACKNOWLEDGED, at=now, recorded_at=now, user=actor.name, details={"deadline": deadline_key, "state": state})
+            prep = current.prep
+            audit = AuditDraft(now, actor.name, "alarm.acknowledged", prep_id, None, _event_dict(event, len(prep.events) + 1))
+            try:
+                self.repository.append_events(prep_id, [event], len(prep.events), current.active, [audit])
+            except ConcurrentChange:
+                continue
+            return self.status(prep_id)
+        raise StepRefused("busy", f"preparation {prep_id} kept changing; try again")
+
+    # -- audit ------------------------------------------------------------------------------
+    def verify_audit(self) -> AuditCheck:
+        return self.repository.verify_audit()
+
+    def audit_entries(self) -> list[AuditEntry]:
+        return self.repository.audit_entries()
+
+    def export_audit(self, path: str | os.PathLike) -> int:
+        """Write the whole audit log as CSV (UTF-8); returns the number of entries written."""
+        import csv
+
+        entries = self.audit_entries()
+        target = Path(path)
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash"])
+            for e in entries:
+                writer.writerow([e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash])
+        return len(entries)
+
+
+def open_service(
+    data_dir: str | os.PathLike | None = None,
+    database: str | None = None,
+    clock: Clock | None = None,
+    monograph: Monograph | None = None,
+) -> PreparationService:
+    """Open (creating and migrating when needed) the database and return the service.
+
+    Raises storage.StorageError / NewerDatabaseError with a message fit to show a person.
+    """
+    from ..storage import SqlRepository, open_database
+
+    wall = clock or SystemClock()
+    engine, location, migration = open_database(data_dir, database, now=wall.now())
+    try:
+        return PreparationService(SqlRepository(engine), wall, monograph, engine=engine, location=location, migration=migration)
+    except BaseException:
+        engine.dispose()
+        raise

@@ -1,0 +1,139 @@
+"""Site settings: what a site may change, their accepted values, and how they overlay the defaults.
+
+Defaults come from resources/site-defaults.toml (domain.limits.site_defaults()); a stored value
+replaces its default. Every change goes through the service, is validated here and audited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from ..domain.bsa import FORMULAS
+from ..domain.errors import ValidationError
+from ..domain.limits import SitePolicy, site_defaults
+
+PAPER_SIZES = ("letter", "a4")
+# Thermal label stock, width x height; the printed label (reports) draws at this size.
+LABEL_SIZES = ("4x2in", "4x3in", "4x6in", "3x2in", "102x51mm", "100x50mm")
+
+
+def _whole(low: int, high: int, unit: str) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        try:
+            number = int(str(value).strip())
+        except (TypeError, ValueError):
+            raise ValidationError(key, f"'{value}' is not a whole number; must be {low} to {high} {unit}") from None
+        if isinstance(value, bool) or not low <= number <= high or str(number) != str(value).strip().lstrip("+"):
+            raise ValidationError(key, f"{value} is not accepted; must be {low} to {high} {unit}")
+        return number
+
+    return check
+
+
+def _percent(low: float, high: float) -> Callable[[str, Any], float]:
+    def check(key: str, value: Any) -> float:
+        try:
+            number = float(str(value).strip().rstrip("%"))
+        except (TypeError, ValueError):
+            raise ValidationError(key, f"'{value}' is not a number; must be {low:g} to {high:g} percent") from None
+        if isinstance(value, bool) or not low <= number <= high:
+            raise ValidationError(key, f"{value} is not accepted; must be {low:g} to {high:g} percent")
+        return number
+
+    return check
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ValidationError(key, f"'{value}' is not accepted; must be one of {', '.join(options)}")
+        return text
+
+    return check
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValidationError(key, f"'{value}' is not accepted; must be true or false")
+
+
+# key -> (validator, description)
+SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
+    "warning_lead_minutes": (_whole(1, 240, "minutes"), "minutes before a deadline that its warning starts"),
+    "paper_size": (_choice(PAPER_SIZES), "prep sheet paper size"),
+    "label_size": (_choice(LABEL_SIZES), "bag label stock size"),
+    "default_bsa_formula": (_choice(tuple(FORMULAS)), "BSA formula used when an order names none"),
+    "dose_rounding_enabled": (_flag, "round doses to whole vials within the limit (HOPA)"),
+    "dose_rounding_max_percent": (_percent(0, 10), "largest dose change rounding may make"),
+    "weight_change_percent_adult": (_percent(1, 50), "weight change that asks for a BSA re-check (adults)"),
+    "weight_change_percent_child": (_percent(1, 50), "weight change that asks for a BSA re-check (children)"),
+    "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
+}
+
+DEFAULT_PAPER = "letter"
+DEFAULT_LABEL = "4x2in"
+
+
+def validate_setting(key: str, value: Any) -> Any:
+    if key not in SETTINGS:
+        raise ValidationError("setting", f"'{key}' is not a setting; settings are {', '.join(SETTINGS)}")
+    return SETTINGS[key][0](key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The site's settings in force: the defaults overlaid with what the site stored."""
+
+    policy: SitePolicy
+    paper_size: str
+    label_size: str
+    stored: dict[str, Any]  # only what the site changed
+
+    @property
+    def warning_lead_time(self) -> timedelta:
+        return self.policy.warning_lead_time
+
+    def as_dict(self) -> dict[str, Any]:
+        policy = self.policy
+        return {
+            "warning_lead_minutes": int(policy.warning_lead_time.total_seconds() // 60),
+            "paper_size": self.paper_size,
+            "label_size": self.label_size,
+            "default_bsa_formula": policy.default_bsa_formula,
+            "dose_rounding_enabled": policy.dose_rounding_enabled,
+            "dose_rounding_max_percent": policy.dose_rounding_max_percent,
+            "weight_change_percent_adult": policy.weight_change_percent_adult,
+            "weight_change_percent_child": policy.weight_change_percent_child,
+            "weight_max_age_days": int(policy.weight_max_age.total_seconds() // 86400),
+        }
+
+
+def build_settings(stored: dict[str, Any]) -> Settings:
+    base = site_defaults()
+    changes: dict[str, Any] = {}
+    for key, value in stored.items():
+        if key not in SETTINGS:
+            continue  # written by a newer version; ignored rather than fatal
+        if key == "warning_lead_minutes":
+            changes["warning_lead_time"] = timedelta(minutes=int(value))
+        elif key == "weight_max_age_days":
+            changes["weight_max_age"] = timedelta(days=int(value))
+        elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
+            changes[key] = value
+    policy = dataclasses.replace(base, **changes)
+    return Settings(
+        policy=policy,
+        paper_size=str(stored.get("paper_size", DEFAULT_PAPER)),
+        label_size=str(stored.get("label_size", DEFAULT_LABEL)),
+        stored=dict(stored),
+    )

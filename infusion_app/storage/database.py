@@ -1,0 +1,247 @@
+"""Opening the database: where it lives, how SQLite is set up, and migrations at start.
+
+- Default: an SQLite file `infusion-prep.sqlite3` in the user data folder (platformdirs), or in
+  `data_dir` when given; `database` (any SQLAlchemy URL) overrides both.
+- SQLite runs in WAL mode with synchronous=FULL (a committed transaction is on disk before the
+  commit returns) and foreign keys on; the file is created readable and writable by its owner only.
+- Alembic migrates to the newest schema at start. Before a migration touches an existing file,
+  a copy goes to `<data dir>/backups/`. A database stamped with a revision this version does not
+  know (written by a newer version) is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+APP_NAME = "infusion-prep"
+DB_FILENAME = "infusion-prep.sqlite3"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Tests set this (tests/conftest.py) so that a test that forgets to pass a folder fails loudly
+# instead of writing into the real user data folder.
+TESTING_ENV = "INFUSION_PREP_TESTING"
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+class NewerDatabaseError(StorageError):
+    """The database was written by a newer version of the program."""
+
+
+@dataclass(frozen=True)
+class Location:
+    url: str
+    path: Path | None  # the SQLite file, when the database is one
+    data_dir: Path | None  # where backups go
+
+    @property
+    def backups_dir(self) -> Path | None:
+        if self.data_dir is not None:
+            return self.data_dir / "backups"
+        return self.path.parent / "backups" if self.path is not None else None
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    from_revision: str | None
+    to_revision: str | None
+    backup: Path | None
+
+
+def default_data_dir() -> Path:
+    if os.environ.get(TESTING_ENV):
+        raise StorageError(f"{TESTING_ENV} is set: pass a data folder (tmp_path) instead of the real user data folder")
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_location(data_dir: str | os.PathLike | None = None, database: str | None = None) -> Location:
+    if database:
+        try:
+            url = make_url(database)
+        except Exception as exc:  # sqlalchemy raises ArgumentError with a long text
+            raise StorageError(f"--database: '{database}' is not a database URL (e.g. sqlite:////path/to/file.sqlite3)") from exc
+        path = None
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not str(url.database).startswith("file:"):
+            path = Path(url.database).expanduser().resolve()
+        folder = Path(data_dir).expanduser().resolve() if data_dir else (path.parent if path else None)
+        return Location(url.render_as_string(hide_password=False), path, folder)
+    folder = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
+    path = folder / DB_FILENAME
+    return Location(f"sqlite:///{path}", path, folder)
+
+
+def _owner_only_folder(folder: Path) -> None:
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+
+
+def _owner_only_file(path: Path) -> None:
+    """Create the file 0600 before SQLite does (SQLite gives its -wal/-shm files the same mode)."""
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and candidate.stat().st_mode & 0o077:
+            candidate.chmod(0o600)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event issue BEGIN, not the driver (pysqlite's own handling
+        # defers BEGIN and cannot take the write lock up front).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Writers take the write lock at BEGIN, so a read-check-write sequence (the next audit
+        # hash, the next event number) cannot interleave with another process's.
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(location: Location) -> Engine:
+    if location.path is not None:
+        _owner_only_folder(location.path.parent)
+        _owner_only_file(location.path)
+    url = make_url(location.url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(location.url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(location.url, pool_pre_ping=True)
+    return engine
+
+
+def _alembic_config(connection=None):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def known_revisions() -> tuple[set[str], str | None]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}, script.get_current_head()
+
+
+def current_revisions(engine: Engine) -> tuple[set[str], bool]:
+    """(the revisions stamped in the database, whether it holds any table at all)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        heads = set(MigrationContext.configure(connection).get_current_heads())
+        has_tables = bool(inspect(connection).get_table_names())
+        connection.rollback()
+    return heads, has_tables
+
+
+def backup_sqlite(location: Location, label: str, now: datetime | None = None) -> Path:
+    """A consistent copy (SQLite's online backup, WAL included) in the backups folder, 0600."""
+    assert location.path is not None and location.backups_dir is not None
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = location.backups_dir
+    _owner_only_folder(folder)
+    target = folder / f"{location.path.stem}-{stamp}-{label}.sqlite3"
+    _owner_only_file(target)
+    source = sqlite3.connect(str(location.path))
+    try:
+        destination = sqlite3.connect(str(target))
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    return target
+
+
+def migrate(engine: Engine, location: Location, now: datetime | None = None) -> MigrationResult:
+    from alembic import command
+
+    _known, head = known_revisions()
+    try:
+        stamped, has_tables = current_revisions(engine)
+    except (DatabaseError, OperationalError) as exc:
+        raise StorageError(f"cannot read the database at {location.path or location.url}: {exc.orig}") from exc
+    refuse_unknown(stamped, location.path or location.url)
+    if has_tables and not stamped:
+        raise StorageError(f"{location.path or location.url} holds tables but no schema revision: it is not an infusion-prep database")
+    from_revision = next(iter(stamped)) if len(stamped) == 1 else (",".join(sorted(stamped)) or None)
+    if stamped == {head}:
+        return MigrationResult(from_revision, head, None)
+    backup = None
+    if has_tables and location.path is not None:
+        backup = backup_sqlite(location, f"before-{head}-from-{from_revision}", now)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+    return MigrationResult(from_revision, head, backup)
+
+
+def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
+    """Read the stamped revision with a read-only connection and no pragma, before anything can write."""
+    if not path.exists() or path.stat().st_size == 0:
+        return set(), False
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the database at {path}: {exc}") from exc
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        stamped: set[str] = set()
+        if "alembic_version" in tables:
+            stamped = {row[0] for row in connection.execute("SELECT version_num FROM alembic_version")}
+        return stamped, bool(tables)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path} is not a readable SQLite database ({exc}); restore a backup from its backups folder") from exc
+    finally:
+        connection.close()
+
+
+def refuse_unknown(stamped: set[str], where: object) -> None:
+    known, _head = known_revisions()
+    unknown = stamped - known
+    if unknown:
+        raise NewerDatabaseError(
+            f"the database at {where} has schema revision {', '.join(sorted(unknown))}, "
+            "written by a newer version of infusion-prep; this version will not open or change it. "
+            "Use the newer version, or restore a backup from its backups folder."
+        )
+
+
+def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Engine, Location, MigrationResult]:
+    location = resolve_location(data_dir, database)
+    if location.path is not None:
+        refuse_unknown(_peek_sqlite(location.path)[0], location.path)
+    try:
+        engine = make_engine(location)
+    except OSError as exc:
+        raise StorageError(f"cannot create the database at {location.path}: {exc.strerror}") from exc
+    try:
+        result = migrate(engine, location, now)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, location, result

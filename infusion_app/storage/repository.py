@@ -1,0 +1,308 @@
+"""The SQLAlchemy implementation of domain.ports.Repository.
+
+Each writing method is one transaction (BEGIN IMMEDIATE on SQLite) holding the change and its
+audit entries; it returns after the commit. Reads use their own short transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
+from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
+from .audit import GENESIS, canonical_json, entry_hash, verify_chain
+from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, UserRow, VialRow, utc_text
+
+
+class DuplicateError(ValueError):
+    """A unique value (user name, preparation id) is already taken."""
+
+
+def name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, name=row.name, role=Role(row.role), active=bool(row.active))
+
+
+def _event(row: EventRow) -> Event:
+    return Event(
+        type=EventType(row.type),
+        at=row.at,
+        recorded_at=row.recorded_at,
+        user=row.user_name,
+        details=json.loads(row.details_json),
+        id=row.id,
+    )
+
+
+def _vial(row: VialRow) -> VialRecord:
+    return VialRecord(lot=row.lot, expiry=row.expiry, gtin=row.gtin, ndc=row.ndc, serial=row.serial)
+
+
+def _entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash)
+
+
+class SqlRepository:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        immediate = engine.dialect.name == "sqlite"
+        self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @staticmethod
+    def _append_audit(session: Session, draft: AuditDraft) -> AuditEntry:
+        # Chain on the recorded head, not on the last row: if the newest rows were deleted, the
+        # next entry's number leaves a gap that verify finds.
+        head = session.get(AuditHeadRow, 1)
+        seq = (head.seq if head else 0) + 1
+        previous = head.hash if head else GENESIS
+        row = AuditRow(
+            seq=seq,
+            at=utc_text(draft.at),
+            actor=draft.actor,
+            action=draft.action,
+            subject=draft.subject,
+            before_json=canonical_json(draft.before),
+            after_json=canonical_json(draft.after),
+            prev_hash=previous,
+        )
+        row.hash = entry_hash(previous, seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json)
+        session.add(row)
+        if head is None:
+            session.add(AuditHeadRow(id=1, seq=seq, hash=row.hash))
+        else:
+            head.seq, head.hash = seq, row.hash
+        session.flush()
+        return _entry(row)
+
+    # -- users ------------------------------------------------------------------------------
+    def add_user(self, user: User, pin_hash: str, audit: AuditDraft) -> User:
+        try:
+            with self._write() as session:
+                if session.scalar(select(UserRow).where(UserRow.name_key == name_key(user.name))) is not None:
+                    raise DuplicateError(f"a user named '{user.name}' already exists")
+                row = UserRow(
+                    name=user.name, name_key=name_key(user.name), role=user.role.value, pin_hash=pin_hash,
+                    active=user.active, created_at=audit.at,
+                )
+                session.add(row)
+                session.flush()
+                self._append_audit(session, audit)
+                return _user(row)
+        except IntegrityError as exc:
+            raise DuplicateError(f"a user named '{user.name}' already exists") from exc
+
+    def _user_row(self, session: Session, name: str) -> UserRow | None:
+        return session.scalar(select(UserRow).where(UserRow.name_key == name_key(name)))
+
+    def get_user(self, name: str) -> User | None:
+        with self._read() as session:
+            row = self._user_row(session, name)
+            return _user(row) if row else None
+
+    def get_pin_hash(self, name: str) -> str | None:
+        with self._read() as session:
+            row = self._user_row(session, name)
+            return row.pin_hash if row else None
+
+    def list_users(self, include_inactive: bool = False) -> list[User]:
+        with self._read() as session:
+            query = select(UserRow).order_by(UserRow.name_key)
+            if not include_inactive:
+                query = query.where(UserRow.active.is_(True))
+            return [_user(row) for row in session.scalars(query)]
+
+    def count_users(self) -> int:
+        with self._read() as session:
+            return session.scalar(select(func.count()).select_from(UserRow)) or 0
+
+    def update_user(self, name: str, *, active: bool | None = None, pin_hash: str | None = None, audit: AuditDraft) -> User:
+        with self._write() as session:
+            row = self._user_row(session, name)
+            if row is None:
+                raise KeyError(name)
+            if active is not None:
+                row.active = active
+            if pin_hash is not None:
+                row.pin_hash = pin_hash
+            self._append_audit(session, audit)
+            return _user(row)
+
+    # -- preparations -----------------------------------------------------------------------
+    def preparation_id_exists(self, prep_id: str) -> bool:
+        with self._read() as session:
+            return session.get(PreparationRow, prep_id) is not None
+
+    def add_preparation(self, prep: Preparation, audit: AuditDraft) -> None:
+        try:
+            with self._write() as session:
+                if session.get(PreparationRow, prep.id) is not None:
+                    raise DuplicateError(f"preparation {prep.id} already exists")
+                session.add(
+                    PreparationRow(
+                        id=prep.id,
+                        patient_name=prep.patient.name,
+                        mrn=prep.patient.mrn,
+                        date_of_birth=prep.patient.date_of_birth,
+                        order_json=canonical_json(prep.order),
+                        created_at=prep.created_at,
+                        created_by=prep.created_by,
+                        monograph_id=prep.monograph_id,
+                        monograph_revision=prep.monograph_revision,
+                        active=True,
+                        event_count=0,
+                    )
+                )
+                session.flush()
+                for position, vial in enumerate(prep.vials, start=1):
+                    session.add(self._vial_row(prep.id, position, vial, prep.created_at, prep.created_by))
+                self._append_audit(session, audit)
+        except IntegrityError as exc:
+            raise DuplicateError(f"preparation {prep.id} already exists") from exc
+
+    @staticmethod
+    def _vial_row(prep_id: str, position: int, vial: VialRecord, at: datetime, by: str) -> VialRow:
+        return VialRow(
+            preparation_id=prep_id, position=position, lot=vial.lot, expiry=vial.expiry, gtin=vial.gtin,
+            ndc=vial.ndc, serial=vial.serial, added_at=at, added_by=by,
+        )
+
+    def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None:
+        with self._write() as session:
+            if session.get(PreparationRow, prep_id) is None:
+                raise KeyError(prep_id)
+            last = session.scalar(select(func.max(VialRow.position)).where(VialRow.preparation_id == prep_id)) or 0
+            session.add(self._vial_row(prep_id, last + 1, vial, audit.at, audit.actor))
+            self._append_audit(session, audit)
+
+    def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
+        try:
+            with self._write() as session:
+                prep = session.get(PreparationRow, prep_id)
+                if prep is None:
+                    raise KeyError(prep_id)
+                if prep.event_count != expected_count:
+                    raise ConcurrentChange(f"preparation {prep_id} changed while this step was being checked")
+                rows = []
+                for offset, item in enumerate(events, start=1):
+                    row = EventRow(
+                        preparation_id=prep_id,
+                        seq=expected_count + offset,
+                        type=item.type.value,
+                        at=item.at,
+                        recorded_at=item.recorded_at,
+                        user_name=item.user,
+                        details_json=canonical_json(item.details),
+                    )
+                    session.add(row)
+                    rows.append(row)
+                prep.event_count = expected_count + len(events)
+                prep.active = active
+                session.flush()
+                for draft in audit:
+                    self._append_audit(session, draft)
+                return [_event(row) for row in rows]
+        except IntegrityError as exc:
+            raise ConcurrentChange(f"preparation {prep_id} changed while this step was being checked") from exc
+
+    def _assemble(self, session: Session, rows: list[PreparationRow]) -> list[Preparation]:
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        vials: dict[str, list[VialRecord]] = defaultdict(list)
+        for vial in session.scalars(select(VialRow).where(VialRow.preparation_id.in_(ids)).order_by(VialRow.preparation_id, VialRow.position)):
+            vials[vial.preparation_id].append(_vial(vial))
+        events: dict[str, list[Event]] = defaultdict(list)
+        for event in session.scalars(select(EventRow).where(EventRow.preparation_id.in_(ids)).order_by(EventRow.preparation_id, EventRow.seq)):
+            events[event.preparation_id].append(_event(event))
+        return [
+            Preparation(
+                id=row.id,
+                patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
+                order=json.loads(row.order_json),
+                created_at=row.created_at,
+                created_by=row.created_by,
+                monograph_id=row.monograph_id,
+                monograph_revision=row.monograph_revision,
+                vials=vials[row.id],
+                events=events[row.id],
+            )
+            for row in rows
+        ]
+
+    def get_preparation(self, prep_id: str) -> Preparation | None:
+        with self._read() as session:
+            row = session.get(PreparationRow, prep_id)
+            return self._assemble(session, [row])[0] if row else None
+
+    def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[Preparation]:
+        with self._read() as session:
+            query = select(PreparationRow).order_by(PreparationRow.created_at.desc(), PreparationRow.id)
+            if active_only:
+                query = query.where(PreparationRow.active.is_(True))
+            if limit is not None:
+                query = query.limit(limit)
+            return self._assemble(session, list(session.scalars(query)))
+
+    def latest_instant(self) -> datetime | None:
+        with self._read() as session:
+            candidates = [
+                session.scalar(select(func.max(EventRow.recorded_at))),
+                session.scalar(select(func.max(AuditRow.at))),
+            ]
+        # Both are fixed-width UTC text, so the text maximum is the latest instant.
+        texts = [c for c in candidates if c]
+        return datetime.fromisoformat(max(texts)) if texts else None
+
+    # -- settings ---------------------------------------------------------------------------
+    def get_settings(self) -> dict[str, Any]:
+        with self._read() as session:
+            return {row.key: json.loads(row.value_json) for row in session.scalars(select(SettingRow))}
+
+    def set_setting(self, key: str, value: Any, audit: AuditDraft) -> None:
+        with self._write() as session:
+            row = session.get(SettingRow, key)
+            if row is None:
+                row = SettingRow(key=key)
+                session.add(row)
+            row.value_json = canonical_json(value)
+            row.updated_at = audit.at
+            row.updated_by = audit.actor
+            self._append_audit(session, audit)
+
+    # -- audit ------------------------------------------------------------------------------
+    def append_audit(self, audit: AuditDraft) -> AuditEntry:
+        with self._write() as session:
+            return self._append_audit(session, audit)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self._read() as session:
+            return [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
+
+    def verify_audit(self) -> AuditCheck:
+        with self._read() as session:
+            entries = [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
+            head = session.get(AuditHeadRow, 1)
+            return verify_chain(entries, (head.seq, head.hash) if head else None)
