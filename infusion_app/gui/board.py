@@ -19,6 +19,7 @@ from ..domain.formatting import format_countdown, format_instant
 from . import theme
 
 # Most urgent first; states the domain reports, in order of how soon someone must act.
+STATE_WORDS = {"warning": "SOON", "due": "DUE NOW", "expired": "EXPIRED"}
 URGENCY = {"expired": 0, "due": 1, "warning": 2, "ok": 3, "pending": 4, "met": 5, "none": 6}
 
 
@@ -51,7 +52,10 @@ class BoardRow:
     def deadline_text(self) -> str:
         if self.deadline_at is None:
             return self.deadline_label or "no deadline running"
-        return f"{self.deadline_label}\n{format_instant(self.deadline_at)}"
+        # The state in words too, so the colour is never the only signal (colour-blind users, glare).
+        word = STATE_WORDS.get(self.state)
+        label = f"{self.deadline_label} — {word}" if word else self.deadline_label
+        return f"{label}\n{format_instant(self.deadline_at)}"
 
     def urgency_key(self) -> tuple:
         at = self.deadline_at.timestamp() if self.deadline_at is not None else float("inf")
@@ -223,3 +227,70 @@ class BoardView(QTableView):
     def _open(self, row: int) -> None:
         if 0 <= row < self.board_model.rowCount():
             self.open_requested.emit(self.board_model.row_at(row).preparation_id)
+
+
+# --------------------------------------------------------------------------------------------
+# From storage to rows (no Qt below this line is needed; it runs on every repaint tick)
+
+# The domain's current_step() values done at the bench; the others belong to the chair.
+BENCH_STEPS = frozenset({"reconstitute", "dilute", "verify", "label", "dispense"})
+
+STEP_TEXT = {
+    "reconstitute": "Reconstitute",
+    "dilute": "Dilute",
+    "verify": "Verify (pharmacist)",
+    "label": "Label",
+    "dispense": "Dispense",
+    "premedicate": "Premedicate",
+    "start infusion": "Start infusion",
+    "infusing": "Infusing",
+    "observing": "Observing",
+    "done": "Done",
+    "discarded": "Discarded",
+}
+
+
+class BoardPresenter:
+    """Reads the active preparations (with the deadlines the domain computed at the service's
+    clock) and turns them into board rows and the alarms that are not acknowledged."""
+
+    def __init__(self, service):
+        self.service = service
+        self.now: datetime = service.now()
+
+    def read(self):
+        from ..domain.formatting import format_dose
+        from .alarms import PRIORITY_OF_STATE, Alarm
+
+        statuses = self.service.list_active()
+        self.now = statuses[0].now if statuses else self.service.now()
+        rows: list[BoardRow] = []
+        alarms: list[Alarm] = []
+        for status in statuses:
+            prep = status.prep
+            mine = [
+                Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
+                for d in status.deadlines
+                if d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
+            ]
+            alarms.extend(mine)
+            deadline = status.next_deadline
+            rows.append(
+                BoardRow(
+                    preparation_id=prep.id,
+                    patient_name=prep.patient.name,
+                    mrn=prep.patient.mrn,
+                    dose_text=format_dose(prep.order["calculation"]["dose_mg"]),
+                    step_text=STEP_TEXT.get(status.current_step, status.current_step),
+                    deadline_key=deadline.key if deadline else None,
+                    deadline_label=deadline.label if deadline else "no clock running yet",
+                    deadline_at=deadline.at if deadline else None,
+                    state=deadline.state.value if deadline else "none",
+                    now=status.now,
+                    alarm_active=bool(mine),
+                )
+            )
+        return sort_by_urgency(rows), alarms
+
+    def is_bench_step(self, prep_id: str) -> bool:
+        return self.service.status(prep_id).current_step in BENCH_STEPS

@@ -1,0 +1,1059 @@
+"""At the bench: a new preparation, from the patient to the dispensed bag (a QWizard).
+
+patient → order → dose (the whole calculation and the payer policy) → vials → reconstitution
+(starts the clocks) → draw → dilution → independent verification → label and sheet → dispense.
+
+Every number comes from the domain (calculate_dose, check_coverage, parse_gs1, the measurement
+parsers) and every step is committed through the service before the page moves on. A step the
+domain refuses keeps the page where it is and shows the refusal; a refusal that may be overridden
+offers the override (a pharmacist, a PIN and a reason), which the service records.
+Reopening an in-progress preparation resumes at its current step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from ..domain.bsa import FORMULAS
+from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage
+from ..domain.dosing import DoseCalculation, DoseOrder
+from ..domain.errors import ValidationError
+from ..domain.formatting import (
+    format_amount,
+    format_bsa,
+    format_concentration,
+    format_dose,
+    format_instant,
+    format_number,
+    format_volume,
+)
+from ..domain.measurements import parse_height, parse_weight
+from ..domain.preparation import StepRefused
+from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Role, User, VialRecord
+from ..service import PreparationBlocked
+from ..service.preparations import validate_patient
+from . import theme
+from .widgets import ValidatedField, message_label, set_role
+
+# Page ids, in order.
+PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
+PAGE_TITLES = {
+    PATIENT: "Patient",
+    ORDER: "Order",
+    DOSE: "Dose",
+    VIALS: "Vials",
+    RECONSTITUTE: "Reconstitution",
+    DRAW: "Draw the dose",
+    DILUTE: "Dilution",
+    VERIFY: "Independent verification",
+    LABEL: "Label and prep sheet",
+    DISPENSE: "Dispense",
+}
+
+# The domain's current step -> the page that does it.
+PAGE_FOR_STEP = {
+    "reconstitute": VIALS,  # vials come first; the vials page moves on when enough are recorded
+    "dilute": DRAW,
+    "verify": VERIFY,
+    "label": LABEL,
+    "dispense": DISPENSE,
+}
+
+
+# What the service raises for input or a step it will not take; shown on the page, never a crash.
+REFUSALS = (ValidationError, StepRefused)
+
+
+def _refusal_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return f"{exc.field.capitalize()}: {exc.message}"
+    return getattr(exc, "message", None) or str(exc)
+
+
+# --------------------------------------------------------------------------------------------
+# Override
+
+
+class OverrideDialog(QDialog):
+    """A pharmacist overrides a refusal: name, PIN and a reason. The service checks the PIN."""
+
+    def __init__(self, refusal: str, pharmacists: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Pharmacist override")
+        layout = QVBoxLayout(self)
+        layout.addWidget(message_label(f"Refused: {refusal}", "hardstop", self))
+        layout.addWidget(
+            message_label(
+                "A pharmacist may override this refusal. The override, its reason and the pharmacist's name are recorded.",
+                "",
+                self,
+            )
+        )
+        form = QFormLayout()
+        self.pharmacist = QComboBox(self)
+        self.pharmacist.setEditable(True)
+        self.pharmacist.addItems(pharmacists)
+        self.pharmacist.setCurrentText("")
+        self.pin = QLineEdit(self)
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setMaxLength(12)
+        self.reason = QLineEdit(self)
+        self.reason.setPlaceholderText("why this is safe to do (recorded)")
+        for text, widget in (("P&harmacist:", self.pharmacist), ("P&IN:", self.pin), ("&Reason:", self.reason)):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            form.addRow(label, widget)
+        layout.addLayout(form)
+        self.error = message_label("", "error", self)
+        self.error.hide()
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("&Override")
+        buttons.accepted.connect(self._accept_if_complete)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+    def values(self) -> tuple[str, str, str]:
+        return self.pharmacist.currentText().strip(), self.pin.text(), self.reason.text().strip()
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+
+    def _accept_if_complete(self) -> None:
+        name, pin, reason = self.values()
+        missing = [label for label, value in (("pharmacist", name), ("PIN", pin), ("reason", reason)) if not value]
+        if missing:
+            self.show_error("Give the " + ", the ".join(missing) + ".")
+            return
+        self.accept()
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+
+
+class BenchPage(QWizardPage):
+    """A page with a message area at its foot for refusals and hard stops."""
+
+    def __init__(self, page_id: int, subtitle: str = ""):
+        super().__init__()
+        self.page_id = page_id
+        self.setTitle(PAGE_TITLES[page_id])
+        if subtitle:
+            self.setSubTitle(subtitle)
+        self.body = QVBoxLayout(self)
+        self.refusal = message_label("", "hardstop", self)
+        self.refusal.setObjectName("refusal")
+        self.refusal.hide()
+
+    def finish_layout(self) -> None:
+        self.body.addStretch(1)
+        self.body.addWidget(self.refusal)
+
+    @property
+    def bench(self) -> "BenchWizard":
+        return self.wizard()  # type: ignore[return-value]
+
+    def show_refusal(self, text: str | None) -> None:
+        self.refusal.setText(text or "")
+        self.refusal.setVisible(bool(text))
+
+
+class PatientPage(BenchPage):
+    def __init__(self):
+        super().__init__(PATIENT, "Find the patient by MRN, or type the details of a new patient.")
+        form = QFormLayout()
+        self.mrn = QLineEdit(self)
+        self.mrn.setPlaceholderText("scan the wristband or type the MRN, then Enter")
+        self.find_button = QPushButton("&Find", self)
+        row = QHBoxLayout()
+        row.addWidget(self.mrn, 1)
+        row.addWidget(self.find_button)
+        mrn_label = QLabel("&MRN:", self)
+        mrn_label.setBuddy(self.mrn)
+        form.addRow(mrn_label, row)
+        self.found = message_label("", "", self)
+        form.addRow("", self.found)
+        self.name = QLineEdit(self)
+        self.name.setPlaceholderText("family name, given name")
+        name_label = QLabel("&Name:", self)
+        name_label.setBuddy(self.name)
+        form.addRow(name_label, self.name)
+        self.dob = QLineEdit(self)
+        self.dob.setPlaceholderText("YYYY-MM-DD")
+        dob_label = QLabel("&Date of birth:", self)
+        dob_label.setBuddy(self.dob)
+        form.addRow(dob_label, self.dob)
+        self.error = message_label("", "error", self)
+        self.error.hide()
+        form.addRow("", self.error)
+        self.body.addLayout(form)
+        self.finish_layout()
+        self.find_button.clicked.connect(self.find)
+        # A scanner types the MRN and presses Enter: look it up instead of leaving the page.
+        self.mrn.returnPressed.connect(self.find)
+        for edit in (self.mrn, self.name, self.dob):
+            edit.textChanged.connect(self.completeChanged)
+        self.registerField("mrn*", self.mrn)
+
+    def find(self) -> None:
+        mrn = self.mrn.text().strip()
+        if not mrn:
+            self._error("MRN: type or scan the MRN.")
+            return
+        patient = self.bench.find_patient(mrn)
+        if patient is None:
+            self.found.setText(f"No patient with MRN {mrn} yet: type the name and date of birth to add one.")
+            self.name.setFocus()
+        else:
+            self.name.setText(patient.name)
+            self.dob.setText(patient.date_of_birth.isoformat())
+            self.found.setText(f"Found: {patient.name}, born {patient.date_of_birth.isoformat()}.")
+            self.bench.next()  # type: ignore[attr-defined]
+
+    def _error(self, text: str | None) -> None:
+        self.error.setText(text or "")
+        self.error.setVisible(bool(text))
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return all(e.text().strip() for e in (self.mrn, self.name, self.dob))
+
+    def patient(self) -> Patient:
+        mrn, name, dob_text = self.mrn.text().strip(), self.name.text().strip(), self.dob.text().strip()
+        try:
+            dob = date.fromisoformat(dob_text)
+        except ValueError:
+            raise ValidationError("date of birth", f"'{dob_text}' is not a date; type it as YYYY-MM-DD") from None
+        return Patient(name=name, mrn=mrn, date_of_birth=dob)
+
+    def validatePage(self) -> bool:  # noqa: N802
+        try:
+            patient = validate_patient(self.patient(), self.bench.today())
+        except ValidationError as exc:
+            self._error(_refusal_text(exc))
+            return False
+        self._error(None)
+        self.bench.patient = patient
+        return True
+
+
+class OrderPage(BenchPage):
+    def __init__(self):
+        super().__init__(ORDER, "The prescriber's order and today's height and weight, with their units.")
+        grid = QGridLayout()
+        self.cycle = QComboBox(self)
+        self.day = QComboBox(self)
+        self.response = QComboBox(self)
+        self.formula = QComboBox(self)
+        self.height = ValidatedField(parse_height, "e.g. 170 cm, 1.7 m, 5 ft 7 in", self, describe=lambda m: f"= {format_amount(m.magnitude('cm'), 'cm')}")
+        self.weight = ValidatedField(parse_weight, "e.g. 70 kg or 154 lb", self, describe=lambda m: f"= {format_amount(m.magnitude('kg'), 'kg')}")
+        self.height.setObjectName("height")
+        self.weight.setObjectName("weight")
+        self.field_errors: dict[str, QLabel] = {}
+        rows: list[tuple[str, QWidget, str]] = [
+            ("&Cycle:", self.cycle, "cycle"),
+            ("&Day:", self.day, "day"),
+            ("&Response:", self.response, "response"),
+            ("&Height:", self.height, "height"),
+            ("&Weight:", self.weight, "weight"),
+            ("BSA &formula:", self.formula, "formula"),
+        ]
+        for i, (text, widget, key) in enumerate(rows):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            grid.addWidget(label, i, 0)
+            grid.addWidget(widget, i, 1)
+            if not isinstance(widget, ValidatedField):
+                error = message_label("", "error", self)
+                error.hide()
+                grid.addWidget(error, i, 2)
+                self.field_errors[key] = error
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        self.body.addLayout(grid)
+
+        payer = QGroupBox("Payer policy facts (optional; the decision is shown with the dose)", self)
+        payer_form = QFormLayout(payer)
+        self.icd10 = QLineEdit(payer)
+        self.icd10.setPlaceholderText("e.g. C91.00")
+        self.cd22 = QLineEdit(payer)
+        self.cd22.setPlaceholderText("percent of blasts, e.g. 80")
+        self.ph = QComboBox(payer)
+        self.ph.addItems(["not known", "negative", "positive"])
+        self.tki = QComboBox(payer)
+        self.tki.addItems(["not known", "yes", "no"])
+        self.chemo = QComboBox(payer)
+        self.chemo.addItems(["not known", "yes", "no"])
+        for text, widget, key in (
+            ("&ICD-10 code:", self.icd10, "icd10"),
+            ("CD&22-positive blasts (%):", self.cd22, "cd22_percent"),
+            ("&Philadelphia chromosome:", self.ph, "ph"),
+            ("&TKI failed or not tolerated:", self.tki, "tki_failed"),
+            ("Standard c&hemotherapy failed:", self.chemo, "chemo_failed"),
+        ):
+            label = QLabel(text, payer)
+            label.setBuddy(widget)
+            holder = QWidget(payer)
+            holder_layout = QHBoxLayout(holder)
+            holder_layout.setContentsMargins(0, 0, 0, 0)
+            holder_layout.addWidget(widget, 1)
+            error = message_label("", "error", holder)
+            error.hide()
+            holder_layout.addWidget(error, 1)
+            self.field_errors[key] = error
+            payer_form.addRow(label, holder)
+        self.body.addWidget(payer)
+        self.finish_layout()
+
+    def initializePage(self) -> None:  # noqa: N802
+        if self.cycle.count():
+            return
+        monograph = self.bench.monograph
+        max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
+        self.cycle.addItems([str(c) for c in range(1, max_cycles + 1)])
+        self.day.addItems([str(d) for d in monograph.dose_days])
+        self.response.addItem("not assessed", None)
+        self.response.addItem("none (no CR/CRi)", "none")
+        self.response.addItem("CR", "cr")
+        self.response.addItem("CRi", "cri")
+        default = self.bench.policy.default_bsa_formula
+        for formula in FORMULAS.values():
+            self.formula.addItem(f"{formula.name}: {formula.equation}", formula.key)
+            if formula.key == default:
+                self.formula.setCurrentIndex(self.formula.count() - 1)
+
+    def order(self) -> DoseOrder:
+        return DoseOrder(
+            height=self.height.text(),
+            weight=self.weight.text(),
+            cycle=int(self.cycle.currentText()),
+            day=int(self.day.currentText()),
+            response=self.response.currentData(),
+            formula=self.formula.currentData(),
+        )
+
+    def coverage_facts(self) -> CoverageFacts:
+        def yes_no(combo: QComboBox) -> str | None:
+            return None if combo.currentIndex() == 0 else combo.currentText()
+
+        return CoverageFacts(
+            age_years=self.bench.patient_age_years(),
+            icd10=self.icd10.text().strip() or None,
+            cd22_percent=self.cd22.text().strip() or None,
+            ph=yes_no(self.ph),
+            tki_failed=yes_no(self.tki),
+            chemo_failed=yes_no(self.chemo),
+        )
+
+    def _clear_errors(self) -> None:
+        for label in self.field_errors.values():
+            label.hide()
+        self.height.show_error(None) if self.height.error and self.height.validate() else None
+
+    def _show_field_error(self, exc: ValidationError) -> None:
+        key = exc.field.replace("-", "_").replace(" ", "_").lower()
+        message = f"{exc.field.capitalize()}: {exc.message}"
+        if key == "height":
+            self.height.show_error(message)
+        elif key == "weight":
+            self.weight.show_error(message)
+        elif key in self.field_errors:
+            self.field_errors[key].setText(message)
+            self.field_errors[key].show()
+        else:
+            self.show_refusal(message)
+
+    def validatePage(self) -> bool:  # noqa: N802
+        for label in self.field_errors.values():
+            label.hide()
+        self.show_refusal(None)
+        height_ok = self.height.validate()
+        weight_ok = self.weight.validate()
+        if not (height_ok and weight_ok):
+            return False
+        try:
+            calculation = self.bench.service.calculate(self.order())
+        except ValidationError as exc:
+            self._show_field_error(exc)
+            return False
+        try:
+            coverage = check_coverage(self.coverage_facts())
+        except ValidationError as exc:
+            self._show_field_error(exc)
+            return False
+        self.bench.order = self.order()
+        self.bench.calculation = calculation
+        self.bench.coverage = coverage
+        return True
+
+
+class DosePage(BenchPage):
+    """The whole calculation, so the technician (and later the pharmacist) can check it by hand."""
+
+    def __init__(self):
+        super().__init__(DOSE, "Check every line of the calculation before preparing.")
+        self.table = QGridLayout()
+        self.table.setColumnStretch(1, 1)
+        holder = QWidget(self)
+        holder.setLayout(self.table)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(holder)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.body.addWidget(scroll, 1)
+        self.warnings = message_label("", "warning", self)
+        self.warnings.setObjectName("doseWarnings")
+        self.warnings.hide()
+        self.body.addWidget(self.warnings)
+        self.coverage = message_label("", "ok", self)
+        self.coverage.setObjectName("coverage")
+        self.body.addWidget(self.coverage)
+        self.body.addWidget(self.refusal)
+        self.value_labels: dict[str, QLabel] = {}
+
+    def initializePage(self) -> None:  # noqa: N802
+        calc: DoseCalculation = self.bench.calculation
+        while self.table.count():
+            item = self.table.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.value_labels.clear()
+        response = {"none": "none (no CR/CRi)", "cr": "CR", "cri": "CRi", None: "not assessed"}.get(calc.response, str(calc.response))
+        reduction = f", reduced {format_number(calc.reduce_pct, 1)}% from {format_amount(calc.standard_mg_per_m2, 'mg/m²')}" if calc.reduce_pct else ""
+        lines = [
+            ("order", "Order", f"Cycle {calc.cycle}, Day {calc.day}, response {response}"),
+            ("inputs", "Height and weight", f"{calc.height_text} = {format_amount(calc.height_cm, 'cm')};  {calc.weight_text} = {format_amount(calc.weight_kg, 'kg')}"),
+            ("bsa", "Body surface area", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}:  {calc.bsa_equation}"),
+            ("mg_per_m2", "Dose per m²", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')}{reduction}"),
+            ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {format_dose(calc.dose_mg)}"),
+            ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
+            ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
+            ("nacl", "Sodium chloride", f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}"),
+            ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
+            ("discarded", "Discarded", format_dose(calc.discarded_mg)),
+            ("billing", "Billing", f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}"),
+        ]
+        for row, (key, title, value) in enumerate(lines):
+            name = QLabel(title, self)
+            name.setStyleSheet("font-weight: bold;")
+            shown = QLabel(value, self)
+            shown.setWordWrap(True)
+            shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            shown.setObjectName(f"dose_{key}")
+            if key == "dose":
+                shown.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+            self.table.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
+            self.table.addWidget(shown, row, 1)
+            self.value_labels[key] = shown
+        notes = list(calc.warnings) + [f"Awaiting pharmacist verification: {p}" for p in calc.pending_verification]
+        self.warnings.setText("\n".join(f"• {w}" for w in notes))
+        self.warnings.setVisible(bool(notes))
+        self._show_coverage(self.bench.coverage)
+        if calc.hard_stops:
+            self.show_refusal("HARD STOP — this dose cannot be prepared:\n" + "\n".join(f"• {s}" for s in calc.hard_stops))
+        else:
+            self.show_refusal(None)
+        self.completeChanged.emit()
+
+    def _show_coverage(self, decision: CoverageDecision | None) -> None:
+        if decision is None:
+            self.coverage.hide()
+            return
+        marks = {True: "met", False: "NOT met", None: "unknown"}
+        text = [f"Payer policy ({decision.payer}): {decision.decision.replace('_', ' ')}"]
+        text += [f"  • {r.summary or r.id}: {marks[r.met]}" for r in decision.criteria]
+        text += [f"  {reason}" for reason in decision.reasons]
+        self.coverage.setText("\n".join(text))
+        set_role(self.coverage, "ok" if decision.decision == "meets_criteria" else "warning")
+        self.coverage.show()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        calc = self.bench.calculation if self.wizard() else None
+        return calc is not None and not calc.hard_stops
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self.bench.preparation is not None:
+            return True
+        coverage = self.bench.coverage.to_dict() if self.bench.coverage is not None else None
+        try:
+            status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user, coverage=coverage)
+        except PreparationBlocked as exc:
+            self.show_refusal("HARD STOP — nothing was stored:\n" + "\n".join(f"• {s}" for s in exc.hard_stops))
+            return False
+        except REFUSALS as exc:
+            self.show_refusal(_refusal_text(exc))
+            return False
+        self.bench.set_status(status)
+        self.bench.preparation_created.emit(self.bench.preparation.id)
+        return True
+
+
+class VialsPage(BenchPage):
+    def __init__(self):
+        super().__init__(VIALS, "Scan each vial's GS1 code, or type its lot and expiry.")
+        self.needed = QLabel(self)
+        self.needed.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.body.addWidget(self.needed)
+        form = QFormLayout()
+        self.scan = QLineEdit(self)
+        self.scan.setObjectName("vialScan")
+        self.scan.setPlaceholderText("scan the vial (the scanner presses Enter)")
+        scan_label = QLabel("&Scan:", self)
+        scan_label.setBuddy(self.scan)
+        form.addRow(scan_label, self.scan)
+        self.lot = QLineEdit(self)
+        self.expiry = QDateEdit(self)
+        self.expiry.setDisplayFormat("yyyy-MM-dd")
+        self.expiry.setCalendarPopup(True)
+        self.add_button = QPushButton("&Add typed vial", self)
+        row = QHBoxLayout()
+        row.addWidget(self.lot, 2)
+        expiry_label = QLabel("&Expiry:", self)
+        expiry_label.setBuddy(self.expiry)
+        row.addWidget(expiry_label)
+        row.addWidget(self.expiry, 1)
+        row.addWidget(self.add_button)
+        lot_label = QLabel("&Lot:", self)
+        lot_label.setBuddy(self.lot)
+        form.addRow(lot_label, row)
+        self.body.addLayout(form)
+        self.error = message_label("", "error", self)
+        self.error.hide()
+        self.body.addWidget(self.error)
+        self.list = QListWidget(self)
+        self.list.setAccessibleName("Vials recorded")
+        self.body.addWidget(self.list, 1)
+        self.body.addWidget(self.refusal)
+        self.scan.returnPressed.connect(self.add_scanned)
+        self.add_button.clicked.connect(self.add_typed)
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.expiry.setDate(QDate.currentDate())
+        self._refresh()
+        self.scan.setFocus()
+
+    def _refresh(self) -> None:
+        prep = self.bench.preparation
+        needed = self.bench.calculation.vials
+        self.list.clear()
+        for vial in prep.vials:
+            code = f", GTIN {vial.gtin}" if vial.gtin else ""
+            serial = f", serial {vial.serial}" if vial.serial else ""
+            self.list.addItem(f"Lot {vial.lot}, expiry {vial.expiry.isoformat()}{code}{serial}")
+        self.needed.setText(f"{len(prep.vials)} of {needed} vial{'s' if needed != 1 else ''} recorded")
+        self.completeChanged.emit()
+
+    def _record(self, vial: VialRecord | str) -> bool:
+        """A typed VialRecord, or a scanned code's text (the service reads it with domain.gs1)."""
+        try:
+            self.bench.set_status(self.bench.service.add_vial(self.bench.preparation.id, vial, self.bench.user))
+        except REFUSALS as exc:
+            self._error(_refusal_text(exc))
+            return False
+        self._error(None)
+        self._refresh()
+        return True
+
+    def add_scanned(self) -> None:
+        text = self.scan.text()
+        if not text.strip():
+            self._error("Vial code: scan the vial's GS1 code, or type its lot and expiry below.")
+            return
+        if self._record(text):
+            self.scan.clear()
+        else:
+            self.scan.selectAll()
+
+    def add_typed(self) -> None:
+        lot = self.lot.text().strip()
+        if not lot:
+            self._error("Lot: type the lot number printed on the vial.")
+            self.lot.setFocus()
+            return
+        expiry = self.expiry.date().toPython()
+        if self._record(VialRecord(lot=lot, expiry=expiry)):
+            self.lot.clear()
+            self.scan.setFocus()
+
+    def _error(self, text: str | None) -> None:
+        self.error.setText(text or "")
+        self.error.setVisible(bool(text))
+
+    def isComplete(self) -> bool:  # noqa: N802
+        prep = self.bench.preparation if self.wizard() else None
+        return prep is not None and len(prep.vials) >= self.bench.calculation.vials
+
+
+class EventPage(BenchPage):
+    """A page whose step is one recorded event; Next records it (once) and then moves on."""
+
+    event_type: EventType
+
+    def __init__(self, page_id: int, subtitle: str):
+        super().__init__(page_id, subtitle)
+        self.setCommitPage(True)  # a recorded step cannot be taken back by going Back
+
+    def event_details(self) -> dict[str, Any] | None:
+        """The event's details, or None when the page is not filled in (its message says why)."""
+        return {}
+
+    def already_recorded(self) -> bool:
+        prep = self.bench.preparation
+        return prep is not None and prep.last(self.event_type) is not None
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self.already_recorded():
+            return True
+        details = self.event_details()
+        if details is None:
+            return False
+        return self.bench.record(self, self.event_type, details)
+
+
+class ReconstitutePage(EventPage):
+    event_type = EventType.RECONSTITUTED
+
+    def __init__(self):
+        super().__init__(RECONSTITUTE, "Reconstitute the vials. Recording it starts the clocks.")
+        self.instructions = message_label("", "", self)
+        self.instructions.setObjectName("reconstituteInstructions")
+        self.body.addWidget(self.instructions)
+        self.finish_layout()
+
+    def initializePage(self) -> None:  # noqa: N802
+        calc = self.bench.calculation
+        m = self.bench.monograph
+        self.instructions.setText(
+            f"Reconstitute each of the {calc.vials} vials with {format_volume(calc.reconstitution_ml_per_vial)} "
+            f"of {m.text('reconstitution.diluent')} → {format_concentration(calc.reconstituted_mg_per_ml)}.\n"
+            f"{m.text('reconstitution.mixing')}\n{m.text('reconstitution.light')}\n\n"
+            "Press “Reconstituted now” when the powder is dissolved: the time limits start from this moment."
+        )
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Reconstituted now")
+
+
+class DrawPage(BenchPage):
+    def __init__(self):
+        super().__init__(DRAW, "Draw the dose volume from the reconstituted vials.")
+        self.volume = QLabel(self)
+        self.volume.setObjectName("drawVolume")
+        self.volume.setFont(theme.font(theme.COUNTDOWN_POINT_SIZE, bold=True))
+        self.body.addWidget(self.volume)
+        self.detail = message_label("", "", self)
+        self.body.addWidget(self.detail)
+        self.confirm = QCheckBox("I have drawn exactly this &volume", self)
+        self.confirm.setObjectName("drawConfirm")
+        self.body.addWidget(self.confirm)
+        self.confirm.toggled.connect(self.completeChanged)
+        self.finish_layout()
+
+    def initializePage(self) -> None:  # noqa: N802
+        calc = self.bench.calculation
+        self.volume.setText(f"Draw {format_volume(calc.withdraw_ml)}")
+        self.detail.setText(
+            f"{format_volume(calc.withdraw_ml)} at {format_concentration(calc.reconstituted_mg_per_ml)} = {format_dose(calc.dose_mg)}. "
+            f"{m_discard(self.bench)}"
+        )
+        self.confirm.setChecked(False)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.confirm.isChecked()
+
+
+def m_discard(bench: "BenchWizard") -> str:
+    return bench.monograph.text("reconstitution.discard_rest")
+
+
+class DilutePage(EventPage):
+    event_type = EventType.DILUTED
+
+    def __init__(self):
+        super().__init__(DILUTE, "Add the dose to the bag, then say where the bag will wait.")
+        self.instructions = message_label("", "", self)
+        self.body.addWidget(self.instructions)
+        box = QGroupBox("The diluted bag is stored", self)
+        box_layout = QVBoxLayout(box)
+        self.room = QRadioButton("at r&oom temperature", box)
+        self.fridge = QRadioButton("in the re&frigerator", box)
+        self.room.setObjectName("storageRoom")
+        self.fridge.setObjectName("storageFridge")
+        self.storage = QButtonGroup(self)
+        self.storage.addButton(self.room)
+        self.storage.addButton(self.fridge)
+        box_layout.addWidget(self.room)
+        box_layout.addWidget(self.fridge)
+        self.body.addWidget(box)
+        self.room.toggled.connect(self.completeChanged)
+        self.fridge.toggled.connect(self.completeChanged)
+        self.finish_layout()
+
+    def initializePage(self) -> None:  # noqa: N802
+        calc = self.bench.calculation
+        m = self.bench.monograph
+        self.instructions.setText(
+            f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {format_volume(calc.nacl_ml)} "
+            f"for a total of {format_volume(calc.final_volume_ml)} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n"
+            f"{m.text('dilution.mixing')}"
+        )
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Diluted now")
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.room.isChecked() or self.fridge.isChecked()
+
+    def event_details(self) -> dict[str, Any] | None:
+        storage = DiluteStorage.FRIDGE if self.fridge.isChecked() else DiluteStorage.ROOM
+        return {"storage": storage.value, "withdrawn_ml": self.bench.calculation.withdraw_ml}
+
+
+class VerifyPage(EventPage):
+    """A pharmacist re-enters the key values without seeing them, then signs with name and PIN."""
+
+    event_type = EventType.VERIFIED
+
+    def __init__(self):
+        super().__init__(
+            VERIFY,
+            "A pharmacist who did not prepare this dose checks it independently: read the vials, the syringe "
+            "and the bag, and type what you find. The preparer's values are not shown.",
+        )
+        form = QFormLayout()
+        self.mrn = QLineEdit(self)
+        self.dose = QLineEdit(self)
+        self.volume = QLineEdit(self)
+        self.pharmacist = QComboBox(self)
+        self.pharmacist.setEditable(True)
+        self.pin = QLineEdit(self)
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setMaxLength(12)
+        self.mrn.setObjectName("verifyMrn")
+        self.dose.setObjectName("verifyDose")
+        self.volume.setObjectName("verifyVolume")
+        self.dose.setPlaceholderText("mg, e.g. 1.46")
+        self.volume.setPlaceholderText("mL, e.g. 5.84")
+        for text, widget in (
+            ("Patient &MRN:", self.mrn),
+            ("D&ose (mg):", self.dose),
+            ("&Volume drawn (mL):", self.volume),
+            ("P&harmacist:", self.pharmacist),
+            ("P&IN:", self.pin),
+        ):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            form.addRow(label, widget)
+        self.body.addLayout(form)
+        self.finish_layout()
+        for edit in (self.mrn, self.dose, self.volume, self.pin):
+            edit.textChanged.connect(self.completeChanged)
+        self.pharmacist.currentTextChanged.connect(self.completeChanged)
+
+    def initializePage(self) -> None:  # noqa: N802
+        for edit in (self.mrn, self.dose, self.volume, self.pin):
+            edit.clear()
+        self.pharmacist.clear()
+        self.pharmacist.addItems(self.bench.names_with_role(Role.PHARMACIST))
+        self.pharmacist.setCurrentText("")
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Sign verification")
+        self.mrn.setFocus()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return all(e.text().strip() for e in (self.mrn, self.dose, self.volume, self.pin)) and bool(self.pharmacist.currentText().strip())
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self.already_recorded():
+            return True
+        service = self.bench.service
+        try:
+            pharmacist = service.authenticate(self.pharmacist.currentText().strip(), self.pin.text())
+            entered = {"mrn": self.mrn.text(), "dose_mg": self.dose.text(), "volume_ml": self.volume.text()}
+            mismatches = verification_mismatches(self.bench.preparation, entered)
+            if mismatches:
+                # The preparer's values stay hidden: say which values differ, never what they should be.
+                self.show_refusal(
+                    "Not verified: " + "; ".join(mismatches) + ". Check the patient, the syringe and the bag again "
+                    "and ask the preparer; do not release this bag."
+                )
+                self.pin.clear()
+                return False
+            status = service.record_event(
+                self.bench.preparation.id, EventType.VERIFIED, pharmacist,
+                details={"entered": {k: v.strip() for k, v in entered.items()}},
+            )
+        except REFUSALS as exc:
+            self.pin.clear()
+            self.show_refusal(_refusal_text(exc))
+            return False
+        self.bench.set_status(status)
+        self.show_refusal(None)
+        self.bench.step_recorded.emit(self.bench.preparation.id)
+        return True
+
+
+class LabelPage(EventPage):
+    event_type = EventType.LABELLED
+
+    def __init__(self):
+        super().__init__(LABEL, "Print the bag label and the prep sheet; label the bag.")
+        row = QHBoxLayout()
+        self.label_button = QPushButton("Bag &label…", self)
+        self.sheet_button = QPushButton("Prep &sheet…", self)
+        row.addWidget(self.label_button)
+        row.addWidget(self.sheet_button)
+        row.addStretch(1)
+        self.body.addLayout(row)
+        self.status = message_label("", "", self)
+        self.body.addWidget(self.status)
+        self.confirm = QCheckBox("The label is &on the bag", self)
+        self.confirm.setObjectName("labelConfirm")
+        self.body.addWidget(self.confirm)
+        self.confirm.toggled.connect(self.completeChanged)
+        self.label_button.clicked.connect(lambda: self.bench.show_document("label"))
+        self.sheet_button.clicked.connect(lambda: self.bench.show_document("sheet"))
+        self.finish_layout()
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Labelled")
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.confirm.isChecked()
+
+
+class DispensePage(EventPage):
+    event_type = EventType.DISPENSED
+
+    def __init__(self):
+        super().__init__(DISPENSE, "Hand the labelled bag over for administration.")
+        self.summary = message_label("", "", self)
+        self.summary.setObjectName("dispenseSummary")
+        self.body.addWidget(self.summary)
+        self.finish_layout()
+        self.setCommitPage(False)
+        self.setFinalPage(True)
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.summary.setText(self.bench.deadline_summary())
+        self.setButtonText(QWizard.WizardButton.FinishButton, "&Dispensed")
+
+
+# --------------------------------------------------------------------------------------------
+# The wizard
+
+
+class BenchWizard(QWizard):
+    """A new preparation (preparation_id None) or an in-progress one, resumed at its current step."""
+
+    preparation_created = Signal(str)
+    step_recorded = Signal(str)  # preparation id; the board refreshes
+
+    def __init__(self, service, user: User, preparation_id: str | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.service = service
+        self.user = user
+        self.monograph = service.monograph
+        self.policy = service.policy()
+        self.patient: Patient | None = None
+        self.order: DoseOrder | None = None
+        self.calculation: DoseCalculation | None = None
+        self.coverage: CoverageDecision | None = None
+        self.preparation: Preparation | None = None
+        self.status = None  # the service's PreparationStatus after the last step
+        self.setWindowTitle("Infusion Prep — new preparation")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self.setOption(QWizard.WizardOption.HaveHelpButton, False)
+        self.pages: dict[int, BenchPage] = {}
+        for page in (
+            PatientPage(),
+            OrderPage(),
+            DosePage(),
+            VialsPage(),
+            ReconstitutePage(),
+            DrawPage(),
+            DilutePage(),
+            VerifyPage(),
+            LabelPage(),
+            DispensePage(),
+        ):
+            self.setPage(page.page_id, page)
+            self.pages[page.page_id] = page
+        self.setButtonText(QWizard.WizardButton.NextButton, "&Next >")
+        self.setButtonText(QWizard.WizardButton.BackButton, "< &Back")
+        self.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
+        self.resize(1100, 720)
+        if preparation_id is not None:
+            self.resume(preparation_id)
+
+    # -- state from the service -----------------------------------------------------------
+    def set_status(self, status) -> None:
+        self.status = status
+        self.preparation = status.prep
+
+    def resume(self, preparation_id: str) -> None:
+        status = self.service.status(preparation_id)
+        self.set_status(status)
+        prep = status.prep
+        self.patient = prep.patient
+        self.order = DoseOrder(**{f.name: prep.order[f.name] for f in dataclasses.fields(DoseOrder) if f.name in prep.order})
+        stored = prep.order["calculation"]
+        self.calculation = DoseCalculation(**{f.name: stored[f.name] for f in dataclasses.fields(DoseCalculation) if f.name in stored})
+        self.setWindowTitle(f"Infusion Prep — {prep.patient.name} ({prep.id})")
+        page = PAGE_FOR_STEP.get(status.current_step)
+        if page is None:
+            raise ValueError(f"preparation {prep.id} is at '{status.current_step}', which is not a bench step")
+        if page == VIALS and len(prep.vials) >= self.calculation.vials:
+            page = RECONSTITUTE
+        self.setStartId(page)
+
+    # -- helpers the pages use ------------------------------------------------------------
+    def today(self) -> date:
+        return self.service.now().astimezone().date()
+
+    def find_patient(self, mrn: str) -> Patient | None:
+        """The patient as last stored with this MRN (from the newest preparation), or None."""
+        for status in self.service.list_preparations():
+            if status.prep.patient.mrn.casefold() == mrn.casefold():
+                return status.prep.patient
+        return None
+
+    def names_with_role(self, role: Role) -> list[str]:
+        return [u.name for u in self.service.users() if u.role == role and u.active]
+
+    def patient_age_years(self) -> int | None:
+        return None if self.patient is None else completed_years(self.patient.date_of_birth, self.today())
+
+    def record(self, page: BenchPage, event_type: EventType, details: dict[str, Any]) -> bool:
+        """Record a step; on an overridable refusal, offer the override. True when stored."""
+        try:
+            self.set_status(self.service.record_event(self.preparation.id, event_type, self.user, details=details))
+        except StepRefused as refusal:
+            page.show_refusal(_refusal_text(refusal))
+            if not refusal.overridable or not self._override_and_record(event_type, details, refusal):
+                return False
+        except REFUSALS as exc:
+            page.show_refusal(_refusal_text(exc))
+            return False
+        page.show_refusal(None)
+        self.step_recorded.emit(self.preparation.id)
+        return True
+
+    def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused) -> bool:
+        dialog = OverrideDialog(_refusal_text(refusal), self.names_with_role(Role.PHARMACIST), self)
+        dialog.setObjectName("overrideDialog")
+        self.override_dialog = dialog  # tests reach it while it is open
+        try:
+            while dialog.exec() == QDialog.DialogCode.Accepted:
+                pharmacist, pin, reason = dialog.values()
+                try:
+                    override = self.service.authorize_override(pharmacist, pin, reason, refusal.code)
+                    status = self.service.record_event(self.preparation.id, event_type, self.user, details=details, override=override)
+                except REFUSALS as exc:
+                    dialog.show_error(_refusal_text(exc))
+                    dialog.pin.clear()
+                    continue
+                self.set_status(status)
+                return True
+            return False
+        finally:
+            self.override_dialog = None
+
+    def deadline_summary(self) -> str:
+        status = self.service.status(self.preparation.id)
+        lines = [f"{d.label}: {format_instant(d.at)}" for d in status.deadlines if d.state.value not in ("met", "closed")]
+        return "Deadlines:\n" + "\n".join(lines) if lines else ""
+
+    def document_pdf(self, kind: str) -> bytes:
+        """The bag label or prep sheet of the stored preparation, drawn by infusion_app.reports."""
+        import io
+
+        from .. import __version__
+        from ..reports import SheetData, parse_label_size, render_bag_label, render_prep_sheet
+
+        status = self.service.status(self.preparation.id)
+        settings = self.service.settings()
+        data = SheetData.from_preparation(
+            status.prep, self.monograph, status.deadlines, printed_at=status.now, program_version=__version__,
+            policy_decision=status.prep.order.get("coverage"),
+        )
+        out = io.BytesIO()
+        if kind == "label":
+            render_bag_label(data, out, size=parse_label_size(settings.label_size))
+        else:
+            render_prep_sheet(data, out, page_size=settings.paper_size)
+        return out.getvalue()
+
+    def show_document(self, kind: str) -> None:
+        page = self.pages[LABEL]
+        title = "Bag label" if kind == "label" else "Prep sheet"
+        try:
+            pdf = self.document_pdf(kind)
+        except (ValidationError, ValueError, OSError) as exc:
+            page.show_refusal(f"The {title.lower()} could not be produced: {_refusal_text(exc)}")
+            return
+        from .print_preview import preview_pdf_bytes
+
+        self.preview = preview_pdf_bytes(pdf, title, f"{self.preparation.id}-{kind}.pdf", self)
+        self.preview.setObjectName(f"{kind}Preview")
+        page.status.setText(f"{title} shown.")
+        self.preview.exec()
+
+
+def completed_years(born: date, today: date) -> int:
+    """Age in whole years (for the payer policy's age criterion)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _typed_number(field_name: str, text: str, unit: str) -> float:
+    """'1.46', '1.46 mg' -> 1.46. The pharmacist types what the syringe or the bag says."""
+    cleaned = text.strip()
+    if cleaned.lower().endswith(unit.lower()):
+        cleaned = cleaned[: -len(unit)].strip()
+    try:
+        value = float(cleaned.replace(",", ""))
+    except ValueError:
+        raise ValidationError(field_name, f"'{text}' is not a number of {unit}") from None
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        raise ValidationError(field_name, f"'{text}' is not a number of {unit}")
+    return value
+
+
+def verification_mismatches(prep: Preparation, entered: dict[str, str]) -> list[str]:
+    """Which re-entered values differ from the stored ones (compared as the ISMP formatter shows them)."""
+    calc = prep.order["calculation"]
+    wrong: list[str] = []
+    if entered["mrn"].strip().casefold() != prep.patient.mrn.casefold():
+        wrong.append("the MRN differs")
+    if format_dose(_typed_number("dose", entered["dose_mg"], "mg")) != format_dose(calc["dose_mg"]):
+        wrong.append("the dose differs")
+    if format_volume(_typed_number("volume", entered["volume_ml"], "mL")) != format_volume(calc["withdraw_ml"]):
+        wrong.append("the volume differs")
+    return wrong

@@ -1,0 +1,284 @@
+"""The main window: the alarm banner, THE BOARD, and the way into the bench and the chair.
+
+A QTimer only repaints: each tick reads the active preparations from storage, asks the domain
+(through the service) for their deadlines at the injected clock's now, and shows them. Alarms
+are derived the same way on every tick, so the window reopens exactly as it was after a restart.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.formatting import format_instant
+from ..domain.records import User
+from . import theme
+from .alarms import Alarm, AlarmController, AlarmSound
+from .board import BoardPresenter, BoardView
+from .icons import APP_NAME, application_icon
+from .sign_in import SignInDialog
+from .widgets import message_label
+
+REPAINT_MS = 1000
+
+
+class AlarmBanner(QFrame):
+    """Across the top of the window while any alarm is unacknowledged; flashes with the alarm."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("alarmBanner")
+        self.text = QLabel(self)
+        self.text.setObjectName("alarmText")
+        self.text.setWordWrap(True)
+        self.text.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.acknowledge_button = QPushButton("&Acknowledge alarm", self)
+        self.acknowledge_button.setObjectName("acknowledgeButton")
+        self.acknowledge_button.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.acknowledge_button.setMinimumHeight(theme.TOUCH_TARGET_PX + 16)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.acknowledge_button)
+        self._state = "warning"
+        self.hide()
+
+    def show_alarms(self, alarms: list[Alarm]) -> None:
+        if not alarms:
+            self.hide()
+            return
+        first = alarms[0]
+        self._state = first.state
+        more = f"  (+{len(alarms) - 1} more)" if len(alarms) > 1 else ""
+        self.text.setText(f"ALARM: {first.describe()}{more}")
+        self.acknowledge_button.setText("&Acknowledge alarm" if len(alarms) == 1 else f"&Acknowledge {len(alarms)} alarms")
+        self.flash(False)
+        self.show()
+
+    def flash(self, phase: bool) -> None:
+        background, foreground = theme.colours(self._state, phase)
+        self.setStyleSheet(
+            f"QFrame#alarmBanner {{ background-color: {background.name()}; }}"
+            f"QLabel#alarmText {{ color: {foreground.name()}; }}"
+        )
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, service, user: User, parent: QWidget | None = None, *, repaint_ms: int = REPAINT_MS, sound: bool = True):
+        super().__init__(parent)
+        self.service = service
+        self.user = user
+        self.presenter = BoardPresenter(service)
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(application_icon())
+        self.resize(1280, 800)
+        self._wizards: list[QDialog] = []
+
+        self.alarms = AlarmController(self._record_acknowledgement, AlarmSound(enabled=sound), self)
+        self.banner = AlarmBanner(self)
+        self.banner.acknowledge_button.clicked.connect(self.acknowledge_alarms)
+        self.alarms.alarms_changed.connect(self.banner.show_alarms)
+        self.alarms.flash_toggled.connect(self._flash)
+
+        self.board = BoardView(self)
+        self.board.setObjectName("board")
+        self.board.open_requested.connect(self.open_preparation)
+
+        self.user_label = QLabel(self)
+        self.user_label.setObjectName("userLabel")
+        self.clock_label = QLabel(self)
+        self.clock_label.setObjectName("clockLabel")
+        self.clock_label.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        self.new_button = QPushButton("&New preparation", self)
+        self.new_button.setObjectName("newPreparationButton")
+        self.new_button.clicked.connect(self.new_preparation)
+        self.open_button = QPushButton("&Open selected", self)
+        self.open_button.setObjectName("openButton")
+        self.open_button.clicked.connect(self._open_selected)
+        self.empty_label = message_label("No preparation in progress. Press “New preparation” to start one.", "", self)
+        self.empty_label.setObjectName("emptyBoard")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        board_page = QWidget(self)
+        board_layout = QVBoxLayout(board_page)
+        top = QHBoxLayout()
+        top.addWidget(self.new_button)
+        top.addWidget(self.open_button)
+        top.addStretch(1)
+        top.addWidget(self.user_label)
+        top.addSpacing(24)
+        top.addWidget(self.clock_label)
+        board_layout.addLayout(top)
+        board_layout.addWidget(self.empty_label)
+        board_layout.addWidget(self.board, 1)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("tabs")
+        self.tabs.addTab(board_page, "&Board")
+        self.chair = self._make_chair()
+        if self.chair is not None:
+            self.chair_index = self.tabs.addTab(self.chair, "&Chair")
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self._build_menus()
+        self._show_user()
+
+        self.repaint_timer = QTimer(self)
+        self.repaint_timer.setInterval(repaint_ms)
+        self.repaint_timer.timeout.connect(self.refresh)
+        self.repaint_timer.start()
+        self.refresh()
+        self.board.setFocus()
+
+    # -- building -------------------------------------------------------------------------
+    def _make_chair(self):
+        try:
+            from .chair import ChairPage
+        except ImportError:
+            return None
+        chair = ChairPage(self.service, self.service.clock, self.user, self)
+        chair.step_recorded.connect(lambda _id: self.refresh())
+        return chair
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = QAction("&New preparation…", self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_preparation)
+        file_menu.addAction(self.new_action)
+        self.switch_action = QAction("&Switch user…", self)
+        self.switch_action.setShortcut(QKeySequence("Ctrl+U"))
+        self.switch_action.triggered.connect(self.switch_user)
+        file_menu.addAction(self.switch_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        alarm_menu = self.menuBar().addMenu("&Alarms")
+        self.acknowledge_action = QAction("&Acknowledge all alarms", self)
+        self.acknowledge_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.acknowledge_action.triggered.connect(self.acknowledge_alarms)
+        alarm_menu.addAction(self.acknowledge_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about_action = QAction("&About Infusion Prep", self)
+        about_action.triggered.connect(self.show_about)
+        help_menu.addAction(about_action)
+
+    # -- the tick ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read storage and repaint. Never changes anything stored."""
+        rows, alarms = self.presenter.read()
+        self.board.set_rows(rows)
+        self.empty_label.setVisible(not rows)
+        self.alarms.update(alarms)
+        self.board.board_model.set_flash_phase(self.alarms.flash_phase)
+        self.clock_label.setText(format_instant(self.presenter.now, seconds=True))
+
+    def _flash(self, phase: bool) -> None:
+        self.board.board_model.set_flash_phase(phase)
+        self.banner.flash(phase)
+
+    # -- alarms -----------------------------------------------------------------------------
+    def _record_acknowledgement(self, alarm: Alarm) -> None:
+        self.service.acknowledge_alarm(alarm.preparation_id, alarm.deadline_key, alarm.state, self.user)
+
+    def acknowledge_alarms(self) -> None:
+        try:
+            self.alarms.acknowledge_all()
+        except Exception as exc:  # not stored: the alarm stays on, and the person is told why
+            QMessageBox.warning(self, APP_NAME, f"The acknowledgement could not be recorded; the alarm stays on.\n\n{exc}")
+        self.refresh()
+
+    # -- users ------------------------------------------------------------------------------
+    def _show_user(self) -> None:
+        self.user_label.setText(f"Signed in: {self.user.name} ({self.user.role.value})")
+        if self.chair is not None:
+            self.chair.user = self.user
+
+    @staticmethod
+    def sign_in(service, parent: QWidget | None = None, title: str = "Sign in") -> User | None:
+        dialog = SignInDialog(service.authenticate, [u.name for u in service.users()], parent, title=title)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.user
+
+    @staticmethod
+    def first_user(service) -> User | None:
+        """At start: the first-run setup when nobody exists yet, then sign-in."""
+        if not service.users():
+            try:
+                from .first_run import FirstRunDialog
+            except ImportError:
+                QMessageBox.information(None, APP_NAME, "No user exists yet. Add a pharmacist with:\n\ninfusion-prep user add NAME --role pharmacist")
+                return None
+            dialog = FirstRunDialog(service)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return None
+        return MainWindow.sign_in(service)
+
+    def switch_user(self) -> None:
+        user = self.sign_in(self.service, self, title="Switch user")
+        if user is not None:
+            self.user = user
+            self._show_user()
+
+    # -- opening work -----------------------------------------------------------------------
+    def new_preparation(self) -> None:
+        self._open_wizard(None)
+
+    def _open_selected(self) -> None:
+        prep_id = self.board.selected_id()
+        if prep_id is not None:
+            self.open_preparation(prep_id)
+
+    def open_preparation(self, prep_id: str) -> None:
+        """Resume at the current step: the bench wizard for bench steps, the chair for the rest."""
+        if self.presenter.is_bench_step(prep_id):
+            self._open_wizard(prep_id)
+        elif self.chair is not None:
+            self.tabs.setCurrentWidget(self.chair)
+            self.chair.open_preparation(prep_id)
+
+    def _open_wizard(self, prep_id: str | None):
+        from .bench_wizard import BenchWizard
+
+        wizard = BenchWizard(self.service, self.user, prep_id, self)
+        wizard.setObjectName("benchWizard")
+        wizard.step_recorded.connect(lambda _id: self.refresh())
+        wizard.preparation_created.connect(lambda _id: self.refresh())
+        wizard.finished.connect(lambda _result: (self._wizards.remove(wizard) if wizard in self._wizards else None, self.refresh()))
+        self._wizards.append(wizard)
+        wizard.setWindowModality(Qt.WindowModality.NonModal)
+        wizard.show()
+        return wizard
+
+    def show_about(self) -> None:
+        from .about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.repaint_timer.stop()
+        self.alarms.update([])
+        for wizard in list(self._wizards):
+            wizard.close()
+        super().closeEvent(event)

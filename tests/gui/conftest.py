@@ -1,0 +1,101 @@
+"""Shared fixtures for the GUI tests: a fake clock, a real service on tmp_path with users, helpers.
+
+    clock          FakeClock at 2026-01-15 09:00 UTC; advance it, never sleep
+    service        infusion_app.service on tmp_path (real SQLite, real migrations) with USERS added
+    technician, pharmacist, second_pharmacist, nurse   the User records
+    make_preparation(steps=...)   a stored preparation walked through the given bench steps
+    ORDER, PATIENT                a typical adult order (170 cm, 70 kg, cycle 1 day 1)
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.records import EventType, Patient, Role, VialRecord
+
+START = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
+
+# name -> (role, PIN)
+USERS = {
+    "Tess Tech": (Role.TECHNICIAN, "1111"),
+    "Phil Pharm": (Role.PHARMACIST, "2222"),
+    "Paula Pharm": (Role.PHARMACIST, "3333"),
+    "Nora Nurse": (Role.NURSE, "4444"),
+}
+PIN = {name: pin for name, (_role, pin) in USERS.items()}
+
+PATIENT = Patient(name="Ada Lovelace", mrn="MRN1001", date_of_birth=date(1970, 3, 4))
+ORDER = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+# A vial that expires well after the fake clock's date.
+VIAL = VialRecord(lot="LOT123A", expiry=date(2027, 6, 30))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def service(data_dir, clock):
+    from infusion_app.service import open_service
+
+    svc = open_service(data_dir=data_dir, clock=clock)
+    for name, (role, pin) in USERS.items():
+        svc.add_user(name, role, pin)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def technician(service):
+    return service.user("Tess Tech")
+
+
+@pytest.fixture
+def pharmacist(service):
+    return service.user("Phil Pharm")
+
+
+@pytest.fixture
+def second_pharmacist(service):
+    return service.user("Paula Pharm")
+
+
+@pytest.fixture
+def nurse(service):
+    return service.user("Nora Nurse")
+
+
+# The bench steps in order, each as (event, who records it, details).
+BENCH_STEPS = {
+    "reconstituted": (EventType.RECONSTITUTED, "Tess Tech", {}),
+    "diluted": (EventType.DILUTED, "Tess Tech", {"storage": "room"}),
+    "verified": (EventType.VERIFIED, "Phil Pharm", {}),
+    "labelled": (EventType.LABELLED, "Tess Tech", {}),
+    "dispensed": (EventType.DISPENSED, "Tess Tech", {}),
+}
+
+
+@pytest.fixture
+def make_preparation(service):
+    """make_preparation(patient=PATIENT, order=ORDER, steps=("reconstituted", ...)) -> the stored id."""
+
+    def make(patient: Patient = PATIENT, order: DoseOrder = ORDER, steps: tuple[str, ...] = ()) -> str:
+        status = service.create_preparation(patient, order, service.user("Tess Tech"))
+        for _ in range(status.prep.order["calculation"]["vials"]):
+            service.add_vial(status.id, VIAL, service.user("Tess Tech"))
+        for step in steps:
+            kind, who, details = BENCH_STEPS[step]
+            service.record_event(status.id, kind, service.user(who), details=dict(details))
+        return status.id
+
+    return make
