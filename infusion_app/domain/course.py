@@ -1,0 +1,976 @@
+"""The treatment course: cycles, dose windows, responses, cycle limits and what is next.
+
+A preparation is one dose; the patient lives through a course of cycles. This module plans each
+cycle (Day 1, 8 and 15 with their windows), keeps what was given and assessed, says how many
+cycles the label allows and why, and gathers the advice of dose_modification.py. Pure Python:
+dates are `datetime.date`; 'today' is always passed in (from the injected Clock by the caller).
+Every number comes from the monograph ([cycles], [dosing], [dose_modification.*]) or the site
+policy (weight re-check); each rule applied is reported with its monograph path and citation.
+
+API for the CLI, the service layer and the GUI course view
+----------------------------------------------------------
+plan_cycle(cycle, start, *, response=None, given=None, extend_to_28=False, reduction=None,
+           omitted_days=(), delayed_days=(), previous_dose=None, preparations=None,
+           monograph=None) -> CyclePlan
+    One cycle on its own (what `infusion-prep schedule` prints). Raises ValidationError for bad
+    input, including a missing response from cycle 2 (it decides the Day 1 dose), exactly as
+    the dose engine does. A given date outside its window is a hard stop in `plan.hard_stops`.
+    CyclePlan: cycle, start, length_days, extended_to_28, next_cycle_start, response,
+    reduction, doses (PlannedDose: day, planned, earliest, latest, mg_per_m2,
+    standard_mg_per_m2, given, status 'planned'|'given'|'omitted', notes), hard_stops,
+    warnings, rules; to_dict() (ISO dates), summary_lines().
+
+Course (a mutable record; storage persists it) with CycleRecord, DoseGiven,
+ResponseAssessment, WeightRecord, AdviceRecord. Operations (each validates, raises
+ValidationError for bad input or CourseBlocked(reasons) for a clinical hard stop):
+    new_course(mrn, hsct_planned, is_child=False)
+    record_blasts(course, per_mm3, measured_on, today)
+    record_weight(course, kg, measured_on, today, use_for_dosing=False)
+    record_response(course, assessed_on, response, mrd_negative, today)
+    start_cycle(course, start, today, extend_to_28=False, extension_reason="")
+    extend_first_cycle(course, reason)
+    record_dose(course, cycle, day, given_on, today, preparation_id=None, override_reason=None)
+    raise_advice(course, advice_list, raised_on) -> list[AdviceRecord]
+    decide(course, record, decision) -> AdviceRecord   (applies accepted advice: reduction level,
+                                                       omitted/delayed dose, discontinuation)
+Queries:
+    plan_for(course, cycle_number) -> CyclePlan
+    cycle_limit(course) -> CycleLimit (max_cycles, rule, why, sources)
+    weight_recheck(course, today, policy=None) -> WeightCheck
+    course_status(course, today) -> CourseStatus with current_cycle, plan, next_dose (NextDose:
+        cycle, day, planned, earliest, latest, mg_per_m2, state 'upcoming'|'due'|'overdue',
+        blocked_by), is_last_cycle, why_last, limit, advice (computed now + recorded and
+        undecided), blocks, weight, reduction, discontinued; to_dict().
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Mapping
+
+from .dose_modification import (
+    Action,
+    Advice,
+    Decision,
+    DoseReduction,
+    RuleSource,
+    check_no_re_escalation,
+    interruption_advice,
+    reduction_for_level,
+)
+from .dosing import validate_response
+from .errors import ValidationError
+from .formatting import format_amount, format_number
+from .limits import SitePolicy, site_defaults
+from .monograph import RESPONSES, Monograph, load_monograph
+from .quantities import Quantity
+
+DAY = timedelta(days=1)
+BLAST_UNIT = "1/mm**3"
+CR_RESPONSES = ("cr", "cri")
+
+
+class CourseBlocked(Exception):
+    """A clinical hard stop blocks the step. `reasons` say why; a pharmacist may override with a reason."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
+# -- small validators -------------------------------------------------------------------------------
+
+def _whole(field_name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+        if isinstance(value, bool) or (isinstance(value, float) and value != number) or (
+            isinstance(value, str) and value.strip() != str(number)
+        ):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"'{value}' is not a whole number; must be {low} to {high}") from None
+    if not low <= number <= high:
+        raise ValidationError(field_name, f"{number} is not accepted; must be {low} to {high}")
+    return number
+
+
+def _date(field_name: str, value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(field_name, f"'{value}' is not a date; use YYYY-MM-DD") from None
+
+
+def parse_date(field_name: str, text: str) -> date:
+    """An ISO date typed by a person (YYYY-MM-DD), refused with the field named."""
+    return _date(field_name, text)
+
+
+def _days(m: Monograph, path: str) -> int:
+    return int(round(m.magnitude(path, "day")))
+
+
+def _src(m: Monograph, *paths: str) -> tuple[RuleSource, ...]:
+    return tuple(RuleSource.of(m.fact(p)) for p in paths)
+
+
+def _later_from(m: Monograph) -> int:
+    return int(m.raw["dosing"]["later_cycles_from"])
+
+
+def _max_cycles(m: Monograph) -> int:
+    return int(m.magnitude("cycles.max_cycles_without_hsct", ""))
+
+
+def _dose_day(m: Monograph, value: Any, field_name: str) -> int:
+    days = m.dose_days
+    try:
+        day = int(str(value).strip())
+        if str(value).strip() != str(day):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"'{value}' is not a dose day; must be one of {', '.join(map(str, days))}") from None
+    if day not in days:
+        raise ValidationError(field_name, f"Day {day} is not a dose day; must be one of {', '.join(map(str, days))}")
+    return day
+
+
+# -- one cycle --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedDose:
+    day: int
+    planned: date
+    earliest: date
+    latest: date
+    mg_per_m2: float | None  # None when the dose is omitted
+    standard_mg_per_m2: float
+    given: date | None
+    status: str  # planned | given | omitted
+    preparation_id: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "planned": self.planned.isoformat(),
+            "earliest": self.earliest.isoformat(),
+            "latest": self.latest.isoformat(),
+            "mg_per_m2": self.mg_per_m2,
+            "standard_mg_per_m2": self.standard_mg_per_m2,
+            "given": self.given.isoformat() if self.given else None,
+            "status": self.status,
+            "preparation_id": self.preparation_id,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    cycle: int
+    start: date
+    length_days: int
+    extended_to_28: bool
+    next_cycle_start: date
+    response: str | None
+    reduction: DoseReduction
+    doses: tuple[PlannedDose, ...]
+    hard_stops: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    rules: tuple[RuleSource, ...] = ()
+    monograph_id: str = ""
+    monograph_revision: str = ""
+
+    @property
+    def end(self) -> date:
+        """The cycle's last day."""
+        return self.start + (self.length_days - 1) * DAY
+
+    def dose(self, day: int) -> PlannedDose:
+        for dose in self.doses:
+            if dose.day == day:
+                return dose
+        raise KeyError(day)
+
+    @property
+    def complete(self) -> bool:
+        return all(d.status != "planned" for d in self.doses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "cycle_length_days": self.length_days,
+            "extended_to_28": self.extended_to_28,
+            "next_cycle_start": self.next_cycle_start.isoformat(),
+            "response": self.response,
+            "reduction": self.reduction.to_dict(),
+            "doses": [d.to_dict() for d in self.doses],
+            "hard_stops": list(self.hard_stops),
+            "warnings": list(self.warnings),
+            "rules": [r.to_dict() for r in self.rules],
+            "pending_verification": [f"{r.path}: {r.citation}" for r in self.rules if r.verify],
+            "monograph_id": self.monograph_id,
+            "monograph_revision": self.monograph_revision,
+        }
+
+    def summary_lines(self) -> list[str]:
+        response = f", response {self.response.upper() if self.response != 'none' else 'none'}" if self.response else ""
+        extended = " (extended)" if self.extended_to_28 else ""
+        lines = [
+            f"Cycle {self.cycle}{response}: {self.start.isoformat()} to {self.end.isoformat()}, "
+            f"{self.length_days} days{extended}; next cycle from {self.next_cycle_start.isoformat()}",
+        ]
+        if self.reduction.level:
+            per_cycle = f", {self.reduction.doses_per_cycle} doses per cycle" if self.reduction.doses_per_cycle else ""
+            lines.append(f"Reduced for toxicity: cycle total −{format_number(self.reduction.reduce_pct, 1)}%{per_cycle}")
+        for d in self.doses:
+            dose = format_amount(d.mg_per_m2, "mg/m²") if d.mg_per_m2 is not None else "omitted"
+            window = d.planned.isoformat() if d.earliest == d.latest == d.planned else f"{d.earliest.isoformat()} to {d.latest.isoformat()}"
+            given = f"; given {d.given.isoformat()}" if d.given else ""
+            lines.append(f"  Day {d.day}: planned {d.planned.isoformat()} (window {window}), {dose}{given}")
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines += [f"HARD STOP: {s}" for s in self.hard_stops]
+        return lines
+
+
+def cycle_length_days(cycle: int, extend_to_28: bool, m: Monograph) -> int:
+    if cycle < _later_from(m):
+        path = "cycles.first_cycle_extended_length" if extend_to_28 else "cycles.first_cycle_length"
+    else:
+        path = "cycles.later_cycle_length"
+    return _days(m, path)
+
+
+def plan_cycle(
+    cycle: Any,
+    start: Any,
+    *,
+    response: str | None = None,
+    given: Mapping[int, date] | None = None,
+    extend_to_28: bool = False,
+    reduction: DoseReduction | None = None,
+    omitted_days: tuple[int, ...] | list[int] = (),
+    delayed_days: tuple[int, ...] | list[int] = (),
+    previous_dose: date | None = None,
+    preparations: Mapping[int, str] | None = None,
+    monograph: Monograph | None = None,
+) -> CyclePlan:
+    """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given."""
+    m = monograph or load_monograph()
+    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    start = _date("start", start)
+    days = m.dose_days
+    for day in days:
+        response = validate_response(cycle, day, response, m)
+    if extend_to_28 and cycle >= _later_from(m):
+        raise ValidationError("extend-to-28", f"applies to cycle 1 only; cycle {cycle} is already {cycle_length_days(cycle, False, m)} days")
+    given_days = {_dose_day(m, d, "given"): _date("given", v) for d, v in (given or {}).items()}
+    omitted = {_dose_day(m, d, "omitted") for d in omitted_days}
+    delayed = {_dose_day(m, d, "delayed") for d in delayed_days}
+    reduction = reduction or reduction_for_level(0, m)
+    preparations = dict(preparations or {})
+
+    window = timedelta(days=_days(m, "cycles.dose_day_window"))
+    windowed = {int(d) for d in m.items("cycles.windowed_days")}
+    gap_days = _days(m, "cycles.min_days_between_doses")
+    gap = timedelta(days=gap_days)
+    delay_limit = timedelta(days=_days(m, "dose_modification.interruption.delay_below") - 1)
+    length = cycle_length_days(cycle, extend_to_28, m)
+    active = set(days[: reduction.doses_per_cycle]) if reduction.doses_per_cycle else set(days)
+
+    rule_paths = ["cycles.dose_days", "cycles.windowed_days", "cycles.dose_day_window", "cycles.min_days_between_doses"]
+    rule_paths.append(
+        "cycles.later_cycle_length" if cycle >= _later_from(m)
+        else ("cycles.first_cycle_extended_length" if extend_to_28 else "cycles.first_cycle_length")
+    )
+    if reduction.level:
+        rule_paths += ["cycles.toxicity_cycle_dose_reduction", "cycles.no_re_escalation"]
+        if reduction.doses_per_cycle:
+            rule_paths.append("dose_modification.interruption.reduced_doses_per_cycle")
+    if delayed:
+        rule_paths.append("dose_modification.interruption.delay_below")
+
+    hard_stops: list[str] = []
+    warnings: list[str] = []
+    planned_doses: list[PlannedDose] = []
+    floor_date = previous_dose  # the previous dose given (or, provisionally, its earliest date)
+    floor_label = "the last dose of the previous cycle"
+    floor_provisional = False
+    cascade = False
+    factor = Decimal(1) - Decimal(str(reduction.reduce_pct)) / Decimal(100)
+    for index, day in enumerate(days):
+        planned = start + (day - 1) * DAY
+        notes: list[str] = []
+        if day in windowed:
+            earliest, latest = planned - window, planned + window
+        else:
+            earliest = latest = planned
+        if floor_date is not None and floor_date + gap > earliest:
+            earliest = floor_date + gap
+            when = "if given on" if floor_provisional else "given on"
+            notes.append(f"no earlier than {earliest.isoformat()}: {gap_days} days after {floor_label} {when} {floor_date.isoformat()}")
+        is_omitted = day in omitted or day not in active
+        if not is_omitted and (day in delayed or (cascade and earliest > latest)):
+            cascade = True
+            latest = max(latest, planned + delay_limit)
+            notes.append(f"held: may be delayed to {latest.isoformat()} (an interruption under "
+                         f"{_days(m, 'dose_modification.interruption.delay_below')} days)")
+        dose_fact = m.mg_per_m2(cycle, day, response)
+        standard = Decimal(str(dose_fact.value.to("mg/m**2").magnitude))
+        rule_paths.append(dose_fact.path)
+        given_on = given_days.get(day)
+        if is_omitted:
+            status = "omitted"
+            notes.append(
+                f"omitted: {reduction.doses_per_cycle} doses per cycle" if day not in active else "omitted (accepted advice)"
+            )
+            if given_on:
+                hard_stops.append(f"Day {day} is omitted in cycle {cycle} but is recorded as given on {given_on.isoformat()}")
+        else:
+            status = "given" if given_on else "planned"
+            if earliest > latest:
+                message = (
+                    f"Day {day}: no date satisfies its window ({(planned - window if day in windowed else planned).isoformat()} "
+                    f"to {latest.isoformat()}) and {gap_days} days after {floor_label} ({floor_date.isoformat() if floor_date else ''})"
+                )
+                if index == 0:
+                    hard_stops.append(
+                        f"cycle {cycle} cannot start on {start.isoformat()}: fewer than {gap_days} days after {floor_label} "
+                        f"given on {floor_date.isoformat() if floor_date else ''}; start on or after {earliest.isoformat()}"
+                    )
+                elif given_on is None:
+                    warnings.append(message + "; this is an interruption: see the dose modification rules")
+            if given_on and not earliest <= given_on <= latest:
+                window_text = earliest.isoformat() if earliest == latest else f"{earliest.isoformat()} to {latest.isoformat()}"
+                hard_stops.append(
+                    f"Day {day} given on {given_on.isoformat()} is outside its window ({window_text})"
+                    + (f"; {notes[0]}" if notes and given_on < earliest and floor_date and floor_date + gap == earliest else "")
+                )
+        mg = None if is_omitted else float(standard * factor)
+        planned_doses.append(PlannedDose(
+            day=day, planned=planned, earliest=earliest, latest=latest, mg_per_m2=mg,
+            standard_mg_per_m2=float(standard), given=given_on, status=status,
+            preparation_id=preparations.get(day), notes=tuple(notes),
+        ))
+        if is_omitted:
+            continue
+        if given_on:
+            floor_date, floor_provisional = given_on, False
+        else:
+            floor_date, floor_provisional = min(earliest, latest) if earliest <= latest else earliest, True
+        floor_label = f"Day {day}"
+
+    for earlier, later in zip(planned_doses, planned_doses[1:]):
+        if later.given and earlier.status == "planned":
+            warnings.append(f"Day {later.day} is recorded as given but Day {earlier.day} is neither given nor omitted")
+
+    next_start = start + length * DAY
+    last_given = max((d.given for d in planned_doses if d.given), default=None)
+    if last_given and last_given + gap > next_start:
+        pushed = last_given + gap
+        warnings.append(
+            f"the next cycle starts on {pushed.isoformat()}, not {next_start.isoformat()}: "
+            f"{gap_days} days after the last dose given on {last_given.isoformat()}"
+        )
+        next_start = pushed
+
+    seen: set[str] = set()
+    rules = tuple(RuleSource.of(m.fact(p)) for p in rule_paths if not (p in seen or seen.add(p)))
+    return CyclePlan(
+        cycle=cycle, start=start, length_days=length, extended_to_28=bool(extend_to_28),
+        next_cycle_start=next_start, response=response, reduction=reduction,
+        doses=tuple(planned_doses), hard_stops=tuple(hard_stops), warnings=tuple(warnings), rules=rules,
+        monograph_id=m.id, monograph_revision=m.revision,
+    )
+
+
+# -- the course record ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResponseAssessment:
+    assessed_on: date
+    response: str  # none | cr | cri
+    mrd_negative: bool | None = None  # None: not assessed
+    id: int | None = None
+
+    @property
+    def cr_or_cri(self) -> bool:
+        return self.response in CR_RESPONSES
+
+
+@dataclass(frozen=True)
+class DoseGiven:
+    cycle: int
+    day: int
+    given_on: date
+    preparation_id: str | None = None
+    mg_per_m2: float | None = None
+    override_reason: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class WeightRecord:
+    kg: float
+    measured_on: date
+
+
+@dataclass
+class CycleRecord:
+    number: int
+    start: date
+    extended_to_28: bool = False
+    extension_reason: str = ""
+    reduction_level: int = 0
+    omitted_days: tuple[int, ...] = ()
+    delayed_days: tuple[int, ...] = ()
+    id: int | None = None
+
+
+@dataclass
+class AdviceRecord:
+    advice: Advice
+    raised_on: date
+    decision: Decision | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "raised_on": self.raised_on.isoformat(),
+            **self.advice.to_dict(),
+            "decision": self.decision.to_dict() if self.decision else None,
+        }
+
+
+@dataclass
+class Course:
+    mrn: str
+    hsct_planned: bool
+    is_child: bool = False
+    blasts_per_mm3: float | None = None
+    blasts_measured_on: date | None = None
+    dosing_weight: WeightRecord | None = None
+    latest_weight: WeightRecord | None = None
+    cycles: list[CycleRecord] = field(default_factory=list)
+    doses: list[DoseGiven] = field(default_factory=list)
+    responses: list[ResponseAssessment] = field(default_factory=list)
+    advice: list[AdviceRecord] = field(default_factory=list)
+    reduction_level: int = 0  # in force from the next cycle started; only ever goes up
+    discontinued_on: date | None = None
+    discontinued_reason: str = ""
+    id: int | None = None
+
+    def cycle(self, number: int) -> CycleRecord:
+        for record in self.cycles:
+            if record.number == number:
+                return record
+        raise ValidationError("cycle", f"cycle {number} has not been started for patient {self.mrn}")
+
+    def doses_of(self, number: int) -> list[DoseGiven]:
+        return [d for d in self.doses if d.cycle == number]
+
+    @property
+    def current_cycle(self) -> CycleRecord | None:
+        return self.cycles[-1] if self.cycles else None
+
+
+def new_course(mrn: str, hsct_planned: bool, is_child: bool = False) -> Course:
+    mrn = str(mrn or "").strip()
+    if not mrn:
+        raise ValidationError("mrn", "is required (the patient's medical record number)")
+    return Course(mrn=mrn, hsct_planned=bool(hsct_planned), is_child=bool(is_child))
+
+
+def _not_future(field_name: str, value: date, today: date) -> date:
+    if value > today:
+        raise ValidationError(field_name, f"{value.isoformat()} is in the future (today is {today.isoformat()})")
+    return value
+
+
+def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -> None:
+    """Circulating (peripheral) blasts before the first dose, a pint quantity or a number per mm³."""
+    if isinstance(per_mm3, Quantity):
+        quantity = per_mm3
+    else:
+        try:
+            quantity = Quantity(float(str(per_mm3).replace(",", "")), BLAST_UNIT)
+        except ValueError:
+            raise ValidationError("blasts", f"'{per_mm3}' is not a number; give circulating blasts per mm³") from None
+    try:
+        value = float(quantity.to(BLAST_UNIT).magnitude)
+    except Exception:
+        raise ValidationError("blasts", f"'{per_mm3}' is not a count per volume; give blasts per mm³") from None
+    if value != value or value < 0 or value == float("inf"):
+        raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 or more per mm³")
+    course.blasts_per_mm3 = value
+    course.blasts_measured_on = _not_future("date", _date("date", measured_on), today)
+
+
+def record_weight(course: Course, kg: float, measured_on: Any, today: date, use_for_dosing: bool = False) -> None:
+    try:
+        value = float(kg)
+    except (TypeError, ValueError):
+        raise ValidationError("weight", f"'{kg}' is not a number of kg") from None
+    if value != value or value <= 0 or value == float("inf"):
+        raise ValidationError("weight", f"'{kg}' is not accepted; must be more than 0 kg")
+    record = WeightRecord(value, _not_future("date", _date("date", measured_on), today))
+    course.latest_weight = record
+    if use_for_dosing or course.dosing_weight is None:
+        course.dosing_weight = record
+
+
+def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date) -> ResponseAssessment:
+    text = str(response or "").strip().lower()
+    if text not in RESPONSES:
+        raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
+    assessment = ResponseAssessment(_not_future("date", _date("date", assessed_on), today), text,
+                                    None if mrd_negative is None else bool(mrd_negative))
+    course.responses.append(assessment)
+    course.responses.sort(key=lambda r: r.assessed_on)
+    return assessment
+
+
+def latest_response(course: Course, on_or_before: date | None = None) -> ResponseAssessment | None:
+    found = [r for r in course.responses if on_or_before is None or r.assessed_on <= on_or_before]
+    return max(found, key=lambda r: r.assessed_on) if found else None
+
+
+def _last_dose_before(course: Course, number: int) -> date | None:
+    earlier = [d.given_on for d in course.doses if d.cycle < number]
+    return max(earlier) if earlier else None
+
+
+def plan_for(course: Course, number: int, monograph: Monograph | None = None) -> CyclePlan:
+    """The stored cycle `number` planned with what was given, assessed and decided."""
+    m = monograph or load_monograph()
+    record = course.cycle(number)
+    assessment = latest_response(course, record.start)
+    return plan_cycle(
+        number, record.start,
+        response=assessment.response if assessment else None,
+        given={d.day: d.given_on for d in course.doses_of(number)},
+        extend_to_28=record.extended_to_28,
+        reduction=reduction_for_level(record.reduction_level, m),
+        omitted_days=record.omitted_days,
+        delayed_days=record.delayed_days,
+        previous_dose=_last_dose_before(course, number),
+        preparations={d.day: d.preparation_id for d in course.doses_of(number) if d.preparation_id},
+        monograph=m,
+    )
+
+
+# -- limits -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CycleLimit:
+    max_cycles: int
+    rule: str  # hsct | hsct-third | no-hsct | no-response | discontinued
+    why: str
+    sources: tuple[RuleSource, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_cycles": self.max_cycles, "rule": self.rule, "why": self.why, "sources": [s.to_dict() for s in self.sources]}
+
+
+def cycle_limit(course: Course, monograph: Monograph | None = None) -> CycleLimit:
+    """How many cycles the label allows this patient now, which rule says so and why."""
+    m = monograph or load_monograph()
+    started = len(course.cycles)
+    if course.discontinued_on is not None:
+        return CycleLimit(started, "discontinued",
+                          f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}", ())
+    reached_cr = any(r.cr_or_cri for r in course.responses)
+    reached_mrd_negative = any(r.cr_or_cri and r.mrd_negative for r in course.responses)
+    if course.hsct_planned:
+        base = int(m.magnitude("cycles.max_cycles_with_hsct", ""))
+        third = m.flag("cycles.third_cycle_with_hsct_if_not_cr_mrd_negative")
+        if reached_mrd_negative or not third:
+            limit = CycleLimit(base, "hsct",
+                               f"HSCT planned: {base} cycles" + (" (CR/CRi with MRD negativity reached)" if reached_mrd_negative else ""),
+                               _src(m, "cycles.max_cycles_with_hsct"))
+        else:
+            limit = CycleLimit(base + 1, "hsct-third",
+                               f"HSCT planned: {base} cycles; a {base + 1}rd may be considered because CR/CRi with MRD "
+                               f"negativity has not been reached after {base}" if started >= base else
+                               f"HSCT planned: {base} cycles; a {base + 1}rd only if CR/CRi with MRD negativity is not reached after {base}",
+                               _src(m, "cycles.max_cycles_with_hsct", "cycles.third_cycle_with_hsct_if_not_cr_mrd_negative"))
+            if started < base:
+                limit = CycleLimit(base, "hsct", limit.why, limit.sources)
+    else:
+        most = _max_cycles(m)
+        limit = CycleLimit(most, "no-hsct", f"no HSCT planned: up to {most} cycles", _src(m, "cycles.max_cycles_without_hsct"))
+    stop_after = int(m.magnitude("cycles.discontinue_without_cr_after_cycles", ""))
+    if not reached_cr and started >= stop_after and limit.max_cycles > stop_after:
+        return CycleLimit(stop_after, "no-response",
+                          f"no CR/CRi within {stop_after} cycles: discontinue (record an assessment showing CR or CRi to continue)",
+                          _src(m, "cycles.discontinue_without_cr_after_cycles"))
+    return limit
+
+
+# -- weight ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WeightCheck:
+    needs_recheck: bool
+    reasons: tuple[str, ...]
+    change_percent: float | None
+    threshold_percent: float
+    age_days: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def weight_change_check(
+    dosing_kg: float | None, dosing_on: date | None, new_kg: float | None, today: date,
+    is_child: bool = False, policy: SitePolicy | None = None,
+) -> WeightCheck:
+    """BSA re-check when a new weight differs from the dosing weight by the site's threshold, or it is too old."""
+    policy = policy or site_defaults()
+    threshold = policy.weight_change_percent_child if is_child else policy.weight_change_percent_adult
+    reasons: list[str] = []
+    if dosing_kg is None or dosing_on is None:
+        return WeightCheck(True, ("no dosing weight recorded",), None, threshold, None)
+    change = None
+    if new_kg is not None:
+        change = (new_kg - dosing_kg) / dosing_kg * 100
+        # Compared after rounding to the shown precision so that "10%" on screen means the flag is up.
+        if round(abs(change), 6) >= threshold:
+            reasons.append(
+                f"weight {format_amount(new_kg, 'kg')} differs from the dosing weight {format_amount(dosing_kg, 'kg')} by "
+                f"{format_number(abs(change), 1)}% (site threshold {format_number(threshold, 1)}% for "
+                f"{'children' if is_child else 'adults'}): re-check BSA and dose"
+            )
+    age = (today - dosing_on).days
+    max_age = policy.weight_max_age.days
+    if age > max_age:
+        reasons.append(f"the dosing weight is {age} days old (site limit {max_age} days): weigh the patient and re-check BSA")
+    return WeightCheck(bool(reasons), tuple(reasons), change, threshold, age)
+
+
+def weight_recheck(course: Course, today: date, policy: SitePolicy | None = None) -> WeightCheck:
+    dosing = course.dosing_weight
+    latest = course.latest_weight
+    return weight_change_check(
+        dosing.kg if dosing else None, dosing.measured_on if dosing else None,
+        latest.kg if latest and latest is not dosing else None, today, course.is_child, policy,
+    )
+
+
+# -- operations -----------------------------------------------------------------------------------
+
+def first_dose_block(course: Course, monograph: Monograph | None = None) -> str | None:
+    """Why the course's first dose may not be given yet (cytoreduction), or None."""
+    m = monograph or load_monograph()
+    fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
+    limit = float(fact.value.to(BLAST_UNIT).magnitude)
+    shown = f"{format_number(limit, 0)}/mm³"
+    if course.blasts_per_mm3 is None:
+        return f"circulating blasts before the first dose are not recorded; they must be at or below {shown} ({fact.citation})"
+    if course.blasts_per_mm3 > limit:
+        return (f"circulating blasts {format_number(course.blasts_per_mm3, 0)}/mm³ are above {shown}: cytoreduce "
+                f"(hydroxyurea, steroids and/or vincristine) before the first dose ({fact.citation})")
+    return None
+
+
+def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "",
+                monograph: Monograph | None = None) -> CycleRecord:
+    m = monograph or load_monograph()
+    start = _date("start", start)
+    number = len(course.cycles) + 1
+    blocks: list[str] = []
+    if course.discontinued_on is not None:
+        blocks.append(f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
+    limit = cycle_limit(course, m)
+    if number > limit.max_cycles and course.discontinued_on is None:
+        blocks.append(f"cycle {number} is beyond the limit: {limit.why}")
+    if course.cycles:
+        previous = plan_for(course, course.cycles[-1].number, m)
+        if previous.doses and not previous.complete:
+            open_days = ", ".join(str(d.day) for d in previous.doses if d.status == "planned")
+            blocks.append(f"cycle {previous.cycle} still has Day {open_days} neither given nor omitted")
+        if start < previous.next_cycle_start:
+            blocks.append(f"cycle {number} may start on or after {previous.next_cycle_start.isoformat()} (cycle {previous.cycle} ends {previous.end.isoformat()})")
+        for earlier in course.cycles:
+            if start <= earlier.start:
+                raise ValidationError("start", f"{start.isoformat()} is not after cycle {earlier.number}'s start {earlier.start.isoformat()}")
+    if number >= _later_from(m) and latest_response(course, start) is None:
+        raise ValidationError("response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²")
+    if blocks:
+        raise CourseBlocked(blocks)
+    record = CycleRecord(number=number, start=start, reduction_level=course.reduction_level)
+    if extend_to_28:
+        if number >= _later_from(m):
+            raise ValidationError("extend-to-28", f"applies to cycle 1 only; cycle {number} is already {cycle_length_days(number, False, m)} days")
+        if not str(extension_reason or "").strip():
+            raise ValidationError("reason", "say why cycle 1 is extended (CR/CRi and/or toxicity recovery)")
+        record.extended_to_28, record.extension_reason = True, extension_reason.strip()
+    if course.cycles:
+        check_no_re_escalation(reduction_for_level(course.cycles[-1].reduction_level, m), reduction_for_level(record.reduction_level, m), m)
+    course.cycles.append(record)
+    return record
+
+
+def extend_first_cycle(course: Course, reason: str, monograph: Monograph | None = None) -> CycleRecord:
+    m = monograph or load_monograph()
+    record = course.cycle(1)
+    if len(course.cycles) > 1:
+        raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
+    if not str(reason or "").strip():
+        raise ValidationError("reason", "say why cycle 1 is extended (CR/CRi and/or toxicity recovery)")
+    record.extended_to_28, record.extension_reason = True, reason.strip()
+    plan_for(course, 1, m)  # validates
+    return record
+
+
+def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph | None = None) -> tuple[CyclePlan, list[str]]:
+    """The plan with this dose added, and the hard stops that recording it would meet."""
+    m = monograph or load_monograph()
+    record = course.cycle(cycle)
+    blocks: list[str] = []
+    if course.discontinued_on is not None:
+        blocks.append(f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
+    if not course.doses:
+        reason = first_dose_block(course, m)
+        if reason:
+            blocks.append(reason)
+    assessment = latest_response(course, record.start)
+    given = {d.day: d.given_on for d in course.doses_of(cycle)}
+    given[day] = given_on
+    plan = plan_cycle(
+        cycle, record.start, response=assessment.response if assessment else None, given=given,
+        extend_to_28=record.extended_to_28, reduction=reduction_for_level(record.reduction_level, m),
+        omitted_days=record.omitted_days, delayed_days=record.delayed_days,
+        previous_dose=_last_dose_before(course, cycle), monograph=m,
+    )
+    before = set(plan_for(course, cycle, m).hard_stops)
+    blocks += [s for s in plan.hard_stops if s not in before]
+    return plan, blocks
+
+
+def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
+                override_reason: str | None = None, monograph: Monograph | None = None) -> DoseGiven:
+    """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
+    m = monograph or load_monograph()
+    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    day = _dose_day(m, day, "day")
+    given_on = _not_future("date", _date("date", given_on), today)
+    if any(d.day == day for d in course.doses_of(cycle)):
+        raise ValidationError("day", f"cycle {cycle} Day {day} is already recorded as given")
+    plan, blocks = check_dose(course, cycle, day, given_on, m)
+    if blocks and not str(override_reason or "").strip():
+        raise CourseBlocked(blocks)
+    dose = DoseGiven(cycle, day, given_on, (preparation_id or None), plan.dose(day).mg_per_m2,
+                     override_reason.strip() if blocks and override_reason else None)
+    course.doses.append(dose)
+    course.doses.sort(key=lambda d: (d.cycle, d.day))
+    return dose
+
+
+def raise_advice(course: Course, advice: list[Advice], raised_on: date) -> list[AdviceRecord]:
+    records = [AdviceRecord(a, raised_on) for a in advice]
+    course.advice.extend(records)
+    return records
+
+
+def _next_open_day(course: Course, m: Monograph) -> tuple[int, int] | None:
+    if not course.cycles:
+        return None
+    plan = plan_for(course, course.cycles[-1].number, m)
+    for dose in plan.doses:
+        if dose.status == "planned":
+            return plan.cycle, dose.day
+    return None
+
+
+def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: Monograph | None = None) -> AdviceRecord:
+    """Record the clinician's decision; an accepted advice changes the course as the label says."""
+    m = monograph or load_monograph()
+    if record.decision is not None:
+        raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {record.decision.at.isoformat()}")
+    if decision.advice_code != record.advice.code:
+        raise ValidationError("advice", f"the decision is for '{decision.advice_code}', not '{record.advice.code}'")
+    record.decision = decision
+    if not decision.accepted:
+        return record
+    action = record.advice.action
+    if action is Action.REDUCE_NEXT_CYCLE:
+        course.reduction_level = max(course.reduction_level, 1)
+    elif action is Action.TWO_DOSES_PER_CYCLE:
+        course.reduction_level = max(course.reduction_level, 2)
+    elif action in (Action.DISCONTINUE, Action.CONSIDER_DISCONTINUATION, Action.STOP_COURSE):
+        if course.discontinued_on is None:
+            course.discontinued_on = decision.at.date()
+            course.discontinued_reason = f"{record.advice.message} (decided by {decision.decided_by}: {decision.reason})"
+    elif action in (Action.OMIT_NEXT_DOSE, Action.DELAY_NEXT_DOSE, Action.HOLD_DOSE):
+        target = (record.advice.cycle, record.advice.day) if record.advice.cycle and record.advice.day else _next_open_day(course, m)
+        if target is None:
+            return record
+        cycle_record = course.cycle(target[0])
+        if action is Action.OMIT_NEXT_DOSE:
+            cycle_record.omitted_days = tuple(sorted({*cycle_record.omitted_days, target[1]}))
+        else:
+            cycle_record.delayed_days = tuple(sorted({*cycle_record.delayed_days, target[1]}))
+    return record
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NextDose:
+    cycle: int
+    day: int
+    planned: date
+    earliest: date
+    latest: date
+    mg_per_m2: float | None
+    state: str  # upcoming | due | overdue
+    blocked_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle, "day": self.day, "planned": self.planned.isoformat(),
+            "earliest": self.earliest.isoformat(), "latest": self.latest.isoformat(),
+            "mg_per_m2": self.mg_per_m2, "state": self.state, "blocked_by": list(self.blocked_by),
+        }
+
+
+@dataclass(frozen=True)
+class CourseStatus:
+    mrn: str
+    hsct_planned: bool
+    today: date
+    current_cycle: int | None
+    plan: CyclePlan | None
+    plans: tuple[CyclePlan, ...]
+    next_dose: NextDose | None
+    next_cycle_allowed: bool
+    is_last_cycle: bool
+    why_last: str
+    limit: CycleLimit
+    advice: tuple[Advice, ...]  # computed from the course today
+    open_advice: tuple[AdviceRecord, ...]  # recorded and not yet decided
+    blocks: tuple[str, ...]
+    weight: WeightCheck
+    reduction: DoseReduction
+    discontinued: bool
+    course: Course
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.course
+        return {
+            "mrn": self.mrn,
+            "hsct_planned": self.hsct_planned,
+            "is_child": c.is_child,
+            "today": self.today.isoformat(),
+            "current_cycle": self.current_cycle,
+            "next_dose": self.next_dose.to_dict() if self.next_dose else None,
+            "next_cycle_allowed": self.next_cycle_allowed,
+            "is_last_cycle": self.is_last_cycle,
+            "why_last": self.why_last,
+            "limit": self.limit.to_dict(),
+            "discontinued": self.discontinued,
+            "discontinued_on": c.discontinued_on.isoformat() if c.discontinued_on else None,
+            "discontinued_reason": c.discontinued_reason or None,
+            "blocks": list(self.blocks),
+            "advice": [a.to_dict() for a in self.advice],
+            "open_advice": [r.to_dict() for r in self.open_advice],
+            "advice_history": [r.to_dict() for r in c.advice],
+            "weight": self.weight.to_dict(),
+            "dosing_weight": {"kg": c.dosing_weight.kg, "measured_on": c.dosing_weight.measured_on.isoformat()} if c.dosing_weight else None,
+            "latest_weight": {"kg": c.latest_weight.kg, "measured_on": c.latest_weight.measured_on.isoformat()} if c.latest_weight else None,
+            "blasts_per_mm3": c.blasts_per_mm3,
+            "blasts_measured_on": c.blasts_measured_on.isoformat() if c.blasts_measured_on else None,
+            "reduction": self.reduction.to_dict(),
+            "responses": [
+                {"assessed_on": r.assessed_on.isoformat(), "response": r.response, "mrd_negative": r.mrd_negative}
+                for r in c.responses
+            ],
+            "cycles": [p.to_dict() for p in self.plans],
+            "doses_given": [
+                {"cycle": d.cycle, "day": d.day, "given_on": d.given_on.isoformat(), "preparation_id": d.preparation_id,
+                 "mg_per_m2": d.mg_per_m2, "override_reason": d.override_reason}
+                for d in c.doses
+            ],
+        }
+
+
+def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None) -> CourseStatus:
+    """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
+    m = monograph or load_monograph()
+    today = _date("today", today)
+    plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
+    plan = plans[-1] if plans else None
+    limit = cycle_limit(course, m)
+    weight = weight_recheck(course, today, policy)
+    discontinued = course.discontinued_on is not None
+    advice: list[Advice] = []
+    blocks: list[str] = []
+    if discontinued:
+        blocks.append(f"course discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
+    if not course.doses:
+        reason = first_dose_block(course, m)
+        if reason:
+            blocks.append(reason)
+            advice.append(Advice("cytoreduction", Action.BLOCK_FIRST_DOSE, reason, _src(m, "cycles.cytoreduction_max_peripheral_blasts")))
+    if weight.needs_recheck:
+        advice.append(Advice("weight-recheck", Action.RECHECK_BSA, "; ".join(weight.reasons), (), details=weight.to_dict()))
+
+    started = len(course.cycles)
+    next_cycle_allowed = not discontinued and started < limit.max_cycles
+    current = plan.cycle if plan else None
+    is_last = current is not None and current >= limit.max_cycles
+    why_last = ""
+    if is_last:
+        why_last = f"cycle {current} is the last: {limit.why}"
+    if limit.rule == "no-response":
+        advice.append(Advice("no-response-stop", Action.STOP_COURSE, limit.why, limit.sources))
+
+    next_dose: NextDose | None = None
+    if plan is not None and not discontinued:
+        for dose in plan.doses:
+            if dose.status == "planned":
+                state = "upcoming" if today < dose.earliest else ("due" if today <= dose.latest else "overdue")
+                dose_blocks = list(blocks)
+                next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
+                if state == "overdue":
+                    advice += [
+                        Advice(a.code, a.action, f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
+                               a.sources, plan.cycle, dose.day, a.details)
+                        for a in interruption_advice((today - dose.planned).days, course.reduction_level, m)
+                    ]
+                break
+    if next_dose is None and next_cycle_allowed:
+        number = started + 1
+        start = plan.next_cycle_start if plan else today
+        day1 = m.dose_days[0]
+        dose_blocks = list(blocks)
+        mg: float | None = None
+        assessment = latest_response(course, max(start, today))
+        try:
+            fact = m.mg_per_m2(number, day1, validate_response(number, day1, assessment.response if assessment else None, m))
+            reduction = reduction_for_level(course.reduction_level, m)
+            mg = float(Decimal(str(fact.value.to("mg/m**2").magnitude)) * (Decimal(1) - Decimal(str(reduction.reduce_pct)) / Decimal(100)))
+        except ValidationError as exc:
+            dose_blocks.append(f"record a response assessment: the {exc.field} {exc.message}")
+        state = "upcoming" if today < start else "due"
+        next_dose = NextDose(number, day1, start, start, start, mg, state, tuple(dose_blocks))
+    elif next_dose is None and plan is not None and not discontinued and plan.complete:
+        why_last = why_last or f"cycle {plan.cycle} is the last: {limit.why}"
+
+    open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
+    return CourseStatus(
+        mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
+        next_dose=next_dose, next_cycle_allowed=next_cycle_allowed, is_last_cycle=is_last, why_last=why_last,
+        limit=limit, advice=tuple(advice), open_advice=open_advice, blocks=tuple(blocks), weight=weight,
+        reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
+    )
