@@ -1,9 +1,55 @@
-"""infusion-prep audit: not built yet (see the open issues)."""
+"""infusion-prep audit: verify the hash chain of the audit log, export it as CSV."""
 
 from __future__ import annotations
 
 import argparse
 
+from .common import Exit, add_storage_options, emit_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds no subcommand until this module is built."""
+    parser = subparsers.add_parser("audit", help="verify or export the audit log",
+                                   description="The audit log: every step and change, each entry chained to the one before by a hash.")
+    commands = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True, parser_class=type(parser))
+
+    verify = commands.add_parser("verify", help="exit 0 when the chain is intact, 1 with the first broken entry")
+    verify.add_argument("--json", action="store_true", help="print one JSON object")
+    add_storage_options(verify)
+    verify.set_defaults(func=run_verify)
+
+    export = commands.add_parser("export", help="write the audit log as CSV")
+    export.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV file to write")
+    add_storage_options(export)
+    export.set_defaults(func=run_export)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from .service_access import open_service_for
+
+    with open_service_for(args) as service:
+        check = service.verify_audit()
+    if args.json:
+        emit_json({"intact": check.intact, "entries": check.entries, "first_broken": check.first_broken, "reason": check.reason})
+    elif check.intact:
+        print(f"audit log intact: {check.entries} entries")
+    else:
+        print(f"audit log BROKEN at entry {check.first_broken}: {check.reason}")
+    return Exit.OK if check.intact else Exit.HARD_STOP
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .common import CliError
+    from .service_access import open_service_for
+
+    target = Path(args.out)
+    if not target.parent.is_dir():
+        raise CliError(f"invalid --out: folder {target.parent} does not exist", Exit.INVALID)
+    with open_service_for(args) as service:
+        try:
+            count = service.export_audit(target)
+        except OSError as exc:
+            raise CliError(f"invalid --out: cannot write {target}: {exc.strerror}", Exit.INVALID) from None
+    print(f"wrote {count} audit entries to {target}")
+    return Exit.OK

@@ -1,9 +1,291 @@
-"""infusion-prep prep: not built yet (see the open issues)."""
+"""infusion-prep prep: create, record steps of, show and list stored preparations.
+
+Every command acts as the user named by --user and asks for that user's PIN (INFUSION_PREP_PIN,
+else typed). `prep new` with a calculation hard stop stores nothing and exits 1 with the
+calculation (a dose that cannot be prepared as labelled goes back to the prescriber; there is
+no bag to track). `prep record` exits 1 when the state machine refuses the step, with the reason;
+--override-by names a pharmacist (PIN from INFUSION_PREP_OVERRIDE_PIN, else typed) who overrides
+a time-limit hard stop with --override-reason.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from .common import CliError, Exit, add_storage_options, emit_json
+
+# What the command line calls each event (EventType values are already kebab-case).
+RECORDABLE = (
+    "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
+    "bag-from-fridge", "verified", "labelled", "dispensed", "premedication", "patient-confirmed",
+    "infusion-started", "infusion-ended", "observation-ended", "discarded",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds no subcommand until this module is built."""
+    parser = subparsers.add_parser("prep", help="stored preparations: new, record, show, list",
+                                   description="Create a preparation, record its steps, show it with its deadlines, list them.")
+    commands = parser.add_subparsers(dest="prep_command", metavar="ACTION", required=True, parser_class=type(parser))
+
+    new = commands.add_parser("new", help="calculate and store a new preparation; prints its id")
+    new.add_argument("--patient-name", required=True, help='"Family, Given"')
+    new.add_argument("--mrn", required=True, help="medical record number")
+    new.add_argument("--dob", required=True, metavar="YYYY-MM-DD", help="date of birth")
+    new.add_argument("--height", required=True, help='height with its unit: "170 cm", "5 ft 7 in"')
+    new.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
+    new.add_argument("--cycle", required=True, help="cycle number")
+    new.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
+    new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
+    new.add_argument("--formula", default=None, help="BSA formula (default: the site's)")
+    new.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent")
+    new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")
+    new.add_argument("--vial-code", action="append", default=[], metavar="GS1", help="a vial's scanned GS1 DataMatrix text; repeat for each")
+    _user_options(new)
+    new.set_defaults(func=run_new)
+
+    record = commands.add_parser("record", help="record a step (exit 1 with the reason when it is refused)")
+    record.add_argument("id", help="the preparation id, e.g. BSP-7K3QX")
+    record.add_argument("event", metavar="EVENT", help="one of: " + ", ".join(RECORDABLE))
+    record.add_argument("--at", metavar="ISO", help="when it happened, with UTC offset (default: now)")
+    record.add_argument("--storage", choices=["room", "fridge"], help="diluted: where the bag is kept")
+    record.add_argument("--reason", help="discarded: why")
+    record.add_argument("--drug-class", help="premedication: corticosteroid, antipyretic or antihistamine")
+    record.add_argument("--drug", help="premedication: the drug given")
+    record.add_argument("--dose", help='premedication: the dose with its unit, e.g. "10 mg"')
+    record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a time-limit hard stop")
+    record.add_argument("--override-reason", metavar="TEXT", help="why the hard stop is overridden")
+    _user_options(record)
+    record.set_defaults(func=run_record)
+
+    vial = commands.add_parser("vial", help="record a vial opened for a preparation")
+    vial.add_argument("id")
+    vial.add_argument("--lot")
+    vial.add_argument("--expiry", metavar="YYYY-MM-DD")
+    vial.add_argument("--code", metavar="GS1", help="the vial's scanned GS1 DataMatrix text instead of --lot/--expiry")
+    _user_options(vial)
+    vial.set_defaults(func=run_vial)
+
+    show = commands.add_parser("show", help="a preparation with its events, deadlines, current step and allowed next events")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    add_storage_options(show)
+    show.set_defaults(func=run_show)
+
+    listing = commands.add_parser("list", help="list preparations (newest first; --active: most urgent first)")
+    listing.add_argument("--active", action="store_true", help="only preparations still in progress")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    add_storage_options(listing)
+    listing.set_defaults(func=run_list)
+
+
+def _user_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, metavar="NAME", help="who does this (PIN from INFUSION_PREP_PIN, else typed)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_storage_options(parser)
+
+
+def _parse_date(text: str, field: str):
+    from datetime import date
+
+    from ..domain.errors import ValidationError
+
+    try:
+        return date.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise ValidationError(field, f"'{text}' is not a date; give YYYY-MM-DD") from None
+
+
+def _parse_vial(text: str):
+    from ..domain.errors import ValidationError
+    from ..domain.records import VialRecord
+
+    lot, sep, expiry = text.rpartition(":")
+    if not sep or not lot.strip():
+        raise ValidationError("vial", f"'{text}' must be LOT:YYYY-MM-DD")
+    return VialRecord(lot=lot.strip(), expiry=_parse_date(expiry, "vial expiry"))
+
+
+def _refused(exc) -> CliError:
+    hint = " (overridable: --override-by PHARMACIST --override-reason TEXT)" if getattr(exc, "overridable", False) else ""
+    return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)
+
+
+def run_new(args: argparse.Namespace) -> int:
+    from ..domain.dosing import DoseOrder
+    from ..domain.errors import ValidationError
+    from ..domain.records import Patient
+    from ..service import PreparationBlocked, StepRefused
+    from .service_access import open_service_for, sign_in
+
+    try:
+        reduce_pct = float(args.reduce_pct)
+    except ValueError:
+        raise ValidationError("reduce-pct", f"'{args.reduce_pct}' is not a number; must be 0 to under 100") from None
+    patient = Patient(name=args.patient_name, mrn=args.mrn, date_of_birth=_parse_date(args.dob, "dob"))
+    order = DoseOrder(height=args.height, weight=args.weight, cycle=args.cycle, day=args.day,
+                      response=args.response, formula=args.formula, reduce_pct=reduce_pct)
+    vials = [_parse_vial(v) for v in args.vial]
+    with open_service_for(args) as service:
+        if args.vial_code:
+            from ..domain.gs1 import parse_gs1
+            from ..domain.records import VialRecord
+
+            for code in args.vial_code:
+                g = parse_gs1(code, service.monograph)
+                vials.append(VialRecord(lot=g.lot, expiry=g.expiry, gtin=g.gtin, ndc=g.ndc, serial=g.serial))
+        service.calculate(order)  # invalid input is reported before the PIN is asked for
+        user = sign_in(service, args.user)
+        try:
+            status = service.create_preparation(patient, order, user, vials=vials)
+        except PreparationBlocked as blocked:
+            if args.json:
+                emit_json({"id": None, "stored": False, "hard_stops": blocked.hard_stops, "calculation": blocked.calculation.to_dict()})
+            else:
+                print("\n".join(blocked.calculation.summary_lines()))
+            print(f"infusion-prep prep new: not stored: hard stop: {'; '.join(blocked.hard_stops)}", file=sys.stderr)
+            return Exit.HARD_STOP
+        except StepRefused as exc:
+            raise _refused(exc) from None
+    if args.json:
+        emit_json({"id": status.id, "stored": True, "calculation": status.prep.order["calculation"], "current_step": status.current_step})
+    else:
+        print(status.id)
+    return Exit.OK
+
+
+def _details(args: argparse.Namespace, event: str) -> dict:
+    from ..domain.errors import ValidationError
+
+    given = {
+        "--storage": args.storage, "--reason": args.reason, "--drug-class": args.drug_class,
+        "--drug": args.drug, "--dose": args.dose,
+    }
+    wanted = {
+        "diluted": ("--storage",),
+        "discarded": ("--reason",),
+        "premedication": ("--drug-class", "--drug", "--dose"),
+    }.get(event, ())
+    stray = [k for k, v in given.items() if v is not None and k not in wanted]
+    if stray:
+        raise ValidationError(stray[0], f"does not apply to '{event}'")
+    return {k.lstrip("-").replace("-", "_"): given[k] for k in wanted if given[k] is not None}
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from ..domain.deadlines import parse_instant
+    from ..domain.errors import ValidationError
+    from ..service import StepRefused
+    from .service_access import OVERRIDE_PIN_ENV, open_service_for, read_pin, sign_in
+
+    event = args.event.strip().lower()
+    if event not in RECORDABLE:
+        raise ValidationError("event", f"'{args.event}' is not an event; events are {', '.join(RECORDABLE)}")
+    details = _details(args, event)
+    at = parse_instant(args.at, "--at") if args.at else None
+    if (args.override_by is None) != (args.override_reason is None):
+        raise ValidationError("--override-by" if args.override_by is None else "--override-reason",
+                              "an override needs both --override-by PHARMACIST and --override-reason TEXT")
+    with open_service_for(args) as service:
+        if service.get(args.id) is None:  # also validates the id's form
+            raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
+        user = sign_in(service, args.user)
+        override = None
+        try:
+            if args.override_by is not None:
+                pin = read_pin(args.override_by, env=OVERRIDE_PIN_ENV)
+                override = service.authorize_override(args.override_by, pin, args.override_reason)
+            status = service.record_event(args.id, event, user, at=at, details=details, override=override)
+        except StepRefused as exc:
+            raise _refused(exc) from None
+    if args.json:
+        emit_json(status.to_dict())
+    else:
+        print(f"{status.id}: recorded {event}; next: {status.current_step}")
+        _print_deadlines(status)
+    return Exit.OK
+
+
+def run_vial(args: argparse.Namespace) -> int:
+    from ..domain.errors import ValidationError
+    from ..domain.records import VialRecord
+    from ..service import StepRefused
+    from .service_access import open_service_for, sign_in
+
+    if args.code is None and (args.lot is None or args.expiry is None):
+        raise ValidationError("--lot", "give --lot and --expiry, or --code")
+    vial = args.code if args.code is not None else VialRecord(lot=args.lot, expiry=_parse_date(args.expiry, "--expiry"))
+    with open_service_for(args) as service:
+        if service.get(args.id) is None:
+            raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
+        user = sign_in(service, args.user)
+        try:
+            status = service.add_vial(args.id, vial, user)
+        except StepRefused as exc:
+            raise _refused(exc) from None
+    if args.json:
+        emit_json(status.to_dict())
+    else:
+        print(f"{status.id}: {len(status.prep.vials)} vial(s) recorded")
+    return Exit.OK
+
+
+def _print_deadlines(status) -> None:
+    from ..domain.formatting import format_instant
+
+    for deadline in status.deadlines:
+        state = getattr(deadline.state, "value", deadline.state)
+        print(f"  {deadline.label}: {format_instant(deadline.at)} [{state}]")
+    for stop in status.hard_stops:
+        print(f"  HARD STOP: {stop}")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..domain.formatting import format_dose, format_instant
+    from .service_access import open_service_for
+
+    with open_service_for(args) as service:
+        status = service.status(args.id)
+    if args.json:
+        emit_json(status.to_dict())
+        return Exit.OK
+    prep = status.prep
+    calc = prep.order.get("calculation", {})
+    print(f"{prep.id}  {prep.patient.name}  MRN {prep.patient.mrn}  DOB {prep.patient.date_of_birth.isoformat()}")
+    print(f"Cycle {calc.get('cycle')}, Day {calc.get('day')}: {format_dose(calc.get('dose_mg', 0))}; next: {status.current_step}")
+    for vial in prep.vials:
+        print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
+    for event in prep.events:
+        print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}")
+    _print_deadlines(status)
+    return Exit.OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..domain.formatting import format_instant
+    from .service_access import open_service_for
+
+    with open_service_for(args) as service:
+        statuses = service.list_active() if args.active else service.list_preparations()
+    if args.json:
+        emit_json({"preparations": [
+            {
+                "id": s.id,
+                "patient": s.prep.patient.name,
+                "mrn": s.prep.patient.mrn,
+                "dose_mg": s.prep.order.get("calculation", {}).get("dose_mg"),
+                "current_step": s.current_step,
+                "active": s.active,
+                "next_deadline": ({"key": s.next_deadline.key, "label": s.next_deadline.label,
+                                   "at": s.to_dict()["next_deadline"]["at"],
+                                   "state": getattr(s.next_deadline.state, "value", s.next_deadline.state)}
+                                  if s.next_deadline else None),
+                "created_at": s.to_dict()["created_at"],
+            }
+            for s in statuses
+        ]})
+    else:
+        for s in statuses:
+            deadline = f"{s.next_deadline.label} {format_instant(s.next_deadline.at)}" if s.next_deadline else ""
+            print(f"{s.id}\t{s.prep.patient.name}\t{s.current_step}\t{deadline}")
+    return Exit.OK

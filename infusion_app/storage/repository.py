@@ -272,9 +272,8 @@ class SqlRepository:
                 session.scalar(select(func.max(EventRow.recorded_at))),
                 session.scalar(select(func.max(AuditRow.at))),
             ]
-        # Both are fixed-width UTC text, so the text maximum is the latest instant.
-        texts = [c for c in candidates if c]
-        return datetime.fromisoformat(max(texts)) if texts else None
+        instants = [c if isinstance(c, datetime) else datetime.fromisoformat(c) for c in candidates if c]
+        return max(instants) if instants else None
 
     # -- settings ---------------------------------------------------------------------------
     def get_settings(self) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""What the stored-data subcommands (user, prep, audit) share: opening the service, reading PINs.
+
+The command line acts as a named user and so asks for that user's PIN: from the environment
+variable INFUSION_PREP_PIN (scripts), else typed at a terminal without echo. An override's
+pharmacist PIN comes from INFUSION_PREP_OVERRIDE_PIN, else typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from .common import CliError, Exit
+
+PIN_ENV = "INFUSION_PREP_PIN"
+OVERRIDE_PIN_ENV = "INFUSION_PREP_OVERRIDE_PIN"
+STORAGE_FAILURE = 3  # the database cannot be opened (a newer version's, unreadable): not the input's fault
+
+
+def open_service_for(args: argparse.Namespace):
+    from ..service import open_service
+    from ..storage import StorageError
+
+    try:
+        return open_service(data_dir=args.data_dir, database=args.database)
+    except StorageError as exc:
+        raise CliError(str(exc), STORAGE_FAILURE) from None  # type: ignore[arg-type]
+
+
+def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False) -> str:
+    pin = os.environ.get(env)
+    if pin is not None:
+        return pin
+    if not sys.stdin or not sys.stdin.isatty():
+        raise CliError(f"no PIN for {prompt_name}: set {env} or run in a terminal to type it", Exit.INVALID)
+    try:
+        pin = getpass.getpass(f"PIN for {prompt_name}: ")
+        if confirm and getpass.getpass(f"PIN for {prompt_name} again: ") != pin:
+            raise CliError("the two PINs differ; nothing was changed", Exit.INVALID)
+    except EOFError:
+        raise CliError(f"no PIN for {prompt_name} was typed", Exit.INVALID) from None
+    return pin
+
+
+def sign_in(service, name: str):
+    """The named user, once their PIN is checked (AuthenticationError -> exit 2)."""
+    return service.authenticate(name, read_pin(name))
