@@ -1,9 +1,61 @@
-"""infusion-prep schedule: not built yet (see the open issues)."""
+"""infusion-prep schedule: one cycle's dose days, windows and doses per m², headless."""
 
 from __future__ import annotations
 
 import argparse
 
+from .common import Exit, emit_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds no subcommand until this module is built."""
+    parser = subparsers.add_parser(
+        "schedule",
+        help="plan one cycle: Day 1, 8 and 15 dates, their windows and mg/m²",
+        description="Plan one cycle: each dose day's planned date and window (Days 8 and 15 ±2 days, never fewer "
+        "than 6 days after the previous dose given), its dose per m², the cycle length and the next cycle's start. "
+        "A given date outside its window is a hard stop (exit 1).",
+    )
+    parser.add_argument("--cycle", required=True, help="cycle number, 1 to 6")
+    parser.add_argument("--start", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
+    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
+    parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE",
+                        help="a dose given, e.g. 8=2027-01-05 (repeat for each dose)")
+    parser.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: 28 days instead of 21 (CR/CRi and/or toxicity recovery)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def parse_given(items: list[str]) -> dict[int, object]:
+    from ..domain.course import parse_date
+    from ..domain.errors import ValidationError
+
+    given: dict[int, object] = {}
+    for item in items:
+        day_text, sep, date_text = item.partition("=")
+        if not sep:
+            raise ValidationError("given", f"'{item}' is not DAY=DATE (for example 8=2027-01-05)")
+        try:
+            day = int(day_text.strip())
+        except ValueError:
+            raise ValidationError("given", f"'{day_text}' is not a dose day number (in '{item}')") from None
+        if day in given:
+            raise ValidationError("given", f"Day {day} is given twice")
+        given[day] = parse_date("given", date_text)
+    return given
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..domain.course import parse_date, plan_cycle
+
+    plan = plan_cycle(
+        args.cycle,
+        parse_date("start", args.start),
+        response=args.response,
+        given=parse_given(args.given),
+        extend_to_28=args.extend_to_28,
+    )
+    if args.json:
+        emit_json(plan.to_dict())
+    else:
+        print("\n".join(plan.summary_lines()))
+    return Exit.HARD_STOP if plan.hard_stops else Exit.OK
