@@ -1,0 +1,670 @@
+"""The preparation state machine: order, roles, self-verification, premedication, time limits, overrides."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from infusion_app.domain.clock import FakeClock, MonotonicClock
+from infusion_app.domain.deadlines import compute_deadlines
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.limits import site_defaults
+from infusion_app.domain.monograph import load_monograph
+from infusion_app.domain.preparation import (
+    FUTURE_TOLERANCE,
+    Override,
+    StepRefused,
+    allowed_events,
+    check_event,
+    current_step,
+    is_active,
+    make_override,
+    override_event,
+)
+from infusion_app.domain.records import Event, EventType, Patient, Preparation, Role, User
+
+UTC = timezone.utc
+R = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+POLICY = site_defaults()
+MONO = load_monograph()
+CLASSES = [str(c) for c in MONO.items("premedication.classes")]
+
+TINA = User(1, "tina", Role.TECHNICIAN)
+PAUL = User(2, "paul", Role.PHARMACIST)
+PETRA = User(3, "petra", Role.PHARMACIST)
+NINA = User(4, "nina", Role.NURSE)
+GONE = User(5, "gone", Role.PHARMACIST, active=False)
+
+PREMED_DETAILS = {
+    "corticosteroid": {"drug": "dexamethasone", "dose": "10 mg"},
+    "antipyretic": {"drug": "acetaminophen", "dose": "650 mg"},
+    "antihistamine": {"drug": "diphenhydramine", "dose": "25 mg"},
+}
+
+
+def limit(name: str) -> timedelta:
+    return MONO.duration(f"time_limits.{name}")
+
+
+class Ward:
+    """One preparation, a fake clock, and the application service's two calls: check, then append."""
+
+    def __init__(self, order: dict | None = None):
+        self.clock = FakeClock(R - timedelta(minutes=30))
+        self.prep = Preparation(
+            id="B7K2",
+            patient=Patient("Ann Example", "MRN0001", date(1970, 5, 1)),
+            order=order or {},
+            created_at=self.clock.now(),
+            created_by="paul",
+            monograph_id=MONO.id,
+            monograph_revision=MONO.revision,
+        )
+
+    def event(self, kind: EventType, user: User, at: datetime | None = None, **details) -> Event:
+        if at is not None and at > self.clock.now():
+            self.clock.set(at)
+        return Event(kind, at or self.clock.now(), self.clock.now(), user.name, details)
+
+    def check(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
+        event = self.event(kind, user, at, **details)
+        check_event(self.prep, event, user, self.clock.now(), MONO, POLICY, override)
+        return event
+
+    def record(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
+        event = self.check(kind, user, at, override, **details)
+        if override is not None:
+            self.prep.events.append(override_event(override, event, self.clock.now()))
+        self.prep.events.append(event)
+        return event
+
+    def refused(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details) -> StepRefused:
+        with pytest.raises(StepRefused) as excinfo:
+            self.check(kind, user, at, override, **details)
+        return excinfo.value
+
+    def invalid(self, kind: EventType, user: User, at: datetime | None = None, **details) -> ValidationError:
+        with pytest.raises(ValidationError) as excinfo:
+            self.check(kind, user, at, **details)
+        return excinfo.value
+
+    def deadline(self, key: str) -> datetime:
+        found = {d.key: d for d in compute_deadlines(self.prep.events, MONO, self.clock.now(), POLICY.warning_lead_time)}
+        return found[key].at
+
+    # -- the usual path, step by step ----------------------------------------------------------
+    def reconstitute(self):
+        return self.record(EventType.RECONSTITUTED, TINA, R)
+
+    def dilute(self, storage="room", minutes=30):
+        self.reconstitute()
+        return self.record(EventType.DILUTED, TINA, R + timedelta(minutes=minutes), storage=storage)
+
+    def premedicate(self, at: datetime | None = None):
+        for drug_class in CLASSES:
+            self.record(EventType.PREMEDICATION, NINA, at, drug_class=drug_class, **PREMED_DETAILS[drug_class])
+
+    def dispense(self):
+        self.dilute()
+        self.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+        self.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
+        self.record(EventType.DISPENSED, TINA, R + timedelta(minutes=50))
+
+    def start(self):
+        self.dispense()
+        self.premedicate(R + timedelta(minutes=55))
+        self.record(EventType.PATIENT_CONFIRMED, NINA, R + timedelta(minutes=58))
+        return self.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+
+    def end(self):
+        self.start()
+        return self.record(EventType.INFUSION_ENDED, NINA, R + timedelta(minutes=120))
+
+
+# --- the whole path -----------------------------------------------------------------------------
+
+
+def test_the_whole_path_at_room_temperature():
+    ward = Ward()
+    assert current_step(ward.prep) == "reconstitute" and is_active(ward.prep)
+    ward.reconstitute()
+    assert current_step(ward.prep) == "dilute"
+    ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room")
+    assert current_step(ward.prep) == "verify"
+    ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+    assert current_step(ward.prep) == "label"
+    ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
+    assert current_step(ward.prep) == "dispense"
+    ward.record(EventType.DISPENSED, TINA, R + timedelta(minutes=50))
+    assert current_step(ward.prep) == "premedicate"
+    ward.premedicate(R + timedelta(minutes=55))
+    assert current_step(ward.prep) == "start infusion"
+    ward.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+    assert current_step(ward.prep) == "infusing"
+    ward.record(EventType.INFUSION_ENDED, NINA, R + timedelta(minutes=120))
+    assert current_step(ward.prep) == "observing"
+    ward.record(EventType.OBSERVATION_ENDED, NINA, R + timedelta(minutes=120) + limit("observation_after_infusion"))
+    assert current_step(ward.prep) == "done"
+    assert not is_active(ward.prep)
+    assert ward.refused(EventType.ALARM_ACKNOWLEDGED, NINA).code == "preparation_finished"
+
+
+def test_the_refrigerated_bag_path():
+    ward = Ward()
+    ward.dilute(storage="fridge")
+    ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+    ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
+    ward.record(EventType.DISPENSED, PAUL, R + timedelta(minutes=50))
+    ward.premedicate(R + timedelta(minutes=55))
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+    assert (refusal.code, refusal.overridable) == ("bag_in_fridge", False)
+    out = R + timedelta(minutes=70)
+    ward.record(EventType.BAG_FROM_FRIDGE, NINA, out)
+    warm_until = out + limit("refrigerated_bag_warm_up")
+    still_warming = ward.refused(EventType.INFUSION_STARTED, NINA, warm_until - timedelta(minutes=1))
+    assert (still_warming.code, still_warming.overridable) == ("warm_until_not_reached", True)
+    assert EventType.INFUSION_STARTED not in allowed_events(ward.prep, warm_until - timedelta(minutes=1), MONO, POLICY)
+    assert EventType.INFUSION_STARTED in allowed_events(ward.prep, warm_until, MONO, POLICY)
+    ward.record(EventType.INFUSION_STARTED, NINA, warm_until)
+    assert current_step(ward.prep) == "infusing"
+
+
+def test_a_still_warming_bag_may_start_only_with_a_pharmacist_override():
+    ward = Ward()
+    ward.dilute(storage="fridge")
+    ward.record(EventType.BAG_FROM_FRIDGE, TINA, R + timedelta(minutes=35))
+    ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+    ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
+    ward.record(EventType.DISPENSED, PAUL, R + timedelta(minutes=50))
+    ward.premedicate(R + timedelta(minutes=55))
+    at = R + timedelta(minutes=60)
+    override = make_override(PETRA, "bag warmed in the warming cabinet", "warm_until_not_reached")
+    ward.record(EventType.INFUSION_STARTED, NINA, at, override=override)
+    recorded = ward.prep.events_of(EventType.OVERRIDE)[-1]
+    assert recorded.user == "petra"
+    assert recorded.details["hard_stop"] == "warm_until_not_reached"
+    assert recorded.details["step"] == "infusion-started"
+    assert recorded.details["reason"] == "bag warmed in the warming cabinet"
+
+
+def test_reconstituted_vials_in_the_refrigerator():
+    ward = Ward()
+    ward.reconstitute()
+    ward.record(EventType.RECONSTITUTED_TO_FRIDGE, TINA, R + timedelta(minutes=5))
+    refused = ward.refused(EventType.DILUTED, TINA, R + timedelta(minutes=10), storage="room")
+    assert refused.code == "out_of_order" and "out of the refrigerator" in refused.message
+    assert ward.refused(EventType.RECONSTITUTED_TO_FRIDGE, TINA, R + timedelta(minutes=10)).code == "out_of_order"
+    ward.record(EventType.RECONSTITUTED_FROM_FRIDGE, PAUL, R + timedelta(minutes=60))
+    assert ward.refused(EventType.RECONSTITUTED_FROM_FRIDGE, PAUL, R + timedelta(minutes=61)).code == "out_of_order"
+    ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=70), storage="room")
+    assert ward.refused(EventType.RECONSTITUTED_TO_FRIDGE, TINA).code == "out_of_order"
+
+
+def test_reconstituted_vials_left_in_the_refrigerator_past_their_hold_time():
+    ward = Ward()
+    ward.reconstitute()
+    ward.record(EventType.RECONSTITUTED_TO_FRIDGE, TINA, R + timedelta(minutes=5))
+    late = R + limit("reconstituted_refrigerated_max") + timedelta(minutes=1)
+    refusal = ward.refused(EventType.RECONSTITUTED_FROM_FRIDGE, TINA, late)
+    assert refusal.overridable and "reconstituted_fridge_until_passed" in refusal.codes
+    # Discarding is always possible.
+    ward.record(EventType.DISCARDED, TINA, late, reason="past the refrigerated hold time")
+    assert current_step(ward.prep) == "discarded"
+
+
+# --- order ----------------------------------------------------------------------------------------
+
+
+def test_steps_out_of_order_are_refused():
+    ward = Ward()
+    for kind, user in [
+        (EventType.DILUTED, TINA),
+        (EventType.VERIFIED, PAUL),
+        (EventType.INFUSION_STARTED, NINA),
+        (EventType.BAG_TO_FRIDGE, TINA),
+        (EventType.RECONSTITUTED_TO_FRIDGE, TINA),
+    ]:
+        refusal = ward.refused(kind, user, storage="room")
+        assert (refusal.code, refusal.overridable) == ("out_of_order", False), kind
+        assert "cannot be recorded now" in refusal.message
+    ward.reconstitute()
+    assert ward.refused(EventType.RECONSTITUTED, TINA).code == "out_of_order"
+    assert ward.refused(EventType.LABELLED, TINA).code == "out_of_order"
+    ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room")
+    assert ward.refused(EventType.DILUTED, TINA, storage="room").code == "out_of_order"
+    assert ward.refused(EventType.BAG_FROM_FRIDGE, TINA).code == "out_of_order"  # not in the refrigerator
+    assert ward.refused(EventType.DISPENSED, TINA).code == "out_of_order"
+    assert ward.refused(EventType.INFUSION_ENDED, NINA).code == "out_of_order"
+    assert ward.refused(EventType.OBSERVATION_ENDED, NINA).code == "out_of_order"
+    ward.record(EventType.BAG_TO_FRIDGE, TINA)
+    assert ward.refused(EventType.BAG_TO_FRIDGE, TINA).code == "out_of_order"
+
+
+def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
+    ward = Ward()
+    ward.start()
+    for kind, user in [
+        (EventType.PREMEDICATION, NINA),
+        (EventType.PATIENT_CONFIRMED, NINA),
+        (EventType.DISCARDED, PAUL),
+        (EventType.BAG_TO_FRIDGE, NINA),
+        (EventType.VERIFIED, PETRA),
+        (EventType.INFUSION_STARTED, NINA),
+    ]:
+        details = {"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg", "reason": "no longer needed"}
+        assert ward.refused(kind, user, **details).code == "out_of_order", kind
+
+
+def test_premedication_and_patient_confirmation_may_come_before_preparation():
+    ward = Ward()
+    ward.premedicate(R - timedelta(minutes=20))
+    ward.record(EventType.PATIENT_CONFIRMED, NINA, R - timedelta(minutes=10))
+    assert current_step(ward.prep) == "reconstitute"
+    ward.dispense()
+    assert current_step(ward.prep) == "start infusion"
+    ward.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+
+
+def test_all_three_premedication_classes_are_required_and_cannot_be_overridden():
+    ward = Ward()
+    ward.dispense()
+    for drug_class in CLASSES[:-1]:
+        ward.record(EventType.PREMEDICATION, NINA, drug_class=drug_class, **PREMED_DETAILS[drug_class])
+    assert current_step(ward.prep) == "premedicate"
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA)
+    assert (refusal.code, refusal.overridable) == ("premedication_missing", False)
+    assert CLASSES[-1] in refusal.message
+    override = Override("paul", "given on the ward", "premedication_missing")
+    assert ward.refused(EventType.INFUSION_STARTED, NINA, override=override).code == "premedication_missing"
+    last = CLASSES[-1]
+    ward.record(EventType.PREMEDICATION, NINA, drug_class=last.upper(), **PREMED_DETAILS[last])
+    ward.record(EventType.INFUSION_STARTED, NINA)
+
+
+@pytest.mark.parametrize(
+    "details, field",
+    [
+        ({"drug_class": "antiemetic", "drug": "ondansetron", "dose": "8 mg"}, "drug_class"),
+        ({"drug": "dexamethasone", "dose": "10 mg"}, "drug_class"),
+        ({"drug_class": "corticosteroid", "drug": "  ", "dose": "10 mg"}, "drug"),
+        ({"drug_class": "corticosteroid", "dose": "10 mg"}, "drug"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "ten"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 m"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "-10 mg"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "0 mg"}, "dose"),
+        ({"drug_class": "corticosteroid", "drug": "x" * 300, "dose": "10 mg"}, "drug"),
+        (
+            {"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg", "given_at": "2026-11-27T07:00+00:00"},
+            "given_at",
+        ),
+    ],
+)
+def test_premedication_details_are_validated(details, field):
+    ward = Ward()
+    error = ward.invalid(EventType.PREMEDICATION, NINA, R - timedelta(minutes=20), **details)
+    assert error.field == field
+
+
+def test_premedication_given_at_may_repeat_the_event_time_and_liquids_have_volumes():
+    ward = Ward()
+    at = R - timedelta(minutes=20)
+    ward.record(
+        EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="20.3 mL", given_at=at.isoformat()
+    )
+
+
+# --- roles ------------------------------------------------------------------------------------------
+
+# The issue's role rules, written out here rather than read from the code under test.
+PREPARERS = {Role.TECHNICIAN, Role.PHARMACIST}
+EVERYONE = set(Role)
+EXPECTED_ROLES = {
+    EventType.RECONSTITUTED: PREPARERS,
+    EventType.RECONSTITUTED_TO_FRIDGE: PREPARERS,
+    EventType.RECONSTITUTED_FROM_FRIDGE: PREPARERS,
+    EventType.DILUTED: PREPARERS,
+    EventType.BAG_TO_FRIDGE: EVERYONE,
+    EventType.BAG_FROM_FRIDGE: EVERYONE,
+    EventType.VERIFIED: {Role.PHARMACIST},
+    EventType.LABELLED: PREPARERS,
+    EventType.DISPENSED: PREPARERS,
+    EventType.PREMEDICATION: {Role.NURSE},
+    EventType.PATIENT_CONFIRMED: {Role.NURSE},
+    EventType.INFUSION_STARTED: {Role.NURSE},
+    EventType.INFUSION_ENDED: {Role.NURSE},
+    EventType.OBSERVATION_ENDED: {Role.NURSE},
+    EventType.DISCARDED: PREPARERS,
+    EventType.OVERRIDE: {Role.PHARMACIST},
+    EventType.ALARM_ACKNOWLEDGED: EVERYONE,
+}
+
+
+def ward_ready_for(kind: EventType) -> Ward:
+    ward = Ward()
+    if kind in (EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE):
+        return ward
+    if kind in (EventType.RECONSTITUTED_TO_FRIDGE, EventType.DILUTED, EventType.DISCARDED, EventType.ALARM_ACKNOWLEDGED):
+        ward.reconstitute()
+    elif kind == EventType.RECONSTITUTED_FROM_FRIDGE:
+        ward.reconstitute()
+        ward.record(EventType.RECONSTITUTED_TO_FRIDGE, TINA, R + timedelta(minutes=5))
+    elif kind in (EventType.BAG_TO_FRIDGE, EventType.VERIFIED):
+        ward.dilute()
+    elif kind == EventType.BAG_FROM_FRIDGE:
+        ward.dilute(storage="fridge")
+    elif kind == EventType.LABELLED:
+        ward.dilute()
+        ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+    elif kind == EventType.DISPENSED:
+        ward.dilute()
+        ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40))
+        ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
+    elif kind == EventType.INFUSION_STARTED:
+        ward.dispense()
+        ward.premedicate()
+    elif kind == EventType.INFUSION_ENDED:
+        ward.start()
+    elif kind == EventType.OBSERVATION_ENDED:
+        ward.end()
+        ward.clock.advance(limit("observation_after_infusion"))
+    return ward
+
+
+@pytest.mark.parametrize("kind", list(EventType), ids=lambda k: k.value)
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_every_role_rule(kind, role):
+    ward = ward_ready_for(kind)
+    someone = User(9, f"new-{role.value}", role)  # never the preparer
+    details = {
+        "storage": "room",
+        "reason": "bag dropped on the floor",
+        "hard_stop": "dilute_by_passed",
+        "drug_class": "corticosteroid",
+        "drug": "dexamethasone",
+        "dose": "10 mg",
+    }
+    if role in EXPECTED_ROLES[kind]:
+        ward.check(kind, someone, **details)
+    else:
+        refusal = ward.refused(kind, someone, **details)
+        assert (refusal.code, refusal.overridable) == ("role", False)
+        assert role.value in refusal.message
+
+
+def test_the_role_table_covers_every_event_type():
+    assert set(EXPECTED_ROLES) == set(EventType)
+
+
+def test_an_inactive_user_may_record_nothing():
+    ward = Ward()
+    inactive_tech = User(8, "former", Role.TECHNICIAN, active=False)
+    assert ward.refused(EventType.RECONSTITUTED, inactive_tech).code == "user_inactive"
+    with pytest.raises(StepRefused):
+        make_override(GONE, "a reason", "dilute_by_passed")
+
+
+def test_the_event_is_signed_by_who_records_it():
+    ward = Ward()
+    event = Event(EventType.RECONSTITUTED, R, R, "paul", {})
+    with pytest.raises(ValidationError) as excinfo:
+        check_event(ward.prep, event, TINA, R, MONO, POLICY)
+    assert excinfo.value.field == "user"
+
+
+@pytest.mark.parametrize("preparer_step", ["reconstituted", "diluted"])
+def test_the_preparer_may_not_verify(preparer_step):
+    ward = Ward()
+    reconstituter = PAUL if preparer_step == "reconstituted" else TINA
+    diluter = PAUL if preparer_step == "diluted" else TINA
+    ward.record(EventType.RECONSTITUTED, reconstituter, R)
+    ward.record(EventType.DILUTED, diluter, R + timedelta(minutes=30), storage="room")
+    refusal = ward.refused(EventType.VERIFIED, PAUL)
+    assert (refusal.code, refusal.overridable) == ("self_verification", False)
+    shouting = User(2, "PAUL ", Role.PHARMACIST)
+    assert ward.refused(EventType.VERIFIED, shouting).code == "self_verification"
+    override = Override("petra", "no second pharmacist on nights", "self_verification")
+    assert ward.refused(EventType.VERIFIED, PAUL, override=override).code == "self_verification"
+    ward.record(EventType.VERIFIED, PETRA)
+
+
+# --- time limits and overrides ---------------------------------------------------------------------
+
+
+def test_the_four_hour_dilution_hard_stop_and_its_override():
+    ward = Ward()
+    ward.reconstitute()
+    dilute_by = R + limit("reconstitution_to_dilution")
+    ward.check(EventType.DILUTED, TINA, dilute_by, storage="room")  # the limit itself is in time
+    late = dilute_by + timedelta(seconds=1)
+    refusal = ward.refused(EventType.DILUTED, TINA, late, storage="room")
+    assert (refusal.code, refusal.overridable) == ("dilute_by_passed", True)
+    assert "pharmacist may override" in refusal.message
+    assert EventType.DILUTED not in allowed_events(ward.prep, late, MONO, POLICY)
+    assert EventType.DISCARDED in allowed_events(ward.prep, late, MONO, POLICY)
+
+    with pytest.raises(StepRefused) as not_pharmacist:
+        make_override(TINA, "needed", "dilute_by_passed")
+    assert not_pharmacist.value.code == "override_not_pharmacist"
+    with pytest.raises(ValidationError) as no_reason:
+        make_override(PAUL, "  ", "dilute_by_passed")
+    assert no_reason.value.field == "override reason"
+    wrong_code = make_override(PAUL, "prescriber accepted the risk", "start_infusion_by_passed")
+    assert ward.refused(EventType.DILUTED, TINA, late, override=wrong_code, storage="room").code == "dilute_by_passed"
+
+    override = make_override(PAUL, "prescriber accepted the risk", refusal.code)
+    ward.record(EventType.DILUTED, TINA, late, override=override, storage="room")
+    assert [e.type for e in ward.prep.events[-2:]] == [EventType.OVERRIDE, EventType.DILUTED]
+    # The late dilution was accepted: dilute_by no longer blocks the next steps.
+    ward.record(EventType.VERIFIED, PETRA, late + timedelta(minutes=10))
+
+
+def test_an_override_with_nothing_to_override_is_invalid():
+    ward = Ward()
+    ward.reconstitute()
+    override = make_override(PAUL, "just in case", "dilute_by_passed")
+    with pytest.raises(ValidationError) as excinfo:
+        ward.check(EventType.DILUTED, TINA, R + timedelta(minutes=5), override=override, storage="room")
+    assert excinfo.value.field == "override"
+    with pytest.raises(ValidationError):
+        ward.check(EventType.DILUTED, TINA, R + timedelta(hours=5), override=Override("paul", "", "dilute_by_passed"), storage="room")
+
+
+def test_start_by_passed_blocks_every_step_to_the_start_but_not_the_patient_records():
+    ward = Ward()
+    ward.dilute()
+    start_by = ward.deadline("start_infusion_by")
+    late = start_by + timedelta(minutes=1)
+    refusal = ward.refused(EventType.VERIFIED, PAUL, late)
+    assert refusal.code == "start_infusion_by_passed" and refusal.overridable
+    assert ward.refused(EventType.BAG_TO_FRIDGE, NINA, late).code == "start_infusion_by_passed"
+    ward.premedicate(late)  # what the patient was given is never lost
+    ward.record(EventType.PATIENT_CONFIRMED, NINA, late)
+    # Each step to the start needs its own override: an old override does not release a later step.
+    ward.record(EventType.VERIFIED, PAUL, late, override=make_override(PETRA, "stability data on file", refusal.code))
+    assert ward.refused(EventType.LABELLED, TINA, late).code == "start_infusion_by_passed"
+
+
+def test_starting_after_start_by_is_refused_unless_overridden():
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate()
+    start_by = ward.deadline("start_infusion_by")
+    ward.check(EventType.INFUSION_STARTED, NINA, start_by)
+    late = start_by + timedelta(seconds=1)
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA, late)
+    assert refusal.code == "start_infusion_by_passed"
+    ward.record(EventType.INFUSION_STARTED, NINA, late, override=make_override(PAUL, "physician order", refusal.code))
+
+
+def test_several_time_limits_at_once_need_one_override_naming_them_all():
+    ward = Ward()
+    ward.reconstitute()
+    very_late = R + limit("reconstitution_to_end_of_infusion") + timedelta(minutes=1)
+    refusal = ward.refused(EventType.DILUTED, TINA, very_late, storage="room")
+    assert set(refusal.codes) == {"dilute_by_passed", "start_infusion_by_passed", "end_infusion_by_passed"}
+    partial = make_override(PAUL, "reason given", "dilute_by_passed")
+    assert ward.refused(EventType.DILUTED, TINA, very_late, override=partial, storage="room").code == refusal.code
+    ward.check(EventType.DILUTED, TINA, very_late, override=make_override(PAUL, "reason given", refusal.code), storage="room")
+
+
+def test_a_refrigerated_bag_taken_out_too_late():
+    ward = Ward()
+    ward.dilute(storage="fridge")
+    out_by = ward.deadline("bag_from_fridge_by")
+    late = out_by + timedelta(minutes=1)
+    refusal = ward.refused(EventType.BAG_FROM_FRIDGE, NINA, late)
+    assert refusal.code == "bag_from_fridge_by_passed"
+    # A bag left in the refrigerator too long blocks the steps towards the start too.
+    assert ward.refused(EventType.VERIFIED, PAUL, late).code == "bag_from_fridge_by_passed"
+    ward.record(EventType.BAG_FROM_FRIDGE, NINA, late, override=make_override(PAUL, "checked with prescriber", refusal.code))
+    ward.record(EventType.VERIFIED, PAUL, late + timedelta(minutes=1))
+
+
+def test_ending_the_infusion_after_end_by_needs_an_override():
+    ward = Ward()
+    ward.start()
+    end_by = ward.deadline("end_infusion_by")
+    refusal = ward.refused(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2))
+    assert refusal.code == "end_infusion_by_passed"
+    ward.record(
+        EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2), override=make_override(PAUL, "pump paused for a reaction", refusal.code)
+    )
+
+
+def test_observation_may_not_end_early_unless_overridden():
+    ward = Ward()
+    ended = ward.end()
+    observe_until = ended.at + limit("observation_after_infusion")
+    early = observe_until - timedelta(minutes=1)
+    ward.clock.set(observe_until + timedelta(minutes=5))
+    refusal = ward.refused(EventType.OBSERVATION_ENDED, NINA, early)
+    assert (refusal.code, refusal.overridable) == ("observe_until_not_reached", True)
+    ward.check(EventType.OBSERVATION_ENDED, NINA, observe_until)
+    ward.record(EventType.OBSERVATION_ENDED, NINA, early, override=make_override(PAUL, "transferred to ICU", refusal.code))
+    assert not is_active(ward.prep)
+
+
+def test_the_planned_infusion_time_in_the_order_moves_start_by():
+    ward = Ward(order={"infusion_minutes": 300})
+    ward.dispense()
+    ward.premedicate()
+    end_by = R + limit("reconstitution_to_end_of_infusion")
+    start_by = end_by - timedelta(minutes=300)
+    assert start_by < ward.prep.last(EventType.DILUTED).at + limit("diluted_room_max")  # the infusion time binds
+    ward.check(EventType.INFUSION_STARTED, NINA, start_by)
+    assert ward.refused(EventType.INFUSION_STARTED, NINA, start_by + timedelta(seconds=1)).code == "start_infusion_by_passed"
+    bad = Ward(order={"infusion_minutes": "forever"})
+    assert bad.invalid(EventType.RECONSTITUTED, TINA, R).field == "infusion_minutes"
+
+
+# --- discarding ---------------------------------------------------------------------------------------
+
+
+def test_discarding():
+    ward = Ward()
+    ward.dilute()
+    assert ward.invalid(EventType.DISCARDED, TINA, reason=" ").field == "reason"
+    assert ward.invalid(EventType.DISCARDED, TINA).field == "reason"
+    assert ward.refused(EventType.DISCARDED, NINA, reason="leaking bag").code == "role"
+    ward.record(EventType.DISCARDED, PAUL, reason="leaking bag")
+    assert current_step(ward.prep) == "discarded" and not is_active(ward.prep)
+    assert allowed_events(ward.prep, ward.clock.now(), MONO, POLICY) == []
+    assert ward.refused(EventType.VERIFIED, PETRA).code == "preparation_discarded"
+    assert ward.refused(EventType.DISCARDED, PAUL, reason="again").code == "preparation_discarded"
+
+
+def test_a_preparation_may_be_discarded_before_anything_was_made():
+    ward = Ward()
+    ward.record(EventType.DISCARDED, TINA, reason="order cancelled")
+    assert not is_active(ward.prep)
+
+
+# --- instants ----------------------------------------------------------------------------------------
+
+
+def test_instants_in_the_future_are_refused_beyond_the_tolerance():
+    ward = Ward()
+    now = ward.clock.now()
+    event = Event(EventType.RECONSTITUTED, now + FUTURE_TOLERANCE, now, "tina", {})
+    check_event(ward.prep, event, TINA, now, MONO, POLICY)
+    event = Event(EventType.RECONSTITUTED, now + FUTURE_TOLERANCE + timedelta(seconds=1), now, "tina", {})
+    with pytest.raises(ValidationError) as excinfo:
+        check_event(ward.prep, event, TINA, now, MONO, POLICY)
+    assert excinfo.value.field == "at" and "future" in excinfo.value.message
+    premed = Event(
+        EventType.PREMEDICATION, now + timedelta(hours=1), now, "nina", {"drug_class": "antipyretic", "drug": "acetaminophen", "dose": "650 mg"}
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        check_event(ward.prep, premed, NINA, now, MONO, POLICY)
+    assert excinfo.value.field == "given_at"
+
+
+def test_a_step_may_not_be_dated_before_the_previous_one():
+    ward = Ward()
+    ward.dilute(minutes=30)
+    error = ward.invalid(EventType.VERIFIED, PAUL, R + timedelta(minutes=29))
+    assert error.field == "at" and "before the previous step" in error.message
+    ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=30))  # the same instant is fine
+    ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=31))
+    ward.record(EventType.DISPENSED, TINA, R + timedelta(minutes=32))
+    ward.premedicate(R + timedelta(minutes=50))
+    error = ward.invalid(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=40))
+    assert error.field == "at" and "premedication" in error.message
+
+
+def test_instants_need_an_offset():
+    ward = Ward()
+    naive = datetime(2026, 11, 27, 8, 0)
+    with pytest.raises(ValidationError) as excinfo:
+        check_event(ward.prep, Event(EventType.RECONSTITUTED, naive, naive, "tina", {}), TINA, R, MONO, POLICY)
+    assert excinfo.value.field == "at"
+    with pytest.raises(ValidationError):
+        check_event(ward.prep, Event(EventType.RECONSTITUTED, R, R, "tina", {}), TINA, naive, MONO, POLICY)
+
+
+def test_diluted_needs_its_storage():
+    ward = Ward()
+    ward.reconstitute()
+    assert ward.invalid(EventType.DILUTED, TINA).field == "storage"
+    assert ward.invalid(EventType.DILUTED, TINA, storage="freezer").field == "storage"
+
+
+def test_a_clock_set_back_cannot_reopen_the_dilution_window():
+    """With the MonotonicClock the application service uses, 'now' stays past the limit after a jump back."""
+    ward = Ward()
+    ward.reconstitute()
+    wall = FakeClock(R)
+    clock = MonotonicClock(wall, floor=R)
+    wall.set(R + limit("reconstitution_to_dilution") + timedelta(minutes=10))
+    clock.now()
+    wall.set(R + timedelta(hours=1))  # someone sets the computer's clock back
+    now = clock.now()
+    event = Event(EventType.DILUTED, now, now, "tina", {"storage": "room"})
+    with pytest.raises(StepRefused) as excinfo:
+        check_event(ward.prep, event, TINA, now, MONO, POLICY)
+    assert excinfo.value.code == "dilute_by_passed"
+
+
+# --- what may happen next -----------------------------------------------------------------------------
+
+
+def test_allowed_events_follow_the_state():
+    ward = Ward()
+    allowed = allowed_events(ward.prep, R, MONO, POLICY)
+    assert set(allowed) == {EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED}
+    ward.reconstitute()
+    assert set(allowed_events(ward.prep, R + timedelta(minutes=1), MONO, POLICY)) == {
+        EventType.RECONSTITUTED_TO_FRIDGE,
+        EventType.DILUTED,
+        EventType.PREMEDICATION,
+        EventType.PATIENT_CONFIRMED,
+        EventType.DISCARDED,
+    }
+    ward = Ward()
+    ward.end()
+    assert allowed_events(ward.prep, ward.clock.now(), MONO, POLICY) == []  # observing: too early to end
+    later = ward.clock.now() + limit("observation_after_infusion")
+    assert allowed_events(ward.prep, later, MONO, POLICY) == [EventType.OBSERVATION_ENDED]
