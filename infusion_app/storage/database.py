@@ -153,7 +153,7 @@ def current_revisions(engine: Engine) -> tuple[set[str], bool]:
 
     with engine.connect() as connection:
         heads = set(MigrationContext.configure(connection).get_current_heads())
-        has_tables = bool(inspect(connection).get_table_names())
+        has_tables = bool(set(inspect(connection).get_table_names()) - {"alembic_version"})
         connection.rollback()
     return heads, has_tables
 
@@ -186,9 +186,7 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
         stamped, has_tables = current_revisions(engine)
     except (DatabaseError, OperationalError) as exc:
         raise StorageError(f"cannot read the database at {location.path or location.url}: {exc.orig}") from exc
-    refuse_unknown(stamped, location.path or location.url)
-    if has_tables and not stamped:
-        raise StorageError(f"{location.path or location.url} holds tables but no schema revision: it is not an infusion-prep database")
+    refuse_unknown(stamped, has_tables, location.path or location.url)
     from_revision = next(iter(stamped)) if len(stamped) == 1 else (",".join(sorted(stamped)) or None)
     if stamped == {head}:
         return MigrationResult(from_revision, head, None)
@@ -201,11 +199,18 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
 
 
 def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
-    """Read the stamped revision with a read-only connection and no pragma, before anything can write."""
+    """Read the stamped revision before anything can write (no pragma, read-only).
+
+    With no write-ahead log pending, the file is opened as immutable so that not even the
+    shared-memory and log files are created beside a database we may refuse.
+    """
     if not path.exists() or path.stat().st_size == 0:
         return set(), False
+    wal = Path(f"{path}-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    uri = f"{path.as_uri()}?mode=ro" if pending else f"{path.as_uri()}?mode=ro&immutable=1"
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        connection = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open the database at {path}: {exc}") from exc
     try:
@@ -213,14 +218,17 @@ def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
         stamped: set[str] = set()
         if "alembic_version" in tables:
             stamped = {row[0] for row in connection.execute("SELECT version_num FROM alembic_version")}
-        return stamped, bool(tables)
+        return stamped, bool(tables - {"alembic_version"})
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path} is not a readable SQLite database ({exc}); restore a backup from its backups folder") from exc
     finally:
         connection.close()
 
 
-def refuse_unknown(stamped: set[str], where: object) -> None:
+def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
+    """A newer version's database, or somebody else's, is refused before anything touches it."""
+    if has_tables and not stamped:
+        raise StorageError(f"{where} holds tables but no schema revision: it is not an infusion-prep database")
     known, _head = known_revisions()
     unknown = stamped - known
     if unknown:
@@ -234,7 +242,7 @@ def refuse_unknown(stamped: set[str], where: object) -> None:
 def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Engine, Location, MigrationResult]:
     location = resolve_location(data_dir, database)
     if location.path is not None:
-        refuse_unknown(_peek_sqlite(location.path)[0], location.path)
+        refuse_unknown(*_peek_sqlite(location.path), location.path)
     try:
         engine = make_engine(location)
     except OSError as exc:

@@ -142,3 +142,19 @@ class AuditHeadRow(Base):
 
 Index("ix_events_preparation", EventRow.preparation_id)
 Index("ix_vials_preparation", VialRow.preparation_id)
+
+
+def load_all_models() -> type[Base]:
+    """Import every `*models` module of this package, so Base.metadata holds every table.
+
+    Features add their tables in their own module (e.g. course_models.py) on this same Base.
+    """
+    import importlib
+    import pkgutil
+
+    from . import __path__ as package_path
+
+    for module in pkgutil.iter_modules(package_path):
+        if module.name.endswith("models"):
+            importlib.import_module(f"{__package__}.{module.name}")
+    return Base

@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from infusion_app.storage import models  # noqa: F401  (registers every table on Base.metadata)
-from infusion_app.storage.models import Base
+from infusion_app.storage.models import load_all_models
 
-target_metadata = Base.metadata
+target_metadata = load_all_models().metadata
 
 
 def run() -> None:

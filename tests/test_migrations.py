@@ -1,0 +1,145 @@
+"""Migrations at start: from empty, a backup before a real migration, and refusal of a newer database."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from infusion_app.storage import NewerDatabaseError, StorageError, database, open_database
+from infusion_app.storage.database import DB_FILENAME, known_revisions
+from infusion_app.storage.models import load_all_models
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_empty_folder_is_migrated_to_the_newest_schema_without_a_backup(tmp_path):
+    engine, location, result = open_database(tmp_path)
+    try:
+        _, head = known_revisions()
+        assert result.from_revision is None and result.to_revision == head
+        assert result.backup is None
+        assert not (tmp_path / "backups").exists()
+        with engine.connect() as connection:
+            # The hand-written migrations create exactly what the models describe.
+            assert compare_metadata(MigrationContext.configure(connection), load_all_models().metadata) == []
+            assert MigrationContext.configure(connection).get_current_heads() == (head,)
+    finally:
+        engine.dispose()
+
+
+def test_reopening_a_current_database_migrates_and_copies_nothing(tmp_path):
+    engine, location, _ = open_database(tmp_path)
+    engine.dispose()
+    engine, _, result = open_database(tmp_path)
+    engine.dispose()
+    assert result.backup is None and result.from_revision == result.to_revision
+    assert not (tmp_path / "backups").exists()
+
+
+def stamp(path: Path, revision: str) -> None:
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    connection.close()
+
+
+def test_a_database_from_a_newer_version_is_refused_and_left_byte_for_byte_unchanged(tmp_path):
+    engine, location, _ = open_database(tmp_path)
+    engine.dispose()
+    stamp(location.path, "9f9f_from_the_future")
+    before = digest(location.path)
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(NewerDatabaseError) as refused:
+        open_database(tmp_path)
+    message = str(refused.value)
+    assert "9f9f_from_the_future" in message and "newer version" in message
+    assert digest(location.path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before  # no backup, no journal left behind
+
+
+def test_the_command_line_refuses_a_newer_database_with_one_line(tmp_path, capsys):
+    from infusion_app.cli import main
+
+    engine, location, _ = open_database(tmp_path)
+    engine.dispose()
+    stamp(location.path, "9f9f_from_the_future")
+    before = digest(location.path)
+    code = main(["prep", "list", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and "newer version" in err and "Traceback" not in err
+    assert digest(location.path) == before
+
+
+def test_tables_without_a_schema_revision_are_not_taken_for_ours(tmp_path):
+    path = tmp_path / DB_FILENAME
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE patients (id INTEGER)")
+    connection.commit()
+    connection.close()
+    before = digest(path)
+    with pytest.raises(StorageError, match="not an infusion-prep database"):
+        open_database(tmp_path)
+    assert digest(path) == before
+
+
+NEXT_REVISION = '''
+revision = "t002"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+from alembic import op
+import sqlalchemy as sa
+
+
+def upgrade():
+    op.add_column("users", sa.Column("test_column", sa.Integer(), nullable=True))
+
+
+def downgrade():
+    op.drop_column("users", "test_column")
+'''
+
+
+def test_a_real_migration_first_copies_the_file_aside(tmp_path, monkeypatch):
+    from infusion_app.service import open_service
+
+    data = tmp_path / "data"
+    with open_service(data) as service:
+        service.add_user("Ana", "pharmacist", "2468")
+    _, head = known_revisions()
+    # A later version of the program: the shipped migrations plus one more.
+    scripts = tmp_path / "migrations"
+    shutil.copytree(database.MIGRATIONS, scripts)
+    (scripts / "versions" / "t002_test.py").write_text(NEXT_REVISION.format(head=head))
+    monkeypatch.setattr(database, "MIGRATIONS", scripts)
+
+    engine, location, result = open_database(data)
+    engine.dispose()
+    assert (result.from_revision, result.to_revision) == (head, "t002")
+    backup = result.backup
+    assert backup is not None and backup.parent == data.resolve() / "backups"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    copy = sqlite3.connect(backup)
+    try:
+        assert copy.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+        assert copy.execute("SELECT name FROM users").fetchall() == [("Ana",)]  # the WAL's content is in the copy
+        columns = [row[1] for row in copy.execute("PRAGMA table_info(users)")]
+        assert "test_column" not in columns
+    finally:
+        copy.close()
+    migrated = sqlite3.connect(location.path)
+    try:
+        assert "test_column" in [row[1] for row in migrated.execute("PRAGMA table_info(users)")]
+    finally:
+        migrated.close()
