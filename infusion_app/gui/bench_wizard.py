@@ -61,7 +61,7 @@ from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Rol
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import ValidatedField, message_label, set_role
+from .widgets import ScanField, ValidatedField, message_label, set_role
 
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
@@ -164,18 +164,36 @@ class OverrideDialog(QDialog):
 
 
 class BenchPage(QWizardPage):
-    """A page with a message area at its foot for refusals and hard stops."""
+    """A page with the patient at its head and a message area at its foot for refusals."""
+
+    # The patient is named at the head of every page after the first, so the technician always
+    # sees whose dose this is; the verification page hides it (the pharmacist re-enters the MRN).
+    shows_patient = True
 
     def __init__(self, page_id: int, subtitle: str = ""):
         super().__init__()
         self.page_id = page_id
-        self.setTitle(PAGE_TITLES[page_id])
+        self.setTitle(f"{page_id + 1}. {PAGE_TITLES[page_id]}")
         if subtitle:
             self.setSubTitle(subtitle)
         self.body = QVBoxLayout(self)
+        self.patient_banner = QLabel(self)
+        self.patient_banner.setObjectName("patientBanner")
+        self.patient_banner.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        self.patient_banner.hide()
+        self.body.addWidget(self.patient_banner)
         self.refusal = message_label("", "hardstop", self)
         self.refusal.setObjectName("refusal")
         self.refusal.hide()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        patient = self.bench.patient if self.wizard() else None
+        if self.shows_patient and patient is not None and self.page_id != PATIENT:
+            self.patient_banner.setText(f"{patient.name} · MRN {patient.mrn} · born {patient.date_of_birth.isoformat()}")
+            self.patient_banner.show()
+        else:
+            self.patient_banner.hide()
+        super().showEvent(event)
 
     def finish_layout(self) -> None:
         self.body.addStretch(1)
@@ -194,7 +212,8 @@ class PatientPage(BenchPage):
     def __init__(self):
         super().__init__(PATIENT, "Find the patient by MRN, or type the details of a new patient.")
         form = QFormLayout()
-        self.mrn = QLineEdit(self)
+        self.mrn = ScanField(self)
+        self.mrn.setObjectName("patientMrn")
         self.mrn.setPlaceholderText("scan the wristband or type the MRN, then Enter")
         self.find_button = QPushButton("&Find", self)
         row = QHBoxLayout()
@@ -206,11 +225,13 @@ class PatientPage(BenchPage):
         self.found = message_label("", "", self)
         form.addRow("", self.found)
         self.name = QLineEdit(self)
+        self.name.setObjectName("patientName")
         self.name.setPlaceholderText("family name, given name")
         name_label = QLabel("&Name:", self)
         name_label.setBuddy(self.name)
         form.addRow(name_label, self.name)
         self.dob = QLineEdit(self)
+        self.dob.setObjectName("patientDob")
         self.dob.setPlaceholderText("YYYY-MM-DD")
         dob_label = QLabel("&Date of birth:", self)
         dob_label.setBuddy(self.dob)
@@ -423,6 +444,8 @@ class DosePage(BenchPage):
 
     def __init__(self):
         super().__init__(DOSE, "Check every line of the calculation before preparing.")
+        # Once stored, the order cannot be changed by going Back (a new preparation is needed).
+        self.setCommitPage(True)
         self.table = QGridLayout()
         self.table.setColumnStretch(1, 1)
         holder = QWidget(self)
@@ -484,6 +507,7 @@ class DosePage(BenchPage):
             self.show_refusal("HARD STOP — this dose cannot be prepared:\n" + "\n".join(f"• {s}" for s in calc.hard_stops))
         else:
             self.show_refusal(None)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Create &preparation")
         self.completeChanged.emit()
 
     def _show_coverage(self, decision: CoverageDecision | None) -> None:
@@ -526,7 +550,7 @@ class VialsPage(BenchPage):
         self.needed.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
         self.body.addWidget(self.needed)
         form = QFormLayout()
-        self.scan = QLineEdit(self)
+        self.scan = ScanField(self)
         self.scan.setObjectName("vialScan")
         self.scan.setPlaceholderText("scan the vial (the scanner presses Enter)")
         scan_label = QLabel("&Scan:", self)
@@ -559,7 +583,8 @@ class VialsPage(BenchPage):
         self.add_button.clicked.connect(self.add_typed)
 
     def initializePage(self) -> None:  # noqa: N802
-        self.expiry.setDate(QDate.currentDate())
+        today = self.bench.today()
+        self.expiry.setDate(QDate(today.year, today.month, today.day))
         self._refresh()
         self.scan.setFocus()
 
@@ -740,6 +765,7 @@ class VerifyPage(EventPage):
     """A pharmacist re-enters the key values without seeing them, then signs with name and PIN."""
 
     event_type = EventType.VERIFIED
+    shows_patient = False
 
     def __init__(self):
         super().__init__(

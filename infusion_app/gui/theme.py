@@ -72,7 +72,6 @@ def font(point_size: int, bold: bool = False, monospace_digits: bool = False) ->
 STYLE_SHEET = f"""
 QWidget {{ font-size: {BASE_POINT_SIZE}pt; }}
 QPushButton {{ min-height: {TOUCH_TARGET_PX - 12}px; padding: 4px 16px; }}
-QPushButton:default {{ font-weight: bold; }}
 QLineEdit, QComboBox, QSpinBox, QDateEdit {{ min-height: {TOUCH_TARGET_PX - 16}px; }}
 QLineEdit[invalid="true"] {{ border: 2px solid #B71C1C; }}
 QLabel[role="error"] {{ color: #B71C1C; font-weight: bold; }}

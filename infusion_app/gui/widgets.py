@@ -165,3 +165,25 @@ def set_role(label: QLabel, role: str) -> None:
     label.setProperty("role", role)
     label.style().unpolish(label)
     label.style().polish(label)
+
+
+class ScanField(QLineEdit):
+    """A line edit a barcode scanner types into. The scanner ends with Enter (returnPressed).
+
+    GS1 codes separate variable-length fields with the FNC1 character (ASCII 29, GS), which a
+    plain QLineEdit drops as unprintable; it is kept here so the domain can read the fields.
+    """
+
+    GS = "\x1d"
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.text() == self.GS:
+            self.insert(self.GS)
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            # The scanner's Enter ends the code; it must not also press the dialog's default
+            # button (a wizard's Next), or one scan would skip a page.
+            self.returnPressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)

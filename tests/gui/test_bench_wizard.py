@@ -1,0 +1,321 @@
+"""The bench wizard driven through its real widgets, against a real service on tmp_path."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QLineEdit, QRadioButton, QWizard
+
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.formatting import format_bsa, format_dose, format_instant, format_number, format_volume
+from infusion_app.domain.records import EventType
+from infusion_app.gui import bench_wizard as bw
+from infusion_app.gui.bench_wizard import BenchWizard
+
+from .conftest import PATIENT, PIN
+
+NEXT = QWizard.WizardButton.NextButton
+COMMIT = QWizard.WizardButton.CommitButton
+FINISH = QWizard.WizardButton.FinishButton
+VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ"
+
+
+def open_wizard(qtbot, service, user, prep_id=None) -> BenchWizard:
+    wizard = BenchWizard(service, user, prep_id)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    qtbot.waitExposed(wizard)
+    return wizard
+
+
+def click(qtbot, wizard: BenchWizard, which) -> None:
+    button = wizard.button(which)
+    assert button.isVisible() and button.isEnabled(), f"{which} is not clickable on page {wizard.currentId()}"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def find(wizard: BenchWizard, kind, name: str):
+    widget = wizard.currentPage().findChild(kind, name)
+    assert widget is not None, f"no {kind.__name__} named {name} on page {wizard.currentId()}"
+    return widget
+
+
+def tick(qtbot, box) -> None:
+    """Click a check box or radio button on its indicator (its centre may lie past its text)."""
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked()
+
+
+def type_into(qtbot, widget: QLineEdit, text: str, enter: bool = False) -> None:
+    widget.setFocus()
+    qtbot.keyClicks(widget, text)
+    if enter:
+        qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def fill_patient(qtbot, wizard, mrn="MRN2002", name="Grace Hopper", dob="1956-12-09") -> None:
+    page = wizard.currentPage()
+    type_into(qtbot, page.mrn, mrn, enter=True)  # a scanner: MRN then Enter looks the patient up
+    assert "No patient" in page.found.text()
+    type_into(qtbot, page.name, name)
+    type_into(qtbot, page.dob, dob)
+
+
+def fill_order(qtbot, wizard, height: str, weight: str) -> None:
+    page = wizard.currentPage()
+    assert wizard.currentId() == bw.ORDER
+    type_into(qtbot, page.height.edit, height)
+    type_into(qtbot, page.weight.edit, weight)
+
+
+def until_dose(qtbot, wizard, height="5 ft 7 in", weight="154 lb") -> None:
+    fill_patient(qtbot, wizard)
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, height, weight)
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
+
+
+def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technician, clock):
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard)
+
+    # The dose page shows the whole calculation as the engine made it.
+    expected = service.calculate(DoseOrder(height="5 ft 7 in", weight="154 lb", cycle=1, day=1))
+    page = wizard.currentPage()
+    assert format_dose(expected.dose_mg) in page.value_labels["dose"].text()
+    assert format_bsa(expected.bsa_m2, expected.bsa_formula_name) in page.value_labels["bsa"].text()
+    assert expected.bsa_equation in page.value_labels["bsa"].text()
+    assert format_volume(expected.withdraw_ml) == page.value_labels["withdraw"].text()
+    assert format_volume(expected.nacl_ml) in page.value_labels["nacl"].text()
+    assert expected.billing_modifier in page.value_labels["billing"].text()
+    assert not page.refusal.isVisible()
+    assert service.list_active() == []  # nothing stored until the page is committed
+    click(qtbot, wizard, COMMIT)
+
+    # Committed before the page moved on.
+    [stored] = service.list_active()
+    assert stored.prep.patient.mrn == "MRN2002"
+    assert stored.prep.order["calculation"]["dose_mg"] == expected.dose_mg
+    assert wizard.currentId() == bw.VIALS
+    assert not wizard.button(NEXT).isEnabled()  # no vial yet
+    for _ in range(expected.vials):
+        type_into(qtbot, find(wizard, QLineEdit, "vialScan"), VIAL_CODE, enter=True)
+    assert len(service.get(stored.id).vials) == expected.vials
+    assert service.get(stored.id).vials[0].lot == "AB123"
+    click(qtbot, wizard, NEXT)
+
+    assert wizard.currentId() == bw.RECONSTITUTE
+    click(qtbot, wizard, COMMIT)
+    reconstituted = service.get(stored.id).last(EventType.RECONSTITUTED)
+    assert reconstituted is not None and reconstituted.at == clock.now()
+    assert service.status(stored.id).current_step == "dilute"
+
+    assert wizard.currentId() == bw.DRAW
+    assert format_volume(expected.withdraw_ml) in find(wizard, QLabel, "drawVolume").text()
+    assert not wizard.button(NEXT).isEnabled()
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+
+    assert wizard.currentId() == bw.DILUTE
+    clock.advance(minutes=20)
+    tick(qtbot, find(wizard, QRadioButton, "storageFridge"))
+    click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.DILUTED).details["storage"] == "fridge"
+
+    assert wizard.currentId() == bw.VERIFY
+    page = wizard.currentPage()
+    # Independent: the fields start empty and the page shows none of the preparer's values.
+    page_text = " ".join(label.text() for label in page.findChildren(QLabel))
+    assert format_dose(expected.dose_mg) not in page_text
+    assert all(edit.text() == "" for edit in (page.mrn, page.dose, page.volume, page.pin))
+    type_into(qtbot, page.mrn, "MRN2002")
+    type_into(qtbot, page.dose, format_number(expected.dose_mg))
+    type_into(qtbot, page.volume, format_number(expected.withdraw_ml) + " mL")
+    page.pharmacist.setFocus()
+    qtbot.keyClicks(page.pharmacist, "Phil Pharm")
+    type_into(qtbot, page.pin, PIN["Phil Pharm"])
+    click(qtbot, wizard, COMMIT)
+    verified = service.get(stored.id).last(EventType.VERIFIED)
+    assert verified is not None and verified.user == "Phil Pharm"
+
+    assert wizard.currentId() == bw.LABEL
+    assert wizard.document_pdf("label").startswith(b"%PDF")
+    tick(qtbot, find(wizard, QCheckBox, "labelConfirm"))
+    click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.LABELLED).user == "Tess Tech"
+
+    assert wizard.currentId() == bw.DISPENSE
+    summary = find(wizard, QLabel, "dispenseSummary").text()
+    open_deadlines = [d for d in service.status(stored.id).deadlines if d.state.value not in ("met", "closed")]
+    assert open_deadlines and all(f"{d.label}: {format_instant(d.at)}" in summary for d in open_deadlines)
+    click(qtbot, wizard, FINISH)
+    status = service.status(stored.id)
+    assert status.prep.last(EventType.DISPENSED) is not None
+    assert status.current_step not in bw.PAGE_FOR_STEP  # handed over to the chair
+    assert not wizard.isVisible()
+
+
+def test_a_hard_stop_blocks_next_and_says_why(qtbot, service, technician):
+    # A small child: 90 cm, 12 kg. The dose in 50 mL is below the labelled minimum concentration.
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="90 cm", weight="12 kg")
+    page = wizard.currentPage()
+    assert page.refusal.isVisible()
+    assert "HARD STOP" in page.refusal.text()
+    assert "below the minimum" in page.refusal.text()
+    assert not wizard.button(COMMIT).isEnabled()
+    qtbot.keyClick(wizard, Qt.Key.Key_Return)  # Enter = Next, which must do nothing here
+    assert wizard.currentId() == bw.DOSE
+    assert service.list_active() == []
+
+
+def test_a_bad_height_is_shown_next_to_the_field_with_the_domains_message(qtbot, service, technician):
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard)
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "170 kg", "70 kg")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.ORDER
+    page = wizard.currentPage()
+    assert page.height.message.isVisible()
+    assert page.height.message.text().startswith("Height:")
+    assert "not a unit of length" in page.height.message.text()
+
+
+def test_reopening_resumes_at_the_current_step(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.DRAW
+    assert PATIENT.name in wizard.windowTitle()
+    wizard.close()
+    prep_id = make_preparation(steps=("reconstituted", "diluted"))
+    assert open_wizard(qtbot, service, technician, prep_id).currentId() == bw.VERIFY
+    prep_id = make_preparation(steps=())
+    assert open_wizard(qtbot, service, technician, prep_id).currentId() == bw.RECONSTITUTE
+
+
+def answer_override(qtbot, wizard, attempts: list[tuple[str, str, str]], seen: list[str]) -> None:
+    """Fill the override dialog when it opens: each attempt (pharmacist, PIN, reason) in turn."""
+    remaining = list(attempts)
+
+    def fill():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None or dialog.objectName() != "overrideDialog":
+            QTimer.singleShot(20, fill)
+            return
+        if dialog.error.isVisible():
+            seen.append(dialog.error.text())
+        if not remaining:
+            dialog.reject()
+            return
+        name, pin, reason = remaining.pop(0)
+        dialog.pharmacist.setCurrentText(name)
+        dialog.pin.clear()
+        qtbot.keyClicks(dialog.pin, pin)
+        dialog.reason.setText(reason)
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        QTimer.singleShot(20, fill)  # the dialog stays open after a refusal
+
+    QTimer.singleShot(20, fill)
+
+
+def test_an_override_with_a_pharmacist_pin_lets_a_late_dilution_through(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    clock.advance(hours=4, minutes=5)  # past 'dilute by'
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+    tick(qtbot, find(wizard, QRadioButton, "storageRoom"))
+    seen: list[str] = []
+    answer_override(
+        qtbot,
+        wizard,
+        [("Phil Pharm", "9999", "bag prepared under hood; checked"), ("Phil Pharm", PIN["Phil Pharm"], "prescriber informed; dose needed today")],
+        seen,
+    )
+    click(qtbot, wizard, COMMIT)
+    assert seen and "not recognised" in seen[0]  # the wrong PIN was refused inside the dialog
+    prep = service.get(prep_id)
+    override = prep.last(EventType.OVERRIDE)
+    assert override is not None and override.user == "Phil Pharm"
+    assert override.details["reason"] == "prescriber informed; dose needed today"
+    assert prep.last(EventType.DILUTED) is not None
+    assert wizard.currentId() == bw.VERIFY
+
+
+def test_a_refused_override_leaves_the_step_unrecorded(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    clock.advance(hours=4, minutes=5)
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+    tick(qtbot, find(wizard, QRadioButton, "storageRoom"))
+    answer_override(qtbot, wizard, [], [])  # the dialog is cancelled
+    click(qtbot, wizard, COMMIT)
+    assert wizard.currentId() == bw.DILUTE
+    refusal = wizard.currentPage().refusal
+    assert refusal.isVisible() and refusal.text()
+    assert service.get(prep_id).last(EventType.DILUTED) is None
+
+
+def sign_verification(qtbot, wizard, name: str, mrn: str, dose: str, volume: str) -> None:
+    page = wizard.currentPage()
+    for edit, text in ((page.mrn, mrn), (page.dose, dose), (page.volume, volume), (page.pin, PIN[name])):
+        edit.clear()
+        type_into(qtbot, edit, text)
+    page.pharmacist.setCurrentText(name)
+    click(qtbot, wizard, COMMIT)
+
+
+def test_self_verification_is_refused_and_the_refusal_shown(qtbot, service, pharmacist, clock, make_preparation):
+    # Phil Pharm prepares this one himself, so he may not verify it.
+    prep_id = make_preparation(steps=())
+    service.record_event(prep_id, EventType.RECONSTITUTED, pharmacist)
+    service.record_event(prep_id, EventType.DILUTED, pharmacist, details={"storage": "room"})
+    calc = service.get(prep_id).order["calculation"]
+    wizard = open_wizard(qtbot, service, pharmacist, prep_id)
+    assert wizard.currentId() == bw.VERIFY
+    sign_verification(qtbot, wizard, "Phil Pharm", PATIENT.mrn, format_number(calc["dose_mg"]), format_number(calc["withdraw_ml"]))
+    assert wizard.currentId() == bw.VERIFY
+    refusal = wizard.currentPage().refusal
+    assert refusal.isVisible() and "another pharmacist must verify" in refusal.text()
+    assert service.get(prep_id).last(EventType.VERIFIED) is None
+    sign_verification(qtbot, wizard, "Paula Pharm", PATIENT.mrn, format_number(calc["dose_mg"]), format_number(calc["withdraw_ml"]))
+    assert wizard.currentId() == bw.LABEL
+    assert service.get(prep_id).last(EventType.VERIFIED).user == "Paula Pharm"
+
+
+def test_re_entered_values_that_differ_are_refused_without_showing_the_right_ones(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted"))
+    calc = service.get(prep_id).order["calculation"]
+    wrong_dose = format_number(calc["dose_mg"] + 0.1)
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    sign_verification(qtbot, wizard, "Phil Pharm", PATIENT.mrn, wrong_dose, format_number(calc["withdraw_ml"]))
+    refusal = wizard.currentPage().refusal.text()
+    assert wizard.currentId() == bw.VERIFY
+    assert "the dose differs" in refusal and "volume" not in refusal
+    assert format_dose(calc["dose_mg"]) not in refusal
+    assert service.get(prep_id).last(EventType.VERIFIED) is None
+
+
+def test_an_expired_vial_is_refused_on_the_vials_page(qtbot, service, technician, clock):
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
+    click(qtbot, wizard, COMMIT)
+    type_into(qtbot, find(wizard, QLineEdit, "vialScan"), "(01)00300080100011(17)251231(10)OLD1", enter=True)
+    page = wizard.currentPage()
+    assert page.error.isVisible() and "expired" in page.error.text()
+    assert service.list_active()[0].prep.vials == []
+
+
+@pytest.mark.parametrize("text", ["", "hello", "(01)12345"])
+def test_unreadable_vial_codes_are_refused_with_a_message(qtbot, service, technician, text):
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
+    click(qtbot, wizard, COMMIT)
+    type_into(qtbot, find(wizard, QLineEdit, "vialScan"), text, enter=True)
+    page = wizard.currentPage()
+    assert page.error.isVisible() and page.error.text().lower().startswith("vial code")
