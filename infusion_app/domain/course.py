@@ -468,6 +468,7 @@ class Course:
     discontinued_on: date | None = None
     discontinued_reason: str = ""
     id: int | None = None
+    version: int = 0  # storage's optimistic-concurrency counter
 
     def cycle(self, number: int) -> CycleRecord:
         for record in self.cycles:

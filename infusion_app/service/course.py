@@ -1,0 +1,231 @@
+"""CourseService: the treatment course over storage, shared by the command line and the GUI course view.
+
+    from infusion_app.service import open_service
+    from infusion_app.service.course import CourseService
+    with open_service(data_dir=...) as service:
+        courses = CourseService(service)             # same database, clock, monograph, users and audit
+        courses.new_course("MRN001", hsct_planned=False, user=pharmacist)
+        status = courses.status("MRN001")            # domain.course.CourseStatus (see its docstring)
+
+Every write loads the course, lets the domain (domain/course.py, domain/dose_modification.py)
+check and apply the change, and saves it in ONE transaction with its audit entry (action
+"course.*", subject the MRN, before/after) before returning. 'Today' is the local date of the
+service's clock. Errors: ValidationError (bad input), CourseNotFound (a ValidationError on "mrn"),
+CourseBlocked (a clinical hard stop: `.reasons`), StepRefused (role or permission).
+
+Roles: a pharmacist opens courses, starts and extends cycles and records decisions on advice;
+a pharmacist or a nurse records doses given, weights, blast counts and response assessments;
+anyone signed in may read. A dose outside its window needs an Override (a pharmacist's, from
+PreparationService.authorize_override) and is stored with its reason.
+
+Methods
+    course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
+    new_course(mrn, hsct_planned, user, is_child=False) -> CourseStatus
+    set_hsct(mrn, hsct_planned, user) -> CourseStatus
+    record_blasts(mrn, per_mm3, measured_on, user) / record_weight(mrn, weight_text, measured_on, user, use_for_dosing=False)
+    record_response(mrn, assessed_on, response, mrd_negative, user)
+    start_cycle(mrn, start, user, extend_to_28=False, reason="") / extend_first_cycle(mrn, reason, user)
+    record_dose(mrn, cycle, day, given_on, user, preparation_id=None, override=None)
+    assess(mrn, advice: list[Advice], user) -> list[AdviceRecord]      (stores the engine's advice)
+    decide(mrn, advice_id, accepted, decided_by, reason, user) -> AdviceRecord
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any, Callable
+
+from ..domain import course as rules
+from ..domain.course import AdviceRecord, Course, CourseStatus
+from ..domain.dose_modification import Advice, Decision
+from ..domain.errors import ValidationError
+from ..domain.ports import AuditDraft, ConcurrentChange
+from ..domain.preparation import Override, StepRefused
+from ..domain.records import Role, User
+
+OBSERVING_ROLES = (Role.PHARMACIST, Role.NURSE)
+MAX_TEXT = 500
+
+
+class CourseNotFound(ValidationError):
+    def __init__(self, mrn: str):
+        super().__init__("mrn", f"no course is stored for MRN {mrn}; start one with 'course new'")
+
+
+def _text(field_name: str, value: Any) -> str:
+    text = " ".join(str(value or "").split())
+    if not text:
+        raise ValidationError(field_name, "must not be empty")
+    if len(text) > MAX_TEXT:
+        raise ValidationError(field_name, f"has {len(text)} characters; at most {MAX_TEXT}")
+    return text
+
+
+def _snapshot(course: Course) -> dict[str, Any]:
+    """What an audit entry keeps of a course: its state, without the storage counters."""
+    data = dataclasses.asdict(course)
+    data.pop("version", None)
+    data.pop("id", None)
+    return data
+
+
+class CourseService:
+    def __init__(self, service):
+        from ..storage.course_repository import SqlCourseRepository
+
+        self.service = service
+        self.monograph = service.monograph
+        if service.engine is None:
+            raise ValidationError("database", "the preparation service has no open database")
+        self.repository = SqlCourseRepository(service.engine)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def today(self) -> date:
+        return self.service.now().astimezone().date()
+
+    def _user(self, user: User | str, roles: tuple[Role, ...], what: str) -> User:
+        current = self.service._current_user(user)
+        if current.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise StepRefused("role", f"{what} is for a {allowed}; {current.name} is a {current.role.value}")
+        return current
+
+    def _load(self, mrn: str) -> Course:
+        mrn = str(mrn or "").strip()
+        if not mrn:
+            raise ValidationError("mrn", "is required")
+        course = self.repository.get_course(mrn)
+        if course is None:
+            raise CourseNotFound(mrn)
+        return course
+
+    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any]) -> Any:
+        """Load, change through the domain, save with the audit entry; retried when another writer got in first."""
+        for _attempt in range(5):
+            course = self._load(mrn)
+            before = _snapshot(course)
+            result = change(course, self.today())
+            audit = AuditDraft(self.service.now(), actor.name, action, course.mrn, before, _snapshot(course))
+            try:
+                self.repository.save_course(course, [audit])
+            except ConcurrentChange:
+                continue
+            return result
+        raise StepRefused("busy", f"the course for MRN {mrn} kept changing; try again")
+
+    # -- reading ----------------------------------------------------------------------------------
+    def course(self, mrn: str) -> Course | None:
+        return self.repository.get_course(str(mrn or "").strip())
+
+    def mrns(self) -> list[str]:
+        return self.repository.list_mrns()
+
+    def status(self, mrn: str, today: date | None = None) -> CourseStatus:
+        return rules.course_status(self._load(mrn), today or self.today(), self.monograph, self.service.policy())
+
+    # -- writing ----------------------------------------------------------------------------------
+    def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False) -> CourseStatus:
+        from ..storage.repository import DuplicateError
+
+        actor = self._user(user, (Role.PHARMACIST,), "opening a treatment course")
+        mrn = _text("mrn", mrn)
+        if any(ch.isspace() for ch in mrn):
+            raise ValidationError("mrn", f"'{mrn}' must not contain spaces")
+        course = rules.new_course(mrn, hsct_planned, is_child)
+        audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
+        try:
+            self.repository.add_course(course, actor.name, audit)
+        except DuplicateError as exc:
+            raise ValidationError("mrn", str(exc)) from None
+        return self.status(mrn)
+
+    def set_hsct(self, mrn: str, hsct_planned: bool, user: User | str) -> CourseStatus:
+        actor = self._user(user, (Role.PHARMACIST,), "changing the HSCT plan")
+
+        def change(course: Course, _today: date) -> None:
+            course.hsct_planned = bool(hsct_planned)
+
+        self._change(mrn, actor, "course.hsct_changed", change)
+        return self.status(mrn)
+
+    def record_blasts(self, mrn: str, per_mm3: Any, measured_on: Any, user: User | str) -> CourseStatus:
+        actor = self._user(user, OBSERVING_ROLES, "recording circulating blasts")
+        self._change(mrn, actor, "course.blasts_recorded",
+                     lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today))
+        return self.status(mrn)
+
+    def record_weight(self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False) -> CourseStatus:
+        from ..domain.measurements import parse_weight
+
+        actor = self._user(user, OBSERVING_ROLES, "recording a weight")
+        kg = parse_weight(weight).magnitude("kg")
+        self._change(mrn, actor, "course.weight_recorded",
+                     lambda course, today: rules.record_weight(course, kg, measured_on, today, use_for_dosing))
+        return self.status(mrn)
+
+    def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str) -> CourseStatus:
+        actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
+        self._change(mrn, actor, "course.response_recorded",
+                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today))
+        return self.status(mrn)
+
+    def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "") -> CourseStatus:
+        actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
+        self._change(mrn, actor, "course.cycle_started",
+                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, self.monograph))
+        return self.status(mrn)
+
+    def extend_first_cycle(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
+        actor = self._user(user, (Role.PHARMACIST,), "extending cycle 1")
+        self._change(mrn, actor, "course.cycle_extended",
+                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph))
+        return self.status(mrn)
+
+    def record_dose(self, mrn: str, cycle: Any, day: Any, given_on: Any, user: User | str,
+                    preparation_id: str | None = None, override: Override | None = None) -> CourseStatus:
+        actor = self._user(user, OBSERVING_ROLES, "recording a dose given")
+        prep_id = None
+        if preparation_id:
+            prep = self.service.get(preparation_id)
+            if prep is None:
+                raise ValidationError("preparation id", f"no preparation {preparation_id} is stored here")
+            prep_id = prep.id
+            if prep.patient.mrn != str(mrn).strip():
+                raise ValidationError("preparation id", f"preparation {prep.id} is for MRN {prep.patient.mrn}, not {mrn}")
+            order = prep.order
+            if (str(order.get("cycle")), str(order.get("day"))) != (str(cycle).strip(), str(day).strip()):
+                raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.get('cycle')} Day {order.get('day')}")
+            for other in self.repository.courses_for_preparation(prep.id):
+                raise ValidationError("preparation id", f"preparation {prep.id} is already recorded as cycle {other[1]} Day {other[2]}")
+        if override is not None and override.pharmacist:
+            self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
+        reason = f"{override.reason} (override by {override.pharmacist})" if override else None
+        self._change(mrn, actor, "course.dose_given",
+                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, self.monograph))
+        return self.status(mrn)
+
+    def assess(self, mrn: str, advice: list[Advice], user: User | str) -> list[AdviceRecord]:
+        """Store the engine's advice (only what needs a decision) so that a clinician can answer it."""
+        actor = self._user(user, OBSERVING_ROLES, "recording dose-modification advice")
+        wanted = [a for a in advice if a.needs_decision]
+        if not wanted:
+            return []
+        return self._change(mrn, actor, "course.advice_raised", lambda course, today: rules.raise_advice(course, wanted, today))
+
+    def decide(self, mrn: str, advice_id: Any, accepted: bool, decided_by: str, reason: str, user: User | str) -> AdviceRecord:
+        actor = self._user(user, (Role.PHARMACIST,), "recording a decision on advice")
+        try:
+            number = int(str(advice_id).strip())
+        except ValueError:
+            raise ValidationError("advice", f"'{advice_id}' is not an advice number") from None
+
+        def change(course: Course, _today: date) -> AdviceRecord:
+            record = next((r for r in course.advice if r.id == number), None)
+            if record is None:
+                raise ValidationError("advice", f"no advice {number} is stored for MRN {course.mrn}")
+            decision = Decision.make(record.advice.code, accepted, _text("by", decided_by), actor.name,
+                                     _text("reason", reason), self.service.now())
+            return rules.decide(course, record, decision, self.monograph)
+
+        return self._change(mrn, actor, "course.advice_decided", change)

@@ -1,0 +1,186 @@
+"""Stored treatment courses: load a domain Course by MRN, save it back in one audited transaction.
+
+`save_course` is optimistic: it writes only when the stored version is the one the caller read
+(else ConcurrentChange), replaces the course's child rows with the course's current ones and
+appends the audit entries, all in one transaction (BEGIN IMMEDIATE on SQLite), returning after
+the commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, ResponseAssessment, WeightRecord
+from ..domain.dose_modification import Advice, Decision
+from ..domain.ports import AuditDraft, ConcurrentChange
+from .course_models import CourseAdviceRow, CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseRow
+from .repository import DuplicateError, SqlRepository
+
+
+def _days_text(days: tuple[int, ...]) -> str:
+    return ",".join(str(d) for d in sorted(days))
+
+
+def _days_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _decision_json(decision: Decision | None) -> str | None:
+    return None if decision is None else json.dumps(decision.to_dict(), sort_keys=True, ensure_ascii=False)
+
+
+def _decision(text: str | None) -> Decision | None:
+    if text is None:
+        return None
+    from datetime import datetime
+
+    data = json.loads(text)
+    return Decision(data["advice_code"], bool(data["accepted"]), data["decided_by"], data["recorded_by"],
+                    data["reason"], datetime.fromisoformat(data["at"]))
+
+
+def _weight(kg: float | None, on: date | None) -> WeightRecord | None:
+    return WeightRecord(kg, on) if kg is not None and on is not None else None
+
+
+class SqlCourseRepository:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        immediate = engine.dialect.name == "sqlite"
+        self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # -- reading --------------------------------------------------------------------------------
+    def _assemble(self, session: Session, row: CourseRow) -> Course:
+        course = Course(
+            mrn=row.mrn,
+            hsct_planned=bool(row.hsct_planned),
+            is_child=bool(row.is_child),
+            blasts_per_mm3=row.blasts_per_mm3,
+            blasts_measured_on=row.blasts_measured_on,
+            dosing_weight=_weight(row.dosing_weight_kg, row.dosing_weight_on),
+            latest_weight=_weight(row.latest_weight_kg, row.latest_weight_on),
+            reduction_level=row.reduction_level,
+            discontinued_on=row.discontinued_on,
+            discontinued_reason=row.discontinued_reason or "",
+            id=row.id,
+            version=row.version,
+        )
+        if course.latest_weight == course.dosing_weight:
+            course.latest_weight = course.dosing_weight  # one record: no change to compare
+        for c in session.scalars(select(CourseCycleRow).where(CourseCycleRow.course_id == row.id).order_by(CourseCycleRow.number)):
+            course.cycles.append(CycleRecord(c.number, c.start, bool(c.extended_to_28), c.extension_reason or "",
+                                             c.reduction_level, _days_tuple(c.omitted_days), _days_tuple(c.delayed_days), c.id))
+        for d in session.scalars(select(CourseDoseRow).where(CourseDoseRow.course_id == row.id).order_by(CourseDoseRow.cycle, CourseDoseRow.day)):
+            course.doses.append(DoseGiven(d.cycle, d.day, d.given_on, d.preparation_id, d.mg_per_m2, d.override_reason, d.id))
+        for r in session.scalars(select(CourseResponseRow).where(CourseResponseRow.course_id == row.id).order_by(CourseResponseRow.seq)):
+            course.responses.append(ResponseAssessment(r.assessed_on, r.response, r.mrd_negative, r.seq))
+        course.responses.sort(key=lambda r: r.assessed_on)
+        for a in session.scalars(select(CourseAdviceRow).where(CourseAdviceRow.course_id == row.id).order_by(CourseAdviceRow.seq)):
+            course.advice.append(AdviceRecord(Advice.from_dict(json.loads(a.advice_json)), a.raised_on, _decision(a.decision_json), a.seq))
+        return course
+
+    def get_course(self, mrn: str) -> Course | None:
+        with self._read() as session:
+            row = session.scalar(select(CourseRow).where(CourseRow.mrn == mrn))
+            return self._assemble(session, row) if row is not None else None
+
+    def list_mrns(self) -> list[str]:
+        with self._read() as session:
+            return list(session.scalars(select(CourseRow.mrn).order_by(CourseRow.mrn)))
+
+    def courses_for_preparation(self, prep_id: str) -> list[tuple[str, int, int]]:
+        """(mrn, cycle, day) of every dose recorded with this preparation id."""
+        with self._read() as session:
+            rows = session.execute(
+                select(CourseRow.mrn, CourseDoseRow.cycle, CourseDoseRow.day)
+                .join(CourseRow, CourseRow.id == CourseDoseRow.course_id)
+                .where(CourseDoseRow.preparation_id == prep_id)
+            )
+            return [(m, c, d) for m, c, d in rows]
+
+    # -- writing --------------------------------------------------------------------------------
+    @staticmethod
+    def _fill(row: CourseRow, course: Course) -> None:
+        row.hsct_planned = course.hsct_planned
+        row.is_child = course.is_child
+        row.blasts_per_mm3 = course.blasts_per_mm3
+        row.blasts_measured_on = course.blasts_measured_on
+        row.dosing_weight_kg = course.dosing_weight.kg if course.dosing_weight else None
+        row.dosing_weight_on = course.dosing_weight.measured_on if course.dosing_weight else None
+        row.latest_weight_kg = course.latest_weight.kg if course.latest_weight else None
+        row.latest_weight_on = course.latest_weight.measured_on if course.latest_weight else None
+        row.reduction_level = course.reduction_level
+        row.discontinued_on = course.discontinued_on
+        row.discontinued_reason = course.discontinued_reason or ""
+
+    @staticmethod
+    def _children(session: Session, course_id: int, course: Course) -> None:
+        for table in (CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseAdviceRow):
+            session.execute(delete(table).where(table.course_id == course_id))
+        session.flush()
+        for c in course.cycles:
+            session.add(CourseCycleRow(course_id=course_id, number=c.number, start=c.start, extended_to_28=c.extended_to_28,
+                                       extension_reason=c.extension_reason, reduction_level=c.reduction_level,
+                                       omitted_days=_days_text(c.omitted_days), delayed_days=_days_text(c.delayed_days)))
+        for d in course.doses:
+            session.add(CourseDoseRow(course_id=course_id, cycle=d.cycle, day=d.day, given_on=d.given_on,
+                                      preparation_id=d.preparation_id, mg_per_m2=d.mg_per_m2, override_reason=d.override_reason))
+        for seq, r in enumerate(sorted(course.responses, key=lambda r: r.assessed_on), start=1):
+            session.add(CourseResponseRow(course_id=course_id, seq=seq, assessed_on=r.assessed_on, response=r.response,
+                                          mrd_negative=r.mrd_negative))
+        for index, a in enumerate(course.advice, start=1):
+            seq = a.id or index
+            a.id = seq
+            session.add(CourseAdviceRow(course_id=course_id, seq=seq, raised_on=a.raised_on,
+                                        advice_json=json.dumps(a.advice.to_dict(), sort_keys=True, ensure_ascii=False),
+                                        decision_json=_decision_json(a.decision)))
+
+    def add_course(self, course: Course, created_by: str, audit: AuditDraft) -> Course:
+        try:
+            with self._write() as session:
+                if session.scalar(select(CourseRow.id).where(CourseRow.mrn == course.mrn)) is not None:
+                    raise DuplicateError(f"a course for MRN {course.mrn} already exists")
+                row = CourseRow(mrn=course.mrn, version=1, created_at=audit.at, created_by=created_by, updated_at=audit.at)
+                self._fill(row, course)
+                session.add(row)
+                session.flush()
+                self._children(session, row.id, course)
+                SqlRepository._append_audit(session, audit)
+                course.id, course.version = row.id, row.version
+        except IntegrityError:
+            raise DuplicateError(f"a course for MRN {course.mrn} already exists") from None
+        return course
+
+    def save_course(self, course: Course, audit: list[AuditDraft]) -> Course:
+        """Write the course if nobody changed it since it was read (course.version), with its audit entries."""
+        with self._write() as session:
+            row = session.scalar(select(CourseRow).where(CourseRow.mrn == course.mrn))
+            if row is None:
+                raise ConcurrentChange(f"the course for MRN {course.mrn} is no longer stored")
+            if row.version != course.version:
+                raise ConcurrentChange(f"the course for MRN {course.mrn} was changed by someone else; reload it")
+            self._fill(row, course)
+            row.version += 1
+            row.updated_at = audit[0].at if audit else row.updated_at
+            self._children(session, row.id, course)
+            for draft in audit:
+                SqlRepository._append_audit(session, draft)
+            course.version = row.version
+        return course
