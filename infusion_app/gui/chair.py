@@ -1,0 +1,787 @@
+"""At the infusion chair: scan the bag, confirm the patient, premedicate, infuse, observe.
+
+The nurse scans the bag label's 2D code (a scanner types the preparation id and presses Enter)
+or types the id; confirms the patient by two identifiers; records the three premedication
+classes; starts the infusion (the domain refuses it after the start-by deadline); ends it; and
+waits out the observation. Every step is recorded through the service, which asks the domain
+whether it may happen and commits it before this page moves on. Which page is shown comes from
+the domain's current_step() of the stored preparation, so a bag reopened halfway through lands
+where it was left.
+
+The remaining time to the relevant deadline stays on screen, large, above every step. The
+repaint timer only re-reads the stored deadlines against the injected clock.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime, timezone
+from typing import Any
+
+from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDateEdit,
+    QDateTimeEdit,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ValidationError
+from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
+from ..domain.monograph import Monograph, load_monograph
+from ..domain.preparation import StepRefused, current_step
+from ..domain.records import EventType, Patient, Preparation
+from . import theme
+from .widgets import CountdownLabel, message_label, set_role
+
+# The chair's countdown is read from the infusion chair and across the bay: bigger than the board's.
+CHAIR_COUNTDOWN_POINT_SIZE = 54
+
+# current_step() values that belong to the chair, each with the page that handles it.
+CHAIR_STEPS = ("premedicate", "start infusion", "infusing", "observing", "done")
+
+
+def _local_qdatetime(instant: datetime) -> QDateTime:
+    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp())).toLocalTime()
+
+
+def _utc_from_qdatetime(value: QDateTime) -> datetime:
+    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
+
+
+def _date_from_qdate(value: QDate) -> date:
+    return date(value.year(), value.month(), value.day())
+
+
+def _normal_name(text: str) -> str:
+    # Case, spacing and accents differ between what is typed at the chair and what the order
+    # holds ("ADA  LOVELACE", "Jose"/"José"); the letters themselves must not.
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.casefold().split())
+
+
+def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | None, mrn: str | None) -> list[str]:
+    """Which of the two identifiers entered at the chair do not match the stored patient.
+
+    The name is always one identifier; the second is the date of birth or the MRN. The stored
+    values are never put into the message, so the check cannot be passed by reading the screen.
+    """
+    problems = []
+    if not name.strip():
+        problems.append("full name: enter the name the patient states")
+    elif _normal_name(name) != _normal_name(patient.name):
+        problems.append("full name does not match the bag")
+    if date_of_birth is None and mrn is None:
+        problems.append("second identifier: enter the date of birth or the MRN")
+    elif date_of_birth is not None and date_of_birth != patient.date_of_birth:
+        problems.append("date of birth does not match the bag")
+    elif mrn is not None:
+        if not mrn.strip():
+            problems.append("MRN: scan the wristband or type the MRN")
+        elif "".join(mrn.split()).casefold() != "".join(patient.mrn.split()).casefold():
+            problems.append("MRN does not match the bag")
+    return problems
+
+
+def _heading(text: str, parent: QWidget) -> QLabel:
+    return message_label(text, "heading", parent)
+
+
+class _PremedicationRow:
+    """One premedication class: drug, dose and the time it was given."""
+
+    def __init__(self, drug_class: str, grid: QGridLayout, row: int, parent: QWidget):
+        self.drug_class = drug_class
+        self.title = QLabel(drug_class.capitalize(), parent)
+        self.title.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        self.drug = QLineEdit(parent)
+        self.drug.setObjectName(f"premedDrug_{drug_class}")
+        self.drug.setPlaceholderText("drug, e.g. as on the order")
+        self.drug.setAccessibleName(f"{drug_class} drug")
+        self.dose = QLineEdit(parent)
+        self.dose.setObjectName(f"premedDose_{drug_class}")
+        self.dose.setPlaceholderText("dose with unit")
+        self.dose.setAccessibleName(f"{drug_class} dose")
+        self.given_at = QDateTimeEdit(parent)
+        self.given_at.setObjectName(f"premedTime_{drug_class}")
+        self.given_at.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.given_at.setCalendarPopup(True)
+        self.given_at.setAccessibleName(f"{drug_class} given at")
+        self.status = QLabel(parent)
+        self.status.setObjectName(f"premedStatus_{drug_class}")
+        self.status.setWordWrap(True)
+        grid.addWidget(self.title, row, 0)
+        grid.addWidget(self.drug, row, 1)
+        grid.addWidget(self.dose, row, 2)
+        grid.addWidget(self.given_at, row, 3)
+        grid.addWidget(self.status, row + 1, 1, 1, 3)
+        self.recorded = False
+
+    def filled(self) -> bool:
+        return bool(self.drug.text().strip() or self.dose.text().strip())
+
+    def show_recorded(self, text: str | None) -> None:
+        self.recorded = text is not None
+        for widget in (self.drug, self.dose, self.given_at):
+            widget.setEnabled(not self.recorded)
+        if text is None:
+            self.status.setText("")
+            set_role(self.status, "")
+        else:
+            self.status.setText(text)
+            set_role(self.status, "ok")
+
+    def show_error(self, text: str) -> None:
+        self.status.setText(text)
+        set_role(self.status, "error")
+
+    def clear(self, now: datetime) -> None:
+        self.drug.clear()
+        self.dose.clear()
+        self.given_at.setDateTime(_local_qdatetime(now))
+        self.show_recorded(None)
+
+
+class ChairPage(QWidget):
+    """The nurse's screen for one bag, from scan to the end of observation."""
+
+    step_recorded = Signal(str)  # preparation id: the board should repaint
+    closed = Signal()
+
+    def __init__(
+        self,
+        service: Any,
+        user: Any,
+        parent: QWidget | None = None,
+        *,
+        clock: Any = None,
+        monograph: Monograph | None = None,
+        repaint_ms: int = 1000,
+    ):
+        super().__init__(parent)
+        self.setObjectName("chairPage")
+        self.service = service
+        # The service's clock never runs backwards; a repaint must not either.
+        self.clock = clock or service.clock
+        self.user = user
+        self.monograph = monograph or getattr(service, "monograph", None) or load_monograph()
+        self.prep: Preparation | None = None
+        self._shown_step: str | None = None
+
+        outer = QVBoxLayout(self)
+        outer.addWidget(self._build_header())
+        self.stack = QStackedWidget(self)
+        outer.addWidget(self.stack, 1)
+        self.scan_page = self._build_scan_page()
+        self.confirm_page = self._build_confirm_page()
+        self.premed_page = self._build_premed_page()
+        self.start_page = self._build_start_page()
+        self.infusing_page = self._build_infusing_page()
+        self.observing_page = self._build_observing_page()
+        self.done_page = self._build_done_page()
+        for page in (
+            self.scan_page,
+            self.confirm_page,
+            self.premed_page,
+            self.start_page,
+            self.infusing_page,
+            self.observing_page,
+            self.done_page,
+        ):
+            self.stack.addWidget(page)
+
+        self.repaint_timer = QTimer(self)
+        self.repaint_timer.setInterval(repaint_ms)
+        self.repaint_timer.timeout.connect(self.repaint_countdown)
+        self.repaint_timer.start()
+        self._show_page(self.scan_page)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _build_header(self) -> QWidget:
+        header = QFrame(self)
+        header.setObjectName("chairHeader")
+        header.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(header)
+        left = QVBoxLayout()
+        self.patient_label = QLabel("No bag scanned", header)
+        self.patient_label.setObjectName("chairPatient")
+        self.patient_label.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.patient_label.setWordWrap(True)
+        self.bag_label = QLabel("", header)
+        self.bag_label.setObjectName("chairBag")
+        self.bag_label.setWordWrap(True)
+        self.step_label = QLabel("", header)
+        self.step_label.setObjectName("chairStep")
+        self.step_label.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        left.addWidget(self.patient_label)
+        left.addWidget(self.bag_label)
+        left.addWidget(self.step_label)
+        left.addStretch(1)
+        layout.addLayout(left, 1)
+
+        right = QVBoxLayout()
+        self.deadline_caption = QLabel("", header)
+        self.deadline_caption.setObjectName("chairDeadlineCaption")
+        self.deadline_caption.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        self.deadline_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.deadline_caption.setWordWrap(True)
+        self.countdown = CountdownLabel(CHAIR_COUNTDOWN_POINT_SIZE, header)
+        self.countdown.setObjectName("chairCountdown")
+        self.countdown.setMinimumWidth(self.countdown.fontMetrics().horizontalAdvance("-00:00:00") + 40)
+        right.addWidget(self.deadline_caption)
+        right.addWidget(self.countdown)
+        layout.addLayout(right)
+        return header
+
+    def _build_scan_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Scan the bag", page))
+        layout.addWidget(
+            message_label("Scan the 2D code on the bag label, or type the preparation id and press Enter.", "", page)
+        )
+        row = QHBoxLayout()
+        self.scan_field = QLineEdit(page)
+        self.scan_field.setObjectName("scanField")
+        self.scan_field.setPlaceholderText("preparation id")
+        self.scan_field.setAccessibleName("preparation id")
+        self.scan_field.setFont(theme.font(theme.BANNER_POINT_SIZE))
+        self.scan_field.returnPressed.connect(self.open_scanned)
+        self.open_button = QPushButton("&Open bag", page)
+        self.open_button.setObjectName("openBagButton")
+        self.open_button.clicked.connect(self.open_scanned)
+        row.addWidget(self.scan_field, 1)
+        row.addWidget(self.open_button)
+        layout.addLayout(row)
+        self.scan_message = message_label("", "", page)
+        self.scan_message.setObjectName("scanMessage")
+        layout.addWidget(self.scan_message)
+        layout.addStretch(1)
+        return page
+
+    def _build_confirm_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Confirm the patient: two identifiers", page))
+        layout.addWidget(
+            message_label(
+                "Ask the patient to state their full name and date of birth (or read the MRN from the "
+                "wristband) and enter what you hear or scan. Both must match the bag before you go on.",
+                "",
+                page,
+            )
+        )
+        form = QFormLayout()
+        self.confirm_name = QLineEdit(page)
+        self.confirm_name.setObjectName("confirmName")
+        self.confirm_name.setAccessibleName("patient full name")
+        self.confirm_name.setPlaceholderText("full name as the patient states it")
+        form.addRow("Full &name", self.confirm_name)
+
+        choice = QHBoxLayout()
+        self.use_dob = QRadioButton("&Date of birth", page)
+        self.use_dob.setObjectName("useDob")
+        self.use_mrn = QRadioButton("&MRN (wristband)", page)
+        self.use_mrn.setObjectName("useMrn")
+        self.use_dob.setChecked(True)
+        group = QButtonGroup(page)
+        group.addButton(self.use_dob)
+        group.addButton(self.use_mrn)
+        choice.addWidget(self.use_dob)
+        choice.addWidget(self.use_mrn)
+        choice.addStretch(1)
+        form.addRow("Second identifier", choice)
+
+        self.confirm_dob = QDateEdit(page)
+        self.confirm_dob.setObjectName("confirmDob")
+        self.confirm_dob.setDisplayFormat("yyyy-MM-dd")
+        self.confirm_dob.setCalendarPopup(True)
+        self.confirm_dob.setAccessibleName("date of birth")
+        self.confirm_mrn = QLineEdit(page)
+        self.confirm_mrn.setObjectName("confirmMrn")
+        self.confirm_mrn.setAccessibleName("MRN")
+        self.confirm_mrn.setPlaceholderText("scan the wristband or type the MRN")
+        self.confirm_mrn.returnPressed.connect(self.confirm_patient)
+        self.dob_label = QLabel("Date of &birth", page)
+        self.dob_label.setBuddy(self.confirm_dob)
+        self.mrn_label = QLabel("MR&N", page)
+        self.mrn_label.setBuddy(self.confirm_mrn)
+        form.addRow(self.dob_label, self.confirm_dob)
+        form.addRow(self.mrn_label, self.confirm_mrn)
+        self.use_dob.toggled.connect(self._second_identifier_changed)
+        layout.addLayout(form)
+
+        self.confirm_message = message_label("", "", page)
+        self.confirm_message.setObjectName("confirmMessage")
+        layout.addWidget(self.confirm_message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.confirm_button = QPushButton("&Confirm patient", page)
+        self.confirm_button.setObjectName("confirmPatientButton")
+        self.confirm_button.clicked.connect(self.confirm_patient)
+        buttons.addWidget(self.confirm_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        self._second_identifier_changed()
+        return page
+
+    def _build_premed_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Premedication before the dose", page))
+        self.premed_intro = message_label("", "", page)
+        layout.addWidget(self.premed_intro)
+        grid = QGridLayout()
+        for column, title in enumerate(("Class", "Drug", "Dose", "Given at")):
+            header = QLabel(title, page)
+            header.setFont(theme.font(theme.BASE_POINT_SIZE, bold=True))
+            grid.addWidget(header, 0, column)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 2)
+        grid.setColumnStretch(3, 2)
+        self.premed_classes: list[str] = [str(c) for c in self.monograph.items("premedication.classes")]
+        self.premed_rows: dict[str, _PremedicationRow] = {}
+        for index, drug_class in enumerate(self.premed_classes):
+            self.premed_rows[drug_class] = _PremedicationRow(drug_class, grid, 1 + index * 2, page)
+        layout.addLayout(grid)
+        self.premed_message = message_label("", "", page)
+        self.premed_message.setObjectName("premedMessage")
+        layout.addWidget(self.premed_message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.premed_button = QPushButton("&Record premedication", page)
+        self.premed_button.setObjectName("recordPremedButton")
+        self.premed_button.clicked.connect(self.record_premedication)
+        buttons.addWidget(self.premed_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        self.premed_intro.setText(
+            "Record each class given before this dose ("
+            + ", ".join(self.premed_classes)
+            + "): the infusion cannot start until all are recorded."
+        )
+        return page
+
+    def _build_start_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Start the infusion", page))
+        self.rate_label = QLabel(page)
+        self.rate_label.setObjectName("rateLabel")
+        self.rate_label.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.rate_label.setWordWrap(True)
+        layout.addWidget(self.rate_label)
+        self.start_notes = message_label("", "", page)
+        self.start_notes.setObjectName("startNotes")
+        layout.addWidget(self.start_notes)
+        self.start_message = message_label("", "", page)
+        self.start_message.setObjectName("startMessage")
+        layout.addWidget(self.start_message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.start_button = QPushButton("&Start infusion now", page)
+        self.start_button.setObjectName("startInfusionButton")
+        self.start_button.clicked.connect(self.start_infusion)
+        buttons.addWidget(self.start_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page
+
+    def _build_infusing_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Infusing", page))
+        self.infusing_info = message_label("", "", page)
+        self.infusing_info.setObjectName("infusingInfo")
+        layout.addWidget(self.infusing_info)
+        self.end_message = message_label("", "", page)
+        self.end_message.setObjectName("endMessage")
+        layout.addWidget(self.end_message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.end_button = QPushButton("&End infusion now", page)
+        self.end_button.setObjectName("endInfusionButton")
+        self.end_button.clicked.connect(self.end_infusion)
+        buttons.addWidget(self.end_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page
+
+    def _build_observing_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Observation after the infusion", page))
+        self.observing_info = message_label("", "", page)
+        self.observing_info.setObjectName("observingInfo")
+        layout.addWidget(self.observing_info)
+        self.observe_message = message_label("", "", page)
+        self.observe_message.setObjectName("observeMessage")
+        layout.addWidget(self.observe_message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.observe_button = QPushButton("&Observation complete", page)
+        self.observe_button.setObjectName("endObservationButton")
+        self.observe_button.clicked.connect(self.end_observation)
+        buttons.addWidget(self.observe_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page
+
+    def _build_done_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addWidget(_heading("Done", page))
+        self.done_info = message_label("", "ok", page)
+        self.done_info.setObjectName("doneInfo")
+        layout.addWidget(self.done_info)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.next_bag_button = QPushButton("Scan the &next bag", page)
+        self.next_bag_button.setObjectName("nextBagButton")
+        self.next_bag_button.clicked.connect(self.reset)
+        buttons.addWidget(self.next_bag_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page
+
+    # -- the service (every fact read and written here) -------------------------------------
+
+    def _fetch(self, prep_id: str) -> Preparation | None:
+        return self.service.get(prep_id)
+
+    def _record(self, kind: EventType, at: datetime | None = None, details: dict | None = None) -> None:
+        """Commit one event; returns only once it is stored (the service's promise)."""
+        assert self.prep is not None
+        status = self.service.record_event(self.prep.id, kind, self.user, at=at, details=details or {})
+        self.prep = status.prep
+        self.step_recorded.emit(self.prep.id)
+
+    # -- navigation --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.prep = None
+        self.scan_field.clear()
+        self.scan_message.setText("")
+        set_role(self.scan_message, "")
+        self._show_page(self.scan_page)
+
+    def open_scanned(self) -> None:
+        prep_id = self.scan_field.text().strip()
+        if not prep_id:
+            self._say(self.scan_message, "Preparation id: scan the bag's code or type its id.", "error")
+            return
+        try:
+            prep = self._fetch(prep_id)
+        except ValidationError as exc:
+            self._say(self.scan_message, f"{exc.field.capitalize()}: {exc.message}", "error")
+            return
+        if prep is None:
+            self._say(self.scan_message, f"No preparation with id {prep_id!r}. Check the label.", "error")
+            self.scan_field.selectAll()
+            return
+        step = current_step(prep)
+        if step not in CHAIR_STEPS:
+            self._say(
+                self.scan_message,
+                f"{prep_id} is not ready for the chair: its next step is '{step}'. Return it to pharmacy.",
+                "hardstop",
+            )
+            self.scan_field.selectAll()
+            return
+        self.prep = prep
+        self._clear_step_fields()
+        self._go_to_current_step()
+
+    def open_preparation(self, prep_id: str) -> None:
+        """Open a bag by id (from the board)."""
+        self.scan_field.setText(prep_id)
+        self.open_scanned()
+
+    def _clear_step_fields(self) -> None:
+        now = self.clock.now()
+        self.confirm_name.clear()
+        self.confirm_mrn.clear()
+        self.confirm_dob.setDate(QDate(1970, 1, 1))
+        self.use_dob.setChecked(True)
+        for message in (self.confirm_message, self.premed_message, self.start_message, self.end_message, self.observe_message):
+            self._say(message, "", "")
+        for row in self.premed_rows.values():
+            row.clear(now)
+
+    def _go_to_current_step(self) -> None:
+        assert self.prep is not None
+        step = current_step(self.prep)
+        self._shown_step = step
+        self._show_header()
+        confirmed = self.prep.last(EventType.PATIENT_CONFIRMED) is not None
+        if step in ("premedicate", "start infusion") and not confirmed:
+            self._show_page(self.confirm_page)
+        elif step == "premedicate":
+            self._fill_premedication()
+            self._show_page(self.premed_page)
+        elif step == "start infusion":
+            self._fill_start()
+            self._show_page(self.start_page)
+        elif step == "infusing":
+            self._fill_infusing()
+            self._show_page(self.infusing_page)
+        elif step == "observing":
+            self._fill_observing()
+            self._show_page(self.observing_page)
+        elif step == "done":
+            self._fill_done()
+            self._show_page(self.done_page)
+        else:
+            self._say(self.scan_message, f"{self.prep.id}: next step is '{step}'; nothing to do at the chair.", "hardstop")
+            self.prep = None
+            self._show_page(self.scan_page)
+
+    def _show_page(self, page: QWidget) -> None:
+        self.stack.setCurrentWidget(page)
+        focus = {
+            self.scan_page: self.scan_field,
+            self.confirm_page: self.confirm_name,
+            self.premed_page: self._first_open_premed_field(),
+            self.start_page: self.start_button,
+            self.infusing_page: self.end_button,
+            self.observing_page: self.observe_button,
+            self.done_page: self.next_bag_button,
+        }.get(page)
+        if focus is not None:
+            focus.setFocus()
+        default = {
+            self.confirm_page: self.confirm_button,
+            self.premed_page: self.premed_button,
+            self.start_page: self.start_button,
+            self.infusing_page: self.end_button,
+            self.observing_page: self.observe_button,
+            self.done_page: self.next_bag_button,
+        }.get(page)
+        for button in (self.confirm_button, self.premed_button, self.start_button, self.end_button, self.observe_button, self.next_bag_button):
+            button.setDefault(button is default)
+        self.repaint_countdown()
+
+    def _first_open_premed_field(self) -> QWidget:
+        for row in self.premed_rows.values():
+            if not row.recorded:
+                return row.drug
+        return self.premed_button
+
+    # -- what is shown -----------------------------------------------------------------------
+
+    def _show_header(self) -> None:
+        if self.prep is None:
+            self.patient_label.setText("No bag scanned")
+            self.bag_label.setText("")
+            self.step_label.setText("")
+            return
+        patient = self.prep.patient
+        confirmed = self.prep.last(EventType.PATIENT_CONFIRMED) is not None
+        if confirmed:
+            self.patient_label.setText(
+                f"{patient.name} · MRN {patient.mrn} · born {patient.date_of_birth.isoformat()}"
+            )
+        else:
+            # Not shown before the nurse has entered both identifiers independently.
+            self.patient_label.setText("Patient not yet confirmed")
+        calc = self.prep.order.get("calculation", self.prep.order)
+        dose_mg = calc.get("dose_mg") if isinstance(calc, dict) else None
+        dose_text = f" · dose {format_dose(dose_mg)}" if isinstance(dose_mg, (int, float)) else ""
+        order = self.prep.order
+        cycle, day = order.get("cycle"), order.get("day")
+        where = f" · cycle {cycle} day {day}" if cycle and day else ""
+        self.bag_label.setText(f"Bag {self.prep.id}{dose_text}{where}")
+        self.step_label.setText(f"Next: {current_step(self.prep)}")
+
+    def repaint_countdown(self) -> None:
+        """Re-read the stored preparation's deadlines (service + domain, injected clock); show the next."""
+        if self.prep is None:
+            self.deadline_caption.setText("No bag open")
+            self.countdown.show_value("—", "none")
+            return
+        try:
+            status = self.service.status(self.prep.id)
+        except ValidationError:  # removed from storage meanwhile: nothing to count down
+            self.deadline_caption.setText("Preparation not found")
+            self.countdown.show_value("—", "none")
+            return
+        if len(status.prep.events) != len(self.prep.events):
+            # Another workstation recorded a step: follow the stored state.
+            self.prep = status.prep
+            if status.current_step != self._shown_step:
+                self._go_to_current_step()
+                return
+        deadline = status.next_deadline
+        if deadline is None:
+            self.deadline_caption.setText("No deadline running")
+            self.countdown.show_value("—", "none")
+            return
+        self.deadline_caption.setText(f"{deadline.label}\n{format_instant(deadline.at)}")
+        self.countdown.show_value(format_countdown((deadline.at - status.now).total_seconds()), deadline.state.value)
+
+    def _fill_premedication(self) -> None:
+        assert self.prep is not None
+        for drug_class, row in self.premed_rows.items():
+            given = [e for e in self.prep.events_of(EventType.PREMEDICATION) if e.details.get("drug_class") == drug_class]
+            if given:
+                last = given[-1]
+                row.show_recorded(
+                    f"Recorded: {last.details.get('drug', '')} {last.details.get('dose', '')} at "
+                    f"{format_instant(last.at)} by {last.user}"
+                )
+            else:
+                row.show_recorded(None)
+
+    def _fill_start(self) -> None:
+        rate = format_quantity(self.monograph.quantity("infusion.rate"), "mL/h")
+        duration = format_quantity(self.monograph.quantity("infusion.duration"), "h")
+        self.rate_label.setText(f"Set the pump to {rate} (the whole bag over {duration}).")
+        self.start_notes.setText(
+            "  ".join(
+                [
+                    self.monograph.text("infusion.temperature"),
+                    self.monograph.text("infusion.line"),
+                    self.monograph.text("reconstitution.light"),
+                ]
+            )
+        )
+
+    def _fill_infusing(self) -> None:
+        assert self.prep is not None
+        started = self.prep.last(EventType.INFUSION_STARTED)
+        rate = format_quantity(self.monograph.quantity("infusion.rate"), "mL/h")
+        since = format_instant(started.at) if started else "?"
+        self.infusing_info.setText(f"Started {since} at {rate}. Press End when the bag is empty.")
+
+    def _fill_observing(self) -> None:
+        assert self.prep is not None
+        ended = self.prep.last(EventType.INFUSION_ENDED)
+        hours = format_quantity(self.monograph.quantity("time_limits.observation_after_infusion"), "h")
+        since = format_instant(ended.at) if ended else "?"
+        self.observing_info.setText(
+            f"Infusion ended {since}. Observe the patient for at least {hours} for fever, chills, rash "
+            "or breathing problems."
+        )
+
+    def _fill_done(self) -> None:
+        assert self.prep is not None
+        ended = self.prep.last(EventType.OBSERVATION_ENDED)
+        when = format_instant(ended.at) if ended else ""
+        self.done_info.setText(f"Observation completed {when}. Everything for bag {self.prep.id} is recorded.")
+
+    @staticmethod
+    def _say(label: QLabel, text: str, role: str) -> None:
+        label.setText(text)
+        set_role(label, role)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _second_identifier_changed(self) -> None:
+        dob = self.use_dob.isChecked()
+        self.confirm_dob.setVisible(dob)
+        self.dob_label.setVisible(dob)
+        self.confirm_mrn.setVisible(not dob)
+        self.mrn_label.setVisible(not dob)
+
+    def confirm_patient(self) -> None:
+        assert self.prep is not None
+        name = self.confirm_name.text()
+        if self.use_dob.isChecked():
+            dob, mrn = _date_from_qdate(self.confirm_dob.date()), None
+        else:
+            dob, mrn = None, self.confirm_mrn.text()
+        problems = identifier_mismatches(self.prep.patient, name, dob, mrn)
+        if problems:
+            self._say(
+                self.confirm_message,
+                "STOP — not confirmed: " + "; ".join(problems) + ". Check the wristband and the bag label; "
+                "do not give this bag until both identifiers match.",
+                "hardstop",
+            )
+            return
+        details: dict[str, Any] = {"name": name.strip(), "identifiers": ["name", "date_of_birth" if dob else "mrn"]}
+        if dob is not None:
+            details["date_of_birth"] = dob.isoformat()
+        else:
+            details["mrn"] = (mrn or "").strip()
+        if self._run_step(EventType.PATIENT_CONFIRMED, self.confirm_message, details=details):
+            self._go_to_current_step()
+
+    def record_premedication(self) -> None:
+        assert self.prep is not None
+        pending = [row for row in self.premed_rows.values() if not row.recorded and row.filled()]
+        if not pending:
+            missing = [row.drug_class for row in self.premed_rows.values() if not row.recorded]
+            self._say(self.premed_message, "Premedication: enter the drug and dose for " + ", ".join(missing) + ".", "error")
+            return
+        errors: dict[str, str] = {}
+        for row in pending:
+            details = {
+                "drug_class": row.drug_class,
+                "drug": row.drug.text().strip(),
+                "dose": row.dose.text().strip(),
+            }
+            given_at = _utc_from_qdatetime(row.given_at.dateTime())
+            try:
+                self._record(EventType.PREMEDICATION, at=given_at, details=details)
+            except ValidationError as exc:
+                errors[row.drug_class] = f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}"
+            except StepRefused as exc:
+                errors[row.drug_class] = exc.message
+        self._fill_premedication()
+        for drug_class, text in errors.items():
+            self.premed_rows[drug_class].show_error(text)
+        if errors:
+            self._say(self.premed_message, "Not recorded: " + ", ".join(errors) + " (see the row).", "error")
+            self.premed_rows[next(iter(errors))].dose.setFocus()
+            return
+        missing = [row.drug_class for row in self.premed_rows.values() if not row.recorded]
+        if missing:
+            self._say(
+                self.premed_message,
+                "Still to record before the infusion can start: " + ", ".join(missing) + ".",
+                "warning",
+            )
+            self.repaint_countdown()
+            self._first_open_premed_field().setFocus()
+            return
+        self._go_to_current_step()
+
+    def start_infusion(self) -> None:
+        if self._run_step(EventType.INFUSION_STARTED, self.start_message):
+            self._go_to_current_step()
+
+    def end_infusion(self) -> None:
+        if self._run_step(EventType.INFUSION_ENDED, self.end_message):
+            self._go_to_current_step()
+
+    def end_observation(self) -> None:
+        if self._run_step(EventType.OBSERVATION_ENDED, self.observe_message):
+            self._go_to_current_step()
+
+    def _run_step(self, kind: EventType, message: QLabel, details: dict | None = None) -> bool:
+        """Record one step now; on refusal show the domain's reason and stay."""
+        try:
+            self._record(kind, details=details)
+        except ValidationError as exc:
+            self._say(message, f"{exc.field.capitalize()}: {exc.message}", "error")
+            return False
+        except StepRefused as exc:
+            self._say(message, exc.message, "hardstop")
+            self.repaint_countdown()
+            return False
+        self._say(message, "", "")
+        return True

@@ -1,0 +1,237 @@
+"""The chair: the nurse's whole flow, driven through the real widgets with the fake clock."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from PySide6.QtCore import QDate, Qt
+
+from infusion_app.domain.formatting import format_countdown
+from infusion_app.domain.records import EventType
+from infusion_app.gui.chair import ChairPage, identifier_mismatches
+
+from .conftest import PATIENT
+
+DISPENSED = ("reconstituted", "diluted", "verified", "labelled", "dispensed")
+PREMEDS = {
+    "corticosteroid": ("dexamethasone", "10 mg"),
+    "antipyretic": ("acetaminophen", "650 mg"),
+    "antihistamine": ("diphenhydramine", "25 mg"),
+}
+
+
+@pytest.fixture
+def chair(qtbot, service, nurse):
+    page = ChairPage(service, nurse)
+    qtbot.addWidget(page)
+    page.resize(1280, 800)
+    page.show()
+    return page
+
+
+def click(qtbot, button):
+    assert button.isVisible() and button.isEnabled(), button.objectName()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def scan(qtbot, chair, prep_id):
+    chair.scan_field.clear()
+    qtbot.keyClicks(chair.scan_field, prep_id)
+    qtbot.keyClick(chair.scan_field, Qt.Key.Key_Return)
+
+
+def confirm(qtbot, chair, name=PATIENT.name, dob=PATIENT.date_of_birth):
+    qtbot.keyClicks(chair.confirm_name, name)
+    chair.confirm_dob.setFocus()
+    chair.confirm_dob.setDate(QDate(dob.year, dob.month, dob.day))
+    click(qtbot, chair.confirm_button)
+
+
+def premedicate(qtbot, chair, classes=tuple(PREMEDS)):
+    for drug_class in classes:
+        row = chair.premed_rows[drug_class]
+        drug, dose = PREMEDS[drug_class]
+        qtbot.keyClicks(row.drug, drug)
+        qtbot.keyClicks(row.dose, dose)
+    click(qtbot, chair.premed_button)
+
+
+def kinds(service, prep_id):
+    return [e.type for e in service.get(prep_id).events]
+
+
+def test_the_whole_chair_flow(qtbot, chair, service, clock, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id.lower())  # a scanner or a hurried hand may send lower case
+    assert chair.stack.currentWidget() is chair.confirm_page
+    assert PATIENT.name not in chair.patient_label.text()  # not shown before both identifiers are entered
+    assert chair.deadline_caption.text().startswith(service.status(prep_id).next_deadline.label)
+
+    confirm(qtbot, chair)
+    assert chair.stack.currentWidget() is chair.premed_page
+    assert PATIENT.name in chair.patient_label.text()
+    assert EventType.PATIENT_CONFIRMED in kinds(service, prep_id)
+
+    clock.advance(minutes=5)
+    premedicate(qtbot, chair)
+    assert chair.stack.currentWidget() is chair.start_page
+    given = {e.details["drug_class"]: e.details for e in service.get(prep_id).events_of(EventType.PREMEDICATION)}
+    assert {c: (d["drug"], d["dose"]) for c, d in given.items()} == PREMEDS
+    assert "50 mL/h" in chair.rate_label.text()
+
+    clock.advance(minutes=30)
+    click(qtbot, chair.start_button)
+    assert chair.stack.currentWidget() is chair.infusing_page
+    started = service.get(prep_id).last(EventType.INFUSION_STARTED)
+    assert started.at == clock.now() and started.user == "Nora Nurse"
+
+    # The countdown is the next stored deadline against the clock, repainted by the timer.
+    clock.advance(minutes=10)
+    chair.repaint_timer.timeout.emit()
+    deadline = service.status(prep_id).next_deadline
+    assert chair.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
+
+    clock.advance(minutes=50)
+    click(qtbot, chair.end_button)
+    assert chair.stack.currentWidget() is chair.observing_page
+    observe = service.status(prep_id).next_deadline
+    assert observe.at == clock.now() + timedelta(hours=1)
+    assert chair.countdown.text() == "1:00:00"
+
+    # Observation cannot end early: the domain refuses, the page says why and stays.
+    clock.advance(minutes=20)
+    click(qtbot, chair.observe_button)
+    assert chair.stack.currentWidget() is chair.observing_page
+    assert chair.observe_message.text()
+    assert EventType.OBSERVATION_ENDED not in kinds(service, prep_id)
+
+    clock.advance(minutes=40)
+    click(qtbot, chair.observe_button)
+    assert chair.stack.currentWidget() is chair.done_page
+    assert kinds(service, prep_id)[-3:] == [
+        EventType.INFUSION_STARTED,
+        EventType.INFUSION_ENDED,
+        EventType.OBSERVATION_ENDED,
+    ]
+    click(qtbot, chair.next_bag_button)
+    assert chair.stack.currentWidget() is chair.scan_page
+
+
+def test_infusion_start_is_refused_after_start_by(qtbot, chair, service, clock, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    start_by = {d.key: d for d in service.status(prep_id).deadlines}["start_infusion_by"].at
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    clock.set(start_by + timedelta(minutes=1))
+    chair.repaint_timer.timeout.emit()
+    assert chair.countdown.text().startswith("-")
+    assert chair.countdown.state == "expired"
+
+    click(qtbot, chair.start_button)
+
+    assert chair.stack.currentWidget() is chair.start_page
+    assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
+    refusal = chair.start_message.text()
+    assert refusal and chair.start_message.property("role") == "hardstop"
+    assert "start" in refusal.lower()
+
+
+def test_a_patient_mismatch_blocks_and_records_nothing(qtbot, chair, service, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+
+    confirm(qtbot, chair, name="Ada Byron")
+    assert chair.stack.currentWidget() is chair.confirm_page
+    assert "full name does not match" in chair.confirm_message.text()
+    assert PATIENT.name not in chair.confirm_message.text()
+
+    chair.confirm_name.clear()
+    confirm(qtbot, chair, dob=date(1970, 4, 3))
+    assert "date of birth does not match" in chair.confirm_message.text()
+
+    chair.confirm_name.clear()
+    qtbot.mouseClick(chair.use_mrn, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(chair.confirm_name, PATIENT.name)
+    qtbot.keyClicks(chair.confirm_mrn, "MRN1002")
+    qtbot.keyClick(chair.confirm_mrn, Qt.Key.Key_Return)  # a wristband scanner ends with Enter
+    assert "MRN does not match" in chair.confirm_message.text()
+    assert chair.stack.currentWidget() is chair.confirm_page
+    assert EventType.PATIENT_CONFIRMED not in kinds(service, prep_id)
+
+    chair.confirm_mrn.clear()
+    qtbot.keyClicks(chair.confirm_mrn, PATIENT.mrn.lower())
+    qtbot.keyClick(chair.confirm_mrn, Qt.Key.Key_Return)
+    assert chair.stack.currentWidget() is chair.premed_page
+    assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED).details["mrn"] == PATIENT.mrn.lower()
+
+
+def test_missing_premedication_blocks_the_start(qtbot, chair, service, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+
+    premedicate(qtbot, chair, classes=("corticosteroid", "antipyretic"))
+
+    assert chair.stack.currentWidget() is chair.premed_page
+    assert not chair.start_button.isVisible()
+    assert "antihistamine" in chair.premed_message.text()
+    assert chair.premed_rows["antihistamine"].drug.hasFocus()
+    assert not chair.premed_rows["corticosteroid"].drug.isEnabled()  # recorded rows are locked
+    assert len(service.get(prep_id).events_of(EventType.PREMEDICATION)) == 2
+    assert service.status(prep_id).current_step == "premedicate"
+
+    premedicate(qtbot, chair, classes=("antihistamine",))
+    assert chair.stack.currentWidget() is chair.start_page
+
+
+def test_a_premedication_dose_without_a_unit_is_refused_on_its_row(qtbot, chair, service, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    row = chair.premed_rows["antipyretic"]
+    qtbot.keyClicks(row.drug, "acetaminophen")
+    qtbot.keyClicks(row.dose, "650")
+    click(qtbot, chair.premed_button)
+    assert row.status.text().startswith("Dose:")
+    assert service.get(prep_id).events_of(EventType.PREMEDICATION) == []
+
+
+def test_a_bag_not_yet_dispensed_or_unknown_is_not_opened(qtbot, chair, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted"))
+    scan(qtbot, chair, prep_id)
+    assert chair.stack.currentWidget() is chair.scan_page
+    assert "not ready for the chair" in chair.scan_message.text()
+
+    scan(qtbot, chair, "")
+    assert chair.scan_message.text().startswith("Preparation id")
+    scan(qtbot, chair, "no such bag!")
+    assert chair.stack.currentWidget() is chair.scan_page
+    assert chair.scan_message.property("role") == "error"
+
+
+def test_reopening_a_bag_lands_on_its_stored_step(qtbot, service, nurse, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    first = ChairPage(service, nurse)
+    qtbot.addWidget(first)
+    first.show()
+    scan(qtbot, first, prep_id)
+    confirm(qtbot, first)
+    premedicate(qtbot, first)
+    click(qtbot, first.start_button)
+
+    again = ChairPage(service, nurse)
+    qtbot.addWidget(again)
+    again.open_preparation(prep_id)
+    assert again.stack.currentWidget() is again.infusing_page
+
+
+def test_identifier_matching_ignores_case_spacing_and_accents_only():
+    assert identifier_mismatches(PATIENT, "  ada   LOVELACE ", PATIENT.date_of_birth, None) == []
+    assert identifier_mismatches(PATIENT, "Ada Lovelace", None, " mrn1001 ") == []
+    assert identifier_mismatches(PATIENT, "Ada Lovelac", PATIENT.date_of_birth, None) == ["full name does not match the bag"]
+    assert identifier_mismatches(PATIENT, "", None, None) == [
+        "full name: enter the name the patient states",
+        "second identifier: enter the date of birth or the MRN",
+    ]
