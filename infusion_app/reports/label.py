@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.barcode import qrencoder
 from reportlab.lib import colors
 from reportlab.lib.units import inch, mm
-from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import getAscentDescent
 from reportlab.pdfgen.canvas import Canvas
 
 from ..domain.errors import ValidationError
@@ -27,10 +25,13 @@ from .model import SheetData
 
 DEFAULT_LABEL_SIZE = (102 * mm, 51 * mm)
 DEFAULT_LABEL_SIZE_TEXT = "102x51mm"
-# Thermal label stock the layout is meant for: from 2 x 1 in up to a 4 x 6 in (or 6 x 4 in) label.
-LABEL_WIDTH_RANGE_MM = (50.0, 160.0)
-LABEL_HEIGHT_RANGE_MM = (25.0, 160.0)
-LEADING = 1.16
+# Thermal label stock the layout is meant for: from 3 x 1.5 in up to a 4 x 6 in (or 6 x 4 in) label.
+# Smaller stock cannot carry every ISMP element at a size a nurse can read.
+LABEL_WIDTH_RANGE_MM = (70.0, 160.0)
+LABEL_HEIGHT_RANGE_MM = (38.0, 160.0)
+LARGEST_SCALE = 2.2
+ACCENTED_CAPITAL_HEIGHT = 0.93  # DejaVu Sans: top of É and Å, as a fraction of the font size
+LINE_GAP = 0.03  # between one line's descent and the next line's ascent, as a fraction of the size
 SMALLEST_SCALE = 0.45
 ABSOLUTE_MIN_FONT = 3.5  # below this no printer renders a readable glyph; only the MRN goes here
 
@@ -105,7 +106,7 @@ def label_lines(data: SheetData) -> list[LabelLine]:
     blank = "__________"
     prepared = data.prepared or f"{blank} by {blank}"
     return [
-        LabelLine(data.patient_name, bold=True, size=10, min_size=6, wrap=2),
+        LabelLine(data.patient_name, bold=True, size=10, min_size=6, wrap=3),
         LabelLine(f"MRN {data.mrn}   DOB {data.date_of_birth}", bold=True, size=8, min_size=5.5, never_cut=True),
         LabelLine(f"{data.generic_name} ({data.brand_name})", size=8, min_size=5.5, gap_before=1.5),
         LabelLine(data.dose, bold=True, size=17, min_size=10),
@@ -119,6 +120,15 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(" · ".join(data.storage), size=6.5, min_size=4.5, wrap=2, gap_before=1),
         LabelLine(data.hazard, bold=True, size=7, min_size=4.5, inverse=True, gap_before=2, never_cut=True),
     ]
+
+
+def line_extent(font: str, size: float) -> tuple[float, float]:
+    """How far a line's glyphs reach above and below its baseline (descent negative).
+
+    The font's ascent covers capitals but not the accent on a capital (É, Å): those reach higher.
+    """
+    ascent, descent = getAscentDescent(font, size)
+    return max(ascent, ACCENTED_CAPITAL_HEIGHT * size), descent
 
 
 def _cut(text: str, font: str, size: float, width: float) -> str:
@@ -136,20 +146,24 @@ def _fit_line(line: LabelLine, font: str, size: float, min_size: float, avail: f
     if shrunk >= min_size:
         return [(line.text, shrunk)]
     if line.wrap > 1:
-        for wrap_size in (size, *(size * f for f in (0.9, 0.8, 0.7, 0.6))):
-            wrap_size = max(wrap_size, min_size)
+        wrap_size = size
+        while wrap_size >= min_size:
             parts = _split(line.text, font, wrap_size, avail)
             if len(parts) <= line.wrap and all(text_width(p, font, wrap_size) <= avail for p in parts):
                 return [(p, wrap_size) for p in parts]
+            wrap_size *= 0.93
+        # Last resort: the smallest size, the lines it may take, and an ellipsis where even that is too long.
         parts = _split(line.text, font, min_size, avail)
-        fitted = [(p, min(min_size, min_size * avail / max(text_width(p, font, min_size), 0.01))) for p in parts[: line.wrap]]
         if len(parts) > line.wrap:
-            rest = " ".join(parts[line.wrap - 1 :])
-            fitted[-1] = (_cut(rest, font, min_size, avail), min_size)
-        return [(t, s) if s >= min_size or line.never_cut else (_cut(t, font, min_size, avail), min_size) for t, s in fitted]
+            parts = [*parts[: line.wrap - 1], _join(parts[line.wrap - 1 :])]
+        return [(p if text_width(p, font, min_size) <= avail else _cut(p, font, min_size, avail), min_size) for p in parts]
     if line.never_cut:
         return [(line.text, max(shrunk, ABSOLUTE_MIN_FONT))]
     return [(_cut(line.text, font, min_size, avail), min_size)]
+
+
+def _join(parts: list[str]) -> str:
+    return "".join(p if i == 0 or parts[i - 1].endswith("-") else " " + p for i, p in enumerate(parts))
 
 
 def _split(text: str, font: str, size: float, avail: float) -> list[str]:
@@ -177,16 +191,18 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
     check_label_size(size)
     width, height = size
     margin = max(2 * mm, min(width, height) * 0.045)
-    code_side = min(22 * mm, height * 0.45, width * 0.26)
-    id_size = 6.5
+    # Larger stock gets larger text: start from the size ratio to the default stock, then shrink.
+    scale = min(LARGEST_SCALE, max(1.0, width / DEFAULT_LABEL_SIZE[0], height / DEFAULT_LABEL_SIZE[1]))
+    code_side = min(22 * mm * scale, height * 0.45, width * 0.26)
+    # The id printed under the code, for typing when a scanner fails; never cut.
+    id_size = min(6.5 * scale, 6.5 * code_side / text_width(data.prep_id, BOLD, 6.5))
+    id_width = text_width(data.prep_id, BOLD, id_size)
     code_x = width - margin - code_side
     code_y = height - margin - code_side
-    code_bottom = code_y - id_size * LEADING  # the id printed under the code
+    code_bottom = code_y - id_size * 1.2
     lines = label_lines(data)
-    attempt: LabelLayout | None = None
-    scale = 1.0
     while True:
-        texts = [PlacedText(data.prep_id, BOLD, id_size, code_x + (code_side - text_width(data.prep_id, BOLD, id_size)) / 2, code_y - id_size, text_width(data.prep_id, BOLD, id_size))]
+        texts = [PlacedText(data.prep_id, BOLD, id_size, code_x + (code_side - id_width) / 2, code_y - id_size, id_width)]
         top = height - margin
         for line in lines:
             font = BOLD if line.bold else REGULAR
@@ -196,43 +212,78 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
             right_edge = code_x - 1.5 * mm if beside_code else width - margin
             avail = right_edge - margin - (4 if line.inverse else 0)
             for text, font_size in _fit_line(line, font, line.size * scale, line.min_size * min(scale, 1), avail):
-                baseline = top - font_size * 0.95
+                # From the font's real extent, so a large dose's descender never touches the next line.
+                ascent, descent = line_extent(font, font_size)
+                baseline = top - ascent
                 x = margin + (2 if line.inverse else 0)
                 texts.append(PlacedText(text, font, font_size, x, baseline, text_width(text, font, font_size), line.inverse))
-                top -= font_size * LEADING
-        attempt = LabelLayout(width, height, texts, (code_x, code_y, code_side), scale)
-        if top >= margin * 0.6 or scale <= SMALLEST_SCALE:
-            return attempt
+                top = baseline + descent - font_size * LINE_GAP
+        # The hazard box reaches a little below its line; keep it clear of the printer's dead edge.
+        if top >= margin * 0.8 + 1 or scale <= SMALLEST_SCALE:
+            return LabelLayout(width, height, texts, (code_x, code_y, code_side), scale)
         scale = round(scale - 0.04, 2)
 
 
 # -- drawing ----------------------------------------------------------------------------------
 
 
-def code_drawing(value: str, side: float) -> Drawing:
-    """The 2D code (QR, error correction M, with its quiet zone) carrying `value`, `side` points square."""
-    widget = QrCodeWidget(value, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(side, side, transform=[side / (x1 - x0), 0, 0, side / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+QUIET_ZONE_MODULES = 4  # the QR standard's blank margin, needed by every scanner
+
+
+def code_modules(value: str) -> list[list[bool]]:
+    """The QR code (error correction M) carrying `value`, as rows of dark (True) modules, top row first."""
+    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    code.addData(value)
+    code.make()
+    return [list(map(bool, row)) for row in code.modules]
+
+
+def draw_code(canvas: Canvas, value: str, x: float, y: float, side: float) -> None:
+    """Draw the 2D code with its quiet zone in the square (x, y, side), one rectangle per dark run.
+
+    Drawn straight on the canvas rather than through renderPDF, whose initial state would add an
+    unembedded Helvetica to the page.
+    """
+    modules = code_modules(value)
+    count = len(modules)
+    module = side / (count + 2 * QUIET_ZONE_MODULES)
+    origin_x = x + QUIET_ZONE_MODULES * module
+    top = y + side - QUIET_ZONE_MODULES * module
+    canvas.saveState()
+    canvas.setFillColor(colors.white)
+    canvas.rect(x, y, side, side, stroke=0, fill=1)
+    canvas.setFillColor(colors.black)
+    path = canvas.beginPath()
+    for row_index, row in enumerate(modules):
+        column = 0
+        while column < count:
+            if not row[column]:
+                column += 1
+                continue
+            run_start = column
+            while column < count and row[column]:
+                column += 1
+            path.rect(origin_x + run_start * module, top - (row_index + 1) * module, (column - run_start) * module, module)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
 
 
 def render_bag_label(data: SheetData, out: str | Path | BinaryIO, size: tuple[float, float] = DEFAULT_LABEL_SIZE) -> None:
     """Write the bag label as a one-page PDF whose page is exactly the label stock."""
     layout = layout_bag_label(data, size)
     target = str(out) if isinstance(out, Path) else out
-    canvas = Canvas(target, pagesize=(layout.width, layout.height), pageCompression=1)
+    canvas = Canvas(target, pagesize=(layout.width, layout.height), pageCompression=1, initialFontName=REGULAR, initialFontSize=7)
     canvas.setTitle(f"Bag label {data.prep_id}")
     canvas.setAuthor(f"infusion-prep {data.program_version}")
     canvas.setSubject(f"{data.generic_name} {data.dose}")
     canvas.setCreator("infusion-prep")
     x, y, side = layout.code_box
-    renderPDF.draw(code_drawing(data.prep_id, side), canvas, x, y)
+    draw_code(canvas, data.prep_id, x, y, side)
     for placed in layout.texts:
         if placed.inverse:
             canvas.setFillColor(colors.black)
-            canvas.rect(placed.x - 2, placed.baseline - placed.size * 0.3, placed.width + 4, placed.size * 1.22, stroke=0, fill=1)
+            ascent, descent = line_extent(placed.font, placed.size)
+            canvas.rect(placed.x - 2, placed.baseline + descent, placed.width + 4, ascent - descent, stroke=0, fill=1)
             canvas.setFillColor(colors.white)
         else:
             canvas.setFillColor(colors.black)

@@ -83,6 +83,8 @@ def _p(text: str, style: ParagraphStyle) -> Paragraph:
 
 def _grid_style(header: bool = True, extra: Sequence[tuple] = (), grid: bool = True) -> TableStyle:
     commands = [
+        # A table sets its cells' font even when they hold paragraphs: Helvetica unless told.
+        ("FONTNAME", (0, 0), (-1, -1), REGULAR),
         *([("GRID", (0, 0), (-1, -1), 0.5, GRID)] if grid else []),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
@@ -150,7 +152,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
         extra=[("BOX", (0, 0), (-1, -1), 1.2, colors.black)], grid=False,
     )
     side_by_side = Table([[order, dose]], colWidths=[width - dose_width, dose_width])
-    side_by_side.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0), ("LEFTPADDING", (1, 0), (1, 0), 4)]))
+    side_by_side.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), REGULAR), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0), ("LEFTPADDING", (1, 0), (1, 0), 4)]))
     story.append(_section("The order", [side_by_side], s))
     if data.pending_verification:
         pending = "; ".join(p.split(":", 1)[0] for p in data.pending_verification)
@@ -305,6 +307,9 @@ def render_prep_sheet(data: SheetData, out: str | Path | BinaryIO, page_size: st
         author=f"infusion-prep {data.program_version}",
         subject=f"{data.generic_name} {data.dose}",
         creator="infusion-prep",
+        # DejaVu from the first operator on, or reportlab puts an unembedded Helvetica on every page.
+        initialFontName=REGULAR,
+        initialFontSize=8.5,
     )
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body", leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="sheet", frames=[frame])])

@@ -1,0 +1,147 @@
+"""The sheet's view model: what is printed, built from the domain records, numbers via the ISMP formatter."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from infusion_app.domain.deadlines import compute_deadlines
+from infusion_app.domain.formatting import format_instant
+from infusion_app.domain.limits import site_defaults
+from infusion_app.domain.monograph import load_monograph
+from infusion_app.domain.records import Event, EventType
+from infusion_app.reports.demo import RECONSTITUTED_AT, demo_policy_decision, demo_preparation
+from infusion_app.reports.model import NOT_YET_RECONSTITUTED, SheetData
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def monograph():
+    return load_monograph()
+
+
+def build(prep, monograph, now=None, tz=NEW_YORK, **kwargs):
+    now = now or RECONSTITUTED_AT + timedelta(minutes=40)
+    deadlines = compute_deadlines(prep.events, monograph, now, site_defaults().warning_lead_time)
+    return SheetData.from_preparation(prep, monograph, deadlines, printed_at=now, program_version="9.9", tz=tz, **kwargs)
+
+
+def row(rows, label):
+    return next(r.value for r in rows if r.label == label)
+
+
+def test_order_rows_carry_units_formula_and_the_dose_worked_by_hand(monograph):
+    data = build(demo_preparation(monograph), monograph)
+    # 5 ft 6 in = 167.64 cm, 143 lb = 64.864 kg; Mosteller sqrt(167.64 × 64.864 / 3600) = 1.738 -> 1.74 m²;
+    # 0.8 mg/m² × 1.74 m² = 1.392 -> 1.39 mg; 1.39 / 0.25 = 5.56 mL; 50 - 5.56 = 44.44 mL; 1.39 / 50 = 0.0278 mg/mL.
+    assert row(data.order, "Cycle / Day") == "Cycle 1, Day 1"
+    assert row(data.order, "Height") == "167.6 cm (entered as 5 ft 6 in)"
+    assert row(data.order, "Weight") == "64.86 kg (entered as 143 lb)"
+    assert row(data.order, "BSA").startswith("1.74 m² (Mosteller)")
+    assert row(data.order, "Dose per m²") == "0.8 mg/m²"
+    assert row(data.order, "Dose") == "0.8 mg/m² × 1.74 m² = 1.39 mg"
+    assert data.dose == "1.39 mg"
+    assert data.final_concentration == "0.0278 mg/mL"
+    assert data.vehicle_line == "in 0.9% Sodium Chloride, total 50 mL"
+    assert data.route_rate == "IV over 1 hour at 50 mL/h"
+    steps = " ".join(s.text for s in data.dilution_steps)
+    assert "Withdraw 5.56 mL (1.39 mg)" in steps
+    assert "Add it to 44.44 mL 0.9% Sodium Chloride Injection for a total of 50 mL: 0.0278 mg/mL" in steps
+    recon = data.reconstitution_steps[0].text
+    assert "each of 2 vials (0.9 mg) with 4 mL Sterile Water for Injection: 0.25 mg/mL" in recon
+    assert any("Do not shake" in s.text for s in data.reconstitution_steps)
+    assert any(s.text == "Gently invert the bag to mix. Do not shake." for s in data.dilution_steps)
+
+
+def test_deadlines_are_local_dates_with_24_hour_times_across_a_dst_change(monograph):
+    # 2026-03-10 is two days after the US switch to daylight time: 09:00 UTC is 05:00 EDT.
+    data = build(demo_preparation(monograph), monograph)
+    timeline = {r.label: r.at for r in data.timeline}
+    assert timeline["Dilute by"] == "2026-03-10 09:00 EDT"  # reconstituted 05:00 + 4 h
+    assert timeline["End infusion by"] == "2026-03-10 13:00 EDT"  # reconstituted + 8 h
+    assert timeline["Start infusion by"] == "2026-03-10 09:20 EDT"  # diluted 05:20 + 4 h at room temperature
+    assert timeline["Observe until"] == "starts at the end of the infusion"
+    assert data.start_by == "2026-03-10 09:20 EDT"
+    assert data.discard_after == "2026-03-10 13:00 EDT"
+    assert data.printed_at == "2026-03-10 05:40 EDT"
+
+
+def test_before_reconstitution_every_deadline_says_it_starts_at_reconstitution(monograph):
+    prep = demo_preparation(monograph)
+    prep.events = [e for e in prep.events if e.type == EventType.PREMEDICATION]
+    data = build(prep, monograph, now=RECONSTITUTED_AT - timedelta(minutes=5))
+    assert [r.at for r in data.timeline[:4]] == [NOT_YET_RECONSTITUTED] * 4
+    assert data.start_by == data.discard_after == NOT_YET_RECONSTITUTED
+    assert data.prepared == "" and data.checked_by == ""
+    assert all(s.done == "" for s in data.reconstitution_steps + data.dilution_steps)
+
+
+def test_premedication_is_filled_from_events_and_blank_for_classes_not_given(monograph):
+    prep = demo_preparation(monograph)
+    prep.events = [e for e in prep.events if e.details.get("drug_class") != "antihistamine"]
+    data = build(prep, monograph)
+    by_class = {r.drug_class: r for r in data.premedication}
+    assert list(by_class) == ["Corticosteroid", "Antipyretic", "Antihistamine"]
+    assert by_class["Antipyretic"].drug == "acetaminophen PO"
+    assert by_class["Antipyretic"].dose == "650 mg"
+    assert by_class["Antipyretic"].initials == "GO"
+    assert by_class["Antipyretic"].time == "2026-03-10 04:20 EDT"
+    assert by_class["Antihistamine"] == dataclasses.replace(by_class["Antihistamine"], drug="", dose="", time="", initials="")
+
+
+def test_overrides_and_discard_are_printed_with_who_when_and_why(monograph):
+    prep = demo_preparation(monograph)
+    at = RECONSTITUTED_AT + timedelta(hours=5)
+    prep.events.append(
+        Event(EventType.OVERRIDE, at, at, "Priya Raman", {"hard_stop": "start infusion after start-by", "reason": "pump failure; new bag not possible"})
+    )
+    data = build(prep, monograph)
+    assert data.overrides == [
+        "Override by Priya Raman, 2026-03-10 10:00 EDT: start infusion after start-by. Reason: pump failure; new bag not possible"
+    ]
+
+
+def test_refrigerated_bag_says_refrigerate_and_warm_up(monograph):
+    prep = demo_preparation(monograph)
+    prep.events = [
+        dataclasses.replace(e, details={"storage": "fridge"}) if e.type == EventType.DILUTED else e for e in prep.events
+    ]
+    data = build(prep, monograph)
+    assert data.storage[:2] == ["Protect from light", "Do not shake"]
+    assert data.storage[2].startswith("Refrigerate; allow 1 hour to reach room temperature")
+
+
+def test_policy_decision_and_course_rows(monograph):
+    data = build(demo_preparation(monograph), monograph, policy_decision=demo_policy_decision(), course_info={"Course": "Cycle 2 of 6"})
+    assert data.policy is not None and data.policy.meets_criteria
+    assert data.policy.decision == "Meets the payer's criteria"
+    assert all(r.label == "met" for r in data.policy.criteria) and len(data.policy.criteria) >= 4
+    assert data.course[0].value == "Cycle 2 of 6"
+    assert build(demo_preparation(monograph), monograph).policy is None
+
+
+def test_billing_block(monograph):
+    data = build(demo_preparation(monograph), monograph)
+    # 1.39 mg -> 14 units of 0.1 mg; 2 vials × 0.9 mg = 18 units, 4 discarded -> JW.
+    assert row(data.billing, "Units administered") == "14 units (1.39 mg)"
+    assert row(data.billing, "Units discarded") == "4 units (0.41 mg)"
+    assert row(data.billing, "Modifier") == "JW"
+    assert row(data.billing, "HCPCS").startswith("J9229")
+
+
+def test_signatures_name_the_people_who_recorded_each_step(monograph):
+    data = build(demo_preparation(monograph), monograph)
+    assert [(s.role, s.name) for s in data.signatures] == [
+        ("Prepared by", "Tomás Ortega"),
+        ("Verified by", "Priya Raman"),
+        ("Administered by", ""),
+    ]
+
+
+def test_instants_default_to_the_machine_local_zone(monograph):
+    data = build(demo_preparation(monograph), monograph, tz=None)
+    assert data.start_by == format_instant(datetime(2026, 3, 10, 13, 20, tzinfo=timezone.utc))

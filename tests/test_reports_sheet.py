@@ -1,0 +1,199 @@
+"""The prep sheet PDF: its text, its page size, its footer on every page, embedded fonts, no overflow."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from pypdf import PdfReader
+from reportlab.lib.pagesizes import A4, letter
+from reportlab.pdfbase.pdfmetrics import stringWidth
+
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.records import Event, EventType, Patient, VialRecord
+from infusion_app.reports import render_prep_sheet
+from infusion_app.reports.demo import RECONSTITUTED_AT, demo_preparation, demo_sheet_data
+from infusion_app.reports.fonts import register_fonts
+
+NEW_YORK = ZoneInfo("America/New_York")
+LONG_NAME = (
+    "Anne-Éléonore-Françoise-Bénédicte-Maëlle-Séverine-Ægidia-Zoë-Øyvind-Ðorđe-Łucja-Şebnem-Żaneta-"
+    "Ångström-Dubois-Lefèvre-Großmann"
+)
+
+
+def render(data, paper="letter") -> PdfReader:
+    out = io.BytesIO()
+    render_prep_sheet(data, out, page_size=paper)
+    return PdfReader(io.BytesIO(out.getvalue()))
+
+
+def all_text(reader: PdfReader) -> str:
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def flat(text: str) -> str:
+    """Paragraphs wrap anywhere: compare text with line breaks taken out."""
+    return re.sub(r"\s+", " ", text)
+
+
+def text_runs(page):
+    """(text, x, y, width) of every text run on the page, in page coordinates."""
+    register_fonts()
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        if not text.strip() or not font:
+            return
+        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        scale = (tm[0] * cm[0]) or 1
+        face = str(font["/BaseFont"]).split("+")[-1]
+        for line in text.splitlines():
+            if line.strip():
+                runs.append((line, x, y, stringWidth(line, face, size * scale)))
+
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def assert_inside(reader: PdfReader):
+    for number, page in enumerate(reader.pages, start=1):
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        runs = text_runs(page)
+        assert runs, f"page {number} has no text"
+        for text, x, y, run_width in runs:
+            assert 0 <= x and x + run_width <= width + 0.5, f"page {number}: '{text}' runs off the side ({x:.1f} + {run_width:.1f} > {width:.1f})"
+            assert 0 <= y <= height, f"page {number}: '{text}' is off the page (y={y:.1f})"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK)
+
+
+@pytest.mark.parametrize("paper, size", [("letter", letter), ("a4", A4), ("A4", A4)])
+def test_paper_sizes(demo, paper, size):
+    reader = render(demo, paper)
+    for page in reader.pages:
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(size, abs=0.01)
+
+
+def test_unknown_paper_is_refused_naming_the_field(demo):
+    with pytest.raises(ValidationError) as error:
+        render(demo, "legal")
+    assert error.value.field == "paper"
+
+
+def test_sheet_text_holds_patient_order_volumes_deadlines_and_billing(demo):
+    text = flat(all_text(render(demo)))
+    for expected in [
+        "Marie-Hélène Dubois-Lefèvre",
+        "MRN 00412873",
+        "Date of birth 1968-04-12",
+        "inotuzumab ozogamicin (BESPONSA)",
+        "Cycle 1, Day 1",
+        "167.6 cm",
+        "64.86 kg",
+        "1.74 m² (Mosteller)",
+        "0.8 mg/m² × 1.74 m² = 1.39 mg",
+        "4 mL Sterile Water for Injection",
+        "Withdraw 5.56 mL (1.39 mg)",
+        "44.44 mL 0.9% Sodium Chloride Injection for a total of 50 mL",
+        "0.0278 mg/mL",
+        "Swirl gently to dissolve. Do not shake.",
+        "Gently invert the bag to mix. Do not shake.",
+        # reconstituted 05:00 EDT: dilute by 09:00, end by 13:00; diluted 05:20 at room temperature: start by 09:20
+        "Dilute by 2026-03-10 09:00 EDT",
+        "Start infusion by 2026-03-10 09:20 EDT",
+        "End infusion by 2026-03-10 13:00 EDT",
+        "Observe until",
+        "HAZARDOUS DRUG: handle and dispose of per policy",
+        "Protect the reconstituted and diluted solution from light.",
+        "veno-occlusive disease",
+        "Prepared by",
+        "Verified by",
+        "Administered by",
+        "J9229",
+        "14 units (1.39 mg)",
+        "4 units (0.41 mg)",
+        "JW",
+        "Corticosteroid",
+        "methylprednisolone IV",
+        "FX4821",
+        "2027-08-31",
+        "Meets the payer's criteria",
+    ]:
+        assert expected in text, expected
+
+
+def test_every_page_has_the_footer_with_page_x_of_y_and_provenance(demo):
+    reader = render(demo)
+    pages = len(reader.pages)
+    for number, page in enumerate(reader.pages, start=1):
+        text = flat(page.extract_text())
+        assert f"Page {number} of {pages}" in text
+        assert "DEMO-0001" in text and "MRN 00412873" in text
+        assert "Printed 2026-03-10 05:36 EDT" in text
+        assert "infusion-prep 9.9.9" in text
+        assert "monograph revision" in text and demo.monograph_revision in text
+
+
+def test_the_dejavu_font_is_embedded_and_no_standard_font_is_used(demo):
+    reader = render(demo)
+    fonts = {}
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            fonts[str(font["/BaseFont"])] = font
+    assert any("DejaVuSans-Bold" in name for name in fonts) and any(name.endswith("+DejaVuSans") for name in fonts)
+    for name, font in fonts.items():
+        descriptor = font["/FontDescriptor"].get_object()
+        assert "/FontFile2" in descriptor, f"{name} is not embedded"
+
+
+def long_case():
+    prep = demo_preparation()
+    prep.patient = Patient(name=LONG_NAME, mrn="00412873", date_of_birth=date(1968, 4, 12))
+    prep.vials = [VialRecord(lot=f"LOT-{n:02d}-ABCDEFGHIJ", expiry=date(2027, 8, 31), ndc="0008-0100-01", serial=f"SN{n:012d}") for n in range(8)]
+    at = RECONSTITUTED_AT + timedelta(hours=5)
+    reason = " ".join(["The pharmacist documented that the infusion pump failed at the chair and a replacement was obtained;"] * 12)
+    prep.events.append(Event(EventType.OVERRIDE, at, at, "Priya Raman", {"hard_stop": "infusion started after start-by", "reason": reason}))
+    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK, prep=prep), reason
+
+
+@pytest.mark.parametrize("paper", ["letter", "a4"])
+def test_long_name_many_vials_and_a_long_override_flow_onto_more_pages_and_stay_inside(paper):
+    data, reason = long_case()
+    reader = render(data, paper)
+    assert len(reader.pages) >= 3
+    assert_inside(reader)
+    text = flat(all_text(reader)).replace("- ", "-")
+    # The long name is printed in full in the patient box (wrapped), never cut.
+    assert LONG_NAME in text.replace(" ", "") or LONG_NAME in text
+    for n in range(8):
+        assert f"LOT-{n:02d}-ABCDEFGHIJ" in text
+    assert "pump failed at the chair" in text
+    for number, page in enumerate(reader.pages, start=1):
+        assert f"Page {number} of {len(reader.pages)}" in page.extract_text()
+
+
+def test_the_demo_sheet_stays_inside_the_page(demo):
+    assert_inside(render(demo))
+    assert_inside(render(demo, "a4"))
+
+
+def test_recorded_vials_short_of_the_needed_count_leave_numbered_blank_lines(demo):
+    fewer = dataclasses.replace(demo, vials=demo.vials[:1])
+    text = flat(all_text(render(fewer)))
+    assert "Vials needed: 2; vials recorded: 1" in text
+
+
+def test_a_file_path_works_as_well_as_a_stream(demo, tmp_path):
+    path = tmp_path / "sheet.pdf"
+    render_prep_sheet(demo, path)
+    assert PdfReader(path).pages[0].extract_text().startswith("Preparation sheet") or "Preparation sheet" in PdfReader(path).pages[0].extract_text()
