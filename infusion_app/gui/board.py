@@ -182,8 +182,10 @@ class BoardView(QTableView):
         self.setAccessibleName("Board of active preparations")
         vertical = self.verticalHeader()
         vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(76)
+        # Rows grow to fit a long patient name (wrapped, never elided); most rows stay at the minimum.
+        vertical.setMinimumSectionSize(76)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
         header = self.horizontalHeader()
         header.setFont(theme.font(theme.BASE_POINT_SIZE, bold=True))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
             from .chair import ChairPage
         except ImportError:
             return None
-        chair = ChairPage(self.service, self.service.clock, self.user, self)
+        chair = ChairPage(self.service, self.user, self)
         chair.step_recorded.connect(lambda _id: self.refresh())
         return chair
 

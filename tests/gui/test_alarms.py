@@ -1,0 +1,146 @@
+"""Alarms: raised from stored deadlines at the fake clock's now, flashing and repeating until
+acknowledged, the acknowledgement recorded through the service; sound optional."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from PySide6.QtCore import Qt
+
+from infusion_app.domain.records import EventType
+from infusion_app.gui import alarms as alarm_module
+from infusion_app.gui.alarms import Alarm, AlarmController, AlarmSound
+from infusion_app.gui.main_window import MainWindow
+
+from .conftest import PATIENT
+
+
+def open_window(qtbot, service, user, repaint_ms: int = 60_000) -> MainWindow:
+    # A long repaint interval: the tests call refresh() themselves after moving the fake clock.
+    window = MainWindow(service, user, repaint_ms=repaint_ms, sound=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def dilute_by(service, prep_id):
+    return next(d for d in service.status(prep_id).deadlines if d.key == "dilute_by")
+
+
+def test_an_alarm_is_raised_at_the_warning_lead_and_acknowledged_and_recorded(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, technician)
+    assert window.alarms.alarms == []
+    assert not window.banner.isVisible()
+
+    lead = service.settings().warning_lead_time
+    clock.set(dilute_by(service, prep_id).at - lead + timedelta(seconds=1))
+    window.refresh()  # what the repaint timer does every second
+    [alarm] = window.alarms.alarms
+    assert (alarm.preparation_id, alarm.deadline_key, alarm.state) == (prep_id, "dilute_by", "warning")
+    assert window.banner.isVisible() and PATIENT.name in window.banner.text.text()
+    assert window.board.board_model.rows()[0].alarm_active
+    assert window.alarms.sounds_played >= 1
+
+    # The flash runs on its own timer while the alarm is on.
+    phase = window.alarms.flash_phase
+    qtbot.waitUntil(lambda: window.alarms.flash_phase != phase, timeout=3000)
+
+    qtbot.mouseClick(window.banner.acknowledge_button, Qt.MouseButton.LeftButton)
+    assert window.alarms.alarms == []
+    assert not window.banner.isVisible()
+    ack = service.get(prep_id).last(EventType.ALARM_ACKNOWLEDGED)
+    assert ack.user == technician.name
+    assert ack.details == {"deadline": "dilute_by", "state": "warning"}
+    assert ack.at == clock.now()
+
+    # Still quiet on the next tick: the acknowledgement is read back from storage.
+    window.refresh()
+    assert window.alarms.alarms == []
+    assert not window.board.board_model.rows()[0].alarm_active
+
+
+def test_an_acknowledged_warning_raises_again_when_the_deadline_expires(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, technician)
+    clock.set(dilute_by(service, prep_id).at - timedelta(minutes=5))
+    window.refresh()
+    window.acknowledge_alarms()
+    assert window.alarms.alarms == []
+    clock.advance(minutes=6)
+    window.refresh()
+    [alarm] = window.alarms.alarms
+    assert alarm.state == "expired" and alarm.priority == alarm_module.HIGH
+    assert window.board.board_model.rows()[0].state == "expired"
+    assert "EXPIRED" in window.board.board_model.rows()[0].deadline_text
+
+
+def test_the_alarm_keeps_sounding_until_acknowledged(qtbot, monkeypatch):
+    monkeypatch.setitem(alarm_module.REPEAT_MS, alarm_module.HIGH, 30)
+
+    class CountingSound:
+        def __init__(self):
+            self.played: list[str] = []
+
+        def play(self, priority):
+            self.played.append(priority)
+
+        def stop(self):
+            pass
+
+    recorded: list[Alarm] = []
+    sound = CountingSound()
+    controller = AlarmController(recorded.append, sound)  # type: ignore[arg-type]
+    alarm = Alarm("BSP-22222", "dilute_by", "Dilute by", "expired", "Ada", "MRN1")
+    controller.update([alarm])
+    qtbot.waitUntil(lambda: len(sound.played) >= 3, timeout=2000)
+    assert set(sound.played) == {alarm_module.HIGH}
+    controller.acknowledge(alarm)
+    assert recorded == [alarm]
+    count = len(sound.played)
+    qtbot.wait(150)
+    assert len(sound.played) == count  # silent once acknowledged
+
+
+def test_a_failed_acknowledgement_leaves_the_alarm_on(qtbot):
+    def refuse(_alarm):
+        raise RuntimeError("database is locked")
+
+    controller = AlarmController(refuse)
+    alarm = Alarm("BSP-22222", "dilute_by", "Dilute by", "warning", "Ada", "MRN1")
+    controller.update([alarm])
+    try:
+        controller.acknowledge(alarm)
+    except RuntimeError:
+        pass
+    assert controller.alarms == [alarm]
+
+
+def test_without_qtmultimedia_the_alarm_is_visual_only(qtbot, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PySide6.QtMultimedia", None)  # import now fails
+    sound = AlarmSound(enabled=True)
+    assert not sound.available
+    sound.play(alarm_module.HIGH)  # does nothing, raises nothing
+    controller = AlarmController(lambda _a: None, sound)
+    controller.update([Alarm("BSP-22222", "dilute_by", "Dilute by", "expired", "Ada", "MRN1")])
+    qtbot.waitUntil(lambda: controller.flash_phase, timeout=2000)
+
+
+def test_the_alarm_sound_is_generated_when_qtmultimedia_is_there(qtbot):
+    sound = AlarmSound(enabled=True)
+    # Either it is ready, or (no audio backend on this machine) it says so; it never raises.
+    if sound.available:
+        assert set(sound._effects) == {alarm_module.HIGH, alarm_module.MEDIUM}
+    sound.play(alarm_module.MEDIUM)
+    sound.stop()
+
+
+def test_the_burst_files_are_valid_wav(tmp_path):
+    import wave
+
+    path = alarm_module._burst_wav(tmp_path / "x.wav", pulses=5, frequency=880.0)
+    with wave.open(str(path)) as wav:
+        assert wav.getnchannels() == 1 and wav.getframerate() == 22_050
+        assert wav.getnframes() > 22_050 * 0.15 * 5

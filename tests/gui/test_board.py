@@ -1,0 +1,227 @@
+"""THE BOARD: rows from storage, sorted by urgency, coloured as alarms are, restored after a restart,
+nothing cut off at 1280 x 800."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QAbstractButton, QLabel, QStyle, QWidget
+
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.formatting import format_countdown, format_dose, format_instant
+from infusion_app.domain.records import Patient
+from infusion_app.gui import theme
+from infusion_app.gui.board import COUNTDOWN_COLUMN, BoardModel, BoardRow
+from infusion_app.gui.main_window import MainWindow
+
+from .conftest import PIN
+
+LONG_NAME = "Maximiliana Wilhelmina Featherstonehaugh-Montgomery"
+
+
+def open_window(qtbot, service, user) -> MainWindow:
+    window = MainWindow(service, user, repaint_ms=60_000, sound=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def three_preparations(service, make_preparation, clock):
+    """One expired, one in its warning window, one running: created out of urgency order."""
+    running = make_preparation(Patient("Carl Running", "MRN3", date(1980, 1, 1)), steps=())
+    expired = make_preparation(Patient("Ada Expired", "MRN1", date(1970, 1, 1)), steps=("reconstituted",))
+    clock.advance(minutes=40)
+    warning = make_preparation(Patient(LONG_NAME, "MRN2", date(1975, 1, 1)), steps=("reconstituted",))
+    clock.advance(hours=3, minutes=35)  # expired: 4 h 15 min since reconstitution; warning: 3 h 35 min
+    return {"expired": expired, "warning": warning, "running": running}
+
+
+def test_rows_are_sorted_by_urgency_and_coloured_as_alarms_are(qtbot, service, technician, three_preparations):
+    window = open_window(qtbot, service, technician)
+    rows = window.board.board_model.rows()
+    assert [r.preparation_id for r in rows] == [three_preparations[k] for k in ("expired", "warning", "running")]
+    assert [r.state for r in rows] == ["expired", "warning", "none"]
+    model = window.board.board_model
+    for i, expected in enumerate(["expired", "warning"]):
+        index = model.index(i, COUNTDOWN_COLUMN)
+        background, foreground = theme.colours(expected)
+        assert model.data(index, Qt.ItemDataRole.BackgroundRole) == background
+        assert model.data(index, Qt.ItemDataRole.ForegroundRole) == foreground
+    # Countdowns are the stored deadline minus the clock's now, formatted by the one formatter.
+    status = service.status(three_preparations["warning"])
+    seconds = (status.next_deadline.at - status.now).total_seconds()
+    assert model.data(model.index(1, COUNTDOWN_COLUMN)) == format_countdown(seconds)
+    assert model.data(model.index(0, COUNTDOWN_COLUMN)).startswith("-")
+    assert format_instant(status.next_deadline.at) in model.data(model.index(1, 3))
+    dose = service.get(three_preparations["warning"]).order["calculation"]["dose_mg"]
+    assert model.data(model.index(1, 1)) == format_dose(dose)
+
+
+def test_the_countdown_moves_with_the_clock_on_each_tick(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, technician)
+    before = window.board.board_model.rows()[0].countdown_text
+    clock.advance(seconds=61)
+    window.refresh()
+    after = window.board.board_model.rows()[0].countdown_text
+    deadline = service.status(prep_id).next_deadline
+    assert before != after == format_countdown((deadline.at - clock.now()).total_seconds())
+
+
+def test_text_contrast_of_every_alarm_colour_is_readable():
+    def luminance(colour):
+        def channel(c):
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * channel(colour.red()) + 0.7152 * channel(colour.green()) + 0.0722 * channel(colour.blue())
+
+    for state in ("ok", "warning", "due", "expired", "none"):
+        for phase in (False, True):
+            background, foreground = theme.colours(state, phase)
+            light, dark = sorted((luminance(background), luminance(foreground)), reverse=True)
+            assert (light + 0.05) / (dark + 0.05) >= 4.5, (state, phase)
+
+
+def test_a_restart_restores_the_board_and_re_raises_unacknowledged_alarms(qtbot, data_dir, clock, service, technician, three_preparations):
+    from infusion_app.service import open_service
+
+    window = open_window(qtbot, service, technician)
+    before = [(r.preparation_id, r.countdown_text, r.state, r.step_text, r.deadline_text) for r in window.board.board_model.rows()]
+    alarms_before = [a.identity for a in window.alarms.alarms]
+    assert len(alarms_before) == 2
+    window.close()
+    service.close()
+
+    reopened = open_service(data_dir=data_dir, clock=clock)
+    try:
+        again = open_window(qtbot, reopened, reopened.user(technician.name))
+        after = [(r.preparation_id, r.countdown_text, r.state, r.step_text, r.deadline_text) for r in again.board.board_model.rows()]
+        assert after == before
+        assert [a.identity for a in again.alarms.alarms] == alarms_before
+        assert again.banner.isVisible()
+        again.close()
+    finally:
+        reopened.close()
+
+
+def cut_off(root: QWidget) -> list[str]:
+    """Visible labels and buttons narrower or shorter than their text needs."""
+    problems = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisibleTo(root) or not isinstance(widget, (QLabel, QAbstractButton)):
+            continue
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            needed_height = widget.heightForWidth(widget.width())
+            if needed_height > widget.height() + 1:
+                problems.append(f"{widget.objectName() or widget.text()[:30]!r}: height {widget.height()} < {needed_height}")
+            continue
+        hint = widget.minimumSizeHint() if isinstance(widget, QLabel) else widget.sizeHint()
+        if widget.width() + 1 < hint.width() or widget.height() + 1 < hint.height():
+            problems.append(f"{widget.objectName() or getattr(widget, 'text', lambda: '')()[:30]!r}: {widget.size().toTuple()} < {hint.toTuple()}")
+    return problems
+
+
+def test_nothing_is_cut_off_at_1280_by_800(qtbot, service, technician, three_preparations):
+    window = open_window(qtbot, service, technician)
+    assert window.size().toTuple() == (1280, 800)
+    window.refresh()
+    clock_text = window.clock_label.text()
+    assert window.clock_label.width() >= QFontMetrics(window.clock_label.font()).horizontalAdvance(clock_text)
+    assert cut_off(window) == []
+    # Every cell of the board fits its column (the long name included), the countdown too.
+    view = window.board
+    model = view.board_model
+    # The item delegate's own text margin (QStyle::PM_FocusFrameHMargin + 1 on each side).
+    margin = 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1)
+    for row in range(model.rowCount()):
+        for column in range(model.columnCount()):
+            index = model.index(row, column)
+            metrics = QFontMetrics(model.data(index, Qt.ItemDataRole.FontRole))
+            text = model.data(index)
+            cell = view.visualRect(index)
+            needed = metrics.boundingRect(QRect(0, 0, cell.width() - margin, 10_000), int(Qt.TextFlag.TextWordWrap), text)
+            assert needed.width() <= cell.width() - margin, (row, column, text)
+            assert needed.height() <= cell.height(), (row, column, text)
+
+
+def test_the_wizard_pages_fit_at_1280_by_800(qtbot, service, technician):
+    from infusion_app.gui.bench_wizard import BenchWizard
+
+    wizard = BenchWizard(service, technician)
+    qtbot.addWidget(wizard)
+    wizard.resize(1280, 800)
+    wizard.show()
+    qtbot.waitExposed(wizard)
+    assert cut_off(wizard) == []
+
+
+def test_enter_on_a_board_row_resumes_the_preparation_at_its_step(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, technician)
+    window.board.setFocus()
+    window.board.selectRow(0)
+    qtbot.keyClick(window.board, Qt.Key.Key_Return)
+    [wizard] = window._wizards
+    from infusion_app.gui import bench_wizard as bw
+
+    assert wizard.currentId() == bw.DRAW and wizard.preparation.id == prep_id
+    wizard.close()
+
+
+def test_switch_user_signs_another_person_in(qtbot, service, technician, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    pharmacist = service.user("Phil Pharm")
+    monkeypatch.setattr(MainWindow, "sign_in", staticmethod(lambda *a, **k: pharmacist))
+    window.switch_action.trigger()
+    assert window.user == pharmacist
+    assert "Phil Pharm" in window.user_label.text()
+
+
+def test_the_sign_in_dialog_checks_the_pin_through_the_service(qtbot, service):
+    from infusion_app.gui.sign_in import SignInDialog
+
+    dialog = SignInDialog(service.authenticate, [u.name for u in service.users()])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.name.setCurrentText("Tess Tech")
+    qtbot.keyClicks(dialog.pin, "0000")
+    qtbot.keyClick(dialog.pin, Qt.Key.Key_Return)
+    assert dialog.user is None and dialog.error.isVisible() and "not recognised" in dialog.error.text()
+    assert dialog.pin.text() == ""
+    qtbot.keyClicks(dialog.pin, PIN["Tess Tech"])
+    qtbot.keyClick(dialog.pin, Qt.Key.Key_Return)
+    assert dialog.user is not None and dialog.user.name == "Tess Tech"
+    assert dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_board_model_keeps_rows_sorted_whatever_order_they_come_in(qtbot):
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 1, 15, 9, tzinfo=timezone.utc)
+
+    def row(pid, state, minutes):
+        return BoardRow(pid, "P", "M", "1 mg", "Dilute", "dilute_by", "Dilute by", now + timedelta(minutes=minutes), state, now)
+
+    model = BoardModel()
+    model.set_rows([row("C", "ok", 90), row("A", "expired", -5), row("D", "none", 0), row("B", "warning", 10), row("E", "ok", 60)])
+    assert [r.preparation_id for r in model.rows()] == ["A", "B", "E", "C", "D"]
+
+
+def test_the_cut_off_check_finds_a_cut_off_button(qtbot):
+    from PySide6.QtWidgets import QPushButton, QVBoxLayout
+
+    root = QWidget()
+    qtbot.addWidget(root)
+    layout = QVBoxLayout(root)
+    squeezed = QPushButton("Acknowledge every alarm on the board", root)
+    squeezed.setFixedWidth(40)
+    layout.addWidget(squeezed)
+    root.show()
+    assert len(cut_off(root)) == 1
