@@ -1,0 +1,169 @@
+"""The audit log: every change appended, hash-chained; tampering through raw SQL is found."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from infusion_app.cli import main
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, Role, VialRecord
+from infusion_app.service import open_service
+from infusion_app.storage.audit import GENESIS, canonical_json, entry_hash, verify_chain
+from infusion_app.storage.database import DB_FILENAME
+
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """A database with one of each kind of change in its audit log."""
+    clock = FakeClock(T0)
+    with open_service(data_dir=tmp_path, clock=clock) as service:
+        tech = service.add_user("Tina", Role.TECHNICIAN, "1111")
+        pharm = service.add_user("Paul", Role.PHARMACIST, "2222")
+        service.add_user("Nora", Role.NURSE, "4444", actor=pharm)
+        service.set_setting("warning_lead_minutes", 40, pharm)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech)
+        service.record_event(prep.id, E.RECONSTITUTED, tech)
+        clock.advance(hours=3, minutes=30)
+        service.acknowledge_alarm(prep.id, "dilute_by", "warning", tech)
+        clock.advance(minutes=40)
+        override = service.authorize_override("Paul", "2222", "prescriber informed")
+        service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"}, override=override)
+        service.deactivate_user("Nora", actor=pharm)
+        assert service.verify_audit().intact
+    return tmp_path
+
+
+def raw(tmp_path, *statements):
+    connection = sqlite3.connect(tmp_path / DB_FILENAME)
+    with connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+
+
+def check(tmp_path):
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as service:
+        return service.verify_audit()
+
+
+def test_every_kind_of_change_is_in_the_log_with_who_and_when(filled):
+    with open_service(data_dir=filled, clock=FakeClock(T0)) as service:
+        entries = service.audit_entries()
+    actions = [e.action for e in entries]
+    assert actions == [
+        "user.added", "user.added", "user.added", "setting.changed", "preparation.created", "vial.added",
+        "event.reconstituted", "alarm.acknowledged", "override", "event.diluted", "user.deactivated",
+    ]
+    assert entries[0].actor.startswith("local-admin (os user ")
+    assert entries[2].actor == "Paul"
+    assert entries[8].actor == "Paul" and "prescriber informed" in entries[8].after
+    assert entries[10].before == '{"active":true}' and entries[10].after == '{"active":false}'
+    assert entries[4].at == "2026-03-10T08:00:00.000000+00:00"
+    assert entries[9].at == "2026-03-10T12:10:00.000000+00:00"
+    assert all("1111" not in e.after and "2222" not in e.after for e in entries)  # no PIN ever
+
+
+def test_an_intact_log_verifies(filled):
+    result = check(filled)
+    assert result.intact and result.entries == 11 and result.first_broken is None
+
+
+def test_an_edited_entry_is_found(filled):
+    raw(filled, "UPDATE audit_log SET after_json = replace(after_json, 'prescriber informed', 'all fine') WHERE seq = 9")
+    result = check(filled)
+    assert result.first_broken == 9 and "altered" in result.reason
+
+
+def test_an_edited_actor_is_found(filled):
+    raw(filled, "UPDATE audit_log SET actor = 'Petra' WHERE seq = 5")
+    assert check(filled).first_broken == 5
+
+
+def test_a_deleted_entry_is_found(filled):
+    raw(filled, "DELETE FROM audit_log WHERE seq = 6")
+    assert check(filled).first_broken == 7
+
+
+def test_deleting_the_newest_entries_is_found(filled):
+    raw(filled, "DELETE FROM audit_log WHERE seq >= 10")
+    result = check(filled)
+    assert not result.intact and result.first_broken == 10
+
+
+def test_deleting_the_newest_entry_is_found_even_after_more_are_written(filled):
+    raw(filled, "DELETE FROM audit_log WHERE seq = 11")
+    with open_service(data_dir=filled, clock=FakeClock(T0)) as service:
+        service.set_setting("paper_size", "a4", service.user("Paul"))
+        assert service.verify_audit().first_broken == 12
+
+
+def test_reordered_entries_are_found(filled):
+    raw(
+        filled,
+        "UPDATE audit_log SET seq = 100 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_log SET seq = 4 WHERE seq = 100",
+    )
+    assert check(filled).first_broken == 3
+
+
+def test_an_inserted_entry_with_a_valid_looking_hash_is_found(filled):
+    connection = sqlite3.connect(filled / DB_FILENAME)
+    previous = connection.execute("SELECT hash FROM audit_log WHERE seq = 4").fetchone()[0]
+    connection.close()
+    at, actor, action, subject, before, after = "2026-03-10T08:00:00.000000+00:00", "Paul", "user.added", "Mallory", "null", '{"name":"Mallory"}'
+    forged = entry_hash(previous, 5, at, actor, action, subject, before, after)
+    raw(
+        filled,
+        "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 5",
+        "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000",
+        f"INSERT INTO audit_log VALUES (5, '{at}', '{actor}', '{action}', '{subject}', '{before}', '{after}', '{previous}', '{forged}')",
+    )
+    result = check(filled)
+    assert result.first_broken == 6 and "chain" in result.reason
+
+
+def test_verify_chain_on_its_own():
+    assert verify_chain([], None).intact
+    assert not verify_chain([], (1, "ab")).intact  # a head with no entries: everything was deleted
+
+
+def test_canonical_json_is_stable_and_typed():
+    value = {"b": [1, 2], "a": datetime(2026, 1, 1, 9, tzinfo=timezone(timedelta(hours=1))), "c": date(2026, 1, 2), "d": E.DILUTED, "é": "ü"}
+    assert canonical_json(value) == '{"a":"2026-01-01T08:00:00.000000+00:00","b":[1,2],"c":"2026-01-02","d":"diluted","é":"ü"}'
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+    assert len(entry_hash(GENESIS, 1, "t", "a", "x", "s", "null", "null")) == 64
+
+
+def test_audit_verify_command_exit_codes(filled, capsys):
+    assert main(["audit", "verify", "--data-dir", str(filled)]) == 0
+    assert "intact: 11 entries" in capsys.readouterr().out
+    raw(filled, "UPDATE audit_log SET subject = 'other' WHERE seq = 2")
+    assert main(["audit", "verify", "--data-dir", str(filled)]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN at entry 2" in out
+    assert main(["audit", "verify", "--json", "--data-dir", str(filled)]) == 1
+    import json
+
+    assert json.loads(capsys.readouterr().out)["first_broken"] == 2
+
+
+def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
+    target = tmp_path / "audit.csv"
+    assert main(["audit", "export", "--out", str(target), "--data-dir", str(filled)]) == 0
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert len(rows) == 11
+    assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS
+    assert all(rows[i]["prev_hash"] == rows[i - 1]["hash"] for i in range(1, len(rows)))
+    assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), "--data-dir", str(filled)]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -1,0 +1,441 @@
+"""The application service: users and PINs, preparations, steps, overrides, settings, alarms."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, Role, VialRecord
+from infusion_app.domain.security import SCRYPT_N, hash_pin, validate_pin, verify_pin
+from infusion_app.service import (
+    AuthenticationError,
+    PreparationBlocked,
+    PreparationNotFound,
+    StepRefused,
+    open_service,
+)
+
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+PATIENT = Patient("Doe, Jane", "MRN-1001", date(1970, 5, 17))
+ORDER = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+PREMEDS = [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def service(tmp_path, clock):
+    svc = open_service(data_dir=tmp_path, clock=clock)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def people(service):
+    return {
+        "tech": service.add_user("Tina Tech", Role.TECHNICIAN, "1111"),
+        "pharm": service.add_user("Paul Pharm", Role.PHARMACIST, "2222"),
+        "pharm2": service.add_user("Petra Pharm", Role.PHARMACIST, "3333"),
+        "nurse": service.add_user("Nora Nurse", Role.NURSE, "4444"),
+    }
+
+
+def new_prep(service, people, **order_changes):
+    return service.create_preparation(PATIENT, dataclasses.replace(ORDER, **order_changes), people["tech"])
+
+
+def prepare_to_dispensed(service, people, clock, prep_id):
+    service.record_event(prep_id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=20)
+    service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"})
+    clock.advance(minutes=10)
+    service.record_event(prep_id, E.VERIFIED, people["pharm"])
+    service.record_event(prep_id, E.LABELLED, people["tech"])
+    return service.record_event(prep_id, E.DISPENSED, people["tech"])
+
+
+# -- PINs ----------------------------------------------------------------------------------
+
+
+def test_pins_are_hashed_with_scrypt_and_a_fresh_salt_each_time():
+    first, second = hash_pin("2468"), hash_pin("2468")
+    assert first != second
+    scheme, n, r, p, salt, key = first.split("$")
+    assert scheme == "scrypt" and int(n) >= 2**14 and int(r) >= 8 and int(p) >= 1
+    assert SCRYPT_N >= 2**14
+    assert "2468" not in first
+    assert verify_pin("2468", first) and verify_pin("2468", second)
+    assert not verify_pin("2469", first)
+    assert not verify_pin("2468", "garbage") and not verify_pin("2468", "scrypt$x$y$z$!!$??")
+
+
+@pytest.mark.parametrize("pin", ["123", "1234567890123", "12a4", "", " 1234", "１２３４", "12.4"])
+def test_pins_must_be_4_to_12_ascii_digits(pin):
+    with pytest.raises(ValidationError) as refused:
+        validate_pin(pin)
+    assert refused.value.field == "pin" and "4 to 12" in refused.value.message
+
+
+def test_authentication_checks_the_pin_and_ignores_name_case(service, people):
+    assert service.authenticate("nora nurse", "4444").name == "Nora Nurse"
+    with pytest.raises(AuthenticationError):
+        service.authenticate("Nora Nurse", "4445")
+    with pytest.raises(AuthenticationError) as unknown:
+        service.authenticate("Nobody", "4444")
+    assert unknown.value.message == "name or PIN not recognised"  # same words as a wrong PIN
+
+
+def test_a_deactivated_user_cannot_sign_in_or_record(service, people, clock):
+    prep = new_prep(service, people)
+    service.deactivate_user("Tina Tech", actor=people["pharm"])
+    with pytest.raises(AuthenticationError, match="deactivated"):
+        service.authenticate("Tina Tech", "1111")
+    with pytest.raises(StepRefused):
+        service.record_event(prep.id, E.RECONSTITUTED, people["tech"])  # a stale signed-in User object
+    assert "Tina Tech" in [u.name for u in service.users(include_inactive=True)]
+    assert "Tina Tech" not in [u.name for u in service.users()]
+
+
+def test_user_names_are_unique_regardless_of_case(service, people):
+    with pytest.raises(ValidationError) as refused:
+        service.add_user("TINA TECH", Role.NURSE, "9999")
+    assert refused.value.field == "name"
+
+
+@pytest.mark.parametrize("name, role, pin, field", [("", "nurse", "1234", "name"), ("Al", "doctor", "1234", "role"), ("Al", "nurse", "12", "pin"), ("A\x00l", "nurse", "1234", "name")])
+def test_bad_user_input_names_the_field(service, name, role, pin, field):
+    with pytest.raises(ValidationError) as refused:
+        service.add_user(name, role, pin)
+    assert refused.value.field == field
+
+
+def test_only_a_pharmacist_manages_users_and_settings(service, people):
+    with pytest.raises(StepRefused, match="pharmacist"):
+        service.add_user("Ned", Role.NURSE, "1234", actor=people["nurse"])
+    with pytest.raises(StepRefused, match="pharmacist"):
+        service.set_setting("warning_lead_minutes", 45, people["tech"])
+    assert service.add_user("Ned", Role.NURSE, "1234", actor=people["pharm"]).role is Role.NURSE
+
+
+def test_a_pin_can_be_changed_with_the_current_one(service, people):
+    with pytest.raises(AuthenticationError):
+        service.set_pin("Nora Nurse", "5555", current_pin="0000")
+    service.set_pin("Nora Nurse", "5555", current_pin="4444")
+    assert service.authenticate("Nora Nurse", "5555")
+    with pytest.raises(AuthenticationError):
+        service.authenticate("Nora Nurse", "4444")
+
+
+# -- preparations --------------------------------------------------------------------------
+
+
+def test_a_new_preparation_stores_the_patient_order_and_calculation(service, people, tmp_path):
+    status = new_prep(service, people)
+    assert status.id.startswith("BSP-") and len(status.id) == 9
+    assert status.current_step == "reconstitute" and status.active
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+        prep = other.get(status.id.lower())
+        assert prep.patient == PATIENT
+        assert prep.order["calculation"]["dose_mg"] == service.calculate(ORDER).dose_mg
+        assert prep.order["height"] == "170 cm" and prep.order["cycle"] == 1
+        assert prep.created_by == "Tina Tech" and prep.created_at == T0
+        assert prep.monograph_revision == service.monograph.revision
+
+
+def test_a_calculation_hard_stop_stores_nothing_and_says_why(service, people):
+    with pytest.raises(PreparationBlocked) as blocked:
+        service.create_preparation(PATIENT, DoseOrder("60 cm", "5 kg", 1, 1), people["tech"])
+    assert blocked.value.hard_stops and "concentration" in blocked.value.hard_stops[0]
+    assert blocked.value.calculation.dose_mg > 0
+    assert service.list_preparations() == []
+    assert service.audit_entries()[-1].action == "preparation.refused"
+
+
+def test_a_nurse_does_not_start_a_preparation(service, people):
+    with pytest.raises(StepRefused, match="technicians or pharmacists"):
+        service.create_preparation(PATIENT, ORDER, people["nurse"])
+
+
+@pytest.mark.parametrize("patient, field", [
+    (Patient("", "M1", date(1970, 1, 1)), "patient name"),
+    (Patient("Doe", "", date(1970, 1, 1)), "mrn"),
+    (Patient("Doe", "M 1", date(1970, 1, 1)), "mrn"),
+    (Patient("Doe", "M1", date(2026, 3, 11)), "dob"),
+    (Patient("Doe", "M1", date(1850, 1, 1)), "dob"),
+])
+def test_bad_patient_data_is_refused_with_its_field(service, people, patient, field):
+    with pytest.raises(ValidationError) as refused:
+        service.create_preparation(patient, ORDER, people["tech"])
+    assert refused.value.field == field
+    assert service.list_preparations() == []
+
+
+def test_bad_order_input_is_refused_by_the_engine(service, people):
+    with pytest.raises(ValidationError) as refused:
+        new_prep(service, people, cycle=9)
+    assert refused.value.field == "cycle"
+
+
+def test_vials_are_recorded_and_expired_ones_refused(service, people):
+    status = new_prep(service, people)
+    service.add_vial(status.id, VialRecord("LOT-A", date(2027, 1, 31)), people["tech"])
+    with pytest.raises(StepRefused, match="expired"):
+        service.add_vial(status.id, VialRecord("LOT-OLD", date(2026, 3, 9)), people["tech"])
+    with pytest.raises(ValidationError) as refused:
+        service.add_vial(status.id, VialRecord("", date(2027, 1, 31)), people["tech"])
+    assert refused.value.field == "lot"
+    assert [v.lot for v in service.get(status.id).vials] == ["LOT-A"]
+
+
+def test_unknown_and_malformed_ids(service, people):
+    from infusion_app.service.ids import new_preparation_id
+
+    stored = new_prep(service, people).id
+    unknown = next(i for i in iter(new_preparation_id, None) if i != stored)
+    assert service.get(unknown) is None
+    with pytest.raises(PreparationNotFound):
+        service.status(unknown)
+    with pytest.raises(ValidationError):
+        service.get("BSP-00000")
+
+
+def test_the_whole_bench_and_chair_flow_reaches_done(service, people, clock):
+    status = new_prep(service, people)
+    status = prepare_to_dispensed(service, people, clock, status.id)
+    assert status.current_step == "premedicate"
+    for drug_class, drug, dose in PREMEDS:
+        service.record_event(status.id, E.PREMEDICATION, people["nurse"], details={"drug_class": drug_class, "drug": drug, "dose": dose})
+    service.record_event(status.id, E.PATIENT_CONFIRMED, people["nurse"])
+    clock.advance(minutes=5)
+    assert service.record_event(status.id, E.INFUSION_STARTED, people["nurse"]).current_step == "infusing"
+    clock.advance(hours=1)
+    after_end = service.record_event(status.id, E.INFUSION_ENDED, people["nurse"])
+    assert after_end.current_step == "observing"
+    with pytest.raises(StepRefused):
+        service.record_event(status.id, E.OBSERVATION_ENDED, people["nurse"])  # the hour is not over
+    clock.advance(hours=1)
+    done = service.record_event(status.id, E.OBSERVATION_ENDED, people["nurse"])
+    assert done.current_step == "done" and not done.active
+    assert service.list_active() == []
+    assert service.verify_audit().intact
+
+
+def test_roles_are_enforced_by_the_domain_through_the_service(service, people, clock):
+    status = new_prep(service, people)
+    with pytest.raises(StepRefused):
+        service.record_event(status.id, E.RECONSTITUTED, people["nurse"])
+    service.record_event(status.id, E.RECONSTITUTED, people["pharm"])
+    service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    with pytest.raises(StepRefused):
+        service.record_event(status.id, E.VERIFIED, people["tech"])  # not a pharmacist
+    with pytest.raises(StepRefused):
+        service.record_event(status.id, E.VERIFIED, people["pharm"])  # prepared it: no self-verification
+    assert service.record_event(status.id, E.VERIFIED, people["pharm2"]).current_step == "label"
+
+
+def test_a_step_is_stored_before_record_event_returns(service, people, tmp_path):
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:  # a second connection, as after a crash
+        assert [e.type for e in other.get(status.id).events] == [E.RECONSTITUTED]
+
+
+def test_a_refused_step_stores_nothing(service, people):
+    status = new_prep(service, people)
+    audit_before = len(service.audit_entries())
+    with pytest.raises(StepRefused):
+        service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    assert service.get(status.id).events == []
+    assert len(service.audit_entries()) == audit_before
+
+
+def test_instants_in_the_future_or_without_offset_are_invalid(service, people, clock):
+    status = new_prep(service, people)
+    with pytest.raises(ValidationError) as future:
+        service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=T0 + timedelta(minutes=30))
+    assert future.value.field == "at"
+    with pytest.raises(ValidationError) as naive:
+        service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=datetime(2026, 3, 10, 8, 0))
+    assert naive.value.field == "at"
+    earlier = service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=T0 - timedelta(minutes=10))
+    assert earlier.prep.events[0].at == T0 - timedelta(minutes=10)
+    assert earlier.prep.events[0].recorded_at == T0
+
+
+def test_unknown_event_names_and_direct_overrides_are_invalid(service, people):
+    status = new_prep(service, people)
+    for bad in ("boiled", "override", "alarm-acknowledged"):
+        with pytest.raises(ValidationError) as refused:
+            service.record_event(status.id, bad, people["tech"])
+        assert refused.value.field == "event"
+
+
+# -- overrides -----------------------------------------------------------------------------
+
+
+def late_dilution(service, people, clock):
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(hours=4, minutes=5)
+    with pytest.raises(StepRefused) as refused:
+        service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    return status.id, refused.value
+
+
+def test_the_4_hour_dilution_limit_is_a_hard_stop_a_pharmacist_may_override(service, people, clock):
+    prep_id, refusal = late_dilution(service, people, clock)
+    assert refusal.overridable and "dilute" in refusal.code
+    with pytest.raises(StepRefused):
+        service.authorize_override("Tina Tech", "1111", "needed")  # not a pharmacist
+    with pytest.raises(AuthenticationError):
+        service.authorize_override("Paul Pharm", "0000", "needed")
+    with pytest.raises(ValidationError):
+        service.authorize_override("Paul Pharm", "2222", "  ")
+    override = service.authorize_override("Paul Pharm", "2222", "prescriber informed; dose needed today", refusal.code)
+    status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
+    kinds = [e.type for e in status.prep.events]
+    assert kinds == [E.RECONSTITUTED, E.OVERRIDE, E.DILUTED]
+    recorded = status.prep.events[1]
+    assert recorded.user == "Paul Pharm" and recorded.details["reason"] == "prescriber informed; dose needed today"
+    assert recorded.details["hard_stop"] == refusal.code
+    actions = [a.action for a in service.audit_entries()]
+    assert actions[-2:] == ["override", "event.diluted"]
+
+
+def test_an_override_without_a_code_applies_to_the_refusal_met(service, people, clock):
+    prep_id, refusal = late_dilution(service, people, clock)
+    override = service.authorize_override("Paul Pharm", "2222", "prescriber informed")
+    status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
+    assert status.prep.events[1].details["hard_stop"] == refusal.code
+
+
+def test_an_override_that_is_not_needed_is_refused_and_nothing_stored(service, people):
+    status = new_prep(service, people)
+    override = service.authorize_override("Paul Pharm", "2222", "just in case")
+    with pytest.raises(ValidationError) as refused:
+        service.record_event(status.id, E.RECONSTITUTED, people["tech"], override=override)
+    assert refused.value.field == "override"
+    assert service.get(status.id).events == []
+
+
+# -- clock ---------------------------------------------------------------------------------
+
+
+def test_a_clock_set_back_never_extends_a_deadline(service, people, clock):
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(hours=4, minutes=1)
+    expired = {d.key: d.state.value for d in service.status(status.id).deadlines}
+    assert expired["dilute_by"] == "expired"
+    clock.set(T0 + timedelta(hours=1))  # the wall clock jumps back three hours
+    again = service.status(status.id)
+    assert again.now == T0 + timedelta(hours=4, minutes=1)
+    assert again.clock_jumped_back
+    assert {d.key: d.state.value for d in again.deadlines}["dilute_by"] == "expired"
+
+
+def test_a_reopened_service_starts_its_clock_at_the_latest_stored_instant(service, people, clock, tmp_path):
+    status = new_prep(service, people)
+    clock.advance(hours=2)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as reopened:  # its clock is 2 h behind
+        assert reopened.now() == T0 + timedelta(hours=2)
+
+
+# -- settings and alarms -------------------------------------------------------------------
+
+
+def test_settings_are_validated_stored_audited_and_used(service, people, clock, tmp_path):
+    assert service.settings().warning_lead_time == timedelta(minutes=30)
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(hours=3, minutes=20)  # 40 minutes before dilute-by
+    assert {d.key: d.state.value for d in service.status(status.id).deadlines}["dilute_by"] == "ok"
+    service.set_setting("warning_lead_minutes", "45", people["pharm"])
+    assert {d.key: d.state.value for d in service.status(status.id).deadlines}["dilute_by"] == "warning"
+    entry = service.audit_entries()[-1]
+    assert (entry.action, entry.actor, entry.subject) == ("setting.changed", "Paul Pharm", "warning_lead_minutes")
+    assert entry.before == '{"warning_lead_minutes":30}' and entry.after == '{"warning_lead_minutes":45}'
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+        assert other.settings().warning_lead_time == timedelta(minutes=45)
+    for key, bad in [("warning_lead_minutes", "0"), ("warning_lead_minutes", "ten"), ("paper_size", "legal"), ("colour", "red")]:
+        with pytest.raises(ValidationError):
+            service.set_setting(key, bad, people["pharm"])
+    service.set_setting("label_size", "4x3in", people["pharm"])
+    service.set_setting("dose_rounding_enabled", "true", people["pharm"])
+    assert service.settings().label_size == "4x3in" and service.policy().dose_rounding_enabled is True
+
+
+def test_alarm_acknowledgements_are_stored_once_and_survive_a_restart(service, people, clock, tmp_path):
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(hours=3, minutes=45)
+    warning = next(d for d in service.status(status.id).deadlines if d.key == "dilute_by")
+    assert warning.state.value == "warning"
+    acked = service.acknowledge_alarm(status.id, "dilute_by", warning.state, people["nurse"])
+    assert acked.is_acknowledged("dilute_by", "warning")
+    again = service.acknowledge_alarm(status.id, "dilute_by", "warning", people["tech"])
+    assert len(again.prep.events_of(E.ALARM_ACKNOWLEDGED)) == 1
+    assert again.current_step == "dilute"  # an acknowledgement is not a step
+    with pytest.raises(ValidationError):
+        service.acknowledge_alarm(status.id, "no_such_deadline", "warning", people["nurse"])
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+        restored = other.status(status.id)
+        assert restored.is_acknowledged("dilute_by", "warning")
+        assert not restored.is_acknowledged("dilute_by", "expired")
+
+
+def test_the_active_list_puts_the_most_urgent_first(service, people, clock):
+    later = new_prep(service, people)
+    sooner = new_prep(service, people)
+    idle = new_prep(service, people)
+    service.record_event(later.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=30)
+    service.record_event(sooner.id, E.RECONSTITUTED, people["tech"], at=T0 - timedelta(minutes=20))
+    assert [s.id for s in service.list_active()] == [sooner.id, later.id, idle.id]
+    assert service.list_active()[0].to_dict()["next_deadline"]["key"] == "dilute_by"
+
+
+def test_a_step_checked_against_a_stale_read_is_rechecked(service, people, tmp_path, monkeypatch):
+    """Two workstations: the other one records a step between our read and our write."""
+    status = new_prep(service, people)
+    other = open_service(data_dir=tmp_path, clock=FakeClock(T0))
+    real_append = service.repository.append_events
+    calls = []
+
+    def interleaved(*args, **kwargs):
+        if not calls:
+            calls.append(1)
+            other.record_event(status.id, E.RECONSTITUTED, people["pharm"])
+        return real_append(*args, **kwargs)
+
+    monkeypatch.setattr(service.repository, "append_events", interleaved)
+    try:
+        with pytest.raises(StepRefused):  # re-checked: reconstituting twice is out of order
+            service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    finally:
+        other.close()
+    assert [e.user for e in service.get(status.id).events] == ["Paul Pharm"]
+
+
+def test_status_to_dict_is_the_show_payload(service, people, clock):
+    status = new_prep(service, people)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    payload = service.status(status.id).to_dict()
+    for key in ("id", "patient", "order", "calculation", "vials", "events", "deadlines", "current_step", "allowed_events", "hard_stops", "active"):
+        assert key in payload
+    assert payload["events"][0] == {"type": "reconstituted", "at": "2026-03-10T08:00:00+00:00", "recorded_at": "2026-03-10T08:00:00+00:00", "user": "Tina Tech", "details": {}, "seq": 1}
+    assert {d["key"] for d in payload["deadlines"]} >= {"dilute_by", "start_infusion_by", "end_infusion_by"}
+    assert "diluted" in payload["allowed_events"]
+    import json
+
+    json.dumps(payload)  # JSON-able as it is
