@@ -95,6 +95,25 @@ def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | Non
     return problems
 
 
+def _sized(widget: QWidget, point_size: int, bold: bool = False) -> None:
+    # The application style sheet sets every widget's font-size, which beats setFont(); a
+    # widget's own style sheet is the one thing that wins over it.
+    weight = " font-weight: bold;" if bold else ""
+    widget.setStyleSheet(f"font-size: {point_size}pt;{weight}")
+
+
+class _ChairCountdown(CountdownLabel):
+    """The shared countdown, at the chair's larger size (kept through every colour change)."""
+
+    def __init__(self, point_size: int, parent: QWidget | None = None):
+        self._point_size = point_size
+        super().__init__(point_size, parent)
+
+    def show_value(self, text: str, state: str, flash_phase: bool = False) -> None:
+        super().show_value(text, state, flash_phase)
+        self.setStyleSheet(self.styleSheet() + f" font-size: {self._point_size}pt; font-weight: bold; padding: 4px 24px;")
+
+
 def _heading(text: str, parent: QWidget) -> QLabel:
     return message_label(text, "heading", parent)
 
@@ -105,7 +124,7 @@ class _PremedicationRow:
     def __init__(self, drug_class: str, grid: QGridLayout, row: int, parent: QWidget):
         self.drug_class = drug_class
         self.title = QLabel(drug_class.capitalize(), parent)
-        self.title.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        _sized(self.title, theme.ROW_POINT_SIZE, bold=True)
         self.drug = QLineEdit(parent)
         self.drug.setObjectName(f"premedDrug_{drug_class}")
         self.drug.setPlaceholderText("drug, e.g. as on the order")
@@ -218,14 +237,14 @@ class ChairPage(QWidget):
         left = QVBoxLayout()
         self.patient_label = QLabel("No bag scanned", header)
         self.patient_label.setObjectName("chairPatient")
-        self.patient_label.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        _sized(self.patient_label, theme.BANNER_POINT_SIZE, bold=True)
         self.patient_label.setWordWrap(True)
         self.bag_label = QLabel("", header)
         self.bag_label.setObjectName("chairBag")
         self.bag_label.setWordWrap(True)
         self.step_label = QLabel("", header)
         self.step_label.setObjectName("chairStep")
-        self.step_label.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        _sized(self.step_label, theme.ROW_POINT_SIZE, bold=True)
         left.addWidget(self.patient_label)
         left.addWidget(self.bag_label)
         left.addWidget(self.step_label)
@@ -235,12 +254,13 @@ class ChairPage(QWidget):
         right = QVBoxLayout()
         self.deadline_caption = QLabel("", header)
         self.deadline_caption.setObjectName("chairDeadlineCaption")
-        self.deadline_caption.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        _sized(self.deadline_caption, theme.ROW_POINT_SIZE, bold=True)
         self.deadline_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.deadline_caption.setWordWrap(True)
-        self.countdown = CountdownLabel(CHAIR_COUNTDOWN_POINT_SIZE, header)
+        self.countdown = _ChairCountdown(CHAIR_COUNTDOWN_POINT_SIZE, header)
         self.countdown.setObjectName("chairCountdown")
-        self.countdown.setMinimumWidth(self.countdown.fontMetrics().horizontalAdvance("-00:00:00") + 40)
+        self.countdown.ensurePolished()
+        self.countdown.setMinimumWidth(self.countdown.fontMetrics().horizontalAdvance("-00:00:00") + 60)
         right.addWidget(self.deadline_caption)
         right.addWidget(self.countdown)
         layout.addLayout(right)
@@ -258,7 +278,7 @@ class ChairPage(QWidget):
         self.scan_field.setObjectName("scanField")
         self.scan_field.setPlaceholderText("preparation id")
         self.scan_field.setAccessibleName("preparation id")
-        self.scan_field.setFont(theme.font(theme.BANNER_POINT_SIZE))
+        _sized(self.scan_field, theme.BANNER_POINT_SIZE)
         self.scan_field.returnPressed.connect(self.open_scanned)
         self.open_button = QPushButton("&Open bag", page)
         self.open_button.setObjectName("openBagButton")
@@ -347,7 +367,7 @@ class ChairPage(QWidget):
         grid = QGridLayout()
         for column, title in enumerate(("Class", "Drug", "Dose", "Given at")):
             header = QLabel(title, page)
-            header.setFont(theme.font(theme.BASE_POINT_SIZE, bold=True))
+            _sized(header, theme.BASE_POINT_SIZE, bold=True)
             grid.addWidget(header, 0, column)
         grid.setColumnStretch(1, 3)
         grid.setColumnStretch(2, 2)
@@ -381,7 +401,7 @@ class ChairPage(QWidget):
         layout.addWidget(_heading("Start the infusion", page))
         self.rate_label = QLabel(page)
         self.rate_label.setObjectName("rateLabel")
-        self.rate_label.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        _sized(self.rate_label, theme.BANNER_POINT_SIZE, bold=True)
         self.rate_label.setWordWrap(True)
         layout.addWidget(self.rate_label)
         self.start_notes = message_label("", "", page)

@@ -154,12 +154,11 @@ class PrintPreview(QDialog):
         printer.setDocName(self.suggested_name)
         if self.document.pageCount() > 0:
             points = self.document.pagePointSize(0)
-            size = QPageSize(QSizeF(points), QPageSize.Unit.Point, "", QPageSize.SizeMatchPolicy.FuzzyMatch)
-            orientation = (
-                QPageLayout.Orientation.Landscape
-                if points.width() > points.height()
-                else QPageLayout.Orientation.Portrait
-            )
+            landscape = points.width() > points.height()
+            # QPageLayout wants the size upright and turns it for landscape itself.
+            upright = QSizeF(min(points.width(), points.height()), max(points.width(), points.height()))
+            size = QPageSize(upright, QPageSize.Unit.Point, "", QPageSize.SizeMatchPolicy.FuzzyMatch)
+            orientation = QPageLayout.Orientation.Landscape if landscape else QPageLayout.Orientation.Portrait
             printer.setPageLayout(QPageLayout(size, orientation, QMarginsF()))
             printer.setFullPage(True)
         printer.setFromTo(1, max(1, self.document.pageCount()))

@@ -14,16 +14,22 @@ from infusion_app.gui.print_preview import PrintPreview
 
 @pytest.fixture
 def demo_pdf(tmp_path: Path) -> Path:
-    # Until infusion_app.reports has its demo preparation, a two-page letter PDF stands in.
-    from reportlab.lib.pagesizes import letter
-    from reportlab.pdfgen.canvas import Canvas
+    """The prep sheet of infusion_app.reports' sample preparation (what `sheet --demo` prints)."""
+    from infusion_app.reports import render_prep_sheet
+    from infusion_app.reports.demo import demo_sheet_data
 
     path = tmp_path / "sheet.pdf"
-    canvas = Canvas(str(path), pagesize=letter)
-    for page in (1, 2):
-        canvas.drawString(72, 700, f"Demo page {page}")
-        canvas.showPage()
-    canvas.save()
+    render_prep_sheet(demo_sheet_data(), str(path), page_size="letter")
+    return path
+
+
+@pytest.fixture
+def demo_label(tmp_path: Path) -> Path:
+    from infusion_app.reports import DEFAULT_LABEL_SIZE, render_bag_label
+    from infusion_app.reports.demo import demo_sheet_data
+
+    path = tmp_path / "label.pdf"
+    render_bag_label(demo_sheet_data(), str(path), size=DEFAULT_LABEL_SIZE)
     return path
 
 
@@ -94,3 +100,21 @@ def test_a_broken_file_disables_print_and_save(qtbot, tmp_path):
     assert not dialog.print_button.isEnabled()
     assert not dialog.save_button.isEnabled()
     assert "Could not open" in dialog.status.text()
+
+
+def test_a_label_is_shown_whole_and_printed_at_its_own_size(qtbot, demo_label, tmp_path):
+    printed = tmp_path / "label-printed.pdf"
+
+    def print_to_file(printer: QPrinter, parent) -> bool:
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(printed))
+        return True
+
+    dialog = PrintPreview(demo_label, "Bag label", choose_save_path=_refuse, run_print_dialog=print_to_file)
+    qtbot.addWidget(dialog)
+    assert dialog.page_count() == 1
+    assert dialog.whole_page_button.isChecked()  # a small landscape page is shown whole
+    qtbot.mouseClick(dialog.print_button, Qt.MouseButton.LeftButton)
+    source, result = PdfReader(demo_label).pages[0], PdfReader(printed).pages[0]
+    assert float(result.mediabox.width) == pytest.approx(float(source.mediabox.width), abs=1.5)
+    assert float(result.mediabox.height) == pytest.approx(float(source.mediabox.height), abs=1.5)
