@@ -502,3 +502,18 @@ def test_to_dict_gives_iso_instants_with_offset(mono):
     assert as_dict["at"] == "2026-11-27T12:00:00+00:00"
     assert as_dict["met_at"] == "2026-11-27T09:00:00+00:00"
     assert as_dict["state"] == "met" and as_dict["hard"] is True
+
+
+def test_an_overridden_late_step_stays_expired_and_names_the_override(mono):
+    late = R + limit(mono, "reconstitution_to_dilution") + timedelta(minutes=3)
+    override = Event(
+        EventType.OVERRIDE, late, late, "paul", {"hard_stop": "dilute_by_passed", "reason": "prescriber accepted", "step": "diluted"}
+    )
+    events = [ev(EventType.RECONSTITUTED, R), override, ev(EventType.DILUTED, late, storage="room")]
+    got = compute(mono, events)
+    assert got["dilute_by"].state == DeadlineState.EXPIRED  # the truth is kept
+    assert got["dilute_by"].overridden_by == "paul: prescriber accepted"
+    assert got["dilute_by"].to_dict()["overridden_by"] == "paul: prescriber accepted"
+    assert got["start_infusion_by"].overridden_by is None
+    (stop,) = deadline_hard_stops(got.values(), late)
+    assert stop.endswith("overridden by paul: prescriber accepted")

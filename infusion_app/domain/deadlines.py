@@ -41,7 +41,7 @@ deadline whose step never happened is closed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
@@ -82,6 +82,7 @@ class Deadline:
     met_at: datetime | None  # when its step happened (in time or not)
     basis: str  # why this instant: the event, the limit and the monograph path
     hard: bool  # True: a 'not after' limit whose passing is a hard stop; False: a 'not before' minimum
+    overridden_by: str | None = None  # "pharmacist: reason" when an OVERRIDE event names this deadline's hard stop
 
     @property
     def hard_stop_code(self) -> str:
@@ -101,6 +102,7 @@ class Deadline:
             "met_at": utc_iso(self.met_at) if self.met_at else None,
             "basis": self.basis,
             "hard": self.hard,
+            "overridden_by": self.overridden_by,
         }
 
 
@@ -390,12 +392,28 @@ def compute_deadlines(
             f"({source('observation_after_infusion')})",
         )
 
+    overrides = _overrides(events)
+    deadlines = [
+        replace(d, overridden_by=overrides[d.hard_stop_code]) if d.hard_stop_code in overrides else d for d in deadlines
+    ]
     if line.discarded is not None:
         deadlines = [
-            d if d.met_at is not None else Deadline(d.key, d.label, d.at, DeadlineState.CLOSED, None, d.basis, d.hard)
+            d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED)
             for d in deadlines
         ]
     return deadlines
+
+
+def _overrides(events: Sequence[Event]) -> dict[str, str]:
+    """Hard-stop code -> 'pharmacist: reason', from the OVERRIDE events (codes joined by '+' count singly)."""
+    found: dict[str, str] = {}
+    for event in events:
+        if event.type != EventType.OVERRIDE:
+            continue
+        for code in str(event.details.get("hard_stop", "")).split("+"):
+            if code:
+                found[code] = f"{event.user}: {event.details.get('reason', '')}".strip()
+    return found
 
 
 def next_deadline(deadlines: Sequence[Deadline]) -> Deadline | None:
@@ -427,9 +445,10 @@ def deadline_hard_stops(deadlines: Sequence[Deadline], now: datetime) -> list[st
     stops = []
     for d in passed_hard_deadlines(deadlines, now):
         if d.met_at is not None:
+            overridden = f"; overridden by {d.overridden_by}" if d.overridden_by else ""
             stops.append(
                 f"{d.label} {format_instant(d.at)} was passed: the step happened at {format_instant(d.met_at)} "
-                f"({d.basis})"
+                f"({d.basis}){overridden}"
             )
         else:
             stops.append(f"{d.label} {format_instant(d.at)} has passed ({d.basis})")
