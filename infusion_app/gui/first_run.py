@@ -1,0 +1,113 @@
+"""First run: before anything else, create the first pharmacist (name and PIN typed twice).
+
+Shown only while no user exists. The first pharmacist can then add everyone else in Settings.
+The service validates the name and the PIN and stores the PIN as a slow hash; this dialog only
+checks that the two PIN entries are the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.errors import ValidationError
+from ..domain.records import Role, User
+from ..domain.security import PIN_MAX_DIGITS, PIN_MIN_DIGITS
+from .widgets import message_label, set_role
+
+
+def pin_field(parent: QWidget, accessible_name: str) -> QLineEdit:
+    field = QLineEdit(parent)
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setMaxLength(PIN_MAX_DIGITS)
+    field.setPlaceholderText(f"{PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+    field.setAccessibleName(accessible_name)
+    return field
+
+
+class FirstRunDialog(QDialog):
+    """Creates the first pharmacist. `created` holds the new User once accepted."""
+
+    def __init__(self, service: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("firstRunDialog")
+        self.setWindowTitle("Infusion Prep — first start")
+        self.setModal(True)
+        self.service = service
+        self.created: User | None = None
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(message_label("Welcome. Create the first pharmacist", "heading", self))
+        layout.addWidget(
+            message_label(
+                "No user exists yet. The first user is a pharmacist, who then adds technicians, "
+                "nurses and other pharmacists in Settings. Everyone signs in with their name and a PIN.",
+                "",
+                self,
+            )
+        )
+        form = QFormLayout()
+        self.name = QLineEdit(self)
+        self.name.setObjectName("firstRunName")
+        self.name.setPlaceholderText("full name, as colleagues know you")
+        self.name.setAccessibleName("pharmacist name")
+        self.pin = pin_field(self, "PIN")
+        self.pin.setObjectName("firstRunPin")
+        self.pin_again = pin_field(self, "PIN again")
+        self.pin_again.setObjectName("firstRunPinAgain")
+        for text, widget in (("Pharmacist &name:", self.name), ("&PIN:", self.pin), ("PIN &again:", self.pin_again)):
+            label = QLabel(text, self)
+            label.setBuddy(widget)
+            form.addRow(label, widget)
+        layout.addLayout(form)
+        self.message = message_label("", "", self)
+        self.message.setObjectName("firstRunMessage")
+        layout.addWidget(self.message)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.create_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.create_button.setText("&Create pharmacist")
+        self.create_button.setObjectName("createPharmacistButton")
+        self.create_button.setDefault(True)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button.setText("&Quit")
+        buttons.accepted.connect(self.create)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(620)
+        self.name.setFocus()
+
+    def _error(self, text: str, focus: QLineEdit) -> None:
+        self.message.setText(text)
+        set_role(self.message, "error")
+        focus.setFocus()
+        focus.selectAll()
+
+    def create(self) -> None:
+        if self.service.has_users():
+            # Another workstation finished its first run meanwhile: sign in instead.
+            self.accept()
+            return
+        if self.pin.text() != self.pin_again.text():
+            self.pin_again.clear()
+            self._error("PIN again: the two PINs differ; type the same PIN twice.", self.pin_again)
+            return
+        try:
+            self.created = self.service.add_user(self.name.text(), Role.PHARMACIST, self.pin.text())
+        except ValidationError as exc:
+            focus = {"name": self.name, "pin": self.pin}.get(exc.field, self.name)
+            if focus is self.pin:
+                self.pin.clear()
+                self.pin_again.clear()
+            self._error(f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}", focus)
+            return
+        self.accept()

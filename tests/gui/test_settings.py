@@ -1,0 +1,169 @@
+"""Settings and first run, through the real dialogs and a real service on tmp_path."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.records import Role
+from infusion_app.gui.first_run import FirstRunDialog
+from infusion_app.gui.settings import SettingsDialog
+
+from .conftest import START
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), button.objectName()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def retype(qtbot, edit, text):
+    edit.selectAll()
+    qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(edit, text)
+
+
+@pytest.fixture
+def settings_dialog(qtbot, service, pharmacist):
+    dialog = SettingsDialog(service, pharmacist)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_a_pharmacist_adds_a_user_who_can_then_sign_in(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    qtbot.keyClicks(dialog.new_name, "Nina Newnurse")
+    dialog.new_role.setCurrentIndex(dialog.new_role.findData(Role.NURSE))
+    qtbot.keyClicks(dialog.new_pin, "987654")
+    qtbot.keyClicks(dialog.new_pin_again, "987654")
+    click(qtbot, dialog.add_button)
+
+    assert service.authenticate("Nina Newnurse", "987654").role is Role.NURSE
+    names = [dialog.users_table.item(r, 0).text() for r in range(dialog.users_table.rowCount())]
+    assert "Nina Newnurse" in names
+    assert dialog.selected_user().name == "Nina Newnurse"
+    assert "Added Nina Newnurse" in dialog.users_message.text()
+    assert dialog.new_pin.text() == ""  # a PIN never lingers in a field
+
+
+def test_two_different_pins_or_a_bad_pin_add_nobody(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    qtbot.keyClicks(dialog.new_name, "Tom Typo")
+    qtbot.keyClicks(dialog.new_pin, "123456")
+    qtbot.keyClicks(dialog.new_pin_again, "123465")
+    qtbot.keyClick(dialog.new_pin_again, Qt.Key.Key_Return)
+    assert "differ" in dialog.users_message.text()
+    assert service.user("Tom Typo") is None
+
+    retype(qtbot, dialog.new_pin, "12")
+    qtbot.keyClicks(dialog.new_pin_again, "12")
+    click(qtbot, dialog.add_button)
+    assert dialog.users_message.text().startswith("Pin:")
+    assert "4 to 12 digits" in dialog.users_message.text()
+    assert service.user("Tom Typo") is None
+
+
+def test_deactivate_and_reactivate_a_user(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    dialog.load_users(select="Tess Tech")
+    click(qtbot, dialog.toggle_active_button)
+    assert not service.user("Tess Tech").active
+    assert "Reactivate" in dialog.toggle_active_button.text()
+    click(qtbot, dialog.toggle_active_button)
+    assert service.user("Tess Tech").active
+
+    dialog.load_users(select="Phil Pharm")  # the signed-in pharmacist
+    click(qtbot, dialog.toggle_active_button)
+    assert service.user("Phil Pharm").active
+    assert "yourself" in dialog.users_message.text()
+
+
+def test_sizes_lead_time_and_weight_thresholds_are_saved(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    dialog.paper_size.setCurrentIndex(dialog.paper_size.findData("a4"))
+    dialog.label_size.setCurrentIndex(dialog.label_size.findData("4x3in"))
+    retype(qtbot, dialog.numbers["warning_lead_minutes"].edit, "45")
+    retype(qtbot, dialog.numbers["weight_change_percent_child"].edit, "7.5")
+    click(qtbot, dialog.save_button)
+
+    stored = service.settings()
+    assert (stored.paper_size, stored.label_size) == ("a4", "4x3in")
+    assert stored.warning_lead_time == timedelta(minutes=45)
+    assert stored.policy.weight_change_percent_child == 7.5
+    assert dialog.message.text().startswith("Saved:")
+
+
+def test_a_lead_time_out_of_range_is_named_and_nothing_is_saved(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    before = service.settings().as_dict()
+    dialog.paper_size.setCurrentIndex(dialog.paper_size.findData("a4"))
+    field = dialog.numbers["warning_lead_minutes"]
+    dialog.tabs.setCurrentIndex(2)
+    retype(qtbot, field.edit, "0")
+    qtbot.keyClick(field.edit, Qt.Key.Key_Return)
+    assert field.message.isVisible()
+    assert "1 to 240 minutes" in field.message.text()
+
+    click(qtbot, dialog.save_button)
+    assert service.settings().as_dict() == before
+    assert dialog.message.text().startswith("Nothing saved")
+
+
+def test_a_nurse_sees_settings_read_only(qtbot, service, nurse):
+    dialog = SettingsDialog(service, nurse)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.role_note.isVisible()
+    assert not dialog.save_button.isEnabled()
+    assert not dialog.add_group.isEnabled()
+    assert dialog.numbers["warning_lead_minutes"].edit.isReadOnly()
+
+
+def test_first_run_creates_the_first_pharmacist(qtbot, tmp_path):
+    from infusion_app.service import open_service
+
+    with open_service(data_dir=tmp_path / "fresh", clock=FakeClock(START)) as service:
+        assert not service.has_users()
+        dialog = FirstRunDialog(service)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.keyClicks(dialog.name, "Fiona First")
+        qtbot.keyClicks(dialog.pin, "24680")
+        qtbot.keyClicks(dialog.pin_again, "24689")
+        click(qtbot, dialog.create_button)
+        assert "differ" in dialog.message.text()
+        assert not service.has_users()
+
+        qtbot.keyClicks(dialog.pin_again, "24680")
+        with qtbot.waitSignal(dialog.accepted, timeout=2000):
+            click(qtbot, dialog.create_button)
+        assert dialog.created is not None
+        user = service.authenticate("Fiona First", "24680")
+        assert user.role is Role.PHARMACIST and user.active
+
+
+def test_first_run_refuses_an_empty_name(qtbot, tmp_path):
+    from infusion_app.service import open_service
+
+    with open_service(data_dir=tmp_path / "fresh", clock=FakeClock(START)) as service:
+        dialog = FirstRunDialog(service)
+        qtbot.addWidget(dialog)
+        qtbot.keyClicks(dialog.pin, "24680")
+        qtbot.keyClicks(dialog.pin_again, "24680")
+        click(qtbot, dialog.create_button)
+        assert dialog.message.text().startswith("Name:")
+        assert not service.has_users()
+        assert dialog.result() != dialog.DialogCode.Accepted
+
+
+def test_enter_in_a_field_never_presses_another_button(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    dialog.load_users(select="Tess Tech")
+    qtbot.keyClicks(dialog.new_name, "Ned Enter")
+    qtbot.keyClick(dialog.new_name, Qt.Key.Key_Return)
+    assert service.user("Tess Tech").active
+    assert service.user("Ned Enter") is None
