@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write the prep sheet (order, premedication, vials, steps, deadlines, signatures, billing) as PDF.",
     )
     _common_options(sheet)
-    sheet.add_argument("--paper", default=DEFAULT_PAPER, metavar="letter|a4", help=f"paper size (default {DEFAULT_PAPER})")
+    sheet.add_argument("--paper", metavar="letter|a4", help=f"paper size (default: the site setting, else {DEFAULT_PAPER})")
     sheet.set_defaults(func=run_sheet)
 
     label = subparsers.add_parser(
@@ -36,9 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common_options(label)
     label.add_argument(
         "--label-size",
-        default=DEFAULT_LABEL_SIZE,
         metavar="WxH(mm|in)",
-        help=f"label stock, e.g. 102x51mm, 4x2in, 4x6in (default {DEFAULT_LABEL_SIZE})",
+        help=f"label stock, e.g. 102x51mm, 4x2in, 4x6in (default: the site setting, else {DEFAULT_LABEL_SIZE})",
     )
     label.set_defaults(func=run_label)
 
@@ -72,38 +71,42 @@ def _sheet_data(args: argparse.Namespace):
 
 
 def _stored_sheet_data(args: argparse.Namespace):
+    """The preparation from storage, its deadlines as of now, the payer decision and course kept with it."""
     from .. import __version__
-    from ..domain.clock import MonotonicClock, SystemClock
     from ..domain.monograph import load_monograph
     from ..reports.model import SheetData
-    from ..service import open_service
+    from .service_access import open_service_for
 
-    clock = MonotonicClock(SystemClock())
-    service = open_service(args.data_dir, args.database, clock)
-    try:
-        prep = service.get(args.id)
-        if prep is None:
-            raise CliError(f"invalid ID: no preparation '{args.id}'")
+    with open_service_for(args) as service:
+        status = service.status(args.id)  # ValidationError (exit 2) for a malformed or unknown id
+        prep = status.prep
         monograph = load_monograph(prep.monograph_id)
+        settings = service.settings()
+        # The site's paper and label stock, unless the command line names them.
+        if hasattr(args, "paper"):
+            args.paper = args.paper or settings.paper_size
+        if hasattr(args, "label_size"):
+            args.label_size = args.label_size or settings.label_size
         return SheetData.from_preparation(
             prep,
             monograph,
-            service.deadlines(prep.id),
-            printed_at=clock.now(),
+            status.deadlines,
+            printed_at=status.now,
             program_version=__version__,
-            course_info=_course_info(service, prep),
-            policy_decision=None,
+            course_info=_course_status(service, prep.patient.mrn),
         )
-    finally:
-        close = getattr(service, "close", None)
-        if close is not None:
-            close()
 
 
-def _course_info(service, prep):
-    """Cycle information from the patient's course, when the course is kept."""
-    course_rows = getattr(service, "course_sheet_rows", None)
-    return course_rows(prep) if course_rows is not None else None
+def _course_status(service, mrn: str):
+    """The patient's course, when one is kept; a sheet prints without it."""
+    from ..domain.errors import ValidationError
+    from ..service.course import CourseService
+
+    try:
+        courses = CourseService(service)
+        return courses.status(mrn) if courses.course(mrn) is not None else None
+    except ValidationError:
+        return None
 
 
 def _write_atomically(path: Path, render) -> None:
@@ -121,10 +124,12 @@ def _write_atomically(path: Path, render) -> None:
 def run_sheet(args: argparse.Namespace) -> int:
     from ..reports.sheet import paper_size, render_prep_sheet
 
-    paper_size(args.paper)  # refuse a bad paper size before any work
+    if args.paper is not None:
+        paper_size(args.paper)  # refuse a bad paper size before any work
     out = _output_path(args.out)
     data = _sheet_data(args)
-    _write_atomically(out, lambda stream: render_prep_sheet(data, stream, page_size=args.paper))
+    paper = args.paper or DEFAULT_PAPER
+    _write_atomically(out, lambda stream: render_prep_sheet(data, stream, page_size=paper))
     print(f"prep sheet for {data.prep_id} written to {out}")
     return Exit.OK
 
@@ -132,9 +137,11 @@ def run_sheet(args: argparse.Namespace) -> int:
 def run_label(args: argparse.Namespace) -> int:
     from ..reports.label import parse_label_size, render_bag_label
 
-    size = parse_label_size(args.label_size)
+    if args.label_size is not None:
+        parse_label_size(args.label_size)  # refuse a bad size before any work
     out = _output_path(args.out)
     data = _sheet_data(args)
+    size = parse_label_size(args.label_size or DEFAULT_LABEL_SIZE)
     _write_atomically(out, lambda stream: render_bag_label(data, stream, size=size))
     print(f"bag label for {data.prep_id} written to {out}")
     return Exit.OK

@@ -226,11 +226,36 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
     ]
 
 
+def _course_status_rows(status: Any) -> list[Row]:
+    """Rows from the course engine's CourseStatus (infusion_app.domain.course), read by attribute."""
+    rows: list[Row] = []
+    limit = getattr(status, "limit", None)
+    cycle = getattr(status, "current_cycle", None)
+    if cycle is not None:
+        text = f"Cycle {cycle}"
+        if limit is not None:
+            text += f" of at most {limit.max_cycles}"
+        rows.append(Row("Course", text + (f" ({limit.why})" if limit is not None and limit.why else "")))
+    rows.append(Row("HSCT", "planned" if getattr(status, "hsct_planned", False) else "not planned"))
+    plan = getattr(status, "plan", None)
+    if plan is not None:
+        rows.append(Row("This cycle", f"started {_date_text(plan.start)}, {plan.length_days} days; next cycle from {_date_text(plan.next_cycle_start)}"))
+    if getattr(status, "is_last_cycle", False):
+        rows.append(Row("Last cycle", str(getattr(status, "why_last", "") or "yes")))
+    weight = getattr(status, "weight", None)
+    if weight is not None and getattr(weight, "needs_recheck", False):
+        rows.append(Row("Weight", "re-check BSA: " + "; ".join(weight.reasons)))
+    blocks = list(getattr(status, "blocks", ()) or ())
+    if blocks:
+        rows.append(Row("Blocked", "; ".join(blocks)))
+    return rows
+
+
 def _course_rows(course_info: Any) -> list[Row]:
     if course_info is None:
         return []
-    if hasattr(course_info, "sheet_rows"):
-        course_info = course_info.sheet_rows()
+    if hasattr(course_info, "current_cycle"):
+        return _course_status_rows(course_info)
     if isinstance(course_info, Mapping):
         return [Row(str(k), str(v)) for k, v in course_info.items()]
     return [Row(str(k), str(v)) for k, v in course_info]
