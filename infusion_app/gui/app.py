@@ -34,6 +34,7 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     # Matches the .desktop file's name, so the task bar groups the window under the right entry.
     QGuiApplication.setDesktopFileName(APP_ID)
     QGuiApplication.setWindowIcon(application_icon())
+    QApplication.setFont(theme.application_font())
     app.setStyleSheet(theme.STYLE_SHEET)  # type: ignore[union-attr]
     return app  # type: ignore[return-value]
 

@@ -16,7 +16,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -50,6 +50,7 @@ from ..domain.formatting import (
     format_amount,
     format_bsa,
     format_concentration,
+    format_countdown,
     format_dose,
     format_instant,
     format_number,
@@ -61,7 +62,7 @@ from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Rol
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import ScanField, ValidatedField, message_label, set_role
+from .widgets import CountdownLabel, ScanField, ValidatedField, message_label, set_role
 
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
@@ -177,16 +178,42 @@ class BenchPage(QWizardPage):
         if subtitle:
             self.setSubTitle(subtitle)
         self.body = QVBoxLayout(self)
+        head = QHBoxLayout()
         self.patient_banner = QLabel(self)
         self.patient_banner.setObjectName("patientBanner")
         self.patient_banner.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
+        self.patient_banner.setWordWrap(True)
         self.patient_banner.hide()
-        self.body.addWidget(self.patient_banner)
+        head.addWidget(self.patient_banner, 1)
+        # Once the clocks run, the next deadline counts down at the head of every page.
+        self.deadline_label = QLabel(self)
+        self.deadline_label.setObjectName("deadlineLabel")
+        self.deadline_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.deadline_label.hide()
+        self.countdown = CountdownLabel(parent=self)
+        self.countdown.setObjectName("wizardCountdown")
+        self.countdown.hide()
+        head.addWidget(self.deadline_label)
+        head.addWidget(self.countdown)
+        self.body.addLayout(head)
         self.refusal = message_label("", "hardstop", self)
         self.refusal.setObjectName("refusal")
         self.refusal.hide()
 
+    def show_deadline(self, deadline, now) -> None:
+        """The next deadline (domain Deadline) at `now`, or None to hide the countdown."""
+        if deadline is None:
+            self.deadline_label.hide()
+            self.countdown.hide()
+            return
+        self.deadline_label.setText(f"{deadline.label}\n{format_instant(deadline.at)}")
+        self.countdown.show_value(format_countdown((deadline.at - now).total_seconds()), deadline.state.value)
+        self.deadline_label.show()
+        self.countdown.show()
+
     def showEvent(self, event) -> None:  # noqa: N802
+        if self.wizard():
+            self.bench.repaint_deadline()
         patient = self.bench.patient if self.wizard() else None
         if self.shows_patient and patient is not None and self.page_id != PATIENT:
             self.patient_banner.setText(f"{patient.name} · MRN {patient.mrn} · born {patient.date_of_birth.isoformat()}")
@@ -936,8 +963,23 @@ class BenchWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.BackButton, "< &Back")
         self.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
         self.resize(1100, 720)
+        # Repaint only: each tick re-reads the stored preparation's deadlines at the service's clock.
+        self.repaint_timer = QTimer(self)
+        self.repaint_timer.setInterval(1000)
+        self.repaint_timer.timeout.connect(self.repaint_deadline)
+        self.repaint_timer.start()
         if preparation_id is not None:
             self.resume(preparation_id)
+
+    def repaint_deadline(self) -> None:
+        page = self.currentPage()
+        if not isinstance(page, BenchPage):
+            return
+        if self.preparation is None or self.preparation.last(EventType.RECONSTITUTED) is None:
+            page.show_deadline(None, None)
+            return
+        status = self.service.status(self.preparation.id)
+        page.show_deadline(status.next_deadline, status.now)
 
     # -- state from the service -----------------------------------------------------------
     def set_status(self, status) -> None:

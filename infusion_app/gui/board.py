@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
 
 from ..domain.formatting import format_countdown, format_instant
 from . import theme
@@ -163,6 +171,32 @@ class BoardModel(QAbstractTableModel):
         return f"{row.patient_name} (MRN {row.mrn}), preparation {row.preparation_id}: {row.state}{alarm}"
 
 
+class _FramedSelectionDelegate(QStyledItemDelegate):
+    """Paints the selected row with a thick frame instead of the selection fill, so a selection
+    never hides an alarm colour."""
+
+    FRAME = QColor("#0D47A1")
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~QStyle.StateFlag.State_Selected
+        plain.state &= ~QStyle.StateFlag.State_HasFocus
+        super().paint(painter, plain, index)
+        if selected:
+            painter.save()
+            pen = QPen(self.FRAME, 4)
+            painter.setPen(pen)
+            rect = option.rect.adjusted(0, 2, 0, -2)
+            painter.drawLine(rect.topLeft(), rect.topRight())
+            painter.drawLine(rect.bottomLeft(), rect.bottomRight())
+            if index.column() == 0:
+                painter.drawLine(rect.topLeft(), rect.bottomLeft())
+            if index.column() == index.model().columnCount() - 1:
+                painter.drawLine(rect.topRight(), rect.bottomRight())
+            painter.restore()
+
+
 class BoardView(QTableView):
     """The board's table. Enter or a double click opens the preparation."""
 
@@ -180,6 +214,7 @@ class BoardView(QTableView):
         self.setShowGrid(True)
         self.setTabKeyNavigation(False)  # Tab leaves the board; arrows move between rows
         self.setAccessibleName("Board of active preparations")
+        self.setItemDelegate(_FramedSelectionDelegate(self))
         vertical = self.verticalHeader()
         vertical.setVisible(False)
         # Rows grow to fit a long patient name (wrapped, never elided); most rows stay at the minimum.

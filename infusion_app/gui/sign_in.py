@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..domain.errors import ValidationError
 from ..domain.records import User
 from .widgets import message_label
 
@@ -91,8 +92,8 @@ class SignInDialog(QDialog):
             return
         try:
             self.user = self._authenticate(name, pin)
-        except Exception as exc:  # the service's refusal, shown as it words it
-            self._show_error(str(exc) or "Name or PIN not recognised.")
+        except ValidationError as exc:  # AuthenticationError: one message for a wrong name or PIN
+            self._show_error(exc.message[:1].upper() + exc.message[1:] + ".")
             self.pin.clear()
             self.pin.setFocus()
             return

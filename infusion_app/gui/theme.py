@@ -69,8 +69,17 @@ def font(point_size: int, bold: bool = False, monospace_digits: bool = False) ->
     return f
 
 
+def application_font() -> QFont:
+    """The base font, set on the application (not in the style sheet, which would override every
+    widget's own setFont, so the large countdowns would shrink back to the base size)."""
+    f = QFont(QGuiApplication.font())
+    f.setPointSize(BASE_POINT_SIZE)
+    return f
+
+
 STYLE_SHEET = f"""
-QWidget {{ font-size: {BASE_POINT_SIZE}pt; }}
+QCheckBox::indicator, QRadioButton::indicator {{ width: 26px; height: 26px; }}
+QCheckBox, QRadioButton {{ min-height: {TOUCH_TARGET_PX - 8}px; spacing: 10px; }}
 QPushButton {{ min-height: {TOUCH_TARGET_PX - 12}px; padding: 4px 16px; }}
 QLineEdit, QComboBox, QSpinBox, QDateEdit {{ min-height: {TOUCH_TARGET_PX - 16}px; }}
 QLineEdit[invalid="true"] {{ border: 2px solid #B71C1C; }}

@@ -34,6 +34,14 @@ ORDER = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
 VIAL = VialRecord(lot="LOT123A", expiry=date(2027, 6, 30))
 
 
+@pytest.fixture(autouse=True)
+def program_style(qapp):
+    """The program's own font, style sheet and identity, so tests see what people see."""
+    from infusion_app.gui.app import create_application
+
+    create_application()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)

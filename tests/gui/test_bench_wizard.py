@@ -9,7 +9,14 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QLineEdit, QRadioButton, QWizard
 
 from infusion_app.domain.dosing import DoseOrder
-from infusion_app.domain.formatting import format_bsa, format_dose, format_instant, format_number, format_volume
+from infusion_app.domain.formatting import (
+    format_bsa,
+    format_countdown,
+    format_dose,
+    format_instant,
+    format_number,
+    format_volume,
+)
 from infusion_app.domain.records import EventType
 from infusion_app.gui import bench_wizard as bw
 from infusion_app.gui.bench_wizard import BenchWizard
@@ -115,6 +122,13 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
 
     assert wizard.currentId() == bw.DRAW
     assert format_volume(expected.withdraw_ml) in find(wizard, QLabel, "drawVolume").text()
+    # The clocks run now: the next deadline counts down at the head of the page, from storage.
+    clock.advance(minutes=3)
+    wizard.repaint_timer.timeout.emit()
+    deadline = service.status(stored.id).next_deadline
+    countdown = wizard.currentPage().countdown
+    assert countdown.isVisible() and deadline.key == "dilute_by"
+    assert countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
     assert not wizard.button(NEXT).isEnabled()
     tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
     click(qtbot, wizard, NEXT)
