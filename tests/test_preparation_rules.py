@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from infusion_app.domain.clock import FakeClock, MonotonicClock
-from infusion_app.domain.deadlines import compute_deadlines
+from infusion_app.domain.deadlines import Timeline, compute_deadlines
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.limits import site_defaults
 from infusion_app.domain.monograph import load_monograph
@@ -668,3 +668,156 @@ def test_allowed_events_follow_the_state():
     assert allowed_events(ward.prep, ward.clock.now(), MONO, POLICY) == []  # observing: too early to end
     later = ward.clock.now() + limit("observation_after_infusion")
     assert allowed_events(ward.prep, later, MONO, POLICY) == [EventType.OBSERVATION_ENDED]
+
+
+# --- any sequence at all --------------------------------------------------------------------------
+#
+# Random attempts by random staff at random times, some with a pharmacist's override; whatever
+# check_event accepts is appended. Afterwards the record must satisfy every safety rule.
+
+import random  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STAFF = [TINA, PAUL, PETRA, NINA]
+STEP_KINDS = [k for k in EventType if k is not EventType.OVERRIDE]
+NEXT_ON_PATH = {
+    "reconstitute": EventType.RECONSTITUTED,
+    "dilute": EventType.DILUTED,
+    "verify": EventType.VERIFIED,
+    "label": EventType.LABELLED,
+    "dispense": EventType.DISPENSED,
+    "premedicate": EventType.PREMEDICATION,
+    "start infusion": EventType.INFUSION_STARTED,
+    "infusing": EventType.INFUSION_ENDED,
+    "observing": EventType.OBSERVATION_ENDED,
+}
+
+
+def _details_for(kind: EventType, pick: int) -> dict:
+    if kind == EventType.DILUTED:
+        return {"storage": ("room", "fridge")[pick % 2]}
+    if kind == EventType.PREMEDICATION:
+        drug_class = CLASSES[pick % len(CLASSES)]
+        return {"drug_class": drug_class, **PREMED_DETAILS[drug_class]}
+    if kind == EventType.DISCARDED:
+        return {"reason": "fuzzed discard"}
+    return {}
+
+
+def run_attempts(attempts) -> tuple[Ward, set[str]]:
+    """Apply (kind or None, who, advance min, backdate min, pick, want_override) attempts.
+
+    kind None means 'the next step on the usual path, by someone allowed to do it'.
+    Returns the ward and the steps the preparation went through.
+    """
+    ward = Ward()
+    reached = set()
+    for kind, who, advance, backdate, pick, want_override in attempts:
+        reached.add(current_step(ward.prep, MONO))
+        if kind is None:
+            step = current_step(ward.prep, MONO)
+            kind = NEXT_ON_PATH.get(step, EventType.ALARM_ACKNOWLEDGED)
+            if kind == EventType.PREMEDICATION:
+                given_classes = Timeline.of(ward.prep.events).premedicated_classes
+                pick = next(i for i, c in enumerate(CLASSES) if c not in given_classes)
+            if kind == EventType.INFUSION_STARTED and Timeline.of(ward.prep.events).bag_in_fridge:
+                kind = EventType.BAG_FROM_FRIDGE
+            preparers = {e.user for e in ward.prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
+            eligible = [
+                u for u in STAFF
+                if u.role in EXPECTED_ROLES[kind] and not (kind == EventType.VERIFIED and u.name in preparers)
+            ]
+            user = eligible[who % len(eligible)] if eligible else STAFF[who]
+        else:
+            user = STAFF[who]
+        ward.clock.advance(minutes=advance)
+        now = ward.clock.now()
+        event = Event(kind, now - timedelta(minutes=backdate), now, user.name, _details_for(kind, pick))
+        try:
+            check_event(ward.prep, event, user, now, MONO, POLICY)
+        except ValidationError:
+            continue
+        except StepRefused as refusal:
+            if not (refusal.overridable and want_override):
+                continue
+            override = make_override(PETRA, "fuzzed override", refusal.code)
+            check_event(ward.prep, event, user, now, MONO, POLICY, override)
+            ward.prep.events.append(override_event(override, event, now))
+        ward.prep.events.append(event)
+    reached.add(current_step(ward.prep, MONO))
+    return ward, reached
+
+
+def assert_safe(events: list[Event]) -> None:
+    role_of = {u.name: u.role for u in STAFF}
+    preparers = {e.user for e in events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
+    chain_times = []
+    off_chain = (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED)
+    for index, event in enumerate(events):
+        before = events[:index]
+        overridden = set()
+        if before and before[-1].type == EventType.OVERRIDE:
+            overridden = set(before[-1].details["hard_stop"].split("+"))
+        assert role_of[event.user] in EXPECTED_ROLES[event.type], event
+        assert not any(e.type in (EventType.DISCARDED, EventType.OBSERVATION_ENDED) for e in before), event
+        if event.type == EventType.VERIFIED:
+            assert event.user not in preparers
+        if event.type not in off_chain:
+            assert not chain_times or event.at >= chain_times[-1]
+            chain_times.append(event.at)
+        deadlines = {d.key: d for d in compute_deadlines(before, MONO, event.at, POLICY.warning_lead_time)}
+        if event.type == EventType.DILUTED:
+            assert any(e.type == EventType.RECONSTITUTED for e in before)
+            assert event.at <= deadlines["dilute_by"].at or "dilute_by_passed" in overridden
+        if event.type == EventType.INFUSION_STARTED:
+            given_classes = {e.details["drug_class"] for e in before if e.type == EventType.PREMEDICATION}
+            assert given_classes == set(CLASSES)
+            assert [e.type for e in before].count(EventType.DISPENSED) == 1
+            assert not Timeline.of(before).bag_in_fridge
+            assert event.at <= deadlines["start_infusion_by"].at or "start_infusion_by_passed" in overridden
+            if "warm_until" in deadlines:
+                assert event.at >= deadlines["warm_until"].at or "warm_until_not_reached" in overridden
+        if event.type == EventType.INFUSION_ENDED:
+            assert event.at <= deadlines["end_infusion_by"].at or "end_infusion_by_passed" in overridden
+        if event.type == EventType.OBSERVATION_ENDED:
+            assert event.at >= deadlines["observe_until"].at or "observe_until_not_reached" in overridden
+        if event.type == EventType.OVERRIDE:
+            assert index + 1 < len(events) and role_of[event.user] == Role.PHARMACIST
+
+
+ATTEMPT = st.tuples(
+    st.one_of(st.none(), st.sampled_from(STEP_KINDS)),
+    st.integers(min_value=0, max_value=len(STAFF) - 1),
+    st.one_of(st.integers(min_value=0, max_value=15), st.integers(min_value=0, max_value=150)),
+    st.integers(min_value=0, max_value=20),
+    st.integers(min_value=0, max_value=5),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(attempts=st.lists(ATTEMPT, min_size=1, max_size=50))
+def test_no_sequence_of_attempts_breaks_a_safety_rule(attempts):
+    ward, _ = run_attempts(attempts)
+    assert_safe(ward.prep.events)
+
+
+def test_seeded_random_walks_reach_every_step_and_stay_safe():
+    """Deterministic walks that mostly follow the path (so they get deep), with stray attempts."""
+    rng = random.Random(20261127)
+    reached: set[str] = set()
+    overridden_steps = 0
+    for _walk in range(150):
+        attempts = []
+        for _ in range(rng.randint(5, 45)):
+            kind = None if rng.random() < 0.75 else rng.choice(STEP_KINDS)
+            advance = rng.choice([0, 1, 5, 10, 20, 45, 70, 130])
+            attempts.append((kind, rng.randrange(len(STAFF)), advance, rng.choice([0, 0, 0, 5, 30]), rng.randrange(6), rng.random() < 0.5))
+        ward, steps = run_attempts(attempts)
+        reached |= steps
+        overridden_steps += len(ward.prep.events_of(EventType.OVERRIDE))
+        assert_safe(ward.prep.events)
+    assert set(NEXT_ON_PATH) | {"done", "discarded"} <= reached
+    assert overridden_steps > 0
