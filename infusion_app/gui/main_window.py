@@ -172,6 +172,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.triggered.connect(self.show_settings)
+        tools_menu.addAction(self.settings_action)
+
         alarm_menu = self.menuBar().addMenu("&Alarms")
         self.acknowledge_action = QAction("&Acknowledge all alarms", self)
         self.acknowledge_action.setShortcut(QKeySequence("Ctrl+K"))
@@ -224,15 +230,13 @@ class MainWindow(QMainWindow):
     @staticmethod
     def first_user(service) -> User | None:
         """At start: the first-run setup when nobody exists yet, then sign-in."""
-        if not service.users():
-            try:
-                from .first_run import FirstRunDialog
-            except ImportError:
-                QMessageBox.information(None, APP_NAME, "No user exists yet. Add a pharmacist with:\n\ninfusion-prep user add NAME --role pharmacist")
-                return None
+        if not service.has_users():
+            from .first_run import FirstRunDialog
+
             dialog = FirstRunDialog(service)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
+            return dialog.created  # the pharmacist who just chose a PIN is signed in
         return MainWindow.sign_in(service)
 
     def switch_user(self) -> None:
@@ -270,6 +274,12 @@ class MainWindow(QMainWindow):
         wizard.setWindowModality(Qt.WindowModality.NonModal)
         wizard.show()
         return wizard
+
+    def show_settings(self) -> None:
+        from .settings import SettingsDialog
+
+        SettingsDialog(self.service, self.user, self).exec()
+        self.refresh()  # a new warning lead time changes the states at once
 
     def show_about(self) -> None:
         from .about import AboutDialog

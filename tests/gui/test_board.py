@@ -225,3 +225,34 @@ def test_the_cut_off_check_finds_a_cut_off_button(qtbot):
     layout.addWidget(squeezed)
     root.show()
     assert len(cut_off(root)) == 1
+
+
+def test_settings_and_about_open_from_the_menus(qtbot, service, pharmacist, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDialog, "exec", lambda self: opened.append(self.objectName()) or 0)
+    window = open_window(qtbot, service, pharmacist)
+    window.settings_action.trigger()
+    [about] = [a for a in window.menuBar().actions() if a.text() == "&Help"][0].menu().actions()
+    about.trigger()
+    assert opened == ["settingsDialog", "AboutDialog"]
+
+
+def test_first_start_creates_a_pharmacist_who_is_then_signed_in(qtbot, tmp_path, clock, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from infusion_app.gui import first_run
+    from infusion_app.service import open_service
+
+    empty = open_service(data_dir=tmp_path / "empty", clock=clock)
+    try:
+        def fake_exec(dialog):
+            dialog.created = empty.add_user("First Pharmacist", "pharmacist", "5678")
+            return QDialog.DialogCode.Accepted
+
+        monkeypatch.setattr(first_run.FirstRunDialog, "exec", fake_exec)
+        user = MainWindow.first_user(empty)
+        assert user is not None and user.name == "First Pharmacist"
+    finally:
+        empty.close()
