@@ -181,3 +181,9 @@ def test_round_trip(lot, serial, expiry, ndc_digits, human):
     data = parse_gs1(text)
     assert (data.gtin, data.expiry, data.lot, data.serial) == (gtin, expiry, lot, serial)
     assert data.ndc is not None and data.ndc.replace("-", "") == ndc_digits
+
+
+@pytest.mark.parametrize("separator", ["{GS}", "^]", "\\x1d", "\\u001d"])
+def test_separator_spellings_of_keyboard_wedge_scanners(separator):
+    data = parse_gs1(f"01{PRODUCT_GTIN}17280531" f"10LOT1{separator}21SER9")
+    assert (data.lot, data.serial) == ("LOT1", "SER9")
