@@ -183,7 +183,20 @@ def test_round_trip(lot, serial, expiry, ndc_digits, human):
     assert data.ndc is not None and data.ndc.replace("-", "") == ndc_digits
 
 
-@pytest.mark.parametrize("separator", ["{GS}", "^]", "\\x1d", "\\u001d"])
+@pytest.mark.parametrize("separator", ["{GS}", "<GS>", "^]", "\\x1d", "\\u001d"])
 def test_separator_spellings_of_keyboard_wedge_scanners(separator):
     data = parse_gs1(f"01{PRODUCT_GTIN}17280531" f"10LOT1{separator}21SER9")
     assert (data.lot, data.serial) == ("LOT1", "SER9")
+
+
+def test_a_real_datamatrix_read_by_zxing_parses():
+    """Encode the raw string in a DataMatrix image, read it back with zxing, parse what it gives."""
+    import zxingcpp
+
+    raw = f"{GS}01{PRODUCT_GTIN}17280531" f"10LOT123AB{GS}21SER0042"
+    image = zxingcpp.create_barcode(raw, zxingcpp.BarcodeFormat.DataMatrix).to_image(scale=4)
+    expected = Gs1Data(gtin=PRODUCT_GTIN, ndc=PRODUCT_NDC, expiry=date(2028, 5, 31), lot="LOT123AB", serial="SER0042")
+    for mode in (zxingcpp.TextMode.Plain, zxingcpp.TextMode.HRI, zxingcpp.TextMode.Escaped):
+        read = zxingcpp.read_barcode(image, text_mode=mode)
+        assert read is not None and read.valid
+        assert parse_gs1(read.text) == expected, (mode, read.text)

@@ -4,8 +4,8 @@ Accepted forms:
 - raw, as a scanner sends it: application identifiers (AIs) run together, variable-length
   fields ended by the FNC1 separator (ASCII GS, '\\x1d'), optionally preceded by a symbology
   identifier (']d2' DataMatrix, ']C1' GS1-128, ']Q3' GS1 QR) and/or a leading FNC1;
-- the same with the separator spelled '{GS}', '^]' or a literal backslash-x1d, as some
-  keyboard-wedge scanners and copied text give it;
+- the same with the separator spelled '{GS}', '<GS>', '^]' or a literal backslash-x1d, as
+  keyboard-wedge scanners, zxing's readable text and copied text give it;
 - human-readable, as printed under the code: '(01)00300080100011(17)280531(10)AB123(21)XYZ'.
 
 GTIN-14 carries a US NDC when it reads: indicator digit, '03', the 10-digit NDC, check digit.
@@ -31,9 +31,10 @@ from .records import VialRecord
 FIELD = "vial code"
 GS = "\x1d"
 SYMBOLOGY_PREFIXES = ("]d2", "]C1", "]Q3", "]e0")
-# How keyboard-wedge scanners and copied text spell the separator when they cannot send GS itself.
-# None of these characters can occur in GS1 data (character set 82), so replacing them is safe.
-GS_SPELLINGS = ("{GS}", "^]", r"\x1d", r"\u001d")
+# How keyboard-wedge scanners, zxing's readable text and copied text spell the separator when
+# they cannot give GS itself. '{', '^' and '\\' cannot occur in GS1 data (character set 82);
+# '<GS>' could in theory be part of a lot, but no lot is written so, and zxing shows GS that way.
+GS_SPELLINGS = ("{GS}", "<GS>", "^]", r"\x1d", r"\u001d")
 
 # AI -> (fixed length of the data, or None when variable) , maximum length, meaning.
 # Only the AIs that appear on medicine packs; an unknown AI is refused rather than guessed past,
