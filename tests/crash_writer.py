@@ -1,0 +1,55 @@
+"""Records steps in a loop and prints each one only after its commit (used by test_crash.py).
+
+    python tests/crash_writer.py DATA_DIR
+
+Lines: "ready" once the database is open, "prep ID" after a preparation is stored, "event ID SEQ TYPE" after a step is stored
+(SEQ counts every stored event of the preparation, the override included). The test kills this
+process with SIGKILL at random moments and then checks that every printed line is in the database.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, VialRecord
+from infusion_app.service import open_service
+
+PREMEDS = [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]
+
+
+def main(data_dir: str) -> None:
+    service = open_service(data_dir=data_dir)
+    tech, pharm, nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
+    say = sys.stdout
+    say.write("ready\n")  # opened: from here on every line follows a commit
+    say.flush()
+    number = 0
+    while True:
+        number += 1
+        status = service.create_preparation(
+            Patient(f"Crash, Patient {number}", f"CR{number}", date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech
+        )
+        say.write(f"prep {status.id}\n")
+        say.flush()
+        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech)
+        steps = [
+            (E.RECONSTITUTED, tech, {}),
+            (E.DILUTED, tech, {"storage": "room"}),
+            (E.VERIFIED, pharm, {}),
+            (E.LABELLED, tech, {}),
+            (E.DISPENSED, tech, {}),
+            *[(E.PREMEDICATION, nurse, {"drug_class": c, "drug": d, "dose": q}) for c, d, q in PREMEDS],
+            (E.PATIENT_CONFIRMED, nurse, {}),
+            (E.INFUSION_STARTED, nurse, {}),
+        ]
+        for kind, user, details in steps:
+            stored = service.record_event(status.id, kind, user, details=details)
+            say.write(f"event {status.id} {len(stored.prep.events)} {kind.value}\n")
+            say.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,210 @@
+"""The headless contract: `user add`, `prep new|record|show|list`, exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infusion_app.cli import main
+
+PATIENT = ["--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17"]
+ORDER = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    monkeypatch.delenv("INFUSION_PREP_OVERRIDE_PIN", raising=False)
+    folder = tmp_path / "data"
+    for name, role, pin in [("tina", "technician", "1111"), ("paul", "pharmacist", "2222"), ("petra", "pharmacist", "3333"), ("nora", "nurse", "4444")]:
+        monkeypatch.setenv("INFUSION_PREP_PIN", pin)
+        assert main(["user", "add", name, "--role", role, "--data-dir", str(folder)]) == 0
+    return folder
+
+
+def run(capsys, monkeypatch, pin, *argv):
+    if pin is None:
+        monkeypatch.delenv("INFUSION_PREP_PIN", raising=False)
+    else:
+        monkeypatch.setenv("INFUSION_PREP_PIN", pin)
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def new_prep(capsys, monkeypatch, data) -> str:
+    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    assert code == 0, err
+    return out.strip()
+
+
+def test_user_add_then_list(data, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, None, "user", "list", "--json", "--data-dir", str(data))
+    assert code == 0
+    assert {u["name"]: u["role"] for u in json.loads(out)["users"]} == {"nora": "nurse", "paul": "pharmacist", "petra": "pharmacist", "tina": "technician"}
+
+
+@pytest.mark.parametrize("argv, pin, field", [
+    (["user", "add", "x", "--role", "doctor"], "1234", "--role"),
+    (["user", "add", "x", "--role", "nurse"], "12", "pin"),
+    (["user", "add", "tina", "--role", "nurse"], "1234", "name"),
+])
+def test_user_add_refuses_bad_input_with_one_line(data, capsys, monkeypatch, argv, pin, field):
+    code, _, err = run(capsys, monkeypatch, pin, *argv, "--data-dir", str(data))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and field in err and "Traceback" not in err
+
+
+def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+    code, _, err = run(capsys, monkeypatch, None, "user", "add", "newbie", "--role", "nurse", "--data-dir", str(data))
+    assert code == 2 and "INFUSION_PREP_PIN" in err
+
+
+def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, monkeypatch):
+    prep_id = new_prep(capsys, monkeypatch, data)
+    assert prep_id.startswith("BSP-") and "\n" not in prep_id
+    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--user", "tina", "--json", "--data-dir", str(data))
+    payload = json.loads(out)
+    assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    assert payload["calculation"] == calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", payload["id"], "--json", "--data-dir", str(data))
+    assert json.loads(out)["vials"][0]["lot"] == "LOT-7"
+
+
+def test_prep_new_with_a_calculation_hard_stop_exits_1_and_stores_nothing(data, capsys, monkeypatch):
+    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["id"] is None and payload["stored"] is False and payload["hard_stops"]
+    assert "not stored" in err
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "list", "--json", "--data-dir", str(data))
+    assert json.loads(out)["preparations"] == []
+
+
+@pytest.mark.parametrize("change, field", [
+    (["--dob", "1970-02-30"], "dob"),
+    (["--dob", "2999-01-01"], "dob"),
+    (["--height", "170"], "height"),
+    (["--cycle", "7"], "cycle"),
+    (["--mrn", ""], "mrn"),
+])
+def test_prep_new_invalid_input_exits_2_with_the_field(data, capsys, monkeypatch, change, field):
+    argv = PATIENT + ORDER
+    index = argv.index(change[0])
+    argv = argv[:index] + change + argv[index + 2:]
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "new", *argv, "--user", "tina", "--data-dir", str(data))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and field in err
+
+
+def test_a_wrong_pin_is_refused(data, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "9999", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    assert code == 2 and "PIN" in err
+
+
+def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypatch):
+    prep_id = new_prep(capsys, monkeypatch, data)
+    d = ["--data-dir", str(data)]
+
+    def record(pin, user, *args):
+        code, out, err = run(capsys, monkeypatch, pin, "prep", "record", prep_id, *args, "--user", user, "--json", *d)
+        assert code == 0, err
+        return json.loads(out)
+
+    record("1111", "tina", "reconstituted")
+    record("1111", "tina", "diluted", "--storage", "room")
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "verified", "--user", "tina", *d)
+    assert code == 1 and "pharmacist" in err  # a technician does not verify
+    record("3333", "petra", "verified")
+    record("1111", "tina", "labelled")
+    record("1111", "tina", "dispensed")
+    for drug_class, drug, dose in [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]:
+        record("4444", "nora", "premedication", "--drug-class", drug_class, "--drug", drug, "--dose", dose)
+    shown = record("4444", "nora", "infusion-started")
+    assert shown["current_step"] == "infusing"
+
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    payload = json.loads(out)
+    assert code == 0
+    assert [e["type"] for e in payload["events"]][:3] == ["reconstituted", "diluted", "verified"]
+    assert {"patient", "order", "calculation", "vials", "events", "deadlines", "current_step", "allowed_events"} <= payload.keys()
+    assert all(d["state"] for d in payload["deadlines"])
+    assert "infusion-ended" in payload["allowed_events"]
+
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "list", "--active", "--json", *d)
+    listed = json.loads(out)["preparations"]
+    assert [p["id"] for p in listed] == [prep_id] and listed[0]["current_step"] == "infusing"
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, *d)
+    assert prep_id in out and "Doe, Jane" in out
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["boiled"], "event"),
+    (["diluted"], "storage"),
+    (["reconstituted", "--storage", "room"], "--storage"),
+    (["reconstituted", "--at", "2026-01-01T09:00"], "--at"),
+    (["reconstituted", "--override-by", "paul"], "--override-reason"),
+])
+def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
+    prep_id = new_prep(capsys, monkeypatch, data)
+    if argv[0] == "diluted":
+        run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and field in err
+
+
+def test_record_on_an_unknown_or_malformed_id_exits_2(data, capsys, monkeypatch):
+    from infusion_app.service.ids import new_preparation_id
+
+    for prep_id in (new_preparation_id(), "BSP-0O1I0"):
+        code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+        assert code == 2 and "preparation id" in err
+
+
+def test_a_late_step_is_refused_then_overridden_by_a_named_pharmacist(data, capsys, monkeypatch):
+    prep_id = new_prep(capsys, monkeypatch, data)
+    d = ["--data-dir", str(data)]
+    from datetime import datetime, timedelta, timezone
+
+    five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room", "--user", "tina", *d)
+    assert code == 1 and "refused" in err and "--override-by" in err
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "0000")
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room",
+                       "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", *d)
+    assert code == 2 and "PIN" in err
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "2222")
+    code, out, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room",
+                         "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", "--json", *d)
+    assert code == 0, err
+    events = json.loads(out)["events"]
+    assert [e["type"] for e in events] == ["reconstituted", "override", "diluted"]
+    assert events[1]["user"] == "paul" and events[1]["details"]["reason"] == "prescriber informed"
+
+
+def test_user_deactivate_keeps_the_record_and_blocks_the_user(data, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, None, "user", "deactivate", "tina", "--data-dir", str(data))
+    assert code == 0 and "deactivated" in out
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    assert code == 2 and "deactivated" in err
+    code, out, _ = run(capsys, monkeypatch, None, "user", "list", "--all", "--json", "--data-dir", str(data))
+    assert {"name": "tina", "role": "technician", "active": False} in json.loads(out)["users"]
+
+
+def test_a_database_url_works_like_a_data_dir(tmp_path, capsys, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
+    code, _, err = run(capsys, monkeypatch, "1111", "user", "add", "tina", "--role", "technician", "--database", url)
+    assert code == 0, err
+    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--database", url)
+    assert code == 0 and out.startswith("BSP-")
+    assert (tmp_path / "site.sqlite3").exists()
