@@ -1,0 +1,144 @@
+"""The course view: a stored course's cycles, doses, windows, responses and advice, as shown."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+from PySide6.QtCore import QDate, Qt
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.gui.course_view import GIVEN_COLOUR, OMITTED_COLOUR, PLANNED_COLOUR, WINDOW_COLOUR, CourseView
+from infusion_app.service.course import CourseService
+
+MRN = "MRN1001"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # The course below runs from February; 'today' is in its second cycle.
+    return FakeClock(datetime(2026, 3, 4, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def courses(service, pharmacist, nurse):
+    courses = CourseService(service)
+    courses.new_course(MRN, False, pharmacist)
+    courses.record_blasts(MRN, 5000, date(2026, 1, 30), nurse)
+    courses.start_cycle(MRN, date(2026, 2, 2), pharmacist)
+    courses.record_dose(MRN, 1, 1, date(2026, 2, 2), nurse)
+    courses.record_dose(MRN, 1, 8, date(2026, 2, 10), nurse)
+    courses.record_dose(MRN, 1, 15, date(2026, 2, 16), nurse)
+    courses.record_response(MRN, date(2026, 2, 20), "cr", False, pharmacist)
+    courses.start_cycle(MRN, date(2026, 2, 23), pharmacist)
+    courses.record_dose(MRN, 2, 1, date(2026, 2, 23), nurse)
+    return courses
+
+
+def table_rows(table):
+    return [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+
+
+def show(qtbot, view, mrn=MRN):
+    view.mrn.setFocus()
+    view.mrn.lineEdit().clear()
+    qtbot.keyClicks(view.mrn.lineEdit(), mrn)
+    qtbot.keyClick(view.mrn.lineEdit(), Qt.Key.Key_Return)  # a wristband scanner ends with Enter
+
+
+@pytest.fixture
+def view(qtbot, service, pharmacist, courses):
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    return view
+
+
+def test_the_view_shows_each_cycle_dose_with_its_window_and_what_was_given(qtbot, view, courses):
+    show(qtbot, view)
+    expected = courses.status(MRN)
+    rows = table_rows(view.doses_table)
+    assert len(rows) == sum(len(p.doses) for p in expected.plans) == 6
+    by_key = {(r[0], r[1]): r for r in rows}
+    assert by_key[("1", "8")][2:6] == ["2026-02-09", "2026-02-08 to 2026-02-11", "0.5 mg/m²", "2026-02-10"]
+    assert by_key[("1", "1")][4] == "0.8 mg/m²"
+    day8 = expected.plans[1].dose(8)
+    assert by_key[("2", "8")][3] == f"{day8.earliest.isoformat()} to {day8.latest.isoformat()}"
+    assert by_key[("2", "8")][5] == "" and by_key[("2", "8")][6].startswith("planned")
+
+    assert "cycle 2" in view.limit_label.text() and "At most 6 cycles" in view.limit_label.text()
+    assert "Next dose: cycle 2 Day 8" in view.next_label.text()
+    assert table_rows(view.responses_table) == [["2026-02-20", "CR", "positive"]]
+
+
+def test_the_calendar_marks_given_planned_and_window_days(qtbot, view):
+    show(qtbot, view)
+    fmt = view.calendar.dateTextFormat
+    assert fmt(QDate(2026, 2, 10)).background().color().name().upper() == GIVEN_COLOUR
+    assert fmt(QDate(2026, 3, 2)).background().color().name().upper() == PLANNED_COLOUR
+    assert fmt(QDate(2026, 3, 1)).background().color().name().upper() == WINDOW_COLOUR
+    assert fmt(QDate(2026, 3, 10)).background().color().name().upper() == WINDOW_COLOUR  # Day 15 window starts
+    assert fmt(QDate(2026, 2, 5)).background().style() == Qt.BrushStyle.NoBrush
+    assert view.calendar.selectedDate() == QDate(2026, 3, 2)  # the next dose
+    assert "Cycle 2 Day 8: planned" in view.day_label.text()
+
+    view.doses_table.selectRow(1)
+    assert view.calendar.selectedDate() == QDate(2026, 2, 10)
+    assert "Cycle 1 Day 8: given" in view.day_label.text()
+
+
+def test_advice_is_stored_and_a_decision_recorded_with_who_and_why(qtbot, service, pharmacist, courses, clock):
+    clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))  # Day 8 of cycle 2 long missed
+    answers = [(True, "Dr. Grace Hopper", "counts recovering slowly")]
+    view = CourseView(service, pharmacist, courses=courses, ask_decision=lambda text, parent: answers.pop())
+    qtbot.addWidget(view)
+    view.show()
+    show(qtbot, view)
+    view.tabs.setCurrentIndex(2)
+    assert view.advice_table.rowCount() == len(courses.status(MRN).advice) > 0
+    assert "not stored yet" in table_rows(view.advice_table)[0][2]
+
+    qtbot.mouseClick(view.store_advice_button, Qt.MouseButton.LeftButton)
+    stored = courses.course(MRN).advice
+    assert stored and all(r.decision is None for r in stored)
+    omit = next(row for row, r in enumerate(view._advice_rows) if getattr(r, "advice", r).action.value == "omit-next-dose")
+    view.advice_table.selectRow(omit)
+    assert "dose_modification.interruption" in view.advice_detail.text()
+    qtbot.mouseClick(view.decide_button, Qt.MouseButton.LeftButton)
+
+    decided = [r for r in courses.course(MRN).advice if r.decision is not None]
+    assert len(decided) == 1
+    assert (decided[0].decision.decided_by, decided[0].decision.recorded_by) == ("Dr. Grace Hopper", "Phil Pharm")
+    verdicts = [row[2] for row in table_rows(view.advice_table)]
+    assert any(v.startswith("ACCEPTED by Dr. Grace Hopper") and "counts recovering slowly" in v for v in verdicts)
+    assert view.doses_table.item(4, 6).text().startswith("omitted")  # cycle 2 Day 8, as decided
+
+
+def test_the_last_cycle_says_why(qtbot, service, pharmacist, nurse):
+    courses = CourseService(service)
+    courses.new_course("MRN2002", True, pharmacist)
+    courses.record_blasts("MRN2002", 100, date(2026, 1, 5), nurse)
+    courses.start_cycle("MRN2002", date(2026, 1, 5), pharmacist)
+    for day, given in ((1, date(2026, 1, 5)), (8, date(2026, 1, 12)), (15, date(2026, 1, 19))):
+        courses.record_dose("MRN2002", 1, day, given, nurse)
+    courses.record_response("MRN2002", date(2026, 1, 23), "cr", True, pharmacist)
+    courses.start_cycle("MRN2002", date(2026, 1, 26), pharmacist)
+    status = courses.status("MRN2002")
+    assert status.is_last_cycle
+
+    view = CourseView(service, nurse, courses=courses)
+    qtbot.addWidget(view)
+    view.show()
+    show(qtbot, view, "MRN2002")
+    assert view.last_label.text() == f"LAST CYCLE — {status.why_last}"
+    assert view.last_label.property("role") == "warning"
+    assert not view.store_advice_button.isEnabled()  # a nurse reads; a pharmacist records
+
+
+def test_an_unknown_mrn_says_so(qtbot, view):
+    show(qtbot, view, "NOPE")
+    assert view.message.text().startswith("MRN:")
+    assert view.status is None
+    show(qtbot, view, "")
+    assert "MRN" in view.message.text()
