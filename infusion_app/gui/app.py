@@ -57,4 +57,11 @@ def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, d
         return 0
     window = MainWindow(service, user)
     window.show()
-    return int(app.exec())
+    # Keyboard focus to the board at once (Alt+A acknowledges), even where no window manager
+    # hands it over after the sign-in dialog closes.
+    window.raise_()
+    window.activateWindow()
+    try:
+        return int(app.exec())
+    finally:
+        service.close()

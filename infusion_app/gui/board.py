@@ -255,6 +255,9 @@ class BoardView(QTableView):
                 self.selectRow(i)
                 return
 
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802
+        """Off: a barcode scanner typing at the board must not jump to (and open) a row by its name."""
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
             self._open(self.currentIndex().row())

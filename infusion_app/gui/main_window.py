@@ -178,7 +178,7 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.show_settings)
         tools_menu.addAction(self.settings_action)
 
-        alarm_menu = self.menuBar().addMenu("&Alarms")
+        alarm_menu = self.menuBar().addMenu("A&larms")  # Alt+A is the banner's Acknowledge
         self.acknowledge_action = QAction("&Acknowledge all alarms", self)
         self.acknowledge_action.setShortcut(QKeySequence("Ctrl+K"))
         self.acknowledge_action.triggered.connect(self.acknowledge_alarms)

@@ -256,3 +256,21 @@ def test_first_start_creates_a_pharmacist_who_is_then_signed_in(qtbot, tmp_path,
         assert user is not None and user.name == "First Pharmacist"
     finally:
         empty.close()
+
+
+def mnemonic(text: str) -> str | None:
+    position = text.replace("&&", "").find("&")
+    return None if position < 0 else text.replace("&&", "")[position + 1].lower()
+
+
+def test_every_mnemonic_of_the_main_window_is_unique(qtbot, service, technician, three_preparations):
+    from PySide6.QtWidgets import QPushButton
+
+    window = open_window(qtbot, service, technician)
+    texts = [a.text() for a in window.menuBar().actions()]
+    texts += [b.text() for b in window.findChildren(QPushButton) if b.isVisibleTo(window)]
+    texts += [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    letters = [m for m in map(mnemonic, texts) if m]
+    assert len(letters) == len(set(letters)), texts
+    assert "a" in letters  # Alt+A acknowledges
+
