@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, Signal
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QDateEdit,
     QDateTimeEdit,
+    QDialog,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -41,7 +43,7 @@ from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.preparation import StepRefused, current_step
-from ..domain.records import EventType, Patient, Preparation
+from ..domain.records import EventType, Patient, Preparation, Role
 from . import theme
 from .widgets import CountdownLabel, message_label, set_role
 
@@ -188,6 +190,7 @@ class ChairPage(QWidget):
         clock: Any = None,
         monograph: Monograph | None = None,
         repaint_ms: int = 1000,
+        ask_override: Callable[[str, list[str], QWidget], tuple[str, str, str] | None] | None = None,
     ):
         super().__init__(parent)
         self.setObjectName("chairPage")
@@ -198,6 +201,9 @@ class ChairPage(QWidget):
         self.monograph = monograph or getattr(service, "monograph", None) or load_monograph()
         self.prep: Preparation | None = None
         self._shown_step: str | None = None
+        self._ask_override = ask_override or ask_pharmacist_override
+        self.override_buttons: dict[EventType, QPushButton] = {}
+        self._pending_override: tuple | None = None
 
         outer = QVBoxLayout(self)
         outer.addWidget(self._build_header())
@@ -415,6 +421,7 @@ class ChairPage(QWidget):
         self.start_button = QPushButton("&Start infusion now", page)
         self.start_button.setObjectName("startInfusionButton")
         self.start_button.clicked.connect(self.start_infusion)
+        buttons.addWidget(self._override_button(EventType.INFUSION_STARTED, page))
         buttons.addWidget(self.start_button)
         layout.addLayout(buttons)
         layout.addStretch(1)
@@ -435,6 +442,7 @@ class ChairPage(QWidget):
         self.end_button = QPushButton("&End infusion now", page)
         self.end_button.setObjectName("endInfusionButton")
         self.end_button.clicked.connect(self.end_infusion)
+        buttons.addWidget(self._override_button(EventType.INFUSION_ENDED, page))
         buttons.addWidget(self.end_button)
         layout.addLayout(buttons)
         layout.addStretch(1)
@@ -455,6 +463,7 @@ class ChairPage(QWidget):
         self.observe_button = QPushButton("&Observation complete", page)
         self.observe_button.setObjectName("endObservationButton")
         self.observe_button.clicked.connect(self.end_observation)
+        buttons.addWidget(self._override_button(EventType.OBSERVATION_ENDED, page))
         buttons.addWidget(self.observe_button)
         layout.addLayout(buttons)
         layout.addStretch(1)
@@ -548,6 +557,7 @@ class ChairPage(QWidget):
         self._show_header()
         confirmed = self.prep.last(EventType.PATIENT_CONFIRMED) is not None
         if step in ("premedicate", "start infusion") and not confirmed:
+            self.step_label.setText("Next: confirm the patient (two identifiers)")
             self._show_page(self.confirm_page)
         elif step == "premedicate":
             self._fill_premedication()
@@ -570,6 +580,7 @@ class ChairPage(QWidget):
             self._show_page(self.scan_page)
 
     def _show_page(self, page: QWidget) -> None:
+        self._hide_override_buttons()
         self.stack.setCurrentWidget(page)
         focus = {
             self.scan_page: self.scan_field,
@@ -793,15 +804,74 @@ class ChairPage(QWidget):
             self._go_to_current_step()
 
     def _run_step(self, kind: EventType, message: QLabel, details: dict | None = None) -> bool:
-        """Record one step now; on refusal show the domain's reason and stay."""
+        """Record one step now; on refusal show the domain's reason and stay.
+
+        A refusal the domain marks overridable (a time limit) offers a pharmacist's override;
+        any other refusal (order, role, missing premedication) cannot be overridden here.
+        """
+        self._hide_override_buttons()
         try:
             self._record(kind, details=details)
         except ValidationError as exc:
-            self._say(message, f"{exc.field.capitalize()}: {exc.message}", "error")
+            self._say(message, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}", "error")
             return False
         except StepRefused as exc:
             self._say(message, exc.message, "hardstop")
+            if exc.overridable and kind in self.override_buttons:
+                self._pending_override = (kind, details, exc, message)
+                button = self.override_buttons[kind]
+                button.show()
             self.repaint_countdown()
             return False
         self._say(message, "", "")
         return True
+
+    def _hide_override_buttons(self) -> None:
+        self._pending_override = None
+        for button in self.override_buttons.values():
+            button.hide()
+
+    def _override_button(self, kind: EventType, page: QWidget) -> QPushButton:
+        button = QPushButton("Pharmacist &override…", page)
+        button.setObjectName(f"override_{kind.value}")
+        button.hide()
+        button.clicked.connect(self.override_refusal)
+        self.override_buttons[kind] = button
+        return button
+
+    def override_refusal(self) -> bool:
+        """A pharmacist (name, PIN, reason) overrides the last overridable refusal; then the step is recorded."""
+        if self._pending_override is None or self.prep is None:
+            return False
+        kind, details, refusal, message = self._pending_override
+        pharmacists = [u.name for u in self.service.users() if u.role is Role.PHARMACIST and u.active]
+        answer = self._ask_override(refusal.message, pharmacists, self)
+        if answer is None:
+            return False
+        name, pin, reason = answer
+        try:
+            override = self.service.authorize_override(name, pin, reason, refusal.code)
+            status = self.service.record_event(self.prep.id, kind, self.user, details=details or {}, override=override)
+        except ValidationError as exc:
+            self._say(message, f"Override not accepted — {exc.field.replace('_', ' ')}: {exc.message}", "error")
+            return False
+        except StepRefused as exc:
+            self._say(message, f"Override not accepted: {exc.message}", "hardstop")
+            return False
+        self.prep = status.prep
+        self.step_recorded.emit(self.prep.id)
+        self._hide_override_buttons()
+        self._say(message, "", "")
+        self._go_to_current_step()
+        return True
+
+
+def ask_pharmacist_override(refusal: str, pharmacists: list[str], parent: QWidget) -> tuple[str, str, str] | None:
+    """The bench's override dialog: a pharmacist's name, PIN and reason, or None if cancelled."""
+    from .bench_wizard import OverrideDialog
+
+    dialog = OverrideDialog(refusal, pharmacists, parent)
+    dialog.setObjectName("overrideDialog")
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.values()

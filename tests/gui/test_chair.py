@@ -235,3 +235,50 @@ def test_identifier_matching_ignores_case_spacing_and_accents_only():
         "full name: enter the name the patient states",
         "second identifier: enter the date of birth or the MRN",
     ]
+
+
+def test_a_late_start_goes_ahead_only_with_a_pharmacist_override(qtbot, service, nurse, clock, make_preparation):
+    asked = []
+    answers = [("Phil Pharm", "9999", "wrong PIN"), ("Phil Pharm", "2222", "patient arrived late; bag inspected, clear")]
+
+    def answer(refusal, pharmacists, parent):
+        asked.append((refusal, pharmacists))
+        return answers.pop(0)
+
+    chair = ChairPage(service, nurse, ask_override=answer)
+    qtbot.addWidget(chair)
+    chair.show()
+    prep_id = make_preparation(steps=DISPENSED)
+    start_by = {d.key: d for d in service.status(prep_id).deadlines}["start_infusion_by"].at
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    clock.set(start_by + timedelta(minutes=5))
+    click(qtbot, chair.start_button)
+    override = chair.override_buttons[EventType.INFUSION_STARTED]
+
+    click(qtbot, override)  # a wrong PIN: nothing recorded, the refusal stands
+    assert "Override not accepted" in chair.start_message.text()
+    assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
+
+    click(qtbot, override)
+    assert chair.stack.currentWidget() is chair.infusing_page
+    events = service.get(prep_id).events
+    assert [e.type for e in events[-2:]] == [EventType.OVERRIDE, EventType.INFUSION_STARTED]
+    assert events[-2].user == "Phil Pharm" and "arrived late" in events[-2].details["reason"]
+    assert set(asked[0][1]) == {"Paula Pharm", "Phil Pharm"}  # only active pharmacists are offered
+
+
+def test_missing_premedication_offers_no_override(qtbot, service, nurse, make_preparation):
+    chair = ChairPage(service, nurse, ask_override=lambda *a: pytest.fail("no override for a missing premedication"))
+    qtbot.addWidget(chair)
+    chair.show()
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair, classes=("corticosteroid",))
+    # Whatever the page shows, the service refuses a start without every class, and no override is offered.
+    chair._run_step(EventType.INFUSION_STARTED, chair.start_message)
+    assert "premedication not recorded" in chair.start_message.text()
+    assert not chair.override_buttons[EventType.INFUSION_STARTED].isVisibleTo(chair)
+    assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
