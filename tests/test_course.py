@@ -508,3 +508,29 @@ def test_status_to_dict_is_json_ready():
     assert data["next_dose"]["planned"] == "2027-01-10"
     assert data["cycles"][0]["doses"][2]["given"] == "2027-01-03"
     assert data["responses"][0] == {"assessed_on": "2027-01-09", "response": "cr", "mrd_negative": True}
+
+
+def test_a_late_day_1_moves_the_cycle_instead_of_omitting_it():
+    from infusion_app.domain.course import move_cycle_start
+
+    course = course_with_blasts()
+    start_cycle(course, D("2026-12-28"), FAR)
+    status = course_status(course, D("2027-01-02"))
+    codes = [a.code for a in status.advice]
+    assert "cycle-start-passed" in codes and "interruption-omit" not in codes
+    move_cycle_start(course, D("2027-01-02"), FAR)
+    plan = plan_for(course, 1)
+    assert plan.dose(15).planned == D("2027-01-16") and plan.next_cycle_start == D("2027-01-23")
+    record_dose(course, 1, 1, D("2027-01-02"), FAR)
+    with pytest.raises(ValidationError):
+        move_cycle_start(course, D("2027-01-03"), FAR)
+
+
+def test_a_next_cycle_held_14_days_brings_the_reduction_advice():
+    course = course_with_blasts()
+    plan = run_cycle(course, D("2026-12-20"), "cr")
+    held = course_status(course, plan.next_cycle_start + timedelta(days=14))
+    assert held.next_dose.cycle == 2 and held.next_dose.state == "due"
+    assert [a.code for a in held.advice if a.code.startswith("interruption")] == ["interruption-reduce"]
+    assert [a.code for a in course_status(course, plan.next_cycle_start + timedelta(days=13)).advice
+            if a.code.startswith("interruption")] == []

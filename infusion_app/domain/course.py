@@ -28,6 +28,7 @@ ValidationError for bad input or CourseBlocked(reasons) for a clinical hard stop
     record_weight(course, kg, measured_on, today, use_for_dosing=False)
     record_response(course, assessed_on, response, mrd_negative, today)
     start_cycle(course, start, today, extend_to_28=False, extension_reason="")
+    move_cycle_start(course, start, today)   (the latest cycle, while none of its doses is given)
     extend_first_cycle(course, reason)
     record_dose(course, cycle, day, given_on, today, preparation_id=None, override_reason=None)
     raise_advice(course, advice_list, raised_on) -> list[AdviceRecord]
@@ -905,6 +906,39 @@ class CourseStatus:
         }
 
 
+def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: int, m: Monograph) -> list[Advice]:
+    """A cycle start held back: the interruption rules about the NEXT cycle (reduce, stop), not the in-cycle ones."""
+    if days_late < 1:
+        return []
+    keep = (Action.REDUCE_NEXT_CYCLE, Action.TWO_DOSES_PER_CYCLE, Action.DISCONTINUE, Action.CONSIDER_DISCONTINUATION)
+    return [
+        Advice(a.code, a.action, f"cycle {cycle} start held {days_late} days: {a.message}", a.sources, cycle, day, a.details)
+        for a in interruption_advice(days_late, reduction_level, m) if a.action in keep
+    ]
+
+
+def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph | None = None) -> CycleRecord:
+    """Move the latest cycle's start (its Day 1) while none of its doses is given, e.g. after a hold."""
+    m = monograph or load_monograph()
+    start = _date("start", start)
+    if not course.cycles:
+        raise ValidationError("cycle", "no cycle has been started")
+    record = course.cycles[-1]
+    if course.doses_of(record.number):
+        raise ValidationError("start", f"cycle {record.number} already has a dose given; its start can no longer move")
+    if len(course.cycles) > 1:
+        previous = plan_for(course, course.cycles[-2].number, m)
+        if start < previous.next_cycle_start:
+            raise CourseBlocked([f"cycle {record.number} may start on or after {previous.next_cycle_start.isoformat()}"])
+    old_start, record.start = record.start, start
+    try:
+        plan_for(course, record.number, m)  # the response on file by the new date still decides the dose
+    except ValidationError:
+        record.start = old_start
+        raise
+    return record
+
+
 def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
     m = monograph or load_monograph()
@@ -944,11 +978,22 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
                 dose_blocks = list(blocks)
                 next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
                 if state == "overdue":
-                    advice += [
-                        Advice(a.code, a.action, f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
-                               a.sources, plan.cycle, dose.day, a.details)
-                        for a in interruption_advice((today - dose.planned).days, course.reduction_level, m)
-                    ]
+                    late = (today - dose.planned).days
+                    if dose.day == m.dose_days[0]:
+                        # Day 1 is the cycle's start: a late Day 1 moves the cycle, it is not omitted.
+                        advice.append(Advice(
+                            "cycle-start-passed", Action.HOLD_NEXT_CYCLE,
+                            f"cycle {plan.cycle} was to start on {dose.planned.isoformat()} and Day 1 is not recorded: "
+                            "record it, or move the cycle's start to the day Day 1 is given",
+                            _src(m, "cycles.dose_days"), plan.cycle, dose.day, {"days_late": late},
+                        ))
+                        advice += _cycle_delay_advice(late, course.reduction_level, plan.cycle, dose.day, m)
+                    else:
+                        advice += [
+                            Advice(a.code, a.action, f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
+                                   a.sources, plan.cycle, dose.day, a.details)
+                            for a in interruption_advice(late, course.reduction_level, m)
+                        ]
                 break
     if next_dose is None and next_cycle_allowed:
         number = started + 1
@@ -965,6 +1010,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
             dose_blocks.append(f"record a response assessment: the {exc.field} {exc.message}")
         state = "upcoming" if today < start else "due"
         next_dose = NextDose(number, day1, start, start, start, mg, state, tuple(dose_blocks))
+        if plan is not None and today > start:
+            advice += _cycle_delay_advice((today - start).days, course.reduction_level, number, day1, m)
     elif next_dose is None and plan is not None and not discontinued and plan.complete:
         why_last = why_last or f"cycle {plan.cycle} is the last: {limit.why}"
 

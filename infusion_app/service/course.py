@@ -25,6 +25,7 @@ Methods
     record_blasts(mrn, per_mm3, measured_on, user) / record_weight(mrn, weight_text, measured_on, user, use_for_dosing=False)
     record_response(mrn, assessed_on, response, mrd_negative, user)
     start_cycle(mrn, start, user, extend_to_28=False, reason="") / extend_first_cycle(mrn, reason, user)
+    move_cycle_start(mrn, start, user)            (the latest cycle, while none of its doses is given)
     record_dose(mrn, cycle, day, given_on, user, preparation_id=None, override=None)
     assess(mrn, advice: list[Advice], user) -> list[AdviceRecord]      (stores the engine's advice)
     decide(mrn, advice_id, accepted, decided_by, reason, user) -> AdviceRecord
@@ -174,6 +175,12 @@ class CourseService:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
         self._change(mrn, actor, "course.cycle_started",
                      lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, self.monograph))
+        return self.status(mrn)
+
+    def move_cycle_start(self, mrn: str, start: Any, user: User | str) -> CourseStatus:
+        actor = self._user(user, (Role.PHARMACIST,), "moving a cycle's start")
+        self._change(mrn, actor, "course.cycle_moved",
+                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph))
         return self.status(mrn)
 
     def extend_first_cycle(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
