@@ -117,6 +117,9 @@ def test_metainfo_matches_the_program_and_its_version():
     assert root.find("content_rating") is not None
     image = root.find("screenshots/screenshot/image")
     assert image is not None and image.text.startswith("https://")
+    # The picture to publish at that address is kept in the repository, at the size declared.
+    shipped = ROOT / "packaging" / "screenshots" / Path(image.text).name
+    assert png_size(shipped.read_bytes()) == (int(image.get("width")), int(image.get("height")))
     # Bumping the version in pyproject.toml without release notes fails here.
     releases = {release.get("version"): release for release in root.findall("releases/release")}
     assert project["version"] in releases, "add a <release> with notes for this version"
@@ -258,8 +261,10 @@ def test_rebuild_is_triggered_by_packaging_and_dependency_changes_only(packaging
 
     (tree / "packaging" / "benchmarks").mkdir(exist_ok=True)
     (tree / "packaging" / "benchmarks" / "bench.py").write_text("print(1)\n")
+    (tree / "packaging" / "screenshots").mkdir(exist_ok=True)
+    (tree / "packaging" / "screenshots" / "board.png").write_bytes(b"new picture")
     (tree / "packaging" / "build-inputs.sha256").write_text("stale\n")
-    assert build_inputs_hash(tree) == before, "benchmarks and the stamp are not build inputs"
+    assert build_inputs_hash(tree) == before, "benchmarks, screenshots and the stamp are not build inputs"
 
     spec = tree / "packaging" / "infusion-prep.spec"
     spec.write_text(spec.read_text() + "\n# changed\n")

@@ -3,6 +3,7 @@
 #   sudo ./install.sh                  # into /opt/infusion-prep, with a launcher in /usr/local
 #   sudo ./install.sh --prefix /opt/x  # somewhere else
 #   sudo ./install.sh --uninstall
+#   ./install.sh --prefix ~/opt/infusion-prep --bindir ~/.local/bin --datadir ~/.local/share   # one user
 # The program's data is per user (~/.local/share/infusion-prep) and is never touched here.
 set -euo pipefail
 bundle="$(cd "$(dirname "$0")" && pwd)"
@@ -15,6 +16,8 @@ uninstall=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix="$2"; shift 2 ;;
+    --bindir) bin="$2"; shift 2 ;;
+    --datadir) share="$2"; shift 2 ;;
     --uninstall) uninstall=true; shift ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
