@@ -534,3 +534,24 @@ def test_a_next_cycle_held_14_days_brings_the_reduction_advice():
     assert [a.code for a in held.advice if a.code.startswith("interruption")] == ["interruption-reduce"]
     assert [a.code for a in course_status(course, plan.next_cycle_start + timedelta(days=13)).advice
             if a.code.startswith("interruption")] == []
+
+
+def test_the_no_response_stop_is_advised_only_once_the_third_cycle_is_done():
+    course = course_with_blasts()
+    start = D("2026-12-20")
+    for _ in range(2):
+        start = run_cycle(course, start, "none").next_cycle_start
+    start_cycle(course, start, FAR)
+    during = course_status(course, start + timedelta(days=2))
+    assert during.limit.rule == "no-response"
+    assert not any(a.action is Action.STOP_COURSE for a in during.advice)
+    plan = plan_for(course, 3)
+    after = course_status(course, plan.end + timedelta(days=1))
+    assert any(a.action is Action.STOP_COURSE for a in after.advice)
+
+
+def test_text_shows_a_window_that_no_date_satisfies():
+    plan = plan_cycle(1, D("2026-12-20"), given={1: D("2026-12-20"), 8: D("2026-12-31")})
+    line = next(l for l in plan.summary_lines() if "Day 15" in l)
+    assert "no valid date: earliest 2027-01-06 is after latest 2027-01-05" in line
+    assert any("no date satisfies" in w for w in plan.warnings)

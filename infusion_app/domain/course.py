@@ -234,7 +234,12 @@ class CyclePlan:
             lines.append(f"Reduced for toxicity: cycle total −{format_number(self.reduction.reduce_pct, 1)}%{per_cycle}")
         for d in self.doses:
             dose = format_amount(d.mg_per_m2, "mg/m²") if d.mg_per_m2 is not None else "omitted"
-            window = d.planned.isoformat() if d.earliest == d.latest == d.planned else f"{d.earliest.isoformat()} to {d.latest.isoformat()}"
+            if d.earliest > d.latest:
+                window = f"no valid date: earliest {d.earliest.isoformat()} is after latest {d.latest.isoformat()}"
+            elif d.earliest == d.latest == d.planned:
+                window = d.planned.isoformat()
+            else:
+                window = f"{d.earliest.isoformat()} to {d.latest.isoformat()}"
             given = f"; given {d.given.isoformat()}" if d.given else ""
             lines.append(f"  Day {d.day}: planned {d.planned.isoformat()} (window {window}), {dose}{given}")
         lines += [f"WARNING: {w}" for w in self.warnings]
@@ -967,7 +972,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
     why_last = ""
     if is_last:
         why_last = f"cycle {current} is the last: {limit.why}"
-    if limit.rule == "no-response":
+    if limit.rule == "no-response" and plan is not None and (plan.complete or today > plan.end):
+        # Only once the 3rd cycle is done: a CR/CRi documented during it still counts.
         advice.append(Advice("no-response-stop", Action.STOP_COURSE, limit.why, limit.sources))
 
     next_dose: NextDose | None = None
