@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QDate, QDateTime, Qt, QTime, QTimer, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDateEdit,
@@ -52,6 +53,15 @@ CHAIR_COUNTDOWN_POINT_SIZE = 54
 
 # current_step() values that belong to the chair, each with the page that handles it.
 CHAIR_STEPS = ("premedicate", "start infusion", "infusing", "observing", "done")
+
+
+STEP_TEXT = {
+    "premedicate": "Next: premedication",
+    "start infusion": "Next: start the infusion",
+    "infusing": "Now: infusing",
+    "observing": "Now: observation after the infusion",
+    "done": "Done",
+}
 
 
 def _local_qdatetime(instant: datetime) -> QDateTime:
@@ -267,6 +277,9 @@ class ChairPage(QWidget):
         self.countdown.setObjectName("chairCountdown")
         self.countdown.ensurePolished()
         self.countdown.setMinimumWidth(self.countdown.fontMetrics().horizontalAdvance("-00:00:00") + 60)
+        # The same height with or without digits, so the page never jumps as steps change.
+        big = QFontMetrics(theme.font(CHAIR_COUNTDOWN_POINT_SIZE, bold=True))
+        self.countdown.setMinimumHeight(big.height() + 8)  # the 4 px padding above and below
         right.addWidget(self.deadline_caption)
         right.addWidget(self.countdown)
         layout.addLayout(right)
@@ -635,18 +648,18 @@ class ChairPage(QWidget):
         cycle, day = order.get("cycle"), order.get("day")
         where = f" · cycle {cycle} day {day}" if cycle and day else ""
         self.bag_label.setText(f"Bag {self.prep.id}{dose_text}{where}")
-        self.step_label.setText(f"Next: {current_step(self.prep)}")
+        self.step_label.setText(STEP_TEXT.get(current_step(self.prep), current_step(self.prep)))
 
     def repaint_countdown(self) -> None:
         """Re-read the stored preparation's deadlines (service + domain, injected clock); show the next."""
         if self.prep is None:
-            self.deadline_caption.setText("No bag open")
+            self.deadline_caption.setText("No bag open\n")
             self.countdown.show_value("—", "none")
             return
         try:
             status = self.service.status(self.prep.id)
         except ValidationError:  # removed from storage meanwhile: nothing to count down
-            self.deadline_caption.setText("Preparation not found")
+            self.deadline_caption.setText("Preparation not found\n")
             self.countdown.show_value("—", "none")
             return
         if len(status.prep.events) != len(self.prep.events):
@@ -657,7 +670,7 @@ class ChairPage(QWidget):
                 return
         deadline = status.next_deadline
         if deadline is None:
-            self.deadline_caption.setText("No deadline running")
+            self.deadline_caption.setText("No deadline running\n")
             self.countdown.show_value("—", "none")
             return
         self.deadline_caption.setText(f"{deadline.label}\n{format_instant(deadline.at)}")
