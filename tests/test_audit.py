@@ -167,3 +167,33 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     assert all(rows[i]["prev_hash"] == rows[i - 1]["hash"] for i in range(1, len(rows)))
     assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), "--data-dir", str(filled)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+# -- the data tables against the log --------------------------------------------------------
+
+
+@pytest.mark.parametrize("statement, expected_seq, words", [
+    ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 1, "role"),
+    ("UPDATE users SET active = 1 WHERE name = 'Nora'", 11, "active"),
+    ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 2, "pin_fingerprint"),
+    ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
+    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.46', '\"dose_mg\":14.6')", 5, "order"),
+    ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),
+    ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
+    ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),
+    ("UPDATE events SET details_json = '{\"storage\":\"fridge\"}' WHERE type = 'diluted'", 10, "differs"),
+    ("UPDATE events SET at = '2026-03-10T11:00:00.000000+00:00' WHERE type = 'reconstituted'", 7, "differs"),
+    ("UPDATE settings SET value_json = '240'", 4, "setting"),
+])
+def test_data_changed_behind_the_programs_back_is_found(filled, statement, expected_seq, words):
+    raw(filled, statement)
+    result = check(filled)
+    assert result.first_broken == expected_seq, result.reason
+    assert words in result.reason
+
+
+def test_data_added_without_an_audit_entry_is_found(filled):
+    raw(filled, "INSERT INTO events (preparation_id, seq, type, at, recorded_at, user_name, details_json) "
+                "SELECT id, 5, 'verified', '2026-03-10T12:11:00.000000+00:00', '2026-03-10T12:11:00.000000+00:00', 'Paul', '{}' FROM preparations")
+    result = check(filled)
+    assert result.first_broken == 12 and "without an audit entry" in result.reason

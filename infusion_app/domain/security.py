@@ -76,3 +76,12 @@ def dummy_verify(pin: str) -> None:
     if _DUMMY_HASH is None:
         _DUMMY_HASH = hash_pin("0" * PIN_MIN_DIGITS)
     verify_pin(pin, _DUMMY_HASH)
+
+
+def pin_fingerprint(stored_hash: str) -> str:
+    """A short digest of a stored PIN hash, for the audit log.
+
+    It reveals nothing about the PIN (it is a digest of a salted slow hash) but lets the audit
+    check notice a PIN hash swapped in the database behind the program's back.
+    """
+    return hashlib.sha256(stored_hash.encode("utf-8")).hexdigest()[:16]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from ..domain.monograph import Monograph, load_monograph
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
-from ..domain.security import dummy_verify, hash_pin, validate_pin, verify_pin
+from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
 from .ids import new_preparation_id, normalize_preparation_id
 from .settings import Settings, build_settings, validate_setting
 
@@ -149,13 +150,20 @@ class PreparationStatus:
     deadlines: list[Deadline]
     next_deadline: Deadline | None
     hard_stops: list[str]
-    allowed_events: list[EventType]
     acknowledged: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (deadline key, state)
     clock_jumped_back: bool = False
+    # allowed_events asks the state machine about every event type, the costliest part of a
+    # status: computed on first use, so the board's list of 100 preparations does not pay for it.
+    _allowed: Callable[[], list[EventType]] = field(default=lambda: [], repr=False, compare=False)
 
     @property
     def id(self) -> str:
         return self.prep.id
+
+    @cached_property
+    def allowed_events(self) -> list[EventType]:
+        """Step events the state machine would accept now from a suitable user, without an override."""
+        return self._allowed()
 
     def is_acknowledged(self, deadline_key: str, state: str) -> bool:
         return (deadline_key, getattr(state, "value", state)) in self.acknowledged
@@ -249,11 +257,13 @@ class PreparationService:
         who = self._actor_name(actor, "adding a user")
         if self.repository.get_user(name) is not None:
             raise ValidationError("name", f"a user named '{name}' already exists (names are unique regardless of case)")
-        audit = AuditDraft(self.now(), who, "user.added", name, None, {"name": name, "role": role.value, "active": True})
+        pin_hash = hash_pin(pin)
+        audit = AuditDraft(self.now(), who, "user.added", name, None,
+                           {"name": name, "role": role.value, "active": True, "pin_fingerprint": pin_fingerprint(pin_hash)})
         from ..storage.repository import DuplicateError  # the storage layer's own refusal of a race
 
         try:
-            return self.repository.add_user(User(None, name, role), hash_pin(pin), audit)
+            return self.repository.add_user(User(None, name, role), pin_hash, audit)
         except DuplicateError as exc:
             raise ValidationError("name", str(exc)) from None
 
@@ -294,8 +304,9 @@ class PreparationService:
             who = stored.name
         else:
             who = self._actor_name(actor, "resetting a PIN")
-        audit = AuditDraft(self.now(), who, "user.pin_changed", stored.name, None, {"pin": "changed"})
-        return self.repository.update_user(stored.name, pin_hash=hash_pin(new_pin), audit=audit)
+        pin_hash = hash_pin(new_pin)
+        audit = AuditDraft(self.now(), who, "user.pin_changed", stored.name, None, {"pin_fingerprint": pin_fingerprint(pin_hash)})
+        return self.repository.update_user(stored.name, pin_hash=pin_hash, audit=audit)
 
     def authorize_override(self, pharmacist: str, pin: str, reason: str, hard_stop_code: str = "") -> Override:
         """Check the overriding pharmacist's PIN and role; the Override then goes to record_event."""
@@ -352,6 +363,7 @@ class PreparationService:
         stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict()}
         if coverage is not None:
             stored_order["coverage"] = coverage
+        from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
 
         for _attempt in range(20):
@@ -366,6 +378,9 @@ class PreparationService:
                 "patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order),
                 "dose_mg": calculation.dose_mg, "vials": [_vial_dict(v) for v in vials],
                 "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
+                "created_by": creator.name,
+                # the stored order and calculation, exactly: a dose edited in the table is detected
+                "order_digest": text_digest(canonical_json(stored_order)),
             })
             try:
                 self.repository.add_preparation(prep, audit)
@@ -439,7 +454,7 @@ class PreparationService:
             deadlines=deadlines,
             next_deadline=deadline_rules.next_deadline(deadlines),
             hard_stops=deadline_rules.deadline_hard_stops(deadlines, now),
-            allowed_events=machine.allowed_events(prep, now, self.monograph, settings.policy),
+            _allowed=lambda: machine.allowed_events(prep, now, self.monograph, settings.policy),
             acknowledged=acknowledged,
             clock_jumped_back=self.clock.jumped_back,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -74,3 +75,110 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None) ->
         first_missing = count + 1 if head_seq > count else max(head_seq, 1)
         return AuditCheck(count, first_missing, f"the log ends at entry {count} but its recorded head is entry {head_seq} (entries were deleted or added behind its back)")
     return AuditCheck(count)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class StoredState:
+    """What the tables hold now, as plain values, for comparison with what the log says happened."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # name key -> name, role, active, pin_fingerprint
+    settings: dict[str, Any] = field(default_factory=dict)
+    preparations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> patient, order_digest, created_by
+    vials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # (prep id, seq) -> type, at, recorded_at, user, details
+
+
+def _instant(text: Any) -> Any:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return text
+
+
+def _same_event(logged: dict[str, Any], stored: dict[str, Any]) -> bool:
+    return (
+        logged.get("type") == stored["type"]
+        and _instant(logged.get("at")) == stored["at"]
+        and _instant(logged.get("recorded_at")) == stored["recorded_at"]
+        and logged.get("user") == stored["user"]
+        and logged.get("details") == stored["details"]
+    )
+
+
+def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
+    """Replay the (already verified) log and compare it with the tables.
+
+    Catches changes made to the data tables without the program: a role raised, a PIN hash
+    swapped, an event deleted or edited, a dose in a stored order changed. Returns the audit
+    entry that no longer matches the data (or, for data with no entry at all, the next number).
+    """
+    count = len(entries)
+    users: dict[str, tuple[dict[str, Any], int]] = {}
+    settings: dict[str, tuple[Any, int]] = {}
+    preparations: dict[str, tuple[dict[str, Any], int]] = {}
+    vials: dict[str, list[tuple[dict[str, Any], int]]] = {}
+    events: dict[tuple[str, int], tuple[dict[str, Any], int]] = {}
+    for entry in entries:
+        after = json.loads(entry.after)
+        action, subject = entry.action, entry.subject
+        key = " ".join(subject.split()).casefold()
+        if action == "user.added":
+            users[key] = (dict(after), entry.seq)
+        elif action in ("user.activated", "user.deactivated", "user.pin_changed") and key in users:
+            users[key] = ({**users[key][0], **after}, entry.seq)
+        elif action == "setting.changed":
+            for name, value in after.items():
+                settings[name] = (value, entry.seq)
+        elif action == "preparation.created":
+            preparations[subject] = (after, entry.seq)
+            vials[subject] = [(v, entry.seq) for v in after.get("vials", [])]
+        elif action == "vial.added":
+            vials.setdefault(subject, []).append((after, entry.seq))
+        elif action.startswith("event.") or action in ("override", "alarm.acknowledged"):
+            events[(subject, int(after.get("seq", 0)))] = (after, entry.seq)
+
+    problems: list[tuple[int, str]] = []
+    for key, row in state.users.items():
+        logged = users.get(key)
+        if logged is None:
+            problems.append((count + 1, f"user {row['name']} is stored but was never added through the program"))
+            continue
+        for attribute in ("role", "active", "pin_fingerprint"):
+            if attribute in logged[0] and logged[0][attribute] != row[attribute]:
+                problems.append((logged[1], f"user {row['name']}: stored {attribute} differs from the audit log"))
+    for key, (logged, seq) in users.items():
+        if key not in state.users:
+            problems.append((seq, f"user {logged.get('name', key)} was deleted from the database"))
+    for name, value in state.settings.items():
+        if name not in settings or settings[name][0] != value:
+            problems.append((settings.get(name, (None, count + 1))[1], f"setting {name} differs from the audit log"))
+    for prep_id, row in state.preparations.items():
+        logged = preparations.get(prep_id)
+        if logged is None:
+            problems.append((count + 1, f"preparation {prep_id} is stored but was never created through the program"))
+            continue
+        after, seq = logged
+        if any(after.get(part) != row[part] for part in ("patient", "order_digest", "created_by")):
+            problems.append((seq, f"preparation {prep_id}: stored patient or order differs from the audit log"))
+        expected_vials = [v for v, _ in vials.get(prep_id, [])]
+        if expected_vials != state.vials.get(prep_id, []):
+            first = vials.get(prep_id, [(None, seq)])[0][1]
+            problems.append((first, f"preparation {prep_id}: stored vials differ from the audit log"))
+    for prep_id in preparations.keys() - state.preparations.keys():
+        problems.append((preparations[prep_id][1], f"preparation {prep_id} was deleted from the database"))
+    for where, row in state.events.items():
+        logged = events.get(where)
+        if logged is None:
+            problems.append((count + 1, f"event {where[1]} of {where[0]} ({row['type']}) is stored without an audit entry"))
+        elif not _same_event(logged[0], row):
+            problems.append((logged[1], f"event {where[1]} of {where[0]} differs from its audit entry"))
+    for where in events.keys() - state.events.keys():
+        problems.append((events[where][1], f"event {where[1]} of {where[0]} was deleted from the database"))
+    if not problems:
+        return AuditCheck(count)
+    seq, reason = min(problems)
+    return AuditCheck(count, seq, reason)

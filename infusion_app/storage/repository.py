@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
-from .audit import GENESIS, canonical_json, entry_hash, verify_chain
+from ..domain.security import pin_fingerprint
+from .audit import GENESIS, StoredState, canonical_json, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, UserRow, VialRow, utc_text
 
 
@@ -301,7 +302,38 @@ class SqlRepository:
             return [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
 
     def verify_audit(self) -> AuditCheck:
+        """The chain first (edits, deletions, reordering, insertions in the log itself), then the
+        data tables against the log (changes made to the data behind the program's back)."""
         with self._read() as session:
             entries = [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
             head = session.get(AuditHeadRow, 1)
-            return verify_chain(entries, (head.seq, head.hash) if head else None)
+            chain = verify_chain(entries, (head.seq, head.hash) if head else None)
+            if not chain.intact:
+                return chain
+            return cross_check(entries, self._stored_state(session))
+
+    @staticmethod
+    def _stored_state(session: Session) -> StoredState:
+        state = StoredState()
+        for user in session.scalars(select(UserRow)):
+            state.users[user.name_key] = {
+                "name": user.name, "role": user.role, "active": bool(user.active), "pin_fingerprint": pin_fingerprint(user.pin_hash),
+            }
+        for setting in session.scalars(select(SettingRow)):
+            state.settings[setting.key] = json.loads(setting.value_json)
+        for prep in session.scalars(select(PreparationRow)):
+            state.preparations[prep.id] = {
+                "patient": {"name": prep.patient_name, "mrn": prep.mrn, "date_of_birth": prep.date_of_birth.isoformat()},
+                "order_digest": text_digest(prep.order_json),
+                "created_by": prep.created_by,
+            }
+        for vial in session.scalars(select(VialRow).order_by(VialRow.preparation_id, VialRow.position)):
+            state.vials.setdefault(vial.preparation_id, []).append(
+                {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
+            )
+        for event in session.scalars(select(EventRow)):
+            state.events[(event.preparation_id, event.seq)] = {
+                "type": event.type, "at": event.at, "recorded_at": event.recorded_at, "user": event.user_name,
+                "details": json.loads(event.details_json),
+            }
+        return state
