@@ -68,7 +68,7 @@ class Alarm:
 
 def _burst_wav(path: Path, pulses: int, frequency: float) -> Path:
     """A burst of short pulses with harmonics (IEC tones need at least 4 harmonics to be located)."""
-    rate = 22_050
+    rate = 44_100  # CD rate, 16-bit stereo: what every audio device accepts
     pulse_s, gap_s = 0.15, 0.08
     samples: list[int] = []
     for _ in range(pulses):
@@ -79,23 +79,36 @@ def _burst_wav(path: Path, pulses: int, frequency: float) -> Path:
             value = sum(math.sin(2 * math.pi * frequency * h * t) / h for h in range(1, 6))
             samples.append(int(9_000 * envelope * value))
         samples.extend([0] * int(rate * gap_s))
+    stereo = [value for sample in samples for value in (sample, sample)]
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(2)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+        out.writeframes(struct.pack(f"<{len(stereo)}h", *stereo))
     return path
 
 
 class AlarmSound:
-    """Plays the burst for a priority. Silently does nothing when there is no audio."""
+    """Plays the burst for a priority. Silently does nothing when there is no audio.
 
-    def __init__(self, enabled: bool = True):
+    QtMultimedia (and its FFmpeg backend) loads on the first alarm, not at start: most shifts
+    open the program with nothing due, and the board should be up at once.
+    """
+
+    def __init__(self, enabled: bool = True, lazy: bool = True):
+        self.enabled = enabled
         self.available = False
+        self._loaded = False
         self._effects: dict[str, object] = {}
         self._folder: tempfile.TemporaryDirectory | None = None
-        if not enabled:
-            return
+        if enabled and not lazy:
+            self.load()
+
+    def load(self) -> bool:
+        """Create the sound effects (once). False when there is no sound on this machine."""
+        if self._loaded or not self.enabled:
+            return self.available
+        self._loaded = True
         try:
             from PySide6.QtMultimedia import QSoundEffect  # may be missing from a trimmed Qt
 
@@ -111,8 +124,10 @@ class AlarmSound:
             log.warning("alarm sound unavailable, visual alarm only: %s", exc)
             self._effects.clear()
             self.available = False
+        return self.available
 
     def play(self, priority: str) -> None:
+        self.load()
         effect = self._effects.get(priority)
         if effect is None:
             return
