@@ -84,3 +84,39 @@ def test_steps_survive_sigkill_at_random_moments(tmp_path):
     assert len(acknowledged_events) > ROUNDS  # the kills did land in the middle of real work
     print(f"\ncrash test: {ROUNDS} kills, {len(acknowledged_preps)} preparations and {len(acknowledged_events)} steps acknowledged, "
           f"{killed_before_any_line} kills before the first commit was acknowledged, {elapsed:.1f} s")
+
+
+@pytest.mark.slow
+def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path):
+    """Two workstations writing to one database: every acknowledged step is stored, one chain."""
+    data = tmp_path / "data"
+    with open_service(data_dir=data) as service:
+        service.add_user("Tina", Role.TECHNICIAN, "1111")
+        service.add_user("Paul", Role.PHARMACIST, "2222")
+        service.add_user("Nora", Role.NURSE, "4444")
+    writers = [start_writer(data) for _ in range(2)]
+    for writer in writers:
+        assert writer.stdout.readline() == "ready\n", writer.stderr.read()
+    # Let both get well into their loops (each line is a commit), then stop them mid-stride.
+    lines: list[str] = []
+    for writer in writers:
+        for _ in range(8):
+            line = writer.stdout.readline()
+            assert line, writer.stderr.read()
+            lines.append(line)
+    for writer in writers:
+        writer.send_signal(signal.SIGKILL)
+    for writer in writers:
+        out, _ = writer.communicate(timeout=30)
+        lines += out.splitlines(keepends=True)
+    acknowledged = [line.split() for line in lines if line.endswith("\n")]
+    with open_service(data_dir=data) as service:
+        stored = {p.id: p for p in service.repository.list_preparations()}
+        for parts in acknowledged:
+            if parts[0] == "prep":
+                assert parts[1] in stored
+            else:
+                assert stored[parts[1]].events[int(parts[2]) - 1].type.value == parts[3]
+        check = service.verify_audit()
+        assert check.intact, check.reason
+        assert len({parts[1] for parts in acknowledged if parts[0] == "prep"}) >= 2
