@@ -145,3 +145,32 @@ def test_signatures_name_the_people_who_recorded_each_step(monograph):
 def test_instants_default_to_the_machine_local_zone(monograph):
     data = build(demo_preparation(monograph), monograph, tz=None)
     assert data.start_by == format_instant(datetime(2026, 3, 10, 13, 20, tzinfo=timezone.utc))
+
+
+def printed_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif dataclasses.is_dataclass(value):
+        for item in dataclasses.fields(value):
+            yield from printed_strings(getattr(value, item.name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from printed_strings(item)
+
+
+def test_every_character_printed_has_a_glyph_in_the_embedded_fonts(monograph):
+    from reportlab.pdfbase import pdfmetrics
+
+    from infusion_app.reports.fonts import BOLD, REGULAR, register_fonts
+    from infusion_app.reports.sheet import CHECKBOX, CHECKED
+
+    register_fonts()
+    prep = demo_preparation(monograph)
+    prep.patient = dataclasses.replace(prep.patient, name="Zoë Ørsted-Łukasiewicz, Ðorđe Şahin Ångström")
+    data = build(prep, monograph, policy_decision=demo_policy_decision(), course_info={"Course": "≤ 6 cycles"})
+    characters = set("".join(printed_strings(data))) | {CHECKBOX, CHECKED, "…", "·", "•"}
+    assert {"²", "≤", "×", "ë", "Ø", "Ł", "Ð", "Ş", "Å"} <= characters
+    for face in (REGULAR, BOLD):
+        glyphs = pdfmetrics.getFont(face).face.charToGlyph
+        missing = sorted(c for c in characters if ord(c) not in glyphs and c not in "\n")
+        assert missing == [], f"{face} has no glyph for {missing}"

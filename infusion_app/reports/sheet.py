@@ -132,7 +132,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     # Patient: name on its own full-width line so that any length wraps instead of overflowing.
     patient = [
         [_p(data.patient_name, s["patient"])],
-        [_p(f"MRN {data.mrn}     Date of birth {data.date_of_birth}     Preparation {data.prep_id}", s["bold"])],
+        [_p(f"MRN {data.mrn}  ·  Date of birth {data.date_of_birth}  ·  Preparation {data.prep_id}", s["bold"])],
     ]
     story.append(_table(patient, [width], header=False, extra=[("BOX", (0, 0), (-1, -1), 1.2, colors.black)], grid=False))
     story.append(Spacer(1, 4))
@@ -194,7 +194,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
         rows += [[_p(CHECKED if st.done else CHECKBOX, s["checkbox"]), _p(st.text, s["body"]), _p(st.done, s["body"])] for st in steps]
         story.append(_section(title, [_table(rows, [0.06 * width, 0.66 * width, 0.28 * width], extra=[("VALIGN", (0, 1), (0, -1), "MIDDLE")])], s))
 
-    timeline_rows = [[_p(h, s["cell_head"]) for h in ("Deadline", "Date and time (24-hour)", "How it is set", "State")]]
+    timeline_rows = [[_p(h, s["cell_head"]) for h in ("Deadline", "Date and time (24-hour)", "How it is set", "When printed")]]
     timeline_rows += [[_p(r.label, s["bold"]), _p(r.at, s["bold"]), _p(r.rule, s["small"]), _p(r.state, s["body"])] for r in data.timeline]
     story.append(_section("Timeline", [_table(timeline_rows, [0.2 * width, 0.27 * width, 0.41 * width, 0.12 * width])], s))
 
