@@ -160,6 +160,10 @@ class _PremedicationRow:
         grid.addWidget(self.status, row + 1, 1, 1, 3)
         self.recorded = False
 
+    def connect_enter(self, record: Callable[[], None]) -> None:
+        self.drug.returnPressed.connect(self.dose.setFocus)
+        self.dose.returnPressed.connect(record)
+
     def filled(self) -> bool:
         return bool(self.drug.text().strip() or self.dose.text().strip())
 
@@ -361,6 +365,14 @@ class ChairPage(QWidget):
         form.addRow(self.dob_label, self.confirm_dob)
         form.addRow(self.mrn_label, self.confirm_mrn)
         self.use_dob.toggled.connect(self._second_identifier_changed)
+        # Enter moves on, as a scanner or a hurried hand expects: name -> second identifier -> confirm.
+        self.confirm_name.returnPressed.connect(
+            # Tab focus selects the date's first section, so typing 19700304 fills it in.
+            lambda: (self.confirm_dob if self.use_dob.isChecked() else self.confirm_mrn).setFocus(
+                Qt.FocusReason.TabFocusReason
+            )
+        )
+        self.confirm_dob.editingFinished.connect(self._dob_entered)
         layout.addLayout(form)
 
         self.confirm_message = message_label("", "", page)
@@ -395,6 +407,7 @@ class ChairPage(QWidget):
         self.premed_rows: dict[str, _PremedicationRow] = {}
         for index, drug_class in enumerate(self.premed_classes):
             self.premed_rows[drug_class] = _PremedicationRow(drug_class, grid, 1 + index * 2, page)
+            self.premed_rows[drug_class].connect_enter(self.record_premedication)
         layout.addLayout(grid)
         self.premed_message = message_label("", "", page)
         self.premed_message.setObjectName("premedMessage")
@@ -650,8 +663,14 @@ class ChairPage(QWidget):
         self.bag_label.setText(f"Bag {self.prep.id}{dose_text}{where}")
         self.step_label.setText(STEP_TEXT.get(current_step(self.prep), current_step(self.prep)))
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self.repaint_countdown()
+
     def repaint_countdown(self) -> None:
         """Re-read the stored preparation's deadlines (service + domain, injected clock); show the next."""
+        if not self.isVisible():
+            return  # a hidden tab reads nothing; showEvent repaints it when it comes back
         if self.prep is None:
             self.deadline_caption.setText("No bag open\n")
             self.countdown.show_value("—", "none")
@@ -739,6 +758,11 @@ class ChairPage(QWidget):
         self.dob_label.setVisible(dob)
         self.confirm_mrn.setVisible(not dob)
         self.mrn_label.setVisible(not dob)
+
+    def _dob_entered(self) -> None:
+        # editingFinished also fires when focus leaves; only Enter (focus still here) confirms.
+        if self.confirm_dob.hasFocus() and self.stack.currentWidget() is self.confirm_page:
+            self.confirm_button.setFocus()
 
     def confirm_patient(self) -> None:
         assert self.prep is not None

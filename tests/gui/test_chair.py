@@ -282,3 +282,37 @@ def test_missing_premedication_offers_no_override(qtbot, service, nurse, make_pr
     assert "premedication not recorded" in chair.start_message.text()
     assert not chair.override_buttons[EventType.INFUSION_STARTED].isVisibleTo(chair)
     assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
+
+
+def test_the_chair_works_from_the_keyboard_alone(qtbot, chair, service, clock, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    chair.activateWindow()
+    scan(qtbot, chair, prep_id)
+
+    qtbot.keyClicks(chair.confirm_name, PATIENT.name)
+    qtbot.keyClick(chair.confirm_name, Qt.Key.Key_Return)
+    assert chair.confirm_dob.hasFocus()
+    dob = chair.confirm_dob
+    qtbot.keyClicks(dob, PATIENT.date_of_birth.strftime("%Y%m%d"))
+    assert dob.date() == QDate(1970, 3, 4)
+    qtbot.keyClick(dob, Qt.Key.Key_Return)
+    assert chair.confirm_button.hasFocus()
+    qtbot.keyClick(chair.confirm_button, Qt.Key.Key_Return)
+    assert chair.stack.currentWidget() is chair.premed_page
+
+    for drug_class, (drug, dose) in PREMEDS.items():
+        row = chair.premed_rows[drug_class]
+        assert row.drug.hasFocus()
+        qtbot.keyClicks(row.drug, drug)
+        qtbot.keyClick(row.drug, Qt.Key.Key_Return)
+        assert row.dose.hasFocus()
+        qtbot.keyClicks(row.dose, dose)
+        qtbot.keyClick(row.dose, Qt.Key.Key_Return)
+    assert chair.stack.currentWidget() is chair.start_page
+    assert chair.start_button.hasFocus()
+    qtbot.keyClick(chair.start_button, Qt.Key.Key_Return)
+    assert chair.stack.currentWidget() is chair.infusing_page
+    clock.advance(hours=1)
+    qtbot.keyClick(chair.end_button, Qt.Key.Key_Return)
+    assert chair.stack.currentWidget() is chair.observing_page
+    assert EventType.INFUSION_ENDED in kinds(service, prep_id)
