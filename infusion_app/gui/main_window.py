@@ -128,7 +128,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(board_page, "&Board")
         self.chair = self._make_chair()
         if self.chair is not None:
-            self.chair_index = self.tabs.addTab(self.chair, "&Chair")
+            self.tabs.addTab(self.chair, "&Chair")
+        from .course_view import CourseView
+
+        self.course = CourseView(self.service, self.user, self)
+        self.tabs.addTab(self.course, "Co&urse")
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -148,10 +152,8 @@ class MainWindow(QMainWindow):
 
     # -- building -------------------------------------------------------------------------
     def _make_chair(self):
-        try:
-            from .chair import ChairPage
-        except ImportError:
-            return None
+        from .chair import ChairPage
+
         chair = ChairPage(self.service, self.user, self)
         chair.step_recorded.connect(lambda _id: self.refresh())
         return chair
@@ -219,6 +221,8 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"Signed in: {self.user.name} ({self.user.role.value})")
         if self.chair is not None:
             self.chair.user = self.user
+        if getattr(self, "course", None) is not None:
+            self.course.user = self.user
 
     @staticmethod
     def sign_in(service, parent: QWidget | None = None, title: str = "Sign in") -> User | None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timezone
 
 import pytest
@@ -47,9 +48,24 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
+@pytest.fixture(scope="session")
+def template_data_dir(tmp_path_factory):
+    """A migrated database with USERS, made once: each test gets a copy (scrypt and Alembic are slow)."""
+    from infusion_app.service import open_service
+
+    folder = tmp_path_factory.mktemp("template") / "data"
+    svc = open_service(data_dir=folder, clock=FakeClock(START))
+    for name, (role, pin) in USERS.items():
+        svc.add_user(name, role, pin)
+    svc.close()
+    return folder
+
+
 @pytest.fixture
-def data_dir(tmp_path):
-    return tmp_path / "data"
+def data_dir(tmp_path, template_data_dir):
+    folder = tmp_path / "data"
+    shutil.copytree(template_data_dir, folder)
+    return folder
 
 
 @pytest.fixture
@@ -57,8 +73,6 @@ def service(data_dir, clock):
     from infusion_app.service import open_service
 
     svc = open_service(data_dir=data_dir, clock=clock)
-    for name, (role, pin) in USERS.items():
-        svc.add_user(name, role, pin)
     yield svc
     svc.close()
 

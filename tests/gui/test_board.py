@@ -274,3 +274,21 @@ def test_every_mnemonic_of_the_main_window_is_unique(qtbot, service, technician,
     assert len(letters) == len(set(letters)), texts
     assert "a" in letters  # Alt+A acknowledges
 
+
+
+def test_a_dispensed_bag_opens_at_the_chair(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
+    window = open_window(qtbot, service, technician)
+    window.board.selectRow(0)
+    qtbot.mouseClick(window.open_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.chair
+    assert window.chair.prep is not None and window.chair.prep.id == prep_id
+    assert window._wizards == []
+
+
+def test_the_course_tab_shows_the_signed_in_users_course_view(qtbot, service, technician, pharmacist, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    assert window.tabs.indexOf(window.course) >= 0
+    monkeypatch.setattr(MainWindow, "sign_in", staticmethod(lambda *a, **k: pharmacist))
+    window.switch_user()
+    assert window.course.user == pharmacist and window.chair.user == pharmacist
