@@ -35,7 +35,10 @@ States of a hard ('not after') deadline: met (its step happened at or before it)
 DUE_WINDOW), warning (within the warning lead time), ok. States of a minimum ('not before'):
 pending (not reached), due (reached: the step may be done now), met (done at or after it),
 early (done before it, which needs an override). When the preparation is discarded, every
-deadline whose step never happened is closed.
+deadline whose step never happened is closed. A late (or early) step accepted with a
+pharmacist's override keeps its true state (expired/early) and names the override
+(`overridden_by`). The hard-stop code of a deadline is '<key>_passed' for a hard one and
+'<key>_not_reached' for a minimum (StepRefused.code in preparation.py).
 """
 
 from __future__ import annotations
