@@ -383,6 +383,11 @@ class OrderPage(BenchPage):
             payer_form.addRow(label, holder)
         self.body.addWidget(payer)
         self.finish_layout()
+        # Tab follows the page from top to bottom, not the order the widgets were made in.
+        chain = [self.cycle, self.day, self.response, self.height.edit, self.weight.edit, self.formula,
+                 self.icd10, self.cd22, self.ph, self.tki, self.chemo]
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
     def initializePage(self) -> None:  # noqa: N802
         if self.cycle.count():

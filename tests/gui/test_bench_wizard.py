@@ -333,3 +333,27 @@ def test_unreadable_vial_codes_are_refused_with_a_message(qtbot, service, techni
     type_into(qtbot, find(wizard, QLineEdit, "vialScan"), text, enter=True)
     page = wizard.currentPage()
     assert page.error.isVisible() and page.error.text().lower().startswith("vial code")
+
+
+def tab_sequence(start, count: int) -> list:
+    """The widgets Tab visits after `start`, as Qt's focus chain orders them."""
+    found, widget = [], start
+    while len(found) < count:
+        widget = widget.nextInFocusChain()
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus and widget.isVisible() and widget.isEnabled():
+            found.append(widget)
+    return found
+
+
+def test_the_order_page_is_filled_with_the_keyboard_alone(qtbot, service, technician):
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard)
+    qtbot.keyClick(wizard.currentPage().dob, Qt.Key.Key_Return)  # Enter = Next
+    assert wizard.currentId() == bw.ORDER
+    page = wizard.currentPage()
+    expected = [page.day, page.response, page.height.edit, page.weight.edit, page.formula, page.icd10]
+    assert tab_sequence(page.cycle, len(expected)) == expected
+    qtbot.keyClicks(page.height.edit, "170 cm")
+    qtbot.keyClicks(page.weight.edit, "70 kg")
+    qtbot.keyClick(page.weight.edit, Qt.Key.Key_Return)  # Enter = Next again
+    assert wizard.currentId() == bw.DOSE
