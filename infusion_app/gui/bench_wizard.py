@@ -192,6 +192,8 @@ class BenchPage(QWizardPage):
         self.deadline_label.hide()
         self.countdown = CountdownLabel(parent=self)
         self.countdown.setObjectName("wizardCountdown")
+        # A fixed width for the widest countdown, so it neither jitters nor stretches across the page.
+        self.countdown.setFixedWidth(self.countdown.fontMetrics().horizontalAdvance("-00:00:00") + 40)
         self.countdown.hide()
         head.addWidget(self.deadline_label)
         head.addWidget(self.countdown)
@@ -817,8 +819,9 @@ class VerifyPage(EventPage):
         self.mrn.setObjectName("verifyMrn")
         self.dose.setObjectName("verifyDose")
         self.volume.setObjectName("verifyVolume")
-        self.dose.setPlaceholderText("mg, e.g. 1.46")
-        self.volume.setPlaceholderText("mL, e.g. 5.84")
+        # No example numbers: a typical dose as an example would be a hint to a "blind" check.
+        self.dose.setPlaceholderText("in mg, as read on the order and the syringe")
+        self.volume.setPlaceholderText("in mL, as read on the syringe")
         for text, widget in (
             ("Patient &MRN:", self.mrn),
             ("D&ose (mg):", self.dose),
@@ -1061,7 +1064,12 @@ class BenchWizard(QWizard):
 
     def deadline_summary(self) -> str:
         status = self.service.status(self.preparation.id)
-        lines = [f"{d.label}: {format_instant(d.at)}" for d in status.deadlines if d.state.value not in ("met", "closed")]
+        words = {"ok": "", "pending": "", "warning": " — soon", "due": " — due now", "expired": " — PASSED"}
+        lines = [
+            f"{d.label}: {format_instant(d.at)}{words.get(d.state.value, ' — ' + d.state.value)}"
+            for d in status.deadlines
+            if d.state.value not in ("met", "closed")
+        ]
         return "Deadlines:\n" + "\n".join(lines) if lines else ""
 
     def document_pdf(self, kind: str) -> bytes:
