@@ -480,23 +480,28 @@ class DosePage(BenchPage):
         super().__init__(DOSE, "Check every line of the calculation before preparing.")
         # Once stored, the order cannot be changed by going Back (a new preparation is needed).
         self.setCommitPage(True)
+        # A hard stop first, where it cannot be missed; then the calculation and the notes, scrolling
+        # together so the calculation is never squeezed by long notes.
+        self.body.addWidget(self.refusal)
+        holder = QWidget(self)
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 0, 0)
         self.table = QGridLayout()
         self.table.setColumnStretch(1, 1)
-        holder = QWidget(self)
-        holder.setLayout(self.table)
+        column.addLayout(self.table)
+        self.warnings = message_label("", "warning", holder)
+        self.warnings.setObjectName("doseWarnings")
+        self.warnings.hide()
+        column.addWidget(self.warnings)
+        self.coverage = message_label("", "ok", holder)
+        self.coverage.setObjectName("coverage")
+        column.addWidget(self.coverage)
+        column.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setWidget(holder)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.body.addWidget(scroll, 1)
-        self.warnings = message_label("", "warning", self)
-        self.warnings.setObjectName("doseWarnings")
-        self.warnings.hide()
-        self.body.addWidget(self.warnings)
-        self.coverage = message_label("", "ok", self)
-        self.coverage.setObjectName("coverage")
-        self.body.addWidget(self.coverage)
-        self.body.addWidget(self.refusal)
         self.value_labels: dict[str, QLabel] = {}
 
     def initializePage(self) -> None:  # noqa: N802
