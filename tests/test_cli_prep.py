@@ -208,3 +208,13 @@ def test_a_database_url_works_like_a_data_dir(tmp_path, capsys, monkeypatch):
     code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--database", url)
     assert code == 0 and out.startswith("BSP-")
     assert (tmp_path / "site.sqlite3").exists()
+
+
+def test_prep_list_limit(data, capsys, monkeypatch):
+    first, second = new_prep(capsys, monkeypatch, data), new_prep(capsys, monkeypatch, data)
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "list", "--json", "--data-dir", str(data))
+    assert code == 0 and {p["id"] for p in json.loads(out)["preparations"]} == {first, second}
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "list", "--limit", "1", "--json", "--data-dir", str(data))
+    assert code == 0 and len(json.loads(out)["preparations"]) == 1
+    code, _, err = run(capsys, monkeypatch, None, "prep", "list", "--limit", "0", "--data-dir", str(data))
+    assert code == 2 and "--limit" in err

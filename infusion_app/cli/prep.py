@@ -74,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("list", help="list preparations (newest first; --active: most urgent first)")
     listing.add_argument("--active", action="store_true", help="only preparations still in progress")
+    listing.add_argument("--limit", type=int, default=None, metavar="N", help="at most N preparations (the newest)")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     add_storage_options(listing)
     listing.set_defaults(func=run_list)
@@ -265,8 +266,14 @@ def run_list(args: argparse.Namespace) -> int:
     from ..domain.formatting import format_instant
     from .service_access import open_service_for
 
+    from ..domain.errors import ValidationError
+
+    if args.limit is not None and args.limit < 1:
+        raise ValidationError("--limit", f"{args.limit} is not accepted; must be 1 or more")
     with open_service_for(args) as service:
-        statuses = service.list_active() if args.active else service.list_preparations()
+        statuses = service.list_active() if args.active else service.list_preparations(limit=args.limit)
+    if args.active and args.limit is not None:
+        statuses = statuses[: args.limit]
     if args.json:
         emit_json({"preparations": [
             {
