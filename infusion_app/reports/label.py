@@ -2,7 +2,7 @@
 
 A page exactly the size of the label stock (4 x 2 in, 102 x 51 mm, by default). Lines are laid
 out top-down; each is shrunk to fit its width (measured with the embedded font's metrics), and
-the whole label is scaled down until every line fits the height. A long name may take two lines;
+the whole label is scaled down until every line fits the height. A long name may take three lines;
 only as a last resort is it cut with an ellipsis. The MRN is never cut.
 """
 
