@@ -2,7 +2,7 @@
 
 "BSP-7K3QX": a prefix, four random characters and a check character, from an alphabet without
 0/O and 1/I (so a hand-typed id cannot be misread). The check character (Luhn mod 32) catches
-any single mistyped character and any swap of two neighbours, so a typo never opens another
+any single mistyped character and every swap of two neighbours but one (2 with Z), so a typo never opens another
 patient's bag. The same id is printed on the label and carried by its 2D code.
 """
 
