@@ -439,3 +439,13 @@ def test_status_to_dict_is_the_show_payload(service, people, clock):
     import json
 
     json.dumps(payload)  # JSON-able as it is
+
+
+def test_a_patient_is_found_by_mrn_from_the_newest_preparation(service, people, clock):
+    assert service.find_patient("MRN-1001") is None
+    new_prep(service, people)
+    clock.advance(minutes=5)
+    renamed = Patient("Doe-Smith, Jane", "MRN-1001", PATIENT.date_of_birth)
+    service.create_preparation(renamed, ORDER, people["tech"])
+    assert service.find_patient(" mrn-1001 ") == renamed
+    assert service.find_patient("MRN-9") is None and service.find_patient("") is None

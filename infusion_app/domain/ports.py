@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .records import Event, Preparation, User, VialRecord
+from .records import Event, Patient, Preparation, User, VialRecord
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Repository(Protocol):
     def preparation_id_exists(self, prep_id: str) -> bool: ...
     def get_preparation(self, prep_id: str) -> Preparation | None: ...
     def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[Preparation]: ...
+    def find_patient(self, mrn: str) -> Patient | None: ...
     def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None: ...
     def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
         """Append events (in order) if the preparation still has `expected_count` events, else ConcurrentChange."""

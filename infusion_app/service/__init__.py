@@ -34,6 +34,7 @@ Preparations (ids like "BSP-7K3QX": ids.normalize_preparation_id accepts typed/s
         # StepRefused.overridable -> ask a pharmacist: authorize_override(..., refusal.code) and call again
     acknowledge_alarm(prep_id, deadline_key, state, user) -> PreparationStatus   # idempotent
     get(prep_id) -> Preparation | None
+    find_patient(mrn) -> Patient | None                             # newest stored, case-insensitive MRN
     status(prep_id) -> PreparationStatus
     list_active() -> list[PreparationStatus]                        # most urgent first
     list_preparations(active_only=False, limit=None) -> list[PreparationStatus]   # newest first

@@ -429,6 +429,12 @@ class PreparationService:
             self.clock.raise_floor(event.recorded_at)
         return self.clock.now()
 
+    def find_patient(self, mrn: str) -> Patient | None:
+        """The patient as last stored with this MRN (from the newest preparation), or None. Indexed: cheap."""
+        if not isinstance(mrn, str) or not mrn.strip():
+            return None
+        return self.repository.find_patient(mrn)
+
     def get(self, prep_id: str) -> Preparation | None:
         """The stored preparation, or None. ValidationError when `prep_id` is not an id at all."""
         return self.repository.get_preparation(normalize_preparation_id(prep_id))

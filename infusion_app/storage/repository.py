@@ -267,6 +267,17 @@ class SqlRepository:
                 query = query.limit(limit)
             return self._assemble(session, list(session.scalars(query)))
 
+    def find_patient(self, mrn: str) -> Patient | None:
+        """The patient as last stored under this MRN (case-insensitive), from the newest preparation."""
+        with self._read() as session:
+            row = session.scalars(
+                select(PreparationRow)
+                .where(func.lower(PreparationRow.mrn) == mrn.strip().lower())
+                .order_by(PreparationRow.created_at.desc())
+                .limit(1)
+            ).first()
+            return Patient(row.patient_name, row.mrn, row.date_of_birth) if row else None
+
     def latest_instant(self) -> datetime | None:
         with self._read() as session:
             candidates = [
