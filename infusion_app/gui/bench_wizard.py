@@ -31,8 +31,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -388,7 +386,7 @@ class OrderPage(BenchPage):
         # Tab follows the page from top to bottom, not the order the widgets were made in.
         chain = [self.cycle, self.day, self.response, self.height.edit, self.weight.edit, self.formula,
                  self.icd10, self.cd22, self.ph, self.tki, self.chemo]
-        for first, second in zip(chain, chain[1:]):
+        for first, second in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
     def initializePage(self) -> None:  # noqa: N802

@@ -7,6 +7,8 @@ are derived the same way on every tick, so the window reopens exactly as it was 
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -32,6 +34,8 @@ from .sign_in import SignInDialog
 from .widgets import message_label
 
 REPAINT_MS = 1000
+
+log = logging.getLogger(__name__)
 
 
 class AlarmBanner(QFrame):
@@ -109,6 +113,9 @@ class MainWindow(QMainWindow):
         self.empty_label = message_label("No preparation in progress. Press “New preparation” to start one.", "", self)
         self.empty_label.setObjectName("emptyBoard")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stale_label = message_label("", "hardstop", self)
+        self.stale_label.setObjectName("staleBoard")
+        self.stale_label.hide()
 
         board_page = QWidget(self)
         board_layout = QVBoxLayout(board_page)
@@ -120,6 +127,7 @@ class MainWindow(QMainWindow):
         top.addSpacing(24)
         top.addWidget(self.clock_label)
         board_layout.addLayout(top)
+        board_layout.addWidget(self.stale_label)
         board_layout.addWidget(self.empty_label)
         board_layout.addWidget(self.board, 1)
 
@@ -194,7 +202,18 @@ class MainWindow(QMainWindow):
     # -- the tick ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read storage and repaint. Never changes anything stored."""
-        rows, alarms = self.presenter.read()
+        try:
+            rows, alarms = self.presenter.read()
+        except Exception as exc:  # noqa: BLE001 - a timer slot must never die silently
+            # The board would be stale: say so loudly and keep the alarms already sounding.
+            log.exception("the board could not be read")
+            self.stale_label.setText(
+                f"THE BOARD IS NOT UP TO DATE: the preparations could not be read ({exc}). "
+                "Check the time limits on the prep sheets; call IT."
+            )
+            self.stale_label.show()
+            return
+        self.stale_label.hide()
         self.board.set_rows(rows)
         self.empty_label.setVisible(not rows)
         self.alarms.update(alarms)

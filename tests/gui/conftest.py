@@ -4,6 +4,7 @@
     service        infusion_app.service on tmp_path (real SQLite, real migrations) with USERS added
     technician, pharmacist, second_pharmacist, nurse   the User records
     make_preparation(steps=...)   a stored preparation walked through the given bench steps
+    cut_off(root)                 visible labels and buttons too small for their text (expect [])
     ORDER, PATIENT                a typical adult order (170 cm, 70 kg, cycle 1 day 1)
 """
 
@@ -13,6 +14,7 @@ import shutil
 from datetime import date, datetime, timezone
 
 import pytest
+from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
@@ -121,3 +123,20 @@ def make_preparation(service):
         return status.id
 
     return make
+
+
+def cut_off(root: QWidget) -> list[str]:
+    """Visible labels and buttons narrower or shorter than their text needs."""
+    problems = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisibleTo(root) or not isinstance(widget, (QLabel, QAbstractButton)):
+            continue
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            needed_height = widget.heightForWidth(widget.width())
+            if needed_height > widget.height() + 1:
+                problems.append(f"{widget.objectName() or widget.text()[:30]!r}: height {widget.height()} < {needed_height}")
+            continue
+        hint = widget.minimumSizeHint() if isinstance(widget, QLabel) else widget.sizeHint()
+        if widget.width() + 1 < hint.width() or widget.height() + 1 < hint.height():
+            problems.append(f"{widget.objectName() or getattr(widget, 'text', lambda: '')()[:30]!r}: {widget.size().toTuple()} < {hint.toTuple()}")
+    return problems

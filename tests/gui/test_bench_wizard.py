@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
@@ -21,7 +20,7 @@ from infusion_app.domain.records import EventType
 from infusion_app.gui import bench_wizard as bw
 from infusion_app.gui.bench_wizard import BenchWizard
 
-from .conftest import PATIENT, PIN
+from .conftest import PATIENT, PIN, cut_off
 
 NEXT = QWizard.WizardButton.NextButton
 COMMIT = QWizard.WizardButton.CommitButton
@@ -32,12 +31,15 @@ VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ"
 def open_wizard(qtbot, service, user, prep_id=None) -> BenchWizard:
     wizard = BenchWizard(service, user, prep_id)
     qtbot.addWidget(wizard)
+    wizard.resize(1280, 800)
     wizard.show()
     qtbot.waitExposed(wizard)
     return wizard
 
 
 def click(qtbot, wizard: BenchWizard, which) -> None:
+    # Every page is checked at 1280 x 800 before it is left: no text cut off.
+    assert cut_off(wizard) == [], f"page {wizard.currentId()}"
     button = wizard.button(which)
     assert button.isVisible() and button.isEnabled(), f"{which} is not clickable on page {wizard.currentId()}"
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)

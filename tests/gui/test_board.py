@@ -8,16 +8,15 @@ from datetime import date, timedelta
 import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QAbstractButton, QLabel, QStyle, QWidget
+from PySide6.QtWidgets import QStyle, QWidget
 
-from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.formatting import format_countdown, format_dose, format_instant
 from infusion_app.domain.records import Patient
 from infusion_app.gui import theme
 from infusion_app.gui.board import COUNTDOWN_COLUMN, BoardModel, BoardRow
 from infusion_app.gui.main_window import MainWindow
 
-from .conftest import PIN
+from .conftest import PIN, cut_off
 
 LONG_NAME = "Maximiliana Wilhelmina Featherstonehaugh-Montgomery"
 
@@ -109,23 +108,6 @@ def test_a_restart_restores_the_board_and_re_raises_unacknowledged_alarms(qtbot,
         again.close()
     finally:
         reopened.close()
-
-
-def cut_off(root: QWidget) -> list[str]:
-    """Visible labels and buttons narrower or shorter than their text needs."""
-    problems = []
-    for widget in root.findChildren(QWidget):
-        if not widget.isVisibleTo(root) or not isinstance(widget, (QLabel, QAbstractButton)):
-            continue
-        if isinstance(widget, QLabel) and widget.wordWrap():
-            needed_height = widget.heightForWidth(widget.width())
-            if needed_height > widget.height() + 1:
-                problems.append(f"{widget.objectName() or widget.text()[:30]!r}: height {widget.height()} < {needed_height}")
-            continue
-        hint = widget.minimumSizeHint() if isinstance(widget, QLabel) else widget.sizeHint()
-        if widget.width() + 1 < hint.width() or widget.height() + 1 < hint.height():
-            problems.append(f"{widget.objectName() or getattr(widget, 'text', lambda: '')()[:30]!r}: {widget.size().toTuple()} < {hint.toTuple()}")
-    return problems
 
 
 def test_nothing_is_cut_off_at_1280_by_800(qtbot, service, technician, three_preparations):
@@ -292,3 +274,20 @@ def test_the_course_tab_shows_the_signed_in_users_course_view(qtbot, service, te
     monkeypatch.setattr(MainWindow, "sign_in", staticmethod(lambda *a, **k: pharmacist))
     window.switch_user()
     assert window.course.user == pharmacist and window.chair.user == pharmacist
+
+
+def test_a_storage_failure_says_the_board_is_stale_and_keeps_the_alarm(qtbot, service, technician, three_preparations, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    alarms = window.alarms.alarms
+    assert alarms and not window.stale_label.isVisible()
+
+    def broken():
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(service, "list_active", broken)
+    window.refresh()
+    assert window.stale_label.isVisible() and "NOT UP TO DATE" in window.stale_label.text()
+    assert window.alarms.alarms == alarms
+    monkeypatch.undo()
+    window.refresh()
+    assert not window.stale_label.isVisible()
