@@ -517,3 +517,22 @@ def test_an_overridden_late_step_stays_expired_and_names_the_override(mono):
     assert got["start_infusion_by"].overridden_by is None
     (stop,) = deadline_hard_stops(got.values(), late)
     assert stop.endswith("overridden by paul: prescriber accepted")
+
+
+def test_next_deadline_passes_over_a_reached_minimum_while_a_hard_one_is_open(mono):
+    d = R + timedelta(hours=1)
+    out = d + timedelta(minutes=10)
+    events = [
+        ev(EventType.RECONSTITUTED, R),
+        ev(EventType.DILUTED, d, storage="fridge"),
+        ev(EventType.BAG_FROM_FRIDGE, out),
+    ]
+    warm_up = limit(mono, "refrigerated_bag_warm_up")
+    assert next_deadline(compute_deadlines(events, mono, out, LEAD)).key == "warm_until"  # still warming
+    assert next_deadline(compute_deadlines(events, mono, out + warm_up, LEAD)).key == "start_infusion_by"
+    start = out + warm_up
+    end = start + mono.duration("infusion.duration")
+    events += [ev(EventType.INFUSION_STARTED, start), ev(EventType.INFUSION_ENDED, end)]
+    observe = limit(mono, "observation_after_infusion")
+    waiting = next_deadline(compute_deadlines(events, mono, end + observe, LEAD))
+    assert (waiting.key, waiting.state) == ("observe_until", DeadlineState.DUE)

@@ -420,11 +420,18 @@ def _overrides(events: Sequence[Event]) -> dict[str, str]:
 
 
 def next_deadline(deadlines: Sequence[Deadline]) -> Deadline | None:
-    """The most urgent open deadline, for the board: an expired one first, then the soonest."""
+    """The most urgent open deadline, for the board: an expired one first, then the soonest.
+
+    A minimum already reached (a bag that has warmed up, an observation that may end) only
+    comes before nothing: while it waits, the next hard deadline is what matters.
+    """
     open_ones = [d for d in deadlines if d.is_open]
     if not open_ones:
         return None
-    return min(open_ones, key=lambda d: (d.state != DeadlineState.EXPIRED, d.at))
+    return min(
+        open_ones,
+        key=lambda d: (d.state != DeadlineState.EXPIRED, not d.hard and d.state == DeadlineState.DUE, d.at),
+    )
 
 
 def passed_hard_deadlines(deadlines: Sequence[Deadline], now: datetime) -> list[Deadline]:
