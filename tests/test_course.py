@@ -494,6 +494,7 @@ def test_course_weight_recheck_in_status():
     record_weight(course, 78, D("2026-12-26"), FAR)
     status = course_status(course, D("2026-12-26"))
     assert status.weight.needs_recheck
+    assert status.next_dose.flags and "BSA re-check" in status.next_dose.flags[0]
     assert any(a.action is Action.RECHECK_BSA for a in status.advice)
     record_weight(course, 78, D("2026-12-26"), FAR, use_for_dosing=True)
     assert not course_status(course, D("2026-12-26")).weight.needs_recheck

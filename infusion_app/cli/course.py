@@ -221,6 +221,7 @@ def status_lines(status) -> list[str]:
         window = nd.planned.isoformat() if nd.earliest == nd.latest else f"{nd.earliest.isoformat()} to {nd.latest.isoformat()}"
         lines.append(f"Next: cycle {nd.cycle} Day {nd.day}, {window}, {dose} [{nd.state}]")
         lines += [f"  BLOCKED: {b}" for b in nd.blocked_by]
+        lines += [f"  FLAG: {f}" for f in nd.flags]
     elif not status.discontinued:
         lines.append("Next: no further dose")
     if status.why_last:

@@ -40,13 +40,13 @@ Queries:
     weight_recheck(course, today, policy=None) -> WeightCheck
     course_status(course, today) -> CourseStatus with current_cycle, plan, next_dose (NextDose:
         cycle, day, planned, earliest, latest, mg_per_m2, state 'upcoming'|'due'|'overdue',
-        blocked_by), is_last_cycle, why_last, limit, advice (computed now + recorded and
+        blocked_by, flags), is_last_cycle, why_last, limit, advice (computed now + recorded and
         undecided), blocks, weight, reduction, discontinued; to_dict().
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
@@ -842,12 +842,14 @@ class NextDose:
     mg_per_m2: float | None
     state: str  # upcoming | due | overdue
     blocked_by: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # not blocking, but to act on before preparing (BSA re-check)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cycle": self.cycle, "day": self.day, "planned": self.planned.isoformat(),
             "earliest": self.earliest.isoformat(), "latest": self.latest.isoformat(),
             "mg_per_m2": self.mg_per_m2, "state": self.state, "blocked_by": list(self.blocked_by),
+            "flags": list(self.flags),
         }
 
 
@@ -1021,6 +1023,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
     elif next_dose is None and plan is not None and not discontinued and plan.complete:
         why_last = why_last or f"cycle {plan.cycle} is the last: {limit.why}"
 
+    if next_dose is not None and weight.needs_recheck:
+        next_dose = replace(next_dose, flags=tuple(f"BSA re-check: {r}" for r in weight.reasons))
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
     return CourseStatus(
         mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
