@@ -215,3 +215,8 @@ def test_a_patient_record_with_a_long_mrn_keeps_it_whole():
     data = demo_sheet_data(tz=NEW_YORK, prep=prep)
     text = flat(render(data, parse_label_size("3x2in")).pages[0].extract_text())
     assert "MRN MRN-1234567890-ABCDEFGHIJ-0000" in text
+
+
+def test_the_demo_label_is_marked_as_a_sample_and_a_real_one_is_not(demo):
+    assert "SAMPLE: NOT FOR PATIENT USE" in flat(render(demo).pages[0].extract_text())
+    assert "SAMPLE" not in render(dataclasses.replace(demo, sample=False)).pages[0].extract_text()

@@ -197,3 +197,10 @@ def test_a_file_path_works_as_well_as_a_stream(demo, tmp_path):
     path = tmp_path / "sheet.pdf"
     render_prep_sheet(demo, path)
     assert PdfReader(path).pages[0].extract_text().startswith("Preparation sheet") or "Preparation sheet" in PdfReader(path).pages[0].extract_text()
+
+
+def test_the_demo_is_marked_as_a_sample_on_every_page_and_a_real_sheet_is_not(demo):
+    reader = render(demo)
+    assert all("SAMPLE: NOT FOR PATIENT USE" in flat(page.extract_text()) for page in reader.pages)
+    real = render(dataclasses.replace(demo, sample=False))
+    assert not any("SAMPLE" in page.extract_text() for page in real.pages)

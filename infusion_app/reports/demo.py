@@ -7,6 +7,7 @@ every run (only its local-time rendering follows the machine's time zone).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -100,7 +101,7 @@ def demo_sheet_data(
         "Course": f"Cycle {calc['cycle']}, Day {calc['day']}: the first dose of the course",
         "HSCT": "not planned",
     }
-    return SheetData.from_preparation(
+    data = SheetData.from_preparation(
         prep,
         monograph,
         deadlines_for(prep, monograph, PRINTED_AT),
@@ -110,3 +111,4 @@ def demo_sheet_data(
         policy_decision=demo_policy_decision(),
         tz=tz,
     )
+    return dataclasses.replace(data, sample=True)

@@ -277,6 +277,10 @@ def render_bag_label(data: SheetData, out: str | Path | BinaryIO, size: tuple[fl
     canvas.setAuthor(f"infusion-prep {data.program_version}")
     canvas.setSubject(f"{data.generic_name} {data.dose}")
     canvas.setCreator("infusion-prep")
+    if data.sample:
+        from .sheet import draw_sample_mark
+
+        draw_sample_mark(canvas, layout.width, layout.height)
     x, y, side = layout.code_box
     draw_code(canvas, data.prep_id, x, y, side)
     for placed in layout.texts:

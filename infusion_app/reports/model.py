@@ -141,6 +141,7 @@ class SheetData:
     program_version: str
     monograph_revision: str
     label_revision: str
+    sample: bool = False  # the --demo preparation: marked on every page so it never reaches a bag
 
     @classmethod
     def from_preparation(

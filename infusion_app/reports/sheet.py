@@ -8,6 +8,7 @@ footer with the id as a Code 128 barcode and "page X of Y".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -196,7 +197,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     timeline_rows = [[_p(h, s["cell_head"]) for h in ("Deadline", "Date and time (24-hour)", "How it is set", "When printed")]]
     timeline_rows += [[_p(r.label, s["bold"]), _p(r.at, s["bold"]), _p(r.rule, s["small"]), _p(r.state, s["body"])] for r in data.timeline]
-    story.append(_section("Timeline", [_table(timeline_rows, [0.2 * width, 0.27 * width, 0.41 * width, 0.12 * width])], s))
+    story.append(_section("Timeline", [_table(timeline_rows, [0.19 * width, 0.26 * width, 0.41 * width, 0.14 * width])], s))
 
     handling = [_p(f"• {note}", s["body"]) for note in data.handling_notes]
     story.append(_section("Handling", handling, s))
@@ -230,9 +231,28 @@ def _fit_text(text: str, font: str, size: float, width: float, min_size: float =
     return (text + "…" if text_width(text, font, size) > 0 else text), size
 
 
+SAMPLE_MARK = "SAMPLE: NOT FOR PATIENT USE"
+
+
+def draw_sample_mark(canvas: Canvas, width: float, height: float) -> None:
+    """A faint diagonal mark across a demo page, so that a sample never passes for a real order."""
+    canvas.saveState()
+    canvas.setFillColor(ALERT)
+    canvas.setFillAlpha(0.16)
+    canvas.translate(width / 2, height / 2)
+    canvas.rotate(math.degrees(math.atan2(height, width)))
+    diagonal = math.hypot(width, height)
+    size = 0.7 * diagonal / (text_width(SAMPLE_MARK, BOLD, 1) or 1)
+    canvas.setFont(BOLD, size)
+    canvas.drawCentredString(0, -size * 0.35, SAMPLE_MARK)
+    canvas.restoreState()
+
+
 def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, page_width: float) -> None:
     inner = page_width - 2 * MARGIN
     top = canvas._pagesize[1] - MARGIN
+    if data.sample:
+        draw_sample_mark(canvas, page_width, canvas._pagesize[1])
 
     # Header: who this page belongs to, on every page (pages get separated).
     canvas.setFont(BOLD, 8)
