@@ -37,7 +37,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .deadlines import Deadline, Timeline, compute_deadlines, duration_text, storage_of
+from .deadlines import (
+    Deadline,
+    Timeline,
+    compute_deadlines,
+    duration_text,
+    infusion_duration_from_minutes,
+    storage_of,
+)
 from .errors import ValidationError
 from .formatting import format_instant, utc_iso
 from .limits import SitePolicy
@@ -236,7 +243,7 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
             f"{format_instant(at)} is in the future (now {format_instant(now)}); "
             f"at most {duration_text(FUTURE_TOLERANCE)} ahead is accepted",
         )
-    if event.type not in _OFF_CHAIN or event.type == EventType.DISCARDED:
+    if event.type not in _OFF_CHAIN:
         line = Timeline.of(prep.events)
         if line.last_step_at is not None and at < line.last_step_at:
             raise ValidationError(
@@ -406,8 +413,6 @@ def infusion_duration_of(prep: Preparation, monograph: Monograph) -> timedelta:
     minutes = prep.order.get("infusion_minutes") if isinstance(prep.order, dict) else None
     if minutes is None:
         return monograph.duration("infusion.duration")
-    from .deadlines import infusion_duration_from_minutes
-
     return infusion_duration_from_minutes(minutes, monograph, "infusion_minutes")
 
 
