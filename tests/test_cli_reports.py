@@ -164,3 +164,17 @@ def test_the_site_paper_setting_is_the_default(stored, tmp_path):
     assert run_cli("sheet", prep_id, "--out", str(out), "--data-dir", str(data_dir)).code == 0
     page = PdfReader(out).pages[0]
     assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(A4)
+
+
+def test_a_discarded_preparation_gets_its_sheet_but_no_label(stored, tmp_path):
+    data_dir, prep_id = stored
+    data_dir = Path(shutil.copytree(data_dir, tmp_path / "copy"))
+    with open_service(data_dir=data_dir, clock=FakeClock(T0 + timedelta(minutes=30))) as service:
+        service.record_event(prep_id, E.DISCARDED, service.user("Tomás Ortega"), details={"reason": "bag punctured"})
+    label = tmp_path / "label.pdf"
+    refused = run_cli("label", prep_id, "--out", str(label), "--data-dir", str(data_dir))
+    assert refused.code == 1 and "discarded" in refused.stderr and "Traceback" not in refused.stderr
+    assert not label.exists()
+    sheet = tmp_path / "sheet.pdf"
+    assert run_cli("sheet", prep_id, "--out", str(sheet), "--data-dir", str(data_dir)).code == 0
+    assert "Reason: bag punctured" in page_text(sheet)

@@ -141,6 +141,9 @@ def run_label(args: argparse.Namespace) -> int:
         parse_label_size(args.label_size)  # refuse a bad size before any work
     out = _output_path(args.out)
     data = _sheet_data(args)
+    if data.discarded:
+        # The sheet stays printable as the record; a label would put a discarded dose back on a bag.
+        raise CliError(f"preparation {data.prep_id} was discarded: no label is printed for it", Exit.HARD_STOP)
     size = parse_label_size(args.label_size or DEFAULT_LABEL_SIZE)
     _write_atomically(out, lambda stream: render_bag_label(data, stream, size=size))
     print(f"bag label for {data.prep_id} written to {out}")

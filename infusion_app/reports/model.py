@@ -142,6 +142,7 @@ class SheetData:
     monograph_revision: str
     label_revision: str
     sample: bool = False  # the --demo preparation: marked on every page so it never reaches a bag
+    discarded: bool = False  # a DISCARDED event is recorded: no label may be printed for it
 
     @classmethod
     def from_preparation(
@@ -522,5 +523,6 @@ def _build(
         program_version=program_version,
         monograph_revision=prep.monograph_revision or monograph.revision,
         label_revision=monograph.label_revision,
+        discarded=prep.last(EventType.DISCARDED) is not None,
     )
 
