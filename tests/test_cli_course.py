@@ -71,6 +71,15 @@ def test_a_course_from_opening_to_a_decision(data):
     history = {a["id"]: a for a in status["advice_history"]}
     assert history[advice[1]["id"]]["decision"]["decided_by"] == "Dr Who"
 
+    # Day 8 (planned 2025-12-27) is long overdue: store today's advice for it and accept the omission.
+    overdue = course(data, "assess", "MRN001", "--kind", "overdue")
+    assert overdue.code == 0, overdue.stderr
+    omit = next(a for a in overdue.json()["advice"] if a["code"] == "interruption-omit")
+    assert (omit["cycle"], omit["day"]) == (1, 8)
+    assert course(data, "decide", "MRN001", str(omit["id"]), "--accept", "--by", "Dr Who", "--reason", "missed").code == 0
+    doses = {d["day"]: d for d in show(data)["cycles"][0]["doses"]}
+    assert doses[8]["status"] == "omitted" and doses[15]["status"] == "planned"
+
 
 def test_text_show_names_the_limit_and_the_next_dose(data):
     course(data, "new", "MRN001", "--hsct", "yes")

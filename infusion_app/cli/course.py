@@ -26,7 +26,7 @@ import sys
 
 from .common import CliError, Exit, add_storage_options, emit_json
 
-KINDS = ("interruption", "hematologic", "liver", "vod", "non-hematologic", "infusion-reaction")
+KINDS = ("overdue", "interruption", "hematologic", "liver", "vod", "non-hematologic", "infusion-reaction")
 
 
 def _writer(commands, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -105,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     given.set_defaults(func=run_given)
 
     assess = _writer(commands, "assess", "apply a dose-modification rule and store its advice for a decision")
-    assess.add_argument("--kind", required=True, choices=KINDS, help="which rule")
+    assess.add_argument("--kind", required=True, choices=KINDS,
+                        help="which rule; 'overdue' stores what 'course show' advises today for an overdue dose or a held cycle")
     assess.add_argument("--days", help="interruption: its length in days")
     assess.add_argument("--anc", help="hematologic: ANC now, 10⁹/L")
     assess.add_argument("--platelets", help="hematologic: platelets now, 10⁹/L")
@@ -372,7 +373,11 @@ def run_assess(args: argparse.Namespace) -> int:
     from ..service import StepRefused
 
     with _Session(args) as s:
-        advice = build_advice(args, s.courses.course(args.mrn), s.courses.monograph)
+        course = s.courses.course(args.mrn)
+        if args.kind == "overdue":
+            advice = [a for a in s.courses.status(args.mrn).advice if a.cycle is not None]
+        else:
+            advice = build_advice(args, course, s.courses.monograph)
         try:
             records = s.courses.assess(args.mrn, advice, s.user)
         except StepRefused as exc:
@@ -381,6 +386,8 @@ def run_assess(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"advice": [{**a.to_dict(), "id": stored.get(a.code)} for a in advice]})
     else:
+        if not advice:
+            print("nothing to advise")
         for a in advice:
             number = f"#{stored[a.code]} " if a.code in stored else ""
             sources = "; ".join(f"{src.path} ({src.citation}{', pending verification' if src.verify else ''})" for src in a.sources)
