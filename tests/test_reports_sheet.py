@@ -204,3 +204,14 @@ def test_the_demo_is_marked_as_a_sample_on_every_page_and_a_real_sheet_is_not(de
     assert all("SAMPLE: NOT FOR PATIENT USE" in flat(page.extract_text()) for page in reader.pages)
     real = render(dataclasses.replace(demo, sample=False))
     assert not any("SAMPLE" in page.extract_text() for page in real.pages)
+
+
+def test_a_note_longer_than_a_page_continues_on_the_next_pages(demo):
+    note = " ".join(f"word{n}" for n in range(6000))
+    reader = render(dataclasses.replace(demo, overrides=[note, "second note"]))
+    assert len(reader.pages) >= 5
+    assert_inside(reader)
+    text = flat(all_text(reader))
+    assert "word0 " in text and "word5999" in text and "second note" in text
+    for number, page in enumerate(reader.pages, start=1):
+        assert f"Page {number} of {len(reader.pages)}" in page.extract_text()

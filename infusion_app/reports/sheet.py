@@ -99,7 +99,8 @@ def _grid_style(header: bool = True, extra: Sequence[tuple] = (), grid: bool = T
 
 
 def _table(rows: list[list], widths: Sequence[float], header: bool = True, extra: Sequence[tuple] = (), grid: bool = True) -> Table:
-    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
+    # splitInRow: a row taller than a page (a very long note) continues on the next page.
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0, splitInRow=1)
     table.setStyle(_grid_style(header, extra, grid))
     return table
 
