@@ -187,3 +187,9 @@ def test_users_are_unique_regardless_of_case_and_never_deleted(opened):
     assert repository.list_users() == []
     assert repository.list_users(include_inactive=True)[0].active is False
     assert repository.get_user("ana silva").name == "Ana Silva"
+
+
+def test_a_database_url_without_its_driver_is_a_clear_error_that_hides_the_password(tmp_path):
+    with pytest.raises(StorageError) as refused:
+        open_database(tmp_path, "postgresql+nosuchdriver://pharmacy:s3cret@localhost/infusion")
+    assert "cannot use the database" in str(refused.value) and "s3cret" not in str(refused.value)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 APP_NAME = "infusion-prep"
 DB_FILENAME = "infusion-prep.sqlite3"
@@ -42,6 +42,11 @@ class Location:
     url: str
     path: Path | None  # the SQLite file, when the database is one
     data_dir: Path | None  # where backups go
+
+    @property
+    def where(self) -> str:
+        """For messages: the file, or the URL without its password."""
+        return str(self.path) if self.path is not None else make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def backups_dir(self) -> Path | None:
@@ -185,8 +190,8 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     try:
         stamped, has_tables = current_revisions(engine)
     except (DatabaseError, OperationalError) as exc:
-        raise StorageError(f"cannot read the database at {location.path or location.url}: {exc.orig}") from exc
-    refuse_unknown(stamped, has_tables, location.path or location.url)
+        raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
+    refuse_unknown(stamped, has_tables, location.where)
     from_revision = next(iter(stamped)) if len(stamped) == 1 else (",".join(sorted(stamped)) or None)
     if stamped == {head}:
         return MigrationResult(from_revision, head, None)
@@ -247,6 +252,8 @@ def open_database(data_dir: str | os.PathLike | None = None, database: str | Non
         engine = make_engine(location)
     except OSError as exc:
         raise StorageError(f"cannot create the database at {location.path}: {exc.strerror}") from exc
+    except (ImportError, ArgumentError) as exc:  # a URL whose driver is not installed, or malformed
+        raise StorageError(f"cannot use the database {location.where}: {exc}") from exc
     try:
         result = migrate(engine, location, now)
     except BaseException:

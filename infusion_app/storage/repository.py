@@ -76,7 +76,8 @@ class SqlRepository:
     def _append_audit(session: Session, draft: AuditDraft) -> AuditEntry:
         # Chain on the recorded head, not on the last row: if the newest rows were deleted, the
         # next entry's number leaves a gap that verify finds.
-        head = session.get(AuditHeadRow, 1)
+        # FOR UPDATE serialises writers on server databases; SQLite's BEGIN IMMEDIATE already has.
+        head = session.get(AuditHeadRow, 1, with_for_update=True)
         seq = (head.seq if head else 0) + 1
         previous = head.hash if head else GENESIS
         row = AuditRow(
