@@ -449,3 +449,11 @@ def test_a_patient_is_found_by_mrn_from_the_newest_preparation(service, people, 
     service.create_preparation(renamed, ORDER, people["tech"])
     assert service.find_patient(" mrn-1001 ") == renamed
     assert service.find_patient("MRN-9") is None and service.find_patient("") is None
+
+
+def test_the_last_active_pharmacist_cannot_be_deactivated(service, people):
+    service.deactivate_user("Petra Pharm", actor=people["pharm"])
+    with pytest.raises(StepRefused) as refused:
+        service.deactivate_user("Paul Pharm")
+    assert refused.value.code == "last-pharmacist"
+    assert service.authenticate("Paul Pharm", "2222").active

@@ -287,6 +287,10 @@ class PreparationService:
         stored = self.repository.get_user(name)
         if stored is None:
             raise ValidationError("name", f"no user named '{name}'")
+        if not active and stored.active and stored.role is Role.PHARMACIST:
+            pharmacists = [u for u in self.repository.list_users() if u.role is Role.PHARMACIST]
+            if len(pharmacists) <= 1:
+                raise StepRefused("last-pharmacist", f"{stored.name} is the last active pharmacist: add another before deactivating (nobody could verify, override or manage users)")
         audit = AuditDraft(self.now(), who, "user.activated" if active else "user.deactivated", stored.name, {"active": stored.active}, {"active": active})
         return self.repository.update_user(stored.name, active=active, audit=audit)
 
