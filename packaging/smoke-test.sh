@@ -57,6 +57,11 @@ for wanted in monographs/inotuzumab-ozogamicin.toml icons/hicolor/256x256/apps/o
   [ -f "$internal/$wanted" ] || fail "the bundle lacks resources/$wanted"
 done
 
+# The spec keeps Chromium (QtWebEngine) out; an accidental import would add hundreds of MB.
+if find "$bundle/_internal" -name 'libQt6WebEngine*' | grep -q .; then
+  fail "QtWebEngine got into the bundle: check the excludes in packaging/infusion-prep.spec"
+fi
+
 # The desktop program: started with no subcommand it must still be running after a few seconds
 # (an import or a Qt plugin missing from the bundle kills it at once). Exit 0 is accepted too,
 # for a build whose GUI is not wired in yet and prints help instead.
