@@ -179,3 +179,20 @@ def test_the_migration_matches_the_course_models(services):
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     mine = [d for d in diff if any(t in repr(d) for t in course_tables)]
     assert mine == []
+
+
+def test_overdue_advice_is_stored_once_and_decided(services):
+    _service, courses, clock = services
+    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
+    courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse")
+    clock.set(datetime(2027, 1, 4, 12, 0, tzinfo=timezone.utc))  # Day 8 (2026-12-27) is 8 days late
+    first = courses.assess_overdue("MRN001", "Nina Nurse")
+    assert [(r.advice.code, r.advice.cycle, r.advice.day) for r in first] == [("interruption-omit", 1, 8)]
+    again = courses.assess_overdue("MRN001", "Nina Nurse")
+    assert [r.id for r in again] == [r.id for r in first] and len(courses.course("MRN001").advice) == 1
+    courses.decide("MRN001", first[0].id, True, "Dr Who", "missed visit", "Pat Pharmacist")
+    status = courses.status("MRN001")
+    assert status.plan.dose(8).status == "omitted"
+    assert (status.next_dose.day, status.next_dose.earliest) == (15, D("2027-01-01"))

@@ -373,13 +373,13 @@ def run_assess(args: argparse.Namespace) -> int:
     from ..service import StepRefused
 
     with _Session(args) as s:
-        course = s.courses.course(args.mrn)
-        if args.kind == "overdue":
-            advice = [a for a in s.courses.status(args.mrn).advice if a.cycle is not None]
-        else:
-            advice = build_advice(args, course, s.courses.monograph)
         try:
-            records = s.courses.assess(args.mrn, advice, s.user)
+            if args.kind == "overdue":
+                records = s.courses.assess_overdue(args.mrn, s.user)
+                advice = [r.advice for r in records]
+            else:
+                advice = build_advice(args, s.courses.course(args.mrn), s.courses.monograph)
+                records = s.courses.assess(args.mrn, advice, s.user)
         except StepRefused as exc:
             raise _refused(exc) from None
     stored = {r.advice.code: r.id for r in records}

@@ -27,7 +27,9 @@ Methods
     start_cycle(mrn, start, user, extend_to_28=False, reason="") / extend_first_cycle(mrn, reason, user)
     move_cycle_start(mrn, start, user)            (the latest cycle, while none of its doses is given)
     record_dose(mrn, cycle, day, given_on, user, preparation_id=None, override=None)
-    assess(mrn, advice: list[Advice], user) -> list[AdviceRecord]      (stores the engine's advice)
+    assess(mrn, advice: list[Advice], user) -> list[AdviceRecord]      (stores the engine's advice; an
+        identical advice still awaiting a decision is returned, not stored twice)
+    assess_overdue(mrn, user) -> list[AdviceRecord]   (stores today's advice for an overdue dose / held cycle)
     decide(mrn, advice_id, accepted, decided_by, reason, user) -> AdviceRecord
 """
 
@@ -218,7 +220,19 @@ class CourseService:
         wanted = [a for a in advice if a.needs_decision]
         if not wanted:
             return []
-        return self._change(mrn, actor, "course.advice_raised", lambda course, today: rules.raise_advice(course, wanted, today))
+
+        def change(course: Course, today: date) -> list[AdviceRecord]:
+            # The same advice still awaiting a decision is not stored twice.
+            open_keys = {(r.advice.code, r.advice.cycle, r.advice.day): r for r in course.advice if r.decision is None}
+            fresh = [a for a in wanted if (a.code, a.cycle, a.day) not in open_keys]
+            kept = [open_keys[(a.code, a.cycle, a.day)] for a in wanted if (a.code, a.cycle, a.day) in open_keys]
+            return kept + rules.raise_advice(course, fresh, today)
+
+        return self._change(mrn, actor, "course.advice_raised", change)
+
+    def assess_overdue(self, mrn: str, user: User | str) -> list[AdviceRecord]:
+        """Store what the course status advises today for an overdue dose or a held cycle start."""
+        return self.assess(mrn, [a for a in self.status(mrn).advice if a.cycle is not None], user)
 
     def decide(self, mrn: str, advice_id: Any, accepted: bool, decided_by: str, reason: str, user: User | str) -> AdviceRecord:
         actor = self._user(user, (Role.PHARMACIST,), "recording a decision on advice")
