@@ -356,9 +356,10 @@ def plan_cycle(
                     warnings.append(message + "; this is an interruption: see the dose modification rules")
             if given_on and not earliest <= given_on <= latest:
                 window_text = earliest.isoformat() if earliest == latest else f"{earliest.isoformat()} to {latest.isoformat()}"
+                gap_note = next((n for n in notes if n.startswith("no earlier than")), None)
                 hard_stops.append(
                     f"Day {day} given on {given_on.isoformat()} is outside its window ({window_text})"
-                    + (f"; {notes[0]}" if notes and given_on < earliest and floor_date and floor_date + gap == earliest else "")
+                    + (f"; {gap_note}" if gap_note and given_on < earliest else "")
                 )
         mg = None if is_omitted else float(standard * factor)
         planned_doses.append(PlannedDose(
@@ -371,7 +372,8 @@ def plan_cycle(
         if given_on:
             floor_date, floor_provisional = given_on, False
         else:
-            floor_date, floor_provisional = min(earliest, latest) if earliest <= latest else earliest, True
+            # Not given yet: the next dose cannot come before 6 days after this one's earliest date.
+            floor_date, floor_provisional = earliest, True
         floor_label = f"Day {day}"
 
     for earlier, later in zip(planned_doses, planned_doses[1:]):
