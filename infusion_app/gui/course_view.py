@@ -354,9 +354,11 @@ class CourseView(QWidget):
             self.show_course(self.status.mrn)
 
     def _patient_name(self, mrn: str) -> str | None:
-        for status in self.service.list_preparations(limit=200):
-            if status.prep.patient.mrn == mrn:
-                return status.prep.patient.name
+        """The name on the patient's latest preparation (a course record holds only the MRN)."""
+        # The plain stored records: a full status (deadlines, allowed steps) per preparation is not needed here.
+        for prep in self.service.repository.list_preparations(limit=200):
+            if prep.patient.mrn == mrn:
+                return prep.patient.name
         return None
 
     # -- showing -----------------------------------------------------------------------------

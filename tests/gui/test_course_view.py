@@ -142,3 +142,9 @@ def test_an_unknown_mrn_says_so(qtbot, view):
     assert view.status is None
     show(qtbot, view, "")
     assert "MRN" in view.message.text()
+
+
+def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparation):
+    make_preparation()  # conftest's PATIENT has MRN1001
+    show(qtbot, view)
+    assert view.title.text().startswith("Ada Lovelace · MRN MRN1001")
