@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
 from ..domain.monograph import Monograph, load_monograph
@@ -217,6 +218,7 @@ class ChairPage(QWidget):
         self._ask_override = ask_override or ask_pharmacist_override
         self.override_buttons: dict[EventType, QPushButton] = {}
         self._pending_override: tuple | None = None
+        self._course_service: Any = None
 
         outer = QVBoxLayout(self)
         outer.addWidget(self._build_header())
@@ -501,8 +503,15 @@ class ChairPage(QWidget):
         self.done_info = message_label("", "ok", page)
         self.done_info.setObjectName("doneInfo")
         layout.addWidget(self.done_info)
+        self.course_message = message_label("", "", page)
+        self.course_message.setObjectName("courseMessage")
+        layout.addWidget(self.course_message)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        self.course_button = QPushButton("Record in the &course", page)
+        self.course_button.setObjectName("recordInCourseButton")
+        self.course_button.clicked.connect(self.record_in_course)
+        buttons.addWidget(self.course_button)
         self.next_bag_button = QPushButton("Scan the &next bag", page)
         self.next_bag_button.setObjectName("nextBagButton")
         self.next_bag_button.clicked.connect(self.reset)
@@ -743,6 +752,77 @@ class ChairPage(QWidget):
         ended = self.prep.last(EventType.OBSERVATION_ENDED)
         when = format_instant(ended.at) if ended else ""
         self.done_info.setText(f"Observation completed {when}. Everything for bag {self.prep.id} is recorded.")
+        self._fill_course_link()
+
+    def _courses(self):
+        if self._course_service is None:
+            from ..service.course import CourseService
+
+            self._course_service = CourseService(self.service)
+        return self._course_service
+
+    def _dose_for_course(self) -> tuple[int, int, date] | None:
+        """(cycle, day, local date the infusion started) of this bag, or None if it did not start."""
+        assert self.prep is not None
+        started = self.prep.last(EventType.INFUSION_STARTED)
+        cycle, day = self.prep.order.get("cycle"), self.prep.order.get("day")
+        if started is None or cycle is None or day is None:
+            return None
+        return int(cycle), int(day), started.at.astimezone().date()
+
+    def _fill_course_link(self) -> None:
+        """Offer to record the dose in the patient's course, unless there is none or it is already there."""
+        self.course_button.hide()
+        self._say(self.course_message, "", "")
+        dose = self._dose_for_course()
+        if self.prep is None or dose is None:
+            return
+        course = self._courses().course(self.prep.patient.mrn)
+        if course is None:
+            self._say(self.course_message, "No treatment course is stored for this patient.", "")
+            return
+        cycle, day, given_on = dose
+        recorded = [d for d in course.doses if d.cycle == cycle and d.day == day]
+        if recorded:
+            self._say(
+                self.course_message,
+                f"The course shows cycle {cycle} Day {day} as given on {recorded[0].given_on.isoformat()}.",
+                "ok",
+            )
+            return
+        self._say(
+            self.course_message,
+            f"The course does not yet show cycle {cycle} Day {day}: record it as given on {given_on.isoformat()}.",
+            "warning",
+        )
+        self.course_button.show()
+        self.course_button.setFocus()
+
+    def record_in_course(self) -> bool:
+        dose = self._dose_for_course()
+        if self.prep is None or dose is None:
+            return False
+        cycle, day, given_on = dose
+        try:
+            self._courses().record_dose(
+                self.prep.patient.mrn, cycle, day, given_on, self.user, preparation_id=self.prep.id
+            )
+        except ValidationError as exc:
+            self._say(self.course_message, f"Not recorded in the course — {exc.field}: {exc.message}", "error")
+            return False
+        except StepRefused as exc:
+            self._say(self.course_message, f"Not recorded in the course: {exc.message}", "error")
+            return False
+        except CourseBlocked as exc:  # a clinical hard stop of the course engine (e.g. outside the window)
+            self._say(
+                self.course_message,
+                "Not recorded in the course: " + "; ".join(exc.reasons) + ". A pharmacist decides in the course view.",
+                "hardstop",
+            )
+            return False
+        self._fill_course_link()
+        self.next_bag_button.setFocus()
+        return True
 
     @staticmethod
     def _say(label: QLabel, text: str, role: str) -> None:

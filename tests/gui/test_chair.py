@@ -316,3 +316,30 @@ def test_the_chair_works_from_the_keyboard_alone(qtbot, chair, service, clock, m
     qtbot.keyClick(chair.end_button, Qt.Key.Key_Return)
     assert chair.stack.currentWidget() is chair.observing_page
     assert EventType.INFUSION_ENDED in kinds(service, prep_id)
+
+
+def test_the_dose_given_is_recorded_in_the_patients_course(qtbot, chair, service, pharmacist, nurse, clock, make_preparation):
+    from infusion_app.service.course import CourseService
+
+    courses = CourseService(service)
+    courses.new_course(PATIENT.mrn, False, pharmacist)
+    courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), nurse)
+    courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    click(qtbot, chair.start_button)
+    clock.advance(hours=1)
+    click(qtbot, chair.end_button)
+    clock.advance(hours=1)
+    click(qtbot, chair.observe_button)
+    assert chair.stack.currentWidget() is chair.done_page
+    assert "does not yet show cycle 1 Day 1" in chair.course_message.text()
+
+    click(qtbot, chair.course_button)
+
+    given = courses.course(PATIENT.mrn).doses
+    assert [(d.cycle, d.day, d.given_on, d.preparation_id) for d in given] == [(1, 1, clock.now().astimezone().date(), prep_id)]
+    assert "shows cycle 1 Day 1 as given" in chair.course_message.text()
+    assert not chair.course_button.isVisible()
