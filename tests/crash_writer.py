@@ -20,10 +20,10 @@ from infusion_app.service import open_service
 PREMEDS = [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]
 
 
-def main(data_dir: str) -> None:
+def main(data_dir: str, say=None) -> None:
+    say = say or sys.stdout
     service = open_service(data_dir=data_dir)
     tech, pharm, nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
-    say = sys.stdout
     say.write("ready\n")  # opened: from here on every line follows a commit
     say.flush()
     number = 0
