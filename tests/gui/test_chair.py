@@ -25,9 +25,30 @@ PREMEDS = {
 def chair(qtbot, service, nurse):
     page = ChairPage(service, nurse)
     qtbot.addWidget(page)
-    page.resize(1280, 800)
+    page.resize(*PAGE_SIZE)
     page.show()
     return page
+
+
+# The main window's menu bar, tabs and alarm banner leave a page about this much of a 1280 x 800 screen.
+PAGE_SIZE = (1280, 680)
+
+
+def cut_off_texts(root) -> list[str]:
+    """Visible labels and buttons whose text does not fit the space they were given."""
+    from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel
+
+    QApplication.processEvents()  # let pending layout requests run, as they would before a paint
+    found = []
+    for widget in root.findChildren(QLabel) + root.findChildren(QAbstractButton):
+        if not widget.isVisible() or not widget.text():
+            continue
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            if widget.heightForWidth(widget.width()) > widget.height() + 1:
+                found.append(f"{widget.objectName() or widget.text()[:30]}: needs more height")
+        elif widget.sizeHint().width() > widget.width() + 1 or widget.minimumSizeHint().height() > widget.height() + 1:
+            found.append(f"{widget.objectName() or widget.text()[:30]}: {widget.sizeHint().width()} > {widget.width()} px")
+    return found
 
 
 def click(qtbot, button):
@@ -42,7 +63,10 @@ def scan(qtbot, chair, prep_id):
 
 
 def confirm(qtbot, chair, name=PATIENT.name, dob=PATIENT.date_of_birth):
-    qtbot.keyClicks(chair.confirm_name, name)
+    if name.isascii():
+        qtbot.keyClicks(chair.confirm_name, name)
+    else:  # QTest can only type ASCII; an accented name arrives as a keyboard's input method would put it
+        chair.confirm_name.insert(name)
     chair.confirm_dob.setFocus()
     chair.confirm_dob.setDate(QDate(dob.year, dob.month, dob.day))
     click(qtbot, chair.confirm_button)
@@ -343,3 +367,24 @@ def test_the_dose_given_is_recorded_in_the_patients_course(qtbot, chair, service
     assert [(d.cycle, d.day, d.given_on, d.preparation_id) for d in given] == [(1, 1, clock.now().astimezone().date(), prep_id)]
     assert "shows cycle 1 Day 1 as given" in chair.course_message.text()
     assert not chair.course_button.isVisible()
+
+
+def test_no_chair_page_cuts_text_off_at_1280_by_800(qtbot, chair, service, clock, make_preparation):
+    from infusion_app.domain.records import Patient
+
+    long_name = Patient("María-José Fernández de la Cruz-Villanueva Oyarzábal", "MRN9988776655", date(1958, 7, 21))
+    prep_id = make_preparation(patient=long_name, steps=DISPENSED)
+    seen = {}
+    seen["scan"] = cut_off_texts(chair)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair, name="wrong name", dob=long_name.date_of_birth)  # the long STOP message
+    seen["confirm"] = cut_off_texts(chair)
+    chair.confirm_name.clear()
+    confirm(qtbot, chair, name=long_name.name, dob=long_name.date_of_birth)
+    premedicate(qtbot, chair, classes=("corticosteroid",))
+    seen["premedication"] = cut_off_texts(chair)
+    premedicate(qtbot, chair, classes=("antipyretic", "antihistamine"))
+    clock.advance(hours=9)
+    click(qtbot, chair.start_button)  # the long refusal
+    seen["start refused"] = cut_off_texts(chair)
+    assert {page: found for page, found in seen.items() if found} == {}

@@ -148,3 +148,17 @@ def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparati
     make_preparation()  # conftest's PATIENT has MRN1001
     show(qtbot, view)
     assert view.title.text().startswith("Ada Lovelace · MRN MRN1001")
+
+
+def test_no_course_text_is_cut_off_at_1280_by_800(qtbot, service, pharmacist, courses, clock):
+    from .test_chair import PAGE_SIZE, cut_off_texts
+
+    clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))  # overdue dose and advice to show
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(*PAGE_SIZE)
+    view.show()
+    show(qtbot, view)
+    for index in range(view.tabs.count()):
+        view.tabs.setCurrentIndex(index)
+        assert cut_off_texts(view) == [], view.tabs.tabText(index)

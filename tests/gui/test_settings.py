@@ -167,3 +167,28 @@ def test_enter_in_a_field_never_presses_another_button(qtbot, settings_dialog, s
     qtbot.keyClick(dialog.new_name, Qt.Key.Key_Return)
     assert service.user("Tess Tech").active
     assert service.user("Ned Enter") is None
+
+
+def test_no_settings_text_is_cut_off(qtbot, service, pharmacist, nurse):
+    from .test_chair import cut_off_texts
+
+    for user in (pharmacist, nurse):
+        dialog = SettingsDialog(service, user)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        for index in range(dialog.tabs.count()):
+            dialog.tabs.setCurrentIndex(index)
+            assert cut_off_texts(dialog) == [], (user.role.value, dialog.tabs.tabText(index))
+
+
+def test_no_first_run_text_is_cut_off(qtbot, tmp_path):
+    from infusion_app.service import open_service
+
+    from .test_chair import cut_off_texts
+
+    with open_service(data_dir=tmp_path / "fresh", clock=FakeClock(START)) as service:
+        dialog = FirstRunDialog(service)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        click(qtbot, dialog.create_button)  # shows the longest message: the name is missing
+        assert cut_off_texts(dialog) == []
