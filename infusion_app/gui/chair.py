@@ -242,6 +242,10 @@ class ChairPage(QWidget):
         ):
             self.stack.addWidget(page)
 
+        # Enter on a focused button presses it (outside a dialog Qt only does that for these).
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(True)
+
         self.repaint_timer = QTimer(self)
         self.repaint_timer.setInterval(repaint_ms)
         self.repaint_timer.timeout.connect(self.repaint_countdown)
@@ -623,7 +627,7 @@ class ChairPage(QWidget):
             self.start_page: self.start_button,
             self.infusing_page: self.end_button,
             self.observing_page: self.observe_button,
-            self.done_page: self.next_bag_button,
+            self.done_page: self.next_bag_button if self.course_button.isHidden() else self.course_button,
         }.get(page)
         if focus is not None:
             focus.setFocus()

@@ -360,8 +360,9 @@ def test_the_dose_given_is_recorded_in_the_patients_course(qtbot, chair, service
     click(qtbot, chair.observe_button)
     assert chair.stack.currentWidget() is chair.done_page
     assert "does not yet show cycle 1 Day 1" in chair.course_message.text()
+    assert chair.course_button.hasFocus()
 
-    click(qtbot, chair.course_button)
+    qtbot.keyClick(chair.course_button, Qt.Key.Key_Return)
 
     given = courses.course(PATIENT.mrn).doses
     assert [(d.cycle, d.day, d.given_on, d.preparation_id) for d in given] == [(1, 1, clock.now().astimezone().date(), prep_id)]
