@@ -218,3 +218,27 @@ def test_prep_list_limit(data, capsys, monkeypatch):
     assert code == 0 and len(json.loads(out)["preparations"]) == 1
     code, _, err = run(capsys, monkeypatch, None, "prep", "list", "--limit", "0", "--data-dir", str(data))
     assert code == 2 and "--limit" in err
+
+
+class FakeTerminal:
+    def isatty(self) -> bool:
+        return True
+
+
+def test_user_add_asks_for_the_pin_twice_at_a_terminal(data, capsys, monkeypatch):
+    import getpass
+
+    monkeypatch.setattr("sys.stdin", FakeTerminal())
+    typed = iter(["2580", "2580", "1357", "7531"])
+    prompts = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or next(typed))
+    code, out, err = run(capsys, monkeypatch, None, "user", "add", "Zoe", "--role", "nurse", "--data-dir", str(data))
+    assert code == 0, err
+    assert prompts == ["PIN for Zoe: ", "PIN for Zoe again: "]
+    code, _, err = run(capsys, monkeypatch, None, "user", "add", "Yan", "--role", "nurse", "--data-dir", str(data))
+    assert code == 2 and "differ" in err
+    from infusion_app.service import open_service
+
+    with open_service(data_dir=data) as service:
+        assert service.authenticate("zoe", "2580").name == "Zoe"
+        assert service.user("Yan") is None
