@@ -173,7 +173,7 @@ class CourseView(QWidget):
         super().__init__(parent)
         self.setObjectName("courseView")
         self.service = service
-        self.user = user
+        self._user = user
         if courses is None:
             from ..service.course import CourseService
 
@@ -215,6 +215,16 @@ class CourseView(QWidget):
         body.addWidget(self.tabs, 1)
         outer.addLayout(body, 1)
         self.show_status(None)
+
+    @property
+    def user(self) -> User:
+        return self._user
+
+    @user.setter
+    def user(self, user: User) -> None:
+        # The main window switches users; what this person may do changes with them.
+        self._user = user
+        self._advice_selection_changed()
 
     # -- layout ------------------------------------------------------------------------------
 

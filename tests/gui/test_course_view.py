@@ -162,3 +162,11 @@ def test_no_course_text_is_cut_off_at_1280_by_800(qtbot, service, pharmacist, co
     for index in range(view.tabs.count()):
         view.tabs.setCurrentIndex(index)
         assert cut_off_texts(view) == [], view.tabs.tabText(index)
+
+
+def test_switching_to_a_nurse_takes_the_pharmacist_buttons_away(qtbot, view, nurse, clock):
+    clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))
+    show(qtbot, view)
+    assert view.store_advice_button.isEnabled()
+    view.user = nurse
+    assert not view.store_advice_button.isEnabled()
