@@ -161,6 +161,9 @@ def test_audit_verify_command_exit_codes(filled, capsys):
 def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     target = tmp_path / "audit.csv"
     assert main(["audit", "export", "--out", str(target), "--data-dir", str(filled)]) == 0
+    import stat
+
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it names patients
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
     assert len(rows) == 11
     assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS

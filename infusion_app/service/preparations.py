@@ -600,7 +600,9 @@ class PreparationService:
 
         entries = self.audit_entries()
         target = Path(path)
-        with target.open("w", newline="", encoding="utf-8") as handle:
+        # The log names patients: the export is readable by its owner only, like the database.
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash"])
             for e in entries:
