@@ -1,7 +1,8 @@
 """infusion-prep prep: create, record steps of, show and list stored preparations.
 
-Every command acts as the user named by --user and asks for that user's PIN (INFUSION_PREP_PIN,
-else typed). `prep new` with a calculation hard stop stores nothing and exits 1 with the
+Every command that changes something acts as the user named by --user and asks for that user's
+PIN (INFUSION_PREP_PIN, else typed); `show` and `list` only read, and need none (whoever can run
+them can read the database file anyway). `prep new` with a calculation hard stop stores nothing and exits 1 with the
 calculation (a dose that cannot be prepared as labelled goes back to the prescriber; there is
 no bag to track). `prep record` exits 1 when the state machine refuses the step, with the reason;
 --override-by names a pharmacist (PIN from INFUSION_PREP_OVERRIDE_PIN, else typed) who overrides
