@@ -21,7 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from ..domain.errors import ValidationError
 from .fonts import BOLD, REGULAR, register_fonts, text_width
-from .model import SheetData
+from .model import NOT_YET_RECONSTITUTED, SheetData
 
 DEFAULT_LABEL_SIZE = (102 * mm, 51 * mm)
 DEFAULT_LABEL_SIZE_TEXT = "102x51mm"
@@ -105,6 +105,10 @@ class LabelLayout:
 def label_lines(data: SheetData) -> list[LabelLine]:
     blank = "__________"
     prepared = data.prepared or f"{blank} by {blank}"
+
+    def deadline(text: str) -> str:
+        # Before reconstitution there is no time yet: a line to write it on, and why it is empty.
+        return f"{blank} ({text})" if text == NOT_YET_RECONSTITUTED else text
     return [
         LabelLine(data.patient_name, bold=True, size=10, min_size=6, wrap=3),
         LabelLine(f"MRN {data.mrn}   DOB {data.date_of_birth}", bold=True, size=8, min_size=5.5, never_cut=True),
@@ -115,8 +119,8 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(data.route_rate, bold=True, size=7.5, min_size=5),
         LabelLine(f"Prepared {prepared}", size=6.5, min_size=4.5, gap_before=1.5),
         LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=4.5),
-        LabelLine(f"START BY {data.start_by}", bold=True, size=8.5, min_size=5.5, gap_before=1.5, never_cut=True),
-        LabelLine(f"DISCARD AFTER {data.discard_after}", bold=True, size=8.5, min_size=5.5, never_cut=True),
+        LabelLine(f"START BY {deadline(data.start_by)}", bold=True, size=8.5, min_size=5.5, gap_before=1.5, never_cut=True),
+        LabelLine(f"DISCARD AFTER {deadline(data.discard_after)}", bold=True, size=8.5, min_size=5.5, never_cut=True),
         LabelLine(" · ".join(data.storage), size=6.5, min_size=4.5, wrap=2, gap_before=1),
         LabelLine(data.hazard, bold=True, size=7, min_size=4.5, inverse=True, gap_before=2, never_cut=True),
     ]
@@ -143,7 +147,8 @@ def _fit_line(line: LabelLine, font: str, size: float, min_size: float, avail: f
     if natural <= avail:
         return [(line.text, size)]
     shrunk = size * avail / natural
-    if shrunk >= min_size:
+    # A line that may wrap shrinks only a little; past that, two lines read better than tiny print.
+    if shrunk >= (max(min_size, size * 0.85) if line.wrap > 1 else min_size):
         return [(line.text, shrunk)]
     if line.wrap > 1:
         wrap_size = size
