@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -193,3 +194,26 @@ def test_a_database_url_without_its_driver_is_a_clear_error_that_hides_the_passw
     with pytest.raises(StorageError) as refused:
         open_database(tmp_path, "postgresql+nosuchdriver://pharmacy:s3cret@localhost/infusion")
     assert "cannot use the database" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_a_locked_database_is_a_clear_storage_error_and_nothing_is_half_written(tmp_path):
+    engine, location, _ = open_database(tmp_path)
+    repository = SqlRepository(engine)
+    import sqlalchemy
+
+    quick = sqlalchemy.create_engine(f"sqlite:///{location.path}", connect_args={"timeout": 0.1})
+    from infusion_app.storage.database import _configure_sqlite
+
+    _configure_sqlite(quick)
+    hurried = SqlRepository(quick)
+    blocker = sqlite3.connect(location.path)
+    blocker.execute("BEGIN IMMEDIATE")  # another workstation holds the write lock
+    try:
+        with pytest.raises(StorageError, match="nothing of this change was stored"):
+            hurried.append_audit(draft())
+    finally:
+        blocker.rollback()
+        blocker.close()
+        quick.dispose()
+    assert repository.audit_entries() == []
+    engine.dispose()

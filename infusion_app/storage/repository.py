@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
+from .database import StorageError
 from .audit import GENESIS, StoredState, canonical_json, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, UserRow, VialRow, utc_text
 
@@ -64,13 +65,20 @@ class SqlRepository:
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            # Locked past the busy timeout, disk full, file gone: the transaction rolled back.
+            raise StorageError(f"the database could not be written ({exc.orig}); nothing of this change was stored") from exc
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StorageError(f"the database could not be read ({exc.orig})") from exc
 
     @staticmethod
     def _append_audit(session: Session, draft: AuditDraft) -> AuditEntry:
