@@ -242,3 +242,18 @@ def test_user_add_asks_for_the_pin_twice_at_a_terminal(data, capsys, monkeypatch
     with open_service(data_dir=data) as service:
         assert service.authenticate("zoe", "2580").name == "Zoe"
         assert service.user("Yan") is None
+
+
+def test_a_storage_failure_during_a_command_is_one_line_and_exit_3(data, capsys, monkeypatch):
+    from infusion_app.service import PreparationService
+    from infusion_app.storage import StorageError
+
+    prep_id = new_prep(capsys, monkeypatch, data)
+
+    def failing(*args, **kwargs):
+        raise StorageError("the database could not be written (disk I/O error); nothing of this change was stored")
+
+    monkeypatch.setattr(PreparationService, "record_event", failing)
+    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and "nothing of this change was stored" in err and "Traceback" not in err

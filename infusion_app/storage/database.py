@@ -21,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
+from ..domain.errors import DataFileError
+
 APP_NAME = "infusion-prep"
 DB_FILENAME = "infusion-prep.sqlite3"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,8 +31,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TESTING_ENV = "INFUSION_PREP_TESTING"
 
 
-class StorageError(RuntimeError):
-    """The database cannot be used; the message says why and what to do."""
+class StorageError(DataFileError):
+    """The database cannot be used; the message says why and what to do.
+
+    A DataFileError, so that every subcommand reports it as one line with exit code 3.
+    """
 
 
 class NewerDatabaseError(StorageError):
