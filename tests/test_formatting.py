@@ -103,3 +103,18 @@ def test_countdown_and_iso():
     assert format_countdown(3 * 3600 + 62) == "3:01:02"
     assert format_countdown(-61) == "-0:01:01"
     assert utc_iso(datetime(2026, 1, 1, 1, tzinfo=ZoneInfo("Europe/Berlin"))) == "2026-01-01T00:00:00+00:00"
+
+
+def test_counted_units_and_percent_read_as_people_say_them():
+    assert format_quantity(Quantity(7, "day")) == "7 days"
+    assert format_quantity(Quantity(1, "day")) == "1 day"
+    assert format_quantity(Quantity(25, "percent")) == "25%"
+    assert format_quantity(Quantity(2.5, "")) == "2.5"
+
+
+def test_any_value_is_shown():
+    from infusion_app.domain.formatting import format_value
+
+    assert format_value(Quantity(0.25, "mg/mL")) == "0.25 mg/mL"
+    assert format_value(True) == "yes"
+    assert format_value(["PES", "PVDF"]) == "PES, PVDF"

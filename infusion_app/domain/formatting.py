@@ -50,7 +50,11 @@ _PINT_TO_ISMP = {
     "pound": "lb",
     "hour": "h",
     "minute": "min",
+    "percent": "%",
 }
+
+# Units spoken as words, with their plural: "1 day", "7 days".
+_COUNTED_UNITS = {"day": "days", "week": "weeks", "year": "years"}
 
 
 def format_number(value: float | Decimal | int, decimals: int = 2) -> str:
@@ -80,6 +84,10 @@ def format_amount(value: float | Decimal | int, unit: str, decimals: int | None 
     text = format_number(value, decimals)
     if unit == "units":
         return f"{text} unit" if text == "1" else f"{text} units"
+    if unit in _COUNTED_UNITS:
+        return f"{text} {unit}" if text == "1" else f"{text} {_COUNTED_UNITS[unit]}"
+    if unit == "%":
+        return f"{text}%"
     return f"{text} {unit}" if unit else text
 
 
@@ -88,7 +96,19 @@ def format_quantity(quantity: Quantity, unit: str | None = None, decimals: int |
     if unit is not None:
         pint_unit = {v: k for k, v in _PINT_TO_ISMP.items()}.get(unit, unit)
         quantity = quantity.to(pint_unit)
-    return format_amount(float(quantity.magnitude), ismp_unit(str(quantity.units)), decimals)
+    unit_name = "" if quantity.dimensionless and str(quantity.units) == "dimensionless" else str(quantity.units)
+    return format_amount(float(quantity.magnitude), ismp_unit(unit_name), decimals)
+
+
+def format_value(value: Quantity | bool | list | str) -> str:
+    """Any monograph or settings value as a person reads it (quantities through the formatter)."""
+    if isinstance(value, Quantity):
+        return format_quantity(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def format_dose(mg: float) -> str:

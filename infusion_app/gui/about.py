@@ -23,37 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..domain.formatting import format_number, format_quantity
+from ..domain.formatting import format_value
 from ..domain.monograph import Fact, Monograph, load_monograph
-from ..domain.quantities import Quantity
 from .icons import APP_NAME, application_icon
 
 LICENSE = "GPL-3.0-or-later"
 PENDING_COLUMNS = ("Value", "Shown as", "Source")
 
-# Units the ISMP formatter leaves in pint's spelling; the dialog names them the way people say them.
-_SPOKEN_UNITS = {"day": ("day", "days"), "week": ("week", "weeks"), "percent": ("%", "%")}
-
-
 def fact_display(fact: Fact) -> str:
     """A fact's value as a person reads it; numbers go through the one formatter."""
-    value = fact.value
-    if isinstance(value, Quantity):
-        unit = str(value.units)
-        if value.dimensionless and unit in ("dimensionless", ""):
-            return format_number(float(value.magnitude))
-        if unit in _SPOKEN_UNITS:
-            number = format_number(float(value.magnitude))
-            singular, plural = _SPOKEN_UNITS[unit]
-            if singular == "%":
-                return f"{number}%"
-            return f"{number} {singular if number == '1' else plural}"
-        return format_quantity(value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    return str(value)
+    return format_value(fact.value)
 
 
 def monograph_title(monograph: Monograph) -> str:
