@@ -24,6 +24,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 RENDERERS = ["qtpdf", "pdftoppm"]
 
 
+@pytest.fixture(autouse=True)
+def qt_application(qapp):
+    """QtPdf needs an application object: pytest-qt's, so the GUI tests of the same run share it."""
+    return qapp
+
+
 def rasterise(pdf: Path, renderer: str, dpi: int = 300, page: int = 0) -> Image.Image:
     if renderer == "pdftoppm":
         if shutil.which("pdftoppm") is None:
@@ -35,10 +41,8 @@ def rasterise(pdf: Path, renderer: str, dpi: int = 300, page: int = 0) -> Image.
         )
         return Image.open(f"{prefix}.png").convert("L")
     from PySide6.QtCore import QSize
-    from PySide6.QtGui import QGuiApplication
     from PySide6.QtPdf import QPdfDocument
 
-    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 (QtPdf needs an application)
     document = QPdfDocument()
     assert document.load(str(pdf)) == QPdfDocument.Error.None_
     points = document.pagePointSize(page)
