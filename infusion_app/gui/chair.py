@@ -193,7 +193,6 @@ class ChairPage(QWidget):
     """The nurse's screen for one bag, from scan to the end of observation."""
 
     step_recorded = Signal(str)  # preparation id: the board should repaint
-    closed = Signal()
 
     def __init__(
         self,
