@@ -16,8 +16,8 @@ from ..domain.errors import ValidationError
 from ..domain.limits import SitePolicy, site_defaults
 
 PAPER_SIZES = ("letter", "a4")
-# Thermal label stock, width x height; the printed label (reports) draws at this size.
-LABEL_SIZES = ("4x2in", "4x3in", "4x6in", "3x2in", "102x51mm", "100x50mm")
+# Thermal label stock, width x height; the printed label (reports.label.parse_label_size) draws at this size.
+LABEL_SIZES = ("4x2in", "4x3in", "4x6in", "6x4in", "3x2in", "3x1.5in", "102x51mm", "100x50mm")
 
 
 def _whole(low: int, high: int, unit: str) -> Callable[[str, Any], int]:
