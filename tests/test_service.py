@@ -457,3 +457,15 @@ def test_the_last_active_pharmacist_cannot_be_deactivated(service, people):
         service.deactivate_user("Paul Pharm")
     assert refused.value.code == "last-pharmacist"
     assert service.authenticate("Paul Pharm", "2222").active
+
+
+def test_every_paper_and_label_choice_is_one_the_printed_outputs_accept():
+    from infusion_app.reports.label import parse_label_size
+    from infusion_app.reports.sheet import paper_size
+    from infusion_app.service import LABEL_SIZES, PAPER_SIZES
+
+    for label in LABEL_SIZES:
+        width, height = parse_label_size(label)
+        assert width > 0 and height > 0
+    for paper in PAPER_SIZES:
+        assert paper_size(paper)[0] > 0
