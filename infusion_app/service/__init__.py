@@ -6,7 +6,9 @@
     service.close()            # or: with open_service(...) as service:
 
 Opening: `open_service` raises storage.StorageError (NewerDatabaseError for a database written by
-a newer version: never altered) with a message fit to show a person. Tests pass `data_dir=tmp_path`
+a newer version: never altered) with a message fit to show a person. Any later call may raise
+StorageError too (database locked past the 30 s busy timeout, disk full): nothing was stored.
+StorageError is a domain.errors.DataFileError (the command line: one line, exit 3). Tests pass `data_dir=tmp_path`
 and a FakeClock; with INFUSION_PREP_TESTING set, omitting both data_dir and database is an error.
 `service.clock` is a MonotonicClock over the given clock (never goes back); `service.now()`.
 
@@ -20,6 +22,7 @@ Users (roles: domain.records.Role)
     add_user(name, role, pin, actor: User | None = None) -> User   # actor: a pharmacist; None = command line
     authenticate(name, pin) -> User                                 # AuthenticationError if wrong or deactivated
     deactivate_user(name, actor=None) / set_user_active(name, active, actor=None) -> User
+                                                                    # never the last active pharmacist
     set_pin(name, new_pin, actor=None, current_pin=None) -> User
     authorize_override(pharmacist_name, pin, reason, hard_stop_code="") -> Override
 
@@ -40,7 +43,8 @@ Preparations (ids like "BSP-7K3QX": ids.normalize_preparation_id accepts typed/s
     list_preparations(active_only=False, limit=None) -> list[PreparationStatus]   # newest first
 
 PreparationStatus: .prep, .id, .now, .current_step, .active, .deadlines (domain Deadline with
-state), .next_deadline, .hard_stops, .allowed_events, .acknowledged {(key, state)},
+state), .next_deadline, .hard_stops, .allowed_events (computed on first use: the costly part),
+.acknowledged {(key, state)},
 .is_acknowledged(key, state), .clock_jumped_back, .to_dict() (the `prep show --json` payload).
 
 Settings (pharmacists change them; each change audited)
