@@ -257,3 +257,11 @@ def test_a_storage_failure_during_a_command_is_one_line_and_exit_3(data, capsys,
     code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     assert code == 3
     assert len(err.strip().splitlines()) == 1 and "nothing of this change was stored" in err and "Traceback" not in err
+
+
+def test_prep_new_prints_only_the_id_on_stdout_and_warnings_on_stderr(data, capsys, monkeypatch):
+    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, "--height", "250 cm", "--weight", "200 kg",
+                         "--cycle", "1", "--day", "1", "--user", "tina", "--data-dir", str(data))
+    assert code == 0
+    assert out.strip().startswith("BSP-") and len(out.strip().splitlines()) == 1
+    assert "warning: " in err and "BSA" in err

@@ -149,10 +149,13 @@ def run_new(args: argparse.Namespace) -> int:
             return Exit.HARD_STOP
         except StepRefused as exc:
             raise _refused(exc) from None
+    calculation = status.prep.order["calculation"]
     if args.json:
-        emit_json({"id": status.id, "stored": True, "calculation": status.prep.order["calculation"], "current_step": status.current_step})
+        emit_json({"id": status.id, "stored": True, "calculation": calculation, "current_step": status.current_step})
     else:
-        print(status.id)
+        print(status.id)  # alone on stdout, so that scripts can capture it
+        for warning in calculation.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
     return Exit.OK
 
 
