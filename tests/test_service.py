@@ -469,3 +469,14 @@ def test_every_paper_and_label_choice_is_one_the_printed_outputs_accept():
         assert width > 0 and height > 0
     for paper in PAPER_SIZES:
         assert paper_size(paper)[0] > 0
+
+
+def test_a_scanned_vial_code_is_parsed_and_stored(service, people):
+    status = new_prep(service, people)
+    code = "]d2(01)00300080100011(17)280531(10)LOT123AB(21)SER0042"
+    stored = service.add_vial(status.id, code, people["tech"]).prep.vials[0]
+    assert (stored.lot, stored.expiry, stored.serial, stored.gtin) == ("LOT123AB", date(2028, 5, 31), "SER0042", "00300080100011")
+    assert stored.ndc and stored.ndc.startswith("0008-0100")
+    with pytest.raises(ValidationError):
+        service.add_vial(status.id, "(01)00300080100012(17)280531(10)LOT1", people["tech"])  # a wrong check digit
+    assert len(service.get(status.id).vials) == 1
