@@ -27,8 +27,10 @@ from ..domain.formatting import format_countdown, format_instant
 from . import theme
 
 # Most urgent first; states the domain reports, in order of how soon someone must act.
-STATE_WORDS = {"warning": "SOON", "due": "DUE NOW", "expired": "EXPIRED"}
-URGENCY = {"expired": 0, "due": 1, "warning": 2, "ok": 3, "pending": 4, "met": 5, "none": 6}
+STATE_WORDS = {"warning": "SOON", "due": "DUE NOW", "expired": "EXPIRED", "reached": "REACHED"}
+# "reached" is the board's name for a minimum ('not before', e.g. observe until) whose time has
+# come: the domain calls it due, but it is good news, not an alarm.
+URGENCY = {"expired": 0, "due": 1, "warning": 2, "ok": 3, "reached": 3, "pending": 4, "met": 5, "none": 6}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class BoardRow:
     state: str  # the domain's DeadlineState value, or "none"
     now: datetime
     alarm_active: bool = False  # an unacknowledged alarm on this row's deadline
+    hard: bool = True  # False: a minimum ('not before'), which counts down to when the step may happen
 
     @property
     def seconds_left(self) -> float | None:
@@ -54,7 +57,11 @@ class BoardRow:
     @property
     def countdown_text(self) -> str:
         seconds = self.seconds_left
-        return "—" if seconds is None else format_countdown(seconds)
+        if seconds is None:
+            return "—"
+        if not self.hard and seconds <= 0:
+            return "ready"
+        return format_countdown(seconds)
 
     @property
     def deadline_text(self) -> str:
@@ -290,6 +297,14 @@ STEP_TEXT = {
 }
 
 
+def board_state(deadline) -> str:
+    """The colour state of a row: the domain's state, with a minimum reached shown as 'reached'."""
+    if deadline is None:
+        return "none"
+    state = deadline.state.value
+    return "reached" if state == "due" and not deadline.hard else state
+
+
 class BoardPresenter:
     """Reads the active preparations (with the deadlines the domain computed at the service's
     clock) and turns them into board rows and the alarms that are not acknowledged."""
@@ -308,10 +323,11 @@ class BoardPresenter:
         alarms: list[Alarm] = []
         for status in statuses:
             prep = status.prep
+            # Only 'not after' limits alarm; a minimum reached (observation over) is no emergency.
             mine = [
                 Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
                 for d in status.deadlines
-                if d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
+                if d.hard and d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
             ]
             alarms.extend(mine)
             deadline = status.next_deadline
@@ -325,9 +341,10 @@ class BoardPresenter:
                     deadline_key=deadline.key if deadline else None,
                     deadline_label=deadline.label if deadline else "no clock running yet",
                     deadline_at=deadline.at if deadline else None,
-                    state=deadline.state.value if deadline else "none",
+                    state=board_state(deadline),
                     now=status.now,
                     alarm_active=bool(mine),
+                    hard=deadline.hard if deadline else True,
                 )
             )
         return sort_by_urgency(rows), alarms

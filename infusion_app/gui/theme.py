@@ -27,6 +27,7 @@ LEVELS: dict[str, Level] = {
     "due": Level("high", "#B71C1C", "#FFFFFF", "#FFFFFF"),
     "warning": Level("medium", "#FFD600", "#000000", "#000000"),
     "ok": Level("low", "#00BCD4", "#000000", "#00BCD4"),
+    "reached": Level("low", "#00BCD4", "#000000", "#00BCD4"),
     "pending": Level("none", "#ECEFF1", "#000000", "#ECEFF1"),
     "met": Level("none", "#ECEFF1", "#000000", "#ECEFF1"),
     "none": Level("none", "#ECEFF1", "#000000", "#ECEFF1"),

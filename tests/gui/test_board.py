@@ -291,3 +291,23 @@ def test_a_storage_failure_says_the_board_is_stale_and_keeps_the_alarm(qtbot, se
     monkeypatch.undo()
     window.refresh()
     assert not window.stale_label.isVisible()
+
+
+def test_the_end_of_observation_is_shown_as_reached_without_an_alarm(qtbot, service, technician, nurse, clock, make_preparation):
+    from infusion_app.domain.records import EventType
+
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
+    for drug_class, drug in (("corticosteroid", "dexamethasone"), ("antipyretic", "paracetamol"), ("antihistamine", "diphenhydramine")):
+        service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": "10 mg"})
+    service.record_event(prep_id, EventType.INFUSION_STARTED, nurse)
+    clock.advance(hours=1)
+    service.record_event(prep_id, EventType.INFUSION_ENDED, nurse)
+    observe = next(d for d in service.status(prep_id).deadlines if not d.hard and d.state.value == "pending")
+    clock.set(observe.at + timedelta(minutes=1))
+    assert {d.key: d.state.value for d in service.status(prep_id).deadlines}[observe.key] == "due"
+
+    window = open_window(qtbot, service, technician)
+    [row] = window.board.board_model.rows()
+    assert (row.state, row.countdown_text) == ("reached", "ready")
+    assert "REACHED" in row.deadline_text
+    assert window.alarms.alarms == [] and not window.banner.isVisible()
