@@ -359,3 +359,21 @@ def test_the_order_page_is_filled_with_the_keyboard_alone(qtbot, service, techni
     qtbot.keyClicks(page.weight.edit, "70 kg")
     qtbot.keyClick(page.weight.edit, Qt.Key.Key_Return)  # Enter = Next again
     assert wizard.currentId() == bw.DOSE
+
+
+def test_a_known_patient_is_found_by_a_scanned_mrn(qtbot, service, technician, make_preparation):
+    make_preparation(steps=())
+    wizard = open_wizard(qtbot, service, technician)
+    type_into(qtbot, wizard.currentPage().mrn, PATIENT.mrn, enter=True)
+    assert wizard.currentId() == bw.ORDER  # found: straight on to the order
+    assert wizard.patient == PATIENT
+    assert PATIENT.name in wizard.currentPage().patient_banner.text()
+
+
+def test_a_bad_date_of_birth_is_refused_on_the_patient_page(qtbot, service, technician):
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard, dob="12/09/1956")
+    click(qtbot, wizard, NEXT)
+    page = wizard.currentPage()
+    assert wizard.currentId() == bw.PATIENT
+    assert page.error.isVisible() and page.error.text().startswith("Date of birth")
