@@ -77,6 +77,11 @@ class BoardRow:
         return (URGENCY.get(self.state, len(URGENCY)), at, self.preparation_id)
 
 
+def _fixed_part(row: BoardRow) -> tuple:
+    """Everything a row shows except its countdown."""
+    return (row.patient_name, row.mrn, row.preparation_id, row.dose_text, row.step_text, row.deadline_text, row.state, row.alarm_active)
+
+
 def sort_by_urgency(rows: list[BoardRow]) -> list[BoardRow]:
     return sorted(rows, key=BoardRow.urgency_key)
 
@@ -95,18 +100,23 @@ class BoardModel(QAbstractTableModel):
         self._countdown_font = theme.font(theme.COUNTDOWN_POINT_SIZE, bold=True, monospace_digits=True)
 
     # -- data in --------------------------------------------------------------------------
-    def set_rows(self, rows: list[BoardRow]) -> None:
+    def set_rows(self, rows: list[BoardRow]) -> bool:
+        """Show these rows; True when any text other than a countdown changed (sizes must be refit)."""
         rows = sort_by_urgency(rows)
         same_shape = [r.preparation_id for r in rows] == [r.preparation_id for r in self._rows]
-        if same_shape:
-            # Only values changed (the usual one-second tick): repaint in place, keep selection.
-            self._rows = rows
-            if rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
-        else:
+        if not same_shape:
             self.beginResetModel()
             self._rows = rows
             self.endResetModel()
+            return True
+        changed = [i for i, (old, new) in enumerate(zip(self._rows, rows, strict=True)) if _fixed_part(old) != _fixed_part(new)]
+        self._rows = rows
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1))
+        if rows:
+            # The usual one-second tick: only the countdowns change; repaint that column in place.
+            self.dataChanged.emit(self.index(0, COUNTDOWN_COLUMN), self.index(len(rows) - 1, COUNTDOWN_COLUMN))
+        return bool(changed)
 
     def set_flash_phase(self, phase: bool) -> None:
         self.flash_phase = phase
@@ -208,8 +218,11 @@ class BoardView(QTableView):
     """The board's table. Enter or a double click opens the preparation."""
 
     open_requested = Signal(str)  # preparation id
+    MIN_ROW_HEIGHT = 76
 
     def __init__(self, parent: QWidget | None = None):
+        self._fitted_width = -1  # before super().__init__: Qt calls updateGeometries while building
+        self._fitting = True
         super().__init__(parent)
         self.board_model = BoardModel(self)
         self.setModel(self.board_model)
@@ -225,16 +238,19 @@ class BoardView(QTableView):
         vertical = self.verticalHeader()
         vertical.setVisible(False)
         # Rows grow to fit a long patient name (wrapped, never elided); most rows stay at the minimum.
-        vertical.setMinimumSectionSize(76)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sizes are fitted when a text changes (not on every tick: measuring every cell of 100 rows
+        # each second costs more than painting them). Rows grow to fit a long, wrapped patient name.
+        vertical.setMinimumSectionSize(self.MIN_ROW_HEIGHT)
+        vertical.setDefaultSectionSize(self.MIN_ROW_HEIGHT)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.setTextElideMode(Qt.TextElideMode.ElideNone)
         header = self.horizontalHeader()
         header.setFont(theme.font(theme.BASE_POINT_SIZE, bold=True))
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COUNTDOWN_COLUMN, QHeaderView.ResizeMode.Fixed)
+        for column in (1, 2, 3, COUNTDOWN_COLUMN):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+        header.sectionResized.connect(self._on_section_resized)
+        self._fitting = False
         self.setColumnWidth(COUNTDOWN_COLUMN, self._countdown_width())
         self.doubleClicked.connect(lambda index: self._open(index.row()))
 
@@ -246,9 +262,38 @@ class BoardView(QTableView):
 
     def set_rows(self, rows: list[BoardRow]) -> None:
         selected = self.selected_id()
-        self.board_model.set_rows(rows)
+        if self.board_model.set_rows(rows):
+            self.fit()
         if selected is not None:
             self.select_id(selected)
+
+    def fit(self) -> None:
+        """Columns to their widest text, then rows to their wrapped patient name."""
+        for column in (1, 2, 3):
+            self.resizeColumnToContents(column)
+            self.setColumnWidth(column, max(self.columnWidth(column), self.horizontalHeader().sectionSizeHint(column)))
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        for row in range(self.board_model.rowCount()):
+            self.setRowHeight(row, max(self.MIN_ROW_HEIGHT, self.sizeHintForRow(row)))
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column == 0:  # the stretching patient column: wrapped names may need more or fewer lines
+            self._fit_rows()
+
+    def updateGeometries(self) -> None:  # noqa: N802
+        super().updateGeometries()
+        # The patient column stretches when the header lays itself out (after a resize, not always
+        # with a sectionResized signal); refit the rows to the width it got.
+        width = self.columnWidth(0)
+        if width != self._fitted_width and not self._fitting:
+            self._fitted_width = width
+            self._fitting = True
+            try:
+                self._fit_rows()
+            finally:
+                self._fitting = False
 
     def selected_id(self) -> str | None:
         indexes = self.selectionModel().selectedRows()

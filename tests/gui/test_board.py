@@ -131,6 +131,8 @@ def test_nothing_is_cut_off_at_1280_by_800(qtbot, service, technician, three_pre
             needed = metrics.boundingRect(QRect(0, 0, cell.width() - margin, 10_000), int(Qt.TextFlag.TextWordWrap), text)
             assert needed.width() <= cell.width() - margin, (row, column, text)
             assert needed.height() <= cell.height(), (row, column, text)
+        # ... and no row is taller than its text needs (a screen holds as many bags as it can).
+        assert view.rowHeight(row) <= max(view.MIN_ROW_HEIGHT, view.sizeHintForRow(row)) + 1
 
 
 def test_the_wizard_pages_fit_at_1280_by_800(qtbot, service, technician):
