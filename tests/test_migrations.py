@@ -143,3 +143,21 @@ def test_a_real_migration_first_copies_the_file_aside(tmp_path, monkeypatch):
         assert "test_column" in [row[1] for row in migrated.execute("PRAGMA table_info(users)")]
     finally:
         migrated.close()
+
+
+def test_a_newer_revision_still_in_the_write_ahead_log_is_refused_too(tmp_path):
+    """The newer version crashed before its log reached the main file: the log is read, not ignored."""
+    engine, location, _ = open_database(tmp_path)
+    engine.dispose()
+    newer = sqlite3.connect(location.path)
+    try:
+        newer.execute("PRAGMA wal_autocheckpoint=0")
+        with newer:
+            newer.execute("UPDATE alembic_version SET version_num = '9f9f_from_the_future'")
+        assert Path(f"{location.path}-wal").stat().st_size > 0
+        before = digest(location.path)
+        with pytest.raises(NewerDatabaseError):
+            open_database(tmp_path)
+        assert digest(location.path) == before
+    finally:
+        newer.close()
