@@ -480,3 +480,21 @@ def test_a_scanned_vial_code_is_parsed_and_stored(service, people):
     with pytest.raises(ValidationError):
         service.add_vial(status.id, "(01)00300080100012(17)280531(10)LOT1", people["tech"])  # a wrong check digit
     assert len(service.get(status.id).vials) == 1
+
+
+def test_repeated_wrong_pins_make_the_name_wait(service, people, clock):
+    for _ in range(5):
+        with pytest.raises(AuthenticationError, match="not recognised"):
+            service.authenticate("Nora Nurse", "0000")
+    with pytest.raises(AuthenticationError, match="try again in 30 s"):
+        service.authenticate("Nora Nurse", "4444")  # even the right PIN waits
+    assert service.authenticate("Paul Pharm", "2222")  # other names are not held up
+    clock.advance(seconds=31)
+    with pytest.raises(AuthenticationError, match="not recognised"):
+        service.authenticate("nora nurse", "0001")
+    with pytest.raises(AuthenticationError, match="try again in 60 s"):
+        service.authenticate("Nora Nurse", "4444")  # the wait doubles
+    clock.advance(seconds=61)
+    assert service.authenticate("Nora Nurse", "4444").name == "Nora Nurse"
+    with pytest.raises(AuthenticationError, match="not recognised"):
+        service.authenticate("Nora Nurse", "0000")  # a right PIN started the count again

@@ -20,7 +20,8 @@ AuthenticationError (a ValidationError on field "pin").
 Users (roles: domain.records.Role)
     has_users() -> bool;  users(include_inactive=False) -> list[User];  user(name) -> User | None
     add_user(name, role, pin, actor: User | None = None) -> User   # actor: a pharmacist; None = command line
-    authenticate(name, pin) -> User                                 # AuthenticationError if wrong or deactivated
+    authenticate(name, pin) -> User                                 # AuthenticationError if wrong or deactivated;
+                                                                    # after 5 wrong PINs in a row a name waits 30 s, doubling
     deactivate_user(name, actor=None) / set_user_active(name, active, actor=None) -> User
                                                                     # never the last active pharmacist
     set_pin(name, new_pin, actor=None, current_pin=None) -> User

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ PATIENT_NAME_MAX = 200
 MRN_MAX = 40
 OLDEST_PATIENT_YEARS = 130
 REASON_MAX = 500
+FREE_PIN_ATTEMPTS = 5
+PIN_WAIT = timedelta(seconds=30)
+MAX_PIN_WAIT = timedelta(minutes=15)
 PREPARING_ROLES = (Role.TECHNICIAN, Role.PHARMACIST)
 
 
@@ -205,6 +209,7 @@ class PreparationService:
         self.engine = engine
         self.location = location
         self.migration = migration
+        self._pin_failures: dict[str, tuple[int, datetime]] = {}  # name key -> (wrong PINs in a row, last at)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -268,15 +273,31 @@ class PreparationService:
             raise ValidationError("name", str(exc)) from None
 
     def authenticate(self, name: str, pin: str) -> User:
-        """The stored user when name and PIN match and the user is active; AuthenticationError otherwise."""
+        """The stored user when name and PIN match and the user is active; AuthenticationError otherwise.
+
+        After FREE_PIN_ATTEMPTS wrong PINs in a row for one name, this service (one workstation)
+        makes that name wait before the next try, doubling up to MAX_PIN_WAIT: a 4-digit PIN must
+        not be guessable at the keyboard. A right PIN resets the count.
+        """
         if not isinstance(name, str) or not isinstance(pin, str):
             raise AuthenticationError()
+        key = " ".join(name.split()).casefold()
+        now = self.now()
+        failures, last = self._pin_failures.get(key, (0, now))
+        if failures >= FREE_PIN_ATTEMPTS:
+            wait = min(PIN_WAIT * 2 ** (failures - FREE_PIN_ATTEMPTS), MAX_PIN_WAIT)
+            if now < last + wait:
+                seconds = math.ceil((last + wait - now).total_seconds())
+                raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
         stored_hash = self.repository.get_pin_hash(name)
         if stored_hash is None:
             dummy_verify(pin)
+            self._pin_failures[key] = (failures + 1, now)
             raise AuthenticationError()
         if not verify_pin(pin, stored_hash):
+            self._pin_failures[key] = (failures + 1, now)
             raise AuthenticationError()
+        self._pin_failures.pop(key, None)
         user = self.repository.get_user(name)
         if user is None or not user.active:
             raise AuthenticationError(f"user {name} is deactivated; ask a pharmacist")
