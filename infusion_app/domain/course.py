@@ -62,7 +62,7 @@ from .dose_modification import (
     reduction_for_level,
 )
 from .dosing import validate_response
-from .errors import ValidationError
+from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_number
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, load_monograph
@@ -84,17 +84,7 @@ class CourseBlocked(Exception):
 # -- small validators -------------------------------------------------------------------------------
 
 def _whole(field_name: str, value: Any, low: int, high: int) -> int:
-    try:
-        number = int(value)
-        if isinstance(value, bool) or (isinstance(value, float) and value != number) or (
-            isinstance(value, str) and value.strip() != str(number)
-        ):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValidationError(field_name, f"'{value}' is not a whole number; must be {low} to {high}") from None
-    if not low <= number <= high:
-        raise ValidationError(field_name, f"{number} is not accepted; must be {low} to {high}")
-    return number
+    return whole_number(field_name, value, range(low, high + 1), f"{low} to {high}")
 
 
 def _date(field_name: str, value: Any) -> date:

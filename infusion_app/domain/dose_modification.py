@@ -32,7 +32,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from .errors import ValidationError
+from .errors import ValidationError, whole_number
 from .formatting import format_number
 from .monograph import Fact, Monograph, load_monograph
 from .quantities import Quantity
@@ -188,17 +188,7 @@ def _fmt_count(q: Quantity) -> str:
 
 
 def _grade(value: Any, field_name: str, low: int = 0) -> int:
-    try:
-        grade = int(value)
-        if isinstance(value, bool) or (isinstance(value, float) and value != grade) or (
-            isinstance(value, str) and value.strip() != str(grade)
-        ):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValidationError(field_name, f"'{value}' is not a whole number; must be a CTCAE grade {low} to {CTCAE_MAX_GRADE}") from None
-    if not low <= grade <= CTCAE_MAX_GRADE:
-        raise ValidationError(field_name, f"{grade} is not accepted; must be a CTCAE grade {low} to {CTCAE_MAX_GRADE}")
-    return grade
+    return whole_number(field_name, value, range(low, CTCAE_MAX_GRADE + 1), f"a CTCAE grade {low} to {CTCAE_MAX_GRADE}")
 
 
 def _ratio(value: Any, field_name: str) -> float:

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .bsa import get_formula
-from .errors import ValidationError
+from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
 from .limits import SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
@@ -133,22 +133,6 @@ class DoseCalculation:
         return lines
 
 
-def _validate_int(field_name: str, value: Any, allowed: list[int] | range, description: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(field_name, f"must be {description}")
-    try:
-        number = int(value)
-        if isinstance(value, float) and value != number:
-            raise ValueError
-        if isinstance(value, str) and value.strip() != str(number):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValidationError(field_name, f"'{value}' is not a whole number; must be {description}") from None
-    if number not in allowed:
-        raise ValidationError(field_name, f"{number} is not accepted; must be {description}")
-    return number
-
-
 def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> str | None:
     if response is not None:
         response = str(response).strip().lower()
@@ -178,9 +162,9 @@ def calculate_dose(
     limits = input_limits()
 
     max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
-    cycle = _validate_int("cycle", order.cycle, range(1, max_cycles + 1), f"1 to {max_cycles}")
+    cycle = whole_number("cycle", order.cycle, range(1, max_cycles + 1), f"1 to {max_cycles}")
     days = monograph.dose_days
-    day = _validate_int("day", order.day, days, "one of " + ", ".join(str(d) for d in days))
+    day = whole_number("day", order.day, days, "one of " + ", ".join(str(d) for d in days))
     response = validate_response(cycle, day, order.response, monograph)
     formula = get_formula(order.formula or policy.default_bsa_formula)
 

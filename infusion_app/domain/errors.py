@@ -7,6 +7,9 @@ so that the whole result can still be shown and printed.
 
 from __future__ import annotations
 
+from collections.abc import Container
+from typing import Any
+
 
 class ValidationError(ValueError):
     """Input that cannot be used. `field` names the input; the message says what is accepted."""
@@ -19,3 +22,22 @@ class ValidationError(ValueError):
 
 class DataFileError(RuntimeError):
     """A resource data file (monograph, policy, settings) is missing a value or malformed."""
+
+
+def whole_number(field: str, value: Any, allowed: Container[int], description: str) -> int:
+    """A whole number typed or passed in ("3", 3, 3.0), that must be in `allowed`.
+
+    `description` completes "must be ...", e.g. "1 to 6" or "a CTCAE grade 0 to 5". Booleans,
+    fractions and text like "3 cycles" are refused rather than truncated.
+    """
+    try:
+        number = int(value)
+        if isinstance(value, bool) or (isinstance(value, float) and value != number) or (
+            isinstance(value, str) and value.strip() != str(number)
+        ):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(field, f"'{value}' is not a whole number; must be {description}") from None
+    if number not in allowed:
+        raise ValidationError(field, f"{number} is not accepted; must be {description}")
+    return number
