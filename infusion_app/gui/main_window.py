@@ -38,6 +38,20 @@ REPAINT_MS = 1000
 log = logging.getLogger(__name__)
 
 
+def confirm_quit_with_alarms(parent: QWidget, alarms: list[Alarm]) -> bool:
+    """Closing the board silences its alarms: ask first. (Tests replace this function.)"""
+    listed = "\n".join(f"• {a.describe()}" for a in alarms[:5])
+    answer = QMessageBox.warning(
+        parent,
+        APP_NAME,
+        f"{len(alarms)} alarm(s) are not acknowledged:\n\n{listed}\n\n"
+        "While the program is closed, nothing will sound. Quit anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
 class AlarmBanner(QFrame):
     """Across the top of the window while any alarm is unacknowledged; flashes with the alarm."""
 
@@ -310,6 +324,10 @@ class MainWindow(QMainWindow):
         AboutDialog(self).exec()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        alarms = self.alarms.alarms
+        if alarms and not confirm_quit_with_alarms(self, alarms):
+            event.ignore()
+            return
         self.repaint_timer.stop()
         self.alarms.update([])
         for wizard in list(self._wizards):

@@ -45,6 +45,16 @@ def program_style(qapp):
     create_application()
 
 
+@pytest.fixture(autouse=True)
+def quit_without_asking(monkeypatch):
+    """Closing a board with alarms asks first; tests close windows at teardown, so answer yes."""
+    from infusion_app.gui import main_window
+
+    asked: list[int] = []
+    monkeypatch.setattr(main_window, "confirm_quit_with_alarms", lambda _parent, alarms: asked.append(len(alarms)) or True)
+    return asked
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)

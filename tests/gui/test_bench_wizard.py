@@ -377,3 +377,19 @@ def test_a_bad_date_of_birth_is_refused_on_the_patient_page(qtbot, service, tech
     page = wizard.currentPage()
     assert wizard.currentId() == bw.PATIENT
     assert page.error.isVisible() and page.error.text().startswith("Date of birth")
+
+
+def test_the_label_page_previews_the_label_and_the_sheet_of_the_stored_preparation(qtbot, service, technician, make_preparation, monkeypatch):
+    from infusion_app.gui import print_preview
+
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified"))
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.LABEL
+    shown: list[tuple[str, int]] = []
+    monkeypatch.setattr(print_preview.PrintPreview, "exec", lambda dialog: shown.append((dialog.objectName(), dialog.page_count())) or 0)
+    page = wizard.currentPage()
+    qtbot.mouseClick(page.label_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.sheet_button, Qt.MouseButton.LeftButton)
+    assert [name for name, _ in shown] == ["labelPreview", "sheetPreview"]
+    assert all(pages >= 1 for _, pages in shown)
+    assert not page.refusal.isVisible()

@@ -313,3 +313,17 @@ def test_the_end_of_observation_is_shown_as_reached_without_an_alarm(qtbot, serv
     assert (row.state, row.countdown_text) == ("reached", "ready")
     assert "REACHED" in row.deadline_text
     assert window.alarms.alarms == [] and not window.banner.isVisible()
+
+
+def test_closing_the_board_with_alarms_asks_first(qtbot, service, technician, three_preparations, monkeypatch):
+    from infusion_app.gui import main_window
+
+    window = open_window(qtbot, service, technician)
+    answers = iter([False, True])
+    asked = []
+    monkeypatch.setattr(main_window, "confirm_quit_with_alarms", lambda _p, alarms: asked.append(len(alarms)) or next(answers))
+    window.close()
+    assert window.isVisible() and asked == [2]  # "No": the board stays, the alarms keep sounding
+    assert window.alarms.alarms
+    window.close()
+    assert not window.isVisible() and asked == [2, 2]
