@@ -286,11 +286,11 @@ def test_a_storage_failure_says_the_board_is_stale_and_keeps_the_alarm(qtbot, se
     def broken():
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(service, "list_active", broken)
-    window.refresh()
-    assert window.stale_label.isVisible() and "NOT UP TO DATE" in window.stale_label.text()
-    assert window.alarms.alarms == alarms
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "list_active", broken)
+        window.refresh()
+        assert window.stale_label.isVisible() and "NOT UP TO DATE" in window.stale_label.text()
+        assert window.alarms.alarms == alarms
     window.refresh()
     assert not window.stale_label.isVisible()
 
@@ -301,6 +301,8 @@ def test_the_end_of_observation_is_shown_as_reached_without_an_alarm(qtbot, serv
     prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
     for drug_class, drug in (("corticosteroid", "dexamethasone"), ("antipyretic", "paracetamol"), ("antihistamine", "diphenhydramine")):
         service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": "10 mg"})
+    confirmed = service.get(prep_id).patient
+    service.record_event(prep_id, EventType.PATIENT_CONFIRMED, nurse, details={"name": confirmed.name, "mrn": confirmed.mrn})
     service.record_event(prep_id, EventType.INFUSION_STARTED, nurse)
     clock.advance(hours=1)
     service.record_event(prep_id, EventType.INFUSION_ENDED, nurse)
