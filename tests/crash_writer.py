@@ -42,7 +42,7 @@ def main(data_dir: str, say=None) -> None:
             (E.LABELLED, tech, {}),
             (E.DISPENSED, tech, {}),
             *[(E.PREMEDICATION, nurse, {"drug_class": c, "drug": d, "dose": q}) for c, d, q in PREMEDS],
-            (E.PATIENT_CONFIRMED, nurse, {}),
+            (E.PATIENT_CONFIRMED, nurse, {"name": f"Crash, Patient {number}", "mrn": f"CR{number}"}),
             (E.INFUSION_STARTED, nurse, {}),
         ]
         for kind, user, details in steps:

@@ -8,7 +8,8 @@ import pytest
 
 from infusion_app.cli import main
 
-PATIENT = ["--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17"]
+NAME, DOB = "Doe, Jane", "1970-05-17"
+PATIENT = ["--patient-name", NAME, "--mrn", "MRN-1", "--dob", DOB]
 ORDER = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
 
 
@@ -127,6 +128,14 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     record("1111", "tina", "dispensed")
     for drug_class, drug, dose in [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]:
         record("4444", "nora", "premedication", "--drug-class", drug_class, "--drug", drug, "--dose", dose)
+    code, _, err = run(capsys, monkeypatch, "4444", "prep", "record", prep_id, "infusion-started", "--user", "nora", *d)
+    assert code == 1 and "two identifiers" in err
+    code, _, err = run(
+        capsys, monkeypatch, "4444", "prep", "record", prep_id, "patient-confirmed",
+        "--confirm-name", "Someone Else", "--confirm-dob", DOB, "--user", "nora", *d,
+    )
+    assert code == 1 and "full name does not match" in err
+    record("4444", "nora", "patient-confirmed", "--confirm-name", NAME, "--confirm-dob", DOB)
     shown = record("4444", "nora", "infusion-started")
     assert shown["current_step"] == "infusing"
 

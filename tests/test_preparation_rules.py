@@ -36,6 +36,9 @@ PETRA = User(3, "petra", Role.PHARMACIST)
 NINA = User(4, "nina", Role.NURSE)
 GONE = User(5, "gone", Role.PHARMACIST, active=False)
 
+# The two identifiers a nurse checks at the chair, matching the Ward's patient.
+CONFIRMED_DETAILS = {"name": "ann example", "date_of_birth": "1970-05-01"}
+
 PREMED_DETAILS = {
     "corticosteroid": {"drug": "dexamethasone", "dose": "10 mg"},
     "antipyretic": {"drug": "acetaminophen", "dose": "650 mg"},
@@ -73,6 +76,8 @@ class Ward:
         return event
 
     def record(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
+        if kind == EventType.PATIENT_CONFIRMED and not details:
+            details = dict(CONFIRMED_DETAILS)
         event = self.check(kind, user, at, override, **details)
         if override is not None:
             self.prep.events.append(override_event(override, event, self.clock.now()))
@@ -101,9 +106,12 @@ class Ward:
         self.reconstitute()
         return self.record(EventType.DILUTED, TINA, R + timedelta(minutes=minutes), storage=storage)
 
-    def premedicate(self, at: datetime | None = None):
+    def premedicate(self, at: datetime | None = None, confirm: bool = True):
+        """The chair before the start: premedication, and (unless told not to) the two identifiers."""
         for drug_class in CLASSES:
             self.record(EventType.PREMEDICATION, NINA, at, drug_class=drug_class, **PREMED_DETAILS[drug_class])
+        if confirm:
+            self.record(EventType.PATIENT_CONFIRMED, NINA, at)
 
     def dispense(self):
         self.dilute()
@@ -113,7 +121,7 @@ class Ward:
 
     def start(self):
         self.dispense()
-        self.premedicate(R + timedelta(minutes=55))
+        self.premedicate(R + timedelta(minutes=55), confirm=False)
         self.record(EventType.PATIENT_CONFIRMED, NINA, R + timedelta(minutes=58))
         return self.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
 
@@ -258,7 +266,7 @@ def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
 
 def test_premedication_and_patient_confirmation_may_come_before_preparation():
     ward = Ward()
-    ward.premedicate(R - timedelta(minutes=20))
+    ward.premedicate(R - timedelta(minutes=20), confirm=False)
     ward.record(EventType.PATIENT_CONFIRMED, NINA, R - timedelta(minutes=10))
     assert current_step(ward.prep) == "reconstitute"
     ward.dispense()
@@ -279,6 +287,29 @@ def test_all_three_premedication_classes_are_required_and_cannot_be_overridden()
     assert ward.refused(EventType.INFUSION_STARTED, NINA, override=override).code == "premedication_missing"
     last = CLASSES[-1]
     ward.record(EventType.PREMEDICATION, NINA, drug_class=last.upper(), **PREMED_DETAILS[last])
+    ward.record(EventType.PATIENT_CONFIRMED, NINA)
+    ward.record(EventType.INFUSION_STARTED, NINA)
+
+
+def test_the_infusion_waits_for_two_matching_identifiers_and_cannot_be_overridden():
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate(confirm=False)
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA)
+    assert (refusal.code, refusal.overridable) == ("patient_not_confirmed", False)
+    override = Override("paul", "patient well known", "patient_not_confirmed")
+    assert ward.refused(EventType.INFUSION_STARTED, NINA, override=override).code == "patient_not_confirmed"
+    for wrong in (
+        {"name": "Anne Example", "date_of_birth": "1970-05-01"},
+        {"name": "Ann Example", "date_of_birth": "1970-01-05"},
+        {"name": "Ann Example", "mrn": "MRN0002"},
+        {"name": "Ann Example"},
+        {"mrn": "MRN0001", "date_of_birth": "1970-05-01"},
+    ):
+        mismatch = ward.refused(EventType.PATIENT_CONFIRMED, NINA, **wrong)
+        assert (mismatch.code, mismatch.overridable) == ("patient_mismatch", False), wrong
+        assert "MRN0001" not in mismatch.message and "1970-05-01" not in mismatch.message
+    ward.record(EventType.PATIENT_CONFIRMED, NINA, name=" ANN   Example ", mrn="mrn0001")
     ward.record(EventType.INFUSION_STARTED, NINA)
 
 
@@ -385,6 +416,7 @@ def test_every_role_rule(kind, role):
         "drug_class": "corticosteroid",
         "drug": "dexamethasone",
         "dose": "10 mg",
+        **CONFIRMED_DETAILS,
     }
     if role in EXPECTED_ROLES[kind]:
         ward.check(kind, someone, **details)
@@ -703,6 +735,8 @@ def _details_for(kind: EventType, pick: int) -> dict:
         return {"drug_class": drug_class, **PREMED_DETAILS[drug_class]}
     if kind == EventType.DISCARDED:
         return {"reason": "fuzzed discard"}
+    if kind == EventType.PATIENT_CONFIRMED:
+        return dict(CONFIRMED_DETAILS)
     return {}
 
 

@@ -214,7 +214,9 @@ def test_the_whole_bench_and_chair_flow_reaches_done(service, people, clock):
     assert status.current_step == "premedicate"
     for drug_class, drug, dose in PREMEDS:
         service.record_event(status.id, E.PREMEDICATION, people["nurse"], details={"drug_class": drug_class, "drug": drug, "dose": dose})
-    service.record_event(status.id, E.PATIENT_CONFIRMED, people["nurse"])
+    service.record_event(
+        status.id, E.PATIENT_CONFIRMED, people["nurse"], details={"name": PATIENT.name, "mrn": PATIENT.mrn}
+    )
     clock.advance(minutes=5)
     assert service.record_event(status.id, E.INFUSION_STARTED, people["nurse"]).current_step == "infusing"
     clock.advance(hours=1)

@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--drug-class", help="premedication: corticosteroid, antipyretic or antihistamine")
     record.add_argument("--drug", help="premedication: the drug given")
     record.add_argument("--dose", help='premedication: the dose with its unit, e.g. "10 mg"')
+    record.add_argument("--confirm-name", metavar="NAME", help="patient-confirmed: the name the patient states")
+    record.add_argument("--confirm-dob", metavar="YYYY-MM-DD", help="patient-confirmed: the date of birth (or give --confirm-mrn)")
+    record.add_argument("--confirm-mrn", metavar="MRN", help="patient-confirmed: the MRN on the wristband (or give --confirm-dob)")
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a time-limit hard stop")
     record.add_argument("--override-reason", metavar="TEXT", help="why the hard stop is overridden")
     _user_options(record)
@@ -165,15 +168,21 @@ def _details(args: argparse.Namespace, event: str) -> dict:
     given = {
         "--storage": args.storage, "--reason": args.reason, "--drug-class": args.drug_class,
         "--drug": args.drug, "--dose": args.dose,
+        "--confirm-name": args.confirm_name, "--confirm-dob": args.confirm_dob, "--confirm-mrn": args.confirm_mrn,
     }
     wanted = {
         "diluted": ("--storage",),
         "discarded": ("--reason",),
         "premedication": ("--drug-class", "--drug", "--dose"),
+        "patient-confirmed": ("--confirm-name", "--confirm-dob", "--confirm-mrn"),
     }.get(event, ())
     stray = [k for k, v in given.items() if v is not None and k not in wanted]
     if stray:
         raise ValidationError(stray[0], f"does not apply to '{event}'")
+    if event == "patient-confirmed":
+        # The domain compares these with the stored patient (domain/identity.py).
+        confirmed = {"name": args.confirm_name or "", "date_of_birth": args.confirm_dob, "mrn": args.confirm_mrn}
+        return {k: v for k, v in confirmed.items() if v is not None}
     return {k.lstrip("-").replace("-", "_"): given[k] for k in wanted if given[k] is not None}
 
 

@@ -18,8 +18,9 @@ overridden:
    dispense, discard); only a pharmacist verifies, and never one who recorded reconstituted or
    diluted; only a nurse records premedication, patient confirmation and administration; anyone
    may move the bag in or out of the refrigerator; overrides are a pharmacist's;
-5. infusion start: all premedication classes of the monograph recorded, the bag not in the
-   refrigerator (neither can be overridden);
+5. infusion start: the patient confirmed by two identifiers (identity.py; a patient-confirmed
+   event whose identifiers do not match is refused), all premedication classes of the monograph
+   recorded, the bag not in the refrigerator (none of these can be overridden);
 6. time limits (deadlines.py), judged at the event's own instant: a step is refused when a hard
    deadline it depends on has passed without its step (dilute_by for the vials' steps and the
    dilution; reconstituted_fridge_until for the same; bag_from_fridge_by and start_infusion_by
@@ -45,6 +46,7 @@ from .deadlines import (
     infusion_duration_from_minutes,
     storage_of,
 )
+from .identity import confirmation_mismatches
 from .errors import ValidationError
 from .formatting import format_instant, utc_iso
 from .limits import SitePolicy
@@ -363,6 +365,15 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
 
 
 def _check_administration(prep: Preparation, event: Event, monograph: Monograph) -> None:
+    if event.type == EventType.PATIENT_CONFIRMED:
+        mismatches = confirmation_mismatches(prep.patient, event.details)
+        if mismatches:
+            raise StepRefused(
+                "patient_mismatch",
+                "patient not confirmed: " + "; ".join(mismatches)
+                + ". Check the wristband and the bag label; do not give this bag until both identifiers match.",
+            )
+        return
     if event.type != EventType.INFUSION_STARTED:
         return
     line = Timeline.of(prep.events)
@@ -377,6 +388,11 @@ def _check_administration(prep: Preparation, event: Event, monograph: Monograph)
         raise StepRefused(
             "bag_in_fridge",
             "the bag is in the refrigerator: record bag-from-fridge and let it warm up before starting",
+        )
+    if prep.last(EventType.PATIENT_CONFIRMED) is None:
+        raise StepRefused(
+            "patient_not_confirmed",
+            "confirm the patient by two identifiers (name, and date of birth or MRN) before starting the infusion",
         )
 
 
@@ -507,6 +523,8 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
         details = {"drug_class": missing[0], "drug": "probe", "dose": "1 mg"}
     elif kind == EventType.DISCARDED:
         details = {"reason": "probe reason"}
+    elif kind == EventType.PATIENT_CONFIRMED:
+        details = {"name": prep.patient.name, "mrn": prep.patient.mrn}
     return Event(kind, now, now, name, details), User(None, name, role)
 
 

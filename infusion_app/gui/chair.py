@@ -14,7 +14,6 @@ repaint timer only re-reads the stored deadlines against the injected clock.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, timezone
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +42,7 @@ from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
 from ..domain.monograph import Monograph, load_monograph
+from ..domain.identity import identifier_mismatches
 from ..domain.preparation import StepRefused, current_step
 from ..domain.records import EventType, Patient, Preparation, Role
 from . import theme
@@ -74,37 +74,6 @@ def _utc_from_qdatetime(value: QDateTime) -> datetime:
 
 def _date_from_qdate(value: QDate) -> date:
     return date(value.year(), value.month(), value.day())
-
-
-def _normal_name(text: str) -> str:
-    # Case, spacing and accents differ between what is typed at the chair and what the order
-    # holds ("ADA  LOVELACE", "Jose"/"José"); the letters themselves must not.
-    decomposed = unicodedata.normalize("NFKD", text)
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(letters.casefold().split())
-
-
-def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | None, mrn: str | None) -> list[str]:
-    """Which of the two identifiers entered at the chair do not match the stored patient.
-
-    The name is always one identifier; the second is the date of birth or the MRN. The stored
-    values are never put into the message, so the check cannot be passed by reading the screen.
-    """
-    problems = []
-    if not name.strip():
-        problems.append("full name: enter the name the patient states")
-    elif _normal_name(name) != _normal_name(patient.name):
-        problems.append("full name does not match the bag")
-    if date_of_birth is None and mrn is None:
-        problems.append("second identifier: enter the date of birth or the MRN")
-    elif date_of_birth is not None and date_of_birth != patient.date_of_birth:
-        problems.append("date of birth does not match the bag")
-    elif mrn is not None:
-        if not mrn.strip():
-            problems.append("MRN: scan the wristband or type the MRN")
-        elif "".join(mrn.split()).casefold() != "".join(patient.mrn.split()).casefold():
-            problems.append("MRN does not match the bag")
-    return problems
 
 
 def _sized(widget: QWidget, point_size: int, bold: bool = False) -> None:

@@ -9,7 +9,8 @@ from PySide6.QtCore import QDate, Qt
 
 from infusion_app.domain.formatting import format_countdown
 from infusion_app.domain.records import EventType
-from infusion_app.gui.chair import ChairPage, identifier_mismatches
+from infusion_app.domain.identity import identifier_mismatches
+from infusion_app.gui.chair import ChairPage
 
 from .conftest import PATIENT
 

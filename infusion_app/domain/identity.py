@@ -1,0 +1,53 @@
+"""Positive patient identification at the chair: two identifiers, compared in the domain.
+
+The name is always one identifier; the second is the date of birth or the MRN (ONS/ASCO
+standards: two identifiers before every administration). The comparison forgives case,
+spacing and accents ("ADA  LOVELACE", "Jose"/"José") but not the letters themselves, and its
+messages never show the stored values, so the check cannot be passed by reading the screen.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Any
+
+from .records import Patient
+
+
+def normal_name(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.casefold().split())
+
+
+def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | None, mrn: str | None) -> list[str]:
+    """What does not match; an empty list means both identifiers match the stored patient."""
+    problems = []
+    if not name.strip():
+        problems.append("full name: enter the name the patient states")
+    elif normal_name(name) != normal_name(patient.name):
+        problems.append("full name does not match the bag")
+    if date_of_birth is None and mrn is None:
+        problems.append("second identifier: enter the date of birth or the MRN")
+    elif date_of_birth is not None and date_of_birth != patient.date_of_birth:
+        problems.append("date of birth does not match the bag")
+    elif mrn is not None and date_of_birth is None:
+        if not mrn.strip():
+            problems.append("MRN: scan the wristband or type the MRN")
+        elif "".join(mrn.split()).casefold() != "".join(patient.mrn.split()).casefold():
+            problems.append("MRN does not match the bag")
+    return problems
+
+
+def confirmation_mismatches(patient: Patient, details: dict[str, Any]) -> list[str]:
+    """The same check on a patient-confirmed event's details: name, and date_of_birth (ISO) or mrn."""
+    dob_text = details.get("date_of_birth")
+    date_of_birth: date | None = None
+    if dob_text not in (None, ""):
+        try:
+            date_of_birth = date.fromisoformat(str(dob_text))
+        except ValueError:
+            return ["date of birth: give it as YYYY-MM-DD"]
+    mrn = details.get("mrn")
+    return identifier_mismatches(patient, str(details.get("name") or ""), date_of_birth, None if mrn is None else str(mrn))
