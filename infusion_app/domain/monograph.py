@@ -55,6 +55,8 @@ class Monograph:
     raw: dict[str, Any]
     facts: dict[str, Fact] = field(default_factory=dict)
     dose_rows: list[DoseRow] = field(default_factory=list)
+    # Deadlines ask for the same few time limits on every repaint; pint conversions dominate.
+    _durations: dict[str, timedelta] = field(default_factory=dict, repr=False, compare=False)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -94,7 +96,10 @@ class Monograph:
         return float(self.quantity(path, unit).magnitude)
 
     def duration(self, path: str) -> timedelta:
-        return timedelta(seconds=self.magnitude(path, "second"))
+        found = self._durations.get(path)
+        if found is None:
+            found = self._durations[path] = timedelta(seconds=self.magnitude(path, "second"))
+        return found
 
     def text(self, path: str) -> str:
         value = self.fact(path).value
