@@ -855,3 +855,30 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
         assert_safe(ward.prep.events)
     assert set(NEXT_ON_PATH) | {"done", "discarded"} <= reached
     assert overridden_steps > 0
+
+
+# --- the independent double check and identity helpers ----------------------------------------
+
+def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden():
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()  # 1.46 mg, 5.84 mL
+    ward = Ward(order={"calculation": calc})
+    ward.dilute()
+    right = {"mrn": ward.prep.patient.mrn.lower(), "dose_mg": f"{calc['dose_mg']}0 mg", "volume_ml": str(calc["withdraw_ml"])}
+    for field, wrong_value in (("mrn", "MRN9999"), ("dose_mg", "9.99"), ("volume_ml", "1 mL")):
+        refusal = ward.refused(EventType.VERIFIED, PAUL, entered={**right, field: wrong_value})
+        assert (refusal.code, refusal.overridable) == ("verification_mismatch", False)
+        assert str(calc["dose_mg"]) not in refusal.message and ward.prep.patient.mrn not in refusal.message
+    with pytest.raises(ValidationError) as missing:
+        ward.check(EventType.VERIFIED, PAUL, entered={**right, "volume_ml": " "})
+    assert missing.value.field == "volume_ml"
+    ward.record(EventType.VERIFIED, PAUL, entered=right)
+
+
+def test_age_in_completed_years_turns_on_the_birthday():
+    from infusion_app.domain.identity import completed_years
+
+    assert completed_years(date(2008, 2, 29), date(2026, 2, 28)) == 17
+    assert completed_years(date(2008, 2, 29), date(2026, 3, 1)) == 18
+    assert completed_years(date(1970, 5, 1), date(2026, 5, 1)) == 56

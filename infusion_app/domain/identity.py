@@ -51,3 +51,8 @@ def confirmation_mismatches(patient: Patient, details: dict[str, Any]) -> list[s
             return ["date of birth: give it as YYYY-MM-DD"]
     mrn = details.get("mrn")
     return identifier_mismatches(patient, str(details.get("name") or ""), date_of_birth, None if mrn is None else str(mrn))
+
+
+def completed_years(born: date, today: date) -> int:
+    """Age in whole years on `today` (the payer policy's age criterion; adult from 18)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -46,6 +46,7 @@ from .deadlines import (
     infusion_duration_from_minutes,
     storage_of,
 )
+from .double_check import verification_mismatches
 from .identity import confirmation_mismatches
 from .errors import ValidationError
 from .formatting import format_instant, utc_iso
@@ -365,6 +366,16 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
 
 
 def _check_administration(prep: Preparation, event: Event, monograph: Monograph) -> None:
+    if event.type == EventType.VERIFIED and "entered" in event.details:
+        # The screen always sends the re-entered values; a script may verify without them.
+        mismatches = verification_mismatches(prep, dict(event.details["entered"] or {}))
+        if mismatches:
+            raise StepRefused(
+                "verification_mismatch",
+                "not verified: " + "; ".join(mismatches)
+                + ". Check the patient, the syringe and the bag again and ask the preparer; do not release this bag.",
+            )
+        return
     if event.type == EventType.PATIENT_CONFIRMED:
         mismatches = confirmation_mismatches(prep.patient, event.details)
         if mismatches:

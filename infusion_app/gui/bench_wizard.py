@@ -43,6 +43,8 @@ from PySide6.QtWidgets import (
 from ..domain.bsa import FORMULAS
 from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage
 from ..domain.dosing import DoseCalculation, DoseOrder
+from ..domain.double_check import verification_mismatches
+from ..domain.identity import completed_years
 from ..domain.errors import ValidationError
 from ..domain.formatting import (
     format_amount,
@@ -1109,35 +1111,3 @@ class BenchWizard(QWizard):
         self.preview.setObjectName(f"{kind}Preview")
         page.status.setText(f"{title} shown.")
         self.preview.exec()
-
-
-def completed_years(born: date, today: date) -> int:
-    """Age in whole years (for the payer policy's age criterion)."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def _typed_number(field_name: str, text: str, unit: str) -> float:
-    """'1.46', '1.46 mg' -> 1.46. The pharmacist types what the syringe or the bag says."""
-    cleaned = text.strip()
-    if cleaned.lower().endswith(unit.lower()):
-        cleaned = cleaned[: -len(unit)].strip()
-    try:
-        value = float(cleaned.replace(",", ""))
-    except ValueError:
-        raise ValidationError(field_name, f"'{text}' is not a number of {unit}") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < 0:
-        raise ValidationError(field_name, f"'{text}' is not a number of {unit}")
-    return value
-
-
-def verification_mismatches(prep: Preparation, entered: dict[str, str]) -> list[str]:
-    """Which re-entered values differ from the stored ones (compared as the ISMP formatter shows them)."""
-    calc = prep.order["calculation"]
-    wrong: list[str] = []
-    if entered["mrn"].strip().casefold() != prep.patient.mrn.casefold():
-        wrong.append("the MRN differs")
-    if format_dose(_typed_number("dose", entered["dose_mg"], "mg")) != format_dose(calc["dose_mg"]):
-        wrong.append("the dose differs")
-    if format_volume(_typed_number("volume", entered["volume_ml"], "mL")) != format_volume(calc["withdraw_ml"]):
-        wrong.append("the volume differs")
-    return wrong
