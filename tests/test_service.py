@@ -484,6 +484,19 @@ def test_a_scanned_vial_code_is_parsed_and_stored(service, people):
     assert len(service.get(status.id).vials) == 1
 
 
+def test_the_same_vial_scanned_twice_is_refused_but_two_vials_of_one_lot_are_not(service, people):
+    status = new_prep(service, people)
+    first = "]d2(01)00300080100011(17)280531(10)LOT123AB(21)SER0042"
+    service.add_vial(status.id, first, people["tech"])
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(status.id, first, people["tech"])
+    assert refused.value.code == "vial_already_recorded" and "SER0042" in refused.value.message
+    service.add_vial(status.id, first.replace("SER0042", "SER0043"), people["tech"])
+    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"])
+    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"])  # typed: no serial to tell
+    assert len(service.get(status.id).vials) == 4
+
+
 def test_repeated_wrong_pins_make_the_name_wait(service, people, clock):
     for _ in range(5):
         with pytest.raises(AuthenticationError, match="not recognised"):

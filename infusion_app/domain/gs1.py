@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -249,3 +250,18 @@ def vial_hard_stops(data: Gs1Data, monograph: Monograph, today: date) -> list[st
     if data.expiry < today:
         stops.append(f"lot {data.lot} expired on {data.expiry.isoformat()}")
     return stops
+
+
+def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> VialRecord | None:
+    """The vial already recorded that `vial` is the same physical vial as, if any.
+
+    A single-dose vial is opened once: the same serial of the same product (GTIN) scanned twice
+    is a double scan or a re-used vial, never a second vial. Without a serial (typed lot and
+    expiry) two vials of one lot are normal, so nothing is matched.
+    """
+    if not vial.serial:
+        return None
+    for earlier in recorded:
+        if earlier.serial == vial.serial and (earlier.gtin or "") == (vial.gtin or ""):
+            return earlier
+    return None

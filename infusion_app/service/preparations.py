@@ -439,6 +439,14 @@ class PreparationService:
             vial = VialRecord(lot=code.lot, expiry=code.expiry, gtin=code.gtin, ndc=code.ndc, serial=code.serial)
         now = self.now()
         vial = self._validate_vial(vial, now)
+        from ..domain.gs1 import same_vial_recorded
+
+        if same_vial_recorded(prep.vials, vial) is not None:
+            raise StepRefused(
+                "vial_already_recorded",
+                f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: "
+                "a double scan, or a single-dose vial used twice",
+            )
         self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, _vial_dict(vial)))
         return self.status(prep_id)
 
