@@ -9,11 +9,9 @@ the commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +19,7 @@ from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, Respon
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
 from .course_models import CourseAdviceRow, CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseRow
-from .repository import DuplicateError, SqlRepository
+from .repository import DuplicateError, SqlRepository, TransactionScopes
 
 
 def _days_text(days: tuple[int, ...]) -> str:
@@ -50,21 +48,7 @@ def _weight(kg: float | None, on: date | None) -> WeightRecord | None:
     return WeightRecord(kg, on) if kg is not None and on is not None else None
 
 
-class SqlCourseRepository:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        immediate = engine.dialect.name == "sqlite"
-        self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+class SqlCourseRepository(TransactionScopes):
 
     # -- reading --------------------------------------------------------------------------------
     def _assemble(self, session: Session, row: CourseRow) -> Course:

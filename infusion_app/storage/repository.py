@@ -56,13 +56,19 @@ def _entry(row: AuditRow) -> AuditEntry:
     return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash)
 
 
-class SqlRepository:
+class TransactionScopes:
+    """One read or write transaction per call, for every repository on the same engine.
+
+    Writes on SQLite begin IMMEDIATE so two workstations never interleave; any OperationalError
+    (locked past the busy timeout, disk full, file gone) becomes a StorageError the CLI and GUI
+    report in one line, after the transaction has rolled back.
+    """
+
     def __init__(self, engine: Engine):
         self.engine = engine
         immediate = engine.dialect.name == "sqlite"
         self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
 
-    # -- transactions -----------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Session]:
         try:
@@ -79,6 +85,9 @@ class SqlRepository:
                 yield session
         except OperationalError as exc:
             raise StorageError(f"the database could not be read ({exc.orig})") from exc
+
+
+class SqlRepository(TransactionScopes):
 
     @staticmethod
     def _append_audit(session: Session, draft: AuditDraft) -> AuditEntry:
