@@ -156,6 +156,10 @@ class Timeline:
     def of(cls, events: Iterable[Event]) -> Timeline:
         line = cls()
         for event in events:
+            # Deadlines are instants + limits: adding hours to a zoneinfo datetime is wall-clock
+            # arithmetic (00:30 EST + 4 h = 04:30 EDT, 3 real hours), so every instant goes to UTC first.
+            if isinstance(event.at, datetime) and event.at.utcoffset() is not None:
+                event = replace(event, at=event.at.astimezone(timezone.utc))
             kind = event.type
             if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED):
                 continue
