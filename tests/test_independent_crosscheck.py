@@ -448,6 +448,12 @@ def test_the_infusion_does_not_start_without_patient_confirmation():
     ({"name": "Ada Lovelace", "mrn": "MRN-124"}, False),
     ({"name": "Ada Lovelace", "date_of_birth": "1970-10-12"}, False),
     ({"name": "Ava Lovelace", "mrn": "MRN-123"}, False),
+    # both second identifiers given: each is compared, a wrong one is never ignored
+    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-123"}, True),
+    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-999"}, False),
+    ({"name": "Ada Lovelace", "date_of_birth": "1971-12-10", "mrn": "MRN-123"}, False),
+    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "  "}, True),
+    ({"name": "Ada Lovelace", "mrn": "  "}, False),
 ])
 def test_patient_confirmation_needs_two_matching_identifiers(details, ok):
     p = _ready_for_infusion(ALL_PREMEDS, None)

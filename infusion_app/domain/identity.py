@@ -30,11 +30,13 @@ def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | Non
         problems.append("full name does not match the bag")
     if date_of_birth is None and mrn is None:
         problems.append("second identifier: enter the date of birth or the MRN")
-    elif date_of_birth is not None and date_of_birth != patient.date_of_birth:
+    if date_of_birth is not None and date_of_birth != patient.date_of_birth:
         problems.append("date of birth does not match the bag")
-    elif mrn is not None and date_of_birth is None:
+    # Every identifier given is compared: a wrong MRN next to a right date of birth is a wrong patient.
+    if mrn is not None:
         if not mrn.strip():
-            problems.append("MRN: scan the wristband or type the MRN")
+            if date_of_birth is None:
+                problems.append("MRN: scan the wristband or type the MRN")
         elif "".join(mrn.split()).casefold() != "".join(patient.mrn.split()).casefold():
             problems.append("MRN does not match the bag")
     return problems
