@@ -152,6 +152,24 @@ def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     assert len(DOSE_CASES) >= 1000
 
 
+@pytest.mark.parametrize("h,w,day,dose,allowed", [
+    # Mosteller BSA exactly 1 m² (100 cm x 36 kg): Day 8 0.5 mg/m² -> 0.5 mg -> 0.01 mg/mL, the lowest allowed
+    (100, 36, 8, "0.5", True),
+    # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
+    (99, 35.64, 8, "0.5", True),
+    # 0.98 m² x 0.5 = 0.49 mg: 0.0098 mg/mL, below the minimum
+    (98, 35.28, 8, "0.49", False),
+    # 6.25 m² x 0.8 = 5 mg -> 0.1 mg/mL, the highest allowed (250 cm x 562.5 kg)
+    (250, 562.5, 1, "5", True),
+    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg: above the maximum
+    (250, 564.4, 1, "5.01", False),
+])
+def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed):
+    calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"))
+    assert Decimal(str(calc.dose_mg)) == Decimal(dose)
+    assert calc.can_prepare is allowed, calc.hard_stops
+
+
 @pytest.mark.parametrize("response", [None, "cr", "none"])
 @pytest.mark.parametrize("cycle", [1, 2, 5])
 def test_25_percent_reduction_cuts_the_cycle_total_by_a_quarter_spread_proportionally(cycle, response):
@@ -297,11 +315,12 @@ DAY8_OFFSETS = range(3, 13)  # days after Day 1 actually given
 
 @pytest.mark.parametrize("day8_offset", DAY8_OFFSETS)
 @pytest.mark.parametrize("day15_after_day8", range(3, 12))
-def test_day_8_and_15_windows_and_the_six_day_gap(day8_offset, day15_after_day8):
+@pytest.mark.parametrize("cycle,response", [(1, None), (3, "cr")])
+def test_day_8_and_15_windows_and_the_six_day_gap(day8_offset, day15_after_day8, cycle, response):
     day1 = START
     day8 = day1 + day8_offset * D
     day15 = day8 + day15_after_day8 * D
-    plan = plan_cycle(1, START, given={1: day1, 8: day8, 15: day15})
+    plan = plan_cycle(cycle, START, response=response, given={1: day1, 8: day8, 15: day15})
     # Day 8: planned start+7, +-2 days, and >= 6 days after the dose actually given before it
     day8_ok = (START + 5 * D <= day8 <= START + 9 * D) and (day8 - day1).days >= 6
     day15_ok = (START + 12 * D <= day15 <= START + 16 * D) and (day15 - day8).days >= 6
@@ -464,3 +483,52 @@ def test_patient_confirmation_needs_two_matching_identifiers(details, ok):
         with pytest.raises(StepRefused) as refused:
             _check(p, confirm, NURSE)
         assert refused.value.code == "patient_mismatch"
+
+
+def _infusing(storage: str = "room", out_of_fridge: datetime | None = None) -> Preparation:
+    p = _ready_for_infusion(ALL_PREMEDS, GOOD_CONFIRM)
+    if storage == "fridge":
+        p.events[1] = ev(EventType.DILUTED, T0 + 20 * MIN, "tech", storage="fridge")
+        p.events.insert(2, ev(EventType.BAG_FROM_FRIDGE, out_of_fridge, "tech"))
+    return p
+
+
+def test_the_infusion_may_not_start_after_start_by_without_a_pharmacist_override():
+    p = _infusing()
+    start_by = T0 + 20 * MIN + 4 * H  # dilution + 4 h at room temperature (earlier than reconstitution + 7 h)
+    _check(p, ev(EventType.INFUSION_STARTED, start_by, "nurse"), NURSE)
+    with pytest.raises(StepRefused) as refused:
+        _check(p, ev(EventType.INFUSION_STARTED, start_by + MIN, "nurse"), NURSE)
+    assert refused.value.code == "start_infusion_by_passed" and refused.value.overridable
+
+
+def test_a_refrigerated_bag_warms_for_one_hour_before_the_infusion_starts():
+    out = T0 + 25 * MIN  # between dilution and verification, in recorded order
+    p = _infusing("fridge", out)
+    with pytest.raises(StepRefused) as refused:
+        _check(p, ev(EventType.INFUSION_STARTED, out + H - MIN, "nurse"), NURSE)
+    assert "warm_until_not_reached" in refused.value.codes
+    _check(p, ev(EventType.INFUSION_STARTED, out + H, "nurse"), NURSE)
+    # and it must start within 3 h of dilution (refrigerated limit, warm-up included)
+    with pytest.raises(StepRefused) as refused:
+        _check(p, ev(EventType.INFUSION_STARTED, T0 + 20 * MIN + 3 * H + MIN, "nurse"), NURSE)
+    assert "start_infusion_by_passed" in refused.value.codes
+
+
+def test_observation_lasts_at_least_one_hour_after_the_infusion_ends():
+    p = _infusing()
+    started, ended = T0 + 60 * MIN, T0 + 120 * MIN
+    p.events += [ev(EventType.INFUSION_STARTED, started, "nurse"), ev(EventType.INFUSION_ENDED, ended, "nurse")]
+    with pytest.raises(StepRefused) as refused:
+        _check(p, ev(EventType.OBSERVATION_ENDED, ended + H - MIN, "nurse"), NURSE)
+    assert refused.value.code == "observe_until_not_reached"
+    _check(p, ev(EventType.OBSERVATION_ENDED, ended + H, "nurse"), NURSE)
+
+
+def test_the_infusion_must_end_within_8_hours_of_reconstitution():
+    p = _infusing()
+    p.events.append(ev(EventType.INFUSION_STARTED, T0 + 60 * MIN, "nurse"))
+    _check(p, ev(EventType.INFUSION_ENDED, T0 + 8 * H, "nurse"), NURSE)
+    with pytest.raises(StepRefused) as refused:
+        _check(p, ev(EventType.INFUSION_ENDED, T0 + 8 * H + MIN, "nurse"), NURSE)
+    assert refused.value.code == "end_infusion_by_passed"
