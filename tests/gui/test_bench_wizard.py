@@ -25,7 +25,7 @@ from .conftest import PATIENT, PIN, cut_off
 NEXT = QWizard.WizardButton.NextButton
 COMMIT = QWizard.WizardButton.CommitButton
 FINISH = QWizard.WizardButton.FinishButton
-VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ"
+VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ{serial}"  # each vial has its own serial
 
 
 def open_wizard(qtbot, service, user, prep_id=None) -> BenchWizard:
@@ -110,9 +110,11 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     assert stored.prep.order["calculation"]["dose_mg"] == expected.dose_mg
     assert wizard.currentId() == bw.VIALS
     assert not wizard.button(NEXT).isEnabled()  # no vial yet
-    for _ in range(expected.vials):
-        type_into(qtbot, find(wizard, QLineEdit, "vialScan"), VIAL_CODE, enter=True)
+    for serial in range(expected.vials):
+        type_into(qtbot, find(wizard, QLineEdit, "vialScan"), VIAL_CODE.format(serial=serial), enter=True)
     assert len(service.get(stored.id).vials) == expected.vials
+    type_into(qtbot, find(wizard, QLineEdit, "vialScan"), VIAL_CODE.format(serial=0), enter=True)
+    assert len(service.get(stored.id).vials) == expected.vials  # the same vial scanned again is refused
     assert service.get(stored.id).vials[0].lot == "AB123"
     click(qtbot, wizard, NEXT)
 
