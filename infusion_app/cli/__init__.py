@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .common import CliError, Exit, OneLineArgumentParser
+from .common import CliError, Exit, OneLineArgumentParser, one_line
 
 # Each module defines register(subparsers); a subcommand's heavy imports (SQLAlchemy,
 # reportlab, Qt) happen inside its handler so that `calc` starts fast.
@@ -69,13 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ValidationError as exc:
-        print(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}", file=sys.stderr)
+        print(one_line(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}"), file=sys.stderr)
         return Exit.INVALID
     except CliError as exc:
-        print(f"infusion-prep {args.command}: {exc}", file=sys.stderr)
+        print(one_line(f"infusion-prep {args.command}: {exc}"), file=sys.stderr)
         return int(exc.code)
     except DataFileError as exc:
-        print(f"infusion-prep {args.command}: data file error: {exc}", file=sys.stderr)
+        print(one_line(f"infusion-prep {args.command}: data file error: {exc}"), file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         return 130

@@ -23,11 +23,27 @@ class CliError(Exception):
         self.code = code
 
 
+# An error echoes what was typed; a pasted page or a stray newline must not become a wall of text.
+MAX_ERROR_CHARS = 300
+
+
+def one_line(message: str) -> str:
+    """The message on one line (control characters escaped), cut to about MAX_ERROR_CHARS.
+
+    The middle is cut, not the end: the end says what is accepted.
+    """
+    flat = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(message))
+    if len(flat) > MAX_ERROR_CHARS:
+        half = MAX_ERROR_CHARS // 2
+        flat = f"{flat[:half]} …[{len(flat) - 2 * half:,} characters cut]… {flat[-half:]}"
+    return flat
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error as a single line (and exit 2), naming the argument."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(Exit.INVALID, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(Exit.INVALID, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def emit_json(payload: Any) -> None:

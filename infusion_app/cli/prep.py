@@ -16,6 +16,9 @@ import sys
 
 from .common import CliError, Exit, add_storage_options, emit_json
 
+# SQLite's LIMIT is a 64-bit integer; a bigger --limit is a typo, not a request for more rows.
+MAX_LIST_LIMIT = 1_000_000
+
 # What the command line calls each event (EventType values are already kebab-case).
 RECORDABLE = (
     "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
@@ -93,12 +96,13 @@ def _user_options(parser: argparse.ArgumentParser) -> None:
 def _parse_date(text: str, field: str):
     from datetime import date
 
-    from ..domain.errors import ValidationError
+    from ..domain.errors import ValidationError, check_calendar_year
 
     try:
-        return date.fromisoformat(text.strip())
+        parsed = date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         raise ValidationError(field, f"'{text}' is not a date; give YYYY-MM-DD") from None
+    return check_calendar_year(field, parsed)
 
 
 def _parse_vial(text: str):
@@ -281,8 +285,8 @@ def run_list(args: argparse.Namespace) -> int:
 
     from ..domain.errors import ValidationError
 
-    if args.limit is not None and args.limit < 1:
-        raise ValidationError("--limit", f"{args.limit} is not accepted; must be 1 or more")
+    if args.limit is not None and not 1 <= args.limit <= MAX_LIST_LIMIT:
+        raise ValidationError("--limit", f"{args.limit} is not accepted; must be 1 to {MAX_LIST_LIMIT:,}")
     with open_service_for(args) as service:
         statuses = service.list_active() if args.active else service.list_preparations(limit=args.limit)
     if args.active and args.limit is not None:

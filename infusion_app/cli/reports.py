@@ -55,6 +55,9 @@ def _output_path(text: str) -> Path:
         raise CliError(f"invalid out: '{text}' is a folder; give a file name such as sheet.pdf")
     if not path.parent.exists():
         raise CliError(f"invalid out: folder '{path.parent}' does not exist")
+    if path.exists() and not path.is_file():
+        # the rename that makes the write atomic would replace a device or pipe with a regular file
+        raise CliError(f"invalid out: '{text}' is not a regular file; give a file name such as sheet.pdf")
     return path
 
 
@@ -111,11 +114,17 @@ def _course_status(service, mrn: str):
 
 def _write_atomically(path: Path, render) -> None:
     """Render into a temporary file beside the target, then rename: never a half-written PDF."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CliError(f"invalid out: cannot write in folder '{path.parent}': {exc.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             render(stream)
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CliError(f"invalid out: cannot write '{path}': {exc.strerror}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -62,7 +62,7 @@ from .dose_modification import (
     reduction_for_level,
 )
 from .dosing import validate_response
-from .errors import ValidationError, whole_number
+from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, load_monograph
@@ -93,9 +93,10 @@ def _date(field_name: str, value: Any) -> date:
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(str(value).strip())
+        parsed = date.fromisoformat(str(value).strip())
     except ValueError:
         raise ValidationError(field_name, f"'{value}' is not a date; use YYYY-MM-DD") from None
+    return check_calendar_year(field_name, parsed)
 
 
 def parse_date(field_name: str, text: str) -> date:
@@ -495,6 +496,11 @@ def _not_future(field_name: str, value: date, today: date) -> date:
     return value
 
 
+# Blasts cannot outnumber the white cells, and no white count reaches a million per mm³ (10¹²/L):
+# a bigger number is a typo (or 10⁹/L mistaken for per mm³), and once stored it would be shown forever.
+MAX_BLASTS_PER_MM3 = 1_000_000
+
+
 def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -> None:
     """Circulating (peripheral) blasts before the first dose, a pint quantity or a number per mm³."""
     if isinstance(per_mm3, Quantity):
@@ -508,8 +514,10 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         value = float(quantity.to(BLAST_UNIT).magnitude)
     except Exception:
         raise ValidationError("blasts", f"'{per_mm3}' is not a count per volume; give blasts per mm³") from None
-    if value != value or value < 0 or value == float("inf"):
-        raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 or more per mm³")
+    if value != value or not 0 <= value <= MAX_BLASTS_PER_MM3:
+        raise ValidationError(
+            "blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³"
+        )
     course.blasts_per_mm3 = value
     course.blasts_measured_on = _not_future("date", _date("date", measured_on), today)
 

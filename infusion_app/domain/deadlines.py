@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
-from .errors import ValidationError
+from .errors import ValidationError, check_calendar_year
 from .formatting import format_amount, format_instant, utc_iso
 from .monograph import Monograph
 from .records import DiluteStorage, Event, EventType
@@ -486,4 +486,5 @@ def parse_instant(text: str, field: str) -> datetime:
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(field, f"give the UTC offset, e.g. {OFFSET_EXAMPLE}")
+    check_calendar_year(field, parsed)
     return parsed.astimezone(timezone.utc)

@@ -41,3 +41,18 @@ def whole_number(field: str, value: Any, allowed: Container[int], description: s
     if number not in allowed:
         raise ValidationError(field, f"{number} is not accepted; must be {description}")
     return number
+
+
+# Clinical dates and instants fall in this span; outside it a date is a typo, and date arithmetic
+# near year 1 or 9999 (a window, a deadline) would overflow instead of answering.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+
+
+def check_calendar_year(field: str, value: Any) -> Any:
+    """A date or datetime whose year is between EARLIEST_YEAR and LATEST_YEAR, else ValidationError."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValidationError(
+            field, f"{value.isoformat()} is out of range; the year must be {EARLIEST_YEAR} to {LATEST_YEAR}"
+        )
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from .quantities import Quantity
 
@@ -62,7 +62,11 @@ def format_number(value: float | Decimal | int, decimals: int = 2) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"cannot format a non-finite number: {value}")
     exponent = Decimal(1).scaleb(-decimals)
-    rounded = Decimal(str(value)).quantize(exponent, rounding=ROUND_HALF_UP)
+    exact = Decimal(str(value))
+    # quantize fails past the context's 28 digits; a huge value in an error message must still print
+    with localcontext() as context:
+        context.prec = max(context.prec, exact.adjusted() + decimals + 2)
+        rounded = exact.quantize(exponent, rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = Decimal(0)  # never "-0"
     text = f"{rounded:,f}"

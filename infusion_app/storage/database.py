@@ -203,8 +203,18 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     backup = None
     if has_tables and location.path is not None:
         backup = backup_sqlite(location, f"before-{head}-from-{from_revision}", now)
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "head")
+    except (DatabaseError, OperationalError) as exc:
+        # Two programs opening a new database at once: the loser finds it locked or already
+        # built. Built to head by the other is success; anything else is a one-line failure.
+        try:
+            if current_revisions(engine)[0] == {head}:
+                return MigrationResult(from_revision, head, backup)
+        except (DatabaseError, OperationalError):
+            pass
+        raise StorageError(f"cannot update the database at {location.where}: {exc.orig}") from exc
     return MigrationResult(from_revision, head, backup)
 
 
