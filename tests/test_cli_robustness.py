@@ -137,3 +137,28 @@ def test_programs_creating_one_new_database_at_once_never_crash(tmp_path):
         assert "Traceback" not in result.stderr, result.stderr
         assert result.code in (0, 3), (result.code, result.stderr)
     assert run_cli("audit", "verify", "--data-dir", folder).code == 0
+
+
+def test_a_small_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path):
+    # SQLite takes a file shorter than its header for an empty database and builds one over it.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    result = run_cli("prep", "list", "--database", f"sqlite:///{notes}")
+    assert result.code == 3, (result.code, result.stderr)
+    assert "not a readable SQLite database" in result.stderr
+    assert_no_traceback(result)
+    assert notes.read_text() == "x"
+
+
+@pytest.mark.parametrize("flag", ["--data-dir", "--database"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_storage_option_never_falls_back_to_the_user_data_folder(flag, value):
+    result = run_cli("prep", "list", flag, value)
+    assert_clean_invalid(result, flag)
+
+
+def test_an_absurd_interruption_length_is_refused(course_folder):
+    result = run_cli("course", "assess", "MRN001", "--kind", "interruption", "--days", "1" + "0" * 30,
+                     "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
+    assert_clean_invalid(result, "interruption-days")
+    assert "1 to 3,650" in result.stderr

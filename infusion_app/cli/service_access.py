@@ -23,6 +23,10 @@ def open_service_for(args: argparse.Namespace):
     from ..service import open_service
     from ..storage import StorageError
 
+    # An empty value would quietly fall back to the real user data folder.
+    for flag, value in (("--data-dir", args.data_dir), ("--database", args.database)):
+        if value is not None and not value.strip():
+            raise CliError(f"invalid {flag}: it is empty; give a folder or URL, or leave the option out", Exit.INVALID)
     try:
         return open_service(data_dir=args.data_dir, database=args.database)
     except StorageError as exc:

@@ -161,6 +161,11 @@ def _plain(monograph: Monograph, path: str) -> float:
     return monograph.magnitude(path, "")
 
 
+# An episode (an interruption, days of low counts) longer than ten years is a typo; an unbounded
+# count would be stored with the advice and overflow the database's 64-bit integers.
+MAX_EPISODE_DAYS = 3650
+
+
 def _days(monograph: Monograph, path: str) -> int:
     return int(round(monograph.magnitude(path, "day")))
 
@@ -233,8 +238,12 @@ def hematologic_advice(
     advice: list[Advice] = []
 
     if low_counts_days is not None:
-        if isinstance(low_counts_days, bool) or int(low_counts_days) != low_counts_days or low_counts_days < 0:
-            raise ValidationError("low-counts-days", f"'{low_counts_days}' is not accepted; must be a whole number of days, 0 or more")
+        if (isinstance(low_counts_days, bool) or int(low_counts_days) != low_counts_days
+                or not 0 <= low_counts_days <= MAX_EPISODE_DAYS):
+            raise ValidationError(
+                "low-counts-days",
+                f"'{low_counts_days}' is not accepted; must be a whole number of days, 0 to {MAX_EPISODE_DAYS:,}",
+            )
         limit = _days(m, f"{section}.discontinue_if_low_counts_longer_than")
         if low_counts_days > limit and drug_related:
             advice.append(Advice(
@@ -474,10 +483,12 @@ def interruption_advice(days: Any, reduction_level: int = 0, monograph: Monograp
         length = int(days)
         if isinstance(days, bool) or (isinstance(days, float) and days != length) or (isinstance(days, str) and days.strip() != str(length)):
             raise ValueError
-    except (TypeError, ValueError):
-        raise ValidationError("interruption-days", f"'{days}' is not a whole number of days; must be 1 or more") from None
-    if length < 1:
-        raise ValidationError("interruption-days", f"{length} is not accepted; must be 1 or more days")
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            "interruption-days", f"'{days}' is not a whole number of days; must be 1 to {MAX_EPISODE_DAYS:,}"
+        ) from None
+    if not 1 <= length <= MAX_EPISODE_DAYS:
+        raise ValidationError("interruption-days", f"{length} is not accepted; must be 1 to {MAX_EPISODE_DAYS:,} days")
     section = "dose_modification.interruption"
     delay_below = _days(m, f"{section}.delay_below")
     omit_from = _days(m, f"{section}.omit_next_dose_from")

@@ -218,6 +218,9 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     return MigrationResult(from_revision, head, backup)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
     """Read the stamped revision before anything can write (no pragma, read-only).
 
@@ -226,6 +229,18 @@ def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
     """
     if not path.exists() or path.stat().st_size == 0:
         return set(), False
+    # SQLite takes a file shorter than its header for an empty database and writes over it:
+    # a text file named by mistake would be destroyed.
+    try:
+        with path.open("rb") as stream:
+            header = stream.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StorageError(f"cannot open the database at {path}: {exc.strerror}") from exc
+    if header != SQLITE_HEADER:
+        raise StorageError(
+            f"{path} is not a readable SQLite database (no SQLite header); nothing was changed: "
+            "give another file or folder, or restore a backup from its backups folder"
+        )
     wal = Path(f"{path}-wal")
     pending = wal.exists() and wal.stat().st_size > 0
     uri = f"{path.as_uri()}?mode=ro" if pending else f"{path.as_uri()}?mode=ro&immutable=1"
