@@ -882,3 +882,17 @@ def test_age_in_completed_years_turns_on_the_birthday():
     assert completed_years(date(2008, 2, 29), date(2026, 2, 28)) == 17
     assert completed_years(date(2008, 2, 29), date(2026, 3, 1)) == 18
     assert completed_years(date(1970, 5, 1), date(2026, 5, 1)) == 56
+
+
+def test_an_event_dated_long_before_the_preparation_was_entered_is_refused():
+    from infusion_app.domain.preparation import BACKDATE_LIMIT
+
+    ward = Ward()
+    created = ward.prep.created_at
+    error = ward.invalid(EventType.RECONSTITUTED, TINA, created - BACKDATE_LIMIT - timedelta(minutes=1))
+    assert error.field == "at" and "before this preparation was entered" in error.message
+    premed = ward.invalid(
+        EventType.PREMEDICATION, NINA, datetime(1900, 1, 1, tzinfo=timezone.utc), drug_class="antipyretic",
+        drug="acetaminophen", dose="650 mg",
+    )
+    assert premed.field == "given_at"

@@ -58,6 +58,10 @@ from .records import Event, EventType, Preparation, Role, User
 # How far in the future an event's instant may lie: workstation clocks differ a little. A
 # program-design tolerance, not a drug fact.
 FUTURE_TOLERANCE = timedelta(minutes=2)
+# How long before the preparation was entered an event may be dated: a late entry after a
+# downtime or premedication given on the ward before the order reached the pharmacy, but never
+# a typo of a year. A program-design limit, not a drug fact.
+BACKDATE_LIMIT = timedelta(hours=24)
 # A reason (discard, override) must say something.
 MIN_REASON_CHARS = 3
 MAX_TEXT_CHARS = 200
@@ -245,6 +249,13 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
             field_name,
             f"{format_instant(at)} is in the future (now {format_instant(now)}); "
             f"at most {duration_text(FUTURE_TOLERANCE)} ahead is accepted",
+        )
+    earliest = prep.created_at - BACKDATE_LIMIT
+    if at < earliest:
+        raise ValidationError(
+            field_name,
+            f"{format_instant(at)} is more than {duration_text(BACKDATE_LIMIT)} before this preparation was "
+            f"entered ({format_instant(prep.created_at)}); accepted from {format_instant(earliest)}",
         )
     if event.type not in _OFF_CHAIN:
         line = Timeline.of(prep.events)
