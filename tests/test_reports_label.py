@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 from reportlab.lib.units import inch, mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from infusion_app.domain.errors import ValidationError
+from tests.pdf_text import flat, text_runs
 from infusion_app.domain.records import Patient
 from infusion_app.reports import layout_bag_label, parse_label_size, render_bag_label
 from infusion_app.reports.demo import demo_preparation, demo_sheet_data
-from infusion_app.reports.fonts import BOLD, register_fonts
+from infusion_app.reports.fonts import BOLD
 from infusion_app.reports.label import label_lines, line_extent
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -37,26 +36,6 @@ def render(data, size=None) -> PdfReader:
     return PdfReader(io.BytesIO(out.getvalue()))
 
 
-def flat(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
-
-
-def text_runs(page):
-    register_fonts()
-    runs = []
-
-    def visit(text, cm, tm, font, size):
-        if not text.strip() or not font:
-            return
-        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-        face = str(font["/BaseFont"]).split("+")[-1]
-        for line in text.splitlines():
-            if line.strip():
-                runs.append((line, x, y, stringWidth(line, face, size * (tm[0] * cm[0] or 1)), size))
-
-    page.extract_text(visitor_text=visit)
-    return runs
 
 
 def with_name(data, name):

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4, letter
-from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from infusion_app.domain.errors import ValidationError
+from tests.pdf_text import flat, text_runs
 from infusion_app.domain.records import Event, EventType, Patient, VialRecord
 from infusion_app.reports import render_prep_sheet
 from infusion_app.reports.demo import RECONSTITUTED_AT, demo_preparation, demo_sheet_data
-from infusion_app.reports.fonts import register_fonts
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONG_NAME = (
@@ -36,29 +34,6 @@ def all_text(reader: PdfReader) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def flat(text: str) -> str:
-    """Paragraphs wrap anywhere: compare text with line breaks taken out."""
-    return re.sub(r"\s+", " ", text)
-
-
-def text_runs(page):
-    """(text, x, y, width) of every text run on the page, in page coordinates."""
-    register_fonts()
-    runs = []
-
-    def visit(text, cm, tm, font, size):
-        if not text.strip() or not font:
-            return
-        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-        scale = (tm[0] * cm[0]) or 1
-        face = str(font["/BaseFont"]).split("+")[-1]
-        for line in text.splitlines():
-            if line.strip():
-                runs.append((line, x, y, stringWidth(line, face, size * scale)))
-
-    page.extract_text(visitor_text=visit)
-    return runs
 
 
 def assert_inside(reader: PdfReader):
@@ -66,7 +41,7 @@ def assert_inside(reader: PdfReader):
         width, height = float(page.mediabox.width), float(page.mediabox.height)
         runs = text_runs(page)
         assert runs, f"page {number} has no text"
-        for text, x, y, run_width in runs:
+        for text, x, y, run_width, _size in runs:
             assert 0 <= x and x + run_width <= width + 0.5, f"page {number}: '{text}' runs off the side ({x:.1f} + {run_width:.1f} > {width:.1f})"
             assert 0 <= y <= height, f"page {number}: '{text}' is off the page (y={y:.1f})"
 
