@@ -400,72 +400,54 @@ class ChairPage(QWidget):
         )
         return page
 
-    def _build_start_page(self) -> QWidget:
+    def _step_page(
+        self, title: str, info_name: str, message_name: str, button_text: str, button_name: str, slot, event: EventType
+    ) -> tuple[QWidget, QLabel, QLabel, QPushButton]:
+        """A chair step: heading, what to know, the step's message, then [override] [action]."""
         page = QWidget(self)
         layout = QVBoxLayout(page)
-        layout.addWidget(_heading("Start the infusion", page))
+        layout.addWidget(_heading(title, page))
+        info = message_label("", "", page)
+        info.setObjectName(info_name)
+        layout.addWidget(info)
+        message = message_label("", "", page)
+        message.setObjectName(message_name)
+        layout.addWidget(message)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        button = QPushButton(button_text, page)
+        button.setObjectName(button_name)
+        button.clicked.connect(slot)
+        buttons.addWidget(self._override_button(event, page))
+        buttons.addWidget(button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page, info, message, button
+
+    def _build_start_page(self) -> QWidget:
+        page, self.start_notes, self.start_message, self.start_button = self._step_page(
+            "Start the infusion", "startNotes", "startMessage", "&Start infusion now", "startInfusionButton",
+            self.start_infusion, EventType.INFUSION_STARTED,
+        )
         self.rate_label = QLabel(page)
         self.rate_label.setObjectName("rateLabel")
         _sized(self.rate_label, theme.BANNER_POINT_SIZE, bold=True)
         self.rate_label.setWordWrap(True)
-        layout.addWidget(self.rate_label)
-        self.start_notes = message_label("", "", page)
-        self.start_notes.setObjectName("startNotes")
-        layout.addWidget(self.start_notes)
-        self.start_message = message_label("", "", page)
-        self.start_message.setObjectName("startMessage")
-        layout.addWidget(self.start_message)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.start_button = QPushButton("&Start infusion now", page)
-        self.start_button.setObjectName("startInfusionButton")
-        self.start_button.clicked.connect(self.start_infusion)
-        buttons.addWidget(self._override_button(EventType.INFUSION_STARTED, page))
-        buttons.addWidget(self.start_button)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        page.layout().insertWidget(1, self.rate_label)  # under the heading, above the notes
         return page
 
     def _build_infusing_page(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.addWidget(_heading("Infusing", page))
-        self.infusing_info = message_label("", "", page)
-        self.infusing_info.setObjectName("infusingInfo")
-        layout.addWidget(self.infusing_info)
-        self.end_message = message_label("", "", page)
-        self.end_message.setObjectName("endMessage")
-        layout.addWidget(self.end_message)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.end_button = QPushButton("&End infusion now", page)
-        self.end_button.setObjectName("endInfusionButton")
-        self.end_button.clicked.connect(self.end_infusion)
-        buttons.addWidget(self._override_button(EventType.INFUSION_ENDED, page))
-        buttons.addWidget(self.end_button)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        page, self.infusing_info, self.end_message, self.end_button = self._step_page(
+            "Infusing", "infusingInfo", "endMessage", "&End infusion now", "endInfusionButton",
+            self.end_infusion, EventType.INFUSION_ENDED,
+        )
         return page
 
     def _build_observing_page(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.addWidget(_heading("Observation after the infusion", page))
-        self.observing_info = message_label("", "", page)
-        self.observing_info.setObjectName("observingInfo")
-        layout.addWidget(self.observing_info)
-        self.observe_message = message_label("", "", page)
-        self.observe_message.setObjectName("observeMessage")
-        layout.addWidget(self.observe_message)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.observe_button = QPushButton("&Observation complete", page)
-        self.observe_button.setObjectName("endObservationButton")
-        self.observe_button.clicked.connect(self.end_observation)
-        buttons.addWidget(self._override_button(EventType.OBSERVATION_ENDED, page))
-        buttons.addWidget(self.observe_button)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        page, self.observing_info, self.observe_message, self.observe_button = self._step_page(
+            "Observation after the infusion", "observingInfo", "observeMessage", "&Observation complete",
+            "endObservationButton", self.end_observation, EventType.OBSERVATION_ENDED,
+        )
         return page
 
     def _build_done_page(self) -> QWidget:
