@@ -42,6 +42,14 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
 def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, database: str | None = None, clock=None) -> int:
     """Open the service, sign a user in, show the board; returns the exit code."""
     app = create_application(argv)
+    from .binding_check import binding_defect
+
+    defect = binding_defect()
+    if defect is not None:
+        # Before any data is opened: a board on this binding would abort within minutes.
+        print(defect.message(), file=sys.stderr)
+        QMessageBox.critical(None, APP_NAME, defect.message())
+        return 3
     from ..service import open_service
 
     try:
