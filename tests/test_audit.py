@@ -165,7 +165,8 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
 
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it names patients
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
-    assert len(rows) == 11
+    assert len(rows) == 12  # the export itself is audited first: the file names patients
+    assert rows[-1]["action"] == "audit.exported"
     assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS
     assert all(rows[i]["prev_hash"] == rows[i - 1]["hash"] for i in range(1, len(rows)))
     assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), "--data-dir", str(filled)]) == 2

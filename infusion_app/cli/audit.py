@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Exit, add_storage_options, emit_json
+from .common import Exit, add_output_options, add_storage_options, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.set_defaults(func=run_verify)
 
     export = commands.add_parser("export", help="write the audit log as CSV")
-    export.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV file to write")
+    add_output_options(export, "FILE.csv")
     add_storage_options(export)
     export.set_defaults(func=run_export)
 
@@ -38,18 +38,17 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .common import CliError
+    from ..storage.safe_files import OutputRefused
+    from .common import CliError, check_output_file, protected_paths
     from .service_access import open_service_for
 
-    target = Path(args.out)
-    if not target.parent.is_dir():
-        raise CliError(f"invalid --out: folder {target.parent} does not exist", Exit.INVALID)
+    check_output_file(args, "--out")
     with open_service_for(args) as service:
         try:
-            count = service.export_audit(target)
+            count = service.export_audit(args.out, force=args.force, protected=protected_paths(args))
+        except OutputRefused as exc:
+            raise CliError(f"invalid --out: {exc}", Exit.INVALID) from None
         except OSError as exc:
-            raise CliError(f"invalid --out: cannot write {target}: {exc.strerror}", Exit.INVALID) from None
-    print(f"wrote {count} audit entries to {target}")
+            raise CliError(f"invalid --out: cannot write {args.out}: {exc.strerror}", Exit.INVALID) from None
+    print(f"wrote {count} audit entries to {args.out}")
     return Exit.OK

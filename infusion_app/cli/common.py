@@ -55,3 +55,58 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
     """--data-dir and --database, for every subcommand that reads or writes stored data."""
     parser.add_argument("--data-dir", metavar="DIR", help="folder for the database and backups (default: the user data folder)")
     parser.add_argument("--database", metavar="URL", help="SQLAlchemy database URL (default: SQLite file in the data folder)")
+
+
+def add_output_options(parser: argparse.ArgumentParser, example: str) -> None:
+    """--out and --force, for every subcommand that writes a file."""
+    parser.add_argument("--out", required=True, metavar=example, help="the file to write (never a database, a link or a device)")
+    parser.add_argument("--force", action="store_true", help="replace the --out file when it already exists")
+
+
+def protected_paths(args: argparse.Namespace) -> list:
+    """The database files the command line could be pointing at, never to be written over."""
+    from pathlib import Path
+
+    from ..storage.database import DB_FILENAME, resolve_location
+
+    paths = []
+    data_dir, database = getattr(args, "data_dir", None), getattr(args, "database", None)
+    try:
+        location = resolve_location(data_dir, database)
+        if location.path is not None:
+            paths.append(location.path)
+        if location.data_dir is not None:
+            paths.append(location.data_dir / DB_FILENAME)
+    except Exception:  # no user data folder (tests), a bad URL: reported when the database is opened
+        pass
+    return [Path(p) for p in paths]
+
+
+def write_output_file(args: argparse.Namespace, render, what: str = "out"):
+    """Write `render(stream)` to args.out through the one safe writer (storage/safe_files.py).
+
+    A refused path is invalid input (exit 2); a disk that cannot take the file, too.
+    """
+    from ..storage.safe_files import OutputRefused, write_output
+
+    try:
+        return write_output(args.out, render, force=bool(getattr(args, "force", False)), protected=protected_paths(args))
+    except OutputRefused as exc:
+        raise CliError(f"invalid {what}: {exc}", Exit.INVALID) from None
+    except OSError as exc:
+        raise CliError(f"invalid {what}: cannot write '{args.out}': {exc.strerror or exc}", Exit.INVALID) from None
+
+
+def check_output_file(args: argparse.Namespace, what: str = "out") -> None:
+    """The same refusals as write_output_file, before any work (opening the database, rendering)."""
+    import os
+
+    from ..storage.safe_files import OutputRefused, check_output_name, refuse_protected
+
+    try:
+        path = check_output_name(args.out)
+        refuse_protected(path, protected_paths(args))
+        if not getattr(args, "force", False) and os.path.lexists(path):
+            raise OutputRefused(f"'{path}' already exists; add --force to replace it, or choose another name")
+    except OutputRefused as exc:
+        raise CliError(f"invalid {what}: {exc}", Exit.INVALID) from None

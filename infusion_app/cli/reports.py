@@ -8,11 +8,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
-
-from .common import CliError, Exit, add_storage_options
+from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, write_output_file
 
 DEFAULT_PAPER = "letter"
 DEFAULT_LABEL_SIZE = "102x51mm"
@@ -44,21 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
-    parser.add_argument("--out", required=True, metavar="FILE.pdf", help="where to write the PDF")
+    add_output_options(parser, "FILE.pdf")
     parser.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
     add_storage_options(parser)
-
-
-def _output_path(text: str) -> Path:
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise CliError(f"invalid out: '{text}' is a folder; give a file name such as sheet.pdf")
-    if not path.parent.exists():
-        raise CliError(f"invalid out: folder '{path.parent}' does not exist")
-    if path.exists() and not path.is_file():
-        # the rename that makes the write atomic would replace a device or pipe with a regular file
-        raise CliError(f"invalid out: '{text}' is not a regular file; give a file name such as sheet.pdf")
-    return path
 
 
 def _sheet_data(args: argparse.Namespace):
@@ -112,33 +96,15 @@ def _course_status(service, mrn: str):
         return None
 
 
-def _write_atomically(path: Path, render) -> None:
-    """Render into a temporary file beside the target, then rename: never a half-written PDF."""
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise CliError(f"invalid out: cannot write in folder '{path.parent}': {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            render(stream)
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise CliError(f"invalid out: cannot write '{path}': {exc.strerror}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def run_sheet(args: argparse.Namespace) -> int:
     from ..reports.sheet import paper_size, render_prep_sheet
 
     if args.paper is not None:
         paper_size(args.paper)  # refuse a bad paper size before any work
-    out = _output_path(args.out)
+    check_output_file(args)
     data = _sheet_data(args)
     paper = args.paper or DEFAULT_PAPER
-    _write_atomically(out, lambda stream: render_prep_sheet(data, stream, page_size=paper))
+    out = write_output_file(args, lambda stream: render_prep_sheet(data, stream, page_size=paper))
     print(f"prep sheet for {data.prep_id} written to {out}")
     return Exit.OK
 
@@ -148,12 +114,12 @@ def run_label(args: argparse.Namespace) -> int:
 
     if args.label_size is not None:
         parse_label_size(args.label_size)  # refuse a bad size before any work
-    out = _output_path(args.out)
+    check_output_file(args)
     data = _sheet_data(args)
     if data.discarded:
         # The sheet stays printable as the record; a label would put a discarded dose back on a bag.
         raise CliError(f"preparation {data.prep_id} was discarded: no label is printed for it", Exit.HARD_STOP)
     size = parse_label_size(args.label_size or DEFAULT_LABEL_SIZE)
-    _write_atomically(out, lambda stream: render_bag_label(data, stream, size=size))
+    out = write_output_file(args, lambda stream: render_bag_label(data, stream, size=size))
     print(f"bag label for {data.prep_id} written to {out}")
     return Exit.OK

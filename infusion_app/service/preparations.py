@@ -623,20 +623,48 @@ class PreparationService:
     def audit_entries(self) -> list[AuditEntry]:
         return self.repository.audit_entries()
 
-    def export_audit(self, path: str | os.PathLike) -> int:
-        """Write the whole audit log as CSV (UTF-8); returns the number of entries written."""
-        import csv
+    def export_audit(self, path: str | os.PathLike, force: bool = False, protected: Iterable[Path] = (), actor: User | None = None) -> int:
+        """Write the whole audit log as CSV (UTF-8, owner-only); returns the number of entries written.
 
+        The log names patients, so the export itself is audited first (who, which file), and the
+        file goes through the safe writer: never over a database, a link or a device, an existing
+        file only with `force`. Cells a spreadsheet would run as a formula are escaped.
+        """
+        import csv
+        import io
+
+        from ..storage.safe_files import check_output_name, refuse_protected
+
+        target = check_output_name(os.fspath(path))
+        guarded = [*protected, *([self.location.path] if self.location is not None and self.location.path else [])]
+        refuse_protected(target, guarded)
+        who = self._current_user(actor).name if actor is not None else local_admin_name()
+        self.repository.append_audit(AuditDraft(self.now(), who, "audit.exported", str(target), None, {"file": os.path.abspath(target)}))
         entries = self.audit_entries()
-        target = Path(path)
-        # The log names patients: the export is readable by its owner only, like the database.
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(descriptor, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+
+        def render(stream) -> None:
+            text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+            writer = csv.writer(text)
             writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash"])
             for e in entries:
-                writer.writerow([e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash])
+                writer.writerow([spreadsheet_safe(v) for v in (e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash)])
+            text.flush()
+            text.detach()
+
+        from ..storage.safe_files import write_output
+
+        write_output(target, render, force=force, protected=guarded)
         return len(entries)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def open_service(
