@@ -94,7 +94,7 @@ def refuse_protected(path: Path, protected: Iterable[Path] = ()) -> None:
     except OSError as exc:
         raise OutputRefused(f"cannot examine '{path}': {exc.strerror}") from None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise OutputRefused(f"'{path}' is {file_kind(info.st_mode)}; give the name of a new or regular file")
+        raise OutputRefused(f"'{path}' is {file_kind(info.st_mode)}, not a regular file; give the name of a new or regular file")
     parent = absolute.parent
     try:
         real_parent = parent.resolve(strict=True)
