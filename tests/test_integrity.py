@@ -134,3 +134,129 @@ def test_audit_export_escapes_formulas_and_is_owner_only_over_an_existing_file(d
     assert "'=HYPERLINK(\"http://x\")" in subjects
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
     assert rows[-1]["action"] == "audit.exported"
+
+
+# -- 2. files the program does not own are never changed -------------------------------------
+
+
+def test_a_fifo_named_as_the_database_is_refused_before_opening(tmp_path, capsys):
+    pipe = tmp_path / "db.sqlite3"
+    os.mkfifo(pipe, 0o644)
+    code, _, err = cli(capsys, "prep", "list", "--database", f"sqlite:///{pipe}")
+    assert code == 3 and "not a regular file" in err and "Traceback" not in err
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and stat.S_IMODE(os.stat(pipe).st_mode) == 0o644
+
+
+def test_a_device_named_as_the_database_is_never_chmodded(capsys):
+    before = os.stat("/dev/null")
+    code, _, err = cli(capsys, "prep", "list", "--database", "sqlite:////dev/null")
+    assert code == 3 and "device" in err
+    assert stat.S_IMODE(os.stat("/dev/null").st_mode) == stat.S_IMODE(before.st_mode)
+
+
+def test_a_folder_named_as_the_database_or_a_file_as_the_data_folder_is_refused(tmp_path, capsys):
+    code, _, err = cli(capsys, "prep", "list", "--database", f"sqlite:///{tmp_path}")
+    assert code == 3 and "folder" in err
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    code, _, err = cli(capsys, "prep", "list", "--data-dir", str(plain))
+    assert code == 3 and "not a folder" in err and plain.read_text() == "x"
+
+
+def test_a_linked_wal_file_is_refused(tmp_path, capsys):
+    folder = tmp_path / "d"
+    with open_service(data_dir=folder, clock=FakeClock(T0)):
+        pass
+    for side in ("-wal", "-shm"):
+        (folder / f"{DB_FILENAME}{side}").unlink(missing_ok=True)
+    os.mkfifo(folder / f"{DB_FILENAME}-wal")
+    code, _, err = cli(capsys, "prep", "list", "--data-dir", str(folder))
+    assert code == 3 and "not a regular file" in err
+
+
+def test_someone_elses_wider_file_is_not_chmodded_but_ours_is(tmp_path):
+    from infusion_app.storage import database
+
+    ours = tmp_path / "ours.sqlite3"
+    ours.write_bytes(b"")
+    ours.chmod(0o644)
+    database._owner_only_file(ours)
+    assert stat.S_IMODE(ours.stat().st_mode) == 0o600
+    link = tmp_path / "link.sqlite3"
+    target = tmp_path / "target"
+    target.write_bytes(b"")
+    target.chmod(0o644)
+    link.symlink_to(target)
+    database._owner_only_file(link)  # never through a link
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+# -- 17. an in-memory database keeps nothing -------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_database_is_refused(capsys, url):
+    code, _, err = cli(capsys, "user", "list", "--database", url)
+    assert code == 3 and "in-memory" in err
+
+
+# -- 9. a full disk during the pre-migration backup ------------------------------------------
+
+
+def test_a_full_disk_during_the_backup_leaves_no_backup_and_migrates_nothing(tmp_path, monkeypatch, capsys):
+    from infusion_app.storage import database
+
+    folder = tmp_path / "d"
+    with open_service(data_dir=folder, clock=FakeClock(T0)):
+        pass
+    from alembic import command
+
+    from infusion_app.storage.database import _alembic_config, make_engine, resolve_location
+
+    engine = make_engine(resolve_location(folder))
+    with engine.begin() as connection:  # back to the first schema, as an older version left it
+        command.downgrade(_alembic_config(connection), "0001")
+    engine.dispose()
+
+    class FullDisk:
+        def __init__(self, real):
+            self.real = real
+
+        def backup(self, destination, *a, **k):
+            destination.execute("CREATE TABLE partial (x)")
+            destination.commit()
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    real_connect = sqlite3.connect
+
+    def connect(target, *a, **k):
+        connection = real_connect(target, *a, **k)
+        return FullDisk(connection) if str(target) == str(folder / DB_FILENAME) else connection
+
+    monkeypatch.setattr(database.sqlite3, "connect", connect)
+    code, _, err = cli(capsys, "prep", "list", "--data-dir", str(folder))
+    assert code == 3, err
+    assert "disk is full" in err and "nothing was migrated" in err and len(err.strip().splitlines()) == 1
+    assert list((folder / "backups").iterdir()) == []
+    monkeypatch.undo()
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+    connection.close()
+
+
+# -- 12. the first-run race waits -------------------------------------------------------------
+
+
+def test_eight_programs_creating_one_new_database_all_succeed(tmp_path):
+    import concurrent.futures
+
+    from tests.cli_helpers import run_cli
+
+    folder = str(tmp_path / "fresh")
+    commands = [["prep", "list"], ["audit", "verify"], ["user", "list"], ["course", "list"]] * 2
+    with concurrent.futures.ThreadPoolExecutor(len(commands)) as pool:
+        results = list(pool.map(lambda c: run_cli(*c, "--data-dir", folder), commands))
+    assert [r.code for r in results] == [0] * len(commands), [r.stderr for r in results if r.code]

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +85,9 @@ def resolve_location(data_dir: str | os.PathLike | None = None, database: str | 
         except Exception as exc:  # sqlalchemy raises ArgumentError with a long text
             raise StorageError(f"--database: '{database}' is not a database URL (e.g. sqlite:////path/to/file.sqlite3)") from exc
         path = None
+        if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:") or "mode=memory" in str(url)):
+            # An in-memory database forgets every preparation when the program ends.
+            raise StorageError(f"--database: '{database}' is an in-memory database, which keeps nothing; give a file (sqlite:////path/to/file.sqlite3)")
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not str(url.database).startswith("file:"):
             path = Path(url.database).expanduser().resolve()
         folder = Path(data_dir).expanduser().resolve() if data_dir else (path.parent if path else None)
@@ -94,16 +100,50 @@ def resolve_location(data_dir: str | os.PathLike | None = None, database: str | 
 def _owner_only_folder(folder: Path) -> None:
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)
+    elif not folder.is_dir():
+        raise StorageError(f"{folder} is not a folder; give a folder for the database")
+
+
+def refuse_special_file(path: Path, what: str = "database") -> None:
+    """A device, FIFO, socket or folder named as the database is refused before anything opens it.
+
+    Run as root, the owner-only fix once set /dev/zero and /dev/null to mode 0600.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot examine the {what} at {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        from .safe_files import file_kind
+
+        raise StorageError(f"{path} is {file_kind(info.st_mode)}, not a regular file; nothing was changed: give a database file or folder")
 
 
 def _owner_only_file(path: Path) -> None:
-    """Create the file 0600 before SQLite does (SQLite gives its -wal/-shm files the same mode)."""
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    """Create the file 0600 before SQLite does (SQLite gives its -wal/-shm files the same mode).
+
+    An existing file is tightened only when it is a regular file of this account, through a
+    descriptor opened without following links: never a device, a link or somebody else's file.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
+    except FileExistsError:
+        pass
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if candidate.exists() and candidate.stat().st_mode & 0o077:
-            candidate.chmod(0o600)
+        try:
+            fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+            if stat.S_ISREG(info.st_mode) and mine and info.st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -169,22 +209,39 @@ def current_revisions(engine: Engine) -> tuple[set[str], bool]:
 
 
 def backup_sqlite(location: Location, label: str, now: datetime | None = None) -> Path:
-    """A consistent copy (SQLite's online backup, WAL included) in the backups folder, 0600."""
+    """A consistent copy (SQLite's online backup, WAL included) in the backups folder, 0600.
+
+    A copy that cannot be completed (disk full, folder read-only) is removed and the failure is a
+    StorageError: no 0-byte or partial backup is left to be mistaken for a good one.
+    """
     assert location.path is not None and location.backups_dir is not None
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     folder = location.backups_dir
-    _owner_only_folder(folder)
     target = folder / f"{location.path.stem}-{stamp}-{label}.sqlite3"
-    _owner_only_file(target)
-    source = sqlite3.connect(str(location.path))
     try:
-        destination = sqlite3.connect(str(target))
+        _owner_only_folder(folder)
+        _owner_only_file(target)
+        source = sqlite3.connect(str(location.path))
         try:
-            source.backup(destination)
+            destination = sqlite3.connect(str(target))
+            try:
+                source.backup(destination)
+                destination.execute("PRAGMA integrity_check").fetchone()
+            finally:
+                destination.close()
         finally:
-            destination.close()
-    finally:
-        source.close()
+            source.close()
+    except (OSError, sqlite3.Error) as exc:
+        for leftover in (target, Path(f"{target}-journal"), Path(f"{target}-wal"), Path(f"{target}-shm")):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise StorageError(
+            f"cannot back up the database to {folder} before updating it ({reason}); nothing was migrated: "
+            "free some disk space and start again"
+        ) from exc
     return target
 
 
@@ -276,8 +333,61 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
 
 def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Engine, Location, MigrationResult]:
     location = resolve_location(data_dir, database)
+    if location.data_dir is not None and location.data_dir.exists() and not location.data_dir.is_dir():
+        raise StorageError(f"{location.data_dir} is not a folder; give a folder for the database")
     if location.path is not None:
-        refuse_unknown(*_peek_sqlite(location.path), location.path)
+        for candidate in (location.path, Path(f"{location.path}-wal"), Path(f"{location.path}-shm")):
+            refuse_special_file(candidate)
+    with _first_run_lock(location):
+        if location.path is not None:
+            refuse_unknown(*_peek_sqlite(location.path), location.path)
+        return _open_locked(location, now)
+
+
+@contextmanager
+def _first_run_lock(location: Location, wait_seconds: float = 60.0):
+    """Programs opening one new SQLite database at once take turns to create and migrate it.
+
+    SQLite's busy timeout does not cover switching a new file to WAL, so the losers of a
+    first-run race failed with "database is locked". An advisory lock on the folder (no extra
+    file) makes them wait for the winner instead; they then find the schema at head.
+    """
+    if location.path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: SQLite's own locking only
+        yield
+        return
+    folder = location.path.parent
+    try:
+        _owner_only_folder(folder)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder {folder}: {exc.strerror}") from exc
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"another program has been setting up the database at {location.path} for {wait_seconds:.0f} s; try again") from None
+                time.sleep(0.05)
+            except OSError:
+                break  # a file system without locks: SQLite's own locking only
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _open_locked(location: Location, now: datetime | None) -> tuple[Engine, Location, MigrationResult]:
     try:
         engine = make_engine(location)
     except OSError as exc:
