@@ -34,7 +34,7 @@ def main(data_dir: str, say=None) -> None:
         )
         say.write(f"prep {status.id}\n")
         say.flush()
-        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech)
+        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         steps = [
             (E.RECONSTITUTED, tech, {}),
             (E.DILUTED, tech, {"storage": "room"}),

@@ -30,7 +30,7 @@ def filled(tmp_path):
         service.add_user("Nora", Role.NURSE, "4444", actor=pharm)
         service.set_setting("warning_lead_minutes", 40, pharm)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
-        service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech)
+        service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
         service.record_event(prep.id, E.RECONSTITUTED, tech)
         clock.advance(hours=3, minutes=30)
         service.acknowledge_alarm(prep.id, "dilute_by", "warning", tech)

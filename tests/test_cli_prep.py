@@ -69,7 +69,7 @@ def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch)
 def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, monkeypatch):
     prep_id = new_prep(capsys, monkeypatch, data)
     assert prep_id.startswith("BSP-") and "\n" not in prep_id
-    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--product-confirmed", "--user", "tina", "--json", "--data-dir", str(data))
     payload = json.loads(out)
     assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
     from infusion_app.domain.dosing import DoseOrder, calculate_dose

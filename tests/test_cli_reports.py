@@ -46,6 +46,7 @@ def stored(tmp_path_factory):
             tech,
             vials=[VialRecord(lot="LT2291", expiry=date(2027, 5, 31))],
             coverage=coverage,
+            product_confirmed=True,
         )
         prep_id = status.id
         service.record_event(prep_id, E.RECONSTITUTED, tech)

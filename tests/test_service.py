@@ -187,11 +187,11 @@ def test_bad_order_input_is_refused_by_the_engine(service, people):
 
 def test_vials_are_recorded_and_expired_ones_refused(service, people):
     status = new_prep(service, people)
-    service.add_vial(status.id, VialRecord("LOT-A", date(2027, 1, 31)), people["tech"])
+    service.add_vial(status.id, VialRecord("LOT-A", date(2027, 1, 31)), people["tech"], product_confirmed=True)
     with pytest.raises(StepRefused, match="expired"):
-        service.add_vial(status.id, VialRecord("LOT-OLD", date(2026, 3, 9)), people["tech"])
+        service.add_vial(status.id, VialRecord("LOT-OLD", date(2026, 3, 9)), people["tech"], product_confirmed=True)
     with pytest.raises(ValidationError) as refused:
-        service.add_vial(status.id, VialRecord("", date(2027, 1, 31)), people["tech"])
+        service.add_vial(status.id, VialRecord("", date(2027, 1, 31)), people["tech"], product_confirmed=True)
     assert refused.value.field == "lot"
     assert [v.lot for v in service.get(status.id).vials] == ["LOT-A"]
 
@@ -492,8 +492,8 @@ def test_the_same_vial_scanned_twice_is_refused_but_two_vials_of_one_lot_are_not
         service.add_vial(status.id, first, people["tech"])
     assert refused.value.code == "vial_already_recorded" and "SER0042" in refused.value.message
     service.add_vial(status.id, first.replace("SER0042", "SER0043"), people["tech"])
-    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"])
-    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"])  # typed: no serial to tell
+    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"], product_confirmed=True)
+    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"], product_confirmed=True)  # typed: no serial to tell
     assert len(service.get(status.id).vials) == 4
 
 
@@ -513,3 +513,47 @@ def test_repeated_wrong_pins_make_the_name_wait(service, people, clock):
     assert service.authenticate("Nora Nurse", "4444").name == "Nora Nurse"
     with pytest.raises(AuthenticationError, match="not recognised"):
         service.authenticate("Nora Nurse", "0000")  # a right PIN started the count again
+
+
+OTHER_PRODUCT_CODE = "]d2(01)00300690123011(17)280531(10)LOTX(21)SERX1"  # NDC 0069-0123-01: not BESPONSA
+
+
+def test_a_vial_of_another_product_is_refused_scanned_or_typed(service, people):
+    status = new_prep(service, people)
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(status.id, OTHER_PRODUCT_CODE, people["tech"])
+    assert refused.value.code == "vial_wrong_product" and "0069012301" in refused.value.message.replace("-", "")
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(status.id, VialRecord("LOTX", date(2028, 5, 31), ndc="0069-0123-01"), people["tech"], product_confirmed=True)
+    assert refused.value.code == "vial_wrong_product"
+    with pytest.raises(StepRefused) as refused:  # a typed vial says nothing of its product: it must be confirmed
+        service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"])
+    assert refused.value.code == "vial_product_unconfirmed"
+    assert service.get(status.id).vials == []
+    service.add_vial(status.id, VialRecord("LOT9", date(2099, 1, 1)), people["tech"], product_confirmed=True)
+    entry = [e for e in service.audit_entries() if e.action == "vial.added"][-1]
+    assert '"product_confirmed": true' in entry.after.replace(" ", "").replace(":true", ": true")
+
+
+def test_a_new_preparation_refuses_a_vial_of_another_product(service, people):
+    from infusion_app.domain.gs1 import parse_gs1
+
+    other = parse_gs1(OTHER_PRODUCT_CODE, service.monograph).to_vial_record()
+    with pytest.raises(StepRefused):
+        service.create_preparation(
+            Patient("Doe, Jane", "MRN1", date(1970, 5, 17)), DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
+            people["tech"], vials=[other],
+        )
+
+
+def test_a_vial_recorded_by_mistake_is_removed_with_a_reason_and_the_audit_still_verifies(service, people):
+    status = new_prep(service, people)
+    service.add_vial(status.id, VialRecord("LOT1", date(2099, 1, 1)), people["tech"], product_confirmed=True)
+    service.add_vial(status.id, VialRecord("LOT2", date(2099, 1, 1)), people["tech"], product_confirmed=True)
+    with pytest.raises(ValidationError):
+        service.remove_vial(status.id, 1, people["tech"], "")
+    after = service.remove_vial(status.id, 1, people["tech"], "scanned the wrong carton")
+    assert [v.lot for v in after.prep.vials] == ["LOT2"]
+    removed = [e for e in service.audit_entries() if e.action == "vial.removed"]
+    assert len(removed) == 1 and "LOT1" in removed[0].before and "wrong carton" in removed[0].after
+    assert service.verify_audit().intact

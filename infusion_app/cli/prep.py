@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent")
     new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")
     new.add_argument("--vial-code", action="append", default=[], metavar="GS1", help="a vial's scanned GS1 DataMatrix text; repeat for each")
+    new.add_argument("--product-confirmed", action="store_true", help="the typed --vial cartons were read: they are the monograph's product and NDC (needed for typed vials)")
     _user_options(new)
     new.set_defaults(func=run_new)
 
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vial.add_argument("--lot")
     vial.add_argument("--expiry", metavar="YYYY-MM-DD")
     vial.add_argument("--code", metavar="GS1", help="the vial's scanned GS1 DataMatrix text instead of --lot/--expiry")
+    vial.add_argument("--product-confirmed", action="store_true", help="with --lot/--expiry: the carton was read and is the monograph's product and NDC (needed for a typed vial)")
     _user_options(vial)
     vial.set_defaults(func=run_vial)
 
@@ -146,7 +148,7 @@ def run_new(args: argparse.Namespace) -> int:
         service.calculate(order)  # invalid input is reported before the PIN is asked for
         user = sign_in(service, args.user)
         try:
-            status = service.create_preparation(patient, order, user, vials=vials)
+            status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed)
         except PreparationBlocked as blocked:
             if args.json:
                 emit_json({"id": None, "stored": False, "hard_stops": blocked.hard_stops, "calculation": blocked.calculation.to_dict()})
@@ -238,7 +240,7 @@ def run_vial(args: argparse.Namespace) -> int:
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
         user = sign_in(service, args.user)
         try:
-            status = service.add_vial(args.id, vial, user)
+            status = service.add_vial(args.id, vial, user, product_confirmed=args.product_confirmed)
         except StepRefused as exc:
             raise _refused(exc) from None
     if args.json:

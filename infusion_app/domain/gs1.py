@@ -265,3 +265,39 @@ def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> Vial
         if earlier.serial == vial.serial and (earlier.gtin or "") == (vial.gtin or ""):
             return earlier
     return None
+
+
+def accepted_ndcs(monograph: Monograph) -> list[str]:
+    """The product NDCs of the monograph (its list, with the carton NDC always in it)."""
+    found = [monograph.text("product.ndc")]
+    try:
+        found += [str(n) for n in monograph.items("product.ndcs") if str(n) not in found]
+    except Exception:  # an older monograph file without the list: the carton NDC alone
+        pass
+    return found
+
+
+def vial_product_refusal(vial: VialRecord, monograph: Monograph, product_confirmed: bool = False) -> str | None:
+    """Why this vial must not be recorded as the monograph's product, or None.
+
+    A vial read from its code (GTIN or NDC known) must carry one of the monograph's NDCs. A
+    typed vial (lot and expiry only) says nothing of its product, so the person typing it must
+    confirm, with `product_confirmed`, that the carton is the monograph's product and NDC.
+    """
+    wanted = accepted_ndcs(monograph)
+    shown = " or ".join(wanted)
+    ndc = vial.ndc
+    if ndc is None and vial.gtin:
+        ndc = ndc_from_gtin(vial.gtin, wanted[0])
+        if ndc is None:
+            return (f"the vial's code (GTIN {vial.gtin}) carries no US NDC: it is not {monograph.brand_name} "
+                    f"(NDC {shown}). Do not use this vial.")
+    if ndc is not None:
+        if ndc_digits(ndc) not in {ndc_digits(n) for n in wanted}:
+            return (f"NDC {ndc} is another product, not {monograph.brand_name} (NDC {shown}). "
+                    "Do not use this vial; take a vial of the right product.")
+        return None
+    if not product_confirmed:
+        return (f"a typed vial must be confirmed as {monograph.brand_name} (NDC {shown}): read the carton "
+                "and tick the confirmation, or scan the vial's code")
+    return None

@@ -596,13 +596,16 @@ class VialsPage(BenchPage):
         scan_label.setBuddy(self.scan)
         form.addRow(scan_label, self.scan)
         self.lot = QLineEdit(self)
-        self.expiry = QDateEdit(self)
-        self.expiry.setDisplayFormat("yyyy-MM-dd")
-        self.expiry.setCalendarPopup(True)
+        self.lot.setObjectName("vialLot")
+        # Empty until typed from the vial: a date filled in for the user would be accepted unread.
+        self.expiry = QLineEdit(self)
+        self.expiry.setObjectName("vialExpiry")
+        self.expiry.setPlaceholderText("as printed, e.g. 2027-06-30")
         self.add_button = QPushButton("&Add typed vial", self)
+        self.add_button.setObjectName("addTypedVial")
         row = QHBoxLayout()
         row.addWidget(self.lot, 2)
-        expiry_label = QLabel("&Expiry:", self)
+        expiry_label = QLabel("E&xpiry:", self)
         expiry_label.setBuddy(self.expiry)
         row.addWidget(expiry_label)
         row.addWidget(self.expiry, 1)
@@ -610,20 +613,41 @@ class VialsPage(BenchPage):
         lot_label = QLabel("&Lot:", self)
         lot_label.setBuddy(self.lot)
         form.addRow(lot_label, row)
+        self.product_confirmed = QCheckBox(self)
+        self.product_confirmed.setObjectName("vialProductConfirmed")
+        form.addRow("", self.product_confirmed)
         self.body.addLayout(form)
         self.error = message_label("", "error", self)
         self.error.hide()
         self.body.addWidget(self.error)
         self.list = QListWidget(self)
+        self.list.setObjectName("vialList")
         self.list.setAccessibleName("Vials recorded")
         self.body.addWidget(self.list, 1)
+        remove_row = QHBoxLayout()
+        self.remove_reason = QLineEdit(self)
+        self.remove_reason.setObjectName("vialRemoveReason")
+        self.remove_reason.setPlaceholderText("why the selected vial is removed, e.g. scanned twice")
+        self.remove_button = QPushButton("&Remove selected vial", self)
+        self.remove_button.setObjectName("removeVial")
+        remove_row.addWidget(self.remove_reason, 1)
+        remove_row.addWidget(self.remove_button)
+        self.body.addLayout(remove_row)
         self.body.addWidget(self.refusal)
         self.scan.returnPressed.connect(self.add_scanned)
         self.add_button.clicked.connect(self.add_typed)
+        self.expiry.returnPressed.connect(self.add_typed)
+        self.remove_button.clicked.connect(self.remove_selected)
 
     def initializePage(self) -> None:  # noqa: N802
-        today = self.bench.today()
-        self.expiry.setDate(QDate(today.year, today.month, today.day))
+        m = self.bench.monograph
+        from ..domain.gs1 import accepted_ndcs
+
+        self.product_confirmed.setText(
+            f"The typed vial's carton reads {m.brand_name} (NDC {' or '.join(accepted_ndcs(m))}) — &confirmed"
+        )
+        self.expiry.clear()
+        self.product_confirmed.setChecked(False)
         self._refresh()
         self.scan.setFocus()
 
@@ -632,16 +656,19 @@ class VialsPage(BenchPage):
         needed = self.bench.calculation.vials
         self.list.clear()
         for vial in prep.vials:
-            code = f", GTIN {vial.gtin}" if vial.gtin else ""
-            serial = f", serial {vial.serial}" if vial.serial else ""
-            self.list.addItem(f"Lot {vial.lot}, expiry {vial.expiry.isoformat()}{code}{serial}")
-        self.needed.setText(f"{len(prep.vials)} of {needed} vial{'s' if needed != 1 else ''} recorded")
+            self.list.addItem(vial_text(vial))
+        text = f"{len(prep.vials)} of {needed} vial{'s' if needed != 1 else ''} recorded"
+        if len(prep.vials) > needed:
+            text += f" — {len(prep.vials) - needed} more than the dose needs: remove any vial not used"
+        self.needed.setText(text)
         self.completeChanged.emit()
 
-    def _record(self, vial: VialRecord | str) -> bool:
+    def _record(self, vial: VialRecord | str, product_confirmed: bool = False) -> bool:
         """A typed VialRecord, or a scanned code's text (the service reads it with domain.gs1)."""
         try:
-            self.bench.set_status(self.bench.service.add_vial(self.bench.preparation.id, vial, self.bench.user))
+            self.bench.set_status(
+                self.bench.service.add_vial(self.bench.preparation.id, vial, self.bench.user, product_confirmed=product_confirmed)
+            )
         except REFUSALS as exc:
             self._error(_refusal_text(exc))
             return False
@@ -665,10 +692,32 @@ class VialsPage(BenchPage):
             self._error("Lot: type the lot number printed on the vial.")
             self.lot.setFocus()
             return
-        expiry = self.expiry.date().toPython()
-        if self._record(VialRecord(lot=lot, expiry=expiry)):
+        try:
+            expiry = parse_local_date(self.expiry.text(), "Expiry")
+        except ValidationError as exc:
+            self._error(exc.message)
+            self.expiry.setFocus()
+            return
+        if self._record(VialRecord(lot=lot, expiry=expiry), self.product_confirmed.isChecked()):
             self.lot.clear()
+            self.expiry.clear()
+            self.product_confirmed.setChecked(False)
             self.scan.setFocus()
+
+    def remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if row < 0:
+            self._error("Vials recorded: select the vial to remove in the list.")
+            return
+        try:
+            status = self.bench.service.remove_vial(self.bench.preparation.id, row + 1, self.bench.user, self.remove_reason.text())
+        except REFUSALS as exc:
+            self._error(_refusal_text(exc))
+            return
+        self.bench.set_status(status)
+        self.remove_reason.clear()
+        self._error(None)
+        self._refresh()
 
     def _error(self, text: str | None) -> None:
         self.error.setText(text or "")
@@ -677,6 +726,43 @@ class VialsPage(BenchPage):
     def isComplete(self) -> bool:  # noqa: N802
         prep = self.bench.preparation if self.wizard() else None
         return prep is not None and len(prep.vials) >= self.bench.calculation.vials
+
+
+def vial_text(vial: VialRecord) -> str:
+    ndc = f", NDC {vial.ndc}" if vial.ndc else ""
+    code = f", GTIN {vial.gtin}" if vial.gtin else " (typed; product confirmed)"
+    serial = f", serial {vial.serial}" if vial.serial else ""
+    return f"Lot {vial.lot}, expiry {format_local_date(vial.expiry)}{ndc}{code}{serial}"
+
+
+def format_local_date(day: date) -> str:
+    """ISO, which every site reads the same way."""
+    return day.isoformat()
+
+
+def parse_local_date(text: str, label: str) -> date:
+    """A date typed as ISO (2027-06-30) or as the site's locale writes it (the system short format)."""
+    from datetime import datetime as _dt
+
+    from PySide6.QtCore import QLocale
+
+    value = " ".join(text.split())
+    if not value:
+        raise ValidationError(label, f"{label}: type the date printed on the vial, e.g. 2027-06-30")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    locale = QLocale.system()
+    for fmt in (locale.dateFormat(QLocale.FormatType.ShortFormat), "dd/MM/yyyy", "MM/dd/yyyy"):
+        parsed = locale.toDate(value, fmt)
+        if parsed.isValid():
+            if parsed.year() < 100:
+                parsed = parsed.addYears(2000)
+            return date(parsed.year(), parsed.month(), parsed.day())
+        if fmt != locale.dateFormat(QLocale.FormatType.ShortFormat):
+            break  # only the site's format besides ISO: 03/04 must never be guessed
+    raise ValidationError(label, f"{label}: '{value}' is not a date; type it as 2027-06-30")
 
 
 class EventPage(BenchPage):
@@ -838,6 +924,14 @@ class VerifyPage(EventPage):
             label.setBuddy(widget)
             form.addRow(label, widget)
         self.body.addLayout(form)
+        # The vials are not among the blind values: the checker compares each with its carton.
+        self.vials_caption = QLabel("Vials recorded for this dose — check each against its vial and carton:", self)
+        self.body.addWidget(self.vials_caption)
+        self.vials = QListWidget(self)
+        self.vials.setObjectName("verifyVials")
+        self.vials.setAccessibleName("Vials recorded")
+        self.vials.setMaximumHeight(110)
+        self.body.addWidget(self.vials)
         self.finish_layout()
         for edit in (self.mrn, self.dose, self.volume, self.pin):
             edit.textChanged.connect(self.completeChanged)
@@ -849,6 +943,9 @@ class VerifyPage(EventPage):
         self.pharmacist.clear()
         self.pharmacist.addItems(self.bench.names_with_role(Role.PHARMACIST))
         self.pharmacist.setCurrentText("")
+        self.vials.clear()
+        for vial in self.bench.preparation.vials:
+            self.vials.addItem(vial_text(vial))
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Sign verification")
         self.mrn.setFocus()
 

@@ -370,6 +370,7 @@ class PreparationService:
         user: User,
         vials: Iterable[VialRecord] = (),
         coverage: dict[str, Any] | None = None,
+        product_confirmed: bool = False,
     ) -> PreparationStatus:
         """Calculate and store a new preparation. PreparationBlocked (nothing stored) on a hard stop."""
         creator = self._current_user(user)
@@ -378,7 +379,7 @@ class PreparationService:
         now = self.now()
         patient = validate_patient(patient, now.astimezone().date())
         calculation = self.calculate(order)
-        vials = [self._validate_vial(v, now) for v in vials]
+        vials = [self._validate_vial(v, now, product_confirmed) for v in vials]
         if calculation.hard_stops:
             self.repository.append_audit(
                 AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
@@ -414,17 +415,27 @@ class PreparationService:
             return self.status(prep_id)
         raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
 
-    def _validate_vial(self, vial: VialRecord, now: datetime) -> VialRecord:
+    def _validate_vial(self, vial: VialRecord, now: datetime, product_confirmed: bool = False) -> VialRecord:
+        from ..domain.gs1 import vial_product_refusal
+
         lot = _clean_text("lot", vial.lot, 40)
         if not isinstance(vial.expiry, date) or isinstance(vial.expiry, datetime):
             raise ValidationError("expiry", "must be a date (YYYY-MM-DD)")
         today = now.astimezone().date()
         if vial.expiry < today:
             raise StepRefused("vial-expired", f"vial lot {lot} expired on {vial.expiry.isoformat()}; do not use it")
+        refusal = vial_product_refusal(vial, self.monograph, product_confirmed)
+        if refusal is not None:
+            code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
+            raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
         return dataclasses.replace(vial, lot=lot)
 
-    def add_vial(self, prep_id: str, vial: VialRecord | str, user: User) -> PreparationStatus:
-        """Record a vial opened for the preparation: a VialRecord, or the text of its GS1 DataMatrix code."""
+    def add_vial(self, prep_id: str, vial: VialRecord | str, user: User, product_confirmed: bool = False) -> PreparationStatus:
+        """Record a vial opened for the preparation: a VialRecord, or the text of its GS1 DataMatrix code.
+
+        A vial of another product is refused (domain.gs1.vial_product_refusal); a typed vial (no
+        code read) needs `product_confirmed`: the preparer read the carton's product and NDC.
+        """
         prep_id = normalize_preparation_id(prep_id)
         actor = self._current_user(user)
         if actor.role not in PREPARING_ROLES:
@@ -438,7 +449,7 @@ class PreparationService:
             code = parse_gs1(vial, self.monograph)
             vial = VialRecord(lot=code.lot, expiry=code.expiry, gtin=code.gtin, ndc=code.ndc, serial=code.serial)
         now = self.now()
-        vial = self._validate_vial(vial, now)
+        vial = self._validate_vial(vial, now, product_confirmed)
         from ..domain.gs1 import same_vial_recorded
 
         if same_vial_recorded(prep.vials, vial) is not None:
@@ -447,7 +458,29 @@ class PreparationService:
                 f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: "
                 "a double scan, or a single-dose vial used twice",
             )
-        self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, _vial_dict(vial)))
+        entry = {**_vial_dict(vial), "entry": "scanned" if vial.gtin else "typed"}
+        if not vial.gtin:
+            entry["product_confirmed"] = bool(product_confirmed)
+        self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, entry))
+        return self.status(prep_id)
+
+    def remove_vial(self, prep_id: str, number: int, user: User, reason: str) -> PreparationStatus:
+        """Remove a vial recorded by mistake (1 = the first recorded), before reconstitution, with a reason (audited)."""
+        prep_id = normalize_preparation_id(prep_id)
+        actor = self._current_user(user)
+        if actor.role not in PREPARING_ROLES:
+            raise StepRefused("role", f"vials are recorded by pharmacy technicians or pharmacists; {actor.name} is a {actor.role.value}")
+        prep = self._load(prep_id)
+        if not machine.is_active(prep):
+            raise StepRefused("inactive", f"preparation {prep_id} is finished or discarded; its vials stay as recorded")
+        if prep.last(EventType.RECONSTITUTED) is not None:
+            raise StepRefused("vials_reconstituted", "the vials are reconstituted: the record of what was used stays as it is")
+        if not isinstance(number, int) or not 1 <= number <= len(prep.vials):
+            raise ValidationError("vial", f"choose one of the {len(prep.vials)} recorded vials")
+        why = _clean_text("reason", reason, REASON_MAX, minimum=3)
+        removed = prep.vials[number - 1]
+        self.repository.remove_vial(prep_id, number, AuditDraft(
+            self.now(), actor.name, "vial.removed", prep_id, _vial_dict(removed), {"number": number, "reason": why}))
         return self.status(prep_id)
 
     def _load(self, prep_id: str) -> Preparation:

@@ -109,6 +109,9 @@ def _same_event(logged: dict[str, Any], stored: dict[str, Any]) -> bool:
     )
 
 
+_VIAL_FIELDS = ("lot", "expiry", "gtin", "ndc", "serial")
+
+
 def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
     """Replay the (already verified) log and compare it with the tables.
 
@@ -137,7 +140,13 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
             preparations[subject] = (after, entry.seq)
             vials[subject] = [(v, entry.seq) for v in after.get("vials", [])]
         elif action == "vial.added":
-            vials.setdefault(subject, []).append((after, entry.seq))
+            # how it was entered (scanned, typed and confirmed) is in the log only, not in the table
+            vials.setdefault(subject, []).append(({k: after.get(k) for k in _VIAL_FIELDS}, entry.seq))
+        elif action == "vial.removed":
+            kept = vials.get(subject, [])
+            index = int(after.get("number", 0)) - 1
+            if 0 <= index < len(kept):
+                del kept[index]
         elif action.startswith("event.") or action in ("override", "alarm.acknowledged"):
             events[(subject, int(after.get("seq", 0)))] = (after, entry.seq)
 

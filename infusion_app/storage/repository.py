@@ -216,6 +216,17 @@ class SqlRepository(TransactionScopes):
             session.add(self._vial_row(prep_id, last + 1, vial, audit.at, audit.actor))
             self._append_audit(session, audit)
 
+    def remove_vial(self, prep_id: str, number: int, audit: AuditDraft) -> None:
+        """Delete the `number`-th recorded vial (1 = first, in recording order) with its audit entry."""
+        with self._write() as session:
+            rows = session.scalars(
+                select(VialRow).where(VialRow.preparation_id == prep_id).order_by(VialRow.position)
+            ).all()
+            if not 1 <= number <= len(rows):
+                raise KeyError(number)
+            session.delete(rows[number - 1])
+            self._append_audit(session, audit)
+
     def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
         try:
             with self._write() as session:

@@ -395,3 +395,54 @@ def test_the_label_page_previews_the_label_and_the_sheet_of_the_stored_preparati
     assert [name for name, _ in shown] == ["labelPreview", "sheetPreview"]
     assert all(pages >= 1 for _, pages in shown)
     assert not page.refusal.isVisible()
+
+
+def test_a_vial_of_another_product_is_refused_scanned_or_typed_and_a_typed_vial_needs_confirmation(qtbot, service, technician):
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
+    click(qtbot, wizard, COMMIT)
+    page = wizard.currentPage()
+    type_into(qtbot, find(wizard, QLineEdit, "vialScan"), "(01)00300690123011(17)280531(10)LOTX(21)S1", enter=True)
+    assert page.error.isVisible() and "another product" in page.error.text()
+    # A typed vial: the expiry starts empty and is required; the product must be confirmed.
+    assert find(wizard, QLineEdit, "vialExpiry").text() == ""
+    type_into(qtbot, find(wizard, QLineEdit, "vialLot"), "LT77")
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+    assert "Expiry" in page.error.text()
+    type_into(qtbot, find(wizard, QLineEdit, "vialExpiry"), "2027-06-30", enter=True)
+    assert "confirmed" in page.error.text()
+    assert service.list_active()[0].prep.vials == []
+    tick(qtbot, find(wizard, QCheckBox, "vialProductConfirmed"))
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+    [vial] = service.list_active()[0].prep.vials
+    assert (vial.lot, vial.expiry.isoformat()) == ("LT77", "2027-06-30")
+    assert not page.error.isVisible()
+
+
+def test_a_vial_too_many_warns_and_can_be_removed_with_a_reason(qtbot, service, technician):
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
+    click(qtbot, wizard, COMMIT)
+    page = wizard.currentPage()
+    needed = wizard.calculation.vials
+    for serial in range(needed + 1):
+        type_into(qtbot, find(wizard, QLineEdit, "vialScan"), VIAL_CODE.format(serial=serial), enter=True)
+    assert "more than the dose needs" in page.needed.text()
+    page.list.setCurrentRow(0)
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "removeVial"), Qt.MouseButton.LeftButton)
+    assert "Reason" in page.error.text()  # a reason is required
+    type_into(qtbot, find(wizard, QLineEdit, "vialRemoveReason"), "scanned the spare vial")
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "removeVial"), Qt.MouseButton.LeftButton)
+    vials = service.list_active()[0].prep.vials
+    assert len(vials) == needed and vials[0].serial == "XYZ1"
+    assert "more than" not in page.needed.text()
+    assert any(e.action == "vial.removed" for e in service.audit_entries())
+
+
+def test_the_checking_pharmacist_sees_the_recorded_vials(qtbot, service, pharmacist, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted"))
+    wizard = open_wizard(qtbot, service, pharmacist, prep_id)
+    assert wizard.currentId() == bw.VERIFY
+    listed = wizard.currentPage().vials
+    vials = service.get(prep_id).vials
+    assert listed.count() == len(vials) and "LOT123A" in listed.item(0).text() and "2027-06-30" in listed.item(0).text()
