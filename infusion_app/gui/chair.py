@@ -14,7 +14,7 @@ repaint timer only re-reads the stored deadlines against the injected clock.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +50,10 @@ from .widgets import CountdownLabel, message_label, set_role
 
 # The chair's countdown is read from the infusion chair and across the bay: bigger than the board's.
 CHAIR_COUNTDOWN_POINT_SIZE = 54
+
+# An infusion ended more than this before its planned end is "early" and needs a reason: pumps and
+# bag overfill make the real end a few minutes off the plan. A program-design margin, not a drug fact.
+EARLY_END_MARGIN = timedelta(minutes=10)
 
 # current_step() values that belong to the chair, each with the page that handles it.
 CHAIR_STEPS = ("premedicate", "start infusion", "infusing", "observing", "done")
@@ -213,6 +217,9 @@ class ChairPage(QWidget):
         # Enter on a focused button presses it (outside a dialog Qt only does that for these).
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(True)
+        # Ending an infusion is never what Enter or a scanner's Enter does: only a deliberate click
+        # (or its mnemonic) ends it.
+        self.end_button.setAutoDefault(False)
 
         self.repaint_timer = QTimer(self)
         self.repaint_timer.setInterval(repaint_ms)
@@ -242,6 +249,7 @@ class ChairPage(QWidget):
         left.addWidget(self.bag_label)
         left.addWidget(self.step_label)
         left.addStretch(1)
+        left.addWidget(self._build_scan_row())
         layout.addLayout(left, 1)
 
         right = QVBoxLayout()
@@ -262,29 +270,41 @@ class ChairPage(QWidget):
         layout.addLayout(right)
         return header
 
+    def _build_scan_row(self) -> QWidget:
+        """The chair's scan field: always on screen, so a scan never lands on a step's button and a
+        nurse with several chairs can open another bag while one is infusing."""
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        column.addLayout(row)
+        caption = QLabel("Scan &bag:", box)
+        self.scan_field = QLineEdit(box)
+        self.scan_field.setObjectName("scanField")
+        self.scan_field.setPlaceholderText("scan the bag label, or type the preparation id and press Enter")
+        self.scan_field.setAccessibleName("preparation id")
+        caption.setBuddy(self.scan_field)
+        _sized(self.scan_field, theme.ROW_POINT_SIZE)
+        self.scan_field.returnPressed.connect(self.open_scanned)
+        self.open_button = QPushButton("O&pen bag", box)
+        self.open_button.setObjectName("openBagButton")
+        self.open_button.clicked.connect(self.open_scanned)
+        row.addWidget(caption)
+        row.addWidget(self.scan_field, 1)
+        row.addWidget(self.open_button)
+        # Under the field, on every page: a refused scan is seen whichever bag is open.
+        self.scan_message = message_label("", "", box)
+        self.scan_message.setObjectName("scanMessage")
+        column.addWidget(self.scan_message)
+        return box
+
     def _build_scan_page(self) -> QWidget:
         page = QWidget(self)
         layout = QVBoxLayout(page)
         layout.addWidget(_heading("Scan the bag", page))
         layout.addWidget(
-            message_label("Scan the 2D code on the bag label, or type the preparation id and press Enter.", "", page)
+            message_label("Scan the 2D code on the bag label into the scan field above, or type the preparation id and press Enter.", "", page)
         )
-        row = QHBoxLayout()
-        self.scan_field = QLineEdit(page)
-        self.scan_field.setObjectName("scanField")
-        self.scan_field.setPlaceholderText("preparation id")
-        self.scan_field.setAccessibleName("preparation id")
-        _sized(self.scan_field, theme.BANNER_POINT_SIZE)
-        self.scan_field.returnPressed.connect(self.open_scanned)
-        self.open_button = QPushButton("&Open bag", page)
-        self.open_button.setObjectName("openBagButton")
-        self.open_button.clicked.connect(self.open_scanned)
-        row.addWidget(self.scan_field, 1)
-        row.addWidget(self.open_button)
-        layout.addLayout(row)
-        self.scan_message = message_label("", "", page)
-        self.scan_message.setObjectName("scanMessage")
-        layout.addWidget(self.scan_message)
         layout.addStretch(1)
         return page
 
@@ -441,6 +461,13 @@ class ChairPage(QWidget):
             "Infusing", "infusingInfo", "endMessage", "&End infusion now", "endInfusionButton",
             self.end_infusion, EventType.INFUSION_ENDED,
         )
+        # Asked only when the infusion ends well before its planned end.
+        self.early_reason = QLineEdit(page)
+        self.early_reason.setObjectName("earlyEndReason")
+        self.early_reason.setPlaceholderText("why the infusion ends early, e.g. infusion reaction, line occluded")
+        self.early_reason.setAccessibleName("reason for ending early")
+        self.early_reason.hide()
+        page.layout().insertWidget(3, self.early_reason)  # under the message, above the buttons
         return page
 
     def _build_observing_page(self) -> QWidget:
@@ -488,6 +515,22 @@ class ChairPage(QWidget):
 
     # -- navigation --------------------------------------------------------------------------
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        """Typing that no field took (focus on a button): a scan, sent to the scan field."""
+        text = event.text()
+        if text and text.isprintable() and not event.modifiers() & (
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+        ):
+            if self.focusWidget() is not self.scan_field:
+                self.scan_field.clear()
+                self.scan_field.setFocus()
+            self.scan_field.insert(text)
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.focusWidget() is self.scan_field:
+            self.open_scanned()  # the scanner's Enter after text redirected here
+            return
+        super().keyPressEvent(event)
+
     def reset(self) -> None:
         self.prep = None
         self.scan_field.clear()
@@ -519,6 +562,8 @@ class ChairPage(QWidget):
             self.scan_field.selectAll()
             return
         self.prep = prep
+        self.scan_field.clear()
+        self._say(self.scan_message, f"Bag {prep.id} open.", "")
         self._clear_step_fields()
         self._go_to_current_step()
 
@@ -529,6 +574,8 @@ class ChairPage(QWidget):
 
     def _clear_step_fields(self) -> None:
         now = self.clock.now()
+        self.early_reason.clear()
+        self.early_reason.hide()
         self.confirm_name.clear()
         self.confirm_mrn.clear()
         self.confirm_dob.setDate(QDate(1970, 1, 1))
@@ -575,7 +622,7 @@ class ChairPage(QWidget):
             self.confirm_page: self.confirm_name,
             self.premed_page: self._first_open_premed_field(),
             self.start_page: self.start_button,
-            self.infusing_page: self.end_button,
+            self.infusing_page: self.scan_field,
             self.observing_page: self.observe_button,
             self.done_page: self.next_bag_button if self.course_button.isHidden() else self.course_button,
         }.get(page)
@@ -585,7 +632,6 @@ class ChairPage(QWidget):
             self.confirm_page: self.confirm_button,
             self.premed_page: self.premed_button,
             self.start_page: self.start_button,
-            self.infusing_page: self.end_button,
             self.observing_page: self.observe_button,
             self.done_page: self.next_bag_button,
         }.get(page)
@@ -649,6 +695,16 @@ class ChairPage(QWidget):
             if status.current_step != self._shown_step:
                 self._go_to_current_step()
                 return
+        if status.current_step == "infusing":
+            planned = self.planned_end()
+            started = status.prep.last(EventType.INFUSION_STARTED)
+            if planned is not None and started is not None:
+                # The nurse watches the bag's expected end, not the 8 h limit (the board still shows that).
+                elapsed = format_countdown((status.now - started.at).total_seconds())
+                self.deadline_caption.setText(f"Expected end {format_instant(planned)}\nElapsed {elapsed}")
+                state = "ok" if status.now < planned else "warning"
+                self.countdown.show_value(format_countdown((planned - status.now).total_seconds()), state)
+                return
         deadline = status.next_deadline
         if deadline is None:
             self.deadline_caption.setText("No deadline running\n")
@@ -689,7 +745,9 @@ class ChairPage(QWidget):
         started = self.prep.last(EventType.INFUSION_STARTED)
         rate = format_quantity(self.monograph.quantity("infusion.rate"), "mL/h")
         since = format_instant(started.at) if started else "?"
-        self.infusing_info.setText(f"Started {since} at {rate}. Press End when the bag is empty.")
+        limit = next((d for d in self.service.status(self.prep.id).deadlines if d.key == "end_infusion_by"), None)
+        latest = f" The label limit: ended by {format_instant(limit.at)}." if limit is not None else ""
+        self.infusing_info.setText(f"Started {since} at {rate}. Press End when the bag is empty.{latest}")
 
     def _fill_observing(self) -> None:
         assert self.prep is not None
@@ -865,8 +923,37 @@ class ChairPage(QWidget):
         if self._run_step(EventType.INFUSION_STARTED, self.start_message):
             self._go_to_current_step()
 
+    def planned_end(self) -> datetime | None:
+        """When the infusion started plus the planned infusion time (the order's, else the monograph's)."""
+        from ..domain.preparation import infusion_duration_of
+
+        if self.prep is None:
+            return None
+        started = self.prep.last(EventType.INFUSION_STARTED)
+        return None if started is None else started.at + infusion_duration_of(self.prep, self.monograph)
+
     def end_infusion(self) -> None:
-        if self._run_step(EventType.INFUSION_ENDED, self.end_message):
+        assert self.prep is not None
+        planned = self.planned_end()
+        now = self.clock.now()
+        details: dict[str, Any] = {}
+        if planned is not None and now < planned - EARLY_END_MARGIN:
+            reason = " ".join(self.early_reason.text().split())
+            if len(reason) < 3:
+                self.early_reason.show()
+                self.early_reason.setFocus()
+                self._say(
+                    self.end_message,
+                    f"The infusion is planned to end {format_instant(planned)}, "
+                    f"{format_countdown((planned - now).total_seconds())} from now. To end it now, give the reason "
+                    "and press End infusion again.",
+                    "warning",
+                )
+                return
+            details = {"reason": reason, "planned_end": planned.astimezone(timezone.utc).isoformat()}
+        if self._run_step(EventType.INFUSION_ENDED, self.end_message, details=details):
+            self.early_reason.clear()
+            self.early_reason.hide()
             self._go_to_current_step()
 
     def end_observation(self) -> None:

@@ -111,11 +111,13 @@ def test_the_whole_chair_flow(qtbot, chair, service, clock, make_preparation):
     started = service.get(prep_id).last(EventType.INFUSION_STARTED)
     assert started.at == clock.now() and started.user == "Nora Nurse"
 
-    # The countdown is the next stored deadline against the clock, repainted by the timer.
+    # While infusing the big countdown is the bag's expected end (start + planned time), with the
+    # elapsed time beside it, repainted by the timer; the label limit is in the text, not the countdown.
     clock.advance(minutes=10)
     chair.repaint_timer.timeout.emit()
-    deadline = service.status(prep_id).next_deadline
-    assert chair.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
+    assert chair.countdown.text() == format_countdown(50 * 60)
+    assert "Expected end" in chair.deadline_caption.text() and "Elapsed 0:10:00" in chair.deadline_caption.text()
+    assert "ended by" in chair.infusing_info.text()
 
     clock.advance(minutes=50)
     click(qtbot, chair.end_button)
@@ -338,7 +340,10 @@ def test_the_chair_works_from_the_keyboard_alone(qtbot, chair, service, clock, m
     qtbot.keyClick(chair.start_button, Qt.Key.Key_Return)
     assert chair.stack.currentWidget() is chair.infusing_page
     clock.advance(hours=1)
-    qtbot.keyClick(chair.end_button, Qt.Key.Key_Return)
+    assert not chair.end_button.hasFocus() and chair.scan_field.hasFocus()
+    qtbot.keyClick(chair.end_button, Qt.Key.Key_Return)  # Enter never ends an infusion
+    assert chair.stack.currentWidget() is chair.infusing_page
+    click(qtbot, chair.end_button)
     assert chair.stack.currentWidget() is chair.observing_page
     assert EventType.INFUSION_ENDED in kinds(service, prep_id)
 
@@ -390,3 +395,38 @@ def test_no_chair_page_cuts_text_off_at_1280_by_800(qtbot, chair, service, clock
     click(qtbot, chair.start_button)  # the long refusal
     seen["start refused"] = cut_off_texts(chair)
     assert {page: found for page, found in seen.items() if found} == {}
+
+
+def test_a_scan_while_infusing_opens_the_other_bag_and_never_ends_the_infusion(qtbot, chair, service, clock, make_preparation):
+    first = make_preparation(steps=DISPENSED)
+    second = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, first)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    click(qtbot, chair.start_button)
+    assert chair.stack.currentWidget() is chair.infusing_page
+    chair.end_button.setFocus()  # even with the button focused, a scanner's text and Enter go to the scan field
+    qtbot.keyClicks(chair.end_button, second)
+    qtbot.keyClick(chair.end_button, Qt.Key.Key_Return)
+    assert EventType.INFUSION_ENDED not in kinds(service, first)
+    assert chair.scan_field.isVisible()
+    assert chair.prep.id == second and chair.stack.currentWidget() is chair.confirm_page
+    scan(qtbot, chair, first)  # and back: the first bag is still infusing
+    assert chair.stack.currentWidget() is chair.infusing_page
+
+
+def test_ending_well_before_the_planned_end_asks_for_a_reason(qtbot, chair, service, clock, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    click(qtbot, chair.start_button)
+    clock.advance(minutes=20)
+    click(qtbot, chair.end_button)
+    assert EventType.INFUSION_ENDED not in kinds(service, prep_id)
+    assert chair.early_reason.isVisible() and "reason" in chair.end_message.text()
+    qtbot.keyClicks(chair.early_reason, "infusion reaction, stopped per physician")
+    click(qtbot, chair.end_button)
+    ended = service.get(prep_id).last(EventType.INFUSION_ENDED)
+    assert ended is not None and ended.details["reason"] == "infusion reaction, stopped per physician"
+    assert chair.stack.currentWidget() is chair.observing_page
