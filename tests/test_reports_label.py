@@ -200,3 +200,26 @@ def test_a_patient_record_with_a_long_mrn_keeps_it_whole():
 def test_the_demo_label_is_marked_as_a_sample_and_a_real_one_is_not(demo):
     assert "SAMPLE: NOT FOR PATIENT USE" in flat(render(demo).pages[0].extract_text())
     assert "SAMPLE" not in render(dataclasses.replace(demo, sample=False)).pages[0].extract_text()
+
+
+def test_a_refrigerated_bag_label_says_when_it_must_leave_the_refrigerator(demo):
+    from datetime import datetime, timedelta, timezone
+
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.monograph import load_monograph
+    from infusion_app.domain.records import Event, EventType
+    from infusion_app.reports import SheetData
+
+    monograph = load_monograph()
+    t0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    prep = demo_preparation()
+    prep = dataclasses.replace(prep, events=[
+        Event(EventType.RECONSTITUTED, t0, t0, "Tess"),
+        Event(EventType.DILUTED, t0 + timedelta(minutes=30), t0 + timedelta(minutes=30), "Tess", {"storage": "fridge"}),
+    ])
+    deadlines = compute_deadlines(prep.events, monograph, t0 + timedelta(hours=1), timedelta(minutes=15))
+    data = SheetData.from_preparation(prep, monograph, deadlines, printed_at=t0 + timedelta(hours=1), program_version="x", tz=NEW_YORK)
+    [fridge] = [d for d in deadlines if d.key == "bag_from_fridge_by"]
+    assert data.out_of_fridge_by and data.out_of_fridge_by in flat(render(data).pages[0].extract_text())
+    assert "OUT OF FRIDGE BY" in flat(render(data).pages[0].extract_text())
+    assert not demo.out_of_fridge_by  # a room-temperature bag has no such line

@@ -228,6 +228,27 @@ class BenchPage(QWizardPage):
         self.body.addStretch(1)
         self.body.addWidget(self.refusal)
 
+    fridge_strip: Any = None
+
+    def add_fridge(self, what: str) -> None:
+        """The refrigerator strip for the vials or the bag (built once the wizard exists)."""
+        from .fridge import FridgeStrip
+
+        self.fridge_strip = FridgeStrip(
+            what,
+            None,
+            user=lambda: self.bench.user,
+            preparation=lambda: self.bench.preparation if self.wizard() else None,
+            recorded=lambda status: (self.bench.set_status(status), self.bench.step_recorded.emit(status.id)),
+            parent=self,
+        )
+        self.body.addWidget(self.fridge_strip)
+
+    def refresh_fridge(self) -> None:
+        if self.fridge_strip is not None and self.wizard():
+            self.fridge_strip.service = self.bench.service
+            self.fridge_strip.refresh()
+
     @property
     def bench(self) -> "BenchWizard":
         return self.wizard()  # type: ignore[return-value]
@@ -826,6 +847,7 @@ class DrawPage(BenchPage):
         self.confirm.setObjectName("drawConfirm")
         self.body.addWidget(self.confirm)
         self.confirm.toggled.connect(self.completeChanged)
+        self.add_fridge("vials")
         self.finish_layout()
 
     def initializePage(self) -> None:  # noqa: N802
@@ -836,6 +858,7 @@ class DrawPage(BenchPage):
             f"{m_discard(self.bench)}"
         )
         self.confirm.setChecked(False)
+        self.refresh_fridge()
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.confirm.isChecked()
@@ -1000,12 +1023,14 @@ class LabelPage(EventPage):
         self.confirm.setObjectName("labelConfirm")
         self.body.addWidget(self.confirm)
         self.confirm.toggled.connect(self.completeChanged)
+        self.add_fridge("bag")
         self.label_button.clicked.connect(lambda: self.bench.show_document("label"))
         self.sheet_button.clicked.connect(lambda: self.bench.show_document("sheet"))
         self.finish_layout()
 
     def initializePage(self) -> None:  # noqa: N802
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Labelled")
+        self.refresh_fridge()
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.confirm.isChecked()
@@ -1019,12 +1044,14 @@ class DispensePage(EventPage):
         self.summary = message_label("", "", self)
         self.summary.setObjectName("dispenseSummary")
         self.body.addWidget(self.summary)
+        self.add_fridge("bag")
         self.finish_layout()
         self.setCommitPage(False)
         self.setFinalPage(True)
 
     def initializePage(self) -> None:  # noqa: N802
         self.summary.setText(self.bench.deadline_summary())
+        self.refresh_fridge()
         self.setButtonText(QWizard.WizardButton.FinishButton, "&Dispensed")
 
 
@@ -1090,6 +1117,7 @@ class BenchWizard(QWizard):
             return
         status = self.service.status(self.preparation.id)
         page.show_deadline(status.next_deadline, status.now)
+        page.refresh_fridge()
 
     # -- state from the service -----------------------------------------------------------
     def set_status(self, status) -> None:

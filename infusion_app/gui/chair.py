@@ -194,6 +194,13 @@ class ChairPage(QWidget):
 
         outer = QVBoxLayout(self)
         outer.addWidget(self._build_header())
+        from .fridge import FridgeStrip
+
+        self.fridge = FridgeStrip(
+            "bag", service, user=lambda: self.user, preparation=lambda: self.prep,
+            recorded=self._fridge_recorded, parent=self, only_if_refrigerated=True,
+        )
+        outer.addWidget(self.fridge)
         self.stack = QStackedWidget(self)
         outer.addWidget(self.stack, 1)
         self.scan_page = self._build_scan_page()
@@ -506,6 +513,11 @@ class ChairPage(QWidget):
     def _fetch(self, prep_id: str) -> Preparation | None:
         return self.service.get(prep_id)
 
+    def _fridge_recorded(self, status) -> None:
+        self.prep = status.prep
+        self.step_recorded.emit(self.prep.id)
+        self.repaint_countdown()
+
     def _record(self, kind: EventType, at: datetime | None = None, details: dict | None = None) -> None:
         """Commit one event; returns only once it is stored (the service's promise)."""
         assert self.prep is not None
@@ -616,6 +628,7 @@ class ChairPage(QWidget):
 
     def _show_page(self, page: QWidget) -> None:
         self._hide_override_buttons()
+        self.fridge.refresh()
         self.stack.setCurrentWidget(page)
         focus = {
             self.scan_page: self.scan_field,
@@ -695,6 +708,7 @@ class ChairPage(QWidget):
             if status.current_step != self._shown_step:
                 self._go_to_current_step()
                 return
+        self.fridge.refresh()
         if status.current_step == "infusing":
             planned = self.planned_end()
             started = status.prep.last(EventType.INFUSION_STARTED)

@@ -121,6 +121,8 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=4.5),
         LabelLine(f"START BY {deadline(data.start_by)}", bold=True, size=8.5, min_size=5.5, gap_before=1.5, never_cut=True),
         LabelLine(f"DISCARD AFTER {deadline(data.discard_after)}", bold=True, size=8.5, min_size=5.5, never_cut=True),
+        *([LabelLine(f"OUT OF FRIDGE BY {data.out_of_fridge_by}", bold=True, size=8.5, min_size=5.5, never_cut=True)]
+          if data.out_of_fridge_by else []),
         LabelLine(" · ".join(data.storage), size=6.5, min_size=4.5, wrap=2, gap_before=1),
         LabelLine(data.hazard, bold=True, size=7, min_size=4.5, inverse=True, gap_before=2, never_cut=True),
     ]

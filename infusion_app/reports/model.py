@@ -143,6 +143,7 @@ class SheetData:
     label_revision: str
     sample: bool = False  # the --demo preparation: marked on every page so it never reaches a bag
     discarded: bool = False  # a DISCARDED event is recorded: no label may be printed for it
+    out_of_fridge_by: str = ""  # a refrigerated bag: when it must leave the refrigerator to warm up in time
 
     @classmethod
     def from_preparation(
@@ -524,5 +525,6 @@ def _build(
         monograph_revision=prep.monograph_revision or monograph.revision,
         label_revision=monograph.label_revision,
         discarded=prep.last(EventType.DISCARDED) is not None,
+        out_of_fridge_by=deadline_text("bag_from_fridge_by") if "bag_from_fridge_by" in by_key else "",
     )
 

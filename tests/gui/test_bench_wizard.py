@@ -446,3 +446,29 @@ def test_the_checking_pharmacist_sees_the_recorded_vials(qtbot, service, pharmac
     listed = wizard.currentPage().vials
     vials = service.get(prep_id).vials
     assert listed.count() == len(vials) and "LOT123A" in listed.item(0).text() and "2027-06-30" in listed.item(0).text()
+
+
+def test_reconstituted_vials_go_in_and_out_of_the_refrigerator_at_the_bench(qtbot, service, technician, make_preparation):
+    from PySide6.QtWidgets import QPushButton
+
+    prep_id = make_preparation(steps=("reconstituted",))
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.DRAW
+    strip = wizard.currentPage().fridge_strip
+    assert strip.isVisible() and "room temperature" in strip.state.text()
+    qtbot.mouseClick(find(wizard, QPushButton, "fridgeIn_vials"), Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.RECONSTITUTED_TO_FRIDGE) is not None
+    assert "in the refrigerator" in strip.state.text()
+    qtbot.mouseClick(find(wizard, QPushButton, "fridgeOut_vials"), Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.RECONSTITUTED_FROM_FRIDGE) is not None
+
+
+def test_a_bag_can_go_in_the_refrigerator_from_the_dispense_page(qtbot, service, technician, make_preparation):
+    from PySide6.QtWidgets import QPushButton
+
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled"))
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.DISPENSE
+    qtbot.mouseClick(find(wizard, QPushButton, "fridgeIn_bag"), Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.BAG_TO_FRIDGE) is not None
+    assert "Take it out by" in wizard.currentPage().fridge_strip.state.text()

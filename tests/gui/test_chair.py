@@ -430,3 +430,31 @@ def test_ending_well_before_the_planned_end_asks_for_a_reason(qtbot, chair, serv
     ended = service.get(prep_id).last(EventType.INFUSION_ENDED)
     assert ended is not None and ended.details["reason"] == "infusion reaction, stopped per physician"
     assert chair.stack.currentWidget() is chair.observing_page
+
+
+def test_a_refrigerated_bag_is_taken_out_at_the_chair_and_warms_up_before_it_can_start(qtbot, chair, service, clock, make_preparation, technician):
+    prep_id = make_preparation(steps=("reconstituted",))
+    service.record_event(prep_id, EventType.DILUTED, technician, details={"storage": "fridge"})
+    for step in ("verified", "labelled", "dispensed"):
+        from .conftest import BENCH_STEPS
+
+        kind, who, details = BENCH_STEPS[step]
+        service.record_event(prep_id, kind, service.user(who), details=dict(details))
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    assert chair.fridge.isVisible() and "in the refrigerator" in chair.fridge.state.text()
+    click(qtbot, chair.start_button)  # refused: the bag is still in the refrigerator
+    assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
+    click(qtbot, chair.fridge.out_button)
+    assert EventType.BAG_FROM_FRIDGE in kinds(service, prep_id)
+    warm = {d.key: d for d in service.status(prep_id).deadlines}["warm_until"]
+    assert "Warming up" in chair.fridge.state.text() and format_countdown((warm.at - clock.now()).total_seconds()) in chair.fridge.state.text()
+    click(qtbot, chair.start_button)  # still warming: refused
+    assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
+    clock.advance(seconds=(warm.at - clock.now()).total_seconds() + 1)
+    chair.repaint_timer.timeout.emit()
+    assert "Warmed up" in chair.fridge.state.text()
+    click(qtbot, chair.start_button)
+    assert EventType.INFUSION_STARTED in kinds(service, prep_id)
+    assert not chair.fridge.isVisible()
