@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
@@ -25,9 +26,9 @@ def filled(tmp_path):
     """A database with one of each kind of change in its audit log."""
     clock = FakeClock(T0)
     with open_service(data_dir=tmp_path, clock=clock) as service:
-        tech = service.add_user("Tina", Role.TECHNICIAN, "1111")
-        pharm = service.add_user("Paul", Role.PHARMACIST, "2222")
-        service.add_user("Nora", Role.NURSE, "4444", actor=pharm)
+        pharm = service.add_user("Paul", Role.PHARMACIST, "222222")
+        tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharm)
+        service.add_user("Nora", Role.NURSE, "444444", actor=pharm)
         service.set_setting("warning_lead_minutes", 40, pharm)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
@@ -35,7 +36,7 @@ def filled(tmp_path):
         clock.advance(hours=3, minutes=30)
         service.acknowledge_alarm(prep.id, "dilute_by", "warning", tech)
         clock.advance(minutes=40)
-        override = service.authorize_override("Paul", "2222", "prescriber informed")
+        override = service.authorize_override("Paul", "222222", "prescriber informed")
         service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"}, override=override)
         service.deactivate_user("Nora", actor=pharm)
         assert service.verify_audit().intact
@@ -66,10 +67,11 @@ def test_every_kind_of_change_is_in_the_log_with_who_and_when(filled):
     assert entries[0].actor.startswith("local-admin (os user ")
     assert entries[2].actor == "Paul"
     assert entries[8].actor == "Paul" and "prescriber informed" in entries[8].after
-    assert entries[10].before == '{"active":true}' and entries[10].after == '{"active":false}'
+    assert entries[10].before == '{"active":true}' and json.loads(entries[10].after)["active"] is False
+    assert all(json.loads(e.after)["os_user"] for e in entries if e.action.startswith("user."))  # the OS account too
     assert entries[4].at == "2026-03-10T08:00:00.000000+00:00"
     assert entries[9].at == "2026-03-10T12:10:00.000000+00:00"
-    assert all("1111" not in e.after and "2222" not in e.after for e in entries)  # no PIN ever
+    assert all("111111" not in e.after and "222222" not in e.after for e in entries)  # no PIN ever
 
 
 def test_an_intact_log_verifies(filled):
@@ -177,9 +179,9 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("statement, expected_seq, words", [
-    ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 1, "role"),
+    ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 2, "role"),
     ("UPDATE users SET active = 1 WHERE name = 'Nora'", 11, "active"),
-    ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 2, "pin_fingerprint"),
+    ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
     ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
     ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.46', '\"dose_mg\":14.6')", 5, "order"),
     ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),

@@ -6,13 +6,14 @@ import pytest
 
 from tests.cli_helpers import assert_clean_invalid, run_cli
 
-PHARMACIST = {"INFUSION_PREP_PIN": "2468"}
+PHARMACIST = {"INFUSION_PREP_PIN": "246824"}
 
 
 def make_users(folder):
     done = run_cli("user", "add", "Pat Pharmacist", "--role", "pharmacist", "--data-dir", folder, env=PHARMACIST)
     assert done.code == 0, done.stderr
-    done = run_cli("user", "add", "Nina Nurse", "--role", "nurse", "--data-dir", folder, env={"INFUSION_PREP_PIN": "1357"})
+    done = run_cli("user", "add", "Nina Nurse", "--role", "nurse", "--user", "Pat Pharmacist", "--data-dir", folder,
+                   env={**PHARMACIST, "INFUSION_PREP_NEW_PIN": "135713"})
     assert done.code == 0, done.stderr
     return folder
 
@@ -31,7 +32,7 @@ def started(tmp_path_factory):
     return folder
 
 
-def course(folder, *args, user="Pat Pharmacist", pin="2468"):
+def course(folder, *args, user="Pat Pharmacist", pin="246824"):
     return run_cli("course", *args, "--user", user, "--data-dir", folder, "--json", env={"INFUSION_PREP_PIN": pin})
 
 
@@ -45,17 +46,17 @@ def test_a_course_from_opening_to_a_decision(data):
     assert course(data, "new", "MRN001", "--hsct", "no").code == 0
     # Dates in the past (relative to the real clock) so that nothing is 'in the future'.
     assert course(data, "start", "MRN001", "--date", "2025-12-20").code == 0
-    blocked = course(data, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", "2025-12-20", user="Nina Nurse", pin="1357")
+    blocked = course(data, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", "2025-12-20", user="Nina Nurse", pin="135713")
     assert blocked.code == 1 and "circulating blasts" in blocked.stderr
     assert blocked.json()["stored"] is False
-    assert course(data, "blasts", "MRN001", "--count", "8000", "--date", "2025-12-19", user="Nina Nurse", pin="1357").code == 0
+    assert course(data, "blasts", "MRN001", "--count", "8000", "--date", "2025-12-19", user="Nina Nurse", pin="135713").code == 0
     assert course(data, "weight", "MRN001", "--weight", "154 lb", "--date", "2025-12-19").code == 0
-    given = course(data, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", "2025-12-20", user="Nina Nurse", pin="1357")
+    given = course(data, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", "2025-12-20", user="Nina Nurse", pin="135713")
     assert given.code == 0, given.stderr
     status = show(data)
     assert status["cycles"][0]["doses"][0]["given"] == "2025-12-20"
     assert status["cycles"][0]["next_cycle_start"] == "2026-01-10"
-    late = course(data, "given", "MRN001", "--cycle", "1", "--day", "8", "--date", "2025-12-31", user="Nina Nurse", pin="1357")
+    late = course(data, "given", "MRN001", "--cycle", "1", "--day", "8", "--date", "2025-12-31", user="Nina Nurse", pin="135713")
     assert late.code == 1 and "outside its window" in late.stderr
 
     assessed = course(data, "assess", "MRN001", "--kind", "interruption", "--days", "14")
@@ -89,7 +90,7 @@ def test_text_show_names_the_limit_and_the_next_dose(data):
 
 
 def test_roles_are_enforced(data):
-    refused = course(data, "new", "MRN001", "--hsct", "no", user="Nina Nurse", pin="1357")
+    refused = course(data, "new", "MRN001", "--hsct", "no", user="Nina Nurse", pin="135713")
     assert refused.code == 1 and "pharmacist" in refused.stderr
 
 

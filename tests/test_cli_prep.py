@@ -17,9 +17,14 @@ ORDER = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"
 def data(tmp_path, monkeypatch):
     monkeypatch.delenv("INFUSION_PREP_OVERRIDE_PIN", raising=False)
     folder = tmp_path / "data"
-    for name, role, pin in [("tina", "technician", "1111"), ("paul", "pharmacist", "2222"), ("petra", "pharmacist", "3333"), ("nora", "nurse", "4444")]:
-        monkeypatch.setenv("INFUSION_PREP_PIN", pin)
-        assert main(["user", "add", name, "--role", role, "--data-dir", str(folder)]) == 0
+    monkeypatch.delenv("INFUSION_PREP_NEW_PIN", raising=False)
+    # The first pharmacist of the empty database needs no sign-in; every later user is added by them.
+    monkeypatch.setenv("INFUSION_PREP_PIN", "222222")
+    assert main(["user", "add", "paul", "--role", "pharmacist", "--data-dir", str(folder)]) == 0
+    for name, role, pin in [("tina", "technician", "111111"), ("petra", "pharmacist", "333333"), ("nora", "nurse", "444444")]:
+        monkeypatch.setenv("INFUSION_PREP_NEW_PIN", pin)
+        assert main(["user", "add", name, "--role", role, "--user", "paul", "--data-dir", str(folder)]) == 0
+    monkeypatch.delenv("INFUSION_PREP_NEW_PIN")
     return folder
 
 
@@ -38,7 +43,7 @@ def run(capsys, monkeypatch, pin, *argv):
 
 
 def new_prep(capsys, monkeypatch, data) -> str:
-    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
     assert code == 0, err
     return out.strip()
 
@@ -50,26 +55,27 @@ def test_user_add_then_list(data, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, pin, field", [
-    (["user", "add", "x", "--role", "doctor"], "1234", "--role"),
+    (["user", "add", "x", "--role", "doctor"], "123412", "--role"),
     (["user", "add", "x", "--role", "nurse"], "12", "pin"),
-    (["user", "add", "tina", "--role", "nurse"], "1234", "name"),
+    (["user", "add", "tina", "--role", "nurse"], "123412", "name"),
 ])
 def test_user_add_refuses_bad_input_with_one_line(data, capsys, monkeypatch, argv, pin, field):
-    code, _, err = run(capsys, monkeypatch, pin, *argv, "--data-dir", str(data))
+    monkeypatch.setenv("INFUSION_PREP_NEW_PIN", pin)
+    code, _, err = run(capsys, monkeypatch, "222222", *argv, "--user", "paul", "--data-dir", str(data))
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and field in err and "Traceback" not in err
 
 
 def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", open("/dev/null"))
-    code, _, err = run(capsys, monkeypatch, None, "user", "add", "newbie", "--role", "nurse", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, None, "user", "add", "newbie", "--role", "nurse", "--user", "paul", "--data-dir", str(data))
     assert code == 2 and "INFUSION_PREP_PIN" in err
 
 
 def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, monkeypatch):
     prep_id = new_prep(capsys, monkeypatch, data)
     assert prep_id.startswith("BSP-") and "\n" not in prep_id
-    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--product-confirmed", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, _ = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--product-confirmed", "--user", "tina", "--json", "--data-dir", str(data))
     payload = json.loads(out)
     assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
@@ -80,7 +86,7 @@ def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, mon
 
 
 def test_prep_new_with_a_calculation_hard_stop_exits_1_and_stores_nothing(data, capsys, monkeypatch):
-    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
     assert code == 1
     payload = json.loads(out)
     assert payload["id"] is None and payload["stored"] is False and payload["hard_stops"]
@@ -100,13 +106,13 @@ def test_prep_new_invalid_input_exits_2_with_the_field(data, capsys, monkeypatch
     argv = PATIENT + ORDER
     index = argv.index(change[0])
     argv = argv[:index] + change + argv[index + 2:]
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "new", *argv, "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "new", *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and field in err
 
 
 def test_a_wrong_pin_is_refused(data, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "9999", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "999999", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
     assert code == 2 and "PIN" in err
 
 
@@ -119,24 +125,24 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
         assert code == 0, err
         return json.loads(out)
 
-    record("1111", "tina", "reconstituted")
-    record("1111", "tina", "diluted", "--storage", "room")
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "verified", "--user", "tina", *d)
+    record("111111", "tina", "reconstituted")
+    record("111111", "tina", "diluted", "--storage", "room")
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "verified", "--user", "tina", *d)
     assert code == 1 and "pharmacist" in err  # a technician does not verify
-    record("3333", "petra", "verified")
-    record("1111", "tina", "labelled")
-    record("1111", "tina", "dispensed")
+    record("333333", "petra", "verified")
+    record("111111", "tina", "labelled")
+    record("111111", "tina", "dispensed")
     for drug_class, drug, dose in [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]:
-        record("4444", "nora", "premedication", "--drug-class", drug_class, "--drug", drug, "--dose", dose)
-    code, _, err = run(capsys, monkeypatch, "4444", "prep", "record", prep_id, "infusion-started", "--user", "nora", *d)
+        record("444444", "nora", "premedication", "--drug-class", drug_class, "--drug", drug, "--dose", dose)
+    code, _, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "infusion-started", "--user", "nora", *d)
     assert code == 1 and "two identifiers" in err
     code, _, err = run(
-        capsys, monkeypatch, "4444", "prep", "record", prep_id, "patient-confirmed",
+        capsys, monkeypatch, "444444", "prep", "record", prep_id, "patient-confirmed",
         "--confirm-name", "Someone Else", "--confirm-dob", DOB, "--user", "nora", *d,
     )
     assert code == 1 and "full name does not match" in err
-    record("4444", "nora", "patient-confirmed", "--confirm-name", NAME, "--confirm-dob", DOB)
-    shown = record("4444", "nora", "infusion-started")
+    record("444444", "nora", "patient-confirmed", "--confirm-name", NAME, "--confirm-dob", DOB)
+    shown = record("444444", "nora", "infusion-started")
     assert shown["current_step"] == "infusing"
 
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
@@ -164,8 +170,8 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
 def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
     prep_id = new_prep(capsys, monkeypatch, data)
     if argv[0] == "diluted":
-        run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
+        run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and field in err
 
@@ -174,7 +180,7 @@ def test_record_on_an_unknown_or_malformed_id_exits_2(data, capsys, monkeypatch)
     from infusion_app.service.ids import new_preparation_id
 
     for prep_id in (new_preparation_id(), "BSP-0O1I0"):
-        code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+        code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
         assert code == 2 and "preparation id" in err
 
 
@@ -184,16 +190,16 @@ def test_a_late_step_is_refused_then_overridden_by_a_named_pharmacist(data, caps
     from datetime import datetime, timedelta, timezone
 
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)
     assert code == 0, err
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room", "--user", "tina", *d)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room", "--user", "tina", *d)
     assert code == 1 and "refused" in err and "--override-by" in err
-    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "0000")
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room",
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "000000")
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
                        "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", *d)
     assert code == 2 and "PIN" in err
-    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "2222")
-    code, out, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "diluted", "--storage", "room",
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "222222")
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
                          "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", "--json", *d)
     assert code == 0, err
     events = json.loads(out)["events"]
@@ -202,9 +208,9 @@ def test_a_late_step_is_refused_then_overridden_by_a_named_pharmacist(data, caps
 
 
 def test_user_deactivate_keeps_the_record_and_blocks_the_user(data, capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, None, "user", "deactivate", "tina", "--data-dir", str(data))
+    code, out, _ = run(capsys, monkeypatch, "222222", "user", "deactivate", "tina", "--user", "paul", "--data-dir", str(data))
     assert code == 0 and "deactivated" in out
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
     assert code == 2 and "deactivated" in err
     code, out, _ = run(capsys, monkeypatch, None, "user", "list", "--all", "--json", "--data-dir", str(data))
     assert {"name": "tina", "role": "technician", "active": False} in json.loads(out)["users"]
@@ -212,9 +218,9 @@ def test_user_deactivate_keeps_the_record_and_blocks_the_user(data, capsys, monk
 
 def test_a_database_url_works_like_a_data_dir(tmp_path, capsys, monkeypatch):
     url = f"sqlite:///{tmp_path / 'site.sqlite3'}"
-    code, _, err = run(capsys, monkeypatch, "1111", "user", "add", "tina", "--role", "technician", "--database", url)
+    code, _, err = run(capsys, monkeypatch, "222222", "user", "add", "paul", "--role", "pharmacist", "--database", url)
     assert code == 0, err
-    code, out, _ = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--database", url)
+    code, out, _ = run(capsys, monkeypatch, "222222", "prep", "new", *PATIENT, *ORDER, "--user", "paul", "--database", url)
     assert code == 0 and out.startswith("BSP-")
     assert (tmp_path / "site.sqlite3").exists()
 
@@ -238,18 +244,18 @@ def test_user_add_asks_for_the_pin_twice_at_a_terminal(data, capsys, monkeypatch
     import getpass
 
     monkeypatch.setattr("sys.stdin", FakeTerminal())
-    typed = iter(["2580", "2580", "1357", "7531"])
+    typed = iter(["222222", "258025", "258025", "222222", "135713", "753175"])
     prompts = []
     monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or next(typed))
-    code, out, err = run(capsys, monkeypatch, None, "user", "add", "Zoe", "--role", "nurse", "--data-dir", str(data))
+    code, out, err = run(capsys, monkeypatch, None, "user", "add", "Zoe", "--role", "nurse", "--user", "paul", "--data-dir", str(data))
     assert code == 0, err
-    assert prompts == ["PIN for Zoe: ", "PIN for Zoe again: "]
-    code, _, err = run(capsys, monkeypatch, None, "user", "add", "Yan", "--role", "nurse", "--data-dir", str(data))
+    assert prompts == ["PIN for paul: ", "PIN for new user Zoe: ", "PIN for new user Zoe again: "]
+    code, _, err = run(capsys, monkeypatch, None, "user", "add", "Yan", "--role", "nurse", "--user", "paul", "--data-dir", str(data))
     assert code == 2 and "differ" in err
     from infusion_app.service import open_service
 
     with open_service(data_dir=data) as service:
-        assert service.authenticate("zoe", "2580").name == "Zoe"
+        assert service.authenticate("zoe", "258025").name == "Zoe"
         assert service.user("Yan") is None
 
 
@@ -263,13 +269,13 @@ def test_a_storage_failure_during_a_command_is_one_line_and_exit_3(data, capsys,
         raise StorageError("the database could not be written (disk I/O error); nothing of this change was stored")
 
     monkeypatch.setattr(PreparationService, "record_event", failing)
-    code, _, err = run(capsys, monkeypatch, "1111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     assert code == 3
     assert len(err.strip().splitlines()) == 1 and "nothing of this change was stored" in err and "Traceback" not in err
 
 
 def test_prep_new_prints_only_the_id_on_stdout_and_warnings_on_stderr(data, capsys, monkeypatch):
-    code, out, err = run(capsys, monkeypatch, "1111", "prep", "new", *PATIENT, "--height", "250 cm", "--weight", "200 kg",
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "250 cm", "--weight", "200 kg",
                          "--cycle", "1", "--day", "1", "--user", "tina", "--data-dir", str(data))
     assert code == 0
     assert out.strip().startswith("BSP-") and len(out.strip().splitlines()) == 1

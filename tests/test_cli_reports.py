@@ -37,8 +37,8 @@ def stored(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("stored") / "data"
     clock = FakeClock(T0)
     with open_service(data_dir=data_dir, clock=clock) as service:
-        tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "1111")
-        pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "2222")
+        pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
+        tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
         coverage = check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative")).to_dict()
         status = service.create_preparation(
             Patient("Zoë Ångström-Lefèvre", "00999123", date(1971, 2, 3)),

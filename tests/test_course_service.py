@@ -23,9 +23,9 @@ D = date.fromisoformat
 def services(tmp_path):
     clock = FakeClock(datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc))
     service = open_service(data_dir=tmp_path, clock=clock)
-    service.add_user("Pat Pharmacist", Role.PHARMACIST, "2468")
-    service.add_user("Nina Nurse", Role.NURSE, "1357")
-    service.add_user("Tom Tech", Role.TECHNICIAN, "9753")
+    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
+    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
+    service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
     yield service, CourseService(service), clock
     service.close()
 

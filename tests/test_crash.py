@@ -82,9 +82,9 @@ def start_writer(data_dir: Path) -> subprocess.Popen:
 def test_steps_survive_sigkill_at_random_moments(tmp_path):
     data = tmp_path / "data"
     with open_service(data_dir=data) as service:
-        service.add_user("Tina", Role.TECHNICIAN, "1111")
-        service.add_user("Paul", Role.PHARMACIST, "2222")
-        service.add_user("Nora", Role.NURSE, "4444")
+        paul = service.add_user("Paul", Role.PHARMACIST, "222222")
+        service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
+        service.add_user("Nora", Role.NURSE, "444444", actor=paul)
     rng = random.Random(int(os.environ.get("CRASH_SEED", time.time_ns())))
     acknowledged_preps: set[str] = set()
     acknowledged_events: dict[tuple[str, int], str] = {}
@@ -144,9 +144,9 @@ def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path):
     """Two workstations writing to one database: every acknowledged step is stored, one chain."""
     data = tmp_path / "data"
     with open_service(data_dir=data) as service:
-        service.add_user("Tina", Role.TECHNICIAN, "1111")
-        service.add_user("Paul", Role.PHARMACIST, "2222")
-        service.add_user("Nora", Role.NURSE, "4444")
+        paul = service.add_user("Paul", Role.PHARMACIST, "222222")
+        service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
+        service.add_user("Nora", Role.NURSE, "444444", actor=paul)
     writers = [start_writer(data) for _ in range(2)]
     for writer in writers:
         assert writer.stdout.readline() == "ready\n", writer.stderr.read()

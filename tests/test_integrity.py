@@ -38,7 +38,10 @@ def db_rows(folder) -> int:
 
 
 def cli(capsys, *args):
-    code = main(list(args))
+    try:
+        code = main(list(args))
+    except SystemExit as usage:  # argparse: a required option missing
+        code = usage.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -260,3 +263,167 @@ def test_eight_programs_creating_one_new_database_all_succeed(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(len(commands)) as pool:
         results = list(pool.map(lambda c: run_cli(*c, "--data-dir", folder), commands))
     assert [r.code for r in results] == [0] * len(commands), [r.stderr for r in results if r.code]
+
+
+# -- 3. user management needs a signed-in pharmacist -----------------------------------------
+
+
+def env_cli(capsys, monkeypatch, pin, new_pin, *args):
+    for name, value in (("INFUSION_PREP_PIN", pin), ("INFUSION_PREP_NEW_PIN", new_pin)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    return cli(capsys, *args)
+
+
+@pytest.mark.parametrize("argv", [
+    ["user", "add", "Mallory", "--role", "pharmacist"],
+    ["user", "add", "Mallory", "--role", "technician"],
+    ["user", "set-pin", "Paul Pharm"],
+    ["user", "deactivate", "Paul Pharm"],
+    ["user", "activate", "Paul Pharm"],
+])
+def test_user_management_without_a_signed_in_pharmacist_is_refused(data, capsys, monkeypatch, argv):
+    code, _, err = env_cli(capsys, monkeypatch, "999999", "999999", *argv, "--data-dir", str(data))
+    assert code in (1, 2), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        assert service.user("Mallory") is None
+        assert service.authenticate("Paul Pharm", PHARMACIST_PIN).active
+
+
+def test_a_technician_cannot_add_a_pharmacist_even_with_their_own_pin(data, capsys, monkeypatch):
+    assert env_cli(capsys, monkeypatch, PHARMACIST_PIN, "112233", "user", "add", "Tess", "--role", "technician",
+                   "--user", "Paul Pharm", "--data-dir", str(data))[0] == 0
+    code, _, err = env_cli(capsys, monkeypatch, "112233", "445566", "user", "add", "Tess Two", "--role", "pharmacist",
+                           "--user", "Tess", "--data-dir", str(data))
+    assert code == 1 and "pharmacist" in err
+    code, _, err = env_cli(capsys, monkeypatch, "000000", "445566", "user", "add", "Tess Two", "--role", "pharmacist",
+                           "--user", "Paul Pharm", "--data-dir", str(data))
+    assert code == 2 and "pin" in err
+
+
+def test_the_first_pharmacist_of_an_empty_database_needs_no_sign_in_and_the_os_account_is_recorded(tmp_path, capsys, monkeypatch):
+    import getpass
+    import json
+
+    folder = tmp_path / "new"
+    code, _, err = env_cli(capsys, monkeypatch, "135790", None, "user", "add", "Tina", "--role", "technician", "--data-dir", str(folder))
+    assert code == 1 and "first user must be a pharmacist" in err
+    assert env_cli(capsys, monkeypatch, "135790", None, "user", "add", "Ana", "--role", "pharmacist", "--data-dir", str(folder))[0] == 0
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        entry = service.audit_entries()[-1]
+    assert json.loads(entry.after)["os_user"] == getpass.getuser()
+
+
+def test_the_service_refuses_user_changes_without_an_actor(data):
+    from infusion_app.service import StepRefused
+
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        with pytest.raises(StepRefused):
+            service.add_user("Mallory", Role.PHARMACIST, "999999")
+        with pytest.raises(StepRefused):
+            service.set_pin("Paul Pharm", "999999")
+        with pytest.raises(StepRefused):
+            service.set_user_active("Paul Pharm", False)
+
+
+def test_pin_fd_is_read_instead_of_the_environment(data, capsys, monkeypatch):
+    read_end, write_end = os.pipe()
+    os.write(write_end, f"{PHARMACIST_PIN}\n778899\n".encode())
+    os.close(write_end)
+    try:
+        code, _, err = env_cli(capsys, monkeypatch, None, None, "user", "add", "Fay", "--role", "nurse", "--user", "Paul Pharm",
+                               "--pin-fd", str(read_end), "--new-pin-fd", str(read_end), "--data-dir", str(data))
+    finally:
+        os.close(read_end)
+    assert code == 0, err
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        assert service.authenticate("Fay", "778899").role is Role.NURSE
+
+
+# -- 6. PIN lockout across processes, failed sign-ins audited, minimum length ------------------
+
+
+def test_wrong_pins_lock_the_name_across_processes_and_each_is_audited(data):
+    from infusion_app.service import AuthenticationError
+
+    clock = FakeClock(T0)
+    for _ in range(5):  # each attempt a new process: a fresh service on the same file
+        with open_service(data_dir=data, clock=clock) as service, pytest.raises(AuthenticationError):
+            service.authenticate("Paul Pharm", "000000")
+    with open_service(data_dir=data, clock=clock) as service:
+        with pytest.raises(AuthenticationError, match="try again in"):
+            service.authenticate("Paul Pharm", PHARMACIST_PIN)  # even the right PIN waits
+        failed = [e for e in service.audit_entries() if e.action == "sign_in.failed"]
+        assert len(failed) == 5 and failed[0].subject == "Paul Pharm"
+        assert service.verify_audit().intact
+    clock.advance(seconds=31)
+    with open_service(data_dir=data, clock=clock) as service:
+        assert service.authenticate("Paul Pharm", PHARMACIST_PIN).name == "Paul Pharm"
+
+
+def test_an_unknown_name_is_counted_and_audited_too(data):
+    from infusion_app.service import AuthenticationError
+
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        with pytest.raises(AuthenticationError):
+            service.authenticate("Nobody\x1b[2J", "123456")
+        assert service.audit_entries()[-1].action == "sign_in.failed"
+        assert "\x1b" not in service.audit_entries()[-1].subject
+
+
+def test_new_pins_need_the_site_minimum_of_six_digits_by_default(data):
+    from infusion_app.domain.errors import ValidationError
+
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
+        with pytest.raises(ValidationError, match="6 to 12"):
+            service.add_user("Shorty", Role.NURSE, "1234", actor=paul)
+        service.set_setting("pin_min_digits", 8, paul)
+        with pytest.raises(ValidationError, match="8 to 12"):
+            service.add_user("Shorty", Role.NURSE, "123456", actor=paul)
+        assert service.add_user("Longer", Role.NURSE, "12345678", actor=paul).name == "Longer"
+        with pytest.raises(ValidationError):
+            service.set_setting("pin_min_digits", 3, paul)
+
+
+# -- 8. the last pharmacist, checked inside the write transaction -----------------------------
+
+
+def test_two_deactivations_racing_cannot_leave_no_pharmacist(data, monkeypatch):
+    from infusion_app.service import StepRefused
+
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
+        petra = service.add_user("Petra Pharm", Role.PHARMACIST, "864213", actor=paul)
+        # Both workstations read two active pharmacists before either writes: the old check
+        # (outside the transaction) passed for both.
+        monkeypatch.setattr(service.repository, "list_users", lambda include_inactive=False: [paul, petra])
+        service.set_user_active("Petra Pharm", False, actor=paul)
+        with pytest.raises(StepRefused) as refused:
+            service.set_user_active("Paul Pharm", False, actor=paul)
+        assert refused.value.code == "last-pharmacist"
+        monkeypatch.undo()
+        assert [u.name for u in service.users() if u.role is Role.PHARMACIST] == ["Paul Pharm"]
+
+
+# -- 16. names: NFKC, look-alikes, the administrator's name -----------------------------------
+
+
+@pytest.mark.parametrize("name", ["Paul Pharm", "Pаul Pharm", "ＰＡＵＬ ＰＨＡＲＭ", "Paul  Phárm", "local-admin (os user root)", "Local-Admin"])
+def test_look_alike_and_reserved_names_are_refused(data, name):
+    from infusion_app.domain.errors import ValidationError
+
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
+        with pytest.raises(ValidationError) as refused:
+            service.add_user(name, Role.NURSE, "975310", actor=paul)
+        assert refused.value.field == "name"
+
+
+def test_a_full_width_name_is_stored_normalised(data):
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
+        assert service.add_user("Ｎｉｎａ", Role.NURSE, "975310", actor=paul).name == "Nina"

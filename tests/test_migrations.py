@@ -116,7 +116,7 @@ def test_a_real_migration_first_copies_the_file_aside(tmp_path, monkeypatch):
 
     data = tmp_path / "data"
     with open_service(data) as service:
-        service.add_user("Ana", "pharmacist", "2468")
+        service.add_user("Ana", "pharmacist", "246824")
     _, head = known_revisions()
     # A later version of the program: the shipped migrations plus one more.
     scripts = tmp_path / "migrations"

@@ -41,11 +41,12 @@ def service(tmp_path, clock):
 
 @pytest.fixture
 def people(service):
+    pharm = service.add_user("Paul Pharm", Role.PHARMACIST, "222222")  # the first user: no sign-in yet
     return {
-        "tech": service.add_user("Tina Tech", Role.TECHNICIAN, "1111"),
-        "pharm": service.add_user("Paul Pharm", Role.PHARMACIST, "2222"),
-        "pharm2": service.add_user("Petra Pharm", Role.PHARMACIST, "3333"),
-        "nurse": service.add_user("Nora Nurse", Role.NURSE, "4444"),
+        "tech": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=pharm),
+        "pharm": pharm,
+        "pharm2": service.add_user("Petra Pharm", Role.PHARMACIST, "333333", actor=pharm),
+        "nurse": service.add_user("Nora Nurse", Role.NURSE, "444444", actor=pharm),
     }
 
 
@@ -67,15 +68,15 @@ def prepare_to_dispensed(service, people, clock, prep_id):
 
 
 def test_pins_are_hashed_with_scrypt_and_a_fresh_salt_each_time():
-    first, second = hash_pin("2468"), hash_pin("2468")
+    first, second = hash_pin("246824"), hash_pin("246824")
     assert first != second
     scheme, n, r, p, salt, key = first.split("$")
     assert scheme == "scrypt" and int(n) >= 2**14 and int(r) >= 8 and int(p) >= 1
     assert SCRYPT_N >= 2**14
-    assert "2468" not in first
-    assert verify_pin("2468", first) and verify_pin("2468", second)
-    assert not verify_pin("2469", first)
-    assert not verify_pin("2468", "garbage") and not verify_pin("2468", "scrypt$x$y$z$!!$??")
+    assert "246824" not in first
+    assert verify_pin("246824", first) and verify_pin("246824", second)
+    assert not verify_pin("246924", first)
+    assert not verify_pin("246824", "garbage") and not verify_pin("246824", "scrypt$x$y$z$!!$??")
 
 
 @pytest.mark.parametrize("pin", ["123", "1234567890123", "12a4", "", " 1234", "１２３４", "12.4"])
@@ -86,11 +87,11 @@ def test_pins_must_be_4_to_12_ascii_digits(pin):
 
 
 def test_authentication_checks_the_pin_and_ignores_name_case(service, people):
-    assert service.authenticate("nora nurse", "4444").name == "Nora Nurse"
+    assert service.authenticate("nora nurse", "444444").name == "Nora Nurse"
     with pytest.raises(AuthenticationError):
-        service.authenticate("Nora Nurse", "4445")
+        service.authenticate("Nora Nurse", "444544")
     with pytest.raises(AuthenticationError) as unknown:
-        service.authenticate("Nobody", "4444")
+        service.authenticate("Nobody", "444444")
     assert unknown.value.message == "name or PIN not recognised"  # same words as a wrong PIN
 
 
@@ -98,7 +99,7 @@ def test_a_deactivated_user_cannot_sign_in_or_record(service, people, clock):
     prep = new_prep(service, people)
     service.deactivate_user("Tina Tech", actor=people["pharm"])
     with pytest.raises(AuthenticationError, match="deactivated"):
-        service.authenticate("Tina Tech", "1111")
+        service.authenticate("Tina Tech", "111111")
     with pytest.raises(StepRefused):
         service.record_event(prep.id, E.RECONSTITUTED, people["tech"])  # a stale signed-in User object
     assert "Tina Tech" in [u.name for u in service.users(include_inactive=True)]
@@ -107,11 +108,11 @@ def test_a_deactivated_user_cannot_sign_in_or_record(service, people, clock):
 
 def test_user_names_are_unique_regardless_of_case(service, people):
     with pytest.raises(ValidationError) as refused:
-        service.add_user("TINA TECH", Role.NURSE, "9999")
+        service.add_user("TINA TECH", Role.NURSE, "999999", actor=people["pharm"])
     assert refused.value.field == "name"
 
 
-@pytest.mark.parametrize("name, role, pin, field", [("", "nurse", "1234", "name"), ("Al", "doctor", "1234", "role"), ("Al", "nurse", "12", "pin"), ("A\x00l", "nurse", "1234", "name")])
+@pytest.mark.parametrize("name, role, pin, field", [("", "nurse", "123412", "name"), ("Al", "doctor", "123412", "role"), ("Al", "nurse", "12", "pin"), ("A\x00l", "nurse", "123412", "name")])
 def test_bad_user_input_names_the_field(service, name, role, pin, field):
     with pytest.raises(ValidationError) as refused:
         service.add_user(name, role, pin)
@@ -120,19 +121,19 @@ def test_bad_user_input_names_the_field(service, name, role, pin, field):
 
 def test_only_a_pharmacist_manages_users_and_settings(service, people):
     with pytest.raises(StepRefused, match="pharmacist"):
-        service.add_user("Ned", Role.NURSE, "1234", actor=people["nurse"])
+        service.add_user("Ned", Role.NURSE, "123412", actor=people["nurse"])
     with pytest.raises(StepRefused, match="pharmacist"):
         service.set_setting("warning_lead_minutes", 45, people["tech"])
-    assert service.add_user("Ned", Role.NURSE, "1234", actor=people["pharm"]).role is Role.NURSE
+    assert service.add_user("Ned", Role.NURSE, "123412", actor=people["pharm"]).role is Role.NURSE
 
 
 def test_a_pin_can_be_changed_with_the_current_one(service, people):
     with pytest.raises(AuthenticationError):
-        service.set_pin("Nora Nurse", "5555", current_pin="0000")
-    service.set_pin("Nora Nurse", "5555", current_pin="4444")
-    assert service.authenticate("Nora Nurse", "5555")
+        service.set_pin("Nora Nurse", "555555", current_pin="000000")
+    service.set_pin("Nora Nurse", "555555", current_pin="444444")
+    assert service.authenticate("Nora Nurse", "555555")
     with pytest.raises(AuthenticationError):
-        service.authenticate("Nora Nurse", "4444")
+        service.authenticate("Nora Nurse", "444444")
 
 
 # -- preparations --------------------------------------------------------------------------
@@ -297,12 +298,12 @@ def test_the_4_hour_dilution_limit_is_a_hard_stop_a_pharmacist_may_override(serv
     prep_id, refusal = late_dilution(service, people, clock)
     assert refusal.overridable and "dilute" in refusal.code
     with pytest.raises(StepRefused):
-        service.authorize_override("Tina Tech", "1111", "needed")  # not a pharmacist
+        service.authorize_override("Tina Tech", "111111", "needed")  # not a pharmacist
     with pytest.raises(AuthenticationError):
-        service.authorize_override("Paul Pharm", "0000", "needed")
+        service.authorize_override("Paul Pharm", "000000", "needed")
     with pytest.raises(ValidationError):
-        service.authorize_override("Paul Pharm", "2222", "  ")
-    override = service.authorize_override("Paul Pharm", "2222", "prescriber informed; dose needed today", refusal.code)
+        service.authorize_override("Paul Pharm", "222222", "  ")
+    override = service.authorize_override("Paul Pharm", "222222", "prescriber informed; dose needed today", refusal.code)
     status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
     kinds = [e.type for e in status.prep.events]
     assert kinds == [E.RECONSTITUTED, E.OVERRIDE, E.DILUTED]
@@ -315,14 +316,14 @@ def test_the_4_hour_dilution_limit_is_a_hard_stop_a_pharmacist_may_override(serv
 
 def test_an_override_without_a_code_applies_to_the_refusal_met(service, people, clock):
     prep_id, refusal = late_dilution(service, people, clock)
-    override = service.authorize_override("Paul Pharm", "2222", "prescriber informed")
+    override = service.authorize_override("Paul Pharm", "222222", "prescriber informed")
     status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
     assert status.prep.events[1].details["hard_stop"] == refusal.code
 
 
 def test_an_override_that_is_not_needed_is_refused_and_nothing_stored(service, people):
     status = new_prep(service, people)
-    override = service.authorize_override("Paul Pharm", "2222", "just in case")
+    override = service.authorize_override("Paul Pharm", "222222", "just in case")
     with pytest.raises(ValidationError) as refused:
         service.record_event(status.id, E.RECONSTITUTED, people["tech"], override=override)
     assert refused.value.field == "override"
@@ -456,9 +457,9 @@ def test_a_patient_is_found_by_mrn_from_the_newest_preparation(service, people, 
 def test_the_last_active_pharmacist_cannot_be_deactivated(service, people):
     service.deactivate_user("Petra Pharm", actor=people["pharm"])
     with pytest.raises(StepRefused) as refused:
-        service.deactivate_user("Paul Pharm")
+        service.deactivate_user("Paul Pharm", actor=people["pharm"])
     assert refused.value.code == "last-pharmacist"
-    assert service.authenticate("Paul Pharm", "2222").active
+    assert service.authenticate("Paul Pharm", "222222").active
 
 
 def test_every_paper_and_label_choice_is_one_the_printed_outputs_accept():
@@ -500,19 +501,19 @@ def test_the_same_vial_scanned_twice_is_refused_but_two_vials_of_one_lot_are_not
 def test_repeated_wrong_pins_make_the_name_wait(service, people, clock):
     for _ in range(5):
         with pytest.raises(AuthenticationError, match="not recognised"):
-            service.authenticate("Nora Nurse", "0000")
+            service.authenticate("Nora Nurse", "000000")
     with pytest.raises(AuthenticationError, match="try again in 30 s"):
-        service.authenticate("Nora Nurse", "4444")  # even the right PIN waits
-    assert service.authenticate("Paul Pharm", "2222")  # other names are not held up
+        service.authenticate("Nora Nurse", "444444")  # even the right PIN waits
+    assert service.authenticate("Paul Pharm", "222222")  # other names are not held up
     clock.advance(seconds=31)
     with pytest.raises(AuthenticationError, match="not recognised"):
-        service.authenticate("nora nurse", "0001")
+        service.authenticate("nora nurse", "000100")
     with pytest.raises(AuthenticationError, match="try again in 60 s"):
-        service.authenticate("Nora Nurse", "4444")  # the wait doubles
+        service.authenticate("Nora Nurse", "444444")  # the wait doubles
     clock.advance(seconds=61)
-    assert service.authenticate("Nora Nurse", "4444").name == "Nora Nurse"
+    assert service.authenticate("Nora Nurse", "444444").name == "Nora Nurse"
     with pytest.raises(AuthenticationError, match="not recognised"):
-        service.authenticate("Nora Nurse", "0000")  # a right PIN started the count again
+        service.authenticate("Nora Nurse", "000000")  # a right PIN started the count again
 
 
 OTHER_PRODUCT_CODE = "]d2(01)00300690123011(17)280531(10)LOTX(21)SERX1"  # NDC 0069-0123-01: not BESPONSA

@@ -181,9 +181,9 @@ def test_users_are_unique_regardless_of_case_and_never_deleted(opened):
 
     engine, _, _ = opened
     repository = SqlRepository(engine)
-    repository.add_user(User(None, "Ana Silva", Role.PHARMACIST), "hash", draft())
+    repository.add_user(User(None, "Ana Silva", Role.NURSE), "hash", draft())
     with pytest.raises(DuplicateError):
-        repository.add_user(User(None, "ana  SILVA", Role.NURSE), "hash", draft())
+        repository.add_user(User(None, "ana  SILVA", Role.PHARMACIST), "hash", draft())
     repository.update_user("ANA SILVA", active=False, audit=draft())
     assert repository.list_users() == []
     assert repository.list_users(include_inactive=True)[0].active is False

@@ -33,7 +33,12 @@ def open_service_for(args: argparse.Namespace):
         raise CliError(str(exc), STORAGE_FAILURE) from None  # type: ignore[arg-type]
 
 
-def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False) -> str:
+def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False, fd: int | None = None) -> str:
+    """The PIN from file descriptor `fd` (one line; preferred in scripts: no environment to leak
+    through /proc or a crash report), else the environment variable `env`, else typed twice at
+    a terminal when `confirm`."""
+    if fd is not None:
+        return _pin_from_fd(fd, prompt_name)
     pin = os.environ.get(env)
     if pin is not None:
         return pin
@@ -46,6 +51,20 @@ def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False) -> str
     except EOFError:
         raise CliError(f"no PIN for {prompt_name} was typed", Exit.INVALID) from None
     return pin
+
+
+def _pin_from_fd(fd: int, prompt_name: str) -> str:
+    if fd < 0 or fd > 65535:
+        raise CliError(f"invalid --pin-fd: {fd} is not a file descriptor (e.g. --pin-fd 3 with 3<pinfile)", Exit.INVALID)
+    try:
+        with open(fd, "rb", buffering=0, closefd=False) as stream:
+            line = stream.readline(64)
+    except OSError as exc:
+        raise CliError(f"invalid --pin-fd: cannot read the PIN for {prompt_name} from descriptor {fd}: {exc.strerror}", Exit.INVALID) from None
+    try:
+        return line.decode("ascii").strip("\r\n")
+    except UnicodeDecodeError:
+        raise CliError(f"invalid pin: the PIN for {prompt_name} read from descriptor {fd} is not digits", Exit.INVALID) from None
 
 
 def sign_in(service, name: str):

@@ -14,7 +14,8 @@ import secrets
 
 from .errors import ValidationError
 
-PIN_MIN_DIGITS = 4
+PIN_MIN_DIGITS = 4  # the shortest PIN ever stored (older sites); new PINs follow the site's minimum
+DEFAULT_PIN_MIN_DIGITS = 6  # the site setting's default: 10^6 guesses, not 10^4, for a stolen database
 PIN_MAX_DIGITS = 12
 
 # scrypt cost: n=2**14, r=8, p=1 is the interactive-login setting (~16 MiB, tens of ms).
@@ -26,12 +27,13 @@ KEY_BYTES = 32
 _SCHEME = "scrypt"
 
 
-def validate_pin(pin: str, field: str = "pin") -> str:
-    """A PIN is 4 to 12 digits (what a gloved hand types on a keypad)."""
+def validate_pin(pin: str, field: str = "pin", minimum: int = PIN_MIN_DIGITS) -> str:
+    """A PIN is `minimum` (the site's setting, at least 4) to 12 digits (a gloved hand on a keypad)."""
+    minimum = max(PIN_MIN_DIGITS, min(int(minimum), PIN_MAX_DIGITS))
     if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
-        raise ValidationError(field, f"must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits (0-9), nothing else")
-    if not PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS:
-        raise ValidationError(field, f"has {len(pin)} digits; must be {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+        raise ValidationError(field, f"must be {minimum} to {PIN_MAX_DIGITS} digits (0-9), nothing else")
+    if not minimum <= len(pin) <= PIN_MAX_DIGITS:
+        raise ValidationError(field, f"has {len(pin)} digits; must be {minimum} to {PIN_MAX_DIGITS} digits (e.g. 482913)")
     return pin
 
 

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from ..domain.errors import ValidationError
 from ..domain.records import Role, User
-from ..domain.security import PIN_MAX_DIGITS, PIN_MIN_DIGITS
+from ..domain.preparation import StepRefused
+from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
 from .widgets import message_label, set_role
 
 
@@ -29,7 +30,7 @@ def pin_field(parent: QWidget, accessible_name: str) -> QLineEdit:
     field = QLineEdit(parent)
     field.setEchoMode(QLineEdit.EchoMode.Password)
     field.setMaxLength(PIN_MAX_DIGITS)
-    field.setPlaceholderText(f"{PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+    field.setPlaceholderText(f"{DEFAULT_PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
     field.setAccessibleName(accessible_name)
     return field
 
@@ -103,6 +104,10 @@ class FirstRunDialog(QDialog):
             return
         try:
             self.created = self.service.add_user(self.name.text(), Role.PHARMACIST, self.pin.text())
+        except StepRefused:
+            # Another workstation added the first pharmacist meanwhile: sign in instead.
+            self.accept()
+            return
         except ValidationError as exc:
             focus = {"name": self.name, "pin": self.pin}.get(exc.field, self.name)
             if focus is self.pin:

@@ -66,13 +66,36 @@ class PreparationBlocked(Exception):
         super().__init__("; ".join(self.hard_stops))
 
 
-def local_admin_name() -> str:
-    """Who the command line's user management acts as: the operating-system account."""
+def os_account() -> str:
+    """The operating-system account running the program, recorded beside every user change."""
     try:
-        who = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # no login name in some containers and services
-        who = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    return f"local-admin (os user {who})"
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def local_admin_name() -> str:
+    """Who acts when nobody is signed in (the first pharmacist, an export): the operating-system account."""
+    return f"local-admin (os user {os_account()})"
+
+
+# Letters of other alphabets that look like Latin ones: a name written with them is another
+# person to the database but the same person on a printed record.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "һ": "h", "ո": "n", "ս": "u",
+    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+    "ℓ": "l", "ı": "i", "0": "o", "1": "l", "|": "l",
+})
+
+
+def name_skeleton(name: str) -> str:
+    """The shape of a name for comparison: NFKC, case-folded, look-alike letters mapped to Latin, accents dropped."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", " ".join(name.split())).casefold().translate(_LOOKALIKES)
+    decomposed = unicodedata.normalize("NFKD", folded)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace(" ", "")
 
 
 def _clean_text(field_name: str, value: Any, maximum: int, minimum: int = 1) -> str:
@@ -89,7 +112,16 @@ def _clean_text(field_name: str, value: Any, maximum: int, minimum: int = 1) -> 
 
 
 def validate_user_name(name: Any) -> str:
-    return _clean_text("name", name, NAME_MAX)
+    """NFKC-normalised (a full-width or ligature form is the same name), printable, and not the
+    name the program records for the local administrator."""
+    import unicodedata
+
+    if isinstance(name, str):
+        name = unicodedata.normalize("NFKC", name)
+    text = _clean_text("name", name, NAME_MAX)
+    if name_skeleton(text).startswith(name_skeleton("local-admin")) or text.casefold().startswith("sign-in"):
+        raise ValidationError("name", f"'{text}' is reserved for the program's own records; choose a person's name")
+    return text
 
 
 def validate_role(role: Any) -> Role:
@@ -209,7 +241,6 @@ class PreparationService:
         self.engine = engine
         self.location = location
         self.migration = migration
-        self._pin_failures: dict[str, tuple[int, datetime]] = {}  # name key -> (wrong PINs in a row, last at)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -256,81 +287,114 @@ class PreparationService:
         return stored
 
     def add_user(self, name: str, role: Role | str, pin: str, actor: User | None = None) -> User:
+        """A signed-in pharmacist adds a user. Without `actor`, only the very first user of an
+        empty database, who must be a pharmacist (checked again inside the write transaction)."""
         name = validate_user_name(name)
         role = validate_role(role)
-        validate_pin(pin)
+        validate_pin(pin, minimum=self.settings().pin_min_digits)
+        first = actor is None
+        if first:
+            if self.repository.count_users() > 0:
+                raise StepRefused("sign-in-required", "adding a user needs a signed-in pharmacist (--user NAME with their PIN); "
+                                  "only the first pharmacist of an empty database is added without one")
+            if role is not Role.PHARMACIST:
+                raise StepRefused("first-user-pharmacist", f"the first user must be a pharmacist (who can then add the others); '{role.value}' was given")
         who = self._actor_name(actor, "adding a user")
-        if self.repository.get_user(name) is not None:
-            raise ValidationError("name", f"a user named '{name}' already exists (names are unique regardless of case)")
+        self._refuse_confusable(name)
         pin_hash = hash_pin(pin)
         audit = AuditDraft(self.now(), who, "user.added", name, None,
-                           {"name": name, "role": role.value, "active": True, "pin_fingerprint": pin_fingerprint(pin_hash)})
-        from ..storage.repository import DuplicateError  # the storage layer's own refusal of a race
+                           {"name": name, "role": role.value, "active": True, "pin_fingerprint": pin_fingerprint(pin_hash), "os_user": os_account()})
+        from ..storage.repository import DuplicateError, NoLongerEmpty  # the storage layer's own refusal of a race
 
         try:
-            return self.repository.add_user(User(None, name, role), pin_hash, audit)
-        except DuplicateError as exc:
-            raise ValidationError("name", str(exc)) from None
+            return self.repository.add_user(User(None, name, role), pin_hash, audit, only_if_empty=first)
+        except DuplicateError:
+            raise ValidationError("name", f"a user named '{name}' already exists (names are unique regardless of case)") from None
+        except NoLongerEmpty as exc:
+            raise StepRefused("sign-in-required", str(exc)) from None
+
+    def _refuse_confusable(self, name: str) -> None:
+        """A name that looks like an existing one ("Tina" and "Tinа" with a Cyrillic а) is refused."""
+        skeleton = name_skeleton(name)
+        for existing in self.repository.list_users(include_inactive=True):
+            if " ".join(existing.name.split()).casefold() == " ".join(name.split()).casefold():
+                raise ValidationError("name", f"a user named '{existing.name}' already exists (names are unique regardless of case)")
+            if name_skeleton(existing.name) == skeleton:
+                raise ValidationError("name", f"'{name}' looks like the existing user '{existing.name}' (letters from another alphabet); choose a distinct name")
 
     def authenticate(self, name: str, pin: str) -> User:
         """The stored user when name and PIN match and the user is active; AuthenticationError otherwise.
 
-        After FREE_PIN_ATTEMPTS wrong PINs in a row for one name, this service (one workstation)
-        makes that name wait before the next try, doubling up to MAX_PIN_WAIT: a 4-digit PIN must
-        not be guessable at the keyboard. A right PIN resets the count.
+        Wrong PINs are counted per typed name in the database (every process and workstation
+        shares the count, and a restart keeps it), and each is audited. After FREE_PIN_ATTEMPTS
+        in a row the name waits before the next try, doubling up to MAX_PIN_WAIT. A right PIN
+        resets the count.
         """
         if not isinstance(name, str) or not isinstance(pin, str):
             raise AuthenticationError()
-        key = " ".join(name.split()).casefold()
+        key = " ".join(name.split()).casefold()[:NAME_MAX]
         now = self.now()
-        failures, last = self._pin_failures.get(key, (0, now))
+        stored_failures = self.repository.sign_in_failures(key)
+        failures, last = stored_failures if stored_failures else (0, now)
         if failures >= FREE_PIN_ATTEMPTS:
-            wait = min(PIN_WAIT * 2 ** (failures - FREE_PIN_ATTEMPTS), MAX_PIN_WAIT)
+            wait = min(PIN_WAIT * 2 ** min(failures - FREE_PIN_ATTEMPTS, 30), MAX_PIN_WAIT)
             if now < last + wait:
                 seconds = math.ceil((last + wait - now).total_seconds())
                 raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
         stored_hash = self.repository.get_pin_hash(name)
         if stored_hash is None:
             dummy_verify(pin)
-            self._pin_failures[key] = (failures + 1, now)
+            self._sign_in_failed(key, name, now)
             raise AuthenticationError()
         if not verify_pin(pin, stored_hash):
-            self._pin_failures[key] = (failures + 1, now)
+            self._sign_in_failed(key, name, now)
             raise AuthenticationError()
-        self._pin_failures.pop(key, None)
+        if stored_failures:
+            self.repository.clear_sign_in_failures(key)
         user = self.repository.get_user(name)
         if user is None or not user.active:
             raise AuthenticationError(f"user {name} is deactivated; ask a pharmacist")
         return user
 
+    def _sign_in_failed(self, key: str, typed: str, now: datetime) -> None:
+        shown = "".join(ch if ch.isprintable() else "?" for ch in " ".join(typed.split()))[:NAME_MAX] or "(blank)"
+        audit = AuditDraft(now, shown, "sign_in.failed", shown, None, {"os_user": os_account()})
+        self.repository.record_sign_in_failure(key, now, audit)
+
     def set_user_active(self, name: str, active: bool, actor: User | None = None) -> User:
+        if actor is None:
+            raise StepRefused("sign-in-required", "activating or deactivating a user needs a signed-in pharmacist (--user NAME with their PIN)")
         who = self._actor_name(actor, "activating or deactivating a user")
         stored = self.repository.get_user(name)
         if stored is None:
             raise ValidationError("name", f"no user named '{name}'")
-        if not active and stored.active and stored.role is Role.PHARMACIST:
-            pharmacists = [u for u in self.repository.list_users() if u.role is Role.PHARMACIST]
-            if len(pharmacists) <= 1:
-                raise StepRefused("last-pharmacist", f"{stored.name} is the last active pharmacist: add another before deactivating (nobody could verify, override or manage users)")
-        audit = AuditDraft(self.now(), who, "user.activated" if active else "user.deactivated", stored.name, {"active": stored.active}, {"active": active})
-        return self.repository.update_user(stored.name, active=active, audit=audit)
+        audit = AuditDraft(self.now(), who, "user.activated" if active else "user.deactivated", stored.name,
+                           {"active": stored.active}, {"active": active, "os_user": os_account()})
+        from ..storage.repository import LastPharmacist
+
+        try:
+            return self.repository.update_user(stored.name, active=active, audit=audit)
+        except LastPharmacist:
+            raise StepRefused("last-pharmacist", f"{stored.name} is the last active pharmacist: add another before deactivating (nobody could verify, override or manage users)") from None
 
     def deactivate_user(self, name: str, actor: User | None = None) -> User:
         return self.set_user_active(name, False, actor)
 
     def set_pin(self, name: str, new_pin: str, actor: User | None = None, current_pin: str | None = None) -> User:
-        """A pharmacist (or the local administrator) resets a PIN; a user changes their own with `current_pin`."""
-        validate_pin(new_pin)
+        """A signed-in pharmacist resets a PIN (`actor`); a user changes their own with `current_pin`."""
+        validate_pin(new_pin, minimum=self.settings().pin_min_digits)
         stored = self.repository.get_user(name)
         if stored is None:
             raise ValidationError("name", f"no user named '{name}'")
         if current_pin is not None:
             self.authenticate(name, current_pin)
             who = stored.name
+        elif actor is None:
+            raise StepRefused("sign-in-required", "resetting a PIN needs a signed-in pharmacist (--user NAME with their PIN), or the user's current PIN")
         else:
             who = self._actor_name(actor, "resetting a PIN")
         pin_hash = hash_pin(new_pin)
-        audit = AuditDraft(self.now(), who, "user.pin_changed", stored.name, None, {"pin_fingerprint": pin_fingerprint(pin_hash)})
+        audit = AuditDraft(self.now(), who, "user.pin_changed", stored.name, None, {"pin_fingerprint": pin_fingerprint(pin_hash), "os_user": os_account()})
         return self.repository.update_user(stored.name, pin_hash=pin_hash, audit=audit)
 
     def authorize_override(self, pharmacist: str, pin: str, reason: str, hard_stop_code: str = "") -> Override:

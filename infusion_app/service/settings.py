@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..domain.bsa import FORMULAS
 from ..domain.errors import ValidationError
 from ..domain.limits import SitePolicy, site_defaults
+from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS, PIN_MIN_DIGITS
 
 PAPER_SIZES = ("letter", "a4")
 # Thermal label stock, width x height; the printed label (reports.label.parse_label_size) draws at this size.
@@ -78,6 +79,7 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "weight_change_percent_adult": (_percent(1, 50), "weight change that asks for a BSA re-check (adults)"),
     "weight_change_percent_child": (_percent(1, 50), "weight change that asks for a BSA re-check (children)"),
     "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
+    "pin_min_digits": (_whole(PIN_MIN_DIGITS, PIN_MAX_DIGITS, "digits"), "fewest digits a new PIN may have"),
 }
 
 DEFAULT_PAPER = "letter"
@@ -100,6 +102,13 @@ class Settings:
     stored: dict[str, Any]  # only what the site changed
 
     @property
+    def pin_min_digits(self) -> int:
+        try:
+            return int(self.stored.get("pin_min_digits", DEFAULT_PIN_MIN_DIGITS))
+        except (TypeError, ValueError):
+            return DEFAULT_PIN_MIN_DIGITS
+
+    @property
     def warning_lead_time(self) -> timedelta:
         return self.policy.warning_lead_time
 
@@ -115,6 +124,7 @@ class Settings:
             "weight_change_percent_adult": policy.weight_change_percent_adult,
             "weight_change_percent_child": policy.weight_change_percent_child,
             "weight_max_age_days": int(policy.weight_max_age.total_seconds() // 86400),
+            "pin_min_digits": self.pin_min_digits,
         }
 
 

@@ -140,6 +140,16 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class SignInFailureRow(Base):
+    """Wrong PINs in a row for one typed name (known or not): the lockout every process shares."""
+
+    __tablename__ = "sign_in_failures"
+
+    name_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 Index("ix_events_preparation", EventRow.preparation_id)
 Index("ix_vials_preparation", VialRow.preparation_id)
 

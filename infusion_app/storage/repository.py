@@ -22,11 +22,19 @@ from ..domain.records import Event, EventType, Patient, Preparation, Role, User,
 from ..domain.security import pin_fingerprint
 from .database import StorageError
 from .audit import GENESIS, StoredState, canonical_json, cross_check, entry_hash, text_digest, verify_chain
-from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, UserRow, VialRow, utc_text
+from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, SignInFailureRow, UserRow, VialRow, utc_text
 
 
 class DuplicateError(ValueError):
     """A unique value (user name, preparation id) is already taken."""
+
+
+class NoLongerEmpty(ValueError):
+    """The database gained users since the first-run check."""
+
+
+class LastPharmacist(ValueError):
+    """The change would leave no active pharmacist (checked inside the write transaction)."""
 
 
 def name_key(name: str) -> str:
@@ -117,9 +125,13 @@ class SqlRepository(TransactionScopes):
         return _entry(row)
 
     # -- users ------------------------------------------------------------------------------
-    def add_user(self, user: User, pin_hash: str, audit: AuditDraft) -> User:
+    def add_user(self, user: User, pin_hash: str, audit: AuditDraft, only_if_empty: bool = False) -> User:
+        """`only_if_empty`: the first pharmacist, added without a signed-in one; checked in the
+        write transaction, so two first runs at once cannot both add a user without credentials."""
         try:
             with self._write() as session:
+                if only_if_empty and session.scalar(select(func.count()).select_from(UserRow)):
+                    raise NoLongerEmpty("users were added meanwhile: sign in as a pharmacist to add another")
                 if session.scalar(select(UserRow).where(UserRow.name_key == name_key(user.name))) is not None:
                     raise DuplicateError(f"a user named '{user.name}' already exists")
                 row = UserRow(
@@ -162,12 +174,47 @@ class SqlRepository(TransactionScopes):
             row = self._user_row(session, name)
             if row is None:
                 raise KeyError(name)
+            if active is False and row.active and row.role == Role.PHARMACIST.value:
+                # Counted under the write lock: two workstations deactivating the last two
+                # pharmacists at once cannot both pass.
+                others = session.scalar(
+                    select(func.count()).select_from(UserRow).where(
+                        UserRow.role == Role.PHARMACIST.value, UserRow.active.is_(True), UserRow.id != row.id
+                    )
+                )
+                if not others:
+                    raise LastPharmacist(row.name)
             if active is not None:
                 row.active = active
             if pin_hash is not None:
                 row.pin_hash = pin_hash
             self._append_audit(session, audit)
             return _user(row)
+
+    # -- sign-in lockout -------------------------------------------------------------------
+    def sign_in_failures(self, key: str) -> tuple[int, datetime] | None:
+        with self._read() as session:
+            row = session.get(SignInFailureRow, key[:80])
+            return (row.failures, row.last_at) if row else None
+
+    def record_sign_in_failure(self, key: str, at: datetime, audit: AuditDraft) -> int:
+        """One more wrong PIN for `key`, with its audit entry, in one transaction; returns the count."""
+        with self._write() as session:
+            row = session.get(SignInFailureRow, key[:80])
+            if row is None:
+                row = SignInFailureRow(name_key=key[:80], failures=0, last_at=at)
+                session.add(row)
+            row.failures += 1
+            row.last_at = at
+            session.flush()
+            self._append_audit(session, audit)
+            return row.failures
+
+    def clear_sign_in_failures(self, key: str) -> None:
+        with self._write() as session:
+            row = session.get(SignInFailureRow, key[:80])
+            if row is not None:
+                session.delete(row)
 
     # -- preparations -----------------------------------------------------------------------
     def preparation_id_exists(self, prep_id: str) -> bool:

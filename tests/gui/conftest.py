@@ -24,10 +24,10 @@ START = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 
 # name -> (role, PIN)
 USERS = {
-    "Tess Tech": (Role.TECHNICIAN, "1111"),
-    "Phil Pharm": (Role.PHARMACIST, "2222"),
-    "Paula Pharm": (Role.PHARMACIST, "3333"),
-    "Nora Nurse": (Role.NURSE, "4444"),
+    "Tess Tech": (Role.TECHNICIAN, "111111"),
+    "Phil Pharm": (Role.PHARMACIST, "222222"),
+    "Paula Pharm": (Role.PHARMACIST, "333333"),
+    "Nora Nurse": (Role.NURSE, "444444"),
 }
 PIN = {name: pin for name, (_role, pin) in USERS.items()}
 
@@ -67,8 +67,10 @@ def template_data_dir(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("template") / "data"
     svc = open_service(data_dir=folder, clock=FakeClock(START))
-    for name, (role, pin) in USERS.items():
-        svc.add_user(name, role, pin)
+    pharmacist = None  # the first user is a pharmacist, who then adds the others
+    for name, (role, pin) in sorted(USERS.items(), key=lambda item: item[1][0] is not Role.PHARMACIST):
+        added = svc.add_user(name, role, pin, actor=pharmacist)
+        pharmacist = pharmacist or added
     svc.close()
     return folder
 

@@ -251,7 +251,7 @@ def test_an_override_with_a_pharmacist_pin_lets_a_late_dilution_through(qtbot, s
     answer_override(
         qtbot,
         wizard,
-        [("Phil Pharm", "9999", "bag prepared under hood; checked"), ("Phil Pharm", PIN["Phil Pharm"], "prescriber informed; dose needed today")],
+        [("Phil Pharm", "999999", "bag prepared under hood; checked"), ("Phil Pharm", PIN["Phil Pharm"], "prescriber informed; dose needed today")],
         seen,
     )
     click(qtbot, wizard, COMMIT)

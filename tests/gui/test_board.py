@@ -175,7 +175,7 @@ def test_the_sign_in_dialog_checks_the_pin_through_the_service(qtbot, service):
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.name.setCurrentText("Tess Tech")
-    qtbot.keyClicks(dialog.pin, "0000")
+    qtbot.keyClicks(dialog.pin, "000000")
     qtbot.keyClick(dialog.pin, Qt.Key.Key_Return)
     assert dialog.user is None and dialog.error.isVisible() and "not recognised" in dialog.error.text()
     assert dialog.pin.text() == ""
@@ -232,7 +232,7 @@ def test_first_start_creates_a_pharmacist_who_is_then_signed_in(qtbot, tmp_path,
     empty = open_service(data_dir=tmp_path / "empty", clock=clock)
     try:
         def fake_exec(dialog):
-            dialog.created = empty.add_user("First Pharmacist", "pharmacist", "5678")
+            dialog.created = empty.add_user("First Pharmacist", "pharmacist", "567856")
             return QDialog.DialogCode.Accepted
 
         monkeypatch.setattr(first_run.FirstRunDialog, "exec", fake_exec)

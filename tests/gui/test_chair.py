@@ -266,7 +266,7 @@ def test_identifier_matching_ignores_case_spacing_and_accents_only():
 
 def test_a_late_start_goes_ahead_only_with_a_pharmacist_override(qtbot, service, nurse, clock, make_preparation):
     asked = []
-    answers = [("Phil Pharm", "9999", "wrong PIN"), ("Phil Pharm", "2222", "patient arrived late; bag inspected, clear")]
+    answers = [("Phil Pharm", "999999", "wrong PIN"), ("Phil Pharm", "222222", "patient arrived late; bag inspected, clear")]
 
     def answer(refusal, pharmacists, parent):
         asked.append((refusal, pharmacists))
