@@ -21,6 +21,12 @@ from infusion_app.domain.gs1 import (
 from infusion_app.domain.monograph import load_monograph, parse_monograph
 
 MONO = load_monograph()
+TODAY = date(2026, 12, 1)  # the clock's date: two-digit years are read in 1977-2076
+
+
+def read(text, monograph=None, today=TODAY):
+    return parse_gs1(text, monograph, today=today)
+
 PRODUCT_NDC = MONO.text("product.ndc")
 
 
@@ -56,13 +62,13 @@ def test_the_product_gtin_is_the_published_one():
     ],
 )
 def test_every_accepted_form_gives_the_same_vial(text):
-    assert parse_gs1(text) == Gs1Data(
+    assert read(text) == Gs1Data(
         gtin=PRODUCT_GTIN, ndc=PRODUCT_NDC, expiry=date(2028, 5, 31), lot="LOT123AB", serial="SER0042"
     )
 
 
 def test_the_serial_is_optional_and_the_record_converts():
-    data = parse_gs1(f"01{PRODUCT_GTIN}17270228" "10AB1")
+    data = read(f"01{PRODUCT_GTIN}17270228" "10AB1")
     assert data.serial is None and data.lot == "AB1" and data.expiry == date(2027, 2, 28)
     record = data.to_vial_record()
     assert (record.lot, record.expiry, record.gtin, record.ndc, record.serial) == ("AB1", date(2027, 2, 28), PRODUCT_GTIN, PRODUCT_NDC, None)
@@ -80,19 +86,19 @@ def test_the_serial_is_optional_and_the_record_converts():
     ],
 )
 def test_expiry_day_00_means_the_end_of_the_month(yymmdd, expected):
-    assert parse_gs1(f"(01){PRODUCT_GTIN}(17){yymmdd}(10)L1").expiry == expected
+    assert read(f"(01){PRODUCT_GTIN}(17){yymmdd}(10)L1").expiry == expected
 
 
 def test_ndc_formatting_follows_the_product_pattern():
     same_labeler_other_pack = gtin_for_ndc("0008-0100-05")
-    assert parse_gs1(f"(01){same_labeler_other_pack}(17)280531(10)L1").ndc == "0008-0100-05"
+    assert read(f"(01){same_labeler_other_pack}(17)280531(10)L1").ndc == "0008-0100-05"
     other_labeler = gtin_for_ndc("12345-678-90")  # a 5-digit labeler: 5-3-2 or 5-4-1 cannot be told apart
-    assert parse_gs1(f"(01){other_labeler}(17)280531(10)L1").ndc == "1234567890"
+    assert read(f"(01){other_labeler}(17)280531(10)L1").ndc == "1234567890"
     case = gtin_for_ndc(PRODUCT_NDC, indicator="5")  # a higher packaging level still carries the NDC
-    assert parse_gs1(f"(01){case}(17)280531(10)L1").ndc == PRODUCT_NDC
+    assert read(f"(01){case}(17)280531(10)L1").ndc == PRODUCT_NDC
     european = "04012345678901"
     european = european[:-1] + str(gs1_check_digit(european[:-1]))
-    assert parse_gs1(f"(01){european}(17)280531(10)L1").ndc is None
+    assert read(f"(01){european}(17)280531(10)L1").ndc is None
     assert ndc_from_gtin(PRODUCT_GTIN, None) == PRODUCT_NDC.replace("-", "")
 
 
@@ -100,8 +106,8 @@ def test_a_five_digit_labeler_product_formats_only_its_own_ndc():
     raw = copy.deepcopy(MONO.raw)
     raw["product"]["ndc"]["text"] = "12345-678-90"
     other = parse_monograph(raw)
-    assert parse_gs1(f"(01){gtin_for_ndc('12345-678-90')}(17)280531(10)L1", other).ndc == "12345-678-90"
-    assert parse_gs1(f"(01){gtin_for_ndc('12345-999-01')}(17)280531(10)L1", other).ndc == "1234599901"
+    assert read(f"(01){gtin_for_ndc('12345-678-90')}(17)280531(10)L1", other).ndc == "12345-678-90"
+    assert read(f"(01){gtin_for_ndc('12345-999-01')}(17)280531(10)L1", other).ndc == "1234599901"
 
 
 @pytest.mark.parametrize(
@@ -123,39 +129,40 @@ def test_a_five_digit_labeler_product_formats_only_its_own_ndc():
         (f"(01){PRODUCT_GTIN}(17)280531", "lot"),
         (f"(17)280531(10)L1", "GTIN"),
         (f"(01){PRODUCT_GTIN}(17)280531(10)", "lot"),
-        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(99)X", "(99)"),
-        (f"(01){PRODUCT_GTIN}junk(17)280531(10)L1", "14 characters"),
-        (f"(01){PRODUCT_GTIN}(17)280531(10)L1)", "human-readable"),
+        (f"(01){PRODUCT_GTIN}(10)L1(17)2805", "expiry date (17)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(21)", "serial number (21)"),
+        (f"(01){PRODUCT_GTIN}junk(17)280531(10)L1", "14 digits"),
+        (f"x(01){PRODUCT_GTIN}(17)280531(10)L1", "identifier"),
         (f"01{PRODUCT_GTIN}17280531" "10L1" "21" + "S" * 30, "longer than 20"),
         (f"01{PRODUCT_GTIN}17280531" "10" + "L" * 25, "FNC1"),
-        (f"01{PRODUCT_GTIN}1728", "6 characters"),
+        (f"01{PRODUCT_GTIN}1728", "6 digits"),
         (f"01{PRODUCT_GTIN}17280531" "10L1é", "characters"),
         (f"(01){PRODUCT_GTIN}(17)280531(10)L1(10)L2", "twice"),
     ],
 )
 def test_garbage_is_refused_naming_the_vial_code(text, says):
     with pytest.raises(ValidationError) as excinfo:
-        parse_gs1(text)
+        read(text)
     assert excinfo.value.field == "vial code"
     assert says in excinfo.value.message
 
 
 def test_non_text_is_refused():
     with pytest.raises(ValidationError) as excinfo:
-        parse_gs1(None)  # type: ignore[arg-type]
+        read(None)  # type: ignore[arg-type]
     assert excinfo.value.field == "vial code"
 
 
 def test_vial_hard_stops_wrong_product_and_expiry():
-    good = parse_gs1(f"(01){PRODUCT_GTIN}(17)280531(10)L1")
+    good = read(f"(01){PRODUCT_GTIN}(17)280531(10)L1")
     assert vial_hard_stops(good, MONO, date(2028, 5, 31)) == []  # usable through the expiry date
     expired = vial_hard_stops(good, MONO, date(2028, 6, 1))
     assert len(expired) == 1 and "expired" in expired[0]
-    wrong = parse_gs1(f"(01){gtin_for_ndc('0008-0200-01')}(17)280531(10)L1")
+    wrong = read(f"(01){gtin_for_ndc('0008-0200-01')}(17)280531(10)L1")
     assert "wrong product" in vial_hard_stops(wrong, MONO, date(2027, 1, 1))[0]
     european = "04012345678901"
     european = european[:-1] + str(gs1_check_digit(european[:-1]))
-    assert "no US NDC" in vial_hard_stops(parse_gs1(f"(01){european}(17)280531(10)L1"), MONO, date(2027, 1, 1))[0]
+    assert "no US NDC" in vial_hard_stops(read(f"(01){european}(17)280531(10)L1"), MONO, date(2027, 1, 1))[0]
 
 
 LOT_CHARS = st.text(
@@ -167,7 +174,7 @@ LOT_CHARS = st.text(
 @given(
     lot=LOT_CHARS,
     serial=st.one_of(st.none(), LOT_CHARS),
-    expiry=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    expiry=st.dates(min_value=date(1977, 1, 1), max_value=date(2076, 12, 31)),
     ndc_digits=st.text(alphabet="0123456789", min_size=10, max_size=10),
     human=st.booleans(),
 )
@@ -178,14 +185,14 @@ def test_round_trip(lot, serial, expiry, ndc_digits, human):
         text = f"(01){gtin}(17){yymmdd}(10){lot}" + (f"(21){serial}" if serial else "")
     else:
         text = f"]d201{gtin}17{yymmdd}10{lot}" + (f"{GS}21{serial}" if serial else "")
-    data = parse_gs1(text)
+    data = read(text)
     assert (data.gtin, data.expiry, data.lot, data.serial) == (gtin, expiry, lot, serial)
     assert data.ndc is not None and data.ndc.replace("-", "") == ndc_digits
 
 
 @pytest.mark.parametrize("separator", ["{GS}", "<GS>", "^]", "\\x1d", "\\u001d"])
 def test_separator_spellings_of_keyboard_wedge_scanners(separator):
-    data = parse_gs1(f"01{PRODUCT_GTIN}17280531" f"10LOT1{separator}21SER9")
+    data = read(f"01{PRODUCT_GTIN}17280531" f"10LOT1{separator}21SER9")
     assert (data.lot, data.serial) == ("LOT1", "SER9")
 
 
@@ -197,6 +204,277 @@ def test_a_real_datamatrix_read_by_zxing_parses():
     image = zxingcpp.create_barcode(raw, zxingcpp.BarcodeFormat.DataMatrix).to_image(scale=4)
     expected = Gs1Data(gtin=PRODUCT_GTIN, ndc=PRODUCT_NDC, expiry=date(2028, 5, 31), lot="LOT123AB", serial="SER0042")
     for mode in (zxingcpp.TextMode.Plain, zxingcpp.TextMode.HRI, zxingcpp.TextMode.Escaped):
-        read = zxingcpp.read_barcode(image, text_mode=mode)
-        assert read is not None and read.valid
-        assert parse_gs1(read.text) == expected, (mode, read.text)
+        scanned = zxingcpp.read_barcode(image, text_mode=mode)
+        assert scanned is not None and scanned.valid
+        assert read(scanned.text) == expected, (mode, scanned.text)
+
+
+# ---- GS1 General Specifications: dates, formats, every AI, symbologies, Digital Link ----
+
+from datetime import datetime, time  # noqa: E402
+
+from infusion_app.domain.gs1 import gs1_year  # noqa: E402
+
+GS1_EXAMPLE_GTIN = "09506000134352"  # the GS1 General Specifications' own example GTIN
+
+
+@pytest.mark.parametrize(
+    "today, yy, year",
+    [
+        (date(2026, 12, 1), 26, 2026),
+        (date(2026, 12, 1), 76, 2076),  # 50 years ahead: this century
+        (date(2026, 12, 1), 77, 1977),  # 51 years ahead: the previous century
+        (date(2026, 12, 1), 99, 1999),
+        (date(2026, 12, 1), 0, 2000),
+        (date(2080, 1, 1), 30, 2130),  # 50 behind: the next century
+        (date(2080, 1, 1), 31, 2031),
+        (date(2080, 1, 1), 29, 2129),
+        (date(2099, 6, 1), 48, 2148),
+        (date(2099, 6, 1), 50, 2050),
+        (date(2000, 1, 1), 50, 2050),
+        (date(2000, 1, 1), 51, 1951),
+    ],
+)
+def test_the_two_digit_year_follows_the_genspecs_sliding_window(today, yy, year):
+    assert gs1_year(yy, today) == year
+
+
+def test_an_expiry_of_1999_is_expired_not_good_until_2099():
+    data = read(f"(01){PRODUCT_GTIN}(17)991231(10)L1", today=date(2026, 11, 27))
+    assert data.expiry == date(1999, 12, 31)
+    assert any("expired" in stop for stop in vial_hard_stops(data, MONO, date(2026, 11, 27)))
+
+
+def test_the_window_moves_with_the_injected_clock():
+    assert read(f"(01){PRODUCT_GTIN}(17)771231(10)L1", today=date(2026, 1, 1)).expiry == date(1977, 12, 31)
+    assert read(f"(01){PRODUCT_GTIN}(17)771231(10)L1", today=date(2027, 1, 1)).expiry == date(2077, 12, 31)
+
+
+@pytest.mark.parametrize(
+    "element, expected",
+    [
+        ("(17)280200", date(2028, 2, 29)),
+        ("(17)000229", date(2000, 2, 29)),  # 2000 is a leap year
+        ("(17)991100", date(1999, 11, 30)),
+    ],
+)
+def test_expiry_dates_per_the_window_and_day_00(element, expected):
+    assert read(f"(01){PRODUCT_GTIN}{element}(10)L1").expiry == expected
+
+
+@pytest.mark.parametrize(
+    "element, says",
+    [
+        ("(17)270229", "(17)"),  # 2027 is not a leap year
+        ("(17)000230", "(17)"),
+        ("(17)281301", "month 13"),
+        ("(17)280032", "month 00"),
+        ("(17)280532", "day 32"),
+        ("(17)28053", "(17)"),
+        ("(17)2805311", "(17)"),
+        ("(11)281301", "production date (11)"),
+        ("(11)280230", "production date (11)"),
+        ("(11)2802", "production date (11)"),
+        ("(15)280230", "best before date (15)"),
+        ("(7003)2805001200", "(7003)"),  # 7003 has no day 00
+        ("(7003)2805312400", "(7003)"),
+        ("(7003)2805311260", "(7003)"),
+        ("(7003)280531120", "(7003)"),
+    ],
+)
+def test_a_malformed_date_is_refused_naming_its_ai(element, says):
+    with pytest.raises(ValidationError) as raised:
+        read(f"(01){PRODUCT_GTIN}(17)280531{element}(10)L1" if not element.startswith("(17)") else f"(01){PRODUCT_GTIN}{element}(10)L1")
+    assert raised.value.field == "vial code" and says in raised.value.message
+
+
+def test_a_production_date_with_day_00_is_accepted():
+    assert read(f"(01){PRODUCT_GTIN}(11)260100(17)280531(10)L1").expiry == date(2028, 5, 31)
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(20)1", "variant (20)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(20)1A", "variant (20)"),
+        (f"01{PRODUCT_GTIN}17280531" "201A10L1", "variant (20)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(30)123456789", "count (30)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(30)12A", "count (30)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(30)", "count (30)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)" + "L" * 21, "lot (10)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L 1", "lot (10)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(21)" + "S" * 21, "serial number (21)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(21)S#1", "serial number (21)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(21)S~1", "serial number (21)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(21)", "serial number (21)"),
+        (f"(01){PRODUCT_GTIN}(02){PRODUCT_GTIN}(17)280531(10)L1", "contained GTIN (02)"),
+        (f"01{PRODUCT_GTIN}02{PRODUCT_GTIN}17280531" "10L1", "(02)"),
+        (f"(01){PRODUCT_GTIN}(37)5(17)280531(10)L1", "(37)"),
+        (f"(01){PRODUCT_GTIN[:-1]}0(17)280531(10)L1", "GTIN (01)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(00)003000801000000000", "SSCC (00)"),  # its check digit is wrong
+        (f"(01){PRODUCT_GTIN}(17)280531(7003)2806011200(10)L1", "disagree"),
+        (f"01{PRODUCT_GTIN}7003280531143010L1", "(7003)"),  # 7003 is not of predefined length: FNC1 needed
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(4321)2", "(4321)"),
+    ],
+)
+def test_malformed_fields_are_refused_naming_the_ai(text, says):
+    with pytest.raises(ValidationError) as raised:
+        read(text)
+    assert raised.value.field == "vial code" and says in raised.value.message, raised.value.message
+
+
+def test_ai_7003_gives_the_expiry_date_and_time():
+    data = read(f"(01){PRODUCT_GTIN}(7003)2805311430(10)L1(21)S1")
+    assert (data.expiry, data.expiry_time, data.expires_at) == (date(2028, 5, 31), time(14, 30), datetime(2028, 5, 31, 14, 30))
+    assert not data.expired(datetime(2028, 5, 31, 14, 29))
+    assert data.expired(datetime(2028, 5, 31, 14, 30))
+    assert vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 29)) == []
+    assert "expired" in vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 30))[0]
+    raw = read(f"]d201{PRODUCT_GTIN}70032805311430{GS}10L1")
+    assert (raw.expiry, raw.expiry_time) == (date(2028, 5, 31), time(14, 30))
+    both = read(f"(01){PRODUCT_GTIN}(17)280531(7003)2805311430(10)L1")
+    assert (both.expiry, both.expiry_time) == (date(2028, 5, 31), time(14, 30))
+    assert read(f"(01){PRODUCT_GTIN}(17)280531(10)L1").expiry_time is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"(01){PRODUCT_GTIN}(17)280531(10)LOT123AB(21)SER0042(91)ABC(99)X/Y-Z",
+        f"(01){PRODUCT_GTIN}(17)280531(10)LOT123AB(21)SER0042(715)0008010001",
+        f"(01){PRODUCT_GTIN}(17)280531(10)LOT123AB(21)SER0042(240)INTERNAL-1(22)A1",
+        f"(01){PRODUCT_GTIN}(3103)000250(17)280531(10)LOT123AB(21)SER0042",
+        f"]d201{PRODUCT_GTIN}17280531" f"10LOT123AB{GS}21SER0042{GS}91ABC{GS}99XYZ",
+        f"]d201{PRODUCT_GTIN}3103000250" f"17280531" f"10LOT123AB{GS}715{'0008010001'}{GS}21SER0042",
+        f"]d201{PRODUCT_GTIN}11260100" f"17280531" f"10LOT123AB{GS}21SER0042",
+        f"(01){PRODUCT_GTIN}(17)280531(10)LOT123AB(21)SER0042(10)LOT123AB",  # a repeat with the same value
+    ],
+)
+def test_fields_the_program_does_not_use_are_passed_over(text):
+    assert read(text) == Gs1Data(gtin=PRODUCT_GTIN, ndc=PRODUCT_NDC, expiry=date(2028, 5, 31), lot="LOT123AB", serial="SER0042")
+
+
+def test_every_element_is_kept_in_order():
+    data = read(f"]d201{PRODUCT_GTIN}17280531" f"10LOT1{GS}91ABC{GS}715X1")
+    assert data.elements == (("01", PRODUCT_GTIN), ("17", "280531"), ("10", "LOT1"), ("91", "ABC"), ("715", "X1"))
+
+
+@pytest.mark.parametrize("prefix", ["]d2", "]Q3", "]J1", "]C1", "]e0"])
+def test_gs1_symbology_identifiers(prefix):
+    for body in (f"01{PRODUCT_GTIN}17280531" f"10LOT1{GS}21S9", f"{GS}01{PRODUCT_GTIN}17280531" f"10LOT1{GS}21S9"):
+        data = read(prefix + body)
+        assert (data.gtin, data.lot, data.serial, data.expiry) == (PRODUCT_GTIN, "LOT1", "S9", date(2028, 5, 31))
+
+
+@pytest.mark.parametrize("prefix", ["]d1", "]Q1", "]A0", "]E0", "]zz"])
+def test_a_symbology_without_gs1_data_is_refused(prefix):
+    with pytest.raises(ValidationError) as raised:
+        read(prefix + f"01{PRODUCT_GTIN}17280531" "10LOT1")
+    assert raised.value.field == "vial code" and "GS1" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "uri, lot, serial",
+    [
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=280531", "LOT123", None),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123/21/SER9?17=280531", "LOT123", "SER9"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/22/V1/10/LOT123/21/SER9?17=280531&linkType=gs1:pip", "LOT123", "SER9"),
+        (f"https://example.com/pharma/dl/01/{PRODUCT_GTIN}/10/LOT123?17=280531", "LOT123", None),
+        (f"HTTPS://ID.GS1.ORG/01/{PRODUCT_GTIN}/10/LOT123?17=280531", "LOT123", None),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN[1:]}/10/LOT123?17=280531", "LOT123", None),  # GTIN-13 form
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/AB%2F12%28X%29?17=280531", "AB/12(X)", None),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/A+B?17=280531", "A+B", None),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123/?17=280531#top", "LOT123", None),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=280531&91=X", "LOT123", None),
+        (f"]Q1https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=280531", "LOT123", None),
+        (f"]d1https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=280531", "LOT123", None),
+    ],
+)
+def test_gs1_digital_link_uris(uri, lot, serial):
+    data = read(uri)
+    assert (data.gtin, data.ndc, data.expiry, data.lot, data.serial) == (PRODUCT_GTIN, PRODUCT_NDC, date(2028, 5, 31), lot, serial)
+
+
+@pytest.mark.parametrize(
+    "uri, says",
+    [
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/21/SER9/10/LOT123?17=280531", "order"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN[:-1]}0/10/LOT123?17=280531", "GTIN (01)"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123", "expiry"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=281301", "(17)"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/17/280531/10/LOT123", "(17)"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}?17=280531&10=LOT123", "path"),
+        (f"https://id.gs1.org/01/{PRODUCT_GTIN}/10/LOT123?17=280531&8888=X", "8888"),
+        ("https://www.pfizer.com/products/besponsa", "Digital Link"),
+        ("ftp://id.gs1.org/01/00300080100011/10/L", "https"),
+    ],
+)
+def test_malformed_digital_links_are_refused(uri, says):
+    with pytest.raises(ValidationError) as raised:
+        read(uri)
+    assert raised.value.field == "vial code" and says in raised.value.message, raised.value.message
+
+
+@pytest.mark.parametrize(
+    "text, lot, serial",
+    [
+        (f"(01){PRODUCT_GTIN}(17)280531(10)AB(1)C(21)S1", "AB(1)C", "S1"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)(LOT)1(21)S1", "(LOT)1", "S1"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)LOT1)(21)S(2)", "LOT1)", "S(2)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)AB(9999)", "AB(9999)", None),  # no AI 9999
+        (f"(01){PRODUCT_GTIN}(17)280531(21)S1(10)L(A)", "L(A)", "S1"),
+    ],
+)
+def test_parentheses_inside_a_lot_or_serial_where_the_split_is_unambiguous(text, lot, serial):
+    data = read(text)
+    assert (data.lot, data.serial, data.expiry) == (lot, serial, date(2028, 5, 31))
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (f"(01){PRODUCT_GTIN}(17)280531(10)L1(10)L2", "twice"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)AB(21)X(21)Y", "twice"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)AB(17)", "(17)"),
+        (f"(01){PRODUCT_GTIN}(17)280531(10)AB(12)C(21)S1", "due date (12)"),  # a lot 'AB(12)C' would be a guess
+    ],
+)
+def test_parentheses_that_could_start_a_field_do(text, says):
+    with pytest.raises(ValidationError) as raised:
+        read(text)
+    assert says in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (f"01{PRODUCT_GTIN}17280531" "10LOT123AB" "21SER0042", "serial number (21) 'SER0042'"),
+        (f"]d201{PRODUCT_GTIN}17280531" "10LOT123AB" "21SER0042", "serial number (21)"),
+        (f"01{PRODUCT_GTIN}10LOT123AB" "17280531", "expiry date (17) '280531'"),
+        (f"01{PRODUCT_GTIN}21SER0042" "10LOT123AB" "17280531", "serial number (21)"),
+        (f"01{PRODUCT_GTIN}17280531" "21SER0042" "10LOT123AB", "lot (10) 'LOT123AB'"),
+    ],
+)
+def test_a_dropped_separator_is_refused_not_guessed(text, says):
+    with pytest.raises(ValidationError) as raised:
+        read(text)
+    assert raised.value.field == "vial code" and says in raised.value.message, raised.value.message
+    assert "separator" in raised.value.message
+
+
+def test_a_code_that_needs_no_separator_is_read():
+    assert read(f"01{PRODUCT_GTIN}17280531" "10LOT123AB").lot == "LOT123AB"
+    assert read(f"01{PRODUCT_GTIN}17280531" "10LOT-2026/A").lot == "LOT-2026/A"
+    assert read(f"01{PRODUCT_GTIN}17280531" f"21SER0042{GS}10LOT123AB").serial == "SER0042"
+
+
+def test_the_genspecs_example_reads():
+    data = read(f"(01){GS1_EXAMPLE_GTIN}(17)201225(10)ABC123(21)XYZ")
+    assert (data.gtin, data.ndc, data.expiry, data.lot, data.serial) == (GS1_EXAMPLE_GTIN, None, date(2020, 12, 25), "ABC123", "XYZ")
+    assert read(f"]d201{GS1_EXAMPLE_GTIN}17201225" "10ABC123" f"{GS}21XYZ") == data
+
+
+def test_a_pasted_page_is_refused_briefly():
+    with pytest.raises(ValidationError) as raised:
+        read("01" * 50_000)
+    assert raised.value.field == "vial code" and len(raised.value.message) < 200

@@ -485,6 +485,27 @@ def test_a_scanned_vial_code_is_parsed_and_stored(service, people):
     assert len(service.get(status.id).vials) == 1
 
 
+def test_a_scanned_two_digit_year_is_read_against_the_clock(service, people):
+    status = new_prep(service, people)  # the clock is in 2026: (17)99 is 1999, not 2099
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(status.id, "]d2(01)00300080100011(17)991231(10)LOT99(21)S99", people["tech"])
+    assert refused.value.code == "vial-expired" and "1999-12-31" in refused.value.message
+
+
+def test_a_scanned_expiry_time_ai_7003_is_honoured_to_the_minute(service, people, clock):
+    status = new_prep(service, people)
+    expires = (T0 + timedelta(hours=1)).astimezone()  # the code's time is the site's wall clock
+    code = f"]d2(01)00300080100011(7003){expires:%y%m%d%H%M}(10)LOT7003(21)S"
+    service.add_vial(status.id, code + "1", people["tech"])
+    clock.advance(minutes=59)
+    service.add_vial(status.id, code + "2", people["tech"])
+    clock.advance(minutes=1)
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(status.id, code + "3", people["tech"])
+    assert refused.value.code == "vial-expired" and f"{expires:%H:%M}" in refused.value.message
+    assert len(service.get(status.id).vials) == 2
+
+
 def test_the_same_vial_scanned_twice_is_refused_but_two_vials_of_one_lot_are_not(service, people):
     status = new_prep(service, people)
     first = "]d2(01)00300080100011(17)280531(10)LOT123AB(21)SER0042"

@@ -138,13 +138,11 @@ def run_new(args: argparse.Namespace) -> int:
                       response=args.response, formula=args.formula, reduce_pct=reduce_pct)
     vials = [_parse_vial(v) for v in args.vial]
     with open_service_for(args) as service:
-        if args.vial_code:
-            from ..domain.gs1 import parse_gs1
-            from ..domain.records import VialRecord
-
-            for code in args.vial_code:
-                g = parse_gs1(code, service.monograph)
-                vials.append(VialRecord(lot=g.lot, expiry=g.expiry, gtin=g.gtin, ndc=g.ndc, serial=g.serial))
+        for code in args.vial_code:
+            try:
+                vials.append(service.read_vial_code(code))
+            except StepRefused as exc:
+                raise _refused(exc) from None
         service.calculate(order)  # invalid input is reported before the PIN is asked for
         user = sign_in(service, args.user)
         try:

@@ -494,6 +494,22 @@ class PreparationService:
             raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
         return dataclasses.replace(vial, lot=lot)
 
+    def read_vial_code(self, text: str) -> VialRecord:
+        """A scanned vial code, read against the clock's local date (GS1 two-digit years).
+
+        A code with an expiry time (AI 7003) is refused from that minute on; the date alone is
+        checked with every vial (_validate_vial).
+        """
+        from ..domain.gs1 import parse_gs1
+
+        local_now = self.now().astimezone()
+        code = parse_gs1(text, self.monograph, today=local_now.date())
+        if code.expiry_time is not None and code.expired(local_now):
+            raise StepRefused(
+                "vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it"
+            )
+        return code.to_vial_record()
+
     def add_vial(self, prep_id: str, vial: VialRecord | str, user: User, product_confirmed: bool = False) -> PreparationStatus:
         """Record a vial opened for the preparation: a VialRecord, or the text of its GS1 DataMatrix code.
 
@@ -508,10 +524,7 @@ class PreparationService:
         if not machine.is_active(prep):
             raise StepRefused("inactive", f"preparation {prep_id} is finished or discarded; no vial can be added")
         if isinstance(vial, str):
-            from ..domain.gs1 import parse_gs1
-
-            code = parse_gs1(vial, self.monograph)
-            vial = VialRecord(lot=code.lot, expiry=code.expiry, gtin=code.gtin, ndc=code.ndc, serial=code.serial)
+            vial = self.read_vial_code(vial)
         now = self.now()
         vial = self._validate_vial(vial, now, product_confirmed)
         from ..domain.gs1 import same_vial_recorded
