@@ -1,4 +1,4 @@
-"""`infusion-prep calc` through a subprocess: the contract other tools depend on."""
+"""`infusion-prep calc`: the contract other tools depend on (in-process; tests/test_cli_process.py runs real processes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`infusion-prep course` through a subprocess: a stored course from opening to a decision."""
+"""`infusion-prep course`: a stored course from opening to a decision."""
 
 from __future__ import annotations
 

@@ -1,31 +1,24 @@
-"""`infusion-prep coverage` through a subprocess: the contract other tools depend on."""
+"""`infusion-prep coverage`: the contract other tools depend on (in-process; one real process)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.cli_helpers import Completed, run_cli, run_cli_subprocess
 
 ADULT_PH_NEGATIVE = ["--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "infusion_app", "coverage", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=60,
-    )
+def run(*args: str) -> Completed:
+    return run_cli("coverage", *args)
 
 
 def run_json(*args: str) -> tuple[int, dict]:
     done = run(*args, "--json")
     assert "Traceback" not in done.stderr
-    return done.returncode, json.loads(done.stdout)
+    return done.code, json.loads(done.stdout)
 
 
 def test_meets_criteria_exits_0_with_the_contract_json():
@@ -76,7 +69,7 @@ def test_incomplete_lists_the_missing_facts_exit_1():
 
 def test_readable_summary_without_json():
     done = run("--age", "45", "--icd10", "C91.00")
-    assert done.returncode == 1
+    assert done.code == 1
     assert "Decision: INCOMPLETE" in done.stdout
     assert "--cd22-percent" in done.stdout and "--ph" in done.stdout
     assert not done.stdout.lstrip().startswith("{")
@@ -84,7 +77,7 @@ def test_readable_summary_without_json():
 
 def test_help_documents_the_exit_codes():
     done = run("--help")
-    assert done.returncode == 0
+    assert done.code == 0
     assert "1 = not covered as given" in done.stdout
 
 
@@ -110,9 +103,16 @@ def test_help_documents_the_exit_codes():
 )
 def test_invalid_input_exits_2_with_one_line_naming_the_field(args, field):
     done = run(*args, "--json")
-    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.code == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert field in lines[0]
     assert done.stdout == ""
+
+
+def test_a_real_process_reports_not_covered_with_status_1_and_json_on_stdout():
+    done = run_cli_subprocess("coverage", "--age", "12", "--icd10", "C91.00", "--json")
+    assert done.code == 1, done.stderr
+    assert json.loads(done.stdout)["decision"] != "meets_criteria"
+    assert "Traceback" not in done.stderr

@@ -1,4 +1,4 @@
-"""`infusion-prep deadlines` through a subprocess: the contract other tools depend on."""
+"""`infusion-prep deadlines`: the contract other tools depend on."""
 
 from __future__ import annotations
 

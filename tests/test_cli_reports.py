@@ -1,4 +1,4 @@
-"""`infusion-prep sheet` and `infusion-prep label`, run as a subprocess like scripts will."""
+"""`infusion-prep sheet` and `infusion-prep label`."""
 
 from __future__ import annotations
 

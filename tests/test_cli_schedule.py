@@ -1,4 +1,4 @@
-"""`infusion-prep schedule` through a subprocess: the contract other tools depend on."""
+"""`infusion-prep schedule`: the contract other tools depend on."""
 
 from __future__ import annotations
 
