@@ -427,3 +427,130 @@ def test_a_full_width_name_is_stored_normalised(data):
     with open_service(data_dir=data, clock=FakeClock(T0)) as service:
         paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
         assert service.add_user("Ｎｉｎａ", Role.NURSE, "975310", actor=paul).name == "Nina"
+
+
+# -- 4. the keyed chain, anchored outside the file --------------------------------------------
+
+
+def _filled(folder):
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
+        service.set_setting("warning_lead_minutes", 40, paul)
+        assert service.verify_audit().intact
+    return folder
+
+
+def _verify(folder):
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        return service.verify_audit()
+
+
+def test_the_site_secret_is_created_owner_only_outside_the_database(tmp_path):
+    folder = _filled(tmp_path / "d")
+    key = folder / "audit.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(bytes.fromhex(key.read_text().strip())) == 32
+    assert key.read_text().strip().encode() not in (folder / DB_FILENAME).read_bytes()
+    assert stat.S_IMODE((folder / "audit-anchor.log").stat().st_mode) == 0o600
+
+
+def test_a_raised_role_with_the_whole_chain_recomputed_is_found(tmp_path):
+    from infusion_app.storage.audit import GENESIS, entry_hash
+
+    folder = _filled(tmp_path / "d")
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        connection.execute("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina Tech'")
+        rows = connection.execute("SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall()
+        previous = GENESIS
+        for seq, at, actor, action, subject, before, after in rows:
+            if seq == 2:
+                after = after.replace('"technician"', '"pharmacist"')
+            digest = entry_hash(previous, seq, at, actor, action, subject, before, after)  # what the old verify accepted
+            connection.execute("UPDATE audit_log SET after_json = ?, prev_hash = ?, hash = ? WHERE seq = ?", (after, previous, digest, seq))
+            previous = digest
+        connection.execute("UPDATE audit_head SET hash = ?", (previous,))
+    connection.close()
+    result = _verify(folder)
+    assert not result.intact and result.first_broken == 1
+
+
+def test_a_truncated_log_with_its_head_fixed_is_found(tmp_path):
+    folder = _filled(tmp_path / "d")
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        previous = connection.execute("SELECT hash FROM audit_log WHERE seq = 2").fetchone()[0]
+        connection.execute("DELETE FROM audit_log WHERE seq = 3")
+        connection.execute("DELETE FROM settings")
+        connection.execute("UPDATE audit_head SET seq = 2, hash = ?", (previous,))
+    connection.close()
+    result = _verify(folder)
+    assert not result.intact and "anchor" in result.reason and result.first_broken == 3
+
+
+def test_a_wiped_database_is_not_intact_with_zero_entries(tmp_path, capsys):
+    folder = _filled(tmp_path / "d")
+    for name in (DB_FILENAME, f"{DB_FILENAME}-wal", f"{DB_FILENAME}-shm"):
+        (folder / name).unlink(missing_ok=True)
+    code, out, _ = cli(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1 and "BROKEN" in out and "anchor" in out
+
+
+def test_an_older_copy_put_back_is_a_rewound_head(tmp_path):
+    folder = _filled(tmp_path / "d")
+    copy = sqlite3.connect(tmp_path / "old.sqlite3")
+    source = sqlite3.connect(folder / DB_FILENAME)
+    source.backup(copy)
+    source.close()
+    copy.close()
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        service.set_setting("paper_size", "a4", service.user("Paul Pharm"))
+    for name in (f"{DB_FILENAME}-wal", f"{DB_FILENAME}-shm"):
+        (folder / name).unlink(missing_ok=True)
+    os.replace(tmp_path / "old.sqlite3", folder / DB_FILENAME)
+    result = _verify(folder)
+    assert not result.intact and result.first_broken == 4 and "anchor" in result.reason
+
+
+def test_a_deleted_anchor_log_is_reported_not_recreated(tmp_path):
+    folder = _filled(tmp_path / "d")
+    (folder / "audit-anchor.log").unlink()
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        service.set_setting("paper_size", "a4", service.user("Paul Pharm"))
+    assert not (folder / "audit-anchor.log").exists()
+    result = _verify(folder)
+    assert not result.intact and "missing" in result.reason
+
+
+def test_an_older_versions_unkeyed_log_stays_verifiable_and_new_entries_are_keyed(tmp_path):
+    folder = _filled(tmp_path / "d")
+    (folder / "audit.key").unlink()  # as an older version left the folder: no secret, no anchor
+    (folder / "audit-anchor.log").unlink()
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    from infusion_app.storage.audit import GENESIS, entry_hash
+
+    with connection:  # the old version's unkeyed hashes
+        previous = GENESIS
+        for seq, at, actor, action, subject, before, after in connection.execute(
+                "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall():
+            digest = entry_hash(previous, seq, at, actor, action, subject, before, after)
+            connection.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq))
+            previous = digest
+        connection.execute("UPDATE audit_head SET hash = ?", (previous,))
+    connection.close()
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        assert service.verify_audit().intact
+        service.set_setting("paper_size", "a4", service.user("Paul Pharm"))
+        assert service.verify_audit().intact
+        assert service.audit_anchor()[0] == 4
+
+
+def test_the_anchor_is_printed_and_exported(tmp_path, capsys):
+    import json
+
+    folder = _filled(tmp_path / "d")
+    code, out, _ = cli(capsys, "audit", "anchor", "--json", "--data-dir", str(folder), "--out", str(tmp_path / "anchor.json"))
+    assert code == 0 and json.loads(out)["entries"] == 3
+    assert json.loads((tmp_path / "anchor.json").read_text()) == json.loads(out)
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        assert service.audit_anchor_text().startswith("audit 3 · ")

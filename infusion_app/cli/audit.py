@@ -17,6 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(verify)
     verify.set_defaults(func=run_verify)
 
+    anchor = commands.add_parser("anchor", help="print the newest head anchored outside the database (entry count and hash)")
+    anchor.add_argument("--json", action="store_true", help="print one JSON object")
+    anchor.add_argument("--out", metavar="FILE", help="also write it to FILE (e.g. to keep on another machine)")
+    anchor.add_argument("--force", action="store_true", help="replace the --out file when it already exists")
+    add_storage_options(anchor)
+    anchor.set_defaults(func=run_anchor)
+
     export = commands.add_parser("export", help="write the audit log as CSV")
     add_output_options(export, "FILE.csv")
     add_storage_options(export)
@@ -51,4 +58,25 @@ def run_export(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliError(f"invalid --out: cannot write {args.out}: {exc.strerror}", Exit.INVALID) from None
     print(f"wrote {count} audit entries to {args.out}")
+    return Exit.OK
+
+
+def run_anchor(args: argparse.Namespace) -> int:
+    import json
+
+    from .common import CliError, check_output_file, write_output_file
+    from .service_access import open_service_for
+
+    if args.out is not None:
+        check_output_file(args, "--out")
+    with open_service_for(args) as service:
+        anchored = service.audit_anchor()
+    if anchored is None:
+        raise CliError("no audit anchor is kept for this database (no data folder for its anchor log)", Exit.HARD_STOP)
+    count, head = anchored
+    payload = {"entries": count, "head": head}
+    text = json.dumps(payload) if args.json else f"audit anchor: {count} entries, head {head}"
+    if args.out is not None:
+        write_output_file(args, lambda stream: stream.write((json.dumps(payload) + "\n").encode("utf-8")), "--out")
+    print(text)
     return Exit.OK

@@ -733,6 +733,16 @@ class PreparationService:
     def audit_entries(self) -> list[AuditEntry]:
         return self.repository.audit_entries()
 
+    def audit_anchor(self) -> tuple[int, str] | None:
+        """(entry count, head hash) as last anchored outside the database, or None when no anchor is kept."""
+        anchor = getattr(self.repository, "audit_anchor", None)
+        return anchor() if anchor is not None else None
+
+    def audit_anchor_text(self) -> str:
+        """One line for a printed footer: "audit 123 · 9f86d081884c7d65" (count and the head's first 16 hex)."""
+        anchored = self.audit_anchor()
+        return f"audit {anchored[0]} · {anchored[1][:16]}" if anchored else "audit anchor not kept"
+
     def export_audit(self, path: str | os.PathLike, force: bool = False, protected: Iterable[Path] = (), actor: User | None = None) -> int:
         """Write the whole audit log as CSV (UTF-8, owner-only); returns the number of entries written.
 

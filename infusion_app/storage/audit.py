@@ -7,6 +7,7 @@ where `before` and `after` are the stored canonical JSON texts. The first entry 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,12 +48,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, before: str, after: str) -> str:
+def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, before: str, after: str,
+               key: bytes | None = None) -> str:
+    """SHA-256 of the entry chained to the previous hash; an HMAC under the site secret when `key`."""
     payload = json.dumps([seq, at, actor, action, subject, before, after], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+    message = (prev_hash + payload).encode("utf-8")
+    if key is not None:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
 
 
-def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None) -> AuditCheck:
+def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None, seal=None) -> AuditCheck:
     """Walk the entries in seq order. An edit, a deletion, a reordering or an insertion breaks it.
 
     `head` is the (seq, hash) stored beside the log; it catches the deletion of the newest entries,
@@ -66,7 +72,8 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None) ->
             return AuditCheck(count, entry.seq, f"entry {entry.seq} found where entry {expected_seq} was expected (an entry was deleted or inserted)")
         if entry.prev_hash != previous:
             return AuditCheck(count, entry.seq, f"entry {entry.seq} does not chain to the entry before it (deleted, inserted or reordered)")
-        recomputed = entry_hash(previous, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after)
+        key = seal.key if seal is not None and seal.is_keyed(entry.seq) else None
+        recomputed = entry_hash(previous, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key)
         if recomputed != entry.hash:
             return AuditCheck(count, entry.seq, f"entry {entry.seq} was altered after it was written (its hash does not match its content)")
         previous = entry.hash
@@ -74,6 +81,27 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None) ->
     if head_seq != count or head_hash != previous:
         first_missing = count + 1 if head_seq > count else max(head_seq, 1)
         return AuditCheck(count, first_missing, f"the log ends at entry {count} but its recorded head is entry {head_seq} (entries were deleted or added behind its back)")
+    return AuditCheck(count)
+
+
+def check_anchors(entries: list[AuditEntry], seal) -> AuditCheck:
+    """The log against every head written to the anchor log outside the database.
+
+    A log shorter than an anchor was truncated, wiped or replaced by an older copy; an anchored
+    entry with another hash was rewritten. A log longer than its newest anchor is normal after a
+    crash between a commit and its anchor line (the keyed chain still vouches for the entries).
+    """
+    count = len(entries)
+    anchors, problem = seal.anchors()
+    if problem is not None:
+        return AuditCheck(count, min(count + 1, max(seal.keyed_from, 1)), problem)
+    by_seq = {entry.seq: entry.hash for entry in entries}
+    for anchor in sorted(anchors, key=lambda a: a.count):
+        if anchor.count > count:
+            return AuditCheck(count, count + 1, f"the log ends at entry {count} but the anchor log outside the database recorded "
+                              f"{anchor.count} entries{' at ' + anchor.at if anchor.at else ''} (truncated, wiped or an older copy put back)")
+        if anchor.count and by_seq.get(anchor.count) != anchor.head:
+            return AuditCheck(count, anchor.count, f"entry {anchor.count} differs from the head recorded in the anchor log outside the database (the log was rewritten)")
     return AuditCheck(count)
 
 

@@ -396,7 +396,32 @@ def _open_locked(location: Location, now: datetime | None) -> tuple[Engine, Loca
         raise StorageError(f"cannot use the database {location.where}: {exc}") from exc
     try:
         result = migrate(engine, location, now)
+        _seal(engine, location)
     except BaseException:
         engine.dispose()
         raise
     return engine, location, result
+
+
+def _seal(engine: Engine, location: Location) -> None:
+    """Open (at first run: create) the audit chain's site secret and anchor log."""
+    from sqlalchemy import text
+
+    from .audit_seal import SealError, attach, open_seal
+
+    site_dir = location.data_dir
+    if site_dir is None:
+        try:
+            site_dir = default_data_dir()
+        except StorageError:
+            site_dir = None
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+            connection.rollback()
+    except (DatabaseError, OperationalError) as exc:
+        raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
+    try:
+        attach(engine, open_seal(site_dir, (int(row[0]), str(row[1])) if row else None))
+    except (SealError, OSError) as exc:
+        raise StorageError(str(exc)) from exc

@@ -21,7 +21,7 @@ from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
 from .database import StorageError
-from .audit import GENESIS, StoredState, canonical_json, cross_check, entry_hash, text_digest, verify_chain
+from .audit import GENESIS, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, SignInFailureRow, UserRow, VialRow, utc_text
 
 
@@ -73,18 +73,26 @@ class TransactionScopes:
     """
 
     def __init__(self, engine: Engine):
+        from .audit_seal import seal_of
+
         self.engine = engine
         immediate = engine.dialect.name == "sqlite"
         self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
+        self.seal = seal_of(engine)  # the site secret and anchor log (storage/audit_seal.py)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        head = None
         try:
-            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-                yield session
+            with Session(self._write_engine, expire_on_commit=False, info={"audit_seal": self.seal}) as session:
+                with session.begin():
+                    yield session
+                head = session.info.get("audit_head")
         except OperationalError as exc:
             # Locked past the busy timeout, disk full, file gone: the transaction rolled back.
             raise StorageError(f"the database could not be written ({exc.orig}); nothing of this change was stored") from exc
+        if head is not None and self.seal is not None:
+            self.seal.record(*head)  # after the commit: an anchor never names an entry that was rolled back
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -115,7 +123,10 @@ class SqlRepository(TransactionScopes):
             after_json=canonical_json(draft.after),
             prev_hash=previous,
         )
-        row.hash = entry_hash(previous, seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json)
+        seal = session.info.get("audit_seal")
+        key = seal.key if seal is not None and seal.is_keyed(seq) else None
+        row.hash = entry_hash(previous, seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, key)
+        session.info["audit_head"] = (seq, row.hash)
         session.add(row)
         if head is None:
             session.add(AuditHeadRow(id=1, seq=seq, hash=row.hash))
@@ -384,6 +395,13 @@ class SqlRepository(TransactionScopes):
         with self._write() as session:
             return self._append_audit(session, audit)
 
+    def audit_anchor(self) -> tuple[int, str] | None:
+        """The newest head written outside the database (count, hash), for sheets and exports."""
+        if self.seal is None:
+            return None
+        latest = self.seal.latest()
+        return (latest.count, latest.head) if latest else None
+
     def audit_entries(self) -> list[AuditEntry]:
         with self._read() as session:
             return [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
@@ -394,9 +412,13 @@ class SqlRepository(TransactionScopes):
         with self._read() as session:
             entries = [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
             head = session.get(AuditHeadRow, 1)
-            chain = verify_chain(entries, (head.seq, head.hash) if head else None)
+            chain = verify_chain(entries, (head.seq, head.hash) if head else None, self.seal)
             if not chain.intact:
                 return chain
+            if self.seal is not None:
+                anchored = check_anchors(entries, self.seal)
+                if not anchored.intact:
+                    return anchored
             return cross_check(entries, self._stored_state(session))
 
     @staticmethod
