@@ -201,6 +201,20 @@ class BenchPage(QWizardPage):
         self.refusal = message_label("", "hardstop", self)
         self.refusal.setObjectName("refusal")
         self.refusal.hide()
+        # After a time-limit refusal: discard first; an override only when a pharmacist asks for it.
+        self.refusal_actions = QWidget(self)
+        actions = QHBoxLayout(self.refusal_actions)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addStretch(1)
+        self.discard_button = QPushButton("Discard this prep&aration…", self.refusal_actions)
+        self.discard_button.setObjectName("refusalDiscard")
+        self.override_button = QPushButton("Pharmacist overr&ide…", self.refusal_actions)
+        self.override_button.setObjectName("refusalOverride")
+        actions.addWidget(self.discard_button)
+        actions.addWidget(self.override_button)
+        self.refusal_actions.hide()
+        self.discard_button.clicked.connect(lambda: self.bench.discard(self.refusal.text()))
+        self.override_button.clicked.connect(lambda: self.bench.override_pending(self))
 
     def show_deadline(self, deadline, now) -> None:
         """The next deadline (domain Deadline) at `now`, or None to hide the countdown."""
@@ -227,6 +241,7 @@ class BenchPage(QWizardPage):
     def finish_layout(self) -> None:
         self.body.addStretch(1)
         self.body.addWidget(self.refusal)
+        self.body.addWidget(self.refusal_actions)
 
     fridge_strip: Any = None
 
@@ -253,9 +268,12 @@ class BenchPage(QWizardPage):
     def bench(self) -> "BenchWizard":
         return self.wizard()  # type: ignore[return-value]
 
-    def show_refusal(self, text: str | None) -> None:
+    def show_refusal(self, text: str | None, overridable: bool = False) -> None:
         self.refusal.setText(text or "")
         self.refusal.setVisible(bool(text))
+        self.refusal_actions.setVisible(bool(text) and overridable)
+        if text and overridable:
+            self.discard_button.setFocus()
 
 
 class PatientPage(BenchPage):
@@ -1099,6 +1117,11 @@ class BenchWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.NextButton, "&Next >")
         self.setButtonText(QWizard.WizardButton.BackButton, "< &Back")
         self.setButtonText(QWizard.WizardButton.CancelButton, "&Close")
+        # Discard is always at hand once the preparation is stored (a pharmacist signs it).
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "Disca&rd…")
+        self.button(QWizard.WizardButton.CustomButton1).setObjectName("wizardDiscard")
+        self.button(QWizard.WizardButton.CustomButton1).clicked.connect(lambda: self.discard())
+        self.currentIdChanged.connect(lambda _id: self._show_discard_button())
         self.resize(1100, 720)
         # Repaint only: each tick re-reads the stored preparation's deadlines at the service's clock.
         self.repaint_timer = QTimer(self)
@@ -1123,6 +1146,10 @@ class BenchWizard(QWizard):
     def set_status(self, status) -> None:
         self.status = status
         self.preparation = status.prep
+        self._show_discard_button()
+
+    def _show_discard_button(self) -> None:
+        self.setOption(QWizard.WizardOption.HaveCustomButton1, self.preparation is not None)
 
     def resume(self, preparation_id: str) -> None:
         status = self.service.status(preparation_id)
@@ -1162,14 +1189,43 @@ class BenchWizard(QWizard):
         try:
             self.set_status(self.service.record_event(self.preparation.id, event_type, self.user, details=details))
         except StepRefused as refusal:
-            page.show_refusal(_refusal_text(refusal))
-            if not refusal.overridable or not self._override_and_record(event_type, details, refusal):
-                return False
+            page.show_refusal(_refusal_text(refusal), overridable=refusal.overridable)
+            self.pending_override = (event_type, details, refusal) if refusal.overridable else None
+            return False
         except REFUSALS as exc:
             page.show_refusal(_refusal_text(exc))
             return False
         page.show_refusal(None)
         self.step_recorded.emit(self.preparation.id)
+        return True
+
+    pending_override: tuple | None = None
+
+    def override_pending(self, page: BenchPage) -> bool:
+        """The pharmacist asked to override the page's time-limit refusal: the dialog, then on to the next page."""
+        if self.pending_override is None:
+            return False
+        event_type, details, refusal = self.pending_override
+        if not self._override_and_record(event_type, details, refusal):
+            return False
+        self.pending_override = None
+        page.show_refusal(None)
+        self.step_recorded.emit(self.preparation.id)
+        self.next()
+        return True
+
+    def discard(self, why: str = "") -> bool:
+        """A pharmacist discards this preparation (name, PIN, reason); the wizard then closes."""
+        if self.preparation is None:
+            return False
+        from .discard import ask_discard
+
+        status = ask_discard(self.service, self.preparation.id, self, why)
+        if status is None:
+            return False
+        self.set_status(status)
+        self.step_recorded.emit(status.id)
+        self.reject()
         return True
 
     def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused) -> bool:

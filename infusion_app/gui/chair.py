@@ -296,9 +296,15 @@ class ChairPage(QWidget):
         self.open_button = QPushButton("O&pen bag", box)
         self.open_button.setObjectName("openBagButton")
         self.open_button.clicked.connect(self.open_scanned)
+        self.discard_button = QPushButton("Disca&rd this bag…", box)
+        self.discard_button.setObjectName("chairDiscardButton")
+        self.discard_button.setAutoDefault(False)
+        self.discard_button.clicked.connect(lambda: self.discard())
+        self.discard_button.hide()
         row.addWidget(caption)
         row.addWidget(self.scan_field, 1)
         row.addWidget(self.open_button)
+        row.addWidget(self.discard_button)
         # Under the field, on every page: a refused scan is seen whichever bag is open.
         self.scan_message = message_label("", "", box)
         self.scan_message.setObjectName("scanMessage")
@@ -626,9 +632,26 @@ class ChairPage(QWidget):
             self.prep = None
             self._show_page(self.scan_page)
 
+    def discard(self, why: str = "") -> bool:
+        """A pharmacist discards the open bag (before its infusion starts)."""
+        if self.prep is None:
+            return False
+        from .discard import ask_discard
+
+        status = ask_discard(self.service, self.prep.id, self, why)
+        if status is None:
+            return False
+        self.step_recorded.emit(status.id)
+        self.reset()
+        self._say(self.scan_message, f"Bag {status.id} discarded by {status.prep.last(EventType.DISCARDED).user}.", "ok")
+        return True
+
     def _show_page(self, page: QWidget) -> None:
         self._hide_override_buttons()
         self.fridge.refresh()
+        self.discard_button.setVisible(
+            self.prep is not None and page in (self.confirm_page, self.premed_page, self.start_page)
+        )
         self.stack.setCurrentWidget(page)
         focus = {
             self.scan_page: self.scan_field,
@@ -988,6 +1011,10 @@ class ChairPage(QWidget):
             return False
         except StepRefused as exc:
             self._say(message, exc.message, "hardstop")
+            if exc.overridable and self.discard_button.isVisible():
+                # A label limit passed: the bag is discarded and prepared again; override only if asked.
+                self._say(message, exc.message + " Discard this bag (a pharmacist signs it), or call a pharmacist.", "hardstop")
+                self.discard_button.setFocus()
             if exc.overridable and kind in self.override_buttons:
                 self._pending_override = (kind, details, exc, message)
                 button = self.override_buttons[kind]

@@ -124,6 +124,9 @@ class MainWindow(QMainWindow):
         self.open_button = QPushButton("&Open selected", self)
         self.open_button.setObjectName("openButton")
         self.open_button.clicked.connect(self._open_selected)
+        self.discard_button = QPushButton("Disca&rd selected…", self)
+        self.discard_button.setObjectName("boardDiscardButton")
+        self.discard_button.clicked.connect(self.discard_selected)
         self.empty_label = message_label("No preparation in progress. Press “New preparation” to start one.", "", self)
         self.empty_label.setObjectName("emptyBoard")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         top = QHBoxLayout()
         top.addWidget(self.new_button)
         top.addWidget(self.open_button)
+        top.addWidget(self.discard_button)
         top.addStretch(1)
         top.addWidget(self.user_label)
         top.addSpacing(24)
@@ -290,6 +294,19 @@ class MainWindow(QMainWindow):
         prep_id = self.board.selected_id()
         if prep_id is not None:
             self.open_preparation(prep_id)
+
+    def discard_selected(self) -> bool:
+        """A pharmacist discards the selected preparation (name, PIN, reason), whoever is signed in."""
+        prep_id = self.board.selected_id()
+        if prep_id is None:
+            return False
+        from .discard import ask_discard
+
+        status = ask_discard(self.service, prep_id, self)
+        if status is None:
+            return False
+        self.refresh()
+        return True
 
     def open_preparation(self, prep_id: str) -> None:
         """Resume at the current step: the bench wizard for bench steps, the chair for the rest."""

@@ -255,6 +255,11 @@ def test_an_override_with_a_pharmacist_pin_lets_a_late_dilution_through(qtbot, s
         seen,
     )
     click(qtbot, wizard, COMMIT)
+    # Refused: discard is offered first; the override only opens when asked for.
+    page = wizard.currentPage()
+    assert page.refusal_actions.isVisible() and wizard.focusWidget() is page.discard_button
+    assert service.get(prep_id).last(EventType.OVERRIDE) is None
+    qtbot.mouseClick(page.override_button, Qt.MouseButton.LeftButton)
     assert seen and "not recognised" in seen[0]  # the wrong PIN was refused inside the dialog
     prep = service.get(prep_id)
     override = prep.last(EventType.OVERRIDE)
@@ -472,3 +477,52 @@ def test_a_bag_can_go_in_the_refrigerator_from_the_dispense_page(qtbot, service,
     qtbot.mouseClick(find(wizard, QPushButton, "fridgeIn_bag"), Qt.MouseButton.LeftButton)
     assert service.get(prep_id).last(EventType.BAG_TO_FRIDGE) is not None
     assert "Take it out by" in wizard.currentPage().fridge_strip.state.text()
+
+
+def answer_discard(qtbot, name, pin, reason, seen):
+    def fill():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None or dialog.objectName() != "discardDialog":
+            QTimer.singleShot(20, fill)
+            return
+        dialog.pharmacist.setCurrentText(name)
+        qtbot.keyClicks(dialog.pin, pin)
+        qtbot.keyClicks(dialog.reason, reason)
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        if dialog.isVisible():
+            seen.append(dialog.error.text())
+            dialog.reject()
+
+    QTimer.singleShot(20, fill)
+
+
+def test_a_passed_limit_offers_discard_first_and_a_pharmacist_discards_with_a_reason(qtbot, service, technician, clock, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted",))
+    clock.advance(hours=4, minutes=5)  # past 'dilute by'
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+    tick(qtbot, find(wizard, QRadioButton, "storageRoom"))
+    click(qtbot, wizard, COMMIT)
+    page = wizard.currentPage()
+    seen: list[str] = []
+    answer_discard(qtbot, "Tess Tech", PIN["Tess Tech"], "dilute-by passed", seen)  # a technician cannot sign it
+    qtbot.mouseClick(page.discard_button, Qt.MouseButton.LeftButton)
+    assert seen and "pharmacist" in seen[0]
+    assert service.get(prep_id).last(EventType.DISCARDED) is None
+    answer_discard(qtbot, "Phil Pharm", PIN["Phil Pharm"], "dilute-by passed; prepared again", seen)
+    qtbot.mouseClick(page.discard_button, Qt.MouseButton.LeftButton)
+    discarded = service.get(prep_id).last(EventType.DISCARDED)
+    assert discarded.user == "Phil Pharm" and discarded.details["reason"] == "dilute-by passed; prepared again"
+    assert not wizard.isVisible()
+
+
+def test_the_wizard_has_a_discard_button_once_the_preparation_is_stored(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=())
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    button = wizard.button(QWizard.WizardButton.CustomButton1)
+    assert button.isVisible() and "Discard" in button.text().replace("&", "")
+    seen: list[str] = []
+    answer_discard(qtbot, "Phil Pharm", PIN["Phil Pharm"], "order cancelled by prescriber", seen)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.DISCARDED) is not None
