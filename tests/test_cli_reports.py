@@ -80,8 +80,8 @@ def test_sheet_of_a_stored_preparation(stored, tmp_path):
         "Meets the payer's criteria",
         # reconstituted 13:00 UTC = 09:00 EDT: dilute by 13:00 EDT, end by 17:00 EDT; diluted 09:15: start by 13:15
         "Dilute by 2026-03-10 13:00 EDT",
-        "Start infusion by 2026-03-10 13:15 EDT",
-        "End infusion by 2026-03-10 17:00 EDT",
+        "Do not start after (discard) 2026-03-10 13:15 EDT",
+        "Infusion must end by 2026-03-10 17:00 EDT",
         "Priya Raman",
         prep_id,
     ]:
@@ -107,7 +107,7 @@ def test_a4_sheet_and_label_of_a_stored_preparation(stored, tmp_path):
     page = PdfReader(explicit).pages[0]
     assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx((102 * mm, 51 * mm), abs=0.01)
     text = page_text(label)
-    assert "START BY 2026-03-10 13:15 EDT" in text and "DISCARD AFTER 2026-03-10 17:00 EDT" in text
+    assert "DO NOT START AFTER 2026-03-10 13:15 EDT (discard)" in text and "INFUSION MUST END BY 2026-03-10 17:00 EDT" in text
     assert "Checked by Priya Raman" in text and "1.46 mg" in text
 
 

@@ -47,12 +47,12 @@ def demo():
     return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK)
 
 
-def test_default_page_is_exactly_102_by_51_mm(demo):
+def test_default_page_is_exactly_4_by_2_in(demo):
     page = render(demo).pages[0]
     assert len(render(demo).pages) == 1
     assert float(page.mediabox.left) == 0 and float(page.mediabox.bottom) == 0
-    assert float(page.mediabox.width) == pytest.approx(102 * mm, abs=0.01)
-    assert float(page.mediabox.height) == pytest.approx(51 * mm, abs=0.01)
+    assert float(page.mediabox.width) == pytest.approx(4 * inch, abs=0.01)
+    assert float(page.mediabox.height) == pytest.approx(2 * inch, abs=0.01)
 
 
 def test_the_label_carries_every_ismp_element(demo):
@@ -61,15 +61,15 @@ def test_the_label_carries_every_ismp_element(demo):
         "Marie-Hélène Dubois-Lefèvre",
         "MRN 00412873",
         "DOB 1968-04-12",
-        "inotuzumab ozogamicin (BESPONSA)",
+        "inotuzumab ozogamicin (Besponsa)",
         "1.39 mg",
         "in 0.9% Sodium Chloride, total 50 mL",
         "Final concentration 0.0278 mg/mL",
         "IV over 1 hour at 50 mL/h",
         "Prepared 2026-03-10 05:20 EDT by Tomás Ortega",
         "Checked by Priya Raman",
-        "START BY 2026-03-10 09:20 EDT",
-        "DISCARD AFTER 2026-03-10 13:00 EDT",
+        "DO NOT START AFTER 2026-03-10 09:20 EDT (discard)",
+        "INFUSION MUST END BY 2026-03-10 13:00 EDT",
         "Protect from light",
         "Do not shake",
         "Keep at room temperature",
@@ -78,7 +78,7 @@ def test_the_label_carries_every_ismp_element(demo):
     ]:
         assert expected in text, expected
     # Generic name first, in lower case, brand after it.
-    assert text.index("inotuzumab ozogamicin") < text.index("BESPONSA")
+    assert text.index("inotuzumab ozogamicin") < text.index("Besponsa")
 
 
 def test_the_dose_is_bold_and_the_largest_text(demo):
@@ -123,7 +123,10 @@ def assert_no_overlap(layout):
             assert separate, f"'{text}' overlaps '{other[4]}'"
 
 
-@pytest.mark.parametrize("size_text", ["102x51mm", "4x2in", "3x2in", "4x3in", "4x6in", "6x4in", "70x38mm"])
+STOCKS = ["102x51mm", "4x2in", "3x2in", "4x3in", "4x6in", "6x4in", "100x50mm"]
+
+
+@pytest.mark.parametrize("size_text", STOCKS)
 @pytest.mark.parametrize("name", ["Marie-Hélène Dubois-Lefèvre", LONG_NAME, UNBREAKABLE_NAME])
 def test_any_name_on_any_stock_stays_inside_and_keeps_the_mrn_whole(demo, size_text, name):
     size = parse_label_size(size_text)
@@ -136,8 +139,27 @@ def test_any_name_on_any_stock_stays_inside_and_keeps_the_mrn_whole(demo, size_t
     assert_no_overlap(layout)
     text = flat(page.extract_text())
     assert "MRN 00412873" in text
-    assert "START BY 2026-03-10 09:20 EDT" in text and "DISCARD AFTER 2026-03-10 13:00 EDT" in text
+    assert "DO NOT START AFTER 2026-03-10 09:20 EDT (discard)" in text and "INFUSION MUST END BY 2026-03-10 13:00 EDT" in text
     assert "HAZARDOUS DRUG: handle and dispose of per policy" in text
+    assert min(t.size for t in layout.texts) >= 6, "no text below 6 pt on any stock"
+
+
+@pytest.mark.parametrize("size_text", ["70x38mm", "3x1.5in"])
+def test_a_stock_that_cannot_hold_the_label_at_6_pt_is_refused_not_shrunk(demo, size_text):
+    with pytest.raises(ValidationError) as error:
+        render(demo, parse_label_size(size_text))
+    assert error.value.field == "label-size" and "cannot hold this label" in error.value.message and "6 pt" in error.value.message
+
+
+def test_the_4_by_6_in_label_uses_its_page_with_large_identifiers(demo):
+    layout = layout_bag_label(demo, parse_label_size("4x6in"))
+    default = layout_bag_label(demo)
+    mrn_index = next(i for i, t in enumerate(layout.texts) if flat(t.text).startswith("MRN "))
+    name_parts, mrn = layout.texts[1:mrn_index], layout.texts[mrn_index]
+    assert "".join(t.text for t in name_parts).replace(" ", "") == demo.patient_name.replace(" ", "")
+    assert min(t.size for t in name_parts) >= 1.8 * default.texts[1].size and mrn.size >= 1.5 * default.texts[2].size
+    lowest = min(t.baseline for t in layout.texts)
+    assert lowest < 0.25 * layout.height, "the text reaches down the page instead of crowding its top"
 
 
 def test_a_long_hyphenated_name_wraps_in_full_on_the_default_label(demo):
@@ -159,9 +181,9 @@ def test_before_dilution_the_label_leaves_lines_to_write_on():
     prep.events = []
     data = demo_sheet_data(tz=NEW_YORK, prep=prep)
     text = flat(render(data).pages[0].extract_text())
-    assert "Prepared __________ by __________" in text
-    assert "START BY __________ (starts at reconstitution)" in text
-    assert "DISCARD AFTER __________ (starts at reconstitution)" in text
+    assert "Prepared ____________________ by ________" in text
+    assert "DO NOT START AFTER ____________________ (starts at reconstitution) (discard)" in text
+    assert "INFUSION MUST END BY ____________________ (starts at reconstitution)" in text
 
 
 @pytest.mark.parametrize("text, expected", [("102x51mm", (102 * mm, 51 * mm)), ("4x2in", (4 * inch, 2 * inch)), (" 100 × 50 MM ", (100 * mm, 50 * mm)), ("4.0x6in", (4 * inch, 6 * inch))])
@@ -182,10 +204,10 @@ def test_a_size_too_small_is_refused_by_the_renderer_too(demo):
 
 
 def test_label_lines_start_with_patient_then_drug(demo):
-    lines = [line.text for line in label_lines(demo)]
+    lines = [flat(line.text) for line in label_lines(demo)]
     assert lines[0] == demo.patient_name
     assert lines[1].startswith("MRN ")
-    assert lines[2] == "inotuzumab ozogamicin (BESPONSA)"
+    assert lines[2] == "inotuzumab ozogamicin (Besponsa)"
     assert lines[3] == "1.39 mg"
 
 

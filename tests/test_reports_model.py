@@ -62,11 +62,11 @@ def test_deadlines_are_local_dates_with_24_hour_times_across_a_dst_change(monogr
     data = build(demo_preparation(monograph), monograph)
     timeline = {r.label: r.at for r in data.timeline}
     assert timeline["Dilute by"] == "2026-03-10 09:00 EDT"  # reconstituted 05:00 + 4 h
-    assert timeline["End infusion by"] == "2026-03-10 13:00 EDT"  # reconstituted + 8 h
-    assert timeline["Start infusion by"] == "2026-03-10 09:20 EDT"  # diluted 05:20 + 4 h at room temperature
+    assert timeline["Infusion must end by"] == "2026-03-10 13:00 EDT"  # reconstituted + 8 h
+    assert timeline["Do not start after (discard)"] == "2026-03-10 09:20 EDT"  # diluted 05:20 + 4 h at room temperature
     assert timeline["Observe until"] == "starts at the end of the infusion"
-    assert data.start_by == "2026-03-10 09:20 EDT"
-    assert data.discard_after == "2026-03-10 13:00 EDT"
+    assert data.do_not_start_after == "2026-03-10 09:20 EDT"
+    assert data.must_end_by == "2026-03-10 13:00 EDT"
     assert data.printed_at == "2026-03-10 05:40 EDT"
 
 
@@ -75,7 +75,7 @@ def test_before_reconstitution_every_deadline_says_it_starts_at_reconstitution(m
     prep.events = [e for e in prep.events if e.type == EventType.PREMEDICATION]
     data = build(prep, monograph, now=RECONSTITUTED_AT - timedelta(minutes=5))
     assert [r.at for r in data.timeline[:4]] == [NOT_YET_RECONSTITUTED] * 4
-    assert data.start_by == data.discard_after == NOT_YET_RECONSTITUTED
+    assert data.do_not_start_after == data.must_end_by == NOT_YET_RECONSTITUTED
     assert data.prepared == "" and data.checked_by == ""
     assert all(s.done == "" for s in data.reconstitution_steps + data.dilution_steps)
 
@@ -144,7 +144,7 @@ def test_signatures_name_the_people_who_recorded_each_step(monograph):
 
 def test_instants_default_to_the_machine_local_zone(monograph):
     data = build(demo_preparation(monograph), monograph, tz=None)
-    assert data.start_by == format_instant(datetime(2026, 3, 10, 13, 20, tzinfo=timezone.utc))
+    assert data.do_not_start_after == format_instant(datetime(2026, 3, 10, 13, 20, tzinfo=timezone.utc))
 
 
 def printed_strings(value):

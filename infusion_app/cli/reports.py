@@ -1,7 +1,7 @@
 """infusion-prep sheet / label: the printed prep sheet and bag label of a stored preparation, as PDF.
 
     infusion-prep sheet ID --out FILE.pdf [--paper letter|a4] [--data-dir DIR] [--database URL]
-    infusion-prep label ID --out FILE.pdf [--label-size 102x51mm] [--data-dir DIR] [--database URL]
+    infusion-prep label ID --out FILE.pdf [--label-size 4x2in] [--data-dir DIR] [--database URL]
     infusion-prep sheet --demo --out FILE.pdf      (a sample preparation; touches no stored data)
 """
 
@@ -11,7 +11,7 @@ import argparse
 from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, write_output_file
 
 DEFAULT_PAPER = "letter"
-DEFAULT_LABEL_SIZE = "102x51mm"
+DEFAULT_LABEL_SIZE = "4x2in"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     label.add_argument(
         "--label-size",
         metavar="WxH(mm|in)",
-        help=f"label stock, e.g. 102x51mm, 4x2in, 4x6in (default: the site setting, else {DEFAULT_LABEL_SIZE})",
+        help=f"label stock, e.g. 4x2in, 4x6in, 102x51mm (default: the site setting, else {DEFAULT_LABEL_SIZE})",
     )
     label.set_defaults(func=run_label)
 

@@ -1,6 +1,6 @@
 """The bag label: the last thing a nurse reads before hanging a hazardous drug.
 
-A page exactly the size of the label stock (4 x 2 in, 102 x 51 mm, by default). Lines are laid
+A page exactly the size of the label stock (4 x 2 in by default). Lines are laid
 out top-down; each is shrunk to fit its width (measured with the embedded font's metrics), and
 the whole label is scaled down until every line fits the height. A long name may take three lines;
 only as a last resort is it cut with an ellipsis. The MRN is never cut.
@@ -23,8 +23,9 @@ from ..domain.errors import ValidationError
 from .fonts import BOLD, REGULAR, register_fonts, text_width
 from .model import NOT_YET_RECONSTITUTED, SheetData
 
-DEFAULT_LABEL_SIZE = (102 * mm, 51 * mm)
-DEFAULT_LABEL_SIZE_TEXT = "102x51mm"
+# The one default stock everywhere (settings, command line, --demo, the GUI): 4 x 2 in.
+DEFAULT_LABEL_SIZE = (4 * inch, 2 * inch)
+DEFAULT_LABEL_SIZE_TEXT = "4x2in"
 # Thermal label stock the layout is meant for: from 3 x 1.5 in up to a 4 x 6 in (or 6 x 4 in) label.
 # Smaller stock cannot carry every ISMP element at a size a nurse can read.
 LABEL_WIDTH_RANGE_MM = (70.0, 160.0)
@@ -33,7 +34,14 @@ LARGEST_SCALE = 2.2
 ACCENTED_CAPITAL_HEIGHT = 0.93  # DejaVu Sans: top of É and Å, as a fraction of the font size
 LINE_GAP = 0.03  # between one line's descent and the next line's ascent, as a fraction of the size
 SMALLEST_SCALE = 0.45
-ABSOLUTE_MIN_FONT = 3.5  # below this no printer renders a readable glyph; only the MRN goes here
+# No text on any stock is smaller than this; a stock that cannot hold the label at it is refused.
+MIN_FONT = 6.0
+# A hand-written date and 24-hour time ("2026-03-10 09:20") needs this many underscores of room.
+TIME_BLANK = "_" * 20
+
+
+class LabelDoesNotFit(Exception):
+    """A line cannot be printed whole at MIN_FONT in the stock's width."""
 
 _SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(mm|in)\s*$", re.IGNORECASE)
 
@@ -102,30 +110,42 @@ class LabelLayout:
     scale: float
 
 
+def _together(text: str) -> str:
+    """Never broken across two lines (no-break spaces)."""
+    return text.replace(" ", "\u00a0")
+
+
 def label_lines(data: SheetData) -> list[LabelLine]:
-    blank = "__________"
-    prepared = data.prepared or f"{blank} by {blank}"
+    blank = TIME_BLANK
+    prepared = data.prepared or f"{blank} by ________"
 
     def deadline(text: str) -> str:
         # Before reconstitution there is no time yet: a line to write it on, and why it is empty.
-        return f"{blank} ({text})" if text == NOT_YET_RECONSTITUTED else text
-    return [
-        LabelLine(data.patient_name, bold=True, size=10, min_size=6, wrap=3),
-        LabelLine(f"MRN {data.mrn}   DOB {data.date_of_birth}", bold=True, size=8, min_size=5.5, never_cut=True),
-        LabelLine(f"{data.generic_name} ({data.brand_name})", size=8, min_size=5.5, gap_before=1.5),
+        return f"{blank} ({text})" if text == NOT_YET_RECONSTITUTED else _together(text)
+
+    lines = [
+        LabelLine(data.patient_name, bold=True, size=10, min_size=MIN_FONT, wrap=3),
+        LabelLine(f"{_together('MRN ' + data.mrn)}   {_together('DOB ' + data.date_of_birth)}", bold=True, size=8, min_size=MIN_FONT, never_cut=True, wrap=2),
+        LabelLine(f"{data.generic_name} ({data.brand_name})", size=8, min_size=MIN_FONT, gap_before=1.5),
         LabelLine(data.dose, bold=True, size=17, min_size=10),
-        LabelLine(data.vehicle_line, size=7.5, min_size=5),
-        LabelLine(f"Final concentration {data.final_concentration}", size=7.5, min_size=5),
-        LabelLine(data.route_rate, bold=True, size=7.5, min_size=5),
-        LabelLine(f"Prepared {prepared}", size=6.5, min_size=4.5, gap_before=1.5),
-        LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=4.5),
-        LabelLine(f"START BY {deadline(data.start_by)}", bold=True, size=8.5, min_size=5.5, gap_before=1.5, never_cut=True),
-        LabelLine(f"DISCARD AFTER {deadline(data.discard_after)}", bold=True, size=8.5, min_size=5.5, never_cut=True),
-        *([LabelLine(f"OUT OF FRIDGE BY {data.out_of_fridge_by}", bold=True, size=8.5, min_size=5.5, never_cut=True)]
-          if data.out_of_fridge_by else []),
-        LabelLine(" · ".join(data.storage), size=6.5, min_size=4.5, wrap=2, gap_before=1),
-        LabelLine(data.hazard, bold=True, size=7, min_size=4.5, inverse=True, gap_before=2, never_cut=True),
+        LabelLine(data.vehicle_line, size=7.5, min_size=MIN_FONT, wrap=2),
+        LabelLine(f"Final concentration {data.final_concentration}", size=7.5, min_size=MIN_FONT),
+        LabelLine(data.route_rate, bold=True, size=7.5, min_size=MIN_FONT, wrap=2),
+        LabelLine(f"Prepared {prepared}", size=6.5, min_size=MIN_FONT, gap_before=1.5, wrap=2),
+        LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=MIN_FONT, wrap=2),
+        # The latest start is the discard point: a bag not started by then is never hung.
+        LabelLine(f"DO NOT START AFTER {deadline(data.do_not_start_after)} (discard)", bold=True, size=8.5, min_size=MIN_FONT, gap_before=1.5, never_cut=True, wrap=2),
+        LabelLine(f"INFUSION MUST END BY {deadline(data.must_end_by)}", bold=True, size=8.5, min_size=MIN_FONT, never_cut=True, wrap=2),
     ]
+    if data.out_of_fridge_by:
+        lines.append(LabelLine(f"OUT OF FRIDGE BY {_together(data.out_of_fridge_by)}", bold=True, size=8.5, min_size=MIN_FONT, never_cut=True, wrap=2))
+    lines += [
+        LabelLine(" · ".join(data.storage), size=6.5, min_size=MIN_FONT, wrap=3, gap_before=1),
+        LabelLine(data.hazard, bold=True, size=7, min_size=MIN_FONT, inverse=True, gap_before=2, never_cut=True, wrap=2),
+    ]
+    if data.reprint_at:
+        lines.append(LabelLine(f"REPRINT {data.reprint_at}", bold=True, size=8, min_size=MIN_FONT, inverse=True, gap_before=1.5, never_cut=True))
+    return lines
 
 
 def line_extent(font: str, size: float) -> tuple[float, float]:
@@ -150,22 +170,31 @@ def _fit_line(line: LabelLine, font: str, size: float, min_size: float, avail: f
         return [(line.text, size)]
     shrunk = size * avail / natural
     # A line that may wrap shrinks only a little; past that, two lines read better than tiny print.
-    if shrunk >= (max(min_size, size * 0.85) if line.wrap > 1 else min_size):
+    # An identifier or a deadline shrinks as far as it may before it is broken in two.
+    if line.wrap <= 1:
+        threshold = min_size
+    else:
+        threshold = max(min_size, size * (0.7 if line.never_cut else 0.85))
+    if shrunk >= threshold:
         return [(line.text, shrunk)]
     if line.wrap > 1:
         wrap_size = size
-        while wrap_size >= min_size:
-            parts = _split(line.text, font, wrap_size, avail)
+        while True:
+            parts = _split(line.text, font, wrap_size, avail, at_hyphens=not line.never_cut)
             if len(parts) <= line.wrap and all(text_width(p, font, wrap_size) <= avail for p in parts):
                 return [(p, wrap_size) for p in parts]
-            wrap_size *= 0.93
+            if wrap_size <= min_size:
+                break
+            wrap_size = max(min_size, wrap_size * 0.93)
+        if line.never_cut:
+            raise LabelDoesNotFit(line.text)
         # Last resort: the smallest size, the lines it may take, and an ellipsis where even that is too long.
         parts = _split(line.text, font, min_size, avail)
         if len(parts) > line.wrap:
             parts = [*parts[: line.wrap - 1], _join(parts[line.wrap - 1 :])]
         return [(p if text_width(p, font, min_size) <= avail else _cut(p, font, min_size, avail), min_size) for p in parts]
     if line.never_cut:
-        return [(line.text, max(shrunk, ABSOLUTE_MIN_FONT))]
+        raise LabelDoesNotFit(line.text)
     return [(_cut(line.text, font, min_size, avail), min_size)]
 
 
@@ -173,9 +202,10 @@ def _join(parts: list[str]) -> str:
     return "".join(p if i == 0 or parts[i - 1].endswith("-") else " " + p for i, p in enumerate(parts))
 
 
-def _split(text: str, font: str, size: float, avail: float) -> list[str]:
-    """Split at spaces and hyphens (a hyphenated name breaks after its hyphen)."""
-    pieces = re.findall(r"[^\s-]+-?|-", text)
+def _split(text: str, font: str, size: float, avail: float, at_hyphens: bool = True) -> list[str]:
+    """Split at spaces and hyphens (a hyphenated name breaks after its hyphen; an MRN or a date never)."""
+    # Without hyphens, only ordinary spaces break: a no-break space holds "MRN 123" or a date and time together.
+    pieces = re.findall(r"[^\s-]+-?|-", text) if at_hyphens else [p for p in text.split(" ") if p]
     lines: list[str] = []
     current = ""
     for piece in pieces:
@@ -218,7 +248,11 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
             beside_code = top > code_bottom
             right_edge = code_x - 1.5 * mm if beside_code else width - margin
             avail = right_edge - margin - (4 if line.inverse else 0)
-            for text, font_size in _fit_line(line, font, line.size * scale, line.min_size * min(scale, 1), avail):
+            try:
+                fitted = _fit_line(line, font, max(line.size * scale, line.min_size), line.min_size, avail)
+            except LabelDoesNotFit as exc:
+                raise _refuse_stock(width, height, f"'{exc}' does not fit its width at {MIN_FONT:g} pt") from None
+            for text, font_size in fitted:
                 # From the font's real extent, so a large dose's descender never touches the next line.
                 ascent, descent = line_extent(font, font_size)
                 baseline = top - ascent
@@ -226,9 +260,19 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
                 texts.append(PlacedText(text, font, font_size, x, baseline, text_width(text, font, font_size), line.inverse))
                 top = baseline + descent - font_size * LINE_GAP
         # The hazard box reaches a little below its line; keep it clear of the printer's dead edge.
-        if top >= margin * 0.8 + 1 or scale <= SMALLEST_SCALE:
+        if top >= margin * 0.8 + 1:
             return LabelLayout(width, height, texts, (code_x, code_y, code_side), scale)
+        if scale <= SMALLEST_SCALE:
+            raise _refuse_stock(width, height, f"the label's lines do not fit its height at {MIN_FONT:g} pt")
         scale = round(scale - 0.04, 2)
+
+
+def _refuse_stock(width: float, height: float, why: str) -> ValidationError:
+    return ValidationError(
+        "label-size",
+        f"{width / inch:.3g} x {height / inch:.3g} in ({width / mm:.0f} x {height / mm:.0f} mm) cannot hold this label: "
+        f"{why}; choose a larger stock such as {DEFAULT_LABEL_SIZE_TEXT}",
+    )
 
 
 # -- drawing ----------------------------------------------------------------------------------
@@ -277,6 +321,11 @@ def draw_code(canvas: Canvas, value: str, x: float, y: float, side: float) -> No
 
 def render_bag_label(data: SheetData, out: str | Path | BinaryIO, size: tuple[float, float] = DEFAULT_LABEL_SIZE) -> None:
     """Write the bag label as a one-page PDF whose page is exactly the label stock."""
+    if data.discarded:
+        from ..domain.preparation import StepRefused
+
+        # The sheet stays printable as the record; a label would put a discarded dose back on a bag.
+        raise StepRefused("preparation_discarded", f"preparation {data.prep_id} was discarded: no label is printed for it")
     layout = layout_bag_label(data, size)
     target = str(out) if isinstance(out, Path) else out
     canvas = Canvas(target, pagesize=(layout.width, layout.height), pageCompression=1, initialFontName=REGULAR, initialFontSize=7)

@@ -7,6 +7,7 @@ the sheet, the label, the screen and the CLI can never disagree on how a number 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
@@ -31,9 +32,20 @@ NOT_YET_RECONSTITUTED = "starts at reconstitution"
 TIMELINE_KEYS = ("dilute_by", "start_infusion_by", "end_infusion_by", "observe_until")
 TIMELINE_LABELS = {
     "dilute_by": "Dilute by",
-    "start_infusion_by": "Start infusion by",
-    "end_infusion_by": "End infusion by",
+    "start_infusion_by": "Do not start after (discard)",
+    "end_infusion_by": "Infusion must end by",
     "observe_until": "Observe until",
+}
+
+# What a deadline's hard-stop code ("<key>_passed") means in words, for the override notes.
+DEADLINE_WORDS = {
+    "dilute_by": "dilution deadline",
+    "start_infusion_by": "latest infusion start",
+    "end_infusion_by": "end-of-infusion limit",
+    "observe_until": "observation period",
+    "bag_from_fridge_by": "out-of-refrigerator deadline",
+    "reconstituted_fridge_until": "refrigerated hold of the reconstituted vials",
+    "warm_until": "bag warm-up",
 }
 
 POLICY_DECISIONS = {
@@ -80,6 +92,16 @@ class TimelineRow:
     at: str  # date and 24-hour time, or why there is none yet
     rule: str  # how it is computed, from the monograph
     state: str = ""
+
+
+@dataclass(frozen=True)
+class AdministrationRow:
+    """One administration step at the chair: filled from the record, or blank to write in."""
+
+    step: str
+    at: str = ""
+    initials: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,8 +154,9 @@ class SheetData:
     route_rate: str  # "IV over 1 hour at 50 mL/h"
     prepared: str  # "2026-11-27 10:20 CET by Name", or "" before dilution
     checked_by: str
-    start_by: str
-    discard_after: str
+    do_not_start_after: str  # the latest start; a bag not started by then is discarded
+    must_end_by: str  # the infusion's end limit
+    out_of_fridge_by: str  # "" unless the bag is (or was) refrigerated
     storage: list[str]  # "Protect from light", "Do not shake", "Room temperature" ...
     hazard: str
     # footer
@@ -143,7 +166,9 @@ class SheetData:
     label_revision: str
     sample: bool = False  # the --demo preparation: marked on every page so it never reaches a bag
     discarded: bool = False  # a DISCARDED event is recorded: no label may be printed for it
-    out_of_fridge_by: str = ""  # a refrigerated bag: when it must leave the refrigerator to warm up in time
+    discard_reason: str = ""  # "2026-03-10 10:05 EDT by Name: reason", printed on every page
+    administration: list[AdministrationRow] = field(default_factory=list)
+    reprint_at: str = ""  # set when printed again after labelling: "REPRINT <time>" on every page
 
     @classmethod
     def from_preparation(
@@ -162,6 +187,49 @@ class SheetData:
 
 
 # ------------------------------------------------------------------------------------------------
+
+
+def hard_stop_words(code: str) -> str:
+    """'dilute_by_passed+end_infusion_by_passed' -> 'dilution deadline passed; end-of-infusion limit passed'."""
+    words = []
+    for part in filter(None, str(code).split("+")):
+        for suffix, tail in (("_passed", "passed"), ("_not_reached", "not yet reached")):
+            if part.endswith(suffix):
+                key = part[: -len(suffix)]
+                words.append(f"{DEADLINE_WORDS.get(key, key.replace('_', ' '))} {tail}")
+                break
+        else:
+            words.append(part.replace("_", " "))
+    return "; ".join(words)
+
+
+def fact_words(path: str) -> str:
+    """A monograph path in words: 'dilution.concentration_min' -> 'minimum concentration (dilution)'."""
+    section, _, name = str(path).rpartition(".")
+    words = name.replace("_", " ")
+    bound = re.match(r"(.*) (min|max)$", words)
+    if bound:
+        words = {"min": "minimum", "max": "maximum"}[bound.group(2)] + " " + bound.group(1)
+    return f"{words} ({section.replace('_', ' ').replace('.', ', ')})" if section else words
+
+
+def _pending_text(item: str) -> str:
+    """'dilution.concentration_min: USPI 2017, 2.4' -> 'minimum concentration (dilution): USPI 2017, 2.4'."""
+    path, _, citation = str(item).partition(":")
+    return f"{fact_words(path.strip())}: {citation.strip()}" if citation else fact_words(path.strip())
+
+
+_RANGE = re.compile(r"(?<![\d.\-–])(\d+(?:\.\d+)?)\s?-\s?(\d+(?:\.\d+)?)(?=\s?(?:°|%|mg|mL|h\b|hours?\b|minutes?\b|days?\b))")
+
+
+def en_dash_ranges(text: str) -> str:
+    """'20-25 °C' -> '20–25 °C' (a range takes an en dash; dates and NDCs are left alone)."""
+    return _RANGE.sub(lambda m: f"{m.group(1)}–{m.group(2)}", str(text))
+
+
+def printed_brand(brand: str) -> str:
+    """The brand in mixed case beside the generic name, as ISMP shows it: BESPONSA -> Besponsa."""
+    return brand.capitalize() if brand.isupper() else brand
 
 
 def initials(name: str) -> str:
@@ -328,9 +396,9 @@ def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz:
             f"{deliverable} deliverable per vial. This starts the clocks.",
             _done(reconstituted, tz),
         ),
-        Step(monograph.text("reconstitution.mixing")),
-        Step(f"Inspect: {monograph.text('reconstitution.appearance')}."),
-        Step(monograph.text("reconstitution.light")),
+        Step(en_dash_ranges(monograph.text("reconstitution.mixing"))),
+        Step(en_dash_ranges(f"Inspect: {monograph.text('reconstitution.appearance')}.")),
+        Step(en_dash_ranges(monograph.text("reconstitution.light"))),
     ]
     dilution = [
         Step(
@@ -409,6 +477,10 @@ def _storage(prep: Preparation, monograph: Monograph) -> list[str]:
 
 
 def _handling_notes(monograph: Monograph) -> list[str]:
+    return [en_dash_ranges(note) for note in _monograph_handling(monograph)]
+
+
+def _monograph_handling(monograph: Monograph) -> list[str]:
     return [
         monograph.text("product.hazardous_drug"),
         monograph.text("reconstitution.light"),
@@ -426,7 +498,8 @@ def _overrides(prep: Preparation, tz: tzinfo | None) -> list[str]:
     for event in prep.events_of(EventType.OVERRIDE):
         hard_stop = event.details.get("hard_stop", "")
         reason = event.details.get("reason", "")
-        notes.append(f"Override by {event.user}, {format_instant(event.at, tz)}: {hard_stop}. Reason: {reason}".replace(": . ", ": "))
+        what = hard_stop_words(hard_stop) if hard_stop else ""
+        notes.append(f"Override by {event.user}, {format_instant(event.at, tz)}: {what}. Reason: {reason}".replace(": . ", ": "))
     for event in prep.events_of(EventType.DISCARDED):
         notes.append(f"Discarded by {event.user}, {format_instant(event.at, tz)}. Reason: {event.details.get('reason', '')}")
     return notes
@@ -436,20 +509,84 @@ def _signatures(prep: Preparation, tz: tzinfo | None) -> list[Signature]:
     prepared = prep.last(EventType.DILUTED) or prep.last(EventType.RECONSTITUTED)
     verified = prep.last(EventType.VERIFIED)
     administered = prep.last(EventType.INFUSION_STARTED)
-    return [
+    signatures = [
         Signature("Prepared by", prepared.user if prepared else "", _when(prepared, tz)),
         Signature("Verified by", verified.user if verified else "", _when(verified, tz)),
         Signature("Administered by", administered.user if administered else "", _when(administered, tz)),
     ]
+    # Every override is signed on paper by the pharmacist who authorised it.
+    for event in prep.events_of(EventType.OVERRIDE):
+        signatures.append(Signature("Override authorised by (pharmacist)", event.user, _when(event, tz)))
+    return signatures
 
 
-def _billing(calc: Mapping[str, Any], monograph: Monograph) -> list[Row]:
+def _administration(prep: Preparation, tz: tzinfo | None) -> list[AdministrationRow]:
+    """The chair's record: each step with its time and initials, or blank for a hand-written entry."""
+    steps = [
+        (EventType.PATIENT_CONFIRMED, "Patient identity confirmed (two identifiers)"),
+        (EventType.INFUSION_STARTED, "Infusion started"),
+        (EventType.INFUSION_ENDED, "Infusion ended"),
+        (EventType.OBSERVATION_ENDED, "Observation ended"),
+    ]
+    rows: list[AdministrationRow] = []
+    premedication = prep.events_of(EventType.PREMEDICATION)
+    if premedication:
+        last = max(premedication, key=lambda e: e.at)
+        rows.append(AdministrationRow("Premedication given (all classes, see above)", format_instant(last.at, tz), initials(last.user)))
+    else:
+        rows.append(AdministrationRow("Premedication given (all classes, see above)"))
+    if any(e.type in (EventType.BAG_TO_FRIDGE, EventType.BAG_FROM_FRIDGE) for e in prep.events) or _bag_refrigerated(prep):
+        steps.insert(0, (EventType.BAG_FROM_FRIDGE, "Bag out of refrigerator (warm-up starts)"))
+    for kind, text in steps:
+        event = prep.last(kind)
+        rows.append(AdministrationRow(text, format_instant(event.at, tz), initials(event.user)) if event else AdministrationRow(text))
+    return rows
+
+
+def _bag_refrigerated(prep: Preparation) -> bool:
+    diluted = prep.last(EventType.DILUTED)
+    return diluted is not None and str(diluted.details.get("storage", "")) == DiluteStorage.FRIDGE.value
+
+
+def _billing(calc: Mapping[str, Any], monograph: Monograph, prep: Preparation | None = None) -> list[Row]:
+    if prep is not None and prep.last(EventType.DISCARDED) is not None:
+        return _discarded_billing(calc, monograph, prep)
     return [
         Row("HCPCS", f"{calc['hcpcs']}: {monograph.text('billing.hcpcs_description')}"),
         Row("Units administered", f"{format_amount(calc['billing_units_administered'], 'units')} ({format_dose(calc['dose_mg'])})"),
         Row("Units discarded", f"{format_amount(calc['billing_units_discarded'], 'units')} ({format_dose(calc['discarded_mg'])})"),
         Row("Modifier", str(calc["billing_modifier"])),
     ]
+
+
+def _discarded_billing(calc: Mapping[str, Any], monograph: Monograph, prep: Preparation) -> list[Row]:
+    """A discarded preparation bills nothing as administered; every vial opened is waste."""
+    hcpcs = Row("HCPCS", f"{calc['hcpcs']}: {monograph.text('billing.hcpcs_description')}")
+    if prep.last(EventType.INFUSION_STARTED) is not None:
+        # Part of the dose may have run in before the discard: only the pharmacist can say how much.
+        return [
+            hcpcs,
+            Row("Units administered", "DISCARDED after the infusion started: the pharmacist records the amount given"),
+            Row("Units discarded", "the remainder, as recorded by the pharmacist"),
+        ]
+    opened_mg = float(calc["vials"]) * float(calc["vial_mg"])
+    unit_mg = float(calc.get("billing_unit_mg") or 0) or None
+    # As the dose engine counts the units in the vials: rounded half up to whole units.
+    units = format_amount(int(opened_mg / unit_mg + 0.5), "units") if unit_mg else "all"
+    return [
+        hcpcs,
+        Row("Units administered", "0 units: nothing administered (DISCARDED)"),
+        Row("Units discarded", f"{units} ({format_dose(opened_mg)}, every vial opened)"),
+        Row("Modifier", f"{monograph.text('billing.modifier_discarded')} on the discarded units"),
+    ]
+
+
+def _discard_reason(prep: Preparation, tz: tzinfo | None) -> str:
+    event = prep.last(EventType.DISCARDED)
+    if event is None:
+        return ""
+    reason = str(event.details.get("reason", "")).strip() or "no reason recorded"
+    return f"{format_instant(event.at, tz)} by {event.user}: {reason}"
 
 
 def _date_text(value: date | str) -> str:
@@ -478,6 +615,9 @@ def _build(
             return format_instant(deadline.at, tz)
         return "—" if reconstituted else NOT_YET_RECONSTITUTED
 
+    fridge = by_key.get("bag_from_fridge_by")
+    out_of_fridge_by = format_instant(fridge.at, tz) if fridge is not None and getattr(fridge, "at", None) else ""
+
     diluted = prep.last(EventType.DILUTED)
     verified = prep.last(EventType.VERIFIED)
     reconstitution_steps, dilution_steps = _steps(prep, monograph, calc, tz)
@@ -489,7 +629,7 @@ def _build(
         mrn=prep.patient.mrn,
         date_of_birth=_date_text(prep.patient.date_of_birth),
         generic_name=monograph.generic_name,
-        brand_name=monograph.brand_name,
+        brand_name=printed_brand(monograph.brand_name),
         dose=format_dose(calc["dose_mg"]),
         order=_order_rows(calc, prep.order),
         course=_course_rows(course_info),
@@ -506,25 +646,27 @@ def _build(
         handling_notes=_handling_notes(monograph),
         boxed_warning=[str(w) for w in monograph.items("warnings.boxed")],
         signatures=_signatures(prep, tz),
-        billing=_billing(calc, monograph),
+        billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),
         warnings=[str(w) for w in calc.get("warnings", [])],
         hard_stops=[str(s) for s in calc.get("hard_stops", [])],
-        pending_verification=[str(p) for p in calc.get("pending_verification", [])],
+        pending_verification=[_pending_text(p) for p in calc.get("pending_verification", [])],
         vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}",
         final_concentration=format_concentration(calc["final_concentration_mg_per_ml"]),
         route_rate=f"{route} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
         prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
         checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
-        start_by=deadline_text("start_infusion_by"),
-        discard_after=deadline_text("end_infusion_by"),
-        storage=_storage(prep, monograph),
+        do_not_start_after=deadline_text("start_infusion_by"),
+        must_end_by=deadline_text("end_infusion_by"),
+        out_of_fridge_by=out_of_fridge_by,
+        storage=[en_dash_ranges(line) for line in _storage(prep, monograph)],
         hazard=monograph.text("product.hazardous_drug"),
         printed_at=format_instant(printed_at, tz),
         program_version=program_version,
         monograph_revision=prep.monograph_revision or monograph.revision,
         label_revision=monograph.label_revision,
         discarded=prep.last(EventType.DISCARDED) is not None,
-        out_of_fridge_by=deadline_text("bag_from_fridge_by") if "bag_from_fridge_by" in by_key else "",
+        discard_reason=_discard_reason(prep, tz),
+        administration=_administration(prep, tz),
     )
 

@@ -45,6 +45,7 @@ FOOTER_HEIGHT = 17 * mm
 GRID = colors.Color(0.55, 0.55, 0.55)
 SHADE = colors.Color(0.92, 0.92, 0.92)
 ALERT = colors.Color(0.75, 0, 0)
+FOOTER_BAR_WIDTH = 1.45  # points per Code 128 module
 CHECKBOX = "☐"
 CHECKED = "☑"
 
@@ -158,7 +159,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     story.append(_section("The order", [side_by_side], s))
     if data.pending_verification:
         pending = "; ".join(p.split(":", 1)[0] for p in data.pending_verification)
-        story.append(_p(f"Pending pharmacist review against the current label: {pending}", s["small"]))
+        story.append(_p(f"Values pending pharmacist review against the current label: {pending}", s["small"]))
 
     if data.course:
         story.append(_section("Treatment course", [_label_value_table(data.course, width, s)], s))
@@ -195,6 +196,13 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
         rows = [[_p(h, s["cell_head"]) for h in ("", "Step", "Done (time, initials)")]]
         rows += [[_p(CHECKED if st.done else CHECKBOX, s["checkbox"]), _p(st.text, s["body"]), _p(st.done, s["body"])] for st in steps]
         story.append(_section(title, [_table(rows, [0.06 * width, 0.66 * width, 0.28 * width], extra=[("VALIGN", (0, 1), (0, -1), "MIDDLE")])], s))
+
+    admin_rows = [[_p(h, s["cell_head"]) for h in ("At the chair", "Date and time (24-hour)", "Initials")]]
+    admin_rows += [
+        [_p(r.step, s["body"]), _p(r.at, s["body"]) if r.at else _writing_space(16), _p(r.initials, s["body"])]
+        for r in data.administration
+    ]
+    story.append(_section("Administration", [_table(admin_rows, [0.5 * width, 0.34 * width, 0.16 * width])], s))
 
     timeline_rows = [[_p(h, s["cell_head"]) for h in ("Deadline", "Date and time (24-hour)", "How it is set", "When printed")]]
     timeline_rows += [[_p(r.label, s["bold"]), _p(r.at, s["bold"]), _p(r.rule, s["small"]), _p(r.state, s["body"])] for r in data.timeline]
@@ -249,11 +257,48 @@ def draw_sample_mark(canvas: Canvas, width: float, height: float) -> None:
     canvas.restoreState()
 
 
+DISCARDED_MARK = "DISCARDED"
+
+
+def draw_discarded_mark(canvas: Canvas, width: float, height: float) -> None:
+    """A diagonal DISCARDED across the page: the record of a dose that must never be given."""
+    canvas.saveState()
+    canvas.setFillColor(ALERT)
+    canvas.setFillAlpha(0.22)
+    canvas.translate(width / 2, height / 2)
+    canvas.rotate(math.degrees(math.atan2(height, width)))
+    size = 0.6 * math.hypot(width, height) / (text_width(DISCARDED_MARK, BOLD, 1) or 1)
+    canvas.setFont(BOLD, size)
+    canvas.drawCentredString(0, -size * 0.35, DISCARDED_MARK)
+    canvas.restoreState()
+
+
+BANNER_HEIGHT = 5 * mm
+
+
+def _draw_banner(canvas: Canvas, text: str, page_width: float, top: float) -> None:
+    """A white-on-black line under the header, in the body's top margin kept free for it."""
+    inner = page_width - 2 * MARGIN
+    fitted, size = _fit_text(text, BOLD, 9, inner - 6, min_size=6)
+    canvas.saveState()
+    canvas.setFillColor(colors.black)
+    canvas.rect(MARGIN, top - BANNER_HEIGHT, inner, BANNER_HEIGHT, stroke=0, fill=1)
+    canvas.setFillColor(colors.white)
+    canvas.setFont(BOLD, size)
+    canvas.drawString(MARGIN + 3, top - BANNER_HEIGHT + (BANNER_HEIGHT - size * 0.7) / 2, fitted)
+    canvas.restoreState()
+
+
 def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, page_width: float) -> None:
     inner = page_width - 2 * MARGIN
     top = canvas._pagesize[1] - MARGIN
     if data.sample:
         draw_sample_mark(canvas, page_width, canvas._pagesize[1])
+    if data.discarded:
+        draw_discarded_mark(canvas, page_width, canvas._pagesize[1])
+        _draw_banner(canvas, f"DISCARDED {data.discard_reason}", page_width, top - HEADER_HEIGHT - 1)
+    elif data.reprint_at:
+        _draw_banner(canvas, f"REPRINT {data.reprint_at}", page_width, top - HEADER_HEIGHT - 1)
 
     # Header: who this page belongs to, on every page (pages get separated).
     canvas.setFont(BOLD, 8)
@@ -271,23 +316,26 @@ def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, pag
     # Footer: the id as a barcode (a scanner opens the preparation), page X of Y, provenance.
     bottom = MARGIN - 4 * mm
     canvas.line(MARGIN, bottom + FOOTER_HEIGHT - 2, page_width - MARGIN, bottom + FOOTER_HEIGHT - 2)
-    barcode = Code128(data.prep_id, barHeight=9 * mm, barWidth=0.85, humanReadable=False, quiet=True)
-    max_barcode = inner * 0.4
+    # Modules of 1.45 pt are 2.2 pixels at 110 dpi: a fax-quality or low-resolution scan still decodes.
+    barcode = Code128(data.prep_id, barHeight=9 * mm, barWidth=FOOTER_BAR_WIDTH, humanReadable=False, quiet=True)
+    max_barcode = inner * 0.5
     if barcode.width > max_barcode:
-        barcode = Code128(data.prep_id, barHeight=9 * mm, barWidth=0.85 * max_barcode / barcode.width, humanReadable=False, quiet=True)
+        barcode = Code128(data.prep_id, barHeight=9 * mm, barWidth=FOOTER_BAR_WIDTH * max_barcode / barcode.width, humanReadable=False, quiet=True)
     barcode.drawOn(canvas, MARGIN - barcode.lquiet, bottom + 4.5 * mm)
     canvas.setFont(REGULAR, 7)
     canvas.drawString(MARGIN, bottom + 1.5 * mm, data.prep_id)
     canvas.setFont(BOLD, 9)
-    canvas.drawRightString(page_width - MARGIN, bottom + 9 * mm, f"Page {page} of {pages}")
-    canvas.setFont(REGULAR, 7)
-    provenance = f"Printed {data.printed_at}  ·  infusion-prep {data.program_version}  ·  monograph revision {data.monograph_revision}"
-    text, size = _fit_text(provenance, REGULAR, 7, inner - barcode.width - 8, min_size=5)
-    canvas.setFont(REGULAR, size)
-    canvas.drawRightString(page_width - MARGIN, bottom + 4.5 * mm, text)
-    label_text, size = _fit_text(f"Numbers from {data.label_revision}", REGULAR, 6.5, inner - barcode.width - 8, min_size=5)
-    canvas.setFont(REGULAR, size)
-    canvas.drawRightString(page_width - MARGIN, bottom + 1.5 * mm, label_text)
+    canvas.drawRightString(page_width - MARGIN, bottom + 10 * mm, f"Page {page} of {pages}")
+    # Three short lines beside the (wide, low-resolution-proof) barcode instead of one long one.
+    room = inner - barcode.width - 8
+    for text, height in (
+        (f"Printed {data.printed_at}", 6.9),
+        (f"infusion-prep {data.program_version}  ·  monograph revision {data.monograph_revision}", 4.1),
+        (f"Numbers from {data.label_revision}", 1.3),
+    ):
+        fitted, size = _fit_text(text, REGULAR, 6.5, room, min_size=6)
+        canvas.setFont(REGULAR, size)
+        canvas.drawRightString(page_width - MARGIN, bottom + height * mm, fitted)
 
 
 class _NumberedCanvas(Canvas):
@@ -322,7 +370,8 @@ def render_prep_sheet(data: SheetData, out: str | Path | BinaryIO, page_size: st
         pagesize=size,
         leftMargin=MARGIN,
         rightMargin=MARGIN,
-        topMargin=MARGIN + HEADER_HEIGHT,
+        # Room under the header for the DISCARDED or REPRINT banner on every page.
+        topMargin=MARGIN + HEADER_HEIGHT + (BANNER_HEIGHT + 2 if data.discarded or data.reprint_at else 0),
         bottomMargin=MARGIN - 4 * mm + FOOTER_HEIGHT,
         title=f"Prep sheet {data.prep_id}",
         author=f"infusion-prep {data.program_version}",

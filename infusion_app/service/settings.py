@@ -18,7 +18,8 @@ from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS, PIN_MIN_DI
 
 PAPER_SIZES = ("letter", "a4")
 # Thermal label stock, width x height; the printed label (reports.label.parse_label_size) draws at this size.
-LABEL_SIZES = ("4x2in", "4x3in", "4x6in", "6x4in", "3x2in", "3x1.5in", "102x51mm", "100x50mm")
+# 3 x 1.5 in is not offered: it cannot hold the label with no text below 6 pt.
+LABEL_SIZES = ("4x2in", "4x3in", "4x6in", "6x4in", "3x2in", "102x51mm", "100x50mm")
 
 
 def _whole(low: int, high: int, unit: str) -> Callable[[str, Any], int]:
