@@ -3,6 +3,7 @@
     infusion-prep sheet ID --out FILE.pdf [--paper letter|a4] [--data-dir DIR] [--database URL]
     infusion-prep label ID --out FILE.pdf [--label-size 4x2in] [--data-dir DIR] [--database URL]
     infusion-prep sheet --demo --out FILE.pdf      (a sample preparation; touches no stored data)
+    infusion-prep print label|sheet ID [--queue QUEUE]   (to the site's CUPS printer; see service/printing.py)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"label stock, e.g. 4x2in, 4x6in, 102x51mm (default: the site setting, else {DEFAULT_LABEL_SIZE})",
     )
     label.set_defaults(func=run_label)
+    register_print(subparsers)
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -45,81 +47,135 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     add_storage_options(parser)
 
 
-def _sheet_data(args: argparse.Namespace):
+def _document(args: argparse.Namespace, kind: str, deliver):
+    """Build the document (the demo in memory, or a stored one through the one document service),
+    `deliver(document, site settings or None) -> destination text`, and audit the issue of a stored one. Returns the document."""
+    from ..reports.label import parse_label_size
+    from ..reports.sheet import paper_size
+
     if args.demo and args.id:
         raise CliError("give either a preparation ID or --demo, not both")
+    # Refuse a bad size before any work.
+    size = getattr(args, "label_size", None)
+    paper = getattr(args, "paper", None)
+    if size is not None:
+        parse_label_size(size)
+    if paper is not None:
+        paper_size(paper)
     if args.demo:
-        from ..reports.demo import demo_sheet_data
-
-        return demo_sheet_data()
+        document = _demo_document(kind, size, paper)
+        deliver(document, None)
+        return document
     if not args.id:
         raise CliError("invalid ID: give a preparation ID (or --demo for a sample)")
-    return _stored_sheet_data(args)
-
-
-def _stored_sheet_data(args: argparse.Namespace):
-    """The preparation from storage, its deadlines as of now, the payer decision and course kept with it."""
-    from .. import __version__
-    from ..domain.monograph import load_monograph
-    from ..reports.model import SheetData
+    from ..domain.preparation import StepRefused
+    from ..service.documents import DocumentService
+    from ..service.preparations import local_admin_name
     from .service_access import open_service_for
 
     with open_service_for(args) as service:
-        status = service.status(args.id)  # ValidationError (exit 2) for a malformed or unknown id
-        prep = status.prep
-        monograph = load_monograph(prep.monograph_id)
-        settings = service.settings()
-        # The site's paper and label stock, unless the command line names them.
-        if hasattr(args, "paper"):
-            args.paper = args.paper or settings.paper_size
-        if hasattr(args, "label_size"):
-            args.label_size = args.label_size or settings.label_size
-        return SheetData.from_preparation(
-            prep,
-            monograph,
-            status.deadlines,
-            printed_at=status.now,
-            program_version=__version__,
-            course_info=_course_status(service, prep.patient.mrn),
-        )
+        documents = DocumentService(service)
+        # ValidationError (exit 2) for a malformed or unknown id; StepRefused (exit 1) for a discarded label.
+        try:
+            document = documents.label(args.id, size) if kind == "label" else documents.sheet(args.id, paper)
+        except StepRefused as exc:
+            raise CliError(exc.message, Exit.HARD_STOP) from None
+        destination = deliver(document, service.settings())
+        # Issued from the command line: recorded as the operating-system account that ran it.
+        documents.record_issued(document, local_admin_name(), destination)
+    return document
 
 
-def _course_status(service, mrn: str):
-    """The patient's course, when one is kept; a sheet prints without it."""
-    from ..domain.errors import ValidationError
-    from ..service.course import CourseService
+def _demo_document(kind: str, size: str | None, paper: str | None):
+    import io
 
-    try:
-        courses = CourseService(service)
-        return courses.status(mrn) if courses.course(mrn) is not None else None
-    except ValidationError:
-        return None
+    from ..reports import render_bag_label, render_prep_sheet
+    from ..reports.demo import demo_sheet_data
+    from ..reports.label import parse_label_size
+    from ..reports.sheet import paper_size
+    from ..service.documents import LABEL, SHEET, Document
+
+    data = demo_sheet_data()
+    out = io.BytesIO()
+    if kind == "label":
+        stock = size or DEFAULT_LABEL_SIZE
+        dimensions = parse_label_size(stock)
+        render_bag_label(data, out, size=dimensions)
+        return Document(LABEL, data.prep_id, out.getvalue(), dimensions, stock, False, data.printed_at)
+    stock = (paper or DEFAULT_PAPER).lower()
+    render_prep_sheet(data, out, page_size=stock)
+    return Document(SHEET, data.prep_id, out.getvalue(), paper_size(stock), stock, False, data.printed_at)
+
+
+def _write(args: argparse.Namespace):
+    def deliver(document, _settings) -> str:
+        out = write_output_file(args, lambda stream: stream.write(document.pdf))
+        args.written_to = out
+        return f"file {out}"
+
+    return deliver
 
 
 def run_sheet(args: argparse.Namespace) -> int:
-    from ..reports.sheet import paper_size, render_prep_sheet
-
-    if args.paper is not None:
-        paper_size(args.paper)  # refuse a bad paper size before any work
     check_output_file(args)
-    data = _sheet_data(args)
-    paper = args.paper or DEFAULT_PAPER
-    out = write_output_file(args, lambda stream: render_prep_sheet(data, stream, page_size=paper))
-    print(f"prep sheet for {data.prep_id} written to {out}")
+    document = _document(args, "sheet", _write(args))
+    print(f"prep sheet for {document.prep_id}{' (REPRINT)' if document.reprint else ''} written to {args.written_to}")
     return Exit.OK
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from ..reports.label import parse_label_size, render_bag_label
-
-    if args.label_size is not None:
-        parse_label_size(args.label_size)  # refuse a bad size before any work
     check_output_file(args)
-    data = _sheet_data(args)
-    if data.discarded:
-        # The sheet stays printable as the record; a label would put a discarded dose back on a bag.
-        raise CliError(f"preparation {data.prep_id} was discarded: no label is printed for it", Exit.HARD_STOP)
-    size = parse_label_size(args.label_size or DEFAULT_LABEL_SIZE)
-    out = write_output_file(args, lambda stream: render_bag_label(data, stream, size=size))
-    print(f"bag label for {data.prep_id} written to {out}")
+    document = _document(args, "label", _write(args))
+    print(f"bag label for {document.prep_id}{' (REPRINT)' if document.reprint else ''} written to {args.written_to}")
     return Exit.OK
+
+
+def register_print(subparsers: argparse._SubParsersAction) -> None:
+    printing = subparsers.add_parser(
+        "print",
+        help="print the bag label or prep sheet on the site's printer (CUPS)",
+        description=(
+            "Send the bag label or prep sheet to a CUPS queue as PDF, at 100 %, unrotated, on its stock. "
+            "The queue is the site's label or sheet printer unless --queue names one. A print after "
+            "labelling is marked REPRINT and recorded in the audit log."
+        ),
+    )
+    printing.add_argument("kind", choices=("label", "sheet"), help="what to print")
+    printing.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
+    printing.add_argument("--queue", metavar="QUEUE", help="the CUPS queue (default: the site's label or sheet printer)")
+    printing.add_argument("--label-size", metavar="WxH(mm|in)", help=f"label stock (default: the site setting, else {DEFAULT_LABEL_SIZE})")
+    printing.add_argument("--paper", metavar="letter|a4", help=f"sheet paper (default: the site setting, else {DEFAULT_PAPER})")
+    printing.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
+    add_storage_options(printing)
+    printing.set_defaults(func=run_print)
+
+
+def run_print(args: argparse.Namespace) -> int:
+    from ..service.printing import PrintError, print_document
+
+    if args.queue is not None:
+        from ..service.settings import validate_queue_name
+
+        validate_queue_name("queue", args.queue)
+    if args.kind == "sheet" and args.label_size is not None:
+        raise CliError("invalid label-size: a sheet is printed on --paper, not a label stock")
+    if args.kind == "label" and args.paper is not None:
+        raise CliError("invalid paper: a label is printed on --label-size stock, not paper")
+    jobs = []
+
+    def deliver(document, settings) -> str:
+        site_queue = "" if settings is None else (settings.label_queue if document.kind == "label" else settings.sheet_queue)
+        queue = args.queue or site_queue
+        try:
+            job = print_document(document, queue)
+        except PrintError as exc:
+            raise CliError(f"not printed: {exc.message}", Exit.HARD_STOP) from None
+        jobs.append(job)
+        return f"queue {job.queue} job {job.job_id} media {job.media}"
+
+    document = _document(args, args.kind, deliver)
+    job = jobs[0]
+    what = "bag label" if args.kind == "label" else "prep sheet"
+    print(f"{what} for {document.prep_id}{' (REPRINT)' if document.reprint else ''} sent to {job.queue} as job {job.job_id or '?'} on {job.media}")
+    return Exit.OK
+

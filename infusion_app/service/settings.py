@@ -58,6 +58,21 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
     return check
 
 
+# A CUPS queue name: printable, without spaces, slashes, quotes, commas or '#' (empty: not set).
+QUEUE_NAME_PATTERN = r"^[^\s/\\'\",#]{1,127}$"
+
+
+def validate_queue_name(key: str, value: Any) -> str:
+    import re
+
+    text = str(value if value is not None else "").strip()
+    if text and not re.match(QUEUE_NAME_PATTERN, text):
+        raise ValidationError(
+            key, f"'{text}' is not a print queue name; a name has no spaces, slashes, quotes, commas or '#', e.g. labels-bench-1"
+        )
+    return text
+
+
 def _flag(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -74,6 +89,8 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "warning_lead_minutes": (_whole(1, 240, "minutes"), "minutes before a deadline that its warning starts"),
     "paper_size": (_choice(PAPER_SIZES), "prep sheet paper size"),
     "label_size": (_choice(LABEL_SIZES), "bag label stock size"),
+    "label_queue": (validate_queue_name, "print queue for bag labels (empty: not set)"),
+    "sheet_queue": (validate_queue_name, "print queue for prep sheets (empty: not set)"),
     "default_bsa_formula": (_choice(tuple(FORMULAS)), "BSA formula used when an order names none"),
     "dose_rounding_enabled": (_flag, "round doses to whole vials within the limit (HOPA)"),
     "dose_rounding_max_percent": (_percent(0, 10), "largest dose change rounding may make"),
@@ -101,6 +118,8 @@ class Settings:
     paper_size: str
     label_size: str
     stored: dict[str, Any]  # only what the site changed
+    label_queue: str = ""  # the CUPS queue that prints labels, on label_size stock
+    sheet_queue: str = ""  # the CUPS queue that prints sheets, on paper_size paper
 
     @property
     def pin_min_digits(self) -> int:
@@ -119,6 +138,8 @@ class Settings:
             "warning_lead_minutes": int(policy.warning_lead_time.total_seconds() // 60),
             "paper_size": self.paper_size,
             "label_size": self.label_size,
+            "label_queue": self.label_queue,
+            "sheet_queue": self.sheet_queue,
             "default_bsa_formula": policy.default_bsa_formula,
             "dose_rounding_enabled": policy.dose_rounding_enabled,
             "dose_rounding_max_percent": policy.dose_rounding_max_percent,
@@ -147,4 +168,6 @@ def build_settings(stored: dict[str, Any]) -> Settings:
         paper_size=str(stored.get("paper_size", DEFAULT_PAPER)),
         label_size=str(stored.get("label_size", DEFAULT_LABEL)),
         stored=dict(stored),
+        label_queue=str(stored.get("label_queue", "") or ""),
+        sheet_queue=str(stored.get("sheet_queue", "") or ""),
     )
