@@ -1029,8 +1029,12 @@ class LabelPage(EventPage):
     def __init__(self):
         super().__init__(LABEL, "Print the bag label and the prep sheet; label the bag.")
         row = QHBoxLayout()
+        # One action, no dialog: the label to the site's label printer.
+        self.print_label_button = QPushButton("&Print label", self)
+        self.print_label_button.setObjectName("printLabelNow")
         self.label_button = QPushButton("Bag &label…", self)
         self.sheet_button = QPushButton("Prep &sheet…", self)
+        row.addWidget(self.print_label_button)
         row.addWidget(self.label_button)
         row.addWidget(self.sheet_button)
         row.addStretch(1)
@@ -1042,6 +1046,7 @@ class LabelPage(EventPage):
         self.body.addWidget(self.confirm)
         self.confirm.toggled.connect(self.completeChanged)
         self.add_fridge("bag")
+        self.print_label_button.clicked.connect(lambda: self.bench.print_label_now())
         self.label_button.clicked.connect(lambda: self.bench.show_document("label"))
         self.sheet_button.clicked.connect(lambda: self.bench.show_document("sheet"))
         self.finish_layout()
@@ -1259,36 +1264,35 @@ class BenchWizard(QWizard):
         return "Deadlines:\n" + "\n".join(lines) if lines else ""
 
     def document_pdf(self, kind: str) -> bytes:
-        """The bag label or prep sheet of the stored preparation, drawn by infusion_app.reports."""
-        import io
+        """The bag label or prep sheet of the stored preparation: the same document service as the CLI."""
+        from ..service.documents import DocumentService
 
-        from .. import __version__
-        from ..reports import SheetData, parse_label_size, render_bag_label, render_prep_sheet
+        documents = DocumentService(self.service)
+        document = documents.label(self.preparation.id) if kind == "label" else documents.sheet(self.preparation.id)
+        return document.pdf
 
-        status = self.service.status(self.preparation.id)
-        settings = self.service.settings()
-        data = SheetData.from_preparation(
-            status.prep, self.monograph, status.deadlines, printed_at=status.now, program_version=__version__,
-            policy_decision=status.prep.order.get("coverage"),
-        )
-        out = io.BytesIO()
-        if kind == "label":
-            render_bag_label(data, out, size=parse_label_size(settings.label_size))
-        else:
-            render_prep_sheet(data, out, page_size=settings.paper_size)
-        return out.getvalue()
+    def document_printer(self):
+        from .printing import DocumentPrinter
+
+        page = self.pages[LABEL]
+        return DocumentPrinter(self.service, self.user, self, warn=lambda _parent, _title, text: page.show_refusal(text))
+
+    def print_label_now(self) -> bool:
+        """The label to the site's label queue in one action, no dialog."""
+        printer = self.document_printer()
+        job = printer.print_label_now(self.preparation.id)
+        if job is not None:
+            self.pages[LABEL].show_refusal(None)
+            self.pages[LABEL].status.setText(printer.last_message)
+        return job is not None
 
     def show_document(self, kind: str) -> None:
         page = self.pages[LABEL]
         title = "Bag label" if kind == "label" else "Prep sheet"
-        try:
-            pdf = self.document_pdf(kind)
-        except (ValidationError, ValueError, OSError) as exc:
-            page.show_refusal(f"The {title.lower()} could not be produced: {_refusal_text(exc)}")
+        printer = self.document_printer()
+        dialog = printer.preview(self.preparation.id, kind, show=False)
+        if dialog is None:
             return
-        from .print_preview import preview_pdf_bytes
-
-        self.preview = preview_pdf_bytes(pdf, title, f"{self.preparation.id}-{kind}.pdf", self)
-        self.preview.setObjectName(f"{kind}Preview")
+        self.preview = dialog
         page.status.setText(f"{title} shown.")
         self.preview.exec()

@@ -1,8 +1,13 @@
 """Preview a prep sheet or bag label PDF, print it through the system dialog, or save a copy.
 
 The PDF is produced by infusion_app.reports (never drawn here); this dialog only shows it with
-QtPdf and sends its pages to a printer. The two system dialogs (print, save file) are injected
-so that tests and scripted runs never block on a modal window.
+QtPdf and sends it to a printer. The two system dialogs (print, save file) are injected so that
+tests and scripted runs never block on a modal window.
+
+Printing after the system dialog: when the printer chosen is a CUPS queue, the PDF itself goes to
+it with the document's media (service.printing: vector text, 100 %, unrotated). Otherwise (a file,
+a printer CUPS does not know) each page is drawn as a picture at the printer's own resolution and
+at 100 % (never scaled to the printable area: a 4 x 2 in label stays 4 x 2 in).
 """
 
 from __future__ import annotations
@@ -33,9 +38,8 @@ SavePathChooser = Callable[[QWidget, str], "str | None"]
 # Shows the print dialog for a printer; returns True when the user chose to print.
 PrintDialogRunner = Callable[[QPrinter, QWidget], bool]
 
-# Pages are rasterised for the printer; above this resolution the images only grow, not sharpen
-# (thermal label printers are 203 or 300 dpi, office printers print text at 300-600 dpi).
-MAX_RENDER_DPI = 300
+# The raster fallback draws at the printer's own resolution, up to this (beyond, images only grow).
+MAX_RENDER_DPI = 1200
 
 
 def ask_save_path(parent: QWidget, suggested_name: str) -> str | None:
@@ -60,8 +64,12 @@ class PrintPreview(QDialog):
         suggested_name: str | None = None,
         choose_save_path: SavePathChooser = ask_save_path,
         run_print_dialog: PrintDialogRunner = run_system_print_dialog,
+        document=None,
+        on_issued: Callable[[str], None] | None = None,
     ):
         super().__init__(parent)
+        self.source_document = document  # service.documents.Document, when the PDF came from the service
+        self._on_issued = on_issued or (lambda destination: None)
         self.pdf_path = Path(pdf_path)
         self.suggested_name = suggested_name or self.pdf_path.name
         self._choose_save_path = choose_save_path
@@ -146,6 +154,7 @@ class PrintPreview(QDialog):
             self.status.setText(f"Not saved: {exc.strerror or exc}")
             return None
         self.status.setText(f"Saved to {target}")
+        self._on_issued(f"file {target}")
         return target
 
     def make_printer(self) -> QPrinter:
@@ -165,17 +174,41 @@ class PrintPreview(QDialog):
         return printer
 
     def print_document(self) -> bool:
-        """Ask the system print dialog, then send the pages. True when pages were sent."""
+        """Ask the system print dialog, then send the document. True when it was sent."""
         printer = self.make_printer()
         if not self._run_print_dialog(printer, self):
             self.status.setText("Printing cancelled")
             return False
+        if self._is_cups_queue(printer):
+            return self._send_pdf_to_queue(printer.printerName())
         sent = self.render_to(printer)
         self.status.setText(f"Sent {sent} page" + ("" if sent == 1 else "s") + " to the printer")
+        if sent:
+            self._on_issued(f"system dialog: {printer.printerName() or printer.outputFileName() or 'printer'}")
         return sent > 0
 
+    def _is_cups_queue(self, printer: QPrinter) -> bool:
+        if self.source_document is None or printer.outputFormat() != QPrinter.OutputFormat.NativeFormat:
+            return False
+        from ..service.printing import queues
+
+        return bool(printer.printerName()) and printer.printerName() in queues()
+
+    def _send_pdf_to_queue(self, queue: str) -> bool:
+        from ..service.printing import PrintError, print_document
+
+        try:
+            job = print_document(self.source_document, queue)
+        except PrintError as exc:
+            self.status.setText(f"Not printed: {exc.message}")
+            QMessageBox.warning(self, "Print", f"Not printed: {exc.message}")
+            return False
+        self.status.setText(f"Sent to {job.queue} (job {job.job_id or '?'}, {job.media})")
+        self._on_issued(f"queue {job.queue} job {job.job_id}")
+        return True
+
     def render_to(self, printer: QPrinter) -> int:
-        """Draw the chosen pages onto the printer, each scaled to fit its page. Returns pages sent."""
+        """Draw the chosen pages as pictures at the printer's resolution, at 100 %. Returns pages sent."""
         count = self.document.pageCount()
         first, last = printer.fromPage(), printer.toPage()
         if first <= 0 or last <= 0:
@@ -196,14 +229,20 @@ class PrintPreview(QDialog):
                 points = self.document.pagePointSize(index)
                 pixels = QSize(round(points.width() / 72 * dpi), round(points.height() / 72 * dpi))
                 image = self.document.render(index, pixels)
-                target = painter.viewport()
-                scaled = pixels.scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
-                offset = QPointF((target.width() - scaled.width()) / 2, (target.height() - scaled.height()) / 2)
-                painter.drawImage(QRectF(offset, QSizeF(scaled)), image)
+                # The page's own size in the printer's device units: 100 %, from the page's corner.
+                device = printer.resolution() / 72
+                painter.drawImage(QRectF(QPointF(0, 0), QSizeF(points.width() * device, points.height() * device)), image)
                 sent += 1
         finally:
             painter.end()
         return sent
+
+
+def preview_document(document, parent: QWidget | None = None, **kwargs) -> PrintPreview:
+    """Preview a service.documents.Document; Print… sends the PDF itself to a CUPS queue."""
+    dialog = preview_pdf_bytes(document.pdf, document.title, document.filename, parent, document=document, **kwargs)
+    dialog.setObjectName(f"{document.kind}Preview")
+    return dialog
 
 
 def preview_pdf_bytes(

@@ -1,0 +1,102 @@
+"""The desktop program's print actions against a real CUPS server (tests/cups_server.py): the
+label in one click to the site's label queue, a clear message without a queue, REPRINT after
+labelling, and Print… sending the PDF itself to a CUPS queue chosen in the system dialog."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtPrintSupport import QPrinter
+from pypdf import PdfReader
+
+from infusion_app.gui import bench_wizard as bw
+from infusion_app.gui.bench_wizard import BenchWizard
+from infusion_app.gui.printing import DocumentPrinter
+from infusion_app.domain.records import EventType
+from tests.cups_server import CupsUnavailable, start_cups_server
+
+QUEUE = f"ip-gui-labels-{os.getpid()}"
+SHEETS = f"ip-gui-sheets-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def cups():
+    try:
+        server = start_cups_server()
+    except CupsUnavailable as exc:
+        pytest.fail(f"the CUPS test server could not start: {exc}", pytrace=False)
+    previous = os.environ.get("CUPS_SERVER")
+    try:
+        server.add_pdf_queue(QUEUE)
+        server.add_pdf_queue(SHEETS)
+        os.environ["CUPS_SERVER"] = str(server.socket)
+        yield server
+    finally:
+        if previous is None:
+            os.environ.pop("CUPS_SERVER", None)
+        else:
+            os.environ["CUPS_SERVER"] = previous
+        server.stop()
+
+
+def open_label_page(qtbot, service, technician, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified"))
+    wizard = BenchWizard(service, technician, prep_id)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.currentId() == bw.LABEL
+    return wizard, prep_id
+
+
+def text(path) -> str:
+    return " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(path).pages)
+
+
+def test_print_label_without_a_queue_set_says_so_and_nothing_crashes(qtbot, cups, service, technician, make_preparation):
+    wizard, _prep_id = open_label_page(qtbot, service, technician, make_preparation)
+    page = wizard.currentPage()
+    qtbot.mouseClick(page.print_label_button, Qt.MouseButton.LeftButton)
+    assert page.refusal.isVisible() and "no label printer is set" in page.refusal.text()
+
+
+def test_print_label_is_one_click_to_the_label_queue_and_a_reprint_after_labelling_says_so(qtbot, cups, service, technician, pharmacist, make_preparation, clock):
+    service.set_setting("label_queue", QUEUE, pharmacist)
+    wizard, prep_id = open_label_page(qtbot, service, technician, make_preparation)
+    page = wizard.currentPage()
+    qtbot.mouseClick(page.print_label_button, Qt.MouseButton.LeftButton)
+    assert not page.refusal.isVisible(), page.refusal.text()
+    assert f"sent to {QUEUE}" in page.status.text()
+    [first] = cups.wait_for_output(QUEUE, 1)
+    page_one = PdfReader(first).pages[0]
+    assert sorted((float(page_one.mediabox.width), float(page_one.mediabox.height))) == pytest.approx([144, 288], abs=1.5)
+    assert "REPRINT" not in text(first)
+
+    service.record_event(prep_id, EventType.LABELLED, technician)
+    clock.advance(minutes=20)
+    messages = []
+    printer = DocumentPrinter(service, technician, None, warn=lambda *args: messages.append(args[2]))
+    job = printer.print_label_now(prep_id)
+    assert job is not None and messages == []
+    second = cups.wait_for_output(QUEUE, 2)[-1]
+    assert "REPRINT" in text(second)
+    actions = [e.action for e in service.audit_entries() if e.subject == prep_id]
+    assert "document.printed" in actions and actions[-1] == "document.reprinted"
+
+
+def test_print_in_the_preview_sends_the_pdf_itself_to_the_cups_queue_chosen(qtbot, cups, service, technician, pharmacist, make_preparation):
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified"))
+
+    def choose_queue(printer: QPrinter, parent) -> bool:
+        printer.setPrinterName(SHEETS)
+        return True
+
+    printer = DocumentPrinter(service, technician, None, run_print_dialog=choose_queue, choose_save_path=lambda *_: None)
+    dialog = printer.preview(prep_id, "sheet", show=False)
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(dialog.print_button, Qt.MouseButton.LeftButton)
+    assert f"Sent to {SHEETS}" in dialog.status.text(), dialog.status.text()
+    [out] = cups.wait_for_output(SHEETS, 1)
+    assert "Preparation sheet" in text(out) and "Administration" in text(out)
+    assert "document.printed" in [e.action for e in service.audit_entries() if e.subject == prep_id]
