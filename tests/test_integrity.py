@@ -554,3 +554,81 @@ def test_the_anchor_is_printed_and_exported(tmp_path, capsys):
     assert json.loads((tmp_path / "anchor.json").read_text()) == json.loads(out)
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
         assert service.audit_anchor_text().startswith("audit 3 · ")
+
+
+# -- 7. malformed stored values: one line naming the entry, never a traceback -----------------
+
+
+@pytest.fixture(scope="module")
+def with_prep(tmp_path_factory):
+    from datetime import date
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import EventType, Patient
+
+    folder = tmp_path_factory.mktemp("malformed") / "d"
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        service.record_event(prep.id, EventType.RECONSTITUTED, paul)
+    return folder
+
+
+@pytest.mark.parametrize("statement, words", [
+    ("UPDATE events SET at = 'yesterday-ish'", "not a stored instant"),
+    ("UPDATE events SET type = 'teleported'", "unknown type"),
+    ("UPDATE events SET details_json = '{not json'", "malformed JSON"),
+    ("UPDATE users SET role = 'overlord'", "unknown role"),
+    ("UPDATE preparations SET order_json = '['", "malformed JSON"),
+])
+def test_malformed_stored_values_are_one_line_everywhere(with_prep, tmp_path, capsys, statement, words):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        connection.execute(statement)
+    connection.close()
+    said = ""
+    for argv in (["prep", "list"], ["audit", "verify"], ["prep", "list", "--json"], ["user", "list"]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert "Traceback" not in err, (argv, err)
+        if code == 3:
+            assert len(err.strip().splitlines()) == 1, (argv, err)
+        said += out + err
+    code, out, _ = cli(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1 and len(out.strip().splitlines()) == 1  # never "intact" over malformed data
+    assert words in said
+
+
+def test_two_rows_in_alembic_version_are_one_line(with_prep, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        connection.execute("INSERT INTO alembic_version VALUES ('0001')")
+    connection.close()
+    code, _, err = cli(capsys, "prep", "list", "--data-dir", str(folder))
+    assert code == 3 and "schema revisions" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_corrupt_page_is_one_line(with_prep, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    data = bytearray((folder / DB_FILENAME).read_bytes())
+    page = 4096
+    for offset in range(2 * page, min(len(data), 6 * page)):
+        data[offset] = 0xA5
+    (folder / DB_FILENAME).write_bytes(bytes(data))
+    for argv in (["prep", "list"], ["audit", "verify"]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code in (1, 3), (argv, code, err)
+        assert "Traceback" not in err and len((err or out).strip().splitlines()) == 1, err

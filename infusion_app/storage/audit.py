@@ -154,7 +154,12 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
     vials: dict[str, list[tuple[dict[str, Any], int]]] = {}
     events: dict[tuple[str, int], tuple[dict[str, Any], int]] = {}
     for entry in entries:
-        after = json.loads(entry.after)
+        try:
+            after = json.loads(entry.after)
+        except (TypeError, ValueError):
+            return AuditCheck(count, entry.seq, f"entry {entry.seq} holds malformed JSON")
+        if not isinstance(after, dict):
+            after = {}
         action, subject = entry.action, entry.subject
         key = " ".join(subject.split()).casefold()
         if action == "user.added":

@@ -254,6 +254,9 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     except (DatabaseError, OperationalError) as exc:
         raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
     refuse_unknown(stamped, has_tables, location.where)
+    if len(stamped) > 1:
+        raise StorageError(f"the database at {location.where} names {len(stamped)} schema revisions at once "
+                           f"({', '.join(sorted(stamped))}; edited?); nothing was changed: restore a backup from its backups folder")
     from_revision = next(iter(stamped)) if len(stamped) == 1 else (",".join(sorted(stamped)) or None)
     if stamped == {head}:
         return MigrationResult(from_revision, head, None)

@@ -37,7 +37,15 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else utc_text(value)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else datetime.fromisoformat(value).astimezone(timezone.utc)
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{str(value)[:40]!r} is not a stored instant") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{str(value)[:40]!r} is a stored instant without its UTC offset")
+        return parsed.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
@@ -41,17 +41,39 @@ def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+class MalformedRow(ValueError):
+    """A stored value this version cannot read (edited by hand, a corrupt page); names the row."""
+
+
 def _user(row: UserRow) -> User:
-    return User(id=row.id, name=row.name, role=Role(row.role), active=bool(row.active))
+    try:
+        role = Role(row.role)
+    except ValueError:
+        raise MalformedRow(f"user {row.name!r} has the unknown role {row.role!r}") from None
+    return User(id=row.id, name=row.name, role=role, active=bool(row.active))
+
+
+def _json(text: Any, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise MalformedRow(f"{what} holds malformed JSON") from None
 
 
 def _event(row: EventRow) -> Event:
+    try:
+        kind = EventType(row.type)
+    except ValueError:
+        raise MalformedRow(f"event {row.seq} of {row.preparation_id} has the unknown type {row.type!r}") from None
+    details = _json(row.details_json, f"event {row.seq} of {row.preparation_id}")
+    if not isinstance(details, dict):
+        raise MalformedRow(f"event {row.seq} of {row.preparation_id} holds details that are not a mapping")
     return Event(
-        type=EventType(row.type),
+        type=kind,
         at=row.at,
         recorded_at=row.recorded_at,
         user=row.user_name,
-        details=json.loads(row.details_json),
+        details=details,
         id=row.id,
     )
 
@@ -91,6 +113,10 @@ class TransactionScopes:
         except OperationalError as exc:
             # Locked past the busy timeout, disk full, file gone: the transaction rolled back.
             raise StorageError(f"the database could not be written ({exc.orig}); nothing of this change was stored") from exc
+        except DatabaseError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StorageError(f"the database is damaged ({exc.orig}); nothing of this change was stored: restore a backup") from exc
         if head is not None and self.seal is not None:
             self.seal.record(*head)  # after the commit: an anchor never names an entry that was rolled back
 
@@ -101,6 +127,12 @@ class TransactionScopes:
                 yield session
         except OperationalError as exc:
             raise StorageError(f"the database could not be read ({exc.orig})") from exc
+        except DatabaseError as exc:  # a corrupt page, a file that is not a database
+            raise StorageError(f"the database is damaged ({exc.orig}); restore a backup from its backups folder") from exc
+        except (ValueError, TypeError) as exc:
+            # A stored value this version cannot read (an instant, JSON, a role or event type
+            # edited behind the program's back): one line naming it, never a traceback.
+            raise StorageError(f"a stored value is malformed: {exc}; run 'infusion-prep audit verify' and restore a backup") from exc
 
 
 class SqlRepository(TransactionScopes):
@@ -329,7 +361,7 @@ class SqlRepository(TransactionScopes):
             Preparation(
                 id=row.id,
                 patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
-                order=json.loads(row.order_json),
+                order=_json(row.order_json, f"the order of preparation {row.id}"),
                 created_at=row.created_at,
                 created_by=row.created_by,
                 monograph_id=row.monograph_id,
@@ -419,7 +451,11 @@ class SqlRepository(TransactionScopes):
                 anchored = check_anchors(entries, self.seal)
                 if not anchored.intact:
                     return anchored
-            return cross_check(entries, self._stored_state(session))
+            try:
+                state = self._stored_state(session)
+            except (ValueError, TypeError) as exc:
+                return AuditCheck(len(entries), len(entries) + 1, f"a stored value is malformed: {exc}")
+            return cross_check(entries, state)
 
     @staticmethod
     def _stored_state(session: Session) -> StoredState:
@@ -429,7 +465,7 @@ class SqlRepository(TransactionScopes):
                 "name": user.name, "role": user.role, "active": bool(user.active), "pin_fingerprint": pin_fingerprint(user.pin_hash),
             }
         for setting in session.scalars(select(SettingRow)):
-            state.settings[setting.key] = json.loads(setting.value_json)
+            state.settings[setting.key] = _json(setting.value_json, f"setting {setting.key}")
         for prep in session.scalars(select(PreparationRow)):
             state.preparations[prep.id] = {
                 "patient": {"name": prep.patient_name, "mrn": prep.mrn, "date_of_birth": prep.date_of_birth.isoformat()},
@@ -443,6 +479,6 @@ class SqlRepository(TransactionScopes):
         for event in session.scalars(select(EventRow)):
             state.events[(event.preparation_id, event.seq)] = {
                 "type": event.type, "at": event.at, "recorded_at": event.recorded_at, "user": event.user_name,
-                "details": json.loads(event.details_json),
+                "details": _json(event.details_json, f"event {event.seq} of {event.preparation_id}"),
             }
         return state
