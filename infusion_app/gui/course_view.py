@@ -212,6 +212,12 @@ class CourseView(QWidget):
         self.tabs.addTab(doses_page, "&Doses")
         self.tabs.addTab(self.responses_table, "&Responses")
         self.tabs.addTab(self._build_modifications(), "Dose &modifications")
+        from .course_forms import CourseForms
+
+        self.forms = CourseForms(
+            self.courses, user=lambda: self.user, mrn=lambda: self.mrn.currentText(), done=self._form_recorded, parent=self,
+        )
+        self.tabs.addTab(self.forms, "Re&cord")
         body.addWidget(self.tabs, 1)
         outer.addLayout(body, 1)
         self.show_status(None)
@@ -622,6 +628,11 @@ class CourseView(QWidget):
             self.advice_detail.setText(
                 f"Rule ({advice.action.value}): " + ("; ".join(rules) if rules else "from the course record")
             )
+
+    def _form_recorded(self, mrn: str, text: str) -> None:
+        self.reload_mrns()
+        self.mrn.setCurrentText(mrn)
+        self.show_course(mrn)
 
     def store_advice(self) -> None:
         if self.status is None:

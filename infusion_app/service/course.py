@@ -53,7 +53,7 @@ MAX_TEXT = 500
 
 class CourseNotFound(ValidationError):
     def __init__(self, mrn: str):
-        super().__init__("mrn", f"no course is stored for MRN {mrn}; start one with 'course new'")
+        super().__init__("mrn", f"no course is stored for MRN {mrn}; a pharmacist opens one first (a new treatment course)")
 
 
 def _text(field_name: str, value: Any) -> str:

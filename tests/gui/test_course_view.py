@@ -170,3 +170,48 @@ def test_switching_to_a_nurse_takes_the_pharmacist_buttons_away(qtbot, view, nur
     assert view.store_advice_button.isEnabled()
     view.user = nurse
     assert not view.store_advice_button.isEnabled()
+
+
+def fill_form(qtbot, view, key, **values):
+    forms = view.forms
+    view.tabs.setCurrentWidget(forms)
+    forms.select(key)
+    for name, value in values.items():
+        widget = forms.fields[key][name]
+        if hasattr(widget, "setChecked"):
+            widget.setChecked(bool(value))
+        elif hasattr(widget, "findText") and not hasattr(widget, "selectAll"):
+            widget.setCurrentIndex(widget.findText(value))
+        else:
+            widget.clear()
+            qtbot.keyClicks(widget, value)
+    qtbot.mouseClick(forms.record_button, Qt.MouseButton.LeftButton)
+    return forms.message.text()
+
+
+def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmacist, nurse, clock):
+    courses = CourseService(service)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN7007")
+    assert "command" not in view.message.text() and "course new" not in view.message.text()
+    assert "HSCT planned: choose one" in fill_form(qtbot, view, "new")
+    assert fill_form(qtbot, view, "new", hsct="no") == "Course created."
+    assert courses.course("MRN7007") is not None
+    assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="5000", date="2026-03-01")
+    assert "Weight recorded" in fill_form(qtbot, view, "weight", weight="70 kg", date="2026-03-01", dosing=True)
+    assert "Cycle started" in fill_form(qtbot, view, "start", date="2026-03-02")
+    assert "moved" in fill_form(qtbot, view, "move", date="2026-03-03")
+    assert courses.course("MRN7007").cycles[0].start == date(2026, 3, 3)
+    text = fill_form(qtbot, view, "start", date="not a date")
+    assert text.startswith("Not recorded — Day 1:") and "2027-06-30" in text
+    assert "Response recorded" in fill_form(qtbot, view, "response", response="CR", date="2026-03-04")
+    assert "extended" in fill_form(qtbot, view, "extend", reason="CR after cycle 1 per protocol")
+    assert courses.course("MRN7007").cycles[0].extended_to_28
+    text = fill_form(qtbot, view, "assess", kind="Liver tests (bilirubin, AST/ALT)")
+    assert text.startswith("Not recorded — Total bilirubin (× ULN): must be given")
+    text = fill_form(qtbot, view, "assess", kind="Liver tests (bilirubin, AST/ALT)", bilirubin_x_uln="2", ast_alt_x_uln="3")
+    assert "advice" in text or "Nothing to advise" in text
+    assert view.status is not None and view.status.mrn == "MRN7007"

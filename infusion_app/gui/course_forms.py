@@ -1,0 +1,341 @@
+"""The pharmacist's course forms: everything the course is told, without a terminal.
+
+New course, start / move a cycle, extend cycle 1, blasts, weights, responses, HSCT, and the labs and
+findings a dose-modification rule is applied to (the advice is stored for a decision in the
+"Dose modifications" tab). Each form shows and collects; CourseService and the domain decide, and a
+refusal is shown under the form with the labels the user sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.course import CourseBlocked
+from ..domain.errors import ValidationError
+from ..domain.preparation import StepRefused
+from .widgets import message_label, set_role
+
+# The assessment rules a pharmacist can apply, with the findings each needs (key, label, kind).
+ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "hematologic": ("Blood counts (ANC, platelets)", [
+        ("anc", "ANC now (10⁹/L)", "text"), ("platelets", "Platelets now (10⁹/L)", "text"),
+        ("baseline_anc", "ANC before treatment (10⁹/L)", "text"),
+        ("baseline_platelets", "Platelets before treatment (10⁹/L)", "text"),
+        ("within_cycle", "The next dose is Day 8 or 15 of this cycle", "check"),
+        ("disease_stable", "Stable or improved disease on the latest marrow", "check"),
+        ("disease_related", "The fall in counts is judged disease-related", "check"),
+    ]),
+    "liver": ("Liver tests (bilirubin, AST/ALT)", [
+        ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"), ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
+        ("no_recovery", "Bilirubin and AST/ALT did not recover", "check"),
+    ]),
+    "interruption": ("Dose interruption", [("days", "Interruption (days)", "text")]),
+    "vod": ("Veno-occlusive disease (VOD/SOS)", []),
+    "non-hematologic": ("Other (non-hematologic) toxicity", [
+        ("grade", "CTCAE grade now", "text"), ("pretreatment_grade", "Grade before treatment", "text"),
+    ]),
+    "infusion-reaction": ("Infusion-related reaction", [("grade", "CTCAE grade", "text")]),
+    "overdue": ("An overdue dose or a held cycle (what the course advises today)", []),
+}
+
+# Field names the service and the domain use -> the labels on these forms.
+FIELD_LABELS = {
+    "per_mm3": "Blasts", "blasts": "Blasts", "count": "Blasts", "measured_on": "Date", "assessed_on": "Date",
+    "start": "Day 1", "date": "Date", "weight": "Weight", "reason": "Reason", "response": "Response",
+    "anc": "ANC now", "platelets": "Platelets now", "baseline-anc": "ANC before treatment",
+    "baseline-platelets": "Platelets before treatment", "bilirubin_x_uln": "Total bilirubin",
+    "ast_alt_x_uln": "Higher of AST/ALT", "days": "Interruption", "grade": "CTCAE grade",
+    "pretreatment_grade": "Grade before treatment", "mrn": "Patient MRN", "hsct_planned": "HSCT planned",
+}
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        label = FIELD_LABELS.get(exc.field)
+        if label is None:  # the forms' own labels pass through; a service field name gets readable
+            label = exc.field if exc.field[:1].isupper() else exc.field.replace("_", " ").replace("-", " ").capitalize()
+        return f"{label}: {exc.message}"
+    if isinstance(exc, CourseBlocked):
+        return "; ".join(getattr(exc, "reasons", [])) or str(exc)
+    return getattr(exc, "message", None) or str(exc)
+
+
+def _date(edit: QLineEdit, label: str) -> date:
+    from .bench_wizard import parse_local_date
+
+    try:
+        return parse_local_date(edit.text(), label)
+    except ValidationError as exc:
+        raise ValidationError(label, exc.message.split(": ", 1)[-1]) from None
+
+
+class CourseForms(QWidget):
+    """`mrn()` says whose course; `done(mrn, text)` is called after each recorded change."""
+
+    def __init__(self, courses: Any, user: Callable[[], Any], mrn: Callable[[], str],
+                 done: Callable[[str, str], None], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("courseForms")
+        self.courses = courses
+        self._user = user
+        self._mrn = mrn
+        self._done = done
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        caption = QLabel("A&ction:", self)
+        self.action = QComboBox(self)
+        self.action.setObjectName("courseAction")
+        caption.setBuddy(self.action)
+        top.addWidget(caption)
+        top.addWidget(self.action, 1)
+        layout.addLayout(top)
+        self.stack = QStackedWidget(self)
+        layout.addWidget(self.stack)
+        self.message = message_label("", "", self)
+        self.message.setObjectName("courseFormMessage")
+        layout.addWidget(self.message)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.record_button = QPushButton("Record in the course", self)
+        self.record_button.setObjectName("courseRecordButton")
+        self.record_button.clicked.connect(self.record)
+        row.addWidget(self.record_button)
+        layout.addLayout(row)
+        layout.addStretch(1)
+        self.fields: dict[str, dict[str, Any]] = {}
+        self._actions: list[tuple[str, Callable[[], str]]] = []
+        self._build()
+        self.action.currentIndexChanged.connect(self.stack.setCurrentIndex)
+        self.action.currentIndexChanged.connect(lambda _i: self._say("", ""))
+
+    # -- building ----------------------------------------------------------------------------
+    def _form(self, key: str, title: str, run: Callable[[], str], rows: list[tuple[str, str, QWidget]]) -> None:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        widgets = {}
+        for name, label, widget in rows:
+            widget.setParent(page)
+            widget.setObjectName(f"course_{key}_{name}")
+            widget.setAccessibleName(label)
+            form.addRow(QLabel(label, page), widget) if not isinstance(widget, QCheckBox) else form.addRow("", widget)
+            widgets[name] = widget
+        self.fields[key] = widgets
+        self.stack.addWidget(page)
+        self.action.addItem(title, key)
+        self._actions.append((key, run))
+
+    @staticmethod
+    def _line(placeholder: str) -> QLineEdit:
+        edit = QLineEdit()
+        edit.setPlaceholderText(placeholder)
+        return edit
+
+    @staticmethod
+    def _combo(items: list[tuple[str, Any]]) -> QComboBox:
+        combo = QComboBox()
+        for text, data in items:
+            combo.addItem(text, data)
+        return combo
+
+    def _build(self) -> None:
+        day = "e.g. 2026-12-01"
+        self._form("new", "A new treatment course", self._new, [
+            ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
+            ("child", "The patient is a child (children's weight-change threshold)", QCheckBox("The patient is a child (children's weight-change threshold)")),
+        ])
+        self._form("blasts", "Circulating blasts before the first dose", self._blasts, [
+            ("count", "Blasts (per mm³)", self._line("e.g. 8000")), ("date", "Measured on", self._line(day)),
+        ])
+        self._form("weight", "A weight", self._weight, [
+            ("weight", "Weight", self._line('with its unit, e.g. 70 kg or 154 lb')), ("date", "Measured on", self._line(day)),
+            ("dosing", "Use it as the dosing weight", QCheckBox("Use it as the dosing weight")),
+        ])
+        self._form("response", "A response assessment", self._response, [
+            ("response", "Response", self._combo([("— choose —", None), ("CR", "cr"), ("CRi", "cri"), ("no response", "none")])),
+            ("mrd", "MRD", self._combo([("not assessed", None), ("negative", True), ("positive", False)])),
+            ("date", "Assessed on", self._line(day)),
+        ])
+        self._form("start", "Start the next cycle", self._start, [
+            ("date", "Day 1", self._line(day)),
+            ("extend", "Cycle 1 only: 28 days", QCheckBox("Cycle 1 only: 28 days")),
+            ("reason", "Reason (28-day cycle 1)", self._line("CR/CRi and/or recovery from toxicity")),
+        ])
+        self._form("move", "Move the latest cycle's Day 1", self._move, [("date", "New Day 1", self._line(day))])
+        self._form("extend", "Extend cycle 1 to 28 days", self._extend, [
+            ("reason", "Reason", self._line("CR/CRi and/or recovery from toxicity")),
+        ])
+        self._form("hsct", "Change whether HSCT is planned", self._hsct, [
+            ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
+        ])
+        rows: list[tuple[str, str, QWidget]] = [
+            ("kind", "Finding", self._combo([(title, kind) for kind, (title, _f) in ASSESSMENTS.items()])),
+        ]
+        seen = set()
+        for _kind, (_title, findings) in ASSESSMENTS.items():
+            for name, label, kind in findings:
+                if name in seen:
+                    continue
+                seen.add(name)
+                rows.append((name, label, QCheckBox(label) if kind == "check" else self._line("")))
+        self._form("assess", "Labs and findings: apply a dose-modification rule", self._assess, rows)
+        kind_combo = self.fields["assess"]["kind"]
+        kind_combo.currentIndexChanged.connect(self._show_findings)
+        self._show_findings()
+
+    def _show_findings(self) -> None:
+        widgets = self.fields["assess"]
+        kind = widgets["kind"].currentData()
+        wanted = {name for name, _l, _k in ASSESSMENTS[kind][1]}
+        form = widgets["kind"].parent().layout()
+        for name, widget in widgets.items():
+            if name == "kind":
+                continue
+            visible = name in wanted
+            widget.setVisible(visible)
+            label = form.labelForField(widget)
+            if label is not None:
+                label.setVisible(visible)
+
+    # -- recording ---------------------------------------------------------------------------
+    def _say(self, text: str, role: str) -> None:
+        self.message.setText(text)
+        set_role(self.message, role)
+
+    def select(self, key: str) -> None:
+        self.action.setCurrentIndex([k for k, _r in self._actions].index(key))
+
+    def record(self) -> bool:
+        mrn = " ".join(self._mrn().split())
+        if not mrn:
+            self._say("Patient MRN: type, pick or scan the patient's MRN above first.", "error")
+            return False
+        key, run = self._actions[self.action.currentIndex()]
+        try:
+            text = run()
+        except (ValidationError, StepRefused, CourseBlocked) as exc:
+            self._say(f"Not recorded — {_explain(exc)}", "error")
+            return False
+        for widget in self.fields[key].values():
+            if isinstance(widget, QLineEdit):
+                widget.clear()
+        self._done(mrn, text)
+        self._say(text, "ok")
+        return True
+
+    def _mrn_now(self) -> str:
+        return " ".join(self._mrn().split())
+
+    def _choice(self, key: str, name: str, label: str) -> Any:
+        combo = self.fields[key][name]
+        if combo.currentData() is None and combo.currentIndex() == 0 and combo.itemText(0).startswith("—"):
+            raise ValidationError(label, "choose one")
+        return combo.currentData()
+
+    def _new(self) -> str:
+        f = self.fields["new"]
+        hsct = self._choice("new", "hsct", "HSCT planned")
+        self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked())
+        return "Course created."
+
+    def _blasts(self) -> str:
+        f = self.fields["blasts"]
+        count = f["count"].text().strip()
+        if not count:
+            raise ValidationError("Blasts", "type the count per mm³, e.g. 8000")
+        self.courses.record_blasts(self._mrn_now(), count, _date(f["date"], "Measured on"), self._user())
+        return "Blasts recorded."
+
+    def _weight(self) -> str:
+        f = self.fields["weight"]
+        self.courses.record_weight(self._mrn_now(), f["weight"].text().strip(), _date(f["date"], "Measured on"),
+                                   self._user(), use_for_dosing=f["dosing"].isChecked())
+        return "Weight recorded."
+
+    def _response(self) -> str:
+        f = self.fields["response"]
+        response = self._choice("response", "response", "Response")
+        self.courses.record_response(self._mrn_now(), _date(f["date"], "Assessed on"), response, f["mrd"].currentData(), self._user())
+        return "Response recorded."
+
+    def _start(self) -> str:
+        f = self.fields["start"]
+        self.courses.start_cycle(self._mrn_now(), _date(f["date"], "Day 1"), self._user(),
+                                 extend_to_28=f["extend"].isChecked(), reason=f["reason"].text().strip())
+        return "Cycle started."
+
+    def _move(self) -> str:
+        self.courses.move_cycle_start(self._mrn_now(), _date(self.fields["move"]["date"], "New Day 1"), self._user())
+        return "Cycle Day 1 moved."
+
+    def _extend(self) -> str:
+        self.courses.extend_first_cycle(self._mrn_now(), self.fields["extend"]["reason"].text().strip(), self._user())
+        return "Cycle 1 extended to 28 days."
+
+    def _hsct(self) -> str:
+        self.courses.set_hsct(self._mrn_now(), self._choice("hsct", "hsct", "HSCT planned"), self._user())
+        return "HSCT plan changed."
+
+    def _assess(self) -> str:
+        from ..domain import dose_modification as dm
+
+        f = self.fields["assess"]
+        kind = f["kind"].currentData()
+        mrn = self._mrn_now()
+        value = {name: (w.text().strip() if isinstance(w, QLineEdit) else w.isChecked()) for name, w in f.items() if name != "kind"}
+
+        def need(*names: str) -> None:
+            for name in names:
+                if not value[name]:
+                    label = next(lbl for n, lbl, _k in ASSESSMENTS[kind][1] if n == name)
+                    raise ValidationError(label, "must be given for this rule")
+
+        monograph = self.courses.monograph
+        if kind == "overdue":
+            records = self.courses.assess_overdue(mrn, self._user())
+            return f"{len(records)} advice item(s) stored for a decision (Dose modifications)."
+        course = self.courses.course(mrn)
+        if course is None:
+            raise ValidationError("Patient MRN", f"no course is stored for {mrn}: create it first (A new treatment course)")
+        if kind == "interruption":
+            need("days")
+            advice = dm.interruption_advice(value["days"], course.reduction_level, monograph)
+        elif kind == "hematologic":
+            need("anc", "platelets", "baseline_anc", "baseline_platelets")
+            advice = dm.hematologic_advice(
+                dm.Counts.of(value["baseline_anc"], value["baseline_platelets"], "baseline-"),
+                dm.Counts.of(value["anc"], value["platelets"]),
+                within_cycle=value["within_cycle"], prior_cycle_baseline=None,
+                disease_stable_or_improved=value["disease_stable"], decrease_disease_related=value["disease_related"],
+                low_counts_days=None, drug_related=True, monograph=monograph,
+            )
+        elif kind == "liver":
+            need("bilirubin_x_uln", "ast_alt_x_uln")
+            advice = dm.liver_advice(value["bilirubin_x_uln"], value["ast_alt_x_uln"], cause=None,
+                                     no_recovery=value["no_recovery"], monograph=monograph)
+        elif kind == "vod":
+            advice = dm.vod_sos_advice(monograph)
+        elif kind == "non-hematologic":
+            need("grade")
+            advice = dm.non_hematologic_advice(value["grade"], value["pretreatment_grade"] or "0", monograph)
+        else:
+            need("grade")
+            advice = dm.infusion_reaction_advice(value["grade"], monograph)
+        records = self.courses.assess(mrn, list(advice), self._user())
+        if not records:
+            return "Nothing to advise for these findings."
+        return f"{len(records)} advice item(s) stored for a decision (see Dose modifications)."
