@@ -161,3 +161,26 @@ def test_a_newer_revision_still_in_the_write_ahead_log_is_refused_too(tmp_path):
         assert digest(location.path) == before
     finally:
         newer.close()
+
+
+def test_the_plain_reading_of_the_migration_files_agrees_with_alembic():
+    from infusion_app.storage.database import _alembic_revisions, _revision_graph
+
+    assert _revision_graph() is not None, "a migration file the plain reading cannot parse: every start imports Alembic"
+    assert known_revisions() == _alembic_revisions()
+
+
+def test_opening_a_database_at_the_head_never_imports_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    from infusion_app.service import open_service
+
+    open_service(data_dir=tmp_path).close()  # created and migrated here
+    code = (
+        "import sys; from infusion_app.storage.database import open_database; "
+        f"engine, _, result = open_database(data_dir={str(tmp_path)!r}); engine.dispose(); "
+        "print(result.from_revision == result.to_revision, 'alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "False"], done.stderr

@@ -64,3 +64,11 @@ def test_no_drug_number_in_the_domain_code():
             if isinstance(node.value, str) and any(s in node.value for s in label_strings):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value!r}")
     assert offenders == []
+
+
+def test_the_program_version_is_the_one_in_pyproject():
+    # infusion_app/__init__.py spells the version out (importlib.metadata cost 30 ms per start).
+    import infusion_app
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert infusion_app.__version__ == project["version"]

@@ -42,10 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version_text() -> str:
-    from ..domain.monograph import load_monograph
+    # The monograph file's [meta] table as load_monograph() reads it, without parsing the
+    # quantities (which needs pint's registry, most of the start-up time).
+    from ..domain.resources import SHIPPED_MONOGRAPH, load_toml, resource_path
 
-    monograph = load_monograph()
-    return f"infusion-prep {__version__} (monograph {monograph.id} revision {monograph.revision}; {monograph.label_revision})"
+    meta = load_toml(resource_path("monographs", f"{SHIPPED_MONOGRAPH}.toml"))["meta"]
+    return f"infusion-prep {__version__} (monograph {meta['id']} revision {meta['monograph_revision']}; {meta['label_revision']})"
 
 
 def run_gui(argv: Sequence[str], data_dir: str | None = None, database: str | None = None) -> int:

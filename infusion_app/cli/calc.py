@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..domain.bsa import FORMULAS
-from ..domain.dosing import DoseOrder, calculate_dose
 from .common import Exit, emit_json
 
 
@@ -27,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The dose engine (and pint's registry) only for a calculation, not for --help or --version.
+    from ..domain.dosing import DoseOrder, calculate_dose
     from ..domain.errors import ValidationError
 
     try:

@@ -19,9 +19,9 @@ from importlib.resources.abc import Traversable
 
 from .errors import DataFileError
 from .quantities import Quantity, ureg
-from .resources import load_toml, resource_path
+from .resources import SHIPPED_MONOGRAPH, load_toml, resource_path
 
-DEFAULT_MONOGRAPH = "inotuzumab-ozogamicin"
+DEFAULT_MONOGRAPH = SHIPPED_MONOGRAPH
 
 Response = Literal["none", "cr", "cri"]
 RESPONSES: tuple[str, ...] = ("none", "cr", "cri")

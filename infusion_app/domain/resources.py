@@ -10,6 +10,10 @@ from typing import Any
 
 from .errors import DataFileError
 
+# The monograph the program ships with (resources/monographs/<id>.toml). Here rather than in
+# monograph.py so that `--version` can name it without importing pint.
+SHIPPED_MONOGRAPH = "inotuzumab-ozogamicin"
+
 
 def resource_path(*parts: str) -> Traversable:
     return resources.files("infusion_app.resources").joinpath(*parts)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
@@ -190,22 +191,58 @@ def _alembic_config(connection=None):
     return config
 
 
-def known_revisions() -> tuple[set[str], str | None]:
+_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:"([^"]*)"|'([^']*)'|None)\s*$""", re.MULTILINE)
+
+
+def _revision_graph() -> tuple[frozenset[str], str | None] | None:
+    """(every revision, the one head) read as text from the migration files; None if unclear.
+
+    Alembic's import and its script directory cost about a fifth of every start; a database
+    already at the head needs neither. Anything this plain reading cannot settle (a revision
+    written another way, two heads, a merge) is left to Alembic.
+    """
+    revisions: dict[str, str | None] = {}
+    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
+        if script.name.startswith("_"):  # __init__.py: Alembic skips it too
+            continue
+        found = {match[1]: match[2] or match[3] or None for match in _REVISION_LINE.finditer(script.read_text(encoding="utf-8"))}
+        if not found.get("revision") or "down_revision" not in found:
+            return None
+        revisions[found["revision"]] = found["down_revision"]
+    parents = set(revisions.values())
+    heads = [revision for revision in revisions if revision not in parents]
+    if len(heads) != 1 or not parents - {None} <= set(revisions):
+        return None
+    return frozenset(revisions), heads[0]
+
+
+def _alembic_revisions() -> tuple[set[str], str | None]:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config())
     return {rev.revision for rev in script.walk_revisions()}, script.get_current_head()
 
 
-def current_revisions(engine: Engine) -> tuple[set[str], bool]:
-    """(the revisions stamped in the database, whether it holds any table at all)."""
-    from alembic.runtime.migration import MigrationContext
+def known_revisions() -> tuple[set[str], str | None]:
+    graph = _revision_graph()
+    if graph is None:
+        return _alembic_revisions()
+    return set(graph[0]), graph[1]
 
+
+def current_revisions(engine: Engine) -> tuple[set[str], bool]:
+    """(the revisions stamped in the database, whether it holds any table at all).
+
+    Read with plain SQL (the alembic_version table Alembic keeps), so that opening a database
+    that needs no migration never imports Alembic.
+    """
     with engine.connect() as connection:
-        heads = set(MigrationContext.configure(connection).get_current_heads())
-        has_tables = bool(set(inspect(connection).get_table_names()) - {"alembic_version"})
+        tables = set(inspect(connection).get_table_names())
+        heads: set[str] = set()
+        if "alembic_version" in tables:
+            heads = {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
         connection.rollback()
-    return heads, has_tables
+    return heads, bool(tables - {"alembic_version"})
 
 
 def backup_sqlite(location: Location, label: str, now: datetime | None = None) -> Path:
@@ -246,8 +283,6 @@ def backup_sqlite(location: Location, label: str, now: datetime | None = None) -
 
 
 def migrate(engine: Engine, location: Location, now: datetime | None = None) -> MigrationResult:
-    from alembic import command
-
     _known, head = known_revisions()
     try:
         stamped, has_tables = current_revisions(engine)
@@ -263,6 +298,8 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     backup = None
     if has_tables and location.path is not None:
         backup = backup_sqlite(location, f"before-{head}-from-{from_revision}", now)
+    from alembic import command  # only now: a database at the head never loads Alembic
+
     try:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "head")
