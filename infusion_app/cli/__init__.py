@@ -33,11 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the program version and monograph revision")
     # Own dests, so that a subcommand's --data-dir/--database (same flags) never clobber these.
-    parser.add_argument("--data-dir", dest="gui_data_dir", metavar="DIR", help="desktop program: folder for the database and backups")
-    parser.add_argument("--database", dest="gui_database", metavar="URL", help="desktop program: SQLAlchemy database URL")
+    parser.add_argument("--data-dir", dest="gui_data_dir", metavar="DIR", help="folder for the database and backups (here or after the subcommand)")
+    parser.add_argument("--database", dest="gui_database", metavar="URL", help="SQLAlchemy database URL (here or after the subcommand)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    # `prep --data-dir DIR list`: a storage option between a command and its action is used too
+    for command in subparsers.choices.values():
+        if any(isinstance(action, argparse._SubParsersAction) for action in command._actions):
+            command.add_argument("--data-dir", dest="group_data_dir", metavar="DIR", help=argparse.SUPPRESS)
+            command.add_argument("--database", dest="group_database", metavar="URL", help=argparse.SUPPRESS)
     return parser
 
 
@@ -57,7 +62,62 @@ def run_gui(argv: Sequence[str], data_dir: str | None = None, database: str | No
     return run(sys.argv[:1], data_dir=data_dir, database=database)
 
 
+# A process whose reader went away (`| head`) ends as if killed by SIGPIPE, as Unix filters do.
+BROKEN_PIPE = 141
+
+
+def _global_storage_options(args: argparse.Namespace) -> None:
+    """--data-dir/--database given before the subcommand: used by it, or refused, never ignored."""
+    for flag, global_dest, dest in (("--data-dir", "gui_data_dir", "data_dir"), ("--database", "gui_database", "database"),
+                                    ("--data-dir", "group_data_dir", "data_dir"), ("--database", "group_database", "database")):
+        value = getattr(args, global_dest, None)
+        if value is None:
+            continue
+        if not hasattr(args, dest):
+            raise CliError(f"{flag} does not apply to '{args.command}' (it reads and stores no data); leave it out", Exit.INVALID)
+        given = getattr(args, dest)
+        if given is not None and given != value:
+            raise CliError(f"{flag} is given twice with different values ('{value}' and '{given}'); give it once", Exit.INVALID)
+        setattr(args, dest, value)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _say(message: str) -> None:
+    try:
+        print(one_line(message), file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # stderr is gone too: the exit code is all that is left
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; whatever happens to its output (a closed pipe, a full disk), no traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return BROKEN_PIPE
+    except OSError as exc:
+        if exc.errno is None or getattr(exc, "filename", None) is not None:
+            raise  # not the output stream: the command's own error handling is at fault
+        _quiet_stdout()
+        _say(f"infusion-prep: cannot write the output: {exc.strerror or exc}")
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     from ..domain.errors import DataFileError, ValidationError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -69,15 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)
     try:
+        _global_storage_options(args)
         return int(args.func(args))
     except ValidationError as exc:
-        print(one_line(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}"), file=sys.stderr)
+        _say(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}")
         return Exit.INVALID
     except CliError as exc:
-        print(one_line(f"infusion-prep {args.command}: {exc}"), file=sys.stderr)
+        _say(f"infusion-prep {args.command}: {exc}")
         return int(exc.code)
     except DataFileError as exc:
-        print(one_line(f"infusion-prep {args.command}: data file error: {exc}"), file=sys.stderr)
+        _say(f"infusion-prep {args.command}: data file error: {exc}")
         return 3
     except KeyboardInterrupt:
         return 130

@@ -46,6 +46,24 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(Exit.INVALID, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
+def warn(message: str) -> None:
+    """A warning on stderr, one line: the command still runs."""
+    print(one_line(f"infusion-prep: warning: {message}"), file=sys.stderr)
+
+
+def instant_option(text: str, flag: str):
+    """An instant option: strict ISO 8601 with its offset, in UTC; a time the site's clock never
+    showed (a spring-forward gap, an offset the zone does not use then) is warned about."""
+    from ..domain.deadlines import check_calendar_year
+    from ..domain.instants import read_instant
+
+    read = read_instant(text, flag)
+    check_calendar_year(flag, read.typed)
+    for message in read.warnings:
+        warn(message)
+    return read.instant
+
+
 def emit_json(payload: Any) -> None:
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")

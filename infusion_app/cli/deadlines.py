@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Exit, emit_json
+from .common import Exit, emit_json, instant_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
         compute_deadlines,
         deadline_hard_stops,
         infusion_duration_from_minutes,
-        parse_instant,
         passed_hard_deadlines,
     )
     from ..domain.errors import ValidationError
@@ -49,15 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from ..domain.records import Event, EventType
 
     monograph = load_monograph()
-    reconstituted = parse_instant(args.reconstituted, "--reconstituted")
-    diluted = parse_instant(args.diluted, "--diluted") if args.diluted is not None else None
+    reconstituted = instant_option(args.reconstituted, "--reconstituted")
+    diluted = instant_option(args.diluted, "--diluted") if args.diluted is not None else None
     if diluted is not None and args.diluted_storage is None:
         raise ValidationError("--diluted-storage", "give room or fridge with --diluted")
     if diluted is None and args.diluted_storage is not None:
         raise ValidationError("--diluted", "give the dilution instant with --diluted-storage")
     if diluted is not None and diluted < reconstituted:
         raise ValidationError("--diluted", f"{utc_iso(diluted)} is before --reconstituted {utc_iso(reconstituted)}")
-    bag_out = parse_instant(args.bag_from_fridge, "--bag-from-fridge") if args.bag_from_fridge is not None else None
+    bag_out = instant_option(args.bag_from_fridge, "--bag-from-fridge") if args.bag_from_fridge is not None else None
     if bag_out is not None:
         if args.diluted_storage != "fridge":
             raise ValidationError("--bag-from-fridge", "only for a bag diluted with --diluted-storage fridge")
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         events.append(event(EventType.DILUTED, diluted, storage=args.diluted_storage))
     if bag_out is not None:
         events.append(event(EventType.BAG_FROM_FRIDGE, bag_out))
-    given_now = parse_instant(args.now, "--now") if args.now is not None else None
+    given_now = instant_option(args.now, "--now") if args.now is not None else None
     now = given_now or max(e.at for e in events)
     if given_now is not None and given_now < max(e.at for e in events):
         raise ValidationError("--now", "must not be before the latest instant given")

@@ -191,16 +191,16 @@ def _details(args: argparse.Namespace, event: str) -> dict:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    from ..domain.deadlines import parse_instant
     from ..domain.errors import ValidationError
     from ..service import StepRefused
+    from .common import instant_option
     from .service_access import OVERRIDE_PIN_ENV, open_service_for, read_pin, sign_in
 
     event = args.event.strip().lower()
     if event not in RECORDABLE:
         raise ValidationError("event", f"'{args.event}' is not an event; events are {', '.join(RECORDABLE)}")
     details = _details(args, event)
-    at = parse_instant(args.at, "--at") if args.at else None
+    at = instant_option(args.at, "--at") if args.at else None
     if (args.override_by is None) != (args.override_reason is None):
         raise ValidationError("--override-by" if args.override_by is None else "--override-reason",
                               "an override needs both --override-by PHARMACIST and --override-reason TEXT")

@@ -470,21 +470,14 @@ def deadline_hard_stops(deadlines: Sequence[Deadline], now: datetime) -> list[st
 
 
 def parse_instant(text: str, field: str) -> datetime:
-    """ISO 8601 with a UTC offset ('Z' or '+01:00') -> an aware UTC datetime.
+    """ISO 8601 with a UTC offset ('Z' or '+01:00') -> an aware UTC datetime (domain/instants.py).
 
     A time without an offset is refused rather than guessed: the same wall-clock time exists
-    twice on a daylight-saving night, and a workstation's zone may not be the ward's.
+    twice on a daylight-saving night, and a workstation's zone may not be the ward's. Callers
+    that can show warnings use instants.read_instant for the site-clock check too.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationError(field, f"give a date and time with its UTC offset, e.g. {OFFSET_EXAMPLE}")
-    raw = text.strip()
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(
-            field, f"'{raw}' is not an ISO 8601 date and time; give e.g. {OFFSET_EXAMPLE}"
-        ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValidationError(field, f"give the UTC offset, e.g. {OFFSET_EXAMPLE}")
+    from .instants import parse_iso_instant
+
+    parsed = parse_iso_instant(text, field)
     check_calendar_year(field, parsed)
     return parsed.astimezone(timezone.utc)

@@ -1,0 +1,198 @@
+"""Instants typed by people: ISO 8601 date and time with a UTC offset, read strictly.
+
+Python's datetime.fromisoformat takes any character between date and time
+("2026-11-27x09:00+01:00") and mixes basic and extended forms; a typo must not pass as a time.
+Accepted (ISO 8601-1, and RFC 3339's space between date and time):
+
+- the date as YYYY-MM-DD, YYYY-DDD (ordinal) or YYYY-Www-D (week), or the same in basic form
+  without hyphens;
+- 'T' (or 't', or one space), then hh, hh:mm or hh:mm:ss with an optional fraction of the
+  second after '.' or ',' (basic form: hh, hhmm, hhmmss); 24:00 is the end of that day, a
+  leap second :60 the second after :59;
+- the offset: Z (or z), or +hh:mm / -hh:mm / +hh (basic form: +hhmm); U+2212 MINUS SIGN as
+  well as '-'. One form throughout: '2026-11-27T0900+01:00' mixes extended and basic.
+
+A time without an offset is refused rather than guessed: the same wall-clock time exists twice
+on a daylight-saving night, and a workstation's zone may not be the ward's.
+
+The site's clock (the workstation's zone) is then asked whether the time typed is one it
+showed: a wall time in a spring-forward gap, or an offset the zone never uses on that date
+(-05:00 typed in July for New York), is read as typed but warned about, naming the local time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+
+from .errors import ValidationError
+
+OFFSET_EXAMPLE = "2026-11-27T09:00+01:00"
+
+_DATE_EXTENDED = r"(?P<year>\d{4})-(?:(?P<month>\d{2})-(?P<day>\d{2})|W(?P<week>\d{2})-(?P<weekday>\d)|(?P<ordinal>\d{3}))"
+_DATE_BASIC = r"(?P<year>\d{4})(?:(?P<month>\d{2})(?P<day>\d{2})|W(?P<week>\d{2})(?P<weekday>\d)|(?P<ordinal>\d{3}))"
+_FRACTION = r"(?:[.,](?P<fraction>\d+))?"
+_TIME_EXTENDED = rf"(?P<hour>\d{{2}})(?::(?P<minute>\d{{2}})(?::(?P<second>\d{{2}}){_FRACTION})?)?"
+_TIME_BASIC = rf"(?P<hour>\d{{2}})(?:(?P<minute>\d{{2}})(?:(?P<second>\d{{2}}){_FRACTION})?)?"
+_SEPARATOR = r"(?P<sep>[Tt ])"
+_OFFSET_EXTENDED = r"(?P<offset>[Zz]|(?P<sign>[-+\u2212])(?P<off_hour>\d{2})(?::(?P<off_minute>\d{2}))?)"
+_OFFSET_BASIC = r"(?P<offset>[Zz]|(?P<sign>[-+\u2212])(?P<off_hour>\d{2})(?P<off_minute>\d{2})?)"
+_FORMS = (
+    re.compile(_DATE_EXTENDED + _SEPARATOR + _TIME_EXTENDED + rf"{_OFFSET_EXTENDED}?"),
+    re.compile(_DATE_BASIC + _SEPARATOR + _TIME_BASIC + rf"{_OFFSET_BASIC}?"),
+)
+
+
+@dataclass(frozen=True)
+class ReadInstant:
+    """An instant read from text: the UTC instant, the wall time and offset as typed, warnings."""
+
+    instant: datetime
+    typed: datetime  # aware, in the typed offset
+    warnings: tuple[str, ...] = ()
+
+
+def _refuse(field: str, raw: str, why: str = "") -> ValidationError:
+    reason = f" ({why})" if why else ""
+    return ValidationError(field, f"'{raw}' is not an ISO 8601 date and time{reason}; give e.g. {OFFSET_EXAMPLE}")
+
+
+def _date_of(match: re.Match[str], field: str, raw: str) -> date:
+    year = int(match.group("year"))
+    try:
+        if match.group("month") is not None:
+            return date(year, int(match.group("month")), int(match.group("day")))
+        if match.group("week") is not None:
+            return date.fromisocalendar(year, int(match.group("week")), int(match.group("weekday")))
+        ordinal = int(match.group("ordinal"))
+        if ordinal < 1:
+            raise ValueError("day of year 000")
+        day = date(year, 1, 1) + timedelta(days=ordinal - 1)
+        if day.year != year:
+            raise ValueError("day of year past the year's end")
+        return day
+    except ValueError as exc:
+        raise _refuse(field, raw, str(exc)) from None
+
+
+def parse_iso_instant(text: str, field: str) -> datetime:
+    """The strict ISO 8601 reading of `text`: an aware datetime in the offset typed (not UTC)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(field, f"give a date and time with its UTC offset, e.g. {OFFSET_EXAMPLE}")
+    raw = text.strip()
+    if len(raw) > 60:
+        raise ValidationError(field, f"is {len(raw):,} characters long; give e.g. {OFFSET_EXAMPLE}")
+    match = next((m for m in (form.fullmatch(raw) for form in _FORMS) if m), None)
+    if match is None:
+        if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", raw):
+            raise ValidationError(field, f"'{raw}' has no time; give the date, time and UTC offset, e.g. {OFFSET_EXAMPLE}")
+        raise _refuse(field, raw)
+    if match.group("offset") is None:
+        raise ValidationError(field, f"give the UTC offset, e.g. {OFFSET_EXAMPLE} ('{raw}' has none)")
+    day = _date_of(match, field, raw)
+    hour = int(match.group("hour"))
+    minute = int(match.group("minute") or 0)
+    second = int(match.group("second") or 0)
+    fraction = match.group("fraction") or ""
+    microsecond = int((fraction + "000000")[:6])
+    extra = timedelta()
+    if hour == 24:
+        if minute or second or fraction.strip("0"):
+            raise _refuse(field, raw, "24 is allowed only as 24:00, the end of the day")
+        hour, extra = 0, timedelta(days=1)
+    if second == 60:  # a leap second: read as the second after :59
+        second, extra = 59, extra + timedelta(seconds=1)
+    if hour > 23 or minute > 59 or second > 59:
+        raise _refuse(field, raw, "hours 00-23, minutes and seconds 00-59")
+    if match.group("offset") in ("Z", "z"):
+        zone = timezone.utc
+    else:
+        off_hour, off_minute = int(match.group("off_hour")), int(match.group("off_minute") or 0)
+        if off_hour > 23 or off_minute > 59:
+            raise _refuse(field, raw, "the offset must be -23:59 to +23:59")
+        offset = timedelta(hours=off_hour, minutes=off_minute)
+        zone = timezone(-offset if match.group("sign") in "-\u2212" else offset)
+    try:
+        return datetime.combine(day, time(hour, minute, second, microsecond), zone) + extra
+    except OverflowError:
+        raise _refuse(field, raw, "out of range") from None
+
+
+def _offset_text(offset: timedelta | None) -> str:
+    if offset is None:
+        return "?"
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _on_site_clock(instant: datetime, zone: tzinfo | None) -> datetime:
+    return instant.astimezone(zone) if zone is not None else instant.astimezone()
+
+
+def _wall_time_exists(wall: datetime, zone: tzinfo | None) -> bool:
+    """Whether the site's clock showed this wall time (naive) at some instant."""
+    as_utc = wall.replace(tzinfo=timezone.utc)
+    offsets = {_on_site_clock(as_utc + timedelta(hours=h), zone).utcoffset() for h in range(-30, 31, 6)}
+    for offset in offsets:
+        if offset is not None and _on_site_clock(as_utc - offset, zone).replace(tzinfo=None) == wall:
+            return True
+    return False
+
+
+def _offsets_on(day: date, zone: tzinfo | None) -> set[timedelta]:
+    start = datetime.combine(day, time(0), timezone.utc) - timedelta(hours=26)
+    found = set()
+    for quarter in range(0, 4 * 54):
+        local = _on_site_clock(start + timedelta(minutes=15 * quarter), zone)
+        if local.date() == day and local.utcoffset() is not None:
+            found.add(local.utcoffset())
+    return found
+
+
+def _local_text(local: datetime) -> str:
+    zone = local.tzname() or _offset_text(local.utcoffset())
+    return f"{local:%Y-%m-%d %H:%M} {zone}"
+
+
+def site_clock_warnings(typed: datetime, field: str, zone: tzinfo | None = None, in_utc: bool = False) -> tuple[str, ...]:
+    """Warnings when `typed` (aware, in its typed offset) is not a time the site's clock showed.
+
+    `zone` is the site's zone (default: the workstation's). An instant typed in UTC with 'Z'
+    (`in_utc`) says which instant it is on purpose and is not warned about.
+    """
+    offset = typed.utcoffset()
+    if in_utc or offset is None:
+        return ()
+    local = _on_site_clock(typed, zone)
+    if local.utcoffset() == offset:
+        return ()
+    wall = typed.replace(tzinfo=None)
+    shown = f"{wall:%Y-%m-%d %H:%M}{_offset_text(offset)}"
+    if not _wall_time_exists(wall, zone):
+        return (
+            f"{field}: {wall:%Y-%m-%d %H:%M} did not exist on the site's clock (the clocks were put forward "
+            f"that night); {shown} was read as {_local_text(local)}: check the time",
+        )
+    used = _offsets_on(wall.date(), zone)
+    wall_offsets = sorted(o for o in used if _on_site_clock(wall.replace(tzinfo=timezone(o)), zone).utcoffset() == o)
+    meant = ", or ".join(f"{wall:%Y-%m-%dT%H:%M}{_offset_text(o)}" for o in wall_offsets) or "its local offset"
+    if offset not in used:
+        return (
+            f"{field}: the site's clock is never at UTC{_offset_text(offset)} on {wall:%Y-%m-%d} "
+            f"(it is at UTC{' and UTC'.join(_offset_text(o) for o in sorted(used))}); {shown} was read as "
+            f"{_local_text(local)}; if {wall:%H:%M} on the site's clock was meant, type {meant}",
+        )
+    return (
+        f"{field}: at that moment the site's clock was at UTC{_offset_text(local.utcoffset())}, not "
+        f"UTC{_offset_text(offset)}; {shown} was read as {_local_text(local)}; if {wall:%H:%M} on the site's "
+        f"clock was meant, type {meant}",
+    )
+
+
+def read_instant(text: str, field: str, zone: tzinfo | None = None) -> ReadInstant:
+    """Strict ISO 8601 with an offset -> the UTC instant, plus site-clock warnings (see module)."""
+    typed = parse_iso_instant(text, field)
+    in_utc = text.strip()[-1:] in ("Z", "z")
+    return ReadInstant(typed.astimezone(timezone.utc), typed, site_clock_warnings(typed, field, zone, in_utc))
