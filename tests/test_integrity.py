@@ -632,3 +632,30 @@ def test_a_corrupt_page_is_one_line(with_prep, tmp_path, capsys):
         code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
         assert code in (1, 3), (argv, code, err)
         assert "Traceback" not in err and len((err or out).strip().splitlines()) == 1, err
+
+
+# -- 10. a clock ahead on one workstation does not drag the others ----------------------------
+
+
+def test_a_stored_instant_far_ahead_is_flagged_not_adopted(tmp_path):
+    from datetime import date, timedelta
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import EventType, Patient
+
+    folder = tmp_path / "d"
+    ahead = FakeClock(T0 + timedelta(hours=6))  # a workstation with its clock six hours fast
+    with open_service(data_dir=folder, clock=ahead) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        service.record_event(prep.id, EventType.RECONSTITUTED, paul)
+    right = FakeClock(T0)
+    with open_service(data_dir=folder, clock=right) as service:
+        assert service.now() == T0  # not dragged six hours forward
+        status = service.status(prep.id)
+        assert status.now == T0
+        assert status.stored_instant_ahead == T0 + timedelta(hours=6)
+        assert status.to_dict()["stored_instant_ahead"].startswith("2026-03-10T14:00")
+    small = FakeClock(T0 + timedelta(hours=6) - timedelta(minutes=1))  # within the tolerance: adopted
+    with open_service(data_dir=folder, clock=small) as service:
+        assert service.now() == T0 + timedelta(hours=6) and service.stored_instant_ahead is None

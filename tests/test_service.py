@@ -350,8 +350,13 @@ def test_a_reopened_service_starts_its_clock_at_the_latest_stored_instant(servic
     status = new_prep(service, people)
     clock.advance(hours=2)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0 + timedelta(hours=2, minutes=-3))) as reopened:  # 3 min behind
+        assert reopened.now() == T0 + timedelta(hours=2)  # within the tolerance: the stored instant is the floor
     with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as reopened:  # its clock is 2 h behind
-        assert reopened.now() == T0 + timedelta(hours=2)
+        # Beyond the tolerance a stored instant is another clock's error: flagged, never adopted
+        # (one fast workstation must not drag every other one forward; issue 15, item 10).
+        assert reopened.now() == T0 and reopened.stored_instant_ahead == T0 + timedelta(hours=2)
+        assert reopened.status(status.id).stored_instant_ahead == T0 + timedelta(hours=2)
 
 
 # -- settings and alarms -------------------------------------------------------------------

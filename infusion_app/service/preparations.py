@@ -34,6 +34,8 @@ from .settings import Settings, build_settings, validate_setting
 
 # An event typed in as happening later than now (beyond clock skew between workstations) is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=2)
+# A stored instant later than this workstation's clock by more than this is another clock's error.
+CLOCK_AHEAD_TOLERANCE = timedelta(minutes=5)
 NAME_MAX = 80
 PATIENT_NAME_MAX = 200
 MRN_MAX = 40
@@ -188,6 +190,7 @@ class PreparationStatus:
     hard_stops: list[str]
     acknowledged: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (deadline key, state)
     clock_jumped_back: bool = False
+    stored_instant_ahead: datetime | None = None  # a stored instant far ahead of this clock (another workstation's clock?)
     # allowed_events asks the state machine about every event type, the costliest part of a
     # status: computed on first use, so the board's list of 100 preparations does not pay for it.
     _allowed: Callable[[], list[EventType]] = field(default=lambda: [], repr=False, compare=False)
@@ -225,6 +228,7 @@ class PreparationStatus:
             "acknowledged_alarms": [{"deadline": k, "state": s} for k, s in sorted(self.acknowledged)],
             "now": utc_iso(self.now),
             "clock_jumped_back": self.clock_jumped_back,
+            "stored_instant_ahead": utc_iso(self.stored_instant_ahead) if self.stored_instant_ahead else None,
         }
 
 
@@ -235,9 +239,12 @@ class PreparationService:
         self.repository = repository
         self.monograph = monograph or load_monograph()
         self.clock = clock if isinstance(clock, MonotonicClock) else MonotonicClock(clock or SystemClock())
+        self._wall = getattr(self.clock, "_inner", self.clock)
+        # The latest stored instant far ahead of this workstation's clock: flagged, never adopted.
+        self.stored_instant_ahead: datetime | None = None
         floor = repository.latest_instant()
         if floor is not None:
-            self.clock.raise_floor(floor)
+            self._raise_floor(floor)
         self.engine = engine
         self.location = location
         self.migration = migration
@@ -569,8 +576,22 @@ class PreparationService:
     def _now_for(self, prep: Preparation) -> datetime:
         # A preparation's own latest instant is a floor too: another workstation may have recorded it.
         for event in prep.events:
-            self.clock.raise_floor(event.recorded_at)
+            self._raise_floor(event.recorded_at)
         return self.clock.now()
+
+    def _raise_floor(self, instant: datetime) -> None:
+        """Adopt a stored instant as the clock's floor only when it is not far ahead of this clock.
+
+        One workstation with its clock hours ahead would otherwise drag every other one forward
+        (the floor is shared through the file) and expire their deadlines early. Such an instant
+        is kept in `stored_instant_ahead`, for the board and `prep show` to flag.
+        """
+        wall = self._wall.now()
+        if instant > wall + CLOCK_AHEAD_TOLERANCE:
+            if self.stored_instant_ahead is None or instant > self.stored_instant_ahead:
+                self.stored_instant_ahead = instant
+            return
+        self.clock.raise_floor(instant)
 
     def find_patient(self, mrn: str) -> Patient | None:
         """The patient as last stored with this MRN (from the newest preparation), or None. Indexed: cheap."""
@@ -606,6 +627,7 @@ class PreparationService:
             _allowed=lambda: machine.allowed_events(prep, now, self.monograph, settings.policy),
             acknowledged=acknowledged,
             clock_jumped_back=self.clock.jumped_back,
+            stored_instant_ahead=self.stored_instant_ahead,
         )
 
     def list_active(self) -> list[PreparationStatus]:
