@@ -118,3 +118,69 @@ def test_any_value_is_shown():
     assert format_value(Quantity(0.25, "mg/mL")) == "0.25 mg/mL"
     assert format_value(True) == "yes"
     assert format_value(["PES", "PVDF"]) == "PES, PVDF"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "text"),
+    [
+        (Quantity(500, "cc"), "500 mL"),  # never cc, never pint's "cubic_centimeter"
+        (Quantity(500, "cubic_centimeter"), "500 mL"),
+        (Quantity(1, "1/nL"), "1,000/mm³"),  # 10⁹/L, as a count per mm³
+        (Quantity(0.5, "1/nL"), "500/mm³"),
+        (Quantity(1000, "1/mm**3"), "1,000/mm³"),
+        (Quantity(10_000, "1/microliter"), "10,000/mm³"),
+        (Quantity(50, "mL/hour"), "50 mL/hour"),
+        (Quantity(2, "mg/kg"), "2 mg/kg"),
+        (Quantity(5, "mcg/kg"), "5 mcg/kg"),
+        (Quantity(3, "microgram/kilogram/minute"), "3 mcg/kg/min"),
+        (Quantity(0.8, "mg/m**2"), "0.8 mg/m²"),
+        (Quantity(1.5, "m**2"), "1.5 m²"),
+        (Quantity(0.5, "microgram"), "0.5 mcg"),
+        (Quantity(0.25, "mg/mL"), "0.25 mg/mL"),
+        (Quantity(10, "mg/dL"), "10 mg/dL"),
+        (Quantity(1, "hour"), "1 hour"),
+        (Quantity(4, "hour"), "4 hours"),
+        (Quantity(30, "minute"), "30 minutes"),
+        (Quantity(1, "day"), "1 day"),
+        (Quantity(7, "day"), "7 days"),
+        (Quantity(25, "percent"), "25%"),
+        (Quantity(8, "degC"), "8 °C"),
+        (Quantity(3, ""), "3"),
+    ],
+)
+def test_every_pint_unit_is_spelled_the_ismp_way(quantity, text):
+    assert format_quantity(quantity) == text
+
+
+def test_no_pint_spelling_leaks_from_any_monograph_or_site_value():
+    from infusion_app.domain.monograph import load_monograph
+
+    monograph = load_monograph()
+    shown = [format_quantity(fact.value) for fact in monograph.facts.values() if isinstance(fact.value, Quantity)]
+    assert len(shown) > 20
+    for text in shown:
+        assert "_" not in text and "**" not in text and " / " not in text and "µ" not in text and "cc" not in text, text
+        for pint_word in ("milli", "micro", "nano", "gram", "liter", "meter", "dimensionless"):
+            assert pint_word not in text, text
+
+
+def test_a_requested_short_spelling_is_kept():
+    assert format_quantity(Quantity(50, "mL/hour"), "mL/h") == "50 mL/h"
+    assert format_quantity(Quantity(90, "minute"), "h") == "1.5 h"
+    assert format_quantity(Quantity(1, "hour"), "minute") == "60 minutes"
+    assert format_quantity(Quantity(500, "cc"), "mL") == "500 mL"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.004, "0.004 mg"), (0.0004, "0.0004 mg"), (0.0049, "0.0049 mg"), (0.005, "0.01 mg"), (0.00001234, "0.000012 mg"), (-0.001, "-0.001 mg")],
+)
+def test_a_tiny_dose_is_never_shown_as_zero(value, text):
+    assert format_dose(value) == text
+    assert format_quantity(Quantity(value, "mg")) == text
+
+
+def test_a_tiny_amount_of_any_unit_is_never_zero():
+    assert format_amount(0.3, "units") == "0.3 units"
+    assert format_volume(0.001) == "0.001 mL"
+    assert format_quantity(Quantity(0.4, "microgram"), "mg") == "0.0004 mg"

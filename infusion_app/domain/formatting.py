@@ -23,6 +23,7 @@ DECIMALS = {
     "mg/m²": 3,
     "m²": 2,
     "mL/h": 1,
+    "mL/hour": 1,
     "units": 0,
     "%": 1,
     "cm": 1,
@@ -31,6 +32,9 @@ DECIMALS = {
     "lb": 1,
     "h": 2,
     "min": 0,
+    "hour": 2,
+    "minute": 0,
+    "/mm³": 0,
 }
 
 # pint's spelling of a unit -> the ISMP spelling shown to people.
@@ -44,17 +48,24 @@ _PINT_TO_ISMP = {
     "milligram / milliliter": "mg/mL",
     "milligram / meter ** 2": "mg/m²",
     "meter ** 2": "m²",
-    "milliliter / hour": "mL/h",
+    "milliliter / hour": "mL/hour",
+    "milligram / kilogram": "mg/kg",
+    "microgram / kilogram": "mcg/kg",
     "centimeter": "cm",
     "inch": "in",
     "pound": "lb",
-    "hour": "h",
-    "minute": "min",
+    "hour": "hour",
+    "minute": "minute",
+    "day": "day",
+    "week": "week",
+    "year": "year",
     "percent": "%",
 }
+# Short ISMP-acceptable spellings a caller may ask for (the bag label's "50 mL/h", "1 h").
+_ISMP_TO_PINT = {**{v: k for k, v in _PINT_TO_ISMP.items()}, "mL/h": "milliliter / hour", "h": "hour", "min": "minute"}
 
 # Units spoken as words, with their plural: "1 day", "7 days".
-_COUNTED_UNITS = {"day": "days", "week": "weeks", "year": "years"}
+_COUNTED_UNITS = {"day": "days", "week": "weeks", "year": "years", "hour": "hours", "minute": "minutes"}
 
 
 def format_number(value: float | Decimal | int, decimals: int = 2) -> str:
@@ -80,28 +91,90 @@ def ismp_unit(unit: str) -> str:
     return _PINT_TO_ISMP.get(unit, unit)
 
 
+def _decimals_to_show(value: float | Decimal | int, decimals: int) -> int:
+    """`decimals`, or more for a value that is not zero but would round to it (never '0 mg' for 0.004 mg)."""
+    if value == 0 or (isinstance(value, float) and not math.isfinite(value)):
+        return decimals
+    exact = abs(Decimal(str(value)))
+    if exact >= Decimal(1).scaleb(-decimals) / 2:
+        return decimals
+    # one significant digit more than the first non-zero decimal, at most 12 decimals
+    return min(max(decimals, -exact.adjusted() + 1), 12)
+
+
 def format_amount(value: float | Decimal | int, unit: str, decimals: int | None = None) -> str:
-    """'0.5 mg', '1,000 mL', '0.0292 mg/mL'. `unit` in ISMP spelling ("mg", "mL", "mg/mL", ...)."""
+    """'0.5 mg', '1,000 mL', '0.0292 mg/mL'. `unit` in ISMP spelling ("mg", "mL", "mg/mL", ...).
+
+    A value that is not zero is never shown as 0: it gets the decimals it needs (0.004 mg).
+    """
     unit = ismp_unit(unit)
     if decimals is None:
         decimals = DECIMALS.get(unit, 2)
-    text = format_number(value, decimals)
+    text = format_number(value, _decimals_to_show(value, decimals))
     if unit == "units":
         return f"{text} unit" if text == "1" else f"{text} units"
     if unit in _COUNTED_UNITS:
         return f"{text} {unit}" if text == "1" else f"{text} {_COUNTED_UNITS[unit]}"
     if unit == "%":
         return f"{text}%"
+    if unit.startswith("/"):
+        return f"{text}{unit}"  # a count per volume: 1,000/mm³
     return f"{text} {unit}" if unit else text
 
 
+# pint's unit names -> ISMP spellings, for units built of several (mg/kg, mcg/kg/min, mL/hour).
+_NAME_TO_ISMP = {
+    "milligram": "mg", "microgram": "mcg", "gram": "g", "kilogram": "kg", "nanogram": "nanogram",
+    "milliliter": "mL", "liter": "L", "deciliter": "dL", "microliter": "mcL", "nanoliter": "nL",
+    "cubic_centimeter": "mL",  # never cc
+    "meter": "m", "centimeter": "cm", "millimeter": "mm", "inch": "in", "foot": "ft", "pound": "lb", "ounce": "oz",
+    "hour": "hour", "minute": "min", "second": "second", "day": "day", "week": "week", "year": "year",
+    "millimole": "mmol", "mole": "mol", "micromole": "micromol", "milliequivalent": "mEq",
+    "percent": "%", "degree_Celsius": "°C", "degree_Fahrenheit": "°F",
+}
+_SUPERSCRIPT = {2: "²", 3: "³"}
+# Volumes a count is given per: shown per mm³ (10⁹/L = 1/nL = 1,000/mm³), as US labs report counts.
+_COUNT_VOLUME = "millimeter ** 3"
+
+
+def _spelled(units) -> str:
+    """The ISMP spelling of a pint unit: each part mapped, exponents as ², ³, divided with '/'."""
+    items = dict(units._units)
+    def part(name: str, power: int) -> str:
+        text = _NAME_TO_ISMP.get(name, name.replace("_", " "))
+        if power > 1 and text in ("hour", "day", "week", "year", "second"):
+            text += "s"
+        return text + (_SUPERSCRIPT.get(power, f"^{power}") if power > 1 else "")
+    upper = [part(n, p) for n, p in items.items() if p > 0]
+    lower = [part(n, -p) for n, p in items.items() if p < 0]
+    text = "·".join(upper)
+    if lower:
+        text += "/" + "/".join(lower)
+    return text
+
+
 def format_quantity(quantity: Quantity, unit: str | None = None, decimals: int | None = None) -> str:
-    """Format a pint quantity, converted to `unit` (pint or ISMP spelling) first when given."""
+    """Format a pint quantity, converted to `unit` (pint or ISMP spelling) first when given.
+
+    Every unit is spelled the ISMP way ("500 mL", not "500 cubic_centimeter"; "mcg", never
+    "µg"; a count per volume as "1,000/mm³"); an ISMP spelling asked for is kept as asked.
+    """
     if unit is not None:
-        pint_unit = {v: k for k, v in _PINT_TO_ISMP.items()}.get(unit, unit)
-        quantity = quantity.to(pint_unit)
-    unit_name = "" if quantity.dimensionless and str(quantity.units) == "dimensionless" else str(quantity.units)
-    return format_amount(float(quantity.magnitude), ismp_unit(unit_name), decimals)
+        quantity = quantity.to(_ISMP_TO_PINT.get(unit, unit))
+        if unit in _ISMP_TO_PINT:
+            return format_amount(float(quantity.magnitude), unit, decimals)
+    if quantity.dimensionless and str(quantity.units) in ("dimensionless", ""):
+        return format_amount(float(quantity.magnitude), "", decimals)
+    name = str(quantity.units)
+    if name in _PINT_TO_ISMP:
+        return format_amount(float(quantity.magnitude), _PINT_TO_ISMP[name], decimals)
+    items = dict(quantity.units._units)
+    if items and all(power < 0 for power in items.values()) and quantity.dimensionality == {"[length]": -3}:
+        count = quantity.to(f"1 / {_COUNT_VOLUME}")
+        return format_amount(float(count.magnitude), "/mm³", 0 if decimals is None else decimals)
+    if "cubic_centimeter" in items:
+        quantity = quantity.to(str(quantity.units).replace("cubic_centimeter", "milliliter"))
+    return format_amount(float(quantity.magnitude), _spelled(quantity.units), decimals)
 
 
 def format_value(value: Quantity | bool | list | str) -> str:

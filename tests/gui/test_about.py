@@ -114,7 +114,9 @@ def test_escape_closes_the_dialog_too(open_dialog, qtbot):
         (Quantity(1, "day"), "1 day"),
         (Quantity(25, "percent"), "25%"),
         (Quantity(2, ""), "2"),
-        (Quantity(4, "hour"), "4 h"),
+        (Quantity(4, "hour"), "4 hours"),
+        (Quantity(50, "mL/hour"), "50 mL/hour"),
+        (Quantity(500, "cc"), "500 mL"),
     ],
 )
 def test_values_are_shown_as_people_say_them(quantity, shown):
