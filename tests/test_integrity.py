@@ -659,3 +659,35 @@ def test_a_stored_instant_far_ahead_is_flagged_not_adopted(tmp_path):
     small = FakeClock(T0 + timedelta(hours=6) - timedelta(minutes=1))  # within the tolerance: adopted
     with open_service(data_dir=folder, clock=small) as service:
         assert service.now() == T0 + timedelta(hours=6) and service.stored_instant_ahead is None
+
+
+# -- 20. no label before the independent check -----------------------------------------------
+
+
+def test_a_label_cannot_print_before_the_preparation_is_verified(tmp_path, capsys):
+    from datetime import date, timedelta
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import EventType, Patient
+    from infusion_app.service import StepRefused
+    from infusion_app.service.documents import DocumentService
+
+    folder = tmp_path / "d"
+    clock = FakeClock(T0)
+    with open_service(data_dir=folder, clock=clock) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        service.record_event(prep.id, EventType.RECONSTITUTED, tina)
+        clock.advance(minutes=20)
+        service.record_event(prep.id, EventType.DILUTED, tina, details={"storage": "room"})
+        with pytest.raises(StepRefused) as refused:
+            DocumentService(service).label(prep.id)
+        assert refused.value.code == "not_verified"
+    out = tmp_path / "label.pdf"
+    code, _, err = cli(capsys, "label", prep.id, "--out", str(out), "--data-dir", str(folder))
+    assert code == 1 and "not verified" in err and not out.exists()
+    assert cli(capsys, "sheet", prep.id, "--out", str(tmp_path / "sheet.pdf"), "--data-dir", str(folder))[0] == 0  # the record prints
+    with open_service(data_dir=folder, clock=FakeClock(T0 + timedelta(minutes=30))) as service:
+        service.record_event(prep.id, EventType.VERIFIED, service.user("Paul Pharm"))
+    assert cli(capsys, "label", prep.id, "--out", str(out), "--data-dir", str(folder))[0] == 0
