@@ -12,7 +12,8 @@ extras=""
 # Qt's xcb/offscreen platform plugins and the fonts the PDFs embed. Skipped when already there.
 system_packages=(python3 python3-venv python3-pip libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
-  libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libpulse0 fonts-dejavu-core)
+  libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libpulse0 fonts-dejavu-core
+  fonts-droid-fallback)  # CJK names on the labels and sheets (reports/fonts.py)
 # --test also needs a real print system for the printing tests: CUPS with a virtual PDF printer
 # (tests/cups_server.py starts a private server), poppler to read the printed PDFs back.
 [ "${1:-}" = "--test" ] && system_packages+=(cups cups-client printer-driver-cups-pdf poppler-utils)

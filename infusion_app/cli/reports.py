@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, write_output_file
 
 DEFAULT_PAPER = "letter"
@@ -80,6 +81,8 @@ def _document(args: argparse.Namespace, kind: str, deliver):
             document = documents.label(args.id, size) if kind == "label" else documents.sheet(args.id, paper)
         except StepRefused as exc:
             raise CliError(exc.message, Exit.HARD_STOP) from None
+        if document.unprintable:
+            print(f"warning: some characters {document.unprintable}", file=sys.stderr)
         destination = deliver(document, service.settings())
         # Issued from the command line: recorded as the operating-system account that ran it.
         documents.record_issued(document, local_admin_name(), destination)

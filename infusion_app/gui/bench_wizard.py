@@ -298,6 +298,12 @@ class PatientPage(BenchPage):
         name_label = QLabel("&Name:", self)
         name_label.setBuddy(self.name)
         form.addRow(name_label, self.name)
+        # Said at entry: a character no embedded font has would print as an empty box.
+        self.name_unprintable = message_label("", "warning", self)
+        self.name_unprintable.setObjectName("nameUnprintable")
+        self.name_unprintable.hide()
+        form.addRow("", self.name_unprintable)
+        self.name.textChanged.connect(self._check_printable)
         self.dob = QLineEdit(self)
         self.dob.setObjectName("patientDob")
         self.dob.setPlaceholderText("YYYY-MM-DD")
@@ -315,6 +321,13 @@ class PatientPage(BenchPage):
         for edit in (self.mrn, self.name, self.dob):
             edit.textChanged.connect(self.completeChanged)
         self.registerField("mrn*", self.mrn)
+
+    def _check_printable(self, text: str) -> None:
+        from ..reports.fonts import describe_unprintable
+
+        problem = describe_unprintable(text)
+        self.name_unprintable.setText(f"Name: {problem}; the label and sheet will show a box there." if problem else "")
+        self.name_unprintable.setVisible(bool(problem))
 
     def find(self) -> None:
         mrn = self.mrn.text().strip()

@@ -60,6 +60,9 @@ class DocumentPrinter:
         document = self.document(prep_id, LABEL)
         if document is None:
             return None
+        if document.unprintable:
+            # Never silently: said on screen before the label goes out.
+            self._say("Print label", f"Some characters {document.unprintable}. The label is printed with a box in their place.")
         queue = self.service.settings().label_queue
         try:
             job = print_document(document, queue)
@@ -68,6 +71,8 @@ class DocumentPrinter:
             return None
         self.documents.record_issued(document, self.user.name, f"queue {job.queue} job {job.job_id}")
         self.last_message = f"{document.title} sent to {job.queue} (job {job.job_id or '?'}, {job.media})."
+        if document.unprintable:
+            self.last_message += f" Some characters {document.unprintable}."
         return job
 
     def preview(self, prep_id: str, kind: str, *, show: bool = True):
@@ -84,6 +89,8 @@ class DocumentPrinter:
             **self.preview_options,
         )
         self.last_preview = dialog
+        if document.unprintable:
+            dialog.status.setText(f"Some characters {document.unprintable}.")
         if show:
             dialog.exec()
         return dialog

@@ -20,7 +20,7 @@ from reportlab.pdfbase.pdfmetrics import getAscentDescent
 from reportlab.pdfgen.canvas import Canvas
 
 from ..domain.errors import ValidationError
-from .fonts import BOLD, REGULAR, register_fonts, text_width
+from .fonts import BOLD, REGULAR, draw_text, register_fonts, text_width
 from .model import NOT_YET_RECONSTITUTED, SheetData
 
 # The one default stock everywhere (settings, command line, --demo, the GUI): 4 x 2 in.
@@ -347,8 +347,7 @@ def render_bag_label(data: SheetData, out: str | Path | BinaryIO, size: tuple[fl
             canvas.setFillColor(colors.white)
         else:
             canvas.setFillColor(colors.black)
-        canvas.setFont(placed.font, placed.size)
-        canvas.drawString(placed.x, placed.baseline, placed.text)
+        draw_text(canvas, placed.x, placed.baseline, placed.text, placed.font, placed.size)
     canvas.setFillColor(colors.black)
     canvas.showPage()
     canvas.save()

@@ -34,7 +34,7 @@ from reportlab.platypus import (
 )
 
 from ..domain.errors import ValidationError
-from .fonts import BOLD, REGULAR, register_fonts, text_width
+from .fonts import BOLD, REGULAR, draw_text, is_plain, register_fonts, text_width
 from .model import SheetData
 
 PAPER_SIZES = {"letter": letter, "a4": A4}
@@ -78,9 +78,47 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text (escaped: a name may hold & or <)."""
+def _p(text: str, style: ParagraphStyle) -> Flowable:
+    """A paragraph of plain text (escaped: a name may hold & or <).
+
+    Text that needs another script's face or right-to-left order (a CJK, Arabic or Hebrew name,
+    anywhere on the sheet) is set by ScriptText instead: shaped, in visual order, wrapped at spaces.
+    """
+    font = BOLD if style.fontName == BOLD else REGULAR
+    if not is_plain(text, font):
+        return ScriptText(text, font, style.fontSize, style.leading, style.textColor)
     return Paragraph(escape(text), style)
+
+
+class ScriptText(Flowable):
+    """Lines of any script, drawn through fonts.draw_text, wrapped at spaces to the width given."""
+
+    def __init__(self, text: str, font: str, size: float, leading: float, color=colors.black):
+        super().__init__()
+        self.text, self.font, self.size, self.leading, self.color = text, font, size, leading, color
+        self._lines: list[str] = [text]
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:  # noqa: D102
+        lines: list[str] = []
+        current = ""
+        for word in self.text.split(" "):
+            candidate = f"{current} {word}" if current else word
+            if current and text_width(candidate, self.font, self.size) > available_width:
+                lines.append(current)
+                current = word
+            else:
+                current = candidate
+        lines.append(current)
+        self._lines = lines
+        self.width = available_width
+        self.height = self.leading * len(lines)
+        return available_width, self.height
+
+    def draw(self) -> None:
+        self.canv.setFillColor(self.color)
+        for number, line in enumerate(self._lines, start=1):
+            baseline = self.height - number * self.leading + (self.leading - self.size) / 2 + self.size * 0.2
+            draw_text(self.canv, 0, baseline, line, self.font, self.size)
 
 
 def _grid_style(header: bool = True, extra: Sequence[tuple] = (), grid: bool = True) -> TableStyle:
@@ -305,8 +343,7 @@ def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, pag
     right = f"{data.prep_id}  ·  MRN {data.mrn}"
     right_width = text_width(right, BOLD, 8)
     name, size = _fit_text(data.patient_name, BOLD, 8, inner - right_width - 12)
-    canvas.setFont(BOLD, size)
-    canvas.drawString(MARGIN, top - 8, name)
+    draw_text(canvas, MARGIN, top - 8, name, BOLD, size)
     canvas.setFont(BOLD, 8)
     canvas.drawRightString(page_width - MARGIN, top - 8, right)
     canvas.setStrokeColor(GRID)

@@ -40,6 +40,7 @@ class Document:
     stock: str  # "4x2in", "letter", "a4": the media the printer must load
     reprint: bool
     printed_at: str  # local time with the date, as on the paper
+    unprintable: str = ""  # "" or which characters of the names no embedded font has (said before printing)
 
     @property
     def filename(self) -> str:
@@ -107,7 +108,7 @@ class DocumentService:
             raise StepRefused("not_verified", f"preparation {data.prep_id} is not verified yet: the bag label prints only after the pharmacist's independent check")
         out = io.BytesIO()
         render_bag_label(data, out, size=dimensions)
-        return Document(LABEL, data.prep_id, out.getvalue(), dimensions, stock, bool(data.reprint_at), data.printed_at)
+        return Document(LABEL, data.prep_id, out.getvalue(), dimensions, stock, bool(data.reprint_at), data.printed_at, _unprintable(data))
 
     def sheet(self, prep_id: str, paper: str | None = None) -> Document:
         """The prep sheet on `paper` (letter or a4; default: the site's paper)."""
@@ -118,7 +119,7 @@ class DocumentService:
         data = self.sheet_data(prep_id)
         out = io.BytesIO()
         render_prep_sheet(data, out, page_size=stock)
-        return Document(SHEET, data.prep_id, out.getvalue(), dimensions, stock, bool(data.reprint_at), data.printed_at)
+        return Document(SHEET, data.prep_id, out.getvalue(), dimensions, stock, bool(data.reprint_at), data.printed_at, _unprintable(data))
 
     def record_issued(self, document: Document, actor: str, destination: str) -> None:
         """Audit that a document left the program (printed or written to a file); a reprint says so."""
@@ -134,3 +135,11 @@ class DocumentService:
             )
         )
 
+
+def _unprintable(data: SheetData) -> str:
+    """Which characters of the names and notes no embedded font has: "" when everything prints."""
+    from ..reports.fonts import describe_unprintable
+
+    texts = [data.patient_name, data.prepared, data.checked_by, data.discard_reason, *data.overrides]
+    texts += [s.name for s in data.signatures]
+    return describe_unprintable(" ".join(t for t in texts if t))
