@@ -556,3 +556,18 @@ def test_text_shows_a_window_that_no_date_satisfies():
     line = next(l for l in plan.summary_lines() if "Day 15" in l)
     assert "no valid date: earliest 2027-01-06 is after latest 2027-01-05" in line
     assert any("no date satisfies" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("typed, per_mm3", [("1,500", 1500.0), ("1500", 1500.0), ("0", 0.0), ("12.5", 12.5), (" 1,000 ", 1000.0)])
+def test_blasts_are_read_as_typed(typed, per_mm3):
+    course = new_course("MRN001", hsct_planned=False)
+    record_blasts(course, typed, date(2026, 1, 10), date(2026, 1, 15))
+    assert course.blasts_per_mm3 == per_mm3
+
+
+@pytest.mark.parametrize("typed, says", [("1,5", "use a decimal point: 1.5"), ("1_000", "not a number"), ("15 00", "not a number"),
+                                         ("1,50", "use a decimal point: 1.50"), ("nan", "not a number")])
+def test_a_decimal_comma_or_python_syntax_in_blasts_is_refused_not_misread(typed, says):
+    with pytest.raises(ValidationError) as raised:
+        record_blasts(new_course("MRN001", hsct_planned=False), typed, date(2026, 1, 10), date(2026, 1, 15))
+    assert raised.value.field == "blasts" and says in raised.value.message  # "1,5" was stored as 15

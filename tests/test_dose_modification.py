@@ -256,3 +256,13 @@ def test_a_decision_names_who_decided_who_recorded_and_why():
         with pytest.raises(ValidationError) as info:
             Decision.make(**args)
         assert info.value.field == field
+
+
+@pytest.mark.parametrize("typed, says", [("1,5", "use a decimal point: 1.5"), ("1_5", "not a number"), ("x", "not a number")])
+def test_a_typed_ratio_is_read_as_written_or_refused(typed, says):
+    from infusion_app.domain.dose_modification import _ratio
+
+    with pytest.raises(ValidationError) as raised:
+        _ratio(typed, "bilirubin")
+    assert raised.value.field == "bilirubin" and says in raised.value.message
+    assert _ratio("1.5", "bilirubin") == 1.5 and _ratio("２", "bilirubin") == 2.0

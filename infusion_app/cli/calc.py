@@ -28,12 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # The dose engine (and pint's registry) only for a calculation, not for --help or --version.
     from ..domain.dosing import DoseOrder, calculate_dose
-    from ..domain.errors import ValidationError
+    from ..domain.numbers import read_number
 
-    try:
-        reduce_pct = float(args.reduce_pct)
-    except ValueError:
-        raise ValidationError("reduce-pct", f"'{args.reduce_pct}' is not a number; must be 0 to under 100") from None
+    reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100")
     result = calculate_dose(
         DoseOrder(
             height=args.height,

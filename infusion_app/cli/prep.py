@@ -129,10 +129,9 @@ def run_new(args: argparse.Namespace) -> int:
     from ..service import PreparationBlocked, StepRefused
     from .service_access import open_service_for, sign_in
 
-    try:
-        reduce_pct = float(args.reduce_pct)
-    except ValueError:
-        raise ValidationError("reduce-pct", f"'{args.reduce_pct}' is not a number; must be 0 to under 100") from None
+    from ..domain.numbers import read_number
+
+    reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100")
     patient = Patient(name=args.patient_name, mrn=args.mrn, date_of_birth=_parse_date(args.dob, "dob"))
     order = DoseOrder(height=args.height, weight=args.weight, cycle=args.cycle, day=args.day,
                       response=args.response, formula=args.formula, reduce_pct=reduce_pct)

@@ -506,10 +506,10 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
     if isinstance(per_mm3, Quantity):
         quantity = per_mm3
     else:
-        try:
-            quantity = Quantity(float(str(per_mm3).replace(",", "")), BLAST_UNIT)
-        except ValueError:
-            raise ValidationError("blasts", f"'{per_mm3}' is not a number; give circulating blasts per mm³") from None
+        from .numbers import read_number
+
+        # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
+        quantity = Quantity(read_number("blasts", per_mm3, "circulating blasts per mm³, e.g. 1,000"), BLAST_UNIT)
     try:
         value = float(quantity.to(BLAST_UNIT).magnitude)
     except Exception:

@@ -256,10 +256,9 @@ def _number(name: str, value: Any, policy: Policy) -> float | None:
     accepted = f"{format_number(limits.low)} to {format_number(limits.high)} {limits.unit}".rstrip() if limits else "a number"
     if isinstance(value, bool):
         raise ValidationError(name, f"must be a number, {accepted}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(name, f"'{value}' is not a number; must be {accepted}") from None
+    from .numbers import read_number
+
+    number = read_number(name, value, accepted)
     if not math.isfinite(number):
         raise ValidationError(name, f"'{value}' is not a finite number; must be {accepted}")
     if limits and not limits.low <= number <= limits.high:

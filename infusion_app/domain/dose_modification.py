@@ -175,10 +175,9 @@ def _count(value: Any, field_name: str) -> Quantity:
     if isinstance(value, Quantity):
         quantity = value
     else:
-        try:
-            quantity = Quantity(float(value), COUNT_UNIT)
-        except (TypeError, ValueError):
-            raise ValidationError(field_name, f"'{value}' is not a number; give a count in 10⁹/L") from None
+        from .numbers import read_number
+
+        quantity = Quantity(read_number(field_name, value, "a count in 10⁹/L, e.g. 1.5"), COUNT_UNIT)
     try:
         magnitude = float(quantity.to(COUNT_UNIT).magnitude)
     except Exception:
@@ -197,10 +196,9 @@ def _grade(value: Any, field_name: str, low: int = 0) -> int:
 
 
 def _ratio(value: Any, field_name: str) -> float:
-    try:
-        ratio = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field_name, f"'{value}' is not a number; give the value as a multiple of the upper limit of normal") from None
+    from .numbers import read_number
+
+    ratio = read_number(field_name, value, "a multiple of the upper limit of normal, e.g. 1.5")
     if ratio != ratio or ratio < 0 or ratio == float("inf"):
         raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 or more (× ULN)")
     return ratio

@@ -33,7 +33,7 @@ def whole_number(field: str, value: Any, allowed: Container[int], description: s
     try:
         number = int(value)
         if isinstance(value, bool) or (isinstance(value, float) and value != number) or (
-            isinstance(value, str) and value.strip() != str(number)
+            isinstance(value, str) and (value.strip().lstrip("0") or "0") != str(number)  # "08" is 8; "1_0" is refused
         ):
             raise ValueError
     except (TypeError, ValueError, OverflowError):

@@ -1,0 +1,44 @@
+"""Plain numbers people type (a count, a ratio, an age, a percent): read as written, or refused.
+
+Python's float() reads "1_000" as 1000 and Unicode digits of any script, and callers that
+dropped commas read "1,5" as 15. Here a number is digits with an optional decimal point
+(and an exponent, "1e3"), thousands separated by commas in groups of three ("1,500"); a
+decimal comma ("1,5") is refused with the decimal-point spelling, as is anything else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Any
+
+from .errors import ValidationError
+
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d{1,2}|\d{4,})$")
+
+
+def read_number(field: str, value: Any, accepted: str) -> float:
+    """`value` (a number, or text as typed) as a finite float; `accepted` completes "must be ...".
+
+    Booleans are refused (True is not 1 kg). Text must be one plain number.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(field, f"must be a number: {accepted}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = unicodedata.normalize("NFKC", str(value)).strip().replace("\u2212", "-")
+        if len(text) > 40:
+            raise ValidationError(field, f"'{text[:12]}…' is not a number; must be {accepted}")
+        comma = _DECIMAL_COMMA.match(text)
+        if comma:
+            raise ValidationError(field, f"cannot read '{value}': use a decimal point: {comma.group(1)}.{comma.group(2)}")
+        if not text or not _NUMBER.fullmatch(text) or not any(ch.isdigit() for ch in text):
+            shown = "nothing" if not text else f"'{value}'"
+            raise ValidationError(field, f"{shown} is not a number; must be {accepted}")
+        number = float(text.replace(",", ""))
+    if not math.isfinite(number):
+        raise ValidationError(field, f"'{value}' is not a finite number; must be {accepted}")
+    return number
