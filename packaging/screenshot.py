@@ -52,14 +52,14 @@ def main() -> int:
     clock = FakeClock(START)
     with tempfile.TemporaryDirectory() as folder:
         service = open_service(data_dir=Path(folder), clock=clock)
-        service.add_user("Tess Tech", Role.TECHNICIAN, "1111")
-        service.add_user("Phil Pharm", Role.PHARMACIST, "2222")
+        pharmacist = service.add_user("Phil Pharm", Role.PHARMACIST, "222222")  # the first user must be one
+        service.add_user("Tess Tech", Role.TECHNICIAN, "111111", actor=pharmacist)
         latest = max(minutes for *_rest, minutes, _steps in DEMO)
         for patient, order, minutes, steps in sorted(DEMO, key=lambda d: -d[2]):
             clock.set(START + timedelta(minutes=latest - minutes))
             status = service.create_preparation(patient, order, service.user("Tess Tech"))
             for _ in range(status.prep.order["calculation"]["vials"]):
-                service.add_vial(status.id, VialRecord(lot="FK4471", expiry=date(2027, 9, 30)), service.user("Tess Tech"))
+                service.add_vial(status.id, VialRecord(lot="FK4471", expiry=date(2027, 9, 30)), service.user("Tess Tech"), product_confirmed=True)
             for step in steps:
                 kind, who, details = STEPS[step]
                 service.record_event(status.id, kind, service.user(who), details=dict(details))

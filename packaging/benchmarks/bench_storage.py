@@ -39,7 +39,8 @@ def main() -> None:
         first_open, service = timed(open_service, data_dir=folder, clock=clock)
         service.close()
         reopen, service = timed(open_service, data_dir=folder, clock=clock)
-        tech = service.add_user("Tina", Role.TECHNICIAN, "1111")
+        pharmacist = service.add_user("Bench Pharm", Role.PHARMACIST, "222222")  # the first user must be one
+        tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharmacist)
         creates, steps = [], []
         for number in range(args.preparations):
             took, status = timed(service.create_preparation, Patient(f"Patient {number}", f"M{number}", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
