@@ -301,10 +301,17 @@ class ChairPage(QWidget):
         self.discard_button.setAutoDefault(False)
         self.discard_button.clicked.connect(lambda: self.discard())
         self.discard_button.hide()
+        # A label torn or smudged at the chair: reprinted to the label printer, marked REPRINT.
+        self.reprint_button = QPushButton("Re&print label", box)
+        self.reprint_button.setObjectName("chairReprintButton")
+        self.reprint_button.setAutoDefault(False)
+        self.reprint_button.clicked.connect(lambda: self.reprint_label())
+        self.reprint_button.hide()
         row.addWidget(caption)
         row.addWidget(self.scan_field, 1)
         row.addWidget(self.open_button)
         row.addWidget(self.discard_button)
+        row.addWidget(self.reprint_button)
         # Under the field, on every page: a refused scan is seen whichever bag is open.
         self.scan_message = message_label("", "", box)
         self.scan_message.setObjectName("scanMessage")
@@ -632,6 +639,18 @@ class ChairPage(QWidget):
             self.prep = None
             self._show_page(self.scan_page)
 
+    def reprint_label(self) -> bool:
+        """The open bag's label again, to the site's label printer (REPRINT and its time on it)."""
+        if self.prep is None:
+            return False
+        from .printing import DocumentPrinter
+
+        printer = DocumentPrinter(self.service, self.user, self, warn=lambda _p, _t, text: self._say(self.scan_message, text, "error"))
+        job = printer.print_label_now(self.prep.id)
+        if job is not None:
+            self._say(self.scan_message, printer.last_message, "ok")
+        return job is not None
+
     def discard(self, why: str = "") -> bool:
         """A pharmacist discards the open bag (before its infusion starts)."""
         if self.prep is None:
@@ -652,6 +671,7 @@ class ChairPage(QWidget):
         self.discard_button.setVisible(
             self.prep is not None and page in (self.confirm_page, self.premed_page, self.start_page)
         )
+        self.reprint_button.setVisible(self.prep is not None and page is not self.scan_page)
         self.stack.setCurrentWidget(page)
         focus = {
             self.scan_page: self.scan_field,

@@ -195,6 +195,17 @@ class MainWindow(QMainWindow):
         self.switch_action.triggered.connect(self.switch_user)
         file_menu.addAction(self.switch_action)
         file_menu.addSeparator()
+        # Printing from the board (the selected row) or the chair (the open bag): the label goes
+        # to the site's label printer in one action; a print after labelling is a REPRINT.
+        self.print_label_action = QAction("Print or reprint the &label", self)
+        self.print_label_action.setShortcut(QKeySequence("Ctrl+P"))
+        self.print_label_action.triggered.connect(lambda: self.print_selected("label"))
+        file_menu.addAction(self.print_label_action)
+        self.print_sheet_action = QAction("Prep s&heet…", self)
+        self.print_sheet_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.print_sheet_action.triggered.connect(lambda: self.print_selected("sheet"))
+        file_menu.addAction(self.print_sheet_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -216,6 +227,33 @@ class MainWindow(QMainWindow):
         about_action = QAction("&About Infusion Prep", self)
         about_action.triggered.connect(self.show_about)
         help_menu.addAction(about_action)
+
+    # -- printing ---------------------------------------------------------------------------
+    def print_target(self) -> str | None:
+        """The open bag when the chair is shown, else the preparation selected on the board."""
+        if self.chair is not None and self.tabs.currentWidget() is self.chair and getattr(self.chair, "prep", None) is not None:
+            return self.chair.prep.id
+        return self.board.selected_id()
+
+    def document_printer(self):
+        from .printing import DocumentPrinter
+
+        return DocumentPrinter(self.service, self.user, self, warn=self.print_warn)
+
+    def print_warn(self, parent, title: str, text: str) -> None:
+        QMessageBox.warning(parent, title, text)
+
+    def print_selected(self, kind: str) -> None:
+        prep_id = self.print_target()
+        if not prep_id:
+            self.print_warn(self, "Print", "Select a preparation on the board (or open a bag at the chair) first.")
+            return
+        printer = self.document_printer()
+        if kind == "label":
+            if printer.print_label_now(prep_id) is not None:
+                self.statusBar().showMessage(printer.last_message, 15000)
+        else:
+            printer.preview(prep_id, "sheet")
 
     # -- the tick ---------------------------------------------------------------------------
     def refresh(self) -> None:

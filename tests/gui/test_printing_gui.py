@@ -100,3 +100,52 @@ def test_print_in_the_preview_sends_the_pdf_itself_to_the_cups_queue_chosen(qtbo
     [out] = cups.wait_for_output(SHEETS, 1)
     assert "Preparation sheet" in text(out) and "Administration" in text(out)
     assert "document.printed" in [e.action for e in service.audit_entries() if e.subject == prep_id]
+
+
+def test_the_board_reprints_the_selected_label_with_ctrl_p_and_the_chair_with_its_button(qtbot, cups, service, technician, nurse, pharmacist, make_preparation, clock):
+    from PySide6.QtGui import QKeySequence
+
+    from infusion_app.gui.chair import ChairPage
+    from infusion_app.gui.main_window import MainWindow
+
+    service.set_setting("label_queue", QUEUE, pharmacist)
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
+    already = len(list(cups.outputs[QUEUE].glob("*.pdf")))
+
+    window = MainWindow(service, technician, repaint_ms=60_000, sound=False)
+    qtbot.addWidget(window)
+    window.show()
+    warnings = []
+    window.print_warn = lambda _parent, _title, text: warnings.append(text)
+    window.board.selectRow(0)
+    assert window.board.selected_id() == prep_id
+    assert window.print_label_action.shortcut() == QKeySequence("Ctrl+P")
+    window.print_label_action.trigger()
+    assert warnings == []
+    from_board = cups.wait_for_output(QUEUE, already + 1)[-1]
+    assert "REPRINT" in text(from_board)
+
+    chair = ChairPage(service, nurse)
+    qtbot.addWidget(chair)
+    chair.show()
+    chair.scan_field.setText(prep_id)
+    qtbot.keyClick(chair.scan_field, Qt.Key.Key_Return)
+    assert chair.reprint_button.isVisible()
+    clock.advance(minutes=5)
+    qtbot.mouseClick(chair.reprint_button, Qt.MouseButton.LeftButton)
+    assert f"sent to {QUEUE}" in chair.scan_message.text(), chair.scan_message.text()
+    from_chair = cups.wait_for_output(QUEUE, already + 2)[-1]
+    assert "REPRINT" in text(from_chair)
+    reprints = [e for e in service.audit_entries() if e.subject == prep_id and e.action == "document.reprinted"]
+    assert [e.actor for e in reprints] == [technician.name, nurse.name]
+
+
+def test_without_a_selection_the_board_says_what_to_do(qtbot, service, technician):
+    from infusion_app.gui.main_window import MainWindow
+
+    window = MainWindow(service, technician, repaint_ms=60_000, sound=False)
+    qtbot.addWidget(window)
+    warnings = []
+    window.print_warn = lambda _parent, _title, text: warnings.append(text)
+    window.print_label_action.trigger()
+    assert warnings and "Select a preparation" in warnings[0]
