@@ -116,13 +116,36 @@ def test_bad_counts_name_the_field(bad):
 
 # -- liver -------------------------------------------------------------------------------------------
 
-def test_liver_hold_needs_both_bilirubin_and_transaminases_above():
+def test_liver_hold_with_both_bilirubin_and_transaminases_above():
     assert actions(liver_advice(1.6, 2.6)) == [Action.HOLD_DOSE]
-    assert actions(liver_advice(1.6, 2.5)) == [Action.CONTINUE]
-    assert actions(liver_advice(1.5, 3.0)) == [Action.CONTINUE]
+    assert liver_advice(1.6, 2.6)[0].code == "liver-hold"
+    assert actions(liver_advice(1.5, 2.5)) == [Action.CONTINUE]
+    assert liver_advice(1.5, 2.5)[0].code == "liver-ok"
     advice = liver_advice(2, 3)
     assert {s.path for s in advice[0].sources} == {
         "dose_modification.liver.bilirubin_uln_multiple", "dose_modification.liver.ast_alt_uln_multiple"}
+
+
+@pytest.mark.parametrize("bilirubin, ast_alt", [(3, 1), (1.6, 2.5), (1.5, 3.0), (1, 6)])
+def test_one_liver_test_alone_above_its_limit_is_grade_2_and_holds(bilirubin, ast_alt):
+    # Old code: "within the label's limits (or only one raised)": an isolated bilirubin of 3 × ULN was dosed.
+    advice = liver_advice(bilirubin, ast_alt)
+    assert actions(advice) == [Action.HOLD_DOSE]
+    assert advice[0].code == "liver-grade-2-hold"
+    assert "grade ≥2" in advice[0].message and "within the label's limits" in advice[0].message
+    assert "dose_modification.other.non_hematologic_hold_grade" in {s.path for s in advice[0].sources}
+    assert advice[0].blocks_dosing
+
+
+def test_rising_bilirubin_prompts_a_vod_sos_check():
+    advice = liver_advice(2, 1, previous_bilirubin_x_uln=1.2)
+    codes = [a.code for a in advice]
+    assert codes == ["liver-grade-2-hold", "vod-sos-check"]
+    check = advice[1]
+    assert check.action is Action.CHECK_VOD_SOS
+    assert all(sign in check.message for sign in ("weight gain", "hepatomegaly", "ascites"))
+    assert [a.code for a in liver_advice(1.2, 1, previous_bilirubin_x_uln=1.4)] == ["liver-ok"]  # falling
+    assert [a.code for a in liver_advice(0.9, 1, previous_bilirubin_x_uln=0.5)] == ["liver-ok"]  # within normal
 
 
 @pytest.mark.parametrize("cause", ["gilbert", "Gilbert's syndrome", "hemolysis"])

@@ -233,6 +233,9 @@ def status_lines(status) -> list[str]:
         lines.append(f"ADVICE ({advice.action.value}): {advice.message}")
     for record in status.open_advice:
         lines.append(f"OPEN ADVICE #{record.id} ({record.advice.action.value}): {record.advice.message} — decide with 'course decide {status.mrn} {record.id}'")
+    from ..domain.course import declined_discontinuations
+
+    lines += [f"DISCONTINUATION NOT FOLLOWED: {text}" for text in declined_discontinuations(c)]
     for record in c.advice:
         if record.decision:
             d = record.decision
@@ -356,8 +359,12 @@ def build_advice(args: argparse.Namespace, course, monograph):
         )
     elif kind == "liver":
         _required(args, "bilirubin-x-uln", "ast-alt-x-uln")
+        from ..domain.course import last_bilirubin_x_uln
+
         advice = dm.liver_advice(args.bilirubin_x_uln, args.ast_alt_x_uln, cause=args.cause,
-                                 no_recovery=args.no_recovery, monograph=monograph)
+                                 no_recovery=args.no_recovery,
+                                 previous_bilirubin_x_uln=last_bilirubin_x_uln(course) if course else None,
+                                 monograph=monograph)
     elif kind == "vod":
         advice = dm.vod_sos_advice(monograph)
     elif kind == "non-hematologic":
@@ -392,6 +399,11 @@ def run_assess(args: argparse.Namespace) -> int:
             number = f"#{stored[a.code]} " if a.code in stored else ""
             sources = "; ".join(f"{src.path} ({src.citation}{', pending verification' if src.verify else ''})" for src in a.sources)
             print(f"{number}{a.action.value}: {a.message} [{sources}]")
+    blocking = [a for a in advice if a.blocks_dosing]
+    if blocking:
+        # A hold or a permanent discontinuation is a refusal of the next dose: scripts see exit 1.
+        print("infusion-prep course assess: " + "; ".join(f"{a.code}: {a.message}" for a in blocking), file=sys.stderr)
+        return Exit.HARD_STOP
     return Exit.OK
 
 

@@ -52,6 +52,8 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .dose_modification import (
+    HOLD_ACTIONS,
+    RECOVERY_CLEARS,
     Action,
     Advice,
     Decision,
@@ -65,7 +67,7 @@ from .dosing import validate_response
 from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from .limits import SitePolicy, site_defaults
-from .monograph import RESPONSES, Monograph, load_monograph
+from .monograph import RESPONSES, Monograph, load_monograph, response_label
 from .quantities import Quantity
 
 DAY = timedelta(days=1)
@@ -214,7 +216,7 @@ class CyclePlan:
         }
 
     def summary_lines(self) -> list[str]:
-        response = f", response {self.response.upper() if self.response != 'none' else 'none'}" if self.response else ""
+        response = f", response {response_label(self.response)}" if self.response else ""
         extended = " (extended)" if self.extended_to_28 else ""
         lines = [
             f"Cycle {self.cycle}{response}: {self.start.isoformat()} to {self.end.isoformat()}, "
@@ -673,16 +675,93 @@ def weight_recheck(course: Course, today: date, policy: SitePolicy | None = None
     )
 
 
+# -- holds, discontinuations, responses --------------------------------------------------------------
+
+def active_holds(course: Course) -> list[AdviceRecord]:
+    """Holds that stand: accepted (or not yet decided) and not followed by recovery values for that rule."""
+    standing: list[AdviceRecord] = []
+    for record in course.advice:
+        clears = RECOVERY_CLEARS.get(record.advice.code, ())
+        if clears:
+            standing = [h for h in standing if h.advice.code not in clears]
+        held_codes = {code for codes in RECOVERY_CLEARS.values() for code in codes}
+        if record.advice.action in HOLD_ACTIONS and record.advice.code in held_codes:
+            if record.decision is None or record.decision.accepted:
+                standing.append(record)
+    return standing
+
+
+def open_discontinuations(course: Course) -> list[AdviceRecord]:
+    """Advice to discontinue permanently that no pharmacist has yet answered: it blocks from the moment it is stored."""
+    return [r for r in course.advice if r.advice.permanent and r.decision is None]
+
+
+def declined_discontinuations(course: Course) -> list[str]:
+    """Each decision not to follow advice to discontinue, as it is shown on the course and every later sheet."""
+    return [
+        f"advice #{r.id or '?'} ({r.advice.code}: {r.advice.message}) NOT followed: decided by {r.decision.decided_by}, "
+        f"recorded by pharmacist {r.decision.recorded_by} on {r.decision.at.date().isoformat()}: {r.decision.reason}"
+        for r in course.advice if r.advice.permanent and r.decision is not None and not r.decision.accepted
+    ]
+
+
+def advice_blocks(course: Course, first_dose_of_cycle: bool) -> list[str]:
+    """Why stored advice stops the next dose: an open discontinuation, or a hold without recovery values."""
+    blocks = [
+        f"advice #{r.id or '?'} to discontinue permanently ({r.advice.code}: {r.advice.message}) is open: "
+        "no dose until a pharmacist records the decision" for r in open_discontinuations(course)
+    ]
+    for hold in active_holds(course):
+        if hold.advice.action is Action.HOLD_NEXT_CYCLE and not first_dose_of_cycle:
+            continue
+        state = "awaiting a decision" if hold.decision is None else "accepted"
+        blocks.append(
+            f"hold ({hold.advice.code}, advice #{hold.id or '?'}, {state}): {hold.advice.message}; "
+            "record recovery values that meet the label's criteria for this rule ('course assess')"
+        )
+    return blocks
+
+
+def last_bilirubin_x_uln(course: Course) -> float | None:
+    """The latest bilirubin (× ULN) stored with liver advice, to see whether it is rising."""
+    for record in reversed(course.advice):
+        value = record.advice.details.get("bilirubin_x_uln")
+        if value is not None:
+            return float(value)
+    return None
+
+
+def loss_of_response(course: Course) -> str | None:
+    """A response of 'none' recorded after CR/CRi: the remission is lost, continuation is to be reassessed."""
+    reached = None
+    for assessment in course.responses:
+        if assessment.cr_or_cri:
+            reached = assessment
+        elif reached is not None and assessment.response == "none" and assessment is course.responses[-1]:
+            return (f"loss of response: 'none' on {assessment.assessed_on.isoformat()} after "
+                    f"{response_label(reached.response)} on {reached.assessed_on.isoformat()}: reassess continuation")
+    return None
+
+
 # -- operations -----------------------------------------------------------------------------------
 
-def first_dose_block(course: Course, monograph: Monograph | None = None) -> str | None:
-    """Why the course's first dose may not be given yet (cytoreduction), or None."""
+def first_dose_block(course: Course, monograph: Monograph | None = None, on: date | None = None,
+                     policy: SitePolicy | None = None) -> str | None:
+    """Why the course's first dose may not be given yet (cytoreduction, or a count too old on `on`), or None."""
     m = monograph or load_monograph()
     fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
     limit = float(fact.value.to(BLAST_UNIT).magnitude)
     shown = f"{format_number(limit, 0)}/mm³"
     if course.blasts_per_mm3 is None:
         return f"circulating blasts before the first dose are not recorded; they must be at or below {shown} ({fact.citation})"
+    if on is not None and course.blasts_measured_on is not None:
+        max_hours = (policy or site_defaults()).blast_count_max_age_hours
+        # Only the date is kept: a count from N days ago is taken as N × 24 hours old, the older reading.
+        age_hours = (on - course.blasts_measured_on).days * 24
+        if age_hours >= max_hours:
+            return (f"the circulating blast count of {course.blasts_measured_on.isoformat()} is "
+                    f"{(on - course.blasts_measured_on).days} days old (site limit {max_hours} hours): "
+                    "record a current count before the first dose (cytoreduction gate)")
     if course.blasts_per_mm3 > limit:
         return (f"circulating blasts {format_number(course.blasts_per_mm3, 0)}/mm³ are above {shown}: cytoreduce "
                 f"(hydroxyurea, steroids and/or vincristine) before the first dose ({fact.citation})")
@@ -697,6 +776,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
     blocks: list[str] = []
     if course.discontinued_on is not None:
         blocks.append(f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
+    blocks += advice_blocks(course, True)
     limit = cycle_limit(course, m)
     if number > limit.max_cycles and course.discontinued_on is None:
         blocks.append(f"cycle {number} is beyond the limit: {limit.why}")
@@ -747,9 +827,10 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
     if course.discontinued_on is not None:
         blocks.append(f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
     if not course.doses:
-        reason = first_dose_block(course, m)
+        reason = first_dose_block(course, m, given_on)
         if reason:
             blocks.append(reason)
+    blocks += advice_blocks(course, day == m.dose_days[0])
     assessment = latest_response(course, record.start)
     given = {d.day: d.given_on for d in course.doses_of(cycle)}
     given[day] = given_on
@@ -894,6 +975,8 @@ class CourseStatus:
             "advice": [a.to_dict() for a in self.advice],
             "open_advice": [r.to_dict() for r in self.open_advice],
             "advice_history": [r.to_dict() for r in c.advice],
+            "holds": [r.to_dict() for r in active_holds(c)],
+            "declined_discontinuations": declined_discontinuations(c),
             "weight": self.weight.to_dict(),
             "dosing_weight": {"kg": c.dosing_weight.kg, "measured_on": c.dosing_weight.measured_on.isoformat()} if c.dosing_weight else None,
             "latest_weight": {"kg": c.latest_weight.kg, "measured_on": c.latest_weight.measured_on.isoformat()} if c.latest_weight else None,
@@ -960,10 +1043,14 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
     if discontinued:
         blocks.append(f"course discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
     if not course.doses:
-        reason = first_dose_block(course, m)
+        reason = first_dose_block(course, m, today, policy)
         if reason:
             blocks.append(reason)
             advice.append(Advice("cytoreduction", Action.BLOCK_FIRST_DOSE, reason, _src(m, "cycles.cytoreduction_max_peripheral_blasts")))
+    blocks += advice_blocks(course, True)
+    lost = loss_of_response(course)
+    if lost:
+        advice.append(Advice("loss-of-response", Action.CONSIDER_DISCONTINUATION, lost, _src(m, "cycles.discontinue_without_cr_after_cycles")))
     if weight.needs_recheck:
         advice.append(Advice("weight-recheck", Action.RECHECK_BSA, "; ".join(weight.reasons), (), details=weight.to_dict()))
 

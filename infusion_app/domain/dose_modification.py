@@ -54,8 +54,22 @@ class Action(str, Enum):
     CONSIDER_DISCONTINUATION = "consider-discontinuation"
     DISCONTINUE = "discontinue"
     RECHECK_BSA = "recheck-bsa"
+    CHECK_VOD_SOS = "check-vod-sos"
     STOP_COURSE = "stop-course"
     BLOCK_FIRST_DOSE = "block-first-dose"
+
+
+# Advice that stops the next dose (or cycle) until recovery is recorded or a pharmacist declines it.
+HOLD_ACTIONS = frozenset({Action.HOLD_DOSE, Action.HOLD_NEXT_CYCLE})
+PERMANENT_ACTIONS = frozenset({Action.DISCONTINUE, Action.STOP_COURSE})
+BLOCKING_ACTIONS = HOLD_ACTIONS | PERMANENT_ACTIONS
+# Which recorded assessment clears which hold: values meeting the label's criteria for that rule.
+RECOVERY_CLEARS = {
+    "liver-ok": ("liver-hold", "liver-grade-2-hold"),
+    "liver-exempt": ("liver-hold", "liver-grade-2-hold"),
+    "non-hematologic-ok": ("non-hematologic-hold",),
+    "hematologic-ok": ("hematologic-hold-next-cycle",),
+}
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,12 @@ class Advice:
 
     @property
     def permanent(self) -> bool:
-        return self.action in (Action.DISCONTINUE, Action.STOP_COURSE)
+        return self.action in PERMANENT_ACTIONS
+
+    @property
+    def blocks_dosing(self) -> bool:
+        """A hold or a permanent discontinuation: no dose is prepared while it stands."""
+        return self.action in BLOCKING_ACTIONS
 
     @property
     def needs_decision(self) -> bool:
@@ -228,7 +247,7 @@ def hematologic_advice(
     drug_related: bool = True,
     monograph: Monograph | None = None,
 ) -> list[Advice]:
-    """Label Table 3: low counts hold the NEXT CYCLE (baseline-dependent); doses within a cycle are not held."""
+    """Label Table 2: low counts hold the NEXT CYCLE (baseline-dependent); doses within a cycle are not held."""
     m = monograph or load_monograph()
     section = "dose_modification.hematologic"
     anc_min = m.quantity(f"{section}.anc_baseline_threshold", COUNT_UNIT)
@@ -343,9 +362,14 @@ def liver_advice(
     cause: str | None = None,
     vod_sos: bool = False,
     no_recovery: bool = False,
+    previous_bilirubin_x_uln: Any = None,
     monograph: Monograph | None = None,
 ) -> list[Advice]:
-    """Label Table 4: bilirubin > 1.5×ULN with AST/ALT > 2.5×ULN holds each dose (not for Gilbert's/hemolysis)."""
+    """Label Table 3: bilirubin > 1.5×ULN with AST/ALT > 2.5×ULN holds each dose (not for Gilbert's/hemolysis).
+
+    Either one alone above its limit is never "within the label's limits": it is a non-hematologic
+    toxicity of grade 2 at least and is held under the grade ≥2 rule. A bilirubin above the ULN that
+    rose since `previous_bilirubin_x_uln` adds a prompt to check for VOD/SOS."""
     m = monograph or load_monograph()
     if vod_sos:
         return vod_sos_advice(m)
@@ -365,6 +389,49 @@ def liver_advice(
     else:
         cause = None
     limits_text = f"bilirubin ≤ {format_number(bili_limit)} × ULN and AST/ALT ≤ {format_number(transaminase_limit)} × ULN"
+    vod_check = _vod_check(bilirubin, previous_bilirubin_x_uln, details, m)
+    return _liver_rule(bilirubin, ast_alt, bili_limit, transaminase_limit, limits_text, cause, no_recovery,
+                       sources, details, m) + vod_check
+
+
+def _vod_check(bilirubin: float, previous: Any, details: dict[str, Any], m: Monograph) -> list[Advice]:
+    if previous is None or (isinstance(previous, str) and not previous.strip()):
+        return []
+    before = _ratio(previous, "previous-bilirubin-x-uln")
+    above = _plain(m, "dose_modification.other.vod_check_bilirubin_above_uln")
+    if not (bilirubin > before and bilirubin > above):
+        return []
+    signs = ", ".join(str(x) for x in m.items("dose_modification.other.vod_signs"))
+    return [Advice(
+        "vod-sos-check", Action.CHECK_VOD_SOS,
+        f"bilirubin rising ({format_number(before)} → {format_number(bilirubin)} × ULN): check for VOD/SOS ({signs}); "
+        "if VOD/SOS is found, record it: the label says discontinue permanently",
+        _sources(m, "dose_modification.other.vod_check_bilirubin_above_uln", "dose_modification.other.vod_signs"),
+        details={**details, "previous_bilirubin_x_uln": before},
+    )]
+
+
+def _liver_rule(bilirubin: float, ast_alt: float, bili_limit: float, transaminase_limit: float, limits_text: str,
+                cause: str | None, no_recovery: bool, sources: tuple[RuleSource, ...], details: dict[str, Any],
+                m: Monograph) -> list[Advice]:
+    section = "dose_modification.liver"
+    if (bilirubin > bili_limit) != (ast_alt > transaminase_limit) and not cause:
+        grade = int(_plain(m, "dose_modification.other.liver_single_abnormal_is_grade"))
+        raised = (f"bilirubin {format_number(bilirubin)} × ULN (above {format_number(bili_limit)} × ULN)" if bilirubin > bili_limit
+                  else f"AST/ALT {format_number(ast_alt)} × ULN (above {format_number(transaminase_limit)} × ULN)")
+        if no_recovery:
+            return [Advice(
+                "liver-discontinue", Action.DISCONTINUE,
+                f"{raised} did not recover to {limits_text}: discontinue permanently", sources, details=details,
+            )]
+        return [Advice(
+            "liver-grade-2-hold", Action.HOLD_DOSE,
+            f"{raised} alone is not within the label's limits: a non-hematologic toxicity of grade {grade} or more "
+            f"(grade ≥{grade} rule): hold until {limits_text} before each dose",
+            sources + _sources(m, "dose_modification.other.liver_single_abnormal_is_grade",
+                               "dose_modification.other.non_hematologic_hold_grade"),
+            details={**details, "grade_at_least": grade},
+        )]
     if bilirubin > bili_limit and ast_alt > transaminase_limit:
         if cause:
             return [Advice(
@@ -385,7 +452,13 @@ def liver_advice(
             f"{limits_text} before each dose; discontinue if they do not recover",
             sources, details=details,
         )]
-    return [Advice("liver-ok", Action.CONTINUE, f"liver tests within the label's limits for dosing ({limits_text} or only one raised)", sources, details=details)]
+    if bilirubin > bili_limit or ast_alt > transaminase_limit:
+        return [Advice(
+            "liver-exempt", Action.CONTINUE,
+            f"the raised liver test is attributed to {cause}: the liver hold rule does not apply",
+            sources + _sources(m, f"{section}.exempt_causes"), details=details,
+        )]
+    return [Advice("liver-ok", Action.CONTINUE, f"liver tests within the label's limits for dosing ({limits_text})", sources, details=details)]
 
 
 def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, monograph: Monograph | None = None) -> list[Advice]:
@@ -475,7 +548,7 @@ def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, mon
 
 
 def interruption_advice(days: Any, reduction_level: int = 0, monograph: Monograph | None = None) -> list[Advice]:
-    """Label Table 5 (2017, verify): what an interruption of `days` days means for the next dose and cycle."""
+    """Label Table 4 (2017, verify): what an interruption of `days` days means for the next dose and cycle."""
     m = monograph or load_monograph()
     try:
         length = int(days)

@@ -17,7 +17,7 @@ from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
 from .limits import SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
-from .monograph import RESPONSES, Monograph, load_monograph
+from .monograph import RESPONSES, Monograph, load_monograph, response_label
 from .quantities import Quantity
 
 
@@ -114,7 +114,7 @@ class DoseCalculation:
 
     def summary_lines(self) -> list[str]:
         """A readable summary, every number through the ISMP formatter."""
-        response = f", response {self.response.upper() if self.response != 'none' else 'none'}" if self.response else ""
+        response = f", response {response_label(self.response)}" if self.response else ""
         reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""
         lines = [
             f"Cycle {self.cycle}, Day {self.day}{response}",

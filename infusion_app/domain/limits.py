@@ -72,6 +72,7 @@ class SitePolicy:
     volume_precision_ml: float
     bsa_decimals: int
     default_bsa_formula: str
+    blast_count_max_age_hours: int  # an older count does not clear the first-dose cytoreduction gate
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -94,6 +95,7 @@ def site_defaults() -> SitePolicy:
             volume_precision_ml=_value(raw["precision"]["volume"], "mL"),
             bsa_decimals=int(raw["precision"]["bsa_decimals"]["value"]),
             default_bsa_formula=str(raw["bsa"]["default_formula"]["text"]),
+            blast_count_max_age_hours=int(_value(raw["course"]["blast_count_max_age"], "hour")),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

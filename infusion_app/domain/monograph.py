@@ -25,6 +25,12 @@ DEFAULT_MONOGRAPH = SHIPPED_MONOGRAPH
 
 Response = Literal["none", "cr", "cri"]
 RESPONSES: tuple[str, ...] = ("none", "cr", "cri")
+# How each response is written for people: "CRi" keeps its lowercase i (never "CRI").
+RESPONSE_LABELS = {"none": "none", "cr": "CR", "cri": "CRi"}
+
+
+def response_label(response: str | None) -> str:
+    return RESPONSE_LABELS.get(str(response or "").strip().lower(), str(response or ""))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 from ..domain import course as rules
 from ..domain.course import AdviceRecord, Course, CourseStatus
-from ..domain.dose_modification import Advice, Decision
+from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.errors import ValidationError
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
@@ -217,7 +217,8 @@ class CourseService:
     def assess(self, mrn: str, advice: list[Advice], user: User | str) -> list[AdviceRecord]:
         """Store the engine's advice (only what needs a decision) so that a clinician can answer it."""
         actor = self._user(user, OBSERVING_ROLES, "recording dose-modification advice")
-        wanted = [a for a in advice if a.needs_decision]
+        # Recovery values are kept too: they are what lifts a hold of the same rule (RECOVERY_CLEARS).
+        wanted = [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]
         if not wanted:
             return []
 

@@ -98,6 +98,7 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "weight_change_percent_child": (_percent(1, 50), "weight change that asks for a BSA re-check (children)"),
     "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
     "pin_min_digits": (_whole(PIN_MIN_DIGITS, PIN_MAX_DIGITS, "digits"), "fewest digits a new PIN may have"),
+    "blast_count_max_age_hours": (_whole(1, 336, "hours"), "oldest circulating blast count that clears the first dose"),
 }
 
 DEFAULT_PAPER = "letter"
@@ -147,6 +148,7 @@ class Settings:
             "weight_change_percent_child": policy.weight_change_percent_child,
             "weight_max_age_days": int(policy.weight_max_age.total_seconds() // 86400),
             "pin_min_digits": self.pin_min_digits,
+            "blast_count_max_age_hours": policy.blast_count_max_age_hours,
         }
 
 
