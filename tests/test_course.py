@@ -559,7 +559,6 @@ def test_text_shows_a_window_that_no_date_satisfies():
     assert any("no date satisfies" in w for w in plan.warnings)
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize("typed, per_mm3", [("1,500", 1500.0), ("1500", 1500.0), ("0", 0.0), ("12.5", 12.5), (" 1,000 ", 1000.0)])
 def test_blasts_are_read_as_typed(typed, per_mm3):
     course = new_course("MRN001", hsct_planned=False)
@@ -573,7 +572,7 @@ def test_a_decimal_comma_or_python_syntax_in_blasts_is_refused_not_misread(typed
     with pytest.raises(ValidationError) as raised:
         record_blasts(new_course("MRN001", hsct_planned=False), typed, date(2026, 1, 10), date(2026, 1, 15))
     assert raised.value.field == "blasts" and says in raised.value.message  # "1,5" was stored as 15
-=======
+
 # -- issue 11: holds and discontinuations block, stale blasts, loss of response -------------------
 
 def _decision(code, accepted=True):
@@ -635,4 +634,3 @@ def test_response_none_after_cr_is_flagged_as_loss_of_response():
     record_response(course, D("2027-01-20"), "none", None, FAR)
     advice = {a.code: a for a in course_status(course, D("2027-01-21")).advice}
     assert "loss-of-response" in advice and "CRi" in advice["loss-of-response"].message
->>>>>>> b40aa85 (Holds and discontinuations block: an accepted (or undecided) hold stops the next dose until recovery values for its rule are stored; open advice to discontinue blocks at once, a declined one is shown; isolated bilirubin >1.5xULN or AST/ALT >2.5xULN is grade >=2 and held; rising bilirubin prompts a VOD/SOS check; blast counts older than the site limit (72 h) do not clear the first dose; 'none' after CR/CRi is loss of response; label tables cited as 2/3/4; CRi, never CRI; course assess exits 1 on a hold or discontinuation)
