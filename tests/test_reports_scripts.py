@@ -95,3 +95,11 @@ def test_a_character_no_font_has_is_named_before_printing():
     message = describe_unprintable("Zoë 𓀀")
     assert "U+13000" in message and "cannot be printed" in message
     assert describe_unprintable("王秀英 Παπαδοπούλου محمد כהן") == ""
+
+
+def test_a_name_prints_as_typed_without_discretionary_ligatures():
+    from infusion_app.reports.fonts import _shaped
+
+    # "Muhammad" has a decorated ligature (with vowel marks) that discretionary ligatures would pick.
+    [run] = runs("محمد", bold=True)
+    assert len(_shaped(run, 10).__shapeData__) == 4, "one glyph per typed letter"

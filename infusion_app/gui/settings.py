@@ -43,6 +43,7 @@ LABEL_NAMES = {
     "4x2in": "4 x 2 in (102 x 51 mm)",
     "4x3in": "4 x 3 in",
     "4x6in": "4 x 6 in",
+    "6x4in": "6 x 4 in (landscape)",
     "3x2in": "3 x 2 in",
     "102x51mm": "102 x 51 mm",
     "100x50mm": "100 x 50 mm",
@@ -249,14 +250,38 @@ class SettingsDialog(QDialog):
         self.label_size.setObjectName("labelSize")
         for key in LABEL_SIZES:
             self.label_size.addItem(LABEL_NAMES.get(key, key), key)
+        # The CUPS queues, listed from the print system; a name may also be typed (a queue added later).
+        from ..service.printing import queues
+
+        known = queues()
+        self.label_queue = QComboBox(page)
+        self.label_queue.setObjectName("labelQueue")
+        self.sheet_queue = QComboBox(page)
+        self.sheet_queue.setObjectName("sheetQueue")
+        for combo in (self.label_queue, self.sheet_queue):
+            combo.setEditable(True)
+            combo.addItem("")
+            combo.addItems(known)
+            combo.lineEdit().setPlaceholderText("not set: choose or type a print queue")
         for text, widget, key in (
             ("Prep sheet &paper:", self.paper_size, "paper_size"),
             ("&Bag label stock:", self.label_size, "label_size"),
+            ("&Label printer (queue):", self.label_queue, "label_queue"),
+            ("S&heet printer (queue):", self.sheet_queue, "sheet_queue"),
         ):
             label = QLabel(text, page)
             label.setBuddy(widget)
             widget.setToolTip(SETTINGS[key][1])
             form.addRow(label, widget)
+        form.addRow(
+            message_label(
+                "The label prints to its queue in one action (Print label, Ctrl+P), at 100 % on the label stock; "
+                "sheets print through Prep sheet…, on the sheet paper."
+                + ("" if known else " No print queue is known to this computer's print system (CUPS)."),
+                "",
+                page,
+            )
+        )
         return page
 
     def _build_number_tab(self, tab: str) -> QWidget:
@@ -278,7 +303,7 @@ class SettingsDialog(QDialog):
         return page
 
     def _apply_permissions(self) -> None:
-        for widget in (self.add_group, self.toggle_active_button, self.paper_size, self.label_size, self.save_button):
+        for widget in (self.add_group, self.toggle_active_button, self.paper_size, self.label_size, self.label_queue, self.sheet_queue, self.save_button):
             widget.setEnabled(self.may_change)
         for field in self.numbers.values():
             field.edit.setReadOnly(not self.may_change)
@@ -290,6 +315,8 @@ class SettingsDialog(QDialog):
         values = self.service.settings().as_dict()
         self._select(self.paper_size, values["paper_size"])
         self._select(self.label_size, values["label_size"])
+        self.label_queue.setCurrentText(values.get("label_queue", ""))
+        self.sheet_queue.setCurrentText(values.get("sheet_queue", ""))
         for key, field in self.numbers.items():
             field.load(values[key])
         self.load_users()
@@ -383,6 +410,9 @@ class SettingsDialog(QDialog):
         for key, combo in (("paper_size", self.paper_size), ("label_size", self.label_size)):
             if combo.currentData() != values[key]:
                 changes[key] = combo.currentData()
+        for key, combo in (("label_queue", self.label_queue), ("sheet_queue", self.sheet_queue)):
+            if combo.currentText().strip() != values.get(key, ""):
+                changes[key] = combo.currentText().strip()
         for key, field in self.numbers.items():
             if field.changed():
                 changes[key] = field.edit.text().strip()

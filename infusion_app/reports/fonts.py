@@ -196,10 +196,17 @@ def runs(text: str, bold: bool = False) -> list[Run]:
     return result
 
 
-def _shaped(run: Run, size: float):
-    from reportlab.pdfbase.ttfonts import shapeStr
+# Kerning and the required ligatures only: discretionary ligatures ('dlig', on in reportlab's
+# default) turn a typed "محمد" into the decorated Muhammad ligature with vowel marks nobody typed.
+NAME_FEATURES = {"kern": True, "liga": True, "dlig": False}
 
-    return shapeStr(run.text, run.font, size, force=True)
+
+def _shaped(run: Run, size: float):
+    from reportlab.lib.abag import ABag
+    from reportlab.pdfbase.ttfonts import shapeFragWord
+
+    word = [pdfmetrics.stringWidth(run.text, run.font, size), (ABag(fontName=run.font, fontSize=size), run.text)]
+    return shapeFragWord(word, features=NAME_FEATURES, force=True)[1][1]
 
 
 def _run_width(run: Run, size: float) -> float:

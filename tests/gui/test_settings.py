@@ -192,3 +192,16 @@ def test_no_first_run_text_is_cut_off(qtbot, tmp_path):
         dialog.show()
         click(qtbot, dialog.create_button)  # shows the longest message: the name is missing
         assert cut_off_texts(dialog) == []
+
+
+def test_the_label_and_sheet_queues_are_saved_and_a_bad_name_is_refused(qtbot, settings_dialog, service):
+    dialog = settings_dialog
+    dialog.label_queue.setCurrentText("labels-bench-1")
+    dialog.sheet_queue.setCurrentText("office-a4")
+    click(qtbot, dialog.save_button)
+    stored = service.settings()
+    assert (stored.label_queue, stored.sheet_queue) == ("labels-bench-1", "office-a4")
+    dialog.label_queue.setCurrentText("bad name/with slash")
+    click(qtbot, dialog.save_button)
+    assert service.settings().label_queue == "labels-bench-1"
+    assert "not a print queue name" in dialog.message.text()
