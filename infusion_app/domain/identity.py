@@ -2,7 +2,8 @@
 
 The name is always one identifier; the second is the date of birth or the MRN (ONS/ASCO
 standards: two identifiers before every administration). The comparison forgives case,
-spacing and accents ("ADA  LOVELACE", "Jose"/"José") but not the letters themselves, and its
+spacing, accents, word order and punctuation ("ADA  LOVELACE", "Jose"/"José", "LOVELACE, ADA")
+but not the letters themselves, and its
 messages never show the stored values, so the check cannot be passed by reading the screen.
 """
 
@@ -21,12 +22,24 @@ def normal_name(text: str) -> str:
     return " ".join(letters.casefold().split())
 
 
+def name_tokens(text: str) -> list[str]:
+    """The name's words, sorted: "Jane Doe", "Doe Jane" and "DOE, JANE" are one name.
+
+    Order and punctuation vary with who writes the name (wristband "DOE, JANE", the patient says
+    "Jane Doe"); the letters of every word must still all be there. Apostrophes join ("O'Brien" =
+    "OBrien"); other punctuation separates words ("Lefèvre-Dubois" = "Lefèvre Dubois").
+    """
+    folded = normal_name(text).replace("'", "").replace("’", "")
+    spaced = "".join(c if c.isalnum() else " " for c in folded)
+    return sorted(spaced.split())
+
+
 def identifier_mismatches(patient: Patient, name: str, date_of_birth: date | None, mrn: str | None) -> list[str]:
     """What does not match; an empty list means both identifiers match the stored patient."""
     problems = []
     if not name.strip():
         problems.append("full name: enter the name the patient states")
-    elif normal_name(name) != normal_name(patient.name):
+    elif name_tokens(name) != name_tokens(patient.name):
         problems.append("full name does not match the bag")
     if date_of_birth is None and mrn is None:
         problems.append("second identifier: enter the date of birth or the MRN")

@@ -557,7 +557,10 @@ class ChairPage(QWidget):
         super().keyPressEvent(event)
 
     def reset(self) -> None:
+        """No bag open, nothing typed left in any field (a new bag, or another person signed in)."""
         self.prep = None
+        self._clear_step_fields()
+        self._show_header()
         self.scan_field.clear()
         self.scan_message.setText("")
         set_role(self.scan_message, "")

@@ -217,7 +217,14 @@ class CourseView(QWidget):
         self.forms = CourseForms(
             self.courses, user=lambda: self.user, mrn=lambda: self.mrn.currentText(), done=self._form_recorded, parent=self,
         )
-        self.tabs.addTab(self.forms, "Re&cord")
+        # Scrolled: the longest form (labs) must not make the window taller than a 1280 x 800 screen.
+        from PySide6.QtWidgets import QScrollArea
+
+        self.forms_page = QScrollArea(self)
+        self.forms_page.setObjectName("courseFormsPage")
+        self.forms_page.setWidgetResizable(True)
+        self.forms_page.setWidget(self.forms)
+        self.tabs.addTab(self.forms_page, "Re&cord")
         body.addWidget(self.tabs, 1)
         outer.addLayout(body, 1)
         self.show_status(None)

@@ -92,6 +92,9 @@ class AlarmBanner(QFrame):
         )
 
 
+SWITCH_USER_SHORTCUT = "Ctrl+Shift+L"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, service, user: User, parent: QWidget | None = None, *, repaint_ms: int = REPAINT_MS, sound: bool = True):
         super().__init__(parent)
@@ -191,7 +194,10 @@ class MainWindow(QMainWindow):
         self.new_action.triggered.connect(self.new_preparation)
         file_menu.addAction(self.new_action)
         self.switch_action = QAction("&Switch user…", self)
-        self.switch_action.setShortcut(QKeySequence("Ctrl+U"))
+        # Not Ctrl+U: in a text field that is Qt's "delete line". Application-wide, so it works
+        # from the bench wizard's window too.
+        self.switch_action.setShortcut(QKeySequence(SWITCH_USER_SHORTCUT))
+        self.switch_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.switch_action.triggered.connect(self.switch_user)
         file_menu.addAction(self.switch_action)
         file_menu.addSeparator()
@@ -294,6 +300,8 @@ class MainWindow(QMainWindow):
     # -- users ------------------------------------------------------------------------------
     def _show_user(self) -> None:
         self.user_label.setText(f"Signed in: {self.user.name} ({self.user.role.value})")
+        # In the title bar the signed-in person is seen from every tab.
+        self.setWindowTitle(f"{APP_NAME} — {self.user.name} ({self.user.role.value})")
         if self.chair is not None:
             self.chair.user = self.user
         if getattr(self, "course", None) is not None:
@@ -321,6 +329,12 @@ class MainWindow(QMainWindow):
     def switch_user(self) -> None:
         user = self.sign_in(self.service, self, title="Switch user")
         if user is not None:
+            # What the previous person typed is theirs: the chair starts clean, open wizards close
+            # (every recorded step is stored; the new person reopens the preparation as themself).
+            for wizard in list(self._wizards):
+                wizard.done(QDialog.DialogCode.Rejected)
+            if self.chair is not None:
+                self.chair.reset()
             self.user = user
             self._show_user()
 

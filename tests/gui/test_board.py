@@ -329,3 +329,24 @@ def test_closing_the_board_with_alarms_asks_first(qtbot, service, technician, th
     assert window.alarms.alarms
     window.close()
     assert not window.isVisible() and asked == [2, 2]
+
+
+def test_switch_user_is_application_wide_not_ctrl_u_and_forgets_the_previous_persons_entries(qtbot, service, technician, nurse, make_preparation, monkeypatch):
+    from PySide6.QtGui import QKeySequence
+
+    from infusion_app.gui.main_window import SWITCH_USER_SHORTCUT
+
+    window = open_window(qtbot, service, nurse)
+    assert window.switch_action.shortcut() == QKeySequence(SWITCH_USER_SHORTCUT) != QKeySequence("Ctrl+U")
+    assert window.switch_action.shortcutContext() == Qt.ShortcutContext.ApplicationShortcut
+    assert "Nora Nurse" in window.windowTitle()
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
+    chair = window.chair
+    window.tabs.setCurrentWidget(chair)
+    chair.open_preparation(prep_id)
+    qtbot.keyClicks(chair.confirm_name, "Ada Lov")
+    other = service.user("Tess Tech")
+    monkeypatch.setattr(MainWindow, "sign_in", staticmethod(lambda *a, **k: other))
+    window.switch_action.trigger()
+    assert chair.prep is None and chair.confirm_name.text() == "" and chair.user == other
+    assert "Tess Tech" in window.windowTitle()

@@ -458,3 +458,20 @@ def test_a_refrigerated_bag_is_taken_out_at_the_chair_and_warms_up_before_it_can
     click(qtbot, chair.start_button)
     assert EventType.INFUSION_STARTED in kinds(service, prep_id)
     assert not chair.fridge.isVisible()
+
+
+@pytest.mark.parametrize("said", ["Ada Lovelace", "Lovelace Ada", "LOVELACE, ADA", "lovelace,ada"])
+def test_the_name_matches_whatever_its_order_and_punctuation(qtbot, chair, service, make_preparation, said):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair, name=said)
+    assert chair.stack.currentWidget() is chair.premed_page, chair.confirm_message.text()
+
+
+@pytest.mark.parametrize("said", ["Ada Lovelac", "Ada", "Ada Byron Lovelace"])
+def test_a_different_name_is_still_refused_without_showing_the_stored_one(qtbot, chair, service, make_preparation, said):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair, name=said)
+    assert chair.stack.currentWidget() is chair.confirm_page
+    assert "Lovelace" not in chair.confirm_message.text() and "does not match" in chair.confirm_message.text()

@@ -174,7 +174,7 @@ def test_switching_to_a_nurse_takes_the_pharmacist_buttons_away(qtbot, view, nur
 
 def fill_form(qtbot, view, key, **values):
     forms = view.forms
-    view.tabs.setCurrentWidget(forms)
+    view.tabs.setCurrentWidget(view.forms_page)
     forms.select(key)
     for name, value in values.items():
         widget = forms.fields[key][name]
