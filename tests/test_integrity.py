@@ -691,3 +691,75 @@ def test_a_label_cannot_print_before_the_preparation_is_verified(tmp_path, capsy
     with open_service(data_dir=folder, clock=FakeClock(T0 + timedelta(minutes=30))) as service:
         service.record_event(prep.id, EventType.VERIFIED, service.user("Paul Pharm"))
     assert cli(capsys, "label", prep.id, "--out", str(out), "--data-dir", str(folder))[0] == 0
+
+
+# -- 11. the replay covers every table that matters -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replayable(tmp_path_factory):
+    from datetime import date, timedelta
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import EventType, Patient, VialRecord
+    from infusion_app.service.course import CourseService
+
+    folder = tmp_path_factory.mktemp("replay") / "d"
+    clock = FakeClock(datetime(2026, 12, 20, 9, 0, tzinfo=timezone.utc))
+    with open_service(data_dir=folder, clock=clock) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
+        service.set_setting("warning_lead_minutes", 40, paul)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        service.add_vial(prep.id, VialRecord("LOT1", date(2099, 1, 1)), tina, product_confirmed=True)
+        service.record_event(prep.id, EventType.RECONSTITUTED, tina)
+        courses = CourseService(service)
+        courses.new_course("M1", False, paul)
+        courses.record_blasts("M1", 4000, "2026-12-19", paul)
+        courses.record_weight("M1", "70 kg", "2026-12-19", paul)
+        courses.start_cycle("M1", "2026-12-20", paul)
+        courses.record_dose("M1", 1, 1, "2026-12-20", paul)
+        clock.advance(timedelta(minutes=1))
+        assert service.verify_audit().intact
+    return folder
+
+
+@pytest.mark.parametrize("statement, words", [
+    ("UPDATE preparations SET active = 0", "active"),
+    ("UPDATE preparations SET event_count = 0", "event count"),
+    ("UPDATE preparations SET created_at = '2026-12-01T09:00:00.000000+00:00'", "creation time"),
+    ("UPDATE preparations SET monograph_revision = 'r0'", "monograph revision"),
+    ("UPDATE users SET name = 'Tina Thief' WHERE name = 'Tina Tech'", "display name"),
+    ("UPDATE vials SET added_by = 'Paul Pharm'", "vials"),
+    ("UPDATE settings SET updated_by = 'Tina Tech'", "author"),
+    ("UPDATE courses SET reduction_level = 2", "course"),
+    ("UPDATE courses SET hsct_planned = 1", "course"),
+    ("UPDATE course_cycles SET start = '2026-12-27'", "course"),
+    ("UPDATE course_doses SET given_on = '2026-12-21'", "course"),
+    ("DELETE FROM course_doses", "course"),
+])
+def test_the_replay_finds_changes_in_every_table(replayable, tmp_path, statement, words):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(replayable, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        connection.execute(statement)
+    connection.close()
+    result = _verify(folder)
+    assert not result.intact and words in result.reason, result.reason
+
+
+def test_a_deleted_course_is_found(replayable, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(replayable, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        for table in ("course_doses", "course_cycles", "course_responses", "course_advice", "courses"):
+            connection.execute(f"DELETE FROM {table}")
+    connection.close()
+    result = _verify(folder)
+    assert not result.intact and "deleted" in result.reason

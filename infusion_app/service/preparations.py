@@ -695,7 +695,8 @@ class PreparationService:
             audits = []
             for offset, item in enumerate(new_events, start=1):
                 action = "override" if item.type is EventType.OVERRIDE else f"event.{item.type.value}"
-                audits.append(AuditDraft(now, item.user, action, prep_id, {"step": step_before}, {**_event_dict(item, len(prep.events) + offset), "step": step_after}))
+                audits.append(AuditDraft(now, item.user, action, prep_id, {"step": step_before},
+                                         {**_event_dict(item, len(prep.events) + offset), "step": step_after, "active": machine.is_active(after)}))
             try:
                 self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
             except ConcurrentChange:

@@ -118,6 +118,11 @@ class StoredState:
     preparations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> patient, order_digest, created_by
     vials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # (prep id, seq) -> type, at, recorded_at, user, details
+    # Kept beside the data above, replayed since issue 15 (item 11):
+    preparation_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> created_at, monograph_revision, active, event_count
+    vial_added_by: dict[str, list[str]] = field(default_factory=dict)  # prep id -> who added each vial, in order
+    setting_updated_by: dict[str, str] = field(default_factory=dict)
+    courses: dict[str, Any] | None = None  # mrn -> the course as stored, as plain JSON values without storage ids (None: not compared)
 
 
 def _instant(text: Any) -> Any:
@@ -140,6 +145,15 @@ def _same_event(logged: dict[str, Any], stored: dict[str, Any]) -> bool:
 _VIAL_FIELDS = ("lot", "expiry", "gtin", "ndc", "serial")
 
 
+def without_ids(value: Any) -> Any:
+    """A course snapshot without the row ids storage assigns (an entry is written before them)."""
+    if isinstance(value, dict):
+        return {k: without_ids(v) for k, v in value.items() if k not in ("id", "version")}
+    if isinstance(value, list):
+        return [without_ids(v) for v in value]
+    return value
+
+
 def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
     """Replay the (already verified) log and compare it with the tables.
 
@@ -153,6 +167,11 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
     preparations: dict[str, tuple[dict[str, Any], int]] = {}
     vials: dict[str, list[tuple[dict[str, Any], int]]] = {}
     events: dict[tuple[str, int], tuple[dict[str, Any], int]] = {}
+    created: dict[str, AuditEntry] = {}
+    vial_actors: dict[str, list[str]] = {}
+    setting_actors: dict[str, tuple[str, int]] = {}
+    prep_active: dict[str, tuple[bool, int]] = {}
+    courses: dict[str, tuple[str, int]] = {}
     for entry in entries:
         try:
             after = json.loads(entry.after)
@@ -169,19 +188,30 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
         elif action == "setting.changed":
             for name, value in after.items():
                 settings[name] = (value, entry.seq)
+                setting_actors[name] = (entry.actor, entry.seq)
         elif action == "preparation.created":
             preparations[subject] = (after, entry.seq)
             vials[subject] = [(v, entry.seq) for v in after.get("vials", [])]
+            created[subject] = entry
+            vial_actors[subject] = [entry.actor for _ in after.get("vials", [])]
         elif action == "vial.added":
             # how it was entered (scanned, typed and confirmed) is in the log only, not in the table
             vials.setdefault(subject, []).append(({k: after.get(k) for k in _VIAL_FIELDS}, entry.seq))
+            vial_actors.setdefault(subject, []).append(entry.actor)
         elif action == "vial.removed":
             kept = vials.get(subject, [])
             index = int(after.get("number", 0)) - 1
             if 0 <= index < len(kept):
                 del kept[index]
+                actors = vial_actors.get(subject, [])
+                if 0 <= index < len(actors):
+                    del actors[index]
         elif action.startswith("event.") or action in ("override", "alarm.acknowledged"):
             events[(subject, int(after.get("seq", 0)))] = (after, entry.seq)
+            if "active" in after:
+                prep_active[subject] = (bool(after["active"]), entry.seq)
+        elif action.startswith("course."):
+            courses[subject] = (without_ids(after), entry.seq)
 
     problems: list[tuple[int, str]] = []
     for key, row in state.users.items():
@@ -210,6 +240,39 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
         if expected_vials != state.vials.get(prep_id, []):
             first = vials.get(prep_id, [(None, seq)])[0][1]
             problems.append((first, f"preparation {prep_id}: stored vials differ from the audit log"))
+    for prep_id, row in state.preparation_rows.items():
+        entry = created.get(prep_id)
+        if entry is None:
+            continue  # reported above
+        logged_after = preparations[prep_id][0]
+        revision = (logged_after.get("monograph") or {}).get("revision")
+        if _instant(entry.at) != row["created_at"]:
+            problems.append((entry.seq, f"preparation {prep_id}: stored creation time differs from the audit log"))
+        if revision is not None and revision != row["monograph_revision"]:
+            problems.append((entry.seq, f"preparation {prep_id}: stored monograph revision differs from the audit log"))
+        logged_events = sorted(seq for (pid, seq) in events if pid == prep_id)
+        if row["event_count"] != len(logged_events):
+            last = events[(prep_id, logged_events[-1])][1] if logged_events else entry.seq
+            problems.append((last, f"preparation {prep_id}: stored event count {row['event_count']} differs from the audit log ({len(logged_events)})"))
+        if prep_id in prep_active and prep_active[prep_id][0] != row["active"]:
+            problems.append((prep_active[prep_id][1], f"preparation {prep_id}: stored active flag differs from the audit log"))
+        if vial_actors.get(prep_id, []) != state.vial_added_by.get(prep_id, []):
+            problems.append((entry.seq, f"preparation {prep_id}: who added the vials differs from the audit log"))
+    for key, row in state.users.items():
+        logged = users.get(key)
+        if logged is not None and "name" in logged[0] and logged[0]["name"] != row["name"]:
+            problems.append((logged[1], f"user {row['name']}: stored display name differs from the audit log ({logged[0]['name']})"))
+    for name, actor in state.setting_updated_by.items():
+        if name in setting_actors and setting_actors[name][0] != actor:
+            problems.append((setting_actors[name][1], f"setting {name}: stored author differs from the audit log"))
+    if state.courses is not None:
+        for mrn, stored_course in state.courses.items():
+            if mrn not in courses:
+                problems.append((count + 1, f"the course of MRN {mrn} is stored but was never created through the program"))
+            elif courses[mrn][0] != stored_course:
+                problems.append((courses[mrn][1], f"the course of MRN {mrn} differs from the audit log"))
+        for mrn in courses.keys() - state.courses.keys():
+            problems.append((courses[mrn][1], f"the course of MRN {mrn} was deleted from the database"))
     for prep_id in preparations.keys() - state.preparations.keys():
         problems.append((preparations[prep_id][1], f"preparation {prep_id} was deleted from the database"))
     for where, row in state.events.items():

@@ -457,8 +457,28 @@ class SqlRepository(TransactionScopes):
                 return AuditCheck(len(entries), len(entries) + 1, f"a stored value is malformed: {exc}")
             return cross_check(entries, state)
 
-    @staticmethod
-    def _stored_state(session: Session) -> StoredState:
+    def _stored_courses(self, session: Session) -> dict[str, Any] | None:
+        """Every stored course as the canonical JSON its audit entries keep (service.course._snapshot)."""
+        import dataclasses
+
+        from .course_models import CourseRow
+        from .course_repository import SqlCourseRepository
+
+        courses = SqlCourseRepository(self.engine)
+        from .audit import without_ids
+
+        stored: dict[str, Any] = {}
+        for mrn in session.scalars(select(CourseRow.mrn)):
+            course = courses.get_course(mrn)
+            if course is None:
+                continue
+            data = dataclasses.asdict(course)
+            data.pop("version", None)
+            data.pop("id", None)
+            stored[mrn] = without_ids(json.loads(canonical_json(data)))
+        return stored
+
+    def _stored_state(self, session: Session) -> StoredState:
         state = StoredState()
         for user in session.scalars(select(UserRow)):
             state.users[user.name_key] = {
@@ -466,13 +486,19 @@ class SqlRepository(TransactionScopes):
             }
         for setting in session.scalars(select(SettingRow)):
             state.settings[setting.key] = _json(setting.value_json, f"setting {setting.key}")
+            state.setting_updated_by[setting.key] = setting.updated_by
         for prep in session.scalars(select(PreparationRow)):
             state.preparations[prep.id] = {
                 "patient": {"name": prep.patient_name, "mrn": prep.mrn, "date_of_birth": prep.date_of_birth.isoformat()},
                 "order_digest": text_digest(prep.order_json),
                 "created_by": prep.created_by,
             }
+            state.preparation_rows[prep.id] = {
+                "created_at": prep.created_at, "monograph_revision": prep.monograph_revision,
+                "active": bool(prep.active), "event_count": prep.event_count,
+            }
         for vial in session.scalars(select(VialRow).order_by(VialRow.preparation_id, VialRow.position)):
+            state.vial_added_by.setdefault(vial.preparation_id, []).append(vial.added_by)
             state.vials.setdefault(vial.preparation_id, []).append(
                 {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
             )
@@ -481,4 +507,5 @@ class SqlRepository(TransactionScopes):
                 "type": event.type, "at": event.at, "recorded_at": event.recorded_at, "user": event.user_name,
                 "details": _json(event.details_json, f"event {event.seq} of {event.preparation_id}"),
             }
+        state.courses = self._stored_courses(session)
         return state
