@@ -36,9 +36,9 @@ ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("anc", "ANC now (10⁹/L)", "text"), ("platelets", "Platelets now (10⁹/L)", "text"),
         ("baseline_anc", "ANC before treatment (10⁹/L)", "text"),
         ("baseline_platelets", "Platelets before treatment (10⁹/L)", "text"),
-        ("within_cycle", "The next dose is Day 8 or 15 of this cycle", "check"),
-        ("disease_stable", "Stable or improved disease on the latest marrow", "check"),
-        ("disease_related", "The fall in counts is judged disease-related", "check"),
+        ("within_cycle", "Next dose is Day 8 or 15 of this cycle", "check"),
+        ("disease_stable", "Stable/improved disease on latest marrow", "check"),
+        ("disease_related", "Fall in counts judged disease-related", "check"),
     ]),
     "liver": ("Liver tests (bilirubin, AST/ALT)", [
         ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"), ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
@@ -100,6 +100,7 @@ class CourseForms(QWidget):
         caption = QLabel("A&ction:", self)
         self.action = QComboBox(self)
         self.action.setObjectName("courseAction")
+        self._narrow(self.action)
         caption.setBuddy(self.action)
         top.addWidget(caption)
         top.addWidget(self.action, 1)
@@ -111,7 +112,7 @@ class CourseForms(QWidget):
         layout.addWidget(self.message)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.record_button = QPushButton("Record in the course", self)
+        self.record_button = QPushButton("Sa&ve in the course", self)
         self.record_button.setObjectName("courseRecordButton")
         self.record_button.clicked.connect(self.record)
         row.addWidget(self.record_button)
@@ -146,8 +147,15 @@ class CourseForms(QWidget):
         return edit
 
     @staticmethod
+    def _narrow(combo: QComboBox) -> None:
+        # Sized by a short text, not the longest item: the form fits beside the calendar.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(18)
+
+    @staticmethod
     def _combo(items: list[tuple[str, Any]]) -> QComboBox:
         combo = QComboBox()
+        CourseForms._narrow(combo)
         for text, data in items:
             combo.addItem(text, data)
         return combo
@@ -156,7 +164,7 @@ class CourseForms(QWidget):
         day = "e.g. 2026-12-01"
         self._form("new", "A new treatment course", self._new, [
             ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
-            ("child", "The patient is a child (children's weight-change threshold)", QCheckBox("The patient is a child (children's weight-change threshold)")),
+            ("child", "A child (children's weight threshold)", QCheckBox("A child (children's weight threshold)")),
         ])
         self._form("blasts", "Circulating blasts before the first dose", self._blasts, [
             ("count", "Blasts (per mm³)", self._line("e.g. 8000")), ("date", "Measured on", self._line(day)),

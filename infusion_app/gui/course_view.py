@@ -223,6 +223,7 @@ class CourseView(QWidget):
         self.forms_page = QScrollArea(self)
         self.forms_page.setObjectName("courseFormsPage")
         self.forms_page.setWidgetResizable(True)
+        self.forms_page.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the forms fit its width
         self.forms_page.setWidget(self.forms)
         self.tabs.addTab(self.forms_page, "Re&cord")
         body.addWidget(self.tabs, 1)
