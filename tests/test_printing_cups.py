@@ -148,8 +148,8 @@ def labelled(tmp_path):
     data_dir = tmp_path / "data"
     clock = FakeClock(T0)
     with open_service(data_dir=data_dir, clock=clock) as service:
-        tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "1111")
-        pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "2222")
+        pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "593024")
+        tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "482913", actor=pharmacist)
         status = service.create_preparation(
             Patient("Zoë Ångström-Lefèvre", "00999123", date(1971, 2, 3)),
             DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
@@ -204,3 +204,14 @@ def test_no_printer_set_and_a_queue_gone_are_clear_messages(cups, labelled):
     assert "is not known to the print system" in error.value.message
     result = run_cli("print", "label", "--demo", "--queue", "ip-gone-" + str(os.getpid()), env={"CUPS_SERVER": str(cups.socket)})
     assert result.code == 1 and "Traceback" not in result.stderr and "not printed" in result.stderr
+
+
+def test_every_sheet_page_carries_the_audit_anchor_of_its_printing(labelled):
+    import io as _io
+
+    service, _clock, prep_id, _tech = labelled
+    sheet = DocumentService(service).sheet(prep_id)
+    anchor = service.audit_anchor_text()
+    assert anchor.startswith("audit ")
+    pages = [" ".join((p.extract_text() or "").split()) for p in PdfReader(_io.BytesIO(sheet.pdf)).pages]
+    assert all(anchor in page for page in pages)

@@ -169,6 +169,7 @@ class SheetData:
     discard_reason: str = ""  # "2026-03-10 10:05 EDT by Name: reason", printed on every page
     administration: list[AdministrationRow] = field(default_factory=list)
     reprint_at: str = ""  # set when printed again after labelling: "REPRINT <time>" on every page
+    audit_anchor: str = ""  # "audit 123 · 9f86d081884c7d65": the log's head when printed, so paper anchors it
 
     @classmethod
     def from_preparation(

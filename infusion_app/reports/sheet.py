@@ -366,7 +366,7 @@ def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, pag
     # Three short lines beside the (wide, low-resolution-proof) barcode instead of one long one.
     room = inner - barcode.width - 8
     for text, height in (
-        (f"Printed {data.printed_at}", 6.9),
+        (f"Printed {data.printed_at}" + (f"  ·  {data.audit_anchor}" if data.audit_anchor else ""), 6.9),
         (f"infusion-prep {data.program_version}  ·  monograph revision {data.monograph_revision}", 4.1),
         (f"Numbers from {data.label_revision}", 1.3),
     ):

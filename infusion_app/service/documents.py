@@ -79,6 +79,9 @@ class DocumentService:
         )
         if prep.last(EventType.LABELLED) is not None:
             data = replace(data, reprint_at=format_instant(status.now))
+        anchor_text = getattr(self.service, "audit_anchor_text", None)
+        if anchor_text is not None:
+            data = replace(data, audit_anchor=anchor_text())
         return data
 
     def _course_status(self, mrn: str) -> Any:
