@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "schedule",
     "course",
     "reports",
+    "export",
 )
 
 

@@ -749,6 +749,13 @@ class PreparationService:
             return self.status(prep_id)
         raise StepRefused("busy", f"preparation {prep_id} kept changing; try again")
 
+    def record_interchange(self, prep_id: str, fmt: str, what: str, destination: str, outcome: str = "sent", error: str | None = None) -> None:
+        """Audit one message handed to the hospital's systems (a file written, an MLLP send tried)."""
+        after = {"format": fmt, "what": what, "destination": destination, "outcome": outcome}
+        if error:
+            after["error"] = error
+        self.repository.append_audit(AuditDraft(self.now(), local_admin_name(), f"interchange.{outcome}", prep_id, None, after))
+
     # -- audit ------------------------------------------------------------------------------
     def verify_audit(self) -> AuditCheck:
         return self.repository.verify_audit()

@@ -1,0 +1,89 @@
+"""infusion-prep export: a stored preparation's administration or dispense as HL7 v2 or FHIR.
+
+    infusion-prep export ID --format hl7v2|fhir [--what administration|dispense] [--out FILE [--force]]
+
+Without --out the message goes to stdout. An existing file is never replaced without --force.
+Exit 1 when the preparation has not reached the step the message reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import CliError, Exit, add_storage_options
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="a preparation's administration (RAS^O17) or dispense (RDS^O13) as HL7 v2 or FHIR R5",
+        description="Write the administration (HL7 v2 RAS^O17 / FHIR MedicationAdministration with its "
+        "MedicationDispense) or, with --what dispense, the dispense (RDS^O13 / MedicationDispense).",
+    )
+    parser.add_argument("id", metavar="ID", help="the preparation id")
+    parser.add_argument("--format", required=True, metavar="hl7v2|fhir", help="HL7 v2.5 (ER7) or FHIR R5 (JSON Bundle)")
+    parser.add_argument("--what", default="administration", metavar="administration|dispense", help="default: administration")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--force", action="store_true", help="replace --out when it exists")
+    add_storage_options(parser)
+    parser.set_defaults(func=run_export)
+
+
+def write_new_file(text: str, out: str, force: bool) -> None:
+    """Write atomically beside the target; an existing file is kept unless `force`."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise CliError(f"invalid out: '{out}' is a folder; give a file name such as message.hl7")
+    if not path.parent.exists():
+        raise CliError(f"invalid out: folder '{path.parent}' does not exist")
+    if path.exists() and not force:
+        raise CliError(f"invalid out: '{out}' exists; pass --force to replace it")
+    if path.exists() and not path.is_file():
+        raise CliError(f"invalid out: '{out}' is not a regular file")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CliError(f"invalid out: cannot write in folder '{path.parent}': {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        if force:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails if the file appeared meanwhile: never a silent overwrite
+            os.unlink(temporary)
+    except FileExistsError:
+        Path(temporary).unlink(missing_ok=True)
+        raise CliError(f"invalid out: '{out}' exists; pass --force to replace it") from None
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CliError(f"invalid out: cannot write '{path}': {exc.strerror}") from None
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..domain.errors import ValidationError
+    from ..service.interchange import FORMATS, WHATS, NotExportable, build_message
+    from .service_access import open_service_for
+
+    fmt, what = args.format.strip().lower(), args.what.strip().lower()
+    if fmt not in FORMATS:
+        raise ValidationError("format", f"'{args.format}' is not a format; must be one of {', '.join(FORMATS)} (e.g. --format hl7v2)")
+    if what not in WHATS:
+        raise ValidationError("what", f"'{args.what}' is not accepted; must be one of {', '.join(WHATS)}")
+    with open_service_for(args) as service:
+        status = service.status(args.id)
+        try:
+            text = build_message(status.prep, fmt, what, status.now, monograph=None)
+        except NotExportable as exc:
+            raise CliError(f"refused: {exc.message}", Exit.HARD_STOP) from None
+        if args.out:
+            write_new_file(text, args.out, args.force)
+            service.record_interchange(status.prep.id, fmt, what, f"file {args.out}")
+            print(f"{what} of {status.prep.id} as {fmt} written to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(text if fmt == "fhir" else text.replace("\r", "\n") + "\n")
+    return Exit.OK
