@@ -181,9 +181,9 @@ def test_before_dilution_the_label_leaves_lines_to_write_on():
     prep.events = []
     data = demo_sheet_data(tz=NEW_YORK, prep=prep)
     text = flat(render(data).pages[0].extract_text())
-    assert "Prepared ____________________ by ________" in text
-    assert "DO NOT START AFTER ____________________ (starts at reconstitution) (discard)" in text
-    assert "INFUSION MUST END BY ____________________ (starts at reconstitution)" in text
+    assert "Prepared __________________________ by ________" in text
+    assert "DO NOT START AFTER __________________________ (starts at reconstitution) (discard)" in text
+    assert "INFUSION MUST END BY __________________________ (starts at reconstitution)" in text
 
 
 @pytest.mark.parametrize("text, expected", [("102x51mm", (102 * mm, 51 * mm)), ("4x2in", (4 * inch, 2 * inch)), (" 100 × 50 MM ", (100 * mm, 50 * mm)), ("4.0x6in", (4 * inch, 6 * inch))])

@@ -110,3 +110,11 @@ def test_the_brand_is_in_mixed_case_beside_the_generic_name():
     data = demo_sheet_data(tz=NEW_YORK)
     assert "inotuzumab ozogamicin (Besponsa)" in label_text(data)
     assert "inotuzumab ozogamicin (Besponsa)" in sheet_pages(data)[0]
+
+
+def test_a_handwriting_blank_on_the_label_holds_a_date_and_a_24_hour_time():
+    from infusion_app.reports.fonts import BOLD, REGULAR, text_width
+    from infusion_app.reports.label import TIME_BLANK
+
+    for font in (REGULAR, BOLD):
+        assert text_width(TIME_BLANK, font, 8) >= text_width("2026-03-10 09:20 EDT", font, 8)

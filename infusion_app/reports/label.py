@@ -36,8 +36,8 @@ LINE_GAP = 0.03  # between one line's descent and the next line's ascent, as a f
 SMALLEST_SCALE = 0.45
 # No text on any stock is smaller than this; a stock that cannot hold the label at it is refused.
 MIN_FONT = 6.0
-# A hand-written date and 24-hour time ("2026-03-10 09:20") needs this many underscores of room.
-TIME_BLANK = "_" * 20
+# A hand-written date and 24-hour time with its zone ("2026-03-10 09:20 EDT") fits in this, in bold too.
+TIME_BLANK = "_" * 26
 
 
 class LabelDoesNotFit(Exception):
