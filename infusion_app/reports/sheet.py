@@ -259,6 +259,7 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     story.append(_section("Billing", [_label_value_table(data.billing, width, s, label_share=0.22)], s))
 
+    story.append(_p(f"Numbers from {data.label_revision}.", s["small"]))
     sign_rows = [[_p(h, s["cell_head"]) for h in ("", "Name", "Signature", "Date and time")]]
     sign_rows += [[_p(sig.role, s["bold"]), _p(sig.name, s["body"]), _writing_space(20), _p(sig.at, s["body"])] for sig in data.signatures]
     story.append(_section("Signatures", [_table(sign_rows, [0.17 * width, 0.3 * width, 0.3 * width, 0.23 * width])], s))
@@ -368,7 +369,8 @@ def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, pag
     for text, height in (
         (f"Printed {data.printed_at}" + (f"  ·  {data.audit_anchor}" if data.audit_anchor else ""), 6.9),
         (f"infusion-prep {data.program_version}  ·  monograph revision {data.monograph_revision}", 4.1),
-        (f"Numbers from {data.label_revision}", 1.3),
+        # The sources in full stand above the signatures; the footer keeps their first part whole.
+        (f"Numbers from {data.label_revision.split(' (')[0]}" + (" (in full above the signatures)" if " (" in data.label_revision else ""), 1.3),
     ):
         fitted, size = _fit_text(text, REGULAR, 6.5, room, min_size=6)
         canvas.setFont(REGULAR, size)
