@@ -30,6 +30,7 @@ def _finished(service, clock, people, *, override: bool = False):
     status = service.create_preparation(
         PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), people["tech"],
         vials=[VialRecord("LT2291", date(2027, 5, 31)), VialRecord("LT2292", date(2027, 6, 30))],
+        product_confirmed=True,
     )
     pid = status.id
     service.record_event(pid, E.RECONSTITUTED, people["tech"])
@@ -54,10 +55,11 @@ def stored(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("interchange") / "data"
     clock = FakeClock(T0)
     with open_service(data_dir=data_dir, clock=clock) as service:
+        pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
         people = {
-            "tech": service.add_user("Tomás Ortega", Role.TECHNICIAN, "1111"),
-            "pharmacist": service.add_user("Priya Raman", Role.PHARMACIST, "2222"),
-            "nurse": service.add_user("Nina Kowalski", Role.NURSE, "3333"),
+            "pharmacist": pharmacist,
+            "tech": service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist),
+            "nurse": service.add_user("Nina Kowalski", Role.NURSE, "333333", actor=pharmacist),
         }
         prep = _finished(service, clock, people)
         pending = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=8), people["tech"])
