@@ -38,11 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--dob", required=True, metavar="YYYY-MM-DD", help="date of birth")
     new.add_argument("--height", required=True, help='height with its unit: "170 cm", "5 ft 7 in"')
     new.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
-    new.add_argument("--cycle", required=True, help="cycle number")
-    new.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
+    new.add_argument("--cycle", help="cycle number (default: the course's next dose; required when no course is on file)")
+    new.add_argument("--day", help="dose day: 1, 8 or 15 (default: the course's next dose)")
     new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
     new.add_argument("--formula", default=None, help="BSA formula (default: the site's)")
-    new.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent")
+    new.add_argument("--reduce-pct", default=None, metavar="PCT",
+                     help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)")
     new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")
     new.add_argument("--vial-code", action="append", default=[], metavar="GS1", help="a vial's scanned GS1 DataMatrix text; repeat for each")
     new.add_argument("--product-confirmed", action="store_true", help="the typed --vial cartons were read: they are the monograph's product and NDC (needed for typed vials)")
@@ -131,7 +132,9 @@ def run_new(args: argparse.Namespace) -> int:
 
     from ..domain.numbers import read_number
 
-    reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100")
+    # Not typed is not 0: with a course on file the course's reduction is used, and a typed 0 that
+    # contradicts it (a re-escalation) is refused.
+    reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100") if args.reduce_pct is not None else None
     patient = Patient(name=args.patient_name, mrn=args.mrn, date_of_birth=_parse_date(args.dob, "dob"))
     order = DoseOrder(height=args.height, weight=args.weight, cycle=args.cycle, day=args.day,
                       response=args.response, formula=args.formula, reduce_pct=reduce_pct)
@@ -142,7 +145,11 @@ def run_new(args: argparse.Namespace) -> int:
                 vials.append(service.read_vial_code(code))
             except StepRefused as exc:
                 raise _refused(exc) from None
-        service.calculate(order)  # invalid input is reported before the PIN is asked for
+        try:
+            service.calculate(service.order_from_course(patient.mrn, order)[0])  # invalid input before the PIN is asked for
+        except StepRefused as exc:
+            print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
+            return Exit.HARD_STOP
         user = sign_in(service, args.user)
         try:
             status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed)
@@ -157,9 +164,15 @@ def run_new(args: argparse.Namespace) -> int:
             raise _refused(exc) from None
     calculation = status.prep.order["calculation"]
     if args.json:
-        emit_json({"id": status.id, "stored": True, "calculation": calculation, "current_step": status.current_step})
+        emit_json({"id": status.id, "stored": True, "calculation": calculation, "current_step": status.current_step,
+                   "course": status.prep.order.get("course")})
     else:
         print(status.id)  # alone on stdout, so that scripts can capture it
+        course = status.prep.order.get("course") or {}
+        if course.get("on_file") is False:
+            print(f"flag: {course.get('flag')}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
+        for text in course.get("declined_discontinuations", []):
+            print(f"flag: {text}", file=sys.stderr)
         for warning in calculation.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
     return Exit.OK

@@ -1119,3 +1119,105 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         limit=limit, advice=tuple(advice), open_advice=open_advice, blocks=tuple(blocks), weight=weight,
         reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
     )
+
+
+# -- the bench dose comes from the course ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class CourseOrder:
+    """What the course says the dose to prepare is: cycle, day, response and reduction in force."""
+
+    mrn: str
+    cycle: int
+    day: int
+    response: str | None
+    reduce_pct: float
+    mg_per_m2: float | None
+    earliest: date
+    latest: date
+    declined_discontinuations: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "on_file": True, "mrn": self.mrn, "cycle": self.cycle, "day": self.day, "response": self.response,
+            "reduce_pct": self.reduce_pct, "mg_per_m2": self.mg_per_m2,
+            "window": [self.earliest.isoformat(), self.latest.isoformat()],
+            "declined_discontinuations": list(self.declined_discontinuations), "flags": list(self.flags),
+        }
+
+
+NO_COURSE_FLAG = "no course on file"
+
+
+def _same_pct(a: float, b: float) -> bool:
+    return abs(float(a) - float(b)) < 1e-9
+
+
+def order_from_course(course: Course, today: date, cycle: Any = None, day: Any = None, response: str | None = None,
+                      reduce_pct: Any = None, monograph: Monograph | None = None,
+                      policy: SitePolicy | None = None) -> CourseOrder:
+    """The dose the course has due today. Typed values must agree with it; a dose not due is CourseBlocked.
+
+    cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
+    course is refused with both values, so that a reduction cannot be re-escalated at the bench and
+    a CR cannot be dosed as no response."""
+    m = monograph or load_monograph()
+    status = course_status(course, today, m, policy)
+    if cycle is None and day is None:
+        if status.next_dose is None:
+            raise CourseBlocked([f"course-not-due: the course for MRN {course.mrn} has no further dose"
+                                 + (f" ({status.why_last})" if status.why_last else "")])
+        cycle, day = status.next_dose.cycle, status.next_dose.day
+    elif cycle is None or day is None:
+        raise ValidationError("cycle" if cycle is None else "day", "give both --cycle and --day, or neither (the course's next dose)")
+    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    day = _dose_day(m, day, "day")
+    blocks: list[str] = []
+    if course.discontinued_on is not None:
+        blocks.append(f"course-discontinued: the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
+    limit = cycle_limit(course, m)
+    if cycle > limit.max_cycles and course.discontinued_on is None:
+        blocks.append(f"cycle-limit: cycle {cycle} is beyond the label's limit: {limit.why}")
+    if not any(r.number == cycle for r in course.cycles):
+        blocks.append(f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
+                      "a pharmacist starts it ('course cycle') before its doses are prepared")
+        raise CourseBlocked(blocks)
+    plan = plan_for(course, cycle, m)
+    dose = plan.dose(day)
+    if dose.status == "given":
+        blocks.append(f"dose-not-due: cycle {cycle} Day {day} was already given on {dose.given.isoformat()}")
+    elif dose.status == "omitted":
+        blocks.append(f"dose-omitted: cycle {cycle} Day {day} is omitted in the course ({'; '.join(dose.notes)})")
+    elif not dose.earliest <= today <= dose.latest:
+        window = dose.earliest.isoformat() if dose.earliest == dose.latest else f"{dose.earliest.isoformat()} to {dose.latest.isoformat()}"
+        blocks.append(f"dose-not-due: cycle {cycle} Day {day} is due {window}; today is {today.isoformat()}")
+    if not course.doses:
+        reason = first_dose_block(course, m, today, policy)
+        if reason:
+            blocks.append(f"cytoreduction: {reason}")
+    blocks += [f"advice-block: {b}" for b in advice_blocks(course, day == m.dose_days[0])]
+    course_pct = float(plan.reduction.reduce_pct)
+    if reduce_pct is not None and str(reduce_pct).strip() != "":
+        try:
+            typed_pct = float(reduce_pct)
+        except (TypeError, ValueError):
+            raise ValidationError("reduce-pct", f"'{reduce_pct}' is not a number; must be 0 to under 100") from None
+        if not _same_pct(typed_pct, course_pct):
+            blocks.append(
+                f"course-reduction: the order says a {format_number(typed_pct, 1)}% reduction; the course records "
+                f"{format_number(course_pct, 1)}% for cycle {cycle} (a reduced dose is never re-escalated; {m.fact('cycles.no_re_escalation').citation})"
+            )
+    course_response = plan.response
+    if response is not None and str(response).strip():
+        typed = str(response).strip().lower()
+        if course_response is not None and typed != course_response:
+            blocks.append(
+                f"course-response: the order says response {response_label(typed)}; the course records "
+                f"{response_label(course_response)} for cycle {cycle}"
+            )
+    if blocks:
+        raise CourseBlocked(blocks)
+    flags = tuple(a.message for a in status.advice if a.code in ("loss-of-response", "weight-recheck"))
+    return CourseOrder(course.mrn, cycle, day, course_response, course_pct, dose.mg_per_m2, dose.earliest, dose.latest,
+                       tuple(declined_discontinuations(course)), flags)

@@ -201,6 +201,14 @@ def calculate_dose(
             f"a {format_number(reduce_pct, 1)}% reduction differs from the label's {format_number(label_reduction, 1)}% "
             "reduction of the cycle's total dose"
         )
+    if reduce_pct and cycle < int(monograph.raw["dosing"]["later_cycles_from"]):
+        # The label reduces the cycle AFTER an interruption of 14 days or more: cycle 1 has no earlier cycle.
+        reduce_fact = monograph.fact("dose_modification.interruption.reduce_next_cycle_from")
+        hard_stops.append(
+            f"no-reduction-in-cycle-1: a {format_number(reduce_pct, 1)}% reduction is refused in cycle {cycle}; the label's "
+            f"reduction is for the cycle after an interruption of {format_number(reduce_fact.value.magnitude)} days or more "
+            f"({reduce_fact.citation})"
+        )
     # The reduction applies to the cycle's total dose; spread in proportion, it scales each day alike.
     mg_per_m2 = standard * (Decimal(1) - _dec(reduce_pct) / Decimal(100))
     calculated_dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))

@@ -434,6 +434,30 @@ class PreparationService:
         """The dose engine with this site's policy (no storage)."""
         return calculate_dose(order, self.monograph, self.policy())
 
+    def order_from_course(self, mrn: str, order: DoseOrder) -> tuple[DoseOrder, dict[str, Any]]:
+        """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
+
+        With a course on file, typed values that disagree are refused (StepRefused 'course', both values
+        named) and a dose that is not due cannot be prepared. Without one, cycle and day must be typed
+        and the preparation is flagged "no course on file" (stored with the order, shown on the sheet)."""
+        from ..domain import course as course_rules
+        from ..storage.course_repository import SqlCourseRepository
+
+        course = SqlCourseRepository(self.engine).get_course(str(mrn or "").strip()) if self.engine is not None else None
+        if course is None:
+            missing = [name for name, value in (("cycle", order.cycle), ("day", order.day)) if value in (None, "")]
+            if missing:
+                raise ValidationError(missing[0], f"no course on file for MRN {mrn}: the order needs the cycle and day (e.g. --cycle 1 --day 1)")
+            return order, {"on_file": False, "flag": course_rules.NO_COURSE_FLAG}
+        today = self.now().astimezone().date()
+        try:
+            found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
+                                                   self.monograph, self.policy())
+        except course_rules.CourseBlocked as blocked:
+            raise StepRefused("course", "; ".join(blocked.reasons)) from None
+        resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)
+        return resolved, found.to_dict()
+
     def create_preparation(
         self,
         patient: Patient,
@@ -449,6 +473,14 @@ class PreparationService:
             raise StepRefused("role", f"preparations are started by pharmacy technicians or pharmacists; {creator.name} is a {creator.role.value}")
         now = self.now()
         patient = validate_patient(patient, now.astimezone().date())
+        try:
+            order, course_on_file = self.order_from_course(patient.mrn, order)
+        except StepRefused as refused:
+            self.repository.append_audit(
+                AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
+                           {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": [refused.message]})
+            )
+            raise
         calculation = self.calculate(order)
         vials = [self._validate_vial(v, now, product_confirmed) for v in vials]
         if calculation.hard_stops:
@@ -457,7 +489,7 @@ class PreparationService:
                            {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops})
             )
             raise PreparationBlocked(calculation)
-        stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict()}
+        stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict(), "course": course_on_file}
         if coverage is not None:
             stored_order["coverage"] = coverage
         from ..storage.audit import canonical_json, text_digest

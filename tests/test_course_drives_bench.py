@@ -1,0 +1,130 @@
+"""Issue 11: the bench dose comes from the course; holds and open discontinuations stop `prep new`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from infusion_app.domain.course import (
+    CourseBlocked,
+    new_course,
+    order_from_course,
+    record_blasts,
+    record_dose,
+    record_response,
+    start_cycle,
+)
+from tests.cli_helpers import run_cli
+from tests.test_cli_course import course, make_users
+
+PIN = {"INFUSION_PREP_PIN": "246824"}
+TODAY = date.today()  # the command line runs on the real clock
+
+
+def prep_new(folder, *extra, mrn="MRN001"):
+    return run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", mrn, "--dob", "1970-05-17",
+                   "--height", "170 cm", "--weight", "70 kg", *extra, "--user", "Pat Pharmacist",
+                   "--data-dir", folder, env=PIN)
+
+
+def stored_count(folder):
+    done = run_cli("prep", "list", "--data-dir", folder, "--json")
+    assert done.code == 0, done.stderr
+    data = done.json()
+    return len(data["preparations"] if isinstance(data, dict) else data)
+
+
+@pytest.fixture
+def started(tmp_path):
+    folder = make_users(str(tmp_path / "data"))
+    assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
+    assert course(folder, "blasts", "MRN001", "--count", "5000", "--date", TODAY.isoformat()).code == 0
+    assert course(folder, "start", "MRN001", "--date", TODAY.isoformat()).code == 0
+    return folder
+
+
+def test_prep_new_takes_cycle_and_day_from_the_course(started):
+    done = prep_new(started, "--json")
+    assert done.code == 0, done.stderr
+    data = done.json()
+    assert data["course"]["on_file"] is True and (data["course"]["cycle"], data["course"]["day"]) == (1, 1)
+    assert data["calculation"]["dose_mg_per_m2"] == 0.8
+
+
+def test_a_typed_value_that_disagrees_with_the_course_is_refused_and_nothing_stored(started):
+    before = stored_count(started)
+    wrong_day = prep_new(started, "--cycle", "1", "--day", "8")
+    assert wrong_day.code == 1 and "dose-not-due" in wrong_day.stderr
+    reduced = prep_new(started, "--reduce-pct", "25")
+    assert reduced.code == 1 and "25%" in reduced.stderr and "0%" in reduced.stderr
+    assert stored_count(started) == before
+
+
+def test_open_vod_advice_blocks_preparation_at_once(started):
+    vod = course(started, "assess", "MRN001", "--kind", "vod")
+    assert vod.code == 1 and "vod-sos-discontinue" in vod.stderr
+    before = stored_count(started)
+    done = prep_new(started)
+    assert done.code == 1 and "discontinue permanently" in done.stderr and "vod-sos-discontinue" in done.stderr
+    assert stored_count(started) == before
+
+
+def test_an_isolated_bilirubin_of_3_uln_is_flagged_and_holds_the_bench(started):
+    liver = course(started, "assess", "MRN001", "--kind", "liver", "--bilirubin-x-uln", "3", "--ast-alt-x-uln", "1")
+    assert liver.code == 1 and "liver-grade-2-hold" in liver.stderr and "grade ≥2" in liver.stderr
+    held = prep_new(started)
+    assert held.code == 1 and "liver-grade-2-hold" in held.stderr
+    recovered = course(started, "assess", "MRN001", "--kind", "liver", "--bilirubin-x-uln", "1.2", "--ast-alt-x-uln", "1")
+    assert recovered.code == 0, recovered.stderr
+    assert prep_new(started).code == 0
+
+
+def test_without_a_course_the_preparation_is_flagged(started):
+    done = prep_new(started, "--cycle", "1", "--day", "1", mrn="MRN999")
+    assert done.code == 0, done.stderr
+    assert "no course on file" in done.stderr
+    shown = run_cli("prep", "show", done.stdout.strip(), "--data-dir", started, "--json")
+    assert "no course on file" in shown.stdout
+    missing = prep_new(started, mrn="MRN998")
+    assert missing.code == 2 and "no course on file" in missing.stderr
+
+
+def test_a_25_percent_reduction_in_cycle_1_is_refused_without_a_course(started):
+    done = prep_new(started, "--cycle", "1", "--day", "1", "--reduce-pct", "25", mrn="MRN997")
+    assert done.code == 1 and "no-reduction-in-cycle-1" in done.stderr
+
+
+def _reduced_course():
+    c = new_course("MRN5", False)
+    record_blasts(c, 100, TODAY - timedelta(days=60), TODAY)
+    start_cycle(c, TODAY - timedelta(days=60), TODAY)
+    for day in (1, 8, 15):
+        record_dose(c, 1, day, TODAY - timedelta(days=60 - day + 1), TODAY)
+    record_response(c, TODAY - timedelta(days=31), "cr", True, TODAY)
+    c.reduction_level = 1  # an accepted interruption advice: the next cycle's total dose -25 %
+    start_cycle(c, TODAY, TODAY)
+    return c
+
+
+def test_a_full_dose_after_a_recorded_reduction_is_refused_with_both_values():
+    c = _reduced_course()
+    with pytest.raises(CourseBlocked) as info:
+        order_from_course(c, TODAY, 2, 1, reduce_pct=0)
+    assert "0%" in str(info.value) and "25%" in str(info.value) and "re-escalated" in str(info.value)
+    found = order_from_course(c, TODAY)
+    assert found.reduce_pct == 25 and found.response == "cr"
+    with pytest.raises(CourseBlocked, match="course-response"):
+        order_from_course(c, TODAY, response="none")  # 0.8 mg/m² when the course records CR
+
+
+def test_an_omitted_day_a_discontinued_course_and_a_dose_outside_its_window_are_not_due():
+    c = _reduced_course()
+    c.cycles[-1].omitted_days = (8,)
+    with pytest.raises(CourseBlocked, match="dose-not-due|dose-omitted"):
+        order_from_course(c, TODAY + timedelta(days=7), 2, 8)
+    with pytest.raises(CourseBlocked, match="dose-not-due"):
+        order_from_course(c, TODAY + timedelta(days=3), 2, 15)
+    c.discontinued_on, c.discontinued_reason = TODAY, "VOD/SOS"
+    with pytest.raises(CourseBlocked, match="course-discontinued"):
+        order_from_course(c, TODAY, 2, 1)
