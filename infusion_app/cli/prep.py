@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("id", help="the preparation id, e.g. BSP-7K3QX")
     record.add_argument("event", metavar="EVENT", help="one of: " + ", ".join(RECORDABLE))
     record.add_argument("--at", metavar="ISO", help="when it happened, with UTC offset (default: now)")
+    record.add_argument("--downtime", action="store_true", help="a late entry of a step done on paper during a downtime (needs --at)")
     record.add_argument("--storage", choices=["room", "fridge"], help="diluted: where the bag is kept")
     record.add_argument("--reason", help="discarded: why")
     record.add_argument("--drug-class", help="premedication: corticosteroid, antipyretic or antihistamine")
@@ -225,7 +226,7 @@ def run_record(args: argparse.Namespace) -> int:
             if args.override_by is not None:
                 pin = read_pin(args.override_by, env=OVERRIDE_PIN_ENV)
                 override = service.authorize_override(args.override_by, pin, args.override_reason)
-            status = service.record_event(args.id, event, user, at=at, details=details, override=override)
+            status = service.record_event(args.id, event, user, at=at, details=details, override=override, downtime=args.downtime)
         except StepRefused as exc:
             raise _refused(exc) from None
     if args.json:
@@ -286,7 +287,8 @@ def run_show(args: argparse.Namespace) -> int:
     for vial in prep.vials:
         print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
     for event in prep.events:
-        print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}")
+        late = f"  (downtime entry, recorded {format_instant(event.recorded_at)})" if event.details.get("downtime") else ""
+        print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}{late}")
     _print_deadlines(status)
     return Exit.OK
 

@@ -682,8 +682,13 @@ class PreparationService:
         at: datetime | None = None,
         details: dict[str, Any] | None = None,
         override: Override | None = None,
+        downtime: bool = False,
     ) -> PreparationStatus:
         """Check the step with the domain's state machine and commit it (with its audit entry).
+
+        `downtime=True` marks a late entry of a step done on paper while the program was down: it
+        needs `at` (when it happened), passes every rule a live step passes, and is marked as a
+        downtime entry in the event and in its audit entry.
 
         Returns only after the commit. Raises ValidationError (bad input), StepRefused (the step
         must not happen: out of order, wrong person, a time limit passed; `overridable` says
@@ -705,6 +710,12 @@ class PreparationService:
             raise ValidationError("at", "must be an instant with its UTC offset (e.g. 2026-01-15T09:30+01:00)")
         if override is not None and not isinstance(override, Override):
             raise ValidationError("override", "must come from authorize_override()")
+        if downtime and at is None:
+            raise ValidationError("at", "a downtime entry needs the time it happened on paper (e.g. --at 2026-01-15T09:30+01:00)")
+        if details and "downtime" in details:
+            raise ValidationError("details", "a downtime entry is marked with downtime=True, not in the details")
+        if downtime:
+            details = {**(details or {}), "downtime": True}
         actor = self._current_user(user)
         settings = self.settings()
         for _attempt in range(5):

@@ -1,0 +1,71 @@
+"""Late entries after a downtime: marked as downtime entries in the event and the audit, same rules as live steps."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, Role
+from infusion_app.service import StepRefused, open_service
+from tests.cli_helpers import assert_clean_invalid, run_cli
+
+T0 = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc)
+PATIENT = Patient("Doe, Jane", "00123456", date(1970, 5, 17))
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    clock = FakeClock(T0)
+    service = open_service(data_dir=tmp_path / "data", clock=clock)
+    pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
+    tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
+    status = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), tech)
+    yield service, clock, tech, status.id, tmp_path / "data"
+    service.close()
+
+
+def test_a_downtime_entry_is_marked_in_the_event_and_the_audit(setup):
+    service, clock, tech, pid, _ = setup
+    clock.advance(hours=2)  # the program came back two hours later
+    paper_time = T0 + timedelta(minutes=30)
+    status = service.record_event(pid, E.RECONSTITUTED, tech, at=paper_time, downtime=True)
+    event = status.prep.last(E.RECONSTITUTED)
+    assert event.details["downtime"] is True and event.at == paper_time and event.recorded_at == T0 + timedelta(hours=2)
+    audit = [e for e in service.audit_entries() if e.action == "event.reconstituted"][-1]
+    assert json.loads(audit.after)["details"]["downtime"] is True
+    assert service.verify_audit().intact
+    live = service.record_event(pid, E.DILUTED, tech, details={"storage": "room"})
+    assert "downtime" not in live.prep.last(E.DILUTED).details
+
+
+def test_a_downtime_entry_needs_its_time_and_meets_every_rule(setup):
+    service, clock, tech, pid, _ = setup
+    with pytest.raises(ValidationError) as missing:
+        service.record_event(pid, E.RECONSTITUTED, tech, downtime=True)
+    assert missing.value.field == "at"
+    with pytest.raises(ValidationError):
+        service.record_event(pid, E.RECONSTITUTED, tech, at=T0, details={"downtime": True})  # no forging the mark
+    clock.advance(hours=6)
+    service.record_event(pid, E.RECONSTITUTED, tech, at=T0, downtime=True)
+    with pytest.raises(StepRefused) as late:  # dilution 5 h after reconstitution: the 4 h limit holds on paper too
+        service.record_event(pid, E.DILUTED, tech, at=T0 + timedelta(hours=5), details={"storage": "room"}, downtime=True)
+    assert late.value.overridable
+
+
+def test_cli_records_a_downtime_entry(setup):
+    service, clock, tech, pid, data_dir = setup
+    service.close()
+    env = {"INFUSION_PREP_PIN": "111111"}
+    assert_clean_invalid(run_cli("prep", "record", pid, "reconstituted", "--downtime", "--user", "Tomás Ortega", "--data-dir", str(data_dir), env=env), "--at")
+    at = (datetime.now(timezone.utc) - timedelta(minutes=20)).isoformat(timespec="minutes")
+    done = run_cli("prep", "record", pid, "reconstituted", "--at", at, "--downtime", "--user", "Tomás Ortega", "--json", "--data-dir", str(data_dir), env=env)
+    assert done.code == 0, done.stderr
+    assert done.json()["events"][-1]["details"] == {"downtime": True}
+    shown = run_cli("prep", "show", pid, "--data-dir", str(data_dir))
+    assert "downtime entry" in shown.stdout
