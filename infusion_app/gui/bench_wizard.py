@@ -1140,6 +1140,10 @@ class BenchWizard(QWizard):
         self.button(QWizard.WizardButton.CustomButton1).setObjectName("wizardDiscard")
         self.button(QWizard.WizardButton.CustomButton1).clicked.connect(lambda: self.discard())
         self.currentIdChanged.connect(lambda _id: self._show_discard_button())
+        # Ctrl+P on any page of a stored preparation (a reprint once it is labelled), as on the board.
+        from PySide6.QtGui import QKeySequence, QShortcut
+
+        self.print_shortcut = QShortcut(QKeySequence("Ctrl+P"), self, activated=lambda: self.print_label_now())
         self.resize(1100, 720)
         # Repaint only: each tick re-reads the stored preparation's deadlines at the service's clock.
         self.repaint_timer = QTimer(self)
@@ -1284,19 +1288,33 @@ class BenchWizard(QWizard):
         document = documents.label(self.preparation.id) if kind == "label" else documents.sheet(self.preparation.id)
         return document.pdf
 
+    def _print_page(self):
+        """Where print messages are shown: the page in view (the label page when none is)."""
+        page = self.currentPage()
+        return page if isinstance(page, BenchPage) else self.pages[LABEL]
+
     def document_printer(self):
         from .printing import DocumentPrinter
 
-        page = self.pages[LABEL]
-        return DocumentPrinter(self.service, self.user, self, warn=lambda _parent, _title, text: page.show_refusal(text))
+        return DocumentPrinter(self.service, self.user, self, warn=lambda _parent, _title, text: self._print_page().show_refusal(text))
 
     def print_label_now(self) -> bool:
         """The label to the site's label queue in one action, no dialog."""
+        if getattr(self, "preparation", None) is None:
+            return False
         printer = self.document_printer()
         job = printer.print_label_now(self.preparation.id)
         if job is not None:
-            self.pages[LABEL].show_refusal(None)
-            self.pages[LABEL].status.setText(printer.last_message)
+            page = self._print_page()
+            page.show_refusal(None)
+            status = getattr(page, "status", None) or getattr(page, "print_status", None)
+            if status is None:
+                # Pages without a status line get one, under their content, on the first print.
+                status = page.print_status = message_label("", "ok", page)
+                status.setObjectName("printStatus")
+                page.body.addWidget(status)
+            status.setText(printer.last_message)
+            status.show()
         return job is not None
 
     def show_document(self, kind: str) -> None:

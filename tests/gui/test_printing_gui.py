@@ -149,3 +149,21 @@ def test_without_a_selection_the_board_says_what_to_do(qtbot, service, technicia
     window.print_warn = lambda _parent, _title, text: warnings.append(text)
     window.print_label_action.trigger()
     assert warnings and "Select a preparation" in warnings[0]
+
+
+def test_ctrl_p_in_the_wizard_after_labelling_reprints_from_the_page_in_view(qtbot, cups, service, technician, pharmacist, make_preparation):
+    service.set_setting("label_queue", QUEUE, pharmacist)
+    prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled"))
+    already = len(list(cups.outputs[QUEUE].glob("*.pdf")))
+    wizard = BenchWizard(service, technician, prep_id)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    assert wizard.currentId() == bw.DISPENSE
+    from PySide6.QtGui import QKeySequence
+
+    assert wizard.print_shortcut.key() == QKeySequence("Ctrl+P")
+    wizard.print_shortcut.activated.emit()  # offscreen windows never become active for a key shortcut
+    page = wizard.currentPage()
+    assert not page.refusal.isVisible(), page.refusal.text()
+    assert f"sent to {QUEUE}" in page.print_status.text()
+    assert "REPRINT" in text(cups.wait_for_output(QUEUE, already + 1)[-1])
