@@ -584,3 +584,19 @@ def test_a_vial_recorded_by_mistake_is_removed_with_a_reason_and_the_audit_still
     removed = [e for e in service.audit_entries() if e.action == "vial.removed"]
     assert len(removed) == 1 and "LOT1" in removed[0].before and "wrong carton" in removed[0].after
     assert service.verify_audit().intact
+
+
+def test_a_known_mrn_with_another_date_of_birth_needs_an_audited_pharmacist_correction(service, people):
+    order = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+    service.create_preparation(Patient("Doe, Jane", "MRN77", date(1970, 5, 17)), order, people["tech"])
+    typo = Patient("Doe, Jane", "MRN77", date(1970, 5, 18))
+    with pytest.raises(StepRefused) as refused:
+        service.create_preparation(typo, order, people["tech"])
+    assert refused.value.code == "patient_dob_differs" and "1970-05-17" not in refused.value.message
+    with pytest.raises(StepRefused):
+        service.create_preparation(typo, order, people["tech"], correction=(people["tech"], "wristband says 18th"))
+    status = service.create_preparation(typo, order, people["tech"], correction=(people["pharm"], "registration corrected the DOB"))
+    assert status.prep.patient.date_of_birth == date(1970, 5, 18)
+    [entry] = [e for e in service.audit_entries() if e.action == "patient.dob_corrected"]
+    assert "1970-05-17" in entry.before and "registration corrected" in entry.after
+    assert service.verify_audit().intact

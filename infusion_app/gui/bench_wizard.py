@@ -310,6 +310,11 @@ class PatientPage(BenchPage):
         dob_label = QLabel("&Date of birth:", self)
         dob_label.setBuddy(self.dob)
         form.addRow(dob_label, self.dob)
+        self.correct_button = QPushButton("Correc&t the date of birth (pharmacist)…", self)
+        self.correct_button.setObjectName("correctDob")
+        self.correct_button.hide()
+        self.correct_button.clicked.connect(self._unlock_dob)
+        form.addRow("", self.correct_button)
         self.error = message_label("", "error", self)
         self.error.hide()
         form.addRow("", self.error)
@@ -320,7 +325,24 @@ class PatientPage(BenchPage):
         self.mrn.returnPressed.connect(self.find)
         for edit in (self.mrn, self.name, self.dob):
             edit.textChanged.connect(self.completeChanged)
+        self.mrn.textEdited.connect(self._mrn_edited)
         self.registerField("mrn*", self.mrn)
+
+    def _mrn_edited(self, _text: str) -> None:
+        # Another MRN: the found patient's details are not this one's.
+        if self.name.isReadOnly():
+            for edit in (self.name, self.dob):
+                edit.setReadOnly(False)
+                edit.clear()
+            self.correct_button.hide()
+            self.found.setText("")
+
+    def _unlock_dob(self) -> None:
+        """The date of birth may be typed again; a pharmacist signs the correction when the dose is stored."""
+        self.dob.setReadOnly(False)
+        self.dob.selectAll()
+        self.dob.setFocus()
+        self.found.setText(self.found.text() + " Correcting the date of birth: a pharmacist signs it (PIN and reason).")
 
     def _check_printable(self, text: str) -> None:
         from ..reports.fonts import describe_unprintable
@@ -341,6 +363,10 @@ class PatientPage(BenchPage):
         else:
             self.name.setText(patient.name)
             self.dob.setText(patient.date_of_birth.isoformat())
+            # A found patient's identifiers are the record's: read-only, changed only by a correction.
+            self.name.setReadOnly(True)
+            self.dob.setReadOnly(True)
+            self.correct_button.show()
             self.found.setText(f"Found: {patient.name}, born {patient.date_of_birth.isoformat()}.")
             self.bench.next()  # type: ignore[attr-defined]
 
@@ -622,7 +648,15 @@ class DosePage(BenchPage):
             return True
         coverage = self.bench.coverage.to_dict() if self.bench.coverage is not None else None
         try:
-            status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user, coverage=coverage)
+            try:
+                status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user, coverage=coverage)
+            except StepRefused as refusal:
+                if refusal.code != "patient_dob_differs":
+                    raise
+                status = self._correct_dob(refusal, coverage)
+                if status is None:
+                    self.show_refusal(_refusal_text(refusal))
+                    return False
         except PreparationBlocked as exc:
             self.show_refusal("HARD STOP — nothing was stored:\n" + "\n".join(f"• {s}" for s in exc.hard_stops))
             return False
@@ -632,6 +666,25 @@ class DosePage(BenchPage):
         self.bench.set_status(status)
         self.bench.preparation_created.emit(self.bench.preparation.id)
         return True
+
+    def _correct_dob(self, refusal: StepRefused, coverage):
+        """A pharmacist (name, PIN, reason) corrects the stored date of birth; None if cancelled."""
+        dialog = OverrideDialog(_refusal_text(refusal), self.bench.names_with_role(Role.PHARMACIST), self)
+        dialog.setObjectName("dobCorrectionDialog")
+        dialog.setWindowTitle("Correct the date of birth")
+        dialog.ok_button.setText("&Correct")
+        service = self.bench.service
+        while dialog.exec() == QDialog.DialogCode.Accepted:
+            name, pin, reason = dialog.values()
+            try:
+                pharmacist = service.authenticate(name, pin)
+                return service.create_preparation(
+                    self.bench.patient, self.bench.order, self.bench.user, coverage=coverage, correction=(pharmacist, reason)
+                )
+            except REFUSALS as exc:
+                dialog.show_error(_refusal_text(exc))
+                dialog.pin.clear()
+        return None
 
 
 class VialsPage(BenchPage):

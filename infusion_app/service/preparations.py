@@ -466,6 +466,7 @@ class PreparationService:
         vials: Iterable[VialRecord] = (),
         coverage: dict[str, Any] | None = None,
         product_confirmed: bool = False,
+        correction: tuple[User, str] | None = None,
     ) -> PreparationStatus:
         """Calculate and store a new preparation. PreparationBlocked (nothing stored) on a hard stop."""
         creator = self._current_user(user)
@@ -473,6 +474,23 @@ class PreparationService:
             raise StepRefused("role", f"preparations are started by pharmacy technicians or pharmacists; {creator.name} is a {creator.role.value}")
         now = self.now()
         patient = validate_patient(patient, now.astimezone().date())
+        known = self.repository.find_patient(patient.mrn)
+        corrected_from = None
+        if known is not None and known.date_of_birth != patient.date_of_birth:
+            # One MRN, one date of birth: a different one is a typo or another patient, unless a
+            # pharmacist corrects the record (audited with the old and new values and the reason).
+            if correction is None:
+                raise StepRefused(
+                    "patient_dob_differs",
+                    f"MRN {patient.mrn} is stored with another date of birth; check the wristband. "
+                    "A pharmacist may correct the date of birth (recorded with a reason).",
+                )
+            corrector, why = correction
+            corrector = self._current_user(corrector)
+            if corrector.role is not Role.PHARMACIST:
+                raise StepRefused("role", f"correcting a date of birth is a pharmacist's task; {corrector.name} is a {corrector.role.value}")
+            why = _clean_text("reason", why, REASON_MAX, minimum=3)
+            corrected_from = (corrector.name, why, known.date_of_birth)
         try:
             order, course_on_file = self.order_from_course(patient.mrn, order)
         except StepRefused as refused:
@@ -515,6 +533,11 @@ class PreparationService:
                 self.repository.add_preparation(prep, audit)
             except DuplicateError:
                 continue
+            if corrected_from is not None:
+                who, why, old_dob = corrected_from
+                self.repository.append_audit(AuditDraft(
+                    now, who, "patient.dob_corrected", patient.mrn, {"date_of_birth": old_dob.isoformat()},
+                    {"date_of_birth": patient.date_of_birth.isoformat(), "reason": why, "preparation": prep_id}))
             return self.status(prep_id)
         raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
 

@@ -526,3 +526,36 @@ def test_the_wizard_has_a_discard_button_once_the_preparation_is_stored(qtbot, s
     answer_discard(qtbot, "Phil Pharm", PIN["Phil Pharm"], "order cancelled by prescriber", seen)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert service.get(prep_id).last(EventType.DISCARDED) is not None
+
+
+def test_a_found_patients_identifiers_are_read_only_and_a_dob_correction_needs_a_pharmacist(qtbot, service, technician, make_preparation):
+    from PySide6.QtWidgets import QPushButton
+
+    make_preparation()  # Ada Lovelace, MRN1001, born 1970-03-04
+    wizard = open_wizard(qtbot, service, technician)
+    page = wizard.currentPage()
+    type_into(qtbot, page.mrn, PATIENT.mrn, enter=True)
+    assert page.name.isReadOnly() and page.dob.isReadOnly()
+    wizard.back()
+    qtbot.mouseClick(find(wizard, QPushButton, "correctDob"), Qt.MouseButton.LeftButton)
+    assert not page.dob.isReadOnly() and page.name.isReadOnly()
+    page.dob.clear()
+    type_into(qtbot, page.dob, "1970-03-05")
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "170 cm", "70 kg")
+    click(qtbot, wizard, NEXT)
+
+    def fill():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None or dialog.objectName() != "dobCorrectionDialog":
+            QTimer.singleShot(20, fill)
+            return
+        dialog.pharmacist.setCurrentText("Phil Pharm")
+        qtbot.keyClicks(dialog.pin, PIN["Phil Pharm"])
+        dialog.reason.setText("registration had the wrong day")
+        qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(20, fill)
+    click(qtbot, wizard, COMMIT)
+    assert wizard.preparation is not None and wizard.preparation.patient.date_of_birth.isoformat() == "1970-03-05"
+    assert any(e.action == "patient.dob_corrected" and e.actor == "Phil Pharm" for e in service.audit_entries())
