@@ -8,7 +8,7 @@ import pytest
 
 from tests.cli_helpers import Completed, run_cli, run_cli_subprocess
 
-ADULT_PH_NEGATIVE = ["--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative"]
+ADULT_PH_NEGATIVE = ["--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative", "--disease-status", "relapsed"]
 
 
 def run(*args: str) -> Completed:
@@ -25,13 +25,13 @@ def test_meets_criteria_exits_0_with_the_contract_json():
     code, data = run_json(*ADULT_PH_NEGATIVE)
     assert code == 0
     assert data["decision"] == "meets_criteria"
-    assert [c["id"] for c in data["criteria"]] == ["adult", "covered_diagnosis", "cd22_positive", "philadelphia", "not_experimental"]
+    assert [c["id"] for c in data["criteria"]] == ["adult", "relapsed_or_refractory", "covered_diagnosis", "cd22_positive", "philadelphia", "not_experimental"]
     assert all(c["met"] is True and c["text"] for c in data["criteria"])
     assert isinstance(data["reasons"], list) and data["reasons"]
 
 
 def test_ph_positive_needs_tki_and_chemo_failed():
-    base = ["--age", "30", "--icd10", "c9102", "--cd22-percent", "90", "--ph", "positive"]
+    base = ["--age", "30", "--icd10", "c9102", "--cd22-percent", "90", "--ph", "positive", "--disease-status", "relapsed"]
     assert run_json(*base, "--tki-failed", "yes", "--chemo-failed", "yes")[1]["decision"] == "meets_criteria"
     code, data = run_json(*base, "--tki-failed", "yes", "--chemo-failed", "no")
     assert (code, data["decision"]) == (1, "criteria_not_met")
@@ -63,7 +63,7 @@ def test_codes_beside_the_listed_ranges_are_other_indications(code):
 def test_incomplete_lists_the_missing_facts_exit_1():
     code, data = run_json("--age", "45", "--icd10", "C91.00")
     assert (code, data["decision"]) == (1, "incomplete")
-    assert data["missing_facts"] == ["cd22_percent", "ph"]
+    assert data["missing_facts"] == ["disease_status", "cd22_percent", "ph"]
     assert [c["met"] for c in data["criteria"] if c["id"] in ("cd22_positive", "philadelphia")] == [None, None]
 
 
@@ -116,3 +116,18 @@ def test_a_real_process_reports_not_covered_with_status_1_and_json_on_stdout():
     assert done.code == 1, done.stderr
     assert json.loads(done.stdout)["decision"] != "meets_criteria"
     assert "Traceback" not in done.stderr
+
+
+def test_newly_diagnosed_is_not_covered_exit_1_naming_the_criterion():
+    code, data = run_json(*ADULT_PH_NEGATIVE[:-1], "newly-diagnosed")
+    assert (code, data["decision"]) == (1, "criteria_not_met")
+    done = run(*ADULT_PH_NEGATIVE[:-1], "newly-diagnosed")
+    assert done.code == 1 and "relapsed_or_refractory" in done.stdout
+
+
+def test_several_codes_and_an_invalid_code_on_the_command_line():
+    assert run_json(*ADULT_PH_NEGATIVE, "--icd10", "Z51.11")[0] == 0  # C91.00 and Z51.11
+    assert run_json("--age", "45", "--icd10", "Z51.11,C91.00", "--cd22-percent", "80", "--ph", "negative",
+                    "--disease-status", "refractory")[1]["decision"] == "meets_criteria"
+    done = run("--age", "45", "--icd10", "C91.000")
+    assert done.code == 2 and "icd10" in done.stderr and "Traceback" not in done.stderr

@@ -26,10 +26,15 @@ from infusion_app.domain.resources import resource_path
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_FILE = ROOT / "resources" / "policies" / "aetna-inotuzumab-ozogamicin.toml"
-POLICY_TEXT = ROOT.parent / "shared" / "reference" / "000_bc192fd0cffe20df.txt"
+# shared/ lies beside the clone (CI), or beside the folder of clones (a developer's work tree).
+POLICY_TEXT = next(
+    (p for p in (base / "shared" / "reference" / "000_bc192fd0cffe20df.txt" for base in (ROOT.parent, ROOT.parent.parent)) if p.exists()),
+    ROOT.parent / "shared" / "reference" / "000_bc192fd0cffe20df.txt",
+)
 
-ADULT_PH_NEGATIVE = dict(age_years=45, icd10="C91.00", cd22_percent=80, ph="negative")
-ADULT_PH_POSITIVE = dict(age_years=45, icd10="C91.02", cd22_percent=80, ph="positive", tki_failed=True, chemo_failed=True)
+ADULT_PH_NEGATIVE = dict(age_years=45, icd10="C91.00", cd22_percent=80, ph="negative", disease_status="relapsed")
+ADULT_PH_POSITIVE = dict(age_years=45, icd10="C91.02", cd22_percent=80, ph="positive", tki_failed=True, chemo_failed=True,
+                         disease_status="refractory")
 
 
 def check(**facts):
@@ -175,7 +180,7 @@ def test_experimental_is_decided_by_the_code_even_when_every_other_fact_is_missi
     result = check(age_years=45, icd10="C83.35")
     assert result.decision == "experimental"
     assert result.missing_facts == ()
-    assert set(result.not_given) == {"cd22_percent", "ph"}
+    assert set(result.not_given) == {"disease_status", "cd22_percent", "ph"}
     assert any("not needed for this decision" in reason for reason in result.reasons)
 
 
@@ -187,7 +192,7 @@ def test_experimental_outranks_a_failed_criterion_and_still_names_it():
 
 
 def test_a_failed_criterion_decides_even_when_other_facts_are_missing():
-    result = check(age_years=15, icd10="C91.00")
+    result = check(age_years=15, icd10="C91.00", disease_status="relapsed")
     assert result.decision == "criteria_not_met"
     assert met(result, "cd22_positive") is None and met(result, "philadelphia") is None
     assert result.missing_facts == ()
@@ -199,13 +204,13 @@ def test_a_failed_criterion_decides_even_when_other_facts_are_missing():
 def test_incomplete_lists_every_missing_fact():
     result = check(age_years=45, icd10="C91.00")
     assert result.decision == "incomplete"
-    assert result.missing_facts == ("cd22_percent", "ph")
+    assert result.missing_facts == ("disease_status", "cd22_percent", "ph")
     assert met(result, "adult") is True and met(result, "covered_diagnosis") is True
     assert "cd22_percent" in result.reasons[0] and "ph" in result.reasons[0]
 
 
 def test_unknown_ph_asks_for_ph_and_says_ph_positive_would_need_more():
-    result = check(age_years=45, icd10="C91.00", cd22_percent=80)
+    result = check(age_years=45, icd10="C91.00", cd22_percent=80, disease_status="refractory")
     assert result.decision == "incomplete"
     assert result.missing_facts == ("ph",)
     reason = result.criterion("philadelphia").reason
@@ -217,7 +222,7 @@ def test_unknown_ph_asks_for_ph_and_says_ph_positive_would_need_more():
     [({}, ("tki_failed", "chemo_failed")), ({"tki_failed": True}, ("chemo_failed",)), ({"chemo_failed": "yes"}, ("tki_failed",))],
 )
 def test_ph_positive_without_tki_or_chemo_facts_is_incomplete(given, missing):
-    result = check(age_years=45, icd10="C91.00", cd22_percent=80, ph="positive", **given)
+    result = check(age_years=45, icd10="C91.00", cd22_percent=80, ph="positive", disease_status="relapsed", **given)
     assert result.decision == "incomplete"
     assert result.missing_facts == missing
     assert met(result, "philadelphia") is None
@@ -232,7 +237,7 @@ def test_ph_positive_with_one_failure_known_is_not_met_even_if_the_other_is_miss
 def test_nothing_given_at_all_is_incomplete():
     result = check_coverage(CoverageFacts())
     assert result.decision == "incomplete"
-    assert set(result.missing_facts) == {"age_years", "icd10", "cd22_percent", "ph"}
+    assert set(result.missing_facts) == {"age_years", "disease_status", "icd10", "cd22_percent", "ph"}
     assert all(c.met is None for c in result.criteria)
 
 
@@ -250,7 +255,7 @@ def test_every_decision_is_reachable():
 def test_to_dict_is_json_with_the_contract_fields():
     data = json.loads(json.dumps(check(age_years=45, icd10="c9102").to_dict()))
     assert data["decision"] == "incomplete"
-    assert [c["id"] for c in data["criteria"]] == ["adult", "covered_diagnosis", "cd22_positive", "philadelphia", "not_experimental"]
+    assert [c["id"] for c in data["criteria"]] == ["adult", "relapsed_or_refractory", "covered_diagnosis", "cd22_positive", "philadelphia", "not_experimental"]
     for criterion in data["criteria"]:
         assert set(criterion) >= {"id", "met", "text"} and criterion["met"] in (True, False, None) and criterion["text"]
     assert all(isinstance(reason, str) for reason in data["reasons"]) and data["reasons"]
@@ -348,3 +353,38 @@ def test_a_broken_policy_file_is_a_data_file_error(tmp_path):
     broken = _modified_policy(tmp_path, 'fact = "icd10"\nrule = "one_of"', 'fact = "icd10"\nrule = "sometimes"')
     with pytest.raises(DataFileError):
         load_policy(broken)
+
+
+# -- issue 11: relapsed or refractory, the bracketed conditions, invalid codes, several codes ---------
+def test_newly_diagnosed_disease_does_not_meet_the_policy():
+    result = check(**{**ADULT_PH_NEGATIVE, "disease_status": "newly-diagnosed"})
+    assert result.decision == "criteria_not_met"
+    assert met(result, "relapsed_or_refractory") is False
+    assert "relapsed or refractory" in result.criterion("relapsed_or_refractory").text
+    assert check(**{**ADULT_PH_NEGATIVE, "disease_status": "refractory"}).decision == "meets_criteria"
+
+
+@pytest.mark.skipif(not POLICY_TEXT.exists(), reason="the policy document is kept beside the repository, not in it")
+def test_the_icd10_criterion_quotes_the_policys_bracketed_conditions_word_for_word():
+    policy_text = POLICY_TEXT.read_text(encoding="utf-8")
+    text = check(**ADULT_PH_NEGATIVE).criterion("covered_diagnosis").text
+    brackets = re.findall(r"\[[^\]]+\]", text)
+    assert len(brackets) == 2
+    for line in ("C91.00 Acute lymphoblastic leukemia not having achieved remission", "C91.02 Acute lymphoblastic leukemia, in relapse"):
+        full = next(row for row in policy_text.splitlines() if row.startswith(line))
+        assert full in text
+
+
+@pytest.mark.parametrize("code", ["C91.000", "C91.021", "c910000"])
+def test_a_code_that_extends_a_complete_code_is_refused(code):
+    with pytest.raises(ValidationError) as info:
+        check(**{**ADULT_PH_NEGATIVE, "icd10": code})
+    assert info.value.field == "icd10" and "no subcodes" in info.value.message
+
+
+def test_a_claim_may_list_several_codes_with_the_encounter_code_first():
+    result = check(**{**ADULT_PH_NEGATIVE, "icd10": ["Z51.11", "C91.00"]})
+    assert result.decision == "meets_criteria"
+    assert result.facts["icd10"] == "C91.00" and result.facts["icd10_codes"] == ["Z51.11", "C91.00"]
+    assert check(**{**ADULT_PH_NEGATIVE, "icd10": "Z51.11, C91.02"}).decision == "meets_criteria"
+    assert check(**{**ADULT_PH_NEGATIVE, "icd10": "Z51.11"}).decision == "experimental"

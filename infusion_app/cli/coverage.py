@@ -9,6 +9,7 @@ from .common import Exit, emit_json
 # The domain names facts as the policy file does; a user typed the command's options.
 OPTION_FOR_FACT = {
     "age_years": "age",
+    "disease_status": "disease-status",
     "icd10": "icd10",
     "cd22_percent": "cd22-percent",
     "ph": "ph",
@@ -43,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--age", required=True, metavar="YEARS", help="age in years")
-    parser.add_argument("--icd10", required=True, metavar="CODE", help="ICD-10 diagnosis code (the dot may be left out; case does not matter)")
+    parser.add_argument("--icd10", required=True, action="append", metavar="CODE",
+                        help="ICD-10 diagnosis code (the dot may be left out; case does not matter); a claim with several "
+                        "codes: repeat the option or separate them with commas, e.g. --icd10 Z51.11,C91.00")
+    parser.add_argument("--disease-status", choices=["relapsed", "refractory", "newly-diagnosed"],
+                        help="relapsed or refractory disease (the policy's first criterion); newly diagnosed does not meet it")
     parser.add_argument("--cd22-percent", metavar="P", help="percent of blasts CD22-positive")
     parser.add_argument("--ph", choices=["positive", "negative"], help="Philadelphia chromosome status")
     parser.add_argument("--tki-failed", choices=["yes", "no"], help="intolerant or refractory to tyrosine kinase inhibitors")
@@ -59,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     for fact, option in OPTION_FOR_FACT.items():
         typed = getattr(args, option.replace("-", "_"))
         # An option typed empty is a slip, not "not given": leaving it out is how to say that.
-        if typed is not None and not typed.strip():
-            raise ValidationError(option, "is empty; leave the option out if the fact is not known")
+        for text in typed if isinstance(typed, list) else [typed]:
+            if text is not None and not text.strip():
+                raise ValidationError(option, "is empty; leave the option out if the fact is not known")
     facts = CoverageFacts(
         age_years=args.age,
         icd10=args.icd10,
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         ph=args.ph,
         tki_failed=args.tki_failed,
         chemo_failed=args.chemo_failed,
+        disease_status=args.disease_status,
     )
     try:
         result = check_coverage(facts)

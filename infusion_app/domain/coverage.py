@@ -46,12 +46,14 @@ NUMBER_FACTS = ("age_years", "cd22_percent")
 YES_NO_FACTS = ("tki_failed", "chemo_failed")
 FACT_DESCRIPTIONS = {
     "age_years": "age in years",
+    "disease_status": "disease status (relapsed, refractory or newly-diagnosed)",
     "icd10": "ICD-10 diagnosis code",
     "cd22_percent": "percent of blasts CD22-positive",
     "ph": "Philadelphia chromosome status (positive or negative)",
     "tki_failed": "intolerant or refractory to tyrosine kinase inhibitors (yes or no)",
     "chemo_failed": "intolerant or refractory to standard chemotherapy (yes or no)",
 }
+DISEASE_STATUSES = ("relapsed", "refractory", "newly-diagnosed")
 _YES = ("yes", "y", "true")
 _NO = ("no", "n", "false")
 
@@ -67,11 +69,12 @@ class CoverageFacts:
     """What is known about the patient. None = not given (never assumed)."""
 
     age_years: float | int | str | None = None
-    icd10: str | None = None
+    icd10: str | tuple[str, ...] | list[str] | None = None  # one code, or every code on the claim (a list or "Z51.11, C91.00")
     cd22_percent: float | int | str | None = None
     ph: str | None = None  # "positive" or "negative"
     tki_failed: bool | str | None = None  # intolerant or refractory to TKIs
     chemo_failed: bool | str | None = None  # intolerant or refractory to standard chemotherapy
+    disease_status: str | None = None  # relapsed | refractory | newly-diagnosed
 
 
 def normalise_icd10(code: str) -> str:
@@ -149,6 +152,8 @@ class Policy:
     all_other_indications_experimental: bool
     inputs: dict[str, InputRange]
     label_age_note: str
+    complete_codes: tuple[str, ...] = ()
+    supporting_codes: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -229,6 +234,8 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
                 for name, node in raw["inputs"].items()
             },
             label_age_note=raw["notes"]["label_age"],
+            complete_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("complete_codes", [])),
+            supporting_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("supporting_codes", [])),
         )
     except KeyError as exc:
         raise DataFileError(f"policy file is missing {exc}") from exc
@@ -291,10 +298,49 @@ def _ph(value: Any, policy: Policy) -> str | None:
     return text
 
 
+def _disease_status(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower().replace(" ", "-").replace("_", "-")
+    if not text:
+        return None
+    if text == "newly":
+        text = "newly-diagnosed"
+    if text not in DISEASE_STATUSES:
+        raise ValidationError("disease_status", f"'{value}' must be one of: {', '.join(DISEASE_STATUSES)}")
+    return text
+
+
+def _icd10_codes(value: Any, policy: Policy) -> tuple[str, ...]:
+    """Every diagnosis code on the claim, in order: a list, or one text with codes separated by commas."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    texts = [part for item in items for part in str(item).replace(";", ",").split(",")]
+    codes = tuple(dict.fromkeys(c for c in (_icd10(t, policy) for t in texts) if c))
+    return codes
+
+
+def _primary_code(codes: tuple[str, ...], policy: Policy) -> str | None:
+    """The indication the policy judges: a covered code if the claim has one, else its first non-encounter code."""
+    for code in codes:
+        if code in policy.covered_codes():
+            return code
+    for code in codes:
+        if code not in policy.supporting_codes:
+            return code
+    return codes[0] if codes else None
+
+
 def _icd10(value: Any, policy: Policy) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     code = normalise_icd10(value)
+    for complete in policy.complete_codes:
+        if code != complete and code.replace(".", "").startswith(complete.replace(".", "")):
+            raise ValidationError(
+                "icd10", f"'{code}' is not an ICD-10-CM code: {complete} is already complete and has no subcodes (e.g. {complete})"
+            )
     # A category such as C91.0 stands for several codes, some covered and some not: asking
     # for the full code is the only answer that is not a guess.
     ambiguous = [covered for covered in policy.covered_codes() if covered != code and covered.replace(".", "").startswith(code.replace(".", ""))]
@@ -307,9 +353,12 @@ def _icd10(value: Any, policy: Policy) -> str | None:
 
 def validated_facts(facts: CoverageFacts, policy: Policy) -> dict[str, Any]:
     """The facts normalised; ValidationError naming the field for anything that cannot be used."""
+    codes = _icd10_codes(facts.icd10, policy)
     return {
         "age_years": _number("age_years", facts.age_years, policy),
-        "icd10": _icd10(facts.icd10, policy),
+        "disease_status": _disease_status(facts.disease_status),
+        "icd10": _primary_code(codes, policy),
+        "icd10_codes": list(codes),
         "cd22_percent": _number("cd22_percent", facts.cd22_percent, policy),
         "ph": _ph(facts.ph, policy),
         "tki_failed": _yes_no("tki_failed", facts.tki_failed),
@@ -413,7 +462,13 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     # one_of
     met = value in criterion.values
     listed = ", ".join(criterion.values)
-    reason = f"{criterion.fact} {value} {'is' if met else 'is not'} one of the covered codes ({listed})"
+    if criterion.fact == "icd10":
+        reason = f"{criterion.fact} {value} {'is' if met else 'is not'} one of the covered codes ({listed})"
+        others = [c for c in facts.get("icd10_codes", []) if c != value]
+        if others:
+            reason += f"; also on the claim: {', '.join(others)}"
+    else:
+        reason = f"{criterion.fact} {value} {'meets' if met else 'does not meet'} the policy's criterion: {criterion.summary} (accepted: {listed})"
     return CriterionResult(**base, met=met, reason=reason)
 
 

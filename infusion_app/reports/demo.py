@@ -77,7 +77,7 @@ def demo_policy_decision() -> Any:
     """The payer-policy check for the sample patient (adult, Ph-negative, CD22-positive B-ALL)."""
     from ..domain.coverage import CoverageFacts, check_coverage
 
-    return check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative"))
+    return check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed"))
 
 
 def deadlines_for(prep: Preparation, monograph: Monograph, now: datetime) -> list[Any]:
