@@ -69,3 +69,52 @@ def test_cli_records_a_downtime_entry(setup):
     assert done.json()["events"][-1]["details"] == {"downtime": True}
     shown = run_cli("prep", "show", pid, "--data-dir", str(data_dir))
     assert "downtime entry" in shown.stdout
+
+
+# -- the printed downtime kit and snapshot -------------------------------------------------------
+
+def _pdf_text(path) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(path).pages)
+
+
+def test_downtime_kit_prints_every_field_and_the_monographs_numbers(tmp_path):
+    from infusion_app.domain.bsa import body_surface_area
+    from infusion_app.domain.formatting import format_number, format_value
+    from infusion_app.domain.monograph import load_monograph
+
+    out = tmp_path / "kit.pdf"
+    done = run_cli("downtime", "--out", str(out))
+    assert done.code == 0, done.stderr
+    text = _pdf_text(out)
+    mono = load_monograph()
+    assert mono.text("product.ndc") in text and mono.generic_name in text and mono.brand_name in text
+    for path in ("time_limits.reconstitution_to_dilution", "time_limits.reconstitution_to_end_of_infusion",
+                 "dilution.final_volume", "reconstitution.concentration", "infusion.rate", "product.vial_deliverable"):
+        assert format_value(mono.fact(path).value) in text, path
+    for cls in mono.items("premedication.classes"):
+        assert cls in text
+    for row in mono.dose_rows:
+        for fact in row.mg_per_m2_by_day.values():
+            assert format_value(fact.value) in text
+    assert format_number(body_surface_area(170, 70, "mosteller"), 2) in text
+    for field in ("Patient name", "MRN", "Lot", "Expiry", "Verified by", "Infusion started", "Start infusion by"):
+        assert field in text
+    again = run_cli("downtime", "--out", str(out))
+    assert_clean_invalid(again, "out")
+    assert_clean_invalid(run_cli("downtime", "--out", str(tmp_path / "a.pdf"), "--paper", "legal"), "paper")
+
+
+def test_downtime_snapshot_lists_active_preparations_with_deadlines(setup, tmp_path):
+    service, clock, tech, pid, data_dir = setup
+    service.record_event(pid, E.RECONSTITUTED, tech)
+    deadlines = service.status(pid).deadlines
+    service.close()
+    out = tmp_path / "snap.pdf"
+    done = run_cli("downtime", "snapshot", "--out", str(out), "--data-dir", str(data_dir))
+    assert done.code == 0, done.stderr
+    text = _pdf_text(out)
+    assert pid in text and PATIENT.mrn in text and "1 active preparation" in text
+    for deadline in deadlines:
+        assert deadline.label in text

@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "course",
     "reports",
     "export",
+    "downtime",
 )
 
 

@@ -30,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def write_new_file(text: str, out: str, force: bool) -> None:
+    write_new_file_bytes(text.encode("utf-8"), out, force)
+
+
+def write_new_file_bytes(data: bytes, out: str, force: bool) -> None:
     """Write atomically beside the target; an existing file is kept unless `force`."""
     import os
     import tempfile
@@ -49,8 +53,8 @@ def write_new_file(text: str, out: str, force: bool) -> None:
     except OSError as exc:
         raise CliError(f"invalid out: cannot write in folder '{path.parent}': {exc.strerror}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         if force:
             os.replace(temporary, path)
         else:

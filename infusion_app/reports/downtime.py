@@ -1,0 +1,241 @@
+"""Downtime paper: what a pharmacy and a chair work from when no workstation can run the program.
+
+`render_downtime_kit` prints a blank prep worksheet with every field to write by hand, the
+monograph's numbers and limits (each with its source, printed from the monograph data, never
+typed here), the dose steps, a BSA table, and a sheet of blank bag labels.
+`render_downtime_snapshot` prints what was in progress: every active preparation with its
+deadlines and the next dose of every open course, for printing at each shift change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, letter
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from ..domain.bsa import body_surface_area, get_formula
+from ..domain.formatting import format_amount, format_instant, format_number, format_value
+from ..domain.monograph import Monograph
+from .fonts import register_fonts
+
+PAPERS = {"letter": letter, "a4": A4}
+GRID = colors.Color(0.45, 0.45, 0.45)
+BLANK = "_" * 22
+# The BSA table's grid: a layout choice covering adult and adolescent patients, not a drug fact.
+BSA_HEIGHTS_CM = tuple(range(140, 205, 5))
+BSA_WEIGHTS_KG = tuple(range(40, 135, 10))
+
+# Monograph sections whose facts a preparer needs on paper, in bench order.
+LIMIT_SECTIONS = ("product", "reconstitution", "dilution", "infusion", "time_limits", "premedication")
+
+
+def _styles():
+    regular, bold = register_fonts()
+    return {
+        "title": ParagraphStyle("title", fontName=bold, fontSize=14, leading=17, spaceAfter=4),
+        "h": ParagraphStyle("h", fontName=bold, fontSize=10.5, leading=13, spaceBefore=6, spaceAfter=3),
+        "body": ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=10.5),
+        "small": ParagraphStyle("small", fontName=regular, fontSize=7, leading=8.5),
+        "bold": ParagraphStyle("bold", fontName=bold, fontSize=8.5, leading=10.5),
+        "banner": ParagraphStyle("banner", fontName=bold, fontSize=9, leading=11, textColor=colors.white, backColor=colors.Color(0.7, 0, 0), borderPadding=3),
+    }
+
+
+def _p(text: str, style) -> Paragraph:
+    return Paragraph(escape(str(text)), style)
+
+
+def _grid(rows, widths, styles, header: bool = True) -> Table:
+    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+    commands = [
+        ("GRID", (0, 0), (-1, -1), 0.4, GRID),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]
+    if header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9)))
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def _fact_text(monograph: Monograph, path: str) -> str:
+    fact = monograph.fact(path)
+    pending = " [pending pharmacist review]" if fact.verify else ""
+    return f"{format_value(fact.value)}{pending}"
+
+
+def _header(monograph: Monograph, title: str, printed_at: datetime, s) -> list:
+    return [
+        _p(title, s["title"]),
+        _p(f"DOWNTIME: {monograph.generic_name} ({monograph.brand_name}), NDC {monograph.text('product.ndc')}. "
+           f"Enter every step in the program afterwards as a downtime entry (prep record ... --at TIME --downtime).", s["banner"]),
+        Spacer(1, 3),
+        _p(f"Monograph {monograph.id} revision {monograph.revision} ({monograph.label_revision}). Printed {format_instant(printed_at)}.", s["small"]),
+    ]
+
+
+def _worksheet(monograph: Monograph, s, width: float) -> list:
+    label_w, blank_w = 52 * mm, (width - 52 * mm) / 2
+    fields = [
+        "Patient name", "MRN", "Date of birth", "Height (with unit)", "Weight (with unit)",
+        "BSA (m², formula)", "Cycle / Day", "Latest response (cycles from 2)", "Dose (mg/m²)", "Dose (mg) = mg/m² × BSA",
+        "Vials needed", "Reconstituted at (date, time) / by", "Dilution at (date, time) / by / room or fridge",
+        "Volume withdrawn (mL)", "Final volume (mL) / concentration (mg/mL)", "Verified by (pharmacist, not the preparer)",
+        "Labelled at / by", "Dispensed at / by",
+    ]
+    rows = [[_p("Field", s["bold"]), _p("Entry", s["bold"]), _p("Checked / initials", s["bold"])]]
+    rows += [[_p(f, s["body"]), "", ""] for f in fields]
+    vials = [[_p("Vial", s["bold"]), _p("Lot", s["bold"]), _p("Expiry", s["bold"])]]
+    vials += [[_p(str(n), s["body"]), "", ""] for n in range(1, 7)]
+    premeds = [[_p("Premedication class", s["bold"]), _p("Drug, dose, time given", s["bold"]), _p("Nurse", s["bold"])]]
+    premeds += [[_p(str(c), s["body"]), "", ""] for c in monograph.items("premedication.classes")]
+    chair = [[_p("At the chair", s["bold"]), _p("Date, time", s["bold"]), _p("Nurse", s["bold"])]]
+    chair += [[_p(f, s["body"]), "", ""] for f in (
+        "Patient confirmed by two identifiers (name + DOB or MRN)", "Bag from fridge (if refrigerated)",
+        "Infusion started", "Infusion ended", "Observation ended")]
+    chair += [[_p("Deviations, overrides (who, why)", s["body"]), "", ""]]
+    widths = [label_w, blank_w, blank_w]
+    blocks = [_p("Prep worksheet", s["h"])]
+    for rows_ in (rows, vials, premeds, chair):
+        table = _grid(rows_, widths, s)
+        table.setStyle(TableStyle([("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white]), ("MINROWHEIGHT", (0, 1), (-1, -1), 14)]))
+        blocks += [table, Spacer(1, 4)]
+    return blocks
+
+
+def _limits(monograph: Monograph, s, width: float) -> list:
+    rows = [[_p("Item", s["bold"]), _p("Value", s["bold"]), _p("Source", s["bold"])]]
+    for path, fact in monograph.facts.items():
+        if path.split(".")[0] not in LIMIT_SECTIONS:
+            continue
+        rows.append([_p(path.replace("_", " "), s["small"]), _p(_fact_text(monograph, path), s["small"]), _p(fact.citation, s["small"])])
+    return [_p("The monograph's numbers and limits", s["h"]), _grid(rows, [45 * mm, width - 105 * mm, 60 * mm], s)]
+
+
+def _dose_steps(monograph: Monograph, formula_key: str, s, width: float) -> list:
+    formula = get_formula(formula_key)
+    days = monograph.dose_days
+    rows = [[_p("Cycles", s["bold"]), _p("Response", s["bold"])] + [_p(f"Day {d}", s["bold"]) for d in days]]
+    for row in monograph.dose_rows:
+        rows.append([_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
+                    + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days])
+    vial = _fact_text(monograph, "product.vial_deliverable")
+    steps = [
+        f"1. BSA by {formula.name} from height and weight (table below, or compute).",
+        f"2. Dose (mg) = mg/m² for the cycle, day and response (table above) × BSA; cycles from {monograph.raw['dosing']['later_cycles_from']} on follow the latest response.",
+        f"3. Vials = dose ÷ {vial} per vial, rounded up.",
+        f"4. Reconstitute each vial with {_fact_text(monograph, 'reconstitution.diluent_volume_per_vial')} {monograph.text('reconstitution.diluent')} "
+        f"→ {_fact_text(monograph, 'reconstitution.concentration')}. {monograph.text('reconstitution.mixing')}",
+        f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}; add to {monograph.text('dilution.vehicle')} "
+        f"for a final volume of {_fact_text(monograph, 'dilution.final_volume')}; final concentration must be "
+        f"{_fact_text(monograph, 'dilution.concentration_min')} to {_fact_text(monograph, 'dilution.concentration_max')}.",
+        f"6. Deadlines: dilute within {_fact_text(monograph, 'time_limits.reconstitution_to_dilution')} of reconstitution; end the infusion within "
+        f"{_fact_text(monograph, 'time_limits.reconstitution_to_end_of_infusion')} of reconstitution; diluted bag at room temperature "
+        f"{_fact_text(monograph, 'time_limits.diluted_room_max')}, refrigerated {_fact_text(monograph, 'time_limits.diluted_refrigerated_max')}; "
+        f"observe {_fact_text(monograph, 'time_limits.observation_after_infusion')} after the infusion.",
+        f"7. Infuse over {_fact_text(monograph, 'infusion.duration')} at {_fact_text(monograph, 'infusion.rate')} {monograph.text('infusion.route')}.",
+    ]
+    table_w = (width - 46 * mm) / len(days)
+    return [_p("Dose steps", s["h"]), _grid(rows, [20 * mm, 26 * mm] + [table_w] * len(days), s), Spacer(1, 3)] + [_p(t, s["body"]) for t in steps]
+
+
+def _bsa_table(formula_key: str, s, width: float) -> list:
+    formula = get_formula(formula_key)
+    rows = [[_p("cm \\ kg", s["bold"])] + [_p(format_number(w, 0), s["bold"]) for w in BSA_WEIGHTS_KG]]
+    for h in BSA_HEIGHTS_CM:
+        rows.append([_p(format_number(h, 0), s["bold"])] + [_p(format_number(body_surface_area(h, w, formula_key), 2), s["small"]) for w in BSA_WEIGHTS_KG])
+    col = (width - 16 * mm) / len(BSA_WEIGHTS_KG)
+    return [_p(f"BSA table (m², {formula.name}): height in cm down, weight in kg across", s["h"]), _grid(rows, [16 * mm] + [col] * len(BSA_WEIGHTS_KG), s)]
+
+
+def _label_set(monograph: Monograph, s, width: float) -> list:
+    lines = [
+        ("Patient", BLANK), ("MRN / DOB", BLANK),
+        (f"{monograph.generic_name} ({monograph.brand_name})", "dose ______ mg"),
+        (f"in {monograph.text('dilution.vehicle_short')}", "total ______ mL, ______ mg/mL"),
+        (f"{monograph.text('infusion.route')} over", _fact_text(monograph, "infusion.duration")),
+        ("Prepared by / at", BLANK), ("Verified by", BLANK),
+        ("Start infusion by", BLANK), ("End infusion by", BLANK),
+    ]
+    label = [[_p(a, s["small"]), _p(b, s["small"])] for a, b in lines]
+    label.append([_p(monograph.text("product.hazardous_drug"), s["small"]), _p(monograph.text("reconstitution.light"), s["small"])])
+    half = (width - 6 * mm) / 2
+    blocks = [_p("Bag labels (write by hand; one per bag)", s["h"])]
+    for _ in range(3):
+        pair = []
+        for _ in range(2):
+            t = Table(label, colWidths=[half * 0.45, half * 0.55])
+            t.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 1.2, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                   ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+            pair.append(t)
+        row = Table([pair], colWidths=[half + 3 * mm, half + 3 * mm])
+        blocks += [KeepTogether(row), Spacer(1, 5)]
+    return blocks
+
+
+def _document(stream, paper: str):
+    size = PAPERS[paper]
+    doc = SimpleDocTemplate(stream, pagesize=size, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=12 * mm,
+                            title="infusion-prep downtime", author="infusion-prep")
+    return doc, size[0] - 24 * mm
+
+
+def render_downtime_kit(monograph: Monograph, stream: BinaryIO, printed_at: datetime, formula_key: str, paper: str = "letter") -> None:
+    s = _styles()
+    doc, width = _document(stream, paper)
+    story = _header(monograph, "Downtime prep worksheet", printed_at, s) + _worksheet(monograph, s, width)
+    story += [PageBreak()] + _header(monograph, "Downtime reference", printed_at, s) + _dose_steps(monograph, formula_key, s, width)
+    story += _bsa_table(formula_key, s, width)
+    story += [PageBreak()] + _limits(monograph, s, width)
+    story += [PageBreak()] + _header(monograph, "Downtime bag labels", printed_at, s) + _label_set(monograph, s, width)
+    doc.build(story)
+
+
+@dataclass(frozen=True)
+class SnapshotPreparation:
+    prep_id: str
+    patient: str
+    mrn: str
+    dose: str
+    step: str
+    deadlines: Sequence[tuple[str, datetime, str]]  # label, instant, state
+
+
+@dataclass(frozen=True)
+class SnapshotCourse:
+    mrn: str
+    next_dose: str
+
+
+def render_downtime_snapshot(monograph: Monograph, stream: BinaryIO, printed_at: datetime,
+                             preparations: Sequence[SnapshotPreparation], courses: Sequence[SnapshotCourse], paper: str = "letter") -> None:
+    s = _styles()
+    doc, width = _document(stream, paper)
+    story = _header(monograph, f"Downtime snapshot: {len(preparations)} active preparation(s)", printed_at, s)
+    story.append(_p("Read-only copy as printed; times in local time with the date. Deadlines passed since printing are not shown as such.", s["small"]))
+    rows = [[_p(h, s["bold"]) for h in ("Preparation", "Patient / MRN", "Dose, next step", "Deadlines")]]
+    for p in preparations:
+        deadline_text = "<br/>".join(escape(f"{label}: {format_instant(at)} [{state}]") for label, at, state in p.deadlines) or "none yet"
+        rows.append([_p(p.prep_id, s["bold"]), _p(f"{p.patient} / {p.mrn}", s["body"]), _p(f"{p.dose}; next: {p.step}", s["body"]),
+                     Paragraph(deadline_text, s["small"])])
+    if not preparations:
+        rows.append([_p("no active preparation", s["body"]), "", "", ""])
+    story += [_p("Active preparations", s["h"]), _grid(rows, [28 * mm, 45 * mm, 40 * mm, width - 113 * mm], s)]
+    course_rows = [[_p("MRN", s["bold"]), _p("Next dose", s["bold"])]]
+    course_rows += [[_p(c.mrn, s["body"]), _p(c.next_dose, s["body"])] for c in courses] or [[_p("no open course", s["body"]), ""]]
+    story += [_p("Open treatment courses", s["h"]), _grid(course_rows, [40 * mm, width - 40 * mm], s)]
+    doc.build(story)
+
+
+def dose_text(dose_mg: float | None) -> str:
+    return "dose not stored" if dose_mg is None or (isinstance(dose_mg, float) and math.isnan(dose_mg)) else format_amount(dose_mg, "mg")
