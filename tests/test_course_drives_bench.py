@@ -128,3 +128,25 @@ def test_an_omitted_day_a_discontinued_course_and_a_dose_outside_its_window_are_
     c.discontinued_on, c.discontinued_reason = TODAY, "VOD/SOS"
     with pytest.raises(CourseBlocked, match="course-discontinued"):
         order_from_course(c, TODAY, 2, 1)
+
+
+def test_course_given_checks_the_linked_preparations_dose_against_the_course(tmp_path):
+    folder = make_users(str(tmp_path / "data"))
+    # Made before the course was opened, as typed: cycle 2 at the no-response dose (0.8 mg/m²).
+    made = prep_new(folder, "--cycle", "2", "--day", "1", "--response", "none")
+    assert made.code == 0, made.stderr
+    prep_id = made.stdout.strip()
+    start = TODAY - timedelta(days=40)
+    assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
+    assert course(folder, "blasts", "MRN001", "--count", "100", "--date", start.isoformat()).code == 0
+    assert course(folder, "start", "MRN001", "--date", start.isoformat()).code == 0
+    for day in (1, 8, 15):
+        given = course(folder, "given", "MRN001", "--cycle", "1", "--day", str(day), "--date", (start + timedelta(days=day - 1)).isoformat())
+        assert given.code == 0, given.stderr
+    assert course(folder, "response", "MRN001", "--response", "cr", "--date", (start + timedelta(days=20)).isoformat()).code == 0
+    assert course(folder, "start", "MRN001", "--date", TODAY.isoformat()).code == 0
+    wrong = course(folder, "given", "MRN001", "--cycle", "2", "--day", "1", "--date", TODAY.isoformat(), "--prep", prep_id)
+    assert wrong.code == 1 and "course-dose" in wrong.stderr and "0.8 mg/m²" in wrong.stderr and "0.5 mg/m²" in wrong.stderr
+    # At the bench the course decides: the same typed response is refused with both values.
+    again = prep_new(folder, "--response", "none")
+    assert again.code == 1 and "course-response" in again.stderr and "CR" in again.stderr

@@ -40,7 +40,7 @@ from datetime import date
 from typing import Any, Callable
 
 from ..domain import course as rules
-from ..domain.course import AdviceRecord, Course, CourseStatus
+from ..domain.course import AdviceRecord, Course, CourseBlocked, CourseStatus
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.errors import ValidationError
 from ..domain.ports import AuditDraft, ConcurrentChange
@@ -207,12 +207,42 @@ class CourseService:
                 raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.get('cycle')} Day {order.get('day')}")
             for other in self.repository.courses_for_preparation(prep.id):
                 raise ValidationError("preparation id", f"preparation {prep.id} is already recorded as cycle {other[1]} Day {other[2]}")
+            if override is None:  # a bag already given with another dose is recorded only as a pharmacist's deviation
+                self._check_prepared_dose(mrn, cycle, day, prep)
         if override is not None and override.pharmacist:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         self._change(mrn, actor, "course.dose_given",
                      lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, self.monograph))
         return self.status(mrn)
+
+    def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:
+        """The linked bag must hold the course's dose: its mg/m², and BSA × that mg/m² (within site rounding)."""
+        from ..domain.formatting import format_amount, format_dose
+
+        course = self._load(mrn)
+        try:
+            dose = rules.plan_for(course, int(str(cycle).strip()), self.monograph).dose(int(str(day).strip()))
+        except (ValidationError, KeyError, ValueError):
+            return  # the domain names the bad cycle or day when the dose is recorded
+        calculation = prep.order.get("calculation") or {}
+        prepared = calculation.get("dose_mg_per_m2")
+        if dose.mg_per_m2 is None or prepared is None:
+            return
+        if abs(float(prepared) - float(dose.mg_per_m2)) > 1e-9:
+            raise CourseBlocked([
+                f"course-dose: preparation {prep.id} holds {format_amount(prepared, 'mg/m²')}; the course's cycle {cycle} "
+                f"Day {day} is {format_amount(dose.mg_per_m2, 'mg/m²')}"
+            ])
+        bsa, dose_mg = calculation.get("bsa_m2"), calculation.get("dose_mg")
+        if bsa and dose_mg is not None:
+            expected = float(bsa) * float(dose.mg_per_m2)
+            allowed = abs(float(calculation.get("dose_rounding_pct") or 0)) / 100 * expected + self.service.policy().dose_precision_mg
+            if abs(float(dose_mg) - expected) > allowed + 1e-9:
+                raise CourseBlocked([
+                    f"course-dose: preparation {prep.id} holds {format_dose(dose_mg)}; the course's dose is "
+                    f"{format_dose(round(expected, 2))} ({format_amount(bsa, 'm²')} × {format_amount(dose.mg_per_m2, 'mg/m²')})"
+                ])
 
     def assess(self, mrn: str, advice: list[Advice], user: User | str) -> list[AdviceRecord]:
         """Store the engine's advice (only what needs a decision) so that a clinician can answer it."""
