@@ -87,6 +87,17 @@ class CupsServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """A killed test run takes its cupsd with it (Linux PR_SET_PDEATHSIG), instead of leaving it running."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_cups_server() -> CupsServer:
     """Start the private server, or raise CupsUnavailable saying exactly what is missing."""
     missing = [name for name in ("cupsd", "lpadmin", "lp", "lpstat") if shutil.which(name) is None and not Path(f"/usr/sbin/{name}").exists()]
@@ -131,6 +142,7 @@ def start_cups_server() -> CupsServer:
         [cupsd, "-f", "-c", str(root / "etc" / "cupsd.conf"), "-s", str(root / "etc" / "cups-files.conf")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
     )
     server = CupsServer(root, socket, process)
     deadline = time.monotonic() + 20
