@@ -494,6 +494,7 @@ class OrderPage(BenchPage):
             day=int(self.day.currentText()),
             response=self.response.currentData(),
             formula=self.formula.currentData(),
+            reduce_pct=None,  # no reduction field here: the course's reduction, if any, applies
         )
 
     def coverage_facts(self) -> CoverageFacts:
@@ -536,16 +537,21 @@ class OrderPage(BenchPage):
         if not (height_ok and weight_ok):
             return False
         try:
-            calculation = self.bench.service.calculate(self.order())
+            # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
+            order, _course = self.bench.service.order_from_course(self.bench.patient.mrn, self.order())
+            calculation = self.bench.service.calculate(order)
         except ValidationError as exc:
             self._show_field_error(exc)
+            return False
+        except StepRefused as refusal:
+            self.show_refusal(f"Refused — {refusal.message}")
             return False
         try:
             coverage = check_coverage(self.coverage_facts())
         except ValidationError as exc:
             self._show_field_error(exc)
             return False
-        self.bench.order = self.order()
+        self.bench.order = order
         self.bench.calculation = calculation
         self.bench.coverage = coverage
         return True
