@@ -150,3 +150,15 @@ def test_course_given_checks_the_linked_preparations_dose_against_the_course(tmp
     # At the bench the course decides: the same typed response is refused with both values.
     again = prep_new(folder, "--response", "none")
     assert again.code == 1 and "course-response" in again.stderr and "CR" in again.stderr
+
+
+def test_the_sheet_says_no_course_on_file(tmp_path):
+    from pypdf import PdfReader
+
+    folder = make_users(str(tmp_path / "data"))
+    made = prep_new(folder, "--cycle", "1", "--day", "1")
+    assert made.code == 0, made.stderr
+    out = tmp_path / "sheet.pdf"
+    assert run_cli("sheet", made.stdout.strip(), "--out", str(out), "--data-dir", folder).code == 0
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(str(out)).pages)
+    assert "no course on file" in text

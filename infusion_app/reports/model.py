@@ -323,6 +323,18 @@ def _course_status_rows(status: Any) -> list[Row]:
     return rows
 
 
+def _course_flags(stored: Any) -> list[str]:
+    """What the course check stored with the order and every sheet must say: no course, a declined discontinuation."""
+    if not isinstance(stored, Mapping):
+        return []
+    flags = []
+    if stored.get("on_file") is False:
+        flags.append(f"{stored.get('flag') or 'no course on file'}: cycle, day and response as entered, not checked against a course")
+    flags += [f"Discontinuation advice not followed: {text}" for text in stored.get("declined_discontinuations", [])]
+    flags += [str(f) for f in stored.get("flags", [])]
+    return flags
+
+
 def _course_rows(course_info: Any) -> list[Row]:
     if course_info is None:
         return []
@@ -649,7 +661,7 @@ def _build(
         signatures=_signatures(prep, tz),
         billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),
-        warnings=[str(w) for w in calc.get("warnings", [])],
+        warnings=[str(w) for w in calc.get("warnings", [])] + _course_flags(prep.order.get("course")),
         hard_stops=[str(s) for s in calc.get("hard_stops", [])],
         pending_verification=[_pending_text(p) for p in calc.get("pending_verification", [])],
         vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}",
