@@ -72,3 +72,10 @@ def test_malformed_ids_say_why(text, words):
     with pytest.raises(ValidationError) as refused:
         normalize_preparation_id(text)
     assert words in refused.value.message
+
+
+def test_the_short_id_without_its_prefix_is_accepted():
+    from infusion_app.service.ids import new_preparation_id, normalize_preparation_id
+
+    full = new_preparation_id()
+    assert normalize_preparation_id(full.split("-")[1].lower()) == full

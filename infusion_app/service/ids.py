@@ -38,11 +38,13 @@ def new_preparation_id() -> str:
 def normalize_preparation_id(text: str) -> str:
     """The canonical id from what was typed or scanned; ValidationError('preparation id') otherwise.
 
-    Accepts lower case, surrounding spaces, a missing hyphen ("bsp7k3qx").
+    Accepts lower case, surrounding spaces, a missing hyphen ("bsp7k3qx"), no prefix ("7k3qx").
     """
     if not isinstance(text, str):
         raise ValidationError("preparation id", "must be text like BSP-7K3QX")
     cleaned = "".join(text.split()).upper().replace("-", "")
+    if len(cleaned) == RANDOM_LENGTH + 1 and not cleaned.startswith(PREFIX):
+        cleaned = PREFIX + cleaned  # the short id alone ("7K3QX"), as a nurse reads it off the label
     if not cleaned.startswith(PREFIX) or len(cleaned) != len(PREFIX) + RANDOM_LENGTH + 1:
         raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {PREFIX}-7K3QX")
     code = cleaned[len(PREFIX):]

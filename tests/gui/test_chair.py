@@ -475,3 +475,9 @@ def test_a_different_name_is_still_refused_without_showing_the_stored_one(qtbot,
     confirm(qtbot, chair, name=said)
     assert chair.stack.currentWidget() is chair.confirm_page
     assert "Lovelace" not in chair.confirm_message.text() and "does not match" in chair.confirm_message.text()
+
+
+def test_the_chair_accepts_the_short_id_without_its_prefix(qtbot, chair, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id.split("-")[1])
+    assert chair.prep is not None and chair.prep.id == prep_id
