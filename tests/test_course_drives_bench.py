@@ -162,3 +162,44 @@ def test_the_sheet_says_no_course_on_file(tmp_path):
     assert run_cli("sheet", made.stdout.strip(), "--out", str(out), "--data-dir", folder).code == 0
     text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(str(out)).pages)
     assert "no course on file" in text
+
+
+def test_monograph_cites_label_tables_2_3_4_and_its_label_revision_names_every_label_it_carries():
+    import re
+
+    from infusion_app.domain.monograph import load_monograph
+
+    m = load_monograph()
+    tables = {
+        "dose_modification.hematologic.anc_baseline_threshold": "Table 2",
+        "dose_modification.liver.bilirubin_uln_multiple": "Table 3",
+        "dose_modification.other.non_hematologic_hold_grade": "Table 3",
+        "dose_modification.interruption.reduce_next_cycle_from": "Table 4",
+    }
+    for path, table in tables.items():
+        assert table in m.fact(path).citation, path
+    used = {fact.source for fact in m.facts.values()}
+    for key in used & {"uspi_2024", "uspi_2017"}:
+        revision = re.search(r"revision (\d\d/\d{4})", m.raw["sources"][key]).group(1)
+        assert revision in m.label_revision, (key, revision)
+
+
+def test_a_held_next_cycle_names_the_hold_when_its_day_1_is_asked_for():
+    from datetime import datetime, timezone
+
+    from infusion_app.domain.course import decide, raise_advice
+    from infusion_app.domain.dose_modification import Counts, Decision, hematologic_advice
+
+    c = new_course("MRN6", False)
+    start = TODAY - timedelta(days=30)
+    record_blasts(c, 100, start, TODAY)
+    start_cycle(c, start, TODAY)
+    for day in (1, 8, 15):
+        record_dose(c, 1, day, start + timedelta(days=day - 1), TODAY)
+    record_response(c, start + timedelta(days=20), "cri", None, TODAY)
+    [hold] = raise_advice(c, hematologic_advice(Counts.of(2, 150), Counts.of(0.5, 150), within_cycle=False), TODAY)
+    decide(c, hold, Decision.make(hold.advice.code, True, "Dr Rao", "ana", "ANC 0.5", datetime.now(timezone.utc)))
+    with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):
+        order_from_course(c, TODAY, 2, 1)
+    with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):
+        start_cycle(c, TODAY, TODAY)

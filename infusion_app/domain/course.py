@@ -1179,6 +1179,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     limit = cycle_limit(course, m)
     if cycle > limit.max_cycles and course.discontinued_on is None:
         blocks.append(f"cycle-limit: cycle {cycle} is beyond the label's limit: {limit.why}")
+    blocks += [f"advice-block: {b}" for b in advice_blocks(course, day == m.dose_days[0])]
     if not any(r.number == cycle for r in course.cycles):
         blocks.append(f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
                       "a pharmacist starts it ('course cycle') before its doses are prepared")
@@ -1196,7 +1197,6 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         reason = first_dose_block(course, m, today, policy)
         if reason:
             blocks.append(f"cytoreduction: {reason}")
-    blocks += [f"advice-block: {b}" for b in advice_blocks(course, day == m.dose_days[0])]
     course_pct = float(plan.reduction.reduce_pct)
     if reduce_pct is not None and str(reduce_pct).strip() != "":
         try:
