@@ -248,6 +248,7 @@ class PreparationService:
         self.engine = engine
         self.location = location
         self.migration = migration
+        self.interchange_error: str | None = None  # the last failure to queue a message, for the board
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -767,8 +768,22 @@ class PreparationService:
                 self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
             except ConcurrentChange:
                 continue  # another workstation recorded a step meanwhile: re-check against it
+            if kind is EventType.INFUSION_ENDED:
+                self._report_administration(prep_id)
             return self.status(prep_id)
         raise StepRefused("busy", f"preparation {prep_id} kept changing while this step was checked; try again")
+
+    def _report_administration(self, prep_id: str) -> None:
+        """Queue and send the administration to the hospital's systems (site setting); the step is already committed."""
+        if self.engine is None:
+            return
+        try:
+            from .outbox import Interchange
+
+            Interchange(self).infusion_ended(prep_id)
+            self.interchange_error = None
+        except Exception as exc:  # a send problem must never undo or hide the recorded step
+            self.interchange_error = f"the administration of {prep_id} was not queued for the hospital's systems: {exc}"
 
     def _fill_override_code(self, prep: Preparation, event: Event, actor: User, now: datetime, settings: Settings, override: Override) -> Override:
         """An override given without a code (the command line) applies to the refusal the step meets."""

@@ -84,6 +84,16 @@ def _flag(key: str, value: Any) -> bool:
     raise ValidationError(key, f"'{value}' is not accepted; must be true or false")
 
 
+def _text(maximum: int) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        text = str(value).strip()
+        if len(text) > maximum or any(not ch.isprintable() for ch in text):
+            raise ValidationError(key, f"must be printable text of at most {maximum} characters")
+        return text
+
+    return check
+
+
 # key -> (validator, description)
 SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "warning_lead_minutes": (_whole(1, 240, "minutes"), "minutes before a deadline that its warning starts"),
@@ -99,6 +109,11 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
     "pin_min_digits": (_whole(PIN_MIN_DIGITS, PIN_MAX_DIGITS, "digits"), "fewest digits a new PIN may have"),
     "blast_count_max_age_hours": (_whole(1, 336, "hours"), "oldest circulating blast count that clears the first dose"),
+    "interchange_mode": (_choice(("off", "folder", "mllp")), "when an infusion ends: send nothing, write to a folder, or send over MLLP"),
+    "interchange_format": (_choice(("hl7v2", "fhir")), "message format sent when an infusion ends (MLLP: hl7v2)"),
+    "interchange_folder": (_text(300), "site folder the messages are written to (e.g. /srv/hl7/out)"),
+    "interchange_host": (_text(253), "MLLP receiver host (e.g. interface-engine.hospital.example)"),
+    "interchange_port": (_whole(1, 65535, "(port)"), "MLLP receiver port (e.g. 2575)"),
 }
 
 DEFAULT_PAPER = "letter"
