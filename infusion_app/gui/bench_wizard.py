@@ -62,7 +62,7 @@ from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Rol
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import CountdownLabel, ScanField, ValidatedField, message_label, set_role
+from .widgets import CountdownLabel, ScanField, SteadyComboBox, ValidatedField, message_label, set_role
 
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
@@ -400,8 +400,8 @@ class OrderPage(BenchPage):
     def __init__(self):
         super().__init__(ORDER, "The prescriber's order and today's height and weight, with their units.")
         grid = QGridLayout()
-        self.cycle = QComboBox(self)
-        self.day = QComboBox(self)
+        self.cycle = SteadyComboBox(self)
+        self.day = SteadyComboBox(self)
         self.response = QComboBox(self)
         self.formula = QComboBox(self)
         self.height = ValidatedField(parse_height, "e.g. 170 cm, 1.7 m, 5 ft 7 in", self, describe=lambda m: f"= {format_amount(m.magnitude('cm'), 'cm')}")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
 from . import theme
@@ -187,3 +187,29 @@ class ScanField(QLineEdit):
             event.accept()
             return
         super().keyPressEvent(event)
+
+
+class SteadyComboBox(QComboBox):
+    """A pick list whose value changes only by a deliberate choice in its open list.
+
+    A closed QComboBox changes on a typed letter or digit (keyboard search), an arrow key or a
+    turn of the mouse wheel: a stray key or a scroll over the Cycle box would change the dose.
+    Here those are ignored; Space, F4 or Alt+Down open the list, where arrows and Enter choose.
+    """
+
+    _STRAY_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
+                             Qt.Key.Key_Home, Qt.Key.Key_End})
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        if event.key() in self._STRAY_KEYS and not alt:
+            event.ignore()
+            return
+        text = event.text()
+        if text and text.isprintable() and text != " ":
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        event.ignore()

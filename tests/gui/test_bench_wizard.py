@@ -559,3 +559,22 @@ def test_a_found_patients_identifiers_are_read_only_and_a_dob_correction_needs_a
     click(qtbot, wizard, COMMIT)
     assert wizard.preparation is not None and wizard.preparation.patient.date_of_birth.isoformat() == "1970-03-05"
     assert any(e.action == "patient.dob_corrected" and e.actor == "Phil Pharm" for e in service.audit_entries())
+
+
+def test_cycle_and_day_do_not_change_from_stray_typing_or_the_wheel(qtbot, service, technician):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard)
+    click(qtbot, wizard, NEXT)
+    page = wizard.currentPage()
+    for combo in (page.cycle, page.day):
+        before = combo.currentText()
+        combo.setFocus()
+        qtbot.keyClicks(combo, "2815")
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+        wheel = QWheelEvent(QPointF(5, 5), QPointF(5, 5), QPoint(0, -120), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(combo, wheel)
+        assert combo.currentText() == before
