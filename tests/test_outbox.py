@@ -133,3 +133,20 @@ def test_off_sends_nothing(world):
     service, clock, people, _ = world
     _finished(service, clock, people)
     assert Interchange(service).pending_count() == 0
+
+
+def test_cli_outbox_lists_and_retries(world, tmp_path):
+    from tests.cli_helpers import run_cli
+
+    service, clock, people, pharmacist = world
+    service.set_setting("interchange_mode", "folder", pharmacist)
+    service.set_setting("interchange_folder", str(tmp_path / "share"), pharmacist)
+    _finished(service, clock, people)
+    data_dir = tmp_path / "data"
+    listed = run_cli("outbox", "--json", "--data-dir", str(data_dir))
+    assert listed.code == 1 and len(listed.json()["waiting"]) == 1
+    (tmp_path / "share").mkdir()
+    retried = run_cli("outbox", "--retry", "--json", "--data-dir", str(data_dir))  # real clock: hours after T0
+    assert retried.code == 0, retried.stderr
+    assert retried.json() == {"delivered": 1, "waiting": []}
+    assert len(list((tmp_path / "share").iterdir())) == 1

@@ -28,6 +28,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_storage_options(parser)
     parser.set_defaults(func=run_export)
 
+    outbox = subparsers.add_parser(
+        "outbox", help="messages waiting for the hospital's systems; --retry sends those whose wait is over",
+        description="List the messages that could not be delivered yet (exit 1 when any waits); --retry tries them now.",
+    )
+    outbox.add_argument("--retry", action="store_true", help="try every waiting message whose wait is over")
+    outbox.add_argument("--json", action="store_true", help="print one JSON object")
+    add_storage_options(outbox)
+    outbox.set_defaults(func=run_outbox)
+
+
+def run_outbox(args: argparse.Namespace) -> int:
+    from ..domain.formatting import format_instant, utc_iso
+    from ..service.outbox import Interchange
+    from .common import emit_json
+    from .service_access import open_service_for
+
+    with open_service_for(args) as service:
+        interchange = Interchange(service)
+        delivered = interchange.retry_due() if args.retry else 0
+        waiting = interchange.pending()
+    if args.json:
+        emit_json({"delivered": delivered, "waiting": [
+            {"id": m.id, "preparation": m.preparation_id, "format": m.format, "what": m.what, "destination": m.destination,
+             "attempts": m.attempts, "next_attempt_at": utc_iso(m.next_attempt_at), "last_error": m.last_error} for m in waiting]})
+    else:
+        if args.retry:
+            print(f"{delivered} delivered")
+        for m in waiting:
+            print(f"{m.preparation_id}\t{m.what} {m.format} to {m.destination}\t{m.attempts} attempt(s), next {format_instant(m.next_attempt_at)}\t{m.last_error or ''}")
+        print(f"{len(waiting)} waiting")
+    return Exit.HARD_STOP if waiting else Exit.OK
+
 
 def write_new_file(text: str, out: str, force: bool) -> None:
     write_new_file_bytes(text.encode("utf-8"), out, force)
