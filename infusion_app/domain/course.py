@@ -1047,7 +1047,6 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         if reason:
             blocks.append(reason)
             advice.append(Advice("cytoreduction", Action.BLOCK_FIRST_DOSE, reason, _src(m, "cycles.cytoreduction_max_peripheral_blasts")))
-    blocks += advice_blocks(course, True)
     lost = loss_of_response(course)
     if lost:
         advice.append(Advice("loss-of-response", Action.CONSIDER_DISCONTINUATION, lost, _src(m, "cycles.discontinue_without_cr_after_cycles")))
@@ -1070,7 +1069,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         for dose in plan.doses:
             if dose.status == "planned":
                 state = "upcoming" if today < dose.earliest else ("due" if today <= dose.latest else "overdue")
-                dose_blocks = list(blocks)
+                dose_blocks = list(blocks) + advice_blocks(course, dose.day == m.dose_days[0])
                 next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
                 if state == "overdue":
                     late = (today - dose.planned).days
@@ -1094,7 +1093,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         number = started + 1
         start = plan.next_cycle_start if plan else today
         day1 = m.dose_days[0]
-        dose_blocks = list(blocks)
+        dose_blocks = list(blocks) + advice_blocks(course, True)
         mg: float | None = None
         assessment = latest_response(course, max(start, today))
         try:
@@ -1116,7 +1115,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
     return CourseStatus(
         mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
         next_dose=next_dose, next_cycle_allowed=next_cycle_allowed, is_last_cycle=is_last, why_last=why_last,
-        limit=limit, advice=tuple(advice), open_advice=open_advice, blocks=tuple(blocks), weight=weight,
+        limit=limit, advice=tuple(advice), open_advice=open_advice,
+        blocks=tuple(blocks + [b for b in advice_blocks(course, True) if b not in blocks]), weight=weight,
         reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
     )
 
