@@ -24,7 +24,7 @@ def clock() -> FakeClock:
 def courses(service, pharmacist, nurse):
     courses = CourseService(service)
     courses.new_course(MRN, False, pharmacist)
-    courses.record_blasts(MRN, 5000, date(2026, 1, 30), nurse)
+    courses.record_blasts(MRN, 5000, date(2026, 2, 1), nurse)
     courses.start_cycle(MRN, date(2026, 2, 2), pharmacist)
     courses.record_dose(MRN, 1, 1, date(2026, 2, 2), nurse)
     courses.record_dose(MRN, 1, 8, date(2026, 2, 10), nurse)
@@ -145,7 +145,12 @@ def test_an_unknown_mrn_says_so(qtbot, view):
 
 
 def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparation):
-    make_preparation()  # conftest's PATIENT has MRN1001
+    import dataclasses
+
+    from .conftest import ORDER
+
+    # conftest's PATIENT has MRN1001; the course has cycle 2 Day 8 due today, and the bench follows the course.
+    make_preparation(order=dataclasses.replace(ORDER, cycle=2, day=8, response="cr"))
     show(qtbot, view)
     assert view.title.text().startswith("Ada Lovelace · MRN MRN1001")
 
