@@ -167,7 +167,8 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     import stat
 
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it names patients
-    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    with target.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
     assert len(rows) == 12  # the export itself is audited first: the file names patients
     assert rows[-1]["action"] == "audit.exported"
     assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS

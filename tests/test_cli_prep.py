@@ -66,8 +66,10 @@ def test_user_add_refuses_bad_input_with_one_line(data, capsys, monkeypatch, arg
     assert len(err.strip().splitlines()) == 1 and field in err and "Traceback" not in err
 
 
-def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", open("/dev/null"))
+def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch, request):
+    devnull = open("/dev/null")
+    request.addfinalizer(devnull.close)  # an unclosed file is a ResourceWarning, and warnings are errors
+    monkeypatch.setattr("sys.stdin", devnull)
     code, _, err = run(capsys, monkeypatch, None, "user", "add", "newbie", "--role", "nurse", "--user", "paul", "--data-dir", str(data))
     assert code == 2 and "INFUSION_PREP_PIN" in err
 

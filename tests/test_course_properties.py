@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infusion_app.domain.course import plan_cycle
@@ -18,7 +18,6 @@ starts = st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31))
 offsets = st.integers(min_value=-4, max_value=4)
 
 
-@settings(max_examples=300, deadline=None)
 @given(start=starts, off8=offsets, off15=offsets, cycle=st.integers(1, 6), extend=st.booleans())
 def test_windows_never_break_the_6_day_rule_and_given_dates_are_judged_by_them(start, off8, off15, cycle, extend):
     extend = extend and cycle == 1
@@ -39,7 +38,6 @@ def test_windows_never_break_the_6_day_rule_and_given_dates_are_judged_by_them(s
     assert (plan.end - plan.start).days + 1 == plan.length_days
 
 
-@settings(max_examples=200, deadline=None)
 @given(start=starts, cycle=st.integers(1, 6), level=st.integers(0, 2), response=st.sampled_from(["none", "cr", "cri"]))
 def test_a_reduction_only_ever_lowers_each_dose(start, cycle, level, response):
     from infusion_app.domain.dose_modification import reduction_for_level

@@ -2,7 +2,7 @@
 
 After every kill the database opens, every step the writer had printed (it prints only after
 the commit) is stored, and the audit chain verifies (the chain, and the data against the log).
-The 40 single-writer rounds fork the writer (no start-up cost per round); the two-writer test
+The single-writer rounds fork the writer (no start-up cost per round); the two-writer test
 runs it as real `python tests/crash_writer.py` subprocesses.
 """
 
@@ -24,7 +24,11 @@ from infusion_app.service import open_service
 from infusion_app.storage.database import DB_FILENAME
 
 WRITER = Path(__file__).with_name("crash_writer.py")
-ROUNDS = 40
+# Every CI run kills the writer FAST_ROUNDS times; the long run (`pytest -m long
+# tests/test_crash.py`, nightly, not in CI) LONG_ROUNDS times. Rounds are random (CRASH_SEED
+# repeats one), so the many short runs add up to the long one's coverage over time.
+FAST_ROUNDS = 10
+LONG_ROUNDS = 200
 
 
 class ForkedWriter:
@@ -80,6 +84,15 @@ def start_writer(data_dir: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_steps_survive_sigkill_at_random_moments(tmp_path):
+    survive_sigkills(tmp_path, FAST_ROUNDS)
+
+
+@pytest.mark.long
+def test_steps_survive_many_sigkills_at_random_moments(tmp_path):
+    survive_sigkills(tmp_path, LONG_ROUNDS)
+
+
+def survive_sigkills(tmp_path, rounds: int) -> None:
     data = tmp_path / "data"
     with open_service(data_dir=data) as service:
         paul = service.add_user("Paul", Role.PHARMACIST, "222222")
@@ -90,7 +103,7 @@ def test_steps_survive_sigkill_at_random_moments(tmp_path):
     acknowledged_events: dict[tuple[str, int], str] = {}
     killed_before_any_line = 0
     started = time.monotonic()
-    for round_number in range(ROUNDS):
+    for round_number in range(rounds):
         writer = ForkedWriter(data, tmp_path / f"errors-{round_number}.txt")
         seen = writer.stdout.readline()
         assert seen == "ready\n", f"the writer did not start: {writer.error_text()}"
@@ -134,8 +147,8 @@ def test_steps_survive_sigkill_at_random_moments(tmp_path):
             check = service.verify_audit()
             assert check.intact, f"round {round_number}: {check.reason}"
     elapsed = time.monotonic() - started
-    assert len(acknowledged_preps) >= ROUNDS - ROUNDS // 5  # every round but the blind ones got past a commit
-    print(f"\ncrash test: {ROUNDS} kills, {len(acknowledged_preps)} preparations and {len(acknowledged_events)} steps acknowledged, "
+    assert len(acknowledged_preps) >= rounds - rounds // 5  # every round but the blind ones got past a commit
+    print(f"\ncrash test: {rounds} kills, {len(acknowledged_preps)} preparations and {len(acknowledged_events)} steps acknowledged, "
           f"{killed_before_any_line} kills before the first commit was acknowledged, {elapsed:.1f} s")
 
 

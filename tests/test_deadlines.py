@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infusion_app.domain.clock import FakeClock, MonotonicClock
@@ -408,7 +408,6 @@ def test_the_monotonic_floor_from_stored_events_survives_a_restart_with_a_wrong_
     assert by_key(got)["dilute_by"].state == DeadlineState.EXPIRED
 
 
-@settings(max_examples=60, deadline=None)
 @given(offset_minutes=st.integers(min_value=-10_000, max_value=10_000))
 def test_deadline_instants_never_depend_on_now(offset_minutes):
     mono = load_monograph()

@@ -6,7 +6,7 @@ import copy
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infusion_app.domain.errors import ValidationError
@@ -170,7 +170,6 @@ LOT_CHARS = st.text(
 )
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     lot=LOT_CHARS,
     serial=st.one_of(st.none(), LOT_CHARS),

@@ -132,7 +132,8 @@ def test_audit_export_escapes_formulas_and_is_owner_only_over_an_existing_file(d
     target.chmod(0o644)
     assert cli(capsys, "audit", "export", "--out", str(target), "--data-dir", str(data), "--force")[0] == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    with target.open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
     subjects = [row["subject"] for row in rows]
     assert "'=HYPERLINK(\"http://x\")" in subjects
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())

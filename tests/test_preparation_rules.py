@@ -831,7 +831,7 @@ ATTEMPT = st.tuples(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(attempts=st.lists(ATTEMPT, min_size=1, max_size=50))
 def test_no_sequence_of_attempts_breaks_a_safety_rule(attempts):
     ward, _ = run_attempts(attempts)

@@ -99,7 +99,8 @@ def decoded_codes(path: Path, dpi: int) -> list[str]:
     prefix = path.with_suffix("")
     subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", str(path), str(prefix)], check=True)
     image = sorted(path.parent.glob(prefix.name + "*.png"))[-1]
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(image))]
+    with Image.open(image) as picture:
+        return [r.text for r in zxingcpp.read_barcodes(picture)]
 
 
 def count(cups, queue: str) -> int:

@@ -39,7 +39,8 @@ def rasterise(pdf: Path, renderer: str, dpi: int = 300, page: int = 0) -> Image.
             ["pdftoppm", "-png", "-r", str(dpi), "-f", str(page + 1), "-l", str(page + 1), "-singlefile", str(pdf), str(prefix)],
             check=True,
         )
-        return Image.open(f"{prefix}.png").convert("L")
+        with Image.open(f"{prefix}.png") as rendered_page:
+            return rendered_page.convert("L")
     from PySide6.QtCore import QSize
     from PySide6.QtPdf import QPdfDocument
 
@@ -49,10 +50,10 @@ def rasterise(pdf: Path, renderer: str, dpi: int = 300, page: int = 0) -> Image.
     image = document.render(page, QSize(round(points.width() * dpi / 72), round(points.height() * dpi / 72)))
     png = pdf.with_suffix(".qt.png")
     assert image.save(str(png))
-    rendered = Image.open(png)
-    # Qt renders onto a transparent page; paper is white.
-    paper = Image.new("RGBA", rendered.size, "white")
-    paper.alpha_composite(rendered.convert("RGBA"))
+    with Image.open(png) as rendered:
+        # Qt renders onto a transparent page; paper is white.
+        paper = Image.new("RGBA", rendered.size, "white")
+        paper.alpha_composite(rendered.convert("RGBA"))
     return paper.convert("L")
 
 
