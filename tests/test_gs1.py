@@ -189,7 +189,7 @@ def test_round_trip(lot, serial, expiry, ndc_digits, human):
     assert data.ndc is not None and data.ndc.replace("-", "") == ndc_digits
 
 
-@pytest.mark.parametrize("separator", ["{GS}", "<GS>", "^]", "\\x1d", "\\u001d"])
+@pytest.mark.parametrize("separator", ["{GS}", "<GS>", "^]", "\\x1d", "\\u001d", "\\x1D", "\u241d", "<gs>"])
 def test_separator_spellings_of_keyboard_wedge_scanners(separator):
     data = read(f"01{PRODUCT_GTIN}17280531" f"10LOT1{separator}21SER9")
     assert (data.lot, data.serial) == ("LOT1", "SER9")

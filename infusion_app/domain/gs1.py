@@ -53,7 +53,7 @@ _PLAIN_SYMBOLOGIES = ("]d1", "]Q1", "]J0")
 # How keyboard-wedge scanners, zxing's readable text and copied text spell the separator when
 # they cannot give GS itself. '{', '^' and '\\' cannot occur in GS1 data (character set 82);
 # '<GS>' could in theory be part of a lot, but no lot is written so, and zxing shows GS that way.
-GS_SPELLINGS = ("{GS}", "<GS>", "^]", r"\x1d", r"\u001d")
+GS_SPELLINGS = ("{GS}", "<GS>", "{gs}", "<gs>", "^]", r"\x1d", r"\x1D", r"\u001d", r"\u001D", "\u241d")  # ␝: the GS symbol
 EXAMPLE = "(01)00300080100011(17)280531(10)AB123"
 
 # The AIs' data formats (GS1 General Specifications section 3, as in the GS1 Barcode Syntax
