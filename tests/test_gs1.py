@@ -178,6 +178,13 @@ LOT_CHARS = st.text(
     human=st.booleans(),
 )
 def test_round_trip(lot, serial, expiry, ndc_digits, human):
+    import re
+
+    from hypothesis import assume
+
+    # A last lot that ends in what reads as a serial or date run into it is refused on purpose
+    # (test_a_dropped_separator_is_refused_not_guessed): not a round trip.
+    assume(human or serial or not re.search(r"(21|10).{4,}$|17\d{6}|11\d{6}|01\d{14}|7003\d{10}", lot[1:]))
     gtin = gtin_for_ndc(ndc_digits)
     yymmdd = expiry.strftime("%y%m%d")
     if human:
@@ -459,6 +466,11 @@ def test_a_dropped_separator_is_refused_not_guessed(text, says):
         read(text)
     assert raised.value.field == "vial code" and says in raised.value.message, raised.value.message
     assert "separator" in raised.value.message
+
+
+@pytest.mark.parametrize("lot", ["0210", "A21B", "LOT21X", "2021", "AB121", "X1721"])
+def test_a_lot_with_a_short_tail_like_an_ai_is_not_taken_for_a_dropped_separator(lot):
+    assert read(f"01{PRODUCT_GTIN}17280531" f"10{lot}").lot == lot
 
 
 def test_a_code_that_needs_no_separator_is_read():

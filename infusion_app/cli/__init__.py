@@ -130,13 +130,20 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return Exit.OK
     if not getattr(args, "command", None):
         return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)
+    from .common import flush_warnings
+
+    flush_warnings(show=False)
     try:
         _global_storage_options(args)
-        return int(args.func(args))
+        code = int(args.func(args))
+        flush_warnings()
+        return code
     except ValidationError as exc:
+        flush_warnings(show=False)
         _say(f"infusion-prep {args.command}: invalid {exc.field}: {exc.message}")
         return Exit.INVALID
     except CliError as exc:
+        flush_warnings(show=exc.code != Exit.INVALID)
         _say(f"infusion-prep {args.command}: {exc}")
         return int(exc.code)
     except DataFileError as exc:

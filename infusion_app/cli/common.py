@@ -46,22 +46,34 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(Exit.INVALID, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
+# Warnings about the input wait until every input is read: invalid input ends in one line only.
+PENDING_WARNINGS: list[str] = []
+
+
 def warn(message: str) -> None:
-    """A warning on stderr, one line: the command still runs."""
-    print(one_line(f"infusion-prep: warning: {message}"), file=sys.stderr)
+    """A warning on stderr, one line, once the input is known to be valid: the command still runs."""
+    PENDING_WARNINGS.append(one_line(f"infusion-prep: warning: {message}"))
+
+
+def flush_warnings(show: bool = True) -> None:
+    if show:
+        for line in PENDING_WARNINGS:
+            print(line, file=sys.stderr)
+    PENDING_WARNINGS.clear()
 
 
 def instant_option(text: str, flag: str):
     """An instant option: strict ISO 8601 with its offset, in UTC; a time the site's clock never
     showed (a spring-forward gap, an offset the zone does not use then) is warned about."""
-    from ..domain.deadlines import check_calendar_year
-    from ..domain.instants import read_instant
+    from datetime import timezone
 
-    read = read_instant(text, flag)
-    check_calendar_year(flag, read.typed)
-    for message in read.warnings:
+    from ..domain.deadlines import check_calendar_year
+    from ..domain.instants import parse_iso_instant, site_clock_warnings
+
+    typed = check_calendar_year(flag, parse_iso_instant(text, flag))
+    for message in site_clock_warnings(typed, flag, in_utc=text.strip()[-1:] in ("Z", "z")):
         warn(message)
-    return read.instant
+    return typed.astimezone(timezone.utc)
 
 
 def emit_json(payload: Any) -> None:

@@ -511,7 +511,8 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         from .numbers import read_number
 
         # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
-        quantity = Quantity(read_number("blasts", per_mm3, "circulating blasts per mm³, e.g. 1,000"), BLAST_UNIT)
+        accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000"
+        quantity = Quantity(read_number("blasts", per_mm3, accepted), BLAST_UNIT)
     try:
         value = float(quantity.to(BLAST_UNIT).magnitude)
     except Exception:

@@ -301,11 +301,14 @@ def gs1_year(yy: int, today: date) -> int:
     current = today.year % 100
     century = today.year - current
     difference = yy - current
-    if difference > 50:
+    if difference > _YEARS_AHEAD:
         century -= 100
-    elif difference <= -50:
+    elif difference <= -_YEARS_AHEAD:
         century += 100
     return century + yy
+
+
+_YEARS_AHEAD = 100 // 2  # GenSpecs 7.12: a two-digit year is at most half a century ahead
 
 
 def _describe(fmt: _AiFormat) -> str:
@@ -490,6 +493,10 @@ def _split_digital_link(text: str) -> list[tuple[str, str]]:
     return fields
 
 
+# A lot '0210' is not a lot '0' and a serial '0': a field read as run in needs some length.
+_MIN_SWALLOWED = 4
+
+
 def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, str, str] | None:
     """A variable-length field whose end reads as vial fields run into it (a dropped separator)."""
     present = {ai for ai, _ in fields}
@@ -508,6 +515,8 @@ def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, st
                     continue
                 for a, v in inner:
                     _validate(_AIS[a], v, today)
+                    if _AIS[a].fixed_length is None and len(v) < _MIN_SWALLOWED:
+                        raise ValidationError(FIELD, "too short to tell")
                 _validate(fmt, value[:cut], today)
             except ValidationError:
                 continue

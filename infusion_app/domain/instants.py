@@ -165,6 +165,13 @@ def site_clock_warnings(typed: datetime, field: str, zone: tzinfo | None = None,
     offset = typed.utcoffset()
     if in_utc or offset is None:
         return ()
+    try:
+        return _site_clock_warnings(typed, field, zone, offset)
+    except (OverflowError, ValueError, OSError):  # at the ends of the calendar the zone cannot be asked
+        return ()
+
+
+def _site_clock_warnings(typed: datetime, field: str, zone: tzinfo | None, offset: timedelta) -> tuple[str, ...]:
     local = _on_site_clock(typed, zone)
     if local.utcoffset() == offset:
         return ()
