@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
 
         board_page = QWidget(self)
         board_layout = QVBoxLayout(board_page)
-        top = QHBoxLayout()
+        top = self.top_layout = QHBoxLayout()
         top.addWidget(self.new_button)
         top.addWidget(self.open_button)
         top.addWidget(self.discard_button)
@@ -211,6 +211,9 @@ class MainWindow(QMainWindow):
         self.print_sheet_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self.print_sheet_action.triggered.connect(lambda: self.print_selected("sheet"))
         file_menu.addAction(self.print_sheet_action)
+        from .interchange_controls import InterchangeControls
+
+        self.interchange = InterchangeControls(self, file_menu, self.top_layout)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
