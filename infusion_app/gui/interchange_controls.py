@@ -22,7 +22,7 @@ class InterchangeControls:
     def __init__(self, window, file_menu, top_layout, retry_ms: int = RETRY_MS):
         self.window = window
         self.service = window.service
-        self.export_button = QPushButton("E&xport administration…", window)
+        self.export_button = QPushButton("E&xport…", window)
         self.export_button.setObjectName("exportAdministrationButton")
         self.export_button.setToolTip("Write the selected preparation's administration (HL7 v2 or FHIR) for the hospital's systems")
         self.export_button.clicked.connect(self.export_selected)
@@ -50,10 +50,12 @@ class InterchangeControls:
             waiting = self._interchange().pending_count()
         except Exception:  # noqa: BLE001 - the board keeps running; the count says it is unknown
             log.exception("the outbox could not be read")
-            self.outbox_label.setText("Messages to the hospital's systems: unknown (outbox not readable)")
+            self.outbox_label.setText("Outbox: unreadable")
             self.outbox_label.show()
             return -1
-        self.outbox_label.setText(f"{waiting} message(s) waiting for the hospital's systems")
+        # Short: the board's top bar must fit 1280 px; the tooltip says it in full.
+        self.outbox_label.setText(f"Outbox: {waiting} waiting")
+        self.outbox_label.setToolTip(f"{waiting} message(s) to the hospital's systems not delivered yet; retried every minute")
         self.outbox_label.setVisible(waiting > 0)
         return waiting
 

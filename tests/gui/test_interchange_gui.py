@@ -33,7 +33,7 @@ def test_export_button_snapshot_and_outbox_counter(qtbot, service, make_preparat
     qtbot.addWidget(window)
     window.show()
     controls = window.interchange
-    assert controls.outbox_label.isVisible() and controls.outbox_label.text().startswith("1 message")
+    assert controls.outbox_label.isVisible() and controls.outbox_label.text() == "Outbox: 1 waiting"
     (tmp_path / "not-mounted").mkdir()
     clock.advance(minutes=2)
     controls.retry()
