@@ -122,6 +122,7 @@ def test_implausible_but_possible_values_warn():
         ("5’7”", 170.18),
         ("5 ft 7", 170.18),  # the last bare number after feet is inches
         ("5 feet and 7 inches", 170.18),
+        ("5 ft, 7 in", 170.18),
         ("5 ft 0 in", 152.4),
         ("1 m 70 cm", 170.0),
         ("1m70", 170.0),

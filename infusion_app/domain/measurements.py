@@ -159,6 +159,9 @@ def _parts(field_name: str, text: str, example: str) -> list[_Part]:
         if parts and stripped.startswith("and ", position) and parts[-1].unit_text is not None:
             position += 4  # "5 feet and 7 inches"
             continue
+        if parts and stripped[position] == "," and parts[-1].unit_text is not None:
+            position += 1  # "5 ft, 7 in"
+            continue
         sign = stripped[position] if stripped[position] in "+-−" else ""
         if sign:
             position += 1
@@ -186,7 +189,7 @@ def _parts(field_name: str, text: str, example: str) -> list[_Part]:
                     raise ValidationError(field_name, f"cannot read '{text}': '{unit_text}'; type for example {example}")
                 unit_text = bare
             elif position < len(stripped) and not stripped[position].isspace() and not stripped[position].isdigit() \
-                    and stripped[position] not in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞.":
+                    and stripped[position] not in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞.,":
                 raise ValidationError(field_name, f"cannot read '{text}'; type a number and a unit, for example {example}")
         parts.append(_Part(value, f"{number_text} {unit_text}" if unit_text else number_text, whole, unit_text))
     if not parts:
