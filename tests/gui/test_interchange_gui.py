@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from pathlib import Path
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
@@ -42,7 +42,7 @@ def test_export_button_snapshot_and_outbox_counter(qtbot, service, make_preparat
     window.print_target = lambda: prep_id  # the selected row; selection itself is the board's own test
     out = controls.export_selected(str(tmp_path / "ras.hl7"))
     assert out is not None
-    parse_message(open(out, newline="").read(), validation_level=VALIDATION_LEVEL.STRICT).validate()
+    parse_message(Path(out).read_bytes().decode(), validation_level=VALIDATION_LEVEL.STRICT).validate()
     assert any(e.action == "interchange.sent" and e.subject == prep_id for e in service.audit_entries())
 
     assert controls.snapshot_action in window.menuBar().actions()[0].menu().actions()
