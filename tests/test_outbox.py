@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import timedelta
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL

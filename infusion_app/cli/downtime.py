@@ -14,7 +14,7 @@ import argparse
 import io
 import sys
 
-from .common import CliError, Exit, add_storage_options
+from .common import Exit, add_storage_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -126,7 +126,6 @@ def _refused(exc) -> CliError:
 
 def run_new(args: argparse.Namespace) -> int:
     from ..domain.dosing import DoseOrder
-    from ..domain.errors import ValidationError
     from ..domain.records import Patient
     from ..service import PreparationBlocked, StepRefused
     from .service_access import open_service_for, sign_in

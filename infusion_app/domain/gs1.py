@@ -507,7 +507,7 @@ def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, st
             continue
         for cut in range(1, len(value) - 1):
             tail = value[cut:]
-            if not tail[:2] in suspects and tail[:4] != "7003":
+            if tail[:2] not in suspects and tail[:4] != "7003":
                 continue
             try:
                 inner = _split_raw(tail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pint
 
@@ -34,7 +35,7 @@ def _cache_folder() -> Path | None:
     return Path(base) / APP_NAME / "pint"
 
 
-def _build_registry() -> pint.UnitRegistry:
+def _build_registry() -> "pint.UnitRegistry[Any]":
     folder = _cache_folder()
     if folder is not None:
         try:

@@ -16,12 +16,11 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -853,7 +852,6 @@ def format_local_date(day: date) -> str:
 
 def parse_local_date(text: str, label: str) -> date:
     """A date typed as ISO (2027-06-30) or as the site's locale writes it (the system short format)."""
-    from datetime import datetime as _dt
 
     from PySide6.QtCore import QLocale
 

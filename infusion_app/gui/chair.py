@@ -44,7 +44,7 @@ from ..domain.formatting import format_countdown, format_dose, format_instant, f
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.identity import identifier_mismatches
 from ..domain.preparation import StepRefused, current_step
-from ..domain.records import EventType, Patient, Preparation, Role
+from ..domain.records import EventType, Preparation, Role
 from . import theme
 from .widgets import CountdownLabel, message_label, set_role
 

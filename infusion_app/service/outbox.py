@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from ..domain.ports import AuditDraft

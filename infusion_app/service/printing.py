@@ -64,7 +64,7 @@ def _tidy(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess:
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=_environment())
     except FileNotFoundError:

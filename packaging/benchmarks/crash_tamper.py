@@ -55,7 +55,7 @@ def writer(data_dir: str, say, start: int = 0) -> None:
 
     service = open_service(data_dir=data_dir)
     courses = CourseService(service)
-    tech, pharm, nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
+    tech, pharm, _nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
     say.write("ready\n")
     say.flush()
     number = start

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QDate, Qt
 
 from infusion_app.domain.clock import FakeClock
-from infusion_app.gui.course_view import GIVEN_COLOUR, OMITTED_COLOUR, PLANNED_COLOUR, WINDOW_COLOUR, CourseView
+from infusion_app.gui.course_view import GIVEN_COLOUR, PLANNED_COLOUR, WINDOW_COLOUR, CourseView
 from infusion_app.service.course import CourseService
 
 MRN = "MRN1001"
