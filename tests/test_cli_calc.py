@@ -40,10 +40,27 @@ def test_readable_summary_without_json():
 
 
 def test_hard_stop_exits_1_and_still_prints_the_json():
-    result = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8", "--json")
+    # Under 1 year at the dose: the label's age limit.
+    result = run_cli("calc", "--height", "70 cm", "--weight", "8 kg", "--cycle", "1", "--day", "8",
+                     "--dob", "2026-03-01", "--dose-date", "2026-12-01", "--json")
     assert result.code == 1
     data = result.json()
-    assert data["hard_stops"] and "below the minimum" in data["hard_stops"][0]
+    assert data["hard_stops"] and "not established" in data["hard_stops"][0] and data["age_years"] == 0
+
+
+def test_a_childs_syringe_dose_through_the_command():
+    result = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8",
+                     "--dob", "2022-05-01", "--dose-date", "2026-12-01", "--json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert (data["container"], data["final_volume_ml"], data["infusion_rate_ml_per_hour"], data["age_years"]) == ("syringe", 3.0, 3.0, 4)
+    text = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8")
+    assert "in a syringe for a total of 3 mL, by syringe pump at 3 mL/hour" in text.stdout
+
+
+def test_a_bad_date_of_birth_is_invalid_input():
+    result = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8", "--dob", "2022-13-01")
+    assert result.code == 2 and "dob" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

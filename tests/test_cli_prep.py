@@ -82,13 +82,20 @@ def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, mon
     assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
 
-    assert payload["calculation"] == calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()
+    calculation = dict(payload["calculation"])
+    assert isinstance(calculation.pop("age_years"), int)  # from the date of birth, at today's date
+    expected = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()
+    expected.pop("age_years")
+    assert calculation == expected
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", payload["id"], "--json", "--data-dir", str(data))
     assert json.loads(out)["vials"][0]["lot"] == "LOT-7"
 
 
 def test_prep_new_with_a_calculation_hard_stop_exits_1_and_stores_nothing(data, capsys, monkeypatch):
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
+    from datetime import date, timedelta
+
+    infant = ["--patient-name", "Doe, Baby", "--mrn", "MRN-2", "--dob", (date.today() - timedelta(days=200)).isoformat()]
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *infant, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
     assert code == 1
     payload = json.loads(out)
     assert payload["id"] is None and payload["stored"] is False and payload["hard_stops"]

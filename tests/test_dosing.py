@@ -81,15 +81,49 @@ def test_a_reduction_other_than_the_label_s_warns():
     assert any("differs from the label" in w for w in calc(reduce_pct=20).warnings)
 
 
-def test_small_child_in_50_ml_is_a_hard_stop_with_the_limits():
-    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg; 0.28 / 50 = 0.0056 mg/mL < 0.01
+def test_a_small_childs_dose_goes_to_the_syringe_path():
+    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg; 0.28 / 50 = 0.0056 mg/mL < 0.01 in the bag.
+    # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.28 / 0.1 = 2.8 → 3 mL, 0.0933 mg/mL, 3 mL/hour over 1 hour.
     r = calc("90 cm", "12 kg", 1, 8)
-    assert r.dose_mg == 0.28
-    assert len(r.hard_stops) == 1
-    stop = r.hard_stops[0]
-    assert "0.0056 mg/mL" in stop and "below the minimum" in stop
-    assert "0.01 mg/mL to 0.1 mg/mL" in stop and "0.5 mg to 5 mg" in stop
-    assert not r.can_prepare
+    assert (r.dose_mg, r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == (0.28, "syringe", 1.12, 3.0, 1.88)
+    assert r.final_concentration_mg_per_ml == 0.0933
+    assert (r.concentration_min_mg_per_ml, r.concentration_max_mg_per_ml) == (0.025, 0.1)
+    assert (r.infusion_rate_ml_per_hour, r.infusion_duration_hours) == (3.0, 1.0)
+    assert r.can_prepare, r.hard_stops
+    assert any("syringe administration" in w and "0.01 mg/mL to 0.1 mg/mL" in w for w in r.warnings)
+    # The syringe window awaits a pharmacist's check against the label: said so.
+    assert any(p.startswith("syringe.concentration_min") for p in r.pending_verification)
+    # Billing follows the dose, not the container: 3 units given, 6 of the vial's 9 wasted.
+    assert (r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == (3, 6, "JW")
+    assert any("Syringe" in line or "syringe" in line for line in r.summary_lines())
+
+
+def test_an_adult_dose_stays_in_the_bag():
+    r = calc("170 cm", "70 kg", 1, 8)
+    assert (r.container, r.final_volume_ml, r.infusion_rate_ml_per_hour) == ("bag", 50.0, 50.0)
+
+
+@pytest.mark.parametrize("born, allowed", [
+    ("2025-12-02", False),  # 364 days old on 2026-12-01
+    ("2025-12-01", True),   # 1 year old that day
+    ("2009-06-30", True),   # 17
+])
+def test_under_one_year_is_a_hard_stop_from_the_date_of_birth(born, allowed):
+    from datetime import date
+
+    r = calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date.fromisoformat(born), dose_date=date(2026, 12, 1))
+    assert r.can_prepare is allowed, r.hard_stops
+    if not allowed:
+        assert r.age_years == 0 and any("not established" in s and "1 year" in s for s in r.hard_stops)
+
+
+def test_a_date_of_birth_needs_the_dose_date_and_must_precede_it():
+    from datetime import date
+
+    with pytest.raises(ValidationError, match="dose-date"):
+        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date(2020, 1, 1))
+    with pytest.raises(ValidationError, match="dob"):
+        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date(2027, 1, 1), dose_date=date(2026, 12, 1))
 
 
 def test_large_bsa_warns_but_calculates():

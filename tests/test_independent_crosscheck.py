@@ -45,6 +45,8 @@ CONC_MIN, CONC_MAX = Decimal("0.01"), Decimal("0.1")  # Preparation: 0.01-0.1 mg
 J9229_UNIT_MG = Decimal("0.1")  # Product / billing: 1 unit = 0.1 mg, one vial = 9 units
 UNITS_PER_VIAL = 9
 REDUCTION = Decimal("0.25")  # Dose modifications: reduce the total cycle dose by 25%
+# Syringe Administration (CHEO's figures, pending the label's): 0.025-0.1 mg/mL, on a half-mL step.
+SYRINGE_MIN, SYRINGE_MAX, SYRINGE_STEP = Decimal("0.025"), Decimal("0.1"), Decimal("0.5")
 
 # Body surface area table (H cm, W kg).
 def label_bsa(formula: str, h: float, w: float) -> float:
@@ -99,15 +101,25 @@ def expected_dose(h: float, w: float, cycle: int, day: int, response: str | None
     bsa = half_up(Decimal(repr(bsa_raw)), "0.01")
     per_m2 = label_mg_per_m2(cycle, day, response) * (1 - Decimal(reduce_pct) / 100)
     dose = half_up(bsa * per_m2, "0.01")
-    vials = int((dose / VIAL_MG).to_integral_value(rounding=ROUND_CEILING))
     volume = dose / RECONSTITUTED_MG_PER_ML
+    vials = int((dose / VIAL_MG).to_integral_value(rounding=ROUND_CEILING))
     units = int((dose / J9229_UNIT_MG).to_integral_value(rounding=ROUND_CEILING))
     discarded = UNITS_PER_VIAL * vials - units
-    concentration = dose / FINAL_ML
+    final = FINAL_ML
+    window = (CONC_MIN, CONC_MAX)
+    if dose / FINAL_ML < CONC_MIN:  # too dilute for the bag: the syringe path
+        steps = max((dose / SYRINGE_MAX / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING),
+                    (volume / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING), 1)
+        final = steps * SYRINGE_STEP
+        window = (SYRINGE_MIN, SYRINGE_MAX)
+    concentration = dose / final
     return {
         "bsa_raw": bsa_raw, "bsa": bsa, "per_m2": per_m2, "dose": dose, "vials": vials, "volume": volume,
-        "nacl": FINAL_ML - volume, "concentration": concentration, "units": units, "discarded": discarded,
-        "modifier": "JW" if discarded > 0 else "JZ", "in_range": CONC_MIN <= concentration <= CONC_MAX,
+        "nacl": final - volume, "concentration": concentration, "units": units, "discarded": discarded,
+        "modifier": "JW" if discarded > 0 else "JZ", "in_range": window[0] <= concentration <= window[1],
+        "container": "bag" if final == FINAL_ML else "syringe", "final": final,
+        # Dose modifications: the 25% reduction is for the cycle after an interruption, never cycle 1.
+        "refused_reduction": cycle == 1 and reduce_pct > 0,
     }
 
 
@@ -136,37 +148,46 @@ def test_dose_engine_against_hand_computation(h, w, schedule, formula, reduce_pc
     assert calc.billing_units_discarded == exp["discarded"]
     assert calc.billing_modifier == exp["modifier"]
     assert calc.hcpcs == "J9229"
-    assert calc.can_prepare == exp["in_range"], (exp["dose"], calc.hard_stops)
+    assert calc.container == exp["container"]
+    assert Decimal(str(calc.final_volume_ml)) == exp["final"]
+    assert calc.can_prepare == (exp["in_range"] and not exp["refused_reduction"]), (exp["dose"], calc.hard_stops)
+    assert any("cycle 1" in s for s in calc.hard_stops) == exp["refused_reduction"]
     if not exp["in_range"]:
         side = "below the minimum" if exp["concentration"] < CONC_MIN else "above the maximum"
         assert any(side in s for s in calc.hard_stops)
 
 
+
 def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     """Guard against a grid that never exercises the branches it claims to check."""
     results = [expected_dose(h, w, *s, f, r) for h, w, s, f, r in DOSE_CASES]
-    assert any(r["concentration"] < CONC_MIN for r in results)
+    assert any(r["container"] == "syringe" for r in results)
+    assert any(r["concentration"] > CONC_MAX for r in results)
     assert any(r["concentration"] > CONC_MAX for r in results)
     assert any(r["modifier"] == "JZ" and r["in_range"] for r in results)
     assert any(r["modifier"] == "JW" for r in results)
     assert len(DOSE_CASES) >= 1000
 
 
-@pytest.mark.parametrize("h,w,day,dose,allowed", [
-    # Mosteller BSA exactly 1 m² (100 cm x 36 kg): Day 8 0.5 mg/m² -> 0.5 mg -> 0.01 mg/mL, the lowest allowed
-    (100, 36, 8, "0.5", True),
+@pytest.mark.parametrize("h,w,day,dose,allowed,container", [
+    # Mosteller BSA exactly 1 m² (100 cm x 36 kg): Day 8 0.5 mg/m² -> 0.5 mg -> 0.01 mg/mL, the bag's lowest
+    (100, 36, 8, "0.5", True, "bag"),
     # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
-    (99, 35.64, 8, "0.5", True),
-    # 0.98 m² x 0.5 = 0.49 mg: 0.0098 mg/mL, below the minimum
-    (98, 35.28, 8, "0.49", False),
-    # 6.25 m² x 0.8 = 5 mg -> 0.1 mg/mL, the highest allowed (250 cm x 562.5 kg)
-    (250, 562.5, 1, "5", True),
-    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg: above the maximum
-    (250, 564.4, 1, "5.01", False),
+    (99, 35.64, 8, "0.5", True, "bag"),
+    # 0.98 m² x 0.5 = 0.49 mg: 0.0098 mg/mL in 50 mL is below the bag's window -> syringe: 4.9 mg/0.1 = 4.9 mL,
+    # up to the half-mL step: 5 mL = 0.098 mg/mL, inside 0.025-0.1
+    (98, 35.28, 8, "0.49", True, "syringe"),
+    # 0.9 m² x 0.5 = 0.45 mg -> syringe 4.5 mL = 0.1 mg/mL, the syringe's highest
+    (90, 32.4, 8, "0.45", True, "syringe"),
+    # 6.25 m² x 0.8 = 5 mg -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
+    (250, 562.5, 1, "5", True, "bag"),
+    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg: above the maximum, and a syringe cannot help
+    (250, 564.4, 1, "5.01", False, "bag"),
 ])
-def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed):
+def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed, container):
     calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"))
     assert Decimal(str(calc.dose_mg)) == Decimal(dose)
+    assert calc.container == container
     assert calc.can_prepare is allowed, calc.hard_stops
 
 

@@ -68,7 +68,12 @@ def test_a_different_dose_table_changes_the_dose(tmp_path, monograph_text):
 def test_a_different_concentration_window_changes_the_hard_stop(tmp_path, monograph_text):
     path = edited(tmp_path, monograph_text, r"^concentration_min = \{ value = 0\.01,", "concentration_min = { value = 0.03,")
     r = calculate_dose(ORDER, monograph=load_monograph(path))
-    assert r.hard_stops and "0.03 mg/mL" in r.hard_stops[0]
+    # Too dilute for the bag now: the syringe path, and the warning quotes the edited window.
+    assert r.container == "syringe" and any("0.03 mg/mL" in w for w in r.warnings)
+    # With the syringe window raised out of reach too, nothing can be prepared.
+    path = edited(tmp_path, path.read_text(), r"^concentration_min = \{ value = 0\.025,", "concentration_min = { value = 0.2,")
+    r = calculate_dose(ORDER, monograph=load_monograph(path))
+    assert r.hard_stops and "0.03 mg/mL" in r.hard_stops[0] and "in either" in r.hard_stops[0]
 
 
 def test_a_value_with_an_unknown_unit_is_refused(tmp_path, monograph_text):

@@ -153,9 +153,11 @@ def test_a_new_preparation_stores_the_patient_order_and_calculation(service, peo
 
 
 def test_a_calculation_hard_stop_stores_nothing_and_says_why(service, people):
+    # An infant of 200 days: under the label's 1 year, from the date of birth at the site clock's date.
+    infant = Patient("Doe, Baby", "MRN-2002", service.now().date() - timedelta(days=200))
     with pytest.raises(PreparationBlocked) as blocked:
-        service.create_preparation(PATIENT, DoseOrder("60 cm", "5 kg", 1, 1), people["tech"])
-    assert blocked.value.hard_stops and "concentration" in blocked.value.hard_stops[0]
+        service.create_preparation(infant, DoseOrder("60 cm", "5 kg", 1, 1), people["tech"])
+    assert blocked.value.hard_stops and "not established" in blocked.value.hard_stops[0]
     assert blocked.value.calculation.dose_mg > 0
     assert service.list_preparations() == []
     assert service.audit_entries()[-1].action == "preparation.refused"

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
     parser.add_argument("--formula", choices=list(FORMULAS), default=None, help="BSA formula (default mosteller)")
     parser.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (label: 25)")
+    parser.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth: the label's minimum age (1 year) is checked at the dose date")
+    parser.add_argument("--dose-date", metavar="YYYY-MM-DD", help="the day of the dose (default today); used with --dob")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -31,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from ..domain.numbers import read_number
 
     reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100")
+    from datetime import datetime
+
+    from ..domain.course import parse_date
+
+    date_of_birth = parse_date("dob", args.dob) if args.dob else None
+    dose_date = parse_date("dose-date", args.dose_date) if args.dose_date else datetime.now().astimezone().date()
     result = calculate_dose(
         DoseOrder(
             height=args.height,
@@ -40,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
             response=args.response,
             formula=args.formula,
             reduce_pct=reduce_pct,
-        )
+        ),
+        date_of_birth=date_of_birth,
+        dose_date=dose_date,
     )
     if args.json:
         emit_json(result.to_dict())

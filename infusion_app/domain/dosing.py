@@ -9,12 +9,14 @@ from the numbers on the sheet.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .bsa import get_formula
 from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
+from .identity import completed_years
 from .limits import SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
 from .monograph import RESPONSES, Monograph, load_monograph, response_label
@@ -104,6 +106,11 @@ class DoseCalculation:
     pending_verification: list[str] = field(default_factory=list)
     monograph_id: str = ""
     monograph_revision: str = ""
+    # the final container: "bag" (label 2.4 Infusion Bag) or "syringe" (2.4 Syringe Administration)
+    container: str = "bag"
+    infusion_rate_ml_per_hour: float = 0.0
+    infusion_duration_hours: float = 0.0
+    age_years: int | None = None
 
     @property
     def can_prepare(self) -> bool:
@@ -122,7 +129,14 @@ class DoseCalculation:
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
             f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = {format_dose(self.dose_mg)}",
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
-            f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} for a total of {format_amount(self.final_volume_ml, 'mL')}",
+            (
+                f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
+                f"in a syringe for a total of {format_amount(self.final_volume_ml, 'mL')}, by syringe pump at "
+                f"{format_amount(self.infusion_rate_ml_per_hour, 'mL/hour')} over {format_amount(self.infusion_duration_hours, 'hour')}"
+                if self.container == "syringe"
+                else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
+                f"for a total of {format_amount(self.final_volume_ml, 'mL')}"
+            ),
             f"Final concentration {format_concentration(self.final_concentration_mg_per_ml)} (allowed {format_concentration(self.concentration_min_mg_per_ml)} to {format_concentration(self.concentration_max_mg_per_ml)})",
             f"Discarded {format_dose(self.discarded_mg)}",
             f"Billing {self.hcpcs}: {format_amount(self.billing_units_administered, 'units')} administered, "
@@ -155,8 +169,15 @@ def calculate_dose(
     order: DoseOrder,
     monograph: Monograph | None = None,
     policy: SitePolicy | None = None,
+    *,
+    date_of_birth: date | None = None,
+    dose_date: date | None = None,
 ) -> DoseCalculation:
-    """Validate the order and compute everything the bench needs. Raises ValidationError on bad input."""
+    """Validate the order and compute everything the bench needs. Raises ValidationError on bad input.
+
+    With the date of birth (and the dose date, the day of preparation), the label's minimum age
+    is a hard stop; without it nothing about age is decided here.
+    """
     monograph = monograph or load_monograph()
     policy = policy or site_defaults()
     limits = input_limits()
@@ -220,33 +241,46 @@ def calculate_dose(
             f"({'+' if rounding_pct > 0 else ''}{format_number(rounding_pct, 1)}%)"
         )
     reconstituted = _dec(monograph.magnitude("reconstitution.concentration", "mg/mL"))
-    final_volume = _dec(monograph.magnitude("dilution.final_volume", "mL"))
-    conc_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
-    conc_max = monograph.magnitude("dilution.concentration_max", "mg/mL")
     unit_mg = _dec(monograph.magnitude("billing.unit_size", "mg"))
 
     if dose <= 0:
         hard_stops.append(f"the dose rounds to {format_dose(dose)}; nothing can be prepared")
-        vials = 0
-    else:
-        vials = int((dose / vial_mg).to_integral_value(rounding=ROUND_CEILING))
     withdraw = _quantize(dose / reconstituted, _dec(policy.volume_precision_ml))
+    vials = int((dose / vial_mg).to_integral_value(rounding=ROUND_CEILING)) if dose > 0 else 0
+
+    container = _container(dose, withdraw, monograph, policy)
+    final_volume, conc_min, conc_max = container.final_volume_ml, container.concentration_min, container.concentration_max
     nacl = final_volume - withdraw
-    concentration = dose / final_volume
+    concentration = dose / final_volume if final_volume > 0 else Decimal(0)
+    if container.kind == "syringe" and dose > 0:
+        warnings.append(
+            f"the dose is too small for the {format_amount(container.bag_volume_ml, 'mL')} bag's window "
+            f"({format_concentration(container.bag_min)} to {format_concentration(container.bag_max)}): "
+            f"syringe administration, {format_amount(final_volume, 'mL')} by syringe pump (label 2.4)"
+        )
     if nacl < 0:
         hard_stops.append(
             f"the dose volume {format_amount(withdraw, 'mL')} exceeds the {format_amount(final_volume, 'mL')} final volume"
         )
-    if not (Decimal(str(conc_min)) <= concentration <= Decimal(str(conc_max))) and dose > 0:
-        side = "below the minimum" if concentration < Decimal(str(conc_min)) else "above the maximum"
-        dose_low = _dec(conc_min) * final_volume
-        dose_high = _dec(conc_max) * final_volume
+    if not (_dec(conc_min) <= concentration <= _dec(conc_max)) and dose > 0:
+        side = "below the minimum" if concentration < _dec(conc_min) else "above the maximum"
+        dose_low = _dec(container.bag_min) * _dec(container.bag_volume_ml)
+        dose_high = _dec(container.bag_max) * _dec(container.bag_volume_ml)
         hard_stops.append(
             f"final concentration {format_concentration(concentration)} is {side}: the label allows "
-            f"{format_concentration(conc_min)} to {format_concentration(conc_max)} in "
-            f"{format_amount(final_volume, 'mL')}, that is doses of {format_dose(dose_low)} to {format_dose(dose_high)}; "
-            f"{format_dose(dose)} cannot be prepared as labelled. Refer to the pharmacist and prescriber."
+            f"{format_concentration(container.bag_min)} to {format_concentration(container.bag_max)} in the "
+            f"{format_amount(container.bag_volume_ml, 'mL')} bag (doses of {format_dose(dose_low)} to {format_dose(dose_high)})"
+            + (
+                f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} "
+                "by syringe"
+                if container.syringe_min is not None
+                else ""
+            )
+            + f"; {format_dose(dose)} cannot be prepared "
+            + ("in either" if container.syringe_min is not None else "as labelled")
+            + ". Refer to the pharmacist and prescriber."
         )
+    age_years = _age_check(date_of_birth, dose_date, monograph, hard_stops)
     discarded = vials * vial_mg - dose
     units_administered = int((dose / unit_mg).to_integral_value(rounding=ROUND_CEILING))
     units_in_vials = int((vials * vial_mg / unit_mg).to_integral_value(rounding=ROUND_HALF_UP))
@@ -257,9 +291,7 @@ def calculate_dose(
         dose_fact,
         monograph.fact("product.vial_deliverable"),
         monograph.fact("reconstitution.concentration"),
-        monograph.fact("dilution.final_volume"),
-        monograph.fact("dilution.concentration_min"),
-        monograph.fact("dilution.concentration_max"),
+        *(monograph.fact(path) for path in container.sources),
     ]
     if reduce_pct:
         used.append(monograph.fact("cycles.toxicity_cycle_dose_reduction"))
@@ -292,10 +324,10 @@ def calculate_dose(
         final_volume_ml=float(final_volume),
         nacl_ml=float(nacl),
         final_concentration_mg_per_ml=float(_quantize(concentration, Decimal("0.0001"))),
-        concentration_min_mg_per_ml=conc_min,
-        concentration_max_mg_per_ml=conc_max,
+        concentration_min_mg_per_ml=float(conc_min),
+        concentration_max_mg_per_ml=float(conc_max),
         discarded_mg=float(discarded),
-        vehicle=monograph.text("dilution.vehicle_short"),
+        vehicle=monograph.text(container.vehicle_path),
         hcpcs=monograph.text("billing.hcpcs"),
         billing_unit_mg=float(unit_mg),
         billing_units_administered=units_administered,
@@ -306,4 +338,74 @@ def calculate_dose(
         pending_verification=pending,
         monograph_id=monograph.id,
         monograph_revision=monograph.revision,
+        container=container.kind,
+        infusion_rate_ml_per_hour=float(container.rate_ml_per_hour),
+        infusion_duration_hours=float(container.duration_hours),
+        age_years=age_years,
     )
+
+
+@dataclass(frozen=True)
+class Container:
+    kind: str  # "bag" or "syringe"
+    final_volume_ml: Decimal
+    concentration_min: float
+    concentration_max: float
+    rate_ml_per_hour: Decimal
+    duration_hours: Decimal
+    vehicle_path: str
+    sources: tuple[str, ...]
+    bag_volume_ml: float
+    bag_min: float
+    bag_max: float
+    syringe_min: float | None
+    syringe_max: float | None
+
+
+def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: SitePolicy) -> Container:
+    """The label's infusion bag when the dose reaches its concentration window; otherwise the
+    syringe path (2.4 Syringe Administration) when the monograph has one and the dose fits it."""
+    bag_volume = _dec(monograph.magnitude("dilution.final_volume", "mL"))
+    bag_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
+    bag_max = monograph.magnitude("dilution.concentration_max", "mg/mL")
+    bag_hours = _dec(monograph.magnitude("infusion.duration", "hour"))
+    has_syringe = "syringe" in monograph.raw
+    syringe_min = monograph.magnitude("syringe.concentration_min", "mg/mL") if has_syringe else None
+    syringe_max = monograph.magnitude("syringe.concentration_max", "mg/mL") if has_syringe else None
+    bag = Container(
+        "bag", bag_volume, bag_min, bag_max, _dec(monograph.magnitude("infusion.rate", "mL/hour")), bag_hours,
+        "dilution.vehicle_short", ("dilution.final_volume", "dilution.concentration_min", "dilution.concentration_max"),
+        float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
+    )
+    if not has_syringe or dose <= 0 or dose / bag_volume >= _dec(bag_min):
+        return bag
+    assert syringe_min is not None and syringe_max is not None
+    # The smallest volume on the site's step that brings the dose down to the window's maximum:
+    # the least fluid for a small child, still measurable on the pump syringe.
+    step = _dec(policy.syringe_volume_step_ml)
+    volume = max(_quantize(dose / _dec(syringe_max), step, ROUND_CEILING), _quantize(withdraw, step, ROUND_CEILING), step)
+    hours = _dec(monograph.magnitude("syringe.infusion_duration", "hour"))
+    rate = _quantize(volume / hours, Decimal("0.1"))
+    return Container(
+        "syringe", volume, syringe_min, syringe_max, rate, hours, "syringe.vehicle_short",
+        ("syringe.concentration_min", "syringe.concentration_max", "syringe.infusion_duration"),
+        float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
+    )
+
+
+def _age_check(date_of_birth: date | None, dose_date: date | None, monograph: Monograph, hard_stops: list[str]) -> int | None:
+    if date_of_birth is None:
+        return None
+    if dose_date is None:
+        raise ValidationError("dose-date", "is needed with the date of birth to tell the age at the dose (e.g. 2026-12-01)")
+    if date_of_birth > dose_date:
+        raise ValidationError("dob", f"{date_of_birth.isoformat()} is after the dose date {dose_date.isoformat()}")
+    years = completed_years(date_of_birth, dose_date)
+    minimum = monograph.magnitude("patients.minimum_age", "year") if "patients" in monograph.raw else 0
+    if years < minimum:
+        where = f"label {monograph.fact('patients.minimum_age').where}"
+        hard_stops.append(
+            f"the patient is {years} years old at the dose (born {date_of_birth.isoformat()}, dose {dose_date.isoformat()}): "
+            f"safety and efficacy under {format_number(minimum)} year are not established ({where})"
+        )
+    return years

@@ -73,6 +73,7 @@ class SitePolicy:
     bsa_decimals: int
     default_bsa_formula: str
     blast_count_max_age_hours: int  # an older count does not clear the first-dose cytoreduction gate
+    syringe_volume_step_ml: float
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -96,6 +97,7 @@ def site_defaults() -> SitePolicy:
             bsa_decimals=int(raw["precision"]["bsa_decimals"]["value"]),
             default_bsa_formula=str(raw["bsa"]["default_formula"]["text"]),
             blast_count_max_age_hours=int(_value(raw["course"]["blast_count_max_age"], "hour")),
+            syringe_volume_step_ml=_value(raw["syringe_administration"]["volume_step"], "mL"),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

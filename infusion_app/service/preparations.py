@@ -431,9 +431,11 @@ class PreparationService:
         return self.settings()
 
     # -- preparations -----------------------------------------------------------------------
-    def calculate(self, order: DoseOrder) -> DoseCalculation:
-        """The dose engine with this site's policy (no storage)."""
-        return calculate_dose(order, self.monograph, self.policy())
+    def calculate(self, order: DoseOrder, date_of_birth: date | None = None) -> DoseCalculation:
+        """The dose engine with this site's policy (no storage); with the date of birth, the
+        label's minimum age is checked at today's date on the site's clock."""
+        dose_date = self.now().astimezone().date() if date_of_birth is not None else None
+        return calculate_dose(order, self.monograph, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
 
     def order_from_course(self, mrn: str, order: DoseOrder) -> tuple[DoseOrder, dict[str, Any]]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
@@ -500,7 +502,7 @@ class PreparationService:
                            {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": [refused.message]})
             )
             raise
-        calculation = self.calculate(order)
+        calculation = self.calculate(order, patient.date_of_birth)
         vials = [self._validate_vial(v, now, product_confirmed) for v in vials]
         if calculation.hard_stops:
             self.repository.append_audit(
