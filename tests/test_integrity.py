@@ -764,3 +764,20 @@ def test_a_deleted_course_is_found(replayable, tmp_path):
     connection.close()
     result = _verify(folder)
     assert not result.intact and "deleted" in result.reason
+
+
+# -- 21. an IntegrityError says what failed ---------------------------------------------------
+
+
+def test_a_constraint_other_than_the_name_is_not_reported_as_a_taken_name(data):
+    from infusion_app.storage import StorageError
+
+    connection = sqlite3.connect(data / DB_FILENAME)
+    with connection:  # a trigger stands in for any other constraint of a future schema
+        connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'constraint failed: CHECK'); END")
+    connection.close()
+    with open_service(data_dir=data, clock=FakeClock(T0)) as service:
+        paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
+        with pytest.raises(StorageError) as failed:
+            service.add_user("Nia New", Role.NURSE, "975310", actor=paul)
+        assert "already exists" not in str(failed.value) and "could not be stored" in str(failed.value)

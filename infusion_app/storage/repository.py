@@ -186,7 +186,10 @@ class SqlRepository(TransactionScopes):
                 self._append_audit(session, audit)
                 return _user(row)
         except IntegrityError as exc:
-            raise DuplicateError(f"a user named '{user.name}' already exists") from exc
+            # Only a taken name is "already exists"; any other constraint says what failed.
+            if self.get_user(user.name) is not None:
+                raise DuplicateError(f"a user named '{user.name}' already exists") from exc
+            raise StorageError(f"the user '{user.name}' could not be stored: {exc.orig}; nothing was changed") from exc
 
     def _user_row(self, session: Session, name: str) -> UserRow | None:
         return session.scalar(select(UserRow).where(UserRow.name_key == name_key(name)))
@@ -289,7 +292,9 @@ class SqlRepository(TransactionScopes):
                     session.add(self._vial_row(prep.id, position, vial, prep.created_at, prep.created_by))
                 self._append_audit(session, audit)
         except IntegrityError as exc:
-            raise DuplicateError(f"preparation {prep.id} already exists") from exc
+            if self.preparation_id_exists(prep.id):
+                raise DuplicateError(f"preparation {prep.id} already exists") from exc
+            raise StorageError(f"preparation {prep.id} could not be stored: {exc.orig}; nothing was changed") from exc
 
     @staticmethod
     def _vial_row(prep_id: str, position: int, vial: VialRecord, at: datetime, by: str) -> VialRow:
