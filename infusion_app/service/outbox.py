@@ -19,7 +19,8 @@ from ..domain.ports import AuditDraft
 from .interchange import build_message
 
 MLLP_START, MLLP_END = b"\x0b", b"\x1c\x0d"
-SEND_TIMEOUT_SECONDS = 10.0
+# Short: the send after infusion-ended runs while the nurse waits; a slow receiver is retried later.
+SEND_TIMEOUT_SECONDS = 5.0
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(minutes=30)
 ACTOR = "interchange"
