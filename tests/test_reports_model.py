@@ -174,3 +174,16 @@ def test_every_character_printed_has_a_glyph_in_the_embedded_fonts(monograph):
         glyphs = pdfmetrics.getFont(face).face.charToGlyph
         missing = sorted(c for c in characters if ord(c) not in glyphs and c not in "\n")
         assert missing == [], f"{face} has no glyph for {missing}"
+
+
+def test_a_syringe_dose_says_syringe_with_its_volume_and_pump_rate(monograph):
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    prep = demo_preparation(monograph)
+    child = calculate_dose(DoseOrder("90 cm", "12 kg", 1, 8), monograph)  # 0.28 mg in 3 mL by syringe
+    prep = dataclasses.replace(prep, order={**prep.order, "calculation": child.to_dict()})
+    sheet = build(prep, monograph)
+    assert "SYRINGE" in sheet.vehicle_line and "3 mL" in sheet.vehicle_line
+    assert "syringe pump" in sheet.route_rate and "3 mL/h" in sheet.route_rate
+    steps = " ".join(step.text for step in sheet.dilution_steps)
+    assert "into the syringe" in steps and "Label the syringe" in steps and "Add it to" not in steps

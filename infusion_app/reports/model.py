@@ -419,13 +419,19 @@ def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz:
             _done(diluted, tz),
         ),
         Step(
-            f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
+            (
+                f"Draw {format_volume(calc['nacl_ml'])} {monograph.text('syringe.vehicle_short')} into the syringe with it, "
+                f"for a total of {format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])} "
+                "(syringe administration)."
+            )
+            if calc.get("container") == "syringe"
+            else f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
             f"{format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])}."
         ),
         Step(monograph.text("dilution.mixing")),
         Step(monograph.text("reconstitution.discard_rest")),
         Step("Independent double check by a pharmacist (not the preparer).", _done(verified, tz)),
-        Step("Label the bag; protect it from light.", _done(labelled, tz)),
+        Step(f"Label the {'syringe' if calc.get('container') == 'syringe' else 'bag'}; protect it from light.", _done(labelled, tz)),
     ]
     return reconstitution, dilution
 
@@ -635,7 +641,9 @@ def _build(
     verified = prep.last(EventType.VERIFIED)
     reconstitution_steps, dilution_steps = _steps(prep, monograph, calc, tz)
     route = monograph.text("infusion.route")
-    rate = format_amount(monograph.magnitude("infusion.rate", "mL/hour"), "mL/h")
+    syringe = calc.get("container") == "syringe"
+    # A syringe dose runs at its own volume over the infusion time; a bag at the monograph's rate.
+    rate = format_amount(calc["infusion_rate_ml_per_hour"] if syringe else monograph.magnitude("infusion.rate", "mL/hour"), "mL/h")
     return SheetData(
         prep_id=prep.id,
         patient_name=prep.patient.name,
@@ -664,9 +672,9 @@ def _build(
         warnings=[str(w) for w in calc.get("warnings", [])] + _course_flags(prep.order.get("course")),
         hard_stops=[str(s) for s in calc.get("hard_stops", [])],
         pending_verification=[_pending_text(p) for p in calc.get("pending_verification", [])],
-        vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}",
+        vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}" + (" in a SYRINGE" if syringe else ""),
         final_concentration=format_concentration(calc["final_concentration_mg_per_ml"]),
-        route_rate=f"{route} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
+        route_rate=f"{route}{' by syringe pump' if syringe else ''} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
         prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
         checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
         do_not_start_after=deadline_text("start_infusion_by"),
