@@ -292,6 +292,24 @@ def run_show(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _list_entry(status) -> dict:
+    # to_dict() serialises the whole preparation (events, deadlines): once per record, not per field.
+    record = status.to_dict()
+    deadline = status.next_deadline
+    return {
+        "id": status.id,
+        "patient": status.prep.patient.name,
+        "mrn": status.prep.patient.mrn,
+        "dose_mg": status.prep.order.get("calculation", {}).get("dose_mg"),
+        "current_step": status.current_step,
+        "active": status.active,
+        "next_deadline": ({"key": deadline.key, "label": deadline.label, "at": record["next_deadline"]["at"],
+                           "state": getattr(deadline.state, "value", deadline.state)}
+                          if deadline else None),
+        "created_at": record["created_at"],
+    }
+
+
 def run_list(args: argparse.Namespace) -> int:
     from ..domain.formatting import format_instant
     from .service_access import open_service_for
@@ -305,22 +323,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.active and args.limit is not None:
         statuses = statuses[: args.limit]
     if args.json:
-        emit_json({"preparations": [
-            {
-                "id": s.id,
-                "patient": s.prep.patient.name,
-                "mrn": s.prep.patient.mrn,
-                "dose_mg": s.prep.order.get("calculation", {}).get("dose_mg"),
-                "current_step": s.current_step,
-                "active": s.active,
-                "next_deadline": ({"key": s.next_deadline.key, "label": s.next_deadline.label,
-                                   "at": s.to_dict()["next_deadline"]["at"],
-                                   "state": getattr(s.next_deadline.state, "value", s.next_deadline.state)}
-                                  if s.next_deadline else None),
-                "created_at": s.to_dict()["created_at"],
-            }
-            for s in statuses
-        ]})
+        emit_json({"preparations": [_list_entry(s) for s in statuses]})
     else:
         for s in statuses:
             deadline = f"{s.next_deadline.label} {format_instant(s.next_deadline.at)}" if s.next_deadline else ""
