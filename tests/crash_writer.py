@@ -24,6 +24,7 @@ def main(data_dir: str, say=None) -> None:
     say = say or sys.stdout
     service = open_service(data_dir=data_dir)
     tech, pharm, nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
+    order_pharm = service.user("Olga")
     say.write("ready\n")  # opened: from here on every line follows a commit
     say.flush()
     number = 0
@@ -35,10 +36,14 @@ def main(data_dir: str, say=None) -> None:
         say.write(f"prep {status.id}\n")
         say.flush()
         service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
+        calc = status.prep.order["calculation"]
+        checked = {"entered": {"mrn": f"CR{number}", "height": "170 cm", "weight": "70 kg",
+                               "dose_mg": str(calc["dose_mg"]), "volume_ml": str(calc["withdraw_ml"])}}
         steps = [
+            (E.ORDER_VERIFIED, order_pharm, {}),
             (E.RECONSTITUTED, tech, {}),
             (E.DILUTED, tech, {"storage": "room"}),
-            (E.VERIFIED, pharm, {}),
+            (E.VERIFIED, pharm, checked),
             (E.LABELLED, tech, {}),
             (E.DISPENSED, tech, {}),
             *[(E.PREMEDICATION, nurse, {"drug_class": c, "drug": d, "dose": q}) for c, d, q in PREMEDS],

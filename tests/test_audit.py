@@ -32,12 +32,12 @@ def filled(tmp_path):
         service.set_setting("warning_lead_minutes", 40, pharm)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
+        service.record_event(prep.id, E.ORDER_VERIFIED, pharm)
         service.record_event(prep.id, E.RECONSTITUTED, tech)
         clock.advance(hours=3, minutes=30)
         service.acknowledge_alarm(prep.id, "dilute_by", "warning", tech)
-        clock.advance(minutes=40)
-        override = service.authorize_override("Paul", "222222", "prescriber informed")
-        service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"}, override=override)
+        clock.advance(minutes=20)
+        service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"})
         service.deactivate_user("Nora", actor=pharm)
         assert service.verify_audit().intact
     return tmp_path
@@ -62,15 +62,15 @@ def test_every_kind_of_change_is_in_the_log_with_who_and_when(filled):
     actions = [e.action for e in entries]
     assert actions == [
         "user.added", "user.added", "user.added", "setting.changed", "preparation.created", "vial.added",
-        "event.reconstituted", "alarm.acknowledged", "override", "event.diluted", "user.deactivated",
+        "event.order-verified", "event.reconstituted", "alarm.acknowledged", "event.diluted", "user.deactivated",
     ]
     assert entries[0].actor.startswith("local-admin (os user ")
     assert entries[2].actor == "Paul"
-    assert entries[8].actor == "Paul" and "prescriber informed" in entries[8].after
+    assert entries[6].actor == "Paul" and "order-verified" in entries[6].after
     assert entries[10].before == '{"active":true}' and json.loads(entries[10].after)["active"] is False
     assert all(json.loads(e.after)["os_user"] for e in entries if e.action.startswith("user."))  # the OS account too
     assert entries[4].at == "2026-03-10T08:00:00.000000+00:00"
-    assert entries[9].at == "2026-03-10T12:10:00.000000+00:00"
+    assert entries[9].at == "2026-03-10T11:50:00.000000+00:00"
     assert all("111111" not in e.after and "222222" not in e.after for e in entries)  # no PIN ever
 
 
@@ -80,9 +80,9 @@ def test_an_intact_log_verifies(filled):
 
 
 def test_an_edited_entry_is_found(filled):
-    raw(filled, "UPDATE audit_log SET after_json = replace(after_json, 'prescriber informed', 'all fine') WHERE seq = 9")
+    raw(filled, "UPDATE audit_log SET after_json = replace(after_json, 'Paul', 'Petra') WHERE seq = 7")
     result = check(filled)
-    assert result.first_broken == 9 and "altered" in result.reason
+    assert result.first_broken == 7 and "altered" in result.reason
 
 
 def test_an_edited_actor_is_found(filled):
@@ -190,7 +190,7 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
     ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),
     ("UPDATE events SET details_json = '{\"storage\":\"fridge\"}' WHERE type = 'diluted'", 10, "differs"),
-    ("UPDATE events SET at = '2026-03-10T11:00:00.000000+00:00' WHERE type = 'reconstituted'", 7, "differs"),
+    ("UPDATE events SET at = '2026-03-10T11:00:00.000000+00:00' WHERE type = 'reconstituted'", 8, "differs"),
     ("UPDATE settings SET value_json = '240'", 4, "setting"),
 ])
 def test_data_changed_behind_the_programs_back_is_found(filled, statement, expected_seq, words):

@@ -134,11 +134,26 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
         assert code == 0, err
         return json.loads(out)
 
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", *d)
+    assert code == 1 and "[order_not_verified]" in err
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    assert "order-verified" in json.loads(out)["allowed_events"]
+    record("222222", "paul", "order-verified")
     record("111111", "tina", "reconstituted")
     record("111111", "tina", "diluted", "--storage", "room")
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "verified", "--user", "tina", *d)
+    checks = ["--check-mrn", "MRN-1", "--check-height", "170 cm", "--check-weight", "70 kg",
+              "--check-dose-mg", str(json.loads(out)["calculation"]["dose_mg"]),
+              "--check-volume-ml", str(json.loads(out)["calculation"]["withdraw_ml"])]
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "verified", "--user", "tina", *checks, *d)
     assert code == 1 and "pharmacist" in err  # a technician does not verify
-    record("333333", "petra", "verified")
+    code, _, err = run(capsys, monkeypatch, "333333", "prep", "record", prep_id, "verified", "--user", "petra", *d)
+    assert code == 1 and "[double_check_incomplete]" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, monkeypatch, "333333", "prep", "record", prep_id, "verified", "--user", "petra", *checks[:-2], *d)
+    assert code == 1 and "[double_check_incomplete]" in err and "--check-volume-ml" in err
+    wrong_weight = [*checks[:5], "80 kg", *checks[6:]]
+    code, _, err = run(capsys, monkeypatch, "333333", "prep", "record", prep_id, "verified", "--user", "petra", *wrong_weight, *d)
+    assert code == 1 and "[verification_mismatch]" in err and "weight" in err
+    record("333333", "petra", "verified", *checks)
     record("111111", "tina", "labelled")
     record("111111", "tina", "dispensed")
     for drug_class, drug, dose in [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]:
@@ -157,10 +172,13 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
     payload = json.loads(out)
     assert code == 0
-    assert [e["type"] for e in payload["events"]][:3] == ["reconstituted", "diluted", "verified"]
+    assert [e["type"] for e in payload["events"]][:4] == ["order-verified", "reconstituted", "diluted", "verified"]
     assert {"patient", "order", "calculation", "vials", "events", "deadlines", "current_step", "allowed_events"} <= payload.keys()
     assert all(d["state"] for d in payload["deadlines"])
-    assert "infusion-ended" in payload["allowed_events"]
+    # An infusion ended minutes after its start is refused as an end (the monograph's 1 h minimum).
+    assert "infusion-ended" not in payload["allowed_events"]
+    code, _, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "infusion-ended", "--user", "nora", *d)
+    assert code == 1 and "[infusion_too_fast]" in err and "--deviation-reason" in err
 
     code, out, _ = run(capsys, monkeypatch, None, "prep", "list", "--active", "--json", *d)
     listed = json.loads(out)["preparations"]
@@ -179,6 +197,7 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
 def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
     prep_id = new_prep(capsys, monkeypatch, data)
     if argv[0] == "diluted":
+        run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--user", "paul", "--data-dir", str(data))
         run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
@@ -193,27 +212,31 @@ def test_record_on_an_unknown_or_malformed_id_exits_2(data, capsys, monkeypatch)
         assert code == 2 and "preparation id" in err
 
 
-def test_a_late_step_is_refused_then_overridden_by_a_named_pharmacist(data, capsys, monkeypatch):
+def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, monkeypatch):
     prep_id = new_prep(capsys, monkeypatch, data)
     d = ["--data-dir", str(data)]
     from datetime import datetime, timedelta, timezone
 
+    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--user", "paul", *d)
+    assert code == 0, err
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)
     assert code == 0, err
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room", "--user", "tina", *d)
-    assert code == 1 and "refused" in err and "--override-by" in err
-    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "000000")
+    assert code == 1 and "[dilute_by_passed]" in err and "discard and prepare again" in err and "--override-by" not in err
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "333333")
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
-                       "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", *d)
-    assert code == 2 and "PIN" in err
-    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "222222")
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
-                         "--override-by", "paul", "--override-reason", "prescriber informed", "--user", "tina", "--json", *d)
+                       "--override-by", "petra", "--override-reason", "prescriber informed, dose needed", "--user", "tina", *d)
+    assert code == 1 and "[dilute_by_passed]" in err and len(err.strip().splitlines()) == 1
+    # A step dated in time but entered after its limit passed is judged at its entry.
+    four_h_50_ago = (datetime.now(timezone.utc) - timedelta(hours=4, minutes=50)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
+                       "--at", four_h_50_ago, "--user", "tina", *d)
+    assert code == 1 and "[late_entry]" in err and "entered late" in err and "tina" in err
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    assert [e["type"] for e in json.loads(out)["events"]] == ["order-verified", "reconstituted"]
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "discarded", "--reason", "dilute-by passed", "--user", "tina", *d)
     assert code == 0, err
-    events = json.loads(out)["events"]
-    assert [e["type"] for e in events] == ["reconstituted", "override", "diluted"]
-    assert events[1]["user"] == "paul" and events[1]["details"]["reason"] == "prescriber informed"
 
 
 def test_user_deactivate_keeps_the_record_and_blocks_the_user(data, capsys, monkeypatch):

@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from tests.prep_helpers import checked
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4, letter
 from reportlab.lib.units import inch, mm
@@ -49,11 +51,12 @@ def stored(tmp_path_factory):
             product_confirmed=True,
         )
         prep_id = status.id
+        service.record_event(prep_id, E.ORDER_VERIFIED, service.add_user("Ola Order", Role.PHARMACIST, "333333", actor=pharmacist))
         service.record_event(prep_id, E.RECONSTITUTED, tech)
         clock.advance(minutes=15)
         service.record_event(prep_id, E.DILUTED, tech, details={"storage": "room"})
         clock.advance(minutes=5)
-        service.record_event(prep_id, E.VERIFIED, pharmacist)
+        service.record_event(prep_id, E.VERIFIED, pharmacist, details=checked(service, prep_id))
     return data_dir, prep_id
 
 

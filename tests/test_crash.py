@@ -98,6 +98,7 @@ def survive_sigkills(tmp_path, rounds: int) -> None:
         paul = service.add_user("Paul", Role.PHARMACIST, "222222")
         service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
         service.add_user("Nora", Role.NURSE, "444444", actor=paul)
+        service.add_user("Olga", Role.PHARMACIST, "333333", actor=paul)
     rng = random.Random(int(os.environ.get("CRASH_SEED", time.time_ns())))
     acknowledged_preps: set[str] = set()
     acknowledged_events: dict[tuple[str, int], str] = {}
@@ -160,6 +161,7 @@ def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path):
         paul = service.add_user("Paul", Role.PHARMACIST, "222222")
         service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
         service.add_user("Nora", Role.NURSE, "444444", actor=paul)
+        service.add_user("Olga", Role.PHARMACIST, "333333", actor=paul)
     writers = [start_writer(data) for _ in range(2)]
     for writer in writers:
         assert writer.stdout.readline() == "ready\n", writer.stderr.read()

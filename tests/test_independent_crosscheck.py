@@ -412,9 +412,22 @@ POLICY = site_defaults()
 T0 = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
 
 
+def _order() -> dict:
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    return {"calculation": calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), MONO, POLICY).to_dict()}
+
+
+def _checked(p: Preparation) -> dict:
+    """A complete blind double check: the five values re-entered as read."""
+    calc = p.order["calculation"]
+    return {"entered": {"mrn": p.patient.mrn, "height": "170 cm", "weight": "70 kg",
+                        "dose_mg": str(calc["dose_mg"]), "volume_ml": str(calc["withdraw_ml"])}}
+
+
 def _prep(preparer: User, diluter: User | None = None) -> Preparation:
     diluter = diluter or preparer
-    p = Preparation("P1", PATIENT, {}, T0, preparer.name, MONO.id, MONO.revision)
+    p = Preparation("P1", PATIENT, _order(), T0, preparer.name, MONO.id, MONO.revision)
     p.events += [ev(EventType.RECONSTITUTED, T0, preparer.name), ev(EventType.DILUTED, T0 + 20 * MIN, diluter.name, storage="room")]
     return p
 
@@ -434,7 +447,7 @@ def _check(p: Preparation, event: Event, actor: User):
 ])
 def test_verification_by_a_different_pharmacist(preparer, diluter, verifier, ok):
     p = _prep(preparer, diluter)
-    event = ev(EventType.VERIFIED, T0 + 30 * MIN, verifier.name)
+    event = ev(EventType.VERIFIED, T0 + 30 * MIN, verifier.name, **_checked(p))
     if ok:
         _check(p, event, verifier)
     else:
@@ -506,6 +519,13 @@ def test_patient_confirmation_needs_two_matching_identifiers(details, ok):
         assert refused.value.code == "patient_mismatch"
 
 
+def _premedicate(p: Preparation, at: datetime) -> None:
+    """Premedication again shortly before a late start (it counts within the site's window)."""
+    for drug_class, drug, dose in (("corticosteroid", "dexamethasone", "10 mg"), ("antipyretic", "acetaminophen", "650 mg"),
+                                   ("antihistamine", "diphenhydramine", "25 mg")):
+        p.events.append(ev(EventType.PREMEDICATION, at, "nurse", drug_class=drug_class, drug=drug, dose=dose))
+
+
 def _infusing(storage: str = "room", out_of_fridge: datetime | None = None) -> Preparation:
     p = _ready_for_infusion(ALL_PREMEDS, GOOD_CONFIRM)
     if storage == "fridge":
@@ -514,13 +534,17 @@ def _infusing(storage: str = "room", out_of_fridge: datetime | None = None) -> P
     return p
 
 
-def test_the_infusion_may_not_start_after_start_by_without_a_pharmacist_override():
+def test_the_infusion_may_not_start_after_start_by_and_no_override_allows_it():
     p = _infusing()
     start_by = T0 + 20 * MIN + 4 * H  # dilution + 4 h at room temperature (earlier than reconstitution + 7 h)
+    with pytest.raises(StepRefused) as stale:  # premedication given 3.5 h before: outside the site's 2 h window
+        _check(p, ev(EventType.INFUSION_STARTED, start_by, "nurse"), NURSE)
+    assert stale.value.code == "premedication_window"
+    _premedicate(p, start_by - 30 * MIN)
     _check(p, ev(EventType.INFUSION_STARTED, start_by, "nurse"), NURSE)
     with pytest.raises(StepRefused) as refused:
         _check(p, ev(EventType.INFUSION_STARTED, start_by + MIN, "nurse"), NURSE)
-    assert refused.value.code == "start_infusion_by_passed" and refused.value.overridable
+    assert refused.value.code == "start_infusion_by_passed" and not refused.value.overridable
 
 
 def test_a_refrigerated_bag_warms_for_one_hour_before_the_infusion_starts():
@@ -531,6 +555,7 @@ def test_a_refrigerated_bag_warms_for_one_hour_before_the_infusion_starts():
     assert "warm_until_not_reached" in refused.value.codes
     _check(p, ev(EventType.INFUSION_STARTED, out + H, "nurse"), NURSE)
     # and it must start within 3 h of dilution (refrigerated limit, warm-up included)
+    _premedicate(p, T0 + 20 * MIN + 2 * H)
     with pytest.raises(StepRefused) as refused:
         _check(p, ev(EventType.INFUSION_STARTED, T0 + 20 * MIN + 3 * H + MIN, "nurse"), NURSE)
     assert "start_infusion_by_passed" in refused.value.codes

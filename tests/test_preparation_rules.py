@@ -19,6 +19,7 @@ from infusion_app.domain.preparation import (
     check_event,
     current_step,
     is_active,
+    deviation_event,
     make_override,
     override_event,
 )
@@ -46,6 +47,22 @@ PREMED_DETAILS = {
 }
 
 
+def _stored_order() -> dict:
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    return {"calculation": calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), MONO, POLICY).to_dict()}
+
+
+ORDER = _stored_order()
+# What the independent checker re-enters for ORDER (the blind double check).
+CHECKED = {
+    "entered": {
+        "mrn": "MRN0001", "height": "170 cm", "weight": "70 kg",
+        "dose_mg": str(ORDER["calculation"]["dose_mg"]), "volume_ml": str(ORDER["calculation"]["withdraw_ml"]),
+    }
+}
+
+
 def limit(name: str) -> timedelta:
     return MONO.duration(f"time_limits.{name}")
 
@@ -53,12 +70,15 @@ def limit(name: str) -> timedelta:
 class Ward:
     """One preparation, a fake clock, and the application service's two calls: check, then append."""
 
-    def __init__(self, order: dict | None = None):
+    def __init__(self, order: dict | None = None, mono=None):
+        self.mono = mono or MONO
+        self.deviation_reason: str | None = None
+        self.breaches: list = []
         self.clock = FakeClock(R - timedelta(minutes=30))
         self.prep = Preparation(
             id="B7K2",
             patient=Patient("Ann Example", "MRN0001", date(1970, 5, 1)),
-            order=order or {},
+            order=order or ORDER,
             created_at=self.clock.now(),
             created_by="paul",
             monograph_id=MONO.id,
@@ -66,22 +86,30 @@ class Ward:
         )
 
     def event(self, kind: EventType, user: User, at: datetime | None = None, **details) -> Event:
+        if kind == EventType.VERIFIED and "entered" not in details:
+            details = {**details, **CHECKED}
         if at is not None and at > self.clock.now():
             self.clock.set(at)
         return Event(kind, at or self.clock.now(), self.clock.now(), user.name, details)
 
     def check(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
         event = self.event(kind, user, at, **details)
-        check_event(self.prep, event, user, self.clock.now(), MONO, POLICY, override)
+        self.breaches = check_event(
+            self.prep, event, user, self.clock.now(), self.mono, POLICY, override, deviation_reason=self.deviation_reason
+        )
         return event
 
     def record(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
         if kind == EventType.PATIENT_CONFIRMED and not details:
             details = dict(CONFIRMED_DETAILS)
+        if kind == EventType.VERIFIED and not details:
+            details = dict(CHECKED)
         event = self.check(kind, user, at, override, **details)
         if override is not None:
             self.prep.events.append(override_event(override, event, self.clock.now()))
         self.prep.events.append(event)
+        if self.breaches:
+            self.prep.events.append(deviation_event(self.breaches, self.deviation_reason or "", event))
         return event
 
     def refused(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details) -> StepRefused:
@@ -99,7 +127,12 @@ class Ward:
         return found[key].at
 
     # -- the usual path, step by step ----------------------------------------------------------
+    def verify_order(self):
+        return self.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(minutes=10))
+
     def reconstitute(self):
+        if self.prep.last(EventType.ORDER_VERIFIED) is None:
+            self.verify_order()
         return self.record(EventType.RECONSTITUTED, TINA, R)
 
     def dilute(self, storage="room", minutes=30):
@@ -135,7 +168,9 @@ class Ward:
 
 def test_the_whole_path_at_room_temperature():
     ward = Ward()
-    assert current_step(ward.prep) == "reconstitute" and is_active(ward.prep)
+    assert current_step(ward.prep) == "verify order" and is_active(ward.prep)
+    ward.verify_order()
+    assert current_step(ward.prep) == "reconstitute"
     ward.reconstitute()
     assert current_step(ward.prep) == "dilute"
     ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room")
@@ -171,14 +206,15 @@ def test_the_refrigerated_bag_path():
     ward.record(EventType.BAG_FROM_FRIDGE, NINA, out)
     warm_until = out + limit("refrigerated_bag_warm_up")
     still_warming = ward.refused(EventType.INFUSION_STARTED, NINA, warm_until - timedelta(minutes=1))
-    assert (still_warming.code, still_warming.overridable) == ("warm_until_not_reached", True)
+    assert (still_warming.code, still_warming.overridable) == ("warm_until_not_reached", False)
+    assert "wait until it is reached" in still_warming.message
     assert EventType.INFUSION_STARTED not in allowed_events(ward.prep, warm_until - timedelta(minutes=1), MONO, POLICY)
     assert EventType.INFUSION_STARTED in allowed_events(ward.prep, warm_until, MONO, POLICY)
     ward.record(EventType.INFUSION_STARTED, NINA, warm_until)
     assert current_step(ward.prep) == "infusing"
 
 
-def test_a_still_warming_bag_may_start_only_with_a_pharmacist_override():
+def test_a_still_warming_bag_may_not_start_even_with_a_pharmacist_override():
     ward = Ward()
     ward.dilute(storage="fridge")
     ward.record(EventType.BAG_FROM_FRIDGE, TINA, R + timedelta(minutes=35))
@@ -188,12 +224,9 @@ def test_a_still_warming_bag_may_start_only_with_a_pharmacist_override():
     ward.premedicate(R + timedelta(minutes=55))
     at = R + timedelta(minutes=60)
     override = make_override(PETRA, "bag warmed in the warming cabinet", "warm_until_not_reached")
-    ward.record(EventType.INFUSION_STARTED, NINA, at, override=override)
-    recorded = ward.prep.events_of(EventType.OVERRIDE)[-1]
-    assert recorded.user == "petra"
-    assert recorded.details["hard_stop"] == "warm_until_not_reached"
-    assert recorded.details["step"] == "infusion-started"
-    assert recorded.details["reason"] == "bag warmed in the warming cabinet"
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA, at, override=override)
+    assert (refusal.code, refusal.overridable) == ("warm_until_not_reached", False)
+    assert ward.prep.events_of(EventType.OVERRIDE) == []
 
 
 def test_reconstituted_vials_in_the_refrigerator():
@@ -215,7 +248,8 @@ def test_reconstituted_vials_left_in_the_refrigerator_past_their_hold_time():
     ward.record(EventType.RECONSTITUTED_TO_FRIDGE, TINA, R + timedelta(minutes=5))
     late = R + limit("reconstituted_refrigerated_max") + timedelta(minutes=1)
     refusal = ward.refused(EventType.RECONSTITUTED_FROM_FRIDGE, TINA, late)
-    assert refusal.overridable and "reconstituted_fridge_until_passed" in refusal.codes
+    assert not refusal.overridable and "reconstituted_fridge_until_passed" in refusal.codes
+    assert "discard and prepare again" in refusal.message
     # Discarding is always possible.
     ward.record(EventType.DISCARDED, TINA, late, reason="past the refrigerated hold time")
     assert current_step(ward.prep) == "discarded"
@@ -268,7 +302,7 @@ def test_premedication_and_patient_confirmation_may_come_before_preparation():
     ward = Ward()
     ward.premedicate(R - timedelta(minutes=20), confirm=False)
     ward.record(EventType.PATIENT_CONFIRMED, NINA, R - timedelta(minutes=10))
-    assert current_step(ward.prep) == "reconstitute"
+    assert current_step(ward.prep) == "verify order"
     ward.dispense()
     assert current_step(ward.prep) == "start infusion"
     ward.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
@@ -339,12 +373,15 @@ def test_premedication_details_are_validated(details, field):
     assert error.field == field
 
 
-def test_premedication_given_at_may_repeat_the_event_time_and_liquids_have_volumes():
+def test_premedication_given_at_may_repeat_the_event_time_and_doses_are_amounts_of_drug():
     ward = Ward()
     at = R - timedelta(minutes=20)
     ward.record(
-        EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="20.3 mL", given_at=at.isoformat()
+        EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="650 mg", given_at=at.isoformat()
     )
+    # A volume says nothing about the amount given: 20.3 mL of which strength?
+    error = ward.invalid(EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="20.3 mL")
+    assert error.field == "dose" and "mg" in error.message
 
 
 # --- roles ------------------------------------------------------------------------------------------
@@ -370,12 +407,18 @@ EXPECTED_ROLES = {
     EventType.DISCARDED: PREPARERS,
     EventType.OVERRIDE: {Role.PHARMACIST},
     EventType.ALARM_ACKNOWLEDGED: EVERYONE,
+    EventType.ORDER_VERIFIED: {Role.PHARMACIST},
+    EventType.DEVIATION: EVERYONE,
 }
 
 
 def ward_ready_for(kind: EventType) -> Ward:
     ward = Ward()
-    if kind in (EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE):
+    if kind in (EventType.ORDER_VERIFIED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE,
+                EventType.DEVIATION):
+        return ward
+    if kind == EventType.RECONSTITUTED:
+        ward.verify_order()
         return ward
     if kind in (EventType.RECONSTITUTED_TO_FRIDGE, EventType.DILUTED, EventType.DISCARDED, EventType.ALARM_ACKNOWLEDGED):
         ward.reconstitute()
@@ -417,7 +460,10 @@ def test_every_role_rule(kind, role):
         "drug": "dexamethasone",
         "dose": "10 mg",
         **CONFIRMED_DETAILS,
+        **(CHECKED if kind == EventType.VERIFIED else {}),
     }
+    if kind == EventType.INFUSION_ENDED:
+        ward.clock.advance(timedelta(hours=1))
     if role in EXPECTED_ROLES[kind]:
         ward.check(kind, someone, **details)
     else:
@@ -451,6 +497,7 @@ def test_the_preparer_may_not_verify(preparer_step):
     ward = Ward()
     reconstituter = PAUL if preparer_step == "reconstituted" else TINA
     diluter = PAUL if preparer_step == "diluted" else TINA
+    ward.verify_order()
     ward.record(EventType.RECONSTITUTED, reconstituter, R)
     ward.record(EventType.DILUTED, diluter, R + timedelta(minutes=30), storage="room")
     refusal = ward.refused(EventType.VERIFIED, PAUL)
@@ -465,43 +512,62 @@ def test_the_preparer_may_not_verify(preparer_step):
 # --- time limits and overrides ---------------------------------------------------------------------
 
 
-def test_the_four_hour_dilution_hard_stop_and_its_override():
+def test_the_four_hour_dilution_limit_is_a_label_limit_no_override_releases():
     ward = Ward()
     ward.reconstitute()
     dilute_by = R + limit("reconstitution_to_dilution")
     ward.check(EventType.DILUTED, TINA, dilute_by, storage="room")  # the limit itself is in time
     late = dilute_by + timedelta(seconds=1)
     refusal = ward.refused(EventType.DILUTED, TINA, late, storage="room")
-    assert (refusal.code, refusal.overridable) == ("dilute_by_passed", True)
-    assert "pharmacist may override" in refusal.message
+    assert (refusal.code, refusal.overridable) == ("dilute_by_passed", False)
+    assert "discard and prepare again" in refusal.message and "dilute by" in refusal.message
     assert EventType.DILUTED not in allowed_events(ward.prep, late, MONO, POLICY)
     assert EventType.DISCARDED in allowed_events(ward.prep, late, MONO, POLICY)
-
     with pytest.raises(StepRefused) as not_pharmacist:
         make_override(TINA, "needed", "dilute_by_passed")
     assert not_pharmacist.value.code == "override_not_pharmacist"
-    with pytest.raises(ValidationError) as no_reason:
-        make_override(PAUL, "  ", "dilute_by_passed")
-    assert no_reason.value.field == "override reason"
-    wrong_code = make_override(PAUL, "prescriber accepted the risk", "start_infusion_by_passed")
+    override = make_override(PETRA, "prescriber accepted the risk", refusal.code)
+    assert ward.refused(EventType.DILUTED, TINA, late, override=override, storage="room").code == "dilute_by_passed"
+    ward.record(EventType.DISCARDED, TINA, late, reason="dilute-by passed")
+    assert current_step(ward.prep) == "discarded"
+
+
+def _site_policy_monograph(*overridable: str):
+    """The shipped monograph with some limits marked overridable, as a site-policy limit would be."""
+    import copy
+
+    from infusion_app.domain.monograph import parse_monograph
+
+    raw = copy.deepcopy(MONO.raw)
+    for name in overridable:
+        raw["time_limits"][name]["overridable"] = True
+    return parse_monograph(raw)
+
+
+def test_the_monograph_says_per_limit_whether_it_is_overridable_and_label_limits_never_are():
+    assert all(not f.overridable for path, f in MONO.facts.items() if path.startswith("time_limits."))
+    deadlines = compute_deadlines(Ward().prep.events + [
+        Event(EventType.RECONSTITUTED, R, R, "tina", {})], MONO, R, POLICY.warning_lead_time)
+    assert deadlines and not any(d.overridable for d in deadlines)
+
+
+def test_an_overridable_site_limit_needs_an_independent_pharmacist_and_a_real_reason():
+    ward = Ward(mono=_site_policy_monograph("reconstitution_to_dilution"))
+    ward.reconstitute()  # order verified by petra, reconstituted by tina; entered by paul
+    late = R + limit("reconstitution_to_dilution") + timedelta(minutes=1)
+    refusal = ward.refused(EventType.DILUTED, TINA, late, storage="room")
+    assert (refusal.code, refusal.overridable) == ("dilute_by_passed", True)
+    for who in (PAUL, PETRA):  # the one who entered the order, the one who verified it
+        refused = ward.refused(EventType.DILUTED, TINA, late, override=make_override(who, "prescriber accepted the risk", refusal.code), storage="room")
+        assert refused.code == "override_not_independent"
+    with pytest.raises(ValidationError) as short:
+        ward.check(EventType.DILUTED, TINA, late, override=make_override(User(7, "olga", Role.PHARMACIST), "ok fine", refusal.code), storage="room")
+    assert short.value.field == "override reason"
+    olga = User(7, "olga", Role.PHARMACIST)
+    wrong_code = make_override(olga, "prescriber accepted the risk", "start_infusion_by_passed")
     assert ward.refused(EventType.DILUTED, TINA, late, override=wrong_code, storage="room").code == "dilute_by_passed"
-
-    override = make_override(PAUL, "prescriber accepted the risk", refusal.code)
-    ward.record(EventType.DILUTED, TINA, late, override=override, storage="room")
+    ward.record(EventType.DILUTED, TINA, late, override=make_override(olga, "prescriber accepted the risk", refusal.code), storage="room")
     assert [e.type for e in ward.prep.events[-2:]] == [EventType.OVERRIDE, EventType.DILUTED]
-    # The late dilution was accepted: dilute_by no longer blocks the next steps.
-    ward.record(EventType.VERIFIED, PETRA, late + timedelta(minutes=10))
-
-
-def test_an_override_with_nothing_to_override_is_invalid():
-    ward = Ward()
-    ward.reconstitute()
-    override = make_override(PAUL, "just in case", "dilute_by_passed")
-    with pytest.raises(ValidationError) as excinfo:
-        ward.check(EventType.DILUTED, TINA, R + timedelta(minutes=5), override=override, storage="room")
-    assert excinfo.value.field == "override"
-    with pytest.raises(ValidationError):
-        ward.check(EventType.DILUTED, TINA, R + timedelta(hours=5), override=Override("paul", "", "dilute_by_passed"), storage="room")
 
 
 def test_start_by_passed_blocks_every_step_to_the_start_but_not_the_patient_records():
@@ -510,36 +576,37 @@ def test_start_by_passed_blocks_every_step_to_the_start_but_not_the_patient_reco
     start_by = ward.deadline("start_infusion_by")
     late = start_by + timedelta(minutes=1)
     refusal = ward.refused(EventType.VERIFIED, PAUL, late)
-    assert refusal.code == "start_infusion_by_passed" and refusal.overridable
+    assert refusal.code == "start_infusion_by_passed" and not refusal.overridable
     assert ward.refused(EventType.BAG_TO_FRIDGE, NINA, late).code == "start_infusion_by_passed"
     ward.premedicate(late)  # what the patient was given is never lost
     ward.record(EventType.PATIENT_CONFIRMED, NINA, late)
-    # Each step to the start needs its own override: an old override does not release a later step.
-    ward.record(EventType.VERIFIED, PAUL, late, override=make_override(PETRA, "stability data on file", refusal.code))
-    assert ward.refused(EventType.LABELLED, TINA, late).code == "start_infusion_by_passed"
+    assert ward.refused(EventType.VERIFIED, PAUL, late, override=make_override(PETRA, "stability data on file", refusal.code)).code == refusal.code
 
 
-def test_starting_after_start_by_is_refused_unless_overridden():
+def test_starting_after_start_by_is_refused_and_names_the_limit():
     ward = Ward()
     ward.dispense()
-    ward.premedicate()
     start_by = ward.deadline("start_infusion_by")
+    ward.premedicate(start_by - timedelta(minutes=30))
     ward.check(EventType.INFUSION_STARTED, NINA, start_by)
-    late = start_by + timedelta(seconds=1)
+    late = start_by + timedelta(hours=3)
     refusal = ward.refused(EventType.INFUSION_STARTED, NINA, late)
-    assert refusal.code == "start_infusion_by_passed"
-    ward.record(EventType.INFUSION_STARTED, NINA, late, override=make_override(PAUL, "physician order", refusal.code))
+    assert refusal.code.startswith("start_infusion_by_passed") or refusal.code == "premedication_window"
+    ward.premedicate(late - timedelta(minutes=10))
+    refusal = ward.refused(EventType.INFUSION_STARTED, NINA, late)
+    assert "start_infusion_by_passed" in refusal.codes and not refusal.overridable
+    assert "start infusion by" in refusal.message and "discard and prepare again" in refusal.message
+    override = make_override(User(7, "olga", Role.PHARMACIST), "physician order to give it", refusal.code)
+    assert ward.refused(EventType.INFUSION_STARTED, NINA, late, override=override).code == refusal.code
 
 
-def test_several_time_limits_at_once_need_one_override_naming_them_all():
+def test_several_time_limits_at_once_are_named_together():
     ward = Ward()
     ward.reconstitute()
     very_late = R + limit("reconstitution_to_end_of_infusion") + timedelta(minutes=1)
     refusal = ward.refused(EventType.DILUTED, TINA, very_late, storage="room")
     assert set(refusal.codes) == {"dilute_by_passed", "start_infusion_by_passed", "end_infusion_by_passed"}
-    partial = make_override(PAUL, "reason given", "dilute_by_passed")
-    assert ward.refused(EventType.DILUTED, TINA, very_late, override=partial, storage="room").code == refusal.code
-    ward.check(EventType.DILUTED, TINA, very_late, override=make_override(PAUL, "reason given", refusal.code), storage="room")
+    assert not refusal.overridable
 
 
 def test_a_refrigerated_bag_taken_out_too_late():
@@ -548,47 +615,94 @@ def test_a_refrigerated_bag_taken_out_too_late():
     out_by = ward.deadline("bag_from_fridge_by")
     late = out_by + timedelta(minutes=1)
     refusal = ward.refused(EventType.BAG_FROM_FRIDGE, NINA, late)
-    assert refusal.code == "bag_from_fridge_by_passed"
+    assert refusal.code == "bag_from_fridge_by_passed" and not refusal.overridable
     # A bag left in the refrigerator too long blocks the steps towards the start too.
     assert ward.refused(EventType.VERIFIED, PAUL, late).code == "bag_from_fridge_by_passed"
-    ward.record(EventType.BAG_FROM_FRIDGE, NINA, late, override=make_override(PAUL, "checked with prescriber", refusal.code))
-    ward.record(EventType.VERIFIED, PAUL, late + timedelta(minutes=1))
 
 
-def test_ending_the_infusion_after_end_by_needs_an_override():
+def test_an_infusion_ended_after_end_by_is_a_fact_recorded_as_a_deviation():
     ward = Ward()
     ward.start()
     end_by = ward.deadline("end_infusion_by")
     refusal = ward.refused(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2))
-    assert refusal.code == "end_infusion_by_passed"
-    ward.record(
-        EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2), override=make_override(PAUL, "pump paused for a reaction", refusal.code)
-    )
+    assert refusal.code == "end_infusion_by_passed" and refusal.deviation_allowed and not refusal.overridable
+    with pytest.raises(ValidationError):
+        ward.check(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2),
+                   override=make_override(PETRA, "pump paused for a reaction", refusal.code))
+    ward.deviation_reason = "ok"
+    assert ward.invalid(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2)).field == "deviation reason"
+    ward.deviation_reason = "pump paused 40 min for a grade 2 reaction"
+    ward.record(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2))
+    deviation = ward.prep.events[-1]
+    assert deviation.type == EventType.DEVIATION and deviation.user == "nina"
+    assert deviation.details["rules"] == ["end_infusion_by_passed"] and deviation.details["reason"].startswith("pump paused")
+    shown = {d.key: d for d in compute_deadlines(ward.prep.events, MONO, ward.clock.now(), POLICY.warning_lead_time)}
+    assert shown["end_infusion_by"].deviation == "nina: pump paused 40 min for a grade 2 reaction"
 
 
-def test_observation_may_not_end_early_unless_overridden():
+def test_an_infusion_shorter_than_the_monograph_minimum_is_refused_as_an_end():
+    ward = Ward()
+    started = ward.start()
+    tolerance = POLICY.infusion_minimum_tolerance
+    shortest = started.at + MONO.duration("infusion.minimum_duration") - tolerance
+    five_minutes = ward.refused(EventType.INFUSION_ENDED, NINA, started.at + timedelta(minutes=5))
+    assert five_minutes.code == "infusion_too_fast" and five_minutes.deviation_allowed
+    assert "1 h" in five_minutes.message
+    assert ward.refused(EventType.INFUSION_ENDED, NINA, shortest - timedelta(seconds=1)).code == "infusion_too_fast"
+    ward.check(EventType.INFUSION_ENDED, NINA, shortest)
+    ward.deviation_reason = "pump programmed at 100 mL/h in error"
+    ward.record(EventType.INFUSION_ENDED, NINA, started.at + timedelta(minutes=30))
+    assert ward.prep.events[-1].details["rules"] == ["infusion_too_fast"]
+
+
+def test_observation_ended_early_is_a_deviation_with_its_reason():
     ward = Ward()
     ended = ward.end()
     observe_until = ended.at + limit("observation_after_infusion")
     early = observe_until - timedelta(minutes=1)
     ward.clock.set(observe_until + timedelta(minutes=5))
     refusal = ward.refused(EventType.OBSERVATION_ENDED, NINA, early)
-    assert (refusal.code, refusal.overridable) == ("observe_until_not_reached", True)
+    assert (refusal.code, refusal.overridable, refusal.deviation_allowed) == ("observe_until_not_reached", False, True)
     ward.check(EventType.OBSERVATION_ENDED, NINA, observe_until)
-    ward.record(EventType.OBSERVATION_ENDED, NINA, early, override=make_override(PAUL, "transferred to ICU", refusal.code))
+    ward.deviation_reason = "transferred to ICU for monitoring"
+    ward.record(EventType.OBSERVATION_ENDED, NINA, early)
     assert not is_active(ward.prep)
 
 
+def test_a_step_dated_in_time_but_entered_after_its_limit_is_judged_at_its_entry():
+    ward = Ward()
+    ward.reconstitute()
+    dilute_by = R + limit("reconstitution_to_dilution")
+    ward.clock.set(dilute_by + timedelta(hours=1))
+    refusal = ward.refused(EventType.DILUTED, TINA, dilute_by - timedelta(minutes=2), storage="room")
+    assert refusal.code == "late_entry" and not refusal.overridable
+    assert "entered late" in refusal.message and "tina" in refusal.message and "discard and prepare again" in refusal.message
+    # A fact entered late: recorded, as a deviation that says it was entered late, by whom and when.
+    ward = Ward()
+    ward.start()
+    end_by = ward.deadline("end_infusion_by")
+    ward.clock.set(end_by + timedelta(minutes=30))
+    late = ward.refused(EventType.INFUSION_ENDED, NINA, end_by - timedelta(minutes=30))
+    assert late.code == "late_entry" and late.deviation_allowed
+    ward.deviation_reason = "charted on paper during a downtime"
+    ward.record(EventType.INFUSION_ENDED, NINA, end_by - timedelta(minutes=30))
+    assert ward.prep.events[-1].details["late_entry"] is True
+    shown = {d.key: d for d in compute_deadlines(ward.prep.events, MONO, ward.clock.now(), POLICY.warning_lead_time)}
+    assert shown["end_infusion_by"].entered_late and "nina" in shown["end_infusion_by"].entered_late
+    assert shown["end_infusion_by"].state.value == "expired"
+
+
 def test_the_planned_infusion_time_in_the_order_moves_start_by():
-    ward = Ward(order={"infusion_minutes": 300})
+    ward = Ward(order={**ORDER, "infusion_minutes": 300})
     ward.dispense()
-    ward.premedicate()
     end_by = R + limit("reconstitution_to_end_of_infusion")
     start_by = end_by - timedelta(minutes=300)
+    ward.premedicate(start_by - timedelta(minutes=30))
     assert start_by < ward.prep.last(EventType.DILUTED).at + limit("diluted_room_max")  # the infusion time binds
     ward.check(EventType.INFUSION_STARTED, NINA, start_by)
     assert ward.refused(EventType.INFUSION_STARTED, NINA, start_by + timedelta(seconds=1)).code == "start_infusion_by_passed"
-    bad = Ward(order={"infusion_minutes": "forever"})
+    bad = Ward(order={**ORDER, "infusion_minutes": "forever"})
+    bad.verify_order()
     assert bad.invalid(EventType.RECONSTITUTED, TINA, R).field == "infusion_minutes"
 
 
@@ -619,6 +733,7 @@ def test_a_preparation_may_be_discarded_before_anything_was_made():
 
 def test_instants_in_the_future_are_refused_beyond_the_tolerance():
     ward = Ward()
+    ward.verify_order()
     now = ward.clock.now()
     event = Event(EventType.RECONSTITUTED, now + FUTURE_TOLERANCE, now, "tina", {})
     check_event(ward.prep, event, TINA, now, MONO, POLICY)
@@ -686,7 +801,11 @@ def test_a_clock_set_back_cannot_reopen_the_dilution_window():
 def test_allowed_events_follow_the_state():
     ward = Ward()
     allowed = allowed_events(ward.prep, R, MONO, POLICY)
-    assert set(allowed) == {EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED}
+    assert set(allowed) == {EventType.ORDER_VERIFIED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED}
+    ward.verify_order()
+    assert set(allowed_events(ward.prep, R, MONO, POLICY)) == {
+        EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED
+    }
     ward.reconstitute()
     assert set(allowed_events(ward.prep, R + timedelta(minutes=1), MONO, POLICY)) == {
         EventType.RECONSTITUTED_TO_FRIDGE,
@@ -713,8 +832,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 STAFF = [TINA, PAUL, PETRA, NINA]
-STEP_KINDS = [k for k in EventType if k is not EventType.OVERRIDE]
+STEP_KINDS = [k for k in EventType if k not in (EventType.OVERRIDE, EventType.DEVIATION)]
 NEXT_ON_PATH = {
+    "verify order": EventType.ORDER_VERIFIED,
     "reconstitute": EventType.RECONSTITUTED,
     "dilute": EventType.DILUTED,
     "verify": EventType.VERIFIED,
@@ -737,6 +857,8 @@ def _details_for(kind: EventType, pick: int) -> dict:
         return {"reason": "fuzzed discard"}
     if kind == EventType.PATIENT_CONFIRMED:
         return dict(CONFIRMED_DETAILS)
+    if kind == EventType.VERIFIED:
+        return dict(CHECKED)
     return {}
 
 
@@ -753,15 +875,29 @@ def run_attempts(attempts) -> tuple[Ward, set[str]]:
         if kind is None:
             step = current_step(ward.prep, MONO)
             kind = NEXT_ON_PATH.get(step, EventType.ALARM_ACKNOWLEDGED)
-            if kind == EventType.PREMEDICATION:
+            if kind == EventType.INFUSION_STARTED:
+                # Premedication counts only within the site's window before the start: give it again.
+                soon = ward.clock.now() + timedelta(minutes=advance)
+                stale = [i for i, c in enumerate(CLASSES) if not any(
+                    e.details.get("drug_class") == c and soon - e.at < POLICY.premedication_window - timedelta(minutes=30)
+                    for e in ward.prep.events_of(EventType.PREMEDICATION))]
+                if stale:
+                    kind, pick, backdate = EventType.PREMEDICATION, stale[0], 0
+                elif ward.prep.last(EventType.PATIENT_CONFIRMED) is None:
+                    kind = EventType.PATIENT_CONFIRMED
+            elif kind == EventType.PREMEDICATION:
                 given_classes = Timeline.of(ward.prep.events).premedicated_classes
                 pick = next(i for i, c in enumerate(CLASSES) if c not in given_classes)
             if kind == EventType.INFUSION_STARTED and Timeline.of(ward.prep.events).bag_in_fridge:
                 kind = EventType.BAG_FROM_FRIDGE
             preparers = {e.user for e in ward.prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
+            order_verifier = ward.prep.last(EventType.ORDER_VERIFIED)
             eligible = [
                 u for u in STAFF
-                if u.role in EXPECTED_ROLES[kind] and not (kind == EventType.VERIFIED and u.name in preparers)
+                if u.role in EXPECTED_ROLES[kind]
+                and not (kind == EventType.VERIFIED and u.name in preparers)
+                and not (kind == EventType.ORDER_VERIFIED and u.name == ward.prep.created_by)
+                and not (kind in (EventType.RECONSTITUTED, EventType.DILUTED) and order_verifier and u.name == order_verifier.user)
             ]
             user = eligible[who % len(eligible)] if eligible else STAFF[who]
         else:
@@ -774,6 +910,11 @@ def run_attempts(attempts) -> tuple[Ward, set[str]]:
         except ValidationError:
             continue
         except StepRefused as refusal:
+            if refusal.deviation_allowed and want_override:
+                reason = "fuzzed deviation reason"
+                breaches = check_event(ward.prep, event, user, now, MONO, POLICY, deviation_reason=reason)
+                ward.prep.events += [event, deviation_event(breaches, reason, event)]
+                continue
             if not (refusal.overridable and want_override):
                 continue
             override = make_override(PETRA, "fuzzed override", refusal.code)
@@ -788,14 +929,25 @@ def assert_safe(events: list[Event]) -> None:
     role_of = {u.name: u.role for u in STAFF}
     preparers = {e.user for e in events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
     chain_times = []
-    off_chain = (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED)
+    off_chain = (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED,
+                 EventType.DEVIATION, EventType.ORDER_VERIFIED)
     for index, event in enumerate(events):
         before = events[:index]
         overridden = set()
         if before and before[-1].type == EventType.OVERRIDE:
             overridden = set(before[-1].details["hard_stop"].split("+"))
         assert role_of[event.user] in EXPECTED_ROLES[event.type], event
-        assert not any(e.type in (EventType.DISCARDED, EventType.OBSERVATION_ENDED) for e in before), event
+        # Label limits are never overridden; a fact breaking one is followed by its deviation.
+        assert event.type != EventType.OVERRIDE
+        deviated = set()
+        if index + 1 < len(events) and events[index + 1].type == EventType.DEVIATION:
+            deviated = set(events[index + 1].details["rules"])
+            assert event.type in (EventType.INFUSION_ENDED, EventType.OBSERVATION_ENDED)
+        if event.type == EventType.RECONSTITUTED:
+            verifiers = [e.user for e in before if e.type == EventType.ORDER_VERIFIED]
+            assert verifiers and event.user not in verifiers
+        if event.type != EventType.DEVIATION:  # recorded with its fact, right after it
+            assert not any(e.type in (EventType.DISCARDED, EventType.OBSERVATION_ENDED) for e in before), event
         if event.type == EventType.VERIFIED:
             assert event.user not in preparers
         if event.type not in off_chain:
@@ -814,9 +966,11 @@ def assert_safe(events: list[Event]) -> None:
             if "warm_until" in deadlines:
                 assert event.at >= deadlines["warm_until"].at or "warm_until_not_reached" in overridden
         if event.type == EventType.INFUSION_ENDED:
-            assert event.at <= deadlines["end_infusion_by"].at or "end_infusion_by_passed" in overridden
+            assert event.at <= deadlines["end_infusion_by"].at or "end_infusion_by_passed" in deviated
+            started = Timeline.of(before).infusion_started
+            assert event.at - started >= timedelta(minutes=55) or "infusion_too_fast" in deviated
         if event.type == EventType.OBSERVATION_ENDED:
-            assert event.at >= deadlines["observe_until"].at or "observe_until_not_reached" in overridden
+            assert event.at >= deadlines["observe_until"].at or "observe_until_not_reached" in deviated
         if event.type == EventType.OVERRIDE:
             assert index + 1 < len(events) and role_of[event.user] == Role.PHARMACIST
 
@@ -851,10 +1005,10 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
             attempts.append((kind, rng.randrange(len(STAFF)), advance, rng.choice([0, 0, 0, 5, 30]), rng.randrange(6), rng.random() < 0.5))
         ward, steps = run_attempts(attempts)
         reached |= steps
-        overridden_steps += len(ward.prep.events_of(EventType.OVERRIDE))
+        overridden_steps += len(ward.prep.events_of(EventType.DEVIATION))
         assert_safe(ward.prep.events)
     assert set(NEXT_ON_PATH) | {"done", "discarded"} <= reached
-    assert overridden_steps > 0
+    assert overridden_steps > 0  # facts breaking a limit were recorded as deviations
 
 
 # --- the independent double check and identity helpers ----------------------------------------
@@ -865,14 +1019,21 @@ def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden(
     calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()  # 1.46 mg, 5.84 mL
     ward = Ward(order={"calculation": calc})
     ward.dilute()
-    right = {"mrn": ward.prep.patient.mrn.lower(), "dose_mg": f"{calc['dose_mg']}0 mg", "volume_ml": str(calc["withdraw_ml"])}
-    for field, wrong_value in (("mrn", "MRN9999"), ("dose_mg", "9.99"), ("volume_ml", "1 mL")):
+    right = {"mrn": ward.prep.patient.mrn.lower(), "height": "170", "weight": "154.32 lb",
+             "dose_mg": f"{calc['dose_mg']}0 mg", "volume_ml": str(calc["withdraw_ml"])}
+    for field, wrong_value in (("mrn", "MRN9999"), ("dose_mg", "9.99"), ("volume_ml", "1 mL"), ("height", "160 cm"),
+                               ("weight", "80 kg")):
         refusal = ward.refused(EventType.VERIFIED, PAUL, entered={**right, field: wrong_value})
         assert (refusal.code, refusal.overridable) == ("verification_mismatch", False)
         assert str(calc["dose_mg"]) not in refusal.message and ward.prep.patient.mrn not in refusal.message
-    with pytest.raises(ValidationError) as missing:
-        ward.check(EventType.VERIFIED, PAUL, entered={**right, "volume_ml": " "})
-    assert missing.value.field == "volume_ml"
+    for field in right:
+        missing = ward.refused(EventType.VERIFIED, PAUL, entered={**right, field: " "})
+        assert missing.code == "double_check_incomplete" and not missing.overridable
+    # Without any re-entered value, from any client: refused.
+    event = Event(EventType.VERIFIED, ward.clock.now(), ward.clock.now(), "paul", {})
+    with pytest.raises(StepRefused) as bare:
+        check_event(ward.prep, event, PAUL, ward.clock.now(), MONO, POLICY)
+    assert bare.value.code == "double_check_incomplete" and "--check-height" in bare.value.message
     ward.record(EventType.VERIFIED, PAUL, entered=right)
 
 

@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from tests.prep_helpers import checked, verify_order
+
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.errors import ValidationError
@@ -55,11 +57,12 @@ def new_prep(service, people, **order_changes):
 
 
 def prepare_to_dispensed(service, people, clock, prep_id):
+    verify_order(service, prep_id)
     service.record_event(prep_id, E.RECONSTITUTED, people["tech"])
     clock.advance(minutes=20)
     service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"})
     clock.advance(minutes=10)
-    service.record_event(prep_id, E.VERIFIED, people["pharm"])
+    service.record_event(prep_id, E.VERIFIED, people["pharm"], details=checked(service, prep_id))
     service.record_event(prep_id, E.LABELLED, people["tech"])
     return service.record_event(prep_id, E.DISPENSED, people["tech"])
 
@@ -101,6 +104,7 @@ def test_a_deactivated_user_cannot_sign_in_or_record(service, people, clock):
     with pytest.raises(AuthenticationError, match="deactivated"):
         service.authenticate("Tina Tech", "111111")
     with pytest.raises(StepRefused):
+        verify_order(service, prep.id)
         service.record_event(prep.id, E.RECONSTITUTED, people["tech"])  # a stale signed-in User object
     assert "Tina Tech" in [u.name for u in service.users(include_inactive=True)]
     assert "Tina Tech" not in [u.name for u in service.users()]
@@ -142,7 +146,7 @@ def test_a_pin_can_be_changed_with_the_current_one(service, people):
 def test_a_new_preparation_stores_the_patient_order_and_calculation(service, people, tmp_path):
     status = new_prep(service, people)
     assert status.id.startswith("BSP-") and len(status.id) == 9
-    assert status.current_step == "reconstitute" and status.active
+    assert status.current_step == "verify order" and status.active
     with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
         prep = other.get(status.id.lower())
         assert prep.patient == PATIENT
@@ -237,21 +241,24 @@ def test_the_whole_bench_and_chair_flow_reaches_done(service, people, clock):
 def test_roles_are_enforced_by_the_domain_through_the_service(service, people, clock):
     status = new_prep(service, people)
     with pytest.raises(StepRefused):
+        verify_order(service, status.id)
         service.record_event(status.id, E.RECONSTITUTED, people["nurse"])
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["pharm"])
     service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
     with pytest.raises(StepRefused):
-        service.record_event(status.id, E.VERIFIED, people["tech"])  # not a pharmacist
+        service.record_event(status.id, E.VERIFIED, people["tech"], details=checked(service, status.id))  # not a pharmacist
     with pytest.raises(StepRefused):
-        service.record_event(status.id, E.VERIFIED, people["pharm"])  # prepared it: no self-verification
-    assert service.record_event(status.id, E.VERIFIED, people["pharm2"]).current_step == "label"
+        service.record_event(status.id, E.VERIFIED, people["pharm"], details=checked(service, status.id))  # prepared it: no self-verification
+    assert service.record_event(status.id, E.VERIFIED, people["pharm2"], details=checked(service, status.id)).current_step == "label"
 
 
 def test_a_step_is_stored_before_record_event_returns(service, people, tmp_path):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:  # a second connection, as after a crash
-        assert [e.type for e in other.get(status.id).events] == [E.RECONSTITUTED]
+        assert [e.type for e in other.get(status.id).events] == [E.ORDER_VERIFIED, E.RECONSTITUTED]
 
 
 def test_a_refused_step_stores_nothing(service, people):
@@ -265,6 +272,7 @@ def test_a_refused_step_stores_nothing(service, people):
 
 def test_instants_in_the_future_or_without_offset_are_invalid(service, people, clock):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     with pytest.raises(ValidationError) as future:
         service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=T0 + timedelta(minutes=30))
     assert future.value.field == "at"
@@ -272,8 +280,8 @@ def test_instants_in_the_future_or_without_offset_are_invalid(service, people, c
         service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=datetime(2026, 3, 10, 8, 0))
     assert naive.value.field == "at"
     earlier = service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=T0 - timedelta(minutes=10))
-    assert earlier.prep.events[0].at == T0 - timedelta(minutes=10)
-    assert earlier.prep.events[0].recorded_at == T0
+    assert earlier.prep.events[1].at == T0 - timedelta(minutes=10)
+    assert earlier.prep.events[1].recorded_at == T0
 
 
 def test_unknown_event_names_and_direct_overrides_are_invalid(service, people):
@@ -289,6 +297,7 @@ def test_unknown_event_names_and_direct_overrides_are_invalid(service, people):
 
 def late_dilution(service, people, clock):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     clock.advance(hours=4, minutes=5)
     with pytest.raises(StepRefused) as refused:
@@ -296,40 +305,38 @@ def late_dilution(service, people, clock):
     return status.id, refused.value
 
 
-def test_the_4_hour_dilution_limit_is_a_hard_stop_a_pharmacist_may_override(service, people, clock):
+def test_the_4_hour_dilution_limit_is_a_label_limit_no_pharmacist_may_override(service, people, clock):
     prep_id, refusal = late_dilution(service, people, clock)
-    assert refusal.overridable and "dilute" in refusal.code
+    assert not refusal.overridable and refusal.code == "dilute_by_passed"
+    assert "discard and prepare again" in refusal.message
     with pytest.raises(StepRefused):
-        service.authorize_override("Tina Tech", "111111", "needed")  # not a pharmacist
+        service.authorize_override("Tina Tech", "111111", "needed for sure")  # not a pharmacist
     with pytest.raises(AuthenticationError):
-        service.authorize_override("Paul Pharm", "000000", "needed")
+        service.authorize_override("Paul Pharm", "000000", "needed for sure")
     with pytest.raises(ValidationError):
         service.authorize_override("Paul Pharm", "222222", "  ")
-    override = service.authorize_override("Paul Pharm", "222222", "prescriber informed; dose needed today", refusal.code)
-    status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
-    kinds = [e.type for e in status.prep.events]
-    assert kinds == [E.RECONSTITUTED, E.OVERRIDE, E.DILUTED]
-    recorded = status.prep.events[1]
-    assert recorded.user == "Paul Pharm" and recorded.details["reason"] == "prescriber informed; dose needed today"
-    assert recorded.details["hard_stop"] == refusal.code
-    actions = [a.action for a in service.audit_entries()]
-    assert actions[-2:] == ["override", "event.diluted"]
-
-
-def test_an_override_without_a_code_applies_to_the_refusal_met(service, people, clock):
-    prep_id, refusal = late_dilution(service, people, clock)
-    override = service.authorize_override("Paul Pharm", "222222", "prescriber informed")
-    status = service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
-    assert status.prep.events[1].details["hard_stop"] == refusal.code
+    override = service.authorize_override("Petra Pharm", "333333", "prescriber informed; dose needed today", refusal.code)
+    with pytest.raises(StepRefused) as again:
+        service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=override)
+    assert again.value.code == "dilute_by_passed" and not again.value.overridable
+    # Without a code (the command line) the refusal met is not overridable either: nothing stored.
+    uncoded = service.authorize_override("Petra Pharm", "333333", "prescriber informed; dose needed today")
+    with pytest.raises(StepRefused):
+        service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"}, override=uncoded)
+    assert [e.type for e in service.get(prep_id).events] == [E.ORDER_VERIFIED, E.RECONSTITUTED]
+    # Discarding is always possible.
+    done = service.record_event(prep_id, E.DISCARDED, people["tech"], details={"reason": "dilute-by passed"})
+    assert done.current_step == "discarded"
 
 
 def test_an_override_that_is_not_needed_is_refused_and_nothing_stored(service, people):
     status = new_prep(service, people)
-    override = service.authorize_override("Paul Pharm", "222222", "just in case")
+    override = service.authorize_override("Paul Pharm", "222222", "just in case of trouble")
+    verify_order(service, status.id)
     with pytest.raises(ValidationError) as refused:
         service.record_event(status.id, E.RECONSTITUTED, people["tech"], override=override)
     assert refused.value.field == "override"
-    assert service.get(status.id).events == []
+    assert [e.type for e in service.get(status.id).events] == [E.ORDER_VERIFIED]
 
 
 # -- clock ---------------------------------------------------------------------------------
@@ -337,6 +344,7 @@ def test_an_override_that_is_not_needed_is_refused_and_nothing_stored(service, p
 
 def test_a_clock_set_back_never_extends_a_deadline(service, people, clock):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     clock.advance(hours=4, minutes=1)
     expired = {d.key: d.state.value for d in service.status(status.id).deadlines}
@@ -351,6 +359,7 @@ def test_a_clock_set_back_never_extends_a_deadline(service, people, clock):
 def test_a_reopened_service_starts_its_clock_at_the_latest_stored_instant(service, people, clock, tmp_path):
     status = new_prep(service, people)
     clock.advance(hours=2)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     with open_service(data_dir=tmp_path, clock=FakeClock(T0 + timedelta(hours=2, minutes=-3))) as reopened:  # 3 min behind
         assert reopened.now() == T0 + timedelta(hours=2)  # within the tolerance: the stored instant is the floor
@@ -367,6 +376,7 @@ def test_a_reopened_service_starts_its_clock_at_the_latest_stored_instant(servic
 def test_settings_are_validated_stored_audited_and_used(service, people, clock, tmp_path):
     assert service.settings().warning_lead_time == timedelta(minutes=30)
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     clock.advance(hours=3, minutes=20)  # 40 minutes before dilute-by
     assert {d.key: d.state.value for d in service.status(status.id).deadlines}["dilute_by"] == "ok"
@@ -387,6 +397,7 @@ def test_settings_are_validated_stored_audited_and_used(service, people, clock, 
 
 def test_alarm_acknowledgements_are_stored_once_and_survive_a_restart(service, people, clock, tmp_path):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     clock.advance(hours=3, minutes=45)
     warning = next(d for d in service.status(status.id).deadlines if d.key == "dilute_by")
@@ -408,8 +419,10 @@ def test_the_active_list_puts_the_most_urgent_first(service, people, clock):
     later = new_prep(service, people)
     sooner = new_prep(service, people)
     idle = new_prep(service, people)
+    verify_order(service, later.id)
     service.record_event(later.id, E.RECONSTITUTED, people["tech"])
     clock.advance(minutes=30)
+    verify_order(service, sooner.id)
     service.record_event(sooner.id, E.RECONSTITUTED, people["tech"], at=T0 - timedelta(minutes=20))
     assert [s.id for s in service.list_active()] == [sooner.id, later.id, idle.id]
     assert service.list_active()[0].to_dict()["next_deadline"]["key"] == "dilute_by"
@@ -418,6 +431,7 @@ def test_the_active_list_puts_the_most_urgent_first(service, people, clock):
 def test_a_step_checked_against_a_stale_read_is_rechecked(service, people, tmp_path, monkeypatch):
     """Two workstations: the other one records a step between our read and our write."""
     status = new_prep(service, people)
+    verify_order(service, status.id)
     other = open_service(data_dir=tmp_path, clock=FakeClock(T0))
     real_append = service.repository.append_events
     calls = []
@@ -434,16 +448,17 @@ def test_a_step_checked_against_a_stale_read_is_rechecked(service, people, tmp_p
             service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     finally:
         other.close()
-    assert [e.user for e in service.get(status.id).events] == ["Paul Pharm"]
+    assert [e.user for e in service.get(status.id).events] == ["Petra Pharm", "Paul Pharm"]
 
 
 def test_status_to_dict_is_the_show_payload(service, people, clock):
     status = new_prep(service, people)
+    verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
     payload = service.status(status.id).to_dict()
     for key in ("id", "patient", "order", "calculation", "vials", "events", "deadlines", "current_step", "allowed_events", "hard_stops", "active"):
         assert key in payload
-    assert payload["events"][0] == {"type": "reconstituted", "at": "2026-03-10T08:00:00+00:00", "recorded_at": "2026-03-10T08:00:00+00:00", "user": "Tina Tech", "details": {}, "seq": 1}
+    assert payload["events"][1] == {"type": "reconstituted", "at": "2026-03-10T08:00:00+00:00", "recorded_at": "2026-03-10T08:00:00+00:00", "user": "Tina Tech", "details": {}, "seq": 2}
     assert {d["key"] for d in payload["deadlines"]} >= {"dilute_by", "start_infusion_by", "end_infusion_by"}
     assert "diluted" in payload["allowed_events"]
     import json

@@ -5,8 +5,11 @@ PIN (INFUSION_PREP_PIN, else typed); `show` and `list` only read, and need none 
 them can read the database file anyway). `prep new` with a calculation hard stop stores nothing and exits 1 with the
 calculation (a dose that cannot be prepared as labelled goes back to the prescriber; there is
 no bag to track). `prep record` exits 1 when the state machine refuses the step, with the reason;
---override-by names a pharmacist (PIN from INFUSION_PREP_OVERRIDE_PIN, else typed) who overrides
-a time-limit hard stop with --override-reason.
+A label time limit is never overridden: the refusal says "discard and prepare again". A fact that
+breaks a limit (an infusion ended after the 8 h limit or faster than its minimum, a step entered
+after its limit passed) is recorded with --deviation-reason. --override-by names a pharmacist
+(PIN from INFUSION_PREP_OVERRIDE_PIN, else typed) for a site-policy limit the monograph marks
+overridable, with --override-reason.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ MAX_LIST_LIMIT = 1_000_000
 
 # What the command line calls each event (EventType values are already kebab-case).
 RECORDABLE = (
-    "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
+    "order-verified", "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
     "bag-from-fridge", "verified", "labelled", "dispensed", "premedication", "patient-confirmed",
     "infusion-started", "infusion-ended", "observation-ended", "discarded",
 )
@@ -63,8 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--confirm-name", metavar="NAME", help="patient-confirmed: the name the patient states")
     record.add_argument("--confirm-dob", metavar="YYYY-MM-DD", help="patient-confirmed: the date of birth (or give --confirm-mrn)")
     record.add_argument("--confirm-mrn", metavar="MRN", help="patient-confirmed: the MRN on the wristband (or give --confirm-dob)")
-    record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a time-limit hard stop")
-    record.add_argument("--override-reason", metavar="TEXT", help="why the hard stop is overridden")
+    # The independent double check: all five re-entered, blind, or the check is refused.
+    record.add_argument("--check-mrn", metavar="MRN", help="verified: the MRN read from the patient's record")
+    record.add_argument("--check-height", metavar="H", help='verified: the height read from the order, e.g. "170 cm"')
+    record.add_argument("--check-weight", metavar="W", help='verified: the weight read from the order, e.g. "70 kg"')
+    record.add_argument("--check-dose-mg", metavar="MG", help="verified: the dose in mg read from the order and the syringe")
+    record.add_argument("--check-volume-ml", metavar="ML", help="verified: the volume in mL read from the syringe")
+    record.add_argument("--deviation-reason", metavar="TEXT",
+                        help="infusion-ended, observation-ended: record a fact that breaks a limit (ended late or too fast, entered late) with why")
+    record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
+    record.add_argument("--override-reason", metavar="TEXT", help="why the limit is overridden")
     _user_options(record)
     record.set_defaults(func=run_record)
 
@@ -120,7 +131,11 @@ def _parse_vial(text: str):
 
 
 def _refused(exc) -> CliError:
-    hint = " (overridable: --override-by PHARMACIST --override-reason TEXT)" if getattr(exc, "overridable", False) else ""
+    hint = ""
+    if getattr(exc, "overridable", False):
+        hint = " (overridable: --override-by PHARMACIST --override-reason TEXT)"
+    elif getattr(exc, "deviation_allowed", False):
+        hint = " (if it happened: --deviation-reason TEXT)"
     return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)
 
 
@@ -185,12 +200,15 @@ def _details(args: argparse.Namespace, event: str) -> dict:
         "--storage": args.storage, "--reason": args.reason, "--drug-class": args.drug_class,
         "--drug": args.drug, "--dose": args.dose,
         "--confirm-name": args.confirm_name, "--confirm-dob": args.confirm_dob, "--confirm-mrn": args.confirm_mrn,
+        "--check-mrn": args.check_mrn, "--check-height": args.check_height, "--check-weight": args.check_weight,
+        "--check-dose-mg": args.check_dose_mg, "--check-volume-ml": args.check_volume_ml,
     }
     wanted = {
         "diluted": ("--storage",),
         "discarded": ("--reason",),
         "premedication": ("--drug-class", "--drug", "--dose"),
         "patient-confirmed": ("--confirm-name", "--confirm-dob", "--confirm-mrn"),
+        "verified": ("--check-mrn", "--check-height", "--check-weight", "--check-dose-mg", "--check-volume-ml"),
     }.get(event, ())
     stray = [k for k, v in given.items() if v is not None and k not in wanted]
     if stray:
@@ -199,6 +217,11 @@ def _details(args: argparse.Namespace, event: str) -> dict:
         # The domain compares these with the stored patient (domain/identity.py).
         confirmed = {"name": args.confirm_name or "", "date_of_birth": args.confirm_dob, "mrn": args.confirm_mrn}
         return {k: v for k, v in confirmed.items() if v is not None}
+    if event == "verified":
+        # Always sent, even empty: the domain refuses an incomplete check (double_check_incomplete).
+        checked = {"mrn": args.check_mrn, "height": args.check_height, "weight": args.check_weight,
+                   "dose_mg": args.check_dose_mg, "volume_ml": args.check_volume_ml}
+        return {"entered": {k: v for k, v in checked.items() if v is not None}}
     return {k.lstrip("-").replace("-", "_"): given[k] for k in wanted if given[k] is not None}
 
 
@@ -225,7 +248,8 @@ def run_record(args: argparse.Namespace) -> int:
             if args.override_by is not None:
                 pin = read_pin(args.override_by, env=OVERRIDE_PIN_ENV)
                 override = service.authorize_override(args.override_by, pin, args.override_reason)
-            status = service.record_event(args.id, event, user, at=at, details=details, override=override, downtime=args.downtime)
+            status = service.record_event(args.id, event, user, at=at, details=details, override=override, downtime=args.downtime,
+                                          deviation_reason=args.deviation_reason)
         except StepRefused as exc:
             raise _refused(exc) from None
     if args.json:
@@ -233,6 +257,9 @@ def run_record(args: argparse.Namespace) -> int:
     else:
         print(f"{status.id}: recorded {event}; next: {status.current_step}")
         _print_deadlines(status)
+    if args.deviation_reason is not None:
+        print(f"infusion-prep prep record: recorded as a deviation (by {user.name}): shown on the board, the sheet and the audit log",
+              file=sys.stderr)
     return Exit.OK
 
 
@@ -265,9 +292,16 @@ def _print_deadlines(status) -> None:
 
     for deadline in status.deadlines:
         state = getattr(deadline.state, "value", deadline.state)
-        print(f"  {deadline.label}: {format_instant(deadline.at)} [{state}]")
+        late = f" ({deadline.entered_late})" if deadline.entered_late else ""
+        print(f"  {deadline.label}: {format_instant(deadline.at)} [{state}]{deadline.review_mark}{late}")
     for stop in status.hard_stops:
         print(f"  HARD STOP: {stop}")
+    for warning in status.warnings:
+        print(f"  WARNING: {warning}")
+    from ..domain.preparation import deviation_text, deviations_of
+
+    for deviation in deviations_of(status.prep):
+        print(f"  DEVIATION: {deviation_text(deviation)}")
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -86,6 +86,11 @@ class Deadline:
     basis: str  # why this instant: the event, the limit and the monograph path
     hard: bool  # True: a 'not after' limit whose passing is a hard stop; False: a 'not before' minimum
     overridden_by: str | None = None  # "pharmacist: reason" when an OVERRIDE event names this deadline's hard stop
+    limits: tuple[str, ...] = ()  # the monograph paths (time_limits.*) this instant rests on
+    overridable: bool = False  # every limit it rests on says overridable = true (label limits never do)
+    pending_review: bool = False  # a limit it rests on awaits pharmacist verification (verify = true)
+    entered_late: str | None = None  # its step was dated in time but entered after it passed: by whom, when
+    deviation: str | None = None  # "user: reason" when a DEVIATION event names this deadline
 
     @property
     def hard_stop_code(self) -> str:
@@ -106,7 +111,17 @@ class Deadline:
             "basis": self.basis,
             "hard": self.hard,
             "overridden_by": self.overridden_by,
+            "limits": list(self.limits),
+            "overridable": self.overridable,
+            "pending_review": self.pending_review,
+            "entered_late": self.entered_late,
+            "deviation": self.deviation,
         }
+
+    @property
+    def review_mark(self) -> str:
+        """' (pending pharmacist review)' beside a deadline resting on an unverified value, else ''."""
+        return " (pending pharmacist review)" if self.pending_review else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +136,7 @@ class Timeline:
     refrigerator moves are tracked as a state: in or out, and the last time taken out.
     """
 
+    order_verified: datetime | None = None
     reconstituted: datetime | None = None
     reconstituted_fridge_first_in: datetime | None = None
     reconstituted_in_fridge: bool = False
@@ -142,6 +158,7 @@ class Timeline:
     last_step: EventType | None = None
 
     _FIRST_ONLY = {
+        EventType.ORDER_VERIFIED: "order_verified",
         EventType.RECONSTITUTED: "reconstituted",
         EventType.VERIFIED: "verified",
         EventType.LABELLED: "labelled",
@@ -161,7 +178,7 @@ class Timeline:
             if isinstance(event.at, datetime) and event.at.utcoffset() is not None:
                 event = replace(event, at=event.at.astimezone(timezone.utc))
             kind = event.type
-            if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED):
+            if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
                 continue
             if kind == EventType.PREMEDICATION:
                 drug_class = str(event.details.get("drug_class", "")).strip().lower()
@@ -169,6 +186,11 @@ class Timeline:
                     line.premedicated_classes.add(drug_class)
                 continue
             if kind == EventType.PATIENT_CONFIRMED:
+                continue
+            if kind == EventType.ORDER_VERIFIED:
+                # Ordered by recording, not by instant: a late-entered reconstitution may be dated before it.
+                if line.order_verified is None:
+                    line.order_verified = event.at
                 continue
             if line.last_step_at is None or event.at >= line.last_step_at:
                 line.last_step_at = event.at
@@ -297,11 +319,23 @@ def compute_deadlines(
     reconstituted = line.reconstituted
     deadlines: list[Deadline] = []
 
-    def hard(key: str, label: str, at: datetime, met_at: datetime | None, basis: str) -> None:
-        deadlines.append(Deadline(key, label, at, _hard_state(at, met_at, now, warning_lead), met_at, basis, True))
+    def resting_on(paths: Sequence[str]) -> dict[str, object]:
+        facts = [monograph.fact(f"time_limits.{p}") for p in paths]
+        return {
+            "limits": tuple(f.path for f in facts),
+            "overridable": bool(facts) and all(f.overridable for f in facts),
+            "pending_review": any(f.verify for f in facts),
+        }
 
-    def minimum(key: str, label: str, at: datetime, met_at: datetime | None, basis: str) -> None:
-        deadlines.append(Deadline(key, label, at, _minimum_state(at, met_at, now), met_at, basis, False))
+    def hard(key: str, label: str, at: datetime, met_at: datetime | None, basis: str, paths: Sequence[str]) -> None:
+        deadlines.append(
+            Deadline(key, label, at, _hard_state(at, met_at, now, warning_lead), met_at, basis, True, **resting_on(paths))
+        )
+
+    def minimum(key: str, label: str, at: datetime, met_at: datetime | None, basis: str, paths: Sequence[str]) -> None:
+        deadlines.append(
+            Deadline(key, label, at, _minimum_state(at, met_at, now), met_at, basis, False, **resting_on(paths))
+        )
 
     # Dilution.
     to_dilution = limit("reconstitution_to_dilution")
@@ -311,6 +345,7 @@ def compute_deadlines(
         reconstituted + to_dilution,
         line.diluted,
         f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_dilution)} ({source('reconstitution_to_dilution')})",
+        ["reconstitution_to_dilution"],
     )
 
     # Reconstituted vials held in the refrigerator: the hold time counts from reconstitution.
@@ -324,11 +359,13 @@ def compute_deadlines(
             None if line.reconstituted_in_fridge else line.reconstituted_fridge_out,
             f"reconstitution {utc_iso(counted_from)} + {duration_text(hold)} refrigerated hold, counted from "
             f"reconstitution ({source('reconstituted_refrigerated_max')})",
+            ["reconstituted_refrigerated_max"],
         )
 
     # End of infusion, then the latest start.
     to_end = limit("reconstitution_to_end_of_infusion")
     end_by = reconstituted + to_end
+    start_paths = ["reconstitution_to_end_of_infusion"]
     candidates: list[tuple[datetime, str]] = [
         (
             end_by - infusion_duration,
@@ -337,6 +374,7 @@ def compute_deadlines(
     ]
     if line.diluted is not None:
         room = limit("diluted_room_max")
+        start_paths.append("diluted_room_max")
         candidates.append(
             (
                 line.diluted + room,
@@ -345,6 +383,7 @@ def compute_deadlines(
         )
         if line.bag_ever_refrigerated:
             cold = limit("diluted_refrigerated_max")
+            start_paths.append("diluted_refrigerated_max")
             candidates.append(
                 (
                     line.diluted + cold,
@@ -368,6 +407,7 @@ def compute_deadlines(
             start_by - warm_up,
             None if line.bag_in_fridge else (line.bag_fridge_out or line.infusion_started),
             f"start infusion by {utc_iso(start_by)} - {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
+            [*start_paths, "refrigerated_bag_warm_up"],
         )
         if not line.bag_in_fridge and line.bag_fridge_out is not None:
             minimum(
@@ -377,15 +417,17 @@ def compute_deadlines(
                 line.infusion_started,
                 f"out of refrigerator {utc_iso(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up "
                 f"({source('refrigerated_bag_warm_up')})",
+                ["refrigerated_bag_warm_up"],
             )
 
-    hard("start_infusion_by", "Start infusion by", start_by, line.infusion_started, start_basis)
+    hard("start_infusion_by", "Start infusion by", start_by, line.infusion_started, start_basis, start_paths)
     hard(
         "end_infusion_by",
         "End infusion by",
         end_by,
         line.infusion_ended,
         f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})",
+        ["reconstitution_to_end_of_infusion"],
     )
 
     if line.infusion_ended is not None:
@@ -397,18 +439,62 @@ def compute_deadlines(
             line.observation_ended,
             f"infusion end {utc_iso(line.infusion_ended)} + {duration_text(observation)} at least "
             f"({source('observation_after_infusion')})",
+            ["observation_after_infusion"],
         )
 
     overrides = _overrides(events)
     deadlines = [
         replace(d, overridden_by=overrides[d.hard_stop_code]) if d.hard_stop_code in overrides else d for d in deadlines
     ]
+    deviations = _deviations(events)
+    deadlines = [replace(d, deviation=deviations[d.key]) if d.key in deviations else d for d in deadlines]
+    deadlines = [_mark_late_entry(d, events) for d in deadlines]
     if line.discarded is not None:
         deadlines = [
             d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED)
             for d in deadlines
         ]
     return deadlines
+
+
+# The steps that meet each hard deadline (the first of them, at met_at).
+MET_BY: dict[str, frozenset[EventType]] = {
+    "dilute_by": frozenset({EventType.DILUTED}),
+    "reconstituted_fridge_until": frozenset({EventType.RECONSTITUTED_FROM_FRIDGE}),
+    "bag_from_fridge_by": frozenset({EventType.BAG_FROM_FRIDGE, EventType.INFUSION_STARTED}),
+    "start_infusion_by": frozenset({EventType.INFUSION_STARTED}),
+    "end_infusion_by": frozenset({EventType.INFUSION_ENDED}),
+}
+
+
+def entered_late_text(event: Event) -> str:
+    return (
+        f"entered late: dated {format_instant(event.at)}, entered {format_instant(event.recorded_at)} by {event.user}"
+    )
+
+
+def _mark_late_entry(deadline: Deadline, events: Sequence[Event]) -> Deadline:
+    """A step dated before its deadline but entered after it passed: the limit was not seen met in time."""
+    if not deadline.hard or deadline.met_at is None or deadline.met_at > deadline.at:
+        return deadline
+    kinds = MET_BY.get(deadline.key, frozenset())
+    for event in events:
+        if event.type in kinds and event.at.astimezone(timezone.utc) == deadline.met_at:
+            if event.recorded_at > deadline.at:
+                return replace(deadline, state=DeadlineState.EXPIRED, entered_late=entered_late_text(event))
+            return deadline
+    return deadline
+
+
+def _deviations(events: Sequence[Event]) -> dict[str, str]:
+    """Deadline key -> 'user: reason', from the DEVIATION events recorded with a step."""
+    found: dict[str, str] = {}
+    for event in events:
+        if event.type != EventType.DEVIATION:
+            continue
+        for key in event.details.get("deadlines", []) or []:
+            found[str(key)] = f"{event.user}: {event.details.get('reason', '')}".strip()
+    return found
 
 
 def _overrides(events: Sequence[Event]) -> dict[str, str]:
@@ -445,7 +531,7 @@ def passed_hard_deadlines(deadlines: Sequence[Deadline], now: datetime) -> list[
     for d in deadlines:
         if not d.hard or d.state == DeadlineState.CLOSED:
             continue
-        if (d.met_at is not None and d.met_at > d.at) or (d.met_at is None and now > d.at):
+        if (d.met_at is not None and (d.met_at > d.at or d.entered_late)) or (d.met_at is None and now > d.at):
             found.append(d)
     return found
 
@@ -460,9 +546,13 @@ def deadline_hard_stops(deadlines: Sequence[Deadline], now: datetime) -> list[st
     for d in passed_hard_deadlines(deadlines, now):
         if d.met_at is not None:
             overridden = f"; overridden by {d.overridden_by}" if d.overridden_by else ""
+            deviation = f"; deviation recorded by {d.deviation}" if d.deviation else ""
+            if d.entered_late and d.met_at <= d.at:
+                stops.append(f"{d.label} {format_instant(d.at)}: the step was {d.entered_late}{deviation}")
+                continue
             stops.append(
                 f"{d.label} {format_instant(d.at)} was passed: the step happened at {format_instant(d.met_at)} "
-                f"({d.basis}){overridden}"
+                f"({d.basis}){overridden}{deviation}"
             )
         else:
             stops.append(f"{d.label} {format_instant(d.at)} has passed ({d.basis})")
@@ -481,3 +571,35 @@ def parse_instant(text: str, field: str) -> datetime:
     parsed = parse_iso_instant(text, field)
     check_calendar_year(field, parsed)
     return parsed.astimezone(timezone.utc)
+
+
+def reconstituted_room_time(events: Sequence[Event], now: datetime) -> timedelta:
+    """How long the reconstituted solution stood at room temperature: from reconstitution (or out
+    of the refrigerator) until it went into the refrigerator or was diluted (or `now`)."""
+    line = Timeline.of(events)
+    if line.reconstituted is None:
+        return timedelta(0)
+    until = line.diluted or now
+    first_stop = min(t for t in (line.reconstituted_fridge_first_in, until) if t is not None)
+    total = max(first_stop - line.reconstituted, timedelta(0))
+    if line.reconstituted_fridge_out is not None and not line.reconstituted_in_fridge:
+        total += max(until - line.reconstituted_fridge_out, timedelta(0))
+    return total
+
+
+def reconstituted_room_warning(events: Sequence[Event], now: datetime, allowance: timedelta) -> str | None:
+    """A warning when the reconstituted solution stood at room temperature longer than the site allows.
+
+    The label: use the reconstituted solution at once or keep it at 2-8 °C; a short allowance
+    (site policy) covers drawing the dose. Not a hard stop: the 4 h dilution limit still governs.
+    """
+    stood = reconstituted_room_time(events, now)
+    if stood <= allowance:
+        return None
+    line = Timeline.of(events)
+    advice = "" if line.diluted is not None else ": dilute now or refrigerate the vials (2-8 °C)"
+    minutes = int(stood.total_seconds() // 60)
+    return (
+        f"the reconstituted solution stood at room temperature for {minutes} min, longer than the site's "
+        f"{duration_text(allowance)} allowance{advice}"
+    )

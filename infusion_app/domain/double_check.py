@@ -10,11 +10,60 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .bsa import body_surface_area
 from .errors import ValidationError
-from .formatting import format_dose, format_volume
+from .formatting import format_dose, format_number, format_volume
+from .measurements import parse_height, parse_weight
 from .records import Preparation
 
-ENTERED_FIELDS = ("mrn", "dose_mg", "volume_ml")
+# What the checker re-enters, blind, from every client (the command line's --check-* options).
+ENTERED_FIELDS = ("mrn", "height", "weight", "dose_mg", "volume_ml")
+FIELD_OPTIONS = {
+    "mrn": "--check-mrn",
+    "height": "--check-height",
+    "weight": "--check-weight",
+    "dose_mg": "--check-dose-mg",
+    "volume_ml": "--check-volume-ml",
+}
+
+
+class IncompleteCheck(Exception):
+    """Re-entered values are missing: the check is not independent and complete."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        super().__init__(", ".join(missing))
+
+
+def missing_fields(entered: dict[str, Any] | None) -> list[str]:
+    entered = entered or {}
+    return [f for f in ENTERED_FIELDS if not str(entered.get(f) or "").strip()]
+
+
+def _measured(parse, text: str, bare_unit: str):
+    """'170 cm', '5 ft 7 in', or a bare '170' read in the unit the sheet prints (cm, kg)."""
+    cleaned = str(text).strip()
+    try:
+        float(cleaned.replace(",", ""))
+        cleaned = f"{cleaned} {bare_unit}"
+    except ValueError:
+        pass
+    return parse(cleaned).quantity
+
+
+def recomputed(prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2) -> dict[str, float]:
+    """BSA (with the order's formula) and mg/m² from the checker's own height, weight and dose."""
+    calc = prep.order["calculation"]
+    height_cm = float(_measured(parse_height, entered["height"], "cm").to("cm").magnitude)
+    weight_kg = float(_measured(parse_weight, entered["weight"], "kg").to("kg").magnitude)
+    bsa = round(body_surface_area(height_cm, weight_kg, calc.get("bsa_formula") or "mosteller"), bsa_decimals)
+    dose = typed_number("dose", entered["dose_mg"], "mg")
+    return {
+        "height_cm": height_cm,
+        "weight_kg": weight_kg,
+        "bsa_m2": bsa,
+        "mg_per_m2": dose / bsa if bsa > 0 else math.inf,
+    }
 
 
 def typed_number(field_name: str, text: str, unit: str) -> float:
@@ -31,13 +80,35 @@ def typed_number(field_name: str, text: str, unit: str) -> float:
     return value
 
 
-def verification_mismatches(prep: Preparation, entered: dict[str, Any]) -> list[str]:
-    """Which re-entered values (mrn, dose_mg, volume_ml) differ from the stored preparation."""
-    missing = [f for f in ENTERED_FIELDS if not str(entered.get(f) or "").strip()]
+def verification_mismatches(
+    prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2, dose_precision_mg: float = 1 / 100
+) -> list[str]:
+    """Which re-entered values differ from the stored preparation (IncompleteCheck when some are missing).
+
+    The program recomputes BSA from the checker's height and weight, and mg/m² from the checker's
+    dose, and compares them with the order: a wrong height or weight shows as a different BSA.
+    """
+    missing = missing_fields(entered)
     if missing:
-        raise ValidationError(missing[0], "re-enter it from the patient's record, the syringe and the bag")
+        raise IncompleteCheck(missing)
     calc = prep.order["calculation"]
     wrong: list[str] = []
+    again = recomputed(prep, entered, bsa_decimals)
+    # Compared as the formatter shows them (height and weight to one decimal, BSA to the site's decimals).
+    if format_number(again["height_cm"], 1) != format_number(float(calc["height_cm"]), 1):
+        wrong.append("the height differs")
+    if format_number(again["weight_kg"], 1) != format_number(float(calc["weight_kg"]), 1):
+        wrong.append("the weight differs")
+    if round(again["bsa_m2"], bsa_decimals) != round(float(calc["bsa_m2"]), bsa_decimals):
+        wrong.append("the BSA recomputed from the height and weight differs")
+    wanted_per_m2 = float(calc.get("dose_mg_per_m2") or 0)
+    expected_dose = wanted_per_m2 * again["bsa_m2"]
+    # The dose is rounded to the syringe's precision, and a site's dose rounding may move it by up
+    # to its percentage; beyond that the re-entered dose does not give the order's mg/m².
+    rounding = abs(float(calc.get("dose_rounding_pct") or 0)) / 100 * expected_dose
+    typed = typed_number("dose", entered["dose_mg"], "mg")
+    if wanted_per_m2 > 0 and abs(typed - expected_dose) > max(rounding, dose_precision_mg) + expected_dose * 1e-9:
+        wrong.append("the dose per m² recomputed from the dose and BSA differs from the order")
     if str(entered["mrn"]).strip().casefold() != prep.patient.mrn.casefold():
         wrong.append("the MRN differs")
     if format_dose(typed_number("dose", entered["dose_mg"], "mg")) != format_dose(calc["dose_mg"]):

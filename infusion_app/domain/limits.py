@@ -74,6 +74,12 @@ class SitePolicy:
     default_bsa_formula: str
     blast_count_max_age_hours: int  # an older count does not clear the first-dose cytoreduction gate
     syringe_volume_step_ml: float
+    # Issue 11: the reconstituted solution is used at once or refrigerated.
+    reconstituted_room_allowance: timedelta = timedelta(minutes=15)
+    premedication_window: timedelta = timedelta(hours=2)
+    premedication_duplicate_window: timedelta = timedelta(minutes=15)
+    infusion_minimum_tolerance: timedelta = timedelta(minutes=5)
+    override_reason_min_chars: int = 10
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -98,6 +104,13 @@ def site_defaults() -> SitePolicy:
             default_bsa_formula=str(raw["bsa"]["default_formula"]["text"]),
             blast_count_max_age_hours=int(_value(raw["course"]["blast_count_max_age"], "hour")),
             syringe_volume_step_ml=_value(raw["syringe_administration"]["volume_step"], "mL"),
+            reconstituted_room_allowance=timedelta(minutes=_value(raw["preparation"]["reconstituted_room_allowance"], "minute")),
+            premedication_window=timedelta(minutes=_value(raw["administration"]["premedication_window"], "minute")),
+            premedication_duplicate_window=timedelta(
+                minutes=_value(raw["administration"]["premedication_duplicate_window"], "minute")
+            ),
+            infusion_minimum_tolerance=timedelta(minutes=_value(raw["administration"]["infusion_minimum_tolerance"], "minute")),
+            override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

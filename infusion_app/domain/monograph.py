@@ -41,6 +41,9 @@ class Fact:
     source_text: str
     where: str
     verify: bool
+    # A time limit a pharmacist may override. Label limits never are (the file says so per limit);
+    # every other value is not a limit and is never overridden.
+    overridable: bool = False
 
     @property
     def citation(self) -> str:
@@ -54,6 +57,19 @@ class DoseRow:
     mg_per_m2_by_day: dict[int, Fact]
 
 
+@dataclass(frozen=True)
+class PremedicationDrug:
+    drug_class: str
+    name: str
+    aliases: tuple[str, ...]
+    typical: str
+    dose_min: Fact
+    dose_max: Fact
+
+    def is_named(self, text: str) -> bool:
+        return " ".join(str(text).split()).casefold() in (self.name, *self.aliases)
+
+
 @dataclass
 class Monograph:
     """A parsed monograph. Use `fact()`/`quantity()` for any value; helpers cover the common ones."""
@@ -63,6 +79,7 @@ class Monograph:
     dose_rows: list[DoseRow] = field(default_factory=list)
     # Deadlines ask for the same few time limits on every repaint; pint conversions dominate.
     _durations: dict[str, timedelta] = field(default_factory=dict, repr=False, compare=False)
+    _premedication_drugs: list[PremedicationDrug] | None = field(default=None, repr=False, compare=False)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -124,6 +141,29 @@ class Monograph:
         if not isinstance(value, bool):
             raise DataFileError(f"monograph value '{path}' is not a flag")
         return value
+
+    def premedication_drugs(self) -> list[PremedicationDrug]:
+        """The drugs accepted for each premedication class, with their plausible single-dose range."""
+        if self._premedication_drugs is None:
+            sources = {str(k): str(v) for k, v in self.raw["sources"].items()}
+            drugs = []
+            for index, node in enumerate(self.raw.get("premedication", {}).get("drugs", [])):
+                path = f"premedication.drugs[{index}]"
+                try:
+                    low = _parse_fact(f"{path}.dose_min", node["dose_min"], sources)
+                    high = _parse_fact(f"{path}.dose_max", node["dose_max"], sources)
+                    drugs.append(PremedicationDrug(
+                        drug_class=str(node["drug_class"]).strip().lower(),
+                        name=str(node["name"]).strip().lower(),
+                        aliases=tuple(str(a).strip().lower() for a in node.get("aliases", [])),
+                        typical=str(node.get("typical", "")),
+                        dose_min=low,
+                        dose_max=high,
+                    ))
+                except (KeyError, TypeError) as exc:
+                    raise DataFileError(f"monograph {self.id}: {path} is missing {exc}") from exc
+            self._premedication_drugs = drugs
+        return list(self._premedication_drugs)
 
     def pending_verification(self) -> list[Fact]:
         """Facts still awaiting pharmacist verification, in file order."""
@@ -187,6 +227,7 @@ def _parse_fact(path: str, node: dict[str, Any], sources: dict[str, str]) -> Fac
         source_text=sources.get(source, source),
         where=str(node.get("where", "")),
         verify=bool(node.get("verify", False)),
+        overridable=node.get("overridable", False) is True,
     )
 
 

@@ -26,10 +26,15 @@ overridden:
    dilution; reconstituted_fridge_until for the same; bag_from_fridge_by and start_infusion_by
    for every step up to the start of the infusion; end_infusion_by up to the end of the
    infusion), when the infusion would start while a refrigerated bag is still warming
-   (warm_until), and when observation would end before observe_until. These are overridable:
-   a pharmacist with a reason. An override covers exactly the hard stops named in the refusal,
-   for that one event; the caller records an OVERRIDE event (override_event()) with the step.
-   Once the deadline's own step has happened (in time or overridden) it stops blocking.
+   (warm_until), and when observation would end before observe_until. A step is judged at its
+   entry too: one dated before a limit but entered after it passed is a late entry.
+   Steps acting on the drug are refused: a label limit is never overridden (the monograph says
+   per limit; only a site-policy limit marked overridable may be, by a pharmacist who neither
+   prepared nor verified the preparation nor performs the step). Facts (infusion ended,
+   observation ended) are recorded anyway with a deviation reason: the caller stores a
+   DEVIATION event (deviation_event()) right after the step. An infusion ending sooner than
+   the monograph's minimum (less the site's tolerance) is such a fact.
+   Once the deadline's own step has happened (in time or with a deviation) it stops blocking.
 """
 
 from __future__ import annotations
@@ -43,13 +48,14 @@ from .deadlines import (
     Timeline,
     compute_deadlines,
     duration_text,
+    entered_late_text,
     infusion_duration_from_minutes,
     storage_of,
 )
-from .double_check import verification_mismatches
+from .double_check import FIELD_OPTIONS, IncompleteCheck, verification_mismatches
 from .identity import confirmation_mismatches
 from .errors import ValidationError
-from .formatting import format_instant, utc_iso
+from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
 from .monograph import DEFAULT_MONOGRAPH, Monograph, load_monograph
 from .quantities import Quantity, ureg
@@ -70,6 +76,7 @@ PREPARERS = frozenset({Role.TECHNICIAN, Role.PHARMACIST})
 EVERYONE = frozenset(Role)
 
 ROLES_FOR: dict[EventType, frozenset[Role]] = {
+    EventType.ORDER_VERIFIED: frozenset({Role.PHARMACIST}),
     EventType.RECONSTITUTED: PREPARERS,
     EventType.RECONSTITUTED_TO_FRIDGE: PREPARERS,
     EventType.RECONSTITUTED_FROM_FRIDGE: PREPARERS,
@@ -87,6 +94,7 @@ ROLES_FOR: dict[EventType, frozenset[Role]] = {
     EventType.DISCARDED: PREPARERS,
     EventType.OVERRIDE: frozenset({Role.PHARMACIST}),
     EventType.ALARM_ACKNOWLEDGED: EVERYONE,
+    EventType.DEVIATION: EVERYONE,
 }
 
 # The chain, in order. A hard deadline blocks every step up to the one that meets it.
@@ -118,8 +126,31 @@ _MINIMUM_HOLDS = {
 }
 # Events outside the chain: their instant is not ordered against the steps.
 _OFF_CHAIN = frozenset(
-    {EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED}
+    {
+        EventType.PREMEDICATION,
+        EventType.PATIENT_CONFIRMED,
+        EventType.OVERRIDE,
+        EventType.ALARM_ACKNOWLEDGED,
+        EventType.DEVIATION,
+        EventType.ORDER_VERIFIED,
+    }
 )
+# Facts: what already happened to the patient cannot be refused, only recorded. When one breaks a
+# limit (an infusion that ended after the 8 h limit or faster than its minimum, observation ended
+# early, a step entered after its limit passed) it needs a reason and is recorded as a DEVIATION.
+# Every other chain step acts on the drug and is refused once its limit passed.
+FACTS = frozenset({EventType.INFUSION_ENDED, EventType.OBSERVATION_ENDED})
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One limit a step breaks: refused for a step acting on the drug, a deviation for a fact."""
+
+    code: str  # the rule's name: '<deadline>_passed', '<deadline>_not_reached', 'late_entry', 'infusion_too_fast'
+    message: str
+    overridable: bool = False
+    deadline: str | None = None  # the deadline key it concerns, when there is one
+    late_entry: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,10 +169,12 @@ class Override:
 class StepRefused(Exception):
     """A well-formed step that must not happen. `overridable` steps may be overridden by a pharmacist."""
 
-    def __init__(self, code: str, message: str, overridable: bool = False):
+    def __init__(self, code: str, message: str, overridable: bool = False, deviation_allowed: bool = False):
         self.code = code
         self.message = message
         self.overridable = overridable
+        # A fact that breaks a limit: it may be recorded with a deviation reason instead.
+        self.deviation_allowed = deviation_allowed
         super().__init__(message)
 
     @property
@@ -160,6 +193,42 @@ def make_override(pharmacist: User, reason: str, hard_stop_code: str) -> Overrid
     if not pharmacist.active:
         raise StepRefused("user_inactive", f"{pharmacist.name} is not an active user")
     return Override(pharmacist.name, _reason("override reason", reason), _text("hard stop", hard_stop_code))
+
+
+def deviation_event(breaches: list[Breach], reason: str, step: Event) -> Event:
+    """The DEVIATION event the caller records right after a fact accepted with a deviation reason."""
+    return Event(
+        type=EventType.DEVIATION,
+        at=step.recorded_at,
+        recorded_at=step.recorded_at,
+        user=step.user,
+        details={
+            "rules": [b.code for b in breaches],
+            "deadlines": sorted({b.deadline for b in breaches if b.deadline}),
+            "messages": [b.message for b in breaches],
+            "reason": reason,
+            "step": step.type.value,
+            "step_at": utc_iso(step.at),
+            "entered_at": utc_iso(step.recorded_at),
+            "late_entry": any(b.late_entry for b in breaches),
+        },
+    )
+
+
+def deviations_of(prep: Preparation) -> list[Event]:
+    """The deviations recorded for a preparation, in order (for the board, the sheet, the audit)."""
+    return prep.events_of(EventType.DEVIATION)
+
+
+def deviation_text(event: Event) -> str:
+    """One line: which step, what it broke, who recorded it, when, and why."""
+    details = event.details
+    late = " (entered late)" if details.get("late_entry") else ""
+    broke = "; ".join(str(m) for m in details.get("messages", [])) or ", ".join(details.get("rules", []))
+    return (
+        f"{details.get('step', 'step')}{late} recorded by {event.user} at {format_instant(event.recorded_at)}: "
+        f"{broke}. Reason: {details.get('reason', '')}"
+    )
 
 
 def override_event(override: Override, step: Event, recorded_at: datetime) -> Event:
@@ -213,15 +282,13 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
         raise ValidationError("drug_class", f"must be one of {', '.join(classes)}")
     _text("drug", event.details.get("drug"))
     dose_text = _text("dose", event.details.get("dose"))
-    example = "give the dose with its unit, e.g. 10 mg"
+    example = "give the amount of drug with its unit, e.g. 650 mg"
     try:
         dose = Quantity(dose_text)
     except Exception:  # pint raises several error types for text it cannot read
         raise ValidationError("dose", f"'{dose_text}' is not a dose; {example}") from None
-    if not isinstance(dose, Quantity) or not (
-        dose.dimensionality == ureg.gram.dimensionality or dose.dimensionality == ureg.liter.dimensionality
-    ):
-        raise ValidationError("dose", f"'{dose_text}' has no mass or volume unit; {example}")
+    if not isinstance(dose, Quantity) or dose.dimensionality != ureg.gram.dimensionality:
+        raise ValidationError("dose", f"'{dose_text}' is not an amount of drug; {example}")
     if not math.isfinite(float(dose.magnitude)) or dose.magnitude <= 0:
         raise ValidationError("dose", f"'{dose_text}' must be more than 0; {example}")
     given_at = event.details.get("given_at")
@@ -320,7 +387,13 @@ def _check_order(prep: Preparation, event: Event, monograph: Monograph) -> None:
     def refuse(why: str) -> None:
         raise StepRefused("out_of_order", f"'{kind.value}' cannot be recorded now: {why}")
 
-    if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED):
+    if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
+        return
+    if kind == EventType.ORDER_VERIFIED:
+        if line.order_verified is not None:
+            refuse("the order is already verified")
+        if line.reconstituted is not None:
+            refuse("the order is verified before reconstitution")
         return
     if kind in (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED):
         if phase >= started:
@@ -365,6 +438,21 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
             "role",
             f"'{event.type.value}' is recorded by a {names}; {actor.name} is a {actor.role.value}",
         )
+    order_verifier = prep.last(EventType.ORDER_VERIFIED)
+    if event.type == EventType.ORDER_VERIFIED and actor.name.strip().casefold() == prep.created_by.strip().casefold():
+        raise StepRefused(
+            "order_self_verification",
+            f"{actor.name} entered this order: another pharmacist must verify it",
+        )
+    if (
+        event.type in (EventType.RECONSTITUTED, EventType.DILUTED)
+        and order_verifier is not None
+        and actor.name.strip().casefold() == order_verifier.user.strip().casefold()
+    ):
+        raise StepRefused(
+            "order_verifier_prepares",
+            f"{actor.name} verified this order: the preparer may not be the pharmacist who verified the order",
+        )
     if event.type == EventType.VERIFIED:
         preparers = {
             e.user.strip().casefold() for e in prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)
@@ -376,10 +464,34 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
             )
 
 
-def _check_administration(prep: Preparation, event: Event, monograph: Monograph) -> None:
-    if event.type == EventType.VERIFIED and "entered" in event.details:
-        # The screen always sends the re-entered values; a script may verify without them.
-        mismatches = verification_mismatches(prep, dict(event.details["entered"] or {}))
+def _check_administration(
+    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime
+) -> None:
+    if event.type == EventType.PREMEDICATION:
+        _check_premedication(prep, event, monograph, policy, now)
+        return
+    if event.type == EventType.RECONSTITUTED and prep.last(EventType.ORDER_VERIFIED) is None:
+        raise StepRefused(
+            "order_not_verified",
+            "a pharmacist who is not the preparer must verify the order (patient, course, cycle/day, height, "
+            "weight, BSA, dose) before reconstitution: record order-verified first",
+        )
+    if event.type == EventType.VERIFIED:
+        # Blind and complete from every client: the checker re-enters the five values.
+        entered = event.details.get("entered")
+        try:
+            if not isinstance(entered, dict):
+                raise IncompleteCheck(list(FIELD_OPTIONS))
+            if not isinstance(prep.order, dict) or "calculation" not in prep.order:
+                raise StepRefused("double_check_incomplete", "this preparation has no stored calculation to check against")
+            mismatches = verification_mismatches(prep, entered, policy.bsa_decimals, policy.dose_precision_mg)
+        except IncompleteCheck as incomplete:
+            raise StepRefused(
+                "double_check_incomplete",
+                "the independent double check re-enters the patient's MRN, height, weight, dose and volume "
+                "without being shown them; missing: "
+                + ", ".join(f"{name.replace('_', ' ')} ({FIELD_OPTIONS[name]})" for name in incomplete.missing),
+            ) from None
         if mismatches:
             raise StepRefused(
                 "verification_mismatch",
@@ -406,6 +518,20 @@ def _check_administration(prep: Preparation, event: Event, monograph: Monograph)
             "premedication_missing",
             f"premedication not recorded for: {', '.join(missing)} (all of {', '.join(required)} before every dose)",
         )
+    window = policy.premedication_window
+    stale = []
+    for drug_class in required:
+        given = [e for e in prep.events_of(EventType.PREMEDICATION) if _class_of(e) == drug_class and e.at <= event.at]
+        if not any(event.at - e.at <= window for e in given):
+            latest = max((e.at for e in given), default=None)
+            when = f"last given {format_instant(latest)}" if latest else "not given before this start"
+            stale.append(f"{drug_class} ({when})")
+    if stale:
+        raise StepRefused(
+            "premedication_window",
+            f"premedication more than {duration_text(window)} before the start (site policy) does not count: "
+            f"{'; '.join(stale)}. Give it again, then start",
+        )
     if line.bag_in_fridge:
         raise StepRefused(
             "bag_in_fridge",
@@ -418,32 +544,129 @@ def _check_administration(prep: Preparation, event: Event, monograph: Monograph)
         )
 
 
-def _time_refusals(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy) -> list[tuple[str, str]]:
-    """(code, message) for every time limit this event breaks, judged at the event's own instant."""
-    deadlines: list[Deadline] = compute_deadlines(
-        prep.events, monograph, event.at, policy.warning_lead_time, infusion_duration_of(prep, monograph)
-    )
+def _class_of(event: Event) -> str:
+    return str(event.details.get("drug_class", "")).strip().lower()
+
+
+def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime) -> None:
+    """The drug belongs to its class, the dose is plausible for it, recent enough, and not a double entry."""
+    drug_class = _class_of(event)
+    drug_text = " ".join(str(event.details.get("drug", "")).split())
+    drugs = monograph.premedication_drugs()
+    if not drugs:
+        return  # a monograph without a drug list checks the class only
+    listed = [d for d in drugs if d.drug_class == drug_class]
+    drug = next((d for d in listed if d.is_named(drug_text)), None)
+    if drug is None:
+        elsewhere = next((d for d in drugs if d.is_named(drug_text)), None)
+        why = f"{drug_text} is a {elsewhere.drug_class}, not a {drug_class}" if elsewhere else f"'{drug_text}' is not on the monograph's list of {drug_class}s"
+        raise StepRefused(
+            "premedication_drug_not_in_class",
+            f"premedication refused: {why}; accepted: "
+            + ", ".join(f"{d.name} (typical {d.typical})" for d in listed),
+        )
+    dose = Quantity(str(event.details.get("dose")).strip())
+    low, high = drug.dose_min.value, drug.dose_max.value
+    if not low <= dose <= high:
+        raise StepRefused(
+            "premedication_dose_implausible",
+            f"premedication refused: {drug.name} {format_amount(float(dose.to('mg').magnitude), 'mg')} is outside the "
+            f"plausible single dose {format_amount(float(low.to('mg').magnitude), 'mg')} to "
+            f"{format_amount(float(high.to('mg').magnitude), 'mg')} (typical {drug.typical}); check the dose and its unit",
+        )
+    window = policy.premedication_window
+    if event.at < now - window:
+        # The infusion cannot start before now, so this dose can no longer count for it.
+        raise StepRefused(
+            "premedication_window",
+            f"premedication refused: given {format_instant(event.at)}, more than {duration_text(window)} ago; "
+            f"premedication counts only within {duration_text(window)} before the start (site policy). Give it again",
+        )
+    for earlier in prep.events_of(EventType.PREMEDICATION):
+        if _class_of(earlier) != drug_class or not drug.is_named(str(earlier.details.get("drug", ""))):
+            continue
+        try:
+            same_dose = Quantity(str(earlier.details.get("dose")).strip()) == dose
+        except Exception:  # an unreadable stored dose is not the same dose
+            same_dose = False
+        if same_dose and abs(earlier.at - event.at) <= policy.premedication_duplicate_window:
+            raise StepRefused(
+                "premedication_duplicate",
+                f"premedication refused: {drug.name} {event.details.get('dose')} was already recorded by {earlier.user} "
+                f"for {format_instant(earlier.at)}; the same entry within {duration_text(policy.premedication_duplicate_window)} "
+                "is a double entry",
+            )
+
+
+def _time_breaches(
+    prep: Preparation, event: Event, now: datetime, monograph: Monograph, policy: SitePolicy
+) -> list[Breach]:
+    """Every limit this step breaks, judged at its own instant and at its entry (`now`).
+
+    A step dated before a limit but entered after it passed is judged at its entry too: the
+    program cannot tell a late entry from a backdated one.
+    """
     rank = _RANK.get(event.type)
     if rank is None:
         return []
-    refusals = []
+    deadlines: list[Deadline] = compute_deadlines(
+        prep.events, monograph, event.at, policy.warning_lead_time, infusion_duration_of(prep, monograph)
+    )
+    found: list[Breach] = []
     for d in deadlines:
+        mark = d.review_mark
         if d.hard:
-            if d.met_at is None and event.at > d.at and rank <= _BLOCKS_UP_TO_RANK.get(d.key, -1):
-                refusals.append(
-                    (
-                        d.hard_stop_code,
-                        f"{d.label.lower()} {format_instant(d.at)} has passed ({d.basis})",
-                    )
-                )
-        elif _MINIMUM_HOLDS.get(d.key) == event.type and d.met_at is None and event.at < d.at:
-            refusals.append(
-                (
+            if d.met_at is not None or rank > _BLOCKS_UP_TO_RANK.get(d.key, -1):
+                continue
+            if event.at > d.at:
+                found.append(Breach(
                     d.hard_stop_code,
-                    f"{d.label.lower()} {format_instant(d.at)} has not been reached ({d.basis})",
-                )
-            )
-    return refusals
+                    f"{d.label.lower()} {format_instant(d.at)}{mark} has passed ({d.basis})",
+                    d.overridable, d.key,
+                ))
+            elif now > d.at:
+                found.append(Breach(
+                    "late_entry",
+                    f"{d.label.lower()} {format_instant(d.at)}{mark} passed before this step was entered "
+                    f"(dated {format_instant(event.at)}, {entered_late_text(event)})",
+                    False, d.key, late_entry=True,
+                ))
+        elif _MINIMUM_HOLDS.get(d.key) == event.type and d.met_at is None and event.at < d.at:
+            found.append(Breach(
+                d.hard_stop_code,
+                f"{d.label.lower()} {format_instant(d.at)}{mark} has not been reached ({d.basis})",
+                d.overridable, d.key,
+            ))
+    if event.type == EventType.INFUSION_ENDED:
+        started = Timeline.of(prep.events).infusion_started
+        minimum = monograph.duration("infusion.minimum_duration")
+        shortest = minimum - policy.infusion_minimum_tolerance
+        if started is not None and event.at - started < shortest:
+            ran = int((event.at - started).total_seconds() // 60)
+            found.append(Breach(
+                "infusion_too_fast",
+                f"the infusion ran {ran} min (started {format_instant(started)}); the monograph's minimum is "
+                f"{duration_text(minimum)} (infusion.minimum_duration), less the site's "
+                f"{duration_text(policy.infusion_minimum_tolerance)} tolerance",
+            ))
+    return found
+
+
+def _override_conflicts(prep: Preparation, event: Event, override: Override) -> str | None:
+    """Why this pharmacist may not override this step (separation of duties), or None."""
+    who = override.pharmacist.strip().casefold()
+    if who == event.user.strip().casefold():
+        return "performs this step"
+    if who == prep.created_by.strip().casefold():
+        return "entered this preparation"
+    for e in prep.events:
+        if e.user.strip().casefold() != who:
+            continue
+        if e.type in (EventType.RECONSTITUTED, EventType.DILUTED):
+            return "prepared this dose"
+        if e.type in (EventType.VERIFIED, EventType.ORDER_VERIFIED):
+            return "verified this preparation"
+    return None
 
 
 def infusion_duration_of(prep: Preparation, monograph: Monograph) -> timedelta:
@@ -462,31 +685,84 @@ def check_event(
     monograph: Monograph,
     policy: SitePolicy,
     override: Override | None = None,
-) -> None:
+    deviation_reason: str | None = None,
+) -> list[Breach]:
     """Raise ValidationError or StepRefused if `actor` may not append `event` to `prep` (see module doc).
 
-    `now` must come from a MonotonicClock. With `override` (built by make_override), time-limit
-    refusals whose codes are exactly override.hard_stop_code are accepted; the caller then
-    records override_event(...) and the step, in that order.
+    Returns the breaches a fact is recorded with (the caller stores deviation_event(...) right
+    after the step); empty for a step that breaks no limit.
+
+    `now` must come from a MonotonicClock. A step acting on the drug after its limit is refused;
+    only a limit the monograph marks overridable (never a label limit) may be overridden with
+    `override` (built by make_override) by a pharmacist who neither prepared nor verified this
+    preparation nor performs the step; the caller then records override_event(...) and the step.
+    A fact (FACTS) breaking a limit needs `deviation_reason`.
     """
     _validate_input(prep, event, actor, now, monograph)
     _check_order(prep, event, monograph)
     _check_role(prep, event, actor)
-    _check_administration(prep, event, monograph)
-    refusals = _time_refusals(prep, event, monograph, policy)
+    _check_administration(prep, event, monograph, policy, now)
+    breaches = _time_breaches(prep, event, now, monograph, policy)
+    code = "+".join(dict.fromkeys(b.code for b in breaches))
+    message = f"'{event.type.value}' refused: " + "; ".join(b.message for b in breaches)
+    if event.type in FACTS:
+        if override is not None:
+            raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
+        if not breaches:
+            if deviation_reason is not None:
+                raise ValidationError("deviation reason", "this step breaks no limit: record it without a deviation reason")
+            return []
+        if deviation_reason is None:
+            raise StepRefused(
+                code,
+                message + ". If this is what happened, record it as a deviation with its reason "
+                "(command line: --deviation-reason TEXT)",
+                deviation_allowed=True,
+            )
+        _reason_of_length("deviation reason", deviation_reason, policy.override_reason_min_chars)
+        return breaches
+    if deviation_reason is not None:
+        raise ValidationError(
+            "deviation reason",
+            f"only what already happened ({', '.join(sorted(k.value for k in FACTS))}) is recorded as a deviation; "
+            f"'{event.type.value}' acts on the drug",
+        )
     if override is not None:
         _text("override pharmacist", override.pharmacist)
-        _reason("override reason", override.reason)
-        if not refusals:
+        _reason_of_length("override reason", override.reason, policy.override_reason_min_chars)
+        if not breaches:
             raise ValidationError("override", "there is no hard stop to override for this step")
-    if not refusals:
-        return
-    code = "+".join(c for c, _ in refusals)
-    if override is not None and set(override.hard_stop_code.split("+")) == {c for c, _ in refusals}:
-        return
-    message = f"'{event.type.value}' refused: " + "; ".join(m for _, m in refusals)
-    message += ". A pharmacist may override with a reason."
-    raise StepRefused(code, message, overridable=True)
+    if not breaches:
+        return []
+    overridable = all(b.overridable for b in breaches)
+    if override is not None and overridable:
+        conflict = _override_conflicts(prep, event, override)
+        if conflict:
+            raise StepRefused(
+                "override_not_independent",
+                f"{override.pharmacist} {conflict}: the overriding pharmacist may not be the preparer, the "
+                "verifier or the one who performs the step",
+            )
+        if set(override.hard_stop_code.split("+")) == {b.code for b in breaches}:
+            return []
+    if overridable:
+        message += ". A site-policy limit: a pharmacist who did not prepare or verify this dose may override it with a reason."
+    elif any(b.code.endswith("_not_reached") for b in breaches) and not any(
+        b.code.endswith("_passed") or b.late_entry for b in breaches
+    ):
+        message += ". A label limit: it cannot be overridden; wait until it is reached."
+    else:
+        message += ". A label limit: it cannot be overridden; discard and prepare again."
+    raise StepRefused(code, message, overridable=overridable)
+
+
+def _reason_of_length(field_name: str, value: object, minimum: int) -> str:
+    text = " ".join(str(value).split()) if value is not None else ""
+    if len(text) < max(minimum, MIN_REASON_CHARS):
+        raise ValidationError(field_name, f"give a reason of at least {max(minimum, MIN_REASON_CHARS)} characters saying what happened")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationError(field_name, f"must be at most {MAX_TEXT_CHARS} characters")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,8 +777,8 @@ def _monograph_for(prep: Preparation) -> Monograph:
 
 
 def current_step(prep: Preparation, monograph: Monograph | None = None) -> str:
-    """The next thing to do: 'reconstitute', 'dilute', 'verify', 'label', 'dispense', 'premedicate',
-    'start infusion', 'infusing', 'observing', 'done' or 'discarded'."""
+    """The next thing to do: 'verify order', 'reconstitute', 'dilute', 'verify', 'label', 'dispense',
+    'premedicate', 'start infusion', 'infusing', 'observing', 'done' or 'discarded'."""
     line = Timeline.of(prep.events)
     if line.discarded is not None:
         return "discarded"
@@ -513,7 +789,7 @@ def current_step(prep: Preparation, monograph: Monograph | None = None) -> str:
     if line.infusion_started is not None:
         return "infusing"
     if line.reconstituted is None:
-        return "reconstitute"
+        return "verify order" if line.order_verified is None else "reconstitute"
     if line.diluted is None:
         return "dilute"
     if line.verified is None:
@@ -542,7 +818,17 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
         classes = [str(c).lower() for c in monograph.items("premedication.classes")]
         done = Timeline.of(prep.events).premedicated_classes
         missing = [c for c in classes if c not in done] or classes
-        details = {"drug_class": missing[0], "drug": "probe", "dose": "1 mg"}
+        drug = next((d for d in monograph.premedication_drugs() if d.drug_class == missing[0]), None)
+        if drug is None:
+            details = {"drug_class": missing[0], "drug": "probe", "dose": "1 mg"}
+        else:
+            details = {"drug_class": missing[0], "drug": drug.name, "dose": f"{drug.dose_max.value.to('mg').magnitude:g} mg"}
+    elif kind == EventType.VERIFIED:
+        calc = prep.order.get("calculation", {}) if isinstance(prep.order, dict) else {}
+        details = {"entered": {
+            "mrn": prep.patient.mrn, "height": f"{calc.get('height_cm')} cm", "weight": f"{calc.get('weight_kg')} kg",
+            "dose_mg": str(calc.get("dose_mg")), "volume_ml": str(calc.get("withdraw_ml")),
+        }}
     elif kind == EventType.DISCARDED:
         details = {"reason": "probe reason"}
     elif kind == EventType.PATIENT_CONFIRMED:
@@ -555,12 +841,13 @@ def allowed_events(
 ) -> list[EventType]:
     """The step events check_event would accept at `now` from a suitable user, without an override.
 
-    Role is not considered (some user of the right role is assumed), nor are OVERRIDE and
-    ALARM_ACKNOWLEDGED, which accompany steps rather than being steps.
+    Role is not considered (some user of the right role is assumed), nor are OVERRIDE,
+    DEVIATION and ALARM_ACKNOWLEDGED, which accompany steps rather than being steps. A fact that
+    would need a deviation reason is not listed.
     """
     found = []
     for kind in EventType:
-        if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED):
+        if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
             continue
         event, actor = _probe(prep, kind, now, monograph)
         try:

@@ -24,6 +24,7 @@ class Role(str, Enum):
 class EventType(str, Enum):
     """Everything that can happen to a preparation. Values are the CLI's kebab-case names."""
 
+    ORDER_VERIFIED = "order-verified"  # a pharmacist (not the preparer) verified the order; before reconstitution
     RECONSTITUTED = "reconstituted"  # starts the clocks
     RECONSTITUTED_TO_FRIDGE = "reconstituted-to-fridge"  # reconstituted vials put in the refrigerator
     RECONSTITUTED_FROM_FRIDGE = "reconstituted-from-fridge"
@@ -41,6 +42,10 @@ class EventType(str, Enum):
     DISCARDED = "discarded"  # details: reason
     OVERRIDE = "override"  # details: hard_stop, reason; recorded by a pharmacist
     ALARM_ACKNOWLEDGED = "alarm-acknowledged"  # details: deadline, state
+    # A fact recorded although it breaks a limit (an infusion ended after the 8 h limit, an
+    # infusion faster than its minimum, a step entered after its limit passed): details: rules,
+    # deadlines, messages, reason, step, step_at, entered_at, late_entry. Recorded with the step.
+    DEVIATION = "deviation"
 
 
 class DiluteStorage(str, Enum):

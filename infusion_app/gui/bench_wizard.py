@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
 from ..domain.bsa import FORMULAS
 from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage
 from ..domain.dosing import DoseCalculation, DoseOrder
-from ..domain.double_check import verification_mismatches
 from ..domain.identity import completed_years
 from ..domain.errors import ValidationError
 from ..domain.formatting import (
@@ -80,6 +79,7 @@ PAGE_TITLES = {
 
 # The domain's current step -> the page that does it.
 PAGE_FOR_STEP = {
+    "verify order": VIALS,  # the order is verified on the reconstitution page, after the vials
     "reconstitute": VIALS,  # vials come first; the vials page moves on when enough are recorded
     "dilute": DRAW,
     "verify": VERIFY,
@@ -908,7 +908,49 @@ class ReconstitutePage(EventPage):
         self.instructions = message_label("", "", self)
         self.instructions.setObjectName("reconstituteInstructions")
         self.body.addWidget(self.instructions)
+        # Before reconstitution a pharmacist who did not enter the order verifies it (the domain refuses
+        # reconstitution without it); shown only while the order is not yet verified.
+        self.order_box = QGroupBox("Order verified by a pharmacist (not the preparer)", self)
+        order_form = QFormLayout(self.order_box)
+        self.order_pharmacist = QComboBox(self.order_box)
+        self.order_pharmacist.setEditable(True)
+        self.order_pharmacist.setObjectName("orderPharmacist")
+        self.order_pin = QLineEdit(self.order_box)
+        self.order_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.order_pin.setMaxLength(12)
+        self.order_pin.setObjectName("orderPin")
+        for text, widget in (("Pharma&cist:", self.order_pharmacist), ("P&IN:", self.order_pin)):
+            label = QLabel(text, self.order_box)
+            label.setBuddy(widget)
+            order_form.addRow(label, widget)
+        self.body.addWidget(self.order_box)
+        self.order_pin.textChanged.connect(self.completeChanged)
+        self.order_pharmacist.currentTextChanged.connect(self.completeChanged)
         self.finish_layout()
+
+    def order_verified(self) -> bool:
+        prep = self.bench.preparation
+        return prep is not None and prep.last(EventType.ORDER_VERIFIED) is not None
+
+    def isComplete(self) -> bool:  # noqa: N802
+        if self.already_recorded() or self.order_verified():
+            return True
+        return bool(self.order_pin.text()) and bool(self.order_pharmacist.currentText().strip())
+
+    def validatePage(self) -> bool:  # noqa: N802
+        if self.already_recorded():
+            return True
+        if not self.order_verified():
+            service = self.bench.service
+            try:
+                pharmacist = service.authenticate(self.order_pharmacist.currentText().strip(), self.order_pin.text())
+                self.bench.set_status(service.record_event(self.bench.preparation.id, EventType.ORDER_VERIFIED, pharmacist))
+            except REFUSALS as exc:
+                self.order_pin.clear()
+                self.show_refusal(_refusal_text(exc))
+                return False
+            self.order_box.hide()
+        return super().validatePage()
 
     def initializePage(self) -> None:  # noqa: N802
         calc = self.bench.calculation
@@ -920,6 +962,14 @@ class ReconstitutePage(EventPage):
             "Press “Reconstituted now” when the powder is dissolved: the time limits start from this moment."
         )
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Reconstituted now")
+        self.order_box.setVisible(not self.order_verified())
+        if not self.order_verified():
+            self.order_pharmacist.clear()
+            self.order_pharmacist.addItems(
+                [n for n in self.bench.names_with_role(Role.PHARMACIST) if n != self.bench.preparation.created_by]
+            )
+            self.order_pharmacist.setCurrentText("")
+            self.order_pin.clear()
 
 
 class DrawPage(BenchPage):
@@ -1011,6 +1061,8 @@ class VerifyPage(EventPage):
         )
         form = QFormLayout()
         self.mrn = QLineEdit(self)
+        self.height = QLineEdit(self)
+        self.weight = QLineEdit(self)
         self.dose = QLineEdit(self)
         self.volume = QLineEdit(self)
         self.pharmacist = QComboBox(self)
@@ -1019,6 +1071,10 @@ class VerifyPage(EventPage):
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin.setMaxLength(12)
         self.mrn.setObjectName("verifyMrn")
+        self.height.setObjectName("verifyHeight")
+        self.weight.setObjectName("verifyWeight")
+        self.height.setPlaceholderText("with its unit, as read on the order")
+        self.weight.setPlaceholderText("with its unit, as read on the order")
         self.dose.setObjectName("verifyDose")
         self.volume.setObjectName("verifyVolume")
         # No example numbers: a typical dose as an example would be a hint to a "blind" check.
@@ -1026,6 +1082,8 @@ class VerifyPage(EventPage):
         self.volume.setPlaceholderText("in mL, as read on the syringe")
         for text, widget in (
             ("Patient &MRN:", self.mrn),
+            ("&Height:", self.height),
+            ("&Weight:", self.weight),
             ("D&ose (mg):", self.dose),
             ("&Volume drawn (mL):", self.volume),
             ("P&harmacist:", self.pharmacist),
@@ -1044,12 +1102,12 @@ class VerifyPage(EventPage):
         self.vials.setMaximumHeight(110)
         self.body.addWidget(self.vials)
         self.finish_layout()
-        for edit in (self.mrn, self.dose, self.volume, self.pin):
+        for edit in (self.mrn, self.height, self.weight, self.dose, self.volume, self.pin):
             edit.textChanged.connect(self.completeChanged)
         self.pharmacist.currentTextChanged.connect(self.completeChanged)
 
     def initializePage(self) -> None:  # noqa: N802
-        for edit in (self.mrn, self.dose, self.volume, self.pin):
+        for edit in (self.mrn, self.height, self.weight, self.dose, self.volume, self.pin):
             edit.clear()
         self.pharmacist.clear()
         self.pharmacist.addItems(self.bench.names_with_role(Role.PHARMACIST))
@@ -1061,7 +1119,7 @@ class VerifyPage(EventPage):
         self.mrn.setFocus()
 
     def isComplete(self) -> bool:  # noqa: N802
-        return all(e.text().strip() for e in (self.mrn, self.dose, self.volume, self.pin)) and bool(self.pharmacist.currentText().strip())
+        return all(e.text().strip() for e in (self.mrn, self.height, self.weight, self.dose, self.volume, self.pin)) and bool(self.pharmacist.currentText().strip())
 
     def validatePage(self) -> bool:  # noqa: N802
         if self.already_recorded():
@@ -1069,16 +1127,12 @@ class VerifyPage(EventPage):
         service = self.bench.service
         try:
             pharmacist = service.authenticate(self.pharmacist.currentText().strip(), self.pin.text())
-            entered = {"mrn": self.mrn.text(), "dose_mg": self.dose.text(), "volume_ml": self.volume.text()}
-            mismatches = verification_mismatches(self.bench.preparation, entered)
-            if mismatches:
-                # The preparer's values stay hidden: say which values differ, never what they should be.
-                self.show_refusal(
-                    "Not verified: " + "; ".join(mismatches) + ". Check the patient, the syringe and the bag again "
-                    "and ask the preparer; do not release this bag."
-                )
-                self.pin.clear()
-                return False
+            entered = {
+                "mrn": self.mrn.text(), "height": self.height.text(), "weight": self.weight.text(),
+                "dose_mg": self.dose.text(), "volume_ml": self.volume.text(),
+            }
+            # The domain compares them (and recomputes BSA and mg/m²); its refusal says which value
+            # differs, never what it should be.
             status = service.record_event(
                 self.bench.preparation.id, EventType.VERIFIED, pharmacist,
                 details={"entered": {k: v.strip() for k, v in entered.items()}},

@@ -325,9 +325,10 @@ class BoardView(QTableView):
 # From storage to rows (no Qt below this line is needed; it runs on every repaint tick)
 
 # The domain's current_step() values done at the bench; the others belong to the chair.
-BENCH_STEPS = frozenset({"reconstitute", "dilute", "verify", "label", "dispense"})
+BENCH_STEPS = frozenset({"verify order", "reconstitute", "dilute", "verify", "label", "dispense"})
 
 STEP_TEXT = {
+    "verify order": "Verify order (pharmacist)",
     "reconstitute": "Reconstitute",
     "dilute": "Dilute",
     "verify": "Verify (pharmacist)",
@@ -360,6 +361,7 @@ class BoardPresenter:
 
     def read(self):
         from ..domain.formatting import format_dose
+        from ..domain.records import EventType
         from .alarms import PRIORITY_OF_STATE, Alarm
 
         statuses = self.service.list_active()
@@ -382,7 +384,9 @@ class BoardPresenter:
                     patient_name=prep.patient.name,
                     mrn=prep.patient.mrn,
                     dose_text=format_dose(prep.order["calculation"]["dose_mg"]),
-                    step_text=STEP_TEXT.get(status.current_step, status.current_step),
+                    # A fact recorded although it broke a limit stays visible on the board (issue 11).
+                    step_text=STEP_TEXT.get(status.current_step, status.current_step)
+                    + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),
                     deadline_key=deadline.key if deadline else None,
                     deadline_label=deadline.label if deadline else "no clock running yet",
                     deadline_at=deadline.at if deadline else None,

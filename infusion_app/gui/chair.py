@@ -531,10 +531,13 @@ class ChairPage(QWidget):
         self.step_recorded.emit(self.prep.id)
         self.repaint_countdown()
 
-    def _record(self, kind: EventType, at: datetime | None = None, details: dict | None = None) -> None:
+    def _record(self, kind: EventType, at: datetime | None = None, details: dict | None = None,
+                deviation_reason: str | None = None) -> None:
         """Commit one event; returns only once it is stored (the service's promise)."""
         assert self.prep is not None
-        status = self.service.record_event(self.prep.id, kind, self.user, at=at, details=details or {})
+        status = self.service.record_event(
+            self.prep.id, kind, self.user, at=at, details=details or {}, deviation_reason=deviation_reason
+        )
         self.prep = status.prep
         self.step_recorded.emit(self.prep.id)
 
@@ -1028,7 +1031,15 @@ class ChairPage(QWidget):
         """
         self._hide_override_buttons()
         try:
-            self._record(kind, details=details)
+            try:
+                self._record(kind, details=details)
+            except StepRefused as refusal:
+                # A fact that breaks a limit (an infusion faster than its minimum, ended after the 8 h
+                # limit) is recorded as a deviation when the nurse gave the reason (issue 11).
+                reason = (details or {}).get("reason")
+                if not (refusal.deviation_allowed and reason):
+                    raise
+                self._record(kind, details=details, deviation_reason=reason)
         except ValidationError as exc:
             self._say(message, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}", "error")
             return False

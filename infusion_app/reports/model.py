@@ -442,7 +442,15 @@ def _deadline_map(deadlines: list[Any]) -> dict[str, Any]:
 
 def _state_text(deadline: Any) -> str:
     state = getattr(deadline, "state", "")
-    return str(getattr(state, "value", state) or "")
+    text = str(getattr(state, "value", state) or "")
+    # A step dated in time but entered after the limit passed says so, with who and when.
+    late = getattr(deadline, "entered_late", None)
+    return f"{text} ({late})" if late else text
+
+
+def _review_mark(deadline: Any) -> str:
+    """Issue 11: a deadline resting on a value awaiting pharmacist verification says so on paper too."""
+    return " (pending pharmacist review)" if getattr(deadline, "pending_review", False) else ""
 
 
 def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz: tzinfo | None) -> list[TimelineRow]:
@@ -471,12 +479,12 @@ def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz:
             text = "starts at the end of the infusion"
         else:
             text = "not computed"
-        rows.append(TimelineRow(TIMELINE_LABELS[key], text, rules[key], _state_text(deadline) if at else ""))
+        rows.append(TimelineRow(TIMELINE_LABELS[key], text, rules[key] + _review_mark(deadline), _state_text(deadline) if at else ""))
     # Deadlines beyond the four (a refrigerated bag's warm-up, for instance) are shown too.
     for key, deadline in by_key.items():
         if key in TIMELINE_KEYS or getattr(deadline, "at", None) is None:
             continue
-        rows.append(TimelineRow(str(getattr(deadline, "label", key)), format_instant(deadline.at, tz), "", _state_text(deadline)))
+        rows.append(TimelineRow(str(getattr(deadline, "label", key)), format_instant(deadline.at, tz), _review_mark(deadline).strip(), _state_text(deadline)))
     return rows
 
 
@@ -519,6 +527,14 @@ def _overrides(prep: Preparation, tz: tzinfo | None) -> list[str]:
         reason = event.details.get("reason", "")
         what = hard_stop_words(hard_stop) if hard_stop else ""
         notes.append(f"Override by {event.user}, {format_instant(event.at, tz)}: {what}. Reason: {reason}".replace(": . ", ": "))
+    for event in prep.events_of(EventType.DEVIATION):
+        # A fact recorded although it broke a limit (domain/preparation.py deviation_event).
+        late = " (entered late)" if event.details.get("late_entry") else ""
+        broke = "; ".join(str(m) for m in event.details.get("messages", []))
+        notes.append(
+            f"DEVIATION{late}: {event.details.get('step', '')} recorded by {event.user}, {format_instant(event.recorded_at, tz)}: "
+            f"{broke}. Reason: {event.details.get('reason', '')}"
+        )
     for event in prep.events_of(EventType.DISCARDED):
         notes.append(f"Discarded by {event.user}, {format_instant(event.at, tz)}. Reason: {event.details.get('reason', '')}")
     return notes

@@ -174,6 +174,10 @@ def _deadline_dict(deadline: Deadline) -> dict[str, Any]:
         "met_at": utc_iso(deadline.met_at) if deadline.met_at else None,
         "basis": deadline.basis,
         "hard": deadline.hard,
+        "overridable": deadline.overridable,
+        "pending_review": deadline.pending_review,
+        "entered_late": deadline.entered_late,
+        "deviation": deadline.deviation,
     }
 
 
@@ -189,6 +193,7 @@ class PreparationStatus:
     next_deadline: Deadline | None
     hard_stops: list[str]
     acknowledged: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (deadline key, state)
+    warnings: list[str] = field(default_factory=list)  # not hard stops: e.g. reconstituted solution left standing
     clock_jumped_back: bool = False
     stored_instant_ahead: datetime | None = None  # a stored instant far ahead of this clock (another workstation's clock?)
     # allowed_events asks the state machine about every event type, the costliest part of a
@@ -222,6 +227,10 @@ class PreparationStatus:
             "deadlines": [_deadline_dict(d) for d in self.deadlines],
             "next_deadline": _deadline_dict(self.next_deadline) if self.next_deadline else None,
             "hard_stops": list(self.hard_stops),
+            "warnings": list(self.warnings),
+            "deviations": [
+                {**_event_dict(e), "text": machine.deviation_text(e)} for e in machine.deviations_of(prep)
+            ],
             "current_step": self.current_step,
             "allowed_events": [e.value for e in self.allowed_events],
             "active": self.active,
@@ -408,7 +417,7 @@ class PreparationService:
     def authorize_override(self, pharmacist: str, pin: str, reason: str, hard_stop_code: str = "") -> Override:
         """Check the overriding pharmacist's PIN and role; the Override then goes to record_event."""
         user = self.authenticate(pharmacist, pin)
-        reason = _clean_text("override reason", reason, REASON_MAX)
+        reason = _clean_text("override reason", reason, REASON_MAX, self.policy().override_reason_min_chars)
         # make_override checks the role; a missing code is filled in by record_event from the refusal.
         override = machine.make_override(user, reason, hard_stop_code or "pending")
         return override if hard_stop_code else dataclasses.replace(override, hard_stop_code="")
@@ -684,6 +693,9 @@ class PreparationService:
             hard_stops=deadline_rules.deadline_hard_stops(deadlines, now),
             _allowed=lambda: machine.allowed_events(prep, now, self.monograph, settings.policy),
             acknowledged=acknowledged,
+            warnings=[w for w in (
+                deadline_rules.reconstituted_room_warning(prep.events, now, settings.policy.reconstituted_room_allowance),
+            ) if w],
             clock_jumped_back=self.clock.jumped_back,
             stored_instant_ahead=self.stored_instant_ahead,
         )
@@ -709,12 +721,16 @@ class PreparationService:
         details: dict[str, Any] | None = None,
         override: Override | None = None,
         downtime: bool = False,
+        deviation_reason: str | None = None,
     ) -> PreparationStatus:
         """Check the step with the domain's state machine and commit it (with its audit entry).
 
         `downtime=True` marks a late entry of a step done on paper while the program was down: it
         needs `at` (when it happened), passes every rule a live step passes, and is marked as a
         downtime entry in the event and in its audit entry.
+        A fact that breaks a limit (an infusion ended late or too fast, a late entry) is
+        refused (StepRefused.deviation_allowed) unless `deviation_reason` is given; then a
+        DEVIATION event is stored right after it, in the same transaction.
 
         Returns only after the commit. Raises ValidationError (bad input), StepRefused (the step
         must not happen: out of order, wrong person, a time limit passed; `overridable` says
@@ -730,6 +746,10 @@ class PreparationService:
             raise ValidationError("event", "an override is recorded together with the step it allows (pass override=)")
         if kind is EventType.ALARM_ACKNOWLEDGED:
             raise ValidationError("event", "alarm acknowledgements go through acknowledge_alarm()")
+        if kind is EventType.DEVIATION:
+            raise ValidationError("event", "a deviation is recorded together with the fact it concerns (pass deviation_reason=)")
+        if deviation_reason is not None:
+            deviation_reason = _clean_text("deviation reason", deviation_reason, REASON_MAX)
         if details is not None and not isinstance(details, dict):
             raise ValidationError("details", "must be a mapping of names to values")
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
@@ -754,16 +774,20 @@ class PreparationService:
             use = override
             if use is not None and not use.hard_stop_code:
                 use = self._fill_override_code(prep, event, actor, now, settings, use)
-            machine.check_event(prep, event, actor, now, self.monograph, settings.policy, use)
+            breaches = machine.check_event(
+                prep, event, actor, now, self.monograph, settings.policy, use, deviation_reason=deviation_reason
+            )
             new_events = []
             if use is not None:
                 new_events.append(self._override_event(prep, event, use, now))
             new_events.append(event)
+            if breaches:
+                new_events.append(machine.deviation_event(breaches, deviation_reason or "", event))
             after = dataclasses.replace(prep, events=[*prep.events, *new_events])
             step_before, step_after = machine.current_step(prep), machine.current_step(after)
             audits = []
             for offset, item in enumerate(new_events, start=1):
-                action = "override" if item.type is EventType.OVERRIDE else f"event.{item.type.value}"
+                action = {EventType.OVERRIDE: "override", EventType.DEVIATION: "deviation"}.get(item.type, f"event.{item.type.value}")
                 audits.append(AuditDraft(now, item.user, action, prep_id, {"step": step_before},
                                          {**_event_dict(item, len(prep.events) + offset), "step": step_after, "active": machine.is_active(after)}))
             try:

@@ -114,6 +114,17 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "interchange_folder": (_text(300), "site folder the messages are written to (e.g. /srv/hl7/out)"),
     "interchange_host": (_text(253), "MLLP receiver host (e.g. interface-engine.hospital.example)"),
     "interchange_port": (_whole(1, 65535, "(port)"), "MLLP receiver port (e.g. 2575)"),
+    "reconstituted_room_allowance_minutes": (_whole(0, 60, "minutes"), "minutes the reconstituted solution may stand at room temperature before a warning"),
+    "premedication_window_minutes": (_whole(15, 240, "minutes"), "how long before the start of the infusion premedication may be given"),
+    "premedication_duplicate_minutes": (_whole(1, 60, "minutes"), "the same premedication recorded twice within this time is refused as a double entry"),
+    "infusion_minimum_tolerance_minutes": (_whole(0, 15, "minutes"), "how much sooner than its minimum duration an infusion may end"),
+    "override_reason_min_chars": (_whole(3, 200, "characters"), "shortest reason accepted for an override or a deviation"),
+}
+_MINUTE_SETTINGS = {
+    "reconstituted_room_allowance_minutes": "reconstituted_room_allowance",
+    "premedication_window_minutes": "premedication_window",
+    "premedication_duplicate_minutes": "premedication_duplicate_window",
+    "infusion_minimum_tolerance_minutes": "infusion_minimum_tolerance",
 }
 
 DEFAULT_PAPER = "letter"
@@ -164,6 +175,8 @@ class Settings:
             "weight_max_age_days": int(policy.weight_max_age.total_seconds() // 86400),
             "pin_min_digits": self.pin_min_digits,
             "blast_count_max_age_hours": policy.blast_count_max_age_hours,
+            **{key: int(getattr(policy, field).total_seconds() // 60) for key, field in _MINUTE_SETTINGS.items()},
+            "override_reason_min_chars": policy.override_reason_min_chars,
         }
 
 
@@ -177,6 +190,8 @@ def build_settings(stored: dict[str, Any]) -> Settings:
             changes["warning_lead_time"] = timedelta(minutes=int(value))
         elif key == "weight_max_age_days":
             changes["weight_max_age"] = timedelta(days=int(value))
+        elif key in _MINUTE_SETTINGS:
+            changes[_MINUTE_SETTINGS[key]] = timedelta(minutes=int(value))
         elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
             changes[key] = value
     policy = dataclasses.replace(base, **changes)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.records import EventType, Patient, Role, VialRecord
+from tests.prep_helpers import checked, verify_order
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 
@@ -131,6 +132,10 @@ def make_preparation(service):
             service.add_vial(status.id, VIAL, service.user("Tess Tech"), product_confirmed=True)
         for step in steps:
             kind, who, details = BENCH_STEPS[step]
+            if kind == EventType.RECONSTITUTED:
+                verify_order(service, status.id)
+            if kind == EventType.VERIFIED:
+                details = checked(service, status.id)
             service.record_event(status.id, kind, service.user(who), details=dict(details))
         return status.id
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 import pytest
+
+from tests.prep_helpers import verify_order
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QLineEdit, QRadioButton, QWizard
 
@@ -119,7 +121,15 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     click(qtbot, wizard, NEXT)
 
     assert wizard.currentId() == bw.RECONSTITUTE
+    # A pharmacist who did not enter the order verifies it before reconstitution.
+    page = wizard.currentPage()
+    assert page.order_box.isVisible() and not wizard.button(COMMIT).isEnabled()
+    assert "Tess Tech" not in [page.order_pharmacist.itemText(i) for i in range(page.order_pharmacist.count())]
+    page.order_pharmacist.setFocus()
+    qtbot.keyClicks(page.order_pharmacist, "Paula Pharm")
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
     click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED).user == "Paula Pharm"
     reconstituted = service.get(stored.id).last(EventType.RECONSTITUTED)
     assert reconstituted is not None and reconstituted.at == clock.now()
     assert service.status(stored.id).current_step == "dilute"
@@ -150,6 +160,8 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     assert format_dose(expected.dose_mg) not in page_text
     assert all(edit.text() == "" for edit in (page.mrn, page.dose, page.volume, page.pin))
     type_into(qtbot, page.mrn, "MRN2002")
+    type_into(qtbot, page.height, "5 ft 7 in")
+    type_into(qtbot, page.weight, "154 lb")
     type_into(qtbot, page.dose, format_number(expected.dose_mg))
     type_into(qtbot, page.volume, format_number(expected.withdraw_ml) + " mL")
     page.pharmacist.setFocus()
@@ -240,33 +252,22 @@ def answer_override(qtbot, wizard, attempts: list[tuple[str, str, str]], seen: l
     QTimer.singleShot(20, fill)
 
 
-def test_an_override_with_a_pharmacist_pin_lets_a_late_dilution_through(qtbot, service, technician, clock, make_preparation):
+def test_a_late_dilution_is_refused_with_no_override_offered(qtbot, service, technician, clock, make_preparation):
     prep_id = make_preparation(steps=("reconstituted",))
-    clock.advance(hours=4, minutes=5)  # past 'dilute by'
+    clock.advance(hours=4, minutes=5)  # past 'dilute by': a label limit
     wizard = open_wizard(qtbot, service, technician, prep_id)
     tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
     click(qtbot, wizard, NEXT)
     tick(qtbot, find(wizard, QRadioButton, "storageRoom"))
     seen: list[str] = []
-    answer_override(
-        qtbot,
-        wizard,
-        [("Phil Pharm", "999999", "bag prepared under hood; checked"), ("Phil Pharm", PIN["Phil Pharm"], "prescriber informed; dose needed today")],
-        seen,
-    )
+    answer_override(qtbot, wizard, [("Paula Pharm", PIN["Paula Pharm"], "prescriber informed; dose needed today")], seen)
     click(qtbot, wizard, COMMIT)
-    # Refused: discard is offered first; the override only opens when asked for.
-    page = wizard.currentPage()
-    assert page.refusal_actions.isVisible() and wizard.focusWidget() is page.discard_button
-    assert service.get(prep_id).last(EventType.OVERRIDE) is None
-    qtbot.mouseClick(page.override_button, Qt.MouseButton.LeftButton)
-    assert seen and "not recognised" in seen[0]  # the wrong PIN was refused inside the dialog
+    assert getattr(wizard, "override_dialog", None) is None and not seen  # no override is offered for a label limit
+    refusal = wizard.currentPage().refusal
+    assert refusal.isVisible() and "discard and prepare again" in refusal.text()
     prep = service.get(prep_id)
-    override = prep.last(EventType.OVERRIDE)
-    assert override is not None and override.user == "Phil Pharm"
-    assert override.details["reason"] == "prescriber informed; dose needed today"
-    assert prep.last(EventType.DILUTED) is not None
-    assert wizard.currentId() == bw.VERIFY
+    assert prep.last(EventType.OVERRIDE) is None and prep.last(EventType.DILUTED) is None
+    assert wizard.currentId() == bw.DILUTE
 
 
 def test_a_refused_override_leaves_the_step_unrecorded(qtbot, service, technician, clock, make_preparation):
@@ -286,7 +287,8 @@ def test_a_refused_override_leaves_the_step_unrecorded(qtbot, service, technicia
 
 def sign_verification(qtbot, wizard, name: str, mrn: str, dose: str, volume: str) -> None:
     page = wizard.currentPage()
-    for edit, text in ((page.mrn, mrn), (page.dose, dose), (page.volume, volume), (page.pin, PIN[name])):
+    for edit, text in ((page.mrn, mrn), (page.height, "170 cm"), (page.weight, "70 kg"), (page.dose, dose),
+                       (page.volume, volume), (page.pin, PIN[name])):
         edit.clear()
         type_into(qtbot, edit, text)
     page.pharmacist.setCurrentText(name)
@@ -296,6 +298,7 @@ def sign_verification(qtbot, wizard, name: str, mrn: str, dose: str, volume: str
 def test_self_verification_is_refused_and_the_refusal_shown(qtbot, service, pharmacist, clock, make_preparation):
     # Phil Pharm prepares this one himself, so he may not verify it.
     prep_id = make_preparation(steps=())
+    verify_order(service, prep_id, service.user("Paula Pharm"))
     service.record_event(prep_id, EventType.RECONSTITUTED, pharmacist)
     service.record_event(prep_id, EventType.DILUTED, pharmacist, details={"storage": "room"})
     calc = service.get(prep_id).order["calculation"]

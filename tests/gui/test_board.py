@@ -299,8 +299,9 @@ def test_the_end_of_observation_is_shown_as_reached_without_an_alarm(qtbot, serv
     from infusion_app.domain.records import EventType
 
     prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
-    for drug_class, drug in (("corticosteroid", "dexamethasone"), ("antipyretic", "paracetamol"), ("antihistamine", "diphenhydramine")):
-        service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": "10 mg"})
+    for drug_class, drug, dose in (("corticosteroid", "dexamethasone", "10 mg"), ("antipyretic", "paracetamol", "650 mg"),
+                                   ("antihistamine", "diphenhydramine", "25 mg")):
+        service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": dose})
     confirmed = service.get(prep_id).patient
     service.record_event(prep_id, EventType.PATIENT_CONFIRMED, nurse, details={"name": confirmed.name, "mrn": confirmed.mrn})
     service.record_event(prep_id, EventType.INFUSION_STARTED, nurse)

@@ -1,0 +1,30 @@
+"""Test helpers for the checks every preparation now passes: the order verification before
+reconstitution and the blind double check's five re-entered values."""
+
+from __future__ import annotations
+
+from infusion_app.domain.records import EventType, Role
+
+
+def checked(service, prep_id: str) -> dict:
+    """The details of a complete, matching independent double check of the stored preparation."""
+    prep = service.get(prep_id)
+    calc = prep.order["calculation"]
+    return {"entered": {
+        "mrn": prep.patient.mrn, "height": f"{calc['height_cm']} cm", "weight": f"{calc['weight_kg']} kg",
+        "dose_mg": str(calc["dose_mg"]), "volume_ml": str(calc["withdraw_ml"]),
+    }}
+
+
+def verify_order(service, prep_id: str, pharmacist=None):
+    """Record order-verified (once) by a pharmacist who did not enter the order."""
+    prep = service.get(prep_id)
+    if prep.last(EventType.ORDER_VERIFIED) is not None:
+        return None
+    if pharmacist is None:
+        candidates = sorted(
+            (u for u in service.users() if u.role is Role.PHARMACIST and u.name != prep.created_by),
+            key=lambda u: u.name, reverse=True,
+        )
+        pharmacist = candidates[0]
+    return service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist)
