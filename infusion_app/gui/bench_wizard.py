@@ -538,7 +538,7 @@ class OrderPage(BenchPage):
         try:
             # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
             order, _course = self.bench.service.order_from_course(self.bench.patient.mrn, self.order())
-            calculation = self.bench.service.calculate(order)
+            calculation = self.bench.service.calculate(order, self.bench.patient.date_of_birth)
         except ValidationError as exc:
             self._show_field_error(exc)
             return False
@@ -604,7 +604,8 @@ class DosePage(BenchPage):
             ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {format_dose(calc.dose_mg)}"),
             ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
             ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
-            ("nacl", "Sodium chloride", f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}"),
+            ("nacl", "Sodium chloride", f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}"
+             + (f" in a SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour" if calc.container == "syringe" else "")),
             ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
             ("discarded", "Discarded", format_dose(calc.discarded_mg)),
             ("billing", "Billing", f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}"),

@@ -189,13 +189,17 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
 
 
 def test_a_hard_stop_blocks_next_and_says_why(qtbot, service, technician):
-    # A small child: 90 cm, 12 kg. The dose in 50 mL is below the labelled minimum concentration.
+    # An infant of about 6 months on the clock's date (2026-01-15): under the label's 1 year.
     wizard = open_wizard(qtbot, service, technician)
-    until_dose(qtbot, wizard, height="90 cm", weight="12 kg")
+    fill_patient(qtbot, wizard, dob="2025-07-10")
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "66 cm", "7.5 kg")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
     page = wizard.currentPage()
     assert page.refusal.isVisible()
     assert "HARD STOP" in page.refusal.text()
-    assert "below the minimum" in page.refusal.text()
+    assert "not established" in page.refusal.text()
     assert not wizard.button(COMMIT).isEnabled()
     qtbot.keyClick(wizard, Qt.Key.Key_Return)  # Enter = Next, which must do nothing here
     assert wizard.currentId() == bw.DOSE
@@ -581,3 +585,19 @@ def test_cycle_and_day_do_not_change_from_stray_typing_or_the_wheel(qtbot, servi
                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
         QApplication.sendEvent(combo, wheel)
         assert combo.currentText() == before
+
+
+def test_a_small_childs_dose_page_shows_the_syringe_path(qtbot, service, technician):
+    from PySide6.QtWidgets import QLabel
+
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard, dob="2022-05-01")  # 3 years old
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "90 cm", "12 kg")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
+    page = wizard.currentPage()
+    shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
+    # 0.55 m² x 0.8 mg/m² = 0.44 mg = 1.76 mL, diluted to 4.5 mL (0.0978 mg/mL), 4.5 mL over the hour
+    assert "in a SYRINGE, by syringe pump at 4.5 mL/hour" in shown
+    assert wizard.button(COMMIT).isEnabled()

@@ -7,6 +7,7 @@ a sound binding the count moves by a handful at most; on the broken one it falls
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import date
 
@@ -23,6 +24,8 @@ NOISE = 50
 
 
 def none_count() -> int:
+    # Collected garbage releases its references to None too: count only what is still alive.
+    gc.collect()
     return sys.getrefcount(None)
 
 
@@ -45,13 +48,18 @@ def test_the_boards_own_repaint_path_keeps_every_reference_to_none(qtbot, servic
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    window.refresh()
+    for _ in range(50):  # warm up: first ticks fill caches that later ticks may release
+        clock.advance(seconds=1)
+        window.refresh()
+    ticks = 1000
     before = none_count()
-    for _ in range(300):  # each tick is dozens of void Qt calls: model signals, row heights, repaint
+    for _ in range(ticks):  # each tick is dozens of void Qt calls: model signals, row heights, repaint
         clock.advance(seconds=1)
         window.refresh()
         window.board.repaint()
-    assert before - none_count() < NOISE, "the board's repaint tick loses references to None"
+    # A broken binding loses at least one per tick from repaint() alone, dozens more from the rest;
+    # caches of the program's own (a regex, a formatted instant) may come and go by a few hundred.
+    assert before - none_count() < ticks // 3, "the board's repaint tick loses references to None"
 
 
 def test_a_release_known_to_be_broken_is_named_with_its_fix():
