@@ -180,7 +180,7 @@ class PrintPreview(QDialog):
             self.status.setText("Printing cancelled")
             return False
         if self._is_cups_queue(printer):
-            return self._send_pdf_to_queue(printer.printerName())
+            return self._send_pdf_to_queue(self._printer_name(printer))
         sent = self.render_to(printer)
         self.status.setText(f"Sent {sent} page" + ("" if sent == 1 else "s") + " to the printer")
         if sent:
@@ -188,11 +188,18 @@ class PrintPreview(QDialog):
         return sent > 0
 
     def _is_cups_queue(self, printer: QPrinter) -> bool:
-        if self.source_document is None or printer.outputFormat() != QPrinter.OutputFormat.NativeFormat:
+        # By name, not by Qt's own printer list: Qt reads CUPS's queues once per process, so a
+        # queue added later (or on another CUPS server) would otherwise be drawn as a picture.
+        if self.source_document is None or printer.outputFileName():
             return False
         from ..service.printing import queues
 
-        return bool(printer.printerName()) and printer.printerName() in queues()
+        name = self._printer_name(printer)
+        return bool(name) and name in queues()
+
+    @staticmethod
+    def _printer_name(printer: QPrinter) -> str:
+        return printer.printerName()
 
     def _send_pdf_to_queue(self, queue: str) -> bool:
         from ..service.printing import PrintError, print_document
