@@ -47,7 +47,8 @@ def check_consistent(r) -> None:
     assert math.isclose(r.nacl_ml + r.withdraw_ml, r.final_volume_ml, abs_tol=1e-9)
     assert math.isclose(r.discarded_mg, r.vials * r.vial_mg - r.dose_mg, abs_tol=1e-9)
     in_window = r.concentration_min_mg_per_ml <= r.dose_mg / r.final_volume_ml <= r.concentration_max_mg_per_ml
-    assert in_window == (not r.hard_stops)
+    # The label's 25% reduction is never for cycle 1: a hard stop whatever the concentration.
+    assert (in_window and not (r.cycle == 1 and r.reduce_pct)) == (not r.hard_stops)
     assert r.bsa_m2 == round(r.bsa_m2, 2)
 
 

@@ -26,6 +26,7 @@ def setup(tmp_path):
     pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
     tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
     status = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), tech)
+    service.record_event(status.id, E.ORDER_VERIFIED, pharmacist)  # before any reconstitution, by another person
     yield service, clock, tech, status.id, tmp_path / "data"
     service.close()
 
@@ -55,7 +56,7 @@ def test_a_downtime_entry_needs_its_time_and_meets_every_rule(setup):
     service.record_event(pid, E.RECONSTITUTED, tech, at=T0, downtime=True)
     with pytest.raises(StepRefused) as late:  # dilution 5 h after reconstitution: the 4 h limit holds on paper too
         service.record_event(pid, E.DILUTED, tech, at=T0 + timedelta(hours=5), details={"storage": "room"}, downtime=True)
-    assert late.value.overridable
+    assert not late.value.overridable  # a label limit: discard and prepare again
 
 
 def test_cli_records_a_downtime_entry(setup):

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.prep_helpers import checked, verify_order_by_another
+
 from infusion_app.cli import main
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.records import Role
@@ -571,6 +573,7 @@ def with_prep(tmp_path_factory):
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, paul)
     return folder
 
@@ -649,6 +652,7 @@ def test_a_stored_instant_far_ahead_is_flagged_not_adopted(tmp_path):
     with open_service(data_dir=folder, clock=ahead) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, paul)
     right = FakeClock(T0)
     with open_service(data_dir=folder, clock=right) as service:
@@ -679,6 +683,7 @@ def test_a_label_cannot_print_before_the_preparation_is_verified(tmp_path, capsy
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
         tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, tina)
         clock.advance(minutes=20)
         service.record_event(prep.id, EventType.DILUTED, tina, details={"storage": "room"})
@@ -690,7 +695,7 @@ def test_a_label_cannot_print_before_the_preparation_is_verified(tmp_path, capsy
     assert code == 1 and "not verified" in err and not out.exists()
     assert cli(capsys, "sheet", prep.id, "--out", str(tmp_path / "sheet.pdf"), "--data-dir", str(folder))[0] == 0  # the record prints
     with open_service(data_dir=folder, clock=FakeClock(T0 + timedelta(minutes=30))) as service:
-        service.record_event(prep.id, EventType.VERIFIED, service.user("Paul Pharm"))
+        service.record_event(prep.id, EventType.VERIFIED, service.user("Paul Pharm"), details=checked(service, prep.id))
     assert cli(capsys, "label", prep.id, "--out", str(out), "--data-dir", str(folder))[0] == 0
 
 
@@ -713,6 +718,7 @@ def replayable(tmp_path_factory):
         service.set_setting("warning_lead_minutes", 40, paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
         service.add_vial(prep.id, VialRecord("LOT1", date(2099, 1, 1)), tina, product_confirmed=True)
+        verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, tina)
         courses = CourseService(service)
         courses.new_course("M1", False, paul)

@@ -6,6 +6,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+
+from tests.prep_helpers import checked, verify_order_by_another
 from fhir.resources.bundle import Bundle
 from fhir.resources.medicationadministration import MedicationAdministration
 from fhir.resources.medicationdispense import MedicationDispense
@@ -33,11 +35,12 @@ def _finished(service, clock, people, *, override: bool = False):
         product_confirmed=True,
     )
     pid = status.id
+    verify_order_by_another(service, pid, people["pharmacist"])
     service.record_event(pid, E.RECONSTITUTED, people["tech"])
     clock.advance(minutes=15)
     service.record_event(pid, E.DILUTED, people["tech"], details={"storage": "room"})
     clock.advance(minutes=5)
-    service.record_event(pid, E.VERIFIED, people["pharmacist"])
+    service.record_event(pid, E.VERIFIED, people["pharmacist"], details=checked(service, pid))
     service.record_event(pid, E.LABELLED, people["tech"])
     service.record_event(pid, E.DISPENSED, people["tech"])
     for drug_class, drug, dose in (("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")):

@@ -14,6 +14,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from tests.prep_helpers import checked, verify_order_by_another
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4, letter
 from reportlab.lib.units import inch, mm
@@ -159,11 +161,12 @@ def labelled(tmp_path):
             product_confirmed=True,
         )
         prep_id = status.id
+        verify_order_by_another(service, prep_id, pharmacist)
         service.record_event(prep_id, E.RECONSTITUTED, tech)
         clock.advance(minutes=15)
         service.record_event(prep_id, E.DILUTED, tech, details={"storage": "room"})
         clock.advance(minutes=5)
-        service.record_event(prep_id, E.VERIFIED, pharmacist)
+        service.record_event(prep_id, E.VERIFIED, pharmacist, details=checked(service, prep_id))
         service.set_setting("label_queue", LABEL_QUEUE, pharmacist)
         service.set_setting("sheet_queue", SHEET_QUEUE, pharmacist)
         yield service, clock, prep_id, tech

@@ -43,6 +43,8 @@ pharmacist's override keeps its true state (expired/early) and names the overrid
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -319,7 +321,7 @@ def compute_deadlines(
     reconstituted = line.reconstituted
     deadlines: list[Deadline] = []
 
-    def resting_on(paths: Sequence[str]) -> dict[str, object]:
+    def resting_on(paths: Sequence[str]) -> dict[str, Any]:
         facts = [monograph.fact(f"time_limits.{p}") for p in paths]
         return {
             "limits": tuple(f.path for f in facts),

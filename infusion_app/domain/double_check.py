@@ -8,12 +8,13 @@ matches, and "1.5" does not. Messages say which value differs, never what it sho
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .bsa import body_surface_area
 from .errors import ValidationError
 from .formatting import format_dose, format_number, format_volume
-from .measurements import parse_height, parse_weight
+from .measurements import Measurement, parse_height, parse_weight
 from .records import Preparation
 
 # What the checker re-enters, blind, from every client (the command line's --check-* options).
@@ -40,11 +41,11 @@ def missing_fields(entered: dict[str, Any] | None) -> list[str]:
     return [f for f in ENTERED_FIELDS if not str(entered.get(f) or "").strip()]
 
 
-def _measured(parse, text: str, bare_unit: str):
+def _measured(parse: Callable[[str], Measurement], text: str, bare_unit: str) -> Any:  # a pint Quantity
     """'170 cm', '5 ft 7 in', or a bare '170' read in the unit the sheet prints (cm, kg)."""
     cleaned = str(text).strip()
     try:
-        float(cleaned.replace(",", ""))
+        float(cleaned)  # a bare number; "1,70" is not one (the parser answers with the decimal point)
         cleaned = f"{cleaned} {bare_unit}"
     except ValueError:
         pass

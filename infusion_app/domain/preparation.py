@@ -701,8 +701,12 @@ def check_event(
     _validate_input(prep, event, actor, now, monograph)
     _check_order(prep, event, monograph)
     _check_role(prep, event, actor)
-    _check_administration(prep, event, monograph, policy, now)
     breaches = _time_breaches(prep, event, now, monograph, policy)
+    # An action on a product past an absolute limit is refused for that limit first: the answer is
+    # "discard and prepare again", not "give the premedication again, then start".
+    expired = event.type not in FACTS and any((b.code.endswith("_passed") or b.late_entry) and not b.overridable for b in breaches)
+    if not expired:
+        _check_administration(prep, event, monograph, policy, now)
     code = "+".join(dict.fromkeys(b.code for b in breaches))
     message = f"'{event.type.value}' refused: " + "; ".join(b.message for b in breaches)
     if event.type in FACTS:

@@ -1323,7 +1323,10 @@ class BenchWizard(QWizard):
         try:
             self.set_status(self.service.record_event(self.preparation.id, event_type, self.user, details=details))
         except StepRefused as refusal:
-            page.show_refusal(_refusal_text(refusal), overridable=refusal.overridable)
+            # A time limit passed: the discard is offered (a label limit is never overridden).
+            limit_passed = refusal.overridable or any(part.endswith("_passed") or part == "late_entry" for part in refusal.code.split("+"))
+            page.show_refusal(_refusal_text(refusal), overridable=limit_passed)
+            page.override_button.setVisible(refusal.overridable)
             self.pending_override = (event_type, details, refusal) if refusal.overridable else None
             return False
         except REFUSALS as exc:

@@ -1045,7 +1045,8 @@ class ChairPage(QWidget):
             return False
         except StepRefused as exc:
             self._say(message, exc.message, "hardstop")
-            if exc.overridable and self.discard_button.isVisible():
+            limit_passed = exc.overridable or any(part.endswith("_passed") or part == "late_entry" for part in exc.code.split("+"))
+            if limit_passed and self.discard_button.isVisible():
                 # A label limit passed: the bag is discarded and prepared again; override only if asked.
                 self._say(message, exc.message + " Discard this bag (a pharmacist signs it), or call a pharmacist.", "hardstop")
                 self.discard_button.setFocus()

@@ -79,6 +79,7 @@ def writer(data_dir: str, say, start: int = 0) -> None:
         service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         say.write(f"vial {status.id} LOT{number}\n")
         say.flush()
+        service.record_event(status.id, E.ORDER_VERIFIED, pharm)  # a pharmacist other than the preparer
         stored = service.record_event(status.id, E.RECONSTITUTED, tech)
         say.write(f"event {status.id} {len(stored.prep.events)}\n")
         say.flush()
@@ -274,7 +275,8 @@ TAMPERINGS = {
                                           "UPDATE audit_log SET seq = 3 WHERE seq = 1000"),
     "raised role, chain recomputed": lambda f, o: _recompute_unkeyed(f, "UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'"),
     "edited dose, chain recomputed": lambda f, o: _recompute_unkeyed(f, "UPDATE preparations SET order_json = replace(order_json, '\"cycle\":1', '\"cycle\":2')"),
-    "deleted override, chain recomputed": lambda f, o: _recompute_unkeyed(f, "DELETE FROM audit_log WHERE action = 'override'"),
+    # Label limits can no longer be overridden, so the entry an attacker would hide is a step's.
+    "deleted step entry, chain recomputed": lambda f, o: _recompute_unkeyed(f, "DELETE FROM audit_log WHERE action = 'event.diluted'"),
     "raised role": lambda f, o: _sql(f, "UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'"),
     "swapped PIN hash": lambda f, o: _sql(f, "UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'"),
     "edited dose": lambda f, o: _sql(f, "UPDATE preparations SET order_json = replace(order_json, '\"cycle\":1', '\"cycle\":2')"),
@@ -303,15 +305,15 @@ def filled_database(folder: Path, older: Path) -> None:
         tina = service.add_user("Tina", Role.TECHNICIAN, PINS["Tina"], actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        service.record_event(prep.id, E.ORDER_VERIFIED, paul)
         service.record_event(prep.id, E.RECONSTITUTED, tina)
         source = sqlite3.connect(folder / DB_FILENAME)
         target = sqlite3.connect(older)
         source.backup(target)
         target.close()
         source.close()
-        clock.advance(hours=4, minutes=10)
-        override = service.authorize_override("Paul", PINS["Paul"], "prescriber informed")
-        service.record_event(prep.id, E.DILUTED, tina, details={"storage": "room"}, override=override)
+        clock.advance(hours=1)
+        service.record_event(prep.id, E.DILUTED, tina, details={"storage": "room"})
         assert service.verify_audit().intact
 
 
