@@ -60,7 +60,7 @@ from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Rol
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import CountdownLabel, ScanField, SteadyComboBox, ValidatedField, message_label, set_role
+from .widgets import CountdownLabel, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
 
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
@@ -122,9 +122,7 @@ class OverrideDialog(QDialog):
         self.pharmacist.setEditable(True)
         self.pharmacist.addItems(pharmacists)
         self.pharmacist.setCurrentText("")
-        self.pin = QLineEdit(self)
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setMaxLength(12)
+        self.pin = pin_field(self)
         self.reason = QLineEdit(self)
         self.reason.setPlaceholderText("why this is safe to do (recorded)")
         for text, widget in (("P&harmacist:", self.pharmacist), ("P&IN:", self.pin), ("&Reason:", self.reason)):
@@ -916,9 +914,7 @@ class ReconstitutePage(EventPage):
         self.order_pharmacist = QComboBox(self.order_box)
         self.order_pharmacist.setEditable(True)
         self.order_pharmacist.setObjectName("orderPharmacist")
-        self.order_pin = QLineEdit(self.order_box)
-        self.order_pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.order_pin.setMaxLength(12)
+        self.order_pin = pin_field(self.order_box)
         self.order_pin.setObjectName("orderPin")
         for text, widget in (("Pharma&cist:", self.order_pharmacist), ("P&IN:", self.order_pin)):
             label = QLabel(text, self.order_box)
@@ -1068,9 +1064,7 @@ class VerifyPage(EventPage):
         self.volume = QLineEdit(self)
         self.pharmacist = QComboBox(self)
         self.pharmacist.setEditable(True)
-        self.pin = QLineEdit(self)
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setMaxLength(12)
+        self.pin = pin_field(self)
         self.mrn.setObjectName("verifyMrn")
         self.height.setObjectName("verifyHeight")
         self.weight.setObjectName("verifyWeight")

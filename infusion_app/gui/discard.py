@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
 from ..domain.records import EventType, Role
-from .widgets import message_label
+from .widgets import message_label, pin_field
 
 
 class DiscardDialog(QDialog):
@@ -55,10 +55,8 @@ class DiscardDialog(QDialog):
         self.pharmacist.setEditable(True)
         self.pharmacist.addItems([u.name for u in service.users() if u.role is Role.PHARMACIST and u.active])
         self.pharmacist.setCurrentText("")
-        self.pin = QLineEdit(self)
+        self.pin = pin_field(self)
         self.pin.setObjectName("discardPin")
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setMaxLength(12)
         self.reason = QLineEdit(self)
         self.reason.setObjectName("discardReason")
         self.reason.setPlaceholderText("e.g. start-by time passed; bag dropped; wrong dose drawn")

@@ -22,17 +22,7 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ValidationError
 from ..domain.records import Role, User
 from ..domain.preparation import StepRefused
-from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
-from .widgets import message_label, set_role
-
-
-def pin_field(parent: QWidget, accessible_name: str) -> QLineEdit:
-    field = QLineEdit(parent)
-    field.setEchoMode(QLineEdit.EchoMode.Password)
-    field.setMaxLength(PIN_MAX_DIGITS)
-    field.setPlaceholderText(f"{DEFAULT_PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
-    field.setAccessibleName(accessible_name)
-    return field
+from .widgets import message_label, pin_field, set_role
 
 
 class FirstRunDialog(QDialog):

@@ -11,14 +11,13 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
-    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from ..domain.errors import ValidationError
 from ..domain.records import User
-from .widgets import message_label
+from .widgets import message_label, pin_field
 
 
 class SignInDialog(QDialog):
@@ -49,11 +48,7 @@ class SignInDialog(QDialog):
         self.name.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.name.lineEdit().setPlaceholderText("your name")
         self.name.setAccessibleName("Name")
-        self.pin = QLineEdit(self)
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setPlaceholderText("4 to 12 digits")
-        self.pin.setAccessibleName("PIN")
-        self.pin.setMaxLength(12)
+        self.pin = pin_field(self)
 
         self.error = message_label("", "error", self)
         self.error.hide()

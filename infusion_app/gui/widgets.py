@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
+from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
 from . import theme
 
 
@@ -213,3 +214,13 @@ class SteadyComboBox(QComboBox):
 
     def wheelEvent(self, event) -> None:  # noqa: N802
         event.ignore()
+
+
+def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
+    """A masked PIN entry, as long as a PIN may be: one for sign-in, sign-offs and first run."""
+    field = QLineEdit(parent)
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setMaxLength(PIN_MAX_DIGITS)
+    field.setPlaceholderText(f"{DEFAULT_PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+    field.setAccessibleName(accessible_name)
+    return field
