@@ -92,6 +92,8 @@ def prepare_data(folder: Path, preparations: int) -> None:
             for _ in range(status.prep.order["calculation"]["vials"]):
                 service.add_vial(status.id, VialRecord(lot=f"LOT{i}", expiry=start.date() + timedelta(days=365)), tech, product_confirmed=True)
             if i % 2 == 0:
+                # The order is verified by a pharmacist who did not enter it before any reconstitution.
+                service.record_event(status.id, EventType.ORDER_VERIFIED, pharmacist)
                 service.record_event(status.id, EventType.RECONSTITUTED, tech)
             clock.advance(seconds=90)
     finally:
