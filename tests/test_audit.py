@@ -185,7 +185,7 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     ("UPDATE users SET active = 1 WHERE name = 'Nora'", 11, "active"),
     ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
     ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
-    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.46', '\"dose_mg\":14.6')", 5, "order"),
+    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.45', '\"dose_mg\":14.5')", 5, "order"),
     ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),
     ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
     ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),

@@ -18,7 +18,7 @@ def test_json_holds_the_contract_fields():
     assert result.code == 0, result.stderr
     data = result.json()
     assert REQUIRED_KEYS <= set(data)
-    assert (data["bsa_m2"], data["bsa_formula"], data["dose_mg"], data["vials"], data["withdraw_ml"]) == (1.82, "mosteller", 1.46, 2, 5.84)
+    assert (data["bsa_m2"], data["bsa_formula"], data["dose_mg"], data["vials"], data["withdraw_ml"]) == (1.82, "mosteller", 1.45, 2, 5.8)
     assert (data["billing_units_administered"], data["billing_units_discarded"], data["billing_modifier"]) == (15, 3, "JW")
     assert data["hard_stops"] == [] and isinstance(data["warnings"], list)
 

@@ -68,17 +68,18 @@ def test_sheet_of_a_stored_preparation(stored, tmp_path):
     assert prep_id in result.stdout and str(out) in result.stdout
     text = page_text(out)
     # 170 cm, 70 kg: Mosteller sqrt(170 × 70 / 3600) = 1.818 -> 1.82 m²; 0.8 × 1.82 = 1.456 -> 1.46 mg;
-    # 1.46 / 0.25 = 5.84 mL; 50 - 5.84 = 44.16 mL; 1.46 / 50 = 0.0292 mg/mL; 2 vials; 15 units, 3 discarded.
+    # 1.46 / 0.25 = 5.84 mL, drawn on the 10 mL syringe (0.2 mL marks) as 5.8 mL = 1.45 mg;
+    # 50 - 5.8 = 44.2 mL; 1.45 / 50 = 0.029 mg/mL; 2 vials; 15 units, 3 discarded.
     for expected in [
         "Zoë Ångström-Lefèvre",
         "MRN 00999123",
         "1.82 m² (Mosteller)",
         "1.46 mg",
-        "Withdraw 5.84 mL (1.46 mg)",
-        "44.16 mL 0.9% Sodium Chloride Injection",
-        "0.0292 mg/mL",
+        "Withdraw 5.8 mL (1.45 mg)",
+        "44.2 mL 0.9% Sodium Chloride Injection",
+        "0.029 mg/mL",
         "LT2291",
-        "15 units (1.46 mg)",
+        "15 units (1.45 mg)",
         "3 units",
         "Meets the payer's criteria",
         # reconstituted 13:00 UTC = 09:00 EDT: dilute by 13:00 EDT, end by 17:00 EDT; diluted 09:15: start by 13:15
@@ -111,7 +112,7 @@ def test_a4_sheet_and_label_of_a_stored_preparation(stored, tmp_path):
     assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx((102 * mm, 51 * mm), abs=0.01)
     text = page_text(label)
     assert "DO NOT START AFTER 2026-03-10 13:15 EDT (discard)" in text and "INFUSION MUST END BY 2026-03-10 17:00 EDT" in text
-    assert "Checked by Priya Raman" in text and "1.46 mg" in text
+    assert "Checked by Priya Raman" in text and "1.45 mg" in text
 
 
 def test_demo_sheet_and_label_need_no_stored_data(tmp_path):

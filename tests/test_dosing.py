@@ -1,9 +1,10 @@
 """Dose, vial, volume and billing cases worked by hand.
 
-Each case: BSA (Mosteller, rounded to 2 decimals as shown) × mg/m² = dose (to 0.01 mg);
-vials = ceil(dose / 0.9); volume = dose / 0.25 mg/mL; NaCl = 50 − volume; concentration =
-dose / 50; discarded = vials × 0.9 − dose; units = ceil(dose / 0.1), discarded units =
-vials × 9 − administered.
+Each case: BSA (Mosteller, rounded to 2 decimals as shown) × mg/m² = calculated dose (to 0.01 mg);
+volume = calculated dose / 0.25 mg/mL, drawn on the smallest site syringe that holds it to its nearest
+mark (1 mL by 0.01, 3 mL by 0.1, 10 mL by 0.2, 20 mL by 1); dose = drawn volume × 0.25 mg/mL;
+vials = ceil(dose / 0.9); NaCl = 50 − volume; concentration = dose / 50; discarded = vials × 0.9 − dose;
+units = ceil(dose / 0.1), discarded units = vials × 9 − administered.
 """
 
 from __future__ import annotations
@@ -19,19 +20,28 @@ def calc(height="170 cm", weight="70 kg", cycle=1, day=1, response=None, formula
 
 
 def test_cycle1_day1_170cm_70kg():
-    # BSA √(170·70/3600) = 1.8181 → 1.82 m²; 0.8 × 1.82 = 1.456 → 1.46 mg
+    # BSA √(170·70/3600) = 1.8181 → 1.82 m²; 0.8 × 1.82 = 1.456 → 1.46 mg = 5.84 mL, which the 10 mL
+    # syringe (0.2 mL marks) draws as 5.8 mL = 1.45 mg: the dose given, diluted and billed
     r = calc()
-    assert (r.bsa_m2, r.bsa_formula, r.dose_mg_per_m2, r.dose_mg) == (1.82, "mosteller", 0.8, 1.46)
-    assert (r.vials, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == (2, 5.84, 50.0, 44.16)
-    assert r.final_concentration_mg_per_ml == 0.0292
-    assert r.discarded_mg == pytest.approx(0.34)
+    assert (r.bsa_m2, r.bsa_formula, r.dose_mg_per_m2, r.dose_before_draw_mg, r.dose_mg) == (1.82, "mosteller", 0.8, 1.46, 1.45)
+    assert (r.draw_syringe_ml, r.draw_graduation_ml, r.draw_change_pct) == (10.0, 0.2, -0.7)
+    assert (r.vials, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == (2, 5.8, 50.0, 44.2)
+    assert r.final_concentration_mg_per_ml == 0.029
+    assert r.discarded_mg == pytest.approx(0.35)
     assert (r.hcpcs, r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == ("J9229", 15, 3, "JW")
-    assert r.hard_stops == [] and r.warnings == []
+    assert r.hard_stops == []
+    # the calculated dose is shown beside the drawn one, and no volume is shown finer than its syringe reads
+    assert r.warnings == ["calculated dose 1.46 mg; drawn 5.8 mL on the 10 mL syringe (0.2 mL marks) = 1.45 mg (-0.7%), "
+                          "the dose given and billed"]
+    assert "5.84" not in "\n".join(r.summary_lines())
+    assert "= 1.46 mg, drawn as 1.45 mg" in "\n".join(r.summary_lines())
 
 
 def test_cycle1_day8_180cm_80kg():
-    # BSA √(14400/3600) = 2 m²; 0.5 × 2 = 1 mg; 2 vials; 4 mL; 46 mL NaCl; 0.02 mg/mL; 0.8 mg discarded
+    # BSA √(14400/3600) = 2 m²; 0.5 × 2 = 1 mg; 2 vials; 4 mL (on a 0.2 mL mark of the 10 mL syringe);
+    # 46 mL NaCl; 0.02 mg/mL; 0.8 mg discarded
     r = calc("180 cm", "80 kg", 1, 8)
+    assert r.warnings == []  # drawn exactly as calculated: no note
     assert (r.bsa_m2, r.dose_mg, r.vials, r.withdraw_ml, r.nacl_ml) == (2.0, 1.0, 2, 4.0, 46.0)
     assert r.final_concentration_mg_per_ml == 0.02
     assert r.discarded_mg == pytest.approx(0.8)
@@ -82,11 +92,13 @@ def test_a_reduction_other_than_the_label_s_warns():
 
 
 def test_a_small_childs_dose_goes_to_the_syringe_path():
-    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg; 0.28 / 50 = 0.0056 mg/mL < 0.01 in the bag.
-    # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.28 / 0.1 = 2.8 → 3 mL, 0.0933 mg/mL, 3 mL/hour over 1 hour.
+    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg = 1.12 mL, drawn on the 3 mL syringe
+    # (0.1 mL marks) as 1.1 mL = 0.275 mg; 0.275 / 50 = 0.0055 mg/mL < 0.01 in the bag.
+    # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.275 / 0.1 = 2.75 → 3 mL, 0.0917 mg/mL, 3 mL/hour over 1 hour.
     r = calc("90 cm", "12 kg", 1, 8)
-    assert (r.dose_mg, r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == (0.28, "syringe", 1.12, 3.0, 1.88)
-    assert r.final_concentration_mg_per_ml == 0.0933
+    assert (r.dose_before_draw_mg, r.dose_mg, r.draw_syringe_ml) == (0.28, 0.275, 3.0)
+    assert (r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == ("syringe", 1.1, 3.0, 1.9)
+    assert r.final_concentration_mg_per_ml == 0.0917
     assert (r.concentration_min_mg_per_ml, r.concentration_max_mg_per_ml) == (0.025, 0.1)
     assert (r.infusion_rate_ml_per_hour, r.infusion_duration_hours) == (3.0, 1.0)
     assert r.can_prepare, r.hard_stops
@@ -128,7 +140,8 @@ def test_a_date_of_birth_needs_the_dose_date_and_must_precede_it():
 
 def test_large_bsa_warns_but_calculates():
     r = calc("200 cm", "122 kg", 1, 1)  # BSA 2.6 m²
-    assert r.bsa_m2 == 2.6 and r.dose_mg == 2.08
+    # 0.8 × 2.6 = 2.08 mg = 8.32 mL, drawn on the 10 mL syringe as 8.4 mL (8.32 is 41.6 marks of 0.2) = 2.1 mg
+    assert r.bsa_m2 == 2.6 and (r.dose_before_draw_mg, r.withdraw_ml, r.dose_mg) == (2.08, 8.4, 2.1)
     assert any("BSA 2.6 m²" in w and "Mosteller" in w for w in r.warnings)
     assert r.hard_stops == []
 
@@ -179,9 +192,10 @@ def test_site_dose_rounding_is_off_by_default_and_within_its_limit_when_on():
 
     assert calc("135 cm", "128 kg").dose_rounding_pct == 0  # off by default
     on = replace(site_defaults(), dose_rounding_enabled=True)
-    # 135 cm, 128 kg: BSA 2.19 m² → 1.75 mg; 2 vials = 1.8 mg is +2.9%, within 10%
+    # 135 cm, 128 kg: BSA 2.19 m² → 1.75 mg; 2 vials = 1.8 mg is +2.9%, within 10%; 7.2 mL is on a 0.2 mL mark
     rounded = calculate_dose(DoseOrder("135 cm", "128 kg", 1, 1), policy=on)
     assert (rounded.calculated_dose_mg, rounded.dose_mg, rounded.dose_rounding_pct) == (1.75, 1.8, 2.9)
+    assert (rounded.withdraw_ml, rounded.draw_change_pct) == (7.2, 0.0)
     assert rounded.billing_modifier == "JZ" and any("rounded to whole vials" in w for w in rounded.warnings)
-    # 1.46 mg is 23% from 1.8 mg and 38% from 0.9 mg: never rounded
-    assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), policy=on).dose_mg == 1.46
+    # 1.46 mg is 23% from 1.8 mg and 38% from 0.9 mg: never rounded to vials (only drawn, as 5.8 mL = 1.45 mg)
+    assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), policy=on).dose_before_draw_mg == 1.46

@@ -47,6 +47,22 @@ UNITS_PER_VIAL = 9
 REDUCTION = Decimal("0.25")  # Dose modifications: reduce the total cycle dose by 25%
 # Syringe Administration (CHEO's figures, pending the label's): 0.025-0.1 mg/mL, on a half-mL step.
 SYRINGE_MIN, SYRINGE_MAX, SYRINGE_STEP = Decimal("0.025"), Decimal("0.1"), Decimal("0.5")
+# The bench's draw syringes (issue 16), written out as (capacity, mark) in hundredths of a mL:
+# 1 mL by 0.01, 3 mL by 0.1, 10 mL by 0.2, 20 mL by 1.
+DRAW_SYRINGES_HUNDREDTHS = [(100, 1), (300, 10), (1000, 20), (2000, 100)]
+
+
+def drawn_volume(volume: Decimal) -> Decimal:
+    """The volume the bench can draw, worked in whole hundredths of a mL (not the engine's Decimal
+    quantize): the smallest syringe that holds it, to its nearest mark, half a mark rounding up."""
+    hundredths = volume * 100
+    assert hundredths == int(hundredths), volume  # a dose to 0.01 mg at 0.25 mg/mL is a whole 0.04 mL
+    hundredths = int(hundredths)
+    capacity, mark = next(((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= hundredths), DRAW_SYRINGES_HUNDREDTHS[-1])
+    marks, remainder = divmod(hundredths, mark)
+    if 2 * remainder >= mark:
+        marks += 1
+    return Decimal(marks * mark) / 100
 
 # Body surface area table (H cm, W kg).
 def label_bsa(formula: str, h: float, w: float) -> float:
@@ -100,8 +116,10 @@ def expected_dose(h: float, w: float, cycle: int, day: int, response: str | None
     bsa_raw = label_bsa(formula, h, w)
     bsa = half_up(Decimal(repr(bsa_raw)), "0.01")
     per_m2 = label_mg_per_m2(cycle, day, response) * (1 - Decimal(reduce_pct) / 100)
-    dose = half_up(bsa * per_m2, "0.01")
-    volume = dose / RECONSTITUTED_MG_PER_ML
+    calculated = half_up(bsa * per_m2, "0.01")
+    # The volume is drawn to a syringe mark, and the dose given is what that volume holds.
+    volume = drawn_volume(calculated / RECONSTITUTED_MG_PER_ML)
+    dose = volume * RECONSTITUTED_MG_PER_ML
     vials = int((dose / VIAL_MG).to_integral_value(rounding=ROUND_CEILING))
     units = int((dose / J9229_UNIT_MG).to_integral_value(rounding=ROUND_CEILING))
     discarded = UNITS_PER_VIAL * vials - units
@@ -114,7 +132,7 @@ def expected_dose(h: float, w: float, cycle: int, day: int, response: str | None
         window = (SYRINGE_MIN, SYRINGE_MAX)
     concentration = dose / final
     return {
-        "bsa_raw": bsa_raw, "bsa": bsa, "per_m2": per_m2, "dose": dose, "vials": vials, "volume": volume,
+        "bsa_raw": bsa_raw, "bsa": bsa, "per_m2": per_m2, "calculated": calculated, "dose": dose, "vials": vials, "volume": volume,
         "nacl": final - volume, "concentration": concentration, "units": units, "discarded": discarded,
         "modifier": "JW" if discarded > 0 else "JZ", "in_range": window[0] <= concentration <= window[1],
         "container": "bag" if final == FINAL_ML else "syringe", "final": final,
@@ -139,6 +157,7 @@ def test_dose_engine_against_hand_computation(h, w, schedule, formula, reduce_pc
         pytest.skip("BSA within 1e-9 of a rounding boundary: float noise decides, not the label")
     assert Decimal(str(calc.bsa_m2)) == exp["bsa"]
     assert Decimal(str(calc.dose_mg_per_m2)) == exp["per_m2"]
+    assert Decimal(str(calc.dose_before_draw_mg)) == exp["calculated"]
     assert Decimal(str(calc.dose_mg)) == exp["dose"]
     assert calc.vials == exp["vials"]
     assert Decimal(str(calc.withdraw_ml)) == exp["volume"]
@@ -166,7 +185,28 @@ def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     assert any(r["concentration"] > CONC_MAX for r in results)
     assert any(r["modifier"] == "JZ" and r["in_range"] for r in results)
     assert any(r["modifier"] == "JW" for r in results)
+    # the draw rounding moves some doses and leaves others as calculated
+    assert any(r["dose"] != r["calculated"] for r in results) and any(r["dose"] == r["calculated"] for r in results)
     assert len(DOSE_CASES) >= 1000
+
+
+def test_every_drawn_volume_is_on_a_mark_of_the_smallest_syringe_that_holds_it():
+    """Never a volume to 0.01 mL that no syringe on the bench can measure (issue 16)."""
+    seen = set()
+    for h, w, schedule, formula, reduce_pct in DOSE_CASES[::7]:
+        cycle, day, response = schedule
+        calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
+                                        formula=formula, reduce_pct=reduce_pct))
+        hundredths = round(calc.withdraw_ml * 100)
+        assert abs(calc.withdraw_ml * 100 - hundredths) < 1e-6
+        # the syringe is the smallest that holds the volume as calculated (before it is read to a mark)
+        wanted = Decimal(str(calc.dose_before_draw_mg)) / RECONSTITUTED_MG_PER_ML * 100
+        capacity, mark = next(((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= wanted), DRAW_SYRINGES_HUNDREDTHS[-1])
+        assert hundredths % mark == 0, (calc.withdraw_ml, capacity)
+        assert abs(hundredths - wanted) * 2 <= mark  # the nearest mark
+        assert round(calc.draw_syringe_ml * 100) == capacity
+        seen.add(capacity)
+    assert seen == {100, 300, 1000, 2000}  # the grid reaches every syringe
 
 
 @pytest.mark.parametrize("h,w,day,dose,allowed,container", [
@@ -174,15 +214,19 @@ def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     (100, 36, 8, "0.5", True, "bag"),
     # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
     (99, 35.64, 8, "0.5", True, "bag"),
-    # 0.98 m² x 0.5 = 0.49 mg: 0.0098 mg/mL in 50 mL is below the bag's window -> syringe: 4.9 mg/0.1 = 4.9 mL,
-    # up to the half-mL step: 5 mL = 0.098 mg/mL, inside 0.025-0.1
-    (98, 35.28, 8, "0.49", True, "syringe"),
-    # 0.9 m² x 0.5 = 0.45 mg -> syringe 4.5 mL = 0.1 mg/mL, the syringe's highest
+    # 0.98 m² x 0.5 = 0.49 mg = 1.96 mL, drawn on the 3 mL syringe (0.1 mL marks) as 2 mL = 0.5 mg: the bag's lowest
+    (98, 35.28, 8, "0.5", True, "bag"),
+    # 0.96 m² x 0.5 = 0.48 mg = 1.92 mL, drawn as 1.9 mL = 0.475 mg: 0.0095 mg/mL in 50 mL is below the bag's
+    # window -> syringe: 0.475 / 0.1 = 4.75 mL, up to the half-mL step: 5 mL = 0.095 mg/mL, inside 0.025-0.1
+    (96, 34.56, 8, "0.475", True, "syringe"),
+    # 0.9 m² x 0.5 = 0.45 mg = 1.8 mL exactly -> syringe 4.5 mL = 0.1 mg/mL, the syringe's highest
     (90, 32.4, 8, "0.45", True, "syringe"),
-    # 6.25 m² x 0.8 = 5 mg -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
+    # 6.25 m² x 0.8 = 5 mg = 20 mL -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
     (250, 562.5, 1, "5", True, "bag"),
-    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg: above the maximum, and a syringe cannot help
-    (250, 564.4, 1, "5.01", False, "bag"),
+    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg = 20.04 mL, which the 20 mL syringe (1 mL marks) draws as 20 mL = 5 mg
+    (250, 564.4, 1, "5", True, "bag"),
+    # 6.5 m² x 0.8 = 5.2 mg = 20.8 mL, drawn as 21 mL = 5.25 mg: above the maximum, and a syringe cannot help
+    (250, 608.4, 1, "5.25", False, "bag"),
 ])
 def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed, container):
     calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"))

@@ -49,20 +49,23 @@ def test_values_marked_verify_in_the_reference_are_flagged():
 
 
 def test_a_different_vial_size_changes_vials_discard_and_billing(tmp_path, monograph_text):
-    # The EU labels call the vial 1 mg; with 1 mg vials 1.46 mg still needs 2 vials but discards 0.54 mg.
+    # The EU labels call the vial 1 mg; with 1 mg vials 1.45 mg (5.8 mL drawn) still needs 2 vials but discards 0.55 mg.
     path = edited(tmp_path, monograph_text, r"^vial_deliverable = \{ value = 0\.9,", "vial_deliverable = { value = 1.0,")
     r = calculate_dose(ORDER, monograph=load_monograph(path))
-    assert r.vial_mg == 1.0 and r.discarded_mg == pytest.approx(0.54) and r.billing_units_discarded == 5
+    assert r.vial_mg == 1.0 and r.discarded_mg == pytest.approx(0.55) and r.billing_units_discarded == 5
 
 
 def test_a_different_concentration_changes_the_volume(tmp_path, monograph_text):
     path = edited(tmp_path, monograph_text, r"^concentration = \{ value = 0\.25,", "concentration = { value = 0.5,")
-    assert calculate_dose(ORDER, monograph=load_monograph(path)).withdraw_ml == 2.92
+    # 1.46 mg / 0.5 mg/mL = 2.92 mL, drawn on the 3 mL syringe (0.1 mL marks) as 2.9 mL = 1.45 mg
+    r = calculate_dose(ORDER, monograph=load_monograph(path))
+    assert (r.withdraw_ml, r.draw_syringe_ml, r.dose_mg) == (2.9, 3.0, 1.45)
 
 
 def test_a_different_dose_table_changes_the_dose(tmp_path, monograph_text):
     path = edited(tmp_path, monograph_text, r"^day1 = \{ value = 0\.8,", "day1 = { value = 0.7,")
-    assert calculate_dose(ORDER, monograph=load_monograph(path)).dose_mg == 1.27  # 0.7 × 1.82 = 1.274
+    # 0.7 × 1.82 = 1.274 → 1.27 mg (= 5.08 mL, drawn as 5 mL = 1.25 mg)
+    assert calculate_dose(ORDER, monograph=load_monograph(path)).dose_before_draw_mg == 1.27
 
 
 def test_a_different_concentration_window_changes_the_hard_stop(tmp_path, monograph_text):

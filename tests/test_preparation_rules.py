@@ -1016,7 +1016,7 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
 def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden():
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
 
-    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()  # 1.46 mg, 5.84 mL
+    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()  # 1.46 mg calculated, drawn 5.8 mL = 1.45 mg
     ward = Ward(order={"calculation": calc})
     ward.dilute()
     right = {"mrn": ward.prep.patient.mrn.lower(), "height": "170", "weight": "154.32 lb",

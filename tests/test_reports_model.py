@@ -37,20 +37,22 @@ def row(rows, label):
 def test_order_rows_carry_units_formula_and_the_dose_worked_by_hand(monograph):
     data = build(demo_preparation(monograph), monograph)
     # 5 ft 6 in = 167.64 cm, 143 lb = 64.864 kg; Mosteller sqrt(167.64 × 64.864 / 3600) = 1.738 -> 1.74 m²;
-    # 0.8 mg/m² × 1.74 m² = 1.392 -> 1.39 mg; 1.39 / 0.25 = 5.56 mL; 50 - 5.56 = 44.44 mL; 1.39 / 50 = 0.0278 mg/mL.
+    # 0.8 mg/m² × 1.74 m² = 1.392 -> 1.39 mg; 1.39 / 0.25 = 5.56 mL; 50 - 5.56 = 44.44 mL; 1.39 / 50 = 0.028 mg/mL.
     assert row(data.order, "Cycle / Day") == "Cycle 1, Day 1"
     assert row(data.order, "Height") == "167.6 cm (entered as 5 ft 6 in)"
     assert row(data.order, "Weight") == "64.86 kg (entered as 143 lb)"
     assert row(data.order, "BSA").startswith("1.74 m² (Mosteller)")
     assert row(data.order, "Dose per m²") == "0.8 mg/m²"
-    assert row(data.order, "Dose") == "0.8 mg/m² × 1.74 m² = 1.39 mg"
-    assert data.dose == "1.39 mg"
-    assert data.final_concentration == "0.0278 mg/mL"
+    # 1.39 mg = 5.56 mL, read on the 10 mL syringe's 0.2 mL marks as 5.6 mL = 1.4 mg: both shown
+    assert row(data.order, "Dose") == ("0.8 mg/m² × 1.74 m² = 1.39 mg; drawn 5.6 mL on the 10 mL syringe "
+                                       "(0.2 mL marks) = 1.4 mg, the dose given")
+    assert data.dose == "1.4 mg"
+    assert data.final_concentration == "0.028 mg/mL"
     assert data.vehicle_line == "in 0.9% Sodium Chloride, total 50 mL"
     assert data.route_rate == "IV over 1 hour at 50 mL/h"
     steps = " ".join(s.text for s in data.dilution_steps)
-    assert "Withdraw 5.56 mL (1.39 mg)" in steps
-    assert "Add it to 44.44 mL 0.9% Sodium Chloride Injection for a total of 50 mL: 0.0278 mg/mL" in steps
+    assert "Withdraw 5.6 mL (1.4 mg)" in steps
+    assert "Add it to 44.4 mL 0.9% Sodium Chloride Injection for a total of 50 mL: 0.028 mg/mL" in steps
     recon = data.reconstitution_steps[0].text
     assert "each of 2 vials (0.9 mg) with 4 mL Sterile Water for Injection: 0.25 mg/mL" in recon
     assert any("Do not shake" in s.text for s in data.reconstitution_steps)
@@ -126,9 +128,9 @@ def test_policy_decision_and_course_rows(monograph):
 
 def test_billing_block(monograph):
     data = build(demo_preparation(monograph), monograph)
-    # 1.39 mg -> 14 units of 0.1 mg; 2 vials × 0.9 mg = 18 units, 4 discarded -> JW.
-    assert row(data.billing, "Units administered") == "14 units (1.39 mg)"
-    assert row(data.billing, "Units discarded") == "4 units (0.41 mg)"
+    # 1.4 mg drawn -> 14 units of 0.1 mg; 2 vials × 0.9 mg = 18 units, 4 discarded -> JW.
+    assert row(data.billing, "Units administered") == "14 units (1.4 mg)"
+    assert row(data.billing, "Units discarded") == "4 units (0.4 mg)"
     assert row(data.billing, "Modifier") == "JW"
     assert row(data.billing, "HCPCS").startswith("J9229")
 

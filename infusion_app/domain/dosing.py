@@ -111,6 +111,12 @@ class DoseCalculation:
     infusion_rate_ml_per_hour: float = 0.0
     infusion_duration_hours: float = 0.0
     age_years: int | None = None
+    # The draw: the dose before the syringe's rounding, the syringe that draws it (0: no syringe table)
+    # and its marks, and the change the rounding made to the dose (dose_mg is the drawn dose).
+    dose_before_draw_mg: float = 0.0
+    draw_syringe_ml: float = 0.0
+    draw_graduation_ml: float = 0.0
+    draw_change_pct: float = 0.0
 
     @property
     def can_prepare(self) -> bool:
@@ -118,6 +124,11 @@ class DoseCalculation:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _draw_text(self) -> str:
+        if not self.draw_syringe_ml:
+            return ""
+        return f" with the {format_amount(self.draw_syringe_ml, 'mL')} syringe ({format_amount(self.draw_graduation_ml, 'mL')} marks)"
 
     def summary_lines(self) -> list[str]:
         """A readable summary, every number through the ISMP formatter."""
@@ -127,14 +138,19 @@ class DoseCalculation:
             f"Cycle {self.cycle}, Day {self.day}{response}",
             f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
-            f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = {format_dose(self.dose_mg)}",
+            f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = "
+            + (
+                f"{format_dose(self.dose_before_draw_mg)}, drawn as {format_amount(self.dose_mg, 'mg', 3)}"
+                if self.draw_syringe_ml and self.dose_before_draw_mg != self.dose_mg
+                else format_dose(self.dose_mg)
+            ),
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
             (
-                f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
+                f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
                 f"in a syringe for a total of {format_amount(self.final_volume_ml, 'mL')}, by syringe pump at "
                 f"{format_amount(self.infusion_rate_ml_per_hour, 'mL/hour')} over {format_amount(self.infusion_duration_hours, 'hour')}"
                 if self.container == "syringe"
-                else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
+                else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
                 f"for a total of {format_amount(self.final_volume_ml, 'mL')}"
             ),
             f"Final concentration {format_concentration(self.final_concentration_mg_per_ml)} (allowed {format_concentration(self.concentration_min_mg_per_ml)} to {format_concentration(self.concentration_max_mg_per_ml)})",
@@ -245,7 +261,25 @@ def calculate_dose(
 
     if dose <= 0:
         hard_stops.append(f"the dose rounds to {format_dose(dose)}; nothing can be prepared")
-    withdraw = _quantize(dose / reconstituted, _dec(policy.volume_precision_ml))
+    # The volume is what the syringe that draws it can measure; the dose is then what that volume holds,
+    # and it is that dose which is diluted, given and billed.
+    dose_before_draw = dose
+    draw = _draw(dose / reconstituted, policy)
+    withdraw = draw.volume_ml
+    dose = withdraw * reconstituted
+    draw_change_pct = 0.0
+    if dose != dose_before_draw and dose_before_draw > 0:
+        draw_change_pct = float(((dose - dose_before_draw) / dose_before_draw * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+        warnings.append(
+            f"calculated dose {format_dose(dose_before_draw)}; drawn {format_amount(withdraw, 'mL')} "
+            # to the 0.001 mg a 0.1 mL mark holds (0.025 mg), so that the note never disagrees with its volume
+            f"{draw.describe()} = {format_amount(dose, 'mg', 3)} "
+            f"({'+' if draw_change_pct > 0 else ''}{format_number(draw_change_pct, 1)}%), the dose given and billed"
+        )
+    if draw.fills > 1:
+        warnings.append(
+            f"{format_amount(withdraw, 'mL')} is more than the largest draw syringe holds: drawn in {draw.fills} fills {draw.describe()}"
+        )
     vials = int((dose / vial_mg).to_integral_value(rounding=ROUND_CEILING)) if dose > 0 else 0
 
     container = _container(dose, withdraw, monograph, policy)
@@ -316,6 +350,10 @@ def calculate_dose(
         calculated_dose_mg=float(calculated_dose),
         dose_rounding_pct=rounding_pct,
         dose_mg=float(dose),
+        dose_before_draw_mg=float(dose_before_draw),
+        draw_syringe_ml=draw.capacity_ml,
+        draw_graduation_ml=draw.graduation_ml,
+        draw_change_pct=draw_change_pct,
         vials=vials,
         vial_mg=float(vial_mg),
         reconstitution_ml_per_vial=monograph.magnitude("reconstitution.diluent_volume_per_vial", "mL"),
@@ -343,6 +381,33 @@ def calculate_dose(
         infusion_duration_hours=float(container.duration_hours),
         age_years=age_years,
     )
+
+
+@dataclass(frozen=True)
+class Draw:
+    volume_ml: Decimal
+    capacity_ml: float  # 0 when the site has no syringe table
+    graduation_ml: float
+    fills: int
+
+    def describe(self) -> str:
+        if not self.capacity_ml:
+            return ""
+        return (f"on the {format_amount(self.capacity_ml, 'mL')} syringe "
+                f"({format_amount(self.graduation_ml, 'mL')} marks)")
+
+
+def _draw(exact_ml: Decimal, policy: SitePolicy) -> Draw:
+    """The smallest bench syringe that holds the volume, and the volume at its nearest mark (half a
+    mark rounds up). A volume beyond the largest syringe is drawn in several fills of it, read to its
+    marks. Without a syringe table only the site's volume precision applies."""
+    syringes = policy.draw_syringes
+    if not syringes or exact_ml <= 0:
+        return Draw(_quantize(exact_ml, _dec(policy.volume_precision_ml)), 0.0, 0.0, 1)
+    syringe = next((s for s in syringes if _dec(s.capacity_ml) >= exact_ml), syringes[-1])
+    volume = _quantize(exact_ml, _dec(syringe.graduation_ml))
+    fills = int((volume / _dec(syringe.capacity_ml)).to_integral_value(rounding=ROUND_CEILING))
+    return Draw(volume, syringe.capacity_ml, syringe.graduation_ml, max(fills, 1))
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,14 @@ def input_limits() -> InputLimits:
 
 
 @dataclass(frozen=True)
+class DrawSyringe:
+    """A syringe on the bench that draws the dose from the vials: how much it holds, how finely it reads."""
+
+    capacity_ml: float
+    graduation_ml: float
+
+
+@dataclass(frozen=True)
 class SitePolicy:
     """Site settings with their defaults. The storage layer may hold a site's own values."""
 
@@ -80,6 +88,8 @@ class SitePolicy:
     premedication_duplicate_window: timedelta = timedelta(minutes=15)
     infusion_minimum_tolerance: timedelta = timedelta(minutes=5)
     override_reason_min_chars: int = 10
+    # Smallest first. Empty: the volume is only rounded to volume_precision_ml.
+    draw_syringes: tuple[DrawSyringe, ...] = ()
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -111,6 +121,22 @@ def site_defaults() -> SitePolicy:
             ),
             infusion_minimum_tolerance=timedelta(minutes=_value(raw["administration"]["infusion_minimum_tolerance"], "minute")),
             override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
+            draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc
+
+
+def _draw_syringes(rows: list[dict[str, Any]]) -> tuple[DrawSyringe, ...]:
+    syringes = []
+    for number, row in enumerate(rows, start=1):
+        syringe = DrawSyringe(_value(row["capacity"], "mL"), _value(row["graduation"], "mL"))
+        # A graduation that does not divide the capacity would round a full syringe past its top mark.
+        marks = syringe.capacity_ml / syringe.graduation_ml if syringe.graduation_ml > 0 else 0
+        if syringe.graduation_ml <= 0 or syringe.capacity_ml <= 0 or abs(marks - round(marks)) > 1e-9:
+            raise DataFileError(
+                f"site-defaults.toml [[draw_syringes]] #{number}: capacity {syringe.capacity_ml:g} mL must be a whole "
+                f"number of {syringe.graduation_ml:g} mL marks, both above zero"
+            )
+        syringes.append(syringe)
+    return tuple(sorted(syringes, key=lambda s: s.capacity_ml))

@@ -279,6 +279,15 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
         )
     else:
         dose = f"{product} = {format_dose(calc['dose_mg'])}"
+    before_draw = calc.get("dose_before_draw_mg")
+    if before_draw and calc.get("draw_syringe_ml") and abs(float(before_draw) - float(calc["dose_mg"])) > 1e-12:
+        # The calculated dose beside the drawn one: the syringe's marks decide the dose given.
+        if not rounding:
+            dose = f"{product} = {format_dose(before_draw)}"
+        dose += (
+            f"; drawn {format_volume(calc['withdraw_ml'])} on the {format_volume(calc['draw_syringe_ml'])} syringe "
+            f"({format_volume(calc['draw_graduation_ml'])} marks) = {format_amount(calc['dose_mg'], 'mg', 3)}, the dose given"
+        )
     height = format_amount(calc["height_cm"], "cm")
     weight = format_amount(calc["weight_kg"], "kg")
     height_typed = calc.get("height_text") or order.get("height")

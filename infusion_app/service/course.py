@@ -238,6 +238,8 @@ class CourseService:
         if bsa and dose_mg is not None:
             expected = float(bsa) * float(dose.mg_per_m2)
             allowed = abs(float(calculation.get("dose_rounding_pct") or 0)) / 100 * expected + self.service.policy().dose_precision_mg
+            # The drawn dose may also differ by the draw syringe's rounding: half a mark of the reconstituted solution.
+            allowed += float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
             if abs(float(dose_mg) - expected) > allowed + 1e-9:
                 raise CourseBlocked([
                     f"course-dose: preparation {prep.id} holds {format_dose(dose_mg)}; the course's dose is "
