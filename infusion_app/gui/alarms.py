@@ -143,6 +143,16 @@ class AlarmSound:
             except Exception:
                 pass
 
+    def close(self) -> None:
+        """Stop and remove the sound files (the temporary folder was left behind before)."""
+        self.stop()
+        self._effects.clear()
+        self.available = False
+        self._loaded = False
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
 
 # --------------------------------------------------------------------------------------------
 # The controller

@@ -402,6 +402,7 @@ class MainWindow(QMainWindow):
             return
         self.repaint_timer.stop()
         self.alarms.update([])
+        self.alarms.sound.close()
         for wizard in list(self._wizards):
             wizard.close()
         super().closeEvent(event)

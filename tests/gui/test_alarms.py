@@ -4,6 +4,7 @@ acknowledged, the acknowledgement recorded through the service; sound optional."
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from datetime import timedelta
 
 from PySide6.QtCore import Qt
@@ -135,6 +136,9 @@ def test_the_alarm_sound_is_generated_when_qtmultimedia_is_there(qtbot):
         assert set(sound._effects) == {alarm_module.HIGH, alarm_module.MEDIUM}
     sound.play(alarm_module.MEDIUM)
     sound.stop()
+    folder = sound._folder
+    sound.close()
+    assert folder is None or not Path(folder.name).exists()  # nothing left in the temporary folder
 
 
 def test_the_burst_files_are_valid_wav(tmp_path):
