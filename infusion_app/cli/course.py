@@ -16,7 +16,7 @@
 
 Exit codes: 0 done; 1 a clinical hard stop refused the step (nothing stored; the reasons on stderr,
 and with --json the JSON too); 2 invalid input (one stderr line naming the field).
-Writing commands ask for the --user's PIN (INFUSION_PREP_PIN, else typed), as `prep` does.
+Writing commands ask for the --user's PIN (typed, from --pin-fd N, or INFUSION_PREP_PIN), as `prep` does.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ from .common import CliError, Exit, add_storage_options, emit_json
 KINDS = ("overdue", "interruption", "hematologic", "liver", "vod", "non-hematologic", "infusion-reaction")
 
 
-def _writer(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+def _writer(commands, name: str, help_text: str, override: bool = False) -> argparse.ArgumentParser:
+    from .service_access import add_pin_options
+
     parser = commands.add_parser(name, help=help_text, description=help_text)
     parser.add_argument("mrn", metavar="MRN", help="the patient's medical record number")
-    parser.add_argument("--user", required=True, metavar="NAME", help="who does this (PIN from INFUSION_PREP_PIN, else typed)")
+    parser.add_argument("--user", required=True, metavar="NAME", help="who does this (PIN typed, from --pin-fd N, or INFUSION_PREP_PIN)")
+    add_pin_options(parser, override=override)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_storage_options(parser)
     return parser
@@ -95,12 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extend.add_argument("--reason", required=True, help="why (CR/CRi and/or toxicity recovery)")
     extend.set_defaults(func=run_extend)
 
-    given = _writer(commands, "given", "record a dose given (exit 1 outside its window unless a pharmacist overrides)")
+    given = _writer(commands, "given", "record a dose given (exit 1 outside its window unless a pharmacist overrides)", override=True)
     given.add_argument("--cycle", required=True, help="cycle number")
     given.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
     given.add_argument("--date", required=True, metavar="DATE", help="when given, YYYY-MM-DD")
     given.add_argument("--prep", metavar="ID", help="the preparation given (same patient, cycle and day)")
-    given.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding the hard stop (PIN from INFUSION_PREP_OVERRIDE_PIN)")
+    given.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding the hard stop (PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN)")
     given.add_argument("--override-reason", metavar="TEXT", help="why the hard stop is overridden")
     given.set_defaults(func=run_given)
 
@@ -163,7 +166,7 @@ class _Session:
                 # Refuse an unknown MRN before asking for a PIN (except when opening a course).
                 if getattr(self.args, "course_command", "") != "new":
                     self.courses.status(self.args.mrn)
-                self.user = sign_in(self.service, self.args.user)
+                self.user = sign_in(self.service, self.args.user, self.args.pin_fd)
         except BaseException:
             self.service.close()
             raise
@@ -309,7 +312,7 @@ def run_extend(args: argparse.Namespace) -> int:
 
 def run_given(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
-    from .service_access import OVERRIDE_PIN_ENV, read_pin
+    from .service_access import override_pin
 
     given_on = _date(args.date, "date")
     if (args.override_by is None) != (args.override_reason is None):
@@ -319,7 +322,7 @@ def run_given(args: argparse.Namespace) -> int:
     def action(s):
         override = None
         if args.override_by is not None:
-            override = s.service.authorize_override(args.override_by, read_pin(args.override_by, env=OVERRIDE_PIN_ENV), args.override_reason)
+            override = s.service.authorize_override(args.override_by, override_pin(args), args.override_reason)
         return s.courses.record_dose(args.mrn, args.cycle, args.day, given_on, s.user, args.prep, override)
 
     return _write(args, action)

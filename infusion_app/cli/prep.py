@@ -1,14 +1,14 @@
 """infusion-prep prep: create, record steps of, show and list stored preparations.
 
 Every command that changes something acts as the user named by --user and asks for that user's
-PIN (INFUSION_PREP_PIN, else typed); `show` and `list` only read, and need none (whoever can run
+PIN (typed, from --pin-fd N, or INFUSION_PREP_PIN); `show` and `list` only read, and need none (whoever can run
 them can read the database file anyway). `prep new` with a calculation hard stop stores nothing and exits 1 with the
 calculation (a dose that cannot be prepared as labelled goes back to the prescriber; there is
 no bag to track). `prep record` exits 1 when the state machine refuses the step, with the reason;
 A label time limit is never overridden: the refusal says "discard and prepare again". A fact that
 breaks a limit (an infusion ended after the 8 h limit or faster than its minimum, a step entered
 after its limit passed) is recorded with --deviation-reason. --override-by names a pharmacist
-(PIN from INFUSION_PREP_OVERRIDE_PIN, else typed) for a site-policy limit the monograph marks
+(PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN) for a site-policy limit the monograph marks
 overridable, with --override-reason.
 """
 
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="infusion-ended, observation-ended: record a fact that breaks a limit (ended late or too fast, entered late) with why")
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
     record.add_argument("--override-reason", metavar="TEXT", help="why the limit is overridden")
-    _user_options(record)
+    _user_options(record, override=True)
     record.set_defaults(func=run_record)
 
     vial = commands.add_parser("vial", help="record a vial opened for a preparation")
@@ -102,8 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run_list)
 
 
-def _user_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user", required=True, metavar="NAME", help="who does this (PIN from INFUSION_PREP_PIN, else typed)")
+def _user_options(parser: argparse.ArgumentParser, override: bool = False) -> None:
+    from .service_access import add_pin_options
+
+    parser.add_argument("--user", required=True, metavar="NAME", help="who does this (PIN typed, from --pin-fd N, or INFUSION_PREP_PIN)")
+    add_pin_options(parser, override=override)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_storage_options(parser)
 
@@ -165,7 +168,7 @@ def run_new(args: argparse.Namespace) -> int:
         except StepRefused as exc:
             print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
             return Exit.HARD_STOP
-        user = sign_in(service, args.user)
+        user = sign_in(service, args.user, args.pin_fd)
         try:
             status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed)
         except PreparationBlocked as blocked:
@@ -229,7 +232,7 @@ def run_record(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
     from ..service import StepRefused
     from .common import instant_option
-    from .service_access import OVERRIDE_PIN_ENV, open_service_for, read_pin, sign_in
+    from .service_access import open_service_for, override_pin, sign_in
 
     event = args.event.strip().lower()
     if event not in RECORDABLE:
@@ -242,12 +245,11 @@ def run_record(args: argparse.Namespace) -> int:
     with open_service_for(args) as service:
         if service.get(args.id) is None:  # also validates the id's form
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
-        user = sign_in(service, args.user)
+        user = sign_in(service, args.user, args.pin_fd)
         override = None
         try:
             if args.override_by is not None:
-                pin = read_pin(args.override_by, env=OVERRIDE_PIN_ENV)
-                override = service.authorize_override(args.override_by, pin, args.override_reason)
+                override = service.authorize_override(args.override_by, override_pin(args), args.override_reason)
             status = service.record_event(args.id, event, user, at=at, details=details, override=override, downtime=args.downtime,
                                           deviation_reason=args.deviation_reason)
         except StepRefused as exc:
@@ -275,7 +277,7 @@ def run_vial(args: argparse.Namespace) -> int:
     with open_service_for(args) as service:
         if service.get(args.id) is None:
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
-        user = sign_in(service, args.user)
+        user = sign_in(service, args.user, args.pin_fd)
         try:
             status = service.add_vial(args.id, vial, user, product_confirmed=args.product_confirmed)
         except StepRefused as exc:

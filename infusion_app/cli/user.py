@@ -89,7 +89,7 @@ def run_add(args: argparse.Namespace) -> int:
         try:
             if args.user:
                 actor = _pharmacist(service, args)
-                pin = read_pin(f"new user {name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd)
+                pin = read_pin(f"new user {name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd")
             else:
                 if service.has_users():
                     raise CliError("refused: adding a user needs a signed-in pharmacist: give --user NAME (and their PIN); "
@@ -149,11 +149,11 @@ def run_set_pin(args: argparse.Namespace) -> int:
         try:
             if args.user:
                 actor = _pharmacist(service, args)
-                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd), minimum=minimum)
+                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum)
                 user = service.set_pin(args.name, new_pin, actor=actor)
             else:
                 current = read_pin(f"{args.name} (current PIN)", fd=args.pin_fd)
-                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd), minimum=minimum)
+                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum)
                 user = service.set_pin(args.name, new_pin, current_pin=current)
         except StepRefused as refusal:
             raise _refused(refusal) from None

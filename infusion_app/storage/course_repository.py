@@ -19,6 +19,7 @@ from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, Respon
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
 from .course_models import CourseAdviceRow, CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseRow
+from .database import StorageError
 from .repository import DuplicateError, SqlRepository, TransactionScopes
 
 
@@ -148,8 +149,11 @@ class SqlCourseRepository(TransactionScopes):
                 self._children(session, row.id, course)
                 SqlRepository._append_audit(session, audit)
                 course.id, course.version = row.id, row.version
-        except IntegrityError:
-            raise DuplicateError(f"a course for MRN {course.mrn} already exists") from None
+        except IntegrityError as exc:
+            # Only a taken MRN is "already exists"; any other constraint says what failed.
+            if self.get_course(course.mrn) is not None:
+                raise DuplicateError(f"a course for MRN {course.mrn} already exists") from None
+            raise StorageError(f"the course for MRN {course.mrn} could not be stored: {exc.orig}; nothing was changed") from None
         return course
 
     def save_course(self, course: Course, audit: list[AuditDraft]) -> Course:
