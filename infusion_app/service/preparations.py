@@ -875,6 +875,43 @@ class PreparationService:
         anchor = getattr(self.repository, "audit_anchor", None)
         return anchor() if anchor is not None else None
 
+    def acknowledge_restore(self, pharmacist: User, reason: str) -> dict[str, Any]:
+        """A pharmacist's acknowledgement that the database was put back from a backup.
+
+        After a restore the log honestly ends before the newest anchored head, and `audit verify`
+        would report the rewound head for ever. This records the gap (what the anchor log had,
+        what the copy has, who, why, the operating-system account) in the anchor log, signed with
+        the site key, and as an audit entry; later anchors start from the copy. Refused when the
+        log is intact, or when it is anything but an older copy of itself (edited, a rewritten
+        entry, data changed behind the log): that is tampering, never acknowledged away.
+        """
+        who = self._actor_name(pharmacist, "acknowledging a restore from a backup")
+        why = _clean_text("reason", reason, REASON_MAX, self.policy().override_reason_min_chars)
+        gap = getattr(self.repository, "restore_gap", None)
+        if gap is None:
+            raise StepRefused("no-anchor", "this database keeps no anchor log; there is no restore to acknowledge")
+        if self.verify_audit().intact:
+            raise StepRefused("nothing-to-acknowledge", "the audit log is intact against its anchor: there is no restore to acknowledge")
+        found = gap()
+        if found is None:
+            raise StepRefused("not-a-restore", "the audit log is not an older copy of itself: "
+                              f"{self.verify_audit().reason}; that is not acknowledged as a restore (restore the backup again, or investigate)")
+        lost, count, head = found
+        now = self.now()
+        restore = {"from_count": lost.count, "from_head": lost.head, "from_at": lost.at, "to_count": count, "to_head": head,
+                   "lost_entries": lost.count - count, "by": who, "reason": why, "os_user": os_account(), "at": utc_iso(now)}
+        self.repository.record_restore(restore)  # type: ignore[attr-defined]
+        self.repository.append_audit(AuditDraft(now, who, "audit.restore_acknowledged", "audit log",
+                                                {"count": lost.count, "head": lost.head, "anchored_at": lost.at},
+                                                {"count": count, "head": head, "lost_entries": lost.count - count, "reason": why,
+                                                 "os_user": os_account()}))
+        return restore
+
+    def audit_restores(self) -> list[dict[str, Any]]:
+        """Every acknowledged restore, oldest first (empty when no anchor log is kept)."""
+        restores = getattr(self.repository, "audit_restores", None)
+        return list(restores()) if restores is not None else []
+
     def audit_anchor_text(self) -> str:
         """One line for a printed footer: "audit 123 · 9f86d081884c7d65" (count and the head's first 16 hex)."""
         anchored = self.audit_anchor()

@@ -105,6 +105,20 @@ def check_anchors(entries: list[AuditEntry], seal) -> AuditCheck:
     return AuditCheck(count)
 
 
+def rewound_anchor(entries: list[AuditEntry], seal):
+    """The newest anchor the log falls short of, when the log is otherwise exactly what was
+    anchored up to its own end (an older copy put back); None for any other disagreement."""
+    anchors, problem = seal.anchors()
+    if problem is not None:
+        return None
+    by_seq = {entry.seq: entry.hash for entry in entries}
+    count = len(entries)
+    if any(a.count and a.count <= count and by_seq.get(a.count) != a.head for a in anchors):
+        return None  # an anchored entry the copy holds differently: rewritten, not restored
+    beyond = [a for a in anchors if a.count > count]
+    return max(beyond, key=lambda a: a.count) if beyond else None
+
+
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

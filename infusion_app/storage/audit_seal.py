@@ -12,6 +12,10 @@ later hash with SHA-256 and have `audit verify` say "intact". Now:
   to an **anchor log** (`audit-anchor.log`, or INFUSION_PREP_AUDIT_ANCHOR_FILE), one JSON line,
   flushed to disk. `audit verify` compares the database with every anchored head: a truncated
   log, a wiped database ("0 entries") or an older copy put back (a rewound head) no longer match.
+- A legitimate restore from a backup rewinds the head for good. A pharmacist acknowledges it
+  (`audit anchor --acknowledge-restore`): a line signed with the site key records the lost
+  anchored head and the copy's head, and anchors from then on start from the copy; the
+  acknowledgement is also an audit entry. An acknowledgement forged without the key is reported.
 - Entries written before the site secret existed (an older version's database) keep their
   unkeyed SHA-256; the anchor log's first line records from which entry on the chain is keyed,
   so an attacker cannot declare keyed entries unkeyed.
@@ -22,6 +26,8 @@ same operating-system account, or root): see "What the audit log proves" in the 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -72,15 +78,45 @@ class AuditSeal:
             except OSError:
                 pass
 
+    def restore_mac(self, restore: dict) -> str:
+        """The site key's HMAC over a restore acknowledgement: a line forged without the key fails."""
+        body = json.dumps(restore, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return hmac.new(self.key, b"infusion-prep restore\x00" + body, hashlib.sha256).hexdigest()
+
+    def record_restore(self, restore: dict) -> None:
+        """Append a pharmacist's acknowledgement that the database was put back from a backup.
+
+        `restore` holds the anchored head that was lost (`from_count`, `from_head`, `from_at`) and
+        the head of the copy put back (`to_count`, `to_head`), who and why. Anchors before it with
+        more than `to_count` entries are the gap it records; the copy's own head is anchored by
+        it, and every later commit anchors as usual. Unlike record(), a failure here is reported.
+        """
+        line = json.dumps({"restore": restore, "mac": self.restore_mac(restore)}, separators=(",", ":"), ensure_ascii=False) + "\n"
+        with self._lock:
+            _append_line(self.anchor_path, line, create=False)
+
+    def restores(self) -> list[dict]:
+        """Every restore acknowledgement in the anchor log with a valid key signature, oldest first."""
+        return self._read()[2]
+
     def anchors(self) -> tuple[list[Anchor], str | None]:
-        """Every anchored head, and the first unreadable line's description (or None)."""
+        """Every anchored head still in force, and the first unreadable line's description (or None).
+
+        An anchor superseded by a later restore acknowledgement (it counted entries the copy put
+        back never had) is left out: that gap is what the acknowledgement records.
+        """
+        found, problem, _restores = self._read()
+        return found, problem
+
+    def _read(self) -> tuple[list[Anchor], str | None, list[dict]]:
         found: list[Anchor] = []
+        restores: list[dict] = []
         try:
             text = _read_regular(self.anchor_path)
         except FileNotFoundError:
-            return [], f"the anchor log {self.anchor_path} is missing (deleted?)"
+            return [], f"the anchor log {self.anchor_path} is missing (deleted?)", []
         except OSError as exc:
-            return [], f"the anchor log {self.anchor_path} cannot be read: {exc.strerror or exc}"
+            return [], f"the anchor log {self.anchor_path} cannot be read: {exc.strerror or exc}", []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -88,12 +124,21 @@ class AuditSeal:
                 value = json.loads(line)
                 if "keyed_from" in value:
                     continue
+                if "restore" in value:
+                    restore = value["restore"]
+                    if not isinstance(restore, dict) or not hmac.compare_digest(str(value.get("mac", "")), self.restore_mac(restore)):
+                        return found, f"line {number} of the anchor log {self.anchor_path} is a restore acknowledgement not signed with the site key (forged?)", restores
+                    to_count = int(restore["to_count"])
+                    found = [a for a in found if a.count <= to_count]
+                    found.append(Anchor(to_count, str(restore["to_head"]), str(restore.get("at", ""))))
+                    restores.append(restore)
+                    continue
                 found.append(Anchor(int(value["count"]), str(value["head"]), str(value.get("at", ""))))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 if number == len(text.splitlines()) and not text.endswith("\n"):
                     continue  # a line cut by a crash mid-write: the commit before it stands
-                return found, f"line {number} of the anchor log {self.anchor_path} is not an anchor (edited?)"
-        return found, None
+                return found, f"line {number} of the anchor log {self.anchor_path} is not an anchor (edited?)", restores
+        return found, None, restores
 
     def latest(self) -> Anchor | None:
         anchors, _problem = self.anchors()

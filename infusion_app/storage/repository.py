@@ -443,7 +443,28 @@ class SqlRepository(TransactionScopes):
         with self._read() as session:
             return [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
 
-    def verify_audit(self) -> AuditCheck:
+    def restore_gap(self):
+        """(the newest anchor lost, the log's entry count, its head hash) when the database is an
+        older copy put back and otherwise intact; None when it is not that (see verify_audit)."""
+        from .audit import rewound_anchor
+
+        if self.seal is None or not self.verify_audit(with_anchors=False).intact:
+            return None
+        entries = self.audit_entries()
+        lost = rewound_anchor(entries, self.seal)
+        if lost is None:
+            return None
+        return lost, len(entries), (entries[-1].hash if entries else GENESIS)
+
+    def record_restore(self, restore: dict) -> None:
+        if self.seal is None:
+            raise StorageError("no anchor log is kept for this database; there is no restore to acknowledge")
+        self.seal.record_restore(restore)
+
+    def audit_restores(self) -> list[dict]:
+        return self.seal.restores() if self.seal is not None else []
+
+    def verify_audit(self, with_anchors: bool = True) -> AuditCheck:
         """The chain first (edits, deletions, reordering, insertions in the log itself), then the
         data tables against the log (changes made to the data behind the program's back)."""
         with self._read() as session:
@@ -452,7 +473,7 @@ class SqlRepository(TransactionScopes):
             chain = verify_chain(entries, (head.seq, head.hash) if head else None, self.seal)
             if not chain.intact:
                 return chain
-            if self.seal is not None:
+            if self.seal is not None and with_anchors:
                 anchored = check_anchors(entries, self.seal)
                 if not anchored.intact:
                     return anchored
