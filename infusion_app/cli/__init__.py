@@ -119,12 +119,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _first_value_not_text(args) -> str | None:
+    """The option (as typed, e.g. --reason) of the first parsed value holding a lone surrogate."""
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, str) and any("\ud800" <= ch <= "\udfff" for ch in item):
+                return dest.upper() if dest in ("mrn", "id", "name") else "--" + dest.replace("_", "-")
+    return None
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     from ..domain.errors import DataFileError, ValidationError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    not_text = _first_value_not_text(args)
+    if not_text is not None:
+        # A terminal or script in another encoding hands Python undecodable bytes as lone
+        # surrogates; stored, they would fail deep in the database as a traceback (or as a
+        # "malformed stored value"), so every option is refused here, before anything runs.
+        command = getattr(args, "command", None)
+        _say(f"infusion-prep{' ' + command if command else ''}: invalid {not_text}: holds bytes that are not UTF-8 text; "
+             "retype it in a UTF-8 terminal")
+        return Exit.INVALID
     if args.version:
         print(version_text())
         return Exit.OK

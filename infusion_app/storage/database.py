@@ -79,7 +79,33 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+NAME_MAX_BYTES = 255  # one path component, on every file system the program supports
+
+
+def _checked_path_text(text: str | os.PathLike, option: str) -> Path:
+    """A folder or file name as typed, refused as input (exit 2) before the OS sees it: an
+    over-long component or an unencodable name would otherwise end in a traceback."""
+    from ..domain.errors import ValidationError
+
+    raw = os.fspath(text)
+    example = "--data-dir /srv/infusion-prep" if option == "data dir" else "sqlite:////srv/infusion-prep/infusion-prep.sqlite3"
+    if isinstance(raw, str) and not raw.strip():
+        raise ValidationError(option, f"is empty; give a folder, e.g. {example}")
+    if isinstance(raw, str) and any(not ch.isprintable() for ch in raw):
+        raise ValidationError(option, f"holds control characters or bytes that are not text; give a plain path, e.g. {example}")
+    for part in Path(raw).parts:
+        try:
+            size = len(os.fsencode(part))
+        except UnicodeError:
+            raise ValidationError(option, f"cannot be encoded for this system; give a plain path, e.g. {example}") from None
+        if size > NAME_MAX_BYTES:
+            raise ValidationError(option, f"a part of the path is {size} bytes long, at most {NAME_MAX_BYTES}; e.g. {example}")
+    return Path(raw)
+
+
 def resolve_location(data_dir: str | os.PathLike | None = None, database: str | None = None) -> Location:
+    if data_dir is not None:
+        _checked_path_text(data_dir, "data dir")
     if database:
         try:
             url = make_url(database)
@@ -90,7 +116,7 @@ def resolve_location(data_dir: str | os.PathLike | None = None, database: str | 
             # An in-memory database forgets every preparation when the program ends.
             raise StorageError(f"--database: '{database}' is an in-memory database, which keeps nothing; give a file (sqlite:////path/to/file.sqlite3)")
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not str(url.database).startswith("file:"):
-            path = Path(url.database).expanduser().resolve()
+            path = _checked_path_text(url.database, "database").expanduser().resolve()
         folder = Path(data_dir).expanduser().resolve() if data_dir else (path.parent if path else None)
         return Location(url.render_as_string(hide_password=False), path, folder)
     folder = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
