@@ -62,9 +62,9 @@ def test_the_label_carries_every_ismp_element(demo):
         "MRN 00412873",
         "DOB 1968-04-12",
         "inotuzumab ozogamicin (Besponsa)",
-        "1.39 mg",
+        "1.4 mg",
         "in 0.9% Sodium Chloride, total 50 mL",
-        "Final concentration 0.0278 mg/mL",
+        "Final concentration 0.028 mg/mL",
         "IV over 1 hour at 50 mL/h",
         "Prepared 2026-03-10 05:20 EDT by Tomás Ortega",
         "Checked by Priya Raman",
@@ -83,7 +83,7 @@ def test_the_label_carries_every_ismp_element(demo):
 
 def test_the_dose_is_bold_and_the_largest_text(demo):
     layout = layout_bag_label(demo)
-    dose = next(t for t in layout.texts if t.text == "1.39 mg")
+    dose = next(t for t in layout.texts if t.text == "1.4 mg")
     assert dose.font == BOLD
     assert dose.size == max(t.size for t in layout.texts)
 
@@ -208,7 +208,7 @@ def test_label_lines_start_with_patient_then_drug(demo):
     assert lines[0] == demo.patient_name
     assert lines[1].startswith("MRN ")
     assert lines[2] == "inotuzumab ozogamicin (Besponsa)"
-    assert lines[3] == "1.39 mg"
+    assert lines[3] == "1.4 mg"
 
 
 def test_a_patient_record_with_a_long_mrn_keeps_it_whole():

@@ -349,10 +349,11 @@ class PreparationService:
         """
         if not isinstance(name, str) or not isinstance(pin, str):
             raise AuthenticationError()
-        if any(not (ch.isprintable() or ch.isspace()) or "\ud800" <= ch <= "\udfff" for ch in name):
+        if any("\ud800" <= ch <= "\udfff" for ch in name):
             # Bytes that are not text (a mis-set terminal) can name no stored user; refused as
-            # input, before the failure counter, whose key would not even store.
-            raise ValidationError("user", 'holds control characters or bytes that are not text; type the name as it was added, e.g. --user "Tina Tech"')
+            # input, before the failure counter, whose key would not even store. (A name with
+            # control characters is an ordinary failed sign-in: counted and audited, escaped.)
+            raise ValidationError("user", 'holds bytes that are not text; type the name as it was added, e.g. --user "Tina Tech"')
         key = " ".join(name.split()).casefold()[:NAME_MAX]
         now = self.now()
         stored_failures = self.repository.sign_in_failures(key)
