@@ -121,10 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _first_value_not_text(args) -> str | None:
     """The option (as typed, e.g. --reason) of the first parsed value holding a lone surrogate."""
+    from ..domain.errors import holds_undecodable_bytes
+
     for dest, value in vars(args).items():
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:
-            if isinstance(item, str) and any("\ud800" <= ch <= "\udfff" for ch in item):
+            if isinstance(item, str) and holds_undecodable_bytes(item):
                 return dest.upper() if dest in ("mrn", "id", "name") else "--" + dest.replace("_", "-")
     return None
 

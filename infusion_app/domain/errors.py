@@ -11,6 +11,12 @@ from collections.abc import Container
 from typing import Any
 
 
+def holds_undecodable_bytes(text: str) -> bool:
+    """True when `text` carries lone surrogates: bytes that were not UTF-8, as Python hands them
+    over from argv or a file name (surrogateescape). No database or printer can store them."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 class ValidationError(ValueError):
     """Input that cannot be used. `field` names the input; the message says what is accepted."""
 

@@ -22,7 +22,7 @@ from ..domain import preparation as machine
 from ..domain.clock import Clock, MonotonicClock, SystemClock
 from ..domain.deadlines import Deadline
 from ..domain.dosing import DoseCalculation, DoseOrder, calculate_dose
-from ..domain.errors import ValidationError
+from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import utc_iso
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
@@ -349,7 +349,7 @@ class PreparationService:
         """
         if not isinstance(name, str) or not isinstance(pin, str):
             raise AuthenticationError()
-        if any("\ud800" <= ch <= "\udfff" for ch in name):
+        if holds_undecodable_bytes(name):
             # Bytes that are not text (a mis-set terminal) can name no stored user; refused as
             # input, before the failure counter, whose key would not even store. (A name with
             # control characters is an ordinary failed sign-in: counted and audited, escaped.)
@@ -895,12 +895,13 @@ class PreparationService:
         gap = getattr(self.repository, "restore_gap", None)
         if gap is None:
             raise StepRefused("no-anchor", "this database keeps no anchor log; there is no restore to acknowledge")
-        if self.verify_audit().intact:
+        check = self.verify_audit()  # a walk of the whole chain: once
+        if check.intact:
             raise StepRefused("nothing-to-acknowledge", "the audit log is intact against its anchor: there is no restore to acknowledge")
         found = gap()
         if found is None:
             raise StepRefused("not-a-restore", "the audit log is not an older copy of itself: "
-                              f"{self.verify_audit().reason}; that is not acknowledged as a restore (restore the backup again, or investigate)")
+                              f"{check.reason}; that is not acknowledged as a restore (restore the backup again, or investigate)")
         lost, count, head = found
         now = self.now()
         restore = {"from_count": lost.count, "from_head": lost.head, "from_at": lost.at, "to_count": count, "to_head": head,

@@ -79,27 +79,23 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-NAME_MAX_BYTES = 255  # one path component, on every file system the program supports
-
-
 def _checked_path_text(text: str | os.PathLike, option: str) -> Path:
-    """A folder or file name as typed, refused as input (exit 2) before the OS sees it: an
-    over-long component or an unencodable name would otherwise end in a traceback."""
+    """A folder or database file name as typed, refused as input (exit 2) before the OS sees it:
+    an over-long component or an unencodable name would otherwise end in a traceback."""
     from ..domain.errors import ValidationError
+    from .safe_files import NAME_MAX_BYTES, path_text_problem
 
     raw = os.fspath(text)
-    example = "--data-dir /srv/infusion-prep" if option == "data dir" else "sqlite:////srv/infusion-prep/infusion-prep.sqlite3"
-    if isinstance(raw, str) and not raw.strip():
-        raise ValidationError(option, f"is empty; give a folder, e.g. {example}")
-    if isinstance(raw, str) and any(not ch.isprintable() for ch in raw):
-        raise ValidationError(option, f"holds control characters or bytes that are not text; give a plain path, e.g. {example}")
-    for part in Path(raw).parts:
-        try:
-            size = len(os.fsencode(part))
-        except UnicodeError:
-            raise ValidationError(option, f"cannot be encoded for this system; give a plain path, e.g. {example}") from None
-        if size > NAME_MAX_BYTES:
-            raise ValidationError(option, f"a part of the path is {size} bytes long, at most {NAME_MAX_BYTES}; e.g. {example}")
+    problem = path_text_problem(raw) if isinstance(raw, str) else None
+    if problem is not None:
+        kind, size = problem
+        example = "--data-dir /srv/infusion-prep" if option == "data dir" else "sqlite:////srv/infusion-prep/infusion-prep.sqlite3"
+        raise ValidationError(option, {
+            "empty": f"is empty; give a folder, e.g. {example}",
+            "control": f"holds control characters or bytes that are not text; give a plain path, e.g. {example}",
+            "unencodable": f"cannot be encoded for this system; give a plain path, e.g. {example}",
+            "long": f"a part of the path is {size} bytes long, at most {NAME_MAX_BYTES}; e.g. {example}",
+        }[kind])
     return Path(raw)
 
 

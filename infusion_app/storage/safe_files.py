@@ -68,19 +68,35 @@ def is_sqlite_file(path: Path) -> bool:
     return starts_with(path, (SQLITE_HEADER,))
 
 
-def check_output_name(text: str) -> Path:
-    """The path a user typed, checked as text (blank, control characters, over-long components)."""
+def path_text_problem(text: str) -> tuple[str, int] | None:
+    """What makes a typed path unusable before the OS ever sees it, or None: ("empty", 0),
+    ("control", 0), ("unencodable", 0) or ("long", the longest component's size in bytes).
+    Callers word it for their own field; the OS would otherwise answer with a traceback."""
     if not isinstance(text, str) or not text.strip():
-        raise OutputRefused("the file name is empty; give a file name such as sheet.pdf")
+        return ("empty", 0)
     if any(not ch.isprintable() for ch in text):
-        raise OutputRefused("the file name holds control characters; give a plain file name such as sheet.pdf")
+        return ("control", 0)
     for part in Path(text).parts:
         try:
             size = len(os.fsencode(part))
         except UnicodeError:
-            raise OutputRefused("the file name cannot be encoded for this system") from None
+            return ("unencodable", 0)
         if size > NAME_MAX_BYTES:
-            raise OutputRefused(f"a part of the file name is {size} bytes long; at most {NAME_MAX_BYTES}")
+            return ("long", size)
+    return None
+
+
+def check_output_name(text: str) -> Path:
+    """The path a user typed, checked as text (blank, control characters, over-long components)."""
+    problem = path_text_problem(text)
+    if problem is not None:
+        kind, size = problem
+        raise OutputRefused({
+            "empty": "the file name is empty; give a file name such as sheet.pdf",
+            "control": "the file name holds control characters; give a plain file name such as sheet.pdf",
+            "unencodable": "the file name cannot be encoded for this system",
+            "long": f"a part of the file name is {size} bytes long; at most {NAME_MAX_BYTES}",
+        }[kind])
     return Path(text).expanduser()
 
 
