@@ -126,9 +126,7 @@ class DoseCalculation:
         return asdict(self)
 
     def _draw_text(self) -> str:
-        if not self.draw_syringe_ml:
-            return ""
-        return f" with the {format_amount(self.draw_syringe_ml, 'mL')} syringe ({format_amount(self.draw_graduation_ml, 'mL')} marks)"
+        return f" with {syringe_words(self.draw_syringe_ml, self.draw_graduation_ml)}" if self.draw_syringe_ml else ""
 
     def summary_lines(self) -> list[str]:
         """A readable summary, every number through the ISMP formatter."""
@@ -391,10 +389,19 @@ class Draw:
     fills: int
 
     def describe(self) -> str:
-        if not self.capacity_ml:
-            return ""
-        return (f"on the {format_amount(self.capacity_ml, 'mL')} syringe "
-                f"({format_amount(self.graduation_ml, 'mL')} marks)")
+        return f"on {syringe_words(self.capacity_ml, self.graduation_ml)}" if self.capacity_ml else ""
+
+
+def syringe_words(capacity_ml: float, graduation_ml: float) -> str:
+    """ "the 10 mL syringe (0.2 mL marks)": the one wording of a draw syringe, on screen, sheet and CLI."""
+    return f"the {format_amount(capacity_ml, 'mL')} syringe ({format_amount(graduation_ml, 'mL')} marks)"
+
+
+def draw_tolerance_mg(calculation: dict[str, Any]) -> float:
+    """How far a drawn dose may sit from BSA × mg/m² because of the draw syringe alone: half a mark
+    of the reconstituted solution (0 when no syringe table rounded the draw). Every check that
+    recomputes the dose from the order (the blind double check, the course) allows it."""
+    return float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
 
 
 def _draw(exact_ml: Decimal, policy: SitePolicy) -> Draw:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bsa import body_surface_area
+from .dosing import draw_tolerance_mg
 from .errors import ValidationError
 from .formatting import format_dose, format_number, format_volume
 from .measurements import Measurement, parse_height, parse_weight
@@ -107,8 +108,8 @@ def verification_mismatches(
     # The dose is rounded to the syringe's precision, and a site's dose rounding may move it by up
     # to its percentage; beyond that the re-entered dose does not give the order's mg/m².
     rounding = abs(float(calc.get("dose_rounding_pct") or 0)) / 100 * expected_dose
-    # and the draw syringe reads the volume to its marks: up to half a mark of the reconstituted solution.
-    draw = float(calc.get("draw_graduation_ml") or 0) / 2 * float(calc.get("reconstituted_mg_per_ml") or 0)
+    # and the draw syringe reads the volume to its marks.
+    draw = draw_tolerance_mg(calc)
     typed = typed_number("dose", entered["dose_mg"], "mg")
     if wanted_per_m2 > 0 and abs(typed - expected_dose) > max(rounding, dose_precision_mg) + draw + expected_dose * 1e-9:
         wrong.append("the dose per m² recomputed from the dose and BSA differs from the order")

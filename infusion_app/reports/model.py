@@ -282,11 +282,12 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
     before_draw = calc.get("dose_before_draw_mg")
     if before_draw and calc.get("draw_syringe_ml") and abs(float(before_draw) - float(calc["dose_mg"])) > 1e-12:
         # The calculated dose beside the drawn one: the syringe's marks decide the dose given.
+        from ..domain.dosing import syringe_words  # here: the dose engine (pint) stays out of a sheet-less start
         if not rounding:
             dose = f"{product} = {format_dose(before_draw)}"
         dose += (
-            f"; drawn {format_volume(calc['withdraw_ml'])} on the {format_volume(calc['draw_syringe_ml'])} syringe "
-            f"({format_volume(calc['draw_graduation_ml'])} marks) = {format_amount(calc['dose_mg'], 'mg', 3)}, the dose given"
+            f"; drawn {format_volume(calc['withdraw_ml'])} on {syringe_words(calc['draw_syringe_ml'], calc['draw_graduation_ml'])}"
+            f" = {format_amount(calc['dose_mg'], 'mg', 3)}, the dose given"
         )
     height = format_amount(calc["height_cm"], "cm")
     weight = format_amount(calc["weight_kg"], "kg")

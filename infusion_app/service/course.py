@@ -42,6 +42,7 @@ from typing import Any, Callable
 from ..domain import course as rules
 from ..domain.course import AdviceRecord, Course, CourseBlocked, CourseStatus
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
+from ..domain.dosing import draw_tolerance_mg
 from ..domain.errors import ValidationError
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
@@ -238,8 +239,7 @@ class CourseService:
         if bsa and dose_mg is not None:
             expected = float(bsa) * float(dose.mg_per_m2)
             allowed = abs(float(calculation.get("dose_rounding_pct") or 0)) / 100 * expected + self.service.policy().dose_precision_mg
-            # The drawn dose may also differ by the draw syringe's rounding: half a mark of the reconstituted solution.
-            allowed += float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
+            allowed += draw_tolerance_mg(calculation)  # the draw syringe's rounding
             if abs(float(dose_mg) - expected) > allowed + 1e-9:
                 raise CourseBlocked([
                     f"course-dose: preparation {prep.id} holds {format_dose(dose_mg)}; the course's dose is "
