@@ -400,6 +400,7 @@ EXPECTED_ROLES = {
     EventType.LABELLED: PREPARERS,
     EventType.DISPENSED: PREPARERS,
     EventType.PREMEDICATION: {Role.NURSE},
+    EventType.PREMEDICATION_CORRECTED: {Role.NURSE},
     EventType.PATIENT_CONFIRMED: {Role.NURSE},
     EventType.INFUSION_STARTED: {Role.NURSE},
     EventType.INFUSION_ENDED: {Role.NURSE},
@@ -419,6 +420,11 @@ def ward_ready_for(kind: EventType) -> Ward:
         return ward
     if kind == EventType.RECONSTITUTED:
         ward.verify_order()
+        return ward
+    if kind == EventType.PREMEDICATION_CORRECTED:
+        # Event 1, recorded by the nurse test_every_role_rule signs in as: only its recorder corrects it.
+        ward.record(EventType.PREMEDICATION, User(9, "new-nurse", Role.NURSE), drug_class="corticosteroid",
+                    drug="dexamethasone", dose="12 mg")
         return ward
     if kind in (EventType.RECONSTITUTED_TO_FRIDGE, EventType.DILUTED, EventType.DISCARDED, EventType.ALARM_ACKNOWLEDGED):
         ward.reconstitute()
@@ -461,6 +467,7 @@ def test_every_role_rule(kind, role):
         "dose": "10 mg",
         **CONFIRMED_DETAILS,
         **(CHECKED if kind == EventType.VERIFIED else {}),
+        **({"corrects": 1} if kind == EventType.PREMEDICATION_CORRECTED else {}),
     }
     if kind == EventType.INFUSION_ENDED:
         ward.clock.advance(timedelta(hours=1))

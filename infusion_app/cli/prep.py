@@ -25,8 +25,8 @@ MAX_LIST_LIMIT = 1_000_000
 # What the command line calls each event (EventType values are already kebab-case).
 RECORDABLE = (
     "order-verified", "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
-    "bag-from-fridge", "verified", "labelled", "dispensed", "premedication", "patient-confirmed",
-    "infusion-started", "infusion-ended", "observation-ended", "discarded",
+    "bag-from-fridge", "verified", "labelled", "dispensed", "premedication", "premedication-corrected",
+    "patient-confirmed", "infusion-started", "infusion-ended", "observation-ended", "discarded",
 )
 
 
@@ -59,10 +59,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--at", metavar="ISO", help="when it happened, with UTC offset (default: now)")
     record.add_argument("--downtime", action="store_true", help="a late entry of a step done on paper during a downtime (needs --at)")
     record.add_argument("--storage", choices=["room", "fridge"], help="diluted: where the bag is kept")
-    record.add_argument("--reason", help="discarded: why")
+    record.add_argument("--reason", help="discarded, premedication-corrected: why")
     record.add_argument("--drug-class", help="premedication: corticosteroid, antipyretic or antihistamine")
     record.add_argument("--drug", help="premedication: the drug given")
     record.add_argument("--dose", help='premedication: the dose with its unit, e.g. "10 mg"')
+    record.add_argument("--other", action="store_true",
+                        help="premedication: the drug is not on the monograph's list for its class (needs --dose-checked)")
+    record.add_argument("--dose-checked", action="store_true",
+                        help="premedication --other: the dose was checked against the order (no range can check it here)")
+    record.add_argument("--corrects", metavar="N",
+                        help="premedication-corrected: the premedication's event number (prep show); give --drug, --dose "
+                             "and/or --at (the time it was given) and --reason; only the nurse who recorded it, before the start")
     record.add_argument("--confirm-name", metavar="NAME", help="patient-confirmed: the name the patient states")
     record.add_argument("--confirm-dob", metavar="YYYY-MM-DD", help="patient-confirmed: the date of birth (or give --confirm-mrn)")
     record.add_argument("--confirm-mrn", metavar="MRN", help="patient-confirmed: the MRN on the wristband (or give --confirm-dob)")
@@ -201,7 +208,8 @@ def _details(args: argparse.Namespace, event: str) -> dict:
 
     given = {
         "--storage": args.storage, "--reason": args.reason, "--drug-class": args.drug_class,
-        "--drug": args.drug, "--dose": args.dose,
+        "--drug": args.drug, "--dose": args.dose, "--corrects": args.corrects,
+        "--other": args.other or None, "--dose-checked": args.dose_checked or None,
         "--confirm-name": args.confirm_name, "--confirm-dob": args.confirm_dob, "--confirm-mrn": args.confirm_mrn,
         "--check-mrn": args.check_mrn, "--check-height": args.check_height, "--check-weight": args.check_weight,
         "--check-dose-mg": args.check_dose_mg, "--check-volume-ml": args.check_volume_ml,
@@ -209,7 +217,8 @@ def _details(args: argparse.Namespace, event: str) -> dict:
     wanted = {
         "diluted": ("--storage",),
         "discarded": ("--reason",),
-        "premedication": ("--drug-class", "--drug", "--dose"),
+        "premedication": ("--drug-class", "--drug", "--dose", "--other", "--dose-checked"),
+        "premedication-corrected": ("--corrects", "--drug", "--dose", "--reason", "--other", "--dose-checked"),
         "patient-confirmed": ("--confirm-name", "--confirm-dob", "--confirm-mrn"),
         "verified": ("--check-mrn", "--check-height", "--check-weight", "--check-dose-mg", "--check-volume-ml"),
     }.get(event, ())
@@ -321,9 +330,11 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"Cycle {calc.get('cycle')}, Day {calc.get('day')}: {format_dose(calc.get('dose_mg', 0))}; next: {status.current_step}")
     for vial in prep.vials:
         print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
-    for event in prep.events:
+    for number, event in enumerate(prep.events, start=1):
         late = f"  (downtime entry, recorded {format_instant(event.recorded_at)})" if event.details.get("downtime") else ""
-        print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}{late}")
+        # The number is what premedication-corrected --corrects names.
+        given = f"  [{number}: {event.details.get('drug', '')} {event.details.get('dose', '')}]" if event.type.value == "premedication" else ""
+        print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}{given}{late}")
     _print_deadlines(status)
     return Exit.OK
 

@@ -187,7 +187,7 @@ class Timeline:
                 if drug_class:
                     line.premedicated_classes.add(drug_class)
                 continue
-            if kind == EventType.PATIENT_CONFIRMED:
+            if kind in (EventType.PATIENT_CONFIRMED, EventType.PREMEDICATION_CORRECTED):
                 continue
             if kind == EventType.ORDER_VERIFIED:
                 # Ordered by recording, not by instant: a late-entered reconstitution may be dated before it.

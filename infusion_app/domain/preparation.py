@@ -57,7 +57,7 @@ from .identity import confirmation_mismatches
 from .errors import ValidationError
 from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
-from .monograph import DEFAULT_MONOGRAPH, Monograph, load_monograph
+from .monograph import DEFAULT_MONOGRAPH, Monograph, PremedicationDrug, load_monograph
 from .quantities import Quantity, ureg
 from .records import Event, EventType, Preparation, Role, User
 
@@ -87,6 +87,7 @@ ROLES_FOR: dict[EventType, frozenset[Role]] = {
     EventType.LABELLED: PREPARERS,
     EventType.DISPENSED: PREPARERS,
     EventType.PREMEDICATION: frozenset({Role.NURSE}),
+    EventType.PREMEDICATION_CORRECTED: frozenset({Role.NURSE}),
     EventType.PATIENT_CONFIRMED: frozenset({Role.NURSE}),
     EventType.INFUSION_STARTED: frozenset({Role.NURSE}),
     EventType.INFUSION_ENDED: frozenset({Role.NURSE}),
@@ -128,6 +129,7 @@ _MINIMUM_HOLDS = {
 _OFF_CHAIN = frozenset(
     {
         EventType.PREMEDICATION,
+        EventType.PREMEDICATION_CORRECTED,
         EventType.PATIENT_CONFIRMED,
         EventType.OVERRIDE,
         EventType.ALARM_ACKNOWLEDGED,
@@ -281,6 +283,9 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
     if drug_class not in classes:
         raise ValidationError("drug_class", f"must be one of {', '.join(classes)}")
     _text("drug", event.details.get("drug"))
+    for flag in ("other", "dose_checked"):
+        if not isinstance(event.details.get(flag, False), bool):
+            raise ValidationError(flag, "must be true or false")
     dose_text = _text("dose", event.details.get("dose"))
     example = "give the amount of drug with its unit, e.g. 650 mg"
     try:
@@ -305,7 +310,7 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
 
 def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime, monograph: Monograph) -> None:
     _aware(now, "now")
-    field_name = "given_at" if event.type == EventType.PREMEDICATION else "at"
+    field_name = "given_at" if event.type in (EventType.PREMEDICATION, EventType.PREMEDICATION_CORRECTED) else "at"
     at = _aware(event.at, field_name)
     if not isinstance(event.type, EventType):
         raise ValidationError("event", "unknown event type")
@@ -333,7 +338,7 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
                 f"({line.last_step.value if line.last_step else 'step'} at {format_instant(line.last_step_at)})",
             )
     if event.type == EventType.INFUSION_STARTED:
-        for earlier in prep.events_of(EventType.PREMEDICATION) + prep.events_of(EventType.PATIENT_CONFIRMED):
+        for earlier in premedication_given(prep) + prep.events_of(EventType.PATIENT_CONFIRMED):
             if at < earlier.at:
                 raise ValidationError(
                     field_name,
@@ -345,6 +350,9 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
             raise ValidationError("storage", "say where the diluted bag is kept: room or fridge")
     elif kind == EventType.PREMEDICATION:
         _validate_premedication(event, monograph)
+    elif kind == EventType.PREMEDICATION_CORRECTED:
+        _reason("correction reason", event.details.get("reason"))
+        _validate_premedication(_as_corrected(prep, event), monograph)
     elif kind == EventType.DISCARDED:
         _reason("reason", event.details.get("reason"))
     elif kind == EventType.OVERRIDE:
@@ -395,7 +403,7 @@ def _check_order(prep: Preparation, event: Event, monograph: Monograph) -> None:
         if line.reconstituted is not None:
             refuse("the order is verified before reconstitution")
         return
-    if kind in (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED):
+    if kind in (EventType.PREMEDICATION, EventType.PREMEDICATION_CORRECTED, EventType.PATIENT_CONFIRMED, EventType.DISCARDED):
         if phase >= started:
             refuse("the infusion has started")
         return
@@ -438,6 +446,13 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
             "role",
             f"'{event.type.value}' is recorded by a {names}; {actor.name} is a {actor.role.value}",
         )
+    if event.type == EventType.PREMEDICATION_CORRECTED:
+        _, original = _premedication_numbered(prep, event.details.get("corrects"))
+        if actor.name.strip().casefold() != original.user.strip().casefold():
+            raise StepRefused(
+                "premedication_correction_not_recorder",
+                f"only {original.user}, who recorded this premedication, may correct it; {actor.name} may record a new entry",
+            )
     order_verifier = prep.last(EventType.ORDER_VERIFIED)
     if event.type == EventType.ORDER_VERIFIED and actor.name.strip().casefold() == prep.created_by.strip().casefold():
         raise StepRefused(
@@ -469,6 +484,10 @@ def _check_administration(
 ) -> None:
     if event.type == EventType.PREMEDICATION:
         _check_premedication(prep, event, monograph, policy, now)
+        return
+    if event.type == EventType.PREMEDICATION_CORRECTED:
+        corrected = _as_corrected(prep, event)
+        _check_premedication(prep, corrected, monograph, policy, now, replacing=int(event.details["corrects"]))
         return
     if event.type == EventType.RECONSTITUTED and prep.last(EventType.ORDER_VERIFIED) is None:
         raise StepRefused(
@@ -521,7 +540,7 @@ def _check_administration(
     window = policy.premedication_window
     stale = []
     for drug_class in required:
-        given = [e for e in prep.events_of(EventType.PREMEDICATION) if _class_of(e) == drug_class and e.at <= event.at]
+        given = [e for e in premedication_given(prep) if _class_of(e) == drug_class and e.at <= event.at]
         if not any(event.at - e.at <= window for e in given):
             latest = max((e.at for e in given), default=None)
             when = f"last given {format_instant(latest)}" if latest else "not given before this start"
@@ -548,8 +567,109 @@ def _class_of(event: Event) -> str:
     return str(event.details.get("drug_class", "")).strip().lower()
 
 
-def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime) -> None:
-    """The drug belongs to its class, the dose is plausible for it, recent enough, and not a double entry."""
+# What a correction may change: the drug (with "other" and its dose check), the dose and, through
+# the event's own instant, the time given. Never the class: another class is another entry.
+_CORRECTABLE = ("drug", "dose", "other", "dose_checked")
+
+
+def _corrected_details(original: Event, correction: Event) -> dict:
+    """The original's details with the correction's drug and dose. "Other" and its dose check are
+    the correction's own: a changed entry off the list is confirmed again, never inherited."""
+    details = {k: v for k, v in original.details.items() if k not in ("other", "dose_checked", "given_at")}
+    details.update({k: correction.details[k] for k in _CORRECTABLE if k in correction.details})
+    return details
+
+
+def numbered_premedications(prep: Preparation) -> list[tuple[int, Event]]:
+    """Each premedication with its number among the preparation's events (from 1), as corrected."""
+    corrections: dict[int, Event] = {}
+    for event in prep.events:
+        if event.type == EventType.PREMEDICATION_CORRECTED:
+            try:
+                corrections[int(event.details.get("corrects"))] = event  # the latest correction wins
+            except (TypeError, ValueError):
+                continue
+    given = []
+    for number, event in enumerate(prep.events, start=1):
+        if event.type != EventType.PREMEDICATION:
+            continue
+        correction = corrections.get(number)
+        if correction is not None:
+            details = _corrected_details(event, correction)
+            details.update({
+                "corrected_by": correction.user,
+                "corrected_at": correction.recorded_at,
+                "correction_reason": correction.details.get("reason", ""),
+                "original": {"drug": event.details.get("drug"), "dose": event.details.get("dose"), "given_at": utc_iso(event.at)},
+            })
+            event = Event(type=EventType.PREMEDICATION, at=correction.at, recorded_at=event.recorded_at,
+                          user=event.user, details=details, id=event.id)
+        given.append((number, event))
+    return given
+
+
+def premedication_correction_refusal(prep: Preparation, number: int, actor: User) -> str | None:
+    """Why `actor` may not correct premedication `number` now, or None when they may (for a client's offer)."""
+    probe = Event(EventType.PREMEDICATION_CORRECTED, at=prep.created_at, recorded_at=prep.created_at, user=actor.name,
+                  details={"corrects": number})
+    try:
+        _check_order(prep, probe, _monograph_for(prep))
+        _check_role(prep, probe, actor)
+    except (StepRefused, ValidationError) as refusal:
+        return refusal.message if isinstance(refusal, StepRefused) else str(refusal)
+    return None
+
+
+def premedication_given(prep: Preparation) -> list[Event]:
+    """The premedication given for this dose, each as last corrected (for the start check, the chair, the sheet)."""
+    return [event for _, event in numbered_premedications(prep)]
+
+
+def premedication_time(prep: Preparation, number: object) -> datetime | None:
+    """When premedication event `number` was given, as last corrected; None if it is no premedication.
+
+    A correction that names no time keeps this one (a client fills it in, so that correcting a
+    dose never moves the time given to the moment of the correction)."""
+    try:
+        return _premedication_numbered(prep, number)[1].at
+    except ValidationError:
+        return None
+
+
+def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int, Event]:
+    """The premedication a correction names, by its number among the preparation's events."""
+    example = "give the premedication's number shown in the preparation's events, e.g. 3"
+    try:
+        number = int(str(field_value).strip())
+    except (TypeError, ValueError):
+        raise ValidationError("corrects", f"'{field_value}' is not an event number; {example}") from None
+    for candidate, event in numbered_premedications(prep):
+        if candidate == number:
+            return number, event
+    raise ValidationError("corrects", f"event {number} of {prep.id} is not a premedication; {example}")
+
+
+def _as_corrected(prep: Preparation, correction: Event) -> Event:
+    """The premedication as the correction would leave it (checked like a new entry)."""
+    number, original = _premedication_numbered(prep, correction.details.get("corrects"))
+    drug_class = correction.details.get("drug_class")
+    if drug_class is not None and str(drug_class).strip().lower() != _class_of(original):
+        raise ValidationError("drug_class", f"a correction keeps the class ({_class_of(original)}); record another class as a new entry")
+    details = _corrected_details(original, correction)
+    details["drug_class"] = _class_of(original)
+    return Event(type=EventType.PREMEDICATION, at=correction.at, recorded_at=correction.recorded_at,
+                 user=original.user, details=details)
+
+
+def _check_premedication(
+    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None = None
+) -> None:
+    """The drug belongs to its class, the dose is plausible for it, recent enough, and not a double entry.
+
+    A drug off the monograph's list is accepted only as "other" with its dose checked against
+    the order (there is no range to check it against). `replacing` is the number of the
+    premedication a correction replaces: it is not a double entry of itself.
+    """
     drug_class = _class_of(event)
     drug_text = " ".join(str(event.details.get("drug", "")).split())
     drugs = monograph.premedication_drugs()
@@ -559,11 +679,21 @@ def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, 
     drug = next((d for d in listed if d.is_named(drug_text)), None)
     if drug is None:
         elsewhere = next((d for d in drugs if d.is_named(drug_text)), None)
+        if elsewhere is None and event.details.get("other") is True:
+            if event.details.get("dose_checked") is not True:
+                raise StepRefused(
+                    "premedication_other_unchecked",
+                    f"premedication refused: {drug_text} is not on the list of {drug_class}s, so its dose cannot be "
+                    "checked here; check the dose against the order, then confirm that it was checked",
+                )
+            _check_premedication_time(prep, event, policy, now, replacing, drug_text.casefold())
+            return
         why = f"{drug_text} is a {elsewhere.drug_class}, not a {drug_class}" if elsewhere else f"'{drug_text}' is not on the monograph's list of {drug_class}s"
         raise StepRefused(
             "premedication_drug_not_in_class",
             f"premedication refused: {why}; accepted: "
-            + ", ".join(f"{d.name} (typical {d.typical})" for d in listed),
+            + ", ".join(f"{d.name} (typical {d.typical})" for d in listed)
+            + ("" if elsewhere else ", or another drug recorded as other with its dose checked against the order"),
         )
     dose = Quantity(str(event.details.get("dose")).strip())
     low, high = drug.dose_min.value, drug.dose_max.value
@@ -574,6 +704,16 @@ def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, 
             f"plausible single dose {format_amount(float(low.to('mg').magnitude), 'mg')} to "
             f"{format_amount(float(high.to('mg').magnitude), 'mg')} (typical {drug.typical}); check the dose and its unit",
         )
+    _check_premedication_time(prep, event, policy, now, replacing, drug)
+
+
+def _check_premedication_time(
+    prep: Preparation, event: Event, policy: SitePolicy, now: datetime, replacing: int | None,
+    drug: PremedicationDrug | str,
+) -> None:
+    """Recent enough to count for a start from now, and not the same entry twice."""
+    drug_class = _class_of(event)
+    dose = Quantity(str(event.details.get("dose")).strip())
     window = policy.premedication_window
     if event.at < now - window:
         # The infusion cannot start before now, so this dose can no longer count for it.
@@ -582,8 +722,13 @@ def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, 
             f"premedication refused: given {format_instant(event.at)}, more than {duration_text(window)} ago; "
             f"premedication counts only within {duration_text(window)} before the start (site policy). Give it again",
         )
-    for earlier in prep.events_of(EventType.PREMEDICATION):
-        if _class_of(earlier) != drug_class or not drug.is_named(str(earlier.details.get("drug", ""))):
+
+    def same_drug(earlier: Event) -> bool:
+        text = " ".join(str(earlier.details.get("drug", "")).split())
+        return drug.is_named(text) if isinstance(drug, PremedicationDrug) else text.casefold() == drug
+
+    for number, earlier in numbered_premedications(prep):
+        if number == replacing or _class_of(earlier) != drug_class or not same_drug(earlier):
             continue
         try:
             same_dose = Quantity(str(earlier.details.get("dose")).strip()) == dose
@@ -592,7 +737,7 @@ def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, 
         if same_dose and abs(earlier.at - event.at) <= policy.premedication_duplicate_window:
             raise StepRefused(
                 "premedication_duplicate",
-                f"premedication refused: {drug.name} {event.details.get('dose')} was already recorded by {earlier.user} "
+                f"premedication refused: {earlier.details.get('drug')} {event.details.get('dose')} was already recorded by {earlier.user} "
                 f"for {format_instant(earlier.at)}; the same entry within {duration_text(policy.premedication_duplicate_window)} "
                 "is a double entry",
             )
@@ -851,7 +996,8 @@ def allowed_events(
     """
     found = []
     for kind in EventType:
-        if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
+        # A correction is of an entry, not a step: the chair offers it on the entry itself.
+        if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION, EventType.PREMEDICATION_CORRECTED):
             continue
         event, actor = _probe(prep, kind, now, monograph)
         try:

@@ -34,7 +34,11 @@ class EventType(str, Enum):
     VERIFIED = "verified"  # independent double check by a pharmacist, not the preparer
     LABELLED = "labelled"
     DISPENSED = "dispensed"
-    PREMEDICATION = "premedication"  # details: drug_class, drug, dose, given_at
+    PREMEDICATION = "premedication"  # details: drug_class, drug, dose, given_at; other + dose_checked off-list
+    # The nurse who recorded a premedication corrects its drug, dose or time before the infusion
+    # starts: details: corrects (the premedication's number among the preparation's events, from
+    # 1), drug, dose, reason; `at` is the corrected time given. The original stays in the record.
+    PREMEDICATION_CORRECTED = "premedication-corrected"
     PATIENT_CONFIRMED = "patient-confirmed"  # two identifiers checked at the chair
     INFUSION_STARTED = "infusion-started"
     INFUSION_ENDED = "infusion-ended"

@@ -18,12 +18,11 @@ from datetime import date, datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDateEdit,
-    QDateTimeEdit,
     QDialog,
     QFormLayout,
     QFrame,
@@ -43,9 +42,10 @@ from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.identity import identifier_mismatches
-from ..domain.preparation import StepRefused, current_step
+from ..domain.preparation import StepRefused, current_step, numbered_premedications, premedication_correction_refusal
 from ..domain.records import EventType, Preparation, Role
 from . import theme
+from .premedication import CorrectionDialog, PremedicationRow
 from .widgets import CountdownLabel, message_label, set_role
 
 # The chair's countdown is read from the infusion chair and across the bay: bigger than the board's.
@@ -66,14 +66,6 @@ STEP_TEXT = {
     "observing": "Now: observation after the infusion",
     "done": "Done",
 }
-
-
-def _local_qdatetime(instant: datetime) -> QDateTime:
-    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp())).toLocalTime()
-
-
-def _utc_from_qdatetime(value: QDateTime) -> datetime:
-    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
 
 
 def _date_from_qdate(value: QDate) -> date:
@@ -101,65 +93,6 @@ class _ChairCountdown(CountdownLabel):
 
 def _heading(text: str, parent: QWidget) -> QLabel:
     return message_label(text, "heading", parent)
-
-
-class _PremedicationRow:
-    """One premedication class: drug, dose and the time it was given."""
-
-    def __init__(self, drug_class: str, grid: QGridLayout, row: int, parent: QWidget):
-        self.drug_class = drug_class
-        self.title = QLabel(drug_class.capitalize(), parent)
-        _sized(self.title, theme.ROW_POINT_SIZE, bold=True)
-        self.drug = QLineEdit(parent)
-        self.drug.setObjectName(f"premedDrug_{drug_class}")
-        self.drug.setPlaceholderText("drug, e.g. as on the order")
-        self.drug.setAccessibleName(f"{drug_class} drug")
-        self.dose = QLineEdit(parent)
-        self.dose.setObjectName(f"premedDose_{drug_class}")
-        self.dose.setPlaceholderText("dose with unit")
-        self.dose.setAccessibleName(f"{drug_class} dose")
-        self.given_at = QDateTimeEdit(parent)
-        self.given_at.setObjectName(f"premedTime_{drug_class}")
-        self.given_at.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.given_at.setCalendarPopup(True)
-        self.given_at.setAccessibleName(f"{drug_class} given at")
-        self.status = QLabel(parent)
-        self.status.setObjectName(f"premedStatus_{drug_class}")
-        self.status.setWordWrap(True)
-        grid.addWidget(self.title, row, 0)
-        grid.addWidget(self.drug, row, 1)
-        grid.addWidget(self.dose, row, 2)
-        grid.addWidget(self.given_at, row, 3)
-        grid.addWidget(self.status, row + 1, 1, 1, 3)
-        self.recorded = False
-
-    def connect_enter(self, record: Callable[[], None]) -> None:
-        self.drug.returnPressed.connect(self.dose.setFocus)
-        self.dose.returnPressed.connect(record)
-
-    def filled(self) -> bool:
-        return bool(self.drug.text().strip() or self.dose.text().strip())
-
-    def show_recorded(self, text: str | None) -> None:
-        self.recorded = text is not None
-        for widget in (self.drug, self.dose, self.given_at):
-            widget.setEnabled(not self.recorded)
-        if text is None:
-            self.status.setText("")
-            set_role(self.status, "")
-        else:
-            self.status.setText(text)
-            set_role(self.status, "ok")
-
-    def show_error(self, text: str) -> None:
-        self.status.setText(text)
-        set_role(self.status, "error")
-
-    def clear(self, now: datetime) -> None:
-        self.drug.clear()
-        self.dose.clear()
-        self.given_at.setDateTime(_local_qdatetime(now))
-        self.show_recorded(None)
 
 
 class ChairPage(QWidget):
@@ -409,7 +342,7 @@ class ChairPage(QWidget):
         self.premed_intro = message_label("", "", page)
         layout.addWidget(self.premed_intro)
         grid = QGridLayout()
-        for column, title in enumerate(("Class", "Drug", "Dose", "Given at")):
+        for column, title in enumerate(("Class", "Drug", "Dose (mg)", "Given at")):
             header = QLabel(title, page)
             _sized(header, theme.BASE_POINT_SIZE, bold=True)
             grid.addWidget(header, 0, column)
@@ -417,10 +350,12 @@ class ChairPage(QWidget):
         grid.setColumnStretch(2, 2)
         grid.setColumnStretch(3, 2)
         self.premed_classes: list[str] = [str(c) for c in self.monograph.items("premedication.classes")]
-        self.premed_rows: dict[str, _PremedicationRow] = {}
+        self.premed_rows: dict[str, PremedicationRow] = {}
         for index, drug_class in enumerate(self.premed_classes):
-            self.premed_rows[drug_class] = _PremedicationRow(drug_class, grid, 1 + index * 2, page)
-            self.premed_rows[drug_class].connect_enter(self.record_premedication)
+            row = PremedicationRow(drug_class, self.monograph, grid, 1 + index * 2, page, theme.ROW_POINT_SIZE)
+            row.connect_enter(self.record_premedication)
+            row.correct_button.clicked.connect(lambda _checked=False, c=drug_class: self.correct_premedication(c))
+            self.premed_rows[drug_class] = row
         layout.addLayout(grid)
         self.premed_message = message_label("", "", page)
         self.premed_message.setObjectName("premedMessage")
@@ -758,6 +693,9 @@ class ChairPage(QWidget):
                 self._go_to_current_step()
                 return
         self.fridge.refresh()
+        if self.stack.currentWidget() is self.premed_page:
+            for row in self.premed_rows.values():
+                row.keep_time_at(status.now)
         if status.current_step == "infusing":
             planned = self.planned_end()
             started = status.prep.last(EventType.INFUSION_STARTED)
@@ -778,16 +716,40 @@ class ChairPage(QWidget):
 
     def _fill_premedication(self) -> None:
         assert self.prep is not None
+        given = numbered_premedications(self.prep)
         for drug_class, row in self.premed_rows.items():
-            given = [e for e in self.prep.events_of(EventType.PREMEDICATION) if e.details.get("drug_class") == drug_class]
-            if given:
-                last = given[-1]
-                row.show_recorded(
-                    f"Recorded: {last.details.get('drug', '')} {last.details.get('dose', '')} at "
-                    f"{format_instant(last.at)} by {last.user}"
-                )
+            mine = [(n, e) for n, e in given if e.details.get("drug_class") == drug_class]
+            if mine:
+                number, last = mine[-1]
+                row.show_recorded(last, correctable=premedication_correction_refusal(self.prep, number, self.user) is None)
+                row.number = number
             else:
                 row.show_recorded(None)
+
+    def correct_premedication(self, drug_class: str) -> bool:
+        """The nurse who recorded an entry corrects it (drug, dose or time, with a reason); audited."""
+        assert self.prep is not None
+        row = self.premed_rows[drug_class]
+        if row.recorded is None:
+            return False
+
+        def submit(details: dict, given_at: datetime) -> str | None:
+            try:
+                self._record(EventType.PREMEDICATION_CORRECTED, at=given_at, details={**details, "corrects": row.number})
+            except ValidationError as exc:
+                return f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}"
+            except StepRefused as exc:
+                return exc.message
+            return None
+
+        dialog = CorrectionDialog(drug_class, row.recorded, self.monograph, submit, self)
+        self._correction_dialog = dialog  # tests reach the open dialog here
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        self._correction_dialog = None
+        if accepted:
+            self._fill_premedication()
+            self._say(self.premed_message, f"{drug_class.capitalize()} entry corrected.", "ok")
+        return accepted
 
     def _fill_start(self) -> None:
         rate = format_quantity(self.monograph.quantity("infusion.rate"), "mL/h")
@@ -950,13 +912,10 @@ class ChairPage(QWidget):
             self._say(self.premed_message, "Premedication: enter the drug and dose for " + ", ".join(missing) + ".", "error")
             return
         errors: dict[str, str] = {}
+        now = self.clock.now()
         for row in pending:
-            details = {
-                "drug_class": row.drug_class,
-                "drug": row.drug.text().strip(),
-                "dose": row.dose.text().strip(),
-            }
-            given_at = _utc_from_qdatetime(row.given_at.dateTime())
+            details = {"drug_class": row.drug_class, **row.details()}
+            given_at = row.given(now)
             try:
                 self._record(EventType.PREMEDICATION, at=given_at, details=details)
             except ValidationError as exc:

@@ -23,6 +23,7 @@ from ..domain.formatting import (
     format_volume,
 )
 from ..domain.monograph import Monograph
+from ..domain.preparation import premedication_given
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
 
 NOT_YET_RECONSTITUTED = "starts at reconstitution"
@@ -384,7 +385,7 @@ def _policy_block(decision: Any) -> PolicyBlock | None:
 
 
 def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -> list[PremedicationRow]:
-    given = prep.events_of(EventType.PREMEDICATION)
+    given = premedication_given(prep)
     rows: list[PremedicationRow] = []
     for drug_class in monograph.items("premedication.classes"):
         matching = [e for e in given if str(e.details.get("drug_class", "")).lower() == drug_class.lower()]
@@ -395,13 +396,28 @@ def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -
             rows.append(
                 PremedicationRow(
                     drug_class=drug_class.capitalize(),
-                    drug=str(event.details.get("drug", "")),
+                    drug=_premedication_drug_text(event, tz),
                     dose=str(event.details.get("dose", "")),
                     time=format_instant(event.at, tz),
                     initials=initials(event.user),
                 )
             )
     return rows
+
+
+def _premedication_drug_text(event: Event, tz: tzinfo | None) -> str:
+    """The drug, marked when it was off the list or corrected (the sheet keeps what was first entered)."""
+    text = str(event.details.get("drug", ""))
+    if event.details.get("other"):
+        text += " (other; dose checked against the order)"
+    original = event.details.get("original")
+    if isinstance(original, dict):
+        text += (
+            f"; corrected by {initials(str(event.details.get('corrected_by', '')))} at "
+            f"{format_instant(event.details['corrected_at'], tz)} "
+            f"(first entered {original.get('drug', '')} {original.get('dose', '')}): {event.details.get('correction_reason', '')}"
+        )
+    return text
 
 
 def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz: tzinfo | None) -> tuple[list[Step], list[Step]]:
@@ -574,7 +590,7 @@ def _administration(prep: Preparation, tz: tzinfo | None) -> list[Administration
         (EventType.OBSERVATION_ENDED, "Observation ended"),
     ]
     rows: list[AdministrationRow] = []
-    premedication = prep.events_of(EventType.PREMEDICATION)
+    premedication = premedication_given(prep)
     if premedication:
         last = max(premedication, key=lambda e: e.at)
         rows.append(AdministrationRow("Premedication given (all classes, see above)", format_instant(last.at, tz), initials(last.user)))

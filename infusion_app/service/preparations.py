@@ -772,6 +772,8 @@ class PreparationService:
         for _attempt in range(5):
             prep = self._load(prep_id)
             now = self._now_for(prep)
+            if at is None and kind is EventType.PREMEDICATION_CORRECTED:
+                at = machine.premedication_time(prep, (details or {}).get("corrects"))
             when = (at or now).astimezone(timezone.utc)
             if when > now + FUTURE_TOLERANCE:
                 raise ValidationError("at", f"{utc_iso(when)} is in the future (now is {utc_iso(now)})")

@@ -157,3 +157,19 @@ def cut_off(root: QWidget) -> list[str]:
         if widget.width() + 1 < hint.width() or widget.height() + 1 < hint.height():
             problems.append(f"{widget.objectName() or getattr(widget, 'text', lambda: '')()[:30]!r}: {widget.size().toTuple()} < {hint.toTuple()}")
     return problems
+
+
+# The main window's menu bar, tabs and alarm banner leave a page about this much of a 1280 x 800 screen.
+PAGE_SIZE = (1280, 680)
+
+
+@pytest.fixture
+def chair(qtbot, service, nurse):
+    """The nurse's chair page, shown at the size the main window leaves it."""
+    from infusion_app.gui.chair import ChairPage
+
+    page = ChairPage(service, nurse)
+    qtbot.addWidget(page)
+    page.resize(*PAGE_SIZE)
+    page.show()
+    return page

@@ -22,17 +22,6 @@ PREMEDS = {
 }
 
 
-@pytest.fixture
-def chair(qtbot, service, nurse):
-    page = ChairPage(service, nurse)
-    qtbot.addWidget(page)
-    page.resize(*PAGE_SIZE)
-    page.show()
-    return page
-
-
-# The main window's menu bar, tabs and alarm banner leave a page about this much of a 1280 x 800 screen.
-PAGE_SIZE = (1280, 680)
 
 
 def cut_off_texts(root) -> list[str]:
@@ -213,16 +202,21 @@ def test_missing_premedication_blocks_the_start(qtbot, chair, service, make_prep
     assert chair.stack.currentWidget() is chair.start_page
 
 
-def test_a_premedication_dose_without_a_unit_is_refused_on_its_row(qtbot, chair, service, make_preparation):
+def test_a_premedication_dose_is_in_mg_and_a_volume_is_refused_on_its_row(qtbot, chair, service, make_preparation):
     prep_id = make_preparation(steps=DISPENSED)
     scan(qtbot, chair, prep_id)
     confirm(qtbot, chair)
     row = chair.premed_rows["antipyretic"]
     qtbot.keyClicks(row.drug, "acetaminophen")
-    qtbot.keyClicks(row.dose, "650")
+    assert "accepted 80 mg to 1,000 mg" in row.hint.text() or "accepted 80 mg to 1000 mg" in row.hint.text()
+    qtbot.keyClicks(row.dose, "10 mL")
     click(qtbot, chair.premed_button)
     assert row.status.text().startswith("Dose:")
     assert service.get(prep_id).events_of(EventType.PREMEDICATION) == []
+    row.dose.clear()
+    qtbot.keyClicks(row.dose, "650")  # the field is in mg
+    click(qtbot, chair.premed_button)
+    assert [e.details["dose"] for e in service.get(prep_id).events_of(EventType.PREMEDICATION)] == ["650 mg"]
 
 
 def test_a_bag_not_yet_dispensed_or_unknown_is_not_opened(qtbot, chair, make_preparation):

@@ -156,7 +156,8 @@ def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparati
 
 
 def test_no_course_text_is_cut_off_at_1280_by_800(qtbot, service, pharmacist, courses, clock):
-    from .test_chair import PAGE_SIZE, cut_off_texts
+    from .conftest import PAGE_SIZE
+    from .test_chair import cut_off_texts
 
     clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))  # overdue dose and advice to show
     view = CourseView(service, pharmacist, courses=courses)

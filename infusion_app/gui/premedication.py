@@ -1,0 +1,303 @@
+"""The chair's premedication rows: a drug picked from the monograph's list for its class, a dose
+in mg, the time given (now unless the nurse changes it), and a correction of one's own entry.
+
+A drug off the list is recorded only through "Other", with its name typed and the dose checked
+against the order (the domain refuses it otherwise). Widgets collect; the domain decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..domain.formatting import format_amount, format_instant
+from ..domain.monograph import Monograph
+from ..domain.records import Event
+from .widgets import message_label, set_role
+
+OTHER = "other"
+# A dose typed as a bare number is in the unit the field names.
+_BARE_NUMBER = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*$")
+
+
+def dose_text(typed: str) -> str:
+    """The dose field's text with its unit: the field is in mg, so "650" is "650 mg"."""
+    text = typed.strip()
+    return f"{text.replace(',', '.')} mg" if _BARE_NUMBER.match(text) else text
+
+
+def local_qdatetime(instant: datetime) -> QDateTime:
+    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp()))
+
+
+def utc_from_qdatetime(value: QDateTime) -> datetime:
+    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
+
+
+class DrugPicker(QComboBox):
+    """The drugs of one class from the monograph, then "Other (not on the list)". Enter moves on."""
+
+    enter_pressed = Signal()
+
+    def __init__(self, drug_class: str, monograph: Monograph, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.addItem("Choose the drug given", None)
+        self.ranges: dict[str, str] = {}
+        for drug in monograph.premedication_drugs():
+            if drug.drug_class != drug_class:
+                continue
+            low = format_amount(float(drug.dose_min.value.to("mg").magnitude), "mg")
+            high = format_amount(float(drug.dose_max.value.to("mg").magnitude), "mg")
+            self.addItem(f"{drug.name} (typical {drug.typical})", drug.name)
+            self.ranges[drug.name] = f"typical {drug.typical}; accepted {low} to {high}"
+        self.addItem("Other (not on the list)", OTHER)
+
+    def drug(self) -> str | None:
+        """The chosen drug's name, OTHER, or None when nothing is chosen."""
+        return self.currentData()
+
+    def choose(self, name: str) -> bool:
+        index = self.findData(name)
+        if index < 0:
+            return False
+        self.setCurrentIndex(index)
+        return True
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.enter_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class PremedicationEntry:
+    """Drug, "other" name and its dose check, dose in mg, and the time given, laid out in a grid row."""
+
+    def __init__(self, drug_class: str, monograph: Monograph, parent: QWidget, name_prefix: str = "premed"):
+        self.drug_class = drug_class
+        self.drug = DrugPicker(drug_class, monograph, parent)
+        self.drug.setObjectName(f"{name_prefix}Drug_{drug_class}")
+        self.drug.setAccessibleName(f"{drug_class} drug")
+        self.other_name = QLineEdit(parent)
+        self.other_name.setObjectName(f"{name_prefix}Other_{drug_class}")
+        self.other_name.setPlaceholderText("drug name, as on the order")
+        self.other_name.setAccessibleName(f"{drug_class}: other drug's name")
+        self.dose_checked = QCheckBox("Dose checked against the order", parent)
+        self.dose_checked.setObjectName(f"{name_prefix}DoseChecked_{drug_class}")
+        self.dose = QLineEdit(parent)
+        self.dose.setObjectName(f"{name_prefix}Dose_{drug_class}")
+        self.dose.setPlaceholderText("mg")
+        self.dose.setAccessibleName(f"{drug_class} dose in mg")
+        self.given_at = QDateTimeEdit(parent)
+        self.given_at.setObjectName(f"{name_prefix}Time_{drug_class}")
+        self.given_at.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.given_at.setCalendarPopup(True)
+        self.given_at.setAccessibleName(f"{drug_class} given at")
+        self.hint = QLabel(parent)
+        self.hint.setObjectName(f"{name_prefix}Hint_{drug_class}")
+        self.hint.setWordWrap(True)
+        # The time is now until the nurse changes it; a tick keeps an untouched field at now.
+        self.time_touched = False
+        self._setting_time = False
+        self.given_at.dateTimeChanged.connect(self._time_changed)
+        self.drug.currentIndexChanged.connect(self._drug_changed)
+        self.drug.enter_pressed.connect(self._after_drug)
+        self.other_name.returnPressed.connect(self.dose.setFocus)
+        self._drug_changed()
+
+    def _time_changed(self) -> None:
+        if not self._setting_time:
+            self.time_touched = True
+
+    def set_time(self, instant: datetime) -> None:
+        self._setting_time = True
+        try:
+            self.given_at.setDateTime(local_qdatetime(instant))
+        finally:
+            self._setting_time = False
+
+    def keep_time_at(self, now: datetime) -> None:
+        if not self.time_touched and self.given_at.isEnabled():
+            self.set_time(now)
+
+    def _drug_changed(self) -> None:
+        other = self.drug.drug() == OTHER
+        self.other_name.setVisible(other)
+        self.dose_checked.setVisible(other)
+        name = self.drug.drug()
+        if other:
+            self.hint.setText("Not on the list: type its name and check the dose against the order.")
+        else:
+            self.hint.setText(self.drug.ranges.get(name or "", ""))
+
+    def _after_drug(self) -> None:
+        (self.other_name if self.drug.drug() == OTHER else self.dose).setFocus()
+
+    def filled(self) -> bool:
+        return self.drug.drug() is not None or bool(self.dose.text().strip())
+
+    def details(self) -> dict:
+        """The event details this entry asks for (the domain checks them)."""
+        chosen = self.drug.drug()
+        if chosen == OTHER:
+            return {"drug": self.other_name.text().strip(), "dose": dose_text(self.dose.text()), "other": True,
+                    "dose_checked": self.dose_checked.isChecked()}
+        return {"drug": chosen or "", "dose": dose_text(self.dose.text())}
+
+    def given(self, now: datetime) -> datetime:
+        return utc_from_qdatetime(self.given_at.dateTime()) if self.time_touched else now
+
+    def widgets(self) -> tuple[QWidget, ...]:
+        return (self.drug, self.other_name, self.dose_checked, self.dose, self.given_at)
+
+    def clear(self, now: datetime) -> None:
+        self.drug.setCurrentIndex(0)
+        self.other_name.clear()
+        self.dose_checked.setChecked(False)
+        self.dose.clear()
+        self.time_touched = False
+        self.set_time(now)
+
+    def fill_from(self, event: Event) -> None:
+        """Start a correction from the entry as it stands."""
+        name = str(event.details.get("drug", ""))
+        if event.details.get("other") or not self.drug.choose(name.casefold()):
+            self.drug.choose(OTHER)
+            self.other_name.setText(name)
+        self.dose.setText(str(event.details.get("dose", "")))
+        self.set_time(event.at)
+        self.time_touched = True
+
+
+class PremedicationRow(PremedicationEntry):
+    """One class on the chair's premedication page, with what was recorded and its correction."""
+
+    def __init__(self, drug_class: str, monograph: Monograph, grid: QGridLayout, row: int, parent: QWidget,
+                 title_point_size: int):
+        super().__init__(drug_class, monograph, parent)
+        self.title = QLabel(drug_class.capitalize(), parent)
+        font = self.title.font()
+        font.setPointSize(title_point_size)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.status = QLabel(parent)
+        self.status.setObjectName(f"premedStatus_{drug_class}")
+        self.status.setWordWrap(True)
+        self.correct_button = QPushButton("Correct this entry…", parent)
+        self.correct_button.setObjectName(f"premedCorrect_{drug_class}")
+        self.correct_button.hide()
+        drug_cell = QVBoxLayout()
+        drug_cell.addWidget(self.drug)
+        drug_cell.addWidget(self.other_name)
+        drug_cell.addWidget(self.dose_checked)
+        grid.addWidget(self.title, row, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addLayout(drug_cell, row, 1)
+        grid.addWidget(self.dose, row, 2, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.given_at, row, 3, Qt.AlignmentFlag.AlignTop)
+        status_cell = QHBoxLayout()
+        status_cell.addWidget(self.hint, 1)
+        status_cell.addWidget(self.status, 3)
+        status_cell.addWidget(self.correct_button)
+        grid.addLayout(status_cell, row + 1, 1, 1, 3)
+        self.recorded: Event | None = None
+        self.number = 0  # the recorded entry's number among the preparation's events (what a correction names)
+
+    def connect_enter(self, record: Callable[[], None]) -> None:
+        self.dose.returnPressed.connect(record)
+
+    def show_recorded(self, event: Event | None, correctable: bool = False) -> None:
+        self.recorded = event
+        for widget in self.widgets():
+            widget.setEnabled(event is None)
+        self.hint.setVisible(event is None)
+        self.correct_button.setVisible(event is not None and correctable)
+        if event is None:
+            self.status.setText("")
+            set_role(self.status, "")
+            return
+        details = event.details
+        text = f"Recorded: {details.get('drug', '')} {details.get('dose', '')} given {format_instant(event.at)} by {event.user}"
+        if details.get("other"):
+            text += " (other; dose checked against the order)"
+        if isinstance(details.get("original"), dict):
+            text += f"; corrected by {details.get('corrected_by')}: {details.get('correction_reason', '')}"
+        self.status.setText(text)
+        set_role(self.status, "ok")
+
+    def show_error(self, text: str) -> None:
+        self.status.setText(text)
+        set_role(self.status, "error")
+
+    def clear(self, now: datetime) -> None:
+        super().clear(now)
+        self.show_recorded(None)
+
+
+class CorrectionDialog(QDialog):
+    """The recording nurse corrects drug, dose or time of one entry, with a reason."""
+
+    def __init__(self, drug_class: str, event: Event, monograph: Monograph, submit: Callable[[dict, datetime], str | None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("premedCorrectionDialog")
+        self.setWindowTitle(f"Correct the {drug_class} entry")
+        self._submit = submit
+        layout = QVBoxLayout(self)
+        layout.addWidget(message_label(
+            f"First entered: {event.details.get('drug', '')} {event.details.get('dose', '')} given "
+            f"{format_instant(event.at)}. The entry is corrected, never erased: the sheet and the audit keep both.",
+            "", self,
+        ))
+        self.entry = PremedicationEntry(drug_class, monograph, self, name_prefix="correction")
+        self.entry.fill_from(event)
+        form = QFormLayout()
+        form.addRow("&Drug", self.entry.drug)
+        form.addRow("", self.entry.other_name)
+        form.addRow("", self.entry.dose_checked)
+        form.addRow("D&ose (mg)", self.entry.dose)
+        form.addRow("&Given at", self.entry.given_at)
+        self.reason = QLineEdit(self)
+        self.reason.setObjectName("correctionReason")
+        self.reason.setPlaceholderText("why, e.g. wrong dose typed")
+        form.addRow("&Reason", self.reason)
+        layout.addLayout(form)
+        layout.addWidget(self.entry.hint)
+        self.message = message_label("", "", self)
+        self.message.setObjectName("correctionMessage")
+        layout.addWidget(self.message)
+        buttons = QDialogButtonBox(self)
+        self.save_button = buttons.addButton("&Save the correction", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button.setObjectName("saveCorrectionButton")
+        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setText("&Cancel")
+        self.save_button.clicked.connect(self.save)
+        cancel.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+    def save(self) -> None:
+        details = {**self.entry.details(), "reason": self.reason.text().strip()}
+        problem = self._submit(details, utc_from_qdatetime(self.entry.given_at.dateTime()))
+        if problem is None:
+            self.accept()
+            return
+        self.message.setText(problem)
+        set_role(self.message, "error")

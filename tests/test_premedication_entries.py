@@ -1,0 +1,204 @@
+"""Issue 12 item 11: premedication off the monograph's list only as "other" with its dose checked,
+and a premedication corrected by the nurse who recorded it, audited, before the infusion starts.
+
+Each test here fails on the code before this change: a drug off the list was refused with no way
+to record it, and a mistyped premedication could only be recorded again (a double entry) or
+left wrong on the sheet.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.preparation import premedication_given
+from infusion_app.domain.records import EventType, Role, User
+from tests.test_preparation_rules import CLASSES, NINA, PAUL, PREMED_DETAILS, R, Ward
+
+NORA = User(6, "nora", Role.NURSE)
+
+
+def test_a_drug_off_the_list_is_refused_unless_recorded_as_other_with_its_dose_checked():
+    ward = Ward()
+    plain = ward.refused(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="clemastine", dose="2 mg")
+    assert plain.code == "premedication_drug_not_in_class" and "other" in plain.message
+    unchecked = ward.refused(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="clemastine",
+                             dose="2 mg", other=True)
+    assert unchecked.code == "premedication_other_unchecked" and "check the dose against the order" in unchecked.message
+    ward.record(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="clemastine", dose="2 mg",
+                other=True, dose_checked=True)
+    assert [e.details["drug"] for e in premedication_given(ward.prep)] == ["clemastine"]
+
+
+def test_other_never_launders_a_listed_drug_of_another_class_or_a_dose_that_is_not_a_mass():
+    ward = Ward()
+    wrong_class = ward.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="diphenhydramine",
+                               dose="25 mg", other=True, dose_checked=True)
+    assert wrong_class.code == "premedication_drug_not_in_class" and "is a antihistamine" in wrong_class.message
+    by_volume = ward.invalid(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="clemastine",
+                             dose="2 mL", other=True, dose_checked=True)
+    assert by_volume.field == "dose"
+    flag = ward.invalid(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="clemastine",
+                        dose="2 mg", other="yes", dose_checked=True)
+    assert flag.field == "other"
+
+
+def test_the_recording_nurse_corrects_drug_dose_and_time_and_the_original_is_kept():
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate(R + timedelta(minutes=52))
+    number = 1 + next(i for i, e in enumerate(ward.prep.events)
+                      if e.type == EventType.PREMEDICATION and e.details["drug_class"] == "corticosteroid")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R + timedelta(minutes=50), corrects=number,
+                drug="methylprednisolone", dose="40 mg", reason="typed the wrong steroid")
+    given = {e.details["drug_class"]: e for e in premedication_given(ward.prep)}
+    steroid = given["corticosteroid"]
+    assert (steroid.details["drug"], steroid.details["dose"], steroid.at) == ("methylprednisolone", "40 mg", R + timedelta(minutes=50))
+    assert steroid.details["corrected_by"] == "nina" and steroid.details["correction_reason"] == "typed the wrong steroid"
+    assert steroid.details["original"]["drug"] == PREMED_DETAILS["corticosteroid"]["drug"]
+    assert steroid.user == "nina"
+    # The stored events still hold what was first entered.
+    assert ward.prep.events[number - 1].details["drug"] == PREMED_DETAILS["corticosteroid"]["drug"]
+    assert len(premedication_given(ward.prep)) == len(CLASSES)
+    ward.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+
+
+def test_only_the_recorder_corrects_before_the_start_with_a_reason_and_a_checked_dose():
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate(R + timedelta(minutes=52))
+    number = 1 + next(i for i, e in enumerate(ward.prep.events) if e.type == EventType.PREMEDICATION)
+    drug_class = ward.prep.events[number - 1].details["drug_class"]
+    other_nurse = ward.refused(EventType.PREMEDICATION_CORRECTED, NORA, corrects=number, dose="8 mg", reason="wrong dose")
+    assert other_nurse.code == "premedication_correction_not_recorder" and "nina" in other_nurse.message
+    pharmacist = ward.refused(EventType.PREMEDICATION_CORRECTED, PAUL, corrects=number, dose="8 mg", reason="wrong dose")
+    assert pharmacist.code == "role"
+    assert ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, corrects=number, dose="8 mg").field == "correction reason"
+    assert ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, corrects=999, dose="8 mg", reason="wrong dose").field == "corrects"
+    assert ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, corrects="x", dose="8 mg", reason="wrong dose").field == "corrects"
+    not_premed = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, corrects=1, dose="8 mg", reason="wrong dose")
+    assert not_premed.field == "corrects" and "not a premedication" in not_premed.message
+    implausible = ward.refused(EventType.PREMEDICATION_CORRECTED, NINA, corrects=number,
+                               drug=PREMED_DETAILS[drug_class]["drug"], dose="5000 mg", reason="wrong dose")
+    assert implausible.code == "premedication_dose_implausible"
+    other_class = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, corrects=number, drug_class="antipyretic",
+                               dose="8 mg", reason="wrong class")
+    assert other_class.field == "drug_class"
+    ward.record(EventType.PATIENT_CONFIRMED, NINA, R + timedelta(minutes=58))
+    ward.record(EventType.INFUSION_STARTED, NINA, R + timedelta(minutes=60))
+    late = ward.refused(EventType.PREMEDICATION_CORRECTED, NINA, corrects=number, dose="8 mg", reason="wrong dose")
+    assert late.code == "out_of_order" and "infusion has started" in late.message
+
+
+def test_a_correction_that_moves_the_time_out_of_the_window_blocks_the_start():
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate(R + timedelta(minutes=52))
+    ward.clock.set(R + timedelta(hours=2, minutes=30))
+    number = 1 + next(i for i, e in enumerate(ward.prep.events) if e.type == EventType.PREMEDICATION)
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R + timedelta(minutes=31), corrects=number,
+                reason="given earlier than entered")
+    # Ten minutes on, the corrected time is more than the window before a start now; the time first
+    # entered (R + 52 min) would still have counted.
+    ward.clock.set(R + timedelta(hours=2, minutes=40))
+    ward.record(EventType.PATIENT_CONFIRMED, NINA)
+    stale = ward.refused(EventType.INFUSION_STARTED, NINA)
+    assert stale.code == "premedication_window"
+
+
+def test_a_correction_is_no_chain_step_and_keeps_no_double_entry_with_itself():
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    # The same drug and dose at a time a few minutes off: a correction of itself, not a double entry.
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R - timedelta(minutes=3), corrects=1, reason="time was earlier")
+    with pytest.raises(ValidationError):
+        ward.check(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, reason="")
+    again = ward.refused(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    assert again.code == "premedication_duplicate"
+
+
+# --- the same through the command line -----------------------------------------------------------
+
+def test_the_cli_records_other_and_a_correction_keeping_the_time_given(tmp_path, capsys, monkeypatch):
+    from tests.test_cli_prep import new_prep, run
+
+    folder = _cli_data(tmp_path, monkeypatch)
+    prep_id = new_prep(capsys, monkeypatch, folder)
+    where = ["--data-dir", str(folder)]
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication", "--drug-class",
+                         "antihistamine", "--drug", "clemastine", "--dose", "2 mg", "--other", "--user", "nora", *where)
+    assert code == 1 and "check the dose against the order" in err and "Traceback" not in err
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication", "--drug-class",
+                         "antihistamine", "--drug", "clemastine", "--dose", "2 mg", "--other", "--dose-checked",
+                         "--user", "nora", *where)
+    assert code == 0, err
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication", "--drug-class",
+                         "antipyretic", "--drug", "acetaminophen", "--dose", "500 mg", "--user", "nora", *where)
+    assert code == 0, err
+    code, shown, err = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *where)
+    events = json.loads(shown)["events"]
+    number = next(e["seq"] for e in events if e["details"].get("drug") == "acetaminophen")
+    given_at = next(e["at"] for e in events if e["seq"] == number)
+    code, out, err = run(capsys, monkeypatch, None, "prep", "show", prep_id, *where)
+    assert f"[{number}: acetaminophen 500 mg]" in out
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication-corrected",
+                         "--corrects", str(number), "--dose", "650 mg", "--user", "nora", *where)
+    assert code == 2 and "correction reason" in err and "Traceback" not in err
+    code, out, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "premedication-corrected",
+                         "--corrects", str(number), "--dose", "650 mg", "--reason", "wrong dose typed", "--user", "paul", *where)
+    assert code == 1 and "nurse" in err
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication-corrected",
+                         "--corrects", str(number), "--dose", "650 mg", "--reason", "wrong dose typed", "--user", "nora",
+                         "--json", *where)
+    assert code == 0, err
+    stored = json.loads(out)["events"]
+    correction = stored[-1]
+    assert correction["type"] == "premedication-corrected" and correction["at"] == given_at
+    assert correction["details"] == {"corrects": str(number), "dose": "650 mg", "reason": "wrong dose typed"}
+    code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication-corrected",
+                         "--corrects", "x", "--dose", "650 mg", "--reason", "wrong dose typed", "--user", "nora", *where)
+    assert code == 2 and "corrects" in err and "e.g. 3" in err
+
+
+def _cli_data(tmp_path, monkeypatch):
+    from infusion_app.cli import main
+
+    monkeypatch.delenv("INFUSION_PREP_OVERRIDE_PIN", raising=False)
+    monkeypatch.delenv("INFUSION_PREP_NEW_PIN", raising=False)
+    folder = tmp_path / "data"
+    monkeypatch.setenv("INFUSION_PREP_PIN", "222222")
+    assert main(["user", "add", "paul", "--role", "pharmacist", "--data-dir", str(folder)]) == 0
+    for name, role, pin in [("tina", "technician", "111111"), ("nora", "nurse", "444444")]:
+        monkeypatch.setenv("INFUSION_PREP_NEW_PIN", pin)
+        assert main(["user", "add", name, "--role", role, "--user", "paul", "--data-dir", str(folder)]) == 0
+    monkeypatch.delenv("INFUSION_PREP_NEW_PIN")
+    return folder
+
+
+def test_the_sheet_prints_the_corrected_entry_with_who_why_and_what_was_first_entered():
+    from datetime import timezone
+
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.limits import site_defaults
+    from infusion_app.reports.model import SheetData
+
+    ward = Ward()
+    ward.dispense()
+    ward.premedicate(R + timedelta(minutes=52))
+    ward.record(EventType.PREMEDICATION, NINA, R + timedelta(minutes=53), drug_class="antihistamine", drug="clemastine",
+                dose="2 mg", other=True, dose_checked=True)
+    number = 1 + next(i for i, e in enumerate(ward.prep.events)
+                      if e.type == EventType.PREMEDICATION and e.details["drug_class"] == "antipyretic")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R + timedelta(minutes=50), corrects=number, dose="500 mg",
+                reason="wrong dose typed")
+    now = ward.clock.now()
+    data = SheetData.from_preparation(ward.prep, ward.mono, compute_deadlines(ward.prep.events, ward.mono, now, site_defaults().warning_lead_time),
+                                      printed_at=now, program_version="9.9", tz=timezone.utc)
+    rows = {(r.drug_class, r.drug.split(" ")[0]): r for r in data.premedication}
+    fixed = rows[("Antipyretic", "acetaminophen;")]
+    assert fixed.dose == "500 mg" and fixed.time.endswith("08:50 UTC")
+    assert "corrected by" in fixed.drug and "(first entered acetaminophen 650 mg): wrong dose typed" in fixed.drug
+    assert rows[("Antihistamine", "clemastine")].drug == "clemastine (other; dose checked against the order)"
