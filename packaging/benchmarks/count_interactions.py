@@ -106,6 +106,10 @@ def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
     for serial in range(wizard.calculation.vials):
         count.type(page.scan, VIAL_CODE.format(serial=serial + (100 if known else 0)), f"vial {serial + 1} (scanned)", enter=True)
     count.click(wizard.button(QWizard.WizardButton.NextButton), "Next (vials)")
+    page = wizard.currentPage()
+    if page.order_box.isVisible():  # the order verified by a pharmacist who did not enter it
+        count.choose(page.order_pharmacist, "Phil Pharm", "order check: pharmacist")
+        count.type(page.order_pin, USERS["Phil Pharm"][1], "order check: PIN")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "Reconstituted now")
     clock.advance(minutes=10)
     count.tick(wizard.currentPage().confirm, "volume drawn")
@@ -116,6 +120,8 @@ def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
     calc = prep.order["calculation"]
     page = wizard.currentPage()
     count.type(page.mrn, PATIENT.mrn, "verify: MRN")
+    count.type(page.height, f"{calc['height_cm']} cm", "verify: height")
+    count.type(page.weight, f"{calc['weight_kg']} kg", "verify: weight")
     count.type(page.dose, f"{calc['dose_mg']}", "verify: dose")
     count.type(page.volume, f"{calc['withdraw_ml']}", "verify: volume")
     count.choose(page.pharmacist, "Phil Pharm", "verify: pharmacist")
