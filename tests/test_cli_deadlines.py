@@ -9,7 +9,7 @@ import pytest
 from infusion_app.domain.monograph import load_monograph
 from tests.cli_helpers import assert_clean_invalid, run_cli
 
-MONO = load_monograph()
+MONO = load_monograph("inotuzumab-ozogamicin")
 
 
 def limit(name: str) -> timedelta:

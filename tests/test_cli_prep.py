@@ -81,10 +81,11 @@ def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, mon
     payload = json.loads(out)
     assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
+    from infusion_app.domain.monograph import load_monograph
 
     calculation = dict(payload["calculation"])
     assert isinstance(calculation.pop("age_years"), int)  # from the date of birth, at today's date
-    expected = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()
+    expected = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin")).to_dict()
     expected.pop("age_years")
     assert calculation == expected
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", payload["id"], "--json", "--data-dir", str(data))

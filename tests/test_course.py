@@ -83,7 +83,7 @@ def test_from_cycle_2_the_dose_follows_the_response(response, day1):
 
 
 def test_the_dose_numbers_come_from_the_monograph():
-    raw = copy.deepcopy(load_monograph().raw)
+    raw = copy.deepcopy(load_monograph("inotuzumab-ozogamicin").raw)
     raw["dosing"]["table"][0]["day1"]["value"] = 0.7
     raw["cycles"]["first_cycle_length"]["value"] = 22
     changed = parse_monograph(raw)

@@ -169,7 +169,7 @@ def test_monograph_cites_label_tables_2_3_4_and_its_label_revision_names_every_l
 
     from infusion_app.domain.monograph import load_monograph
 
-    m = load_monograph()
+    m = load_monograph("inotuzumab-ozogamicin")
     tables = {
         "dose_modification.hematologic.anc_baseline_threshold": "Table 2",
         "dose_modification.liver.bilirubin_uln_multiple": "Table 3",

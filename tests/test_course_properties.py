@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from infusion_app.domain.course import plan_cycle
 from infusion_app.domain.monograph import load_monograph
 
-M = load_monograph()
+M = load_monograph("inotuzumab-ozogamicin")
 GAP = timedelta(days=int(M.magnitude("cycles.min_days_between_doses", "day")))
 WINDOW = timedelta(days=int(M.magnitude("cycles.dose_day_window", "day")))
 

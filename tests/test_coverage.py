@@ -50,7 +50,7 @@ def test_policy_identity_and_hcpcs_agree_with_the_monograph():
     policy = load_policy()
     assert policy.payer == "Aetna"
     assert policy.hcpcs == "J9229"
-    assert policy.hcpcs == load_monograph().text("billing.hcpcs")
+    assert policy.hcpcs == load_monograph("inotuzumab-ozogamicin").text("billing.hcpcs")
     assert policy.source_file.endswith("000_bc192fd0cffe20df.txt")
     assert policy.covered_codes() == ("C91.00", "C91.02")
 

@@ -34,7 +34,7 @@ LEAD = site_defaults().warning_lead_time
 
 @pytest.fixture(scope="module")
 def mono():
-    return load_monograph()
+    return load_monograph("inotuzumab-ozogamicin")
 
 
 def limit(mono, name: str) -> timedelta:
@@ -73,7 +73,7 @@ def test_the_shipped_monograph_holds_the_label_time_limits(mono):
 
 def test_every_number_comes_from_the_monograph():
     """Change the data file, and every deadline moves with it: no time limit lives in code."""
-    raw = copy.deepcopy(load_monograph().raw)
+    raw = copy.deepcopy(load_monograph("inotuzumab-ozogamicin").raw)
     changed = {
         "reconstitution_to_dilution": 2,
         "reconstitution_to_end_of_infusion": 6,
@@ -410,7 +410,7 @@ def test_the_monotonic_floor_from_stored_events_survives_a_restart_with_a_wrong_
 
 @given(offset_minutes=st.integers(min_value=-10_000, max_value=10_000))
 def test_deadline_instants_never_depend_on_now(offset_minutes):
-    mono = load_monograph()
+    mono = load_monograph("inotuzumab-ozogamicin")
     events = [
         ev(EventType.RECONSTITUTED, R),
         ev(EventType.DILUTED, R + timedelta(hours=1), storage="fridge"),

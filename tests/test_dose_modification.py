@@ -230,7 +230,7 @@ def test_bad_interruption_length_is_refused(bad):
 
 
 def test_interruption_thresholds_come_from_the_monograph():
-    raw = copy.deepcopy(load_monograph().raw)
+    raw = copy.deepcopy(load_monograph("inotuzumab-ozogamicin").raw)
     raw["dose_modification"]["interruption"]["delay_below"]["value"] = 5
     raw["dose_modification"]["interruption"]["omit_next_dose_from"]["value"] = 5
     changed = parse_monograph(raw)
@@ -241,7 +241,7 @@ def test_interruption_thresholds_come_from_the_monograph():
 # -- reductions ------------------------------------------------------------------------------------
 
 def test_reduction_levels_from_the_monograph():
-    m = load_monograph()
+    m = load_monograph("inotuzumab-ozogamicin")
     assert reduction_for_level(0).reduce_pct == 0 and reduction_for_level(0).doses_per_cycle is None
     one = reduction_for_level(1)
     assert one.reduce_pct == m.magnitude("cycles.toxicity_cycle_dose_reduction", "percent") == 25

@@ -12,11 +12,12 @@ from __future__ import annotations
 import pytest
 
 from infusion_app.domain.dosing import DoseOrder, calculate_dose
+from infusion_app.domain.monograph import load_monograph
 from infusion_app.domain.errors import ValidationError
 
 
 def calc(height="170 cm", weight="70 kg", cycle=1, day=1, response=None, formula=None, reduce_pct=0):
-    return calculate_dose(DoseOrder(height, weight, cycle, day, response, formula, reduce_pct))
+    return calculate_dose(DoseOrder(height, weight, cycle, day, response, formula, reduce_pct), load_monograph("inotuzumab-ozogamicin"))
 
 
 def test_cycle1_day1_170cm_70kg():
@@ -123,7 +124,7 @@ def test_an_adult_dose_stays_in_the_bag():
 def test_under_one_year_is_a_hard_stop_from_the_date_of_birth(born, allowed):
     from datetime import date
 
-    r = calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date.fromisoformat(born), dose_date=date(2026, 12, 1))
+    r = calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), date_of_birth=date.fromisoformat(born), dose_date=date(2026, 12, 1))
     assert r.can_prepare is allowed, r.hard_stops
     if not allowed:
         assert r.age_years == 0 and any("not established" in s and "1 year" in s for s in r.hard_stops)
@@ -133,9 +134,9 @@ def test_a_date_of_birth_needs_the_dose_date_and_must_precede_it():
     from datetime import date
 
     with pytest.raises(ValidationError, match="dose-date"):
-        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date(2020, 1, 1))
+        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), date_of_birth=date(2020, 1, 1))
     with pytest.raises(ValidationError, match="dob"):
-        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), date_of_birth=date(2027, 1, 1), dose_date=date(2026, 12, 1))
+        calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), date_of_birth=date(2027, 1, 1), dose_date=date(2026, 12, 1))
 
 
 def test_large_bsa_warns_but_calculates():
@@ -193,9 +194,9 @@ def test_site_dose_rounding_is_off_by_default_and_within_its_limit_when_on():
     assert calc("135 cm", "128 kg").dose_rounding_pct == 0  # off by default
     on = replace(site_defaults(), dose_rounding_enabled=True)
     # 135 cm, 128 kg: BSA 2.19 m² → 1.75 mg; 2 vials = 1.8 mg is +2.9%, within 10%; 7.2 mL is on a 0.2 mL mark
-    rounded = calculate_dose(DoseOrder("135 cm", "128 kg", 1, 1), policy=on)
+    rounded = calculate_dose(DoseOrder("135 cm", "128 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), policy=on)
     assert (rounded.calculated_dose_mg, rounded.dose_mg, rounded.dose_rounding_pct) == (1.75, 1.8, 2.9)
     assert (rounded.withdraw_ml, rounded.draw_change_pct) == (7.2, 0.0)
     assert rounded.billing_modifier == "JZ" and any("rounded to whole vials" in w for w in rounded.warnings)
     # 1.46 mg is 23% from 1.8 mg and 38% from 0.9 mg: never rounded to vials (only drawn, as 5.8 mL = 1.45 mg)
-    assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), policy=on).dose_before_draw_mg == 1.46
+    assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), policy=on).dose_before_draw_mg == 1.46

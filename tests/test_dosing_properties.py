@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infusion_app.domain.dosing import DoseOrder, calculate_dose
+from infusion_app.domain.monograph import load_monograph
 from infusion_app.domain.errors import ValidationError
 
 HEIGHT_UNITS = {"cm": 1.0, "m": 100.0, "in": 2.54, "mm": 0.1}
@@ -55,7 +56,7 @@ def check_consistent(r) -> None:
 @given(orders)
 def test_any_order_is_consistent_or_refused(order):
     try:
-        result = calculate_dose(order)
+        result = calculate_dose(order, load_monograph("inotuzumab-ozogamicin"))
     except ValidationError as exc:
         assert exc.field in {"height", "weight", "cycle", "day", "response", "formula", "reduce-pct"}
         return
@@ -65,7 +66,7 @@ def test_any_order_is_consistent_or_refused(order):
 @given(st.text(max_size=25), st.text(max_size=25))
 def test_any_typed_text_is_refused_cleanly_or_accepted(height, weight):
     try:
-        result = calculate_dose(DoseOrder(height, weight, 1, 1))
+        result = calculate_dose(DoseOrder(height, weight, 1, 1), load_monograph("inotuzumab-ozogamicin"))
     except ValidationError as exc:
         assert exc.field in {"height", "weight"} and exc.message
         return

@@ -89,7 +89,7 @@ def test_downtime_kit_prints_every_field_and_the_monographs_numbers(tmp_path):
     done = run_cli("downtime", "--out", str(out))
     assert done.code == 0, done.stderr
     text = _pdf_text(out)
-    mono = load_monograph()
+    mono = load_monograph("inotuzumab-ozogamicin")
     assert mono.text("product.ndc") in text and mono.generic_name in text and mono.brand_name in text
     for path in ("time_limits.reconstitution_to_dilution", "time_limits.reconstitution_to_end_of_infusion",
                  "dilution.final_volume", "reconstitution.concentration", "infusion.rate", "product.vial_deliverable"):

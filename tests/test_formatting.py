@@ -155,7 +155,7 @@ def test_every_pint_unit_is_spelled_the_ismp_way(quantity, text):
 def test_no_pint_spelling_leaks_from_any_monograph_or_site_value():
     from infusion_app.domain.monograph import load_monograph
 
-    monograph = load_monograph()
+    monograph = load_monograph("inotuzumab-ozogamicin")
     shown = [format_quantity(fact.value) for fact in monograph.facts.values() if isinstance(fact.value, Quantity)]
     assert len(shown) > 20
     for text in shown:

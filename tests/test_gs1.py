@@ -20,7 +20,7 @@ from infusion_app.domain.gs1 import (
 )
 from infusion_app.domain.monograph import load_monograph, parse_monograph
 
-MONO = load_monograph()
+MONO = load_monograph("inotuzumab-ozogamicin")
 TODAY = date(2026, 12, 1)  # the clock's date: two-digit years are read in 1977-2076
 
 

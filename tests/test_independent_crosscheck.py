@@ -98,7 +98,7 @@ def label_mg_per_m2(cycle: int, day: int, response: str | None) -> Decimal:
 @pytest.mark.parametrize("formula", sorted(LABEL_BSA_170_70))
 def test_bsa_formulas_match_the_label_worked_example(formula):
     assert label_bsa(formula, 170, 70) == pytest.approx(LABEL_BSA_170_70[formula], abs=5e-5)
-    calc = calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1, formula=formula))
+    calc = calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1, formula=formula), load_monograph("inotuzumab-ozogamicin"))
     assert calc.bsa_m2_unrounded == pytest.approx(LABEL_BSA_170_70[formula], abs=5e-5)
 
 
@@ -151,7 +151,7 @@ def test_dose_engine_against_hand_computation(h, w, schedule, formula, reduce_pc
     cycle, day, response = schedule
     exp = expected_dose(h, w, cycle, day, response, formula, reduce_pct)
     calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
-                                    formula=formula, reduce_pct=reduce_pct))
+                                    formula=formula, reduce_pct=reduce_pct), load_monograph("inotuzumab-ozogamicin"))
     assert calc.bsa_m2_unrounded == pytest.approx(exp["bsa_raw"], rel=1e-12)
     if _near_half(exp["bsa_raw"]):
         pytest.skip("BSA within 1e-9 of a rounding boundary: float noise decides, not the label")
@@ -196,7 +196,7 @@ def test_every_drawn_volume_is_on_a_mark_of_the_smallest_syringe_that_holds_it()
     for h, w, schedule, formula, reduce_pct in DOSE_CASES[::7]:
         cycle, day, response = schedule
         calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
-                                        formula=formula, reduce_pct=reduce_pct))
+                                        formula=formula, reduce_pct=reduce_pct), load_monograph("inotuzumab-ozogamicin"))
         hundredths = round(calc.withdraw_ml * 100)
         assert abs(calc.withdraw_ml * 100 - hundredths) < 1e-6
         # the syringe is the smallest that holds the volume as calculated (before it is read to a mark)
@@ -229,7 +229,7 @@ def test_every_drawn_volume_is_on_a_mark_of_the_smallest_syringe_that_holds_it()
     (250, 608.4, 1, "5.25", False, "bag"),
 ])
 def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed, container):
-    calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"))
+    calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"), load_monograph("inotuzumab-ozogamicin"))
     assert Decimal(str(calc.dose_mg)) == Decimal(dose)
     assert calc.container == container
     assert calc.can_prepare is allowed, calc.hard_stops
@@ -240,8 +240,8 @@ def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowe
 def test_25_percent_reduction_cuts_the_cycle_total_by_a_quarter_spread_proportionally(cycle, response):
     if cycle >= 2 and response is None:
         response = "none"
-    full = {d: calculate_dose(DoseOrder("170 cm", "70 kg", cycle, d, response)) for d in (1, 8, 15)}
-    cut = {d: calculate_dose(DoseOrder("170 cm", "70 kg", cycle, d, response, reduce_pct=25)) for d in (1, 8, 15)}
+    full = {d: calculate_dose(DoseOrder("170 cm", "70 kg", cycle, d, response), load_monograph("inotuzumab-ozogamicin")) for d in (1, 8, 15)}
+    cut = {d: calculate_dose(DoseOrder("170 cm", "70 kg", cycle, d, response, reduce_pct=25), load_monograph("inotuzumab-ozogamicin")) for d in (1, 8, 15)}
     total_full = sum(label_mg_per_m2(cycle, d, response) for d in (1, 8, 15))
     total_cut = sum(Decimal(str(c.dose_mg_per_m2)) for c in cut.values())
     assert total_cut == total_full * (1 - REDUCTION)
@@ -256,7 +256,7 @@ def test_25_percent_reduction_cuts_the_cycle_total_by_a_quarter_spread_proportio
 
 # --- 2. deadlines -------------------------------------------------------------------------------------
 
-MONO = load_monograph()
+MONO = load_monograph("inotuzumab-ozogamicin")
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
 H = timedelta(hours=1)

@@ -25,7 +25,7 @@ from tests.cli_helpers import assert_clean_invalid, run_cli
 
 T0 = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc)
 PATIENT = Patient("Doe, Jane", "00123456", date(1970, 5, 17))
-MONO = load_monograph()
+MONO = load_monograph("inotuzumab-ozogamicin")
 
 
 def _finished(service, clock, people, *, override: bool = False):

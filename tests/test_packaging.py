@@ -223,7 +223,7 @@ def test_spec_builds_one_folder_from_the_cli_entry_point_without_qtwebengine():
 def test_version_names_the_program_version_and_monograph_revision(capsys):
     assert main(["--version"]) == 0
     printed = capsys.readouterr().out.strip()
-    monograph = load_monograph()
+    monograph = load_monograph("inotuzumab-ozogamicin")
     assert printed.startswith(f"infusion-prep {pyproject()['project']['version']} ")
     assert f"revision {monograph.revision}" in printed
     assert monograph.label_revision in printed

@@ -28,7 +28,7 @@ from infusion_app.domain.records import Event, EventType, Patient, Preparation, 
 UTC = timezone.utc
 R = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 POLICY = site_defaults()
-MONO = load_monograph()
+MONO = load_monograph("inotuzumab-ozogamicin")
 CLASSES = [str(c) for c in MONO.items("premedication.classes")]
 
 TINA = User(1, "tina", Role.TECHNICIAN)
@@ -1023,7 +1023,7 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
 def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden():
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
 
-    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1)).to_dict()  # 1.46 mg calculated, drawn 5.8 mL = 1.45 mg
+    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin")).to_dict()  # 1.46 mg calculated, drawn 5.8 mL = 1.45 mg
     ward = Ward(order={"calculation": calc})
     ward.dilute()
     right = {"mrn": ward.prep.patient.mrn.lower(), "height": "170", "weight": "154.32 lb",

@@ -232,7 +232,7 @@ def test_a_refrigerated_bag_label_says_when_it_must_leave_the_refrigerator(demo)
     from infusion_app.domain.records import Event, EventType
     from infusion_app.reports import SheetData
 
-    monograph = load_monograph()
+    monograph = load_monograph("inotuzumab-ozogamicin")
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
     prep = demo_preparation()
     prep = dataclasses.replace(prep, events=[

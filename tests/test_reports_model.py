@@ -21,7 +21,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @pytest.fixture(scope="module")
 def monograph():
-    return load_monograph()
+    return load_monograph("inotuzumab-ozogamicin")
 
 
 def build(prep, monograph, now=None, tz=NEW_YORK, **kwargs):

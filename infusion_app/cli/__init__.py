@@ -13,6 +13,7 @@ from .common import CliError, Exit, OneLineArgumentParser, one_line
 # Each module defines register(subparsers); a subcommand's heavy imports (SQLAlchemy,
 # reportlab, Qt) happen inside its handler so that `calc` starts fast.
 SUBCOMMAND_MODULES = (
+    "drugs",
     "calc",
     "coverage",
     "deadlines",
@@ -30,7 +31,7 @@ SUBCOMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="infusion-prep",
-        description="Preparation and administration assistant for inotuzumab ozogamicin (BESPONSA). "
+        description="Preparation and administration assistant for the drugs of its monographs (infusion-prep drugs). "
         "With no subcommand, opens the desktop program.",
     )
     parser.add_argument("--version", action="store_true", help="print the program version and monograph revision")
@@ -51,10 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 def version_text() -> str:
     # The monograph file's [meta] table as load_monograph() reads it, without parsing the
     # quantities (which needs pint's registry, most of the start-up time).
-    from ..domain.resources import SHIPPED_MONOGRAPH, load_toml, resource_path
+    from ..domain.resources import installed_monograph_ids, load_toml, resource_path
 
-    meta = load_toml(resource_path("monographs", f"{SHIPPED_MONOGRAPH}.toml"))["meta"]
-    return f"infusion-prep {__version__} (monograph {meta['id']} revision {meta['monograph_revision']}; {meta['label_revision']})"
+    parts = []
+    for monograph_id in installed_monograph_ids():
+        meta = load_toml(resource_path("monographs", f"{monograph_id}.toml"))["meta"]
+        parts.append(f"monograph {meta['id']} revision {meta['monograph_revision']}; {meta['label_revision']}")
+    return f"infusion-prep {__version__} ({'; '.join(parts)})"
 
 
 def run_gui(argv: Sequence[str], data_dir: str | None = None, database: str | None = None) -> int:

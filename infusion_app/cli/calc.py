@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 
 from ..domain.bsa import FORMULAS
-from .common import Exit, emit_json
+from .common import Exit, add_drug_options, chosen_monograph, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "calc",
         help="calculate BSA, dose, vials, volumes and billing for one dose",
-        description="Calculate BSA, the dose for a cycle and day, vials, volumes, concentration and J9229 billing.",
+        description="Calculate BSA, the dose for a cycle and day, vials, volumes, concentration and billing "
+        "for one drug (--drug; see infusion-prep drugs).",
     )
+    add_drug_options(parser)
     parser.add_argument("--height", required=True, help='height with its unit: "170 cm", "1.7 m", "5 ft 7 in"')
     parser.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
-    parser.add_argument("--cycle", required=True, help="cycle number, 1 to 6")
-    parser.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
+    parser.add_argument("--cycle", required=True, help="cycle number (1 to 6 for BESPONSA; 1 for a MYLOTARG regimen)")
+    parser.add_argument("--day", required=True, help="dose day (1, 8 or 15 for BESPONSA; 1, 4, 7 fractionated or 1, 8 single-agent for MYLOTARG)")
     parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
     parser.add_argument("--formula", choices=list(FORMULAS), default=None, help="BSA formula (default mosteller)")
     parser.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (label: 25)")
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     date_of_birth = parse_date("dob", args.dob) if args.dob else None
     dose_date = parse_date("dose-date", args.dose_date) if args.dose_date else datetime.now().astimezone().date()
+    monograph = chosen_monograph(args)
     result = calculate_dose(
         DoseOrder(
             height=args.height,
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             formula=args.formula,
             reduce_pct=reduce_pct,
         ),
+        monograph,
         date_of_birth=date_of_birth,
         dose_date=dose_date,
     )

@@ -140,3 +140,32 @@ def check_output_file(args: argparse.Namespace, what: str = "out") -> None:
             raise OutputRefused(f"'{path}' already exists; add --force to replace it, or choose another name")
     except OutputRefused as exc:
         raise CliError(f"invalid {what}: {exc}", Exit.INVALID) from None
+
+
+# -- the drug a command works on -------------------------------------------------------------------
+
+def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> None:
+    """--drug ID (see `infusion-prep drugs`) and, for a drug dosed by regimen, --regimen."""
+    parser.add_argument("--drug", metavar="ID", default=None,
+                        help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, "
+                        "else the site's default drug")
+    if regimen:
+        parser.add_argument("--regimen", metavar="NAME", default=None,
+                            help="for a drug dosed by regimen (MYLOTARG): fractionated or single-agent")
+
+
+def site_default_drug() -> str:
+    """The site's default drug ([drugs] default in site-defaults.toml; "" when it names none)."""
+    from ..domain.resources import load_toml
+
+    node = load_toml("site-defaults.toml").get("drugs", {}).get("default", {})
+    return str(node.get("text", "")).strip() if isinstance(node, dict) else ""
+
+
+def chosen_monograph(args: argparse.Namespace, with_regimen: bool = True):
+    """The monograph of --drug (or the default drug), as dosed by --regimen when it has regimens."""
+    from ..domain.limits import site_defaults
+    from ..domain.monograph import load_monograph, resolve_drug
+
+    monograph = load_monograph(resolve_drug(getattr(args, "drug", None), site_defaults().default_drug))
+    return monograph.with_regimen(getattr(args, "regimen", None)) if with_regimen else monograph

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Exit, emit_json, instant_option
+from .common import Exit, add_drug_options, chosen_monograph, emit_json, instant_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--diluted", metavar="ISO", help="dilution instant with UTC offset")
     parser.add_argument("--diluted-storage", choices=["room", "fridge"], help="where the diluted bag is kept (required with --diluted)")
     parser.add_argument("--bag-from-fridge", metavar="ISO", help="when a refrigerated bag was taken out (starts the warm-up)")
-    parser.add_argument("--infusion-minutes", default=None, metavar="MIN", help="planned infusion time in minutes (default: the monograph's, 60)")
+    parser.add_argument("--infusion-minutes", default=None, metavar="MIN", help="planned infusion time in minutes (default: the monograph's: 60 for BESPONSA, 120 for MYLOTARG)")
+    add_drug_options(parser, regimen=False)
     parser.add_argument("--now", metavar="ISO", help="judge the states at this instant (default: the latest instant given)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -44,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
     from ..domain.formatting import format_instant, utc_iso
     from ..domain.limits import site_defaults
-    from ..domain.monograph import load_monograph
     from ..domain.records import Event, EventType
 
-    monograph = load_monograph()
+    monograph = chosen_monograph(args, with_regimen=False)
     reconstituted = instant_option(args.reconstituted, "--reconstituted")
     diluted = instant_option(args.diluted, "--diluted") if args.diluted is not None else None
     if diluted is not None and args.diluted_storage is None:

@@ -46,7 +46,7 @@ def run_downtime(args: argparse.Namespace) -> int:
     from ..domain.bsa import get_formula
     from ..domain.errors import ValidationError
     from ..domain.limits import site_defaults
-    from ..domain.monograph import load_monograph
+    from ..domain.monograph import default_monograph
     from .export import write_new_file_bytes
 
     what = args.what.strip().lower()
@@ -61,7 +61,7 @@ def run_downtime(args: argparse.Namespace) -> int:
         from ..reports.downtime import render_downtime_kit
 
         buffer = io.BytesIO()
-        render_downtime_kit(load_monograph(), buffer, datetime.now(timezone.utc), formula, paper or "letter")
+        render_downtime_kit(default_monograph(), buffer, datetime.now(timezone.utc), formula, paper or "letter")
         write_new_file_bytes(buffer.getvalue(), args.out, args.force)
         print(f"downtime kit written to {args.out}", file=sys.stderr)
         return Exit.OK

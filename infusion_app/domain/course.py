@@ -67,7 +67,7 @@ from .dosing import validate_response
 from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from .limits import SitePolicy, site_defaults
-from .monograph import RESPONSES, Monograph, load_monograph, response_label
+from .monograph import RESPONSES, Monograph, default_monograph, response_label
 from .quantities import Quantity
 
 DAY = timedelta(days=1)
@@ -263,7 +263,7 @@ def plan_cycle(
     monograph: Monograph | None = None,
 ) -> CyclePlan:
     """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     start = _date("start", start)
     days = m.dose_days
@@ -561,7 +561,7 @@ def _last_dose_before(course: Course, number: int) -> date | None:
 
 def plan_for(course: Course, number: int, monograph: Monograph | None = None) -> CyclePlan:
     """The stored cycle `number` planned with what was given, assessed and decided."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     record = course.cycle(number)
     assessment = latest_response(course, record.start)
     return plan_cycle(
@@ -593,7 +593,7 @@ class CycleLimit:
 
 def cycle_limit(course: Course, monograph: Monograph | None = None) -> CycleLimit:
     """How many cycles the label allows this patient now, which rule says so and why."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     started = len(course.cycles)
     if course.discontinued_on is not None:
         return CycleLimit(started, "discontinued",
@@ -749,7 +749,7 @@ def loss_of_response(course: Course) -> str | None:
 def first_dose_block(course: Course, monograph: Monograph | None = None, on: date | None = None,
                      policy: SitePolicy | None = None) -> str | None:
     """Why the course's first dose may not be given yet (cytoreduction, or a count too old on `on`), or None."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
     limit = float(fact.value.to(BLAST_UNIT).magnitude)
     shown = f"{format_number(limit, 0)}/mm³"
@@ -771,7 +771,7 @@ def first_dose_block(course: Course, monograph: Monograph | None = None, on: dat
 
 def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "",
                 monograph: Monograph | None = None) -> CycleRecord:
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     start = _date("start", start)
     number = len(course.cycles) + 1
     blocks: list[str] = []
@@ -809,7 +809,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
 
 
 def extend_first_cycle(course: Course, reason: str, monograph: Monograph | None = None) -> CycleRecord:
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     record = course.cycle(1)
     if len(course.cycles) > 1:
         raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
@@ -822,7 +822,7 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph | None 
 
 def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph | None = None) -> tuple[CyclePlan, list[str]]:
     """The plan with this dose added, and the hard stops that recording it would meet."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     record = course.cycle(cycle)
     blocks: list[str] = []
     if course.discontinued_on is not None:
@@ -849,7 +849,7 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
 def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
                 override_reason: str | None = None, monograph: Monograph | None = None) -> DoseGiven:
     """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     day = _dose_day(m, day, "day")
     given_on = _not_future("date", _date("date", given_on), today)
@@ -883,7 +883,7 @@ def _next_open_day(course: Course, m: Monograph) -> tuple[int, int] | None:
 
 def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: Monograph | None = None) -> AdviceRecord:
     """Record the clinician's decision; an accepted advice changes the course as the label says."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     if record.decision is not None:
         raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {record.decision.at.isoformat()}")
     if decision.advice_code != record.advice.code:
@@ -1010,7 +1010,7 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
 
 def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph | None = None) -> CycleRecord:
     """Move the latest cycle's start (its Day 1) while none of its doses is given, e.g. after a hold."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     start = _date("start", start)
     if not course.cycles:
         raise ValidationError("cycle", "no cycle has been started")
@@ -1032,7 +1032,7 @@ def move_cycle_start(course: Course, start: Any, today: date, monograph: Monogra
 
 def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     today = _date("today", today)
     plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
     plan = plans[-1] if plans else None
@@ -1163,7 +1163,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
     course is refused with both values, so that a reduction cannot be re-escalated at the bench and
     a CR cannot be dosed as no response."""
-    m = monograph or load_monograph()
+    m = monograph or default_monograph()
     status = course_status(course, today, m, policy)
     if cycle is None and day is None:
         if status.next_dose is None:

@@ -367,7 +367,25 @@ def compute_deadlines(
     # End of infusion, then the latest start.
     to_end = limit("reconstitution_to_end_of_infusion")
     end_by = reconstituted + to_end
+    end_basis = f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
+    end_paths = ["reconstitution_to_end_of_infusion"]
     start_paths = ["reconstitution_to_end_of_infusion"]
+    # A drug whose room-temperature limit for the diluted solution counts the infusion too (the
+    # monograph says so): the infusion must also end within it, so it starts that much earlier.
+    room_includes_infusion = (
+        "time_limits.diluted_room_max_includes_infusion" in monograph.facts
+        and monograph.flag("time_limits.diluted_room_max_includes_infusion")
+    )
+    if line.diluted is not None and room_includes_infusion:
+        room_end = line.diluted + limit("diluted_room_max")
+        end_paths.append("diluted_room_max")
+        if room_end < end_by:
+            end_by = room_end
+            end_basis = (
+                f"dilution {utc_iso(line.diluted)} + {duration_text(limit('diluted_room_max'))} at room temperature, the "
+                f"infusion included ({source('diluted_room_max')}); the earliest of that and reconstitution "
+                f"{utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
+            )
     candidates: list[tuple[datetime, str]] = [
         (
             end_by - infusion_duration,
@@ -379,6 +397,12 @@ def compute_deadlines(
         start_paths.append("diluted_room_max")
         candidates.append(
             (
+                line.diluted + room - infusion_duration,
+                f"dilution {utc_iso(line.diluted)} + {duration_text(room)} at room temperature, the infusion included, "
+                f"- {duration_text(infusion_duration)} infusion time ({source('diluted_room_max')})",
+            )
+            if room_includes_infusion
+            else (
                 line.diluted + room,
                 f"dilution {utc_iso(line.diluted)} + {duration_text(room)} at room temperature ({source('diluted_room_max')})",
             )
@@ -428,8 +452,8 @@ def compute_deadlines(
         "End infusion by",
         end_by,
         line.infusion_ended,
-        f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})",
-        ["reconstitution_to_end_of_infusion"],
+        end_basis,
+        end_paths,
     )
 
     if line.infusion_ended is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .bsa import get_formula
@@ -19,7 +19,7 @@ from .formatting import format_amount, format_concentration, format_dose, format
 from .identity import completed_years
 from .limits import SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
-from .monograph import RESPONSES, Monograph, load_monograph, response_label
+from .monograph import RESPONSES, Monograph, response_label
 from .quantities import Quantity
 
 
@@ -117,16 +117,34 @@ class DoseCalculation:
     draw_syringe_ml: float = 0.0
     draw_graduation_ml: float = 0.0
     draw_change_pct: float = 0.0
+    # A drug dosed by regimen: the regimen chosen and its cap per dose (None for a drug without them;
+    # such keys are left out of to_dict, so a drug's output names only what applies to it).
+    regimen: str | None = None
+    dose_cap_mg: float | None = None
+
+    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg")
 
     @property
     def can_prepare(self) -> bool:
         return not self.hard_stops
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        for key in self._OPTIONAL_KEYS:
+            if found.get(key) is None:
+                found.pop(key, None)
+        return found
 
     def _draw_text(self) -> str:
         return f" with {syringe_words(self.draw_syringe_ml, self.draw_graduation_ml)}" if self.draw_syringe_ml else ""
+
+    def _dose_text(self) -> str:
+        if self.dose_cap_mg is not None and self.calculated_dose_mg > self.dose_cap_mg:
+            capped = f"{format_dose(self.calculated_dose_mg)}, capped at {format_dose(self.dose_cap_mg)}"
+            return capped + (f", drawn as {format_amount(self.dose_mg, 'mg', 3)}" if self.dose_mg != self.dose_cap_mg else "")
+        if self.draw_syringe_ml and self.dose_before_draw_mg != self.dose_mg:
+            return f"{format_dose(self.dose_before_draw_mg)}, drawn as {format_amount(self.dose_mg, 'mg', 3)}"
+        return format_dose(self.dose_mg)
 
     def summary_lines(self) -> list[str]:
         """A readable summary, every number through the ISMP formatter."""
@@ -137,11 +155,7 @@ class DoseCalculation:
             f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
             f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = "
-            + (
-                f"{format_dose(self.dose_before_draw_mg)}, drawn as {format_amount(self.dose_mg, 'mg', 3)}"
-                if self.draw_syringe_ml and self.dose_before_draw_mg != self.dose_mg
-                else format_dose(self.dose_mg)
-            ),
+            + self._dose_text(),
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
             (
                 f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
@@ -162,6 +176,10 @@ class DoseCalculation:
 
 
 def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> str | None:
+    if monograph.decided_by != "response":
+        if response is not None and str(response).strip():
+            raise ValidationError("response", f"does not decide the dose of {monograph.brand_name} (its regimen does); leave it out")
+        return None
     if response is not None:
         response = str(response).strip().lower()
         if response == "":
@@ -181,7 +199,7 @@ def validate_response(cycle: int, day: int, response: str | None, monograph: Mon
 
 def calculate_dose(
     order: DoseOrder,
-    monograph: Monograph | None = None,
+    monograph: Monograph,
     policy: SitePolicy | None = None,
     *,
     date_of_birth: date | None = None,
@@ -192,9 +210,10 @@ def calculate_dose(
     With the date of birth (and the dose date, the day of preparation), the label's minimum age
     is a hard stop; without it nothing about age is decided here.
     """
-    monograph = monograph or load_monograph()
     policy = policy or site_defaults()
     limits = input_limits()
+    if monograph.needs_regimen:
+        monograph.dose_days  # raises the ValidationError naming --regimen and the choices
 
     max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
     cycle = whole_number("cycle", order.cycle, range(1, max_cycles + 1), f"1 to {max_cycles}")
@@ -230,7 +249,9 @@ def calculate_dose(
 
     dose_fact = monograph.mg_per_m2(cycle, day, response)
     standard = _dec(dose_fact.value.to("mg/m**2").magnitude)
-    label_reduction = monograph.magnitude("cycles.toxicity_cycle_dose_reduction", "percent")
+    if reduce_pct and "cycles.toxicity_cycle_dose_reduction" not in monograph.facts:
+        raise ValidationError("reduce-pct", f"{monograph.brand_name}'s monograph has no cycle dose reduction; give 0")
+    label_reduction = monograph.magnitude("cycles.toxicity_cycle_dose_reduction", "percent") if reduce_pct else 0.0
     if reduce_pct and reduce_pct != label_reduction:
         warnings.append(
             f"a {format_number(reduce_pct, 1)}% reduction differs from the label's {format_number(label_reduction, 1)}% "
@@ -248,7 +269,19 @@ def calculate_dose(
     mg_per_m2 = standard * (Decimal(1) - _dec(reduce_pct) / Decimal(100))
     calculated_dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))
     vial_mg = _dec(monograph.magnitude("product.vial_deliverable", "mg"))
-    dose, rounding_pct = _round_to_whole_vials(calculated_dose, vial_mg, policy)
+    cap_fact = monograph.dose_cap
+    cap = _dec(cap_fact.value.to("mg").magnitude) if cap_fact is not None else None
+    capped_dose = calculated_dose
+    if cap is not None and calculated_dose > cap:
+        assert cap_fact is not None
+        warnings.append(
+            f"BSA × dose {format_dose(calculated_dose)} is above the regimen's cap: the dose is {format_dose(cap)} "
+            f"({cap_fact.where})"
+        )
+        capped_dose = cap
+    dose, rounding_pct = _round_to_whole_vials(capped_dose, vial_mg, policy)
+    if cap is not None and dose > cap:
+        dose, rounding_pct = capped_dose, 0.0  # whole-vial rounding never goes past the label's cap
     if rounding_pct:
         warnings.append(
             f"dose rounded to whole vials by site policy: {format_dose(calculated_dose)} → {format_dose(dose)} "
@@ -262,7 +295,11 @@ def calculate_dose(
     # The volume is what the syringe that draws it can measure; the dose is then what that volume holds,
     # and it is that dose which is diluted, given and billed.
     dose_before_draw = dose
-    draw = _draw(dose / reconstituted, policy)
+    # A capped dose is never drawn above its cap: the syringe's mark below, not the nearest. A dose at
+    # the cap of whole vials (MYLOTARG: one 4.5 mg vial) is the vials' whole deliverable volume,
+    # withdrawn entire, not read off a syringe's marks.
+    whole_vials = cap is not None and dose == cap and (cap / vial_mg) == (cap / vial_mg).to_integral_value()
+    draw = _draw(dose / reconstituted, policy, cap / reconstituted if cap is not None else None, whole_vials)
     withdraw = draw.volume_ml
     dose = withdraw * reconstituted
     draw_change_pct = 0.0
@@ -284,7 +321,13 @@ def calculate_dose(
     final_volume, conc_min, conc_max = container.final_volume_ml, container.concentration_min, container.concentration_max
     nacl = final_volume - withdraw
     concentration = dose / final_volume if final_volume > 0 else Decimal(0)
-    if container.kind == "syringe" and dose > 0:
+    if container.kind == "syringe" and dose > 0 and "syringe.dose_below" in monograph.facts:
+        below = monograph.fact("syringe.dose_below")
+        warnings.append(
+            f"a dose under {format_dose(below.value.to('mg').magnitude)} is given by syringe ({below.where}): "
+            f"{format_amount(final_volume, 'mL')} by syringe pump"
+        )
+    elif container.kind == "syringe" and dose > 0:
         warnings.append(
             f"the dose is too small for the {format_amount(container.bag_volume_ml, 'mL')} bag's window "
             f"({format_concentration(container.bag_min)} to {format_concentration(container.bag_max)}): "
@@ -327,6 +370,8 @@ def calculate_dose(
     ]
     if reduce_pct:
         used.append(monograph.fact("cycles.toxicity_cycle_dose_reduction"))
+    if cap_fact is not None:
+        used.append(cap_fact)
     pending = [f"{f.path}: {f.citation}" for f in used if f.verify]
 
     return DoseCalculation(
@@ -378,6 +423,8 @@ def calculate_dose(
         infusion_rate_ml_per_hour=float(container.rate_ml_per_hour),
         infusion_duration_hours=float(container.duration_hours),
         age_years=age_years,
+        regimen=monograph.regimen.id if monograph.regimen is not None else None,
+        dose_cap_mg=float(cap) if cap is not None else None,
     )
 
 
@@ -404,7 +451,7 @@ def draw_tolerance_mg(calculation: dict[str, Any]) -> float:
     return float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
 
 
-def _draw(exact_ml: Decimal, policy: SitePolicy) -> Draw:
+def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None, whole_vials: bool = False) -> Draw:
     """The smallest bench syringe that holds the volume, and the volume at its nearest mark (half a
     mark rounds up). A volume beyond the largest syringe is drawn in several fills of it, read to its
     marks. Without a syringe table only the site's volume precision applies."""
@@ -412,7 +459,11 @@ def _draw(exact_ml: Decimal, policy: SitePolicy) -> Draw:
     if not syringes or exact_ml <= 0:
         return Draw(_quantize(exact_ml, _dec(policy.volume_precision_ml)), 0.0, 0.0, 1)
     syringe = next((s for s in syringes if _dec(s.capacity_ml) >= exact_ml), syringes[-1])
+    if whole_vials:
+        return Draw(exact_ml, 0.0, 0.0, 1)
     volume = _quantize(exact_ml, _dec(syringe.graduation_ml))
+    if most_ml is not None and volume > most_ml:
+        volume = _quantize(most_ml, _dec(syringe.graduation_ml), ROUND_FLOOR)
     fills = int((volume / _dec(syringe.capacity_ml)).to_integral_value(rounding=ROUND_CEILING))
     return Draw(volume, syringe.capacity_ml, syringe.graduation_ml, max(fills, 1))
 
@@ -434,22 +485,44 @@ class Container:
     syringe_max: float | None
 
 
+def _bag_volume(dose: Decimal, monograph: Monograph) -> Decimal:
+    """The label's one bag volume, or (a monograph listing several bags) the smallest in which the dose
+    is at most the window's maximum; the largest when none is (the concentration check then refuses)."""
+    if "dilution.final_volume" in monograph.facts:
+        return _dec(monograph.magnitude("dilution.final_volume", "mL"))
+    bags = sorted(_dec(v) for v in monograph.items("dilution.bag_volumes"))
+    most = _dec(monograph.magnitude("dilution.concentration_max", "mg/mL"))
+    return next((b for b in bags if dose / b <= most), bags[-1])
+
+
 def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: SitePolicy) -> Container:
-    """The label's infusion bag when the dose reaches its concentration window; otherwise the
-    syringe path (2.4 Syringe Administration) when the monograph has one and the dose fits it."""
-    bag_volume = _dec(monograph.magnitude("dilution.final_volume", "mL"))
+    """The label's infusion bag when the dose reaches its concentration window (or, where the monograph
+    names a dose below which a syringe is used, from that dose on); otherwise the syringe path
+    (2.4 Syringe Administration) when the monograph has one."""
+    bag_volume = _bag_volume(dose, monograph)
     bag_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
     bag_max = monograph.magnitude("dilution.concentration_max", "mg/mL")
     bag_hours = _dec(monograph.magnitude("infusion.duration", "hour"))
     has_syringe = "syringe" in monograph.raw
     syringe_min = monograph.magnitude("syringe.concentration_min", "mg/mL") if has_syringe else None
     syringe_max = monograph.magnitude("syringe.concentration_max", "mg/mL") if has_syringe else None
+    volume_path = "dilution.final_volume" if "dilution.final_volume" in monograph.facts else "dilution.bag_volumes"
+    bag_rate = (
+        _dec(monograph.magnitude("infusion.rate", "mL/hour")) if "infusion.rate" in monograph.facts
+        else _quantize(bag_volume / bag_hours, Decimal("0.1"))
+    )
     bag = Container(
-        "bag", bag_volume, bag_min, bag_max, _dec(monograph.magnitude("infusion.rate", "mL/hour")), bag_hours,
-        "dilution.vehicle_short", ("dilution.final_volume", "dilution.concentration_min", "dilution.concentration_max"),
+        "bag", bag_volume, bag_min, bag_max, bag_rate, bag_hours,
+        "dilution.vehicle_short", (volume_path, "dilution.concentration_min", "dilution.concentration_max"),
         float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
     )
-    if not has_syringe or dose <= 0 or dose / bag_volume >= _dec(bag_min):
+    if not has_syringe or dose <= 0:
+        return bag
+    syringe_below = "syringe.dose_below" in monograph.facts
+    if syringe_below:
+        if dose >= _dec(monograph.magnitude("syringe.dose_below", "mg")):
+            return bag
+    elif dose / bag_volume >= _dec(bag_min):
         return bag
     assert syringe_min is not None and syringe_max is not None
     # The smallest volume on the site's step that brings the dose down to the window's maximum:
@@ -460,7 +533,8 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
     rate = _quantize(volume / hours, Decimal("0.1"))
     return Container(
         "syringe", volume, syringe_min, syringe_max, rate, hours, "syringe.vehicle_short",
-        ("syringe.concentration_min", "syringe.concentration_max", "syringe.infusion_duration"),
+        ("syringe.concentration_min", "syringe.concentration_max", "syringe.infusion_duration")
+        + (("syringe.dose_below",) if syringe_below else ()),
         float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
     )
 

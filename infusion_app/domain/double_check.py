@@ -105,6 +105,9 @@ def verification_mismatches(
         wrong.append("the BSA recomputed from the height and weight differs")
     wanted_per_m2 = float(calc.get("dose_mg_per_m2") or 0)
     expected_dose = wanted_per_m2 * again["bsa_m2"]
+    cap = calc.get("dose_cap_mg")
+    if cap is not None:
+        expected_dose = min(expected_dose, float(cap))  # the regimen's most per dose (MYLOTARG: one vial)
     # The dose is rounded to the syringe's precision, and a site's dose rounding may move it by up
     # to its percentage; beyond that the re-entered dose does not give the order's mg/m².
     rounding = abs(float(calc.get("dose_rounding_pct") or 0)) / 100 * expected_dose

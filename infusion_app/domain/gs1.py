@@ -41,7 +41,7 @@ from datetime import date, datetime, time
 from urllib.parse import unquote, urlsplit
 
 from .errors import ValidationError
-from .monograph import Monograph, load_monograph
+from .monograph import Monograph, default_monograph
 from .records import VialRecord
 
 FIELD = "vial code"
@@ -648,7 +648,7 @@ def parse_gs1(text: str, monograph: Monograph | None = None, *, today: date | No
         expiry_time = time(int(parts["7003"][1][:2]), int(parts["7003"][1][2:]))
     else:
         expiry = _date(parts["17"][0], today)
-    monograph = monograph or load_monograph()
+    monograph = monograph or default_monograph()
     product_ndc = monograph.text("product.ndc")
     return Gs1Data(
         gtin=gtin,

@@ -90,6 +90,8 @@ class SitePolicy:
     override_reason_min_chars: int = 10
     # Smallest first. Empty: the volume is only rounded to volume_precision_ml.
     draw_syringes: tuple[DrawSyringe, ...] = ()
+    # The monograph id a command works on when none is given and several are installed ("" = ask).
+    default_drug: str = ""
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -122,6 +124,7 @@ def site_defaults() -> SitePolicy:
             infusion_minimum_tolerance=timedelta(minutes=_value(raw["administration"]["infusion_minimum_tolerance"], "minute")),
             override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
+            default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

@@ -17,11 +17,9 @@ from typing import Any, Literal
 
 from importlib.resources.abc import Traversable
 
-from .errors import DataFileError
+from .errors import DataFileError, ValidationError
 from .quantities import Quantity, ureg
-from .resources import SHIPPED_MONOGRAPH, load_toml, resource_path
-
-DEFAULT_MONOGRAPH = SHIPPED_MONOGRAPH
+from .resources import installed_monograph_ids, load_toml, resource_path
 
 Response = Literal["none", "cr", "cri"]
 RESPONSES: tuple[str, ...] = ("none", "cr", "cri")
@@ -58,6 +56,15 @@ class DoseRow:
 
 
 @dataclass(frozen=True)
+class Regimen:
+    """A dosing regimen a pharmacist picks at order entry (a drug whose dose no response decides)."""
+
+    id: str
+    name: str
+    cap_per_dose: Fact | None  # the label's most per dose in mg, or None (not capped)
+
+
+@dataclass(frozen=True)
 class PremedicationDrug:
     drug_class: str
     name: str
@@ -80,6 +87,9 @@ class Monograph:
     # Deadlines ask for the same few time limits on every repaint; pint conversions dominate.
     _durations: dict[str, timedelta] = field(default_factory=dict, repr=False, compare=False)
     _premedication_drugs: list[PremedicationDrug] | None = field(default=None, repr=False, compare=False)
+    # The regimen this view of the monograph doses by (None: the drug has none, or none is chosen yet).
+    regimen: Regimen | None = None
+    regimens: tuple[Regimen, ...] = ()
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -101,6 +111,38 @@ class Monograph:
     @property
     def label_revision(self) -> str:
         return self.raw["meta"]["label_revision"]
+
+    @property
+    def id_prefix(self) -> str:
+        """The preparation id prefix of this drug (BSP-7K3QX)."""
+        return str(self.raw["meta"].get("id_prefix", "")).strip().upper()
+
+    @property
+    def decided_by(self) -> str:
+        """What decides the dose per m²: "response" (rows by cycle and response) or "regimen"."""
+        return str(self.raw["dosing"].get("decided_by", "response"))
+
+    @property
+    def needs_regimen(self) -> bool:
+        """A drug dosed by regimen and no regimen chosen yet: nothing can be dosed from this view."""
+        return self.decided_by == "regimen" and self.regimen is None
+
+    def with_regimen(self, regimen: str | None) -> Monograph:
+        """The monograph as dosed by one regimen (its dose days, cycles and cap); itself for a drug
+        whose dose the response decides. Raises ValidationError naming --regimen for a bad choice."""
+        ids = [r.id for r in self.regimens]
+        if self.decided_by != "regimen":
+            if regimen:
+                raise ValidationError("regimen", f"{self.brand_name} has no regimens: its dose is decided by the cycle and response; leave --regimen out")
+            return self
+        wanted = str(regimen or "").strip().lower()
+        if not wanted:
+            raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(ids)} (e.g. --regimen {ids[0]})")
+        if wanted not in ids:
+            raise ValidationError("regimen", f"'{regimen}' is not a regimen of {self.brand_name}; must be one of {', '.join(ids)}")
+        if self.regimen is not None and self.regimen.id == wanted:
+            return self
+        return parse_monograph(self.raw, regimen=wanted)
 
     # -- lookup ---------------------------------------------------------------------------
     def fact(self, path: str) -> Fact:
@@ -172,7 +214,14 @@ class Monograph:
     # -- dosing -----------------------------------------------------------------------------
     @property
     def dose_days(self) -> list[int]:
+        if self.needs_regimen:
+            raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(r.id for r in self.regimens)}")
         return [int(d) for d in self.items("cycles.dose_days")]
+
+    @property
+    def dose_cap(self) -> Fact | None:
+        """The label's most per dose (mg) in this regimen, or None."""
+        return self.regimen.cap_per_dose if self.regimen is not None else None
 
     def dose_row(self, cycle: int, response: Response | None) -> DoseRow:
         later_from = int(self.raw["dosing"]["later_cycles_from"])
@@ -240,40 +289,113 @@ def _collect(node: dict[str, Any], prefix: str, sources: dict[str, str], out: di
             _collect(child, path, sources, out)
 
 
-def parse_monograph(raw: dict[str, Any]) -> Monograph:
+def _dose_days_of(row: dict[str, Any], prefix: str, sources: dict[str, str], facts: dict[str, Fact]) -> dict[int, Fact]:
+    by_day: dict[int, Fact] = {}
+    for key, node in row.items():
+        if key.startswith("day") and key[3:].isdigit() and _is_fact(node):
+            fact = _parse_fact(f"{prefix}.{key}", node, sources)
+            if not isinstance(fact.value, Quantity) or fact.value.dimensionality != ureg("mg/m**2").dimensionality:
+                raise DataFileError(f"dose {fact.path} must be in mg/m²")
+            by_day[int(key[3:])] = fact
+            facts[fact.path] = fact
+    return by_day
+
+
+def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograph:
+    """Parse a monograph file; with `regimen`, the view dosed by that regimen (its [dosing.regimens]
+    entry gives the dose days, the mg/m² of each, the cap and the cycle values that replace [cycles])."""
     for section in ("meta", "sources", "dosing"):
         if section not in raw:
             raise DataFileError(f"monograph has no [{section}] section")
     sources = {str(k): str(v) for k, v in raw["sources"].items()}
     facts: dict[str, Fact] = {}
     _collect({k: v for k, v in raw.items() if k not in ("meta", "sources", "dosing")}, "", sources, facts)
+    for key in ("basis",):
+        if _is_fact(raw["dosing"].get(key)):
+            facts[f"dosing.{key}"] = _parse_fact(f"dosing.{key}", raw["dosing"][key], sources)
     rows: list[DoseRow] = []
+    regimens: list[Regimen] = []
+    chosen: Regimen | None = None
+    for index, node in enumerate(raw["dosing"].get("regimens", [])):
+        prefix = f"dosing.regimens[{index}]"
+        try:
+            cap = _parse_fact(f"{prefix}.cap_per_dose", node["cap_per_dose"], sources) if "cap_per_dose" in node else None
+            if cap is not None and (not isinstance(cap.value, Quantity) or cap.value.dimensionality != ureg.gram.dimensionality):
+                raise DataFileError(f"{prefix}.cap_per_dose must be a mass (mg)")
+            entry = Regimen(id=str(node["id"]).strip().lower(), name=str(node["name"]), cap_per_dose=cap)
+        except KeyError as exc:
+            raise DataFileError(f"monograph: {prefix} is missing {exc}") from exc
+        regimens.append(entry)
+        if entry.id != regimen:
+            continue
+        chosen = entry
+        if cap is not None:
+            facts[cap.path] = cap
+        own: dict[str, Fact] = {}
+        _collect({"cycles": node.get("cycles", {})}, "", sources, own)
+        facts.update(own)  # the regimen's cycle values replace the drug's common ones
+        rows.append(DoseRow(cycles="first", response="any", mg_per_m2_by_day=_dose_days_of(node, prefix, sources, facts)))
+    if regimen is not None and chosen is None:
+        raise DataFileError(f"monograph {raw['meta'].get('id')} has no regimen '{regimen}'")
+    if chosen is not None:
+        # One induction cycle per regimen: every cycle the regimen has is a "first" cycle.
+        raw = {**raw, "dosing": {**raw["dosing"], "later_cycles_from": int(facts["cycles.max_cycles_without_hsct"].value.magnitude) + 1}}
     for index, row in enumerate(raw["dosing"].get("table", [])):
-        by_day: dict[int, Fact] = {}
-        for key, node in row.items():
-            if key.startswith("day") and _is_fact(node):
-                day = int(key[3:])
-                fact = _parse_fact(f"dosing.table[{index}].{key}", node, sources)
-                if fact.value.dimensionality != ureg("mg/m**2").dimensionality:
-                    raise DataFileError(f"dose {fact.path} must be in mg/m²")
-                by_day[day] = fact
-                facts[fact.path] = fact
+        by_day = _dose_days_of(row, f"dosing.table[{index}]", sources, facts)
         rows.append(DoseRow(cycles=row["cycles"], response=row["response"], mg_per_m2_by_day=by_day))
-    monograph = Monograph(raw=raw, facts=facts, dose_rows=rows)
-    for day in monograph.dose_days:
-        for row in rows:
-            if day not in row.mg_per_m2_by_day:
-                raise DataFileError(f"dosing row {row.cycles}/{row.response} has no Day {day} dose")
+    monograph = Monograph(raw=raw, facts=facts, dose_rows=rows, regimen=chosen, regimens=tuple(regimens))
+    if monograph.decided_by == "regimen" and not regimens:
+        raise DataFileError(f"monograph {monograph.id} is dosed by regimen but has no [[dosing.regimens]]")
+    if not monograph.needs_regimen:
+        for day in monograph.dose_days:
+            for row in rows:
+                if day not in row.mg_per_m2_by_day:
+                    raise DataFileError(f"dosing row {row.cycles}/{row.response} has no Day {day} dose")
     return monograph
 
 
-def load_monograph(source: str | Path | Traversable = DEFAULT_MONOGRAPH) -> Monograph:
-    """Load a monograph by id (a file in resources/monographs/) or from a path."""
+def load_monograph(source: str | Path | Traversable) -> Monograph:
+    """Load a monograph by id (a file in resources/monographs/) or from a path. There is no default
+    drug: every caller names the monograph (a preparation's monograph_id, the --drug given)."""
     if isinstance(source, str) and "/" not in source and not source.endswith(".toml"):
         return _load_shipped(source)
     return parse_monograph(load_toml(Path(source) if isinstance(source, str) else source))
 
 
+def installed_monographs() -> list[Monograph]:
+    """Every monograph shipped in resources/monographs/, by id."""
+    return [_load_shipped(monograph_id) for monograph_id in installed_monograph_ids()]
+
+
+def resolve_drug(given: str | None, site_default: str | None = None) -> str:
+    """The monograph id a command works on: the one given (--drug), else the only one installed,
+    else the site's default drug; several installed and neither given is ambiguous (ValidationError)."""
+    ids = installed_monograph_ids()
+    if given is not None and str(given).strip():
+        wanted = str(given).strip().lower()
+        if wanted in ids:
+            return wanted
+        by_brand = {_load_shipped(i).brand_name.lower(): i for i in ids}
+        if wanted in by_brand:
+            return by_brand[wanted]
+        raise ValidationError("drug", f"'{given}' is not an installed drug; must be one of {', '.join(ids)}")
+    if len(ids) == 1:
+        return ids[0]
+    if site_default and site_default in ids:
+        return site_default
+    raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}) and the site names no default: give --drug ID, e.g. --drug {ids[0]}")
+
+
+def default_monograph() -> Monograph:
+    """The drug a screen or document shows when no preparation names one: the only drug installed,
+    else the site's default drug (resolve_drug)."""
+    from .limits import site_defaults
+
+    return load_monograph(resolve_drug(None, site_defaults().default_drug))
+
+
 @cache
 def _load_shipped(monograph_id: str) -> Monograph:
+    if monograph_id not in installed_monograph_ids():
+        raise DataFileError(f"no monograph '{monograph_id}' is installed (resources/monographs/{monograph_id}.toml)")
     return parse_monograph(load_toml(resource_path("monographs", f"{monograph_id}.toml")))

@@ -57,7 +57,7 @@ from .identity import confirmation_mismatches
 from .errors import ValidationError
 from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
-from .monograph import DEFAULT_MONOGRAPH, Monograph, PremedicationDrug, load_monograph
+from .monograph import Monograph, PremedicationDrug, load_monograph
 from .quantities import Quantity, ureg
 from .records import Event, EventType, Preparation, Role, User
 
@@ -919,10 +919,8 @@ def _reason_of_length(field_name: str, value: object, minimum: int) -> str:
 
 
 def _monograph_for(prep: Preparation) -> Monograph:
-    try:
-        return load_monograph(prep.monograph_id or DEFAULT_MONOGRAPH)
-    except Exception:  # an unknown id in an old record: the shipped monograph still knows the classes
-        return load_monograph()
+    # Every stored preparation names its monograph (migration 0005 gave the old rows theirs).
+    return load_monograph(prep.monograph_id)
 
 
 def current_step(prep: Preparation, monograph: Monograph | None = None) -> str:

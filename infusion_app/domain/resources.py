@@ -10,9 +10,13 @@ from typing import Any
 
 from .errors import DataFileError
 
-# The monograph the program ships with (resources/monographs/<id>.toml). Here rather than in
-# monograph.py so that `--version` can name it without importing pint.
-SHIPPED_MONOGRAPH = "inotuzumab-ozogamicin"
+
+
+def installed_monograph_ids() -> list[str]:
+    """The ids of the monographs shipped in resources/monographs/ (one <id>.toml each), sorted. Here
+    rather than in monograph.py so that `--version` and `drugs` can list them without importing pint."""
+    folder = resource_path("monographs")
+    return sorted(entry.name[: -len(".toml")] for entry in folder.iterdir() if entry.name.endswith(".toml"))
 
 
 def resource_path(*parts: str) -> Traversable:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..domain.formatting import format_value
-from ..domain.monograph import Fact, Monograph, load_monograph
+from ..domain.monograph import Fact, Monograph, default_monograph
 from .icons import APP_NAME, application_icon
 
 LICENSE = "GPL-3.0-or-later"
@@ -55,7 +55,7 @@ class AboutDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None, monograph: Monograph | None = None) -> None:
         super().__init__(parent)
-        self.monograph = monograph if monograph is not None else load_monograph()
+        self.monograph = monograph if monograph is not None else default_monograph()
         self.setObjectName("AboutDialog")
         self.setWindowTitle(f"About {APP_NAME}")
         self.setWindowIcon(application_icon())

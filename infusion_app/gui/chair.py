@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant, format_quantity
-from ..domain.monograph import Monograph, load_monograph
+from ..domain.monograph import Monograph, default_monograph
 from ..domain.identity import identifier_mismatches
 from ..domain.preparation import StepRefused, current_step, numbered_premedications, premedication_correction_refusal
 from ..domain.records import EventType, Preparation, Role
@@ -117,7 +117,7 @@ class ChairPage(QWidget):
         # The service's clock never runs backwards; a repaint must not either.
         self.clock = clock or service.clock
         self.user = user
-        self.monograph = monograph or getattr(service, "monograph", None) or load_monograph()
+        self.monograph = monograph or getattr(service, "monograph", None) or default_monograph()
         self.prep: Preparation | None = None
         self._shown_step: str | None = None
         self._ask_override = ask_override or ask_pharmacist_override

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..domain.dosing import DoseOrder, calculate_dose
 from ..domain.formatting import format_dose
-from ..domain.monograph import Monograph, load_monograph
+from ..domain.monograph import Monograph, default_monograph, load_monograph
 from ..domain.records import DiluteStorage, Event, EventType, Patient, Preparation, VialRecord
 from .model import SheetData
 
@@ -42,7 +42,7 @@ def _event(kind: EventType, minutes: int, user: str, **details: Any) -> Event:
 
 def demo_preparation(monograph: Monograph | None = None, vials: int | None = None) -> Preparation:
     """The sample preparation: cycle 1 day 1, reconstituted, diluted, checked and labelled."""
-    monograph = monograph or load_monograph()
+    monograph = monograph or default_monograph()
     calculation = calculate_dose(DEMO_ORDER, monograph)
     order = {**asdict(DEMO_ORDER), "calculation": calculation.to_dict()}
     ndc = monograph.text("product.ndc")
@@ -94,7 +94,7 @@ def demo_sheet_data(
 ) -> SheetData:
     from .. import __version__
 
-    monograph = load_monograph()
+    monograph = load_monograph(prep.monograph_id) if prep is not None else default_monograph()
     prep = prep or demo_preparation(monograph)
     calc = prep.order["calculation"]
     course = {

@@ -24,7 +24,8 @@ from ..domain.deadlines import Deadline
 from ..domain.dosing import DoseCalculation, DoseOrder, calculate_dose
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import utc_iso
-from ..domain.monograph import Monograph, load_monograph
+from ..domain.limits import site_defaults
+from ..domain.monograph import Monograph, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
@@ -246,7 +247,9 @@ class PreparationService:
 
     def __init__(self, repository: Repository, clock: Clock | None = None, monograph: Monograph | None = None, *, engine=None, location=None, migration=None):
         self.repository = repository
-        self.monograph = monograph or load_monograph()
+        # The drug of a new order when the caller names none (the site's default drug); every stored
+        # preparation is read with its own monograph (monograph_of).
+        self.monograph = monograph or load_monograph(resolve_drug(None, site_defaults().default_drug))
         self.clock = clock if isinstance(clock, MonotonicClock) else MonotonicClock(clock or SystemClock())
         self._wall = getattr(self.clock, "_inner", self.clock)
         # The latest stored instant far ahead of this workstation's clock: flagged, never adopted.
@@ -445,11 +448,19 @@ class PreparationService:
         return self.settings()
 
     # -- preparations -----------------------------------------------------------------------
-    def calculate(self, order: DoseOrder, date_of_birth: date | None = None) -> DoseCalculation:
+    def calculate(self, order: DoseOrder, date_of_birth: date | None = None, monograph: Monograph | None = None) -> DoseCalculation:
         """The dose engine with this site's policy (no storage); with the date of birth, the
-        label's minimum age is checked at today's date on the site's clock."""
+        label's minimum age is checked at today's date on the site's clock. `monograph`: the drug
+        (and regimen) ordered; the service's own drug when not given."""
         dose_date = self.now().astimezone().date() if date_of_birth is not None else None
-        return calculate_dose(order, self.monograph, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
+        return calculate_dose(order, monograph or self.monograph, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
+
+    def monograph_of(self, prep: Preparation) -> Monograph:
+        """The monograph a preparation was made from (its monograph_id), as dosed by its regimen."""
+        regimen = prep.order.get("regimen") if isinstance(prep.order, dict) else None
+        # The service's own monograph when it is this drug's (a site or test may hand it one read from a file).
+        found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
+        return found.with_regimen(regimen)
 
     def order_from_course(self, mrn: str, order: DoseOrder) -> tuple[DoseOrder, dict[str, Any]]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
@@ -484,8 +495,11 @@ class PreparationService:
         coverage: dict[str, Any] | None = None,
         product_confirmed: bool = False,
         correction: tuple[User, str] | None = None,
+        monograph: Monograph | None = None,
     ) -> PreparationStatus:
-        """Calculate and store a new preparation. PreparationBlocked (nothing stored) on a hard stop."""
+        """Calculate and store a new preparation of `monograph`'s drug (as dosed by its regimen; the
+        service's own drug when not given). PreparationBlocked (nothing stored) on a hard stop."""
+        drug = monograph or self.monograph
         creator = self._current_user(user)
         if creator.role not in PREPARING_ROLES:
             raise StepRefused("role", f"preparations are started by pharmacy technicians or pharmacists; {creator.name} is a {creator.role.value}")
@@ -516,8 +530,8 @@ class PreparationService:
                            {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": [refused.message]})
             )
             raise
-        calculation = self.calculate(order, patient.date_of_birth)
-        vials = [self._validate_vial(v, now, product_confirmed) for v in vials]
+        calculation = self.calculate(order, patient.date_of_birth, drug)
+        vials = [self._validate_vial(v, now, product_confirmed, drug) for v in vials]
         if calculation.hard_stops:
             self.repository.append_audit(
                 AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
@@ -525,18 +539,20 @@ class PreparationService:
             )
             raise PreparationBlocked(calculation)
         stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict(), "course": course_on_file}
+        if drug.regimen is not None:
+            stored_order["regimen"] = drug.regimen.id
         if coverage is not None:
             stored_order["coverage"] = coverage
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
 
         for _attempt in range(20):
-            prep_id = new_preparation_id()
+            prep_id = new_preparation_id(drug.id_prefix)
             if self.repository.preparation_id_exists(prep_id):
                 continue
             prep = Preparation(
                 id=prep_id, patient=patient, order=stored_order, created_at=now, created_by=creator.name,
-                monograph_id=self.monograph.id, monograph_revision=self.monograph.revision, vials=list(vials),
+                monograph_id=drug.id, monograph_revision=drug.revision, vials=list(vials),
             )
             audit = AuditDraft(now, creator.name, "preparation.created", prep_id, None, {
                 "patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order),
@@ -558,7 +574,8 @@ class PreparationService:
             return self.status(prep_id)
         raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
 
-    def _validate_vial(self, vial: VialRecord, now: datetime, product_confirmed: bool = False) -> VialRecord:
+    def _validate_vial(self, vial: VialRecord, now: datetime, product_confirmed: bool = False,
+                       monograph: Monograph | None = None) -> VialRecord:
         from ..domain.gs1 import vial_product_refusal
 
         lot = _clean_text("lot", vial.lot, 40)
@@ -567,7 +584,7 @@ class PreparationService:
         today = now.astimezone().date()
         if vial.expiry < today:
             raise StepRefused("vial-expired", f"vial lot {lot} expired on {vial.expiry.isoformat()}; do not use it")
-        refusal = vial_product_refusal(vial, self.monograph, product_confirmed)
+        refusal = vial_product_refusal(vial, monograph or self.monograph, product_confirmed)
         if refusal is not None:
             code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
             raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
@@ -605,7 +622,7 @@ class PreparationService:
         if isinstance(vial, str):
             vial = self.read_vial_code(vial)
         now = self.now()
-        vial = self._validate_vial(vial, now, product_confirmed)
+        vial = self._validate_vial(vial, now, product_confirmed, self.monograph_of(prep))
         from ..domain.gs1 import same_vial_recorded
 
         if same_vial_recorded(prep.vials, vial) is not None:
@@ -682,8 +699,9 @@ class PreparationService:
     def _status(self, prep: Preparation, settings: Settings | None = None) -> PreparationStatus:
         settings = settings or self.settings()
         now = self._now_for(prep)
+        drug = self.monograph_of(prep)
         deadlines = deadline_rules.compute_deadlines(
-            prep.events, self.monograph, now, settings.warning_lead_time, machine.infusion_duration_of(prep, self.monograph)
+            prep.events, drug, now, settings.warning_lead_time, machine.infusion_duration_of(prep, drug)
         )
         acknowledged = frozenset(
             (str(e.details.get("deadline")), str(e.details.get("state"))) for e in prep.events_of(EventType.ALARM_ACKNOWLEDGED)
@@ -691,12 +709,12 @@ class PreparationService:
         return PreparationStatus(
             prep=prep,
             now=now,
-            current_step=machine.current_step(prep),
+            current_step=machine.current_step(prep, drug),
             active=machine.is_active(prep),
             deadlines=deadlines,
             next_deadline=deadline_rules.next_deadline(deadlines),
             hard_stops=deadline_rules.deadline_hard_stops(deadlines, now),
-            _allowed=lambda: machine.allowed_events(prep, now, self.monograph, settings.policy),
+            _allowed=lambda: machine.allowed_events(prep, now, drug, settings.policy),
             acknowledged=acknowledged,
             warnings=[w for w in (
                 deadline_rules.reconstituted_room_warning(prep.events, now, settings.policy.reconstituted_room_allowance),
@@ -782,7 +800,7 @@ class PreparationService:
             if use is not None and not use.hard_stop_code:
                 use = self._fill_override_code(prep, event, actor, now, settings, use)
             breaches = machine.check_event(
-                prep, event, actor, now, self.monograph, settings.policy, use, deviation_reason=deviation_reason
+                prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason
             )
             new_events = []
             if use is not None:
@@ -821,7 +839,7 @@ class PreparationService:
     def _fill_override_code(self, prep: Preparation, event: Event, actor: User, now: datetime, settings: Settings, override: Override) -> Override:
         """An override given without a code (the command line) applies to the refusal the step meets."""
         try:
-            machine.check_event(prep, event, actor, now, self.monograph, settings.policy, None)
+            machine.check_event(prep, event, actor, now, self.monograph_of(prep), settings.policy, None)
         except StepRefused as refusal:
             if not refusal.overridable:
                 raise

@@ -55,7 +55,7 @@ def open_dialog(qtbot):
 
 
 def test_shows_program_version_monograph_and_label_revisions(open_dialog):
-    monograph = load_monograph()
+    monograph = load_monograph("inotuzumab-ozogamicin")
     dialog = open_dialog()
     assert dialog.version_label.text() == pyproject_version()
     assert monograph.revision in dialog.monograph_label.text()
@@ -64,7 +64,7 @@ def test_shows_program_version_monograph_and_label_revisions(open_dialog):
 
 
 def test_lists_every_shipped_value_awaiting_verification_with_its_citation(open_dialog):
-    pending = load_monograph().pending_verification()
+    pending = load_monograph("inotuzumab-ozogamicin").pending_verification()
     assert pending, "the shipped monograph has unverified values; this test needs some to check"
     dialog = open_dialog()
     rows = dialog.pending_rows()

@@ -1,0 +1,49 @@
+"""infusion-prep drugs: the installed monographs (id, names, revision), headless."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import Exit, emit_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "drugs",
+        help="list the installed drugs (monographs): id, names, revision",
+        description="List the drugs this installation can prepare: each monograph's id (for --drug), generic and "
+        "brand names, monograph revision and label revision, its regimens where a regimen decides the dose, and "
+        "the site's default drug.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # The [meta] tables only: listing the drugs needs no unit registry.
+    from ..domain.resources import installed_monograph_ids, load_toml, resource_path
+    from .common import site_default_drug
+
+    default = site_default_drug()
+    drugs = []
+    for monograph_id in installed_monograph_ids():
+        raw = load_toml(resource_path("monographs", f"{monograph_id}.toml"))
+        meta = raw["meta"]
+        drugs.append({
+            "id": meta["id"],
+            "generic_name": meta["generic_name"],
+            "brand_name": meta["brand_name"],
+            "monograph_revision": meta["monograph_revision"],
+            "label_revision": meta["label_revision"],
+            "regimens": [str(r["id"]) for r in raw.get("dosing", {}).get("regimens", [])],
+            "default": meta["id"] == default or len(installed_monograph_ids()) == 1,
+        })
+    if args.json:
+        emit_json({"drugs": drugs, "default": default or None})
+    else:
+        for drug in drugs:
+            regimens = f"; regimens {', '.join(drug['regimens'])}" if drug["regimens"] else ""
+            mark = " (default)" if drug["default"] else ""
+            print(f"{drug['id']}{mark}: {drug['generic_name']} ({drug['brand_name']}), monograph revision "
+                  f"{drug['monograph_revision']}{regimens}")
+    return Exit.OK

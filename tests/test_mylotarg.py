@@ -1,0 +1,135 @@
+"""Issue 17: the drug is a parameter. MYLOTARG (gemtuzumab ozogamicin) from its monograph alone,
+through the command line, beside BESPONSA whose output does not change."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from infusion_app.domain import limits
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.monograph import installed_monographs, load_monograph, resolve_drug
+from infusion_app.service.ids import new_preparation_id, normalize_preparation_id
+from tests.cli_helpers import run_cli
+
+MYL = ("--drug", "gemtuzumab-ozogamicin")
+
+
+def calc(*args: str):
+    return run_cli("calc", *MYL, "--cycle", "1", "--json", *args)
+
+
+def test_drugs_lists_every_monograph_with_id_names_and_revision():
+    result = run_cli("drugs", "--json")
+    assert result.code == 0, result.stderr
+    drugs = {d["id"]: d for d in result.json()["drugs"]}
+    assert set(drugs) == {"inotuzumab-ozogamicin", "gemtuzumab-ozogamicin"}
+    assert drugs["gemtuzumab-ozogamicin"]["brand_name"] == "MYLOTARG"
+    assert drugs["gemtuzumab-ozogamicin"]["regimens"] == ["fractionated", "single-agent"]
+    assert drugs["inotuzumab-ozogamicin"]["monograph_revision"] == load_monograph("inotuzumab-ozogamicin").revision
+    assert "MYLOTARG" in run_cli("drugs").stdout
+
+
+def test_fractionated_dose_is_capped_at_one_vial_drawn_whole():
+    # 170 cm, 70 kg: BSA 1.82 m² x 3 mg/m² = 5.46 mg, over the 4.5 mg cap.
+    result = calc("--regimen", "fractionated", "--day", "4", "--height", "170 cm", "--weight", "70 kg")
+    assert result.code == 0, result.stderr
+    c = result.json()
+    assert (c["calculated_dose_mg"], c["dose_mg"], c["dose_cap_mg"], c["regimen"]) == (5.46, 4.5, 4.5, "fractionated")
+    assert (c["vials"], c["vial_mg"], c["reconstitution_ml_per_vial"], c["withdraw_ml"]) == (1, 4.5, 5.0, 4.5)
+    assert (c["container"], c["final_volume_ml"], c["nacl_ml"], c["final_concentration_mg_per_ml"]) == ("bag", 50.0, 45.5, 0.09)
+    assert (c["hcpcs"], c["billing_units_administered"], c["billing_units_discarded"], c["billing_modifier"]) == ("J9203", 45, 0, "JZ")
+    assert (c["infusion_duration_hours"], c["infusion_rate_ml_per_hour"]) == (2.0, 25.0)
+    assert c["monograph_id"] == "gemtuzumab-ozogamicin"
+
+
+def test_single_agent_day_1_is_not_capped_and_a_large_dose_takes_a_larger_bag():
+    # 190 cm, 110 kg: BSA 2.41 m² x 6 mg/m² = 14.46 mg: over 0.234 mg/mL in 50 mL, so 100 mL.
+    c = calc("--regimen", "single-agent", "--day", "1", "--height", "190 cm", "--weight", "110 kg").json()
+    assert c["calculated_dose_mg"] == 14.46 and "dose_cap_mg" not in c
+    assert c["vials"] == 4 and c["container"] == "bag" and c["final_volume_ml"] == 100.0
+    assert 0.075 <= c["final_concentration_mg_per_ml"] <= 0.234
+    day8 = calc("--regimen", "single-agent", "--day", "8", "--height", "190 cm", "--weight", "110 kg").json()
+    assert day8["standard_mg_per_m2"] == 3.0
+
+
+def test_a_dose_under_3_9_mg_is_given_by_syringe():
+    # 120 cm, 25 kg: BSA 0.91 m² x 3 = 2.73 mg, drawn 2.7 mL on the 3 mL syringe; 2.7 / 0.234 -> 12 mL.
+    c = calc("--regimen", "fractionated", "--day", "1", "--height", "120 cm", "--weight", "25 kg").json()
+    assert (c["container"], c["dose_mg"], c["final_volume_ml"]) == ("syringe", 2.7, 12.0)
+    assert c["concentration_min_mg_per_ml"] == 0.075 and c["concentration_max_mg_per_ml"] == 0.234
+    assert any("under 3.9 mg is given by syringe" in w for w in c["warnings"])
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("--day", "1"), "regimen"),  # no regimen
+        (("--regimen", "weekly", "--day", "1"), "regimen"),
+        (("--regimen", "fractionated", "--day", "8"), "day"),  # not a fractionated dose day
+        (("--regimen", "fractionated", "--day", "1", "--response", "cr"), "response"),
+        (("--regimen", "fractionated", "--day", "1", "--reduce-pct", "25"), "reduce-pct"),
+    ],
+)
+def test_mylotarg_refuses_what_does_not_apply_to_it(args, field):
+    result = calc("--height", "170 cm", "--weight", "70 kg", *args)
+    assert result.code == 2 and f"invalid {field}:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_drug_and_a_regimen_for_besponsa_are_refused():
+    unknown = run_cli("calc", "--drug", "nope", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    assert unknown.code == 2 and "invalid drug:" in unknown.stderr and "gemtuzumab-ozogamicin" in unknown.stderr
+    besponsa = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--height", "170 cm",
+                       "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    assert besponsa.code == 2 and "invalid regimen:" in besponsa.stderr
+
+
+def test_besponsa_without_drug_is_the_site_default_and_unchanged():
+    plain = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
+    named = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1",
+                    "--day", "1", "--json")
+    assert plain.code == named.code == 0 and plain.stdout == named.stdout
+    c = plain.json()
+    assert c["dose_mg"] == 1.45 and c["hcpcs"] == "J9229" and "regimen" not in c and "dose_cap_mg" not in c
+
+
+def test_several_drugs_and_no_site_default_is_ambiguous(monkeypatch):
+    policy = dataclasses.replace(limits.site_defaults(), default_drug="")
+    monkeypatch.setattr(limits, "site_defaults", lambda: policy)
+    result = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    assert result.code == 2 and "invalid drug: several drugs are installed" in result.stderr
+    with pytest.raises(ValidationError):
+        resolve_drug(None, "")
+    assert resolve_drug(None, "inotuzumab-ozogamicin") == "inotuzumab-ozogamicin"
+    assert resolve_drug("MYLOTARG") == "gemtuzumab-ozogamicin"
+
+
+def test_no_monograph_is_loaded_by_default():
+    with pytest.raises(TypeError):
+        load_monograph()  # type: ignore[call-arg]
+    assert {m.id for m in installed_monographs()} == {"inotuzumab-ozogamicin", "gemtuzumab-ozogamicin"}
+
+
+def test_mylotarg_deadlines_count_the_infusion_in_the_diluted_room_limit():
+    # Reconstituted 09:00, diluted 10:00 at room temperature: 6 h including the 2 h infusion.
+    result = run_cli("deadlines", *MYL, "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z",
+                     "--diluted-storage", "room", "--json")
+    assert result.code == 0, result.stderr
+    by_key = {d["key"]: d for d in result.json()["deadlines"]}
+    assert by_key["dilute_by"]["at"] == "2026-12-01T12:00:00+00:00"  # 3 h
+    assert by_key["start_infusion_by"]["at"] == "2026-12-01T14:00:00+00:00"  # 10:00 + 6 h - 2 h
+    assert by_key["end_infusion_by"]["at"] == "2026-12-01T16:00:00+00:00"  # 10:00 + 6 h
+    assert by_key["end_infusion_by"]["pending_review"] is True
+    besponsa = run_cli("deadlines", "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z",
+                       "--diluted-storage", "room", "--json").json()
+    assert {d["key"]: d["at"] for d in besponsa["deadlines"]}["end_infusion_by"] == "2026-12-01T17:00:00+00:00"
+
+
+def test_preparation_ids_carry_the_drugs_prefix_with_the_same_check_character():
+    mylotarg = new_preparation_id(load_monograph("gemtuzumab-ozogamicin").id_prefix)
+    assert mylotarg.startswith("MYL-") and normalize_preparation_id(mylotarg.lower().replace("-", "")) == mylotarg
+    besponsa = new_preparation_id(load_monograph("inotuzumab-ozogamicin").id_prefix)
+    assert besponsa.startswith("BSP-") and normalize_preparation_id(besponsa[4:]) == besponsa
+    with pytest.raises(ValidationError):
+        normalize_preparation_id(mylotarg[:-1] + ("2" if mylotarg[-1] != "2" else "3"))
