@@ -173,7 +173,8 @@ def test_the_migration_matches_the_course_models(services):
 
     service, _courses, _clock = services
     course_tables = {t for t in Base.metadata.tables if t.startswith("course")}
-    assert course_tables == {"courses", "course_cycles", "course_doses", "course_responses", "course_advice"}
+    assert course_tables == {"courses", "course_cycles", "course_doses", "course_responses", "course_advice",
+                             "course_labs", "course_lab_overrides"}
     assert course_models.CourseRow.__tablename__ == "courses"
     with service.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)

@@ -13,6 +13,9 @@
     course given MRN --cycle N --day D --date DATE [--prep ID] [--override-by PHARMACIST --override-reason TEXT] --user NAME
     course assess MRN --kind KIND [...] --user NAME             run a dose-modification rule, store its advice
     course decide MRN ADVICE_NO --accept|--decline --by CLINICIAN --reason TEXT --user NAME
+    course lab MRN --kind cbc|liver|ecg|electrolytes|vod-signs [values] [--taken INSTANT] --user NAME
+                                                                a lab result; its dose-modification advice is stored at once
+    course lab-override MRN --reason TEXT --user PHARMACIST     the next dose without the labs it needs (audited)
 
 Exit codes: 0 done; 1 a clinical hard stop refused the step (nothing stored; the reasons on stderr,
 and with --json the JSON too); 2 invalid input (one stderr line naming the field).
@@ -26,6 +29,15 @@ import sys
 
 from .common import CliError, Exit, add_storage_options, emit_json
 
+LAB_KINDS = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
+# Which options each lab kind reads (the option's dest is the value's name in labs.lab_values).
+LAB_OPTIONS = {
+    "cbc": ("anc", "platelets", "transfusion_independent"),
+    "liver": ("bilirubin_x_uln", "bilirubin", "bilirubin_uln", "ast_alt_x_uln", "ast", "ast_uln", "alt", "alt_uln", "cause"),
+    "ecg": ("qtc",),
+    "electrolytes": ("potassium", "magnesium"),
+    "vod-signs": ("weight_gain", "hepatomegaly", "ascites", "bilirubin_rising"),
+}
 KINDS = ("overdue", "interruption", "hematologic", "liver", "vod", "non-hematologic", "infusion-reaction")
 
 
@@ -139,6 +151,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decide.add_argument("--reason", required=True, help="why")
     decide.set_defaults(func=run_decide)
 
+    lab = _writer(commands, "lab", "record a lab result or the VOD/SOS questions; the advice its values drive is stored at once")
+    lab.add_argument("--kind", required=True, choices=LAB_KINDS, help="cbc, liver, ecg, electrolytes or vod-signs")
+    lab.add_argument("--taken", metavar="INSTANT", help="when taken (asked), with its offset, e.g. 2026-11-27T09:00+01:00; default now")
+    lab.add_argument("--anc", help="cbc: ANC, 10⁹/L")
+    lab.add_argument("--platelets", help="cbc: platelets, 10⁹/L")
+    lab.add_argument("--transfusion-independent", choices=["yes", "no"],
+                     help="cbc: is the platelet count transfusion-independent? (the label doses on such a count)")
+    lab.add_argument("--bilirubin-x-uln", help="liver: total bilirubin as a multiple of ULN")
+    lab.add_argument("--bilirubin", help='liver: total bilirubin with its unit, e.g. "34 umol/L" (with --bilirubin-uln)')
+    lab.add_argument("--bilirubin-uln", help='liver: the lab\'s upper limit of normal for bilirubin, e.g. "21 umol/L"')
+    lab.add_argument("--ast-alt-x-uln", help="liver: the higher of AST and ALT as a multiple of ULN")
+    lab.add_argument("--ast", help='liver: AST, e.g. "80 U/L" (with --ast-uln)')
+    lab.add_argument("--ast-uln", help='liver: the lab\'s ULN for AST, e.g. "40 U/L"')
+    lab.add_argument("--alt", help='liver: ALT, e.g. "60 U/L" (with --alt-uln)')
+    lab.add_argument("--alt-uln", help='liver: the lab\'s ULN for ALT, e.g. "45 U/L"')
+    lab.add_argument("--cause", help="liver: gilbert or hemolysis when the rise is due to it")
+    lab.add_argument("--qtc", help="ecg: QTc in ms")
+    lab.add_argument("--potassium", help="electrolytes: potassium, mmol/L")
+    lab.add_argument("--magnesium", help="electrolytes: magnesium, mmol/L")
+    for sign, text in (("weight-gain", "rapid weight gain"), ("hepatomegaly", "painful hepatomegaly"),
+                       ("ascites", "ascites"), ("bilirubin-rising", "rising bilirubin")):
+        lab.add_argument(f"--{sign}", choices=["yes", "no"], help=f"vod-signs: {text}?")
+    lab.set_defaults(func=run_lab)
+
+    lab_override = _writer(commands, "lab-override", "prepare the next dose without the labs it needs (pharmacist, with a reason)")
+    lab_override.add_argument("--reason", required=True, help="why the dose goes ahead without them")
+    lab_override.set_defaults(func=run_lab_override)
+
 
 # -- shared -----------------------------------------------------------------------------------------
 
@@ -236,6 +276,16 @@ def status_lines(status) -> list[str]:
         lines.append(f"ADVICE ({advice.action.value}): {advice.message}")
     for record in status.open_advice:
         lines.append(f"OPEN ADVICE #{record.id} ({record.advice.action.value}): {record.advice.message} — decide with 'course decide {status.mrn} {record.id}'")
+    if c.labs:
+        from ..domain.labs import LAB_TITLES, latest, lab_summary
+
+        for kind in LAB_TITLES:
+            found = latest(c, kind, counted=False)
+            if found is not None:
+                lines.append(f"Latest {LAB_TITLES[kind]}: {found.taken_at.astimezone().isoformat(timespec='minutes')}: {lab_summary(found)}")
+    for override in c.lab_overrides:
+        lines.append(f"LABS OVERRIDDEN for cycle {override.cycle} Day {override.day} by {override.pharmacist}: {override.reason} "
+                     f"(missing: {'; '.join(override.missing)})")
     from ..domain.course import declined_discontinuations
 
     lines += [f"DISCONTINUATION NOT FOLLOWED: {text}" for text in declined_discontinuations(c)]
@@ -425,3 +475,49 @@ def run_decide(args: argparse.Namespace) -> int:
         print(f"advice #{record.id} {'accepted' if record.decision.accepted else 'declined'}")
         print("\n".join(status_lines(status)))
     return Exit.OK
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    from ..domain.errors import ValidationError
+    from ..domain.instants import parse_iso_instant
+    from ..domain.labs import lab_values
+    from ..service import StepRefused
+
+    wanted = set(LAB_OPTIONS[args.kind])
+    for kind, names in LAB_OPTIONS.items():
+        for name in names:
+            if name not in wanted and getattr(args, name) is not None:
+                raise ValidationError(f"--{name.replace('_', '-')}", f"is not a value of --kind {args.kind}; it belongs to --kind {kind}")
+    values = {name: getattr(args, name) for name in wanted}
+    if "qtc" in values:
+        values["qtc_ms"] = values.pop("qtc")
+    lab_values(args.kind, **values)  # refuse a bad value before the PIN is asked for
+    taken = parse_iso_instant(args.taken, "--taken") if args.taken else None
+    with _Session(args) as s:
+        try:
+            done = s.courses.record_lab(args.mrn, args.kind, values, taken, s.user)
+        except StepRefused as exc:
+            raise _refused(exc) from None
+        status = s.courses.status(args.mrn)
+    stored = {r.advice.code: r.id for r in done.records}
+    if args.json:
+        emit_json({"lab": done.result.to_dict(), "advice": [{**a.to_dict(), "id": stored.get(a.code)} for a in done.advice],
+                   "status": status.to_dict()})
+    else:
+        from ..domain.labs import LAB_TITLES, lab_summary
+
+        print(f"recorded {LAB_TITLES[done.result.kind]}: {lab_summary(done.result)}")
+        for a in done.advice:
+            number = f"#{stored[a.code]} " if a.code in stored else ""
+            print(f"{number}{a.action.value}: {a.message}")
+        print("\n".join(status_lines(status)))
+    blocking = [a for a in done.advice if a.blocks_dosing]
+    if blocking:
+        # Stored, and the next dose is refused: scripts see exit 1 as with 'course assess'.
+        print("infusion-prep course lab: " + "; ".join(f"{a.code}: {a.message}" for a in blocking), file=sys.stderr)
+        return Exit.HARD_STOP
+    return Exit.OK
+
+
+def run_lab_override(args: argparse.Namespace) -> int:
+    return _write(args, lambda s: s.courses.override_labs(args.mrn, args.reason, s.user))

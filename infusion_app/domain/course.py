@@ -47,7 +47,7 @@ Queries:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -66,6 +66,7 @@ from .dose_modification import (
 from .dosing import validate_response
 from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
+from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, default_monograph, response_label
 from .quantities import Quantity
@@ -465,6 +466,8 @@ class Course:
     doses: list[DoseGiven] = field(default_factory=list)
     responses: list[ResponseAssessment] = field(default_factory=list)
     advice: list[AdviceRecord] = field(default_factory=list)
+    labs: list[LabResult] = field(default_factory=list)
+    lab_overrides: list[LabOverride] = field(default_factory=list)
     reduction_level: int = 0  # in force from the next cycle started; only ever goes up
     discontinued_on: date | None = None
     discontinued_reason: str = ""
@@ -718,7 +721,7 @@ def advice_blocks(course: Course, first_dose_of_cycle: bool) -> list[str]:
         state = "awaiting a decision" if hold.decision is None else "accepted"
         blocks.append(
             f"hold ({hold.advice.code}, advice #{hold.id or '?'}, {state}): {hold.advice.message}; "
-            "record recovery values that meet the label's criteria for this rule ('course assess')"
+            "record recovery values that meet the label's criteria for this rule ('course lab', or 'course assess')"
         )
     return blocks
 
@@ -955,6 +958,7 @@ class CourseStatus:
     reduction: DoseReduction
     discontinued: bool
     course: Course
+    labs_needed: tuple[str, ...] = ()  # for the next dose; empty when nothing is missing (or overridden)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.course
@@ -981,6 +985,10 @@ class CourseStatus:
             "weight": self.weight.to_dict(),
             "dosing_weight": {"kg": c.dosing_weight.kg, "measured_on": c.dosing_weight.measured_on.isoformat()} if c.dosing_weight else None,
             "latest_weight": {"kg": c.latest_weight.kg, "measured_on": c.latest_weight.measured_on.isoformat()} if c.latest_weight else None,
+            "labs": [r.to_dict() for r in c.labs],
+            "labs_needed": list(self.labs_needed),
+            "labs_after_dose_due": liver_after_due(c),
+            "lab_overrides": [o.to_dict() for o in c.lab_overrides],
             "blasts_per_mm3": c.blasts_per_mm3,
             "blasts_measured_on": c.blasts_measured_on.isoformat() if c.blasts_measured_on else None,
             "reduction": self.reduction.to_dict(),
@@ -1030,10 +1038,17 @@ def move_cycle_start(course: Course, start: Any, today: date, monograph: Monogra
     return record
 
 
-def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None) -> CourseStatus:
+def _instant(today: date, now: datetime | None) -> datetime:
+    """The instant lab ages are measured at: `now`, or (a date alone) the last second of that local day."""
+    return now if now is not None else datetime.combine(today, time(23, 59, 59)).astimezone()
+
+
+def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None,
+                  now: datetime | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
     m = monograph or default_monograph()
     today = _date("today", today)
+    at = _instant(today, now)
     plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
     plan = plans[-1] if plans else None
     limit = cycle_limit(course, m)
@@ -1071,6 +1086,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
             if dose.status == "planned":
                 state = "upcoming" if today < dose.earliest else ("due" if today <= dose.latest else "overdue")
                 dose_blocks = list(blocks) + advice_blocks(course, dose.day == m.dose_days[0])
+                lab_block = labs_block(course, at, plan.cycle, dose.day, policy, m)
+                dose_blocks += [lab_block] if lab_block else []
                 next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
                 if state == "overdue":
                     late = (today - dose.planned).days
@@ -1095,6 +1112,8 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         start = plan.next_cycle_start if plan else today
         day1 = m.dose_days[0]
         dose_blocks = list(blocks) + advice_blocks(course, True)
+        lab_block = labs_block(course, at, number, day1, policy, m)
+        dose_blocks += [lab_block] if lab_block else []
         mg: float | None = None
         assessment = latest_response(course, max(start, today))
         try:
@@ -1112,13 +1131,17 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
 
     if next_dose is not None and weight.needs_recheck:
         next_dose = replace(next_dose, flags=tuple(f"BSA re-check: {r}" for r in weight.reasons))
+    if next_dose is not None:
+        next_dose = replace(next_dose, flags=next_dose.flags + tuple(f"labs: {d}" for d in liver_after_due(course)))
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
+    needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, m)) if next_dose is not None and not discontinued else ()
     return CourseStatus(
         mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
         next_dose=next_dose, next_cycle_allowed=next_cycle_allowed, is_last_cycle=is_last, why_last=why_last,
         limit=limit, advice=tuple(advice), open_advice=open_advice,
         blocks=tuple(blocks + [b for b in advice_blocks(course, True) if b not in blocks]), weight=weight,
         reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
+        labs_needed=needed,
     )
 
 
@@ -1157,14 +1180,14 @@ def _same_pct(a: float, b: float) -> bool:
 
 def order_from_course(course: Course, today: date, cycle: Any = None, day: Any = None, response: str | None = None,
                       reduce_pct: Any = None, monograph: Monograph | None = None,
-                      policy: SitePolicy | None = None) -> CourseOrder:
+                      policy: SitePolicy | None = None, now: datetime | None = None) -> CourseOrder:
     """The dose the course has due today. Typed values must agree with it; a dose not due is CourseBlocked.
 
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
     course is refused with both values, so that a reduction cannot be re-escalated at the bench and
     a CR cannot be dosed as no response."""
     m = monograph or default_monograph()
-    status = course_status(course, today, m, policy)
+    status = course_status(course, today, m, policy, now)
     if cycle is None and day is None:
         if status.next_dose is None:
             raise CourseBlocked([f"course-not-due: the course for MRN {course.mrn} has no further dose"
@@ -1198,6 +1221,10 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         reason = first_dose_block(course, m, today, policy)
         if reason:
             blocks.append(f"cytoreduction: {reason}")
+    if dose.status == "planned":
+        lab_block = labs_block(course, _instant(today, now), cycle, day, policy, m)
+        if lab_block:
+            blocks.append(lab_block)
     course_pct = float(plan.reduction.reduce_pct)
     if reduce_pct is not None and str(reduce_pct).strip() != "":
         try:

@@ -92,6 +92,8 @@ class SitePolicy:
     draw_syringes: tuple[DrawSyringe, ...] = ()
     # The monograph id a command works on when none is given and several are installed ("" = ask).
     default_drug: str = ""
+    # Issue 16: the oldest CBC, liver tests and VOD/SOS check that count for the next dose.
+    lab_max_age_hours: int = 72
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -125,6 +127,7 @@ def site_defaults() -> SitePolicy:
             override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
             default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
+            lab_max_age_hours=int(_value(raw["labs"]["max_age"], "hour")),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

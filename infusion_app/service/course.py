@@ -31,6 +31,9 @@ Methods
         identical advice still awaiting a decision is returned, not stored twice)
     assess_overdue(mrn, user) -> list[AdviceRecord]   (stores today's advice for an overdue dose / held cycle)
     decide(mrn, advice_id, accepted, decided_by, reason, user) -> AdviceRecord
+    record_lab(mrn, kind, values, taken_at, user) -> LabRecorded   (a CBC, liver tests, ECG, electrolytes
+        or the VOD/SOS questions; the advice the values drive is stored with it, as 'assess' would)
+    override_labs(mrn, reason, user) -> CourseStatus   (a pharmacist: the next dose without the labs it needs)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from datetime import date
 from typing import Any, Callable
 
 from ..domain import course as rules
+from ..domain import labs
 from ..domain.course import AdviceRecord, Course, CourseBlocked, CourseStatus
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.dosing import draw_tolerance_mg
@@ -50,6 +54,15 @@ from ..domain.records import Role, User
 
 OBSERVING_ROLES = (Role.PHARMACIST, Role.NURSE)
 MAX_TEXT = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class LabRecorded:
+    """A stored result, the advice its values drive, and the advice records stored for a decision."""
+
+    result: labs.LabResult
+    advice: list[Advice]
+    records: list[AdviceRecord]
 
 
 class CourseNotFound(ValidationError):
@@ -126,7 +139,8 @@ class CourseService:
         return self.repository.list_mrns()
 
     def status(self, mrn: str, today: date | None = None) -> CourseStatus:
-        return rules.course_status(self._load(mrn), today or self.today(), self.monograph, self.service.policy())
+        now = None if today is not None else self.service.now()
+        return rules.course_status(self._load(mrn), today or self.today(), self.monograph, self.service.policy(), now)
 
     # -- writing ----------------------------------------------------------------------------------
     def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False) -> CourseStatus:
@@ -246,22 +260,65 @@ class CourseService:
                     f"{format_dose(round(expected, 2))} ({format_amount(bsa, 'm²')} × {format_amount(dose.mg_per_m2, 'mg/m²')})"
                 ])
 
+    @staticmethod
+    def _store_advice(course: Course, advice: list[Advice], today: date) -> list[AdviceRecord]:
+        # Recovery values are kept too: they are what lifts a hold of the same rule (RECOVERY_CLEARS).
+        wanted = [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]
+        # The same advice still awaiting a decision is not stored twice. Recovery values are always
+        # stored: a later one is what lifts a hold raised after an earlier one.
+        open_keys = {(r.advice.code, r.advice.cycle, r.advice.day): r for r in course.advice
+                     if r.decision is None and r.advice.needs_decision}
+        fresh = [a for a in wanted if (a.code, a.cycle, a.day) not in open_keys]
+        kept = [open_keys[(a.code, a.cycle, a.day)] for a in wanted if (a.code, a.cycle, a.day) in open_keys]
+        return kept + rules.raise_advice(course, fresh, today)
+
     def assess(self, mrn: str, advice: list[Advice], user: User | str) -> list[AdviceRecord]:
         """Store the engine's advice (only what needs a decision) so that a clinician can answer it."""
         actor = self._user(user, OBSERVING_ROLES, "recording dose-modification advice")
-        # Recovery values are kept too: they are what lifts a hold of the same rule (RECOVERY_CLEARS).
-        wanted = [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]
-        if not wanted:
+        if not [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]:
             return []
+        return self._change(mrn, actor, "course.advice_raised", lambda course, today: self._store_advice(course, advice, today))
 
-        def change(course: Course, today: date) -> list[AdviceRecord]:
-            # The same advice still awaiting a decision is not stored twice.
-            open_keys = {(r.advice.code, r.advice.cycle, r.advice.day): r for r in course.advice if r.decision is None}
-            fresh = [a for a in wanted if (a.code, a.cycle, a.day) not in open_keys]
-            kept = [open_keys[(a.code, a.cycle, a.day)] for a in wanted if (a.code, a.cycle, a.day) in open_keys]
-            return kept + rules.raise_advice(course, fresh, today)
+    def record_lab(self, mrn: str, kind: str, values: dict[str, Any], taken_at: Any, user: User | str) -> LabRecorded:
+        """Store a lab result (or the VOD/SOS questions) and, in the same transaction, the advice its values drive.
 
-        return self._change(mrn, actor, "course.advice_raised", change)
+        `values` are the entries by name (labs.lab_values); `taken_at` an aware instant, or None for now."""
+        actor = self._user(user, OBSERVING_ROLES, "recording labs")
+        kind = str(kind or "").strip().lower()
+        if kind not in labs.LAB_KINDS:
+            raise ValidationError("kind", f"'{kind}' is not accepted; must be one of {', '.join(labs.LAB_KINDS)}")
+        checked = labs.lab_values(kind, **values)
+        now = self.service.now()
+
+        def change(course: Course, today: date) -> LabRecorded:
+            status = rules.course_status(course, today, self.monograph, self.service.policy(), now)
+            nd = status.next_dose
+            result = labs.record_lab(course, kind, checked, taken_at or now, now, actor.name)
+            advice = labs.lab_advice(course, result, (nd.cycle, nd.day) if nd else None, self.monograph)
+            return LabRecorded(result, advice, self._store_advice(course, advice, today))
+
+        return self._change(mrn, actor, "course.lab_recorded", change)
+
+    def override_labs(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
+        """A pharmacist lets the next dose be prepared without the labs it needs; the reason and what was missing are kept."""
+        actor = self._user(user, (Role.PHARMACIST,), "overriding missing labs")
+        why = _text("reason", reason)
+        minimum = self.service.policy().override_reason_min_chars
+        if len(why) < minimum:
+            raise ValidationError("reason", f"has {len(why)} characters; say what happened in at least {minimum}")
+        now = self.service.now()
+
+        def change(course: Course, today: date) -> None:
+            status = rules.course_status(course, today, self.monograph, self.service.policy(), now)
+            if status.next_dose is None:
+                raise ValidationError("mrn", f"the course for MRN {course.mrn} has no further dose")
+            if not status.labs_needed:
+                raise ValidationError("labs", f"no labs are missing for cycle {status.next_dose.cycle} Day {status.next_dose.day}: nothing to override")
+            course.lab_overrides.append(labs.LabOverride(status.next_dose.cycle, status.next_dose.day, actor.name, why, now,
+                                                         tuple(status.labs_needed)))
+
+        self._change(mrn, actor, "course.labs_overridden", change)
+        return self.status(mrn)
 
     def assess_overdue(self, mrn: str, user: User | str) -> list[AdviceRecord]:
         """Store what the course status advises today for an overdue dose or a held cycle start."""

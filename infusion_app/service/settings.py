@@ -109,6 +109,7 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
     "pin_min_digits": (_whole(PIN_MIN_DIGITS, PIN_MAX_DIGITS, "digits"), "fewest digits a new PIN may have"),
     "blast_count_max_age_hours": (_whole(1, 336, "hours"), "oldest circulating blast count that clears the first dose"),
+    "lab_max_age_hours": (_whole(1, 336, "hours"), "oldest CBC, liver tests and VOD/SOS check that count for the next dose"),
     "interchange_mode": (_choice(("off", "folder", "mllp")), "when an infusion ends: send nothing, write to a folder, or send over MLLP"),
     "interchange_format": (_choice(("hl7v2", "fhir")), "message format sent when an infusion ends (MLLP: hl7v2)"),
     "interchange_folder": (_text(300), "site folder the messages are written to (e.g. /srv/hl7/out)"),
@@ -175,6 +176,7 @@ class Settings:
             "weight_max_age_days": int(policy.weight_max_age.total_seconds() // 86400),
             "pin_min_digits": self.pin_min_digits,
             "blast_count_max_age_hours": policy.blast_count_max_age_hours,
+            "lab_max_age_hours": policy.lab_max_age_hours,
             **{key: int(getattr(policy, field).total_seconds() // 60) for key, field in _MINUTE_SETTINGS.items()},
             "override_reason_min_chars": policy.override_reason_min_chars,
         }

@@ -31,6 +31,9 @@ class CourseRow(Base):
     reduction_level: Mapped[int] = mapped_column(Integer, default=0)
     discontinued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     discontinued_reason: Mapped[str] = mapped_column(Text, default="")
+    date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)  # 0007_labs
+    child_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checklist_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(80))
@@ -88,3 +91,33 @@ class CourseAdviceRow(Base):
     raised_on: Mapped[date] = mapped_column(Date)
     advice_json: Mapped[str] = mapped_column(Text)
     decision_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CourseLabRow(Base):
+    """A lab result or a check before a dose (migration 0007_labs)."""
+
+    __tablename__ = "course_labs"
+    __table_args__ = (UniqueConstraint("course_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    values_json: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+
+
+class CourseLabOverrideRow(Base):
+    """A pharmacist's override of missing labs for one dose, with the reason (migration 0007_labs)."""
+
+    __tablename__ = "course_lab_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer)
+    day: Mapped[int] = mapped_column(Integer)
+    pharmacist: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    missing_json: Mapped[str] = mapped_column(Text)

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, ResponseAssessment, WeightRecord
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
-from .course_models import CourseAdviceRow, CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseRow
+from ..domain.labs import LabOverride, LabResult
+from .course_models import (
+    CourseAdviceRow,
+    CourseCycleRow,
+    CourseDoseRow,
+    CourseLabOverrideRow,
+    CourseLabRow,
+    CourseResponseRow,
+    CourseRow,
+)
 from .database import StorageError
 from .repository import DuplicateError, SqlRepository, TransactionScopes
 
@@ -79,6 +88,11 @@ class SqlCourseRepository(TransactionScopes):
         course.responses.sort(key=lambda r: r.assessed_on)
         for a in session.scalars(select(CourseAdviceRow).where(CourseAdviceRow.course_id == row.id).order_by(CourseAdviceRow.seq)):
             course.advice.append(AdviceRecord(Advice.from_dict(json.loads(a.advice_json)), a.raised_on, _decision(a.decision_json), a.seq))
+        for lab in session.scalars(select(CourseLabRow).where(CourseLabRow.course_id == row.id).order_by(CourseLabRow.seq)):
+            course.labs.append(LabResult(lab.kind, lab.taken_at, json.loads(lab.values_json), lab.recorded_by, lab.seq))
+        course.labs.sort(key=lambda r: r.taken_at)
+        for o in session.scalars(select(CourseLabOverrideRow).where(CourseLabOverrideRow.course_id == row.id).order_by(CourseLabOverrideRow.id)):
+            course.lab_overrides.append(LabOverride(o.cycle, o.day, o.pharmacist, o.reason, o.at, tuple(json.loads(o.missing_json))))
         return course
 
     def get_course(self, mrn: str) -> Course | None:
@@ -117,7 +131,7 @@ class SqlCourseRepository(TransactionScopes):
 
     @staticmethod
     def _children(session: Session, course_id: int, course: Course) -> None:
-        for table in (CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseAdviceRow):
+        for table in (CourseCycleRow, CourseDoseRow, CourseResponseRow, CourseAdviceRow, CourseLabRow, CourseLabOverrideRow):
             session.execute(delete(table).where(table.course_id == course_id))
         session.flush()
         for c in course.cycles:
@@ -136,6 +150,13 @@ class SqlCourseRepository(TransactionScopes):
             session.add(CourseAdviceRow(course_id=course_id, seq=seq, raised_on=a.raised_on,
                                         advice_json=json.dumps(a.advice.to_dict(), sort_keys=True, ensure_ascii=False),
                                         decision_json=_decision_json(a.decision)))
+        for number, lab in enumerate(course.labs, start=1):
+            session.add(CourseLabRow(course_id=course_id, seq=lab.id or number, kind=lab.kind, taken_at=lab.taken_at,
+                                     values_json=json.dumps(lab.values, sort_keys=True, ensure_ascii=False),
+                                     recorded_by=lab.recorded_by))
+        for o in course.lab_overrides:
+            session.add(CourseLabOverrideRow(course_id=course_id, cycle=o.cycle, day=o.day, pharmacist=o.pharmacist,
+                                             reason=o.reason, at=o.at, missing_json=json.dumps(list(o.missing), ensure_ascii=False)))
 
     def add_course(self, course: Course, created_by: str, audit: AuditDraft) -> Course:
         try:

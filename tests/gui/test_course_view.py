@@ -10,6 +10,7 @@ from PySide6.QtCore import QDate, Qt
 from infusion_app.domain.clock import FakeClock
 from infusion_app.gui.course_view import GIVEN_COLOUR, PLANNED_COLOUR, WINDOW_COLOUR, CourseView
 from infusion_app.service.course import CourseService
+from tests.lab_helpers import NORMAL
 
 MRN = "MRN1001"
 
@@ -144,12 +145,14 @@ def test_an_unknown_mrn_says_so(qtbot, view):
     assert "MRN" in view.message.text()
 
 
-def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparation):
+def test_the_patient_is_named_from_their_preparation(qtbot, view, make_preparation, courses, pharmacist):
     import dataclasses
 
     from .conftest import ORDER
 
     # conftest's PATIENT has MRN1001; the course has cycle 2 Day 8 due today, and the bench follows the course.
+    for kind in ("cbc", "liver", "vod-signs"):
+        courses.record_lab(MRN, kind, NORMAL[kind], None, pharmacist)
     make_preparation(order=dataclasses.replace(ORDER, cycle=2, day=8, response="cr"))
     show(qtbot, view)
     assert view.title.text().startswith("Ada Lovelace · MRN MRN1001")

@@ -1,0 +1,354 @@
+"""Labs and checks before every dose: what is recorded, what is missing, and the advice the values drive.
+
+The label asks for a CBC before each dose, liver tests before and after each dose, and an ECG and
+electrolytes at baseline (monograph [warnings].monitoring). This module keeps those results with the
+course, says which are missing for the next dose ("labs needed: ..."), and turns each result into
+the label's dose-modification advice at once (dose_modification.py): the liver rule and the
+hematologic rule against the patient's baseline counts. Nothing here is a number of the drug's: the
+limits are the monograph's and the window (how old a result may be) is the site's
+(site-defaults.toml [labs]).
+
+Pure Python: instants are aware datetimes passed in by the caller (the service's clock).
+
+API
+    LabResult(kind, taken_at, values, recorded_by, id=None)       kind in LAB_KINDS
+    LabOverride(cycle, day, pharmacist, reason, at, missing)     a pharmacist's override of missing labs
+    cbc_values(anc, platelets, transfusion_independent) -> dict
+    liver_values(bilirubin_x_uln=None, ast_alt_x_uln=None, bilirubin=None, bilirubin_uln=None,
+                 ast=None, ast_uln=None, alt=None, alt_uln=None, cause=None) -> dict
+    ecg_values(qtc_ms) -> dict;  electrolyte_values(potassium, magnesium) -> dict
+    vod_sign_values(weight_gain, hepatomegaly, ascites, bilirubin_rising) -> dict
+    record_lab(course, kind, values, taken_at, now, recorded_by) -> LabResult
+    labs_needed(course, at, cycle, day, policy, monograph) -> list[str]   (empty: nothing missing)
+    liver_after_due(course) -> list[str]       doses given with no liver tests after them yet
+    lab_advice(course, result, next_dose, monograph) -> list[Advice]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .dose_modification import Advice, Counts, hematologic_advice, liver_advice, vod_sos_advice
+from .errors import ValidationError
+from .formatting import format_number
+from .limits import SitePolicy, site_defaults
+from .monograph import Monograph, default_monograph
+from .numbers import read_number
+from .quantities import Quantity
+
+LAB_KINDS = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
+LAB_TITLES = {
+    "cbc": "CBC (ANC, platelets)",
+    "liver": "liver tests (total bilirubin, AST/ALT)",
+    "ecg": "ECG (QTc)",
+    "electrolytes": "electrolytes (potassium, magnesium)",
+    "vod-signs": "VOD/SOS signs (weight gain, painful hepatomegaly, ascites, rising bilirubin)",
+}
+VOD_SIGNS = (
+    ("weight_gain", "rapid weight gain"),
+    ("hepatomegaly", "painful hepatomegaly"),
+    ("ascites", "ascites"),
+    ("bilirubin_rising", "rising bilirubin"),
+)
+# Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits.
+MAX_COUNT = 1000.0  # 10⁹/L
+MAX_X_ULN = 100.0
+QTC_RANGE = (200.0, 800.0)  # ms
+ELECTROLYTE_MAX = 20.0  # mmol/L
+
+
+@dataclass(frozen=True)
+class LabResult:
+    kind: str
+    taken_at: datetime  # aware (UTC when stored)
+    values: dict[str, Any]
+    recorded_by: str
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "taken_at": self.taken_at.isoformat(), "values": dict(self.values),
+                "recorded_by": self.recorded_by, "summary": lab_summary(self)}
+
+
+@dataclass(frozen=True)
+class LabOverride:
+    cycle: int
+    day: int
+    pharmacist: str
+    reason: str
+    at: datetime
+    missing: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cycle": self.cycle, "day": self.day, "pharmacist": self.pharmacist, "reason": self.reason,
+                "at": self.at.isoformat(), "missing": list(self.missing)}
+
+
+# -- reading values -------------------------------------------------------------------------------
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _number(field_name: str, value: Any, low: float, high: float, example: str) -> float:
+    number = read_number(field_name, value, example)
+    if number != number or not low <= number <= high:
+        raise ValidationError(field_name, f"'{value}' is not accepted; must be {format_number(low)} to {format_number(high)}, {example}")
+    return number
+
+
+def _yes_no(field_name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if _blank(value):
+        raise ValidationError(field_name, "is required; answer yes or no")
+    text = str(value).strip().lower()
+    if text in ("yes", "y", "true"):
+        return True
+    if text in ("no", "n", "false"):
+        return False
+    raise ValidationError(field_name, f"'{value}' is not accepted; answer yes or no")
+
+
+def cbc_values(anc: Any, platelets: Any, transfusion_independent: Any) -> dict[str, Any]:
+    """ANC and platelets in 10⁹/L; the label doses on a transfusion-independent platelet count, so the entry asks."""
+    counts: Any = Counts.of(anc, platelets)
+    values = {
+        "anc": float(counts.anc.magnitude), "platelets": float(counts.platelets.magnitude),
+        "transfusion_independent": _yes_no("transfusion-independent", transfusion_independent),
+    }
+    for name in ("anc", "platelets"):
+        if values[name] > MAX_COUNT:
+            raise ValidationError(name, f"'{values[name]:g}' is not accepted; must be 0 to {MAX_COUNT:g} × 10⁹/L, e.g. 1.5")
+    return values
+
+
+def _ratio_of(field_name: str, value: Any, uln: Any) -> float:
+    """A result over the lab's upper limit of normal; both in the same unit (or both bare numbers)."""
+    try:
+        measured = Quantity(str(value).strip()) if isinstance(value, str) else Quantity(value)
+        limit = Quantity(str(uln).strip()) if isinstance(uln, str) else Quantity(uln)
+        ratio = float((measured / limit).to("dimensionless").magnitude)
+    except Exception:
+        raise ValidationError(
+            field_name, f"'{value}' with ULN '{uln}' is not accepted; give the value and the lab's ULN in the same unit, e.g. 34 umol/L and 21 umol/L"
+        ) from None
+    if ratio != ratio or not 0 <= ratio <= MAX_X_ULN or float(limit.magnitude) <= 0:
+        raise ValidationError(field_name, f"'{value}' over ULN '{uln}' is not accepted; must be 0 to {MAX_X_ULN:g} × ULN with a ULN above 0")
+    return ratio
+
+
+def liver_values(bilirubin_x_uln: Any = None, ast_alt_x_uln: Any = None, bilirubin: Any = None, bilirubin_uln: Any = None,
+                 ast: Any = None, ast_uln: Any = None, alt: Any = None, alt_uln: Any = None, cause: Any = None) -> dict[str, Any]:
+    """Total bilirubin and the higher of AST/ALT as multiples of ULN: typed so, or computed from values with the lab's ULN."""
+    values: dict[str, Any] = {}
+    if not _blank(bilirubin_x_uln):
+        if not _blank(bilirubin):
+            raise ValidationError("bilirubin", "give the bilirubin as × ULN or as a value with its ULN, not both")
+        values["bilirubin_x_uln"] = _number("bilirubin-x-uln", bilirubin_x_uln, 0, MAX_X_ULN, "a multiple of ULN, e.g. 1.2")
+    elif not _blank(bilirubin):
+        if _blank(bilirubin_uln):
+            raise ValidationError("bilirubin-uln", "give the lab's upper limit of normal with the bilirubin, e.g. 21 umol/L")
+        values["bilirubin_x_uln"] = _ratio_of("bilirubin", bilirubin, bilirubin_uln)
+        values["bilirubin"], values["bilirubin_uln"] = str(bilirubin).strip(), str(bilirubin_uln).strip()
+    else:
+        raise ValidationError("bilirubin-x-uln", "is required: total bilirubin as × ULN (e.g. 1.2), or --bilirubin with --bilirubin-uln")
+    if not _blank(ast_alt_x_uln):
+        if not (_blank(ast) and _blank(alt)):
+            raise ValidationError("ast-alt-x-uln", "give AST/ALT as × ULN or as values with their ULN, not both")
+        values["ast_alt_x_uln"] = _number("ast-alt-x-uln", ast_alt_x_uln, 0, MAX_X_ULN, "a multiple of ULN, e.g. 1.5")
+    else:
+        ratios = []
+        for name, value, uln in (("ast", ast, ast_uln), ("alt", alt, alt_uln)):
+            if _blank(value):
+                continue
+            if _blank(uln):
+                raise ValidationError(f"{name}-uln", f"give the lab's upper limit of normal with the {name.upper()}, e.g. 40 U/L")
+            ratios.append(_ratio_of(name, value, uln))
+            values[name], values[f"{name}_uln"] = str(value).strip(), str(uln).strip()
+        if not ratios:
+            raise ValidationError("ast-alt-x-uln", "is required: the higher of AST/ALT as × ULN (e.g. 1.5), or --ast/--alt with their ULN")
+        values["ast_alt_x_uln"] = max(ratios)
+    if not _blank(cause):
+        values["cause"] = str(cause).strip()
+    return values
+
+
+def ecg_values(qtc_ms: Any) -> dict[str, Any]:
+    low, high = QTC_RANGE
+    return {"qtc_ms": _number("qtc", qtc_ms, low, high, "the QTc in ms, e.g. 430")}
+
+
+def electrolyte_values(potassium: Any, magnesium: Any) -> dict[str, Any]:
+    return {
+        "potassium": _number("potassium", potassium, 0, ELECTROLYTE_MAX, "in mmol/L, e.g. 4.1"),
+        "magnesium": _number("magnesium", magnesium, 0, ELECTROLYTE_MAX, "in mmol/L, e.g. 0.85"),
+    }
+
+
+def vod_sign_values(weight_gain: Any, hepatomegaly: Any, ascites: Any, bilirubin_rising: Any) -> dict[str, Any]:
+    given = {"weight_gain": weight_gain, "hepatomegaly": hepatomegaly, "ascites": ascites, "bilirubin_rising": bilirubin_rising}
+    return {name: _yes_no(name.replace("_", "-"), given[name]) for name, _label in VOD_SIGNS}
+
+
+def lab_values(kind: str, **given: Any) -> dict[str, Any]:
+    """The values of one result of `kind` from the named entries (the CLI's and the forms' fields)."""
+    if kind == "cbc":
+        return cbc_values(given.get("anc"), given.get("platelets"), given.get("transfusion_independent"))
+    if kind == "liver":
+        names = ("bilirubin_x_uln", "ast_alt_x_uln", "bilirubin", "bilirubin_uln", "ast", "ast_uln", "alt", "alt_uln", "cause")
+        return liver_values(**{n: given.get(n) for n in names})
+    if kind == "ecg":
+        return ecg_values(given.get("qtc_ms"))
+    if kind == "electrolytes":
+        return electrolyte_values(given.get("potassium"), given.get("magnesium"))
+    if kind == "vod-signs":
+        return vod_sign_values(given.get("weight_gain"), given.get("hepatomegaly"), given.get("ascites"), given.get("bilirubin_rising"))
+    raise ValidationError("kind", f"'{kind}' is not accepted; must be one of {', '.join(LAB_KINDS)}")
+
+
+def lab_summary(result: LabResult) -> str:
+    v = result.values
+    if result.kind == "cbc":
+        ti = "" if v.get("transfusion_independent") else " (NOT transfusion-independent)"
+        return f"ANC {format_number(v['anc'], 2)} × 10⁹/L, platelets {format_number(v['platelets'], 2)} × 10⁹/L{ti}"
+    if result.kind == "liver":
+        cause = f", attributed to {v['cause']}" if v.get("cause") else ""
+        return (f"total bilirubin {format_number(v['bilirubin_x_uln'], 2)} × ULN, AST/ALT {format_number(v['ast_alt_x_uln'], 2)} × ULN"
+                f"{cause}")
+    if result.kind == "ecg":
+        return f"QTc {format_number(v['qtc_ms'], 0)} ms"
+    if result.kind == "electrolytes":
+        return f"potassium {format_number(v['potassium'], 2)} mmol/L, magnesium {format_number(v['magnesium'], 2)} mmol/L"
+    found = [label for name, label in VOD_SIGNS if v.get(name)]
+    return "VOD/SOS signs: " + (", ".join(found) if found else "none")
+
+
+# -- the course's results -------------------------------------------------------------------------
+
+def record_lab(course: Any, kind: str, values: dict[str, Any], taken_at: datetime, now: datetime, recorded_by: str) -> LabResult:
+    if kind not in LAB_KINDS:
+        raise ValidationError("kind", f"'{kind}' is not accepted; must be one of {', '.join(LAB_KINDS)}")
+    if taken_at.tzinfo is None:
+        raise ValidationError("taken", "must be an instant with its UTC offset, e.g. 2026-11-27T09:00+01:00")
+    if taken_at > now:
+        raise ValidationError("taken", f"{taken_at.isoformat()} is in the future (now is {now.isoformat()})")
+    number = max((r.id or 0 for r in course.labs), default=0) + 1
+    result = LabResult(kind, taken_at, dict(values), str(recorded_by).strip(), number)
+    course.labs.append(result)
+    course.labs.sort(key=lambda r: r.taken_at)
+    return result
+
+
+def _local_end_of(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 23, 59, 59).astimezone()
+
+
+def latest(course: Any, kind: str, before: datetime | None = None, counted: bool = True) -> LabResult | None:
+    found = [r for r in course.labs if r.kind == kind and (before is None or r.taken_at <= before)]
+    if counted and kind == "cbc":
+        found = [r for r in found if r.values.get("transfusion_independent")]
+    return found[-1] if found else None
+
+
+def _window_hours(policy: SitePolicy) -> int:
+    return int(policy.lab_max_age_hours)
+
+
+def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None,
+                monograph: Monograph | None = None) -> list[str]:
+    """What must be recorded before cycle `cycle` Day `day` is prepared at `at`; empty when nothing is missing."""
+    policy = policy or site_defaults()
+    hours = _window_hours(policy)
+    since = at - timedelta(hours=hours)
+    first_dose = not course.doses
+    missing: list[str] = []
+    for kind in ("cbc", "liver"):
+        result = latest(course, kind, at)
+        if result is None or result.taken_at < since:
+            note = ""
+            if kind == "cbc":
+                untransfused = latest(course, "cbc", at, counted=False)
+                if untransfused is not None and untransfused.taken_at >= since and not untransfused.values.get("transfusion_independent"):
+                    note = " (the count on file is not transfusion-independent)"
+            missing.append(f"{LAB_TITLES[kind]} taken within {hours} h{note}")
+    if first_dose:
+        for kind in ("ecg", "electrolytes"):
+            if latest(course, kind, at) is None:
+                missing.append(f"baseline {LAB_TITLES[kind]}")
+    else:
+        last = max(d.given_on for d in course.doses)
+        signs = latest(course, "vod-signs", at)
+        if signs is None or signs.taken_at < since or signs.taken_at.astimezone().date() <= last:
+            missing.append(f"{LAB_TITLES['vod-signs']} asked within {hours} h, after the last dose ({last.isoformat()})")
+    if missing and any(o.cycle == cycle and o.day == day for o in course.lab_overrides):
+        return []
+    return missing
+
+
+def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None,
+               monograph: Monograph | None = None) -> str | None:
+    missing = labs_needed(course, at, cycle, day, policy, monograph)
+    if not missing:
+        return None
+    return ("labs needed: " + "; ".join(missing)
+            + " (record them with 'course lab', or a pharmacist overrides with a reason: 'course lab-override')")
+
+
+def liver_after_due(course: Any) -> list[str]:
+    """The label asks for liver tests after each dose too: the last dose given without a liver result dated after it."""
+    if not course.doses:
+        return []
+    dose = max(course.doses, key=lambda d: d.given_on)
+    after = [r for r in course.labs if r.kind == "liver" and r.taken_at.astimezone().date() > dose.given_on]
+    if after:
+        return []
+    return [f"liver tests after cycle {dose.cycle} Day {dose.day} (given {dose.given_on.isoformat()}) are not recorded yet"]
+
+
+# -- the advice the values drive ---------------------------------------------------------------------
+
+def _counts(result: LabResult) -> Counts:
+    return Counts.of(result.values["anc"], result.values["platelets"])
+
+
+def baseline_cbc(course: Any) -> LabResult | None:
+    """The patient's baseline counts: the last transfusion-independent CBC on or before the first dose."""
+    if course.doses:
+        first = min(d.given_on for d in course.doses)
+        return latest(course, "cbc", _local_end_of(first))
+    return None
+
+
+def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None,
+               monograph: Monograph | None = None) -> list[Advice]:
+    """The label's advice from one result, for the next dose (cycle, day) of the course."""
+    m = monograph or default_monograph()
+    if result.kind == "liver":
+        from .course import last_bilirubin_x_uln
+
+        return liver_advice(result.values["bilirubin_x_uln"], result.values["ast_alt_x_uln"],
+                            cause=result.values.get("cause"), previous_bilirubin_x_uln=last_bilirubin_x_uln(course), monograph=m)
+    if result.kind == "vod-signs":
+        if any(result.values.get(name) for name, _label in VOD_SIGNS):
+            found = ", ".join(label for name, label in VOD_SIGNS if result.values.get(name))
+            return [Advice(a.code, a.action, f"VOD/SOS signs recorded ({found}): {a.message}", a.sources, details={"signs": found})
+                    for a in vod_sos_advice(m)]
+        return []
+    if result.kind != "cbc" or not result.values.get("transfusion_independent") or next_dose is None or not course.doses:
+        return []
+    cycle, day = next_dose
+    baseline = baseline_cbc(course)
+    if baseline is None:
+        return []
+    within = day != m.dose_days[0]
+    prior = None
+    if not within and course.cycles:
+        # The counts at the start of the cycle before the one to come: the last CBC on or before its Day 1.
+        previous = [c for c in course.cycles if c.number < cycle]
+        if previous:
+            at_start = latest(course, "cbc", _local_end_of(previous[-1].start))
+            prior = _counts(at_start) if at_start is not None else None
+    return hematologic_advice(_counts(baseline), _counts(result), within_cycle=within, prior_cycle_baseline=prior, monograph=m)

@@ -1,0 +1,37 @@
+"""Labs that clear the checks before a dose, for tests about something else (issue 16)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from infusion_app.domain import labs
+
+NORMAL = {
+    "cbc": {"anc": 2.0, "platelets": 150, "transfusion_independent": True},
+    "liver": {"bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1.0},
+    "ecg": {"qtc_ms": 420},
+    "electrolytes": {"potassium": 4.1, "magnesium": 0.85},
+    "vod-signs": {"weight_gain": False, "hepatomegaly": False, "ascites": False, "bilirubin_rising": False},
+}
+# What `course lab` is given for the same values.
+CLI = {
+    "cbc": ("--anc", "2", "--platelets", "150", "--transfusion-independent", "yes"),
+    "liver": ("--bilirubin-x-uln", "0.8", "--ast-alt-x-uln", "1"),
+    "ecg": ("--qtc", "420"),
+    "electrolytes": ("--potassium", "4.1", "--magnesium", "0.85"),
+    "vod-signs": ("--weight-gain", "no", "--hepatomegaly", "no", "--ascites", "no", "--bilirubin-rising", "no"),
+}
+
+
+def record_normal_labs(course, at: datetime | None = None, kinds=("cbc", "liver", "ecg", "electrolytes", "vod-signs")) -> None:
+    """Normal results taken at `at` (default now), straight into a domain Course."""
+    at = at or datetime.now(timezone.utc)
+    for kind in kinds:
+        labs.record_lab(course, kind, labs.lab_values(kind, **NORMAL[kind]), at, at, "test")
+
+
+def cli_normal_labs(course_cli, folder, mrn="MRN001", kinds=("cbc", "liver", "ecg", "electrolytes", "vod-signs")) -> None:
+    """The same through `course lab` (course_cli is tests.test_cli_course.course)."""
+    for kind in kinds:
+        done = course_cli(folder, "lab", mrn, "--kind", kind, *CLI[kind])
+        assert done.code == 0, done.stderr

@@ -1,0 +1,286 @@
+"""Labs and checks before every dose (issue 16): what is missing blocks the dose, the values drive the advice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from infusion_app.domain import labs
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.course import CourseBlocked, new_course, order_from_course, record_blasts, record_dose, start_cycle
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.limits import site_defaults
+from infusion_app.domain.preparation import StepRefused
+from infusion_app.domain.records import Role
+from infusion_app.service import open_service
+from infusion_app.service.course import CourseService
+from tests.cli_helpers import assert_clean_invalid, run_cli
+from tests.lab_helpers import CLI, NORMAL, cli_normal_labs, record_normal_labs
+from tests.test_cli_course import course, make_users
+
+NOON = datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc)
+D = date.fromisoformat
+
+
+def _started(first_day: date = D("2026-12-20")):
+    c = new_course("MRN1", False)
+    record_blasts(c, 100, first_day, first_day)
+    start_cycle(c, first_day, first_day)
+    return c
+
+
+# -- what is needed before a dose -----------------------------------------------------------------
+
+def test_the_first_dose_needs_a_cbc_liver_tests_and_a_baseline_ecg_and_electrolytes():
+    c = _started()
+    needed = labs.labs_needed(c, NOON, 1, 1)
+    assert [n.split(" (")[0].split(" taken")[0] for n in needed] == [
+        "CBC", "liver tests", "baseline ECG", "baseline electrolytes"]
+    with pytest.raises(CourseBlocked, match="labs needed: CBC"):
+        order_from_course(c, NOON.date(), now=NOON)
+    record_normal_labs(c, NOON - timedelta(hours=1))
+    assert labs.labs_needed(c, NOON, 1, 1) == []
+    assert order_from_course(c, NOON.date(), now=NOON).day == 1
+
+
+def test_a_result_older_than_the_site_window_does_not_count():
+    c = _started()
+    record_normal_labs(c, NOON - timedelta(hours=71))
+    assert labs.labs_needed(c, NOON, 1, 1) == []
+    later = NOON + timedelta(hours=2)  # now 73 hours old; the baseline ECG and electrolytes keep
+    assert labs.labs_needed(c, later, 1, 1) == ["CBC (ANC, platelets) taken within 72 h",
+                                                 "liver tests (total bilirubin, AST/ALT) taken within 72 h"]
+    import dataclasses
+
+    wider = dataclasses.replace(site_defaults(), lab_max_age_hours=96)
+    assert labs.labs_needed(c, later, 1, 1, wider) == []
+
+
+def test_a_platelet_count_that_is_not_transfusion_independent_does_not_clear_the_dose():
+    c = _started()
+    record_normal_labs(c, NOON, kinds=("liver", "ecg", "electrolytes"))
+    values = labs.cbc_values("2", "150", "no")
+    labs.record_lab(c, "cbc", values, NOON, NOON, "ana")
+    [needed] = labs.labs_needed(c, NOON, 1, 1)
+    assert needed.startswith("CBC") and "not transfusion-independent" in needed
+
+
+def test_after_the_first_dose_the_vod_signs_are_asked_and_liver_tests_after_the_dose_are_flagged():
+    c = _started(D("2026-12-13"))
+    record_normal_labs(c, datetime(2026, 12, 13, 8, tzinfo=timezone.utc))
+    record_dose(c, 1, 1, D("2026-12-13"), D("2026-12-20"))
+    assert labs.liver_after_due(c) == ["liver tests after cycle 1 Day 1 (given 2026-12-13) are not recorded yet"]
+    record_normal_labs(c, NOON - timedelta(hours=3), kinds=("cbc", "liver"))
+    assert labs.liver_after_due(c) == []
+    [needed] = labs.labs_needed(c, NOON, 1, 8)
+    assert needed.startswith("VOD/SOS signs") and "after the last dose (2026-12-13)" in needed
+    record_normal_labs(c, NOON - timedelta(hours=1), kinds=("vod-signs",))
+    assert labs.labs_needed(c, NOON, 1, 8) == []
+
+
+# -- values ------------------------------------------------------------------------------------------
+
+def test_liver_tests_as_values_with_the_labs_uln():
+    values = labs.liver_values(bilirubin="34 umol/L", bilirubin_uln="21 umol/L", ast="50 U/L", ast_uln="40 U/L",
+                               alt="135 U/L", alt_uln="45 U/L")
+    assert round(values["bilirubin_x_uln"], 2) == 1.62 and values["ast_alt_x_uln"] == pytest.approx(3.0)
+    assert labs.liver_values(bilirubin="1.5 mg/dL", bilirubin_uln="1.2 mg/dL", ast_alt_x_uln="1")["bilirubin_x_uln"] == pytest.approx(1.25)
+    with pytest.raises(ValidationError) as info:
+        labs.liver_values(bilirubin="34 umol/L", bilirubin_uln="40 U/L", ast_alt_x_uln="1")
+    assert info.value.field == "bilirubin" and "same unit" in info.value.message
+    with pytest.raises(ValidationError) as info:
+        labs.liver_values(bilirubin="34 umol/L", ast_alt_x_uln="1")
+    assert info.value.field == "bilirubin-uln"
+    with pytest.raises(ValidationError) as info:
+        labs.liver_values(bilirubin_x_uln="1")
+    assert info.value.field == "ast-alt-x-uln"
+
+
+@pytest.mark.parametrize("kind,given,field", [
+    ("cbc", {"anc": "1.5", "platelets": "120"}, "transfusion-independent"),
+    ("cbc", {"anc": "1500", "platelets": "120", "transfusion_independent": "yes"}, "anc"),
+    ("ecg", {"qtc_ms": "43"}, "qtc"),
+    ("electrolytes", {"potassium": "41", "magnesium": "0.8"}, "potassium"),
+    ("vod-signs", {"weight_gain": "maybe", "hepatomegaly": "no", "ascites": "no", "bilirubin_rising": "no"}, "weight-gain"),
+])
+def test_implausible_or_missing_values_are_refused_naming_the_field(kind, given, field):
+    with pytest.raises(ValidationError) as info:
+        labs.lab_values(kind, **given)
+    assert info.value.field == field
+
+
+# -- the service: advice from the values, override, audit --------------------------------------------
+
+@pytest.fixture
+def services(tmp_path):
+    clock = FakeClock(NOON)
+    service = open_service(data_dir=tmp_path, clock=clock)
+    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
+    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
+    courses = CourseService(service)
+    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.record_blasts("MRN001", 100, "2026-12-20", "Nina Nurse")
+    courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    yield service, courses, clock
+    service.close()
+
+
+def _lab(courses, kind, user="Nina Nurse", **changes):
+    return courses.record_lab("MRN001", kind, {**NORMAL[kind], **changes}, None, user)
+
+
+def test_liver_values_hold_the_dose_at_once_and_recovery_values_lift_the_hold(services):
+    _service, courses, clock = services
+    for kind in ("cbc", "ecg", "electrolytes"):
+        _lab(courses, kind)
+    held = _lab(courses, "liver", bilirubin_x_uln=2, ast_alt_x_uln=3)
+    assert [a.code for a in held.advice] == ["liver-hold"] and held.records[0].id is not None
+    status = courses.status("MRN001")
+    assert any("liver-hold" in b for b in status.next_dose.blocked_by) and status.labs_needed == ()
+    clock.advance(hours=24)
+    recovered = _lab(courses, "liver", bilirubin_x_uln=1.2, ast_alt_x_uln=1)
+    assert [a.code for a in recovered.advice] == ["liver-ok"]
+    assert courses.status("MRN001").next_dose.blocked_by == ()
+
+
+def test_a_second_recovery_lifts_a_hold_raised_after_the_first(services):
+    # The first normal result is stored as 'liver-ok'; a later identical one must be stored too, or
+    # it is taken for a duplicate of the first and the hold raised between them never lifts.
+    _service, courses, clock = services
+    for kind in ("cbc", "ecg", "electrolytes", "liver"):
+        _lab(courses, kind)
+    _lab(courses, "liver", bilirubin_x_uln=3, ast_alt_x_uln=1)
+    assert courses.status("MRN001").next_dose.blocked_by
+    clock.advance(hours=1)
+    _lab(courses, "liver")
+    assert courses.status("MRN001").next_dose.blocked_by == ()
+
+
+def test_counts_before_the_next_cycle_hold_it_against_the_baseline_and_recovery_starts_it(services):
+    service, courses, clock = services
+    for kind in ("cbc", "liver", "ecg", "electrolytes"):
+        _lab(courses, kind)  # baseline ANC 2, platelets 150: adequate
+    courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse")
+    for day in (8, 15):
+        clock.set(NOON + timedelta(days=day - 1))
+        within = _lab(courses, "cbc", anc=0.4)  # within a cycle low counts hold nothing
+        assert [a.code for a in within.advice] == ["hematologic-within-cycle"] and within.records == []
+        for kind in ("cbc", "liver", "vod-signs"):
+            _lab(courses, kind)
+        courses.record_dose("MRN001", 1, day, (NOON + timedelta(days=day - 1)).date(), "Nina Nurse")
+    clock.set(NOON + timedelta(days=21))
+    courses.record_response("MRN001", clock.now().date(), "cr", None, "Pat Pharmacist")
+    low = _lab(courses, "cbc", anc=0.5)
+    assert [a.code for a in low.advice] == ["hematologic-hold-next-cycle"] and low.records
+    with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):
+        courses.start_cycle("MRN001", clock.now().date(), "Pat Pharmacist")
+    clock.advance(days=3)
+    ok = _lab(courses, "cbc", anc=1.2)
+    assert [a.code for a in ok.advice] == ["hematologic-ok"]
+    courses.start_cycle("MRN001", clock.now().date(), "Pat Pharmacist")
+    actions = [e.action for e in service.audit_entries() if e.action == "course.lab_recorded"]
+    assert len(actions) == 14
+    assert service.verify_audit().intact
+
+
+def test_a_vod_sign_goes_to_the_vod_rule_at_once(services):
+    _service, courses, _clock = services
+    done = _lab(courses, "vod-signs", ascites=True)
+    assert [a.code for a in done.advice] == ["vod-sos-discontinue"] and "ascites" in done.advice[0].message
+    blocked = courses.status("MRN001").next_dose.blocked_by
+    assert any("to discontinue permanently (vod-sos-discontinue" in b for b in blocked)
+
+
+def test_only_a_pharmacist_overrides_missing_labs_with_a_reason_kept_and_audited(services):
+    service, courses, _clock = services
+    with pytest.raises(StepRefused):
+        courses.override_labs("MRN001", "lab system down, results by phone", "Nina Nurse")
+    with pytest.raises(ValidationError) as info:
+        courses.override_labs("MRN001", "down", "Pat Pharmacist")
+    assert info.value.field == "reason"
+    status = courses.override_labs("MRN001", "lab system down, results by phone", "Pat Pharmacist")
+    assert status.labs_needed == () and status.next_dose.blocked_by == ()
+    [override] = status.course.lab_overrides
+    assert (override.cycle, override.day, override.pharmacist) == (1, 1, "Pat Pharmacist")
+    assert override.missing[0].startswith("CBC")
+    entry = [e for e in service.audit_entries() if e.action == "course.labs_overridden"][-1]
+    assert entry.actor == "Pat Pharmacist"
+    with pytest.raises(ValidationError, match="nothing to override"):
+        courses.override_labs("MRN001", "again, for the same dose", "Pat Pharmacist")
+
+
+def test_labs_survive_reopening(services, tmp_path):
+    service, courses, clock = services
+    _lab(courses, "liver", bilirubin_x_uln=1.1)
+    service.close()
+    again = open_service(data_dir=tmp_path, clock=clock)
+    try:
+        [result] = CourseService(again).status("MRN001").course.labs
+        assert (result.kind, result.values["bilirubin_x_uln"], result.taken_at, result.id) == ("liver", 1.1, NOON, 1)
+    finally:
+        again.close()
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+PIN = {"INFUSION_PREP_PIN": "246824"}
+
+
+def _prep_new(folder):
+    return run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN001", "--dob", "1970-05-17",
+                   "--height", "170 cm", "--weight", "70 kg", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    folder = make_users(str(tmp_path / "data"))
+    today = date.today().isoformat()
+    assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
+    assert course(folder, "blasts", "MRN001", "--count", "5000", "--date", today).code == 0
+    assert course(folder, "start", "MRN001", "--date", today).code == 0
+    return folder
+
+
+def test_prep_new_is_refused_until_the_labs_are_recorded(folder):
+    refused = _prep_new(folder)
+    assert refused.code == 1 and "labs needed: CBC (ANC, platelets) taken within 72 h" in refused.stderr
+    assert "baseline ECG (QTc)" in refused.stderr
+    cli_normal_labs(course, folder, kinds=("cbc", "liver", "ecg"))
+    still = _prep_new(folder)
+    assert still.code == 1 and "labs needed: baseline electrolytes" in still.stderr and "CBC" not in still.stderr
+    cli_normal_labs(course, folder, kinds=("electrolytes",))
+    done = _prep_new(folder)
+    assert done.code == 0, done.stderr
+
+
+def test_course_lab_override_lets_the_dose_be_prepared(folder):
+    nurse = course(folder, "lab-override", "MRN001", "--reason", "results phoned through by the lab", user="Nina Nurse", pin="135713")
+    assert nurse.code == 1 and "pharmacist" in nurse.stderr
+    done = course(folder, "lab-override", "MRN001", "--reason", "results phoned through by the lab")
+    assert done.code == 0, done.stderr
+    assert done.json()["lab_overrides"][0]["missing"][0].startswith("CBC")
+    made = _prep_new(folder)
+    assert made.code == 0, made.stderr
+    shown = run_cli("course", "show", "MRN001", "--data-dir", folder)
+    assert "LABS OVERRIDDEN for cycle 1 Day 1 by Pat Pharmacist: results phoned through by the lab" in shown.stdout
+
+
+def test_course_lab_liver_values_with_their_uln_hold_with_exit_1(folder):
+    done = course(folder, "lab", "MRN001", "--kind", "liver", "--bilirubin", "40 umol/L", "--bilirubin-uln", "20 umol/L",
+                  "--ast", "120 U/L", "--ast-uln", "40 U/L")
+    assert done.code == 1 and "liver-hold" in done.stderr
+    data = done.json()
+    assert data["lab"]["values"]["bilirubin_x_uln"] == 2 and data["lab"]["values"]["ast_alt_x_uln"] == 3
+    assert data["advice"][0]["id"] == 1
+
+
+@pytest.mark.parametrize("args,field", [
+    (("--kind", "cbc", "--anc", "1.5", "--platelets", "120"), "transfusion-independent"),
+    (("--kind", "cbc", *CLI["cbc"], "--qtc", "420"), "--qtc"),
+    (("--kind", "ecg", "--qtc", "4200"), "qtc"),
+    (("--kind", "liver", "--bilirubin", "34 umol/L", "--ast-alt-x-uln", "1"), "bilirubin-uln"),
+    (("--kind", "ecg", "--qtc", "420", "--taken", "2026-12-01 09:00"), "--taken"),
+])
+def test_course_lab_bad_input_is_one_line_naming_the_option(folder, args, field):
+    assert_clean_invalid(course(folder, "lab", "MRN001", *args), field)
