@@ -313,3 +313,19 @@ def test_prep_new_prints_only_the_id_on_stdout_and_warnings_on_stderr(data, caps
     assert code == 0
     assert out.strip().startswith("BSP-") and len(out.strip().splitlines()) == 1
     assert "warning: " in err and "BSA" in err
+
+
+def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, monkeypatch):
+    # Issue 17: the drug and regimen are picked at order entry; the stored preparation names them.
+    argv = ["prep", "new", *PATIENT, "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "4",
+            "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--user", "tina", "--json", "--data-dir", str(data)]
+    code, out, err = run(capsys, monkeypatch, "111111", *argv)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["id"].startswith("MYL-")
+    assert payload["calculation"]["dose_mg"] == 4.5 and payload["calculation"]["hcpcs"] == "J9203"
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", payload["id"], "--json", "--data-dir", str(data))
+    shown = json.loads(out)
+    assert code == 0 and shown["monograph"]["id"] == "gemtuzumab-ozogamicin"
+    code, _, err = run(capsys, monkeypatch, "111111", *[a for a in argv if a not in ("--regimen", "fractionated")])
+    assert code == 2 and "invalid regimen:" in err

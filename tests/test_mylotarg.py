@@ -133,3 +133,15 @@ def test_preparation_ids_carry_the_drugs_prefix_with_the_same_check_character():
     assert besponsa.startswith("BSP-") and normalize_preparation_id(besponsa[4:]) == besponsa
     with pytest.raises(ValidationError):
         normalize_preparation_id(mylotarg[:-1] + ("2" if mylotarg[-1] != "2" else "3"))
+
+
+def test_schedule_plans_the_regimens_dose_days():
+    fractionated = run_cli("schedule", *MYL, "--regimen", "fractionated", "--cycle", "1", "--start", "2027-01-04", "--json")
+    assert fractionated.code == 0, fractionated.stderr
+    doses = fractionated.json()["doses"]
+    assert [(d["day"], d["planned"], d["mg_per_m2"]) for d in doses] == [
+        (1, "2027-01-04", 3.0), (4, "2027-01-07", 3.0), (7, "2027-01-10", 3.0)]
+    single = run_cli("schedule", *MYL, "--regimen", "single-agent", "--cycle", "1", "--start", "2027-01-04",
+                     "--given", "8=2027-01-12", "--json")
+    assert single.code == 1 and [d["mg_per_m2"] for d in single.json()["doses"]] == [6.0, 3.0]
+    assert run_cli("schedule", *MYL, "--cycle", "1", "--start", "2027-01-04").code == 2

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_storage_options, emit_json
+from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json
 
 # SQLite's LIMIT is a 64-bit integer; a bigger --limit is a typo, not a request for more rows.
 MAX_LIST_LIMIT = 1_000_000
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="prep_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     new = commands.add_parser("new", help="calculate and store a new preparation; prints its id")
+    add_drug_options(new)
     new.add_argument("--patient-name", required=True, help='"Family, Given"')
     new.add_argument("--mrn", required=True, help="medical record number")
     new.add_argument("--dob", required=True, metavar="YYYY-MM-DD", help="date of birth")
@@ -154,6 +155,9 @@ def run_new(args: argparse.Namespace) -> int:
     from ..domain.records import Patient
     from ..service import PreparationBlocked, StepRefused
     from .service_access import open_service_for, sign_in
+    from .common import chosen_monograph
+
+    drug = chosen_monograph(args)  # an unknown drug or a missing regimen is refused before any sign-in
 
     from ..domain.numbers import read_number
 
@@ -171,13 +175,14 @@ def run_new(args: argparse.Namespace) -> int:
             except StepRefused as exc:
                 raise _refused(exc) from None
         try:
-            service.calculate(service.order_from_course(patient.mrn, order)[0])  # invalid input before the PIN is asked for
+            service.calculate(service.order_from_course(patient.mrn, order)[0], monograph=drug)  # invalid input before the PIN is asked for
         except StepRefused as exc:
             print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
             return Exit.HARD_STOP
         user = sign_in(service, args.user, args.pin_fd)
         try:
-            status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed)
+            status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed,
+                                                monograph=drug)
         except PreparationBlocked as blocked:
             if args.json:
                 emit_json({"id": None, "stored": False, "hard_stops": blocked.hard_stops, "calculation": blocked.calculation.to_dict()})

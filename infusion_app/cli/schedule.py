@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Exit, emit_json
+from .common import Exit, add_drug_options, chosen_monograph, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "than 6 days after the previous dose given), its dose per m², the cycle length and the next cycle's start. "
         "A given date outside its window is a hard stop (exit 1).",
     )
-    parser.add_argument("--cycle", required=True, help="cycle number, 1 to 6")
+    add_drug_options(parser)
+    parser.add_argument("--cycle", required=True, help="cycle number (1 to 6 for BESPONSA; 1 for a MYLOTARG regimen)")
     parser.add_argument("--start", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
     parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
     parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE",
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         response=args.response,
         given=parse_given(args.given),
         extend_to_28=args.extend_to_28,
+        monograph=chosen_monograph(args),
     )
     if args.json:
         emit_json(plan.to_dict())
