@@ -16,7 +16,9 @@ system_packages=(python3 python3-venv python3-pip libegl1 libgl1 libglib2.0-0 li
   fonts-droid-fallback)  # CJK names on the labels and sheets (reports/fonts.py)
 # --test also needs a real print system for the printing tests: CUPS with a virtual PDF printer
 # (tests/cups_server.py starts a private server), poppler to read the printed PDFs back.
-[ "${1:-}" = "--test" ] && system_packages+=(cups cups-client printer-driver-cups-pdf poppler-utils)
+# PostgreSQL: the storage, service and crash tests also run against a real server; without
+# INFUSION_PREP_TEST_POSTGRES, tests/postgres_server.py starts a throwaway cluster of its own.
+[ "${1:-}" = "--test" ] && system_packages+=(cups cups-client printer-driver-cups-pdf poppler-utils postgresql)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for package in "${system_packages[@]}"; do

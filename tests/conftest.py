@@ -30,3 +30,62 @@ def pytest_addoption(parser):
         import pytest_timeout  # noqa: F401
     except ImportError:
         parser.addini("timeout", "per-test timeout (needs pytest-timeout)")
+
+
+# -- PostgreSQL beside SQLite (issue 14) --------------------------------------------------------
+# The storage, service, audit and crash tests take the `database` fixture: each runs once on an
+# SQLite file in tmp_path (database None) and once on its own PostgreSQL database (a URL), created
+# from one migrated template per session. The server: INFUSION_PREP_TEST_POSTGRES, or a throwaway
+# cluster (tests/postgres_server.py). No server fails those tests with the reason; never a skip.
+
+import itertools  # noqa: E402
+
+import pytest  # noqa: E402
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    from tests.postgres_server import NoPostgres, admin_url
+
+    try:
+        url, cluster = admin_url()
+    except NoPostgres as exc:
+        pytest.fail(f"PostgreSQL tests cannot run: {exc}", pytrace=False)
+    yield url
+    if cluster is not None:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url, tmp_path_factory):
+    """A database migrated by `db upgrade` once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
+    from tests.postgres_server import execute_autocommit, with_database
+
+    from infusion_app.storage.database import upgrade_database
+
+    name = f"infusion_template_{os.getpid()}"
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    upgrade_database(tmp_path_factory.mktemp("pg-template"), with_database(postgres_admin_url, name))
+    yield name
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url, postgres_template):
+    """A fresh, migrated PostgreSQL database of this test's own, dropped afterwards."""
+    from tests.postgres_server import execute_autocommit, with_database
+
+    name = f"infusion_test_{os.getpid()}_{next(_database_numbers)}"
+    execute_autocommit(postgres_admin_url, f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+    yield with_database(postgres_admin_url, name)
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """None (the SQLite file in the data folder) or the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")

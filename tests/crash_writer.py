@@ -1,6 +1,6 @@
 """Records steps in a loop and prints each one only after its commit (used by test_crash.py).
 
-    python tests/crash_writer.py DATA_DIR
+    python tests/crash_writer.py DATA_DIR [DATABASE_URL]
 
 Lines: "ready" once the database is open, "prep ID" after a preparation is stored, "event ID SEQ TYPE" after a step is stored
 (SEQ counts every stored event of the preparation, the override included). The test kills this
@@ -20,9 +20,9 @@ from infusion_app.service import open_service
 PREMEDS = [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]
 
 
-def main(data_dir: str, say=None) -> None:
+def main(data_dir: str, say=None, database: str | None = None) -> None:
     say = say or sys.stdout
-    service = open_service(data_dir=data_dir)
+    service = open_service(data_dir=data_dir, database=database)
     tech, pharm, nurse = service.user("Tina"), service.user("Paul"), service.user("Nora")
     order_pharm = service.user("Olga")
     say.write("ready\n")  # opened: from here on every line follows a commit
@@ -57,4 +57,4 @@ def main(data_dir: str, say=None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], database=sys.argv[2] if len(sys.argv) > 2 else None)

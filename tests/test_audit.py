@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -21,11 +23,27 @@ from infusion_app.storage.database import DB_FILENAME
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True)
+class Site:
+    """The filled database: an SQLite file in `data_dir`, or a PostgreSQL database (`database`)."""
+
+    data_dir: Path
+    database: str | None
+
+    def open(self, clock=None):
+        return open_service(data_dir=self.data_dir, database=self.database, clock=clock or FakeClock(T0))
+
+    @property
+    def cli(self) -> list[str]:
+        return ["--data-dir", str(self.data_dir), *(["--database", self.database] if self.database else [])]
+
+
 @pytest.fixture
-def filled(tmp_path):
+def filled(tmp_path, database):
     """A database with one of each kind of change in its audit log."""
     clock = FakeClock(T0)
-    with open_service(data_dir=tmp_path, clock=clock) as service:
+    site = Site(tmp_path, database)
+    with site.open(clock) as service:
         pharm = service.add_user("Paul", Role.PHARMACIST, "222222")
         tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharm)
         service.add_user("Nora", Role.NURSE, "444444", actor=pharm)
@@ -40,24 +58,60 @@ def filled(tmp_path):
         service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"})
         service.deactivate_user("Nora", actor=pharm)
         assert service.verify_audit().intact
-    return tmp_path
+    return site
 
 
-def raw(tmp_path, *statements):
-    connection = sqlite3.connect(tmp_path / DB_FILENAME)
-    with connection:
-        for statement in statements:
-            connection.execute(statement)
-    connection.close()
+def raw(site: Site, *statements):
+    """Change the tables behind the program's back, as whoever owns them could: the audit log's
+    append-only triggers are dropped (SQLite) or disabled (PostgreSQL, the owner) first."""
+    if site.database is None:
+        connection = sqlite3.connect(site.data_dir / DB_FILENAME)
+        with connection:
+            connection.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+            connection.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+            for statement in statements:
+                connection.execute(statement)
+        connection.close()
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(site.database, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+            for statement in statements:
+                connection.exec_driver_sql(statement.replace("%", "%%"))
+            connection.exec_driver_sql("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    finally:
+        engine.dispose()
 
 
-def check(tmp_path):
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as service:
+def one_value(site: Site, query: str):
+    if site.database is None:
+        connection = sqlite3.connect(site.data_dir / DB_FILENAME)
+        try:
+            return connection.execute(query).fetchone()[0]
+        finally:
+            connection.close()
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(site.database, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(query).scalar()
+    finally:
+        engine.dispose()
+
+
+def check(site: Site):
+    with site.open() as service:
         return service.verify_audit()
 
 
 def test_every_kind_of_change_is_in_the_log_with_who_and_when(filled):
-    with open_service(data_dir=filled, clock=FakeClock(T0)) as service:
+    with filled.open() as service:
         entries = service.audit_entries()
     actions = [e.action for e in entries]
     assert actions == [
@@ -103,7 +157,7 @@ def test_deleting_the_newest_entries_is_found(filled):
 
 def test_deleting_the_newest_entry_is_found_even_after_more_are_written(filled):
     raw(filled, "DELETE FROM audit_log WHERE seq = 11")
-    with open_service(data_dir=filled, clock=FakeClock(T0)) as service:
+    with filled.open() as service:
         service.set_setting("paper_size", "a4", service.user("Paul"))
         assert service.verify_audit().first_broken == 12
 
@@ -119,16 +173,15 @@ def test_reordered_entries_are_found(filled):
 
 
 def test_an_inserted_entry_with_a_valid_looking_hash_is_found(filled):
-    connection = sqlite3.connect(filled / DB_FILENAME)
-    previous = connection.execute("SELECT hash FROM audit_log WHERE seq = 4").fetchone()[0]
-    connection.close()
+    previous = one_value(filled, "SELECT hash FROM audit_log WHERE seq = 4")
     at, actor, action, subject, before, after = "2026-03-10T08:00:00.000000+00:00", "Paul", "user.added", "Mallory", "null", '{"name":"Mallory"}'
     forged = entry_hash(previous, 5, at, actor, action, subject, before, after)
     raw(
         filled,
         "UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 5",
         "UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000",
-        f"INSERT INTO audit_log VALUES (5, '{at}', '{actor}', '{action}', '{subject}', '{before}', '{after}', '{previous}', '{forged}')",
+        "INSERT INTO audit_log (seq, at, actor, action, subject, before_json, after_json, prev_hash, hash) "
+        f"VALUES (5, '{at}', '{actor}', '{action}', '{subject}', '{before}', '{after}', '{previous}', '{forged}')",
     )
     result = check(filled)
     # The chain is keyed: a forger without the site secret cannot give entry 5 a valid hash.
@@ -149,13 +202,13 @@ def test_canonical_json_is_stable_and_typed():
 
 
 def test_audit_verify_command_exit_codes(filled, capsys):
-    assert main(["audit", "verify", "--data-dir", str(filled)]) == 0
+    assert main(["audit", "verify", *filled.cli]) == 0
     assert "intact: 11 entries" in capsys.readouterr().out
     raw(filled, "UPDATE audit_log SET subject = 'other' WHERE seq = 2")
-    assert main(["audit", "verify", "--data-dir", str(filled)]) == 1
+    assert main(["audit", "verify", *filled.cli]) == 1
     out = capsys.readouterr().out
     assert "BROKEN at entry 2" in out
-    assert main(["audit", "verify", "--json", "--data-dir", str(filled)]) == 1
+    assert main(["audit", "verify", "--json", *filled.cli]) == 1
     import json
 
     assert json.loads(capsys.readouterr().out)["first_broken"] == 2
@@ -163,7 +216,7 @@ def test_audit_verify_command_exit_codes(filled, capsys):
 
 def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     target = tmp_path / "audit.csv"
-    assert main(["audit", "export", "--out", str(target), "--data-dir", str(filled)]) == 0
+    assert main(["audit", "export", "--out", str(target), *filled.cli]) == 0
     import stat
 
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it names patients
@@ -173,7 +226,7 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     assert rows[-1]["action"] == "audit.exported"
     assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS
     assert all(rows[i]["prev_hash"] == rows[i - 1]["hash"] for i in range(1, len(rows)))
-    assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), "--data-dir", str(filled)]) == 2
+    assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), *filled.cli]) == 2
     assert "--out" in capsys.readouterr().err
 
 
@@ -182,7 +235,7 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
 
 @pytest.mark.parametrize("statement, expected_seq, words", [
     ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 2, "role"),
-    ("UPDATE users SET active = 1 WHERE name = 'Nora'", 11, "active"),
+    ("UPDATE users SET active = true WHERE name = 'Nora'", 11, "active"),
     ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
     ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
     ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.45', '\"dose_mg\":14.5')", 5, "order"),

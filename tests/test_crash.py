@@ -38,7 +38,7 @@ class ForkedWriter:
     The child inherits no open database: the parent opens and closes its own between rounds.
     """
 
-    def __init__(self, data_dir: Path, errors: Path):
+    def __init__(self, data_dir: Path, errors: Path, database: str | None = None):
         import importlib.util
 
         spec = importlib.util.spec_from_file_location("crash_writer", WRITER)
@@ -49,7 +49,7 @@ class ForkedWriter:
         if pid == 0:  # the child: write, and never return into pytest
             try:
                 os.close(read_end)
-                module.main(str(data_dir), os.fdopen(write_end, "w"))
+                module.main(str(data_dir), os.fdopen(write_end, "w"), database)
             except BaseException:
                 import traceback
 
@@ -76,15 +76,15 @@ class ForkedWriter:
         return out, self.error_text()
 
 
-def start_writer(data_dir: Path) -> subprocess.Popen:
+def start_writer(data_dir: Path, database: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "INFUSION_PREP_TESTING"}
     env["PYTHONPATH"] = os.pathsep.join([str(WRITER.parents[1]), env.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, str(WRITER), str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, str(WRITER), str(data_dir), *([database] if database else [])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 @pytest.mark.slow
-def test_steps_survive_sigkill_at_random_moments(tmp_path):
-    survive_sigkills(tmp_path, FAST_ROUNDS)
+def test_steps_survive_sigkill_at_random_moments(tmp_path, database):
+    survive_sigkills(tmp_path, FAST_ROUNDS, database)
 
 
 @pytest.mark.long
@@ -92,9 +92,9 @@ def test_steps_survive_many_sigkills_at_random_moments(tmp_path):
     survive_sigkills(tmp_path, LONG_ROUNDS)
 
 
-def survive_sigkills(tmp_path, rounds: int) -> None:
+def survive_sigkills(tmp_path, rounds: int, database: str | None = None) -> None:
     data = tmp_path / "data"
-    with open_service(data_dir=data) as service:
+    with open_service(data_dir=data, database=database) as service:
         paul = service.add_user("Paul", Role.PHARMACIST, "222222")
         service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
         service.add_user("Nora", Role.NURSE, "444444", actor=paul)
@@ -105,7 +105,7 @@ def survive_sigkills(tmp_path, rounds: int) -> None:
     killed_before_any_line = 0
     started = time.monotonic()
     for round_number in range(rounds):
-        writer = ForkedWriter(data, tmp_path / f"errors-{round_number}.txt")
+        writer = ForkedWriter(data, tmp_path / f"errors-{round_number}.txt", database)
         seen = writer.stdout.readline()
         assert seen == "ready\n", f"the writer did not start: {writer.error_text()}"
         blind = round_number % 5 == 4
@@ -132,13 +132,13 @@ def survive_sigkills(tmp_path, rounds: int) -> None:
             elif parts[0] == "event":  # "ready" carries nothing to check
                 acknowledged_events[(parts[1], int(parts[2]))] = parts[3]
 
-        database = data / DB_FILENAME
-        integrity = sqlite3.connect(database)
-        try:
-            assert integrity.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        finally:
-            integrity.close()
-        with open_service(data_dir=data) as service:
+        if database is None:
+            integrity = sqlite3.connect(data / DB_FILENAME)
+            try:
+                assert integrity.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            finally:
+                integrity.close()
+        with open_service(data_dir=data, database=database) as service:
             stored = {p.id: p for p in service.repository.list_preparations()}
             missing = acknowledged_preps - stored.keys()
             assert not missing, f"round {round_number}: acknowledged preparations lost: {missing}"
@@ -154,15 +154,15 @@ def survive_sigkills(tmp_path, rounds: int) -> None:
 
 
 @pytest.mark.slow
-def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path):
+def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path, database):
     """Two workstations writing to one database: every acknowledged step is stored, one chain."""
     data = tmp_path / "data"
-    with open_service(data_dir=data) as service:
+    with open_service(data_dir=data, database=database) as service:
         paul = service.add_user("Paul", Role.PHARMACIST, "222222")
         service.add_user("Tina", Role.TECHNICIAN, "111111", actor=paul)
         service.add_user("Nora", Role.NURSE, "444444", actor=paul)
         service.add_user("Olga", Role.PHARMACIST, "333333", actor=paul)
-    writers = [start_writer(data) for _ in range(2)]
+    writers = [start_writer(data, database) for _ in range(2)]
     for writer in writers:
         assert writer.stdout.readline() == "ready\n", writer.stderr.read()
     # Let both get well into their loops (each line is a commit), then stop them mid-stride.
@@ -178,7 +178,7 @@ def test_two_writers_at_once_keep_one_unbroken_chain(tmp_path):
         out, _ = writer.communicate(timeout=30)
         lines += out.splitlines(keepends=True)
     acknowledged = [line.split() for line in lines if line.endswith("\n")]
-    with open_service(data_dir=data) as service:
+    with open_service(data_dir=data, database=database) as service:
         stored = {p.id: p for p in service.repository.list_preparations()}
         for parts in acknowledged:
             if parts[0] == "prep":

@@ -462,6 +462,8 @@ def test_a_raised_role_with_the_whole_chain_recomputed_is_found(tmp_path):
 
     folder = _filled(tmp_path / "d")
     connection = sqlite3.connect(folder / DB_FILENAME)
+    # Whoever can write the file can drop the append-only triggers; the keyed chain still tells.
+    connection.executescript("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;")
     with connection:
         connection.execute("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina Tech'")
         rows = connection.execute("SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall()
@@ -481,6 +483,8 @@ def test_a_raised_role_with_the_whole_chain_recomputed_is_found(tmp_path):
 def test_a_truncated_log_with_its_head_fixed_is_found(tmp_path):
     folder = _filled(tmp_path / "d")
     connection = sqlite3.connect(folder / DB_FILENAME)
+    # Whoever can write the file can drop the append-only triggers; the keyed chain still tells.
+    connection.executescript("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;")
     with connection:
         previous = connection.execute("SELECT hash FROM audit_log WHERE seq = 2").fetchone()[0]
         connection.execute("DELETE FROM audit_log WHERE seq = 3")
@@ -530,6 +534,8 @@ def test_an_older_versions_unkeyed_log_stays_verifiable_and_new_entries_are_keye
     (folder / "audit.key").unlink()  # as an older version left the folder: no secret, no anchor
     (folder / "audit-anchor.log").unlink()
     connection = sqlite3.connect(folder / DB_FILENAME)
+    # Whoever can write the file can drop the append-only triggers; the keyed chain still tells.
+    connection.executescript("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;")
     from infusion_app.storage.audit import GENESIS, entry_hash
 
     with connection:  # the old version's unkeyed hashes
@@ -537,7 +543,7 @@ def test_an_older_versions_unkeyed_log_stays_verifiable_and_new_entries_are_keye
         for seq, at, actor, action, subject, before, after in connection.execute(
                 "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall():
             digest = entry_hash(previous, seq, at, actor, action, subject, before, after)
-            connection.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq))
+            connection.execute("UPDATE audit_log SET prev_hash = ?, hash = ?, station = '' WHERE seq = ?", (previous, digest, seq))
             previous = digest
         connection.execute("UPDATE audit_head SET hash = ?", (previous,))
     connection.close()

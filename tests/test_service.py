@@ -35,8 +35,8 @@ def clock():
 
 
 @pytest.fixture
-def service(tmp_path, clock):
-    svc = open_service(data_dir=tmp_path, clock=clock)
+def service(tmp_path, clock, database):
+    svc = open_service(data_dir=tmp_path, database=database, clock=clock)
     yield svc
     svc.close()
 
@@ -50,6 +50,11 @@ def people(service):
         "pharm2": service.add_user("Petra Pharm", Role.PHARMACIST, "333333", actor=pharm),
         "nurse": service.add_user("Nora Nurse", Role.NURSE, "444444", actor=pharm),
     }
+
+
+def service_database(service):
+    """The URL of the service's own database when it is a server's (None: the SQLite file in tmp_path)."""
+    return None if service.location.path is not None else service.location.url
 
 
 def new_prep(service, people, **order_changes):
@@ -147,7 +152,7 @@ def test_a_new_preparation_stores_the_patient_order_and_calculation(service, peo
     status = new_prep(service, people)
     assert status.id.startswith("BSP-") and len(status.id) == 9
     assert status.current_step == "verify order" and status.active
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         prep = other.get(status.id.lower())
         assert prep.patient == PATIENT
         assert prep.order["calculation"]["dose_mg"] == service.calculate(ORDER).dose_mg
@@ -257,7 +262,7 @@ def test_a_step_is_stored_before_record_event_returns(service, people, tmp_path)
     status = new_prep(service, people)
     verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:  # a second connection, as after a crash
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:  # a second connection, as after a crash
         assert [e.type for e in other.get(status.id).events] == [E.ORDER_VERIFIED, E.RECONSTITUTED]
 
 
@@ -361,9 +366,9 @@ def test_a_reopened_service_starts_its_clock_at_the_latest_stored_instant(servic
     clock.advance(hours=2)
     verify_order(service, status.id)
     service.record_event(status.id, E.RECONSTITUTED, people["tech"])
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0 + timedelta(hours=2, minutes=-3))) as reopened:  # 3 min behind
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0 + timedelta(hours=2, minutes=-3))) as reopened:  # 3 min behind
         assert reopened.now() == T0 + timedelta(hours=2)  # within the tolerance: the stored instant is the floor
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as reopened:  # its clock is 2 h behind
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as reopened:  # its clock is 2 h behind
         # Beyond the tolerance a stored instant is another clock's error: flagged, never adopted
         # (one fast workstation must not drag every other one forward; issue 15, item 10).
         assert reopened.now() == T0 and reopened.stored_instant_ahead == T0 + timedelta(hours=2)
@@ -385,7 +390,7 @@ def test_settings_are_validated_stored_audited_and_used(service, people, clock, 
     entry = service.audit_entries()[-1]
     assert (entry.action, entry.actor, entry.subject) == ("setting.changed", "Paul Pharm", "warning_lead_minutes")
     assert entry.before == '{"warning_lead_minutes":30}' and entry.after == '{"warning_lead_minutes":45}'
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         assert other.settings().warning_lead_time == timedelta(minutes=45)
     for key, bad in [("warning_lead_minutes", "0"), ("warning_lead_minutes", "ten"), ("paper_size", "legal"), ("colour", "red")]:
         with pytest.raises(ValidationError):
@@ -409,7 +414,7 @@ def test_alarm_acknowledgements_are_stored_once_and_survive_a_restart(service, p
     assert again.current_step == "dilute"  # an acknowledgement is not a step
     with pytest.raises(ValidationError):
         service.acknowledge_alarm(status.id, "no_such_deadline", "warning", people["nurse"])
-    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as other:
+    with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         restored = other.status(status.id)
         assert restored.is_acknowledged("dilute_by", "warning")
         assert not restored.is_acknowledged("dilute_by", "expired")
@@ -432,7 +437,7 @@ def test_a_step_checked_against_a_stale_read_is_rechecked(service, people, tmp_p
     """Two workstations: the other one records a step between our read and our write."""
     status = new_prep(service, people)
     verify_order(service, status.id)
-    other = open_service(data_dir=tmp_path, clock=FakeClock(T0))
+    other = open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0))
     real_append = service.repository.append_events
     calls = []
 

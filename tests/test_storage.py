@@ -29,6 +29,14 @@ def opened(tmp_path):
     engine.dispose()
 
 
+@pytest.fixture
+def repository_engine(tmp_path, database):
+    """The engine of a fresh database: SQLite in tmp_path, and PostgreSQL (tests/conftest.py)."""
+    engine, _location, _result = open_database(tmp_path / "data", database)
+    yield engine
+    engine.dispose()
+
+
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -128,8 +136,8 @@ def sample_prep(prep_id: str = "BSP-ABCD7") -> Preparation:
     )
 
 
-def test_a_preparation_round_trips_with_vials_events_and_utc_instants(opened):
-    engine, _, _ = opened
+def test_a_preparation_round_trips_with_vials_events_and_utc_instants(repository_engine):
+    engine = repository_engine
     repository = SqlRepository(engine)
     repository.add_preparation(sample_prep(), draft("preparation.created", "BSP-ABCD7"))
     repository.add_vial("BSP-ABCD7", VialRecord("LOT-2", date(2027, 6, 30)), draft())
@@ -153,8 +161,8 @@ def test_a_preparation_round_trips_with_vials_events_and_utc_instants(opened):
     assert repository.latest_instant() == T0
 
 
-def test_appending_after_someone_else_appended_is_a_concurrent_change(opened):
-    engine, _, _ = opened
+def test_appending_after_someone_else_appended_is_a_concurrent_change(repository_engine):
+    engine = repository_engine
     repository = SqlRepository(engine)
     repository.add_preparation(sample_prep(), draft())
     step = Event(EventType.RECONSTITUTED, T0, T0, "Tina")
@@ -166,8 +174,8 @@ def test_appending_after_someone_else_appended_is_a_concurrent_change(opened):
     assert len(repository.audit_entries()) == entries_before  # the failed transaction left nothing
 
 
-def test_the_active_flag_filters_the_list(opened):
-    engine, _, _ = opened
+def test_the_active_flag_filters_the_list(repository_engine):
+    engine = repository_engine
     repository = SqlRepository(engine)
     repository.add_preparation(sample_prep("BSP-ABCD7"), draft())
     repository.add_preparation(sample_prep("BSP-WXYZ2"), draft())
@@ -176,10 +184,10 @@ def test_the_active_flag_filters_the_list(opened):
     assert {p.id for p in repository.list_preparations()} == {"BSP-ABCD7", "BSP-WXYZ2"}
 
 
-def test_users_are_unique_regardless_of_case_and_never_deleted(opened):
+def test_users_are_unique_regardless_of_case_and_never_deleted(repository_engine):
     from infusion_app.storage import DuplicateError
 
-    engine, _, _ = opened
+    engine = repository_engine
     repository = SqlRepository(engine)
     repository.add_user(User(None, "Ana Silva", Role.NURSE), "hash", draft())
     with pytest.raises(DuplicateError):

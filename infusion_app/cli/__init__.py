@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "reports",
     "export",
     "downtime",
+    "db",
 )
 
 

@@ -37,6 +37,7 @@ class AuditEntry:
     after: str
     prev_hash: str
     hash: str
+    station: str = ""  # the workstation it was written at (hashed with the entry when given)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class Event:
     user: str  # the user's name
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    station: str = ""  # the workstation that recorded it (set by storage: host or site station name)
 
 
 @dataclass

@@ -277,6 +277,24 @@ class PreparationService:
     def now(self) -> datetime:
         return self.clock.now()
 
+    @property
+    def station(self) -> str:
+        """The workstation name every event and audit entry from here records."""
+        return str(getattr(self.repository, "station", "") or "")
+
+    def clock_skew_warning(self) -> str | None:
+        """On a shared database: this workstation's clock against the server's, when further
+        apart than the site's tolerance (instants come from the server either way)."""
+        offset = getattr(self._wall, "offset", None)
+        if offset is None:
+            return None
+        tolerance = self.settings().clock_skew_tolerance
+        if abs(offset) <= tolerance:
+            return None
+        direction = "behind" if offset > timedelta(0) else "ahead of"
+        return (f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
+                f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)")
+
     # -- users ------------------------------------------------------------------------------
     def has_users(self) -> bool:
         return self.repository.count_users() > 0
@@ -437,14 +455,30 @@ class PreparationService:
     def policy(self):
         return self.settings().policy
 
-    def set_setting(self, key: str, value: Any, actor: User) -> Settings:
-        """Pharmacists change settings; the change (before and after) is audited."""
+    def setting_version(self, key: str) -> tuple[str, datetime] | None:
+        """Who last changed a setting and when (None: never changed): pass it back as `expected`."""
+        versions = getattr(self.repository, "setting_versions", None)
+        return versions().get(key) if versions is not None else None
+
+    def set_setting(self, key: str, value: Any, actor: User, expected: tuple[str, datetime] | None | bool = False) -> Settings:
+        """Pharmacists change settings; the change (before and after) is audited.
+
+        `expected`: setting_version(key) as read when the form was filled; a change another
+        station made since is refused (StepRefused 'changed': "changed by NAME at TIME; reload"),
+        never overwritten. Left out, the value is set as given (the command line)."""
         if actor is None:
             raise ValidationError("user", "a pharmacist must be named to change a setting")
         who = self._actor_name(actor, "changing a setting")
         clean = validate_setting(key, value)
         before = self.settings().as_dict().get(key)
-        self.repository.set_setting(key, clean, AuditDraft(self.now(), who, "setting.changed", key, {key: before}, {key: clean}))
+        draft = AuditDraft(self.now(), who, "setting.changed", key, {key: before}, {key: clean})
+        try:
+            if expected is False:
+                self.repository.set_setting(key, clean, draft)
+            else:
+                self.repository.set_setting(key, clean, draft, expected=expected)  # type: ignore[call-arg]
+        except ConcurrentChange as change:
+            raise StepRefused("changed", str(change)) from None
         return self.settings()
 
     # -- preparations -----------------------------------------------------------------------
@@ -787,6 +821,7 @@ class PreparationService:
             details = {**(details or {}), "downtime": True}
         actor = self._current_user(user)
         settings = self.settings()
+        conflict: ConcurrentChange | None = None
         for _attempt in range(5):
             prep = self._load(prep_id)
             now = self._now_for(prep)
@@ -797,11 +832,18 @@ class PreparationService:
                 raise ValidationError("at", f"{utc_iso(when)} is in the future (now is {utc_iso(now)})")
             event = Event(type=kind, at=when, recorded_at=now, user=actor.name, details=dict(details or {}))
             use = override
-            if use is not None and not use.hard_stop_code:
-                use = self._fill_override_code(prep, event, actor, now, settings, use)
-            breaches = machine.check_event(
-                prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason
-            )
+            try:
+                if use is not None and not use.hard_stop_code:
+                    use = self._fill_override_code(prep, event, actor, now, settings, use)
+                breaches = machine.check_event(
+                    prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason
+                )
+            except StepRefused as refusal:
+                if conflict is None:
+                    raise
+                # Another station's step won the race: say what it recorded and who, then why this one cannot follow.
+                raise StepRefused(refusal.code, f"{conflict}; so this step was not recorded: {refusal.message}",
+                                  refusal.overridable, refusal.deviation_allowed) from None
             new_events = []
             if use is not None:
                 new_events.append(self._override_event(prep, event, use, now))
@@ -817,7 +859,8 @@ class PreparationService:
                                          {**_event_dict(item, len(prep.events) + offset), "step": step_after, "active": machine.is_active(after)}))
             try:
                 self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
-            except ConcurrentChange:
+            except ConcurrentChange as change:
+                conflict = change
                 continue  # another workstation recorded a step meanwhile: re-check against it
             if kind is EventType.INFUSION_ENDED:
                 self._report_administration(prep_id)
@@ -992,6 +1035,7 @@ def open_service(
     database: str | None = None,
     clock: Clock | None = None,
     monograph: Monograph | None = None,
+    station: str | None = None,
 ) -> PreparationService:
     """Open (creating and migrating when needed) the database and return the service.
 
@@ -999,9 +1043,15 @@ def open_service(
     """
     from ..storage import SqlRepository, open_database
 
-    wall = clock or SystemClock()
-    engine, location, migration = open_database(data_dir, database, now=wall.now())
+    from ..storage.database import is_shared_url
+
+    engine, location, migration = open_database(data_dir, database, now=(clock or SystemClock()).now(), station=station)
     try:
+        wall: Clock = clock or SystemClock()
+        if clock is None and is_shared_url(location.url):
+            from ..storage.server_clock import ServerClock
+
+            wall = ServerClock(engine)  # one clock for the site: the server's
         return PreparationService(SqlRepository(engine), wall, monograph, engine=engine, location=location, migration=migration)
     except BaseException:
         engine.dispose()

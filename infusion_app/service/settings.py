@@ -120,7 +120,10 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "premedication_duplicate_minutes": (_whole(1, 60, "minutes"), "the same premedication recorded twice within this time is refused as a double entry"),
     "infusion_minimum_tolerance_minutes": (_whole(0, 15, "minutes"), "how much sooner than its minimum duration an infusion may end"),
     "override_reason_min_chars": (_whole(3, 200, "characters"), "shortest reason accepted for an override or a deviation"),
+    "clock_skew_tolerance_seconds": (_whole(5, 3600, "seconds"),
+                                     "a workstation clock further than this from the database server's is warned about (shared database)"),
 }
+DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS = 60
 _MINUTE_SETTINGS = {
     "reconstituted_room_allowance_minutes": "reconstituted_room_allowance",
     "premedication_window_minutes": "premedication_window",
@@ -157,6 +160,13 @@ class Settings:
             return DEFAULT_PIN_MIN_DIGITS
 
     @property
+    def clock_skew_tolerance(self) -> timedelta:
+        try:
+            return timedelta(seconds=int(self.stored.get("clock_skew_tolerance_seconds", DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS)))
+        except (TypeError, ValueError):
+            return timedelta(seconds=DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS)
+
+    @property
     def warning_lead_time(self) -> timedelta:
         return self.policy.warning_lead_time
 
@@ -179,6 +189,7 @@ class Settings:
             "lab_max_age_hours": policy.lab_max_age_hours,
             **{key: int(getattr(policy, field).total_seconds() // 60) for key, field in _MINUTE_SETTINGS.items()},
             "override_reason_min_chars": policy.override_reason_min_chars,
+            "clock_skew_tolerance_seconds": int(self.clock_skew_tolerance.total_seconds()),
         }
 
 

@@ -1,7 +1,9 @@
 """The audit chain: canonical JSON, entry hashes, and the walk that finds the first broken entry.
 
 hash(entry) = sha256(previous hash + canonical JSON of [seq, at, actor, action, subject, before, after]),
-where `before` and `after` are the stored canonical JSON texts. The first entry chains to GENESIS.
+where `before` and `after` are the stored canonical JSON texts, and the station (the workstation
+that wrote it) appended to that list when there is one, so entries written before stations were
+recorded keep their hashes. The first entry chains to GENESIS.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ def canonical_json(value: Any) -> str:
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, before: str, after: str,
-               key: bytes | None = None) -> str:
+               key: bytes | None = None, station: str = "") -> str:
     """SHA-256 of the entry chained to the previous hash; an HMAC under the site secret when `key`."""
-    payload = json.dumps([seq, at, actor, action, subject, before, after], separators=(",", ":"), ensure_ascii=False)
+    fields: list = [seq, at, actor, action, subject, before, after]
+    if station:
+        fields.append(station)
+    payload = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     message = (prev_hash + payload).encode("utf-8")
     if key is not None:
         return hmac.new(key, message, hashlib.sha256).hexdigest()
@@ -73,7 +78,7 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None, se
         if entry.prev_hash != previous:
             return AuditCheck(count, entry.seq, f"entry {entry.seq} does not chain to the entry before it (deleted, inserted or reordered)")
         key = seal.key if seal is not None and seal.is_keyed(entry.seq) else None
-        recomputed = entry_hash(previous, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key)
+        recomputed = entry_hash(previous, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key, entry.station)
         if recomputed != entry.hash:
             return AuditCheck(count, entry.seq, f"entry {entry.seq} was altered after it was written (its hash does not match its content)")
         previous = entry.hash

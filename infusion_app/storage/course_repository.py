@@ -29,7 +29,7 @@ from .course_models import (
     CourseRow,
 )
 from .database import StorageError
-from .repository import DuplicateError, SqlRepository, TransactionScopes
+from .repository import DuplicateError, SqlRepository, TransactionScopes, retried
 
 
 def _days_text(days: tuple[int, ...]) -> str:
@@ -158,6 +158,7 @@ class SqlCourseRepository(TransactionScopes):
             session.add(CourseLabOverrideRow(course_id=course_id, cycle=o.cycle, day=o.day, pharmacist=o.pharmacist,
                                              reason=o.reason, at=o.at, missing_json=json.dumps(list(o.missing), ensure_ascii=False)))
 
+    @retried
     def add_course(self, course: Course, created_by: str, audit: AuditDraft) -> Course:
         try:
             with self._write() as session:
@@ -177,14 +178,26 @@ class SqlCourseRepository(TransactionScopes):
             raise StorageError(f"the course for MRN {course.mrn} could not be stored: {exc.orig}; nothing was changed") from None
         return course
 
+    @staticmethod
+    def _last_change(session: Session, mrn: str) -> str:
+        """'changed by NAME at TIME (station S)', from the course's newest audit entry."""
+        from .models import AuditRow
+
+        last = session.scalars(select(AuditRow).where(AuditRow.subject == mrn, AuditRow.action.like("course.%"))
+                               .order_by(AuditRow.seq.desc()).limit(1)).first()
+        if last is None:
+            return "changed by someone else"
+        return f"changed by {last.actor} at {last.at[:19]}Z" + (f" at station {last.station}" if last.station else "")
+
+    @retried
     def save_course(self, course: Course, audit: list[AuditDraft]) -> Course:
         """Write the course if nobody changed it since it was read (course.version), with its audit entries."""
         with self._write() as session:
-            row = session.scalar(select(CourseRow).where(CourseRow.mrn == course.mrn))
+            row = session.scalar(select(CourseRow).where(CourseRow.mrn == course.mrn).with_for_update())
             if row is None:
                 raise ConcurrentChange(f"the course for MRN {course.mrn} is no longer stored")
             if row.version != course.version:
-                raise ConcurrentChange(f"the course for MRN {course.mrn} was changed by someone else; reload it")
+                raise ConcurrentChange(f"the course for MRN {course.mrn} was {self._last_change(session, course.mrn)}; reload")
             self._fill(row, course)
             row.version += 1
             row.updated_at = audit[0].at if audit else row.updated_at

@@ -4,18 +4,25 @@
   `data_dir` when given; `database` (any SQLAlchemy URL) overrides both.
 - SQLite runs in WAL mode with synchronous=FULL (a committed transaction is on disk before the
   commit returns) and foreign keys on; the file is created readable and writable by its owner only.
-- Alembic migrates to the newest schema at start. Before a migration touches an existing file,
-  a copy goes to `<data dir>/backups/`. A database stamped with a revision this version does not
-  know (written by a newer version) is refused and left untouched.
+- Alembic migrates an SQLite file to the newest schema at start. Before a migration touches an
+  existing file, a copy goes to `<data dir>/backups/`. A database stamped with a revision this
+  version does not know (written by a newer version) is refused and left untouched.
+- A shared server database (PostgreSQL, `postgresql+psycopg://...`) is never migrated by a
+  workstation at start: IT runs `infusion-prep db upgrade` once (upgrade_database, after a
+  pg_dump); a station finding an older or a newer schema refuses to open it, naming both revisions.
+- On a server, a write that loses a race (serialization failure, deadlock, a unique value taken
+  by a concurrent twin) is retried a bounded number of times (repository.retried).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import stat
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,6 +51,31 @@ class StorageError(DataFileError):
 
 class NewerDatabaseError(StorageError):
     """The database was written by a newer version of the program."""
+
+
+class SchemaBehindError(StorageError):
+    """A shared database whose schema is older than this program's: IT must run `db upgrade`."""
+
+
+# The workstation every audit entry and event records: the site's station name (site
+# configuration or this variable), else the host name.
+STATION_ENV = "INFUSION_PREP_STATION"
+STATION_MAX = 80
+_STATIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def station_name(given: str | None = None) -> str:
+    name = given or os.environ.get(STATION_ENV) or socket.gethostname() or "unknown"
+    return " ".join(name.split())[:STATION_MAX]
+
+
+def station_of(engine: Engine) -> str:
+    return _STATIONS.get(engine, "")
+
+
+def is_shared_url(url: str) -> bool:
+    """A server database several workstations use at once (anything but an SQLite file)."""
+    return make_url(url).get_backend_name() != "sqlite"
 
 
 @dataclass(frozen=True)
@@ -200,7 +232,10 @@ def make_engine(location: Location) -> Engine:
         engine = create_engine(location.url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
     else:
-        engine = create_engine(location.url, pool_pre_ping=True)
+        # READ COMMITTED (the server's default): writers serialise on the rows they lock (the
+        # audit head FOR UPDATE, the preparation being stepped); the losers of a race are retried.
+        engine = create_engine(location.url, pool_pre_ping=True, pool_size=2, max_overflow=4,
+                               connect_args={"application_name": APP_NAME})
     return engine
 
 
@@ -259,11 +294,16 @@ def current_revisions(engine: Engine) -> tuple[set[str], bool]:
     that needs no migration never imports Alembic.
     """
     with engine.connect() as connection:
-        tables = set(inspect(connection).get_table_names())
-        heads: set[str] = set()
-        if "alembic_version" in tables:
-            heads = {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+        found = current_revisions_on(connection)
         connection.rollback()
+    return found
+
+
+def current_revisions_on(connection) -> tuple[set[str], bool]:
+    tables = set(inspect(connection).get_table_names())
+    heads: set[str] = set()
+    if "alembic_version" in tables:
+        heads = {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
     return heads, bool(tables - {"alembic_version"})
 
 
@@ -309,7 +349,7 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     try:
         stamped, has_tables = current_revisions(engine)
     except (DatabaseError, OperationalError) as exc:
-        raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
+        raise StorageError(f"cannot read the database at {location.where}: {_reason(exc)}") from exc
     refuse_unknown(stamped, has_tables, location.where)
     if len(stamped) > 1:
         raise StorageError(f"the database at {location.where} names {len(stamped)} schema revisions at once "
@@ -324,6 +364,11 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
 
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Two `db upgrade` runs at once: the second waits, then finds the schema at head.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7140014)")
+                if current_revisions_on(connection)[0] == {head}:
+                    return MigrationResult(from_revision, head, None)
             command.upgrade(_alembic_config(connection), "head")
     except (DatabaseError, OperationalError) as exc:
         # Two programs opening a new database at once: the loser finds it locked or already
@@ -383,17 +428,25 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
     """A newer version's database, or somebody else's, is refused before anything touches it."""
     if has_tables and not stamped:
         raise StorageError(f"{where} holds tables but no schema revision: it is not an infusion-prep database")
-    known, _head = known_revisions()
+    known, head = known_revisions()
     unknown = stamped - known
     if unknown:
         raise NewerDatabaseError(
             f"the database at {where} has schema revision {', '.join(sorted(unknown))}, "
-            "written by a newer version of infusion-prep; this version will not open or change it. "
+            f"written by a newer version of infusion-prep; this version knows revisions up to {head} "
+            "and will not open or change it. "
             "Use the newer version, or restore a backup from its backups folder."
         )
 
 
-def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Engine, Location, MigrationResult]:
+def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None,
+                  station: str | None = None) -> tuple[Engine, Location, MigrationResult]:
+    engine, location, result = _open_database(data_dir, database, now)
+    _STATIONS[engine] = station_name(station)
+    return engine, location, result
+
+
+def _open_database(data_dir: str | os.PathLike | None, database: str | None, now: datetime | None) -> tuple[Engine, Location, MigrationResult]:
     location = resolve_location(data_dir, database)
     if location.data_dir is not None and location.data_dir.exists() and not location.data_dir.is_dir():
         raise StorageError(f"{location.data_dir} is not a folder; give a folder for the database")
@@ -449,15 +502,59 @@ def _first_run_lock(location: Location, wait_seconds: float = 60.0):
         os.close(descriptor)  # releases the lock
 
 
-def _open_locked(location: Location, now: datetime | None) -> tuple[Engine, Location, MigrationResult]:
+def check_shared_schema(engine: Engine, location: Location) -> MigrationResult:
+    """A station opening a shared database: at this program's schema, or refused (never migrated here)."""
+    _known, head = known_revisions()
     try:
-        engine = make_engine(location)
+        stamped, has_tables = current_revisions(engine)
+    except (DatabaseError, OperationalError) as exc:
+        raise StorageError(f"cannot read the database at {location.where}: {_reason(exc)}") from exc
+    refuse_unknown(stamped, has_tables, location.where)
+    if stamped != {head}:
+        current = ", ".join(sorted(stamped)) or "none (an empty database)"
+        raise SchemaBehindError(
+            f"the shared database at {location.where} has schema revision {current}; this version of infusion-prep needs {head}. "
+            "A workstation never changes a shared schema: IT runs 'infusion-prep db upgrade --database URL' once, after a backup (pg_dump)"
+        )
+    return MigrationResult(head, head, None)
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's own message, on one line."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
+def upgrade_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Location, MigrationResult]:
+    """`infusion-prep db upgrade`: migrate the database to this program's schema (a shared one too)."""
+    location = resolve_location(data_dir, database)
+    if location.path is not None:
+        for candidate in (location.path, Path(f"{location.path}-wal"), Path(f"{location.path}-shm")):
+            refuse_special_file(candidate)
+        with _first_run_lock(location):
+            refuse_unknown(*_peek_sqlite(location.path), location.path)
+            engine, location, result = _open_locked(location, now)
+            engine.dispose()
+            return location, result
+    engine = _engine_for(location)
+    try:
+        return location, migrate(engine, location, now)
+    finally:
+        engine.dispose()
+
+
+def _engine_for(location: Location) -> Engine:
+    try:
+        return make_engine(location)
     except OSError as exc:
         raise StorageError(f"cannot create the database at {location.path}: {exc.strerror}") from exc
     except (ImportError, ArgumentError) as exc:  # a URL whose driver is not installed, or malformed
         raise StorageError(f"cannot use the database {location.where}: {exc}") from exc
+
+
+def _open_locked(location: Location, now: datetime | None) -> tuple[Engine, Location, MigrationResult]:
+    engine = _engine_for(location)
     try:
-        result = migrate(engine, location, now)
+        result = migrate(engine, location, now) if location.path is not None or not is_shared_url(location.url) else check_shared_schema(engine, location)
         _seal(engine, location)
     except BaseException:
         engine.dispose()
@@ -487,3 +584,25 @@ def _seal(engine: Engine, location: Location) -> None:
         attach(engine, open_seal(site_dir, (int(row[0]), str(row[1])) if row else None))
     except (SealError, OSError) as exc:
         raise StorageError(str(exc)) from exc
+
+
+def application_role_sql(role: str) -> list[str]:
+    """The grants of the least-privilege role stations connect as (README, For IT).
+
+    Run by the owner after `db upgrade` (and again after each upgrade, for new tables): the role
+    reads and writes the data tables, appends to the audit log but can never change or delete an
+    entry (no UPDATE, DELETE or TRUNCATE on it; the trigger refuses them even to the owner), and
+    cannot change the schema (no CREATE, not the owner of any table).
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        from ..domain.errors import ValidationError
+
+        raise ValidationError("role", f"'{role}' is not a plain role name; use lower-case letters, digits and _, e.g. infusion_app")
+    return [
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    ]

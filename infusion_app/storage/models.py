@@ -111,6 +111,7 @@ class EventRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_name: Mapped[str] = mapped_column(String(80))
     details_json: Mapped[str] = mapped_column(Text, default="{}")
+    station: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class SettingRow(Base):
@@ -136,6 +137,7 @@ class AuditRow(Base):
     after_json: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    station: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class AuditHeadRow(Base):

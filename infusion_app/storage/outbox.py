@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from ..domain.ports import AuditDraft
 from .outbox_models import OutboxRow
-from .repository import SqlRepository, TransactionScopes
+from .repository import SqlRepository, TransactionScopes, retried
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ def _message(row: OutboxRow) -> OutboxMessage:
 
 
 class OutboxRepository(TransactionScopes):
+    @retried
     def enqueue(self, prep_id: str, fmt: str, what: str, destination: str, payload: str, now: datetime, audit: AuditDraft) -> int:
         with self._write() as session:
             row = OutboxRow(preparation_id=prep_id, format=fmt, what=what, destination=destination, payload=payload,
@@ -54,6 +55,7 @@ class OutboxRepository(TransactionScopes):
         with self._read() as session:
             return int(session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))) or 0)
 
+    @retried
     def record_attempt(self, message_id: int, now: datetime, error: str | None, retry_at: datetime | None, audit: AuditDraft) -> None:
         with self._write() as session:
             row = session.get(OutboxRow, message_id)

@@ -6,12 +6,15 @@ audit entries; it returns after the commit. Reads use their own short transactio
 
 from __future__ import annotations
 
+import functools
 import json
+import random
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
-from .database import StorageError
+from .database import StorageError, station_of
 from .audit import GENESIS, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, SignInFailureRow, UserRow, VialRow, utc_text
 
@@ -75,6 +78,7 @@ def _event(row: EventRow) -> Event:
         user=row.user_name,
         details=details,
         id=row.id,
+        station=row.station or "",
     )
 
 
@@ -83,7 +87,55 @@ def _vial(row: VialRow) -> VialRecord:
 
 
 def _entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash)
+    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash,
+                      row.station or "")
+
+
+# A write that lost a race on a server database is tried again this many times in all.
+WRITE_ATTEMPTS = 6
+# SQLSTATEs of a lost race: serialization failure, deadlock, a unique value a concurrent twin
+# took first, a lock not available. The retry re-reads, so a twin's row is then found and reported.
+_RACE_STATES = {"40001": "a serialization failure", "40P01": "a deadlock", "23505": "a unique value taken concurrently",
+                "55P03": "a lock not available"}
+
+
+class LostRace(Exception):
+    """A server-side race this transaction lost; it rolled back and may simply be tried again."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _race(exc: DatabaseError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return _RACE_STATES.get(str(state)) if state else None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retried(method: F) -> F:
+    """Run a writing method again (fresh transaction, fresh reads) when it lost a race; after
+    WRITE_ATTEMPTS, one line: nothing was stored. Only server databases raise LostRace."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except LostRace as race:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StorageError(f"the database refused this change {WRITE_ATTEMPTS} times because of other stations' "
+                                       f"concurrent changes ({race.what}); nothing of it was stored: try again") from None
+                time.sleep(random.uniform(0.002, 0.02) * attempt)  # the winners commit meanwhile
+        raise AssertionError("unreachable")
+
+    return wrapper  # type: ignore[return-value]
 
 
 class TransactionScopes:
@@ -101,21 +153,34 @@ class TransactionScopes:
         immediate = engine.dialect.name == "sqlite"
         self._write_engine = engine.execution_options(sqlite_immediate=True) if immediate else engine
         self.seal = seal_of(engine)  # the site secret and anchor log (storage/audit_seal.py)
+        self.station = station_of(engine)  # written with every audit entry and event
+        self._server = engine.dialect.name != "sqlite"
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
         head = None
         try:
-            with Session(self._write_engine, expire_on_commit=False, info={"audit_seal": self.seal}) as session:
+            with Session(self._write_engine, expire_on_commit=False, info={"audit_seal": self.seal, "station": self.station}) as session:
                 with session.begin():
                     yield session
                 head = session.info.get("audit_head")
+        except IntegrityError as exc:
+            race = _race(exc) if self._server else None
+            if race is not None:
+                raise LostRace(race) from exc
+            raise
         except OperationalError as exc:
-            # Locked past the busy timeout, disk full, file gone: the transaction rolled back.
-            raise StorageError(f"the database could not be written ({exc.orig}); nothing of this change was stored") from exc
+            race = _race(exc) if self._server else None
+            if race is not None:
+                raise LostRace(race) from exc
+            # Locked past the busy timeout, disk full, file gone, server unreachable: rolled back.
+            raise StorageError(f"the database could not be written ({_one_line(exc.orig)}); nothing of this change was stored") from exc
         except DatabaseError as exc:
-            if isinstance(exc, IntegrityError):
-                raise
+            race = _race(exc) if self._server else None
+            if race is not None:
+                raise LostRace(race) from exc
+            if self._server:
+                raise StorageError(f"the database server refused this change ({_one_line(exc.orig)}); nothing of it was stored") from exc
             raise StorageError(f"the database is damaged ({exc.orig}); nothing of this change was stored: restore a backup") from exc
         if head is not None and self.seal is not None:
             self.seal.record(*head)  # after the commit: an anchor never names an entry that was rolled back
@@ -126,7 +191,7 @@ class TransactionScopes:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
                 yield session
         except OperationalError as exc:
-            raise StorageError(f"the database could not be read ({exc.orig})") from exc
+            raise StorageError(f"the database could not be read ({_one_line(exc.orig)})") from exc
         except DatabaseError as exc:  # a corrupt page, a file that is not a database
             raise StorageError(f"the database is damaged ({exc.orig}); restore a backup from its backups folder") from exc
         except (ValueError, TypeError) as exc:
@@ -145,7 +210,9 @@ class SqlRepository(TransactionScopes):
         head = session.get(AuditHeadRow, 1, with_for_update=True)
         seq = (head.seq if head else 0) + 1
         previous = head.hash if head else GENESIS
+        station = session.info.get("station") or ""
         row = AuditRow(
+            station=station,
             seq=seq,
             at=utc_text(draft.at),
             actor=draft.actor,
@@ -157,7 +224,7 @@ class SqlRepository(TransactionScopes):
         )
         seal = session.info.get("audit_seal")
         key = seal.key if seal is not None and seal.is_keyed(seq) else None
-        row.hash = entry_hash(previous, seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, key)
+        row.hash = entry_hash(previous, seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, key, station)
         session.info["audit_head"] = (seq, row.hash)
         session.add(row)
         if head is None:
@@ -168,6 +235,7 @@ class SqlRepository(TransactionScopes):
         return _entry(row)
 
     # -- users ------------------------------------------------------------------------------
+    @retried
     def add_user(self, user: User, pin_hash: str, audit: AuditDraft, only_if_empty: bool = False) -> User:
         """`only_if_empty`: the first pharmacist, added without a signed-in one; checked in the
         write transaction, so two first runs at once cannot both add a user without credentials."""
@@ -215,6 +283,7 @@ class SqlRepository(TransactionScopes):
         with self._read() as session:
             return session.scalar(select(func.count()).select_from(UserRow)) or 0
 
+    @retried
     def update_user(self, name: str, *, active: bool | None = None, pin_hash: str | None = None, audit: AuditDraft) -> User:
         with self._write() as session:
             row = self._user_row(session, name)
@@ -243,6 +312,7 @@ class SqlRepository(TransactionScopes):
             row = session.get(SignInFailureRow, key[:80])
             return (row.failures, row.last_at) if row else None
 
+    @retried
     def record_sign_in_failure(self, key: str, at: datetime, audit: AuditDraft) -> int:
         """One more wrong PIN for `key`, with its audit entry, in one transaction; returns the count."""
         with self._write() as session:
@@ -256,6 +326,7 @@ class SqlRepository(TransactionScopes):
             self._append_audit(session, audit)
             return row.failures
 
+    @retried
     def clear_sign_in_failures(self, key: str) -> None:
         with self._write() as session:
             row = session.get(SignInFailureRow, key[:80])
@@ -267,6 +338,7 @@ class SqlRepository(TransactionScopes):
         with self._read() as session:
             return session.get(PreparationRow, prep_id) is not None
 
+    @retried
     def add_preparation(self, prep: Preparation, audit: AuditDraft) -> None:
         try:
             with self._write() as session:
@@ -303,6 +375,7 @@ class SqlRepository(TransactionScopes):
             ndc=vial.ndc, serial=vial.serial, added_at=at, added_by=by,
         )
 
+    @retried
     def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None:
         with self._write() as session:
             if session.get(PreparationRow, prep_id) is None:
@@ -311,6 +384,7 @@ class SqlRepository(TransactionScopes):
             session.add(self._vial_row(prep_id, last + 1, vial, audit.at, audit.actor))
             self._append_audit(session, audit)
 
+    @retried
     def remove_vial(self, prep_id: str, number: int, audit: AuditDraft) -> None:
         """Delete the `number`-th recorded vial (1 = first, in recording order) with its audit entry."""
         with self._write() as session:
@@ -322,14 +396,17 @@ class SqlRepository(TransactionScopes):
             session.delete(rows[number - 1])
             self._append_audit(session, audit)
 
+    @retried
     def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
         try:
             with self._write() as session:
-                prep = session.get(PreparationRow, prep_id)
+                # Locked first: a second station stepping the same preparation waits here, then
+                # finds the count moved on and is told what the first one recorded.
+                prep = session.get(PreparationRow, prep_id, with_for_update=True)
                 if prep is None:
                     raise KeyError(prep_id)
                 if prep.event_count != expected_count:
-                    raise ConcurrentChange(f"preparation {prep_id} changed while this step was being checked")
+                    raise ConcurrentChange(self._what_changed(session, prep_id, expected_count))
                 rows = []
                 for offset, item in enumerate(events, start=1):
                     row = EventRow(
@@ -340,6 +417,7 @@ class SqlRepository(TransactionScopes):
                         recorded_at=item.recorded_at,
                         user_name=item.user,
                         details_json=canonical_json(item.details),
+                        station=self.station,
                     )
                     session.add(row)
                     rows.append(row)
@@ -351,6 +429,17 @@ class SqlRepository(TransactionScopes):
                 return [_event(row) for row in rows]
         except IntegrityError as exc:
             raise ConcurrentChange(f"preparation {prep_id} changed while this step was being checked") from exc
+
+    @staticmethod
+    def _what_changed(session: Session, prep_id: str, expected_count: int) -> str:
+        """'preparation X changed ...: <step> recorded by NAME at TIME (station S)' for the loser of a race."""
+        newer = session.scalars(select(EventRow).where(EventRow.preparation_id == prep_id, EventRow.seq > expected_count)
+                                .order_by(EventRow.seq)).all()
+        if not newer:
+            return f"preparation {prep_id} changed while this step was being checked"
+        done = "; ".join(f"{row.type.replace('_', ' ')} recorded by {row.user_name} at {utc_text(row.recorded_at)[:19]}Z"
+                         + (f" at station {row.station}" if row.station else "") for row in newer)
+        return f"preparation {prep_id} changed while this step was being checked: {done}"
 
     def _assemble(self, session: Session, rows: list[PreparationRow]) -> list[Preparation]:
         if not rows:
@@ -416,9 +505,25 @@ class SqlRepository(TransactionScopes):
         with self._read() as session:
             return {row.key: json.loads(row.value_json) for row in session.scalars(select(SettingRow))}
 
-    def set_setting(self, key: str, value: Any, audit: AuditDraft) -> None:
+    @retried
+    def setting_versions(self) -> dict[str, tuple[str, datetime]]:
+        """(who, when) each stored setting was last changed: the version a later change must name."""
+        with self._read() as session:
+            return {row.key: (row.updated_by, row.updated_at) for row in session.scalars(select(SettingRow))}
+
+    @retried
+    def set_setting(self, key: str, value: Any, audit: AuditDraft, expected: tuple[str, datetime] | None | bool = False) -> None:
+        """`expected`: the (who, when) read before the change (None: it was not stored yet);
+        another station's change since then is refused with ConcurrentChange, never overwritten.
+        False (the default): no check, for a change typed as a whole (the command line)."""
         with self._write() as session:
-            row = session.get(SettingRow, key)
+            row = session.get(SettingRow, key, with_for_update=True)
+            if expected is not False:
+                stored = (row.updated_by, row.updated_at) if row is not None else None
+                if stored != expected:
+                    if row is None:
+                        raise ConcurrentChange(f"setting {key} was removed meanwhile; reload")
+                    raise ConcurrentChange(f"setting {key} was changed by {row.updated_by} at {utc_text(row.updated_at)[:19]}Z; reload")
             if row is None:
                 row = SettingRow(key=key)
                 session.add(row)
@@ -428,6 +533,7 @@ class SqlRepository(TransactionScopes):
             self._append_audit(session, audit)
 
     # -- audit ------------------------------------------------------------------------------
+    @retried
     def append_audit(self, audit: AuditDraft) -> AuditEntry:
         with self._write() as session:
             return self._append_audit(session, audit)

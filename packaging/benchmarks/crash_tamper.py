@@ -218,9 +218,16 @@ def cli_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Repo
 # -- tampering ---------------------------------------------------------------------------------
 
 
+def _drop_append_only(connection: sqlite3.Connection) -> None:
+    """Whoever can write the file can drop the audit log's append-only triggers first."""
+    connection.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    connection.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+
+
 def _sql(folder: Path, *statements: str) -> None:
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
+        _drop_append_only(connection)
         for statement in statements:
             connection.execute(statement)
     connection.close()
@@ -232,6 +239,7 @@ def _recompute_unkeyed(folder: Path, edit: str) -> None:
     _sql(folder, edit)
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
+        _drop_append_only(connection)
         previous = GENESIS
         for seq, at, actor, action, subject, before, after in connection.execute(
                 "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall():
@@ -245,6 +253,7 @@ def _recompute_unkeyed(folder: Path, edit: str) -> None:
 def _truncate(folder: Path) -> None:
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
+        _drop_append_only(connection)
         last = connection.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
         previous = connection.execute("SELECT hash FROM audit_log WHERE seq = ?", (last - 1,)).fetchone()[0]
         connection.execute("DELETE FROM audit_log WHERE seq = ?", (last,))
