@@ -53,6 +53,31 @@ ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "overdue": ("An overdue dose or a held cycle (what the course advises today)", []),
 }
 
+# The labs before a dose (domain/labs.py): the entries of each kind (key, label, kind).
+YES_NO = "yesno"
+LAB_FORMS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "cbc": ("CBC (ANC, platelets)", [
+        ("anc", "ANC (10⁹/L)", "text"), ("platelets", "Platelets (10⁹/L)", "text"),
+        ("transfusion_independent", "Platelet count transfusion-independent", YES_NO),
+    ]),
+    "liver": ("Liver tests (bilirubin, AST/ALT)", [
+        ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"),
+        ("bilirubin", "or total bilirubin (value, unit)", "text"), ("bilirubin_uln", "with the lab's bilirubin ULN", "text"),
+        ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
+        ("ast", "or AST (value, unit)", "text"), ("ast_uln", "with the lab's AST ULN", "text"),
+        ("alt", "and/or ALT (value, unit)", "text"), ("alt_uln", "with the lab's ALT ULN", "text"),
+        ("cause", "Raised because of", "cause"),
+    ]),
+    "ecg": ("ECG (QTc), baseline", [("qtc_ms", "QTc (ms)", "text")]),
+    "electrolytes": ("Electrolytes, baseline", [
+        ("potassium", "Potassium (mmol/L)", "text"), ("magnesium", "Magnesium (mmol/L)", "text"),
+    ]),
+    "vod-signs": ("VOD/SOS signs (each dose after the first)", [
+        ("weight_gain", "Rapid weight gain", YES_NO), ("hepatomegaly", "Painful hepatomegaly", YES_NO),
+        ("ascites", "Ascites", YES_NO), ("bilirubin_rising", "Rising bilirubin", YES_NO),
+    ]),
+}
+
 # Field names the service and the domain use -> the labels on these forms.
 FIELD_LABELS = {
     "per_mm3": "Blasts", "blasts": "Blasts", "count": "Blasts", "measured_on": "Date", "assessed_on": "Date",
@@ -61,6 +86,11 @@ FIELD_LABELS = {
     "baseline-platelets": "Platelets before treatment", "bilirubin_x_uln": "Total bilirubin",
     "ast_alt_x_uln": "Higher of AST/ALT", "days": "Interruption", "grade": "CTCAE grade",
     "pretreatment_grade": "Grade before treatment", "mrn": "Patient MRN", "hsct_planned": "HSCT planned",
+    "transfusion-independent": "Platelet count transfusion-independent", "bilirubin-x-uln": "Total bilirubin (× ULN)",
+    "bilirubin-uln": "Bilirubin ULN", "ast-alt-x-uln": "Higher of AST/ALT (× ULN)", "ast": "AST", "ast-uln": "AST ULN",
+    "alt": "ALT", "alt-uln": "ALT ULN", "qtc": "QTc", "potassium": "Potassium", "magnesium": "Magnesium",
+    "weight-gain": "Rapid weight gain", "hepatomegaly": "Painful hepatomegaly", "ascites": "Ascites",
+    "bilirubin-rising": "Rising bilirubin", "taken": "Taken at", "labs": "Labs",
 }
 
 
@@ -204,11 +234,42 @@ class CourseForms(QWidget):
         kind_combo = self.fields["assess"]["kind"]
         kind_combo.currentIndexChanged.connect(self._show_findings)
         self._show_findings()
+        self._build_labs()
+
+    def _build_labs(self) -> None:
+        from ..domain.dose_modification import exempt_liver_causes
+
+        causes = [("none of these", None)] + [(text, key) for key, text in exempt_liver_causes(self.courses.monograph).items()]
+        rows: list[tuple[str, str, QWidget]] = [
+            ("kind", "Test", self._combo([(title, kind) for kind, (title, _f) in LAB_FORMS.items()])),
+            ("taken", "Taken at", self._line("blank: now; or e.g. 2026-12-02T08:30+01:00")),
+        ]
+        for _kind, (_title, entries) in LAB_FORMS.items():
+            for name, label, kind in entries:
+                if kind == YES_NO:
+                    widget: QWidget = self._combo([("— choose —", None), ("yes", True), ("no", False)])
+                elif kind == "cause":
+                    widget = self._combo(causes)
+                else:
+                    widget = self._line("")
+                rows.append((name, label, widget))
+        self._form("lab", "Labs before a dose (CBC, liver tests, ECG, electrolytes, VOD/SOS signs)", self._lab, rows)
+        self._form("lab_override", "Prepare the next dose without its labs (pharmacist)", self._lab_override, [
+            ("reason", "Reason", self._line("why the dose goes ahead without them")),
+        ])
+        self.fields["lab"]["kind"].currentIndexChanged.connect(self._show_lab_entries)
+        self._show_lab_entries()
+
+    def _show_lab_entries(self) -> None:
+        kind = self.fields["lab"]["kind"].currentData()
+        self._show_only("lab", {"taken"} | {name for name, _l, _k in LAB_FORMS[kind][1]})
 
     def _show_findings(self) -> None:
-        widgets = self.fields["assess"]
-        kind = widgets["kind"].currentData()
-        wanted = {name for name, _l, _k in ASSESSMENTS[kind][1]}
+        kind = self.fields["assess"]["kind"].currentData()
+        self._show_only("assess", {name for name, _l, _k in ASSESSMENTS[kind][1]})
+
+    def _show_only(self, key: str, wanted: set[str]) -> None:
+        widgets = self.fields[key]
         form = widgets["kind"].parent().layout()
         for name, widget in widgets.items():
             if name == "kind":
@@ -347,3 +408,29 @@ class CourseForms(QWidget):
         if not records:
             return "Nothing to advise for these findings."
         return f"{len(records)} advice item(s) stored for a decision (see Dose modifications)."
+
+    def _lab(self) -> str:
+        from ..domain.instants import parse_iso_instant
+        from ..domain.labs import LAB_TITLES, lab_summary
+
+        f = self.fields["lab"]
+        kind = f["kind"].currentData()
+        values: dict[str, Any] = {}
+        for name, _label, entry in LAB_FORMS[kind][1]:
+            widget = f[name]
+            values[name] = widget.currentData() if isinstance(widget, QComboBox) else widget.text().strip()
+        taken_text = f["taken"].text().strip()
+        taken = parse_iso_instant(taken_text, "Taken at") if taken_text else None
+        done = self.courses.record_lab(self._mrn_now(), kind, values, taken, self._user())
+        for widget in f.values():
+            if isinstance(widget, QComboBox) and widget is not f["kind"]:
+                widget.setCurrentIndex(0)
+        text = f"{LAB_TITLES[kind][:1].upper()}{LAB_TITLES[kind][1:]} recorded: {lab_summary(done.result)}."
+        stopping = [a for a in done.advice if a.blocks_dosing]
+        if stopping:
+            text += " " + " ".join(f"{a.message}." for a in stopping) + " (Dose modifications)"
+        return text
+
+    def _lab_override(self) -> str:
+        self.courses.override_labs(self._mrn_now(), self.fields["lab_override"]["reason"].text().strip(), self._user())
+        return "Labs overridden for the next dose; the reason is kept with the course."

@@ -212,6 +212,7 @@ class CourseView(QWidget):
         self.tabs.addTab(doses_page, "&Doses")
         self.tabs.addTab(self.responses_table, "&Responses")
         self.tabs.addTab(self._build_modifications(), "Dose &modifications")
+        self.tabs.addTab(self._build_labs(), "&Labs")
         from .course_forms import CourseForms
 
         self.forms = CourseForms(
@@ -344,6 +345,20 @@ class CourseView(QWidget):
         layout.addWidget(self.advice_message)
         return page
 
+    def _build_labs(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        self.labs_needed_label = message_label("", "", page)
+        self.labs_needed_label.setObjectName("labsNeeded")
+        layout.addWidget(self.labs_needed_label)
+        self.labs_table = _table(["Taken", "Test", "Result", "Recorded by"], page, 2)
+        self.labs_table.setObjectName("labsTable")
+        layout.addWidget(self.labs_table, 1)
+        self.lab_overrides_label = message_label("", "warning", page)
+        self.lab_overrides_label.setObjectName("labOverrides")
+        layout.addWidget(self.lab_overrides_label)
+        return page
+
     # -- loading -----------------------------------------------------------------------------
 
     def reload_mrns(self) -> None:
@@ -394,6 +409,31 @@ class CourseView(QWidget):
         self._fill_doses(status)
         self._fill_responses(status)
         self._fill_advice(status)
+        self._fill_labs(status)
+
+    def _fill_labs(self, status: CourseStatus | None) -> None:
+        from ..domain.labs import LAB_TITLES, lab_summary
+
+        results = list(reversed(status.course.labs)) if status else []  # the newest first
+        self.labs_table.setRowCount(len(results))
+        for row, result in enumerate(results):
+            texts = (format_instant(result.taken_at), LAB_TITLES[result.kind].split(" (")[0], lab_summary(result), result.recorded_by)
+            for column, text in enumerate(texts):
+                self.labs_table.setItem(row, column, _item(text))
+        self.labs_table.resizeRowsToContents()
+        if status is None or status.next_dose is None:
+            self._say(self.labs_needed_label, "", "")
+        elif status.labs_needed:
+            nd = status.next_dose
+            self._say(self.labs_needed_label, f"Labs needed before cycle {nd.cycle} Day {nd.day}: " + "; ".join(status.labs_needed)
+                      + ". Record them (Record, Labs before a dose) or a pharmacist overrides with a reason.", "hardstop")
+        else:
+            self._say(self.labs_needed_label, f"The labs for cycle {status.next_dose.cycle} Day {status.next_dose.day} are on file.", "ok")
+        overrides = status.course.lab_overrides if status else []
+        self.lab_overrides_label.setText("\n".join(
+            f"Labs overridden for cycle {o.cycle} Day {o.day} by {o.pharmacist} ({format_instant(o.at)}): {o.reason}"
+            f" (missing: {'; '.join(o.missing)})" for o in overrides))
+        self.lab_overrides_label.setVisible(bool(overrides))
 
     def _fill_summary(self, status: CourseStatus | None) -> None:
         if status is None:
@@ -449,6 +489,8 @@ class CourseView(QWidget):
                 role,
             )
         blocks = list(status.blocks)
+        if nxt is not None:  # what stops this dose only (the labs it needs) as well as the course's blocks
+            blocks += [b for b in nxt.blocked_by if b not in blocks]
         self.blocks_label.setText("\n".join(f"BLOCKED: {b}" for b in blocks))
         self.blocks_label.setVisible(bool(blocks))
 

@@ -224,3 +224,45 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
     text = fill_form(qtbot, view, "assess", kind="Liver tests (bilirubin, AST/ALT)", bilirubin_x_uln="2", ast_alt_x_uln="3")
     assert "advice" in text or "Nothing to advise" in text
     assert view.status is not None and view.status.mrn == "MRN7007"
+
+
+def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_still_needs(qtbot, service, pharmacist, nurse, clock):
+    courses = CourseService(service)
+    courses.new_course("MRN7008", False, pharmacist)
+    courses.record_blasts("MRN7008", 5000, clock.now().date(), nurse)
+    courses.start_cycle("MRN7008", clock.now().date(), pharmacist)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN7008")
+    assert "labs needed: CBC (ANC, platelets)" in view.blocks_label.text()
+    assert view.labs_needed_label.text().startswith("Labs needed before cycle 1 Day 1: CBC")
+    text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140")
+    assert text == "Not recorded — Platelet count transfusion-independent: is required; answer yes or no"
+    text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140", transfusion_independent="yes")
+    assert text.startswith("CBC (ANC, platelets) recorded: ANC 1.8 × 10⁹/L, platelets 140 × 10⁹/L")
+    text = fill_form(qtbot, view, "lab", kind="Liver tests (bilirubin, AST/ALT)", bilirubin="40 umol/L",
+                     bilirubin_uln="20 umol/L", ast_alt_x_uln="3")
+    assert "liver tests" in text.lower() and "hold until" in text
+    assert any("liver-hold" in b for b in courses.status("MRN7008").next_dose.blocked_by)
+    assert "ECG" in fill_form(qtbot, view, "lab", kind="ECG (QTc), baseline", qtc_ms="430")
+    assert view.labs_table.rowCount() == 3 and view.labs_table.item(0, 2).text() == "QTc 430 ms"
+    assert view.labs_needed_label.text().endswith("baseline electrolytes (potassium, magnesium). Record them (Record, "
+                                                  "Labs before a dose) or a pharmacist overrides with a reason.")
+    view.user = nurse
+    refused = fill_form(qtbot, view, "lab_override", reason="electrolytes pending at the lab")
+    assert refused.startswith("Not recorded — ") and "pharmacist" in refused
+    view.user = pharmacist
+    assert "overridden" in fill_form(qtbot, view, "lab_override", reason="electrolytes pending at the lab")
+    assert not view.lab_overrides_label.isHidden() and "electrolytes pending at the lab" in view.lab_overrides_label.text()
+    assert not any(b.startswith("labs needed") for b in courses.status("MRN7008").next_dose.blocked_by)
+
+
+def test_a_vod_sign_answered_yes_in_the_form_stops_the_course_at_once(qtbot, view, courses):
+    show(qtbot, view)
+    text = fill_form(qtbot, view, "lab", kind="VOD/SOS signs (each dose after the first)", weight_gain="no",
+                     hepatomegaly="yes", ascites="no", bilirubin_rising="no")
+    assert "VOD/SOS signs: painful hepatomegaly" in text and "discontinue permanently" in text
+    assert any("vod-sos-discontinue" in b for b in courses.status(MRN).next_dose.blocked_by)
+    assert "vod-sos-discontinue" in view.blocks_label.text()
