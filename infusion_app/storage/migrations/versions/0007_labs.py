@@ -2,7 +2,7 @@
 the course-start checklist, and the patient's date of birth on the course.
 
 Revision ID: 0007_labs
-Revises: 0004_outbox
+Revises: 0006_stations
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_labs"
-down_revision = "0004_outbox"
+down_revision = "0006_stations"
 branch_labels = None
 depends_on = None
 
