@@ -8,7 +8,7 @@
   DELETE privilege on it either.
 
 Revision ID: 0006_stations
-Revises: 0007_labs
+Revises: 0004_outbox
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_stations"
-down_revision = "0007_labs"
+down_revision = "0004_outbox"
 branch_labels = None
 depends_on = None
 
