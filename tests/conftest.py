@@ -89,3 +89,73 @@ def database(request):
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("postgres_url")
+
+
+# -- shared fixtures: a migrated database with staff, made once per session and copied per test --
+import shutil  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# Before every test's own clock: a copied database's instants must never be ahead of a test's
+# FakeClock (the service would adopt them as its clock's floor).
+TEMPLATE_INSTANT = datetime(2025, 1, 1, 8, 0, tzinfo=timezone.utc)
+
+# key -> (name, role, PIN); the first is the pharmacist who adds the others.
+STAFF = {
+    "pharm": ("Paul Pharm", "pharmacist", "222222"),
+    "tech": ("Tina Tech", "technician", "111111"),
+    "pharm2": ("Petra Pharm", "pharmacist", "333333"),
+    "nurse": ("Nora Nurse", "nurse", "444444"),
+}
+
+
+def add_staff(service, users=None) -> None:
+    """Add these users (default STAFF) to an empty database: the first, a pharmacist, adds the others."""
+    actor = None
+    for name, role, pin in users if users is not None else STAFF.values():
+        added = service.add_user(name, role, pin, actor=actor)
+        actor = actor or added
+
+
+class DatabaseTemplates:
+    """Migrated data folders, one per list of users, built at the first request and copied for
+    each test: Alembic's migrations and each user's PIN key derivation (scrypt) run once per
+    session instead of once per test."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._made: dict[tuple, Path] = {}
+
+    def folder(self, users: tuple[tuple[str, str, str], ...] = ()) -> Path:
+        if users not in self._made:
+            from infusion_app.domain.clock import FakeClock
+            from infusion_app.service import open_service
+
+            folder = self.root / f"template-{len(self._made)}" / "data"
+            with open_service(data_dir=folder, clock=FakeClock(TEMPLATE_INSTANT)) as service:
+                add_staff(service, users)
+            self._made[users] = folder
+        return self._made[users]
+
+    def copy(self, target: Path, users: tuple[tuple[str, str, str], ...] = ()) -> Path:
+        shutil.copytree(self.folder(users), target, dirs_exist_ok=True)
+        return target
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory) -> DatabaseTemplates:
+    return DatabaseTemplates(tmp_path_factory.mktemp("database-templates"))
+
+
+@pytest.fixture
+def staffed_data_dir(tmp_path, database_templates) -> Path:
+    """A data folder (tmp_path / "data") holding a migrated database with STAFF."""
+    return database_templates.copy(tmp_path / "data", tuple(STAFF.values()))
+
+
+@pytest.fixture
+def staff(staffed_data_dir):
+    """STAFF as stored User records, by key (pharm, tech, pharm2, nurse)."""
+    from infusion_app.domain.records import Role, User
+
+    return {key: User(id=i, name=name, role=Role(role), active=True) for i, (key, (name, role, _pin)) in enumerate(STAFF.items(), start=1)}

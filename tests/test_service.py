@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from tests.conftest import STAFF, add_staff
 from tests.prep_helpers import checked, verify_order
 
 from infusion_app.domain.clock import FakeClock
@@ -35,21 +36,24 @@ def clock():
 
 
 @pytest.fixture
-def service(tmp_path, clock, database):
+def service(request, tmp_path, clock, database, database_templates):
+    # SQLite: a copy of a migrated database made once per session, with conftest.STAFF when the
+    # test asks for `people`, empty otherwise (tests of the first user start from nobody).
+    # PostgreSQL: its own database from the migrated template; the staff added here.
+    staffed = "people" in request.fixturenames
+    if database is None:
+        database_templates.copy(tmp_path, tuple(STAFF.values()) if staffed else ())
     svc = open_service(data_dir=tmp_path, database=database, clock=clock)
+    if database is not None and staffed:
+        add_staff(svc)
     yield svc
     svc.close()
 
 
 @pytest.fixture
 def people(service):
-    pharm = service.add_user("Paul Pharm", Role.PHARMACIST, "222222")  # the first user: no sign-in yet
-    return {
-        "tech": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=pharm),
-        "pharm": pharm,
-        "pharm2": service.add_user("Petra Pharm", Role.PHARMACIST, "333333", actor=pharm),
-        "nurse": service.add_user("Nora Nurse", Role.NURSE, "444444", actor=pharm),
-    }
+    """Paul Pharm (the first user), Tina Tech, Petra Pharm, Nora Nurse: conftest.STAFF."""
+    return {key: service.user(name) for key, (name, _role, _pin) in STAFF.items()}
 
 
 def service_database(service):

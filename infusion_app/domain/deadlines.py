@@ -550,6 +550,29 @@ def next_deadline(deadlines: Sequence[Deadline]) -> Deadline | None:
     )
 
 
+def next_state_change(deadlines: Sequence[Deadline], now: datetime, warning_lead: timedelta) -> datetime | None:
+    """The first instant after `now` at which any of these deadlines' states can differ from the
+    states computed at `now` (None: not before another event): until then a reader that keeps the
+    deadlines (the board) need not compute them again; only the countdowns move.
+
+    A hard limit turns warning, due and expired just after at - lead, at - DUE_WINDOW and at
+    (the comparisons in _hard_state are strict: one microsecond later); a minimum turns due at
+    its instant. Early by design, never late: a recomputation too many costs only time.
+    """
+    _require_aware(now, "now")
+    tick = timedelta(microseconds=1)
+    changes: list[datetime] = []
+    for d in deadlines:
+        if d.met_at is not None or d.state == DeadlineState.CLOSED:
+            continue
+        if d.hard:
+            changes.extend((d.at - warning_lead + tick, d.at - DUE_WINDOW + tick, d.at + tick))
+        else:
+            changes.append(d.at)
+    later = [t for t in changes if t > now]
+    return min(later) if later else None
+
+
 def passed_hard_deadlines(deadlines: Sequence[Deadline], now: datetime) -> list[Deadline]:
     """Hard deadlines passed at `now` without their step, or whose step came after them."""
     _require_aware(now, "now")

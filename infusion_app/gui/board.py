@@ -8,8 +8,10 @@ A repaint tick rebuilds the rows from storage, so what is on screen is what is s
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
@@ -73,13 +75,29 @@ class BoardRow:
         return f"{label}\n{format_instant(self.deadline_at)}"
 
     def urgency_key(self) -> tuple:
+        return self._urgency
+
+    @cached_property
+    def _urgency(self) -> tuple:
         at = self.deadline_at.timestamp() if self.deadline_at is not None else float("inf")
         return (URGENCY.get(self.state, len(URGENCY)), at, self.preparation_id)
+
+    @cached_property
+    def fixed(self) -> tuple:
+        """Everything the row shows except its countdown (computed once per row, not per tick)."""
+        return (self.patient_name, self.mrn, self.preparation_id, self.dose_text, self.step_text, self.deadline_text, self.state, self.alarm_active)
+
+    def at(self, now: datetime) -> BoardRow:
+        """The same row at another instant: only the countdown differs. A shallow copy keeps the
+        cached fixed part and urgency, so a tick formats nothing but the countdowns."""
+        row = copy.copy(self)
+        object.__setattr__(row, "now", now)
+        return row
 
 
 def _fixed_part(row: BoardRow) -> tuple:
     """Everything a row shows except its countdown."""
-    return (row.patient_name, row.mrn, row.preparation_id, row.dose_text, row.step_text, row.deadline_text, row.state, row.alarm_active)
+    return row.fixed
 
 
 def sort_by_urgency(rows: list[BoardRow]) -> list[BoardRow]:
@@ -101,7 +119,8 @@ class BoardModel(QAbstractTableModel):
 
     # -- data in --------------------------------------------------------------------------
     def set_rows(self, rows: list[BoardRow]) -> bool:
-        """Show these rows; True when any text other than a countdown changed (sizes must be refit)."""
+        """Show these rows; True when any text other than a countdown changed (sizes must be refit;
+        a state or an alarm changes colours only)."""
         rows = sort_by_urgency(rows)
         same_shape = [r.preparation_id for r in rows] == [r.preparation_id for r in self._rows]
         if not same_shape:
@@ -110,13 +129,14 @@ class BoardModel(QAbstractTableModel):
             self.endResetModel()
             return True
         changed = [i for i, (old, new) in enumerate(zip(self._rows, rows, strict=True)) if _fixed_part(old) != _fixed_part(new)]
+        resized = any(self._rows[i].fixed[:6] != rows[i].fixed[:6] for i in changed)  # texts, not only colours
         self._rows = rows
         if changed:
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1))
         if rows:
             # The usual one-second tick: only the countdowns change; repaint that column in place.
             self.dataChanged.emit(self.index(0, COUNTDOWN_COLUMN), self.index(len(rows) - 1, COUNTDOWN_COLUMN))
-        return bool(changed)
+        return resized
 
     def set_flash_phase(self, phase: bool) -> None:
         self.flash_phase = phase
@@ -223,6 +243,8 @@ class BoardView(QTableView):
     def __init__(self, parent: QWidget | None = None):
         self._fitted_width = -1  # before super().__init__: Qt calls updateGeometries while building
         self._fitting = True
+        self._heights: dict[tuple, int] = {}  # (row's fixed texts, column widths) -> height
+        self.fitted = 0  # how many times the rows were fitted (tests, benchmarks)
         super().__init__(parent)
         self.board_model = BoardModel(self)
         self.setModel(self.board_model)
@@ -275,8 +297,28 @@ class BoardView(QTableView):
         self._fit_rows()
 
     def _fit_rows(self) -> None:
-        for row in range(self.board_model.rowCount()):
-            self.setRowHeight(row, max(self.MIN_ROW_HEIGHT, self.sizeHintForRow(row)))
+        """Each row to its wrapped text. A row's height depends only on its texts and the column
+        widths, so it is measured once per (texts, widths) and remembered: a tick that changes
+        one row measures one row, and the layout passes at start measure each row once per width
+        (not at all while the board is hidden: showEvent fits it)."""
+        if not self.isVisible():
+            self._fitted_width = -1
+            return
+        widths = tuple(self.columnWidth(column) for column in range(len(COLUMNS)))
+        if len(self._heights) > 4 * self.board_model.rowCount() + 64:
+            self._heights.clear()  # rows long gone, widths no longer used
+        for index, row in enumerate(self.board_model._rows):
+            key = (row.fixed[:6], widths)  # texts only: a state or alarm changes colours, not sizes
+            height = self._heights.get(key)
+            if height is None:
+                height = self._heights[key] = max(self.MIN_ROW_HEIGHT, self.sizeHintForRow(index))
+            if self.rowHeight(index) != height:
+                self.setRowHeight(index, height)
+        self.fitted += 1
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_rows()
 
     def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
         if column == 0:  # the stretching patient column: wrapped names may need more or fewer lines
@@ -351,52 +393,105 @@ def board_state(deadline) -> str:
     return "reached" if state == "due" and not deadline.hard else state
 
 
+@dataclass
+class _Shown:
+    """One preparation as the board last computed it: its status (with the deadlines at the
+    instant they were computed), its row, its unacknowledged alarms, and the instant after which
+    its deadline states must be computed again."""
+
+    status: object  # service PreparationStatus
+    event_count: int
+    row: BoardRow
+    alarms: list
+    recompute_at: datetime | None
+
+
 class BoardPresenter:
-    """Reads the active preparations (with the deadlines the domain computed at the service's
-    clock) and turns them into board rows and the alarms that are not acknowledged."""
+    """Turns the active preparations (with the deadlines the domain computed at the service's
+    clock) into board rows and the alarms that are not acknowledged.
+
+    It keeps what it computed, per (preparation id, event count): each read asks the service's
+    change feed what was stored since the last read and reloads only those preparations; the
+    deadlines of the others are computed again only once their next state change is due
+    (domain deadlines.next_state_change). Between those, a tick moves the countdowns and nothing
+    else. A setting changed, or a database put back, reloads everything.
+    """
 
     def __init__(self, service):
         self.service = service
         self.now: datetime = service.now()
+        self._token: int | None = None
+        self._settings = None
+        self._shown: dict[str, _Shown] = {}
+        # For tests and benchmarks: what the last read did.
+        self.reloaded = 0  # preparations read from storage
+        self.recomputed = 0  # preparations whose deadlines were computed again
 
     def read(self):
+        changes = self.service.changes_since(self._token)
+        reloaded = recomputed = 0
+        if changes.everything:
+            self._settings = self.service.settings()
+            statuses = self.service.list_active()
+            self._shown = {status.id: self._entry(status) for status in statuses}
+            reloaded = recomputed = len(statuses)
+        elif changes.preparations:
+            fresh = {prep.id: prep for prep in self.service.active_preparations(changes.preparations)}
+            reloaded = len(fresh)
+            for prep_id in changes.preparations:
+                prep = fresh.get(prep_id)
+                if prep is None:  # finished, discarded, or not a preparation of this database
+                    self._shown.pop(prep_id, None)
+                    continue
+                shown = self._shown.get(prep_id)
+                if shown is not None and shown.event_count == len(prep.events):
+                    continue  # a label printed, a vial added: nothing the board shows
+                self._shown[prep_id] = self._entry(self.service.status_of(prep, self._settings))
+                recomputed += 1
+        self._token = changes.token
+        now = self.service.now()
+        for prep_id, shown in list(self._shown.items()):
+            if shown.recompute_at is not None and now >= shown.recompute_at:
+                self._shown[prep_id] = self._entry(self.service.status_of(shown.status.prep, self._settings))
+                recomputed += 1
+        self.now = now
+        self.reloaded, self.recomputed = reloaded, recomputed
+        rows = [shown.row.at(now) for shown in self._shown.values()]
+        alarms = [alarm for shown in self._shown.values() for alarm in shown.alarms]
+        return sort_by_urgency(rows), alarms  # the alarm controller orders the alarms itself
+
+    def _entry(self, status) -> _Shown:
+        from ..domain.deadlines import next_state_change
         from ..domain.formatting import format_dose
         from ..domain.records import EventType
         from .alarms import PRIORITY_OF_STATE, Alarm
 
-        statuses = self.service.list_active()
-        self.now = statuses[0].now if statuses else self.service.now()
-        rows: list[BoardRow] = []
-        alarms: list[Alarm] = []
-        for status in statuses:
-            prep = status.prep
-            # Only 'not after' limits alarm; a minimum reached (observation over) is no emergency.
-            mine = [
-                Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
-                for d in status.deadlines
-                if d.hard and d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
-            ]
-            alarms.extend(mine)
-            deadline = status.next_deadline
-            rows.append(
-                BoardRow(
-                    preparation_id=prep.id,
-                    patient_name=prep.patient.name,
-                    mrn=prep.patient.mrn,
-                    dose_text=format_dose(prep.order["calculation"]["dose_mg"]),
-                    # A fact recorded although it broke a limit stays visible on the board (issue 11).
-                    step_text=STEP_TEXT.get(status.current_step, status.current_step)
-                    + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),
-                    deadline_key=deadline.key if deadline else None,
-                    deadline_label=deadline.label if deadline else "no clock running yet",
-                    deadline_at=deadline.at if deadline else None,
-                    state=board_state(deadline),
-                    now=status.now,
-                    alarm_active=bool(mine),
-                    hard=deadline.hard if deadline else True,
-                )
-            )
-        return sort_by_urgency(rows), alarms
+        prep = status.prep
+        # Only 'not after' limits alarm; a minimum reached (observation over) is no emergency.
+        mine = [
+            Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
+            for d in status.deadlines
+            if d.hard and d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
+        ]
+        deadline = status.next_deadline
+        row = BoardRow(
+            preparation_id=prep.id,
+            patient_name=prep.patient.name,
+            mrn=prep.patient.mrn,
+            dose_text=format_dose(prep.order["calculation"]["dose_mg"]),
+            # A fact recorded although it broke a limit stays visible on the board (issue 11).
+            step_text=STEP_TEXT.get(status.current_step, status.current_step)
+            + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),
+            deadline_key=deadline.key if deadline else None,
+            deadline_label=deadline.label if deadline else "no clock running yet",
+            deadline_at=deadline.at if deadline else None,
+            state=board_state(deadline),
+            now=status.now,
+            alarm_active=bool(mine),
+            hard=deadline.hard if deadline else True,
+        )
+        lead = self._settings.warning_lead_time if self._settings is not None else self.service.settings().warning_lead_time
+        return _Shown(status, len(prep.events), row, mine, next_state_change(status.deadlines, status.now, lead))
 
     def is_bench_step(self, prep_id: str) -> bool:
         return self.service.status(prep_id).current_step in BENCH_STEPS

@@ -1,13 +1,16 @@
 """The main window: the alarm banner, THE BOARD, and the way into the bench and the chair.
 
-A QTimer only repaints: each tick reads the active preparations from storage, asks the domain
-(through the service) for their deadlines at the injected clock's now, and shows them. Alarms
-are derived the same way on every tick, so the window reopens exactly as it was after a restart.
+One QTimer (the ticker) drives every repaint: the board, then the chair and any open wizard.
+Each tick asks the service's change feed what was stored since the last tick, rereads only
+those preparations, has the domain recompute a preparation's deadlines only when one of its
+states is due to change, and moves every countdown to the injected clock's now. Alarms are
+derived from the stored events the same way, so the window reopens exactly as it was.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -152,6 +155,12 @@ class MainWindow(QMainWindow):
         board_layout.addWidget(self.empty_label)
         board_layout.addWidget(self.board, 1)
 
+        # The window's one ticker (started once the window is built).
+        self.repaint_timer = QTimer(self)
+        self.repaint_timer.setInterval(repaint_ms)
+        self.repaint_timer.timeout.connect(self._tick)
+        self._followers: list[Callable[[], None]] = []  # the chair's and open wizards' repaints
+
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.addTab(board_page, "&Board")
@@ -172,9 +181,6 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._show_user()
 
-        self.repaint_timer = QTimer(self)
-        self.repaint_timer.setInterval(repaint_ms)
-        self.repaint_timer.timeout.connect(self.refresh)
         self.repaint_timer.start()
         self.refresh()
         self.board.setFocus()
@@ -185,7 +191,23 @@ class MainWindow(QMainWindow):
 
         chair = ChairPage(self.service, self.user, self)
         chair.step_recorded.connect(lambda _id: self.refresh())
+        self._follow_ticker(chair.repaint_timer, lambda: chair.repaint_countdown())
         return chair
+
+    def _follow_ticker(self, own_timer: QTimer, repaint: Callable[[], None]) -> None:
+        """One ticker drives every repaint in the window (the board first, then the chair and
+        any open wizard), instead of one timer each firing at its own moment."""
+        own_timer.stop()
+        self._followers.append(repaint)
+
+    def _unfollow(self, repaint: Callable[[], None]) -> None:
+        if repaint in self._followers:
+            self._followers.remove(repaint)
+
+    def _tick(self) -> None:
+        self.refresh()
+        for repaint in list(self._followers):
+            repaint()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -378,7 +400,20 @@ class MainWindow(QMainWindow):
         wizard.setObjectName("benchWizard")
         wizard.step_recorded.connect(lambda _id: self.refresh())
         wizard.preparation_created.connect(lambda _id: self.refresh())
-        wizard.finished.connect(lambda _result: (self._wizards.remove(wizard) if wizard in self._wizards else None, self.refresh()))
+
+        def repaint() -> None:
+            if wizard.isVisible():
+                wizard.repaint_deadline()
+
+        def finished(_result) -> None:
+            if wizard in self._wizards:
+                self._wizards.remove(wizard)
+            # A closed wizard stays a child of this window: it must not go on reading every second.
+            self._unfollow(repaint)
+            self.refresh()
+
+        wizard.finished.connect(finished)
+        self._follow_ticker(wizard.repaint_timer, repaint)
         self._wizards.append(wizard)
         wizard.setWindowModality(Qt.WindowModality.NonModal)
         wizard.show()

@@ -30,6 +30,7 @@ from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange,
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
+from .changes import Changes, changes_since
 from .ids import new_preparation_id, normalize_preparation_id
 from .settings import Settings, build_settings, validate_setting
 
@@ -763,6 +764,19 @@ class PreparationService:
         statuses = [self._status(p, settings) for p in self.repository.list_preparations(active_only=True)]
         far = datetime.max.replace(tzinfo=timezone.utc)
         return sorted(statuses, key=lambda s: (s.next_deadline.at if s.next_deadline else far, s.prep.created_at, s.id))
+
+    # -- change feed (service/changes.py): readers that keep a copy reload only what changed ----
+    def changes_since(self, token: int | None) -> Changes:
+        """What changed in storage after `token` (None: the first call, which says 'everything')."""
+        return changes_since(self.repository, token)
+
+    def active_preparations(self, prep_ids: Iterable[str]) -> list[Preparation]:
+        """Those of these preparations that are stored and active (the others are left out), in one read."""
+        return [p for p in self.repository.get_preparations(sorted(set(prep_ids))) if machine.is_active(p)]
+
+    def status_of(self, prep: Preparation, settings: Settings | None = None) -> PreparationStatus:
+        """The status at now of a preparation already read (its deadlines again, nothing re-read)."""
+        return self._status(prep, settings)
 
     def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[PreparationStatus]:
         """Newest first."""

@@ -545,6 +545,32 @@ class SqlRepository(TransactionScopes):
         latest = self.seal.latest()
         return (latest.count, latest.head) if latest else None
 
+    def audit_head_seq(self) -> int:
+        """The number of the newest audit entry (0 for an empty log): one primary-key read."""
+        with self._read() as session:
+            head = session.get(AuditHeadRow, 1)
+            return head.seq if head is not None else 0
+
+    def audit_subjects_since(self, seq: int) -> tuple[int, list[tuple[str, str]]]:
+        """(the head's number, [(action, subject)] of the entries numbered after `seq`, in order).
+
+        The change feed's read (service.changes): every stored change has its audit entry in the
+        same transaction, so the entries after a number name everything changed since it. A range
+        read on the primary key; no JSON is read.
+        """
+        with self._read() as session:
+            head = session.get(AuditHeadRow, 1)
+            rows = session.execute(select(AuditRow.action, AuditRow.subject).where(AuditRow.seq > seq).order_by(AuditRow.seq)).all()
+        return (head.seq if head is not None else 0), [(action, subject) for action, subject in rows]
+
+    def get_preparations(self, prep_ids: list[str]) -> list[Preparation]:
+        """The stored preparations among these ids (any order; unknown ids are left out)."""
+        if not prep_ids:
+            return []
+        with self._read() as session:
+            rows = list(session.scalars(select(PreparationRow).where(PreparationRow.id.in_(prep_ids))))
+            return self._assemble(session, rows)
+
     def audit_entries(self) -> list[AuditEntry]:
         with self._read() as session:
             return [_entry(row) for row in session.scalars(select(AuditRow).order_by(AuditRow.seq))]

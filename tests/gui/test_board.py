@@ -16,6 +16,8 @@ from infusion_app.gui import theme
 from infusion_app.gui.board import COUNTDOWN_COLUMN, BoardModel, BoardRow
 from infusion_app.gui.main_window import MainWindow
 
+from tests.prep_helpers import verify_order
+
 from .conftest import PIN, cut_off
 
 LONG_NAME = "Maximiliana Wilhelmina Featherstonehaugh-Montgomery"
@@ -287,7 +289,8 @@ def test_a_storage_failure_says_the_board_is_stale_and_keeps_the_alarm(qtbot, se
         raise RuntimeError("database is locked")
 
     with monkeypatch.context() as patched:
-        patched.setattr(service, "list_active", broken)
+        # Every tick asks the change feed first: a database that cannot be read fails there.
+        patched.setattr(service, "changes_since", lambda _token: broken())
         window.refresh()
         assert window.stale_label.isVisible() and "NOT UP TO DATE" in window.stale_label.text()
         assert window.alarms.alarms == alarms
@@ -351,3 +354,84 @@ def test_switch_user_is_application_wide_not_ctrl_u_and_forgets_the_previous_per
     window.switch_action.trigger()
     assert chair.prep is None and chair.confirm_name.text() == "" and chair.user == other
     assert "Tess Tech" in window.windowTitle()
+
+
+# -- a tick rereads and recomputes only what changed (issue 19) --------------------------------
+
+
+def test_a_tick_rereads_only_the_preparation_that_changed_and_recomputes_only_a_state_due_to_change(qtbot, service, technician, pharmacist, three_preparations, clock):
+    window = open_window(qtbot, service, technician)
+    presenter = window.presenter
+    window.refresh()
+    assert (presenter.reloaded, presenter.recomputed) == (0, 0)  # nothing stored, no state due to change
+    countdowns = [r.countdown_text for r in window.board.board_model.rows()]
+    clock.advance(seconds=5)
+    window.refresh()
+    assert (presenter.reloaded, presenter.recomputed) == (0, 0)
+    assert [r.countdown_text for r in window.board.board_model.rows()] != countdowns  # yet every countdown moved
+
+    # A step stored (here through the service, as another workstation would): that one is reread.
+    running = three_preparations["running"]
+    verify_order(service, running)
+    window.refresh()
+    assert (presenter.reloaded, presenter.recomputed) == (1, 1)
+    # A label printed changes the audit log but not the events: reread, not recomputed.
+    service.record_interchange(running, "hl7", "test", "nowhere", "failed", "no receiver")
+    window.refresh()
+    assert (presenter.reloaded, presenter.recomputed) == (1, 0)
+
+    # The warning preparation's dilution limit expires: its deadlines are computed again, alone.
+    warning = three_preparations["warning"]
+    limit = service.status(warning).next_deadline.at
+    clock.advance(seconds=(limit - clock.now()).total_seconds() + 1)
+    window.refresh()
+    assert presenter.recomputed == 1 and presenter.reloaded == 0
+    assert {r.preparation_id: r.state for r in window.board.board_model.rows()}[warning] == "expired"
+    rows = [(r.preparation_id, r.state, r.deadline_text, r.step_text, r.alarm_active) for r in window.board.board_model.rows()]
+    assert rows == [(r.preparation_id, r.state, r.deadline_text, r.step_text, r.alarm_active) for r in MainWindow(service, technician, repaint_ms=60_000, sound=False).board.board_model.rows()]
+
+
+def test_a_setting_changed_elsewhere_recomputes_every_row(qtbot, service, technician, pharmacist, three_preparations):
+    window = open_window(qtbot, service, technician)
+    service.set_setting("warning_lead_minutes", 240, pharmacist)
+    window.refresh()
+    assert window.presenter.recomputed == 3
+    assert {r.preparation_id: r.state for r in window.board.board_model.rows()}[three_preparations["running"]] == "none"
+
+
+def test_a_tick_with_only_countdowns_moving_measures_no_row(qtbot, service, technician, three_preparations, clock, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    view = window.board
+    measured: list[int] = []
+    real = type(view).sizeHintForRow
+    monkeypatch.setattr(view, "sizeHintForRow", lambda row: measured.append(row) or real(view, row))
+    clock.advance(seconds=3)
+    window.refresh()
+    view._fit_rows()  # what a layout pass at the same width does
+    assert measured == []
+    # An alarm acknowledged changes a row's colours, not its texts: nothing is measured.
+    window.acknowledge_alarms()
+    assert not window.alarms.alarms and measured == []
+    # Another width measures each row once, however many layout passes follow.
+    width = view.columnWidth(0)
+    window.resize(1500, 800)
+    qtbot.waitUntil(lambda: view.columnWidth(0) != width)
+    view._fit_rows()
+    view._fit_rows()
+    assert sorted(measured) == list(range(view.board_model.rowCount()))
+
+
+def test_one_ticker_repaints_the_board_the_chair_and_an_open_wizard(qtbot, service, technician, make_preparation, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    wizard = window._open_wizard(make_preparation(steps=("reconstituted",)))
+    assert not window.chair.repaint_timer.isActive() and not wizard.repaint_timer.isActive()
+    painted: list[str] = []
+    monkeypatch.setattr(window, "refresh", lambda: painted.append("board"))
+    monkeypatch.setattr(window.chair, "repaint_countdown", lambda: painted.append("chair"))
+    monkeypatch.setattr(wizard, "repaint_deadline", lambda: painted.append("wizard"))
+    window.repaint_timer.timeout.emit()
+    assert painted == ["board", "chair", "wizard"]
+    wizard.reject()  # a closed wizard stays the window's child: it must stop reading
+    painted.clear()
+    window.repaint_timer.timeout.emit()
+    assert painted == ["board", "chair"]
