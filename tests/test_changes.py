@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from infusion_app.domain import deadlines as rules
 from infusion_app.domain.clock import FakeClock
-from infusion_app.domain.monograph import load_monograph
+from infusion_app.domain.monograph import default_monograph
 from infusion_app.domain.records import Event, EventType, VialRecord
 from infusion_app.service import open_service
 from infusion_app.storage.database import DB_FILENAME
@@ -88,7 +88,7 @@ def test_active_preparations_leaves_out_finished_and_unknown_ones(service, staff
 
 # -- next_state_change ------------------------------------------------------------------------
 
-MONOGRAPH = load_monograph()
+MONOGRAPH = default_monograph()
 
 
 def _events(minutes: list[int]) -> list[Event]:
