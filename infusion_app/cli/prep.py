@@ -147,6 +147,8 @@ def _refused(exc) -> CliError:
         hint = " (overridable: --override-by PHARMACIST --override-reason TEXT)"
     elif getattr(exc, "deviation_allowed", False):
         hint = " (if it happened: --deviation-reason TEXT)"
+    elif exc.code == "double_check_incomplete":
+        hint = " (re-enter each with --check-mrn, --check-height, --check-weight, --check-dose-mg, --check-volume-ml)"
     return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)
 
 
@@ -253,6 +255,8 @@ def run_record(args: argparse.Namespace) -> int:
         raise ValidationError("event", f"'{args.event}' is not an event; events are {', '.join(RECORDABLE)}")
     details = _details(args, event)
     at = instant_option(args.at, "--at") if args.at else None
+    if args.downtime and at is None:
+        raise ValidationError("--at", "a downtime entry needs the time it happened on paper, e.g. --at 2026-01-15T09:30+01:00")
     if (args.override_by is None) != (args.override_reason is None):
         raise ValidationError("--override-by" if args.override_by is None else "--override-reason",
                               "an override needs both --override-by PHARMACIST and --override-reason TEXT")

@@ -721,7 +721,7 @@ def advice_blocks(course: Course, first_dose_of_cycle: bool) -> list[str]:
         state = "awaiting a decision" if hold.decision is None else "accepted"
         blocks.append(
             f"hold ({hold.advice.code}, advice #{hold.id or '?'}, {state}): {hold.advice.message}; "
-            "record recovery values that meet the label's criteria for this rule ('course lab', or 'course assess')"
+            "record recovery values that meet the label's criteria for this rule (labs, or an assessment)"
         )
     return blocks
 
@@ -1194,7 +1194,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
                                  + (f" ({status.why_last})" if status.why_last else "")])
         cycle, day = status.next_dose.cycle, status.next_dose.day
     elif cycle is None or day is None:
-        raise ValidationError("cycle" if cycle is None else "day", "give both --cycle and --day, or neither (the course's next dose)")
+        raise ValidationError("cycle" if cycle is None else "day", "give both the cycle and the day, or neither (the course's next dose)")
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     day = _dose_day(m, day, "day")
     blocks: list[str] = []
@@ -1206,7 +1206,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     blocks += [f"advice-block: {b}" for b in advice_blocks(course, day == m.dose_days[0])]
     if not any(r.number == cycle for r in course.cycles):
         blocks.append(f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
-                      "a pharmacist starts it ('course cycle') before its doses are prepared")
+                      "a pharmacist starts the cycle in the course before its doses are prepared")
         raise CourseBlocked(blocks)
     plan = plan_for(course, cycle, m)
     dose = plan.dose(day)

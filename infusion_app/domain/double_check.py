@@ -18,14 +18,14 @@ from .formatting import format_dose, format_number, format_volume
 from .measurements import Measurement, parse_height, parse_weight
 from .records import Preparation
 
-# What the checker re-enters, blind, from every client (the command line's --check-* options).
+# What the checker re-enters, blind, from every client, and what a message calls each.
 ENTERED_FIELDS = ("mrn", "height", "weight", "dose_mg", "volume_ml")
-FIELD_OPTIONS = {
-    "mrn": "--check-mrn",
-    "height": "--check-height",
-    "weight": "--check-weight",
-    "dose_mg": "--check-dose-mg",
-    "volume_ml": "--check-volume-ml",
+FIELD_WORDS = {
+    "mrn": "MRN",
+    "height": "height",
+    "weight": "weight",
+    "dose_mg": "dose in mg",
+    "volume_ml": "volume in mL",
 }
 
 

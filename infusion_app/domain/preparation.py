@@ -52,14 +52,14 @@ from .deadlines import (
     infusion_duration_from_minutes,
     storage_of,
 )
-from .double_check import FIELD_OPTIONS, IncompleteCheck, verification_mismatches
+from .double_check import ENTERED_FIELDS, FIELD_WORDS, IncompleteCheck, verification_mismatches
 from .identity import confirmation_mismatches
 from .errors import ValidationError
 from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
 from .quantities import Quantity, ureg
-from .records import Event, EventType, Preparation, Role, User
+from .records import Event, EventType, Preparation, Role, User, event_words
 
 # How far in the future an event's instant may lie: workstation clocks differ a little. A
 # program-design tolerance, not a drug fact.
@@ -342,7 +342,7 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
             if at < earlier.at:
                 raise ValidationError(
                     field_name,
-                    f"{format_instant(at)} is before the {earlier.type.value} recorded at {format_instant(earlier.at)}",
+                    f"{format_instant(at)} is before the {event_words(earlier.type)} recorded at {format_instant(earlier.at)}",
                 )
     kind = event.type
     if kind == EventType.DILUTED:
@@ -393,7 +393,7 @@ def _check_order(prep: Preparation, event: Event, monograph: Monograph) -> None:
     next_step = current_step(prep, monograph)
 
     def refuse(why: str) -> None:
-        raise StepRefused("out_of_order", f"'{kind.value}' cannot be recorded now: {why}")
+        raise StepRefused("out_of_order", f"the {event_words(kind)} cannot be recorded now: {why}")
 
     if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
         return
@@ -433,7 +433,7 @@ def _check_order(prep: Preparation, event: Event, monograph: Monograph) -> None:
     if phase != wanted_phase:
         refuse(f"the next step is '{next_step}'")
     if kind == EventType.DILUTED and line.reconstituted_in_fridge:
-        refuse("take the reconstituted vials out of the refrigerator first (record reconstituted-from-fridge)")
+        refuse("take the reconstituted vials out of the refrigerator first and record it")
 
 
 def _check_role(prep: Preparation, event: Event, actor: User) -> None:
@@ -444,7 +444,7 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
         names = " or ".join(sorted(r.value for r in allowed))
         raise StepRefused(
             "role",
-            f"'{event.type.value}' is recorded by a {names}; {actor.name} is a {actor.role.value}",
+            f"the {event_words(event.type)} is recorded by a {names}; {actor.name} is a {actor.role.value}",
         )
     if event.type == EventType.PREMEDICATION_CORRECTED:
         _, original = _premedication_numbered(prep, event.details.get("corrects"))
@@ -493,14 +493,14 @@ def _check_administration(
         raise StepRefused(
             "order_not_verified",
             "a pharmacist who is not the preparer must verify the order (patient, course, cycle/day, height, "
-            "weight, BSA, dose) before reconstitution: record order-verified first",
+            "weight, BSA, dose) before reconstitution: have the order verified first",
         )
     if event.type == EventType.VERIFIED:
         # Blind and complete from every client: the checker re-enters the five values.
         entered = event.details.get("entered")
         try:
             if not isinstance(entered, dict):
-                raise IncompleteCheck(list(FIELD_OPTIONS))
+                raise IncompleteCheck(list(ENTERED_FIELDS))
             if not isinstance(prep.order, dict) or "calculation" not in prep.order:
                 raise StepRefused("double_check_incomplete", "this preparation has no stored calculation to check against")
             mismatches = verification_mismatches(prep, entered, policy.bsa_decimals, policy.dose_precision_mg)
@@ -509,7 +509,7 @@ def _check_administration(
                 "double_check_incomplete",
                 "the independent double check re-enters the patient's MRN, height, weight, dose and volume "
                 "without being shown them; missing: "
-                + ", ".join(f"{name.replace('_', ' ')} ({FIELD_OPTIONS[name]})" for name in incomplete.missing),
+                + ", ".join(FIELD_WORDS[name] for name in incomplete.missing),
             ) from None
         if mismatches:
             raise StepRefused(
@@ -554,7 +554,7 @@ def _check_administration(
     if line.bag_in_fridge:
         raise StepRefused(
             "bag_in_fridge",
-            "the bag is in the refrigerator: record bag-from-fridge and let it warm up before starting",
+            "the bag is in the refrigerator: record it taken out and let it warm up before starting",
         )
     if prep.last(EventType.PATIENT_CONFIRMED) is None:
         raise StepRefused(
@@ -791,7 +791,7 @@ def _time_breaches(
             found.append(Breach(
                 "infusion_too_fast",
                 f"the infusion ran {ran} min (started {format_instant(started)}); the monograph's minimum is "
-                f"{duration_text(minimum)} (infusion.minimum_duration), less the site's "
+                f"{duration_text(minimum)}, less the site's "
                 f"{duration_text(policy.infusion_minimum_tolerance)} tolerance",
             ))
     return found
@@ -853,7 +853,7 @@ def check_event(
     if not expired:
         _check_administration(prep, event, monograph, policy, now)
     code = "+".join(dict.fromkeys(b.code for b in breaches))
-    message = f"'{event.type.value}' refused: " + "; ".join(b.message for b in breaches)
+    message = f"{event_words(event.type)} refused: " + "; ".join(b.message for b in breaches)
     if event.type in FACTS:
         if override is not None:
             raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
@@ -864,8 +864,7 @@ def check_event(
         if deviation_reason is None:
             raise StepRefused(
                 code,
-                message + ". If this is what happened, record it as a deviation with its reason "
-                "(command line: --deviation-reason TEXT)",
+                message + ". If this is what happened, record it as a deviation with its reason",
                 deviation_allowed=True,
             )
         _reason_of_length("deviation reason", deviation_reason, policy.override_reason_min_chars)

@@ -52,6 +52,35 @@ class EventType(str, Enum):
     DEVIATION = "deviation"
 
 
+# What each event is called on a screen or in a message (the kebab-case values are the command line's).
+EVENT_WORDS: dict[EventType, str] = {
+    EventType.ORDER_VERIFIED: "order verification",
+    EventType.RECONSTITUTED: "reconstitution",
+    EventType.RECONSTITUTED_TO_FRIDGE: "reconstituted vials into the refrigerator",
+    EventType.RECONSTITUTED_FROM_FRIDGE: "reconstituted vials out of the refrigerator",
+    EventType.DILUTED: "dilution",
+    EventType.BAG_TO_FRIDGE: "bag into the refrigerator",
+    EventType.BAG_FROM_FRIDGE: "bag out of the refrigerator",
+    EventType.VERIFIED: "independent double check",
+    EventType.LABELLED: "labelling",
+    EventType.DISPENSED: "dispensing",
+    EventType.PREMEDICATION: "premedication",
+    EventType.PREMEDICATION_CORRECTED: "premedication correction",
+    EventType.PATIENT_CONFIRMED: "patient identification",
+    EventType.INFUSION_STARTED: "infusion start",
+    EventType.INFUSION_ENDED: "infusion end",
+    EventType.OBSERVATION_ENDED: "end of observation",
+    EventType.DISCARDED: "discard",
+    EventType.OVERRIDE: "override",
+    EventType.ALARM_ACKNOWLEDGED: "alarm acknowledgement",
+    EventType.DEVIATION: "deviation",
+}
+
+
+def event_words(kind: EventType) -> str:
+    return EVENT_WORDS.get(kind, kind.value.replace("-", " "))
+
+
 class DiluteStorage(str, Enum):
     ROOM = "room"
     FRIDGE = "fridge"

@@ -78,7 +78,7 @@ def _header(monograph: Monograph, title: str, printed_at: datetime, s) -> list:
     return [
         _p(title, s["title"]),
         _p(f"DOWNTIME: {monograph.generic_name} ({monograph.brand_name}), NDC {monograph.text('product.ndc')}. "
-           f"Enter every step in the program afterwards as a downtime entry (prep record ... --at TIME --downtime).", s["banner"]),
+           "Enter every step in the program afterwards as a downtime entry, with the time written here.", s["banner"]),
         Spacer(1, 3),
         _p(f"Monograph {monograph.id} revision {monograph.revision} ({monograph.label_revision}). Printed {format_instant(printed_at)}.", s["small"]),
     ]

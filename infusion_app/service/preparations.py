@@ -23,7 +23,7 @@ from ..domain.clock import Clock, MonotonicClock, SystemClock
 from ..domain.deadlines import Deadline
 from ..domain.dosing import DoseCalculation, DoseOrder, calculate_dose
 from ..domain.errors import ValidationError, holds_undecodable_bytes
-from ..domain.formatting import utc_iso
+from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
 from ..domain.monograph import Monograph, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
@@ -334,7 +334,7 @@ class PreparationService:
         first = actor is None
         if first:
             if self.repository.count_users() > 0:
-                raise StepRefused("sign-in-required", "adding a user needs a signed-in pharmacist (--user NAME with their PIN); "
+                raise StepRefused("sign-in-required", "adding a user needs a pharmacist signed in with their PIN; "
                                   "only the first pharmacist of an empty database is added without one")
             if role is not Role.PHARMACIST:
                 raise StepRefused("first-user-pharmacist", f"the first user must be a pharmacist (who can then add the others); '{role.value}' was given")
@@ -375,7 +375,7 @@ class PreparationService:
             # Bytes that are not text (a mis-set terminal) can name no stored user; refused as
             # input, before the failure counter, whose key would not even store. (A name with
             # control characters is an ordinary failed sign-in: counted and audited, escaped.)
-            raise ValidationError("user", 'holds bytes that are not text; type the name as it was added, e.g. --user "Tina Tech"')
+            raise ValidationError("user", "holds bytes that are not text; type the name as it was added, e.g. Tina Tech")
         key = " ".join(name.split()).casefold()[:NAME_MAX]
         now = self.now()
         stored_failures = self.repository.sign_in_failures(key)
@@ -407,7 +407,7 @@ class PreparationService:
 
     def set_user_active(self, name: str, active: bool, actor: User | None = None) -> User:
         if actor is None:
-            raise StepRefused("sign-in-required", "activating or deactivating a user needs a signed-in pharmacist (--user NAME with their PIN)")
+            raise StepRefused("sign-in-required", "activating or deactivating a user needs a pharmacist signed in with their PIN")
         who = self._actor_name(actor, "activating or deactivating a user")
         stored = self.repository.get_user(name)
         if stored is None:
@@ -434,7 +434,7 @@ class PreparationService:
             self.authenticate(name, current_pin)
             who = stored.name
         elif actor is None:
-            raise StepRefused("sign-in-required", "resetting a PIN needs a signed-in pharmacist (--user NAME with their PIN), or the user's current PIN")
+            raise StepRefused("sign-in-required", "resetting a PIN needs a pharmacist signed in with their PIN, or the user's current PIN")
         else:
             who = self._actor_name(actor, "resetting a PIN")
         pin_hash = hash_pin(new_pin)
@@ -510,7 +510,7 @@ class PreparationService:
         if course is None:
             missing = [name for name, value in (("cycle", order.cycle), ("day", order.day)) if value in (None, "")]
             if missing:
-                raise ValidationError(missing[0], f"no course on file for MRN {mrn}: the order needs the cycle and day (e.g. --cycle 1 --day 1)")
+                raise ValidationError(missing[0], f"no course on file for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
             return order, {"on_file": False, "flag": course_rules.NO_COURSE_FLAG}
         today = self.now().astimezone().date()
         try:
@@ -828,7 +828,7 @@ class PreparationService:
         if override is not None and not isinstance(override, Override):
             raise ValidationError("override", "must come from authorize_override()")
         if downtime and at is None:
-            raise ValidationError("at", "a downtime entry needs the time it happened on paper (e.g. --at 2026-01-15T09:30+01:00)")
+            raise ValidationError("at", "a downtime entry needs the time it happened on paper (e.g. 2026-01-15T09:30+01:00)")
         if details and "downtime" in details:
             raise ValidationError("details", "a downtime entry is marked with downtime=True, not in the details")
         if downtime:
@@ -843,7 +843,7 @@ class PreparationService:
                 at = machine.premedication_time(prep, (details or {}).get("corrects"))
             when = (at or now).astimezone(timezone.utc)
             if when > now + FUTURE_TOLERANCE:
-                raise ValidationError("at", f"{utc_iso(when)} is in the future (now is {utc_iso(now)})")
+                raise ValidationError("at", f"{format_instant(when)} is in the future (now {format_instant(now)})")
             event = Event(type=kind, at=when, recorded_at=now, user=actor.name, details=dict(details or {}))
             use = override
             try:
