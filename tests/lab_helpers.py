@@ -35,3 +35,20 @@ def cli_normal_labs(course_cli, folder, mrn="MRN001", kinds=("cbc", "liver", "ec
     for kind in kinds:
         done = course_cli(folder, "lab", mrn, "--kind", kind, *CLI[kind])
         assert done.code == 0, done.stderr
+
+
+# A male patient without a partner of reproductive potential: the shortest complete checklist.
+CHECKLIST = {"sex": "male", "reproductive_potential": "no", "hsct_precautions": "yes"}
+CHECKLIST_CLI = ("--sex", "male", "--reproductive-potential", "no")
+
+
+def complete_checklist(course, at: datetime | None = None) -> None:
+    from infusion_app.domain import checklist
+
+    at = at or datetime.now(timezone.utc)
+    checklist.complete(course, CHECKLIST, "test", at, at.date())
+
+
+def cli_checklist(course_cli, folder, mrn="MRN001", *extra) -> None:
+    done = course_cli(folder, "checklist", mrn, *CHECKLIST_CLI, *extra)
+    assert done.code == 0, done.stderr

@@ -16,7 +16,7 @@ from infusion_app.domain.course import (
     start_cycle,
 )
 from tests.cli_helpers import run_cli
-from tests.lab_helpers import cli_normal_labs, record_normal_labs
+from tests.lab_helpers import cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
 
 PIN = {"INFUSION_PREP_PIN": "246824"}
@@ -43,6 +43,7 @@ def started(tmp_path):
     assert course(folder, "blasts", "MRN001", "--count", "5000", "--date", TODAY.isoformat()).code == 0
     assert course(folder, "start", "MRN001", "--date", TODAY.isoformat()).code == 0
     cli_normal_labs(course, folder)
+    cli_checklist(course, folder)
     return folder
 
 
@@ -108,6 +109,7 @@ def _reduced_course():
     c.reduction_level = 1  # an accepted interruption advice: the next cycle's total dose -25 %
     start_cycle(c, TODAY, TODAY)
     record_normal_labs(c)
+    complete_checklist(c)
     return c
 
 

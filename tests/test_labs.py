@@ -16,7 +16,7 @@ from infusion_app.domain.records import Role
 from infusion_app.service import open_service
 from infusion_app.service.course import CourseService
 from tests.cli_helpers import assert_clean_invalid, run_cli
-from tests.lab_helpers import CLI, NORMAL, cli_normal_labs, record_normal_labs
+from tests.lab_helpers import CHECKLIST, CLI, NORMAL, cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
 
 NOON = datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc)
@@ -41,6 +41,7 @@ def test_the_first_dose_needs_a_cbc_liver_tests_and_a_baseline_ecg_and_electroly
         order_from_course(c, NOON.date(), now=NOON)
     record_normal_labs(c, NOON - timedelta(hours=1))
     assert labs.labs_needed(c, NOON, 1, 1) == []
+    complete_checklist(c, NOON)
     assert order_from_course(c, NOON.date(), now=NOON).day == 1
 
 
@@ -122,6 +123,7 @@ def services(tmp_path):
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-20", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    courses.complete_checklist("MRN001", CHECKLIST, "Pat Pharmacist")
     yield service, courses, clock
     service.close()
 
@@ -239,6 +241,7 @@ def folder(tmp_path):
     assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
     assert course(folder, "blasts", "MRN001", "--count", "5000", "--date", today).code == 0
     assert course(folder, "start", "MRN001", "--date", today).code == 0
+    cli_checklist(course, folder)
     return folder
 
 

@@ -16,6 +16,9 @@
     course lab MRN --kind cbc|liver|ecg|electrolytes|vod-signs [values] [--taken INSTANT] --user NAME
                                                                 a lab result; its dose-modification advice is stored at once
     course lab-override MRN --reason TEXT --user PHARMACIST     the next dose without the labs it needs (audited)
+    course checklist MRN --sex female|male --reproductive-potential yes|no [--pregnancy-test negative|positive
+        --pregnancy-test-date DATE] [--contraception-counselled yes] [--breastfeeding-counselled yes]
+        [--hsct-precautions yes] --user PHARMACIST              the course-start checklist (gates the first dose)
 
 Exit codes: 0 done; 1 a clinical hard stop refused the step (nothing stored; the reasons on stderr,
 and with --json the JSON too); 2 invalid input (one stderr line naming the field).
@@ -179,6 +182,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab_override.add_argument("--reason", required=True, help="why the dose goes ahead without them")
     lab_override.set_defaults(func=run_lab_override)
 
+    check = _writer(commands, "checklist", "complete the course-start checklist (pharmacist); the first dose waits for it")
+    check.add_argument("--sex", required=True, choices=["female", "male"], help="sex at birth")
+    check.add_argument("--reproductive-potential", required=True, choices=["yes", "no"],
+                       help="a female of reproductive potential, or a male with a female partner of reproductive potential")
+    check.add_argument("--pregnancy-test", choices=["negative", "positive"], help="female of reproductive potential: the result")
+    check.add_argument("--pregnancy-test-date", metavar="DATE", help="when the pregnancy test was done, YYYY-MM-DD")
+    check.add_argument("--contraception-counselled", choices=["yes", "no"], help="contraception after the last dose counselled")
+    check.add_argument("--breastfeeding-counselled", choices=["yes", "no"], help="female: no breastfeeding after the last dose counselled")
+    check.add_argument("--hsct-precautions", choices=["yes", "no"], help="HSCT planned: post-HSCT VOD/SOS precautions discussed")
+    check.set_defaults(func=run_checklist)
+
 
 # -- shared -----------------------------------------------------------------------------------------
 
@@ -283,6 +297,9 @@ def status_lines(status) -> list[str]:
             found = latest(c, kind, counted=False)
             if found is not None:
                 lines.append(f"Latest {LAB_TITLES[kind]}: {found.taken_at.astimezone().isoformat(timespec='minutes')}: {lab_summary(found)}")
+    from ..domain import checklist
+
+    lines += [f"CHECKLIST: {text}" for text in checklist.lines(c)]
     for override in c.lab_overrides:
         lines.append(f"LABS OVERRIDDEN for cycle {override.cycle} Day {override.day} by {override.pharmacist}: {override.reason} "
                      f"(missing: {'; '.join(override.missing)})")
@@ -521,3 +538,12 @@ def run_lab(args: argparse.Namespace) -> int:
 
 def run_lab_override(args: argparse.Namespace) -> int:
     return _write(args, lambda s: s.courses.override_labs(args.mrn, args.reason, s.user))
+
+
+def run_checklist(args: argparse.Namespace) -> int:
+    answers = {
+        "sex": args.sex, "reproductive_potential": args.reproductive_potential, "pregnancy_test": args.pregnancy_test,
+        "pregnancy_test_on": args.pregnancy_test_date, "contraception_counselled": args.contraception_counselled,
+        "breastfeeding_counselled": args.breastfeeding_counselled, "hsct_precautions": args.hsct_precautions,
+    }
+    return _write(args, lambda s: s.courses.complete_checklist(args.mrn, answers, s.user))

@@ -66,6 +66,8 @@ from .dose_modification import (
 from .dosing import validate_response
 from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
+from . import checklist as start_checklist
+from .checklist import Checklist
 from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, default_monograph, response_label
@@ -468,6 +470,9 @@ class Course:
     advice: list[AdviceRecord] = field(default_factory=list)
     labs: list[LabResult] = field(default_factory=list)
     lab_overrides: list[LabOverride] = field(default_factory=list)
+    checklist: Checklist | None = None  # the course-start checklist (checklist.py)
+    date_of_birth: date | None = None
+    child_reason: str = ""  # why the manual 'child' flag overrides the age from the date of birth
     reduction_level: int = 0  # in force from the next cycle started; only ever goes up
     discontinued_on: date | None = None
     discontinued_reason: str = ""
@@ -986,6 +991,8 @@ class CourseStatus:
             "dosing_weight": {"kg": c.dosing_weight.kg, "measured_on": c.dosing_weight.measured_on.isoformat()} if c.dosing_weight else None,
             "latest_weight": {"kg": c.latest_weight.kg, "measured_on": c.latest_weight.measured_on.isoformat()} if c.latest_weight else None,
             "labs": [r.to_dict() for r in c.labs],
+            "checklist": c.checklist.to_dict() if c.checklist else None,
+            "checklist_lines": start_checklist.lines(c),
             "labs_needed": list(self.labs_needed),
             "labs_after_dose_due": liver_after_due(c),
             "lab_overrides": [o.to_dict() for o in c.lab_overrides],
@@ -1086,6 +1093,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
             if dose.status == "planned":
                 state = "upcoming" if today < dose.earliest else ("due" if today <= dose.latest else "overdue")
                 dose_blocks = list(blocks) + advice_blocks(course, dose.day == m.dose_days[0])
+                dose_blocks += start_checklist.missing(course, m) if not course.doses else []
                 lab_block = labs_block(course, at, plan.cycle, dose.day, policy, m)
                 dose_blocks += [lab_block] if lab_block else []
                 next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
@@ -1112,6 +1120,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         start = plan.next_cycle_start if plan else today
         day1 = m.dose_days[0]
         dose_blocks = list(blocks) + advice_blocks(course, True)
+        dose_blocks += start_checklist.missing(course, m) if not course.doses else []
         lab_block = labs_block(course, at, number, day1, policy, m)
         dose_blocks += [lab_block] if lab_block else []
         mg: float | None = None
@@ -1221,6 +1230,8 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         reason = first_dose_block(course, m, today, policy)
         if reason:
             blocks.append(f"cytoreduction: {reason}")
+    if not course.doses:
+        blocks += start_checklist.missing(course, m)
     if dose.status == "planned":
         lab_block = labs_block(course, _instant(today, now), cycle, day, policy, m)
         if lab_block:

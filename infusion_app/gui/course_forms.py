@@ -90,7 +90,11 @@ FIELD_LABELS = {
     "bilirubin-uln": "Bilirubin ULN", "ast-alt-x-uln": "Higher of AST/ALT (× ULN)", "ast": "AST", "ast-uln": "AST ULN",
     "alt": "ALT", "alt-uln": "ALT ULN", "qtc": "QTc", "potassium": "Potassium", "magnesium": "Magnesium",
     "weight-gain": "Rapid weight gain", "hepatomegaly": "Painful hepatomegaly", "ascites": "Ascites",
-    "bilirubin-rising": "Rising bilirubin", "taken": "Taken at", "labs": "Labs",
+    "bilirubin-rising": "Rising bilirubin", "taken": "Taken at", "labs": "Labs", "sex": "Sex at birth",
+    "reproductive-potential": "Of reproductive potential", "pregnancy-test": "Pregnancy test",
+    "pregnancy-test-on": "Pregnancy test on", "contraception-counselled": "Contraception after the last dose counselled",
+    "breastfeeding-counselled": "No breastfeeding after the last dose counselled",
+    "hsct-precautions": "HSCT planned: post-HSCT VOD/SOS precautions discussed",
 }
 
 
@@ -259,6 +263,20 @@ class CourseForms(QWidget):
         ])
         self.fields["lab"]["kind"].currentIndexChanged.connect(self._show_lab_entries)
         self._show_lab_entries()
+
+        def yes_no() -> QComboBox:
+            return self._combo([("— choose —", None), ("yes", "yes"), ("no", "no")])
+
+        self._form("checklist", "Course-start checklist (pharmacist)", self._checklist, [
+            ("sex", "Sex at birth", self._combo([("— choose —", None), ("female", "female"), ("male", "male")])),
+            ("reproductive_potential", "Of reproductive potential (male: a female partner who is)", yes_no()),
+            ("pregnancy_test", "Pregnancy test", self._combo([("not done / not applicable", None), ("negative", "negative"),
+                                                             ("positive", "positive")])),
+            ("pregnancy_test_on", "Pregnancy test on", self._line("e.g. 2026-12-01")),
+            ("contraception_counselled", "Contraception after the last dose counselled", yes_no()),
+            ("breastfeeding_counselled", "No breastfeeding after the last dose counselled", yes_no()),
+            ("hsct_precautions", "HSCT planned: post-HSCT VOD/SOS precautions discussed", yes_no()),
+        ])
 
     def _show_lab_entries(self) -> None:
         kind = self.fields["lab"]["kind"].currentData()
@@ -434,3 +452,12 @@ class CourseForms(QWidget):
     def _lab_override(self) -> str:
         self.courses.override_labs(self._mrn_now(), self.fields["lab_override"]["reason"].text().strip(), self._user())
         return "Labs overridden for the next dose; the reason is kept with the course."
+
+    def _checklist(self) -> str:
+        f = self.fields["checklist"]
+        answers = {name: (w.currentData() if isinstance(w, QComboBox) else w.text().strip()) for name, w in f.items()}
+        self.courses.complete_checklist(self._mrn_now(), answers, self._user())
+        for widget in f.values():
+            if isinstance(widget, QComboBox):
+                widget.setCurrentIndex(0)
+        return "Course-start checklist completed."

@@ -348,6 +348,9 @@ class CourseView(QWidget):
     def _build_labs(self) -> QWidget:
         page = QWidget(self)
         layout = QVBoxLayout(page)
+        self.checklist_label = message_label("", "", page)
+        self.checklist_label.setObjectName("courseChecklist")
+        layout.addWidget(self.checklist_label)
         self.labs_needed_label = message_label("", "", page)
         self.labs_needed_label.setObjectName("labsNeeded")
         layout.addWidget(self.labs_needed_label)
@@ -414,6 +417,14 @@ class CourseView(QWidget):
     def _fill_labs(self, status: CourseStatus | None) -> None:
         from ..domain.labs import LAB_TITLES, lab_summary
 
+        from ..domain import checklist
+
+        if status is None:
+            self._say(self.checklist_label, "", "")
+        else:
+            shown = checklist.lines(status.course, self.courses.monograph)
+            done = status.course.checklist is not None and not checklist.missing(status.course, self.courses.monograph)
+            self._say(self.checklist_label, "\n".join(shown), "" if done else "hardstop")
         results = list(reversed(status.course.labs)) if status else []  # the newest first
         self.labs_table.setRowCount(len(results))
         for row, result in enumerate(results):

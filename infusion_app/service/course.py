@@ -33,6 +33,7 @@ Methods
     decide(mrn, advice_id, accepted, decided_by, reason, user) -> AdviceRecord
     record_lab(mrn, kind, values, taken_at, user) -> LabRecorded   (a CBC, liver tests, ECG, electrolytes
         or the VOD/SOS questions; the advice the values drive is stored with it, as 'assess' would)
+    complete_checklist(mrn, answers, user) -> CourseStatus   (a pharmacist; the course-start checklist)
     override_labs(mrn, reason, user) -> CourseStatus   (a pharmacist: the next dose without the labs it needs)
 """
 
@@ -298,6 +299,16 @@ class CourseService:
             return LabRecorded(result, advice, self._store_advice(course, advice, today))
 
         return self._change(mrn, actor, "course.lab_recorded", change)
+
+    def complete_checklist(self, mrn: str, answers: dict[str, Any], user: User | str) -> CourseStatus:
+        """The pharmacist's course-start checklist (checklist.py); completing it again replaces it, audited."""
+        from ..domain import checklist
+
+        actor = self._user(user, (Role.PHARMACIST,), "completing the course-start checklist")
+        now = self.service.now()
+        self._change(mrn, actor, "course.checklist_completed",
+                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph))
+        return self.status(mrn)
 
     def override_labs(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
         """A pharmacist lets the next dose be prepared without the labs it needs; the reason and what was missing are kept."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, ResponseAssessment, WeightRecord
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
+from ..domain.checklist import Checklist
 from ..domain.labs import LabOverride, LabResult
 from .course_models import (
     CourseAdviceRow,
@@ -73,6 +74,9 @@ class SqlCourseRepository(TransactionScopes):
             reduction_level=row.reduction_level,
             discontinued_on=row.discontinued_on,
             discontinued_reason=row.discontinued_reason or "",
+            checklist=Checklist.from_dict(json.loads(row.checklist_json)) if row.checklist_json else None,
+            date_of_birth=row.date_of_birth,
+            child_reason=row.child_reason or "",
             id=row.id,
             version=row.version,
         )
@@ -128,6 +132,9 @@ class SqlCourseRepository(TransactionScopes):
         row.reduction_level = course.reduction_level
         row.discontinued_on = course.discontinued_on
         row.discontinued_reason = course.discontinued_reason or ""
+        row.checklist_json = json.dumps(course.checklist.to_dict(), sort_keys=True, ensure_ascii=False) if course.checklist else None
+        row.date_of_birth = course.date_of_birth
+        row.child_reason = course.child_reason or None
 
     @staticmethod
     def _children(session: Session, course_id: int, course: Course) -> None:

@@ -190,11 +190,12 @@ def main() -> int:
             courses.new_course(PATIENT.mrn, False, pharmacist)
             courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), pharmacist)
             courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
-            # The labs the first dose needs (issue 16), recorded on the course, not at the bench.
+            # The labs and the course-start checklist the first dose needs (issue 16), recorded on the course, not at the bench.
             for kind, values in (("cbc", {"anc": 2, "platelets": 150, "transfusion_independent": True}),
                                  ("liver", {"bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1}), ("ecg", {"qtc_ms": 420}),
                                  ("electrolytes", {"potassium": 4.1, "magnesium": 0.85})):
                 courses.record_lab(PATIENT.mrn, kind, values, None, pharmacist)
+            courses.complete_checklist(PATIENT.mrn, {"sex": "male", "reproductive_potential": "no"}, pharmacist)
             known_bench, prep_id = bench_walk(service, clock, known=True)
             chair = chair_walk(service, clock, prep_id)
         finally:

@@ -336,10 +336,11 @@ def test_the_dose_given_is_recorded_in_the_patients_course(qtbot, chair, service
     courses.new_course(PATIENT.mrn, False, pharmacist)
     courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), nurse)
     courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
-    from tests.lab_helpers import NORMAL
+    from tests.lab_helpers import CHECKLIST, NORMAL
 
     for kind in ("cbc", "liver", "ecg", "electrolytes"):
         courses.record_lab(PATIENT.mrn, kind, NORMAL[kind], None, nurse)
+    courses.complete_checklist(PATIENT.mrn, CHECKLIST, pharmacist)
     prep_id = make_preparation(steps=DISPENSED)
     scan(qtbot, chair, prep_id)
     confirm(qtbot, chair)

@@ -266,3 +266,25 @@ def test_a_vod_sign_answered_yes_in_the_form_stops_the_course_at_once(qtbot, vie
     assert "VOD/SOS signs: painful hepatomegaly" in text and "discontinue permanently" in text
     assert any("vod-sos-discontinue" in b for b in courses.status(MRN).next_dose.blocked_by)
     assert "vod-sos-discontinue" in view.blocks_label.text()
+
+
+def test_the_pharmacist_completes_the_course_start_checklist_in_the_form(qtbot, service, pharmacist, nurse, clock):
+    courses = CourseService(service)
+    courses.new_course("MRN7009", True, pharmacist)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN7009")
+    assert view.checklist_label.text().startswith("course-start checklist not completed")
+    text = fill_form(qtbot, view, "checklist", sex="female", reproductive_potential="yes", pregnancy_test="negative",
+                     pregnancy_test_on="2026-03-03", contraception_counselled="yes", breastfeeding_counselled="yes")
+    assert text == ("Not recorded — HSCT planned: post-HSCT VOD/SOS precautions discussed: is required: the post-HSCT "
+                    "VOD/SOS precautions discussed with the transplant team (yes or no)")
+    text = fill_form(qtbot, view, "checklist", sex="female", reproductive_potential="yes", pregnancy_test="negative",
+                     pregnancy_test_on="2026-03-03", contraception_counselled="yes", breastfeeding_counselled="yes",
+                     hsct_precautions="yes")
+    assert text == "Course-start checklist completed."
+    assert courses.course("MRN7009").checklist.answers["pregnancy_test"] == "negative"
+    lines = view.checklist_label.text().splitlines()
+    assert lines[0].startswith("Course-start checklist completed by") and "contraception: 8 months after the last dose" in lines
