@@ -432,10 +432,9 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
     unknown = stamped - known
     if unknown:
         raise NewerDatabaseError(
-            f"the database at {where} has schema revision {', '.join(sorted(unknown))}, "
-            f"written by a newer version of infusion-prep; this version knows revisions up to {head} "
-            "and will not open or change it. "
-            "Use the newer version, or restore a backup from its backups folder."
+            f"the database has schema revision {', '.join(sorted(unknown))} from a newer version of infusion-prep; "
+            f"this version knows up to {head} and will not open or change it. "
+            f"Use the newer version, or restore a backup from its backups folder ({where})"
         )
 
 
@@ -513,8 +512,9 @@ def check_shared_schema(engine: Engine, location: Location) -> MigrationResult:
     if stamped != {head}:
         current = ", ".join(sorted(stamped)) or "none (an empty database)"
         raise SchemaBehindError(
-            f"the shared database at {location.where} has schema revision {current}; this version of infusion-prep needs {head}. "
-            "A workstation never changes a shared schema: IT runs 'infusion-prep db upgrade --database URL' once, after a backup (pg_dump)"
+            f"the shared database has schema revision {current}; this version of infusion-prep needs {head}. "
+            "A workstation never changes a shared schema: IT runs 'infusion-prep db upgrade --database URL' once, after a backup (pg_dump) "
+            f"({location.where})"
         )
     return MigrationResult(head, head, None)
 

@@ -316,7 +316,9 @@ class SqlRepository(TransactionScopes):
     def record_sign_in_failure(self, key: str, at: datetime, audit: AuditDraft) -> int:
         """One more wrong PIN for `key`, with its audit entry, in one transaction; returns the count."""
         with self._write() as session:
-            row = session.get(SignInFailureRow, key[:80])
+            # Locked: two stations counting the same name's wrong PINs at once must both count
+            # (an unlocked read-add-write loses one); a concurrent first insert is a retried twin.
+            row = session.get(SignInFailureRow, key[:80], with_for_update=True)
             if row is None:
                 row = SignInFailureRow(name_key=key[:80], failures=0, last_at=at)
                 session.add(row)
@@ -378,7 +380,7 @@ class SqlRepository(TransactionScopes):
     @retried
     def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None:
         with self._write() as session:
-            if session.get(PreparationRow, prep_id) is None:
+            if session.get(PreparationRow, prep_id, with_for_update=True) is None:  # one vial number at a time
                 raise KeyError(prep_id)
             last = session.scalar(select(func.max(VialRow.position)).where(VialRow.preparation_id == prep_id)) or 0
             session.add(self._vial_row(prep_id, last + 1, vial, audit.at, audit.actor))

@@ -1,0 +1,394 @@
+"""Several stations on one database (issue 14): real processes and connections against PostgreSQL,
+and what must hold on SQLite too (append-only audit, stale writers refused, the station recorded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.pool import NullPool
+
+from tests.postgres_server import execute_autocommit, with_database
+from tests.prep_helpers import verify_order
+
+from infusion_app.cli import main
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.ports import AuditDraft
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, Role, VialRecord
+from infusion_app.service import StepRefused, open_service
+from infusion_app.storage import NewerDatabaseError, StorageError
+from infusion_app.storage.database import SchemaBehindError, application_role_sql, known_revisions
+
+WORKER = Path(__file__).with_name("station_worker.py")
+PATIENT = Patient("Doe, Jane", "MRN-1001", date(1970, 5, 17))
+ORDER = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+
+
+def staff(service) -> dict:
+    paul = service.add_user("Paul Pharm", Role.PHARMACIST, "222222")
+    return {
+        "pharm": paul,
+        "olga": service.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul),
+        "tina": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul),
+        "tom": service.add_user("Tom Tech", Role.TECHNICIAN, "555555", actor=paul),
+    }
+
+
+def ready_to_reconstitute(service, people) -> str:
+    status = service.create_preparation(PATIENT, ORDER, people["tina"])
+    service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
+    verify_order(service, status.id)
+    return status.id
+
+
+class Stations:
+    """Worker processes (tests/station_worker.py), each opened and waiting; go() releases them all."""
+
+    def __init__(self, data_dir: Path, database: str):
+        self.data_dir, self.database = data_dir, database
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, station: str, *action: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "INFUSION_PREP_TESTING"}
+        env["PYTHONPATH"] = os.pathsep.join([str(WORKER.parents[1]), env.get("PYTHONPATH", "")])
+        process = subprocess.Popen([sys.executable, str(WORKER), str(self.data_dir), self.database, station, *action],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.processes.append(process)
+
+    def go(self) -> list[dict]:
+        for process in self.processes:
+            line = process.stdout.readline()
+            assert line == "ready\n", process.stderr.read()
+        for process in self.processes:  # released together: the writes race
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        results = []
+        for process in self.processes:
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0 and "Traceback" not in err, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+
+
+# -- conflicting steps ----------------------------------------------------------------------
+
+
+def test_two_stations_reconstituting_one_preparation_at_once_exactly_one_wins(tmp_path, postgres_url):
+    with open_service(data_dir=tmp_path, database=postgres_url, station="bench-1") as service:
+        prep_id = ready_to_reconstitute(service, staff(service))
+    stations = Stations(tmp_path, postgres_url)
+    for number, user in enumerate(["Tina Tech", "Tom Tech", "Tina Tech", "Tom Tech"], start=1):
+        stations.start(f"bench-{number}", "step", prep_id, "reconstituted", user)
+    results = stations.go()
+    assert sum(result["ok"] for result in results) == 1, results
+    refused = [result for result in results if not result["ok"]]
+    assert all(result["error"] == "StepRefused" for result in refused), refused
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        prep = service.get(prep_id)
+        assert [e.type for e in prep.events].count(E.RECONSTITUTED) == 1
+        assert service.verify_audit().intact
+
+
+def test_the_station_that_loses_a_race_is_told_what_the_other_recorded_and_who(tmp_path, database):
+    """Station B read the preparation, then station A recorded the step, then B wrote."""
+    a = open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="bench-A")
+    people = staff(a)
+    prep_id = ready_to_reconstitute(a, people)
+    url = None if a.location.path is not None else a.location.url
+    b = open_service(data_dir=tmp_path, database=url, clock=FakeClock(T0), station="bench-B")
+    try:
+        reads = b.repository.get_preparation
+
+        def read_then_lose_the_race(wanted):
+            prep = reads(wanted)
+            if not getattr(read_then_lose_the_race, "done", False):
+                read_then_lose_the_race.done = True
+                a.record_event(prep_id, E.RECONSTITUTED, people["tina"])
+            return prep
+
+        b.repository.get_preparation = read_then_lose_the_race
+        with pytest.raises(StepRefused) as refused:
+            b.record_event(prep_id, E.RECONSTITUTED, b.user("Tom Tech"))
+        message = refused.value.message
+        assert "reconstituted recorded by Tina Tech at 2026-03-10T08:00:00Z at station bench-A" in message, message
+        assert "not recorded" in message
+        assert [e.type for e in a.get(prep_id).events].count(E.RECONSTITUTED) == 1
+    finally:
+        a.close()
+        b.close()
+
+
+def test_many_stations_writing_at_once_keep_unique_numbers_and_one_unbroken_chain(tmp_path, postgres_url):
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        people = staff(service)
+        preps = [ready_to_reconstitute(service, people) for _ in range(4)]
+    stations = Stations(tmp_path, postgres_url)
+    for number, prep_id in enumerate(preps, start=1):
+        stations.start(f"bench-{number}", "step", prep_id, "reconstituted", "Tina Tech")
+    results = stations.go()
+    assert all(result["ok"] for result in results), results
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        entries = service.audit_entries()
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        steps = [e for e in entries if e.action == "event.reconstituted"]
+        assert sorted(e.station for e in steps) == ["bench-1", "bench-2", "bench-3", "bench-4"]
+        assert service.verify_audit().intact
+
+
+def test_a_lost_race_is_retried_a_bounded_number_of_times_then_one_line(tmp_path, postgres_url):
+    """A row another station keeps locked past the lock timeout (55P03): retried, then refused in one line."""
+    from infusion_app.storage import repository as storage
+
+    with open_service(data_dir=tmp_path, database=postgres_url, clock=FakeClock(T0)) as service:
+        staff(service)
+        holder = create_engine(postgres_url, poolclass=NullPool)
+        try:
+            with holder.connect() as other:
+                other.execute(text("SELECT * FROM audit_head WHERE id = 1 FOR UPDATE"))  # another station, stuck mid-write
+                engine = service.repository.engine
+                from sqlalchemy import event
+
+                @event.listens_for(engine, "connect")
+                def _short_lock_wait(dbapi_connection, _record):
+                    with dbapi_connection.cursor() as cursor:
+                        cursor.execute("SET lock_timeout = '50ms'")
+                    dbapi_connection.commit()
+
+                engine.dispose()  # new connections, with the short wait
+                with pytest.raises(StorageError) as failed:
+                    service.repository.append_audit(AuditDraft(T0, "Paul Pharm", "test", "x"))
+                other.rollback()
+        finally:
+            holder.dispose()
+    message = str(failed.value)
+    assert f"{storage.WRITE_ATTEMPTS} times" in message and "lock not available" in message and "nothing of it was stored" in message
+    assert "\n" not in message
+
+
+# -- versioned rows -----------------------------------------------------------------------------
+
+
+def test_a_setting_changed_by_another_station_meanwhile_is_refused_not_overwritten(tmp_path, database):
+    clock = FakeClock(T0)
+    with open_service(data_dir=tmp_path, database=database, clock=clock, station="office") as first:
+        people = staff(first)
+        url = None if first.location.path is not None else first.location.url
+        with open_service(data_dir=tmp_path, database=url, clock=clock, station="ward") as second:
+            seen_by_second = second.setting_version("warning_lead_minutes")  # the form is open at the ward
+            seen_by_first = first.setting_version("warning_lead_minutes")
+            first.set_setting("warning_lead_minutes", 45, people["pharm"], expected=seen_by_first)
+            clock.advance(minutes=1)
+            with pytest.raises(StepRefused) as refused:
+                second.set_setting("warning_lead_minutes", 20, second.user("Olga Order"), expected=seen_by_second)
+            assert refused.value.message == "setting warning_lead_minutes was changed by Paul Pharm at 2026-03-10T08:00:00Z; reload"
+            assert second.settings().as_dict()["warning_lead_minutes"] == 45
+            # Reloaded, the change goes through.
+            second.set_setting("warning_lead_minutes", 20, second.user("Olga Order"), expected=second.setting_version("warning_lead_minutes"))
+            assert first.settings().as_dict()["warning_lead_minutes"] == 20
+            assert first.verify_audit().intact
+
+
+def test_a_course_saved_by_another_station_meanwhile_is_refused_naming_who_and_when(tmp_path, database):
+    from infusion_app.domain.course import Course
+    from infusion_app.domain.ports import ConcurrentChange
+    from infusion_app.storage.course_repository import SqlCourseRepository
+
+    with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="ward") as service:
+        courses = SqlCourseRepository(service.engine)
+        courses.add_course(Course(mrn="MRN-1001", hsct_planned=False), "Paul Pharm", AuditDraft(T0, "Paul Pharm", "course.created", "MRN-1001"))
+        mine, theirs = courses.get_course("MRN-1001"), courses.get_course("MRN-1001")
+        theirs.hsct_planned = True  # another station
+        courses.save_course(theirs, [AuditDraft(T0 + timedelta(minutes=5), "Olga Order", "course.changed", "MRN-1001")])
+        mine.is_child = True
+        with pytest.raises(ConcurrentChange) as refused:
+            courses.save_course(mine, [AuditDraft(T0, "Paul Pharm", "course.changed", "MRN-1001")])
+    assert str(refused.value) == "the course for MRN MRN-1001 was changed by Olga Order at 2026-03-10T08:05:00Z at station ward; reload"
+
+
+# -- append-only audit --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'Mallory' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1"])
+def test_the_database_itself_refuses_to_change_or_delete_an_audit_entry(tmp_path, database, statement):
+    with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0)) as service:
+        staff(service)
+        with pytest.raises(DatabaseError) as refused:
+            with service.engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+        assert "the audit log is append-only" in str(refused.value)
+        assert service.audit_entries()[0].actor.startswith("local-admin") and service.verify_audit().intact
+
+
+def test_the_application_role_may_append_but_never_change_delete_or_unprotect_the_log(tmp_path, postgres_url, postgres_admin_url):
+    role = f"infusion_app_{os.getpid()}"
+    execute_autocommit(postgres_admin_url, f"DROP ROLE IF EXISTS {role}", f"CREATE ROLE {role} LOGIN")
+    try:
+        execute_autocommit(postgres_url, *application_role_sql(role))
+        as_app = f"postgresql+psycopg://{role}@/{postgres_url.rsplit('/', 1)[1]}"
+        with open_service(data_dir=tmp_path, database=as_app, clock=FakeClock(T0)) as service:
+            people = staff(service)  # a station works as the role: users, preparations, steps
+            prep_id = ready_to_reconstitute(service, people)
+            service.record_event(prep_id, E.RECONSTITUTED, people["tina"])
+            for statement, words in [
+                ("UPDATE audit_log SET actor = 'Mallory' WHERE seq = 1", "permission denied"),
+                ("DELETE FROM audit_log WHERE seq = 1", "permission denied"),
+                ("TRUNCATE audit_log", "permission denied"),
+                ("ALTER TABLE audit_log DISABLE TRIGGER USER", "must be owner"),
+                ("DROP TRIGGER audit_log_append_only ON audit_log", "must be owner"),
+                ("UPDATE alembic_version SET version_num = '0001'", "permission denied"),
+                ("CREATE TABLE mine (x int)", "permission denied"),
+            ]:
+                with pytest.raises(DatabaseError) as refused:
+                    with service.engine.begin() as connection:
+                        connection.exec_driver_sql(statement)
+                assert words in str(refused.value), (statement, refused.value)
+            assert service.verify_audit().intact
+        # Even the owner (here the superuser) is refused by the trigger.
+        with pytest.raises(DatabaseError, match="append-only"):
+            execute_autocommit(postgres_url, "UPDATE audit_log SET actor = 'Mallory' WHERE seq = 1")
+    finally:
+        execute_autocommit(postgres_url, f"DROP OWNED BY {role}")
+        execute_autocommit(postgres_admin_url, f"DROP ROLE IF EXISTS {role}")
+
+
+def test_db_grants_prints_the_role_sql_and_refuses_a_name_that_is_not_plain(capsys):
+    assert main(["db", "grants", "infusion_app"]) == 0
+    out = capsys.readouterr().out
+    assert "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM infusion_app;" in out
+    assert main(["db", "grants", "app; DROP TABLE users"]) == 2
+    assert "role" in capsys.readouterr().err
+
+
+# -- the station on every entry and event ------------------------------------------------------
+
+
+def test_every_event_and_audit_entry_records_its_station(tmp_path, database, monkeypatch):
+    monkeypatch.setenv("INFUSION_PREP_STATION", "chair 3")
+    with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0)) as service:
+        people = staff(service)
+        prep_id = ready_to_reconstitute(service, people)
+        assert service.station == "chair 3"
+        assert {e.station for e in service.get(prep_id).events} == {"chair 3"}
+        assert {e.station for e in service.audit_entries()} == {"chair 3"}
+        assert service.verify_audit().intact
+    with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="bench-2") as other:
+        other.record_event(prep_id, E.RECONSTITUTED, other.user("Tina Tech"))
+        assert [e.station for e in other.get(prep_id).events][-1] == "bench-2"
+        # The station is part of the entry's hash: changing it breaks the chain.
+        entry = other.audit_entries()[-1]
+        from infusion_app.storage.audit import entry_hash
+
+        key = other.repository.seal.key
+        assert entry.hash == entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject,
+                                        entry.before, entry.after, key, "bench-2")
+        assert entry.hash != entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject,
+                                        entry.before, entry.after, key, "bench-1")
+
+
+# -- explicit migrations ------------------------------------------------------------------------
+
+
+def test_a_station_never_migrates_a_shared_database_and_db_upgrade_does_with_the_backup_advice_first(tmp_path, postgres_admin_url, capsys):
+    name = f"infusion_empty_{os.getpid()}"
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    url = with_database(postgres_admin_url, name)
+    try:
+        head = known_revisions()[1]
+        with pytest.raises(SchemaBehindError) as refused:
+            open_service(data_dir=tmp_path, database=url)
+        assert "none (an empty database)" in str(refused.value) and head in str(refused.value) and "db upgrade" in str(refused.value)
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar() == 0
+        assert main(["db", "status", "--database", url, "--data-dir", str(tmp_path)]) == 0
+        assert "needs 'infusion-prep db upgrade'" in capsys.readouterr().out
+        assert main(["db", "upgrade", "--database", url, "--data-dir", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert out.index("pg_dump") < out.index(f"to {head}")
+        with open_service(data_dir=tmp_path, database=url) as service:
+            assert not service.has_users()
+        assert main(["db", "upgrade", "--database", url, "--data-dir", str(tmp_path)]) == 0
+        assert "already at schema revision" in capsys.readouterr().out
+        # An older client against this schema: the newer revision, and what the client knows, are named.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+        engine.dispose()
+        with pytest.raises(NewerDatabaseError) as newer:
+            open_service(data_dir=tmp_path, database=url)
+        assert "0099_from_the_future" in str(newer.value) and f"up to {head}" in str(newer.value)
+        assert main(["prep", "list", "--database", url, "--data-dir", str(tmp_path)]) == 3
+        err = capsys.readouterr().err
+        assert "0099_from_the_future" in err and head in err and len(err.strip().splitlines()) == 1, err
+    finally:
+        execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_sqlite_still_migrates_at_start(tmp_path):
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0)) as service:
+        assert service.migration.to_revision == known_revisions()[1]
+
+
+# -- one clock for the site ---------------------------------------------------------------------
+
+
+def test_a_skewed_workstation_records_the_servers_time_and_is_warned(tmp_path, postgres_url):
+    from infusion_app.service.preparations import PreparationService
+    from infusion_app.storage import SqlRepository, open_database
+    from infusion_app.storage.server_clock import ServerClock
+
+    class FastClock:  # this workstation's clock, 10 minutes fast
+        def now(self):
+            return datetime.now(timezone.utc) + timedelta(minutes=10)
+
+    engine, location, migration = open_database(tmp_path, postgres_url, station="skewed")
+    service = PreparationService(SqlRepository(engine), ServerClock(engine, wall=FastClock()), engine=engine, location=location, migration=migration)
+    try:
+        people = staff(service)
+        prep_id = ready_to_reconstitute(service, people)
+        with engine.connect() as connection:
+            server_now = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
+        recorded = service.get(prep_id).events[-1].recorded_at
+        assert abs(recorded - server_now) < timedelta(seconds=30), (recorded, server_now)
+        warning = service.clock_skew_warning()
+        assert warning is not None and "600 s ahead of the database server's" in warning and "tolerance 60 s" in warning
+        service.set_setting("clock_skew_tolerance_seconds", 900, people["pharm"])
+        assert service.clock_skew_warning() is None
+    finally:
+        service.close()
+
+
+def test_a_station_on_time_is_not_warned(tmp_path, postgres_url):
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        assert service.clock_skew_warning() is None
+
+
+# -- PIN lockout across processes ---------------------------------------------------------------
+
+
+def test_wrong_pins_from_several_stations_add_up_to_one_lockout(tmp_path, postgres_url):
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        staff(service)
+    stations = Stations(tmp_path, postgres_url)
+    for number in range(2):
+        stations.start(f"chair-{number}", "wrong-pins", "Tina Tech", "2")
+    results = stations.go()
+    assert all(len(result["messages"]) == 2 for result in results)
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        assert service.repository.sign_in_failures("tina tech")[0] == 4  # none lost between stations
+    stations = Stations(tmp_path, postgres_url)
+    stations.start("bench", "wrong-pins", "Tina Tech", "1")  # the fifth, at a third station
+    stations.go()
+    stations = Stations(tmp_path, postgres_url)
+    stations.start("office", "sign-in", "Tina Tech", "111111")  # the right PIN, at a fourth: locked out
+    [result] = stations.go()
+    assert not result["ok"] and "too many wrong PINs" in result["message"]
