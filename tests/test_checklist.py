@@ -115,6 +115,7 @@ def test_course_checklist_on_the_command_line(tmp_path):
     assert done.json()["checklist"]["completed_by"] == "Pat Pharmacist"
     shown = run_cli("course", "show", "MRN001", "--data-dir", folder)
     assert "CHECKLIST: contraception: 8 months after the last dose" in shown.stdout and "checklist not completed" not in shown.stdout
+    assert "Warnings and precautions: Myelosuppression; Infusion-related reactions; QT interval prolongation" in shown.stdout
     import json
 
     from infusion_app.service import open_service

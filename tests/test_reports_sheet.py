@@ -190,3 +190,13 @@ def test_a_note_longer_than_a_page_continues_on_the_next_pages(demo):
     assert "word0 " in text and "word5999" in text and "second note" in text
     for number, page in enumerate(reader.pages, start=1):
         assert f"Page {number} of {len(reader.pages)}" in page.extract_text()
+
+
+def test_the_labels_other_warnings_are_on_the_sheet_with_their_source(demo):
+    text = flat(all_text(render(demo)))
+    assert "Warnings and precautions" in text
+    for warning in ("Myelosuppression", "Infusion-related reactions", "QT interval prolongation",
+                    "Embryo-fetal toxicity: females use contraception for at least 8 months after the last dose"):
+        assert flat(warning) in text
+    assert flat("Source: BESPONSA US prescribing information") in text and flat("5 Warnings and precautions") in text
+    assert text.index("WARNING (boxed warning)") < text.index("Warnings and precautions")

@@ -300,6 +300,12 @@ def status_lines(status) -> list[str]:
     from ..domain import checklist
 
     lines += [f"CHECKLIST: {text}" for text in checklist.lines(c)]
+    from ..domain.monograph import default_monograph
+
+    m = default_monograph()  # the course service's drug
+    if m.raw.get("warnings", {}).get("other"):
+        lines.append("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
+                     + f" ({m.fact('warnings.other').citation})")
     for override in c.lab_overrides:
         lines.append(f"LABS OVERRIDDEN for cycle {override.cycle} Day {override.day} by {override.pharmacist}: {override.reason} "
                      f"(missing: {'; '.join(override.missing)})")

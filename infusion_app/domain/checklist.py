@@ -138,9 +138,9 @@ def missing(course: Any, monograph: Monograph | None = None) -> list[str]:
     checklist = getattr(course, "checklist", None)
     if checklist is None:
         return ["course-start checklist not completed (pregnancy status, contraception and breastfeeding counselling, "
-                "HSCT precautions): a pharmacist completes it ('course checklist')"]
+                "HSCT precautions): a pharmacist completes it in the course"]
     if course.hsct_planned and not checklist.answers.get("hsct_precautions"):
-        return ["course-start checklist: HSCT is now planned and the checklist must record the post-HSCT VOD/SOS precautions ('course checklist')"]
+        return ["course-start checklist: HSCT is now planned and the checklist must record the post-HSCT VOD/SOS precautions"]
     return []
 
 

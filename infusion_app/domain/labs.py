@@ -154,7 +154,7 @@ def liver_values(bilirubin_x_uln: Any = None, ast_alt_x_uln: Any = None, bilirub
         values["bilirubin_x_uln"] = _ratio_of("bilirubin", bilirubin, bilirubin_uln)
         values["bilirubin"], values["bilirubin_uln"] = str(bilirubin).strip(), str(bilirubin_uln).strip()
     else:
-        raise ValidationError("bilirubin-x-uln", "is required: total bilirubin as × ULN (e.g. 1.2), or --bilirubin with --bilirubin-uln")
+        raise ValidationError("bilirubin-x-uln", "is required: total bilirubin as × ULN (e.g. 1.2), or the bilirubin value with the lab's ULN")
     if not _blank(ast_alt_x_uln):
         if not (_blank(ast) and _blank(alt)):
             raise ValidationError("ast-alt-x-uln", "give AST/ALT as × ULN or as values with their ULN, not both")
@@ -169,7 +169,7 @@ def liver_values(bilirubin_x_uln: Any = None, ast_alt_x_uln: Any = None, bilirub
             ratios.append(_ratio_of(name, value, uln))
             values[name], values[f"{name}_uln"] = str(value).strip(), str(uln).strip()
         if not ratios:
-            raise ValidationError("ast-alt-x-uln", "is required: the higher of AST/ALT as × ULN (e.g. 1.5), or --ast/--alt with their ULN")
+            raise ValidationError("ast-alt-x-uln", "is required: the higher of AST/ALT as × ULN (e.g. 1.5), or AST and/or ALT values with the lab's ULN")
         values["ast_alt_x_uln"] = max(ratios)
     if not _blank(cause):
         values["cause"] = str(cause).strip()
@@ -294,7 +294,7 @@ def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePoli
     if not missing:
         return None
     return ("labs needed: " + "; ".join(missing)
-            + " (record them with 'course lab', or a pharmacist overrides with a reason: 'course lab-override')")
+            + " (record them in the course, or a pharmacist overrides the missing labs with a reason)")
 
 
 def liver_after_due(course: Any) -> list[str]:

@@ -346,7 +346,14 @@ class CourseView(QWidget):
         return page
 
     def _build_labs(self) -> QWidget:
-        page = QWidget(self)
+        from PySide6.QtWidgets import QScrollArea
+
+        # Scrolled: the checklist, the labs needed and the warnings are long texts at 1280 x 800.
+        scroll = QScrollArea(self)
+        scroll.setObjectName("courseLabsPage")
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        page = QWidget(scroll)
         layout = QVBoxLayout(page)
         self.checklist_label = message_label("", "", page)
         self.checklist_label.setObjectName("courseChecklist")
@@ -360,7 +367,18 @@ class CourseView(QWidget):
         self.lab_overrides_label = message_label("", "warning", page)
         self.lab_overrides_label.setObjectName("labOverrides")
         layout.addWidget(self.lab_overrides_label)
-        return page
+        m = self.courses.monograph
+        other = m.raw.get("warnings", {}).get("other")
+        self.warnings_label = message_label("", "", page)
+        self.warnings_label.setObjectName("courseWarnings")
+        if other:
+            # The label's other warnings beside the labs they concern (the boxed one stays on the sheet and label).
+            self.warnings_label.setText("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
+                                        + f"\nSource: {m.fact('warnings.other').citation}")
+        layout.addWidget(self.warnings_label)
+        self.labs_table.setMinimumHeight(180)
+        scroll.setWidget(page)
+        return scroll
 
     # -- loading -----------------------------------------------------------------------------
 

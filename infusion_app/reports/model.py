@@ -121,6 +121,15 @@ class PolicyBlock:
     meets_criteria: bool = False
 
 
+def _has(monograph: Any, path: str) -> bool:
+    node: Any = monograph.raw
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 @dataclass(frozen=True)
 class SheetData:
     """Everything printed on a prep sheet and a bag label for one preparation."""
@@ -171,6 +180,9 @@ class SheetData:
     administration: list[AdministrationRow] = field(default_factory=list)
     reprint_at: str = ""  # set when printed again after labelling: "REPRINT <time>" on every page
     audit_anchor: str = ""  # "audit 123 · 9f86d081884c7d65": the log's head when printed, so paper anchors it
+    # The label's other warnings and precautions (monograph [warnings].other), with where they come from.
+    other_warnings: list[str] = field(default_factory=list)
+    other_warnings_source: str = ""
 
     @classmethod
     def from_preparation(
@@ -708,6 +720,8 @@ def _build(
         timeline=_timeline(prep, monograph, deadlines, tz),
         handling_notes=_handling_notes(monograph),
         boxed_warning=[str(w) for w in monograph.items("warnings.boxed")],
+        other_warnings=[str(w) for w in monograph.items("warnings.other")] if _has(monograph, "warnings.other") else [],
+        other_warnings_source=monograph.fact("warnings.other").citation if _has(monograph, "warnings.other") else "",
         signatures=_signatures(prep, tz),
         billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),

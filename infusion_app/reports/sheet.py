@@ -252,6 +252,11 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     boxed = [[_p("WARNING (boxed warning)", s["boxed"])]] + [[_p(w, s["boxed"])] for w in data.boxed_warning]
     story.append(Spacer(1, 5))
     story.append(_table(boxed, [width], header=False, extra=[("BOX", (0, 0), (-1, -1), 2, colors.black)], grid=False))
+    if data.other_warnings:
+        # The label's other warnings, below the boxed one and never inside its box.
+        lines = [_p(f"• {w}", s["body"]) for w in data.other_warnings]
+        lines.append(_p(f"Source: {data.other_warnings_source}", s["small"]))
+        story.append(_section("Warnings and precautions", lines, s))
 
     if data.overrides:
         rows = [[_p(note, s["body"])] for note in data.overrides]

@@ -288,3 +288,11 @@ def test_the_pharmacist_completes_the_course_start_checklist_in_the_form(qtbot, 
     assert courses.course("MRN7009").checklist.answers["pregnancy_test"] == "negative"
     lines = view.checklist_label.text().splitlines()
     assert lines[0].startswith("Course-start checklist completed by") and "contraception: 8 months after the last dose" in lines
+
+
+def test_the_labels_other_warnings_are_shown_beside_the_labs_with_their_source(qtbot, view):
+    show(qtbot, view)
+    text = view.warnings_label.text()
+    assert text.startswith("Warnings and precautions: Myelosuppression; Infusion-related reactions; QT interval prolongation; ")
+    assert "Embryo-fetal toxicity" in text and "Source: BESPONSA US prescribing information" in text
+    assert "5 Warnings and precautions" in text
