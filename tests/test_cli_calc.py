@@ -86,3 +86,20 @@ def test_invalid_input_exits_2_with_one_line_naming_the_field(args, field):
 def test_version_names_the_monograph_revision():
     result = run_cli("--version")
     assert result.code == 0 and "monograph inotuzumab-ozogamicin revision" in result.stdout
+
+
+def test_a_calculation_without_typed_dates_loads_no_course_rules():
+    # Start-up cost (issue 19): the course rules are imported only to read a --dob or --dose-date.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from infusion_app.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['calc', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1'])\n"
+        "print('infusion_app.domain.course' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -13,19 +13,27 @@ PATIENT = ["--patient-name", NAME, "--mrn", "MRN-1", "--dob", DOB]
 ORDER = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
 
 
+# paul, the first pharmacist, and the users he added (test_user_add_then_list adds one by `user add`).
+USERS = (("paul", "pharmacist", "222222"), ("tina", "technician", "111111"), ("petra", "pharmacist", "333333"), ("nora", "nurse", "444444"))
+
+
 @pytest.fixture
-def data(tmp_path, monkeypatch):
+def data(tmp_path, monkeypatch, database_templates):
     monkeypatch.delenv("INFUSION_PREP_OVERRIDE_PIN", raising=False)
+    monkeypatch.delenv("INFUSION_PREP_NEW_PIN", raising=False)
+    monkeypatch.setenv("INFUSION_PREP_PIN", "222222")
+    # A copy of a database migrated with USERS once per session (tests/conftest.py).
+    return database_templates.copy(tmp_path / "data", USERS)
+
+
+def test_the_first_user_needs_no_sign_in_and_later_users_are_added_by_a_pharmacist(tmp_path, monkeypatch):
     folder = tmp_path / "data"
     monkeypatch.delenv("INFUSION_PREP_NEW_PIN", raising=False)
-    # The first pharmacist of the empty database needs no sign-in; every later user is added by them.
     monkeypatch.setenv("INFUSION_PREP_PIN", "222222")
     assert main(["user", "add", "paul", "--role", "pharmacist", "--data-dir", str(folder)]) == 0
-    for name, role, pin in [("tina", "technician", "111111"), ("petra", "pharmacist", "333333"), ("nora", "nurse", "444444")]:
-        monkeypatch.setenv("INFUSION_PREP_NEW_PIN", pin)
-        assert main(["user", "add", name, "--role", role, "--user", "paul", "--data-dir", str(folder)]) == 0
-    monkeypatch.delenv("INFUSION_PREP_NEW_PIN")
-    return folder
+    monkeypatch.setenv("INFUSION_PREP_NEW_PIN", "444444")
+    assert main(["user", "add", "nora", "--role", "nurse", "--user", "paul", "--data-dir", str(folder)]) == 0
+    assert main(["user", "add", "olga", "--role", "nurse", "--data-dir", str(folder)]) != 0  # no pharmacist named
 
 
 def run(capsys, monkeypatch, pin, *argv):

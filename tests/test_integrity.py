@@ -24,11 +24,9 @@ PHARMACIST_PIN = "246813"
 
 
 @pytest.fixture
-def data(tmp_path):
-    folder = tmp_path / "data"
-    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
-        service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
-    return folder
+def data(tmp_path, database_templates):
+    # A copy of a database migrated with Paul Pharm once per session (tests/conftest.py).
+    return database_templates.copy(tmp_path / "data", (("Paul Pharm", "pharmacist", PHARMACIST_PIN),))
 
 
 def db_rows(folder) -> int:

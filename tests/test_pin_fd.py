@@ -16,9 +16,6 @@ import pytest
 from tests.cli_helpers import run_cli
 
 from infusion_app.cli import build_parser
-from infusion_app.domain.clock import FakeClock
-from infusion_app.domain.records import Role
-from infusion_app.service import open_service
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 PAUL, TINA = "246813", "135790"
@@ -52,12 +49,9 @@ def test_every_command_that_names_a_signing_user_offers_a_pin_descriptor():
 
 
 @pytest.fixture
-def data(tmp_path):
-    folder = tmp_path / "data"
-    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
-        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PAUL)
-        service.add_user("Tina Tech", Role.TECHNICIAN, TINA, actor=paul)
-    return folder
+def data(tmp_path, database_templates):
+    # A copy of a database migrated with these users once per session (tests/conftest.py).
+    return database_templates.copy(tmp_path / "data", (("Paul Pharm", "pharmacist", PAUL), ("Tina Tech", "technician", TINA)))
 
 
 @contextmanager

@@ -37,10 +37,14 @@ def run(args: argparse.Namespace) -> int:
     reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100")
     from datetime import datetime
 
-    from ..domain.course import parse_date
+    date_of_birth = dose_date = None
+    if args.dob or args.dose_date:
+        # The course rules (about 50 ms of imports) only to read a typed date.
+        from ..domain.course import parse_date
 
-    date_of_birth = parse_date("dob", args.dob) if args.dob else None
-    dose_date = parse_date("dose-date", args.dose_date) if args.dose_date else datetime.now().astimezone().date()
+        date_of_birth = parse_date("dob", args.dob) if args.dob else None
+        dose_date = parse_date("dose-date", args.dose_date) if args.dose_date else None
+    dose_date = dose_date or datetime.now().astimezone().date()
     monograph = chosen_monograph(args)
     result = calculate_dose(
         DoseOrder(

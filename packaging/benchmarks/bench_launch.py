@@ -1,0 +1,135 @@
+"""Launch to the first window (sign-in) against a bare PySide6 window, and peak memory (a script,
+not a test; never gates CI).
+
+    .venv/bin/python packaging/benchmarks/bench_launch.py [--runs 5] [--preparations 100]
+
+Each run is a fresh process, the program's interleaved with the bare window's so that the
+machine's load falls on both alike; the time runs from just before the process starts to the
+moment its window has been shown and painted once (the child prints a wall-clock stamp).
+  bare            QApplication + QMainWindow with a label (the baseline)
+  sign-in         the program's start on an existing database up to its sign-in window
+  first run       the same on a new data folder (database created and migrated): the first-run window
+  peak RSS        ru_maxrss of a child: the main window idle for 3 s of one-second ticks with
+                  --preparations active preparations; `calc`
+Targets (issue 19): sign-in at most 1.25x bare; first run at most 2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+BARE = """
+import time, sys
+from PySide6.QtWidgets import QApplication, QMainWindow, QLabel
+from PySide6.QtCore import QTimer
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.setCentralWidget(QLabel("hello"))
+window.show()
+def shown():
+    window.repaint()
+    print(f"SHOWN {time.time():.6f}", flush=True)
+    app.quit()
+QTimer.singleShot(0, shown)
+app.exec()
+"""
+
+# What gui.app.run does up to the first window, without waiting for a person to type.
+FIRST_WINDOW = """
+import time, sys
+from infusion_app.gui.app import create_application
+app = create_application(sys.argv[:1])
+from PySide6.QtCore import QTimer
+from infusion_app.service import open_service
+service = open_service(data_dir=sys.argv[1])
+if service.has_users():
+    from infusion_app.gui.sign_in import SignInDialog
+    window = SignInDialog(service.authenticate, [u.name for u in service.users()])
+else:
+    from infusion_app.gui.first_run import FirstRunDialog
+    window = FirstRunDialog(service)
+window.show()
+def shown():
+    window.repaint()
+    print(f"SHOWN {time.time():.6f}", flush=True)
+    app.quit()
+QTimer.singleShot(0, shown)
+app.exec()
+"""
+
+IDLE = """
+import sys
+from infusion_app.gui.app import create_application
+app = create_application(sys.argv[:1])
+from PySide6.QtCore import QTimer
+from infusion_app.gui import main_window
+from infusion_app.gui.main_window import MainWindow
+from infusion_app.service import open_service
+main_window.confirm_quit_with_alarms = lambda _parent, _alarms: True
+service = open_service(data_dir=sys.argv[1])
+window = MainWindow(service, service.user("Bench Tech"), sound=True)
+window.resize(1280, 800)
+window.show()
+QTimer.singleShot(3000, app.quit)
+app.exec()
+window.close()
+service.close()
+"""
+
+
+def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """(wall seconds to the SHOWN stamp or to the end, peak RSS in KiB, stdout)."""
+    started = time.time()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    out = child.stdout.read() if child.stdout else ""
+    _pid, _status, usage = os.wait4(child.pid, 0)
+    child.returncode = 0
+    ended = time.time()
+    stamp = next((line for line in out.splitlines() if line.startswith("SHOWN ")), None)
+    return (float(stamp.split()[1]) if stamp else ended) - started, usage.ru_maxrss, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--preparations", type=int, default=100)
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.pop("INFUSION_PREP_TESTING", None)
+    env = dict(os.environ)
+    from bench_gui import prepare_data
+
+    with tempfile.TemporaryDirectory(prefix="infusion-prep-bench-launch-") as tmp:
+        existing = Path(tmp) / "existing"
+        prepare_data(existing, args.preparations)
+        bare, sign_in, first = [], [], []
+        for run in range(args.runs):
+            bare.append(run_child([sys.executable, "-c", BARE], env)[0])
+            sign_in.append(run_child([sys.executable, "-c", FIRST_WINDOW, str(existing)], env)[0])
+            first.append(run_child([sys.executable, "-c", FIRST_WINDOW, str(Path(tmp) / f"new-{run}")], env)[0])
+        base = statistics.median(bare)
+        print(f"bare PySide6 window            {base * 1000:6.0f} ms (median of {args.runs})")
+        for name, times, target in (("sign-in (existing database)", sign_in, 1.25), ("first run (new database)", first, 2.0)):
+            median = statistics.median(times)
+            print(f"{name:30} {median * 1000:6.0f} ms  {median / base:4.2f}x  (target {target}x)")
+        _t, bare_rss, _ = run_child([sys.executable, "-c", BARE], env)
+        _t, idle_rss, _ = run_child([sys.executable, "-c", IDLE, str(existing)], env)
+        calc = [sys.executable, "-m", "infusion_app", "calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+        _t, calc_rss, _ = run_child(calc, env)
+        _t, pass_rss, _ = run_child([sys.executable, "-c", "pass"], env)
+        print(f"peak RSS: GUI idle, {args.preparations} active preparations {idle_rss / 1024:5.0f} MiB (bare window {bare_rss / 1024:.0f} MiB)")
+        print(f"peak RSS: calc                               {calc_rss / 1024:5.0f} MiB (python -c pass {pass_rss / 1024:.0f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
