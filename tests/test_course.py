@@ -203,7 +203,7 @@ def test_plan_json_has_the_contract_fields():
 # -- a course ------------------------------------------------------------------------------------------
 
 def course_with_blasts(hsct=False, child=False):
-    course = new_course("MRN001", hsct_planned=hsct, is_child=child)
+    course = new_course("MRN001", hsct_planned=hsct, is_child=child, child_reason="paediatric protocol" if child else "")
     record_blasts(course, 5000, D("2026-12-18"), FAR)
     return course
 

@@ -1,6 +1,6 @@
 """infusion-prep course: a stored patient's treatment course, headless.
 
-    course new MRN --hsct yes|no [--child] --user NAME          open a course (pharmacist)
+    course new MRN --hsct yes|no [--dob DATE] [--child --child-reason TEXT] --user NAME   open a course (pharmacist)
     course show MRN [--json]                                    where it stands: next dose, last cycle and why, advice
     course list [--json]                                        MRNs with a course
     course blasts MRN --count N --date DATE --user NAME         circulating blasts per mm³ before the first dose
@@ -64,7 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     new = _writer(commands, "new", "open a treatment course for a patient (pharmacist)")
     new.add_argument("--hsct", required=True, choices=["yes", "no"], help="is a stem-cell transplant (HSCT) planned?")
-    new.add_argument("--child", action="store_true", help="a child: the site's children's weight-change threshold applies")
+    new.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth: the age decides the children's weight-change threshold "
+                     "(default: the one stored with the patient's preparations)")
+    new.add_argument("--child", action="store_true", help="apply the children's threshold whatever the age (give --child-reason)")
+    new.add_argument("--child-reason", metavar="TEXT", help="why the children's threshold applies")
     new.set_defaults(func=run_new)
 
     show = commands.add_parser("show", help="where the course stands today")
@@ -271,6 +274,11 @@ def status_lines(status) -> list[str]:
         f"MRN {status.mrn}: HSCT {'planned' if status.hsct_planned else 'not planned'}; "
         f"limit {status.limit.max_cycles} cycles ({status.limit.why})",
     ]
+    if c.date_of_birth is not None or c.is_child:
+        from ..domain.course import child_rules
+
+        child, why = child_rules(c, status.today)
+        lines.append(f"Weight re-check threshold: {status.weight.threshold_percent:g}% ({'children' if child else 'adults'}: {why})")
     if status.discontinued:
         lines.append(f"DISCONTINUED {c.discontinued_on.isoformat()}: {c.discontinued_reason}")
     nd = status.next_dose
@@ -323,7 +331,13 @@ def status_lines(status) -> list[str]:
 # -- handlers -------------------------------------------------------------------------------------
 
 def run_new(args: argparse.Namespace) -> int:
-    return _write(args, lambda s: s.courses.new_course(args.mrn, args.hsct == "yes", s.user, is_child=args.child))
+    from ..domain.errors import ValidationError
+
+    dob = _date(args.dob, "dob") if args.dob else None
+    if args.child and not (args.child_reason or "").strip():
+        raise ValidationError("--child-reason", "is required with --child: why the children's threshold applies whatever the age")
+    return _write(args, lambda s: s.courses.new_course(args.mrn, args.hsct == "yes", s.user, is_child=args.child,
+                                                       date_of_birth=dob, child_reason=args.child_reason or ""))
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -23,7 +23,8 @@ plan_cycle(cycle, start, *, response=None, given=None, extend_to_28=False, reduc
 Course (a mutable record; storage persists it) with CycleRecord, DoseGiven,
 ResponseAssessment, WeightRecord, AdviceRecord. Operations (each validates, raises
 ValidationError for bad input or CourseBlocked(reasons) for a clinical hard stop):
-    new_course(mrn, hsct_planned, is_child=False)
+    new_course(mrn, hsct_planned, is_child=False, date_of_birth=None, child_reason="", today=None)
+    child_rules(course, today, policy) -> (children's thresholds apply, why)
     record_blasts(course, per_mm3, measured_on, today)
     record_weight(course, kg, measured_on, today, use_for_dosing=False)
     record_response(course, assessed_on, response, mrd_negative, today)
@@ -493,11 +494,37 @@ class Course:
         return self.cycles[-1] if self.cycles else None
 
 
-def new_course(mrn: str, hsct_planned: bool, is_child: bool = False) -> Course:
+def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_birth: date | None = None,
+               child_reason: str = "", today: date | None = None) -> Course:
+    """A course. With the date of birth the age decides whether the children's rules apply (weight re-check);
+    the manual child flag then only overrides it, and always with a reason."""
     mrn = str(mrn or "").strip()
     if not mrn:
         raise ValidationError("mrn", "is required (the patient's medical record number)")
-    return Course(mrn=mrn, hsct_planned=bool(hsct_planned), is_child=bool(is_child))
+    reason = " ".join(str(child_reason or "").split())
+    if is_child and not reason:
+        raise ValidationError("child-reason", "say why the children's rules apply whatever the age from the date of birth "
+                                              "(e.g. 'small adult, paediatric protocol')")
+    if reason and not is_child:
+        raise ValidationError("child-reason", "only with the child flag")
+    if date_of_birth is not None and today is not None and date_of_birth > today:
+        raise ValidationError("dob", f"{date_of_birth.isoformat()} is in the future (today is {today.isoformat()})")
+    return Course(mrn=mrn, hsct_planned=bool(hsct_planned), is_child=bool(is_child), date_of_birth=date_of_birth,
+                  child_reason=reason)
+
+
+def child_rules(course: Course, today: date, policy: SitePolicy | None = None) -> tuple[bool, str]:
+    """Whether the children's thresholds apply today, and why: the pharmacist's flag with its reason, else the age."""
+    policy = policy or site_defaults()
+    if course.is_child:
+        return True, f"child flag: {course.child_reason}" if course.child_reason else "child flag"
+    if course.date_of_birth is None:
+        return False, "no date of birth on the course: the adults' threshold applies"
+    from .identity import completed_years
+
+    years = completed_years(course.date_of_birth, today)
+    adult = policy.adult_from_age_years
+    return years < adult, f"{years} years old (born {course.date_of_birth.isoformat()}; adults from {adult})"
 
 
 def _not_future(field_name: str, value: date, today: date) -> date:
@@ -650,7 +677,7 @@ class WeightCheck:
 
 def weight_change_check(
     dosing_kg: float | None, dosing_on: date | None, new_kg: float | None, today: date,
-    is_child: bool = False, policy: SitePolicy | None = None,
+    is_child: bool = False, policy: SitePolicy | None = None, child_why: str = "",
 ) -> WeightCheck:
     """BSA re-check when a new weight differs from the dosing weight by the site's threshold, or it is too old."""
     policy = policy or site_defaults()
@@ -666,7 +693,7 @@ def weight_change_check(
             reasons.append(
                 f"weight {format_amount(new_kg, 'kg')} differs from the dosing weight {format_amount(dosing_kg, 'kg')} by "
                 f"{format_number(abs(change), 1)}% (site threshold {format_number(threshold, 1)}% for "
-                f"{'children' if is_child else 'adults'}): re-check BSA and dose"
+                f"{'children' if is_child else 'adults'}{'; ' + child_why if child_why else ''}): re-check BSA and dose"
             )
     age = (today - dosing_on).days
     max_age = policy.weight_max_age.days
@@ -678,9 +705,10 @@ def weight_change_check(
 def weight_recheck(course: Course, today: date, policy: SitePolicy | None = None) -> WeightCheck:
     dosing = course.dosing_weight
     latest = course.latest_weight
+    child, why = child_rules(course, today, policy)
     return weight_change_check(
         dosing.kg if dosing else None, dosing.measured_on if dosing else None,
-        latest.kg if latest and latest is not dosing else None, today, course.is_child, policy,
+        latest.kg if latest and latest is not dosing else None, today, child, policy, why,
     )
 
 
@@ -970,7 +998,10 @@ class CourseStatus:
         return {
             "mrn": self.mrn,
             "hsct_planned": self.hsct_planned,
-            "is_child": c.is_child,
+            "is_child": child_rules(c, self.today)[0],
+            "child_why": child_rules(c, self.today)[1],
+            "child_flag": c.is_child,
+            "date_of_birth": c.date_of_birth.isoformat() if c.date_of_birth else None,
             "today": self.today.isoformat(),
             "current_cycle": self.current_cycle,
             "next_dose": self.next_dose.to_dict() if self.next_dose else None,

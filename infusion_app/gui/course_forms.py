@@ -95,6 +95,7 @@ FIELD_LABELS = {
     "pregnancy-test-on": "Pregnancy test on", "contraception-counselled": "Contraception after the last dose counselled",
     "breastfeeding-counselled": "No breastfeeding after the last dose counselled",
     "hsct-precautions": "HSCT planned: post-HSCT VOD/SOS precautions discussed",
+    "child-reason": "Reason (children's threshold)", "dob": "Date of birth (the age decides)",
 }
 
 
@@ -198,7 +199,9 @@ class CourseForms(QWidget):
         day = "e.g. 2026-12-01"
         self._form("new", "A new treatment course", self._new, [
             ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
-            ("child", "A child (children's weight threshold)", QCheckBox("A child (children's weight threshold)")),
+            ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
+            ("child", "Children's weight threshold whatever the age", QCheckBox("Children's weight threshold whatever the age")),
+            ("child_reason", "Reason (children's threshold)", self._line("e.g. small adult, paediatric protocol")),
         ])
         self._form("blasts", "Circulating blasts before the first dose", self._blasts, [
             ("count", "Blasts (per mm³)", self._line("e.g. 8000")), ("date", "Measured on", self._line(day)),
@@ -336,7 +339,9 @@ class CourseForms(QWidget):
     def _new(self) -> str:
         f = self.fields["new"]
         hsct = self._choice("new", "hsct", "HSCT planned")
-        self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked())
+        dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
+        self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked(), date_of_birth=dob,
+                                child_reason=f["child_reason"].text().strip())
         return "Course created."
 
     def _blasts(self) -> str:

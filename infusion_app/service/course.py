@@ -20,7 +20,7 @@ PreparationService.authorize_override) and is stored with its reason.
 
 Methods
     course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
-    new_course(mrn, hsct_planned, user, is_child=False) -> CourseStatus
+    new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="") -> CourseStatus
     set_hsct(mrn, hsct_planned, user) -> CourseStatus
     record_blasts(mrn, per_mm3, measured_on, user) / record_weight(mrn, weight_text, measured_on, user, use_for_dosing=False)
     record_response(mrn, assessed_on, response, mrd_negative, user)
@@ -144,14 +144,19 @@ class CourseService:
         return rules.course_status(self._load(mrn), today or self.today(), self.monograph, self.service.policy(), now)
 
     # -- writing ----------------------------------------------------------------------------------
-    def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False) -> CourseStatus:
+    def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False,
+                   date_of_birth: date | None = None, child_reason: str = "") -> CourseStatus:
+        """Open a course. Without a date of birth, the one stored with the patient's preparations is used."""
         from ..storage.repository import DuplicateError
 
         actor = self._user(user, (Role.PHARMACIST,), "opening a treatment course")
         mrn = _text("mrn", mrn)
         if any(ch.isspace() for ch in mrn):
             raise ValidationError("mrn", f"'{mrn}' must not contain spaces")
-        course = rules.new_course(mrn, hsct_planned, is_child)
+        if date_of_birth is None:
+            known = self.service.repository.find_patient(mrn)
+            date_of_birth = known.date_of_birth if known is not None else None
+        course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today())
         audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
         try:
             self.repository.add_course(course, actor.name, audit)
