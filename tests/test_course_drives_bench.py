@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 
 import pytest
@@ -36,15 +37,24 @@ def stored_count(folder):
     return len(data["preparations"] if isinstance(data, dict) else data)
 
 
-@pytest.fixture
-def started(tmp_path):
-    folder = make_users(str(tmp_path / "data"))
+@pytest.fixture(scope="module")
+def started_template(tmp_path_factory):
+    """Users, a course with cycle 1 started, the labs and the checklist: built once per module
+    (about 2 s of commands and PIN derivations) and copied for each test, which may change it."""
+    folder = make_users(str(tmp_path_factory.mktemp("course-drives-bench") / "data"))
     assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
     assert course(folder, "blasts", "MRN001", "--count", "5000", "--date", TODAY.isoformat()).code == 0
     assert course(folder, "start", "MRN001", "--date", TODAY.isoformat()).code == 0
     cli_normal_labs(course, folder)
     cli_checklist(course, folder)
     return folder
+
+
+@pytest.fixture
+def started(tmp_path, started_template):
+    folder = tmp_path / "data"
+    shutil.copytree(started_template, folder)
+    return str(folder)
 
 
 def test_prep_new_takes_cycle_and_day_from_the_course(started):
