@@ -202,3 +202,30 @@ def test_the_sheet_prints_the_corrected_entry_with_who_why_and_what_was_first_en
     assert fixed.dose == "500 mg" and fixed.time.endswith("08:50 UTC")
     assert "corrected by" in fixed.drug and "(first entered acetaminophen 650 mg): wrong dose typed" in fixed.drug
     assert rows[("Antihistamine", "clemastine")].drug == "clemastine (other; dose checked against the order)"
+
+
+def _child_ward(weight_kg, born):
+    import dataclasses
+
+    from infusion_app.domain.records import Patient
+    from tests.test_preparation_rules import ORDER
+
+    ward = Ward(order={**ORDER, "calculation": {**ORDER["calculation"], "weight_kg": weight_kg}})
+    ward.prep = dataclasses.replace(ward.prep, patient=Patient("Kid, Ann", "MRN0002", born))
+    return ward
+
+
+def test_a_childs_methylprednisolone_is_refused_above_1_mg_per_kg_and_above_50_mg():
+    from datetime import date
+
+    small = _child_ward(22, date(2018, 5, 1))
+    over = small.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="40 mg")
+    assert over.code == "premedication_dose_above_child_limit"
+    assert "1 mg/kg × 22 kg = 22 mg, at most 50 mg (pending pharmacist review)" in over.message
+    small.record(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="22 mg")
+    big = _child_ward(64, date(2011, 5, 1))
+    capped = big.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="60 mg")
+    assert capped.code == "premedication_dose_above_child_limit" and "= 64 mg, at most 50 mg" in capped.message
+    big.record(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="50 mg")
+    adult = _child_ward(64, date(1990, 5, 1))  # the adult range only
+    adult.record(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="80 mg")

@@ -72,6 +72,9 @@ class PremedicationDrug:
     typical: str
     dose_min: Fact
     dose_max: Fact
+    # A child's dose per kg of body weight and its cap (issue 16), when the monograph gives them.
+    child_per_kg: Fact | None = None
+    child_max: Fact | None = None
 
     def is_named(self, text: str) -> bool:
         return " ".join(str(text).split()).casefold() in (self.name, *self.aliases)
@@ -201,6 +204,8 @@ class Monograph:
                         typical=str(node.get("typical", "")),
                         dose_min=low,
                         dose_max=high,
+                        child_per_kg=_parse_fact(f"{path}.child_per_kg", node["child_per_kg"], sources) if "child_per_kg" in node else None,
+                        child_max=_parse_fact(f"{path}.child_max", node["child_max"], sources) if "child_max" in node else None,
                     ))
                 except (KeyError, TypeError) as exc:
                     raise DataFileError(f"monograph {self.id}: {path} is missing {exc}") from exc

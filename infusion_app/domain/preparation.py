@@ -704,7 +704,36 @@ def _check_premedication(
             f"plausible single dose {format_amount(float(low.to('mg').magnitude), 'mg')} to "
             f"{format_amount(float(high.to('mg').magnitude), 'mg')} (typical {drug.typical}); check the dose and its unit",
         )
+    child_limit = child_premedication_limit(prep, drug, policy, now)
+    if child_limit is not None and float(dose.to("mg").magnitude) > child_limit[0] + 1e-9:
+        raise StepRefused(
+            "premedication_dose_above_child_limit",
+            f"premedication refused: {drug.name} {format_amount(float(dose.to('mg').magnitude), 'mg')} is more than a "
+            f"child's {child_limit[1]}; check the dose against the order",
+        )
     _check_premedication_time(prep, event, policy, now, replacing, drug)
+
+
+def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy: SitePolicy,
+                              now: datetime) -> tuple[float, str] | None:
+    """A child's most of this premedication (mg) and how it is reached, or None (an adult, or no per-kg dose in the data)."""
+    from .identity import completed_years
+
+    weight = (prep.order.get("calculation") or {}).get("weight_kg")
+    if drug.child_per_kg is None or not weight:
+        return None
+    if completed_years(prep.patient.date_of_birth, now.astimezone().date()) >= policy.adult_from_age_years:
+        return None
+    per_kg = float(drug.child_per_kg.value.to("mg/kg").magnitude)
+    limit = per_kg * float(weight)
+    text = f"{format_amount(per_kg, 'mg/kg')} × {format_amount(float(weight), 'kg')} = {format_amount(round(limit, 2), 'mg')}"
+    if drug.child_max is not None:
+        cap = float(drug.child_max.value.to("mg").magnitude)
+        text += f", at most {format_amount(cap, 'mg')}"
+        limit = min(limit, cap)
+    pending = " (pending pharmacist review)" if drug.child_per_kg.verify or (drug.child_max and drug.child_max.verify) else ""
+    return limit, f"{text}{pending}"
+
 
 
 def _check_premedication_time(
