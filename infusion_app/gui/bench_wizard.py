@@ -13,7 +13,7 @@ Reopening an in-progress preparation resumes at its current step.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -60,7 +60,8 @@ from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Rol
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import CountdownLabel, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
+from .widgets import CountdownLabel, LateEntry, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
+from .errors import error_text
 
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
@@ -93,9 +94,7 @@ REFUSALS = (ValidationError, StepRefused)
 
 
 def _refusal_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return f"{exc.field.capitalize()}: {exc.message}"
-    return getattr(exc, "message", None) or str(exc)
+    return error_text(exc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,7 +513,7 @@ class OrderPage(BenchPage):
 
     def _show_field_error(self, exc: ValidationError) -> None:
         key = exc.field.replace("-", "_").replace(" ", "_").lower()
-        message = f"{exc.field.capitalize()}: {exc.message}"
+        message = error_text(exc)
         if key == "height":
             self.height.show_error(message)
         elif key == "weight":
@@ -881,6 +880,11 @@ class EventPage(BenchPage):
     def __init__(self, page_id: int, subtitle: str):
         super().__init__(page_id, subtitle)
         self.setCommitPage(True)  # a recorded step cannot be taken back by going Back
+        self.late = LateEntry(lambda: self.bench.service.clock.now(), self, name=f"lateEntry{page_id}")
+
+    def finish_layout(self) -> None:
+        self.body.addWidget(self.late)
+        super().finish_layout()
 
     def event_details(self) -> dict[str, Any] | None:
         """The event's details, or None when the page is not filled in (its message says why)."""
@@ -896,7 +900,7 @@ class EventPage(BenchPage):
         details = self.event_details()
         if details is None:
             return False
-        return self.bench.record(self, self.event_type, details)
+        return self.bench.record(self, self.event_type, details, at=self.late.at())
 
 
 class ReconstitutePage(EventPage):
@@ -1312,16 +1316,16 @@ class BenchWizard(QWizard):
     def patient_age_years(self) -> int | None:
         return None if self.patient is None else completed_years(self.patient.date_of_birth, self.today())
 
-    def record(self, page: BenchPage, event_type: EventType, details: dict[str, Any]) -> bool:
-        """Record a step; on an overridable refusal, offer the override. True when stored."""
+    def record(self, page: BenchPage, event_type: EventType, details: dict[str, Any], at: datetime | None = None) -> bool:
+        """Record a step (at `at` when it is entered late); on an overridable refusal, offer the override. True when stored."""
         try:
-            self.set_status(self.service.record_event(self.preparation.id, event_type, self.user, details=details))
+            self.set_status(self.service.record_event(self.preparation.id, event_type, self.user, at=at, details=details))
         except StepRefused as refusal:
             # A time limit passed: the discard is offered (a label limit is never overridden).
             limit_passed = refusal.overridable or any(part.endswith("_passed") or part == "late_entry" for part in refusal.code.split("+"))
             page.show_refusal(_refusal_text(refusal), overridable=limit_passed)
             page.override_button.setVisible(refusal.overridable)
-            self.pending_override = (event_type, details, refusal) if refusal.overridable else None
+            self.pending_override = (event_type, details, refusal, at) if refusal.overridable else None
             return False
         except REFUSALS as exc:
             page.show_refusal(_refusal_text(exc))
@@ -1336,8 +1340,8 @@ class BenchWizard(QWizard):
         """The pharmacist asked to override the page's time-limit refusal: the dialog, then on to the next page."""
         if self.pending_override is None:
             return False
-        event_type, details, refusal = self.pending_override
-        if not self._override_and_record(event_type, details, refusal):
+        event_type, details, refusal, at = self.pending_override
+        if not self._override_and_record(event_type, details, refusal, at):
             return False
         self.pending_override = None
         page.show_refusal(None)
@@ -1359,7 +1363,8 @@ class BenchWizard(QWizard):
         self.reject()
         return True
 
-    def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused) -> bool:
+    def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused,
+                             at: datetime | None = None) -> bool:
         dialog = OverrideDialog(_refusal_text(refusal), self.names_with_role(Role.PHARMACIST), self)
         dialog.setObjectName("overrideDialog")
         self.override_dialog = dialog  # tests reach it while it is open
@@ -1368,7 +1373,7 @@ class BenchWizard(QWizard):
                 pharmacist, pin, reason = dialog.values()
                 try:
                     override = self.service.authorize_override(pharmacist, pin, reason, refusal.code)
-                    status = self.service.record_event(self.preparation.id, event_type, self.user, details=details, override=override)
+                    status = self.service.record_event(self.preparation.id, event_type, self.user, at=at, details=details, override=override)
                 except REFUSALS as exc:
                     dialog.show_error(_refusal_text(exc))
                     dialog.pin.clear()

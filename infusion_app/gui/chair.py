@@ -46,7 +46,8 @@ from ..domain.preparation import StepRefused, current_step, numbered_premedicati
 from ..domain.records import EventType, Preparation, Role
 from . import theme
 from .premedication import CorrectionDialog, PremedicationRow
-from .widgets import CountdownLabel, message_label, set_role
+from .widgets import CountdownLabel, LateEntry, message_label, set_role
+from .errors import error_text
 
 # The chair's countdown is read from the infusion chair and across the bay: bigger than the board's.
 CHAIR_COUNTDOWN_POINT_SIZE = 54
@@ -124,6 +125,7 @@ class ChairPage(QWidget):
         self.override_buttons: dict[EventType, QPushButton] = {}
         self._pending_override: tuple | None = None
         self._course_service: Any = None
+        self.late_entries: dict[EventType, LateEntry] = {}  # "it happened earlier, at" on each step page
 
         outer = QVBoxLayout(self)
         outer.addWidget(self._build_header())
@@ -388,11 +390,16 @@ class ChairPage(QWidget):
         message = message_label("", "", page)
         message.setObjectName(message_name)
         layout.addWidget(message)
+        late = LateEntry(lambda: self.clock.now(), page, name=f"late_{button_name}")
+        self.late_entries[event] = late
+        layout.addWidget(late)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         button = QPushButton(button_text, page)
         button.setObjectName(button_name)
         button.clicked.connect(slot)
+        # "… now" would be untrue for a step entered late.
+        late.earlier.toggled.connect(lambda earlier, b=button, t=button_text: b.setText(t.replace(" now", "") if earlier else t))
         buttons.addWidget(self._override_button(event, page))
         buttons.addWidget(button)
         layout.addLayout(buttons)
@@ -512,7 +519,7 @@ class ChairPage(QWidget):
         try:
             prep = self._fetch(prep_id)
         except ValidationError as exc:
-            self._say(self.scan_message, f"{exc.field.capitalize()}: {exc.message}", "error")
+            self._say(self.scan_message, error_text(exc), "error")
             return
         if prep is None:
             self._say(self.scan_message, f"No preparation with id {prep_id!r}. Check the label.", "error")
@@ -550,6 +557,8 @@ class ChairPage(QWidget):
             self._say(message, "", "")
         for row in self.premed_rows.values():
             row.clear(now)
+        for late in self.late_entries.values():
+            late.reset()
 
     def _go_to_current_step(self) -> None:
         assert self.prep is not None
@@ -737,9 +746,9 @@ class ChairPage(QWidget):
             try:
                 self._record(EventType.PREMEDICATION_CORRECTED, at=given_at, details={**details, "corrects": row.number})
             except ValidationError as exc:
-                return f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}"
+                return error_text(exc)
             except StepRefused as exc:
-                return exc.message
+                return error_text(exc)
             return None
 
         dialog = CorrectionDialog(drug_class, row.recorded, self.monograph, submit, self)
@@ -845,7 +854,7 @@ class ChairPage(QWidget):
                 self.prep.patient.mrn, cycle, day, given_on, self.user, preparation_id=self.prep.id
             )
         except ValidationError as exc:
-            self._say(self.course_message, f"Not recorded in the course — {exc.field}: {exc.message}", "error")
+            self._say(self.course_message, "Not recorded in the course — " + error_text(exc), "error")
             return False
         except StepRefused as exc:
             self._say(self.course_message, f"Not recorded in the course: {exc.message}", "error")
@@ -919,9 +928,9 @@ class ChairPage(QWidget):
             try:
                 self._record(EventType.PREMEDICATION, at=given_at, details=details)
             except ValidationError as exc:
-                errors[row.drug_class] = f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}"
+                errors[row.drug_class] = error_text(exc)
             except StepRefused as exc:
-                errors[row.drug_class] = exc.message
+                errors[row.drug_class] = error_text(exc)
         self._fill_premedication()
         for drug_class, text in errors.items():
             self.premed_rows[drug_class].show_error(text)
@@ -957,7 +966,7 @@ class ChairPage(QWidget):
     def end_infusion(self) -> None:
         assert self.prep is not None
         planned = self.planned_end()
-        now = self.clock.now()
+        now = self._entered_at(EventType.INFUSION_ENDED) or self.clock.now()
         details: dict[str, Any] = {}
         if planned is not None and now < planned - EARLY_END_MARGIN:
             reason = " ".join(self.early_reason.text().split())
@@ -982,6 +991,10 @@ class ChairPage(QWidget):
         if self._run_step(EventType.OBSERVATION_ENDED, self.observe_message):
             self._go_to_current_step()
 
+    def _entered_at(self, kind: EventType) -> datetime | None:
+        late = self.late_entries.get(kind)
+        return late.at() if late is not None else None
+
     def _run_step(self, kind: EventType, message: QLabel, details: dict | None = None) -> bool:
         """Record one step now; on refusal show the domain's reason and stay.
 
@@ -991,23 +1004,23 @@ class ChairPage(QWidget):
         self._hide_override_buttons()
         try:
             try:
-                self._record(kind, details=details)
+                self._record(kind, at=self._entered_at(kind), details=details)
             except StepRefused as refusal:
                 # A fact that breaks a limit (an infusion faster than its minimum, ended after the 8 h
                 # limit) is recorded as a deviation when the nurse gave the reason (issue 11).
                 reason = (details or {}).get("reason")
                 if not (refusal.deviation_allowed and reason):
                     raise
-                self._record(kind, details=details, deviation_reason=reason)
+                self._record(kind, at=self._entered_at(kind), details=details, deviation_reason=reason)
         except ValidationError as exc:
-            self._say(message, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}", "error")
+            self._say(message, error_text(exc), "error")
             return False
         except StepRefused as exc:
-            self._say(message, exc.message, "hardstop")
+            self._say(message, error_text(exc), "hardstop")
             limit_passed = exc.overridable or any(part.endswith("_passed") or part == "late_entry" for part in exc.code.split("+"))
             if limit_passed and self.discard_button.isVisible():
                 # A label limit passed: the bag is discarded and prepared again; override only if asked.
-                self._say(message, exc.message + " Discard this bag (a pharmacist signs it), or call a pharmacist.", "hardstop")
+                self._say(message, error_text(exc) + " Discard this bag (a pharmacist signs it), or call a pharmacist.", "hardstop")
                 self.discard_button.setFocus()
             if exc.overridable and kind in self.override_buttons:
                 self._pending_override = (kind, details, exc, message)
@@ -1043,9 +1056,10 @@ class ChairPage(QWidget):
         name, pin, reason = answer
         try:
             override = self.service.authorize_override(name, pin, reason, refusal.code)
-            status = self.service.record_event(self.prep.id, kind, self.user, details=details or {}, override=override)
+            status = self.service.record_event(self.prep.id, kind, self.user, at=self._entered_at(kind), details=details or {},
+                                               override=override)
         except ValidationError as exc:
-            self._say(message, f"Override not accepted — {exc.field.replace('_', ' ')}: {exc.message}", "error")
+            self._say(message, "Override not accepted — " + error_text(exc), "error")
             return False
         except StepRefused as exc:
             self._say(message, f"Override not accepted: {exc.message}", "hardstop")

@@ -29,6 +29,7 @@ from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
 from .widgets import message_label, set_role
+from .errors import error_text
 
 # The assessment rules a pharmacist can apply, with the findings each needs (key, label, kind).
 ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
@@ -100,14 +101,7 @@ FIELD_LABELS = {
 
 
 def _explain(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        label = FIELD_LABELS.get(exc.field)
-        if label is None:  # the forms' own labels pass through; a service field name gets readable
-            label = exc.field if exc.field[:1].isupper() else exc.field.replace("_", " ").replace("-", " ").capitalize()
-        return f"{label}: {exc.message}"
-    if isinstance(exc, CourseBlocked):
-        return "; ".join(getattr(exc, "reasons", [])) or str(exc)
-    return getattr(exc, "message", None) or str(exc)
+    return error_text(exc, FIELD_LABELS)
 
 
 def _date(edit: QLineEdit, label: str) -> date:

@@ -44,6 +44,7 @@ from ..domain.formatting import format_amount, format_instant, format_number
 from ..domain.preparation import StepRefused
 from ..domain.records import Role, User
 from .widgets import message_label, set_role
+from .errors import error_text
 
 # Calendar colours, each paired with black text (contrast above 7:1). Colour is never the only
 # cue: the day's meaning is spelled out under the calendar and in the doses table.
@@ -401,7 +402,7 @@ class CourseView(QWidget):
         try:
             status = self.courses.status(mrn)
         except ValidationError as exc:
-            self._say(self.message, f"{exc.field.upper() if exc.field == 'mrn' else exc.field.capitalize()}: {exc.message}", "error")
+            self._say(self.message, error_text(exc), "error")
             return False
         self._say(self.message, "", "")
         self.mrn.setCurrentText(status.mrn)
@@ -748,8 +749,4 @@ class CourseView(QWidget):
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return f"{exc.field.capitalize()}: {exc.message}"
-    if isinstance(exc, CourseBlocked):
-        return "; ".join(getattr(exc, "reasons", [])) or str(exc)
-    return getattr(exc, "message", None) or str(exc)
+    return error_text(exc)

@@ -25,6 +25,7 @@ from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
 from ..domain.records import EventType, Role
 from .widgets import message_label, pin_field
+from .errors import error_text
 
 
 class DiscardDialog(QDialog):
@@ -96,8 +97,7 @@ class DiscardDialog(QDialog):
             self.status = self.service.record_event(self.prep_id, EventType.DISCARDED, pharmacist, details={"reason": reason})
         except ValidationError as exc:
             self.pin.clear()
-            label = {"pin": "PIN", "reason": "Reason"}.get(exc.field, exc.field.capitalize())
-            self.show_error(f"{label}: {exc.message}")
+            self.show_error(error_text(exc))
             return False
         except StepRefused as exc:
             self.pin.clear()

@@ -23,6 +23,7 @@ from ..domain.errors import ValidationError
 from ..domain.records import Role, User
 from ..domain.preparation import StepRefused
 from .widgets import message_label, pin_field, set_role
+from .errors import error_text
 
 
 class FirstRunDialog(QDialog):
@@ -103,6 +104,6 @@ class FirstRunDialog(QDialog):
             if focus is self.pin:
                 self.pin.clear()
                 self.pin_again.clear()
-            self._error(f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}", focus)
+            self._error(error_text(exc), focus)
             return
         self.accept()

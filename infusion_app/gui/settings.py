@@ -36,6 +36,7 @@ from ..domain.records import Role, User
 from ..service.settings import LABEL_SIZES, PAPER_SIZES, SETTINGS, validate_setting
 from .widgets import pin_field
 from .widgets import message_label, set_role
+from .errors import error_text
 
 # What each size choice is called on screen; the stored value is the key.
 PAPER_NAMES = {"letter": "US Letter (8.5 x 11 in)", "a4": "A4 (210 x 297 mm)"}
@@ -371,7 +372,7 @@ class SettingsDialog(QDialog):
             if exc.field == "pin":
                 self.new_pin.clear()
                 self.new_pin_again.clear()
-            self._say(self.users_message, f"{exc.field.capitalize()}: {exc.message}", "error")
+            self._say(self.users_message, error_text(exc), "error")
             ({"pin": self.new_pin}.get(exc.field) or self.new_name).setFocus()
             return
         except StepRefused as exc:

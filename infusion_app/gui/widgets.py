@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QVBoxLa
 from ..domain.errors import ValidationError
 from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
 from . import theme
+from .errors import error_text
 
 
 def _apply_colours(widget: QWidget, state: str, flash_phase: bool = False) -> None:
@@ -117,7 +118,7 @@ class ValidatedField(QWidget):
             self._error = None
         except ValidationError as exc:
             self._value = None
-            self._error = f"{exc.field.capitalize()}: {exc.message}"
+            self._error = error_text(exc)
         self._show()
         return self._error is None
 
@@ -224,3 +225,56 @@ def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
     field.setPlaceholderText(f"{DEFAULT_PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
     field.setAccessibleName(accessible_name)
     return field
+
+
+class LateEntry(QWidget):
+    """"It happened earlier, at …": a step entered a few minutes after it was done.
+
+    Unticked, the step is recorded at the moment it is entered. Ticked, at the time set here; the
+    moment of entry is kept beside it, and the domain decides what a late entry may do (how far
+    back, and that a step entered after its limit passed is refused or recorded as a deviation).
+    """
+
+    def __init__(self, now: Callable[[], Any], parent: QWidget | None = None, name: str = "lateEntry"):
+        from PySide6.QtWidgets import QCheckBox, QDateTimeEdit, QHBoxLayout
+
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._now = now
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.earlier = QCheckBox("It happened earlier, at", self)
+        self.earlier.setObjectName(f"{name}Earlier")
+        self.when = QDateTimeEdit(self)
+        self.when.setObjectName(f"{name}Time")
+        self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.when.setAccessibleName("the time it happened")
+        self.when.setEnabled(False)
+        self.note = QLabel("(the time you enter it is recorded too)", self)
+        row.addWidget(self.earlier)
+        row.addWidget(self.when)
+        row.addWidget(self.note)
+        row.addStretch(1)
+        self.earlier.toggled.connect(self._toggled)
+
+    def _toggled(self, on: bool) -> None:
+        from datetime import timezone
+
+        from PySide6.QtCore import QDateTime
+
+        self.when.setEnabled(on)
+        if on:
+            now = self._now().astimezone(timezone.utc)
+            self.when.setDateTime(QDateTime.fromSecsSinceEpoch(int(now.timestamp())))
+            self.when.setFocus()
+
+    def at(self) -> Any:
+        """The time the step happened, or None for now."""
+        from datetime import datetime, timezone
+
+        if not self.earlier.isChecked():
+            return None
+        return datetime.fromtimestamp(self.when.dateTime().toSecsSinceEpoch(), tz=timezone.utc)
+
+    def reset(self) -> None:
+        self.earlier.setChecked(False)

@@ -287,7 +287,7 @@ def test_missing_premedication_offers_no_override(qtbot, service, nurse, make_pr
     premedicate(qtbot, chair, classes=("corticosteroid",))
     # Whatever the page shows, the service refuses a start without every class, and no override is offered.
     chair._run_step(EventType.INFUSION_STARTED, chair.start_message)
-    assert "premedication not recorded" in chair.start_message.text()
+    assert "Premedication not recorded" in chair.start_message.text()
     assert not chair.override_buttons[EventType.INFUSION_STARTED].isVisibleTo(chair)
     assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
 

@@ -62,7 +62,7 @@ def test_two_different_pins_or_a_bad_pin_add_nobody(qtbot, settings_dialog, serv
     retype(qtbot, dialog.new_pin, "12")
     qtbot.keyClicks(dialog.new_pin_again, "12")
     click(qtbot, dialog.add_button)
-    assert dialog.users_message.text().startswith("Pin:")
+    assert dialog.users_message.text().startswith("PIN:")
     assert "6 to 12 digits" in dialog.users_message.text()  # the site's minimum (default 6)
     assert service.user("Tom Typo") is None
 

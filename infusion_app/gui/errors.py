@@ -1,0 +1,110 @@
+"""One way to turn what the service refuses into words on a screen.
+
+The domain and the service name a field by its data name ("dob", "cd22_percent", "given_at") and
+say what is wrong; a screen says it with the label the user sees next to the field ("Date of
+birth: ..."). Every page uses error_text(), with its own labels where its form calls a field
+something else, so no message shows "Dob:", "Cd22_percent:" or a raw data name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..domain.course import CourseBlocked
+from ..domain.errors import ValidationError
+
+# Data names of fields -> what the program's forms call them.
+FIELD_LABELS: dict[str, str] = {
+    "mrn": "MRN",
+    "name": "Name",
+    "patient name": "Patient name",
+    "dob": "Date of birth",
+    "date_of_birth": "Date of birth",
+    "height": "Height",
+    "weight": "Weight",
+    "cycle": "Cycle",
+    "day": "Day",
+    "formula": "BSA formula",
+    "response": "Response",
+    "reduce-pct": "Dose reduction",
+    "reduction-level": "Dose reduction",
+    "icd10": "Diagnosis (ICD-10)",
+    "disease_status": "Disease status",
+    "cd22_percent": "CD22-positive blasts",
+    "age_years": "Age",
+    "ph": "Philadelphia chromosome",
+    "tki_failed": "TKI failed",
+    "chemo_failed": "Chemotherapy failed",
+    "vial": "Vial",
+    "lot": "Lot",
+    "expiry": "Expiry",
+    "code": "Vial code",
+    "preparation id": "Preparation id",
+    "storage": "Bag kept",
+    "at": "Time",
+    "given_at": "Given at",
+    "drug_class": "Class",
+    "drug": "Drug",
+    "dose": "Dose",
+    "other": "Other drug",
+    "dose_checked": "Dose checked",
+    "corrects": "Entry",
+    "correction reason": "Reason for the correction",
+    "reason": "Reason",
+    "deviation reason": "Reason for the deviation",
+    "override reason": "Reason for the override",
+    "override": "Override",
+    "user": "User",
+    "pin": "PIN",
+    "role": "Role",
+    "dose-date": "Dose date",
+    "start": "Day 1",
+    "setting": "Setting",
+    "warning lead time": "Warning lead time",
+    "infusion duration": "Infusion duration",
+    "advice": "Advice",
+    "by": "Recorded by",
+    "cause": "Cause",
+    "database": "Database",
+    "deadline": "Alarm",
+    "details": "Details",
+    "event": "Step",
+    "extend-to-28": "Cycle 1 extended to 28 days",
+    "format": "Format",
+    "interruption-days": "Interruption (days)",
+    "kind": "Kind",
+    "labs": "Labs",
+    "regimen": "Regimen",
+    "what": "What",
+    "blasts": "Blasts",
+    "bilirubin": "Total bilirubin",
+    "bilirubin-uln": "Bilirubin ULN",
+    "bilirubin-x-uln": "Total bilirubin (× ULN)",
+    "ast-alt-x-uln": "Higher of AST/ALT (× ULN)",
+    "taken": "Taken at",
+    "low-counts-days": "Days of low counts",
+    "reduction": "Dose reduction",
+}
+
+
+def field_label(field: str, labels: Mapping[str, str] | None = None) -> str:
+    """The label a user sees for a field the service names."""
+    for table in (labels or {}, FIELD_LABELS):
+        if field in table:
+            return table[field]
+    if field[:1].isupper():  # already a form's label
+        return field
+    return field.replace("_", " ").replace("-", " ").capitalize()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def error_text(exc: BaseException, labels: Mapping[str, str] | None = None) -> str:
+    """What to show for a ValidationError (with the field's label), a refusal, or a course block."""
+    if isinstance(exc, ValidationError):
+        return f"{field_label(exc.field, labels)}: {exc.message}"
+    if isinstance(exc, CourseBlocked):
+        return "; ".join(getattr(exc, "reasons", [])) or str(exc)
+    return _sentence(getattr(exc, "message", None) or str(exc))
