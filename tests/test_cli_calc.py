@@ -103,3 +103,12 @@ def test_a_calculation_without_typed_dates_loads_no_course_rules():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_version_reads_each_monographs_meta_table_as_the_whole_file_gives_it():
+    from infusion_app.cli import meta_table
+    from infusion_app.domain.resources import installed_monograph_ids, load_toml, resource_path
+
+    for monograph_id in installed_monograph_ids():
+        path = resource_path("monographs", f"{monograph_id}.toml")
+        assert meta_table(path) == load_toml(path)["meta"]
