@@ -224,6 +224,9 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
         rows = list(csv.DictReader(stream))
     assert len(rows) == 12  # the export itself is audited first: the file names patients
     assert rows[-1]["action"] == "audit.exported"
+    import socket
+
+    assert {row["station"] for row in rows} == {socket.gethostname()}  # the workstation of every entry
     assert rows[0]["action"] == "user.added" and rows[0]["prev_hash"] == GENESIS
     assert all(rows[i]["prev_hash"] == rows[i - 1]["hash"] for i in range(1, len(rows)))
     assert main(["audit", "export", "--out", str(tmp_path / "missing" / "a.csv"), *filled.cli]) == 2

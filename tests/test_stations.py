@@ -392,3 +392,75 @@ def test_wrong_pins_from_several_stations_add_up_to_one_lockout(tmp_path, postgr
     stations.start("office", "sign-in", "Tina Tech", "111111")  # the right PIN, at a fourth: locked out
     [result] = stations.go()
     assert not result["ok"] and "too many wrong PINs" in result["message"]
+
+
+def test_the_sheet_shows_the_station_each_signed_step_was_recorded_at(tmp_path, monkeypatch):
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.limits import site_defaults
+    from infusion_app.reports.model import SheetData
+
+    with open_service(data_dir=tmp_path, clock=FakeClock(T0), station="bench-2") as service:
+        people = staff(service)
+        prep_id = ready_to_reconstitute(service, people)
+        service.record_event(prep_id, E.RECONSTITUTED, people["tina"])
+        prep = service.get(prep_id)
+        deadlines = compute_deadlines(prep.events, service.monograph_of(prep), T0, site_defaults().warning_lead_time)
+        data = SheetData.from_preparation(prep, service.monograph_of(prep), deadlines, printed_at=T0, program_version="9.9", tz=timezone.utc)
+    prepared = next(s for s in data.signatures if s.role == "Prepared by")
+    assert prepared.name == "Tina Tech" and prepared.at.endswith(", station bench-2"), prepared
+
+
+# -- site configuration -------------------------------------------------------------------------
+
+
+def test_the_site_file_names_the_database_and_the_station(tmp_path, postgres_url, monkeypatch, capsys):
+    site = tmp_path / "site.toml"
+    site.write_text(f'database = "{postgres_url}"\nstation = "bench-7"\n', encoding="utf-8")
+    monkeypatch.setenv("INFUSION_PREP_SITE_CONFIG", str(site))
+    monkeypatch.setenv("INFUSION_PREP_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    monkeypatch.setenv("INFUSION_PREP_AUDIT_ANCHOR_FILE", str(tmp_path / "audit-anchor.log"))
+    monkeypatch.delenv("INFUSION_PREP_STATION", raising=False)
+    with open_service(clock=FakeClock(T0)) as service:  # no folder, no URL: the site file's
+        assert service.location.url == postgres_url and service.station == "bench-7"
+        staff(service)
+    assert main(["db", "status"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_a_password_is_refused_on_the_command_line_and_in_the_site_file(tmp_path, monkeypatch, capsys):
+    assert main(["prep", "list", "--database", "postgresql+psycopg://app:s3cret@db.example/infusion"]) == 2
+    err = capsys.readouterr().err
+    assert "--database" in err and ".pgpass" in err and "s3cret" not in err
+    site = tmp_path / "site.toml"
+    site.write_text('database = "postgresql+psycopg://app:s3cret@db.example/infusion"\n', encoding="utf-8")
+    monkeypatch.setenv("INFUSION_PREP_SITE_CONFIG", str(site))
+    with pytest.raises(StorageError) as refused:
+        open_service(clock=FakeClock(T0))
+    assert ".pgpass" in str(refused.value) and "s3cret" not in str(refused.value)
+    site.write_text('databse = "x"\n', encoding="utf-8")
+    with pytest.raises(StorageError, match="unknown key 'databse'"):
+        open_service(clock=FakeClock(T0))
+
+
+def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_path, postgres_url):
+    with open_service(data_dir=tmp_path / "bench", database=postgres_url, clock=FakeClock(T0)) as service:
+        staff(service)
+        entries = len(service.audit_entries())
+    with pytest.raises(StorageError) as refused:
+        open_service(data_dir=tmp_path / "chair", database=postgres_url, clock=FakeClock(T0))
+    assert "no audit key" in str(refused.value) and not (tmp_path / "chair" / "audit.key").exists()
+    (tmp_path / "chair").mkdir(exist_ok=True)
+    (tmp_path / "chair" / "audit.key").write_text("ab" * 32 + "\n", encoding="ascii")  # another site's key
+    (tmp_path / "chair" / "audit.key").chmod(0o600)
+    with open_service(data_dir=tmp_path / "chair", database=postgres_url, clock=FakeClock(T0)) as wrong_key:
+        assert len(wrong_key.audit_entries()) == entries  # it reads, and may run audit verify,
+        with pytest.raises(StorageError, match="not the one the shared database's entries were written with"):
+            wrong_key.add_user("Nora Nurse", Role.NURSE, "444444", actor=wrong_key.user("Paul Pharm"))  # but never writes
+    import shutil
+
+    shutil.copy(tmp_path / "bench" / "audit.key", tmp_path / "chair" / "audit.key")  # as README says
+    with open_service(data_dir=tmp_path / "chair", database=postgres_url, clock=FakeClock(T0), station="chair-1") as chair:
+        chair.add_user("Nora Nurse", Role.NURSE, "444444", actor=chair.user("Paul Pharm"))
+        assert len(chair.audit_entries()) == entries + 1 and chair.verify_audit().intact
+    with open_service(data_dir=tmp_path / "bench", database=postgres_url, clock=FakeClock(T0)) as bench:
+        assert bench.verify_audit().intact

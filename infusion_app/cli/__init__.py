@@ -160,6 +160,21 @@ def _first_value_not_text(args) -> str | None:
     return None
 
 
+def _password_on_command_line(args) -> str | None:
+    """The --database value that carries a password (never on a command line: `ps` shows it)."""
+    for dest in ("database", "gui_database", "group_database"):
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and value.strip():
+            try:
+                from sqlalchemy.engine import make_url
+
+                if make_url(value).password:
+                    return value
+            except Exception:
+                continue  # not a URL: the command says so when it opens it
+    return None
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     from ..domain.errors import DataFileError, ValidationError
 
@@ -178,6 +193,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(version_text())
         return Exit.OK
+    password_in = _password_on_command_line(args)
+    if password_in is not None:
+        command = getattr(args, "command", None)
+        _say(f"infusion-prep{' ' + command if command else ''}: invalid --database: it holds a password, which every account on this "
+             "machine can read from the command line; leave it out of the URL and put it in ~/.pgpass or the file PGPASSFILE names")
+        return Exit.INVALID
     if not getattr(args, "command", None):
         return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)
     from .common import flush_warnings

@@ -61,11 +61,11 @@ def run_status(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DatabaseError
 
     from ..storage import StorageError
-    from ..storage.database import _engine_for, current_revisions, known_revisions, resolve_location
+    from ..storage.database import _engine_for, current_revisions, known_revisions, resolve_location, site_configured
 
     _empty_options(args)
     try:
-        location = resolve_location(args.data_dir, args.database)
+        location = resolve_location(args.data_dir, site_configured(args.data_dir, args.database)[0])
         if location.path is not None and not location.path.exists():
             print(f"{location.where}: no database yet; this version's schema is {known_revisions()[1]}")
             return Exit.OK

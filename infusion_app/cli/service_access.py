@@ -39,9 +39,18 @@ def open_service_for(args: argparse.Namespace):
         if value is not None and not value.strip():
             raise CliError(f"invalid {flag}: it is empty; give a folder or URL, or leave the option out", Exit.INVALID)
     try:
-        return open_service(data_dir=args.data_dir, database=args.database)
+        service = open_service(data_dir=args.data_dir, database=args.database)
     except StorageError as exc:
         raise CliError(str(exc), STORAGE_FAILURE) from None  # type: ignore[arg-type]
+    try:
+        skew = service.clock_skew_warning()
+    except StorageError:
+        skew = None
+    if skew is not None:
+        from .common import one_line
+
+        print(one_line(f"infusion-prep: warning: {skew}"), file=sys.stderr)
+    return service
 
 
 def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False, fd: int | None = None, flag: str = "--pin-fd") -> str:

@@ -62,6 +62,9 @@ def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, d
     except Exception as exc:  # a newer database, an unreadable file: say so and stop, never alter it
         QMessageBox.critical(None, APP_NAME, f"The data could not be opened:\n\n{exc}")
         return 3
+    skew = service.clock_skew_warning()  # a shared database: this clock against the server's
+    if skew is not None:
+        QMessageBox.warning(None, APP_NAME, skew[0].upper() + skew[1:] + ".")
 
     from .main_window import MainWindow
 

@@ -252,7 +252,11 @@ def initials(name: str) -> str:
 
 
 def _when(event: Event | None, tz: tzinfo | None) -> str:
-    return format_instant(event.at, tz) if event else ""
+    """When a signed step happened, and at which workstation it was recorded (issue 14)."""
+    if event is None:
+        return ""
+    station = getattr(event, "station", "")
+    return format_instant(event.at, tz) + (f", station {station}" if station else "")
 
 
 def _done(event: Event | None, tz: tzinfo | None) -> str:

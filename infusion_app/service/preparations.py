@@ -1022,9 +1022,10 @@ class PreparationService:
         def render(stream) -> None:
             text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
             writer = csv.writer(text)
-            writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash"])
+            writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash", "station"])
             for e in entries:
-                writer.writerow([spreadsheet_safe(v) for v in (e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash)])
+                writer.writerow([spreadsheet_safe(v) for v in (e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash,
+                                                               getattr(e, "station", ""))])
             text.flush()
             text.detach()
 

@@ -62,6 +62,9 @@ class AuditSeal:
     key_path: Path
     anchor_path: Path
     keyed_from: int  # the first entry hashed with the key (1 on a new database)
+    # Set when this station's key does not verify a shared database's newest entry: reading and
+    # audit verify still work, every write is refused with this message (storage/database.py).
+    write_refusal: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def is_keyed(self, seq: int) -> bool:

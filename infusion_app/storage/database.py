@@ -438,8 +438,25 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
         )
 
 
+def site_configured(data_dir, database: str | None, station: str | None = None) -> tuple[str | None, str | None]:
+    """(database URL, station name) with the site configuration file filling what was not given
+    (storage/site_config.py): its database only when neither a folder nor a URL was given."""
+    from .site_config import SiteConfigError, load_site_config
+
+    try:
+        config = load_site_config()
+    except SiteConfigError as exc:
+        raise StorageError(str(exc)) from None
+    if database is None and data_dir is None:
+        database = config.get("database")
+    if not station and not os.environ.get(STATION_ENV):
+        station = config.get("station")
+    return database, station
+
+
 def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None,
                   station: str | None = None) -> tuple[Engine, Location, MigrationResult]:
+    database, station = site_configured(data_dir, database, station)
     engine, location, result = _open_database(data_dir, database, now)
     _STATIONS[engine] = station_name(station)
     return engine, location, result
@@ -526,6 +543,7 @@ def _reason(exc: Exception) -> str:
 
 def upgrade_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Location, MigrationResult]:
     """`infusion-prep db upgrade`: migrate the database to this program's schema (a shared one too)."""
+    database, _station = site_configured(data_dir, database)
     location = resolve_location(data_dir, database)
     if location.path is not None:
         for candidate in (location.path, Path(f"{location.path}-wal"), Path(f"{location.path}-shm")):
@@ -580,10 +598,66 @@ def _seal(engine: Engine, location: Location) -> None:
             connection.rollback()
     except (DatabaseError, OperationalError) as exc:
         raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
+    shared = location.path is None and is_shared_url(location.url)
+    if shared and row is not None and int(row[0]) > 0:
+        from .audit_seal import seal_paths
+
+        paths = seal_paths(site_dir)
+        if paths is not None and not paths[0].exists():
+            # A new key here would chain this station's entries under a secret no other station
+            # has, and every other station's verify would report them as altered.
+            raise StorageError(
+                f"this station has no audit key ({paths[0]}) and the shared database already holds {int(row[0])} audit entries: "
+                "copy audit.key from a working station (owner-only) or set INFUSION_PREP_AUDIT_KEY_FILE; nothing was written"
+            )
+        if paths is not None and paths[0].exists() and not paths[1].exists():
+            _start_station_anchor_log(paths[1], int(row[0]), str(row[1]))
     try:
-        attach(engine, open_seal(site_dir, (int(row[0]), str(row[1])) if row else None))
+        seal = open_seal(site_dir, (int(row[0]), str(row[1])) if row else None)
     except (SealError, OSError) as exc:
         raise StorageError(str(exc)) from exc
+    if shared and seal is not None and row is not None and int(row[0]) > 0 and seal.is_keyed(int(row[0])):
+        seal.write_refusal = _another_key(engine, seal)
+    attach(engine, seal)
+
+
+def _start_station_anchor_log(path: Path, count: int, head: str) -> None:
+    """A station joining a shared database with the site's key starts its own anchor log at the
+    current head (each station anchors what it sees; the others' logs still catch a truncation)."""
+    import json
+
+    from .audit_seal import _append_line
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _append_line(path, json.dumps({"keyed_from": 1}, separators=(",", ":")) + "\n")
+        _append_line(path, json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                                      separators=(",", ":")) + "\n", create=False)
+    except OSError as exc:
+        raise StorageError(f"cannot start the anchor log {path}: {exc.strerror or exc}") from exc
+
+
+def _another_key(engine: Engine, seal) -> str | None:
+    """Why this station must not write: the newest entry of the shared database does not verify
+    under its key (another site's key, or that entry altered). None when it verifies."""
+    from sqlalchemy import text
+
+    from .audit import entry_hash
+
+    with engine.connect() as connection:
+        last = connection.execute(text("SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station "
+                                       "FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+        connection.rollback()
+    if last is None:
+        return None  # the head names entries the log lacks: audit verify reports it
+    seq, at, actor, action, subject, before, after, previous, digest, station = last
+    if entry_hash(previous, seq, at, actor, action, subject, before, after, seal.key, station or "") != digest:
+        return (
+            f"this station's audit key ({seal.key_path}) is not the one the shared database's entries were written with "
+            "(or the newest entry was altered: run audit verify at another station); nothing was written: "
+            "copy audit.key from a working station (owner-only) or set INFUSION_PREP_AUDIT_KEY_FILE"
+        )
+    return None
 
 
 def application_role_sql(role: str) -> list[str]:

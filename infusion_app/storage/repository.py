@@ -158,6 +158,9 @@ class TransactionScopes:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        refusal = getattr(self.seal, "write_refusal", None)
+        if refusal:
+            raise StorageError(refusal)
         head = None
         try:
             with Session(self._write_engine, expire_on_commit=False, info={"audit_seal": self.seal, "station": self.station}) as session:
