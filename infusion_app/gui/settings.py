@@ -56,6 +56,8 @@ NUMBER_FIELDS = {
     "weight_change_percent_adult": ("policies", "Weight change, &adults", "% (asks for a BSA re-check)"),
     "weight_change_percent_child": ("policies", "Weight change, c&hildren", "% (asks for a BSA re-check)"),
     "weight_max_age_days": ("policies", "Dosing weight valid &for", "days"),
+    "lab_max_age_hours": ("policies", "Labs valid fo&r", "hours (CBC, liver tests, VOD/SOS check before a dose)"),
+    "draw_syringes": ("policies", "Draw s&yringes", "capacity:graduation in mL, smallest first"),
 }
 
 
@@ -74,7 +76,7 @@ class _NumberSetting:
         self.edit.setObjectName(f"setting_{key}")
         self.edit.setAccessibleName(SETTINGS[key][1])
         self.edit.setToolTip(SETTINGS[key][1])
-        self.edit.setMaximumWidth(140)
+        self.edit.setMaximumWidth(260 if key == "draw_syringes" else 140)  # a list of syringes needs room
         self.label = QLabel(label, parent)
         self.label.setBuddy(self.edit)
         self.unit = QLabel(unit, parent)

@@ -94,6 +94,45 @@ def _text(maximum: int) -> Callable[[str, Any], str]:
     return check
 
 
+MAX_DRAW_SYRINGES = 8
+DRAW_EXAMPLE = "1:0.01, 3:0.1, 10:0.2, 20:1"
+
+
+def draw_syringes_text(syringes: Any) -> str:
+    """The draw syringes as a site types them: capacity:graduation in mL, smallest first."""
+    from ..domain.formatting import format_number
+
+    return ", ".join(f"{format_number(s.capacity_ml)}:{format_number(s.graduation_ml)}" for s in syringes)
+
+
+def parse_draw_syringes(key: str, value: Any) -> str:
+    """'1:0.01, 3:0.1, 10:0.2' (capacity:graduation, mL): each a whole number of marks, distinct capacities."""
+    from decimal import Decimal, InvalidOperation
+
+    text = " ".join(str(value or "").split())
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise ValidationError(key, f"name at least one syringe as capacity:graduation in mL, e.g. {DRAW_EXAMPLE}")
+    if len(parts) > MAX_DRAW_SYRINGES:
+        raise ValidationError(key, f"{len(parts)} syringes; at most {MAX_DRAW_SYRINGES}")
+    rows: list[tuple[Decimal, Decimal]] = []
+    for part in parts:
+        try:
+            capacity_text, graduation_text = (x.strip().removesuffix("mL").strip() for x in part.split(":"))
+            capacity, graduation = Decimal(capacity_text), Decimal(graduation_text)
+        except (ValueError, InvalidOperation):
+            raise ValidationError(key, f"'{part}' is not capacity:graduation in mL, e.g. {DRAW_EXAMPLE}") from None
+        if not (capacity.is_finite() and graduation.is_finite()) or not (0 < graduation <= capacity <= 100):
+            raise ValidationError(key, f"'{part}': the graduation must be above 0 and at most the capacity, the capacity at most 100 mL")
+        if capacity % graduation != 0:
+            raise ValidationError(key, f"'{part}': a {capacity} mL syringe is not a whole number of {graduation} mL marks")
+        if any(capacity == c for c, _g in rows):
+            raise ValidationError(key, f"two syringes of {capacity} mL")
+        rows.append((capacity, graduation))
+    rows.sort()
+    return ", ".join(f"{c.normalize():f}:{g.normalize():f}" for c, g in rows)
+
+
 # key -> (validator, description)
 SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "warning_lead_minutes": (_whole(1, 240, "minutes"), "minutes before a deadline that its warning starts"),
@@ -109,6 +148,7 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "weight_max_age_days": (_whole(1, 365, "days"), "oldest dosing weight accepted without a re-check"),
     "pin_min_digits": (_whole(PIN_MIN_DIGITS, PIN_MAX_DIGITS, "digits"), "fewest digits a new PIN may have"),
     "blast_count_max_age_hours": (_whole(1, 336, "hours"), "oldest circulating blast count that clears the first dose"),
+    "draw_syringes": (parse_draw_syringes, "syringes that draw the dose, capacity:graduation in mL"),
     "lab_max_age_hours": (_whole(1, 336, "hours"), "oldest CBC, liver tests and VOD/SOS check that count for the next dose"),
     "interchange_mode": (_choice(("off", "folder", "mllp")), "when an infusion ends: send nothing, write to a folder, or send over MLLP"),
     "interchange_format": (_choice(("hl7v2", "fhir")), "message format sent when an infusion ends (MLLP: hl7v2)"),
@@ -187,6 +227,7 @@ class Settings:
             "pin_min_digits": self.pin_min_digits,
             "blast_count_max_age_hours": policy.blast_count_max_age_hours,
             "lab_max_age_hours": policy.lab_max_age_hours,
+            "draw_syringes": draw_syringes_text(policy.draw_syringes),
             **{key: int(getattr(policy, field).total_seconds() // 60) for key, field in _MINUTE_SETTINGS.items()},
             "override_reason_min_chars": policy.override_reason_min_chars,
             "clock_skew_tolerance_seconds": int(self.clock_skew_tolerance.total_seconds()),
@@ -205,6 +246,11 @@ def build_settings(stored: dict[str, Any]) -> Settings:
             changes["weight_max_age"] = timedelta(days=int(value))
         elif key in _MINUTE_SETTINGS:
             changes[_MINUTE_SETTINGS[key]] = timedelta(minutes=int(value))
+        elif key == "draw_syringes":
+            from ..domain.limits import DrawSyringe
+
+            pairs = [part.split(":") for part in parse_draw_syringes(key, value).split(", ")]
+            changes["draw_syringes"] = tuple(DrawSyringe(float(c), float(g)) for c, g in pairs)
         elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
             changes[key] = value
     policy = dataclasses.replace(base, **changes)

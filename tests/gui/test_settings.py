@@ -205,3 +205,25 @@ def test_the_label_and_sheet_queues_are_saved_and_a_bad_name_is_refused(qtbot, s
     click(qtbot, dialog.save_button)
     assert service.settings().label_queue == "labels-bench-1"
     assert "not a print queue name" in dialog.message.text()
+
+
+def test_the_draw_syringes_and_the_labs_window_are_edited_and_drive_the_dose(qtbot, settings_dialog, service):
+    from infusion_app.domain.dosing import DoseOrder
+
+    dialog = settings_dialog
+    field = dialog.numbers["draw_syringes"]
+    assert field.edit.text() == "1:0.01, 3:0.1, 10:0.2, 20:1"
+    retype(qtbot, field.edit, "10:0.3")
+    qtbot.keyClick(field.edit, Qt.Key.Key_Return)
+    assert "is not a whole number of 0.3 mL marks" in field.message.text()
+    retype(qtbot, field.edit, "10 : 0.5, 1:0.01")
+    retype(qtbot, dialog.numbers["lab_max_age_hours"].edit, "48")
+    click(qtbot, dialog.save_button)
+    assert dialog.message.text().startswith("Saved:")
+    policy = service.settings().policy
+    assert [(s.capacity_ml, s.graduation_ml) for s in policy.draw_syringes] == [(1, 0.01), (10, 0.5)]
+    assert policy.lab_max_age_hours == 48
+    assert field.edit.text() == "1:0.01, 10:0.5"
+    # 1.8 m² x 0.8 mg/m² = 1.44 mg = 5.76 mL: the 10 mL syringe's 0.5 mL marks give 6 mL (1.5 mg).
+    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
+    assert calc.withdraw_ml == 6.0 and calc.dose_mg == 1.5
