@@ -55,7 +55,7 @@ def test_a_childs_syringe_dose_through_the_command():
     data = result.json()
     assert (data["container"], data["final_volume_ml"], data["infusion_rate_ml_per_hour"], data["age_years"]) == ("syringe", 3.0, 3.0, 4)
     text = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8")
-    assert "in a syringe for a total of 3 mL, by syringe pump at 3 mL/hour" in text.stdout
+    assert "to the 3 mL mark (about 1.9 mL), by syringe pump at 3 mL/hour" in text.stdout
 
 
 def test_a_bad_date_of_birth_is_invalid_input():
@@ -112,3 +112,14 @@ def test_version_reads_each_monographs_meta_table_as_the_whole_file_gives_it():
     for monograph_id in installed_monograph_ids():
         path = resource_path("monographs", f"{monograph_id}.toml")
         assert meta_table(path) == load_toml(path)["meta"]
+
+
+def test_the_syringe_paths_saline_is_shown_to_the_marks_of_the_syringe_it_is_read_on():
+    # 80 cm, 10 kg, Day 8: 0.96 mL drawn, 2.5 mL in all; the saline is 1.54 mL, which no syringe on the
+    # bench reads: it is added to the 2.5 mL mark of the 3 mL syringe (0.1 mL marks), about 1.5 mL.
+    data = run_cli("calc", "--height", "80 cm", "--weight", "10 kg", "--cycle", "1", "--day", "8", "--json").json()
+    assert (data["withdraw_ml"], data["final_volume_ml"], data["nacl_ml"], data["nacl_about_ml"]) == (0.96, 2.5, 1.54, 1.5)
+    text = run_cli("calc", "--height", "80 cm", "--weight", "10 kg", "--cycle", "1", "--day", "8").stdout
+    assert "to the 2.5 mL mark (about 1.5 mL)" in text and "1.54" not in text
+    bag = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json").json()
+    assert "nacl_about_ml" not in bag

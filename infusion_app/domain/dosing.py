@@ -121,8 +121,11 @@ class DoseCalculation:
     # such keys are left out of to_dict, so a drug's output names only what applies to it).
     regimen: str | None = None
     dose_cap_mg: float | None = None
+    # The syringe path fills the pump syringe to the total's mark: the NaCl is only about this much,
+    # read to that syringe's marks (nacl_ml stays exact: total minus the drawn dose).
+    nacl_about_ml: float | None = None
 
-    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg")
+    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml")
 
     @property
     def can_prepare(self) -> bool:
@@ -158,8 +161,9 @@ class DoseCalculation:
             + self._dose_text(),
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
             (
-                f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
-                f"in a syringe for a total of {format_amount(self.final_volume_ml, 'mL')}, by syringe pump at "
+                f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()} into the pump syringe; fill it with "
+                f"{self.vehicle} to the {format_amount(self.final_volume_ml, 'mL')} mark (about "
+                f"{format_amount(self.nacl_about_ml if self.nacl_about_ml is not None else self.nacl_ml, 'mL')}), by syringe pump at "
                 f"{format_amount(self.infusion_rate_ml_per_hour, 'mL/hour')} over {format_amount(self.infusion_duration_hours, 'hour')}"
                 if self.container == "syringe"
                 else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
@@ -404,6 +408,7 @@ def calculate_dose(
         withdraw_ml=float(withdraw),
         final_volume_ml=float(final_volume),
         nacl_ml=float(nacl),
+        nacl_about_ml=float(_about_to_mark(nacl, final_volume, policy)) if container.kind == "syringe" else None,
         final_concentration_mg_per_ml=float(_quantize(concentration, Decimal("0.0001"))),
         concentration_min_mg_per_ml=float(conc_min),
         concentration_max_mg_per_ml=float(conc_max),
@@ -449,6 +454,12 @@ def draw_tolerance_mg(calculation: dict[str, Any]) -> float:
     of the reconstituted solution (0 when no syringe table rounded the draw). Every check that
     recomputes the dose from the order (the blind double check, the course) allows it."""
     return float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
+
+
+def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> Decimal:
+    """The NaCl added up to the total's mark, read to the marks of the smallest bench syringe holding the total."""
+    syringe = next((s for s in policy.draw_syringes if _dec(s.capacity_ml) >= final_ml), None)
+    return _quantize(nacl_ml, _dec(syringe.graduation_ml if syringe else policy.volume_precision_ml))
 
 
 def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None, whole_vials: bool = False) -> Draw:

@@ -601,8 +601,11 @@ class DosePage(BenchPage):
             ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {format_dose(calc.dose_mg)}"),
             ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
             ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
-            ("nacl", "Sodium chloride", f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}"
-             + (f" in a SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour" if calc.container == "syringe" else "")),
+            ("nacl", "Sodium chloride", (
+                f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
+                f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
+                if calc.container == "syringe" and calc.nacl_about_ml is not None
+                else f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}")),
             ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
             ("discarded", "Discarded", format_dose(calc.discarded_mg)),
             ("billing", "Billing", f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}"),
@@ -1033,10 +1036,15 @@ class DilutePage(EventPage):
     def initializePage(self) -> None:  # noqa: N802
         calc = self.bench.calculation
         m = self.bench.monograph
+        mix = (
+            f"Draw {format_volume(calc.withdraw_ml)} into the pump syringe and fill it with {calc.vehicle} to the "
+            f"{format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)})"
+            if calc.container == "syringe" and calc.nacl_about_ml is not None
+            else f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {format_volume(calc.nacl_ml)} "
+            f"for a total of {format_volume(calc.final_volume_ml)}"
+        )
         self.instructions.setText(
-            f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {format_volume(calc.nacl_ml)} "
-            f"for a total of {format_volume(calc.final_volume_ml)} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n"
-            f"{m.text('dilution.mixing')}"
+            f"{mix} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n{m.text('dilution.mixing')}"
         )
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Diluted now")
 

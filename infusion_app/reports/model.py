@@ -462,9 +462,9 @@ def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz:
         ),
         Step(
             (
-                f"Draw {format_volume(calc['nacl_ml'])} {monograph.text('syringe.vehicle_short')} into the syringe with it, "
-                f"for a total of {format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])} "
-                "(syringe administration)."
+                f"Draw {monograph.text('syringe.vehicle_short')} into the syringe with it up to the "
+                f"{format_volume(calc['final_volume_ml'])} mark (about {format_volume(calc.get('nacl_about_ml', calc['nacl_ml']))}): "
+                f"{format_concentration(calc['final_concentration_mg_per_ml'])} (syringe administration)."
             )
             if calc.get("container") == "syringe"
             else f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
