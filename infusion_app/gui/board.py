@@ -112,6 +112,8 @@ class BoardModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[BoardRow] = []
+        # After set_rows: the rows whose texts changed, or None when all rows were replaced.
+        self.resized_rows: list[int] | None = None
         self.flash_phase = False
         self._row_font = theme.font(theme.ROW_POINT_SIZE)
         self._bold_font = theme.font(theme.ROW_POINT_SIZE, bold=True)
@@ -127,9 +129,11 @@ class BoardModel(QAbstractTableModel):
             self.beginResetModel()
             self._rows = rows
             self.endResetModel()
+            self.resized_rows = None
             return True
         changed = [i for i, (old, new) in enumerate(zip(self._rows, rows, strict=True)) if _fixed_part(old) != _fixed_part(new)]
-        resized = any(self._rows[i].fixed[:6] != rows[i].fixed[:6] for i in changed)  # texts, not only colours
+        self.resized_rows = [i for i in changed if self._rows[i].fixed[:6] != rows[i].fixed[:6]]  # texts, not only colours
+        resized = bool(self.resized_rows)
         self._rows = rows
         if changed:
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1))
@@ -285,7 +289,12 @@ class BoardView(QTableView):
     def set_rows(self, rows: list[BoardRow]) -> None:
         selected = self.selected_id()
         if self.board_model.set_rows(rows):
-            self.fit()
+            changed = self.board_model.resized_rows
+            if changed is None:
+                self.fit()
+            else:
+                self._widen_for(changed)
+                self._fit_rows()
         if selected is not None:
             self.select_id(selected)
 
@@ -295,6 +304,17 @@ class BoardView(QTableView):
             self.resizeColumnToContents(column)
             self.setColumnWidth(column, max(self.columnWidth(column), self.horizontalHeader().sectionSizeHint(column)))
         self._fit_rows()
+
+    def _widen_for(self, rows: list[int]) -> None:
+        """Columns wide enough for the texts of these rows (those that changed on a tick):
+        measuring every row of a column, as resizeColumnToContents does, cost a quarter second
+        at 1,000 rows. Columns do not shrink here; they are fitted whole when the set of rows
+        changes (a preparation added or finished)."""
+        grid = 1 if self.showGrid() else 0  # as QTableView::sizeHintForColumn adds
+        for column in (1, 2, 3):
+            needed = max((self.sizeHintForIndex(self.board_model.index(row, column)).width() + grid for row in rows), default=0)
+            if needed > self.columnWidth(column):
+                self.setColumnWidth(column, needed)
 
     def _fit_rows(self) -> None:
         """Each row to its wrapped text. A row's height depends only on its texts and the column

@@ -72,6 +72,10 @@ def measure(folder: Path, ticks: int) -> dict[str, float]:
     recomputed = window.presenter.recomputed
     full = [timed(lambda: setattr(window.presenter, "_token", None)) for _ in range(max(3, ticks // 4))]
     window.close()
+    from PySide6.QtCore import QTimer
+
+    for timer in window.findChildren(QTimer):  # the outbox retry would fire on a closed service
+        timer.stop()
     service.close()
     return {"rows": rows, "tick": median_ms(tick), "changed": median_ms(changed), "full": median_ms(full), "recomputed": recomputed}
 

@@ -3,6 +3,7 @@ nothing cut off at 1280 x 800."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
@@ -435,3 +436,23 @@ def test_one_ticker_repaints_the_board_the_chair_and_an_open_wizard(qtbot, servi
     painted.clear()
     window.repaint_timer.timeout.emit()
     assert painted == ["board", "chair"]
+
+
+def test_a_row_whose_text_changed_widens_its_columns_without_measuring_every_row(qtbot, service, technician, three_preparations, monkeypatch):
+    window = open_window(qtbot, service, technician)
+    view = window.board
+    whole_columns: list[int] = []
+    monkeypatch.setattr(view, "resizeColumnToContents", lambda column: whole_columns.append(column))
+    # A step recorded changes one row's text; then a longer one needs a wider step column.
+    running = three_preparations["running"]
+    before = view.columnWidth(2)
+    verify_order(service, running)
+    window.refresh()
+    row = next(i for i, r in enumerate(view.board_model.rows()) if r.preparation_id == running)
+    rows = view.board_model.rows()
+    rows[row] = dataclasses.replace(rows[row], step_text="Verify (pharmacist) · DEVIATION recorded and explained")
+    view.set_rows(rows)
+    assert whole_columns == []
+    assert view.columnWidth(2) > before
+    for column in (1, 2, 3):
+        assert view.columnWidth(column) >= view.sizeHintForColumn(column), column
