@@ -38,3 +38,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet --editable ".${extras}"
+# An editable install leaves the program's own modules uncompiled, and with PYTHONDONTWRITEBYTECODE
+# set (as on these machines) Python never writes their bytecode: every start compiled them again
+# (about 60-80 ms of each `calc` or `--version`). Stale files are recompiled by Python as usual.
+.venv/bin/python -m compileall -q infusion_app >/dev/null
