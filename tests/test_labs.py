@@ -80,6 +80,21 @@ def test_after_the_first_dose_the_vod_signs_are_asked_and_liver_tests_after_the_
     assert labs.labs_needed(c, NOON, 1, 8) == []
 
 
+def test_ecg_and_electrolytes_are_asked_again_when_the_site_sets_a_period():
+    import dataclasses
+
+    c = _started(D("2026-11-13"))
+    record_normal_labs(c, datetime(2026, 11, 13, 8, tzinfo=timezone.utc))
+    record_dose(c, 1, 1, D("2026-11-13"), D("2026-12-20"))
+    record_normal_labs(c, NOON - timedelta(hours=2), kinds=("cbc", "liver", "vod-signs"))
+    assert labs.labs_needed(c, NOON, 1, 8) == []  # default: at baseline only
+    monthly = dataclasses.replace(site_defaults(), ecg_every_days=30)
+    assert labs.labs_needed(c, NOON, 1, 8, monthly) == [
+        "ECG (QTc) repeated every 30 days (site policy)", "electrolytes (potassium, magnesium) repeated every 30 days (site policy)"]
+    record_normal_labs(c, NOON, kinds=("ecg", "electrolytes"))
+    assert labs.labs_needed(c, NOON, 1, 8, monthly) == []
+
+
 # -- values ------------------------------------------------------------------------------------------
 
 def test_liver_tests_as_values_with_the_labs_uln():

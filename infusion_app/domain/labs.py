@@ -279,6 +279,11 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
             if latest(course, kind, at) is None:
                 missing.append(f"baseline {LAB_TITLES[kind]}")
     else:
+        every = int(getattr(policy, "ecg_every_days", 0) or 0)
+        for kind in ("ecg", "electrolytes") if every > 0 else ():
+            result = latest(course, kind, at)
+            if result is None or result.taken_at < at - timedelta(days=every):
+                missing.append(f"{LAB_TITLES[kind]} repeated every {every} days (site policy)")
         last = max(d.given_on for d in course.doses)
         signs = latest(course, "vod-signs", at)
         if signs is None or signs.taken_at < since or signs.taken_at.astimezone().date() <= last:

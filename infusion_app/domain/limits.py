@@ -94,6 +94,7 @@ class SitePolicy:
     default_drug: str = ""
     # Issue 16: the oldest CBC, liver tests and VOD/SOS check that count for the next dose.
     lab_max_age_hours: int = 72
+    ecg_every_days: int = 0  # 0: ECG and electrolytes at baseline only
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -128,6 +129,7 @@ def site_defaults() -> SitePolicy:
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
             default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
             lab_max_age_hours=int(_value(raw["labs"]["max_age"], "hour")),
+            ecg_every_days=int(_value(raw["labs"]["ecg_every"], "day")),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

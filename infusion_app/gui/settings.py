@@ -57,6 +57,7 @@ NUMBER_FIELDS = {
     "weight_change_percent_child": ("policies", "Weight change, c&hildren", "% (asks for a BSA re-check)"),
     "weight_max_age_days": ("policies", "Dosing weight valid &for", "days"),
     "lab_max_age_hours": ("policies", "Labs valid fo&r", "hours (CBC, liver tests, VOD/SOS check before a dose)"),
+    "ecg_every_days": ("policies", "Repeat &ECG and electrolytes", "days (0: at baseline only)"),
     "draw_syringes": ("policies", "Draw s&yringes", "capacity:graduation in mL, smallest first"),
 }
 
