@@ -411,13 +411,19 @@ def test_alarm_acknowledgements_are_stored_once_and_survive_a_restart(service, p
     clock.advance(hours=3, minutes=45)
     warning = next(d for d in service.status(status.id).deadlines if d.key == "dilute_by")
     assert warning.state.value == "warning"
-    acked = service.acknowledge_alarm(status.id, "dilute_by", warning.state, people["nurse"])
+    # Dilution is pharmacy's: a nurse may not silence its alarm (issue 12 item 13).
+    with pytest.raises(StepRefused) as not_hers:
+        service.acknowledge_alarm(status.id, "dilute_by", warning.state, people["nurse"])
+    assert not_hers.value.code == "alarm_role" and "pharmacist or technician" in not_hers.value.message
+    acked = service.acknowledge_alarm(status.id, "dilute_by", warning.state, people["pharm"])
     assert acked.is_acknowledged("dilute_by", "warning")
+    who = acked.acknowledgement_of("dilute_by", "warning")
+    assert (who.user, who.at) == ("Paul Pharm", clock.now())
     again = service.acknowledge_alarm(status.id, "dilute_by", "warning", people["tech"])
     assert len(again.prep.events_of(E.ALARM_ACKNOWLEDGED)) == 1
     assert again.current_step == "dilute"  # an acknowledgement is not a step
     with pytest.raises(ValidationError):
-        service.acknowledge_alarm(status.id, "no_such_deadline", "warning", people["nurse"])
+        service.acknowledge_alarm(status.id, "no_such_deadline", "warning", people["tech"])
     with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         restored = other.status(status.id)
         assert restored.is_acknowledged("dilute_by", "warning")
@@ -626,3 +632,64 @@ def test_a_known_mrn_with_another_date_of_birth_needs_an_audited_pharmacist_corr
     [entry] = [e for e in service.audit_entries() if e.action == "patient.dob_corrected"]
     assert "1970-05-17" in entry.before and "registration corrected" in entry.after
     assert service.verify_audit().intact
+
+
+# --- near misses (issue 12 item 13): audited when they happen, though nothing else is stored ------
+
+def _near_misses(service):
+    import json
+
+    return [(entry, json.loads(entry.after)) for entry in service.audit_entries() if entry.action == "near_miss"]
+
+
+def test_a_refused_double_check_a_failed_identification_and_a_wrong_vial_are_audited(service, people, clock):
+    prep = new_prep(service, people)
+    wrong_product = "(01)00300090123017(17)280531(10)AB123(21)XYZ1"  # a valid GS1 code of another NDC
+    with pytest.raises(StepRefused):
+        service.add_vial(prep.id, wrong_product, people["tech"])
+    verify_order(service, prep.id)
+    service.record_event(prep.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=20)
+    service.record_event(prep.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    wrong = checked(service, prep.id)
+    wrong["entered"]["dose_mg"] = "14.5"
+    with pytest.raises(StepRefused) as mismatch:
+        service.record_event(prep.id, E.VERIFIED, people["pharm"], details=wrong)
+    assert mismatch.value.code == "verification_mismatch"
+    with pytest.raises(StepRefused):  # out of order: an ordinary refusal, not a near miss
+        service.record_event(prep.id, E.DISPENSED, people["tech"])
+    service.record_event(prep.id, E.VERIFIED, people["pharm"], details=checked(service, prep.id))
+    service.record_event(prep.id, E.LABELLED, people["tech"])
+    service.record_event(prep.id, E.DISPENSED, people["tech"])
+    with pytest.raises(StepRefused) as stranger:
+        service.record_event(prep.id, E.PATIENT_CONFIRMED, people["nurse"], details={"name": "Roe, Richard", "mrn": PATIENT.mrn})
+    assert stranger.value.code == "patient_mismatch"
+    missed = _near_misses(service)
+    assert [(after["step"], after["code"]) for _, after in missed] == [
+        ("vial", "vial_wrong_product"), ("verified", "verification_mismatch"), ("patient-confirmed", "patient_mismatch")]
+    assert [entry.actor for entry, _ in missed] == ["Tina Tech", "Paul Pharm", "Nora Nurse"]
+    assert all(entry.subject == prep.id and after["message"] for entry, after in missed)
+    assert service.verify_audit().intact
+
+
+def test_an_action_on_an_expired_product_is_a_near_miss(service, people, clock):
+    prep = new_prep(service, people)
+    verify_order(service, prep.id)
+    service.record_event(prep.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(hours=4, minutes=1)
+    with pytest.raises(StepRefused):
+        service.record_event(prep.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    assert [after["code"] for _, after in _near_misses(service)] == ["dilute_by_passed"]
+
+
+def test_a_sign_in_attempt_during_a_lockout_is_audited(service, people, clock):
+    from infusion_app.service.preparations import FREE_PIN_ATTEMPTS
+
+    for _ in range(FREE_PIN_ATTEMPTS):
+        with pytest.raises(AuthenticationError):
+            service.authenticate("Nora Nurse", "000000")
+    with pytest.raises(AuthenticationError) as locked:
+        service.authenticate("Nora Nurse", "444444")
+    assert "try again" in str(locked.value)
+    entries = [e for e in service.audit_entries() if e.action == "sign_in.locked_out"]
+    assert len(entries) == 1 and '"failures":' in entries[0].after

@@ -120,6 +120,15 @@ _BLOCKS_UP_TO_RANK = {
     "start_infusion_by": _RANK[EventType.INFUSION_STARTED],
     "end_infusion_by": _RANK[EventType.INFUSION_ENDED],
 }
+def alarm_acknowledgers(deadline_key: str) -> frozenset[Role]:
+    """Who may acknowledge a deadline's alarm: a limit on a pharmacy step is pharmacy's to answer
+    (a nurse silencing it would leave the bench unaware); a limit at the chair is anyone's."""
+    rank = _BLOCKS_UP_TO_RANK.get(deadline_key)
+    if rank is not None and rank <= _RANK[EventType.DISPENSED]:
+        return PREPARERS
+    return EVERYONE
+
+
 # Not-before limits and the one step each holds back.
 _MINIMUM_HOLDS = {
     "warm_until": EventType.INFUSION_STARTED,
@@ -166,6 +175,21 @@ class Override:
     pharmacist: str  # the pharmacist's user name
     reason: str
     hard_stop_code: str  # StepRefused.code being overridden ("a+b" when several were named)
+
+
+# Refusals that stopped a wrong dose, a wrong patient or an expired product on its way: each is a
+# near miss, audited when it happens though nothing else is stored (a refused out-of-order click
+# or a missing field is not). A limit's "<deadline>_passed" refusal is one too.
+NEAR_MISS_CODES = frozenset({
+    "verification_mismatch", "self_verification", "order_self_verification", "order_verifier_prepares",
+    "patient_mismatch", "premedication_drug_not_in_class", "premedication_dose_implausible",
+    "premedication_other_unchecked", "vial-expired", "vial_wrong_product", "vial_already_recorded", "late_entry",
+})
+
+
+def is_near_miss(code: str) -> bool:
+    """Whether a refusal's code (or any of the hard stops it names) is a near miss worth auditing."""
+    return any(part in NEAR_MISS_CODES or part.endswith("_passed") for part in code.split("+"))
 
 
 class StepRefused(Exception):

@@ -50,6 +50,7 @@ class BoardRow:
     state: str  # the domain's DeadlineState value, or "none"
     now: datetime
     alarm_active: bool = False  # an unacknowledged alarm on this row's deadline
+    acknowledged_text: str = ""  # who acknowledged the deadline's alarm in its state, and when
     hard: bool = True  # False: a minimum ('not before'), which counts down to when the step may happen
 
     @property
@@ -72,7 +73,8 @@ class BoardRow:
         # The state in words too, so the colour is never the only signal (colour-blind users, glare).
         word = STATE_WORDS.get(self.state)
         label = f"{self.deadline_label} — {word}" if word else self.deadline_label
-        return f"{label}\n{format_instant(self.deadline_at)}"
+        acknowledged = f"\n{self.acknowledged_text}" if self.acknowledged_text else ""
+        return f"{label}\n{format_instant(self.deadline_at)}{acknowledged}"
 
     def urgency_key(self) -> tuple:
         return self._urgency
@@ -508,6 +510,7 @@ class BoardPresenter:
             state=board_state(deadline),
             now=status.now,
             alarm_active=bool(mine),
+            acknowledged_text=_acknowledged_text(status, deadline),
             hard=deadline.hard if deadline else True,
         )
         lead = self._settings.warning_lead_time if self._settings is not None else self.service.settings().warning_lead_time
@@ -515,3 +518,10 @@ class BoardPresenter:
 
     def is_bench_step(self, prep_id: str) -> bool:
         return self.service.status(prep_id).current_step in BENCH_STEPS
+
+
+def _acknowledged_text(status, deadline) -> str:
+    if deadline is None:
+        return ""
+    event = status.acknowledgement_of(deadline.key, deadline.state.value)
+    return "" if event is None else f"alarm acknowledged by {event.user}, {format_instant(event.at)}"

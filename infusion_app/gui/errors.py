@@ -84,6 +84,11 @@ FIELD_LABELS: dict[str, str] = {
     "taken": "Taken at",
     "low-counts-days": "Days of low counts",
     "reduction": "Dose reduction",
+    "breastfeeding-counselled": "No breastfeeding counselled",
+    "checklist": "Course-start checklist",
+    "child-reason": "Reason for the child setting",
+    "contraception-counselled": "Contraception counselled",
+    "hsct-precautions": "Post-HSCT VOD/SOS precautions",
 }
 
 

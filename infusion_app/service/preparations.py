@@ -214,6 +214,13 @@ class PreparationStatus:
     def is_acknowledged(self, deadline_key: str, state: str) -> bool:
         return (deadline_key, getattr(state, "value", state)) in self.acknowledged
 
+    def acknowledgement_of(self, deadline_key: str, state: str) -> Event | None:
+        """Who acknowledged this deadline's alarm in this state, and when (the latest), or None."""
+        state = getattr(state, "value", state)
+        found = [e for e in self.prep.events_of(EventType.ALARM_ACKNOWLEDGED)
+                 if e.details.get("deadline") == deadline_key and e.details.get("state") == state]
+        return found[-1] if found else None
+
     def to_dict(self) -> dict[str, Any]:
         prep = self.prep
         return {
@@ -384,6 +391,10 @@ class PreparationService:
             wait = min(PIN_WAIT * 2 ** min(failures - FREE_PIN_ATTEMPTS, 30), MAX_PIN_WAIT)
             if now < last + wait:
                 seconds = math.ceil((last + wait - now).total_seconds())
+                # A try while locked out is not counted again, but someone is at the keyboard: audited.
+                shown = "".join(ch if ch.isprintable() else "?" for ch in " ".join(name.split()))[:NAME_MAX] or "(blank)"
+                self.repository.append_audit(AuditDraft(now, shown, "sign_in.locked_out", shown, None,
+                                                        {"os_user": os_account(), "failures": failures, "wait_s": seconds}))
                 raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
         stored_hash = self.repository.get_pin_hash(name)
         if stored_hash is None:
@@ -399,6 +410,13 @@ class PreparationService:
         if user is None or not user.active:
             raise AuthenticationError(f"user {name} is deactivated; ask a pharmacist")
         return user
+
+    def _audit_near_miss(self, prep_id: str, actor: User, refusal: StepRefused, step: str, now: datetime) -> None:
+        """A refusal that stopped a wrong dose, patient or product: audited though nothing else is stored."""
+        if not machine.is_near_miss(refusal.code):
+            return
+        after = {"step": step, "code": refusal.code, "message": refusal.message, "os_user": os_account()}
+        self.repository.append_audit(AuditDraft(now, actor.name, "near_miss", prep_id, None, after))
 
     def _sign_in_failed(self, key: str, typed: str, now: datetime) -> None:
         shown = "".join(ch if ch.isprintable() else "?" for ch in " ".join(typed.split()))[:NAME_MAX] or "(blank)"
@@ -654,18 +672,22 @@ class PreparationService:
         prep = self._load(prep_id)
         if not machine.is_active(prep):
             raise StepRefused("inactive", f"preparation {prep_id} is finished or discarded; no vial can be added")
-        if isinstance(vial, str):
-            vial = self.read_vial_code(vial)
         now = self.now()
-        vial = self._validate_vial(vial, now, product_confirmed, self.monograph_of(prep))
-        from ..domain.gs1 import same_vial_recorded
+        try:
+            if isinstance(vial, str):
+                vial = self.read_vial_code(vial)
+            vial = self._validate_vial(vial, now, product_confirmed, self.monograph_of(prep))
+            from ..domain.gs1 import same_vial_recorded
 
-        if same_vial_recorded(prep.vials, vial) is not None:
-            raise StepRefused(
-                "vial_already_recorded",
-                f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: "
-                "a double scan, or a single-dose vial used twice",
-            )
+            if same_vial_recorded(prep.vials, vial) is not None:
+                raise StepRefused(
+                    "vial_already_recorded",
+                    f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: "
+                    "a double scan, or a single-dose vial used twice",
+                )
+        except StepRefused as refusal:
+            self._audit_near_miss(prep_id, actor, refusal, "vial", now)
+            raise
         entry = {**_vial_dict(vial), "entry": "scanned" if vial.gtin else "typed"}
         if not vial.gtin:
             entry["product_confirmed"] = bool(product_confirmed)
@@ -853,6 +875,7 @@ class PreparationService:
                     prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason
                 )
             except StepRefused as refusal:
+                self._audit_near_miss(prep_id, actor, refusal, kind.value, now)
                 if conflict is None:
                     raise
                 # Another station's step won the race: say what it recorded and who, then why this one cannot follow.
@@ -925,6 +948,13 @@ class PreparationService:
             keys = {d.key: d for d in current.deadlines}
             if deadline_key not in keys:
                 raise ValidationError("deadline", f"'{deadline_key}' is not a deadline of {prep_id}; it has {', '.join(keys) or 'none yet'}")
+            allowed = machine.alarm_acknowledgers(deadline_key)
+            if actor.role not in allowed:
+                raise StepRefused(
+                    "alarm_role",
+                    f"the alarm '{keys[deadline_key].label}' is pharmacy's: a "
+                    + " or ".join(sorted(r.value for r in allowed)) + f" acknowledges it; {actor.name} is a {actor.role.value}",
+                )
             if current.is_acknowledged(deadline_key, state):
                 return current
             now = current.now

@@ -61,6 +61,24 @@ def test_an_alarm_is_raised_at_the_warning_lead_and_acknowledged_and_recorded(qt
     window.refresh()
     assert window.alarms.alarms == []
     assert not window.board.board_model.rows()[0].alarm_active
+    # The board says who acknowledged it and when (issue 12 item 13).
+    assert f"alarm acknowledged by {technician.name}" in window.board.board_model.rows()[0].deadline_text
+
+
+def test_a_nurse_cannot_silence_a_pharmacy_alarm_and_is_told_whose_it_is(qtbot, service, nurse, clock, make_preparation, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a, **k: shown.append(text))
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, nurse)
+    clock.set(dilute_by(service, prep_id).at - service.settings().warning_lead_time + timedelta(seconds=1))
+    window.refresh()
+    assert len(window.alarms.alarms) == 1
+    qtbot.mouseClick(window.banner.acknowledge_button, Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.ALARM_ACKNOWLEDGED) is None
+    assert window.alarms.alarms and window.banner.isVisible()  # still on, for the bench to answer
+    assert shown and "pharmacy's" in shown[-1]
 
 
 def test_an_acknowledged_warning_raises_again_when_the_deadline_expires(qtbot, service, technician, clock, make_preparation):
