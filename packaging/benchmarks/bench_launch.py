@@ -106,11 +106,15 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.pop("INFUSION_PREP_TESTING", None)
     env = dict(os.environ)
-    from bench_gui import prepare_data
-
     with tempfile.TemporaryDirectory(prefix="infusion-prep-bench-launch-") as tmp:
         existing = Path(tmp) / "existing"
-        prepare_data(existing, args.preparations)
+        # In a child: a child's peak RSS counts the parent's pages it was forked with, so this
+        # process stays small (no program imports) for the calc figure to mean calc's own.
+        subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+             f"from bench_gui import prepare_data; from pathlib import Path; prepare_data(Path({str(existing)!r}), {args.preparations})"],
+            check=True, env=env,
+        )
         bare, sign_in, first = [], [], []
         for run in range(args.runs):
             bare.append(run_child([sys.executable, "-c", BARE], env)[0])
