@@ -464,3 +464,31 @@ def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_p
         assert len(chair.audit_entries()) == entries + 1 and chair.verify_audit().intact
     with open_service(data_dir=tmp_path / "bench", database=postgres_url, clock=FakeClock(T0)) as bench:
         assert bench.verify_audit().intact
+
+
+# -- live updates -------------------------------------------------------------------------------
+
+
+def test_a_step_committed_at_one_station_wakes_the_others_listener_at_once(tmp_path, postgres_url):
+    import select
+    import time
+
+    from infusion_app.storage.changes_listener import ChangeListener
+
+    with open_service(data_dir=tmp_path, database=postgres_url, clock=FakeClock(T0), station="bench") as bench:
+        people = staff(bench)
+        prep_id = ready_to_reconstitute(bench, people)
+        with open_service(data_dir=tmp_path, database=postgres_url, clock=FakeClock(T0), station="chair") as chair:
+            listener = ChangeListener(chair.engine)
+            try:
+                assert not listener.drain()  # nothing yet
+                token = chair.changes_since(None).token
+                started = time.monotonic()
+                bench.record_event(prep_id, E.RECONSTITUTED, people["tina"])
+                readable, _, _ = select.select([listener.fileno()], [], [], 5.0)  # what a QSocketNotifier waits on
+                assert readable and listener.drain(timeout=1.0)
+                assert time.monotonic() - started < 1.0
+                assert chair.changes_since(token).preparations == {prep_id}
+                assert not listener.drain()  # read once
+            finally:
+                listener.close()

@@ -182,8 +182,33 @@ class MainWindow(QMainWindow):
         self._show_user()
 
         self.repaint_timer.start()
+        self._listen_for_other_stations()
         self.refresh()
         self.board.setFocus()
+
+    def _listen_for_other_stations(self) -> None:
+        """A shared database: another station's commit wakes this window at once (the board
+        reads only what changed); the ticker still paints the countdowns every second."""
+        from PySide6.QtCore import QSocketNotifier
+
+        self._listener = None
+        try:
+            self._listener = self.service.change_listener()
+        except Exception:  # the server unreachable: the ticker's reads report it
+            return
+        if self._listener is None:
+            return
+        self._notifier = QSocketNotifier(self._listener.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._other_station_committed)
+
+    def _other_station_committed(self) -> None:
+        try:
+            woke = self._listener.drain()
+        except Exception:  # the connection is gone: stop listening, the ticker keeps reading
+            self._notifier.setEnabled(False)
+            return
+        if woke:
+            self._tick()
 
     # -- building -------------------------------------------------------------------------
     def _make_chair(self):
@@ -436,6 +461,9 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.repaint_timer.stop()
+        if getattr(self, "_listener", None) is not None:
+            self._notifier.setEnabled(False)
+            self._listener.close()
         self.alarms.update([])
         self.alarms.sound.close()
         for wizard in list(self._wizards):

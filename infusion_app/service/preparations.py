@@ -290,6 +290,15 @@ class PreparationService:
         """The workstation name every event and audit entry from here records."""
         return str(getattr(self.repository, "station", "") or "")
 
+    def change_listener(self) -> Any:
+        """On a shared (PostgreSQL) database, a storage.changes_listener.ChangeListener whose
+        socket becomes readable when another station commits; None on SQLite (poll changes_since)."""
+        if self.engine is None or self.engine.dialect.name != "postgresql":
+            return None
+        from ..storage.changes_listener import ChangeListener
+
+        return ChangeListener(self.engine)
+
     def clock_skew_warning(self) -> str | None:
         """On a shared database: this workstation's clock against the server's, when further
         apart than the site's tolerance (instants come from the server either way)."""

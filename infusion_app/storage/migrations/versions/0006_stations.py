@@ -22,6 +22,7 @@ down_revision = "0004_outbox"
 branch_labels = None
 depends_on = None
 
+CHANNEL = "infusion_prep_changes"
 APPEND_ONLY = "the audit log is append-only: entries are never changed or deleted"
 
 
@@ -48,6 +49,15 @@ def upgrade() -> None:
                    "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()")
         op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
                    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()")
+        # Live updates: every committed entry wakes the stations listening (storage/changes_listener.py);
+        # PostgreSQL delivers a notification only at commit, and folds duplicates within one.
+        op.execute(f"""
+            CREATE FUNCTION audit_log_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('{CHANNEL}', '');
+                RETURN NULL;
+            END $$""")
+        op.execute("CREATE TRIGGER audit_log_notify AFTER INSERT ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_notify()")
 
 
 def downgrade() -> None:
@@ -56,6 +66,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
     elif bind.dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_notify ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_notify()")
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_refuse_change()")

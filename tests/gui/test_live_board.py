@@ -1,0 +1,46 @@
+"""The board of one station follows another station's steps on a shared PostgreSQL database (issue 14)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timezone
+
+from infusion_app.domain.clock import FakeClock
+from infusion_app.domain.dosing import DoseOrder
+from infusion_app.domain.records import EventType as E
+from infusion_app.domain.records import Patient, Role, VialRecord
+from infusion_app.gui.main_window import MainWindow
+from infusion_app.service import open_service
+
+from tests.prep_helpers import verify_order
+
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_step_at_the_bench_reaches_the_chairs_board_within_a_second_without_the_ticker(qtbot, tmp_path, postgres_url):
+    clock = FakeClock(T0)
+    bench = open_service(data_dir=tmp_path, database=postgres_url, clock=clock, station="bench")
+    chair = open_service(data_dir=tmp_path, database=postgres_url, clock=clock, station="chair")
+    try:
+        paul = bench.add_user("Paul Pharm", Role.PHARMACIST, "222222")
+        bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
+        tina = bench.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)
+        status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
+        verify_order(bench, status.id)
+        window = MainWindow(chair, chair.user("Tina Tech"), repaint_ms=600_000, sound=False)  # the ticker never fires here
+        qtbot.addWidget(window)
+        window.show()
+
+        def step_of_board() -> str:
+            return next(row.step_text for row in window.board.board_model.rows() if row.preparation_id == status.id)
+
+        before = step_of_board()
+        started = time.monotonic()
+        bench.record_event(status.id, E.RECONSTITUTED, tina)
+        qtbot.waitUntil(lambda: step_of_board() != before, timeout=1000)
+        assert time.monotonic() - started < 1.0
+        window.close()
+    finally:
+        bench.close()
+        chair.close()
