@@ -126,6 +126,11 @@ class AlarmSound:
             self.available = False
         return self.available
 
+    @property
+    def unavailable(self) -> bool:
+        """Sound was wanted and tried, and this machine has none: the screen must say so."""
+        return self.enabled and self._loaded and not self.available
+
     def play(self, priority: str) -> None:
         self.load()
         effect = self._effects.get(priority)

@@ -1258,6 +1258,8 @@ class BenchWizard(QWizard):
         self.button(QWizard.WizardButton.CustomButton1).setObjectName("wizardDiscard")
         self.button(QWizard.WizardButton.CustomButton1).clicked.connect(lambda: self.discard())
         self.currentIdChanged.connect(lambda _id: self._show_discard_button())
+        self.alarm_strip: QWidget | None = None
+        self.currentIdChanged.connect(lambda _id: self._place_alarm_strip())
         # Ctrl+P on any page of a stored preparation (a reprint once it is labelled), as on the board.
         from PySide6.QtGui import QKeySequence, QShortcut
 
@@ -1343,6 +1345,19 @@ class BenchWizard(QWizard):
         return True
 
     pending_override: tuple | None = None
+
+    def attach_alarm_strip(self, strip: QWidget) -> None:
+        """The board's alarms, shown at the top of whichever page is open (main_window builds it)."""
+        self.alarm_strip = strip
+        self._place_alarm_strip()
+
+    def _place_alarm_strip(self) -> None:
+        page = self.currentPage()
+        if self.alarm_strip is None or page is None:
+            return
+        visible = not self.alarm_strip.isHidden()
+        page.layout().insertWidget(0, self.alarm_strip)
+        self.alarm_strip.setVisible(visible)
 
     def override_pending(self, page: BenchPage) -> bool:
         """The pharmacist asked to override the page's time-limit refusal: the dialog, then on to the next page."""

@@ -58,22 +58,34 @@ def confirm_quit_with_alarms(parent: QWidget, alarms: list[Alarm]) -> bool:
 class AlarmBanner(QFrame):
     """Across the top of the window while any alarm is unacknowledged; flashes with the alarm."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, mnemonic: bool = True):
         super().__init__(parent)
         self.setObjectName("alarmBanner")
+        # Inside the bench wizard the strip takes no Alt key: the wizard's pages have their own.
+        self._mnemonic = "&" if mnemonic else ""
         self.text = QLabel(self)
         self.text.setObjectName("alarmText")
         self.text.setWordWrap(True)
         self.text.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
-        self.acknowledge_button = QPushButton("&Acknowledge alarm", self)
+        self.acknowledge_button = QPushButton(f"{self._mnemonic}Acknowledge alarm", self)
         self.acknowledge_button.setObjectName("acknowledgeButton")
         self.acknowledge_button.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
         self.acknowledge_button.setMinimumHeight(theme.TOUCH_TARGET_PX + 16)
+        self.sound_note = QLabel("No alarm sound on this computer: alarms are shown, not heard. Watch this screen.", self)
+        self.sound_note.setObjectName("alarmSoundNote")
+        self.sound_note.setWordWrap(True)
+        self.sound_note.hide()
+        texts = QVBoxLayout()
+        texts.addWidget(self.text)
+        texts.addWidget(self.sound_note)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.text, 1)
+        layout.addLayout(texts, 1)
         layout.addWidget(self.acknowledge_button)
         self._state = "warning"
         self.hide()
+
+    def note_sound(self, unavailable: bool) -> None:
+        self.sound_note.setVisible(unavailable)
 
     def show_alarms(self, alarms: list[Alarm]) -> None:
         if not alarms:
@@ -83,7 +95,9 @@ class AlarmBanner(QFrame):
         self._state = first.state
         more = f"  (+{len(alarms) - 1} more)" if len(alarms) > 1 else ""
         self.text.setText(f"ALARM: {first.describe()}{more}")
-        self.acknowledge_button.setText("&Acknowledge alarm" if len(alarms) == 1 else f"&Acknowledge {len(alarms)} alarms")
+        self.acknowledge_button.setText(
+            f"{self._mnemonic}Acknowledge alarm" if len(alarms) == 1 else f"{self._mnemonic}Acknowledge {len(alarms)} alarms"
+        )
         self.flash(False)
         self.show()
 
@@ -91,7 +105,7 @@ class AlarmBanner(QFrame):
         background, foreground = theme.colours(self._state, phase)
         self.setStyleSheet(
             f"QFrame#alarmBanner {{ background-color: {background.name()}; }}"
-            f"QLabel#alarmText {{ color: {foreground.name()}; }}"
+            f"QLabel#alarmText, QLabel#alarmSoundNote {{ color: {foreground.name()}; }}"
         )
 
 
@@ -108,6 +122,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(application_icon())
         self.resize(1280, 800)
         self._wizards: list[QDialog] = []
+        self._alarm_strips: list[AlarmBanner] = []  # one in each open wizard
 
         self.alarms = AlarmController(self._record_acknowledgement, AlarmSound(enabled=sound), self)
         self.banner = AlarmBanner(self)
@@ -334,7 +349,9 @@ class MainWindow(QMainWindow):
 
     def _flash(self, phase: bool) -> None:
         self.board.board_model.set_flash_phase(phase)
-        self.banner.flash(phase)
+        for banner in [self.banner, *self._alarm_strips]:
+            banner.flash(phase)
+            banner.note_sound(self.alarms.sound.unavailable)
 
     # -- alarms -----------------------------------------------------------------------------
     def _record_acknowledgement(self, alarm: Alarm) -> None:
@@ -437,6 +454,21 @@ class MainWindow(QMainWindow):
             self._unfollow(repaint)
             self.refresh()
 
+        # Other preparations' alarms stay in sight, and can be acknowledged, while the wizard covers the board.
+        strip = AlarmBanner(wizard, mnemonic=False)
+        strip.acknowledge_button.clicked.connect(self.acknowledge_alarms)
+        self.alarms.alarms_changed.connect(strip.show_alarms)
+        strip.show_alarms(self.alarms.alarms)
+        strip.note_sound(self.alarms.sound.unavailable)
+        wizard.attach_alarm_strip(strip)
+        self._alarm_strips.append(strip)
+
+        def forget_strip(_result) -> None:
+            self.alarms.alarms_changed.disconnect(strip.show_alarms)
+            if strip in self._alarm_strips:
+                self._alarm_strips.remove(strip)
+
+        wizard.finished.connect(forget_strip)
         wizard.finished.connect(finished)
         self._follow_ticker(wizard.repaint_timer, repaint)
         self._wizards.append(wizard)

@@ -166,3 +166,35 @@ def test_the_burst_files_are_valid_wav(tmp_path):
     with wave.open(str(path)) as wav:
         assert wav.getnchannels() == 2 and wav.getframerate() == 44_100
         assert wav.getnframes() > 44_100 * 0.15 * 5
+
+
+def test_the_wizard_shows_the_boards_alarms_and_acknowledges_them(qtbot, service, technician, clock, make_preparation):
+    """Issue 12 item 13: a technician in the wizard still sees, and answers, another bag's alarm."""
+    other = make_preparation(steps=("reconstituted",))
+    window = open_window(qtbot, service, technician)
+    wizard = window._open_wizard(None)
+    qtbot.waitExposed(wizard)
+    strip = wizard.alarm_strip
+    assert strip is not None and strip.isHidden()
+    clock.set(dilute_by(service, other).at - service.settings().warning_lead_time + timedelta(seconds=1))
+    window.refresh()
+    assert strip.isVisible() and PATIENT.name in strip.text.text()
+    assert strip.parent() is wizard.currentPage()
+    assert "&" not in strip.acknowledge_button.text()  # the wizard's own Alt keys stay its own
+    qtbot.mouseClick(strip.acknowledge_button, Qt.MouseButton.LeftButton)
+    assert service.get(other).last(EventType.ALARM_ACKNOWLEDGED).user == technician.name
+    assert strip.isHidden() and not window.banner.isVisible()
+    wizard.reject()
+    assert window._alarm_strips == []
+
+
+def test_a_machine_without_sound_says_so_on_the_alarm(qtbot, service, technician, clock, make_preparation, monkeypatch):
+    monkeypatch.setattr(AlarmSound, "load", lambda self: (setattr(self, "_loaded", True), False)[1])
+    prep_id = make_preparation(steps=("reconstituted",))
+    window = MainWindow(service, technician, repaint_ms=60_000, sound=True)
+    qtbot.addWidget(window)
+    window.show()
+    clock.set(dilute_by(service, prep_id).at - service.settings().warning_lead_time + timedelta(seconds=1))
+    window.refresh()
+    window._flash(True)
+    assert window.banner.sound_note.isVisible() and "not heard" in window.banner.sound_note.text()
