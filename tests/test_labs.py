@@ -302,3 +302,10 @@ def test_course_lab_liver_values_with_their_uln_hold_with_exit_1(folder):
 ])
 def test_course_lab_bad_input_is_one_line_naming_the_option(folder, args, field):
     assert_clean_invalid(course(folder, "lab", "MRN001", *args), field)
+
+
+def test_a_missing_count_or_a_future_time_is_named(folder):
+    assert_clean_invalid(course(folder, "lab", "MRN001", "--kind", "cbc", "--platelets", "100", "--transfusion-independent", "yes"), "anc")
+    future = course(folder, "lab", "MRN001", "--kind", "ecg", "--qtc", "430", "--taken", "2099-01-01T09:00Z")
+    assert_clean_invalid(future, "taken")
+    assert "is in the future" in future.stderr and "T09:00:00" not in future.stderr

@@ -114,6 +114,9 @@ def _yes_no(field_name: str, value: Any) -> bool:
 
 def cbc_values(anc: Any, platelets: Any, transfusion_independent: Any) -> dict[str, Any]:
     """ANC and platelets in 10⁹/L; the label doses on a transfusion-independent platelet count, so the entry asks."""
+    for name, value in (("anc", anc), ("platelets", platelets)):
+        if _blank(value):
+            raise ValidationError(name, "is required: a count in 10⁹/L, e.g. 1.5")
     counts: Any = Counts.of(anc, platelets)
     values = {
         "anc": float(counts.anc.magnitude), "platelets": float(counts.platelets.magnitude),
@@ -234,7 +237,9 @@ def record_lab(course: Any, kind: str, values: dict[str, Any], taken_at: datetim
     if taken_at.tzinfo is None:
         raise ValidationError("taken", "must be an instant with its UTC offset, e.g. 2026-11-27T09:00+01:00")
     if taken_at > now:
-        raise ValidationError("taken", f"{taken_at.isoformat()} is in the future (now is {now.isoformat()})")
+        from .formatting import format_instant
+
+        raise ValidationError("taken", f"{format_instant(taken_at)} is in the future (now is {format_instant(now)})")
     number = max((r.id or 0 for r in course.labs), default=0) + 1
     result = LabResult(kind, taken_at, dict(values), str(recorded_by).strip(), number)
     course.labs.append(result)
