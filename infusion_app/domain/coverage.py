@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -41,19 +41,8 @@ DEFAULT_POLICY = "policies/aetna-inotuzumab-ozogamicin.toml"
 Decision = Literal["meets_criteria", "criteria_not_met", "experimental", "incomplete"]
 DECISIONS: tuple[str, ...] = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
 
-# The facts a policy may ask for, and how each is checked when typed.
-NUMBER_FACTS = ("age_years", "cd22_percent")
-YES_NO_FACTS = ("tki_failed", "chemo_failed")
-FACT_DESCRIPTIONS = {
-    "age_years": "age in years",
-    "disease_status": "disease status (relapsed, refractory or newly-diagnosed)",
-    "icd10": "ICD-10 diagnosis code",
-    "cd22_percent": "percent of blasts CD22-positive",
-    "ph": "Philadelphia chromosome status (positive or negative)",
-    "tki_failed": "intolerant or refractory to tyrosine kinase inhibitors (yes or no)",
-    "chemo_failed": "intolerant or refractory to standard chemotherapy (yes or no)",
-}
-DISEASE_STATUSES = ("relapsed", "refractory", "newly-diagnosed")
+# How a declared fact is read when typed: each policy file says which facts it judges ([[facts]]).
+FACT_KINDS = ("number", "code", "choice", "yes_no")
 _YES = ("yes", "y", "true")
 _NO = ("no", "n", "false")
 
@@ -142,6 +131,19 @@ class InputRange:
 
 
 @dataclass(frozen=True)
+class PolicyFact:
+    """A fact the policy judges, as its file declares it: how it is read and how it is asked."""
+
+    id: str
+    kind: str  # one of FACT_KINDS
+    description: str
+    label: str = ""  # the order-entry label (with its & mnemonic); empty when not asked there
+    placeholder: str = ""
+    choices: tuple[str, ...] = ()
+    asked: bool = False  # asked at order entry (the age comes from the date of birth)
+
+
+@dataclass(frozen=True)
 class Policy:
     raw: dict[str, Any]
     criteria: tuple[Criterion, ...]
@@ -154,6 +156,14 @@ class Policy:
     label_age_note: str
     complete_codes: tuple[str, ...] = ()
     supporting_codes: tuple[str, ...] = ()
+    facts: tuple[PolicyFact, ...] = ()
+
+    def fact(self, fact_id: str) -> PolicyFact | None:
+        return next((f for f in self.facts if f.id == fact_id), None)
+
+    def asked_facts(self) -> tuple[PolicyFact, ...]:
+        """The facts order entry asks for, in the file's order."""
+        return tuple(f for f in self.facts if f.asked)
 
     @property
     def id(self) -> str:
@@ -191,10 +201,23 @@ class Policy:
         return tuple(dict.fromkeys(names))
 
 
-def _parse_criterion(node: dict[str, Any]) -> Criterion:
+def _parse_fact(node: dict[str, Any]) -> PolicyFact:
+    kind = str(node["kind"])
+    if kind not in FACT_KINDS:
+        raise DataFileError(f"fact {node.get('id')} has unknown kind '{kind}' (one of {', '.join(FACT_KINDS)})")
+    if node["id"] not in {f.name for f in fields(CoverageFacts)}:
+        raise DataFileError(f"fact {node['id']} is not one the coverage check can be given")
+    return PolicyFact(
+        id=str(node["id"]), kind=kind, description=str(node["description"]), label=str(node.get("label", "")),
+        placeholder=str(node.get("placeholder", "")), choices=tuple(str(c) for c in node.get("choices", [])),
+        asked=bool(node.get("asked", False)),
+    )
+
+
+def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact]) -> Criterion:
     rule = node["rule"]
     common = dict(id=node["id"], fact=node["fact"], rule=rule, text=node["text"], summary=node["summary"], where=node.get("where", ""))
-    if node["fact"] not in FACT_DESCRIPTIONS:
+    if node["fact"] not in declared:
         raise DataFileError(f"criterion {node['id']} asks for unknown fact '{node['fact']}'")
     if rule == "min":
         return Criterion(**common, value=float(node["value"]), unit=node.get("unit", ""))
@@ -206,7 +229,7 @@ def _parse_criterion(node: dict[str, Any]) -> Criterion:
             for key, case in node["cases"].items()
         }
         for case in cases.values():
-            unknown = [name for name in case.requires if name not in YES_NO_FACTS]
+            unknown = [name for name in case.requires if name not in declared or declared[name].kind != "yes_no"]
             if unknown:
                 raise DataFileError(f"criterion {node['id']} case {case.key} requires unknown yes/no facts {unknown}")
         return Criterion(**common, cases=cases)
@@ -217,7 +240,9 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
     try:
         for key in ("id", "name", "payer", "hcpcs", "source_file", "policy_revision"):
             raw["meta"][key]
-        criteria = tuple(_parse_criterion(node) for node in raw["criteria"])
+        facts = tuple(_parse_fact(node) for node in raw["facts"])
+        declared = {f.id: f for f in facts}
+        criteria = tuple(_parse_criterion(node, declared) for node in raw["criteria"])
         experimental = raw["experimental"]
         return Policy(
             raw=raw,
@@ -236,6 +261,7 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
             label_age_note=raw["notes"]["label_age"],
             complete_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("complete_codes", [])),
             supporting_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("supporting_codes", [])),
+            facts=facts,
         )
     except KeyError as exc:
         raise DataFileError(f"policy file is missing {exc}") from exc
@@ -286,29 +312,18 @@ def _yes_no(name: str, value: Any) -> bool | None:
     raise ValidationError(name, f"'{value}' must be yes or no")
 
 
-def _ph(value: Any, policy: Policy) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    if not text:
-        return None
-    accepted = sorted({key for c in policy.criteria if c.fact == "ph" for key in c.cases})
-    if text not in accepted:
-        raise ValidationError("ph", f"'{value}' must be one of: {', '.join(accepted)}")
-    return text
-
-
-def _disease_status(value: Any) -> str | None:
+def _choice(fact: PolicyFact, value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip().lower().replace(" ", "-").replace("_", "-")
     if not text:
         return None
-    if text == "newly":
-        text = "newly-diagnosed"
-    if text not in DISEASE_STATUSES:
-        raise ValidationError("disease_status", f"'{value}' must be one of: {', '.join(DISEASE_STATUSES)}")
-    return text
+    # A choice may be typed by its first word ("newly" for "newly-diagnosed").
+    found = [c for c in fact.choices if c == text] or [c for c in fact.choices if c.split("-")[0] == text]
+    if len(found) != 1:
+        accepted = ", ".join(sorted(fact.choices)) if fact.id == "ph" else ", ".join(fact.choices)
+        raise ValidationError(fact.id, f"'{value}' must be one of: {accepted}")
+    return found[0]
 
 
 def _icd10_codes(value: Any, policy: Policy) -> tuple[str, ...]:
@@ -353,17 +368,20 @@ def _icd10(value: Any, policy: Policy) -> str | None:
 
 def validated_facts(facts: CoverageFacts, policy: Policy) -> dict[str, Any]:
     """The facts normalised; ValidationError naming the field for anything that cannot be used."""
-    codes = _icd10_codes(facts.icd10, policy)
-    return {
-        "age_years": _number("age_years", facts.age_years, policy),
-        "disease_status": _disease_status(facts.disease_status),
-        "icd10": _primary_code(codes, policy),
-        "icd10_codes": list(codes),
-        "cd22_percent": _number("cd22_percent", facts.cd22_percent, policy),
-        "ph": _ph(facts.ph, policy),
-        "tki_failed": _yes_no("tki_failed", facts.tki_failed),
-        "chemo_failed": _yes_no("chemo_failed", facts.chemo_failed),
-    }
+    found: dict[str, Any] = {}
+    for fact in policy.facts:
+        value = getattr(facts, fact.id)
+        if fact.kind == "number":
+            found[fact.id] = _number(fact.id, value, policy)
+        elif fact.kind == "yes_no":
+            found[fact.id] = _yes_no(fact.id, value)
+        elif fact.kind == "choice":
+            found[fact.id] = _choice(fact, value)
+        else:  # code: every code on the claim, and the one the policy judges
+            codes = _icd10_codes(value, policy)
+            found[fact.id] = _primary_code(codes, policy)
+            found[f"{fact.id}_codes"] = list(codes)
+    return found
 
 
 # -- the result -------------------------------------------------------------------------------
@@ -437,6 +455,11 @@ class CoverageDecision:
         return lines
 
 
+def _described(policy: Policy, fact_id: str) -> str:
+    found = policy.fact(fact_id)
+    return found.description if found is not None else fact_id
+
+
 def _fmt(value: float, unit: str = "") -> str:
     return f"{format_number(value)} {unit}".rstrip() if unit != "percent" else f"{format_number(value)}%"
 
@@ -445,10 +468,10 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     value = facts[criterion.fact]
     base = dict(id=criterion.id, text=criterion.text, summary=criterion.summary)
     if criterion.rule == "cases":
-        return _evaluate_cases(criterion, value, facts)
+        return _evaluate_cases(criterion, value, facts, policy)
     if value is None:
         return CriterionResult(
-            **base, met=None, missing=(criterion.fact,), reason=f"{criterion.fact} ({FACT_DESCRIPTIONS[criterion.fact]}) was not given"
+            **base, met=None, missing=(criterion.fact,), reason=f"{criterion.fact} ({_described(policy, criterion.fact)}) was not given"
         )
     if criterion.rule == "min":
         met = value >= criterion.value
@@ -472,20 +495,20 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     return CriterionResult(**base, met=met, reason=reason)
 
 
-def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, Any]) -> CriterionResult:
+def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, Any], policy: Policy) -> CriterionResult:
     base = dict(id=criterion.id, summary=criterion.summary)
     if value is None:
         needs = sorted({name for case in criterion.cases.values() for name in case.requires})
         conditional = "; ".join(
             f"if {key}, {' and '.join(case.requires)} are also needed" for key, case in criterion.cases.items() if case.requires
         )
-        reason = f"{criterion.fact} ({FACT_DESCRIPTIONS[criterion.fact]}) was not given" + (f" ({conditional})" if needs else "")
+        reason = f"{criterion.fact} ({_described(policy, criterion.fact)}) was not given" + (f" ({conditional})" if needs else "")
         return CriterionResult(**base, text=criterion.text, met=None, missing=(criterion.fact,), reason=reason)
     case = criterion.cases[value]
     failed = [name for name in case.requires if facts[name] is False]
     unknown = [name for name in case.requires if facts[name] is None]
     if failed:
-        met, reason = False, f"{criterion.fact} {value}, but not {' and not '.join(FACT_DESCRIPTIONS[n].removesuffix(' (yes or no)') for n in failed)}: {case.summary}"
+        met, reason = False, f"{criterion.fact} {value}, but not {' and not '.join(_described(policy, n).removesuffix(' (yes or no)') for n in failed)}: {case.summary}"
     elif unknown:
         met, reason = None, f"{criterion.fact} {value}: {case.summary}; not given: {', '.join(unknown)}"
     else:
@@ -497,7 +520,7 @@ def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, An
 def _evaluate_experimental(code: str | None, policy: Policy) -> tuple[CriterionResult, str | None]:
     base = dict(id=policy.experimental_id, text=policy.experimental_text, summary=policy.experimental_summary)
     if code is None:
-        return CriterionResult(**base, met=None, missing=("icd10",), reason=f"icd10 ({FACT_DESCRIPTIONS['icd10']}) was not given"), None
+        return CriterionResult(**base, met=None, missing=("icd10",), reason=f"icd10 ({_described(policy, 'icd10')}) was not given"), None
     for code_range in policy.experimental_ranges:
         if code_range.contains(code):
             reason = f"icd10 {code} is in the policy's list of codes not covered ({code_range.label}): experimental and investigational"

@@ -125,6 +125,16 @@ class Monograph:
         """What decides the dose per m²: "response" (rows by cycle and response) or "regimen"."""
         return str(self.raw["dosing"].get("decided_by", "response"))
 
+    def response_words(self, response: str | None) -> str:
+        """How a response is written where it is picked and on the sheet ("none (no CR/CRi)"), from the
+        monograph's [dosing] responses; the response itself when the monograph names no words."""
+        words = self.raw["dosing"].get("responses", {})
+        return str(words.get(str(response or ""), response_label(response)))
+
+    def response_choices(self) -> list[tuple[str, str]]:
+        """(response, words) for every response that decides this drug's dose; empty for a regimen drug."""
+        return [(key, str(text)) for key, text in self.raw["dosing"].get("responses", {}).items()]
+
     @property
     def needs_regimen(self) -> bool:
         """A drug dosed by regimen and no regimen chosen yet: nothing can be dosed from this view."""

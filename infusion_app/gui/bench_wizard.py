@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.bsa import FORMULAS
-from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage
+from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage, load_policy
 from ..domain.dosing import DoseCalculation, DoseOrder
 from ..domain.identity import completed_years
 from ..domain.errors import ValidationError
@@ -429,23 +429,20 @@ class OrderPage(BenchPage):
 
         payer = QGroupBox("Payer policy facts (optional; the decision is shown with the dose)", self)
         payer_form = QFormLayout(payer)
-        self.icd10 = QLineEdit(payer)
-        self.icd10.setPlaceholderText("e.g. C91.00")
-        self.cd22 = QLineEdit(payer)
-        self.cd22.setPlaceholderText("percent of blasts, e.g. 80")
-        self.ph = QComboBox(payer)
-        self.ph.addItems(["not known", "negative", "positive"])
-        self.tki = QComboBox(payer)
-        self.tki.addItems(["not known", "yes", "no"])
-        self.chemo = QComboBox(payer)
-        self.chemo.addItems(["not known", "yes", "no"])
-        for text, widget, key in (
-            ("&ICD-10 code:", self.icd10, "icd10"),
-            ("CD&22-positive blasts (%):", self.cd22, "cd22_percent"),
-            ("&Philadelphia chromosome:", self.ph, "ph"),
-            ("&TKI failed or not tolerated:", self.tki, "tki_failed"),
-            ("Standard c&hemotherapy failed:", self.chemo, "chemo_failed"),
-        ):
+        # The facts and their wording come from the payer policy file ([[facts]], asked = true).
+        self.payer_fields: dict[str, QLineEdit | QComboBox] = {}
+        for fact in load_policy().asked_facts():
+            widget: QLineEdit | QComboBox
+            if fact.kind in ("choice", "yes_no"):
+                widget = QComboBox(payer)
+                widget.addItems(["not known", *(fact.choices if fact.kind == "choice" else ("yes", "no"))])
+            else:
+                widget = QLineEdit(payer)
+                widget.setPlaceholderText(fact.placeholder)
+            self.payer_fields[fact.id] = widget
+        self.icd10 = next(iter(self.payer_fields.values()), None)  # the first payer field, after the formula
+        for key, widget in self.payer_fields.items():
+            text = load_policy().fact(key).label  # type: ignore[union-attr]
             label = QLabel(text, payer)
             label.setBuddy(widget)
             holder = QWidget(payer)
@@ -461,7 +458,7 @@ class OrderPage(BenchPage):
         self.finish_layout()
         # Tab follows the page from top to bottom, not the order the widgets were made in.
         chain = [self.cycle, self.day, self.response, self.height.edit, self.weight.edit, self.formula,
-                 self.icd10, self.cd22, self.ph, self.tki, self.chemo]
+                 *self.payer_fields.values()]
         for first, second in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
@@ -473,9 +470,8 @@ class OrderPage(BenchPage):
         self.cycle.addItems([str(c) for c in range(1, max_cycles + 1)])
         self.day.addItems([str(d) for d in monograph.dose_days])
         self.response.addItem("not assessed", None)
-        self.response.addItem("none (no CR/CRi)", "none")
-        self.response.addItem("CR", "cr")
-        self.response.addItem("CRi", "cri")
+        for response, words in monograph.response_choices():
+            self.response.addItem(words, response)
         default = self.bench.policy.default_bsa_formula
         for formula in FORMULAS.values():
             self.formula.addItem(f"{formula.name}: {formula.equation}", formula.key)
@@ -494,16 +490,14 @@ class OrderPage(BenchPage):
         )
 
     def coverage_facts(self) -> CoverageFacts:
-        def yes_no(combo: QComboBox) -> str | None:
-            return None if combo.currentIndex() == 0 else combo.currentText()
+        def value(widget: QLineEdit | QComboBox) -> str | None:
+            if isinstance(widget, QComboBox):
+                return None if widget.currentIndex() == 0 else widget.currentText()
+            return widget.text().strip() or None
 
         return CoverageFacts(
             age_years=self.bench.patient_age_years(),
-            icd10=self.icd10.text().strip() or None,
-            cd22_percent=self.cd22.text().strip() or None,
-            ph=yes_no(self.ph),
-            tki_failed=yes_no(self.tki),
-            chemo_failed=yes_no(self.chemo),
+            **{key: value(widget) for key, widget in self.payer_fields.items()},
         )
 
     def _clear_errors(self) -> None:
@@ -591,7 +585,7 @@ class DosePage(BenchPage):
             if item.widget():
                 item.widget().deleteLater()
         self.value_labels.clear()
-        response = {"none": "none (no CR/CRi)", "cr": "CR", "cri": "CRi", None: "not assessed"}.get(calc.response, str(calc.response))
+        response = self.bench.monograph.response_words(calc.response) if calc.response else "not assessed"
         reduction = f", reduced {format_number(calc.reduce_pct, 1)}% from {format_amount(calc.standard_mg_per_m2, 'mg/m²')}" if calc.reduce_pct else ""
         lines = [
             ("order", "Order", f"Cycle {calc.cycle}, Day {calc.day}, response {response}"),

@@ -709,7 +709,7 @@ class ChairPage(QWidget):
             planned = self.planned_end()
             started = status.prep.last(EventType.INFUSION_STARTED)
             if planned is not None and started is not None:
-                # The nurse watches the bag's expected end, not the 8 h limit (the board still shows that).
+                # The nurse watches the bag's expected end, not the end-of-infusion limit (the board still shows that).
                 elapsed = format_countdown((status.now - started.at).total_seconds())
                 self.deadline_caption.setText(f"Expected end {format_instant(planned)}\nElapsed {elapsed}")
                 state = "ok" if status.now < planned else "warning"
@@ -1006,7 +1006,7 @@ class ChairPage(QWidget):
             try:
                 self._record(kind, at=self._entered_at(kind), details=details)
             except StepRefused as refusal:
-                # A fact that breaks a limit (an infusion faster than its minimum, ended after the 8 h
+                # A fact that breaks a limit (an infusion faster than its minimum, ended after its end
                 # limit) is recorded as a deviation when the nurse gave the reason (issue 11).
                 reason = (details or {}).get("reason")
                 if not (refusal.deviation_allowed and reason):

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
+from ..domain.formatting import format_number
 from ..domain.preparation import StepRefused
 from .widgets import message_label, set_role
 from .errors import error_text
@@ -37,7 +38,7 @@ ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("anc", "ANC now (10⁹/L)", "text"), ("platelets", "Platelets now (10⁹/L)", "text"),
         ("baseline_anc", "ANC before treatment (10⁹/L)", "text"),
         ("baseline_platelets", "Platelets before treatment (10⁹/L)", "text"),
-        ("within_cycle", "Next dose is Day 8 or 15 of this cycle", "check"),
+        ("within_cycle", "Next dose is a later dose day of this cycle", "check"),
         ("disease_stable", "Stable/improved disease on latest marrow", "check"),
         ("disease_related", "Fall in counts judged disease-related", "check"),
     ]),
@@ -154,6 +155,15 @@ class CourseForms(QWidget):
         self.action.currentIndexChanged.connect(lambda _i: self._say("", ""))
 
     # -- building ----------------------------------------------------------------------------
+    def _extended(self) -> str:
+        """The extended first cycle's length, from the course's monograph ("<n> days")."""
+        days = self.courses.monograph.magnitude("cycles.first_cycle_extended_length", "day")
+        return f"{format_number(days)} days"
+
+    def _extension_reason(self) -> str:
+        """What the label gives as the reason to extend (the monograph's citation of the value)."""
+        return f"the label's reason: {self.courses.monograph.fact('cycles.first_cycle_extended_length').where}"
+
     def _form(self, key: str, title: str, run: Callable[[], str], rows: list[tuple[str, str, QWidget]]) -> None:
         page = QWidget(self)
         form = QFormLayout(page)
@@ -211,12 +221,12 @@ class CourseForms(QWidget):
         ])
         self._form("start", "Start the next cycle", self._start, [
             ("date", "Day 1", self._line(day)),
-            ("extend", "Cycle 1 only: 28 days", QCheckBox("Cycle 1 only: 28 days")),
-            ("reason", "Reason (28-day cycle 1)", self._line("CR/CRi and/or recovery from toxicity")),
+            ("extend", f"Cycle 1 only: {self._extended()}", QCheckBox(f"Cycle 1 only: {self._extended()}")),
+            ("reason", "Reason (extended cycle 1)", self._line(self._extension_reason())),
         ])
         self._form("move", "Move the latest cycle's Day 1", self._move, [("date", "New Day 1", self._line(day))])
-        self._form("extend", "Extend cycle 1 to 28 days", self._extend, [
-            ("reason", "Reason", self._line("CR/CRi and/or recovery from toxicity")),
+        self._form("extend", f"Extend cycle 1 to {self._extended()}", self._extend, [
+            ("reason", "Reason", self._line(self._extension_reason())),
         ])
         self._form("hsct", "Change whether HSCT is planned", self._hsct, [
             ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
@@ -370,7 +380,7 @@ class CourseForms(QWidget):
 
     def _extend(self) -> str:
         self.courses.extend_first_cycle(self._mrn_now(), self.fields["extend"]["reason"].text().strip(), self._user())
-        return "Cycle 1 extended to 28 days."
+        return f"Cycle 1 extended to {self._extended()}."
 
     def _hsct(self) -> str:
         self.courses.set_hsct(self._mrn_now(), self._choice("hsct", "hsct", "HSCT planned"), self._user())

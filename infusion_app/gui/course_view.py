@@ -59,9 +59,6 @@ LEGEND = (
     (OMITTED_COLOUR, "dose omitted"),
 )
 
-RESPONSE_NAMES = {"cr": "CR", "cri": "CRi", "none": "no CR/CRi"}
-
-
 def _qdate(value: date) -> QDate:
     return QDate(value.year, value.month, value.day)
 
@@ -578,7 +575,7 @@ class CourseView(QWidget):
                 found.append(f"Cycle {plan.cycle} starts ({plan.length_days} days)")
         for response in self.status.course.responses:
             if response.assessed_on == day:
-                found.append(f"Response assessed: {RESPONSE_NAMES.get(response.response, response.response)}")
+                found.append(f"Response assessed: {self.courses.monograph.response_words(response.response)}")
         return found
 
     def _date_selected(self) -> None:
@@ -616,7 +613,7 @@ class CourseView(QWidget):
         for row, response in enumerate(responses):
             mrd = {True: "negative", False: "positive", None: "not assessed"}[response.mrd_negative]
             for column, text in enumerate(
-                (response.assessed_on.isoformat(), RESPONSE_NAMES.get(response.response, response.response), mrd)
+                (response.assessed_on.isoformat(), self.courses.monograph.response_words(response.response), mrd)
             ):
                 self.responses_table.setItem(row, column, _item(text))
 

@@ -74,7 +74,7 @@ def demo_preparation(monograph: Monograph | None = None, vials: int | None = Non
 
 
 def demo_policy_decision() -> Any:
-    """The payer-policy check for the sample patient (adult, Ph-negative, CD22-positive B-ALL)."""
+    """The payer-policy check for the sample patient (the payer policy's facts of a patient who meets it)."""
     from ..domain.coverage import CoverageFacts, check_coverage
 
     return check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed"))

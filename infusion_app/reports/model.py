@@ -159,9 +159,9 @@ class SheetData:
     hard_stops: list[str]
     pending_verification: list[str]
     # the label's own lines
-    vehicle_line: str  # "in 0.9% Sodium Chloride, total 50 mL"
+    vehicle_line: str  # "in <vehicle>, total <final volume>"
     final_concentration: str
-    route_rate: str  # "IV over 1 hour at 50 mL/h"
+    route_rate: str  # "IV over <duration> at <rate>"
     prepared: str  # "2026-11-27 10:20 CET by Name", or "" before dilution
     checked_by: str
     do_not_start_after: str  # the latest start; a bag not started by then is discarded
@@ -242,7 +242,7 @@ def en_dash_ranges(text: str) -> str:
 
 
 def printed_brand(brand: str) -> str:
-    """The brand in mixed case beside the generic name, as ISMP shows it: BESPONSA -> Besponsa."""
+    """The brand in mixed case beside the generic name, as ISMP shows it: BRAND -> Brand."""
     return brand.capitalize() if brand.isupper() else brand
 
 
@@ -274,13 +274,13 @@ def _hours_words(monograph: Monograph, path: str) -> str:
     return f"{text} hour" if text == "1" else f"{text} hours"
 
 
-def _response_text(response: str | None) -> str:
+def _response_text(response: str | None, monograph: Monograph) -> str:
     if not response:
         return "not needed for this cycle"
-    return {"none": "none (no CR/CRi)", "cr": "CR", "cri": "CRi"}.get(response, response)
+    return monograph.response_words(response)
 
 
-def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
+def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any], monograph: Monograph) -> list[Row]:
     standard = format_amount(calc["standard_mg_per_m2"], "mg/m²")
     mg_per_m2 = format_amount(calc["dose_mg_per_m2"], "mg/m²")
     if calc.get("reduce_pct"):
@@ -316,7 +316,7 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any]) -> list[Row]:
         weight += f" (entered as {weight_typed})"
     return [
         Row("Cycle / Day", f"Cycle {calc['cycle']}, Day {calc['day']}"),
-        Row("Response", _response_text(calc.get("response"))),
+        Row("Response", _response_text(calc.get("response"), monograph)),
         Row("Height", height),
         Row("Weight", weight),
         Row("BSA", f"{format_bsa(calc['bsa_m2'], calc['bsa_formula_name'])}: {calc['bsa_equation']}"),
@@ -557,9 +557,16 @@ def _monograph_handling(monograph: Monograph) -> list[str]:
         monograph.text("infusion.line"),
         monograph.text("infusion.temperature"),
         "Bags: " + "; ".join(monograph.items("dilution.bag_materials")) + ".",
-        "In-line filter (not required): " + "; ".join(monograph.items("dilution.filters_allowed"))
-        + ". Never " + " or ".join(monograph.items("dilution.filters_forbidden")) + ".",
+        _filter_note(monograph),
     ]
+
+
+def _filter_note(monograph: Monograph) -> str:
+    """The in-line filter as the monograph says: required or not, which, and which never."""
+    required = monograph.flag("dilution.filter_required")
+    note = f"In-line filter ({'required' if required else 'not required'}): " + "; ".join(monograph.items("dilution.filters_allowed"))
+    forbidden = monograph.items("dilution.filters_forbidden")
+    return note + (". Never " + " or ".join(forbidden) if forbidden else "") + "."
 
 
 def _overrides(prep: Preparation, tz: tzinfo | None) -> list[str]:
@@ -700,8 +707,9 @@ def _build(
     reconstitution_steps, dilution_steps = _steps(prep, monograph, calc, tz)
     route = monograph.text("infusion.route")
     syringe = calc.get("container") == "syringe"
-    # A syringe dose runs at its own volume over the infusion time; a bag at the monograph's rate.
-    rate = format_amount(calc["infusion_rate_ml_per_hour"] if syringe else monograph.magnitude("infusion.rate", "mL/hour"), "mL/h")
+    # Bag or syringe, the calculation holds the container's rate (its volume over the infusion time,
+    # or the monograph's stated rate for its one bag).
+    rate = format_amount(calc["infusion_rate_ml_per_hour"], "mL/h")
     return SheetData(
         prep_id=prep.id,
         patient_name=prep.patient.name,
@@ -710,7 +718,7 @@ def _build(
         generic_name=monograph.generic_name,
         brand_name=printed_brand(monograph.brand_name),
         dose=format_dose(calc["dose_mg"]),
-        order=_order_rows(calc, prep.order),
+        order=_order_rows(calc, prep.order, monograph),
         course=_course_rows(course_info),
         policy=_policy_block(policy_decision),
         premedication=_premedication(prep, monograph, tz),

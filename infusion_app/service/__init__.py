@@ -27,9 +27,11 @@ Users (roles: domain.records.Role)
     set_pin(name, new_pin, actor=None, current_pin=None) -> User
     authorize_override(pharmacist_name, pin, reason, hard_stop_code="") -> Override
 
-Preparations (ids like "BSP-7K3QX": ids.normalize_preparation_id accepts typed/scanned forms)
-    calculate(DoseOrder) -> DoseCalculation                         # engine + this site's policy
-    create_preparation(Patient, DoseOrder, user, vials=(), coverage=None) -> PreparationStatus
+Preparations (ids like "<drug prefix>-7K3QX": ids.normalize_preparation_id accepts typed/scanned forms)
+    calculate(DoseOrder, date_of_birth=None, monograph=None) -> DoseCalculation   # engine + this site's policy
+    create_preparation(Patient, DoseOrder, user, vials=(), coverage=None, monograph=None) -> PreparationStatus
+        # monograph: the drug ordered (load_monograph(id).with_regimen(r)); the service's default drug if None
+    monograph_of(prep) -> Monograph                                 # the drug a stored preparation was made of
         # PreparationBlocked(.calculation, .hard_stops) when the calculation has a hard stop: nothing stored
         # prep.order = {DoseOrder fields..., "calculation": DoseCalculation.to_dict(), "coverage": ... if given}
     add_vial(prep_id, VialRecord | gs1_text, user) -> PreparationStatus

@@ -1,7 +1,7 @@
 """Preparation ids: short, typable, unambiguous, with a check character.
 
-"BSP-7K3QX": the drug's prefix (its monograph's meta.id_prefix: BSP for BESPONSA, MYL for MYLOTARG),
-four random characters and a check character, from an alphabet without
+"<PREFIX>-7K3QX": the drug's prefix (its monograph's meta.id_prefix), four random characters and a
+check character, from an alphabet without
 0/O and 1/I (so a hand-typed id cannot be misread). The check character (Luhn mod 32) catches
 any single mistyped character and every swap of two neighbours but one (2 with Z), so a typo never opens another
 patient's bag. The same id is printed on the label and carried by its 2D code.
@@ -14,8 +14,6 @@ from functools import cache
 
 from ..domain.errors import ValidationError
 
-# The prefix of the first drug, for an id typed without one ("7K3QX") and for old callers.
-PREFIX = "BSP"
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 characters: no 0, O, 1, I
 RANDOM_LENGTH = 4
 
@@ -34,39 +32,59 @@ def _check_character(body: str) -> str:
 
 
 @cache
-def known_prefixes() -> tuple[str, ...]:
-    """Every installed drug's id prefix (read from the monographs' [meta] tables), BSP first."""
+def _prefixes_by_drug() -> dict[str, str]:
+    """Monograph id -> preparation id prefix, read from the installed monographs' [meta] tables."""
     from ..domain.resources import installed_monograph_ids, load_toml, resource_path
 
-    found = [PREFIX]
+    found = {}
     for monograph_id in installed_monograph_ids():
         prefix = str(load_toml(resource_path("monographs", f"{monograph_id}.toml"))["meta"].get("id_prefix", "")).strip().upper()
-        if prefix and prefix not in found:
-            found.append(prefix)
-    return tuple(found)
+        if prefix:
+            found[monograph_id] = prefix
+    return found
 
 
-def new_preparation_id(prefix: str = PREFIX) -> str:
+@cache
+def default_prefix() -> str:
+    """The prefix of the site's default drug (or the only drug): an id typed without one ("7K3QX")
+    is read as that drug's."""
+    from ..domain.resources import load_toml
+
+    node = load_toml("site-defaults.toml").get("drugs", {}).get("default", {})
+    default = str(node.get("text", "")).strip() if isinstance(node, dict) else ""
+    prefixes = _prefixes_by_drug()
+    if default in prefixes:
+        return prefixes[default]
+    return next(iter(prefixes.values()))
+
+
+def known_prefixes() -> tuple[str, ...]:
+    """Every installed drug's id prefix, the default drug's first."""
+    first = default_prefix()
+    return (first, *(p for p in _prefixes_by_drug().values() if p != first))
+
+
+def new_preparation_id(prefix: str | None = None) -> str:
     """A fresh id with the drug's prefix; the check character covers the random part only, so an id
     keeps the check and the scanned forms it always had."""
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    return f"{prefix or PREFIX}-{body}{_check_character(body)}"
+    return f"{prefix or default_prefix()}-{body}{_check_character(body)}"
 
 
 def normalize_preparation_id(text: str) -> str:
     """The canonical id from what was typed or scanned; ValidationError('preparation id') otherwise.
 
-    Accepts lower case, surrounding spaces, a missing hyphen ("bsp7k3qx"), no prefix ("7k3qx").
+    Accepts lower case, surrounding spaces, a missing hyphen ("<prefix>7k3qx"), no prefix ("7k3qx").
     """
     if not isinstance(text, str):
-        raise ValidationError("preparation id", "must be text like BSP-7K3QX")
+        raise ValidationError("preparation id", f"must be text like {default_prefix()}-7K3QX")
     cleaned = "".join(text.split()).upper().replace("-", "")
     prefixes = known_prefixes()
     if len(cleaned) == RANDOM_LENGTH + 1 and not any(cleaned.startswith(p) for p in prefixes):
-        cleaned = PREFIX + cleaned  # the short id alone ("7K3QX"), as a nurse reads it off the label
+        cleaned = prefixes[0] + cleaned  # the short id alone ("7K3QX"), as a nurse reads it off the label
     prefix = next((p for p in prefixes if cleaned.startswith(p) and len(cleaned) == len(p) + RANDOM_LENGTH + 1), None)
     if prefix is None:
-        raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {PREFIX}-7K3QX")
+        raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {prefixes[0]}-7K3QX")
     code = cleaned[len(prefix):]
     wrong = sorted({c for c in code if c not in ALPHABET})
     if wrong:
