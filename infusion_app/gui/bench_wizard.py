@@ -857,6 +857,11 @@ def parse_local_date(text: str, label: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         pass
+    if len(value) == 8 and value.isdigit() and value[:2] in ("19", "20"):
+        try:  # typed without separators, year first: 19700304
+            return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        except ValueError:
+            pass
     locale = QLocale.system()
     for fmt in (locale.dateFormat(QLocale.FormatType.ShortFormat), "dd/MM/yyyy", "MM/dd/yyyy"):
         parsed = locale.toDate(value, fmt)

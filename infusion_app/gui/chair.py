@@ -18,11 +18,10 @@ from datetime import date, datetime, timedelta, timezone
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QDateEdit,
     QDialog,
     QFormLayout,
     QFrame,
@@ -67,10 +66,6 @@ STEP_TEXT = {
     "observing": "Now: observation after the infusion",
     "done": "Done",
 }
-
-
-def _date_from_qdate(value: QDate) -> date:
-    return date(value.year(), value.month(), value.day())
 
 
 def _sized(widget: QWidget, point_size: int, bold: bool = False) -> None:
@@ -296,10 +291,10 @@ class ChairPage(QWidget):
         choice.addStretch(1)
         form.addRow("Second identifier", choice)
 
-        self.confirm_dob = QDateEdit(page)
+        # Empty until typed: a prefilled date (1970-01-01) could be confirmed without reading the wristband.
+        self.confirm_dob = QLineEdit(page)
         self.confirm_dob.setObjectName("confirmDob")
-        self.confirm_dob.setDisplayFormat("yyyy-MM-dd")
-        self.confirm_dob.setCalendarPopup(True)
+        self.confirm_dob.setPlaceholderText("as on the wristband, e.g. 1970-03-04 or 19700304")
         self.confirm_dob.setAccessibleName("date of birth")
         self.confirm_mrn = QLineEdit(page)
         self.confirm_mrn.setObjectName("confirmMrn")
@@ -315,12 +310,11 @@ class ChairPage(QWidget):
         self.use_dob.toggled.connect(self._second_identifier_changed)
         # Enter moves on, as a scanner or a hurried hand expects: name -> second identifier -> confirm.
         self.confirm_name.returnPressed.connect(
-            # Tab focus selects the date's first section, so typing 19700304 fills it in.
             lambda: (self.confirm_dob if self.use_dob.isChecked() else self.confirm_mrn).setFocus(
                 Qt.FocusReason.TabFocusReason
             )
         )
-        self.confirm_dob.editingFinished.connect(self._dob_entered)
+        self.confirm_dob.returnPressed.connect(lambda: self.confirm_button.setFocus())
         layout.addLayout(form)
 
         self.confirm_message = message_label("", "", page)
@@ -551,7 +545,7 @@ class ChairPage(QWidget):
         self.early_reason.hide()
         self.confirm_name.clear()
         self.confirm_mrn.clear()
-        self.confirm_dob.setDate(QDate(1970, 1, 1))
+        self.confirm_dob.clear()
         self.use_dob.setChecked(True)
         for message in (self.confirm_message, self.premed_message, self.start_message, self.end_message, self.observe_message):
             self._say(message, "", "")
@@ -884,16 +878,18 @@ class ChairPage(QWidget):
         self.confirm_mrn.setVisible(not dob)
         self.mrn_label.setVisible(not dob)
 
-    def _dob_entered(self) -> None:
-        # editingFinished also fires when focus leaves; only Enter (focus still here) confirms.
-        if self.confirm_dob.hasFocus() and self.stack.currentWidget() is self.confirm_page:
-            self.confirm_button.setFocus()
-
     def confirm_patient(self) -> None:
         assert self.prep is not None
         name = self.confirm_name.text()
         if self.use_dob.isChecked():
-            dob, mrn = _date_from_qdate(self.confirm_dob.date()), None
+            from .bench_wizard import parse_local_date
+
+            try:
+                dob, mrn = parse_local_date(self.confirm_dob.text(), "Date of birth"), None
+            except ValidationError as exc:
+                self._say(self.confirm_message, exc.message, "error")
+                self.confirm_dob.setFocus()
+                return
         else:
             dob, mrn = None, self.confirm_mrn.text()
         problems = identifier_mismatches(self.prep.patient, name, dob, mrn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import Qt
 
 from infusion_app.domain.formatting import format_countdown
 from infusion_app.domain.records import EventType
@@ -58,7 +58,8 @@ def confirm(qtbot, chair, name=PATIENT.name, dob=PATIENT.date_of_birth):
     else:  # QTest can only type ASCII; an accented name arrives as a keyboard's input method would put it
         chair.confirm_name.insert(name)
     chair.confirm_dob.setFocus()
-    chair.confirm_dob.setDate(QDate(dob.year, dob.month, dob.day))
+    chair.confirm_dob.clear()
+    qtbot.keyClicks(chair.confirm_dob, dob.isoformat())
     click(qtbot, chair.confirm_button)
 
 
@@ -301,8 +302,8 @@ def test_the_chair_works_from_the_keyboard_alone(qtbot, chair, service, clock, m
     qtbot.keyClick(chair.confirm_name, Qt.Key.Key_Return)
     assert chair.confirm_dob.hasFocus()
     dob = chair.confirm_dob
+    assert dob.text() == ""  # empty until typed, never 1970-01-01
     qtbot.keyClicks(dob, PATIENT.date_of_birth.strftime("%Y%m%d"))
-    assert dob.date() == QDate(1970, 3, 4)
     qtbot.keyClick(dob, Qt.Key.Key_Return)
     assert chair.confirm_button.hasFocus()
     qtbot.keyClick(chair.confirm_button, Qt.Key.Key_Return)
@@ -471,3 +472,16 @@ def test_the_chair_accepts_the_short_id_without_its_prefix(qtbot, chair, make_pr
     prep_id = make_preparation(steps=DISPENSED)
     scan(qtbot, chair, prep_id.split("-")[1])
     assert chair.prep is not None and chair.prep.id == prep_id
+
+
+def test_the_date_of_birth_starts_empty_and_a_bad_one_is_refused_by_its_label(qtbot, chair, service, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    assert chair.confirm_dob.text() == ""
+    qtbot.keyClicks(chair.confirm_name, PATIENT.name)
+    click(qtbot, chair.confirm_button)  # nothing typed: refused, never a default date
+    assert chair.confirm_message.text().startswith("Date of birth") and chair.confirm_dob.hasFocus()
+    qtbot.keyClicks(chair.confirm_dob, "31/02/1970")
+    click(qtbot, chair.confirm_button)
+    assert "is not a date" in chair.confirm_message.text()
+    assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is None
