@@ -455,6 +455,16 @@ class CoverageDecision:
         return lines
 
 
+def fact_labels(policy: Policy | None = None) -> dict[str, str]:
+    """Fact id -> how a screen names it, from the policy file's labels ("CD&22-positive blasts (%):"
+    -> "CD22-positive blasts"): an error about a payer fact names it as the form does."""
+    found = {}
+    for fact in (policy or load_policy()).facts:
+        if fact.label:
+            found[fact.id] = fact.label.replace("&", "").rstrip(":").removesuffix(" (%)").strip()
+    return found
+
+
 def _described(policy: Policy, fact_id: str) -> str:
     found = policy.fact(fact_id)
     return found.description if found is not None else fact_id

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..domain.course import CourseBlocked
+from ..domain.coverage import fact_labels
 from ..domain.errors import ValidationError
 
 # Data names of fields -> what the program's forms call them.
 FIELD_LABELS: dict[str, str] = {
+    # The payer policy's facts as its file labels them (fact_labels); a name below wins.
+    **fact_labels(),
     "mrn": "MRN",
     "name": "Name",
     "patient name": "Patient name",
@@ -30,11 +33,7 @@ FIELD_LABELS: dict[str, str] = {
     "reduction-level": "Dose reduction",
     "icd10": "Diagnosis (ICD-10)",
     "disease_status": "Disease status",
-    "cd22_percent": "CD22-positive blasts",
     "age_years": "Age",
-    "ph": "Philadelphia chromosome",
-    "tki_failed": "TKI failed",
-    "chemo_failed": "Chemotherapy failed",
     "vial": "Vial",
     "lot": "Lot",
     "expiry": "Expiry",
@@ -69,7 +68,7 @@ FIELD_LABELS: dict[str, str] = {
     "deadline": "Alarm",
     "details": "Details",
     "event": "Step",
-    "extend-to-28": "Cycle 1 extended to 28 days",
+    "extend-to-28": "Extended cycle 1",
     "format": "Format",
     "interruption-days": "Interruption (days)",
     "kind": "Kind",

@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass, field
 
 from ..domain.ports import Repository
-from .ids import ALPHABET, PREFIX, RANDOM_LENGTH
+from .ids import ALPHABET, RANDOM_LENGTH, known_prefixes
 
-# A canonical preparation id, as every preparation's audit entries name it as their subject.
-_PREPARATION_ID = re.compile(f"{PREFIX}-[{ALPHABET}]{{{RANDOM_LENGTH + 1}}}")
+# A canonical preparation id of any installed drug (its prefix from its monograph), as every
+# preparation's audit entries name it as their subject.
+_PREPARATION_ID = re.compile(f"(?:{'|'.join(map(re.escape, known_prefixes()))})-[{ALPHABET}]{{{RANDOM_LENGTH + 1}}}")
 
 # Entries that change what every preparation shows (a setting such as the warning lead time), or
 # after which the stored history itself was re-anchored: a reader reloads everything.
