@@ -1230,7 +1230,7 @@ class BenchWizard(QWizard):
         self.coverage: CoverageDecision | None = None
         self.preparation: Preparation | None = None
         self.status = None  # the service's PreparationStatus after the last step
-        self.setWindowTitle("Infusion Prep — new preparation")
+        self.setWindowTitle("New preparation")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.HaveHelpButton, False)
@@ -1300,7 +1300,7 @@ class BenchWizard(QWizard):
         self.order = DoseOrder(**{f.name: prep.order[f.name] for f in dataclasses.fields(DoseOrder) if f.name in prep.order})
         stored = prep.order["calculation"]
         self.calculation = DoseCalculation(**{f.name: stored[f.name] for f in dataclasses.fields(DoseCalculation) if f.name in stored})
-        self.setWindowTitle(f"Infusion Prep — {prep.patient.name} ({prep.id})")
+        self.setWindowTitle(f"{prep.patient.name} ({prep.id})")
         page = PAGE_FOR_STEP.get(status.current_step)
         if page is None:
             raise ValueError(f"preparation {prep.id} is at '{status.current_step}', which is not a bench step")

@@ -32,7 +32,7 @@ class FirstRunDialog(QDialog):
     def __init__(self, service: Any, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("firstRunDialog")
-        self.setWindowTitle("Infusion Prep — first start")
+        self.setWindowTitle("First start")
         self.setModal(True)
         self.service = service
         self.created: User | None = None

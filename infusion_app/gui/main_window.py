@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
     def _show_user(self) -> None:
         self.user_label.setText(f"Signed in: {self.user.name} ({self.user.role.value})")
         # In the title bar the signed-in person is seen from every tab.
-        self.setWindowTitle(f"{APP_NAME} — {self.user.name} ({self.user.role.value})")
+        self.setWindowTitle(f"{self.user.name} ({self.user.role.value})")
         if self.chair is not None:
             self.chair.user = self.user
         if getattr(self, "course", None) is not None:

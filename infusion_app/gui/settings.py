@@ -124,7 +124,7 @@ class SettingsDialog(QDialog):
     def __init__(self, service: Any, user: User, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("settingsDialog")
-        self.setWindowTitle("Infusion Prep — settings")
+        self.setWindowTitle("Settings")
         self.service = service
         self.user = user
         self.may_change = user.role is Role.PHARMACIST

@@ -36,7 +36,7 @@ class SignInDialog(QDialog):
         prompt: str = "Sign in with your name and PIN.",
     ):
         super().__init__(parent)
-        self.setWindowTitle(f"Infusion Prep — {title}")
+        self.setWindowTitle(title[:1].upper() + title[1:])
         self.setModal(True)
         self._authenticate = authenticate
         self.user: User | None = None

@@ -131,3 +131,23 @@ def test_application_icon_carries_every_size(qtbot):
     assert not icon.isNull()
     available = set(icon.availableSizes())
     assert {QSize(size, size) for size in ICON_SIZES} <= available
+
+
+def test_no_window_title_repeats_the_program_name(qtbot, service, technician, make_preparation):
+    """Qt appends the program's display name to every title ("Settings — Infusion Prep"), so a title
+    that starts with it showed the name twice (issue 12 minors)."""
+    from infusion_app.gui.bench_wizard import BenchWizard
+    from infusion_app.gui.main_window import MainWindow
+    from infusion_app.gui.sign_in import SignInDialog
+
+    windows = [
+        BenchWizard(service, technician),
+        BenchWizard(service, technician, make_preparation()),
+        MainWindow(service, technician, repaint_ms=60_000, sound=False),
+        SignInDialog(service.authenticate, ["Tess Tech"]),
+    ]
+    for window in windows:
+        qtbot.addWidget(window)
+        title = window.windowTitle()
+        shown = title if title.endswith(APP_NAME) else f"{title} — {APP_NAME}"  # what Qt puts in the title bar
+        assert shown.count(APP_NAME) == 1, title
