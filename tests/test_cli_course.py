@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from tests.cli_helpers import assert_clean_invalid, run_cli
@@ -9,12 +14,26 @@ from tests.cli_helpers import assert_clean_invalid, run_cli
 PHARMACIST = {"INFUSION_PREP_PIN": "246824"}
 
 
-def make_users(folder):
+def _add_users(folder):
     done = run_cli("user", "add", "Pat Pharmacist", "--role", "pharmacist", "--data-dir", folder, env=PHARMACIST)
     assert done.code == 0, done.stderr
     done = run_cli("user", "add", "Nina Nurse", "--role", "nurse", "--user", "Pat Pharmacist", "--data-dir", folder,
                    env={**PHARMACIST, "INFUSION_PREP_NEW_PIN": "135713"})
     assert done.code == 0, done.stderr
+
+
+_USERS_TEMPLATE: list[Path] = []
+
+
+def make_users(folder):
+    """A data folder with Pat Pharmacist and Nina Nurse, added by `user add` once per session
+    (a migration and two PIN derivations) and copied for each caller."""
+    if not _USERS_TEMPLATE:
+        root = Path(tempfile.mkdtemp(prefix="infusion-prep-test-users-"))
+        atexit.register(shutil.rmtree, root, True)
+        _add_users(str(root / "data"))
+        _USERS_TEMPLATE.append(root / "data")
+    shutil.copytree(_USERS_TEMPLATE[0], folder)
     return folder
 
 
