@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 from ..domain.ports import Repository
 from .ids import ALPHABET, RANDOM_LENGTH, known_prefixes
 
 # A canonical preparation id of any installed drug (its prefix from its monograph), as every
 # preparation's audit entries name it as their subject.
-_PREPARATION_ID = re.compile(f"(?:{'|'.join(map(re.escape, known_prefixes()))})-[{ALPHABET}]{{{RANDOM_LENGTH + 1}}}")
+# Built at the first use, not at import: the prefixes come from reading every monograph file,
+# which a command that never follows the feed (calc, prep new) must not pay for at start.
+@cache
+def _preparation_id() -> re.Pattern[str]:
+    return re.compile(f"(?:{'|'.join(map(re.escape, known_prefixes()))})-[{ALPHABET}]{{{RANDOM_LENGTH + 1}}}")
 
 # Entries that change what every preparation shows (a setting such as the warning lead time), or
 # after which the stored history itself was re-anchored: a reader reloads everything.
@@ -56,4 +61,4 @@ def changes_since(repository: Repository, token: int | None) -> Changes:
         return Changes(head)
     if any(action.startswith(EVERYTHING_ACTIONS) for action, _subject in entries):
         return Changes(head, everything=True)
-    return Changes(head, preparations=frozenset(subject for _action, subject in entries if _PREPARATION_ID.fullmatch(subject)))
+    return Changes(head, preparations=frozenset(subject for _action, subject in entries if _preparation_id().fullmatch(subject)))
