@@ -46,6 +46,15 @@ grep -q '"dose' "$scratch/calc.json" || fail "calc printed no dose: $(head -c 30
 "$program" user list --data-dir "$scratch/db" --json >"$scratch/users.json" || fail "user list exited with $?"
 [ -s "$scratch/db/infusion-prep.sqlite3" ] || fail "user list created no database in --data-dir"
 
+# PostgreSQL: the driver and its libpq are in the bundle (no server here: a connection failure,
+# exit 3, is the expected answer; "no module" or a missing library would be exit 3 with another text).
+set +e
+"$program" db status --database "postgresql+psycopg://nobody@/infusion?host=$scratch/no-server" >/dev/null 2>"$scratch/pg.err"
+status=$?
+set -e
+[ "$status" -eq 3 ] && grep -q "cannot read the database" "$scratch/pg.err" && ! grep -qi "module\|No such file or directory: .*lib" "$scratch/pg.err" \
+  || fail "the bundle cannot load the PostgreSQL driver (exit $status): $(head -c 300 "$scratch/pg.err")"
+
 # The printed outputs: reportlab, its barcode modules and the embedded fonts.
 for output in sheet label; do
   "$program" "$output" --demo --out "$scratch/$output.pdf" >/dev/null || fail "$output --demo exited with $?"

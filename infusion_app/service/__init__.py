@@ -1,7 +1,11 @@
 """The application service shared by the command line and the desktop program.
 
     from infusion_app.service import open_service
-    service = open_service(data_dir=None, database=None, clock=None)   # migrates at start
+    service = open_service(data_dir=None, database=None, clock=None, station=None)
+        # SQLite migrates at start; a shared PostgreSQL database never (IT: `infusion-prep db upgrade`).
+        # Neither folder nor URL: the site file's database (storage/site_config.py). station: the
+        # workstation name every event and audit entry records (else INFUSION_PREP_STATION, the
+        # site file's, the host name). No clock on PostgreSQL: the server's (storage/server_clock.py).
     ...
     service.close()            # or: with open_service(...) as service:
 
@@ -52,8 +56,15 @@ state), .next_deadline, .hard_stops, .allowed_events (computed on first use: the
 
 Settings (pharmacists change them; each change audited)
     settings() -> Settings (.policy: SitePolicy, .warning_lead_time, .paper_size, .label_size, .as_dict())
-    set_setting(key, value, actor) -> Settings                      # keys: settings.SETTINGS
+    set_setting(key, value, actor, expected=<not checked>) -> Settings   # keys: settings.SETTINGS
+        # expected = setting_version(key) as read: another station's change since is refused,
+        # StepRefused 'changed' ("changed by NAME at TIME; reload"), never overwritten
+    setting_version(key) -> (who, when) | None
     policy() -> SitePolicy
+
+Stations (a shared database)
+    station -> str;  clock_skew_warning() -> str | None   # this clock against the server's, past the site tolerance
+    change_listener() -> storage ChangeListener | None    # PostgreSQL: a socket readable when another station commits
 
 Audit
     verify_audit() -> AuditCheck (.intact, .entries, .first_broken, .reason)
