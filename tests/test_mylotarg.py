@@ -145,3 +145,25 @@ def test_schedule_plans_the_regimens_dose_days():
                      "--given", "8=2027-01-12", "--json")
     assert single.code == 1 and [d["mg_per_m2"] for d in single.json()["doses"]] == [6.0, 3.0]
     assert run_cli("schedule", *MYL, "--cycle", "1", "--start", "2027-01-04").code == 2
+
+
+def test_what_a_deadline_governs_is_read_from_the_monograph(tmp_path):
+    from infusion_app.domain.deadlines import met_by
+    from infusion_app.domain.errors import DataFileError
+    from infusion_app.domain.preparation import EVERYONE, PREPARERS, alarm_acknowledgers
+    from infusion_app.domain.records import EventType
+    from infusion_app.domain.resources import resource_path
+
+    shipped = load_monograph("inotuzumab-ozogamicin")
+    assert alarm_acknowledgers("end_infusion_by", shipped) == EVERYONE
+    assert alarm_acknowledgers("dilute_by", shipped) == PREPARERS
+    assert met_by("bag_from_fridge_by", shipped) == {EventType.BAG_FROM_FRIDGE, EventType.INFUSION_STARTED}
+    text = resource_path("monographs", "inotuzumab-ozogamicin.toml").read_text(encoding="utf-8")
+    changed = tmp_path / "changed.toml"
+    changed.write_text(text.replace('end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "infusion-ended" }',
+                                    'end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "dispensed" }'), encoding="utf-8")
+    assert alarm_acknowledgers("end_infusion_by", load_monograph(str(changed))) == PREPARERS
+    missing = tmp_path / "missing.toml"
+    missing.write_text(text.replace('observe_until = { holds = "observation-ended" }\n', ""), encoding="utf-8")
+    with pytest.raises(DataFileError, match="observe_until"):
+        load_monograph(str(missing)).deadline_rule("observe_until")

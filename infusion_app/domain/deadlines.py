@@ -474,7 +474,7 @@ def compute_deadlines(
     ]
     deviations = _deviations(events)
     deadlines = [replace(d, deviation=deviations[d.key]) if d.key in deviations else d for d in deadlines]
-    deadlines = [_mark_late_entry(d, events) for d in deadlines]
+    deadlines = [_mark_late_entry(d, events, monograph) for d in deadlines]
     if line.discarded is not None:
         deadlines = [
             d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED)
@@ -483,14 +483,9 @@ def compute_deadlines(
     return deadlines
 
 
-# The steps that meet each hard deadline (the first of them, at met_at).
-MET_BY: dict[str, frozenset[EventType]] = {
-    "dilute_by": frozenset({EventType.DILUTED}),
-    "reconstituted_fridge_until": frozenset({EventType.RECONSTITUTED_FROM_FRIDGE}),
-    "bag_from_fridge_by": frozenset({EventType.BAG_FROM_FRIDGE, EventType.INFUSION_STARTED}),
-    "start_infusion_by": frozenset({EventType.INFUSION_STARTED}),
-    "end_infusion_by": frozenset({EventType.INFUSION_ENDED}),
-}
+def met_by(key: str, monograph: Monograph) -> frozenset[EventType]:
+    """The steps that meet a hard deadline (the first of them, at met_at), as the monograph says."""
+    return frozenset(EventType(value) for value in monograph.deadline_rule(key).met_by)
 
 
 def entered_late_text(event: Event) -> str:
@@ -499,11 +494,11 @@ def entered_late_text(event: Event) -> str:
     )
 
 
-def _mark_late_entry(deadline: Deadline, events: Sequence[Event]) -> Deadline:
+def _mark_late_entry(deadline: Deadline, events: Sequence[Event], monograph: Monograph) -> Deadline:
     """A step dated before its deadline but entered after it passed: the limit was not seen met in time."""
     if not deadline.hard or deadline.met_at is None or deadline.met_at > deadline.at:
         return deadline
-    kinds = MET_BY.get(deadline.key, frozenset())
+    kinds = met_by(deadline.key, monograph)
     for event in events:
         if event.type in kinds and event.at.astimezone(timezone.utc) == deadline.met_at:
             if event.recorded_at > deadline.at:

@@ -65,6 +65,17 @@ class Regimen:
 
 
 @dataclass(frozen=True)
+class DeadlineRule:
+    """What one deadline governs, from the monograph's [deadlines]: the steps (event type values) that
+    meet it, the last chain step it refuses until met (a hard deadline), or the step it holds back (a minimum)."""
+
+    key: str
+    met_by: tuple[str, ...] = ()
+    blocks_until: str | None = None
+    holds: str | None = None
+
+
+@dataclass(frozen=True)
 class PremedicationDrug:
     drug_class: str
     name: str
@@ -221,6 +232,18 @@ class Monograph:
                     raise DataFileError(f"monograph {self.id}: {path} is missing {exc}") from exc
             self._premedication_drugs = drugs
         return list(self._premedication_drugs)
+
+    def deadline_rule(self, key: str) -> DeadlineRule:
+        """What the deadline `key` governs ([deadlines] in the monograph file)."""
+        node = self.raw.get("deadlines", {}).get(key)
+        if not isinstance(node, dict):
+            raise DataFileError(f"monograph {self.id} says nothing of deadline '{key}' (add it to [deadlines])")
+        return DeadlineRule(
+            key=key,
+            met_by=tuple(str(e) for e in node.get("met_by", [])),
+            blocks_until=str(node["blocks_until"]) if "blocks_until" in node else None,
+            holds=str(node["holds"]) if "holds" in node else None,
+        )
 
     def pending_verification(self) -> list[Fact]:
         """Facts still awaiting pharmacist verification, in file order."""

@@ -113,27 +113,29 @@ _RANK: dict[EventType, int] = {
     EventType.INFUSION_ENDED: 8,
     EventType.OBSERVATION_ENDED: 9,
 }
-_BLOCKS_UP_TO_RANK = {
-    "dilute_by": _RANK[EventType.DILUTED],
-    "reconstituted_fridge_until": _RANK[EventType.DILUTED],
-    "bag_from_fridge_by": _RANK[EventType.INFUSION_STARTED],
-    "start_infusion_by": _RANK[EventType.INFUSION_STARTED],
-    "end_infusion_by": _RANK[EventType.INFUSION_ENDED],
-}
-def alarm_acknowledgers(deadline_key: str) -> frozenset[Role]:
+
+
+def _blocks_up_to_rank(deadline_key: str, monograph: Monograph) -> int:
+    """The rank of the last chain step a hard deadline refuses until met (the monograph's
+    [deadlines] blocks_until); -1 when it blocks none."""
+    until = monograph.deadline_rule(deadline_key).blocks_until
+    return _RANK[EventType(until)] if until else -1
+
+
+def _holds(deadline_key: str, monograph: Monograph) -> EventType | None:
+    """The one step a not-before limit holds back (the monograph's [deadlines] holds)."""
+    held = monograph.deadline_rule(deadline_key).holds
+    return EventType(held) if held else None
+
+
+def alarm_acknowledgers(deadline_key: str, monograph: Monograph) -> frozenset[Role]:
     """Who may acknowledge a deadline's alarm: a limit on a pharmacy step is pharmacy's to answer
     (a nurse silencing it would leave the bench unaware); a limit at the chair is anyone's."""
-    rank = _BLOCKS_UP_TO_RANK.get(deadline_key)
-    if rank is not None and rank <= _RANK[EventType.DISPENSED]:
+    rank = _blocks_up_to_rank(deadline_key, monograph)
+    if rank >= 0 and rank <= _RANK[EventType.DISPENSED]:
         return PREPARERS
     return EVERYONE
 
-
-# Not-before limits and the one step each holds back.
-_MINIMUM_HOLDS = {
-    "warm_until": EventType.INFUSION_STARTED,
-    "observe_until": EventType.OBSERVATION_ENDED,
-}
 # Events outside the chain: their instant is not ordered against the steps.
 _OFF_CHAIN = frozenset(
     {
@@ -814,7 +816,7 @@ def _time_breaches(
     for d in deadlines:
         mark = d.review_mark
         if d.hard:
-            if d.met_at is not None or rank > _BLOCKS_UP_TO_RANK.get(d.key, -1):
+            if d.met_at is not None or rank > _blocks_up_to_rank(d.key, monograph):
                 continue
             if event.at > d.at:
                 found.append(Breach(
@@ -829,7 +831,7 @@ def _time_breaches(
                     f"(dated {format_instant(event.at)}, {entered_late_text(event)})",
                     False, d.key, late_entry=True,
                 ))
-        elif _MINIMUM_HOLDS.get(d.key) == event.type and d.met_at is None and event.at < d.at:
+        elif _holds(d.key, monograph) == event.type and d.met_at is None and event.at < d.at:
             found.append(Breach(
                 d.hard_stop_code,
                 f"{d.label.lower()} {format_instant(d.at)}{mark} has not been reached ({d.basis})",
