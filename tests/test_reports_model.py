@@ -189,3 +189,10 @@ def test_a_syringe_dose_says_syringe_with_its_volume_and_pump_rate(monograph):
     assert "syringe pump" in sheet.route_rate and "3 mL/h" in sheet.route_rate
     steps = " ".join(step.text for step in sheet.dilution_steps)
     assert "into the syringe" in steps and "Label the syringe" in steps and "Add it to" not in steps
+
+
+def test_the_dilution_row_is_ticked_with_its_time_and_initials(monograph):
+    data = build(demo_preparation(monograph), monograph)
+    added = next(s for s in data.dilution_steps if s.text.startswith("Add it to"))
+    withdrawn = next(s for s in data.dilution_steps if s.text.startswith("Withdraw"))
+    assert added.done and added.done == withdrawn.done  # both are the dilution: its time and initials

@@ -1162,9 +1162,12 @@ class LabelPage(EventPage):
         # One action, no dialog: the label to the site's label printer.
         self.print_label_button = QPushButton("&Print label", self)
         self.print_label_button.setObjectName("printLabelNow")
+        self.print_both_button = QPushButton("Print label and s&heet", self)
+        self.print_both_button.setObjectName("printLabelAndSheetNow")
         self.label_button = QPushButton("Bag &label…", self)
         self.sheet_button = QPushButton("Prep &sheet…", self)
         row.addWidget(self.print_label_button)
+        row.addWidget(self.print_both_button)
         row.addWidget(self.label_button)
         row.addWidget(self.sheet_button)
         row.addStretch(1)
@@ -1177,6 +1180,7 @@ class LabelPage(EventPage):
         self.confirm.toggled.connect(self.completeChanged)
         self.add_fridge("bag")
         self.print_label_button.clicked.connect(lambda: self.bench.print_label_now())
+        self.print_both_button.clicked.connect(lambda: self.bench.print_label_now(with_sheet=True))
         self.label_button.clicked.connect(lambda: self.bench.show_document("label"))
         self.sheet_button.clicked.connect(lambda: self.bench.show_document("sheet"))
         self.finish_layout()
@@ -1434,12 +1438,15 @@ class BenchWizard(QWizard):
 
         return DocumentPrinter(self.service, self.user, self, warn=lambda _parent, _title, text: self._print_page().show_refusal(text))
 
-    def print_label_now(self) -> bool:
-        """The label to the site's label queue in one action, no dialog."""
+    def print_label_now(self, with_sheet: bool = False) -> bool:
+        """The label to the site's label queue (and the sheet to the sheet queue) in one action, no dialog."""
         if getattr(self, "preparation", None) is None:
             return False
         printer = self.document_printer()
-        job = printer.print_label_now(self.preparation.id)
+        if with_sheet:
+            job = printer.print_label_and_sheet_now(self.preparation.id) or None
+        else:
+            job = printer.print_label_now(self.preparation.id)
         if job is not None:
             page = self._print_page()
             page.show_refusal(None)

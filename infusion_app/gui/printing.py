@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
-from ..service.documents import LABEL, Document, DocumentService
+from ..service.documents import LABEL, SHEET, Document, DocumentService
 from ..service.printing import PrintError, PrintJob, print_document
 
 # Shows a message: (parent, title, text). Injected so that tests never block on a modal box.
@@ -57,17 +57,35 @@ class DocumentPrinter:
 
     def print_label_now(self, prep_id: str) -> PrintJob | None:
         """Send the label to the site's label queue without a dialog. None (and a message) when it cannot."""
-        document = self.document(prep_id, LABEL)
+        return self.print_now(prep_id, LABEL)
+
+    def print_label_and_sheet_now(self, prep_id: str) -> list[PrintJob]:
+        """The label to the label queue and the sheet to the sheet queue, in one action; the jobs sent."""
+        jobs = []
+        messages = []
+        for kind in (LABEL, SHEET):
+            job = self.print_now(prep_id, kind)
+            if job is not None:
+                jobs.append(job)
+                messages.append(self.last_message)
+        self.last_message = " ".join(messages)
+        return jobs
+
+    def print_now(self, prep_id: str, kind: str) -> PrintJob | None:
+        """Send the label or the sheet to its queue without a dialog. None (and a message) when it cannot."""
+        document = self.document(prep_id, kind)
         if document is None:
             return None
+        title = "Print label" if kind == LABEL else "Print sheet"
         if document.unprintable:
-            # Never silently: said on screen before the label goes out.
-            self._say("Print label", f"Some characters {document.unprintable}. The label is printed with a box in their place.")
-        queue = self.service.settings().label_queue
+            # Never silently: said on screen before the document goes out.
+            self._say(title, f"Some characters {document.unprintable}. The {'label' if kind == LABEL else 'sheet'} is printed with a box in their place.")
+        settings = self.service.settings()
+        queue = settings.label_queue if kind == LABEL else settings.sheet_queue
         try:
             job = print_document(document, queue)
         except PrintError as exc:
-            self._say("Print label", f"The label was not printed: {exc.message}")
+            self._say(title, f"The {'label' if kind == LABEL else 'sheet'} was not printed: {exc.message}")
             return None
         self.documents.record_issued(document, self.user.name, f"queue {job.queue} job {job.job_id}")
         self.last_message = f"{document.title} sent to {job.queue} (job {job.job_id or '?'}, {job.media})."

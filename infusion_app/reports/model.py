@@ -468,7 +468,8 @@ def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz:
             )
             if calc.get("container") == "syringe"
             else f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
-            f"{format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])}."
+            f"{format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])}.",
+            _done(diluted, tz),  # the dilution itself, ticked with its time and initials
         ),
         Step(monograph.text("dilution.mixing")),
         Step(monograph.text("reconstitution.discard_rest")),

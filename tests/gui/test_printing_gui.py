@@ -173,3 +173,20 @@ def test_ctrl_p_in_the_wizard_after_labelling_reprints_from_the_page_in_view(qtb
     assert not page.refusal.isVisible(), page.refusal.text()
     assert f"sent to {QUEUE}" in page.print_status.text()
     assert "REPRINT" in text(cups.wait_for_output(QUEUE, already + 1)[-1])
+
+
+def test_one_click_prints_the_label_and_the_sheet_each_to_its_queue(qtbot, cups, service, technician, pharmacist, make_preparation):
+    """Issue 12 minors: one action prints label and sheet together."""
+    service.set_setting("label_queue", QUEUE, pharmacist)
+    service.set_setting("sheet_queue", SHEETS, pharmacist)
+    wizard, prep_id = open_label_page(qtbot, service, technician, make_preparation)
+    page = wizard.currentPage()
+    labels_before, sheets_before = (len(list(cups.outputs[q].glob("*.pdf"))) for q in (QUEUE, SHEETS))
+    qtbot.mouseClick(page.print_both_button, Qt.MouseButton.LeftButton)
+    assert not page.refusal.isVisible(), page.refusal.text()
+    assert f"sent to {QUEUE}" in page.status.text() and f"sent to {SHEETS}" in page.status.text()
+    label = cups.wait_for_output(QUEUE, labels_before + 1)[-1]
+    sheet = cups.wait_for_output(SHEETS, sheets_before + 1)[-1]
+    assert "Preparation sheet" in text(sheet) and "Preparation sheet" not in text(label)
+    printed = [e.action for e in service.audit_entries() if e.subject == prep_id and e.action == "document.printed"]
+    assert len(printed) == 2
