@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_storage_options, emit_json
+from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json
 
 LAB_KINDS = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
 # Which options each lab kind reads (the option's dest is the value's name in labs.lab_values).
@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "(default: the one stored with the patient's preparations)")
     new.add_argument("--child", action="store_true", help="apply the children's threshold whatever the age (give --child-reason)")
     new.add_argument("--child-reason", metavar="TEXT", help="why the children's threshold applies")
+    add_drug_options(new, regimen=False)
     new.set_defaults(func=run_new)
 
     show = commands.add_parser("show", help="where the course stands today")
@@ -332,7 +333,15 @@ def status_lines(status) -> list[str]:
 
 def run_new(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
+    from ..domain.monograph import default_monograph
+    from .common import chosen_monograph
 
+    drug = chosen_monograph(args, with_regimen=False)
+    if drug.id != default_monograph().id or drug.decided_by != "response":
+        # The course rules (cycles by response, HSCT, dose modification) are kept for the site's default
+        # drug only; a regimen drug's doses are prepared one by one with prep new --regimen.
+        raise ValidationError("drug", f"a course of {drug.brand_name} is not kept by this program: prepare each dose with "
+                              f"'prep new --drug {drug.id} --regimen ...' and plan the regimen with 'schedule'")
     dob = _date(args.dob, "dob") if args.dob else None
     if args.child and not (args.child_reason or "").strip():
         raise ValidationError("--child-reason", "is required with --child: why the children's threshold applies whatever the age")
