@@ -25,7 +25,7 @@ TODAY = date(2026, 12, 1)  # the clock's date: two-digit years are read in 1977-
 
 
 def read(text, monograph=None, today=TODAY):
-    return parse_gs1(text, monograph, today=today)
+    return parse_gs1(text, monograph or MONO, today=today)
 
 PRODUCT_NDC = MONO.text("product.ndc")
 

@@ -173,7 +173,7 @@ def run_new(args: argparse.Namespace) -> int:
     with open_service_for(args) as service:
         for code in args.vial_code:
             try:
-                vials.append(service.read_vial_code(code))
+                vials.append(service.read_vial_code(code, drug))
             except StepRefused as exc:
                 raise _refused(exc) from None
         try:

@@ -41,7 +41,7 @@ from datetime import date, datetime, time
 from urllib.parse import unquote, urlsplit
 
 from .errors import ValidationError
-from .monograph import Monograph, default_monograph
+from .monograph import Monograph
 from .records import VialRecord
 
 FIELD = "vial code"
@@ -596,13 +596,13 @@ def ndc_digits(ndc: str) -> str:
     return ndc.replace("-", "").strip()
 
 
-def parse_gs1(text: str, monograph: Monograph | None = None, *, today: date | None = None) -> Gs1Data:
+def parse_gs1(text: str, monograph: Monograph, *, today: date | None = None) -> Gs1Data:
     """Parse a vial's GS1 code. GTIN (01), expiry (17 or 7003) and lot (10) are required.
 
     `today` is the clock's local date, which two-digit years are read against (GenSpecs 7.12);
     every caller with a clock passes it (the system date is used only without one). Raises
-    ValidationError('vial code', ...) naming the AI on anything else. `monograph` (default: the
-    shipped one) gives the product NDC the NDC is formatted like.
+    ValidationError('vial code', ...) naming the AI on anything else. `monograph` (the drug being
+    prepared) gives the product NDC the NDC is formatted like.
     """
     if not isinstance(text, str):
         raise ValidationError(FIELD, "must be text scanned from the vial's 2D code")
@@ -648,7 +648,6 @@ def parse_gs1(text: str, monograph: Monograph | None = None, *, today: date | No
         expiry_time = time(int(parts["7003"][1][:2]), int(parts["7003"][1][2:]))
     else:
         expiry = _date(parts["17"][0], today)
-    monograph = monograph or default_monograph()
     product_ndc = monograph.text("product.ndc")
     return Gs1Data(
         gtin=gtin,

@@ -652,7 +652,7 @@ class PreparationService:
             raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
         return dataclasses.replace(vial, lot=lot)
 
-    def read_vial_code(self, text: str) -> VialRecord:
+    def read_vial_code(self, text: str, monograph: Monograph | None = None) -> VialRecord:
         """A scanned vial code, read against the clock's local date (GS1 two-digit years).
 
         A code with an expiry time (AI 7003) is refused from that minute on; the date alone is
@@ -661,7 +661,7 @@ class PreparationService:
         from ..domain.gs1 import parse_gs1
 
         local_now = self.now().astimezone()
-        code = parse_gs1(text, self.monograph, today=local_now.date())
+        code = parse_gs1(text, monograph or self.monograph, today=local_now.date())
         if code.expiry_time is not None and code.expired(local_now):
             raise StepRefused(
                 "vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it"
@@ -684,7 +684,7 @@ class PreparationService:
         now = self.now()
         try:
             if isinstance(vial, str):
-                vial = self.read_vial_code(vial)
+                vial = self.read_vial_code(vial, self.monograph_of(prep))
             vial = self._validate_vial(vial, now, product_confirmed, self.monograph_of(prep))
             from ..domain.gs1 import same_vial_recorded
 
