@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QListWidget,
     QPushButton,
     QRadioButton,
@@ -55,7 +56,7 @@ from ..domain.formatting import (
     format_volume,
 )
 from ..domain.measurements import parse_height, parse_weight
-from ..domain.preparation import StepRefused
+from ..domain.preparation import ROLES_FOR, StepRefused
 from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Role, User, VialRecord
 from ..service import PreparationBlocked
 from ..service.preparations import validate_patient
@@ -1263,6 +1264,17 @@ class BenchWizard(QWizard):
         self.currentIdChanged.connect(lambda _id: self._show_discard_button())
         self.alarm_strip: QWidget | None = None
         self.currentIdChanged.connect(lambda _id: self._place_alarm_strip())
+        # Said at once, not after a form is filled: the bench steps are pharmacy's to record.
+        bench_roles = ROLES_FOR[EventType.RECONSTITUTED]
+        self.role_notice = message_label("", "hardstop", self)
+        self.role_notice.setObjectName("benchRoleNotice")
+        self.role_notice.setVisible(user.role not in bench_roles)
+        if user.role not in bench_roles:
+            self.role_notice.setText(
+                f"{user.name} is signed in as a {user.role.value}: the bench steps are recorded by a "
+                + " or ".join(sorted(r.value for r in bench_roles))
+                + ". Nothing can be recorded here; a bag is given from the Chair tab."
+            )
         # Ctrl+P on any page of a stored preparation (a reprint once it is labelled), as on the board.
         from PySide6.QtGui import QKeySequence, QShortcut
 
@@ -1355,12 +1367,48 @@ class BenchWizard(QWizard):
         self._place_alarm_strip()
 
     def _place_alarm_strip(self) -> None:
+        """The alarm strip and the role notice follow the open page (a widget has one parent)."""
         page = self.currentPage()
-        if self.alarm_strip is None or page is None:
+        if page is None:
             return
-        visible = not self.alarm_strip.isHidden()
-        page.layout().insertWidget(0, self.alarm_strip)
-        self.alarm_strip.setVisible(visible)
+        for widget in (self.role_notice, self.alarm_strip):
+            if widget is None:
+                continue
+            visible = not widget.isHidden()
+            page.layout().insertWidget(0, widget)
+            widget.setVisible(visible)
+
+    def typed_but_not_stored(self) -> bool:
+        """Text typed on the patient or order page of a preparation not yet stored."""
+        if getattr(self, "preparation", None) is not None:
+            return False  # every step is committed as it is taken: closing loses nothing
+        return any(edit.text().strip() for page_id in (PATIENT, ORDER) for edit in self.pages[page_id].findChildren(QLineEdit))
+
+    def reject(self) -> None:
+        """Esc or Close: ask before throwing away what was typed for an order not yet stored."""
+        if self.typed_but_not_stored() and not self._discard_confirmed:
+            # Asked without blocking (open, not exec): the wizard closes only on "Discard".
+            box = QMessageBox(QMessageBox.Icon.Question, "Discard the typed order?",
+                              "The patient and order typed here are not stored yet. Discard them?", parent=self)
+            box.setObjectName("discardTypedQuestion")
+            discard = box.addButton("&Discard what I typed", QMessageBox.ButtonRole.DestructiveRole)
+            keep = box.addButton("&Keep editing", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(keep)
+            box.setEscapeButton(keep)
+
+            def answered(button) -> None:
+                if button is discard:
+                    self._discard_confirmed = True
+                    self.reject()
+
+            box.buttonClicked.connect(answered)
+            self.discard_question = box  # tests answer it here
+            box.open()
+            return
+        super().reject()
+
+    _discard_confirmed = False
+    discard_question: QMessageBox | None = None
 
     def override_pending(self, page: BenchPage) -> bool:
         """The pharmacist asked to override the page's time-limit refusal: the dialog, then on to the next page."""
