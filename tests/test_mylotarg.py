@@ -174,3 +174,26 @@ def test_course_new_takes_the_drug_and_refuses_one_whose_course_it_does_not_keep
     assert result.code == 2 and "invalid drug: a course of MYLOTARG is not kept" in result.stderr
     unknown = run_cli("course", "new", "MRN-9", "--hsct", "no", "--drug", "x", "--user", "paul", "--data-dir", str(tmp_path))
     assert unknown.code == 2 and "invalid drug:" in unknown.stderr
+
+
+def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_and_no_other_drug():
+    import io
+
+    from infusion_app.reports import demo
+    from infusion_app.reports.label import render_bag_label
+    from infusion_app.reports.model import SheetData
+    from infusion_app.reports.sheet import render_prep_sheet
+
+    drug = load_monograph("gemtuzumab-ozogamicin").with_regimen("fractionated")
+    prep = demo.demo_preparation(drug)
+    data = SheetData.from_preparation(prep, load_monograph(prep.monograph_id), demo.deadlines_for(prep, drug, demo.PRINTED_AT),
+                                      printed_at=demo.PRINTED_AT, program_version="x", course_info={}, policy_decision=None)
+    rows = {row.label: row.value for row in data.order}
+    assert rows["Regimen"].startswith("fractionated") and "Response" not in rows
+    assert rows["Dose"].endswith("capped at 4.5 mg per dose")
+    assert (data.brand_name, data.route_rate) == ("Mylotarg", "IV over 2 hours at 25 mL/h")
+    text = repr(dataclasses.asdict(data))
+    assert not [w for w in ("BESPONSA", "Besponsa", "inotuzumab", "J9229", "CR/CRi", "(not required)") if w in text]
+    assert "In-line filter (required)" in text
+    render_prep_sheet(data, io.BytesIO())
+    render_bag_label(data, io.BytesIO())

@@ -142,6 +142,10 @@ class Monograph:
         words = self.raw["dosing"].get("responses", {})
         return str(words.get(str(response or ""), response_label(response)))
 
+    def regimen_name(self, regimen: str) -> str:
+        """How a regimen is written for people (its [[dosing.regimens]] name), or its id."""
+        return next((r.name for r in self.regimens if r.id == regimen), regimen)
+
     def response_choices(self) -> list[tuple[str, str]]:
         """(response, words) for every response that decides this drug's dose; empty for a regimen drug."""
         return [(key, str(text)) for key, text in self.raw["dosing"].get("responses", {}).items()]

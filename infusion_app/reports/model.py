@@ -296,6 +296,10 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any], monograph: Mo
         )
     else:
         dose = f"{product} = {format_dose(calc['dose_mg'])}"
+    cap = calc.get("dose_cap_mg")
+    if cap is not None and float(calc["calculated_dose_mg"]) > float(cap):
+        # The regimen's most per dose: the sheet shows BSA x mg/m² and the cap that replaced it.
+        dose = f"{product} = {format_dose(calc['calculated_dose_mg'])}, capped at {format_dose(cap)} per dose"
     before_draw = calc.get("dose_before_draw_mg")
     if before_draw and calc.get("draw_syringe_ml") and abs(float(before_draw) - float(calc["dose_mg"])) > 1e-12:
         # The calculated dose beside the drawn one: the syringe's marks decide the dose given.
@@ -316,7 +320,11 @@ def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any], monograph: Mo
         weight += f" (entered as {weight_typed})"
     return [
         Row("Cycle / Day", f"Cycle {calc['cycle']}, Day {calc['day']}"),
-        Row("Response", _response_text(calc.get("response"), monograph)),
+        (
+            Row("Regimen", monograph.regimen_name(calc["regimen"]))
+            if calc.get("regimen")
+            else Row("Response", _response_text(calc.get("response"), monograph))
+        ),
         Row("Height", height),
         Row("Weight", weight),
         Row("BSA", f"{format_bsa(calc['bsa_m2'], calc['bsa_formula_name'])}: {calc['bsa_equation']}"),
