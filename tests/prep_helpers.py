@@ -16,7 +16,7 @@ def checked(service, prep_id: str) -> dict:
     }}
 
 
-def verify_order(service, prep_id: str, pharmacist=None):
+def verify_order(service, prep_id: str, pharmacist=None, at=None):
     """Record order-verified (once) by a pharmacist who did not enter the order."""
     prep = service.get(prep_id)
     if prep.last(EventType.ORDER_VERIFIED) is not None:
@@ -27,7 +27,7 @@ def verify_order(service, prep_id: str, pharmacist=None):
             key=lambda u: u.name, reverse=True,
         )
         pharmacist = candidates[0]
-    return service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist)
+    return service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist, at=at)
 
 
 def verify_order_by_another(service, prep_id: str, pharmacist):

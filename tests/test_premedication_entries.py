@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from infusion_app.domain.errors import ValidationError
-from infusion_app.domain.preparation import premedication_given
+from infusion_app.domain.preparation import numbered_premedications, premedication_given
 from infusion_app.domain.records import EventType, Role, User
 from tests.test_preparation_rules import CLASSES, NINA, PAUL, PREMED_DETAILS, R, Ward
 
@@ -229,3 +229,37 @@ def test_a_childs_methylprednisolone_is_refused_above_1_mg_per_kg_and_above_50_m
     big.record(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="50 mg")
     adult = _child_ward(64, date(1990, 5, 1))  # the adult range only
     adult.record(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="methylprednisolone", dose="80 mg")
+
+
+def test_a_second_correction_builds_on_the_first_and_stores_exactly_what_was_checked():
+    """Hostile review B2: a second correction was checked against the corrected entry but applied
+    to the original, so 'acetaminophen 5000 mg' came out of two accepted corrections."""
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, drug="clemastine-like antipyretic X",
+                other=True, dose_checked=True, reason="another drug was given")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, dose="5000 mg", other=True, dose_checked=True,
+                reason="dose was 5000")
+    [(number, entry)] = numbered_premedications(ward.prep)
+    assert (entry.details["drug"], entry.details["dose"], entry.details["other"]) == ("clemastine-like antipyretic X", "5000 mg", True)
+    assert entry.details["original"]["drug"] == "acetaminophen"
+    # Back to a listed drug: its range holds again, and "other" is not inherited.
+    implausible = ward.refused(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, drug="acetaminophen",
+                               reason="it was acetaminophen")
+    assert implausible.code == "premedication_dose_implausible"
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, drug="acetaminophen", dose="1000 mg",
+                reason="it was acetaminophen")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, dose="650 mg", reason="dose was 650")
+    [(_, entry)] = numbered_premedications(ward.prep)
+    assert (entry.details["drug"], entry.details["dose"], entry.details.get("other")) == ("acetaminophen", "650 mg", None)
+
+
+@pytest.mark.parametrize("typed", ["acetaminophen PO", "Tylenol", "Solu-Medrol", "methylprednisolone sodium succinate"])
+def test_a_listed_drug_under_another_name_cannot_escape_its_range_as_other(typed):
+    """Hostile review M1: 'acetaminophen PO' 6500 mg as other was accepted, its range skipped."""
+    ward = Ward()
+    drug_class = "antipyretic" if typed in ("acetaminophen PO", "Tylenol") else "corticosteroid"
+    refusal = ward.refused(EventType.PREMEDICATION, NINA, drug_class=drug_class, drug=typed, dose="6500 mg",
+                           other=True, dose_checked=True)
+    assert refusal.code in ("premedication_other_is_listed", "premedication_dose_implausible")
+    assert ward.prep.events == []

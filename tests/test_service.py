@@ -281,7 +281,7 @@ def test_a_refused_step_stores_nothing(service, people):
 
 def test_instants_in_the_future_or_without_offset_are_invalid(service, people, clock):
     status = new_prep(service, people)
-    verify_order(service, status.id)
+    verify_order(service, status.id, at=T0 - timedelta(minutes=15))  # on paper, before the late-entered reconstitution
     with pytest.raises(ValidationError) as future:
         service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=T0 + timedelta(minutes=30))
     assert future.value.field == "at"
@@ -437,7 +437,7 @@ def test_the_active_list_puts_the_most_urgent_first(service, people, clock):
     verify_order(service, later.id)
     service.record_event(later.id, E.RECONSTITUTED, people["tech"])
     clock.advance(minutes=30)
-    verify_order(service, sooner.id)
+    verify_order(service, sooner.id, at=T0 - timedelta(minutes=25))
     service.record_event(sooner.id, E.RECONSTITUTED, people["tech"], at=T0 - timedelta(minutes=20))
     assert [s.id for s in service.list_active()] == [sooner.id, later.id, idle.id]
     assert service.list_active()[0].to_dict()["next_deadline"]["key"] == "dilute_by"
@@ -693,3 +693,36 @@ def test_a_sign_in_attempt_during_a_lockout_is_audited(service, people, clock):
     assert "try again" in str(locked.value)
     entries = [e for e in service.audit_entries() if e.action == "sign_in.locked_out"]
     assert len(entries) == 1 and '"failures":' in entries[0].after
+
+
+def test_only_the_alarm_sounding_now_can_be_acknowledged(service, people, clock):
+    """Hostile review M4: 'expired' acknowledged hours ahead silenced that alarm before it rang."""
+    status = new_prep(service, people)
+    verify_order(service, status.id)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    for ahead in ("expired", "banana"):
+        with pytest.raises(ValidationError) as refused:
+            service.acknowledge_alarm(status.id, "dilute_by", ahead, people["tech"])
+        assert refused.value.field == "state"
+    clock.advance(hours=4, minutes=1)
+    assert not service.status(status.id).is_acknowledged("dilute_by", "expired")
+
+
+def test_a_late_entry_cannot_date_a_reconstitution_before_the_order_check(service, people, clock):
+    """Hostile review M6: reconstituted at 08:40 after an order verified at 09:30 was accepted."""
+    status = new_prep(service, people)
+    clock.advance(minutes=30)
+    verify_order(service, status.id)
+    with pytest.raises(StepRefused) as refused:
+        service.record_event(status.id, E.RECONSTITUTED, people["tech"], at=clock.now() - timedelta(minutes=50))
+    assert refused.value.code == "reconstituted_before_order_verified"
+    assert service.get(status.id).last(E.RECONSTITUTED) is None
+
+
+def test_an_expired_vial_typed_with_a_new_order_is_a_near_miss_too(service, people, clock):
+    """Hostile review M5: only vials added later were audited as near misses."""
+    expired = VialRecord(lot="OLD1", expiry=date(2025, 6, 30))
+    with pytest.raises(StepRefused):
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[expired], product_confirmed=True)
+    [(entry, after)] = _near_misses(service)
+    assert (entry.subject, after["code"], after["step"]) == (PATIENT.mrn, "vial-expired", "vial")

@@ -8,6 +8,8 @@ never holds a drug number of its own.
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -89,6 +91,11 @@ class PremedicationDrug:
 
     def is_named(self, text: str) -> bool:
         return " ".join(str(text).split()).casefold() in (self.name, *self.aliases)
+
+    def named_within(self, text: str) -> bool:
+        """The drug's name or an alias appears as a word in `text` ("acetaminophen PO", "Solu-Medrol 125")."""
+        words = " ".join(re.split(r"[^\w-]+", str(text).casefold()))
+        return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words) for name in (self.name, *self.aliases))
 
 
 @dataclass

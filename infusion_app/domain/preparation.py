@@ -185,7 +185,8 @@ class Override:
 NEAR_MISS_CODES = frozenset({
     "verification_mismatch", "self_verification", "order_self_verification", "order_verifier_prepares",
     "patient_mismatch", "premedication_drug_not_in_class", "premedication_dose_implausible",
-    "premedication_other_unchecked", "vial-expired", "vial_wrong_product", "vial_already_recorded", "late_entry",
+    "premedication_other_unchecked", "premedication_other_is_listed", "premedication_dose_above_child_limit",
+    "premedication_duplicate", "reconstituted_before_order_verified", "vial-expired", "vial_wrong_product", "vial_already_recorded", "late_entry",
 })
 
 
@@ -515,6 +516,14 @@ def _check_administration(
         corrected = _as_corrected(prep, event)
         _check_premedication(prep, corrected, monograph, policy, now, replacing=int(event.details["corrects"]))
         return
+    verification = prep.last(EventType.ORDER_VERIFIED)
+    if event.type == EventType.RECONSTITUTED and verification is not None and event.at < verification.at:
+        # A late entry may not move the reconstitution before the order was verified.
+        raise StepRefused(
+            "reconstituted_before_order_verified",
+            f"the order was verified {format_instant(verification.at)}: a reconstitution at {format_instant(event.at)}, "
+            "before it, is not possible; check the time (a dose reconstituted before its order check is discarded)",
+        )
     if event.type == EventType.RECONSTITUTED and prep.last(EventType.ORDER_VERIFIED) is None:
         raise StepRefused(
             "order_not_verified",
@@ -599,39 +608,44 @@ _CORRECTABLE = ("drug", "dose", "other", "dose_checked")
 
 
 def _corrected_details(original: Event, correction: Event) -> dict:
-    """The original's details with the correction's drug and dose. "Other" and its dose check are
+    """The entry's details with the correction's drug and dose. "Other" and its dose check are
     the correction's own: a changed entry off the list is confirmed again, never inherited."""
-    details = {k: v for k, v in original.details.items() if k not in ("other", "dose_checked", "given_at")}
+    details = {k: v for k, v in original.details.items()
+               if k not in ("other", "dose_checked", "given_at", "corrected_by", "corrected_at", "correction_reason", "original")}
     details.update({k: correction.details[k] for k in _CORRECTABLE if k in correction.details})
     return details
 
 
 def numbered_premedications(prep: Preparation) -> list[tuple[int, Event]]:
-    """Each premedication with its number among the preparation's events (from 1), as corrected."""
-    corrections: dict[int, Event] = {}
-    for event in prep.events:
-        if event.type == EventType.PREMEDICATION_CORRECTED:
-            try:
-                corrections[int(event.details.get("corrects"))] = event  # the latest correction wins
-            except (TypeError, ValueError):
-                continue
-    given = []
+    """Each premedication with its number among the preparation's events (from 1), as corrected.
+
+    Corrections apply in the order they were recorded, each to the entry as the one before left
+    it: exactly the entry that was checked when the correction was accepted (_as_corrected)."""
+    effective: dict[int, Event] = {}
+    first: dict[int, Event] = {}
     for number, event in enumerate(prep.events, start=1):
-        if event.type != EventType.PREMEDICATION:
+        if event.type == EventType.PREMEDICATION:
+            effective[number] = first[number] = event
             continue
-        correction = corrections.get(number)
-        if correction is not None:
-            details = _corrected_details(event, correction)
-            details.update({
-                "corrected_by": correction.user,
-                "corrected_at": correction.recorded_at,
-                "correction_reason": correction.details.get("reason", ""),
-                "original": {"drug": event.details.get("drug"), "dose": event.details.get("dose"), "given_at": utc_iso(event.at)},
-            })
-            event = Event(type=EventType.PREMEDICATION, at=correction.at, recorded_at=event.recorded_at,
-                          user=event.user, details=details, id=event.id)
-        given.append((number, event))
-    return given
+        if event.type != EventType.PREMEDICATION_CORRECTED:
+            continue
+        try:
+            target = int(event.details.get("corrects"))
+        except (TypeError, ValueError):
+            continue
+        if target not in effective:
+            continue
+        original = first[target]
+        details = _corrected_details(effective[target], event)
+        details.update({
+            "corrected_by": event.user,
+            "corrected_at": event.recorded_at,
+            "correction_reason": event.details.get("reason", ""),
+            "original": {"drug": original.details.get("drug"), "dose": original.details.get("dose"), "given_at": utc_iso(original.at)},
+        })
+        effective[target] = Event(type=EventType.PREMEDICATION, at=event.at, recorded_at=original.recorded_at,
+                                  user=original.user, details=details, id=original.id)
+    return sorted(effective.items())
 
 
 def premedication_correction_refusal(prep: Preparation, number: int, actor: User) -> str | None:
@@ -705,6 +719,15 @@ def _check_premedication(
     drug = next((d for d in listed if d.is_named(drug_text)), None)
     if drug is None:
         elsewhere = next((d for d in drugs if d.is_named(drug_text)), None)
+        named_inside = next((d for d in drugs if d.named_within(drug_text)), None)
+        if elsewhere is None and named_inside is not None and event.details.get("other") is True:
+            # "acetaminophen PO", "methylprednisolone sodium succinate": a listed drug, whose range
+            # (and a child's cap) must hold; "other" is for drugs the list does not know.
+            raise StepRefused(
+                "premedication_other_is_listed",
+                f"premedication refused: {drug_text} is {named_inside.name}, a listed {named_inside.drug_class}: "
+                f"record it as {named_inside.name} so its dose range applies",
+            )
         if elsewhere is None and event.details.get("other") is True:
             if event.details.get("dose_checked") is not True:
                 raise StepRefused(

@@ -82,6 +82,7 @@ FIELD_LABELS: dict[str, str] = {
     "ast-alt-x-uln": "Higher of AST/ALT (× ULN)",
     "taken": "Taken at",
     "low-counts-days": "Days of low counts",
+    "state": "Alarm state",
     "reduction": "Dose reduction",
     "breastfeeding-counselled": "No breastfeeding counselled",
     "checklist": "Course-start checklist",

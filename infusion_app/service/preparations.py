@@ -593,7 +593,12 @@ class PreparationService:
             )
             raise
         calculation = self.calculate(order, patient.date_of_birth, drug)
-        vials = [self._validate_vial(v, now, product_confirmed, drug) for v in vials]
+        try:
+            vials = [self._validate_vial(v, now, product_confirmed, drug) for v in vials]
+        except StepRefused as refused:
+            # Not yet a preparation: the near miss is filed under the patient's MRN.
+            self._audit_near_miss(patient.mrn, creator, refused, "vial", now)
+            raise
         if calculation.hard_stops:
             self.repository.append_audit(
                 AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
@@ -964,6 +969,11 @@ class PreparationService:
                     f"the alarm '{keys[deadline_key].label}' is pharmacy's: a "
                     + " or ".join(sorted(r.value for r in allowed)) + f" acknowledges it; {actor.name} is a {actor.role.value}",
                 )
+            shown = keys[deadline_key].state.value
+            if state != shown:
+                # Only the alarm that is sounding now: an 'expired' acknowledged in advance would
+                # silence that alarm before it ever rang.
+                raise ValidationError("state", f"the alarm '{keys[deadline_key].label}' is {shown} now, not {state}; acknowledge what is shown")
             if current.is_acknowledged(deadline_key, state):
                 return current
             now = current.now
