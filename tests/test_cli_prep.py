@@ -226,7 +226,9 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
     d = ["--data-dir", str(data)]
     from datetime import datetime, timedelta, timezone
 
-    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--user", "paul", *d)
+    # Entered late from paper: the order check first, then the reconstitution after it.
+    five_h_10_ago = (datetime.now(timezone.utc) - timedelta(hours=5, minutes=10)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", five_h_10_ago, "--user", "paul", *d)
     assert code == 0, err
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)

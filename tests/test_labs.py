@@ -309,3 +309,18 @@ def test_a_missing_count_or_a_future_time_is_named(folder):
     future = course(folder, "lab", "MRN001", "--kind", "ecg", "--qtc", "430", "--taken", "2099-01-01T09:00Z")
     assert_clean_invalid(future, "taken")
     assert "is in the future" in future.stderr and "T09:00:00" not in future.stderr
+
+
+def test_an_override_waives_only_what_it_named_and_only_for_the_lab_window():
+    """Hostile review M7: an override for a missing ECG waived every lab of that dose, for ever."""
+    c = _started()
+    record_normal_labs(c, NOON - timedelta(hours=1))
+    ecg = [r for r in c.labs if r.kind == "ecg"]
+    for result in ecg:
+        c.labs.remove(result)
+    assert labs.labs_needed(c, NOON, 1, 1) == ["baseline ECG (QTc)"]
+    c.lab_overrides.append(labs.LabOverride(1, 1, "Pat Pharmacist", "ECG machine broken, cardiology aware", NOON, ("baseline ECG (QTc)",)))
+    assert labs.labs_needed(c, NOON, 1, 1) == []
+    days_later = NOON + timedelta(hours=80)  # the CBC and liver tests went stale meanwhile
+    assert labs.labs_needed(c, days_later, 1, 1) == [
+        "CBC (ANC, platelets) taken within 72 h", "liver tests (total bilirubin, AST/ALT) taken within 72 h", "baseline ECG (QTc)"]

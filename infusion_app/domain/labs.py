@@ -293,9 +293,13 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
         signs = latest(course, "vod-signs", at)
         if signs is None or signs.taken_at < since or signs.taken_at.astimezone().date() <= last:
             missing.append(f"{LAB_TITLES['vod-signs']} asked within {hours} h, after the last dose ({last.isoformat()})")
-    if missing and any(o.cycle == cycle and o.day == day for o in course.lab_overrides):
-        return []
-    return missing
+    # An override waives what it named when it was given, for the lab window after it: not labs
+    # that go missing later, nor the same dose prepared again days on.
+    covered: set[str] = set()
+    for override in course.lab_overrides:
+        if override.cycle == cycle and override.day == day and since <= override.at <= at + timedelta(minutes=5):
+            covered.update(override.missing)
+    return [item for item in missing if item not in covered]
 
 
 def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None,

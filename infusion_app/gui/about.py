@@ -29,6 +29,7 @@ from .icons import APP_NAME, application_icon
 
 LICENSE = "GPL-3.0-or-later"
 PENDING_COLUMNS = ("Value", "Shown as", "Source")
+COLUMN_SHARES = (0.36, 0.16, 0.48)  # of the table's width
 
 def fact_display(fact: Fact) -> str:
     """A fact's value as a person reads it; numbers go through the one formatter."""
@@ -59,7 +60,8 @@ class AboutDialog(QDialog):
         self.setObjectName("AboutDialog")
         self.setWindowTitle(f"About {APP_NAME}")
         self.setWindowIcon(application_icon())
-        self.setMinimumWidth(720)
+        # Fits a 1280 x 800 screen with room for the table of values awaiting verification.
+        self.setMinimumSize(1000, 640)
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._header())
@@ -144,16 +146,31 @@ class AboutDialog(QDialog):
                 item.setToolTip(text)
                 table.setItem(row, column, item)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        # Row heights depend on the wrapped Source column, whose width is known only once laid out.
+        # Fixed shares of the width, every column wrapping: sized to contents, the long value paths
+        # took the whole width and squeezed the source to nothing (an unreadable table).
+        for column in range(len(PENDING_COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        # Row heights depend on the wrapped columns, whose widths are known only once laid out.
         header.sectionResized.connect(lambda *_: table.resizeRowsToContents())
         return table
 
+    def _share_columns(self) -> None:
+        width = self.pending_table.viewport().width()
+        for column, share in enumerate(COLUMN_SHARES[:-1]):
+            self.pending_table.setColumnWidth(column, int(width * share))
+        self.pending_table.resizeRowsToContents()
+
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
-        self.pending_table.resizeRowsToContents()
+        self._share_columns()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._share_columns()
 
     def pending_rows(self) -> list[tuple[str, str, str]]:
         """What the table shows, row by row (for tests and for copying into a report)."""

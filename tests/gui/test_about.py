@@ -151,3 +151,20 @@ def test_no_window_title_repeats_the_program_name(qtbot, service, technician, ma
         title = window.windowTitle()
         shown = title if title.endswith(APP_NAME) else f"{title} — {APP_NAME}"  # what Qt puts in the title bar
         assert shown.count(APP_NAME) == 1, title
+
+
+def test_the_verification_table_is_readable_at_1280_by_800(qtbot):
+    """Issue 12 minors: sized to contents, the value paths took the width and the source wrapped
+    into a sliver, every row blank to the eye."""
+    from infusion_app.gui.about import AboutDialog
+
+    dialog = AboutDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= 1280 and dialog.height() <= 760
+    table = dialog.pending_table
+    widths = [table.columnWidth(c) for c in range(table.columnCount())]
+    assert min(widths) >= 0.15 * table.viewport().width(), widths
+    assert table.horizontalScrollBar().maximum() == 0
+    assert all(table.rowHeight(r) < table.viewport().height() for r in range(table.rowCount()))
