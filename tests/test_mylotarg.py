@@ -197,3 +197,12 @@ def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_
     assert "In-line filter (required)" in text
     render_prep_sheet(data, io.BytesIO())
     render_bag_label(data, io.BytesIO())
+    # The bag says it too: the nurse hangs the bag, not the sheet (hostile review M11).
+    from infusion_app.reports.label import label_lines
+
+    assert any("IN-LINE FILTER" in line.text and "polyethersulfone" in line.text for line in label_lines(data))
+    besponsa = demo.demo_preparation(load_monograph("inotuzumab-ozogamicin"))
+    plain = SheetData.from_preparation(besponsa, load_monograph(besponsa.monograph_id),
+                                       demo.deadlines_for(besponsa, load_monograph(besponsa.monograph_id), demo.PRINTED_AT),
+                                       printed_at=demo.PRINTED_AT, program_version="x", course_info={}, policy_decision=None)
+    assert not any("IN-LINE FILTER" in line.text for line in label_lines(plain))

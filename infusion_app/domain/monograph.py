@@ -168,11 +168,11 @@ class Monograph:
         ids = [r.id for r in self.regimens]
         if self.decided_by != "regimen":
             if regimen:
-                raise ValidationError("regimen", f"{self.brand_name} has no regimens: its dose is decided by the cycle and response; leave --regimen out")
+                raise ValidationError("regimen", f"{self.brand_name} has no regimens: its dose is decided by the cycle and response; give no regimen")
             return self
         wanted = str(regimen or "").strip().lower()
         if not wanted:
-            raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(ids)} (e.g. --regimen {ids[0]})")
+            raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(ids)} (e.g. {ids[0]})")
         if wanted not in ids:
             raise ValidationError("regimen", f"'{regimen}' is not a regimen of {self.brand_name}; must be one of {', '.join(ids)}")
         if self.regimen is not None and self.regimen.id == wanted:
@@ -432,7 +432,7 @@ def resolve_drug(given: str | None, site_default: str | None = None) -> str:
         return ids[0]
     if site_default and site_default in ids:
         return site_default
-    raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}) and the site names no default: give --drug ID, e.g. --drug {ids[0]}")
+    raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}) and the site names no default: name the drug, e.g. {ids[0]}")
 
 
 def default_monograph() -> Monograph:

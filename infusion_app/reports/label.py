@@ -131,6 +131,7 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(data.vehicle_line, size=7.5, min_size=MIN_FONT, wrap=2),
         LabelLine(f"Final concentration {data.final_concentration}", size=7.5, min_size=MIN_FONT),
         LabelLine(data.route_rate, bold=True, size=7.5, min_size=MIN_FONT, wrap=2),
+        *([LabelLine(data.label_filter, bold=True, size=7.5, min_size=MIN_FONT, never_cut=True, wrap=2)] if data.label_filter else []),
         LabelLine(f"Prepared {prepared}", size=6.5, min_size=MIN_FONT, gap_before=1.5, wrap=2),
         LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=MIN_FONT, wrap=2),
         # The latest start is the discard point: a bag not started by then is never hung.

@@ -183,6 +183,8 @@ class SheetData:
     # The label's other warnings and precautions (monograph [warnings].other), with where they come from.
     other_warnings: list[str] = field(default_factory=list)
     other_warnings_source: str = ""
+    # On the bag itself when the monograph requires an in-line filter: the nurse hangs it, not the sheet.
+    label_filter: str = ""
 
     @classmethod
     def from_preparation(
@@ -752,6 +754,10 @@ def _build(
         vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}" + (" in a SYRINGE" if syringe else ""),
         final_concentration=format_concentration(calc["final_concentration_mg_per_ml"]),
         route_rate=f"{route}{' by syringe pump' if syringe else ''} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
+        label_filter=(
+            "GIVE THROUGH AN IN-LINE FILTER: " + " or ".join(monograph.items("dilution.filters_allowed"))
+            if monograph.flag("dilution.filter_required") else ""
+        ),
         prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
         checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
         do_not_start_after=deadline_text("start_infusion_by"),

@@ -76,3 +76,16 @@ def test_the_bench_wizard_names_the_date_of_birth_field_as_it_is_labelled(qtbot,
     shown = " | ".join(t for t in texts if "birth" in t.lower() or "dob" in t.lower())
     assert "Dob:" not in shown and "dob:" not in shown
     assert any(t.startswith("Date of birth") and ("future" in t or "2999" in t) for t in texts), shown
+
+
+def test_no_domain_or_service_message_names_a_command_line_option():
+    """A message a screen shows never tells a nurse to type '--regimen' (the CLI adds its own hints)."""
+    quoted_option = re.compile(r"""(["'])[^"'\n]*\s--[a-z][a-z-]+[^"'\n]*\1""")
+    offenders = []
+    for layer in ("domain", "service"):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                code = line.split("#", 1)[0]
+                if ("Error(" in code or "Refused(" in code or "raise" in code or 'f"' in code) and quoted_option.search(code):
+                    offenders.append(f"{layer}/{path.name}:{number}")
+    assert offenders == []
