@@ -27,13 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BARE = """
-import time, sys
-from PySide6.QtWidgets import QApplication, QMainWindow, QLabel
-from PySide6.QtCore import QTimer
-app = QApplication(sys.argv[:1])
-window = QMainWindow()
-window.setCentralWidget(QLabel("hello"))
+# Every launch script ends the same way: show its first window, say when it is painted, quit.
+SHOW_AND_REPORT = """
 window.show()
 def shown():
     window.repaint()
@@ -42,6 +37,15 @@ def shown():
 QTimer.singleShot(0, shown)
 app.exec()
 """
+
+BARE = """
+import time, sys
+from PySide6.QtWidgets import QApplication, QMainWindow, QLabel
+from PySide6.QtCore import QTimer
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.setCentralWidget(QLabel("hello"))
+""" + SHOW_AND_REPORT
 
 # What gui.app.run does up to the first window, without waiting for a person to type.
 FIRST_WINDOW = """
@@ -57,14 +61,7 @@ if service.has_users():
 else:
     from infusion_app.gui.first_run import FirstRunDialog
     window = FirstRunDialog(service)
-window.show()
-def shown():
-    window.repaint()
-    print(f"SHOWN {time.time():.6f}", flush=True)
-    app.quit()
-QTimer.singleShot(0, shown)
-app.exec()
-"""
+""" + SHOW_AND_REPORT
 
 IDLE = """
 import sys
