@@ -280,6 +280,7 @@ class BoardView(QTableView):
         header.sectionResized.connect(self._on_section_resized)
         self._fitting = False
         self.setColumnWidth(COUNTDOWN_COLUMN, self._countdown_width())
+        self.fit()  # an empty board's headers too ("ext deadlin" when nothing was ever fitted)
         self.doubleClicked.connect(lambda index: self._open(index.row()))
 
     def _countdown_width(self) -> int:

@@ -461,3 +461,13 @@ def test_a_row_whose_text_changed_widens_its_columns_without_measuring_every_row
     assert view.columnWidth(2) > before
     for column in (1, 2, 3):
         assert view.columnWidth(column) >= view.sizeHintForColumn(column), column
+
+
+def test_an_empty_boards_headers_are_not_cut_off(qtbot, service, technician):
+    """Issue 12 minors: with no preparation the 'Next deadline' header showed as 'ext deadlin'."""
+    window = open_window(qtbot, service, technician)
+    view = window.board
+    header = view.horizontalHeader()
+    assert view.board_model.rowCount() == 0
+    for column in range(view.board_model.columnCount()):
+        assert view.columnWidth(column) >= header.sectionSizeHint(column), column
