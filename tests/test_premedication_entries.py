@@ -263,3 +263,21 @@ def test_a_listed_drug_under_another_name_cannot_escape_its_range_as_other(typed
                            other=True, dose_checked=True)
     assert refusal.code in ("premedication_other_is_listed", "premedication_dose_implausible")
     assert ward.prep.events == []
+
+
+def test_a_premedication_written_down_after_the_start_is_recorded_as_a_deviation():
+    """Hostile review: a premedication given before the start but entered after it could not be
+    recorded at all; a fact that happened is always recordable, as a deviation."""
+    ward = Ward()
+    ward.start()
+    refusal = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic",
+                           drug="acetaminophen", dose="500 mg")
+    assert refusal.deviation_allowed and refusal.code == "premedication_after_start" and "before the infusion started" in refusal.message
+    implausible = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic",
+                               drug="acetaminophen", dose="5000 mg")
+    assert implausible.code == "premedication_dose_implausible"  # the drug and dose checks still hold
+    ward.deviation_reason = "given on the ward, sheet found after the start"
+    ward.record(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic", drug="acetaminophen",
+                dose="500 mg")
+    assert ward.prep.events[-1].type == EventType.DEVIATION
+    assert ward.prep.events[-1].details["rules"] == ["premedication_after_start"]

@@ -286,8 +286,10 @@ def test_steps_out_of_order_are_refused():
 def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
     ward = Ward()
     ward.start()
+    # A premedication entered after the start is a fact: a deviation (test_premedication_entries), not out of order.
+    late = ward.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="dexamethasone", dose="12 mg")
+    assert late.code == "premedication_after_start" and late.deviation_allowed
     for kind, user in [
-        (EventType.PREMEDICATION, NINA),
         (EventType.PATIENT_CONFIRMED, NINA),
         (EventType.DISCARDED, PAUL),
         (EventType.BAG_TO_FRIDGE, NINA),

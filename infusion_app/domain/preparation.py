@@ -900,6 +900,22 @@ def infusion_duration_of(prep: Preparation, monograph: Monograph) -> timedelta:
     return infusion_duration_from_minutes(minutes, monograph, "infusion_minutes")
 
 
+def _premedication_after_start(prep: Preparation, event: Event) -> Breach | None:
+    """A premedication entered once the infusion has started (and before it is finished)."""
+    if event.type != EventType.PREMEDICATION:
+        return None
+    line = Timeline.of(prep.events)
+    if line.infusion_started is None or line.discarded is not None or line.observation_ended is not None:
+        return None
+    when = "before" if event.at <= line.infusion_started else "after"
+    return Breach(
+        "premedication_after_start",
+        f"premedication given {format_instant(event.at)}, {when} the infusion started ({format_instant(line.infusion_started)}), "
+        "entered after the start",
+        late_entry=True,
+    )
+
+
 def check_event(
     prep: Preparation,
     event: Event,
@@ -922,6 +938,18 @@ def check_event(
     A fact (FACTS) breaking a limit needs `deviation_reason`.
     """
     _validate_input(prep, event, actor, now, monograph)
+    late_premedication = _premedication_after_start(prep, event)
+    if late_premedication is not None:
+        # Given, and written down only once the infusion ran: a fact, recorded as a deviation.
+        _check_role(prep, event, actor)
+        _check_premedication(prep, event, monograph, policy, event.at)  # drug and dose; not "recent enough now"
+        if override is not None:
+            raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
+        if deviation_reason is None:
+            raise StepRefused(late_premedication.code, late_premedication.message
+                              + ". If this is what happened, record it as a deviation with its reason", deviation_allowed=True)
+        _reason_of_length("deviation reason", deviation_reason, policy.override_reason_min_chars)
+        return [late_premedication]
     _check_order(prep, event, monograph)
     _check_role(prep, event, actor)
     breaches = _time_breaches(prep, event, now, monograph, policy)
