@@ -15,7 +15,6 @@ from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 from ..domain.formatting import format_amount, format_instant
 from ..domain.monograph import Monograph
 from ..domain.records import Event
-from .widgets import message_label, set_role
+from .widgets import date_time_field, message_label, set_role
 
 OTHER = "other"
 # A dose typed as a bare number is in the unit the field names.
@@ -106,7 +105,7 @@ class PremedicationEntry:
         self.dose.setObjectName(f"{name_prefix}Dose_{drug_class}")
         self.dose.setPlaceholderText("mg")
         self.dose.setAccessibleName(f"{drug_class} dose in mg")
-        self.given_at = QDateTimeEdit(parent)
+        self.given_at = date_time_field(parent)
         self.given_at.setObjectName(f"{name_prefix}Time_{drug_class}")
         self.given_at.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.given_at.setCalendarPopup(True)

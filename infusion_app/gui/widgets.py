@@ -227,6 +227,18 @@ def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
     return field
 
 
+def date_time_field(parent: QWidget | None = None):
+    """A date and time field that Tab leaves (Qt's steps through its sections first, so a keyboard
+    user was held in it for five presses); the arrow keys still move between sections."""
+    from PySide6.QtWidgets import QDateTimeEdit
+
+    class LeavingDateTimeEdit(QDateTimeEdit):
+        def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 (Qt naming)
+            return QWidget.focusNextPrevChild(self, forward)
+
+    return LeavingDateTimeEdit(parent)
+
+
 class LateEntry(QWidget):
     """"It happened earlier, at …": a step entered a few minutes after it was done.
 
@@ -236,7 +248,7 @@ class LateEntry(QWidget):
     """
 
     def __init__(self, now: Callable[[], Any], parent: QWidget | None = None, name: str = "lateEntry"):
-        from PySide6.QtWidgets import QCheckBox, QDateTimeEdit, QHBoxLayout
+        from PySide6.QtWidgets import QCheckBox, QHBoxLayout
 
         super().__init__(parent)
         self.setObjectName(name)
@@ -245,7 +257,7 @@ class LateEntry(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.earlier = QCheckBox("It happened earlier, at", self)
         self.earlier.setObjectName(f"{name}Earlier")
-        self.when = QDateTimeEdit(self)
+        self.when = date_time_field(self)
         self.when.setObjectName(f"{name}Time")
         self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.when.setAccessibleName("the time it happened")

@@ -86,3 +86,15 @@ def test_a_time_in_the_future_is_refused_with_the_fields_label(qtbot, chair, ser
     qtbot.mouseClick(chair.start_button, Qt.MouseButton.LeftButton)
     assert chair.start_message.text().startswith("Time: ") and "future" in chair.start_message.text()
     assert service.get(prep_id).last(EventType.INFUSION_STARTED) is None
+
+
+def test_tab_leaves_a_date_and_time_field(qtbot, chair, make_preparation):
+    """Issue 12 item 10: Qt's date-time field kept Tab for its own sections (five presses to leave)."""
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    row = chair.premed_rows["corticosteroid"]
+    row.given_at.setFocus()
+    assert row.given_at.hasFocus()
+    qtbot.keyClick(row.given_at, Qt.Key.Key_Tab)
+    assert not row.given_at.hasFocus()
