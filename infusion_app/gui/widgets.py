@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
 from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
@@ -227,15 +227,15 @@ def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
     return field
 
 
-def date_time_field(parent: QWidget | None = None):
+class LeavingDateTimeEdit(QDateTimeEdit):
     """A date and time field that Tab leaves (Qt's steps through its sections first, so a keyboard
     user was held in it for five presses); the arrow keys still move between sections."""
-    from PySide6.QtWidgets import QDateTimeEdit
 
-    class LeavingDateTimeEdit(QDateTimeEdit):
-        def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 (Qt naming)
-            return QWidget.focusNextPrevChild(self, forward)
+    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 (Qt naming)
+        return QWidget.focusNextPrevChild(self, forward)
 
+
+def date_time_field(parent: QWidget | None = None) -> LeavingDateTimeEdit:
     return LeavingDateTimeEdit(parent)
 
 
