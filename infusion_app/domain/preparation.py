@@ -574,8 +574,9 @@ def _check_administration(
         )
     window = policy.premedication_window
     stale = []
+    premedicated = premedication_given(prep)
     for drug_class in required:
-        given = [e for e in premedication_given(prep) if _class_of(e) == drug_class and e.at <= event.at]
+        given = [e for e in premedicated if _class_of(e) == drug_class and e.at <= event.at]
         if not any(event.at - e.at <= window for e in given):
             latest = max((e.at for e in given), default=None)
             when = f"last given {format_instant(latest)}" if latest else "not given before this start"

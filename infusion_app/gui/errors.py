@@ -9,15 +9,13 @@ something else, so no message shows "Dob:", "Cd22_percent:" or a raw data name.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from ..domain.course import CourseBlocked
-from ..domain.coverage import fact_labels
 from ..domain.errors import ValidationError
 
-# Data names of fields -> what the program's forms call them.
+# Data names of fields -> what the program's forms call them (field_labels adds the payer's facts).
 FIELD_LABELS: dict[str, str] = {
-    # The payer policy's facts as its file labels them (fact_labels); a name below wins.
-    **fact_labels(),
     "mrn": "MRN",
     "name": "Name",
     "patient name": "Patient name",
@@ -92,9 +90,18 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 
+@cache
+def field_labels() -> dict[str, str]:
+    """FIELD_LABELS with the payer policy's facts as its file labels them (a name in FIELD_LABELS
+    wins). Read at the first message, not when the first window is built."""
+    from ..domain.coverage import fact_labels
+
+    return {**fact_labels(), **FIELD_LABELS}
+
+
 def field_label(field: str, labels: Mapping[str, str] | None = None) -> str:
     """The label a user sees for a field the service names."""
-    for table in (labels or {}, FIELD_LABELS):
+    for table in (labels or {}, field_labels()):
         if field in table:
             return table[field]
     if field[:1].isupper():  # already a form's label

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
-from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from ..domain.formatting import format_amount, format_instant
 from ..domain.monograph import Monograph
 from ..domain.records import Event
-from .widgets import date_time_field, message_label, set_role
+from .widgets import date_time_field, local_qdatetime, message_label, set_role, utc_from_qdatetime
 
 OTHER = "other"
 # A dose typed as a bare number is in the unit the field names.
@@ -41,14 +41,6 @@ def dose_text(typed: str) -> str:
     """The dose field's text with its unit: the field is in mg, so "650" is "650 mg"."""
     text = typed.strip()
     return f"{text.replace(',', '.')} mg" if _BARE_NUMBER.match(text) else text
-
-
-def local_qdatetime(instant: datetime) -> QDateTime:
-    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp()))
-
-
-def utc_from_qdatetime(value: QDateTime) -> datetime:
-    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
 
 
 class DrugPicker(QComboBox):

@@ -76,16 +76,17 @@ class DocumentPrinter:
         document = self.document(prep_id, kind)
         if document is None:
             return None
-        title = "Print label" if kind == LABEL else "Print sheet"
+        what = "label" if kind == LABEL else "sheet"
+        title = f"Print {what}"
         if document.unprintable:
             # Never silently: said on screen before the document goes out.
-            self._say(title, f"Some characters {document.unprintable}. The {'label' if kind == LABEL else 'sheet'} is printed with a box in their place.")
+            self._say(title, f"Some characters {document.unprintable}. The {what} is printed with a box in their place.")
         settings = self.service.settings()
         queue = settings.label_queue if kind == LABEL else settings.sheet_queue
         try:
             job = print_document(document, queue)
         except PrintError as exc:
-            self._say(title, f"The {'label' if kind == LABEL else 'sheet'} was not printed: {exc.message}")
+            self._say(title, f"The {what} was not printed: {exc.message}")
             return None
         self.documents.record_issued(document, self.user.name, f"queue {job.queue} job {job.job_id}")
         self.last_message = f"{document.title} sent to {job.queue} (job {job.job_id or '?'}, {job.media})."

@@ -7,9 +7,10 @@ or the chair; a validated field hands its text to a domain parser and shows the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
@@ -227,6 +228,16 @@ def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
     return field
 
 
+def local_qdatetime(instant: datetime) -> QDateTime:
+    """An instant as a date-time field shows it (the workstation's local time)."""
+    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp()))
+
+
+def utc_from_qdatetime(value: QDateTime) -> datetime:
+    """What a date-time field holds, as the UTC instant it names."""
+    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
+
+
 class LeavingDateTimeEdit(QDateTimeEdit):
     """A date and time field that Tab leaves (Qt's steps through its sections first, so a keyboard
     user was held in it for five presses); the arrow keys still move between sections."""
@@ -270,23 +281,16 @@ class LateEntry(QWidget):
         self.earlier.toggled.connect(self._toggled)
 
     def _toggled(self, on: bool) -> None:
-        from datetime import timezone
-
-        from PySide6.QtCore import QDateTime
-
         self.when.setEnabled(on)
         if on:
-            now = self._now().astimezone(timezone.utc)
-            self.when.setDateTime(QDateTime.fromSecsSinceEpoch(int(now.timestamp())))
+            self.when.setDateTime(local_qdatetime(self._now()))
             self.when.setFocus()
 
-    def at(self) -> Any:
+    def at(self) -> datetime | None:
         """The time the step happened, or None for now."""
-        from datetime import datetime, timezone
-
         if not self.earlier.isChecked():
             return None
-        return datetime.fromtimestamp(self.when.dateTime().toSecsSinceEpoch(), tz=timezone.utc)
+        return utc_from_qdatetime(self.when.dateTime())
 
     def reset(self) -> None:
         self.earlier.setChecked(False)

@@ -250,6 +250,11 @@ class PreparationStatus:
         }
 
 
+def _shown_name(typed: str) -> str:
+    """A typed sign-in name as the audit shows it: control characters escaped, within the name length."""
+    return "".join(ch if ch.isprintable() else "?" for ch in " ".join(typed.split()))[:NAME_MAX] or "(blank)"
+
+
 class PreparationService:
     """See the package docstring (infusion_app/service/__init__.py) for the API summary."""
 
@@ -401,7 +406,7 @@ class PreparationService:
             if now < last + wait:
                 seconds = math.ceil((last + wait - now).total_seconds())
                 # A try while locked out is not counted again, but someone is at the keyboard: audited.
-                shown = "".join(ch if ch.isprintable() else "?" for ch in " ".join(name.split()))[:NAME_MAX] or "(blank)"
+                shown = _shown_name(name)
                 self.repository.append_audit(AuditDraft(now, shown, "sign_in.locked_out", shown, None,
                                                         {"os_user": os_account(), "failures": failures, "wait_s": seconds}))
                 raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
@@ -428,7 +433,7 @@ class PreparationService:
         self.repository.append_audit(AuditDraft(now, actor.name, "near_miss", prep_id, None, after))
 
     def _sign_in_failed(self, key: str, typed: str, now: datetime) -> None:
-        shown = "".join(ch if ch.isprintable() else "?" for ch in " ".join(typed.split()))[:NAME_MAX] or "(blank)"
+        shown = _shown_name(typed)
         audit = AuditDraft(now, shown, "sign_in.failed", shown, None, {"os_user": os_account()})
         self.repository.record_sign_in_failure(key, now, audit)
 

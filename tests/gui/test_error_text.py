@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QWizard
 
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.preparation import StepRefused
-from infusion_app.gui.errors import FIELD_LABELS, error_text
+from infusion_app.gui.errors import error_text, field_labels
 
 ROOT = Path(__file__).resolve().parents[2] / "infusion_app"
 RAISED = re.compile(r'ValidationError\(\s*"([^"]+)"')
@@ -31,7 +31,7 @@ def fields_the_service_names() -> set[str]:
 
 
 def test_every_field_the_domain_or_service_names_has_a_label():
-    missing = sorted(fields_the_service_names() - set(FIELD_LABELS))
+    missing = sorted(fields_the_service_names() - set(field_labels()))
     assert missing == [], f"give these fields a label in infusion_app/gui/errors.py: {missing}"
 
 
