@@ -273,6 +273,7 @@ class LateEntry(QWidget):
         self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.when.setAccessibleName("the time it happened")
         self.when.setEnabled(False)
+        self.when.hide()  # unticked it would show a meaningless 2000-01-01 00:00
         self.note = QLabel("(the time you enter it is recorded too)", self)
         row.addWidget(self.earlier)
         row.addWidget(self.when)
@@ -282,6 +283,7 @@ class LateEntry(QWidget):
 
     def _toggled(self, on: bool) -> None:
         self.when.setEnabled(on)
+        self.when.setVisible(on)
         if on:
             self.when.setDateTime(local_qdatetime(self._now()))
             self.when.setFocus()
