@@ -35,3 +35,14 @@ def test_kills_across_every_write_path_lose_no_acknowledged_write(tmp_path):
     module.crash_rounds(data, 8, random.Random(15), report, max_delay=1.5)
     assert report.kills == 8 and report.acknowledged > 0
     assert report.lost == [], report.lines()
+
+
+def test_kills_of_the_desktop_program_lose_no_step_its_screen_showed(tmp_path):
+    module = harness()
+    data = tmp_path / "gui"
+    module.gui_seed(data)
+    report = module.Report()
+    # Two kills: one early in the first dose's walk, one further on (seed 15 draws 2.9 s and 0.03 s).
+    module.gui_kill_rounds(data, 2, random.Random(15), report, max_delay=3.0)
+    assert report.kills == 2 and report.acknowledged > 0, report.lines()
+    assert report.lost == [], report.lines()

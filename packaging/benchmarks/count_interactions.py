@@ -40,13 +40,17 @@ VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ{serial}"
 
 
 class Counter:
-    def __init__(self) -> None:
+    def __init__(self, after=None) -> None:
         self.count = 0
         self.steps: list[str] = []
+        self.after = after  # called after every interaction (crash_tamper's GUI writer acknowledges steps from it)
+        self.subject = None  # the wizard or chair page being walked
 
     def _note(self, what: str) -> None:
         self.count += 1
         self.steps.append(what)
+        if self.after is not None:
+            self.after(self, what)
 
     def type(self, widget, text: str, what: str, enter: bool = False) -> None:
         widget.setFocus()
@@ -81,18 +85,20 @@ def open_service(folder: Path, clock: FakeClock):
     return service
 
 
-def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
+def bench_walk(service, clock, known: bool, count: Counter | None = None, patient: Patient = PATIENT,
+               serial_base: int | None = None) -> tuple[Counter, str]:
     from infusion_app.gui import bench_wizard as bw
 
-    count = Counter()
+    count = count or Counter()
     wizard = bw.BenchWizard(service, service.user("Tess Tech"))
+    count.subject = wizard
     wizard.resize(1280, 800)
     wizard.show()
     page = wizard.currentPage()
-    count.type(page.mrn, PATIENT.mrn, "MRN (scanned)", enter=True)
+    count.type(page.mrn, patient.mrn, "MRN (scanned)", enter=True)
     if not page.name.text():
-        count.type(page.name, PATIENT.name, "patient name")
-        count.type(page.dob, PATIENT.date_of_birth.isoformat(), "date of birth")
+        count.type(page.name, patient.name, "patient name")
+        count.type(page.dob, patient.date_of_birth.isoformat(), "date of birth")
     if wizard.currentId() == bw.PATIENT:  # a found patient moves on by itself
         count.click(wizard.button(QWizard.WizardButton.NextButton), "Next (patient)")
     page = wizard.currentPage()
@@ -103,8 +109,9 @@ def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
     count.click(wizard.button(QWizard.WizardButton.NextButton), "Next (order)")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "store the dose")
     page = wizard.currentPage()
+    base = serial_base if serial_base is not None else (100 if known else 0)
     for serial in range(wizard.calculation.vials):
-        count.type(page.scan, VIAL_CODE.format(serial=serial + (100 if known else 0)), f"vial {serial + 1} (scanned)", enter=True)
+        count.type(page.scan, VIAL_CODE.format(serial=serial + base), f"vial {serial + 1} (scanned)", enter=True)
     count.click(wizard.button(QWizard.WizardButton.NextButton), "Next (vials)")
     page = wizard.currentPage()
     if page.order_box.isVisible():  # the order verified by a pharmacist who did not enter it
@@ -119,7 +126,7 @@ def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
     prep = wizard.preparation
     calc = prep.order["calculation"]
     page = wizard.currentPage()
-    count.type(page.mrn, PATIENT.mrn, "verify: MRN")
+    count.type(page.mrn, patient.mrn, "verify: MRN")
     count.type(page.height, f"{calc['height_cm']} cm", "verify: height")
     count.type(page.weight, f"{calc['weight_kg']} kg", "verify: weight")
     count.type(page.dose, f"{calc['dose_mg']}", "verify: dose")
@@ -136,18 +143,19 @@ def bench_walk(service, clock, known: bool) -> tuple[Counter, str]:
     return count, prep.id
 
 
-def chair_walk(service, clock, prep_id: str) -> Counter:
+def chair_walk(service, clock, prep_id: str, count: Counter | None = None, patient: Patient = PATIENT) -> Counter:
     from infusion_app.gui.chair import ChairPage
 
-    count = Counter()
+    count = count or Counter()
     chair = ChairPage(service, service.user("Nora Nurse"))
+    count.subject = chair
     chair.resize(1280, 680)
     chair.show()
     count.type(chair.scan_field, prep_id, "scan the bag", enter=True)
-    count.type(chair.confirm_name, PATIENT.name, "patient's name")
+    count.type(chair.confirm_name, patient.name, "patient's name")
     chair.use_mrn.setChecked(True)
     count._note("choose MRN as the second identifier")
-    count.type(chair.confirm_mrn, PATIENT.mrn, "wristband MRN (scanned)", enter=True)
+    count.type(chair.confirm_mrn, patient.mrn, "wristband MRN (scanned)", enter=True)
     premeds = {"corticosteroid": ("dexamethasone", "10 mg"), "antipyretic": ("acetaminophen", "650 mg"),
                "antihistamine": ("diphenhydramine", "25 mg")}
     for drug_class, row in chair.premed_rows.items():

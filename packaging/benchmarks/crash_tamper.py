@@ -1,10 +1,12 @@
 """Crash-and-tamper harness: SIGKILL writers mid-write, tamper with the files, count what is found.
 
-    .venv/bin/python packaging/benchmarks/crash_tamper.py [--kills 500] [--cli-kills 40] [--seed N]
+    .venv/bin/python packaging/benchmarks/crash_tamper.py [--kills 500] [--cli-kills 40] [--gui-kills 40] [--seed N]
 
 Part 1 kills a writer that cycles through every write path (users, settings, courses, alarms,
-vials, events, overrides) at random moments: forked writers (cheap, many) and real
-`infusion-prep` CLI processes (`user add`, `prep record`; slow start-up, fewer). A writer
+vials, events, overrides) at random moments: forked writers (cheap, many), real
+`infusion-prep` CLI processes (`user add`, `prep record`; slow start-up, fewer) and the desktop
+program itself (offscreen), whose bench wizard and chair are driven through their real widgets
+by count_interactions.py's walks; the GUI acknowledges a step when its screen has moved on. A writer
 prints a line only after its commit; after each kill the database must open, hold every printed
 write, and verify. Part 2 applies every tampering class the hostile review used to a filled
 database (its key and anchor log beside it, as an attacker with write access to the database
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,6 +217,86 @@ def cli_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Repo
         report.lost.extend(missing)
 
 
+GUI_START = "2026-01-15T09:00:00+00:00"
+
+
+def gui_seed(data_dir: Path) -> None:
+    walks = _walks()
+    walks.open_service(data_dir, walks.FakeClock(datetime.fromisoformat(GUI_START))).close()
+
+
+def _walks():
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import count_interactions
+
+    return count_interactions
+
+
+def gui_writer(data_dir: str, round_number: int) -> None:
+    """The desktop program's bench and chair, walked through their real widgets, dose after dose.
+
+    A step is acknowledged (printed) once the screen shows it: the wizard's or chair's own
+    preparation holds the event. The stored preparation must then hold it too.
+    """
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from datetime import timedelta
+
+    from PySide6.QtWidgets import QApplication
+
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.gui.app import create_application
+    from infusion_app.service import open_service as opener
+
+    walks = _walks()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    create_application()
+    # Each round's clock starts after every instant an earlier round could have stored.
+    clock = FakeClock(datetime.fromisoformat(GUI_START) + timedelta(days=2 * round_number))
+    service = opener(data_dir=data_dir, clock=clock)
+    shown: dict[str, int] = {}
+
+    def acknowledge(count, what: str) -> None:
+        subject = count.subject
+        prep = getattr(subject, "preparation", None) or getattr(subject, "prep", None)
+        if prep is not None and len(prep.events) != shown.get(prep.id):
+            shown[prep.id] = len(prep.events)
+            print(f"event {prep.id} {len(prep.events)}", flush=True)
+
+    print("ready", flush=True)
+    dose = 0
+    while True:
+        dose += 1
+        patient = Patient(f"Gui, Patient {round_number}x{dose}", f"G{round_number}x{dose}", date(1970, 3, 4))
+        count = walks.Counter(after=acknowledge)
+        _count, prep_id = walks.bench_walk(service, clock, known=False, count=count, patient=patient,
+                                           serial_base=(round_number * 100 + dose) * 10)
+        print(f"prep {prep_id}", flush=True)
+        walks.chair_walk(service, clock, prep_id, count=walks.Counter(after=acknowledge), patient=patient)
+        clock.advance(hours=2)
+        app.processEvents()
+
+
+def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Report, max_delay: float = 4.0) -> None:
+    """The desktop program killed while a person works at the bench and at the chair."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    for number in range(kills):
+        process = subprocess.Popen([sys.executable, __file__, "--gui-writer", str(data_dir), "--round", str(number)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        first = process.stdout.readline()
+        if first != "ready\n":
+            process.kill()
+            raise AssertionError(f"GUI writer did not start: {first!r} {process.communicate()[1][-2000:]}")
+        time.sleep(rng.uniform(0.0, max_delay))
+        if process.poll() is not None:
+            raise AssertionError(f"GUI writer stopped by itself: {process.communicate()[1][-2000:]}")
+        process.send_signal(signal.SIGKILL)
+        out, _err = process.communicate()
+        report.kills += 1
+        count, missing = check_acknowledged(data_dir, out.splitlines())
+        report.acknowledged += count
+        report.lost.extend(missing)
+
+
 # -- tampering ---------------------------------------------------------------------------------
 
 
@@ -352,8 +434,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=500, help="SIGKILLs of forked writers")
     parser.add_argument("--cli-kills", type=int, default=40, help="SIGKILLs of real infusion-prep processes")
+    parser.add_argument("--gui-kills", type=int, default=40, help="SIGKILLs of the desktop program (offscreen)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--gui-writer", help=argparse.SUPPRESS)
+    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.gui_writer:
+        gui_writer(args.gui_writer, args.round)
+        return 1
     rng = random.Random(args.seed if args.seed is not None else time.time_ns())
     report = Report()
     started = time.monotonic()
@@ -363,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         seed(data)
         crash_rounds(data, args.kills, rng, report)
         cli_kill_rounds(data, args.cli_kills, rng, report)
+        gui_data = work / "gui"
+        gui_seed(gui_data)
+        gui_kill_rounds(gui_data, args.gui_kills, rng, report)
         tamper_all(work / "tamper", report)
     for line in report.lines():
         print(line)
