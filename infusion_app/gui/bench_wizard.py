@@ -253,6 +253,7 @@ class BenchPage(QWizardPage):
             preparation=lambda: self.bench.preparation if self.wizard() else None,
             recorded=lambda status: (self.bench.set_status(status), self.bench.step_recorded.emit(status.id)),
             parent=self,
+            status=lambda prep_id: self.bench.followed_status(prep_id),
         )
         self.body.addWidget(self.fridge_strip)
 
@@ -1295,9 +1296,19 @@ class BenchWizard(QWizard):
         if self.preparation is None or self.preparation.last(EventType.RECONSTITUTED) is None:
             page.show_deadline(None, None)
             return
-        status = self.service.status(self.preparation.id)
+        status = self.followed_status(self.preparation.id)
         page.show_deadline(status.next_deadline, status.now)
         page.refresh_fridge()
+
+    _follower: Any = None
+
+    def followed_status(self, prep_id: str) -> Any:
+        """service.status(prep_id) for a tick: read from storage only when the change feed names it."""
+        if self._follower is None or self._follower.service is not self.service:
+            from .following import StatusFollower
+
+            self._follower = StatusFollower(self.service)
+        return self._follower.status(prep_id)
 
     # -- state from the service -----------------------------------------------------------
     def set_status(self, status) -> None:

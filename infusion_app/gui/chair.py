@@ -128,7 +128,7 @@ class ChairPage(QWidget):
 
         self.fridge = FridgeStrip(
             "bag", service, user=lambda: self.user, preparation=lambda: self.prep,
-            recorded=self._fridge_recorded, parent=self, only_if_refrigerated=True,
+            recorded=self._fridge_recorded, parent=self, only_if_refrigerated=True, status=self.followed_status,
         )
         outer.addWidget(self.fridge)
         self.stack = QStackedWidget(self)
@@ -675,6 +675,16 @@ class ChairPage(QWidget):
         super().showEvent(event)
         self.repaint_countdown()
 
+    _follower: Any = None
+
+    def followed_status(self, prep_id: str) -> Any:
+        """service.status(prep_id) for a tick: read from storage only when the change feed names it."""
+        if self._follower is None or self._follower.service is not self.service:
+            from .following import StatusFollower
+
+            self._follower = StatusFollower(self.service)
+        return self._follower.status(prep_id)
+
     def repaint_countdown(self) -> None:
         """Re-read the stored preparation's deadlines (service + domain, injected clock); show the next."""
         if not self.isVisible():
@@ -684,7 +694,7 @@ class ChairPage(QWidget):
             self.countdown.show_value("—", "none")
             return
         try:
-            status = self.service.status(self.prep.id)
+            status = self.followed_status(self.prep.id)
         except ValidationError:  # removed from storage meanwhile: nothing to count down
             self.deadline_caption.setText("Preparation not found\n")
             self.countdown.show_value("—", "none")

@@ -34,6 +34,7 @@ class FridgeStrip(QFrame):
         recorded: Callable[[Any], None],
         parent: QWidget | None = None,
         only_if_refrigerated: bool = False,
+        status: Callable[[str], Any] | None = None,
     ):
         super().__init__(parent)
         # At the chair a room-temperature bag needs no strip; at the bench any bag may go in.
@@ -43,6 +44,8 @@ class FridgeStrip(QFrame):
         self._user = user
         self._preparation = preparation
         self._recorded = recorded
+        # The page's StatusFollower: a tick reads the preparation only when it changed.
+        self._status = status
         self.setObjectName(f"fridgeStrip_{what}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
@@ -99,7 +102,7 @@ class FridgeStrip(QFrame):
         inside = line.reconstituted_in_fridge if self.what == "vials" else line.bag_in_fridge
         self.in_button.setVisible(not inside)
         self.out_button.setVisible(inside)
-        status = self.service.status(prep.id)
+        status = (self._status or self.service.status)(prep.id)
         by_key = {d.key: d for d in status.deadlines}
         if inside:
             limit = by_key.get("bag_from_fridge_by" if self.what == "bag" else "reconstituted_fridge_until")

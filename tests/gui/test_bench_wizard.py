@@ -601,3 +601,33 @@ def test_a_small_childs_dose_page_shows_the_syringe_path(qtbot, service, technic
     # 0.55 m² x 0.8 mg/m² = 0.44 mg = 1.76 mL, diluted to 4.5 mL (0.0978 mg/mL), 4.5 mL over the hour
     assert "in a SYRINGE, by syringe pump at 4.5 mL/hour" in shown
     assert wizard.button(COMMIT).isEnabled()
+
+
+def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, service, technician, clock, monkeypatch, make_preparation):
+    """Issue 19: the deadline and the refrigerator strip follow the change feed, as the board does."""
+    from infusion_app.domain.formatting import format_countdown
+
+    from .test_chair import count_reads
+
+    prep_id = make_preparation(steps=("reconstituted",))
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.DRAW
+    wizard.repaint_deadline()
+    reads = count_reads(monkeypatch, service)
+    page = wizard.currentPage()
+    for _ in range(3):
+        clock.advance(seconds=5)
+        wizard.repaint_deadline()
+    assert reads == []
+    deadline = service.status(prep_id).next_deadline
+    assert page.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
+
+    # The vials put in the refrigerator elsewhere: read once, and its deadlines followed.
+    service.record_event(prep_id, EventType.RECONSTITUTED_TO_FRIDGE, technician)
+    reads.clear()
+    wizard.repaint_deadline()
+    wizard.repaint_deadline()
+    assert reads.count(prep_id) == 1
+    deadline = service.status(prep_id).next_deadline
+    assert page.deadline_label.text().startswith(deadline.label)
+    assert page.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())

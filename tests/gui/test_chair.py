@@ -485,3 +485,40 @@ def test_the_date_of_birth_starts_empty_and_a_bad_one_is_refused_by_its_label(qt
     click(qtbot, chair.confirm_button)
     assert "is not a date" in chair.confirm_message.text()
     assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is None
+
+
+# -- a tick reads the open bag again only when it changed (issue 19) ----------------------------
+
+
+def count_reads(monkeypatch, service) -> list[str]:
+    """The preparations read from storage from now on, one entry per read."""
+    reads: list[str] = []
+    repository = service.repository
+    one, several = repository.get_preparation, repository.get_preparations
+    monkeypatch.setattr(repository, "get_preparation", lambda prep_id: (reads.append(prep_id), one(prep_id))[1])
+    monkeypatch.setattr(repository, "get_preparations", lambda ids: (reads.extend(ids), several(ids))[1])
+    return reads
+
+
+def test_a_chair_tick_rereads_the_open_bag_only_when_it_changed(qtbot, chair, service, clock, monkeypatch, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    chair.repaint_countdown()  # the first tick after a step of its own reads the bag once
+    reads = count_reads(monkeypatch, service)
+    shown = chair.countdown.text()
+    for _ in range(3):
+        clock.advance(seconds=5)
+        chair.repaint_countdown()
+    assert reads == []
+    assert chair.countdown.text() != shown  # yet the countdown moved
+    deadline = service.status(prep_id).next_deadline
+    assert chair.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
+
+    # Another workstation stores a step of this bag: the next tick reads it, once, and follows it.
+    service.record_event(prep_id, EventType.PREMEDICATION, service.user("Nora Nurse"), details={"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg"})
+    reads.clear()
+    chair.repaint_countdown()
+    chair.repaint_countdown()
+    assert reads.count(prep_id) == 1
+    assert len(chair.prep.events) == len(service.get(prep_id).events)
