@@ -1,5 +1,8 @@
 """The change feed (service.changes_since) and the instant a deadline's state next changes
-(domain deadlines.next_state_change): what lets the board reread and recompute only what changed."""
+(domain deadlines.next_state_change): what lets the board reread and recompute only what changed.
+
+The feed's tests run on SQLite and on PostgreSQL (the `database` fixture, tests/conftest.py): a
+shared server database is where another station's writes come from."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from infusion_app.domain.monograph import default_monograph
 from infusion_app.domain.records import Event, EventType, VialRecord
 from infusion_app.service import open_service
 from infusion_app.storage.database import DB_FILENAME
+from tests.conftest import TEMPLATE_INSTANT, add_staff
 from tests.test_service import ORDER, PATIENT, T0
 
 LEAD = timedelta(minutes=30)
@@ -27,8 +31,17 @@ def clock():
 
 
 @pytest.fixture
-def service(staffed_data_dir, clock):
-    svc = open_service(data_dir=staffed_data_dir, clock=clock)
+def database_url(database, staffed_data_dir, clock):
+    """None (the staffed SQLite file) or a fresh PostgreSQL database given the same STAFF, in order."""
+    if database is not None:
+        with open_service(data_dir=staffed_data_dir, database=database, clock=FakeClock(TEMPLATE_INSTANT)) as svc:
+            add_staff(svc)
+    return database
+
+
+@pytest.fixture
+def service(staffed_data_dir, database_url, clock):
+    svc = open_service(data_dir=staffed_data_dir, database=database_url, clock=clock)
     yield svc
     svc.close()
 
@@ -60,22 +73,34 @@ def test_a_setting_changed_reloads_everything(service, staff):
     assert service.changes_since(token).everything
 
 
-def test_another_workstation_on_the_same_database_is_seen(service, staff, staffed_data_dir, clock):
+def test_another_workstation_on_the_same_database_is_seen(service, staff, staffed_data_dir, database_url, clock):
     token = service.changes_since(None).token
-    with open_service(data_dir=staffed_data_dir, clock=clock) as other:
+    with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock, station="other") as other:
         prep_id = other.create_preparation(PATIENT, ORDER, other.user(staff["tech"].name)).id
     assert service.changes_since(token).preparations == {prep_id}
 
 
-def test_an_older_copy_of_the_database_put_back_reloads_everything(service, staff, staffed_data_dir, clock, tmp_path):
-    backup = tmp_path / "older.sqlite"
+def test_an_older_copy_of_the_database_put_back_reloads_everything(service, staff, staffed_data_dir, database_url, clock, tmp_path):
     service.close()
-    shutil.copy(staffed_data_dir / DB_FILENAME, backup)
-    with open_service(data_dir=staffed_data_dir, clock=clock) as svc:
+    if database_url is None:
+        backup = tmp_path / "older.sqlite"
+        shutil.copy(staffed_data_dir / DB_FILENAME, backup)
+    else:  # a server database restored from a copy: here a database made from it as a template
+        from sqlalchemy.engine import make_url
+
+        from tests.postgres_server import execute_autocommit, with_database
+
+        name, admin = make_url(database_url).database, with_database(database_url, "postgres")
+        execute_autocommit(admin, f"CREATE DATABASE {name}_older TEMPLATE {name}")
+    with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock) as svc:
         svc.create_preparation(PATIENT, ORDER, svc.user(staff["tech"].name))
         token = svc.changes_since(None).token
-    shutil.copy(backup, staffed_data_dir / DB_FILENAME)
-    with open_service(data_dir=staffed_data_dir, clock=clock) as svc:
+    if database_url is None:
+        shutil.copy(backup, staffed_data_dir / DB_FILENAME)
+    else:
+        execute_autocommit(admin, f"DROP DATABASE {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {name}_older",
+                           f"DROP DATABASE {name}_older")
+    with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock) as svc:
         assert svc.changes_since(token).everything
 
 
