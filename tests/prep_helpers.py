@@ -9,10 +9,10 @@ from infusion_app.domain.records import EventType, Role
 def checked(service, prep_id: str) -> dict:
     """The details of a complete, matching independent double check of the stored preparation."""
     prep = service.get(prep_id)
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     return {"entered": {
-        "mrn": prep.patient.mrn, "height": f"{calc['height_cm']} cm", "weight": f"{calc['weight_kg']} kg",
-        "dose_mg": str(calc["dose_mg"]), "volume_ml": str(calc["withdraw_ml"]),
+        "mrn": prep.patient.mrn, "height": f"{calc.height_cm} cm", "weight": f"{calc.weight_kg} kg",
+        "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml),
     }}
 
 

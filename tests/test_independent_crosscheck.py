@@ -456,17 +456,18 @@ POLICY = site_defaults()
 T0 = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
 
 
-def _order() -> dict:
-    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+def _order():
+    from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 
-    return {"calculation": calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), MONO, POLICY).to_dict()}
+    order = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+    return PreparationOrder(order, calculate_dose(order, MONO, POLICY))
 
 
 def _checked(p: Preparation) -> dict:
     """A complete blind double check: the five values re-entered as read."""
-    calc = p.order["calculation"]
+    calc = p.order.calculation
     return {"entered": {"mrn": p.patient.mrn, "height": "170 cm", "weight": "70 kg",
-                        "dose_mg": str(calc["dose_mg"]), "volume_ml": str(calc["withdraw_ml"])}}
+                        "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
 
 
 def _prep(preparer: User, diluter: User | None = None) -> Preparation:

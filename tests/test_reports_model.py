@@ -183,7 +183,7 @@ def test_a_syringe_dose_says_syringe_with_its_volume_and_pump_rate(monograph):
 
     prep = demo_preparation(monograph)
     child = calculate_dose(DoseOrder("90 cm", "12 kg", 1, 8), monograph)  # 0.28 mg in 3 mL by syringe
-    prep = dataclasses.replace(prep, order={**prep.order, "calculation": child.to_dict()})
+    prep = dataclasses.replace(prep, order=dataclasses.replace(prep.order, calculation=child))
     sheet = build(prep, monograph)
     assert "SYRINGE" in sheet.vehicle_line and "3 mL" in sheet.vehicle_line
     assert "syringe pump" in sheet.route_rate and "3 mL/h" in sheet.route_rate

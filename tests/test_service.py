@@ -159,8 +159,8 @@ def test_a_new_preparation_stores_the_patient_order_and_calculation(service, peo
     with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         prep = other.get(status.id.lower())
         assert prep.patient == PATIENT
-        assert prep.order["calculation"]["dose_mg"] == service.calculate(ORDER).dose_mg
-        assert prep.order["height"] == "170 cm" and prep.order["cycle"] == 1
+        assert prep.order.calculation.dose_mg == service.calculate(ORDER).dose_mg
+        assert prep.order.dose.height == "170 cm" and prep.order.cycle == 1
         assert prep.created_by == "Tina Tech" and prep.created_at == T0
         assert prep.monograph_revision == service.monograph.revision
 

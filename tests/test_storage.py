@@ -123,11 +123,22 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path):
     assert path.read_bytes() == before
 
 
+def _sample_order():
+    from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
+    from infusion_app.domain.monograph import load_monograph
+
+    order = DoseOrder("170 cm", "70 kg", 1, 1)
+    return PreparationOrder(order, calculate_dose(order, load_monograph("inotuzumab-ozogamicin")), course={"on_file": False, "flag": "no course on file"})
+
+
+_SAMPLE_ORDER = _sample_order()
+
+
 def sample_prep(prep_id: str = "BSP-ABCD7") -> Preparation:
     return Preparation(
         id=prep_id,
         patient=Patient("Łukasz Ø'Brien-Núñez", "MRN-77", date(1961, 2, 28)),
-        order={"cycle": 1, "day": 1, "calculation": {"dose_mg": 1.46, "warnings": []}},
+        order=_SAMPLE_ORDER,
         created_at=T0,
         created_by="Tina",
         monograph_id="inotuzumab-ozogamicin",

@@ -194,18 +194,18 @@ def run_new(args: argparse.Namespace) -> int:
             return Exit.HARD_STOP
         except StepRefused as exc:
             raise _refused(exc) from None
-    calculation = status.prep.order["calculation"]
+    calculation = status.prep.order.calculation
     if args.json:
-        emit_json({"id": status.id, "stored": True, "calculation": calculation, "current_step": status.current_step,
-                   "course": status.prep.order.get("course")})
+        emit_json({"id": status.id, "stored": True, "calculation": calculation.to_dict(), "current_step": status.current_step,
+                   "course": status.prep.order.course})
     else:
         print(status.id)  # alone on stdout, so that scripts can capture it
-        course = status.prep.order.get("course") or {}
+        course = status.prep.order.course or {}
         if course.get("on_file") is False:
             print(f"flag: {course.get('flag')}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
         for text in course.get("declined_discontinuations", []):
             print(f"flag: {text}", file=sys.stderr)
-        for warning in calculation.get("warnings", []):
+        for warning in calculation.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     return Exit.OK
 
@@ -334,9 +334,9 @@ def run_show(args: argparse.Namespace) -> int:
         emit_json(status.to_dict())
         return Exit.OK
     prep = status.prep
-    calc = prep.order.get("calculation", {})
+    calc = prep.order.calculation
     print(f"{prep.id}  {prep.patient.name}  MRN {prep.patient.mrn}  DOB {prep.patient.date_of_birth.isoformat()}")
-    print(f"Cycle {calc.get('cycle')}, Day {calc.get('day')}: {format_dose(calc.get('dose_mg', 0))}; next: {status.current_step}")
+    print(f"Cycle {calc.cycle}, Day {calc.day}: {format_dose(calc.dose_mg)}; next: {status.current_step}")
     for vial in prep.vials:
         print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
     for number, event in enumerate(prep.events, start=1):
@@ -356,7 +356,7 @@ def _list_entry(status) -> dict:
         "id": status.id,
         "patient": status.prep.patient.name,
         "mrn": status.prep.patient.mrn,
-        "dose_mg": status.prep.order.get("calculation", {}).get("dose_mg"),
+        "dose_mg": status.prep.order.calculation.dose_mg,
         "current_step": status.current_step,
         "active": status.active,
         "next_deadline": ({"key": deadline.key, "label": deadline.label, "at": record["next_deadline"]["at"],

@@ -8,7 +8,8 @@ from the numbers on the sheet.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -138,6 +139,28 @@ class DoseCalculation:
                 found.pop(key, None)
         return found
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DoseCalculation:
+        """The calculation as stored (to_dict), from any version since 0.1: a key added since gets
+        the value it had before the feature existed (no site rounding, no draw syringe, a bag);
+        a key no longer known is dropped. ValueError names a key a calculation cannot be without."""
+        if not isinstance(data, Mapping):
+            raise ValueError("the calculation is not a mapping")
+        found = {f.name: data[f.name] for f in fields(cls) if not f.name.startswith("_") and f.name in data}
+        dose = found.get("dose_mg")
+        # Before site rounding (0.1) the dose was BSA x mg/m2 itself; before the draw syringe it was drawn exactly.
+        found.setdefault("calculated_dose_mg", dose)
+        found.setdefault("dose_rounding_pct", 0.0)
+        found.setdefault("dose_before_draw_mg", dose if dose is not None else 0.0)
+        missing = [f.name for f in fields(cls) if f.name not in found and not f.name.startswith("_")
+                   and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise ValueError(f"the calculation has no {', '.join(missing)}")
+        for key in ("warnings", "hard_stops", "pending_verification"):
+            if key in found:
+                found[key] = [str(item) for item in found[key] or []]
+        return cls(**found)
+
     def _draw_text(self) -> str:
         return f" with {syringe_words(self.draw_syringe_ml, self.draw_graduation_ml)}" if self.draw_syringe_ml else ""
 
@@ -177,6 +200,67 @@ class DoseCalculation:
         lines += [f"WARNING: {w}" for w in self.warnings]
         lines += [f"HARD STOP: {s}" for s in self.hard_stops]
         return lines
+
+
+@dataclass(frozen=True)
+class PreparationOrder:
+    """What a preparation was made for: the order as typed, the calculation it was prepared from, what
+    the course check stored (None: made before courses were kept), the regimen (a drug dosed by one)
+    and the coverage decision shown to the pharmacist (None: not checked).
+
+    to_dict/from_dict are the one conversion to and from the stored order (storage's order_json, the
+    CLI's --json): no other code reads the stored order or its calculation by key."""
+
+    dose: DoseOrder
+    calculation: DoseCalculation
+    course: dict[str, Any] | None = None
+    regimen: str | None = None
+    coverage: dict[str, Any] | None = None
+
+    @property
+    def cycle(self) -> int:
+        return self.calculation.cycle
+
+    @property
+    def day(self) -> int:
+        return self.calculation.day
+
+    def order_dict(self) -> dict[str, Any]:
+        """The order without its calculation, as stored (the CLI's 'order' object)."""
+        found: dict[str, Any] = asdict(self.dose)
+        if self.course is not None:
+            found["course"] = self.course
+        if self.regimen is not None:
+            found["regimen"] = self.regimen
+        if self.coverage is not None:
+            found["coverage"] = self.coverage
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.order_dict(), "calculation": self.calculation.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreparationOrder:
+        """The stored order of any version since 0.1. ValueError when it cannot be an order."""
+        if not isinstance(data, Mapping):
+            raise ValueError("the order is not a mapping")
+        calculation = DoseCalculation.from_dict(data.get("calculation") or {})
+        typed = {f.name: data[f.name] for f in fields(DoseOrder) if f.name in data}
+        # 0.1 stored the order as typed with its calculation; a key it lacks is what the calculation used.
+        typed.setdefault("height", calculation.height_text)
+        typed.setdefault("weight", calculation.weight_text)
+        typed.setdefault("cycle", calculation.cycle)
+        typed.setdefault("day", calculation.day)
+        course = data.get("course")
+        coverage = data.get("coverage")
+        regimen = data.get("regimen") or calculation.regimen
+        return cls(
+            dose=DoseOrder(**typed),
+            calculation=calculation,
+            course=dict(course) if isinstance(course, Mapping) else None,
+            regimen=str(regimen) if regimen else None,
+            coverage=dict(coverage) if isinstance(coverage, Mapping) else None,
+        )
 
 
 def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> str | None:
@@ -449,11 +533,11 @@ def syringe_words(capacity_ml: float, graduation_ml: float) -> str:
     return f"the {format_amount(capacity_ml, 'mL')} syringe ({format_amount(graduation_ml, 'mL')} marks)"
 
 
-def draw_tolerance_mg(calculation: dict[str, Any]) -> float:
+def draw_tolerance_mg(calculation: DoseCalculation) -> float:
     """How far a drawn dose may sit from BSA × mg/m² because of the draw syringe alone: half a mark
     of the reconstituted solution (0 when no syringe table rounded the draw). Every check that
     recomputes the dose from the order (the blind double check, the course) allows it."""
-    return float(calculation.get("draw_graduation_ml") or 0) / 2 * float(calculation.get("reconstituted_mg_per_ml") or 0)
+    return calculation.draw_graduation_ml / 2 * calculation.reconstituted_mg_per_ml
 
 
 def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> Decimal:

@@ -55,10 +55,10 @@ def _measured(parse: Callable[[str], Measurement], text: str, bare_unit: str) ->
 
 def recomputed(prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2) -> dict[str, float]:
     """BSA (with the order's formula) and mg/m² from the checker's own height, weight and dose."""
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     height_cm = float(_measured(parse_height, entered["height"], "cm").to("cm").magnitude)
     weight_kg = float(_measured(parse_weight, entered["weight"], "kg").to("kg").magnitude)
-    bsa = round(body_surface_area(height_cm, weight_kg, calc.get("bsa_formula") or "mosteller"), bsa_decimals)
+    bsa = round(body_surface_area(height_cm, weight_kg, calc.bsa_formula or "mosteller"), bsa_decimals)
     dose = typed_number("dose", entered["dose_mg"], "mg")
     return {
         "height_cm": height_cm,
@@ -93,24 +93,24 @@ def verification_mismatches(
     missing = missing_fields(entered)
     if missing:
         raise IncompleteCheck(missing)
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     wrong: list[str] = []
     again = recomputed(prep, entered, bsa_decimals)
     # Compared as the formatter shows them (height and weight to one decimal, BSA to the site's decimals).
-    if format_number(again["height_cm"], 1) != format_number(float(calc["height_cm"]), 1):
+    if format_number(again["height_cm"], 1) != format_number(calc.height_cm, 1):
         wrong.append("the height differs")
-    if format_number(again["weight_kg"], 1) != format_number(float(calc["weight_kg"]), 1):
+    if format_number(again["weight_kg"], 1) != format_number(calc.weight_kg, 1):
         wrong.append("the weight differs")
-    if round(again["bsa_m2"], bsa_decimals) != round(float(calc["bsa_m2"]), bsa_decimals):
+    if round(again["bsa_m2"], bsa_decimals) != round(calc.bsa_m2, bsa_decimals):
         wrong.append("the BSA recomputed from the height and weight differs")
-    wanted_per_m2 = float(calc.get("dose_mg_per_m2") or 0)
+    wanted_per_m2 = calc.dose_mg_per_m2
     expected_dose = wanted_per_m2 * again["bsa_m2"]
-    cap = calc.get("dose_cap_mg")
+    cap = calc.dose_cap_mg
     if cap is not None:
         expected_dose = min(expected_dose, float(cap))  # the regimen's most per dose (MYLOTARG: one vial)
     # The dose is rounded to the syringe's precision, and a site's dose rounding may move it by up
     # to its percentage; beyond that the re-entered dose does not give the order's mg/m².
-    rounding = abs(float(calc.get("dose_rounding_pct") or 0)) / 100 * expected_dose
+    rounding = abs(calc.dose_rounding_pct) / 100 * expected_dose
     # and the draw syringe reads the volume to its marks.
     draw = draw_tolerance_mg(calc)
     typed = typed_number("dose", entered["dose_mg"], "mg")
@@ -118,8 +118,8 @@ def verification_mismatches(
         wrong.append("the dose per m² recomputed from the dose and BSA differs from the order")
     if str(entered["mrn"]).strip().casefold() != prep.patient.mrn.casefold():
         wrong.append("the MRN differs")
-    if format_dose(typed_number("dose", entered["dose_mg"], "mg")) != format_dose(calc["dose_mg"]):
+    if format_dose(typed_number("dose", entered["dose_mg"], "mg")) != format_dose(calc.dose_mg):
         wrong.append("the dose differs")
-    if format_volume(typed_number("volume", entered["volume_ml"], "mL")) != format_volume(calc["withdraw_ml"]):
+    if format_volume(typed_number("volume", entered["volume_ml"], "mL")) != format_volume(calc.withdraw_ml):
         wrong.append("the volume differs")
     return wrong

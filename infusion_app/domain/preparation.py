@@ -49,7 +49,6 @@ from .deadlines import (
     compute_deadlines,
     duration_text,
     entered_late_text,
-    infusion_duration_from_minutes,
     storage_of,
 )
 from .double_check import ENTERED_FIELDS, FIELD_WORDS, IncompleteCheck, verification_mismatches
@@ -536,8 +535,6 @@ def _check_administration(
         try:
             if not isinstance(entered, dict):
                 raise IncompleteCheck(list(ENTERED_FIELDS))
-            if not isinstance(prep.order, dict) or "calculation" not in prep.order:
-                raise StepRefused("double_check_incomplete", "this preparation has no stored calculation to check against")
             mismatches = verification_mismatches(prep, entered, policy.bsa_decimals, policy.dose_precision_mg)
         except IncompleteCheck as incomplete:
             raise StepRefused(
@@ -769,7 +766,7 @@ def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy
     """A child's most of this premedication (mg) and how it is reached, or None (an adult, or no per-kg dose in the data)."""
     from .identity import completed_years
 
-    weight = (prep.order.get("calculation") or {}).get("weight_kg")
+    weight = prep.order.calculation.weight_kg
     if drug.child_per_kg is None or not weight:
         return None
     if completed_years(prep.patient.date_of_birth, now.astimezone().date()) >= policy.adult_from_age_years:
@@ -894,11 +891,8 @@ def _override_conflicts(prep: Preparation, event: Event, override: Override) -> 
 
 
 def infusion_duration_of(prep: Preparation, monograph: Monograph) -> timedelta:
-    """The planned infusion time: the order's 'infusion_minutes' when given, else the monograph's."""
-    minutes = prep.order.get("infusion_minutes") if isinstance(prep.order, dict) else None
-    if minutes is None:
-        return monograph.duration("infusion.duration")
-    return infusion_duration_from_minutes(minutes, monograph, "infusion_minutes")
+    """The planned infusion time: the monograph's (no order has carried its own since 0.1)."""
+    return monograph.duration("infusion.duration")
 
 
 def _premedication_after_start(prep: Preparation, event: Event) -> Breach | None:
@@ -1077,10 +1071,10 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
         else:
             details = {"drug_class": missing[0], "drug": drug.name, "dose": f"{drug.dose_max.value.to('mg').magnitude:g} mg"}
     elif kind == EventType.VERIFIED:
-        calc = prep.order.get("calculation", {}) if isinstance(prep.order, dict) else {}
+        calc = prep.order.calculation
         details = {"entered": {
-            "mrn": prep.patient.mrn, "height": f"{calc.get('height_cm')} cm", "weight": f"{calc.get('weight_kg')} kg",
-            "dose_mg": str(calc.get("dose_mg")), "volume_ml": str(calc.get("withdraw_ml")),
+            "mrn": prep.patient.mrn, "height": f"{calc.height_cm} cm", "weight": f"{calc.weight_kg} kg",
+            "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml),
         }}
     elif kind == EventType.DISCARDED:
         details = {"reason": "probe reason"}

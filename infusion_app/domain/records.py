@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dosing import PreparationOrder
 
 
 class Role(str, Enum):
@@ -127,7 +130,7 @@ class Preparation:
 
     id: str  # a short human-typable id, also in the label's 2D code
     patient: Patient
-    order: dict[str, Any]  # DoseOrder fields plus the DoseCalculation as a dict (calc.to_dict())
+    order: PreparationOrder  # the order, its calculation, course check and coverage (stored by its to_dict)
     created_at: datetime
     created_by: str
     monograph_id: str

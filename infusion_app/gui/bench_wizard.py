@@ -12,7 +12,6 @@ Reopening an in-progress preparation resumes at its current step.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime
 from typing import Any
 
@@ -1324,9 +1323,8 @@ class BenchWizard(QWizard):
         self.set_status(status)
         prep = status.prep
         self.patient = prep.patient
-        self.order = DoseOrder(**{f.name: prep.order[f.name] for f in dataclasses.fields(DoseOrder) if f.name in prep.order})
-        stored = prep.order["calculation"]
-        self.calculation = DoseCalculation(**{f.name: stored[f.name] for f in dataclasses.fields(DoseCalculation) if f.name in stored})
+        self.order = prep.order.dose
+        self.calculation = prep.order.calculation
         self.setWindowTitle(f"{prep.patient.name} ({prep.id})")
         page = PAGE_FOR_STEP.get(status.current_step)
         if page is None:

@@ -662,12 +662,9 @@ class ChairPage(QWidget):
         else:
             # Not shown before the nurse has entered both identifiers independently.
             self.patient_label.setText("Patient not yet confirmed")
-        calc = self.prep.order.get("calculation", self.prep.order)
-        dose_mg = calc.get("dose_mg") if isinstance(calc, dict) else None
-        dose_text = f" · dose {format_dose(dose_mg)}" if isinstance(dose_mg, (int, float)) else ""
         order = self.prep.order
-        cycle, day = order.get("cycle"), order.get("day")
-        where = f" · cycle {cycle} day {day}" if cycle and day else ""
+        dose_text = f" · dose {format_dose(order.calculation.dose_mg)}"
+        where = f" · cycle {order.cycle} day {order.day}"
         self.bag_label.setText(f"Bag {self.prep.id}{dose_text}{where}")
         self.step_label.setText(STEP_TEXT.get(current_step(self.prep), current_step(self.prep)))
 
@@ -815,10 +812,9 @@ class ChairPage(QWidget):
         """(cycle, day, local date the infusion started) of this bag, or None if it did not start."""
         assert self.prep is not None
         started = self.prep.last(EventType.INFUSION_STARTED)
-        cycle, day = self.prep.order.get("cycle"), self.prep.order.get("day")
-        if started is None or cycle is None or day is None:
+        if started is None:
             return None
-        return int(cycle), int(day), started.at.astimezone().date()
+        return self.prep.order.cycle, self.prep.order.day, started.at.astimezone().date()
 
     def _fill_course_link(self) -> None:
         """Offer to record the dose in the patient's course, unless there is none or it is already there."""

@@ -8,11 +8,10 @@ every run (only its local-time rendering follows the machine's time zone).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from ..domain.dosing import DoseOrder, calculate_dose
+from ..domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 from ..domain.formatting import format_dose
 from ..domain.monograph import Monograph, default_monograph, load_monograph
 from ..domain.records import DiluteStorage, Event, EventType, Patient, Preparation, VialRecord
@@ -44,7 +43,7 @@ def demo_preparation(monograph: Monograph | None = None, vials: int | None = Non
     """The sample preparation: cycle 1 day 1, reconstituted, diluted, checked and labelled."""
     monograph = monograph or default_monograph()
     calculation = calculate_dose(DEMO_ORDER, monograph)
-    order = {**asdict(DEMO_ORDER), "calculation": calculation.to_dict()}
+    order = PreparationOrder(DEMO_ORDER, calculation)
     ndc = monograph.text("product.ndc")
     count = calculation.vials if vials is None else vials
     vial_records = [
@@ -96,9 +95,9 @@ def demo_sheet_data(
 
     monograph = load_monograph(prep.monograph_id) if prep is not None else default_monograph()
     prep = prep or demo_preparation(monograph)
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     course = {
-        "Course": f"Cycle {calc['cycle']}, Day {calc['day']}: the first dose of the course",
+        "Course": f"Cycle {calc.cycle}, Day {calc.day}: the first dose of the course",
         "HSCT": "not planned",
     }
     data = SheetData.from_preparation(

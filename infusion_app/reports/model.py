@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.formatting import (
     format_amount,
@@ -25,6 +25,9 @@ from ..domain.formatting import (
 from ..domain.monograph import Monograph
 from ..domain.preparation import premedication_given
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
+
+if TYPE_CHECKING:
+    from ..domain.dosing import DoseCalculation, DoseOrder
 
 NOT_YET_RECONSTITUTED = "starts at reconstitution"
 
@@ -282,54 +285,54 @@ def _response_text(response: str | None, monograph: Monograph) -> str:
     return monograph.response_words(response)
 
 
-def _order_rows(calc: Mapping[str, Any], order: Mapping[str, Any], monograph: Monograph) -> list[Row]:
-    standard = format_amount(calc["standard_mg_per_m2"], "mg/m²")
-    mg_per_m2 = format_amount(calc["dose_mg_per_m2"], "mg/m²")
-    if calc.get("reduce_pct"):
-        mg_per_m2 += f" (reduced {format_number(calc['reduce_pct'], 1)}% from {standard})"
-    product = f"{format_amount(calc['dose_mg_per_m2'], 'mg/m²')} × {format_amount(calc['bsa_m2'], 'm²')}"
-    rounding = calc.get("dose_rounding_pct") or 0
+def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -> list[Row]:
+    standard = format_amount(calc.standard_mg_per_m2, "mg/m²")
+    mg_per_m2 = format_amount(calc.dose_mg_per_m2, "mg/m²")
+    if calc.reduce_pct:
+        mg_per_m2 += f" (reduced {format_number(calc.reduce_pct, 1)}% from {standard})"
+    product = f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')}"
+    rounding = calc.dose_rounding_pct
     if rounding:
-        calculated = calc.get("calculated_dose_mg", calc["dose_mg"])
+        calculated = calc.calculated_dose_mg
         sign = "+" if rounding > 0 else ""
         dose = (
-            f"{product} = {format_dose(calculated)}, rounded to {format_dose(calc['dose_mg'])} "
+            f"{product} = {format_dose(calculated)}, rounded to {format_dose(calc.dose_mg)} "
             f"by site policy ({sign}{format_number(rounding, 1)}%)"
         )
     else:
-        dose = f"{product} = {format_dose(calc['dose_mg'])}"
-    cap = calc.get("dose_cap_mg")
-    if cap is not None and float(calc["calculated_dose_mg"]) > float(cap):
+        dose = f"{product} = {format_dose(calc.dose_mg)}"
+    cap = calc.dose_cap_mg
+    if cap is not None and calc.calculated_dose_mg > cap:
         # The regimen's most per dose: the sheet shows BSA x mg/m² and the cap that replaced it.
-        dose = f"{product} = {format_dose(calc['calculated_dose_mg'])}, capped at {format_dose(cap)} per dose"
-    before_draw = calc.get("dose_before_draw_mg")
-    if before_draw and calc.get("draw_syringe_ml") and abs(float(before_draw) - float(calc["dose_mg"])) > 1e-12:
+        dose = f"{product} = {format_dose(calc.calculated_dose_mg)}, capped at {format_dose(cap)} per dose"
+    before_draw = calc.dose_before_draw_mg
+    if before_draw and calc.draw_syringe_ml and abs(before_draw - calc.dose_mg) > 1e-12:
         # The calculated dose beside the drawn one: the syringe's marks decide the dose given.
         from ..domain.dosing import syringe_words  # here: the dose engine (pint) stays out of a sheet-less start
         if not rounding:
             dose = f"{product} = {format_dose(before_draw)}"
         dose += (
-            f"; drawn {format_volume(calc['withdraw_ml'])} on {syringe_words(calc['draw_syringe_ml'], calc['draw_graduation_ml'])}"
-            f" = {format_amount(calc['dose_mg'], 'mg', 3)}, the dose given"
+            f"; drawn {format_volume(calc.withdraw_ml)} on {syringe_words(calc.draw_syringe_ml, calc.draw_graduation_ml)}"
+            f" = {format_amount(calc.dose_mg, 'mg', 3)}, the dose given"
         )
-    height = format_amount(calc["height_cm"], "cm")
-    weight = format_amount(calc["weight_kg"], "kg")
-    height_typed = calc.get("height_text") or order.get("height")
-    weight_typed = calc.get("weight_text") or order.get("weight")
+    height = format_amount(calc.height_cm, "cm")
+    weight = format_amount(calc.weight_kg, "kg")
+    height_typed = calc.height_text or order.height
+    weight_typed = calc.weight_text or order.weight
     if height_typed and height_typed.replace(" ", "") != height.replace(" ", ""):
         height += f" (entered as {height_typed})"
     if weight_typed and weight_typed.replace(" ", "") != weight.replace(" ", ""):
         weight += f" (entered as {weight_typed})"
     return [
-        Row("Cycle / Day", f"Cycle {calc['cycle']}, Day {calc['day']}"),
+        Row("Cycle / Day", f"Cycle {calc.cycle}, Day {calc.day}"),
         (
-            Row("Regimen", monograph.regimen_name(calc["regimen"]))
-            if calc.get("regimen")
-            else Row("Response", _response_text(calc.get("response"), monograph))
+            Row("Regimen", monograph.regimen_name(calc.regimen))
+            if calc.regimen
+            else Row("Response", _response_text(calc.response, monograph))
         ),
         Row("Height", height),
         Row("Weight", weight),
-        Row("BSA", f"{format_bsa(calc['bsa_m2'], calc['bsa_formula_name'])}: {calc['bsa_equation']}"),
+        Row("BSA", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}: {calc.bsa_equation}"),
         Row("Dose per m²", mg_per_m2),
         Row("Dose", dose),
     ]
@@ -446,18 +449,18 @@ def _premedication_drug_text(event: Event, tz: tzinfo | None) -> str:
     return text
 
 
-def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz: tzinfo | None) -> tuple[list[Step], list[Step]]:
+def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: tzinfo | None) -> tuple[list[Step], list[Step]]:
     reconstituted = prep.last(EventType.RECONSTITUTED)
     diluted = prep.last(EventType.DILUTED)
     verified = prep.last(EventType.VERIFIED)
     labelled = prep.last(EventType.LABELLED)
-    vials = int(calc["vials"])
-    per_vial = format_volume(calc["reconstitution_ml_per_vial"])
+    vials = calc.vials
+    per_vial = format_volume(calc.reconstitution_ml_per_vial)
     deliverable = format_volume(monograph.magnitude("reconstitution.deliverable_volume_per_vial", "mL"))
     reconstitution = [
         Step(
-            f"Reconstitute each of {vials} vial{'s' if vials != 1 else ''} ({format_dose(calc['vial_mg'])}) with "
-            f"{per_vial} {monograph.text('reconstitution.diluent')}: {format_concentration(calc['reconstituted_mg_per_ml'])}, "
+            f"Reconstitute each of {vials} vial{'s' if vials != 1 else ''} ({format_dose(calc.vial_mg)}) with "
+            f"{per_vial} {monograph.text('reconstitution.diluent')}: {format_concentration(calc.reconstituted_mg_per_ml)}, "
             f"{deliverable} deliverable per vial. This starts the clocks.",
             _done(reconstituted, tz),
         ),
@@ -467,24 +470,24 @@ def _steps(prep: Preparation, monograph: Monograph, calc: Mapping[str, Any], tz:
     ]
     dilution = [
         Step(
-            f"Withdraw {format_volume(calc['withdraw_ml'])} ({format_dose(calc['dose_mg'])}) of the reconstituted solution.",
+            f"Withdraw {format_volume(calc.withdraw_ml)} ({format_dose(calc.dose_mg)}) of the reconstituted solution.",
             _done(diluted, tz),
         ),
         Step(
             (
                 f"Draw {monograph.text('syringe.vehicle_short')} into the syringe with it up to the "
-                f"{format_volume(calc['final_volume_ml'])} mark (about {format_volume(calc.get('nacl_about_ml', calc['nacl_ml']))}): "
-                f"{format_concentration(calc['final_concentration_mg_per_ml'])} (syringe administration)."
+                f"{format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml if calc.nacl_about_ml is not None else calc.nacl_ml)}): "
+                f"{format_concentration(calc.final_concentration_mg_per_ml)} (syringe administration)."
             )
-            if calc.get("container") == "syringe"
-            else f"Add it to {format_volume(calc['nacl_ml'])} {monograph.text('dilution.vehicle')} for a total of "
-            f"{format_volume(calc['final_volume_ml'])}: {format_concentration(calc['final_concentration_mg_per_ml'])}.",
+            if calc.container == "syringe"
+            else f"Add it to {format_volume(calc.nacl_ml)} {monograph.text('dilution.vehicle')} for a total of "
+            f"{format_volume(calc.final_volume_ml)}: {format_concentration(calc.final_concentration_mg_per_ml)}.",
             _done(diluted, tz),  # the dilution itself, ticked with its time and initials
         ),
         Step(monograph.text("dilution.mixing")),
         Step(monograph.text("reconstitution.discard_rest")),
         Step("Independent double check by a pharmacist (not the preparer).", _done(verified, tz)),
-        Step(f"Label the {'syringe' if calc.get('container') == 'syringe' else 'bag'}; protect it from light.", _done(labelled, tz)),
+        Step(f"Label the {'syringe' if calc.container == 'syringe' else 'bag'}; protect it from light.", _done(labelled, tz)),
     ]
     return reconstitution, dilution
 
@@ -643,20 +646,20 @@ def _bag_refrigerated(prep: Preparation) -> bool:
     return diluted is not None and str(diluted.details.get("storage", "")) == DiluteStorage.FRIDGE.value
 
 
-def _billing(calc: Mapping[str, Any], monograph: Monograph, prep: Preparation | None = None) -> list[Row]:
+def _billing(calc: DoseCalculation, monograph: Monograph, prep: Preparation | None = None) -> list[Row]:
     if prep is not None and prep.last(EventType.DISCARDED) is not None:
         return _discarded_billing(calc, monograph, prep)
     return [
-        Row("HCPCS", f"{calc['hcpcs']}: {monograph.text('billing.hcpcs_description')}"),
-        Row("Units administered", f"{format_amount(calc['billing_units_administered'], 'units')} ({format_dose(calc['dose_mg'])})"),
-        Row("Units discarded", f"{format_amount(calc['billing_units_discarded'], 'units')} ({format_dose(calc['discarded_mg'])})"),
-        Row("Modifier", str(calc["billing_modifier"])),
+        Row("HCPCS", f"{calc.hcpcs}: {monograph.text('billing.hcpcs_description')}"),
+        Row("Units administered", f"{format_amount(calc.billing_units_administered, 'units')} ({format_dose(calc.dose_mg)})"),
+        Row("Units discarded", f"{format_amount(calc.billing_units_discarded, 'units')} ({format_dose(calc.discarded_mg)})"),
+        Row("Modifier", calc.billing_modifier),
     ]
 
 
-def _discarded_billing(calc: Mapping[str, Any], monograph: Monograph, prep: Preparation) -> list[Row]:
+def _discarded_billing(calc: DoseCalculation, monograph: Monograph, prep: Preparation) -> list[Row]:
     """A discarded preparation bills nothing as administered; every vial opened is waste."""
-    hcpcs = Row("HCPCS", f"{calc['hcpcs']}: {monograph.text('billing.hcpcs_description')}")
+    hcpcs = Row("HCPCS", f"{calc.hcpcs}: {monograph.text('billing.hcpcs_description')}")
     if prep.last(EventType.INFUSION_STARTED) is not None:
         # Part of the dose may have run in before the discard: only the pharmacist can say how much.
         return [
@@ -664,8 +667,8 @@ def _discarded_billing(calc: Mapping[str, Any], monograph: Monograph, prep: Prep
             Row("Units administered", "DISCARDED after the infusion started: the pharmacist records the amount given"),
             Row("Units discarded", "the remainder, as recorded by the pharmacist"),
         ]
-    opened_mg = float(calc["vials"]) * float(calc["vial_mg"])
-    unit_mg = float(calc.get("billing_unit_mg") or 0) or None
+    opened_mg = calc.vials * calc.vial_mg
+    unit_mg = calc.billing_unit_mg or None
     # As the dose engine counts the units in the vials: rounded half up to whole units.
     units = format_amount(int(opened_mg / unit_mg + 0.5), "units") if unit_mg else "all"
     return [
@@ -698,9 +701,9 @@ def _build(
     policy_decision: Any,
     tz: tzinfo | None,
 ) -> SheetData:
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     if policy_decision is None:
-        policy_decision = prep.order.get("policy_decision") or prep.order.get("coverage")
+        policy_decision = prep.order.coverage
     by_key = _deadline_map(deadlines)
     reconstituted = prep.last(EventType.RECONSTITUTED) is not None
 
@@ -717,10 +720,10 @@ def _build(
     verified = prep.last(EventType.VERIFIED)
     reconstitution_steps, dilution_steps = _steps(prep, monograph, calc, tz)
     route = monograph.text("infusion.route")
-    syringe = calc.get("container") == "syringe"
+    syringe = calc.container == "syringe"
     # Bag or syringe, the calculation holds the container's rate (its volume over the infusion time,
     # or the monograph's stated rate for its one bag).
-    rate = format_amount(calc["infusion_rate_ml_per_hour"], "mL/h")
+    rate = format_amount(calc.infusion_rate_ml_per_hour, "mL/h")
     return SheetData(
         prep_id=prep.id,
         patient_name=prep.patient.name,
@@ -728,12 +731,12 @@ def _build(
         date_of_birth=_date_text(prep.patient.date_of_birth),
         generic_name=monograph.generic_name,
         brand_name=printed_brand(monograph.brand_name),
-        dose=format_dose(calc["dose_mg"]),
-        order=_order_rows(calc, prep.order, monograph),
+        dose=format_dose(calc.dose_mg),
+        order=_order_rows(calc, prep.order.dose, monograph),
         course=_course_rows(course_info),
         policy=_policy_block(policy_decision),
         premedication=_premedication(prep, monograph, tz),
-        vials_needed=int(calc["vials"]),
+        vials_needed=calc.vials,
         vials=[
             VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "")
             for i, v in enumerate(prep.vials, start=1)
@@ -748,11 +751,11 @@ def _build(
         signatures=_signatures(prep, tz),
         billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),
-        warnings=[str(w) for w in calc.get("warnings", [])] + _course_flags(prep.order.get("course")),
-        hard_stops=[str(s) for s in calc.get("hard_stops", [])],
-        pending_verification=[_pending_text(p) for p in calc.get("pending_verification", [])],
-        vehicle_line=f"in {calc['vehicle']}, total {format_volume(calc['final_volume_ml'])}" + (" in a SYRINGE" if syringe else ""),
-        final_concentration=format_concentration(calc["final_concentration_mg_per_ml"]),
+        warnings=[str(w) for w in calc.warnings] + _course_flags(prep.order.course),
+        hard_stops=[str(s) for s in calc.hard_stops],
+        pending_verification=[_pending_text(p) for p in calc.pending_verification],
+        vehicle_line=f"in {calc.vehicle}, total {format_volume(calc.final_volume_ml)}" + (" in a SYRINGE" if syringe else ""),
+        final_concentration=format_concentration(calc.final_concentration_mg_per_ml),
         route_rate=f"{route}{' by syringe pump' if syringe else ''} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
         label_filter=(
             "GIVE THROUGH AN IN-LINE FILTER: " + " or ".join(monograph.items("dilution.filters_allowed"))

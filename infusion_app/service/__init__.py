@@ -37,7 +37,7 @@ Preparations (ids like "<drug prefix>-7K3QX": ids.normalize_preparation_id accep
         # monograph: the drug ordered (load_monograph(id).with_regimen(r)); the service's default drug if None
     monograph_of(prep) -> Monograph                                 # the drug a stored preparation was made of
         # PreparationBlocked(.calculation, .hard_stops) when the calculation has a hard stop: nothing stored
-        # prep.order = {DoseOrder fields..., "calculation": DoseCalculation.to_dict(), "coverage": ... if given}
+        # prep.order: PreparationOrder (.dose DoseOrder, .calculation DoseCalculation, .course, .regimen, .coverage)
     add_vial(prep_id, VialRecord | gs1_text, user) -> PreparationStatus
     record_event(prep_id, EventType, user, at=None, details=None, override=None) -> PreparationStatus
         # domain check_event, then ONE transaction (override event + event + audit) before returning

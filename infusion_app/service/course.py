@@ -224,8 +224,8 @@ class CourseService:
             if prep.patient.mrn != str(mrn).strip():
                 raise ValidationError("preparation id", f"preparation {prep.id} is for MRN {prep.patient.mrn}, not {mrn}")
             order = prep.order
-            if (str(order.get("cycle")), str(order.get("day"))) != (str(cycle).strip(), str(day).strip()):
-                raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.get('cycle')} Day {order.get('day')}")
+            if (str(order.cycle), str(order.day)) != (str(cycle).strip(), str(day).strip()):
+                raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.cycle} Day {order.day}")
             for other in self.repository.courses_for_preparation(prep.id):
                 raise ValidationError("preparation id", f"preparation {prep.id} is already recorded as cycle {other[1]} Day {other[2]}")
             if override is None:  # a bag already given with another dose is recorded only as a pharmacist's deviation
@@ -246,19 +246,19 @@ class CourseService:
             dose = rules.plan_for(course, int(str(cycle).strip()), self.monograph).dose(int(str(day).strip()))
         except (ValidationError, KeyError, ValueError):
             return  # the domain names the bad cycle or day when the dose is recorded
-        calculation = prep.order.get("calculation") or {}
-        prepared = calculation.get("dose_mg_per_m2")
-        if dose.mg_per_m2 is None or prepared is None:
+        calculation = prep.order.calculation
+        prepared = calculation.dose_mg_per_m2
+        if dose.mg_per_m2 is None:
             return
         if abs(float(prepared) - float(dose.mg_per_m2)) > 1e-9:
             raise CourseBlocked([
                 f"course-dose: preparation {prep.id} holds {format_amount(prepared, 'mg/m²')}; the course's cycle {cycle} "
                 f"Day {day} is {format_amount(dose.mg_per_m2, 'mg/m²')}"
             ])
-        bsa, dose_mg = calculation.get("bsa_m2"), calculation.get("dose_mg")
-        if bsa and dose_mg is not None:
+        bsa, dose_mg = calculation.bsa_m2, calculation.dose_mg
+        if bsa:
             expected = float(bsa) * float(dose.mg_per_m2)
-            allowed = abs(float(calculation.get("dose_rounding_pct") or 0)) / 100 * expected + self.service.policy().dose_precision_mg
+            allowed = abs(calculation.dose_rounding_pct) / 100 * expected + self.service.policy().dose_precision_mg
             allowed += draw_tolerance_mg(calculation)  # the draw syringe's rounding
             if abs(float(dose_mg) - expected) > allowed + 1e-9:
                 raise CourseBlocked([

@@ -75,7 +75,7 @@ class DocumentService:
             printed_at=status.now,
             program_version=__version__,
             course_info=self._course_status(prep.patient.mrn),
-            policy_decision=prep.order.get("coverage"),
+            policy_decision=prep.order.coverage,
         )
         if prep.last(EventType.LABELLED) is not None:
             data = replace(data, reprint_at=format_instant(status.now))

@@ -12,10 +12,9 @@ def snapshot_pdf(service, paper: str | None = None) -> tuple[bytes, int]:
 
     preparations = []
     for status in service.list_active():
-        calc = status.prep.order.get("calculation") or {}
         preparations.append(SnapshotPreparation(
             prep_id=status.id, patient=status.prep.patient.name, mrn=status.prep.patient.mrn,
-            dose=dose_text(calc.get("dose_mg")), step=status.current_step,
+            dose=dose_text(status.prep.order.calculation.dose_mg), step=status.current_step,
             deadlines=[(d.label, d.at, "met" if d.met_at else str(getattr(d.state, "value", d.state))) for d in status.deadlines],
         ))
     courses = []

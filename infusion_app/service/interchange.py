@@ -84,8 +84,8 @@ class ExportFacts:
 def gather(prep: Preparation, monograph: Monograph | None = None) -> ExportFacts:
     monograph = monograph or load_monograph(prep.monograph_id)
     line = Timeline.of(prep.events)
-    calc = prep.order.get("calculation") or {}
-    volume = float(calc.get("final_volume_ml") or monograph.magnitude("dilution.final_volume", "mL"))
+    calc = prep.order.calculation
+    volume = calc.final_volume_ml
     hours = infusion_duration_of(prep, monograph).total_seconds() / 3600
     preparer_event = prep.last(EventType.DILUTED) or prep.last(EventType.RECONSTITUTED)
     return ExportFacts(
@@ -94,7 +94,7 @@ def gather(prep: Preparation, monograph: Monograph | None = None) -> ExportFacts
         drug_name=monograph.generic_name,
         brand_name=monograph.brand_name,
         route=monograph.text("infusion.route"),
-        dose_mg=float(calc.get("dose_mg")),
+        dose_mg=calc.dose_mg,
         volume_ml=volume,
         rate_ml_per_h=round(volume / hours, 2),
         preparer=preparer_event.user if preparer_event else None,

@@ -21,7 +21,7 @@ from ..domain import deadlines as deadline_rules
 from ..domain import preparation as machine
 from ..domain.clock import Clock, MonotonicClock, SystemClock
 from ..domain.deadlines import Deadline
-from ..domain.dosing import DoseCalculation, DoseOrder, calculate_dose
+from ..domain.dosing import DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
@@ -226,8 +226,8 @@ class PreparationStatus:
         return {
             "id": prep.id,
             "patient": {"name": prep.patient.name, "mrn": prep.patient.mrn, "date_of_birth": prep.patient.date_of_birth.isoformat()},
-            "order": {k: v for k, v in prep.order.items() if k != "calculation"},
-            "calculation": prep.order.get("calculation"),
+            "order": prep.order.order_dict(),
+            "calculation": prep.order.calculation.to_dict(),
             "created_at": utc_iso(prep.created_at),
             "created_by": prep.created_by,
             "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
@@ -524,7 +524,7 @@ class PreparationService:
 
     def monograph_of(self, prep: Preparation) -> Monograph:
         """The monograph a preparation was made from (its monograph_id), as dosed by its regimen."""
-        regimen = prep.order.get("regimen") if isinstance(prep.order, dict) else None
+        regimen = prep.order.regimen
         # The service's own monograph when it is this drug's (a site or test may hand it one read from a file).
         found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
         return found.with_regimen(regimen)
@@ -610,11 +610,8 @@ class PreparationService:
                            {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops})
             )
             raise PreparationBlocked(calculation)
-        stored_order: dict[str, Any] = {**dataclasses.asdict(order), "calculation": calculation.to_dict(), "course": course_on_file}
-        if drug.regimen is not None:
-            stored_order["regimen"] = drug.regimen.id
-        if coverage is not None:
-            stored_order["coverage"] = coverage
+        stored_order = PreparationOrder(order, calculation, course_on_file,
+                                        drug.regimen.id if drug.regimen is not None else None, coverage)
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
 
@@ -632,7 +629,7 @@ class PreparationService:
                 "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
                 "created_by": creator.name,
                 # the stored order and calculation, exactly: a dose edited in the table is detected
-                "order_digest": text_digest(canonical_json(stored_order)),
+                "order_digest": text_digest(canonical_json(stored_order.to_dict())),
             })
             try:
                 self.repository.add_preparation(prep, audit)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from ..domain.dosing import PreparationOrder
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
@@ -61,6 +62,14 @@ def _json(text: Any, what: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError):
         raise MalformedRow(f"{what} holds malformed JSON") from None
+
+
+def _order(row: PreparationRow) -> PreparationOrder:
+    stored = _json(row.order_json, f"the order of preparation {row.id}")
+    try:
+        return PreparationOrder.from_dict(stored)
+    except (TypeError, ValueError) as why:
+        raise MalformedRow(f"the order of preparation {row.id} cannot be read: {why}") from None
 
 
 def _event(row: EventRow) -> Event:
@@ -355,7 +364,7 @@ class SqlRepository(TransactionScopes):
                         patient_name=prep.patient.name,
                         mrn=prep.patient.mrn,
                         date_of_birth=prep.patient.date_of_birth,
-                        order_json=canonical_json(prep.order),
+                        order_json=canonical_json(prep.order.to_dict()),
                         created_at=prep.created_at,
                         created_by=prep.created_by,
                         monograph_id=prep.monograph_id,
@@ -460,7 +469,7 @@ class SqlRepository(TransactionScopes):
             Preparation(
                 id=row.id,
                 patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
-                order=_json(row.order_json, f"the order of preparation {row.id}"),
+                order=_order(row),
                 created_at=row.created_at,
                 created_by=row.created_by,
                 monograph_id=row.monograph_id,

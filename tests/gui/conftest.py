@@ -128,7 +128,7 @@ def make_preparation(service):
 
     def make(patient: Patient = PATIENT, order: DoseOrder = ORDER, steps: tuple[str, ...] = ()) -> str:
         status = service.create_preparation(patient, order, service.user("Tess Tech"))
-        for _ in range(status.prep.order["calculation"]["vials"]):
+        for _ in range(status.prep.order.calculation.vials):
             service.add_vial(status.id, VIAL, service.user("Tess Tech"), product_confirmed=True)
         for step in steps:
             kind, who, details = BENCH_STEPS[step]

@@ -109,7 +109,7 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     # Committed before the page moved on.
     [stored] = service.list_active()
     assert stored.prep.patient.mrn == "MRN2002"
-    assert stored.prep.order["calculation"]["dose_mg"] == expected.dose_mg
+    assert stored.prep.order.calculation.dose_mg == expected.dose_mg
     assert wizard.currentId() == bw.VIALS
     assert not wizard.button(NEXT).isEnabled()  # no vial yet
     for serial in range(expected.vials):
@@ -305,7 +305,7 @@ def test_self_verification_is_refused_and_the_refusal_shown(qtbot, service, phar
     verify_order(service, prep_id, service.user("Paula Pharm"))
     service.record_event(prep_id, EventType.RECONSTITUTED, pharmacist)
     service.record_event(prep_id, EventType.DILUTED, pharmacist, details={"storage": "room"})
-    calc = service.get(prep_id).order["calculation"]
+    calc = service.get(prep_id).order.calculation.to_dict()
     wizard = open_wizard(qtbot, service, pharmacist, prep_id)
     assert wizard.currentId() == bw.VERIFY
     sign_verification(qtbot, wizard, "Phil Pharm", PATIENT.mrn, format_number(calc["dose_mg"]), format_number(calc["withdraw_ml"]))
@@ -320,7 +320,7 @@ def test_self_verification_is_refused_and_the_refusal_shown(qtbot, service, phar
 
 def test_re_entered_values_that_differ_are_refused_without_showing_the_right_ones(qtbot, service, technician, make_preparation):
     prep_id = make_preparation(steps=("reconstituted", "diluted"))
-    calc = service.get(prep_id).order["calculation"]
+    calc = service.get(prep_id).order.calculation.to_dict()
     wrong_dose = format_number(calc["dose_mg"] + 0.1)
     wizard = open_wizard(qtbot, service, technician, prep_id)
     sign_verification(qtbot, wizard, "Phil Pharm", PATIENT.mrn, wrong_dose, format_number(calc["withdraw_ml"]))

@@ -61,7 +61,7 @@ def test_rows_are_sorted_by_urgency_and_coloured_as_alarms_are(qtbot, service, t
     assert model.data(model.index(1, COUNTDOWN_COLUMN)) == format_countdown(seconds)
     assert model.data(model.index(0, COUNTDOWN_COLUMN)).startswith("-")
     assert format_instant(status.next_deadline.at) in model.data(model.index(1, 3))
-    dose = service.get(three_preparations["warning"]).order["calculation"]["dose_mg"]
+    dose = service.get(three_preparations["warning"]).order.calculation.dose_mg
     assert model.data(model.index(1, 1)) == format_dose(dose)
 
 
