@@ -156,10 +156,15 @@ class SettingsDialog(QDialog):
         self.save_button = QPushButton("Sa&ve settings", self)
         self.save_button.setObjectName("saveSettingsButton")
         self.save_button.clicked.connect(self.save)
+        # After "changed by NAME at TIME; reload": shows what is stored now (this form's edits are lost).
+        self.reload_button = QPushButton("Rel&oad", self)
+        self.reload_button.setObjectName("reloadSettingsButton")
+        self.reload_button.clicked.connect(self.reload)
         self.close_button = QPushButton("&Close", self)
         self.close_button.setObjectName("closeSettingsButton")
         self.close_button.clicked.connect(self.reject)
         buttons.addWidget(self.save_button)
+        buttons.addWidget(self.reload_button)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
 
@@ -315,8 +320,13 @@ class SettingsDialog(QDialog):
     # -- reading -----------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Show what is stored now."""
+        """Show what is stored now, and remember which version of each setting was shown: saving
+        passes it back (expected=), so a change another station made meanwhile is refused, never
+        overwritten, and a field left alone is never written back over the other station's value."""
         values = self.service.settings().as_dict()
+        self._shown = dict(values)
+        versions = getattr(self.service, "setting_version", None)
+        self._versions = {key: versions(key) for key in SETTINGS} if versions is not None else {}
         self._select(self.paper_size, values["paper_size"])
         self._select(self.label_size, values["label_size"])
         self.label_queue.setCurrentText(values.get("label_queue", ""))
@@ -408,8 +418,14 @@ class SettingsDialog(QDialog):
 
     # -- settings ----------------------------------------------------------------------------
 
+    def reload(self) -> None:
+        self.load()
+        self._say(self.message, "Reloaded: the values stored now are shown.", "")
+
     def pending_changes(self) -> dict[str, Any]:
-        values = self.service.settings().as_dict()
+        """What this form changes against what it showed (not against what is stored now: that
+        may be another station's newer value, which an untouched field must not undo)."""
+        values = self._shown
         changes: dict[str, Any] = {}
         for key, combo in (("paper_size", self.paper_size), ("label_size", self.label_size)):
             if combo.currentData() != values[key]:
@@ -436,7 +452,10 @@ class SettingsDialog(QDialog):
         saved: list[str] = []
         for key, value in changes.items():
             try:
-                self.service.set_setting(key, value, self.user)
+                if key in self._versions:
+                    self.service.set_setting(key, value, self.user, expected=self._versions[key])
+                else:
+                    self.service.set_setting(key, value, self.user)
             except ValidationError as exc:
                 if key in self.numbers:
                     self.numbers[key].show_error(f"{SETTINGS[key][1].capitalize()}: {exc.message}")
@@ -455,7 +474,11 @@ class SettingsDialog(QDialog):
 
     def _reload_saved(self, saved: list[str]) -> None:
         values = self.service.settings().as_dict()
+        versions = getattr(self.service, "setting_version", None)
         for key in saved:
+            self._shown[key] = values[key]
+            if versions is not None:
+                self._versions[key] = versions(key)  # this form's own change is the version it now shows
             if key in self.numbers:
                 self.numbers[key].load(values[key])
 

@@ -227,3 +227,42 @@ def test_the_draw_syringes_and_the_labs_window_are_edited_and_drive_the_dose(qtb
     # 1.8 m² x 0.8 mg/m² = 1.44 mg = 5.76 mL: the 10 mL syringe's 0.5 mL marks give 6 mL (1.5 mg).
     calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
     assert calc.withdraw_ml == 6.0 and calc.dose_mg == 1.5
+
+
+def test_two_stations_editing_one_setting_the_second_is_told_who_changed_it_and_nothing_is_overwritten(qtbot, service, data_dir, clock, pharmacist):
+    """Issue 14: the dialog passes the version it showed (expected=); a field it left alone is
+    never written back over another station's newer value."""
+    from infusion_app.service import open_service
+
+    other_station = open_service(data_dir=data_dir, clock=clock, station="ward")
+    try:
+        here = SettingsDialog(service, pharmacist)
+        there = SettingsDialog(other_station, other_station.user("Paula Pharm"))
+        for dialog in (here, there):
+            qtbot.addWidget(dialog)
+            dialog.show()
+        here.paper_size.setCurrentIndex(here.paper_size.findData("a4"))
+        retype(qtbot, here.numbers["warning_lead_minutes"].edit, "45")
+        click(qtbot, here.save_button)
+        assert here.message.text().startswith("Saved:")
+        clock.advance(minutes=1)
+
+        retype(qtbot, there.numbers["warning_lead_minutes"].edit, "20")
+        click(qtbot, there.save_button)
+        assert "changed by Phil Pharm at 2026-01-15T09:00:00Z; reload" in there.message.text()
+        stored = service.settings()
+        assert stored.warning_lead_time == timedelta(minutes=45) and stored.paper_size == "a4"
+
+        click(qtbot, there.reload_button)
+        assert there.numbers["warning_lead_minutes"].edit.text() == "45" and there.paper_size.currentData() == "a4"
+        retype(qtbot, there.numbers["weight_change_percent_child"].edit, "7.5")  # paper size untouched here
+        click(qtbot, there.save_button)
+        assert there.message.text().startswith("Saved:")
+        retype(qtbot, there.numbers["warning_lead_minutes"].edit, "30")  # its own saved change is not "another's"
+        click(qtbot, there.save_button)
+        assert there.message.text().startswith("Saved:"), there.message.text()
+        stored = service.settings()
+        assert stored.paper_size == "a4" and stored.warning_lead_time == timedelta(minutes=30)
+        assert stored.policy.weight_change_percent_child == 7.5
+    finally:
+        other_station.close()
