@@ -850,6 +850,9 @@ class ChairPage(QWidget):
             return False
         cycle, day, given_on = dose
         try:
+            # No expected version: the chair shows the bag, not the course. The dose is a fact of
+            # this bag (cycle and day from its order), checked by the domain against the course
+            # as stored when it is written, and a preparation is linked to one dose only.
             self._courses().record_dose(
                 self.prep.patient.mrn, cycle, day, given_on, self.user, preparation_id=self.prep.id
             )

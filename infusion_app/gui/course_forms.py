@@ -115,11 +115,15 @@ def _date(edit: QLineEdit, label: str) -> date:
 
 
 class CourseForms(QWidget):
-    """`mrn()` says whose course; `done(mrn, text)` is called after each recorded change."""
+    """`mrn()` says whose course; `done(mrn, text)` is called after each recorded change;
+    `shown_version(mrn)` is the version of that course on screen (None: not shown), passed to the
+    service as `expected` so that a course another station changed meanwhile is refused, not re-applied."""
 
     def __init__(self, courses: Any, user: Callable[[], Any], mrn: Callable[[], str],
-                 done: Callable[[str, str], None], parent: QWidget | None = None):
+                 done: Callable[[str, str], None], parent: QWidget | None = None,
+                 shown_version: Callable[[str], int | None] = lambda _mrn: None):
         super().__init__(parent)
+        self._shown_version = shown_version
         self.setObjectName("courseForms")
         self.courses = courses
         self._user = user
@@ -334,6 +338,9 @@ class CourseForms(QWidget):
     def _mrn_now(self) -> str:
         return " ".join(self._mrn().split())
 
+    def _expected(self) -> int | None:
+        return self._shown_version(self._mrn_now())
+
     def _choice(self, key: str, name: str, label: str) -> Any:
         combo = self.fields[key][name]
         if combo.currentData() is None and combo.currentIndex() == 0 and combo.itemText(0).startswith("—"):
@@ -353,37 +360,37 @@ class CourseForms(QWidget):
         count = f["count"].text().strip()
         if not count:
             raise ValidationError("Blasts", "type the count per mm³, e.g. 8000")
-        self.courses.record_blasts(self._mrn_now(), count, _date(f["date"], "Measured on"), self._user())
+        self.courses.record_blasts(self._mrn_now(), count, _date(f["date"], "Measured on"), self._user(), expected=self._expected())
         return "Blasts recorded."
 
     def _weight(self) -> str:
         f = self.fields["weight"]
         self.courses.record_weight(self._mrn_now(), f["weight"].text().strip(), _date(f["date"], "Measured on"),
-                                   self._user(), use_for_dosing=f["dosing"].isChecked())
+                                   self._user(), use_for_dosing=f["dosing"].isChecked(), expected=self._expected())
         return "Weight recorded."
 
     def _response(self) -> str:
         f = self.fields["response"]
         response = self._choice("response", "response", "Response")
-        self.courses.record_response(self._mrn_now(), _date(f["date"], "Assessed on"), response, f["mrd"].currentData(), self._user())
+        self.courses.record_response(self._mrn_now(), _date(f["date"], "Assessed on"), response, f["mrd"].currentData(), self._user(), expected=self._expected())
         return "Response recorded."
 
     def _start(self) -> str:
         f = self.fields["start"]
         self.courses.start_cycle(self._mrn_now(), _date(f["date"], "Day 1"), self._user(),
-                                 extend_to_28=f["extend"].isChecked(), reason=f["reason"].text().strip())
+                                 extend_to_28=f["extend"].isChecked(), reason=f["reason"].text().strip(), expected=self._expected())
         return "Cycle started."
 
     def _move(self) -> str:
-        self.courses.move_cycle_start(self._mrn_now(), _date(self.fields["move"]["date"], "New Day 1"), self._user())
+        self.courses.move_cycle_start(self._mrn_now(), _date(self.fields["move"]["date"], "New Day 1"), self._user(), expected=self._expected())
         return "Cycle Day 1 moved."
 
     def _extend(self) -> str:
-        self.courses.extend_first_cycle(self._mrn_now(), self.fields["extend"]["reason"].text().strip(), self._user())
+        self.courses.extend_first_cycle(self._mrn_now(), self.fields["extend"]["reason"].text().strip(), self._user(), expected=self._expected())
         return f"Cycle 1 extended to {self._extended()}."
 
     def _hsct(self) -> str:
-        self.courses.set_hsct(self._mrn_now(), self._choice("hsct", "hsct", "HSCT planned"), self._user())
+        self.courses.set_hsct(self._mrn_now(), self._choice("hsct", "hsct", "HSCT planned"), self._user(), expected=self._expected())
         return "HSCT plan changed."
 
     def _assess(self) -> str:
@@ -402,7 +409,7 @@ class CourseForms(QWidget):
 
         monograph = self.courses.monograph
         if kind == "overdue":
-            records = self.courses.assess_overdue(mrn, self._user())
+            records = self.courses.assess_overdue(mrn, self._user(), expected=self._expected())
             return f"{len(records)} advice item(s) stored for a decision (Dose modifications)."
         course = self.courses.course(mrn)
         if course is None:
@@ -431,7 +438,7 @@ class CourseForms(QWidget):
         else:
             need("grade")
             advice = dm.infusion_reaction_advice(value["grade"], monograph)
-        records = self.courses.assess(mrn, list(advice), self._user())
+        records = self.courses.assess(mrn, list(advice), self._user(), expected=self._expected())
         if not records:
             return "Nothing to advise for these findings."
         return f"{len(records)} advice item(s) stored for a decision (see Dose modifications)."
@@ -448,7 +455,7 @@ class CourseForms(QWidget):
             values[name] = widget.currentData() if isinstance(widget, QComboBox) else widget.text().strip()
         taken_text = f["taken"].text().strip()
         taken = parse_iso_instant(taken_text, "Taken at") if taken_text else None
-        done = self.courses.record_lab(self._mrn_now(), kind, values, taken, self._user())
+        done = self.courses.record_lab(self._mrn_now(), kind, values, taken, self._user(), expected=self._expected())
         for widget in f.values():
             if isinstance(widget, QComboBox) and widget is not f["kind"]:
                 widget.setCurrentIndex(0)
@@ -459,13 +466,13 @@ class CourseForms(QWidget):
         return text
 
     def _lab_override(self) -> str:
-        self.courses.override_labs(self._mrn_now(), self.fields["lab_override"]["reason"].text().strip(), self._user())
+        self.courses.override_labs(self._mrn_now(), self.fields["lab_override"]["reason"].text().strip(), self._user(), expected=self._expected())
         return "Labs overridden for the next dose; the reason is kept with the course."
 
     def _checklist(self) -> str:
         f = self.fields["checklist"]
         answers = {name: (w.currentData() if isinstance(w, QComboBox) else w.text().strip()) for name, w in f.items()}
-        self.courses.complete_checklist(self._mrn_now(), answers, self._user())
+        self.courses.complete_checklist(self._mrn_now(), answers, self._user(), expected=self._expected())
         for widget in f.values():
             if isinstance(widget, QComboBox):
                 widget.setCurrentIndex(0)

@@ -215,6 +215,7 @@ class CourseView(QWidget):
 
         self.forms = CourseForms(
             self.courses, user=lambda: self.user, mrn=lambda: self.mrn.currentText(), done=self._form_recorded, parent=self,
+            shown_version=self.shown_version,
         )
         # Scrolled: the longest form (labs) must not make the window taller than a 1280 x 800 screen.
         from PySide6.QtWidgets import QScrollArea
@@ -405,6 +406,12 @@ class CourseView(QWidget):
         self.mrn.setCurrentText(status.mrn)
         self.show_status(status)
         return True
+
+    def shown_version(self, mrn: str) -> int | None:
+        """The version of this MRN's course as shown (None when another or none is shown)."""
+        if self.status is None or self.status.mrn != " ".join(mrn.split()):
+            return None
+        return self.status.course.version
 
     def refresh(self) -> None:
         self.reload_mrns()
@@ -715,7 +722,7 @@ class CourseView(QWidget):
         if self.status is None:
             return
         try:
-            stored = self.courses.assess(self.status.mrn, list(self.status.advice), self.user)
+            stored = self.courses.assess(self.status.mrn, list(self.status.advice), self.user, expected=self.status.course.version)
         except (ValidationError, StepRefused, CourseBlocked) as exc:
             self._say(self.advice_message, _why(exc), "error")
             return
@@ -731,7 +738,8 @@ class CourseView(QWidget):
             return
         accepted, decided_by, reason = answer
         try:
-            self.courses.decide(self.status.mrn, record.id, accepted, decided_by, reason, self.user)
+            self.courses.decide(self.status.mrn, record.id, accepted, decided_by, reason, self.user,
+                                expected=self.status.course.version)
         except (ValidationError, StepRefused, CourseBlocked) as exc:
             self._say(self.advice_message, _why(exc), "error")
             return

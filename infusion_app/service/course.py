@@ -118,19 +118,33 @@ class CourseService:
             raise CourseNotFound(mrn)
         return course
 
-    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any]) -> Any:
-        """Load, change through the domain, save with the audit entry; retried when another writer got in first."""
+    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any],
+                expected: int | None = None) -> Any:
+        """Load, change through the domain, save with the audit entry.
+
+        `expected`: the course version the caller showed (CourseStatus.course.version). A course
+        changed since is refused, StepRefused 'changed' ("changed by NAME at TIME; reload"): the
+        person decided on what they saw, so it is never re-applied to a newer course. Without it (a
+        command typed as a whole, which reads and writes at once) a lost race is retried on a fresh
+        copy, the domain checking the change against the course as it is then."""
         for _attempt in range(5):
             course = self._load(mrn)
+            self._refuse_stale(course, expected)
             before = _snapshot(course)
             result = change(course, self.today())
             audit = AuditDraft(self.service.now(), actor.name, action, course.mrn, before, _snapshot(course))
             try:
                 self.repository.save_course(course, [audit])
-            except ConcurrentChange:
+            except ConcurrentChange as change_seen:
+                if expected is not None:
+                    raise StepRefused("changed", str(change_seen)) from None
                 continue
             return result
         raise StepRefused("busy", f"the course for MRN {mrn} kept changing; try again")
+
+    def _refuse_stale(self, course: Course, expected: int | None) -> None:
+        if expected is not None and course.version != expected:
+            raise StepRefused("changed", f"the course for MRN {course.mrn} was {self.repository.last_change(course.mrn)}; reload")
 
     # -- reading ----------------------------------------------------------------------------------
     def course(self, mrn: str) -> Course | None:
@@ -164,56 +178,56 @@ class CourseService:
             raise ValidationError("mrn", str(exc)) from None
         return self.status(mrn)
 
-    def set_hsct(self, mrn: str, hsct_planned: bool, user: User | str) -> CourseStatus:
+    def set_hsct(self, mrn: str, hsct_planned: bool, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "changing the HSCT plan")
 
         def change(course: Course, _today: date) -> None:
             course.hsct_planned = bool(hsct_planned)
 
-        self._change(mrn, actor, "course.hsct_changed", change)
+        self._change(mrn, actor, "course.hsct_changed", change, expected=expected)
         return self.status(mrn)
 
-    def record_blasts(self, mrn: str, per_mm3: Any, measured_on: Any, user: User | str) -> CourseStatus:
+    def record_blasts(self, mrn: str, per_mm3: Any, measured_on: Any, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording circulating blasts")
         self._change(mrn, actor, "course.blasts_recorded",
-                     lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today))
+                     lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today), expected=expected)
         return self.status(mrn)
 
-    def record_weight(self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False) -> CourseStatus:
+    def record_weight(self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False, expected: int | None = None) -> CourseStatus:
         from ..domain.measurements import parse_weight
 
         actor = self._user(user, OBSERVING_ROLES, "recording a weight")
         kg = parse_weight(weight).magnitude("kg")
         self._change(mrn, actor, "course.weight_recorded",
-                     lambda course, today: rules.record_weight(course, kg, measured_on, today, use_for_dosing))
+                     lambda course, today: rules.record_weight(course, kg, measured_on, today, use_for_dosing), expected=expected)
         return self.status(mrn)
 
-    def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str) -> CourseStatus:
+    def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
         self._change(mrn, actor, "course.response_recorded",
-                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today))
+                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today), expected=expected)
         return self.status(mrn)
 
-    def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "") -> CourseStatus:
+    def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
         self._change(mrn, actor, "course.cycle_started",
-                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, self.monograph))
+                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, self.monograph), expected=expected)
         return self.status(mrn)
 
-    def move_cycle_start(self, mrn: str, start: Any, user: User | str) -> CourseStatus:
+    def move_cycle_start(self, mrn: str, start: Any, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "moving a cycle's start")
         self._change(mrn, actor, "course.cycle_moved",
-                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph))
+                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph), expected=expected)
         return self.status(mrn)
 
-    def extend_first_cycle(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
+    def extend_first_cycle(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "extending cycle 1")
         self._change(mrn, actor, "course.cycle_extended",
-                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph))
+                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph), expected=expected)
         return self.status(mrn)
 
     def record_dose(self, mrn: str, cycle: Any, day: Any, given_on: Any, user: User | str,
-                    preparation_id: str | None = None, override: Override | None = None) -> CourseStatus:
+                    preparation_id: str | None = None, override: Override | None = None, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a dose given")
         prep_id = None
         if preparation_id:
@@ -234,7 +248,7 @@ class CourseService:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         self._change(mrn, actor, "course.dose_given",
-                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, self.monograph))
+                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, self.monograph), expected=expected)
         return self.status(mrn)
 
     def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:
@@ -278,14 +292,15 @@ class CourseService:
         kept = [open_keys[(a.code, a.cycle, a.day)] for a in wanted if (a.code, a.cycle, a.day) in open_keys]
         return kept + rules.raise_advice(course, fresh, today)
 
-    def assess(self, mrn: str, advice: list[Advice], user: User | str) -> list[AdviceRecord]:
+    def assess(self, mrn: str, advice: list[Advice], user: User | str, expected: int | None = None) -> list[AdviceRecord]:
         """Store the engine's advice (only what needs a decision) so that a clinician can answer it."""
         actor = self._user(user, OBSERVING_ROLES, "recording dose-modification advice")
         if not [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]:
+            self._refuse_stale(self._load(mrn), expected)  # nothing to store, but the advice was read off an old course
             return []
-        return self._change(mrn, actor, "course.advice_raised", lambda course, today: self._store_advice(course, advice, today))
+        return self._change(mrn, actor, "course.advice_raised", lambda course, today: self._store_advice(course, advice, today), expected=expected)
 
-    def record_lab(self, mrn: str, kind: str, values: dict[str, Any], taken_at: Any, user: User | str) -> LabRecorded:
+    def record_lab(self, mrn: str, kind: str, values: dict[str, Any], taken_at: Any, user: User | str, expected: int | None = None) -> LabRecorded:
         """Store a lab result (or the VOD/SOS questions) and, in the same transaction, the advice its values drive.
 
         `values` are the entries by name (labs.lab_values); `taken_at` an aware instant, or None for now."""
@@ -303,19 +318,19 @@ class CourseService:
             advice = labs.lab_advice(course, result, (nd.cycle, nd.day) if nd else None, self.monograph)
             return LabRecorded(result, advice, self._store_advice(course, advice, today))
 
-        return self._change(mrn, actor, "course.lab_recorded", change)
+        return self._change(mrn, actor, "course.lab_recorded", change, expected=expected)
 
-    def complete_checklist(self, mrn: str, answers: dict[str, Any], user: User | str) -> CourseStatus:
+    def complete_checklist(self, mrn: str, answers: dict[str, Any], user: User | str, expected: int | None = None) -> CourseStatus:
         """The pharmacist's course-start checklist (checklist.py); completing it again replaces it, audited."""
         from ..domain import checklist
 
         actor = self._user(user, (Role.PHARMACIST,), "completing the course-start checklist")
         now = self.service.now()
         self._change(mrn, actor, "course.checklist_completed",
-                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph))
+                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph), expected=expected)
         return self.status(mrn)
 
-    def override_labs(self, mrn: str, reason: str, user: User | str) -> CourseStatus:
+    def override_labs(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
         """A pharmacist lets the next dose be prepared without the labs it needs; the reason and what was missing are kept."""
         actor = self._user(user, (Role.PHARMACIST,), "overriding missing labs")
         why = _text("reason", reason)
@@ -333,14 +348,14 @@ class CourseService:
             course.lab_overrides.append(labs.LabOverride(status.next_dose.cycle, status.next_dose.day, actor.name, why, now,
                                                          tuple(status.labs_needed)))
 
-        self._change(mrn, actor, "course.labs_overridden", change)
+        self._change(mrn, actor, "course.labs_overridden", change, expected=expected)
         return self.status(mrn)
 
-    def assess_overdue(self, mrn: str, user: User | str) -> list[AdviceRecord]:
+    def assess_overdue(self, mrn: str, user: User | str, expected: int | None = None) -> list[AdviceRecord]:
         """Store what the course status advises today for an overdue dose or a held cycle start."""
-        return self.assess(mrn, [a for a in self.status(mrn).advice if a.cycle is not None], user)
+        return self.assess(mrn, [a for a in self.status(mrn).advice if a.cycle is not None], user, expected=expected)
 
-    def decide(self, mrn: str, advice_id: Any, accepted: bool, decided_by: str, reason: str, user: User | str) -> AdviceRecord:
+    def decide(self, mrn: str, advice_id: Any, accepted: bool, decided_by: str, reason: str, user: User | str, expected: int | None = None) -> AdviceRecord:
         actor = self._user(user, (Role.PHARMACIST,), "recording a decision on advice")
         try:
             number = int(str(advice_id).strip())
@@ -355,4 +370,4 @@ class CourseService:
                                      _text("reason", reason), self.service.now())
             return rules.decide(course, record, decision, self.monograph)
 
-        return self._change(mrn, actor, "course.advice_decided", change)
+        return self._change(mrn, actor, "course.advice_decided", change, expected=expected)

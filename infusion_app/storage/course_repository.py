@@ -196,6 +196,11 @@ class SqlCourseRepository(TransactionScopes):
             return "changed by someone else"
         return f"changed by {last.actor} at {last.at[:19]}Z" + (f" at station {last.station}" if last.station else "")
 
+    def last_change(self, mrn: str) -> str:
+        """'changed by NAME at TIME (station S)' of the course's newest audit entry, for a refusal."""
+        with self._read() as session:
+            return self._last_change(session, mrn)
+
     @retried
     def save_course(self, course: Course, audit: list[AuditDraft]) -> Course:
         """Write the course if nobody changed it since it was read (course.version), with its audit entries."""

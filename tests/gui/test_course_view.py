@@ -296,3 +296,22 @@ def test_the_labels_other_warnings_are_shown_beside_the_labs_with_their_source(q
     assert text.startswith("Warnings and precautions: Myelosuppression; Infusion-related reactions; QT interval prolongation; ")
     assert "Embryo-fetal toxicity" in text and "Source: BESPONSA US prescribing information" in text
     assert "5 Warnings and precautions" in text
+
+
+def test_a_form_saved_over_a_course_another_station_changed_meanwhile_is_refused_naming_who(qtbot, view, courses, data_dir, clock):
+    """Issue 14: the forms pass the version of the course on screen; a change made at another
+    station since is refused ('changed by NAME at TIME; reload'), never applied over it."""
+    from infusion_app.service import open_service
+
+    show(qtbot, view)
+    other_station = open_service(data_dir=data_dir, clock=clock, station="ward")
+    try:
+        clock.advance(minutes=3)
+        CourseService(other_station).set_hsct(MRN, True, other_station.user("Paula Pharm"))
+        text = fill_form(qtbot, view, "blasts", count="4000", date="2026-03-03")
+        assert text.startswith("Not recorded") and "changed by Paula Pharm at 2026-03-04T09:03:00Z at station ward; reload" in text, text
+        assert courses.course(MRN).blasts_per_mm3 == 5000
+        show(qtbot, view)  # reloaded
+        assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="4000", date="2026-03-03")
+    finally:
+        other_station.close()
