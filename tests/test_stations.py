@@ -442,7 +442,7 @@ def test_a_password_is_refused_on_the_command_line_and_in_the_site_file(tmp_path
         open_service(clock=FakeClock(T0))
 
 
-def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_path, postgres_url):
+def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_path, postgres_url, capsys):
     with open_service(data_dir=tmp_path / "bench", database=postgres_url, clock=FakeClock(T0)) as service:
         staff(service)
         entries = len(service.audit_entries())
@@ -454,8 +454,27 @@ def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_p
     (tmp_path / "chair" / "audit.key").chmod(0o600)
     with open_service(data_dir=tmp_path / "chair", database=postgres_url, clock=FakeClock(T0)) as wrong_key:
         assert len(wrong_key.audit_entries()) == entries  # it reads, and may run audit verify,
-        with pytest.raises(StorageError, match="not the one the shared database's entries were written with"):
+        with pytest.raises(StorageError) as no_write:
             wrong_key.add_user("Nora Nurse", Role.NURSE, "444444", actor=wrong_key.user("Paul Pharm"))  # but never writes
+        # Said as what it is, with the key's id for IT to compare, not as altered entries or a broken chain.
+        from infusion_app.storage.audit_seal import key_id
+
+        wrong_id = key_id(bytes.fromhex("ab" * 32))
+        assert "audit key" in str(no_write.value) and "is not the key the audit entries were written with" in str(no_write.value)
+        assert f"key id {wrong_id}" in str(no_write.value) and "altered" not in str(no_write.value)
+        check = wrong_key.verify_audit()
+        assert not check.intact and check.first_broken == 1
+        assert "is not the key the audit entries were written with" in check.reason and f"key id {wrong_id}" in check.reason
+        assert "altered" not in check.reason and "not a broken chain" in check.reason
+    from infusion_app.storage.audit_seal import key_id as id_of
+
+    right_id = id_of(bytes.fromhex((tmp_path / "bench" / "audit.key").read_text(encoding="ascii").strip()))
+    capsys.readouterr()
+    assert main(["audit", "verify", "--data-dir", str(tmp_path / "chair"), "--database", postgres_url]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("audit log NOT CHECKED at this station: this station's audit key") and "BROKEN" not in out
+    assert main(["audit", "verify", "--data-dir", str(tmp_path / "bench"), "--database", postgres_url]) == 0
+    assert f"(audit key id {right_id})" in capsys.readouterr().out
     import shutil
 
     shutil.copy(tmp_path / "bench" / "audit.key", tmp_path / "chair" / "audit.key")  # as README says

@@ -39,18 +39,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     from .service_access import open_service_for
 
+    from ..storage.audit import WRONG_KEY
+    from ..storage.audit_seal import seal_of
+
     with open_service_for(args) as service:
         check = service.verify_audit()
         restores = service.audit_restores()
+        seal = seal_of(service.engine) if service.engine is not None else None
+    key_id = seal.key_id if seal is not None else None
     if args.json:
         emit_json({"intact": check.intact, "entries": check.entries, "first_broken": check.first_broken, "reason": check.reason,
-                   "restores": restores})
+                   "restores": restores, "key_id": key_id})
     elif check.intact:
-        print(f"audit log intact: {check.entries} entries")
+        # The key id: the same at every station holding the site's key (IT compares ids, not keys).
+        print(f"audit log intact: {check.entries} entries" + (f" (audit key id {key_id})" if key_id else ""))
         for restore in restores:
             print(one_line(f"  restored from a backup, acknowledged by {restore.get('by')} at {restore.get('at')}: "
                            f"entries {restore.get('to_count', 0) + 1} to {restore.get('from_count')} (anchored {restore.get('from_at')}) "
                            f"are not in this database; reason: {restore.get('reason')}"))
+    elif (check.reason or "").startswith(WRONG_KEY):
+        print(one_line(f"audit log NOT CHECKED at this station: {check.reason}"))
     else:
         print(f"audit log BROKEN at entry {check.first_broken}: {check.reason}")
     return Exit.OK if check.intact else Exit.HARD_STOP

@@ -71,6 +71,8 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None, se
     """
     previous = GENESIS
     count = 0
+    verified_keyed = False
+    entries = list(entries)
     for expected_seq, entry in enumerate(entries, start=1):
         count = expected_seq
         if entry.seq != expected_seq:
@@ -80,13 +82,37 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None, se
         key = seal.key if seal is not None and seal.is_keyed(entry.seq) else None
         recomputed = entry_hash(previous, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key, entry.station)
         if recomputed != entry.hash:
+            if key is not None and not verified_keyed and _none_verify(entries, expected_seq, key):
+                # Not one keyed entry verifies, though each chains to the one before: the entries
+                # were written under another key. Saying "entry N was altered" would send IT after
+                # a forgery when a station simply holds a wrong copy of the site's key.
+                return AuditCheck(count, entry.seq, wrong_key_text(seal))
             return AuditCheck(count, entry.seq, f"entry {entry.seq} was altered after it was written (its hash does not match its content)")
+        verified_keyed = verified_keyed or key is not None
         previous = entry.hash
     head_seq, head_hash = head if head is not None else (0, GENESIS)
     if head_seq != count or head_hash != previous:
         first_missing = count + 1 if head_seq > count else max(head_seq, 1)
         return AuditCheck(count, first_missing, f"the log ends at entry {count} but its recorded head is entry {head_seq} (entries were deleted or added behind its back)")
     return AuditCheck(count)
+
+
+WRONG_KEY = "this station's audit key"  # how a reason for another key begins (the CLI words its verdict by it)
+
+
+def wrong_key_text(seal) -> str:
+    return (f"{WRONG_KEY} ({seal.key_path}, key id {seal.key_id}) is not the key the audit entries were written with: "
+            "no entry verifies under it, so nothing can be vouched for here (not a broken chain). "
+            "Copy the site's audit.key from a working station (owner-only; README, For IT) or set INFUSION_PREP_AUDIT_KEY_FILE")
+
+
+def _none_verify(entries: list[AuditEntry], start: int, key: bytes) -> bool:
+    """No entry from number `start` on verifies under `key` (entries before it are unkeyed)."""
+    for entry in entries[start - 1:]:
+        if entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after,
+                      key, entry.station) == entry.hash:
+            return False
+    return True
 
 
 def check_anchors(entries: list[AuditEntry], seal) -> AuditCheck:

@@ -70,6 +70,12 @@ class AuditSeal:
     def is_keyed(self, seq: int) -> bool:
         return seq >= self.keyed_from
 
+    @property
+    def key_id(self) -> str:
+        """A fingerprint of the key that reveals nothing of it: IT compares it between stations
+        (the same key has the same id everywhere) without copying or showing the key itself."""
+        return key_id(self.key)
+
     def record(self, count: int, head: str) -> None:
         """Append the head after a commit. A failure here is not fatal: the commit stands, and a
         missing anchor line only makes the anchor older (verify tolerates a log ahead of it)."""
@@ -146,6 +152,10 @@ class AuditSeal:
     def latest(self) -> Anchor | None:
         anchors, _problem = self.anchors()
         return max(anchors, key=lambda a: a.count) if anchors else None
+
+
+def key_id(key: bytes) -> str:
+    return hmac.new(key, b"infusion-prep audit key id", hashlib.sha256).hexdigest()[:16]
 
 
 def _append_line(path: Path, line: str, create: bool = True) -> None:

@@ -638,26 +638,32 @@ def _start_station_anchor_log(path: Path, count: int, head: str) -> None:
 
 
 def _another_key(engine: Engine, seal) -> str | None:
-    """Why this station must not write: the newest entry of the shared database does not verify
-    under its key (another site's key, or that entry altered). None when it verifies."""
+    """Why this station must not write: the shared database's entries do not verify under its
+    key. Neither the newest nor the first keyed entry verifying is another key (said so, with the
+    key's id for IT to compare); only the newest failing is an altered entry. None: it verifies."""
     from sqlalchemy import text
 
-    from .audit import entry_hash
+    from .audit import entry_hash, wrong_key_text
 
+    columns = "seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station"
     with engine.connect() as connection:
-        last = connection.execute(text("SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station "
-                                       "FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+        last = connection.execute(text(f"SELECT {columns} FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+        first = connection.execute(text(f"SELECT {columns} FROM audit_log WHERE seq >= :keyed ORDER BY seq LIMIT 1"),
+                                   {"keyed": seal.keyed_from}).first()
         connection.rollback()
     if last is None:
         return None  # the head names entries the log lacks: audit verify reports it
-    seq, at, actor, action, subject, before, after, previous, digest, station = last
-    if entry_hash(previous, seq, at, actor, action, subject, before, after, seal.key, station or "") != digest:
-        return (
-            f"this station's audit key ({seal.key_path}) is not the one the shared database's entries were written with "
-            "(or the newest entry was altered: run audit verify at another station); nothing was written: "
-            "copy audit.key from a working station (owner-only) or set INFUSION_PREP_AUDIT_KEY_FILE"
-        )
-    return None
+
+    def verifies(row) -> bool:
+        seq, at, actor, action, subject, before, after, previous, digest, station = row
+        return entry_hash(previous, seq, at, actor, action, subject, before, after, seal.key, station or "") == digest
+
+    if verifies(last):
+        return None
+    if first is None or not verifies(first):
+        return wrong_key_text(seal) + "; nothing was written"
+    return (f"the shared database's newest audit entry ({last[0]}) does not verify under this station's key (key id {seal.key_id}), "
+            "though its first entries do: it was altered; run audit verify and call IT; nothing was written")
 
 
 def application_role_sql(role: str) -> list[str]:
