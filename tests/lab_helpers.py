@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from infusion_app.domain import labs
+from tests.drugs import BESPONSA
 
 NORMAL = {
     "cbc": {"anc": 2.0, "platelets": 150, "transfusion_independent": True},
@@ -46,7 +47,7 @@ def complete_checklist(course, at: datetime | None = None) -> None:
     from infusion_app.domain import checklist
 
     at = at or datetime.now(timezone.utc)
-    checklist.complete(course, CHECKLIST, "test", at, at.date())
+    checklist.complete(course, CHECKLIST, "test", at, at.date(), monograph=BESPONSA)
 
 
 def cli_checklist(course_cli, folder, mrn="MRN001", *extra) -> None:

@@ -12,6 +12,7 @@ from infusion_app.domain.errors import ValidationError
 from tests.cli_helpers import assert_clean_invalid, run_cli
 from tests.lab_helpers import cli_normal_labs, record_normal_labs
 from tests.test_cli_course import course, make_users
+from tests.drugs import BESPONSA
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 TODAY = AT.date()
@@ -22,7 +23,7 @@ FEMALE = {"sex": "female", "reproductive_potential": "yes", "pregnancy_test": "n
 def _course(hsct=False):
     c = new_course("MRN1", hsct)
     record_blasts(c, 100, TODAY, TODAY)
-    start_cycle(c, TODAY, TODAY)
+    start_cycle(c, TODAY, TODAY, monograph=BESPONSA)
     record_normal_labs(c, AT)
     return c
 
@@ -35,52 +36,52 @@ def _course(hsct=False):
 def test_a_female_of_reproductive_potential_needs_every_answer(drop, field):
     answers = {k: v for k, v in FEMALE.items() if k != drop}
     with pytest.raises(ValidationError) as info:
-        checklist.complete(_course(), answers, "ana", AT, TODAY)
+        checklist.complete(_course(), answers, "ana", AT, TODAY, monograph=BESPONSA)
     assert info.value.field == field
 
 
 def test_counselling_answered_no_or_a_future_test_date_is_refused():
     with pytest.raises(ValidationError, match="at least 8 months after the last dose") as info:
-        checklist.complete(_course(), {**FEMALE, "contraception_counselled": "no"}, "ana", AT, TODAY)
+        checklist.complete(_course(), {**FEMALE, "contraception_counselled": "no"}, "ana", AT, TODAY, monograph=BESPONSA)
     assert info.value.field == "contraception-counselled"
     with pytest.raises(ValidationError, match="in the future"):
-        checklist.complete(_course(), {**FEMALE, "pregnancy_test_on": "2026-12-02"}, "ana", AT, TODAY)
+        checklist.complete(_course(), {**FEMALE, "pregnancy_test_on": "2026-12-02"}, "ana", AT, TODAY, monograph=BESPONSA)
     with pytest.raises(ValidationError, match="at least 5 months after the last dose"):
-        checklist.complete(_course(), {"sex": "male", "reproductive_potential": "yes", "contraception_counselled": "no"}, "ana", AT, TODAY)
+        checklist.complete(_course(), {"sex": "male", "reproductive_potential": "yes", "contraception_counselled": "no"}, "ana", AT, TODAY, monograph=BESPONSA)
 
 
 def test_the_first_dose_waits_for_the_checklist_and_hsct_needs_its_precautions():
     c = _course(hsct=True)
     with pytest.raises(CourseBlocked, match="course-start checklist not completed"):
-        order_from_course(c, TODAY, now=AT)
+        order_from_course(c, TODAY, now=AT, monograph=BESPONSA)
     with pytest.raises(ValidationError) as info:
-        checklist.complete(c, {"sex": "male", "reproductive_potential": "no"}, "ana", AT, TODAY)
+        checklist.complete(c, {"sex": "male", "reproductive_potential": "no"}, "ana", AT, TODAY, monograph=BESPONSA)
     assert info.value.field == "hsct-precautions"
-    checklist.complete(c, {"sex": "male", "reproductive_potential": "no", "hsct_precautions": "yes"}, "ana", AT, TODAY)
-    assert order_from_course(c, TODAY, now=AT).day == 1
+    checklist.complete(c, {"sex": "male", "reproductive_potential": "no", "hsct_precautions": "yes"}, "ana", AT, TODAY, monograph=BESPONSA)
+    assert order_from_course(c, TODAY, now=AT, monograph=BESPONSA).day == 1
     plain = _course(hsct=False)
-    checklist.complete(plain, {"sex": "male", "reproductive_potential": "no"}, "ana", AT, TODAY)
+    checklist.complete(plain, {"sex": "male", "reproductive_potential": "no"}, "ana", AT, TODAY, monograph=BESPONSA)
     plain.hsct_planned = True  # planned later: the precautions must be recorded before the first dose
     with pytest.raises(CourseBlocked, match="HSCT is now planned"):
-        order_from_course(plain, TODAY, now=AT)
+        order_from_course(plain, TODAY, now=AT, monograph=BESPONSA)
 
 
 def test_the_course_shows_the_dates_the_precautions_run_to_after_the_last_dose():
     c = _course()
-    checklist.complete(c, FEMALE, "ana", AT, TODAY)
-    assert checklist.lines(c)[2] == "contraception: 8 months after the last dose"
-    record_dose(c, 1, 1, TODAY, TODAY)
-    shown = checklist.lines(c)
+    checklist.complete(c, FEMALE, "ana", AT, TODAY, monograph=BESPONSA)
+    assert checklist.lines(c, monograph=BESPONSA)[2] == "contraception: 8 months after the last dose"
+    record_dose(c, 1, 1, TODAY, TODAY, monograph=BESPONSA)
+    shown = checklist.lines(c, monograph=BESPONSA)
     assert shown[1] == "pregnancy test negative on 2026-11-30"
     assert shown[2] == "contraception: until 2027-08-01 (8 months after the last dose, 2026-12-01)"
     assert shown[3] == "no breastfeeding: until 2027-02-01 (2 months after the last dose, 2026-12-01)"
     male = _course()
-    checklist.complete(male, {"sex": "male", "reproductive_potential": "yes", "contraception_counselled": "yes"}, "ana", AT, TODAY)
-    record_dose(male, 1, 1, TODAY, TODAY)
-    assert checklist.lines(male)[1].endswith("until 2027-05-01 (5 months after the last dose, 2026-12-01)")
+    checklist.complete(male, {"sex": "male", "reproductive_potential": "yes", "contraception_counselled": "yes"}, "ana", AT, TODAY, monograph=BESPONSA)
+    record_dose(male, 1, 1, TODAY, TODAY, monograph=BESPONSA)
+    assert checklist.lines(male, monograph=BESPONSA)[1].endswith("until 2027-05-01 (5 months after the last dose, 2026-12-01)")
     positive = _course()
-    checklist.complete(positive, {**FEMALE, "pregnancy_test": "positive"}, "ana", AT, TODAY)
-    assert "POSITIVE: embryo-fetal toxicity" in checklist.lines(positive)[1]
+    checklist.complete(positive, {**FEMALE, "pregnancy_test": "positive"}, "ana", AT, TODAY, monograph=BESPONSA)
+    assert "POSITIVE: embryo-fetal toxicity" in checklist.lines(positive, monograph=BESPONSA)[1]
 
 
 def test_months_run_to_the_last_day_of_a_shorter_month():

@@ -19,6 +19,7 @@ from infusion_app.domain.course import (
 from tests.cli_helpers import run_cli
 from tests.lab_helpers import cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
+from tests.drugs import BESPONSA
 
 PIN = {"INFUSION_PREP_PIN": "246824"}
 TODAY = date.today()  # the command line runs on the real clock
@@ -112,12 +113,12 @@ def test_a_25_percent_reduction_in_cycle_1_is_refused_without_a_course(started):
 def _reduced_course():
     c = new_course("MRN5", False)
     record_blasts(c, 100, TODAY - timedelta(days=60), TODAY)
-    start_cycle(c, TODAY - timedelta(days=60), TODAY)
+    start_cycle(c, TODAY - timedelta(days=60), TODAY, monograph=BESPONSA)
     for day in (1, 8, 15):
-        record_dose(c, 1, day, TODAY - timedelta(days=60 - day + 1), TODAY)
+        record_dose(c, 1, day, TODAY - timedelta(days=60 - day + 1), TODAY, monograph=BESPONSA)
     record_response(c, TODAY - timedelta(days=31), "cr", True, TODAY)
     c.reduction_level = 1  # an accepted interruption advice: the next cycle's total dose -25 %
-    start_cycle(c, TODAY, TODAY)
+    start_cycle(c, TODAY, TODAY, monograph=BESPONSA)
     record_normal_labs(c)
     complete_checklist(c)
     return c
@@ -126,24 +127,24 @@ def _reduced_course():
 def test_a_full_dose_after_a_recorded_reduction_is_refused_with_both_values():
     c = _reduced_course()
     with pytest.raises(CourseBlocked) as info:
-        order_from_course(c, TODAY, 2, 1, reduce_pct=0)
+        order_from_course(c, TODAY, 2, 1, reduce_pct=0, monograph=BESPONSA)
     assert "0%" in str(info.value) and "25%" in str(info.value) and "re-escalated" in str(info.value)
-    found = order_from_course(c, TODAY)
+    found = order_from_course(c, TODAY, monograph=BESPONSA)
     assert found.reduce_pct == 25 and found.response == "cr"
     with pytest.raises(CourseBlocked, match="course-response"):
-        order_from_course(c, TODAY, response="none")  # 0.8 mg/m² when the course records CR
+        order_from_course(c, TODAY, response="none", monograph=BESPONSA)  # 0.8 mg/m² when the course records CR
 
 
 def test_an_omitted_day_a_discontinued_course_and_a_dose_outside_its_window_are_not_due():
     c = _reduced_course()
     c.cycles[-1].omitted_days = (8,)
     with pytest.raises(CourseBlocked, match="dose-not-due|dose-omitted"):
-        order_from_course(c, TODAY + timedelta(days=7), 2, 8)
+        order_from_course(c, TODAY + timedelta(days=7), 2, 8, monograph=BESPONSA)
     with pytest.raises(CourseBlocked, match="dose-not-due"):
-        order_from_course(c, TODAY + timedelta(days=3), 2, 15)
+        order_from_course(c, TODAY + timedelta(days=3), 2, 15, monograph=BESPONSA)
     c.discontinued_on, c.discontinued_reason = TODAY, "VOD/SOS"
     with pytest.raises(CourseBlocked, match="course-discontinued"):
-        order_from_course(c, TODAY, 2, 1)
+        order_from_course(c, TODAY, 2, 1, monograph=BESPONSA)
 
 
 def test_course_given_checks_the_linked_preparations_dose_against_the_course(tmp_path):
@@ -209,13 +210,13 @@ def test_a_held_next_cycle_names_the_hold_when_its_day_1_is_asked_for():
     c = new_course("MRN6", False)
     start = TODAY - timedelta(days=30)
     record_blasts(c, 100, start, TODAY)
-    start_cycle(c, start, TODAY)
+    start_cycle(c, start, TODAY, monograph=BESPONSA)
     for day in (1, 8, 15):
-        record_dose(c, 1, day, start + timedelta(days=day - 1), TODAY)
+        record_dose(c, 1, day, start + timedelta(days=day - 1), TODAY, monograph=BESPONSA)
     record_response(c, start + timedelta(days=20), "cri", None, TODAY)
-    [hold] = raise_advice(c, hematologic_advice(Counts.of(2, 150), Counts.of(0.5, 150), within_cycle=False), TODAY)
-    decide(c, hold, Decision.make(hold.advice.code, True, "Dr Rao", "ana", "ANC 0.5", datetime.now(timezone.utc)))
+    [hold] = raise_advice(c, hematologic_advice(Counts.of(2, 150), Counts.of(0.5, 150), within_cycle=False, monograph=BESPONSA), TODAY)
+    decide(c, hold, Decision.make(hold.advice.code, True, "Dr Rao", "ana", "ANC 0.5", datetime.now(timezone.utc)), monograph=BESPONSA)
     with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):
-        order_from_course(c, TODAY, 2, 1)
+        order_from_course(c, TODAY, 2, 1, monograph=BESPONSA)
     with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):
-        start_cycle(c, TODAY, TODAY)
+        start_cycle(c, TODAY, TODAY, monograph=BESPONSA)

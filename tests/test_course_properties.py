@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from infusion_app.domain.course import plan_cycle
 from infusion_app.domain.monograph import load_monograph
+from tests.drugs import BESPONSA
 
 M = load_monograph("inotuzumab-ozogamicin")
 GAP = timedelta(days=int(M.magnitude("cycles.min_days_between_doses", "day")))
@@ -23,7 +24,7 @@ def test_windows_never_break_the_6_day_rule_and_given_dates_are_judged_by_them(s
     extend = extend and cycle == 1
     day8 = start + timedelta(days=7 + off8)
     day15 = start + timedelta(days=14 + off15)
-    plan = plan_cycle(cycle, start, response="cr", given={1: start, 8: day8, 15: day15}, extend_to_28=extend)
+    plan = plan_cycle(cycle, start, response="cr", given={1: start, 8: day8, 15: day15}, extend_to_28=extend, monograph=BESPONSA)
     d1, d8, d15 = plan.doses
     # Each window starts at least 6 days after the dose actually given before it, and no earlier than -2 days.
     assert d8.earliest >= d1.given + GAP and d8.earliest >= d8.planned - WINDOW
@@ -42,8 +43,8 @@ def test_windows_never_break_the_6_day_rule_and_given_dates_are_judged_by_them(s
 def test_a_reduction_only_ever_lowers_each_dose(start, cycle, level, response):
     from infusion_app.domain.dose_modification import reduction_for_level
 
-    full = plan_cycle(cycle, start, response=response)
-    reduced = plan_cycle(cycle, start, response=response, reduction=reduction_for_level(level))
+    full = plan_cycle(cycle, start, response=response, monograph=BESPONSA)
+    reduced = plan_cycle(cycle, start, response=response, reduction=reduction_for_level(level, monograph=BESPONSA), monograph=BESPONSA)
     for a, b in zip(full.doses, reduced.doses):
         assert b.mg_per_m2 is None or b.mg_per_m2 <= a.mg_per_m2
         assert b.standard_mg_per_m2 == a.standard_mg_per_m2

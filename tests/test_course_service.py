@@ -15,6 +15,7 @@ from infusion_app.domain.preparation import Override, StepRefused
 from infusion_app.domain.records import Role
 from infusion_app.service import open_service
 from infusion_app.service.course import CourseNotFound, CourseService
+from tests.drugs import BESPONSA
 
 D = date.fromisoformat
 
@@ -108,7 +109,7 @@ def test_advice_and_decision_round_trip_and_apply(services):
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
-    records = courses.assess("MRN001", interruption_advice(14), "Nina Nurse")
+    records = courses.assess("MRN001", interruption_advice(14, monograph=BESPONSA), "Nina Nurse")
     assert [r.id for r in records] == [1, 2]
     with pytest.raises(StepRefused):
         courses.decide("MRN001", 2, True, "Dr Who", "per label", "Nina Nurse")

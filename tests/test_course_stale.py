@@ -15,6 +15,7 @@ from infusion_app.domain.preparation import StepRefused
 from infusion_app.domain.records import Role
 from infusion_app.service import open_service
 from infusion_app.service.course import CourseService
+from tests.drugs import BESPONSA
 
 T0 = datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -28,7 +29,7 @@ WRITES = {
     "move_cycle_start": lambda c, v: c.move_cycle_start("MRN001", "2026-12-21", "Pat Pharmacist", expected=v),
     "extend_first_cycle": lambda c, v: c.extend_first_cycle("MRN001", "remission: extended per label", "Pat Pharmacist", expected=v),
     "record_dose": lambda c, v: c.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse", expected=v),
-    "assess": lambda c, v: c.assess("MRN001", interruption_advice(14), "Nina Nurse", expected=v),
+    "assess": lambda c, v: c.assess("MRN001", interruption_advice(14, monograph=BESPONSA), "Nina Nurse", expected=v),
     "assess_overdue": lambda c, v: c.assess_overdue("MRN001", "Nina Nurse", expected=v),
     "record_lab": lambda c, v: c.record_lab("MRN001", "ecg", {"qtc_ms": "420"}, None, "Nina Nurse", expected=v),
     "complete_checklist": lambda c, v: c.complete_checklist("MRN001", {}, "Pat Pharmacist", expected=v),

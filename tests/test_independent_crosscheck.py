@@ -32,6 +32,7 @@ from infusion_app.domain.monograph import load_monograph
 from infusion_app.domain.preparation import StepRefused, check_event
 from infusion_app.domain.limits import site_defaults
 from infusion_app.domain.records import Event, EventType, Patient, Preparation, Role, User
+from tests.drugs import BESPONSA
 
 # --- the label, written out by hand ----------------------------------------------------------------
 # "Dosing (mg/m², by body surface area)" table: (Day 1, Day 8, Day 15).
@@ -363,9 +364,9 @@ D = timedelta(days=1)
 def test_cycle_lengths_and_mg_per_m2(cycle, response, extend):
     if extend and cycle > 1:
         with pytest.raises(Exception):
-            plan_cycle(cycle, START, response=response, extend_to_28=True)
+            plan_cycle(cycle, START, response=response, extend_to_28=True, monograph=BESPONSA)
         return
-    plan = plan_cycle(cycle, START, response=response, extend_to_28=extend)
+    plan = plan_cycle(cycle, START, response=response, extend_to_28=extend, monograph=BESPONSA)
     length = (28 if extend else 21) if cycle == 1 else 28  # label: cycle 1 21 days (28 extended), later 28
     assert plan.length_days == length
     assert plan.next_cycle_start == START + length * D
@@ -385,7 +386,7 @@ def test_day_8_and_15_windows_and_the_six_day_gap(day8_offset, day15_after_day8,
     day1 = START
     day8 = day1 + day8_offset * D
     day15 = day8 + day15_after_day8 * D
-    plan = plan_cycle(cycle, START, response=response, given={1: day1, 8: day8, 15: day15})
+    plan = plan_cycle(cycle, START, response=response, given={1: day1, 8: day8, 15: day15}, monograph=BESPONSA)
     # Day 8: planned start+7, +-2 days, and >= 6 days after the dose actually given before it
     day8_ok = (START + 5 * D <= day8 <= START + 9 * D) and (day8 - day1).days >= 6
     day15_ok = (START + 12 * D <= day15 <= START + 16 * D) and (day15 - day8).days >= 6
@@ -398,7 +399,7 @@ def test_day_8_and_15_windows_and_the_six_day_gap(day8_offset, day15_after_day8,
 @pytest.mark.parametrize("gap_days", range(0, 10))
 def test_day_1_of_a_cycle_keeps_six_days_after_the_previous_cycle_last_dose(gap_days):
     previous = START - gap_days * D
-    plan = plan_cycle(2, START, response="cr", given={1: START}, previous_dose=previous)
+    plan = plan_cycle(2, START, response="cr", given={1: START}, previous_dose=previous, monograph=BESPONSA)
     blocked = bool(plan.hard_stops)
     assert blocked == (gap_days < 6), plan.hard_stops
 
@@ -412,12 +413,12 @@ def _run_course(hsct: bool, responses: dict[int, tuple[str, bool | None]], cycle
     started = 0
     for n in range(1, cycles_wanted + 1):
         try:
-            start_cycle(course, start, today)
+            start_cycle(course, start, today, monograph=BESPONSA)
         except CourseBlocked:
             return started, course
         started += 1
         for day in (1, 8, 15):
-            record_dose(course, n, day, start + (day - 1) * D, today)
+            record_dose(course, n, day, start + (day - 1) * D, today, monograph=BESPONSA)
         length = 21 if n == 1 else 28
         # a response is assessed after every cycle (from cycle 2 it decides the Day 1 dose); "none" unless given
         response, mrd = responses.get(n, ("none", None))
@@ -442,7 +443,7 @@ def _run_course(hsct: bool, responses: dict[int, tuple[str, bool | None]], cycle
 ])
 def test_cycle_stop_rules(hsct, responses, expected_max):
     started, course = _run_course(hsct, responses, 7)
-    assert started == expected_max, cycle_limit(course).why
+    assert started == expected_max, cycle_limit(course, monograph=BESPONSA).why
 
 
 # --- 4. premedication, patient confirmation, independent verification --------------------------------

@@ -18,6 +18,7 @@ from infusion_app.service.course import CourseService
 from tests.cli_helpers import assert_clean_invalid, run_cli
 from tests.lab_helpers import CHECKLIST, CLI, NORMAL, cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
+from tests.drugs import BESPONSA
 
 NOON = datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc)
 D = date.fromisoformat
@@ -26,7 +27,7 @@ D = date.fromisoformat
 def _started(first_day: date = D("2026-12-20")):
     c = new_course("MRN1", False)
     record_blasts(c, 100, first_day, first_day)
-    start_cycle(c, first_day, first_day)
+    start_cycle(c, first_day, first_day, monograph=BESPONSA)
     return c
 
 
@@ -34,28 +35,28 @@ def _started(first_day: date = D("2026-12-20")):
 
 def test_the_first_dose_needs_a_cbc_liver_tests_and_a_baseline_ecg_and_electrolytes():
     c = _started()
-    needed = labs.labs_needed(c, NOON, 1, 1)
+    needed = labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA)
     assert [n.split(" (")[0].split(" taken")[0] for n in needed] == [
         "CBC", "liver tests", "baseline ECG", "baseline electrolytes"]
     with pytest.raises(CourseBlocked, match="labs needed: CBC"):
-        order_from_course(c, NOON.date(), now=NOON)
+        order_from_course(c, NOON.date(), now=NOON, monograph=BESPONSA)
     record_normal_labs(c, NOON - timedelta(hours=1))
-    assert labs.labs_needed(c, NOON, 1, 1) == []
+    assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == []
     complete_checklist(c, NOON)
-    assert order_from_course(c, NOON.date(), now=NOON).day == 1
+    assert order_from_course(c, NOON.date(), now=NOON, monograph=BESPONSA).day == 1
 
 
 def test_a_result_older_than_the_site_window_does_not_count():
     c = _started()
     record_normal_labs(c, NOON - timedelta(hours=71))
-    assert labs.labs_needed(c, NOON, 1, 1) == []
+    assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == []
     later = NOON + timedelta(hours=2)  # now 73 hours old; the baseline ECG and electrolytes keep
-    assert labs.labs_needed(c, later, 1, 1) == ["CBC (ANC, platelets) taken within 72 h",
+    assert labs.labs_needed(c, later, 1, 1, monograph=BESPONSA) == ["CBC (ANC, platelets) taken within 72 h",
                                                  "liver tests (total bilirubin, AST/ALT) taken within 72 h"]
     import dataclasses
 
     wider = dataclasses.replace(site_defaults(), lab_max_age_hours=96)
-    assert labs.labs_needed(c, later, 1, 1, wider) == []
+    assert labs.labs_needed(c, later, 1, 1, wider, monograph=BESPONSA) == []
 
 
 def test_a_platelet_count_that_is_not_transfusion_independent_does_not_clear_the_dose():
@@ -63,21 +64,21 @@ def test_a_platelet_count_that_is_not_transfusion_independent_does_not_clear_the
     record_normal_labs(c, NOON, kinds=("liver", "ecg", "electrolytes"))
     values = labs.cbc_values("2", "150", "no")
     labs.record_lab(c, "cbc", values, NOON, NOON, "ana")
-    [needed] = labs.labs_needed(c, NOON, 1, 1)
+    [needed] = labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA)
     assert needed.startswith("CBC") and "not transfusion-independent" in needed
 
 
 def test_after_the_first_dose_the_vod_signs_are_asked_and_liver_tests_after_the_dose_are_flagged():
     c = _started(D("2026-12-13"))
     record_normal_labs(c, datetime(2026, 12, 13, 8, tzinfo=timezone.utc))
-    record_dose(c, 1, 1, D("2026-12-13"), D("2026-12-20"))
+    record_dose(c, 1, 1, D("2026-12-13"), D("2026-12-20"), monograph=BESPONSA)
     assert labs.liver_after_due(c) == ["liver tests after cycle 1 Day 1 (given 2026-12-13) are not recorded yet"]
     record_normal_labs(c, NOON - timedelta(hours=3), kinds=("cbc", "liver"))
     assert labs.liver_after_due(c) == []
-    [needed] = labs.labs_needed(c, NOON, 1, 8)
+    [needed] = labs.labs_needed(c, NOON, 1, 8, monograph=BESPONSA)
     assert needed.startswith("VOD/SOS signs") and "after the last dose (2026-12-13)" in needed
     record_normal_labs(c, NOON - timedelta(hours=1), kinds=("vod-signs",))
-    assert labs.labs_needed(c, NOON, 1, 8) == []
+    assert labs.labs_needed(c, NOON, 1, 8, monograph=BESPONSA) == []
 
 
 def test_ecg_and_electrolytes_are_asked_again_when_the_site_sets_a_period():
@@ -85,14 +86,14 @@ def test_ecg_and_electrolytes_are_asked_again_when_the_site_sets_a_period():
 
     c = _started(D("2026-11-13"))
     record_normal_labs(c, datetime(2026, 11, 13, 8, tzinfo=timezone.utc))
-    record_dose(c, 1, 1, D("2026-11-13"), D("2026-12-20"))
+    record_dose(c, 1, 1, D("2026-11-13"), D("2026-12-20"), monograph=BESPONSA)
     record_normal_labs(c, NOON - timedelta(hours=2), kinds=("cbc", "liver", "vod-signs"))
-    assert labs.labs_needed(c, NOON, 1, 8) == []  # default: at baseline only
+    assert labs.labs_needed(c, NOON, 1, 8, monograph=BESPONSA) == []  # default: at baseline only
     monthly = dataclasses.replace(site_defaults(), ecg_every_days=30)
-    assert labs.labs_needed(c, NOON, 1, 8, monthly) == [
+    assert labs.labs_needed(c, NOON, 1, 8, monthly, monograph=BESPONSA) == [
         "ECG (QTc) repeated every 30 days (site policy)", "electrolytes (potassium, magnesium) repeated every 30 days (site policy)"]
     record_normal_labs(c, NOON, kinds=("ecg", "electrolytes"))
-    assert labs.labs_needed(c, NOON, 1, 8, monthly) == []
+    assert labs.labs_needed(c, NOON, 1, 8, monthly, monograph=BESPONSA) == []
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -318,9 +319,9 @@ def test_an_override_waives_only_what_it_named_and_only_for_the_lab_window():
     ecg = [r for r in c.labs if r.kind == "ecg"]
     for result in ecg:
         c.labs.remove(result)
-    assert labs.labs_needed(c, NOON, 1, 1) == ["baseline ECG (QTc)"]
+    assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == ["baseline ECG (QTc)"]
     c.lab_overrides.append(labs.LabOverride(1, 1, "Pat Pharmacist", "ECG machine broken, cardiology aware", NOON, ("baseline ECG (QTc)",)))
-    assert labs.labs_needed(c, NOON, 1, 1) == []
+    assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == []
     days_later = NOON + timedelta(hours=80)  # the CBC and liver tests went stale meanwhile
-    assert labs.labs_needed(c, days_later, 1, 1) == [
+    assert labs.labs_needed(c, days_later, 1, 1, monograph=BESPONSA) == [
         "CBC (ANC, platelets) taken within 72 h", "liver tests (total bilirubin, AST/ALT) taken within 72 h", "baseline ECG (QTc)"]

@@ -16,6 +16,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from tests.drugs import BESPONSA
 from infusion_app.reports import parse_label_size, render_bag_label, render_prep_sheet
 from infusion_app.reports.demo import demo_preparation, demo_sheet_data
 from infusion_app.reports.label import code_modules
@@ -62,7 +63,7 @@ def decoded(image: Image.Image) -> list[tuple[str, str]]:
 
 
 def data_with_id(prep_id: str):
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep.id = prep_id
     return demo_sheet_data(tz=NEW_YORK, prep=prep)
 

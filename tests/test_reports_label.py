@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader
 from reportlab.lib.units import inch, mm
 
+from tests.drugs import BESPONSA
 from infusion_app.domain.errors import ValidationError
 from tests.pdf_text import flat, text_runs
 from infusion_app.domain.records import Patient
@@ -44,7 +45,7 @@ def with_name(data, name):
 
 @pytest.fixture(scope="module")
 def demo():
-    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK)
+    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK, monograph=BESPONSA)
 
 
 def test_default_page_is_exactly_4_by_2_in(demo):
@@ -177,7 +178,7 @@ def test_only_an_unbreakable_name_too_long_for_the_label_is_cut_with_an_ellipsis
 
 
 def test_before_dilution_the_label_leaves_lines_to_write_on():
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep.events = []
     data = demo_sheet_data(tz=NEW_YORK, prep=prep)
     text = flat(render(data).pages[0].extract_text())
@@ -212,7 +213,7 @@ def test_label_lines_start_with_patient_then_drug(demo):
 
 
 def test_a_patient_record_with_a_long_mrn_keeps_it_whole():
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep.patient = Patient(name="Jo Li", mrn="MRN-1234567890-ABCDEFGHIJ-0000", date_of_birth=date(2001, 1, 2))
     data = demo_sheet_data(tz=NEW_YORK, prep=prep)
     text = flat(render(data, parse_label_size("3x2in")).pages[0].extract_text())
@@ -234,7 +235,7 @@ def test_a_refrigerated_bag_label_says_when_it_must_leave_the_refrigerator(demo)
 
     monograph = load_monograph("inotuzumab-ozogamicin")
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep = dataclasses.replace(prep, events=[
         Event(EventType.RECONSTITUTED, t0, t0, "Tess"),
         Event(EventType.DILUTED, t0 + timedelta(minutes=30), t0 + timedelta(minutes=30), "Tess", {"storage": "fridge"}),

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from pypdf import PdfReader
 
+from tests.drugs import BESPONSA
 from infusion_app.reports import parse_label_size, render_bag_label, render_prep_sheet
 from infusion_app.reports.demo import demo_sheet_data
 from infusion_app.reports.fonts import ARABIC_BOLD, BOLD, CJK, HEBREW_BOLD, describe_unprintable, runs, unprintable
@@ -43,7 +44,7 @@ def extracted(pdf: bytes, tmp_path) -> str:
 def test_a_name_in_every_script_is_embedded_in_its_own_font(script, kind, tmp_path):
     name, face = NAMES[script]
     assert unprintable(name, bold=True) == []
-    data = dataclasses.replace(demo_sheet_data(), patient_name=name)
+    data = dataclasses.replace(demo_sheet_data(monograph=BESPONSA), patient_name=name)
     out = io.BytesIO()
     what, stock = kind.split("-")
     if what == "label":

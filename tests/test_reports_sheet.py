@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4, letter
 
+from tests.drugs import BESPONSA
 from infusion_app.domain.errors import ValidationError
 from tests.pdf_text import flat, text_runs
 from infusion_app.domain.records import Event, EventType, Patient, VialRecord
@@ -48,7 +49,7 @@ def assert_inside(reader: PdfReader):
 
 @pytest.fixture(scope="module")
 def demo():
-    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK)
+    return demo_sheet_data(program_version="9.9.9", tz=NEW_YORK, monograph=BESPONSA)
 
 
 @pytest.mark.parametrize("paper, size", [("letter", letter), ("a4", A4), ("A4", A4)])
@@ -132,7 +133,7 @@ def test_the_dejavu_font_is_embedded_and_no_standard_font_is_used(demo):
 
 
 def long_case():
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep.patient = Patient(name=LONG_NAME, mrn="00412873", date_of_birth=date(1968, 4, 12))
     prep.vials = [VialRecord(lot=f"LOT-{n:02d}-ABCDEFGHIJ", expiry=date(2027, 8, 31), ndc="0008-0100-01", serial=f"SN{n:012d}") for n in range(8)]
     at = RECONSTITUTED_AT + timedelta(hours=5)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pypdf import PdfReader
 
+from tests.drugs import BESPONSA
 from infusion_app.domain.records import Event, EventType
 from infusion_app.domain.preparation import StepRefused
 from infusion_app.reports import render_bag_label, render_prep_sheet
@@ -33,7 +34,7 @@ def label_text(data) -> str:
 
 
 def with_events(*events: Event):
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     prep.events = sorted([*prep.events, *events], key=lambda e: e.at)
     return demo_sheet_data(tz=NEW_YORK, prep=prep)
 
@@ -44,14 +45,14 @@ def event(kind: EventType, minutes: int, user: str, **details) -> Event:
 
 
 def test_the_label_names_the_latest_start_as_the_discard_point_and_the_end_limit_apart():
-    text = label_text(demo_sheet_data(tz=NEW_YORK))
+    text = label_text(demo_sheet_data(tz=NEW_YORK, monograph=BESPONSA))
     assert "DO NOT START AFTER 2026-03-10 09:20 EDT (discard)" in text
     assert "INFUSION MUST END BY 2026-03-10 13:00 EDT" in text
     assert "DISCARD AFTER" not in text and "OUT OF FRIDGE" not in text
 
 
 def test_a_refrigerated_bag_says_when_it_must_leave_the_fridge():
-    prep = demo_preparation()
+    prep = demo_preparation(BESPONSA)
     for e in prep.events:
         if e.type == EventType.DILUTED:
             e.details["storage"] = "fridge"
@@ -95,7 +96,7 @@ def test_an_override_is_in_words_with_a_signature_line_for_its_pharmacist():
 
 
 def test_no_monograph_key_or_internal_code_reaches_paper():
-    whole = " ".join(sheet_pages(demo_sheet_data(tz=NEW_YORK)))
+    whole = " ".join(sheet_pages(demo_sheet_data(tz=NEW_YORK, monograph=BESPONSA)))
     assert "concentration_min" not in whole and "time_limits." not in whole and "_passed" not in whole
 
 
@@ -107,7 +108,7 @@ def test_words_for_codes_and_ranges():
 
 
 def test_the_brand_is_in_mixed_case_beside_the_generic_name():
-    data = demo_sheet_data(tz=NEW_YORK)
+    data = demo_sheet_data(tz=NEW_YORK, monograph=BESPONSA)
     assert "inotuzumab ozogamicin (Besponsa)" in label_text(data)
     assert "inotuzumab ozogamicin (Besponsa)" in sheet_pages(data)[0]
 

@@ -308,10 +308,8 @@ def status_lines(status) -> list[str]:
                 lines.append(f"Latest {LAB_TITLES[kind]}: {found.taken_at.astimezone().isoformat(timespec='minutes')}: {lab_summary(found)}")
     from ..domain import checklist
 
-    lines += [f"CHECKLIST: {text}" for text in checklist.lines(c)]
-    from ..domain.monograph import default_monograph
-
-    m = default_monograph()  # the course service's drug
+    m = status.monograph  # the course's drug
+    lines += [f"CHECKLIST: {text}" for text in checklist.lines(c, m)]
     if m.raw.get("warnings", {}).get("other"):
         lines.append("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
                      + f" ({m.fact('warnings.other').citation})")
@@ -333,13 +331,12 @@ def status_lines(status) -> list[str]:
 
 def run_new(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
-    from ..domain.monograph import default_monograph
     from .common import chosen_monograph
 
     drug = chosen_monograph(args, with_regimen=False)
-    if drug.id != default_monograph().id or drug.decided_by != "response":
-        # The course rules (cycles by response, HSCT, dose modification) are kept for the site's default
-        # drug only; a regimen drug's doses are prepared one by one with prep new --regimen.
+    if drug.decided_by != "response":
+        # The course rules (cycles by response, HSCT, dose modification) are kept for a drug whose
+        # cycles the response decides; a regimen drug's doses are prepared one by one with prep new --regimen.
         raise ValidationError("drug", f"a course of {drug.brand_name} is not kept by this program: prepare each dose with "
                               f"'prep new --drug {drug.id} --regimen ...' and plan the regimen with 'schedule'")
     dob = _date(args.dob, "dob") if args.dob else None
@@ -438,7 +435,7 @@ def build_advice(args: argparse.Namespace, course, monograph):
     kind = args.kind
     if kind == "interruption":
         _required(args, "days")
-        advice = dm.interruption_advice(args.days, course.reduction_level, monograph)
+        advice = dm.interruption_advice(args.days, course.reduction_level, monograph=monograph)
     elif kind == "hematologic":
         _required(args, "anc", "platelets", "baseline-anc", "baseline-platelets")
         prior = None
@@ -468,7 +465,7 @@ def build_advice(args: argparse.Namespace, course, monograph):
         advice = dm.vod_sos_advice(monograph)
     elif kind == "non-hematologic":
         _required(args, "grade")
-        advice = dm.non_hematologic_advice(args.grade, args.pretreatment_grade, monograph)
+        advice = dm.non_hematologic_advice(args.grade, args.pretreatment_grade, monograph=monograph)
     else:
         _required(args, "grade")
         advice = dm.infusion_reaction_advice(args.grade, monograph)

@@ -14,7 +14,7 @@ import argparse
 import io
 import sys
 
-from .common import Exit, add_storage_options
+from .common import Exit, add_storage_options, chosen_monograph
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +46,6 @@ def run_downtime(args: argparse.Namespace) -> int:
     from ..domain.bsa import get_formula
     from ..domain.errors import ValidationError
     from ..domain.limits import site_defaults
-    from ..domain.monograph import default_monograph
     from .export import write_new_file_bytes
 
     what = args.what.strip().lower()
@@ -61,7 +60,8 @@ def run_downtime(args: argparse.Namespace) -> int:
         from ..reports.downtime import render_downtime_kit
 
         buffer = io.BytesIO()
-        render_downtime_kit(default_monograph(), buffer, datetime.now(timezone.utc), formula, paper or "letter")
+        # The site's default drug (no --drug: the kit's tables are laid out for a single bag volume).
+        render_downtime_kit(chosen_monograph(args, with_regimen=False), buffer, datetime.now(timezone.utc), formula, paper or "letter")
         write_new_file_bytes(buffer.getvalue(), args.out, args.force)
         print(f"downtime kit written to {args.out}", file=sys.stderr)
         return Exit.OK

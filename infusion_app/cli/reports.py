@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, write_output_file
+from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, chosen_monograph, write_output_file
 
 DEFAULT_PAPER = "letter"
 DEFAULT_LABEL_SIZE = "4x2in"
@@ -98,7 +98,7 @@ def _demo_document(kind: str, size: str | None, paper: str | None):
     from ..reports.sheet import paper_size
     from ..service.documents import LABEL, SHEET, Document
 
-    data = demo_sheet_data()
+    data = demo_sheet_data(monograph=chosen_monograph(argparse.Namespace()))  # the site's default drug
     out = io.BytesIO()
     if kind == "label":
         stock = size or DEFAULT_LABEL_SIZE

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .errors import ValidationError
-from .monograph import Monograph, default_monograph
+from .monograph import Monograph
 
 SECTION = "course_start"
 SEXES = ("female", "male")
@@ -96,9 +96,9 @@ def _date(answers: dict[str, Any], key: str, today: date) -> date:
 
 
 def complete(course: Any, answers: dict[str, Any], pharmacist: str, at: datetime, today: date,
-             monograph: Monograph | None = None) -> Checklist:
+             monograph: Monograph) -> Checklist:
     """Check every answer the patient's situation needs, and keep the checklist with the course."""
-    m = monograph or default_monograph()
+    m = monograph
     if not applies(m):
         raise ValidationError("checklist", f"the monograph of {m.id} has no course-start checklist")
     clean: dict[str, Any] = {"sex": _choice(answers, "sex", SEXES, "the patient's sex at birth")}
@@ -130,9 +130,9 @@ def complete(course: Any, answers: dict[str, Any], pharmacist: str, at: datetime
     return checklist
 
 
-def missing(course: Any, monograph: Monograph | None = None) -> list[str]:
+def missing(course: Any, monograph: Monograph) -> list[str]:
     """Why the first dose may not be prepared yet: the checklist not completed, or no longer matching the course."""
-    m = monograph or default_monograph()
+    m = monograph
     if not applies(m):
         return []
     checklist = getattr(course, "checklist", None)
@@ -144,9 +144,9 @@ def missing(course: Any, monograph: Monograph | None = None) -> list[str]:
     return []
 
 
-def lines(course: Any, monograph: Monograph | None = None) -> list[str]:
+def lines(course: Any, monograph: Monograph) -> list[str]:
     """The checklist as the course shows it, with the dates the precautions run to after the last dose."""
-    m = monograph or default_monograph()
+    m = monograph
     checklist = getattr(course, "checklist", None)
     if not applies(m) or checklist is None:
         return missing(course, m)

@@ -71,7 +71,7 @@ from . import checklist as start_checklist
 from .checklist import Checklist
 from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due
 from .limits import SitePolicy, site_defaults
-from .monograph import RESPONSES, Monograph, default_monograph, response_label
+from .monograph import RESPONSES, Monograph, response_label
 from .quantities import Quantity
 
 DAY = timedelta(days=1)
@@ -264,10 +264,10 @@ def plan_cycle(
     delayed_days: tuple[int, ...] | list[int] = (),
     previous_dose: date | None = None,
     preparations: Mapping[int, str] | None = None,
-    monograph: Monograph | None = None,
+    monograph: Monograph,
 ) -> CyclePlan:
     """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given."""
-    m = monograph or default_monograph()
+    m = monograph
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     start = _date("start", start)
     days = m.dose_days
@@ -594,9 +594,9 @@ def _last_dose_before(course: Course, number: int) -> date | None:
     return max(earlier) if earlier else None
 
 
-def plan_for(course: Course, number: int, monograph: Monograph | None = None) -> CyclePlan:
+def plan_for(course: Course, number: int, monograph: Monograph) -> CyclePlan:
     """The stored cycle `number` planned with what was given, assessed and decided."""
-    m = monograph or default_monograph()
+    m = monograph
     record = course.cycle(number)
     assessment = latest_response(course, record.start)
     return plan_cycle(
@@ -626,9 +626,9 @@ class CycleLimit:
         return {"max_cycles": self.max_cycles, "rule": self.rule, "why": self.why, "sources": [s.to_dict() for s in self.sources]}
 
 
-def cycle_limit(course: Course, monograph: Monograph | None = None) -> CycleLimit:
+def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
     """How many cycles the label allows this patient now, which rule says so and why."""
-    m = monograph or default_monograph()
+    m = monograph
     started = len(course.cycles)
     if course.discontinued_on is not None:
         return CycleLimit(started, "discontinued",
@@ -782,10 +782,10 @@ def loss_of_response(course: Course) -> str | None:
 
 # -- operations -----------------------------------------------------------------------------------
 
-def first_dose_block(course: Course, monograph: Monograph | None = None, on: date | None = None,
+def first_dose_block(course: Course, monograph: Monograph, on: date | None = None,
                      policy: SitePolicy | None = None) -> str | None:
     """Why the course's first dose may not be given yet (cytoreduction, or a count too old on `on`), or None."""
-    m = monograph or default_monograph()
+    m = monograph
     fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
     limit = float(fact.value.to(BLAST_UNIT).magnitude)
     shown = f"{format_number(limit, 0)}/mm³"
@@ -806,8 +806,8 @@ def first_dose_block(course: Course, monograph: Monograph | None = None, on: dat
 
 
 def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "",
-                monograph: Monograph | None = None) -> CycleRecord:
-    m = monograph or default_monograph()
+                *, monograph: Monograph) -> CycleRecord:
+    m = monograph
     start = _date("start", start)
     number = len(course.cycles) + 1
     blocks: list[str] = []
@@ -844,8 +844,8 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
     return record
 
 
-def extend_first_cycle(course: Course, reason: str, monograph: Monograph | None = None) -> CycleRecord:
-    m = monograph or default_monograph()
+def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> CycleRecord:
+    m = monograph
     record = course.cycle(1)
     if len(course.cycles) > 1:
         raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
@@ -856,9 +856,9 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph | None 
     return record
 
 
-def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph | None = None) -> tuple[CyclePlan, list[str]]:
+def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph) -> tuple[CyclePlan, list[str]]:
     """The plan with this dose added, and the hard stops that recording it would meet."""
-    m = monograph or default_monograph()
+    m = monograph
     record = course.cycle(cycle)
     blocks: list[str] = []
     if course.discontinued_on is not None:
@@ -883,9 +883,9 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
 
 
 def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
-                override_reason: str | None = None, monograph: Monograph | None = None) -> DoseGiven:
+                override_reason: str | None = None, *, monograph: Monograph) -> DoseGiven:
     """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
-    m = monograph or default_monograph()
+    m = monograph
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     day = _dose_day(m, day, "day")
     given_on = _not_future("date", _date("date", given_on), today)
@@ -917,9 +917,9 @@ def _next_open_day(course: Course, m: Monograph) -> tuple[int, int] | None:
     return None
 
 
-def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: Monograph | None = None) -> AdviceRecord:
+def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: Monograph) -> AdviceRecord:
     """Record the clinician's decision; an accepted advice changes the course as the label says."""
-    m = monograph or default_monograph()
+    m = monograph
     if record.decision is not None:
         raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {record.decision.at.isoformat()}")
     if decision.advice_code != record.advice.code:
@@ -991,6 +991,7 @@ class CourseStatus:
     reduction: DoseReduction
     discontinued: bool
     course: Course
+    monograph: Monograph  # the course's drug, by which it was judged
     labs_needed: tuple[str, ...] = ()  # for the next dose; empty when nothing is missing (or overridden)
 
     def to_dict(self) -> dict[str, Any]:
@@ -1023,7 +1024,7 @@ class CourseStatus:
             "latest_weight": {"kg": c.latest_weight.kg, "measured_on": c.latest_weight.measured_on.isoformat()} if c.latest_weight else None,
             "labs": [r.to_dict() for r in c.labs],
             "checklist": c.checklist.to_dict() if c.checklist else None,
-            "checklist_lines": start_checklist.lines(c),
+            "checklist_lines": start_checklist.lines(c, self.monograph),
             "labs_needed": list(self.labs_needed),
             "labs_after_dose_due": liver_after_due(c),
             "lab_overrides": [o.to_dict() for o in c.lab_overrides],
@@ -1050,13 +1051,13 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
     keep = (Action.REDUCE_NEXT_CYCLE, Action.TWO_DOSES_PER_CYCLE, Action.DISCONTINUE, Action.CONSIDER_DISCONTINUATION)
     return [
         Advice(a.code, a.action, f"cycle {cycle} start held {days_late} days: {a.message}", a.sources, cycle, day, a.details)
-        for a in interruption_advice(days_late, reduction_level, m) if a.action in keep
+        for a in interruption_advice(days_late, reduction_level, monograph=m) if a.action in keep
     ]
 
 
-def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph | None = None) -> CycleRecord:
+def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph) -> CycleRecord:
     """Move the latest cycle's start (its Day 1) while none of its doses is given, e.g. after a hold."""
-    m = monograph or default_monograph()
+    m = monograph
     start = _date("start", start)
     if not course.cycles:
         raise ValidationError("cycle", "no cycle has been started")
@@ -1081,10 +1082,10 @@ def _instant(today: date, now: datetime | None) -> datetime:
     return now if now is not None else datetime.combine(today, time(23, 59, 59)).astimezone()
 
 
-def course_status(course: Course, today: date, monograph: Monograph | None = None, policy: SitePolicy | None = None,
+def course_status(course: Course, today: date, monograph: Monograph, policy: SitePolicy | None = None,
                   now: datetime | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
-    m = monograph or default_monograph()
+    m = monograph
     today = _date("today", today)
     at = _instant(today, now)
     plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
@@ -1125,7 +1126,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
                 state = "upcoming" if today < dose.earliest else ("due" if today <= dose.latest else "overdue")
                 dose_blocks = list(blocks) + advice_blocks(course, dose.day == m.dose_days[0])
                 dose_blocks += start_checklist.missing(course, m) if not course.doses else []
-                lab_block = labs_block(course, at, plan.cycle, dose.day, policy, m)
+                lab_block = labs_block(course, at, plan.cycle, dose.day, policy, monograph=m)
                 dose_blocks += [lab_block] if lab_block else []
                 next_dose = NextDose(plan.cycle, dose.day, dose.planned, dose.earliest, dose.latest, dose.mg_per_m2, state, tuple(dose_blocks))
                 if state == "overdue":
@@ -1143,7 +1144,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
                         advice += [
                             Advice(a.code, a.action, f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
                                    a.sources, plan.cycle, dose.day, a.details)
-                            for a in interruption_advice(late, course.reduction_level, m)
+                            for a in interruption_advice(late, course.reduction_level, monograph=m)
                         ]
                 break
     if next_dose is None and next_cycle_allowed:
@@ -1152,7 +1153,7 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
         day1 = m.dose_days[0]
         dose_blocks = list(blocks) + advice_blocks(course, True)
         dose_blocks += start_checklist.missing(course, m) if not course.doses else []
-        lab_block = labs_block(course, at, number, day1, policy, m)
+        lab_block = labs_block(course, at, number, day1, policy, monograph=m)
         dose_blocks += [lab_block] if lab_block else []
         mg: float | None = None
         assessment = latest_response(course, max(start, today))
@@ -1174,14 +1175,14 @@ def course_status(course: Course, today: date, monograph: Monograph | None = Non
     if next_dose is not None:
         next_dose = replace(next_dose, flags=next_dose.flags + tuple(f"labs: {d}" for d in liver_after_due(course)))
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
-    needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, m)) if next_dose is not None and not discontinued else ()
+    needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, monograph=m)) if next_dose is not None and not discontinued else ()
     return CourseStatus(
         mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
         next_dose=next_dose, next_cycle_allowed=next_cycle_allowed, is_last_cycle=is_last, why_last=why_last,
         limit=limit, advice=tuple(advice), open_advice=open_advice,
         blocks=tuple(blocks + [b for b in advice_blocks(course, True) if b not in blocks]), weight=weight,
         reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
-        labs_needed=needed,
+        monograph=m, labs_needed=needed,
     )
 
 
@@ -1219,14 +1220,14 @@ def _same_pct(a: float, b: float) -> bool:
 
 
 def order_from_course(course: Course, today: date, cycle: Any = None, day: Any = None, response: str | None = None,
-                      reduce_pct: Any = None, monograph: Monograph | None = None,
+                      reduce_pct: Any = None, *, monograph: Monograph,
                       policy: SitePolicy | None = None, now: datetime | None = None) -> CourseOrder:
     """The dose the course has due today. Typed values must agree with it; a dose not due is CourseBlocked.
 
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
     course is refused with both values, so that a reduction cannot be re-escalated at the bench and
     a CR cannot be dosed as no response."""
-    m = monograph or default_monograph()
+    m = monograph
     status = course_status(course, today, m, policy, now)
     if cycle is None and day is None:
         if status.next_dose is None:
@@ -1264,7 +1265,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     if not course.doses:
         blocks += start_checklist.missing(course, m)
     if dose.status == "planned":
-        lab_block = labs_block(course, _instant(today, now), cycle, day, policy, m)
+        lab_block = labs_block(course, _instant(today, now), cycle, day, policy, monograph=m)
         if lab_block:
             blocks.append(lab_block)
     course_pct = float(plan.reduction.reduce_pct)

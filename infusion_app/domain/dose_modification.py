@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import ValidationError, whole_number
 from .formatting import format_number
-from .monograph import Fact, Monograph, default_monograph
+from .monograph import Fact, Monograph
 from .quantities import Quantity
 
 # CTCAE grades run from 1 (mild) to 5 (death); 0 means no toxicity. A scale, not drug data.
@@ -245,10 +245,10 @@ def hematologic_advice(
     decrease_disease_related: bool = False,
     low_counts_days: int | None = None,
     drug_related: bool = True,
-    monograph: Monograph | None = None,
+    monograph: Monograph,
 ) -> list[Advice]:
     """Label Table 2: low counts hold the NEXT CYCLE (baseline-dependent); doses within a cycle are not held."""
-    m = monograph or default_monograph()
+    m = monograph
     section = "dose_modification.hematologic"
     anc_min = m.quantity(f"{section}.anc_baseline_threshold", COUNT_UNIT)
     plt_min = m.quantity(f"{section}.platelet_baseline_threshold", COUNT_UNIT)
@@ -337,9 +337,9 @@ def hematologic_advice(
 
 # -- liver and other non-hematologic -------------------------------------------------------------
 
-def exempt_liver_causes(monograph: Monograph | None = None) -> dict[str, str]:
+def exempt_liver_causes(monograph: Monograph) -> dict[str, str]:
     """Short keys ('gilbert', 'hemolysis') to the label's wording of the causes that exempt a liver hold."""
-    m = monograph or default_monograph()
+    m = monograph
     keys: dict[str, str] = {}
     for item in m.items("dose_modification.liver.exempt_causes"):
         first = str(item).split()[0].lower()
@@ -347,8 +347,8 @@ def exempt_liver_causes(monograph: Monograph | None = None) -> dict[str, str]:
     return keys
 
 
-def vod_sos_advice(monograph: Monograph | None = None) -> list[Advice]:
-    m = monograph or default_monograph()
+def vod_sos_advice(monograph: Monograph) -> list[Advice]:
+    m = monograph
     return [Advice(
         "vod-sos-discontinue", Action.DISCONTINUE, m.text("dose_modification.other.vod_sos"),
         _sources(m, "dose_modification.other.vod_sos"),
@@ -363,14 +363,14 @@ def liver_advice(
     vod_sos: bool = False,
     no_recovery: bool = False,
     previous_bilirubin_x_uln: Any = None,
-    monograph: Monograph | None = None,
+    monograph: Monograph,
 ) -> list[Advice]:
     """Label Table 3: bilirubin > 1.5×ULN with AST/ALT > 2.5×ULN holds each dose (not for Gilbert's/hemolysis).
 
     Either one alone above its limit is never "within the label's limits": it is a non-hematologic
     toxicity of grade 2 at least and is held under the grade ≥2 rule. A bilirubin above the ULN that
     rose since `previous_bilirubin_x_uln` adds a prompt to check for VOD/SOS."""
-    m = monograph or default_monograph()
+    m = monograph
     if vod_sos:
         return vod_sos_advice(m)
     bilirubin = _ratio(bilirubin_x_uln, "bilirubin-x-uln")
@@ -461,9 +461,9 @@ def _liver_rule(bilirubin: float, ast_alt: float, bili_limit: float, transaminas
     return [Advice("liver-ok", Action.CONTINUE, f"liver tests within the label's limits for dosing ({limits_text})", sources, details=details)]
 
 
-def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, monograph: Monograph | None = None) -> list[Advice]:
+def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, *, monograph: Monograph) -> list[Advice]:
     """Any other non-hematologic toxicity of grade 2 or more: hold until grade 1 or the pretreatment grade."""
-    m = monograph or default_monograph()
+    m = monograph
     now = _grade(grade, "grade")
     before = _grade(pretreatment_grade, "pretreatment-grade")
     hold_from = int(_plain(m, "dose_modification.other.non_hematologic_hold_grade"))
@@ -482,8 +482,8 @@ def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, monograph: M
     )]
 
 
-def infusion_reaction_advice(grade: Any, monograph: Monograph | None = None) -> list[Advice]:
-    m = monograph or default_monograph()
+def infusion_reaction_advice(grade: Any, monograph: Monograph) -> list[Advice]:
+    m = monograph
     level = _grade(grade, "grade", low=1)
     severe_from = int(_plain(m, "dose_modification.other.infusion_reaction_discontinue_grade"))
     sources = _sources(m, "dose_modification.other.infusion_reaction", "dose_modification.other.infusion_reaction_discontinue_grade")
@@ -517,8 +517,8 @@ class DoseReduction:
 MAX_REDUCTION_LEVEL = 2  # 1: cycle total −25 %; 2: that and 2 doses per cycle; beyond: discontinue
 
 
-def reduction_for_level(level: int, monograph: Monograph | None = None) -> DoseReduction:
-    m = monograph or default_monograph()
+def reduction_for_level(level: int, monograph: Monograph) -> DoseReduction:
+    m = monograph
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= MAX_REDUCTION_LEVEL:
         raise ValidationError("reduction-level", f"'{level}' is not accepted; must be 0 to {MAX_REDUCTION_LEVEL}")
     if level == 0:
@@ -528,8 +528,8 @@ def reduction_for_level(level: int, monograph: Monograph | None = None) -> DoseR
     return DoseReduction(level, pct, doses)
 
 
-def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, monograph: Monograph | None = None) -> None:
-    m = monograph or default_monograph()
+def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, monograph: Monograph) -> None:
+    m = monograph
     fact = m.fact("cycles.no_re_escalation")
     if not fact.value:
         return
@@ -547,9 +547,9 @@ def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, mon
         )
 
 
-def interruption_advice(days: Any, reduction_level: int = 0, monograph: Monograph | None = None) -> list[Advice]:
+def interruption_advice(days: Any, reduction_level: int = 0, *, monograph: Monograph) -> list[Advice]:
     """Label Table 4 (2017, verify): what an interruption of `days` days means for the next dose and cycle."""
-    m = monograph or default_monograph()
+    m = monograph
     try:
         length = int(days)
         if isinstance(days, bool) or (isinstance(days, float) and days != length) or (isinstance(days, str) and days.strip() != str(length)):

@@ -34,7 +34,7 @@ from .dose_modification import Advice, Counts, hematologic_advice, liver_advice,
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import SitePolicy, site_defaults
-from .monograph import Monograph, default_monograph
+from .monograph import Monograph
 from .numbers import read_number
 from .quantities import Quantity
 
@@ -262,8 +262,8 @@ def _window_hours(policy: SitePolicy) -> int:
     return int(policy.lab_max_age_hours)
 
 
-def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None,
-                monograph: Monograph | None = None) -> list[str]:
+def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *,
+                monograph: Monograph) -> list[str]:
     """What must be recorded before cycle `cycle` Day `day` is prepared at `at`; empty when nothing is missing."""
     policy = policy or site_defaults()
     hours = _window_hours(policy)
@@ -302,9 +302,9 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
     return [item for item in missing if item not in covered]
 
 
-def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None,
-               monograph: Monograph | None = None) -> str | None:
-    missing = labs_needed(course, at, cycle, day, policy, monograph)
+def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *,
+               monograph: Monograph) -> str | None:
+    missing = labs_needed(course, at, cycle, day, policy, monograph=monograph)
     if not missing:
         return None
     return ("labs needed: " + "; ".join(missing)
@@ -337,9 +337,9 @@ def baseline_cbc(course: Any) -> LabResult | None:
 
 
 def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None,
-               monograph: Monograph | None = None) -> list[Advice]:
+               monograph: Monograph) -> list[Advice]:
     """The label's advice from one result, for the next dose (cycle, day) of the course."""
-    m = monograph or default_monograph()
+    m = monograph
     if result.kind == "liver":
         from .course import last_bilirubin_x_uln
 

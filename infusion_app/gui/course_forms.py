@@ -416,7 +416,7 @@ class CourseForms(QWidget):
             raise ValidationError("Patient MRN", f"no course is stored for {mrn}: create it first (A new treatment course)")
         if kind == "interruption":
             need("days")
-            advice = dm.interruption_advice(value["days"], course.reduction_level, monograph)
+            advice = dm.interruption_advice(value["days"], course.reduction_level, monograph=monograph)
         elif kind == "hematologic":
             need("anc", "platelets", "baseline_anc", "baseline_platelets")
             advice = dm.hematologic_advice(
@@ -434,7 +434,7 @@ class CourseForms(QWidget):
             advice = dm.vod_sos_advice(monograph)
         elif kind == "non-hematologic":
             need("grade")
-            advice = dm.non_hematologic_advice(value["grade"], value["pretreatment_grade"] or "0", monograph)
+            advice = dm.non_hematologic_advice(value["grade"], value["pretreatment_grade"] or "0", monograph=monograph)
         else:
             need("grade")
             advice = dm.infusion_reaction_advice(value["grade"], monograph)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 from ..domain.formatting import format_dose
-from ..domain.monograph import Monograph, default_monograph, load_monograph
+from ..domain.monograph import Monograph, load_monograph
 from ..domain.records import DiluteStorage, Event, EventType, Patient, Preparation, VialRecord
 from .model import SheetData
 
@@ -39,9 +39,8 @@ def _event(kind: EventType, minutes: int, user: str, **details: Any) -> Event:
     return Event(type=kind, at=at, recorded_at=at, user=user, details=details)
 
 
-def demo_preparation(monograph: Monograph | None = None, vials: int | None = None) -> Preparation:
-    """The sample preparation: cycle 1 day 1, reconstituted, diluted, checked and labelled."""
-    monograph = monograph or default_monograph()
+def demo_preparation(monograph: Monograph, vials: int | None = None) -> Preparation:
+    """The sample preparation of `monograph`'s drug: cycle 1 day 1, reconstituted, diluted, checked and labelled."""
     calculation = calculate_dose(DEMO_ORDER, monograph)
     order = PreparationOrder(DEMO_ORDER, calculation)
     ndc = monograph.text("product.ndc")
@@ -90,10 +89,15 @@ def demo_sheet_data(
     program_version: str | None = None,
     tz: tzinfo | None = None,
     prep: Preparation | None = None,
+    monograph: Monograph | None = None,
 ) -> SheetData:
+    """The sheet of `prep` (a sample preparation), or of a new sample of `monograph`'s drug."""
     from .. import __version__
 
-    monograph = load_monograph(prep.monograph_id) if prep is not None else default_monograph()
+    if prep is not None:
+        monograph = load_monograph(prep.monograph_id)
+    elif monograph is None:
+        raise ValueError("a sample sheet needs its preparation or its drug's monograph")
     prep = prep or demo_preparation(monograph)
     calc = prep.order.calculation
     course = {

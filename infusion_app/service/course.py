@@ -211,7 +211,7 @@ class CourseService:
     def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
         self._change(mrn, actor, "course.cycle_started",
-                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, self.monograph), expected=expected)
+                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, monograph=self.monograph), expected=expected)
         return self.status(mrn)
 
     def move_cycle_start(self, mrn: str, start: Any, user: User | str, expected: int | None = None) -> CourseStatus:
@@ -248,7 +248,7 @@ class CourseService:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         self._change(mrn, actor, "course.dose_given",
-                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, self.monograph), expected=expected)
+                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, monograph=self.monograph), expected=expected)
         return self.status(mrn)
 
     def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:

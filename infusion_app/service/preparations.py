@@ -547,7 +547,7 @@ class PreparationService:
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
-                                                   self.monograph, self.policy(), self.now())
+                                                   monograph=self.monograph, policy=self.policy(), now=self.now())
         except course_rules.CourseBlocked as blocked:
             raise StepRefused("course", "; ".join(blocked.reasons)) from None
         resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)

@@ -9,6 +9,7 @@ from pypdf import PdfReader
 from PySide6.QtCore import Qt
 from PySide6.QtPrintSupport import QPrinter
 
+from tests.drugs import BESPONSA
 from infusion_app.gui.print_preview import PrintPreview
 
 
@@ -19,7 +20,7 @@ def demo_pdf(tmp_path: Path) -> Path:
     from infusion_app.reports.demo import demo_sheet_data
 
     path = tmp_path / "sheet.pdf"
-    render_prep_sheet(demo_sheet_data(), str(path), page_size="letter")
+    render_prep_sheet(demo_sheet_data(monograph=BESPONSA), str(path), page_size="letter")
     return path
 
 
@@ -29,7 +30,7 @@ def demo_label(tmp_path: Path) -> Path:
     from infusion_app.reports.demo import demo_sheet_data
 
     path = tmp_path / "label.pdf"
-    render_bag_label(demo_sheet_data(), str(path), size=DEFAULT_LABEL_SIZE)
+    render_bag_label(demo_sheet_data(monograph=BESPONSA), str(path), size=DEFAULT_LABEL_SIZE)
     return path
 
 
