@@ -21,7 +21,7 @@ FEMALE = {"sex": "female", "reproductive_potential": "yes", "pregnancy_test": "n
 
 
 def _course(hsct=False):
-    c = new_course("MRN1", hsct)
+    c = new_course("MRN1", hsct, monograph=BESPONSA)
     record_blasts(c, 100, TODAY, TODAY)
     start_cycle(c, TODAY, TODAY, monograph=BESPONSA)
     record_normal_labs(c, AT)

@@ -204,7 +204,7 @@ def test_plan_json_has_the_contract_fields():
 # -- a course ------------------------------------------------------------------------------------------
 
 def course_with_blasts(hsct=False, child=False):
-    course = new_course("MRN001", hsct_planned=hsct, is_child=child, child_reason="paediatric protocol" if child else "")
+    course = new_course("MRN001", hsct_planned=hsct, is_child=child, child_reason="paediatric protocol" if child else "", monograph=BESPONSA)
     record_blasts(course, 5000, D("2026-12-18"), FAR)
     return course
 
@@ -222,7 +222,7 @@ def run_cycle(course, start, response=None, mrd_negative=None):
 
 
 def test_first_dose_is_blocked_until_blasts_are_at_or_below_10000():
-    course = new_course("MRN001", hsct_planned=False)
+    course = new_course("MRN001", hsct_planned=False, monograph=BESPONSA)
     start_cycle(course, D("2026-12-20"), FAR, monograph=BESPONSA)
     with pytest.raises(CourseBlocked) as info:
         record_dose(course, 1, 1, D("2026-12-20"), FAR, monograph=BESPONSA)
@@ -238,7 +238,7 @@ def test_first_dose_is_blocked_until_blasts_are_at_or_below_10000():
 
 
 def test_bad_blasts_are_refused():
-    course = new_course("MRN001", hsct_planned=False)
+    course = new_course("MRN001", hsct_planned=False, monograph=BESPONSA)
     for bad in ("lots", -5, Quantity(3, "kg")):
         with pytest.raises(ValidationError) as info:
             record_blasts(course, bad, D("2026-12-19"), FAR)
@@ -562,7 +562,7 @@ def test_text_shows_a_window_that_no_date_satisfies():
 
 @pytest.mark.parametrize("typed, per_mm3", [("1,500", 1500.0), ("1500", 1500.0), ("0", 0.0), ("12.5", 12.5), (" 1,000 ", 1000.0)])
 def test_blasts_are_read_as_typed(typed, per_mm3):
-    course = new_course("MRN001", hsct_planned=False)
+    course = new_course("MRN001", hsct_planned=False, monograph=BESPONSA)
     record_blasts(course, typed, date(2026, 1, 10), date(2026, 1, 15))
     assert course.blasts_per_mm3 == per_mm3
 
@@ -571,7 +571,7 @@ def test_blasts_are_read_as_typed(typed, per_mm3):
                                          ("1,50", "use a decimal point: 1.50"), ("nan", "not a number")])
 def test_a_decimal_comma_or_python_syntax_in_blasts_is_refused_not_misread(typed, says):
     with pytest.raises(ValidationError) as raised:
-        record_blasts(new_course("MRN001", hsct_planned=False), typed, date(2026, 1, 10), date(2026, 1, 15))
+        record_blasts(new_course("MRN001", hsct_planned=False, monograph=BESPONSA), typed, date(2026, 1, 10), date(2026, 1, 15))
     assert raised.value.field == "blasts" and says in raised.value.message  # "1,5" was stored as 15
 
 # -- issue 11: holds and discontinuations block, stale blasts, loss of response -------------------

@@ -10,6 +10,7 @@ from infusion_app.domain.course import child_rules, new_course, record_weight, w
 from infusion_app.domain.errors import ValidationError
 from tests.cli_helpers import assert_clean_invalid, run_cli
 from tests.test_cli_course import course, make_users, show
+from tests.drugs import BESPONSA
 
 D = date.fromisoformat
 TODAY = D("2026-12-20")
@@ -22,23 +23,23 @@ def _weighed(c, new_kg):
 
 
 def test_a_child_by_age_gets_the_childrens_threshold_and_turns_adult_at_18():
-    child = new_course("M1", False, date_of_birth=D("2019-03-01"))
+    child = new_course("M1", False, date_of_birth=D("2019-03-01"), monograph=BESPONSA)
     check = _weighed(child, 21.2)  # +6 %
     assert check.threshold_percent == 5 and check.needs_recheck
     assert "7 years old (born 2019-03-01; adults from 18)" in check.reasons[0]
-    adult = new_course("M2", False, date_of_birth=D("2008-12-20"))  # 18 today
+    adult = new_course("M2", False, date_of_birth=D("2008-12-20"), monograph=BESPONSA)  # 18 today
     assert child_rules(adult, TODAY) == (False, "18 years old (born 2008-12-20; adults from 18)")
     assert not _weighed(adult, 21.2).needs_recheck
-    assert child_rules(new_course("M3", False, date_of_birth=D("2008-12-21")), TODAY)[0]  # 17 until tomorrow
+    assert child_rules(new_course("M3", False, date_of_birth=D("2008-12-21"), monograph=BESPONSA), TODAY)[0]  # 17 until tomorrow
 
 
 def test_the_child_flag_only_overrides_and_always_with_a_reason():
     with pytest.raises(ValidationError) as info:
-        new_course("M4", False, is_child=True)
+        new_course("M4", False, is_child=True, monograph=BESPONSA)
     assert info.value.field == "child-reason"
     with pytest.raises(ValidationError):
-        new_course("M4", False, child_reason="no flag")
-    small = new_course("M4", False, is_child=True, date_of_birth=D("1990-01-01"), child_reason="31 kg adult on the paediatric protocol")
+        new_course("M4", False, child_reason="no flag", monograph=BESPONSA)
+    small = new_course("M4", False, is_child=True, date_of_birth=D("1990-01-01"), child_reason="31 kg adult on the paediatric protocol", monograph=BESPONSA)
     assert child_rules(small, TODAY) == (True, "child flag: 31 kg adult on the paediatric protocol")
     assert _weighed(small, 21.2).threshold_percent == 5
 

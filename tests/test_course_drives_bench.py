@@ -111,7 +111,7 @@ def test_a_25_percent_reduction_in_cycle_1_is_refused_without_a_course(started):
 
 
 def _reduced_course():
-    c = new_course("MRN5", False)
+    c = new_course("MRN5", False, monograph=BESPONSA)
     record_blasts(c, 100, TODAY - timedelta(days=60), TODAY)
     start_cycle(c, TODAY - timedelta(days=60), TODAY, monograph=BESPONSA)
     for day in (1, 8, 15):
@@ -207,7 +207,7 @@ def test_a_held_next_cycle_names_the_hold_when_its_day_1_is_asked_for():
     from infusion_app.domain.course import decide, raise_advice
     from infusion_app.domain.dose_modification import Counts, Decision, hematologic_advice
 
-    c = new_course("MRN6", False)
+    c = new_course("MRN6", False, monograph=BESPONSA)
     start = TODAY - timedelta(days=30)
     record_blasts(c, 100, start, TODAY)
     start_cycle(c, start, TODAY, monograph=BESPONSA)

@@ -406,7 +406,7 @@ def test_day_1_of_a_cycle_keeps_six_days_after_the_previous_cycle_last_dose(gap_
 
 def _run_course(hsct: bool, responses: dict[int, tuple[str, bool | None]], cycles_wanted: int):
     """Give every dose on its planned day; after cycle n record responses[n]. Returns cycles started."""
-    course = new_course("MRN-X", hsct_planned=hsct)
+    course = new_course("MRN-X", hsct_planned=hsct, monograph=BESPONSA)
     today = date(2030, 1, 1)
     record_blasts(course, 500, START - D, today)
     start = START

@@ -25,7 +25,7 @@ D = date.fromisoformat
 
 
 def _started(first_day: date = D("2026-12-20")):
-    c = new_course("MRN1", False)
+    c = new_course("MRN1", False, monograph=BESPONSA)
     record_blasts(c, 100, first_day, first_day)
     start_cycle(c, first_day, first_day, monograph=BESPONSA)
     return c

@@ -205,7 +205,7 @@ def test_a_course_saved_by_another_station_meanwhile_is_refused_naming_who_and_w
 
     with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="ward") as service:
         courses = SqlCourseRepository(service.engine)
-        courses.add_course(Course(mrn="MRN-1001", hsct_planned=False), "Paul Pharm", AuditDraft(T0, "Paul Pharm", "course.created", "MRN-1001"))
+        courses.add_course(Course(mrn="MRN-1001", monograph_id="inotuzumab-ozogamicin", hsct_planned=False), "Paul Pharm", AuditDraft(T0, "Paul Pharm", "course.created", "MRN-1001"))
         mine, theirs = courses.get_course("MRN-1001"), courses.get_course("MRN-1001")
         theirs.hsct_planned = True  # another station
         courses.save_course(theirs, [AuditDraft(T0 + timedelta(minutes=5), "Olga Order", "course.changed", "MRN-1001")])

@@ -343,7 +343,7 @@ def run_new(args: argparse.Namespace) -> int:
     if args.child and not (args.child_reason or "").strip():
         raise ValidationError("--child-reason", "is required with --child: why the children's threshold applies whatever the age")
     return _write(args, lambda s: s.courses.new_course(args.mrn, args.hsct == "yes", s.user, is_child=args.child,
-                                                       date_of_birth=dob, child_reason=args.child_reason or ""))
+                                                       date_of_birth=dob, child_reason=args.child_reason or "", monograph=drug))
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -459,6 +459,7 @@ class AdviceRecord:
 @dataclass
 class Course:
     mrn: str
+    monograph_id: str  # the course's drug: its monograph judges every dose of the course
     hsct_planned: bool
     is_child: bool = False
     blasts_per_mm3: float | None = None
@@ -494,10 +495,22 @@ class Course:
         return self.cycles[-1] if self.cycles else None
 
 
+def judged_by(course: Course, monograph: Monograph) -> Monograph:
+    """The monograph a course is judged by: its own drug's, never another's (a MYLOTARG dose day is
+    no BESPONSA dose day). ValidationError when a caller passes another drug's."""
+    if course.monograph_id != monograph.id:
+        raise ValidationError("drug", f"the course for MRN {course.mrn} is a course of {course.monograph_id}, "
+                                      f"not of {monograph.brand_name}; it is judged by its own drug's monograph")
+    return monograph
+
+
 def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_birth: date | None = None,
-               child_reason: str = "", today: date | None = None) -> Course:
-    """A course. With the date of birth the age decides whether the children's rules apply (weight re-check);
-    the manual child flag then only overrides it, and always with a reason."""
+               child_reason: str = "", today: date | None = None, *, monograph: Monograph) -> Course:
+    """A course of `monograph`'s drug. With the date of birth the age decides whether the children's rules
+    apply (weight re-check); the manual child flag then only overrides it, and always with a reason."""
+    if monograph.decided_by != "response" or "cycles" not in monograph.raw:
+        raise ValidationError("drug", f"a course of {monograph.brand_name} is not kept: its doses follow a regimen, "
+                                      "not cycles decided by the response; prepare each dose of the regimen")
     mrn = str(mrn or "").strip()
     if not mrn:
         raise ValidationError("mrn", "is required (the patient's medical record number)")
@@ -509,8 +522,8 @@ def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_bir
         raise ValidationError("child-reason", "only with the child flag")
     if date_of_birth is not None and today is not None and date_of_birth > today:
         raise ValidationError("dob", f"{date_of_birth.isoformat()} is in the future (today is {today.isoformat()})")
-    return Course(mrn=mrn, hsct_planned=bool(hsct_planned), is_child=bool(is_child), date_of_birth=date_of_birth,
-                  child_reason=reason)
+    return Course(mrn=mrn, monograph_id=monograph.id, hsct_planned=bool(hsct_planned), is_child=bool(is_child),
+                  date_of_birth=date_of_birth, child_reason=reason)
 
 
 def child_rules(course: Course, today: date, policy: SitePolicy | None = None) -> tuple[bool, str]:
@@ -596,7 +609,7 @@ def _last_dose_before(course: Course, number: int) -> date | None:
 
 def plan_for(course: Course, number: int, monograph: Monograph) -> CyclePlan:
     """The stored cycle `number` planned with what was given, assessed and decided."""
-    m = monograph
+    m = judged_by(course, monograph)
     record = course.cycle(number)
     assessment = latest_response(course, record.start)
     return plan_cycle(
@@ -628,7 +641,7 @@ class CycleLimit:
 
 def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
     """How many cycles the label allows this patient now, which rule says so and why."""
-    m = monograph
+    m = judged_by(course, monograph)
     started = len(course.cycles)
     if course.discontinued_on is not None:
         return CycleLimit(started, "discontinued",
@@ -785,7 +798,7 @@ def loss_of_response(course: Course) -> str | None:
 def first_dose_block(course: Course, monograph: Monograph, on: date | None = None,
                      policy: SitePolicy | None = None) -> str | None:
     """Why the course's first dose may not be given yet (cytoreduction, or a count too old on `on`), or None."""
-    m = monograph
+    m = judged_by(course, monograph)
     fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
     limit = float(fact.value.to(BLAST_UNIT).magnitude)
     shown = f"{format_number(limit, 0)}/mm³"
@@ -807,7 +820,7 @@ def first_dose_block(course: Course, monograph: Monograph, on: date | None = Non
 
 def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "",
                 *, monograph: Monograph) -> CycleRecord:
-    m = monograph
+    m = judged_by(course, monograph)
     start = _date("start", start)
     number = len(course.cycles) + 1
     blocks: list[str] = []
@@ -845,7 +858,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
 
 
 def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> CycleRecord:
-    m = monograph
+    m = judged_by(course, monograph)
     record = course.cycle(1)
     if len(course.cycles) > 1:
         raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
@@ -858,7 +871,7 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> Cyc
 
 def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph) -> tuple[CyclePlan, list[str]]:
     """The plan with this dose added, and the hard stops that recording it would meet."""
-    m = monograph
+    m = judged_by(course, monograph)
     record = course.cycle(cycle)
     blocks: list[str] = []
     if course.discontinued_on is not None:
@@ -885,7 +898,7 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
 def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
                 override_reason: str | None = None, *, monograph: Monograph) -> DoseGiven:
     """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
-    m = monograph
+    m = judged_by(course, monograph)
     cycle = _whole("cycle", cycle, 1, _max_cycles(m))
     day = _dose_day(m, day, "day")
     given_on = _not_future("date", _date("date", given_on), today)
@@ -919,7 +932,7 @@ def _next_open_day(course: Course, m: Monograph) -> tuple[int, int] | None:
 
 def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: Monograph) -> AdviceRecord:
     """Record the clinician's decision; an accepted advice changes the course as the label says."""
-    m = monograph
+    m = judged_by(course, monograph)
     if record.decision is not None:
         raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {record.decision.at.isoformat()}")
     if decision.advice_code != record.advice.code:
@@ -1057,7 +1070,7 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
 
 def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph) -> CycleRecord:
     """Move the latest cycle's start (its Day 1) while none of its doses is given, e.g. after a hold."""
-    m = monograph
+    m = judged_by(course, monograph)
     start = _date("start", start)
     if not course.cycles:
         raise ValidationError("cycle", "no cycle has been started")
@@ -1085,7 +1098,7 @@ def _instant(today: date, now: datetime | None) -> datetime:
 def course_status(course: Course, today: date, monograph: Monograph, policy: SitePolicy | None = None,
                   now: datetime | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
-    m = monograph
+    m = judged_by(course, monograph)
     today = _date("today", today)
     at = _instant(today, now)
     plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
@@ -1227,7 +1240,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
     course is refused with both values, so that a reduction cannot be re-escalated at the bench and
     a CR cannot be dosed as no response."""
-    m = monograph
+    m = judged_by(course, monograph)
     status = course_status(course, today, m, policy, now)
     if cycle is None and day is None:
         if status.next_dose is None:

@@ -445,8 +445,8 @@ class CourseView(QWidget):
         if status is None:
             self._say(self.checklist_label, "", "")
         else:
-            shown = checklist.lines(status.course, self.courses.monograph)
-            done = status.course.checklist is not None and not checklist.missing(status.course, self.courses.monograph)
+            shown = checklist.lines(status.course, status.monograph)
+            done = status.course.checklist is not None and not checklist.missing(status.course, status.monograph)
             self._say(self.checklist_label, "\n".join(shown), "" if done else "hardstop")
         results = list(reversed(status.course.labs)) if status else []  # the newest first
         self.labs_table.setRowCount(len(results))

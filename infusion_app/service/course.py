@@ -20,7 +20,9 @@ PreparationService.authorize_override) and is stored with its reason.
 
 Methods
     course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
-    new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="") -> CourseStatus
+    new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="", monograph=None) -> CourseStatus
+        (a course of monograph's drug, the service's when not given; every later call judges the course
+        by its own drug: monograph_of(course))
     set_hsct(mrn, hsct_planned, user) -> CourseStatus
     record_blasts(mrn, per_mm3, measured_on, user) / record_weight(mrn, weight_text, measured_on, user, use_for_dosing=False)
     record_response(mrn, assessed_on, response, mrd_negative, user)
@@ -49,6 +51,7 @@ from ..domain.course import AdviceRecord, Course, CourseBlocked, CourseStatus
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.dosing import draw_tolerance_mg
 from ..domain.errors import ValidationError
+from ..domain.monograph import Monograph, load_monograph
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Role, User
@@ -153,14 +156,20 @@ class CourseService:
     def mrns(self) -> list[str]:
         return self.repository.list_mrns()
 
+    def monograph_of(self, course: Course) -> Monograph:
+        """The course's own drug (its monograph_id), by whose monograph every dose of it is judged."""
+        return self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+
     def status(self, mrn: str, today: date | None = None) -> CourseStatus:
         now = None if today is not None else self.service.now()
-        return rules.course_status(self._load(mrn), today or self.today(), self.monograph, self.service.policy(), now)
+        course = self._load(mrn)
+        return rules.course_status(course, today or self.today(), self.monograph_of(course), self.service.policy(), now)
 
     # -- writing ----------------------------------------------------------------------------------
     def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False,
-                   date_of_birth: date | None = None, child_reason: str = "") -> CourseStatus:
-        """Open a course. Without a date of birth, the one stored with the patient's preparations is used."""
+                   date_of_birth: date | None = None, child_reason: str = "", monograph: Monograph | None = None) -> CourseStatus:
+        """Open a course of `monograph`'s drug (the service's drug when not given). Without a date of
+        birth, the one stored with the patient's preparations is used."""
         from ..storage.repository import DuplicateError
 
         actor = self._user(user, (Role.PHARMACIST,), "opening a treatment course")
@@ -170,7 +179,8 @@ class CourseService:
         if date_of_birth is None:
             known = self.service.repository.find_patient(mrn)
             date_of_birth = known.date_of_birth if known is not None else None
-        course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today())
+        course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today(),
+                                  monograph=monograph or self.monograph)
         audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
         try:
             self.repository.add_course(course, actor.name, audit)
@@ -211,19 +221,19 @@ class CourseService:
     def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
         self._change(mrn, actor, "course.cycle_started",
-                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, monograph=self.monograph), expected=expected)
+                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, monograph=self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def move_cycle_start(self, mrn: str, start: Any, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "moving a cycle's start")
         self._change(mrn, actor, "course.cycle_moved",
-                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph), expected=expected)
+                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def extend_first_cycle(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "extending cycle 1")
         self._change(mrn, actor, "course.cycle_extended",
-                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph), expected=expected)
+                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def record_dose(self, mrn: str, cycle: Any, day: Any, given_on: Any, user: User | str,
@@ -237,6 +247,13 @@ class CourseService:
             prep_id = prep.id
             if prep.patient.mrn != str(mrn).strip():
                 raise ValidationError("preparation id", f"preparation {prep.id} is for MRN {prep.patient.mrn}, not {mrn}")
+            course = self._load(mrn)
+            if prep.monograph_id != course.monograph_id:
+                # A course is judged by its own drug's schedule: another drug's dose is no dose of it.
+                raise CourseBlocked([
+                    f"course-drug: preparation {prep.id} is {self.service.monograph_of(prep).brand_name}; the course for "
+                    f"MRN {course.mrn} is {self.monograph_of(course).brand_name}'s, and a dose of another drug is not recorded in it"
+                ])
             order = prep.order
             if (str(order.cycle), str(order.day)) != (str(cycle).strip(), str(day).strip()):
                 raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.cycle} Day {order.day}")
@@ -248,7 +265,7 @@ class CourseService:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         self._change(mrn, actor, "course.dose_given",
-                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, monograph=self.monograph), expected=expected)
+                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, monograph=self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:
@@ -257,7 +274,7 @@ class CourseService:
 
         course = self._load(mrn)
         try:
-            dose = rules.plan_for(course, int(str(cycle).strip()), self.monograph).dose(int(str(day).strip()))
+            dose = rules.plan_for(course, int(str(cycle).strip()), self.monograph_of(course)).dose(int(str(day).strip()))
         except (ValidationError, KeyError, ValueError):
             return  # the domain names the bad cycle or day when the dose is recorded
         calculation = prep.order.calculation
@@ -312,10 +329,10 @@ class CourseService:
         now = self.service.now()
 
         def change(course: Course, today: date) -> LabRecorded:
-            status = rules.course_status(course, today, self.monograph, self.service.policy(), now)
+            status = rules.course_status(course, today, self.monograph_of(course), self.service.policy(), now)
             nd = status.next_dose
             result = labs.record_lab(course, kind, checked, taken_at or now, now, actor.name)
-            advice = labs.lab_advice(course, result, (nd.cycle, nd.day) if nd else None, self.monograph)
+            advice = labs.lab_advice(course, result, (nd.cycle, nd.day) if nd else None, self.monograph_of(course))
             return LabRecorded(result, advice, self._store_advice(course, advice, today))
 
         return self._change(mrn, actor, "course.lab_recorded", change, expected=expected)
@@ -327,7 +344,7 @@ class CourseService:
         actor = self._user(user, (Role.PHARMACIST,), "completing the course-start checklist")
         now = self.service.now()
         self._change(mrn, actor, "course.checklist_completed",
-                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph), expected=expected)
+                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def override_labs(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
@@ -340,7 +357,7 @@ class CourseService:
         now = self.service.now()
 
         def change(course: Course, today: date) -> None:
-            status = rules.course_status(course, today, self.monograph, self.service.policy(), now)
+            status = rules.course_status(course, today, self.monograph_of(course), self.service.policy(), now)
             if status.next_dose is None:
                 raise ValidationError("mrn", f"the course for MRN {course.mrn} has no further dose")
             if not status.labs_needed:
@@ -368,6 +385,6 @@ class CourseService:
                 raise ValidationError("advice", f"no advice {number} is stored for MRN {course.mrn}")
             decision = Decision.make(record.advice.code, accepted, _text("by", decided_by), actor.name,
                                      _text("reason", reason), self.service.now())
-            return rules.decide(course, record, decision, self.monograph)
+            return rules.decide(course, record, decision, self.monograph_of(course))
 
         return self._change(mrn, actor, "course.advice_decided", change, expected=expected)

@@ -529,7 +529,7 @@ class PreparationService:
         found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
         return found.with_regimen(regimen)
 
-    def order_from_course(self, mrn: str, order: DoseOrder) -> tuple[DoseOrder, dict[str, Any]]:
+    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None) -> tuple[DoseOrder, dict[str, Any]]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
 
         With a course on file, typed values that disagree are refused (StepRefused 'course', both values
@@ -538,16 +538,24 @@ class PreparationService:
         from ..domain import course as course_rules
         from ..storage.course_repository import SqlCourseRepository
 
+        drug = monograph or self.monograph
         course = SqlCourseRepository(self.engine).get_course(str(mrn or "").strip()) if self.engine is not None else None
+        flag = course_rules.NO_COURSE_FLAG
+        if course is not None and course.monograph_id != drug.id:
+            # The patient's course is another drug's: its schedule does not judge this order (nor is
+            # the order linked to it); the order is checked as one with no course of its drug on file.
+            other = self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+            flag = f"{flag} for {drug.brand_name} (the course on file is {other.brand_name}'s)"
+            course = None
         if course is None:
             missing = [name for name, value in (("cycle", order.cycle), ("day", order.day)) if value in (None, "")]
             if missing:
-                raise ValidationError(missing[0], f"no course on file for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
-            return order, {"on_file": False, "flag": course_rules.NO_COURSE_FLAG}
+                raise ValidationError(missing[0], f"{flag} for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
+            return order, {"on_file": False, "flag": flag}
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
-                                                   monograph=self.monograph, policy=self.policy(), now=self.now())
+                                                   monograph=drug, policy=self.policy(), now=self.now())
         except course_rules.CourseBlocked as blocked:
             raise StepRefused("course", "; ".join(blocked.reasons)) from None
         resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)
@@ -590,7 +598,7 @@ class PreparationService:
             why = _clean_text("reason", why, REASON_MAX, minimum=3)
             corrected_from = (corrector.name, why, known.date_of_birth)
         try:
-            order, course_on_file = self.order_from_course(patient.mrn, order)
+            order, course_on_file = self.order_from_course(patient.mrn, order, drug)
         except StepRefused as refused:
             self.repository.append_audit(
                 AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,

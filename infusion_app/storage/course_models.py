@@ -34,6 +34,7 @@ class CourseRow(Base):
     date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)  # 0007_labs
     child_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     checklist_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    monograph_id: Mapped[str] = mapped_column(String(80))  # 0008_drug: the course's drug
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(80))

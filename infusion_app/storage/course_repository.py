@@ -65,6 +65,7 @@ class SqlCourseRepository(TransactionScopes):
     def _assemble(self, session: Session, row: CourseRow) -> Course:
         course = Course(
             mrn=row.mrn,
+            monograph_id=row.monograph_id,
             hsct_planned=bool(row.hsct_planned),
             is_child=bool(row.is_child),
             blasts_per_mm3=row.blasts_per_mm3,
@@ -135,6 +136,7 @@ class SqlCourseRepository(TransactionScopes):
         row.checklist_json = json.dumps(course.checklist.to_dict(), sort_keys=True, ensure_ascii=False) if course.checklist else None
         row.date_of_birth = course.date_of_birth
         row.child_reason = course.child_reason or None
+        row.monograph_id = course.monograph_id
 
     @staticmethod
     def _children(session: Session, course_id: int, course: Course) -> None:
