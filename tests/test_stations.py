@@ -511,3 +511,94 @@ def test_a_step_committed_at_one_station_wakes_the_others_listener_at_once(tmp_p
                 assert not listener.drain()  # read once
             finally:
                 listener.close()
+
+
+class SteppedWall:
+    """A workstation's wall clock: the real time plus a step that a test sets (NTP, a person)."""
+
+    def __init__(self):
+        self.step = timedelta(0)
+
+    def now(self):
+        return datetime.now(timezone.utc) + self.step
+
+
+class FakeMonotonic:
+    """Monotonic time that moves only when told (`following`: the real one plus what was added)."""
+
+    def __init__(self, following: bool = False):
+        import time
+
+        self._real = time.monotonic if following else None
+        self.value = 0.0 if following else time.monotonic()
+
+    def __call__(self):
+        return self.value + (self._real() if self._real else 0.0)
+
+
+def _server_now(engine):
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+def test_the_server_clock_runs_on_the_monotonic_clock_between_readings_and_its_error_is_bounded(tmp_path, postgres_url):
+    """Between readings (every 30 s) an instant is the last server reading plus monotonic time:
+    a step of the workstation's wall clock moves nothing; the error is half the reading's round trip."""
+    from infusion_app.storage import open_database
+    from infusion_app.storage.server_clock import ServerClock
+
+    engine, _location, _migration = open_database(tmp_path, postgres_url)
+    try:
+        wall, monotonic = SteppedWall(), FakeMonotonic()
+        clock = ServerClock(engine, wall=wall, monotonic=monotonic)
+        first = clock.now()
+        real = _server_now(engine)
+        # Fake monotonic time stood still while the server's ran on: first is behind by that much at most.
+        assert timedelta(0) <= real - first <= clock.uncertainty * 2 + timedelta(milliseconds=250), (first, real, clock.uncertainty)
+        wall.step = timedelta(minutes=3)  # the workstation's clock is stepped between readings
+        monotonic.value += 5.0
+        assert clock.now() - first == timedelta(seconds=5)  # the wall clock's step is not in it
+        assert clock.readings == 1
+        monotonic.value += 30.0  # due: read again; the skew is now measured
+        clock.now()
+        assert clock.readings == 2 and abs(clock.offset + timedelta(minutes=3)) < timedelta(seconds=1)
+    finally:
+        engine.dispose()
+
+
+def test_a_station_whose_clock_is_stepped_ahead_never_freezes_anothers_countdown(tmp_path, postgres_url):
+    """Two stations, one skewed: the skewed one stamps the server's time, so the other one's
+    clock floor (raised to every stored instant) is not dragged ahead and its countdown moves on."""
+    from infusion_app.service.preparations import PreparationService
+    from infusion_app.storage import SqlRepository, open_database
+    from infusion_app.storage.server_clock import ServerClock
+
+    opened = []
+    try:
+        def station(name, wall, monotonic=None):
+            engine, location, migration = open_database(tmp_path, postgres_url, station=name)
+            clock = ServerClock(engine, wall=wall, **({"monotonic": monotonic} if monotonic else {}))
+            service = PreparationService(SqlRepository(engine), clock, engine=engine, location=location, migration=migration)
+            opened.append(service)
+            return service
+
+        skewed_wall = SteppedWall()
+        skewed = station("bench-skewed", skewed_wall)
+        chair_monotonic = FakeMonotonic(following=True)
+        chair = station("chair", SteppedWall(), chair_monotonic)
+        people = staff(skewed)
+        prep_id = ready_to_reconstitute(skewed, people)
+        skewed_wall.step = timedelta(minutes=3)  # the bench's clock jumps ahead after its last reading
+        skewed.record_event(prep_id, E.RECONSTITUTED, people["tina"])
+        stamped = skewed.get(prep_id).events[-1].recorded_at
+        assert abs(stamped - _server_now(skewed.engine)) < timedelta(seconds=5), stamped  # the server's time, not +3 min
+        before = chair.status(prep_id)  # the chair reads the bench's step: its clock floor takes the stored instants
+        chair_monotonic.value += 10.0
+        after = chair.status(prep_id)
+        assert not before.clock_jumped_back
+        # Counting down, not frozen at a future instant (old: the bench stamped its clock + the offset read before the step).
+        assert timedelta(seconds=10) <= after.now - before.now < timedelta(seconds=13)
+        assert before.next_deadline.at == after.next_deadline.at
+    finally:
+        for service in opened:
+            service.close()

@@ -154,6 +154,11 @@ class MainWindow(QMainWindow):
         self.stale_label = message_label("", "hardstop", self)
         self.stale_label.setObjectName("staleBoard")
         self.stale_label.hide()
+        # This workstation's clock against the database server's: shown whenever the server clock's
+        # latest reading (every 30 s) finds it past the site's tolerance, not only at start.
+        self.skew_label = message_label("", "warning", self)
+        self.skew_label.setObjectName("clockSkewWarning")
+        self.skew_label.hide()
 
         board_page = QWidget(self)
         board_layout = QVBoxLayout(board_page)
@@ -167,6 +172,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.clock_label)
         board_layout.addLayout(top)
         board_layout.addWidget(self.stale_label)
+        board_layout.addWidget(self.skew_label)
         board_layout.addWidget(self.empty_label)
         board_layout.addWidget(self.board, 1)
 
@@ -346,6 +352,15 @@ class MainWindow(QMainWindow):
         self.alarms.update(alarms)
         self.board.board_model.set_flash_phase(self.alarms.flash_phase)
         self.clock_label.setText(format_instant(self.presenter.now, seconds=True))
+        self._show_skew()
+
+    def _show_skew(self) -> None:
+        try:
+            skew = self.service.clock_skew_warning()
+        except Exception:  # noqa: BLE001 - the tolerance unreadable: the connection state says why
+            skew = None
+        self.skew_label.setText("" if skew is None else skew[0].upper() + skew[1:] + ".")
+        self.skew_label.setVisible(skew is not None)
 
     def _flash(self, phase: bool) -> None:
         self.board.board_model.set_flash_phase(phase)

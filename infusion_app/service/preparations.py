@@ -274,6 +274,7 @@ class PreparationService:
         self.location = location
         self.migration = migration
         self.interchange_error: str | None = None  # the last failure to queue a message, for the board
+        self._skew_cache: tuple[Any, str | None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -306,16 +307,26 @@ class PreparationService:
 
     def clock_skew_warning(self) -> str | None:
         """On a shared database: this workstation's clock against the server's, when further
-        apart than the site's tolerance (instants come from the server either way)."""
+        apart than the site's tolerance (instants come from the server either way).
+
+        Cheap enough for every tick: recomputed (one settings read) only after the server clock
+        took a new reading (every 30 s), so a skew that appears later reaches the board too."""
         offset = getattr(self._wall, "offset", None)
         if offset is None:
             return None
+        readings = getattr(self._wall, "readings", None)
+        cached = self._skew_cache
+        if cached is not None and readings is not None and cached[0] == (readings, offset):
+            return cached[1]
         tolerance = self.settings().clock_skew_tolerance
         if abs(offset) <= tolerance:
-            return None
-        direction = "behind" if offset > timedelta(0) else "ahead of"
-        return (f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
-                f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)")
+            warning = None
+        else:
+            direction = "behind" if offset > timedelta(0) else "ahead of"
+            warning = (f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
+                       f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)")
+        self._skew_cache = ((readings, offset), warning)
+        return warning
 
     # -- users ------------------------------------------------------------------------------
     def has_users(self) -> bool:
@@ -512,6 +523,7 @@ class PreparationService:
                 self.repository.set_setting(key, clean, draft, expected=expected)  # type: ignore[call-arg]
         except ConcurrentChange as change:
             raise StepRefused("changed", str(change)) from None
+        self._skew_cache = None  # the tolerance may be what changed
         return self.settings()
 
     # -- preparations -----------------------------------------------------------------------

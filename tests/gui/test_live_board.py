@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
@@ -44,3 +44,38 @@ def test_a_step_at_the_bench_reaches_the_chairs_board_within_a_second_without_th
     finally:
         bench.close()
         chair.close()
+
+
+class ReadServerClock:
+    """The injected clock, with what storage.server_clock.ServerClock reports of this workstation:
+    the skew measured at its latest reading, and how many readings it took."""
+
+    def __init__(self, clock):
+        self._clock = clock
+        self.offset = timedelta(0)
+        self.readings = 1
+
+    def now(self):
+        return self._clock.now()
+
+
+def test_a_clock_skew_that_appears_later_is_shown_on_the_board_and_goes_when_fixed(qtbot, data_dir, clock):
+    server_clock = ReadServerClock(clock)
+    service = open_service(data_dir=data_dir, clock=server_clock)
+    try:
+        window = MainWindow(service, service.user("Tess Tech"), repaint_ms=600_000, sound=False)
+        qtbot.addWidget(window)
+        window.show()
+        assert not window.skew_label.isVisible()  # on time at start
+        server_clock.offset, server_clock.readings = timedelta(seconds=-90), 2  # NTP lost an hour later
+        clock.advance(seconds=30)
+        window._tick()
+        assert window.skew_label.isVisible()
+        assert "90 s ahead of the database server's" in window.skew_label.text() and "tolerance 60 s" in window.skew_label.text()
+        server_clock.offset, server_clock.readings = timedelta(seconds=2), 3
+        clock.advance(seconds=30)
+        window._tick()
+        assert not window.skew_label.isVisible()
+        window.close()
+    finally:
+        service.close()
