@@ -83,6 +83,28 @@ def postgres_url(postgres_admin_url, postgres_template):
     execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def own_server(tmp_path):
+    """A server this test may stop (the session's shared one serves every other test)."""
+    from tests.postgres_server import NoPostgres, ThrowawayCluster, execute_autocommit, with_database
+
+    from infusion_app.storage.database import upgrade_database
+
+    cluster = ThrowawayCluster()
+    try:
+        admin = cluster.start()
+    except NoPostgres as exc:
+        cluster.stop()
+        pytest.fail(f"PostgreSQL tests cannot run: {exc}", pytrace=False)
+    try:
+        execute_autocommit(admin, "CREATE DATABASE infusion")
+        url = with_database(admin, "infusion")
+        upgrade_database(tmp_path / "upgrade", url)
+        yield cluster, url
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request):
     """None (the SQLite file in the data folder) or the URL of a fresh PostgreSQL database."""

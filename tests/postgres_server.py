@@ -70,12 +70,21 @@ class ThrowawayCluster:
         if done.returncode != 0:
             raise NoPostgres(f"{Path(argv[0]).name} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
 
-    def start(self) -> str:
+    def start(self, extra_options: str = "") -> str:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user, "--no-sync", "-E", "UTF8", "--locale=C")
         # Durability is not under test here (the crash tests kill clients, not the server).
-        options = f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")
+        self._options = (f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                         f"-c max_connections=200 {extra_options}")
+        self.resume()
         return f"postgresql+psycopg://{self.user}@/postgres?host={self.socket}"
+
+    def pause(self) -> None:
+        """Stop the server (the data kept): every station loses it at once. Fast, not immediate:
+        with synchronous_commit off, an immediate stop would lose the last commits."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", self._options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
         try:

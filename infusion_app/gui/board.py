@@ -451,6 +451,33 @@ class BoardPresenter:
         self.recomputed = 0  # preparations whose deadlines were computed again
 
     def read(self):
+        """Rows and alarms at now. On a shared database whose server is gone (the service's
+        connection state), the rows and alarms of what was read last, counting down from their
+        stored instants, until a retry the state allows (with backoff) answers: then everything
+        is read again."""
+        state = getattr(self.service, "connection_state", None)
+        if state is not None and not state().live:
+            if not self.service.connection_retry_due():
+                return self._kept()
+            self._token = None  # reconnecting: another station may have stored anything meanwhile
+        try:
+            return self._read()
+        except Exception:
+            if state is None or state().live:
+                raise  # not a lost connection: the window says the board could not be read
+            return self._kept()
+
+    def _kept(self):
+        """What was read last, at now: deadlines due to change are computed again from the kept records."""
+        now = self.service.now()
+        for prep_id, shown in list(self._shown.items()):
+            if shown.recompute_at is not None and now >= shown.recompute_at and self._settings is not None:
+                self._shown[prep_id] = self._entry(self.service.status_of(shown.status.prep, self._settings))
+        self.now = now
+        rows = [shown.row.at(now) for shown in self._shown.values()]
+        return sort_by_urgency(rows), [alarm for shown in self._shown.values() for alarm in shown.alarms]
+
+    def _read(self):
         changes = self.service.changes_since(self._token)
         reloaded = recomputed = 0
         if changes.everything:

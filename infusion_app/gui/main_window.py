@@ -117,6 +117,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.service = service
         self.user = user
+        watch = getattr(service, "watch_connection", None)
+        if watch is not None:
+            watch()  # a lost server is shown here and refuses steps (domain/connection.py)
         self.presenter = BoardPresenter(service)
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(application_icon())
@@ -148,6 +151,12 @@ class MainWindow(QMainWindow):
         self.discard_button = QPushButton("Disca&rd selected…", self)
         self.discard_button.setObjectName("boardDiscardButton")
         self.discard_button.clicked.connect(self.discard_selected)
+        # Above the tabs, so the board, the chair and the course all show it.
+        self.connection_banner = message_label("", "hardstop", self)
+        self.connection_banner.setObjectName("connectionBanner")
+        self.connection_banner.setFont(theme.font(theme.BANNER_POINT_SIZE, bold=True))
+        self.connection_banner.hide()
+        self._was_live = True
         self.empty_label = message_label("No preparation in progress. Press “New preparation” to start one.", "", self)
         self.empty_label.setObjectName("emptyBoard")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -197,6 +206,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.banner)
+        layout.addWidget(self.connection_banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self._build_menus()
@@ -210,8 +220,6 @@ class MainWindow(QMainWindow):
     def _listen_for_other_stations(self) -> None:
         """A shared database: another station's commit wakes this window at once (the board
         reads only what changed); the ticker still paints the countdowns every second."""
-        from PySide6.QtCore import QSocketNotifier
-
         self._listener = None
         try:
             self._listener = self.service.change_listener()
@@ -219,17 +227,41 @@ class MainWindow(QMainWindow):
             return
         if self._listener is None:
             return
-        self._notifier = QSocketNotifier(self._listener.fileno(), QSocketNotifier.Type.Read, self)
-        self._notifier.activated.connect(self._other_station_committed)
+        self._listener_lost = False
+        self._notifier = self._make_notifier()
 
     def _other_station_committed(self) -> None:
         try:
             woke = self._listener.drain()
-        except Exception:  # the connection is gone: stop listening, the ticker keeps reading
+        except Exception:  # the connection is gone: stop listening; the tick finds out at once
             self._notifier.setEnabled(False)
+            self._listener_lost = True
+            self._tick()
             return
         if woke:
             self._tick()
+
+    def _listen_again(self) -> None:
+        """Back on line: a new listening connection (the old one died with the server)."""
+        if self._listener is None:  # the server was gone at start
+            self._listen_for_other_stations()
+            return
+        if not getattr(self, "_listener_lost", False):
+            return
+        try:
+            self._listener.reconnect()
+        except Exception:  # noqa: BLE001 - tried again at the next reconnection
+            return
+        self._listener_lost = False
+        self._notifier.setEnabled(False)
+        self._notifier = self._make_notifier()
+
+    def _make_notifier(self):
+        from PySide6.QtCore import QSocketNotifier
+
+        notifier = QSocketNotifier(self._listener.fileno(), QSocketNotifier.Type.Read, self)
+        notifier.activated.connect(self._other_station_committed)
+        return notifier
 
     # -- building -------------------------------------------------------------------------
     def _make_chair(self):
@@ -347,12 +379,32 @@ class MainWindow(QMainWindow):
             self.stale_label.show()
             return
         self.stale_label.hide()
+        self._show_connection()
         self.board.set_rows(rows)
         self.empty_label.setVisible(not rows)
         self.alarms.update(alarms)
         self.board.board_model.set_flash_phase(self.alarms.flash_phase)
         self.clock_label.setText(format_instant(self.presenter.now, seconds=True))
         self._show_skew()
+
+    def _show_connection(self) -> None:
+        """The service's connection state, shown: red while not live, gone once reconnected."""
+        state_of = getattr(self.service, "connection_state", None)
+        if state_of is None:
+            return
+        state = state_of()
+        if state.live:
+            self.connection_banner.hide()
+            if not self._was_live:
+                self._listen_again()
+                self.statusBar().showMessage("Live again: the board was reloaded from the database.", 15000)
+        else:
+            self.connection_banner.setText(f"{state.headline()}\n{state.details(self.presenter.now)}")
+            self.connection_banner.show()
+        self._was_live = state.live
+        # A new preparation cannot be stored while not live: not even begun, to be typed for nothing.
+        self.new_button.setEnabled(state.live)
+        self.new_action.setEnabled(state.live)
 
     def _show_skew(self) -> None:
         try:

@@ -20,6 +20,7 @@ from typing import Any
 from ..domain import deadlines as deadline_rules
 from ..domain import preparation as machine
 from ..domain.clock import Clock, MonotonicClock, SystemClock
+from ..domain.connection import ConnectionState, ConnectionWatch, NotLive
 from ..domain.deadlines import Deadline
 from ..domain.dosing import DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.errors import ValidationError, holds_undecodable_bytes
@@ -275,6 +276,7 @@ class PreparationService:
         self.migration = migration
         self.interchange_error: str | None = None  # the last failure to queue a message, for the board
         self._skew_cache: tuple[Any, str | None] | None = None
+        self.connection = ConnectionWatch()
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -304,6 +306,23 @@ class PreparationService:
         from ..storage.changes_listener import ChangeListener
 
         return ChangeListener(self.engine)
+
+    # -- the connection to a shared database (domain/connection.py decides, screens show) -----
+    def watch_connection(self) -> None:
+        """The desktop program's station: from now on every read and write tells the watch whether
+        the server answered; while it is known to be gone, a write is refused at once (NotLive),
+        never queued. Commands do not watch: a lost server is their one-line exit 3."""
+        if self.engine is None or self.engine.dialect.name == "sqlite":
+            return
+        from ..storage.database import attach_gate
+
+        attach_gate(self.engine, _ConnectionGate(self))
+
+    def connection_state(self) -> ConnectionState:
+        return self.connection.state
+
+    def connection_retry_due(self) -> bool:
+        return self.connection.retry_due(self.now())
 
     def clock_skew_warning(self) -> str | None:
         """On a shared database: this workstation's clock against the server's, when further
@@ -1104,6 +1123,26 @@ class PreparationService:
 
         write_output(target, render, force=force, protected=guarded)
         return len(entries)
+
+
+class _ConnectionGate:
+    """What storage calls around every read and write on a watched shared database."""
+
+    def __init__(self, service: PreparationService):
+        self._service = service
+
+    def check(self) -> None:
+        watch = self._service.connection
+        if not watch.retry_due(self._service.now()):
+            raise NotLive(watch.state.refusal())
+
+    def answered(self) -> None:
+        self._service.connection.succeeded(self._service.now())
+
+    def lost(self, reason: str) -> NotLive:
+        watch = self._service.connection
+        watch.lost(reason, self._service.now())
+        return NotLive(watch.state.refusal())
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -73,6 +73,20 @@ def station_of(engine: Engine) -> str:
     return _STATIONS.get(engine, "")
 
 
+# The desktop program's watch on a shared database (service.watch_connection): told of every
+# answer and every lost connection, it refuses writes while the server is known to be gone.
+_GATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def attach_gate(engine: Engine, gate) -> None:
+    """`gate`: check() raises before a write while the connection is lost; answered(); lost(reason) -> the exception to raise."""
+    _GATES[engine] = gate
+
+
+def gate_of(engine: Engine):
+    return _GATES.get(engine)
+
+
 def is_shared_url(url: str) -> bool:
     """A server database several workstations use at once (anything but an SQLite file)."""
     return make_url(url).get_backend_name() != "sqlite"
@@ -234,8 +248,13 @@ def make_engine(location: Location) -> Engine:
     else:
         # READ COMMITTED (the server's default): writers serialise on the rows they lock (the
         # audit head FOR UPDATE, the preparation being stepped); the losers of a race are retried.
+        # A server that goes away must be noticed in seconds, not at TCP's two hours: connecting
+        # gives up after 5 s, and an idle connection is probed (libpq keepalives; a sent write
+        # unacknowledged for 15 s fails). The URL's own values win.
         engine = create_engine(location.url, pool_pre_ping=True, pool_size=2, max_overflow=4,
-                               connect_args={"application_name": APP_NAME})
+                               connect_args={"application_name": APP_NAME, "connect_timeout": 5, "keepalives": 1,
+                                             "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                                             "tcp_user_timeout": 15000, **{k: v for k, v in url.query.items() if isinstance(v, str)}})
     return engine
 
 

@@ -24,7 +24,7 @@ from ..domain.dosing import PreparationOrder
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
-from .database import StorageError, station_of
+from .database import StorageError, gate_of, station_of
 from .audit import GENESIS, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, SignInFailureRow, UserRow, VialRow, utc_text
 
@@ -170,6 +170,9 @@ class TransactionScopes:
         refusal = getattr(self.seal, "write_refusal", None)
         if refusal:
             raise StorageError(refusal)
+        gate = gate_of(self.engine) if self._server else None
+        if gate is not None:
+            gate.check()  # the server known to be gone: refused at once, nothing tried or queued
         head = None
         try:
             with Session(self._write_engine, expire_on_commit=False, info={"audit_seal": self.seal, "station": self.station}) as session:
@@ -185,6 +188,8 @@ class TransactionScopes:
             race = _race(exc) if self._server else None
             if race is not None:
                 raise LostRace(race) from exc
+            if gate is not None:  # the server unreachable: the station is not live from now
+                raise gate.lost(_one_line(exc.orig)) from exc
             # Locked past the busy timeout, disk full, file gone, server unreachable: rolled back.
             raise StorageError(f"the database could not be written ({_one_line(exc.orig)}); nothing of this change was stored") from exc
         except DatabaseError as exc:
@@ -196,13 +201,20 @@ class TransactionScopes:
             raise StorageError(f"the database is damaged ({exc.orig}); nothing of this change was stored: restore a backup") from exc
         if head is not None and self.seal is not None:
             self.seal.record(*head)  # after the commit: an anchor never names an entry that was rolled back
+        if gate is not None:
+            gate.answered()
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
+        gate = gate_of(self.engine) if self._server else None
+        if gate is not None:
+            gate.check()  # while the server is known to be gone, not tried again before the backoff says
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
                 yield session
         except OperationalError as exc:
+            if gate is not None:
+                raise gate.lost(_one_line(exc.orig)) from exc
             raise StorageError(f"the database could not be read ({_one_line(exc.orig)})") from exc
         except DatabaseError as exc:  # a corrupt page, a file that is not a database
             raise StorageError(f"the database is damaged ({exc.orig}); restore a backup from its backups folder") from exc
@@ -210,6 +222,8 @@ class TransactionScopes:
             # A stored value this version cannot read (an instant, JSON, a role or event type
             # edited behind the program's back): one line naming it, never a traceback.
             raise StorageError(f"a stored value is malformed: {exc}; run 'infusion-prep audit verify' and restore a backup") from exc
+        if gate is not None:
+            gate.answered()
 
 
 class SqlRepository(TransactionScopes):

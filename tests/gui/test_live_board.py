@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+
+import pytest
 from datetime import date, datetime, timedelta, timezone
 
 from infusion_app.domain.clock import FakeClock
@@ -79,3 +81,58 @@ def test_a_clock_skew_that_appears_later_is_shown_on_the_board_and_goes_when_fix
         window.close()
     finally:
         service.close()
+
+
+def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and_clears_on_reconnect(qtbot, tmp_path, own_server):
+    """Issue 14: the server stopped under the chair's window (a real one, then started again)."""
+    from infusion_app.domain.connection import NotLive
+    from infusion_app.domain.formatting import format_instant
+
+    cluster, url = own_server
+    clock = FakeClock(T0)
+    bench = open_service(data_dir=tmp_path, database=url, clock=clock, station="bench")
+    chair = open_service(data_dir=tmp_path, database=url, clock=clock, station="chair")
+    try:
+        paul = bench.add_user("Paul Pharm", Role.PHARMACIST, "222222")
+        bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
+        tina = bench.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)
+        status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
+        verify_order(bench, status.id)
+        bench.record_event(status.id, E.RECONSTITUTED, tina)  # a clock is running: reconstituted-by
+        window = MainWindow(chair, chair.user("Tina Tech"), repaint_ms=600_000, sound=False)
+        qtbot.addWidget(window)
+        window.show()
+
+        def row():
+            return next(r for r in window.board.board_model.rows() if r.preparation_id == status.id)
+
+        assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
+        live_countdown, deadline_at = row().countdown_text, row().deadline_at
+        cluster.pause()
+        clock.advance(seconds=60)
+        window._tick()
+        banner = window.connection_banner.text()
+        assert window.connection_banner.isVisible()
+        assert banner.startswith(f"NOT LIVE — last update {format_instant(T0)}"), banner
+        assert "cannot be reached" in banner and "No step can be recorded here" in banner and "next try in 1 s" in banner
+        offline = row()  # the last known deadline, still counting down from its stored instant
+        assert offline.countdown_text != live_countdown and offline.deadline_at == deadline_at
+        assert not window.new_button.isEnabled() and not window.new_action.isEnabled()
+        clock.advance(seconds=30)
+        window._tick()
+        assert row().now == clock.now()
+        with pytest.raises(NotLive, match="nothing was stored or queued"):  # what the chair's own step gets
+            chair.record_event(status.id, E.DILUTED, tina, details={"storage": "room"})
+
+        cluster.resume()
+        bench.record_event(status.id, E.DILUTED, tina, details={"storage": "room"})  # at the bench, meanwhile
+        clock.advance(seconds=60)  # past the backoff
+        window._tick()
+        assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
+        assert row().step_text != offline.step_text  # reloaded: the bench's step is shown
+        window.close()
+    finally:
+        bench.close()
+        chair.close()
+
