@@ -269,15 +269,57 @@ def test_a_premedication_written_down_after_the_start_is_recorded_as_a_deviation
     """Hostile review: a premedication given before the start but entered after it could not be
     recorded at all; a fact that happened is always recordable, as a deviation."""
     ward = Ward()
-    ward.start()
+    ward.start()  # with acetaminophen 650 mg: a second entry of 300 mg keeps the total within 1,000 mg
     refusal = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic",
-                           drug="acetaminophen", dose="500 mg")
+                           drug="acetaminophen", dose="300 mg")
     assert refusal.deviation_allowed and refusal.code == "premedication_after_start" and "before the infusion started" in refusal.message
     implausible = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic",
                                drug="acetaminophen", dose="5000 mg")
     assert implausible.code == "premedication_dose_implausible"  # the drug and dose checks still hold
     ward.deviation_reason = "given on the ward, sheet found after the start"
     ward.record(EventType.PREMEDICATION, NINA, R + timedelta(minutes=58), drug_class="antipyretic", drug="acetaminophen",
-                dose="500 mg")
+                dose="300 mg")
     assert ward.prep.events[-1].type == EventType.DEVIATION
     assert ward.prep.events[-1].details["rules"] == ["premedication_after_start"]
+
+
+def test_a_childs_acetaminophen_is_capped_per_kg_every_premedication_of_both_drugs_has_a_child_cap():
+    """Review M3: acetaminophen 1000 mg for a 14 kg child was accepted (only methylprednisolone was capped)."""
+    from datetime import date
+
+    from tests.drugs import BESPONSA, MYLOTARG
+
+    child = _child_ward(14, date(2022, 5, 1))
+    over = child.refused(EventType.PREMEDICATION, NINA, drug_class="antipyretic", drug="acetaminophen", dose="1000 mg")
+    assert over.code == "premedication_dose_above_child_limit"
+    assert "15 mg/kg × 14 kg = 210 mg, at most 650 mg (pending pharmacist review)" in over.message
+    child.record(EventType.PREMEDICATION, NINA, drug_class="antipyretic", drug="acetaminophen", dose="210 mg")
+    antihistamine = child.refused(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="diphenhydramine", dose="25 mg")
+    assert antihistamine.code == "premedication_dose_above_child_limit" and "1 mg/kg × 14 kg = 14 mg" in antihistamine.message
+    for mono in (BESPONSA, MYLOTARG):
+        for drug in mono.premedication_drugs():
+            assert drug.child_per_kg is not None and drug.child_max is not None, (mono.id, drug.name)
+            assert drug.child_per_kg.citation and drug.child_max.citation, (mono.id, drug.name)
+
+
+def test_the_same_drug_under_a_brand_is_added_up_against_the_childs_cap():
+    """Review: Tylenol 200 mg and acetaminophen 200 mg for a 14 kg child are 400 mg of one drug (cap 210 mg)."""
+    from datetime import date
+
+    child = _child_ward(14, date(2022, 5, 1))
+    child.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="Tylenol", dose="200 mg")
+    total = child.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=20), drug_class="antipyretic",
+                          drug="acetaminophen", dose="200 mg")
+    assert total.code == "premedication_total_above_limit"
+    assert "makes 400 mg, more than a child's 15 mg/kg × 14 kg = 210 mg" in total.message and "Tylenol 200 mg" in total.message
+    # Outside the premedication window the earlier entry no longer counts for this dose.
+    child.record(EventType.PREMEDICATION, NINA, R + timedelta(hours=2, minutes=30), drug_class="antipyretic",
+                 drug="paracetamol", dose="200 mg")
+
+
+def test_an_adults_total_of_one_drug_is_held_to_the_most_of_one_dose():
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    total = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=30), drug_class="antipyretic",
+                         drug="Tylenol", dose="500 mg")
+    assert total.code == "premedication_total_above_limit" and "makes 1,150 mg, more than the most of one dose, 1,000 mg" in total.message

@@ -288,7 +288,7 @@ def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
     ward = Ward()
     ward.start()
     # A premedication entered after the start is a fact: a deviation (test_premedication_entries), not out of order.
-    late = ward.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="dexamethasone", dose="12 mg")
+    late = ward.refused(EventType.PREMEDICATION, NINA, drug_class="corticosteroid", drug="dexamethasone", dose="8 mg")
     assert late.code == "premedication_after_start" and late.deviation_allowed
     for kind, user in [
         (EventType.PATIENT_CONFIRMED, NINA),

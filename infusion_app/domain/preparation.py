@@ -185,6 +185,7 @@ NEAR_MISS_CODES = frozenset({
     "verification_mismatch", "self_verification", "order_self_verification", "order_verifier_prepares",
     "patient_mismatch", "premedication_drug_not_in_class", "premedication_dose_implausible",
     "premedication_other_unchecked", "premedication_other_is_listed", "premedication_dose_above_child_limit",
+    "premedication_total_above_limit",
     "premedication_duplicate", "reconstituted_before_order_verified", "vial-expired", "vial_wrong_product", "vial_already_recorded", "late_entry",
 })
 
@@ -759,6 +760,45 @@ def _check_premedication(
             f"child's {child_limit[1]}; check the dose against the order",
         )
     _check_premedication_time(prep, event, policy, now, replacing, drug)
+    _check_premedication_total(prep, event, drug, policy, now, replacing, child_limit)
+
+
+def _check_premedication_total(prep: Preparation, event: Event, drug: PremedicationDrug, policy: SitePolicy,
+                               now: datetime, replacing: int | None, child_limit: tuple[float, str] | None) -> None:
+    """The same drug recorded more than once for one dose (under a brand, another class or as "other")
+    is one dose to the patient: its total within the premedication window must stay under the limit
+    a single entry is held to (a child's per-kg cap, else the plausible single dose)."""
+    window = policy.premedication_window
+    earlier_mg = 0.0
+    entries: list[str] = []
+    for number, earlier in numbered_premedications(prep):
+        text = " ".join(str(earlier.details.get("drug", "")).split())
+        if number == replacing or not (drug.is_named(text) or drug.named_within(text)):
+            continue
+        if abs(earlier.at - event.at) > window:
+            continue
+        try:
+            mg = float(Quantity(str(earlier.details.get("dose")).strip()).to("mg").magnitude)
+        except Exception:  # an unreadable stored dose cannot be added up; the entry itself was checked when stored
+            continue
+        earlier_mg += mg
+        entries.append(f"{text} {format_amount(mg, 'mg')} at {format_instant(earlier.at)}")
+    if not entries:
+        return
+    dose_mg = float(Quantity(str(event.details.get("dose")).strip()).to("mg").magnitude)
+    total = earlier_mg + dose_mg
+    if child_limit is not None:
+        limit, why = child_limit[0], f"a child's {child_limit[1]}"
+    else:
+        limit = float(drug.dose_max.value.to("mg").magnitude)
+        why = f"the most of one dose, {format_amount(limit, 'mg')}" + (" (pending pharmacist review)" if drug.dose_max.verify else "")
+    if total > limit + 1e-9:
+        raise StepRefused(
+            "premedication_total_above_limit",
+            f"premedication refused: {drug.name} {format_amount(dose_mg, 'mg')} with {'; '.join(entries)} already recorded "
+            f"within {duration_text(window)} makes {format_amount(round(total, 2), 'mg')}, more than {why}; "
+            "the same drug under another name is the same dose to the patient: check the entries against the order",
+        )
 
 
 def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy: SitePolicy,
