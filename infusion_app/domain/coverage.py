@@ -274,6 +274,20 @@ def _default_policy() -> Policy:
     return parse_policy(load_toml(DEFAULT_POLICY))
 
 
+@cache
+def policy_for_billing_code(hcpcs: str) -> Policy | None:
+    """The installed payer policy (resources/policies/) that judges the drug billed under this HCPCS
+    code, or None: a drug with no policy file has no coverage check, rather than another drug's."""
+    from .resources import resource_path
+
+    for entry in sorted(resource_path("policies").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            policy = load_policy(f"policies/{entry.name}")
+            if policy.hcpcs.strip().upper() == str(hcpcs).strip().upper():
+                return policy
+    return None
+
+
 def load_policy(source: str | Path | Traversable | None = None) -> Policy:
     """The default policy (cached) or one read from a resource name, Path or Traversable."""
     if source is None:

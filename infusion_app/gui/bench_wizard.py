@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.bsa import FORMULAS
-from ..domain.coverage import CoverageDecision, CoverageFacts, check_coverage, load_policy
+from ..domain.coverage import CoverageDecision, CoverageFacts
 from ..domain.dosing import DoseCalculation, DoseOrder
 from ..domain.identity import completed_years
 from ..domain.errors import ValidationError
@@ -55,6 +55,7 @@ from ..domain.formatting import (
     format_volume,
 )
 from ..domain.measurements import parse_height, parse_weight
+from ..domain.monograph import Monograph
 from ..domain.preparation import ROLES_FOR, StepRefused
 from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Role, User, VialRecord
 from ..service import PreparationBlocked
@@ -394,19 +395,32 @@ class PatientPage(BenchPage):
 
 
 class OrderPage(BenchPage):
+    """The order: the drug (and its regimen, where one decides the dose), cycle, day, the response
+    where the drug's data asks for it, measurements and the payer's facts for that drug."""
+
     def __init__(self):
         super().__init__(ORDER, "The prescriber's order and today's height and weight, with their units.")
         grid = QGridLayout()
+        self.drug = SteadyComboBox(self)
+        self.drug.setObjectName("drug")
+        self.regimen = SteadyComboBox(self)
+        self.regimen.setObjectName("regimen")
         self.cycle = SteadyComboBox(self)
+        self.cycle.setObjectName("cycle")
         self.day = SteadyComboBox(self)
+        self.day.setObjectName("day")
         self.response = QComboBox(self)
+        self.response.setObjectName("response")
         self.formula = QComboBox(self)
         self.height = ValidatedField(parse_height, "e.g. 170 cm, 1.7 m, 5 ft 7 in", self, describe=lambda m: f"= {format_amount(m.magnitude('cm'), 'cm')}")
         self.weight = ValidatedField(parse_weight, "e.g. 70 kg or 154 lb", self, describe=lambda m: f"= {format_amount(m.magnitude('kg'), 'kg')}")
         self.height.setObjectName("height")
         self.weight.setObjectName("weight")
         self.field_errors: dict[str, QLabel] = {}
+        self.row_labels: dict[str, QLabel] = {}
         rows: list[tuple[str, QWidget, str]] = [
+            ("Dr&ug:", self.drug, "drug"),
+            ("Re&gimen:", self.regimen, "regimen"),
             ("&Cycle:", self.cycle, "cycle"),
             ("&Day:", self.day, "day"),
             ("&Response:", self.response, "response"),
@@ -419,6 +433,7 @@ class OrderPage(BenchPage):
             label.setBuddy(widget)
             grid.addWidget(label, i, 0)
             grid.addWidget(widget, i, 1)
+            self.row_labels[key] = label
             if not isinstance(widget, ValidatedField):
                 error = message_label("", "error", self)
                 error.hide()
@@ -428,56 +443,142 @@ class OrderPage(BenchPage):
         grid.setColumnStretch(2, 1)
         self.body.addLayout(grid)
 
-        payer = QGroupBox("Payer policy facts (optional; the decision is shown with the dose)", self)
-        payer_form = QFormLayout(payer)
-        # The facts and their wording come from the payer policy file ([[facts]], asked = true).
+        # The payer's facts for the drug picked (its policy file's [[facts]], asked = true); rebuilt
+        # when another drug is picked, hidden for a drug no installed policy judges.
+        self.payer = QGroupBox("Payer policy facts (optional; the decision is shown with the dose)", self)
+        self.payer.setObjectName("payerFacts")
+        self.payer_form = QFormLayout(self.payer)
         self.payer_fields: dict[str, QLineEdit | QComboBox] = {}
-        for fact in load_policy().asked_facts():
+        self.icd10: QLineEdit | QComboBox | None = None
+        self.body.addWidget(self.payer)
+        self.finish_layout()
+        self.drug.currentIndexChanged.connect(self._drug_changed)
+        self.regimen.currentIndexChanged.connect(self._regimen_changed)
+        self._drugs: dict[str, Monograph] = {}
+        self._policy_id: str | None = ""
+
+    # -- the drug, its regimen and what they decide ----------------------------------------
+    def initializePage(self) -> None:  # noqa: N802
+        if self.drug.count():
+            return
+        service = self.bench.service
+        self._drugs = {m.id: m for m in service.drugs()}
+        default = service.default_drug()
+        self.drug.blockSignals(True)
+        if default is None:
+            self.drug.addItem("pick the drug ordered", None)
+        for monograph in self._drugs.values():
+            self.drug.addItem(f"{monograph.brand_name} ({monograph.generic_name})", monograph.id)
+        self.drug.setCurrentIndex(max(0, self.drug.findData(default)) if default is not None else 0)
+        self.drug.blockSignals(False)
+        default_formula = self.bench.policy.default_bsa_formula
+        for formula in FORMULAS.values():
+            self.formula.addItem(f"{formula.name}: {formula.equation}", formula.key)
+            if formula.key == default_formula:
+                self.formula.setCurrentIndex(self.formula.count() - 1)
+        self._drug_changed()
+
+    def picked_drug(self) -> Monograph | None:
+        """The monograph of the drug picked (not yet dosed by a regimen), or None."""
+        return self._drugs.get(self.drug.currentData())
+
+    def dosing_monograph(self) -> Monograph | None:
+        """The picked drug as its regimen doses it; None while the drug, or its regimen, is not picked."""
+        drug = self.picked_drug()
+        if drug is None:
+            return None
+        if drug.decided_by != "regimen":
+            return drug
+        regimen = self.regimen.currentData()
+        return drug.with_regimen(regimen) if regimen else None
+
+    def _drug_changed(self) -> None:
+        drug = self.picked_drug()
+        regimens = list(drug.regimens) if drug is not None and drug.decided_by == "regimen" else []
+        self.regimen.blockSignals(True)
+        self.regimen.clear()
+        if regimens:
+            # Never preselected: the regimen decides the dose, so it is read off the order and picked.
+            self.regimen.addItem("pick the regimen ordered", None)
+            for regimen in regimens:
+                self.regimen.addItem(regimen.name, regimen.id)
+        self.regimen.blockSignals(False)
+        for widget in (self.regimen, self.row_labels["regimen"]):
+            widget.setVisible(bool(regimens))
+        choices = drug.response_choices() if drug is not None else []
+        self.response.clear()
+        self.response.addItem("not assessed", None)
+        for response, words in choices:
+            self.response.addItem(words, response)
+        # The response rows only where the drug's data says a response decides its dose.
+        for widget in (self.response, self.row_labels["response"]):
+            widget.setVisible(bool(choices))
+        self.field_errors["response"].hide()
+        self.field_errors["regimen"].hide()
+        self._build_payer(drug)
+        self._regimen_changed()
+
+    def _regimen_changed(self) -> None:
+        """Cycle and day from the drug (and regimen) picked: its cycles and dose days."""
+        monograph = self.dosing_monograph()
+        cycle, day = self.cycle.currentText(), self.day.currentText()
+        self.cycle.clear()
+        self.day.clear()
+        if monograph is not None:
+            max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
+            self.cycle.addItems([str(c) for c in range(1, max_cycles + 1)])
+            self.day.addItems([str(d) for d in monograph.dose_days])
+            # A choice already made stays when the new drug or regimen offers it.
+            for box, text in ((self.cycle, cycle), (self.day, day)):
+                if box.findText(text) >= 0:
+                    box.setCurrentIndex(box.findText(text))
+        self._chain_tabs()
+
+    def _build_payer(self, drug: Monograph | None) -> None:
+        policy = self.bench.service.coverage_policy(drug) if drug is not None else None
+        policy_id = policy.id if policy is not None else None
+        if policy_id == self._policy_id:
+            return
+        self._policy_id = policy_id
+        while self.payer_form.rowCount():
+            self.payer_form.removeRow(0)
+        for key in list(self.payer_fields):
+            self.field_errors.pop(key, None)
+        self.payer_fields = {}
+        self.payer.setVisible(policy is not None)
+        if policy is None:
+            self.icd10 = None
+            return
+        self.payer.setTitle(f"Payer policy facts for {drug.brand_name} (optional; the decision is shown with the dose)")  # type: ignore[union-attr]
+        for fact in policy.asked_facts():
             widget: QLineEdit | QComboBox
             if fact.kind in ("choice", "yes_no"):
-                widget = QComboBox(payer)
+                widget = QComboBox(self.payer)
                 widget.addItems(["not known", *(fact.choices if fact.kind == "choice" else ("yes", "no"))])
             else:
-                widget = QLineEdit(payer)
+                widget = QLineEdit(self.payer)
                 widget.setPlaceholderText(fact.placeholder)
+            widget.setObjectName(f"payer_{fact.id}")
             self.payer_fields[fact.id] = widget
-        self.icd10 = next(iter(self.payer_fields.values()), None)  # the first payer field, after the formula
-        for key, widget in self.payer_fields.items():
-            text = load_policy().fact(key).label  # type: ignore[union-attr]
-            label = QLabel(text, payer)
+            label = QLabel(fact.label, self.payer)
             label.setBuddy(widget)
-            holder = QWidget(payer)
+            holder = QWidget(self.payer)
             holder_layout = QHBoxLayout(holder)
             holder_layout.setContentsMargins(0, 0, 0, 0)
             holder_layout.addWidget(widget, 1)
             error = message_label("", "error", holder)
             error.hide()
             holder_layout.addWidget(error, 1)
-            self.field_errors[key] = error
-            payer_form.addRow(label, holder)
-        self.body.addWidget(payer)
-        self.finish_layout()
+            self.field_errors[fact.id] = error
+            self.payer_form.addRow(label, holder)
+        self.icd10 = next(iter(self.payer_fields.values()), None)  # the first payer field, after the formula
+
+    def _chain_tabs(self) -> None:
         # Tab follows the page from top to bottom, not the order the widgets were made in.
-        chain = [self.cycle, self.day, self.response, self.height.edit, self.weight.edit, self.formula,
-                 *self.payer_fields.values()]
+        chain = [w for w in (self.drug, self.regimen, self.cycle, self.day, self.response) if not w.isHidden()]
+        chain += [self.height.edit, self.weight.edit, self.formula, *self.payer_fields.values()]
         for first, second in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(first, second)
-
-    def initializePage(self) -> None:  # noqa: N802
-        if self.cycle.count():
-            return
-        monograph = self.bench.monograph
-        max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
-        self.cycle.addItems([str(c) for c in range(1, max_cycles + 1)])
-        self.day.addItems([str(d) for d in monograph.dose_days])
-        self.response.addItem("not assessed", None)
-        for response, words in monograph.response_choices():
-            self.response.addItem(words, response)
-        default = self.bench.policy.default_bsa_formula
-        for formula in FORMULAS.values():
-            self.formula.addItem(f"{formula.name}: {formula.equation}", formula.key)
-            if formula.key == default:
-                self.formula.setCurrentIndex(self.formula.count() - 1)
 
     def order(self) -> DoseOrder:
         return DoseOrder(
@@ -501,11 +602,6 @@ class OrderPage(BenchPage):
             **{key: value(widget) for key, widget in self.payer_fields.items()},
         )
 
-    def _clear_errors(self) -> None:
-        for label in self.field_errors.values():
-            label.hide()
-        self.height.show_error(None) if self.height.error and self.height.validate() else None
-
     def _show_field_error(self, exc: ValidationError) -> None:
         key = exc.field.replace("-", "_").replace(" ", "_").lower()
         message = error_text(exc)
@@ -519,18 +615,35 @@ class OrderPage(BenchPage):
         else:
             self.show_refusal(message)
 
+    def _picked(self) -> Monograph | None:
+        """The drug as dosed, or None with the missing pick said beside its field."""
+        drug = self.picked_drug()
+        if drug is None:
+            example = next(iter(self._drugs.values())).brand_name if self._drugs else ""
+            self._show_field_error(ValidationError("drug", f"pick the drug on the order, e.g. {example}"))
+            self.drug.setFocus()
+            return None
+        monograph = self.dosing_monograph()
+        if monograph is None:
+            example = drug.regimens[0].id if drug.regimens else ""
+            self._show_field_error(ValidationError("regimen", f"pick the regimen on the order, e.g. {example}"))
+            self.regimen.setFocus()
+        return monograph
+
     def validatePage(self) -> bool:  # noqa: N802
         for label in self.field_errors.values():
             label.hide()
         self.show_refusal(None)
+        monograph = self._picked()
         height_ok = self.height.validate()
         weight_ok = self.weight.validate()
-        if not (height_ok and weight_ok):
+        if monograph is None or not (height_ok and weight_ok):
             return False
+        service = self.bench.service
         try:
             # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
-            order, _course = self.bench.service.order_from_course(self.bench.patient.mrn, self.order())
-            calculation = self.bench.service.calculate(order, self.bench.patient.date_of_birth)
+            order, _course = service.order_from_course(self.bench.patient.mrn, self.order(), monograph)
+            calculation = service.calculate(order, self.bench.patient.date_of_birth, monograph)
         except ValidationError as exc:
             self._show_field_error(exc)
             return False
@@ -538,10 +651,11 @@ class OrderPage(BenchPage):
             self.show_refusal(f"Refused — {refusal.message}")
             return False
         try:
-            coverage = check_coverage(self.coverage_facts())
+            coverage = service.check_coverage(monograph, self.coverage_facts())
         except ValidationError as exc:
             self._show_field_error(exc)
             return False
+        self.bench.monograph = monograph
         self.bench.order = order
         self.bench.calculation = calculation
         self.bench.coverage = coverage
@@ -586,17 +700,24 @@ class DosePage(BenchPage):
             if item.widget():
                 item.widget().deleteLater()
         self.value_labels.clear()
-        response = self.bench.monograph.response_words(calc.response) if calc.response else "not assessed"
+        monograph = self.bench.monograph
+        if monograph.regimen is not None:
+            decided = f"regimen {monograph.regimen.name}"
+        elif monograph.response_choices():
+            decided = "response " + (monograph.response_words(calc.response) if calc.response else "not assessed")
+        else:
+            decided = ""
         reduction = f", reduced {format_number(calc.reduce_pct, 1)}% from {format_amount(calc.standard_mg_per_m2, 'mg/m²')}" if calc.reduce_pct else ""
         lines = [
-            ("order", "Order", f"Cycle {calc.cycle}, Day {calc.day}, response {response}"),
+            ("order", "Order", f"{monograph.brand_name} ({monograph.generic_name}): cycle {calc.cycle}, Day {calc.day}"
+             + (f", {decided}" if decided else "")),
             ("inputs", "Height and weight", f"{calc.height_text} = {format_amount(calc.height_cm, 'cm')};  {calc.weight_text} = {format_amount(calc.weight_kg, 'kg')}"),
             ("bsa", "Body surface area", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}:  {calc.bsa_equation}"),
             ("mg_per_m2", "Dose per m²", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')}{reduction}"),
-            ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {format_dose(calc.dose_mg)}"),
+            ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {_dose_words(calc)}"),
             ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
             ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
-            ("nacl", "Sodium chloride", (
+            ("nacl", "Dilution", (
                 f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
                 f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
                 if calc.container == "syringe" and calc.nacl_about_ml is not None
@@ -650,7 +771,8 @@ class DosePage(BenchPage):
         coverage = self.bench.coverage.to_dict() if self.bench.coverage is not None else None
         try:
             try:
-                status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user, coverage=coverage)
+                status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user,
+                                                               coverage=coverage, monograph=self.bench.monograph)
             except StepRefused as refusal:
                 if refusal.code != "patient_dob_differs":
                     raise
@@ -680,12 +802,20 @@ class DosePage(BenchPage):
             try:
                 pharmacist = service.authenticate(name, pin)
                 return service.create_preparation(
-                    self.bench.patient, self.bench.order, self.bench.user, coverage=coverage, correction=(pharmacist, reason)
+                    self.bench.patient, self.bench.order, self.bench.user, coverage=coverage, correction=(pharmacist, reason),
+                    monograph=self.bench.monograph,
                 )
             except REFUSALS as exc:
                 dialog.show_error(_refusal_text(exc))
                 dialog.pin.clear()
         return None
+
+
+def _dose_words(calc: DoseCalculation) -> str:
+    """The dose as prepared, saying when the regimen's cap per dose replaced BSA × mg/m²."""
+    if calc.dose_cap_mg is not None and calc.calculated_dose_mg > calc.dose_cap_mg:
+        return f"{format_dose(calc.calculated_dose_mg)}, capped at {format_dose(calc.dose_mg)} (the regimen's most per dose)"
+    return format_dose(calc.dose_mg)
 
 
 class VialsPage(BenchPage):
@@ -1222,12 +1352,13 @@ class BenchWizard(QWizard):
 
     preparation_created = Signal(str)
     step_recorded = Signal(str)  # preparation id; the board refreshes
+    # The drug as its regimen doses it: picked on the order page, or the stored preparation's own.
+    monograph: Monograph
 
     def __init__(self, service, user: User, preparation_id: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.service = service
         self.user = user
-        self.monograph = service.monograph
         self.policy = service.policy()
         self.patient: Patient | None = None
         self.order: DoseOrder | None = None
@@ -1323,6 +1454,7 @@ class BenchWizard(QWizard):
         self.set_status(status)
         prep = status.prep
         self.patient = prep.patient
+        self.monograph = self.service.monograph_of(prep)
         self.order = prep.order.dose
         self.calculation = prep.order.calculation
         self.setWindowTitle(f"{prep.patient.name} ({prep.id})")

@@ -26,7 +26,8 @@ from ..domain.dosing import DoseCalculation, DoseOrder, PreparationOrder, calcul
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
-from ..domain.monograph import Monograph, load_monograph, resolve_drug
+from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, policy_for_billing_code
+from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
@@ -552,6 +553,29 @@ class PreparationService:
         (and regimen) ordered; the service's own drug when not given."""
         dose_date = self.now().astimezone().date() if date_of_birth is not None else None
         return calculate_dose(order, monograph or self.monograph, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
+
+    def drugs(self) -> list[Monograph]:
+        """The drugs a new order may name: every installed monograph, by id (this service's own
+        copy for its drug, as monograph_of reads it)."""
+        return [self.monograph if m.id == self.monograph.id else m for m in installed_monographs()]
+
+    def default_drug(self) -> str | None:
+        """The drug an order names when nobody picks one (the only one installed, else the site's
+        default), or None when several are installed and the site names none: then it is picked."""
+        try:
+            return resolve_drug(None, site_defaults().default_drug)
+        except ValidationError:
+            return None
+
+    def coverage_policy(self, monograph: Monograph) -> Policy | None:
+        """The payer policy that judges this drug (by its billing code), or None when none is installed."""
+        return policy_for_billing_code(monograph.text("billing.hcpcs"))
+
+    def check_coverage(self, monograph: Monograph, facts: CoverageFacts) -> CoverageDecision | None:
+        """The payer policy's decision on these facts for this drug; None when no policy judges it.
+        ValidationError names a fact typed wrongly."""
+        policy = self.coverage_policy(monograph)
+        return None if policy is None else check_coverage(facts, policy)
 
     def monograph_of(self, prep: Preparation) -> Monograph:
         """The monograph a preparation was made from (its monograph_id), as dosed by its regimen."""
