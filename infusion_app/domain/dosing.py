@@ -125,8 +125,11 @@ class DoseCalculation:
     # The syringe path fills the pump syringe to the total's mark: the NaCl is only about this much,
     # read to that syringe's marks (nacl_ml stays exact: total minus the drawn dose).
     nacl_about_ml: float | None = None
+    # A child below the regimen's BSA threshold is dosed by weight (MYLOTARG: 0.1 mg/kg under 0.6 m²):
+    # the mg/kg used, the dose being mg/kg x weight instead of BSA x mg/m2 (None: dosed by BSA).
+    dose_mg_per_kg: float | None = None
 
-    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml")
+    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml", "dose_mg_per_kg")
 
     @property
     def can_prepare(self) -> bool:
@@ -180,7 +183,9 @@ class DoseCalculation:
             f"Cycle {self.cycle}, Day {self.day}{response}",
             f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
-            f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = "
+            (f"Dose {format_amount(self.dose_mg_per_kg, 'mg/kg')} × {format_amount(self.weight_kg, 'kg')} (by weight) = "
+             if self.dose_mg_per_kg is not None
+             else f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = ")
             + self._dose_text(),
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
             (
@@ -356,6 +361,16 @@ def calculate_dose(
     # The reduction applies to the cycle's total dose; spread in proportion, it scales each day alike.
     mg_per_m2 = standard * (Decimal(1) - _dec(reduce_pct) / Decimal(100))
     calculated_dose = _quantize(bsa * mg_per_m2, _dec(policy.dose_precision_mg))
+    per_kg_fact = _by_weight(monograph, bsa)
+    if per_kg_fact is not None:
+        per_kg = _dec(per_kg_fact.value.to("mg/kg").magnitude)
+        below = monograph.fact("children.by_weight_below_bsa")
+        calculated_dose = _quantize(_dec(weight_kg) * per_kg, _dec(policy.dose_precision_mg))
+        warnings.append(
+            f"BSA {format_amount(bsa, 'm²')} is under {format_amount(below.value.to('m**2').magnitude, 'm²')}: dosed by weight, "
+            f"{format_amount(per_kg, 'mg/kg')} × {format_amount(round(weight_kg, 3), 'kg')} = {format_dose(calculated_dose)} "
+            f"({per_kg_fact.where})"
+        )
     vial_mg = _dec(monograph.magnitude("product.vial_deliverable", "mg"))
     cap_fact = monograph.dose_cap
     cap = _dec(cap_fact.value.to("mg").magnitude) if cap_fact is not None else None
@@ -444,6 +459,7 @@ def calculate_dose(
             + ". Refer to the pharmacist and prescriber."
         )
     age_years = _age_check(date_of_birth, dose_date, monograph, hard_stops)
+    _children_check(age_years, monograph, policy, hard_stops)
     discarded = vials * vial_mg - dose
     units_administered = int((dose / unit_mg).to_integral_value(rounding=ROUND_CEILING))
     units_in_vials = int((vials * vial_mg / unit_mg).to_integral_value(rounding=ROUND_HALF_UP))
@@ -460,6 +476,10 @@ def calculate_dose(
         used.append(monograph.fact("cycles.toxicity_cycle_dose_reduction"))
     if cap_fact is not None:
         used.append(cap_fact)
+    if per_kg_fact is not None:
+        used += [per_kg_fact, monograph.fact("children.by_weight_below_bsa")]
+    if "children.allowed" in monograph.facts and age_years is not None and age_years < policy.adult_from_age_years:
+        used.append(monograph.fact("children.allowed"))
     pending = [f"{f.path}: {f.citation}" for f in used if f.verify]
 
     return DoseCalculation(
@@ -514,6 +534,7 @@ def calculate_dose(
         age_years=age_years,
         regimen=monograph.regimen.id if monograph.regimen is not None else None,
         dose_cap_mg=float(cap) if cap is not None else None,
+        dose_mg_per_kg=float(per_kg_fact.value.to("mg/kg").magnitude) if per_kg_fact is not None else None,
     )
 
 
@@ -642,11 +663,38 @@ def _age_check(date_of_birth: date | None, dose_date: date | None, monograph: Mo
     if date_of_birth > dose_date:
         raise ValidationError("dob", f"{date_of_birth.isoformat()} is after the dose date {dose_date.isoformat()}")
     years = completed_years(date_of_birth, dose_date)
-    minimum = monograph.magnitude("patients.minimum_age", "year") if "patients" in monograph.raw else 0
-    if years < minimum:
-        where = f"label {monograph.fact('patients.minimum_age').where}"
+    if "patients.minimum_age" not in monograph.facts:
+        return years
+    # In whole months, so that a minimum of 1 month (MYLOTARG) and of 1 year (BESPONSA) read alike.
+    months = (dose_date.year - date_of_birth.year) * 12 + dose_date.month - date_of_birth.month - (dose_date.day < date_of_birth.day)
+    minimum = round(monograph.magnitude("patients.minimum_age", "month"), 6)
+    if months < minimum:
+        fact = monograph.fact("patients.minimum_age")
+        age = f"{years} years old" if years >= 1 else f"{months} month{'s' if months != 1 else ''} old"
+        least = (f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month")
         hard_stops.append(
-            f"the patient is {years} years old at the dose (born {date_of_birth.isoformat()}, dose {dose_date.isoformat()}): "
-            f"safety and efficacy under {format_number(minimum)} year are not established ({where})"
+            f"the patient is {age} at the dose (born {date_of_birth.isoformat()}, dose {dose_date.isoformat()}): "
+            f"safety and efficacy under {least} are not established (label {fact.where})"
         )
     return years
+
+
+def _by_weight(monograph: Monograph, bsa: Decimal) -> Any:
+    """The regimen's children's mg/kg when the BSA is below its threshold (a Fact), else None."""
+    if "children.mg_per_kg" not in monograph.facts:
+        return None
+    below = _dec(monograph.magnitude("children.by_weight_below_bsa", "m**2"))
+    return monograph.fact("children.mg_per_kg") if bsa < below else None
+
+
+def _children_check(age_years: int | None, monograph: Monograph, policy: SitePolicy, hard_stops: list[str]) -> None:
+    """A regimen the data give no children's dose for is refused a child (MYLOTARG single agent)."""
+    if age_years is None or "children.allowed" not in monograph.facts or monograph.flag("children.allowed"):
+        return
+    if age_years < policy.adult_from_age_years:
+        fact = monograph.fact("children.allowed")
+        name = f"{monograph.regimen.id} regimen" if monograph.regimen is not None else "dosing"
+        hard_stops.append(
+            f"children-regimen: the patient is {age_years} years old: {monograph.brand_name}'s {name} is for adults "
+            f"(from {policy.adult_from_age_years} years; {fact.where}); refer to the prescriber"
+        )

@@ -105,6 +105,8 @@ def verification_mismatches(
         wrong.append("the BSA recomputed from the height and weight differs")
     wanted_per_m2 = calc.dose_mg_per_m2
     expected_dose = wanted_per_m2 * again["bsa_m2"]
+    if calc.dose_mg_per_kg is not None:  # a small child dosed by weight: mg/kg x the re-entered weight
+        expected_dose = calc.dose_mg_per_kg * again["weight_kg"]
     cap = calc.dose_cap_mg
     if cap is not None:
         expected_dose = min(expected_dose, float(cap))  # the regimen's most per dose (MYLOTARG: one vial)

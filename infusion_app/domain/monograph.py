@@ -381,7 +381,8 @@ def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograp
         if cap is not None:
             facts[cap.path] = cap
         own: dict[str, Fact] = {}
-        _collect({"cycles": node.get("cycles", {})}, "", sources, own)
+        # The regimen's cycle values, and what it says of children (children.*), when it says anything.
+        _collect({"cycles": node.get("cycles", {}), "children": node.get("children", {})}, "", sources, own)
         facts.update(own)  # the regimen's cycle values replace the drug's common ones
         rows.append(DoseRow(cycles="first", response="any", mg_per_m2_by_day=_dose_days_of(node, prefix, sources, facts)))
     if regimen is not None and chosen is None:

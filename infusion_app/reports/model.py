@@ -291,6 +291,9 @@ def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -
     if calc.reduce_pct:
         mg_per_m2 += f" (reduced {format_number(calc.reduce_pct, 1)}% from {standard})"
     product = f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')}"
+    if calc.dose_mg_per_kg is not None:  # a small child dosed by weight instead of BSA
+        product = f"{format_amount(calc.dose_mg_per_kg, 'mg/kg')} × {format_amount(calc.weight_kg, 'kg')}"
+        mg_per_m2 = f"{format_amount(calc.dose_mg_per_kg, 'mg/kg')} (by weight: BSA below the regimen's threshold)"
     rounding = calc.dose_rounding_pct
     if rounding:
         calculated = calc.calculated_dose_mg
