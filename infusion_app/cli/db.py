@@ -61,7 +61,7 @@ def run_status(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DatabaseError
 
     from ..storage import StorageError
-    from ..storage.database import _engine_for, current_revisions, known_revisions, resolve_location, site_configured
+    from ..storage.database import _engine_for, _reason, current_revisions, known_revisions, resolve_location, site_configured
 
     _empty_options(args)
     try:
@@ -73,7 +73,7 @@ def run_status(args: argparse.Namespace) -> int:
         try:
             stamped, _tables = current_revisions(engine)
         except DatabaseError as exc:
-            raise StorageError(f"cannot read the database at {location.where}: {' '.join(str(exc.orig).split())}") from exc
+            raise StorageError(f"cannot read the database at {location.where}: {_reason(exc)}") from exc
         finally:
             engine.dispose()
     except StorageError as exc:

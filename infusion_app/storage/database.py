@@ -397,7 +397,7 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
                 return MigrationResult(from_revision, head, backup)
         except (DatabaseError, OperationalError):
             pass
-        raise StorageError(f"cannot update the database at {location.where}: {exc.orig}") from exc
+        raise StorageError(f"cannot update the database at {location.where}: {_reason(exc)}") from exc
     return MigrationResult(from_revision, head, backup)
 
 
@@ -556,8 +556,14 @@ def check_shared_schema(engine: Engine, location: Location) -> MigrationResult:
 
 
 def _reason(exc: Exception) -> str:
-    """The driver's own message, on one line."""
-    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+    """The driver's own message, on one line, with what to do about a refused TLS certificate."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    if "certificate verify failed" in reason:
+        reason += ("; the server's certificate is not signed by the CA this station trusts (sslrootcert= in the database URL): "
+                   "give the site's CA certificate, never sslmode=require, and ask IT")
+    elif "does not match host name" in reason:
+        reason += "; the database URL must name the server as its certificate does (sslmode=verify-full checks it): ask IT"
+    return reason
 
 
 def upgrade_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None) -> tuple[Location, MigrationResult]:
@@ -616,7 +622,7 @@ def _seal(engine: Engine, location: Location) -> None:
             row = connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
             connection.rollback()
     except (DatabaseError, OperationalError) as exc:
-        raise StorageError(f"cannot read the database at {location.where}: {exc.orig}") from exc
+        raise StorageError(f"cannot read the database at {location.where}: {_reason(exc)}") from exc
     shared = location.path is None and is_shared_url(location.url)
     if shared and row is not None and int(row[0]) > 0:
         from .audit_seal import seal_paths
