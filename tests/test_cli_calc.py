@@ -123,3 +123,6 @@ def test_the_syringe_paths_saline_is_shown_to_the_marks_of_the_syringe_it_is_rea
     assert "to the 2.5 mL mark (about 1.5 mL)" in text and "1.54" not in text
     bag = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json").json()
     assert "nacl_about_ml" not in bag
+    # Day 1: 1.5 mL drawn to the 4 mL mark: 2.5 mL of saline, which the 3 mL syringe reads exactly (not 2.6 mL).
+    day1 = run_cli("calc", "--height", "80 cm", "--weight", "10 kg", "--cycle", "1", "--day", "1")
+    assert "to the 4 mL mark (about 2.5 mL)" in day1.stdout

@@ -200,3 +200,39 @@ def test_site_dose_rounding_is_off_by_default_and_within_its_limit_when_on():
     assert rounded.billing_modifier == "JZ" and any("rounded to whole vials" in w for w in rounded.warnings)
     # 1.46 mg is 23% from 1.8 mg and 38% from 0.9 mg: never rounded to vials (only drawn, as 5.8 mL = 1.45 mg)
     assert calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), policy=on).dose_before_draw_mg == 1.46
+
+
+def test_the_syringe_paths_saline_is_read_as_the_draw_syringe_table_reads_it():
+    """Review: 80 cm / 10 kg Day 1 read 'about 2.6 mL' of saline (0.2 mL marks of the 10 mL syringe
+    holding the 4 mL total) where the 3 mL syringe that draws 2.5 mL reads 2.5 mL."""
+    from decimal import Decimal
+
+    from infusion_app.domain.limits import site_defaults
+
+    day1 = calc("80 cm", "10 kg", 1, 1)
+    assert (day1.container, day1.withdraw_ml, day1.final_volume_ml, day1.nacl_ml, day1.nacl_about_ml) == ("syringe", 1.5, 4.0, 2.5, 2.5)
+    assert "(about 2.5 mL)" in " ".join(day1.summary_lines())
+    syringes = site_defaults().draw_syringes
+    seen = 0
+    for height in range(70, 131, 7):
+        for weight in range(8, 31, 3):
+            for day in (1, 8, 15):
+                result = calc(f"{height} cm", f"{weight} kg", 1, day)
+                if result.container != "syringe":
+                    continue
+                seen += 1
+                about = Decimal(str(result.nacl_about_ml))
+                syringe = next(s for s in syringes if Decimal(str(s.capacity_ml)) >= about)
+                marks = about / Decimal(str(syringe.graduation_ml))
+                assert marks == marks.to_integral_value(), (height, weight, day, result.nacl_about_ml)
+                assert abs(result.nacl_about_ml - result.nacl_ml) <= syringe.graduation_ml / 2 + 1e-9
+    assert seen > 20
+
+
+def test_a_syringe_dose_stored_before_the_saline_was_read_to_marks_is_shown_on_marks():
+    from infusion_app.domain.dosing import DoseCalculation
+
+    stored = calc("80 cm", "10 kg", 1, 8).to_dict()
+    stored.pop("nacl_about_ml")
+    assert stored["nacl_ml"] == 1.54
+    assert DoseCalculation.from_dict(stored).nacl_about_ml == 1.5

@@ -196,3 +196,14 @@ def test_the_dilution_row_is_ticked_with_its_time_and_initials(monograph):
     added = next(s for s in data.dilution_steps if s.text.startswith("Add it to"))
     withdrawn = next(s for s in data.dilution_steps if s.text.startswith("Withdraw"))
     assert added.done and added.done == withdrawn.done  # both are the dilution: its time and initials
+
+
+def test_the_sheet_reads_the_syringe_saline_on_the_draw_syringes_marks(monograph):
+    """Review: the sheet said 'about 2.6 mL' for 80 cm / 10 kg Day 1; the 3 mL syringe reads 2.5 mL."""
+    from infusion_app.domain.dosing import DoseOrder, calculate_dose
+
+    prep = demo_preparation(monograph)
+    child = calculate_dose(DoseOrder("80 cm", "10 kg", 1, 1), monograph)
+    prep = dataclasses.replace(prep, order=dataclasses.replace(prep.order, calculation=child))
+    steps = " ".join(step.text for step in build(prep, monograph).dilution_steps)
+    assert "4 mL mark (about 2.5 mL)" in steps and "2.6" not in steps

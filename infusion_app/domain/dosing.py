@@ -162,6 +162,11 @@ class DoseCalculation:
         for key in ("warnings", "hard_stops", "pending_verification"):
             if key in found:
                 found[key] = [str(item) for item in found[key] or []]
+        if found.get("container") == "syringe" and found.get("nacl_about_ml") is None and "nacl_ml" in found:
+            # A syringe dose stored before the saline was read to a syringe's marks showed it to 0.01 mL
+            # (1.54 mL), which no bench syringe measures: read it on the site's default syringe table.
+            nacl = _dec(found["nacl_ml"])
+            found["nacl_about_ml"] = float(_about_to_mark(nacl, _dec(found.get("final_volume_ml", 0)), site_defaults()))
         return cls(**found)
 
     def _draw_text(self) -> str:
@@ -562,9 +567,11 @@ def draw_tolerance_mg(calculation: DoseCalculation) -> float:
 
 
 def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> Decimal:
-    """The NaCl added up to the total's mark, read to the marks of the smallest bench syringe holding the total."""
-    syringe = next((s for s in policy.draw_syringes if _dec(s.capacity_ml) >= final_ml), None)
-    return _quantize(nacl_ml, _dec(syringe.graduation_ml if syringe else policy.volume_precision_ml))
+    """The NaCl added up to the total's mark, as the draw syringe table reads that volume: the smallest
+    bench syringe holding the saline, at its nearest mark (the one rounding every drawn volume gets).
+    Read on the syringe holding the total instead, 2.5 mL of saline became 'about 2.6 mL' on 0.2 mL
+    marks while the 3 mL syringe that draws it reads 2.5 mL exactly."""
+    return _draw(nacl_ml, policy).volume_ml if nacl_ml > 0 else nacl_ml
 
 
 def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None, whole_vials: bool = False) -> Draw:

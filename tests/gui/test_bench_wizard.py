@@ -603,6 +603,20 @@ def test_a_small_childs_dose_page_shows_the_syringe_path(qtbot, service, technic
     assert wizard.button(COMMIT).isEnabled()
 
 
+def test_the_dose_page_reads_the_syringe_saline_on_the_draw_syringes_marks(qtbot, service, technician):
+    """Review: 80 cm / 10 kg Day 1 read 'about 2.6 mL' on screen; the 3 mL syringe that draws it reads 2.5 mL."""
+    from PySide6.QtWidgets import QLabel
+
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard, dob="2022-05-01")
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "80 cm", "10 kg")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
+    shown = " ".join(label.text() for label in wizard.currentPage().findChildren(QLabel) if label.isVisible())
+    assert "4 mL mark (about 2.5 mL)" in shown and "2.6 mL" not in shown
+
+
 def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, service, technician, clock, monkeypatch, make_preparation):
     """Issue 19: the deadline and the refrigerator strip follow the change feed, as the board does."""
     from infusion_app.domain.formatting import format_countdown
