@@ -155,14 +155,14 @@ def test_what_a_deadline_governs_is_read_from_the_monograph(tmp_path):
     from infusion_app.domain.resources import resource_path
 
     shipped = load_monograph("inotuzumab-ozogamicin")
-    assert alarm_acknowledgers("end_infusion_by", shipped) == EVERYONE
-    assert alarm_acknowledgers("dilute_by", shipped) == PREPARERS
+    assert alarm_acknowledgers("end_infusion_by", shipped, dispensed=True) == EVERYONE
+    assert alarm_acknowledgers("dilute_by", shipped, dispensed=True) == PREPARERS
     assert met_by("bag_from_fridge_by", shipped) == {EventType.BAG_FROM_FRIDGE, EventType.INFUSION_STARTED}
     text = resource_path("monographs", "inotuzumab-ozogamicin.toml").read_text(encoding="utf-8")
     changed = tmp_path / "changed.toml"
     changed.write_text(text.replace('end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "infusion-ended" }',
                                     'end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "dispensed" }'), encoding="utf-8")
-    assert alarm_acknowledgers("end_infusion_by", load_monograph(str(changed))) == PREPARERS
+    assert alarm_acknowledgers("end_infusion_by", load_monograph(str(changed)), dispensed=True) == PREPARERS
     missing = tmp_path / "missing.toml"
     missing.write_text(text.replace('observe_until = { holds = "observation-ended" }\n', ""), encoding="utf-8")
     with pytest.raises(DataFileError, match="observe_until"):

@@ -404,6 +404,32 @@ def test_settings_are_validated_stored_audited_and_used(service, people, clock, 
     assert service.settings().label_size == "4x3in" and service.policy().dose_rounding_enabled is True
 
 
+def test_a_chair_limit_is_pharmacy_s_to_acknowledge_while_the_bag_is_still_at_the_bench(service, people, clock):
+    """The start-the-infusion-by alarm rings while a diluted bag waits in pharmacy: a nurse silencing it would
+    leave the bench, which holds the bag, unaware. Once dispensed, the chair answers it."""
+    status = new_prep(service, people)
+    verify_order(service, status.id)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=20)
+    service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    clock.advance(hours=3, minutes=35)  # the diluted bag must be running within 25 min
+    key = "start_infusion_by"
+    assert next(d for d in service.status(status.id).deadlines if d.key == key).state.value == "warning"
+    with pytest.raises(StepRefused) as not_hers:
+        service.acknowledge_alarm(status.id, key, "warning", people["nurse"])
+    assert not_hers.value.code == "alarm_role"
+    assert service.acknowledge_alarm(status.id, key, "warning", people["tech"]).is_acknowledged(key, "warning")
+
+
+def test_after_dispensing_the_chair_acknowledges_its_own_limits(service, people, clock):
+    status = new_prep(service, people)
+    prepare_to_dispensed(service, people, clock, status.id)
+    clock.advance(hours=3, minutes=25)
+    key = "start_infusion_by"
+    assert next(d for d in service.status(status.id).deadlines if d.key == key).state.value == "warning"
+    assert service.acknowledge_alarm(status.id, key, "warning", people["nurse"]).is_acknowledged(key, "warning")
+
+
 def test_alarm_acknowledgements_are_stored_once_and_survive_a_restart(service, people, clock, tmp_path):
     status = new_prep(service, people)
     verify_order(service, status.id)

@@ -127,9 +127,13 @@ def _holds(deadline_key: str, monograph: Monograph) -> EventType | None:
     return EventType(held) if held else None
 
 
-def alarm_acknowledgers(deadline_key: str, monograph: Monograph) -> frozenset[Role]:
-    """Who may acknowledge a deadline's alarm: a limit on a pharmacy step is pharmacy's to answer
-    (a nurse silencing it would leave the bench unaware); a limit at the chair is anyone's."""
+def alarm_acknowledgers(deadline_key: str, monograph: Monograph, *, dispensed: bool) -> frozenset[Role]:
+    """Who may acknowledge a deadline's alarm: whoever holds the product. Before it is dispensed it is
+    at the bench, so every alarm is pharmacy's to answer, a chair limit such as "start the infusion
+    by" too (a nurse silencing it would leave the bench unaware of a bag about to expire in its
+    hands); after, a limit on a pharmacy step is still pharmacy's, a limit at the chair anyone's."""
+    if not dispensed:
+        return PREPARERS
     rank = _blocks_up_to_rank(deadline_key, monograph)
     if rank >= 0 and rank <= _RANK[EventType.DISPENSED]:
         return PREPARERS

@@ -1027,7 +1027,8 @@ class PreparationService:
             keys = {d.key: d for d in current.deadlines}
             if deadline_key not in keys:
                 raise ValidationError("deadline", f"'{deadline_key}' is not a deadline of {prep_id}; it has {', '.join(keys) or 'none yet'}")
-            allowed = machine.alarm_acknowledgers(deadline_key, self.monograph_of(current.prep))
+            allowed = machine.alarm_acknowledgers(deadline_key, self.monograph_of(current.prep),
+                                                  dispensed=current.prep.last(EventType.DISPENSED) is not None)
             if actor.role not in allowed:
                 raise StepRefused(
                     "alarm_role",
