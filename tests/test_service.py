@@ -721,6 +721,34 @@ def test_a_sign_in_attempt_during_a_lockout_is_audited(service, people, clock):
     assert len(entries) == 1 and '"failures":' in entries[0].after
 
 
+def test_hammering_a_locked_out_name_cannot_flood_the_audit_log(service, people, clock):
+    """Every try while locked out is counted, but audited at the 1st, 2nd, 4th... try only: a script
+    trying 100 PINs in the wait writes 7 entries, not 100; a new lockout counts afresh."""
+    from infusion_app.service.preparations import FREE_PIN_ATTEMPTS
+
+    import json
+
+    def locked_out_entries():
+        return [json.loads(e.after) for e in service.audit_entries() if e.action == "sign_in.locked_out"]
+
+    for _ in range(FREE_PIN_ATTEMPTS):
+        with pytest.raises(AuthenticationError):
+            service.authenticate("Nora Nurse", "000000")
+    for _ in range(100):
+        with pytest.raises(AuthenticationError, match="try again"):
+            service.authenticate("Nora Nurse", "444444")
+    assert [entry["tries"] for entry in locked_out_entries()] == [1, 2, 4, 8, 16, 32, 64]
+    clock.advance(hours=2)
+    with pytest.raises(AuthenticationError):
+        service.authenticate("Nora Nurse", "000000")  # after the wait: a wrong PIN, a longer lockout
+    with pytest.raises(AuthenticationError, match="try again"):
+        service.authenticate("Nora Nurse", "444444")
+    assert locked_out_entries()[-1]["tries"] == 1
+    clock.advance(hours=24)
+    assert service.authenticate("Nora Nurse", "444444").name == "Nora Nurse"
+    assert service.repository.sign_in_failures(" ".join("Nora Nurse".split()).casefold()) is None
+
+
 def test_only_the_alarm_sounding_now_can_be_acknowledged(service, people, clock):
     """Hostile review M4: 'expired' acknowledged hours ahead silenced that alarm before it rang."""
     status = new_prep(service, people)

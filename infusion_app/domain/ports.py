@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .records import Event, Patient, Preparation, User, VialRecord
@@ -68,6 +69,7 @@ class Repository(Protocol):
     # wrong PINs per typed name, shared by every process
     def sign_in_failures(self, key: str) -> tuple[int, datetime] | None: ...
     def record_sign_in_failure(self, key: str, at: datetime, audit: AuditDraft) -> int: ...
+    def record_locked_out_try(self, key: str, lockout_since: datetime, audit: Callable[[int], AuditDraft]) -> int: ...
     def clear_sign_in_failures(self, key: str) -> None: ...
 
     # preparations

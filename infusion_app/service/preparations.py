@@ -436,10 +436,12 @@ class PreparationService:
             wait = min(PIN_WAIT * 2 ** min(failures - FREE_PIN_ATTEMPTS, 30), MAX_PIN_WAIT)
             if now < last + wait:
                 seconds = math.ceil((last + wait - now).total_seconds())
-                # A try while locked out is not counted again, but someone is at the keyboard: audited.
+                # A try while locked out does not lengthen the wait, but someone is at the keyboard:
+                # counted, and audited at the 1st, 2nd, 4th... try so hammering cannot flood the log.
                 shown = _shown_name(name)
-                self.repository.append_audit(AuditDraft(now, shown, "sign_in.locked_out", shown, None,
-                                                        {"os_user": os_account(), "failures": failures, "wait_s": seconds}))
+                self.repository.record_locked_out_try(key, last, lambda tries: AuditDraft(
+                    now, shown, "sign_in.locked_out", shown, None,
+                    {"os_user": os_account(), "failures": failures, "wait_s": seconds, "tries": tries}))
                 raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
         stored_hash = self.repository.get_pin_hash(name)
         if stored_hash is None:

@@ -41,6 +41,12 @@ class LastPharmacist(ValueError):
     """The change would leave no active pharmacist (checked inside the write transaction)."""
 
 
+# The tries made while a name is locked out share the failures table, under a key no typed name
+# can take: a name's key has its whitespace collapsed by str.split(), which removes the unit
+# separator (U+001F) too. (Not NUL: PostgreSQL's text refuses it.)
+_LOCKED_OUT_TRIES = "\x1flocked-out "
+
+
 def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
@@ -355,11 +361,31 @@ class SqlRepository(TransactionScopes):
             return row.failures
 
     @retried
+    def record_locked_out_try(self, key: str, lockout_since: datetime, audit: Callable[[int], AuditDraft]) -> int:
+        """One more try while `key` is locked out (the lockout that began at `lockout_since`); returns
+        the tries of this lockout. Audited at the 1st, 2nd, 4th, 8th... try, the count in the entry:
+        someone at the keyboard is on record, and hammering grows the log by its logarithm only."""
+        tries_key = _LOCKED_OUT_TRIES + key[: 80 - len(_LOCKED_OUT_TRIES)]
+        with self._write() as session:
+            row = session.get(SignInFailureRow, tries_key, with_for_update=True)
+            if row is None:
+                row = SignInFailureRow(name_key=tries_key, failures=0, last_at=lockout_since)
+                session.add(row)
+            if row.last_at != lockout_since:  # a new lockout: its tries count afresh
+                row.failures, row.last_at = 0, lockout_since
+            row.failures += 1
+            session.flush()
+            if row.failures & (row.failures - 1) == 0:
+                self._append_audit(session, audit(row.failures))
+            return row.failures
+
+    @retried
     def clear_sign_in_failures(self, key: str) -> None:
         with self._write() as session:
-            row = session.get(SignInFailureRow, key[:80])
-            if row is not None:
-                session.delete(row)
+            for stored_key in (key[:80], _LOCKED_OUT_TRIES + key[: 80 - len(_LOCKED_OUT_TRIES)]):
+                row = session.get(SignInFailureRow, stored_key)
+                if row is not None:
+                    session.delete(row)
 
     # -- preparations -----------------------------------------------------------------------
     def preparation_id_exists(self, prep_id: str) -> bool:
