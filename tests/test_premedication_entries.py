@@ -323,3 +323,28 @@ def test_an_adults_total_of_one_drug_is_held_to_the_most_of_one_dose():
     total = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=30), drug_class="antipyretic",
                          drug="Tylenol", dose="500 mg")
     assert total.code == "premedication_total_above_limit" and "makes 1,150 mg, more than the most of one dose, 1,000 mg" in total.message
+
+
+def test_a_correction_that_changes_nothing_is_refused_naming_what_the_entry_reads():
+    """Reviewer finding: a 'correction' to the same drug, amount and time was recorded, a second signature on nothing."""
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    for same_dose in ("650 mg", "650mg", "0.65 g", " 650 mg "):
+        unchanged = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, drug="Acetaminophen",
+                                 dose=same_dose, reason="checking")
+        assert unchanged.field == "corrects" and "already reads acetaminophen 650 mg" in unchanged.message
+    assert ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, reason="checking").field == "corrects"
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, dose="500 mg", reason="typed 650, gave 500")
+    # Back to what it first read is a change from what it reads now.
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, dose="650 mg", reason="500 was the wrong fix")
+
+
+def test_a_correction_cannot_be_corrected_in_turn_and_says_which_entry_to_correct():
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    ward.record(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=1, dose="500 mg", reason="typed 650, gave 500")
+    correction_number = len(ward.prep.events)
+    refused = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=correction_number, dose="600 mg",
+                           reason="again")
+    assert refused.field == "corrects" and "correction of premedication 1" in refused.message
+    assert "--corrects 1" in refused.message

@@ -383,7 +383,9 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
         _validate_premedication(event, monograph)
     elif kind == EventType.PREMEDICATION_CORRECTED:
         _reason("correction reason", event.details.get("reason"))
-        _validate_premedication(_as_corrected(prep, event), monograph)
+        corrected = _as_corrected(prep, event)
+        _validate_premedication(corrected, monograph)
+        _refuse_correction_changing_nothing(prep, event, corrected)
     elif kind == EventType.DISCARDED:
         _reason("reason", event.details.get("reason"))
     elif kind == EventType.OVERRIDE:
@@ -689,7 +691,35 @@ def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int
     for candidate, event in numbered_premedications(prep):
         if candidate == number:
             return number, event
+    if 1 <= number <= len(prep.events) and prep.events[number - 1].type == EventType.PREMEDICATION_CORRECTED:
+        # Corrections are not corrected in turn: each names the entry itself, which reads as last corrected.
+        target = prep.events[number - 1].details.get("corrects")
+        raise ValidationError("corrects", f"event {number} of {prep.id} is a correction of premedication {target}; "
+                                          f"correct premedication {target} itself, e.g. --corrects {target}")
     raise ValidationError("corrects", f"event {number} of {prep.id} is not a premedication; {example}")
+
+
+def _premedication_reading(event: Event) -> tuple:
+    """What a premedication entry says was given: drug, amount, time, and its off-list confirmation."""
+    details = event.details
+    dose_text = str(details.get("dose", "")).strip()
+    try:
+        amount: object = Quantity(dose_text).to("mg").magnitude
+    except Exception:  # pint raises several error types for text it cannot read
+        amount = dose_text.casefold()
+    return (str(details.get("drug", "")).strip().casefold(), amount, event.at,
+            bool(details.get("other", False)), bool(details.get("dose_checked", False)))
+
+
+def _refuse_correction_changing_nothing(prep: Preparation, correction: Event, corrected: Event) -> None:
+    """A correction that leaves the entry as it reads would put a second, empty signature on record."""
+    number, current = _premedication_numbered(prep, correction.details.get("corrects"))
+    if _premedication_reading(corrected) == _premedication_reading(current):
+        raise ValidationError(
+            "corrects",
+            f"event {number} already reads {current.details.get('drug')} {current.details.get('dose')} at "
+            f"{format_instant(current.at)}: a correction changes the drug, the dose or the time given, e.g. dose 500 mg",
+        )
 
 
 def _as_corrected(prep: Preparation, correction: Event) -> Event:
