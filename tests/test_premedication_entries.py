@@ -347,4 +347,4 @@ def test_a_correction_cannot_be_corrected_in_turn_and_says_which_entry_to_correc
     refused = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=correction_number, dose="600 mg",
                            reason="again")
     assert refused.field == "corrects" and "correction of premedication 1" in refused.message
-    assert "--corrects 1" in refused.message
+    assert "give 1 as the entry to correct" in refused.message

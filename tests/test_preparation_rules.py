@@ -268,7 +268,7 @@ def test_steps_out_of_order_are_refused():
         (EventType.BAG_TO_FRIDGE, TINA),
         (EventType.RECONSTITUTED_TO_FRIDGE, TINA),
     ]:
-        refusal = ward.refused(kind, user, storage="room")
+        refusal = ward.refused(kind, user, **({"storage": "room"} if kind == EventType.DILUTED else {}))
         assert (refusal.code, refusal.overridable) == ("out_of_order", False), kind
         assert "cannot be recorded now" in refusal.message
     ward.reconstitute()
@@ -284,6 +284,23 @@ def test_steps_out_of_order_are_refused():
     assert ward.refused(EventType.BAG_TO_FRIDGE, TINA).code == "out_of_order"
 
 
+def test_a_detail_the_step_does_not_take_is_refused_naming_it_never_stored():
+    """Reviewer finding: any key a client sent was stored with the step, shown and exported as if checked."""
+    ward = Ward()
+    stray = ward.invalid(EventType.ORDER_VERIFIED, PETRA, checked_by="the attending")
+    assert stray.field == "details" and "'checked_by'" in stray.message and "takes: none" in stray.message
+    ward.record(EventType.ORDER_VERIFIED, PETRA)
+    wrong_step = ward.invalid(EventType.RECONSTITUTED, TINA, storage="room")
+    assert wrong_step.field == "details" and "'storage'" in wrong_step.message
+    ward.reconstitute()
+    forged = ward.invalid(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room", late_entry=True)
+    assert forged.field == "details" and "'late_entry'" in forged.message and "storage" in forged.message
+    ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room")
+    entered = dict(CHECKED["entered"], pharmacist_note="fine")
+    assert ward.invalid(EventType.VERIFIED, PETRA, entered=entered).field == "entered"
+    assert ward.invalid(EventType.VERIFIED, PETRA, entered="all good").field == "entered"
+
+
 def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
     ward = Ward()
     ward.start()
@@ -297,7 +314,8 @@ def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
         (EventType.VERIFIED, PETRA),
         (EventType.INFUSION_STARTED, NINA),
     ]:
-        details = {"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg", "reason": "no longer needed"}
+        details = {EventType.PATIENT_CONFIRMED: CONFIRMED_DETAILS, EventType.DISCARDED: {"reason": "no longer needed"},
+                   EventType.VERIFIED: CHECKED}.get(kind, {})
         assert ward.refused(kind, user, **details).code == "out_of_order", kind
 
 
@@ -461,17 +479,17 @@ def ward_ready_for(kind: EventType) -> Ward:
 def test_every_role_rule(kind, role):
     ward = ward_ready_for(kind)
     someone = User(9, f"new-{role.value}", role)  # never the preparer
+    premedication = {"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg"}
     details = {
-        "storage": "room",
-        "reason": "bag dropped on the floor",
-        "hard_stop": "dilute_by_passed",
-        "drug_class": "corticosteroid",
-        "drug": "dexamethasone",
-        "dose": "10 mg",
-        **CONFIRMED_DETAILS,
-        **(CHECKED if kind == EventType.VERIFIED else {}),
-        **({"corrects": 1} if kind == EventType.PREMEDICATION_CORRECTED else {}),
-    }
+        EventType.DILUTED: {"storage": "room"},
+        EventType.DISCARDED: {"reason": "bag dropped on the floor"},
+        EventType.OVERRIDE: {"hard_stop": "dilute_by_passed", "reason": "bag dropped on the floor"},
+        EventType.DEVIATION: {"reason": "bag dropped on the floor"},
+        EventType.PREMEDICATION: premedication,
+        EventType.PREMEDICATION_CORRECTED: {"dose": "8 mg", "reason": "typed 10, gave 8", "corrects": 1},
+        EventType.PATIENT_CONFIRMED: CONFIRMED_DETAILS,
+        EventType.VERIFIED: CHECKED,
+    }.get(kind, {})
     if kind == EventType.INFUSION_ENDED:
         ward.clock.advance(timedelta(hours=1))
     if role in EXPECTED_ROLES[kind]:

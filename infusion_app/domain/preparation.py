@@ -339,8 +339,46 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
             raise ValidationError("given_at", "must be the event's own time (the time the premedication was given)")
 
 
+# The details each step may carry, from any client. Anything else would be stored, shown in the
+# audit and exported as if the program had checked it: refused, naming the key.
+_PREMEDICATION_KEYS = frozenset({"drug_class", "drug", "dose", "other", "dose_checked", "given_at"})
+_DETAIL_KEYS: dict[EventType, frozenset[str]] = {
+    EventType.DILUTED: frozenset({"storage", "withdrawn_ml"}),
+    EventType.VERIFIED: frozenset({"entered"}),
+    EventType.DISCARDED: frozenset({"reason"}),
+    EventType.PREMEDICATION: _PREMEDICATION_KEYS,
+    EventType.PREMEDICATION_CORRECTED: _PREMEDICATION_KEYS | {"corrects", "reason"},
+    EventType.PATIENT_CONFIRMED: frozenset({"name", "date_of_birth", "mrn", "identifiers"}),
+    EventType.INFUSION_ENDED: frozenset({"reason", "planned_end"}),
+    # Built by the program itself (override_event, deviation_event, the alarm's acknowledgement):
+    EventType.OVERRIDE: frozenset({"hard_stop", "reason", "step", "requested_by"}),
+    EventType.DEVIATION: frozenset({"rules", "deadlines", "messages", "reason", "step", "step_at", "entered_at", "late_entry"}),
+    EventType.ALARM_ACKNOWLEDGED: frozenset({"deadline", "state"}),
+}
+_ENTERED_KEYS = frozenset({"mrn", "height", "weight", "dose_mg", "volume_ml"})
+_EVERY_STEP_KEYS = frozenset({"downtime"})  # set by the service for a late entry of a paper record
+
+
+def _refuse_unknown_details(event: Event) -> None:
+    if not isinstance(event.details, dict):
+        raise ValidationError("details", "must be a mapping of names to values")
+    accepted = _DETAIL_KEYS.get(event.type, frozenset()) | _EVERY_STEP_KEYS
+    unknown = sorted(str(key) for key in event.details if key not in accepted)
+    if unknown:
+        takes = ", ".join(sorted(accepted - _EVERY_STEP_KEYS)) or "none"
+        raise ValidationError("details", f"'{unknown[0]}' is not a detail of the {event_words(event.type)}; it takes: {takes}")
+    entered = event.details.get("entered")
+    if event.type == EventType.VERIFIED and entered is not None:
+        if not isinstance(entered, dict):
+            raise ValidationError("entered", "must be the values re-entered at the check, e.g. {\"dose_mg\": \"1.5\"}")
+        stray = sorted(str(key) for key in entered if key not in _ENTERED_KEYS)
+        if stray:
+            raise ValidationError("entered", f"'{stray[0]}' is not a value of the check; it takes: {', '.join(sorted(_ENTERED_KEYS))}")
+
+
 def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime, monograph: Monograph) -> None:
     _aware(now, "now")
+    _refuse_unknown_details(event)
     field_name = "given_at" if event.type in (EventType.PREMEDICATION, EventType.PREMEDICATION_CORRECTED) else "at"
     at = _aware(event.at, field_name)
     if not isinstance(event.type, EventType):
@@ -695,7 +733,7 @@ def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int
         # Corrections are not corrected in turn: each names the entry itself, which reads as last corrected.
         target = prep.events[number - 1].details.get("corrects")
         raise ValidationError("corrects", f"event {number} of {prep.id} is a correction of premedication {target}; "
-                                          f"correct premedication {target} itself, e.g. --corrects {target}")
+                                          f"correct premedication {target} itself (give {target} as the entry to correct)")
     raise ValidationError("corrects", f"event {number} of {prep.id} is not a premedication; {example}")
 
 

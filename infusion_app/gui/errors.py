@@ -46,6 +46,7 @@ FIELD_LABELS: dict[str, str] = {
     "other": "Other drug",
     "dose_checked": "Dose checked",
     "corrects": "Entry",
+    "entered": "Values re-entered at the check",
     "correction reason": "Reason for the correction",
     "reason": "Reason",
     "deviation reason": "Reason for the deviation",
