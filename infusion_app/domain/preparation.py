@@ -614,20 +614,19 @@ def _check_administration(
             "premedication_missing",
             f"premedication not recorded for: {', '.join(missing)} (all of {', '.join(required)} before every dose)",
         )
-    window = policy.premedication_window
     stale = []
     premedicated = premedication_given(prep)
     for drug_class in required:
+        window, why = premedication_window_for(drug_class, monograph, policy)
         given = [e for e in premedicated if _class_of(e) == drug_class and e.at <= event.at]
         if not any(event.at - e.at <= window for e in given):
             latest = max((e.at for e in given), default=None)
             when = f"last given {format_instant(latest)}" if latest else "not given before this start"
-            stale.append(f"{drug_class} ({when})")
+            stale.append(f"{drug_class} more than {duration_text(window)} before the start ({why}) does not count: {when}")
     if stale:
         raise StepRefused(
             "premedication_window",
-            f"premedication more than {duration_text(window)} before the start (site policy) does not count: "
-            f"{'; '.join(stale)}. Give it again, then start",
+            f"premedication: {'; '.join(stale)}. Give it again, then start",
         )
     if line.bag_in_fridge:
         raise StepRefused(
@@ -639,6 +638,19 @@ def _check_administration(
             "patient_not_confirmed",
             "confirm the patient by two identifiers (name, and date of birth or MRN) before starting the infusion",
         )
+
+
+def premedication_window_for(drug_class: str, monograph: Monograph, policy: SitePolicy) -> tuple[timedelta, str]:
+    """How long before the start a premedication of this class counts, and why: the label's timing for
+    the class ([premedication.within] of the monograph: MYLOTARG's methylprednisolone within 30 minutes)
+    when it is stricter than the site's window, else the site's window."""
+    site = policy.premedication_window
+    path = f"premedication.within.{drug_class}"
+    if path in monograph.facts:
+        label = monograph.duration(path)
+        if label < site:
+            return label, f"label: {monograph.fact(path).where}"
+    return site, "site policy"
 
 
 def _class_of(event: Event) -> str:
@@ -806,7 +818,7 @@ def _check_premedication(
                     f"premedication refused: {drug_text} is not on the list of {drug_class}s, so its dose cannot be "
                     "checked here; check the dose against the order, then confirm that it was checked",
                 )
-            _check_premedication_time(prep, event, policy, now, replacing, drug_text.casefold())
+            _check_premedication_time(prep, event, monograph, policy, now, replacing, drug_text.casefold())
             return
         why = f"{drug_text} is a {elsewhere.drug_class}, not a {drug_class}" if elsewhere else f"'{drug_text}' is not on the monograph's list of {drug_class}s"
         raise StepRefused(
@@ -831,7 +843,7 @@ def _check_premedication(
             f"premedication refused: {drug.name} {format_amount(float(dose.to('mg').magnitude), 'mg')} is more than a "
             f"child's {child_limit[1]}; check the dose against the order",
         )
-    _check_premedication_time(prep, event, policy, now, replacing, drug)
+    _check_premedication_time(prep, event, monograph, policy, now, replacing, drug)
     _check_premedication_total(prep, event, drug, policy, now, replacing, child_limit)
 
 
@@ -896,19 +908,19 @@ def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy
 
 
 def _check_premedication_time(
-    prep: Preparation, event: Event, policy: SitePolicy, now: datetime, replacing: int | None,
+    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None,
     drug: PremedicationDrug | str,
 ) -> None:
     """Recent enough to count for a start from now, and not the same entry twice."""
     drug_class = _class_of(event)
     dose = Quantity(str(event.details.get("dose")).strip())
-    window = policy.premedication_window
+    window, why = premedication_window_for(drug_class, monograph, policy)
     if event.at < now - window:
         # The infusion cannot start before now, so this dose can no longer count for it.
         raise StepRefused(
             "premedication_window",
             f"premedication refused: given {format_instant(event.at)}, more than {duration_text(window)} ago; "
-            f"premedication counts only within {duration_text(window)} before the start (site policy). Give it again",
+            f"{drug_class} premedication counts only within {duration_text(window)} before the start ({why}). Give it again",
         )
 
     def same_drug(earlier: Event) -> bool:
