@@ -325,3 +325,54 @@ def test_an_override_waives_only_what_it_named_and_only_for_the_lab_window():
     days_later = NOON + timedelta(hours=80)  # the CBC and liver tests went stale meanwhile
     assert labs.labs_needed(c, days_later, 1, 1, monograph=BESPONSA) == [
         "CBC (ANC, platelets) taken within 72 h", "liver tests (total bilirubin, AST/ALT) taken within 72 h", "baseline ECG (QTc)"]
+
+
+# -- low counts lasting longer than the label's days, found in the lab history ---------------------
+
+def _low_history(days_low, recovered_on=None):
+    """A course given Day 1 on 2026-12-20 (normal baseline), then a CBC with ANC 0.4 every few days."""
+    c = _started()
+    record_normal_labs(c, NOON - timedelta(hours=2))
+    complete_checklist(c, NOON)
+    record_dose(c, 1, 1, D("2026-12-20"), D("2026-12-20"), monograph=BESPONSA)
+    results = []
+    for day in days_low:
+        at = NOON + timedelta(days=day)
+        values = NORMAL["cbc"] if day == recovered_on else {**NORMAL["cbc"], "anc": 0.4}
+        result = labs.record_lab(c, "cbc", labs.lab_values("cbc", **values), at, at, "test")
+        results.append(labs.lab_advice(c, result, (1, 8), BESPONSA))
+    return c, results
+
+
+def test_low_counts_lasting_more_than_28_days_in_the_stored_labs_advise_discontinuation():
+    """Review: the label's '>28 days of low counts' was only a number typed by the user; the engine
+    now finds the run in the course's CBCs, from the first low count after the first dose."""
+    c, results = _low_history([2, 9, 16, 23, 30, 31])
+    codes = [[a.code for a in advice] for advice in results]
+    assert all("hematologic-discontinue" not in found for found in codes[:5])  # 2 -> 30: 28 days, not more
+    [stop] = [a for a in results[5] if a.code == "hematologic-discontinue"]
+    assert stop.permanent and "low counts for 29 days since 2026-12-22" in stop.message and "more than 28" in stop.message
+    assert stop.sources[0].path == "dose_modification.hematologic.discontinue_if_low_counts_longer_than"
+    at = NOON + timedelta(days=31)
+    assert labs.low_counts_days(c, at, BESPONSA) == 29
+
+
+def test_a_recovered_count_ends_the_run_and_a_transfused_platelet_count_is_a_low_one():
+    _c, results = _low_history([2, 9, 16, 20, 23, 30, 40], recovered_on=20)
+    assert not any(a.code == "hematologic-discontinue" for advice in results for a in advice)  # 23 -> 40: 17 days
+    c = _started()
+    record_normal_labs(c, NOON - timedelta(hours=2))
+    record_dose(c, 1, 1, D("2026-12-20"), D("2026-12-20"), monograph=BESPONSA)
+    for day in (1, 15, 30):
+        at = NOON + timedelta(days=day)
+        labs.record_lab(c, "cbc", labs.lab_values("cbc", anc=2, platelets=60, transfusion_independent=False), at, at, "test")
+    assert labs.low_counts_days(c, NOON + timedelta(days=30), BESPONSA) == 29
+
+
+def test_the_run_of_low_counts_is_shown_on_the_checks_before_the_next_dose():
+    from infusion_app.domain.course import course_status
+
+    c, _results = _low_history([2, 9])
+    status = course_status(c, D("2026-12-29"), BESPONSA, now=NOON + timedelta(days=9))
+    assert any("low counts since 2026-12-22 (7 days; the label discontinues after 28 days if they are drug-related)" in f
+               for f in status.next_dose.flags)

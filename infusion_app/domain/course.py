@@ -69,7 +69,7 @@ from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from . import checklist as start_checklist
 from .checklist import Checklist
-from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due
+from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, response_label
 from .quantities import Quantity
@@ -1187,6 +1187,9 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
         next_dose = replace(next_dose, flags=tuple(f"BSA re-check: {r}" for r in weight.reasons))
     if next_dose is not None:
         next_dose = replace(next_dose, flags=next_dose.flags + tuple(f"labs: {d}" for d in liver_after_due(course)))
+        low = low_counts_flag(course, at, m)
+        if low:
+            next_dose = replace(next_dose, flags=next_dose.flags + (f"labs: {low}",))
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
     needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, monograph=m)) if next_dose is not None and not discontinued else ()
     return CourseStatus(

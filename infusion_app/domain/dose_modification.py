@@ -235,6 +235,26 @@ class Counts:
         return cls(_count(anc, f"{prefix}anc"), _count(platelets, f"{prefix}platelets"))
 
 
+def low_counts_advice(low_counts_days: int, *, monograph: Monograph, since: str = "", counts: str = "") -> list[Advice]:
+    """Label Table 2: low counts lasting longer than the label's days, if drug-related, discontinue.
+
+    `since` and `counts` (the first low result's date, the latest counts) come with a run found in the
+    course's labs; the pharmacist who answers the advice records whether the counts are drug-related."""
+    m = monograph
+    path = "dose_modification.hematologic.discontinue_if_low_counts_longer_than"
+    limit = _days(m, path)
+    if low_counts_days <= limit:
+        return []
+    found = f" since {since}" if since else ""
+    latest = f" ({counts})" if counts else ""
+    return [Advice(
+        "hematologic-discontinue", Action.DISCONTINUE,
+        f"low counts for {low_counts_days} days{found}{latest}, more than {limit}: discontinue permanently if they are "
+        "drug-related (the decision on this advice records whether they are)",
+        _sources(m, path), details={"low_counts_days": low_counts_days, "since": since},
+    )]
+
+
 def hematologic_advice(
     baseline: Counts,
     current: Counts,
@@ -261,14 +281,8 @@ def hematologic_advice(
                 "low-counts-days",
                 f"'{low_counts_days}' is not accepted; must be a whole number of days, 0 to {MAX_EPISODE_DAYS:,}",
             )
-        limit = _days(m, f"{section}.discontinue_if_low_counts_longer_than")
-        if low_counts_days > limit and drug_related:
-            advice.append(Advice(
-                "hematologic-discontinue", Action.DISCONTINUE,
-                f"low counts for {low_counts_days} days (more than {limit}) judged drug-related: discontinue permanently",
-                _sources(m, f"{section}.discontinue_if_low_counts_longer_than"),
-                details={"low_counts_days": low_counts_days},
-            ))
+        if drug_related:
+            advice += low_counts_advice(low_counts_days, monograph=m)
 
     if within_cycle:
         advice.append(Advice(

@@ -22,6 +22,10 @@ API
     labs_needed(course, at, cycle, day, policy, monograph) -> list[str]   (empty: nothing missing)
     liver_after_due(course) -> list[str]       doses given with no liver tests after them yet
     lab_advice(course, result, next_dose, monograph) -> list[Advice]
+    low_counts_since(course, at, monograph) / low_counts_days(...) / low_counts_flag(...)
+        the run of low CBCs (below the label's thresholds, or platelets not transfusion-independent)
+        that the latest CBC belongs to, from the first dose: longer than the label's days it advises
+        discontinuation (Table 2), decided by a pharmacist (drug-related or not)
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .dose_modification import Advice, Counts, hematologic_advice, liver_advice, vod_sos_advice
+from .dose_modification import Advice, Counts, hematologic_advice, liver_advice, low_counts_advice, vod_sos_advice
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import SitePolicy, site_defaults
@@ -336,10 +340,68 @@ def baseline_cbc(course: Any) -> LabResult | None:
     return None
 
 
+LOW_COUNTS_RULE = "dose_modification.hematologic.discontinue_if_low_counts_longer_than"
+
+
+def _low_counts(result: LabResult, m: Monograph) -> bool:
+    """Below the label's count thresholds; a platelet count kept up by transfusion is a low count."""
+    anc_min = m.magnitude("dose_modification.hematologic.anc_baseline_threshold", "1/nL")
+    platelets_min = m.magnitude("dose_modification.hematologic.platelet_baseline_threshold", "1/nL")
+    v = result.values
+    return float(v["anc"]) < anc_min or float(v["platelets"]) < platelets_min or not v.get("transfusion_independent")
+
+
+def low_counts_since(course: Any, at: datetime, monograph: Monograph) -> datetime | None:
+    """When the unbroken run of low CBCs that the latest CBC up to `at` belongs to began, counted from the
+    first dose (counts low before treatment are not the drug's); None when that CBC is not low."""
+    m = monograph
+    if LOW_COUNTS_RULE not in m.facts or not course.doses:
+        return None
+    first = datetime.combine(min(d.given_on for d in course.doses), datetime.min.time()).astimezone()
+    start: datetime | None = None
+    latest_low: datetime | None = None
+    for result in course.labs:
+        if result.kind != "cbc" or result.taken_at > at:
+            continue
+        if _low_counts(result, m):
+            start = start or result.taken_at
+            latest_low = result.taken_at
+        else:
+            start = latest_low = None
+    if start is None or latest_low is None or latest_low < first:
+        return None
+    return max(start, first)
+
+
+def low_counts_days(course: Any, at: datetime, monograph: Monograph) -> int | None:
+    since = low_counts_since(course, at, monograph)
+    return None if since is None else (at - since).days
+
+
+def _low_counts_advice(course: Any, result: LabResult, m: Monograph) -> list[Advice]:
+    since = low_counts_since(course, result.taken_at, m)
+    if since is None:
+        return []
+    return low_counts_advice((result.taken_at - since).days, monograph=m,
+                             since=since.astimezone().date().isoformat(), counts=lab_summary(result))
+
+
+def low_counts_flag(course: Any, at: datetime, monograph: Monograph) -> str | None:
+    """A line for the checks before a dose while a run of low counts lasts (the engine's count of its days)."""
+    since = low_counts_since(course, at, monograph)
+    if since is None:
+        return None
+    limit = int(round(monograph.magnitude(LOW_COUNTS_RULE, "day")))
+    return (f"low counts since {since.astimezone().date().isoformat()} ({(at - since).days} days; the label discontinues "
+            f"after {limit} days if they are drug-related)")
+
+
 def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None,
                monograph: Monograph) -> list[Advice]:
     """The label's advice from one result, for the next dose (cycle, day) of the course."""
     m = monograph
+    if result.kind == "cbc":
+        return _low_counts_advice(course, result, m) + _cbc_advice(course, result, next_dose, m)
     if result.kind == "liver":
         from .course import last_bilirubin_x_uln
 
@@ -351,7 +413,11 @@ def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None
             return [Advice(a.code, a.action, f"VOD/SOS signs recorded ({found}): {a.message}", a.sources, details={"signs": found})
                     for a in vod_sos_advice(m)]
         return []
-    if result.kind != "cbc" or not result.values.get("transfusion_independent") or next_dose is None or not course.doses:
+    return []
+
+
+def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None, m: Monograph) -> list[Advice]:
+    if not result.values.get("transfusion_independent") or next_dose is None or not course.doses:
         return []
     cycle, day = next_dose
     baseline = baseline_cbc(course)
