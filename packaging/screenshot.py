@@ -58,7 +58,7 @@ def main() -> int:
         for patient, order, minutes, steps in sorted(DEMO, key=lambda d: -d[2]):
             clock.set(START + timedelta(minutes=latest - minutes))
             status = service.create_preparation(patient, order, service.user("Tess Tech"))
-            for _ in range(status.prep.order["calculation"]["vials"]):
+            for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(lot="FK4471", expiry=date(2027, 9, 30)), service.user("Tess Tech"), product_confirmed=True)
             for step in steps:
                 kind, who, details = STEPS[step]

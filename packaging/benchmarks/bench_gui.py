@@ -89,7 +89,7 @@ def prepare_data(folder: Path, preparations: int) -> None:
         for i in range(preparations):
             patient = Patient(f"Patient {i:03d} Benchmark", f"MRN{i:05d}", date(1960 + i % 40, 1 + i % 12, 1 + i % 28))
             status = service.create_preparation(patient, DoseOrder(f"{150 + i % 40} cm", f"{50 + i % 40} kg", 1, 1), tech)
-            for _ in range(status.prep.order["calculation"]["vials"]):
+            for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(lot=f"LOT{i}", expiry=start.date() + timedelta(days=365)), tech, product_confirmed=True)
             if i % 2 == 0:
                 # The order is verified by a pharmacist who did not enter it before any reconstitution.

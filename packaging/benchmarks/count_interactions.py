@@ -124,13 +124,13 @@ def bench_walk(service, clock, known: bool, count: Counter | None = None, patien
     count.tick(wizard.currentPage().room, "bag at room temperature")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "Diluted now")
     prep = wizard.preparation
-    calc = prep.order["calculation"]
+    calc = prep.order.calculation
     page = wizard.currentPage()
     count.type(page.mrn, patient.mrn, "verify: MRN")
-    count.type(page.height, f"{calc['height_cm']} cm", "verify: height")
-    count.type(page.weight, f"{calc['weight_kg']} kg", "verify: weight")
-    count.type(page.dose, f"{calc['dose_mg']}", "verify: dose")
-    count.type(page.volume, f"{calc['withdraw_ml']}", "verify: volume")
+    count.type(page.height, f"{calc.height_cm} cm", "verify: height")
+    count.type(page.weight, f"{calc.weight_kg} kg", "verify: weight")
+    count.type(page.dose, f"{calc.dose_mg}", "verify: dose")
+    count.type(page.volume, f"{calc.withdraw_ml}", "verify: volume")
     count.choose(page.pharmacist, "Phil Pharm", "verify: pharmacist")
     count.type(page.pin, USERS["Phil Pharm"][1], "verify: PIN")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "Sign verification")
