@@ -74,8 +74,48 @@ def test_malformed_ids_say_why(text, words):
     assert words in refused.value.message
 
 
-def test_the_short_id_without_its_prefix_is_accepted():
-    from infusion_app.service.ids import new_preparation_id, normalize_preparation_id
+def test_the_short_id_alone_names_no_drug_when_several_are_installed():
+    from infusion_app.service.ids import AmbiguousPreparationId, new_preparation_id, normalize_preparation_id
 
     full = new_preparation_id()
-    assert normalize_preparation_id(full.split("-")[1].lower()) == full
+    short = full.split("-")[1]
+    with pytest.raises(AmbiguousPreparationId) as ambiguous:
+        normalize_preparation_id(short.lower())
+    assert set(ambiguous.value.candidates) == {f"BSP-{short}", f"MYL-{short}"}
+    assert ambiguous.value.field == "preparation id" and f"e.g. BSP-{short}" in ambiguous.value.message
+    with pytest.raises(ValidationError) as typo:  # a typo is still a typo, whatever the drug
+        normalize_preparation_id(short[:-1] + ("2" if short[-1] != "2" else "3"))
+    assert "check character" in typo.value.message
+
+
+def test_the_service_reads_a_short_id_by_the_stored_record(tmp_path):
+    from datetime import date, datetime, timezone
+
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient, Role
+    from infusion_app.service import open_service
+    from infusion_app.service.ids import AmbiguousPreparationId
+    from infusion_app.service.preparations import PreparationNotFound
+    from tests.drugs import MYLOTARG
+
+    service = open_service(data_dir=tmp_path, clock=FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)))
+    try:
+        pat = service.add_user("Pat Pharm", Role.PHARMACIST, "246824")
+        tech = service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
+        mylotarg = service.create_preparation(Patient("Doe, Jane", "MRN1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1),
+                                              tech, monograph=MYLOTARG.with_regimen("fractionated"))
+        short = mylotarg.id.split("-")[1]
+        # a MYLOTARG bag's short id was read as BESPONSA's ("no preparation BSP-... is stored")
+        assert service.status(short.lower()).id == mylotarg.id and service.get(short).monograph_id == MYLOTARG.id
+        with pytest.raises(PreparationNotFound) as missing:
+            service.status(new_preparation_id().split("-")[1])
+        assert "BSP-" in missing.value.message and "MYL-" in missing.value.message
+        besponsa = service.create_preparation(Patient("Roe, Rick", "MRN2", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        twin = "MYL-" + besponsa.id.split("-")[1]  # the same short id stored for both drugs (made so here)
+        service.repository.preparation_id_exists = lambda prep_id: prep_id in (besponsa.id, twin)  # type: ignore[method-assign]
+        with pytest.raises(AmbiguousPreparationId) as both:
+            service.preparation_id(besponsa.id.split("-")[1])
+        assert besponsa.id in both.value.message and twin in both.value.message
+    finally:
+        service.close()

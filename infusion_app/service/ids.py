@@ -71,21 +71,17 @@ def new_preparation_id(prefix: str | None = None) -> str:
     return f"{prefix or default_prefix()}-{body}{_check_character(body)}"
 
 
-def normalize_preparation_id(text: str) -> str:
-    """The canonical id from what was typed or scanned; ValidationError('preparation id') otherwise.
+class AmbiguousPreparationId(ValidationError):
+    """A short id alone ("7K3QX") while several drugs are installed: it may be any of `candidates`
+    (one per drug prefix); the service resolves it by the stored record, or refuses it."""
 
-    Accepts lower case, surrounding spaces, a missing hyphen ("<prefix>7k3qx"), no prefix ("7k3qx").
-    """
-    if not isinstance(text, str):
-        raise ValidationError("preparation id", f"must be text like {default_prefix()}-7K3QX")
-    cleaned = "".join(text.split()).upper().replace("-", "")
-    prefixes = known_prefixes()
-    if len(cleaned) == RANDOM_LENGTH + 1 and not any(cleaned.startswith(p) for p in prefixes):
-        cleaned = prefixes[0] + cleaned  # the short id alone ("7K3QX"), as a nurse reads it off the label
-    prefix = next((p for p in prefixes if cleaned.startswith(p) and len(cleaned) == len(p) + RANDOM_LENGTH + 1), None)
-    if prefix is None:
-        raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {prefixes[0]}-7K3QX")
-    code = cleaned[len(prefix):]
+    def __init__(self, text: str, candidates: tuple[str, ...]):
+        self.candidates = candidates
+        super().__init__("preparation id", f"'{text}' names no drug and several are installed: give the id with its "
+                                           f"drug's prefix, as on the label, e.g. {' or '.join(candidates)}")
+
+
+def _checked(text: str, prefix: str, code: str) -> str:
     wrong = sorted({c for c in code if c not in ALPHABET})
     if wrong:
         hint = " (ids never contain 0, O, 1 or I)" if set(wrong) & set("0O1I") else ""
@@ -93,3 +89,26 @@ def normalize_preparation_id(text: str) -> str:
     if _check_character(code[:-1]) != code[-1]:
         raise ValidationError("preparation id", f"'{text.strip()}' is not a valid id (its check character does not match: a typo?)")
     return f"{prefix}-{code}"
+
+
+def normalize_preparation_id(text: str) -> str:
+    """The canonical id from what was typed or scanned; ValidationError('preparation id') otherwise.
+
+    Accepts lower case, surrounding spaces, a missing hyphen ("<prefix>7k3qx"), and the short id alone
+    ("7k3qx") when one drug is installed. With several, the short id alone names no drug: it is
+    AmbiguousPreparationId (its candidates, one per prefix), which the service resolves by the stored
+    record (PreparationService.preparation_id), never by a default drug.
+    """
+    if not isinstance(text, str):
+        raise ValidationError("preparation id", f"must be text like {default_prefix()}-7K3QX")
+    cleaned = "".join(text.split()).upper().replace("-", "")
+    prefixes = known_prefixes()
+    if len(cleaned) == RANDOM_LENGTH + 1:  # the short id alone ("7K3QX"), as read off the label
+        candidates = tuple(_checked(text, p, cleaned) for p in prefixes)
+        if len(candidates) == 1:
+            return candidates[0]
+        raise AmbiguousPreparationId(text.strip(), candidates)
+    prefix = next((p for p in prefixes if cleaned.startswith(p) and len(cleaned) == len(p) + RANDOM_LENGTH + 1), None)
+    if prefix is None:
+        raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {prefixes[0]}-7K3QX")
+    return _checked(text, prefix, cleaned[len(prefix):])

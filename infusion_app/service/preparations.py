@@ -33,7 +33,7 @@ from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
 from .changes import Changes, changes_since
-from .ids import new_preparation_id, normalize_preparation_id
+from .ids import AmbiguousPreparationId, new_preparation_id, normalize_preparation_id
 from .settings import Settings, build_settings, validate_setting
 
 # An event typed in as happening later than now (beyond clock skew between workstations) is a typo.
@@ -746,7 +746,7 @@ class PreparationService:
         A vial of another product is refused (domain.gs1.vial_product_refusal); a typed vial (no
         code read) needs `product_confirmed`: the preparer read the carton's product and NDC.
         """
-        prep_id = normalize_preparation_id(prep_id)
+        prep_id = self.preparation_id(prep_id)
         actor = self._current_user(user)
         if actor.role not in PREPARING_ROLES:
             raise StepRefused("role", f"vials are recorded by pharmacy technicians or pharmacists; {actor.name} is a {actor.role.value}")
@@ -777,7 +777,7 @@ class PreparationService:
 
     def remove_vial(self, prep_id: str, number: int, user: User, reason: str) -> PreparationStatus:
         """Remove a vial recorded by mistake (1 = the first recorded), before reconstitution, with a reason (audited)."""
-        prep_id = normalize_preparation_id(prep_id)
+        prep_id = self.preparation_id(prep_id)
         actor = self._current_user(user)
         if actor.role not in PREPARING_ROLES:
             raise StepRefused("role", f"vials are recorded by pharmacy technicians or pharmacists; {actor.name} is a {actor.role.value}")
@@ -826,13 +826,28 @@ class PreparationService:
             return None
         return self.repository.find_patient(mrn)
 
+    def preparation_id(self, text: str) -> str:
+        """The stored preparation's id from what was typed or scanned (ids.normalize_preparation_id). A
+        short id alone ("7K3QX") while several drugs are installed is the one stored record it names; it
+        is refused as ambiguous when records of several drugs have it, and named as not stored when none
+        has (never read as the default drug's)."""
+        try:
+            return normalize_preparation_id(text)
+        except AmbiguousPreparationId as ambiguous:
+            stored = [c for c in ambiguous.candidates if self.repository.preparation_id_exists(c)]
+            if len(stored) == 1:
+                return stored[0]
+            if not stored:
+                raise PreparationNotFound(f"{str(text).strip()} (as {' or '.join(ambiguous.candidates)})") from None
+            raise AmbiguousPreparationId(str(text).strip(), tuple(stored)) from None
+
     def get(self, prep_id: str) -> Preparation | None:
         """The stored preparation, or None. ValidationError when `prep_id` is not an id at all."""
-        return self.repository.get_preparation(normalize_preparation_id(prep_id))
+        return self.repository.get_preparation(self.preparation_id(prep_id))
 
     def status(self, prep_id: str) -> PreparationStatus:
         """The preparation with its deadlines, step and allowed events now. PreparationNotFound if none."""
-        return self._status(self._load(normalize_preparation_id(prep_id)))
+        return self._status(self._load(self.preparation_id(prep_id)))
 
     def _status(self, prep: Preparation, settings: Settings | None = None) -> PreparationStatus:
         settings = settings or self.settings()
@@ -911,7 +926,7 @@ class PreparationService:
         whether a pharmacist's override may allow it) or PreparationNotFound.
         With an override, an OVERRIDE event is stored just before the step, in the same transaction.
         """
-        prep_id = normalize_preparation_id(prep_id)
+        prep_id = self.preparation_id(prep_id)
         try:
             kind = event_type if isinstance(event_type, EventType) else EventType(str(event_type).strip().lower())
         except ValueError:
@@ -1021,7 +1036,7 @@ class PreparationService:
 
     def acknowledge_alarm(self, prep_id: str, deadline_key: str, state: str, user: User) -> PreparationStatus:
         """Record that `user` saw the alarm of one deadline in one state (idempotent)."""
-        prep_id = normalize_preparation_id(prep_id)
+        prep_id = self.preparation_id(prep_id)
         actor = self._current_user(user)
         state = getattr(state, "value", state)
         for _attempt in range(5):
