@@ -25,7 +25,17 @@ class StatusFollower:
         self.reloaded = 0
 
     def status(self, prep_id: str) -> Any:
-        changes = self.service.changes_since(self._token)
+        from ..domain.connection import NotLive
+
+        try:
+            changes = self.service.changes_since(self._token)
+        except NotLive:
+            # The server gone: the record kept, counting down at the service's clock (which needs
+            # no server), as the board does; the window's banner says it is not live.
+            prep = self._kept.get(prep_id)
+            if prep is None or self._settings is None:
+                raise
+            return self.service.status_of(prep, self._settings)
         if changes.everything:
             self._kept.clear()
             self._settings = None

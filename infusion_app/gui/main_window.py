@@ -75,7 +75,13 @@ class AlarmBanner(QFrame):
         self.sound_note.setObjectName("alarmSoundNote")
         self.sound_note.setWordWrap(True)
         self.sound_note.hide()
+        # In a wizard's strip: the station's lost connection, as the main window shows it.
+        self.connection = message_label("", "hardstop", self)
+        self.connection.setObjectName("stripConnection")
+        self.connection.hide()
+        self._alarmed = False
         texts = QVBoxLayout()
+        texts.addWidget(self.connection)
         texts.addWidget(self.text)
         texts.addWidget(self.sound_note)
         layout = QHBoxLayout(self)
@@ -87,9 +93,20 @@ class AlarmBanner(QFrame):
     def note_sound(self, unavailable: bool) -> None:
         self.sound_note.setVisible(unavailable)
 
+    def show_connection(self, text: str) -> None:
+        self.connection.setText(text)
+        self.connection.setVisible(bool(text))
+        self._show_if_needed()
+
+    def _show_if_needed(self) -> None:
+        self.text.setVisible(self._alarmed)
+        self.acknowledge_button.setVisible(self._alarmed)
+        self.setVisible(self._alarmed or bool(self.connection.text()))
+
     def show_alarms(self, alarms: list[Alarm]) -> None:
+        self._alarmed = bool(alarms)
         if not alarms:
-            self.hide()
+            self._show_if_needed()
             return
         first = alarms[0]
         self._state = first.state
@@ -99,7 +116,7 @@ class AlarmBanner(QFrame):
             f"{self._mnemonic}Acknowledge alarm" if len(alarms) == 1 else f"{self._mnemonic}Acknowledge {len(alarms)} alarms"
         )
         self.flash(False)
-        self.show()
+        self._show_if_needed()
 
     def flash(self, phase: bool) -> None:
         background, foreground = theme.colours(self._state, phase)
@@ -283,9 +300,14 @@ class MainWindow(QMainWindow):
             self._followers.remove(repaint)
 
     def _tick(self) -> None:
+        from ..domain.connection import NotLive
+
         self.refresh()
         for repaint in list(self._followers):
-            repaint()
+            try:
+                repaint()
+            except NotLive:
+                pass  # the chair and the wizards keep what they show; the banners say why
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -401,6 +423,8 @@ class MainWindow(QMainWindow):
         else:
             self.connection_banner.setText(f"{state.headline()}\n{state.details(self.presenter.now)}")
             self.connection_banner.show()
+        for strip in self._alarm_strips:  # an open wizard is a window of its own: it says so too
+            strip.show_connection(self.connection_banner.text() if not state.live else "")
         self._was_live = state.live
         # A new preparation cannot be stored while not live: not even begun, to be typed for nothing.
         self.new_button.setEnabled(state.live)
@@ -526,6 +550,7 @@ class MainWindow(QMainWindow):
         strip.acknowledge_button.clicked.connect(self.acknowledge_alarms)
         self.alarms.alarms_changed.connect(strip.show_alarms)
         strip.show_alarms(self.alarms.alarms)
+        strip.show_connection(self.connection_banner.text() if self.connection_banner.isVisibleTo(self) else "")
         strip.note_sound(self.alarms.sound.unavailable)
         wizard.attach_alarm_strip(strip)
         self._alarm_strips.append(strip)

@@ -109,6 +109,9 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
 
         assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
         live_countdown, deadline_at = row().countdown_text, row().deadline_at
+        wizard = window._open_wizard(status.id)  # the bench wizard, a window of its own
+        strip = window._alarm_strips[-1]
+        assert not strip.isVisible()
         cluster.pause()
         clock.advance(seconds=60)
         window._tick()
@@ -119,6 +122,7 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         offline = row()  # the last known deadline, still counting down from its stored instant
         assert offline.countdown_text != live_countdown and offline.deadline_at == deadline_at
         assert not window.new_button.isEnabled() and not window.new_action.isEnabled()
+        assert strip.isVisible() and strip.connection.text().startswith("NOT LIVE — last update")  # in the wizard too
         clock.advance(seconds=30)
         window._tick()
         assert row().now == clock.now()
@@ -130,6 +134,8 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         clock.advance(seconds=60)  # past the backoff
         window._tick()
         assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
+        assert not strip.connection.isVisible() and not strip.isVisible()
+        wizard.close()
         assert row().step_text != offline.step_text  # reloaded: the bench's step is shown
         window.close()
     finally:
