@@ -29,7 +29,23 @@ SUBCOMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose module registers that command alone: started as `infusion-prep NAME ...`, only
+# NAME's parser is built, and for `--version` alone none (every module's arguments were about a
+# third of a headless start).
+ONE_COMMAND_MODULES = frozenset({"drugs", "calc", "coverage", "deadlines", "schedule"})
+
+
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The subcommand modules whose parsers `argv` can reach: what it parses, its help and its
+    errors are the same as with all of them."""
+    if list(argv) == ["--version"]:
+        return ()
+    if argv and argv[0] in ONE_COMMAND_MODULES:
+        return (argv[0],)
+    return SUBCOMMAND_MODULES
+
+
+def build_parser(modules: Sequence[str] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="infusion-prep",
         description="Preparation and administration assistant for the drugs of its monographs (infusion-prep drugs). "
@@ -40,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", dest="gui_data_dir", metavar="DIR", help="folder for the database and backups (here or after the subcommand)")
     parser.add_argument("--database", dest="gui_database", metavar="URL", help="SQLAlchemy database URL (here or after the subcommand)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
-    for name in SUBCOMMAND_MODULES:
+    for name in modules:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     # `prep --data-dir DIR list`: a storage option between a command and its action is used too
     for command in subparsers.choices.values():
@@ -179,7 +195,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     from ..domain.errors import DataFileError, ValidationError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     not_text = _first_value_not_text(args)
     if not_text is not None:

@@ -22,12 +22,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import pint
-
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import Range, input_limits
-from .quantities import Quantity, ureg
+from .quantities import Quantity, same_dimension, ureg
 
 # Spellings people type -> (pint unit, compound system, rank in the system: 0 is the largest).
 # Units outside any system (yards, tonnes, milligrams) are single readings only.
@@ -214,6 +212,8 @@ def _unit_of(field_name: str, unit_text: str, text: str, example: str) -> tuple[
         raise ValidationError(
             field_name, f"'{unit_text}' in '{text}' could be {_AMBIGUOUS_UNITS[unit_text.lower()]}; type for example {example}"
         )
+    import pint  # a spelling not in the table: pint reads it (and its registry is built for it)
+
     try:
         unit = ureg.parse_units(unit_text)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, ValueError, TypeError):
@@ -246,7 +246,7 @@ def _read(field_name: str, text: str, dimension: str, example: str, base_unit: s
         else:
             units.append(_unit_of(field_name, part.unit_text, text, example))
         unit_name = units[-1][0]
-        if ureg.parse_units(unit_name).dimensionality != ureg.parse_units(base_unit).dimensionality:
+        if not same_dimension(unit_name, base_unit):
             shown = part.unit_text or unit_name
             raise ValidationError(field_name, f"'{shown}' is not a unit of {kind}; type for example {example}")
     if len(parts) > 1:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from importlib.resources.abc import Traversable
 
 from .errors import DataFileError, ValidationError
-from .quantities import Quantity, ureg
+from .quantities import Quantity, has_dimension
 from .resources import installed_monograph_ids, load_toml, resource_path
 
 Response = Literal["none", "cr", "cri"]
@@ -343,7 +343,7 @@ def _dose_days_of(row: dict[str, Any], prefix: str, sources: dict[str, str], fac
     for key, node in row.items():
         if key.startswith("day") and key[3:].isdigit() and _is_fact(node):
             fact = _parse_fact(f"{prefix}.{key}", node, sources)
-            if not isinstance(fact.value, Quantity) or fact.value.dimensionality != ureg("mg/m**2").dimensionality:
+            if not isinstance(fact.value, Quantity) or not has_dimension(fact.value, "mg/m**2"):
                 raise DataFileError(f"dose {fact.path} must be in mg/m²")
             by_day[int(key[3:])] = fact
             facts[fact.path] = fact
@@ -369,7 +369,7 @@ def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograp
         prefix = f"dosing.regimens[{index}]"
         try:
             cap = _parse_fact(f"{prefix}.cap_per_dose", node["cap_per_dose"], sources) if "cap_per_dose" in node else None
-            if cap is not None and (not isinstance(cap.value, Quantity) or cap.value.dimensionality != ureg.gram.dimensionality):
+            if cap is not None and (not isinstance(cap.value, Quantity) or not has_dimension(cap.value, "gram")):
                 raise DataFileError(f"{prefix}.cap_per_dose must be a mass (mg)")
             entry = Regimen(id=str(node["id"]).strip().lower(), name=str(node["name"]), cap_per_dose=cap)
         except KeyError as exc:

@@ -57,7 +57,7 @@ from .errors import ValidationError
 from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
-from .quantities import Quantity, ureg
+from .quantities import Quantity, has_dimension
 from .records import Event, EventType, Preparation, Role, User, event_words
 
 # How far in the future an event's instant may lie: workstation clocks differ a little. A
@@ -323,7 +323,7 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
         dose = Quantity(dose_text)
     except Exception:  # pint raises several error types for text it cannot read
         raise ValidationError("dose", f"'{dose_text}' is not a dose; {example}") from None
-    if not isinstance(dose, Quantity) or dose.dimensionality != ureg.gram.dimensionality:
+    if not isinstance(dose, Quantity) or not has_dimension(dose, "gram"):
         raise ValidationError("dose", f"'{dose_text}' is not an amount of drug; {example}")
     if not math.isfinite(float(dose.magnitude)) or dose.magnitude <= 0:
         raise ValidationError("dose", f"'{dose_text}' must be more than 0; {example}")

@@ -1,0 +1,165 @@
+"""The headless commands start without pint, SQLAlchemy or reportlab (issue 19), and what stands
+in for pint until it is needed answers exactly as pint does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from infusion_app.domain import quantities
+from infusion_app.domain.quantities import Quantity, has_dimension, registry, same_dimension
+
+COMMANDS = {
+    "calc": ["calc", "--height", "5 ft 7 in", "--weight", "154 lb", "--cycle", "2", "--day", "8", "--response", "cr"],
+    "coverage": ["coverage", "--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative"],
+    "deadlines": ["deadlines", "--reconstituted", "2026-11-27T09:00Z", "--diluted", "2026-11-27T11:30Z", "--diluted-storage", "fridge"],
+    "schedule": ["schedule", "--cycle", "1", "--start", "2026-12-20"],
+}
+HEAVY = ("pint", "sqlalchemy", "alembic", "reportlab", "PySide6", "tomllib")
+
+PROBE = """
+import json, sys, io, contextlib
+from infusion_app.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(json.loads(sys.argv[1]))
+print(json.dumps({"code": code, "out": out.getvalue(), "loaded": [m for m in json.loads(sys.argv[2]) if m in sys.modules]}))
+"""
+
+
+def _probe(argv: list[str], cache: str) -> dict:
+    env = {**os.environ, "INFUSION_PREP_CACHE_DIR": cache}
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_headless_command_imports_no_pint_database_or_pdf_library_once_its_units_are_known(command, tmp_path):
+    first = _probe(COMMANDS[command], str(tmp_path))  # a first run asks pint and keeps its answers
+    again = _probe(COMMANDS[command], str(tmp_path))
+    assert again["loaded"] == []
+    assert (again["code"], again["out"]) == (first["code"], first["out"])
+
+
+def test_version_builds_no_subcommand(tmp_path):
+    env = {**os.environ, "INFUSION_PREP_CACHE_DIR": str(tmp_path)}
+    code = "import sys; from infusion_app.cli import main; main(['--version']); print(sorted(m for m in sys.modules if m.startswith('infusion_app.cli.')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.splitlines()[-1] == "['infusion_app.cli.common']", done.stdout + done.stderr
+
+
+# -- the stand-in for pint's quantity -----------------------------------------------------------
+
+UNITS = ["mg", "g", "mcg", "kg", "lb", "oz", "cm", "m", "inch", "foot", "mL", "L", "hour", "minute", "second", "day", "week",
+         "year", "percent", "", "mg/m**2", "mg/mL", "mL/hour", "mg/kg", "m**2", "1/mm**3", "degC", "kelvin", "centimeter", "milligram"]
+MAGNITUDES = st.one_of(st.integers(min_value=-10**6, max_value=10**6), st.floats(allow_nan=False, allow_infinity=False, width=64))
+
+
+def _fresh_known(monkeypatch, tmp_path, keep_file: bool) -> None:
+    """A stand-in that forgets what it learnt (keep_file: reads it back from its file)."""
+    monkeypatch.setenv(quantities.CACHE_DIR_ENV, str(tmp_path))
+    if keep_file:
+        quantities._known.save()
+    monkeypatch.setattr(quantities, "_known", quantities._Known())
+
+
+def _pint_answer(call):
+    try:
+        return ("ok", call())
+    except Exception as exc:  # noqa: BLE001 - the same error as pint's is the answer expected
+        return ("error", type(exc).__name__, str(exc))
+
+
+def _same(mine, theirs) -> None:
+    if theirs[0] == "error":
+        assert mine[:2] == theirs[:2], (mine, theirs)
+        return
+    assert mine[0] == "ok", mine
+    value, expected = mine[1], theirs[1]
+    if isinstance(expected, bool) or not hasattr(expected, "magnitude"):
+        assert value == expected and type(value) is type(expected), (value, expected)
+        return
+    assert isinstance(value, Quantity) and type(value.magnitude) is type(expected.magnitude), (value, expected)
+    assert value.magnitude == expected.magnitude or (value.magnitude != value.magnitude and expected.magnitude != expected.magnitude)
+    assert str(value.units) == str(expected.units)
+
+
+@given(magnitude=MAGNITUDES, other=MAGNITUDES, source=st.sampled_from(UNITS), target=st.sampled_from(UNITS))
+def test_conversions_comparisons_and_sums_are_pints_to_the_last_bit(magnitude, other, source, target):
+    pint_q = registry().Quantity
+
+    def make(m, u):
+        return pint_q(m, u) if u else pint_q(m)
+
+    for _round in range(2):  # the first learns from pint, the second answers from what it learnt
+        _same(_pint_answer(lambda: Quantity(magnitude, source).to(target)), _pint_answer(lambda: make(magnitude, source).to(target)))
+        _same(_pint_answer(lambda: Quantity(magnitude, source).to(target).to(source)),
+              _pint_answer(lambda: make(magnitude, source).to(target).to(source)))
+        for op in ("__lt__", "__le__", "__gt__", "__ge__"):
+            _same(_pint_answer(lambda: getattr(Quantity(magnitude, source), op)(Quantity(other, target))),
+                  _pint_answer(lambda: getattr(make(magnitude, source), op)(make(other, target))))
+        _same(_pint_answer(lambda: Quantity(magnitude, source) + Quantity(other, source)),
+              _pint_answer(lambda: make(magnitude, source) + make(other, source)))
+        assert same_dimension(source, target) == (registry().parse_units(source).dimensionality == registry().parse_units(target).dimensionality)
+        assert has_dimension(Quantity(magnitude, source), target) == same_dimension(source, target)
+
+
+def test_the_answers_kept_in_the_file_are_the_ones_pint_gave(monkeypatch, tmp_path):
+    _fresh_known(monkeypatch, tmp_path, keep_file=False)
+    learnt = [Quantity(1.7, "m").to("cm").magnitude, Quantity(154, "lb").to("kg").magnitude, Quantity(90, "minute").to("hour").magnitude]
+    _fresh_known(monkeypatch, tmp_path, keep_file=True)
+    assert not quantities._known.loaded and "m\x00cm" in json.loads((tmp_path / "pint" / quantities.KNOWN_FILE).read_text())["factors"]
+    kept = [Quantity(1.7, "m").to("cm").magnitude, Quantity(154, "lb").to("kg").magnitude, Quantity(90, "minute").to("hour").magnitude]
+    assert quantities._known.factors  # read back from the file
+    pint_q = registry().Quantity
+    assert kept == learnt == [pint_q(1.7, "m").to("cm").magnitude, pint_q(154, "lb").to("kg").magnitude, pint_q(90, "minute").to("hour").magnitude]
+
+
+def test_a_damaged_or_foreign_answers_file_is_not_used(monkeypatch, tmp_path):
+    _fresh_known(monkeypatch, tmp_path, keep_file=False)
+    path = tmp_path / "pint" / quantities.KNOWN_FILE
+    path.parent.mkdir(parents=True)
+    for content in ("{not json", json.dumps({"stamp": ["another pint"], "factors": {"m\x00cm": 1000.0}, "units": {}})):
+        path.write_text(content)
+        monkeypatch.setattr(quantities, "_known", quantities._Known())
+        assert Quantity(1.7, "m").to("cm").magnitude == registry().Quantity(1.7, "m").to("cm").magnitude
+
+
+def test_a_bad_unit_is_refused_when_the_quantity_is_made_as_pint_refuses_it():
+    with pytest.raises(Exception) as refused:
+        Quantity(5, "milligramz")
+    assert type(refused.value).__module__.startswith("pint")
+
+
+def test_what_pint_computes_comes_back_as_the_programs_quantity():
+    dose = Quantity(650, "mg")
+    for result in (dose * 2, dose / Quantity(2, "mL"), Quantity("650 mg"), dose.to_base_units(), -dose, abs(dose)):
+        assert type(result) is type(dose) and isinstance(result, Quantity)
+    assert isinstance(registry().Quantity(1, "mg"), Quantity)  # pint's own still counts as one
+
+
+# -- a data file's reading kept with its bytes ----------------------------------------------------
+
+
+def test_an_edited_data_file_is_read_again_and_a_damaged_kept_reading_ignored(monkeypatch, tmp_path):
+    from infusion_app.domain.resources import load_toml
+
+    monkeypatch.setenv(quantities.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    data = tmp_path / "x.toml"
+    data.write_text('value = 1\n[a]\nb = "c"\n')
+    assert load_toml(data) == {"value": 1, "a": {"b": "c"}}
+    assert load_toml(data) == {"value": 1, "a": {"b": "c"}}  # from the kept reading
+    data.write_text('value = 2\n[a]\nb = "c"\n')  # same length, same date for a coarse clock
+    assert load_toml(data) == {"value": 2, "a": {"b": "c"}}
+    for kept in (tmp_path / "cache" / "toml").iterdir():
+        kept.write_bytes(b"\x00garbage")
+    assert load_toml(data) == {"value": 2, "a": {"b": "c"}}
+    data.write_text("when = 2026-12-02\n")  # a TOML date: not kept, read each time
+    assert str(load_toml(data)["when"]) == "2026-12-02"
