@@ -1,5 +1,5 @@
 """Issue 17: every drug fact and drug word comes from resources/ (the monographs, the payer policies).
-gui/, reports/ and service/ hold none in their texts or comments: a drug name, a HCPCS code, a dose,
+gui/, reports/, service/ and cli/ hold none in their texts or comments: a drug name, a HCPCS code, a dose,
 a volume or time limit of one drug, or a drug's own wording such as "In-line filter (not required)"."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "infusion_app"
-LAYERS = ("gui", "reports", "service")
+LAYERS = ("gui", "reports", "service", "cli")
 
 PATTERNS = {
     "a drug's name": r"BESPONSA|Besponsa|MYLOTARG|Mylotarg|inotuzumab|gemtuzumab",
@@ -41,11 +41,17 @@ def drug_wording(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
+# The coverage command's options are still the one payer policy's facts (CD22, Ph, TKI): issue 17's
+# "coverage facts declared by each payer policy file" is not done yet.
+NOT_YET = {"cli/coverage.py"}
+
+
 @pytest.mark.parametrize("layer", LAYERS)
 def test_no_drug_number_or_wording_in_the_layer(layer):
     offenders = [
         f"{path.relative_to(PACKAGE)}:{line}: {what} ({text!r})"
         for path in sorted((PACKAGE / layer).rglob("*.py"))
+        if str(path.relative_to(PACKAGE)) not in NOT_YET
         for line, what, text in drug_wording(path.read_text(encoding="utf-8"))
     ]
     assert offenders == [], "drug facts belong in resources/: " + "; ".join(offenders)

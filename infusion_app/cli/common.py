@@ -151,7 +151,7 @@ def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> N
                         "else the site's default drug")
     if regimen:
         parser.add_argument("--regimen", metavar="NAME", default=None,
-                            help="for a drug dosed by regimen (MYLOTARG): fractionated or single-agent")
+                            help="for a drug dosed by regimen: one of its regimens' ids (its monograph's [[dosing.regimens]])")
 
 
 def site_default_drug() -> str:

@@ -9,7 +9,7 @@
     course hsct MRN --hsct yes|no --user NAME
     course start MRN --date DATE [--extend-to-28 --reason TEXT] --user NAME     start the next cycle
     course move MRN --date DATE --user NAME                     move the latest cycle's Day 1 (none given yet)
-    course extend MRN --reason TEXT --user NAME                 cycle 1 to 28 days
+    course extend MRN --reason TEXT --user NAME                 cycle 1 to the monograph's extended length
     course given MRN --cycle N --day D --date DATE [--prep ID] [--override-by PHARMACIST --override-reason TEXT] --user NAME
     course assess MRN --kind KIND [...] --user NAME             run a dose-modification rule, store its advice
     course decide MRN ADVICE_NO --accept|--decline --by CLINICIAN --reason TEXT --user NAME
@@ -105,16 +105,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     start = _writer(commands, "start", "start the next cycle on DATE (pharmacist)")
     start.add_argument("--date", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
-    start.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: 28 days (give --reason)")
-    start.add_argument("--reason", help="why cycle 1 is extended (CR/CRi and/or toxicity recovery)")
+    start.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: the monograph's extended length (give --reason)")
+    start.add_argument("--reason", help="why cycle 1 is extended (a reason the drug's monograph gives for it)")
     start.set_defaults(func=run_start)
 
     move = _writer(commands, "move", "move the latest cycle's start while none of its doses is given (pharmacist)")
     move.add_argument("--date", required=True, metavar="DATE", help="the new Day 1, YYYY-MM-DD")
     move.set_defaults(func=run_move)
 
-    extend = _writer(commands, "extend", "extend cycle 1 to 28 days (pharmacist)")
-    extend.add_argument("--reason", required=True, help="why (CR/CRi and/or toxicity recovery)")
+    extend = _writer(commands, "extend", "extend cycle 1 to the monograph's extended length (pharmacist)")
+    extend.add_argument("--reason", required=True, help="why (a reason the drug's monograph gives for the extension)")
     extend.set_defaults(func=run_extend)
 
     given = _writer(commands, "given", "record a dose given (exit 1 outside its window unless a pharmacist overrides)", override=True)
@@ -136,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     assess.add_argument("--baseline-platelets", help="hematologic: platelets before treatment, 10⁹/L")
     assess.add_argument("--prior-anc", help="hematologic: ANC at the start of the prior cycle, 10⁹/L")
     assess.add_argument("--prior-platelets", help="hematologic: platelets at the start of the prior cycle, 10⁹/L")
-    assess.add_argument("--within-cycle", action="store_true", help="hematologic: the next dose is Day 8 or 15 of this cycle")
+    assess.add_argument("--within-cycle", action="store_true", help="hematologic: the next dose is a later dose day of this cycle")
     assess.add_argument("--disease-stable", action="store_true", help="hematologic: stable or improved disease on the latest marrow")
     assess.add_argument("--disease-related", action="store_true", help="hematologic: the fall in counts is judged disease-related")
     assess.add_argument("--low-counts-days", help="hematologic: how many days counts have been low")

@@ -37,7 +37,7 @@ only. `infusion-prep calc` still calculates the dose for a patient the policy do
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "coverage",
-        help="check the payer policy's criteria for inotuzumab ozogamicin",
+        help="check a payer policy's criteria for a drug (resources/policies/)",
         description="Check the patient's facts against the payer policy's criteria (resources/policies/). "
         "Facts not given are never assumed: the decision is then 'incomplete' and names them.",
         epilog=EPILOG,

@@ -6,7 +6,7 @@ them can read the database file anyway). `prep new` with a calculation hard stop
 calculation (a dose that cannot be prepared as labelled goes back to the prescriber; there is
 no bag to track). `prep record` exits 1 when the state machine refuses the step, with the reason;
 A label time limit is never overridden: the refusal says "discard and prepare again". A fact that
-breaks a limit (an infusion ended after the 8 h limit or faster than its minimum, a step entered
+breaks a limit (an infusion ended after its time limit or faster than its minimum, a step entered
 after its limit passed) is recorded with --deviation-reason. --override-by names a pharmacist
 (PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN) for a site-policy limit the monograph marks
 overridable, with --override-reason.
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.set_defaults(func=run_new)
 
     record = commands.add_parser("record", help="record a step (exit 1 with the reason when it is refused)")
-    record.add_argument("id", help="the preparation id, e.g. BSP-7K3QX")
+    record.add_argument("id", help="the preparation id on the label: its drug's prefix, a hyphen and five characters")
     record.add_argument("event", metavar="EVENT", help="one of: " + ", ".join(RECORDABLE))
     record.add_argument("--at", metavar="ISO", help="when it happened, with UTC offset (default: now)")
     record.add_argument("--downtime", action="store_true", help="a late entry of a step done on paper during a downtime (needs --at)")

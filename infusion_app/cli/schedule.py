@@ -10,18 +10,18 @@ from .common import Exit, add_drug_options, chosen_monograph, emit_json
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "schedule",
-        help="plan one cycle: Day 1, 8 and 15 dates, their windows and mg/m²",
-        description="Plan one cycle: each dose day's planned date and window (Days 8 and 15 ±2 days, never fewer "
-        "than 6 days after the previous dose given), its dose per m², the cycle length and the next cycle's start. "
-        "A given date outside its window is a hard stop (exit 1).",
+        help="plan one cycle: its dose days' dates, their windows and mg/m²",
+        description="Plan one cycle of a drug (--drug, and --regimen for a drug dosed by regimen): each dose day's "
+        "planned date and window, and the least days after the previous dose given, as the drug's monograph gives them, "
+        "its dose per m², the cycle length and the next cycle's start. A given date outside its window is a hard stop (exit 1).",
     )
     add_drug_options(parser)
-    parser.add_argument("--cycle", required=True, help="cycle number (1 to 6 for BESPONSA; 1 for a MYLOTARG regimen)")
+    parser.add_argument("--cycle", required=True, help="cycle number (each drug's cycles are in its monograph: infusion-prep drugs)")
     parser.add_argument("--start", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
-    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
+    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (from its later cycles)")
     parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE",
                         help="a dose given, e.g. 8=2027-01-05 (repeat for each dose)")
-    parser.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: 28 days instead of 21 (CR/CRi and/or toxicity recovery)")
+    parser.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: the extended first cycle the drug's monograph allows (its reasons are in the monograph)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 

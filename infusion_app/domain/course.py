@@ -184,6 +184,8 @@ class CyclePlan:
     rules: tuple[RuleSource, ...] = ()
     monograph_id: str = ""
     monograph_revision: str = ""
+    # A regimen of one cycle (MYLOTARG's induction): what it is the last cycle of; "" when a next may follow.
+    last_of: str = ""
 
     @property
     def end(self) -> date:
@@ -224,7 +226,8 @@ class CyclePlan:
         extended = " (extended)" if self.extended_to_28 else ""
         lines = [
             f"Cycle {self.cycle}{response}: {self.start.isoformat()} to {self.end.isoformat()}, "
-            f"{self.length_days} days{extended}; next cycle from {self.next_cycle_start.isoformat()}",
+            f"{self.length_days} days{extended}; "
+            + (f"the last cycle {self.last_of}" if self.last_of else f"next cycle from {self.next_cycle_start.isoformat()}"),
         ]
         if self.reduction.level:
             per_cycle = f", {self.reduction.doses_per_cycle} doses per cycle" if self.reduction.doses_per_cycle else ""
@@ -268,7 +271,7 @@ def plan_cycle(
 ) -> CyclePlan:
     """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given."""
     m = monograph
-    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    cycle = whole_number("cycle", cycle, range(1, _max_cycles(m) + 1), m.cycle_choices())
     start = _date("start", start)
     days = m.dose_days
     for day in days:
@@ -394,6 +397,8 @@ def plan_cycle(
         next_cycle_start=next_start, response=response, reduction=reduction,
         doses=tuple(planned_doses), hard_stops=tuple(hard_stops), warnings=tuple(warnings), rules=rules,
         monograph_id=m.id, monograph_revision=m.revision,
+        last_of=(f"of {m.brand_name}'s {m.regimen.id} regimen" if m.regimen is not None else f"of {m.brand_name}")
+        if _max_cycles(m) == 1 else "",
     )
 
 
@@ -849,7 +854,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         if number >= _later_from(m):
             raise ValidationError("extend-to-28", f"applies to cycle 1 only; cycle {number} is already {cycle_length_days(number, False, m)} days")
         if not str(extension_reason or "").strip():
-            raise ValidationError("reason", "say why cycle 1 is extended (CR/CRi and/or toxicity recovery)")
+            raise ValidationError("reason", f"say why cycle 1 is extended (the label: {m.fact('cycles.first_cycle_extended_length').where})")
         record.extended_to_28, record.extension_reason = True, extension_reason.strip()
     if course.cycles:
         check_no_re_escalation(reduction_for_level(course.cycles[-1].reduction_level, m), reduction_for_level(record.reduction_level, m), m)
@@ -863,7 +868,7 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> Cyc
     if len(course.cycles) > 1:
         raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
     if not str(reason or "").strip():
-        raise ValidationError("reason", "say why cycle 1 is extended (CR/CRi and/or toxicity recovery)")
+        raise ValidationError("reason", f"say why cycle 1 is extended (the label: {m.fact('cycles.first_cycle_extended_length').where})")
     record.extended_to_28, record.extension_reason = True, reason.strip()
     plan_for(course, 1, m)  # validates
     return record
@@ -899,7 +904,7 @@ def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date
                 override_reason: str | None = None, *, monograph: Monograph) -> DoseGiven:
     """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
     m = judged_by(course, monograph)
-    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    cycle = whole_number("cycle", cycle, range(1, _max_cycles(m) + 1), m.cycle_choices())
     day = _dose_day(m, day, "day")
     given_on = _not_future("date", _date("date", given_on), today)
     if any(d.day == day for d in course.doses_of(cycle)):
@@ -1252,7 +1257,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         cycle, day = status.next_dose.cycle, status.next_dose.day
     elif cycle is None or day is None:
         raise ValidationError("cycle" if cycle is None else "day", "give both the cycle and the day, or neither (the course's next dose)")
-    cycle = _whole("cycle", cycle, 1, _max_cycles(m))
+    cycle = whole_number("cycle", cycle, range(1, _max_cycles(m) + 1), m.cycle_choices())
     day = _dose_day(m, day, "day")
     blocks: list[str] = []
     if course.discontinued_on is not None:

@@ -314,7 +314,7 @@ def calculate_dose(
         monograph.dose_days  # raises the ValidationError naming --regimen and the choices
 
     max_cycles = int(monograph.magnitude("cycles.max_cycles_without_hsct", ""))
-    cycle = whole_number("cycle", order.cycle, range(1, max_cycles + 1), f"1 to {max_cycles}")
+    cycle = whole_number("cycle", order.cycle, range(1, max_cycles + 1), monograph.cycle_choices())
     days = monograph.dose_days
     day = whole_number("day", order.day, days, "one of " + ", ".join(str(d) for d in days))
     response = validate_response(cycle, day, order.response, monograph)

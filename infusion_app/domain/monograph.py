@@ -267,6 +267,15 @@ class Monograph:
             raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(r.id for r in self.regimens)}")
         return [int(d) for d in self.items("cycles.dose_days")]
 
+    def cycle_choices(self) -> str:
+        """What a cycle number must be, completing "must be ...": "1 to 6", or, for a regimen of one
+        cycle, "1 (the fractionated regimen has one cycle)" (never "1 to 1")."""
+        most = int(self.magnitude("cycles.max_cycles_without_hsct", ""))
+        if most > 1:
+            return f"1 to {most}"
+        of = f"the {self.regimen.id} regimen" if self.regimen is not None else self.brand_name
+        return f"1 ({of} has one cycle)"
+
     @property
     def dose_cap(self) -> Fact | None:
         """The label's most per dose (mg) in this regimen, or None."""

@@ -111,7 +111,13 @@ def demo_sheet_data(
         printed_at=PRINTED_AT,
         program_version=program_version or __version__,
         course_info=course,
-        policy_decision=demo_policy_decision(),
+        policy_decision=_policy_decision_for(monograph),
         tz=tz,
     )
     return dataclasses.replace(data, sample=True)
+
+
+def _policy_decision_for(monograph: Monograph) -> Any:
+    """The sample payer-policy check, on the sheet of the drug the policy covers only (its HCPCS code)."""
+    decision = demo_policy_decision()
+    return decision if decision.hcpcs == monograph.text("billing.hcpcs") else None
