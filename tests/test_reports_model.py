@@ -95,6 +95,17 @@ def test_premedication_is_filled_from_events_and_blank_for_classes_not_given(mon
     assert by_class["Antihistamine"] == dataclasses.replace(by_class["Antihistamine"], drug="", dose="", time="", initials="")
 
 
+def test_the_all_classes_row_has_a_time_only_when_every_class_was_given(monograph):
+    """Reviewer finding: with one class given, 'Premedication given (all classes)' printed that one's time."""
+    prep = demo_preparation(monograph)
+    complete = next(r for r in build(prep, monograph).administration if r.step.startswith("Premedication given"))
+    assert complete.at and complete.initials and not complete.detail
+    prep.events = [e for e in prep.events if e.details.get("drug_class") not in ("antihistamine", "antipyretic")]
+    partial = next(r for r in build(prep, monograph).administration if r.step.startswith("Premedication given"))
+    assert (partial.at, partial.initials) == ("", "")
+    assert partial.detail == "not recorded yet: antipyretic, antihistamine"
+
+
 def test_overrides_and_discard_are_printed_with_who_when_and_why(monograph):
     prep = demo_preparation(monograph)
     at = RECONSTITUTED_AT + timedelta(hours=5)

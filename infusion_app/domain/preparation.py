@@ -715,6 +715,12 @@ def premedication_correction_refusal(prep: Preparation, number: int, actor: User
     return None
 
 
+def premedication_missing(prep: Preparation, monograph: Monograph) -> list[str]:
+    """The premedication classes of the drug not yet recorded for this dose, in the monograph's order."""
+    done = Timeline.of(prep.events).premedicated_classes
+    return [c for c in (str(c).lower() for c in monograph.items("premedication.classes")) if c not in done]
+
+
 def premedication_given(prep: Preparation) -> list[Event]:
     """The premedication given for this dose, each as last corrected (for the start check, the chair, the sheet)."""
     return [event for _, event in numbered_premedications(prep)]

@@ -23,7 +23,7 @@ from ..domain.formatting import (
     format_volume,
 )
 from ..domain.monograph import Monograph
-from ..domain.preparation import premedication_given
+from ..domain.preparation import premedication_given, premedication_missing
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
 
 if TYPE_CHECKING:
@@ -621,7 +621,7 @@ def _signatures(prep: Preparation, tz: tzinfo | None) -> list[Signature]:
     return signatures
 
 
-def _administration(prep: Preparation, tz: tzinfo | None) -> list[AdministrationRow]:
+def _administration(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -> list[AdministrationRow]:
     """The chair's record: each step with its time and initials, or blank for a hand-written entry."""
     steps = [
         (EventType.PATIENT_CONFIRMED, "Patient identity confirmed (two identifiers)"),
@@ -631,9 +631,13 @@ def _administration(prep: Preparation, tz: tzinfo | None) -> list[Administration
     ]
     rows: list[AdministrationRow] = []
     premedication = premedication_given(prep)
-    if premedication:
+    missing = premedication_missing(prep, monograph)
+    if premedication and not missing:
         last = max(premedication, key=lambda e: e.at)
         rows.append(AdministrationRow("Premedication given (all classes, see above)", format_instant(last.at, tz), initials(last.user)))
+    elif premedication:
+        # A time here would read as "all given then": left to be written in, naming what is missing.
+        rows.append(AdministrationRow("Premedication given (all classes, see above)", detail="not recorded yet: " + ", ".join(missing)))
     else:
         rows.append(AdministrationRow("Premedication given (all classes, see above)"))
     if any(e.type in (EventType.BAG_TO_FRIDGE, EventType.BAG_FROM_FRIDGE) for e in prep.events) or _bag_refrigerated(prep):
@@ -777,6 +781,6 @@ def _build(
         label_revision=monograph.label_revision,
         discarded=prep.last(EventType.DISCARDED) is not None,
         discard_reason=_discard_reason(prep, tz),
-        administration=_administration(prep, tz),
+        administration=_administration(prep, monograph, tz),
     )
 

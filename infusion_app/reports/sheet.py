@@ -237,7 +237,8 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     admin_rows = [[_p(h, s["cell_head"]) for h in ("At the chair", "Date and time (24-hour)", "Initials")]]
     admin_rows += [
-        [_p(r.step, s["body"]), _p(r.at, s["body"]) if r.at else _writing_space(16), _p(r.initials, s["body"])]
+        [[_p(r.step, s["body"]), _p(r.detail, s["small"])] if r.detail else _p(r.step, s["body"]),
+         _p(r.at, s["body"]) if r.at else _writing_space(16), _p(r.initials, s["body"])]
         for r in data.administration
     ]
     story.append(_section("Administration", [_table(admin_rows, [0.5 * width, 0.34 * width, 0.16 * width])], s))
