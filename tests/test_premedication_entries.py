@@ -158,6 +158,13 @@ def test_the_cli_records_other_and_a_correction_keeping_the_time_given(tmp_path,
     correction = stored[-1]
     assert correction["type"] == "premedication-corrected" and correction["at"] == given_at
     assert correction["details"] == {"corrects": str(number), "dose": "650 mg", "reason": "wrong dose typed"}
+    # prep show gives what was given as corrected, not only the events as first entered (reviewer finding).
+    effective = {e["seq"]: e for e in json.loads(out)["premedication_given"]}
+    assert effective[number]["details"]["dose"] == "650 mg" and effective[number]["details"]["corrected_by"] == "nora"
+    code, out, err = run(capsys, monkeypatch, None, "prep", "show", prep_id, *where)
+    assert f"[{number}] antipyretic: acetaminophen 650 mg at " in out
+    assert "corrected by nora (wrong dose typed), first entered acetaminophen 500 mg" in out
+    assert f"[corrects {number}: wrong dose typed]" in out
     code, out, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "premedication-corrected",
                          "--corrects", "x", "--dose", "650 mg", "--reason", "wrong dose typed", "--user", "nora", *where)
     assert code == 2 and "corrects" in err and "e.g. 3" in err

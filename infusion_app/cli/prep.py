@@ -324,6 +324,27 @@ def _print_deadlines(status) -> None:
         print(f"  DEVIATION: {deviation_text(deviation)}")
 
 
+def _print_premedication(prep) -> None:
+    """What was given, as last corrected: the events above keep what was first entered."""
+    from ..domain.formatting import format_instant
+    from ..domain.preparation import numbered_premedications
+
+    given = numbered_premedications(prep)
+    if not given:
+        return
+    print("  Premedication given (as corrected):")
+    for number, event in given:
+        d = event.details
+        other = " (other, dose checked)" if d.get("other") else ""
+        corrected = ""
+        if d.get("corrected_by"):
+            first = d.get("original") or {}
+            corrected = (f"; corrected by {d['corrected_by']} ({d.get('correction_reason', '')}), first entered "
+                         f"{first.get('drug', '')} {first.get('dose', '')}")
+        print(f"    [{number}] {d.get('drug_class', '')}: {d.get('drug', '')} {d.get('dose', '')}{other} at "
+              f"{format_instant(event.at)} by {event.user}{corrected}")
+
+
 def run_show(args: argparse.Namespace) -> int:
     from ..domain.formatting import format_dose, format_instant
     from .service_access import open_service_for
@@ -343,7 +364,10 @@ def run_show(args: argparse.Namespace) -> int:
         late = f"  (downtime entry, recorded {format_instant(event.recorded_at)})" if event.details.get("downtime") else ""
         # The number is what premedication-corrected --corrects names.
         given = f"  [{number}: {event.details.get('drug', '')} {event.details.get('dose', '')}]" if event.type.value == "premedication" else ""
+        if event.type.value == "premedication-corrected":
+            given = f"  [corrects {event.details.get('corrects')}: {event.details.get('reason', '')}]"
         print(f"  {format_instant(event.at)}  {event.type.value}  by {event.user}{given}{late}")
+    _print_premedication(prep)
     _print_deadlines(status)
     return Exit.OK
 

@@ -242,6 +242,8 @@ class PreparationStatus:
             "deviations": [
                 {**_event_dict(e), "text": machine.deviation_text(e)} for e in machine.deviations_of(prep)
             ],
+            # What was given, as last corrected (the events keep what was first entered).
+            "premedication_given": [_event_dict(e, number) for number, e in machine.numbered_premedications(prep)],
             "current_step": self.current_step,
             "allowed_events": [e.value for e in self.allowed_events],
             "active": self.active,
