@@ -231,19 +231,18 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
     code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", five_h_10_ago, "--user", "paul", *d)
     assert code == 0, err
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
+    # A reconstitution entered after the dilute-by it starts has passed: the product is expired.
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago, "--user", "tina", *d)
-    assert code == 0, err
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room", "--user", "tina", *d)
-    assert code == 1 and "[dilute_by_passed]" in err and "discard and prepare again" in err and "--override-by" not in err
+    assert code == 1 and "[late_entry]" in err and "which this step starts" in err and "discard and prepare again" in err
+    assert "--override-by" not in err
     monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "333333")
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago,
                        "--override-by", "petra", "--override-reason", "prescriber informed, dose needed", "--user", "tina", *d)
-    assert code == 1 and "[dilute_by_passed]" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "[late_entry]" in err and len(err.strip().splitlines()) == 1
     # A step dated in time but entered after its limit passed is judged at its entry.
-    four_h_50_ago = (datetime.now(timezone.utc) - timedelta(hours=4, minutes=50)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "diluted", "--storage", "room",
-                       "--at", four_h_50_ago, "--user", "tina", *d)
-    assert code == 1 and "[late_entry]" in err and "entered late" in err and "tina" in err
+    three_h_50_ago = (datetime.now(timezone.utc) - timedelta(hours=3, minutes=50)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", three_h_50_ago, "--user", "tina", *d)
+    assert code == 0, err
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
     assert [e["type"] for e in json.loads(out)["events"]] == ["order-verified", "reconstituted"]
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "discarded", "--reason", "dilute-by passed", "--user", "tina", *d)

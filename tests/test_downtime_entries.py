@@ -53,10 +53,14 @@ def test_a_downtime_entry_needs_its_time_and_meets_every_rule(setup):
     with pytest.raises(ValidationError):
         service.record_event(pid, E.RECONSTITUTED, tech, at=T0, details={"downtime": True})  # no forging the mark
     clock.advance(hours=6)
-    service.record_event(pid, E.RECONSTITUTED, tech, at=T0, downtime=True)
-    with pytest.raises(StepRefused) as late:  # dilution 5 h after reconstitution: the 4 h limit holds on paper too
-        service.record_event(pid, E.DILUTED, tech, at=T0 + timedelta(hours=5), details={"storage": "room"}, downtime=True)
-    assert not late.value.overridable  # a label limit: discard and prepare again
+    with pytest.raises(StepRefused) as expired:  # reconstituted on paper 6 h ago: past its 4 h dilute-by, on paper too
+        service.record_event(pid, E.RECONSTITUTED, tech, at=T0, downtime=True)
+    assert expired.value.code == "late_entry" and not expired.value.overridable  # a label limit: discard and prepare again
+    service.record_event(pid, E.RECONSTITUTED, tech, at=T0 + timedelta(hours=3), downtime=True)  # its dilute-by is ahead
+    clock.advance(hours=1, minutes=30)
+    with pytest.raises(StepRefused) as late:  # diluted on paper 4 h 15 min after reconstitution: refused on paper too
+        service.record_event(pid, E.DILUTED, tech, at=T0 + timedelta(hours=7, minutes=15), details={"storage": "room"}, downtime=True)
+    assert late.value.code == "dilute_by_passed" and not late.value.overridable
 
 
 def test_cli_records_a_downtime_entry(setup):

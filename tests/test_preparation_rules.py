@@ -720,6 +720,22 @@ def test_a_step_dated_in_time_but_entered_after_its_limit_is_judged_at_its_entry
     assert shown["end_infusion_by"].state.value == "expired"
 
 
+def test_a_reconstitution_entered_after_its_own_dilute_by_passed_is_refused_as_expired():
+    """Reviewer finding: a reconstitution dated 5 h back was accepted, a product already past the
+    dilute-by limit it starts; the limits a step starts are judged at its entry too."""
+    ward = Ward()
+    ward.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(hours=6))
+    ward.clock.set(R)
+    dated = R - timedelta(hours=5)
+    refusal = ward.refused(EventType.RECONSTITUTED, TINA, dated)
+    assert refusal.code == "late_entry" and not refusal.overridable
+    assert "dilute by" in refusal.message and "which this step starts" in refusal.message
+    assert "discard and prepare again" in refusal.message
+    # Dated within its limit, entered late: still recordable, its limit still ahead.
+    ward.record(EventType.RECONSTITUTED, TINA, R - timedelta(hours=3))
+    assert ward.deadline("dilute_by") == R + timedelta(hours=1)
+
+
 # --- discarding ---------------------------------------------------------------------------------------
 
 

@@ -988,6 +988,20 @@ def _time_breaches(
                 f"{d.label.lower()} {format_instant(d.at)}{mark} has not been reached ({d.basis})",
                 d.overridable, d.key,
             ))
+    if now > event.at:
+        # The limits this step starts (a reconstitution's dilute-by, a dilution's start-by) may have
+        # passed before it was entered: then the product was expired when the program learnt of it.
+        before = {d.key for d in deadlines}
+        started = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time,
+                                    infusion_duration_of(prep, monograph))
+        for d in started:
+            if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
+                found.append(Breach(
+                    "late_entry",
+                    f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step starts, passed before it was "
+                    f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): the product has expired",
+                    False, d.key, late_entry=True,
+                ))
     if event.type == EventType.INFUSION_ENDED:
         started = Timeline.of(prep.events).infusion_started
         minimum = monograph.duration("infusion.minimum_duration")
