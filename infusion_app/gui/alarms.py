@@ -26,13 +26,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 
+# Which deadline raises an alarm, and at which priority, is domain/urgency.py's.
+from ..domain.urgency import HIGH, MEDIUM, alarm_order_key, alarm_priority
+
 log = logging.getLogger(__name__)
 
-HIGH = "high"
-MEDIUM = "medium"
-
-# The deadline states that raise an alarm, and their priority.
-PRIORITY_OF_STATE = {"expired": HIGH, "due": HIGH, "warning": MEDIUM}
 
 # IEC 60601-1-8, table 3 and 4: a high-priority burst repeats every 2.5-15 s and its light flashes
 # at 1.4-2.8 Hz; a medium-priority burst repeats every 2.5-30 s and its light flashes at 0.4-0.8 Hz.
@@ -51,7 +49,7 @@ class Alarm:
 
     @property
     def priority(self) -> str:
-        return PRIORITY_OF_STATE.get(self.state, MEDIUM)
+        return alarm_priority(self.state) or MEDIUM
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -202,7 +200,7 @@ class AlarmController(QObject):
 
     def update(self, alarms: Iterable[Alarm]) -> None:
         """The alarms that are active now, as read from storage on this tick."""
-        ordered = sorted(alarms, key=lambda a: (a.priority != HIGH, a.preparation_id, a.deadline_key))
+        ordered = sorted(alarms, key=lambda a: alarm_order_key(a.state, a.preparation_id, a.deadline_key))
         before = {a.identity for a in self._alarms}
         before_priority = self.highest_priority
         self._alarms = ordered

@@ -59,6 +59,7 @@ from ..domain.monograph import Monograph
 from ..domain.preparation import ROLES_FOR, StepRefused
 from ..domain.records import DiluteStorage, EventType, Patient, Preparation, Role, User, VialRecord
 from ..service import PreparationBlocked
+from ..service.preparations import CalculationChanged
 from ..service.preparations import validate_patient
 from . import theme
 from .widgets import CountdownLabel, LateEntry, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
@@ -772,7 +773,8 @@ class DosePage(BenchPage):
         try:
             try:
                 status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user,
-                                                               coverage=coverage, monograph=self.bench.monograph)
+                                                               coverage=coverage, monograph=self.bench.monograph,
+                                                               shown=self.bench.calculation)
             except StepRefused as refusal:
                 if refusal.code != "patient_dob_differs":
                     raise
@@ -783,10 +785,21 @@ class DosePage(BenchPage):
         except PreparationBlocked as exc:
             self.show_refusal("HARD STOP — nothing was stored:\n" + "\n".join(f"• {s}" for s in exc.hard_stops))
             return False
+        except CalculationChanged as changed:
+            # Stored is only what was shown: the page shows the service's new calculation to check again.
+            self.bench.calculation = changed.calculation
+            self.initializePage()
+            self.show_refusal(_refusal_text(changed) + (
+                "\nHARD STOP — this dose cannot be prepared:\n" + "\n".join(f"• {s}" for s in changed.calculation.hard_stops)
+                if changed.calculation.hard_stops else ""))
+            return False
         except REFUSALS as exc:
             self.show_refusal(_refusal_text(exc))
             return False
         self.bench.set_status(status)
+        # From here on every page reads the stored order and calculation, never a copy made before it.
+        self.bench.order = status.prep.order.dose
+        self.bench.calculation = status.prep.order.calculation
         self.bench.preparation_created.emit(self.bench.preparation.id)
         return True
 
@@ -1470,11 +1483,9 @@ class BenchWizard(QWizard):
         return self.service.now().astimezone().date()
 
     def find_patient(self, mrn: str) -> Patient | None:
-        """The patient as last stored with this MRN (from the newest preparation), or None."""
-        for status in self.service.list_preparations():
-            if status.prep.patient.mrn.casefold() == mrn.casefold():
-                return status.prep.patient
-        return None
+        """The patient as last stored with this MRN, or None: the service's indexed lookup (the
+        wizard reads no preparation to find one)."""
+        return self.service.find_patient(mrn)
 
     def names_with_role(self, role: Role) -> list[str]:
         return [u.name for u in self.service.users() if u.role == role and u.active]

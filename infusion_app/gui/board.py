@@ -26,13 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.formatting import format_countdown, format_instant
+from ..domain.urgency import alarming, shown_state, urgency_key
 from . import theme
 
-# Most urgent first; states the domain reports, in order of how soon someone must act.
+# The state in words on a row (the order and the alarms are domain/urgency.py's).
 STATE_WORDS = {"warning": "SOON", "due": "DUE NOW", "expired": "EXPIRED", "reached": "REACHED"}
-# "reached" is the board's name for a minimum ('not before', e.g. observe until) whose time has
-# come: the domain calls it due, but it is good news, not an alarm.
-URGENCY = {"expired": 0, "due": 1, "warning": 2, "ok": 3, "reached": 3, "pending": 4, "met": 5, "none": 6}
 
 
 @dataclass(frozen=True)
@@ -81,8 +79,7 @@ class BoardRow:
 
     @cached_property
     def _urgency(self) -> tuple:
-        at = self.deadline_at.timestamp() if self.deadline_at is not None else float("inf")
-        return (URGENCY.get(self.state, len(URGENCY)), at, self.preparation_id)
+        return urgency_key(self.state, self.deadline_at, self.preparation_id)
 
     @cached_property
     def fixed(self) -> tuple:
@@ -408,12 +405,7 @@ STEP_TEXT = {
 }
 
 
-def board_state(deadline) -> str:
-    """The colour state of a row: the domain's state, with a minimum reached shown as 'reached'."""
-    if deadline is None:
-        return "none"
-    state = deadline.state.value
-    return "reached" if state == "due" and not deadline.hard else state
+board_state = shown_state  # the colour state of a row
 
 
 @dataclass
@@ -514,14 +506,12 @@ class BoardPresenter:
         from ..domain.deadlines import next_state_change
         from ..domain.formatting import format_dose
         from ..domain.records import EventType
-        from .alarms import PRIORITY_OF_STATE, Alarm
+        from .alarms import Alarm
 
         prep = status.prep
-        # Only 'not after' limits alarm; a minimum reached (observation over) is no emergency.
         mine = [
             Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
-            for d in status.deadlines
-            if d.hard and d.state.value in PRIORITY_OF_STATE and not status.is_acknowledged(d.key, d.state.value)
+            for d in alarming(status.deadlines, status.acknowledged)
         ]
         deadline = status.next_deadline
         row = BoardRow(

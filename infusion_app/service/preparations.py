@@ -63,6 +63,16 @@ class PreparationNotFound(ValidationError):
         super().__init__("preparation id", f"no preparation {prep_id} is stored here")
 
 
+class CalculationChanged(StepRefused):
+    """The dose calculated now is not the one the caller showed (a site setting, the course or the
+    date changed in between): nothing is stored; `calculation` is the new one, to be shown and checked."""
+
+    def __init__(self, calculation: DoseCalculation):
+        super().__init__("calculation_changed", "the dose calculation changed since it was shown (a site setting, "
+                         "the course or the date changed meanwhile): nothing was stored; check the new calculation")
+        self.calculation = calculation
+
+
 class PreparationBlocked(Exception):
     """The dose calculation has a hard stop: nothing is stored, the calculation says why."""
 
@@ -630,9 +640,11 @@ class PreparationService:
         product_confirmed: bool = False,
         correction: tuple[User, str] | None = None,
         monograph: Monograph | None = None,
+        shown: DoseCalculation | None = None,
     ) -> PreparationStatus:
         """Calculate and store a new preparation of `monograph`'s drug (as dosed by its regimen; the
-        service's own drug when not given). PreparationBlocked (nothing stored) on a hard stop."""
+        service's own drug when not given). PreparationBlocked (nothing stored) on a hard stop;
+        CalculationChanged (nothing stored) when `shown` is given and is not the calculation made now."""
         drug = monograph or self.monograph
         creator = self._current_user(user)
         if creator.role not in PREPARING_ROLES:
@@ -665,6 +677,9 @@ class PreparationService:
             )
             raise
         calculation = self.calculate(order, patient.date_of_birth, drug)
+        if shown is not None and shown != calculation:
+            # `shown`: the calculation the person creating it checked; only that one is stored.
+            raise CalculationChanged(calculation)
         try:
             vials = [self._validate_vial(v, now, product_confirmed, drug) for v in vials]
         except StepRefused as refused:
