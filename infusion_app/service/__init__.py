@@ -65,6 +65,13 @@ Settings (pharmacists change them; each change audited)
 Stations (a shared database)
     station -> str;  clock_skew_warning() -> str | None   # this clock against the server's, past the site tolerance
     change_listener() -> storage ChangeListener | None    # PostgreSQL: a socket readable when another station commits
+    watch_connection()                                    # the desktop program: a lost server refuses reads and writes
+                                                          # at once (domain.connection.NotLive, a StepRefused) until
+                                                          # the backoff allows a retry; never queued
+    connection_state() -> domain.connection.ConnectionState;  connection_retry_due() -> bool
+
+Courses (service/course.py CourseService): every write takes expected=<course version shown>;
+    a course changed since is refused StepRefused 'changed' ("changed by NAME at TIME; reload").
 
 Audit
     verify_audit() -> AuditCheck (.intact, .entries, .first_broken, .reason)
