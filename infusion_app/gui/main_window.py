@@ -263,8 +263,8 @@ class MainWindow(QMainWindow):
         if self._listener is None:  # the server was gone at start
             self._listen_for_other_stations()
             return
-        if not getattr(self, "_listener_lost", False):
-            return
+        # Always anew: the old connection died with the server, though its socket may not have
+        # been read since to say so.
         try:
             self._listener.reconnect()
         except Exception:  # noqa: BLE001 - tried again at the next reconnection

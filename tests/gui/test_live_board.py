@@ -83,6 +83,13 @@ def test_a_clock_skew_that_appears_later_is_shown_on_the_board_and_goes_when_fix
         service.close()
 
 
+def checked_entries(service, prep_id):
+    prep = service.get(prep_id)
+    calc = prep.order.calculation
+    return {"entered": {"mrn": prep.patient.mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg),
+                        "volume_ml": str(calc.withdraw_ml)}}
+
+
 def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and_clears_on_reconnect(qtbot, tmp_path, own_server):
     """Issue 14: the server stopped under the chair's window (a real one, then started again)."""
     from infusion_app.domain.connection import NotLive
@@ -137,6 +144,9 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         assert not strip.connection.isVisible() and not strip.isVisible()
         wizard.close()
         assert row().step_text != offline.step_text  # reloaded: the bench's step is shown
+        before = row().step_text
+        bench.record_event(status.id, E.VERIFIED, bench.user("Paul Pharm"), details=checked_entries(bench, status.id))
+        qtbot.waitUntil(lambda: row().step_text != before, timeout=3000)  # listening again: no tick needed
         window.close()
     finally:
         bench.close()
