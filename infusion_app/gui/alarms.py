@@ -161,6 +161,16 @@ class AlarmSound:
 # The controller
 
 
+class AlarmsNotAcknowledged(Exception):
+    """Some alarms could not be acknowledged (each reason); the others were."""
+
+    def __init__(self, acknowledged: int, refused: list[str]):
+        self.acknowledged = acknowledged
+        self.refused = refused
+        done = f"{acknowledged} acknowledged; " if acknowledged else ""
+        super().__init__(done + "not acknowledged, still on:\n" + "\n".join(refused))
+
+
 class AlarmController(QObject):
     """Keeps the flash and the sound going while any alarm is unacknowledged.
 
@@ -224,10 +234,19 @@ class AlarmController(QObject):
         self.update([a for a in self._alarms if a.identity != alarm.identity])
 
     def acknowledge_all(self) -> int:
+        """Acknowledge every alarm this person may; one refused (a pharmacy alarm and a nurse) must not
+        leave the others sounding. The refusals are raised together once the rest are recorded."""
         count = 0
+        refused: list[str] = []
         for alarm in list(self._alarms):
-            self.acknowledge(alarm)
+            try:
+                self.acknowledge(alarm)
+            except Exception as exc:  # noqa: BLE001 - each is told; the alarm stays on
+                refused.append(f"{alarm.preparation_id} {alarm.deadline_label}: {exc}")
+                continue
             count += 1
+        if refused:
+            raise AlarmsNotAcknowledged(count, refused)
         return count
 
     def _toggle_flash(self) -> None:

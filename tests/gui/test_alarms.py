@@ -137,6 +137,32 @@ def test_a_failed_acknowledgement_leaves_the_alarm_on(qtbot):
     assert controller.alarms == [alarm]
 
 
+def test_one_refused_acknowledgement_does_not_leave_the_others_sounding(qtbot):
+    """A nurse acknowledging everything: a pharmacy alarm first in the list stopped the loop, and
+    the chair's own alarm after it kept sounding unacknowledged."""
+    from infusion_app.gui.alarms import AlarmsNotAcknowledged
+
+    recorded: list[Alarm] = []
+
+    def record(alarm):
+        if alarm.deadline_key == "dilute_by":
+            raise RuntimeError("the alarm 'Dilute by' is pharmacy's")
+        recorded.append(alarm)
+
+    controller = AlarmController(record)
+    pharmacy = Alarm("BSP-22222", "dilute_by", "Dilute by", "expired", "Ada", "MRN1")
+    chair = Alarm("BSP-33333", "end_infusion_by", "End infusion by", "warning", "Bea", "MRN2")
+    controller.update([pharmacy, chair])
+    try:
+        controller.acknowledge_all()
+    except AlarmsNotAcknowledged as refused:
+        assert refused.acknowledged == 1 and "pharmacy's" in str(refused) and "BSP-22222" in str(refused)
+    else:
+        raise AssertionError("the refusal was not reported")
+    assert recorded == [chair]
+    assert controller.alarms == [pharmacy]
+
+
 def test_without_qtmultimedia_the_alarm_is_visual_only(qtbot, monkeypatch):
     monkeypatch.setitem(sys.modules, "PySide6.QtMultimedia", None)  # import now fails
     sound = AlarmSound(enabled=True)
