@@ -53,3 +53,16 @@ def complete_checklist(course, at: datetime | None = None) -> None:
 def cli_checklist(course_cli, folder, mrn="MRN001", *extra) -> None:
     done = course_cli(folder, "checklist", mrn, *CHECKLIST_CLI, *extra)
     assert done.code == 0, done.stderr
+
+
+def labs_for_dose(courses, mrn, on, user, pharmacist=None) -> None:
+    """Through the course service, the normal labs a dose given on `on` needed, taken at 08:00 UTC that day
+    (a dose recorded as given is checked as prep new checks it); with `pharmacist`, the course's first dose:
+    the baseline ECG and electrolytes, and the checklist completed by that pharmacist."""
+    from datetime import datetime as _datetime, time as _time
+
+    taken = _datetime.combine(on, _time(8, 0), tzinfo=timezone.utc)
+    for kind in ("cbc", "liver", "ecg", "electrolytes") if pharmacist else ("cbc", "liver", "vod-signs"):
+        courses.record_lab(mrn, kind, NORMAL[kind], taken, user)
+    if pharmacist:
+        courses.complete_checklist(mrn, CHECKLIST, pharmacist)

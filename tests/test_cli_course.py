@@ -70,6 +70,11 @@ def test_a_course_from_opening_to_a_decision(data):
     assert blocked.json()["stored"] is False
     assert course(data, "blasts", "MRN001", "--count", "8000", "--date", "2025-12-19", user="Nina Nurse", pin="135713").code == 0
     assert course(data, "weight", "MRN001", "--weight", "154 lb", "--date", "2025-12-19").code == 0
+    from tests.lab_helpers import CLI, cli_checklist
+
+    for kind in ("cbc", "liver", "ecg", "electrolytes"):
+        assert course(data, "lab", "MRN001", "--kind", kind, *CLI[kind], "--taken", "2025-12-20T08:00+00:00").code == 0
+    cli_checklist(course, data)
     given = course(data, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", "2025-12-20", user="Nina Nurse", pin="135713")
     assert given.code == 0, given.stderr
     status = show(data)

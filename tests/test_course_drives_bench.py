@@ -17,7 +17,7 @@ from infusion_app.domain.course import (
     start_cycle,
 )
 from tests.cli_helpers import run_cli
-from tests.lab_helpers import cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
+from tests.lab_helpers import CLI, cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
 from tests.drugs import BESPONSA
 
@@ -157,8 +157,14 @@ def test_course_given_checks_the_linked_preparations_dose_against_the_course(tmp
     assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
     assert course(folder, "blasts", "MRN001", "--count", "100", "--date", start.isoformat()).code == 0
     assert course(folder, "start", "MRN001", "--date", start.isoformat()).code == 0
+    cli_checklist(course, folder)
     for day in (1, 8, 15):
-        given = course(folder, "given", "MRN001", "--cycle", "1", "--day", str(day), "--date", (start + timedelta(days=day - 1)).isoformat())
+        on = (start + timedelta(days=day - 1)).isoformat()
+        # The labs each dose needed, taken that morning (a dose recorded as given is checked as prep new checks it).
+        for kind in ("cbc", "liver", "ecg", "electrolytes") if day == 1 else ("cbc", "liver", "vod-signs"):
+            taken = course(folder, "lab", "MRN001", "--kind", kind, *CLI[kind], "--taken", f"{on}T08:00+00:00")
+            assert taken.code == 0, taken.stderr
+        given = course(folder, "given", "MRN001", "--cycle", "1", "--day", str(day), "--date", on)
         assert given.code == 0, given.stderr
     assert course(folder, "response", "MRN001", "--response", "cr", "--date", (start + timedelta(days=20)).isoformat()).code == 0
     assert course(folder, "start", "MRN001", "--date", TODAY.isoformat()).code == 0

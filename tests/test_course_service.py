@@ -20,6 +20,16 @@ from tests.drugs import BESPONSA
 D = date.fromisoformat
 
 
+def _labs_on_file(courses, user="Nina Nurse", mrn="MRN001", kinds=("cbc", "liver", "ecg", "electrolytes"), checklist=True):
+    """What a dose needs recorded before it is given (issue 16): labs within the window, the course-start checklist."""
+    from tests.lab_helpers import CHECKLIST, NORMAL
+
+    for kind in kinds:
+        courses.record_lab(mrn, kind, NORMAL[kind], None, user)
+    if checklist:
+        courses.complete_checklist(mrn, CHECKLIST, "Pat Pharmacist")
+
+
 @pytest.fixture
 def services(tmp_path):
     clock = FakeClock(datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc))
@@ -37,6 +47,7 @@ def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_p
     courses.record_blasts("MRN001", 4000, "2026-12-19", "Nina Nurse")
     courses.record_weight("MRN001", "154 lb", "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    _labs_on_file(courses)
     courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse")
     service.close()
 
@@ -49,7 +60,8 @@ def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_p
         assert [(d.cycle, d.day, d.given_on) for d in status.course.doses] == [(1, 1, D("2026-12-20"))]
         assert (status.next_dose.cycle, status.next_dose.day, status.next_dose.earliest) == (1, 8, D("2026-12-26"))
         actions = [e.action for e in reopened.audit_entries() if e.action.startswith("course.")]
-        assert actions == ["course.created", "course.blasts_recorded", "course.weight_recorded", "course.cycle_started", "course.dose_given"]
+        assert actions == ["course.created", "course.blasts_recorded", "course.weight_recorded", "course.cycle_started",
+                           *["course.lab_recorded"] * 4, "course.checklist_completed", "course.dose_given"]
         assert reopened.verify_audit().intact
     finally:
         reopened.close()
@@ -93,6 +105,7 @@ def test_an_override_is_stored_with_the_pharmacist_and_reason(services):
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    _labs_on_file(courses)
     courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse")
     clock.set(datetime(2026, 12, 31, 12, 0, tzinfo=timezone.utc))
     with pytest.raises(CourseBlocked):
@@ -157,6 +170,7 @@ def test_a_dose_links_to_a_preparation_of_the_same_patient_cycle_and_day(service
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    _labs_on_file(courses)
     with pytest.raises(ValidationError) as info:
         courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse", preparation_id=other.id)
     assert "MRN002" in info.value.message
@@ -188,12 +202,14 @@ def test_overdue_advice_is_stored_once_and_decided(services):
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    _labs_on_file(courses)
     courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse")
     clock.set(datetime(2027, 1, 4, 12, 0, tzinfo=timezone.utc))  # Day 8 (2026-12-27) is 8 days late
     first = courses.assess_overdue("MRN001", "Nina Nurse")
     assert [(r.advice.code, r.advice.cycle, r.advice.day) for r in first] == [("interruption-omit", 1, 8)]
     again = courses.assess_overdue("MRN001", "Nina Nurse")
-    assert [r.id for r in again] == [r.id for r in first] and len(courses.course("MRN001").advice) == 1
+    assert [r.id for r in again] == [r.id for r in first]
+    assert len([r for r in courses.course("MRN001").advice if r.advice.needs_decision]) == 1  # the labs' recovery values are kept too
     courses.decide("MRN001", first[0].id, True, "Dr Who", "missed visit", "Pat Pharmacist")
     status = courses.status("MRN001")
     assert status.plan.dose(8).status == "omitted"

@@ -729,6 +729,9 @@ def replayable(tmp_path_factory):
         courses.record_blasts("M1", 4000, "2026-12-19", paul)
         courses.record_weight("M1", "70 kg", "2026-12-19", paul)
         courses.start_cycle("M1", "2026-12-20", paul)
+        from tests.lab_helpers import labs_for_dose
+
+        labs_for_dose(courses, "M1", clock.now().date(), paul, paul)
         courses.record_dose("M1", 1, 1, "2026-12-20", paul)
         clock.advance(timedelta(minutes=1))
         assert service.verify_audit().intact

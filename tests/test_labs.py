@@ -376,3 +376,52 @@ def test_the_run_of_low_counts_is_shown_on_the_checks_before_the_next_dose():
     status = course_status(c, D("2026-12-29"), BESPONSA, now=NOON + timedelta(days=9))
     assert any("low counts since 2026-12-22 (7 days; the label discontinues after 28 days if they are drug-related)" in f
                for f in status.next_dose.flags)
+
+
+# -- a dose recorded as given is checked as prep new checks it (issue 16 review) -----------------------
+
+def test_a_dose_recorded_as_given_without_its_labs_is_refused_unless_recorded_as_a_deviation(services):
+    from infusion_app.domain.preparation import Override
+
+    _service, courses, _clock = services
+    with pytest.raises(CourseBlocked, match="labs needed: CBC"):
+        courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse")
+    assert courses.course("MRN001").doses == []
+    # It was given: a pharmacist records it with the reason, kept with the dose.
+    courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse",
+                        override=Override("Pat Pharmacist", "given on the ward before the labs were entered", ""))
+    [dose] = courses.course("MRN001").doses
+    assert dose.override_reason == "given on the ward before the labs were entered (override by Pat Pharmacist)"
+
+
+def test_a_dose_recorded_as_given_is_held_by_the_values_of_its_labs(services):
+    _service, courses, clock = services
+    for kind in ("cbc", "liver", "ecg", "electrolytes"):
+        _lab(courses, kind)
+    courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse")
+    clock.set(NOON + timedelta(days=7))
+    for kind in ("cbc", "vod-signs"):
+        _lab(courses, kind)
+    _lab(courses, "liver", bilirubin_x_uln=2, ast_alt_x_uln=3)  # the liver hold
+    with pytest.raises(CourseBlocked, match="liver-hold"):
+        courses.record_dose("MRN001", 1, 8, clock.now().date(), "Nina Nurse")
+    clock.advance(hours=2)
+    _lab(courses, "liver")
+    courses.record_dose("MRN001", 1, 8, clock.now().date(), "Nina Nurse")
+
+
+def test_course_given_checks_the_labs_with_exit_1_and_records_a_pharmacists_deviation(folder):
+    today = date.today().isoformat()
+    blocked = course(folder, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", today, user="Nina Nurse", pin="135713")
+    assert blocked.code == 1 and "labs needed: CBC (ANC, platelets) taken within 72 h" in blocked.stderr
+    assert blocked.json()["stored"] is False
+    done = run_cli("course", "given", "MRN001", "--cycle", "1", "--day", "1", "--date", today, "--override-by", "Pat Pharmacist",
+                   "--override-reason", "given in clinic, labs on paper", "--user", "Nina Nurse", "--data-dir", folder, "--json",
+                   env={"INFUSION_PREP_PIN": "135713", "INFUSION_PREP_OVERRIDE_PIN": "246824"})
+    assert done.code == 0, done.stderr
+    assert show_dose(folder)["override_reason"] == "given in clinic, labs on paper (override by Pat Pharmacist)"
+
+
+def show_dose(folder):
+    done = run_cli("course", "show", "MRN001", "--data-dir", folder, "--json")
+    return done.json()["doses_given"][0]

@@ -874,8 +874,14 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> Cyc
     return record
 
 
-def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph) -> tuple[CyclePlan, list[str]]:
-    """The plan with this dose added, and the hard stops that recording it would meet."""
+def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph,
+               labs_at: datetime | None = None, policy: SitePolicy | None = None) -> tuple[CyclePlan, list[str]]:
+    """The plan with this dose added, and the hard stops that recording it would meet.
+
+    With `labs_at` (the instant the dose was given, or the best the caller knows) the checks prep new
+    makes are made too: the labs the dose needed (labs_block, overrides counted) and, for the course's
+    first dose, the course-start checklist. A dose recorded without them is a deviation: it needs
+    the override reason that record_dose keeps with it."""
     m = judged_by(course, monograph)
     record = course.cycle(cycle)
     blocks: list[str] = []
@@ -897,19 +903,27 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
     )
     before = set(plan_for(course, cycle, m).hard_stops)
     blocks += [s for s in plan.hard_stops if s not in before]
+    if labs_at is not None and not any(d.cycle == cycle and d.day == day for d in course.doses):
+        lab_block = labs_block(course, labs_at, cycle, day, policy, monograph=m)
+        if lab_block:
+            blocks.append(lab_block)
+        if not course.doses:
+            blocks += start_checklist.missing(course, m)
     return plan, blocks
 
 
 def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
-                override_reason: str | None = None, *, monograph: Monograph) -> DoseGiven:
-    """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given."""
+                override_reason: str | None = None, *, monograph: Monograph, labs_at: datetime | None = None,
+                policy: SitePolicy | None = None) -> DoseGiven:
+    """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given
+    (then kept with the dose: a deviation). `labs_at`: check the labs as prep new does (check_dose)."""
     m = judged_by(course, monograph)
     cycle = whole_number("cycle", cycle, range(1, _max_cycles(m) + 1), m.cycle_choices())
     day = _dose_day(m, day, "day")
     given_on = _not_future("date", _date("date", given_on), today)
     if any(d.day == day for d in course.doses_of(cycle)):
         raise ValidationError("day", f"cycle {cycle} Day {day} is already recorded as given")
-    plan, blocks = check_dose(course, cycle, day, given_on, m)
+    plan, blocks = check_dose(course, cycle, day, given_on, m, labs_at, policy)
     if blocks and not str(override_reason or "").strip():
         raise CourseBlocked(blocks)
     dose = DoseGiven(cycle, day, given_on, (preparation_id or None), plan.dose(day).mg_per_m2,

@@ -42,7 +42,7 @@ Methods
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any, Callable
 
 from ..domain import course as rules
@@ -264,9 +264,30 @@ class CourseService:
         if override is not None and override.pharmacist:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
+        labs_at = self._dose_instant(given_on, prep if preparation_id else None)
         self._change(mrn, actor, "course.dose_given",
-                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason, monograph=self.monograph_of(course)), expected=expected)
+                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason,
+                                                             monograph=self.monograph_of(course), labs_at=labs_at,
+                                                             policy=self.service.policy()), expected=expected)
         return self.status(mrn)
+
+    def _dose_instant(self, given_on: Any, prep: Any) -> datetime | None:
+        """When the dose was given, as near as is known, for the labs it needed (as prep new checks them):
+        the linked bag's infusion start (else when it was ordered); a dose given today, now; an earlier
+        day's at the end of that day."""
+        from ..domain.records import EventType
+
+        if prep is not None:
+            started = [e.at for e in prep.events if e.type == EventType.INFUSION_STARTED]
+            return started[-1] if started else prep.created_at
+        try:
+            day = given_on if isinstance(given_on, date) else rules.parse_date("date", given_on)
+        except ValidationError:
+            return None  # the domain names the bad date when the dose is recorded
+        now = self.service.now()
+        if day >= now.astimezone().date():
+            return now
+        return datetime.combine(day, time(23, 59, 59)).astimezone()
 
     def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:
         """The linked bag must hold the course's dose: its mg/m², and BSA × that mg/m² (within site rounding)."""

@@ -10,7 +10,7 @@ from PySide6.QtCore import QDate, Qt
 from infusion_app.domain.clock import FakeClock
 from infusion_app.gui.course_view import GIVEN_COLOUR, PLANNED_COLOUR, WINDOW_COLOUR, CourseView
 from infusion_app.service.course import CourseService
-from tests.lab_helpers import NORMAL
+from tests.lab_helpers import NORMAL, labs_for_dose
 
 MRN = "MRN1001"
 
@@ -27,11 +27,12 @@ def courses(service, pharmacist, nurse):
     courses.new_course(MRN, False, pharmacist)
     courses.record_blasts(MRN, 5000, date(2026, 2, 1), nurse)
     courses.start_cycle(MRN, date(2026, 2, 2), pharmacist)
-    courses.record_dose(MRN, 1, 1, date(2026, 2, 2), nurse)
-    courses.record_dose(MRN, 1, 8, date(2026, 2, 10), nurse)
-    courses.record_dose(MRN, 1, 15, date(2026, 2, 16), nurse)
+    for cycle, day, given in ((1, 1, date(2026, 2, 2)), (1, 8, date(2026, 2, 10)), (1, 15, date(2026, 2, 16))):
+        labs_for_dose(courses, MRN, given, nurse, pharmacist if day == 1 else None)
+        courses.record_dose(MRN, cycle, day, given, nurse)
     courses.record_response(MRN, date(2026, 2, 20), "cr", False, pharmacist)
     courses.start_cycle(MRN, date(2026, 2, 23), pharmacist)
+    labs_for_dose(courses, MRN, date(2026, 2, 23), nurse)
     courses.record_dose(MRN, 2, 1, date(2026, 2, 23), nurse)
     return courses
 
@@ -97,7 +98,9 @@ def test_advice_is_stored_and_a_decision_recorded_with_who_and_why(qtbot, servic
     view.show()
     show(qtbot, view)
     view.tabs.setCurrentIndex(2)
-    assert view.advice_table.rowCount() == len(courses.status(MRN).advice) > 0
+    # Today's advice, and what the labs before each dose stored (their recovery values).
+    assert view.advice_table.rowCount() == len(courses.status(MRN).advice) + len(courses.course(MRN).advice)
+    assert len(courses.status(MRN).advice) > 0
     assert "not stored yet" in table_rows(view.advice_table)[0][2]
 
     qtbot.mouseClick(view.store_advice_button, Qt.MouseButton.LeftButton)
@@ -122,6 +125,7 @@ def test_the_last_cycle_says_why(qtbot, service, pharmacist, nurse):
     courses.record_blasts("MRN2002", 100, date(2026, 1, 5), nurse)
     courses.start_cycle("MRN2002", date(2026, 1, 5), pharmacist)
     for day, given in ((1, date(2026, 1, 5)), (8, date(2026, 1, 12)), (15, date(2026, 1, 19))):
+        labs_for_dose(courses, "MRN2002", given, nurse, pharmacist if day == 1 else None)
         courses.record_dose("MRN2002", 1, day, given, nurse)
     courses.record_response("MRN2002", date(2026, 1, 23), "cr", True, pharmacist)
     courses.start_cycle("MRN2002", date(2026, 1, 26), pharmacist)
