@@ -702,20 +702,22 @@ class DosePage(BenchPage):
                 item.widget().deleteLater()
         self.value_labels.clear()
         monograph = self.bench.monograph
-        if monograph.regimen is not None:
-            decided = f"regimen {monograph.regimen.name}"
-        elif monograph.response_choices():
-            decided = "response " + (monograph.response_words(calc.response) if calc.response else "not assessed")
-        else:
-            decided = ""
+        decided = ""
+        if monograph.regimen is None and monograph.response_choices():
+            decided = ", response " + (monograph.response_words(calc.response) if calc.response else "not assessed")
         reduction = f", reduced {format_number(calc.reduce_pct, 1)}% from {format_amount(calc.standard_mg_per_m2, 'mg/m²')}" if calc.reduce_pct else ""
+        product = f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')}"
+        capped = calc.dose_cap_mg is not None and calc.calculated_dose_mg > calc.dose_cap_mg
         lines = [
-            ("order", "Order", f"{monograph.brand_name} ({monograph.generic_name}): cycle {calc.cycle}, Day {calc.day}"
-             + (f", {decided}" if decided else "")),
+            ("order", "Order", f"{monograph.brand_name} ({monograph.generic_name}), cycle {calc.cycle}, Day {calc.day}{decided}"),
+            *([("regimen", "Regimen", monograph.regimen.name)] if monograph.regimen is not None else []),
             ("inputs", "Height and weight", f"{calc.height_text} = {format_amount(calc.height_cm, 'cm')};  {calc.weight_text} = {format_amount(calc.weight_kg, 'kg')}"),
             ("bsa", "Body surface area", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}:  {calc.bsa_equation}"),
             ("mg_per_m2", "Dose per m²", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')}{reduction}"),
-            ("dose", "Dose", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')} × {format_amount(calc.bsa_m2, 'm²')} = {_dose_words(calc)}"),
+            # Capped: the dose prepared stands alone in large type; BSA × mg/m² (not given) on its own line.
+            *([("calculated", "BSA × dose per m²", f"{product} = {format_dose(calc.calculated_dose_mg)}: above the "
+                f"regimen's cap of {format_dose(calc.dose_cap_mg)} per dose")] if capped and calc.dose_cap_mg is not None else []),
+            ("dose", "Dose", f"{format_dose(calc.dose_mg)} (the regimen's cap)" if capped else f"{product} = {format_dose(calc.dose_mg)}"),
             ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
             ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
             ("nacl", "Dilution", (
@@ -822,13 +824,6 @@ class DosePage(BenchPage):
                 dialog.show_error(_refusal_text(exc))
                 dialog.pin.clear()
         return None
-
-
-def _dose_words(calc: DoseCalculation) -> str:
-    """The dose as prepared, saying when the regimen's cap per dose replaced BSA × mg/m²."""
-    if calc.dose_cap_mg is not None and calc.calculated_dose_mg > calc.dose_cap_mg:
-        return f"{format_dose(calc.calculated_dose_mg)}, capped at {format_dose(calc.dose_mg)} (the regimen's most per dose)"
-    return format_dose(calc.dose_mg)
 
 
 class VialsPage(BenchPage):
@@ -1103,7 +1098,8 @@ class ReconstitutePage(EventPage):
         calc = self.bench.calculation
         m = self.bench.monograph
         self.instructions.setText(
-            f"Reconstitute each of the {calc.vials} vials with {format_volume(calc.reconstitution_ml_per_vial)} "
+            ("Reconstitute the vial" if calc.vials == 1 else f"Reconstitute each of the {calc.vials} vials")
+            + f" with {format_volume(calc.reconstitution_ml_per_vial)} "
             f"of {m.text('reconstitution.diluent')} → {format_concentration(calc.reconstituted_mg_per_ml)}.\n"
             f"{m.text('reconstitution.mixing')}\n{m.text('reconstitution.light')}\n\n"
             "Press “Reconstituted now” when the powder is dissolved: the time limits start from this moment."

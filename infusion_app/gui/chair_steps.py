@@ -418,12 +418,12 @@ class StartStep(ActionStep):
         else:
             pump = f"Set the pump to {rate} (the whole bag over {_hours(given.duration)})."
         self.rate.setText(pump)
+        # The filter on a line of its own, first: a step at the pump, not a note among the others.
+        lines = ["GIVE THROUGH AN IN-LINE FILTER: " + " or ".join(given.filters) + "."] if given.filter_required else []
         notes = list(given.notes)
-        if given.filter_required:
-            notes.insert(0, "Give through an in-line filter: " + " or ".join(given.filters) + ".")
         if given.filters_forbidden:
             notes.append("Never use " + " or ".join(given.filters_forbidden) + ".")
-        self.info.setText("  ".join(notes))
+        self.info.setText("\n".join([*lines, "  ".join(notes)]))
 
 
 class InfusingStep(ActionStep):

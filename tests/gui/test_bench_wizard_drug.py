@@ -70,10 +70,13 @@ def test_a_mylotarg_order_is_typed_dosed_by_its_regimen_and_prepared_to_dispense
     # 1.82 m² x 3 mg/m² = 5.46 mg, over the regimen's cap of one 4.5 mg vial.
     assert expected.calculated_dose_mg > expected.dose_cap_mg == expected.dose_mg
     page = wizard.currentPage()
+    # The dose prepared stands alone in the large line; BSA x mg/m2 (not given) on a line of its own.
     dose_text = page.value_labels["dose"].text()
-    assert format_dose(expected.calculated_dose_mg) in dose_text and f"capped at {format_dose(expected.dose_mg)}" in dose_text
-    assert "MYLOTARG" in page.value_labels["order"].text() and "fractionated" in page.value_labels["order"].text()
-    assert "response" not in page.value_labels["order"].text()
+    assert dose_text.startswith(format_dose(expected.dose_mg)) and format_dose(expected.calculated_dose_mg) not in dose_text
+    calculated = page.value_labels["calculated"].text()
+    assert format_dose(expected.calculated_dose_mg) in calculated and f"cap of {format_dose(expected.dose_cap_mg)}" in calculated
+    assert "MYLOTARG" in page.value_labels["order"].text() and "response" not in page.value_labels["order"].text()
+    assert page.value_labels["regimen"].text() == fractionated.regimen.name
     assert page.value_labels["vials"].text().startswith(f"{expected.vials} × {format_dose(expected.vial_mg)}")
     assert format_volume(expected.final_volume_ml) in page.value_labels["nacl"].text()
     assert expected.hcpcs in page.value_labels["billing"].text()
@@ -96,6 +99,7 @@ def test_a_mylotarg_order_is_typed_dosed_by_its_regimen_and_prepared_to_dispense
     assert wizard.currentId() == bw.RECONSTITUTE
     page = wizard.currentPage()
     assert MYLOTARG.text("reconstitution.diluent") in page.instructions.text()
+    assert page.instructions.text().startswith("Reconstitute the vial with")  # one vial: not "each of the 1 vials"
     page.order_pharmacist.setFocus()
     qtbot.keyClicks(page.order_pharmacist, "Paula Pharm")
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
