@@ -105,3 +105,15 @@ def test_nothing_outside_the_conversion_reads_the_stored_order_by_key():
             if _BY_KEY.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert found == [], "the stored order is read by key outside domain/dosing.py:\n" + "\n".join(found)
+
+
+def test_the_coverage_decision_is_typed_and_round_trips():
+    from infusion_app.domain.coverage import CoverageDecision, CoverageFacts, check_coverage
+
+    decision = check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed"))
+    stored = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "coverage": decision.to_dict()})))
+    assert isinstance(stored.coverage, CoverageDecision) and stored.coverage.decision == decision.decision
+    assert stored.coverage.to_dict()["criteria"] == decision.to_dict()["criteria"]
+    assert json.loads(json.dumps(stored.to_dict()))["coverage"] == json.loads(json.dumps(decision.to_dict()))
+    with pytest.raises(ValueError):
+        PreparationOrder.from_dict({**V01_ORDER, "coverage": {"decision": "maybe"}})

@@ -39,6 +39,7 @@ from .resources import load_toml
 DEFAULT_POLICY = "policies/aetna-inotuzumab-ozogamicin.toml"
 
 Decision = Literal["meets_criteria", "criteria_not_met", "experimental", "incomplete"]
+DECISIONS = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
 DECISIONS: tuple[str, ...] = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
 
 # How a declared fact is read when typed: each policy file says which facts it judges ([[facts]]).
@@ -412,6 +413,12 @@ class CriterionResult:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "met": self.met, "text": self.text, "summary": self.summary, "reason": self.reason}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CriterionResult:
+        met = data.get("met")
+        return cls(id=str(data.get("id", "")), met=met if isinstance(met, bool) else None, text=str(data.get("text", "")),
+                   summary=str(data.get("summary", "")), reason=str(data.get("reason", "")))
+
 
 @dataclass(frozen=True)
 class CoverageDecision:
@@ -453,6 +460,25 @@ class CoverageDecision:
                 "source": self.policy_source,
             },
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CoverageDecision:
+        """The decision as stored with a preparation (to_dict). ValueError when it is not one."""
+        if not isinstance(data, dict) or data.get("decision") not in DECISIONS:
+            raise ValueError("the coverage decision is not one the policy check makes")
+        policy = data.get("policy") if isinstance(data.get("policy"), dict) else {}
+        return cls(
+            decision=data["decision"],
+            criteria=tuple(CriterionResult.from_dict(c) for c in data.get("criteria", []) if isinstance(c, dict)),
+            reasons=tuple(str(r) for r in data.get("reasons", [])),
+            missing_facts=tuple(str(f) for f in data.get("missing_facts", [])),
+            not_given=tuple(str(f) for f in data.get("not_given", [])),
+            facts=dict(data.get("facts") or {}),
+            listed_not_covered=data.get("listed_not_covered"),
+            policy_id=str(policy.get("id", "")), policy_name=str(policy.get("name", "")), payer=str(policy.get("payer", "")),
+            hcpcs=str(policy.get("hcpcs", "")), policy_revision=str(policy.get("revision", "")),
+            policy_source=str(policy.get("source", "")),
+        )
 
     def summary_lines(self) -> list[str]:
         marks = {True: "met", False: "NOT MET", None: "unknown"}

@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .bsa import get_formula
+from .coverage import CoverageDecision
 from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
 from .identity import completed_years
@@ -225,7 +226,7 @@ class PreparationOrder:
     calculation: DoseCalculation
     course: dict[str, Any] | None = None
     regimen: str | None = None
-    coverage: dict[str, Any] | None = None
+    coverage: CoverageDecision | None = None
 
     @property
     def cycle(self) -> int:
@@ -243,7 +244,7 @@ class PreparationOrder:
         if self.regimen is not None:
             found["regimen"] = self.regimen
         if self.coverage is not None:
-            found["coverage"] = self.coverage
+            found["coverage"] = self.coverage.to_dict()
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,7 +270,7 @@ class PreparationOrder:
             calculation=calculation,
             course=dict(course) if isinstance(course, Mapping) else None,
             regimen=str(regimen) if regimen else None,
-            coverage=dict(coverage) if isinstance(coverage, Mapping) else None,
+            coverage=CoverageDecision.from_dict(dict(coverage)) if isinstance(coverage, Mapping) else None,
         )
 
 

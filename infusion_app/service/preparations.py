@@ -636,7 +636,7 @@ class PreparationService:
         order: DoseOrder,
         user: User,
         vials: Iterable[VialRecord] = (),
-        coverage: dict[str, Any] | None = None,
+        coverage: CoverageDecision | dict[str, Any] | None = None,
         product_confirmed: bool = False,
         correction: tuple[User, str] | None = None,
         monograph: Monograph | None = None,
@@ -692,8 +692,9 @@ class PreparationService:
                            {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops})
             )
             raise PreparationBlocked(calculation)
+        decision = CoverageDecision.from_dict(coverage) if isinstance(coverage, dict) else coverage
         stored_order = PreparationOrder(order, calculation, course_on_file,
-                                        drug.regimen.id if drug.regimen is not None else None, coverage)
+                                        drug.regimen.id if drug.regimen is not None else None, decision)
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
 
