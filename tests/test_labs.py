@@ -425,3 +425,47 @@ def test_course_given_checks_the_labs_with_exit_1_and_records_a_pharmacists_devi
 def show_dose(folder):
     done = run_cli("course", "show", "MRN001", "--data-dir", folder, "--json")
     return done.json()["doses_given"][0]
+
+
+# -- QTc and electrolytes drive a warning or a hold (label 5.5; thresholds from the monograph) -----------
+
+def test_a_qtc_above_the_hold_threshold_holds_the_dose_until_a_repeat_ecg_is_below_it(services):
+    _service, courses, clock = services
+    for kind in ("cbc", "liver", "electrolytes"):
+        _lab(courses, kind)
+    held = _lab(courses, "ecg", qtc_ms=512)
+    assert [a.code for a in held.advice] == ["qtc-hold"] and held.records
+    assert "QTc 512 ms is above 500 ms" in held.advice[0].message
+    assert {s.path for s in held.advice[0].sources} >= {"monitoring.qt.qtc_hold_above"} and held.advice[0].pending_verification
+    status = courses.status("MRN001")
+    assert any("qtc-hold" in b for b in status.next_dose.blocked_by)
+    assert any(f.startswith("QT (QTc 512 ms") and "pending pharmacist review" in f for f in status.next_dose.flags)
+    clock.advance(hours=3)
+    repeat = _lab(courses, "ecg", qtc_ms=486)
+    assert [a.code for a in repeat.advice] == ["qtc-warning", "qtc-ok"]
+    status = courses.status("MRN001")
+    assert status.next_dose.blocked_by == ()
+    assert any("QTc 486 ms is above 480 ms: Use with caution" in f for f in status.next_dose.flags)
+
+
+def test_a_qtc_risen_more_than_60_ms_from_baseline_holds_and_low_electrolytes_warn():
+    c = _started()
+    record_normal_labs(c, NOON - timedelta(hours=2))  # baseline QTc 420 ms
+    complete_checklist(c, NOON)
+    record_dose(c, 1, 1, D("2026-12-20"), D("2026-12-20"), monograph=BESPONSA)
+    at = NOON + timedelta(days=6)
+    risen = labs.record_lab(c, "ecg", labs.lab_values("ecg", qtc_ms=482), at, at, "test")
+    [hold] = [a for a in labs.lab_advice(c, risen, (1, 8), BESPONSA) if a.code == "qtc-hold"]
+    assert "QTc rose 62 ms from the baseline 420 ms (more than 60 ms)" in hold.message
+    low = labs.record_lab(c, "electrolytes", labs.lab_values("electrolytes", potassium=3.1, magnesium=0.9), at, at, "test")
+    [warning] = labs.lab_advice(c, low, (1, 8), BESPONSA)
+    assert warning.code == "electrolytes-low" and "potassium 3.1 mmol/L is below 3.5 mmol/L" in warning.message
+    assert not warning.blocks_dosing
+    shown = labs.qt_warnings(c, at, BESPONSA)
+    assert any("potassium 3.1 mmol/L is below 3.5 mmol/L" in line for line in shown)
+
+
+def test_the_qt_thresholds_are_monograph_data_with_their_source_and_verify_marks():
+    for name in ("qtc_warn_above", "qtc_hold_above", "qtc_increase_hold_above", "potassium_min", "magnesium_min"):
+        fact = BESPONSA.fact(f"monitoring.qt.{name}")
+        assert fact.verify and "5.5" in fact.citation, name

@@ -69,7 +69,7 @@ from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from . import checklist as start_checklist
 from .checklist import Checklist
-from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag
+from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag, qt_warnings
 from .limits import SitePolicy, site_defaults
 from .monograph import RESPONSES, Monograph, response_label
 from .quantities import Quantity
@@ -1209,6 +1209,7 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
         low = low_counts_flag(course, at, m)
         if low:
             next_dose = replace(next_dose, flags=next_dose.flags + (f"labs: {low}",))
+        next_dose = replace(next_dose, flags=next_dose.flags + tuple(qt_warnings(course, at, m)))
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
     needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, monograph=m)) if next_dose is not None and not discontinued else ()
     return CourseStatus(
@@ -1325,5 +1326,6 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     if blocks:
         raise CourseBlocked(blocks)
     flags = tuple(a.message for a in status.advice if a.code in ("loss-of-response", "weight-recheck"))
+    flags += tuple(qt_warnings(course, _instant(today, now), m))
     return CourseOrder(course.mrn, cycle, day, course_response, course_pct, dose.mg_per_m2, dose.earliest, dose.latest,
                        tuple(declined_discontinuations(course)), flags)

@@ -69,6 +69,7 @@ RECOVERY_CLEARS = {
     "liver-exempt": ("liver-hold", "liver-grade-2-hold"),
     "non-hematologic-ok": ("non-hematologic-hold",),
     "hematologic-ok": ("hematologic-hold-next-cycle",),
+    "qtc-ok": ("qtc-hold",),
 }
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .dose_modification import Advice, Counts, hematologic_advice, liver_advice, low_counts_advice, vod_sos_advice
+from .dose_modification import Action, Advice, Counts, RuleSource, hematologic_advice, liver_advice, low_counts_advice, vod_sos_advice
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import SitePolicy, site_defaults
@@ -396,10 +396,97 @@ def low_counts_flag(course: Any, at: datetime, monograph: Monograph) -> str | No
             f"after {limit} days if they are drug-related)")
 
 
+QT = "monitoring.qt"
+
+
+def baseline_ecg(course: Any) -> LabResult | None:
+    """The QTc the increase is measured from: the last ECG on or before the first dose's day."""
+    if not course.doses:
+        return None
+    return latest(course, "ecg", _local_end_of(min(d.given_on for d in course.doses)))
+
+
+def _qt_sources(m: Monograph, *names: str) -> tuple[RuleSource, ...]:
+    return tuple(RuleSource.of(m.fact(f"{QT}.{name}")) for name in names)
+
+
+def qt_advice(course: Any, result: LabResult, monograph: Monograph) -> list[Advice]:
+    """An ECG against the monograph's QTc thresholds (label 5.5, numbers marked for verification):
+    above the hold threshold, or risen from baseline by more than the increase threshold, the dose is
+    held until a pharmacist decides or an ECG below them is recorded ('qtc-ok'); above the warning
+    threshold, a warning; electrolytes below their limits, a warning."""
+    m = monograph
+    if f"{QT}.qtc_hold_above" not in m.facts:
+        return []
+    caution = m.text(f"{QT}.caution")
+    if result.kind == "electrolytes":
+        low = _low_electrolytes(result, m)
+        if not low:
+            return []
+        return [Advice("electrolytes-low", Action.CONTINUE, f"{'; '.join(low)}: {caution}",
+                       _qt_sources(m, "potassium_min", "magnesium_min", "caution"), details=dict(result.values))]
+    if result.kind != "ecg":
+        return []
+    qtc = float(result.values["qtc_ms"])
+    hold = m.magnitude(f"{QT}.qtc_hold_above", "ms")
+    warn = m.magnitude(f"{QT}.qtc_warn_above", "ms")
+    rise_limit = m.magnitude(f"{QT}.qtc_increase_hold_above", "ms")
+    base = baseline_ecg(course)
+    rise = qtc - float(base.values["qtc_ms"]) if base is not None and base is not result else None
+    details = {"qtc_ms": qtc, "baseline_qtc_ms": float(base.values["qtc_ms"]) if base is not None else None}
+    reasons = []
+    if qtc > hold:
+        reasons.append(f"QTc {format_number(qtc, 0)} ms is above {format_number(hold, 0)} ms")
+    if rise is not None and rise > rise_limit:
+        reasons.append(f"QTc rose {format_number(rise, 0)} ms from the baseline {format_number(qtc - rise, 0)} ms "
+                       f"(more than {format_number(rise_limit, 0)} ms)")
+    sources = _qt_sources(m, "qtc_hold_above", "qtc_increase_hold_above", "caution")
+    if reasons:
+        return [Advice("qtc-hold", Action.HOLD_DOSE,
+                       f"{'; '.join(reasons)}: hold the dose until a repeat ECG is below these limits or a pharmacist "
+                       f"decides (QT interval prolongation). {caution}", sources, details=details)]
+    ok = Advice("qtc-ok", Action.CONTINUE,
+                f"QTc {format_number(qtc, 0)} ms is within the limits for dosing (at most {format_number(hold, 0)} ms, "
+                f"at most {format_number(rise_limit, 0)} ms above baseline)", sources, details=details)
+    if qtc > warn:
+        return [Advice("qtc-warning", Action.CONTINUE,
+                       f"QTc {format_number(qtc, 0)} ms is above {format_number(warn, 0)} ms: {caution}",
+                       _qt_sources(m, "qtc_warn_above", "caution"), details=details), ok]
+    return [ok]
+
+
+def _low_electrolytes(result: LabResult, m: Monograph) -> list[str]:
+    low = []
+    for name, label in (("potassium", "potassium"), ("magnesium", "magnesium")):
+        limit = m.magnitude(f"{QT}.{name}_min", "mmol/L")
+        if float(result.values[name]) < limit:
+            low.append(f"{label} {format_number(float(result.values[name]), 2)} mmol/L is below {format_number(limit, 2)} mmol/L")
+    return low
+
+
+def qt_warnings(course: Any, at: datetime, monograph: Monograph) -> list[str]:
+    """The QT warnings of the latest ECG and electrolytes up to `at`, for the checks before a dose."""
+    m = monograph
+    if f"{QT}.qtc_hold_above" not in m.facts:
+        return []
+    found: list[str] = []
+    for kind in ("ecg", "electrolytes"):
+        result = latest(course, kind, at)
+        if result is None:
+            continue
+        for advice in qt_advice(course, result, m):
+            if advice.code in ("qtc-warning", "electrolytes-low", "qtc-hold"):
+                pending = " (thresholds pending pharmacist review)" if advice.pending_verification else ""
+                found.append(f"QT ({lab_summary(result)}, {result.taken_at.astimezone().date().isoformat()}): {advice.message}{pending}")
+    return found
+
+
 def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None,
                monograph: Monograph) -> list[Advice]:
     """The label's advice from one result, for the next dose (cycle, day) of the course."""
     m = monograph
+    if result.kind in ("ecg", "electrolytes"):
+        return qt_advice(course, result, m)
     if result.kind == "cbc":
         return _low_counts_advice(course, result, m) + _cbc_advice(course, result, next_dose, m)
     if result.kind == "liver":

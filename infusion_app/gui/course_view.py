@@ -360,6 +360,11 @@ class CourseView(QWidget):
         self.labs_needed_label = message_label("", "", page)
         self.labs_needed_label.setObjectName("labsNeeded")
         layout.addWidget(self.labs_needed_label)
+        # What the values say before the next dose (QT, low counts, liver tests after a dose): the engine's flags.
+        self.dose_checks_label = message_label("", "warning", page)
+        self.dose_checks_label.setObjectName("doseChecks")
+        self.dose_checks_label.setWordWrap(True)
+        layout.addWidget(self.dose_checks_label)
         self.labs_table = _table(["Taken", "Test", "Result", "Recorded by"], page, 2)
         self.labs_table.setObjectName("labsTable")
         layout.addWidget(self.labs_table, 1)
@@ -463,6 +468,8 @@ class CourseView(QWidget):
                       + ". Record them (Record, Labs before a dose) or a pharmacist overrides with a reason.", "hardstop")
         else:
             self._say(self.labs_needed_label, f"The labs for cycle {status.next_dose.cycle} Day {status.next_dose.day} are on file.", "ok")
+        flags = status.next_dose.flags if status is not None and status.next_dose is not None else ()
+        self._say(self.dose_checks_label, "\n".join(f"CHECK: {f}" for f in flags), "warning")
         overrides = status.course.lab_overrides if status else []
         self.lab_overrides_label.setText("\n".join(
             f"Labs overridden for cycle {o.cycle} Day {o.day} by {o.pharmacist} ({format_instant(o.at)}): {o.reason}"

@@ -319,3 +319,20 @@ def test_a_form_saved_over_a_course_another_station_changed_meanwhile_is_refused
         assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="4000", date="2026-03-03")
     finally:
         other_station.close()
+
+
+def test_a_qtc_entered_in_the_form_holds_and_is_shown_on_the_checks_before_the_dose(qtbot, service, pharmacist, nurse, clock):
+    """Review: QTc and electrolytes drove nothing; the QT thresholds (label 5.5, pending review) now warn or hold."""
+    courses = CourseService(service)
+    courses.new_course("MRN7010", False, pharmacist)
+    courses.start_cycle("MRN7010", clock.now().date(), pharmacist)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN7010")
+    text = fill_form(qtbot, view, "lab", kind="ECG (QTc), baseline", qtc_ms="512")
+    assert "QTc 512 ms is above 500 ms" in text
+    assert any("qtc-hold" in b for b in courses.status("MRN7010").next_dose.blocked_by)
+    assert not view.dose_checks_label.isHidden()
+    assert "CHECK: QT (QTc 512 ms" in view.dose_checks_label.text() and "pending pharmacist review" in view.dose_checks_label.text()
