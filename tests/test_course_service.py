@@ -115,6 +115,10 @@ def test_an_override_is_stored_with_the_pharmacist_and_reason(services):
     assert dose.override_reason == "admitted (override by Pat Pharmacist)"
     with pytest.raises(StepRefused):
         courses.record_dose("MRN001", 1, 15, "2026-12-31", "Nina Nurse", override=Override("Nina Nurse", "x", ""))
+    # Re-walk finding: a pharmacist recording the dose overrode her own hard stop.
+    with pytest.raises(StepRefused) as own:
+        courses.record_dose("MRN001", 1, 15, "2026-12-31", "Pat Pharmacist", override=Override("Pat Pharmacist", "prescriber wants it", ""))
+    assert own.value.code == "override_not_independent" and "another pharmacist" in own.value.message
 
 
 def test_advice_and_decision_round_trip_and_apply(services):

@@ -263,6 +263,10 @@ class CourseService:
                 self._check_prepared_dose(mrn, cycle, day, prep)
         if override is not None and override.pharmacist:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
+            if override.pharmacist.strip().casefold() == actor.name.strip().casefold():
+                # As at the bench: the override is a second pharmacist's judgement, not the recorder's own.
+                raise StepRefused("override_not_independent",
+                                  f"{actor.name} records this dose: the overriding pharmacist must be another pharmacist")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         labs_at = self._dose_instant(given_on, prep if preparation_id else None)
         self._change(mrn, actor, "course.dose_given",
