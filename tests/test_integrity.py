@@ -413,7 +413,9 @@ def test_two_deactivations_racing_cannot_leave_no_pharmacist(data, monkeypatch):
 # -- 16. names: NFKC, look-alikes, the administrator's name -----------------------------------
 
 
-@pytest.mark.parametrize("name", ["Paul Pharm", "Pаul Pharm", "ＰＡＵＬ ＰＨＡＲＭ", "Paul  Phárm", "local-admin (os user root)", "Local-Admin"])
+@pytest.mark.parametrize("name", ["Paul Pharm", "Pаul Pharm", "ＰＡＵＬ ＰＨＡＲＭ", "Paul  Phárm", "local-admin (os user root)", "Local-Admin",
+                                  # re-walk: punctuation and spacing that print like the reserved names
+                                  "local–admin", "local_admin", "Local Admin", "local.admin", "localadmin", "sign in", "Sign_In"])
 def test_look_alike_and_reserved_names_are_refused(data, name):
     from infusion_app.domain.errors import ValidationError
 
@@ -422,6 +424,8 @@ def test_look_alike_and_reserved_names_are_refused(data, name):
         with pytest.raises(ValidationError) as refused:
             service.add_user(name, Role.NURSE, "975310", actor=paul)
         assert refused.value.field == "name"
+        if "admin" in name.casefold() or "sign" in name.casefold():
+            assert "reserved" in refused.value.message
 
 
 def test_a_full_width_name_is_stored_normalised(data):

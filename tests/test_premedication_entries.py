@@ -355,3 +355,23 @@ def test_a_correction_cannot_be_corrected_in_turn_and_says_which_entry_to_correc
                            reason="again")
     assert refused.field == "corrects" and "correction of premedication 1" in refused.message
     assert "give 1 as the entry to correct" in refused.message
+
+
+@pytest.mark.parametrize("look_alike", ["dexamethas\u043ene", "dexa\u200bmethasone"])
+def test_a_look_alike_drug_name_is_refused_naming_what_is_wrong(look_alike):
+    """Re-walk of items 16/19: a Cyrillic о or a zero-width space made 'dexamethasone' another drug
+    ('other'), around the duplicate guard; the sheet printed four identical entries."""
+    ward = Ward()
+    refused = ward.invalid(EventType.PREMEDICATION, NINA, R, drug_class="corticosteroid", drug=look_alike, dose="10 mg",
+                           other=True, dose_checked=True)
+    assert refused.field == "drug" and ("alphabets" in refused.message or "invisible" in refused.message)
+
+
+def test_a_full_width_drug_name_is_the_listed_drug_and_a_double_entry_of_it():
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="corticosteroid", drug="dexamethasone", dose="10 mg")
+    listed = ward.refused(EventType.PREMEDICATION, NINA, R, drug_class="corticosteroid", drug="ｄｅｘａｍｅｔｈａｓｏｎｅ",
+                          dose="10 mg", other=True, dose_checked=True)
+    assert listed.code in ("premedication_other_is_listed", "premedication_duplicate")
+    double = ward.refused(EventType.PREMEDICATION, NINA, R, drug_class="corticosteroid", drug="ＤＥＸＡＭＥＴＨＡＳＯＮＥ", dose="10 mg")
+    assert double.code == "premedication_duplicate"

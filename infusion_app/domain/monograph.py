@@ -20,6 +20,7 @@ from typing import Any, Literal
 from importlib.resources.abc import Traversable
 
 from .errors import DataFileError, ValidationError
+from .lookalikes import skeleton
 from .quantities import Quantity, has_dimension
 from .resources import installed_monograph_ids, load_toml, resource_path
 
@@ -90,12 +91,13 @@ class PremedicationDrug:
     child_max: Fact | None = None
 
     def is_named(self, text: str) -> bool:
-        return " ".join(str(text).split()).casefold() in (self.name, *self.aliases)
+        # By skeleton: full-width letters, a look-alike Cyrillic letter or a zero-width space do not make another drug.
+        return skeleton(str(text)) in {skeleton(n) for n in (self.name, *self.aliases)}
 
     def named_within(self, text: str) -> bool:
         """The drug's name or an alias appears as a word in `text` ("acetaminophen PO", "Solu-Medrol 125")."""
-        words = " ".join(re.split(r"[^\w-]+", str(text).casefold()))
-        return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words) for name in (self.name, *self.aliases))
+        words = " ".join(re.split(r"[^\w-]+", skeleton(str(text))))
+        return any(re.search(rf"(?<![\w-]){re.escape(skeleton(name))}(?![\w-])", words) for name in (self.name, *self.aliases))
 
 
 @dataclass

@@ -53,6 +53,7 @@ from .deadlines import (
 )
 from .double_check import ENTERED_FIELDS, FIELD_WORDS, IncompleteCheck, verification_mismatches
 from .identity import confirmation_mismatches
+from .lookalikes import invisible_characters, mixed_alphabet_word, skeleton
 from .errors import ValidationError
 from .formatting import format_amount, format_instant, utc_iso
 from .limits import SitePolicy
@@ -313,7 +314,13 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
     drug_class = str(event.details.get("drug_class", "")).strip().lower()
     if drug_class not in classes:
         raise ValidationError("drug_class", f"must be one of {', '.join(classes)}")
-    _text("drug", event.details.get("drug"))
+    drug_text = _text("drug", event.details.get("drug"))
+    hidden = invisible_characters(drug_text)
+    if hidden:
+        raise ValidationError("drug", f"holds invisible characters ({', '.join(hidden)}); type the drug's name, e.g. dexamethasone")
+    mixed = mixed_alphabet_word(drug_text)
+    if mixed:
+        raise ValidationError("drug", f"'{mixed}' mixes letters of different alphabets; type the drug's name, e.g. dexamethasone")
     for flag in ("other", "dose_checked"):
         if not isinstance(event.details.get(flag, False), bool):
             raise ValidationError(flag, "must be true or false")
@@ -931,7 +938,7 @@ def _check_premedication_time(
 
     def same_drug(earlier: Event) -> bool:
         text = " ".join(str(earlier.details.get("drug", "")).split())
-        return drug.is_named(text) if isinstance(drug, PremedicationDrug) else text.casefold() == drug
+        return drug.is_named(text) if isinstance(drug, PremedicationDrug) else skeleton(text) == skeleton(drug)
 
     for number, earlier in numbered_premedications(prep):
         if number == replacing or _class_of(earlier) != drug_class or not same_drug(earlier):

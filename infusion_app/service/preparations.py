@@ -23,6 +23,7 @@ from ..domain.clock import Clock, MonotonicClock, SystemClock
 from ..domain.connection import ConnectionState, ConnectionWatch, NotLive
 from ..domain.deadlines import Deadline
 from ..domain.dosing import DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
+from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
@@ -95,23 +96,9 @@ def local_admin_name() -> str:
     return f"local-admin (os user {os_account()})"
 
 
-# Letters of other alphabets that look like Latin ones: a name written with them is another
-# person to the database but the same person on a printed record.
-_LOOKALIKES = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "һ": "h", "ո": "n", "ս": "u",
-    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
-    "ℓ": "l", "ı": "i", "0": "o", "1": "l", "|": "l",
-})
-
-
 def name_skeleton(name: str) -> str:
-    """The shape of a name for comparison: NFKC, case-folded, look-alike letters mapped to Latin, accents dropped."""
-    import unicodedata
-
-    folded = unicodedata.normalize("NFKC", " ".join(name.split())).casefold().translate(_LOOKALIKES)
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace(" ", "")
+    """The shape of a name for comparison (domain/lookalikes.py): "Tina" and "Tinа" with a Cyrillic а are one."""
+    return skeleton(name, keep_spaces=False)
 
 
 def _clean_text(field_name: str, value: Any, maximum: int, minimum: int = 1) -> str:
@@ -135,7 +122,9 @@ def validate_user_name(name: Any) -> str:
     if isinstance(name, str):
         name = unicodedata.normalize("NFKC", name)
     text = _clean_text("name", name, NAME_MAX)
-    if name_skeleton(text).startswith(name_skeleton("local-admin")) or text.casefold().startswith("sign-in"):
+    # Letters and digits only: "local–admin", "local_admin", "Local Admin" print like the reserved name.
+    letters = "".join(ch for ch in name_skeleton(text) if ch.isalnum())
+    if letters.startswith(("localadmin", "signin")):
         raise ValidationError("name", f"'{text}' is reserved for the program's own records; choose a person's name")
     return text
 
