@@ -509,11 +509,16 @@ def judged_by(course: Course, monograph: Monograph) -> Monograph:
     return monograph
 
 
+def keeps_course(monograph: Monograph) -> bool:
+    """A course is kept for a drug whose cycles the response decides; a regimen's doses are each prepared."""
+    return monograph.decided_by == "response" and "cycles" in monograph.raw
+
+
 def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_birth: date | None = None,
                child_reason: str = "", today: date | None = None, *, monograph: Monograph) -> Course:
     """A course of `monograph`'s drug. With the date of birth the age decides whether the children's rules
     apply (weight re-check); the manual child flag then only overrides it, and always with a reason."""
-    if monograph.decided_by != "response" or "cycles" not in monograph.raw:
+    if not keeps_course(monograph):
         raise ValidationError("drug", f"a course of {monograph.brand_name} is not kept: its doses follow a regimen, "
                                       "not cycles decided by the response; prepare each dose of the regimen")
     mrn = str(mrn or "").strip()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_number
+from ..domain.monograph import Monograph
 from ..domain.preparation import StepRefused
 from .widgets import message_label, set_role
 from .errors import error_text
@@ -154,19 +155,47 @@ class CourseForms(QWidget):
         layout.addStretch(1)
         self.fields: dict[str, dict[str, Any]] = {}
         self._actions: list[tuple[str, Callable[[], str]]] = []
+        self._building = True  # the view that names the MRN is not yet built
         self._build()
+        self._building = False
+        self.show_drug()
         self.action.currentIndexChanged.connect(self.stack.setCurrentIndex)
         self.action.currentIndexChanged.connect(lambda _i: self._say("", ""))
 
     # -- building ----------------------------------------------------------------------------
+    def drug(self) -> Monograph:
+        """The drug of the course the forms act on: the shown course's own, else the drug a new course
+        would be opened for (picked on the new-course form)."""
+        mrn = "" if self._building else self._mrn_now()
+        course = self.courses.course(mrn) if mrn else None
+        if course is not None:
+            return self.courses.monograph_of(course)
+        picked = self.fields.get("new", {}).get("drug")
+        drugs = {m.id: m for m in self.courses.course_drugs()}
+        if picked is not None and picked.currentData() in drugs:
+            return drugs[picked.currentData()]
+        return next(iter(drugs.values()), self.courses.monograph)
+
+    def show_drug(self) -> None:
+        """The choices that are the drug's own (its responses), for the course now shown."""
+        combo = self.fields["response"]["response"]
+        choices = self.drug().response_choices()
+        combo.clear()
+        combo.addItem("— choose —", None)
+        for response, words in choices:
+            combo.addItem(words, response)
+        index = self.action.findData("response")
+        # The response form only where the drug's data has responses that decide its dose.
+        self.action.model().item(index).setEnabled(bool(choices))  # type: ignore[attr-defined]
+
     def _extended(self) -> str:
         """The extended first cycle's length, from the course's monograph ("<n> days")."""
-        days = self.courses.monograph.magnitude("cycles.first_cycle_extended_length", "day")
+        days = self.drug().magnitude("cycles.first_cycle_extended_length", "day")
         return f"{format_number(days)} days"
 
     def _extension_reason(self) -> str:
         """What the label gives as the reason to extend (the monograph's citation of the value)."""
-        return f"the label's reason: {self.courses.monograph.fact('cycles.first_cycle_extended_length').where}"
+        return f"the label's reason: {self.drug().fact('cycles.first_cycle_extended_length').where}"
 
     def _form(self, key: str, title: str, run: Callable[[], str], rows: list[tuple[str, str, QWidget]]) -> None:
         page = QWidget(self)
@@ -206,6 +235,8 @@ class CourseForms(QWidget):
     def _build(self) -> None:
         day = "e.g. 2026-12-01"
         self._form("new", "A new treatment course", self._new, [
+            # Only the drugs a course is kept for (a regimen's doses are each prepared at the bench).
+            ("drug", "Drug", self._combo([(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()])),
             ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
             ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
             ("child", "Children's weight threshold whatever the age", QCheckBox("Children's weight threshold whatever the age")),
@@ -219,7 +250,7 @@ class CourseForms(QWidget):
             ("dosing", "Use it as the dosing weight", QCheckBox("Use it as the dosing weight")),
         ])
         self._form("response", "A response assessment", self._response, [
-            ("response", "Response", self._combo([("— choose —", None), ("CR", "cr"), ("CRi", "cri"), ("no response", "none")])),
+            ("response", "Response", self._combo([("— choose —", None)])),  # the drug's own responses (show_drug)
             ("mrd", "MRD", self._combo([("not assessed", None), ("negative", True), ("positive", False)])),
             ("date", "Assessed on", self._line(day)),
         ])
@@ -254,7 +285,7 @@ class CourseForms(QWidget):
     def _build_labs(self) -> None:
         from ..domain.dose_modification import exempt_liver_causes
 
-        causes = [("none of these", None)] + [(text, key) for key, text in exempt_liver_causes(self.courses.monograph).items()]
+        causes = [("none of these", None)] + [(text, key) for key, text in exempt_liver_causes(self.drug()).items()]
         rows: list[tuple[str, str, QWidget]] = [
             ("kind", "Test", self._combo([(title, kind) for kind, (title, _f) in LAB_FORMS.items()])),
             ("taken", "Taken at", self._line("blank: now; or e.g. 2026-12-02T08:30+01:00")),
@@ -352,7 +383,7 @@ class CourseForms(QWidget):
         hsct = self._choice("new", "hsct", "HSCT planned")
         dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
         self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked(), date_of_birth=dob,
-                                child_reason=f["child_reason"].text().strip())
+                                child_reason=f["child_reason"].text().strip(), monograph=self.drug())
         return "Course created."
 
     def _blasts(self) -> str:
@@ -407,7 +438,7 @@ class CourseForms(QWidget):
                     label = next(lbl for n, lbl, _k in ASSESSMENTS[kind][1] if n == name)
                     raise ValidationError(label, "must be given for this rule")
 
-        monograph = self.courses.monograph
+        monograph = self.drug()
         if kind == "overdue":
             records = self.courses.assess_overdue(mrn, self._user(), expected=self._expected())
             return f"{len(records)} advice item(s) stored for a decision (Dose modifications)."

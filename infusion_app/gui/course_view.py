@@ -371,14 +371,9 @@ class CourseView(QWidget):
         self.lab_overrides_label = message_label("", "warning", page)
         self.lab_overrides_label.setObjectName("labOverrides")
         layout.addWidget(self.lab_overrides_label)
-        m = self.courses.monograph
-        other = m.raw.get("warnings", {}).get("other")
+        # The label's other warnings beside the labs they concern (the course's own drug's: _fill_labs).
         self.warnings_label = message_label("", "", page)
         self.warnings_label.setObjectName("courseWarnings")
-        if other:
-            # The label's other warnings beside the labs they concern (the boxed one stays on the sheet and label).
-            self.warnings_label.setText("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
-                                        + f"\nSource: {m.fact('warnings.other').citation}")
         layout.addWidget(self.warnings_label)
         self.labs_table.setMinimumHeight(180)
         scroll.setWidget(page)
@@ -439,8 +434,20 @@ class CourseView(QWidget):
         self._fill_calendar(status)
         self._fill_doses(status)
         self._fill_responses(status)
+        self.forms.show_drug()
+        self._fill_warnings(status)
         self._fill_advice(status)
         self._fill_labs(status)
+
+    def _fill_warnings(self, status: CourseStatus | None) -> None:
+        """The course's drug's other warnings (the boxed one stays on the sheet and label); its responses tab only if it has responses."""
+        m = status.monograph if status is not None else None
+        text = ""
+        if m is not None and m.raw.get("warnings", {}).get("other"):
+            text = ("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
+                    + f"\nSource: {m.fact('warnings.other').citation}")
+        self.warnings_label.setText(text)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.responses_table), m is None or bool(m.response_choices()))
 
     def _fill_labs(self, status: CourseStatus | None) -> None:
         from ..domain.labs import LAB_TITLES, lab_summary
@@ -589,7 +596,7 @@ class CourseView(QWidget):
                 found.append(f"Cycle {plan.cycle} starts ({plan.length_days} days)")
         for response in self.status.course.responses:
             if response.assessed_on == day:
-                found.append(f"Response assessed: {self.courses.monograph.response_words(response.response)}")
+                found.append(f"Response assessed: {self.status.monograph.response_words(response.response)}")
         return found
 
     def _date_selected(self) -> None:
@@ -627,7 +634,7 @@ class CourseView(QWidget):
         for row, response in enumerate(responses):
             mrd = {True: "negative", False: "positive", None: "not assessed"}[response.mrd_negative]
             for column, text in enumerate(
-                (response.assessed_on.isoformat(), self.courses.monograph.response_words(response.response), mrd)
+                (response.assessed_on.isoformat(), status.monograph.response_words(response.response), mrd)
             ):
                 self.responses_table.setItem(row, column, _item(text))
 

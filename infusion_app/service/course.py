@@ -156,6 +156,11 @@ class CourseService:
     def mrns(self) -> list[str]:
         return self.repository.list_mrns()
 
+    def course_drugs(self) -> list[Monograph]:
+        """The installed drugs a course is kept for (domain keeps_course); the service's drug first."""
+        found = [m for m in self.service.drugs() if rules.keeps_course(m)]
+        return sorted(found, key=lambda m: m.id != self.monograph.id)
+
     def monograph_of(self, course: Course) -> Monograph:
         """The course's own drug (its monograph_id), by whose monograph every dose of it is judged."""
         return self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
