@@ -3,7 +3,7 @@
 A measurement, not a test (never collected by pytest, never gates CI):
 
     .venv/bin/python packaging/benchmarks/bench_stations.py [--stations 8] [--seconds 180] [--no-kill]
-                                                            [--baseline-seconds 20] [--database postgresql+psycopg://...]
+                                [--baseline-seconds 20] [--steady-seconds 60] [--database postgresql+psycopg://...]
 
 Without --database it starts a throwaway cluster (tests/postgres_server.py; Debian's postgresql,
 installed by packaging/bootstrap.sh --test) with durable settings (fsync on), and migrates a new
@@ -17,7 +17,8 @@ preparation's new step reaches its board: commit-to-other-board repaint. Afterwa
 acknowledged step is in the database, the audit chain verifies (chain, anchors, tables against the
 log), no station printed a traceback. Prints events/s, p50/p95/max latency of one step, the repaint
 median/p95, and the counts; first the same measured with one station alone for
---baseline-seconds, the baseline of this run.
+--baseline-seconds (the baseline of this run), then all stations without kills for
+--steady-seconds (what the kills cost: a killed station's restart takes seconds of start-up).
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=180, help="the measured run (default 180 s)")
     parser.add_argument("--baseline-seconds", type=float, default=20, help="one station alone first, the baseline (0: none)")
+    parser.add_argument("--steady-seconds", type=float, default=60,
+                        help="then all stations without kills (0: none), before the measured run with kills")
     parser.add_argument("--no-kill", dest="kill", action="store_false", help="never SIGKILL a station (default: one every 2-5 s, restarted)")
     parser.add_argument("--database", help="a PostgreSQL URL (a new, empty database); default: a throwaway cluster")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -285,12 +288,16 @@ def main() -> int:
         if args.baseline_seconds > 0:
             baseline = run_phase(work, database, log, 1, args.baseline_seconds, False, rng)
             print(report("baseline, 1 station alone, no kills", baseline))
+        steady = None
+        if args.kill and args.steady_seconds > 0:
+            steady = run_phase(work, database, log, args.stations, args.steady_seconds, False, rng)
+            print(report(f"{args.stations} stations, no kills", steady))
         result = run_phase(work, database, log, args.stations, args.seconds, args.kill, rng)
         print(report(f"{args.stations} stations" + (f", {result['kills']} SIGKILLs" if args.kill else ""), result))
         with open_service(data_dir=work, database=database) as service:
             check = service.verify_audit()
         tracebacks = log.read_text(errors="replace").count("Traceback") if log.exists() else 0
-        lost = result["lost"] + (baseline["lost"] if baseline else 0)
+        lost = result["lost"] + sum(phase["lost"] for phase in (baseline, steady) if phase)
         print(f"lost acknowledged: {lost}; audit chain: {'intact' if check.intact else 'BROKEN: ' + str(check.reason)} "
               f"({check.entries} entries); tracebacks: {tracebacks}")
         return 0 if lost == 0 and check.intact and tracebacks == 0 else 1
