@@ -143,3 +143,12 @@ def test_an_offset_used_that_day_but_not_at_that_time_is_warned_about():
     # Clocks went back at 02:00 on 2026-11-01: at noon New York is at -05:00, not -04:00.
     (warning,) = read_instant("2026-11-01T12:00-04:00", "--at", NEW_YORK).warnings
     assert "11:00 EST" in warning and "2026-11-01T12:00-05:00" in warning
+
+
+@pytest.mark.parametrize("typed", ["２026-12-02T19:20+00:00", "٢٠٢٦-12-02T19:20+00:00", "2026-12-02T１9:20+00:00"])
+def test_an_instant_with_digits_other_than_ascii_is_refused(typed):
+    from infusion_app.domain.errors import ValidationError
+    from infusion_app.domain.instants import parse_iso_instant
+
+    with pytest.raises(ValidationError):
+        parse_iso_instant(typed, "--at")

@@ -250,3 +250,19 @@ def test_a_number_with_thousands_of_digits_is_refused_not_crashed(text):
     with pytest.raises(ValidationError) as raised:
         parse_weight(text)
     assert raised.value.field == "weight" and "too many digits" in raised.value.message
+
+
+@pytest.mark.parametrize("typed", ["١٧٠ cm", "१७० cm"])
+def test_a_height_in_digits_of_another_script_is_refused(typed):
+    from infusion_app.domain.errors import ValidationError
+    from infusion_app.domain.measurements import parse_height
+
+    with pytest.raises(ValidationError):
+        parse_height(typed)
+
+
+def test_a_full_width_height_is_read_and_kept_as_ascii():
+    from infusion_app.domain.measurements import parse_height
+
+    height = parse_height("１７０ cm")
+    assert height.text == "170 cm" and height.magnitude("cm") == 170

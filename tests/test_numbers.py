@@ -40,3 +40,15 @@ def test_other_whole_number_text_is_refused(typed):
     with pytest.raises(ValidationError) as raised:
         whole_number("day", typed, range(0, 30), "0 to 29")
     assert raised.value.field == "day"
+
+
+@pytest.mark.parametrize("typed", ["١٥", "٧٠", "१५", "1٥"])
+def test_digits_of_other_scripts_are_refused_not_read(typed):
+    """Re-walk of issue 15 item 18: float() reads Arabic-Indic and Devanagari digits; a sheet
+    printing them is not read at the bench. (Full-width digits are NFKC's ASCII digits: read.)"""
+    from infusion_app.domain.errors import ValidationError
+    from infusion_app.domain.numbers import read_number
+
+    with pytest.raises(ValidationError):
+        read_number("count", typed, "a count, e.g. 15")
+    assert read_number("count", "１５", "a count, e.g. 15") == 15

@@ -375,3 +375,11 @@ def test_a_full_width_drug_name_is_the_listed_drug_and_a_double_entry_of_it():
     assert listed.code in ("premedication_other_is_listed", "premedication_duplicate")
     double = ward.refused(EventType.PREMEDICATION, NINA, R, drug_class="corticosteroid", drug="ＤＥＸＡＭＥＴＨＡＳＯＮＥ", dose="10 mg")
     assert double.code == "premedication_duplicate"
+
+
+@pytest.mark.parametrize("number", ["８", "٨", "8.0", True])
+def test_a_correction_names_its_entry_in_ascii_digits(number):
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    refused = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=number, dose="500 mg", reason="typed 650")
+    assert refused.field == "corrects"

@@ -39,8 +39,9 @@ _SEPARATOR = r"(?P<sep>[Tt ])"
 _OFFSET_EXTENDED = r"(?P<offset>[Zz]|(?P<sign>[-+\u2212])(?P<off_hour>\d{2})(?::(?P<off_minute>\d{2}))?)"
 _OFFSET_BASIC = r"(?P<offset>[Zz]|(?P<sign>[-+\u2212])(?P<off_hour>\d{2})(?P<off_minute>\d{2})?)"
 _FORMS = (
-    re.compile(_DATE_EXTENDED + _SEPARATOR + _TIME_EXTENDED + rf"{_OFFSET_EXTENDED}?"),
-    re.compile(_DATE_BASIC + _SEPARATOR + _TIME_BASIC + rf"{_OFFSET_BASIC}?"),
+    # ASCII digits only: "２026-12-02" or Arabic-Indic digits are refused, not read.
+    re.compile(_DATE_EXTENDED + _SEPARATOR + _TIME_EXTENDED + rf"{_OFFSET_EXTENDED}?", re.ASCII),
+    re.compile(_DATE_BASIC + _SEPARATOR + _TIME_BASIC + rf"{_OFFSET_BASIC}?", re.ASCII),
 )
 
 

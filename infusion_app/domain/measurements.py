@@ -69,11 +69,11 @@ _NUMBER = re.compile(
       | (?P<frac_num>\d+)/(?P<frac_den>\d+)                            # 1/2
       | (?P<decimal>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE](?P<exponent>[-+]?\d+))?
     )(?P<vulgar>[½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞])?""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # after NFKC (full-width digits are ASCII by then): no digits of other scripts
 )
 _VULGAR_ALONE = re.compile(r"(?P<vulgar>[½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞])")
 _UNIT = re.compile(r"''|′′|’’|[a-zA-Zµμ]+\.?|['′’‘`\"″”“]")
-_DECIMAL_COMMA = re.compile(r"(?<![\d,])(\d+),(\d{1,2}|\d{4,})(?![\d,])")
+_DECIMAL_COMMA = re.compile(r"(?<![\d,])(\d+),(\d{1,2}|\d{4,})(?![\d,])", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -316,7 +316,7 @@ def parse_height(text: str) -> Measurement:
     limits = input_limits()
     quantity, _ = _read("height", text, "[length]", HEIGHT_EXAMPLE, "centimeter")
     warnings = _check_range("height", quantity, limits.height_accepted, limits.height_plausible, "cm")
-    return Measurement("height", text, quantity, warnings)
+    return Measurement("height", _normalize(text), quantity, warnings)  # stored as read: "１７０ cm" is "170 cm"
 
 
 def parse_weight(text: str) -> Measurement:
@@ -328,4 +328,4 @@ def parse_weight(text: str) -> Measurement:
             f"weight typed in {unit_words} ('{str(text).strip()}' = {format_number(quantity.to('kg').magnitude, 2)} kg): "
             "a patient is weighed in kg or lb; check the value and its unit"
         )
-    return Measurement("weight", text, quantity, tuple(warnings))
+    return Measurement("weight", _normalize(text), quantity, tuple(warnings))

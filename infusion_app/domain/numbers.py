@@ -15,8 +15,9 @@ from typing import Any
 
 from .errors import ValidationError
 
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d{1,2}|\d{4,})$")
+# ASCII digits only, after NFKC (which makes full-width digits ASCII): "١٥" is refused, not read as 15.
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?", re.ASCII)
+_DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d{1,2}|\d{4,})$", re.ASCII)
 
 
 def read_number(field: str, value: Any, accepted: str) -> float:

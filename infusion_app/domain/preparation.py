@@ -40,6 +40,7 @@ overridden:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -747,10 +748,10 @@ def premedication_time(prep: Preparation, number: object) -> datetime | None:
 def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int, Event]:
     """The premedication a correction names, by its number among the preparation's events."""
     example = "give the premedication's number shown in the preparation's events, e.g. 3"
-    try:
-        number = int(str(field_value).strip())
-    except (TypeError, ValueError):
-        raise ValidationError("corrects", f"'{field_value}' is not an event number; {example}") from None
+    text = str(field_value).strip()
+    if isinstance(field_value, bool) or not re.fullmatch(r"[0-9]{1,9}", text):  # int() would read "８" and "١"
+        raise ValidationError("corrects", f"'{field_value}' is not an event number; {example}")
+    number = int(text)
     for candidate, event in numbered_premedications(prep):
         if candidate == number:
             return number, event
