@@ -92,9 +92,12 @@ def _window(dose: PlannedDose) -> str:
 def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-    if tooltip:
-        item.setToolTip(tooltip)
+    # The whole text on hover: a row is at most MAX_ROW_LINES lines tall, a longer text is cut there.
+    item.setToolTip(tooltip or text)
     return item
+
+
+MAX_ROW_LINES = 6
 
 
 def _table(headers: list[str], parent: QWidget, stretch: int) -> QTableWidget:
@@ -108,6 +111,12 @@ def _table(headers: list[str], parent: QWidget, stretch: int) -> QTableWidget:
     for column in range(len(headers)):
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
     header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    # Rows follow their text as the columns get their widths: sized once when the table was filled on a
+    # hidden tab (narrow columns), a 200-row labs history kept rows 181 px tall once shown. Capped, so
+    # that no row outgrows the view whatever its text.
+    rows = table.verticalHeader()
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    rows.setMaximumSectionSize(MAX_ROW_LINES * table.fontMetrics().lineSpacing() + 10)
     return table
 
 
@@ -375,7 +384,8 @@ class CourseView(QWidget):
         self.warnings_label = message_label("", "", page)
         self.warnings_label.setObjectName("courseWarnings")
         layout.addWidget(self.warnings_label)
-        self.labs_table.setMinimumHeight(180)
+        # Room for a dozen results on screen; a longer history scrolls inside the table.
+        self.labs_table.setMinimumHeight(max(180, 14 * self.labs_table.fontMetrics().lineSpacing()))
         scroll.setWidget(page)
         return scroll
 
@@ -466,7 +476,6 @@ class CourseView(QWidget):
             texts = (format_instant(result.taken_at), LAB_TITLES[result.kind].split(" (")[0], lab_summary(result), result.recorded_by)
             for column, text in enumerate(texts):
                 self.labs_table.setItem(row, column, _item(text))
-        self.labs_table.resizeRowsToContents()
         if status is None or status.next_dose is None:
             self._say(self.labs_needed_label, "", "")
         elif status.labs_needed:
@@ -626,7 +635,6 @@ class CourseView(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole + 1, notes)
                 self.doses_table.setItem(row, column, item)
         self.dose_notes.setText("* has notes: select the row to read them." if any(d.notes for _p, d in rows) else "")
-        self.doses_table.resizeRowsToContents()
 
     def _fill_responses(self, status: CourseStatus | None) -> None:
         responses = list(status.course.responses) if status else []
@@ -683,7 +691,6 @@ class CourseView(QWidget):
                     item.setBackground(highlight)
                 self.advice_table.setItem(row, column, item)
         self._advice_rows = [entry for entry, *_rest in rows]
-        self.advice_table.resizeRowsToContents()
         self._advice_selection_changed()
 
     # -- interaction -------------------------------------------------------------------------

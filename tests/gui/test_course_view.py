@@ -336,3 +336,59 @@ def test_a_qtc_entered_in_the_form_holds_and_is_shown_on_the_checks_before_the_d
     assert any("qtc-hold" in b for b in courses.status("MRN7010").next_dose.blocked_by)
     assert not view.dose_checks_label.isHidden()
     assert "CHECK: QT (QTc 512 ms" in view.dose_checks_label.text() and "pending pharmacist review" in view.dose_checks_label.text()
+
+
+def _course_with_labs(service, courses, pharmacist, nurse, clock, mrn, count):
+    """A course with `count` lab results of every kind over the past weeks, stored in one write."""
+    from datetime import timedelta
+
+    from infusion_app.domain import labs
+    from infusion_app.domain.ports import AuditDraft
+
+    courses.new_course(mrn, False, pharmacist)
+    course = courses.course(mrn)
+    now = clock.now()
+    kinds = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
+    for index in range(count):
+        kind = kinds[index % len(kinds)]
+        values = dict(NORMAL[kind])
+        if kind == "liver":  # the longest summary a row holds: values with a cause
+            values = {**values, "bilirubin_x_uln": 1.9, "ast_alt_x_uln": 2.8, "cause": "Gilbert's syndrome"}
+        at = now - timedelta(hours=3 * (count - index))
+        labs.record_lab(course, kind, labs.lab_values(kind, **values), at, now, nurse.name)
+    courses.repository.save_course(course, [AuditDraft(now, pharmacist.name, "course.lab_recorded", mrn, None, None)])
+
+
+def test_a_course_with_200_lab_rows_keeps_bounded_rows_and_its_own_scrolling(qtbot, service, pharmacist, nurse, clock):
+    """Review: the Labs tab with a long history must stay usable at 1280 x 800: every row a few lines at
+    most, the table inside the window with its own scroll bar, the newest first and the oldest reachable."""
+    from PySide6.QtWidgets import QApplication
+
+    courses = CourseService(service)
+    _course_with_labs(service, courses, pharmacist, nurse, clock, "MRN7200", 200)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    show(qtbot, view, "MRN7200")
+    view.tabs.setCurrentIndex(view.tabs.indexOf(view.findChild(type(view.tabs.widget(3)), "courseLabsPage")))
+    QApplication.processEvents()
+    table = view.labs_table
+    assert table.rowCount() == 200
+    line = table.fontMetrics().lineSpacing()
+    tallest = max(table.rowHeight(row) for row in range(table.rowCount()))
+    assert tallest <= 3 * line + 12, f"a row is {tallest} px ({line} px a line)"
+    # The table scrolls itself inside the window; it does not grow to hold 200 rows.
+    assert view.frameGeometry().height() <= 800 + 40
+    assert table.height() < 200 * table.rowHeight(0) and table.viewport().height() >= 3 * table.rowHeight(0)
+    bar = table.verticalScrollBar()
+    assert bar.isVisible() and bar.maximum() > 0
+    assert table.item(0, 0).text() > table.item(199, 0).text()  # the newest first
+    table.scrollToBottom()
+    QApplication.processEvents()
+    assert bar.value() == bar.maximum()
+    last = table.visualItemRect(table.item(199, 2))
+    assert table.viewport().rect().intersects(last) and abs(last.height() - table.rowHeight(199)) <= 1
+    assert table.viewport().height() >= 10 * line  # a dozen results at once, not a sliver
+    qtbot.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    assert bar.value() == 0
