@@ -469,3 +469,39 @@ def test_the_qt_thresholds_are_monograph_data_with_their_source_and_verify_marks
     for name in ("qtc_warn_above", "qtc_hold_above", "qtc_increase_hold_above", "potassium_min", "magnesium_min"):
         fact = BESPONSA.fact(f"monitoring.qt.{name}")
         assert fact.verify and "5.5" in fact.citation, name
+
+
+# -- which labs: monograph data; the baseline ECG for children too; a preparation with no course ---------
+
+def test_the_labs_a_dose_needs_are_the_monographs_and_a_child_needs_the_baseline_ecg_too():
+    """Review: the labs were a list in the code; the label (5.5, 8.4) names no age limit on the
+    baseline ECG and electrolytes, so a 3-year-old's first dose needs them as an adult's does."""
+    from infusion_app.domain.course import new_course as open_course
+    from tests.drugs import MYLOTARG
+
+    assert labs.monitored_labs(BESPONSA) == (("cbc", "liver"), ("ecg", "electrolytes"))
+    assert labs.monitored_labs(BESPONSA, 3) == (("cbc", "liver"), ("ecg", "electrolytes"))
+    assert BESPONSA.fact("monitoring.baseline").citation.startswith("BESPONSA US prescribing information")
+    child = open_course("MRN3", False, date_of_birth=D("2023-06-01"), today=NOON.date(), monograph=BESPONSA)
+    record_blasts(child, 100, NOON.date(), NOON.date())
+    start_cycle(child, NOON.date(), NOON.date(), monograph=BESPONSA)
+    record_normal_labs(child, NOON - timedelta(hours=1), kinds=("cbc", "liver"))
+    assert labs.labs_needed(child, NOON, 1, 1, monograph=BESPONSA) == [
+        "baseline ECG (QTc)", "baseline electrolytes (potassium, magnesium)"]
+    # MYLOTARG's monograph asks for no baseline ECG: the same course's labs are judged by its data.
+    assert labs.monitored_labs(MYLOTARG) == (("cbc", "liver"), ())
+    assert labs.labs_needed(child, NOON, 1, 1, monograph=MYLOTARG) == []
+
+
+def test_a_preparation_with_no_course_names_the_labs_the_verifying_pharmacist_checks(tmp_path):
+    """Review: no lab check at all when there was no course; the preparation now carries them, on the
+    sheet and at order entry, for the pharmacist verifying the order (no course holds the results)."""
+    folder = make_users(str(tmp_path / "data"))
+    made = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN404", "--dob", "1970-05-17", "--height", "170 cm",
+                   "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+    assert made.code == 0, made.stderr
+    assert ("flag: labs not checked by the program (no course on file): the pharmacist verifying the order checks "
+            "CBC (ANC, platelets) taken within 72 h; liver tests (total bilirubin, AST/ALT) taken within 72 h; "
+            "baseline ECG (QTc) before the first dose") in made.stderr
+    shown = run_cli("prep", "show", made.stdout.strip(), "--data-dir", folder, "--json")
+    assert "the pharmacist verifying the order checks CBC" in shown.stdout

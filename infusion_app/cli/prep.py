@@ -205,6 +205,8 @@ def run_new(args: argparse.Namespace) -> int:
             print(f"flag: {course.get('flag')}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
         for text in course.get("declined_discontinuations", []):
             print(f"flag: {text}", file=sys.stderr)
+        for text in course.get("flags", []):
+            print(f"flag: {text}", file=sys.stderr)
         for warning in calculation.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     return Exit.OK

@@ -266,6 +266,44 @@ def _window_hours(policy: SitePolicy) -> int:
     return int(policy.lab_max_age_hours)
 
 
+def monitored_labs(monograph: Monograph, age_years: int | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The labs the monograph asks before each dose, and at baseline ([monitoring]); a patient younger than
+    its baseline_minimum_age has no baseline asked. A monograph without [monitoring]: CBC and liver tests."""
+    m = monograph
+    if "monitoring.before_each_dose" not in m.facts:
+        return ("cbc", "liver"), ()
+    each = tuple(str(k) for k in m.items("monitoring.before_each_dose"))
+    baseline = tuple(str(k) for k in m.items("monitoring.baseline"))
+    for kind in each + baseline:
+        if kind not in LAB_KINDS:
+            from .errors import DataFileError
+
+            raise DataFileError(f"monograph {m.id}: [monitoring] names '{kind}', not one of {', '.join(LAB_KINDS)}")
+    if age_years is not None and "monitoring.baseline_minimum_age" in m.facts:
+        if age_years < m.magnitude("monitoring.baseline_minimum_age", "year"):
+            baseline = ()
+    return each, baseline
+
+
+def _age_years(course: Any, at: datetime) -> int | None:
+    born = getattr(course, "date_of_birth", None)
+    if born is None:
+        return None
+    from .identity import completed_years
+
+    return completed_years(born, at.astimezone().date())
+
+
+def no_course_labs(monograph: Monograph, policy: SitePolicy | None = None) -> list[str]:
+    """What a preparation with no course on file is to be checked against: the labs the monograph asks
+    before each dose and (for a first dose) at baseline, which no course holds to check them here."""
+    hours = _window_hours(policy or site_defaults())
+    each, baseline = monitored_labs(monograph)
+    lines = [f"{LAB_TITLES[k]} taken within {hours} h" for k in each]
+    lines += [f"baseline {LAB_TITLES[k]} before the first dose" for k in baseline]
+    return lines
+
+
 def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *,
                 monograph: Monograph) -> list[str]:
     """What must be recorded before cycle `cycle` Day `day` is prepared at `at`; empty when nothing is missing."""
@@ -274,7 +312,8 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
     since = at - timedelta(hours=hours)
     first_dose = not course.doses
     missing: list[str] = []
-    for kind in ("cbc", "liver"):
+    each_dose, baseline = monitored_labs(monograph, _age_years(course, at))
+    for kind in each_dose:
         result = latest(course, kind, at)
         if result is None or result.taken_at < since:
             note = ""
@@ -284,12 +323,12 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
                     note = " (the count on file is not transfusion-independent)"
             missing.append(f"{LAB_TITLES[kind]} taken within {hours} h{note}")
     if first_dose:
-        for kind in ("ecg", "electrolytes"):
+        for kind in baseline:
             if latest(course, kind, at) is None:
                 missing.append(f"baseline {LAB_TITLES[kind]}")
     else:
         every = int(getattr(policy, "ecg_every_days", 0) or 0)
-        for kind in ("ecg", "electrolytes") if every > 0 else ():
+        for kind in baseline if every > 0 else ():
             result = latest(course, kind, at)
             if result is None or result.taken_at < at - timedelta(days=every):
                 missing.append(f"{LAB_TITLES[kind]} repeated every {every} days (site policy)")

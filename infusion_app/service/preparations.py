@@ -609,7 +609,14 @@ class PreparationService:
             missing = [name for name, value in (("cycle", order.cycle), ("day", order.day)) if value in (None, "")]
             if missing:
                 raise ValidationError(missing[0], f"{flag} for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
-            return order, {"on_file": False, "flag": flag}
+            from ..domain.labs import no_course_labs
+
+            # No course holds this patient's labs: the check before the dose is the verifying pharmacist's,
+            # named on the sheet and at order entry (the drug's monograph labs, the site's window).
+            labs_text = "; ".join(no_course_labs(drug, self.policy()))
+            return order, {"on_file": False, "flag": flag,
+                           "flags": [f"labs not checked by the program ({course_rules.NO_COURSE_FLAG}): the pharmacist "
+                                     f"verifying the order checks {labs_text}"]}
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
