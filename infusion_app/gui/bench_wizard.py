@@ -643,7 +643,7 @@ class OrderPage(BenchPage):
         service = self.bench.service
         try:
             # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
-            order, _course = service.order_from_course(self.bench.patient.mrn, self.order(), monograph)
+            order, course_check = service.order_from_course(self.bench.patient.mrn, self.order(), monograph)
             calculation = service.calculate(order, self.bench.patient.date_of_birth, monograph)
         except ValidationError as exc:
             self._show_field_error(exc)
@@ -660,6 +660,9 @@ class OrderPage(BenchPage):
         self.bench.order = order
         self.bench.calculation = calculation
         self.bench.coverage = coverage
+        # What the course check says before the dose (no course on file and the labs to check, the
+        # values' warnings): shown with the calculation, as prep new prints it and the sheet carries it.
+        self.bench.course_flags = [str(f) for f in course_check.get("flags", [])]
         return True
 
 
@@ -741,7 +744,7 @@ class DosePage(BenchPage):
             self.table.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
             self.table.addWidget(shown, row, 1)
             self.value_labels[key] = shown
-        notes = list(calc.warnings) + [f"Awaiting pharmacist verification: {p}" for p in calc.pending_verification]
+        notes = list(self.bench.course_flags) + list(calc.warnings) + [f"Awaiting pharmacist verification: {p}" for p in calc.pending_verification]
         self.warnings.setText("\n".join(f"• {w}" for w in notes))
         self.warnings.setVisible(bool(notes))
         self._show_coverage(self.bench.coverage)
@@ -1373,6 +1376,7 @@ class BenchWizard(QWizard):
         self.order: DoseOrder | None = None
         self.calculation: DoseCalculation | None = None
         self.coverage: CoverageDecision | None = None
+        self.course_flags: list[str] = []
         self.preparation: Preparation | None = None
         self.status = None  # the service's PreparationStatus after the last step
         self.setWindowTitle("New preparation")

@@ -645,3 +645,18 @@ def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, servi
     deadline = service.status(prep_id).next_deadline
     assert page.deadline_label.text().startswith(deadline.label)
     assert page.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
+
+
+def test_the_dose_page_names_the_labs_to_check_when_no_course_is_on_file(qtbot, service, technician):
+    """Review: with no course there was no lab check at all; the dose page now says which labs the
+    verifying pharmacist checks (the monograph's, in the site's window), as prep new and the sheet do."""
+    from PySide6.QtWidgets import QLabel
+
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard)
+    click(qtbot, wizard, NEXT)
+    fill_order(qtbot, wizard, "170 cm", "70 kg")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
+    shown = " ".join(label.text() for label in wizard.currentPage().findChildren(QLabel) if label.isVisible())
+    assert "labs not checked by the program (no course on file): the pharmacist verifying the order checks CBC" in shown
