@@ -518,7 +518,8 @@ class BoardPresenter:
             preparation_id=prep.id,
             patient_name=prep.patient.name,
             mrn=prep.patient.mrn,
-            dose_text=format_dose(prep.order.calculation.dose_mg),
+            # The drug with its dose: two conjugates' bags side by side are told apart by name.
+            dose_text=f"{self.service.monograph_of(prep).brand_name} {format_dose(prep.order.calculation.dose_mg)}",
             # A fact recorded although it broke a limit stays visible on the board (issue 11).
             step_text=STEP_TEXT.get(status.current_step, status.current_step)
             + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),

@@ -577,7 +577,7 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         from .about import AboutDialog
 
-        AboutDialog(self).exec()
+        AboutDialog(self, drugs=self.service.drugs(), shown=self.service.default_drug()).exec()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         alarms = self.alarms.alarms

@@ -54,23 +54,43 @@ def open_dialog(qtbot):
     return make
 
 
-def test_shows_program_version_monograph_and_label_revisions(open_dialog):
+def pick(qtbot, dialog, brand: str) -> None:
+    """The drug picked at the dialog's head, as a user picks it."""
+    from .test_bench_wizard_drug import choose
+
+    choose(qtbot, dialog.drug_picker, brand)
+
+
+def test_shows_program_version_monograph_and_label_revisions(open_dialog, qtbot):
     monograph = load_monograph("inotuzumab-ozogamicin")
     dialog = open_dialog()
+    pick(qtbot, dialog, monograph.brand_name)
     assert dialog.version_label.text() == pyproject_version()
     assert monograph.revision in dialog.monograph_label.text()
     assert dialog.label_revision_label.text() == monograph.label_revision
     assert APP_NAME in dialog.windowTitle()
 
 
-def test_lists_every_shipped_value_awaiting_verification_with_its_citation(open_dialog):
+def test_lists_every_shipped_value_awaiting_verification_with_its_citation(open_dialog, qtbot):
     pending = load_monograph("inotuzumab-ozogamicin").pending_verification()
     assert pending, "the shipped monograph has unverified values; this test needs some to check"
     dialog = open_dialog()
+    pick(qtbot, dialog, "BESPONSA")
     rows = dialog.pending_rows()
     assert [(path, citation) for path, _shown, citation in rows] == [(f.path, f.citation) for f in pending]
     assert str(len(pending)) in dialog.pending_heading.text()
     assert dialog.pending_table.isVisible()
+
+
+def test_every_installed_drug_is_listed_and_each_shows_its_own_values(open_dialog, qtbot):
+    from infusion_app.domain.monograph import installed_monographs
+
+    dialog = open_dialog()
+    assert [dialog.drug_picker.itemData(i) for i in range(dialog.drug_picker.count())] == [m.id for m in installed_monographs()]
+    for monograph in installed_monographs():
+        pick(qtbot, dialog, monograph.brand_name)
+        assert monograph.revision in dialog.monograph_label.text() and monograph.generic_name in dialog.monograph_label.text()
+        assert [path for path, _shown, _source in dialog.pending_rows()] == [f.path for f in monograph.pending_verification()]
 
 
 def test_follows_the_monograph_it_is_given(open_dialog):

@@ -62,7 +62,7 @@ def test_rows_are_sorted_by_urgency_and_coloured_as_alarms_are(qtbot, service, t
     assert model.data(model.index(0, COUNTDOWN_COLUMN)).startswith("-")
     assert format_instant(status.next_deadline.at) in model.data(model.index(1, 3))
     dose = service.get(three_preparations["warning"]).order.calculation.dose_mg
-    assert model.data(model.index(1, 1)) == format_dose(dose)
+    assert model.data(model.index(1, 1)) == f"{service.monograph_of(service.get(three_preparations['warning'])).brand_name} {format_dose(dose)}"
 
 
 def test_the_countdown_moves_with_the_clock_on_each_tick(qtbot, service, technician, clock, make_preparation):

@@ -105,3 +105,12 @@ def test_the_course_link_says_when_the_course_on_file_is_another_drugs(service):
     assert course.monograph_id == BESPONSA.id
     assert course_link(started, course).state == "other drug"
     assert course_link(started, None).state == "no course"
+
+
+def test_the_board_names_each_bags_drug(service, make_preparation):
+    from infusion_app.gui.board import BoardPresenter
+
+    mylotarg, besponsa = dispensed_mylotarg(service), make_preparation(steps=())
+    rows, _alarms = BoardPresenter(service).read()
+    shown = {row.preparation_id: row.dose_text for row in rows}
+    assert shown[mylotarg].startswith(MYLOTARG.brand_name) and shown[besponsa].startswith(BESPONSA.brand_name)
