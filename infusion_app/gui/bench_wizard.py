@@ -65,6 +65,11 @@ from . import theme
 from .widgets import CountdownLabel, LateEntry, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 # Page ids, in order.
 PATIENT, ORDER, DOSE, VIALS, RECONSTITUTE, DRAW, DILUTE, VERIFY, LABEL, DISPENSE = range(10)
 PAGE_TITLES = {
@@ -1367,7 +1372,7 @@ class BenchWizard(QWizard):
     # The drug as its regimen doses it: picked on the order page, or the stored preparation's own.
     monograph: Monograph
 
-    def __init__(self, service, user: User, preparation_id: str | None = None, parent: QWidget | None = None):
+    def __init__(self, service: PreparationService, user: User, preparation_id: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.service = service
         self.user = user

@@ -29,6 +29,11 @@ from ..domain.formatting import format_countdown, format_instant
 from ..domain.urgency import alarming, shown_state, urgency_key
 from . import theme
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 # The state in words on a row (the order and the alarms are domain/urgency.py's).
 STATE_WORDS = {"warning": "SOON", "due": "DUE NOW", "expired": "EXPIRED", "reached": "REACHED"}
 
@@ -432,7 +437,7 @@ class BoardPresenter:
     else. A setting changed, or a database put back, reloads everything.
     """
 
-    def __init__(self, service):
+    def __init__(self, service: PreparationService):
         self.service = service
         self.now: datetime = service.now()
         self._token: int | None = None

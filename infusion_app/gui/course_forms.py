@@ -33,6 +33,11 @@ from ..domain.preparation import StepRefused
 from .widgets import message_label, set_role
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.course import CourseService
+
 # The assessment rules a pharmacist can apply, with the findings each needs (key, label, kind).
 ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "hematologic": ("Blood counts (ANC, platelets)", [
@@ -120,7 +125,7 @@ class CourseForms(QWidget):
     `shown_version(mrn)` is the version of that course on screen (None: not shown), passed to the
     service as `expected` so that a course another station changed meanwhile is refused, not re-applied."""
 
-    def __init__(self, courses: Any, user: Callable[[], Any], mrn: Callable[[], str],
+    def __init__(self, courses: CourseService, user: Callable[[], Any], mrn: Callable[[], str],
                  done: Callable[[str, str], None], parent: QWidget | None = None,
                  shown_version: Callable[[str], int | None] = lambda _mrn: None):
         super().__init__(parent)

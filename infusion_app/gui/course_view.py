@@ -46,6 +46,12 @@ from ..domain.records import Role, User
 from .widgets import message_label, set_role
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+    from ..service.course import CourseService
+
 # Calendar colours, each paired with black text (contrast above 7:1). Colour is never the only
 # cue: the day's meaning is spelled out under the calendar and in the doses table.
 WINDOW_COLOUR = "#E3F2FD"  # a day a dose may be given on
@@ -170,11 +176,11 @@ class CourseView(QWidget):
 
     def __init__(
         self,
-        service: Any,
+        service: PreparationService,
         user: User,
         parent: QWidget | None = None,
         *,
-        courses: Any = None,
+        courses: CourseService | None = None,
         ask_decision: Callable[[str, QWidget], tuple[bool, str, str] | None] = ask_decision,
     ):
         super().__init__(parent)

@@ -8,7 +8,6 @@ discarded (not after the infusion has started).
 
 from __future__ import annotations
 
-from typing import Any
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,9 +26,14 @@ from ..domain.records import EventType, Role
 from .widgets import message_label, pin_field
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 
 class DiscardDialog(QDialog):
-    def __init__(self, service: Any, prep_id: str, why: str = "", parent: QWidget | None = None):
+    def __init__(self, service: PreparationService, prep_id: str, why: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("discardDialog")
         self.service = service
@@ -107,7 +111,7 @@ class DiscardDialog(QDialog):
         return True
 
 
-def ask_discard(service: Any, prep_id: str, parent: QWidget, why: str = ""):
+def ask_discard(service: PreparationService, prep_id: str, parent: QWidget, why: str = ""):
     """Open the discard dialog; the stored status when the preparation was discarded, else None."""
     dialog = DiscardDialog(service, prep_id, why, parent)
     parent.discard_dialog = dialog  # tests reach it while it is open

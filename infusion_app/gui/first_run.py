@@ -7,7 +7,6 @@ checks that the two PIN entries are the same.
 
 from __future__ import annotations
 
-from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,11 +24,16 @@ from ..domain.preparation import StepRefused
 from .widgets import message_label, pin_field, set_role
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 
 class FirstRunDialog(QDialog):
     """Creates the first pharmacist. `created` holds the new User once accepted."""
 
-    def __init__(self, service: Any, parent: QWidget | None = None):
+    def __init__(self, service: PreparationService, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("firstRunDialog")
         self.setWindowTitle("First start")

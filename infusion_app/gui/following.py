@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 
 class StatusFollower:
     """`status(prep_id)` as service.status(prep_id), from the record kept since its last change."""
 
-    def __init__(self, service: Any):
+    def __init__(self, service: PreparationService):
         self.service = service
         self._token: int | None = None
         self._settings: Any = None

@@ -21,6 +21,11 @@ from ..domain.preparation import StepRefused
 from ..domain.records import EventType, Preparation
 from .widgets import message_label, set_role
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 
 class FridgeStrip(QFrame):
     """`what` is 'vials' (reconstitution to dilution) or 'bag' (dilution to the start of the infusion)."""
@@ -28,7 +33,7 @@ class FridgeStrip(QFrame):
     def __init__(
         self,
         what: str,
-        service: Any,
+        service: PreparationService | None,
         user: Callable[[], Any],
         preparation: Callable[[], Preparation | None],
         recorded: Callable[[Any], None],

@@ -36,6 +36,11 @@ from .icons import APP_NAME, application_icon
 from .sign_in import SignInDialog
 from .widgets import message_label
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 REPAINT_MS = 1000
 
 log = logging.getLogger(__name__)
@@ -130,7 +135,7 @@ SWITCH_USER_SHORTCUT = "Ctrl+Shift+L"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, service, user: User, parent: QWidget | None = None, *, repaint_ms: int = REPAINT_MS, sound: bool = True):
+    def __init__(self, service: PreparationService, user: User, parent: QWidget | None = None, *, repaint_ms: int = REPAINT_MS, sound: bool = True):
         super().__init__(parent)
         self.service = service
         self.user = user

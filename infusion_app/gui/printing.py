@@ -21,6 +21,12 @@ from ..domain.preparation import StepRefused
 from ..service.documents import LABEL, SHEET, Document, DocumentService
 from ..service.printing import PrintError, PrintJob, print_document
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+    from ..domain.records import User
+
 # Shows a message: (parent, title, text). Injected so that tests never block on a modal box.
 Warn = Callable[[QWidget, str, str], None]
 
@@ -30,7 +36,7 @@ def warn_box(parent: QWidget, title: str, text: str) -> None:
 
 
 class DocumentPrinter:
-    def __init__(self, service, user, parent: QWidget, *, warn: Warn = warn_box, **preview_options):
+    def __init__(self, service: PreparationService, user: User, parent: QWidget, *, warn: Warn = warn_box, **preview_options):
         self.documents = DocumentService(service)
         self.service = service
         self.user = user

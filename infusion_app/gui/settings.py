@@ -38,6 +38,11 @@ from .widgets import pin_field
 from .widgets import message_label, set_role
 from .errors import error_text
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.preparations import PreparationService
+
 # What each size choice is called on screen; the stored value is the key.
 PAPER_NAMES = {"letter": "US Letter (8.5 x 11 in)", "a4": "A4 (210 x 297 mm)"}
 LABEL_NAMES = {
@@ -121,7 +126,7 @@ class _NumberSetting:
 class SettingsDialog(QDialog):
     """Users, printing, alarms and site policies. Saved through the service by a pharmacist."""
 
-    def __init__(self, service: Any, user: User, parent: QWidget | None = None):
+    def __init__(self, service: PreparationService, user: User, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
