@@ -614,6 +614,39 @@ def test_malformed_stored_values_are_one_line_everywhere(with_prep, tmp_path, ca
     assert words in said
 
 
+@pytest.mark.parametrize("expression, words", [
+    ("'[]'", "not a mapping"),
+    ("'{}'", "calculation has no"),
+    ("json_set(order_json, '$.calculation.dose_mg', 'x')", "dose_mg is 'x', not a number"),
+    ("json_set(order_json, '$.calculation.cycle', 'one')", "cycle is 'one', not a whole number"),
+    ("json_set(order_json, '$.calculation.dose_mg', json('true'))", "dose_mg is 'True', not a number"),
+    ("json_set(order_json, '$.calculation.hard_stops', json('{}'))", "hard_stops"),
+    ("json_set(order_json, '$.calculation.vehicle', 5)", "vehicle is '5', not text"),
+    ("json_set(order_json, '$.cycle', json('[1]'))", "order's cycle"),
+    ("json_set(order_json, '$.coverage', json('[]'))", "coverage is not a mapping"),
+])
+def test_a_stored_order_of_the_wrong_shape_is_one_line_exit_3(with_prep, tmp_path, capsys, expression, words):
+    """Re-walk of issue 15 item 7: a value of the wrong type inside the stored order (a dose as
+    text) passed the loader and failed where it was used (decimal.InvalidOperation traceback)."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        prep_id = connection.execute("SELECT id FROM preparations").fetchone()[0]
+        connection.execute(f"UPDATE preparations SET order_json = {expression}")
+    connection.close()
+    for argv in (["prep", "show", prep_id], ["prep", "show", prep_id, "--json"], ["prep", "list"],
+                 ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")], ["sheet", prep_id, "--out", str(tmp_path / "sheet.pdf")],
+                 ["label", prep_id, "--out", str(tmp_path / "label.pdf")], ["export", prep_id, "--format", "fhir"]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
+        assert prep_id in err and words in err, (argv, err)
+    code, out, _ = cli(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1 and prep_id in out
+
+
 def test_two_rows_in_alembic_version_are_one_line(with_prep, tmp_path, capsys):
     import shutil
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, get_type_hints
 
 from .bsa import get_formula
 from .coverage import CoverageDecision
@@ -45,6 +45,41 @@ def _round_to_whole_vials(dose: Decimal, vial_mg: Decimal, policy: SitePolicy) -
     if abs(change) > _dec(policy.dose_rounding_max_percent):
         return dose, 0.0
     return nearest, float(change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _typed_fields(cls: type, found: dict[str, Any], what: str, as_typed: bool = False) -> dict[str, Any]:
+    """The stored values checked against the dataclass's field types: a stored value of another type
+    (a dose edited to text) is refused here, naming the key, rather than failing where it is used.
+    Whole numbers stand for floats (JSON keeps 2.0 as 2 in some writers); a bool is no number.
+    `as_typed`: the order keeps numbers as they were typed ("1", or null when not typed), so text and
+    null are accepted too (the calculation holds what was made of them)."""
+    hints = get_type_hints(cls)
+    checked: dict[str, Any] = {}
+    for name, value in found.items():
+        if as_typed and (value is None or isinstance(value, str)):
+            checked[name] = value
+            continue
+        hint = str(hints.get(name, "")).replace("typing.", "")
+        kinds = {part.strip() for part in hint.replace("<class '", "").replace("'>", "").split("|")}
+        if value is None:
+            if "None" not in kinds and "NoneType" not in kinds:
+                raise ValueError(f"the {what}'s {name} is empty")
+            checked[name] = value
+            continue
+        if "float" in kinds:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(f"the {what}'s {name} is {str(value)[:40]!r}, not a number")
+        elif "int" in kinds:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"the {what}'s {name} is {str(value)[:40]!r}, not a whole number")
+        elif "str" in kinds:
+            if not isinstance(value, str):
+                raise ValueError(f"the {what}'s {name} is {str(value)[:40]!r}, not text")
+        elif hint.startswith("list"):
+            if not isinstance(value, list):
+                raise ValueError(f"the {what}'s {name} is {str(value)[:40]!r}, not a list")
+        checked[name] = value
+    return checked
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,7 @@ class DoseCalculation:
                    and f.default is MISSING and f.default_factory is MISSING]
         if missing:
             raise ValueError(f"the calculation has no {', '.join(missing)}")
+        found = _typed_fields(cls, found, "calculation")
         for key in ("warnings", "hard_stops", "pending_verification"):
             if key in found:
                 found[key] = [str(item) for item in found[key] or []]
@@ -262,8 +298,13 @@ class PreparationOrder:
         typed.setdefault("weight", calculation.weight_text)
         typed.setdefault("cycle", calculation.cycle)
         typed.setdefault("day", calculation.day)
+        typed = _typed_fields(DoseOrder, typed, "order", as_typed=True)
         course = data.get("course")
         coverage = data.get("coverage")
+        if course is not None and not isinstance(course, Mapping):
+            raise ValueError("the order's course is not a mapping")
+        if coverage is not None and not isinstance(coverage, Mapping):
+            raise ValueError("the order's coverage is not a mapping")
         regimen = data.get("regimen") or calculation.regimen
         return cls(
             dose=DoseOrder(**typed),
