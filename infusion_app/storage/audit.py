@@ -168,6 +168,12 @@ class StoredState:
     vial_added_by: dict[str, list[str]] = field(default_factory=dict)  # prep id -> who added each vial, in order
     setting_updated_by: dict[str, str] = field(default_factory=dict)
     courses: dict[str, Any] | None = None  # mrn -> the course as stored, as plain JSON values without storage ids (None: not compared)
+    # Replayed since the re-walk of issue 15 (items 4 and 11): the columns written from the entry itself.
+    user_created_at: dict[str, datetime] = field(default_factory=dict)  # name key -> created_at
+    setting_updated_at: dict[str, datetime] = field(default_factory=dict)
+    vial_rows: dict[str, list[tuple[int, datetime]]] = field(default_factory=dict)  # prep id -> (position, added_at), by position
+    event_stations: dict[tuple[str, int], str] = field(default_factory=dict)
+    course_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # mrn -> created_at, created_by, updated_at, version
 
 
 def _instant(text: Any) -> Any:
@@ -217,6 +223,11 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
     setting_actors: dict[str, tuple[str, int]] = {}
     prep_active: dict[str, tuple[bool, int]] = {}
     courses: dict[str, tuple[str, int]] = {}
+    user_added: dict[str, AuditEntry] = {}
+    setting_entries: dict[str, AuditEntry] = {}
+    vial_rows: dict[str, list[tuple[int, str]]] = {}  # prep id -> (position, the entry's instant) of each vial kept
+    event_entries: dict[tuple[str, int], AuditEntry] = {}
+    course_entries: dict[str, list[AuditEntry]] = {}
     for entry in entries:
         try:
             after = json.loads(entry.after)
@@ -228,21 +239,27 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
         key = " ".join(subject.split()).casefold()
         if action == "user.added":
             users[key] = (dict(after), entry.seq)
+            user_added[key] = entry
         elif action in ("user.activated", "user.deactivated", "user.pin_changed") and key in users:
             users[key] = ({**users[key][0], **after}, entry.seq)
         elif action == "setting.changed":
             for name, value in after.items():
                 settings[name] = (value, entry.seq)
                 setting_actors[name] = (entry.actor, entry.seq)
+                setting_entries[name] = entry
         elif action == "preparation.created":
             preparations[subject] = (after, entry.seq)
             vials[subject] = [(v, entry.seq) for v in after.get("vials", [])]
             created[subject] = entry
             vial_actors[subject] = [entry.actor for _ in after.get("vials", [])]
+            vial_rows[subject] = [(position, entry.at) for position, _ in enumerate(after.get("vials", []), start=1)]
         elif action == "vial.added":
             # how it was entered (scanned, typed and confirmed) is in the log only, not in the table
             vials.setdefault(subject, []).append(({k: after.get(k) for k in _VIAL_FIELDS}, entry.seq))
             vial_actors.setdefault(subject, []).append(entry.actor)
+            # storage numbers a vial one past the highest position still stored (removed ones leave gaps)
+            kept_rows = vial_rows.setdefault(subject, [])
+            kept_rows.append((max((p for p, _ in kept_rows), default=0) + 1, entry.at))
         elif action == "vial.removed":
             kept = vials.get(subject, [])
             index = int(after.get("number", 0)) - 1
@@ -251,12 +268,17 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
                 actors = vial_actors.get(subject, [])
                 if 0 <= index < len(actors):
                     del actors[index]
+                kept_rows = vial_rows.get(subject, [])
+                if 0 <= index < len(kept_rows):
+                    del kept_rows[index]
         elif action.startswith("event.") or action in ("override", "alarm.acknowledged"):
             events[(subject, int(after.get("seq", 0)))] = (after, entry.seq)
+            event_entries[(subject, int(after.get("seq", 0)))] = entry
             if "active" in after:
                 prep_active[subject] = (bool(after["active"]), entry.seq)
         elif action.startswith("course."):
             courses[subject] = (without_ids(after), entry.seq)
+            course_entries.setdefault(subject, []).append(entry)
 
     problems: list[tuple[int, str]] = []
     for key, row in state.users.items():
@@ -295,6 +317,9 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
             problems.append((entry.seq, f"preparation {prep_id}: stored creation time differs from the audit log"))
         if revision is not None and revision != row["monograph_revision"]:
             problems.append((entry.seq, f"preparation {prep_id}: stored monograph revision differs from the audit log"))
+        drug = (logged_after.get("monograph") or {}).get("id")
+        if drug is not None and drug != row.get("monograph_id", drug):
+            problems.append((entry.seq, f"preparation {prep_id}: stored drug (monograph {row.get('monograph_id')}) differs from the audit log ({drug})"))
         logged_events = sorted(seq for (pid, seq) in events if pid == prep_id)
         if row["event_count"] != len(logged_events):
             last = events[(prep_id, logged_events[-1])][1] if logged_events else entry.seq
@@ -318,6 +343,32 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
                 problems.append((courses[mrn][1], f"the course of MRN {mrn} differs from the audit log"))
         for mrn in courses.keys() - state.courses.keys():
             problems.append((courses[mrn][1], f"the course of MRN {mrn} was deleted from the database"))
+    for key, created_at in state.user_created_at.items():
+        if key in user_added and _instant(user_added[key].at) != created_at:
+            problems.append((user_added[key].seq, f"user {user_added[key].subject}: stored creation time differs from the audit log"))
+    for name, updated_at in state.setting_updated_at.items():
+        if name in setting_entries and _instant(setting_entries[name].at) != updated_at:
+            problems.append((setting_entries[name].seq, f"setting {name}: stored change time differs from the audit log"))
+    for prep_id, stored_rows in state.vial_rows.items():
+        logged_rows = [(position, _instant(at)) for position, at in vial_rows.get(prep_id, [])]
+        if prep_id in created and logged_rows != stored_rows:
+            first = vials.get(prep_id, [(None, created[prep_id].seq)])[0][1] if vials.get(prep_id) else created[prep_id].seq
+            problems.append((first, f"preparation {prep_id}: stored vial numbers or times differ from the audit log"))
+    for where, station in state.event_stations.items():
+        logged_entry = event_entries.get(where)
+        if logged_entry is not None and logged_entry.station != station:
+            problems.append((logged_entry.seq, f"event {where[1]} of {where[0]}: stored station differs from its audit entry"))
+    for mrn, row in state.course_rows.items():
+        written = course_entries.get(mrn)
+        if not written:
+            continue  # reported with the course itself
+        first, last = written[0], written[-1]
+        if first.action == "course.created" and (_instant(first.at) != row["created_at"] or first.actor != row["created_by"]):
+            problems.append((first.seq, f"the course of MRN {mrn}: stored creation time or author differs from the audit log"))
+        if _instant(last.at) != row["updated_at"]:
+            problems.append((last.seq, f"the course of MRN {mrn}: stored change time differs from the audit log"))
+        if first.action == "course.created" and row["version"] != len(written):
+            problems.append((last.seq, f"the course of MRN {mrn}: stored version {row['version']} differs from the audit log ({len(written)})"))
     for prep_id in preparations.keys() - state.preparations.keys():
         problems.append((preparations[prep_id][1], f"preparation {prep_id} was deleted from the database"))
     for where, row in state.events.items():

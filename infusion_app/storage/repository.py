@@ -669,7 +669,7 @@ class SqlRepository(TransactionScopes):
                 return AuditCheck(len(entries), len(entries) + 1, f"a stored value is malformed: {exc}")
             return cross_check(entries, state)
 
-    def _stored_courses(self, session: Session) -> dict[str, Any] | None:
+    def _stored_courses(self, session: Session, state: StoredState) -> dict[str, Any] | None:
         """Every stored course as the canonical JSON its audit entries keep (service.course._snapshot)."""
         import dataclasses
 
@@ -680,6 +680,9 @@ class SqlRepository(TransactionScopes):
         from .audit import without_ids
 
         stored: dict[str, Any] = {}
+        for row in session.scalars(select(CourseRow)):
+            state.course_rows[row.mrn] = {"created_at": row.created_at, "created_by": row.created_by, "updated_at": row.updated_at,
+                                          "version": row.version}
         for mrn in session.scalars(select(CourseRow.mrn)):
             course = courses.get_course(mrn)
             if course is None:
@@ -696,9 +699,11 @@ class SqlRepository(TransactionScopes):
             state.users[user.name_key] = {
                 "name": user.name, "role": user.role, "active": bool(user.active), "pin_fingerprint": pin_fingerprint(user.pin_hash),
             }
+            state.user_created_at[user.name_key] = user.created_at
         for setting in session.scalars(select(SettingRow)):
             state.settings[setting.key] = _json(setting.value_json, f"setting {setting.key}")
             state.setting_updated_by[setting.key] = setting.updated_by
+            state.setting_updated_at[setting.key] = setting.updated_at
         for prep in session.scalars(select(PreparationRow)):
             state.preparations[prep.id] = {
                 "patient": {"name": prep.patient_name, "mrn": prep.mrn, "date_of_birth": prep.date_of_birth.isoformat()},
@@ -707,10 +712,11 @@ class SqlRepository(TransactionScopes):
             }
             state.preparation_rows[prep.id] = {
                 "created_at": prep.created_at, "monograph_revision": prep.monograph_revision,
-                "active": bool(prep.active), "event_count": prep.event_count,
+                "active": bool(prep.active), "event_count": prep.event_count, "monograph_id": prep.monograph_id,
             }
         for vial in session.scalars(select(VialRow).order_by(VialRow.preparation_id, VialRow.position)):
             state.vial_added_by.setdefault(vial.preparation_id, []).append(vial.added_by)
+            state.vial_rows.setdefault(vial.preparation_id, []).append((vial.position, vial.added_at))
             state.vials.setdefault(vial.preparation_id, []).append(
                 {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
             )
@@ -719,5 +725,6 @@ class SqlRepository(TransactionScopes):
                 "type": event.type, "at": event.at, "recorded_at": event.recorded_at, "user": event.user_name,
                 "details": _json(event.details_json, f"event {event.seq} of {event.preparation_id}"),
             }
-        state.courses = self._stored_courses(session)
+            state.event_stations[(event.preparation_id, event.seq)] = event.station or ""
+        state.courses = self._stored_courses(session, state)
         return state
