@@ -383,3 +383,15 @@ def test_a_correction_names_its_entry_in_ascii_digits(number):
     ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
     refused = ward.invalid(EventType.PREMEDICATION_CORRECTED, NINA, R, corrects=number, dose="500 mg", reason="typed 650")
     assert refused.field == "corrects"
+
+
+def test_a_small_childs_dose_under_the_adults_smallest_is_recordable_up_to_the_childs_most():
+    """A 15 kg child's hydroxyzine is at most 0.5 mg/kg = 7.5 mg, below the adults' smallest plausible 10 mg:
+    with the per-kg caps no dose at all could be recorded. Half the child's most stays the floor."""
+    from datetime import date
+
+    child = _child_ward(15, date(2022, 5, 1))
+    child.record(EventType.PREMEDICATION, NINA, drug_class="antihistamine", drug="hydroxyzine", dose="7.5 mg")
+    slip = _child_ward(15, date(2022, 5, 1)).refused(EventType.PREMEDICATION, NINA, drug_class="antihistamine",
+                                                      drug="hydroxyzine", dose="0.75 mg")
+    assert slip.code == "premedication_dose_implausible" and "3.75 mg to 50 mg" in slip.message

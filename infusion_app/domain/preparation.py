@@ -843,6 +843,12 @@ def _check_premedication(
         )
     dose = Quantity(str(event.details.get("dose")).strip())
     low, high = drug.dose_min.value, drug.dose_max.value
+    child_limit = child_premedication_limit(prep, drug, policy, now)
+    if child_limit is not None and child_limit[0] < float(low.to("mg").magnitude):
+        # A small child's most (hydroxyzine 0.5 mg/kg x 15 kg = 7.5 mg) can be below the adults' smallest
+        # plausible dose (10 mg): no dose could be recorded at all. Half the child's most still catches a
+        # tenfold slip of the unit or the decimal point.
+        low = Quantity(child_limit[0] / 2, "mg")
     if not low <= dose <= high:
         raise StepRefused(
             "premedication_dose_implausible",
@@ -850,7 +856,6 @@ def _check_premedication(
             f"plausible single dose {format_amount(float(low.to('mg').magnitude), 'mg')} to "
             f"{format_amount(float(high.to('mg').magnitude), 'mg')} (typical {drug.typical}); check the dose and its unit",
         )
-    child_limit = child_premedication_limit(prep, drug, policy, now)
     if child_limit is not None and float(dose.to("mg").magnitude) > child_limit[0] + 1e-9:
         raise StepRefused(
             "premedication_dose_above_child_limit",
