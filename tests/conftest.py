@@ -46,16 +46,58 @@ _database_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url():
+def postgres_admin_url(tmp_path_factory):
+    """One server for the whole run: with pytest-xdist its workers share one throwaway cluster
+    (started by the first that needs it, stopped by the last that used it, under a file lock in
+    the run's shared temporary folder); each worker makes its own databases (names carry its pid)."""
+    import fcntl
+    import json
+
     from tests.postgres_server import NoPostgres, admin_url
 
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+    lock_path, state_path = shared / "postgres.lock", shared / "postgres.json"
+
+    def locked(change):
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = json.loads(state_path.read_text()) if state_path.exists() else {"url": None, "users": 0}
+                state = change(state)
+                state_path.write_text(json.dumps(state))
+                return state
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    cluster = None
+
+    def join(state):
+        nonlocal cluster
+        if state["url"] is None:
+            url, cluster = admin_url()  # NoPostgres: nothing recorded, the next worker tries again
+            state = {"url": url, "users": 0, "root": str(cluster.root) if cluster is not None else None}
+        return {**state, "users": state["users"] + 1}
+
     try:
-        url, cluster = admin_url()
+        url = locked(join)["url"]
     except NoPostgres as exc:
         pytest.fail(f"PostgreSQL tests cannot run: {exc}", pytrace=False)
     yield url
-    if cluster is not None:
-        cluster.stop()
+
+    def leave(state):
+        users = state["users"] - 1
+        if users == 0:
+            from tests.postgres_server import ThrowawayCluster
+
+            owner = cluster
+            if owner is None and state.get("root"):  # started by another worker, which has finished
+                owner = ThrowawayCluster.at(Path(state["root"]))
+            if owner is not None:
+                owner.stop()
+            return {"url": None, "users": 0}
+        return {**state, "users": users}
+
+    locked(leave)
 
 
 @pytest.fixture(scope="session")

@@ -38,9 +38,9 @@ def _bin_dir() -> Path:
 
 
 class ThrowawayCluster:
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         self.bin = _bin_dir()
-        self.root = Path(tempfile.mkdtemp(prefix="infusion-prep-pg-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="infusion-prep-pg-"))
         self.data = self.root / "data"
         self.socket = self.root
         self._as: list[str] = []
@@ -57,6 +57,11 @@ class ThrowawayCluster:
                 raise NoPostgres("running as root without runuser or su to start PostgreSQL as `postgres`")
             self._as = [runner, "-u", "postgres", "--"] if runner.endswith("runuser") else [runner, "postgres", "-s", "/bin/sh", "-c"]
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+    @classmethod
+    def at(cls, root: Path) -> "ThrowawayCluster":
+        """The cluster another process started in `root` (to stop it when that process has gone)."""
+        return cls(root)
 
     def _run(self, *argv: str) -> None:
         command = list(argv)
