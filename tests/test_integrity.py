@@ -841,6 +841,61 @@ def test_the_replay_finds_changes_in_every_table(replayable, tmp_path, statement
     assert not result.intact and words in result.reason, result.reason
 
 
+@pytest.fixture(scope="module")
+def advised(tmp_path_factory, replayable):
+    """The replayable database with a decided advice and a labs override besides its labs and dose."""
+    import shutil
+
+    from infusion_app.domain.dose_modification import infusion_reaction_advice
+    from infusion_app.service.course import CourseService
+
+    folder = tmp_path_factory.mktemp("advised") / "d"
+    shutil.copytree(replayable, folder)
+    with open_service(data_dir=folder, clock=FakeClock(datetime(2026, 12, 20, 9, 5, tzinfo=timezone.utc))) as service:
+        courses = CourseService(service)
+        paul = service.user("Paul Pharm")
+        courses.assess("M1", infusion_reaction_advice(2, monograph=service.monograph), paul)
+        courses.decide("M1", 1, True, "Dr Who", "per label", paul)
+        assert service.verify_audit().intact
+    return folder
+
+
+@pytest.mark.parametrize("statement, words", [
+    ("""UPDATE course_advice SET decision_json = '{"decision":"accept"}'""", "course_advice row 1"),
+    ("UPDATE course_advice SET decision_json = 'x'", "malformed JSON"),
+    ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.accepted', 'yes')""", "accepted"),
+    ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.at', '2026-12-20T09:05:00')""", "UTC offset"),
+    ("UPDATE course_advice SET advice_json = '[]'", "not a mapping"),
+    ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.action', 'zap')""", "course_advice row 1"),
+    ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.sources', json('[1]'))""", "sources"),
+    ("""UPDATE course_advice SET advice_json = json_remove(advice_json, '$.code')""", "code"),
+    ("UPDATE course_labs SET values_json = '[1]'", "course_labs row"),
+    ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', 'x') WHERE kind = 'cbc'""", "anc is 'x'"),
+    ("""UPDATE course_labs SET values_json = json_set(values_json, '$.transfusion_independent', 'y') WHERE kind = 'cbc'""",
+     "transfusion_independent"),
+    ("UPDATE course_labs SET kind = 'zz'", "kind 'zz'"),
+    ("UPDATE courses SET checklist_json = '[]'", "checklist"),
+    ("UPDATE course_cycles SET omitted_days = 'a,b'", "course_cycles row 1"),
+])
+def test_an_unreadable_course_row_is_one_line_and_verify_reports_it(advised, tmp_path, capsys, statement, words):
+    """Re-walk of issue 15 item 7: a course row edited by hand crashed course show and audit
+    verify (KeyError 'advice_code'); it is one line naming the row (exit 3), verify says altered."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(advised, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        connection.execute(statement)
+    connection.close()
+    code, out, err = cli(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1 and "Traceback" not in err and "MRN M1" in out and words in out, (code, out, err)
+    for argv in (["course", "show", "M1"], ["course", "show", "M1", "--json"]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
+        assert "of the course of MRN M1" in err and words in err, err
+
+
 def test_a_deleted_course_is_found(replayable, tmp_path):
     import shutil
 

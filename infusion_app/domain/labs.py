@@ -200,6 +200,26 @@ def vod_sign_values(weight_gain: Any, hepatomegaly: Any, ascites: Any, bilirubin
     return {name: _yes_no(name.replace("_", "-"), given[name]) for name, _label in VOD_SIGNS}
 
 
+# What each stored value must be, for reading a stored result back (storage's course_labs).
+NUMBER_VALUES = ("anc", "platelets", "bilirubin_x_uln", "ast_alt_x_uln", "qtc_ms", "potassium", "magnesium")
+YES_NO_VALUES = ("transfusion_independent", "weight_gain", "hepatomegaly", "ascites", "bilirubin_rising")
+
+
+def check_stored_values(kind: str, values: Any) -> dict[str, Any]:
+    """A stored result's values as written by lab_values; ValueError naming the first that is not
+    (a count edited to text would otherwise fail where the checks compare it)."""
+    if kind not in LAB_KINDS:
+        raise ValueError(f"its kind {str(kind)[:40]!r} is not one of {', '.join(LAB_KINDS)}")
+    if not isinstance(values, dict):
+        raise ValueError("its values are not a mapping")
+    for name, value in values.items():
+        if name in NUMBER_VALUES and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise ValueError(f"its {name} is {str(value)[:40]!r}, not a number")
+        if name in YES_NO_VALUES and not isinstance(value, bool):
+            raise ValueError(f"its {name} is {str(value)[:40]!r}, not true or false")
+    return values
+
+
 def lab_values(kind: str, **given: Any) -> dict[str, Any]:
     """The values of one result of `kind` from the named entries (the CLI's and the forms' fields)."""
     if kind == "cbc":

@@ -194,6 +194,8 @@ def _same_event(logged: dict[str, Any], stored: dict[str, Any]) -> bool:
 
 
 _VIAL_FIELDS = ("lot", "expiry", "gtin", "ndc", "serial")
+# The key a stored course that cannot be read is kept under, with why, in StoredState.courses.
+UNREADABLE = "\x1funreadable"
 
 
 def without_ids(value: Any) -> Any:
@@ -339,6 +341,8 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
         for mrn, stored_course in state.courses.items():
             if mrn not in courses:
                 problems.append((count + 1, f"the course of MRN {mrn} is stored but was never created through the program"))
+            elif UNREADABLE in stored_course:
+                problems.append((courses[mrn][1], f"the course of MRN {mrn} was altered: {stored_course[UNREADABLE]}"))
             elif courses[mrn][0] != stored_course:
                 problems.append((courses[mrn][1], f"the course of MRN {mrn} differs from the audit log"))
         for mrn in courses.keys() - state.courses.keys():

@@ -19,7 +19,7 @@ from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, Respon
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.checklist import Checklist
-from ..domain.labs import LabOverride, LabResult
+from ..domain.labs import LabOverride, LabResult, check_stored_values
 from .course_models import (
     CourseAdviceRow,
     CourseCycleRow,
@@ -30,7 +30,7 @@ from .course_models import (
     CourseRow,
 )
 from .database import StorageError
-from .repository import DuplicateError, SqlRepository, TransactionScopes, retried
+from .repository import DuplicateError, MalformedRow, SqlRepository, TransactionScopes, retried
 
 
 def _days_text(days: tuple[int, ...]) -> str:
@@ -50,9 +50,66 @@ def _decision(text: str | None) -> Decision | None:
         return None
     from datetime import datetime
 
-    data = json.loads(text)
-    return Decision(data["advice_code"], bool(data["accepted"]), data["decided_by"], data["recorded_by"],
-                    data["reason"], datetime.fromisoformat(data["at"]))
+    data = _mapping(text, "decision")
+    for key in ("advice_code", "decided_by", "recorded_by", "reason", "at"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"its decision has no {key} text")
+    if not isinstance(data.get("accepted"), bool):
+        raise ValueError("its decision does not say whether it was accepted (true or false)")
+    at = datetime.fromisoformat(data["at"])
+    if at.tzinfo is None:
+        raise ValueError("its decision's time has no UTC offset")
+    return Decision(data["advice_code"], data["accepted"], data["decided_by"], data["recorded_by"], data["reason"], at)
+
+
+def _mapping(text: str | None, what: str) -> dict:
+    try:
+        data = json.loads(text) if text is not None else None
+    except (TypeError, ValueError):
+        raise ValueError(f"its {what} holds malformed JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"its {what} is not a mapping")
+    return data
+
+
+def _advice(text: str) -> Advice:
+    data = _mapping(text, "advice")
+    if not isinstance(data.get("sources", []), list) or not all(isinstance(item, dict) for item in data.get("sources", [])):
+        raise ValueError("its advice's sources are not a list of mappings")
+    if not isinstance(data.get("details") or {}, dict):
+        raise ValueError("its advice's details are not a mapping")
+    for key in ("code", "message"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"its advice has no {key} text")
+    return Advice.from_dict(data)
+
+
+def _missing(text: str) -> tuple[str, ...]:
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        raise ValueError("its list of missing labs holds malformed JSON") from None
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise ValueError("its list of missing labs is not a list of names")
+    return tuple(data)
+
+
+class _Row:
+    """Reads one stored course row: anything it cannot make sense of (edited by hand) is a
+    MalformedRow naming the table, the row and the course, never a KeyError deep in a reader."""
+
+    def __init__(self, table: str, number: object, mrn: str):
+        self.where = f"{table} row {number} of the course of MRN {mrn}"
+
+    def __enter__(self) -> _Row:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)) and not isinstance(exc, MalformedRow):
+            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            prefix = "it has no " if isinstance(exc, KeyError) else ""
+            raise MalformedRow(f"{self.where} cannot be read: {prefix}{why}") from None
+        return False
 
 
 def _weight(kg: float | None, on: date | None) -> WeightRecord | None:
@@ -63,41 +120,50 @@ class SqlCourseRepository(TransactionScopes):
 
     # -- reading --------------------------------------------------------------------------------
     def _assemble(self, session: Session, row: CourseRow) -> Course:
-        course = Course(
-            mrn=row.mrn,
-            monograph_id=row.monograph_id,
-            hsct_planned=bool(row.hsct_planned),
-            is_child=bool(row.is_child),
-            blasts_per_mm3=row.blasts_per_mm3,
-            blasts_measured_on=row.blasts_measured_on,
-            dosing_weight=_weight(row.dosing_weight_kg, row.dosing_weight_on),
-            latest_weight=_weight(row.latest_weight_kg, row.latest_weight_on),
-            reduction_level=row.reduction_level,
-            discontinued_on=row.discontinued_on,
-            discontinued_reason=row.discontinued_reason or "",
-            checklist=Checklist.from_dict(json.loads(row.checklist_json)) if row.checklist_json else None,
-            date_of_birth=row.date_of_birth,
-            child_reason=row.child_reason or "",
-            id=row.id,
-            version=row.version,
-        )
+        mrn = row.mrn
+        with _Row("courses", row.id, mrn):
+            checklist = Checklist.from_dict(_mapping(row.checklist_json, "checklist")) if row.checklist_json else None
+            course = Course(
+                mrn=row.mrn,
+                monograph_id=row.monograph_id,
+                hsct_planned=bool(row.hsct_planned),
+                is_child=bool(row.is_child),
+                blasts_per_mm3=row.blasts_per_mm3,
+                blasts_measured_on=row.blasts_measured_on,
+                dosing_weight=_weight(row.dosing_weight_kg, row.dosing_weight_on),
+                latest_weight=_weight(row.latest_weight_kg, row.latest_weight_on),
+                reduction_level=row.reduction_level,
+                discontinued_on=row.discontinued_on,
+                discontinued_reason=row.discontinued_reason or "",
+                checklist=checklist,
+                date_of_birth=row.date_of_birth,
+                child_reason=row.child_reason or "",
+                id=row.id,
+                version=row.version,
+            )
         if course.latest_weight == course.dosing_weight:
             course.latest_weight = course.dosing_weight  # one record: no change to compare
         for c in session.scalars(select(CourseCycleRow).where(CourseCycleRow.course_id == row.id).order_by(CourseCycleRow.number)):
-            course.cycles.append(CycleRecord(c.number, c.start, bool(c.extended_to_28), c.extension_reason or "",
-                                             c.reduction_level, _days_tuple(c.omitted_days), _days_tuple(c.delayed_days), c.id))
+            with _Row("course_cycles", c.number, mrn):
+                course.cycles.append(CycleRecord(c.number, c.start, bool(c.extended_to_28), c.extension_reason or "",
+                                                 c.reduction_level, _days_tuple(c.omitted_days), _days_tuple(c.delayed_days), c.id))
         for d in session.scalars(select(CourseDoseRow).where(CourseDoseRow.course_id == row.id).order_by(CourseDoseRow.cycle, CourseDoseRow.day)):
-            course.doses.append(DoseGiven(d.cycle, d.day, d.given_on, d.preparation_id, d.mg_per_m2, d.override_reason, d.id))
+            with _Row("course_doses", f"cycle {d.cycle} day {d.day}", mrn):
+                course.doses.append(DoseGiven(d.cycle, d.day, d.given_on, d.preparation_id, d.mg_per_m2, d.override_reason, d.id))
         for r in session.scalars(select(CourseResponseRow).where(CourseResponseRow.course_id == row.id).order_by(CourseResponseRow.seq)):
-            course.responses.append(ResponseAssessment(r.assessed_on, r.response, r.mrd_negative, r.seq))
+            with _Row("course_responses", r.seq, mrn):
+                course.responses.append(ResponseAssessment(r.assessed_on, r.response, r.mrd_negative, r.seq))
         course.responses.sort(key=lambda r: r.assessed_on)
         for a in session.scalars(select(CourseAdviceRow).where(CourseAdviceRow.course_id == row.id).order_by(CourseAdviceRow.seq)):
-            course.advice.append(AdviceRecord(Advice.from_dict(json.loads(a.advice_json)), a.raised_on, _decision(a.decision_json), a.seq))
+            with _Row("course_advice", a.seq, mrn):
+                course.advice.append(AdviceRecord(_advice(a.advice_json), a.raised_on, _decision(a.decision_json), a.seq))
         for lab in session.scalars(select(CourseLabRow).where(CourseLabRow.course_id == row.id).order_by(CourseLabRow.seq)):
-            course.labs.append(LabResult(lab.kind, lab.taken_at, json.loads(lab.values_json), lab.recorded_by, lab.seq))
+            with _Row("course_labs", lab.seq, mrn):
+                course.labs.append(LabResult(lab.kind, lab.taken_at, check_stored_values(lab.kind, _mapping(lab.values_json, "values")), lab.recorded_by, lab.seq))
         course.labs.sort(key=lambda r: r.taken_at)
         for o in session.scalars(select(CourseLabOverrideRow).where(CourseLabOverrideRow.course_id == row.id).order_by(CourseLabOverrideRow.id)):
-            course.lab_overrides.append(LabOverride(o.cycle, o.day, o.pharmacist, o.reason, o.at, tuple(json.loads(o.missing_json))))
+            with _Row("course_lab_overrides", o.id, mrn):
+                course.lab_overrides.append(LabOverride(o.cycle, o.day, o.pharmacist, o.reason, o.at, _missing(o.missing_json)))
         return course
 
     def get_course(self, mrn: str) -> Course | None:

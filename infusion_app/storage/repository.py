@@ -25,7 +25,7 @@ from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
 from .database import StorageError, gate_of, station_of
-from .audit import GENESIS, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
+from .audit import GENESIS, UNREADABLE, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
 from .models import AuditHeadRow, AuditRow, EventRow, PreparationRow, SettingRow, SignInFailureRow, UserRow, VialRow, utc_text
 
 
@@ -680,17 +680,19 @@ class SqlRepository(TransactionScopes):
         from .audit import without_ids
 
         stored: dict[str, Any] = {}
-        for row in session.scalars(select(CourseRow)):
+        for row in list(session.scalars(select(CourseRow))):
             state.course_rows[row.mrn] = {"created_at": row.created_at, "created_by": row.created_by, "updated_at": row.updated_at,
                                           "version": row.version}
-        for mrn in session.scalars(select(CourseRow.mrn)):
-            course = courses.get_course(mrn)
-            if course is None:
+            try:
+                course = courses._assemble(session, row)
+            except (ValueError, TypeError) as exc:
+                # An unreadable row was altered behind the program's back: verify reports it as such.
+                stored[row.mrn] = {UNREADABLE: str(exc)}
                 continue
             data = dataclasses.asdict(course)
             data.pop("version", None)
             data.pop("id", None)
-            stored[mrn] = without_ids(json.loads(canonical_json(data)))
+            stored[row.mrn] = without_ids(json.loads(canonical_json(data)))
         return stored
 
     def _stored_state(self, session: Session) -> StoredState:
