@@ -707,6 +707,31 @@ def test_a_stored_instant_far_ahead_is_flagged_not_adopted(tmp_path):
         assert service.now() == T0 + timedelta(hours=6) and service.stored_instant_ahead is None
 
 
+def test_a_stored_instant_far_ahead_is_said_in_text_prep_show_prep_list_and_the_skew_warning(tmp_path, capsys):
+    """Re-walk of issue 15 item 10: only `prep show --json` said it; text show, list and the
+    clock-skew warning (which only knew a server's clock) were silent on SQLite."""
+    from datetime import date, timedelta
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient
+
+    folder = tmp_path / "d"
+    # The command line runs on this machine's clock: another station's six hours ahead of it.
+    ahead = FakeClock(datetime.now(timezone.utc) + timedelta(hours=6))
+    with open_service(data_dir=folder, clock=ahead) as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        verify_order_by_another(service, prep.id, paul)
+    with open_service(data_dir=folder) as service:
+        warning = service.clock_skew_warning()
+        assert warning is not None and "ahead of this workstation's clock" in warning
+    code, out, err = cli(capsys, "prep", "show", prep.id, "--data-dir", str(folder))
+    assert code == 0 and "WARNING: a time stored" in out and "ahead of this workstation's clock" in out, out
+    code, out, err = cli(capsys, "prep", "list", "--data-dir", str(folder))
+    assert code == 0 and prep.id in out and "warning" in err and "ahead of this workstation's clock" in err, err
+    assert "ahead" not in out  # the list itself stays one preparation a line
+
+
 # -- 20. no label before the independent check -----------------------------------------------
 
 
@@ -892,7 +917,9 @@ def test_an_unreadable_course_row_is_one_line_and_verify_reports_it(advised, tmp
     assert code == 1 and "Traceback" not in err and "MRN M1" in out and words in out, (code, out, err)
     for argv in (["course", "show", "M1"], ["course", "show", "M1", "--json"]):
         code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
-        assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
+        # (the data is dated ahead of this machine's clock: its warning says so on a line of its own)
+        said = [line for line in err.strip().splitlines() if "ahead of this workstation's clock" not in line]
+        assert code == 3 and "Traceback" not in err and len(said) == 1, (argv, code, err)
         assert "of the course of MRN M1" in err and words in err, err
 
 

@@ -360,6 +360,10 @@ def run_show(args: argparse.Namespace) -> int:
     calc = prep.order.calculation
     print(f"{prep.id}  {prep.patient.name}  MRN {prep.patient.mrn}  DOB {prep.patient.date_of_birth.isoformat()}")
     print(f"Cycle {calc.cycle}, Day {calc.day}: {format_dose(calc.dose_mg)}; next: {status.current_step}")
+    if status.stored_instant_ahead is not None:
+        # The text view said nothing (only --json had it): a deadline read here may be timed by a wrong clock.
+        print(f"  WARNING: a time stored with this preparation or another ({format_instant(status.stored_instant_ahead)}) is ahead "
+              f"of this workstation's clock (now {format_instant(status.now)}): one of the clocks is wrong; ask IT to check them (NTP)")
     for vial in prep.vials:
         print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
     for number, event in enumerate(prep.events, start=1):

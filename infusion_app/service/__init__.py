@@ -63,7 +63,7 @@ Settings (pharmacists change them; each change audited)
     policy() -> SitePolicy
 
 Stations (a shared database)
-    station -> str;  clock_skew_warning() -> str | None   # this clock against the server's, past the site tolerance
+    station -> str;  clock_skew_warning() -> str | None   # this clock against the server's past the site tolerance, or a stored instant far ahead of it (stored_instant_warning)
     change_listener() -> storage ChangeListener | None    # PostgreSQL: a socket readable when another station commits
     watch_connection()                                    # the desktop program: a lost server refuses reads and writes
                                                           # at once (domain.connection.NotLive, a StepRefused) until

@@ -334,7 +334,7 @@ class PreparationService:
         took a new reading (every 30 s), so a skew that appears later reaches the board too."""
         offset = getattr(self._wall, "offset", None)
         if offset is None:
-            return None
+            return self.stored_instant_warning()
         readings = getattr(self._wall, "readings", None)
         cached = self._skew_cache
         if cached is not None and readings is not None and cached[0] == (readings, offset):
@@ -347,7 +347,19 @@ class PreparationService:
             warning = (f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
                        f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)")
         self._skew_cache = ((readings, offset), warning)
-        return warning
+        return warning if warning is not None else self.stored_instant_warning()
+
+    def stored_instant_warning(self) -> str | None:
+        """A stored instant far ahead of this workstation's clock (another station's clock ahead, or
+        this one behind): never adopted, so each clock times its own deadlines; said wherever the
+        clock-skew warning is (board, every command), since one of the two clocks is wrong."""
+        ahead = self.stored_instant_ahead
+        if ahead is None:
+            return None
+        minutes = max(0.0, (ahead - self._wall.now()).total_seconds() / 60)
+        return (f"a time stored in the database ({format_instant(ahead)}) is {minutes:.0f} min ahead of this workstation's clock: "
+                "another workstation's clock is ahead or this one is behind; deadlines here are timed by this clock; "
+                "ask IT to check both clocks (NTP)")
 
     # -- users ------------------------------------------------------------------------------
     def has_users(self) -> bool:
@@ -825,7 +837,7 @@ class PreparationService:
 
         One workstation with its clock hours ahead would otherwise drag every other one forward
         (the floor is shared through the file) and expire their deadlines early. Such an instant
-        is kept in `stored_instant_ahead`, for the board and `prep show` to flag.
+        is kept in `stored_instant_ahead`, for the board, `prep show` and `prep list` to flag (stored_instant_warning).
         """
         wall = self._wall.now()
         if instant > wall + CLOCK_AHEAD_TOLERANCE:

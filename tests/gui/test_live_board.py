@@ -152,3 +152,27 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         bench.close()
         chair.close()
 
+
+
+def test_a_stored_instant_ahead_of_this_clock_is_the_boards_clock_notice_on_sqlite(qtbot, data_dir, clock):
+    """Re-walk of issue 15 item 10: a time another station stored hours ahead of this clock was
+    flagged only in `prep show --json`; the board (SQLite, no server clock) said nothing."""
+    ahead = FakeClock(clock.now() + timedelta(hours=6))  # another workstation's clock six hours fast
+    other = open_service(data_dir=data_dir, clock=ahead)
+    try:
+        tess = other.user("Tess Tech")
+        status = other.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        verify_order(other, status.id)
+    finally:
+        other.close()
+    service = open_service(data_dir=data_dir, clock=clock)
+    try:
+        window = MainWindow(service, service.user("Tess Tech"), repaint_ms=600_000, sound=False)
+        qtbot.addWidget(window)
+        window.show()
+        window._tick()
+        assert window.skew_label.isVisible()
+        assert "ahead of this workstation's clock" in window.skew_label.text() and "360 min" in window.skew_label.text()
+        window.close()
+    finally:
+        service.close()
