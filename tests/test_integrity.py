@@ -647,6 +647,26 @@ def test_a_stored_order_of_the_wrong_shape_is_one_line_exit_3(with_prep, tmp_pat
     assert code == 1 and prep_id in out
 
 
+def test_a_preparation_switched_to_another_drug_is_one_line_exit_3_not_invalid_input(with_prep, tmp_path, capsys):
+    """Re-walk of issue 15 items 4/11: read with the other drug's monograph, prep show said
+    'invalid regimen' (exit 2, as if the user had typed something wrong)."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        prep_id = connection.execute("SELECT id FROM preparations").fetchone()[0]
+        connection.execute("UPDATE preparations SET monograph_id = 'gemtuzumab-ozogamicin'")
+    connection.close()
+    for argv in (["prep", "show", prep_id], ["prep", "list"], ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
+        assert prep_id in err and "monograph_id" in err and "inotuzumab-ozogamicin" in err, err
+    code, out, _ = cli(capsys, "audit", "verify", "--data-dir", str(folder))
+    assert code == 1 and "drug" in out
+
+
 def test_two_rows_in_alembic_version_are_one_line(with_prep, tmp_path, capsys):
     import shutil
 

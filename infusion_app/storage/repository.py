@@ -73,9 +73,16 @@ def _json(text: Any, what: str) -> Any:
 def _order(row: PreparationRow) -> PreparationOrder:
     stored = _json(row.order_json, f"the order of preparation {row.id}")
     try:
-        return PreparationOrder.from_dict(stored)
+        order = PreparationOrder.from_dict(stored)
     except (TypeError, ValueError) as why:
         raise MalformedRow(f"the order of preparation {row.id} cannot be read: {why}") from None
+    drug = order.calculation.monograph_id
+    if drug and drug != row.monograph_id:
+        # Read with another drug's monograph, the order fails as an "invalid regimen" (exit 2, the
+        # user's fault) or, worse, is checked against the wrong label: the row is not what was stored.
+        raise MalformedRow(f"preparation {row.id} names the drug {row.monograph_id!r} (monograph_id) but its order was "
+                           f"calculated for {drug!r}")
+    return order
 
 
 def _event(row: EventRow) -> Event:
