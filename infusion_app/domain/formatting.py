@@ -128,7 +128,7 @@ _NAME_TO_ISMP = {
     "milliliter": "mL", "liter": "L", "deciliter": "dL", "microliter": "mcL", "nanoliter": "nL",
     "cubic_centimeter": "mL",  # never cc
     "meter": "m", "centimeter": "cm", "millimeter": "mm", "inch": "in", "foot": "ft", "pound": "lb", "ounce": "oz",
-    "hour": "hour", "minute": "min", "second": "second", "day": "day", "week": "week", "year": "year",
+    "hour": "hour", "minute": "min", "second": "second", "millisecond": "ms", "day": "day", "week": "week", "year": "year",
     "millimole": "mmol", "mole": "mol", "micromole": "micromol", "milliequivalent": "mEq",
     "percent": "%", "degree_Celsius": "°C", "degree_Fahrenheit": "°F",
 }
