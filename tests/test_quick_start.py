@@ -132,6 +132,22 @@ def test_a_damaged_or_foreign_answers_file_is_not_used(monkeypatch, tmp_path):
         assert Quantity(1.7, "m").to("cm").magnitude == registry().Quantity(1.7, "m").to("cm").magnitude
 
 
+def test_an_answers_file_others_can_write_is_not_used(monkeypatch, tmp_path):
+    """The kept factors feed dose arithmetic: a file (or folder) another user could have edited is ignored."""
+    _fresh_known(monkeypatch, tmp_path, keep_file=False)
+    Quantity(1.7, "m").to("cm")
+    quantities._known.save()
+    path = tmp_path / "pint" / quantities.KNOWN_FILE
+    data = json.loads(path.read_text())
+    data["factors"]["m\x00cm"] = 1000.0  # a forged factor, with the right stamp
+    path.write_text(json.dumps(data))
+    for item, mode in ((path, 0o666), (path.parent, 0o777)):
+        item.chmod(mode)
+        monkeypatch.setattr(quantities, "_known", quantities._Known())
+        assert Quantity(1.7, "m").to("cm").magnitude == registry().Quantity(1.7, "m").to("cm").magnitude
+        item.chmod(0o600 if item == path else 0o700)
+
+
 def test_a_bad_unit_is_refused_when_the_quantity_is_made_as_pint_refuses_it():
     with pytest.raises(Exception) as refused:
         Quantity(5, "milligramz")

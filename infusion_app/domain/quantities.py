@@ -97,6 +97,20 @@ def _pint_stamp() -> list[Any] | None:
         return None
 
 
+def _only_ours(path: Path) -> bool:
+    """A regular file and its folder owned by this user, writable by no one else."""
+    import stat
+
+    try:
+        for item in (path, path.parent):
+            info = item.lstat()
+            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return False
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 class _Known:
     """Per unit pair: pint's conversion factor, or "same" (pint leaves the magnitude), or "pint"
     (ask pint each time); per unit text: its dimensionality and whether it is multiplicative."""
@@ -121,6 +135,8 @@ class _Known:
         if path is None or self.stamp is None:
             return
         try:
+            if not _only_ours(path):
+                return  # factors that feed dose arithmetic are read only from a file no one else can change
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("stamp") == self.stamp:
                 self.factors = dict(data["factors"])
@@ -135,7 +151,9 @@ class _Known:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-            partial.write_text(json.dumps({"stamp": self.stamp, "factors": self.factors, "units": self.units}), encoding="utf-8")
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps({"stamp": self.stamp, "factors": self.factors, "units": self.units}))
             os.replace(partial, path)
             self.dirty = False
         except OSError:
