@@ -667,6 +667,31 @@ def test_a_preparation_switched_to_another_drug_is_one_line_exit_3_not_invalid_i
     assert code == 1 and "drug" in out
 
 
+def test_prep_list_goes_on_past_an_unreadable_preparation_and_exits_3(with_prep, tmp_path, capsys):
+    """Re-walk of issue 15 item 7: one preparation whose order cannot be read hid every other one
+    from prep list (and the board); the others are listed, the unreadable one named, exit 3."""
+    import shutil
+    from datetime import date
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
+        other = service.create_preparation(Patient("Roe, Ann", "M2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1),
+                                           service.user("Paul Pharm"))
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        broken = connection.execute("SELECT id FROM preparations WHERE mrn = 'M1'").fetchone()[0]
+        connection.execute("UPDATE preparations SET order_json = '[]' WHERE mrn = 'M1'")
+    connection.close()
+    for argv in (["prep", "list"], ["prep", "list", "--active"], ["prep", "list", "--json"]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code == 3 and other.id in out and broken not in out, (argv, code, out)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and broken in err and "not a mapping" in err, err
+
+
 def test_two_rows_in_alembic_version_are_one_line(with_prep, tmp_path, capsys):
     import shutil
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json
+from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json, one_line
 
 # SQLite's LIMIT is a 64-bit integer; a bigger --limit is a typo, not a request for more rows.
 MAX_LIST_LIMIT = 1_000_000
@@ -404,8 +404,10 @@ def run_list(args: argparse.Namespace) -> int:
 
     if args.limit is not None and not 1 <= args.limit <= MAX_LIST_LIMIT:
         raise ValidationError("--limit", f"{args.limit} is not accepted; must be 1 to {MAX_LIST_LIMIT:,}")
+    unreadable: dict[str, str] = {}
     with open_service_for(args) as service:
-        statuses = service.list_active() if args.active else service.list_preparations(limit=args.limit)
+        statuses = (service.list_active(unreadable=unreadable) if args.active
+                    else service.list_preparations(limit=args.limit, unreadable=unreadable))
     if args.active and args.limit is not None:
         statuses = statuses[: args.limit]
     if args.json:
@@ -414,4 +416,10 @@ def run_list(args: argparse.Namespace) -> int:
         for s in statuses:
             deadline = f"{s.next_deadline.label} {format_instant(s.next_deadline.at)}" if s.next_deadline else ""
             print(f"{s.id}\t{s.prep.patient.name}\t{s.current_step}\t{deadline}")
+    if unreadable:
+        # The others are listed; each one that cannot be read is one line, and the exit says so.
+        for _prep_id, why in sorted(unreadable.items()):
+            print(one_line(f"infusion-prep prep list: data file error: {why}; "
+                           "run 'infusion-prep audit verify' and restore a backup"), file=sys.stderr)
+        return 3
     return Exit.OK

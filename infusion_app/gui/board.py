@@ -443,6 +443,9 @@ class BoardPresenter:
         self._token: int | None = None
         self._settings = None
         self._shown: dict[str, _Shown] = {}
+        # Active preparations that cannot be read (edited behind the program's back): id -> why.
+        # Left off the rows, said on the board, instead of one such row blanking the whole board.
+        self.unreadable: dict[str, str] = {}
         # For tests and benchmarks: what the last read did.
         self.reloaded = 0  # preparations read from storage
         self.recomputed = 0  # preparations whose deadlines were computed again
@@ -479,11 +482,17 @@ class BoardPresenter:
         reloaded = recomputed = 0
         if changes.everything:
             self._settings = self.service.settings()
-            statuses = self.service.list_active()
+            unreadable: dict[str, str] = {}
+            statuses = self.service.list_active(unreadable=unreadable)
             self._shown = {status.id: self._entry(status) for status in statuses}
+            self.unreadable = unreadable
             reloaded = recomputed = len(statuses)
         elif changes.preparations:
-            fresh = {prep.id: prep for prep in self.service.active_preparations(changes.preparations)}
+            unreadable = {}
+            fresh = {prep.id: prep for prep in self.service.active_preparations(changes.preparations, unreadable=unreadable)}
+            for prep_id in changes.preparations:
+                self.unreadable.pop(prep_id, None)
+            self.unreadable.update(unreadable)
             reloaded = len(fresh)
             for prep_id in changes.preparations:
                 prep = fresh.get(prep_id)

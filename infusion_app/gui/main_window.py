@@ -190,6 +190,9 @@ class MainWindow(QMainWindow):
         self.skew_label = message_label("", "warning", self)
         self.skew_label.setObjectName("clockSkewWarning")
         self.skew_label.hide()
+        self.unreadable_label = message_label("", "hardstop", self)
+        self.unreadable_label.setObjectName("unreadablePreparations")
+        self.unreadable_label.hide()
 
         board_page = QWidget(self)
         board_layout = QVBoxLayout(board_page)
@@ -203,6 +206,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.clock_label)
         board_layout.addLayout(top)
         board_layout.addWidget(self.stale_label)
+        board_layout.addWidget(self.unreadable_label)
         board_layout.addWidget(self.skew_label)
         board_layout.addWidget(self.empty_label)
         board_layout.addWidget(self.board, 1)
@@ -408,7 +412,8 @@ class MainWindow(QMainWindow):
         self.stale_label.hide()
         self._show_connection()
         self.board.set_rows(rows)
-        self.empty_label.setVisible(not rows)
+        self._show_unreadable()
+        self.empty_label.setVisible(not rows and not self.unreadable_label.isVisibleTo(self))
         self.alarms.update(alarms)
         self.board.board_model.set_flash_phase(self.alarms.flash_phase)
         self.clock_label.setText(format_instant(self.presenter.now, seconds=True))
@@ -434,6 +439,14 @@ class MainWindow(QMainWindow):
         # A new preparation cannot be stored while not live: not even begun, to be typed for nothing.
         self.new_button.setEnabled(state.live)
         self.new_action.setEnabled(state.live)
+
+    def _show_unreadable(self) -> None:
+        unreadable = getattr(self.presenter, "unreadable", {})
+        self.unreadable_label.setText("\n".join(
+            f"PREPARATION {prep_id} CANNOT BE READ and is not on the board: {why}. "
+            "Check its prep sheet's time limits; run 'infusion-prep audit verify' and call IT."
+            for prep_id, why in sorted(unreadable.items())))
+        self.unreadable_label.setVisible(bool(unreadable))
 
     def _show_skew(self) -> None:
         try:

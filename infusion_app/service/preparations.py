@@ -902,10 +902,11 @@ class PreparationService:
             stored_instant_ahead=self.stored_instant_ahead,
         )
 
-    def list_active(self) -> list[PreparationStatus]:
-        """Every active preparation, most urgent first (the nearest open deadline; none last)."""
+    def list_active(self, unreadable: dict[str, str] | None = None) -> list[PreparationStatus]:
+        """Every active preparation, most urgent first (the nearest open deadline; none last).
+        `unreadable`: those that cannot be read are put there (id -> why) instead of failing the list."""
         settings = self.settings()
-        statuses = [self._status(p, settings) for p in self.repository.list_preparations(active_only=True)]
+        statuses = [self._status(p, settings) for p in self.repository.list_preparations(active_only=True, unreadable=unreadable)]
         far = datetime.max.replace(tzinfo=timezone.utc)
         return sorted(statuses, key=lambda s: (s.next_deadline.at if s.next_deadline else far, s.prep.created_at, s.id))
 
@@ -914,18 +915,20 @@ class PreparationService:
         """What changed in storage after `token` (None: the first call, which says 'everything')."""
         return changes_since(self.repository, token)
 
-    def active_preparations(self, prep_ids: Iterable[str]) -> list[Preparation]:
+    def active_preparations(self, prep_ids: Iterable[str], unreadable: dict[str, str] | None = None) -> list[Preparation]:
         """Those of these preparations that are stored and active (the others are left out), in one read."""
-        return [p for p in self.repository.get_preparations(sorted(set(prep_ids))) if machine.is_active(p)]
+        return [p for p in self.repository.get_preparations(sorted(set(prep_ids)), unreadable) if machine.is_active(p)]
 
     def status_of(self, prep: Preparation, settings: Settings | None = None) -> PreparationStatus:
         """The status at now of a preparation already read (its deadlines again, nothing re-read)."""
         return self._status(prep, settings)
 
-    def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[PreparationStatus]:
-        """Newest first."""
+    def list_preparations(self, active_only: bool = False, limit: int | None = None,
+                          unreadable: dict[str, str] | None = None) -> list[PreparationStatus]:
+        """Newest first. `unreadable`: as for list_active."""
         settings = self.settings()
-        return [self._status(p, settings) for p in self.repository.list_preparations(active_only=active_only, limit=limit)]
+        return [self._status(p, settings)
+                for p in self.repository.list_preparations(active_only=active_only, limit=limit, unreadable=unreadable)]
 
     def record_event(
         self,

@@ -502,7 +502,9 @@ class SqlRepository(TransactionScopes):
                          + (f" at station {row.station}" if row.station else "") for row in newer)
         return f"preparation {prep_id} changed while this step was being checked: {done}"
 
-    def _assemble(self, session: Session, rows: list[PreparationRow]) -> list[Preparation]:
+    def _assemble(self, session: Session, rows: list[PreparationRow], unreadable: dict[str, str] | None = None) -> list[Preparation]:
+        """`unreadable`: a listing goes on past a preparation it cannot read, which is put there
+        (id -> why) instead of failing the whole list (the board, prep list); without it, it fails."""
         if not rows:
             return []
         ids = [row.id for row in rows]
@@ -510,36 +512,50 @@ class SqlRepository(TransactionScopes):
         for vial in session.scalars(select(VialRow).where(VialRow.preparation_id.in_(ids)).order_by(VialRow.preparation_id, VialRow.position)):
             vials[vial.preparation_id].append(_vial(vial))
         events: dict[str, list[Event]] = defaultdict(list)
+        broken: dict[str, str] = {}
         for event in session.scalars(select(EventRow).where(EventRow.preparation_id.in_(ids)).order_by(EventRow.preparation_id, EventRow.seq)):
-            events[event.preparation_id].append(_event(event))
-        return [
-            Preparation(
-                id=row.id,
-                patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
-                order=_order(row),
-                created_at=row.created_at,
-                created_by=row.created_by,
-                monograph_id=row.monograph_id,
-                monograph_revision=row.monograph_revision,
-                vials=vials[row.id],
-                events=events[row.id],
-            )
-            for row in rows
-        ]
+            try:
+                events[event.preparation_id].append(_event(event))
+            except MalformedRow as why:
+                if unreadable is None:
+                    raise
+                broken.setdefault(event.preparation_id, str(why))
+        found = []
+        for row in rows:
+            try:
+                if row.id in broken:
+                    raise MalformedRow(broken[row.id])
+                found.append(Preparation(
+                    id=row.id,
+                    patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
+                    order=_order(row),
+                    created_at=row.created_at,
+                    created_by=row.created_by,
+                    monograph_id=row.monograph_id,
+                    monograph_revision=row.monograph_revision,
+                    vials=vials[row.id],
+                    events=events[row.id],
+                ))
+            except MalformedRow as why:
+                if unreadable is None:
+                    raise
+                unreadable[row.id] = str(why)
+        return found
 
     def get_preparation(self, prep_id: str) -> Preparation | None:
         with self._read() as session:
             row = session.get(PreparationRow, prep_id)
             return self._assemble(session, [row])[0] if row else None
 
-    def list_preparations(self, active_only: bool = False, limit: int | None = None) -> list[Preparation]:
+    def list_preparations(self, active_only: bool = False, limit: int | None = None,
+                          unreadable: dict[str, str] | None = None) -> list[Preparation]:
         with self._read() as session:
             query = select(PreparationRow).order_by(PreparationRow.created_at.desc(), PreparationRow.id)
             if active_only:
                 query = query.where(PreparationRow.active.is_(True))
             if limit is not None:
                 query = query.limit(limit)
-            return self._assemble(session, list(session.scalars(query)))
+            return self._assemble(session, list(session.scalars(query)), unreadable)
 
     def find_patient(self, mrn: str) -> Patient | None:
         """The patient as last stored under this MRN (case-insensitive), from the newest preparation."""
@@ -624,13 +640,13 @@ class SqlRepository(TransactionScopes):
             rows = session.execute(select(AuditRow.action, AuditRow.subject).where(AuditRow.seq > seq).order_by(AuditRow.seq)).all()
         return (head.seq if head is not None else 0), [(action, subject) for action, subject in rows]
 
-    def get_preparations(self, prep_ids: list[str]) -> list[Preparation]:
+    def get_preparations(self, prep_ids: list[str], unreadable: dict[str, str] | None = None) -> list[Preparation]:
         """The stored preparations among these ids (any order; unknown ids are left out)."""
         if not prep_ids:
             return []
         with self._read() as session:
             rows = list(session.scalars(select(PreparationRow).where(PreparationRow.id.in_(prep_ids))))
-            return self._assemble(session, rows)
+            return self._assemble(session, rows, unreadable)
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._read() as session:

@@ -176,3 +176,35 @@ def test_a_stored_instant_ahead_of_this_clock_is_the_boards_clock_notice_on_sqli
         window.close()
     finally:
         service.close()
+
+
+def test_an_unreadable_preparation_is_named_on_the_board_and_the_others_stay(qtbot, data_dir, clock):
+    """Re-walk of issue 15 item 7: one preparation whose stored order cannot be read blanked the
+    whole board ('not up to date'); the others stay, the unreadable one is named."""
+    import sqlite3
+
+    from infusion_app.storage.database import DB_FILENAME
+
+    service = open_service(data_dir=data_dir, clock=clock)
+    try:
+        tess = service.user("Tess Tech")
+        kept = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        broken = service.create_preparation(Patient("Roe, Ann", "MRN-2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        window = MainWindow(service, tess, repaint_ms=600_000, sound=False)
+        qtbot.addWidget(window)
+        window.show()
+        assert not window.unreadable_label.isVisible()
+        connection = sqlite3.connect(data_dir / DB_FILENAME)
+        with connection:
+            connection.execute("UPDATE preparations SET order_json = '{}' WHERE id = ?", (broken.id,))
+        connection.close()
+        window.presenter._token = None  # as after a database put back: everything is read again
+        window.refresh()
+        ids = [row.preparation_id for row in window.board.board_model.rows()]
+        assert kept.id in ids and broken.id not in ids
+        assert not window.stale_label.isVisible()
+        assert window.unreadable_label.isVisible() and broken.id in window.unreadable_label.text()
+        assert "calculation has no" in window.unreadable_label.text()
+        window.close()
+    finally:
+        service.close()
