@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .common import Exit, emit_json
+from ..domain.errors import DataFileError
+from .common import Exit, add_drug_options, chosen_monograph, emit_json
 
-# The domain names facts as the policy file does; a user typed the command's options.
-OPTION_FOR_FACT = {
-    "age_years": "age",
-    "disease_status": "disease-status",
-    "icd10": "icd10",
-    "cd22_percent": "cd22-percent",
-    "ph": "ph",
-    "tki_failed": "tki-failed",
-    "chemo_failed": "chemo-failed",
-}
+
+
+def installed_facts():
+    """Every fact some installed payer policy declares ([[facts]] in resources/policies/*.toml), by
+    option, first declaration first: the command's options are the policies' facts, not a list here."""
+    from ..domain.coverage import installed_policies
+
+    found = {}
+    for policy in installed_policies():
+        for fact in policy.facts:
+            found.setdefault(fact.option, fact)
+    return found
+
 
 EPILOG = """\
 decisions:
@@ -27,7 +32,9 @@ decisions:
 exit codes:
   0 = meets_criteria
   1 = not covered as given: criteria_not_met, experimental or incomplete (the result is still printed)
+  1 = also: no payer policy is installed for the drug (it is not judged by another drug's policy)
   2 = invalid input (one line on stderr naming the field)
+  3 = a policy file cannot be read
 
 Coverage and dosing are separate questions: the label covers children, this policy adults
 only. `infusion-prep calc` still calculates the dose for a patient the policy does not cover.
@@ -43,48 +50,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--age", required=True, metavar="YEARS", help="age in years")
-    parser.add_argument("--icd10", required=True, action="append", metavar="CODE",
-                        help="ICD-10 diagnosis code (the dot may be left out; case does not matter); a claim with several "
-                        "codes: repeat the option or separate them with commas, e.g. --icd10 Z51.11,C91.00")
-    parser.add_argument("--disease-status", choices=["relapsed", "refractory", "newly-diagnosed"],
-                        help="relapsed or refractory disease (the policy's first criterion); newly diagnosed does not meet it")
-    parser.add_argument("--cd22-percent", metavar="P", help="percent of blasts CD22-positive")
-    parser.add_argument("--ph", choices=["positive", "negative"], help="Philadelphia chromosome status")
-    parser.add_argument("--tki-failed", choices=["yes", "no"], help="intolerant or refractory to tyrosine kinase inhibitors")
-    parser.add_argument("--chemo-failed", choices=["yes", "no"], help="intolerant or refractory to standard chemotherapy")
+    add_drug_options(parser, regimen=False)
+    try:
+        facts = installed_facts()
+    except DataFileError:
+        facts = {}  # the command says which file when run; the parser must still build
+    for option, fact in facts.items():
+        # Required facts are checked once the drug's policy is known: a drug with no policy needs none.
+        kwargs: dict = {"metavar": fact.metavar or option.replace("-", "_").upper(),
+                        "help": fact.help + (" (required)" if fact.required else "")}
+        if fact.accepted:
+            kwargs["choices"] = list(fact.accepted)
+            del kwargs["metavar"]
+        if fact.kind == "code":
+            kwargs["action"] = "append"
+        parser.add_argument(f"--{option}", dest=f"fact_{fact.id}", **kwargs)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..domain.coverage import CoverageFacts, check_coverage
+    from ..domain.coverage import CoverageFacts, check_coverage, policy_for_billing_code
     from ..domain.errors import ValidationError
 
-    for fact, option in OPTION_FOR_FACT.items():
-        typed = getattr(args, option.replace("-", "_"))
+    monograph = chosen_monograph(args, with_regimen=False)
+    policy = policy_for_billing_code(monograph.text("billing.hcpcs"))
+    given = {name.removeprefix("fact_"): value for name, value in vars(args).items() if name.startswith("fact_") and value is not None}
+    if policy is None:
+        # Judging this drug by another drug's policy would be a forged answer.
+        print(f"{monograph.brand_name} ({monograph.id}): no payer policy is installed for it "
+              f"(HCPCS {monograph.text('billing.hcpcs')}; resources/policies/ has none); coverage is not checked", file=sys.stderr)
+        if args.json:
+            emit_json({"decision": None, "drug": monograph.id, "policy": None, "reason": "no payer policy is installed for this drug"})
+        return Exit.HARD_STOP
+    option_of = {f.id: f.option for f in policy.facts}
+    for fact_id, typed in given.items():
+        fact = policy.fact(fact_id)
+        option = fact.option if fact is not None else fact_id.replace("_", "-")
+        if fact is None:
+            raise ValidationError(option, f"is not a fact the {policy.payer} policy for {monograph.brand_name} judges; "
+                                  f"it judges {', '.join('--' + f.option for f in policy.facts)}")
         # An option typed empty is a slip, not "not given": leaving it out is how to say that.
         for text in typed if isinstance(typed, list) else [typed]:
-            if text is not None and not text.strip():
+            if not text.strip():
                 raise ValidationError(option, "is empty; leave the option out if the fact is not known")
-    facts = CoverageFacts(
-        age_years=args.age,
-        icd10=args.icd10,
-        cd22_percent=args.cd22_percent,
-        ph=args.ph,
-        tki_failed=args.tki_failed,
-        chemo_failed=args.chemo_failed,
-        disease_status=args.disease_status,
-    )
+    for fact in policy.facts:
+        if fact.required and fact.id not in given:
+            raise ValidationError(f"--{fact.option}", f"is required for the {policy.payer} policy ({fact.description}), e.g. "
+                                  f"--{fact.option} {fact.placeholder.removeprefix('e.g. ') or (fact.accepted[0] if fact.accepted else '45')}")
     try:
-        result = check_coverage(facts)
+        result = check_coverage(CoverageFacts(**given), policy)
     except ValidationError as exc:
-        raise ValidationError(OPTION_FOR_FACT.get(exc.field, exc.field), exc.message) from None
+        raise ValidationError(option_of.get(exc.field, exc.field), exc.message) from None
     if args.json:
         emit_json(result.to_dict())
     else:
         print("\n".join(result.summary_lines()))
         if result.missing_facts:
-            options = ", ".join(f"--{OPTION_FOR_FACT[name]}" for name in result.missing_facts)
+            options = ", ".join(f"--{option_of.get(name, name)}" for name in result.missing_facts)
             print(f"To decide, also give: {options}")
     return Exit.OK if result.decision == "meets_criteria" else Exit.HARD_STOP

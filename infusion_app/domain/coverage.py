@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -54,17 +54,40 @@ _ICD10_EXPECTED = "expected a letter, a digit, a digit or letter, then an option
 
 
 # -- facts ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class CoverageFacts:
-    """What is known about the patient. None = not given (never assumed)."""
+    """What is known about the patient, by the fact ids the payer policy declares ([[facts]] in its
+    file): CoverageFacts(age_years=45, icd10="C91.00", cd22_percent=80). A fact not given is None
+    (never assumed). The facts are the policy's, not this class's: a policy of another drug declares
+    its own, and the check reads each by the id its file gives."""
 
-    age_years: float | int | str | None = None
-    icd10: str | tuple[str, ...] | list[str] | None = None  # one code, or every code on the claim (a list or "Z51.11, C91.00")
-    cd22_percent: float | int | str | None = None
-    ph: str | None = None  # "positive" or "negative"
-    tki_failed: bool | str | None = None  # intolerant or refractory to TKIs
-    chemo_failed: bool | str | None = None  # intolerant or refractory to standard chemotherapy
-    disease_status: str | None = None  # relapsed | refractory | newly-diagnosed
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any) -> None:
+        object.__setattr__(self, "_values", {k: v for k, v in values.items() if v is not None})
+
+    def get(self, fact_id: str) -> Any:
+        return self._values.get(fact_id)
+
+    def given(self) -> tuple[str, ...]:
+        """The ids of the facts given, in the order given."""
+        return tuple(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._values.get(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("CoverageFacts is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CoverageFacts) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"CoverageFacts({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
 
 
 def normalise_icd10(code: str) -> str:
@@ -142,6 +165,19 @@ class PolicyFact:
     placeholder: str = ""
     choices: tuple[str, ...] = ()
     asked: bool = False  # asked at order entry (the age comes from the date of birth)
+    option: str = ""  # the command line's option for it (`infusion-prep coverage --cd22-percent`)
+    required: bool = False  # the command line refuses a check without it
+    help: str = ""  # the option's help
+    metavar: str = ""  # the option's value, as its help shows it
+    text: str = ""  # the policy sentence the fact is judged by, word for word
+    where: str = ""  # where in the policy (section, table)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The values a typed fact may take, when it is one of a list (a choice, yes or no)."""
+        if self.kind == "yes_no":
+            return ("yes", "no")
+        return self.choices
 
 
 @dataclass(frozen=True)
@@ -191,7 +227,12 @@ class Policy:
         return self.raw["meta"]["policy_revision"]
 
     def covered_codes(self) -> tuple[str, ...]:
-        return tuple(code for c in self.criteria if c.fact == "icd10" and c.rule == "one_of" for code in c.values)
+        return tuple(code for c in self.criteria if c.fact == self.code_fact and c.rule == "one_of" for code in c.values)
+
+    @property
+    def code_fact(self) -> str:
+        """The diagnosis-code fact (kind "code") the experimental finding judges."""
+        return next((f.id for f in self.facts if f.kind == "code"), "icd10")
 
     def facts_used(self) -> tuple[str, ...]:
         names: list[str] = []
@@ -206,12 +247,21 @@ def _parse_fact(node: dict[str, Any]) -> PolicyFact:
     kind = str(node["kind"])
     if kind not in FACT_KINDS:
         raise DataFileError(f"fact {node.get('id')} has unknown kind '{kind}' (one of {', '.join(FACT_KINDS)})")
-    if node["id"] not in {f.name for f in fields(CoverageFacts)}:
-        raise DataFileError(f"fact {node['id']} is not one the coverage check can be given")
+    fact_id = str(node["id"])
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", fact_id):
+        raise DataFileError(f"fact '{fact_id}' must be a lower-case name (letters, digits, underscores)")
+    if kind == "choice" and not node.get("choices"):
+        raise DataFileError(f"fact {fact_id} is a choice but lists no choices")
+    # Each fact names the policy sentence it is judged by: a reviewer checks it against the policy.
+    if not str(node.get("text", "")).strip() or not str(node.get("where", "")).strip():
+        raise DataFileError(f"fact {fact_id} does not quote the policy text it comes from (text and where)")
     return PolicyFact(
-        id=str(node["id"]), kind=kind, description=str(node["description"]), label=str(node.get("label", "")),
+        id=fact_id, kind=kind, description=str(node["description"]), label=str(node.get("label", "")),
         placeholder=str(node.get("placeholder", "")), choices=tuple(str(c) for c in node.get("choices", [])),
-        asked=bool(node.get("asked", False)),
+        asked=bool(node.get("asked", False)), option=str(node.get("option", fact_id.replace("_", "-"))),
+        required=bool(node.get("required", False)), help=str(node.get("help", node["description"])),
+        metavar=str(node.get("metavar", "")),
+        text=str(node["text"]), where=str(node["where"]),
     )
 
 
@@ -223,7 +273,7 @@ def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact]) -> C
     if rule == "min":
         return Criterion(**common, value=float(node["value"]), unit=node.get("unit", ""))
     if rule == "one_of":
-        return Criterion(**common, values=tuple(normalise_icd10(v) if node["fact"] == "icd10" else v for v in node["values"]))
+        return Criterion(**common, values=tuple(normalise_icd10(v) if declared[node["fact"]].kind == "code" else v for v in node["values"]))
     if rule == "cases":
         cases = {
             key: Case(key=key, requires=tuple(case["requires"]), summary=case["summary"], text=case["text"])
@@ -273,6 +323,15 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
 @cache
 def _default_policy() -> Policy:
     return parse_policy(load_toml(DEFAULT_POLICY))
+
+
+@cache
+def installed_policies() -> tuple[Policy, ...]:
+    """Every payer policy installed (resources/policies/*.toml), by file name."""
+    from .resources import resource_path
+
+    entries = sorted(resource_path("policies").iterdir(), key=lambda e: e.name)
+    return tuple(load_policy(f"policies/{e.name}") for e in entries if e.name.endswith(".toml"))
 
 
 @cache
@@ -384,8 +443,13 @@ def _icd10(value: Any, policy: Policy) -> str | None:
 def validated_facts(facts: CoverageFacts, policy: Policy) -> dict[str, Any]:
     """The facts normalised; ValidationError naming the field for anything that cannot be used."""
     found: dict[str, Any] = {}
+    unknown = [name for name in facts.given() if policy.fact(name) is None]
+    if unknown:
+        raise ValidationError(
+            unknown[0], f"is not a fact the {policy.payer} policy {policy.name} judges; it judges {', '.join(f.id for f in policy.facts)}"
+        )
     for fact in policy.facts:
-        value = getattr(facts, fact.id)
+        value = facts.get(fact.id)
         if fact.kind == "number":
             found[fact.id] = _number(fact.id, value, policy)
         elif fact.kind == "yes_no":
@@ -535,9 +599,9 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     # one_of
     met = value in criterion.values
     listed = ", ".join(criterion.values)
-    if criterion.fact == "icd10":
+    if criterion.fact == policy.code_fact:
         reason = f"{criterion.fact} {value} {'is' if met else 'is not'} one of the covered codes ({listed})"
-        others = [c for c in facts.get("icd10_codes", []) if c != value]
+        others = [c for c in facts.get(f"{criterion.fact}_codes", []) if c != value]
         if others:
             reason += f"; also on the claim: {', '.join(others)}"
     else:
@@ -570,7 +634,8 @@ def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, An
 def _evaluate_experimental(code: str | None, policy: Policy) -> tuple[CriterionResult, str | None]:
     base = dict(id=policy.experimental_id, text=policy.experimental_text, summary=policy.experimental_summary)
     if code is None:
-        return CriterionResult(**base, met=None, missing=("icd10",), reason=f"icd10 ({_described(policy, 'icd10')}) was not given"), None
+        fact = policy.code_fact
+        return CriterionResult(**base, met=None, missing=(fact,), reason=f"{fact} ({_described(policy, fact)}) was not given"), None
     for code_range in policy.experimental_ranges:
         if code_range.contains(code):
             reason = f"icd10 {code} is in the policy's list of codes not covered ({code_range.label}): experimental and investigational"
@@ -593,7 +658,7 @@ def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversab
     values = validated_facts(facts, policy)
 
     results = [_evaluate(criterion, values, policy) for criterion in policy.criteria]
-    experimental, listed = _evaluate_experimental(values["icd10"], policy)
+    experimental, listed = _evaluate_experimental(values.get(policy.code_fact), policy)
     results.append(experimental)
 
     missing = tuple(dict.fromkeys(name for r in results if r.met is None for name in r.missing))
@@ -637,4 +702,4 @@ def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversab
 
 def _code_criteria(policy: Policy) -> set[str]:
     """Criteria judged on the ICD-10 code alone: their failure is the experimental finding itself."""
-    return {c.id for c in policy.criteria if c.fact == "icd10"}
+    return {c.id for c in policy.criteria if c.fact == policy.code_fact}
