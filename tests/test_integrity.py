@@ -692,6 +692,32 @@ def test_prep_list_goes_on_past_an_unreadable_preparation_and_exits_3(with_prep,
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and broken in err and "not a mapping" in err, err
 
 
+@pytest.mark.parametrize("value, words", [
+    ("'\"x\"'", "warning_lead_minutes ('x')"),
+    ("'[1]'", "warning_lead_minutes ('[1]')"),
+    ("'true'", "warning_lead_minutes ('True')"),
+    ("'-5'", "warning_lead_minutes ('-5')"),
+    ("'{bad'", "setting warning_lead_minutes holds malformed JSON"),
+])
+def test_a_stored_setting_of_the_wrong_type_is_one_line_exit_3(with_prep, tmp_path, capsys, value, words):
+    """A sibling of re-walk item 7 in the settings table: text for minutes was a ValueError
+    traceback in every command, a negative lead time 'invalid' input (exit 2)."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(with_prep, folder)
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    with connection:
+        prep_id = connection.execute("SELECT id FROM preparations").fetchone()[0]
+        connection.execute("INSERT OR REPLACE INTO settings VALUES ('warning_lead_minutes', "
+                           f"{value}, '2026-03-10T08:00:00.000000+00:00', 'Paul Pharm')")
+    connection.close()
+    for argv in (["prep", "show", prep_id], ["prep", "list"], ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")]):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
+        assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
+        assert words in err, err
+
+
 def test_two_rows_in_alembic_version_are_one_line(with_prep, tmp_path, capsys):
     import shutil
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from ..domain.bsa import FORMULAS
-from ..domain.errors import ValidationError
+from ..domain.errors import DataFileError, ValidationError
 from ..domain.limits import SitePolicy, site_defaults
 from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS, PIN_MIN_DIGITS
 
@@ -236,26 +236,58 @@ class Settings:
         }
 
 
+def _stored_setting_text(key: str, value: Any, why: Exception) -> str:
+    return (f"the stored setting {key} ({str(value)[:40]!r}) cannot be used: {getattr(why, 'message', why)}; "
+            "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup")
+
+
+def _apply_setting(changes: dict[str, Any], key: str, value: Any) -> None:
+    if key == "warning_lead_minutes":
+        changes["warning_lead_time"] = timedelta(minutes=_stored_whole(value))
+    elif key == "weight_max_age_days":
+        changes["weight_max_age"] = timedelta(days=_stored_whole(value))
+    elif key in _MINUTE_SETTINGS:
+        changes[_MINUTE_SETTINGS[key]] = timedelta(minutes=_stored_whole(value))
+    elif key == "draw_syringes":
+        from ..domain.limits import DrawSyringe
+
+        pairs = [part.split(":") for part in parse_draw_syringes(key, value).split(", ")]
+        changes["draw_syringes"] = tuple(DrawSyringe(float(c), float(g)) for c, g in pairs)
+    elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
+        changes[key] = value
+
+
+def _stored_whole(value: Any) -> int:
+    """A stored duration's whole number (int() alone took 2.9 as 2 and True as 1); never negative,
+    which every setting set through the program is (a negative lead time failed as 'invalid' input)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{str(value)[:40]!r} is not a whole number")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{number} is negative; a duration is 0 or more")
+    return number
+
+
 def build_settings(stored: dict[str, Any]) -> Settings:
     base = site_defaults()
     changes: dict[str, Any] = {}
     for key, value in stored.items():
         if key not in SETTINGS:
             continue  # written by a newer version; ignored rather than fatal
-        if key == "warning_lead_minutes":
-            changes["warning_lead_time"] = timedelta(minutes=int(value))
-        elif key == "weight_max_age_days":
-            changes["weight_max_age"] = timedelta(days=int(value))
-        elif key in _MINUTE_SETTINGS:
-            changes[_MINUTE_SETTINGS[key]] = timedelta(minutes=int(value))
-        elif key == "draw_syringes":
-            from ..domain.limits import DrawSyringe
-
-            pairs = [part.split(":") for part in parse_draw_syringes(key, value).split(", ")]
-            changes["draw_syringes"] = tuple(DrawSyringe(float(c), float(g)) for c, g in pairs)
-        elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
-            changes[key] = value
-    policy = dataclasses.replace(base, **changes)
+        try:
+            # A value edited in the table (text for minutes) is the stored setting's fault (exit 3),
+            # never a traceback. Not checked again by validate_setting: a value stored under an
+            # older, wider rule keeps working rather than stopping every command.
+            _apply_setting(changes, key, value)
+        except (ValueError, TypeError) as why:
+            raise DataFileError(_stored_setting_text(key, value, why)) from None
+    try:
+        policy = dataclasses.replace(base, **changes)
+    except (ValueError, TypeError) as why:  # a value the site policy refuses (a negative lead time)
+        raise DataFileError(f"the stored settings cannot be used: {getattr(why, 'field', '')} {getattr(why, 'message', why)}; "
+                            "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup") from None
     return Settings(
         policy=policy,
         paper_size=str(stored.get("paper_size", DEFAULT_PAPER)),

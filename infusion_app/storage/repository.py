@@ -580,7 +580,7 @@ class SqlRepository(TransactionScopes):
     # -- settings ---------------------------------------------------------------------------
     def get_settings(self) -> dict[str, Any]:
         with self._read() as session:
-            return {row.key: json.loads(row.value_json) for row in session.scalars(select(SettingRow))}
+            return {row.key: _json(row.value_json, f"setting {row.key}") for row in session.scalars(select(SettingRow))}
 
     @retried
     def setting_versions(self) -> dict[str, tuple[str, datetime]]:
