@@ -215,6 +215,26 @@ def test_a_course_saved_by_another_station_meanwhile_is_refused_naming_who_and_w
     assert str(refused.value) == "the course for MRN MRN-1001 was changed by Olga Order at 2026-03-10T08:05:00Z at station ward; reload"
 
 
+def test_the_replay_reads_courses_in_its_own_transaction_and_finds_an_unreadable_advice(tmp_path, database):
+    """Re-walk of issue 15 items 7/11 on both databases: verify reads each course in the
+    transaction that reads the log, and a decision edited by hand is reported altered, not a crash."""
+    from infusion_app.domain.dose_modification import infusion_reaction_advice
+    from infusion_app.service.course import CourseService
+
+    with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="ward") as service:
+        paul = service.add_user("Paul Pharm", Role.PHARMACIST, "246813")
+        courses = CourseService(service)
+        courses.new_course("MRN-1001", False, paul)
+        courses.assess("MRN-1001", infusion_reaction_advice(2, monograph=service.monograph), paul)
+        courses.decide("MRN-1001", 1, True, "Dr Who", "per label", paul)
+        assert service.verify_audit().intact
+        with service.engine.begin() as connection:
+            connection.execute(text("""UPDATE course_advice SET decision_json = '{"decision":"accept"}'"""))
+        check = service.verify_audit()
+        assert not check.intact and "course_advice row 1 of the course of MRN MRN-1001" in check.reason, check.reason
+        assert "altered" in check.reason
+
+
 # -- append-only audit --------------------------------------------------------------------------
 
 
