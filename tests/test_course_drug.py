@@ -47,8 +47,8 @@ def test_a_mylotarg_order_is_not_judged_by_the_patients_besponsa_course(services
                                         monograph=fractionated)
     stored = status.prep.order
     assert status.prep.monograph_id == MYLOTARG.id and stored.calculation.day == 4 and stored.calculation.dose_mg == 4.5
-    assert stored.course is not None and stored.course["on_file"] is False
-    assert "MYLOTARG" in stored.course["flag"] and "BESPONSA" in stored.course["flag"]
+    assert stored.course is not None and stored.course.on_file is False
+    assert "MYLOTARG" in stored.course.flag and "BESPONSA" in stored.course.flag
     with pytest.raises(ValidationError) as missing:  # without a course of its drug, the order names cycle and day
         service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"),
                                    monograph=fractionated)

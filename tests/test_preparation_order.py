@@ -92,6 +92,9 @@ _BY_KEY = re.compile(
     r"""|\bcalc(?:ulation)?\s*\[\s*["']"""  # calc["dose_mg"]
     r"""|\bcalc(?:ulation)?\.get\(\s*["']"""  # calc.get("dose_mg")
     r"""|\.order\s*\[|\.order\.get\(|\.order\.items\("""  # prep.order["cycle"], prep.order.get("course")
+    r"""|\.course\s*\[\s*["']|\.course\.get\("""  # order.course["on_file"], order.course.get("flags")
+    r"""|\[\s*["'](?:on_file|declined_discontinuations)["']\s*\]"""  # course_check["on_file"]
+    r"""|\.get\(\s*["'](?:on_file|declined_discontinuations|flags)["']"""  # stored.get("flags", [])
 )
 CONVERSION = ROOT / "infusion_app" / "domain" / "dosing.py"
 
@@ -117,3 +120,34 @@ def test_the_coverage_decision_is_typed_and_round_trips():
     assert json.loads(json.dumps(stored.to_dict()))["coverage"] == json.loads(json.dumps(decision.to_dict()))
     with pytest.raises(ValueError):
         PreparationOrder.from_dict({**V01_ORDER, "coverage": {"decision": "maybe"}})
+
+
+# -- the course check stored with the order (order.course) is typed too ------------------------
+V01_NO_COURSE = {"on_file": False, "flag": "no course on file"}  # before the labs flags were stored
+V02_COURSE = {"on_file": True, "mrn": "MRN-1", "cycle": 2, "day": 8, "response": "cr", "reduce_pct": 0.0, "mg_per_m2": 0.5,
+              "window": ["2026-12-01", "2026-12-03"], "declined_discontinuations": ["stop after cycle 3"], "flags": ["BSA re-check"]}
+
+
+def test_the_course_check_is_typed_and_old_stored_ones_load():
+    from infusion_app.domain.dosing import CourseCheck
+
+    old = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V01_NO_COURSE})))
+    assert isinstance(old.course, CourseCheck) and old.course.on_file is False and old.course.flag == "no course on file"
+    assert old.course.flags == () and old.course.sheet_flags() == [
+        "no course on file: cycle, day and response as entered, not checked against a course"]
+    on_file = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V02_COURSE})))
+    assert isinstance(on_file.course, CourseCheck) and (on_file.course.cycle, on_file.course.day) == (2, 8)
+    assert on_file.course.window == ("2026-12-01", "2026-12-03")
+    assert on_file.course.sheet_flags() == ["Discontinuation advice not followed: stop after cycle 3", "BSA re-check"]
+    # Written back as it was stored: the CLI's JSON and the stored order keep today's shape.
+    assert json.loads(json.dumps(on_file.to_dict()))["course"] == V02_COURSE
+    assert PreparationOrder.from_dict(json.loads(json.dumps(on_file.to_dict()))) == on_file
+
+
+@pytest.mark.parametrize("broken", [
+    "no course", {"on_file": "no"}, {**V02_COURSE, "cycle": "two"}, {**V02_COURSE, "flags": "BSA"},
+    {**V02_COURSE, "window": ["2026-12-01"]}, {"on_file": False, "flag": 3},
+])
+def test_a_course_check_of_the_wrong_shape_is_refused_naming_it(broken):
+    with pytest.raises(ValueError, match="course"):
+        PreparationOrder.from_dict({**V01_ORDER, "course": broken})

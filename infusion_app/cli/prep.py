@@ -197,15 +197,13 @@ def run_new(args: argparse.Namespace) -> int:
     calculation = status.prep.order.calculation
     if args.json:
         emit_json({"id": status.id, "stored": True, "calculation": calculation.to_dict(), "current_step": status.current_step,
-                   "course": status.prep.order.course})
+                   "course": status.prep.order.course.to_dict() if status.prep.order.course is not None else None})
     else:
         print(status.id)  # alone on stdout, so that scripts can capture it
-        course = status.prep.order.course or {}
-        if course.get("on_file") is False:
-            print(f"flag: {course.get('flag')}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
-        for text in course.get("declined_discontinuations", []):
-            print(f"flag: {text}", file=sys.stderr)
-        for text in course.get("flags", []):
+        course = status.prep.order.course
+        if course is not None and not course.on_file:
+            print(f"flag: {course.flag}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
+        for text in course.declined_discontinuations + course.flags if course is not None else ():
             print(f"flag: {text}", file=sys.stderr)
         for warning in calculation.warnings:
             print(f"warning: {warning}", file=sys.stderr)

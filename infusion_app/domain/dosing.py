@@ -250,6 +250,79 @@ class DoseCalculation:
 
 
 @dataclass(frozen=True)
+class CourseCheck:
+    """What the course check stored with the order (PreparationOrder.course): with a course on file
+    (on_file), the cycle, day, response and reduction it decided and its dose window; without one,
+    why (flag: "no course on file", or the course on file is another drug's). Either may carry flags
+    every sheet shows (the labs the pharmacist checks, the values' warnings) and the discontinuation
+    advice the course's pharmacist declined. Read and written only by to_dict/from_dict here."""
+
+    on_file: bool
+    flag: str = ""  # no course on file: why
+    mrn: str | None = None
+    cycle: int | None = None
+    day: int | None = None
+    response: str | None = None
+    reduce_pct: float | None = None
+    mg_per_m2: float | None = None
+    window: tuple[str, str] | None = None  # the dose's earliest and latest dates (ISO), as the course gave them
+    declined_discontinuations: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    def sheet_flags(self) -> list[str]:
+        """What every sheet and prep new say of it: no course, a declined discontinuation, the flags."""
+        found = []
+        if not self.on_file:
+            found.append(f"{self.flag or 'no course on file'}: cycle, day and response as entered, not checked against a course")
+        found += [f"Discontinuation advice not followed: {text}" for text in self.declined_discontinuations]
+        found += list(self.flags)
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored since 0.1 (the course status's to_dict, or the no-course flag)."""
+        if not self.on_file:
+            found: dict[str, Any] = {"on_file": False, "flag": self.flag}
+            if self.declined_discontinuations:
+                found["declined_discontinuations"] = list(self.declined_discontinuations)
+            found["flags"] = list(self.flags)
+            return found
+        return {
+            "on_file": True, "mrn": self.mrn, "cycle": self.cycle, "day": self.day, "response": self.response,
+            "reduce_pct": self.reduce_pct, "mg_per_m2": self.mg_per_m2,
+            "window": list(self.window) if self.window is not None else None,
+            "declined_discontinuations": list(self.declined_discontinuations), "flags": list(self.flags),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CourseCheck:
+        """The stored course check of any version; a key an older version lacked takes its default.
+        ValueError naming the key for a value of the wrong type."""
+        if isinstance(data, CourseCheck):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValueError("the order's course is not a mapping")
+        on_file = data.get("on_file", "mrn" in data)
+        if not isinstance(on_file, bool):
+            raise ValueError(f"the order's course on_file is {str(on_file)[:40]!r}, not true or false")
+
+        def texts(key: str) -> tuple[str, ...]:
+            value = data.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"the order's course {key} is {str(value)[:40]!r}, not a list of texts")
+            return tuple(value)
+
+        window = data.get("window")
+        if window is not None and (not isinstance(window, (list, tuple)) or len(window) != 2 or not all(isinstance(w, str) for w in window)):
+            raise ValueError(f"the order's course window is {str(window)[:40]!r}, not two dates")
+        scalars = _typed_fields(cls, {k: data.get(k) for k in ("mrn", "cycle", "day", "response", "reduce_pct", "mg_per_m2")}, "order's course")
+        flag = data.get("flag") or ""
+        if not isinstance(flag, str):
+            raise ValueError(f"the order's course flag is {str(flag)[:40]!r}, not text")
+        return cls(on_file=on_file, flag=flag, window=(window[0], window[1]) if window is not None else None,
+                   declined_discontinuations=texts("declined_discontinuations"), flags=texts("flags"), **scalars)
+
+
+@dataclass(frozen=True)
 class PreparationOrder:
     """What a preparation was made for: the order as typed, the calculation it was prepared from, what
     the course check stored (None: made before courses were kept), the regimen (a drug dosed by one)
@@ -260,9 +333,14 @@ class PreparationOrder:
 
     dose: DoseOrder
     calculation: DoseCalculation
-    course: dict[str, Any] | None = None
+    course: CourseCheck | None = None
     regimen: str | None = None
     coverage: CoverageDecision | None = None
+
+    def __post_init__(self) -> None:
+        # The service hands over the course check as the course module writes it: typed here, once.
+        if self.course is not None and not isinstance(self.course, CourseCheck):
+            object.__setattr__(self, "course", CourseCheck.from_dict(self.course))
 
     @property
     def cycle(self) -> int:
@@ -276,7 +354,7 @@ class PreparationOrder:
         """The order without its calculation, as stored (the CLI's 'order' object)."""
         found: dict[str, Any] = asdict(self.dose)
         if self.course is not None:
-            found["course"] = self.course
+            found["course"] = self.course.to_dict()
         if self.regimen is not None:
             found["regimen"] = self.regimen
         if self.coverage is not None:
@@ -301,15 +379,13 @@ class PreparationOrder:
         typed = _typed_fields(DoseOrder, typed, "order", as_typed=True)
         course = data.get("course")
         coverage = data.get("coverage")
-        if course is not None and not isinstance(course, Mapping):
-            raise ValueError("the order's course is not a mapping")
         if coverage is not None and not isinstance(coverage, Mapping):
             raise ValueError("the order's coverage is not a mapping")
         regimen = data.get("regimen") or calculation.regimen
         return cls(
             dose=DoseOrder(**typed),
             calculation=calculation,
-            course=dict(course) if isinstance(course, Mapping) else None,
+            course=CourseCheck.from_dict(course) if course is not None else None,
             regimen=str(regimen) if regimen else None,
             coverage=CoverageDecision.from_dict(dict(coverage)) if isinstance(coverage, Mapping) else None,
         )

@@ -667,7 +667,7 @@ class OrderPage(BenchPage):
         self.bench.coverage = coverage
         # What the course check says before the dose (no course on file and the labs to check, the
         # values' warnings): shown with the calculation, as prep new prints it and the sheet carries it.
-        self.bench.course_flags = [str(f) for f in course_check.get("flags", [])]
+        self.bench.course_flags = list(course_check.flags)
         return True
 
 

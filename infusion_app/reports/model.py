@@ -22,6 +22,7 @@ from ..domain.formatting import (
     format_number,
     format_volume,
 )
+from ..domain.dosing import CourseCheck
 from ..domain.monograph import Monograph
 from ..domain.preparation import premedication_given, premedication_missing
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
@@ -366,16 +367,9 @@ def _course_status_rows(status: Any) -> list[Row]:
     return rows
 
 
-def _course_flags(stored: Any) -> list[str]:
+def _course_flags(stored: CourseCheck | None) -> list[str]:
     """What the course check stored with the order and every sheet must say: no course, a declined discontinuation."""
-    if not isinstance(stored, Mapping):
-        return []
-    flags = []
-    if stored.get("on_file") is False:
-        flags.append(f"{stored.get('flag') or 'no course on file'}: cycle, day and response as entered, not checked against a course")
-    flags += [f"Discontinuation advice not followed: {text}" for text in stored.get("declined_discontinuations", [])]
-    flags += [str(f) for f in stored.get("flags", [])]
-    return flags
+    return stored.sheet_flags() if stored is not None else []
 
 
 def _course_rows(course_info: Any) -> list[Row]:

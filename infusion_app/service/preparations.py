@@ -22,7 +22,7 @@ from ..domain import preparation as machine
 from ..domain.clock import Clock, MonotonicClock, SystemClock
 from ..domain.connection import ConnectionState, ConnectionWatch, NotLive
 from ..domain.deadlines import Deadline
-from ..domain.dosing import DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
+from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
@@ -599,7 +599,7 @@ class PreparationService:
         found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
         return found.with_regimen(regimen)
 
-    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None) -> tuple[DoseOrder, dict[str, Any]]:
+    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None) -> tuple[DoseOrder, CourseCheck]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
 
         With a course on file, typed values that disagree are refused (StepRefused 'course', both values
@@ -626,9 +626,8 @@ class PreparationService:
             # No course holds this patient's labs: the check before the dose is the verifying pharmacist's,
             # named on the sheet and at order entry (the drug's monograph labs, the site's window).
             labs_text = "; ".join(no_course_labs(drug, self.policy()))
-            return order, {"on_file": False, "flag": flag,
-                           "flags": [f"labs not checked by the program ({course_rules.NO_COURSE_FLAG}): the pharmacist "
-                                     f"verifying the order checks {labs_text}"]}
+            return order, CourseCheck(on_file=False, flag=flag, flags=(
+                f"labs not checked by the program ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order checks {labs_text}",))
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
@@ -636,7 +635,7 @@ class PreparationService:
         except course_rules.CourseBlocked as blocked:
             raise StepRefused("course", "; ".join(blocked.reasons)) from None
         resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)
-        return resolved, found.to_dict()
+        return resolved, CourseCheck.from_dict(found.to_dict())
 
     def create_preparation(
         self,
