@@ -42,7 +42,8 @@ def test_kills_of_the_desktop_program_lose_no_step_its_screen_showed(tmp_path):
     data = tmp_path / "gui"
     module.gui_seed(data)
     report = module.Report()
-    # Two kills: one early in the first dose's walk, one further on (seed 15 draws 2.9 s and 0.03 s).
-    module.gui_kill_rounds(data, 2, random.Random(15), report, max_delay=3.0)
+    # Two kills, each within 3 s of the screen's second step (seed 15 draws 2.9 s and 0.03 s): one
+    # further into the walk, one right after a step was shown.
+    module.gui_kill_rounds(data, 2, random.Random(15), report, max_delay=3.0, after_steps=2)
     assert report.kills == 2 and report.acknowledged > 0, report.lines()
     assert report.lost == [], report.lines()

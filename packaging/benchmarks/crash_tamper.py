@@ -276,8 +276,12 @@ def gui_writer(data_dir: str, round_number: int) -> None:
         app.processEvents()
 
 
-def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Report, max_delay: float = 4.0) -> None:
-    """The desktop program killed while a person works at the bench and at the chair."""
+def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Report, max_delay: float = 4.0,
+                    after_steps: int = 0) -> None:
+    """The desktop program killed while a person works at the bench and at the chair.
+
+    `after_steps`: the random delay starts once the screen has shown that many steps (the test
+    suite's kill must land inside the walk however slowly a loaded machine starts the program)."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     for number in range(kills):
         process = subprocess.Popen([sys.executable, __file__, "--gui-writer", str(data_dir), "--round", str(number)],
@@ -286,13 +290,19 @@ def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Repo
         if first != "ready\n":
             process.kill()
             raise AssertionError(f"GUI writer did not start: {first!r} {process.communicate()[1][-2000:]}")
+        seen: list[str] = []
+        while sum(line.startswith("event ") for line in seen) < after_steps:
+            line = process.stdout.readline()
+            if not line:
+                raise AssertionError(f"GUI writer stopped by itself: {process.communicate()[1][-2000:]}")
+            seen.append(line.rstrip("\n"))
         time.sleep(rng.uniform(0.0, max_delay))
         if process.poll() is not None:
             raise AssertionError(f"GUI writer stopped by itself: {process.communicate()[1][-2000:]}")
         process.send_signal(signal.SIGKILL)
         out, _err = process.communicate()
         report.kills += 1
-        count, missing = check_acknowledged(data_dir, out.splitlines())
+        count, missing = check_acknowledged(data_dir, seen + out.splitlines())
         report.acknowledged += count
         report.lost.extend(missing)
 

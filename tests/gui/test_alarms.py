@@ -4,6 +4,8 @@ acknowledged, the acknowledgement recorded through the service; sound optional."
 from __future__ import annotations
 
 import sys
+
+import pytest
 from pathlib import Path
 from datetime import timedelta
 
@@ -173,6 +175,9 @@ def test_without_qtmultimedia_the_alarm_is_visual_only(qtbot, monkeypatch):
     qtbot.waitUntil(lambda: controller.flash_phase, timeout=2000)
 
 
+# A machine whose audio device (none, or a dummy one while other tests hold it) cannot play the
+# burst: QtMultimedia says so once, and the alarm is visual only, which this test accepts.
+@pytest.mark.qt_log_ignore("QSoundEffect: playback of this format is not supported on the selected audio device")
 def test_the_alarm_sound_is_generated_when_qtmultimedia_is_there(qtbot):
     sound = AlarmSound(enabled=True, lazy=False)
     # Either it is ready, or (no audio backend on this machine) it says so; it never raises.
