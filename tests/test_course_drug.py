@@ -75,9 +75,9 @@ def test_the_domain_judges_a_course_by_its_own_drug_only():
     with pytest.raises(ValidationError) as wrong:
         rules.course_status(course, D("2026-12-20"), MYLOTARG)
     assert wrong.value.field == "drug"
-    with pytest.raises(ValidationError) as regimen:  # a regimen drug's doses are no course of cycles by response
+    with pytest.raises(ValidationError) as regimen:  # a regimen drug's course is its regimen's (issue 17): one is named
         rules.new_course("MRN002", False, monograph=MYLOTARG)
-    assert regimen.value.field == "drug"
+    assert regimen.value.field == "regimen"
 
 
 def test_migration_0008_gives_the_courses_stored_before_it_the_besponsa_id(tmp_path):

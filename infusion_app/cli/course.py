@@ -1,6 +1,7 @@
 """infusion-prep course: a stored patient's treatment course, headless.
 
-    course new MRN --hsct yes|no [--dob DATE] [--child --child-reason TEXT] --user NAME   open a course (pharmacist)
+    course new MRN --hsct yes|no [--dob DATE] [--child --child-reason TEXT] [--drug ID [--regimen NAME]] --user NAME
+                                                                  open a course (pharmacist; --regimen for a drug dosed by regimen)
     course show MRN [--json]                                    where it stands: next dose, last cycle and why, advice
     course list [--json]                                        MRNs with a course
     course blasts MRN --count N --date DATE --user NAME         circulating blasts per mm³ before the first dose
@@ -63,12 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="course_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     new = _writer(commands, "new", "open a treatment course for a patient (pharmacist)")
-    new.add_argument("--hsct", required=True, choices=["yes", "no"], help="is a stem-cell transplant (HSCT) planned?")
+    new.add_argument("--hsct", choices=["yes", "no"], help="is a stem-cell transplant (HSCT) planned? (required for a drug "
+                     "whose cycles the response decides; default no for a regimen)")
     new.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth: the age decides the children's weight-change threshold "
                      "(default: the one stored with the patient's preparations)")
     new.add_argument("--child", action="store_true", help="apply the children's threshold whatever the age (give --child-reason)")
     new.add_argument("--child-reason", metavar="TEXT", help="why the children's threshold applies")
-    add_drug_options(new, regimen=False)
+    add_drug_options(new)
     new.set_defaults(func=run_new)
 
     show = commands.add_parser("show", help="where the course stands today")
@@ -271,10 +273,16 @@ def status_lines(status) -> list[str]:
     from ..domain.formatting import format_amount
 
     c = status.course
-    lines = [
-        f"MRN {status.mrn}: HSCT {'planned' if status.hsct_planned else 'not planned'}; "
-        f"limit {status.limit.max_cycles} cycles ({status.limit.why})",
-    ]
+    m = status.monograph  # the course's drug
+    if m.regimen is not None:
+        # A regimen's course: no HSCT or response rule decides its cycles (none is shown).
+        lines = [f"MRN {status.mrn}: {m.brand_name} ({m.generic_name}), {m.regimen_name(m.regimen.id)}; "
+                 f"limit {status.limit.max_cycles} cycle{'s' if status.limit.max_cycles != 1 else ''} ({status.limit.why})"]
+    else:
+        lines = [
+            f"MRN {status.mrn}: HSCT {'planned' if status.hsct_planned else 'not planned'}; "
+            f"limit {status.limit.max_cycles} cycles ({status.limit.why})",
+        ]
     if c.date_of_birth is not None or c.is_child:
         from ..domain.course import child_rules
 
@@ -308,7 +316,6 @@ def status_lines(status) -> list[str]:
                 lines.append(f"Latest {LAB_TITLES[kind]}: {found.taken_at.astimezone().isoformat(timespec='minutes')}: {lab_summary(found)}")
     from ..domain import checklist
 
-    m = status.monograph  # the course's drug
     lines += [f"CHECKLIST: {text}" for text in checklist.lines(c, m)]
     if m.raw.get("warnings", {}).get("other"):
         lines.append("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
@@ -334,16 +341,16 @@ def run_new(args: argparse.Namespace) -> int:
     from .common import chosen_monograph
 
     drug = chosen_monograph(args, with_regimen=False)
-    if drug.decided_by != "response":
-        # The course rules (cycles by response, HSCT, dose modification) are kept for a drug whose
-        # cycles the response decides; a regimen drug's doses are prepared one by one with prep new --regimen.
-        raise ValidationError("drug", f"a course of {drug.brand_name} is not kept by this program: prepare each dose with "
-                              f"'prep new --drug {drug.id} --regimen ...' and plan the regimen with 'schedule'")
+    regimen = getattr(args, "regimen", None)
+    drug.with_regimen(regimen)  # a regimen drug without (or with a wrong) --regimen, or a --regimen for BESPONSA: exit 2
+    if args.hsct is None and drug.decided_by == "response":
+        raise ValidationError("--hsct", f"is required for a course of {drug.brand_name}: yes or no (e.g. --hsct no)")
     dob = _date(args.dob, "dob") if args.dob else None
     if args.child and not (args.child_reason or "").strip():
         raise ValidationError("--child-reason", "is required with --child: why the children's threshold applies whatever the age")
     return _write(args, lambda s: s.courses.new_course(args.mrn, args.hsct == "yes", s.user, is_child=args.child,
-                                                       date_of_birth=dob, child_reason=args.child_reason or "", monograph=drug))
+                                                       date_of_birth=dob, child_reason=args.child_reason or "", monograph=drug,
+                                                       regimen=regimen))
 
 
 def run_show(args: argparse.Namespace) -> int:

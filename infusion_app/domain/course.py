@@ -466,6 +466,7 @@ class Course:
     mrn: str
     monograph_id: str  # the course's drug: its monograph judges every dose of the course
     hsct_planned: bool
+    regimen: str = ""  # a drug dosed by regimen (MYLOTARG): the one picked when the course was opened
     is_child: bool = False
     blasts_per_mm3: float | None = None
     blasts_measured_on: date | None = None
@@ -502,25 +503,38 @@ class Course:
 
 def judged_by(course: Course, monograph: Monograph) -> Monograph:
     """The monograph a course is judged by: its own drug's, never another's (a MYLOTARG dose day is
-    no BESPONSA dose day). ValidationError when a caller passes another drug's."""
+    no BESPONSA dose day), as dosed by the course's regimen when its drug has regimens.
+    ValidationError when a caller passes another drug's, or a view of another regimen."""
     if course.monograph_id != monograph.id:
         raise ValidationError("drug", f"the course for MRN {course.mrn} is a course of {course.monograph_id}, "
                                       f"not of {monograph.brand_name}; it is judged by its own drug's monograph")
-    return monograph
+    if monograph.decided_by != "regimen":
+        return monograph
+    if monograph.regimen is not None and monograph.regimen.id != course.regimen:
+        raise ValidationError("regimen", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen or '(no)'} "
+                                         f"regimen, not its {monograph.regimen.id} regimen")
+    return monograph.with_regimen(course.regimen)
+
+
+def by_regimen(monograph: Monograph) -> bool:
+    """A drug whose dose a regimen picked at order entry decides (no response, HSCT or CR/CRi rules)."""
+    return monograph.decided_by == "regimen"
 
 
 def keeps_course(monograph: Monograph) -> bool:
-    """A course is kept for a drug whose cycles the response decides; a regimen's doses are each prepared."""
-    return monograph.decided_by == "response" and "cycles" in monograph.raw
+    """A course is kept for a drug with cycles: decided by the response, or by the regimen picked for the course."""
+    return "cycles" in monograph.raw and monograph.decided_by in ("response", "regimen")
 
 
 def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_birth: date | None = None,
-               child_reason: str = "", today: date | None = None, *, monograph: Monograph) -> Course:
-    """A course of `monograph`'s drug. With the date of birth the age decides whether the children's rules
-    apply (weight re-check); the manual child flag then only overrides it, and always with a reason."""
+               child_reason: str = "", today: date | None = None, *, monograph: Monograph,
+               regimen: str | None = None) -> Course:
+    """A course of `monograph`'s drug (as dosed by `regimen` for a drug with regimens: required then,
+    refused otherwise). With the date of birth the age decides whether the children's rules apply
+    (weight re-check); the manual child flag then only overrides it, and always with a reason."""
     if not keeps_course(monograph):
-        raise ValidationError("drug", f"a course of {monograph.brand_name} is not kept: its doses follow a regimen, "
-                                      "not cycles decided by the response; prepare each dose of the regimen")
+        raise ValidationError("drug", f"a course of {monograph.brand_name} is not kept: its monograph has no cycles")
+    chosen = monograph.with_regimen(regimen or (monograph.regimen.id if monograph.regimen is not None else None))
     mrn = str(mrn or "").strip()
     if not mrn:
         raise ValidationError("mrn", "is required (the patient's medical record number)")
@@ -533,7 +547,8 @@ def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_bir
     if date_of_birth is not None and today is not None and date_of_birth > today:
         raise ValidationError("dob", f"{date_of_birth.isoformat()} is in the future (today is {today.isoformat()})")
     return Course(mrn=mrn, monograph_id=monograph.id, hsct_planned=bool(hsct_planned), is_child=bool(is_child),
-                  date_of_birth=date_of_birth, child_reason=reason)
+                  date_of_birth=date_of_birth, child_reason=reason,
+                  regimen=chosen.regimen.id if chosen.regimen is not None else "")
 
 
 def child_rules(course: Course, today: date, policy: SitePolicy | None = None) -> tuple[bool, str]:
@@ -596,7 +611,12 @@ def record_weight(course: Course, kg: float, measured_on: Any, today: date, use_
         course.dosing_weight = record
 
 
-def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date) -> ResponseAssessment:
+def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date,
+                    monograph: Monograph | None = None) -> ResponseAssessment:
+    if monograph is not None and by_regimen(judged_by(course, monograph)):
+        # A response recorded here would be read as deciding a dose the regimen decides.
+        raise ValidationError("response", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen} regimen: "
+                                          "its doses are decided by the regimen, and no response is recorded in it")
     text = str(response or "").strip().lower()
     if text not in RESPONSES:
         raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
@@ -656,6 +676,12 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
     if course.discontinued_on is not None:
         return CycleLimit(started, "discontinued",
                           f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}", ())
+    if by_regimen(m):
+        # The regimen's own cycles are its limit: no response, HSCT or CR/CRi rule of another drug applies.
+        most = _max_cycles(m)
+        regimen = m.regimen.id if m.regimen is not None else course.regimen
+        return CycleLimit(most, "regimen", f"the {regimen} regimen of {m.brand_name} has {most} cycle{'s' if most != 1 else ''} "
+                          f"({m.fact('cycles.max_cycles_without_hsct').where})", _src(m, "cycles.max_cycles_without_hsct"))
     reached_cr = any(r.cr_or_cri for r in course.responses)
     reached_mrd_negative = any(r.cr_or_cri and r.mrd_negative for r in course.responses)
     if course.hsct_planned:
@@ -850,6 +876,8 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         for earlier in course.cycles:
             if start <= earlier.start:
                 raise ValidationError("start", f"{start.isoformat()} is not after cycle {earlier.number}'s start {earlier.start.isoformat()}")
+    if by_regimen(m) and blocks:
+        raise CourseBlocked(blocks)  # no response decides a regimen's cycle: its limit is the refusal
     if number >= _later_from(m) and latest_response(course, start) is None:
         raise ValidationError("response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²")
     if blocks:
@@ -1035,6 +1063,8 @@ class CourseStatus:
         c = self.course
         return {
             "mrn": self.mrn,
+            "drug": c.monograph_id,
+            "regimen": c.regimen or None,  # None: a drug whose dose the cycle and response decide
             "hsct_planned": self.hsct_planned,
             "is_child": child_rules(c, self.today)[0],
             "child_why": child_rules(c, self.today)[1],

@@ -576,10 +576,14 @@ def interruption_advice(days: Any, reduction_level: int = 0, *, monograph: Monog
     if not 1 <= length <= MAX_EPISODE_DAYS:
         raise ValidationError("interruption-days", f"{length} is not accepted; must be 1 to {MAX_EPISODE_DAYS:,} days")
     section = "dose_modification.interruption"
+    # A rule the drug's monograph does not define is not applied (MYLOTARG's gives only delay_below):
+    # no other drug's interruption table is assumed for it.
+    never = MAX_EPISODE_DAYS + 1
     delay_below = _days(m, f"{section}.delay_below")
-    omit_from = _days(m, f"{section}.omit_next_dose_from")
-    reduce_from = _days(m, f"{section}.reduce_next_cycle_from")
-    consider_above = _days(m, f"{section}.consider_discontinuation_above")
+    omit_from = _days(m, f"{section}.omit_next_dose_from") if f"{section}.omit_next_dose_from" in m.facts else never
+    reduce_from = _days(m, f"{section}.reduce_next_cycle_from") if f"{section}.reduce_next_cycle_from" in m.facts else never
+    consider_above = (_days(m, f"{section}.consider_discontinuation_above")
+                      if f"{section}.consider_discontinuation_above" in m.facts else never)
     gap = _days(m, "cycles.min_days_between_doses")
     details = {"interruption_days": length, "reduction_level": reduction_level}
     advice: list[Advice] = []

@@ -546,6 +546,12 @@ def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None
     m = monograph
     if result.kind in ("ecg", "electrolytes"):
         return qt_advice(course, result, m)
+    # A drug whose monograph gives no dose modification for a result (MYLOTARG's gives none for counts,
+    # liver tests or VOD/SOS) gets no advice from another drug's table: the values are kept and shown.
+    section = {"cbc": "dose_modification.hematologic.", "liver": "dose_modification.liver.",
+               "vod-signs": "dose_modification.other.vod_sos"}.get(result.kind)
+    if section is not None and not any(path.startswith(section) for path in m.facts):
+        return []
     if result.kind == "cbc":
         return _low_counts_advice(course, result, m) + _cbc_advice(course, result, next_dose, m)
     if result.kind == "liver":

@@ -242,11 +242,14 @@ class CourseForms(QWidget):
         self._form("new", "A new treatment course", self._new, [
             # Only the drugs a course is kept for (a regimen's doses are each prepared at the bench).
             ("drug", "Drug", self._combo([(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()])),
+            ("regimen", "Regimen", self._combo([("— none —", None)])),
             ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
             ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
             ("child", "Children's weight threshold whatever the age", QCheckBox("Children's weight threshold whatever the age")),
             ("child_reason", "Reason (children's threshold)", self._line("e.g. small adult, paediatric protocol")),
         ])
+        self.fields["new"]["drug"].currentIndexChanged.connect(self._fill_regimens)
+        self._fill_regimens()
         self._form("blasts", "Circulating blasts before the first dose", self._blasts, [
             ("count", "Blasts (per mm³)", self._line("e.g. 8000")), ("date", "Measured on", self._line(day)),
         ])
@@ -383,12 +386,26 @@ class CourseForms(QWidget):
             raise ValidationError(label, "choose one")
         return combo.currentData()
 
+    def _fill_regimens(self, *_args: Any) -> None:
+        """The picked drug's regimens (its monograph's [[dosing.regimens]]); none for a drug dosed by response."""
+        combo = self.fields["new"]["regimen"]
+        drugs = {m.id: m for m in self.courses.course_drugs()}
+        picked = drugs.get(self.fields["new"]["drug"].currentData())
+        combo.clear()
+        regimens = picked.regimens if picked is not None else ()
+        combo.addItem("— choose —" if regimens else "— none —", None)
+        for regimen in regimens:
+            combo.addItem(regimen.name, regimen.id)
+        combo.setEnabled(bool(regimens))
+
     def _new(self) -> str:
         f = self.fields["new"]
+        drug = self.drug()
+        regimen = self._choice("new", "regimen", "Regimen") if drug.regimens else None
         hsct = self._choice("new", "hsct", "HSCT planned")
         dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
         self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked(), date_of_birth=dob,
-                                child_reason=f["child_reason"].text().strip(), monograph=self.drug())
+                                child_reason=f["child_reason"].text().strip(), monograph=drug, regimen=regimen)
         return "Course created."
 
     def _blasts(self) -> str:

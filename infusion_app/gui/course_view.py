@@ -507,8 +507,13 @@ class CourseView(QWidget):
             return
         name = self._patient_name(status.mrn)
         who = f"{name} · MRN {status.mrn}" if name else f"MRN {status.mrn}"
-        hsct = "HSCT planned" if status.hsct_planned else "no HSCT planned"
-        self.title.setText(f"{who} · {hsct}")
+        m = status.monograph
+        if m.regimen is not None:
+            # A regimen's course: the drug and regimen, which decide its cycles (no HSCT rule does).
+            self.title.setText(f"{who} · {m.brand_name} ({m.generic_name}) · {m.regimen_name(m.regimen.id)}")
+        else:
+            hsct = "HSCT planned" if status.hsct_planned else "no HSCT planned"
+            self.title.setText(f"{who} · {hsct}")
         limit = status.limit
         current = f"cycle {status.current_cycle}" if status.current_cycle else "no cycle started"
         plan = status.plan
@@ -519,7 +524,7 @@ class CourseView(QWidget):
             reduction = f" Reduced for toxicity: cycle total −{format_number(status.reduction.reduce_pct, 1)}%{per_cycle}."
         self._say(
             self.limit_label,
-            f"Now {current}{dates}. At most {limit.max_cycles} cycles: {limit.why}.{reduction}",
+            f"Now {current}{dates}. At most {limit.max_cycles} cycle{'s' if limit.max_cycles != 1 else ''}: {limit.why}.{reduction}",
             "",
         )
         if status.discontinued:

@@ -20,7 +20,8 @@ PreparationService.authorize_override) and is stored with its reason.
 
 Methods
     course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
-    new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="", monograph=None) -> CourseStatus
+    new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="", monograph=None,
+               regimen=None) -> CourseStatus   (regimen: required for a drug dosed by regimen, MYLOTARG)
         (a course of monograph's drug, the service's when not given; every later call judges the course
         by its own drug: monograph_of(course))
     set_hsct(mrn, hsct_planned, user) -> CourseStatus
@@ -162,8 +163,11 @@ class CourseService:
         return sorted(found, key=lambda m: m.id != self.monograph.id)
 
     def monograph_of(self, course: Course) -> Monograph:
-        """The course's own drug (its monograph_id), by whose monograph every dose of it is judged."""
-        return self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+        """The course's own drug (its monograph_id), as dosed by its regimen, by which every dose of it is judged."""
+        found = self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+        if found.regimen is not None and found.regimen.id != course.regimen:
+            found = load_monograph(course.monograph_id)  # the drug itself, then viewed by the course's regimen
+        return rules.judged_by(course, found)
 
     def status(self, mrn: str, today: date | None = None) -> CourseStatus:
         now = None if today is not None else self.service.now()
@@ -172,9 +176,10 @@ class CourseService:
 
     # -- writing ----------------------------------------------------------------------------------
     def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False,
-                   date_of_birth: date | None = None, child_reason: str = "", monograph: Monograph | None = None) -> CourseStatus:
-        """Open a course of `monograph`'s drug (the service's drug when not given). Without a date of
-        birth, the one stored with the patient's preparations is used."""
+                   date_of_birth: date | None = None, child_reason: str = "", monograph: Monograph | None = None,
+                   regimen: str | None = None) -> CourseStatus:
+        """Open a course of `monograph`'s drug (the service's drug when not given), as dosed by `regimen`
+        for a drug with regimens. Without a date of birth, the one stored with the patient's preparations is used."""
         from ..storage.repository import DuplicateError
 
         actor = self._user(user, (Role.PHARMACIST,), "opening a treatment course")
@@ -185,7 +190,7 @@ class CourseService:
             known = self.service.repository.find_patient(mrn)
             date_of_birth = known.date_of_birth if known is not None else None
         course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today(),
-                                  monograph=monograph or self.monograph)
+                                  monograph=monograph or self.monograph, regimen=regimen)
         audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
         try:
             self.repository.add_course(course, actor.name, audit)
@@ -220,7 +225,8 @@ class CourseService:
     def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
         self._change(mrn, actor, "course.response_recorded",
-                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today), expected=expected)
+                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today,
+                                                                 monograph=self.monograph_of(course)), expected=expected)
         return self.status(mrn)
 
     def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
@@ -258,6 +264,12 @@ class CourseService:
                 raise CourseBlocked([
                     f"course-drug: preparation {prep.id} is {self.service.monograph_of(prep).brand_name}; the course for "
                     f"MRN {course.mrn} is {self.monograph_of(course).brand_name}'s, and a dose of another drug is not recorded in it"
+                ])
+            if (prep.order.regimen or "") != (course.regimen or ""):
+                # Another regimen's dose days and mg/m² are not this course's (MYLOTARG fractionated vs single agent).
+                raise CourseBlocked([
+                    f"course-regimen: preparation {prep.id} is for the {prep.order.regimen or '(no)'} regimen; the course for "
+                    f"MRN {course.mrn} is the {course.regimen or '(no)'} regimen, and a dose of another regimen is not recorded in it"
                 ])
             order = prep.order
             if (str(order.cycle), str(order.day)) != (str(cycle).strip(), str(day).strip()):
@@ -319,6 +331,9 @@ class CourseService:
         bsa, dose_mg = calculation.bsa_m2, calculation.dose_mg
         if bsa:
             expected = float(bsa) * float(dose.mg_per_m2)
+            cap = self.monograph_of(course).dose_cap
+            if cap is not None:  # the regimen's cap per dose (MYLOTARG fractionated: one 4.5 mg vial)
+                expected = min(expected, float(cap.value.to("mg").magnitude))
             allowed = abs(calculation.dose_rounding_pct) / 100 * expected + self.service.policy().dose_precision_mg
             allowed += draw_tolerance_mg(calculation)  # the draw syringe's rounding
             if abs(float(dose_mg) - expected) > allowed + 1e-9:

@@ -35,6 +35,7 @@ class CourseRow(Base):
     child_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     checklist_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     monograph_id: Mapped[str] = mapped_column(String(80))  # 0008_drug: the course's drug
+    regimen: Mapped[str] = mapped_column(String(80), default="")  # 0009_course_regimen: "" for a drug without regimens
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(80))

@@ -126,6 +126,7 @@ class SqlCourseRepository(TransactionScopes):
             course = Course(
                 mrn=row.mrn,
                 monograph_id=row.monograph_id,
+                regimen=row.regimen or "",
                 hsct_planned=bool(row.hsct_planned),
                 is_child=bool(row.is_child),
                 blasts_per_mm3=row.blasts_per_mm3,
@@ -203,6 +204,7 @@ class SqlCourseRepository(TransactionScopes):
         row.date_of_birth = course.date_of_birth
         row.child_reason = course.child_reason or None
         row.monograph_id = course.monograph_id
+        row.regimen = course.regimen or ""
 
     @staticmethod
     def _children(session: Session, course_id: int, course: Course) -> None:
