@@ -342,7 +342,7 @@ def run_new(args: argparse.Namespace) -> int:
 
     drug = chosen_monograph(args, with_regimen=False)
     regimen = getattr(args, "regimen", None)
-    drug.with_regimen(regimen)  # a regimen drug without (or with a wrong) --regimen, or a --regimen for BESPONSA: exit 2
+    drug.with_regimen(regimen)  # a regimen drug without (or with a wrong) --regimen, or a --regimen for a drug without regimens: exit 2
     if args.hsct is None and drug.decided_by == "response":
         raise ValidationError("--hsct", f"is required for a course of {drug.brand_name}: yes or no (e.g. --hsct no)")
     dob = _date(args.dob, "dob") if args.dob else None

@@ -611,11 +611,10 @@ def record_weight(course: Course, kg: float, measured_on: Any, today: date, use_
         course.dosing_weight = record
 
 
-def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date,
-                    monograph: Monograph | None = None) -> ResponseAssessment:
-    if monograph is not None and by_regimen(judged_by(course, monograph)):
+def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date) -> ResponseAssessment:
+    if course.regimen:
         # A response recorded here would be read as deciding a dose the regimen decides.
-        raise ValidationError("response", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen} regimen: "
+        raise ValidationError("response", f"the course for MRN {course.mrn} is the {course.regimen} regimen of {course.monograph_id}: "
                                           "its doses are decided by the regimen, and no response is recorded in it")
     text = str(response or "").strip().lower()
     if text not in RESPONSES:

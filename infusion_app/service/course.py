@@ -21,7 +21,7 @@ PreparationService.authorize_override) and is stored with its reason.
 Methods
     course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
     new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="", monograph=None,
-               regimen=None) -> CourseStatus   (regimen: required for a drug dosed by regimen, MYLOTARG)
+               regimen=None) -> CourseStatus   (regimen: required for a drug dosed by regimen)
         (a course of monograph's drug, the service's when not given; every later call judges the course
         by its own drug: monograph_of(course))
     set_hsct(mrn, hsct_planned, user) -> CourseStatus
@@ -225,8 +225,7 @@ class CourseService:
     def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
         self._change(mrn, actor, "course.response_recorded",
-                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today,
-                                                                 monograph=self.monograph_of(course)), expected=expected)
+                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today), expected=expected)
         return self.status(mrn)
 
     def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
@@ -266,7 +265,7 @@ class CourseService:
                     f"MRN {course.mrn} is {self.monograph_of(course).brand_name}'s, and a dose of another drug is not recorded in it"
                 ])
             if (prep.order.regimen or "") != (course.regimen or ""):
-                # Another regimen's dose days and mg/m² are not this course's (MYLOTARG fractionated vs single agent).
+                # Another regimen's dose days and mg/m² are not this course's.
                 raise CourseBlocked([
                     f"course-regimen: preparation {prep.id} is for the {prep.order.regimen or '(no)'} regimen; the course for "
                     f"MRN {course.mrn} is the {course.regimen or '(no)'} regimen, and a dose of another regimen is not recorded in it"
@@ -332,7 +331,7 @@ class CourseService:
         if bsa:
             expected = float(bsa) * float(dose.mg_per_m2)
             cap = self.monograph_of(course).dose_cap
-            if cap is not None:  # the regimen's cap per dose (MYLOTARG fractionated: one 4.5 mg vial)
+            if cap is not None:  # the regimen's cap per dose, from its monograph
                 expected = min(expected, float(cap.value.to("mg").magnitude))
             allowed = abs(calculation.dose_rounding_pct) / 100 * expected + self.service.policy().dose_precision_mg
             allowed += draw_tolerance_mg(calculation)  # the draw syringe's rounding
