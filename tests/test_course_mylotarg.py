@@ -62,14 +62,14 @@ def test_a_fractionated_course_from_opening_to_day_4_judges_its_own_orders(servi
     fractionated = MYLOTARG.with_regimen("fractionated")
     day1 = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), tech, monograph=fractionated).prep
     assert (day1.order.calculation.cycle, day1.order.calculation.day) == (1, 1)
-    assert day1.order.course["on_file"] is True and day1.order.calculation.dose_mg == 4.5  # the one-vial cap
+    assert day1.order.course.on_file is True and day1.order.calculation.dose_mg == 4.5  # the one-vial cap
     courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse", preparation_id=day1.id)  # the capped bag is the course's dose
 
     clock.advance(timedelta(days=3))
     _labs(courses, clock)
     day4 = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), tech, monograph=fractionated).prep
     assert (day4.order.calculation.cycle, day4.order.calculation.day) == (1, 4)
-    assert day4.order.course["on_file"] is True and day4.order.course["day"] == 4
+    assert day4.order.course.on_file is True and day4.order.course.day == 4
     with pytest.raises(StepRefused) as not_due:  # Day 7 is not due on Day 4: judged by the course
         service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 7), tech, monograph=fractionated)
     assert not_due.value.code == "course" and "Day 7" in not_due.value.message
