@@ -146,3 +146,18 @@ def test_a_bag_of_the_other_regimen_is_not_recorded_in_the_course(services):
         courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse", preparation_id=bag.id)
     assert refused.value.reasons[0].startswith("course-regimen") and "single-agent" in refused.value.reasons[0]
     assert courses.course("MRN001").doses == []
+
+
+def test_a_late_dose_gets_no_rule_the_monograph_does_not_define():
+    """MYLOTARG's data gives only a delay under 7 days: a dose later than that is shown overdue, with no
+    omit/reduce/stop advice from another drug's interruption table (the status once crashed looking it up)."""
+    course = rules.new_course("MRN001", False, monograph=MYLOTARG, regimen="fractionated")
+    rules.record_blasts(course, 100, "2026-12-19", D("2026-12-20"))
+    rules.start_cycle(course, "2026-12-20", D("2026-12-20"), monograph=MYLOTARG)
+    rules.record_dose(course, 1, 1, "2026-12-20", D("2026-12-20"), monograph=MYLOTARG, override_reason="labs on paper")
+    early = rules.course_status(course, D("2026-12-25"), MYLOTARG)  # Day 4 two days late: delayed, 3 days apart
+    assert early.next_dose.day == 4 and early.next_dose.state == "overdue"
+    assert [a.code for a in early.advice if a.cycle] == ["interruption-delay"]
+    late = rules.course_status(course, D("2026-12-31"), MYLOTARG)  # 8 days late
+    assert late.next_dose.day == 4 and late.next_dose.state == "overdue"
+    assert [a.code for a in late.advice if a.cycle] == []
