@@ -1,6 +1,6 @@
 """infusion-prep downtime: the paper a site works from when the program cannot run.
 
-    infusion-prep downtime --out FILE.pdf [--paper letter|a4] [--formula NAME] [--force]
+    infusion-prep downtime --out FILE.pdf [--drug ID] [--paper letter|a4] [--formula NAME] [--force]
         blank prep worksheet, the monograph's numbers and limits, dose steps, BSA table, bag labels
     infusion-prep downtime snapshot --out FILE.pdf [--paper letter|a4] [--force] [--data-dir DIR]
         every active preparation with its deadlines and the next dose of every open course
@@ -14,7 +14,7 @@ import argparse
 import io
 import sys
 
-from .common import Exit, add_storage_options, chosen_monograph
+from .common import Exit, add_drug_options, add_storage_options, chosen_monograph
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--paper", default=None, metavar="letter|a4", help="paper size (default letter; snapshot: the site setting)")
     parser.add_argument("--formula", default=None, metavar="NAME", help="BSA formula of the table (default: the site default in site-defaults.toml)")
     parser.add_argument("--force", action="store_true", help="replace --out when it exists")
+    # The kit is one drug's (its containers, syringe path, infusion, filter, premedication): the drug's
+    # as calc picks it. The snapshot lists every drug's preparations and takes none.
+    add_drug_options(parser, regimen=False)
     add_storage_options(parser)
     parser.set_defaults(func=run_downtime)
 
@@ -60,11 +63,14 @@ def run_downtime(args: argparse.Namespace) -> int:
         from ..reports.downtime import render_downtime_kit
 
         buffer = io.BytesIO()
-        # The site's default drug (no --drug: the kit's tables are laid out for a single bag volume).
+        # Every regimen of a drug dosed by one is on the kit: the pharmacist picks it on paper.
         render_downtime_kit(chosen_monograph(args, with_regimen=False), buffer, datetime.now(timezone.utc), formula, paper or "letter")
         write_new_file_bytes(buffer.getvalue(), args.out, args.force)
         print(f"downtime kit written to {args.out}", file=sys.stderr)
         return Exit.OK
+    if args.drug is not None:
+        raise ValidationError("drug", "the snapshot lists every drug's preparations; give --drug only for the kit "
+                              "(e.g. infusion-prep downtime --drug ID --out kit.pdf; infusion-prep drugs lists the ids)")
     from ..service.downtime import snapshot_pdf
     from .service_access import open_service_for
 

@@ -84,25 +84,57 @@ def _header(monograph: Monograph, title: str, printed_at: datetime, s) -> list:
     ]
 
 
+def _by_regimen(monograph: Monograph) -> bool:
+    return bool(monograph.regimens)
+
+
+def _has(monograph: Monograph, path: str) -> bool:
+    return path in monograph.facts
+
+
+def _premedication_timing(monograph: Monograph, drug_class: str, short: bool = False) -> str:
+    """How long before the start the class counts: the label's timing ([premedication.within] of the
+    monograph) when stricter than the site's window, else the site's window."""
+    from ..domain.limits import site_defaults
+    from ..domain.preparation import premedication_window_for
+
+    window, why = premedication_window_for(drug_class, monograph, site_defaults())
+    minutes = window.total_seconds() / 60
+    amount = format_amount(minutes / 60, "hour") if minutes >= 60 and minutes % 60 == 0 else format_amount(minutes, "minute")
+    if short:  # the worksheet's cell; the reference page says where the timing comes from
+        why = "label" if why.startswith("label") else why
+    return f"within {amount} before the start ({why})"
+
+
 def _worksheet(monograph: Monograph, s, width: float) -> list:
     label_w, blank_w = 52 * mm, (width - 52 * mm) / 2
+    # What decides the dose is the drug's: the regimen picked at order entry, or the latest response.
+    decides = ("Regimen (" + " / ".join(r.id for r in monograph.regimens) + ")" if _by_regimen(monograph)
+               else f"Latest response (cycles from {monograph.raw['dosing']['later_cycles_from']})")
+    container = ("Container: bag (mL) or syringe (mL)" if "syringe" in monograph.raw else "Container: bag (mL)")
     fields = [
         "Patient name", "MRN", "Date of birth", "Height (with unit)", "Weight (with unit)",
-        "BSA (m², formula)", "Cycle / Day", "Latest response (cycles from 2)", "Dose (mg/m²)", "Dose (mg) = mg/m² × BSA",
+        "BSA (m², formula)", "Cycle / Day", decides, "Dose (mg/m²)", "Dose (mg) = mg/m² × BSA",
+    ]
+    if _by_regimen(monograph):
+        fields.append("Dose after the regimen's cap per dose (mg), if any")
+    fields += [
         "Vials needed", "Reconstituted at (date, time) / by", "Dilution at (date, time) / by / room or fridge",
-        "Volume withdrawn (mL)", "Final volume (mL) / concentration (mg/mL)", "Verified by (pharmacist, not the preparer)",
-        "Labelled at / by", "Dispensed at / by",
+        "Volume withdrawn (mL)", container, "Final volume (mL) / concentration (mg/mL)",
+        "In-line filter (type)" if monograph.flag("dilution.filter_required") else None,
+        "Verified by (pharmacist, not the preparer)", "Labelled at / by", "Dispensed at / by",
     ]
     rows = [[_p("Field", s["bold"]), _p("Entry", s["bold"]), _p("Checked / initials", s["bold"])]]
-    rows += [[_p(f, s["body"]), "", ""] for f in fields]
+    rows += [[_p(f, s["body"]), "", ""] for f in fields if f]
     vials = [[_p("Vial", s["bold"]), _p("Lot", s["bold"]), _p("Expiry", s["bold"])]]
     vials += [[_p(str(n), s["body"]), "", ""] for n in range(1, 7)]
-    premeds = [[_p("Premedication class", s["bold"]), _p("Drug, dose, time given", s["bold"]), _p("Nurse", s["bold"])]]
-    premeds += [[_p(str(c), s["body"]), "", ""] for c in monograph.items("premedication.classes")]
+    premeds = [[_p("Premedication class, when", s["bold"]), _p("Drug, dose, time given", s["bold"]), _p("Nurse", s["bold"])]]
+    premeds += [[_p(f"{c}: {_premedication_timing(monograph, str(c), short=True)}", s["small"]), "", ""] for c in monograph.items("premedication.classes")]
     chair = [[_p("At the chair", s["bold"]), _p("Date, time", s["bold"]), _p("Nurse", s["bold"])]]
     chair += [[_p(f, s["body"]), "", ""] for f in (
         "Patient confirmed by two identifiers (name + DOB or MRN)", "Bag from fridge (if refrigerated)",
-        "Infusion started", "Infusion ended", "Observation ended")]
+        "In-line filter in place" if monograph.flag("dilution.filter_required") else "",
+        "Infusion started", "Infusion ended", "Observation ended") if f]
     chair += [[_p("Deviations, overrides (who, why)", s["body"]), "", ""]]
     widths = [label_w, blank_w, blank_w]
     blocks = [_p("Prep worksheet", s["h"])]
@@ -122,31 +154,106 @@ def _limits(monograph: Monograph, s, width: float) -> list:
     return [_p("The monograph's numbers and limits", s["h"]), _grid(rows, [45 * mm, width - 105 * mm, 60 * mm], s)]
 
 
+def _dose_table(monograph: Monograph, s, width: float) -> list:
+    """The mg/m² of each dose day: by cycle and response, or (a drug dosed by regimen) by regimen with its cap."""
+    if not _by_regimen(monograph):
+        days = monograph.dose_days
+        rows = [[_p("Cycles", s["bold"]), _p("Response", s["bold"])] + [_p(f"Day {d}", s["bold"]) for d in days]]
+        for row in monograph.dose_rows:
+            rows.append([_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
+                        + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days])
+        table_w = (width - 46 * mm) / len(days)
+        return [_grid(rows, [20 * mm, 26 * mm] + [table_w] * len(days), s)]
+    rows = [[_p("Regimen", s["bold"]), _p("mg/m² by dose day", s["bold"]), _p("Most per dose", s["bold"])]]
+    for regimen in monograph.regimens:
+        view = monograph.with_regimen(regimen.id)
+        row = view.dose_rows[0]
+        days = "; ".join(f"Day {d}: {format_value(row.mg_per_m2_by_day[d].value)}" for d in view.dose_days)
+        cap = format_value(regimen.cap_per_dose.value) if regimen.cap_per_dose is not None else "not capped"
+        rows.append([_p(regimen.name, s["small"]), _p(days, s["body"]), _p(cap, s["body"])])
+    return [_grid(rows, [width * 0.5, width * 0.3, width * 0.2], s)]
+
+
+def _container_step(monograph: Monograph) -> str:
+    """Where the dose goes: the label's bag (one volume, or the smallest listed that holds the dose in
+    the window) and, where the monograph has one, the syringe path and when it is taken."""
+    vehicle = monograph.text("dilution.vehicle")
+    window = f"{_fact_text(monograph, 'dilution.concentration_min')} to {_fact_text(monograph, 'dilution.concentration_max')}"
+    if _has(monograph, "dilution.final_volume"):
+        bag = f"add to {vehicle} for a final volume of {_fact_text(monograph, 'dilution.final_volume')}; final concentration must be {window}."
+    else:
+        sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
+        bag = (f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} "
+               f"(dose ÷ bag volume).")
+    text = f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}; {bag}"
+    if "syringe" in monograph.raw:
+        syringe_window = f"{_fact_text(monograph, 'syringe.concentration_min')} to {_fact_text(monograph, 'syringe.concentration_max')}"
+        when = (f"a dose under {_fact_text(monograph, 'syringe.dose_below')}" if _has(monograph, "syringe.dose_below")
+                else f"a dose too small for the bag's {window}")
+        text += (f" Syringe: {when} is prepared in a syringe of {monograph.text('syringe.vehicle_short')} at {syringe_window}, "
+                 f"infused over {_fact_text(monograph, 'syringe.infusion_duration')} on a syringe pump.")
+    return text
+
+
+def _deadline_step(monograph: Monograph) -> str:
+    parts = []
+    if _has(monograph, "time_limits.reconstitution_to_dilution"):
+        parts.append(f"dilute within {_fact_text(monograph, 'time_limits.reconstitution_to_dilution')} of reconstitution")
+    if _has(monograph, "time_limits.reconstituted_refrigerated_max"):
+        parts.append(f"reconstituted vial refrigerated at most {_fact_text(monograph, 'time_limits.reconstituted_refrigerated_max')}")
+    if _has(monograph, "time_limits.reconstitution_to_end_of_infusion"):
+        parts.append(f"end the infusion within {_fact_text(monograph, 'time_limits.reconstitution_to_end_of_infusion')} of reconstitution")
+    if _has(monograph, "time_limits.diluted_room_max"):
+        including = (" including the infusion" if _has(monograph, "time_limits.diluted_room_max_includes_infusion")
+                     and monograph.flag("time_limits.diluted_room_max_includes_infusion") else "")
+        parts.append(f"diluted at room temperature {_fact_text(monograph, 'time_limits.diluted_room_max')}{including}")
+    if _has(monograph, "time_limits.diluted_refrigerated_max"):
+        parts.append(f"diluted refrigerated {_fact_text(monograph, 'time_limits.diluted_refrigerated_max')}")
+    if _has(monograph, "time_limits.refrigerated_bag_warm_up"):
+        parts.append(f"a refrigerated bag warms to room temperature for {_fact_text(monograph, 'time_limits.refrigerated_bag_warm_up')}")
+    if _has(monograph, "time_limits.observation_after_infusion"):
+        parts.append(f"observe {_fact_text(monograph, 'time_limits.observation_after_infusion')} after the infusion")
+    return "6. Deadlines: " + "; ".join(parts) + "."
+
+
+def _filter_text(monograph: Monograph) -> str:
+    required = monograph.flag("dilution.filter_required")
+    allowed = " or ".join(monograph.items("dilution.filters_allowed"))
+    forbidden = monograph.items("dilution.filters_forbidden")
+    text = (f"GIVE THROUGH AN IN-LINE FILTER: {allowed}." if required
+            else f"An in-line filter is not required; if one is used: {allowed}.")
+    return text + (f" Never {' or '.join(forbidden)}." if forbidden else "")
+
+
+def _premedication_step(monograph: Monograph) -> str:
+    classes = "; ".join(f"{c} {_premedication_timing(monograph, str(c))}" for c in monograph.items("premedication.classes"))
+    every = " before every dose" if monograph.flag("premedication.before_every_dose") else ""
+    return f"8. Premedication{every}: {classes}."
+
+
 def _dose_steps(monograph: Monograph, formula_key: str, s, width: float) -> list:
     formula = get_formula(formula_key)
-    days = monograph.dose_days
-    rows = [[_p("Cycles", s["bold"]), _p("Response", s["bold"])] + [_p(f"Day {d}", s["bold"]) for d in days]]
-    for row in monograph.dose_rows:
-        rows.append([_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
-                    + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days])
     vial = _fact_text(monograph, "product.vial_deliverable")
+    if _by_regimen(monograph):
+        decided = ("the pharmacist's regimen (table above) for the cycle and day × BSA; where the regimen has a most per dose, "
+                   "the dose is at most that")
+    else:
+        decided = (f"mg/m² for the cycle, day and response (table above) × BSA; cycles from "
+                   f"{monograph.raw['dosing']['later_cycles_from']} on follow the latest response")
+    rate = (f" at {_fact_text(monograph, 'infusion.rate')}" if _has(monograph, "infusion.rate") else " (rate = final volume ÷ infusion time)")
     steps = [
         f"1. BSA by {formula.name} from height and weight (table below, or compute).",
-        f"2. Dose (mg) = mg/m² for the cycle, day and response (table above) × BSA; cycles from {monograph.raw['dosing']['later_cycles_from']} on follow the latest response.",
+        f"2. Dose (mg) = {decided}.",
         f"3. Vials = dose ÷ {vial} per vial, rounded up.",
         f"4. Reconstitute each vial with {_fact_text(monograph, 'reconstitution.diluent_volume_per_vial')} {monograph.text('reconstitution.diluent')} "
         f"→ {_fact_text(monograph, 'reconstitution.concentration')}. {monograph.text('reconstitution.mixing')}",
-        f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}; add to {monograph.text('dilution.vehicle')} "
-        f"for a final volume of {_fact_text(monograph, 'dilution.final_volume')}; final concentration must be "
-        f"{_fact_text(monograph, 'dilution.concentration_min')} to {_fact_text(monograph, 'dilution.concentration_max')}.",
-        f"6. Deadlines: dilute within {_fact_text(monograph, 'time_limits.reconstitution_to_dilution')} of reconstitution; end the infusion within "
-        f"{_fact_text(monograph, 'time_limits.reconstitution_to_end_of_infusion')} of reconstitution; diluted bag at room temperature "
-        f"{_fact_text(monograph, 'time_limits.diluted_room_max')}, refrigerated {_fact_text(monograph, 'time_limits.diluted_refrigerated_max')}; "
-        f"observe {_fact_text(monograph, 'time_limits.observation_after_infusion')} after the infusion.",
-        f"7. Infuse over {_fact_text(monograph, 'infusion.duration')} at {_fact_text(monograph, 'infusion.rate')} {monograph.text('infusion.route')}.",
+        _container_step(monograph),
+        _deadline_step(monograph),
+        f"7. Bag: infuse over {_fact_text(monograph, 'infusion.duration')}{rate} {monograph.text('infusion.route')}. "
+        f"{monograph.text('infusion.line')} {_filter_text(monograph)}",
+        _premedication_step(monograph),
     ]
-    table_w = (width - 46 * mm) / len(days)
-    return [_p("Dose steps", s["h"]), _grid(rows, [20 * mm, 26 * mm] + [table_w] * len(days), s), Spacer(1, 3)] + [_p(t, s["body"]) for t in steps]
+    return [_p("Dose steps", s["h"])] + _dose_table(monograph, s, width) + [Spacer(1, 3)] + [_p(t, s["body"]) for t in steps]
 
 
 def _bsa_table(formula_key: str, s, width: float) -> list:
@@ -158,19 +265,31 @@ def _bsa_table(formula_key: str, s, width: float) -> list:
     return [_p(f"BSA table (m², {formula.name}): height in cm down, weight in kg across", s["h"]), _grid(rows, [16 * mm] + [col] * len(BSA_WEIGHTS_KG), s)]
 
 
+def _label_duration(monograph: Monograph) -> str:
+    bag = _fact_text(monograph, "infusion.duration")
+    if "syringe" not in monograph.raw:
+        return bag
+    syringe = _fact_text(monograph, "syringe.infusion_duration")
+    return bag if syringe == bag else f"bag {bag} / syringe {syringe}"
+
+
 def _label_set(monograph: Monograph, s, width: float) -> list:
     lines = [
         ("Patient", BLANK), ("MRN / DOB", BLANK),
         (f"{monograph.generic_name} ({monograph.brand_name})", "dose ______ mg"),
         (f"in {monograph.text('dilution.vehicle_short')}", "total ______ mL, ______ mg/mL"),
-        (f"{monograph.text('infusion.route')} over", _fact_text(monograph, "infusion.duration")),
+        *((("Container (circle one)", "bag / syringe"),) if "syringe" in monograph.raw else ()),
+        (f"{monograph.text('infusion.route')} over", _label_duration(monograph)),
         ("Prepared by / at", BLANK), ("Verified by", BLANK),
         ("Start infusion by", BLANK), ("End infusion by", BLANK),
     ]
     label = [[_p(a, s["small"]), _p(b, s["small"])] for a, b in lines]
     label.append([_p(monograph.text("product.hazardous_drug"), s["small"]), _p(monograph.text("reconstitution.light"), s["small"])])
+    if monograph.flag("dilution.filter_required"):
+        label.append([_p("IN-LINE FILTER", s["small"]), _p(" or ".join(monograph.items("dilution.filters_allowed")), s["small"])])
     half = (width - 6 * mm) / 2
-    blocks = [_p("Bag labels (write by hand; one per bag)", s["h"])]
+    what = "Bag or syringe labels (write by hand; one per bag or syringe)" if "syringe" in monograph.raw else "Bag labels (write by hand; one per bag)"
+    blocks = [_p(what, s["h"])]
     for _ in range(3):
         pair = []
         for _ in range(2):
@@ -197,7 +316,7 @@ def render_downtime_kit(monograph: Monograph, stream: BinaryIO, printed_at: date
     story += [PageBreak()] + _header(monograph, "Downtime reference", printed_at, s) + _dose_steps(monograph, formula_key, s, width)
     story += _bsa_table(formula_key, s, width)
     story += [PageBreak()] + _limits(monograph, s, width)
-    story += [PageBreak()] + _header(monograph, "Downtime bag labels", printed_at, s) + _label_set(monograph, s, width)
+    story += [PageBreak()] + _header(monograph, "Downtime labels", printed_at, s) + _label_set(monograph, s, width)
     doc.build(story)
 
 
