@@ -395,3 +395,25 @@ def test_a_small_childs_dose_under_the_adults_smallest_is_recordable_up_to_the_c
     slip = _child_ward(15, date(2022, 5, 1)).refused(EventType.PREMEDICATION, NINA, drug_class="antihistamine",
                                                       drug="hydroxyzine", dose="0.75 mg")
     assert slip.code == "premedication_dose_implausible" and "3.75 mg to 50 mg" in slip.message
+
+
+def test_a_premedication_given_before_the_window_is_recorded_as_a_deviation_not_refused():
+    """Pharmacist review: acetaminophen given 3 h ago could not be recorded ('Give it again'); given
+    again, the patient had twice the dose the program knew of. A fact is recorded, with a reason."""
+    ward = Ward()
+    ward.dispense()
+    ward.clock.set(R + timedelta(hours=4))
+    given = R + timedelta(hours=1)  # 3 h before now, outside the site's 2 h window
+    refused = ward.refused(EventType.PREMEDICATION, NINA, given, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    assert refused.code == "premedication_window" and refused.deviation_allowed
+    ward.deviation_reason = "given on the ward before transfer, charted late"
+    ward.record(EventType.PREMEDICATION, NINA, given, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    assert ward.prep.events[-1].type == EventType.DEVIATION
+    assert ward.prep.events[-1].details["rules"] == ["premedication_window"]
+    ward.deviation_reason = None
+    # It does not count for the start: the class is still missing for a start now.
+    for drug_class in ("corticosteroid", "antihistamine"):
+        ward.record(EventType.PREMEDICATION, NINA, R + timedelta(hours=3, minutes=50), drug_class=drug_class,
+                    **PREMED_DETAILS[drug_class])
+    ward.record(EventType.PATIENT_CONFIRMED, NINA, R + timedelta(hours=3, minutes=55))
+    assert ward.refused(EventType.INFUSION_STARTED, NINA).code == "premedication_window"

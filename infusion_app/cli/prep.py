@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--check-dose-mg", metavar="MG", help="verified: the dose in mg read from the order and the syringe")
     record.add_argument("--check-volume-ml", metavar="ML", help="verified: the volume in mL read from the syringe")
     record.add_argument("--deviation-reason", metavar="TEXT",
-                        help="infusion-ended, observation-ended, premedication entered after the start: record a fact that breaks a limit (ended late or too fast, entered late) with why")
+                        help="infusion-ended, observation-ended, a premedication entered after the start or given before its window: record a fact that breaks a limit (ended late or too fast, entered late) with why")
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
     record.add_argument("--override-reason", metavar="TEXT", help="why the limit is overridden")
     _user_options(record, override=True)

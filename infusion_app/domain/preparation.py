@@ -1052,6 +1052,28 @@ def infusion_duration_of(prep: Preparation, monograph: Monograph) -> timedelta:
     return monograph.duration("infusion.duration")
 
 
+def _premedication_too_old(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime) -> Breach | None:
+    """A premedication given longer ago than its class counts for a start from now: it happened, so it
+    is recorded (as a deviation: the nurse's reason), and it counts in the drug's total, which a
+    refusal would hide when the dose is given again (review: acetaminophen 650 mg refused at 90 min,
+    given again, 1,300 mg the program never saw). It does not count for the start."""
+    if event.type != EventType.PREMEDICATION or Timeline.of(prep.events).infusion_started is not None:
+        return None
+    drug_class = str(event.details.get("drug_class", "")).strip().lower()
+    if drug_class not in [str(c).lower() for c in monograph.items("premedication.classes")]:
+        return None  # the class is refused as input, with its own message
+    window, why = premedication_window_for(drug_class, monograph, policy)
+    if event.at >= now - window:
+        return None
+    return Breach(
+        "premedication_window",
+        f"premedication given {format_instant(event.at)}, more than {duration_text(window)} ago; {drug_class} premedication "
+        f"counts only within {duration_text(window)} before the start ({why}): recorded, it does not count for the start. "
+        "Give it again only after checking the total of this drug",
+        late_entry=True,
+    )
+
+
 def _premedication_after_start(prep: Preparation, event: Event) -> Breach | None:
     """A premedication entered once the infusion has started (and before it is finished)."""
     if event.type != EventType.PREMEDICATION:
@@ -1090,7 +1112,7 @@ def check_event(
     A fact (FACTS) breaking a limit needs `deviation_reason`.
     """
     _validate_input(prep, event, actor, now, monograph)
-    late_premedication = _premedication_after_start(prep, event)
+    late_premedication = _premedication_after_start(prep, event) or _premedication_too_old(prep, event, monograph, policy, now)
     if late_premedication is not None:
         # Given, and written down only once the infusion ran: a fact, recorded as a deviation.
         _check_role(prep, event, actor)
