@@ -417,3 +417,13 @@ def test_a_premedication_given_before_the_window_is_recorded_as_a_deviation_not_
                     **PREMED_DETAILS[drug_class])
     ward.record(EventType.PATIENT_CONFIRMED, NINA, R + timedelta(hours=3, minutes=55))
     assert ward.refused(EventType.INFUSION_STARTED, NINA).code == "premedication_window"
+
+
+def test_iv_acetaminophen_brands_add_up_with_acetaminophen():
+    """Pharmacist review: Ofirmev 1000 mg after acetaminophen 650 mg was taken as another drug ('other')."""
+    ward = Ward()
+    ward.record(EventType.PREMEDICATION, NINA, R, drug_class="antipyretic", drug="acetaminophen", dose="650 mg")
+    for brand in ("Ofirmev", "Perfalgan", "Panadol"):
+        total = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=5), drug_class="antipyretic", drug=brand,
+                             dose="1000 mg", other=True, dose_checked=True)
+        assert total.code in ("premedication_other_is_listed", "premedication_total_above_limit"), brand
