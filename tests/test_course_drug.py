@@ -98,3 +98,25 @@ def test_migration_0008_gives_the_courses_stored_before_it_the_besponsa_id(tmp_p
             assert connection.execute(text("SELECT monograph_id FROM courses")).scalar_one() == BESPONSA.id
     finally:
         engine.dispose()
+
+
+def test_a_course_logged_before_the_drug_and_regimen_columns_still_matches_its_log():
+    """A course created before 0008/0009 was logged without monograph_id and regimen; after the upgrade
+    its row holds the values those migrations gave it, and audit verify must not call it altered."""
+    import dataclasses
+    import json
+
+    from infusion_app.domain.ports import AuditEntry
+    from infusion_app.storage.audit import StoredState, cross_check, without_ids
+
+    course = rules.new_course("MRN-OLD", False, monograph=BESPONSA)
+    stored = without_ids(json.loads(json.dumps(dataclasses.asdict(course), default=str)))
+    stored.pop("version", None)
+    logged = {k: v for k, v in stored.items() if k not in ("monograph_id", "regimen")}
+    entry = AuditEntry(1, "2026-01-01T00:00:00+00:00", "Pat", "course.created", "MRN-OLD", "null", json.dumps(logged), "", "")
+    assert cross_check([entry], StoredState(courses={"MRN-OLD": stored})).intact
+    # A real difference in a field the log did keep is still reported.
+    altered = {**stored, "hsct_planned": True}
+    assert not cross_check([entry], StoredState(courses={"MRN-OLD": altered})).intact
+    # And a regimen put on an old course by hand is not taken for the migration's default.
+    assert not cross_check([entry], StoredState(courses={"MRN-OLD": {**stored, "regimen": "fractionated"}})).intact

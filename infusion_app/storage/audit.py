@@ -198,6 +198,15 @@ _VIAL_FIELDS = ("lot", "expiry", "gtin", "ndc", "serial")
 UNREADABLE = "\x1funreadable"
 
 
+# Course fields a migration added after courses were first logged, with the value that migration gave
+# the rows stored before it: a snapshot logged before the field existed is replayed with that value,
+# so an untouched course from before the upgrade still matches its log.
+COURSE_FIELDS_ADDED = {
+    "monograph_id": "inotuzumab-ozogamicin",  # 0008_drug (EXISTING_COURSES_DRUG)
+    "regimen": "",  # 0009_course_regimen
+}
+
+
 def without_ids(value: Any) -> Any:
     """A course snapshot without the row ids storage assigns (an entry is written before them)."""
     if isinstance(value, dict):
@@ -279,7 +288,8 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
             if "active" in after:
                 prep_active[subject] = (bool(after["active"]), entry.seq)
         elif action.startswith("course."):
-            courses[subject] = (without_ids(after), entry.seq)
+            logged = {**COURSE_FIELDS_ADDED, **after} if isinstance(after, dict) else after
+            courses[subject] = (without_ids(logged), entry.seq)
             course_entries.setdefault(subject, []).append(entry)
 
     problems: list[tuple[int, str]] = []
