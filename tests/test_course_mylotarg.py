@@ -161,3 +161,14 @@ def test_a_late_dose_gets_no_rule_the_monograph_does_not_define():
     late = rules.course_status(course, D("2026-12-31"), MYLOTARG)  # 8 days late
     assert late.next_dose.day == 4 and late.next_dose.state == "overdue"
     assert [a.code for a in late.advice if a.cycle] == []
+
+
+def test_cycle_1_of_a_regimen_without_an_extended_length_is_not_extended():
+    course = rules.new_course("MRN001", False, monograph=MYLOTARG, regimen="fractionated")
+    with pytest.raises(ValidationError) as at_start:
+        rules.start_cycle(course, "2026-12-20", D("2026-12-20"), True, "slow recovery", monograph=MYLOTARG)
+    assert at_start.value.field == "extend-to-28" and "no extended length" in at_start.value.message
+    rules.start_cycle(course, "2026-12-20", D("2026-12-20"), monograph=MYLOTARG)
+    with pytest.raises(ValidationError) as later:
+        rules.extend_first_cycle(course, "slow recovery", MYLOTARG)
+    assert later.value.field == "extend-to-28" and not course.cycles[0].extended_to_28

@@ -883,6 +883,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         raise CourseBlocked(blocks)
     record = CycleRecord(number=number, start=start, reduction_level=course.reduction_level)
     if extend_to_28:
+        _refuse_no_extension(m)
         if number >= _later_from(m):
             raise ValidationError("extend-to-28", f"applies to cycle 1 only; cycle {number} is already {cycle_length_days(number, False, m)} days")
         if not str(extension_reason or "").strip():
@@ -894,9 +895,17 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
     return record
 
 
+def _refuse_no_extension(m: Monograph) -> None:
+    """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
+    if _days(m, "cycles.first_cycle_extended_length") == _days(m, "cycles.first_cycle_length"):
+        raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data "
+                                              f"({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend")
+
+
 def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> CycleRecord:
     m = judged_by(course, monograph)
     record = course.cycle(1)
+    _refuse_no_extension(m)
     if len(course.cycles) > 1:
         raise ValidationError("cycle", "cycle 1 can no longer be extended: cycle 2 has started")
     if not str(reason or "").strip():
