@@ -200,6 +200,10 @@ def test_a_syringe_dose_says_syringe_with_its_volume_and_pump_rate(monograph):
     assert "syringe pump" in sheet.route_rate and "3 mL/h" in sheet.route_rate
     steps = " ".join(step.text for step in sheet.dilution_steps)
     assert "into the syringe" in steps and "Label the syringe" in steps and "Add it to" not in steps
+    # Pharmacist review: a syringe was to be mixed by inverting "the bag", and the bag materials were listed.
+    assert "invert the bag" not in steps and "invert the syringe" in steps
+    assert not any(note.startswith("Bags:") for note in sheet.handling_notes)
+    assert not any("invert the bag" in note for note in sheet.handling_notes)
 
 
 def test_the_dilution_row_is_ticked_with_its_time_and_initials(monograph):

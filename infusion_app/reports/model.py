@@ -481,7 +481,7 @@ def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: t
             f"{format_volume(calc.final_volume_ml)}: {format_concentration(calc.final_concentration_mg_per_ml)}.",
             _done(diluted, tz),  # the dilution itself, ticked with its time and initials
         ),
-        Step(monograph.text("dilution.mixing")),
+        Step(monograph.text("syringe.mixing" if calc.container == "syringe" else "dilution.mixing")),
         Step(monograph.text("reconstitution.discard_rest")),
         Step("Independent double check by a pharmacist (not the preparer).", _done(verified, tz)),
         Step(f"Label the {'syringe' if calc.container == 'syringe' else 'bag'}; protect it from light.", _done(labelled, tz)),
@@ -556,20 +556,23 @@ def _storage(prep: Preparation, monograph: Monograph) -> list[str]:
     return lines
 
 
-def _handling_notes(monograph: Monograph) -> list[str]:
-    return [en_dash_ranges(note) for note in _monograph_handling(monograph)]
+def _handling_notes(monograph: Monograph, syringe: bool = False) -> list[str]:
+    return [en_dash_ranges(note) for note in _monograph_handling(monograph, syringe)]
 
 
-def _monograph_handling(monograph: Monograph) -> list[str]:
-    return [
+def _monograph_handling(monograph: Monograph, syringe: bool = False) -> list[str]:
+    # A syringe dose is mixed in its syringe, and the bag materials do not concern it.
+    notes = [
         monograph.text("product.hazardous_drug"),
         monograph.text("reconstitution.light"),
-        f"{monograph.text('reconstitution.mixing')} {monograph.text('dilution.mixing')}",
+        f"{monograph.text('reconstitution.mixing')} {monograph.text('syringe.mixing' if syringe else 'dilution.mixing')}",
         monograph.text("infusion.line"),
         monograph.text("infusion.temperature"),
-        "Bags: " + "; ".join(monograph.items("dilution.bag_materials")) + ".",
-        _filter_note(monograph),
     ]
+    if not syringe:
+        notes.append("Bags: " + "; ".join(monograph.items("dilution.bag_materials")) + ".")
+    notes.append(_filter_note(monograph))
+    return notes
 
 
 def _filter_note(monograph: Monograph) -> str:
@@ -745,7 +748,7 @@ def _build(
         reconstitution_steps=reconstitution_steps,
         dilution_steps=dilution_steps,
         timeline=_timeline(prep, monograph, deadlines, tz),
-        handling_notes=_handling_notes(monograph),
+        handling_notes=_handling_notes(monograph, syringe),
         boxed_warning=[str(w) for w in monograph.items("warnings.boxed")],
         other_warnings=[str(w) for w in monograph.items("warnings.other")] if _has(monograph, "warnings.other") else [],
         other_warnings_source=monograph.fact("warnings.other").citation if _has(monograph, "warnings.other") else "",
