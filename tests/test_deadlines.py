@@ -484,10 +484,13 @@ def test_naive_instants_are_refused(mono):
 
 def test_infusion_minutes_are_validated(mono):
     assert infusion_duration_from_minutes("90", mono) == timedelta(minutes=90)
-    assert infusion_duration_from_minutes(1, mono) == timedelta(minutes=1)
+    shortest = mono.duration("infusion.minimum_duration")
+    assert infusion_duration_from_minutes(int(shortest.total_seconds() // 60), mono) == shortest
     whole_window = limit(mono, "reconstitution_to_end_of_infusion")
     assert infusion_duration_from_minutes(int(whole_window.total_seconds() // 60), mono) == whole_window
-    for bad in (0, -5, int(whole_window.total_seconds() // 60) + 1, "abc", "1.5", True, None):
+    # Pharmacist review: 30 min was accepted for a 1 h (BESPONSA) or 2 h (MYLOTARG) infusion, silently.
+    for bad in (0, -5, 1, 30, int(shortest.total_seconds() // 60) - 1, int(whole_window.total_seconds() // 60) + 1,
+                "abc", "1.5", "９０", "٩٠", True, None):
         with pytest.raises(ValidationError) as excinfo:
             infusion_duration_from_minutes(bad, mono, "--infusion-minutes")
         assert excinfo.value.field == "--infusion-minutes"

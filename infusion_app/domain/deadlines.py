@@ -43,6 +43,8 @@ pharmacist's override keeps its true state (expired/early) and names the overrid
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from collections.abc import Iterable, Sequence
@@ -272,17 +274,20 @@ def _minimum_state(at: datetime, met_at: datetime | None, now: datetime) -> Dead
 
 
 def infusion_duration_from_minutes(minutes: object, monograph: Monograph, field_name: str = "infusion minutes") -> timedelta:
-    """Validate a planned infusion time in whole minutes: 1 to the whole reconstitution-to-end window."""
+    """Validate a planned infusion time in whole minutes: from the label's shortest infusion (a
+    planned time below it would give deadlines for an infusion the label does not allow) to the
+    whole reconstitution-to-end window."""
     window = monograph.duration("time_limits.reconstitution_to_end_of_infusion")
     most = int(window.total_seconds() // 60)
-    accepted = f"a whole number of minutes from 1 to {most}"
+    least = max(1, math.ceil(monograph.duration("infusion.minimum_duration").total_seconds() / 60))
+    accepted = f"a whole number of minutes from {least} (the label's shortest infusion) to {most}"
     if isinstance(minutes, bool):
         raise ValidationError(field_name, f"must be {accepted}")
-    try:
-        value = int(str(minutes).strip()) if not isinstance(minutes, int) else minutes
-    except ValueError:
-        raise ValidationError(field_name, f"'{minutes}' is not {accepted}") from None
-    if not 1 <= value <= most:
+    text = str(minutes).strip()
+    if not isinstance(minutes, int) and not re.fullmatch(r"[0-9]{1,6}", text):  # int() would read "６０" and "٦٠"
+        raise ValidationError(field_name, f"'{minutes}' is not {accepted}")
+    value = minutes if isinstance(minutes, int) else int(text)
+    if not least <= value <= most:
         raise ValidationError(field_name, f"{value} is out of range: must be {accepted}")
     return timedelta(minutes=value)
 
