@@ -66,3 +66,34 @@ def test_course_new_refuses_a_missing_or_wrong_regimen(data, args, words):
     assert done.code == 2 and "Traceback" not in done.stderr, done.stderr
     assert all(w in done.stderr for w in words), done.stderr
     assert run_cli("course", "list", "--data-dir", data, "--json").json()["courses"] == []
+
+
+def test_prep_new_is_judged_by_the_mylotarg_course_and_gives_day_4(data):
+    from datetime import date, timedelta
+
+    today = date.today()  # the command line's clock is the real one
+    start = (today - timedelta(days=3)).isoformat()
+    assert course(data, "new", "MRN001", *DRUG, "--regimen", "fractionated").code == 0
+    assert course(data, "blasts", "MRN001", "--count", "100", "--date", start).code == 0
+    assert course(data, "start", "MRN001", "--date", start).code == 0
+    from tests.lab_helpers import cli_normal_labs
+
+    cli_normal_labs(course, data)
+    added = run_cli("user", "add", "Ann Other", "--role", "pharmacist", "--user", "Pat Pharmacist", "--data-dir", data,
+                    env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_NEW_PIN": "246825"})
+    assert added.code == 0, added.stderr
+    given = run_cli("course", "given", "MRN001", "--cycle", "1", "--day", "1", "--date", start,
+                    "--override-reason", "given on the ward, labs on paper", "--override-by", "Ann Other",
+                    "--user", "Pat Pharmacist", "--data-dir", data, "--json",
+                    env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_OVERRIDE_PIN": "246825"})
+    assert given.code == 0, given.stderr
+    order = ("prep", "new", *DRUG, "--patient-name", "Doe, Jane", "--mrn", "MRN001", "--dob", "1970-01-01",
+             "--height", "170 cm", "--weight", "70 kg", "--user", "Pat Pharmacist", "--data-dir", data, "--json")
+    other = run_cli(*order, "--regimen", "single-agent", env={"INFUSION_PREP_PIN": "246824"})
+    assert other.code == 2 and "fractionated regimen" in other.stderr and "Traceback" not in other.stderr
+    made = run_cli(*order, "--regimen", "fractionated", env={"INFUSION_PREP_PIN": "246824"})
+    assert made.code == 0, made.stderr
+    shown = run_cli("prep", "show", made.json()["id"], "--data-dir", data, "--json").json()
+    stored = shown.get("order", shown)
+    assert (stored["cycle"], stored["day"], stored["regimen"]) == (1, 4, "fractionated")
+    assert stored["course"]["on_file"] is True

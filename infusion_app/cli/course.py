@@ -121,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     given = _writer(commands, "given", "record a dose given (exit 1 outside its window unless a pharmacist overrides)", override=True)
     given.add_argument("--cycle", required=True, help="cycle number")
-    given.add_argument("--day", required=True, help="dose day: 1, 8 or 15")
+    given.add_argument("--day", required=True, help="a dose day of the course's cycle (its drug's or regimen's data, e.g. 1); see course show")
     given.add_argument("--date", required=True, metavar="DATE", help="when given, YYYY-MM-DD")
     given.add_argument("--prep", metavar="ID", help="the preparation given (same patient, cycle and day)")
     given.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding the hard stop (PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN)")

@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--height", required=True, help='height with its unit: "170 cm", "5 ft 7 in"')
     new.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
     new.add_argument("--cycle", help="cycle number (default: the course's next dose; required when no course is on file)")
-    new.add_argument("--day", help="dose day: 1, 8 or 15 (default: the course's next dose)")
-    new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response (decides the dose from cycle 2)")
+    new.add_argument("--day", help="a dose day of the drug's (or regimen's) cycle, e.g. 1 (default: the course's next dose)")
+    new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (not a regimen)")
     new.add_argument("--formula", default=None, help="BSA formula (default: the site's)")
     new.add_argument("--reduce-pct", default=None, metavar="PCT",
                      help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)")
