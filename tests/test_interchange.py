@@ -153,3 +153,20 @@ def test_cli_export_writes_once_and_refuses_to_overwrite(stored, tmp_path):
     refused = run_cli("export", pending.id, "--format", "hl7v2", "--data-dir", str(data_dir))
     assert refused.code == 1 and "infusion-ended" in refused.stderr and "Traceback" not in refused.stderr
     assert_clean_invalid(run_cli("export", prep.id, "--format", "csv", "--data-dir", str(data_dir)), "format")
+
+
+def test_cli_export_never_overwrites_the_database_or_the_audit_key_and_refuses_unusable_names(stored, tmp_path):
+    # Issue 15 re-walk: export wrote through its own writer, which skipped the database checks.
+    data_dir, prep, _ = stored
+    for name in ("infusion-prep.sqlite3", "audit.key", "audit-anchor.log"):
+        target = data_dir / name
+        before = target.read_bytes() if target.exists() else None
+        refused = run_cli("export", prep.id, "--format", "hl7v2", "--what", "dispense", "--out", str(target), "--force",
+                          "--data-dir", str(data_dir))
+        assert_clean_invalid(refused, "out")
+        assert (target.read_bytes() if target.exists() else None) == before
+    for name in ("m\x1b[31m.json", "a" * 300 + ".json"):
+        refused = run_cli("export", prep.id, "--format", "fhir", "--out", str(tmp_path / name), "--data-dir", str(data_dir))
+        assert_clean_invalid(refused, "out")
+        assert "\x1b" not in refused.stderr
+    assert list(tmp_path.iterdir()) == []

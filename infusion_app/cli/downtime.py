@@ -51,6 +51,9 @@ def run_downtime(args: argparse.Namespace) -> int:
     from ..domain.limits import site_defaults
     from .export import write_new_file_bytes
 
+    from .common import check_output_file
+
+    check_output_file(args)  # a refused --out before any work
     what = args.what.strip().lower()
     if what not in ("kit", "snapshot"):
         raise ValidationError("what", f"'{args.what}' is not accepted; give 'snapshot' or nothing (e.g. infusion-prep downtime snapshot --out s.pdf)")
@@ -65,7 +68,7 @@ def run_downtime(args: argparse.Namespace) -> int:
         buffer = io.BytesIO()
         # Every regimen of a drug dosed by one is on the kit: the pharmacist picks it on paper.
         render_downtime_kit(chosen_monograph(args, with_regimen=False), buffer, datetime.now(timezone.utc), formula, paper or "letter")
-        write_new_file_bytes(buffer.getvalue(), args.out, args.force)
+        write_new_file_bytes(args, buffer.getvalue())
         print(f"downtime kit written to {args.out}", file=sys.stderr)
         return Exit.OK
     if args.drug is not None:
@@ -76,6 +79,6 @@ def run_downtime(args: argparse.Namespace) -> int:
 
     with open_service_for(args) as service:
         pdf, count = snapshot_pdf(service, paper)
-    write_new_file_bytes(pdf, args.out, args.force)
+    write_new_file_bytes(args, pdf)
     print(f"downtime snapshot of {count} active preparation(s) written to {args.out}", file=sys.stderr)
     return Exit.OK

@@ -61,43 +61,12 @@ def run_outbox(args: argparse.Namespace) -> int:
     return Exit.HARD_STOP if waiting else Exit.OK
 
 
-def write_new_file(text: str, out: str, force: bool) -> None:
-    write_new_file_bytes(text.encode("utf-8"), out, force)
+def write_new_file_bytes(args: argparse.Namespace, data: bytes) -> None:
+    """Write `data` to args.out through the one safe writer (the database, its key and anchor
+    log are refused even with --force; see storage/safe_files.py)."""
+    from .common import write_output_file
 
-
-def write_new_file_bytes(data: bytes, out: str, force: bool) -> None:
-    """Write atomically beside the target; an existing file is kept unless `force`."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise CliError(f"invalid out: '{out}' is a folder; give a file name such as message.hl7")
-    if not path.parent.exists():
-        raise CliError(f"invalid out: folder '{path.parent}' does not exist")
-    if path.exists() and not force:
-        raise CliError(f"invalid out: '{out}' exists; pass --force to replace it")
-    if path.exists() and not path.is_file():
-        raise CliError(f"invalid out: '{out}' is not a regular file")
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise CliError(f"invalid out: cannot write in folder '{path.parent}': {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        if force:
-            os.replace(temporary, path)
-        else:
-            os.link(temporary, path)  # fails if the file appeared meanwhile: never a silent overwrite
-            os.unlink(temporary)
-    except FileExistsError:
-        Path(temporary).unlink(missing_ok=True)
-        raise CliError(f"invalid out: '{out}' exists; pass --force to replace it") from None
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise CliError(f"invalid out: cannot write '{path}': {exc.strerror}") from None
+    write_output_file(args, lambda stream: stream.write(data))
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -110,6 +79,10 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValidationError("format", f"'{args.format}' is not a format; must be one of {', '.join(FORMATS)} (e.g. --format hl7v2)")
     if what not in WHATS:
         raise ValidationError("what", f"'{args.what}' is not accepted; must be one of {', '.join(WHATS)}")
+    if args.out:
+        from .common import check_output_file
+
+        check_output_file(args)  # a refused --out before the database is opened
     with open_service_for(args) as service:
         status = service.status(args.id)
         try:
@@ -117,7 +90,7 @@ def run_export(args: argparse.Namespace) -> int:
         except NotExportable as exc:
             raise CliError(f"refused: {exc.message}", Exit.HARD_STOP) from None
         if args.out:
-            write_new_file(text, args.out, args.force)
+            write_new_file_bytes(args, text.encode("utf-8"))
             service.record_interchange(status.prep.id, fmt, what, f"file {args.out}")
             print(f"{what} of {status.prep.id} as {fmt} written to {args.out}", file=sys.stderr)
         else:

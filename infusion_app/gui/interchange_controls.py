@@ -86,14 +86,19 @@ class InterchangeControls:
             if not path:
                 return None
         try:
-            with open(path, "w", encoding="utf-8", newline="") as stream:  # the dialog asked before replacing
-                stream.write(text)
+            self._write(path, text.encode("utf-8"))
+        except ValueError as exc:  # the safe writer refused the name
+            QMessageBox.warning(self.window, "Export", f"{path} was not written: {exc}")
+            return None
         except OSError as exc:
             QMessageBox.warning(self.window, "Export", f"{path} could not be written: {exc.strerror}")
             return None
         self.service.record_interchange(prep_id, fmt, "administration", f"file {path}")
         self.window.statusBar().showMessage(f"Administration of {prep_id} written to {path}", 15000)
         return path
+
+    def _write(self, path: str, data: bytes) -> None:
+        self.service.write_file(path, data, force=True)  # the dialog asked before replacing
 
     def print_snapshot(self, path: str | None = None) -> str | None:
         from ..service.downtime import snapshot_pdf
@@ -104,8 +109,7 @@ class InterchangeControls:
                 return None
         try:
             pdf, count = snapshot_pdf(self.service)
-            with open(path, "wb") as stream:
-                stream.write(pdf)
+            self._write(path, pdf)
         except Exception as exc:  # noqa: BLE001 - said to the person, never lost in a log
             QMessageBox.warning(self.window, "Downtime snapshot", f"The snapshot could not be written: {exc}")
             return None

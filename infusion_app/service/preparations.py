@@ -1160,6 +1160,14 @@ class PreparationService:
         anchored = self.audit_anchor()
         return f"audit {anchored[0]} · {anchored[1][:16]}" if anchored else "audit anchor not kept"
 
+    def write_file(self, path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
+        """Write `data` to a file the person chose, through the one safe writer: this database,
+        its audit key and anchor log, the site configuration are never replaced (ValueError says why)."""
+        from ..storage.safe_files import write_output
+
+        guarded = [self.location.path] if self.location is not None and self.location.path else []
+        return write_output(path, lambda stream: stream.write(data), force=force, protected=guarded)
+
     def export_audit(self, path: str | os.PathLike, force: bool = False, protected: Iterable[Path] = (), actor: User | None = None) -> int:
         """Write the whole audit log as CSV (UTF-8, owner-only); returns the number of entries written.
 

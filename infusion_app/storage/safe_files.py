@@ -100,8 +100,38 @@ def check_output_name(text: str) -> Path:
     return Path(text).expanduser()
 
 
+# Files beside a database that an output must never replace: losing the key makes every later
+# command refuse to start, and a replaced anchor log makes audit verify fail for good.
+GUARDED_NAMES = ("audit.key", "audit-anchor.log")
+
+
+def _real(path: Path) -> Path:
+    absolute = Path(os.path.abspath(Path(path).expanduser()))
+    try:
+        return absolute.parent.resolve() / absolute.name
+    except (OSError, RuntimeError):
+        return absolute
+
+
+def guarded_files() -> list[Path]:
+    """The audit key and anchor log the environment names, the site configuration files and the
+    PostgreSQL password files: each is refused as an output like the database."""
+    from .audit_seal import ANCHOR_ENV, KEY_ENV
+
+    found = [Path(os.environ[name]) for name in (KEY_ENV, ANCHOR_ENV, "PGPASSFILE") if os.environ.get(name)]
+    found.append(Path("~/.pgpass").expanduser())
+    try:
+        from .site_config import config_files
+
+        found.extend(config_files())
+    except Exception:  # no user config folder: nothing more to guard
+        pass
+    return found
+
+
 def refuse_protected(path: Path, protected: Iterable[Path] = ()) -> None:
-    """Refuse a database, its side files, its backups folder, or anything that is not a regular file."""
+    """Refuse a database, its side files, its backups folder, its audit key and anchor log, the
+    site configuration, or anything that is not a regular file."""
     absolute = Path(os.path.abspath(path))
     try:
         info = os.lstat(absolute)
@@ -119,6 +149,12 @@ def refuse_protected(path: Path, protected: Iterable[Path] = ()) -> None:
     if not real_parent.is_dir():
         raise OutputRefused(f"'{parent}' is not a folder")
     real = real_parent / absolute.name
+    if absolute.name in GUARDED_NAMES:
+        raise OutputRefused(f"'{path}' is the name of an audit key or anchor log; choose another name")
+    protected = list(protected)
+    for guarded in [*guarded_files(), *(Path(p).parent / name for p in protected for name in GUARDED_NAMES)]:
+        if real == _real(guarded):
+            raise OutputRefused(f"'{path}' is the audit key, the anchor log, the site configuration or a password file; choose another name")
     for guarded in protected:
         guarded = Path(os.path.abspath(guarded))
         guarded_real = guarded.parent.resolve() / guarded.name

@@ -1,0 +1,69 @@
+"""Issue 15 re-walk: every file the program writes goes through the one safe writer, and the
+audit key, the anchor log, the site configuration and the password files are protected like the
+database (a --force output over the key made every later command refuse to start)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_integrity import DB_FILENAME, cli, data  # noqa: F401 - the fixture
+
+from infusion_app.storage.audit_seal import ANCHOR_FILENAME, KEY_FILENAME
+
+
+def _demo(command: str) -> list[str]:
+    return {"sheet": ["sheet", "--demo"], "label": ["label", "--demo"], "downtime": ["downtime"],
+            "audit": ["audit", "export"]}[command]
+
+
+@pytest.mark.parametrize("with_dir", [True, False])
+def test_downtime_never_overwrites_the_database(data, capsys, with_dir):  # noqa: F811
+    before = (data / DB_FILENAME).read_bytes()
+    extra = ["--data-dir", str(data)] if with_dir else []
+    code, _, err = cli(capsys, "downtime", "--out", str(data / DB_FILENAME), "--force", *extra)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (data / DB_FILENAME).read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["sheet", "label", "downtime", "audit"])
+@pytest.mark.parametrize("name", [KEY_FILENAME, ANCHOR_FILENAME])
+def test_no_output_replaces_the_audit_key_or_the_anchor_log(data, capsys, command, name):  # noqa: F811
+    target = data / name
+    before = target.read_bytes() if target.exists() else None
+    code, _, err = cli(capsys, *_demo(command), "--out", str(target), "--force", "--data-dir", str(data))
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (target.read_bytes() if target.exists() else None) == before
+    assert cli(capsys, "audit", "verify", "--data-dir", str(data))[0] == 0
+
+
+def test_the_key_and_anchor_files_named_by_the_environment_and_the_site_config_are_protected(data, tmp_path, capsys, monkeypatch):  # noqa: F811
+    for variable, name in (("INFUSION_PREP_AUDIT_KEY_FILE", "site.key"), ("INFUSION_PREP_AUDIT_ANCHOR_FILE", "anchors.txt"),
+                           ("INFUSION_PREP_SITE_CONFIG", "site.toml"), ("PGPASSFILE", "pgpass")):
+        guarded = tmp_path / name
+        guarded.write_text("keep me")
+        monkeypatch.setenv(variable, str(guarded))
+        code, _, err = cli(capsys, "label", "--demo", "--out", str(guarded), "--force")
+        assert code == 2, (variable, err)
+        assert guarded.read_text() == "keep me"
+        monkeypatch.delenv(variable)
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".pdf", "m\x1b[31m.pdf", ""])
+def test_downtime_refuses_unusable_names_in_one_line(tmp_path, capsys, name):
+    code, _, err = cli(capsys, "downtime", "--out", str(tmp_path / name) if name else name)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "\x1b" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_service_writer_used_by_the_gui_refuses_the_database_and_the_key(data):  # noqa: F811
+    from infusion_app.service import open_service
+
+    before = (data / DB_FILENAME).read_bytes()
+    with open_service(data_dir=data) as service:
+        for name in (DB_FILENAME, KEY_FILENAME):
+            with pytest.raises(ValueError):
+                service.write_file(data / name, b"%PDF-1.4", force=True)
+    assert (data / DB_FILENAME).read_bytes()[:16] == before[:16]
