@@ -67,3 +67,36 @@ def test_the_service_writer_used_by_the_gui_refuses_the_database_and_the_key(dat
             with pytest.raises(ValueError):
                 service.write_file(data / name, b"%PDF-1.4", force=True)
     assert (data / DB_FILENAME).read_bytes()[:16] == before[:16]
+
+
+# -- SQLite URI URLs named a device, a FIFO or memory past every check ---------------------------
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "memory", "file"])
+def test_sqlite_uri_urls_are_refused_before_anything_is_opened(tmp_path, capsys, kind):
+    import os
+    import stat
+
+    target = tmp_path / "x"
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("mknod of a character device needs root")
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "fifo":
+        os.mkfifo(target, 0o644)
+    url = {"memory": "sqlite:///file::memory:?uri=true", "file": f"sqlite:///file:{tmp_path / 'db.sqlite3'}"}.get(
+        kind, f"sqlite:///file:{target}?uri=true")
+    for argv in (["prep", "list"], ["user", "list"]):
+        code, _, err = cli(capsys, *argv, "--database", url)
+        assert code == 3, err
+        assert "SQLite URI" in err and "sqlite:////" in err and len(err.strip().splitlines()) == 1
+    if kind in ("device", "fifo"):
+        info = os.stat(target)
+        assert (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)) and stat.S_IMODE(info.st_mode) in (0o666, 0o644)
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
+def test_user_add_on_an_in_memory_uri_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("INFUSION_PREP_PIN", "111111")
+    code, _, err = cli(capsys, "user", "add", "Ana Silva", "--role", "pharmacist", "--database", "sqlite:///file::memory:?uri=true")
+    assert code == 3 and "SQLite URI" in err

@@ -157,7 +157,13 @@ def resolve_location(data_dir: str | os.PathLike | None = None, database: str | 
         if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:") or "mode=memory" in str(url)):
             # An in-memory database forgets every preparation when the program ends.
             raise StorageError(f"--database: '{database}' is an in-memory database, which keeps nothing; give a file (sqlite:////path/to/file.sqlite3)")
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not str(url.database).startswith("file:"):
+        if url.get_backend_name() == "sqlite" and (str(url.database or "").lower().startswith("file:")
+                                                   or any(key.lower() == "uri" for key in url.query)):
+            # SQLite's URI form names the file (or memory, or a device) in a way no check here
+            # reads: a device or FIFO got opened read-write, ':memory:' kept nothing.
+            raise StorageError(f"--database: '{database}' is an SQLite URI (file: or uri=true), which is not accepted; "
+                               "give --data-dir DIR or a file, e.g. sqlite:////srv/infusion-prep/infusion-prep.sqlite3")
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             path = _checked_path_text(url.database, "database").expanduser().resolve()
         folder = Path(data_dir).expanduser().resolve() if data_dir else (path.parent if path else None)
         return Location(url.render_as_string(hide_password=False), path, folder)
