@@ -169,9 +169,10 @@ def test_what_a_deadline_governs_is_read_from_the_monograph(tmp_path):
         load_monograph(str(missing)).deadline_rule("observe_until")
 
 
-def test_course_new_takes_the_drug_and_refuses_one_whose_course_it_does_not_keep(tmp_path):
+def test_course_new_takes_the_drug_and_a_regimen_drug_needs_its_regimen(tmp_path):
+    # A MYLOTARG course is kept (tests/test_cli_course_mylotarg.py); without its regimen it is refused.
     result = run_cli("course", "new", "MRN-9", "--hsct", "no", *MYL, "--user", "paul", "--data-dir", str(tmp_path))
-    assert result.code == 2 and "invalid drug: a course of MYLOTARG is not kept" in result.stderr
+    assert result.code == 2 and "invalid regimen: MYLOTARG is dosed by regimen" in result.stderr
     unknown = run_cli("course", "new", "MRN-9", "--hsct", "no", "--drug", "x", "--user", "paul", "--data-dir", str(tmp_path))
     assert unknown.code == 2 and "invalid drug:" in unknown.stderr
 

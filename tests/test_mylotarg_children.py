@@ -81,3 +81,19 @@ def test_the_sheet_shows_mg_per_kg_times_the_weight():
                                       program_version="t")
     rows = {row.label: row.value for row in data.order}
     assert rows["Dose"].startswith("0.1 mg/kg × 4.5 kg = 0.45 mg")
+
+
+def test_a_child_is_given_one_fractionated_dose_until_a_pharmacist_confirms_the_days():
+    """Pharmacist review: the reference gives the children's dose, not its days; Days 4 and 7 as for
+    adults would triple a child's exposure. Day 1 only (verify); an adult keeps Days 1, 4 and 7."""
+    from tests.cli_helpers import run_cli
+
+    child = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "89 cm",
+             "--weight", "14.4 kg", "--dob", "2024-12-01", "--dose-date", "2026-12-02"]
+    assert run_cli(*child, "--day", "1").code == 0
+    for day in ("4", "7"):
+        refused = run_cli(*child, "--day", day)
+        assert refused.code == 1 and "children-day" in refused.stdout and "Day 1 only" in refused.stdout
+    adult = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "170 cm",
+             "--weight", "70 kg", "--day", "4"]
+    assert run_cli(*adult).code == 0

@@ -582,7 +582,7 @@ def calculate_dose(
             + ". Refer to the pharmacist and prescriber."
         )
     age_years = _age_check(date_of_birth, dose_date, monograph, hard_stops)
-    _children_check(age_years, monograph, policy, hard_stops)
+    _children_check(age_years, monograph, policy, hard_stops, day)
     discarded = vials * vial_mg - dose
     units_administered = int((dose / unit_mg).to_integral_value(rounding=ROUND_CEILING))
     units_in_vials = int((vials * vial_mg / unit_mg).to_integral_value(rounding=ROUND_HALF_UP))
@@ -812,8 +812,20 @@ def _by_weight(monograph: Monograph, bsa: Decimal) -> Any:
     return monograph.fact("children.mg_per_kg") if bsa < below else None
 
 
-def _children_check(age_years: int | None, monograph: Monograph, policy: SitePolicy, hard_stops: list[str]) -> None:
-    """A regimen the data give no children's dose for is refused a child (MYLOTARG single agent)."""
+def _children_check(age_years: int | None, monograph: Monograph, policy: SitePolicy, hard_stops: list[str],
+                    day: int | None = None) -> None:
+    """A regimen the data give no children's dose for is refused a child (MYLOTARG single agent); a
+    regimen whose data give a child fewer dose days refuses the others."""
+    if (age_years is not None and age_years < policy.adult_from_age_years and day is not None
+            and "children.dose_days" in monograph.facts):
+        days = [int(d) for d in monograph.items("children.dose_days")]
+        if day not in days:
+            fact = monograph.fact("children.dose_days")
+            hard_stops.append(
+                f"children-day: the patient is {age_years} years old: a child is given {monograph.brand_name} on Day "
+                f"{', '.join(str(d) for d in days)} only ({fact.where}{'; pending pharmacist review' if fact.verify else ''}); "
+                "refer to the prescriber"
+            )
     if age_years is None or "children.allowed" not in monograph.facts or monograph.flag("children.allowed"):
         return
     if age_years < policy.adult_from_age_years:
