@@ -100,3 +100,21 @@ def test_user_add_on_an_in_memory_uri_is_refused(capsys, monkeypatch):
     monkeypatch.setenv("INFUSION_PREP_PIN", "111111")
     code, _, err = cli(capsys, "user", "add", "Ana Silva", "--role", "pharmacist", "--database", "sqlite:///file::memory:?uri=true")
     assert code == 3 and "SQLite URI" in err
+
+
+# -- a deleted audit key is never silently replaced -----------------------------------------------
+
+
+@pytest.mark.parametrize("also_anchor", [False, True])
+def test_a_deleted_audit_key_on_sqlite_is_refused_not_replaced(data, capsys, also_anchor):  # noqa: F811
+    from infusion_app.storage.audit_seal import ANCHOR_FILENAME, KEY_FILENAME
+
+    assert cli(capsys, "audit", "verify", "--data-dir", str(data))[0] == 0
+    (data / KEY_FILENAME).unlink()
+    if also_anchor:
+        (data / ANCHOR_FILENAME).unlink()
+    for argv in (["audit", "verify"], ["user", "list"]):
+        code, _, err = cli(capsys, *argv, "--data-dir", str(data))
+        assert code == 3, err
+        assert "audit key" in err and "missing" in err and len(err.strip().splitlines()) == 1
+    assert not (data / KEY_FILENAME).exists()

@@ -643,6 +643,8 @@ def _seal(engine: Engine, location: Location) -> None:
             )
         if paths is not None and paths[0].exists() and not paths[1].exists():
             _start_station_anchor_log(paths[1], int(row[0]), str(row[1]))
+    if not shared and row is not None and int(row[0]) > 0:
+        _refuse_a_lost_key(engine, site_dir, int(row[0]))
     try:
         seal = open_seal(site_dir, (int(row[0]), str(row[1])) if row else None)
     except (SealError, OSError) as exc:
@@ -650,6 +652,33 @@ def _seal(engine: Engine, location: Location) -> None:
     if shared and seal is not None and row is not None and int(row[0]) > 0 and seal.is_keyed(int(row[0])):
         seal.write_refusal = _another_key(engine, seal)
     attach(engine, seal)
+
+
+def _refuse_a_lost_key(engine: Engine, site_dir: Path | None, count: int) -> None:
+    """A deleted audit.key must not be silently replaced: a new one would sign every later entry
+    with a secret no backup holds. Only a log an older version wrote (unkeyed, no anchor log)
+    gets a new key; a log whose newest entry was signed, or that has an anchor log, is refused."""
+    from .audit import entry_hash
+    from .audit_seal import seal_paths
+
+    paths = seal_paths(site_dir)
+    if paths is None or os.path.lexists(paths[0]):
+        return
+    signed = os.path.lexists(paths[1])
+    if not signed:
+        with engine.connect() as connection:
+            newest = connection.execute(text(
+                "SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station "
+                "FROM audit_log WHERE seq = :seq"), {"seq": count}).first()
+            connection.rollback()
+        if newest is not None:
+            seq, at, actor, action, subject, before, after, previous, digest, station = newest
+            signed = entry_hash(previous, seq, at, actor, action, subject, before, after, None, station or "") != digest
+    if signed:
+        raise StorageError(
+            f"the audit key {paths[0]} is missing and the audit log already holds {count} entries signed with it: "
+            "restore audit.key from the site's key backup (owner-only) or set INFUSION_PREP_AUDIT_KEY_FILE; nothing was written"
+        )
 
 
 def _start_station_anchor_log(path: Path, count: int, head: str) -> None:
