@@ -118,3 +118,52 @@ def test_a_deleted_audit_key_on_sqlite_is_refused_not_replaced(data, capsys, als
         assert code == 3, err
         assert "audit key" in err and "missing" in err and len(err.strip().splitlines()) == 1
     assert not (data / KEY_FILENAME).exists()
+
+
+# -- station names go into every event, audit entry and the audit CSV -----------------------------
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("x")\x1b[2J', "bench\n2", "x" * 5000])
+def test_an_unusable_station_name_is_refused_before_anything_is_written(data, capsys, monkeypatch, name):  # noqa: F811
+    import sqlite3
+
+    def audit_count() -> int:
+        connection = sqlite3.connect(data / DB_FILENAME)
+        try:
+            return connection.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+        finally:
+            connection.close()
+
+    before = audit_count()
+    monkeypatch.setenv("INFUSION_PREP_STATION", name)
+    monkeypatch.setenv("INFUSION_PREP_PIN", "246813")
+    monkeypatch.setenv("INFUSION_PREP_NEW_PIN", "333333")
+    code, _, err = cli(capsys, "user", "add", "Tina Tech", "--role", "technician", "--user", "Paul Pharm", "--data-dir", str(data))
+    assert code == 2, err
+    assert "INFUSION_PREP_STATION" in err and "bench-1" in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
+    assert audit_count() == before
+
+
+@pytest.mark.parametrize("toml_text", ["bad\\u001b[2J", "x" * 5000])
+def test_an_unusable_station_in_the_site_file_is_one_line(data, tmp_path, capsys, monkeypatch, toml_text):  # noqa: F811
+    site = tmp_path / "site.toml"
+    site.write_text(f'station = "{toml_text}"\n')
+    monkeypatch.setenv("INFUSION_PREP_SITE_CONFIG", str(site))
+    monkeypatch.delenv("INFUSION_PREP_STATION", raising=False)
+    code, _, err = cli(capsys, "user", "list", "--data-dir", str(data))
+    assert code == 3, err
+    assert "'station'" in err and str(site) in err and len(err.strip().splitlines()) == 1 and "\x1b" not in err
+
+
+def test_a_plain_station_name_is_recorded(data, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("INFUSION_PREP_STATION", "  bench   1 ")
+    monkeypatch.setenv("INFUSION_PREP_PIN", "246813")
+    monkeypatch.setenv("INFUSION_PREP_NEW_PIN", "333333")
+    assert cli(capsys, "user", "add", "Tina Tech", "--role", "technician", "--user", "Paul Pharm", "--data-dir", str(data))[0] == 0
+    import sqlite3
+
+    connection = sqlite3.connect(data / DB_FILENAME)
+    try:
+        assert connection.execute("SELECT station FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()[0] == "bench 1"
+    finally:
+        connection.close()

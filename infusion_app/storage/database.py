@@ -64,9 +64,33 @@ STATION_MAX = 80
 _STATIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def station_name(given: str | None = None) -> str:
-    name = given or os.environ.get(STATION_ENV) or socket.gethostname() or "unknown"
-    return " ".join(name.split())[:STATION_MAX]
+def station_problem(name: str) -> str | None:
+    """Why a station name cannot be recorded, or None. It goes into every event, every audit entry
+    and the audit CSV: a control character or a 5,000-character name must not get there, nor be
+    cut silently."""
+    if any(not ch.isprintable() for ch in name):
+        return "holds control characters"
+    if len(" ".join(name.split())) > STATION_MAX:
+        return f"is {len(name)} characters long, at most {STATION_MAX}"
+    if not name.strip():
+        return "is empty"
+    return None
+
+
+def station_name(given: str | None = None, source: str = "station") -> str:
+    """The name recorded; `given` (from `source`, named in the message) or INFUSION_PREP_STATION
+    is refused when unusable (ValidationError), the host name is only tidied."""
+    from ..domain.errors import ValidationError
+
+    if not given and os.environ.get(STATION_ENV):
+        given, source = os.environ[STATION_ENV], STATION_ENV
+    if given:
+        problem = station_problem(given)
+        if problem is not None:
+            raise ValidationError(source, f"the station name {problem}; give a plain name, e.g. {STATION_ENV}=bench-1")
+        return " ".join(given.split())
+    name = socket.gethostname() or "unknown"
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())[:STATION_MAX] or "unknown"
 
 
 def station_of(engine: Engine) -> str:
@@ -482,8 +506,9 @@ def site_configured(data_dir, database: str | None, station: str | None = None) 
 def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None,
                   station: str | None = None) -> tuple[Engine, Location, MigrationResult]:
     database, station = site_configured(data_dir, database, station)
+    name = station_name(station)  # refused before anything is created or migrated
     engine, location, result = _open_database(data_dir, database, now)
-    _STATIONS[engine] = station_name(station)
+    _STATIONS[engine] = name
     return engine, location, result
 
 

@@ -57,6 +57,13 @@ def load_site_config() -> dict[str, Any]:
                 raise SiteConfigError(f"the site configuration {path} has the unknown key '{key}'; keys are {', '.join(KEYS)}")
             if not isinstance(value, str) or not value.strip():
                 raise SiteConfigError(f"the site configuration {path}: '{key}' must be non-empty text, e.g. station = \"bench-1\"")
+            if key == "station":
+                from .database import STATION_MAX, station_problem
+
+                problem = station_problem(value)
+                if problem is not None:
+                    raise SiteConfigError(f"the site configuration {path}: 'station' {problem} (at most {STATION_MAX} printable "
+                                          "characters), e.g. station = \"bench-1\"")
             found[key] = value.strip()
         if "database" in values:
             refuse_password(found["database"], f"'database' in {path}")
