@@ -167,3 +167,23 @@ def test_a_plain_station_name_is_recorded(data, capsys, monkeypatch):  # noqa: F
         assert connection.execute("SELECT station FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()[0] == "bench 1"
     finally:
         connection.close()
+
+
+# -- the site configuration file -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "binary", "folder"])
+def test_an_unusable_site_configuration_is_one_line_exit_3(data, tmp_path, capsys, monkeypatch, kind):  # noqa: F811
+    import os
+
+    site = tmp_path / "site.toml"
+    if kind == "fifo":
+        os.mkfifo(site)  # opening it for reading would block for ever
+    elif kind == "folder":
+        site.mkdir()
+    else:
+        site.write_bytes(b"\xff\xfe")
+    monkeypatch.setenv("INFUSION_PREP_SITE_CONFIG", str(site))
+    code, _, err = cli(capsys, "prep", "list", "--data-dir", str(data))
+    assert code == 3, err
+    assert str(site) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

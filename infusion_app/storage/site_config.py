@@ -42,16 +42,38 @@ def config_files() -> list[Path]:
     return [SITE_FILE, Path(platformdirs.user_config_dir("infusion-prep", appauthor=False)) / "site.toml"]
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes; a FIFO (which would block for ever), a device or a folder is refused
+    before it is opened, and opened without blocking in case it was swapped meanwhile."""
+    import stat
+
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise SiteConfigError(f"the site configuration {path} is not a regular file; give a TOML file or remove it")
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise SiteConfigError(f"the site configuration {path} is not a regular file; give a TOML file or remove it")
+        chunks = []
+        while chunk := os.read(descriptor, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
 def load_site_config() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in config_files():
         try:
-            with path.open("rb") as stream:
-                values = tomllib.load(stream)
+            values = tomllib.loads(_read_regular_file(path).decode("utf-8"))
         except FileNotFoundError:
             continue
+        except UnicodeDecodeError:
+            raise SiteConfigError(f"the site configuration {path} is not UTF-8 text; fix it or remove it") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SiteConfigError(f"the site configuration {path} cannot be read: {exc}; fix it or remove it") from None
+            raise SiteConfigError(f"the site configuration {path} cannot be read: {getattr(exc, 'strerror', None) or exc}; "
+                                  "fix it or remove it") from None
         for key, value in values.items():
             if key not in KEYS:
                 raise SiteConfigError(f"the site configuration {path} has the unknown key '{key}'; keys are {', '.join(KEYS)}")
