@@ -481,9 +481,9 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
     unknown = stamped - known
     if unknown:
         raise NewerDatabaseError(
-            f"the database has schema revision {', '.join(sorted(unknown))} from a newer version of infusion-prep; "
-            f"this version knows up to {head} and will not open or change it. "
-            f"Use the newer version, or restore a backup from its backups folder ({where})"
+            # Both revisions first: a long server URL at the end is what a one-line message cuts.
+            f"the database's schema is {', '.join(sorted(unknown))}, from a newer infusion-prep (this version knows up to "
+            f"{head}) and will not be opened or changed. Use the newer version, or restore a backup from its backups folder ({where})"
         )
 
 
