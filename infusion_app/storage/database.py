@@ -482,7 +482,7 @@ def refuse_unknown(stamped: set[str], has_tables: bool, where: object) -> None:
     if unknown:
         raise NewerDatabaseError(
             # Both revisions first: a long server URL at the end is what a one-line message cuts.
-            f"the database's schema is {', '.join(sorted(unknown))}, from a newer infusion-prep (this version knows up to "
+            f"the database's schema is {', '.join(sorted(unknown))}, from a newer version (this one knows up to "
             f"{head}) and will not be opened or changed. Use the newer version, or restore a backup from its backups folder ({where})"
         )
 
