@@ -510,7 +510,6 @@ def test_a_station_without_the_sites_audit_key_is_refused_before_it_writes(tmp_p
 
 def test_a_step_committed_at_one_station_wakes_the_others_listener_at_once(tmp_path, postgres_url):
     import select
-    import time
 
     from infusion_app.storage.changes_listener import ChangeListener
 
@@ -522,11 +521,11 @@ def test_a_step_committed_at_one_station_wakes_the_others_listener_at_once(tmp_p
             try:
                 assert not listener.drain()  # nothing yet
                 token = chair.changes_since(None).token
-                started = time.monotonic()
                 bench.record_event(prep_id, E.RECONSTITUTED, people["tina"])
-                readable, _, _ = select.select([listener.fileno()], [], [], 5.0)  # what a QSocketNotifier waits on
-                assert readable and listener.drain(timeout=1.0)
-                assert time.monotonic() - started < 1.0
+                # The socket becomes readable by the notification alone (no polling here); the
+                # latency is bench_stations.py's to measure, not a wall-clock assert on a loaded CI.
+                readable, _, _ = select.select([listener.fileno()], [], [], 15.0)  # what a QSocketNotifier waits on
+                assert readable and listener.drain(timeout=5.0)
                 assert chair.changes_since(token).preparations == {prep_id}
                 assert not listener.drain()  # read once
             finally:
