@@ -82,6 +82,11 @@ class CupsServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=10)
+        if self.process.stderr is not None:
+            # The pipe kept for the start-up error was never closed: the ResourceWarning
+            # "unclosed file <_io.BufferedReader>" that pyproject reports instead of failing.
+            self.process.stderr.close()
         for conf in self.conf_files:
             conf.unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
