@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from infusion_app.domain import deadlines as rules
 from infusion_app.domain.clock import FakeClock
-from infusion_app.domain.monograph import default_monograph
 from infusion_app.domain.records import Event, EventType, VialRecord
 from infusion_app.service import open_service
 from infusion_app.storage.database import DB_FILENAME
 from tests.conftest import TEMPLATE_INSTANT, add_staff
+from tests.drugs import BESPONSA
 from tests.test_service import ORDER, PATIENT, T0
 
 LEAD = timedelta(minutes=30)
@@ -113,7 +113,7 @@ def test_active_preparations_leaves_out_finished_and_unknown_ones(service, staff
 
 # -- next_state_change ------------------------------------------------------------------------
 
-MONOGRAPH = default_monograph()
+MONOGRAPH = BESPONSA
 
 
 def _events(minutes: list[int]) -> list[Event]:

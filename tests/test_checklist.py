@@ -90,9 +90,7 @@ def test_months_run_to_the_last_day_of_a_shorter_month():
 
 
 def test_the_monograph_gives_the_months_with_their_sources():
-    from infusion_app.domain.monograph import default_monograph
-
-    m = default_monograph()
+    m = BESPONSA
     assert [m.magnitude(f"course_start.{k}", "month") for k in ("contraception_female", "contraception_male", "no_breastfeeding")] == [8, 5, 2]
     assert "8.2 Lactation" in m.fact("course_start.no_breastfeeding").citation
 

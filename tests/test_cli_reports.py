@@ -15,6 +15,7 @@ from reportlab.lib.units import inch, mm
 
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.coverage import CoverageFacts, check_coverage
+from tests.drugs import BESPONSA_POLICY
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.records import EventType as E
 from infusion_app.domain.records import Patient, Role, VialRecord
@@ -41,7 +42,7 @@ def stored(tmp_path_factory):
     with open_service(data_dir=data_dir, clock=clock) as service:
         pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
         tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
-        coverage = check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed")).to_dict()
+        coverage = check_coverage(CoverageFacts(**BESPONSA_POLICY.example), BESPONSA_POLICY).to_dict()
         status = service.create_preparation(
             Patient("Zoë Ångström-Lefèvre", "00999123", date(1971, 2, 3)),
             DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),

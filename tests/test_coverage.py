@@ -23,6 +23,7 @@ from infusion_app.domain.coverage import (
 from infusion_app.domain.errors import DataFileError, ValidationError
 from infusion_app.domain.monograph import load_monograph
 from infusion_app.domain.resources import resource_path
+from tests.drugs import BESPONSA_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_FILE = ROOT / "resources" / "policies" / "aetna-inotuzumab-ozogamicin.toml"
@@ -38,7 +39,7 @@ ADULT_PH_POSITIVE = dict(age_years=45, icd10="C91.02", cd22_percent=80, ph="posi
 
 
 def check(**facts):
-    return check_coverage(CoverageFacts(**facts))
+    return check_coverage(CoverageFacts(**facts), BESPONSA_POLICY)
 
 
 def met(decision, criterion_id):
@@ -47,7 +48,7 @@ def met(decision, criterion_id):
 
 # -- the policy file ------------------------------------------------------------------------
 def test_policy_identity_and_hcpcs_agree_with_the_monograph():
-    policy = load_policy()
+    policy = BESPONSA_POLICY
     assert policy.payer == "Aetna"
     assert policy.hcpcs == "J9229"
     assert policy.hcpcs == load_monograph("inotuzumab-ozogamicin").text("billing.hcpcs")
@@ -67,7 +68,7 @@ def _sentence_pieces(text: str) -> list[str]:
 @pytest.mark.skipif(not POLICY_TEXT.exists(), reason="the policy document is kept beside the repository, not in it")
 def test_every_quoted_sentence_is_in_the_policy_document_word_for_word():
     document = " ".join(POLICY_TEXT.read_text(encoding="utf-8").split())
-    policy = load_policy()
+    policy = BESPONSA_POLICY
     texts = [c.text for c in policy.criteria] + [case.text for c in policy.criteria for case in c.cases.values()]
     texts.append(policy.experimental_text)
     for text in texts:
@@ -78,7 +79,7 @@ def test_every_quoted_sentence_is_in_the_policy_document_word_for_word():
 @pytest.mark.skipif(not POLICY_TEXT.exists(), reason="the policy document is kept beside the repository, not in it")
 def test_every_not_covered_range_is_in_the_policy_table():
     document = POLICY_TEXT.read_text(encoding="utf-8")
-    for code_range in load_policy().experimental_ranges:
+    for code_range in BESPONSA_POLICY.experimental_ranges:
         assert f"{code_range.low} - {code_range.high} {code_range.description}" in document
 
 
@@ -235,7 +236,7 @@ def test_ph_positive_with_one_failure_known_is_not_met_even_if_the_other_is_miss
 
 
 def test_nothing_given_at_all_is_incomplete():
-    result = check_coverage(CoverageFacts())
+    result = check_coverage(CoverageFacts(), BESPONSA_POLICY)
     assert result.decision == "incomplete"
     assert set(result.missing_facts) == {"age_years", "disease_status", "icd10", "cd22_percent", "ph"}
     assert all(c.met is None for c in result.criteria)
@@ -274,13 +275,13 @@ def test_summary_lines_name_the_decision_and_quote_the_policy():
     [("C91.00", "C91.00"), ("c9100", "C91.00"), (" C91.02 ", "C91.02"), ("c83.35", "C83.35"), ("C85", "C85"), ("s72001a", "S72.001A")],
 )
 def test_icd10_normalisation(typed, expected):
-    assert normalise_icd10(typed) == expected
+    assert normalise_icd10(typed, "icd10") == expected
 
 
 @pytest.mark.parametrize("bad", ["", "9100", "C9", "CC1.00", "C91-00", "C91.00000", "C91..00", "C 91.00", "C91.0#", "91.00C"])
 def test_malformed_icd10_is_a_validation_error_naming_the_field(bad):
     with pytest.raises(ValidationError) as caught:
-        check(**{**ADULT_PH_NEGATIVE, "icd10": bad}) if bad else normalise_icd10(bad)
+        check(**{**ADULT_PH_NEGATIVE, "icd10": bad}) if bad else normalise_icd10(bad, "icd10")
     assert caught.value.field == "icd10"
 
 
@@ -327,7 +328,7 @@ def _modified_policy(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_a_changed_age_threshold_in_a_copy_of_the_policy_changes_the_result(tmp_path):
     facts = CoverageFacts(**{**ADULT_PH_NEGATIVE, "age_years": 20})
-    assert check_coverage(facts).decision == "meets_criteria"
+    assert check_coverage(facts, BESPONSA_POLICY).decision == "meets_criteria"
     stricter = _modified_policy(tmp_path, 'fact = "age_years"\nrule = "min"\nvalue = 18', 'fact = "age_years"\nrule = "min"\nvalue = 21')
     result = check_coverage(facts, policy=stricter)
     assert result.decision == "criteria_not_met"
@@ -336,14 +337,14 @@ def test_a_changed_age_threshold_in_a_copy_of_the_policy_changes_the_result(tmp_
 
 def test_a_changed_covered_code_list_in_a_copy_of_the_policy_changes_the_result(tmp_path):
     facts = CoverageFacts(**{**ADULT_PH_NEGATIVE, "icd10": "C91.01"})
-    assert check_coverage(facts).decision == "experimental"
+    assert check_coverage(facts, BESPONSA_POLICY).decision == "experimental"
     wider = _modified_policy(tmp_path, 'values = ["C91.00", "C91.02"]', 'values = ["C91.00", "C91.01", "C91.02"]')
     assert check_coverage(facts, policy=load_policy(wider)).decision == "meets_criteria"
 
 
 def test_a_changed_not_covered_range_in_a_copy_of_the_policy_changes_the_result(tmp_path):
     facts = CoverageFacts(**{**ADULT_PH_NEGATIVE, "icd10": "C83.38"})
-    assert check_coverage(facts).listed_not_covered is not None
+    assert check_coverage(facts, BESPONSA_POLICY).listed_not_covered is not None
     narrower = _modified_policy(tmp_path, 'high = "C83.39"', 'high = "C83.37"')
     result = check_coverage(facts, policy=narrower)
     assert result.decision == "experimental" and result.listed_not_covered is None

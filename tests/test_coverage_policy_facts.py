@@ -15,6 +15,7 @@ from infusion_app.domain.coverage import CoverageFacts, check_coverage, load_pol
 from infusion_app.domain.errors import DataFileError, ValidationError
 from infusion_app.domain.resources import resource_path
 from tests.cli_helpers import run_cli
+from tests.drugs import BESPONSA_POLICY
 
 POLICY = "policies/aetna-inotuzumab-ozogamicin.toml"
 
@@ -31,7 +32,7 @@ def _written(tmp_path: Path, text: str) -> Path:
 
 def test_a_policy_that_declares_another_fact_is_checked_by_it(tmp_path):
     # A policy judging CD33 (as MYLOTARG's would) instead of CD22: no code names either fact.
-    text = _policy_text().replace('"cd22_percent"', '"cd33_percent"').replace("[inputs.cd22_percent]", "[inputs.cd33_percent]")
+    text = _policy_text().replace("cd22_percent", "cd33_percent")
     policy = load_policy(_written(tmp_path, text))
     assert policy.fact("cd33_percent") is not None and policy.fact("cd22_percent") is None
     facts = dict(age_years=45, icd10="C91.00", ph="negative", disease_status="relapsed")
@@ -45,7 +46,7 @@ def test_a_policy_that_declares_another_fact_is_checked_by_it(tmp_path):
 
 
 def test_every_fact_quotes_the_policy_text_it_comes_from():
-    policy = load_policy()
+    policy = BESPONSA_POLICY
     source = (Path(__file__).resolve().parents[1] / ".." / policy.source_file).resolve()
     reference = source.read_text(encoding="utf-8") if source.exists() else None
     for fact in policy.facts:
@@ -68,7 +69,7 @@ def test_the_command_options_are_the_installed_policies_facts():
     from infusion_app.cli.coverage import installed_facts
 
     facts = installed_facts()
-    assert {f.id for f in facts.values()} == {f.id for f in load_policy().facts}
+    assert {f.id for f in facts.values()} == {f.id for f in BESPONSA_POLICY.facts}
     assert facts["age"].id == "age_years" and facts["age"].required
     assert facts["tki-failed"].accepted == ("yes", "no")
 
@@ -91,3 +92,31 @@ def test_besponsa_named_or_by_default_is_judged_by_its_policy():
         done = run_cli("coverage", *drug, *args)
         assert done.code == 0, done.stderr
         assert json.loads(done.stdout)["policy"]["id"] == "aetna-inotuzumab-ozogamicin"
+
+
+def test_the_age_is_read_from_the_date_of_birth_as_the_policy_file_says(tmp_path):
+    """The screen types no age: the policy declares its age fact derived from the patient's record
+    (`derived = "age_in_years"`), and the service reads it from the date of birth on the day."""
+    from datetime import date, datetime, timezone
+
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.service import open_service
+    from tests.drugs import BESPONSA, MYLOTARG
+
+    assert BESPONSA_POLICY.fact("age_years").derived == "age_in_years"
+    typed = {k: v for k, v in BESPONSA_POLICY.example.items() if k != "age_years"}
+    with open_service(data_dir=tmp_path, clock=FakeClock(datetime(2026, 12, 3, 12, tzinfo=timezone.utc))) as service:
+        adult = service.check_coverage(BESPONSA, CoverageFacts(**typed), date(2008, 12, 3))
+        child = service.check_coverage(BESPONSA, CoverageFacts(**typed), date(2008, 12, 4))
+        assert (adult.decision, adult.facts["age_years"]) == ("meets_criteria", 18)
+        assert (child.decision, child.facts["age_years"]) == ("criteria_not_met", 17)
+        assert "children 1 year and older" in child.criterion("adult").reason  # the file's note, by its key
+        assert service.check_coverage(MYLOTARG, CoverageFacts(), date(2008, 12, 3)) is None
+
+
+def test_a_criterion_note_and_the_example_must_name_what_the_file_has(tmp_path):
+    text = _policy_text()
+    with pytest.raises(DataFileError, match="note"):
+        load_policy(_written(tmp_path, text.replace('note_if_not_met = "label_age"', 'note_if_not_met = "label_agee"')))
+    with pytest.raises(DataFileError, match="example"):
+        load_policy(_written(tmp_path, text.replace("cd22_percent = 92", "cd23_percent = 92")))

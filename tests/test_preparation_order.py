@@ -112,8 +112,9 @@ def test_nothing_outside_the_conversion_reads_the_stored_order_by_key():
 
 def test_the_coverage_decision_is_typed_and_round_trips():
     from infusion_app.domain.coverage import CoverageDecision, CoverageFacts, check_coverage
+    from tests.drugs import BESPONSA_POLICY
 
-    decision = check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed"))
+    decision = check_coverage(CoverageFacts(**BESPONSA_POLICY.example), BESPONSA_POLICY)
     stored = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "coverage": decision.to_dict()})))
     assert isinstance(stored.coverage, CoverageDecision) and stored.coverage.decision == decision.decision
     assert stored.coverage.to_dict()["criteria"] == decision.to_dict()["criteria"]

@@ -129,7 +129,7 @@ def test_refrigerated_bag_says_refrigerate_and_warm_up(monograph):
 
 
 def test_policy_decision_and_course_rows(monograph):
-    data = build(demo_preparation(monograph), monograph, policy_decision=demo_policy_decision(), course_info={"Course": "Cycle 2 of 6"})
+    data = build(demo_preparation(monograph), monograph, policy_decision=demo_policy_decision(monograph), course_info={"Course": "Cycle 2 of 6"})
     assert data.policy is not None and data.policy.meets_criteria
     assert data.policy.decision == "Meets the payer's criteria"
     assert all(r.label == "met" for r in data.policy.criteria) and len(data.policy.criteria) >= 4
@@ -180,7 +180,7 @@ def test_every_character_printed_has_a_glyph_in_the_embedded_fonts(monograph):
     register_fonts()
     prep = demo_preparation(monograph)
     prep.patient = dataclasses.replace(prep.patient, name="Zoë Ørsted-Łukasiewicz, Ðorđe Şahin Ångström")
-    data = build(prep, monograph, policy_decision=demo_policy_decision(), course_info={"Course": "≤ 6 cycles"})
+    data = build(prep, monograph, policy_decision=demo_policy_decision(monograph), course_info={"Course": "≤ 6 cycles"})
     characters = set("".join(printed_strings(data))) | {CHECKBOX, CHECKED, "…", "·", "•"}
     assert {"²", "≤", "×", "ë", "Ø", "Ł", "Ð", "Ş", "Å"} <= characters
     for face in (REGULAR, BOLD):

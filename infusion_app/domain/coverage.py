@@ -1,24 +1,25 @@
-"""The payer-policy check: do the patient's facts meet the policy's criteria for inotuzumab ozogamicin?
+"""The payer-policy check: do the patient's facts meet a payer policy's criteria for a drug?
 
-The criteria are data (resources/policies/*.toml), each with the policy sentence it comes from;
-this module only applies them. Three-valued logic: a criterion is met (True), not met (False)
-or unknown (None, its fact was not given).
+The criteria and the facts they judge are data (resources/policies/*.toml), each with the policy
+sentence it comes from; this module only applies them and names no fact of its own. A drug's policy
+is found by its billing code (`policy_for_billing_code`, the monograph's billing.hcpcs): there is no
+default policy, so a drug is never judged by another drug's criteria. Three-valued logic: a
+criterion is met (True), not met (False) or unknown (None, its fact was not given).
 
 How the decision is reached, in this order:
-1. `experimental`: the ICD-10 code is in the policy's list of codes not covered, or is any other
-   code than the covered ones ("and all other indications"). This holds whatever else is
-   missing or failing, because policy section 2 excludes the indication itself; the other
-   failing criteria are still listed in the reasons.
-2. `criteria_not_met`: a given fact already fails a criterion (for example an age under 18).
-   Missing facts cannot change that, so the decision is made and the missing facts are named as
-   "not needed for this decision".
+1. `experimental`: the diagnosis code is in the policy's list of codes not covered, or is any other
+   code than the covered ones when the policy says so ("and all other indications"). This holds
+   whatever else is missing or failing, because the policy excludes the indication itself; the
+   other failing criteria are still listed in the reasons.
+2. `criteria_not_met`: a given fact already fails a criterion. Missing facts cannot change that,
+   so the decision is made and the missing facts are named as "not needed for this decision".
 3. `incomplete`: no criterion fails but some cannot be judged; the facts needed are listed.
    Never a guess.
 4. `meets_criteria`: every criterion is met.
 
-Ph-negative disease needs no TKI or chemotherapy facts. When Ph status itself is unknown only
-`ph` is listed as missing, with a note that Ph-positive disease would also need the TKI and
-chemotherapy facts.
+A criterion with cases (its fact's value picks the case) needs only the facts of the case given;
+when its fact is unknown only that fact is listed as missing, with a note of what each case would
+also need.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -36,14 +38,14 @@ from .errors import DataFileError, ValidationError
 from .formatting import format_number
 from .resources import load_toml
 
-DEFAULT_POLICY = "policies/aetna-inotuzumab-ozogamicin.toml"
-
 Decision = Literal["meets_criteria", "criteria_not_met", "experimental", "incomplete"]
-DECISIONS = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
 DECISIONS: tuple[str, ...] = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")
 
 # How a declared fact is read when typed: each policy file says which facts it judges ([[facts]]).
 FACT_KINDS = ("number", "code", "choice", "yes_no")
+# What a fact may be derived from instead of being typed (`derived` in the policy file): the
+# patient's completed years of age on the day of the check, from the date of birth.
+DERIVED_FACTS = ("age_in_years",)
 _YES = ("yes", "y", "true")
 _NO = ("no", "n", "false")
 
@@ -56,8 +58,7 @@ _ICD10_EXPECTED = "expected a letter, a digit, a digit or letter, then an option
 # -- facts ------------------------------------------------------------------------------------
 class CoverageFacts:
     """What is known about the patient, by the fact ids the payer policy declares ([[facts]] in its
-    file): CoverageFacts(age_years=45, icd10="C91.00", cd22_percent=80). A fact not given is None
-    (never assumed). The facts are the policy's, not this class's: a policy of another drug declares
+    file): CoverageFacts(**{fact_id: value}). A fact not given is None (never assumed). The facts are the policy's, not this class's: a policy of another drug declares
     its own, and the check reads each by the id its file gives."""
 
     __slots__ = ("_values",)
@@ -90,15 +91,16 @@ class CoverageFacts:
         return f"CoverageFacts({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
 
 
-def normalise_icd10(code: str) -> str:
-    """'c9100', ' C91.00 ' → 'C91.00'. Raises ValidationError('icd10') for anything not shaped like a code."""
+def normalise_icd10(code: str, fact_id: str) -> str:
+    """'c9100', ' C91.00 ' → 'C91.00'. Raises ValidationError(fact_id) for anything not shaped like a
+    code: the field is the policy's own diagnosis-code fact, as its file names it."""
     if not isinstance(code, str):
-        raise ValidationError("icd10", f"{code!r} is not a code; {_ICD10_EXPECTED}")
+        raise ValidationError(fact_id, f"{code!r} is not a code; {_ICD10_EXPECTED}")
     text = code.strip().upper()
     match = _ICD10_SHAPE.match(text)
     if not match:
         raise ValidationError(
-            "icd10", f"'{code.strip()}' is not an ICD-10 code; {_ICD10_EXPECTED}"
+            fact_id, f"'{code.strip()}' is not an ICD-10 code; {_ICD10_EXPECTED}"
         )
     category, detail = match.groups()
     return f"{category}.{detail}" if detail else category
@@ -136,6 +138,7 @@ class Criterion:
     unit: str = ""
     values: tuple[str, ...] = ()
     cases: dict[str, "Case"] = field(default_factory=dict)
+    note_if_not_met: str = ""  # the policy file's note shown beside a failure ([notes], by its key)
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,15 @@ class PolicyFact:
     label: str = ""  # the order-entry label (with its & mnemonic); empty when not asked there
     placeholder: str = ""
     choices: tuple[str, ...] = ()
-    asked: bool = False  # asked at order entry (the age comes from the date of birth)
-    option: str = ""  # the command line's option for it (`infusion-prep coverage --cd22-percent`)
+    asked: bool = False  # asked at order entry (a derived fact comes from the patient's record)
+    option: str = ""  # the command line's option for it (`infusion-prep coverage --<option>`)
     required: bool = False  # the command line refuses a check without it
     help: str = ""  # the option's help
     metavar: str = ""  # the option's value, as its help shows it
     text: str = ""  # the policy sentence the fact is judged by, word for word
     where: str = ""  # where in the policy (section, table)
+    name: str = ""  # how a message names it when the form does not ask for it
+    derived: str = ""  # read from the patient's record rather than typed: one of DERIVED_FACTS
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -190,7 +195,8 @@ class Policy:
     experimental_ranges: tuple[CodeRange, ...]
     all_other_indications_experimental: bool
     inputs: dict[str, InputRange]
-    label_age_note: str
+    code_fact: str  # the diagnosis-code fact (kind "code") the experimental finding judges
+    notes: dict[str, str] = field(default_factory=dict)
     complete_codes: tuple[str, ...] = ()
     supporting_codes: tuple[str, ...] = ()
     facts: tuple[PolicyFact, ...] = ()
@@ -230,9 +236,10 @@ class Policy:
         return tuple(code for c in self.criteria if c.fact == self.code_fact and c.rule == "one_of" for code in c.values)
 
     @property
-    def code_fact(self) -> str:
-        """The diagnosis-code fact (kind "code") the experimental finding judges."""
-        return next((f.id for f in self.facts if f.kind == "code"), "icd10")
+    def example(self) -> dict[str, Any]:
+        """The facts of a patient who meets every criterion, as the file gives them ([example]): the
+        sample sheet's decision, and the tests' starting point."""
+        return dict(self.raw.get("example", {}))
 
     def facts_used(self) -> tuple[str, ...]:
         names: list[str] = []
@@ -255,25 +262,33 @@ def _parse_fact(node: dict[str, Any]) -> PolicyFact:
     # Each fact names the policy sentence it is judged by: a reviewer checks it against the policy.
     if not str(node.get("text", "")).strip() or not str(node.get("where", "")).strip():
         raise DataFileError(f"fact {fact_id} does not quote the policy text it comes from (text and where)")
+    derived = str(node.get("derived", ""))
+    if derived and (derived not in DERIVED_FACTS or kind != "number"):
+        raise DataFileError(f"fact {fact_id} is derived from '{derived}'; a number fact may be derived from {', '.join(DERIVED_FACTS)}")
     return PolicyFact(
         id=fact_id, kind=kind, description=str(node["description"]), label=str(node.get("label", "")),
         placeholder=str(node.get("placeholder", "")), choices=tuple(str(c) for c in node.get("choices", [])),
         asked=bool(node.get("asked", False)), option=str(node.get("option", fact_id.replace("_", "-"))),
         required=bool(node.get("required", False)), help=str(node.get("help", node["description"])),
         metavar=str(node.get("metavar", "")),
-        text=str(node["text"]), where=str(node["where"]),
+        text=str(node["text"]), where=str(node["where"]), name=str(node.get("name", "")), derived=derived,
     )
 
 
-def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact]) -> Criterion:
+def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact], notes: dict[str, str]) -> Criterion:
     rule = node["rule"]
-    common = dict(id=node["id"], fact=node["fact"], rule=rule, text=node["text"], summary=node["summary"], where=node.get("where", ""))
+    note = str(node.get("note_if_not_met", ""))
+    if note and note not in notes:
+        raise DataFileError(f"criterion {node['id']} names note '{note}', which [notes] does not have")
+    common = dict(id=node["id"], fact=node["fact"], rule=rule, text=node["text"], summary=node["summary"], where=node.get("where", ""),
+                  note_if_not_met=notes.get(note, ""))
     if node["fact"] not in declared:
         raise DataFileError(f"criterion {node['id']} asks for unknown fact '{node['fact']}'")
     if rule == "min":
         return Criterion(**common, value=float(node["value"]), unit=node.get("unit", ""))
     if rule == "one_of":
-        return Criterion(**common, values=tuple(normalise_icd10(v) if declared[node["fact"]].kind == "code" else v for v in node["values"]))
+        fact_id = node["fact"]
+        return Criterion(**common, values=tuple(normalise_icd10(v, fact_id) if declared[fact_id].kind == "code" else v for v in node["values"]))
     if rule == "cases":
         cases = {
             key: Case(key=key, requires=tuple(case["requires"]), summary=case["summary"], text=case["text"])
@@ -293,8 +308,15 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
             raw["meta"][key]
         facts = tuple(_parse_fact(node) for node in raw["facts"])
         declared = {f.id: f for f in facts}
-        criteria = tuple(_parse_criterion(node, declared) for node in raw["criteria"])
+        notes = {str(k): str(v) for k, v in raw.get("notes", {}).items()}
+        criteria = tuple(_parse_criterion(node, declared, notes) for node in raw["criteria"])
         experimental = raw["experimental"]
+        code_fact = str(experimental["fact"])
+        if code_fact not in declared or declared[code_fact].kind != "code":
+            raise DataFileError(f"[experimental] judges '{code_fact}', which is not a declared fact of kind code")
+        undeclared = [name for name in raw.get("example", {}) if name not in declared]
+        if undeclared:
+            raise DataFileError(f"[example] gives {', '.join(undeclared)}, which the policy does not declare ([[facts]])")
         return Policy(
             raw=raw,
             criteria=criteria,
@@ -302,27 +324,24 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
             experimental_text=experimental["text"],
             experimental_summary=experimental["summary"],
             experimental_ranges=tuple(
-                CodeRange(normalise_icd10(r["low"]), normalise_icd10(r["high"]), r["description"]) for r in experimental.get("ranges", [])
+                CodeRange(normalise_icd10(r["low"], code_fact), normalise_icd10(r["high"], code_fact), r["description"])
+                for r in experimental.get("ranges", [])
             ),
             all_other_indications_experimental=bool(experimental["all_other_indications"]),
             inputs={
                 name: InputRange(float(node["min"]), float(node["max"]), node.get("unit", ""), node.get("why", ""))
                 for name, node in raw["inputs"].items()
             },
-            label_age_note=raw["notes"]["label_age"],
-            complete_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("complete_codes", [])),
-            supporting_codes=tuple(normalise_icd10(c) for c in raw.get("icd10", {}).get("supporting_codes", [])),
+            code_fact=code_fact,
+            notes=notes,
+            complete_codes=tuple(normalise_icd10(c, code_fact) for c in raw.get("codes", {}).get("complete_codes", [])),
+            supporting_codes=tuple(normalise_icd10(c, code_fact) for c in raw.get("codes", {}).get("supporting_codes", [])),
             facts=facts,
         )
     except KeyError as exc:
         raise DataFileError(f"policy file is missing {exc}") from exc
     except ValidationError as exc:
         raise DataFileError(f"policy file has a malformed code: {exc}") from exc
-
-
-@cache
-def _default_policy() -> Policy:
-    return parse_policy(load_toml(DEFAULT_POLICY))
 
 
 @cache
@@ -348,11 +367,20 @@ def policy_for_billing_code(hcpcs: str) -> Policy | None:
     return None
 
 
-def load_policy(source: str | Path | Traversable | None = None) -> Policy:
-    """The default policy (cached) or one read from a resource name, Path or Traversable."""
-    if source is None:
-        return _default_policy()
+def load_policy(source: str | Path | Traversable) -> Policy:
+    """The policy read from a resource name ("policies/<file>.toml"), Path or Traversable. There is
+    no default policy: a drug's is found by its billing code (policy_for_billing_code)."""
     return parse_policy(load_toml(source))
+
+
+def patient_facts(policy: Policy, date_of_birth: date | None, on: date) -> dict[str, Any]:
+    """The facts the policy derives from the patient's record (`derived` in its file) rather than
+    having them typed: today only the age in completed years on `on`, from the date of birth."""
+    if date_of_birth is None:
+        return {}
+    from .identity import completed_years
+
+    return {f.id: completed_years(date_of_birth, on) for f in policy.facts if f.derived == "age_in_years"}
 
 
 # -- checking typed facts ---------------------------------------------------------------------
@@ -395,7 +423,7 @@ def _choice(fact: PolicyFact, value: Any) -> str | None:
     # A choice may be typed by its first word ("newly" for "newly-diagnosed").
     found = [c for c in fact.choices if c == text] or [c for c in fact.choices if c.split("-")[0] == text]
     if len(found) != 1:
-        accepted = ", ".join(sorted(fact.choices)) if fact.id == "ph" else ", ".join(fact.choices)
+        accepted = ", ".join(fact.choices)
         raise ValidationError(fact.id, f"'{value}' must be one of: {accepted}")
     return found[0]
 
@@ -424,18 +452,18 @@ def _primary_code(codes: tuple[str, ...], policy: Policy) -> str | None:
 def _icd10(value: Any, policy: Policy) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    code = normalise_icd10(value)
+    code = normalise_icd10(value, policy.code_fact)
     for complete in policy.complete_codes:
         if code != complete and code.replace(".", "").startswith(complete.replace(".", "")):
             raise ValidationError(
-                "icd10", f"'{code}' is not an ICD-10-CM code: {complete} is already complete and has no subcodes (e.g. {complete})"
+                policy.code_fact, f"'{code}' is not an ICD-10-CM code: {complete} is already complete and has no subcodes (e.g. {complete})"
             )
     # A category such as C91.0 stands for several codes, some covered and some not: asking
     # for the full code is the only answer that is not a guess.
     ambiguous = [covered for covered in policy.covered_codes() if covered != code and covered.replace(".", "").startswith(code.replace(".", ""))]
     if ambiguous:
         raise ValidationError(
-            "icd10", f"'{code}' is a category, not a complete code; give the full code (the policy covers {', '.join(policy.covered_codes())})"
+            policy.code_fact, f"'{code}' is a category, not a complete code; give the full code (the policy covers {', '.join(policy.covered_codes())})"
         )
     return code
 
@@ -560,12 +588,16 @@ class CoverageDecision:
 
 
 def fact_labels(policy: Policy | None = None) -> dict[str, str]:
-    """Fact id -> how a screen names it, from the policy file's labels ("CD&22-positive blasts (%):"
-    -> "CD22-positive blasts"): an error about a payer fact names it as the form does."""
-    found = {}
-    for fact in (policy or load_policy()).facts:
-        if fact.label:
-            found[fact.id] = fact.label.replace("&", "").rstrip(":").removesuffix(" (%)").strip()
+    """Fact id -> how a screen names it, from the policy file: its `name`, else its order-entry label
+    without its mnemonic, colon and unit ("Blasts &positive (%):" -> "Blasts positive"): an error
+    about a payer fact names it as the form does. With no policy, every installed policy's facts
+    (the first declaration of an id wins): a screen that has no drug yet still names them."""
+    found: dict[str, str] = {}
+    for each in (policy,) if policy is not None else installed_policies():
+        for fact in each.facts:
+            text = fact.name or fact.label.replace("&", "").rstrip(":").removesuffix(" (%)").strip()
+            if text:
+                found.setdefault(fact.id, text)
     return found
 
 
@@ -593,8 +625,8 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
         minimum = _fmt(criterion.value, criterion.unit)
         verdict = "meets" if met else "is under"
         reason = f"{criterion.fact} {given} {verdict} the policy's minimum of {minimum} ({criterion.summary})"
-        if criterion.fact == "age_years" and not met:
-            reason += ". " + policy.label_age_note
+        if criterion.note_if_not_met and not met:
+            reason += ". " + criterion.note_if_not_met
         return CriterionResult(**base, met=met, reason=reason)
     # one_of
     met = value in criterion.values
@@ -638,21 +670,22 @@ def _evaluate_experimental(code: str | None, policy: Policy) -> tuple[CriterionR
         return CriterionResult(**base, met=None, missing=(fact,), reason=f"{fact} ({_described(policy, fact)}) was not given"), None
     for code_range in policy.experimental_ranges:
         if code_range.contains(code):
-            reason = f"icd10 {code} is in the policy's list of codes not covered ({code_range.label}): experimental and investigational"
+            reason = f"{policy.code_fact} {code} is in the policy's list of codes not covered ({code_range.label}): experimental and investigational"
             return CriterionResult(**base, met=False, reason=reason), code_range.label
     if code in policy.covered_codes():
-        return CriterionResult(**base, met=True, reason=f"icd10 {code} is a covered indication"), None
+        return CriterionResult(**base, met=True, reason=f"{policy.code_fact} {code} is a covered indication"), None
     if policy.all_other_indications_experimental:
         reason = (
-            f"icd10 {code} is not a covered code ({', '.join(policy.covered_codes())}); "
+            f"{policy.code_fact} {code} is not a covered code ({', '.join(policy.covered_codes())}); "
             "the policy considers all other indications experimental and investigational"
         )
         return CriterionResult(**base, met=False, reason=reason), None
-    return CriterionResult(**base, met=True, reason=f"icd10 {code} is not listed as experimental"), None
+    return CriterionResult(**base, met=True, reason=f"{policy.code_fact} {code} is not listed as experimental"), None
 
 
-def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversable | None = None) -> CoverageDecision:
-    """Apply the payer policy to the facts. See the module docstring for the order of decisions."""
+def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversable) -> CoverageDecision:
+    """Apply the payer policy to the facts. See the module docstring for the order of decisions.
+    The policy is required: the drug's, found by its billing code (policy_for_billing_code)."""
     if not isinstance(policy, Policy):
         policy = load_policy(policy)
     values = validated_facts(facts, policy)
@@ -701,5 +734,5 @@ def check_coverage(facts: CoverageFacts, policy: Policy | str | Path | Traversab
 
 
 def _code_criteria(policy: Policy) -> set[str]:
-    """Criteria judged on the ICD-10 code alone: their failure is the experimental finding itself."""
+    """Criteria judged on the diagnosis code alone: their failure is the experimental finding itself."""
     return {c.id for c in policy.criteria if c.fact == policy.code_fact}

@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
 from ..domain.bsa import FORMULAS
 from ..domain.coverage import CoverageDecision, CoverageFacts
 from ..domain.dosing import DoseCalculation, DoseOrder
-from ..domain.identity import completed_years
 from ..domain.errors import ValidationError
 from ..domain.formatting import (
     format_amount,
@@ -455,7 +454,7 @@ class OrderPage(BenchPage):
         self.payer.setObjectName("payerFacts")
         self.payer_form = QFormLayout(self.payer)
         self.payer_fields: dict[str, QLineEdit | QComboBox] = {}
-        self.icd10: QLineEdit | QComboBox | None = None
+        self.first_payer_field: QLineEdit | QComboBox | None = None
         self.body.addWidget(self.payer)
         self.finish_layout()
         self.drug.currentIndexChanged.connect(self._drug_changed)
@@ -553,7 +552,7 @@ class OrderPage(BenchPage):
         self.payer_fields = {}
         self.payer.setVisible(policy is not None)
         if policy is None:
-            self.icd10 = None
+            self.first_payer_field = None
             return
         self.payer.setTitle(f"Payer policy facts for {drug.brand_name} (optional; the decision is shown with the dose)")  # type: ignore[union-attr]
         for fact in policy.asked_facts():
@@ -577,7 +576,7 @@ class OrderPage(BenchPage):
             holder_layout.addWidget(error, 1)
             self.field_errors[fact.id] = error
             self.payer_form.addRow(label, holder)
-        self.icd10 = next(iter(self.payer_fields.values()), None)  # the first payer field, after the formula
+        self.first_payer_field = next(iter(self.payer_fields.values()), None)  # the first payer field, after the formula
 
     def _chain_tabs(self) -> None:
         # Tab follows the page from top to bottom, not the order the widgets were made in.
@@ -603,10 +602,8 @@ class OrderPage(BenchPage):
                 return None if widget.currentIndex() == 0 else widget.currentText()
             return widget.text().strip() or None
 
-        return CoverageFacts(
-            age_years=self.bench.patient_age_years(),
-            **{key: value(widget) for key, widget in self.payer_fields.items()},
-        )
+        # What the policy reads from the patient's record (the age) the service adds from the date of birth.
+        return CoverageFacts(**{key: value(widget) for key, widget in self.payer_fields.items()})
 
     def _show_field_error(self, exc: ValidationError) -> None:
         key = exc.field.replace("-", "_").replace(" ", "_").lower()
@@ -657,7 +654,7 @@ class OrderPage(BenchPage):
             self.show_refusal(f"Refused — {refusal.message}")
             return False
         try:
-            coverage = service.check_coverage(monograph, self.coverage_facts())
+            coverage = service.check_coverage(monograph, self.coverage_facts(), self.bench.patient.date_of_birth)
         except ValidationError as exc:
             self._show_field_error(exc)
             return False
@@ -1494,9 +1491,6 @@ class BenchWizard(QWizard):
 
     def names_with_role(self, role: Role) -> list[str]:
         return [u.name for u in self.service.users() if u.role == role and u.active]
-
-    def patient_age_years(self) -> int | None:
-        return None if self.patient is None else completed_years(self.patient.date_of_birth, self.today())
 
     def record(self, page: BenchPage, event_type: EventType, details: dict[str, Any], at: datetime | None = None) -> bool:
         """Record a step (at `at` when it is entered late); on an overridable refusal, offer the override. True when stored."""

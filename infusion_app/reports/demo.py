@@ -71,11 +71,13 @@ def demo_preparation(monograph: Monograph, vials: int | None = None) -> Preparat
     )
 
 
-def demo_policy_decision() -> Any:
-    """The payer-policy check for the sample patient (the payer policy's facts of a patient who meets it)."""
-    from ..domain.coverage import CoverageFacts, check_coverage
+def demo_policy_decision(monograph: Monograph) -> Any:
+    """The payer-policy check of the sample patient for `monograph`'s drug: the facts of its policy's
+    example patient ([example] in the policy file), or None when no policy judges the drug."""
+    from ..domain.coverage import CoverageFacts, check_coverage, policy_for_billing_code
 
-    return check_coverage(CoverageFacts(age_years=57, icd10="C91.00", cd22_percent=92, ph="negative", disease_status="relapsed"))
+    policy = policy_for_billing_code(monograph.text("billing.hcpcs"))
+    return None if policy is None else check_coverage(CoverageFacts(**policy.example), policy)
 
 
 def deadlines_for(prep: Preparation, monograph: Monograph, now: datetime) -> list[Any]:
@@ -111,13 +113,8 @@ def demo_sheet_data(
         printed_at=PRINTED_AT,
         program_version=program_version or __version__,
         course_info=course,
-        policy_decision=_policy_decision_for(monograph),
+        policy_decision=demo_policy_decision(monograph),
         tz=tz,
     )
     return dataclasses.replace(data, sample=True)
 
-
-def _policy_decision_for(monograph: Monograph) -> Any:
-    """The sample payer-policy check, on the sheet of the drug the policy covers only (its HCPCS code)."""
-    decision = demo_policy_decision()
-    return decision if decision.hcpcs == monograph.text("billing.hcpcs") else None

@@ -27,7 +27,7 @@ from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
-from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, policy_for_billing_code
+from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, patient_facts, policy_for_billing_code
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused
@@ -586,11 +586,16 @@ class PreparationService:
         """The payer policy that judges this drug (by its billing code), or None when none is installed."""
         return policy_for_billing_code(monograph.text("billing.hcpcs"))
 
-    def check_coverage(self, monograph: Monograph, facts: CoverageFacts) -> CoverageDecision | None:
+    def check_coverage(self, monograph: Monograph, facts: CoverageFacts, date_of_birth: date | None = None) -> CoverageDecision | None:
         """The payer policy's decision on these facts for this drug; None when no policy judges it.
-        ValidationError names a fact typed wrongly."""
+        The facts the policy derives from the patient's record (the age) come from `date_of_birth`,
+        today. ValidationError names a fact typed wrongly."""
         policy = self.coverage_policy(monograph)
-        return None if policy is None else check_coverage(facts, policy)
+        if policy is None:
+            return None
+        derived = patient_facts(policy, date_of_birth, self.now().astimezone().date())
+        typed = {name: facts.get(name) for name in facts.given()}
+        return check_coverage(CoverageFacts(**{**typed, **derived}), policy)
 
     def monograph_of(self, prep: Preparation) -> Monograph:
         """The monograph a preparation was made from (its monograph_id), as dosed by its regimen."""

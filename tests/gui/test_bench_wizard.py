@@ -367,7 +367,7 @@ def test_the_order_page_is_filled_with_the_keyboard_alone(qtbot, service, techni
     qtbot.keyClick(wizard.currentPage().dob, Qt.Key.Key_Return)  # Enter = Next
     assert wizard.currentId() == bw.ORDER
     page = wizard.currentPage()
-    expected = [page.day, page.response, page.height.edit, page.weight.edit, page.formula, page.icd10]
+    expected = [page.day, page.response, page.height.edit, page.weight.edit, page.formula, page.first_payer_field]
     assert tab_sequence(page.cycle, len(expected)) == expected
     qtbot.keyClicks(page.height.edit, "170 cm")
     qtbot.keyClicks(page.weight.edit, "70 kg")
