@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from infusion_app.domain import course as course_rules
+from infusion_app.domain.course import CourseBlocked
 from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 from infusion_app.domain.double_check import verification_mismatches
 from infusion_app.domain.records import Patient, Preparation
@@ -97,3 +99,57 @@ def test_a_child_is_given_one_fractionated_dose_until_a_pharmacist_confirms_the_
     adult = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "170 cm",
              "--weight", "70 kg", "--day", "4"]
     assert run_cli(*adult).code == 0
+
+
+# -- the course plans a child's days by the same data rule as the order check -----------------------
+START = date(2026, 12, 20)
+
+
+def _course(date_of_birth):
+    kept = course_rules.new_course("MRN7", False, date_of_birth=date_of_birth, today=START, monograph=MYLOTARG, regimen="fractionated")
+    course_rules.record_blasts(kept, 100, START, START)
+    course_rules.start_cycle(kept, START, START, monograph=MYLOTARG)
+    return kept
+
+
+def _days(kept) -> list[int]:
+    return [d.day for d in course_rules.plan_for(kept, 1, MYLOTARG).doses]
+
+
+def test_a_childs_course_never_offers_a_day_the_order_refuses():
+    """Pharmacist review: a child's order is refused on Days 4 and 7 (children.dose_days = [1], verify);
+    the course listed them all the same, and offered Day 4 as the next dose after Day 1."""
+    child = _course(date(2016, 1, 1))
+    plan = course_rules.plan_for(child, 1, MYLOTARG)
+    assert _days(child) == [1]
+    assert "Day 1 only" in "\n".join(plan.summary_lines()) and "Day 4, 7 not planned" in plan.schedule_note
+    assert any(r.path == "children.dose_days" and r.verify for r in plan.rules)
+    course_rules.record_dose(child, 1, 1, START, START, monograph=MYLOTARG)
+    assert course_rules.course_status(child, START + timedelta(days=3), MYLOTARG).next_dose is None
+    with pytest.raises(CourseBlocked) as refused:
+        course_rules.order_from_course(child, START + timedelta(days=3), 1, 4, monograph=MYLOTARG)
+    assert any(r.startswith("dose-not-planned") and "Day 1 only" in r for r in refused.value.reasons)
+    with pytest.raises(CourseBlocked):
+        course_rules.record_dose(child, 1, 4, START + timedelta(days=3), START + timedelta(days=3), monograph=MYLOTARG)
+    assert _days(_course(date(1970, 1, 1))) == [1, 4, 7]  # an adult keeps the regimen's days
+
+
+def test_a_course_kept_without_a_date_of_birth_plans_by_the_orders_patient():
+    course = _course(None)
+    assert _days(course) == [1, 4, 7]
+    course_rules.record_dose(course, 1, 1, START, START, monograph=MYLOTARG)
+    with pytest.raises(CourseBlocked) as refused:  # the next dose of a child's course: there is none
+        course_rules.order_from_course(course, START + timedelta(days=3), monograph=MYLOTARG, date_of_birth=date(2016, 1, 1))
+    assert "no further dose" in refused.value.reasons[0]
+
+
+@pytest.mark.parametrize("born", [date(2008, 12, 19), date(2008, 12, 20), date(2008, 12, 21), date(2008, 12, 23),
+                                  date(2008, 12, 24), date(2008, 12, 26), date(2008, 12, 27), date(2016, 1, 1), date(1970, 1, 1)])
+def test_the_course_days_are_the_days_the_order_check_accepts(born):
+    """Around the 18th birthday too: a day is in the course exactly when the order check on its date accepts it."""
+    planned = _days(_course(born))
+    for day in FRACTIONATED.dose_days:
+        calc = calculate_dose(DoseOrder("120 cm", "25 kg", 1, day), FRACTIONATED, date_of_birth=born,
+                              dose_date=START + timedelta(days=day - 1))
+        accepted = not any(s.startswith("children-day") for s in calc.hard_stops)
+        assert (day in planned) == accepted, (born, day)

@@ -177,7 +177,7 @@ def run_new(args: argparse.Namespace) -> int:
             except StepRefused as exc:
                 raise _refused(exc) from None
         try:
-            service.calculate(service.order_from_course(patient.mrn, order, drug)[0], monograph=drug)  # invalid input before the PIN is asked for
+            service.calculate(service.order_from_course(patient.mrn, order, drug, patient.date_of_birth)[0], monograph=drug)  # invalid input before the PIN is asked for
         except StepRefused as exc:
             print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
             return Exit.HARD_STOP

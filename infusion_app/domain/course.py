@@ -186,6 +186,8 @@ class CyclePlan:
     monograph_revision: str = ""
     # A regimen of one cycle (MYLOTARG's induction): what it is the last cycle of; "" when a next may follow.
     last_of: str = ""
+    # Why the cycle has fewer dose days than its regimen (a child's days), or "".
+    schedule_note: str = ""
 
     @property
     def end(self) -> date:
@@ -219,6 +221,7 @@ class CyclePlan:
             "pending_verification": [f"{r.path}: {r.citation}" for r in self.rules if r.verify],
             "monograph_id": self.monograph_id,
             "monograph_revision": self.monograph_revision,
+            "schedule_note": self.schedule_note,
         }
 
     def summary_lines(self) -> list[str]:
@@ -229,6 +232,8 @@ class CyclePlan:
             f"{self.length_days} days{extended}; "
             + (f"the last cycle {self.last_of}" if self.last_of else f"next cycle from {self.next_cycle_start.isoformat()}"),
         ]
+        if self.schedule_note:
+            lines.append(self.schedule_note[:1].upper() + self.schedule_note[1:])
         if self.reduction.level:
             per_cycle = f", {self.reduction.doses_per_cycle} doses per cycle" if self.reduction.doses_per_cycle else ""
             lines.append(f"Reduced for toxicity: cycle total −{format_number(self.reduction.reduce_pct, 1)}%{per_cycle}")
@@ -268,12 +273,18 @@ def plan_cycle(
     previous_dose: date | None = None,
     preparations: Mapping[int, str] | None = None,
     monograph: Monograph,
+    date_of_birth: date | None = None,
+    policy: SitePolicy | None = None,
 ) -> CyclePlan:
-    """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given."""
+    """Plan one cycle: each dose day's planned date, window and mg/m²; check the doses given.
+    With the date of birth, a child is planned on a child's dose days only (the rule the order
+    check applies: Monograph.dose_days_at_age, at the earliest date each day may be given)."""
     m = monograph
     cycle = whole_number("cycle", cycle, range(1, _max_cycles(m) + 1), m.cycle_choices())
     start = _date("start", start)
-    days = m.dose_days
+    window = timedelta(days=_days(m, "cycles.dose_day_window"))
+    windowed = {int(d) for d in m.items("cycles.windowed_days")}
+    days, not_for_child, schedule_note = _days_at_age(m, start, window, windowed, date_of_birth, policy or site_defaults())
     for day in days:
         response = validate_response(cycle, day, response, m)
     if extend_to_28 and cycle >= _later_from(m):
@@ -284,8 +295,6 @@ def plan_cycle(
     reduction = reduction or reduction_for_level(0, m)
     preparations = dict(preparations or {})
 
-    window = timedelta(days=_days(m, "cycles.dose_day_window"))
-    windowed = {int(d) for d in m.items("cycles.windowed_days")}
     gap_days = _days(m, "cycles.min_days_between_doses")
     gap = timedelta(days=gap_days)
     delay_limit = timedelta(days=_days(m, "dose_modification.interruption.delay_below") - 1)
@@ -303,8 +312,13 @@ def plan_cycle(
             rule_paths.append("dose_modification.interruption.reduced_doses_per_cycle")
     if delayed:
         rule_paths.append("dose_modification.interruption.delay_below")
+    if not_for_child:
+        rule_paths.append("children.dose_days")
 
     hard_stops: list[str] = []
+    for day in not_for_child:
+        if day in given_days:
+            hard_stops.append(f"Day {day} is recorded as given on {given_days[day].isoformat()}, but {schedule_note}")
     warnings: list[str] = []
     planned_doses: list[PlannedDose] = []
     floor_date = previous_dose  # the previous dose given (or, provisionally, its earliest date)
@@ -399,7 +413,32 @@ def plan_cycle(
         monograph_id=m.id, monograph_revision=m.revision,
         last_of=(f"of {m.brand_name}'s {m.regimen.id} regimen" if m.regimen is not None else f"of {m.brand_name}")
         if _max_cycles(m) == 1 else "",
+        schedule_note=schedule_note,
     )
+
+
+def _days_at_age(m: Monograph, start: date, window: timedelta, windowed: set[int], date_of_birth: date | None,
+                 policy: SitePolicy) -> tuple[list[int], list[int], str]:
+    """The cycle's dose days for this patient, the regimen's days left out, and why. Each day is judged
+    at the earliest date it may be given: a patient who is an adult then is one at every later date."""
+    days = m.dose_days
+    if date_of_birth is None:
+        return days, [], ""
+    from .identity import completed_years
+
+    kept: list[int] = []
+    left_out: list[int] = []
+    for day in days:
+        earliest = start + (day - 1) * DAY - (window if day in windowed else timedelta(0))
+        age = completed_years(date_of_birth, earliest)
+        (kept if day in m.dose_days_at_age(age, policy.adult_from_age_years) else left_out).append(day)
+    if not left_out:
+        return days, [], ""
+    fact = m.fact("children.dose_days")
+    note = (f"a child ({completed_years(date_of_birth, start)} years old on {start.isoformat()}; adults from "
+            f"{policy.adult_from_age_years}) is given {m.brand_name} on Day {', '.join(map(str, kept))} only "
+            f"({fact.where}{'; pending pharmacist review' if fact.verify else ''}): Day {', '.join(map(str, left_out))} not planned")
+    return kept, left_out, note
 
 
 # -- the course record ---------------------------------------------------------------------------------
@@ -636,8 +675,9 @@ def _last_dose_before(course: Course, number: int) -> date | None:
     return max(earlier) if earlier else None
 
 
-def plan_for(course: Course, number: int, monograph: Monograph) -> CyclePlan:
-    """The stored cycle `number` planned with what was given, assessed and decided."""
+def plan_for(course: Course, number: int, monograph: Monograph, policy: SitePolicy | None = None) -> CyclePlan:
+    """The stored cycle `number` planned with what was given, assessed and decided (a child's on
+    a child's dose days, by the course's date of birth)."""
     m = judged_by(course, monograph)
     record = course.cycle(number)
     assessment = latest_response(course, record.start)
@@ -652,6 +692,8 @@ def plan_for(course: Course, number: int, monograph: Monograph) -> CyclePlan:
         previous_dose=_last_dose_before(course, number),
         preparations={d.day: d.preparation_id for d in course.doses_of(number) if d.preparation_id},
         monograph=m,
+        date_of_birth=course.date_of_birth,
+        policy=policy,
     )
 
 
@@ -940,9 +982,9 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
         cycle, record.start, response=assessment.response if assessment else None, given=given,
         extend_to_28=record.extended_to_28, reduction=reduction_for_level(record.reduction_level, m),
         omitted_days=record.omitted_days, delayed_days=record.delayed_days,
-        previous_dose=_last_dose_before(course, cycle), monograph=m,
+        previous_dose=_last_dose_before(course, cycle), monograph=m, date_of_birth=course.date_of_birth, policy=policy,
     )
-    before = set(plan_for(course, cycle, m).hard_stops)
+    before = set(plan_for(course, cycle, m, policy).hard_stops)
     blocks += [s for s in plan.hard_stops if s not in before]
     if labs_at is not None and not any(d.cycle == cycle and d.day == day for d in course.doses):
         lab_block = labs_block(course, labs_at, cycle, day, policy, monograph=m)
@@ -1163,7 +1205,7 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
     m = judged_by(course, monograph)
     today = _date("today", today)
     at = _instant(today, now)
-    plans = tuple(plan_for(course, r.number, m) for r in course.cycles)
+    plans = tuple(plan_for(course, r.number, m, policy) for r in course.cycles)
     plan = plans[-1] if plans else None
     limit = cycle_limit(course, m)
     weight = weight_recheck(course, today, policy)
@@ -1300,13 +1342,17 @@ def _same_pct(a: float, b: float) -> bool:
 
 def order_from_course(course: Course, today: date, cycle: Any = None, day: Any = None, response: str | None = None,
                       reduce_pct: Any = None, *, monograph: Monograph,
-                      policy: SitePolicy | None = None, now: datetime | None = None) -> CourseOrder:
+                      policy: SitePolicy | None = None, now: datetime | None = None,
+                      date_of_birth: date | None = None) -> CourseOrder:
     """The dose the course has due today. Typed values must agree with it; a dose not due is CourseBlocked.
 
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
     course is refused with both values, so that a reduction cannot be re-escalated at the bench and
-    a CR cannot be dosed as no response."""
+    a CR cannot be dosed as no response. `date_of_birth` (the order's patient's) plans a course kept
+    without one as the order is checked: a child on a child's dose days."""
     m = judged_by(course, monograph)
+    if course.date_of_birth is None and date_of_birth is not None:
+        course = replace(course, date_of_birth=date_of_birth)
     status = course_status(course, today, m, policy, now)
     if cycle is None and day is None:
         if status.next_dose is None:
@@ -1328,7 +1374,10 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         blocks.append(f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
                       "a pharmacist starts the cycle in the course before its doses are prepared")
         raise CourseBlocked(blocks)
-    plan = plan_for(course, cycle, m)
+    plan = plan_for(course, cycle, m, policy)
+    if day not in [d.day for d in plan.doses]:
+        blocks.append(f"dose-not-planned: cycle {cycle} Day {day} is not in the course: {plan.schedule_note}")
+        raise CourseBlocked(blocks)
     dose = plan.dose(day)
     if dose.status == "given":
         blocks.append(f"dose-not-due: cycle {cycle} Day {day} was already given on {dose.given.isoformat()}")

@@ -816,9 +816,8 @@ def _children_check(age_years: int | None, monograph: Monograph, policy: SitePol
                     day: int | None = None) -> None:
     """A regimen the data give no children's dose for is refused a child (MYLOTARG single agent); a
     regimen whose data give a child fewer dose days refuses the others."""
-    if (age_years is not None and age_years < policy.adult_from_age_years and day is not None
-            and "children.dose_days" in monograph.facts):
-        days = [int(d) for d in monograph.items("children.dose_days")]
+    if age_years is not None and day is not None and day in monograph.dose_days:
+        days = monograph.dose_days_at_age(age_years, policy.adult_from_age_years)
         if day not in days:
             fact = monograph.fact("children.dose_days")
             hard_stops.append(

@@ -269,6 +269,17 @@ class Monograph:
             raise ValidationError("regimen", f"{self.brand_name} is dosed by regimen: give one of {', '.join(r.id for r in self.regimens)}")
         return [int(d) for d in self.items("cycles.dose_days")]
 
+    def dose_days_at_age(self, age_years: int | None, adult_from_years: int) -> list[int]:
+        """The dose days of a cycle for a patient of this age: a child's (the regimen's
+        children.dose_days, where its data give them) under the adult age, else the regimen's. The
+        order check and the course plan both read them here, so that a course never offers a child
+        a day the order refuses."""
+        days = self.dose_days
+        if age_years is None or age_years >= adult_from_years or "children.dose_days" not in self.facts:
+            return days
+        child = {int(d) for d in self.items("children.dose_days")}
+        return [d for d in days if d in child]
+
     def cycle_choices(self) -> str:
         """What a cycle number must be, completing "must be ...": "1 to 6", or, for a regimen of one
         cycle, "1 (the fractionated regimen has one cycle)" (never "1 to 1")."""
@@ -445,14 +456,6 @@ def resolve_drug(given: str | None, site_default: str | None = None) -> str:
     if site_default and site_default in ids:
         return site_default
     raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}) and the site names no default: name the drug, e.g. {ids[0]}")
-
-
-def default_monograph() -> Monograph:
-    """The drug a screen or document shows when no preparation names one: the only drug installed,
-    else the site's default drug (resolve_drug)."""
-    from .limits import site_defaults
-
-    return load_monograph(resolve_drug(None, site_defaults().default_drug))
 
 
 @cache

@@ -645,7 +645,8 @@ class OrderPage(BenchPage):
         service = self.bench.service
         try:
             # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
-            order, course_check = service.order_from_course(self.bench.patient.mrn, self.order(), monograph)
+            order, course_check = service.order_from_course(self.bench.patient.mrn, self.order(), monograph,
+                                                             self.bench.patient.date_of_birth)
             calculation = service.calculate(order, self.bench.patient.date_of_birth, monograph)
         except ValidationError as exc:
             self._show_field_error(exc)

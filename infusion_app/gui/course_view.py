@@ -645,7 +645,10 @@ class CourseView(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, (dose.given or dose.planned).isoformat())
                 item.setData(Qt.ItemDataRole.UserRole + 1, notes)
                 self.doses_table.setItem(row, column, item)
-        self.dose_notes.setText("* has notes: select the row to read them." if any(d.notes for _p, d in rows) else "")
+        # A plan with fewer days than its regimen says why (a child's days) under the table.
+        lines = [f"Cycle {p.cycle}: {p.schedule_note}" for p in plans if p.schedule_note]
+        lines += ["* has notes: select the row to read them."] if any(d.notes for _p, d in rows) else []
+        self.dose_notes.setText("\n".join(lines))
 
     def _fill_responses(self, status: CourseStatus | None) -> None:
         responses = list(status.course.responses) if status else []

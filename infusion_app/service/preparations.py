@@ -604,12 +604,14 @@ class PreparationService:
         found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
         return found.with_regimen(regimen)
 
-    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None) -> tuple[DoseOrder, CourseCheck]:
+    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None,
+                          date_of_birth: date | None = None) -> tuple[DoseOrder, CourseCheck]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
 
         With a course on file, typed values that disagree are refused (StepRefused 'course', both values
         named) and a dose that is not due cannot be prepared. Without one, cycle and day must be typed
-        and the preparation is flagged "no course on file" (stored with the order, shown on the sheet)."""
+        and the preparation is flagged "no course on file" (stored with the order, shown on the sheet).
+        `date_of_birth` is the order's patient's: a course kept without one plans a child's days by it."""
         from ..domain import course as course_rules
         from ..storage.course_repository import SqlCourseRepository
 
@@ -636,7 +638,8 @@ class PreparationService:
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
-                                                   monograph=drug, policy=self.policy(), now=self.now())
+                                                   monograph=drug, policy=self.policy(), now=self.now(),
+                                                   date_of_birth=date_of_birth)
         except course_rules.CourseBlocked as blocked:
             raise StepRefused("course", "; ".join(blocked.reasons)) from None
         resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)
@@ -681,7 +684,7 @@ class PreparationService:
             why = _clean_text("reason", why, REASON_MAX, minimum=3)
             corrected_from = (corrector.name, why, known.date_of_birth)
         try:
-            order, course_on_file = self.order_from_course(patient.mrn, order, drug)
+            order, course_on_file = self.order_from_course(patient.mrn, order, drug, patient.date_of_birth)
         except StepRefused as refused:
             self.repository.append_audit(
                 AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
