@@ -93,13 +93,16 @@ def test_a_reduction_other_than_the_label_s_warns():
 
 
 def test_a_small_childs_dose_goes_to_the_syringe_path():
-    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg = 1.12 mL, drawn on the 3 mL syringe
-    # (0.1 mL marks) as 1.1 mL = 0.275 mg; 0.275 / 50 = 0.0055 mg/mL < 0.01 in the bag.
-    # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.275 / 0.1 = 2.75 → 3 mL, 0.0917 mg/mL, 3 mL/hour over 1 hour.
+    # 90 cm, 12 kg: BSA 0.5477 → 0.55; 0.5 × 0.55 = 0.275 → 0.28 mg = 1.12 mL. The 3 mL syringe (0.1 mL
+    # marks) read it as 1.1 mL = 0.275 mg (-1.8%, beyond the 1% draw tolerance): it is drawn as the 1 mL
+    # syringe full and 0.12 mL on a second 1 mL syringe, 0.28 mg exactly. 0.28 / 50 = 0.0056 mg/mL < 0.01 in the bag.
+    # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.28 / 0.1 = 2.8 → 3 mL, 0.0933 mg/mL, 3 mL/hour over 1 hour.
     r = calc("90 cm", "12 kg", 1, 8)
-    assert (r.dose_before_draw_mg, r.dose_mg, r.draw_syringe_ml) == (0.28, 0.275, 3.0)
-    assert (r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml) == ("syringe", 1.1, 3.0, 1.9)
-    assert r.final_concentration_mg_per_ml == 0.0917
+    assert (r.dose_before_draw_mg, r.dose_mg, r.draw_syringe_ml, r.draw_change_pct) == (0.28, 0.28, 1.0, 0.0)
+    assert r.draw_parts == [{"volume_ml": 1.0, "syringe_ml": 1.0, "graduation_ml": 0.01},
+                            {"volume_ml": 0.12, "syringe_ml": 1.0, "graduation_ml": 0.01}]
+    assert (r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml, r.nacl_about_ml) == ("syringe", 1.12, 3.0, 1.88, 1.9)
+    assert r.final_concentration_mg_per_ml == 0.0933
     assert (r.concentration_min_mg_per_ml, r.concentration_max_mg_per_ml) == (0.025, 0.1)
     assert (r.infusion_rate_ml_per_hour, r.infusion_duration_hours) == (3.0, 1.0)
     assert r.can_prepare, r.hard_stops
@@ -209,8 +212,9 @@ def test_the_syringe_paths_saline_is_read_as_the_draw_syringe_table_reads_it():
 
     from infusion_app.domain.limits import site_defaults
 
+    # 0.38 mg = 1.52 mL, no longer read as 1.5 mL on the 3 mL syringe (-1.3%, beyond the draw tolerance)
     day1 = calc("80 cm", "10 kg", 1, 1)
-    assert (day1.container, day1.withdraw_ml, day1.final_volume_ml, day1.nacl_ml, day1.nacl_about_ml) == ("syringe", 1.5, 4.0, 2.5, 2.5)
+    assert (day1.container, day1.withdraw_ml, day1.final_volume_ml, day1.nacl_ml, day1.nacl_about_ml) == ("syringe", 1.52, 4.0, 2.48, 2.5)
     assert "(about 2.5 mL)" in " ".join(day1.summary_lines())
     syringes = site_defaults().draw_syringes
     seen = 0
@@ -222,7 +226,8 @@ def test_the_syringe_paths_saline_is_read_as_the_draw_syringe_table_reads_it():
                     continue
                 seen += 1
                 about = Decimal(str(result.nacl_about_ml))
-                syringe = next(s for s in syringes if Decimal(str(s.capacity_ml)) >= about)
+                # read on the smallest syringe holding the saline (3.08 mL: the 10 mL syringe, 3 mL)
+                syringe = next(s for s in syringes if Decimal(str(s.capacity_ml)) >= Decimal(str(result.nacl_ml)))
                 marks = about / Decimal(str(syringe.graduation_ml))
                 assert marks == marks.to_integral_value(), (height, weight, day, result.nacl_about_ml)
                 assert abs(result.nacl_about_ml - result.nacl_ml) <= syringe.graduation_ml / 2 + 1e-9

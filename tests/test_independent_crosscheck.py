@@ -53,17 +53,70 @@ SYRINGE_MIN, SYRINGE_MAX, SYRINGE_STEP = Decimal("0.025"), Decimal("0.1"), Decim
 DRAW_SYRINGES_HUNDREDTHS = [(100, 1), (300, 10), (1000, 20), (2000, 100)]
 
 
-def drawn_volume(volume: Decimal) -> Decimal:
-    """The volume the bench can draw, worked in whole hundredths of a mL (not the engine's Decimal
-    quantize): the smallest syringe that holds it, to its nearest mark, half a mark rounding up."""
+DRAW_TOLERANCE_PERCENT = 1  # site-defaults.toml [draw] tolerance (pharmacist review): beyond it the draw is split
+
+
+def draw_parts(volume: Decimal) -> list[tuple[int, int, int]]:
+    """How the bench draws the volume, worked in whole hundredths of a mL (not the engine's Decimal
+    quantize), as (hundredths drawn, capacity, mark) per syringe: the fewest syringes that come within
+    1% of the volume (or half a mark of the smallest syringe, when that is more). Each syringe but the
+    last, largest first, is drawn full or to its last mark below what is left; the last, the smallest
+    that holds what is left, to its nearest mark (half a mark rounding up). Among as many syringes: the
+    closest, then the most drawn full, then the most in the first ones."""
     hundredths = volume * 100
     assert hundredths == int(hundredths), volume  # a dose to 0.01 mg at 0.25 mg/mL is a whole 0.04 mL
-    hundredths = int(hundredths)
-    capacity, mark = next(((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= hundredths), DRAW_SYRINGES_HUNDREDTHS[-1])
-    marks, remainder = divmod(hundredths, mark)
-    if 2 * remainder >= mark:
-        marks += 1
-    return Decimal(marks * mark) / 100
+    wanted = int(hundredths)
+    largest_first = sorted(DRAW_SYRINGES_HUNDREDTHS, reverse=True)
+    # in hundredths of a hundredth, so that 1% of 0.04 mL stays a whole number
+    tolerance = max(wanted * DRAW_TOLERANCE_PERCENT, DRAW_SYRINGES_HUNDREDTHS[0][1] * 50)
+
+    def leads(count, start, total):
+        if count == 0:
+            yield [], total
+            return
+        for index in range(start, len(largest_first)):
+            capacity, mark = largest_first[index]
+            for amount in sorted({capacity, min(capacity, (wanted - total) // mark * mark)}, reverse=True):
+                if 0 < amount and total + amount < wanted:
+                    for rest, end in leads(count - 1, index, total + amount):
+                        yield [(amount, capacity, mark), *rest], end
+
+    for count in range(1, wanted + 2):
+        best = None
+        for lead, total in leads(count - 1, 0, 0):
+            left = wanted - total
+            # the smallest syringe holding what is left, else the largest to its top mark
+            holder = next(((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= left), DRAW_SYRINGES_HUNDREDTHS[-1])
+            marks, rest = divmod(left, holder[1])
+            if 2 * rest >= holder[1]:
+                marks += 1
+            marks = min(marks, holder[0] // holder[1])
+            if marks == 0:
+                continue
+            parts = [*lead, (marks * holder[1], *holder)]
+            error = abs(total + marks * holder[1] - wanted)
+            key = (error, sum(amount != capacity for amount, capacity, _ in lead), -total)
+            if best is None or key < best[0]:
+                best = (key, parts)
+        if best is not None and best[0][0] * 100 <= tolerance:
+            return best[1]
+    raise AssertionError(volume)
+
+
+def drawn_volume(volume: Decimal) -> Decimal:
+    return Decimal(sum(amount for amount, _, _ in draw_parts(volume))) / 100
+
+
+def pump_mark(final: Decimal) -> Decimal:
+    """The syringe path's total, moved up the half-mL step to a mark of the smallest syringe holding it."""
+    hundredths = int(final * 100)
+    while hundredths <= DRAW_SYRINGES_HUNDREDTHS[-1][0]:
+        capacity, mark = next((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= hundredths)
+        if hundredths % mark == 0:
+            return Decimal(hundredths) / 100
+        hundredths += int(SYRINGE_STEP * 100)
+    return final
+
 
 # Body surface area table (H cm, W kg).
 def label_bsa(formula: str, h: float, w: float) -> float:
@@ -129,7 +182,7 @@ def expected_dose(h: float, w: float, cycle: int, day: int, response: str | None
     if dose / FINAL_ML < CONC_MIN:  # too dilute for the bag: the syringe path
         steps = max((dose / SYRINGE_MAX / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING),
                     (volume / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING), 1)
-        final = steps * SYRINGE_STEP
+        final = pump_mark(steps * SYRINGE_STEP)
         window = (SYRINGE_MIN, SYRINGE_MAX)
     concentration = dose / final
     return {
@@ -191,23 +244,26 @@ def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     assert len(DOSE_CASES) >= 1000
 
 
-def test_every_drawn_volume_is_on_a_mark_of_the_smallest_syringe_that_holds_it():
-    """Never a volume to 0.01 mL that no syringe on the bench can measure (issue 16)."""
+def test_every_drawn_volume_is_on_the_marks_of_the_syringes_that_draw_it():
+    """Never a volume to 0.01 mL that no syringe on the bench can measure (issue 16), and never a dose
+    more than 1% from the calculated one because of the syringes' marks (pharmacist review)."""
     seen = set()
+    split = 0
     for h, w, schedule, formula, reduce_pct in DOSE_CASES[::7]:
         cycle, day, response = schedule
         calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
                                         formula=formula, reduce_pct=reduce_pct), load_monograph("inotuzumab-ozogamicin"))
-        hundredths = round(calc.withdraw_ml * 100)
-        assert abs(calc.withdraw_ml * 100 - hundredths) < 1e-6
-        # the syringe is the smallest that holds the volume as calculated (before it is read to a mark)
-        wanted = Decimal(str(calc.dose_before_draw_mg)) / RECONSTITUTED_MG_PER_ML * 100
-        capacity, mark = next(((c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= wanted), DRAW_SYRINGES_HUNDREDTHS[-1])
-        assert hundredths % mark == 0, (calc.withdraw_ml, capacity)
-        assert abs(hundredths - wanted) * 2 <= mark  # the nearest mark
-        assert round(calc.draw_syringe_ml * 100) == capacity
-        seen.add(capacity)
+        wanted = Decimal(str(calc.dose_before_draw_mg)) / RECONSTITUTED_MG_PER_ML
+        expected = draw_parts(wanted)
+        got = [(round(p["volume_ml"] * 100), round(p["syringe_ml"] * 100), round(p["graduation_ml"] * 100)) for p in calc.draw_parts]
+        assert got == expected, (wanted, got, expected)
+        for amount, capacity, mark in got:
+            assert 0 < amount <= capacity and amount % mark == 0
+            seen.add(capacity)
+        assert abs(Decimal(str(calc.dose_mg)) - Decimal(str(calc.dose_before_draw_mg))) <= Decimal(str(calc.dose_before_draw_mg)) / 100
+        split += len(got) > 1
     assert seen == {100, 300, 1000, 2000}  # the grid reaches every syringe
+    assert split > 0
 
 
 @pytest.mark.parametrize("h,w,day,dose,allowed,container", [
@@ -215,19 +271,24 @@ def test_every_drawn_volume_is_on_a_mark_of_the_smallest_syringe_that_holds_it()
     (100, 36, 8, "0.5", True, "bag"),
     # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
     (99, 35.64, 8, "0.5", True, "bag"),
-    # 0.98 m² x 0.5 = 0.49 mg = 1.96 mL, drawn on the 3 mL syringe (0.1 mL marks) as 2 mL = 0.5 mg: the bag's lowest
-    (98, 35.28, 8, "0.5", True, "bag"),
-    # 0.96 m² x 0.5 = 0.48 mg = 1.92 mL, drawn as 1.9 mL = 0.475 mg: 0.0095 mg/mL in 50 mL is below the bag's
-    # window -> syringe: 0.475 / 0.1 = 4.75 mL, up to the half-mL step: 5 mL = 0.095 mg/mL, inside 0.025-0.1
-    (96, 34.56, 8, "0.475", True, "syringe"),
-    # 0.9 m² x 0.5 = 0.45 mg = 1.8 mL exactly -> syringe 4.5 mL = 0.1 mg/mL, the syringe's highest
+    # 0.98 m² x 0.5 = 0.49 mg = 1.96 mL: the 3 mL syringe's 2 mL (+2%) is beyond the draw tolerance, so it is
+    # drawn exactly (1 mL full + 0.96 mL): 0.0098 mg/mL in 50 mL is below the bag's window -> syringe:
+    # 0.49 / 0.1 = 4.9 mL, up to the half-mL step and the 10 mL syringe's 0.2 mL marks: 5 mL = 0.098 mg/mL
+    (98, 35.28, 8, "0.49", True, "syringe"),
+    # 0.96 m² x 0.5 = 0.48 mg = 1.92 mL (1.9 mL would be -1%: drawn exactly) -> syringe 5 mL = 0.096 mg/mL
+    (96, 34.56, 8, "0.48", True, "syringe"),
+    # 0.9 m² x 0.5 = 0.45 mg = 1.8 mL exactly -> 4.5 mL on the half-mL step is no mark of the 10 mL syringe
+    # (0.2 mL): 5 mL = 0.09 mg/mL
     (90, 32.4, 8, "0.45", True, "syringe"),
+    # 0.8 m² x 0.5 = 0.4 mg = 1.6 mL -> syringe 4 mL = 0.1 mg/mL, the syringe's highest
+    (80, 28.8, 8, "0.4", True, "syringe"),
     # 6.25 m² x 0.8 = 5 mg = 20 mL -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
     (250, 562.5, 1, "5", True, "bag"),
-    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg = 20.04 mL, which the 20 mL syringe (1 mL marks) draws as 20 mL = 5 mg
+    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg = 20.04 mL, which the 20 mL syringe draws to its top mark, 20 mL = 5 mg (-0.2%)
     (250, 564.4, 1, "5", True, "bag"),
-    # 6.5 m² x 0.8 = 5.2 mg = 20.8 mL, drawn as 21 mL = 5.25 mg: above the maximum, and a syringe cannot help
-    (250, 608.4, 1, "5.25", False, "bag"),
+    # 6.5 m² x 0.8 = 5.2 mg = 20.8 mL, drawn as the 20 mL syringe full and 0.8 mL (once 21 mL on the 20 mL
+    # syringe's 1 mL marks = 5.25 mg): 0.104 mg/mL, above the maximum, and a syringe cannot help
+    (250, 608.4, 1, "5.2", False, "bag"),
 ])
 def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed, container):
     calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"), load_monograph("inotuzumab-ozogamicin"))

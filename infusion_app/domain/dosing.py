@@ -8,7 +8,7 @@ from the numbers on the sheet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -19,7 +19,7 @@ from .coverage import CoverageDecision
 from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
 from .identity import completed_years
-from .limits import SitePolicy, input_limits, site_defaults
+from .limits import DrawSyringe, SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
 from .monograph import RESPONSES, Monograph, response_label
 from .quantities import Quantity
@@ -154,6 +154,11 @@ class DoseCalculation:
     draw_syringe_ml: float = 0.0
     draw_graduation_ml: float = 0.0
     draw_change_pct: float = 0.0
+    # The draw split across syringes when one cannot read it within the site's draw tolerance: each part
+    # {"volume_ml", "syringe_ml", "graduation_ml"}, largest first (one part: one syringe; empty: no
+    # syringe table, or whole vials withdrawn entire), and the tolerance in percent (0: before it existed).
+    draw_parts: list[dict[str, float]] = field(default_factory=list)
+    draw_tolerance_pct: float = 0.0
     # A drug dosed by regimen: the regimen chosen and its cap per dose (None for a drug without them;
     # such keys are left out of to_dict, so a drug's output names only what applies to it).
     regimen: str | None = None
@@ -199,6 +204,19 @@ class DoseCalculation:
         for key in ("warnings", "hard_stops", "pending_verification"):
             if key in found:
                 found[key] = [str(item) for item in found[key] or []]
+        parts = found.get("draw_parts")
+        if parts is None and found.get("draw_syringe_ml"):
+            # Drawn on one syringe before draws were split: that syringe is its one part.
+            parts = [{"volume_ml": found.get("withdraw_ml", 0.0), "syringe_ml": found["draw_syringe_ml"],
+                      "graduation_ml": found.get("draw_graduation_ml", 0.0)}]
+        if parts is not None:
+            if not isinstance(parts, list) or not all(
+                isinstance(p, Mapping) and all(isinstance(p.get(k), (int, float)) and not isinstance(p.get(k), bool)
+                                               for k in ("volume_ml", "syringe_ml", "graduation_ml"))
+                for p in parts
+            ):
+                raise ValueError(f"the calculation's draw_parts is {str(parts)[:40]!r}, not a list of syringe volumes")
+            found["draw_parts"] = [{k: float(p[k]) for k in ("volume_ml", "syringe_ml", "graduation_ml")} for p in parts]
         if found.get("container") == "syringe" and found.get("nacl_about_ml") is None and "nacl_ml" in found:
             # A syringe dose stored before the saline was read to a syringe's marks showed it to 0.01 mL
             # (1.54 mL), which no bench syringe measures: read it on the site's default syringe table.
@@ -206,8 +224,23 @@ class DoseCalculation:
             found["nacl_about_ml"] = float(_about_to_mark(nacl, _dec(found.get("final_volume_ml", 0)), site_defaults()))
         return cls(**found)
 
+    @property
+    def split_draw(self) -> bool:
+        """The dose is drawn in more than one syringe."""
+        return len(self.draw_parts) > 1
+
+    def draw_words(self) -> str:
+        """How the dose volume is drawn: "the 10 mL syringe (0.2 mL marks)", or the split across syringes
+        ("2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)");
+        "" without a syringe table. The one wording for screen, sheet, label and CLI."""
+        if self.split_draw:
+            return parts_words(self.draw_parts)
+        return syringe_words(self.draw_syringe_ml, self.draw_graduation_ml) if self.draw_syringe_ml else ""
+
     def _draw_text(self) -> str:
-        return f" with {syringe_words(self.draw_syringe_ml, self.draw_graduation_ml)}" if self.draw_syringe_ml else ""
+        if self.split_draw:
+            return f" in {self.draw_words()}"
+        return f" with {self.draw_words()}" if self.draw_syringe_ml else ""
 
     def _dose_text(self) -> str:
         if self.dose_cap_mg is not None and self.calculated_dose_mg > self.dose_cap_mg:
@@ -534,12 +567,20 @@ def calculate_dose(
         warnings.append(
             f"calculated dose {format_dose(dose_before_draw)}; drawn {format_amount(withdraw, 'mL')} "
             # to the 0.001 mg a 0.1 mL mark holds (0.025 mg), so that the note never disagrees with its volume
-            f"{draw.describe()} = {format_amount(dose, 'mg', 3)} "
+            f"{'' if draw.fills > 1 else draw.describe() + ' '}= {format_amount(dose, 'mg', 3)} "
             f"({'+' if draw_change_pct > 0 else ''}{format_number(draw_change_pct, 1)}%), the dose given and billed"
         )
     if draw.fills > 1:
         warnings.append(
-            f"{format_amount(withdraw, 'mL')} is more than the largest draw syringe holds: drawn in {draw.fills} fills {draw.describe()}"
+            f"drawn {draw.describe()}: one syringe cannot read "
+            f"{format_amount(dose_before_draw / reconstituted, 'mL')} within the site's draw tolerance "
+            f"({format_number(policy.draw_tolerance_percent, 2)}%)"
+        )
+    if not draw.within_tolerance:
+        hard_stops.append(
+            f"draw-tolerance: {format_amount(dose_before_draw / reconstituted, 'mL')} cannot be drawn within the site's draw "
+            f"tolerance ({format_number(policy.draw_tolerance_percent, 2)}%) with its syringes; the closest is "
+            f"{format_amount(withdraw, 'mL')} {draw.describe()}. Add a finer syringe to the site's table or refer to the pharmacist."
         )
     vials = int((dose / vial_mg).to_integral_value(rounding=ROUND_CEILING)) if dose > 0 else 0
 
@@ -604,6 +645,11 @@ def calculate_dose(
     if "children.allowed" in monograph.facts and age_years is not None and age_years < policy.adult_from_age_years:
         used.append(monograph.fact("children.allowed"))
     pending = [f"{f.path}: {f.citation}" for f in used if f.verify]
+    if draw.parts and policy.draw_tolerance_verify:
+        pending.append(
+            f"site.draw_tolerance: the site's default draw tolerance, {format_number(policy.draw_tolerance_percent, 2)}% "
+            "(site-defaults.toml [draw] tolerance, program design)"
+        )
 
     return DoseCalculation(
         height_text=height.text,
@@ -628,6 +674,8 @@ def calculate_dose(
         draw_syringe_ml=draw.capacity_ml,
         draw_graduation_ml=draw.graduation_ml,
         draw_change_pct=draw_change_pct,
+        draw_parts=[part.to_dict() for part in draw.parts],
+        draw_tolerance_pct=policy.draw_tolerance_percent if draw.parts else 0.0,
         vials=vials,
         vial_mg=float(vial_mg),
         reconstitution_ml_per_vial=monograph.magnitude("reconstitution.diluent_volume_per_vial", "mL"),
@@ -662,13 +710,33 @@ def calculate_dose(
 
 
 @dataclass(frozen=True)
+class DrawPart:
+    """One syringe of a draw: the volume read on it, and the syringe (its capacity and marks)."""
+
+    volume_ml: Decimal
+    capacity_ml: float
+    graduation_ml: float
+
+    @property
+    def full(self) -> bool:
+        return self.volume_ml == _dec(self.capacity_ml)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"volume_ml": float(self.volume_ml), "syringe_ml": self.capacity_ml, "graduation_ml": self.graduation_ml}
+
+
+@dataclass(frozen=True)
 class Draw:
     volume_ml: Decimal
-    capacity_ml: float  # 0 when the site has no syringe table
+    capacity_ml: float  # the first (largest) syringe's; 0 when the site has no syringe table
     graduation_ml: float
-    fills: int
+    fills: int  # how many syringes
+    parts: tuple[DrawPart, ...] = ()
+    within_tolerance: bool = True
 
     def describe(self) -> str:
+        if len(self.parts) > 1:
+            return "in " + parts_words([p.to_dict() for p in self.parts])
         return f"on {syringe_words(self.capacity_ml, self.graduation_ml)}" if self.capacity_ml else ""
 
 
@@ -677,36 +745,122 @@ def syringe_words(capacity_ml: float, graduation_ml: float) -> str:
     return f"the {format_amount(capacity_ml, 'mL')} syringe ({format_amount(graduation_ml, 'mL')} marks)"
 
 
+def parts_words(parts: list[dict[str, float]]) -> str:
+    """ "2 syringes: 10 mL (the 10 mL syringe, full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)": the one
+    wording of a draw split across syringes, on screen, sheet, label and CLI."""
+    words = []
+    for part in parts:
+        full = part["volume_ml"] == part["syringe_ml"]
+        words.append(
+            f"{format_amount(part['volume_ml'], 'mL')} (the {format_amount(part['syringe_ml'], 'mL')} syringe, "
+            + ("drawn full" if full else f"{format_amount(part['graduation_ml'], 'mL')} marks") + ")"
+        )
+    return f"{len(parts)} syringes: " + " + ".join(words)
+
+
 def draw_tolerance_mg(calculation: DoseCalculation) -> float:
-    """How far a drawn dose may sit from BSA × mg/m² because of the draw syringe alone: half a mark
-    of the reconstituted solution (0 when no syringe table rounded the draw). Every check that
-    recomputes the dose from the order (the blind double check, the course) allows it."""
+    """How far a drawn dose may sit from BSA × mg/m² because of the draw syringes alone: the site's draw
+    tolerance (or the change the draw made, when larger: the finest syringe's half mark for a tiny
+    volume). A calculation from before the tolerance (draw_tolerance_pct 0) allowed half a mark of its
+    one syringe. Every check that recomputes the dose from the order (the blind double check, the
+    course) allows it."""
+    if calculation.draw_tolerance_pct:
+        return max(abs(calculation.dose_mg - calculation.dose_before_draw_mg),
+                   calculation.draw_tolerance_pct / 100 * calculation.dose_before_draw_mg)
     return calculation.draw_graduation_ml / 2 * calculation.reconstituted_mg_per_ml
 
 
 def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> Decimal:
     """The NaCl added up to the total's mark, as the draw syringe table reads that volume: the smallest
-    bench syringe holding the saline, at its nearest mark (the one rounding every drawn volume gets).
+    bench syringe holding the saline, at its nearest mark. It is only 'about': the pump syringe is
+    filled to the total's mark, so no split is needed for it (the drug's dose is not in it).
     Read on the syringe holding the total instead, 2.5 mL of saline became 'about 2.6 mL' on 0.2 mL
     marks while the 3 mL syringe that draws it reads 2.5 mL exactly."""
-    return _draw(nacl_ml, policy).volume_ml if nacl_ml > 0 else nacl_ml
+    if nacl_ml <= 0:
+        return nacl_ml
+    syringes = policy.draw_syringes
+    if not syringes:
+        return _quantize(nacl_ml, _dec(policy.volume_precision_ml))
+    syringe = next((s for s in syringes if _dec(s.capacity_ml) >= nacl_ml), syringes[-1])
+    return _quantize(nacl_ml, _dec(syringe.graduation_ml))
+
+
+def _on_marks(volume: Decimal, syringe: DrawSyringe, most: Decimal | None) -> Decimal:
+    """The volume at the syringe's nearest mark (half a mark up), never above `most`."""
+    marked = _quantize(volume, _dec(syringe.graduation_ml))
+    if most is not None and marked > most:
+        marked = _quantize(most, _dec(syringe.graduation_ml), ROUND_FLOOR)
+    return marked
+
+
+def _lead_parts(syringes: tuple[DrawSyringe, ...], count: int, exact: Decimal) -> Iterator[tuple[tuple[DrawPart, ...], Decimal]]:
+    """Every choice of `count` syringes, largest first (repeats allowed), each drawn full or to its last mark
+    below what is left, holding less than `exact` together: the parts before the remainder."""
+    ordered = tuple(sorted(syringes, key=lambda s: -s.capacity_ml))
+
+    def extend(start: int, left: int, total: Decimal, chosen: tuple[DrawPart, ...]) -> Iterator[tuple[tuple[DrawPart, ...], Decimal]]:
+        if left == 0:
+            yield chosen, total
+            return
+        for index in range(start, len(ordered)):
+            syringe = ordered[index]
+            capacity = _dec(syringe.capacity_ml)
+            below = _quantize(exact - total, _dec(syringe.graduation_ml), ROUND_FLOOR)
+            for volume in sorted({capacity, below}, reverse=True):
+                if 0 < volume <= capacity and total + volume < exact:
+                    part = DrawPart(volume, syringe.capacity_ml, syringe.graduation_ml)
+                    yield from extend(index, left - 1, total + volume, (*chosen, part))
+
+    yield from extend(0, count, Decimal(0), ())
 
 
 def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None, whole_vials: bool = False) -> Draw:
-    """The smallest bench syringe that holds the volume, and the volume at its nearest mark (half a
-    mark rounds up). A volume beyond the largest syringe is drawn in several fills of it, read to its
-    marks. Without a syringe table only the site's volume precision applies."""
+    """The fewest syringes that draw the volume within the site's draw tolerance, each read to its own
+    marks: one syringe (the smallest that holds it, at its nearest mark, half a mark up) when that is
+    close enough; else syringes drawn full (largest first) and the remainder on the smallest syringe
+    that holds it. Among draws of as many syringes, the one closest to the volume. A 10.5 mL draw was
+    read to the 20 mL syringe's 1 mL marks as 11 mL (+4.8% of the dose, pharmacist review); it is now
+    the 10 mL syringe drawn full and 0.5 mL on the 1 mL syringe.
+
+    The tolerance is the site's percentage of the volume, or half a mark of the smallest syringe when
+    that is more (nothing on the bench reads a tiny volume closer). A capped dose is never drawn above
+    `most_ml`. Without a syringe table only the site's volume precision applies."""
     syringes = policy.draw_syringes
     if not syringes or exact_ml <= 0:
         return Draw(_quantize(exact_ml, _dec(policy.volume_precision_ml)), 0.0, 0.0, 1)
-    syringe = next((s for s in syringes if _dec(s.capacity_ml) >= exact_ml), syringes[-1])
     if whole_vials:
         return Draw(exact_ml, 0.0, 0.0, 1)
-    volume = _quantize(exact_ml, _dec(syringe.graduation_ml))
-    if most_ml is not None and volume > most_ml:
-        volume = _quantize(most_ml, _dec(syringe.graduation_ml), ROUND_FLOOR)
-    fills = int((volume / _dec(syringe.capacity_ml)).to_integral_value(rounding=ROUND_CEILING))
-    return Draw(volume, syringe.capacity_ml, syringe.graduation_ml, max(fills, 1))
+    tolerance = max(exact_ml * _dec(policy.draw_tolerance_percent) / 100, _dec(syringes[0].graduation_ml) / 2)
+    smallest = _dec(syringes[0].capacity_ml)
+    # Enough syringes for the smallest one, drawn full, to bring any remainder within its marks.
+    most_syringes = int((exact_ml / smallest).to_integral_value(rounding=ROUND_CEILING)) + 1
+    best: tuple[tuple[Decimal, int, Decimal], tuple[DrawPart, ...]] | None = None
+    for count in range(1, most_syringes + 1):
+        found: tuple[tuple[Decimal, int, Decimal], tuple[DrawPart, ...]] | None = None
+        for lead, total in _lead_parts(syringes, count - 1, exact_ml):
+            remainder = exact_ml - total
+            # The smallest syringe that holds the rest, or the largest to its top mark (20.04 mL is 20 mL, -0.2%).
+            holder = next((s for s in syringes if _dec(s.capacity_ml) >= remainder), syringes[-1])
+            most = _dec(holder.capacity_ml) if most_ml is None else min(_dec(holder.capacity_ml), most_ml - total)
+            marked = _on_marks(remainder, holder, most)
+            if marked <= 0:
+                continue  # the remainder is below the holder's first mark: a draw of fewer syringes
+            parts = (*lead, DrawPart(marked, holder.capacity_ml, holder.graduation_ml))
+            error = abs(total + marked - exact_ml)
+            # As close as can be; then syringes drawn full (read at their top mark, the simplest), and
+            # the most volume in the first syringes.
+            key = (error, sum(not p.full for p in lead), -total)
+            if found is None or key < found[0]:
+                found = (key, parts)
+        if found is not None and found[0][0] <= tolerance:
+            best = found
+            break
+        if found is not None and (best is None or found[0][0] < best[0][0]):
+            best = found
+    assert best is not None  # the smallest syringe alone always draws something
+    error, parts = best[0][0], best[1]
+    volume = sum((p.volume_ml for p in parts), Decimal(0))
+    return Draw(volume, parts[0].capacity_ml, parts[0].graduation_ml, len(parts), parts, error <= tolerance)
 
 
 @dataclass(frozen=True)
@@ -770,6 +924,7 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
     # the least fluid for a small child, still measurable on the pump syringe.
     step = _dec(policy.syringe_volume_step_ml)
     volume = max(_quantize(dose / _dec(syringe_max), step, ROUND_CEILING), _quantize(withdraw, step, ROUND_CEILING), step)
+    volume = _pump_mark(volume, step, policy)
     hours = _dec(monograph.magnitude("syringe.infusion_duration", "hour"))
     rate = _quantize(volume / hours, Decimal("0.1"))
     return Container(
@@ -778,6 +933,22 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
         + (("syringe.dose_below",) if syringe_below else ()),
         float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
     )
+
+
+def _pump_mark(volume: Decimal, step: Decimal, policy: SitePolicy) -> Decimal:
+    """The least volume from `volume` on, on the site's step, that the syringe holding it can be filled to:
+    a mark of the smallest syringe of the site's table that holds it. A half-mL step put 4.5 mL on the
+    10 mL syringe's 0.2 mL marks and 16.5 mL on the 20 mL syringe's 1 mL marks, where no line is."""
+    syringes = policy.draw_syringes
+    if not syringes or volume > _dec(syringes[-1].capacity_ml):
+        return volume
+    candidate = volume
+    while candidate <= _dec(syringes[-1].capacity_ml):
+        holder = next(s for s in syringes if _dec(s.capacity_ml) >= candidate)
+        if candidate % _dec(holder.graduation_ml) == 0:
+            return candidate
+        candidate += step
+    return volume
 
 
 def _age_check(date_of_birth: date | None, dose_date: date | None, monograph: Monograph, hard_stops: list[str]) -> int | None:

@@ -90,6 +90,10 @@ class SitePolicy:
     override_reason_min_chars: int = 10
     # Smallest first. Empty: the volume is only rounded to volume_precision_ml.
     draw_syringes: tuple[DrawSyringe, ...] = ()
+    # How far the drawn volume (so the dose given) may sit from the calculated one, in percent: beyond
+    # it the draw is split across syringes. Never less than half a mark of the smallest syringe.
+    draw_tolerance_percent: float = 1.0
+    draw_tolerance_verify: bool = False  # the default awaits a pharmacist's review; a site's own value does not
     # The monograph id a command works on when none is given and several are installed ("" = ask).
     default_drug: str = ""
     # Issue 16: the oldest CBC, liver tests and VOD/SOS check that count for the next dose.
@@ -127,6 +131,8 @@ def site_defaults() -> SitePolicy:
             infusion_minimum_tolerance=timedelta(minutes=_value(raw["administration"]["infusion_minimum_tolerance"], "minute")),
             override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
+            draw_tolerance_percent=_value(raw["draw"]["tolerance"], "percent"),
+            draw_tolerance_verify=bool(raw["draw"]["tolerance"].get("verify", False)),
             default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
             lab_max_age_hours=int(_value(raw["labs"]["max_age"], "hour")),
             ecg_every_days=int(_value(raw["labs"]["ecg_every"], "day")),

@@ -64,6 +64,7 @@ NUMBER_FIELDS = {
     "lab_max_age_hours": ("policies", "Labs valid fo&r", "hours (CBC, liver tests, VOD/SOS check before a dose)"),
     "ecg_every_days": ("policies", "Repeat &ECG and electrolytes", "days (0: at baseline only)"),
     "draw_syringes": ("policies", "Draw s&yringes", "capacity:graduation in mL, smallest first"),
+    "draw_tolerance_percent": ("policies", "Draw &tolerance", "% (beyond it the draw is split across syringes)"),
 }
 
 

@@ -150,6 +150,7 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "blast_count_max_age_hours": (_whole(1, 336, "hours"), "oldest circulating blast count that clears the first dose"),
     "ecg_every_days": (_whole(0, 365, "days"), "repeat ECG and electrolytes before a dose when older than this (0: baseline only)"),
     "draw_syringes": (parse_draw_syringes, "syringes that draw the dose, capacity:graduation in mL"),
+    "draw_tolerance_percent": (_percent(0, 5), "how far the drawn dose may be from the calculated one before the draw is split across syringes"),
     "lab_max_age_hours": (_whole(1, 336, "hours"), "oldest CBC, liver tests and VOD/SOS check that count for the next dose"),
     "interchange_mode": (_choice(("off", "folder", "mllp")), "when an infusion ends: send nothing, write to a folder, or send over MLLP"),
     "interchange_format": (_choice(("hl7v2", "fhir")), "message format sent when an infusion ends (MLLP: hl7v2)"),
@@ -229,6 +230,7 @@ class Settings:
             "blast_count_max_age_hours": policy.blast_count_max_age_hours,
             "lab_max_age_hours": policy.lab_max_age_hours,
             "draw_syringes": draw_syringes_text(policy.draw_syringes),
+            "draw_tolerance_percent": policy.draw_tolerance_percent,
             "ecg_every_days": policy.ecg_every_days,
             **{key: int(getattr(policy, field).total_seconds() // 60) for key, field in _MINUTE_SETTINGS.items()},
             "override_reason_min_chars": policy.override_reason_min_chars,
@@ -253,6 +255,12 @@ def _apply_setting(changes: dict[str, Any], key: str, value: Any) -> None:
 
         pairs = [part.split(":") for part in parse_draw_syringes(key, value).split(", ")]
         changes["draw_syringes"] = tuple(DrawSyringe(float(c), float(g)) for c, g in pairs)
+    elif key == "draw_tolerance_percent":
+        number = float(value)
+        if isinstance(value, bool) or not 0 <= number <= 100:
+            raise ValueError(f"{str(value)[:40]!r} is not a percentage")
+        # The site's pharmacist set it: no longer the program's default awaiting review.
+        changes.update(draw_tolerance_percent=number, draw_tolerance_verify=False)
     elif key in {f.name for f in dataclasses.fields(SitePolicy)}:
         changes[key] = value
 

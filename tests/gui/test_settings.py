@@ -224,9 +224,22 @@ def test_the_draw_syringes_and_the_labs_window_are_edited_and_drive_the_dose(qtb
     assert [(s.capacity_ml, s.graduation_ml) for s in policy.draw_syringes] == [(1, 0.01), (10, 0.5)]
     assert policy.lab_max_age_hours == 48
     assert field.edit.text() == "1:0.01, 10:0.5"
-    # 1.8 m² x 0.8 mg/m² = 1.44 mg = 5.76 mL: the 10 mL syringe's 0.5 mL marks give 6 mL (1.5 mg).
+    # 1.82 m² x 0.8 mg/m² = 1.46 mg = 5.84 mL: the 10 mL syringe's 0.5 mL marks give 6 mL (1.5 mg, +2.7%),
+    # beyond the 1% draw tolerance: 5.5 mL on the 10 mL syringe and 0.34 mL on the 1 mL syringe.
     calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
-    assert calc.withdraw_ml == 6.0 and calc.dose_mg == 1.5
+    assert calc.withdraw_ml == 5.84 and calc.dose_mg == 1.46
+    assert [(p["volume_ml"], p["syringe_ml"]) for p in calc.draw_parts] == [(5.5, 10.0), (0.34, 1.0)]
+    # A site that accepts 3% draws it on the one syringe.
+    tolerance = dialog.numbers["draw_tolerance_percent"]
+    assert tolerance.edit.text() == "1"
+    retype(qtbot, tolerance.edit, "7")
+    click(qtbot, dialog.save_button)
+    assert "must be 0 to 5 percent" in (tolerance.message.text() + dialog.message.text())
+    retype(qtbot, tolerance.edit, "3")
+    click(qtbot, dialog.save_button)
+    assert service.settings().policy.draw_tolerance_percent == 3.0
+    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
+    assert calc.withdraw_ml == 6.0 and calc.dose_mg == 1.5 and len(calc.draw_parts) == 1
 
 
 def test_two_stations_editing_one_setting_the_second_is_told_who_changed_it_and_nothing_is_overwritten(qtbot, service, data_dir, clock, pharmacist):
