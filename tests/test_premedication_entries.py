@@ -427,3 +427,17 @@ def test_iv_acetaminophen_brands_add_up_with_acetaminophen():
         total = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=5), drug_class="antipyretic", drug=brand,
                              dose="1000 mg", other=True, dose_checked=True)
         assert total.code in ("premedication_other_is_listed", "premedication_total_above_limit"), brand
+
+
+def test_the_premedication_classes_are_read_in_one_place():
+    """The classes the drug asks for were read and lower-cased anew at six places of the domain (and
+    without lower-casing on the chair): Monograph.premedication_classes() is the one reading."""
+    from pathlib import Path
+
+    from tests.drugs import BESPONSA, MYLOTARG
+
+    root = Path(__file__).resolve().parents[1] / "infusion_app"
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if 'items("premedication.classes")' in p.read_text(encoding="utf-8"))
+    assert readers == ["domain/monograph.py"]
+    for drug in (BESPONSA, MYLOTARG):
+        assert drug.premedication_classes() == [str(c).strip().lower() for c in drug.items("premedication.classes")]

@@ -246,6 +246,11 @@ class Monograph:
             self._premedication_drugs = drugs
         return list(self._premedication_drugs)
 
+    def premedication_classes(self) -> list[str]:
+        """The premedication classes asked for before a dose, lower case (as a recorded class is
+        compared), in the file's order."""
+        return [str(c).strip().lower() for c in self.items("premedication.classes")]
+
     def deadline_rule(self, key: str) -> DeadlineRule:
         """What the deadline `key` governs ([deadlines] in the monograph file)."""
         node = self.raw.get("deadlines", {}).get(key)

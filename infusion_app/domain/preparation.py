@@ -311,7 +311,7 @@ def _aware(instant: object, field_name: str) -> datetime:
 
 
 def _validate_premedication(event: Event, monograph: Monograph) -> None:
-    classes = [str(c).lower() for c in monograph.items("premedication.classes")]
+    classes = monograph.premedication_classes()
     drug_class = str(event.details.get("drug_class", "")).strip().lower()
     if drug_class not in classes:
         raise ValidationError("drug_class", f"must be one of {', '.join(classes)}")
@@ -615,7 +615,7 @@ def _check_administration(
     if event.type != EventType.INFUSION_STARTED:
         return
     line = Timeline.of(prep.events)
-    required = [str(c).lower() for c in monograph.items("premedication.classes")]
+    required = monograph.premedication_classes()
     missing = [c for c in required if c not in line.premedicated_classes]
     if missing:
         raise StepRefused(
@@ -726,7 +726,7 @@ def premedication_correction_refusal(prep: Preparation, number: int, actor: User
 def premedication_missing(prep: Preparation, monograph: Monograph) -> list[str]:
     """The premedication classes of the drug not yet recorded for this dose, in the monograph's order."""
     done = Timeline.of(prep.events).premedicated_classes
-    return [c for c in (str(c).lower() for c in monograph.items("premedication.classes")) if c not in done]
+    return [c for c in monograph.premedication_classes() if c not in done]
 
 
 def premedication_given(prep: Preparation) -> list[Event]:
@@ -973,9 +973,8 @@ def _time_breaches(
     rank = _RANK.get(event.type)
     if rank is None:
         return []
-    deadlines: list[Deadline] = compute_deadlines(
-        prep.events, monograph, event.at, policy.warning_lead_time, infusion_duration_of(prep, monograph)
-    )
+    duration = infusion_duration_of(prep, monograph)
+    deadlines: list[Deadline] = compute_deadlines(prep.events, monograph, event.at, policy.warning_lead_time, duration)
     found: list[Breach] = []
     for d in deadlines:
         mark = d.review_mark
@@ -1004,9 +1003,10 @@ def _time_breaches(
     if now > event.at:
         # The limits this step starts (a reconstitution's dilute-by, a dilution's start-by) may have
         # passed before it was entered: then the product was expired when the program learnt of it.
+        # They exist only with the step among the events (and a step may move an instant), so this
+        # second reckoning is of another event list, not the same deadlines again.
         before = {d.key for d in deadlines}
-        started = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time,
-                                    infusion_duration_of(prep, monograph))
+        started = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration)
         for d in started:
             if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
                 found.append(Breach(
@@ -1060,7 +1060,7 @@ def _premedication_too_old(prep: Preparation, event: Event, monograph: Monograph
     if event.type != EventType.PREMEDICATION or Timeline.of(prep.events).infusion_started is not None:
         return None
     drug_class = str(event.details.get("drug_class", "")).strip().lower()
-    if drug_class not in [str(c).lower() for c in monograph.items("premedication.classes")]:
+    if drug_class not in monograph.premedication_classes():
         return None  # the class is refused as input, with its own message
     window, why = premedication_window_for(drug_class, monograph, policy)
     if event.at >= now - window:
@@ -1225,7 +1225,7 @@ def current_step(prep: Preparation, monograph: Monograph | None = None) -> str:
     if line.dispensed is None:
         return "dispense"
     monograph = monograph or _monograph_for(prep)
-    required = {str(c).lower() for c in monograph.items("premedication.classes")}
+    required = set(monograph.premedication_classes())
     if not required <= line.premedicated_classes:
         return "premedicate"
     return "start infusion"
@@ -1241,7 +1241,7 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
     if kind == EventType.DILUTED:
         details = {"storage": "room"}
     elif kind == EventType.PREMEDICATION:
-        classes = [str(c).lower() for c in monograph.items("premedication.classes")]
+        classes = monograph.premedication_classes()
         done = Timeline.of(prep.events).premedicated_classes
         missing = [c for c in classes if c not in done] or classes
         drug = next((d for d in monograph.premedication_drugs() if d.drug_class == missing[0]), None)

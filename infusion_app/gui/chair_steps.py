@@ -248,7 +248,7 @@ class PremedicationStep(ChairStep):
         grid.setColumnStretch(1, 3)
         grid.setColumnStretch(2, 2)
         grid.setColumnStretch(3, 2)
-        classes = [str(c) for c in monograph.items("premedication.classes")]
+        classes = monograph.premedication_classes()
         self.rows = {}
         for index, drug_class in enumerate(classes):
             row = PremedicationRow(drug_class, monograph, grid, 1 + index * 2, self.rows_holder, theme.ROW_POINT_SIZE)

@@ -129,7 +129,7 @@ def _worksheet(monograph: Monograph, s, width: float) -> list:
     vials = [[_p("Vial", s["bold"]), _p("Lot", s["bold"]), _p("Expiry", s["bold"])]]
     vials += [[_p(str(n), s["body"]), "", ""] for n in range(1, 7)]
     premeds = [[_p("Premedication class, when", s["bold"]), _p("Drug, dose, time given", s["bold"]), _p("Nurse", s["bold"])]]
-    premeds += [[_p(f"{c}: {_premedication_timing(monograph, str(c), short=True)}", s["small"]), "", ""] for c in monograph.items("premedication.classes")]
+    premeds += [[_p(f"{c}: {_premedication_timing(monograph, str(c), short=True)}", s["small"]), "", ""] for c in monograph.premedication_classes()]
     chair = [[_p("At the chair", s["bold"]), _p("Date, time", s["bold"]), _p("Nurse", s["bold"])]]
     chair += [[_p(f, s["body"]), "", ""] for f in (
         "Patient confirmed by two identifiers (name + DOB or MRN)", "Bag from fridge (if refrigerated)",
@@ -226,7 +226,7 @@ def _filter_text(monograph: Monograph) -> str:
 
 
 def _premedication_step(monograph: Monograph) -> str:
-    classes = "; ".join(f"{c} {_premedication_timing(monograph, str(c))}" for c in monograph.items("premedication.classes"))
+    classes = "; ".join(f"{c} {_premedication_timing(monograph, str(c))}" for c in monograph.premedication_classes())
     every = " before every dose" if monograph.flag("premedication.before_every_dose") else ""
     return f"8. Premedication{every}: {classes}."
 

@@ -413,7 +413,7 @@ def _policy_block(decision: Any) -> PolicyBlock | None:
 def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -> list[PremedicationRow]:
     given = premedication_given(prep)
     rows: list[PremedicationRow] = []
-    for drug_class in monograph.items("premedication.classes"):
+    for drug_class in monograph.premedication_classes():
         matching = [e for e in given if str(e.details.get("drug_class", "")).lower() == drug_class.lower()]
         if not matching:
             rows.append(PremedicationRow(drug_class.capitalize()))
