@@ -3,20 +3,18 @@ order for another drug is neither judged by it nor linked to it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from infusion_app.domain import course as rules
-from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.course import CourseBlocked
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.preparation import StepRefused
-from infusion_app.domain.records import Patient, Role
-from infusion_app.service import open_service
-from infusion_app.service.course import CourseService
+from infusion_app.domain.records import Patient
+from tests.course_helpers import course_services
 from tests.drugs import BESPONSA, MYLOTARG
 
 D = date.fromisoformat
@@ -25,17 +23,11 @@ PATIENT = Patient("Doe, Jane", "MRN001", D("1970-01-01"))
 
 @pytest.fixture
 def services(tmp_path):
-    clock = FakeClock(datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc))
-    service = open_service(data_dir=tmp_path, clock=clock)
-    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
-    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
-    service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
-    courses = CourseService(service)
-    courses.new_course("MRN001", False, "Pat Pharmacist")
-    courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
-    courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
-    yield service, courses
-    service.close()
+    with course_services(tmp_path) as (service, courses, _clock):
+        courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
+        courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+        yield service, courses
 
 
 def test_a_mylotarg_order_is_not_judged_by_the_patients_besponsa_course(services):

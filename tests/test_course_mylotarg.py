@@ -4,19 +4,17 @@ and judging a MYLOTARG order of its patient; no BESPONSA rule or wording in it."
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 
 from infusion_app.domain import course as rules
-from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.course import CourseBlocked
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.preparation import StepRefused
-from infusion_app.domain.records import Patient, Role
-from infusion_app.service import open_service
-from infusion_app.service.course import CourseService
+from infusion_app.domain.records import Patient
+from tests.course_helpers import course_services
 from tests.drugs import BESPONSA, MYLOTARG
 from tests.lab_helpers import NORMAL
 
@@ -27,13 +25,8 @@ BESPONSA_WORDS = ("BESPONSA", "inotuzumab", "CR/CRi", "CRi", "HSCT")
 
 @pytest.fixture
 def services(tmp_path):
-    clock = FakeClock(datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc))
-    service = open_service(data_dir=tmp_path, clock=clock)
-    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
-    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
-    service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
-    yield service, CourseService(service), clock
-    service.close()
+    with course_services(tmp_path) as found:
+        yield found
 
 
 def _labs(courses, clock, first=False):

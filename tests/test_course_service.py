@@ -6,15 +6,14 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.course import CourseBlocked
 from infusion_app.domain.dose_modification import interruption_advice
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.ports import ConcurrentChange
 from infusion_app.domain.preparation import Override, StepRefused
-from infusion_app.domain.records import Role
 from infusion_app.service import open_service
 from infusion_app.service.course import CourseNotFound, CourseService
+from tests.course_helpers import course_services
 from tests.drugs import BESPONSA
 
 D = date.fromisoformat
@@ -32,13 +31,8 @@ def _labs_on_file(courses, user="Nina Nurse", mrn="MRN001", kinds=("cbc", "liver
 
 @pytest.fixture
 def services(tmp_path):
-    clock = FakeClock(datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc))
-    service = open_service(data_dir=tmp_path, clock=clock)
-    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
-    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
-    service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
-    yield service, CourseService(service), clock
-    service.close()
+    with course_services(tmp_path) as found:
+        yield found
 
 
 def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_path):

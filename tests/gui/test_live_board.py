@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from infusion_app.domain.clock import FakeClock
@@ -17,10 +18,12 @@ from tests.prep_helpers import verify_order
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 
 
-def test_a_step_at_the_bench_reaches_the_chairs_board_without_the_ticker(qtbot, tmp_path, postgres_url):
-    clock = FakeClock(T0)
-    bench = open_service(data_dir=tmp_path, database=postgres_url, clock=clock, station="bench")
-    chair = open_service(data_dir=tmp_path, database=postgres_url, clock=clock, station="chair")
+@contextmanager
+def two_stations(data_dir, url, clock):
+    """A bench and a chair on one server, with a preparation verified at the bench: (bench, chair,
+    its id, the technician). The setup the board tests repeated."""
+    bench = open_service(data_dir=data_dir, database=url, clock=clock, station="bench")
+    chair = open_service(data_dir=data_dir, database=url, clock=clock, station="chair")
     try:
         paul = bench.add_user("Paul Pharm", Role.PHARMACIST, "222222")
         bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
@@ -28,23 +31,28 @@ def test_a_step_at_the_bench_reaches_the_chairs_board_without_the_ticker(qtbot, 
         status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
         bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
         verify_order(bench, status.id)
+        yield bench, chair, status.id, tina
+    finally:
+        bench.close()
+        chair.close()
+
+
+def test_a_step_at_the_bench_reaches_the_chairs_board_without_the_ticker(qtbot, tmp_path, postgres_url):
+    with two_stations(tmp_path, postgres_url, FakeClock(T0)) as (bench, chair, prep_id, tina):
         window = MainWindow(chair, chair.user("Tina Tech"), repaint_ms=600_000, sound=False)  # the ticker never fires here
         qtbot.addWidget(window)
         window.show()
 
         def step_of_board() -> str:
-            return next(row.step_text for row in window.board.board_model.rows() if row.preparation_id == status.id)
+            return next(row.step_text for row in window.board.board_model.rows() if row.preparation_id == prep_id)
 
         before = step_of_board()
-        bench.record_event(status.id, E.RECONSTITUTED, tina)
+        bench.record_event(prep_id, E.RECONSTITUTED, tina)
         # Only the database's notification can bring the step here: the ticker never fires. How
         # fast it arrives is measured by packaging/benchmarks/bench_stations.py, not asserted
         # here (a wall-clock bound failed CI on a loaded 2-core machine).
         qtbot.waitUntil(lambda: step_of_board() != before, timeout=15_000)
         window.close()
-    finally:
-        bench.close()
-        chair.close()
 
 
 class ReadServerClock:
@@ -96,26 +104,18 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
 
     cluster, url = own_server
     clock = FakeClock(T0)
-    bench = open_service(data_dir=tmp_path, database=url, clock=clock, station="bench")
-    chair = open_service(data_dir=tmp_path, database=url, clock=clock, station="chair")
-    try:
-        paul = bench.add_user("Paul Pharm", Role.PHARMACIST, "222222")
-        bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
-        tina = bench.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)
-        status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
-        bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
-        verify_order(bench, status.id)
-        bench.record_event(status.id, E.RECONSTITUTED, tina)  # a clock is running: reconstituted-by
+    with two_stations(tmp_path, url, clock) as (bench, chair, prep_id, tina):
+        bench.record_event(prep_id, E.RECONSTITUTED, tina)  # a clock is running: reconstituted-by
         window = MainWindow(chair, chair.user("Tina Tech"), repaint_ms=600_000, sound=False)
         qtbot.addWidget(window)
         window.show()
 
         def row():
-            return next(r for r in window.board.board_model.rows() if r.preparation_id == status.id)
+            return next(r for r in window.board.board_model.rows() if r.preparation_id == prep_id)
 
         assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
         live_countdown, deadline_at = row().countdown_text, row().deadline_at
-        wizard = window._open_wizard(status.id)  # the bench wizard, a window of its own
+        wizard = window._open_wizard(prep_id)  # the bench wizard, a window of its own
         strip = window._alarm_strips[-1]
         assert not strip.isVisible()
         cluster.pause()
@@ -133,10 +133,10 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         window._tick()
         assert row().now == clock.now()
         with pytest.raises(NotLive, match="nothing was stored or queued"):  # what the chair's own step gets
-            chair.record_event(status.id, E.DILUTED, tina, details={"storage": "room"})
+            chair.record_event(prep_id, E.DILUTED, tina, details={"storage": "room"})
 
         cluster.resume()
-        bench.record_event(status.id, E.DILUTED, tina, details={"storage": "room"})  # at the bench, meanwhile
+        bench.record_event(prep_id, E.DILUTED, tina, details={"storage": "room"})  # at the bench, meanwhile
         clock.advance(seconds=60)  # past the backoff
         window._tick()
         assert not window.connection_banner.isVisible() and window.new_button.isEnabled()
@@ -144,12 +144,9 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         wizard.close()
         assert row().step_text != offline.step_text  # reloaded: the bench's step is shown
         before = row().step_text
-        bench.record_event(status.id, E.VERIFIED, bench.user("Paul Pharm"), details=checked_entries(bench, status.id))
+        bench.record_event(prep_id, E.VERIFIED, bench.user("Paul Pharm"), details=checked_entries(bench, prep_id))
         qtbot.waitUntil(lambda: row().step_text != before, timeout=3000)  # listening again: no tick needed
         window.close()
-    finally:
-        bench.close()
-        chair.close()
 
 
 
