@@ -338,3 +338,19 @@ def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, 
     assert code == 0 and shown["monograph"]["id"] == "gemtuzumab-ozogamicin"
     code, _, err = run(capsys, monkeypatch, "111111", *[a for a in argv if a not in ("--regimen", "fractionated")])
     assert code == 2 and "invalid regimen:" in err
+
+
+def test_prep_new_json_gives_a_split_draw_and_bills_the_dose_drawn(data, capsys, monkeypatch):
+    # Pharmacist review: 10.5 mg of MYLOTARG (1 mg/mL) was drawn as 11 mL on the 20 mL syringe's 1 mL marks
+    # (+4.8%) and billed 110 units; it is the 10 mL syringe full + 0.5 mL on the 1 mL syringe, 105 units.
+    argv = ["prep", "new", *PATIENT, "--height", "175 cm", "--weight", "63 kg", "--cycle", "1", "--day", "1",
+            "--drug", "gemtuzumab-ozogamicin", "--regimen", "single-agent", "--user", "tina", "--json", "--data-dir", str(data)]
+    code, out, err = run(capsys, monkeypatch, "111111", *argv)
+    assert code == 0, err
+    calculation = json.loads(out)["calculation"]
+    assert (calculation["dose_mg"], calculation["withdraw_ml"], calculation["billing_units_administered"]) == (10.5, 10.5, 105)
+    assert (calculation["draw_syringe_ml"], calculation["draw_graduation_ml"]) == (10.0, 0.2)  # the first syringe
+    assert calculation["draw_parts"] == [{"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2},
+                                         {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", json.loads(out)["id"], "--json", "--data-dir", str(data))
+    assert code == 0 and "draw_parts" in out

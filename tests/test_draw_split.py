@@ -205,3 +205,40 @@ def test_every_dose_in_the_labels_range_draws_within_tolerance(drug, fraction):
         if abs(one - exact) <= tolerance:
             assert len(draw.parts) == 1
     assert math.isfinite(float(draw.volume_ml))
+
+
+def _split_sheet():
+    import dataclasses as dc
+
+    from infusion_app.domain.dosing import PreparationOrder
+    from infusion_app.reports.demo import demo_preparation, demo_sheet_data
+
+    order = DoseOrder("175 cm", "63 kg", 1, 1)
+    prep = demo_preparation(REGIMENS["single-agent"])
+    prep = dc.replace(prep, order=PreparationOrder(order, calculate_dose(order, REGIMENS["single-agent"]), regimen="single-agent"))
+    return demo_sheet_data(prep=prep)
+
+
+def test_the_sheet_and_label_show_the_split_draw():
+    from infusion_app.reports import layout_bag_label, parse_label_size
+
+    data = _split_sheet()
+    steps = " ".join(step.text for step in data.dilution_steps)
+    assert ("Withdraw 10.5 mL (10.5 mg) of the reconstituted solution in 2 syringes: 10 mL (the 10 mL syringe, drawn full) "
+            "+ 0.5 mL (the 1 mL syringe, 0.01 mL marks).") in steps
+    assert data.dose == "10.5 mg"
+    assert any("105 units" in row.value for row in data.billing)
+    assert data.draw_line == "Dose drawn in 2 syringes: 10 mL + 0.5 mL = 10.5 mL"
+    texts = " ".join(t.text for t in layout_bag_label(data).texts)
+    assert "Dose drawn in 2 syringes: 10 mL + 0.5 mL = 10.5 mL" in texts
+    # A stock too small for it still prints the rest; the sheet keeps the split.
+    small = " ".join(t.text for t in layout_bag_label(data, parse_label_size("3x2in")).texts)
+    assert "10.5 mg" in small and "HAZARDOUS" in small
+
+
+def test_one_syringe_is_named_on_the_sheet_and_no_draw_line_is_on_the_label():
+    from infusion_app.reports.demo import demo_sheet_data
+
+    data = demo_sheet_data(monograph=BESPONSA)
+    assert data.draw_line == ""
+    assert any("of the reconstituted solution with the 10 mL syringe (0.2 mL marks)." in step.text for step in data.dilution_steps)

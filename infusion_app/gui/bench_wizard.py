@@ -723,9 +723,12 @@ class DosePage(BenchPage):
             # Capped: the dose prepared stands alone in large type; BSA × mg/m² (not given) on its own line.
             *([("calculated", "BSA × dose per m²", f"{product} = {format_dose(calc.calculated_dose_mg)}: above the "
                 f"regimen's cap of {format_dose(calc.dose_cap_mg)} per dose")] if capped and calc.dose_cap_mg is not None else []),
-            ("dose", "Dose", f"{format_dose(calc.dose_mg)} (the regimen's cap)" if capped else f"{product} = {format_dose(calc.dose_mg)}"),
+            ("dose", "Dose", f"{format_dose(calc.dose_mg)} (the regimen's cap)" if capped else (
+                f"{product} = {format_dose(calc.dose_before_draw_mg)}, drawn as {format_dose(calc.dose_mg)} (the dose given and billed)"
+                if calc.draw_syringe_ml and calc.dose_before_draw_mg and calc.dose_before_draw_mg != calc.dose_mg
+                else f"{product} = {format_dose(calc.dose_mg)}")),
             ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
-            ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml)),
+            ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml) + _draw_how(calc)),
             ("nacl", "Dilution", (
                 f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
                 f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
@@ -1139,16 +1142,24 @@ class DrawPage(BenchPage):
 
     def initializePage(self) -> None:  # noqa: N802
         calc = self.bench.calculation
-        self.volume.setText(f"Draw {format_volume(calc.withdraw_ml)}")
+        self.volume.setText(f"Draw {format_volume(calc.withdraw_ml)}" + (f" in {len(calc.draw_parts)} syringes" if calc.split_draw else ""))
         self.detail.setText(
-            f"{format_volume(calc.withdraw_ml)} at {format_concentration(calc.reconstituted_mg_per_ml)} = {format_dose(calc.dose_mg)}. "
-            f"{m_discard(self.bench)}"
+            f"{format_volume(calc.withdraw_ml)}{_draw_how(calc)} at {format_concentration(calc.reconstituted_mg_per_ml)} = "
+            f"{format_dose(calc.dose_mg)}. {m_discard(self.bench)}"
         )
         self.confirm.setChecked(False)
         self.refresh_fridge()
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.confirm.isChecked()
+
+
+def _draw_how(calc: Any) -> str:
+    """' in 2 syringes: 10 mL (...) + 0.5 mL (...)' or ' with the 10 mL syringe (0.2 mL marks)': the calculation's words."""
+    words = calc.draw_words()
+    if not words:
+        return ""
+    return f" in {words}" if calc.split_draw else f" with {words}"
 
 
 def m_discard(bench: "BenchWizard") -> str:

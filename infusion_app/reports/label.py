@@ -88,6 +88,8 @@ class LabelLine:
     never_cut: bool = False  # an identifier: shrink as far as needed, never an ellipsis
     inverse: bool = False  # white on black (the hazard line)
     gap_before: float = 0.0
+    # Left off when the label cannot hold every line at its smallest print (the sheet still has it).
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(f"{data.generic_name} ({data.brand_name})", size=8, min_size=MIN_FONT, gap_before=1.5),
         LabelLine(data.dose, bold=True, size=17, min_size=10),
         LabelLine(data.vehicle_line, size=7.5, min_size=MIN_FONT, wrap=2),
+        # How the dose was drawn, for the checker: optional, so a small stock that holds the rest still prints.
+        *([LabelLine(data.draw_line, size=6.5, min_size=MIN_FONT, wrap=2, optional=True)] if data.draw_line else []),
         LabelLine(f"Final concentration {data.final_concentration}", size=7.5, min_size=MIN_FONT),
         LabelLine(data.route_rate, bold=True, size=7.5, min_size=MIN_FONT, wrap=2),
         *([LabelLine(data.label_filter, bold=True, size=7.5, min_size=MIN_FONT, never_cut=True, wrap=2)] if data.label_filter else []),
@@ -239,6 +243,7 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
     code_y = height - margin - code_side
     code_bottom = code_y - id_size * 1.2
     lines = label_lines(data)
+    first_scale = scale
     while True:
         texts = [PlacedText(data.prep_id, BOLD, id_size, code_x + (code_side - id_width) / 2, code_y - id_size, id_width)]
         top = height - margin
@@ -263,6 +268,9 @@ def layout_bag_label(data: SheetData, size: tuple[float, float] = DEFAULT_LABEL_
         # The hazard box reaches a little below its line; keep it clear of the printer's dead edge.
         if top >= margin * 0.8 + 1:
             return LabelLayout(width, height, texts, (code_x, code_y, code_side), scale)
+        if scale <= SMALLEST_SCALE and any(line.optional for line in lines):
+            lines, scale = [line for line in lines if not line.optional], first_scale
+            continue
         if scale <= SMALLEST_SCALE:
             raise _refuse_stock(width, height, f"the label's lines do not fit its height at {MIN_FONT:g} pt")
         scale = round(scale - 0.04, 2)

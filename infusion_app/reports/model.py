@@ -189,6 +189,9 @@ class SheetData:
     other_warnings_source: str = ""
     # On the bag itself when the monograph requires an in-line filter: the nurse hangs it, not the sheet.
     label_filter: str = ""
+    # On the bag when the dose was drawn in several syringes ("Dose drawn in 2 syringes: 10 mL + 0.5 mL = 10.5 mL"):
+    # the checker matches the syringes to it. "" for one syringe.
+    draw_line: str = ""
 
     @classmethod
     def from_preparation(
@@ -315,10 +318,8 @@ def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -
         from ..domain.dosing import syringe_words  # here: the dose engine (pint) stays out of a sheet-less start
         if not rounding:
             dose = f"{product} = {format_dose(before_draw)}"
-        dose += (
-            f"; drawn {format_volume(calc.withdraw_ml)} on {syringe_words(calc.draw_syringe_ml, calc.draw_graduation_ml)}"
-            f" = {format_amount(calc.dose_mg, 'mg', 3)}, the dose given"
-        )
+        how = f"in {calc.draw_words()}" if calc.split_draw else f"on {syringe_words(calc.draw_syringe_ml, calc.draw_graduation_ml)}"
+        dose += f"; drawn {format_volume(calc.withdraw_ml)} {how} = {format_amount(calc.dose_mg, 'mg', 3)}, the dose given"
     height = format_amount(calc.height_cm, "cm")
     weight = format_amount(calc.weight_kg, "kg")
     height_typed = calc.height_text or order.height
@@ -467,7 +468,8 @@ def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: t
     ]
     dilution = [
         Step(
-            f"Withdraw {format_volume(calc.withdraw_ml)} ({format_dose(calc.dose_mg)}) of the reconstituted solution.",
+            f"Withdraw {format_volume(calc.withdraw_ml)} ({format_dose(calc.dose_mg)}) of the reconstituted solution"
+            + (f" in {calc.draw_words()}." if calc.split_draw else f" with {calc.draw_words()}." if calc.draw_words() else "."),
             _done(diluted, tz),
         ),
         Step(
@@ -759,6 +761,12 @@ def _build(
         hard_stops=[str(s) for s in calc.hard_stops],
         pending_verification=[_pending_text(p) for p in calc.pending_verification],
         vehicle_line=f"in {calc.vehicle}, total {format_volume(calc.final_volume_ml)}" + (" in a SYRINGE" if syringe else ""),
+        draw_line=(
+            f"Dose drawn in {len(calc.draw_parts)} syringes: "
+            + " + ".join(format_volume(part["volume_ml"]) for part in calc.draw_parts)
+            + f" = {format_volume(calc.withdraw_ml)}"
+            if calc.split_draw else ""
+        ),
         final_concentration=format_concentration(calc.final_concentration_mg_per_ml),
         route_rate=f"{route}{' by syringe pump' if syringe else ''} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
         label_filter=(

@@ -99,7 +99,8 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     assert format_dose(expected.dose_mg) in page.value_labels["dose"].text()
     assert format_bsa(expected.bsa_m2, expected.bsa_formula_name) in page.value_labels["bsa"].text()
     assert expected.bsa_equation in page.value_labels["bsa"].text()
-    assert format_volume(expected.withdraw_ml) == page.value_labels["withdraw"].text()
+    # the volume with the syringe that draws it
+    assert page.value_labels["withdraw"].text() == f"{format_volume(expected.withdraw_ml)} with {expected.draw_words()}"
     assert format_volume(expected.nacl_ml) in page.value_labels["nacl"].text()
     assert expected.billing_modifier in page.value_labels["billing"].text()
     assert not page.refusal.isVisible()
@@ -598,8 +599,10 @@ def test_a_small_childs_dose_page_shows_the_syringe_path(qtbot, service, technic
     assert wizard.currentId() == bw.DOSE
     page = wizard.currentPage()
     shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
-    # 0.55 m² x 0.8 mg/m² = 0.44 mg = 1.76 mL, diluted to 4.5 mL (0.0978 mg/mL), 4.5 mL over the hour
-    assert "in a SYRINGE, by syringe pump at 4.5 mL/hour" in shown
+    # 0.55 m² x 0.8 mg/m² = 0.44 mg = 1.76 mL (drawn in two 1 mL syringes: the 3 mL syringe's 1.8 mL is +2.3%),
+    # diluted to 5 mL (4.5 mL is no mark of the 10 mL syringe holding it; 0.088 mg/mL), 5 mL over the hour
+    assert "in a SYRINGE, by syringe pump at 5 mL/hour" in shown
+    assert "1.76 mL in 2 syringes: 1 mL (the 1 mL syringe, drawn full) + 0.76 mL (the 1 mL syringe, 0.01 mL marks)" in shown
     assert wizard.button(COMMIT).isEnabled()
 
 
