@@ -149,3 +149,16 @@ def test_cli_outbox_lists_and_retries(world, tmp_path):
     assert retried.code == 0, retried.stderr
     assert retried.json() == {"delivered": 1, "waiting": []}
     assert len(list((tmp_path / "share").iterdir())) == 1
+
+
+def test_an_id_stored_nowhere_is_named_not_a_crash(world):
+    """Interchange.infusion_ended used the looked-up preparation without checking it was found:
+    an AttributeError on None instead of the 'no preparation ... is stored here' every client names."""
+    from infusion_app.service.ids import new_preparation_id
+    from infusion_app.service.preparations import PreparationNotFound
+
+    service, _, _, pharmacist = world
+    service.set_setting("interchange_mode", "folder", pharmacist)
+    missing = new_preparation_id()
+    with pytest.raises(PreparationNotFound, match="is stored here"):
+        Interchange(service).infusion_ended(missing)

@@ -26,20 +26,20 @@ def _mosteller(height_cm: float, weight_kg: float) -> float:
 
 
 def _dubois(height_cm: float, weight_kg: float) -> float:
-    return 0.007184 * height_cm**0.725 * weight_kg**0.425
+    return float(0.007184 * height_cm**0.725 * weight_kg**0.425)
 
 
 def _haycock(height_cm: float, weight_kg: float) -> float:
-    return 0.024265 * height_cm**0.3964 * weight_kg**0.5378
+    return float(0.024265 * height_cm**0.3964 * weight_kg**0.5378)
 
 
 def _gehan_george(height_cm: float, weight_kg: float) -> float:
-    return 0.0235 * height_cm**0.42246 * weight_kg**0.51456
+    return float(0.0235 * height_cm**0.42246 * weight_kg**0.51456)
 
 
 def _boyd(height_cm: float, weight_kg: float) -> float:
     grams = weight_kg * 1000
-    return 0.0003207 * height_cm**0.3 * grams ** (0.7285 - 0.0188 * math.log10(grams))
+    return float(0.0003207 * height_cm**0.3 * grams ** (0.7285 - 0.0188 * math.log10(grams)))
 
 
 FORMULAS: dict[str, BsaFormula] = {

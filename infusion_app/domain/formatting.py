@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
 
 from .quantities import Quantity
 
@@ -137,7 +138,7 @@ _SUPERSCRIPT = {2: "²", 3: "³"}
 _COUNT_VOLUME = "millimeter ** 3"
 
 
-def _spelled(units) -> str:
+def _spelled(units: Any) -> str:
     """The ISMP spelling of a pint unit: each part mapped, exponents as ², ³, divided with '/'."""
     items = dict(units._units)
     def part(name: str, power: int) -> str:
@@ -177,7 +178,7 @@ def format_quantity(quantity: Quantity, unit: str | None = None, decimals: int |
     return format_amount(float(quantity.magnitude), _spelled(quantity.units), decimals)
 
 
-def format_value(value: Quantity | bool | list | str) -> str:
+def format_value(value: Quantity | bool | list[Any] | str) -> str:
     """Any monograph or settings value as a person reads it (quantities through the formatter)."""
     if isinstance(value, Quantity):
         return format_quantity(value)

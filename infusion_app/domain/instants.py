@@ -144,11 +144,12 @@ def _wall_time_exists(wall: datetime, zone: tzinfo | None) -> bool:
 
 def _offsets_on(day: date, zone: tzinfo | None) -> set[timedelta]:
     start = datetime.combine(day, time(0), timezone.utc) - timedelta(hours=26)
-    found = set()
+    found: set[timedelta] = set()
     for quarter in range(0, 4 * 54):
         local = _on_site_clock(start + timedelta(minutes=15 * quarter), zone)
-        if local.date() == day and local.utcoffset() is not None:
-            found.add(local.utcoffset())
+        offset = local.utcoffset()
+        if local.date() == day and offset is not None:
+            found.add(offset)
     return found
 
 

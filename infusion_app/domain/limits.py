@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -19,9 +20,9 @@ class Range:
     why: str
 
     def contains(self, quantity: Quantity) -> bool:
-        return self.low <= quantity <= self.high
+        return bool(self.low <= quantity <= self.high)
 
-    def describe(self, unit: str, formatter) -> str:
+    def describe(self, unit: str, formatter: Callable[[float], str]) -> str:
         """'30 to 275 cm', formatted with the ISMP number formatter passed in."""
         return f"{formatter(self.low.to(unit).magnitude)} to {formatter(self.high.to(unit).magnitude)} {unit}"
 

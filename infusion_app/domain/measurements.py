@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import ValidationError
@@ -83,7 +83,7 @@ class Measurement:
     field: str
     text: str
     quantity: Quantity
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     def magnitude(self, unit: str) -> float:
         return float(self.quantity.to(unit).magnitude)

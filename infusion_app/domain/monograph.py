@@ -117,23 +117,23 @@ class Monograph:
     # -- identity -------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.raw["meta"]["id"]
+        return str(self.raw["meta"]["id"])
 
     @property
     def generic_name(self) -> str:
-        return self.raw["meta"]["generic_name"]
+        return str(self.raw["meta"]["generic_name"])
 
     @property
     def brand_name(self) -> str:
-        return self.raw["meta"]["brand_name"]
+        return str(self.raw["meta"]["brand_name"])
 
     @property
     def revision(self) -> str:
-        return self.raw["meta"]["monograph_revision"]
+        return str(self.raw["meta"]["monograph_revision"])
 
     @property
     def label_revision(self) -> str:
-        return self.raw["meta"]["label_revision"]
+        return str(self.raw["meta"]["label_revision"])
 
     @property
     def id_prefix(self) -> str:

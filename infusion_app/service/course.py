@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain import course as rules
 from ..domain import labs
@@ -56,6 +56,9 @@ from ..domain.monograph import Monograph, load_monograph
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Role, User
+
+if TYPE_CHECKING:
+    from .preparations import PreparationService
 
 OBSERVING_ROLES = (Role.PHARMACIST, Role.NURSE)
 MAX_TEXT = 500
@@ -93,7 +96,7 @@ def _snapshot(course: Course) -> dict[str, Any]:
 
 
 class CourseService:
-    def __init__(self, service):
+    def __init__(self, service: PreparationService) -> None:
         from ..storage.course_repository import SqlCourseRepository
 
         self.service = service

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .preparations import PreparationService
 
 
-def snapshot_pdf(service, paper: str | None = None) -> tuple[bytes, int]:
+def snapshot_pdf(service: PreparationService, paper: str | None = None) -> tuple[bytes, int]:
     """The snapshot PDF of every active preparation and open course, and how many preparations it lists."""
     from ..reports.downtime import SnapshotCourse, SnapshotPreparation, dose_text, render_downtime_snapshot
     from .course import CourseService

@@ -98,14 +98,31 @@ def gather(prep: Preparation, monograph: Monograph | None = None) -> ExportFacts
         volume_ml=volume,
         rate_ml_per_h=round(volume / hours, 2),
         preparer=preparer_event.user if preparer_event else None,
-        verifier=(prep.last(EventType.VERIFIED).user if prep.last(EventType.VERIFIED) else None),
-        dispenser=(prep.last(EventType.DISPENSED).user if prep.last(EventType.DISPENSED) else None),
+        verifier=_user_of(prep.last(EventType.VERIFIED)),
+        dispenser=_user_of(prep.last(EventType.DISPENSED)),
         dispensed_at=line.dispensed,
         started=prep.last(EventType.INFUSION_STARTED),
         ended=prep.last(EventType.INFUSION_ENDED),
         overrides=prep.events_of(EventType.OVERRIDE),
         downtime_events=[e for e in prep.events if e.details.get("downtime")],
     )
+
+
+def _user_of(event: Event | None) -> str | None:
+    return event.user if event is not None else None
+
+
+def _administered(facts: ExportFacts) -> tuple[Event, Event]:
+    """The infusion's start and end, refused (NotExportable) until both are recorded."""
+    _require(facts, "administration")
+    assert facts.started is not None and facts.ended is not None  # _require refused otherwise
+    return facts.started, facts.ended
+
+
+def _dispensed_at(facts: ExportFacts) -> datetime:
+    _require(facts, "dispense")
+    assert facts.dispensed_at is not None  # _require refused otherwise
+    return facts.dispensed_at
 
 
 def _require(facts: ExportFacts, what: str) -> None:
@@ -153,7 +170,7 @@ def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _hl7_message(structure: str, trigger: str, control_id: str, sent_at: datetime):
+def _hl7_message(structure: str, trigger: str, control_id: str, sent_at: datetime) -> Any:
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.core import Message
 
@@ -168,13 +185,13 @@ def _hl7_message(structure: str, trigger: str, control_id: str, sent_at: datetim
     return message
 
 
-def _repeat(segment, field_name: str, values: list[str]) -> None:
+def _repeat(segment: Any, field_name: str, values: list[str]) -> None:
     """One repetition of the field per value (one per vial), each validated by its own type."""
     for value in values:
         segment.add_field(field_name).value = value
 
 
-def _pid(group, prep: Preparation) -> None:
+def _pid(group: Any, prep: Preparation) -> None:
     pid = group.add_segment("PID")
     pid.pid_1 = "1"
     pid.pid_3 = f"{_hl7_escape(prep.patient.mrn)}^^^^MR"
@@ -182,7 +199,7 @@ def _pid(group, prep: Preparation) -> None:
     pid.pid_7 = _dt(prep.patient.date_of_birth)
 
 
-def _orc(group, facts: ExportFacts, control: str):
+def _orc(group: Any, facts: ExportFacts, control: str) -> Any:
     orc = group.add_segment("ORC")
     orc.orc_1 = control
     orc.orc_3 = _hl7_escape(facts.prep.id)  # filler order number: the preparation id on the label
@@ -190,7 +207,7 @@ def _orc(group, facts: ExportFacts, control: str):
 
 
 def build_ras_o17(facts: ExportFacts, control_id: str, sent_at: datetime) -> str:
-    _require(facts, "administration")
+    started, ended = _administered(facts)
     prep = facts.prep
     message = _hl7_message("RAS_O17", "O17", control_id, sent_at)
     patient = message.add_group("RAS_O17_PATIENT")
@@ -201,8 +218,8 @@ def build_ras_o17(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
     rxa = administration.add_segment("RXA")
     rxa.rxa_1 = "0"
     rxa.rxa_2 = "1"
-    rxa.rxa_3 = _ts(facts.started.at)
-    rxa.rxa_4 = _ts(facts.ended.at)
+    rxa.rxa_3 = _ts(started.at)
+    rxa.rxa_4 = _ts(ended.at)
     rxa.rxa_5 = f"{_hl7_escape(facts.ndc)}^{_hl7_escape(facts.drug_name)} ({_hl7_escape(facts.brand_name)})^{NDC_SYSTEM_HL7}"
     rxa.rxa_6 = _number(facts.dose_mg)
     rxa.rxa_7 = "mg^milligram^UCUM"
@@ -222,7 +239,7 @@ def build_ras_o17(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
 
 
 def build_rds_o13(facts: ExportFacts, control_id: str, sent_at: datetime) -> str:
-    _require(facts, "dispense")
+    dispensed_at = _dispensed_at(facts)
     prep = facts.prep
     message = _hl7_message("RDS_O13", "O13", control_id, sent_at)
     patient = message.add_group("RDS_O13_PATIENT")
@@ -234,7 +251,7 @@ def build_rds_o13(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
     rxd = order.add_segment("RXD")
     rxd.rxd_1 = "1"
     rxd.rxd_2 = f"{_hl7_escape(facts.ndc)}^{_hl7_escape(facts.drug_name)} ({_hl7_escape(facts.brand_name)})^{NDC_SYSTEM_HL7}"
-    rxd.rxd_3 = _ts(facts.dispensed_at)
+    rxd.rxd_3 = _ts(dispensed_at)
     rxd.rxd_4 = _number(facts.dose_mg)
     rxd.rxd_5 = "mg^milligram^UCUM"
     rxd.rxd_7 = _hl7_escape(prep.id)
@@ -251,12 +268,12 @@ def build_rds_o13(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
     return _validated_er7(message)
 
 
-def _validated_er7(message) -> str:
+def _validated_er7(message: Any) -> str:
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.parser import parse_message
 
     message.validate()  # raises on a structure the standard does not allow
-    text = message.to_er7()
+    text = str(message.to_er7())
     parse_message(text, validation_level=VALIDATION_LEVEL.STRICT).validate()  # and it reads back
     return text
 
@@ -284,10 +301,16 @@ def _dose(facts: ExportFacts) -> dict[str, Any]:
     return {"value": round(facts.dose_mg, 2), "unit": "mg", "system": UCUM_SYSTEM, "code": "mg"}
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    """A FHIR resource validated by fhir.resources, as the plain JSON object it serialises to."""
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
 def build_medication_dispense(facts: ExportFacts) -> dict[str, Any]:
     from fhir.resources.medicationdispense import MedicationDispense
 
-    _require(facts, "dispense")
+    dispensed_at = _dispensed_at(facts)
     prep = facts.prep
     performers = []
     if facts.preparer:
@@ -303,8 +326,8 @@ def build_medication_dispense(facts: ExportFacts) -> dict[str, Any]:
         "subject": _subject(prep),
         "performer": performers,
         "quantity": {"value": round(facts.volume_ml, 2), "unit": "mL", "system": UCUM_SYSTEM, "code": "mL"},
-        "whenPrepared": facts.dispensed_at.isoformat(),
-        "whenHandedOver": facts.dispensed_at.isoformat(),
+        "whenPrepared": dispensed_at.isoformat(),
+        "whenHandedOver": dispensed_at.isoformat(),
         "dosageInstruction": [{
             "text": f"{_number(facts.dose_mg)} mg in {_number(facts.volume_ml)} mL {facts.route} over the planned infusion time",
             "doseAndRate": [{"doseQuantity": _dose(facts), "rateQuantity": {"value": facts.rate_ml_per_h, "unit": "mL/h", "system": UCUM_SYSTEM, "code": "mL/h"}}],
@@ -312,17 +335,17 @@ def build_medication_dispense(facts: ExportFacts) -> dict[str, Any]:
         "note": [{"text": n} for n in facts.notes()] or None,
     }
     resource = {k: v for k, v in resource.items() if v is not None}
-    return json.loads(MedicationDispense.model_validate(resource).model_dump_json(exclude_none=True))
+    return _json_object(MedicationDispense.model_validate(resource).model_dump_json(exclude_none=True))
 
 
 def build_medication_administration(facts: ExportFacts) -> dict[str, Any]:
     from fhir.resources.medicationadministration import MedicationAdministration
 
-    _require(facts, "administration")
+    started, ended = _administered(facts)
     prep = facts.prep
     performers = [{
         "function": {"coding": [{"system": PERFORMER_FUNCTION_SYSTEM, "code": "performer", "display": "Performer"}]},
-        "actor": {"reference": _reference_user(facts.nurse)},
+        "actor": {"reference": _reference_user(started.user)},  # the nurse who started it
     }]
     if facts.verifier:
         performers.append({
@@ -336,7 +359,7 @@ def build_medication_administration(facts: ExportFacts) -> dict[str, Any]:
         "status": "completed",
         "medication": _medication(facts),
         "subject": _subject(prep),
-        "occurencePeriod": {"start": facts.started.at.isoformat(), "end": facts.ended.at.isoformat()},
+        "occurencePeriod": {"start": started.at.isoformat(), "end": ended.at.isoformat()},
         "performer": performers,
         "partOf": [{"reference": f"MedicationDispense/dispense-{prep.id}"}],
         "dosage": {
@@ -347,7 +370,7 @@ def build_medication_administration(facts: ExportFacts) -> dict[str, Any]:
         "note": [{"text": n} for n in facts.notes()] or None,
     }
     resource = {k: v for k, v in resource.items() if v is not None}
-    return json.loads(MedicationAdministration.model_validate(resource).model_dump_json(exclude_none=True))
+    return _json_object(MedicationAdministration.model_validate(resource).model_dump_json(exclude_none=True))
 
 
 def build_fhir_bundle(facts: ExportFacts, what: str, sent_at: datetime) -> dict[str, Any]:
@@ -364,7 +387,7 @@ def build_fhir_bundle(facts: ExportFacts, what: str, sent_at: datetime) -> dict[
         "timestamp": sent_at.astimezone(timezone.utc).isoformat(),
         "entry": [{"fullUrl": f"urn:infusion-prep:{r['resourceType']}/{r['id']}", "resource": r} for r in entries],
     }
-    return json.loads(Bundle.model_validate(bundle).model_dump_json(exclude_none=True))
+    return _json_object(Bundle.model_validate(bundle).model_dump_json(exclude_none=True))
 
 
 def build_message(prep: Preparation, fmt: str, what: str, sent_at: datetime, control_id: str | None = None,

@@ -15,8 +15,14 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ..domain.ports import AuditDraft
 from .interchange import build_message
+
+if TYPE_CHECKING:
+    from ..storage.outbox import OutboxMessage
+    from .preparations import PreparationService
 
 MLLP_START, MLLP_END = b"\x0b", b"\x1c\x0d"
 # Short: the send after infusion-ended runs while the nurse waits; a slow receiver is retried later.
@@ -58,7 +64,7 @@ def _ack_code(ack: str) -> str | None:
 
     for line in ack.replace("\n", "\r").split("\r"):
         if line.startswith("MSA"):
-            return parse_segment(line, version="2.5").msa_1.to_er7()
+            return str(parse_segment(line, version="2.5").msa_1.to_er7())
     return None
 
 
@@ -82,13 +88,13 @@ def write_to_folder(folder: str, name: str, payload: str) -> Path:
 
 
 class Interchange:
-    def __init__(self, service):
+    def __init__(self, service: PreparationService) -> None:
         from ..storage.outbox import OutboxRepository
 
         self.service = service
         self.outbox = OutboxRepository(service.engine)
 
-    def _setting(self, key: str, default=None):
+    def _setting(self, key: str, default: object = None) -> object:
         return self.service.settings().stored.get(key, default)
 
     def mode(self) -> str:
@@ -105,6 +111,10 @@ class Interchange:
             return None
         fmt = str(self._setting("interchange_format", "hl7v2"))
         prep = self.service.get(prep_id)
+        if prep is None:  # an id that is stored nowhere is the caller's mistake, named as such
+            from .preparations import PreparationNotFound
+
+            raise PreparationNotFound(prep_id)
         now = self.service.now()
         payload = build_message(prep, fmt, "administration", now)
         destination = self.destination()
@@ -117,7 +127,7 @@ class Interchange:
     def pending_count(self) -> int:
         return self.outbox.pending_count()
 
-    def pending(self):
+    def pending(self) -> list[OutboxMessage]:
         return self.outbox.pending()
 
     def retry_due(self) -> int:
@@ -140,7 +150,7 @@ class Interchange:
             delivered += 1
         return delivered
 
-    def _deliver(self, message) -> None:
+    def _deliver(self, message: OutboxMessage) -> None:
         kind, _, where = message.destination.partition(":")
         if kind == "folder":
             suffix = "hl7" if message.format == "hl7v2" else "json"
