@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .course import Course
+from .dosing import DoseCalculation
 from .monograph import Monograph
 from .preparation import infusion_duration_of
 from .records import EventType, Preparation
@@ -37,8 +38,13 @@ def _items(monograph: Monograph, path: str) -> tuple[str, ...]:
 
 def administration_of(prep: Preparation, monograph: Monograph) -> Administration:
     """`monograph` is the preparation's own (service.monograph_of)."""
-    calc = prep.order.calculation
-    duration = infusion_duration_of(prep, monograph)
+    return administration_for(prep.order.calculation, monograph, infusion_duration_of(prep, monograph))
+
+
+def administration_for(calc: DoseCalculation, monograph: Monograph, duration: timedelta | None = None) -> Administration:
+    """How a calculated dose will be given (before any preparation holds it: the bench's dose page),
+    over `duration` or the monograph's infusion time."""
+    duration = monograph.duration("infusion.duration") if duration is None else duration
     rate = calc.infusion_rate_ml_per_hour
     if rate <= 0 and duration > timedelta(0):
         # Stored before the calculation held its rate: the container's volume over the infusion time.

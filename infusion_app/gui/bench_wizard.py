@@ -12,7 +12,7 @@ Reopening an in-progress preparation resumes at its current step.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ..domain.administration import Administration, administration_for
 from ..domain.bsa import FORMULAS
 from ..domain.coverage import CoverageDecision, CoverageFacts
 from ..domain.dosing import DoseCalculation, DoseOrder
@@ -51,8 +52,10 @@ from ..domain.formatting import (
     format_dose,
     format_instant,
     format_number,
+    format_quantity,
     format_volume,
 )
+from ..domain.quantities import Quantity
 from ..domain.measurements import parse_height, parse_weight
 from ..domain.monograph import Monograph
 from ..domain.preparation import ROLES_FOR, StepRefused
@@ -734,6 +737,7 @@ class DosePage(BenchPage):
                 f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
                 if calc.container == "syringe" and calc.nacl_about_ml is not None
                 else f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}")),
+            ("infusion", "Infusion", _infusion_text(administration_for(calc, monograph))),
             ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
             ("discarded", "Discarded", format_dose(calc.discarded_mg)),
             ("billing", "Billing", f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}"),
@@ -1308,6 +1312,19 @@ class VerifyPage(EventPage):
         self.show_refusal(None)
         self.bench.step_recorded.emit(self.bench.preparation.id)
         return True
+
+
+def _infusion_text(given: Administration) -> str:
+    """How the dose will be given, as the drug's monograph has it: route, time, rate and in-line filter."""
+    hours = format_quantity(Quantity(given.duration / timedelta(hours=1), "hour"), "h")
+    text = f"{given.route} over {hours} at {format_volume(given.rate_ml_per_hour)}/hour".strip()
+    if given.filter_required:
+        text += "; IN-LINE FILTER REQUIRED: " + " or ".join(given.filters)
+    elif given.filters:
+        text += "; an in-line filter, if one is used: " + " or ".join(given.filters)
+    if given.filters_forbidden:
+        text += "; never " + " or ".join(given.filters_forbidden)
+    return text
 
 
 class LabelPage(EventPage):
