@@ -86,3 +86,13 @@ def test_every_drug_renders_on_both_papers(drug):
         buffer = io.BytesIO()
         render_downtime_kit(load_monograph(drug), buffer, AT, "mosteller", paper)
         assert len(PdfReader(buffer).pages) >= 4
+
+
+@pytest.mark.parametrize("drug", ["inotuzumab-ozogamicin", "gemtuzumab-ozogamicin"])
+def test_the_kit_gives_the_draw_rule_the_bench_applies(tmp_path, drug):
+    # Pharmacist review: a hand-drawn dose on paper must not be read to a coarse syringe's marks either.
+    code, text, stderr = _kit(tmp_path, "--drug", drug)
+    assert code == 0, stderr
+    assert "read on the smallest syringe that holds it (1 mL by 0.01 mL, 3 mL by 0.1 mL, 10 mL by 0.2 mL, 20 mL by 1 mL)" in text
+    assert "within 1% of the dose, split the draw: syringes drawn full, the rest on the smallest syringe that holds it" in text
+    assert "The dose given and billed is the volume drawn × the concentration" in text

@@ -174,6 +174,20 @@ def _dose_table(monograph: Monograph, s, width: float) -> list:
     return [_grid(rows, [width * 0.5, width * 0.3, width * 0.2], s)]
 
 
+def _draw_rule() -> str:
+    """The bench's draw rule on paper, as the engine applies it (the site's default syringe table and
+    tolerance): a hand-drawn dose must not be read to a coarse syringe's marks either."""
+    from ..domain.limits import site_defaults
+
+    policy = site_defaults()
+    if not policy.draw_syringes:
+        return ""
+    table = ", ".join(f"{format_amount(s.capacity_ml, 'mL')} by {format_amount(s.graduation_ml, 'mL')}" for s in policy.draw_syringes)
+    return (f" (in mL), read on the smallest syringe that holds it ({table}); when its marks cannot read the volume within "
+            f"{format_number(policy.draw_tolerance_percent, 2)}% of the dose, split the draw: syringes drawn full, the rest on "
+            "the smallest syringe that holds it. The dose given and billed is the volume drawn × the concentration")
+
+
 def _container_step(monograph: Monograph) -> str:
     """Where the dose goes: the label's bag (one volume, or the smallest listed that holds the dose in
     the window) and, where the monograph has one, the syringe path and when it is taken."""
@@ -185,7 +199,7 @@ def _container_step(monograph: Monograph) -> str:
         sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
         bag = (f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} "
                f"(dose ÷ bag volume).")
-    text = f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}; {bag}"
+    text = f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}{_draw_rule()}; {bag}"
     if "syringe" in monograph.raw:
         syringe_window = f"{_fact_text(monograph, 'syringe.concentration_min')} to {_fact_text(monograph, 'syringe.concentration_max')}"
         when = (f"a dose under {_fact_text(monograph, 'syringe.dose_below')}" if _has(monograph, "syringe.dose_below")
