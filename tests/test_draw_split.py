@@ -134,6 +134,10 @@ def test_a_calculation_stored_before_splits_reads_as_one_syringe():
     assert again.draw_parts == [{"volume_ml": 5.8, "syringe_ml": 10.0, "graduation_ml": 0.2}]
     assert again.draw_tolerance_pct == 0.0
     assert draw_tolerance_mg(again) == pytest.approx(0.1 / 2 * 0.25 * 2)  # half a 0.2 mL mark, as before
+    # 21 mL stored as 2 fills of the 20 mL syringe: its fills, never 21 mL in a 20 mL syringe
+    old.update(withdraw_ml=21.0, draw_syringe_ml=20.0, draw_graduation_ml=1.0)
+    assert DoseCalculation.from_dict(old).draw_parts == [{"volume_ml": 20.0, "syringe_ml": 20.0, "graduation_ml": 1.0},
+                                                        {"volume_ml": 1.0, "syringe_ml": 20.0, "graduation_ml": 1.0}]
     with pytest.raises(ValueError, match="draw_parts"):
         DoseCalculation.from_dict({**r.to_dict(), "draw_parts": [{"volume_ml": "ten"}]})
 

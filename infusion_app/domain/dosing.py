@@ -206,9 +206,9 @@ class DoseCalculation:
                 found[key] = [str(item) for item in found[key] or []]
         parts = found.get("draw_parts")
         if parts is None and found.get("draw_syringe_ml"):
-            # Drawn on one syringe before draws were split: that syringe is its one part.
-            parts = [{"volume_ml": found.get("withdraw_ml", 0.0), "syringe_ml": found["draw_syringe_ml"],
-                      "graduation_ml": found.get("draw_graduation_ml", 0.0)}]
+            # Drawn on one syringe before draws were split: that syringe is its part, filled as often as the
+            # volume needed (21 mL was 2 fills of the 20 mL syringe: 20 mL full and 1 mL).
+            parts = _one_syringe_parts(found.get("withdraw_ml", 0.0), found["draw_syringe_ml"], found.get("draw_graduation_ml", 0.0))
         if parts is not None:
             if not isinstance(parts, list) or not all(
                 isinstance(p, Mapping) and all(isinstance(p.get(k), (int, float)) and not isinstance(p.get(k), bool)
@@ -280,6 +280,18 @@ class DoseCalculation:
         lines += [f"WARNING: {w}" for w in self.warnings]
         lines += [f"HARD STOP: {s}" for s in self.hard_stops]
         return lines
+
+
+def _one_syringe_parts(volume: Any, capacity: Any, graduation: Any) -> list[dict[str, Any]]:
+    """A draw stored before splits, on one syringe: its fills, each at most the syringe's capacity."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in (volume, capacity, graduation)) or capacity <= 0:
+        return [{"volume_ml": volume, "syringe_ml": capacity, "graduation_ml": graduation}]
+    left, size, parts = _dec(volume), _dec(capacity), []
+    while left > size:
+        parts.append({"volume_ml": float(size), "syringe_ml": float(capacity), "graduation_ml": float(graduation)})
+        left -= size
+    parts.append({"volume_ml": float(left), "syringe_ml": float(capacity), "graduation_ml": float(graduation)})
+    return parts
 
 
 @dataclass(frozen=True)
