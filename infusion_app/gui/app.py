@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -24,8 +25,10 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
         app = existing
     else:
         # Fractional scaling (125 %, 150 %) is common on workstation screens; rounding it would
-        # make text either too small or cut off.
-        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        # make text either too small or cut off. Said through Qt's own variable (a person's own
+        # setting still wins): the Qt namespace's enums cost 30-50 ms to build in PySide6, and
+        # nothing else before the sign-in window needs them (issue 19).
+        os.environ.setdefault("QT_SCALE_FACTOR_ROUNDING_POLICY", "PassThrough")
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setOrganizationName(ORGANISATION)
@@ -55,29 +58,27 @@ def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, d
         print(defect.message(), file=sys.stderr)
         QMessageBox.critical(None, APP_NAME, defect.message())
         return 3
-    from ..service import open_service
+    from .start import Start
 
+    start = Start(data_dir, database, clock)
     try:
-        service = open_service(data_dir=data_dir, database=database, clock=clock)
-    except Exception as exc:  # a newer database, an unreadable file: say so and stop, never alter it
-        QMessageBox.critical(None, APP_NAME, f"The data could not be opened:\n\n{exc}")
-        return 3
-    skew = service.clock_skew_warning()  # a shared database: this clock against the server's
-    if skew is not None:
-        QMessageBox.warning(None, APP_NAME, skew[0].upper() + skew[1:] + ".")
+        # The sign-in (or first-run) window comes up before the database is opened (gui/start.py).
+        user = start.first_user()
+        if start.failure is not None:  # a newer database, an unreadable file: say so and stop, never alter it
+            QMessageBox.critical(None, APP_NAME, f"The data could not be opened:\n\n{start.failure}")
+            return 3
+        service = start.service
+        if user is None or service is None:
+            return 0
+        from .main_window import MainWindow
 
-    from .main_window import MainWindow
-
-    user = MainWindow.first_user(service)
-    if user is None:
-        return 0
-    window = MainWindow(service, user)
-    window.show()
-    # Keyboard focus to the board at once (Alt+A acknowledges), even where no window manager
-    # hands it over after the sign-in dialog closes.
-    window.raise_()
-    window.activateWindow()
-    try:
+        window = MainWindow(service, user)
+        window.show()
+        # Keyboard focus to the board at once (Alt+A acknowledges), even where no window manager
+        # hands it over after the sign-in dialog closes.
+        window.raise_()
+        window.activateWindow()
         return int(app.exec())
     finally:
-        service.close()
+        if start.service is not None:
+            start.service.close()

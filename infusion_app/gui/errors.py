@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from ..domain.course import CourseBlocked
 from ..domain.errors import ValidationError
 
 # Data names of fields -> what the program's forms call them (field_labels adds the payer's facts).
@@ -115,6 +114,10 @@ def error_text(exc: BaseException, labels: Mapping[str, str] | None = None) -> s
     """What to show for a ValidationError (with the field's label), a refusal, or a course block."""
     if isinstance(exc, ValidationError):
         return f"{field_label(exc.field, labels)}: {exc.message}"
+    # Here, not at import: the sign-in window's widgets use this module, and the course rules
+    # bring in the dose engine (issue 19: the first window loads only what it needs).
+    from ..domain.course import CourseBlocked
+
     if isinstance(exc, CourseBlocked):
         return "; ".join(getattr(exc, "reasons", [])) or str(exc)
     return _sentence(getattr(exc, "message", None) or str(exc))

@@ -7,6 +7,7 @@ checks that the two PIN entries are the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -20,7 +21,6 @@ from PySide6.QtWidgets import (
 
 from ..domain.errors import ValidationError
 from ..domain.records import Role, User
-from ..domain.preparation import StepRefused
 from .widgets import message_label, pin_field, set_role
 from .errors import error_text
 
@@ -31,14 +31,19 @@ if TYPE_CHECKING:
 
 
 class FirstRunDialog(QDialog):
-    """Creates the first pharmacist. `created` holds the new User once accepted."""
+    """Creates the first pharmacist. `created` holds the new User once accepted.
 
-    def __init__(self, service: PreparationService, parent: QWidget | None = None):
+    `service` is touched only when the button is pressed, after `ready()` (gui/start.py: the
+    window is shown before the database is created and migrated; False when that failed).
+    """
+
+    def __init__(self, service: PreparationService, parent: QWidget | None = None, ready: Callable[[], bool] = lambda: True):
         super().__init__(parent)
         self.setObjectName("firstRunDialog")
         self.setWindowTitle("First start")
         self.setModal(True)
         self.service = service
+        self._ready = ready
         self.created: User | None = None
 
         layout = QVBoxLayout(self)
@@ -89,6 +94,10 @@ class FirstRunDialog(QDialog):
         focus.selectAll()
 
     def create(self) -> None:
+        if not self._ready():
+            return
+        from ..domain.preparation import StepRefused  # with the service: not at the first window
+
         if self.service.has_users():
             # Another workstation finished its first run meanwhile: sign in instead.
             self.accept()

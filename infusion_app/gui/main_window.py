@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..service.preparations import PreparationService
+    from .chair import ChairPage
+    from .course_view import CourseView
 
 REPAINT_MS = 1000
 
@@ -220,13 +222,18 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.addTab(board_page, "&Board")
-        self.chair = self._make_chair()
-        if self.chair is not None:
-            self.tabs.addTab(self.chair, "&Chair")
-        from .course_view import CourseView
-
-        self.course = CourseView(self.service, self.user, self)
-        self.tabs.addTab(self.course, "Co&urse")
+        # The chair and the course are built the first time they are shown (or asked for): they
+        # cost about 120 ms at every sign-in, before the board, and most sign-ins need one of them
+        # at most (issue 19). Until then the tab holds an empty placeholder.
+        self._chair: ChairPage | None = None
+        self._course: CourseView | None = None
+        self._placeholders: dict[str, QWidget] = {}
+        for key, label in (("chair", "&Chair"), ("course", "Co&urse")):
+            placeholder = QWidget(self)
+            placeholder.setObjectName(f"{key}Placeholder")
+            self._placeholders[key] = placeholder
+            self.tabs.addTab(placeholder, label)
+        self.tabs.currentChanged.connect(self._build_shown_tab)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -290,19 +297,62 @@ class MainWindow(QMainWindow):
         return notifier
 
     # -- building -------------------------------------------------------------------------
-    def _make_chair(self):
+    @property
+    def chair(self) -> ChairPage:
+        if self._chair is None:
+            self._build_tab("chair")
+        assert self._chair is not None
+        return self._chair
+
+    @property
+    def course(self) -> CourseView:
+        if self._course is None:
+            self._build_tab("course")
+        assert self._course is not None
+        return self._course
+
+    def _build_shown_tab(self, index: int) -> None:
+        shown = self.tabs.widget(index)
+        for key, placeholder in list(self._placeholders.items()):
+            if placeholder is shown:
+                self._build_tab(key)
+
+    def _build_tab(self, key: str) -> None:
+        """The page in place of its placeholder, at the same index, the shown tab kept shown."""
+        placeholder = self._placeholders.pop(key)
+        page = self._make_chair() if key == "chair" else self._make_course()
+        index = self.tabs.indexOf(placeholder)
+        label = self.tabs.tabText(index)
+        shown = self.tabs.currentIndex()
+        blocked = self.tabs.blockSignals(True)  # the swap is not a change of tab
+        try:
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, page, label)
+            self.tabs.setCurrentIndex(shown)
+        finally:
+            self.tabs.blockSignals(blocked)
+        placeholder.deleteLater()
+
+    def _make_chair(self) -> ChairPage:
         from .chair import ChairPage
 
-        chair = ChairPage(self.service, self.user, self)
+        chair = self._chair = ChairPage(self.service, self.user, self)
         chair.step_recorded.connect(lambda _id: self.refresh())
-        self._follow_ticker(chair.repaint_timer, lambda: chair.repaint_countdown())
+        # Before any wizard opened meanwhile: the chair repaints first, as when it was built at start.
+        self._follow_ticker(chair.repaint_timer, lambda: chair.repaint_countdown(), first=True)
         return chair
 
-    def _follow_ticker(self, own_timer: QTimer, repaint: Callable[[], None]) -> None:
+    def _make_course(self) -> CourseView:
+        from .course_view import CourseView
+
+        self._course = CourseView(self.service, self.user, self)
+        return self._course
+
+    def _follow_ticker(self, own_timer: QTimer, repaint: Callable[[], None], first: bool = False) -> None:
         """One ticker drives every repaint in the window (the board first, then the chair and
         any open wizard), instead of one timer each firing at its own moment."""
         own_timer.stop()
-        self._followers.append(repaint)
+        self._followers.insert(0 if first else len(self._followers), repaint)
 
     def _unfollow(self, repaint: Callable[[], None]) -> None:
         if repaint in self._followers:
@@ -371,8 +421,9 @@ class MainWindow(QMainWindow):
     # -- printing ---------------------------------------------------------------------------
     def print_target(self) -> str | None:
         """The open bag when the chair is shown, else the preparation selected on the board."""
-        if self.chair is not None and self.tabs.currentWidget() is self.chair and getattr(self.chair, "prep", None) is not None:
-            return self.chair.prep.id
+        chair = self._chair  # never built just to be asked
+        if chair is not None and self.tabs.currentWidget() is chair and getattr(chair, "prep", None) is not None:
+            return chair.prep.id
         return self.board.selected_id()
 
     def document_printer(self):
@@ -478,10 +529,10 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"Signed in: {self.user.name} ({self.user.role.value})")
         # In the title bar the signed-in person is seen from every tab.
         self.setWindowTitle(f"{self.user.name} ({self.user.role.value})")
-        if self.chair is not None:
-            self.chair.user = self.user
-        if getattr(self, "course", None) is not None:
-            self.course.user = self.user
+        if self._chair is not None:  # a page built later is built for the user then signed in
+            self._chair.user = self.user
+        if self._course is not None:
+            self._course.user = self.user
 
     @staticmethod
     def sign_in(service, parent: QWidget | None = None, title: str = "Sign in") -> User | None:
@@ -509,8 +560,8 @@ class MainWindow(QMainWindow):
             # (every recorded step is stored; the new person reopens the preparation as themself).
             for wizard in list(self._wizards):
                 wizard.done(QDialog.DialogCode.Rejected)
-            if self.chair is not None:
-                self.chair.reset()
+            if self._chair is not None:
+                self._chair.reset()
             self.user = user
             self._show_user()
 
@@ -540,7 +591,7 @@ class MainWindow(QMainWindow):
         """Resume at the current step: the bench wizard for bench steps, the chair for the rest."""
         if self.presenter.is_bench_step(prep_id):
             self._open_wizard(prep_id)
-        elif self.chair is not None:
+        else:
             self.tabs.setCurrentWidget(self.chair)
             self.chair.open_preparation(prep_id)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -16,15 +17,20 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ValidationError
-from ..domain.records import User
-from .widgets import message_label, pin_field
+from .widgets import pin_field, set_role
+
+if TYPE_CHECKING:
+    from ..domain.records import User
 
 
 class SignInDialog(QDialog):
     """Name (typed or picked from the known users) and PIN. `user` holds who signed in.
 
     `authenticate(name, pin)` returns the User or raises with a message to show; the dialog
-    never says whether it was the name or the PIN that was wrong.
+    never says whether it was the name or the PIN that was wrong. `ready()`, asked before each
+    try, opens what authenticate needs when the window was shown before it (gui/start.py) and
+    says False when that failed (the window is then being closed); `set_names` fills the list
+    once the users are known, keeping what was typed meanwhile.
     """
 
     def __init__(
@@ -34,11 +40,13 @@ class SignInDialog(QDialog):
         parent: QWidget | None = None,
         title: str = "Sign in",
         prompt: str = "Sign in with your name and PIN.",
+        ready: Callable[[], bool] = lambda: True,
     ):
         super().__init__(parent)
         self.setWindowTitle(title[:1].upper() + title[1:])
         self.setModal(True)
         self._authenticate = authenticate
+        self._ready = ready
         self.user: User | None = None
 
         self.name = QComboBox(self)
@@ -50,7 +58,11 @@ class SignInDialog(QDialog):
         self.name.setAccessibleName("Name")
         self.pin = pin_field(self)
 
-        self.error = message_label("", "error", self)
+        # Not widgets.message_label: its selectable text needs the Qt namespace's enums, 30-50 ms
+        # before the first window (issue 19); the text becomes selectable with the first error.
+        self.error = QLabel("", self)
+        self.error.setWordWrap(True)
+        set_role(self.error, "error")
         self.error.hide()
 
         form = QFormLayout()
@@ -76,7 +88,16 @@ class SignInDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(460)
-        self.name.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.name.setFocus()  # Qt's OtherFocusReason
+
+    def set_names(self, names: Sequence[str]) -> None:
+        line = self.name.lineEdit()
+        typed, cursor = line.text(), line.cursorPosition()
+        self.name.clear()
+        self.name.addItems(list(names))
+        self.name.setCurrentIndex(-1)
+        line.setText(typed)
+        line.setCursorPosition(cursor)
 
     def try_sign_in(self) -> None:
         name = self.name.currentText().strip()
@@ -84,6 +105,8 @@ class SignInDialog(QDialog):
         if not name:
             self._show_error("Name: type your name.")
             self.name.setFocus()
+            return
+        if not self._ready():
             return
         try:
             self.user = self._authenticate(name, pin)
@@ -95,5 +118,8 @@ class SignInDialog(QDialog):
         self.accept()
 
     def _show_error(self, text: str) -> None:
+        from PySide6.QtCore import Qt
+
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.setText(text)
         self.error.show()

@@ -7,6 +7,7 @@ or the chair; a validated field hands its text to a domain parser and shows the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -200,12 +201,9 @@ class SteadyComboBox(QComboBox):
     Here those are ignored; Space, F4 or Alt+Down open the list, where arrows and Enter choose.
     """
 
-    _STRAY_KEYS = frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
-                             Qt.Key.Key_Home, Qt.Key.Key_End})
-
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        if event.key() in self._STRAY_KEYS and not alt:
+        if event.key() in _stray_keys() and not alt:
             event.ignore()
             return
         text = event.text()
@@ -216,6 +214,13 @@ class SteadyComboBox(QComboBox):
 
     def wheelEvent(self, event) -> None:  # noqa: N802
         event.ignore()
+
+
+@cache
+def _stray_keys() -> frozenset:
+    """At the first key, not at import: the Qt namespace's enums are built on first use, 30-50 ms
+    that the sign-in window (which imports this module) does without (issue 19)."""
+    return frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End})
 
 
 def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:

@@ -78,17 +78,43 @@ Audit
     audit_entries() -> list[AuditEntry];  export_audit(path) -> int
 """
 
-from ..domain.preparation import Override, StepRefused
-from .ids import new_preparation_id, normalize_preparation_id
-from .preparations import (
-    AuthenticationError,
-    PreparationBlocked,
-    PreparationNotFound,
-    PreparationService,
-    PreparationStatus,
-    open_service,
-)
-from .settings import LABEL_SIZES, PAPER_SIZES, SETTINGS, Settings
+# The names load their modules on first use, so that `service.start` (read before the desktop
+# program's first window) does not pull the whole service, SQLAlchemy and the dose engine in with
+# the package (issue 19).
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..domain.preparation import Override, StepRefused
+    from .ids import new_preparation_id, normalize_preparation_id
+    from .preparations import (
+        AuthenticationError,
+        PreparationBlocked,
+        PreparationNotFound,
+        PreparationService,
+        PreparationStatus,
+        open_service,
+    )
+    from .settings import LABEL_SIZES, PAPER_SIZES, SETTINGS, Settings
+
+_WHERE = {
+    "LABEL_SIZES": ".settings",
+    "PAPER_SIZES": ".settings",
+    "SETTINGS": ".settings",
+    "AuthenticationError": ".preparations",
+    "Override": "..domain.preparation",
+    "PreparationBlocked": ".preparations",
+    "PreparationNotFound": ".preparations",
+    "PreparationService": ".preparations",
+    "PreparationStatus": ".preparations",
+    "Settings": ".settings",
+    "StepRefused": "..domain.preparation",
+    "new_preparation_id": ".ids",
+    "normalize_preparation_id": ".ids",
+    "open_service": ".preparations",
+}
 
 __all__ = [
     "LABEL_SIZES",
@@ -106,3 +132,11 @@ __all__ = [
     "normalize_preparation_id",
     "open_service",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value

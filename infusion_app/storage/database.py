@@ -34,12 +34,9 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from ..domain.errors import DataFileError
 
-APP_NAME = "infusion-prep"
-DB_FILENAME = "infusion-prep.sqlite3"
+from .first_look import APP_NAME, DB_FILENAME, SQLITE_HEADER, TESTING_ENV, default_folder, read_only_uri
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Tests set this (tests/conftest.py) so that a test that forgets to pass a folder fails loudly
-# instead of writing into the real user data folder.
-TESTING_ENV = "INFUSION_PREP_TESTING"
 
 
 class StorageError(DataFileError):
@@ -144,9 +141,7 @@ class MigrationResult:
 def default_data_dir() -> Path:
     if os.environ.get(TESTING_ENV):
         raise StorageError(f"{TESTING_ENV} is set: pass a data folder (tmp_path) instead of the real user data folder")
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return default_folder()
 
 
 def _checked_path_text(text: str | os.PathLike, option: str) -> Path:
@@ -431,9 +426,6 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None) -> 
     return MigrationResult(from_revision, head, backup)
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
 def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
     """Read the stamped revision before anything can write (no pragma, read-only).
 
@@ -454,11 +446,8 @@ def _peek_sqlite(path: Path) -> tuple[set[str], bool]:
             f"{path} is not a readable SQLite database (no SQLite header); nothing was changed: "
             "give another file or folder, or restore a backup from its backups folder"
         )
-    wal = Path(f"{path}-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    uri = f"{path.as_uri()}?mode=ro" if pending else f"{path.as_uri()}?mode=ro&immutable=1"
     try:
-        connection = sqlite3.connect(uri, uri=True)
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open the database at {path}: {exc}") from exc
     try:

@@ -19,8 +19,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 SITE_FILE = Path("/etc/infusion-prep/site.toml")
 CONFIG_ENV = "INFUSION_PREP_SITE_CONFIG"
 KEYS = ("database", "station")
@@ -93,6 +91,8 @@ def load_site_config() -> dict[str, Any]:
 
 
 def refuse_password(url: str, where: str) -> None:
+    from sqlalchemy.engine import make_url  # only for a file that names a database
+
     try:
         password = make_url(url).password
     except Exception:
