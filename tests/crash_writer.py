@@ -16,6 +16,7 @@ from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.records import EventType as E
 from infusion_app.domain.records import Patient, VialRecord
 from infusion_app.service import open_service
+from tests.lab_helpers import order_labs
 
 PREMEDS = [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]
 
@@ -40,7 +41,7 @@ def main(data_dir: str, say=None, database: str | None = None) -> None:
         checked = {"entered": {"mrn": f"CR{number}", "height": "170 cm", "weight": "70 kg",
                                "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
         steps = [
-            (E.ORDER_VERIFIED, order_pharm, {}),
+            (E.ORDER_VERIFIED, order_pharm, order_labs(service.now())),
             (E.RECONSTITUTED, tech, {}),
             (E.DILUTED, tech, {"storage": "room"}),
             (E.VERIFIED, pharm, checked),

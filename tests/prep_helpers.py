@@ -27,7 +27,10 @@ def verify_order(service, prep_id: str, pharmacist=None, at=None):
             key=lambda u: u.name, reverse=True,
         )
         pharmacist = candidates[0]
-    return service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist, at=at)
+    from tests.lab_helpers import order_labs
+
+    details = order_labs(at or service.now()) if not (prep.order.course and prep.order.course.on_file) else {}
+    return service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist, at=at, details=details)
 
 
 def verify_order_by_another(service, prep_id: str, pharmacist):

@@ -19,6 +19,7 @@ from infusion_app.domain.records import Patient, Role, VialRecord
 from infusion_app.service import open_service
 from infusion_app.storage.audit import GENESIS, canonical_json, entry_hash, verify_chain
 from infusion_app.storage.database import DB_FILENAME
+from tests.lab_helpers import order_labs
 
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 
@@ -50,7 +51,7 @@ def filled(tmp_path, database):
         service.set_setting("warning_lead_minutes", 40, pharm)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
-        service.record_event(prep.id, E.ORDER_VERIFIED, pharm)
+        service.record_event(prep.id, E.ORDER_VERIFIED, pharm, details=order_labs(service.now()))
         service.record_event(prep.id, E.RECONSTITUTED, tech)
         clock.advance(hours=3, minutes=30)
         service.acknowledge_alarm(prep.id, "dilute_by", "warning", tech)

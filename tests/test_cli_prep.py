@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
 from infusion_app.cli import main
+from tests.lab_helpers import ORDER_LAB_CLI
 
 NAME, DOB = "Doe, Jane", "1970-05-17"
 PATIENT = ["--patient-name", NAME, "--mrn", "MRN-1", "--dob", DOB]
@@ -147,7 +149,7 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     assert code == 1 and "[order_not_verified]" in err
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
     assert "order-verified" in json.loads(out)["allowed_events"]
-    record("222222", "paul", "order-verified")
+    record("222222", "paul", "order-verified", "--labs-taken", datetime.now(timezone.utc).isoformat(), *ORDER_LAB_CLI)
     record("111111", "tina", "reconstituted")
     record("111111", "tina", "diluted", "--storage", "room")
     checks = ["--check-mrn", "MRN-1", "--check-height", "170 cm", "--check-weight", "70 kg",
@@ -206,7 +208,8 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
 def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
     prep_id = new_prep(capsys, monkeypatch, data)
     if argv[0] == "diluted":
-        run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--user", "paul", "--data-dir", str(data))
+        run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--labs-taken",
+            datetime.now(timezone.utc).isoformat(), *ORDER_LAB_CLI, "--user", "paul", "--data-dir", str(data))
         run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
@@ -228,7 +231,8 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
 
     # Entered late from paper: the order check first, then the reconstitution after it.
     five_h_10_ago = (datetime.now(timezone.utc) - timedelta(hours=5, minutes=10)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", five_h_10_ago, "--user", "paul", *d)
+    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", five_h_10_ago,
+                       "--labs-taken", five_h_10_ago, *ORDER_LAB_CLI, "--user", "paul", *d)
     assert code == 0, err
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
     # A reconstitution entered after the dilute-by it starts has passed: the product is expired.

@@ -22,6 +22,7 @@ from infusion_app.domain.records import Patient, Role, VialRecord
 from infusion_app.reports import parse_label_size
 from infusion_app.service import open_service
 from tests.cli_helpers import assert_clean_invalid, run_cli
+from tests.lab_helpers import order_labs
 
 T0 = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc)
 NEW_YORK = {"TZ": "America/New_York"}
@@ -52,7 +53,8 @@ def stored(tmp_path_factory):
             product_confirmed=True,
         )
         prep_id = status.id
-        service.record_event(prep_id, E.ORDER_VERIFIED, service.add_user("Ola Order", Role.PHARMACIST, "333333", actor=pharmacist))
+        service.record_event(prep_id, E.ORDER_VERIFIED, service.add_user("Ola Order", Role.PHARMACIST, "333333", actor=pharmacist),
+                             details=order_labs(service.now()))
         service.record_event(prep_id, E.RECONSTITUTED, tech)
         clock.advance(minutes=15)
         service.record_event(prep_id, E.DILUTED, tech, details={"storage": "room"})

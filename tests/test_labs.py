@@ -500,8 +500,8 @@ def test_a_preparation_with_no_course_names_the_labs_the_verifying_pharmacist_ch
     made = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN404", "--dob", "1970-05-17", "--height", "170 cm",
                    "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
     assert made.code == 0, made.stderr
-    assert ("flag: labs not checked by the program (no course on file): the pharmacist verifying the order checks "
+    assert ("flag: labs needed at order verification (no course on file): the pharmacist verifying the order records "
             "CBC (ANC, platelets) taken within 72 h; liver tests (total bilirubin, AST/ALT) taken within 72 h; "
             "baseline ECG (QTc) before the first dose") in made.stderr
     shown = run_cli("prep", "show", made.stdout.strip(), "--data-dir", folder, "--json")
-    assert "the pharmacist verifying the order checks CBC" in shown.stdout
+    assert "the pharmacist verifying the order records CBC" in shown.stdout

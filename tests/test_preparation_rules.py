@@ -24,6 +24,7 @@ from infusion_app.domain.preparation import (
     override_event,
 )
 from infusion_app.domain.records import Event, EventType, Patient, Preparation, Role, User
+from tests.lab_helpers import order_labs
 
 UTC = timezone.utc
 R = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -129,7 +130,7 @@ class Ward:
 
     # -- the usual path, step by step ----------------------------------------------------------
     def verify_order(self):
-        return self.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(minutes=10))
+        return self.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(minutes=10), **order_labs(R - timedelta(minutes=10)))
 
     def reconstitute(self):
         if self.prep.last(EventType.ORDER_VERIFIED) is None:
@@ -288,8 +289,8 @@ def test_a_detail_the_step_does_not_take_is_refused_naming_it_never_stored():
     """Reviewer finding: any key a client sent was stored with the step, shown and exported as if checked."""
     ward = Ward()
     stray = ward.invalid(EventType.ORDER_VERIFIED, PETRA, checked_by="the attending")
-    assert stray.field == "details" and "'checked_by'" in stray.message and "takes: none" in stray.message
-    ward.record(EventType.ORDER_VERIFIED, PETRA)
+    assert stray.field == "details" and "'checked_by'" in stray.message and "takes: labs, labs_override" in stray.message
+    ward.record(EventType.ORDER_VERIFIED, PETRA, **order_labs(ward.clock.now()))
     wrong_step = ward.invalid(EventType.RECONSTITUTED, TINA, storage="room")
     assert wrong_step.field == "details" and "'storage'" in wrong_step.message
     ward.reconstitute()
@@ -489,6 +490,7 @@ def test_every_role_rule(kind, role):
         EventType.PREMEDICATION_CORRECTED: {"dose": "8 mg", "reason": "typed 10, gave 8", "corrects": 1},
         EventType.PATIENT_CONFIRMED: CONFIRMED_DETAILS,
         EventType.VERIFIED: CHECKED,
+        EventType.ORDER_VERIFIED: order_labs(R - timedelta(hours=1)),
     }.get(kind, {})
     if kind == EventType.INFUSION_ENDED:
         ward.clock.advance(timedelta(hours=1))
@@ -724,7 +726,7 @@ def test_a_reconstitution_entered_after_its_own_dilute_by_passed_is_refused_as_e
     """Reviewer finding: a reconstitution dated 5 h back was accepted, a product already past the
     dilute-by limit it starts; the limits a step starts are judged at its entry too."""
     ward = Ward()
-    ward.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(hours=6))
+    ward.record(EventType.ORDER_VERIFIED, PETRA, R - timedelta(hours=6), **order_labs(R - timedelta(hours=6)))
     ward.clock.set(R)
     dated = R - timedelta(hours=5)
     refusal = ward.refused(EventType.RECONSTITUTED, TINA, dated)
@@ -889,6 +891,8 @@ def _details_for(kind: EventType, pick: int) -> dict:
         return dict(CONFIRMED_DETAILS)
     if kind == EventType.VERIFIED:
         return dict(CHECKED)
+    if kind == EventType.ORDER_VERIFIED:
+        return order_labs(R - timedelta(hours=30))  # before any backdated verification, inside the 72 h
     return {}
 
 

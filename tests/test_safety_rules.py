@@ -15,6 +15,7 @@ from infusion_app.domain.deadlines import compute_deadlines, reconstituted_room_
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.preparation import StepRefused, deviation_text
 from infusion_app.domain.records import EventType
+from tests.lab_helpers import order_labs
 from tests.test_preparation_rules import CLASSES, MONO, NINA, PAUL, PETRA, POLICY, PREMED_DETAILS, R, TINA, Ward
 
 
@@ -83,7 +84,7 @@ def test_the_order_is_verified_by_a_pharmacist_who_is_not_the_preparer():
     assert ward.refused(EventType.RECONSTITUTED, TINA, R).code == "order_not_verified"
     assert ward.refused(EventType.ORDER_VERIFIED, PAUL).code == "order_self_verification"
     assert ward.refused(EventType.ORDER_VERIFIED, TINA).code == "role"
-    ward.record(EventType.ORDER_VERIFIED, PETRA)
+    ward.record(EventType.ORDER_VERIFIED, PETRA, **order_labs(ward.clock.now()))
     assert ward.refused(EventType.ORDER_VERIFIED, PETRA).code == "out_of_order"
     assert ward.refused(EventType.RECONSTITUTED, PETRA, R).code == "order_verifier_prepares"
     ward.record(EventType.RECONSTITUTED, TINA, R)

@@ -80,6 +80,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--check-weight", metavar="W", help='verified: the weight read from the order, e.g. "70 kg"')
     record.add_argument("--check-dose-mg", metavar="MG", help="verified: the dose in mg read from the order and the syringe")
     record.add_argument("--check-volume-ml", metavar="ML", help="verified: the volume in mL read from the syringe")
+    # Order verification of a dose with no course on file: the labs the pharmacist checked (labs before every dose).
+    labs = record.add_argument_group("order-verified with no course on file: the labs checked (or --labs-override-reason)")
+    labs.add_argument("--labs-taken", metavar="ISO", help="when the CBC and liver tests were taken, with UTC offset (within the site's lab window)")
+    labs.add_argument("--baseline-taken", metavar="ISO", help="when the baseline ECG and electrolytes were taken (default: --labs-taken)")
+    for option, text in (("--anc", "ANC, 10⁹/L"), ("--platelets", "platelets, 10⁹/L (transfusion-independent)"),
+                         ("--bilirubin-x-uln", "total bilirubin as a multiple of ULN"), ("--bilirubin", 'total bilirubin, e.g. "34 umol/L" (with --bilirubin-uln)'),
+                         ("--bilirubin-uln", "the lab's ULN for bilirubin"), ("--ast-alt-x-uln", "the higher of AST and ALT as a multiple of ULN"),
+                         ("--ast", 'AST, e.g. "80 U/L" (with --ast-uln)'), ("--ast-uln", "the lab's ULN for AST"),
+                         ("--alt", 'ALT (with --alt-uln)'), ("--alt-uln", "the lab's ULN for ALT"),
+                         ("--qtc", "baseline QTc, ms"), ("--potassium", "baseline potassium, mmol/L"), ("--magnesium", "baseline magnesium, mmol/L")):
+        labs.add_argument(option, help=text)
+    labs.add_argument("--transfusion-independent", choices=["yes", "no"], help="the platelet count is transfusion-independent")
+    for option in ("--weight-gain", "--hepatomegaly", "--ascites", "--bilirubin-rising"):
+        labs.add_argument(option, choices=["yes", "no"], help="VOD/SOS sign (asked at each dose after the first)")
+    labs.add_argument("--labs-override-reason", metavar="TEXT", help="the verifying pharmacist lets the dose go on without the missing labs: why")
     record.add_argument("--deviation-reason", metavar="TEXT",
                         help="infusion-ended, observation-ended, a premedication entered after the start or given before its window: record a fact that breaks a limit (ended late or too fast, entered late) with why")
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
@@ -147,6 +162,10 @@ def _refused(exc) -> CliError:
         hint = " (overridable: --override-by PHARMACIST --override-reason TEXT)"
     elif getattr(exc, "deviation_allowed", False):
         hint = " (if it happened: --deviation-reason TEXT)"
+    elif exc.code == "labs_needed":
+        hint = (" (give --labs-taken ISO with --anc, --platelets, --transfusion-independent, --bilirubin-x-uln, --ast-alt-x-uln; "
+                "for cycle 1 Day 1 also --qtc, --potassium, --magnesium; after the first dose --weight-gain, --hepatomegaly, "
+                "--ascites, --bilirubin-rising; or --labs-override-reason TEXT)")
     elif exc.code == "double_check_incomplete":
         hint = " (re-enter each with --check-mrn, --check-height, --check-weight, --check-dose-mg, --check-volume-ml)"
     return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)
@@ -229,9 +248,15 @@ def _details(args: argparse.Namespace, event: str) -> dict:
         "patient-confirmed": ("--confirm-name", "--confirm-dob", "--confirm-mrn"),
         "verified": ("--check-mrn", "--check-height", "--check-weight", "--check-dose-mg", "--check-volume-ml"),
     }.get(event, ())
+    lab_fields = {option: getattr(args, option.lstrip("-").replace("-", "_")) for option in _LAB_OPTIONS}
+    given.update(lab_fields)
+    if event == "order-verified":
+        wanted = tuple(_LAB_OPTIONS)
     stray = [k for k, v in given.items() if v is not None and k not in wanted]
     if stray:
         raise ValidationError(stray[0], f"does not apply to '{event}'")
+    if event == "order-verified":
+        return _order_labs(args)
     if event == "patient-confirmed":
         # The domain compares these with the stored patient (domain/identity.py).
         confirmed = {"name": args.confirm_name or "", "date_of_birth": args.confirm_dob, "mrn": args.confirm_mrn}
@@ -242,6 +267,41 @@ def _details(args: argparse.Namespace, event: str) -> dict:
                    "dose_mg": args.check_dose_mg, "volume_ml": args.check_volume_ml}
         return {"entered": {k: v for k, v in checked.items() if v is not None}}
     return {k.lstrip("-").replace("-", "_"): given[k] for k in wanted if given[k] is not None}
+
+
+_LAB_OPTIONS = (
+    "--labs-taken", "--baseline-taken", "--anc", "--platelets", "--transfusion-independent", "--bilirubin-x-uln", "--bilirubin",
+    "--bilirubin-uln", "--ast-alt-x-uln", "--ast", "--ast-uln", "--alt", "--alt-uln", "--qtc", "--potassium", "--magnesium",
+    "--weight-gain", "--hepatomegaly", "--ascites", "--bilirubin-rising", "--labs-override-reason",
+)
+
+
+def _order_labs(args: argparse.Namespace) -> dict:
+    """The order verification's labs (domain/labs.verification_labs reads and checks each value)."""
+    from ..domain import labs
+    from ..domain.errors import ValidationError
+    from .common import instant_option
+
+    fields = {
+        "anc": args.anc, "platelets": args.platelets, "transfusion_independent": args.transfusion_independent,
+        "bilirubin_x_uln": args.bilirubin_x_uln, "bilirubin": args.bilirubin, "bilirubin_uln": args.bilirubin_uln,
+        "ast_alt_x_uln": args.ast_alt_x_uln, "ast": args.ast, "ast_uln": args.ast_uln, "alt": args.alt, "alt_uln": args.alt_uln,
+        "qtc_ms": args.qtc, "potassium": args.potassium, "magnesium": args.magnesium,
+        "weight_gain": args.weight_gain, "hepatomegaly": args.hepatomegaly, "ascites": args.ascites,
+        "bilirubin_rising": args.bilirubin_rising,
+    }
+    details: dict = {}
+    if any(v is not None for v in fields.values()):
+        if args.labs_taken is None:
+            raise ValidationError("--labs-taken", "give when the labs were taken, e.g. --labs-taken 2026-11-27T07:30+01:00")
+        taken = instant_option(args.labs_taken, "--labs-taken")
+        baseline = instant_option(args.baseline_taken, "--baseline-taken") if args.baseline_taken else None
+        details["labs"] = labs.verification_labs(taken, baseline_taken_at=baseline, **fields)
+    elif args.labs_taken is not None or args.baseline_taken is not None:
+        raise ValidationError("--labs-taken", "give the values checked with it, e.g. --anc 2 --platelets 150 ...")
+    if args.labs_override_reason is not None:
+        details["labs_override"] = args.labs_override_reason
+    return details
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -584,3 +584,107 @@ def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | Non
             at_start = latest(course, "cbc", _local_end_of(previous[-1].start))
             prior = _counts(at_start) if at_start is not None else None
     return hematologic_advice(_counts(baseline), _counts(result), within_cycle=within, prior_cycle_baseline=prior, monograph=m)
+
+
+# -- a preparation with no course on file ------------------------------------------------------------
+# No course holds this patient's labs, so the pharmacist verifying the order states them on the
+# order verification itself (ORDER_VERIFIED details "labs": kind -> values with "taken_at"), or
+# overrides what is missing with a reason ("labs_override"). The rule is the course's: the same
+# kinds, the same window, the same wording.
+
+def verification_labs(taken_at: datetime, **fields: Any) -> dict[str, dict[str, Any]]:
+    """The "labs" detail of an order verification from the entry fields (the CLI's and the bench's):
+    each kind any of whose fields is filled in, its values read as a course's result would be, taken
+    at `taken_at` (`baseline_taken_at` for the ECG and electrolytes when given)."""
+    kinds = {
+        "cbc": ("anc", "platelets", "transfusion_independent"),
+        "liver": ("bilirubin_x_uln", "ast_alt_x_uln", "bilirubin", "bilirubin_uln", "ast", "ast_uln", "alt", "alt_uln"),
+        "ecg": ("qtc_ms",),
+        "electrolytes": ("potassium", "magnesium"),
+        "vod-signs": ("weight_gain", "hepatomegaly", "ascites", "bilirubin_rising"),
+    }
+    baseline_at = fields.pop("baseline_taken_at", None) or taken_at
+    found: dict[str, dict[str, Any]] = {}
+    for kind, names in kinds.items():
+        if all(_blank(fields.get(name)) for name in names):
+            continue
+        when = baseline_at if kind in ("ecg", "electrolytes") else taken_at
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ValidationError("labs-taken", "give when the labs were taken, with its UTC offset, e.g. 2026-11-27T09:00+01:00")
+        found[kind] = {**lab_values(kind, **fields), "taken_at": when.isoformat()}
+    return found
+
+
+def _checked_at(kind: str, entry: Any) -> datetime:
+    if not isinstance(entry, dict):
+        raise ValidationError("labs", f"the {kind} must be its values with when taken, e.g. {{\"anc\": 2.0, ..., \"taken_at\": \"2026-11-27T09:00+01:00\"}}")
+    text = entry.get("taken_at")
+    try:
+        taken = datetime.fromisoformat(str(text))
+    except ValueError:
+        raise ValidationError("labs-taken", f"the {kind}'s time taken {str(text)[:40]!r} is not an ISO 8601 instant, e.g. 2026-11-27T09:00+01:00") from None
+    if taken.tzinfo is None:
+        raise ValidationError("labs-taken", f"the {kind}'s time taken needs its UTC offset, e.g. 2026-11-27T09:00+01:00")
+    values = {k: v for k, v in entry.items() if k != "taken_at"}
+    try:
+        check_stored_values(kind, values)
+        lab_values(kind, **values)  # complete, and inside the bounds a course's result is held to
+    except ValueError as exc:
+        raise ValidationError("labs", f"the {kind}: {exc}") from None
+    return taken
+
+
+def no_course_labs_needed(given: Any, at: datetime, cycle: int, day: int, monograph: Monograph,
+                          policy: SitePolicy | None = None, age_years: int | None = None) -> list[str]:
+    """What an order verification at `at` of a preparation with no course on file lacks: the labs the
+    monograph asks before each dose taken within the site's window (before `at`), the baseline ones
+    for the first dose (cycle 1 Day 1) and, after the first dose, the VOD/SOS signs. ValidationError
+    for a malformed entry."""
+    policy = policy or site_defaults()
+    hours = _window_hours(policy)
+    since = at - timedelta(hours=hours)
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise ValidationError("labs", "must be the labs checked, by kind (cbc, liver, ...)")
+    stray = sorted(str(k) for k in given if k not in LAB_KINDS)
+    if stray:
+        raise ValidationError("labs", f"'{stray[0]}' is not a lab; accepted: {', '.join(LAB_KINDS)}")
+    taken = {kind: _checked_at(kind, entry) for kind, entry in given.items()}
+    for kind, when in taken.items():
+        if when > at + timedelta(minutes=5):
+            from .formatting import format_instant
+
+            raise ValidationError("labs-taken", f"the {kind} taken {format_instant(when)} is after this verification ({format_instant(at)})")
+    each_dose, baseline = monitored_labs(monograph, age_years)
+    first_dose = int(cycle) == 1 and int(day) == 1
+    missing: list[str] = []
+    for kind in each_dose:
+        found = taken.get(kind)
+        if found is None or found < since:
+            note = " (the one given is older)" if found is not None else ""
+            missing.append(f"{LAB_TITLES[kind]} taken within {hours} h{note}")
+        elif kind == "cbc" and not given[kind].get("transfusion_independent"):
+            missing.append(f"{LAB_TITLES[kind]} taken within {hours} h (the count given is not transfusion-independent)")
+    if first_dose:
+        missing += [f"baseline {LAB_TITLES[kind]}" for kind in baseline if kind not in taken]
+    else:
+        signs = taken.get("vod-signs")
+        if signs is None or signs < since:
+            missing.append(f"{LAB_TITLES['vod-signs']} asked within {hours} h")
+    return missing + _no_course_advice(given, monograph)
+
+
+def _no_course_advice(given: dict[str, Any], m: Monograph) -> list[str]:
+    """The values drive the label's rules at once, as a course's would: a VOD/SOS sign, or liver
+    tests the label holds the dose for. A pharmacist decides (override with a reason)."""
+    found: list[Advice] = []
+    signs = given.get("vod-signs") or {}
+    seen = [label for name, label in VOD_SIGNS if signs.get(name) is True]
+    if seen and "dose_modification.other.vod_sos" in m.facts:
+        found += vod_sos_advice(m)
+    liver = given.get("liver")
+    if liver and not seen and "dose_modification.liver.bilirubin_uln_multiple" in m.facts:
+        found += [a for a in liver_advice(liver["bilirubin_x_uln"], liver["ast_alt_x_uln"], cause=liver.get("cause"), monograph=m)
+                  if a.action is not Action.CONTINUE]
+    note = f" ({', '.join(seen)})" if seen else ""
+    return [f"the values given advise{note}: {a.message} (a pharmacist decides)" for a in found]

@@ -351,6 +351,8 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
 # audit and exported as if the program had checked it: refused, naming the key.
 _PREMEDICATION_KEYS = frozenset({"drug_class", "drug", "dose", "other", "dose_checked", "given_at"})
 _DETAIL_KEYS: dict[EventType, frozenset[str]] = {
+    # A preparation with no course on file: the labs the verifying pharmacist checked, or why not.
+    EventType.ORDER_VERIFIED: frozenset({"labs", "labs_override"}),
     EventType.DILUTED: frozenset({"storage", "withdrawn_ml"}),
     EventType.VERIFIED: frozenset({"entered"}),
     EventType.DISCARDED: frozenset({"reason"}),
@@ -568,6 +570,9 @@ def _check_administration(
         corrected = _as_corrected(prep, event)
         _check_premedication(prep, corrected, monograph, policy, now, replacing=int(event.details["corrects"]))
         return
+    if event.type == EventType.ORDER_VERIFIED:
+        _check_order_labs(prep, event, monograph, policy)
+        return
     verification = prep.last(EventType.ORDER_VERIFIED)
     if event.type == EventType.RECONSTITUTED and verification is not None and event.at < verification.at:
         # A late entry may not move the reconstitution before the order was verified.
@@ -645,6 +650,46 @@ def _check_administration(
         raise StepRefused(
             "patient_not_confirmed",
             "confirm the patient by two identifiers (name, and date of birth or MRN) before starting the infusion",
+        )
+
+
+def has_course(prep: Preparation) -> bool:
+    """Whether a course on file of this drug checked the order (and holds the patient's labs)."""
+    return prep.order.course is not None and prep.order.course.on_file
+
+
+def order_labs_needed(prep: Preparation, details: dict, monograph: Monograph, policy: SitePolicy, at: datetime) -> list[str]:
+    """What an order verification with these details at `at` still lacks of the labs before the dose
+    (empty for a preparation a course checked: the course holds its labs and blocked it at entry)."""
+    from .identity import completed_years
+    from .labs import no_course_labs_needed
+
+    if has_course(prep):
+        return []
+    age = completed_years(prep.patient.date_of_birth, at.astimezone().date())
+    return no_course_labs_needed(details.get("labs"), at, prep.order.cycle, prep.order.day, monograph, policy, age)
+
+
+def _check_order_labs(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy) -> None:
+    """Labs before every dose, course or not: with no course on file, the verifying pharmacist gives
+    the values checked (kind, values, when taken) within the site's window, or overrides what is
+    missing with a reason; both are kept on the event (and so in the audit log)."""
+    details = event.details
+    if has_course(prep):
+        if "labs" in details or "labs_override" in details:
+            raise ValidationError("labs", "this dose's course holds the patient's labs: record them in the course (course lab)")
+        return
+    missing = order_labs_needed(prep, details, monograph, policy, event.at)
+    if "labs_override" in details:
+        _reason_of_length("labs override reason", details.get("labs_override"), policy.override_reason_min_chars)
+        if not missing:
+            raise ValidationError("labs override reason", "no labs are missing: verify without an override")
+        return
+    if missing:
+        raise StepRefused(
+            "labs_needed",
+            "labs needed: " + "; ".join(missing) + " (no course on file for this patient: the pharmacist verifying the "
+            "order gives the values checked and when they were taken, or overrides the missing labs with a reason)",
         )
 
 
@@ -1257,6 +1302,9 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
         }}
     elif kind == EventType.DISCARDED:
         details = {"reason": "probe reason"}
+    elif kind == EventType.ORDER_VERIFIED and not has_course(prep):
+        # Verifiable: with the labs checked, or their override (the probe cannot know the values).
+        details = {"labs_override": "probe: the labs are checked at verification"}
     elif kind == EventType.PATIENT_CONFIRMED:
         details = {"name": prep.patient.name, "mrn": prep.patient.mrn}
     return Event(kind, now, now, name, details), User(None, name, role)

@@ -1079,9 +1079,82 @@ class ReconstitutePage(EventPage):
             label.setBuddy(widget)
             order_form.addRow(label, widget)
         self.body.addWidget(self.order_box)
+        self._build_labs_box()
         self.order_pin.textChanged.connect(self.completeChanged)
         self.order_pharmacist.currentTextChanged.connect(self.completeChanged)
         self.finish_layout()
+
+    # The labs the pharmacist verifying an order with no course on file gives (the domain refuses the
+    # verification without them or an override with a reason): field name -> (label, object name).
+    LAB_FIELDS = (
+        ("anc", "ANC (10⁹/L):", "labAnc"), ("platelets", "Platelets (10⁹/L):", "labPlatelets"),
+        ("bilirubin_x_uln", "Total bilirubin (× ULN):", "labBilirubin"), ("ast_alt_x_uln", "AST/ALT, the higher (× ULN):", "labAstAlt"),
+        ("qtc_ms", "Baseline QTc (ms):", "labQtc"), ("potassium", "Baseline potassium (mmol/L):", "labPotassium"),
+        ("magnesium", "Baseline magnesium (mmol/L):", "labMagnesium"),
+    )
+    VOD_FIELDS = (("weight_gain", "Rapid weight gain:", "labWeightGain"), ("hepatomegaly", "Painful hepatomegaly:", "labHepatomegaly"),
+                  ("ascites", "Ascites:", "labAscites"), ("bilirubin_rising", "Rising bilirubin:", "labBilirubinRising"))
+
+    def _build_labs_box(self) -> None:
+        from .widgets import date_time_field
+
+        self.labs_box = QGroupBox("Labs checked before this dose (no course on file)", self)
+        self.labs_box.setObjectName("orderLabs")
+        grid = QGridLayout(self.labs_box)  # two entries a row: the page fits a 1280 x 800 screen
+        cells: list[tuple[str, QWidget]] = []
+        self.labs_taken = date_time_field(self.labs_box)
+        self.labs_taken.setObjectName("labTaken")
+        self.labs_taken.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.labs_taken.setAccessibleName("when the labs were taken")
+        cells.append(("Taken at (the sample's time):", self.labs_taken))
+        self.lab_edits: dict[str, QLineEdit] = {}
+        for name, text, object_name in self.LAB_FIELDS:
+            edit = QLineEdit(self.labs_box)
+            edit.setObjectName(object_name)
+            self.lab_edits[name] = edit
+            cells.append((text, edit))
+        self.vod_boxes: dict[str, QComboBox] = {}
+        for name, text, object_name in self.VOD_FIELDS:
+            box = QComboBox(self.labs_box)
+            box.setObjectName(object_name)
+            box.addItems(["", "no", "yes"])  # blank: not asked (the domain says whether it is needed)
+            self.vod_boxes[name] = box
+            cells.append((f"VOD/SOS: {text[0].lower()}{text[1:]}", box))
+        for index, (text, widget) in enumerate(cells):
+            label = QLabel(text, self.labs_box)
+            label.setBuddy(widget)
+            grid.addWidget(label, index // 2, (index % 2) * 2)
+            grid.addWidget(widget, index // 2, (index % 2) * 2 + 1)
+        row = (len(cells) + 1) // 2
+        self.lab_transfused = QCheckBox("The platelet count is transfusion-independent", self.labs_box)
+        self.lab_transfused.setObjectName("labTransfusionIndependent")
+        grid.addWidget(self.lab_transfused, row, 0, 1, 4)
+        self.labs_override = QLineEdit(self.labs_box)
+        self.labs_override.setObjectName("labsOverrideReason")
+        self.labs_override.setPlaceholderText("only to go on without the missing labs: why")
+        grid.addWidget(QLabel("Override the missing labs, reason:", self.labs_box), row + 1, 0)
+        grid.addWidget(self.labs_override, row + 1, 1, 1, 3)
+        self.order_box.layout().addRow(self.labs_box)
+
+    def order_labs_details(self) -> dict[str, Any]:
+        """What the pharmacist typed, read by the domain (it refuses an entry it cannot read, naming it)."""
+        from ..domain.labs import verification_labs
+        from .widgets import utc_from_qdatetime
+
+        prep = self.bench.preparation
+        if prep is None or (prep.order.course is not None and prep.order.course.on_file):
+            return {}
+        fields: dict[str, Any] = {name: edit.text() for name, edit in self.lab_edits.items()}
+        if any(v.strip() for v in fields.values()):
+            fields["transfusion_independent"] = self.lab_transfused.isChecked()
+        fields.update({name: box.currentText() for name, box in self.vod_boxes.items()})
+        details: dict[str, Any] = {}
+        labs = verification_labs(utc_from_qdatetime(self.labs_taken.dateTime()), **fields)
+        if labs:
+            details["labs"] = labs
+        if self.labs_override.text().strip():
+            details["labs_override"] = self.labs_override.text()
+        return details
 
     def order_verified(self) -> bool:
         prep = self.bench.preparation
@@ -1098,8 +1171,10 @@ class ReconstitutePage(EventPage):
         if not self.order_verified():
             service = self.bench.service
             try:
+                details = self.order_labs_details()
                 pharmacist = service.authenticate(self.order_pharmacist.currentText().strip(), self.order_pin.text())
-                self.bench.set_status(service.record_event(self.bench.preparation.id, EventType.ORDER_VERIFIED, pharmacist))
+                self.bench.set_status(service.record_event(self.bench.preparation.id, EventType.ORDER_VERIFIED, pharmacist,
+                                                           details=details))
             except REFUSALS as exc:
                 self.order_pin.clear()
                 self.show_refusal(_refusal_text(exc))
@@ -1126,6 +1201,17 @@ class ReconstitutePage(EventPage):
             )
             self.order_pharmacist.setCurrentText("")
             self.order_pin.clear()
+            prep = self.bench.preparation
+            self.labs_box.setVisible(not (prep.order.course is not None and prep.order.course.on_file))
+            from .widgets import local_qdatetime
+
+            self.labs_taken.setDateTime(local_qdatetime(self.bench.service.now()))
+            for edit in self.lab_edits.values():
+                edit.clear()
+            for box in self.vod_boxes.values():
+                box.setCurrentIndex(0)
+            self.lab_transfused.setChecked(False)
+            self.labs_override.clear()
 
 
 class DrawPage(BenchPage):

@@ -630,11 +630,12 @@ class PreparationService:
                 raise ValidationError(missing[0], f"{flag} for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
             from ..domain.labs import no_course_labs
 
-            # No course holds this patient's labs: the check before the dose is the verifying pharmacist's,
-            # named on the sheet and at order entry (the drug's monograph labs, the site's window).
+            # No course holds this patient's labs: the order verification asks for them (the domain
+            # refuses it without the values or a pharmacist's override), named on the sheet and at entry.
             labs_text = "; ".join(no_course_labs(drug, self.policy()))
             return order, CourseCheck(on_file=False, flag=flag, flags=(
-                f"labs not checked by the program ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order checks {labs_text}",))
+                f"labs needed at order verification ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order "
+                f"records {labs_text}, or overrides the missing labs with a reason",))
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,

@@ -66,6 +66,16 @@ def type_into(qtbot, widget: QLineEdit, text: str, enter: bool = False) -> None:
         qtbot.keyClick(widget, Qt.Key.Key_Return)
 
 
+def fill_order_labs(qtbot, page, baseline: bool = True) -> None:
+    """The labs the verifying pharmacist checked (no course on file), typed into the order verification."""
+    for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
+                        *((("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")) if baseline else ())):
+        type_into(qtbot, page.lab_edits[name], value)
+    page.lab_transfused.setFocus()
+    qtbot.keyClick(page.lab_transfused, Qt.Key.Key_Space)
+    assert page.lab_transfused.isChecked()
+
+
 def fill_patient(qtbot, wizard, mrn="MRN2002", name="Grace Hopper", dob="1956-12-09") -> None:
     page = wizard.currentPage()
     type_into(qtbot, page.mrn, mrn, enter=True)  # a scanner: MRN then Enter looks the patient up
@@ -129,8 +139,18 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     page.order_pharmacist.setFocus()
     qtbot.keyClicks(page.order_pharmacist, "Paula Pharm")
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    # No course on file: the verification is refused without the labs checked, naming them.
+    assert page.labs_box.isVisible()
+    click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED) is None
+    assert wizard.currentId() == bw.RECONSTITUTE
+    shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
+    assert "Labs needed: CBC (ANC, platelets) taken within 72 h" in shown
+    fill_order_labs(qtbot, page)
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
     click(qtbot, wizard, COMMIT)
     assert service.get(stored.id).last(EventType.ORDER_VERIFIED).user == "Paula Pharm"
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED).details["labs"]["cbc"]["platelets"] == 150.0
     reconstituted = service.get(stored.id).last(EventType.RECONSTITUTED)
     assert reconstituted is not None and reconstituted.at == clock.now()
     assert service.status(stored.id).current_step == "dilute"
@@ -662,4 +682,4 @@ def test_the_dose_page_names_the_labs_to_check_when_no_course_is_on_file(qtbot, 
     click(qtbot, wizard, NEXT)
     assert wizard.currentId() == bw.DOSE
     shown = " ".join(label.text() for label in wizard.currentPage().findChildren(QLabel) if label.isVisible())
-    assert "labs not checked by the program (no course on file): the pharmacist verifying the order checks CBC" in shown
+    assert "labs needed at order verification (no course on file): the pharmacist verifying the order records CBC" in shown

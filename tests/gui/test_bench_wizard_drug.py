@@ -17,7 +17,7 @@ from infusion_app.gui import bench_wizard as bw
 from tests.drugs import MYLOTARG
 
 from .conftest import PIN
-from .test_bench_wizard import COMMIT, FINISH, NEXT, click, fill_patient, find, open_wizard, tick, type_into
+from .test_bench_wizard import COMMIT, FINISH, NEXT, click, fill_order_labs, fill_patient, find, open_wizard, tick, type_into
 
 ORDER_170_70 = ("170 cm", "70 kg")
 
@@ -103,6 +103,7 @@ def test_a_mylotarg_order_is_typed_dosed_by_its_regimen_and_prepared_to_dispense
     page.order_pharmacist.setFocus()
     qtbot.keyClicks(page.order_pharmacist, "Paula Pharm")
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    fill_order_labs(qtbot, page)
     click(qtbot, wizard, COMMIT)
     assert service.get(stored.id).last(EventType.RECONSTITUTED) is not None
 
