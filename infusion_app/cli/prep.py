@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         labs.add_argument(option, choices=["yes", "no"], help="VOD/SOS sign (asked at each dose after the first)")
     labs.add_argument("--labs-override-reason", metavar="TEXT", help="the verifying pharmacist lets the dose go on without the missing labs: why")
     record.add_argument("--deviation-reason", metavar="TEXT",
-                        help="infusion-ended, observation-ended, a premedication entered after the start or given before its window: record a fact that breaks a limit (ended late or too fast, entered late) with why")
+                        help="infusion-ended, observation-ended, a premedication entered after the start, given before its window or one its class total cannot count (an unlisted drug beside another of its class): record a fact that breaks a limit (ended late or too fast, entered late) with why")
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
     record.add_argument("--override-reason", metavar="TEXT", help="why the limit is overridden")
     _user_options(record, override=True)

@@ -706,6 +706,17 @@ def premedication_window_for(drug_class: str, monograph: Monograph, policy: Site
     return site, "site policy"
 
 
+def premedication_timing(drug_class: str, monograph: Monograph, policy: SitePolicy, short: bool = False) -> str:
+    """When the class is due, in words: "within 30 minutes before the start (label: ...)", the label's
+    timing when stricter than the site's window, else the site's window (the sheet, the downtime kit)."""
+    window, why = premedication_window_for(drug_class, monograph, policy)
+    minutes = window.total_seconds() / 60
+    amount = format_amount(minutes / 60, "hour") if minutes >= 60 and minutes % 60 == 0 else format_amount(minutes, "minute")
+    if short:  # a table's cell; the reference says where the timing comes from
+        why = "label" if why.startswith("label") else why
+    return f"within {amount} before the start ({why})"
+
+
 def _class_of(event: Event) -> str:
     return str(event.details.get("drug_class", "")).strip().lower()
 
@@ -777,6 +788,17 @@ def premedication_missing(prep: Preparation, monograph: Monograph) -> list[str]:
 def premedication_given(prep: Preparation) -> list[Event]:
     """The premedication given for this dose, each as last corrected (for the start check, the chair, the sheet)."""
     return [event for _, event in numbered_premedications(prep)]
+
+
+def premedication_deviation(prep: Preparation, number: int) -> Event | None:
+    """The deviation premedication `number` (its number among the events, from 1) was recorded with
+    (given before its window, after the start, or not totalled with its class), or None."""
+    if not 1 <= number < len(prep.events):
+        return None
+    following = prep.events[number]
+    if following.type == EventType.DEVIATION and following.details.get("step") == EventType.PREMEDICATION.value:
+        return following
+    return None
 
 
 def premedication_time(prep: Preparation, number: object) -> datetime | None:
@@ -878,6 +900,7 @@ def _check_premedication(
                     "checked here; check the dose against the order, then confirm that it was checked",
                 )
             _check_premedication_time(prep, event, monograph, policy, now, replacing, drug_text.casefold())
+            _check_class_total(prep, event, monograph, policy, now, replacing)
             return
         why = f"{drug_text} is a {elsewhere.drug_class}, not a {drug_class}" if elsewhere else f"'{drug_text}' is not on the monograph's list of {drug_class}s"
         raise StepRefused(
@@ -909,6 +932,107 @@ def _check_premedication(
         )
     _check_premedication_time(prep, event, monograph, policy, now, replacing, drug)
     _check_premedication_total(prep, event, drug, policy, now, replacing, child_limit)
+    _check_class_total(prep, event, monograph, policy, now, replacing)
+
+
+# A premedication entry the class total cannot count (a drug off the list, or one without an
+# equivalent): refused, or recorded as a deviation with the nurse's reason (it was given).
+NOT_TOTALLED = "premedication_not_totalled"
+
+
+def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime,
+                       replacing: int | None) -> None:
+    """Every entry of one class within the premedication window adds up, whatever it was recorded as.
+
+    Two different drugs of a class with an equivalence table (corticosteroids: dexamethasone 0.75 mg =
+    methylprednisolone 4 mg = prednisolone 5 mg = hydrocortisone 20 mg, resources/premedication/) are
+    counted in equivalents and held together to the most any one of them may be alone (a child's
+    per-kg cap, else the plausible single dose). An entry recorded as "other" that no table converts
+    cannot be added up beside another corticosteroid, nor (in a class without a table, whose different
+    drugs are each held to their own limit) beside an earlier entry of the same unlisted drug: refused
+    (NOT_TOTALLED), or recorded as a deviation with the nurse's reason."""
+    from .equivalence import equivalence_table
+
+    drug_class = _class_of(event)
+    window = policy.premedication_window
+    entries = [(n, e) for n, e in numbered_premedications(prep)
+               if n != replacing and _class_of(e) == drug_class and abs(e.at - event.at) <= window]
+    if not entries:
+        return
+    listed = [d for d in monograph.premedication_drugs() if d.drug_class == drug_class]
+    table = equivalence_table(drug_class)
+
+    def reading(entry: Event) -> tuple[str, float | None, PremedicationDrug | None]:
+        text = " ".join(str(entry.details.get("drug", "")).split())
+        try:
+            mg = float(Quantity(str(entry.details.get("dose")).strip()).to("mg").magnitude)
+        except Exception:  # an unreadable stored dose cannot be added up (the entry was checked when stored)
+            mg = None
+        drug = next((d for d in listed if d.is_named(text) or d.named_within(text)), None)
+        return text, mg, drug
+
+    rows = [reading(e) for _, e in entries] + [reading(event)]
+    names = {(d.name if d is not None else skeleton(t)) for t, _, d in rows}
+    if len(names) == 1 and rows[-1][2] is not None:
+        return  # one listed drug under its names: its own total (_check_premedication_total) holds it
+    if table is None:
+        # Different drugs of a class without equivalence are each held to their own limit (as listed
+        # ones are); the same unlisted drug twice has no limit to add up against.
+        this = rows[-1][0]
+        earlier = [e for _, e in entries if skeleton(" ".join(str(e.details.get("drug", "")).split())) == skeleton(this)]
+        if rows[-1][2] is None and earlier:
+            raise StepRefused(
+                NOT_TOTALLED,
+                f"premedication refused: {this} {event.details.get('dose')} with "
+                + "; ".join(f"{e.details.get('drug')} {e.details.get('dose')} at {format_instant(e.at)}" for e in earlier)
+                + f" already recorded within {duration_text(window)}: {this} is not on the list of {drug_class}s, so "
+                "no limit can check its total. Check the order; if this second dose was ordered and given, record it as a "
+                "deviation with its reason",
+                deviation_allowed=True,
+            )
+        return
+    unconverted = [t for t, _, d in rows if table.of(t) is None and d is None]
+    if unconverted:
+        earlier_text = "; ".join(f"{' '.join(str(e.details.get('drug', '')).split())} {e.details.get('dose')} at {format_instant(e.at)}"
+                                 for _, e in entries)
+        raise StepRefused(
+            NOT_TOTALLED,
+            f"premedication refused: {rows[-1][0]} {event.details.get('dose')} with {earlier_text} already recorded within "
+            f"{duration_text(window)}: {', '.join(dict.fromkeys(unconverted))} is not on the list of {drug_class}s "
+            f"nor in the {drug_class} equivalence table, so the {drug_class} total cannot be checked. Record the drug under "
+            "its listed name, or, if this is what was ordered and given, record it as a deviation with its reason "
+            "(a pharmacist checks the total against the order)",
+            deviation_allowed=True,
+        )
+    ref = table.of(table.reference)
+    assert ref is not None
+    total = 0.0  # in mg of the reference drug
+    limits: list[tuple[float, str]] = []
+    parts = []
+    for text, mg, drug in rows:
+        equivalent = table.of(text, drug.name if drug else text)
+        if equivalent is None or mg is None:
+            continue
+        total += mg / equivalent.mg * ref.mg
+        parts.append((text, mg, equivalent))
+        if drug is not None:
+            child = child_premedication_limit(prep, drug, policy, now)
+            limit_mg, why = child if child is not None else (float(drug.dose_max.value.to("mg").magnitude), "the most of one dose")
+            limits.append((limit_mg / equivalent.mg * ref.mg, f"{drug.name} {format_amount(round(limit_mg, 2), 'mg')} ({why})"))
+    if not limits or len({e.name for _, _, e in parts}) < 2:
+        return
+    limit, why = max(limits)
+    if total > limit + 1e-9:
+        each = "; ".join(f"{t} {format_amount(mg, 'mg')} = {format_amount(round(mg / e.mg * ref.mg, 2), 'mg')} {ref.name}"
+                         for t, mg, e in parts)
+        pending = " (equivalence pending pharmacist review)" if table.pending_review else ""
+        raise StepRefused(
+            "premedication_class_total_above_limit",
+            f"premedication refused: the {drug_class}s recorded within {duration_text(window)} add up to "
+            f"{format_amount(round(total, 2), 'mg')} {ref.name}-equivalent ({each}), more than the most of any one of them "
+            f"alone, {why} = {format_amount(round(limit, 2), 'mg')} {ref.name}-equivalent{pending}: "
+            f"different {drug_class}s add up to the patient; check the entries against the order",
+        )
 
 
 def _check_premedication_total(prep: Preparation, event: Event, drug: PremedicationDrug, policy: SitePolicy,
@@ -1161,7 +1285,11 @@ def check_event(
     if late_premedication is not None:
         # Given, and written down only once the infusion ran: a fact, recorded as a deviation.
         _check_role(prep, event, actor)
-        _check_premedication(prep, event, monograph, policy, event.at)  # drug and dose; not "recent enough now"
+        untotalled = _untotalled(lambda: _check_premedication(prep, event, monograph, policy, event.at),  # not "recent enough now"
+                                 deviation_reason)
+        if untotalled is not None:
+            late_premedication = Breach(late_premedication.code, f"{late_premedication.message}; {untotalled.message}",
+                                        late_entry=True)
         if override is not None:
             raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
         if deviation_reason is None:
@@ -1176,7 +1304,12 @@ def check_event(
     # "discard and prepare again", not "give the premedication again, then start".
     expired = event.type not in FACTS and any((b.code.endswith("_passed") or b.late_entry) and not b.overridable for b in breaches)
     if not expired:
-        _check_administration(prep, event, monograph, policy, now)
+        untotalled = _untotalled(lambda: _check_administration(prep, event, monograph, policy, now), deviation_reason)
+        if untotalled is not None:
+            if override is not None:
+                raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
+            _reason_of_length("deviation reason", deviation_reason, policy.override_reason_min_chars)
+            return [untotalled]
     code = "+".join(dict.fromkeys(b.code for b in breaches))
     message = f"{event_words(event.type)} refused: " + "; ".join(b.message for b in breaches)
     if event.type in FACTS:
@@ -1227,6 +1360,19 @@ def check_event(
     else:
         message += ". A label limit: it cannot be overridden; discard and prepare again."
     raise StepRefused(code, message, overridable=overridable)
+
+
+def _untotalled(check, deviation_reason: str | None) -> Breach | None:
+    """Run a premedication check; a refusal only because the class total cannot count the entry is,
+    with a deviation reason, the breach it is recorded with (it was given: a refusal would hide it)."""
+    try:
+        check()
+    except StepRefused as refusal:
+        if refusal.code != NOT_TOTALLED or deviation_reason is None:
+            raise
+        words = refusal.message.replace("premedication refused: ", "premedication not totalled: ", 1)
+        return Breach(NOT_TOTALLED, re.split(r"\. (?:Record the drug|Check the order)", words)[0])
+    return None
 
 
 def _reason_of_length(field_name: str, value: object, minimum: int) -> str:
