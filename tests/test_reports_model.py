@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -222,3 +222,21 @@ def test_the_sheet_reads_the_syringe_saline_on_the_draw_syringes_marks(monograph
     prep = dataclasses.replace(prep, order=dataclasses.replace(prep.order, calculation=child))
     steps = " ".join(step.text for step in build(prep, monograph).dilution_steps)
     assert "4 mL mark (about 2.5 mL)" in steps and "2.6" not in steps
+
+
+def test_a_sheet_shows_a_transplant_plan_only_for_a_drug_whose_limit_it_changes():
+    """A MYLOTARG sheet read 'HSCT: not planned': no MYLOTARG rule asks for one (its monograph gives no
+    cycle limit with a transplant); a BESPONSA sheet keeps the row."""
+    from infusion_app.domain import course as course_rules
+    from infusion_app.reports.demo import demo_sheet_data
+    from tests.drugs import BESPONSA, MYLOTARG
+
+    fractionated = MYLOTARG.with_regimen("fractionated")
+    assert [r.label for r in demo_sheet_data(monograph=fractionated).course] == ["Course"]
+    assert "HSCT" in [r.label for r in demo_sheet_data(monograph=BESPONSA).course]
+    kept = course_rules.new_course("MRN7", False, monograph=MYLOTARG, regimen="fractionated")
+    course_rules.record_blasts(kept, 100, date(2026, 3, 1), date(2026, 3, 1))
+    course_rules.start_cycle(kept, date(2026, 3, 2), date(2026, 3, 2), monograph=MYLOTARG)
+    status = course_rules.course_status(kept, date(2026, 3, 2), MYLOTARG)
+    data = build(demo_preparation(fractionated), fractionated, course_info=status)
+    assert "HSCT" not in [r.label for r in data.course] and data.course

@@ -560,6 +560,12 @@ def by_regimen(monograph: Monograph) -> bool:
     return monograph.decided_by == "regimen"
 
 
+def transplant_plan_decides(monograph: Monograph) -> bool:
+    """Whether a planned transplant (HSCT) changes the drug's cycle limit: its monograph gives a
+    limit with one (cycles.max_cycles_with_hsct). Only then is the plan asked for and shown."""
+    return "cycles.max_cycles_with_hsct" in monograph.facts
+
+
 def keeps_course(monograph: Monograph) -> bool:
     """A course is kept for a drug with cycles: decided by the response, or by the regimen picked for the course."""
     return "cycles" in monograph.raw and monograph.decided_by in ("response", "regimen")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..domain.course import CourseBlocked
+from ..domain.course import CourseBlocked, transplant_plan_decides
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_number
 from ..domain.monograph import Monograph
@@ -159,6 +159,7 @@ class CourseForms(QWidget):
         layout.addLayout(row)
         layout.addStretch(1)
         self.fields: dict[str, dict[str, Any]] = {}
+        self._layouts: dict[str, QFormLayout] = {}
         self._actions: list[tuple[str, Callable[[], str]]] = []
         self._building = True  # the view that names the MRN is not yet built
         self._build()
@@ -213,6 +214,7 @@ class CourseForms(QWidget):
             form.addRow(QLabel(label, page), widget) if not isinstance(widget, QCheckBox) else form.addRow("", widget)
             widgets[name] = widget
         self.fields[key] = widgets
+        self._layouts[key] = form
         self.stack.addWidget(page)
         self.action.addItem(title, key)
         self._actions.append((key, run))
@@ -397,12 +399,14 @@ class CourseForms(QWidget):
         for regimen in regimens:
             combo.addItem(regimen.name, regimen.id)
         combo.setEnabled(bool(regimens))
+        # The transplant plan is asked only of a drug whose cycle limit it changes (its monograph says).
+        self._layouts["new"].setRowVisible(self.fields["new"]["hsct"], picked is None or transplant_plan_decides(picked))
 
     def _new(self) -> str:
         f = self.fields["new"]
         drug = self.drug()
         regimen = self._choice("new", "regimen", "Regimen") if drug.regimens else None
-        hsct = self._choice("new", "hsct", "HSCT planned")
+        hsct = self._choice("new", "hsct", "HSCT planned") if transplant_plan_decides(drug) else False
         dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
         self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked(), date_of_birth=dob,
                                 child_reason=f["child_reason"].text().strip(), monograph=drug, regimen=regimen)

@@ -1,9 +1,9 @@
 """One way to turn what the service refuses into words on a screen.
 
-The domain and the service name a field by its data name ("dob", "cd22_percent", "given_at") and
+The domain and the service name a field by its data name ("dob", "given_at", a payer-policy fact's id) and
 say what is wrong; a screen says it with the label the user sees next to the field ("Date of
 birth: ..."). Every page uses error_text(), with its own labels where its form calls a field
-something else, so no message shows "Dob:", "Cd22_percent:" or a raw data name.
+something else, so no message shows "Dob:" or a raw data name.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import dataclasses
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from ..domain.course import transplant_plan_decides
 from ..domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 from ..domain.formatting import format_dose
 from ..domain.monograph import Monograph, load_monograph
@@ -102,10 +103,9 @@ def demo_sheet_data(
         raise ValueError("a sample sheet needs its preparation or its drug's monograph")
     prep = prep or demo_preparation(monograph)
     calc = prep.order.calculation
-    course = {
-        "Course": f"Cycle {calc.cycle}, Day {calc.day}: the first dose of the course",
-        "HSCT": "not planned",
-    }
+    course = {"Course": f"Cycle {calc.cycle}, Day {calc.day}: the first dose of the course"}
+    if transplant_plan_decides(monograph):
+        course["HSCT"] = "not planned"
     data = SheetData.from_preparation(
         prep,
         monograph,

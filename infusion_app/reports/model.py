@@ -22,6 +22,7 @@ from ..domain.formatting import (
     format_number,
     format_volume,
 )
+from ..domain.course import transplant_plan_decides
 from ..domain.dosing import CourseCheck
 from ..domain.monograph import Monograph
 from ..domain.preparation import premedication_given, premedication_missing
@@ -353,7 +354,9 @@ def _course_status_rows(status: Any) -> list[Row]:
         if limit is not None:
             text += f" of at most {limit.max_cycles}"
         rows.append(Row("Course", text + (f" ({limit.why})" if limit is not None and limit.why else "")))
-    rows.append(Row("HSCT", "planned" if getattr(status, "hsct_planned", False) else "not planned"))
+    drug = getattr(status, "monograph", None)
+    if drug is None or transplant_plan_decides(drug):  # a drug whose limit no transplant plan changes shows none
+        rows.append(Row("HSCT", "planned" if getattr(status, "hsct_planned", False) else "not planned"))
     plan = getattr(status, "plan", None)
     if plan is not None:
         rows.append(Row("This cycle", f"started {_date_text(plan.start)}, {plan.length_days} days; next cycle from {_date_text(plan.next_cycle_start)}"))

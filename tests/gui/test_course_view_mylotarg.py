@@ -35,10 +35,12 @@ def test_a_fractionated_course_is_opened_from_the_form_and_shows_days_1_4_and_7(
     view = _view(qtbot, service, pharmacist, courses)
     show(qtbot, view, MRN)
     drug = f"{MYLOTARG.brand_name} ({MYLOTARG.generic_name})"
-    assert "Regimen: choose one" in fill_form(qtbot, view, "new", drug=drug, hsct="no")
+    assert "Regimen: choose one" in fill_form(qtbot, view, "new", drug=drug)
     assert courses.course(MRN) is None
+    # No transplant plan changes a MYLOTARG limit: the form does not ask it (it asked "HSCT planned").
+    assert not view.forms.fields["new"]["hsct"].isVisible()
     fractionated = MYLOTARG.regimen_name("fractionated")
-    assert fill_form(qtbot, view, "new", drug=drug, regimen=fractionated, hsct="no") == "Course created."
+    assert fill_form(qtbot, view, "new", drug=drug, regimen=fractionated) == "Course created."
     assert courses.course(MRN).monograph_id == MYLOTARG.id and courses.course(MRN).regimen == "fractionated"
     assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="100", date="2026-03-01")
     assert "Cycle started" in fill_form(qtbot, view, "start", date="2026-03-02")
