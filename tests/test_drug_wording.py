@@ -1,5 +1,5 @@
 """Issue 17: every drug fact and drug word comes from resources/ (the monographs, the payer policies).
-gui/, reports/, service/ and cli/ hold none in their texts or comments: a drug name, a HCPCS code, a dose,
+gui/, reports/, service/, cli/ and storage/ hold none in their texts or comments: a drug name, a HCPCS code, a dose,
 a volume or time limit of one drug, or a drug's own wording such as "In-line filter (not required)"."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "infusion_app"
-LAYERS = ("gui", "reports", "service", "cli")
+LAYERS = ("gui", "reports", "service", "cli", "storage")
 
 PATTERNS = {
     "a drug's name": r"BESPONSA|Besponsa|MYLOTARG|Mylotarg|inotuzumab|gemtuzumab",
@@ -41,9 +41,9 @@ def drug_wording(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
-# The coverage command's options are still the one payer policy's facts (CD22, Ph, TKI): issue 17's
-# "coverage facts declared by each payer policy file" is not done yet.
-NOT_YET = {"cli/coverage.py"}
+# A migration records history: which drug the rows stored before it were (0008: the courses kept
+# then were BESPONSA's). That is a fact about the data on file, not a drug rule in code.
+HISTORY = "storage/migrations/versions/"
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -51,7 +51,7 @@ def test_no_drug_number_or_wording_in_the_layer(layer):
     offenders = [
         f"{path.relative_to(PACKAGE)}:{line}: {what} ({text!r})"
         for path in sorted((PACKAGE / layer).rglob("*.py"))
-        if str(path.relative_to(PACKAGE)) not in NOT_YET
+        if not str(path.relative_to(PACKAGE)).startswith(HISTORY)
         for line, what, text in drug_wording(path.read_text(encoding="utf-8"))
     ]
     assert offenders == [], "drug facts belong in resources/: " + "; ".join(offenders)

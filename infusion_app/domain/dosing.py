@@ -143,7 +143,7 @@ class DoseCalculation:
     pending_verification: list[str] = field(default_factory=list)
     monograph_id: str = ""
     monograph_revision: str = ""
-    # the final container: "bag" (label 2.4 Infusion Bag) or "syringe" (2.4 Syringe Administration)
+    # the final container: "bag" or "syringe", as the drug's monograph lays them out
     container: str = "bag"
     infusion_rate_ml_per_hour: float = 0.0
     infusion_duration_hours: float = 0.0
@@ -610,7 +610,8 @@ def calculate_dose(
         warnings.append(
             f"the dose is too small for the {format_amount(container.bag_volume_ml, 'mL')} bag's window "
             f"({format_concentration(container.bag_min)} to {format_concentration(container.bag_max)}): "
-            f"syringe administration, {format_amount(final_volume, 'mL')} by syringe pump (label 2.4)"
+            f"syringe administration, {format_amount(final_volume, 'mL')} by syringe pump "
+            f"({monograph.fact('syringe.concentration_min').citation})"
         )
     if nacl < 0:
         hard_stops.append(

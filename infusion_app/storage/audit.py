@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from ..domain.ports import AuditCheck, AuditEntry
@@ -201,10 +202,18 @@ UNREADABLE = "\x1funreadable"
 # Course fields a migration added after courses were first logged, with the value that migration gave
 # the rows stored before it: a snapshot logged before the field existed is replayed with that value,
 # so an untouched course from before the upgrade still matches its log.
-COURSE_FIELDS_ADDED = {
-    "monograph_id": "inotuzumab-ozogamicin",  # 0008_drug (EXISTING_COURSES_DRUG)
-    "regimen": "",  # 0009_course_regimen
-}
+@cache
+def course_fields_added() -> dict[str, str]:
+    """The fields and the values their migrations gave (read from the migration itself, which alone
+    knows which drug the courses stored before it were: no drug is named here). Read when an audit
+    is verified, not when the program starts."""
+    import importlib
+
+    drug = importlib.import_module("infusion_app.storage.migrations.versions.0008_drug")
+    return {
+        "monograph_id": str(drug.EXISTING_COURSES_DRUG),  # 0008_drug
+        "regimen": "",  # 0009_course_regimen
+    }
 
 
 def without_ids(value: Any) -> Any:
@@ -288,7 +297,7 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
             if "active" in after:
                 prep_active[subject] = (bool(after["active"]), entry.seq)
         elif action.startswith("course."):
-            logged = {**COURSE_FIELDS_ADDED, **after} if isinstance(after, dict) else after
+            logged = {**course_fields_added(), **after} if isinstance(after, dict) else after
             courses[subject] = (without_ids(logged), entry.seq)
             course_entries.setdefault(subject, []).append(entry)
 
