@@ -93,17 +93,11 @@ def _has(monograph: Monograph, path: str) -> bool:
 
 
 def _premedication_timing(monograph: Monograph, drug_class: str, short: bool = False) -> str:
-    """How long before the start the class counts: the label's timing ([premedication.within] of the
-    monograph) when stricter than the site's window, else the site's window."""
+    """How long before the start the class counts (the sheet's wording, domain/preparation.py)."""
     from ..domain.limits import site_defaults
-    from ..domain.preparation import premedication_window_for
+    from ..domain.preparation import premedication_timing
 
-    window, why = premedication_window_for(drug_class, monograph, site_defaults())
-    minutes = window.total_seconds() / 60
-    amount = format_amount(minutes / 60, "hour") if minutes >= 60 and minutes % 60 == 0 else format_amount(minutes, "minute")
-    if short:  # the worksheet's cell; the reference page says where the timing comes from
-        why = "label" if why.startswith("label") else why
-    return f"within {amount} before the start ({why})"
+    return premedication_timing(drug_class, monograph, site_defaults(), short=short)
 
 
 def _worksheet(monograph: Monograph, s, width: float) -> list:

@@ -24,8 +24,9 @@ from ..domain.formatting import (
 )
 from ..domain.course import transplant_plan_decides
 from ..domain.dosing import CourseCheck
+from ..domain.limits import SitePolicy, site_defaults
 from ..domain.monograph import Monograph
-from ..domain.preparation import premedication_given, premedication_missing
+from ..domain.preparation import premedication_given, premedication_missing, premedication_timing
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ class Row:
 class PremedicationRow:
     drug_class: str
     drug: str = ""
+    # When the class is due relative to the start (the monograph's timing, else the site's window),
+    # on the class's first row.
+    due: str = ""
     dose: str = ""
     time: str = ""
     initials: str = ""
@@ -205,9 +209,12 @@ class SheetData:
         course_info: Any = None,
         policy_decision: Any = None,
         tz: tzinfo | None = None,
+        site_policy: SitePolicy | None = None,
     ) -> SheetData:
-        """`deadlines` are the deadlines engine's results (objects with key, label, at, state)."""
-        return _build(prep, monograph, list(deadlines), printed_at, program_version, course_info, policy_decision, tz)
+        """`deadlines` are the deadlines engine's results (objects with key, label, at, state);
+        `site_policy`: the site's settings (its premedication window; the defaults when not given)."""
+        return _build(prep, monograph, list(deadlines), printed_at, program_version, course_info, policy_decision, tz,
+                      site_policy or site_defaults())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -414,18 +421,20 @@ def _policy_block(decision: Any) -> PolicyBlock | None:
     )
 
 
-def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None) -> list[PremedicationRow]:
+def _premedication(prep: Preparation, monograph: Monograph, tz: tzinfo | None, site_policy: SitePolicy) -> list[PremedicationRow]:
     given = premedication_given(prep)
     rows: list[PremedicationRow] = []
     for drug_class in monograph.premedication_classes():
         matching = [e for e in given if str(e.details.get("drug_class", "")).lower() == drug_class.lower()]
+        due = premedication_timing(drug_class, monograph, site_policy, short=True)
         if not matching:
-            rows.append(PremedicationRow(drug_class.capitalize()))
+            rows.append(PremedicationRow(drug_class.capitalize(), due=due))
             continue
-        for event in matching:
+        for index, event in enumerate(matching):
             rows.append(
                 PremedicationRow(
                     drug_class=drug_class.capitalize(),
+                    due=due if index == 0 else "",
                     drug=_premedication_drug_text(event, tz),
                     dose=str(event.details.get("dose", "")),
                     time=format_instant(event.at, tz),
@@ -709,6 +718,7 @@ def _build(
     course_info: Any,
     policy_decision: Any,
     tz: tzinfo | None,
+    site_policy: SitePolicy,
 ) -> SheetData:
     calc = prep.order.calculation
     if policy_decision is None:
@@ -744,7 +754,7 @@ def _build(
         order=_order_rows(calc, prep.order.dose, monograph),
         course=_course_rows(course_info),
         policy=_policy_block(policy_decision),
-        premedication=_premedication(prep, monograph, tz),
+        premedication=_premedication(prep, monograph, tz, site_policy),
         vials_needed=calc.vials,
         vials=[
             VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "")

@@ -213,12 +213,13 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     else:
         story.append(_section("Payer policy", [_p("No payer-policy check is recorded with this preparation.", s["body"])], s))
 
-    premed_rows = [[_p(h, s["cell_head"]) for h in ("Class", "Drug", "Dose", "Given at", "Initials")]]
+    premed_rows = [[_p(h, s["cell_head"]) for h in ("Class", "Due", "Drug", "Dose", "Given at", "Initials")]]
     premed_rows += [
-        [_p(r.drug_class, s["body"]), _p(r.drug, s["body"]) if r.drug else _writing_space(), _p(r.dose, s["body"]), _p(r.time, s["body"]), _p(r.initials, s["body"])]
+        [_p(r.drug_class, s["body"]), _p(r.due, s["body"]), _p(r.drug, s["body"]) if r.drug else _writing_space(),
+         _p(r.dose, s["body"]), _p(r.time, s["body"]), _p(r.initials, s["body"])]
         for r in data.premedication
     ]
-    premed_widths = [0.19 * width, 0.3 * width, 0.15 * width, 0.24 * width, 0.12 * width]
+    premed_widths = [0.15 * width, 0.21 * width, 0.25 * width, 0.11 * width, 0.18 * width, 0.1 * width]
     story.append(_section("Premedication (before every dose)", [_table(premed_rows, premed_widths)], s))
 
     vial_rows = [[_p(h, s["cell_head"]) for h in ("#", "Lot", "Expiry", "NDC", "Serial")]]

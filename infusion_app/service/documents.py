@@ -76,6 +76,7 @@ class DocumentService:
             program_version=__version__,
             course_info=self._course_status(prep.patient.mrn),
             policy_decision=prep.order.coverage,
+            site_policy=self.service.policy(),
         )
         if prep.last(EventType.LABELLED) is not None:
             data = replace(data, reprint_at=format_instant(status.now))

@@ -20,6 +20,7 @@ from typing import Any
 from ..domain import deadlines as deadline_rules
 from ..domain import preparation as machine
 from ..domain.clock import Clock, MonotonicClock, SystemClock
+from ..domain.limits import SitePolicy
 from ..domain.connection import ConnectionState, ConnectionWatch, NotLive
 from ..domain.deadlines import Deadline
 from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
@@ -531,7 +532,7 @@ class PreparationService:
     def settings(self) -> Settings:
         return build_settings(self.repository.get_settings())
 
-    def policy(self):
+    def policy(self) -> SitePolicy:
         return self.settings().policy
 
     def setting_version(self, key: str) -> tuple[str, datetime] | None:
