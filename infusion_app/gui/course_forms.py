@@ -191,8 +191,11 @@ class CourseForms(QWidget):
         for response, words in choices:
             combo.addItem(words, response)
         index = self.action.findData("response")
-        # The response form only where the drug's data has responses that decide its dose.
+        # The response form only where the drug's data has responses that decide its dose, the
+        # transplant plan's only where it changes the drug's cycle limit.
         self.action.model().item(index).setEnabled(bool(choices))  # type: ignore[attr-defined]
+        hsct = self.action.findData("hsct")
+        self.action.model().item(hsct).setEnabled(transplant_plan_decides(self.drug()))  # type: ignore[attr-defined]
 
     def _extended(self) -> str:
         """The extended first cycle's length, from the course's monograph ("<n> days")."""

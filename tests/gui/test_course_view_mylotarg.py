@@ -51,6 +51,9 @@ def test_a_fractionated_course_is_opened_from_the_form_and_shows_days_1_4_and_7(
     assert "At most 1 cycle:" in view.limit_label.text() and "fractionated" in view.limit_label.text()
     assert "fractionated" in view.title.text()
     assert not view.tabs.isTabVisible(view.tabs.indexOf(view.responses_table))
+    action = view.forms.action  # no response and no transplant plan to record for this course
+    assert not action.model().item(action.findData("response")).isEnabled()
+    assert not action.model().item(action.findData("hsct")).isEnabled()
     shown = " ".join([view.title.text(), view.limit_label.text(), view.next_label.text(), view.last_label.text()]
                      + [" ".join(r) for r in rows])
     for word in BESPONSA_WORDS:
