@@ -87,3 +87,23 @@ def test_text_output_uses_the_ismp_formatter():
 )
 def test_invalid_input_exits_2_with_one_line_naming_the_field(args, field):
     assert_clean_invalid(schedule(*args, "--json"), field)
+
+
+def test_planning_a_cycle_loads_neither_the_dose_engine_nor_the_course_record():
+    # Start-up cost (issue 19): `schedule` needs one cycle's plan (domain/cycle_plan.py), not the
+    # course record with its labs, checklists and advice, nor the dose engine (coverage, BSA,
+    # measurements) that validate_response was once imported from.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from infusion_app.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['schedule', '--cycle', '2', '--start', '2026-12-20', '--response', 'cr']) == 0\n"
+        "print(sorted(m for m in ('infusion_app.domain.course', 'infusion_app.domain.dosing', 'infusion_app.domain.labs',\n"
+        "                         'infusion_app.domain.checklist', 'infusion_app.domain.coverage') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_given(items: list[str]) -> dict[int, object]:
-    from ..domain.course import parse_date
+    from ..domain.cycle_plan import parse_date
     from ..domain.errors import ValidationError
 
     given: dict[int, object] = {}
@@ -46,7 +46,7 @@ def parse_given(items: list[str]) -> dict[int, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..domain.course import parse_date, plan_cycle
+    from ..domain.cycle_plan import parse_date, plan_cycle
 
     plan = plan_cycle(
         args.cycle,

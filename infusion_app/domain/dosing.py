@@ -21,7 +21,7 @@ from .formatting import format_amount, format_concentration, format_dose, format
 from .identity import completed_years
 from .limits import DrawSyringe, SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
-from .monograph import RESPONSES, Monograph, response_label
+from .monograph import RESPONSES, Monograph, response_label, validate_response  # noqa: F401  (re-exported)
 from .quantities import Quantity
 
 
@@ -434,28 +434,6 @@ class PreparationOrder:
             regimen=str(regimen) if regimen else None,
             coverage=CoverageDecision.from_dict(dict(coverage)) if isinstance(coverage, Mapping) else None,
         )
-
-
-def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> str | None:
-    if monograph.decided_by != "response":
-        if response is not None and str(response).strip():
-            raise ValidationError("response", f"does not decide the dose of {monograph.brand_name} (its regimen does); leave it out")
-        return None
-    if response is not None:
-        response = str(response).strip().lower()
-        if response == "":
-            response = None
-        elif response not in RESPONSES:
-            raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
-    if response is None and cycle >= int(monograph.raw["dosing"]["later_cycles_from"]):
-        by_response = {monograph.mg_per_m2(cycle, day, r).value for r in RESPONSES}
-        if len(by_response) > 1:
-            raise ValidationError(
-                "response",
-                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: "
-                "it decides the dose per m²; give none, cr or cri",
-            )
-    return response
 
 
 def calculate_dose(

@@ -468,3 +468,30 @@ def _load_shipped(monograph_id: str) -> Monograph:
     if monograph_id not in installed_monograph_ids():
         raise DataFileError(f"no monograph '{monograph_id}' is installed (resources/monographs/{monograph_id}.toml)")
     return parse_monograph(load_toml(resource_path("monographs", f"{monograph_id}.toml")))
+
+
+def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> Response | None:
+    """The response as the dose rules read it (none, cr, cri, or None), refused naming the field."""
+    if monograph.decided_by != "response":
+        if response is not None and str(response).strip():
+            raise ValidationError("response", f"does not decide the dose of {monograph.brand_name} (its regimen does); leave it out")
+        return None
+    checked: Response | None = None
+    if response is not None:
+        text = str(response).strip().lower()
+        if text:
+            if text not in _AS_RESPONSE:
+                raise ValidationError("response", f"'{text}' is not accepted; must be one of none, cr, cri")
+            checked = _AS_RESPONSE[text]
+    if checked is None and cycle >= int(monograph.raw["dosing"]["later_cycles_from"]):
+        by_response = {monograph.mg_per_m2(cycle, day, r).value for r in _AS_RESPONSE.values()}
+        if len(by_response) > 1:
+            raise ValidationError(
+                "response",
+                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: "
+                "it decides the dose per m²; give none, cr or cri",
+            )
+    return checked
+
+
+_AS_RESPONSE: dict[str, Response] = {"none": "none", "cr": "cr", "cri": "cri"}  # RESPONSES, typed
