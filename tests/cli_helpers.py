@@ -2,7 +2,8 @@
 
 `run_cli` calls `infusion_app.cli.main` in this process with its own stdin, stdout, stderr and
 environment: what a subprocess would see, without the ~0.5 s of interpreter start and imports
-that made the CLI tests two thirds of the suite. `run_cli_subprocess` starts the real
+that made the CLI tests two thirds of the suite. An uncaught exception fails the test (never a
+quiet exit 1), and a run that changes process-wide state fails too. `run_cli_subprocess` starts the real
 `python -m infusion_app`, for what only a process shows: the exit status the operating system
 reports, an uncaught traceback, pipes, and several programs at once.
 """
@@ -58,25 +59,64 @@ def _read_back(stream: io.TextIOWrapper) -> str:
     return stream.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
 
 
+class CliCrashed(AssertionError):
+    """An exception escaped the command's main(): a traceback a script would have seen on stderr."""
+
+
+def _process_state() -> dict[str, Any]:
+    """What one process-wide run could change and a real process would take with it when it ends."""
+    import logging
+    import signal
+    import warnings
+
+    root = logging.getLogger()
+    return {
+        "cwd": os.getcwd(),
+        "umask": _umask(),
+        "root logger handlers": list(root.handlers),
+        "root logger level": root.level,
+        "warning filters": list(warnings.filters),
+        "signal handlers": {name: signal.getsignal(getattr(signal, name)) for name in ("SIGINT", "SIGTERM", "SIGPIPE", "SIGHUP")},
+        "sys.path": list(sys.path),
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60) -> Completed:
     """`infusion-prep ARGS` in this process; the same Completed a subprocess run gives.
 
     stdin is never a terminal (as with subprocess.run and capture_output): a PIN comes from the
-    environment or the command refuses. An exception that escapes main() is printed as
-    Python would print it and gives exit code 1, so "no traceback" checks keep their meaning.
+    environment or the command refuses. An exception that escapes main() fails the test at once
+    (CliCrashed, with the traceback and what the command printed): in a process it would have
+    been a traceback on stderr and exit 1, which a test checking only the exit code would miss.
+    The environment, the streams, sys.argv and the command's pending warnings are the run's own;
+    whatever else a process would take with it (the working folder, umask, logging handlers,
+    warning filters, signal handlers, sys.path) is checked unchanged afterwards: a command that
+    changes one fails the test, so one run never leaks into the next.
     `timeout` is accepted for the subprocess signature; the per-test timeout covers a hang.
     """
     from infusion_app.cli import main
+    from infusion_app.cli.common import PENDING_WARNINGS
 
     with _IN_PROCESS:
+        before = _process_state()
         saved_env = os.environ.copy()
         saved_streams = sys.stdin, sys.stdout, sys.stderr
+        saved_argv = sys.argv
         os.environ.update({"QT_QPA_PLATFORM": "offscreen", **(env or {})})
         timezone_changed = os.environ.get("TZ") != saved_env.get("TZ")
         if timezone_changed:
             time.tzset()
         stdin, stdout, stderr = _text_stream(input or ""), _text_stream(), _text_stream()
         sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+        sys.argv = ["infusion-prep", *args]
+        PENDING_WARNINGS.clear()
+        crash: str | None = None
         try:
             try:
                 code = main(list(args))
@@ -86,16 +126,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
                 else:
                     print(exit_.code, file=sys.stderr)
                     code = 1
-            except Exception:  # what the interpreter does with an uncaught exception
-                traceback.print_exc()
+            except Exception:  # what the interpreter would print as an uncaught exception
+                crash = traceback.format_exc()
                 code = 1
             out, err = _read_back(stdout), _read_back(stderr)
         finally:
             sys.stdin, sys.stdout, sys.stderr = saved_streams
+            sys.argv = saved_argv
+            PENDING_WARNINGS.clear()
             os.environ.clear()
             os.environ.update(saved_env)
             if timezone_changed:
                 time.tzset()
+        after = _process_state()
+    if crash is not None:
+        raise CliCrashed(f"infusion-prep {' '.join(args)}: uncaught exception (a traceback and exit 1 as a process)\n"
+                         f"{crash}--- stdout ---\n{out}--- stderr ---\n{err}")
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert not changed, f"infusion-prep {' '.join(args)} changed process-wide state a later run would inherit: {changed}"
     return Completed(int(code), out, err)
 
 
