@@ -179,3 +179,52 @@ def test_an_edited_data_file_is_read_again_and_a_damaged_kept_reading_ignored(mo
     assert load_toml(data) == {"value": 2, "a": {"b": "c"}}
     data.write_text("when = 2026-12-02\n")  # a TOML date: not kept, read each time
     assert str(load_toml(data)["when"]) == "2026-12-02"
+
+
+def _subcommand_helps(parser) -> dict[str, str]:
+    """Each subcommand's (and each of its actions') help text, by name."""
+    import argparse
+
+    found = {}
+    todo = [("", parser)]
+    while todo:
+        prefix, current = todo.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found[f"{prefix}{name}"] = sub.format_help()
+                    todo.append((f"{prefix}{name} ", sub))
+    return found
+
+
+def test_a_command_started_by_its_name_alone_parses_and_helps_as_in_the_whole_parser():
+    # Start-up (issue 19): `infusion-prep NAME ...` builds NAME's module's parser only; that is the
+    # same program only when the module registers NAME and nothing else, as the whole parser has it.
+    from infusion_app.cli import ONE_COMMAND_MODULES, SUBCOMMAND_MODULES, build_parser
+
+    whole = _subcommand_helps(build_parser(SUBCOMMAND_MODULES))
+    assert ONE_COMMAND_MODULES <= set(SUBCOMMAND_MODULES)
+    for name in sorted(ONE_COMMAND_MODULES):
+        alone = _subcommand_helps(build_parser((name,)))
+        assert {key.split()[0] for key in alone} == {name}, name
+        assert alone == {key: text for key, text in whole.items() if key.split()[0] == name}, name
+
+
+def test_a_stored_data_command_imports_only_its_own_command_module(tmp_path):
+    # One process for all of them: each command's --help may add its own module and no other.
+    code = (
+        "import sys, io, contextlib, json\n"
+        "from infusion_app.cli import main\n"
+        "added = {}\n"
+        "for command in ('prep', 'user', 'audit', 'course', 'downtime', 'db'):\n"
+        "    before = set(sys.modules)\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        try:\n            main([command, '--help'])\n        except SystemExit:\n            pass\n"
+        "    added[command] = sorted(m for m in set(sys.modules) - before if m.startswith('infusion_app.cli.') and m != 'infusion_app.cli.service_access')\n"
+        "print(json.dumps(added))\n"
+    )
+    env = {**os.environ, "INFUSION_PREP_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout)
+    assert added == {command: [f"infusion_app.cli.{command}"] for command in added}, added

@@ -31,8 +31,10 @@ SUBCOMMAND_MODULES = (
 
 # Commands whose module registers that command alone: started as `infusion-prep NAME ...`, only
 # NAME's parser is built, and for `--version` alone none (every module's arguments were about a
-# third of a headless start).
-ONE_COMMAND_MODULES = frozenset({"drugs", "calc", "coverage", "deadlines", "schedule"})
+# third of a headless start; importing them all, about a sixth of `prep new`). reports and export
+# register several commands each and are always built. tests/test_quick_start.py checks that
+# each module here registers its own name only, with the same help as in the whole parser.
+ONE_COMMAND_MODULES = frozenset({"drugs", "calc", "coverage", "deadlines", "schedule", "user", "prep", "audit", "course", "downtime", "db"})
 
 
 def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
