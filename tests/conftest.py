@@ -32,6 +32,15 @@ def pytest_addoption(parser):
         parser.addini("timeout", "per-test timeout (needs pytest-timeout)")
 
 
+def pytest_collection_modifyitems(config, items):
+    # The tests marked slow (tens of seconds each on the loaded 2-core CI machine) run first, in
+    # their collected order, and the short ones after them: with `--dist worksteal` each worker
+    # starts on its share of the list in order and steals from the others when it runs out, so
+    # short tests fill in around the long ones instead of one long test starting last and
+    # keeping the run going alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # -- PostgreSQL beside SQLite (issue 14) --------------------------------------------------------
 # The storage, service, audit and crash tests take the `database` fixture: each runs once on an
 # SQLite file in tmp_path (database None) and once on its own PostgreSQL database (a URL), created

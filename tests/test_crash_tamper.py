@@ -3,6 +3,7 @@ every tampering class the hostile review used (each must be detected)."""
 
 from __future__ import annotations
 
+import pytest
 import importlib.util
 import random
 import sys
@@ -19,6 +20,7 @@ def harness():
     return module
 
 
+@pytest.mark.slow
 def test_every_tampering_class_is_detected(tmp_path):
     module = harness()
     report = module.Report()
@@ -27,6 +29,7 @@ def test_every_tampering_class_is_detected(tmp_path):
     assert report.undetected == [], report.lines()
 
 
+@pytest.mark.slow
 def test_kills_across_every_write_path_lose_no_acknowledged_write(tmp_path):
     module = harness()
     data = tmp_path / "data"
@@ -37,6 +40,7 @@ def test_kills_across_every_write_path_lose_no_acknowledged_write(tmp_path):
     assert report.lost == [], report.lines()
 
 
+@pytest.mark.slow
 def test_kills_of_the_desktop_program_lose_no_step_its_screen_showed(tmp_path):
     module = harness()
     data = tmp_path / "gui"

@@ -79,6 +79,7 @@ def world(tmp_path):
     service.close()
 
 
+@pytest.mark.slow
 def test_mllp_listener_down_then_up_receives_the_message_once(world):
     service, clock, people, pharmacist = world
     port = _free_port()  # nobody listens yet: the hospital's interface engine is down

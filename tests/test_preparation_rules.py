@@ -1026,6 +1026,7 @@ def test_no_sequence_of_attempts_breaks_a_safety_rule(attempts):
     assert_safe(ward.prep.events)
 
 
+@pytest.mark.slow
 def test_seeded_random_walks_reach_every_step_and_stay_safe():
     """Deterministic walks that mostly follow the path (so they get deep), with stray attempts."""
     rng = random.Random(20261127)

@@ -129,6 +129,7 @@ def test_the_command_line_prints_the_label_at_its_size_unrotated_with_its_text(c
     assert "DEMO-0001" in decoded_codes(local, 203), "the 2D code decodes from the printer's output at 203 dpi"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paper, size", [("letter", letter), ("a4", A4)])
 def test_the_command_line_prints_the_sheet_on_its_paper(cups, paper, size, tmp_path):
     before = count(cups, SHEET_QUEUE)

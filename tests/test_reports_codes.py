@@ -78,6 +78,7 @@ def test_the_label_qr_code_decodes_to_the_preparation_id(tmp_path, renderer, pre
     assert [text for fmt, text in results if "QR" in fmt] == [prep_id]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_every_sheet_page_has_a_code128_of_the_preparation_id(tmp_path, renderer):
     pdf = tmp_path / "sheet.pdf"

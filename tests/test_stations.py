@@ -83,6 +83,7 @@ class Stations:
 # -- conflicting steps ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_stations_reconstituting_one_preparation_at_once_exactly_one_wins(tmp_path, postgres_url):
     with open_service(data_dir=tmp_path, database=postgres_url, station="bench-1") as service:
         prep_id = ready_to_reconstitute(service, staff(service))
@@ -128,6 +129,7 @@ def test_the_station_that_loses_a_race_is_told_what_the_other_recorded_and_who(t
         b.close()
 
 
+@pytest.mark.slow
 def test_many_stations_writing_at_once_keep_unique_numbers_and_one_unbroken_chain(tmp_path, postgres_url):
     with open_service(data_dir=tmp_path, database=postgres_url) as service:
         people = staff(service)
@@ -395,6 +397,7 @@ def test_a_station_on_time_is_not_warned(tmp_path, postgres_url):
 # -- PIN lockout across processes ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_wrong_pins_from_several_stations_add_up_to_one_lockout(tmp_path, postgres_url):
     with open_service(data_dir=tmp_path, database=postgres_url) as service:
         staff(service)

@@ -72,6 +72,10 @@ def test_print_sends_every_page_at_the_pdf_page_size(qtbot, demo_pdf, tmp_path):
     def print_to_file(printer: QPrinter, parent) -> bool:
         printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
         printer.setOutputFileName(str(printed))
+        # A 300 dpi printer, as a person may pick in the dialog: the page sizes checked here do not
+        # depend on it, and the PDF printer's default 1200 dpi made each letter page a 0.5 GB
+        # picture (about 30 s of the suite on the loaded CI machine).
+        printer.setResolution(300)
         return True
 
     dialog = PrintPreview(demo_pdf, "Prep sheet", choose_save_path=_refuse, run_print_dialog=print_to_file)
