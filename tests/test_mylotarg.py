@@ -56,7 +56,7 @@ def test_single_agent_day_1_is_not_capped_and_a_large_dose_takes_a_larger_bag():
 
 def test_a_dose_under_3_9_mg_is_given_by_syringe():
     # 120 cm, 25 kg: BSA 0.91 m² x 3 = 2.73 mg = 2.73 mL; the 3 mL syringe's 2.7 mL would be -1.1%, beyond the
-    # draw tolerance: drawn exactly in syringes of 1 mL; 2.73 / 0.234 -> 12 mL.
+    # draw tolerance: 2.7 mL on the 3 mL syringe + 0.03 mL on the 1 mL syringe; 2.73 / 0.234 -> 12 mL.
     c = calc("--regimen", "fractionated", "--day", "1", "--height", "120 cm", "--weight", "25 kg").json()
     assert (c["container"], c["dose_mg"], c["final_volume_ml"]) == ("syringe", 2.73, 12.0)
     assert sum(part["volume_ml"] for part in c["draw_parts"]) == pytest.approx(2.73)

@@ -1233,6 +1233,7 @@ class DrawPage(BenchPage):
     def initializePage(self) -> None:  # noqa: N802
         calc = self.bench.calculation
         self.volume.setText(f"Draw {format_volume(calc.withdraw_ml)}" + (f" in {len(calc.draw_parts)} syringes" if calc.split_draw else ""))
+        self.confirm.setText("I have drawn exactly these &volumes" if calc.split_draw else "I have drawn exactly this &volume")
         self.detail.setText(
             f"{format_volume(calc.withdraw_ml)}{_draw_how(calc)} at {format_concentration(calc.reconstituted_mg_per_ml)} = "
             f"{format_dose(calc.dose_mg)}. {m_discard(self.bench)}"

@@ -184,3 +184,29 @@ def test_a_stored_mylotarg_preparation_resumes_with_its_own_monograph(qtbot, ser
     wizard = open_wizard(qtbot, service, technician, status.id)
     assert wizard.monograph.id == MYLOTARG.id and wizard.monograph.regimen.id == regimen
     assert MYLOTARG.brand_name in find(wizard, QCheckBox, "vialProductConfirmed").text()
+
+
+def test_a_split_draw_is_shown_on_the_dose_page(qtbot, service, technician):
+    """Pharmacist review: 10.5 mg of MYLOTARG (10.5 mL) is drawn as the 10 mL syringe full and 0.5 mL on the
+    1 mL syringe (not 11 mL on the 20 mL syringe's 1 mL marks); the dose page says so and bills 105 units."""
+    import os
+
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard)
+    click(qtbot, wizard, NEXT)
+    page = wizard.currentPage()
+    choose(qtbot, page.drug, "MYLOTARG")
+    type_into(qtbot, page.height.edit, "175 cm")
+    type_into(qtbot, page.weight.edit, "63 kg")
+    choose(qtbot, page.regimen, "single agent")
+    choose(qtbot, page.day, "1")
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DOSE
+    page = wizard.currentPage()
+    assert page.value_labels["dose"].text() == "6 mg/m² × 1.75 m² = 10.5 mg"
+    assert page.value_labels["withdraw"].text() == (
+        "10.5 mL in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)")
+    assert "105 units administered" in page.value_labels["billing"].text()
+    if os.environ.get("INFUSION_PREP_TEST_SHOT"):  # a picture for a reviewer: INFUSION_PREP_TEST_SHOT=/tmp/dose.png
+        wizard.resize(1000, 900)
+        wizard.grab().save(os.environ["INFUSION_PREP_TEST_SHOT"])
