@@ -36,7 +36,8 @@ COMMANDS = {
 PIN_COMMANDS = {
     "prep new": (["prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17", "--height", "170 cm",
                   "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--data-dir", "{data}"], "111111"),
-    "prep record": (["prep", "record", "{id}", "order-verified", "--user", "paul", "--data-dir", "{data}"], "222222"),
+    "prep record": (["prep", "record", "{id}", "order-verified", "--labs-override-reason", "benchmark: labs checked on paper", "--user", "paul",
+                     "--data-dir", "{data}"], "222222"),
 }
 COUNT_DERIVATIONS = """
 import contextlib, io, sys
