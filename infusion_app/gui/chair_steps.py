@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_amount, format_countdown, format_instant, format_quantity
 from ..domain.monograph import Monograph
-from ..domain.preparation import StepRefused, numbered_premedications, premedication_correction_refusal
+from ..domain.preparation import StepRefused, numbered_premedications, premedication_correction_refusal, premedication_deviation
 from ..domain.quantities import Quantity
 from ..domain.records import EventType
 from . import theme
 from .chair_controller import ChairController, Outcome
 from .errors import error_text
-from .premedication import CorrectionDialog, PremedicationRow
+from .premedication import CorrectionDialog, LatePremedicationDialog, PremedicationRow
 from .widgets import LateEntry, message_label, set_role
 
 if TYPE_CHECKING:
@@ -269,7 +269,8 @@ class PremedicationStep(ChairStep):
             mine = [(n, e) for n, e in given if e.details.get("drug_class") == drug_class]
             if mine:
                 number, last = mine[-1]
-                row.show_recorded(last, correctable=premedication_correction_refusal(prep, number, self.controller.user) is None)
+                row.show_recorded(last, correctable=premedication_correction_refusal(prep, number, self.controller.user) is None,
+                                  deviation=premedication_deviation(prep, number))
                 row.number = number
             else:
                 row.show_recorded(None)
@@ -282,18 +283,23 @@ class PremedicationStep(ChairStep):
             return
         errors: dict[str, str] = {}
         now = self.controller.clock.now()
+        facts: set[str] = set()
         for row in pending:
             details = {"drug_class": row.drug_class, **row.details()}
             try:
-                self.controller.record(EventType.PREMEDICATION, at=row.given(now), details=details)
+                self.controller.record(EventType.PREMEDICATION, at=row.given(now), details=details,
+                                       deviation_reason=row.deviation_text())
             except (ValidationError, StepRefused) as exc:
                 errors[row.drug_class] = error_text(exc)
+                if isinstance(exc, StepRefused) and exc.deviation_allowed:
+                    facts.add(row.drug_class)
         self.fill()
         for drug_class, text in errors.items():
-            self.rows[drug_class].show_error(text)
+            self.rows[drug_class].show_error(text, deviation_allowed=drug_class in facts)
         if errors:
             say(self.message, "Not recorded: " + ", ".join(errors) + " (see the row).", "error")
-            self.rows[next(iter(errors))].dose.setFocus()
+            first = self.rows[next(iter(errors))]
+            (first.deviation_reason if first.deviation_text() is not None or not first.deviation_reason.isHidden() else first.dose).setFocus()
             return
         missing = [row.drug_class for row in self.rows.values() if not row.recorded]
         if missing:
@@ -377,11 +383,48 @@ class ActionStep(ChairStep):
         self.override_button.clicked.connect(self.page.override_refusal)
         buttons.addWidget(self.override_button)
         buttons.addWidget(self.button)
+        self.buttons = buttons
         self.layout_.addLayout(buttons)
         self.layout_.addStretch(1)
 
     def entered_at(self) -> datetime | None:
         return self.late.at()
+
+    def add_late_premedication(self) -> None:
+        """"Premedication given after the start…": recorded as a deviation with its reason (the domain's rule)."""
+        self.late_premed_button = QPushButton("Record a premedication &given after the start…", self)
+        self.late_premed_button.setObjectName(f"latePremedButton_{self.event.value}")
+        self.late_premed_button.setAutoDefault(False)
+        self.late_premed_button.clicked.connect(self.record_late_premedication)
+        self.buttons.insertWidget(0, self.late_premed_button)  # left, apart from the step's own button
+        self._late_dialog: LatePremedicationDialog | None = None
+
+    def record_late_premedication(self) -> bool:
+        monograph = self.controller.monograph
+        if monograph is None or self.controller.prep is None:
+            return False
+
+        def submit(details: dict[str, Any], given_at: datetime, reason: str) -> str | None:
+            try:
+                self.controller.record(EventType.PREMEDICATION, at=given_at, details=details, deviation_reason=reason or None)
+            except (ValidationError, StepRefused) as exc:
+                return error_text(exc)
+            return None
+
+        classes = monograph.premedication_classes()
+        dialog = LatePremedicationDialog(classes, monograph, self.controller.clock.now, submit, self)
+        self._late_dialog = dialog  # tests reach the open dialog here
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        self._late_dialog = None
+        if accepted:
+            prep = self.controller.prep
+            assert prep is not None
+            given = next(e for e in reversed(prep.events) if e.type == EventType.PREMEDICATION)
+            deviation = prep.events[-1] if prep.events[-1].type == EventType.DEVIATION else None
+            say(self.message, f"Premedication recorded as a deviation (entered after the start): {given.details.get('drug', '')} "
+                f"{given.details.get('dose', '')} given {format_instant(given.at)}. Reason: "
+                f"{deviation.details.get('reason', '') if deviation is not None else ''}", "warning")
+        return accepted
 
     def act(self) -> None:
         if self.page.run_step(self.event, self.message):
@@ -439,6 +482,7 @@ class InfusingStep(ActionStep):
         self.early_reason.setAccessibleName("reason for ending early")
         self.early_reason.hide()
         self.layout_.insertWidget(3, self.early_reason)  # under the message, above the late entry and buttons
+        self.add_late_premedication()
 
     def fill(self) -> None:
         prep = self.controller.prep
@@ -490,6 +534,7 @@ class ObservingStep(ActionStep):
     def __init__(self, controller: ChairController, page: ChairPage):
         super().__init__("Observation after the infusion", controller, page, info_name="observingInfo",
                          message_name="observeMessage", button_text="&Observation complete", button_name="endObservationButton")
+        self.add_late_premedication()
 
     def fill(self) -> None:
         prep = self.controller.prep

@@ -33,6 +33,12 @@ from ..domain.records import Event
 from .widgets import date_time_field, local_qdatetime, message_label, set_role, utc_from_qdatetime
 
 OTHER = "other"
+# How the chair row names the rule a premedication was recorded as a deviation of.
+DEVIATION_WORDS = {
+    "premedication_window": "given before its window: it does not count for the start",
+    "premedication_after_start": "entered after the start",
+    "premedication_not_totalled": "not totalled with its class",
+}
 # A dose typed as a bare number is in the unit the field names.
 _BARE_NUMBER = re.compile(r"^\s*\d+(?:[.,]\d+)?\s*$")
 
@@ -195,6 +201,13 @@ class PremedicationRow(PremedicationEntry):
         self.correct_button = QPushButton("Correct this entry…", parent)
         self.correct_button.setObjectName(f"premedCorrect_{drug_class}")
         self.correct_button.hide()
+        # Asked only when the domain says the entry is a fact that breaks a limit (given before the
+        # window it counts in, or not totalled with its class): recorded then as a deviation.
+        self.deviation_reason = QLineEdit(parent)
+        self.deviation_reason.setObjectName(f"premedDeviationReason_{drug_class}")
+        self.deviation_reason.setPlaceholderText("if this is what happened: why (recorded as a deviation)")
+        self.deviation_reason.setAccessibleName(f"{drug_class}: deviation reason")
+        self.deviation_reason.hide()
         drug_cell = QVBoxLayout()
         drug_cell.addWidget(self.drug)
         drug_cell.addWidget(self.other_name)
@@ -207,19 +220,24 @@ class PremedicationRow(PremedicationEntry):
         status_cell.addWidget(self.hint, 1)
         status_cell.addWidget(self.status, 3)
         status_cell.addWidget(self.correct_button)
+        status_cell.addWidget(self.deviation_reason, 2)
         grid.addLayout(status_cell, row + 1, 1, 1, 3)
         self.recorded: Event | None = None
         self.number = 0  # the recorded entry's number among the preparation's events (what a correction names)
 
     def connect_enter(self, record: Callable[[], None]) -> None:
         self.dose.returnPressed.connect(record)
+        self.deviation_reason.returnPressed.connect(record)
 
-    def show_recorded(self, event: Event | None, correctable: bool = False) -> None:
+    def show_recorded(self, event: Event | None, correctable: bool = False, deviation: Event | None = None) -> None:
+        """What was recorded for the class; `deviation`: the deviation it was recorded with, shown as one."""
         self.recorded = event
         for widget in self.widgets():
             widget.setEnabled(event is None)
         self.hint.setVisible(event is None)
         self.correct_button.setVisible(event is not None and correctable)
+        self.deviation_reason.clear()
+        self.deviation_reason.hide()
         if event is None:
             self.status.setText("")
             set_role(self.status, "")
@@ -230,12 +248,27 @@ class PremedicationRow(PremedicationEntry):
             text += " (other; dose checked against the order)"
         if isinstance(details.get("original"), dict):
             text += f"; corrected by {details.get('corrected_by')}: {details.get('correction_reason', '')}"
+        if deviation is not None:
+            # The rule in a few words (the sheet, the board and the audit keep the domain's whole message).
+            rules = "; ".join(DEVIATION_WORDS.get(str(r), str(r)) for r in deviation.details.get("rules", []))
+            text += f". DEVIATION ({rules}), reason: {deviation.details.get('reason', '')}"
         self.status.setText(text)
-        set_role(self.status, "ok")
+        set_role(self.status, "warning" if deviation is not None else "ok")
 
-    def show_error(self, text: str) -> None:
+    def show_error(self, text: str, deviation_allowed: bool = False) -> None:
+        """The refusal; when it is a fact the domain records as a deviation, the reason is asked for."""
+        if deviation_allowed:
+            text += ". If this is what happened, type why below and press Record premedication again: it is recorded as a deviation."
+            self.deviation_reason.show()
+            self.deviation_reason.setFocus()
         self.status.setText(text)
         set_role(self.status, "error")
+
+    def deviation_text(self) -> str | None:
+        """The reason typed for recording this entry as a deviation, or None when none is asked for."""
+        if self.deviation_reason.isHidden():
+            return None
+        return self.deviation_reason.text().strip() or None
 
     def clear(self, now: datetime) -> None:
         super().clear(now)
@@ -287,6 +320,79 @@ class CorrectionDialog(QDialog):
     def save(self) -> None:
         details = {**self.entry.details(), "reason": self.reason.text().strip()}
         problem = self._submit(details, utc_from_qdatetime(self.entry.given_at.dateTime()))
+        if problem is None:
+            self.accept()
+            return
+        self.message.setText(problem)
+        set_role(self.message, "error")
+
+
+class LatePremedicationDialog(QDialog):
+    """A premedication given, or written down, only once the infusion has started: recorded as a
+    deviation with the nurse's reason (the domain says so and keeps it on the sheet and board)."""
+
+    def __init__(self, classes: list[str], monograph: Monograph, now: Callable[[], datetime],
+                 submit: Callable[[dict, datetime, str], str | None], parent: QWidget | None = None):
+        from PySide6.QtWidgets import QStackedWidget
+
+        super().__init__(parent)
+        self.setObjectName("latePremedDialog")
+        self.setWindowTitle("Record a premedication given after the start")
+        self._submit = submit
+        self._now = now
+        layout = QVBoxLayout(self)
+        layout.addWidget(message_label(
+            "The infusion has started: a premedication recorded now is a deviation (given after the start, or "
+            "written down late). Give the time it was given and why.", "warning", self))
+        self.drug_class = QComboBox(self)
+        self.drug_class.setObjectName("latePremedClass")
+        self.stack = QStackedWidget(self)
+        self.entries: dict[str, PremedicationEntry] = {}
+        for drug_class in classes:
+            page = QWidget(self.stack)
+            form = QFormLayout(page)
+            entry = PremedicationEntry(drug_class, monograph, page, name_prefix="late")
+            entry.set_time(now())
+            form.addRow("&Drug", entry.drug)
+            form.addRow("", entry.other_name)
+            form.addRow("", entry.dose_checked)
+            form.addRow("D&ose (mg)", entry.dose)
+            form.addRow("&Given at", entry.given_at)
+            form.addRow("", entry.hint)
+            self.entries[drug_class] = entry
+            self.stack.addWidget(page)
+            self.drug_class.addItem(drug_class.capitalize(), drug_class)
+        self.drug_class.currentIndexChanged.connect(self.stack.setCurrentIndex)
+        top = QFormLayout()
+        top.addRow("&Class", self.drug_class)
+        layout.addLayout(top)
+        layout.addWidget(self.stack)
+        self.reason = QLineEdit(self)
+        self.reason.setObjectName("latePremedReason")
+        self.reason.setPlaceholderText("why, e.g. reaction at 20 min: diphenhydramine given at the chair")
+        reason_form = QFormLayout()
+        reason_form.addRow("&Reason", self.reason)
+        layout.addLayout(reason_form)
+        self.message = message_label("", "", self)
+        self.message.setObjectName("latePremedMessage")
+        layout.addWidget(self.message)
+        buttons = QDialogButtonBox(self)
+        self.save_button = buttons.addButton("&Save as a deviation", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button.setObjectName("saveLatePremedButton")
+        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setText("&Cancel")
+        self.save_button.clicked.connect(self.save)
+        cancel.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(620)
+
+    def entry(self) -> PremedicationEntry:
+        return self.entries[str(self.drug_class.currentData())]
+
+    def save(self) -> None:
+        entry = self.entry()
+        details = {"drug_class": entry.drug_class, **entry.details()}
+        problem = self._submit(details, entry.given(self._now()), self.reason.text().strip())
         if problem is None:
             self.accept()
             return
