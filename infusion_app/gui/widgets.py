@@ -11,7 +11,9 @@ from functools import cache
 from datetime import datetime, timezone
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, Signal
+# Qt (the namespace) is imported where it is used: its enums, built at the first import of the name,
+# cost 30-50 ms in PySide6, and the sign-in window uses this module before it needs any (issue 19).
+from PySide6.QtCore import QDateTime, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
@@ -31,6 +33,8 @@ class CountdownLabel(QLabel):
     """A large, high-contrast countdown ('0:29:59', '-0:01:12') coloured by its deadline's state."""
 
     def __init__(self, point_size: int = theme.COUNTDOWN_POINT_SIZE, parent: QWidget | None = None):
+        from PySide6.QtCore import Qt
+
         super().__init__(parent)
         self.setFont(theme.font(point_size, bold=True, monospace_digits=True))
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -49,6 +53,8 @@ class StatusPill(QLabel):
     """A short word on a coloured background: the deadline state or a step's status."""
 
     def __init__(self, text: str = "", state: str = "none", parent: QWidget | None = None):
+        from PySide6.QtCore import Qt
+
         super().__init__(text, parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.set_state(text, state)
@@ -158,6 +164,8 @@ class ValidatedField(QWidget):
 
 def message_label(text: str = "", role: str = "", parent: QWidget | None = None) -> QLabel:
     """A word-wrapped label styled by role: 'hardstop', 'warning', 'ok', 'error', 'heading'."""
+    from PySide6.QtCore import Qt
+
     label = QLabel(text, parent)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -181,6 +189,8 @@ class ScanField(QLineEdit):
     GS = "\x1d"
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
+        from PySide6.QtCore import Qt
+
         if event.text() == self.GS:
             self.insert(self.GS)
             return
@@ -202,6 +212,8 @@ class SteadyComboBox(QComboBox):
     """
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        from PySide6.QtCore import Qt
+
         alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
         if event.key() in _stray_keys() and not alt:
             event.ignore()
@@ -220,6 +232,8 @@ class SteadyComboBox(QComboBox):
 def _stray_keys() -> frozenset:
     """At the first key, not at import: the Qt namespace's enums are built on first use, 30-50 ms
     that the sign-in window (which imports this module) does without (issue 19)."""
+    from PySide6.QtCore import Qt
+
     return frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End})
 
 
