@@ -71,10 +71,19 @@ def launch_seconds(code: str, args: list[str], env: dict[str, str]) -> float:
     return float(stamp.split()[1]) - started
 
 
+# Normal results of every lab an order's verification asks for (as tests/lab_helpers.py gives them).
+NORMAL_LABS = {
+    "anc": 2.0, "platelets": 150, "transfusion_independent": True, "bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1.0,
+    "qtc_ms": 420, "potassium": 4.1, "magnesium": 0.85,
+    "weight_gain": False, "hepatomegaly": False, "ascites": False, "bilirubin_rising": False,
+}
+
+
 def prepare_data(folder: Path, preparations: int) -> None:
     """A data folder with one technician and `preparations` active preparations, half with running clocks."""
     from datetime import date, timedelta
 
+    from infusion_app.domain import labs
     from infusion_app.domain.clock import FakeClock, SystemClock
     from infusion_app.domain.dosing import DoseOrder
     from infusion_app.domain.records import EventType, Patient, Role, VialRecord
@@ -92,8 +101,10 @@ def prepare_data(folder: Path, preparations: int) -> None:
             for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(lot=f"LOT{i}", expiry=start.date() + timedelta(days=365)), tech, product_confirmed=True)
             if i % 2 == 0:
-                # The order is verified by a pharmacist who did not enter it before any reconstitution.
-                service.record_event(status.id, EventType.ORDER_VERIFIED, pharmacist)
+                # The order is verified by a pharmacist who did not enter it before any reconstitution,
+                # with the labs every order now needs (no course on file: given at the verification).
+                checked = labs.verification_labs(clock.now(), **NORMAL_LABS)
+                service.record_event(status.id, EventType.ORDER_VERIFIED, pharmacist, details={"labs": checked})
                 service.record_event(status.id, EventType.RECONSTITUTED, tech)
             clock.advance(seconds=90)
     finally:
