@@ -22,8 +22,8 @@ PATIENT = Patient("Doe, Jane", "MRN001", D("1970-01-01"))
 
 
 @pytest.fixture
-def services(tmp_path):
-    with course_services(tmp_path) as (service, courses, _clock):
+def services(tmp_path, database_templates):
+    with course_services(tmp_path, database_templates) as (service, courses, _clock):
         courses.new_course("MRN001", False, "Pat Pharmacist")
         courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
         courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")

@@ -24,8 +24,8 @@ BESPONSA_WORDS = ("BESPONSA", "inotuzumab", "CR/CRi", "CRi", "HSCT")
 
 
 @pytest.fixture
-def services(tmp_path):
-    with course_services(tmp_path) as found:
+def services(tmp_path, database_templates):
+    with course_services(tmp_path, database_templates) as found:
         yield found
 
 

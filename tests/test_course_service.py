@@ -30,8 +30,8 @@ def _labs_on_file(courses, user="Nina Nurse", mrn="MRN001", kinds=("cbc", "liver
 
 
 @pytest.fixture
-def services(tmp_path):
-    with course_services(tmp_path) as found:
+def services(tmp_path, database_templates):
+    with course_services(tmp_path, database_templates) as found:
         yield found
 
 

@@ -7,15 +7,14 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from infusion_app.domain import labs
-from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.course import CourseBlocked, new_course, order_from_course, record_blasts, record_dose, start_cycle
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.limits import site_defaults
 from infusion_app.domain.preparation import StepRefused
-from infusion_app.domain.records import Role
 from infusion_app.service import open_service
 from infusion_app.service.course import CourseService
 from tests.cli_helpers import assert_clean_invalid, run_cli
+from tests.course_helpers import course_services
 from tests.lab_helpers import CHECKLIST, CLI, NORMAL, cli_checklist, cli_normal_labs, complete_checklist, record_normal_labs
 from tests.test_cli_course import course, make_users
 from tests.drugs import BESPONSA
@@ -130,18 +129,15 @@ def test_implausible_or_missing_values_are_refused_naming_the_field(kind, given,
 # -- the service: advice from the values, override, audit --------------------------------------------
 
 @pytest.fixture
-def services(tmp_path):
-    clock = FakeClock(NOON)
-    service = open_service(data_dir=tmp_path, clock=clock)
-    pat = service.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
-    service.add_user("Nina Nurse", Role.NURSE, "135713", actor=pat)
-    courses = CourseService(service)
-    courses.new_course("MRN001", False, "Pat Pharmacist")
-    courses.record_blasts("MRN001", 100, "2026-12-20", "Nina Nurse")
-    courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
-    courses.complete_checklist("MRN001", CHECKLIST, "Pat Pharmacist")
-    yield service, courses, clock
-    service.close()
+def services(tmp_path, database_templates):
+    # A copy of the session's migrated database with the course tests' users (the clock: NOON).
+    with course_services(tmp_path, database_templates) as (service, courses, clock):
+        assert clock.now() == NOON
+        courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.record_blasts("MRN001", 100, "2026-12-20", "Nina Nurse")
+        courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+        courses.complete_checklist("MRN001", CHECKLIST, "Pat Pharmacist")
+        yield service, courses, clock
 
 
 def _lab(courses, kind, user="Nina Nurse", **changes):
