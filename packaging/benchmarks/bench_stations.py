@@ -62,7 +62,7 @@ def worker(data_dir: str, database: str, station: str) -> None:
         calc = status.prep.order.calculation
         checked = {"entered": {"mrn": mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
         steps = [
-            (E.ORDER_VERIFIED, order_pharm, {}), (E.RECONSTITUTED, tech, {}), (E.DILUTED, tech, {"storage": "room"}),
+            (E.ORDER_VERIFIED, order_pharm, {"labs_override": "benchmark: labs are not what is timed"}), (E.RECONSTITUTED, tech, {}), (E.DILUTED, tech, {"storage": "room"}),
             (E.VERIFIED, pharm, checked), (E.LABELLED, tech, {}), (E.DISPENSED, tech, {}),
             *[(E.PREMEDICATION, nurse, {"drug_class": c, "drug": d, "dose": q}) for c, d, q in PREMEDS],
             (E.PATIENT_CONFIRMED, nurse, {"name": f"Bench, Patient {number}", "mrn": mrn}), (E.INFUSION_STARTED, nurse, {}),

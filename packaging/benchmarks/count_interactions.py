@@ -117,6 +117,11 @@ def bench_walk(service, clock, known: bool, count: Counter | None = None, patien
     if page.order_box.isVisible():  # the order verified by a pharmacist who did not enter it
         count.choose(page.order_pharmacist, "Phil Pharm", "order check: pharmacist")
         count.type(page.order_pin, USERS["Phil Pharm"][1], "order check: PIN")
+        if page.labs_box.isVisible():  # no course on file: the labs the pharmacist checked (issue 16)
+            for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
+                                ("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")):
+                count.type(page.lab_edits[name], value, f"order check: {name}")
+            count.tick(page.lab_transfused, "order check: platelets transfusion-independent")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "Reconstituted now")
     clock.advance(minutes=10)
     count.tick(wizard.currentPage().confirm, "volume drawn")

@@ -81,7 +81,8 @@ def writer(data_dir: str, say, start: int = 0) -> None:
         service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         say.write(f"vial {status.id} LOT{number}\n")
         say.flush()
-        service.record_event(status.id, E.ORDER_VERIFIED, pharm)  # a pharmacist other than the preparer
+        service.record_event(status.id, E.ORDER_VERIFIED, pharm,  # a pharmacist other than the preparer
+                             details={"labs_override": "labs checked on the ward record"})
         stored = service.record_event(status.id, E.RECONSTITUTED, tech)
         say.write(f"event {status.id} {len(stored.prep.events)}\n")
         say.flush()
@@ -406,7 +407,7 @@ def filled_database(folder: Path, older: Path) -> None:
         tina = service.add_user("Tina", Role.TECHNICIAN, PINS["Tina"], actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
-        service.record_event(prep.id, E.ORDER_VERIFIED, paul)
+        service.record_event(prep.id, E.ORDER_VERIFIED, paul, details={"labs_override": "labs checked on the ward record"})
         service.record_event(prep.id, E.RECONSTITUTED, tina)
         source = sqlite3.connect(folder / DB_FILENAME)
         target = sqlite3.connect(older)
