@@ -780,3 +780,53 @@ def test_an_expired_vial_typed_with_a_new_order_is_a_near_miss_too(service, peop
         service.create_preparation(PATIENT, ORDER, people["tech"], vials=[expired], product_confirmed=True)
     [(entry, after)] = _near_misses(service)
     assert (entry.subject, after["code"], after["step"]) == (PATIENT.mrn, "vial-expired", "vial")
+
+
+# -- a vial past its expiry, after it was recorded -------------------------------------------------
+
+
+def _prep_with_vials_expiring_tonight(service, people, clock):
+    """A preparation at 23:30 (the site's wall clock) whose vials expire that day: at midnight the
+    product is past its expiry, whatever the in-use times of the label still allow."""
+    today = T0.astimezone().date()
+    clock.set(datetime.combine(today, datetime.min.time()).astimezone() + timedelta(hours=23, minutes=30))
+    vials = [VialRecord(lot="TONIGHT1", expiry=today), VialRecord(lot="TONIGHT2", expiry=today)]
+    status = service.create_preparation(PATIENT, ORDER, people["tech"], vials=vials, product_confirmed=True)
+    verify_order(service, status.id)
+    return status.id, datetime.combine(today + timedelta(days=1), datetime.min.time()).astimezone()
+
+
+def test_a_vial_that_expired_after_it_was_recorded_stops_the_reconstitution_and_no_one_overrides_it(service, people, clock):
+    """Hostile test: the expiry was checked only when a vial was recorded; reconstituted past midnight
+    on a vial that expired that day was accepted."""
+    prep_id, midnight = _prep_with_vials_expiring_tonight(service, people, clock)
+    clock.set(midnight + timedelta(minutes=5))
+    with pytest.raises(StepRefused) as refused:
+        service.record_event(prep_id, E.RECONSTITUTED, people["tech"])
+    assert refused.value.code == "vial-expired" and not refused.value.overridable
+    assert "TONIGHT1" in refused.value.message and not refused.value.deviation_allowed
+    override = service.authorize_override("Petra Pharm", "333333", "prescriber informed; dose needed today", "vial-expired")
+    with pytest.raises(StepRefused):
+        service.record_event(prep_id, E.RECONSTITUTED, people["tech"], override=override)
+    # A late entry of a reconstitution done before midnight is a step on a product now expired.
+    with pytest.raises(StepRefused) as late:
+        service.record_event(prep_id, E.RECONSTITUTED, people["tech"], at=midnight - timedelta(minutes=10))
+    assert late.value.code == "vial-expired"
+    assert [e.type for e in service.get(prep_id).events] == [E.ORDER_VERIFIED]
+    assert service.record_event(prep_id, E.DISCARDED, people["tech"], details={"reason": "vials expired"}).current_step == "discarded"
+
+
+def test_a_bag_made_before_its_vials_expired_is_not_checked_labelled_or_given_after(service, people, clock):
+    """The bag's use is bounded by its components' expiry (USP <797>): every step acting on it after
+    midnight is refused, the fact of an infusion already running is not."""
+    prep_id, midnight = _prep_with_vials_expiring_tonight(service, people, clock)
+    service.record_event(prep_id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=10)
+    service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"})
+    clock.set(midnight + timedelta(minutes=1))
+    for step, user, details in ((E.VERIFIED, people["pharm"], checked(service, prep_id)),
+                                (E.BAG_TO_FRIDGE, people["tech"], None)):
+        with pytest.raises(StepRefused) as refused:
+            service.record_event(prep_id, step, user, details=details)
+        assert refused.value.code == "vial-expired", step
+    assert service.get(prep_id).last(E.VERIFIED) is None

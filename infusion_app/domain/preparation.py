@@ -158,6 +158,16 @@ _OFF_CHAIN = frozenset(
 # early, a step entered after its limit passed) it needs a reason and is recorded as a DEVIATION.
 # Every other chain step acts on the drug and is refused once its limit passed.
 FACTS = frozenset({EventType.INFUSION_ENDED, EventType.OBSERVATION_ENDED})
+# The steps that use the product, from the vials' reconstitution to the start of its infusion. A
+# vial's expiry was checked only when it was recorded, so a dose could be made or started after
+# midnight on vials that expired that day; a preparation's use ends with its components' expiry
+# (USP <797>) whatever the label's in-use times still allow. Never overridden, never a deviation:
+# the infusion itself, once running, is not stopped by it (infusion-ended is a fact).
+_PRODUCT_STEPS = frozenset({
+    EventType.RECONSTITUTED, EventType.RECONSTITUTED_TO_FRIDGE, EventType.RECONSTITUTED_FROM_FRIDGE,
+    EventType.DILUTED, EventType.BAG_TO_FRIDGE, EventType.BAG_FROM_FRIDGE, EventType.VERIFIED,
+    EventType.LABELLED, EventType.DISPENSED, EventType.INFUSION_STARTED,
+})
 
 
 @dataclass(frozen=True)
@@ -1299,6 +1309,7 @@ def check_event(
         return [late_premedication]
     _check_order(prep, event, monograph)
     _check_role(prep, event, actor)
+    _check_vial_expiry(prep, event, now)
     breaches = _time_breaches(prep, event, now, monograph, policy)
     # An action on a product past an absolute limit is refused for that limit first: the answer is
     # "discard and prepare again", not "give the premedication again, then start".
@@ -1373,6 +1384,25 @@ def _untotalled(check, deviation_reason: str | None) -> Breach | None:
         words = refusal.message.replace("premedication refused: ", "premedication not totalled: ", 1)
         return Breach(NOT_TOTALLED, re.split(r"\. (?:Record the drug|Check the order)", words)[0])
     return None
+
+
+def _check_vial_expiry(prep: Preparation, event: Event, now: datetime) -> None:
+    """Refuse a step using the product once a recorded vial is past its expiry date (the site's
+    local date), at the step's instant or at its entry: a late entry of a step done before
+    midnight is still a step whose product has since expired."""
+    if event.type not in _PRODUCT_STEPS or not prep.vials:
+        return
+    for instant in (event.at, now):
+        day = instant.astimezone().date()
+        expired = sorted((v for v in prep.vials if v.expiry < day), key=lambda v: (v.expiry, v.lot))
+        if expired:
+            lots = ", ".join(f"lot {v.lot} expired on {v.expiry.isoformat()}" for v in expired)
+            raise StepRefused(
+                "vial-expired",
+                f"{event_words(event.type)} refused: vial {lots} (its last day of use; judged at {format_instant(instant)}): "
+                "a product past its expiry is not used. An expiry cannot be overridden; discard and prepare again "
+                "with vials in date.",
+            )
 
 
 def _reason_of_length(field_name: str, value: object, minimum: int) -> str:
