@@ -113,3 +113,35 @@ def test_a_non_iso_separator_is_refused_on_the_command_line():
     assert result.code == 2 and "--reconstituted" in result.stderr and "Traceback" not in result.stderr
     ok = run_cli("deadlines", "--reconstituted", "2026-11-27t08:00z", "--json")
     assert ok.code == 0 and ok.json()["reconstituted"] == "2026-11-27T08:00:00+00:00"
+
+
+BLANK_TAKES_NO_DEFAULT = [
+    # Hostile test: an option typed with an empty value silently became its default (`--drug ''`
+    # prepared the site's default drug; `--formula ''` the site's formula): a value given is used
+    # or refused, never replaced.
+    CALC + ["--drug", ""],
+    CALC + ["--drug", "   "],
+    CALC + ["--regimen", ""],
+    CALC + ["--drug", "mylotarg", "--regimen", " "],
+    ["schedule", "--drug", "", "--cycle", "1", "--start", "2026-12-01"],
+    ["deadlines", "--drug", "", "--reconstituted", "2026-12-03T09:00+00:00"],
+    ["coverage", "--drug", "", "--age", "45", "--icd10", "C91.00"],
+    ["prep", "new", "--drug", "", "--patient-name", "Doe, Jane", "--mrn", "M1", "--dob", "1970-01-01",
+     "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina"],
+    ["prep", "new", "--formula", "", "--patient-name", "Doe, Jane", "--mrn", "M1", "--dob", "1970-01-01",
+     "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina"],
+    ["course", "new", "M1", "--user", "paul", "--drug", " "],
+    ["print", "label", "BSP-7K3QX", "--queue", ""],
+    ["downtime", "--out", "x.pdf", "--formula", ""],
+]
+
+
+@pytest.mark.parametrize("args", BLANK_TAKES_NO_DEFAULT)
+def test_an_option_given_an_empty_value_is_refused_not_replaced_by_its_default(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = run_cli(*args, "--data-dir", str(tmp_path / "d")) if args[0] in ("prep", "course", "print") else run_cli(*args)
+    blank = next(args[i] for i in range(len(args) - 1) if args[i].startswith("--") and not args[i + 1].strip())
+    assert done.code == 2, (done.stdout, done.stderr)
+    assert blank.lstrip("-") in done.stderr and "e.g." in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not done.stdout.strip()
+    assert not (tmp_path / "x.pdf").exists()

@@ -142,15 +142,27 @@ def check_output_file(args: argparse.Namespace, what: str = "out") -> None:
         raise CliError(f"invalid {what}: {exc}", Exit.INVALID) from None
 
 
+def not_blank(example: str):
+    """An argparse `type` for an option whose absence means a default: typed empty, it is refused
+    (exit 2) instead of quietly becoming that default (`--drug ''` prepared the site's drug)."""
+
+    def given(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty; give e.g. {example}, or leave the option out for the default")
+        return text
+
+    return given
+
+
 # -- the drug a command works on -------------------------------------------------------------------
 
 def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> None:
     """--drug ID (see `infusion-prep drugs`) and, for a drug dosed by regimen, --regimen."""
-    parser.add_argument("--drug", metavar="ID", default=None,
+    parser.add_argument("--drug", metavar="ID", default=None, type=not_blank("--drug inotuzumab-ozogamicin (infusion-prep drugs)"),
                         help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, "
                         "else the site's default drug")
     if regimen:
-        parser.add_argument("--regimen", metavar="NAME", default=None,
+        parser.add_argument("--regimen", metavar="NAME", default=None, type=not_blank("--regimen fractionated"),
                             help="for a drug dosed by regimen: one of its regimens' ids (its monograph's [[dosing.regimens]])")
 
 

@@ -14,7 +14,7 @@ import argparse
 import io
 import sys
 
-from .common import Exit, add_drug_options, add_storage_options, chosen_monograph
+from .common import Exit, add_drug_options, add_storage_options, chosen_monograph, not_blank
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("what", nargs="?", default="kit", metavar="snapshot", help="'snapshot' for the active preparations; omit for the blank kit")
     parser.add_argument("--out", required=True, metavar="FILE.pdf", help="where to write the PDF")
     parser.add_argument("--paper", default=None, metavar="letter|a4", help="paper size (default letter; snapshot: the site setting)")
-    parser.add_argument("--formula", default=None, metavar="NAME", help="BSA formula of the table (default: the site default in site-defaults.toml)")
+    parser.add_argument("--formula", default=None, metavar="NAME", type=not_blank("--formula mosteller"), help="BSA formula of the table (default: the site default in site-defaults.toml)")
     parser.add_argument("--force", action="store_true", help="replace --out when it exists")
     # The kit is one drug's (its containers, syringe path, infusion, filter, premedication): the drug's
     # as calc picks it. The snapshot lists every drug's preparations and takes none.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json, one_line
+from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json, not_blank, one_line
 
 # SQLite's LIMIT is a 64-bit integer; a bigger --limit is a typo, not a request for more rows.
 MAX_LIST_LIMIT = 1_000_000
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--cycle", help="cycle number (default: the course's next dose; required when no course is on file)")
     new.add_argument("--day", help="a dose day of the drug's (or regimen's) cycle, e.g. 1 (default: the course's next dose)")
     new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (not a regimen)")
-    new.add_argument("--formula", default=None, help="BSA formula (default: the site's)")
+    new.add_argument("--formula", default=None, type=not_blank("--formula mosteller"), help="BSA formula (default: the site's)")
     new.add_argument("--reduce-pct", default=None, metavar="PCT",
                      help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)")
     new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")

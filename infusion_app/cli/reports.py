@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, chosen_monograph, write_output_file
+from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, chosen_monograph, not_blank, write_output_file
 
 DEFAULT_PAPER = "letter"
 DEFAULT_LABEL_SIZE = "4x2in"
@@ -145,7 +145,7 @@ def register_print(subparsers: argparse._SubParsersAction) -> None:
     )
     printing.add_argument("kind", choices=("label", "sheet"), help="what to print")
     printing.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
-    printing.add_argument("--queue", metavar="QUEUE", help="the CUPS queue (default: the site's label or sheet printer)")
+    printing.add_argument("--queue", metavar="QUEUE", type=not_blank("--queue pharmacy-labels"), help="the CUPS queue (default: the site's label or sheet printer)")
     printing.add_argument("--label-size", metavar="WxH(mm|in)", help=f"label stock (default: the site setting, else {DEFAULT_LABEL_SIZE})")
     printing.add_argument("--paper", metavar="letter|a4", help=f"sheet paper (default: the site setting, else {DEFAULT_PAPER})")
     printing.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
