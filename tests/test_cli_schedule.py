@@ -107,3 +107,12 @@ def test_planning_a_cycle_loads_neither_the_dose_engine_nor_the_course_record():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("regimen", ["fractionated", "single-agent"])
+def test_a_regimen_without_an_extended_cycle_1_is_not_planned_extended(regimen):
+    """Hostile test: a course refused --extend-to-28 for MYLOTARG (no extended length in its data),
+    but `schedule` planned the same cycle 1 as '28 days (extended)' with exit 0."""
+    done = schedule("--drug", "gemtuzumab-ozogamicin", "--regimen", regimen, "--cycle", "1", "--start", "2026-12-20", "--extend-to-28", "--json")
+    assert_clean_invalid(done, "extend-to-28")
+    assert "no extended length" in done.stderr and not done.stdout.strip()

@@ -80,6 +80,7 @@ from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them
     _dose_day,
     _later_from,
     _max_cycles,
+    _refuse_no_extension,
     _src,
     _whole,
     cycle_length_days,
@@ -601,13 +602,6 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         check_no_re_escalation(reduction_for_level(course.cycles[-1].reduction_level, m), reduction_for_level(record.reduction_level, m), m)
     course.cycles.append(record)
     return record
-
-
-def _refuse_no_extension(m: Monograph) -> None:
-    """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
-    if _days(m, "cycles.first_cycle_extended_length") == _days(m, "cycles.first_cycle_length"):
-        raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data "
-                                              f"({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend")
 
 
 def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> CycleRecord:

@@ -187,6 +187,13 @@ class CyclePlan:
         return lines
 
 
+def _refuse_no_extension(m: Monograph) -> None:
+    """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
+    if _days(m, "cycles.first_cycle_extended_length") == _days(m, "cycles.first_cycle_length"):
+        raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data "
+                                              f"({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend")
+
+
 def cycle_length_days(cycle: int, extend_to_28: bool, m: Monograph) -> int:
     if cycle < _later_from(m):
         path = "cycles.first_cycle_extended_length" if extend_to_28 else "cycles.first_cycle_length"
@@ -226,6 +233,8 @@ def plan_cycle(
         response = checked
     if extend_to_28 and cycle >= _later_from(m):
         raise ValidationError("extend-to-28", f"applies to cycle 1 only; cycle {cycle} is already {cycle_length_days(cycle, False, m)} days")
+    if extend_to_28:
+        _refuse_no_extension(m)  # as start_cycle and extend_first_cycle do: a plan is not "extended" where nothing can be
     given_days = {_dose_day(m, d, "given"): _date("given", v) for d, v in (given or {}).items()}
     omitted = {_dose_day(m, d, "omitted") for d in omitted_days}
     delayed = {_dose_day(m, d, "delayed") for d in delayed_days}
