@@ -10,7 +10,7 @@ import pytest
 
 from infusion_app.domain import labs
 from infusion_app.domain.errors import ValidationError
-from infusion_app.domain.preparation import allowed_events
+from infusion_app.domain.preparation import StepRefused, allowed_events
 from infusion_app.domain.records import EventType
 from tests.cli_helpers import run_cli
 from tests.lab_helpers import ORDER_LAB_CLI, ORDER_LAB_FIELDS, order_labs
@@ -123,3 +123,34 @@ def test_the_command_line_override_needs_its_reason(tmp_path):
     stray = run_cli("prep", "record", made.stdout.strip(), "reconstituted", "--anc", "2", "--user", "Pat Pharmacist",
                     "--data-dir", folder, env=PIN)
     assert stray.code == 2 and "--anc" in stray.stderr
+
+
+def test_labs_recorded_in_the_patients_course_of_another_drug_count_for_the_verification(tmp_path, database_templates):
+    """A MYLOTARG order for a patient whose BESPONSA course holds today's labs: the verification finds
+    them there (the patient's labs, whichever course keeps them), judged by the same window."""
+    from datetime import date
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient
+    from tests.course_helpers import course_services
+    from tests.drugs import MYLOTARG
+    from tests.lab_helpers import NORMAL
+
+    patient = Patient("Doe, Jane", "MRN001", date(1970, 1, 1))
+    with course_services(tmp_path, database_templates) as (service, courses, clock):
+        courses.new_course("MRN001", False, "Pat Pharmacist")
+        for kind in ("cbc", "liver"):
+            courses.record_lab("MRN001", kind, NORMAL[kind], clock.now() - timedelta(hours=5), "Nina Nurse")
+        made = service.create_preparation(patient, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"),
+                                          monograph=MYLOTARG.with_regimen("fractionated"))
+        verifier = service.add_user("Vic Verify", "pharmacist", "864208", actor=service.user("Pat Pharmacist"))
+        status = service.record_event(made.id, EventType.ORDER_VERIFIED, verifier)
+        kept = status.prep.last(EventType.ORDER_VERIFIED).details["labs"]
+        assert kept["cbc"]["recorded_in"] == "course" and kept["liver"]["bilirubin_x_uln"] == 0.8
+        # The same results three days on are too old: the verification of a later order is refused.
+        clock.advance(hours=70)
+        later = service.create_preparation(patient, DoseOrder("170 cm", "70 kg", 1, 4), service.user("Tom Tech"),
+                                           monograph=MYLOTARG.with_regimen("fractionated"))
+        with pytest.raises(StepRefused) as refused:
+            service.record_event(later.id, EventType.ORDER_VERIFIED, verifier)
+        assert refused.value.code == "labs_needed" and "(the one given is older)" in refused.value.message

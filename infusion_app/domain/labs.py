@@ -625,7 +625,7 @@ def _checked_at(kind: str, entry: Any) -> datetime:
         raise ValidationError("labs-taken", f"the {kind}'s time taken {str(text)[:40]!r} is not an ISO 8601 instant, e.g. 2026-11-27T09:00+01:00") from None
     if taken.tzinfo is None:
         raise ValidationError("labs-taken", f"the {kind}'s time taken needs its UTC offset, e.g. 2026-11-27T09:00+01:00")
-    values = {k: v for k, v in entry.items() if k != "taken_at"}
+    values = {k: v for k, v in entry.items() if k not in ("taken_at", "recorded_in")}
     try:
         check_stored_values(kind, values)
         lab_values(kind, **values)  # complete, and inside the bounds a course's result is held to
@@ -688,3 +688,16 @@ def _no_course_advice(given: dict[str, Any], m: Monograph) -> list[str]:
                   if a.action is not Action.CONTINUE]
     note = f" ({', '.join(seen)})" if seen else ""
     return [f"the values given advise{note}: {a.message} (a pharmacist decides)" for a in found]
+
+
+def recorded_verification_labs(course: Any, at: datetime) -> dict[str, dict[str, Any]]:
+    """The "labs" detail of an order verification from results recorded for the patient in a course of
+    another drug (the patient's labs, whichever drug's course keeps them): each kind's latest result
+    taken by `at` (the CBC's latest transfusion-independent one), marked as recorded there; the
+    verification's rule judges their window as it judges typed ones."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind in LAB_KINDS:
+        result = latest(course, kind, at)
+        if result is not None:
+            found[kind] = {**result.values, "taken_at": result.taken_at.isoformat(), "recorded_in": "course"}
+    return found

@@ -991,6 +991,8 @@ class PreparationService:
             details = {**(details or {}), "downtime": True}
         actor = self._current_user(user)
         settings = self.settings()
+        if kind is EventType.ORDER_VERIFIED and not {"labs", "labs_override"} & set(details or {}):
+            details = self._recorded_labs(prep_id, details)
         conflict: ConcurrentChange | None = None
         for _attempt in range(5):
             prep = self._load(prep_id)
@@ -1037,6 +1039,19 @@ class PreparationService:
                 self._report_administration(prep_id)
             return self.status(prep_id)
         raise StepRefused("busy", f"preparation {prep_id} kept changing while this step was checked; try again")
+
+    def _recorded_labs(self, prep_id: str, details: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An order with no course of its drug on file is verified with the labs recorded for the patient
+        in a course of another drug, when there is one (the domain judges their window; none: unchanged)."""
+        prep = self._load(prep_id)
+        if machine.has_course(prep) or self.engine is None:
+            return details
+        from ..domain.labs import recorded_verification_labs
+        from ..storage.course_repository import SqlCourseRepository
+
+        course = SqlCourseRepository(self.engine).get_course(prep.patient.mrn)
+        found = recorded_verification_labs(course, self._now_for(prep)) if course is not None else {}
+        return {**(details or {}), "labs": found} if found else details
 
     def _report_administration(self, prep_id: str) -> None:
         """Queue and send the administration to the hospital's systems (site setting); the step is already committed."""
