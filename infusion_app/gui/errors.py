@@ -68,6 +68,8 @@ FIELD_LABELS: dict[str, str] = {
     "interruption-days": "Interruption (days)",
     "kind": "Kind",
     "labs": "Labs",
+    "labs-taken": "Labs taken at",
+    "labs override reason": "Reason for the missing labs",
     "regimen": "Regimen",
     "what": "What",
     "blasts": "Blasts",
