@@ -358,3 +358,27 @@ def test_prep_new_json_gives_a_split_draw_and_bills_the_dose_drawn(data, capsys,
                                          {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", json.loads(out)["id"], "--json", "--data-dir", str(data))
     assert code == 0 and "draw_parts" in out
+
+
+def test_a_refusal_with_json_prints_one_json_object_naming_it(data, capsys, monkeypatch):
+    """Hostile test: `prep record ... --json` refused (exit 1) printed nothing on stdout, where calc,
+    schedule and prep new's hard stops print their JSON: a script reading stdout got no object."""
+    prep_id = new_prep(capsys, monkeypatch, data)
+    cases = [
+        ("111111", ["prep", "record", prep_id, "reconstituted", "--user", "tina"], "order_not_verified"),
+        ("111111", ["prep", "record", prep_id, "order-verified", "--user", "tina"], "role"),
+        ("111111", ["course", "new", "MRN-9", "--hsct", "no", "--user", "tina"], "role"),
+        ("111111", ["prep", "new", "--patient-name", NAME, "--mrn", "MRN-1", "--dob", "1971-01-01", *ORDER, "--user", "tina"], "patient_dob_differs"),
+    ]
+    for pin, argv, refusal in cases:
+        code, out, err = run(capsys, monkeypatch, pin, *argv, "--json", "--data-dir", str(data))
+        assert code == 1, (argv, err)
+        payload = json.loads(out)
+        assert payload["refused"]["code"] == refusal and payload["refused"]["message"], (argv, payload)
+        assert refusal in err and "Traceback" not in err
+    # Without --json, stdout stays empty; a command that printed its own JSON prints no second one.
+    code, out, _ = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
+    assert code == 1 and out == ""
+    code, out, _ = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "70 cm", "--weight", "8 kg", "--cycle", "1", "--day", "1",
+                       "--dob", "2026-06-01", "--mrn", "MRN-BABY", "--user", "tina", "--json", "--data-dir", str(data))
+    assert code == 1 and isinstance(json.loads(out), dict)

@@ -219,9 +219,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return Exit.INVALID
     if not getattr(args, "command", None):
         return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)
-    from .common import flush_warnings
+    from .common import JSON_PRINTED, flush_warnings, refusal_json
 
     flush_warnings(show=False)
+    JSON_PRINTED.clear()  # main() runs more than once in one process (tests, the in-process runner)
     try:
         _global_storage_options(args)
         code = int(args.func(args))
@@ -233,6 +234,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return Exit.INVALID
     except CliError as exc:
         flush_warnings(show=exc.code != Exit.INVALID)
+        if exc.code == Exit.HARD_STOP and getattr(args, "json", False):
+            refusal_json(str(exc))
         _say(f"infusion-prep {args.command}: {exc}")
         return int(exc.code)
     except DataFileError as exc:

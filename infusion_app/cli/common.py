@@ -76,9 +76,27 @@ def instant_option(text: str, flag: str):
     return typed.astimezone(timezone.utc)
 
 
+# Whether this run has printed its JSON object: a refusal then adds none (see refusal_json).
+JSON_PRINTED: list[bool] = []
+
+
 def emit_json(payload: Any) -> None:
     json.dump(payload, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+    JSON_PRINTED.append(True)
+
+
+def refusal_json(message: str) -> None:
+    """With --json, a refusal (exit 1) that printed no object of its own prints one, so that a
+    script reading stdout always gets one object: {"refused": {"code", "message"}}; the one line
+    on stderr is unchanged."""
+    if JSON_PRINTED:
+        return
+    import re
+
+    found = re.search(r"refused \[([^\]]+)\]: (.*)", message, flags=re.S)
+    code, words = (found.group(1), found.group(2)) if found else (None, message)
+    emit_json({"refused": {"code": code, "message": one_line(words)}})
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:

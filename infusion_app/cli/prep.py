@@ -198,6 +198,10 @@ def run_new(args: argparse.Namespace) -> int:
         try:
             service.calculate(service.order_from_course(patient.mrn, order, drug, patient.date_of_birth)[0], monograph=drug)  # invalid input before the PIN is asked for
         except StepRefused as exc:
+            if args.json:
+                from .common import refusal_json
+
+                refusal_json(f"refused [{exc.code}]: {exc.message}")
             print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
             return Exit.HARD_STOP
         user = sign_in(service, args.user, args.pin_fd)
