@@ -163,9 +163,12 @@ def _refused(exc) -> CliError:
     elif getattr(exc, "deviation_allowed", False):
         hint = " (if it happened: --deviation-reason TEXT)"
     elif exc.code == "labs_needed":
-        hint = (" (give --labs-taken ISO with --anc, --platelets, --transfusion-independent, --bilirubin-x-uln, --ast-alt-x-uln; "
-                "for cycle 1 Day 1 also --qtc, --potassium, --magnesium; after the first dose --weight-gain, --hepatomegaly, "
-                "--ascites, --bilirubin-rising; or --labs-override-reason TEXT)")
+        # The one line holds about 300 characters: the labs missing first, then the options, short.
+        from ..domain.preparation import NO_COURSE_LABS_HOW
+
+        message = exc.message.replace(f". {NO_COURSE_LABS_HOW}", "")
+        return CliError(f"refused [{exc.code}]: {message} (--labs-taken ISO and the values, see --help; "
+                        "or --labs-override-reason TEXT)", Exit.HARD_STOP)
     elif exc.code == "double_check_incomplete":
         hint = " (re-enter each with --check-mrn, --check-height, --check-weight, --check-dose-mg, --check-volume-ml)"
     return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)

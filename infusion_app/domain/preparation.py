@@ -680,6 +680,11 @@ def order_labs_needed(prep: Preparation, details: dict, monograph: Monograph, po
     return no_course_labs_needed(details.get("labs"), at, prep.order.cycle, prep.order.day, monograph, policy, age)
 
 
+# What a verifying pharmacist does about missing labs (a client may say it in its own words: the CLI's options).
+NO_COURSE_LABS_HOW = ("No course on file for this patient: the pharmacist verifying the order gives the values checked and "
+                      "when they were taken, or overrides the missing labs with a reason")
+
+
 def _check_order_labs(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy) -> None:
     """Labs before every dose, course or not: with no course on file, the verifying pharmacist gives
     the values checked (kind, values, when taken) within the site's window, or overrides what is
@@ -698,8 +703,7 @@ def _check_order_labs(prep: Preparation, event: Event, monograph: Monograph, pol
     if missing:
         raise StepRefused(
             "labs_needed",
-            "labs needed: " + "; ".join(missing) + " (no course on file for this patient: the pharmacist verifying the "
-            "order gives the values checked and when they were taken, or overrides the missing labs with a reason)",
+            "labs needed: " + "; ".join(missing) + f". {NO_COURSE_LABS_HOW}",
         )
 
 
