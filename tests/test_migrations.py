@@ -184,3 +184,22 @@ def test_opening_a_database_at_the_head_never_imports_alembic(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_an_sqlite_file_at_the_head_has_its_revision_read_once(tmp_path, monkeypatch):
+    """The stamped revision read before anything may write (_peek_sqlite) settles a file at the
+    head: no second read of it through SQLAlchemy's inspector (issue 19: a migration check costs
+    no more than a read of the stored revision). A file behind the head is read again."""
+    engine, _, _ = open_database(tmp_path)
+    engine.dispose()
+    reads: list[object] = []
+    real = database.current_revisions
+    monkeypatch.setattr(database, "current_revisions", lambda engine: reads.append(engine) or real(engine))
+    engine, _, result = open_database(tmp_path)
+    engine.dispose()
+    assert reads == [] and result.from_revision == result.to_revision == known_revisions()[1]
+    # A glance that says "behind": the file is read again before anything is migrated.
+    monkeypatch.setattr(database, "_peek_sqlite", lambda _path: ({"0008_drug"}, True))
+    engine, _, result = open_database(tmp_path)
+    engine.dispose()
+    assert len(reads) == 1 and result.from_revision == result.to_revision == known_revisions()[1]

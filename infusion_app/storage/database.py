@@ -388,8 +388,14 @@ def backup_sqlite(location: Location, label: str, now: datetime | None = None) -
     return target
 
 
-def migrate(engine: Engine, location: Location, now: datetime | None = None) -> MigrationResult:
+def migrate(engine: Engine, location: Location, now: datetime | None = None,
+            peeked: tuple[set[str], bool] | None = None) -> MigrationResult:
+    """`peeked`: the SQLite file's stamped revisions, read by _peek_sqlite under the first-run lock
+    just before; a file at the head is then not read a second time (through SQLAlchemy's inspector,
+    the costlier read). Anything else is read again here before a migration is decided."""
     _known, head = known_revisions()
+    if peeked is not None and peeked[0] == {head}:
+        return MigrationResult(head, head, None)
     try:
         stamped, has_tables = current_revisions(engine)
     except (DatabaseError, OperationalError) as exc:
@@ -509,9 +515,11 @@ def _open_database(data_dir: str | os.PathLike | None, database: str | None, now
         for candidate in (location.path, Path(f"{location.path}-wal"), Path(f"{location.path}-shm")):
             refuse_special_file(candidate)
     with _first_run_lock(location):
+        peeked = None
         if location.path is not None:
-            refuse_unknown(*_peek_sqlite(location.path), location.path)
-        return _open_locked(location, now)
+            peeked = _peek_sqlite(location.path)
+            refuse_unknown(*peeked, location.path)
+        return _open_locked(location, now, peeked)
 
 
 @contextmanager
@@ -614,10 +622,11 @@ def _engine_for(location: Location) -> Engine:
         raise StorageError(f"cannot use the database {location.where}: {exc}") from exc
 
 
-def _open_locked(location: Location, now: datetime | None) -> tuple[Engine, Location, MigrationResult]:
+def _open_locked(location: Location, now: datetime | None,
+                 peeked: tuple[set[str], bool] | None = None) -> tuple[Engine, Location, MigrationResult]:
     engine = _engine_for(location)
     try:
-        result = migrate(engine, location, now) if location.path is not None or not is_shared_url(location.url) else check_shared_schema(engine, location)
+        result = migrate(engine, location, now, peeked) if location.path is not None or not is_shared_url(location.url) else check_shared_schema(engine, location)
         _seal(engine, location)
     except BaseException:
         engine.dispose()
