@@ -144,3 +144,20 @@ def test_invalid_input_stores_nothing(started):
 
 def test_unknown_mrn_is_invalid(data):
     assert_clean_invalid(run_cli("course", "show", "NOPE", "--data-dir", data), "mrn")
+
+
+@pytest.mark.parametrize("action", ["start", "move"])
+def test_a_cycle_is_not_started_or_moved_decades_ahead(data, action):
+    """Hostile test: `course start --date 2099-01-01` was stored (exit 0): every other course date
+    refuses the future, and a start, a plan, may be ahead only by the cycle it begins."""
+    from datetime import date, timedelta
+
+    assert course(data, "new", "MRN001", "--hsct", "no").code == 0
+    if action == "move":
+        assert course(data, "start", "MRN001", "--date", date.today().isoformat()).code == 0
+    far = course(data, action, "MRN001", "--date", "2099-01-01")
+    assert far.code == 2 and "start" in far.stderr and "e.g." in far.stderr, far.stderr
+    assert len(far.stderr.strip().splitlines()) == 1
+    soon = course(data, action, "MRN001", "--date", (date.today() + timedelta(days=7)).isoformat())
+    assert soon.code == 0, soon.stderr
+    assert show(data)["cycles"][0]["start"] == (date.today() + timedelta(days=7)).isoformat()

@@ -48,7 +48,7 @@ Queries:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -590,6 +590,7 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         raise ValidationError("response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²")
     if blocks:
         raise CourseBlocked(blocks)
+    _refuse_far_ahead(start, today, number, m)
     record = CycleRecord(number=number, start=start, reduction_level=course.reduction_level)
     if extend_to_28:
         _refuse_no_extension(m)
@@ -832,6 +833,16 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
     ]
 
 
+def _refuse_far_ahead(start: date, today: date, number: int, m: Monograph) -> None:
+    """A cycle starts at most one cycle length ahead of today: 2099-01-01 typed for 2026-01-09 was
+    stored, and the course then waited 73 years for its Day 1 (every other course date refuses the
+    future; a start is a plan, so it may be ahead, but no further than the cycle it follows)."""
+    ahead = cycle_length_days(number, False, m)
+    if start > today + timedelta(days=ahead):
+        raise ValidationError("start", f"{start.isoformat()} is more than {ahead} days ahead (today is {today.isoformat()}): "
+                                       f"a cycle is started at most one cycle length ahead; e.g. {(today + timedelta(days=1)).isoformat()}")
+
+
 def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph) -> CycleRecord:
     """Move the latest cycle's start (its Day 1) while none of its doses is given, e.g. after a hold."""
     m = judged_by(course, monograph)
@@ -841,6 +852,7 @@ def move_cycle_start(course: Course, start: Any, today: date, monograph: Monogra
     record = course.cycles[-1]
     if course.doses_of(record.number):
         raise ValidationError("start", f"cycle {record.number} already has a dose given; its start can no longer move")
+    _refuse_far_ahead(start, today, record.number, m)
     if len(course.cycles) > 1:
         previous = plan_for(course, course.cycles[-2].number, m)
         if start < previous.next_cycle_start:
