@@ -205,3 +205,36 @@ def read_instant(text: str, field: str, zone: tzinfo | None = None) -> ReadInsta
     typed = parse_iso_instant(text, field)
     in_utc = text.strip()[-1:] in ("Z", "z")
     return ReadInstant(typed.astimezone(timezone.utc), typed, site_clock_warnings(typed, field, zone, in_utc))
+
+
+WALL_TIME_EXAMPLE = "2026-11-27 09:00"
+
+
+def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetime:
+    """A time typed at a screen on the site's clock ('2026-11-27 09:00'), or with its offset, as the
+    UTC instant. A screen field that starts empty asks for a time a pre-filled 'now' would forge (a
+    sample's time left at the moment of entry passes any window); without an offset the wall time
+    must be one the site's clock showed exactly once, else the offset is asked for."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(field, f"give the date and time, e.g. {WALL_TIME_EXAMPLE}")
+    raw = text.strip()
+    if len(raw) > 60:
+        raise ValidationError(field, f"is {len(raw):,} characters long; give e.g. {WALL_TIME_EXAMPLE}")
+    match = next((m for m in (form.fullmatch(raw) for form in _FORMS) if m), None)
+    if match is not None and match.group("offset") is not None:
+        return parse_iso_instant(raw, field).astimezone(timezone.utc)
+    try:
+        wall = parse_iso_instant(raw + "+00:00", field).replace(tzinfo=None)
+    except ValidationError:
+        raise ValidationError(field, f"'{raw[:40]}' is not a date and time; give e.g. {WALL_TIME_EXAMPLE}") from None
+    instants = sorted({
+        candidate for offset in _offsets_on(wall.date(), zone)
+        if _on_site_clock(candidate := (wall - offset).replace(tzinfo=timezone.utc), zone).replace(tzinfo=None) == wall
+    })
+    if not instants:
+        raise ValidationError(field, f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); "
+                                     f"give the offset, e.g. {OFFSET_EXAMPLE}")
+    if len(instants) > 1:
+        raise ValidationError(field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); "
+                                     f"give the offset, e.g. {OFFSET_EXAMPLE}")
+    return instants[0]

@@ -592,7 +592,7 @@ def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | Non
 # overrides what is missing with a reason ("labs_override"). The rule is the course's: the same
 # kinds, the same window, the same wording.
 
-def verification_labs(taken_at: datetime, **fields: Any) -> dict[str, dict[str, Any]]:
+def verification_labs(taken_at: datetime | None, **fields: Any) -> dict[str, dict[str, Any]]:
     """The "labs" detail of an order verification from the entry fields (the CLI's and the bench's):
     each kind any of whose fields is filled in, its values read as a course's result would be, taken
     at `taken_at` (`baseline_taken_at` for the ECG and electrolytes when given)."""
@@ -610,7 +610,7 @@ def verification_labs(taken_at: datetime, **fields: Any) -> dict[str, dict[str, 
             continue
         when = baseline_at if kind in ("ecg", "electrolytes") else taken_at
         if not isinstance(when, datetime) or when.tzinfo is None:
-            raise ValidationError("labs-taken", "give when the labs were taken, with its UTC offset, e.g. 2026-11-27T09:00+01:00")
+            raise ValidationError("labs-taken", "give when the labs were taken (the sample's time), e.g. 2026-11-27T09:00+01:00")
         found[kind] = {**lab_values(kind, **fields), "taken_at": when.isoformat()}
     return found
 

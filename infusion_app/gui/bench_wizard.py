@@ -44,6 +44,7 @@ from ..domain.bsa import FORMULAS
 from ..domain.coverage import CoverageDecision, CoverageFacts
 from ..domain.dosing import DoseCalculation, DoseOrder
 from ..domain.errors import ValidationError
+from ..domain.instants import WALL_TIME_EXAMPLE
 from ..domain.formatting import (
     format_amount,
     format_bsa,
@@ -1096,15 +1097,15 @@ class ReconstitutePage(EventPage):
                   ("ascites", "Ascites:", "labAscites"), ("bilirubin_rising", "Rising bilirubin:", "labBilirubinRising"))
 
     def _build_labs_box(self) -> None:
-        from .widgets import date_time_field
-
         self.labs_box = QGroupBox("Labs checked before this dose (no course on file)", self)
         self.labs_box.setObjectName("orderLabs")
         grid = QGridLayout(self.labs_box)  # two entries a row: the page fits a 1280 x 800 screen
         cells: list[tuple[str, QWidget]] = []
-        self.labs_taken = date_time_field(self.labs_box)
+        # Starts empty: a field pre-filled with 'now' let a sample days old pass the lab window
+        # untouched. The domain reads what is typed on the site's clock.
+        self.labs_taken = QLineEdit(self.labs_box)
         self.labs_taken.setObjectName("labTaken")
-        self.labs_taken.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.labs_taken.setPlaceholderText(f"e.g. {WALL_TIME_EXAMPLE}")
         self.labs_taken.setAccessibleName("when the labs were taken")
         cells.append(("Taken at (the sample's time):", self.labs_taken))
         self.lab_edits: dict[str, QLineEdit] = {}
@@ -1138,8 +1139,8 @@ class ReconstitutePage(EventPage):
 
     def order_labs_details(self) -> dict[str, Any]:
         """What the pharmacist typed, read by the domain (it refuses an entry it cannot read, naming it)."""
+        from ..domain.instants import read_wall_time
         from ..domain.labs import verification_labs
-        from .widgets import utc_from_qdatetime
 
         prep = self.bench.preparation
         if prep is None or (prep.order.course is not None and prep.order.course.on_file):
@@ -1149,7 +1150,8 @@ class ReconstitutePage(EventPage):
             fields["transfusion_independent"] = self.lab_transfused.isChecked()
         fields.update({name: box.currentText() for name, box in self.vod_boxes.items()})
         details: dict[str, Any] = {}
-        labs = verification_labs(utc_from_qdatetime(self.labs_taken.dateTime()), **fields)
+        typed_time = self.labs_taken.text()
+        labs = verification_labs(read_wall_time(typed_time, "labs-taken") if typed_time.strip() else None, **fields)
         if labs:
             details["labs"] = labs
         if self.labs_override.text().strip():
@@ -1203,9 +1205,7 @@ class ReconstitutePage(EventPage):
             self.order_pin.clear()
             prep = self.bench.preparation
             self.labs_box.setVisible(not (prep.order.course is not None and prep.order.course.on_file))
-            from .widgets import local_qdatetime
-
-            self.labs_taken.setDateTime(local_qdatetime(self.bench.service.now()))
+            self.labs_taken.clear()
             for edit in self.lab_edits.values():
                 edit.clear()
             for box in self.vod_boxes.values():

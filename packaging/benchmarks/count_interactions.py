@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -118,6 +118,7 @@ def bench_walk(service, clock, known: bool, count: Counter | None = None, patien
         count.choose(page.order_pharmacist, "Phil Pharm", "order check: pharmacist")
         count.type(page.order_pin, USERS["Phil Pharm"][1], "order check: PIN")
         if page.labs_box.isVisible():  # no course on file: the labs the pharmacist checked (issue 16)
+            count.type(page.labs_taken, (clock.now() - timedelta(hours=1)).astimezone().strftime("%Y-%m-%d %H:%M"), "order check: labs taken at")
             for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
                                 ("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")):
                 count.type(page.lab_edits[name], value, f"order check: {name}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from datetime import timedelta
+
 import pytest
 
 from tests.prep_helpers import verify_order
@@ -66,8 +68,12 @@ def type_into(qtbot, widget: QLineEdit, text: str, enter: bool = False) -> None:
         qtbot.keyClick(widget, Qt.Key.Key_Return)
 
 
-def fill_order_labs(qtbot, page, baseline: bool = True) -> None:
-    """The labs the verifying pharmacist checked (no course on file), typed into the order verification."""
+def fill_order_labs(qtbot, page, taken=None, baseline: bool = True) -> None:
+    """The labs the verifying pharmacist checked (no course on file), typed into the order verification,
+    with the sample's time (`taken`, an instant) typed on the workstation's clock when given."""
+    if taken is not None:
+        page.labs_taken.clear()
+        type_into(qtbot, page.labs_taken, taken.astimezone().strftime("%Y-%m-%d %H:%M"))
     for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
                         *((("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")) if baseline else ())):
         type_into(qtbot, page.lab_edits[name], value)
@@ -146,10 +152,27 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     assert wizard.currentId() == bw.RECONSTITUTE
     shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
     assert "Labs needed: CBC (ANC, platelets) taken within 72 h" in shown
+    # The sample's time starts empty (a pre-filled 'now' passed labs days old through the window):
+    # values without it are refused, naming the field; a sample older than the window is refused.
+    assert page.labs_taken.text() == ""
     fill_order_labs(qtbot, page)
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
     click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED) is None
+    shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
+    assert "Labs taken at" in shown and "the sample's time" in shown
+    type_into(qtbot, page.labs_taken, (clock.now() - timedelta(days=4)).astimezone().strftime("%Y-%m-%d %H:%M"))
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED) is None
+    shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
+    assert "72 h" in shown
+    page.labs_taken.clear()
+    type_into(qtbot, page.labs_taken, (clock.now() - timedelta(hours=2)).astimezone().strftime("%Y-%m-%d %H:%M"))
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    click(qtbot, wizard, COMMIT)
     assert service.get(stored.id).last(EventType.ORDER_VERIFIED).user == "Paula Pharm"
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED).details["labs"]["cbc"]["taken_at"] == (clock.now() - timedelta(hours=2)).isoformat()
     assert service.get(stored.id).last(EventType.ORDER_VERIFIED).details["labs"]["cbc"]["platelets"] == 150.0
     reconstituted = service.get(stored.id).last(EventType.RECONSTITUTED)
     assert reconstituted is not None and reconstituted.at == clock.now()

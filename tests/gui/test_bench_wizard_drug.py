@@ -4,6 +4,7 @@ monographs through the service; the bench then prepares that drug from its own m
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import Qt
@@ -103,7 +104,7 @@ def test_a_mylotarg_order_is_typed_dosed_by_its_regimen_and_prepared_to_dispense
     page.order_pharmacist.setFocus()
     qtbot.keyClicks(page.order_pharmacist, "Paula Pharm")
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
-    fill_order_labs(qtbot, page)
+    fill_order_labs(qtbot, page, taken=service.now() - timedelta(hours=1))
     click(qtbot, wizard, COMMIT)
     assert service.get(stored.id).last(EventType.RECONSTITUTED) is not None
 
