@@ -830,3 +830,21 @@ def test_a_bag_made_before_its_vials_expired_is_not_checked_labelled_or_given_af
             service.record_event(prep_id, step, user, details=details)
         assert refused.value.code == "vial-expired", step
     assert service.get(prep_id).last(E.VERIFIED) is None
+
+
+@pytest.mark.parametrize("typed", ["١.٤٥", "1_45", "0x1"])
+def test_the_double_checks_numbers_are_read_as_every_other_number(service, people, clock, typed):
+    """Hostile test: the checker's dose went through float(), so Arabic-Indic digits ('١.٤٥') passed
+    the independent check that height, weight and every other number refuse, and '1_45' read as 145."""
+    status = new_prep(service, people)
+    verify_order(service, status.id)
+    service.record_event(status.id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=20)
+    service.record_event(status.id, E.DILUTED, people["tech"], details={"storage": "room"})
+    for field in ("dose_mg", "volume_ml"):
+        details = checked(service, status.id)
+        details["entered"][field] = typed
+        with pytest.raises(ValidationError) as refused:
+            service.record_event(status.id, E.VERIFIED, people["pharm"], details=details)
+        assert refused.value.field in ("dose", "volume", field.replace("_", " "), field), refused.value.field
+    assert service.get(status.id).last(E.VERIFIED) is None

@@ -70,14 +70,14 @@ def recomputed(prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2
 
 def typed_number(field_name: str, text: str, unit: str) -> float:
     """'1.46', '1.46 mg' -> 1.46: what the syringe or the bag says, with or without its unit."""
+    from .numbers import read_number
+
     cleaned = str(text).strip()
     if cleaned.lower().endswith(unit.lower()):
         cleaned = cleaned[: -len(unit)].strip()
-    try:
-        value = float(cleaned.replace(",", ""))
-    except ValueError:
-        raise ValidationError(field_name, f"'{text}' is not a number of {unit}") from None
-    if not math.isfinite(value) or value < 0:
+    # The one reader of typed numbers (float() took Arabic-Indic digits and '1_45' = 145).
+    value = read_number(field_name, cleaned, f"a number of {unit}, e.g. 1.45")
+    if value < 0:
         raise ValidationError(field_name, f"'{text}' is not a number of {unit}")
     return value
 
