@@ -45,7 +45,9 @@ def check_consistent(r) -> None:
     assert r.billing_units_administered + r.billing_units_discarded == r.vials * units_per_vial
     assert r.billing_units_administered == math.ceil(round(r.dose_mg / r.billing_unit_mg, 9))
     assert r.billing_modifier == ("JW" if r.billing_units_discarded else "JZ")
-    assert math.isclose(r.nacl_ml + r.withdraw_ml, r.final_volume_ml, abs_tol=1e-9)
+    # Issue 16: a bag's total is the saline as measured (nacl_ml stays the exact make-up to the total)
+    saline = r.nacl_measured_ml if r.nacl_measured_ml is not None else r.nacl_ml
+    assert math.isclose(saline + r.withdraw_ml, r.final_volume_ml, abs_tol=1e-9)
     assert math.isclose(r.discarded_mg, r.vials * r.vial_mg - r.dose_mg, abs_tol=1e-9)
     in_window = r.concentration_min_mg_per_ml <= r.dose_mg / r.final_volume_ml <= r.concentration_max_mg_per_ml
     # The label's 25% reduction is never for cycle 1: a hard stop whatever the concentration.

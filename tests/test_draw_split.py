@@ -75,7 +75,8 @@ def test_a_10_5_ml_mylotarg_draw_is_split_not_read_to_1_ml_marks():
     assert r.draw_parts == [{"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2},
                             {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
     assert (r.billing_units_administered, r.billing_units_discarded) == (105, 30)
-    assert r.final_concentration_mg_per_ml == 0.21
+    # Issue 16: the whole 50 mL bag as supplied plus the 10.5 mL dose (was 10.5 mg / 50 mL = 0.21 mg/mL)
+    assert (r.final_volume_ml, r.final_concentration_mg_per_ml) == (60.5, 0.1736)
     text = "\n".join(r.summary_lines())
     assert "Withdraw 10.5 mL in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)" in text
     assert any("one syringe cannot read 10.5 mL within the site's draw tolerance (1%)" in w for w in r.warnings)

@@ -169,8 +169,12 @@ class DoseCalculation:
     # A child below the regimen's BSA threshold is dosed by weight (MYLOTARG: 0.1 mg/kg under 0.6 m²):
     # the mg/kg used, the dose being mg/kg x weight instead of BSA x mg/m2 (None: dosed by BSA).
     dose_mg_per_kg: float | None = None
+    # The bag's saline as the bench measures it (issue 16): the volume added, read on the syringes of
+    # nacl_parts (as draw_parts), or the whole bag as supplied (nacl_parts None). nacl_ml stays exact.
+    nacl_measured_ml: float | None = None
+    nacl_parts: list[dict[str, float]] | None = None
 
-    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml", "dose_mg_per_kg")
+    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml", "dose_mg_per_kg", "nacl_measured_ml", "nacl_parts")
 
     @property
     def can_prepare(self) -> bool:
@@ -222,7 +226,27 @@ class DoseCalculation:
             # (1.54 mL), which no bench syringe measures: read it on the site's default syringe table.
             nacl = _dec(found["nacl_ml"])
             found["nacl_about_ml"] = float(_about_to_mark(nacl, _dec(found.get("final_volume_ml", 0)), site_defaults()))
+        if found.get("container", "bag") == "bag" and found.get("nacl_measured_ml") is None and found.get("nacl_ml", 0) > 0:
+            # A bag stored before the saline was measured showed it to 0.01 mL (39.44 mL): shown now as the
+            # site's default syringes read it (the stored final volume and concentration are kept).
+            saline = _draw(_dec(found["nacl_ml"]), site_defaults())
+            found["nacl_measured_ml"] = float(saline.volume_ml)
+            found["nacl_parts"] = [part.to_dict() for part in saline.parts]
         return cls(**found)
+
+    def nacl_words(self) -> str:
+        """The bag's saline as measured: "44 mL (3 syringes: ...)" or "the whole 50 mL bag as supplied";
+        the one wording for screen, sheet, label and CLI."""
+        if self.nacl_measured_ml is None:
+            return format_amount(self.nacl_ml, "mL")
+        if self.nacl_parts is None:
+            return f"the whole {format_amount(self.nacl_measured_ml, 'mL')} bag as supplied"
+        if len(self.nacl_parts) > 1:
+            return f"{format_amount(self.nacl_measured_ml, 'mL')} measured in {parts_words(self.nacl_parts)}"
+        if self.nacl_parts:
+            part = self.nacl_parts[0]
+            return f"{format_amount(self.nacl_measured_ml, 'mL')} measured with {syringe_words(part['syringe_ml'], part['graduation_ml'])}"
+        return format_amount(self.nacl_measured_ml, "mL")
 
     @property
     def split_draw(self) -> bool:
@@ -269,8 +293,8 @@ class DoseCalculation:
                 f"{format_amount(self.nacl_about_ml if self.nacl_about_ml is not None else self.nacl_ml, 'mL')}), by syringe pump at "
                 f"{format_amount(self.infusion_rate_ml_per_hour, 'mL/hour')} over {format_amount(self.infusion_duration_hours, 'hour')}"
                 if self.container == "syringe"
-                else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add to {self.vehicle} {format_amount(self.nacl_ml, 'mL')} "
-                f"for a total of {format_amount(self.final_volume_ml, 'mL')}"
+                else f"Withdraw {format_amount(self.withdraw_ml, 'mL')}{self._draw_text()}; add to {self.vehicle} {self.nacl_words()} "
+                f"for a total of {format_amount(self.final_volume_ml, 'mL')}, at {format_amount(self.infusion_rate_ml_per_hour, 'mL/hour')}"
             ),
             f"Final concentration {format_concentration(self.final_concentration_mg_per_ml)} (allowed {format_concentration(self.concentration_min_mg_per_ml)} to {format_concentration(self.concentration_max_mg_per_ml)})",
             f"Discarded {format_dose(self.discarded_mg)}",
@@ -577,6 +601,24 @@ def calculate_dose(
     container = _container(dose, withdraw, monograph, policy)
     final_volume, conc_min, conc_max = container.final_volume_ml, container.concentration_min, container.concentration_max
     nacl = final_volume - withdraw
+    nacl_measured: Decimal | None = None
+    nacl_draw: Draw | None = None
+    rate = container.rate_ml_per_hour
+    if container.kind == "bag" and dose > 0:
+        # Issue 16: the saline is what the bench measures, and the final volume, concentration and rate
+        # follow from the volumes measured. A bag used as supplied (the label gives no total) is its
+        # labelled volume plus the dose; a bag made up to a total gets saline read on the site's syringes.
+        if "dilution.bag_as_supplied" in monograph.facts and monograph.flag("dilution.bag_as_supplied"):
+            nacl = final_volume
+            nacl_measured = final_volume
+        elif nacl > 0:
+            nacl_draw = _draw(nacl, policy)
+            nacl_measured = nacl_draw.volume_ml
+        if nacl_measured is not None:
+            final_volume = withdraw + nacl_measured
+        rate = _quantize(final_volume / container.duration_hours, _dec(policy.pump_rate_step_ml_per_hour))
+    elif container.kind == "syringe":
+        rate = _quantize(final_volume / container.duration_hours, _dec(policy.pump_rate_step_ml_per_hour))
     concentration = dose / final_volume if final_volume > 0 else Decimal(0)
     if container.kind == "syringe" and dose > 0 and "syringe.dose_below" in monograph.facts:
         below = monograph.fact("syringe.dose_below")
@@ -675,6 +717,8 @@ def calculate_dose(
         final_volume_ml=float(final_volume),
         nacl_ml=float(nacl),
         nacl_about_ml=float(_about_to_mark(nacl, final_volume, policy)) if container.kind == "syringe" else None,
+        nacl_measured_ml=float(nacl_measured) if nacl_measured is not None else None,
+        nacl_parts=[part.to_dict() for part in nacl_draw.parts] if nacl_draw is not None else None,
         final_concentration_mg_per_ml=float(_quantize(concentration, Decimal("0.0001"))),
         concentration_min_mg_per_ml=float(conc_min),
         concentration_max_mg_per_ml=float(conc_max),
@@ -691,7 +735,7 @@ def calculate_dose(
         monograph_id=monograph.id,
         monograph_revision=monograph.revision,
         container=container.kind,
-        infusion_rate_ml_per_hour=float(container.rate_ml_per_hour),
+        infusion_rate_ml_per_hour=float(rate),
         infusion_duration_hours=float(container.duration_hours),
         age_years=age_years,
         regimen=monograph.regimen.id if monograph.regimen is not None else None,

@@ -100,6 +100,8 @@ class SitePolicy:
     # Issue 16: the oldest CBC, liver tests and VOD/SOS check that count for the next dose.
     lab_max_age_hours: int = 72
     ecg_every_days: int = 0  # 0: ECG and electrolytes at baseline only
+    # The step an infusion pump's rate is set in (mL/hour): the rate shown is one the pump can be set to.
+    pump_rate_step_ml_per_hour: float = 1.0  # site-defaults.toml sets the step (0.1); a bare policy reads whole mL/hour
 
 
 def _value(node: dict[str, Any], unit: str) -> float:
@@ -137,6 +139,7 @@ def site_defaults() -> SitePolicy:
             default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
             lab_max_age_hours=int(_value(raw["labs"]["max_age"], "hour")),
             ecg_every_days=int(_value(raw["labs"]["ecg_every"], "day")),
+            pump_rate_step_ml_per_hour=_value(raw["pump"]["rate_step"], "mL/hour"),
         )
     except KeyError as exc:
         raise DataFileError(f"site-defaults.toml is missing {exc}") from exc

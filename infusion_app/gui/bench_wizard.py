@@ -737,7 +737,7 @@ class DosePage(BenchPage):
                 f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
                 f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
                 if calc.container == "syringe" and calc.nacl_about_ml is not None
-                else f"{calc.vehicle} {format_volume(calc.nacl_ml)}, total {format_volume(calc.final_volume_ml)}")),
+                else f"{calc.vehicle} {calc.nacl_words()}, total {format_volume(calc.final_volume_ml)}")),
             ("infusion", "Infusion", _infusion_text(administration_for(calc, monograph))),
             ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
             ("discarded", "Discarded", format_dose(calc.discarded_mg)),
@@ -1287,7 +1287,7 @@ class DilutePage(EventPage):
             f"Draw {format_volume(calc.withdraw_ml)} into the pump syringe and fill it with {calc.vehicle} to the "
             f"{format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)})"
             if calc.container == "syringe" and calc.nacl_about_ml is not None
-            else f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {format_volume(calc.nacl_ml)} "
+            else f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {calc.nacl_words()} "
             f"for a total of {format_volume(calc.final_volume_ml)}"
         )
         self.instructions.setText(

@@ -491,7 +491,7 @@ def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: t
                 f"{format_concentration(calc.final_concentration_mg_per_ml)} (syringe administration)."
             )
             if calc.container == "syringe"
-            else f"Add it to {format_volume(calc.nacl_ml)} {monograph.text('dilution.vehicle')} for a total of "
+            else f"Add it to {monograph.text('dilution.vehicle')} {calc.nacl_words()} for a total of "
             f"{format_volume(calc.final_volume_ml)}: {format_concentration(calc.final_concentration_mg_per_ml)}.",
             _done(diluted, tz),  # the dilution itself, ticked with its time and initials
         ),
