@@ -117,8 +117,9 @@ def test_a_small_childs_dose_goes_to_the_syringe_path():
 def test_an_adult_dose_stays_in_the_bag():
     r = calc("170 cm", "70 kg", 1, 8)
     assert (r.container, r.infusion_rate_ml_per_hour) == ("bag", 50.0)
-    # Issue 16: the total is the dose plus the saline as measured on the site's syringes (3.64 mL + 46.4 mL)
-    assert (r.withdraw_ml, r.nacl_measured_ml, r.final_volume_ml) == (3.64, 46.4, 50.04)
+    # Issue 16: the total is the dose plus the saline as measured on the site's syringes (3.64 mL + 46.36 mL)
+    assert (r.withdraw_ml, r.nacl_measured_ml, r.final_volume_ml) == (3.64, 46.36, 50.0)
+    assert r.nacl_parts is not None and all(round(p["volume_ml"] / p["graduation_ml"], 9) % 1 == 0 for p in r.nacl_parts)
 
 
 @pytest.mark.parametrize("born, allowed", [

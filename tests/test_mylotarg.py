@@ -38,9 +38,9 @@ def test_fractionated_dose_is_capped_at_one_vial_drawn_whole():
     c = result.json()
     assert (c["calculated_dose_mg"], c["dose_mg"], c["dose_cap_mg"], c["regimen"]) == (5.46, 4.5, 4.5, "fractionated")
     assert (c["vials"], c["vial_mg"], c["reconstitution_ml_per_vial"], c["withdraw_ml"]) == (1, 4.5, 5.0, 4.5)
-    assert (c["container"], c["final_volume_ml"], c["nacl_ml"], c["final_concentration_mg_per_ml"]) == ("bag", 50.0, 45.5, 0.09)
+    assert (c["container"], c["final_volume_ml"], c["nacl_ml"], c["final_concentration_mg_per_ml"]) == ("bag", 54.5, 50.0, 0.0826)  # issue 16: the whole 50 mL bag plus 4.5 mL
     assert (c["hcpcs"], c["billing_units_administered"], c["billing_units_discarded"], c["billing_modifier"]) == ("J9203", 45, 0, "JZ")
-    assert (c["infusion_duration_hours"], c["infusion_rate_ml_per_hour"]) == (2.0, 25.0)
+    assert (c["infusion_duration_hours"], c["infusion_rate_ml_per_hour"]) == (2.0, 27.3)  # issue 16: 54.5 mL measured over 2 hours
     assert c["monograph_id"] == "gemtuzumab-ozogamicin"
 
 
@@ -48,7 +48,7 @@ def test_single_agent_day_1_is_not_capped_and_a_large_dose_takes_a_larger_bag():
     # 190 cm, 110 kg: BSA 2.41 m² x 6 mg/m² = 14.46 mg: over 0.234 mg/mL in 50 mL, so 100 mL.
     c = calc("--regimen", "single-agent", "--day", "1", "--height", "190 cm", "--weight", "110 kg").json()
     assert c["calculated_dose_mg"] == 14.46 and "dose_cap_mg" not in c
-    assert c["vials"] == 4 and c["container"] == "bag" and c["final_volume_ml"] == 100.0
+    assert c["vials"] == 4 and c["container"] == "bag" and c["final_volume_ml"] == 114.46  # issue 16: the whole 100 mL bag plus 14.46 mL
     assert 0.075 <= c["final_concentration_mg_per_ml"] <= 0.234
     day8 = calc("--regimen", "single-agent", "--day", "8", "--height", "190 cm", "--weight", "110 kg").json()
     assert day8["standard_mg_per_m2"] == 3.0
@@ -194,7 +194,7 @@ def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_
     rows = {row.label: row.value for row in data.order}
     assert rows["Regimen"].startswith("fractionated") and "Response" not in rows
     assert rows["Dose"].endswith("capped at 4.5 mg per dose")
-    assert (data.brand_name, data.route_rate) == ("Mylotarg", "IV over 2 hours at 25 mL/h")
+    assert (data.brand_name, data.route_rate) == ("Mylotarg", "IV over 2 hours at 27.3 mL/h")  # issue 16: 54.5 mL over 2 hours
     text = repr(dataclasses.asdict(data))
     assert not [w for w in ("BESPONSA", "Besponsa", "inotuzumab", "J9229", "CR/CRi", "(not required)") if w in text]
     assert "In-line filter (required)" in text

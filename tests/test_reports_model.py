@@ -52,7 +52,8 @@ def test_order_rows_carry_units_formula_and_the_dose_worked_by_hand(monograph):
     assert data.route_rate == "IV over 1 hour at 50 mL/h"
     steps = " ".join(s.text for s in data.dilution_steps)
     assert "Withdraw 5.6 mL (1.4 mg)" in steps
-    assert "Add it to 44.4 mL 0.9% Sodium Chloride Injection for a total of 50 mL: 0.028 mg/mL" in steps
+    assert "Add it to 0.9% Sodium Chloride Injection 44.4 mL measured in 3 syringes" in steps
+    assert "for a total of 50 mL: 0.028 mg/mL" in steps
     recon = data.reconstitution_steps[0].text
     assert "each of 2 vials (0.9 mg) with 4 mL Sterile Water for Injection: 0.25 mg/mL" in recon
     assert any("Do not shake" in s.text for s in data.reconstitution_steps)

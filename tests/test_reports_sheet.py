@@ -79,7 +79,7 @@ def test_sheet_text_holds_patient_order_volumes_deadlines_and_billing(demo):
         "0.8 mg/m² × 1.74 m² = 1.39 mg",
         "4 mL Sterile Water for Injection",
         "Withdraw 5.6 mL (1.4 mg)",
-        "44.4 mL 0.9% Sodium Chloride Injection for a total of 50 mL",
+        "0.9% Sodium Chloride Injection 44.4 mL measured in 3 syringes",
         "0.028 mg/mL",
         "Swirl gently to dissolve. Do not shake.",
         "Gently invert the bag to mix. Do not shake.",

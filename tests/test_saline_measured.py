@@ -45,7 +45,7 @@ def check_measured(r: DoseCalculation) -> None:
 
 def test_besponsa_saline_is_read_on_syringes_not_to_a_hundredth():
     r = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), BESPONSA)
-    assert r.nacl_measured_ml == 44.2
+    assert (r.nacl_measured_ml, r.final_volume_ml) == (44.2, 50.0)
     assert r.nacl_parts is not None and len(r.nacl_parts) == 3
     assert "44.2 mL measured in 3 syringes" in "\n".join(r.summary_lines())
 

@@ -9,7 +9,7 @@ from the numbers on the sheet.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, get_type_hints
@@ -229,7 +229,7 @@ class DoseCalculation:
         if found.get("container", "bag") == "bag" and found.get("nacl_measured_ml") is None and found.get("nacl_ml", 0) > 0:
             # A bag stored before the saline was measured showed it to 0.01 mL (39.44 mL): shown now as the
             # site's default syringes read it (the stored final volume and concentration are kept).
-            saline = _draw(_dec(found["nacl_ml"]), site_defaults())
+            saline = _draw(_dec(found["nacl_ml"]), replace(site_defaults(), draw_tolerance_percent=0.0))
             found["nacl_measured_ml"] = float(saline.volume_ml)
             found["nacl_parts"] = [part.to_dict() for part in saline.parts]
         return cls(**found)
@@ -612,7 +612,9 @@ def calculate_dose(
             nacl = final_volume
             nacl_measured = final_volume
         elif nacl > 0:
-            nacl_draw = _draw(nacl, policy)
+            # Read exactly (no tolerance beyond half the finest mark), so the total is the label's 50 mL and
+            # not 50.04 mL: more syringes of saline rather than a total the label does not give.
+            nacl_draw = _draw(nacl, replace(policy, draw_tolerance_percent=0.0))
             nacl_measured = nacl_draw.volume_ml
         if nacl_measured is not None:
             final_volume = withdraw + nacl_measured

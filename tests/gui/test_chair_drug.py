@@ -54,7 +54,7 @@ def test_a_mylotarg_bag_is_given_by_its_own_monograph(qtbot, chair, service, clo
     assert chair.stack.currentWidget() is chair.start_page, chair.premed_message.text()
 
     # The pump: the calculation's rate for its bag over the monograph's 2 hours, not another drug's rate.
-    assert calc.container == "bag" and calc.infusion_rate_ml_per_hour == 25.0
+    assert calc.container == "bag" and calc.infusion_rate_ml_per_hour == 27.3  # issue 16: 54.5 mL (the whole 50 mL bag + 4.5 mL) over 2 hours
     rate = chair.rate_label.text()
     assert format_amount(calc.infusion_rate_ml_per_hour, "mL/h") in rate and "2 h" in rate
     assert format_amount(BESPONSA.magnitude("infusion.rate", "mL/hour"), "mL/h") not in rate
