@@ -176,7 +176,7 @@ def not_blank(example: str):
 
 def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> None:
     """--drug ID (see `infusion-prep drugs`) and, for a drug dosed by regimen, --regimen."""
-    parser.add_argument("--drug", metavar="ID", default=None, type=not_blank("--drug inotuzumab-ozogamicin (infusion-prep drugs)"),
+    parser.add_argument("--drug", metavar="ID", default=None, type=not_blank("--drug ID, one of the ids `infusion-prep drugs` lists"),
                         help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, "
                         "else the site's default drug")
     if regimen:
