@@ -36,7 +36,8 @@ def main(data_dir: str, say=None, database: str | None = None) -> None:
         )
         say.write(f"prep {status.id}\n")
         say.flush()
-        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
+        for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs
+            service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         calc = status.prep.order.calculation
         checked = {"entered": {"mrn": f"CR{number}", "height": "170 cm", "weight": "70 kg",
                                "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -52,8 +52,13 @@ def run(capsys, monkeypatch, pin, *argv):
     return code, out, err
 
 
-def new_prep(capsys, monkeypatch, data) -> str:
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, "--user", "tina", "--data-dir", str(data))
+# The two in-date vials ORDER's dose needs (1.45 mg from 0.9 mg vials): without them nothing is reconstituted.
+VIALS = ["--vial", "LOT-A:2099-12-31", "--vial", "LOT-B:2099-12-31", "--product-confirmed"]
+
+
+def new_prep(capsys, monkeypatch, data, vials: bool = True) -> str:
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, *(VIALS if vials else []),
+                         "--user", "tina", "--data-dir", str(data))
     assert code == 0, err
     return out.strip()
 
@@ -250,6 +255,34 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
     assert [e["type"] for e in json.loads(out)["events"]] == ["order-verified", "reconstituted"]
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "discarded", "--reason", "dilute-by passed", "--user", "tina", *d)
+    assert code == 0, err
+
+
+def test_no_reconstitution_before_the_vials_are_recorded_not_even_a_late_entry(data, capsys, monkeypatch):
+    """Hostile tester: `prep new` without `prep vial`, then `prep record ... reconstituted` exited 0: a
+    dose with no lot, no product check and no expiry check. Refused (exit 1) naming what is needed,
+    a downtime entry too; once each vial is recorded the step (and the late entry) proceeds."""
+    prep_id = new_prep(capsys, monkeypatch, data, vials=False)
+    d = ["--data-dir", str(data)]
+    verified = (datetime.now(timezone.utc) - timedelta(minutes=30)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", verified,
+                       "--labs-taken", verified, *ORDER_LAB_CLI, "--user", "paul", *d)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", *d)
+    assert code == 1 and "[vials_not_recorded]" in err and "vials needed: 0 recorded of 2" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-A", "--expiry", "2099-12-31",
+                       "--product-confirmed", "--user", "tina", *d)
+    assert code == 0, err
+    earlier = (datetime.now(timezone.utc) - timedelta(minutes=20)).isoformat()
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier,
+                       "--downtime", "--user", "tina", *d)
+    assert code == 1 and "vials needed: 1 recorded of 2" in err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-B", "--expiry", "2099-12-31",
+                       "--product-confirmed", "--user", "tina", *d)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier,
+                       "--downtime", "--user", "tina", *d)
     assert code == 0, err
 
 

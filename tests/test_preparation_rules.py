@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from tests.prep_helpers import vials_for
 from infusion_app.domain.clock import FakeClock, MonotonicClock
 from infusion_app.domain.deadlines import Timeline, compute_deadlines
 from infusion_app.domain.errors import ValidationError
@@ -19,6 +20,7 @@ from infusion_app.domain.preparation import (
     check_event,
     current_step,
     is_active,
+    is_near_miss,
     deviation_event,
     make_override,
     override_event,
@@ -85,6 +87,7 @@ class Ward:
             created_by="paul",
             monograph_id=MONO.id,
             monograph_revision=MONO.revision,
+            vials=vials_for(order or ORDER),
         )
 
     def event(self, kind: EventType, user: User, at: datetime | None = None, **details) -> Event:
@@ -736,6 +739,31 @@ def test_a_reconstitution_entered_after_its_own_dilute_by_passed_is_refused_as_e
     # Dated within its limit, entered late: still recordable, its limit still ahead.
     ward.record(EventType.RECONSTITUTED, TINA, R - timedelta(hours=3))
     assert ward.deadline("dilute_by") == R + timedelta(hours=1)
+
+
+def test_no_step_using_the_product_before_the_vials_recorded_cover_the_calculation():
+    """Hostile tester: a preparation was reconstituted with no vial recorded (no lot, no product or
+    expiry check). The domain refuses it for every client, a late entry too (the kept cartons give
+    the lots), and every later step using the product on a record reconstituted without vials."""
+    needed = ORDER.calculation.vials
+    assert needed >= 2
+    ward = Ward()
+    ward.prep.vials.clear()
+    ward.verify_order()
+    refusal = ward.refused(EventType.RECONSTITUTED, TINA, R)
+    assert refusal.code == "vials_not_recorded" and not refusal.overridable and not refusal.deviation_allowed
+    assert f"vials needed: 0 recorded of {needed}" in refusal.message
+    ward.prep.vials.extend(vials_for(ORDER)[1:])
+    late = ward.refused(EventType.RECONSTITUTED, TINA, R - timedelta(minutes=5))
+    assert f"vials needed: {needed - 1} recorded of {needed}" in late.message
+    assert is_near_miss(late.code)
+    ward.prep.vials.extend(vials_for(ORDER)[:1])
+    ward.record(EventType.RECONSTITUTED, TINA, R)
+    # A record from before the rule, reconstituted without vials: the next step waits for them.
+    ward.prep.vials.clear()
+    later = ward.refused(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="room")
+    assert later.code == "vials_not_recorded" and "dilution" in later.message.lower()
+    assert EventType.DILUTED not in allowed_events(ward.prep, ward.clock.now(), MONO, POLICY)
 
 
 # --- discarding ---------------------------------------------------------------------------------------

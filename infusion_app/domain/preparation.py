@@ -202,7 +202,7 @@ NEAR_MISS_CODES = frozenset({
     "patient_mismatch", "premedication_drug_not_in_class", "premedication_dose_implausible",
     "premedication_other_unchecked", "premedication_other_is_listed", "premedication_dose_above_child_limit",
     "premedication_total_above_limit",
-    "premedication_duplicate", "reconstituted_before_order_verified", "vial-expired", "vial_wrong_product", "vial_already_recorded", "late_entry",
+    "premedication_duplicate", "reconstituted_before_order_verified", "vial-expired", "vial_wrong_product", "vial_already_recorded", "vials_not_recorded", "late_entry",
 })
 
 
@@ -1313,6 +1313,7 @@ def check_event(
         return [late_premedication]
     _check_order(prep, event, monograph)
     _check_role(prep, event, actor)
+    _check_vials_recorded(prep, event)
     _check_vial_expiry(prep, event, now)
     breaches = _time_breaches(prep, event, now, monograph, policy)
     # An action on a product past an absolute limit is refused for that limit first: the answer is
@@ -1388,6 +1389,23 @@ def _untotalled(check, deviation_reason: str | None) -> Breach | None:
         words = refusal.message.replace("premedication refused: ", "premedication not totalled: ", 1)
         return Breach(NOT_TOTALLED, re.split(r"\. (?:Record the drug|Check the order)", words)[0])
     return None
+
+
+def _check_vials_recorded(prep: Preparation, event: Event) -> None:
+    """Refuse a step using the product until the vials recorded cover the calculation's count: a
+    dose reconstituted from no recorded vial has no lot, no product check and no expiry check (the
+    service records a vial only product-confirmed and in date; _check_vial_expiry re-judges the date).
+    A late entry is no exception: the lots are on the cartons, which are kept, so they are recorded
+    first and the step after."""
+    if event.type not in _PRODUCT_STEPS:
+        return
+    needed = prep.order.calculation.vials
+    if len(prep.vials) < needed:
+        raise StepRefused(
+            "vials_not_recorded",
+            f"{event_words(event.type)} refused: vials needed: {len(prep.vials)} recorded of {needed}; "
+            "record each vial used (its lot and expiry, from the carton) before this step.",
+        )
 
 
 def _check_vial_expiry(prep: Preparation, event: Event, now: datetime) -> None:

@@ -58,7 +58,8 @@ def worker(data_dir: str, database: str, station: str) -> None:
         status = service.create_preparation(Patient(f"Bench, Patient {number}", mrn, date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         out.write(f"prep {status.id} {(time.perf_counter() - started) * 1000:.2f} {time.time():.6f}\n")
         out.flush()
-        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
+        for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs
+            service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         calc = status.prep.order.calculation
         checked = {"entered": {"mrn": mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
         steps = [

@@ -78,7 +78,8 @@ def writer(data_dir: str, say, start: int = 0) -> None:
         status = service.create_preparation(Patient(f"Crash, P {tag}", mrn, date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         say.write(f"prep {status.id}\n")
         say.flush()
-        service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
+        for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs
+            service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         say.write(f"vial {status.id} LOT{number}\n")
         say.flush()
         service.record_event(status.id, E.ORDER_VERIFIED, pharm,  # a pharmacist other than the preparer
@@ -407,6 +408,8 @@ def filled_database(folder: Path, older: Path) -> None:
         tina = service.add_user("Tina", Role.TECHNICIAN, PINS["Tina"], actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        for _ in range(prep.prep.order.calculation.vials):
+            service.add_vial(prep.id, VialRecord("LOTT", date(2099, 1, 1)), tina, product_confirmed=True)
         service.record_event(prep.id, E.ORDER_VERIFIED, paul, details={"labs_override": "labs checked on the ward record"})
         service.record_event(prep.id, E.RECONSTITUTED, tina)
         source = sqlite3.connect(folder / DB_FILENAME)
