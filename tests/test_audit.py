@@ -49,7 +49,7 @@ def filled(tmp_path, database):
         tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharm)
         service.add_user("Nora", Role.NURSE, "444444", actor=pharm)
         service.set_setting("warning_lead_minutes", 40, pharm)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("120 cm", "30 kg", 1, 1), tech)  # one vial: the log below counts its entries
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
         service.record_event(prep.id, E.ORDER_VERIFIED, pharm, details=order_labs(service.now()))
         service.record_event(prep.id, E.RECONSTITUTED, tech)
@@ -242,7 +242,7 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
     ("UPDATE users SET active = true WHERE name = 'Nora'", 11, "active"),
     ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
     ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
-    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":1.45', '\"dose_mg\":14.5')", 5, "order"),
+    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":0.8', '\"dose_mg\":8.0')", 5, "order"),
     ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),
     ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
     ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),

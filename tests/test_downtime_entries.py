@@ -13,6 +13,7 @@ from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.records import EventType as E
 from infusion_app.domain.records import Patient, Role
 from infusion_app.service import StepRefused, open_service
+from tests.prep_helpers import record_vials
 from tests.cli_helpers import assert_clean_invalid, run_cli
 from tests.lab_helpers import order_labs
 
@@ -27,6 +28,7 @@ def setup(tmp_path):
     pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
     tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
     status = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), tech)
+    record_vials(service, status.id, tech)  # the kept cartons' lots come first, a downtime entry too
     service.record_event(status.id, E.ORDER_VERIFIED, pharmacist, details=order_labs(clock.now()))  # before any reconstitution, by another person
     yield service, clock, tech, status.id, tmp_path / "data"
     service.close()

@@ -33,6 +33,7 @@ from infusion_app.domain.preparation import StepRefused, check_event
 from infusion_app.domain.limits import site_defaults
 from infusion_app.domain.records import Event, EventType, Patient, Preparation, Role, User
 from tests.drugs import BESPONSA
+from tests.prep_helpers import vials_for
 
 # --- the label, written out by hand ----------------------------------------------------------------
 # "Dosing (mg/m², by body surface area)" table: (Day 1, Day 8, Day 15).
@@ -534,7 +535,7 @@ def _checked(p: Preparation) -> dict:
 
 def _prep(preparer: User, diluter: User | None = None) -> Preparation:
     diluter = diluter or preparer
-    p = Preparation("P1", PATIENT, _order(), T0, preparer.name, MONO.id, MONO.revision)
+    p = Preparation("P1", PATIENT, _order(), T0, preparer.name, MONO.id, MONO.revision, vials=vials_for(_order()))
     p.events += [ev(EventType.RECONSTITUTED, T0, preparer.name), ev(EventType.DILUTED, T0 + 20 * MIN, diluter.name, storage="room")]
     return p
 
