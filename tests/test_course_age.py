@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from infusion_app.domain.course import child_rules, new_course, record_weight, weight_recheck
+from infusion_app.domain.course import CourseBlocked, child_rules, new_course, record_weight, weight_recheck
 from infusion_app.domain.errors import ValidationError
 from tests.cli_helpers import assert_clean_invalid, run_cli
 from tests.test_cli_course import course, make_users, show
-from tests.drugs import BESPONSA
+from tests.drugs import BESPONSA, MYLOTARG
 
 D = date.fromisoformat
 TODAY = D("2026-12-20")
@@ -66,3 +66,30 @@ def test_without_a_date_of_birth_the_course_takes_the_one_stored_with_the_patien
     assert course(folder, "new", "K1", "--hsct", "no").code == 0
     data = show(folder, "K1")
     assert data["date_of_birth"] == "2016-02-02" and data["is_child"] is True and data["weight"]["threshold_percent"] == 5
+
+
+def test_no_course_is_opened_for_a_patient_under_the_drugs_minimum_age():
+    """Hostile tester: `course new` opened a BESPONSA course for a 6-month-old (exit 0); each dose was
+    hard-stopped later, by the calculation. The label's minimum age (monograph patients.minimum_age:
+    BESPONSA 1 year, MYLOTARG 1 month) refuses the course too, naming the day it can be opened."""
+    with pytest.raises(CourseBlocked) as info:
+        new_course("M5", False, date_of_birth=D("2026-06-20"), today=TODAY, monograph=BESPONSA)
+    reason = info.value.reasons[0]
+    assert "6 months old today" in reason and "under 1 year" in reason and "not overridden" in reason
+    assert "opened from 2027-06-20" in reason
+    assert new_course("M6", False, date_of_birth=D("2025-12-20"), today=TODAY, monograph=BESPONSA).date_of_birth  # 1 today
+    with pytest.raises(CourseBlocked) as info:
+        new_course("M7", False, date_of_birth=D("2026-12-01"), today=TODAY, monograph=MYLOTARG, regimen="fractionated")
+    assert "under 1 month" in info.value.reasons[0] and "opened from 2027-01-01" in info.value.reasons[0]
+    assert new_course("M8", False, date_of_birth=D("2026-11-20"), today=TODAY, monograph=MYLOTARG, regimen="fractionated")
+
+
+def test_course_new_refuses_an_infant_with_exit_1_and_stores_nothing(tmp_path):
+    from datetime import timedelta
+
+    folder = make_users(str(tmp_path / "data"))
+    infant = (date.today() - timedelta(days=183)).isoformat()
+    done = course(folder, "new", "MRN001", "--hsct", "no", "--dob", infant)
+    assert done.code == 1 and "under 1 year" in done.stderr and "Traceback" not in done.stderr
+    assert done.json()["stored"] is False
+    assert run_cli("course", "show", "MRN001", "--data-dir", folder, "--json").code != 0

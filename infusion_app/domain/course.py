@@ -68,6 +68,7 @@ from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_number
 from . import checklist as start_checklist
 from .checklist import Checklist
+from .dosing import minimum_age_reached_on, under_minimum_age
 from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag, qt_warnings
 from .limits import SitePolicy, site_defaults
 from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them)
@@ -252,6 +253,16 @@ def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_bir
         raise ValidationError("child-reason", "only with the child flag")
     if date_of_birth is not None and today is not None and date_of_birth > today:
         raise ValidationError("dob", f"{date_of_birth.isoformat()} is in the future (today is {today.isoformat()})")
+    if date_of_birth is not None and today is not None:
+        # A label limit: every dose would be hard-stopped, so no course of doses is opened for the
+        # patient either. Not overridden; a patient who becomes old enough has the course opened then.
+        too_young = under_minimum_age(date_of_birth, today, chosen, "today", f"today is {today.isoformat()}")
+        if too_young is not None:
+            eligible = minimum_age_reached_on(date_of_birth, chosen)
+            raise CourseBlocked([
+                f"no {chosen.brand_name} course: {too_young}. A label limit, not overridden"
+                + (f"; the course can be opened from {eligible.isoformat()}" if eligible is not None else "")
+            ])
     return Course(mrn=mrn, monograph_id=monograph.id, hsct_planned=bool(hsct_planned), is_child=bool(is_child),
                   date_of_birth=date_of_birth, child_reason=reason,
                   regimen=chosen.regimen.id if chosen.regimen is not None else "")

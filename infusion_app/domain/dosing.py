@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, get_type_hints
 
@@ -996,20 +996,44 @@ def _age_check(date_of_birth: date | None, dose_date: date | None, monograph: Mo
     if date_of_birth > dose_date:
         raise ValidationError("dob", f"{date_of_birth.isoformat()} is after the dose date {dose_date.isoformat()}")
     years = completed_years(date_of_birth, dose_date)
-    if "patients.minimum_age" not in monograph.facts:
-        return years
-    # In whole months, so that a minimum of 1 month (MYLOTARG) and of 1 year (BESPONSA) read alike.
-    months = (dose_date.year - date_of_birth.year) * 12 + dose_date.month - date_of_birth.month - (dose_date.day < date_of_birth.day)
-    minimum = round(monograph.magnitude("patients.minimum_age", "month"), 6)
-    if months < minimum:
-        fact = monograph.fact("patients.minimum_age")
-        age = f"{years} years old" if years >= 1 else f"{months} month{'s' if months != 1 else ''} old"
-        least = (f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month")
-        hard_stops.append(
-            f"the patient is {age} at the dose (born {date_of_birth.isoformat()}, dose {dose_date.isoformat()}): "
-            f"safety and efficacy under {least} are not established (label {fact.where})"
-        )
+    refusal = under_minimum_age(date_of_birth, dose_date, monograph, "at the dose", f"dose {dose_date.isoformat()}")
+    if refusal is not None:
+        hard_stops.append(refusal)
     return years
+
+
+def _months_old(date_of_birth: date, on: date) -> int:
+    return (on.year - date_of_birth.year) * 12 + on.month - date_of_birth.month - (on.day < date_of_birth.day)
+
+
+def minimum_age_reached_on(date_of_birth: date, monograph: Monograph) -> date | None:
+    """The first day the patient is old enough for the drug ([patients] minimum_age), or None without one."""
+    if "patients.minimum_age" not in monograph.facts:
+        return None
+    minimum = int(round(monograph.magnitude("patients.minimum_age", "month"), 6))
+    day = date_of_birth
+    while _months_old(date_of_birth, day) < minimum:
+        day += timedelta(days=1)
+    return day
+
+
+def under_minimum_age(date_of_birth: date, on: date, monograph: Monograph, when: str = "today",
+                      on_words: str | None = None) -> str | None:
+    """Why a patient born `date_of_birth` is too young for the drug on `on` (a label limit: the
+    monograph's patients.minimum_age), or None. Shared by the dose calculation and the course."""
+    if "patients.minimum_age" not in monograph.facts:
+        return None
+    # In whole months, so that a minimum of 1 month (MYLOTARG) and of 1 year (BESPONSA) read alike.
+    months = _months_old(date_of_birth, on)
+    minimum = round(monograph.magnitude("patients.minimum_age", "month"), 6)
+    if months >= minimum:
+        return None
+    years = completed_years(date_of_birth, on)
+    fact = monograph.fact("patients.minimum_age")
+    age = f"{years} years old" if years >= 1 else f"{months} month{'s' if months != 1 else ''} old"
+    least = (f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month")
+    return (f"the patient is {age} {when} (born {date_of_birth.isoformat()}, {on_words or on.isoformat()}): "
+            f"safety and efficacy under {least} are not established (label {fact.where})")
 
 
 def _by_weight(monograph: Monograph, bsa: Decimal) -> Any:

@@ -31,3 +31,19 @@ def test_the_forms_offer_the_drugs_a_course_is_kept_for_and_their_own_responses(
     assert responses == [(words, key) for key, words in BESPONSA.response_choices()]
     assert BESPONSA.items("warnings.other")[0] in view.warnings_label.text()
     assert view.tabs.isTabVisible(view.tabs.indexOf(view.responses_table))
+
+
+def test_the_course_form_shows_the_services_refusal_of_an_infant(qtbot, service, pharmacist, clock):
+    """The label's minimum age refuses the course in the domain; the form only shows why (and stores nothing)."""
+    from datetime import timedelta
+
+    courses = CourseService(service)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN7008")
+    infant = (clock.now().date() - timedelta(days=183)).isoformat()
+    message = fill_form(qtbot, view, "new", hsct="no", dob=infant)
+    assert "under 1 year" in message and "not overridden" in message, message
+    assert courses.course("MRN7008") is None
