@@ -72,14 +72,14 @@ def test_sheet_of_a_stored_preparation(stored, tmp_path):
     text = page_text(out)
     # 170 cm, 70 kg: Mosteller sqrt(170 × 70 / 3600) = 1.818 -> 1.82 m²; 0.8 × 1.82 = 1.456 -> 1.46 mg;
     # 1.46 / 0.25 = 5.84 mL, drawn on the 10 mL syringe (0.2 mL marks) as 5.8 mL = 1.45 mg;
-    # 50 - 5.8 = 44.2 mL; 1.45 / 50 = 0.029 mg/mL; 2 vials; 15 units, 3 discarded.
+    # 50 - 5.8 = 44.2 mL of saline (20 + 20 + 4.2 mL on the site syringes); 1.45 / 50 = 0.029 mg/mL; 2 vials; 15 units, 3 discarded.
     for expected in [
         "Zoë Ångström-Lefèvre",
         "MRN 00999123",
         "1.82 m² (Mosteller)",
         "1.46 mg",
         "Withdraw 5.8 mL (1.45 mg)",
-        "44.2 mL 0.9% Sodium Chloride Injection",
+        "0.9% Sodium Chloride Injection 44.2 mL measured in 3 syringes",
         "0.029 mg/mL",
         "LT2291",
         "15 units (1.45 mg)",
