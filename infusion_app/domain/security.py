@@ -13,10 +13,11 @@ import hmac
 import secrets
 
 from .errors import ValidationError
+# Re-exported (the "as" form), where settings and the tests import them from.
+from .pin_length import DEFAULT_PIN_MIN_DIGITS as DEFAULT_PIN_MIN_DIGITS
+from .pin_length import PIN_MAX_DIGITS as PIN_MAX_DIGITS
+from .pin_length import PIN_MIN_DIGITS as PIN_MIN_DIGITS
 
-PIN_MIN_DIGITS = 4  # the shortest PIN ever stored (older sites); new PINs follow the site's minimum
-DEFAULT_PIN_MIN_DIGITS = 6  # the site setting's default: 10^6 guesses, not 10^4, for a stolen database
-PIN_MAX_DIGITS = 12
 
 # scrypt cost: n=2**14, r=8, p=1 is the interactive-login setting (~16 MiB, tens of ms).
 SCRYPT_N = 2**14

@@ -6,6 +6,9 @@ names and the Wayland app id, so that the task bar matches the running window to
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
 
 from ..domain.resources import resource_path
@@ -28,8 +31,16 @@ def application_icon() -> QIcon:
     """
     icon = QIcon()
     for size in ICON_SIZES:
-        pixmap = QPixmap()
-        if not pixmap.loadFromData(icon_png(size).read_bytes(), "PNG"):
+        png = icon_png(size)
+        if isinstance(png, Path):
+            # An installed file: Qt reads and decodes it when a size is first drawn, not here; six
+            # PNGs decoded up front were ~5 ms before the first window (issue 19).
+            if not png.is_file():
+                raise FileNotFoundError(f"application icon {size}x{size} is missing: {png}")
+            icon.addFile(str(png), QSize(size, size))
+            continue
+        pixmap = QPixmap()  # inside a zip (a bundle): only the bytes can be handed over
+        if not pixmap.loadFromData(png.read_bytes(), "PNG"):
             raise FileNotFoundError(f"application icon {size}x{size} is not a readable PNG")
         icon.addPixmap(pixmap)
     return icon

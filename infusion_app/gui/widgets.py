@@ -17,7 +17,7 @@ from PySide6.QtCore import QDateTime, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
-from ..domain.security import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
+from ..domain.pin_length import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
 from . import theme
 from .errors import error_text
 
