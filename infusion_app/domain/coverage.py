@@ -210,27 +210,27 @@ class Policy:
 
     @property
     def id(self) -> str:
-        return self.raw["meta"]["id"]
+        return str(self.raw["meta"]["id"])
 
     @property
     def name(self) -> str:
-        return self.raw["meta"]["name"]
+        return str(self.raw["meta"]["name"])
 
     @property
     def payer(self) -> str:
-        return self.raw["meta"]["payer"]
+        return str(self.raw["meta"]["payer"])
 
     @property
     def hcpcs(self) -> str:
-        return self.raw["meta"]["hcpcs"]
+        return str(self.raw["meta"]["hcpcs"])
 
     @property
     def source_file(self) -> str:
-        return self.raw["meta"]["source_file"]
+        return str(self.raw["meta"]["source_file"])
 
     @property
     def revision(self) -> str:
-        return self.raw["meta"]["policy_revision"]
+        return str(self.raw["meta"]["policy_revision"])
 
     def covered_codes(self) -> tuple[str, ...]:
         return tuple(code for c in self.criteria if c.fact == self.code_fact and c.rule == "one_of" for code in c.values)
@@ -558,7 +558,7 @@ class CoverageDecision:
         """The decision as stored with a preparation (to_dict). ValueError when it is not one."""
         if not isinstance(data, dict) or data.get("decision") not in DECISIONS:
             raise ValueError("the coverage decision is not one the policy check makes")
-        policy = data.get("policy") if isinstance(data.get("policy"), dict) else {}
+        policy: dict[str, Any] = data["policy"] if isinstance(data.get("policy"), dict) else {}
         return cls(
             decision=data["decision"],
             criteria=tuple(CriterionResult.from_dict(c) for c in data.get("criteria", []) if isinstance(c, dict)),
@@ -612,7 +612,7 @@ def _fmt(value: float, unit: str = "") -> str:
 
 def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> CriterionResult:
     value = facts[criterion.fact]
-    base = dict(id=criterion.id, text=criterion.text, summary=criterion.summary)
+    base: dict[str, Any] = dict(id=criterion.id, text=criterion.text, summary=criterion.summary)
     if criterion.rule == "cases":
         return _evaluate_cases(criterion, value, facts, policy)
     if value is None:
@@ -622,6 +622,8 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     if criterion.rule == "min":
         met = value >= criterion.value
         given = _fmt(value, criterion.unit)
+        if criterion.value is None:
+            raise ValueError(f"criterion {criterion.id}: a minimum rule without its value")  # the loader refuses such a file
         minimum = _fmt(criterion.value, criterion.unit)
         verdict = "meets" if met else "is under"
         reason = f"{criterion.fact} {given} {verdict} the policy's minimum of {minimum} ({criterion.summary})"
@@ -642,7 +644,7 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
 
 
 def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, Any], policy: Policy) -> CriterionResult:
-    base = dict(id=criterion.id, summary=criterion.summary)
+    base: dict[str, Any] = dict(id=criterion.id, summary=criterion.summary)
     if value is None:
         needs = sorted({name for case in criterion.cases.values() for name in case.requires})
         conditional = "; ".join(
@@ -664,7 +666,7 @@ def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, An
 
 
 def _evaluate_experimental(code: str | None, policy: Policy) -> tuple[CriterionResult, str | None]:
-    base = dict(id=policy.experimental_id, text=policy.experimental_text, summary=policy.experimental_summary)
+    base: dict[str, Any] = dict(id=policy.experimental_id, text=policy.experimental_text, summary=policy.experimental_summary)
     if code is None:
         fact = policy.code_fact
         return CriterionResult(**base, met=None, missing=(fact,), reason=f"{fact} ({_described(policy, fact)}) was not given"), None

@@ -650,7 +650,7 @@ def calculate_dose(
             + (
                 f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} "
                 "by syringe"
-                if container.syringe_min is not None
+                if container.syringe_min is not None and container.syringe_max is not None
                 else ""
             )
             + f"; {format_dose(dose)} cannot be prepared "

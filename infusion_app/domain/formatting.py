@@ -189,7 +189,7 @@ def format_value(value: Quantity | bool | list[Any] | str) -> str:
     return str(value)
 
 
-def format_dose(mg: float) -> str:
+def format_dose(mg: float | Decimal) -> str:
     return format_amount(mg, "mg")
 
 
@@ -197,7 +197,7 @@ def format_volume(ml: float) -> str:
     return format_amount(ml, "mL")
 
 
-def format_concentration(mg_per_ml: float) -> str:
+def format_concentration(mg_per_ml: float | Decimal) -> str:
     return format_amount(mg_per_ml, "mg/mL")
 
 
