@@ -54,7 +54,8 @@ def test_the_first_call_says_everything_and_later_calls_name_the_preparations_ch
     b = service.create_preparation(PATIENT, ORDER, staff["tech"]).id
     after_create = service.changes_since(first.token)
     assert not after_create.everything and after_create.preparations == {a, b}
-    service.add_vial(a, VialRecord(lot="LOT1", expiry=date(2027, 6, 30)), staff["tech"], product_confirmed=True)
+    for _ in range(service.get(a).order.calculation.vials):  # reconstitution waits for each vial the dose needs
+        service.add_vial(a, VialRecord(lot="LOT1", expiry=date(2027, 6, 30)), staff["tech"], product_confirmed=True)
     after_ack = service.changes_since(after_create.token)
     assert after_ack.preparations == {a} and not after_ack.everything
     assert service.changes_since(after_ack.token).none

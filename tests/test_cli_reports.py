@@ -48,7 +48,7 @@ def stored(tmp_path_factory):
             Patient("Zoë Ångström-Lefèvre", "00999123", date(1971, 2, 3)),
             DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
             tech,
-            vials=[VialRecord(lot="LT2291", expiry=date(2027, 5, 31))],
+            vials=[VialRecord(lot="LT2291", expiry=date(2027, 5, 31))] * 2,  # the two the dose needs
             coverage=coverage,
             product_confirmed=True,
         )

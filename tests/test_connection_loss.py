@@ -28,7 +28,8 @@ def prepared(service) -> tuple[str, dict]:
     people = {"pharm": paul, "olga": service.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul),
               "tina": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)}
     status = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), people["tina"])
-    service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
+    for _ in range(service.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
+        service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
     verify_order(service, status.id)
     return status.id, people
 

@@ -854,7 +854,8 @@ def replayable(tmp_path_factory):
         tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
         prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
-        service.add_vial(prep.id, VialRecord("LOT1", date(2099, 1, 1)), tina, product_confirmed=True)
+        for _ in range(service.get(prep.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
+            service.add_vial(prep.id, VialRecord("LOT1", date(2099, 1, 1)), tina, product_confirmed=True)
         verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, tina)
         courses = CourseService(service)
@@ -891,7 +892,7 @@ def replayable(tmp_path_factory):
     ("UPDATE preparations SET date_of_birth = '1971-01-01'", "patient"),
     ("UPDATE preparations SET created_by = 'Paul Pharm'", "patient or order"),
     ("UPDATE vials SET added_at = '2026-12-01T09:00:00.000000+00:00'", "vial numbers or times"),
-    ("UPDATE vials SET position = 5", "vial numbers or times"),
+    ("UPDATE vials SET position = 5 WHERE position = (SELECT MAX(position) FROM vials)", "vial numbers or times"),
     ("UPDATE vials SET lot = 'LOT9'", "vials"),
     ("UPDATE vials SET expiry = '2099-02-01'", "vials"),
     ("UPDATE users SET created_at = '2026-12-01T09:00:00.000000+00:00' WHERE name = 'Tina Tech'", "creation time"),

@@ -46,7 +46,8 @@ def staff(service) -> dict:
 
 def ready_to_reconstitute(service, people) -> str:
     status = service.create_preparation(PATIENT, ORDER, people["tina"])
-    service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
+    for _ in range(service.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
+        service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
     verify_order(service, status.id)
     return status.id
 

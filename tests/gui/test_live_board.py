@@ -29,7 +29,8 @@ def two_stations(data_dir, url, clock):
         bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
         tina = bench.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)
         status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
-        bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
+        for _ in range(bench.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
+            bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
         verify_order(bench, status.id)
         yield bench, chair, status.id, tina
     finally:
