@@ -13,6 +13,7 @@ import pytest
 
 from tests.prep_helpers import checked, verify_order_by_another
 
+from tests.drugs import BESPONSA
 from infusion_app.cli import main
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.records import Role
@@ -951,7 +952,7 @@ def advised(tmp_path_factory, replayable):
     with open_service(data_dir=folder, clock=FakeClock(datetime(2026, 12, 20, 9, 5, tzinfo=timezone.utc))) as service:
         courses = CourseService(service)
         paul = service.user("Paul Pharm")
-        courses.assess("M1", infusion_reaction_advice(2, monograph=service.monograph), paul)
+        courses.assess("M1", infusion_reaction_advice(2, monograph=BESPONSA), paul)
         courses.decide("M1", 1, True, "Dr Who", "per label", paul)
         assert service.verify_audit().intact
     return folder

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import STAFF, add_staff
 from tests.prep_helpers import checked, verify_order
 
+from tests.drugs import BESPONSA
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.errors import ValidationError
@@ -162,7 +163,7 @@ def test_a_new_preparation_stores_the_patient_order_and_calculation(service, peo
         assert prep.order.calculation.dose_mg == service.calculate(ORDER).dose_mg
         assert prep.order.dose.height == "170 cm" and prep.order.cycle == 1
         assert prep.created_by == "Tina Tech" and prep.created_at == T0
-        assert prep.monograph_revision == service.monograph.revision
+        assert prep.monograph_revision == BESPONSA.revision
 
 
 def test_a_calculation_hard_stop_stores_nothing_and_says_why(service, people):
@@ -623,7 +624,7 @@ def test_a_vial_of_another_product_is_refused_scanned_or_typed(service, people):
 def test_a_new_preparation_refuses_a_vial_of_another_product(service, people):
     from infusion_app.domain.gs1 import parse_gs1
 
-    other = parse_gs1(OTHER_PRODUCT_CODE, service.monograph).to_vial_record()
+    other = parse_gs1(OTHER_PRODUCT_CODE, BESPONSA).to_vial_record()
     with pytest.raises(StepRefused):
         service.create_preparation(
             Patient("Doe, Jane", "MRN1", date(1970, 5, 17)), DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),

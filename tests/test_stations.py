@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 from tests.postgres_server import execute_autocommit, with_database
 from tests.prep_helpers import verify_order
 
+from tests.drugs import BESPONSA
 from infusion_app.cli import main
 from infusion_app.domain.clock import FakeClock
 from infusion_app.domain.dosing import DoseOrder
@@ -228,7 +229,7 @@ def test_the_replay_reads_courses_in_its_own_transaction_and_finds_an_unreadable
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, "246813")
         courses = CourseService(service)
         courses.new_course("MRN-1001", False, paul)
-        courses.assess("MRN-1001", infusion_reaction_advice(2, monograph=service.monograph), paul)
+        courses.assess("MRN-1001", infusion_reaction_advice(2, monograph=BESPONSA), paul)
         courses.decide("MRN-1001", 1, True, "Dr Who", "per label", paul)
         assert service.verify_audit().intact
         with service.engine.begin() as connection:

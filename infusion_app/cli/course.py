@@ -489,7 +489,9 @@ def run_assess(args: argparse.Namespace) -> int:
                 records = s.courses.assess_overdue(args.mrn, s.user)
                 advice = [r.advice for r in records]
             else:
-                advice = build_advice(args, s.courses.course(args.mrn), s.courses.monograph)
+                course = s.courses.course(args.mrn)
+                # The course's own drug judges the finding (another drug's table is not this patient's).
+                advice = build_advice(args, course, s.courses.monograph_of(course))
                 records = s.courses.assess(args.mrn, advice, s.user)
         except StepRefused as exc:
             raise _refused(exc) from None

@@ -82,6 +82,7 @@ from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them
     _later_from,
     _max_cycles,
     _refuse_no_extension,
+    first_cycle_extends,
     _src,
     _whole,
     cycle_length_days,

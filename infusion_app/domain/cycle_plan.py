@@ -187,9 +187,15 @@ class CyclePlan:
         return lines
 
 
+def first_cycle_extends(m: Monograph) -> bool:
+    """Whether the drug's data gives cycle 1 a longer, extended length (BESPONSA's; not MYLOTARG's
+    regimens): only then is an extension asked for, offered or recorded."""
+    return _days(m, "cycles.first_cycle_extended_length") != _days(m, "cycles.first_cycle_length")
+
+
 def _refuse_no_extension(m: Monograph) -> None:
     """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
-    if _days(m, "cycles.first_cycle_extended_length") == _days(m, "cycles.first_cycle_length"):
+    if not first_cycle_extends(m):
         raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data "
                                               f"({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend")
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..domain.course import CourseBlocked, transplant_plan_decides
+from ..domain.course import CourseBlocked, first_cycle_extends, transplant_plan_decides
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_number
 from ..domain.monograph import Monograph
@@ -180,7 +180,9 @@ class CourseForms(QWidget):
         drugs = {m.id: m for m in self.courses.course_drugs()}
         if picked is not None and picked.currentData() in drugs:
             return drugs[picked.currentData()]
-        return next(iter(drugs.values()), self.courses.monograph)
+        if not drugs:
+            raise ValidationError("drug", "no installed drug keeps a treatment course")
+        return next(iter(drugs.values()))  # course_drugs puts the new-course default first
 
     def show_drug(self) -> None:
         """The choices that are the drug's own (its responses), for the course now shown."""
@@ -196,6 +198,9 @@ class CourseForms(QWidget):
         self.action.model().item(index).setEnabled(bool(choices))  # type: ignore[attr-defined]
         hsct = self.action.findData("hsct")
         self.action.model().item(hsct).setEnabled(transplant_plan_decides(self.drug()))  # type: ignore[attr-defined]
+        # Extending cycle 1 only where the drug's data gives it an extended length (the domain refuses it otherwise).
+        extend = self.action.findData("extend")
+        self.action.model().item(extend).setEnabled(first_cycle_extends(self.drug()))  # type: ignore[attr-defined]
 
     def _extended(self) -> str:
         """The extended first cycle's length, from the course's monograph ("<n> days")."""

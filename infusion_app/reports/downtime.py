@@ -344,11 +344,15 @@ class SnapshotCourse:
     next_dose: str
 
 
-def render_downtime_snapshot(monograph: Monograph, stream: BinaryIO, printed_at: datetime,
+def render_downtime_snapshot(drugs: Sequence[Monograph], stream: BinaryIO, printed_at: datetime,
                              preparations: Sequence[SnapshotPreparation], courses: Sequence[SnapshotCourse], paper: str = "letter") -> None:
+    """`drugs`: the monographs of what is listed (each named in the header: a snapshot may hold several drugs)."""
     s = _styles()
     doc, width = _document(stream, paper)
-    story = _header(monograph, f"Downtime snapshot: {len(preparations)} active preparation(s)", printed_at, s)
+    story = []
+    for i, monograph in enumerate(drugs):
+        header = _header(monograph, f"Downtime snapshot: {len(preparations)} active preparation(s)", printed_at, s)
+        story += header if i == 0 else header[1:]
     story.append(_p("Read-only copy as printed; times in local time with the date. Deadlines passed since printing are not shown as such.", s["small"]))
     rows = [[_p(h, s["bold"]) for h in ("Preparation", "Patient / MRN", "Dose, next step", "Deadlines")]]
     for p in preparations:

@@ -100,7 +100,6 @@ class CourseService:
         from ..storage.course_repository import SqlCourseRepository
 
         self.service = service
-        self.monograph = service.monograph
         if service.engine is None:
             raise ValidationError("database", "the preparation service has no open database")
         self.repository = SqlCourseRepository(service.engine)
@@ -161,13 +160,15 @@ class CourseService:
         return self.repository.list_mrns()
 
     def course_drugs(self) -> list[Monograph]:
-        """The installed drugs a course is kept for (domain keeps_course); the service's drug first."""
+        """The installed drugs a course is kept for (domain keeps_course); the drug of a new course
+        naming none first (when there is one: several drugs and no site default name none)."""
         found = [m for m in self.service.drugs() if rules.keeps_course(m)]
-        return sorted(found, key=lambda m: m.id != self.monograph.id)
+        default = self.service.default_drug()
+        return sorted(found, key=lambda m: m.id != default)
 
     def monograph_of(self, course: Course) -> Monograph:
         """The course's own drug (its monograph_id), as dosed by its regimen, by which every dose of it is judged."""
-        found = self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+        found = self.service.registered(course.monograph_id)
         if found.regimen is not None and found.regimen.id != course.regimen:
             found = load_monograph(course.monograph_id)  # the drug itself, then viewed by the course's regimen
         return rules.judged_by(course, found)
@@ -181,7 +182,7 @@ class CourseService:
     def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False,
                    date_of_birth: date | None = None, child_reason: str = "", monograph: Monograph | None = None,
                    regimen: str | None = None) -> CourseStatus:
-        """Open a course of `monograph`'s drug (the service's drug when not given), as dosed by `regimen`
+        """Open a course of `monograph`'s drug (not given: the new-order rule, service.new_order_drug), as dosed by `regimen`
         for a drug with regimens. Without a date of birth, the one stored with the patient's preparations is used."""
         from ..storage.repository import DuplicateError
 
@@ -193,7 +194,7 @@ class CourseService:
             known = self.service.repository.find_patient(mrn)
             date_of_birth = known.date_of_birth if known is not None else None
         course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today(),
-                                  monograph=monograph or self.monograph, regimen=regimen)
+                                  monograph=self.service.new_order_drug(monograph), regimen=regimen)
         audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
         try:
             self.repository.add_course(course, actor.name, audit)

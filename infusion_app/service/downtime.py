@@ -33,5 +33,8 @@ def snapshot_pdf(service: PreparationService, paper: str | None = None) -> tuple
         courses.append(SnapshotCourse(mrn, f"cycle {nxt.cycle} day {nxt.day}: {nxt.planned.isoformat()} "
                                            f"(window {nxt.earliest.isoformat()} to {nxt.latest.isoformat()}){dose}, {nxt.state}{blocks}"))
     buffer = io.BytesIO()
-    render_downtime_snapshot(service.monograph, buffer, service.now(), preparations, courses, paper or service.settings().paper_size)
+    # Each listed preparation's and course's own drug heads the copy; none listed: every installed drug.
+    ids = [s.prep.monograph_id for s in service.list_active()] + [c.monograph_id for c in map(course_service.course, course_service.mrns()) if c]
+    drugs = [service.registered(i) for i in dict.fromkeys(ids)] or service.drugs()
+    render_downtime_snapshot(drugs, buffer, service.now(), preparations, courses, paper or service.settings().paper_size)
     return buffer.getvalue(), len(preparations)

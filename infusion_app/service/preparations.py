@@ -264,9 +264,11 @@ class PreparationService:
 
     def __init__(self, repository: Repository, clock: Clock | None = None, monograph: Monograph | None = None, *, engine=None, location=None, migration=None):
         self.repository = repository
-        # The drug of a new order when the caller names none (the site's default drug); every stored
-        # preparation is read with its own monograph (monograph_of).
-        self.monograph = monograph or load_monograph(resolve_drug(None, site_defaults().default_drug))
+        # A monograph read from a file (a site's or a test's) stands in the registry for its drug's id;
+        # it is never the drug of anything else. Nothing here has a default drug: a stored preparation
+        # is read with its own monograph (monograph_of), a new order names its drug or takes the
+        # new-order rule (new_order_drug), which refuses several drugs as ambiguous.
+        self._given = monograph
         self.clock = clock if isinstance(clock, MonotonicClock) else MonotonicClock(clock or SystemClock())
         self._wall = getattr(self.clock, "_inner", self.clock)
         # The latest stored instant far ahead of this workstation's clock: flagged, never adopted.
@@ -566,14 +568,28 @@ class PreparationService:
     def calculate(self, order: DoseOrder, date_of_birth: date | None = None, monograph: Monograph | None = None) -> DoseCalculation:
         """The dose engine with this site's policy (no storage); with the date of birth, the
         label's minimum age is checked at today's date on the site's clock. `monograph`: the drug
-        (and regimen) ordered; the service's own drug when not given."""
+        (and regimen) ordered; not given, the drug of a new order naming none (new_order_drug)."""
+        drug = self.new_order_drug(monograph)
         dose_date = self.now().astimezone().date() if date_of_birth is not None else None
-        return calculate_dose(order, monograph or self.monograph, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
+        return calculate_dose(order, drug, self.policy(), date_of_birth=date_of_birth, dose_date=dose_date)
+
+    def registered(self, monograph_id: str) -> Monograph:
+        """The monograph of this id, from the registry (or the one this service was handed for it)."""
+        if self._given is not None and self._given.id == monograph_id:
+            return self._given
+        return load_monograph(monograph_id)
+
+    def new_order_drug(self, monograph: Monograph | None = None) -> Monograph:
+        """The drug of a NEW order (or course): the one named, else the only drug installed, else the
+        site's default drug; several installed and no default is ambiguous (ValidationError 'drug').
+        Never used for anything already stored: that is read with its own monograph."""
+        if monograph is not None:
+            return monograph
+        return self.registered(resolve_drug(None, site_defaults().default_drug))
 
     def drugs(self) -> list[Monograph]:
-        """The drugs a new order may name: every installed monograph, by id (this service's own
-        copy for its drug, as monograph_of reads it)."""
-        return [self.monograph if m.id == self.monograph.id else m for m in installed_monographs()]
+        """The drugs a new order may name: every installed monograph, by id (as monograph_of reads it)."""
+        return [self.registered(m.id) for m in installed_monographs()]
 
     def default_drug(self) -> str | None:
         """The drug an order names when nobody picks one (the only one installed, else the site's
@@ -601,9 +617,7 @@ class PreparationService:
     def monograph_of(self, prep: Preparation) -> Monograph:
         """The monograph a preparation was made from (its monograph_id), as dosed by its regimen."""
         regimen = prep.order.regimen
-        # The service's own monograph when it is this drug's (a site or test may hand it one read from a file).
-        found = self.monograph if prep.monograph_id == self.monograph.id else load_monograph(prep.monograph_id)
-        return found.with_regimen(regimen)
+        return self.registered(prep.monograph_id).with_regimen(regimen)
 
     def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None,
                           date_of_birth: date | None = None) -> tuple[DoseOrder, CourseCheck]:
@@ -616,13 +630,13 @@ class PreparationService:
         from ..domain import course as course_rules
         from ..storage.course_repository import SqlCourseRepository
 
-        drug = monograph or self.monograph
+        drug = self.new_order_drug(monograph)
         course = SqlCourseRepository(self.engine).get_course(str(mrn or "").strip()) if self.engine is not None else None
         flag = course_rules.NO_COURSE_FLAG
         if course is not None and course.monograph_id != drug.id:
             # The patient's course is another drug's: its schedule does not judge this order (nor is
             # the order linked to it); the order is checked as one with no course of its drug on file.
-            other = self.monograph if course.monograph_id == self.monograph.id else load_monograph(course.monograph_id)
+            other = self.registered(course.monograph_id)
             flag = f"{flag} for {drug.brand_name} (the course on file is {other.brand_name}'s)"
             course = None
         if course is None:
@@ -660,9 +674,9 @@ class PreparationService:
         shown: DoseCalculation | None = None,
     ) -> PreparationStatus:
         """Calculate and store a new preparation of `monograph`'s drug (as dosed by its regimen; the
-        service's own drug when not given). PreparationBlocked (nothing stored) on a hard stop;
+        drug of a new order naming none when not given: new_order_drug). PreparationBlocked (nothing stored) on a hard stop;
         CalculationChanged (nothing stored) when `shown` is given and is not the calculation made now."""
-        drug = monograph or self.monograph
+        drug = self.new_order_drug(monograph)
         creator = self._current_user(user)
         if creator.role not in PREPARING_ROLES:
             raise StepRefused("role", f"preparations are started by pharmacy technicians or pharmacists; {creator.name} is a {creator.role.value}")
@@ -743,8 +757,7 @@ class PreparationService:
             return self.status(prep_id)
         raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
 
-    def _validate_vial(self, vial: VialRecord, now: datetime, product_confirmed: bool = False,
-                       monograph: Monograph | None = None) -> VialRecord:
+    def _validate_vial(self, vial: VialRecord, now: datetime, product_confirmed: bool, monograph: Monograph) -> VialRecord:
         from ..domain.gs1 import vial_product_refusal
 
         lot = _clean_text("lot", vial.lot, 40)
@@ -753,14 +766,15 @@ class PreparationService:
         today = now.astimezone().date()
         if vial.expiry < today:
             raise StepRefused("vial-expired", f"vial lot {lot} expired on {vial.expiry.isoformat()}; do not use it")
-        refusal = vial_product_refusal(vial, monograph or self.monograph, product_confirmed)
+        refusal = vial_product_refusal(vial, monograph, product_confirmed)
         if refusal is not None:
             code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
             raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
         return dataclasses.replace(vial, lot=lot)
 
-    def read_vial_code(self, text: str, monograph: Monograph | None = None) -> VialRecord:
-        """A scanned vial code, read against the clock's local date (GS1 two-digit years).
+    def read_vial_code(self, text: str, monograph: Monograph) -> VialRecord:
+        """A scanned vial code of `monograph`'s drug (the preparation's, or the new order's), read
+        against the clock's local date (GS1 two-digit years).
 
         A code with an expiry time (AI 7003) is refused from that minute on; the date alone is
         checked with every vial (_validate_vial).
@@ -768,7 +782,7 @@ class PreparationService:
         from ..domain.gs1 import parse_gs1
 
         local_now = self.now().astimezone()
-        code = parse_gs1(text, monograph or self.monograph, today=local_now.date())
+        code = parse_gs1(text, monograph, today=local_now.date())
         if code.expiry_time is not None and code.expired(local_now):
             raise StepRefused(
                 "vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it"

@@ -69,3 +69,19 @@ def test_a_single_agent_course_shows_days_1_and_8(qtbot, service, pharmacist, nu
     rows = table_rows(view.doses_table)
     assert [(r[1], r[2], r[4]) for r in rows] == [("1", "2026-03-02", "6 mg/m²"), ("8", "2026-03-09", "3 mg/m²")]
     assert "Next dose: cycle 1 Day 1" in view.next_label.text()
+
+
+def test_extend_cycle_1_is_offered_only_where_the_drug_has_an_extended_first_cycle(qtbot, service, pharmacist, clock):
+    # The domain refuses extending a MYLOTARG cycle 1 (its extended length is its length): the form
+    # was still offered and only failed on submit. BESPONSA's stays offered.
+    from tests.drugs import BESPONSA
+
+    courses = CourseService(service)
+    courses.new_course(MRN, False, pharmacist, monograph=MYLOTARG, regimen="fractionated")
+    courses.new_course("MRN4005", False, pharmacist, monograph=BESPONSA)
+    view = _view(qtbot, service, pharmacist, courses)
+    action = view.forms.action
+    show(qtbot, view, MRN)
+    assert not action.model().item(action.findData("extend")).isEnabled()
+    show(qtbot, view, "MRN4005")
+    assert action.model().item(action.findData("extend")).isEnabled()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from tests.drugs import BESPONSA
 from infusion_app.domain.preparation import premedication_given
 from infusion_app.domain.records import EventType, Role
 from infusion_app.gui.chair import ChairPage
@@ -29,7 +30,7 @@ def test_the_drug_is_picked_from_the_class_list_and_free_text_is_only_other(qtbo
     prep_id = open_at_premedication(qtbot, chair, make_preparation)
     row = chair.premed_rows["antihistamine"]
     names = [row.drug.itemData(i) for i in range(row.drug.count())]
-    assert names[1:-1] == [d.name for d in service.monograph.premedication_drugs() if d.drug_class == "antihistamine"]
+    assert names[1:-1] == [d.name for d in BESPONSA.premedication_drugs() if d.drug_class == "antihistamine"]
     assert names[-1] == "other" and not row.drug.isEditable()
     assert not row.other_name.isVisible() and not row.dose_checked.isVisible()
 
