@@ -275,6 +275,28 @@ class PremedicationRow(PremedicationEntry):
         self.show_recorded(None)
 
 
+def _add_entry_rows(form: QFormLayout, entry: PremedicationEntry) -> None:
+    """One premedication entry's rows, as the correction and the late-entry dialogs both lay them out."""
+    form.addRow("&Drug", entry.drug)
+    form.addRow("", entry.other_name)
+    form.addRow("", entry.dose_checked)
+    form.addRow("D&ose (mg)", entry.dose)
+    form.addRow("&Given at", entry.given_at)
+
+
+def _add_save_and_cancel(dialog: QDialog, layout: QVBoxLayout, text: str, object_name: str, save: Callable[[], None]) -> QPushButton:
+    """The dialog's save button (returned) and Cancel, at the foot of `layout`."""
+    buttons = QDialogButtonBox(dialog)
+    save_button = buttons.addButton(text, QDialogButtonBox.ButtonRole.AcceptRole)
+    save_button.setObjectName(object_name)
+    cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+    cancel.setText("&Cancel")
+    save_button.clicked.connect(save)
+    cancel.clicked.connect(dialog.reject)
+    layout.addWidget(buttons)
+    return save_button
+
+
 class CorrectionDialog(QDialog):
     """The recording nurse corrects drug, dose or time of one entry, with a reason."""
 
@@ -293,11 +315,7 @@ class CorrectionDialog(QDialog):
         self.entry = PremedicationEntry(drug_class, monograph, self, name_prefix="correction")
         self.entry.fill_from(event)
         form = QFormLayout()
-        form.addRow("&Drug", self.entry.drug)
-        form.addRow("", self.entry.other_name)
-        form.addRow("", self.entry.dose_checked)
-        form.addRow("D&ose (mg)", self.entry.dose)
-        form.addRow("&Given at", self.entry.given_at)
+        _add_entry_rows(form, self.entry)
         self.reason = QLineEdit(self)
         self.reason.setObjectName("correctionReason")
         self.reason.setPlaceholderText("why, e.g. wrong dose typed")
@@ -307,14 +325,7 @@ class CorrectionDialog(QDialog):
         self.message = message_label("", "", self)
         self.message.setObjectName("correctionMessage")
         layout.addWidget(self.message)
-        buttons = QDialogButtonBox(self)
-        self.save_button = buttons.addButton("&Save the correction", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.save_button.setObjectName("saveCorrectionButton")
-        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        cancel.setText("&Cancel")
-        self.save_button.clicked.connect(self.save)
-        cancel.clicked.connect(self.reject)
-        layout.addWidget(buttons)
+        self.save_button = _add_save_and_cancel(self, layout, "&Save the correction", "saveCorrectionButton", self.save)
         self.setMinimumWidth(560)
 
     def save(self) -> None:
@@ -353,11 +364,7 @@ class LatePremedicationDialog(QDialog):
             form = QFormLayout(page)
             entry = PremedicationEntry(drug_class, monograph, page, name_prefix="late")
             entry.set_time(now())
-            form.addRow("&Drug", entry.drug)
-            form.addRow("", entry.other_name)
-            form.addRow("", entry.dose_checked)
-            form.addRow("D&ose (mg)", entry.dose)
-            form.addRow("&Given at", entry.given_at)
+            _add_entry_rows(form, entry)
             form.addRow("", entry.hint)
             self.entries[drug_class] = entry
             self.stack.addWidget(page)
@@ -376,14 +383,7 @@ class LatePremedicationDialog(QDialog):
         self.message = message_label("", "", self)
         self.message.setObjectName("latePremedMessage")
         layout.addWidget(self.message)
-        buttons = QDialogButtonBox(self)
-        self.save_button = buttons.addButton("&Save as a deviation", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.save_button.setObjectName("saveLatePremedButton")
-        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        cancel.setText("&Cancel")
-        self.save_button.clicked.connect(self.save)
-        cancel.clicked.connect(self.reject)
-        layout.addWidget(buttons)
+        self.save_button = _add_save_and_cancel(self, layout, "&Save as a deviation", "saveLatePremedButton", self.save)
         self.setMinimumWidth(620)
 
     def entry(self) -> PremedicationEntry:
