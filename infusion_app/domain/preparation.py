@@ -889,7 +889,7 @@ def _check_premedication(
     premedication a correction replaces: it is not a double entry of itself.
     """
     drug_class = _class_of(event)
-    drug_text = " ".join(str(event.details.get("drug", "")).split())
+    drug_text = _drug_text(event)
     drugs = monograph.premedication_drugs()
     if not drugs:
         return  # a monograph without a drug list checks the class only
@@ -949,6 +949,20 @@ def _check_premedication(
     _check_class_total(prep, event, monograph, policy, now, replacing)
 
 
+def _drug_text(entry: Event) -> str:
+    """A premedication entry's drug as typed, its runs of spaces made one (as the name lists read it)."""
+    return " ".join(str(entry.details.get("drug", "")).split())
+
+
+def _stored_dose_mg(entry: Event) -> float | None:
+    """A stored premedication entry's dose in mg, or None when it cannot be read (it was checked when
+    stored, so a total leaves it out rather than refusing what comes after it)."""
+    try:
+        return float(Quantity(str(entry.details.get("dose")).strip()).to("mg").magnitude)
+    except Exception:
+        return None
+
+
 # A premedication entry the class total cannot count (a drug off the list, or one without an
 # equivalent): refused, or recorded as a deviation with the nurse's reason (it was given).
 NOT_TOTALLED = "premedication_not_totalled"
@@ -977,11 +991,8 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
     table = equivalence_table(drug_class)
 
     def reading(entry: Event) -> tuple[str, float | None, PremedicationDrug | None]:
-        text = " ".join(str(entry.details.get("drug", "")).split())
-        try:
-            mg = float(Quantity(str(entry.details.get("dose")).strip()).to("mg").magnitude)
-        except Exception:  # an unreadable stored dose cannot be added up (the entry was checked when stored)
-            mg = None
+        text = _drug_text(entry)
+        mg = _stored_dose_mg(entry)
         drug = next((d for d in listed if d.is_named(text) or d.named_within(text)), None)
         return text, mg, drug
 
@@ -993,7 +1004,7 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
         # Different drugs of a class without equivalence are each held to their own limit (as listed
         # ones are); the same unlisted drug twice has no limit to add up against.
         this = rows[-1][0]
-        earlier = [e for _, e in entries if skeleton(" ".join(str(e.details.get("drug", "")).split())) == skeleton(this)]
+        earlier = [e for _, e in entries if skeleton(_drug_text(e)) == skeleton(this)]
         if rows[-1][2] is None and earlier:
             raise StepRefused(
                 NOT_TOTALLED,
@@ -1007,7 +1018,7 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
         return
     unconverted = [t for t, _, d in rows if table.of(t) is None and d is None]
     if unconverted:
-        earlier_text = "; ".join(f"{' '.join(str(e.details.get('drug', '')).split())} {e.details.get('dose')} at {format_instant(e.at)}"
+        earlier_text = "; ".join(f"{_drug_text(e)} {e.details.get('dose')} at {format_instant(e.at)}"
                                  for _, e in entries)
         raise StepRefused(
             NOT_TOTALLED,
@@ -1058,14 +1069,13 @@ def _check_premedication_total(prep: Preparation, event: Event, drug: Premedicat
     earlier_mg = 0.0
     entries: list[str] = []
     for number, earlier in numbered_premedications(prep):
-        text = " ".join(str(earlier.details.get("drug", "")).split())
+        text = _drug_text(earlier)
         if number == replacing or not (drug.is_named(text) or drug.named_within(text)):
             continue
         if abs(earlier.at - event.at) > window:
             continue
-        try:
-            mg = float(Quantity(str(earlier.details.get("dose")).strip()).to("mg").magnitude)
-        except Exception:  # an unreadable stored dose cannot be added up; the entry itself was checked when stored
+        mg = _stored_dose_mg(earlier)
+        if mg is None:
             continue
         earlier_mg += mg
         entries.append(f"{text} {format_amount(mg, 'mg')} at {format_instant(earlier.at)}")
@@ -1126,7 +1136,7 @@ def _check_premedication_time(
         )
 
     def same_drug(earlier: Event) -> bool:
-        text = " ".join(str(earlier.details.get("drug", "")).split())
+        text = _drug_text(earlier)
         return drug.is_named(text) if isinstance(drug, PremedicationDrug) else skeleton(text) == skeleton(drug)
 
     for number, earlier in numbered_premedications(prep):
