@@ -26,12 +26,19 @@ WIDTH, HEIGHT = 1280, 800  # the smallest screen the program is designed for
 
 # (patient, order, minutes before "now" that the bench started, bench steps done)
 DEMO = [
-    (Patient("Grace Hopper", "MRN20417", date(1961, 12, 9)), DoseOrder(height="165 cm", weight="61 kg", cycle=1, day=1),
-     215, ("reconstituted",)),
-    (Patient("Alan Turing", "MRN20533", date(1954, 6, 23)), DoseOrder(height="5 ft 10 in", weight="154 lb", cycle=2, day=8, response="cr"),
-     120, ("reconstituted", "diluted", "verified", "labelled", "dispensed")),
-    (Patient("Émilie du Châtelet", "MRN20611", date(1976, 12, 17)), DoseOrder(height="158 cm", weight="52 kg", cycle=1, day=15),
-     20, ("reconstituted", "diluted")),
+    (Patient("Grace Hopper", "MRN20417", date(1961, 12, 9)), DoseOrder(height="165 cm", weight="61 kg", cycle=1, day=1), 215, ("reconstituted",)),
+    (
+        Patient("Alan Turing", "MRN20533", date(1954, 6, 23)),
+        DoseOrder(height="5 ft 10 in", weight="154 lb", cycle=2, day=8, response="cr"),
+        120,
+        ("reconstituted", "diluted", "verified", "labelled", "dispensed"),
+    ),
+    (
+        Patient("Émilie du Châtelet", "MRN20611", date(1976, 12, 17)),
+        DoseOrder(height="158 cm", weight="52 kg", cycle=1, day=15),
+        20,
+        ("reconstituted", "diluted"),
+    ),
 ]
 STEPS = {
     "reconstituted": (EventType.RECONSTITUTED, "Tess Tech", {}),

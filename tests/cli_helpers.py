@@ -140,8 +140,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
                 time.tzset()
         after = _process_state()
     if crash is not None:
-        raise CliCrashed(f"infusion-prep {' '.join(args)}: uncaught exception (a traceback and exit 1 as a process)\n"
-                         f"{crash}--- stdout ---\n{out}--- stderr ---\n{err}")
+        raise CliCrashed(
+            f"infusion-prep {' '.join(args)}: uncaught exception (a traceback and exit 1 as a process)\n{crash}--- stdout ---\n{out}--- stderr ---\n{err}"
+        )
     changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
     assert not changed, f"infusion-prep {' '.join(args)} changed process-wide state a later run would inherit: {changed}"
     return Completed(int(code), out, err)

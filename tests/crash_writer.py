@@ -31,16 +31,13 @@ def main(data_dir: str, say=None, database: str | None = None) -> None:
     number = 0
     while True:
         number += 1
-        status = service.create_preparation(
-            Patient(f"Crash, Patient {number}", f"CR{number}", date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech
-        )
+        status = service.create_preparation(Patient(f"Crash, Patient {number}", f"CR{number}", date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
         say.write(f"prep {status.id}\n")
         say.flush()
         for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs
             service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         calc = status.prep.order.calculation
-        checked = {"entered": {"mrn": f"CR{number}", "height": "170 cm", "weight": "70 kg",
-                               "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
+        checked = {"entered": {"mrn": f"CR{number}", "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
         steps = [
             (E.ORDER_VERIFIED, order_pharm, order_labs(service.now())),
             (E.RECONSTITUTED, tech, {}),

@@ -70,13 +70,45 @@ def labs_for_dose(courses, mrn, on, user, pharmacist=None) -> None:
 
 # What the pharmacist verifying an order with no course on file gives (issue 16: labs before every dose).
 ORDER_LAB_FIELDS = {
-    "anc": 2.0, "platelets": 150, "transfusion_independent": True, "bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1.0,
-    "qtc_ms": 420, "potassium": 4.1, "magnesium": 0.85,
-    "weight_gain": False, "hepatomegaly": False, "ascites": False, "bilirubin_rising": False,
+    "anc": 2.0,
+    "platelets": 150,
+    "transfusion_independent": True,
+    "bilirubin_x_uln": 0.8,
+    "ast_alt_x_uln": 1.0,
+    "qtc_ms": 420,
+    "potassium": 4.1,
+    "magnesium": 0.85,
+    "weight_gain": False,
+    "hepatomegaly": False,
+    "ascites": False,
+    "bilirubin_rising": False,
 }
-ORDER_LAB_CLI = ("--anc", "2", "--platelets", "150", "--transfusion-independent", "yes", "--bilirubin-x-uln", "0.8",
-                 "--ast-alt-x-uln", "1", "--qtc", "420", "--potassium", "4.1", "--magnesium", "0.85",
-                 "--weight-gain", "no", "--hepatomegaly", "no", "--ascites", "no", "--bilirubin-rising", "no")
+ORDER_LAB_CLI = (
+    "--anc",
+    "2",
+    "--platelets",
+    "150",
+    "--transfusion-independent",
+    "yes",
+    "--bilirubin-x-uln",
+    "0.8",
+    "--ast-alt-x-uln",
+    "1",
+    "--qtc",
+    "420",
+    "--potassium",
+    "4.1",
+    "--magnesium",
+    "0.85",
+    "--weight-gain",
+    "no",
+    "--hepatomegaly",
+    "no",
+    "--ascites",
+    "no",
+    "--bilirubin-rising",
+    "no",
+)
 
 
 def order_labs(at: datetime | None = None) -> dict:

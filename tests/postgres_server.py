@@ -32,9 +32,11 @@ def _bin_dir() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
-    raise NoPostgres(f"no PostgreSQL server programs (initdb) on this machine and {ENV} is not set: "
-                     "run `bash packaging/bootstrap.sh --test` (installs Debian's postgresql) or set "
-                     f"{ENV}=postgresql+psycopg://user@host/dbname")
+    raise NoPostgres(
+        f"no PostgreSQL server programs (initdb) on this machine and {ENV} is not set: "
+        "run `bash packaging/bootstrap.sh --test` (installs Debian's postgresql) or set "
+        f"{ENV}=postgresql+psycopg://user@host/dbname"
+    )
 
 
 class ThrowawayCluster:
@@ -48,8 +50,10 @@ class ThrowawayCluster:
             try:
                 account = pwd.getpwnam("postgres")
             except KeyError:
-                raise NoPostgres("running as root and there is no `postgres` account to run initdb as "
-                                 "(initdb refuses root): install Debian's postgresql (packaging/bootstrap.sh --test)") from None
+                raise NoPostgres(
+                    "running as root and there is no `postgres` account to run initdb as "
+                    "(initdb refuses root): install Debian's postgresql (packaging/bootstrap.sh --test)"
+                ) from None
             os.chown(self.root, account.pw_uid, account.pw_gid)
             os.chmod(self.root, 0o700)
             runner = shutil.which("runuser") or shutil.which("su")
@@ -78,8 +82,9 @@ class ThrowawayCluster:
     def start(self, extra_options: str = "") -> str:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user, "--no-sync", "-E", "UTF8", "--locale=C")
         # Durability is not under test here (the crash tests kill clients, not the server).
-        self._options = (f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                         f"-c max_connections=200 {extra_options}")
+        self._options = (
+            f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {extra_options}"
+        )
         self.resume()
         return f"postgresql+psycopg://{self.user}@/postgres?host={self.socket}"
 

@@ -21,8 +21,7 @@ def record_vials(service, prep_id: str, user=None) -> None:
     refuses reconstitution and every later step using the product before it)."""
     prep = service.get(prep_id)
     if user is None or user.role not in (Role.PHARMACIST, Role.TECHNICIAN):
-        user = next(u for u in sorted(service.users(), key=lambda u: u.name)
-                    if u.active and u.role in (Role.TECHNICIAN, Role.PHARMACIST))
+        user = next(u for u in sorted(service.users(), key=lambda u: u.name) if u.active and u.role in (Role.TECHNICIAN, Role.PHARMACIST))
     for _ in range(prep.order.calculation.vials - len(prep.vials)):
         service.add_vial(prep_id, VIAL, user, product_confirmed=True)
 
@@ -31,10 +30,15 @@ def checked(service, prep_id: str) -> dict:
     """The details of a complete, matching independent double check of the stored preparation."""
     prep = service.get(prep_id)
     calc = prep.order.calculation
-    return {"entered": {
-        "mrn": prep.patient.mrn, "height": f"{calc.height_cm} cm", "weight": f"{calc.weight_kg} kg",
-        "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml),
-    }}
+    return {
+        "entered": {
+            "mrn": prep.patient.mrn,
+            "height": f"{calc.height_cm} cm",
+            "weight": f"{calc.weight_kg} kg",
+            "dose_mg": str(calc.dose_mg),
+            "volume_ml": str(calc.withdraw_ml),
+        }
+    }
 
 
 def verify_order(service, prep_id: str, pharmacist=None, at=None):
@@ -48,7 +52,8 @@ def verify_order(service, prep_id: str, pharmacist=None, at=None):
     if pharmacist is None:
         candidates = sorted(
             (u for u in service.users() if u.role is Role.PHARMACIST and u.name != prep.created_by),
-            key=lambda u: u.name, reverse=True,
+            key=lambda u: u.name,
+            reverse=True,
         )
         pharmacist = candidates[0]
     from tests.lab_helpers import order_labs

@@ -49,7 +49,9 @@ def filled(tmp_path, database):
         tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharm)
         service.add_user("Nora", Role.NURSE, "444444", actor=pharm)
         service.set_setting("warning_lead_minutes", 40, pharm)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("120 cm", "30 kg", 1, 1), tech)  # one vial: the log below counts its entries
+        prep = service.create_preparation(
+            Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("120 cm", "30 kg", 1, 1), tech
+        )  # one vial: the log below counts its entries
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
         service.record_event(prep.id, E.ORDER_VERIFIED, pharm, details=order_labs(service.now()))
         service.record_event(prep.id, E.RECONSTITUTED, tech)
@@ -116,8 +118,17 @@ def test_every_kind_of_change_is_in_the_log_with_who_and_when(filled):
         entries = service.audit_entries()
     actions = [e.action for e in entries]
     assert actions == [
-        "user.added", "user.added", "user.added", "setting.changed", "preparation.created", "vial.added",
-        "event.order-verified", "event.reconstituted", "alarm.acknowledged", "event.diluted", "user.deactivated",
+        "user.added",
+        "user.added",
+        "user.added",
+        "setting.changed",
+        "preparation.created",
+        "vial.added",
+        "event.order-verified",
+        "event.reconstituted",
+        "alarm.acknowledged",
+        "event.diluted",
+        "user.deactivated",
     ]
     assert entries[0].actor.startswith("local-admin (os user ")
     assert entries[2].actor == "Paul"
@@ -237,19 +248,22 @@ def test_audit_export_writes_every_entry_as_csv(filled, tmp_path, capsys):
 # -- the data tables against the log --------------------------------------------------------
 
 
-@pytest.mark.parametrize("statement, expected_seq, words", [
-    ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 2, "role"),
-    ("UPDATE users SET active = true WHERE name = 'Nora'", 11, "active"),
-    ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
-    ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
-    ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":0.8', '\"dose_mg\":8.0')", 5, "order"),
-    ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),
-    ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
-    ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),
-    ("UPDATE events SET details_json = '{\"storage\":\"fridge\"}' WHERE type = 'diluted'", 10, "differs"),
-    ("UPDATE events SET at = '2026-03-10T11:00:00.000000+00:00' WHERE type = 'reconstituted'", 8, "differs"),
-    ("UPDATE settings SET value_json = '240'", 4, "setting"),
-])
+@pytest.mark.parametrize(
+    "statement, expected_seq, words",
+    [
+        ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'", 2, "role"),
+        ("UPDATE users SET active = true WHERE name = 'Nora'", 11, "active"),
+        ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Tina') WHERE name = 'Paul'", 1, "pin_fingerprint"),
+        ("DELETE FROM users WHERE name = 'Nora'", 11, "deleted"),
+        ("UPDATE preparations SET order_json = replace(order_json, '\"dose_mg\":0.8', '\"dose_mg\":8.0')", 5, "order"),
+        ("UPDATE preparations SET mrn = 'M2'", 5, "patient"),
+        ("UPDATE vials SET lot = 'LOT-8'", 6, "vials"),
+        ("DELETE FROM events WHERE type = 'diluted'", 10, "deleted"),
+        ("UPDATE events SET details_json = '{\"storage\":\"fridge\"}' WHERE type = 'diluted'", 10, "differs"),
+        ("UPDATE events SET at = '2026-03-10T11:00:00.000000+00:00' WHERE type = 'reconstituted'", 8, "differs"),
+        ("UPDATE settings SET value_json = '240'", 4, "setting"),
+    ],
+)
 def test_data_changed_behind_the_programs_back_is_found(filled, statement, expected_seq, words):
     raw(filled, statement)
     result = check(filled)
@@ -258,7 +272,10 @@ def test_data_changed_behind_the_programs_back_is_found(filled, statement, expec
 
 
 def test_data_added_without_an_audit_entry_is_found(filled):
-    raw(filled, "INSERT INTO events (preparation_id, seq, type, at, recorded_at, user_name, details_json) "
-                "SELECT id, 5, 'verified', '2026-03-10T12:11:00.000000+00:00', '2026-03-10T12:11:00.000000+00:00', 'Paul', '{}' FROM preparations")
+    raw(
+        filled,
+        "INSERT INTO events (preparation_id, seq, type, at, recorded_at, user_name, details_json) "
+        "SELECT id, 5, 'verified', '2026-03-10T12:11:00.000000+00:00', '2026-03-10T12:11:00.000000+00:00', 'Paul', '{}' FROM preparations",
+    )
     result = check(filled)
     assert result.first_broken == 12 and "without an audit entry" in result.reason

@@ -60,8 +60,9 @@ def restored(tmp_path):
 
 
 def _ack(folder, *extra, pin=PAUL, user="Paul Pharm"):
-    return run_cli("audit", "anchor", "--acknowledge-restore", "--reason", REASON, "--user", user, *extra,
-                   "--data-dir", str(folder), env={"INFUSION_PREP_PIN": pin})
+    return run_cli(
+        "audit", "anchor", "--acknowledge-restore", "--reason", REASON, "--user", user, *extra, "--data-dir", str(folder), env={"INFUSION_PREP_PIN": pin}
+    )
 
 
 def test_a_restore_is_reported_until_a_pharmacist_acknowledges_it_then_stays_intact(restored):
@@ -141,8 +142,7 @@ def test_a_restore_line_forged_without_the_site_key_is_reported(restored):
     anchor_log = restored / "audit-anchor.log"
     with _service(restored) as service:
         head = service.audit_entries()[-1].hash
-    forged = {"restore": {"from_count": 4, "from_head": "0" * 64, "to_count": 2, "to_head": head, "by": "Paul Pharm", "reason": REASON},
-              "mac": "0" * 64}
+    forged = {"restore": {"from_count": 4, "from_head": "0" * 64, "to_count": 2, "to_head": head, "by": "Paul Pharm", "reason": REASON}, "mac": "0" * 64}
     with open(anchor_log, "a") as stream:
         stream.write(json.dumps(forged) + "\n")
     result = run_cli("audit", "verify", "--data-dir", str(restored))

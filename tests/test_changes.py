@@ -99,8 +99,7 @@ def test_an_older_copy_of_the_database_put_back_reloads_everything(service, staf
     if database_url is None:
         shutil.copy(backup, staffed_data_dir / DB_FILENAME)
     else:
-        execute_autocommit(admin, f"DROP DATABASE {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {name}_older",
-                           f"DROP DATABASE {name}_older")
+        execute_autocommit(admin, f"DROP DATABASE {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {name}_older", f"DROP DATABASE {name}_older")
     with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock) as svc:
         assert svc.changes_since(token).everything
 

@@ -16,8 +16,14 @@ from tests.drugs import BESPONSA
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 TODAY = AT.date()
-FEMALE = {"sex": "female", "reproductive_potential": "yes", "pregnancy_test": "negative", "pregnancy_test_on": "2026-11-30",
-          "contraception_counselled": "yes", "breastfeeding_counselled": "yes"}
+FEMALE = {
+    "sex": "female",
+    "reproductive_potential": "yes",
+    "pregnancy_test": "negative",
+    "pregnancy_test_on": "2026-11-30",
+    "contraception_counselled": "yes",
+    "breastfeeding_counselled": "yes",
+}
 
 
 def _course(hsct=False):
@@ -28,11 +34,17 @@ def _course(hsct=False):
     return c
 
 
-@pytest.mark.parametrize("drop,field", [
-    ("pregnancy_test", "pregnancy-test"), ("pregnancy_test_on", "pregnancy-test-on"),
-    ("contraception_counselled", "contraception-counselled"), ("breastfeeding_counselled", "breastfeeding-counselled"),
-    ("reproductive_potential", "reproductive-potential"), ("sex", "sex"),
-])
+@pytest.mark.parametrize(
+    "drop,field",
+    [
+        ("pregnancy_test", "pregnancy-test"),
+        ("pregnancy_test_on", "pregnancy-test-on"),
+        ("contraception_counselled", "contraception-counselled"),
+        ("breastfeeding_counselled", "breastfeeding-counselled"),
+        ("reproductive_potential", "reproductive-potential"),
+        ("sex", "sex"),
+    ],
+)
 def test_a_female_of_reproductive_potential_needs_every_answer(drop, field):
     answers = {k: v for k, v in FEMALE.items() if k != drop}
     with pytest.raises(ValidationError) as info:
@@ -104,12 +116,41 @@ def test_course_checklist_on_the_command_line(tmp_path):
     cli_normal_labs(course, folder, kinds=("cbc", "liver", "ecg", "electrolytes"))
     shown = run_cli("course", "show", "MRN001", "--data-dir", folder)
     assert "BLOCKED: course-start checklist not completed" in shown.stdout
-    assert_clean_invalid(course(folder, "checklist", "MRN001", "--sex", "female", "--reproductive-potential", "yes",
-                                "--contraception-counselled", "yes", "--breastfeeding-counselled", "yes"), "pregnancy-test")
+    assert_clean_invalid(
+        course(
+            folder,
+            "checklist",
+            "MRN001",
+            "--sex",
+            "female",
+            "--reproductive-potential",
+            "yes",
+            "--contraception-counselled",
+            "yes",
+            "--breastfeeding-counselled",
+            "yes",
+        ),
+        "pregnancy-test",
+    )
     nurse = course(folder, "checklist", "MRN001", "--sex", "male", "--reproductive-potential", "no", user="Nina Nurse", pin="135713")
     assert nurse.code == 1 and "pharmacist" in nurse.stderr
-    done = course(folder, "checklist", "MRN001", "--sex", "female", "--reproductive-potential", "yes", "--pregnancy-test",
-                  "negative", "--pregnancy-test-date", today, "--contraception-counselled", "yes", "--breastfeeding-counselled", "yes")
+    done = course(
+        folder,
+        "checklist",
+        "MRN001",
+        "--sex",
+        "female",
+        "--reproductive-potential",
+        "yes",
+        "--pregnancy-test",
+        "negative",
+        "--pregnancy-test-date",
+        today,
+        "--contraception-counselled",
+        "yes",
+        "--breastfeeding-counselled",
+        "yes",
+    )
     assert done.code == 0, done.stderr
     assert done.json()["checklist"]["completed_by"] == "Pat Pharmacist"
     shown = run_cli("course", "show", "MRN001", "--data-dir", folder)

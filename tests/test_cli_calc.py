@@ -7,9 +7,22 @@ import pytest
 from tests.cli_helpers import assert_clean_invalid, run_cli
 
 REQUIRED_KEYS = {
-    "bsa_m2", "bsa_formula", "dose_mg_per_m2", "dose_mg", "vials", "withdraw_ml", "final_volume_ml", "nacl_ml",
-    "final_concentration_mg_per_ml", "discarded_mg", "hcpcs", "billing_units_administered",
-    "billing_units_discarded", "billing_modifier", "warnings", "hard_stops",
+    "bsa_m2",
+    "bsa_formula",
+    "dose_mg_per_m2",
+    "dose_mg",
+    "vials",
+    "withdraw_ml",
+    "final_volume_ml",
+    "nacl_ml",
+    "final_concentration_mg_per_ml",
+    "discarded_mg",
+    "hcpcs",
+    "billing_units_administered",
+    "billing_units_discarded",
+    "billing_modifier",
+    "warnings",
+    "hard_stops",
 }
 
 
@@ -25,8 +38,22 @@ def test_json_holds_the_contract_fields():
 
 def test_us_units_formula_and_reduction():
     result = run_cli(
-        "calc", "--height", "5 ft 7 in", "--weight", "154 lb", "--cycle", "2", "--day", "1",
-        "--response", "none", "--formula", "dubois", "--reduce-pct", "25", "--json",
+        "calc",
+        "--height",
+        "5 ft 7 in",
+        "--weight",
+        "154 lb",
+        "--cycle",
+        "2",
+        "--day",
+        "1",
+        "--response",
+        "none",
+        "--formula",
+        "dubois",
+        "--reduce-pct",
+        "25",
+        "--json",
     )
     assert result.code == 0, result.stderr
     data = result.json()
@@ -41,16 +68,18 @@ def test_readable_summary_without_json():
 
 def test_hard_stop_exits_1_and_still_prints_the_json():
     # Under 1 year at the dose: the label's age limit.
-    result = run_cli("calc", "--height", "70 cm", "--weight", "8 kg", "--cycle", "1", "--day", "8",
-                     "--dob", "2026-03-01", "--dose-date", "2026-12-01", "--json")
+    result = run_cli(
+        "calc", "--height", "70 cm", "--weight", "8 kg", "--cycle", "1", "--day", "8", "--dob", "2026-03-01", "--dose-date", "2026-12-01", "--json"
+    )
     assert result.code == 1
     data = result.json()
     assert data["hard_stops"] and "not established" in data["hard_stops"][0] and data["age_years"] == 0
 
 
 def test_a_childs_syringe_dose_through_the_command():
-    result = run_cli("calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8",
-                     "--dob", "2022-05-01", "--dose-date", "2026-12-01", "--json")
+    result = run_cli(
+        "calc", "--height", "90 cm", "--weight", "12 kg", "--cycle", "1", "--day", "8", "--dob", "2022-05-01", "--dose-date", "2026-12-01", "--json"
+    )
     assert result.code == 0, result.stderr
     data = result.json()
     assert (data["container"], data["final_volume_ml"], data["infusion_rate_ml_per_hour"], data["age_years"]) == ("syringe", 3.0, 3.0, 4)

@@ -17,8 +17,9 @@ PHARMACIST = {"INFUSION_PREP_PIN": "246824"}
 def _add_users(folder):
     done = run_cli("user", "add", "Pat Pharmacist", "--role", "pharmacist", "--data-dir", folder, env=PHARMACIST)
     assert done.code == 0, done.stderr
-    done = run_cli("user", "add", "Nina Nurse", "--role", "nurse", "--user", "Pat Pharmacist", "--data-dir", folder,
-                   env={**PHARMACIST, "INFUSION_PREP_NEW_PIN": "135713"})
+    done = run_cli(
+        "user", "add", "Nina Nurse", "--role", "nurse", "--user", "Pat Pharmacist", "--data-dir", folder, env={**PHARMACIST, "INFUSION_PREP_NEW_PIN": "135713"}
+    )
     assert done.code == 0, done.stderr
 
 

@@ -23,7 +23,10 @@ def test_a_fractionated_course_from_the_command_line(data):
     assert course(data, "start", "MRN001", "--date", "2025-12-20").code == 0
     status = show(data)
     assert [(d["day"], d["planned"], d["mg_per_m2"]) for d in status["cycles"][0]["doses"]] == [
-        (1, "2025-12-20", 3.0), (4, "2025-12-23", 3.0), (7, "2025-12-26", 3.0)]
+        (1, "2025-12-20", 3.0),
+        (4, "2025-12-23", 3.0),
+        (7, "2025-12-26", 3.0),
+    ]
     assert status["limit"]["max_cycles"] == 1 and status["responses"] == []
     text = run_cli("course", "show", "MRN001", "--data-dir", data)
     assert text.code == 0, text.stderr
@@ -55,12 +58,15 @@ def test_a_single_agent_course_and_its_days(data):
     assert day4.code == 2 and "Day 4 is not a dose day" in day4.stderr
 
 
-@pytest.mark.parametrize("args, words", [
-    (DRUG, ["regimen", "fractionated", "single-agent"]),  # a regimen drug without its regimen
-    ((*DRUG, "--regimen", "weekly"), ["weekly", "single-agent"]),
-    (("--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--hsct", "no"), ["regimen"]),
-    (("--drug", "inotuzumab-ozogamicin"), ["--hsct"]),  # BESPONSA's cycles still need the HSCT plan
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (DRUG, ["regimen", "fractionated", "single-agent"]),  # a regimen drug without its regimen
+        ((*DRUG, "--regimen", "weekly"), ["weekly", "single-agent"]),
+        (("--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--hsct", "no"), ["regimen"]),
+        (("--drug", "inotuzumab-ozogamicin"), ["--hsct"]),  # BESPONSA's cycles still need the HSCT plan
+    ],
+)
 def test_course_new_refuses_a_missing_or_wrong_regimen(data, args, words):
     done = course(data, "new", "MRN001", *args)
     assert done.code == 2 and "Traceback" not in done.stderr, done.stderr
@@ -79,16 +85,61 @@ def test_prep_new_is_judged_by_the_mylotarg_course_and_gives_day_4(data):
     from tests.lab_helpers import cli_normal_labs
 
     cli_normal_labs(course, data)
-    added = run_cli("user", "add", "Ann Other", "--role", "pharmacist", "--user", "Pat Pharmacist", "--data-dir", data,
-                    env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_NEW_PIN": "246825"})
+    added = run_cli(
+        "user",
+        "add",
+        "Ann Other",
+        "--role",
+        "pharmacist",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        data,
+        env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_NEW_PIN": "246825"},
+    )
     assert added.code == 0, added.stderr
-    given = run_cli("course", "given", "MRN001", "--cycle", "1", "--day", "1", "--date", start,
-                    "--override-reason", "given on the ward, labs on paper", "--override-by", "Ann Other",
-                    "--user", "Pat Pharmacist", "--data-dir", data, "--json",
-                    env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_OVERRIDE_PIN": "246825"})
+    given = run_cli(
+        "course",
+        "given",
+        "MRN001",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--date",
+        start,
+        "--override-reason",
+        "given on the ward, labs on paper",
+        "--override-by",
+        "Ann Other",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        data,
+        "--json",
+        env={"INFUSION_PREP_PIN": "246824", "INFUSION_PREP_OVERRIDE_PIN": "246825"},
+    )
     assert given.code == 0, given.stderr
-    order = ("prep", "new", *DRUG, "--patient-name", "Doe, Jane", "--mrn", "MRN001", "--dob", "1970-01-01",
-             "--height", "170 cm", "--weight", "70 kg", "--user", "Pat Pharmacist", "--data-dir", data, "--json")
+    order = (
+        "prep",
+        "new",
+        *DRUG,
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "MRN001",
+        "--dob",
+        "1970-01-01",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        data,
+        "--json",
+    )
     other = run_cli(*order, "--regimen", "single-agent", env={"INFUSION_PREP_PIN": "246824"})
     assert other.code == 2 and "fractionated regimen" in other.stderr and "Traceback" not in other.stderr
     made = run_cli(*order, "--regimen", "fractionated", env={"INFUSION_PREP_PIN": "246824"})

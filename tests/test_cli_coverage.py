@@ -127,7 +127,9 @@ def test_newly_diagnosed_is_not_covered_exit_1_naming_the_criterion():
 
 def test_several_codes_and_an_invalid_code_on_the_command_line():
     assert run_json(*ADULT_PH_NEGATIVE, "--icd10", "Z51.11")[0] == 0  # C91.00 and Z51.11
-    assert run_json("--age", "45", "--icd10", "Z51.11,C91.00", "--cd22-percent", "80", "--ph", "negative",
-                    "--disease-status", "refractory")[1]["decision"] == "meets_criteria"
+    assert (
+        run_json("--age", "45", "--icd10", "Z51.11,C91.00", "--cd22-percent", "80", "--ph", "negative", "--disease-status", "refractory")[1]["decision"]
+        == "meets_criteria"
+    )
     done = run("--age", "45", "--icd10", "C91.000")
     assert done.code == 2 and "icd10" in done.stderr and "Traceback" not in done.stderr

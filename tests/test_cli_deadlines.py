@@ -38,8 +38,16 @@ def test_json_holds_the_contract_fields_with_utc_offsets():
 
 def test_a_room_temperature_bag():
     result = run_cli(
-        "deadlines", "--reconstituted", "2026-11-27T09:00Z", "--diluted", "2026-11-27T10:00Z",
-        "--diluted-storage", "room", "--infusion-minutes", "90", "--json",
+        "deadlines",
+        "--reconstituted",
+        "2026-11-27T09:00Z",
+        "--diluted",
+        "2026-11-27T10:00Z",
+        "--diluted-storage",
+        "room",
+        "--infusion-minutes",
+        "90",
+        "--json",
     )
     assert result.code == 0, result.stderr
     data = result.json()
@@ -66,13 +74,25 @@ def test_a_refrigerated_bag_and_its_warm_up():
 
 def test_dilution_after_the_four_hour_limit_is_a_hard_stop():
     on_time = run_cli(
-        "deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "2026-11-27T13:00+01:00",
-        "--diluted-storage", "room", "--json",
+        "deadlines",
+        "--reconstituted",
+        "2026-11-27T09:00+01:00",
+        "--diluted",
+        "2026-11-27T13:00+01:00",
+        "--diluted-storage",
+        "room",
+        "--json",
     )
     assert on_time.code == 0 and on_time.json()["hard_stops"] == []
     late = run_cli(
-        "deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "2026-11-27T13:01+01:00",
-        "--diluted-storage", "room", "--json",
+        "deadlines",
+        "--reconstituted",
+        "2026-11-27T09:00+01:00",
+        "--diluted",
+        "2026-11-27T13:01+01:00",
+        "--diluted-storage",
+        "room",
+        "--json",
     )
     assert late.code == 1
     data = late.json()
@@ -94,8 +114,14 @@ def test_readable_output_is_local_time_with_the_date():
     assert result.code == 0, result.stderr
     assert "Dilute by" in result.stdout and "2026-11-27 13:00 CET" in result.stdout
     late = run_cli(
-        "deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "2026-11-27T14:00+01:00",
-        "--diluted-storage", "room", env={"TZ": "America/New_York"},
+        "deadlines",
+        "--reconstituted",
+        "2026-11-27T09:00+01:00",
+        "--diluted",
+        "2026-11-27T14:00+01:00",
+        "--diluted-storage",
+        "room",
+        env={"TZ": "America/New_York"},
     )
     assert late.code == 1 and "HARD STOP: Dilute by 2026-11-27 07:00 EST" in late.stdout
 

@@ -40,9 +40,15 @@ def test_a_global_option_twice_with_different_values_is_refused(tmp_path, capsys
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize("command", [CALC, ["coverage", "--age", "40", "--icd10", "C91.00"],
-                                     ["deadlines", "--reconstituted", "2026-11-27T08:00Z"],
-                                     ["schedule", "--cycle", "1", "--start", "2026-12-20"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        CALC,
+        ["coverage", "--age", "40", "--icd10", "C91.00"],
+        ["deadlines", "--reconstituted", "2026-11-27T08:00Z"],
+        ["schedule", "--cycle", "1", "--start", "2026-12-20"],
+    ],
+)
 @pytest.mark.parametrize("flag", ["--data-dir", "--database"])
 def test_a_storage_option_before_a_command_that_stores_nothing_is_refused(command, flag, tmp_path, capsys):
     assert main([flag, str(tmp_path), *command]) == 2
@@ -55,8 +61,9 @@ def _with_closed_stdout(args: list[str], env: dict[str, str] | None = None) -> s
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "infusion_app", *args], stdout=write_end, stderr=subprocess.PIPE,
-                              text=True, timeout=120, env={**os.environ, **(env or {})})
+        return subprocess.run(
+            [sys.executable, "-m", "infusion_app", *args], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, env={**os.environ, **(env or {})}
+        )
     finally:
         os.close(write_end)
 
@@ -91,8 +98,7 @@ def test_a_closed_pipe_with_stored_data_never_prints_a_traceback(tmp_path):
 
 def test_a_full_disk_on_stdout_is_one_line():
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "infusion_app", *CALC, "--json"], stdout=full, stderr=subprocess.PIPE,
-                              text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-m", "infusion_app", *CALC, "--json"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "cannot write the output" in done.stderr
@@ -126,10 +132,50 @@ BLANK_TAKES_NO_DEFAULT = [
     ["schedule", "--drug", "", "--cycle", "1", "--start", "2026-12-01"],
     ["deadlines", "--drug", "", "--reconstituted", "2026-12-03T09:00+00:00"],
     ["coverage", "--drug", "", "--age", "45", "--icd10", "C91.00"],
-    ["prep", "new", "--drug", "", "--patient-name", "Doe, Jane", "--mrn", "M1", "--dob", "1970-01-01",
-     "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina"],
-    ["prep", "new", "--formula", "", "--patient-name", "Doe, Jane", "--mrn", "M1", "--dob", "1970-01-01",
-     "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina"],
+    [
+        "prep",
+        "new",
+        "--drug",
+        "",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "M1",
+        "--dob",
+        "1970-01-01",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "tina",
+    ],
+    [
+        "prep",
+        "new",
+        "--formula",
+        "",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "M1",
+        "--dob",
+        "1970-01-01",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "tina",
+    ],
     ["course", "new", "M1", "--user", "paul", "--drug", " "],
     ["print", "label", "BSP-7K3QX", "--queue", ""],
     ["downtime", "--out", "x.pdf", "--formula", ""],

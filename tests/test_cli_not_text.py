@@ -27,8 +27,22 @@ def data(tmp_path):
     folder = tmp_path / "data"
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
         service.add_user("Paul Pharm", Role.PHARMACIST, PAUL)
-        patient_args = ("--patient-name", "Doe, Jane", "--mrn", "123456", "--dob", "1970-05-17", "--height", "170 cm", "--weight", "70 kg",
-                        "--cycle", "1", "--day", "1")
+        patient_args = (
+            "--patient-name",
+            "Doe, Jane",
+            "--mrn",
+            "123456",
+            "--dob",
+            "1970-05-17",
+            "--height",
+            "170 cm",
+            "--weight",
+            "70 kg",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+        )
     made = run_cli("prep", "new", *patient_args, "--user", "Paul Pharm", "--data-dir", str(folder), env={"INFUSION_PREP_PIN": PAUL})
     assert made.code == 0, made.stderr
     return folder, made.stdout.strip().splitlines()[0]
@@ -46,8 +60,19 @@ def test_bytes_that_are_not_text_in_a_step_are_refused_and_nothing_is_stored(dat
     folder, prep_id = data
     values = {"--reason": "label torn", "--user": "Paul Pharm"}
     values[option] = NOT_TEXT
-    result = run_cli("prep", "record", prep_id, "discarded", "--reason", values["--reason"], "--user", values["--user"],
-                     "--data-dir", str(folder), env={"INFUSION_PREP_PIN": PAUL})
+    result = run_cli(
+        "prep",
+        "record",
+        prep_id,
+        "discarded",
+        "--reason",
+        values["--reason"],
+        "--user",
+        values["--user"],
+        "--data-dir",
+        str(folder),
+        env={"INFUSION_PREP_PIN": PAUL},
+    )
     _one_clean_line(result, option)
     shown = run_cli("prep", "show", prep_id, "--json", "--data-dir", str(folder))
     assert shown.code == 0 and json.loads(shown.stdout)["active"] is True, shown.stdout
@@ -56,9 +81,29 @@ def test_bytes_that_are_not_text_in_a_step_are_refused_and_nothing_is_stored(dat
 
 def test_bytes_that_are_not_text_in_a_new_preparations_identifiers_are_refused(data):
     folder, _ = data
-    result = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "12" + NOT_TEXT, "--dob", "1970-05-17", "--height", "170 cm",
-                     "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Paul Pharm", "--data-dir", str(folder),
-                     env={"INFUSION_PREP_PIN": PAUL})
+    result = run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "12" + NOT_TEXT,
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "Paul Pharm",
+        "--data-dir",
+        str(folder),
+        env={"INFUSION_PREP_PIN": PAUL},
+    )
     _one_clean_line(result, "MRN")
 
 

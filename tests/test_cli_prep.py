@@ -57,8 +57,7 @@ VIALS = ["--vial", "LOT-A:2099-12-31", "--vial", "LOT-B:2099-12-31", "--product-
 
 
 def new_prep(capsys, monkeypatch, data, vials: bool = True) -> str:
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, *(VIALS if vials else []),
-                         "--user", "tina", "--data-dir", str(data))
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, *(VIALS if vials else []), "--user", "tina", "--data-dir", str(data))
     assert code == 0, err
     return out.strip()
 
@@ -69,11 +68,14 @@ def test_user_add_then_list(data, capsys, monkeypatch):
     assert {u["name"]: u["role"] for u in json.loads(out)["users"]} == {"nora": "nurse", "paul": "pharmacist", "petra": "pharmacist", "tina": "technician"}
 
 
-@pytest.mark.parametrize("argv, pin, field", [
-    (["user", "add", "x", "--role", "doctor"], "123412", "--role"),
-    (["user", "add", "x", "--role", "nurse"], "12", "pin"),
-    (["user", "add", "tina", "--role", "nurse"], "123412", "name"),
-])
+@pytest.mark.parametrize(
+    "argv, pin, field",
+    [
+        (["user", "add", "x", "--role", "doctor"], "123412", "--role"),
+        (["user", "add", "x", "--role", "nurse"], "12", "pin"),
+        (["user", "add", "tina", "--role", "nurse"], "123412", "name"),
+    ],
+)
 def test_user_add_refuses_bad_input_with_one_line(data, capsys, monkeypatch, argv, pin, field):
     monkeypatch.setenv("INFUSION_PREP_NEW_PIN", pin)
     code, _, err = run(capsys, monkeypatch, "222222", *argv, "--user", "paul", "--data-dir", str(data))
@@ -92,7 +94,23 @@ def test_without_a_pin_or_a_terminal_nothing_is_added(data, capsys, monkeypatch,
 def test_prep_new_prints_the_id_and_json_gives_the_calculation(data, capsys, monkeypatch):
     prep_id = new_prep(capsys, monkeypatch, data)
     assert prep_id.startswith("BSP-") and "\n" not in prep_id
-    code, out, _ = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, "--vial", "LOT-7:2030-01-31", "--product-confirmed", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, _ = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "new",
+        *PATIENT,
+        *ORDER,
+        "--vial",
+        "LOT-7:2030-01-31",
+        "--product-confirmed",
+        "--user",
+        "tina",
+        "--json",
+        "--data-dir",
+        str(data),
+    )
     payload = json.loads(out)
     assert code == 0 and payload["id"].startswith("BSP-") and payload["id"] != prep_id
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
@@ -111,7 +129,27 @@ def test_prep_new_with_a_calculation_hard_stop_exits_1_and_stores_nothing(data, 
     from datetime import date, timedelta
 
     infant = ["--patient-name", "Doe, Baby", "--mrn", "MRN-2", "--dob", (date.today() - timedelta(days=200)).isoformat()]
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *infant, "--height", "60 cm", "--weight", "5 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "new",
+        *infant,
+        "--height",
+        "60 cm",
+        "--weight",
+        "5 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "tina",
+        "--json",
+        "--data-dir",
+        str(data),
+    )
     assert code == 1
     payload = json.loads(out)
     assert payload["id"] is None and payload["stored"] is False and payload["hard_stops"]
@@ -120,17 +158,20 @@ def test_prep_new_with_a_calculation_hard_stop_exits_1_and_stores_nothing(data, 
     assert json.loads(out)["preparations"] == []
 
 
-@pytest.mark.parametrize("change, field", [
-    (["--dob", "1970-02-30"], "dob"),
-    (["--dob", "2999-01-01"], "dob"),
-    (["--height", "170"], "height"),
-    (["--cycle", "7"], "cycle"),
-    (["--mrn", ""], "mrn"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (["--dob", "1970-02-30"], "dob"),
+        (["--dob", "2999-01-01"], "dob"),
+        (["--height", "170"], "height"),
+        (["--cycle", "7"], "cycle"),
+        (["--mrn", ""], "mrn"),
+    ],
+)
 def test_prep_new_invalid_input_exits_2_with_the_field(data, capsys, monkeypatch, change, field):
     argv = PATIENT + ORDER
     index = argv.index(change[0])
-    argv = argv[:index] + change + argv[index + 2:]
+    argv = argv[:index] + change + argv[index + 2 :]
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "new", *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and field in err
@@ -157,9 +198,18 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     record("222222", "paul", "order-verified", "--labs-taken", datetime.now(timezone.utc).isoformat(), *ORDER_LAB_CLI)
     record("111111", "tina", "reconstituted")
     record("111111", "tina", "diluted", "--storage", "room")
-    checks = ["--check-mrn", "MRN-1", "--check-height", "170 cm", "--check-weight", "70 kg",
-              "--check-dose-mg", str(json.loads(out)["calculation"]["dose_mg"]),
-              "--check-volume-ml", str(json.loads(out)["calculation"]["withdraw_ml"])]
+    checks = [
+        "--check-mrn",
+        "MRN-1",
+        "--check-height",
+        "170 cm",
+        "--check-weight",
+        "70 kg",
+        "--check-dose-mg",
+        str(json.loads(out)["calculation"]["dose_mg"]),
+        "--check-volume-ml",
+        str(json.loads(out)["calculation"]["withdraw_ml"]),
+    ]
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "verified", "--user", "tina", *checks, *d)
     assert code == 1 and "pharmacist" in err  # a technician does not verify
     code, _, err = run(capsys, monkeypatch, "333333", "prep", "record", prep_id, "verified", "--user", "petra", *d)
@@ -172,13 +222,29 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     record("333333", "petra", "verified", *checks)
     record("111111", "tina", "labelled")
     record("111111", "tina", "dispensed")
-    for drug_class, drug, dose in [("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")]:
+    for drug_class, drug, dose in [
+        ("corticosteroid", "methylprednisolone", "100 mg"),
+        ("antipyretic", "acetaminophen", "650 mg"),
+        ("antihistamine", "diphenhydramine", "25 mg"),
+    ]:
         record("444444", "nora", "premedication", "--drug-class", drug_class, "--drug", drug, "--dose", dose)
     code, _, err = run(capsys, monkeypatch, "444444", "prep", "record", prep_id, "infusion-started", "--user", "nora", *d)
     assert code == 1 and "two identifiers" in err
     code, _, err = run(
-        capsys, monkeypatch, "444444", "prep", "record", prep_id, "patient-confirmed",
-        "--confirm-name", "Someone Else", "--confirm-dob", DOB, "--user", "nora", *d,
+        capsys,
+        monkeypatch,
+        "444444",
+        "prep",
+        "record",
+        prep_id,
+        "patient-confirmed",
+        "--confirm-name",
+        "Someone Else",
+        "--confirm-dob",
+        DOB,
+        "--user",
+        "nora",
+        *d,
     )
     assert code == 1 and "full name does not match" in err
     record("444444", "nora", "patient-confirmed", "--confirm-name", NAME, "--confirm-dob", DOB)
@@ -203,18 +269,35 @@ def test_record_show_and_list_through_a_whole_preparation(data, capsys, monkeypa
     assert prep_id in out and "Doe, Jane" in out
 
 
-@pytest.mark.parametrize("argv, field", [
-    (["boiled"], "event"),
-    (["diluted"], "storage"),
-    (["reconstituted", "--storage", "room"], "--storage"),
-    (["reconstituted", "--at", "2026-01-01T09:00"], "--at"),
-    (["reconstituted", "--override-by", "paul"], "--override-reason"),
-])
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["boiled"], "event"),
+        (["diluted"], "storage"),
+        (["reconstituted", "--storage", "room"], "--storage"),
+        (["reconstituted", "--at", "2026-01-01T09:00"], "--at"),
+        (["reconstituted", "--override-by", "paul"], "--override-reason"),
+    ],
+)
 def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
     prep_id = new_prep(capsys, monkeypatch, data)
     if argv[0] == "diluted":
-        run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--labs-taken",
-            datetime.now(timezone.utc).isoformat(), *ORDER_LAB_CLI, "--user", "paul", "--data-dir", str(data))
+        run(
+            capsys,
+            monkeypatch,
+            "222222",
+            "prep",
+            "record",
+            prep_id,
+            "order-verified",
+            "--labs-taken",
+            datetime.now(timezone.utc).isoformat(),
+            *ORDER_LAB_CLI,
+            "--user",
+            "paul",
+            "--data-dir",
+            str(data),
+        )
         run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, *argv, "--user", "tina", "--data-dir", str(data))
     assert code == 2, err
@@ -236,8 +319,23 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
 
     # Entered late from paper: the order check first, then the reconstitution after it.
     five_h_10_ago = (datetime.now(timezone.utc) - timedelta(hours=5, minutes=10)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", five_h_10_ago,
-                       "--labs-taken", five_h_10_ago, *ORDER_LAB_CLI, "--user", "paul", *d)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "222222",
+        "prep",
+        "record",
+        prep_id,
+        "order-verified",
+        "--at",
+        five_h_10_ago,
+        "--labs-taken",
+        five_h_10_ago,
+        *ORDER_LAB_CLI,
+        "--user",
+        "paul",
+        *d,
+    )
     assert code == 0, err
     five_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
     # A reconstitution entered after the dilute-by it starts has passed: the product is expired.
@@ -245,8 +343,24 @@ def test_an_expired_product_is_refused_and_no_override_gives_it(data, capsys, mo
     assert code == 1 and "[late_entry]" in err and "which this step starts" in err and "discard and prepare again" in err
     assert "--override-by" not in err
     monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "333333")
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", five_hours_ago,
-                       "--override-by", "petra", "--override-reason", "prescriber informed, dose needed", "--user", "tina", *d)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "record",
+        prep_id,
+        "reconstituted",
+        "--at",
+        five_hours_ago,
+        "--override-by",
+        "petra",
+        "--override-reason",
+        "prescriber informed, dose needed",
+        "--user",
+        "tina",
+        *d,
+    )
     assert code == 1 and "[late_entry]" in err and len(err.strip().splitlines()) == 1
     # A step dated in time but entered after its limit passed is judged at its entry.
     three_h_50_ago = (datetime.now(timezone.utc) - timedelta(hours=3, minutes=50)).isoformat()
@@ -265,24 +379,39 @@ def test_no_reconstitution_before_the_vials_are_recorded_not_even_a_late_entry(d
     prep_id = new_prep(capsys, monkeypatch, data, vials=False)
     d = ["--data-dir", str(data)]
     verified = (datetime.now(timezone.utc) - timedelta(minutes=30)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "222222", "prep", "record", prep_id, "order-verified", "--at", verified,
-                       "--labs-taken", verified, *ORDER_LAB_CLI, "--user", "paul", *d)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "222222",
+        "prep",
+        "record",
+        prep_id,
+        "order-verified",
+        "--at",
+        verified,
+        "--labs-taken",
+        verified,
+        *ORDER_LAB_CLI,
+        "--user",
+        "paul",
+        *d,
+    )
     assert code == 0, err
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", *d)
     assert code == 1 and "[vials_not_recorded]" in err and "vials needed: 0 recorded of 2" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-A", "--expiry", "2099-12-31",
-                       "--product-confirmed", "--user", "tina", *d)
+    code, _, err = run(
+        capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-A", "--expiry", "2099-12-31", "--product-confirmed", "--user", "tina", *d
+    )
     assert code == 0, err
     earlier = (datetime.now(timezone.utc) - timedelta(minutes=20)).isoformat()
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier,
-                       "--downtime", "--user", "tina", *d)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier, "--downtime", "--user", "tina", *d)
     assert code == 1 and "vials needed: 1 recorded of 2" in err
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-B", "--expiry", "2099-12-31",
-                       "--product-confirmed", "--user", "tina", *d)
+    code, _, err = run(
+        capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-B", "--expiry", "2099-12-31", "--product-confirmed", "--user", "tina", *d
+    )
     assert code == 0, err
-    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier,
-                       "--downtime", "--user", "tina", *d)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--at", earlier, "--downtime", "--user", "tina", *d)
     assert code == 0, err
 
 
@@ -354,8 +483,26 @@ def test_a_storage_failure_during_a_command_is_one_line_and_exit_3(data, capsys,
 
 
 def test_prep_new_prints_only_the_id_on_stdout_and_warnings_on_stderr(data, capsys, monkeypatch):
-    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "250 cm", "--weight", "200 kg",
-                         "--cycle", "1", "--day", "1", "--user", "tina", "--data-dir", str(data))
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "new",
+        *PATIENT,
+        "--height",
+        "250 cm",
+        "--weight",
+        "200 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "tina",
+        "--data-dir",
+        str(data),
+    )
     assert code == 0
     assert out.strip().startswith("BSP-") and len(out.strip().splitlines()) == 1
     assert "warning: " in err and "BSA" in err
@@ -363,8 +510,28 @@ def test_prep_new_prints_only_the_id_on_stdout_and_warnings_on_stderr(data, caps
 
 def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, monkeypatch):
     # Issue 17: the drug and regimen are picked at order entry; the stored preparation names them.
-    argv = ["prep", "new", *PATIENT, "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "4",
-            "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--user", "tina", "--json", "--data-dir", str(data)]
+    argv = [
+        "prep",
+        "new",
+        *PATIENT,
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "4",
+        "--drug",
+        "gemtuzumab-ozogamicin",
+        "--regimen",
+        "fractionated",
+        "--user",
+        "tina",
+        "--json",
+        "--data-dir",
+        str(data),
+    ]
     code, out, err = run(capsys, monkeypatch, "111111", *argv)
     assert code == 0, err
     payload = json.loads(out)
@@ -380,15 +547,37 @@ def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, 
 def test_prep_new_json_gives_a_split_draw_and_bills_the_dose_drawn(data, capsys, monkeypatch):
     # Pharmacist review: 10.5 mg of MYLOTARG (1 mg/mL) was drawn as 11 mL on the 20 mL syringe's 1 mL marks
     # (+4.8%) and billed 110 units; it is the 10 mL syringe full + 0.5 mL on the 1 mL syringe, 105 units.
-    argv = ["prep", "new", *PATIENT, "--height", "175 cm", "--weight", "63 kg", "--cycle", "1", "--day", "1",
-            "--drug", "gemtuzumab-ozogamicin", "--regimen", "single-agent", "--user", "tina", "--json", "--data-dir", str(data)]
+    argv = [
+        "prep",
+        "new",
+        *PATIENT,
+        "--height",
+        "175 cm",
+        "--weight",
+        "63 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--drug",
+        "gemtuzumab-ozogamicin",
+        "--regimen",
+        "single-agent",
+        "--user",
+        "tina",
+        "--json",
+        "--data-dir",
+        str(data),
+    ]
     code, out, err = run(capsys, monkeypatch, "111111", *argv)
     assert code == 0, err
     calculation = json.loads(out)["calculation"]
     assert (calculation["dose_mg"], calculation["withdraw_ml"], calculation["billing_units_administered"]) == (10.5, 10.5, 105)
     assert (calculation["draw_syringe_ml"], calculation["draw_graduation_ml"]) == (10.0, 0.2)  # the first syringe
-    assert calculation["draw_parts"] == [{"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2},
-                                         {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
+    assert calculation["draw_parts"] == [
+        {"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2},
+        {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01},
+    ]
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", json.loads(out)["id"], "--json", "--data-dir", str(data))
     assert code == 0 and "draw_parts" in out
 
@@ -412,6 +601,29 @@ def test_a_refusal_with_json_prints_one_json_object_naming_it(data, capsys, monk
     # Without --json, stdout stays empty; a command that printed its own JSON prints no second one.
     code, out, _ = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
     assert code == 1 and out == ""
-    code, out, _ = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, "--height", "70 cm", "--weight", "8 kg", "--cycle", "1", "--day", "1",
-                       "--dob", "2026-06-01", "--mrn", "MRN-BABY", "--user", "tina", "--json", "--data-dir", str(data))
+    code, out, _ = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "new",
+        *PATIENT,
+        "--height",
+        "70 cm",
+        "--weight",
+        "8 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--dob",
+        "2026-06-01",
+        "--mrn",
+        "MRN-BABY",
+        "--user",
+        "tina",
+        "--json",
+        "--data-dir",
+        str(data),
+    )
     assert code == 1 and isinstance(json.loads(out), dict)

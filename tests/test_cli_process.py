@@ -23,8 +23,22 @@ def test_exit_status_0_for_a_dose_that_can_be_prepared():
 
 def test_exit_status_1_for_a_hard_stop_with_the_result_still_printed():
     # An infant under the label's 1 year at the dose date: a hard stop.
-    small_child = ["calc", "--height", "66 cm", "--weight", "7.5 kg", "--cycle", "1", "--day", "8",
-                   "--dob", "2026-06-01", "--dose-date", "2026-12-01", "--json"]
+    small_child = [
+        "calc",
+        "--height",
+        "66 cm",
+        "--weight",
+        "7.5 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "8",
+        "--dob",
+        "2026-06-01",
+        "--dose-date",
+        "2026-12-01",
+        "--json",
+    ]
     done, in_process = run_cli_subprocess(*small_child), run_cli(*small_child)
     assert (done.code, done.stdout) == (in_process.code, in_process.stdout)
     assert done.code == 1 and "Traceback" not in done.stderr
@@ -47,7 +61,10 @@ def test_json_goes_through_a_pipe_into_another_program():
     producer = subprocess.Popen([sys.executable, "-m", "infusion_app", "calc", *ORDER, "--json"], stdout=subprocess.PIPE)
     consumer = subprocess.run(
         [sys.executable, "-c", "import json, sys; print(json.load(sys.stdin)['vials'])"],
-        stdin=producer.stdout, capture_output=True, text=True, timeout=60,
+        stdin=producer.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert producer.stdout is not None
     producer.stdout.close()

@@ -53,8 +53,9 @@ def stored(tmp_path_factory):
             product_confirmed=True,
         )
         prep_id = status.id
-        service.record_event(prep_id, E.ORDER_VERIFIED, service.add_user("Ola Order", Role.PHARMACIST, "333333", actor=pharmacist),
-                             details=order_labs(service.now()))
+        service.record_event(
+            prep_id, E.ORDER_VERIFIED, service.add_user("Ola Order", Role.PHARMACIST, "333333", actor=pharmacist), details=order_labs(service.now())
+        )
         service.record_event(prep_id, E.RECONSTITUTED, tech)
         clock.advance(minutes=15)
         service.record_event(prep_id, E.DILUTED, tech, details={"storage": "room"})

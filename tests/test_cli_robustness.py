@@ -30,8 +30,7 @@ def assert_no_traceback(result) -> None:
         (["coverage", "--age", "1e308", "--icd10", "C91.00"], "age"),
         (["coverage", "--age", "40", "--icd10", "C91.00", "--cd22-percent", "1e308"], "cd22"),
         (["deadlines", "--reconstituted", "9999-12-31T23:59+00:00"], "reconstituted"),
-        (["deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "9999-12-31T23:59+00:00",
-          "--diluted-storage", "room"], "diluted"),
+        (["deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "9999-12-31T23:59+00:00", "--diluted-storage", "room"], "diluted"),
         (["deadlines", "--reconstituted", "0001-01-01T00:00-14:00"], "reconstituted"),
         (["schedule", "--cycle", "1", "--start", "9999-12-31"], "start"),
         (["schedule", "--cycle", "1", "--start", "0001-01-01"], "start"),
@@ -87,8 +86,7 @@ def course_folder(tmp_path):
 
 @pytest.mark.parametrize("count", ["1e308", "2000000", "inf", "nan", "-1"])
 def test_an_impossible_blast_count_is_refused_and_never_stored(course_folder, count):
-    result = run_cli("course", "blasts", "MRN001", "--count", count, "--date", "2026-11-20",
-                     "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
+    result = run_cli("course", "blasts", "MRN001", "--count", count, "--date", "2026-11-20", "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
     assert_clean_invalid(result, "blasts")
     assert "1,000,000" in result.stderr
     # A stored 1e308 once made every later `course show` crash while formatting it.
@@ -100,8 +98,7 @@ def test_an_impossible_blast_count_is_refused_and_never_stored(course_folder, co
 
 @pytest.mark.parametrize("date_text", ["9999-12-31", "0001-01-01"])
 def test_course_dates_outside_the_calendar_span_are_refused(course_folder, date_text):
-    result = run_cli("course", "blasts", "MRN001", "--count", "100", "--date", date_text,
-                     "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
+    result = run_cli("course", "blasts", "MRN001", "--count", "100", "--date", date_text, "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
     assert_clean_invalid(result, "date")
     assert "1900 to 2199" in result.stderr
 
@@ -159,7 +156,8 @@ def test_an_empty_storage_option_never_falls_back_to_the_user_data_folder(flag, 
 
 
 def test_an_absurd_interruption_length_is_refused(course_folder):
-    result = run_cli("course", "assess", "MRN001", "--kind", "interruption", "--days", "1" + "0" * 30,
-                     "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN)
+    result = run_cli(
+        "course", "assess", "MRN001", "--kind", "interruption", "--days", "1" + "0" * 30, "--user", "Pat Pharm", "--data-dir", course_folder, env=PIN
+    )
     assert_clean_invalid(result, "interruption-days")
     assert "1 to 3,650" in result.stderr

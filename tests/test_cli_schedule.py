@@ -55,8 +55,7 @@ def test_a_given_date_outside_its_window_is_a_hard_stop_with_json_still_printed(
 
 
 def test_day_15_under_6_days_after_day_8_is_a_hard_stop():
-    result = schedule("--cycle", "1", "--start", "2027-01-28", "--given", "1=2027-01-28",
-                      "--given", "8=2027-02-06", "--given", "15=2027-02-11", "--json")
+    result = schedule("--cycle", "1", "--start", "2027-01-28", "--given", "1=2027-01-28", "--given", "8=2027-02-06", "--given", "15=2027-02-11", "--json")
     assert result.code == 1
     assert "6 days after Day 8" in result.json()["hard_stops"][0]
 

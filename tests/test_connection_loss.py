@@ -25,8 +25,11 @@ T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 
 def prepared(service) -> tuple[str, dict]:
     paul = service.add_user("Paul Pharm", Role.PHARMACIST, "222222")
-    people = {"pharm": paul, "olga": service.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul),
-              "tina": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)}
+    people = {
+        "pharm": paul,
+        "olga": service.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul),
+        "tina": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul),
+    }
     status = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), people["tina"])
     for _ in range(service.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
         service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
@@ -82,8 +85,7 @@ def test_a_backend_killed_by_the_server_is_replaced_without_losing_the_station(t
     with open_service(data_dir=tmp_path, database=url, clock=FakeClock(T0), station="chair") as service:
         service.watch_connection()
         prep_id, people = prepared(service)
-        execute_autocommit(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE application_name = 'infusion-prep' AND pid <> pg_backend_pid()")
+        execute_autocommit(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'infusion-prep' AND pid <> pg_backend_pid()")
         service.record_event(prep_id, E.RECONSTITUTED, people["tina"])  # a pooled connection was dead: a new one
         assert service.connection_state().live and service.verify_audit().intact
 

@@ -41,6 +41,7 @@ def window(plan, day):
 
 # -- one cycle: dates, lengths, doses -------------------------------------------------------------
 
+
 def test_first_cycle_is_21_days_with_day_8_and_15_windows_across_the_year_end():
     plan = plan_cycle(1, D("2026-12-20"), monograph=BESPONSA)
     assert plan.length_days == 21
@@ -116,6 +117,7 @@ def test_unknown_given_day_and_bad_dates_name_the_field():
 
 
 # -- windows and the 6-day rule -----------------------------------------------------------------
+
 
 def test_day_8_window_is_at_least_6_days_after_day_1():
     plan = plan_cycle(1, D("2027-01-28"), given={1: D("2027-01-28")}, monograph=BESPONSA)
@@ -196,12 +198,20 @@ def test_an_omitted_dose_recorded_as_given_is_a_hard_stop():
 def test_plan_json_has_the_contract_fields():
     data = plan_cycle(1, D("2026-12-20"), given={1: D("2026-12-20")}, monograph=BESPONSA).to_dict()
     assert {"cycle", "cycle_length_days", "next_cycle_start", "doses", "hard_stops"} <= set(data)
-    assert data["doses"][0] == {**data["doses"][0], "day": 1, "planned": "2026-12-20", "earliest": "2026-12-20",
-                                "latest": "2026-12-20", "mg_per_m2": 0.8, "given": "2026-12-20"}
+    assert data["doses"][0] == {
+        **data["doses"][0],
+        "day": 1,
+        "planned": "2026-12-20",
+        "earliest": "2026-12-20",
+        "latest": "2026-12-20",
+        "mg_per_m2": 0.8,
+        "given": "2026-12-20",
+    }
     assert data["doses"][1]["given"] is None
 
 
 # -- a course ------------------------------------------------------------------------------------------
+
 
 def course_with_blasts(hsct=False, child=False):
     course = new_course("MRN001", hsct_planned=hsct, is_child=child, child_reason="paediatric protocol" if child else "", monograph=BESPONSA)
@@ -428,8 +438,11 @@ def test_no_re_escalation_across_cycles_and_two_doses_per_cycle():
     course = course_with_blasts()
     run_cycle(course, D("2026-12-20"), "cr")
     for code_level in (1, 2):
-        [rec] = [r for r in raise_advice(course, interruption_advice(14, course.reduction_level, monograph=BESPONSA), D("2027-01-09"))
-                 if r.advice.action in (Action.REDUCE_NEXT_CYCLE, Action.TWO_DOSES_PER_CYCLE)]
+        [rec] = [
+            r
+            for r in raise_advice(course, interruption_advice(14, course.reduction_level, monograph=BESPONSA), D("2027-01-09"))
+            if r.advice.action in (Action.REDUCE_NEXT_CYCLE, Action.TWO_DOSES_PER_CYCLE)
+        ]
         decide(course, rec, Decision.make(rec.advice.code, True, "Dr Who", "Pat", "per label", AT), monograph=BESPONSA)
         assert course.reduction_level == code_level
     plan = run_cycle(course, D("2027-01-10"), "cr")
@@ -470,10 +483,10 @@ def test_open_advice_is_listed_until_decided():
 
 # -- weight ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "new_kg, child, flagged",
-    [(77.0, False, True), (76.9, False, False), (63.0, False, True), (63.1, False, False),
-     (73.5, True, True), (73.4, True, False)],
+    [(77.0, False, True), (76.9, False, False), (63.0, False, True), (63.1, False, False), (73.5, True, True), (73.4, True, False)],
 )
 def test_weight_change_against_the_site_threshold(new_kg, child, flagged):
     check = weight_change_check(70.0, D("2026-12-20"), new_kg, D("2026-12-28"), is_child=child)
@@ -535,8 +548,9 @@ def test_a_next_cycle_held_14_days_brings_the_reduction_advice():
     held = course_status(course, plan.next_cycle_start + timedelta(days=14), monograph=BESPONSA)
     assert held.next_dose.cycle == 2 and held.next_dose.state == "due"
     assert [a.code for a in held.advice if a.code.startswith("interruption")] == ["interruption-reduce"]
-    assert [a.code for a in course_status(course, plan.next_cycle_start + timedelta(days=13), monograph=BESPONSA).advice
-            if a.code.startswith("interruption")] == []
+    assert [
+        a.code for a in course_status(course, plan.next_cycle_start + timedelta(days=13), monograph=BESPONSA).advice if a.code.startswith("interruption")
+    ] == []
 
 
 def test_the_no_response_stop_is_advised_only_once_the_third_cycle_is_done():
@@ -567,14 +581,18 @@ def test_blasts_are_read_as_typed(typed, per_mm3):
     assert course.blasts_per_mm3 == per_mm3
 
 
-@pytest.mark.parametrize("typed, says", [("1,5", "use a decimal point: 1.5"), ("1_000", "not a number"), ("15 00", "not a number"),
-                                         ("1,50", "use a decimal point: 1.50"), ("nan", "not a number")])
+@pytest.mark.parametrize(
+    "typed, says",
+    [("1,5", "use a decimal point: 1.5"), ("1_000", "not a number"), ("15 00", "not a number"), ("1,50", "use a decimal point: 1.50"), ("nan", "not a number")],
+)
 def test_a_decimal_comma_or_python_syntax_in_blasts_is_refused_not_misread(typed, says):
     with pytest.raises(ValidationError) as raised:
         record_blasts(new_course("MRN001", hsct_planned=False, monograph=BESPONSA), typed, date(2026, 1, 10), date(2026, 1, 15))
     assert raised.value.field == "blasts" and says in raised.value.message  # "1,5" was stored as 15
 
+
 # -- issue 11: holds and discontinuations block, stale blasts, loss of response -------------------
+
 
 def _decision(code, accepted=True):
     from datetime import datetime, timezone

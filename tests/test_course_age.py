@@ -59,9 +59,29 @@ def test_course_new_takes_the_date_of_birth_or_the_patients_stored_one(tmp_path)
 
 def test_without_a_date_of_birth_the_course_takes_the_one_stored_with_the_patients_preparation(tmp_path):
     folder = make_users(str(tmp_path / "data"))
-    made = run_cli("prep", "new", "--patient-name", "Kid, Ann", "--mrn", "K1", "--dob", "2016-02-02", "--height", "120 cm",
-                   "--weight", "22 kg", "--cycle", "1", "--day", "1", "--user", "Pat Pharmacist", "--data-dir", folder,
-                   env={"INFUSION_PREP_PIN": "246824"})
+    made = run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Kid, Ann",
+        "--mrn",
+        "K1",
+        "--dob",
+        "2016-02-02",
+        "--height",
+        "120 cm",
+        "--weight",
+        "22 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env={"INFUSION_PREP_PIN": "246824"},
+    )
     assert made.code == 0, made.stderr
     assert course(folder, "new", "K1", "--hsct", "no").code == 0
     data = show(folder, "K1")

@@ -26,9 +26,26 @@ TODAY = date.today()  # the command line runs on the real clock
 
 
 def prep_new(folder, *extra, mrn="MRN001"):
-    return run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", mrn, "--dob", "1970-05-17",
-                   "--height", "170 cm", "--weight", "70 kg", *extra, "--user", "Pat Pharmacist",
-                   "--data-dir", folder, env=PIN)
+    return run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        mrn,
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        *extra,
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env=PIN,
+    )
 
 
 def stored_count(folder):

@@ -35,15 +35,13 @@ def test_a_mylotarg_order_is_not_judged_by_the_patients_besponsa_course(services
     assert courses.course("MRN001").monograph_id == BESPONSA.id
     fractionated = MYLOTARG.with_regimen("fractionated")
     # Day 4 is a MYLOTARG dose day; the BESPONSA course said "Day 4 is not a dose day".
-    status = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 4), service.user("Tom Tech"),
-                                        monograph=fractionated)
+    status = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 4), service.user("Tom Tech"), monograph=fractionated)
     stored = status.prep.order
     assert status.prep.monograph_id == MYLOTARG.id and stored.calculation.day == 4 and stored.calculation.dose_mg == 4.5
     assert stored.course is not None and stored.course.on_file is False
     assert "MYLOTARG" in stored.course.flag and "BESPONSA" in stored.course.flag
     with pytest.raises(ValidationError) as missing:  # without a course of its drug, the order names cycle and day
-        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"),
-                                   monograph=fractionated)
+        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"), monograph=fractionated)
     assert missing.value.field == "cycle" and "MYLOTARG" in missing.value.message
     # A BESPONSA order is still judged by its course (here: its checklist and labs are missing).
     with pytest.raises(StepRefused) as judged:
@@ -53,8 +51,7 @@ def test_a_mylotarg_order_is_not_judged_by_the_patients_besponsa_course(services
 
 def test_a_mylotarg_dose_is_not_recorded_in_a_besponsa_course(services):
     service, courses = services
-    prep = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"),
-                                      monograph=MYLOTARG.with_regimen("fractionated"))
+    prep = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"), monograph=MYLOTARG.with_regimen("fractionated"))
     with pytest.raises(CourseBlocked) as refused:
         courses.record_dose("MRN001", 1, 1, "2026-12-20", "Nina Nurse", preparation_id=prep.id)
     assert "course-drug" in refused.value.reasons[0] and "MYLOTARG" in refused.value.reasons[0]
@@ -82,9 +79,12 @@ def test_migration_0008_gives_the_courses_stored_before_it_the_besponsa_id(tmp_p
     try:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "0007_labs")
-            connection.execute(text(
-                "INSERT INTO courses (mrn, hsct_planned, is_child, reduction_level, discontinued_reason, version, "
-                "created_at, created_by, updated_at) VALUES ('MRN-OLD', 0, 0, 0, '', 1, '2026-01-01', 'Pat', '2026-01-01')"))
+            connection.execute(
+                text(
+                    "INSERT INTO courses (mrn, hsct_planned, is_child, reduction_level, discontinued_reason, version, "
+                    "created_at, created_by, updated_at) VALUES ('MRN-OLD', 0, 0, 0, '', 1, '2026-01-01', 'Pat', '2026-01-01')"
+                )
+            )
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "head")
             assert connection.execute(text("SELECT monograph_id FROM courses")).scalar_one() == BESPONSA.id

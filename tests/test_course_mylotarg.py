@@ -45,8 +45,7 @@ def test_a_fractionated_course_from_opening_to_day_4_judges_its_own_orders(servi
     assert status.to_dict()["drug"] == MYLOTARG.id and status.to_dict()["regimen"] == "fractionated"
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     status = courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
-    assert [(d.day, d.planned, d.mg_per_m2) for d in status.plan.doses] == [
-        (1, D("2026-12-20"), 3.0), (4, D("2026-12-23"), 3.0), (7, D("2026-12-26"), 3.0)]
+    assert [(d.day, d.planned, d.mg_per_m2) for d in status.plan.doses] == [(1, D("2026-12-20"), 3.0), (4, D("2026-12-23"), 3.0), (7, D("2026-12-26"), 3.0)]
     assert status.limit.max_cycles == 1 and status.limit.rule == "regimen" and "fractionated" in status.why_last
     assert not any(word in _text(status) for word in BESPONSA_WORDS), _text(status)
 
@@ -121,8 +120,7 @@ def test_an_order_of_the_other_regimen_is_refused_by_the_course(services):
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     with pytest.raises(ValidationError) as regimen:
-        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"),
-                                   monograph=MYLOTARG.with_regimen("fractionated"))
+        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"), monograph=MYLOTARG.with_regimen("fractionated"))
     assert regimen.value.field == "regimen" and "single-agent" in regimen.value.message
     assert service.repository.find_patient("MRN001") is None  # nothing stored
 
@@ -130,8 +128,9 @@ def test_an_order_of_the_other_regimen_is_refused_by_the_course(services):
 def test_a_bag_of_the_other_regimen_is_not_recorded_in_the_course(services):
     service, courses, _clock = services
     # Made before the course was opened (no course on file: cycle and day typed).
-    bag = service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"),
-                                     monograph=MYLOTARG.with_regimen("fractionated")).prep
+    bag = service.create_preparation(
+        PATIENT, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"), monograph=MYLOTARG.with_regimen("fractionated")
+    ).prep
     courses.new_course("MRN001", False, "Pat Pharmacist", monograph=MYLOTARG, regimen="single-agent")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")

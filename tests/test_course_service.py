@@ -54,8 +54,15 @@ def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_p
         assert [(d.cycle, d.day, d.given_on) for d in status.course.doses] == [(1, 1, D("2026-12-20"))]
         assert (status.next_dose.cycle, status.next_dose.day, status.next_dose.earliest) == (1, 8, D("2026-12-26"))
         actions = [e.action for e in reopened.audit_entries() if e.action.startswith("course.")]
-        assert actions == ["course.created", "course.blasts_recorded", "course.weight_recorded", "course.cycle_started",
-                           *["course.lab_recorded"] * 4, "course.checklist_completed", "course.dose_given"]
+        assert actions == [
+            "course.created",
+            "course.blasts_recorded",
+            "course.weight_recorded",
+            "course.cycle_started",
+            *["course.lab_recorded"] * 4,
+            "course.checklist_completed",
+            "course.dose_given",
+        ]
         assert reopened.verify_audit().intact
     finally:
         reopened.close()
@@ -161,10 +168,8 @@ def test_a_dose_links_to_a_preparation_of_the_same_patient_cycle_and_day(service
 
     service, courses, _clock = services
     tech = service.user("Tom Tech")
-    prep = service.create_preparation(Patient("Doe, Jane", "MRN001", D("1970-01-01")),
-                                      DoseOrder("170 cm", "70 kg", 1, 1), tech)
-    other = service.create_preparation(Patient("Roe, Rick", "MRN002", D("1970-01-01")),
-                                       DoseOrder("170 cm", "70 kg", 1, 1), tech)
+    prep = service.create_preparation(Patient("Doe, Jane", "MRN001", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+    other = service.create_preparation(Patient("Roe, Rick", "MRN002", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech)
     courses.new_course("MRN001", False, "Pat Pharmacist")
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
@@ -186,8 +191,7 @@ def test_the_migration_matches_the_course_models(services):
 
     service, _courses, _clock = services
     course_tables = {t for t in Base.metadata.tables if t.startswith("course")}
-    assert course_tables == {"courses", "course_cycles", "course_doses", "course_responses", "course_advice",
-                             "course_labs", "course_lab_overrides"}
+    assert course_tables == {"courses", "course_cycles", "course_doses", "course_responses", "course_advice", "course_labs", "course_lab_overrides"}
     assert course_models.CourseRow.__tablename__ == "courses"
     with service.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)

@@ -34,8 +34,7 @@ POLICY_TEXT = next(
 )
 
 ADULT_PH_NEGATIVE = dict(age_years=45, icd10="C91.00", cd22_percent=80, ph="negative", disease_status="relapsed")
-ADULT_PH_POSITIVE = dict(age_years=45, icd10="C91.02", cd22_percent=80, ph="positive", tki_failed=True, chemo_failed=True,
-                         disease_status="refractory")
+ADULT_PH_POSITIVE = dict(age_years=45, icd10="C91.02", cd22_percent=80, ph="positive", tki_failed=True, chemo_failed=True, disease_status="refractory")
 
 
 def check(**facts):
@@ -111,9 +110,7 @@ def test_ph_positive_cites_the_ph_positive_sentence_and_ph_negative_the_ph_negat
     assert negative == "Member has Philadelphia chromosome-negative (Ph-) disease."
 
 
-@pytest.mark.parametrize(
-    ("age", "expected"), [(18, True), (17.99, False), (17, False), (0, False), (130, True), (64.5, True)]
-)
+@pytest.mark.parametrize(("age", "expected"), [(18, True), (17.99, False), (17, False), (0, False), (130, True), (64.5, True)])
 def test_adult_criterion_is_18_or_older(age, expected):
     result = check(**{**ADULT_PH_NEGATIVE, "age_years": age})
     assert met(result, "adult") is expected

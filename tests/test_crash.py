@@ -79,7 +79,9 @@ class ForkedWriter:
 def start_writer(data_dir: Path, database: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "INFUSION_PREP_TESTING"}
     env["PYTHONPATH"] = os.pathsep.join([str(WRITER.parents[1]), env.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, str(WRITER), str(data_dir), *([database] if database else [])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), str(data_dir), *([database] if database else [])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 @pytest.mark.slow
@@ -149,8 +151,10 @@ def survive_sigkills(tmp_path, rounds: int, database: str | None = None) -> None
             assert check.intact, f"round {round_number}: {check.reason}"
     elapsed = time.monotonic() - started
     assert len(acknowledged_preps) >= rounds - rounds // 5  # every round but the blind ones got past a commit
-    print(f"\ncrash test: {rounds} kills, {len(acknowledged_preps)} preparations and {len(acknowledged_events)} steps acknowledged, "
-          f"{killed_before_any_line} kills before the first commit was acknowledged, {elapsed:.1f} s")
+    print(
+        f"\ncrash test: {rounds} kills, {len(acknowledged_preps)} preparations and {len(acknowledged_events)} steps acknowledged, "
+        f"{killed_before_any_line} kills before the first commit was acknowledged, {elapsed:.1f} s"
+    )
 
 
 @pytest.mark.slow

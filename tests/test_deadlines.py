@@ -232,9 +232,7 @@ def test_reconstituted_vials_in_the_refrigerator(mono):
     # Counted from reconstitution, not from refrigeration: the stricter reading.
     assert hold.at == R + limit(mono, "reconstituted_refrigerated_max")
     assert hold.hard and hold.met_at is None and hold.state == DeadlineState.OK
-    assert compute(mono, events, now=hold.at + timedelta(seconds=1))["reconstituted_fridge_until"].state == (
-        DeadlineState.EXPIRED
-    )
+    assert compute(mono, events, now=hold.at + timedelta(seconds=1))["reconstituted_fridge_until"].state == (DeadlineState.EXPIRED)
     out = R + timedelta(hours=2)
     got = compute(mono, events + [ev(EventType.RECONSTITUTED_FROM_FRIDGE, out)])
     assert got["reconstituted_fridge_until"].state == DeadlineState.MET
@@ -323,12 +321,8 @@ def test_states_around_a_hard_deadline(mono, before, expected):
 def test_the_warning_lead_time_is_configurable(mono):
     dilute_by = R + limit(mono, "reconstitution_to_dilution")
     now = dilute_by - timedelta(minutes=20)
-    assert compute(mono, [ev(EventType.RECONSTITUTED, R)], now=now, lead=timedelta(minutes=30))["dilute_by"].state == (
-        DeadlineState.WARNING
-    )
-    assert compute(mono, [ev(EventType.RECONSTITUTED, R)], now=now, lead=timedelta(minutes=10))["dilute_by"].state == (
-        DeadlineState.OK
-    )
+    assert compute(mono, [ev(EventType.RECONSTITUTED, R)], now=now, lead=timedelta(minutes=30))["dilute_by"].state == (DeadlineState.WARNING)
+    assert compute(mono, [ev(EventType.RECONSTITUTED, R)], now=now, lead=timedelta(minutes=10))["dilute_by"].state == (DeadlineState.OK)
     assert LEAD == timedelta(minutes=30)  # site-defaults.toml, the default
     with pytest.raises(ValidationError):
         compute_deadlines([ev(EventType.RECONSTITUTED, R)], mono, now, -timedelta(minutes=1))
@@ -489,8 +483,7 @@ def test_infusion_minutes_are_validated(mono):
     whole_window = limit(mono, "reconstitution_to_end_of_infusion")
     assert infusion_duration_from_minutes(int(whole_window.total_seconds() // 60), mono) == whole_window
     # Pharmacist review: 30 min was accepted for a 1 h (BESPONSA) or 2 h (MYLOTARG) infusion, silently.
-    for bad in (0, -5, 1, 30, int(shortest.total_seconds() // 60) - 1, int(whole_window.total_seconds() // 60) + 1,
-                "abc", "1.5", "９０", "٩٠", True, None):
+    for bad in (0, -5, 1, 30, int(shortest.total_seconds() // 60) - 1, int(whole_window.total_seconds() // 60) + 1, "abc", "1.5", "９０", "٩٠", True, None):
         with pytest.raises(ValidationError) as excinfo:
             infusion_duration_from_minutes(bad, mono, "--infusion-minutes")
         assert excinfo.value.field == "--infusion-minutes"
@@ -508,9 +501,7 @@ def test_to_dict_gives_iso_instants_with_offset(mono):
 
 def test_an_overridden_late_step_stays_expired_and_names_the_override(mono):
     late = R + limit(mono, "reconstitution_to_dilution") + timedelta(minutes=3)
-    override = Event(
-        EventType.OVERRIDE, late, late, "paul", {"hard_stop": "dilute_by_passed", "reason": "prescriber accepted", "step": "diluted"}
-    )
+    override = Event(EventType.OVERRIDE, late, late, "paul", {"hard_stop": "dilute_by_passed", "reason": "prescriber accepted", "step": "diluted"})
     events = [ev(EventType.RECONSTITUTED, R), override, ev(EventType.DILUTED, late, storage="room")]
     got = compute(mono, events)
     assert got["dilute_by"].state == DeadlineState.EXPIRED  # the truth is kept

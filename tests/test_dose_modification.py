@@ -93,8 +93,9 @@ def test_low_baseline_counts_above_thresholds_allow():
 def test_low_baseline_disease_related_fall_with_stable_marrow_allows():
     held = hematologic_advice(LOW_BASELINE, Counts.of(0.3, 10), within_cycle=False, disease_stable_or_improved=True, monograph=BESPONSA)
     assert actions(held) == [Action.HOLD_NEXT_CYCLE]  # stable disease alone is not enough
-    advice = hematologic_advice(LOW_BASELINE, Counts.of(0.3, 10), within_cycle=False,
-                                disease_stable_or_improved=True, decrease_disease_related=True, monograph=BESPONSA)
+    advice = hematologic_advice(
+        LOW_BASELINE, Counts.of(0.3, 10), within_cycle=False, disease_stable_or_improved=True, decrease_disease_related=True, monograph=BESPONSA
+    )
     assert actions(advice) == [Action.CONTINUE]
 
 
@@ -117,14 +118,14 @@ def test_bad_counts_name_the_field(bad):
 
 # -- liver -------------------------------------------------------------------------------------------
 
+
 def test_liver_hold_with_both_bilirubin_and_transaminases_above():
     assert actions(liver_advice(1.6, 2.6, monograph=BESPONSA)) == [Action.HOLD_DOSE]
     assert liver_advice(1.6, 2.6, monograph=BESPONSA)[0].code == "liver-hold"
     assert actions(liver_advice(1.5, 2.5, monograph=BESPONSA)) == [Action.CONTINUE]
     assert liver_advice(1.5, 2.5, monograph=BESPONSA)[0].code == "liver-ok"
     advice = liver_advice(2, 3, monograph=BESPONSA)
-    assert {s.path for s in advice[0].sources} == {
-        "dose_modification.liver.bilirubin_uln_multiple", "dose_modification.liver.ast_alt_uln_multiple"}
+    assert {s.path for s in advice[0].sources} == {"dose_modification.liver.bilirubin_uln_multiple", "dose_modification.liver.ast_alt_uln_multiple"}
 
 
 @pytest.mark.parametrize("bilirubin, ast_alt", [(3, 1), (1.6, 2.5), (1.5, 3.0), (1, 6)])
@@ -175,6 +176,7 @@ def test_liver_no_recovery_discontinues_and_vod_always_discontinues():
 
 # -- other toxicity and infusion reactions -------------------------------------------------------
 
+
 def test_non_hematologic_grade_2_holds_grade_1_does_not():
     assert actions(non_hematologic_advice(2, monograph=BESPONSA)) == [Action.HOLD_DOSE]
     assert actions(non_hematologic_advice(1, monograph=BESPONSA)) == [Action.CONTINUE]
@@ -201,6 +203,7 @@ def test_infusion_reaction_interrupts_and_severe_discontinues():
 
 
 # -- interruptions --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "days, level, expected",
@@ -240,6 +243,7 @@ def test_interruption_thresholds_come_from_the_monograph():
 
 
 # -- reductions ------------------------------------------------------------------------------------
+
 
 def test_reduction_levels_from_the_monograph():
     m = load_monograph("inotuzumab-ozogamicin")

@@ -32,8 +32,7 @@ def test_cycle1_day1_170cm_70kg():
     assert (r.hcpcs, r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == ("J9229", 15, 3, "JW")
     assert r.hard_stops == []
     # the calculated dose is shown beside the drawn one, and no volume is shown finer than its syringe reads
-    assert r.warnings == ["calculated dose 1.46 mg; drawn 5.8 mL on the 10 mL syringe (0.2 mL marks) = 1.45 mg (-0.7%), "
-                          "the dose given and billed"]
+    assert r.warnings == ["calculated dose 1.46 mg; drawn 5.8 mL on the 10 mL syringe (0.2 mL marks) = 1.45 mg (-0.7%), the dose given and billed"]
     assert "5.84" not in "\n".join(r.summary_lines())
     assert "= 1.46 mg, drawn as 1.45 mg" in "\n".join(r.summary_lines())
 
@@ -59,10 +58,15 @@ def test_nothing_discarded_bills_jz():
 @pytest.mark.parametrize(
     ("cycle", "day", "response", "mg_per_m2"),
     [
-        (1, 1, None, 0.8), (1, 8, None, 0.5), (1, 15, None, 0.5),
+        (1, 1, None, 0.8),
+        (1, 8, None, 0.5),
+        (1, 15, None, 0.5),
         (1, 1, "cr", 0.8),  # the response does not matter in cycle 1
-        (2, 1, "cr", 0.5), (2, 1, "cri", 0.5), (2, 1, "none", 0.8),
-        (3, 8, "none", 0.5), (6, 15, "cr", 0.5),
+        (2, 1, "cr", 0.5),
+        (2, 1, "cri", 0.5),
+        (2, 1, "none", 0.8),
+        (3, 8, "none", 0.5),
+        (6, 15, "cr", 0.5),
         (4, 8, None, 0.5),  # Day 8 is 0.5 whatever the response, so it is not demanded
     ],
 )
@@ -99,8 +103,7 @@ def test_a_small_childs_dose_goes_to_the_syringe_path():
     # Syringe (0.025–0.1 mg/mL, half-mL steps): 0.28 / 0.1 = 2.8 → 3 mL, 0.0933 mg/mL, 3 mL/hour over 1 hour.
     r = calc("90 cm", "12 kg", 1, 8)
     assert (r.dose_before_draw_mg, r.dose_mg, r.draw_syringe_ml, r.draw_change_pct) == (0.28, 0.28, 1.0, 0.0)
-    assert r.draw_parts == [{"volume_ml": 1.0, "syringe_ml": 1.0, "graduation_ml": 0.01},
-                            {"volume_ml": 0.12, "syringe_ml": 1.0, "graduation_ml": 0.01}]
+    assert r.draw_parts == [{"volume_ml": 1.0, "syringe_ml": 1.0, "graduation_ml": 0.01}, {"volume_ml": 0.12, "syringe_ml": 1.0, "graduation_ml": 0.01}]
     assert (r.container, r.withdraw_ml, r.final_volume_ml, r.nacl_ml, r.nacl_about_ml) == ("syringe", 1.12, 3.0, 1.88, 1.9)
     assert r.final_concentration_mg_per_ml == 0.0933
     assert (r.concentration_min_mg_per_ml, r.concentration_max_mg_per_ml) == (0.025, 0.1)
@@ -122,15 +125,20 @@ def test_an_adult_dose_stays_in_the_bag():
     assert r.nacl_parts is not None and all(round(p["volume_ml"] / p["graduation_ml"], 9) % 1 == 0 for p in r.nacl_parts)
 
 
-@pytest.mark.parametrize("born, allowed", [
-    ("2025-12-02", False),  # 364 days old on 2026-12-01
-    ("2025-12-01", True),   # 1 year old that day
-    ("2009-06-30", True),   # 17
-])
+@pytest.mark.parametrize(
+    "born, allowed",
+    [
+        ("2025-12-02", False),  # 364 days old on 2026-12-01
+        ("2025-12-01", True),  # 1 year old that day
+        ("2009-06-30", True),  # 17
+    ],
+)
 def test_under_one_year_is_a_hard_stop_from_the_date_of_birth(born, allowed):
     from datetime import date
 
-    r = calculate_dose(DoseOrder("75 cm", "9 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), date_of_birth=date.fromisoformat(born), dose_date=date(2026, 12, 1))
+    r = calculate_dose(
+        DoseOrder("75 cm", "9 kg", 1, 1), load_monograph("inotuzumab-ozogamicin"), date_of_birth=date.fromisoformat(born), dose_date=date(2026, 12, 1)
+    )
     assert r.can_prepare is allowed, r.hard_stops
     if not allowed:
         assert r.age_years == 0 and any("not established" in s and "1 year" in s for s in r.hard_stops)
@@ -168,12 +176,19 @@ def test_units_typed_in_us_customary_give_the_same_dose():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"cycle": 0}, "cycle"), ({"cycle": 7}, "cycle"), ({"cycle": "two"}, "cycle"), ({"cycle": 1.5}, "cycle"),
-        ({"day": 2}, "day"), ({"day": "x"}, "day"),
+        ({"cycle": 0}, "cycle"),
+        ({"cycle": 7}, "cycle"),
+        ({"cycle": "two"}, "cycle"),
+        ({"cycle": 1.5}, "cycle"),
+        ({"day": 2}, "day"),
+        ({"day": "x"}, "day"),
         ({"response": "pr"}, "response"),
         ({"formula": "x"}, "formula"),
-        ({"reduce_pct": 100}, "reduce-pct"), ({"reduce_pct": -5}, "reduce-pct"), ({"reduce_pct": float("nan")}, "reduce-pct"),
-        ({"height": "170"}, "height"), ({"weight": "70 cm"}, "weight"),
+        ({"reduce_pct": 100}, "reduce-pct"),
+        ({"reduce_pct": -5}, "reduce-pct"),
+        ({"reduce_pct": float("nan")}, "reduce-pct"),
+        ({"height": "170"}, "height"),
+        ({"weight": "70 cm"}, "weight"),
     ],
 )
 def test_invalid_orders_name_the_field(kwargs, field):

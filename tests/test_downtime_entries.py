@@ -81,6 +81,7 @@ def test_cli_records_a_downtime_entry(setup):
 
 # -- the printed downtime kit and snapshot -------------------------------------------------------
 
+
 def _pdf_text(path) -> str:
     from pypdf import PdfReader
 
@@ -98,8 +99,14 @@ def test_downtime_kit_prints_every_field_and_the_monographs_numbers(tmp_path):
     text = _pdf_text(out)
     mono = load_monograph("inotuzumab-ozogamicin")
     assert mono.text("product.ndc") in text and mono.generic_name in text and mono.brand_name in text
-    for path in ("time_limits.reconstitution_to_dilution", "time_limits.reconstitution_to_end_of_infusion",
-                 "dilution.final_volume", "reconstitution.concentration", "infusion.rate", "product.vial_deliverable"):
+    for path in (
+        "time_limits.reconstitution_to_dilution",
+        "time_limits.reconstitution_to_end_of_infusion",
+        "dilution.final_volume",
+        "reconstitution.concentration",
+        "infusion.rate",
+        "product.vial_deliverable",
+    ):
         assert format_value(mono.fact(path).value) in text, path
     for cls in mono.items("premedication.classes"):
         assert cls in text

@@ -47,8 +47,7 @@ def check_draw(r: DoseCalculation) -> None:
             assert volume % graduation == 0, part  # on a mark
         assert sum(_d(p["volume_ml"]) for p in r.draw_parts) == _d(r.withdraw_ml)
         smallest = policy.draw_syringes[0]
-        allowed = max(_d(r.dose_before_draw_mg) * _d(policy.draw_tolerance_percent) / 100,
-                      _d(smallest.graduation_ml) / 2 * conc)
+        allowed = max(_d(r.dose_before_draw_mg) * _d(policy.draw_tolerance_percent) / 100, _d(smallest.graduation_ml) / 2 * conc)
         assert abs(_d(r.dose_mg) - _d(r.dose_before_draw_mg)) <= allowed, (r.dose_before_draw_mg, r.dose_mg, r.draw_parts)
         assert abs(r.dose_mg - r.dose_before_draw_mg) <= draw_tolerance_mg(r) + 1e-12
         assert r.draw_tolerance_pct == policy.draw_tolerance_percent
@@ -72,8 +71,7 @@ def test_a_10_5_ml_mylotarg_draw_is_split_not_read_to_1_ml_marks():
     assert (r.bsa_m2, r.dose_before_draw_mg) == (1.75, 10.5)
     # Before: the 20 mL syringe's 1 mL marks, 11 mL = 11 mg (+4.8%), 110 units billed.
     assert (r.dose_mg, r.withdraw_ml, r.draw_change_pct) == (10.5, 10.5, 0.0)
-    assert r.draw_parts == [{"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2},
-                            {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
+    assert r.draw_parts == [{"volume_ml": 10.0, "syringe_ml": 10.0, "graduation_ml": 0.2}, {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}]
     assert (r.billing_units_administered, r.billing_units_discarded) == (105, 30)
     # Issue 16: the whole 50 mL bag as supplied plus the 10.5 mL dose (was 10.5 mg / 50 mL = 0.21 mg/mL)
     assert (r.final_volume_ml, r.final_concentration_mg_per_ml) == (60.5, 0.1736)
@@ -137,22 +135,39 @@ def test_a_calculation_stored_before_splits_reads_as_one_syringe():
     assert draw_tolerance_mg(again) == pytest.approx(0.1 / 2 * 0.25 * 2)  # half a 0.2 mL mark, as before
     # 21 mL stored as 2 fills of the 20 mL syringe: its fills, never 21 mL in a 20 mL syringe
     old.update(withdraw_ml=21.0, draw_syringe_ml=20.0, draw_graduation_ml=1.0)
-    assert DoseCalculation.from_dict(old).draw_parts == [{"volume_ml": 20.0, "syringe_ml": 20.0, "graduation_ml": 1.0},
-                                                        {"volume_ml": 1.0, "syringe_ml": 20.0, "graduation_ml": 1.0}]
+    assert DoseCalculation.from_dict(old).draw_parts == [
+        {"volume_ml": 20.0, "syringe_ml": 20.0, "graduation_ml": 1.0},
+        {"volume_ml": 1.0, "syringe_ml": 20.0, "graduation_ml": 1.0},
+    ]
     with pytest.raises(ValueError, match="draw_parts"):
         DoseCalculation.from_dict({**r.to_dict(), "draw_parts": [{"volume_ml": "ten"}]})
 
 
 def test_calc_and_prep_new_json_keep_their_fields_and_add_the_parts():
-    result = run_cli("calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "single-agent", "--cycle", "1", "--day", "1",
-                     "--height", "175 cm", "--weight", "63 kg", "--json")
+    result = run_cli(
+        "calc",
+        "--drug",
+        "gemtuzumab-ozogamicin",
+        "--regimen",
+        "single-agent",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--height",
+        "175 cm",
+        "--weight",
+        "63 kg",
+        "--json",
+    )
     assert result.code == 0, result.stderr
     c = result.json()
     assert (c["withdraw_ml"], c["dose_mg"], c["draw_syringe_ml"], c["draw_graduation_ml"], c["billing_units_administered"]) == (10.5, 10.5, 10.0, 0.2, 105)
     assert c["draw_parts"][1] == {"volume_ml": 0.5, "syringe_ml": 1.0, "graduation_ml": 0.01}
     assert c["draw_tolerance_pct"] == 1.0
-    text = run_cli("calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "single-agent", "--cycle", "1", "--day", "1",
-                   "--height", "175 cm", "--weight", "63 kg")
+    text = run_cli(
+        "calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "single-agent", "--cycle", "1", "--day", "1", "--height", "175 cm", "--weight", "63 kg"
+    )
     assert "in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)" in text.stdout
 
 
@@ -161,16 +176,27 @@ weights = st.integers(min_value=25, max_value=2200).map(lambda tenths: tenths / 
 
 
 @settings(max_examples=300, deadline=None)
-@given(height=heights, weight=weights, day=st.sampled_from([1, 8, 15]), reduce=st.sampled_from([0, 25]),
-       cycle=st.sampled_from([1, 2]), formula=st.sampled_from(["mosteller", "dubois", "haycock"]))
+@given(
+    height=heights,
+    weight=weights,
+    day=st.sampled_from([1, 8, 15]),
+    reduce=st.sampled_from([0, 25]),
+    cycle=st.sampled_from([1, 2]),
+    formula=st.sampled_from(["mosteller", "dubois", "haycock"]),
+)
 def test_every_besponsa_dose_is_drawn_within_tolerance_on_measurable_syringes(height, weight, day, reduce, cycle, formula):
     order = DoseOrder(f"{height} cm", f"{weight} kg", cycle, day, "cr" if cycle > 1 else None, formula, reduce if cycle > 1 else 0)
     check_draw(calculate_dose(order, BESPONSA))
 
 
 @settings(max_examples=300, deadline=None)
-@given(height=heights, weight=weights, regimen=st.sampled_from(sorted(REGIMENS)), index=st.integers(0, 2),
-       formula=st.sampled_from(["mosteller", "dubois", "haycock"]))
+@given(
+    height=heights,
+    weight=weights,
+    regimen=st.sampled_from(sorted(REGIMENS)),
+    index=st.integers(0, 2),
+    formula=st.sampled_from(["mosteller", "dubois", "haycock"]),
+)
 def test_every_mylotarg_dose_is_drawn_within_tolerance_on_measurable_syringes(height, weight, regimen, index, formula):
     monograph = REGIMENS[regimen]
     days = monograph.dose_days
@@ -229,8 +255,10 @@ def test_the_sheet_and_label_show_the_split_draw():
 
     data = _split_sheet()
     steps = " ".join(step.text for step in data.dilution_steps)
-    assert ("Withdraw 10.5 mL (10.5 mg) of the reconstituted solution in 2 syringes: 10 mL (the 10 mL syringe, drawn full) "
-            "+ 0.5 mL (the 1 mL syringe, 0.01 mL marks).") in steps
+    assert (
+        "Withdraw 10.5 mL (10.5 mg) of the reconstituted solution in 2 syringes: 10 mL (the 10 mL syringe, drawn full) "
+        "+ 0.5 mL (the 1 mL syringe, 0.01 mL marks)."
+    ) in steps
     assert data.dose == "10.5 mg"
     assert any("105 units" in row.value for row in data.billing)
     assert data.draw_line == "Dose drawn in 2 syringes: 10 mL + 0.5 mL = 10.5 mL"

@@ -57,13 +57,16 @@ def test_no_drug_number_or_wording_in_the_layer(layer):
     assert offenders == [], "drug facts belong in resources/: " + "; ".join(offenders)
 
 
-@pytest.mark.parametrize("source", [
-    'label = "In-line filter (not required): PES"',
-    'rate = "IV over 1 hour at 50 mL/h"  # the bag',
-    "# the 8 h limit",
-    'words = {"none": "none (no CR/CRi)"}',
-    'f"HCPCS J9229 for {x}"',
-    '"CD&22-positive blasts (%):"',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'label = "In-line filter (not required): PES"',
+        'rate = "IV over 1 hour at 50 mL/h"  # the bag',
+        "# the 8 h limit",
+        'words = {"none": "none (no CR/CRi)"}',
+        'f"HCPCS J9229 for {x}"',
+        '"CD&22-positive blasts (%):"',
+    ],
+)
 def test_the_guard_sees_drug_wording(source):
     assert drug_wording(source + "\n")

@@ -150,6 +150,7 @@ def label_mg_per_m2(cycle: int, day: int, response: str | None) -> Decimal:
 
 # --- 1. the dose engine ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("formula", sorted(LABEL_BSA_170_70))
 def test_bsa_formulas_match_the_label_worked_example(formula):
     assert label_bsa(formula, 170, 70) == pytest.approx(LABEL_BSA_170_70[formula], abs=5e-5)
@@ -159,8 +160,7 @@ def test_bsa_formulas_match_the_label_worked_example(formula):
 
 HEIGHTS = [75, 118, 152.5, 170, 183, 201, 275]
 WEIGHTS = [8, 21.3, 48, 70, 96.5, 140, 650]
-SCHEDULE = [(1, 1, None), (1, 8, None), (1, 15, None), (2, 1, "cr"), (2, 1, "cri"), (3, 1, "none"),
-            (4, 8, "none"), (6, 15, "cr")]
+SCHEDULE = [(1, 1, None), (1, 8, None), (1, 15, None), (2, 1, "cr"), (2, 1, "cri"), (3, 1, "none"), (4, 8, "none"), (6, 15, "cr")]
 FORMULAS = ["mosteller", "dubois", "haycock", "gehan-george", "boyd"]
 REDUCTIONS = [0, 25]
 
@@ -181,16 +181,28 @@ def expected_dose(h: float, w: float, cycle: int, day: int, response: str | None
     final = FINAL_ML
     window = (CONC_MIN, CONC_MAX)
     if dose / FINAL_ML < CONC_MIN:  # too dilute for the bag: the syringe path
-        steps = max((dose / SYRINGE_MAX / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING),
-                    (volume / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING), 1)
+        steps = max(
+            (dose / SYRINGE_MAX / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING), (volume / SYRINGE_STEP).to_integral_value(rounding=ROUND_CEILING), 1
+        )
         final = pump_mark(steps * SYRINGE_STEP)
         window = (SYRINGE_MIN, SYRINGE_MAX)
     concentration = dose / final
     return {
-        "bsa_raw": bsa_raw, "bsa": bsa, "per_m2": per_m2, "calculated": calculated, "dose": dose, "vials": vials, "volume": volume,
-        "nacl": final - volume, "concentration": concentration, "units": units, "discarded": discarded,
-        "modifier": "JW" if discarded > 0 else "JZ", "in_range": window[0] <= concentration <= window[1],
-        "container": "bag" if final == FINAL_ML else "syringe", "final": final,
+        "bsa_raw": bsa_raw,
+        "bsa": bsa,
+        "per_m2": per_m2,
+        "calculated": calculated,
+        "dose": dose,
+        "vials": vials,
+        "volume": volume,
+        "nacl": final - volume,
+        "concentration": concentration,
+        "units": units,
+        "discarded": discarded,
+        "modifier": "JW" if discarded > 0 else "JZ",
+        "in_range": window[0] <= concentration <= window[1],
+        "container": "bag" if final == FINAL_ML else "syringe",
+        "final": final,
         # Dose modifications: the 25% reduction is for the cycle after an interruption, never cycle 1.
         "refused_reduction": cycle == 1 and reduce_pct > 0,
     }
@@ -205,8 +217,10 @@ def _near_half(value: float) -> bool:
 def test_dose_engine_against_hand_computation(h, w, schedule, formula, reduce_pct):
     cycle, day, response = schedule
     exp = expected_dose(h, w, cycle, day, response, formula, reduce_pct)
-    calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
-                                    formula=formula, reduce_pct=reduce_pct), load_monograph("inotuzumab-ozogamicin"))
+    calc = calculate_dose(
+        DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response, formula=formula, reduce_pct=reduce_pct),
+        load_monograph("inotuzumab-ozogamicin"),
+    )
     assert calc.bsa_m2_unrounded == pytest.approx(exp["bsa_raw"], rel=1e-12)
     if _near_half(exp["bsa_raw"]):
         pytest.skip("BSA within 1e-9 of a rounding boundary: float noise decides, not the label")
@@ -231,7 +245,6 @@ def test_dose_engine_against_hand_computation(h, w, schedule, formula, reduce_pc
         assert any(side in s for s in calc.hard_stops)
 
 
-
 def test_the_grid_reaches_both_concentration_hard_stops_and_both_modifiers():
     """Guard against a grid that never exercises the branches it claims to check."""
     results = [expected_dose(h, w, *s, f, r) for h, w, s, f, r in DOSE_CASES]
@@ -252,8 +265,10 @@ def test_every_drawn_volume_is_on_the_marks_of_the_syringes_that_draw_it():
     split = 0
     for h, w, schedule, formula, reduce_pct in DOSE_CASES[::7]:
         cycle, day, response = schedule
-        calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response,
-                                        formula=formula, reduce_pct=reduce_pct), load_monograph("inotuzumab-ozogamicin"))
+        calc = calculate_dose(
+            DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=cycle, day=day, response=response, formula=formula, reduce_pct=reduce_pct),
+            load_monograph("inotuzumab-ozogamicin"),
+        )
         wanted = Decimal(str(calc.dose_before_draw_mg)) / RECONSTITUTED_MG_PER_ML
         expected = draw_parts(wanted)
         got = [(round(p["volume_ml"] * 100), round(p["syringe_ml"] * 100), round(p["graduation_ml"] * 100)) for p in calc.draw_parts]
@@ -267,30 +282,33 @@ def test_every_drawn_volume_is_on_the_marks_of_the_syringes_that_draw_it():
     assert split > 0
 
 
-@pytest.mark.parametrize("h,w,day,dose,allowed,container", [
-    # Mosteller BSA exactly 1 m² (100 cm x 36 kg): Day 8 0.5 mg/m² -> 0.5 mg -> 0.01 mg/mL, the bag's lowest
-    (100, 36, 8, "0.5", True, "bag"),
-    # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
-    (99, 35.64, 8, "0.5", True, "bag"),
-    # 0.98 m² x 0.5 = 0.49 mg = 1.96 mL: the 3 mL syringe's 2 mL (+2%) is beyond the draw tolerance, so it is
-    # drawn exactly (1 mL full + 0.96 mL): 0.0098 mg/mL in 50 mL is below the bag's window -> syringe:
-    # 0.49 / 0.1 = 4.9 mL, up to the half-mL step and the 10 mL syringe's 0.2 mL marks: 5 mL = 0.098 mg/mL
-    (98, 35.28, 8, "0.49", True, "syringe"),
-    # 0.96 m² x 0.5 = 0.48 mg = 1.92 mL (1.9 mL would be -1%: drawn exactly) -> syringe 5 mL = 0.096 mg/mL
-    (96, 34.56, 8, "0.48", True, "syringe"),
-    # 0.9 m² x 0.5 = 0.45 mg = 1.8 mL exactly -> 4.5 mL on the half-mL step is no mark of the 10 mL syringe
-    # (0.2 mL): 5 mL = 0.09 mg/mL
-    (90, 32.4, 8, "0.45", True, "syringe"),
-    # 0.8 m² x 0.5 = 0.4 mg = 1.6 mL -> syringe 4 mL = 0.1 mg/mL, the syringe's highest
-    (80, 28.8, 8, "0.4", True, "syringe"),
-    # 6.25 m² x 0.8 = 5 mg = 20 mL -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
-    (250, 562.5, 1, "5", True, "bag"),
-    # 6.26 m² x 0.8 = 5.008 -> 5.01 mg = 20.04 mL, which the 20 mL syringe draws to its top mark, 20 mL = 5 mg (-0.2%)
-    (250, 564.4, 1, "5", True, "bag"),
-    # 6.5 m² x 0.8 = 5.2 mg = 20.8 mL, drawn as the 20 mL syringe full and 0.8 mL (once 21 mL on the 20 mL
-    # syringe's 1 mL marks = 5.25 mg): 0.104 mg/mL, above the maximum, and a syringe cannot help
-    (250, 608.4, 1, "5.2", False, "bag"),
-])
+@pytest.mark.parametrize(
+    "h,w,day,dose,allowed,container",
+    [
+        # Mosteller BSA exactly 1 m² (100 cm x 36 kg): Day 8 0.5 mg/m² -> 0.5 mg -> 0.01 mg/mL, the bag's lowest
+        (100, 36, 8, "0.5", True, "bag"),
+        # 0.99 m² x 0.5 = 0.495 mg, half-up to 0.50 mg: still 0.01 mg/mL
+        (99, 35.64, 8, "0.5", True, "bag"),
+        # 0.98 m² x 0.5 = 0.49 mg = 1.96 mL: the 3 mL syringe's 2 mL (+2%) is beyond the draw tolerance, so it is
+        # drawn exactly (1 mL full + 0.96 mL): 0.0098 mg/mL in 50 mL is below the bag's window -> syringe:
+        # 0.49 / 0.1 = 4.9 mL, up to the half-mL step and the 10 mL syringe's 0.2 mL marks: 5 mL = 0.098 mg/mL
+        (98, 35.28, 8, "0.49", True, "syringe"),
+        # 0.96 m² x 0.5 = 0.48 mg = 1.92 mL (1.9 mL would be -1%: drawn exactly) -> syringe 5 mL = 0.096 mg/mL
+        (96, 34.56, 8, "0.48", True, "syringe"),
+        # 0.9 m² x 0.5 = 0.45 mg = 1.8 mL exactly -> 4.5 mL on the half-mL step is no mark of the 10 mL syringe
+        # (0.2 mL): 5 mL = 0.09 mg/mL
+        (90, 32.4, 8, "0.45", True, "syringe"),
+        # 0.8 m² x 0.5 = 0.4 mg = 1.6 mL -> syringe 4 mL = 0.1 mg/mL, the syringe's highest
+        (80, 28.8, 8, "0.4", True, "syringe"),
+        # 6.25 m² x 0.8 = 5 mg = 20 mL -> 0.1 mg/mL, the bag's highest allowed (250 cm x 562.5 kg)
+        (250, 562.5, 1, "5", True, "bag"),
+        # 6.26 m² x 0.8 = 5.008 -> 5.01 mg = 20.04 mL, which the 20 mL syringe draws to its top mark, 20 mL = 5 mg (-0.2%)
+        (250, 564.4, 1, "5", True, "bag"),
+        # 6.5 m² x 0.8 = 5.2 mg = 20.8 mL, drawn as the 20 mL syringe full and 0.8 mL (once 21 mL on the 20 mL
+        # syringe's 1 mL marks = 5.25 mg): 0.104 mg/mL, above the maximum, and a syringe cannot help
+        (250, 608.4, 1, "5.2", False, "bag"),
+    ],
+)
 def test_concentration_limits_are_inclusive_at_both_ends(h, w, day, dose, allowed, container):
     calc = calculate_dose(DoseOrder(height=f"{h} cm", weight=f"{w} kg", cycle=1, day=day, formula="mosteller"), load_monograph("inotuzumab-ozogamicin"))
     assert Decimal(str(calc.dose_mg)) == Decimal(dose)
@@ -384,19 +402,21 @@ def test_deadlines_against_the_label_time_limits(reconstituted, dilute_after, in
 def test_fridge_bag_warm_up_is_a_minimum_of_one_hour_from_leaving_the_fridge():
     r = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
     out = r + 2 * H
-    events = [ev(EventType.RECONSTITUTED, r), ev(EventType.DILUTED, r + 30 * timedelta(minutes=1), storage="fridge"),
-              ev(EventType.BAG_FROM_FRIDGE, out)]
+    events = [ev(EventType.RECONSTITUTED, r), ev(EventType.DILUTED, r + 30 * timedelta(minutes=1), storage="fridge"), ev(EventType.BAG_FROM_FRIDGE, out)]
     got = deadline_map(events, out)
     assert got["warm_until"].at == out + H
     assert not got["warm_until"].hard
 
 
-@pytest.mark.parametrize("local_start", [
-    datetime(2026, 3, 8, 0, 30),  # EST; +4 h real crosses 02:00 -> 03:00
-    datetime(2026, 3, 7, 23, 0),
-    datetime(2026, 10, 31, 23, 30),  # EDT; +4 h real crosses 02:00 -> 01:00
-    datetime(2026, 11, 1, 0, 59),
-])
+@pytest.mark.parametrize(
+    "local_start",
+    [
+        datetime(2026, 3, 8, 0, 30),  # EST; +4 h real crosses 02:00 -> 03:00
+        datetime(2026, 3, 7, 23, 0),
+        datetime(2026, 10, 31, 23, 30),  # EDT; +4 h real crosses 02:00 -> 01:00
+        datetime(2026, 11, 1, 0, 59),
+    ],
+)
 def test_deadlines_from_new_york_local_instants_are_real_hours_not_wall_clock(local_start):
     """An event instant given with a New York zone (not UTC) must still give real-hour deadlines.
 
@@ -489,20 +509,23 @@ def _run_course(hsct: bool, responses: dict[int, tuple[str, bool | None]], cycle
     return started, course
 
 
-@pytest.mark.parametrize("hsct,responses,expected_max", [
-    # HSCT: 2 cycles; a 3rd only when CR/CRi and MRD negativity are not reached after 2
-    (True, {1: ("cr", True)}, 2),
-    (True, {2: ("cri", True)}, 2),
-    (True, {1: ("cr", False), 2: ("cr", False)}, 3),
-    (True, {1: ("cri", None)}, 3),
-    (True, {}, 3),
-    # no HSCT: up to 6
-    (False, {1: ("cr", False)}, 6),
-    (False, {3: ("cri", None)}, 6),
-    # no CR/CRi within 3 cycles: discontinue
-    (False, {}, 3),
-    (False, {1: ("none", None), 2: ("none", None), 3: ("none", None)}, 3),
-])
+@pytest.mark.parametrize(
+    "hsct,responses,expected_max",
+    [
+        # HSCT: 2 cycles; a 3rd only when CR/CRi and MRD negativity are not reached after 2
+        (True, {1: ("cr", True)}, 2),
+        (True, {2: ("cri", True)}, 2),
+        (True, {1: ("cr", False), 2: ("cr", False)}, 3),
+        (True, {1: ("cri", None)}, 3),
+        (True, {}, 3),
+        # no HSCT: up to 6
+        (False, {1: ("cr", False)}, 6),
+        (False, {3: ("cri", None)}, 6),
+        # no CR/CRi within 3 cycles: discontinue
+        (False, {}, 3),
+        (False, {1: ("none", None), 2: ("none", None), 3: ("none", None)}, 3),
+    ],
+)
 def test_cycle_stop_rules(hsct, responses, expected_max):
     started, course = _run_course(hsct, responses, 7)
     assert started == expected_max, cycle_limit(course, monograph=BESPONSA).why
@@ -529,8 +552,7 @@ def _order():
 def _checked(p: Preparation) -> dict:
     """A complete blind double check: the five values re-entered as read."""
     calc = p.order.calculation
-    return {"entered": {"mrn": p.patient.mrn, "height": "170 cm", "weight": "70 kg",
-                        "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
+    return {"entered": {"mrn": p.patient.mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
 
 
 def _prep(preparer: User, diluter: User | None = None) -> Preparation:
@@ -544,15 +566,18 @@ def _check(p: Preparation, event: Event, actor: User):
     check_event(p, event, actor, event.at, MONO, POLICY)
 
 
-@pytest.mark.parametrize("preparer,diluter,verifier,ok", [
-    (TECH, TECH, PHARM_A, True),
-    (PHARM_A, PHARM_A, PHARM_A, False),
-    (PHARM_A, PHARM_A, PHARM_B, True),
-    (TECH, PHARM_A, PHARM_A, False),  # diluted by the pharmacist who would verify
-    (PHARM_A, TECH, PHARM_A, False),  # reconstituted by the pharmacist who would verify
-    (TECH, TECH, TECH, False),  # not a pharmacist
-    (TECH, TECH, NURSE, False),
-])
+@pytest.mark.parametrize(
+    "preparer,diluter,verifier,ok",
+    [
+        (TECH, TECH, PHARM_A, True),
+        (PHARM_A, PHARM_A, PHARM_A, False),
+        (PHARM_A, PHARM_A, PHARM_B, True),
+        (TECH, PHARM_A, PHARM_A, False),  # diluted by the pharmacist who would verify
+        (PHARM_A, TECH, PHARM_A, False),  # reconstituted by the pharmacist who would verify
+        (TECH, TECH, TECH, False),  # not a pharmacist
+        (TECH, TECH, NURSE, False),
+    ],
+)
 def test_verification_by_a_different_pharmacist(preparer, diluter, verifier, ok):
     p = _prep(preparer, diluter)
     event = ev(EventType.VERIFIED, T0 + 30 * MIN, verifier.name, **_checked(p))
@@ -565,10 +590,12 @@ def test_verification_by_a_different_pharmacist(preparer, diluter, verifier, ok)
 
 def _ready_for_infusion(premeds: list[str], confirm: dict | None) -> Preparation:
     p = _prep(TECH)
-    p.events += [ev(EventType.VERIFIED, T0 + 30 * MIN, "pharm-a"), ev(EventType.LABELLED, T0 + 35 * MIN, "tech"),
-                 ev(EventType.DISPENSED, T0 + 40 * MIN, "tech")]
-    drugs = {"corticosteroid": ("dexamethasone", "10 mg"), "antipyretic": ("acetaminophen", "650 mg"),
-             "antihistamine": ("diphenhydramine", "25 mg")}
+    p.events += [
+        ev(EventType.VERIFIED, T0 + 30 * MIN, "pharm-a"),
+        ev(EventType.LABELLED, T0 + 35 * MIN, "tech"),
+        ev(EventType.DISPENSED, T0 + 40 * MIN, "tech"),
+    ]
+    drugs = {"corticosteroid": ("dexamethasone", "10 mg"), "antipyretic": ("acetaminophen", "650 mg"), "antihistamine": ("diphenhydramine", "25 mg")}
     for i, cls in enumerate(premeds):
         at = T0 + (45 + i) * MIN
         p.events.append(ev(EventType.PREMEDICATION, at, "nurse", drug_class=cls, drug=drugs[cls][0], dose=drugs[cls][1]))
@@ -601,21 +628,24 @@ def test_the_infusion_does_not_start_without_patient_confirmation():
     assert refused.value.code == "patient_not_confirmed"
 
 
-@pytest.mark.parametrize("details,ok", [
-    ({"name": "Ada Lovelace", "mrn": "MRN-123"}, True),
-    ({"name": "ada  lovelace", "date_of_birth": "1970-12-10"}, True),
-    ({"name": "Ada Lovelace"}, False),  # one identifier only
-    ({"mrn": "MRN-123", "date_of_birth": "1970-12-10"}, False),  # no name
-    ({"name": "Ada Lovelace", "mrn": "MRN-124"}, False),
-    ({"name": "Ada Lovelace", "date_of_birth": "1970-10-12"}, False),
-    ({"name": "Ava Lovelace", "mrn": "MRN-123"}, False),
-    # both second identifiers given: each is compared, a wrong one is never ignored
-    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-123"}, True),
-    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-999"}, False),
-    ({"name": "Ada Lovelace", "date_of_birth": "1971-12-10", "mrn": "MRN-123"}, False),
-    ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "  "}, True),
-    ({"name": "Ada Lovelace", "mrn": "  "}, False),
-])
+@pytest.mark.parametrize(
+    "details,ok",
+    [
+        ({"name": "Ada Lovelace", "mrn": "MRN-123"}, True),
+        ({"name": "ada  lovelace", "date_of_birth": "1970-12-10"}, True),
+        ({"name": "Ada Lovelace"}, False),  # one identifier only
+        ({"mrn": "MRN-123", "date_of_birth": "1970-12-10"}, False),  # no name
+        ({"name": "Ada Lovelace", "mrn": "MRN-124"}, False),
+        ({"name": "Ada Lovelace", "date_of_birth": "1970-10-12"}, False),
+        ({"name": "Ava Lovelace", "mrn": "MRN-123"}, False),
+        # both second identifiers given: each is compared, a wrong one is never ignored
+        ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-123"}, True),
+        ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "MRN-999"}, False),
+        ({"name": "Ada Lovelace", "date_of_birth": "1971-12-10", "mrn": "MRN-123"}, False),
+        ({"name": "Ada Lovelace", "date_of_birth": "1970-12-10", "mrn": "  "}, True),
+        ({"name": "Ada Lovelace", "mrn": "  "}, False),
+    ],
+)
 def test_patient_confirmation_needs_two_matching_identifiers(details, ok):
     p = _ready_for_infusion(ALL_PREMEDS, None)
     confirm = ev(EventType.PATIENT_CONFIRMED, T0 + 55 * MIN, "nurse", **details)
@@ -629,8 +659,11 @@ def test_patient_confirmation_needs_two_matching_identifiers(details, ok):
 
 def _premedicate(p: Preparation, at: datetime) -> None:
     """Premedication again shortly before a late start (it counts within the site's window)."""
-    for drug_class, drug, dose in (("corticosteroid", "dexamethasone", "10 mg"), ("antipyretic", "acetaminophen", "650 mg"),
-                                   ("antihistamine", "diphenhydramine", "25 mg")):
+    for drug_class, drug, dose in (
+        ("corticosteroid", "dexamethasone", "10 mg"),
+        ("antipyretic", "acetaminophen", "650 mg"),
+        ("antihistamine", "diphenhydramine", "25 mg"),
+    ):
         p.events.append(ev(EventType.PREMEDICATION, at, "nurse", drug_class=drug_class, drug=drug, dose=dose))
 
 

@@ -156,6 +156,7 @@ def test_an_instant_with_digits_other_than_ascii_is_refused(typed):
 
 # -- a time typed at a screen on the site's clock (the bench's labs-taken field) -----------------
 
+
 def test_a_wall_time_is_read_on_the_sites_clock_and_an_offset_is_kept():
     from zoneinfo import ZoneInfo
 
@@ -166,15 +167,18 @@ def test_a_wall_time_is_read_on_the_sites_clock_and_an_offset_is_kept():
     assert read_wall_time(" 2026-11-01 01:30-04:00 ", "labs-taken", new_york) == datetime(2026, 11, 1, 5, 30, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("typed, why", [
-    ("2026-03-08 02:30", "did not happen on this site's clock"),  # spring forward
-    ("2026-11-01 01:30", "happened twice on this site's clock"),  # fall back: which one is not guessed
-    ("", "give the date and time, e.g. 2026-11-27 09:00"),
-    ("   ", "give the date and time"),
-    ("yesterday", "is not a date and time"),
-    ("2026-13-01 07:00", "is not a date and time"),
-    ("2026-03-10", "is not a date and time"),
-])
+@pytest.mark.parametrize(
+    "typed, why",
+    [
+        ("2026-03-08 02:30", "did not happen on this site's clock"),  # spring forward
+        ("2026-11-01 01:30", "happened twice on this site's clock"),  # fall back: which one is not guessed
+        ("", "give the date and time, e.g. 2026-11-27 09:00"),
+        ("   ", "give the date and time"),
+        ("yesterday", "is not a date and time"),
+        ("2026-13-01 07:00", "is not a date and time"),
+        ("2026-03-10", "is not a date and time"),
+    ],
+)
 def test_a_wall_time_that_names_no_single_instant_is_refused_naming_the_field(typed, why):
     from zoneinfo import ZoneInfo
 

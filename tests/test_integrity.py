@@ -127,7 +127,7 @@ def test_audit_export_never_overwrites_the_database(data, capsys):
 def test_audit_export_escapes_formulas_and_is_owner_only_over_an_existing_file(data, tmp_path, capsys):
     with open_service(data_dir=data, clock=FakeClock(T0)) as service:
         paul = service.authenticate("Paul Pharm", PHARMACIST_PIN)
-        service.add_user("=HYPERLINK(\"http://x\")", Role.NURSE, "135790", actor=paul)
+        service.add_user('=HYPERLINK("http://x")', Role.NURSE, "135790", actor=paul)
     target = tmp_path / "audit.csv"
     target.write_text("old")
     target.chmod(0o644)
@@ -136,7 +136,7 @@ def test_audit_export_escapes_formulas_and_is_owner_only_over_an_existing_file(d
     with target.open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
     subjects = [row["subject"] for row in rows]
-    assert "'=HYPERLINK(\"http://x\")" in subjects
+    assert '\'=HYPERLINK("http://x")' in subjects
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
     assert rows[-1]["action"] == "audit.exported"
 
@@ -279,13 +279,16 @@ def env_cli(capsys, monkeypatch, pin, new_pin, *args):
     return cli(capsys, *args)
 
 
-@pytest.mark.parametrize("argv", [
-    ["user", "add", "Mallory", "--role", "pharmacist"],
-    ["user", "add", "Mallory", "--role", "technician"],
-    ["user", "set-pin", "Paul Pharm"],
-    ["user", "deactivate", "Paul Pharm"],
-    ["user", "activate", "Paul Pharm"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["user", "add", "Mallory", "--role", "pharmacist"],
+        ["user", "add", "Mallory", "--role", "technician"],
+        ["user", "set-pin", "Paul Pharm"],
+        ["user", "deactivate", "Paul Pharm"],
+        ["user", "activate", "Paul Pharm"],
+    ],
+)
 def test_user_management_without_a_signed_in_pharmacist_is_refused(data, capsys, monkeypatch, argv):
     code, _, err = env_cli(capsys, monkeypatch, "999999", "999999", *argv, "--data-dir", str(data))
     assert code in (1, 2), err
@@ -296,13 +299,19 @@ def test_user_management_without_a_signed_in_pharmacist_is_refused(data, capsys,
 
 
 def test_a_technician_cannot_add_a_pharmacist_even_with_their_own_pin(data, capsys, monkeypatch):
-    assert env_cli(capsys, monkeypatch, PHARMACIST_PIN, "112233", "user", "add", "Tess", "--role", "technician",
-                   "--user", "Paul Pharm", "--data-dir", str(data))[0] == 0
-    code, _, err = env_cli(capsys, monkeypatch, "112233", "445566", "user", "add", "Tess Two", "--role", "pharmacist",
-                           "--user", "Tess", "--data-dir", str(data))
+    assert (
+        env_cli(capsys, monkeypatch, PHARMACIST_PIN, "112233", "user", "add", "Tess", "--role", "technician", "--user", "Paul Pharm", "--data-dir", str(data))[
+            0
+        ]
+        == 0
+    )
+    code, _, err = env_cli(
+        capsys, monkeypatch, "112233", "445566", "user", "add", "Tess Two", "--role", "pharmacist", "--user", "Tess", "--data-dir", str(data)
+    )
     assert code == 1 and "pharmacist" in err
-    code, _, err = env_cli(capsys, monkeypatch, "000000", "445566", "user", "add", "Tess Two", "--role", "pharmacist",
-                           "--user", "Paul Pharm", "--data-dir", str(data))
+    code, _, err = env_cli(
+        capsys, monkeypatch, "000000", "445566", "user", "add", "Tess Two", "--role", "pharmacist", "--user", "Paul Pharm", "--data-dir", str(data)
+    )
     assert code == 2 and "pin" in err
 
 
@@ -336,8 +345,25 @@ def test_pin_fd_is_read_instead_of_the_environment(data, capsys, monkeypatch):
     os.write(write_end, f"{PHARMACIST_PIN}\n778899\n".encode())
     os.close(write_end)
     try:
-        code, _, err = env_cli(capsys, monkeypatch, None, None, "user", "add", "Fay", "--role", "nurse", "--user", "Paul Pharm",
-                               "--pin-fd", str(read_end), "--new-pin-fd", str(read_end), "--data-dir", str(data))
+        code, _, err = env_cli(
+            capsys,
+            monkeypatch,
+            None,
+            None,
+            "user",
+            "add",
+            "Fay",
+            "--role",
+            "nurse",
+            "--user",
+            "Paul Pharm",
+            "--pin-fd",
+            str(read_end),
+            "--new-pin-fd",
+            str(read_end),
+            "--data-dir",
+            str(data),
+        )
     finally:
         os.close(read_end)
     assert code == 0, err
@@ -414,9 +440,25 @@ def test_two_deactivations_racing_cannot_leave_no_pharmacist(data, monkeypatch):
 # -- 16. names: NFKC, look-alikes, the administrator's name -----------------------------------
 
 
-@pytest.mark.parametrize("name", ["Paul Pharm", "Pаul Pharm", "ＰＡＵＬ ＰＨＡＲＭ", "Paul  Phárm", "local-admin (os user root)", "Local-Admin",
-                                  # re-walk: punctuation and spacing that print like the reserved names
-                                  "local–admin", "local_admin", "Local Admin", "local.admin", "localadmin", "sign in", "Sign_In"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Paul Pharm",
+        "Pаul Pharm",
+        "ＰＡＵＬ ＰＨＡＲＭ",
+        "Paul  Phárm",
+        "local-admin (os user root)",
+        "Local-Admin",
+        # re-walk: punctuation and spacing that print like the reserved names
+        "local–admin",
+        "local_admin",
+        "Local Admin",
+        "local.admin",
+        "localadmin",
+        "sign in",
+        "Sign_In",
+    ],
+)
 def test_look_alike_and_reserved_names_are_refused(data, name):
     from infusion_app.domain.errors import ValidationError
 
@@ -544,7 +586,8 @@ def test_an_older_versions_unkeyed_log_stays_verifiable_and_new_entries_are_keye
     with connection:  # the old version's unkeyed hashes
         previous = GENESIS
         for seq, at, actor, action, subject, before, after in connection.execute(
-                "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall():
+            "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq"
+        ).fetchall():
             digest = entry_hash(previous, seq, at, actor, action, subject, before, after)
             connection.execute("UPDATE audit_log SET prev_hash = ?, hash = ?, station = '' WHERE seq = ?", (previous, digest, seq))
             previous = digest
@@ -587,13 +630,16 @@ def with_prep(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("statement, words", [
-    ("UPDATE events SET at = 'yesterday-ish'", "not a stored instant"),
-    ("UPDATE events SET type = 'teleported'", "unknown type"),
-    ("UPDATE events SET details_json = '{not json'", "malformed JSON"),
-    ("UPDATE users SET role = 'overlord'", "unknown role"),
-    ("UPDATE preparations SET order_json = '['", "malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "statement, words",
+    [
+        ("UPDATE events SET at = 'yesterday-ish'", "not a stored instant"),
+        ("UPDATE events SET type = 'teleported'", "unknown type"),
+        ("UPDATE events SET details_json = '{not json'", "malformed JSON"),
+        ("UPDATE users SET role = 'overlord'", "unknown role"),
+        ("UPDATE preparations SET order_json = '['", "malformed JSON"),
+    ],
+)
 def test_malformed_stored_values_are_one_line_everywhere(with_prep, tmp_path, capsys, statement, words):
     import shutil
 
@@ -615,17 +661,20 @@ def test_malformed_stored_values_are_one_line_everywhere(with_prep, tmp_path, ca
     assert words in said
 
 
-@pytest.mark.parametrize("expression, words", [
-    ("'[]'", "not a mapping"),
-    ("'{}'", "calculation has no"),
-    ("json_set(order_json, '$.calculation.dose_mg', 'x')", "dose_mg is 'x', not a number"),
-    ("json_set(order_json, '$.calculation.cycle', 'one')", "cycle is 'one', not a whole number"),
-    ("json_set(order_json, '$.calculation.dose_mg', json('true'))", "dose_mg is 'True', not a number"),
-    ("json_set(order_json, '$.calculation.hard_stops', json('{}'))", "hard_stops"),
-    ("json_set(order_json, '$.calculation.vehicle', 5)", "vehicle is '5', not text"),
-    ("json_set(order_json, '$.cycle', json('[1]'))", "order's cycle"),
-    ("json_set(order_json, '$.coverage', json('[]'))", "coverage is not a mapping"),
-])
+@pytest.mark.parametrize(
+    "expression, words",
+    [
+        ("'[]'", "not a mapping"),
+        ("'{}'", "calculation has no"),
+        ("json_set(order_json, '$.calculation.dose_mg', 'x')", "dose_mg is 'x', not a number"),
+        ("json_set(order_json, '$.calculation.cycle', 'one')", "cycle is 'one', not a whole number"),
+        ("json_set(order_json, '$.calculation.dose_mg', json('true'))", "dose_mg is 'True', not a number"),
+        ("json_set(order_json, '$.calculation.hard_stops', json('{}'))", "hard_stops"),
+        ("json_set(order_json, '$.calculation.vehicle', 5)", "vehicle is '5', not text"),
+        ("json_set(order_json, '$.cycle', json('[1]'))", "order's cycle"),
+        ("json_set(order_json, '$.coverage', json('[]'))", "coverage is not a mapping"),
+    ],
+)
 def test_a_stored_order_of_the_wrong_shape_is_one_line_exit_3(with_prep, tmp_path, capsys, expression, words):
     """Re-walk of issue 15 item 7: a value of the wrong type inside the stored order (a dose as
     text) passed the loader and failed where it was used (decimal.InvalidOperation traceback)."""
@@ -638,9 +687,15 @@ def test_a_stored_order_of_the_wrong_shape_is_one_line_exit_3(with_prep, tmp_pat
         prep_id = connection.execute("SELECT id FROM preparations").fetchone()[0]
         connection.execute(f"UPDATE preparations SET order_json = {expression}")
     connection.close()
-    for argv in (["prep", "show", prep_id], ["prep", "show", prep_id, "--json"], ["prep", "list"],
-                 ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")], ["sheet", prep_id, "--out", str(tmp_path / "sheet.pdf")],
-                 ["label", prep_id, "--out", str(tmp_path / "label.pdf")], ["export", prep_id, "--format", "fhir"]):
+    for argv in (
+        ["prep", "show", prep_id],
+        ["prep", "show", prep_id, "--json"],
+        ["prep", "list"],
+        ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")],
+        ["sheet", prep_id, "--out", str(tmp_path / "sheet.pdf")],
+        ["label", prep_id, "--out", str(tmp_path / "label.pdf")],
+        ["export", prep_id, "--format", "fhir"],
+    ):
         code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
         assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, code, err)
         assert prep_id in err and words in err, (argv, err)
@@ -680,8 +735,7 @@ def test_prep_list_goes_on_past_an_unreadable_preparation_and_exits_3(with_prep,
     folder = tmp_path / "copy"
     shutil.copytree(with_prep, folder)
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
-        other = service.create_preparation(Patient("Roe, Ann", "M2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1),
-                                           service.user("Paul Pharm"))
+        other = service.create_preparation(Patient("Roe, Ann", "M2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Paul Pharm"))
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
         broken = connection.execute("SELECT id FROM preparations WHERE mrn = 'M1'").fetchone()[0]
@@ -693,13 +747,16 @@ def test_prep_list_goes_on_past_an_unreadable_preparation_and_exits_3(with_prep,
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and broken in err and "not a mapping" in err, err
 
 
-@pytest.mark.parametrize("value, words", [
-    ("'\"x\"'", "warning_lead_minutes ('x')"),
-    ("'[1]'", "warning_lead_minutes ('[1]')"),
-    ("'true'", "warning_lead_minutes ('True')"),
-    ("'-5'", "warning_lead_minutes ('-5')"),
-    ("'{bad'", "setting warning_lead_minutes holds malformed JSON"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("'\"x\"'", "warning_lead_minutes ('x')"),
+        ("'[1]'", "warning_lead_minutes ('[1]')"),
+        ("'true'", "warning_lead_minutes ('True')"),
+        ("'-5'", "warning_lead_minutes ('-5')"),
+        ("'{bad'", "setting warning_lead_minutes holds malformed JSON"),
+    ],
+)
 def test_a_stored_setting_of_the_wrong_type_is_one_line_exit_3(with_prep, tmp_path, capsys, value, words):
     """A sibling of re-walk item 7 in the settings table: text for minutes was a ValueError
     traceback in every command, a negative lead time 'invalid' input (exit 2)."""
@@ -710,8 +767,7 @@ def test_a_stored_setting_of_the_wrong_type_is_one_line_exit_3(with_prep, tmp_pa
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
         prep_id = connection.execute("SELECT id FROM preparations").fetchone()[0]
-        connection.execute("INSERT OR REPLACE INTO settings VALUES ('warning_lead_minutes', "
-                           f"{value}, '2026-03-10T08:00:00.000000+00:00', 'Paul Pharm')")
+        connection.execute(f"INSERT OR REPLACE INTO settings VALUES ('warning_lead_minutes', {value}, '2026-03-10T08:00:00.000000+00:00', 'Paul Pharm')")
     connection.close()
     for argv in (["prep", "show", prep_id], ["prep", "list"], ["downtime", "snapshot", "--out", str(tmp_path / "s.pdf")]):
         code, out, err = cli(capsys, *argv, "--data-dir", str(folder))
@@ -873,59 +929,62 @@ def replayable(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("statement, words", [
-    ("UPDATE preparations SET active = 0", "active"),
-    ("UPDATE preparations SET event_count = 0", "event count"),
-    ("UPDATE preparations SET created_at = '2026-12-01T09:00:00.000000+00:00'", "creation time"),
-    ("UPDATE preparations SET monograph_revision = 'r0'", "monograph revision"),
-    ("UPDATE users SET name = 'Tina Thief' WHERE name = 'Tina Tech'", "display name"),
-    ("UPDATE vials SET added_by = 'Paul Pharm'", "vials"),
-    ("UPDATE settings SET updated_by = 'Tina Tech'", "author"),
-    ("UPDATE courses SET reduction_level = 2", "course"),
-    ("UPDATE courses SET hsct_planned = 1", "course"),
-    ("UPDATE course_cycles SET start = '2026-12-27'", "course"),
-    ("UPDATE course_doses SET given_on = '2026-12-21'", "course"),
-    ("DELETE FROM course_doses", "course"),
-    # re-walk of issue 15 (items 4 and 11): every column written from the entry is replayed
-    ("UPDATE preparations SET monograph_id = 'gemtuzumab-ozogamicin'", "drug"),
-    ("UPDATE preparations SET patient_name = 'Roe, Jane'", "patient"),
-    ("UPDATE preparations SET mrn = 'M2'", "patient"),
-    ("UPDATE preparations SET date_of_birth = '1971-01-01'", "patient"),
-    ("UPDATE preparations SET created_by = 'Paul Pharm'", "patient or order"),
-    ("UPDATE vials SET added_at = '2026-12-01T09:00:00.000000+00:00'", "vial numbers or times"),
-    ("UPDATE vials SET position = 5 WHERE position = (SELECT MAX(position) FROM vials)", "vial numbers or times"),
-    ("UPDATE vials SET lot = 'LOT9'", "vials"),
-    ("UPDATE vials SET expiry = '2099-02-01'", "vials"),
-    ("UPDATE users SET created_at = '2026-12-01T09:00:00.000000+00:00' WHERE name = 'Tina Tech'", "creation time"),
-    ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina Tech'", "role"),
-    ("UPDATE users SET active = 0 WHERE name = 'Tina Tech'", "active"),
-    ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Paul Pharm')", "pin_fingerprint"),
-    ("UPDATE events SET station = 'elsewhere'", "station"),
-    ("UPDATE events SET user_name = 'Paul Pharm' WHERE type = 'reconstituted'", "differs from its audit entry"),
-    ("UPDATE events SET at = '2026-12-20T08:00:00.000000+00:00' WHERE type = 'reconstituted'", "differs from its audit entry"),
-    ("UPDATE events SET recorded_at = '2026-12-20T08:00:00.000000+00:00' WHERE type = 'reconstituted'", "differs from its audit entry"),
-    ("UPDATE events SET type = 'discarded' WHERE type = 'reconstituted'", "differs from its audit entry"),
-    ("UPDATE events SET details_json = '{\"x\":1}' WHERE type = 'reconstituted'", "differs from its audit entry"),
-    ("UPDATE settings SET updated_at = '2026-12-01T09:00:00.000000+00:00'", "change time"),
-    ("UPDATE settings SET value_json = '41'", "setting"),
-    ("UPDATE courses SET monograph_id = 'gemtuzumab-ozogamicin'", "course"),
-    ("UPDATE courses SET created_at = '2026-12-01T09:00:00.000000+00:00'", "creation time or author"),
-    ("UPDATE courses SET created_by = 'Tina Tech'", "creation time or author"),
-    ("UPDATE courses SET updated_at = '2026-12-01T09:00:00.000000+00:00'", "change time"),
-    ("UPDATE courses SET version = 2", "version"),
-    ("UPDATE courses SET is_child = 1", "course"),
-    ("UPDATE courses SET blasts_per_mm3 = 900", "course"),
-    ("UPDATE courses SET dosing_weight_kg = 60", "course"),
-    ("UPDATE courses SET date_of_birth = '1971-01-01'", "course"),
-    ("UPDATE course_cycles SET extended_to_28 = 1", "course"),
-    ("UPDATE course_cycles SET reduction_level = 1", "course"),
-    ("UPDATE course_doses SET mg_per_m2 = 0.5", "course"),
-    ("UPDATE course_doses SET preparation_id = 'BSP-XXXXX'", "course"),
-    ("UPDATE course_labs SET values_json = '{}'", "course"),
-    ("UPDATE course_labs SET recorded_by = 'Tina Tech'", "course"),
-    ("UPDATE course_labs SET taken_at = '2026-12-01T09:00:00.000000+00:00'", "course"),
-    ("UPDATE course_labs SET kind = 'lft' WHERE kind = 'cbc'", "course"),
-])
+@pytest.mark.parametrize(
+    "statement, words",
+    [
+        ("UPDATE preparations SET active = 0", "active"),
+        ("UPDATE preparations SET event_count = 0", "event count"),
+        ("UPDATE preparations SET created_at = '2026-12-01T09:00:00.000000+00:00'", "creation time"),
+        ("UPDATE preparations SET monograph_revision = 'r0'", "monograph revision"),
+        ("UPDATE users SET name = 'Tina Thief' WHERE name = 'Tina Tech'", "display name"),
+        ("UPDATE vials SET added_by = 'Paul Pharm'", "vials"),
+        ("UPDATE settings SET updated_by = 'Tina Tech'", "author"),
+        ("UPDATE courses SET reduction_level = 2", "course"),
+        ("UPDATE courses SET hsct_planned = 1", "course"),
+        ("UPDATE course_cycles SET start = '2026-12-27'", "course"),
+        ("UPDATE course_doses SET given_on = '2026-12-21'", "course"),
+        ("DELETE FROM course_doses", "course"),
+        # re-walk of issue 15 (items 4 and 11): every column written from the entry is replayed
+        ("UPDATE preparations SET monograph_id = 'gemtuzumab-ozogamicin'", "drug"),
+        ("UPDATE preparations SET patient_name = 'Roe, Jane'", "patient"),
+        ("UPDATE preparations SET mrn = 'M2'", "patient"),
+        ("UPDATE preparations SET date_of_birth = '1971-01-01'", "patient"),
+        ("UPDATE preparations SET created_by = 'Paul Pharm'", "patient or order"),
+        ("UPDATE vials SET added_at = '2026-12-01T09:00:00.000000+00:00'", "vial numbers or times"),
+        ("UPDATE vials SET position = 5 WHERE position = (SELECT MAX(position) FROM vials)", "vial numbers or times"),
+        ("UPDATE vials SET lot = 'LOT9'", "vials"),
+        ("UPDATE vials SET expiry = '2099-02-01'", "vials"),
+        ("UPDATE users SET created_at = '2026-12-01T09:00:00.000000+00:00' WHERE name = 'Tina Tech'", "creation time"),
+        ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina Tech'", "role"),
+        ("UPDATE users SET active = 0 WHERE name = 'Tina Tech'", "active"),
+        ("UPDATE users SET pin_hash = (SELECT pin_hash FROM users WHERE name = 'Paul Pharm')", "pin_fingerprint"),
+        ("UPDATE events SET station = 'elsewhere'", "station"),
+        ("UPDATE events SET user_name = 'Paul Pharm' WHERE type = 'reconstituted'", "differs from its audit entry"),
+        ("UPDATE events SET at = '2026-12-20T08:00:00.000000+00:00' WHERE type = 'reconstituted'", "differs from its audit entry"),
+        ("UPDATE events SET recorded_at = '2026-12-20T08:00:00.000000+00:00' WHERE type = 'reconstituted'", "differs from its audit entry"),
+        ("UPDATE events SET type = 'discarded' WHERE type = 'reconstituted'", "differs from its audit entry"),
+        ("UPDATE events SET details_json = '{\"x\":1}' WHERE type = 'reconstituted'", "differs from its audit entry"),
+        ("UPDATE settings SET updated_at = '2026-12-01T09:00:00.000000+00:00'", "change time"),
+        ("UPDATE settings SET value_json = '41'", "setting"),
+        ("UPDATE courses SET monograph_id = 'gemtuzumab-ozogamicin'", "course"),
+        ("UPDATE courses SET created_at = '2026-12-01T09:00:00.000000+00:00'", "creation time or author"),
+        ("UPDATE courses SET created_by = 'Tina Tech'", "creation time or author"),
+        ("UPDATE courses SET updated_at = '2026-12-01T09:00:00.000000+00:00'", "change time"),
+        ("UPDATE courses SET version = 2", "version"),
+        ("UPDATE courses SET is_child = 1", "course"),
+        ("UPDATE courses SET blasts_per_mm3 = 900", "course"),
+        ("UPDATE courses SET dosing_weight_kg = 60", "course"),
+        ("UPDATE courses SET date_of_birth = '1971-01-01'", "course"),
+        ("UPDATE course_cycles SET extended_to_28 = 1", "course"),
+        ("UPDATE course_cycles SET reduction_level = 1", "course"),
+        ("UPDATE course_doses SET mg_per_m2 = 0.5", "course"),
+        ("UPDATE course_doses SET preparation_id = 'BSP-XXXXX'", "course"),
+        ("UPDATE course_labs SET values_json = '{}'", "course"),
+        ("UPDATE course_labs SET recorded_by = 'Tina Tech'", "course"),
+        ("UPDATE course_labs SET taken_at = '2026-12-01T09:00:00.000000+00:00'", "course"),
+        ("UPDATE course_labs SET kind = 'lft' WHERE kind = 'cbc'", "course"),
+    ],
+)
 def test_the_replay_finds_changes_in_every_table(replayable, tmp_path, statement, words):
     import shutil
 
@@ -958,23 +1017,25 @@ def advised(tmp_path_factory, replayable):
     return folder
 
 
-@pytest.mark.parametrize("statement, words", [
-    ("""UPDATE course_advice SET decision_json = '{"decision":"accept"}'""", "course_advice row 1"),
-    ("UPDATE course_advice SET decision_json = 'x'", "malformed JSON"),
-    ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.accepted', 'yes')""", "accepted"),
-    ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.at', '2026-12-20T09:05:00')""", "UTC offset"),
-    ("UPDATE course_advice SET advice_json = '[]'", "not a mapping"),
-    ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.action', 'zap')""", "course_advice row 1"),
-    ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.sources', json('[1]'))""", "sources"),
-    ("""UPDATE course_advice SET advice_json = json_remove(advice_json, '$.code')""", "code"),
-    ("UPDATE course_labs SET values_json = '[1]'", "course_labs row"),
-    ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', 'x') WHERE kind = 'cbc'""", "anc is 'x'"),
-    ("""UPDATE course_labs SET values_json = json_set(values_json, '$.transfusion_independent', 'y') WHERE kind = 'cbc'""",
-     "transfusion_independent"),
-    ("UPDATE course_labs SET kind = 'zz'", "kind 'zz'"),
-    ("UPDATE courses SET checklist_json = '[]'", "checklist"),
-    ("UPDATE course_cycles SET omitted_days = 'a,b'", "course_cycles row 1"),
-])
+@pytest.mark.parametrize(
+    "statement, words",
+    [
+        ("""UPDATE course_advice SET decision_json = '{"decision":"accept"}'""", "course_advice row 1"),
+        ("UPDATE course_advice SET decision_json = 'x'", "malformed JSON"),
+        ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.accepted', 'yes')""", "accepted"),
+        ("""UPDATE course_advice SET decision_json = json_set(decision_json, '$.at', '2026-12-20T09:05:00')""", "UTC offset"),
+        ("UPDATE course_advice SET advice_json = '[]'", "not a mapping"),
+        ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.action', 'zap')""", "course_advice row 1"),
+        ("""UPDATE course_advice SET advice_json = json_set(advice_json, '$.sources', json('[1]'))""", "sources"),
+        ("""UPDATE course_advice SET advice_json = json_remove(advice_json, '$.code')""", "code"),
+        ("UPDATE course_labs SET values_json = '[1]'", "course_labs row"),
+        ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', 'x') WHERE kind = 'cbc'""", "anc is 'x'"),
+        ("""UPDATE course_labs SET values_json = json_set(values_json, '$.transfusion_independent', 'y') WHERE kind = 'cbc'""", "transfusion_independent"),
+        ("UPDATE course_labs SET kind = 'zz'", "kind 'zz'"),
+        ("UPDATE courses SET checklist_json = '[]'", "checklist"),
+        ("UPDATE course_cycles SET omitted_days = 'a,b'", "course_cycles row 1"),
+    ],
+)
 def test_an_unreadable_course_row_is_one_line_and_verify_reports_it(advised, tmp_path, capsys, statement, words):
     """Re-walk of issue 15 item 7: a course row edited by hand crashed course show and audit
     verify (KeyError 'advice_code'); it is one line naming the row (exit 3), verify says altered."""

@@ -30,7 +30,9 @@ MONO = load_monograph("inotuzumab-ozogamicin")
 
 def _finished(service, clock, people, *, override: bool = False):
     status = service.create_preparation(
-        PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), people["tech"],
+        PATIENT,
+        DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
+        people["tech"],
         vials=[VialRecord("LT2291", date(2027, 5, 31)), VialRecord("LT2292", date(2027, 6, 30))],
         product_confirmed=True,
     )
@@ -43,7 +45,11 @@ def _finished(service, clock, people, *, override: bool = False):
     service.record_event(pid, E.VERIFIED, people["pharmacist"], details=checked(service, pid))
     service.record_event(pid, E.LABELLED, people["tech"])
     service.record_event(pid, E.DISPENSED, people["tech"])
-    for drug_class, drug, dose in (("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")):
+    for drug_class, drug, dose in (
+        ("corticosteroid", "methylprednisolone", "100 mg"),
+        ("antipyretic", "acetaminophen", "650 mg"),
+        ("antihistamine", "diphenhydramine", "25 mg"),
+    ):
         service.record_event(pid, E.PREMEDICATION, people["nurse"], details={"drug_class": drug_class, "drug": drug, "dose": dose})
     service.record_event(pid, E.PATIENT_CONFIRMED, people["nurse"], details={"name": PATIENT.name, "mrn": PATIENT.mrn})
     clock.advance(minutes=10)
@@ -161,8 +167,7 @@ def test_cli_export_never_overwrites_the_database_or_the_audit_key_and_refuses_u
     for name in ("infusion-prep.sqlite3", "audit.key", "audit-anchor.log"):
         target = data_dir / name
         before = target.read_bytes() if target.exists() else None
-        refused = run_cli("export", prep.id, "--format", "hl7v2", "--what", "dispense", "--out", str(target), "--force",
-                          "--data-dir", str(data_dir))
+        refused = run_cli("export", prep.id, "--format", "hl7v2", "--what", "dispense", "--out", str(target), "--force", "--data-dir", str(data_dir))
         assert_clean_invalid(refused, "out")
         assert (target.read_bytes() if target.exists() else None) == before
     for name in ("m\x1b[31m.json", "a" * 300 + ".json"):

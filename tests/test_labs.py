@@ -32,11 +32,11 @@ def _started(first_day: date = D("2026-12-20")):
 
 # -- what is needed before a dose -----------------------------------------------------------------
 
+
 def test_the_first_dose_needs_a_cbc_liver_tests_and_a_baseline_ecg_and_electrolytes():
     c = _started()
     needed = labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA)
-    assert [n.split(" (")[0].split(" taken")[0] for n in needed] == [
-        "CBC", "liver tests", "baseline ECG", "baseline electrolytes"]
+    assert [n.split(" (")[0].split(" taken")[0] for n in needed] == ["CBC", "liver tests", "baseline ECG", "baseline electrolytes"]
     with pytest.raises(CourseBlocked, match="labs needed: CBC"):
         order_from_course(c, NOON.date(), now=NOON, monograph=BESPONSA)
     record_normal_labs(c, NOON - timedelta(hours=1))
@@ -50,8 +50,10 @@ def test_a_result_older_than_the_site_window_does_not_count():
     record_normal_labs(c, NOON - timedelta(hours=71))
     assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == []
     later = NOON + timedelta(hours=2)  # now 73 hours old; the baseline ECG and electrolytes keep
-    assert labs.labs_needed(c, later, 1, 1, monograph=BESPONSA) == ["CBC (ANC, platelets) taken within 72 h",
-                                                 "liver tests (total bilirubin, AST/ALT) taken within 72 h"]
+    assert labs.labs_needed(c, later, 1, 1, monograph=BESPONSA) == [
+        "CBC (ANC, platelets) taken within 72 h",
+        "liver tests (total bilirubin, AST/ALT) taken within 72 h",
+    ]
     import dataclasses
 
     wider = dataclasses.replace(site_defaults(), lab_max_age_hours=96)
@@ -90,16 +92,18 @@ def test_ecg_and_electrolytes_are_asked_again_when_the_site_sets_a_period():
     assert labs.labs_needed(c, NOON, 1, 8, monograph=BESPONSA) == []  # default: at baseline only
     monthly = dataclasses.replace(site_defaults(), ecg_every_days=30)
     assert labs.labs_needed(c, NOON, 1, 8, monthly, monograph=BESPONSA) == [
-        "ECG (QTc) repeated every 30 days (site policy)", "electrolytes (potassium, magnesium) repeated every 30 days (site policy)"]
+        "ECG (QTc) repeated every 30 days (site policy)",
+        "electrolytes (potassium, magnesium) repeated every 30 days (site policy)",
+    ]
     record_normal_labs(c, NOON, kinds=("ecg", "electrolytes"))
     assert labs.labs_needed(c, NOON, 1, 8, monthly, monograph=BESPONSA) == []
 
 
 # -- values ------------------------------------------------------------------------------------------
 
+
 def test_liver_tests_as_values_with_the_labs_uln():
-    values = labs.liver_values(bilirubin="34 umol/L", bilirubin_uln="21 umol/L", ast="50 U/L", ast_uln="40 U/L",
-                               alt="135 U/L", alt_uln="45 U/L")
+    values = labs.liver_values(bilirubin="34 umol/L", bilirubin_uln="21 umol/L", ast="50 U/L", ast_uln="40 U/L", alt="135 U/L", alt_uln="45 U/L")
     assert round(values["bilirubin_x_uln"], 2) == 1.62 and values["ast_alt_x_uln"] == pytest.approx(3.0)
     assert labs.liver_values(bilirubin="1.5 mg/dL", bilirubin_uln="1.2 mg/dL", ast_alt_x_uln="1")["bilirubin_x_uln"] == pytest.approx(1.25)
     with pytest.raises(ValidationError) as info:
@@ -113,13 +117,16 @@ def test_liver_tests_as_values_with_the_labs_uln():
     assert info.value.field == "ast-alt-x-uln"
 
 
-@pytest.mark.parametrize("kind,given,field", [
-    ("cbc", {"anc": "1.5", "platelets": "120"}, "transfusion-independent"),
-    ("cbc", {"anc": "1500", "platelets": "120", "transfusion_independent": "yes"}, "anc"),
-    ("ecg", {"qtc_ms": "43"}, "qtc"),
-    ("electrolytes", {"potassium": "41", "magnesium": "0.8"}, "potassium"),
-    ("vod-signs", {"weight_gain": "maybe", "hepatomegaly": "no", "ascites": "no", "bilirubin_rising": "no"}, "weight-gain"),
-])
+@pytest.mark.parametrize(
+    "kind,given,field",
+    [
+        ("cbc", {"anc": "1.5", "platelets": "120"}, "transfusion-independent"),
+        ("cbc", {"anc": "1500", "platelets": "120", "transfusion_independent": "yes"}, "anc"),
+        ("ecg", {"qtc_ms": "43"}, "qtc"),
+        ("electrolytes", {"potassium": "41", "magnesium": "0.8"}, "potassium"),
+        ("vod-signs", {"weight_gain": "maybe", "hepatomegaly": "no", "ascites": "no", "bilirubin_rising": "no"}, "weight-gain"),
+    ],
+)
 def test_implausible_or_missing_values_are_refused_naming_the_field(kind, given, field):
     with pytest.raises(ValidationError) as info:
         labs.lab_values(kind, **given)
@@ -127,6 +134,7 @@ def test_implausible_or_missing_values_are_refused_naming_the_field(kind, given,
 
 
 # -- the service: advice from the values, override, audit --------------------------------------------
+
 
 @pytest.fixture
 def services(tmp_path, database_templates):
@@ -242,8 +250,25 @@ PIN = {"INFUSION_PREP_PIN": "246824"}
 
 
 def _prep_new(folder):
-    return run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN001", "--dob", "1970-05-17",
-                   "--height", "170 cm", "--weight", "70 kg", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+    return run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "MRN001",
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env=PIN,
+    )
 
 
 @pytest.fixture
@@ -282,21 +307,25 @@ def test_course_lab_override_lets_the_dose_be_prepared(folder):
 
 
 def test_course_lab_liver_values_with_their_uln_hold_with_exit_1(folder):
-    done = course(folder, "lab", "MRN001", "--kind", "liver", "--bilirubin", "40 umol/L", "--bilirubin-uln", "20 umol/L",
-                  "--ast", "120 U/L", "--ast-uln", "40 U/L")
+    done = course(
+        folder, "lab", "MRN001", "--kind", "liver", "--bilirubin", "40 umol/L", "--bilirubin-uln", "20 umol/L", "--ast", "120 U/L", "--ast-uln", "40 U/L"
+    )
     assert done.code == 1 and "liver-hold" in done.stderr
     data = done.json()
     assert data["lab"]["values"]["bilirubin_x_uln"] == 2 and data["lab"]["values"]["ast_alt_x_uln"] == 3
     assert data["advice"][0]["id"] == 1
 
 
-@pytest.mark.parametrize("args,field", [
-    (("--kind", "cbc", "--anc", "1.5", "--platelets", "120"), "transfusion-independent"),
-    (("--kind", "cbc", *CLI["cbc"], "--qtc", "420"), "--qtc"),
-    (("--kind", "ecg", "--qtc", "4200"), "qtc"),
-    (("--kind", "liver", "--bilirubin", "34 umol/L", "--ast-alt-x-uln", "1"), "bilirubin-uln"),
-    (("--kind", "ecg", "--qtc", "420", "--taken", "2026-12-01 09:00"), "--taken"),
-])
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (("--kind", "cbc", "--anc", "1.5", "--platelets", "120"), "transfusion-independent"),
+        (("--kind", "cbc", *CLI["cbc"], "--qtc", "420"), "--qtc"),
+        (("--kind", "ecg", "--qtc", "4200"), "qtc"),
+        (("--kind", "liver", "--bilirubin", "34 umol/L", "--ast-alt-x-uln", "1"), "bilirubin-uln"),
+        (("--kind", "ecg", "--qtc", "420", "--taken", "2026-12-01 09:00"), "--taken"),
+    ],
+)
 def test_course_lab_bad_input_is_one_line_naming_the_option(folder, args, field):
     assert_clean_invalid(course(folder, "lab", "MRN001", *args), field)
 
@@ -320,10 +349,14 @@ def test_an_override_waives_only_what_it_named_and_only_for_the_lab_window():
     assert labs.labs_needed(c, NOON, 1, 1, monograph=BESPONSA) == []
     days_later = NOON + timedelta(hours=80)  # the CBC and liver tests went stale meanwhile
     assert labs.labs_needed(c, days_later, 1, 1, monograph=BESPONSA) == [
-        "CBC (ANC, platelets) taken within 72 h", "liver tests (total bilirubin, AST/ALT) taken within 72 h", "baseline ECG (QTc)"]
+        "CBC (ANC, platelets) taken within 72 h",
+        "liver tests (total bilirubin, AST/ALT) taken within 72 h",
+        "baseline ECG (QTc)",
+    ]
 
 
 # -- low counts lasting longer than the label's days, found in the lab history ---------------------
+
 
 def _low_history(days_low, recovered_on=None):
     """A course given Day 1 on 2026-12-20 (normal baseline), then a CBC with ANC 0.4 every few days."""
@@ -370,11 +403,11 @@ def test_the_run_of_low_counts_is_shown_on_the_checks_before_the_next_dose():
 
     c, _results = _low_history([2, 9])
     status = course_status(c, D("2026-12-29"), BESPONSA, now=NOON + timedelta(days=9))
-    assert any("low counts since 2026-12-22 (7 days; the label discontinues after 28 days if they are drug-related)" in f
-               for f in status.next_dose.flags)
+    assert any("low counts since 2026-12-22 (7 days; the label discontinues after 28 days if they are drug-related)" in f for f in status.next_dose.flags)
 
 
 # -- a dose recorded as given is checked as prep new checks it (issue 16 review) -----------------------
+
 
 def test_a_dose_recorded_as_given_without_its_labs_is_refused_unless_recorded_as_a_deviation(services):
     from infusion_app.domain.preparation import Override
@@ -384,8 +417,7 @@ def test_a_dose_recorded_as_given_without_its_labs_is_refused_unless_recorded_as
         courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse")
     assert courses.course("MRN001").doses == []
     # It was given: a pharmacist records it with the reason, kept with the dose.
-    courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse",
-                        override=Override("Pat Pharmacist", "given on the ward before the labs were entered", ""))
+    courses.record_dose("MRN001", 1, 1, NOON.date(), "Nina Nurse", override=Override("Pat Pharmacist", "given on the ward before the labs were entered", ""))
     [dose] = courses.course("MRN001").doses
     assert dose.override_reason == "given on the ward before the labs were entered (override by Pat Pharmacist)"
 
@@ -411,9 +443,27 @@ def test_course_given_checks_the_labs_with_exit_1_and_records_a_pharmacists_devi
     blocked = course(folder, "given", "MRN001", "--cycle", "1", "--day", "1", "--date", today, user="Nina Nurse", pin="135713")
     assert blocked.code == 1 and "labs needed: CBC (ANC, platelets) taken within 72 h" in blocked.stderr
     assert blocked.json()["stored"] is False
-    done = run_cli("course", "given", "MRN001", "--cycle", "1", "--day", "1", "--date", today, "--override-by", "Pat Pharmacist",
-                   "--override-reason", "given in clinic, labs on paper", "--user", "Nina Nurse", "--data-dir", folder, "--json",
-                   env={"INFUSION_PREP_PIN": "135713", "INFUSION_PREP_OVERRIDE_PIN": "246824"})
+    done = run_cli(
+        "course",
+        "given",
+        "MRN001",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--date",
+        today,
+        "--override-by",
+        "Pat Pharmacist",
+        "--override-reason",
+        "given in clinic, labs on paper",
+        "--user",
+        "Nina Nurse",
+        "--data-dir",
+        folder,
+        "--json",
+        env={"INFUSION_PREP_PIN": "135713", "INFUSION_PREP_OVERRIDE_PIN": "246824"},
+    )
     assert done.code == 0, done.stderr
     assert show_dose(folder)["override_reason"] == "given in clinic, labs on paper (override by Pat Pharmacist)"
 
@@ -424,6 +474,7 @@ def show_dose(folder):
 
 
 # -- QTc and electrolytes drive a warning or a hold (label 5.5; thresholds from the monograph) -----------
+
 
 def test_a_qtc_above_the_hold_threshold_holds_the_dose_until_a_repeat_ecg_is_below_it(services):
     _service, courses, clock = services
@@ -469,6 +520,7 @@ def test_the_qt_thresholds_are_monograph_data_with_their_source_and_verify_marks
 
 # -- which labs: monograph data; the baseline ECG for children too; a preparation with no course ---------
 
+
 def test_the_labs_a_dose_needs_are_the_monographs_and_a_child_needs_the_baseline_ecg_too():
     """Review: the labs were a list in the code; the label (5.5, 8.4) names no age limit on the
     baseline ECG and electrolytes, so a 3-year-old's first dose needs them as an adult's does."""
@@ -482,8 +534,7 @@ def test_the_labs_a_dose_needs_are_the_monographs_and_a_child_needs_the_baseline
     record_blasts(child, 100, NOON.date(), NOON.date())
     start_cycle(child, NOON.date(), NOON.date(), monograph=BESPONSA)
     record_normal_labs(child, NOON - timedelta(hours=1), kinds=("cbc", "liver"))
-    assert labs.labs_needed(child, NOON, 1, 1, monograph=BESPONSA) == [
-        "baseline ECG (QTc)", "baseline electrolytes (potassium, magnesium)"]
+    assert labs.labs_needed(child, NOON, 1, 1, monograph=BESPONSA) == ["baseline ECG (QTc)", "baseline electrolytes (potassium, magnesium)"]
     # MYLOTARG's monograph asks for no baseline ECG: the same course's labs are judged by its data.
     assert labs.monitored_labs(MYLOTARG) == (("cbc", "liver"), ())
     assert labs.labs_needed(child, NOON, 1, 1, monograph=MYLOTARG) == []
@@ -493,11 +544,34 @@ def test_a_preparation_with_no_course_names_the_labs_the_verifying_pharmacist_ch
     """Review: no lab check at all when there was no course; the preparation now carries them, on the
     sheet and at order entry, for the pharmacist verifying the order (no course holds the results)."""
     folder = make_users(str(tmp_path / "data"))
-    made = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN404", "--dob", "1970-05-17", "--height", "170 cm",
-                   "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+    made = run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "MRN404",
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env=PIN,
+    )
     assert made.code == 0, made.stderr
-    assert ("flag: labs needed at order verification (no course on file): the pharmacist verifying the order records "
-            "CBC (ANC, platelets) taken within 72 h; liver tests (total bilirubin, AST/ALT) taken within 72 h; "
-            "baseline ECG (QTc) before the first dose") in made.stderr
+    assert (
+        "flag: labs needed at order verification (no course on file): the pharmacist verifying the order records "
+        "CBC (ANC, platelets) taken within 72 h; liver tests (total bilirubin, AST/ALT) taken within 72 h; "
+        "baseline ECG (QTc) before the first dose"
+    ) in made.stderr
     shown = run_cli("prep", "show", made.stdout.strip(), "--data-dir", folder, "--json")
     assert "the pharmacist verifying the order records CBC" in shown.stdout

@@ -38,10 +38,7 @@ def test_the_domain_package_exists():
 def test_layer_imports_nothing_it_must_not(layer):
     folder = PACKAGE / layer
     assert folder.is_dir(), f"the {layer} layer is missing: the rule for it would check nothing"
-    offenders = {
-        str(path.relative_to(PACKAGE)): sorted(imported_modules(path) & FORBIDDEN[layer])
-        for path in folder.rglob("*.py")
-    }
+    offenders = {str(path.relative_to(PACKAGE)): sorted(imported_modules(path) & FORBIDDEN[layer]) for path in folder.rglob("*.py")}
     offenders = {k: v for k, v in offenders.items() if v}
     assert offenders == {}, f"{layer} imports what it must not: {offenders}"
 
@@ -106,10 +103,7 @@ def own_layers_imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", OWN_LAYERS)
 def test_layer_imports_only_the_project_layers_it_may(layer):
-    offenders = {
-        str(path.relative_to(PACKAGE)): sorted(own_layers_imported(path) - MAY_IMPORT[layer])
-        for path in (PACKAGE / layer).rglob("*.py")
-    }
+    offenders = {str(path.relative_to(PACKAGE)): sorted(own_layers_imported(path) - MAY_IMPORT[layer]) for path in (PACKAGE / layer).rglob("*.py")}
     offenders = {k: v for k, v in offenders.items() if v}
     assert offenders == {}, f"{layer} imports project layers it must not: {offenders}"
 

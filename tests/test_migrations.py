@@ -92,7 +92,7 @@ def test_tables_without_a_schema_revision_are_not_taken_for_ours(tmp_path):
     assert digest(path) == before
 
 
-NEXT_REVISION = '''
+NEXT_REVISION = """
 revision = "t002"
 down_revision = "{head}"
 branch_labels = None
@@ -108,7 +108,7 @@ def upgrade():
 
 def downgrade():
     op.drop_column("users", "test_column")
-'''
+"""
 
 
 def test_a_real_migration_first_copies_the_file_aside(tmp_path, monkeypatch):

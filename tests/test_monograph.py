@@ -80,7 +80,9 @@ def test_a_different_concentration_window_changes_the_hard_stop(tmp_path, monogr
 
 
 def test_a_value_with_an_unknown_unit_is_refused(tmp_path, monograph_text):
-    path = edited(tmp_path, monograph_text, r'unit = "mg/mL", source = "uspi_2024", where = "2.4" \}', 'unit = "mg/zork", source = "uspi_2024", where = "2.4" }')
+    path = edited(
+        tmp_path, monograph_text, r'unit = "mg/mL", source = "uspi_2024", where = "2.4" \}', 'unit = "mg/zork", source = "uspi_2024", where = "2.4" }'
+    )
     with pytest.raises(DataFileError, match="unknown unit"):
         load_monograph(path)
 

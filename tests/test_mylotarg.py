@@ -38,7 +38,12 @@ def test_fractionated_dose_is_capped_at_one_vial_drawn_whole():
     c = result.json()
     assert (c["calculated_dose_mg"], c["dose_mg"], c["dose_cap_mg"], c["regimen"]) == (5.46, 4.5, 4.5, "fractionated")
     assert (c["vials"], c["vial_mg"], c["reconstitution_ml_per_vial"], c["withdraw_ml"]) == (1, 4.5, 5.0, 4.5)
-    assert (c["container"], c["final_volume_ml"], c["nacl_ml"], c["final_concentration_mg_per_ml"]) == ("bag", 54.5, 50.0, 0.0826)  # issue 16: the whole 50 mL bag plus 4.5 mL
+    assert (c["container"], c["final_volume_ml"], c["nacl_ml"], c["final_concentration_mg_per_ml"]) == (
+        "bag",
+        54.5,
+        50.0,
+        0.0826,
+    )  # issue 16: the whole 50 mL bag plus 4.5 mL
     assert (c["hcpcs"], c["billing_units_administered"], c["billing_units_discarded"], c["billing_modifier"]) == ("J9203", 45, 0, "JZ")
     assert (c["infusion_duration_hours"], c["infusion_rate_ml_per_hour"]) == (2.0, 27.3)  # issue 16: 54.5 mL measured over 2 hours
     assert c["monograph_id"] == "gemtuzumab-ozogamicin"
@@ -82,15 +87,15 @@ def test_mylotarg_refuses_what_does_not_apply_to_it(args, field):
 def test_an_unknown_drug_and_a_regimen_for_besponsa_are_refused():
     unknown = run_cli("calc", "--drug", "nope", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
     assert unknown.code == 2 and "invalid drug:" in unknown.stderr and "gemtuzumab-ozogamicin" in unknown.stderr
-    besponsa = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--height", "170 cm",
-                       "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    besponsa = run_cli(
+        "calc", "--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"
+    )
     assert besponsa.code == 2 and "invalid regimen:" in besponsa.stderr
 
 
 def test_besponsa_without_drug_is_the_site_default_and_unchanged():
     plain = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
-    named = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1",
-                    "--day", "1", "--json")
+    named = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
     assert plain.code == named.code == 0 and plain.stdout == named.stdout
     c = plain.json()
     assert c["dose_mg"] == 1.45 and c["hcpcs"] == "J9229" and "regimen" not in c and "dose_cap_mg" not in c
@@ -115,16 +120,14 @@ def test_no_monograph_is_loaded_by_default():
 
 def test_mylotarg_deadlines_count_the_infusion_in_the_diluted_room_limit():
     # Reconstituted 09:00, diluted 10:00 at room temperature: 6 h including the 2 h infusion.
-    result = run_cli("deadlines", *MYL, "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z",
-                     "--diluted-storage", "room", "--json")
+    result = run_cli("deadlines", *MYL, "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z", "--diluted-storage", "room", "--json")
     assert result.code == 0, result.stderr
     by_key = {d["key"]: d for d in result.json()["deadlines"]}
     assert by_key["dilute_by"]["at"] == "2026-12-01T12:00:00+00:00"  # 3 h
     assert by_key["start_infusion_by"]["at"] == "2026-12-01T14:00:00+00:00"  # 10:00 + 6 h - 2 h
     assert by_key["end_infusion_by"]["at"] == "2026-12-01T16:00:00+00:00"  # 10:00 + 6 h
     assert by_key["end_infusion_by"]["pending_review"] is True
-    besponsa = run_cli("deadlines", "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z",
-                       "--diluted-storage", "room", "--json").json()
+    besponsa = run_cli("deadlines", "--reconstituted", "2026-12-01T09:00Z", "--diluted", "2026-12-01T10:00Z", "--diluted-storage", "room", "--json").json()
     assert {d["key"]: d["at"] for d in besponsa["deadlines"]}["end_infusion_by"] == "2026-12-01T17:00:00+00:00"
 
 
@@ -141,10 +144,8 @@ def test_schedule_plans_the_regimens_dose_days():
     fractionated = run_cli("schedule", *MYL, "--regimen", "fractionated", "--cycle", "1", "--start", "2027-01-04", "--json")
     assert fractionated.code == 0, fractionated.stderr
     doses = fractionated.json()["doses"]
-    assert [(d["day"], d["planned"], d["mg_per_m2"]) for d in doses] == [
-        (1, "2027-01-04", 3.0), (4, "2027-01-07", 3.0), (7, "2027-01-10", 3.0)]
-    single = run_cli("schedule", *MYL, "--regimen", "single-agent", "--cycle", "1", "--start", "2027-01-04",
-                     "--given", "8=2027-01-12", "--json")
+    assert [(d["day"], d["planned"], d["mg_per_m2"]) for d in doses] == [(1, "2027-01-04", 3.0), (4, "2027-01-07", 3.0), (7, "2027-01-10", 3.0)]
+    single = run_cli("schedule", *MYL, "--regimen", "single-agent", "--cycle", "1", "--start", "2027-01-04", "--given", "8=2027-01-12", "--json")
     assert single.code == 1 and [d["mg_per_m2"] for d in single.json()["doses"]] == [6.0, 3.0]
     assert run_cli("schedule", *MYL, "--cycle", "1", "--start", "2027-01-04").code == 2
 
@@ -162,8 +163,13 @@ def test_what_a_deadline_governs_is_read_from_the_monograph(tmp_path):
     assert met_by("bag_from_fridge_by", shipped) == {EventType.BAG_FROM_FRIDGE, EventType.INFUSION_STARTED}
     text = resource_path("monographs", "inotuzumab-ozogamicin.toml").read_text(encoding="utf-8")
     changed = tmp_path / "changed.toml"
-    changed.write_text(text.replace('end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "infusion-ended" }',
-                                    'end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "dispensed" }'), encoding="utf-8")
+    changed.write_text(
+        text.replace(
+            'end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "infusion-ended" }',
+            'end_infusion_by = { met_by = ["infusion-ended"], blocks_until = "dispensed" }',
+        ),
+        encoding="utf-8",
+    )
     assert alarm_acknowledgers("end_infusion_by", load_monograph(str(changed)), dispensed=True) == PREPARERS
     missing = tmp_path / "missing.toml"
     missing.write_text(text.replace('observe_until = { holds = "observation-ended" }\n', ""), encoding="utf-8")
@@ -189,8 +195,15 @@ def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_
 
     drug = load_monograph("gemtuzumab-ozogamicin").with_regimen("fractionated")
     prep = demo.demo_preparation(drug)
-    data = SheetData.from_preparation(prep, load_monograph(prep.monograph_id), demo.deadlines_for(prep, drug, demo.PRINTED_AT),
-                                      printed_at=demo.PRINTED_AT, program_version="x", course_info={}, policy_decision=None)
+    data = SheetData.from_preparation(
+        prep,
+        load_monograph(prep.monograph_id),
+        demo.deadlines_for(prep, drug, demo.PRINTED_AT),
+        printed_at=demo.PRINTED_AT,
+        program_version="x",
+        course_info={},
+        policy_decision=None,
+    )
     rows = {row.label: row.value for row in data.order}
     assert rows["Regimen"].startswith("fractionated") and "Response" not in rows
     assert rows["Dose"].endswith("capped at 4.5 mg per dose")
@@ -205,7 +218,13 @@ def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_
 
     assert any("IN-LINE FILTER" in line.text and "polyethersulfone" in line.text for line in label_lines(data))
     besponsa = demo.demo_preparation(load_monograph("inotuzumab-ozogamicin"))
-    plain = SheetData.from_preparation(besponsa, load_monograph(besponsa.monograph_id),
-                                       demo.deadlines_for(besponsa, load_monograph(besponsa.monograph_id), demo.PRINTED_AT),
-                                       printed_at=demo.PRINTED_AT, program_version="x", course_info={}, policy_decision=None)
+    plain = SheetData.from_preparation(
+        besponsa,
+        load_monograph(besponsa.monograph_id),
+        demo.deadlines_for(besponsa, load_monograph(besponsa.monograph_id), demo.PRINTED_AT),
+        printed_at=demo.PRINTED_AT,
+        program_version="x",
+        course_info={},
+        policy_decision=None,
+    )
     assert not any("IN-LINE FILTER" in line.text for line in label_lines(plain))

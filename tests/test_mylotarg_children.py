@@ -64,8 +64,15 @@ def test_the_single_agent_regimen_is_refused_a_child_and_given_an_adult():
 def test_the_blind_double_check_accepts_the_weight_based_dose():
     order = DoseOrder("55 cm", "4.5 kg", 1, 1)
     calc = calculate_dose(order, FRACTIONATED)
-    prep = Preparation("MYL-1", Patient("Kid, Ann", "MRN9", date(2026, 6, 1)), PreparationOrder(order, calc, None, "fractionated"),
-                       datetime(2026, 12, 2, tzinfo=timezone.utc), "tina", MYLOTARG.id, MYLOTARG.revision)
+    prep = Preparation(
+        "MYL-1",
+        Patient("Kid, Ann", "MRN9", date(2026, 6, 1)),
+        PreparationOrder(order, calc, None, "fractionated"),
+        datetime(2026, 12, 2, tzinfo=timezone.utc),
+        "tina",
+        MYLOTARG.id,
+        MYLOTARG.revision,
+    )
     entered = {"mrn": "MRN9", "height": "55 cm", "weight": "4.5 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}
     assert verification_mismatches(prep, entered) == []
 
@@ -79,8 +86,7 @@ def test_the_sheet_shows_mg_per_kg_times_the_weight():
     prep = demo.demo_preparation(FRACTIONATED)
     calc = calculate_dose(DoseOrder("55 cm", "4.5 kg", 1, 1), FRACTIONATED)
     prep = dataclasses.replace(prep, order=dataclasses.replace(prep.order, calculation=calc))
-    data = SheetData.from_preparation(prep, FRACTIONATED, [], printed_at=datetime(2026, 12, 2, tzinfo=timezone.utc),
-                                      program_version="t")
+    data = SheetData.from_preparation(prep, FRACTIONATED, [], printed_at=datetime(2026, 12, 2, tzinfo=timezone.utc), program_version="t")
     rows = {row.label: row.value for row in data.order}
     assert rows["Dose"].startswith("0.1 mg/kg × 4.5 kg = 0.45 mg")
 
@@ -90,14 +96,28 @@ def test_a_child_is_given_one_fractionated_dose_until_a_pharmacist_confirms_the_
     adults would triple a child's exposure. Day 1 only (verify); an adult keeps Days 1, 4 and 7."""
     from tests.cli_helpers import run_cli
 
-    child = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "89 cm",
-             "--weight", "14.4 kg", "--dob", "2024-12-01", "--dose-date", "2026-12-02"]
+    child = [
+        "calc",
+        "--drug",
+        "gemtuzumab-ozogamicin",
+        "--regimen",
+        "fractionated",
+        "--cycle",
+        "1",
+        "--height",
+        "89 cm",
+        "--weight",
+        "14.4 kg",
+        "--dob",
+        "2024-12-01",
+        "--dose-date",
+        "2026-12-02",
+    ]
     assert run_cli(*child, "--day", "1").code == 0
     for day in ("4", "7"):
         refused = run_cli(*child, "--day", day)
         assert refused.code == 1 and "children-day" in refused.stdout and "Day 1 only" in refused.stdout
-    adult = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "170 cm",
-             "--weight", "70 kg", "--day", "4"]
+    adult = ["calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--cycle", "1", "--height", "170 cm", "--weight", "70 kg", "--day", "4"]
     assert run_cli(*adult).code == 0
 
 
@@ -143,13 +163,24 @@ def test_a_course_kept_without_a_date_of_birth_plans_by_the_orders_patient():
     assert "no further dose" in refused.value.reasons[0]
 
 
-@pytest.mark.parametrize("born", [date(2008, 12, 19), date(2008, 12, 20), date(2008, 12, 21), date(2008, 12, 23),
-                                  date(2008, 12, 24), date(2008, 12, 26), date(2008, 12, 27), date(2016, 1, 1), date(1970, 1, 1)])
+@pytest.mark.parametrize(
+    "born",
+    [
+        date(2008, 12, 19),
+        date(2008, 12, 20),
+        date(2008, 12, 21),
+        date(2008, 12, 23),
+        date(2008, 12, 24),
+        date(2008, 12, 26),
+        date(2008, 12, 27),
+        date(2016, 1, 1),
+        date(1970, 1, 1),
+    ],
+)
 def test_the_course_days_are_the_days_the_order_check_accepts(born):
     """Around the 18th birthday too: a day is in the course exactly when the order check on its date accepts it."""
     planned = _days(_course(born))
     for day in FRACTIONATED.dose_days:
-        calc = calculate_dose(DoseOrder("120 cm", "25 kg", 1, day), FRACTIONATED, date_of_birth=born,
-                              dose_date=START + timedelta(days=day - 1))
+        calc = calculate_dose(DoseOrder("120 cm", "25 kg", 1, day), FRACTIONATED, date_of_birth=born, dose_date=START + timedelta(days=day - 1))
         accepted = not any(s.startswith("children-day") for s in calc.hard_stops)
         assert (day in planned) == accepted, (born, day)

@@ -79,16 +79,38 @@ def test_malformed_labs_are_invalid_input_naming_the_field():
 
 
 def _verifier(folder):
-    done = run_cli("user", "add", "Vic Verify", "--role", "pharmacist", "--user", "Pat Pharmacist", "--data-dir", folder,
-                   env={**PIN, "INFUSION_PREP_NEW_PIN": "135791"})
+    done = run_cli(
+        "user", "add", "Vic Verify", "--role", "pharmacist", "--user", "Pat Pharmacist", "--data-dir", folder, env={**PIN, "INFUSION_PREP_NEW_PIN": "135791"}
+    )
     assert done.code == 0, done.stderr
 
 
 def test_the_command_line_refuses_the_verification_without_labs_and_takes_them(tmp_path):
     folder = make_users(str(tmp_path / "data"))
     _verifier(folder)
-    made = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN404", "--dob", "1970-05-17", "--height", "170 cm",
-                   "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+    made = run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "MRN404",
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "1",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env=PIN,
+    )
     assert made.code == 0, made.stderr
     prep_id = made.stdout.strip()
     assert "labs needed at order verification" in made.stderr
@@ -98,8 +120,14 @@ def test_the_command_line_refuses_the_verification_without_labs_and_takes_them(t
     assert refused.code == 1 and "[labs_needed]" in refused.stderr and "Traceback" not in refused.stderr
     # One line, whole: every lab missing and what to give.
     assert "characters cut" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
-    for needed in ("CBC (ANC, platelets) taken within 72 h", "liver tests", "baseline ECG (QTc)", "baseline electrolytes",
-                   "--labs-taken", "--labs-override-reason"):
+    for needed in (
+        "CBC (ANC, platelets) taken within 72 h",
+        "liver tests",
+        "baseline ECG (QTc)",
+        "baseline electrolytes",
+        "--labs-taken",
+        "--labs-override-reason",
+    ):
         assert needed in refused.stderr
     invalid = run_cli(*verify, "--labs-taken", "yesterday", "--anc", "2", env=vic)
     assert invalid.code == 2 and "--labs-taken" in invalid.stderr
@@ -117,16 +145,36 @@ def test_the_command_line_refuses_the_verification_without_labs_and_takes_them(t
 def test_the_command_line_override_needs_its_reason(tmp_path):
     folder = make_users(str(tmp_path / "data"))
     _verifier(folder)
-    made = run_cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN405", "--dob", "1970-05-17", "--height", "170 cm",
-                   "--weight", "70 kg", "--cycle", "1", "--day", "8", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
+    made = run_cli(
+        "prep",
+        "new",
+        "--patient-name",
+        "Doe, Jane",
+        "--mrn",
+        "MRN405",
+        "--dob",
+        "1970-05-17",
+        "--height",
+        "170 cm",
+        "--weight",
+        "70 kg",
+        "--cycle",
+        "1",
+        "--day",
+        "8",
+        "--user",
+        "Pat Pharmacist",
+        "--data-dir",
+        folder,
+        env=PIN,
+    )
     verify = ("prep", "record", made.stdout.strip(), "order-verified", "--user", "Vic Verify", "--data-dir", folder)
     vic = {"INFUSION_PREP_PIN": "135791"}
     short = run_cli(*verify, "--labs-override-reason", "no", env=vic)
     assert short.code == 2 and "labs override reason" in short.stderr
     done = run_cli(*verify, "--labs-override-reason", "labs seen on the referring hospital's portal", env=vic)
     assert done.code == 0, done.stderr
-    stray = run_cli("prep", "record", made.stdout.strip(), "reconstituted", "--anc", "2", "--user", "Pat Pharmacist",
-                    "--data-dir", folder, env=PIN)
+    stray = run_cli("prep", "record", made.stdout.strip(), "reconstituted", "--anc", "2", "--user", "Pat Pharmacist", "--data-dir", folder, env=PIN)
     assert stray.code == 2 and "--anc" in stray.stderr
 
 
@@ -146,16 +194,18 @@ def test_labs_recorded_in_the_patients_course_of_another_drug_count_for_the_veri
         courses.new_course("MRN001", False, "Pat Pharmacist")
         for kind in ("cbc", "liver"):
             courses.record_lab("MRN001", kind, NORMAL[kind], clock.now() - timedelta(hours=5), "Nina Nurse")
-        made = service.create_preparation(patient, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"),
-                                          monograph=MYLOTARG.with_regimen("fractionated"))
+        made = service.create_preparation(
+            patient, DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"), monograph=MYLOTARG.with_regimen("fractionated")
+        )
         verifier = service.add_user("Vic Verify", "pharmacist", "864208", actor=service.user("Pat Pharmacist"))
         status = service.record_event(made.id, EventType.ORDER_VERIFIED, verifier)
         kept = status.prep.last(EventType.ORDER_VERIFIED).details["labs"]
         assert kept["cbc"]["recorded_in"] == "course" and kept["liver"]["bilirubin_x_uln"] == 0.8
         # The same results three days on are too old: the verification of a later order is refused.
         clock.advance(hours=70)
-        later = service.create_preparation(patient, DoseOrder("170 cm", "70 kg", 1, 4), service.user("Tom Tech"),
-                                           monograph=MYLOTARG.with_regimen("fractionated"))
+        later = service.create_preparation(
+            patient, DoseOrder("170 cm", "70 kg", 1, 4), service.user("Tom Tech"), monograph=MYLOTARG.with_regimen("fractionated")
+        )
         with pytest.raises(StepRefused) as refused:
             service.record_event(later.id, EventType.ORDER_VERIFIED, verifier)
         assert refused.value.code == "labs_needed" and "(the one given is older)" in refused.value.message

@@ -25,7 +25,7 @@ def test_no_domain_function_defaults_its_monograph():
         for node in _functions(path):
             args = node.args
             positional = args.posonlyargs + args.args
-            defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+            defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults) :], args.defaults))
             defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
             if "monograph" in defaults:
                 found.append(f"{path.name}:{node.lineno} {node.name}(monograph=...)")

@@ -10,8 +10,21 @@ from infusion_app.domain.numbers import read_number
 
 @pytest.mark.parametrize(
     "typed, number",
-    [("1,500", 1500.0), ("1500", 1500.0), ("0.5", 0.5), (".5", 0.5), ("-2", -2.0), ("+2", 2.0), ("1e3", 1000.0),
-     (" 7 ", 7.0), ("１２", 12.0), ("1,000,000", 1e6), (3, 3.0), (2.5, 2.5), ("−1", -1.0)],
+    [
+        ("1,500", 1500.0),
+        ("1500", 1500.0),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("-2", -2.0),
+        ("+2", 2.0),
+        ("1e3", 1000.0),
+        (" 7 ", 7.0),
+        ("１２", 12.0),
+        ("1,000,000", 1e6),
+        (3, 3.0),
+        (2.5, 2.5),
+        ("−1", -1.0),
+    ],
 )
 def test_numbers_are_read_as_written(typed, number):
     assert read_number("count", typed, "0 or more") == number
@@ -19,10 +32,23 @@ def test_numbers_are_read_as_written(typed, number):
 
 @pytest.mark.parametrize(
     "typed, says",
-    [("1,5", "use a decimal point: 1.5"), ("70,25", "use a decimal point: 70.25"), ("1,5000", "use a decimal point"),
-     ("1_000", "not a number"), ("1 000", "not a number"), ("1,00,000", "not a number"), ("", "nothing"), ("abc", "not a number"),
-     ("nan", "not a number"), ("inf", "not a number"), ("1e999", "finite"), ("0x10", "not a number"), (True, "must be a number"),
-     ("5 mg", "not a number"), ("1." + "1" * 50, "not a number")],
+    [
+        ("1,5", "use a decimal point: 1.5"),
+        ("70,25", "use a decimal point: 70.25"),
+        ("1,5000", "use a decimal point"),
+        ("1_000", "not a number"),
+        ("1 000", "not a number"),
+        ("1,00,000", "not a number"),
+        ("", "nothing"),
+        ("abc", "not a number"),
+        ("nan", "not a number"),
+        ("inf", "not a number"),
+        ("1e999", "finite"),
+        ("0x10", "not a number"),
+        (True, "must be a number"),
+        ("5 mg", "not a number"),
+        ("1." + "1" * 50, "not a number"),
+    ],
 )
 def test_other_text_is_refused_naming_the_field_and_the_accepted_values(typed, says):
     with pytest.raises(ValidationError) as raised:

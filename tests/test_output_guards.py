@@ -12,8 +12,7 @@ from infusion_app.storage.audit_seal import ANCHOR_FILENAME, KEY_FILENAME
 
 
 def _demo(command: str) -> list[str]:
-    return {"sheet": ["sheet", "--demo"], "label": ["label", "--demo"], "downtime": ["downtime"],
-            "audit": ["audit", "export"]}[command]
+    return {"sheet": ["sheet", "--demo"], "label": ["label", "--demo"], "downtime": ["downtime"], "audit": ["audit", "export"]}[command]
 
 
 @pytest.mark.parametrize("with_dir", [True, False])
@@ -39,8 +38,12 @@ def test_no_output_replaces_the_audit_key_or_the_anchor_log(data, capsys, comman
 
 
 def test_the_key_and_anchor_files_named_by_the_environment_and_the_site_config_are_protected(data, tmp_path, capsys, monkeypatch):  # noqa: F811
-    for variable, name in (("INFUSION_PREP_AUDIT_KEY_FILE", "site.key"), ("INFUSION_PREP_AUDIT_ANCHOR_FILE", "anchors.txt"),
-                           ("INFUSION_PREP_SITE_CONFIG", "site.toml"), ("PGPASSFILE", "pgpass")):
+    for variable, name in (
+        ("INFUSION_PREP_AUDIT_KEY_FILE", "site.key"),
+        ("INFUSION_PREP_AUDIT_ANCHOR_FILE", "anchors.txt"),
+        ("INFUSION_PREP_SITE_CONFIG", "site.toml"),
+        ("PGPASSFILE", "pgpass"),
+    ):
         guarded = tmp_path / name
         guarded.write_text("keep me")
         monkeypatch.setenv(variable, str(guarded))
@@ -84,8 +87,7 @@ def test_sqlite_uri_urls_are_refused_before_anything_is_opened(tmp_path, capsys,
         os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     elif kind == "fifo":
         os.mkfifo(target, 0o644)
-    url = {"memory": "sqlite:///file::memory:?uri=true", "file": f"sqlite:///file:{tmp_path / 'db.sqlite3'}"}.get(
-        kind, f"sqlite:///file:{target}?uri=true")
+    url = {"memory": "sqlite:///file::memory:?uri=true", "file": f"sqlite:///file:{tmp_path / 'db.sqlite3'}"}.get(kind, f"sqlite:///file:{target}?uri=true")
     for argv in (["prep", "list"], ["user", "list"]):
         code, _, err = cli(capsys, *argv, "--database", url)
         assert code == 3, err

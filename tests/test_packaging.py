@@ -48,14 +48,12 @@ def desktop_entry() -> configparser.SectionProxy:
 def require_tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(
-            f"{name} is not installed: `apt-get install {package}` "
-            "(packaging/ci-checks.sh, run by .ci/run, installs it)"
-        )
+        pytest.fail(f"{name} is not installed: `apt-get install {package}` (packaging/ci-checks.sh, run by .ci/run, installs it)")
     return path
 
 
 # -- validators --------------------------------------------------------------------------------
+
 
 def test_desktop_entry_passes_desktop_file_validate():
     tool = require_tool("desktop-file-validate", "desktop-file-utils")
@@ -79,14 +77,14 @@ def test_validators_catch_a_broken_desktop_entry(tmp_path):
     tool = require_tool("desktop-file-validate", "desktop-file-utils")
     broken = tmp_path / f"{APP_ID}.desktop"
     broken.write_text(
-        "\n".join(line for line in DESKTOP.read_text(encoding="utf-8").splitlines() if not line.startswith("Name="))
-        + "\n",
+        "\n".join(line for line in DESKTOP.read_text(encoding="utf-8").splitlines() if not line.startswith("Name=")) + "\n",
         encoding="utf-8",
     )
     assert subprocess.run([tool, str(broken)], capture_output=True).returncode != 0
 
 
 # -- one identity everywhere -------------------------------------------------------------------
+
 
 def test_desktop_entry_matches_the_program():
     entry = desktop_entry()
@@ -148,10 +146,10 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
     offset, chunks, size = 8, [], None
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        kind = data[offset + 4:offset + 8]
-        body = data[offset + 8:offset + 8 + length]
-        (crc,) = struct.unpack(">I", data[offset + 8 + length:offset + 12 + length])
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        body = data[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
         assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
         if kind == b"IHDR":
             size = struct.unpack(">II", body[:8])
@@ -169,6 +167,7 @@ def test_png_check_rejects_a_damaged_file():
 
 
 # -- the PyInstaller spec ----------------------------------------------------------------------
+
 
 def spec_tree() -> ast.Module:
     return ast.parse(SPEC.read_text(encoding="utf-8"), filename=str(SPEC))
@@ -220,6 +219,7 @@ def test_spec_builds_one_folder_from_the_cli_entry_point_without_qtwebengine():
 
 # -- version -----------------------------------------------------------------------------------
 
+
 def test_version_names_the_program_version_and_monograph_revision(capsys):
     assert main(["--version"]) == 0
     printed = capsys.readouterr().out.strip()
@@ -231,6 +231,7 @@ def test_version_names_the_program_version_and_monograph_revision(capsys):
 
 # -- CI wiring and the rebuild decision --------------------------------------------------------
 
+
 def test_ci_runs_the_packaging_checks_before_the_test_suite():
     lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     checks = [i for i, line in enumerate(lines) if line.strip() == "bash packaging/ci-checks.sh"]
@@ -239,9 +240,7 @@ def test_ci_runs_the_packaging_checks_before_the_test_suite():
 
 
 def build_inputs_hash(tree: Path) -> str:
-    result = subprocess.run(
-        ["bash", str(tree / "packaging" / "build-inputs.sh")], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run(["bash", str(tree / "packaging" / "build-inputs.sh")], capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
@@ -278,6 +277,7 @@ def test_rebuild_is_triggered_by_packaging_and_dependency_changes_only(packaging
 
 # -- the smoke test can fail -------------------------------------------------------------------
 
+
 def fake_bundle(tmp_path: Path, program: str) -> Path:
     bundle = tmp_path / "bundle"
     (bundle / "_internal" / "infusion_app").mkdir(parents=True)
@@ -292,7 +292,10 @@ def run_smoke_test(bundle: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SMOKE_GUI_SECONDS": "4"}
     return subprocess.run(
         ["bash", str(ROOT / "packaging" / "smoke-test.sh"), str(bundle)],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 

@@ -80,20 +80,55 @@ def _cli(*args: str):
 
 def test_prep_new_and_record_read_the_pin_from_the_descriptor(data):
     with pin_pipe(TINA) as fd:
-        made = _cli("prep", "new", "--patient-name", "Doe, Jane", "--mrn", "123456", "--dob", "1970-05-17", "--height", "170 cm",
-                    "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "Tina Tech", "--pin-fd", fd, "--data-dir", str(data))
+        made = _cli(
+            "prep",
+            "new",
+            "--patient-name",
+            "Doe, Jane",
+            "--mrn",
+            "123456",
+            "--dob",
+            "1970-05-17",
+            "--height",
+            "170 cm",
+            "--weight",
+            "70 kg",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+            "--user",
+            "Tina Tech",
+            "--pin-fd",
+            fd,
+            "--data-dir",
+            str(data),
+        )
     assert made.code == 0, made.stderr
     prep_id = made.stdout.strip().splitlines()[0]
     with pin_pipe(TINA) as fd:
-        vial = _cli("prep", "vial", prep_id, "--lot", "A1", "--expiry", "2027-01-31", "--product-confirmed",
-                    "--user", "Tina Tech", "--pin-fd", fd, "--data-dir", str(data))
+        vial = _cli(
+            "prep",
+            "vial",
+            prep_id,
+            "--lot",
+            "A1",
+            "--expiry",
+            "2027-01-31",
+            "--product-confirmed",
+            "--user",
+            "Tina Tech",
+            "--pin-fd",
+            fd,
+            "--data-dir",
+            str(data),
+        )
     assert vial.code == 0, vial.stderr
     with pin_pipe("000000") as fd:  # the wrong PIN on the descriptor is the PIN that was tried
         wrong = _cli("prep", "record", prep_id, "order-verified", "--user", "Paul Pharm", "--pin-fd", fd, "--data-dir", str(data))
     assert wrong.code == 2 and "not recognised" in wrong.stderr, wrong.stderr
     with pin_pipe(PAUL) as fd:
-        right = _cli("prep", "record", prep_id, "discarded", "--reason", "test", "--user", "Paul Pharm", "--pin-fd", fd,
-                     "--data-dir", str(data))
+        right = _cli("prep", "record", prep_id, "discarded", "--reason", "test", "--user", "Paul Pharm", "--pin-fd", fd, "--data-dir", str(data))
     assert right.code == 0, right.stderr
 
 
@@ -117,9 +152,29 @@ def test_the_overriding_pharmacists_pin_comes_from_its_own_descriptor(data):
     # A dose with no cycle started: the override's PIN is read (and checked) from its descriptor
     # before the hard stop is judged; a wrong one there is a failed sign-in for the pharmacist.
     with pin_pipe(TINA) as user_fd, pin_pipe("999999") as override_fd:
-        result = _cli("course", "given", "123456", "--cycle", "1", "--day", "1", "--date", "2026-03-10",
-                      "--override-by", "Paul Pharm", "--override-reason", "documented on paper",
-                      "--user", "Tina Tech", "--pin-fd", user_fd, "--override-pin-fd", override_fd, "--data-dir", str(data))
+        result = _cli(
+            "course",
+            "given",
+            "123456",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+            "--date",
+            "2026-03-10",
+            "--override-by",
+            "Paul Pharm",
+            "--override-reason",
+            "documented on paper",
+            "--user",
+            "Tina Tech",
+            "--pin-fd",
+            user_fd,
+            "--override-pin-fd",
+            override_fd,
+            "--data-dir",
+            str(data),
+        )
     assert result.code == 2 and "not recognised" in result.stderr, result.stderr
 
 
@@ -127,9 +182,29 @@ def test_a_closed_override_descriptor_is_named_in_one_line(data):
     with pin_pipe(PAUL) as fd:
         assert _cli("course", "new", "123456", "--hsct", "no", "--user", "Paul Pharm", "--pin-fd", fd, "--data-dir", str(data)).code == 0
     with pin_pipe(TINA) as user_fd:
-        result = _cli("course", "given", "123456", "--cycle", "1", "--day", "1", "--date", "2026-03-10",
-                      "--override-by", "Paul Pharm", "--override-reason", "documented on paper",
-                      "--user", "Tina Tech", "--pin-fd", user_fd, "--override-pin-fd", "987", "--data-dir", str(data))
+        result = _cli(
+            "course",
+            "given",
+            "123456",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+            "--date",
+            "2026-03-10",
+            "--override-by",
+            "Paul Pharm",
+            "--override-reason",
+            "documented on paper",
+            "--user",
+            "Tina Tech",
+            "--pin-fd",
+            user_fd,
+            "--override-pin-fd",
+            "987",
+            "--data-dir",
+            str(data),
+        )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.code == 2 and len(lines) == 1 and "--override-pin-fd" in lines[0], result.stderr
 

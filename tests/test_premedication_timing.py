@@ -22,8 +22,12 @@ def _ward(monograph):
     ward = Ward(order=PreparationOrder(order, calc, None, monograph.regimen.id if monograph.regimen else None), mono=monograph)
     ward.prep = dataclasses.replace(ward.prep, monograph_id=monograph.id, monograph_revision=monograph.revision)
     ward.dilute()
-    ward.record(EventType.VERIFIED, PAUL, R + timedelta(minutes=40), entered={
-        "mrn": "MRN0001", "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)})
+    ward.record(
+        EventType.VERIFIED,
+        PAUL,
+        R + timedelta(minutes=40),
+        entered={"mrn": "MRN0001", "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)},
+    )
     ward.record(EventType.LABELLED, TINA, R + timedelta(minutes=45))
     ward.record(EventType.DISPENSED, TINA, R + timedelta(minutes=50))
     return ward
@@ -53,8 +57,7 @@ def test_mylotarg_methylprednisolone_40_minutes_before_does_not_count_for_the_st
 def test_a_mylotarg_premedication_entered_too_long_ago_is_refused_with_the_labels_words():
     ward = _ward(FRACTIONATED)
     ward.clock.set(R + timedelta(minutes=100))
-    refusal = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=55), drug_class="corticosteroid",
-                           drug="methylprednisolone", dose="70 mg")
+    refusal = ward.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=55), drug_class="corticosteroid", drug="methylprednisolone", dose="70 mg")
     assert refusal.code == "premedication_window" and "within 30 min before the start" in refusal.message and "label" in refusal.message
 
 

@@ -54,8 +54,9 @@ def test_an_adults_two_full_corticosteroid_doses_are_refused_but_one_each_way_is
 def test_an_other_corticosteroid_in_the_table_is_counted_in_the_total():
     child = _child_ward(20, date(2019, 5, 1))
     child.record(EventType.PREMEDICATION, NINA, R, drug_class=STEROID, drug="methylprednisolone", dose="20 mg")
-    over = child.refused(EventType.PREMEDICATION, NINA, R + timedelta(minutes=10), drug_class=STEROID, drug="betamethasone",
-                         dose="3 mg", other=True, dose_checked=True)
+    over = child.refused(
+        EventType.PREMEDICATION, NINA, R + timedelta(minutes=10), drug_class=STEROID, drug="betamethasone", dose="3 mg", other=True, dose_checked=True
+    )
     assert over.code == "premedication_class_total_above_limit" and "betamethasone 3 mg = 20 mg prednisolone" in over.message
 
 

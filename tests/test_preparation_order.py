@@ -20,19 +20,46 @@ T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 # The calculation as 0.1 stored it (2e9e0b2, the first dose engine): no site rounding, no draw
 # syringe, no container, no age, no regimen or cap.
 V01_CALCULATION = {
-    "height_text": "170 cm", "weight_text": "70 kg", "height_cm": 170.0, "weight_kg": 70.0, "cycle": 1, "day": 1,
-    "response": None, "bsa_m2": 1.82, "bsa_m2_unrounded": 1.8181, "bsa_formula": "mosteller",
-    "bsa_formula_name": "Mosteller", "bsa_equation": "sqrt(height cm x weight kg / 3600)",
-    "standard_mg_per_m2": 0.8, "reduce_pct": 0.0, "dose_mg_per_m2": 0.8, "dose_mg": 1.46, "vials": 2, "vial_mg": 0.9,
-    "reconstitution_ml_per_vial": 4.0, "reconstituted_mg_per_ml": 0.25, "withdraw_ml": 5.84, "final_volume_ml": 50.0,
-    "nacl_ml": 44.16, "final_concentration_mg_per_ml": 0.0292, "concentration_min_mg_per_ml": 0.01,
-    "concentration_max_mg_per_ml": 0.1, "discarded_mg": 0.34, "hcpcs": "J9229", "billing_unit_mg": 0.1,
-    "billing_units_administered": 15, "billing_units_discarded": 3, "billing_modifier": "JW",
-    "vehicle": "0.9% Sodium Chloride", "warnings": [], "hard_stops": [], "pending_verification": [],
-    "monograph_id": "inotuzumab-ozogamicin", "monograph_revision": "2026-11-27",
+    "height_text": "170 cm",
+    "weight_text": "70 kg",
+    "height_cm": 170.0,
+    "weight_kg": 70.0,
+    "cycle": 1,
+    "day": 1,
+    "response": None,
+    "bsa_m2": 1.82,
+    "bsa_m2_unrounded": 1.8181,
+    "bsa_formula": "mosteller",
+    "bsa_formula_name": "Mosteller",
+    "bsa_equation": "sqrt(height cm x weight kg / 3600)",
+    "standard_mg_per_m2": 0.8,
+    "reduce_pct": 0.0,
+    "dose_mg_per_m2": 0.8,
+    "dose_mg": 1.46,
+    "vials": 2,
+    "vial_mg": 0.9,
+    "reconstitution_ml_per_vial": 4.0,
+    "reconstituted_mg_per_ml": 0.25,
+    "withdraw_ml": 5.84,
+    "final_volume_ml": 50.0,
+    "nacl_ml": 44.16,
+    "final_concentration_mg_per_ml": 0.0292,
+    "concentration_min_mg_per_ml": 0.01,
+    "concentration_max_mg_per_ml": 0.1,
+    "discarded_mg": 0.34,
+    "hcpcs": "J9229",
+    "billing_unit_mg": 0.1,
+    "billing_units_administered": 15,
+    "billing_units_discarded": 3,
+    "billing_modifier": "JW",
+    "vehicle": "0.9% Sodium Chloride",
+    "warnings": [],
+    "hard_stops": [],
+    "pending_verification": [],
+    "monograph_id": "inotuzumab-ozogamicin",
+    "monograph_revision": "2026-11-27",
 }
-V01_ORDER = {"height": "170 cm", "weight": "70 kg", "cycle": 1, "day": 1, "response": None, "formula": None,
-             "reduce_pct": 0.0, "calculation": V01_CALCULATION}
+V01_ORDER = {"height": "170 cm", "weight": "70 kg", "cycle": 1, "day": 1, "response": None, "formula": None, "reduce_pct": 0.0, "calculation": V01_CALCULATION}
 
 
 def test_an_order_stored_by_0_1_loads_with_the_defaults_of_the_keys_added_since():
@@ -48,7 +75,8 @@ def test_an_order_stored_by_0_1_loads_with_the_defaults_of_the_keys_added_since(
 
 def test_a_dead_key_is_dropped_and_a_missing_needed_one_named():
     assert PreparationOrder.from_dict({**V01_ORDER, "infusion_minutes": 300, "policy_decision": {}}).to_dict().keys() == (
-        PreparationOrder.from_dict(V01_ORDER).to_dict().keys())
+        PreparationOrder.from_dict(V01_ORDER).to_dict().keys()
+    )
     broken = {k: v for k, v in V01_CALCULATION.items() if k != "withdraw_ml"}
     with pytest.raises(ValueError, match="withdraw_ml"):
         PreparationOrder.from_dict({**V01_ORDER, "calculation": broken})
@@ -70,11 +98,14 @@ def test_the_repository_loads_an_order_stored_by_0_1(tmp_path):
     engine, _location, _result = open_database(tmp_path / "data")
     try:
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO preparations (id, patient_name, mrn, date_of_birth, order_json, created_at, created_by, "
-                "monograph_id, monograph_revision, active, event_count) VALUES "
-                "('BSP-OLD01', 'Old, Record', 'MRN-OLD', :dob, :order, :at, 'Tina', 'inotuzumab-ozogamicin', 'r0', 1, 0)"),
-                {"dob": date(1960, 1, 1), "order": json.dumps(V01_ORDER), "at": T0})
+            connection.execute(
+                text(
+                    "INSERT INTO preparations (id, patient_name, mrn, date_of_birth, order_json, created_at, created_by, "
+                    "monograph_id, monograph_revision, active, event_count) VALUES "
+                    "('BSP-OLD01', 'Old, Record', 'MRN-OLD', :dob, :order, :at, 'Tina', 'inotuzumab-ozogamicin', 'r0', 1, 0)"
+                ),
+                {"dob": date(1960, 1, 1), "order": json.dumps(V01_ORDER), "at": T0},
+            )
         prep = SqlRepository(engine).get_preparation("BSP-OLD01")
         assert prep is not None and prep.order.calculation.dose_mg == 1.46 and prep.order.dose.height == "170 cm"
         from infusion_app.domain.double_check import verification_mismatches
@@ -125,8 +156,18 @@ def test_the_coverage_decision_is_typed_and_round_trips():
 
 # -- the course check stored with the order (order.course) is typed too ------------------------
 V01_NO_COURSE = {"on_file": False, "flag": "no course on file"}  # before the labs flags were stored
-V02_COURSE = {"on_file": True, "mrn": "MRN-1", "cycle": 2, "day": 8, "response": "cr", "reduce_pct": 0.0, "mg_per_m2": 0.5,
-              "window": ["2026-12-01", "2026-12-03"], "declined_discontinuations": ["stop after cycle 3"], "flags": ["BSA re-check"]}
+V02_COURSE = {
+    "on_file": True,
+    "mrn": "MRN-1",
+    "cycle": 2,
+    "day": 8,
+    "response": "cr",
+    "reduce_pct": 0.0,
+    "mg_per_m2": 0.5,
+    "window": ["2026-12-01", "2026-12-03"],
+    "declined_discontinuations": ["stop after cycle 3"],
+    "flags": ["BSA re-check"],
+}
 
 
 def test_the_course_check_is_typed_and_old_stored_ones_load():
@@ -134,8 +175,7 @@ def test_the_course_check_is_typed_and_old_stored_ones_load():
 
     old = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V01_NO_COURSE})))
     assert isinstance(old.course, CourseCheck) and old.course.on_file is False and old.course.flag == "no course on file"
-    assert old.course.flags == () and old.course.sheet_flags() == [
-        "no course on file: cycle, day and response as entered, not checked against a course"]
+    assert old.course.flags == () and old.course.sheet_flags() == ["no course on file: cycle, day and response as entered, not checked against a course"]
     on_file = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V02_COURSE})))
     assert isinstance(on_file.course, CourseCheck) and (on_file.course.cycle, on_file.course.day) == (2, 8)
     assert on_file.course.window == ("2026-12-01", "2026-12-03")
@@ -145,10 +185,17 @@ def test_the_course_check_is_typed_and_old_stored_ones_load():
     assert PreparationOrder.from_dict(json.loads(json.dumps(on_file.to_dict()))) == on_file
 
 
-@pytest.mark.parametrize("broken", [
-    "no course", {"on_file": "no"}, {**V02_COURSE, "cycle": "two"}, {**V02_COURSE, "flags": "BSA"},
-    {**V02_COURSE, "window": ["2026-12-01"]}, {"on_file": False, "flag": 3},
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "no course",
+        {"on_file": "no"},
+        {**V02_COURSE, "cycle": "two"},
+        {**V02_COURSE, "flags": "BSA"},
+        {**V02_COURSE, "window": ["2026-12-01"]},
+        {"on_file": False, "flag": 3},
+    ],
+)
 def test_a_course_check_of_the_wrong_shape_is_refused_naming_it(broken):
     with pytest.raises(ValueError, match="course"):
         PreparationOrder.from_dict({**V01_ORDER, "course": broken})

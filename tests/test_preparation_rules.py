@@ -61,8 +61,11 @@ ORDER = _stored_order()
 # What the independent checker re-enters for ORDER (the blind double check).
 CHECKED = {
     "entered": {
-        "mrn": "MRN0001", "height": "170 cm", "weight": "70 kg",
-        "dose_mg": str(ORDER.calculation.dose_mg), "volume_ml": str(ORDER.calculation.withdraw_ml),
+        "mrn": "MRN0001",
+        "height": "170 cm",
+        "weight": "70 kg",
+        "dose_mg": str(ORDER.calculation.dose_mg),
+        "volume_ml": str(ORDER.calculation.withdraw_ml),
     }
 }
 
@@ -99,9 +102,7 @@ class Ward:
 
     def check(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
         event = self.event(kind, user, at, **details)
-        self.breaches = check_event(
-            self.prep, event, user, self.clock.now(), self.mono, POLICY, override, deviation_reason=self.deviation_reason
-        )
+        self.breaches = check_event(self.prep, event, user, self.clock.now(), self.mono, POLICY, override, deviation_reason=self.deviation_reason)
         return event
 
     def record(self, kind: EventType, user: User, at: datetime | None = None, override: Override | None = None, **details):
@@ -318,8 +319,9 @@ def test_nothing_in_the_chain_after_the_infusion_starts_but_its_end():
         (EventType.VERIFIED, PETRA),
         (EventType.INFUSION_STARTED, NINA),
     ]:
-        details = {EventType.PATIENT_CONFIRMED: CONFIRMED_DETAILS, EventType.DISCARDED: {"reason": "no longer needed"},
-                   EventType.VERIFIED: CHECKED}.get(kind, {})
+        details = {EventType.PATIENT_CONFIRMED: CONFIRMED_DETAILS, EventType.DISCARDED: {"reason": "no longer needed"}, EventType.VERIFIED: CHECKED}.get(
+            kind, {}
+        )
         assert ward.refused(kind, user, **details).code == "out_of_order", kind
 
 
@@ -401,9 +403,7 @@ def test_premedication_details_are_validated(details, field):
 def test_premedication_given_at_may_repeat_the_event_time_and_doses_are_amounts_of_drug():
     ward = Ward()
     at = R - timedelta(minutes=20)
-    ward.record(
-        EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="650 mg", given_at=at.isoformat()
-    )
+    ward.record(EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="650 mg", given_at=at.isoformat())
     # A volume says nothing about the amount given: 20.3 mL of which strength?
     error = ward.invalid(EventType.PREMEDICATION, NINA, at, drug_class="antipyretic", drug="acetaminophen", dose="20.3 mL")
     assert error.field == "dose" and "mg" in error.message
@@ -440,16 +440,14 @@ EXPECTED_ROLES = {
 
 def ward_ready_for(kind: EventType) -> Ward:
     ward = Ward()
-    if kind in (EventType.ORDER_VERIFIED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE,
-                EventType.DEVIATION):
+    if kind in (EventType.ORDER_VERIFIED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.DEVIATION):
         return ward
     if kind == EventType.RECONSTITUTED:
         ward.verify_order()
         return ward
     if kind == EventType.PREMEDICATION_CORRECTED:
         # Event 1, recorded by the nurse test_every_role_rule signs in as: only its recorder corrects it.
-        ward.record(EventType.PREMEDICATION, User(9, "new-nurse", Role.NURSE), drug_class="corticosteroid",
-                    drug="dexamethasone", dose="12 mg")
+        ward.record(EventType.PREMEDICATION, User(9, "new-nurse", Role.NURSE), drug_class="corticosteroid", drug="dexamethasone", dose="12 mg")
         return ward
     if kind in (EventType.RECONSTITUTED_TO_FRIDGE, EventType.DILUTED, EventType.DISCARDED, EventType.ALARM_ACKNOWLEDGED):
         ward.reconstitute()
@@ -579,8 +577,7 @@ def _site_policy_monograph(*overridable: str):
 
 def test_the_monograph_says_per_limit_whether_it_is_overridable_and_label_limits_never_are():
     assert all(not f.overridable for path, f in MONO.facts.items() if path.startswith("time_limits."))
-    deadlines = compute_deadlines(Ward().prep.events + [
-        Event(EventType.RECONSTITUTED, R, R, "tina", {})], MONO, R, POLICY.warning_lead_time)
+    deadlines = compute_deadlines(Ward().prep.events + [Event(EventType.RECONSTITUTED, R, R, "tina", {})], MONO, R, POLICY.warning_lead_time)
     assert deadlines and not any(d.overridable for d in deadlines)
 
 
@@ -660,8 +657,7 @@ def test_an_infusion_ended_after_end_by_is_a_fact_recorded_as_a_deviation():
     refusal = ward.refused(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2))
     assert refusal.code == "end_infusion_by_passed" and refusal.deviation_allowed and not refusal.overridable
     with pytest.raises(ValidationError):
-        ward.check(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2),
-                   override=make_override(PETRA, "pump paused for a reaction", refusal.code))
+        ward.check(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2), override=make_override(PETRA, "pump paused for a reaction", refusal.code))
     ward.deviation_reason = "ok"
     assert ward.invalid(EventType.INFUSION_ENDED, NINA, end_by + timedelta(minutes=2)).field == "deviation reason"
     ward.deviation_reason = "pump paused 40 min for a grade 2 reaction"
@@ -801,9 +797,7 @@ def test_instants_in_the_future_are_refused_beyond_the_tolerance():
     with pytest.raises(ValidationError) as excinfo:
         check_event(ward.prep, event, TINA, now, MONO, POLICY)
     assert excinfo.value.field == "at" and "future" in excinfo.value.message
-    premed = Event(
-        EventType.PREMEDICATION, now + timedelta(hours=1), now, "nina", {"drug_class": "antipyretic", "drug": "acetaminophen", "dose": "650 mg"}
-    )
+    premed = Event(EventType.PREMEDICATION, now + timedelta(hours=1), now, "nina", {"drug_class": "antipyretic", "drug": "acetaminophen", "dose": "650 mg"})
     with pytest.raises(ValidationError) as excinfo:
         check_event(ward.prep, premed, NINA, now, MONO, POLICY)
     assert excinfo.value.field == "given_at"
@@ -864,7 +858,10 @@ def test_allowed_events_follow_the_state():
     assert set(allowed) == {EventType.ORDER_VERIFIED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED}
     ward.verify_order()
     assert set(allowed_events(ward.prep, R, MONO, POLICY)) == {
-        EventType.RECONSTITUTED, EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.DISCARDED
+        EventType.RECONSTITUTED,
+        EventType.PREMEDICATION,
+        EventType.PATIENT_CONFIRMED,
+        EventType.DISCARDED,
     }
     ward.reconstitute()
     assert set(allowed_events(ward.prep, R + timedelta(minutes=1), MONO, POLICY)) == {
@@ -940,9 +937,14 @@ def run_attempts(attempts) -> tuple[Ward, set[str]]:
             if kind == EventType.INFUSION_STARTED:
                 # Premedication counts only within the site's window before the start: give it again.
                 soon = ward.clock.now() + timedelta(minutes=advance)
-                stale = [i for i, c in enumerate(CLASSES) if not any(
-                    e.details.get("drug_class") == c and soon - e.at < POLICY.premedication_window - timedelta(minutes=30)
-                    for e in ward.prep.events_of(EventType.PREMEDICATION))]
+                stale = [
+                    i
+                    for i, c in enumerate(CLASSES)
+                    if not any(
+                        e.details.get("drug_class") == c and soon - e.at < POLICY.premedication_window - timedelta(minutes=30)
+                        for e in ward.prep.events_of(EventType.PREMEDICATION)
+                    )
+                ]
                 if stale:
                     kind, pick, backdate = EventType.PREMEDICATION, stale[0], 0
                 elif ward.prep.last(EventType.PATIENT_CONFIRMED) is None:
@@ -955,7 +957,8 @@ def run_attempts(attempts) -> tuple[Ward, set[str]]:
             preparers = {e.user for e in ward.prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
             order_verifier = ward.prep.last(EventType.ORDER_VERIFIED)
             eligible = [
-                u for u in STAFF
+                u
+                for u in STAFF
                 if u.role in EXPECTED_ROLES[kind]
                 and not (kind == EventType.VERIFIED and u.name in preparers)
                 and not (kind == EventType.ORDER_VERIFIED and u.name == ward.prep.created_by)
@@ -991,8 +994,14 @@ def assert_safe(events: list[Event]) -> None:
     role_of = {u.name: u.role for u in STAFF}
     preparers = {e.user for e in events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
     chain_times = []
-    off_chain = (EventType.PREMEDICATION, EventType.PATIENT_CONFIRMED, EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED,
-                 EventType.DEVIATION, EventType.ORDER_VERIFIED)
+    off_chain = (
+        EventType.PREMEDICATION,
+        EventType.PATIENT_CONFIRMED,
+        EventType.OVERRIDE,
+        EventType.ALARM_ACKNOWLEDGED,
+        EventType.DEVIATION,
+        EventType.ORDER_VERIFIED,
+    )
     for index, event in enumerate(events):
         before = events[:index]
         overridden = set()
@@ -1076,6 +1085,7 @@ def test_seeded_random_walks_reach_every_step_and_stay_safe():
 
 # --- the independent double check and identity helpers ----------------------------------------
 
+
 def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden():
     from infusion_app.domain.dosing import DoseOrder, PreparationOrder, calculate_dose
 
@@ -1083,10 +1093,14 @@ def test_re_entered_values_must_match_for_verification_and_cannot_be_overridden(
     calc = typed.to_dict()
     ward = Ward(order=PreparationOrder(DoseOrder("170 cm", "70 kg", 1, 1), typed))
     ward.dilute()
-    right = {"mrn": ward.prep.patient.mrn.lower(), "height": "170", "weight": "154.32 lb",
-             "dose_mg": f"{calc['dose_mg']}0 mg", "volume_ml": str(calc["withdraw_ml"])}
-    for field, wrong_value in (("mrn", "MRN9999"), ("dose_mg", "9.99"), ("volume_ml", "1 mL"), ("height", "160 cm"),
-                               ("weight", "80 kg")):
+    right = {
+        "mrn": ward.prep.patient.mrn.lower(),
+        "height": "170",
+        "weight": "154.32 lb",
+        "dose_mg": f"{calc['dose_mg']}0 mg",
+        "volume_ml": str(calc["withdraw_ml"]),
+    }
+    for field, wrong_value in (("mrn", "MRN9999"), ("dose_mg", "9.99"), ("volume_ml", "1 mL"), ("height", "160 cm"), ("weight", "80 kg")):
         refusal = ward.refused(EventType.VERIFIED, PAUL, entered={**right, field: wrong_value})
         assert (refusal.code, refusal.overridable) == ("verification_mismatch", False)
         assert str(calc["dose_mg"]) not in refusal.message and ward.prep.patient.mrn not in refusal.message
@@ -1117,7 +1131,11 @@ def test_an_event_dated_long_before_the_preparation_was_entered_is_refused():
     error = ward.invalid(EventType.RECONSTITUTED, TINA, created - BACKDATE_LIMIT - timedelta(minutes=1))
     assert error.field == "at" and "before this preparation was entered" in error.message
     premed = ward.invalid(
-        EventType.PREMEDICATION, NINA, datetime(1900, 1, 1, tzinfo=timezone.utc), drug_class="antipyretic",
-        drug="acetaminophen", dose="650 mg",
+        EventType.PREMEDICATION,
+        NINA,
+        datetime(1900, 1, 1, tzinfo=timezone.utc),
+        drug_class="antipyretic",
+        drug="acetaminophen",
+        dose="650 mg",
     )
     assert premed.field == "given_at"

@@ -109,7 +109,16 @@ def count(cups, queue: str) -> int:
     return len(list(cups.outputs[queue].glob("*.pdf")))
 
 
-@pytest.mark.parametrize("stock, size", [("4x2in", (4 * inch, 2 * inch)), ("4x6in", (4 * inch, 6 * inch)), ("6x4in", (6 * inch, 4 * inch)), ("3x2in", (3 * inch, 2 * inch)), ("102x51mm", (102 * mm, 51 * mm))])
+@pytest.mark.parametrize(
+    "stock, size",
+    [
+        ("4x2in", (4 * inch, 2 * inch)),
+        ("4x6in", (4 * inch, 6 * inch)),
+        ("6x4in", (6 * inch, 4 * inch)),
+        ("3x2in", (3 * inch, 2 * inch)),
+        ("102x51mm", (102 * mm, 51 * mm)),
+    ],
+)
 def test_the_command_line_prints_the_label_at_its_size_unrotated_with_its_text(cups, stock, size, tmp_path):
     before = count(cups, LABEL_QUEUE)
     result = run_cli("print", "label", "--demo", "--queue", LABEL_QUEUE, "--label-size", stock, env={"CUPS_SERVER": str(cups.socket)})

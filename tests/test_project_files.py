@@ -29,11 +29,7 @@ def test_ci_runs_the_readme_test_command_word_for_word():
 
 def test_every_package_is_listed_in_pyproject():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(path.parent.relative_to(ROOT).parts)
-        for path in (ROOT / "infusion_app").rglob("__init__.py")
-        if "__pycache__" not in path.parts
-    }
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "infusion_app").rglob("__init__.py") if "__pycache__" not in path.parts}
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
 
 
@@ -54,7 +50,9 @@ def test_no_drug_number_in_the_domain_code():
             id(node.body[0].value)
             for node in ast.walk(tree)
             if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
         }
         for node in ast.walk(tree):
             if not isinstance(node, ast.Constant) or id(node) in docstrings:

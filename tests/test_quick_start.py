@@ -57,9 +57,39 @@ def test_version_builds_no_subcommand(tmp_path):
 
 # -- the stand-in for pint's quantity -----------------------------------------------------------
 
-UNITS = ["mg", "g", "mcg", "kg", "lb", "oz", "cm", "m", "inch", "foot", "mL", "L", "hour", "minute", "second", "day", "week",
-         "year", "percent", "", "mg/m**2", "mg/mL", "mL/hour", "mg/kg", "m**2", "1/mm**3", "degC", "kelvin", "centimeter", "milligram"]
-MAGNITUDES = st.one_of(st.integers(min_value=-10**6, max_value=10**6), st.floats(allow_nan=False, allow_infinity=False, width=64))
+UNITS = [
+    "mg",
+    "g",
+    "mcg",
+    "kg",
+    "lb",
+    "oz",
+    "cm",
+    "m",
+    "inch",
+    "foot",
+    "mL",
+    "L",
+    "hour",
+    "minute",
+    "second",
+    "day",
+    "week",
+    "year",
+    "percent",
+    "",
+    "mg/m**2",
+    "mg/mL",
+    "mL/hour",
+    "mg/kg",
+    "m**2",
+    "1/mm**3",
+    "degC",
+    "kelvin",
+    "centimeter",
+    "milligram",
+]
+MAGNITUDES = st.one_of(st.integers(min_value=-(10**6), max_value=10**6), st.floats(allow_nan=False, allow_infinity=False, width=64))
 
 
 def _fresh_known(monkeypatch, tmp_path, keep_file: bool) -> None:
@@ -100,13 +130,13 @@ def test_conversions_comparisons_and_sums_are_pints_to_the_last_bit(magnitude, o
 
     for _round in range(2):  # the first learns from pint, the second answers from what it learnt
         _same(_pint_answer(lambda: Quantity(magnitude, source).to(target)), _pint_answer(lambda: make(magnitude, source).to(target)))
-        _same(_pint_answer(lambda: Quantity(magnitude, source).to(target).to(source)),
-              _pint_answer(lambda: make(magnitude, source).to(target).to(source)))
+        _same(_pint_answer(lambda: Quantity(magnitude, source).to(target).to(source)), _pint_answer(lambda: make(magnitude, source).to(target).to(source)))
         for op in ("__lt__", "__le__", "__gt__", "__ge__"):
-            _same(_pint_answer(lambda: getattr(Quantity(magnitude, source), op)(Quantity(other, target))),
-                  _pint_answer(lambda: getattr(make(magnitude, source), op)(make(other, target))))
-        _same(_pint_answer(lambda: Quantity(magnitude, source) + Quantity(other, source)),
-              _pint_answer(lambda: make(magnitude, source) + make(other, source)))
+            _same(
+                _pint_answer(lambda: getattr(Quantity(magnitude, source), op)(Quantity(other, target))),
+                _pint_answer(lambda: getattr(make(magnitude, source), op)(make(other, target))),
+            )
+        _same(_pint_answer(lambda: Quantity(magnitude, source) + Quantity(other, source)), _pint_answer(lambda: make(magnitude, source) + make(other, source)))
         assert same_dimension(source, target) == (registry().parse_units(source).dimensionality == registry().parse_units(target).dimensionality)
         assert has_dimension(Quantity(magnitude, source), target) == same_dimension(source, target)
 

@@ -21,10 +21,7 @@ from infusion_app.reports.fonts import BOLD
 from infusion_app.reports.label import label_lines, line_extent
 
 NEW_YORK = ZoneInfo("America/New_York")
-LONG_NAME = (
-    "Anne-Éléonore-Françoise-Bénédicte-Maëlle-Séverine-Ægidia-Zoë-Øyvind-Ðorđe-Łucja-Şebnem-Żaneta-"
-    "Ångström-Dubois-Lefèvre-Großmann"
-)
+LONG_NAME = "Anne-Éléonore-Françoise-Bénédicte-Maëlle-Séverine-Ægidia-Zoë-Øyvind-Ðorđe-Łucja-Şebnem-Żaneta-Ångström-Dubois-Lefèvre-Großmann"
 UNBREAKABLE_NAME = "Wolfeschlegelsteinhausenbergerdorffwelchevoralternwarengewissenhaftschaferswessenschafewarenwohlgepflegeundsorgfaltigkeitbeschutzen"
 
 
@@ -35,8 +32,6 @@ def render(data, size=None) -> PdfReader:
     else:
         render_bag_label(data, out, size=size)
     return PdfReader(io.BytesIO(out.getvalue()))
-
-
 
 
 def with_name(data, name):
@@ -187,7 +182,10 @@ def test_before_dilution_the_label_leaves_lines_to_write_on():
     assert "INFUSION MUST END BY __________________________ (starts at reconstitution)" in text
 
 
-@pytest.mark.parametrize("text, expected", [("102x51mm", (102 * mm, 51 * mm)), ("4x2in", (4 * inch, 2 * inch)), (" 100 × 50 MM ", (100 * mm, 50 * mm)), ("4.0x6in", (4 * inch, 6 * inch))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("102x51mm", (102 * mm, 51 * mm)), ("4x2in", (4 * inch, 2 * inch)), (" 100 × 50 MM ", (100 * mm, 50 * mm)), ("4.0x6in", (4 * inch, 6 * inch))],
+)
 def test_label_sizes_parse(text, expected):
     assert parse_label_size(text) == pytest.approx(expected)
 
@@ -236,10 +234,13 @@ def test_a_refrigerated_bag_label_says_when_it_must_leave_the_refrigerator(demo)
     monograph = load_monograph("inotuzumab-ozogamicin")
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
     prep = demo_preparation(BESPONSA)
-    prep = dataclasses.replace(prep, events=[
-        Event(EventType.RECONSTITUTED, t0, t0, "Tess"),
-        Event(EventType.DILUTED, t0 + timedelta(minutes=30), t0 + timedelta(minutes=30), "Tess", {"storage": "fridge"}),
-    ])
+    prep = dataclasses.replace(
+        prep,
+        events=[
+            Event(EventType.RECONSTITUTED, t0, t0, "Tess"),
+            Event(EventType.DILUTED, t0 + timedelta(minutes=30), t0 + timedelta(minutes=30), "Tess", {"storage": "fridge"}),
+        ],
+    )
     deadlines = compute_deadlines(prep.events, monograph, t0 + timedelta(hours=1), timedelta(minutes=15))
     data = SheetData.from_preparation(prep, monograph, deadlines, printed_at=t0 + timedelta(hours=1), program_version="x", tz=NEW_YORK)
     [fridge] = [d for d in deadlines if d.key == "bag_from_fridge_by"]

@@ -44,8 +44,7 @@ def test_order_rows_carry_units_formula_and_the_dose_worked_by_hand(monograph):
     assert row(data.order, "BSA").startswith("1.74 m² (Mosteller)")
     assert row(data.order, "Dose per m²") == "0.8 mg/m²"
     # 1.39 mg = 5.56 mL, read on the 10 mL syringe's 0.2 mL marks as 5.6 mL = 1.4 mg: both shown
-    assert row(data.order, "Dose") == ("0.8 mg/m² × 1.74 m² = 1.39 mg; drawn 5.6 mL on the 10 mL syringe "
-                                       "(0.2 mL marks) = 1.4 mg, the dose given")
+    assert row(data.order, "Dose") == ("0.8 mg/m² × 1.74 m² = 1.39 mg; drawn 5.6 mL on the 10 mL syringe (0.2 mL marks) = 1.4 mg, the dose given")
     assert data.dose == "1.4 mg"
     assert data.final_concentration == "0.028 mg/mL"
     assert data.vehicle_line == "in 0.9% Sodium Chloride, total 50 mL"
@@ -114,16 +113,12 @@ def test_overrides_and_discard_are_printed_with_who_when_and_why(monograph):
         Event(EventType.OVERRIDE, at, at, "Priya Raman", {"hard_stop": "start infusion after start-by", "reason": "pump failure; new bag not possible"})
     )
     data = build(prep, monograph)
-    assert data.overrides == [
-        "Override by Priya Raman, 2026-03-10 10:00 EDT: start infusion after start-by. Reason: pump failure; new bag not possible"
-    ]
+    assert data.overrides == ["Override by Priya Raman, 2026-03-10 10:00 EDT: start infusion after start-by. Reason: pump failure; new bag not possible"]
 
 
 def test_refrigerated_bag_says_refrigerate_and_warm_up(monograph):
     prep = demo_preparation(monograph)
-    prep.events = [
-        dataclasses.replace(e, details={"storage": "fridge"}) if e.type == EventType.DILUTED else e for e in prep.events
-    ]
+    prep.events = [dataclasses.replace(e, details={"storage": "fridge"}) if e.type == EventType.DILUTED else e for e in prep.events]
     data = build(prep, monograph)
     assert data.storage[:2] == ["Protect from light", "Do not shake"]
     assert data.storage[2].startswith("Refrigerate; allow 1 hour to reach room temperature")

@@ -19,10 +19,7 @@ from infusion_app.reports import render_prep_sheet
 from infusion_app.reports.demo import RECONSTITUTED_AT, demo_preparation, demo_sheet_data
 
 NEW_YORK = ZoneInfo("America/New_York")
-LONG_NAME = (
-    "Anne-Éléonore-Françoise-Bénédicte-Maëlle-Séverine-Ægidia-Zoë-Øyvind-Ðorđe-Łucja-Şebnem-Żaneta-"
-    "Ångström-Dubois-Lefèvre-Großmann"
-)
+LONG_NAME = "Anne-Éléonore-Françoise-Bénédicte-Maëlle-Séverine-Ægidia-Zoë-Øyvind-Ðorđe-Łucja-Şebnem-Żaneta-Ångström-Dubois-Lefèvre-Großmann"
 
 
 def render(data, paper="letter") -> PdfReader:
@@ -33,8 +30,6 @@ def render(data, paper="letter") -> PdfReader:
 
 def all_text(reader: PdfReader) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
-
-
 
 
 def assert_inside(reader: PdfReader):
@@ -196,8 +191,12 @@ def test_a_note_longer_than_a_page_continues_on_the_next_pages(demo):
 def test_the_labels_other_warnings_are_on_the_sheet_with_their_source(demo):
     text = flat(all_text(render(demo)))
     assert "Warnings and precautions" in text
-    for warning in ("Myelosuppression", "Infusion-related reactions", "QT interval prolongation",
-                    "Embryo-fetal toxicity: females use contraception for at least 8 months after the last dose"):
+    for warning in (
+        "Myelosuppression",
+        "Infusion-related reactions",
+        "QT interval prolongation",
+        "Embryo-fetal toxicity: females use contraception for at least 8 months after the last dose",
+    ):
         assert flat(warning) in text
     assert flat("Source: BESPONSA US prescribing information") in text and flat("5 Warnings and precautions") in text
     assert text.index("WARNING (boxed warning)") < text.index("Warnings and precautions")

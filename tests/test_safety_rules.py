@@ -23,14 +23,17 @@ def _premed(ward: Ward, drug_class: str, drug: str, dose: str, at=None):
     return ward.refused(EventType.PREMEDICATION, NINA, at, drug_class=drug_class, drug=drug, dose=dose)
 
 
-@pytest.mark.parametrize("drug_class, drug, dose, code", [
-    ("antipyretic", "water", "1 mg", "premedication_drug_not_in_class"),
-    ("corticosteroid", "diphenhydramine", "25 mg", "premedication_drug_not_in_class"),  # an antihistamine
-    ("antipyretic", "acetaminophen", "5000 mg", "premedication_dose_implausible"),
-    ("antipyretic", "acetaminophen", "5 g", "premedication_dose_implausible"),
-    ("antihistamine", "diphenhydramine", "500 mg", "premedication_dose_implausible"),
-    ("corticosteroid", "methylprednisolone", "1 mg", "premedication_dose_implausible"),
-])
+@pytest.mark.parametrize(
+    "drug_class, drug, dose, code",
+    [
+        ("antipyretic", "water", "1 mg", "premedication_drug_not_in_class"),
+        ("corticosteroid", "diphenhydramine", "25 mg", "premedication_drug_not_in_class"),  # an antihistamine
+        ("antipyretic", "acetaminophen", "5000 mg", "premedication_dose_implausible"),
+        ("antipyretic", "acetaminophen", "5 g", "premedication_dose_implausible"),
+        ("antihistamine", "diphenhydramine", "500 mg", "premedication_dose_implausible"),
+        ("corticosteroid", "methylprednisolone", "1 mg", "premedication_dose_implausible"),
+    ],
+)
 def test_the_drug_belongs_to_its_class_and_the_dose_is_plausible(drug_class, drug, dose, code):
     refusal = _premed(Ward(), drug_class, drug, dose)
     assert refusal.code == code and not refusal.overridable
@@ -42,11 +45,16 @@ def test_water_by_volume_is_not_a_premedication():
     assert error.field == "dose"
 
 
-@pytest.mark.parametrize("drug_class, drug, dose", [
-    ("antipyretic", "Acetaminophen", "650 mg"), ("antipyretic", "paracetamol", "1 g"),
-    ("antihistamine", "diphenhydramine", "50 mg"), ("corticosteroid", "hydrocortisone", "100 mg"),
-    ("corticosteroid", "methylprednisolone", "50 mg"),
-])
+@pytest.mark.parametrize(
+    "drug_class, drug, dose",
+    [
+        ("antipyretic", "Acetaminophen", "650 mg"),
+        ("antipyretic", "paracetamol", "1 g"),
+        ("antihistamine", "diphenhydramine", "50 mg"),
+        ("corticosteroid", "hydrocortisone", "100 mg"),
+        ("corticosteroid", "methylprednisolone", "50 mg"),
+    ],
+)
 def test_usual_premedications_are_accepted(drug_class, drug, dose):
     ward = Ward()
     ward.record(EventType.PREMEDICATION, NINA, drug_class=drug_class, drug=drug, dose=dose)

@@ -96,8 +96,7 @@ weights = st.integers(min_value=25, max_value=2200).map(lambda tenths: tenths / 
 
 
 @settings(max_examples=200, deadline=None)
-@given(height=heights, weight=weights, day=st.sampled_from([1, 8, 15]), reduce=st.sampled_from([0, 25]),
-       cycle=st.sampled_from([1, 2]))
+@given(height=heights, weight=weights, day=st.sampled_from([1, 8, 15]), reduce=st.sampled_from([0, 25]), cycle=st.sampled_from([1, 2]))
 def test_every_besponsa_volume_shown_is_on_a_mark_and_inside_the_window(height, weight, day, reduce, cycle):
     order = DoseOrder(f"{height} cm", f"{weight} kg", cycle, day, "cr" if cycle > 1 else None, None, reduce if cycle > 1 else 0)
     check_measured(calculate_dose(order, BESPONSA))

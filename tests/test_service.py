@@ -126,7 +126,10 @@ def test_user_names_are_unique_regardless_of_case(service, people):
     assert refused.value.field == "name"
 
 
-@pytest.mark.parametrize("name, role, pin, field", [("", "nurse", "123412", "name"), ("Al", "doctor", "123412", "role"), ("Al", "nurse", "12", "pin"), ("A\x00l", "nurse", "123412", "name")])
+@pytest.mark.parametrize(
+    "name, role, pin, field",
+    [("", "nurse", "123412", "name"), ("Al", "doctor", "123412", "role"), ("Al", "nurse", "12", "pin"), ("A\x00l", "nurse", "123412", "name")],
+)
 def test_bad_user_input_names_the_field(service, name, role, pin, field):
     with pytest.raises(ValidationError) as refused:
         service.add_user(name, role, pin)
@@ -182,13 +185,16 @@ def test_a_nurse_does_not_start_a_preparation(service, people):
         service.create_preparation(PATIENT, ORDER, people["nurse"])
 
 
-@pytest.mark.parametrize("patient, field", [
-    (Patient("", "M1", date(1970, 1, 1)), "patient name"),
-    (Patient("Doe", "", date(1970, 1, 1)), "mrn"),
-    (Patient("Doe", "M 1", date(1970, 1, 1)), "mrn"),
-    (Patient("Doe", "M1", date(2026, 3, 11)), "dob"),
-    (Patient("Doe", "M1", date(1850, 1, 1)), "dob"),
-])
+@pytest.mark.parametrize(
+    "patient, field",
+    [
+        (Patient("", "M1", date(1970, 1, 1)), "patient name"),
+        (Patient("Doe", "", date(1970, 1, 1)), "mrn"),
+        (Patient("Doe", "M 1", date(1970, 1, 1)), "mrn"),
+        (Patient("Doe", "M1", date(2026, 3, 11)), "dob"),
+        (Patient("Doe", "M1", date(1850, 1, 1)), "dob"),
+    ],
+)
 def test_bad_patient_data_is_refused_with_its_field(service, people, patient, field):
     with pytest.raises(ValidationError) as refused:
         service.create_preparation(patient, ORDER, people["tech"])
@@ -231,9 +237,7 @@ def test_the_whole_bench_and_chair_flow_reaches_done(service, people, clock):
     assert status.current_step == "premedicate"
     for drug_class, drug, dose in PREMEDS:
         service.record_event(status.id, E.PREMEDICATION, people["nurse"], details={"drug_class": drug_class, "drug": drug, "dose": dose})
-    service.record_event(
-        status.id, E.PATIENT_CONFIRMED, people["nurse"], details={"name": PATIENT.name, "mrn": PATIENT.mrn}
-    )
+    service.record_event(status.id, E.PATIENT_CONFIRMED, people["nurse"], details={"name": PATIENT.name, "mrn": PATIENT.mrn})
     clock.advance(minutes=5)
     assert service.record_event(status.id, E.INFUSION_STARTED, people["nurse"]).current_step == "infusing"
     clock.advance(hours=1)
@@ -500,7 +504,14 @@ def test_status_to_dict_is_the_show_payload(service, people, clock):
     payload = service.status(status.id).to_dict()
     for key in ("id", "patient", "order", "calculation", "vials", "events", "deadlines", "current_step", "allowed_events", "hard_stops", "active"):
         assert key in payload
-    assert payload["events"][1] == {"type": "reconstituted", "at": "2026-03-10T08:00:00+00:00", "recorded_at": "2026-03-10T08:00:00+00:00", "user": "Tina Tech", "details": {}, "seq": 2}
+    assert payload["events"][1] == {
+        "type": "reconstituted",
+        "at": "2026-03-10T08:00:00+00:00",
+        "recorded_at": "2026-03-10T08:00:00+00:00",
+        "user": "Tina Tech",
+        "details": {},
+        "seq": 2,
+    }
     assert {d["key"] for d in payload["deadlines"]} >= {"dilute_by", "start_infusion_by", "end_infusion_by"}
     assert "diluted" in payload["allowed_events"]
     import json
@@ -627,8 +638,10 @@ def test_a_new_preparation_refuses_a_vial_of_another_product(service, people):
     other = parse_gs1(OTHER_PRODUCT_CODE, BESPONSA).to_vial_record()
     with pytest.raises(StepRefused):
         service.create_preparation(
-            Patient("Doe, Jane", "MRN1", date(1970, 5, 17)), DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
-            people["tech"], vials=[other],
+            Patient("Doe, Jane", "MRN1", date(1970, 5, 17)),
+            DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
+            people["tech"],
+            vials=[other],
         )
 
 
@@ -663,6 +676,7 @@ def test_a_known_mrn_with_another_date_of_birth_needs_an_audited_pharmacist_corr
 
 # --- near misses (issue 12 item 13): audited when they happen, though nothing else is stored ------
 
+
 def _near_misses(service):
     import json
 
@@ -693,7 +707,10 @@ def test_a_refused_double_check_a_failed_identification_and_a_wrong_vial_are_aud
     assert stranger.value.code == "patient_mismatch"
     missed = _near_misses(service)
     assert [(after["step"], after["code"]) for _, after in missed] == [
-        ("vial", "vial_wrong_product"), ("verified", "verification_mismatch"), ("patient-confirmed", "patient_mismatch")]
+        ("vial", "vial_wrong_product"),
+        ("verified", "verification_mismatch"),
+        ("patient-confirmed", "patient_mismatch"),
+    ]
     assert [entry.actor for entry, _ in missed] == ["Tina Tech", "Paul Pharm", "Nora Nurse"]
     assert all(entry.subject == prep.id and after["message"] for entry, after in missed)
     assert service.verify_audit().intact
@@ -825,8 +842,7 @@ def test_a_bag_made_before_its_vials_expired_is_not_checked_labelled_or_given_af
     clock.advance(minutes=10)
     service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"})
     clock.set(midnight + timedelta(minutes=1))
-    for step, user, details in ((E.VERIFIED, people["pharm"], checked(service, prep_id)),
-                                (E.BAG_TO_FRIDGE, people["tech"], None)):
+    for step, user, details in ((E.VERIFIED, people["pharm"], checked(service, prep_id)), (E.BAG_TO_FRIDGE, people["tech"], None)):
         with pytest.raises(StepRefused) as refused:
             service.record_event(prep_id, step, user, details=details)
         assert refused.value.code == "vial-expired", step

@@ -42,7 +42,7 @@ def test_every_single_character_typo_is_refused():
             for wrong in ALPHABET:
                 if wrong == prep_id[position]:
                     continue
-                typo = prep_id[:position] + wrong + prep_id[position + 1:]
+                typo = prep_id[:position] + wrong + prep_id[position + 1 :]
                 with pytest.raises(ValidationError) as refused:
                     normalize_preparation_id(typo)
                 assert refused.value.field == "preparation id"
@@ -56,18 +56,21 @@ def test_swapped_neighbours_are_refused_except_2_and_z():
             a, b = body[position], body[position + 1]
             if a == b or {a, b} == {"2", "Z"}:
                 continue
-            swapped = "BSP-" + body[:position] + b + a + body[position + 2:]
+            swapped = "BSP-" + body[:position] + b + a + body[position + 2 :]
             with pytest.raises(ValidationError):
                 normalize_preparation_id(swapped)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("", "not a preparation id"),
-    ("BSP-7K3Q", "not a preparation id"),
-    ("XYZ-7K3QX", "not a preparation id"),
-    ("BSP-0K3QX", "never contain 0, O, 1 or I"),
-    ("BSP-IK3QX", "never contain 0, O, 1 or I"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "not a preparation id"),
+        ("BSP-7K3Q", "not a preparation id"),
+        ("XYZ-7K3QX", "not a preparation id"),
+        ("BSP-0K3QX", "never contain 0, O, 1 or I"),
+        ("BSP-IK3QX", "never contain 0, O, 1 or I"),
+    ],
+)
 def test_malformed_ids_say_why(text, words):
     with pytest.raises(ValidationError) as refused:
         normalize_preparation_id(text)
@@ -103,8 +106,9 @@ def test_the_service_reads_a_short_id_by_the_stored_record(tmp_path):
     try:
         pat = service.add_user("Pat Pharm", Role.PHARMACIST, "246824")
         tech = service.add_user("Tom Tech", Role.TECHNICIAN, "975397", actor=pat)
-        mylotarg = service.create_preparation(Patient("Doe, Jane", "MRN1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1),
-                                              tech, monograph=MYLOTARG.with_regimen("fractionated"))
+        mylotarg = service.create_preparation(
+            Patient("Doe, Jane", "MRN1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=MYLOTARG.with_regimen("fractionated")
+        )
         short = mylotarg.id.split("-")[1]
         # a MYLOTARG bag's short id was read as BESPONSA's ("no preparation BSP-... is stored")
         assert service.status(short.lower()).id == mylotarg.id and service.get(short).monograph_id == MYLOTARG.id

@@ -28,8 +28,7 @@ def test_each_class_is_due_by_the_labels_timing_else_the_sites_window():
         "Antihistamine": "within 1 hour before the start (label)",
         "Corticosteroid": "within 30 minutes before the start (label)",
     }
-    assert set(_due(demo_sheet_data(program_version="9.9.9", monograph=BESPONSA)).values()) == {
-        "within 2 hours before the start (site policy)"}
+    assert set(_due(demo_sheet_data(program_version="9.9.9", monograph=BESPONSA)).values()) == {"within 2 hours before the start (site policy)"}
 
 
 def test_the_sites_own_window_is_the_one_printed():

@@ -63,8 +63,14 @@ class Stations:
     def start(self, station: str, *action: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "INFUSION_PREP_TESTING"}
         env["PYTHONPATH"] = os.pathsep.join([str(WORKER.parents[1]), env.get("PYTHONPATH", "")])
-        process = subprocess.Popen([sys.executable, str(WORKER), str(self.data_dir), self.database, station, *action],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        process = subprocess.Popen(
+            [sys.executable, str(WORKER), str(self.data_dir), self.database, station, *action],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.processes.append(process)
 
     def go(self) -> list[dict]:
@@ -209,7 +215,11 @@ def test_a_course_saved_by_another_station_meanwhile_is_refused_naming_who_and_w
 
     with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="ward") as service:
         courses = SqlCourseRepository(service.engine)
-        courses.add_course(Course(mrn="MRN-1001", monograph_id="inotuzumab-ozogamicin", hsct_planned=False), "Paul Pharm", AuditDraft(T0, "Paul Pharm", "course.created", "MRN-1001"))
+        courses.add_course(
+            Course(mrn="MRN-1001", monograph_id="inotuzumab-ozogamicin", hsct_planned=False),
+            "Paul Pharm",
+            AuditDraft(T0, "Paul Pharm", "course.created", "MRN-1001"),
+        )
         mine, theirs = courses.get_course("MRN-1001"), courses.get_course("MRN-1001")
         theirs.hsct_planned = True  # another station
         courses.save_course(theirs, [AuditDraft(T0 + timedelta(minutes=5), "Olga Order", "course.changed", "MRN-1001")])
@@ -313,10 +323,12 @@ def test_every_event_and_audit_entry_records_its_station(tmp_path, database, mon
         from infusion_app.storage.audit import entry_hash
 
         key = other.repository.seal.key
-        assert entry.hash == entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject,
-                                        entry.before, entry.after, key, "bench-2")
-        assert entry.hash != entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject,
-                                        entry.before, entry.after, key, "bench-1")
+        assert entry.hash == entry_hash(
+            entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key, "bench-2"
+        )
+        assert entry.hash != entry_hash(
+            entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key, "bench-1"
+        )
 
 
 # -- explicit migrations ------------------------------------------------------------------------
@@ -599,6 +611,7 @@ def test_a_station_whose_clock_is_stepped_ahead_never_freezes_anothers_countdown
 
     opened = []
     try:
+
         def station(name, wall, monotonic=None):
             engine, location, migration = open_database(tmp_path, postgres_url, station=name)
             clock = ServerClock(engine, wall=wall, **({"monotonic": monotonic} if monotonic else {}))

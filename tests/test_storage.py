@@ -77,10 +77,12 @@ def test_foreign_keys_are_enforced(opened):
         repository.add_vial("BSP-NOPE2", VialRecord("L1", date(2030, 1, 1)), draft())
     with pytest.raises(Exception):
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO events (preparation_id, seq, type, at, recorded_at, user_name, details_json) "
-                "VALUES ('BSP-NOPE2', 1, 'reconstituted', 'x', 'x', 'u', '{}')"
-            ))
+            connection.execute(
+                text(
+                    "INSERT INTO events (preparation_id, seq, type, at, recorded_at, user_name, details_json) "
+                    "VALUES ('BSP-NOPE2', 1, 'reconstituted', 'x', 'x', 'u', '{}')"
+                )
+            )
 
 
 def test_tests_never_fall_back_to_the_real_user_data_folder(monkeypatch):
@@ -156,7 +158,9 @@ def test_a_preparation_round_trips_with_vials_events_and_utc_instants(repository
     stored = repository.append_events(
         "BSP-ABCD7",
         [Event(EventType.RECONSTITUTED, datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=plus_one), T0, "Tina", {"note": "ok"})],
-        expected_count=0, active=True, audit=[draft()],
+        expected_count=0,
+        active=True,
+        audit=[draft()],
     )
     assert stored[0].id is not None
     prep = repository.get_preparation("BSP-ABCD7")

@@ -28,16 +28,31 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-             "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=folder)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=folder)
     return folder / f"{name}.crt", folder / f"{name}.key"
 
 
 def make_server_cert(folder: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
     (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="ascii")
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr", cwd=folder)
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial", "-days", "2",
-             "-extfile", "san.ext", "-out", "server.crt", cwd=folder)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+        cwd=folder,
+    )
     return folder / "server.crt", folder / "server.key"
 
 
@@ -65,8 +80,7 @@ def tls_server(tmp_path):
     key.chmod(0o600)
     port = _free_port()
     try:
-        admin = cluster.start(f"-c listen_addresses=localhost -c port={port} -c ssl=on "
-                              f"-c ssl_cert_file={cert} -c ssl_key_file={key}")
+        admin = cluster.start(f"-c listen_addresses=localhost -c port={port} -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}")
     except NoPostgres as exc:
         cluster.stop()
         pytest.fail(f"PostgreSQL tests cannot run: {exc}", pytrace=False)
@@ -90,8 +104,10 @@ def tls_server(tmp_path):
 
 def site_file(tmp_path: Path, port: int, root_cert: Path) -> Path:
     site = tmp_path / "site.toml"
-    site.write_text(f'database = "postgresql+psycopg://infusion_app@localhost:{port}/infusion?sslmode=verify-full&sslrootcert={root_cert}"\n'
-                    'station = "bench-tls"\n', encoding="utf-8")
+    site.write_text(
+        f'database = "postgresql+psycopg://infusion_app@localhost:{port}/infusion?sslmode=verify-full&sslrootcert={root_cert}"\nstation = "bench-tls"\n',
+        encoding="utf-8",
+    )
     return site
 
 

@@ -117,8 +117,12 @@ BROKEN_PIPE = 141
 
 def _global_storage_options(args: argparse.Namespace) -> None:
     """--data-dir/--database given before the subcommand: used by it, or refused, never ignored."""
-    for flag, global_dest, dest in (("--data-dir", "gui_data_dir", "data_dir"), ("--database", "gui_database", "database"),
-                                    ("--data-dir", "group_data_dir", "data_dir"), ("--database", "group_database", "database")):
+    for flag, global_dest, dest in (
+        ("--data-dir", "gui_data_dir", "data_dir"),
+        ("--database", "gui_database", "database"),
+        ("--data-dir", "group_data_dir", "data_dir"),
+        ("--database", "group_database", "database"),
+    ):
         value = getattr(args, global_dest, None)
         if value is None:
             continue
@@ -205,8 +209,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         # surrogates; stored, they would fail deep in the database as a traceback (or as a
         # "malformed stored value"), so every option is refused here, before anything runs.
         command = getattr(args, "command", None)
-        _say(f"infusion-prep{' ' + command if command else ''}: invalid {not_text}: holds bytes that are not UTF-8 text; "
-             "retype it in a UTF-8 terminal")
+        _say(f"infusion-prep{' ' + command if command else ''}: invalid {not_text}: holds bytes that are not UTF-8 text; retype it in a UTF-8 terminal")
         return Exit.INVALID
     if args.version:
         print(version_text())
@@ -214,8 +217,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     password_in = _password_on_command_line(args)
     if password_in is not None:
         command = getattr(args, "command", None)
-        _say(f"infusion-prep{' ' + command if command else ''}: invalid --database: it holds a password, which every account on this "
-             "machine can read from the command line; leave it out of the URL and put it in ~/.pgpass or the file PGPASSFILE names")
+        _say(
+            f"infusion-prep{' ' + command if command else ''}: invalid --database: it holds a password, which every account on this "
+            "machine can read from the command line; leave it out of the URL and put it in ~/.pgpass or the file PGPASSFILE names"
+        )
         return Exit.INVALID
     if not getattr(args, "command", None):
         return run_gui(argv, data_dir=args.gui_data_dir, database=args.gui_database)

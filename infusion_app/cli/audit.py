@@ -9,8 +9,9 @@ from .service_access import add_pin_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("audit", help="verify or export the audit log",
-                                   description="The audit log: every step and change, each entry chained to the one before by a hash.")
+    parser = subparsers.add_parser(
+        "audit", help="verify or export the audit log", description="The audit log: every step and change, each entry chained to the one before by a hash."
+    )
     commands = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     verify = commands.add_parser("verify", help="exit 0 when the chain is intact, 1 with the first broken entry")
@@ -22,8 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     anchor.add_argument("--json", action="store_true", help="print one JSON object")
     anchor.add_argument("--out", metavar="FILE", help="also write it to FILE (e.g. to keep on another machine)")
     anchor.add_argument("--force", action="store_true", help="replace the --out file when it already exists")
-    anchor.add_argument("--acknowledge-restore", action="store_true",
-                        help="the database was put back from a backup: record the gap and anchor from the copy (pharmacist, --reason)")
+    anchor.add_argument(
+        "--acknowledge-restore",
+        action="store_true",
+        help="the database was put back from a backup: record the gap and anchor from the copy (pharmacist, --reason)",
+    )
     anchor.add_argument("--reason", metavar="TEXT", help="--acknowledge-restore: why (e.g. which backup, which failure)")
     anchor.add_argument("--user", metavar="PHARMACIST", help="--acknowledge-restore: the pharmacist acknowledging it (asks for their PIN)")
     add_pin_options(anchor)
@@ -48,15 +52,27 @@ def run_verify(args: argparse.Namespace) -> int:
         seal = seal_of(service.engine) if service.engine is not None else None
     key_id = seal.key_id if seal is not None else None
     if args.json:
-        emit_json({"intact": check.intact, "entries": check.entries, "first_broken": check.first_broken, "reason": check.reason,
-                   "restores": restores, "key_id": key_id})
+        emit_json(
+            {
+                "intact": check.intact,
+                "entries": check.entries,
+                "first_broken": check.first_broken,
+                "reason": check.reason,
+                "restores": restores,
+                "key_id": key_id,
+            }
+        )
     elif check.intact:
         # The key id: the same at every station holding the site's key (IT compares ids, not keys).
         print(f"audit log intact: {check.entries} entries" + (f" (audit key id {key_id})" if key_id else ""))
         for restore in restores:
-            print(one_line(f"  restored from a backup, acknowledged by {restore.get('by')} at {restore.get('at')}: "
-                           f"entries {restore.get('to_count', 0) + 1} to {restore.get('from_count')} (anchored {restore.get('from_at')}) "
-                           f"are not in this database; reason: {restore.get('reason')}"))
+            print(
+                one_line(
+                    f"  restored from a backup, acknowledged by {restore.get('by')} at {restore.get('at')}: "
+                    f"entries {restore.get('to_count', 0) + 1} to {restore.get('from_count')} (anchored {restore.get('from_at')}) "
+                    f"are not in this database; reason: {restore.get('reason')}"
+                )
+            )
     elif (check.reason or "").startswith(WRONG_KEY):
         print(one_line(f"audit log NOT CHECKED at this station: {check.reason}"))
     else:
@@ -118,7 +134,7 @@ def _acknowledge_restore(args: argparse.Namespace) -> int:
     if args.user is None:
         raise ValidationError("--user", "acknowledging a restore needs the pharmacist: --user NAME (and their PIN)")
     if args.reason is None or not args.reason.strip():
-        raise ValidationError("--reason", "say why, e.g. --reason \"disk failure; restored the 02:00 backup\"")
+        raise ValidationError("--reason", 'say why, e.g. --reason "disk failure; restored the 02:00 backup"')
     if args.out is not None or args.force:
         raise ValidationError("--out", "does not apply with --acknowledge-restore (run 'audit anchor --out FILE' afterwards)")
     with open_service_for(args) as service:
@@ -131,9 +147,13 @@ def _acknowledge_restore(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"restore": restore, "entries": anchored[0] if anchored else None, "head": anchored[1] if anchored else None})
     else:
-        print(one_line(f"restore acknowledged by {restore['by']}: the log went back from {restore['from_count']} to "
-                       f"{restore['to_count']} entries ({restore['lost_entries']} anchored entries are not in this database); "
-                       f"recorded in the audit log and the anchor log"))
+        print(
+            one_line(
+                f"restore acknowledged by {restore['by']}: the log went back from {restore['from_count']} to "
+                f"{restore['to_count']} entries ({restore['lost_entries']} anchored entries are not in this database); "
+                f"recorded in the audit log and the anchor log"
+            )
+        )
         if anchored:
             print(f"audit anchor: {anchored[0]} entries, head {anchored[1]}")
     return Exit.OK

@@ -12,8 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "calc",
         help="calculate BSA, dose, vials, volumes and billing for one dose",
-        description="Calculate BSA, the dose for a cycle and day, vials, volumes, concentration and billing "
-        "for one drug (--drug; see infusion-prep drugs).",
+        description="Calculate BSA, the dose for a cycle and day, vials, volumes, concentration and billing for one drug (--drug; see infusion-prep drugs).",
     )
     add_drug_options(parser)
     parser.add_argument("--height", required=True, help='height with its unit: "170 cm", "1.7 m", "5 ft 7 in"')
@@ -22,8 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--day", required=True, help="dose day (each drug's or regimen's dose days are in its monograph: infusion-prep drugs)")
     parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (from its later cycles)")
     parser.add_argument("--formula", choices=list(FORMULAS), default=None, help="BSA formula (default mosteller)")
-    parser.add_argument("--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (a drug whose monograph has a cycle dose reduction)")
-    parser.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth: the label's minimum age (in the drug's monograph) and its children's rules are checked at the dose date")
+    parser.add_argument(
+        "--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (a drug whose monograph has a cycle dose reduction)"
+    )
+    parser.add_argument(
+        "--dob",
+        metavar="YYYY-MM-DD",
+        help="date of birth: the label's minimum age (in the drug's monograph) and its children's rules are checked at the dose date",
+    )
     parser.add_argument("--dose-date", metavar="YYYY-MM-DD", help="the day of the dose (default today); used with --dob")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

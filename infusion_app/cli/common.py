@@ -174,14 +174,24 @@ def not_blank(example: str):
 
 # -- the drug a command works on -------------------------------------------------------------------
 
+
 def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> None:
     """--drug ID (see `infusion-prep drugs`) and, for a drug dosed by regimen, --regimen."""
-    parser.add_argument("--drug", metavar="ID", default=None, type=not_blank("--drug ID, one of the ids `infusion-prep drugs` lists"),
-                        help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, "
-                        "else the site's default drug")
+    parser.add_argument(
+        "--drug",
+        metavar="ID",
+        default=None,
+        type=not_blank("--drug ID, one of the ids `infusion-prep drugs` lists"),
+        help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, else the site's default drug",
+    )
     if regimen:
-        parser.add_argument("--regimen", metavar="NAME", default=None, type=not_blank("--regimen fractionated"),
-                            help="for a drug dosed by regimen: one of its regimens' ids (its monograph's [[dosing.regimens]])")
+        parser.add_argument(
+            "--regimen",
+            metavar="NAME",
+            default=None,
+            type=not_blank("--regimen fractionated"),
+            help="for a drug dosed by regimen: one of its regimens' ids (its monograph's [[dosing.regimens]])",
+        )
 
 
 def site_default_drug() -> str:

@@ -58,16 +58,25 @@ def _writer(commands, name: str, help_text: str, override: bool = False) -> argp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("course", help="a patient's treatment course: cycles, doses given, responses, advice",
-                                   description="The treatment course of a stored patient: which cycle and day is next, "
-                                   "when and at what dose, and whether the label says to hold, reduce or stop.")
+    parser = subparsers.add_parser(
+        "course",
+        help="a patient's treatment course: cycles, doses given, responses, advice",
+        description="The treatment course of a stored patient: which cycle and day is next, "
+        "when and at what dose, and whether the label says to hold, reduce or stop.",
+    )
     commands = parser.add_subparsers(dest="course_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     new = _writer(commands, "new", "open a treatment course for a patient (pharmacist)")
-    new.add_argument("--hsct", choices=["yes", "no"], help="is a stem-cell transplant (HSCT) planned? (required for a drug "
-                     "whose cycles the response decides; default no for a regimen)")
-    new.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth: the age decides the children's weight-change threshold "
-                     "(default: the one stored with the patient's preparations)")
+    new.add_argument(
+        "--hsct",
+        choices=["yes", "no"],
+        help="is a stem-cell transplant (HSCT) planned? (required for a drug whose cycles the response decides; default no for a regimen)",
+    )
+    new.add_argument(
+        "--dob",
+        metavar="YYYY-MM-DD",
+        help="date of birth: the age decides the children's weight-change threshold (default: the one stored with the patient's preparations)",
+    )
     new.add_argument("--child", action="store_true", help="apply the children's threshold whatever the age (give --child-reason)")
     new.add_argument("--child-reason", metavar="TEXT", help="why the children's threshold applies")
     add_drug_options(new)
@@ -124,13 +133,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     given.add_argument("--day", required=True, help="a dose day of the course's cycle (its drug's or regimen's data, e.g. 1); see course show")
     given.add_argument("--date", required=True, metavar="DATE", help="when given, YYYY-MM-DD")
     given.add_argument("--prep", metavar="ID", help="the preparation given (same patient, cycle and day)")
-    given.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding the hard stop (PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN)")
+    given.add_argument(
+        "--override-by", metavar="PHARMACIST", help="a pharmacist overriding the hard stop (PIN typed, from --override-pin-fd N, or INFUSION_PREP_OVERRIDE_PIN)"
+    )
     given.add_argument("--override-reason", metavar="TEXT", help="why the hard stop is overridden")
     given.set_defaults(func=run_given)
 
     assess = _writer(commands, "assess", "apply a dose-modification rule and store its advice for a decision")
-    assess.add_argument("--kind", required=True, choices=KINDS,
-                        help="which rule; 'overdue' stores what 'course show' advises today for an overdue dose or a held cycle")
+    assess.add_argument(
+        "--kind", required=True, choices=KINDS, help="which rule; 'overdue' stores what 'course show' advises today for an overdue dose or a held cycle"
+    )
     assess.add_argument("--days", help="interruption: its length in days")
     assess.add_argument("--anc", help="hematologic: ANC now, 10⁹/L")
     assess.add_argument("--platelets", help="hematologic: platelets now, 10⁹/L")
@@ -165,8 +177,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--taken", metavar="INSTANT", help="when taken (asked), with its offset, e.g. 2026-11-27T09:00+01:00; default now")
     lab.add_argument("--anc", help="cbc: ANC, 10⁹/L")
     lab.add_argument("--platelets", help="cbc: platelets, 10⁹/L")
-    lab.add_argument("--transfusion-independent", choices=["yes", "no"],
-                     help="cbc: is the platelet count transfusion-independent? (the label doses on such a count)")
+    lab.add_argument(
+        "--transfusion-independent", choices=["yes", "no"], help="cbc: is the platelet count transfusion-independent? (the label doses on such a count)"
+    )
     lab.add_argument("--bilirubin-x-uln", help="liver: total bilirubin as a multiple of ULN")
     lab.add_argument("--bilirubin", help='liver: total bilirubin with its unit, e.g. "34 umol/L" (with --bilirubin-uln)')
     lab.add_argument("--bilirubin-uln", help='liver: the lab\'s upper limit of normal for bilirubin, e.g. "21 umol/L"')
@@ -179,8 +192,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--qtc", help="ecg: QTc in ms")
     lab.add_argument("--potassium", help="electrolytes: potassium, mmol/L")
     lab.add_argument("--magnesium", help="electrolytes: magnesium, mmol/L")
-    for sign, text in (("weight-gain", "rapid weight gain"), ("hepatomegaly", "painful hepatomegaly"),
-                       ("ascites", "ascites"), ("bilirubin-rising", "rising bilirubin")):
+    for sign, text in (
+        ("weight-gain", "rapid weight gain"),
+        ("hepatomegaly", "painful hepatomegaly"),
+        ("ascites", "ascites"),
+        ("bilirubin-rising", "rising bilirubin"),
+    ):
         lab.add_argument(f"--{sign}", choices=["yes", "no"], help=f"vod-signs: {text}?")
     lab.set_defaults(func=run_lab)
 
@@ -190,8 +207,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     check = _writer(commands, "checklist", "complete the course-start checklist (pharmacist); the first dose waits for it")
     check.add_argument("--sex", required=True, choices=["female", "male"], help="sex at birth")
-    check.add_argument("--reproductive-potential", required=True, choices=["yes", "no"],
-                       help="a female of reproductive potential, or a male with a female partner of reproductive potential")
+    check.add_argument(
+        "--reproductive-potential",
+        required=True,
+        choices=["yes", "no"],
+        help="a female of reproductive potential, or a male with a female partner of reproductive potential",
+    )
     check.add_argument("--pregnancy-test", choices=["negative", "positive"], help="female of reproductive potential: the result")
     check.add_argument("--pregnancy-test-date", metavar="DATE", help="when the pregnancy test was done, YYYY-MM-DD")
     check.add_argument("--contraception-counselled", choices=["yes", "no"], help="contraception after the last dose counselled")
@@ -201,6 +222,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- shared -----------------------------------------------------------------------------------------
+
 
 def _date(text: str, field: str):
     from ..domain.course import parse_date
@@ -276,12 +298,13 @@ def status_lines(status) -> list[str]:
     m = status.monograph  # the course's drug
     if m.regimen is not None:
         # A regimen's course: no HSCT or response rule decides its cycles (none is shown).
-        lines = [f"MRN {status.mrn}: {m.brand_name} ({m.generic_name}), {m.regimen_name(m.regimen.id)}; "
-                 f"limit {status.limit.max_cycles} cycle{'s' if status.limit.max_cycles != 1 else ''} ({status.limit.why})"]
+        lines = [
+            f"MRN {status.mrn}: {m.brand_name} ({m.generic_name}), {m.regimen_name(m.regimen.id)}; "
+            f"limit {status.limit.max_cycles} cycle{'s' if status.limit.max_cycles != 1 else ''} ({status.limit.why})"
+        ]
     else:
         lines = [
-            f"MRN {status.mrn}: HSCT {'planned' if status.hsct_planned else 'not planned'}; "
-            f"limit {status.limit.max_cycles} cycles ({status.limit.why})",
+            f"MRN {status.mrn}: HSCT {'planned' if status.hsct_planned else 'not planned'}; limit {status.limit.max_cycles} cycles ({status.limit.why})",
         ]
     if c.date_of_birth is not None or c.is_child:
         from ..domain.course import child_rules
@@ -318,23 +341,24 @@ def status_lines(status) -> list[str]:
 
     lines += [f"CHECKLIST: {text}" for text in checklist.lines(c, m)]
     if m.raw.get("warnings", {}).get("other"):
-        lines.append("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
-                     + f" ({m.fact('warnings.other').citation})")
+        lines.append("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other")) + f" ({m.fact('warnings.other').citation})")
     for override in c.lab_overrides:
-        lines.append(f"LABS OVERRIDDEN for cycle {override.cycle} Day {override.day} by {override.pharmacist}: {override.reason} "
-                     f"(missing: {'; '.join(override.missing)})")
+        lines.append(
+            f"LABS OVERRIDDEN for cycle {override.cycle} Day {override.day} by {override.pharmacist}: {override.reason} "
+            f"(missing: {'; '.join(override.missing)})"
+        )
     from ..domain.course import declined_discontinuations
 
     lines += [f"DISCONTINUATION NOT FOLLOWED: {text}" for text in declined_discontinuations(c)]
     for record in c.advice:
         if record.decision:
             d = record.decision
-            lines.append(f"Decided #{record.id}: {'accepted' if d.accepted else 'declined'} by {d.decided_by} "
-                         f"(recorded by {d.recorded_by}): {d.reason}")
+            lines.append(f"Decided #{record.id}: {'accepted' if d.accepted else 'declined'} by {d.decided_by} (recorded by {d.recorded_by}): {d.reason}")
     return lines
 
 
 # -- handlers -------------------------------------------------------------------------------------
+
 
 def run_new(args: argparse.Namespace) -> int:
     from ..domain.course import transplant_plan_decides
@@ -349,9 +373,12 @@ def run_new(args: argparse.Namespace) -> int:
     dob = _date(args.dob, "dob") if args.dob else None
     if args.child and not (args.child_reason or "").strip():
         raise ValidationError("--child-reason", "is required with --child: why the children's threshold applies whatever the age")
-    return _write(args, lambda s: s.courses.new_course(args.mrn, args.hsct == "yes", s.user, is_child=args.child,
-                                                       date_of_birth=dob, child_reason=args.child_reason or "", monograph=drug,
-                                                       regimen=regimen))
+    return _write(
+        args,
+        lambda s: s.courses.new_course(
+            args.mrn, args.hsct == "yes", s.user, is_child=args.child, date_of_birth=dob, child_reason=args.child_reason or "", monograph=drug, regimen=regimen
+        ),
+    )
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -417,8 +444,9 @@ def run_given(args: argparse.Namespace) -> int:
 
     given_on = _date(args.date, "date")
     if (args.override_by is None) != (args.override_reason is None):
-        raise ValidationError("--override-by" if args.override_by is None else "--override-reason",
-                              "an override needs both --override-by PHARMACIST and --override-reason TEXT")
+        raise ValidationError(
+            "--override-by" if args.override_by is None else "--override-reason", "an override needs both --override-by PHARMACIST and --override-reason TEXT"
+        )
 
     def action(s):
         override = None
@@ -456,19 +484,28 @@ def build_advice(args: argparse.Namespace, course, monograph):
 
             low_days = _whole("low-counts-days", args.low_counts_days, 0, 10_000)
         advice = dm.hematologic_advice(
-            dm.Counts.of(args.baseline_anc, args.baseline_platelets, "baseline-"), dm.Counts.of(args.anc, args.platelets),
-            within_cycle=args.within_cycle, prior_cycle_baseline=prior, disease_stable_or_improved=args.disease_stable,
-            decrease_disease_related=args.disease_related, low_counts_days=low_days,
-            drug_related=not args.not_drug_related, monograph=monograph,
+            dm.Counts.of(args.baseline_anc, args.baseline_platelets, "baseline-"),
+            dm.Counts.of(args.anc, args.platelets),
+            within_cycle=args.within_cycle,
+            prior_cycle_baseline=prior,
+            disease_stable_or_improved=args.disease_stable,
+            decrease_disease_related=args.disease_related,
+            low_counts_days=low_days,
+            drug_related=not args.not_drug_related,
+            monograph=monograph,
         )
     elif kind == "liver":
         _required(args, "bilirubin-x-uln", "ast-alt-x-uln")
         from ..domain.course import last_bilirubin_x_uln
 
-        advice = dm.liver_advice(args.bilirubin_x_uln, args.ast_alt_x_uln, cause=args.cause,
-                                 no_recovery=args.no_recovery,
-                                 previous_bilirubin_x_uln=last_bilirubin_x_uln(course) if course else None,
-                                 monograph=monograph)
+        advice = dm.liver_advice(
+            args.bilirubin_x_uln,
+            args.ast_alt_x_uln,
+            cause=args.cause,
+            no_recovery=args.no_recovery,
+            previous_bilirubin_x_uln=last_bilirubin_x_uln(course) if course else None,
+            monograph=monograph,
+        )
     elif kind == "vod":
         advice = dm.vod_sos_advice(monograph)
     elif kind == "non-hematologic":
@@ -554,8 +591,7 @@ def run_lab(args: argparse.Namespace) -> int:
         status = s.courses.status(args.mrn)
     stored = {r.advice.code: r.id for r in done.records}
     if args.json:
-        emit_json({"lab": done.result.to_dict(), "advice": [{**a.to_dict(), "id": stored.get(a.code)} for a in done.advice],
-                   "status": status.to_dict()})
+        emit_json({"lab": done.result.to_dict(), "advice": [{**a.to_dict(), "id": stored.get(a.code)} for a in done.advice], "status": status.to_dict()})
     else:
         from ..domain.labs import LAB_TITLES, lab_summary
 
@@ -578,8 +614,12 @@ def run_lab_override(args: argparse.Namespace) -> int:
 
 def run_checklist(args: argparse.Namespace) -> int:
     answers = {
-        "sex": args.sex, "reproductive_potential": args.reproductive_potential, "pregnancy_test": args.pregnancy_test,
-        "pregnancy_test_on": args.pregnancy_test_date, "contraception_counselled": args.contraception_counselled,
-        "breastfeeding_counselled": args.breastfeeding_counselled, "hsct_precautions": args.hsct_precautions,
+        "sex": args.sex,
+        "reproductive_potential": args.reproductive_potential,
+        "pregnancy_test": args.pregnancy_test,
+        "pregnancy_test_on": args.pregnancy_test_date,
+        "contraception_counselled": args.contraception_counselled,
+        "breastfeeding_counselled": args.breastfeeding_counselled,
+        "hsct_precautions": args.hsct_precautions,
     }
     return _write(args, lambda s: s.courses.complete_checklist(args.mrn, answers, s.user))

@@ -9,7 +9,6 @@ from ..domain.errors import DataFileError
 from .common import Exit, add_drug_options, chosen_monograph, emit_json
 
 
-
 def installed_facts():
     """Every fact some installed payer policy declares ([[facts]] in resources/policies/*.toml), by
     option, first declaration first: the command's options are the policies' facts, not a list here."""
@@ -57,8 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         facts = {}  # the command says which file when run; the parser must still build
     for option, fact in facts.items():
         # Required facts are checked once the drug's policy is known: a drug with no policy needs none.
-        kwargs: dict = {"metavar": fact.metavar or option.replace("-", "_").upper(),
-                        "help": fact.help + (" (required)" if fact.required else "")}
+        kwargs: dict = {"metavar": fact.metavar or option.replace("-", "_").upper(), "help": fact.help + (" (required)" if fact.required else "")}
         if fact.accepted:
             kwargs["choices"] = list(fact.accepted)
             del kwargs["metavar"]
@@ -78,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     given = {name.removeprefix("fact_"): value for name, value in vars(args).items() if name.startswith("fact_") and value is not None}
     if policy is None:
         # Judging this drug by another drug's policy would be a forged answer.
-        print(f"{monograph.brand_name} ({monograph.id}): no payer policy is installed for it "
-              f"(HCPCS {monograph.text('billing.hcpcs')}; resources/policies/ has none); coverage is not checked", file=sys.stderr)
+        print(
+            f"{monograph.brand_name} ({monograph.id}): no payer policy is installed for it "
+            f"(HCPCS {monograph.text('billing.hcpcs')}; resources/policies/ has none); coverage is not checked",
+            file=sys.stderr,
+        )
         if args.json:
             emit_json({"decision": None, "drug": monograph.id, "policy": None, "reason": "no payer policy is installed for this drug"})
         return Exit.HARD_STOP
@@ -88,16 +89,21 @@ def run(args: argparse.Namespace) -> int:
         fact = policy.fact(fact_id)
         option = fact.option if fact is not None else fact_id.replace("_", "-")
         if fact is None:
-            raise ValidationError(option, f"is not a fact the {policy.payer} policy for {monograph.brand_name} judges; "
-                                  f"it judges {', '.join('--' + f.option for f in policy.facts)}")
+            raise ValidationError(
+                option,
+                f"is not a fact the {policy.payer} policy for {monograph.brand_name} judges; it judges {', '.join('--' + f.option for f in policy.facts)}",
+            )
         # An option typed empty is a slip, not "not given": leaving it out is how to say that.
         for text in typed if isinstance(typed, list) else [typed]:
             if not text.strip():
                 raise ValidationError(option, "is empty; leave the option out if the fact is not known")
     for fact in policy.facts:
         if fact.required and fact.id not in given:
-            raise ValidationError(f"--{fact.option}", f"is required for the {policy.payer} policy ({fact.description}), e.g. "
-                                  f"--{fact.option} {fact.placeholder.removeprefix('e.g. ') or (fact.accepted[0] if fact.accepted else '45')}")
+            raise ValidationError(
+                f"--{fact.option}",
+                f"is required for the {policy.payer} policy ({fact.description}), e.g. "
+                f"--{fact.option} {fact.placeholder.removeprefix('e.g. ') or (fact.accepted[0] if fact.accepted else '45')}",
+            )
     try:
         result = check_coverage(CoverageFacts(**given), policy)
     except ValidationError as exc:

@@ -17,9 +17,11 @@ BACKUP_ADVICE = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("db", help="the database schema: status, upgrade (IT), grants",
-                                   description="The database's schema. A station never migrates a shared (PostgreSQL) database: "
-                                               "IT runs 'db upgrade' once per release.")
+    parser = subparsers.add_parser(
+        "db",
+        help="the database schema: status, upgrade (IT), grants",
+        description="The database's schema. A station never migrates a shared (PostgreSQL) database: IT runs 'db upgrade' once per release.",
+    )
     commands = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=type(parser))
     upgrade = commands.add_parser("upgrade", help="migrate the database to this version's schema (prints the backup advice first)")
     add_storage_options(upgrade)

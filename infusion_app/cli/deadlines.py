@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--diluted", metavar="ISO", help="dilution instant with UTC offset")
     parser.add_argument("--diluted-storage", choices=["room", "fridge"], help="where the diluted bag is kept (required with --diluted)")
     parser.add_argument("--bag-from-fridge", metavar="ISO", help="when a refrigerated bag was taken out (starts the warm-up)")
-    parser.add_argument("--infusion-minutes", default=None, metavar="MIN", help="planned infusion time in minutes (default: the drug's monograph's infusion time)")
+    parser.add_argument(
+        "--infusion-minutes", default=None, metavar="MIN", help="planned infusion time in minutes (default: the drug's monograph's infusion time)"
+    )
     add_drug_options(parser, regimen=False)
     parser.add_argument("--now", metavar="ISO", help="judge the states at this instant (default: the latest instant given)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -19,13 +19,20 @@ from .common import Exit, add_drug_options, add_storage_options, chosen_monograp
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "downtime", help="print the downtime kit (blank worksheet, limits, BSA table, labels) or, with 'snapshot', what is in progress",
+        "downtime",
+        help="print the downtime kit (blank worksheet, limits, BSA table, labels) or, with 'snapshot', what is in progress",
         description="Print the paper for a downtime: the blank kit, or 'snapshot' for every active preparation and open course.",
     )
     parser.add_argument("what", nargs="?", default="kit", metavar="snapshot", help="'snapshot' for the active preparations; omit for the blank kit")
     parser.add_argument("--out", required=True, metavar="FILE.pdf", help="where to write the PDF")
     parser.add_argument("--paper", default=None, metavar="letter|a4", help="paper size (default letter; snapshot: the site setting)")
-    parser.add_argument("--formula", default=None, metavar="NAME", type=not_blank("--formula mosteller"), help="BSA formula of the table (default: the site default in site-defaults.toml)")
+    parser.add_argument(
+        "--formula",
+        default=None,
+        metavar="NAME",
+        type=not_blank("--formula mosteller"),
+        help="BSA formula of the table (default: the site default in site-defaults.toml)",
+    )
     parser.add_argument("--force", action="store_true", help="replace --out when it exists")
     # The kit is one drug's (its containers, syringe path, infusion, filter, premedication): the drug's
     # as calc picks it. The snapshot lists every drug's preparations and takes none.
@@ -72,8 +79,11 @@ def run_downtime(args: argparse.Namespace) -> int:
         print(f"downtime kit written to {args.out}", file=sys.stderr)
         return Exit.OK
     if args.drug is not None:
-        raise ValidationError("drug", "the snapshot lists every drug's preparations; give --drug only for the kit "
-                              "(e.g. infusion-prep downtime --drug ID --out kit.pdf; infusion-prep drugs lists the ids)")
+        raise ValidationError(
+            "drug",
+            "the snapshot lists every drug's preparations; give --drug only for the kit "
+            "(e.g. infusion-prep downtime --drug ID --out kit.pdf; infusion-prep drugs lists the ids)",
+        )
     from ..service.downtime import snapshot_pdf
     from .service_access import open_service_for
 

@@ -29,21 +29,22 @@ def run(args: argparse.Namespace) -> int:
     for monograph_id in installed_monograph_ids():
         raw = load_toml(resource_path("monographs", f"{monograph_id}.toml"))
         meta = raw["meta"]
-        drugs.append({
-            "id": meta["id"],
-            "generic_name": meta["generic_name"],
-            "brand_name": meta["brand_name"],
-            "monograph_revision": meta["monograph_revision"],
-            "label_revision": meta["label_revision"],
-            "regimens": [str(r["id"]) for r in raw.get("dosing", {}).get("regimens", [])],
-            "default": meta["id"] == default or len(installed_monograph_ids()) == 1,
-        })
+        drugs.append(
+            {
+                "id": meta["id"],
+                "generic_name": meta["generic_name"],
+                "brand_name": meta["brand_name"],
+                "monograph_revision": meta["monograph_revision"],
+                "label_revision": meta["label_revision"],
+                "regimens": [str(r["id"]) for r in raw.get("dosing", {}).get("regimens", [])],
+                "default": meta["id"] == default or len(installed_monograph_ids()) == 1,
+            }
+        )
     if args.json:
         emit_json({"drugs": drugs, "default": default or None})
     else:
         for drug in drugs:
             regimens = f"; regimens {', '.join(drug['regimens'])}" if drug["regimens"] else ""
             mark = " (default)" if drug["default"] else ""
-            print(f"{drug['id']}{mark}: {drug['generic_name']} ({drug['brand_name']}), monograph revision "
-                  f"{drug['monograph_revision']}{regimens}")
+            print(f"{drug['id']}{mark}: {drug['generic_name']} ({drug['brand_name']}), monograph revision {drug['monograph_revision']}{regimens}")
     return Exit.OK

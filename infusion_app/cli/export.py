@@ -16,7 +16,8 @@ from .common import CliError, Exit, add_storage_options
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="a preparation's administration (RAS^O17) or dispense (RDS^O13) as HL7 v2 or FHIR R5",
+        "export",
+        help="a preparation's administration (RAS^O17) or dispense (RDS^O13) as HL7 v2 or FHIR R5",
         description="Write the administration (HL7 v2 RAS^O17 / FHIR MedicationAdministration with its "
         "MedicationDispense) or, with --what dispense, the dispense (RDS^O13 / MedicationDispense).",
     )
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_export)
 
     outbox = subparsers.add_parser(
-        "outbox", help="messages waiting for the hospital's systems; --retry sends those whose wait is over",
+        "outbox",
+        help="messages waiting for the hospital's systems; --retry sends those whose wait is over",
         description="List the messages that could not be delivered yet (exit 1 when any waits); --retry tries them now.",
     )
     outbox.add_argument("--retry", action="store_true", help="try every waiting message whose wait is over")
@@ -49,14 +51,31 @@ def run_outbox(args: argparse.Namespace) -> int:
         delivered = interchange.retry_due() if args.retry else 0
         waiting = interchange.pending()
     if args.json:
-        emit_json({"delivered": delivered, "waiting": [
-            {"id": m.id, "preparation": m.preparation_id, "format": m.format, "what": m.what, "destination": m.destination,
-             "attempts": m.attempts, "next_attempt_at": utc_iso(m.next_attempt_at), "last_error": m.last_error} for m in waiting]})
+        emit_json(
+            {
+                "delivered": delivered,
+                "waiting": [
+                    {
+                        "id": m.id,
+                        "preparation": m.preparation_id,
+                        "format": m.format,
+                        "what": m.what,
+                        "destination": m.destination,
+                        "attempts": m.attempts,
+                        "next_attempt_at": utc_iso(m.next_attempt_at),
+                        "last_error": m.last_error,
+                    }
+                    for m in waiting
+                ],
+            }
+        )
     else:
         if args.retry:
             print(f"{delivered} delivered")
         for m in waiting:
-            print(f"{m.preparation_id}\t{m.what} {m.format} to {m.destination}\t{m.attempts} attempt(s), next {format_instant(m.next_attempt_at)}\t{m.last_error or ''}")
+            print(
+                f"{m.preparation_id}\t{m.what} {m.format} to {m.destination}\t{m.attempts} attempt(s), next {format_instant(m.next_attempt_at)}\t{m.last_error or ''}"
+            )
         print(f"{len(waiting)} waiting")
     return Exit.HARD_STOP if waiting else Exit.OK
 

@@ -24,15 +24,32 @@ MAX_LIST_LIMIT = 1_000_000
 
 # What the command line calls each event (EventType values are already kebab-case).
 RECORDABLE = (
-    "order-verified", "reconstituted", "reconstituted-to-fridge", "reconstituted-from-fridge", "diluted", "bag-to-fridge",
-    "bag-from-fridge", "verified", "labelled", "dispensed", "premedication", "premedication-corrected",
-    "patient-confirmed", "infusion-started", "infusion-ended", "observation-ended", "discarded",
+    "order-verified",
+    "reconstituted",
+    "reconstituted-to-fridge",
+    "reconstituted-from-fridge",
+    "diluted",
+    "bag-to-fridge",
+    "bag-from-fridge",
+    "verified",
+    "labelled",
+    "dispensed",
+    "premedication",
+    "premedication-corrected",
+    "patient-confirmed",
+    "infusion-started",
+    "infusion-ended",
+    "observation-ended",
+    "discarded",
 )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("prep", help="stored preparations: new, record, show, list",
-                                   description="Create a preparation, record its steps, show it with its deadlines, list them.")
+    parser = subparsers.add_parser(
+        "prep",
+        help="stored preparations: new, record, show, list",
+        description="Create a preparation, record its steps, show it with its deadlines, list them.",
+    )
     commands = parser.add_subparsers(dest="prep_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     new = commands.add_parser("new", help="calculate and store a new preparation; prints its id")
@@ -46,11 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--day", help="a dose day of the drug's (or regimen's) cycle, e.g. 1 (default: the course's next dose)")
     new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (not a regimen)")
     new.add_argument("--formula", default=None, type=not_blank("--formula mosteller"), help="BSA formula (default: the site's)")
-    new.add_argument("--reduce-pct", default=None, metavar="PCT",
-                     help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)")
+    new.add_argument(
+        "--reduce-pct", default=None, metavar="PCT", help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)"
+    )
     new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")
     new.add_argument("--vial-code", action="append", default=[], metavar="GS1", help="a vial's scanned GS1 DataMatrix text; repeat for each")
-    new.add_argument("--product-confirmed", action="store_true", help="the typed --vial cartons were read: they are the monograph's product and NDC (needed for typed vials)")
+    new.add_argument(
+        "--product-confirmed", action="store_true", help="the typed --vial cartons were read: they are the monograph's product and NDC (needed for typed vials)"
+    )
     _user_options(new)
     new.set_defaults(func=run_new)
 
@@ -64,13 +84,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("--drug-class", help="premedication: corticosteroid, antipyretic or antihistamine")
     record.add_argument("--drug", help="premedication: the drug given")
     record.add_argument("--dose", help='premedication: the dose with its unit, e.g. "10 mg"')
-    record.add_argument("--other", action="store_true",
-                        help="premedication: the drug is not on the monograph's list for its class (needs --dose-checked)")
-    record.add_argument("--dose-checked", action="store_true",
-                        help="premedication --other: the dose was checked against the order (no range can check it here)")
-    record.add_argument("--corrects", metavar="N",
-                        help="premedication-corrected: the premedication's event number (prep show); give --drug, --dose "
-                             "and/or --at (the time it was given) and --reason; only the nurse who recorded it, before the start")
+    record.add_argument("--other", action="store_true", help="premedication: the drug is not on the monograph's list for its class (needs --dose-checked)")
+    record.add_argument(
+        "--dose-checked", action="store_true", help="premedication --other: the dose was checked against the order (no range can check it here)"
+    )
+    record.add_argument(
+        "--corrects",
+        metavar="N",
+        help="premedication-corrected: the premedication's event number (prep show); give --drug, --dose "
+        "and/or --at (the time it was given) and --reason; only the nurse who recorded it, before the start",
+    )
     record.add_argument("--confirm-name", metavar="NAME", help="patient-confirmed: the name the patient states")
     record.add_argument("--confirm-dob", metavar="YYYY-MM-DD", help="patient-confirmed: the date of birth (or give --confirm-mrn)")
     record.add_argument("--confirm-mrn", metavar="MRN", help="patient-confirmed: the MRN on the wristband (or give --confirm-dob)")
@@ -84,19 +107,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labs = record.add_argument_group("order-verified with no course on file: the labs checked (or --labs-override-reason)")
     labs.add_argument("--labs-taken", metavar="ISO", help="when the CBC and liver tests were taken, with UTC offset (within the site's lab window)")
     labs.add_argument("--baseline-taken", metavar="ISO", help="when the baseline ECG and electrolytes were taken (default: --labs-taken)")
-    for option, text in (("--anc", "ANC, 10⁹/L"), ("--platelets", "platelets, 10⁹/L (transfusion-independent)"),
-                         ("--bilirubin-x-uln", "total bilirubin as a multiple of ULN"), ("--bilirubin", 'total bilirubin, e.g. "34 umol/L" (with --bilirubin-uln)'),
-                         ("--bilirubin-uln", "the lab's ULN for bilirubin"), ("--ast-alt-x-uln", "the higher of AST and ALT as a multiple of ULN"),
-                         ("--ast", 'AST, e.g. "80 U/L" (with --ast-uln)'), ("--ast-uln", "the lab's ULN for AST"),
-                         ("--alt", 'ALT (with --alt-uln)'), ("--alt-uln", "the lab's ULN for ALT"),
-                         ("--qtc", "baseline QTc, ms"), ("--potassium", "baseline potassium, mmol/L"), ("--magnesium", "baseline magnesium, mmol/L")):
+    for option, text in (
+        ("--anc", "ANC, 10⁹/L"),
+        ("--platelets", "platelets, 10⁹/L (transfusion-independent)"),
+        ("--bilirubin-x-uln", "total bilirubin as a multiple of ULN"),
+        ("--bilirubin", 'total bilirubin, e.g. "34 umol/L" (with --bilirubin-uln)'),
+        ("--bilirubin-uln", "the lab's ULN for bilirubin"),
+        ("--ast-alt-x-uln", "the higher of AST and ALT as a multiple of ULN"),
+        ("--ast", 'AST, e.g. "80 U/L" (with --ast-uln)'),
+        ("--ast-uln", "the lab's ULN for AST"),
+        ("--alt", "ALT (with --alt-uln)"),
+        ("--alt-uln", "the lab's ULN for ALT"),
+        ("--qtc", "baseline QTc, ms"),
+        ("--potassium", "baseline potassium, mmol/L"),
+        ("--magnesium", "baseline magnesium, mmol/L"),
+    ):
         labs.add_argument(option, help=text)
     labs.add_argument("--transfusion-independent", choices=["yes", "no"], help="the platelet count is transfusion-independent")
     for option in ("--weight-gain", "--hepatomegaly", "--ascites", "--bilirubin-rising"):
         labs.add_argument(option, choices=["yes", "no"], help="VOD/SOS sign (asked at each dose after the first)")
     labs.add_argument("--labs-override-reason", metavar="TEXT", help="the verifying pharmacist lets the dose go on without the missing labs: why")
-    record.add_argument("--deviation-reason", metavar="TEXT",
-                        help="infusion-ended, observation-ended, a premedication entered after the start, given before its window or one its class total cannot count (an unlisted drug beside another of its class): record a fact that breaks a limit (ended late or too fast, entered late) with why")
+    record.add_argument(
+        "--deviation-reason",
+        metavar="TEXT",
+        help="infusion-ended, observation-ended, a premedication entered after the start, given before its window or one its class total cannot count (an unlisted drug beside another of its class): record a fact that breaks a limit (ended late or too fast, entered late) with why",
+    )
     record.add_argument("--override-by", metavar="PHARMACIST", help="a pharmacist overriding a site-policy limit (label limits are never overridden)")
     record.add_argument("--override-reason", metavar="TEXT", help="why the limit is overridden")
     _user_options(record, override=True)
@@ -107,7 +142,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vial.add_argument("--lot")
     vial.add_argument("--expiry", metavar="YYYY-MM-DD")
     vial.add_argument("--code", metavar="GS1", help="the vial's scanned GS1 DataMatrix text instead of --lot/--expiry")
-    vial.add_argument("--product-confirmed", action="store_true", help="with --lot/--expiry: the carton was read and is the monograph's product and NDC (needed for a typed vial)")
+    vial.add_argument(
+        "--product-confirmed",
+        action="store_true",
+        help="with --lot/--expiry: the carton was read and is the monograph's product and NDC (needed for a typed vial)",
+    )
     _user_options(vial)
     vial.set_defaults(func=run_vial)
 
@@ -167,8 +206,7 @@ def _refused(exc) -> CliError:
         from ..domain.preparation import NO_COURSE_LABS_HOW
 
         message = exc.message.replace(f". {NO_COURSE_LABS_HOW}", "")
-        return CliError(f"refused [{exc.code}]: {message} (--labs-taken ISO and the values, see --help; "
-                        "or --labs-override-reason TEXT)", Exit.HARD_STOP)
+        return CliError(f"refused [{exc.code}]: {message} (--labs-taken ISO and the values, see --help; or --labs-override-reason TEXT)", Exit.HARD_STOP)
     elif exc.code == "double_check_incomplete":
         hint = " (re-enter each with --check-mrn, --check-height, --check-weight, --check-dose-mg, --check-volume-ml)"
     return CliError(f"refused [{exc.code}]: {exc.message}{hint}", Exit.HARD_STOP)
@@ -189,8 +227,9 @@ def run_new(args: argparse.Namespace) -> int:
     # contradicts it (a re-escalation) is refused.
     reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100") if args.reduce_pct is not None else None
     patient = Patient(name=args.patient_name, mrn=args.mrn, date_of_birth=_parse_date(args.dob, "dob"))
-    order = DoseOrder(height=args.height, weight=args.weight, cycle=args.cycle, day=args.day,
-                      response=args.response, formula=args.formula, reduce_pct=reduce_pct)
+    order = DoseOrder(
+        height=args.height, weight=args.weight, cycle=args.cycle, day=args.day, response=args.response, formula=args.formula, reduce_pct=reduce_pct
+    )
     vials = [_parse_vial(v) for v in args.vial]
     with open_service_for(args) as service:
         for code in args.vial_code:
@@ -199,7 +238,9 @@ def run_new(args: argparse.Namespace) -> int:
             except StepRefused as exc:
                 raise _refused(exc) from None
         try:
-            service.calculate(service.order_from_course(patient.mrn, order, drug, patient.date_of_birth)[0], monograph=drug)  # invalid input before the PIN is asked for
+            service.calculate(
+                service.order_from_course(patient.mrn, order, drug, patient.date_of_birth)[0], monograph=drug
+            )  # invalid input before the PIN is asked for
         except StepRefused as exc:
             if args.json:
                 from .common import refusal_json
@@ -209,8 +250,7 @@ def run_new(args: argparse.Namespace) -> int:
             return Exit.HARD_STOP
         user = sign_in(service, args.user, args.pin_fd)
         try:
-            status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed,
-                                                monograph=drug)
+            status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed, monograph=drug)
         except PreparationBlocked as blocked:
             if args.json:
                 emit_json({"id": None, "stored": False, "hard_stops": blocked.hard_stops, "calculation": blocked.calculation.to_dict()})
@@ -222,8 +262,15 @@ def run_new(args: argparse.Namespace) -> int:
             raise _refused(exc) from None
     calculation = status.prep.order.calculation
     if args.json:
-        emit_json({"id": status.id, "stored": True, "calculation": calculation.to_dict(), "current_step": status.current_step,
-                   "course": status.prep.order.course.to_dict() if status.prep.order.course is not None else None})
+        emit_json(
+            {
+                "id": status.id,
+                "stored": True,
+                "calculation": calculation.to_dict(),
+                "current_step": status.current_step,
+                "course": status.prep.order.course.to_dict() if status.prep.order.course is not None else None,
+            }
+        )
     else:
         print(status.id)  # alone on stdout, so that scripts can capture it
         course = status.prep.order.course
@@ -240,12 +287,22 @@ def _details(args: argparse.Namespace, event: str) -> dict:
     from ..domain.errors import ValidationError
 
     given = {
-        "--storage": args.storage, "--reason": args.reason, "--drug-class": args.drug_class,
-        "--drug": args.drug, "--dose": args.dose, "--corrects": args.corrects,
-        "--other": args.other or None, "--dose-checked": args.dose_checked or None,
-        "--confirm-name": args.confirm_name, "--confirm-dob": args.confirm_dob, "--confirm-mrn": args.confirm_mrn,
-        "--check-mrn": args.check_mrn, "--check-height": args.check_height, "--check-weight": args.check_weight,
-        "--check-dose-mg": args.check_dose_mg, "--check-volume-ml": args.check_volume_ml,
+        "--storage": args.storage,
+        "--reason": args.reason,
+        "--drug-class": args.drug_class,
+        "--drug": args.drug,
+        "--dose": args.dose,
+        "--corrects": args.corrects,
+        "--other": args.other or None,
+        "--dose-checked": args.dose_checked or None,
+        "--confirm-name": args.confirm_name,
+        "--confirm-dob": args.confirm_dob,
+        "--confirm-mrn": args.confirm_mrn,
+        "--check-mrn": args.check_mrn,
+        "--check-height": args.check_height,
+        "--check-weight": args.check_weight,
+        "--check-dose-mg": args.check_dose_mg,
+        "--check-volume-ml": args.check_volume_ml,
     }
     wanted = {
         "diluted": ("--storage",),
@@ -270,16 +327,39 @@ def _details(args: argparse.Namespace, event: str) -> dict:
         return {k: v for k, v in confirmed.items() if v is not None}
     if event == "verified":
         # Always sent, even empty: the domain refuses an incomplete check (double_check_incomplete).
-        checked = {"mrn": args.check_mrn, "height": args.check_height, "weight": args.check_weight,
-                   "dose_mg": args.check_dose_mg, "volume_ml": args.check_volume_ml}
+        checked = {
+            "mrn": args.check_mrn,
+            "height": args.check_height,
+            "weight": args.check_weight,
+            "dose_mg": args.check_dose_mg,
+            "volume_ml": args.check_volume_ml,
+        }
         return {"entered": {k: v for k, v in checked.items() if v is not None}}
     return {k.lstrip("-").replace("-", "_"): given[k] for k in wanted if given[k] is not None}
 
 
 _LAB_OPTIONS = (
-    "--labs-taken", "--baseline-taken", "--anc", "--platelets", "--transfusion-independent", "--bilirubin-x-uln", "--bilirubin",
-    "--bilirubin-uln", "--ast-alt-x-uln", "--ast", "--ast-uln", "--alt", "--alt-uln", "--qtc", "--potassium", "--magnesium",
-    "--weight-gain", "--hepatomegaly", "--ascites", "--bilirubin-rising", "--labs-override-reason",
+    "--labs-taken",
+    "--baseline-taken",
+    "--anc",
+    "--platelets",
+    "--transfusion-independent",
+    "--bilirubin-x-uln",
+    "--bilirubin",
+    "--bilirubin-uln",
+    "--ast-alt-x-uln",
+    "--ast",
+    "--ast-uln",
+    "--alt",
+    "--alt-uln",
+    "--qtc",
+    "--potassium",
+    "--magnesium",
+    "--weight-gain",
+    "--hepatomegaly",
+    "--ascites",
+    "--bilirubin-rising",
+    "--labs-override-reason",
 )
 
 
@@ -290,11 +370,23 @@ def _order_labs(args: argparse.Namespace) -> dict:
     from .common import instant_option
 
     fields = {
-        "anc": args.anc, "platelets": args.platelets, "transfusion_independent": args.transfusion_independent,
-        "bilirubin_x_uln": args.bilirubin_x_uln, "bilirubin": args.bilirubin, "bilirubin_uln": args.bilirubin_uln,
-        "ast_alt_x_uln": args.ast_alt_x_uln, "ast": args.ast, "ast_uln": args.ast_uln, "alt": args.alt, "alt_uln": args.alt_uln,
-        "qtc_ms": args.qtc, "potassium": args.potassium, "magnesium": args.magnesium,
-        "weight_gain": args.weight_gain, "hepatomegaly": args.hepatomegaly, "ascites": args.ascites,
+        "anc": args.anc,
+        "platelets": args.platelets,
+        "transfusion_independent": args.transfusion_independent,
+        "bilirubin_x_uln": args.bilirubin_x_uln,
+        "bilirubin": args.bilirubin,
+        "bilirubin_uln": args.bilirubin_uln,
+        "ast_alt_x_uln": args.ast_alt_x_uln,
+        "ast": args.ast,
+        "ast_uln": args.ast_uln,
+        "alt": args.alt,
+        "alt_uln": args.alt_uln,
+        "qtc_ms": args.qtc,
+        "potassium": args.potassium,
+        "magnesium": args.magnesium,
+        "weight_gain": args.weight_gain,
+        "hepatomegaly": args.hepatomegaly,
+        "ascites": args.ascites,
         "bilirubin_rising": args.bilirubin_rising,
     }
     details: dict = {}
@@ -325,8 +417,9 @@ def run_record(args: argparse.Namespace) -> int:
     if args.downtime and at is None:
         raise ValidationError("--at", "a downtime entry needs the time it happened on paper, e.g. --at 2026-01-15T09:30+01:00")
     if (args.override_by is None) != (args.override_reason is None):
-        raise ValidationError("--override-by" if args.override_by is None else "--override-reason",
-                              "an override needs both --override-by PHARMACIST and --override-reason TEXT")
+        raise ValidationError(
+            "--override-by" if args.override_by is None else "--override-reason", "an override needs both --override-by PHARMACIST and --override-reason TEXT"
+        )
     with open_service_for(args) as service:
         if service.get(args.id) is None:  # also validates the id's form
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
@@ -335,8 +428,9 @@ def run_record(args: argparse.Namespace) -> int:
         try:
             if args.override_by is not None:
                 override = service.authorize_override(args.override_by, override_pin(args), args.override_reason)
-            status = service.record_event(args.id, event, user, at=at, details=details, override=override, downtime=args.downtime,
-                                          deviation_reason=args.deviation_reason)
+            status = service.record_event(
+                args.id, event, user, at=at, details=details, override=override, downtime=args.downtime, deviation_reason=args.deviation_reason
+            )
         except StepRefused as exc:
             raise _refused(exc) from None
     if args.json:
@@ -345,8 +439,7 @@ def run_record(args: argparse.Namespace) -> int:
         print(f"{status.id}: recorded {event}; next: {status.current_step}")
         _print_deadlines(status)
     if args.deviation_reason is not None:
-        print(f"infusion-prep prep record: recorded as a deviation (by {user.name}): shown on the board, the sheet and the audit log",
-              file=sys.stderr)
+        print(f"infusion-prep prep record: recorded as a deviation (by {user.name}): shown on the board, the sheet and the audit log", file=sys.stderr)
     return Exit.OK
 
 
@@ -406,10 +499,10 @@ def _print_premedication(prep) -> None:
         corrected = ""
         if d.get("corrected_by"):
             first = d.get("original") or {}
-            corrected = (f"; corrected by {d['corrected_by']} ({d.get('correction_reason', '')}), first entered "
-                         f"{first.get('drug', '')} {first.get('dose', '')}")
-        print(f"    [{number}] {d.get('drug_class', '')}: {d.get('drug', '')} {d.get('dose', '')}{other} at "
-              f"{format_instant(event.at)} by {event.user}{corrected}")
+            corrected = f"; corrected by {d['corrected_by']} ({d.get('correction_reason', '')}), first entered {first.get('drug', '')} {first.get('dose', '')}"
+        print(
+            f"    [{number}] {d.get('drug_class', '')}: {d.get('drug', '')} {d.get('dose', '')}{other} at {format_instant(event.at)} by {event.user}{corrected}"
+        )
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -427,8 +520,10 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"Cycle {calc.cycle}, Day {calc.day}: {format_dose(calc.dose_mg)}; next: {status.current_step}")
     if status.stored_instant_ahead is not None:
         # The text view said nothing (only --json had it): a deadline read here may be timed by a wrong clock.
-        print(f"  WARNING: a time stored with this preparation or another ({format_instant(status.stored_instant_ahead)}) is ahead "
-              f"of this workstation's clock (now {format_instant(status.now)}): one of the clocks is wrong; ask IT to check them (NTP)")
+        print(
+            f"  WARNING: a time stored with this preparation or another ({format_instant(status.stored_instant_ahead)}) is ahead "
+            f"of this workstation's clock (now {format_instant(status.now)}): one of the clocks is wrong; ask IT to check them (NTP)"
+        )
     for vial in prep.vials:
         print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
     for number, event in enumerate(prep.events, start=1):
@@ -454,9 +549,11 @@ def _list_entry(status) -> dict:
         "dose_mg": status.prep.order.calculation.dose_mg,
         "current_step": status.current_step,
         "active": status.active,
-        "next_deadline": ({"key": deadline.key, "label": deadline.label, "at": record["next_deadline"]["at"],
-                           "state": getattr(deadline.state, "value", deadline.state)}
-                          if deadline else None),
+        "next_deadline": (
+            {"key": deadline.key, "label": deadline.label, "at": record["next_deadline"]["at"], "state": getattr(deadline.state, "value", deadline.state)}
+            if deadline
+            else None
+        ),
         "created_at": record["created_at"],
     }
 
@@ -471,8 +568,7 @@ def run_list(args: argparse.Namespace) -> int:
         raise ValidationError("--limit", f"{args.limit} is not accepted; must be 1 to {MAX_LIST_LIMIT:,}")
     unreadable: dict[str, str] = {}
     with open_service_for(args) as service:
-        statuses = (service.list_active(unreadable=unreadable) if args.active
-                    else service.list_preparations(limit=args.limit, unreadable=unreadable))
+        statuses = service.list_active(unreadable=unreadable) if args.active else service.list_preparations(limit=args.limit, unreadable=unreadable)
     if args.active and args.limit is not None:
         statuses = statuses[: args.limit]
     if args.json:
@@ -484,7 +580,6 @@ def run_list(args: argparse.Namespace) -> int:
     if unreadable:
         # The others are listed; each one that cannot be read is one line, and the exit says so.
         for _prep_id, why in sorted(unreadable.items()):
-            print(one_line(f"infusion-prep prep list: data file error: {why}; "
-                           "run 'infusion-prep audit verify' and restore a backup"), file=sys.stderr)
+            print(one_line(f"infusion-prep prep list: data file error: {why}; run 'infusion-prep audit verify' and restore a backup"), file=sys.stderr)
         return 3
     return Exit.OK

@@ -1,9 +1,9 @@
 """infusion-prep sheet / label: the printed prep sheet and bag label of a stored preparation, as PDF.
 
-    infusion-prep sheet ID --out FILE.pdf [--paper letter|a4] [--data-dir DIR] [--database URL]
-    infusion-prep label ID --out FILE.pdf [--label-size 4x2in] [--data-dir DIR] [--database URL]
-    infusion-prep sheet --demo --out FILE.pdf      (a sample preparation; touches no stored data)
-    infusion-prep print label|sheet ID [--queue QUEUE]   (to the site's CUPS printer; see service/printing.py)
+infusion-prep sheet ID --out FILE.pdf [--paper letter|a4] [--data-dir DIR] [--database URL]
+infusion-prep label ID --out FILE.pdf [--label-size 4x2in] [--data-dir DIR] [--database URL]
+infusion-prep sheet --demo --out FILE.pdf      (a sample preparation; touches no stored data)
+infusion-prep print label|sheet ID [--queue QUEUE]   (to the site's CUPS printer; see service/printing.py)
 """
 
 from __future__ import annotations
@@ -145,7 +145,9 @@ def register_print(subparsers: argparse._SubParsersAction) -> None:
     )
     printing.add_argument("kind", choices=("label", "sheet"), help="what to print")
     printing.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
-    printing.add_argument("--queue", metavar="QUEUE", type=not_blank("--queue pharmacy-labels"), help="the CUPS queue (default: the site's label or sheet printer)")
+    printing.add_argument(
+        "--queue", metavar="QUEUE", type=not_blank("--queue pharmacy-labels"), help="the CUPS queue (default: the site's label or sheet printer)"
+    )
     printing.add_argument("--label-size", metavar="WxH(mm|in)", help=f"label stock (default: the site setting, else {DEFAULT_LABEL_SIZE})")
     printing.add_argument("--paper", metavar="letter|a4", help=f"sheet paper (default: the site setting, else {DEFAULT_PAPER})")
     printing.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
@@ -181,4 +183,3 @@ def run_print(args: argparse.Namespace) -> int:
     what = "bag label" if args.kind == "label" else "prep sheet"
     print(f"{what} for {document.prep_id}{' (REPRINT)' if document.reprint else ''} sent to {job.queue} as job {job.job_id or '?'} on {job.media}")
     return Exit.OK
-

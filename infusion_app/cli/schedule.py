@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cycle", required=True, help="cycle number (each drug's cycles are in its monograph: infusion-prep drugs)")
     parser.add_argument("--start", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
     parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (from its later cycles)")
-    parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE",
-                        help="a dose given, e.g. 8=2027-01-05 (repeat for each dose)")
-    parser.add_argument("--extend-to-28", action="store_true", help="cycle 1 only: the extended first cycle the drug's monograph allows (its reasons are in the monograph)")
+    parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE", help="a dose given, e.g. 8=2027-01-05 (repeat for each dose)")
+    parser.add_argument(
+        "--extend-to-28", action="store_true", help="cycle 1 only: the extended first cycle the drug's monograph allows (its reasons are in the monograph)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 

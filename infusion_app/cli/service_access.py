@@ -26,8 +26,7 @@ def add_pin_options(parser: argparse.ArgumentParser, override: bool = False) -> 
     """--pin-fd (and, for a command with --override-by, --override-pin-fd) on a command that asks for a PIN."""
     parser.add_argument("--pin-fd", type=int, metavar="N", help="read the --user's PIN from file descriptor N (one line; e.g. 3<pin.txt)")
     if override:
-        parser.add_argument("--override-pin-fd", type=int, metavar="N",
-                            help="read the --override-by pharmacist's PIN from file descriptor N (one line)")
+        parser.add_argument("--override-pin-fd", type=int, metavar="N", help="read the --override-by pharmacist's PIN from file descriptor N (one line)")
 
 
 def open_service_for(args: argparse.Namespace):
@@ -63,8 +62,7 @@ def read_pin(prompt_name: str, env: str = PIN_ENV, confirm: bool = False, fd: in
     if pin is not None:
         return pin
     if not sys.stdin or not sys.stdin.isatty():
-        raise CliError(f"no PIN for {prompt_name}: give {flag} N (the PIN on descriptor N), run in a terminal to type it, "
-                       f"or set {env}", Exit.INVALID)
+        raise CliError(f"no PIN for {prompt_name}: give {flag} N (the PIN on descriptor N), run in a terminal to type it, or set {env}", Exit.INVALID)
     try:
         pin = getpass.getpass(f"PIN for {prompt_name}: ")
         if confirm and getpass.getpass(f"PIN for {prompt_name} again: ") != pin:

@@ -17,15 +17,17 @@ NEW_PIN_ENV = "INFUSION_PREP_NEW_PIN"
 
 
 def _signed_in_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--user", required=required, metavar="PHARMACIST",
-                        help="the signed-in pharmacist making the change (asks for their PIN)")
+    parser.add_argument("--user", required=required, metavar="PHARMACIST", help="the signed-in pharmacist making the change (asks for their PIN)")
     parser.add_argument("--pin-fd", type=int, metavar="N", help="read the --user's PIN from file descriptor N (one line)")
     parser.add_argument("--new-pin-fd", type=int, metavar="N", help="read the new PIN from file descriptor N (one line)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("user", help="add, list and deactivate users (technician, pharmacist, nurse)",
-                                   description="Manage the named users and their PINs. Changes need a signed-in pharmacist (--user).")
+    parser = subparsers.add_parser(
+        "user",
+        help="add, list and deactivate users (technician, pharmacist, nurse)",
+        description="Manage the named users and their PINs. Changes need a signed-in pharmacist (--user).",
+    )
     commands = parser.add_subparsers(dest="user_command", metavar="ACTION", required=True, parser_class=type(parser))
 
     add = commands.add_parser("add", help="add a user (--user PHARMACIST; not for the first pharmacist of an empty database)")
@@ -92,8 +94,11 @@ def run_add(args: argparse.Namespace) -> int:
                 pin = read_pin(f"new user {name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd")
             else:
                 if service.has_users():
-                    raise CliError("refused: adding a user needs a signed-in pharmacist: give --user NAME (and their PIN); "
-                                   "only the first pharmacist of an empty database is added without one", Exit.HARD_STOP)
+                    raise CliError(
+                        "refused: adding a user needs a signed-in pharmacist: give --user NAME (and their PIN); "
+                        "only the first pharmacist of an empty database is added without one",
+                        Exit.HARD_STOP,
+                    )
                 actor = None
                 pin = read_pin(name, env=PIN_ENV, confirm=True, fd=args.new_pin_fd if args.new_pin_fd is not None else args.pin_fd)
             user = service.add_user(name, args.role, validate_pin(pin, minimum=minimum), actor=actor)
@@ -149,11 +154,15 @@ def run_set_pin(args: argparse.Namespace) -> int:
         try:
             if args.user:
                 actor = _pharmacist(service, args)
-                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum)
+                new_pin = validate_pin(
+                    read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum
+                )
                 user = service.set_pin(args.name, new_pin, actor=actor)
             else:
                 current = read_pin(f"{args.name} (current PIN)", fd=args.pin_fd)
-                new_pin = validate_pin(read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum)
+                new_pin = validate_pin(
+                    read_pin(f"new PIN for {args.name}", env=NEW_PIN_ENV, confirm=True, fd=args.new_pin_fd, flag="--new-pin-fd"), minimum=minimum
+                )
                 user = service.set_pin(args.name, new_pin, current_pin=current)
         except StepRefused as refusal:
             raise _refused(refusal) from None

@@ -49,10 +49,7 @@ def administration_for(calc: DoseCalculation, monograph: Monograph, duration: ti
     if rate <= 0 and duration > timedelta(0):
         # Stored before the calculation held its rate: the container's volume over the infusion time.
         rate = round(calc.final_volume_ml / (duration / timedelta(hours=1)), 1)
-    observation = (
-        monograph.duration("time_limits.observation_after_infusion")
-        if "time_limits.observation_after_infusion" in monograph.facts else timedelta(0)
-    )
+    observation = monograph.duration("time_limits.observation_after_infusion") if "time_limits.observation_after_infusion" in monograph.facts else timedelta(0)
     return Administration(
         container=calc.container,
         volume_ml=calc.final_volume_ml,

@@ -49,7 +49,13 @@ FORMULAS: dict[str, BsaFormula] = {
         BsaFormula("dubois", "DuBois & DuBois", "0.007184 × H^0.725 × W^0.425", "DuBois D, DuBois EF. Arch Intern Med 1916;17:863", _dubois),
         BsaFormula("haycock", "Haycock", "0.024265 × H^0.3964 × W^0.5378", "Haycock GB et al. J Pediatr 1978;93:62", _haycock),
         BsaFormula("gehan-george", "Gehan & George", "0.0235 × H^0.42246 × W^0.51456", "Gehan EA, George SL. Cancer Chemother Rep 1970;54:225", _gehan_george),
-        BsaFormula("boyd", "Boyd", "0.0003207 × H^0.3 × Wg^(0.7285 − 0.0188 × log10 Wg), Wg in grams", "Boyd E. The growth of the surface area of the human body, 1935", _boyd),
+        BsaFormula(
+            "boyd",
+            "Boyd",
+            "0.0003207 × H^0.3 × Wg^(0.7285 − 0.0188 × log10 Wg), Wg in grams",
+            "Boyd E. The growth of the surface area of the human body, 1935",
+            _boyd,
+        ),
     )
 }
 

@@ -37,13 +37,11 @@ class Checklist:
     sources: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answers": dict(self.answers), "completed_by": self.completed_by,
-                "completed_at": self.completed_at.isoformat(), "sources": list(self.sources)}
+        return {"answers": dict(self.answers), "completed_by": self.completed_by, "completed_at": self.completed_at.isoformat(), "sources": list(self.sources)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checklist:
-        return cls(dict(data["answers"]), data["completed_by"], datetime.fromisoformat(data["completed_at"]),
-                   tuple(data.get("sources") or ()))
+        return cls(dict(data["answers"]), data["completed_by"], datetime.fromisoformat(data["completed_at"]), tuple(data.get("sources") or ()))
 
 
 def applies(monograph: Monograph) -> bool:
@@ -95,16 +93,14 @@ def _date(answers: dict[str, Any], key: str, today: date) -> date:
     return day
 
 
-def complete(course: Any, answers: dict[str, Any], pharmacist: str, at: datetime, today: date,
-             monograph: Monograph) -> Checklist:
+def complete(course: Any, answers: dict[str, Any], pharmacist: str, at: datetime, today: date, monograph: Monograph) -> Checklist:
     """Check every answer the patient's situation needs, and keep the checklist with the course."""
     m = monograph
     if not applies(m):
         raise ValidationError("checklist", f"the monograph of {m.id} has no course-start checklist")
     clean: dict[str, Any] = {"sex": _choice(answers, "sex", SEXES, "the patient's sex at birth")}
     female = clean["sex"] == "female"
-    potential_question = ("is she of reproductive potential" if female
-                          else "does he have a female partner of reproductive potential")
+    potential_question = "is she of reproductive potential" if female else "does he have a female partner of reproductive potential"
     clean["reproductive_potential"] = _yes(answers, "reproductive_potential", potential_question)
     if female and clean["reproductive_potential"]:
         clean["pregnancy_test"] = _choice(answers, "pregnancy_test", PREGNANCY_RESULTS, "the pregnancy test result")
@@ -123,8 +119,7 @@ def complete(course: Any, answers: dict[str, Any], pharmacist: str, at: datetime
         if not _yes(answers, "hsct_precautions", "the post-HSCT VOD/SOS precautions discussed with the transplant team"):
             raise ValidationError("hsct-precautions", "discuss the post-HSCT VOD/SOS precautions with the transplant team first")
         clean["hsct_precautions"] = True
-    paths = [f"{SECTION}.{k}" for k in ("pregnancy_test", "contraception_female", "contraception_male", "no_breastfeeding",
-                                        "baseline_ecg", "hsct_precautions")]
+    paths = [f"{SECTION}.{k}" for k in ("pregnancy_test", "contraception_female", "contraception_male", "no_breastfeeding", "baseline_ecg", "hsct_precautions")]
     checklist = Checklist(clean, str(pharmacist).strip(), at, tuple(f"{p}: {m.fact(p).citation}" for p in paths))
     course.checklist = checklist
     return checklist
@@ -137,8 +132,10 @@ def missing(course: Any, monograph: Monograph) -> list[str]:
         return []
     checklist = getattr(course, "checklist", None)
     if checklist is None:
-        return ["course-start checklist not completed (pregnancy status, contraception and breastfeeding counselling, "
-                "HSCT precautions): a pharmacist completes it in the course"]
+        return [
+            "course-start checklist not completed (pregnancy status, contraception and breastfeeding counselling, "
+            "HSCT precautions): a pharmacist completes it in the course"
+        ]
     if course.hsct_planned and not checklist.answers.get("hsct_precautions"):
         return ["course-start checklist: HSCT is now planned and the checklist must record the post-HSCT VOD/SOS precautions"]
     return []

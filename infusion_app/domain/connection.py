@@ -43,15 +43,19 @@ class ConnectionState:
         if self.retry_at is not None:
             seconds = max(0, round((self.retry_at - now).total_seconds()))
             retry = f" Reconnecting by itself (next try in {seconds} s)."
-        return (f"The database server cannot be reached ({self.reason or 'no answer'}). The deadlines shown are the last "
-                f"read, counting down from their stored times; steps recorded at other stations since are not shown. "
-                f"No step can be recorded here until this clears: use another station or the paper downtime sheet.{retry}")
+        return (
+            f"The database server cannot be reached ({self.reason or 'no answer'}). The deadlines shown are the last "
+            f"read, counting down from their stored times; steps recorded at other stations since are not shown. "
+            f"No step can be recorded here until this clears: use another station or the paper downtime sheet.{retry}"
+        )
 
     def refusal(self, tz: tzinfo | None = None) -> str:
         """Why a step is refused while not live: nothing stored, nothing queued."""
         since = f" since {format_instant(self.lost_at, tz)}" if self.lost_at else ""
-        return (f"not recorded: this station has lost the database server{since} ({self.reason or 'no answer'}); "
-                "nothing was stored or queued: record it when 'not live' clears, at another station, or on the paper downtime sheet")
+        return (
+            f"not recorded: this station has lost the database server{since} ({self.reason or 'no answer'}); "
+            "nothing was stored or queued: record it when 'not live' clears, at another station, or on the paper downtime sheet"
+        )
 
 
 class ConnectionWatch:

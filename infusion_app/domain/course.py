@@ -106,6 +106,7 @@ class CourseBlocked(Exception):
 
 # -- the course record ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ResponseAssessment:
     assessed_on: date
@@ -208,13 +209,16 @@ def judged_by(course: Course, monograph: Monograph) -> Monograph:
     no BESPONSA dose day), as dosed by the course's regimen when its drug has regimens.
     ValidationError when a caller passes another drug's, or a view of another regimen."""
     if course.monograph_id != monograph.id:
-        raise ValidationError("drug", f"the course for MRN {course.mrn} is a course of {course.monograph_id}, "
-                                      f"not of {monograph.brand_name}; it is judged by its own drug's monograph")
+        raise ValidationError(
+            "drug",
+            f"the course for MRN {course.mrn} is a course of {course.monograph_id}, not of {monograph.brand_name}; it is judged by its own drug's monograph",
+        )
     if monograph.decided_by != "regimen":
         return monograph
     if monograph.regimen is not None and monograph.regimen.id != course.regimen:
-        raise ValidationError("regimen", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen or '(no)'} "
-                                         f"regimen, not its {monograph.regimen.id} regimen")
+        raise ValidationError(
+            "regimen", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen or '(no)'} regimen, not its {monograph.regimen.id} regimen"
+        )
     return monograph.with_regimen(course.regimen)
 
 
@@ -234,9 +238,17 @@ def keeps_course(monograph: Monograph) -> bool:
     return "cycles" in monograph.raw and monograph.decided_by in ("response", "regimen")
 
 
-def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_birth: date | None = None,
-               child_reason: str = "", today: date | None = None, *, monograph: Monograph,
-               regimen: str | None = None) -> Course:
+def new_course(
+    mrn: str,
+    hsct_planned: bool,
+    is_child: bool = False,
+    date_of_birth: date | None = None,
+    child_reason: str = "",
+    today: date | None = None,
+    *,
+    monograph: Monograph,
+    regimen: str | None = None,
+) -> Course:
     """A course of `monograph`'s drug (as dosed by `regimen` for a drug with regimens: required then,
     refused otherwise). With the date of birth the age decides whether the children's rules apply
     (weight re-check); the manual child flag then only overrides it, and always with a reason."""
@@ -248,8 +260,9 @@ def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_bir
         raise ValidationError("mrn", "is required (the patient's medical record number)")
     reason = " ".join(str(child_reason or "").split())
     if is_child and not reason:
-        raise ValidationError("child-reason", "say why the children's rules apply whatever the age from the date of birth "
-                                              "(e.g. 'small adult, paediatric protocol')")
+        raise ValidationError(
+            "child-reason", "say why the children's rules apply whatever the age from the date of birth (e.g. 'small adult, paediatric protocol')"
+        )
     if reason and not is_child:
         raise ValidationError("child-reason", "only with the child flag")
     if date_of_birth is not None and today is not None and date_of_birth > today:
@@ -260,13 +273,21 @@ def new_course(mrn: str, hsct_planned: bool, is_child: bool = False, date_of_bir
         too_young = under_minimum_age(date_of_birth, today, chosen, "today", f"today is {today.isoformat()}")
         if too_young is not None:
             eligible = minimum_age_reached_on(date_of_birth, chosen)
-            raise CourseBlocked([
-                f"no {chosen.brand_name} course: {too_young}. A label limit, not overridden"
-                + (f"; the course can be opened from {eligible.isoformat()}" if eligible is not None else "")
-            ])
-    return Course(mrn=mrn, monograph_id=monograph.id, hsct_planned=bool(hsct_planned), is_child=bool(is_child),
-                  date_of_birth=date_of_birth, child_reason=reason,
-                  regimen=chosen.regimen.id if chosen.regimen is not None else "")
+            raise CourseBlocked(
+                [
+                    f"no {chosen.brand_name} course: {too_young}. A label limit, not overridden"
+                    + (f"; the course can be opened from {eligible.isoformat()}" if eligible is not None else "")
+                ]
+            )
+    return Course(
+        mrn=mrn,
+        monograph_id=monograph.id,
+        hsct_planned=bool(hsct_planned),
+        is_child=bool(is_child),
+        date_of_birth=date_of_birth,
+        child_reason=reason,
+        regimen=chosen.regimen.id if chosen.regimen is not None else "",
+    )
 
 
 def child_rules(course: Course, today: date, policy: SitePolicy | None = None) -> tuple[bool, str]:
@@ -309,9 +330,7 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
     except Exception:
         raise ValidationError("blasts", f"'{per_mm3}' is not a count per volume; give blasts per mm³") from None
     if value != value or not 0 <= value <= MAX_BLASTS_PER_MM3:
-        raise ValidationError(
-            "blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³"
-        )
+        raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³")
     course.blasts_per_mm3 = value
     course.blasts_measured_on = _not_future("date", _date("date", measured_on), today)
 
@@ -332,13 +351,15 @@ def record_weight(course: Course, kg: float, measured_on: Any, today: date, use_
 def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date) -> ResponseAssessment:
     if course.regimen:
         # A response recorded here would be read as deciding a dose the regimen decides.
-        raise ValidationError("response", f"the course for MRN {course.mrn} is the {course.regimen} regimen of {course.monograph_id}: "
-                                          "its doses are decided by the regimen, and no response is recorded in it")
+        raise ValidationError(
+            "response",
+            f"the course for MRN {course.mrn} is the {course.regimen} regimen of {course.monograph_id}: "
+            "its doses are decided by the regimen, and no response is recorded in it",
+        )
     text = str(response or "").strip().lower()
     if text not in RESPONSES:
         raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
-    assessment = ResponseAssessment(_not_future("date", _date("date", assessed_on), today), text,
-                                    None if mrd_negative is None else bool(mrd_negative))
+    assessment = ResponseAssessment(_not_future("date", _date("date", assessed_on), today), text, None if mrd_negative is None else bool(mrd_negative))
     course.responses.append(assessment)
     course.responses.sort(key=lambda r: r.assessed_on)
     return assessment
@@ -361,7 +382,8 @@ def plan_for(course: Course, number: int, monograph: Monograph, policy: SitePoli
     record = course.cycle(number)
     assessment = latest_response(course, record.start)
     return plan_cycle(
-        number, record.start,
+        number,
+        record.start,
         response=assessment.response if assessment else None,
         given={d.day: d.given_on for d in course.doses_of(number)},
         extend_to_28=record.extended_to_28,
@@ -377,6 +399,7 @@ def plan_for(course: Course, number: int, monograph: Monograph, policy: SitePoli
 
 
 # -- limits -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CycleLimit:
@@ -394,29 +417,38 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
     m = judged_by(course, monograph)
     started = len(course.cycles)
     if course.discontinued_on is not None:
-        return CycleLimit(started, "discontinued",
-                          f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}", ())
+        return CycleLimit(started, "discontinued", f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}", ())
     if by_regimen(m):
         # The regimen's own cycles are its limit: no response, HSCT or CR/CRi rule of another drug applies.
         most = _max_cycles(m)
         regimen = m.regimen.id if m.regimen is not None else course.regimen
-        return CycleLimit(most, "regimen", f"the {regimen} regimen of {m.brand_name} has {most} cycle{'s' if most != 1 else ''} "
-                          f"({m.fact('cycles.max_cycles_without_hsct').where})", _src(m, "cycles.max_cycles_without_hsct"))
+        return CycleLimit(
+            most,
+            "regimen",
+            f"the {regimen} regimen of {m.brand_name} has {most} cycle{'s' if most != 1 else ''} ({m.fact('cycles.max_cycles_without_hsct').where})",
+            _src(m, "cycles.max_cycles_without_hsct"),
+        )
     reached_cr = any(r.cr_or_cri for r in course.responses)
     reached_mrd_negative = any(r.cr_or_cri and r.mrd_negative for r in course.responses)
     if course.hsct_planned:
         base = int(m.magnitude("cycles.max_cycles_with_hsct", ""))
         third = m.flag("cycles.third_cycle_with_hsct_if_not_cr_mrd_negative")
         if reached_mrd_negative or not third:
-            limit = CycleLimit(base, "hsct",
-                               f"HSCT planned: {base} cycles" + (" (CR/CRi with MRD negativity reached)" if reached_mrd_negative else ""),
-                               _src(m, "cycles.max_cycles_with_hsct"))
+            limit = CycleLimit(
+                base,
+                "hsct",
+                f"HSCT planned: {base} cycles" + (" (CR/CRi with MRD negativity reached)" if reached_mrd_negative else ""),
+                _src(m, "cycles.max_cycles_with_hsct"),
+            )
         else:
-            limit = CycleLimit(base + 1, "hsct-third",
-                               f"HSCT planned: {base} cycles; a {base + 1}rd may be considered because CR/CRi with MRD "
-                               f"negativity has not been reached after {base}" if started >= base else
-                               f"HSCT planned: {base} cycles; a {base + 1}rd only if CR/CRi with MRD negativity is not reached after {base}",
-                               _src(m, "cycles.max_cycles_with_hsct", "cycles.third_cycle_with_hsct_if_not_cr_mrd_negative"))
+            limit = CycleLimit(
+                base + 1,
+                "hsct-third",
+                f"HSCT planned: {base} cycles; a {base + 1}rd may be considered because CR/CRi with MRD negativity has not been reached after {base}"
+                if started >= base
+                else f"HSCT planned: {base} cycles; a {base + 1}rd only if CR/CRi with MRD negativity is not reached after {base}",
+                _src(m, "cycles.max_cycles_with_hsct", "cycles.third_cycle_with_hsct_if_not_cr_mrd_negative"),
+            )
             if started < base:
                 limit = CycleLimit(base, "hsct", limit.why, limit.sources)
     else:
@@ -424,13 +456,17 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
         limit = CycleLimit(most, "no-hsct", f"no HSCT planned: up to {most} cycles", _src(m, "cycles.max_cycles_without_hsct"))
     stop_after = int(m.magnitude("cycles.discontinue_without_cr_after_cycles", ""))
     if not reached_cr and started >= stop_after and limit.max_cycles > stop_after:
-        return CycleLimit(stop_after, "no-response",
-                          f"no CR/CRi within {stop_after} cycles: discontinue (record an assessment showing CR or CRi to continue)",
-                          _src(m, "cycles.discontinue_without_cr_after_cycles"))
+        return CycleLimit(
+            stop_after,
+            "no-response",
+            f"no CR/CRi within {stop_after} cycles: discontinue (record an assessment showing CR or CRi to continue)",
+            _src(m, "cycles.discontinue_without_cr_after_cycles"),
+        )
     return limit
 
 
 # -- weight ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WeightCheck:
@@ -445,8 +481,13 @@ class WeightCheck:
 
 
 def weight_change_check(
-    dosing_kg: float | None, dosing_on: date | None, new_kg: float | None, today: date,
-    is_child: bool = False, policy: SitePolicy | None = None, child_why: str = "",
+    dosing_kg: float | None,
+    dosing_on: date | None,
+    new_kg: float | None,
+    today: date,
+    is_child: bool = False,
+    policy: SitePolicy | None = None,
+    child_why: str = "",
 ) -> WeightCheck:
     """BSA re-check when a new weight differs from the dosing weight by the site's threshold, or it is too old."""
     policy = policy or site_defaults()
@@ -476,12 +517,18 @@ def weight_recheck(course: Course, today: date, policy: SitePolicy | None = None
     latest = course.latest_weight
     child, why = child_rules(course, today, policy)
     return weight_change_check(
-        dosing.kg if dosing else None, dosing.measured_on if dosing else None,
-        latest.kg if latest and latest is not dosing else None, today, child, policy, why,
+        dosing.kg if dosing else None,
+        dosing.measured_on if dosing else None,
+        latest.kg if latest and latest is not dosing else None,
+        today,
+        child,
+        policy,
+        why,
     )
 
 
 # -- holds, discontinuations, responses --------------------------------------------------------------
+
 
 def active_holds(course: Course) -> list[AdviceRecord]:
     """Holds that stand: accepted (or not yet decided) and not followed by recovery values for that rule."""
@@ -507,15 +554,16 @@ def declined_discontinuations(course: Course) -> list[str]:
     return [
         f"advice #{r.id or '?'} ({r.advice.code}: {r.advice.message}) NOT followed: decided by {r.decision.decided_by}, "
         f"recorded by pharmacist {r.decision.recorded_by} on {r.decision.at.date().isoformat()}: {r.decision.reason}"
-        for r in course.advice if r.advice.permanent and r.decision is not None and not r.decision.accepted
+        for r in course.advice
+        if r.advice.permanent and r.decision is not None and not r.decision.accepted
     ]
 
 
 def advice_blocks(course: Course, first_dose_of_cycle: bool) -> list[str]:
     """Why stored advice stops the next dose: an open discontinuation, or a hold without recovery values."""
     blocks = [
-        f"advice #{r.id or '?'} to discontinue permanently ({r.advice.code}: {r.advice.message}) is open: "
-        "no dose until a pharmacist records the decision" for r in open_discontinuations(course)
+        f"advice #{r.id or '?'} to discontinue permanently ({r.advice.code}: {r.advice.message}) is open: no dose until a pharmacist records the decision"
+        for r in open_discontinuations(course)
     ]
     for hold in active_holds(course):
         if hold.advice.action is Action.HOLD_NEXT_CYCLE and not first_dose_of_cycle:
@@ -544,15 +592,17 @@ def loss_of_response(course: Course) -> str | None:
         if assessment.cr_or_cri:
             reached = assessment
         elif reached is not None and assessment.response == "none" and assessment is course.responses[-1]:
-            return (f"loss of response: 'none' on {assessment.assessed_on.isoformat()} after "
-                    f"{response_label(reached.response)} on {reached.assessed_on.isoformat()}: reassess continuation")
+            return (
+                f"loss of response: 'none' on {assessment.assessed_on.isoformat()} after "
+                f"{response_label(reached.response)} on {reached.assessed_on.isoformat()}: reassess continuation"
+            )
     return None
 
 
 # -- operations -----------------------------------------------------------------------------------
 
-def first_dose_block(course: Course, monograph: Monograph, on: date | None = None,
-                     policy: SitePolicy | None = None) -> str | None:
+
+def first_dose_block(course: Course, monograph: Monograph, on: date | None = None, policy: SitePolicy | None = None) -> str | None:
     """Why the course's first dose may not be given yet (cytoreduction, or a count too old on `on`), or None."""
     m = judged_by(course, monograph)
     fact = m.fact("cycles.cytoreduction_max_peripheral_blasts")
@@ -565,17 +615,20 @@ def first_dose_block(course: Course, monograph: Monograph, on: date | None = Non
         # Only the date is kept: a count from N days ago is taken as N × 24 hours old, the older reading.
         age_hours = (on - course.blasts_measured_on).days * 24
         if age_hours >= max_hours:
-            return (f"the circulating blast count of {course.blasts_measured_on.isoformat()} is "
-                    f"{(on - course.blasts_measured_on).days} days old (site limit {max_hours} hours): "
-                    "record a current count before the first dose (cytoreduction gate)")
+            return (
+                f"the circulating blast count of {course.blasts_measured_on.isoformat()} is "
+                f"{(on - course.blasts_measured_on).days} days old (site limit {max_hours} hours): "
+                "record a current count before the first dose (cytoreduction gate)"
+            )
     if course.blasts_per_mm3 > limit:
-        return (f"circulating blasts {format_number(course.blasts_per_mm3, 0)}/mm³ are above {shown}: cytoreduce "
-                f"(hydroxyurea, steroids and/or vincristine) before the first dose ({fact.citation})")
+        return (
+            f"circulating blasts {format_number(course.blasts_per_mm3, 0)}/mm³ are above {shown}: cytoreduce "
+            f"(hydroxyurea, steroids and/or vincristine) before the first dose ({fact.citation})"
+        )
     return None
 
 
-def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "",
-                *, monograph: Monograph) -> CycleRecord:
+def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = False, extension_reason: str = "", *, monograph: Monograph) -> CycleRecord:
     m = judged_by(course, monograph)
     start = _date("start", start)
     number = len(course.cycles) + 1
@@ -592,14 +645,18 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
             open_days = ", ".join(str(d.day) for d in previous.doses if d.status == "planned")
             blocks.append(f"cycle {previous.cycle} still has Day {open_days} neither given nor omitted")
         if start < previous.next_cycle_start:
-            blocks.append(f"cycle {number} may start on or after {previous.next_cycle_start.isoformat()} (cycle {previous.cycle} ends {previous.end.isoformat()})")
+            blocks.append(
+                f"cycle {number} may start on or after {previous.next_cycle_start.isoformat()} (cycle {previous.cycle} ends {previous.end.isoformat()})"
+            )
         for earlier in course.cycles:
             if start <= earlier.start:
                 raise ValidationError("start", f"{start.isoformat()} is not after cycle {earlier.number}'s start {earlier.start.isoformat()}")
     if by_regimen(m) and blocks:
         raise CourseBlocked(blocks)  # no response decides a regimen's cycle: its limit is the refusal
     if number >= _later_from(m) and latest_response(course, start) is None:
-        raise ValidationError("response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²")
+        raise ValidationError(
+            "response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²"
+        )
     if blocks:
         raise CourseBlocked(blocks)
     _refuse_far_ahead(start, today, number, m)
@@ -630,8 +687,9 @@ def extend_first_cycle(course: Course, reason: str, monograph: Monograph) -> Cyc
     return record
 
 
-def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: Monograph,
-               labs_at: datetime | None = None, policy: SitePolicy | None = None) -> tuple[CyclePlan, list[str]]:
+def check_dose(
+    course: Course, cycle: int, day: int, given_on: date, monograph: Monograph, labs_at: datetime | None = None, policy: SitePolicy | None = None
+) -> tuple[CyclePlan, list[str]]:
     """The plan with this dose added, and the hard stops that recording it would meet.
 
     With `labs_at` (the instant the dose was given, or the best the caller knows) the checks prep new
@@ -652,10 +710,18 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
     given = {d.day: d.given_on for d in course.doses_of(cycle)}
     given[day] = given_on
     plan = plan_cycle(
-        cycle, record.start, response=assessment.response if assessment else None, given=given,
-        extend_to_28=record.extended_to_28, reduction=reduction_for_level(record.reduction_level, m),
-        omitted_days=record.omitted_days, delayed_days=record.delayed_days,
-        previous_dose=_last_dose_before(course, cycle), monograph=m, date_of_birth=course.date_of_birth, policy=policy,
+        cycle,
+        record.start,
+        response=assessment.response if assessment else None,
+        given=given,
+        extend_to_28=record.extended_to_28,
+        reduction=reduction_for_level(record.reduction_level, m),
+        omitted_days=record.omitted_days,
+        delayed_days=record.delayed_days,
+        previous_dose=_last_dose_before(course, cycle),
+        monograph=m,
+        date_of_birth=course.date_of_birth,
+        policy=policy,
     )
     before = set(plan_for(course, cycle, m, policy).hard_stops)
     blocks += [s for s in plan.hard_stops if s not in before]
@@ -668,9 +734,19 @@ def check_dose(course: Course, cycle: int, day: int, given_on: date, monograph: 
     return plan, blocks
 
 
-def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date, preparation_id: str | None = None,
-                override_reason: str | None = None, *, monograph: Monograph, labs_at: datetime | None = None,
-                policy: SitePolicy | None = None) -> DoseGiven:
+def record_dose(
+    course: Course,
+    cycle: Any,
+    day: Any,
+    given_on: Any,
+    today: date,
+    preparation_id: str | None = None,
+    override_reason: str | None = None,
+    *,
+    monograph: Monograph,
+    labs_at: datetime | None = None,
+    policy: SitePolicy | None = None,
+) -> DoseGiven:
     """Record a dose given. Hard stops raise CourseBlocked unless a pharmacist's override reason is given
     (then kept with the dose: a deviation). `labs_at`: check the labs as prep new does (check_dose)."""
     m = judged_by(course, monograph)
@@ -682,8 +758,7 @@ def record_dose(course: Course, cycle: Any, day: Any, given_on: Any, today: date
     plan, blocks = check_dose(course, cycle, day, given_on, m, labs_at, policy)
     if blocks and not str(override_reason or "").strip():
         raise CourseBlocked(blocks)
-    dose = DoseGiven(cycle, day, given_on, (preparation_id or None), plan.dose(day).mg_per_m2,
-                     override_reason.strip() if blocks and override_reason else None)
+    dose = DoseGiven(cycle, day, given_on, (preparation_id or None), plan.dose(day).mg_per_m2, override_reason.strip() if blocks and override_reason else None)
     course.doses.append(dose)
     course.doses.sort(key=lambda d: (d.cycle, d.day))
     return dose
@@ -738,6 +813,7 @@ def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: 
 
 # -- status ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NextDose:
     cycle: int
@@ -752,9 +828,14 @@ class NextDose:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "cycle": self.cycle, "day": self.day, "planned": self.planned.isoformat(),
-            "earliest": self.earliest.isoformat(), "latest": self.latest.isoformat(),
-            "mg_per_m2": self.mg_per_m2, "state": self.state, "blocked_by": list(self.blocked_by),
+            "cycle": self.cycle,
+            "day": self.day,
+            "planned": self.planned.isoformat(),
+            "earliest": self.earliest.isoformat(),
+            "latest": self.latest.isoformat(),
+            "mg_per_m2": self.mg_per_m2,
+            "state": self.state,
+            "blocked_by": list(self.blocked_by),
             "flags": list(self.flags),
         }
 
@@ -821,14 +902,17 @@ class CourseStatus:
             "blasts_per_mm3": c.blasts_per_mm3,
             "blasts_measured_on": c.blasts_measured_on.isoformat() if c.blasts_measured_on else None,
             "reduction": self.reduction.to_dict(),
-            "responses": [
-                {"assessed_on": r.assessed_on.isoformat(), "response": r.response, "mrd_negative": r.mrd_negative}
-                for r in c.responses
-            ],
+            "responses": [{"assessed_on": r.assessed_on.isoformat(), "response": r.response, "mrd_negative": r.mrd_negative} for r in c.responses],
             "cycles": [p.to_dict() for p in self.plans],
             "doses_given": [
-                {"cycle": d.cycle, "day": d.day, "given_on": d.given_on.isoformat(), "preparation_id": d.preparation_id,
-                 "mg_per_m2": d.mg_per_m2, "override_reason": d.override_reason}
+                {
+                    "cycle": d.cycle,
+                    "day": d.day,
+                    "given_on": d.given_on.isoformat(),
+                    "preparation_id": d.preparation_id,
+                    "mg_per_m2": d.mg_per_m2,
+                    "override_reason": d.override_reason,
+                }
                 for d in c.doses
             ],
         }
@@ -841,7 +925,8 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
     keep = (Action.REDUCE_NEXT_CYCLE, Action.TWO_DOSES_PER_CYCLE, Action.DISCONTINUE, Action.CONSIDER_DISCONTINUATION)
     return [
         Advice(a.code, a.action, f"cycle {cycle} start held {days_late} days: {a.message}", a.sources, cycle, day, a.details)
-        for a in interruption_advice(days_late, reduction_level, monograph=m) if a.action in keep
+        for a in interruption_advice(days_late, reduction_level, monograph=m)
+        if a.action in keep
     ]
 
 
@@ -851,8 +936,11 @@ def _refuse_far_ahead(start: date, today: date, number: int, m: Monograph) -> No
     future; a start is a plan, so it may be ahead, but no further than the cycle it follows)."""
     ahead = cycle_length_days(number, False, m)
     if start > today + timedelta(days=ahead):
-        raise ValidationError("start", f"{start.isoformat()} is more than {ahead} days ahead (today is {today.isoformat()}): "
-                                       f"a cycle is started at most one cycle length ahead; e.g. {(today + timedelta(days=1)).isoformat()}")
+        raise ValidationError(
+            "start",
+            f"{start.isoformat()} is more than {ahead} days ahead (today is {today.isoformat()}): "
+            f"a cycle is started at most one cycle length ahead; e.g. {(today + timedelta(days=1)).isoformat()}",
+        )
 
 
 def move_cycle_start(course: Course, start: Any, today: date, monograph: Monograph) -> CycleRecord:
@@ -883,8 +971,7 @@ def _instant(today: date, now: datetime | None) -> datetime:
     return now if now is not None else datetime.combine(today, time(23, 59, 59)).astimezone()
 
 
-def course_status(course: Course, today: date, monograph: Monograph, policy: SitePolicy | None = None,
-                  now: datetime | None = None) -> CourseStatus:
+def course_status(course: Course, today: date, monograph: Monograph, policy: SitePolicy | None = None, now: datetime | None = None) -> CourseStatus:
     """Where the course stands today: what is next, whether this cycle is the last and why, what the label advises."""
     m = judged_by(course, monograph)
     today = _date("today", today)
@@ -934,17 +1021,30 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
                     late = (today - dose.planned).days
                     if dose.day == m.dose_days[0]:
                         # Day 1 is the cycle's start: a late Day 1 moves the cycle, it is not omitted.
-                        advice.append(Advice(
-                            "cycle-start-passed", Action.HOLD_NEXT_CYCLE,
-                            f"cycle {plan.cycle} was to start on {dose.planned.isoformat()} and Day 1 is not recorded: "
-                            "record it, or move the cycle's start to the day Day 1 is given",
-                            _src(m, "cycles.dose_days"), plan.cycle, dose.day, {"days_late": late},
-                        ))
+                        advice.append(
+                            Advice(
+                                "cycle-start-passed",
+                                Action.HOLD_NEXT_CYCLE,
+                                f"cycle {plan.cycle} was to start on {dose.planned.isoformat()} and Day 1 is not recorded: "
+                                "record it, or move the cycle's start to the day Day 1 is given",
+                                _src(m, "cycles.dose_days"),
+                                plan.cycle,
+                                dose.day,
+                                {"days_late": late},
+                            )
+                        )
                         advice += _cycle_delay_advice(late, course.reduction_level, plan.cycle, dose.day, m)
                     else:
                         advice += [
-                            Advice(a.code, a.action, f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
-                                   a.sources, plan.cycle, dose.day, a.details)
+                            Advice(
+                                a.code,
+                                a.action,
+                                f"cycle {plan.cycle} Day {dose.day} (planned {dose.planned.isoformat()}) not given: {a.message}",
+                                a.sources,
+                                plan.cycle,
+                                dose.day,
+                                a.details,
+                            )
                             for a in interruption_advice(late, course.reduction_level, monograph=m)
                         ]
                 break
@@ -982,16 +1082,31 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
     open_advice = tuple(r for r in course.advice if r.decision is None and r.advice.needs_decision)
     needed = tuple(labs_needed(course, at, next_dose.cycle, next_dose.day, policy, monograph=m)) if next_dose is not None and not discontinued else ()
     return CourseStatus(
-        mrn=course.mrn, hsct_planned=course.hsct_planned, today=today, current_cycle=current, plan=plan, plans=plans,
-        next_dose=next_dose, next_cycle_allowed=next_cycle_allowed, is_last_cycle=is_last, why_last=why_last,
-        limit=limit, advice=tuple(advice), open_advice=open_advice,
-        blocks=tuple(blocks + [b for b in advice_blocks(course, True) if b not in blocks]), weight=weight,
-        reduction=reduction_for_level(course.reduction_level, m), discontinued=discontinued, course=course,
-        monograph=m, labs_needed=needed,
+        mrn=course.mrn,
+        hsct_planned=course.hsct_planned,
+        today=today,
+        current_cycle=current,
+        plan=plan,
+        plans=plans,
+        next_dose=next_dose,
+        next_cycle_allowed=next_cycle_allowed,
+        is_last_cycle=is_last,
+        why_last=why_last,
+        limit=limit,
+        advice=tuple(advice),
+        open_advice=open_advice,
+        blocks=tuple(blocks + [b for b in advice_blocks(course, True) if b not in blocks]),
+        weight=weight,
+        reduction=reduction_for_level(course.reduction_level, m),
+        discontinued=discontinued,
+        course=course,
+        monograph=m,
+        labs_needed=needed,
     )
 
 
 # -- the bench dose comes from the course ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CourseOrder:
@@ -1010,10 +1125,16 @@ class CourseOrder:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "on_file": True, "mrn": self.mrn, "cycle": self.cycle, "day": self.day, "response": self.response,
-            "reduce_pct": self.reduce_pct, "mg_per_m2": self.mg_per_m2,
+            "on_file": True,
+            "mrn": self.mrn,
+            "cycle": self.cycle,
+            "day": self.day,
+            "response": self.response,
+            "reduce_pct": self.reduce_pct,
+            "mg_per_m2": self.mg_per_m2,
             "window": [self.earliest.isoformat(), self.latest.isoformat()],
-            "declined_discontinuations": list(self.declined_discontinuations), "flags": list(self.flags),
+            "declined_discontinuations": list(self.declined_discontinuations),
+            "flags": list(self.flags),
         }
 
 
@@ -1024,10 +1145,19 @@ def _same_pct(a: float, b: float) -> bool:
     return abs(float(a) - float(b)) < 1e-9
 
 
-def order_from_course(course: Course, today: date, cycle: Any = None, day: Any = None, response: str | None = None,
-                      reduce_pct: Any = None, *, monograph: Monograph,
-                      policy: SitePolicy | None = None, now: datetime | None = None,
-                      date_of_birth: date | None = None) -> CourseOrder:
+def order_from_course(
+    course: Course,
+    today: date,
+    cycle: Any = None,
+    day: Any = None,
+    response: str | None = None,
+    reduce_pct: Any = None,
+    *,
+    monograph: Monograph,
+    policy: SitePolicy | None = None,
+    now: datetime | None = None,
+    date_of_birth: date | None = None,
+) -> CourseOrder:
     """The dose the course has due today. Typed values must agree with it; a dose not due is CourseBlocked.
 
     cycle/day None: the course's next dose. A typed response or reduction that disagrees with the
@@ -1040,8 +1170,7 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
     status = course_status(course, today, m, policy, now)
     if cycle is None and day is None:
         if status.next_dose is None:
-            raise CourseBlocked([f"course-not-due: the course for MRN {course.mrn} has no further dose"
-                                 + (f" ({status.why_last})" if status.why_last else "")])
+            raise CourseBlocked([f"course-not-due: the course for MRN {course.mrn} has no further dose" + (f" ({status.why_last})" if status.why_last else "")])
         cycle, day = status.next_dose.cycle, status.next_dose.day
     elif cycle is None or day is None:
         raise ValidationError("cycle" if cycle is None else "day", "give both the cycle and the day, or neither (the course's next dose)")
@@ -1055,8 +1184,10 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         blocks.append(f"cycle-limit: cycle {cycle} is beyond the label's limit: {limit.why}")
     blocks += [f"advice-block: {b}" for b in advice_blocks(course, day == m.dose_days[0])]
     if not any(r.number == cycle for r in course.cycles):
-        blocks.append(f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
-                      "a pharmacist starts the cycle in the course before its doses are prepared")
+        blocks.append(
+            f"cycle-not-started: cycle {cycle} has not been started in the course for MRN {course.mrn}; "
+            "a pharmacist starts the cycle in the course before its doses are prepared"
+        )
         raise CourseBlocked(blocks)
     plan = plan_for(course, cycle, m, policy)
     if day not in [d.day for d in plan.doses]:
@@ -1096,12 +1227,12 @@ def order_from_course(course: Course, today: date, cycle: Any = None, day: Any =
         typed = str(response).strip().lower()
         if course_response is not None and typed != course_response:
             blocks.append(
-                f"course-response: the order says response {response_label(typed)}; the course records "
-                f"{response_label(course_response)} for cycle {cycle}"
+                f"course-response: the order says response {response_label(typed)}; the course records {response_label(course_response)} for cycle {cycle}"
             )
     if blocks:
         raise CourseBlocked(blocks)
     flags = tuple(a.message for a in status.advice if a.code in ("loss-of-response", "weight-recheck"))
     flags += tuple(qt_warnings(course, _instant(today, now), m))
-    return CourseOrder(course.mrn, cycle, day, course_response, course_pct, dose.mg_per_m2, dose.earliest, dose.latest,
-                       tuple(declined_discontinuations(course)), flags)
+    return CourseOrder(
+        course.mrn, cycle, day, course_response, course_pct, dose.mg_per_m2, dose.earliest, dose.latest, tuple(declined_discontinuations(course)), flags
+    )

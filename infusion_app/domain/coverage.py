@@ -99,9 +99,7 @@ def normalise_icd10(code: str, fact_id: str) -> str:
     text = code.strip().upper()
     match = _ICD10_SHAPE.match(text)
     if not match:
-        raise ValidationError(
-            fact_id, f"'{code.strip()}' is not an ICD-10 code; {_ICD10_EXPECTED}"
-        )
+        raise ValidationError(fact_id, f"'{code.strip()}' is not an ICD-10 code; {_ICD10_EXPECTED}")
     category, detail = match.groups()
     return f"{category}.{detail}" if detail else category
 
@@ -266,12 +264,21 @@ def _parse_fact(node: dict[str, Any]) -> PolicyFact:
     if derived and (derived not in DERIVED_FACTS or kind != "number"):
         raise DataFileError(f"fact {fact_id} is derived from '{derived}'; a number fact may be derived from {', '.join(DERIVED_FACTS)}")
     return PolicyFact(
-        id=fact_id, kind=kind, description=str(node["description"]), label=str(node.get("label", "")),
-        placeholder=str(node.get("placeholder", "")), choices=tuple(str(c) for c in node.get("choices", [])),
-        asked=bool(node.get("asked", False)), option=str(node.get("option", fact_id.replace("_", "-"))),
-        required=bool(node.get("required", False)), help=str(node.get("help", node["description"])),
+        id=fact_id,
+        kind=kind,
+        description=str(node["description"]),
+        label=str(node.get("label", "")),
+        placeholder=str(node.get("placeholder", "")),
+        choices=tuple(str(c) for c in node.get("choices", [])),
+        asked=bool(node.get("asked", False)),
+        option=str(node.get("option", fact_id.replace("_", "-"))),
+        required=bool(node.get("required", False)),
+        help=str(node.get("help", node["description"])),
         metavar=str(node.get("metavar", "")),
-        text=str(node["text"]), where=str(node["where"]), name=str(node.get("name", "")), derived=derived,
+        text=str(node["text"]),
+        where=str(node["where"]),
+        name=str(node.get("name", "")),
+        derived=derived,
     )
 
 
@@ -280,8 +287,15 @@ def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact], note
     note = str(node.get("note_if_not_met", ""))
     if note and note not in notes:
         raise DataFileError(f"criterion {node['id']} names note '{note}', which [notes] does not have")
-    common = dict(id=node["id"], fact=node["fact"], rule=rule, text=node["text"], summary=node["summary"], where=node.get("where", ""),
-                  note_if_not_met=notes.get(note, ""))
+    common = dict(
+        id=node["id"],
+        fact=node["fact"],
+        rule=rule,
+        text=node["text"],
+        summary=node["summary"],
+        where=node.get("where", ""),
+        note_if_not_met=notes.get(note, ""),
+    )
     if node["fact"] not in declared:
         raise DataFileError(f"criterion {node['id']} asks for unknown fact '{node['fact']}'")
     if rule == "min":
@@ -290,10 +304,7 @@ def _parse_criterion(node: dict[str, Any], declared: dict[str, PolicyFact], note
         fact_id = node["fact"]
         return Criterion(**common, values=tuple(normalise_icd10(v, fact_id) if declared[fact_id].kind == "code" else v for v in node["values"]))
     if rule == "cases":
-        cases = {
-            key: Case(key=key, requires=tuple(case["requires"]), summary=case["summary"], text=case["text"])
-            for key, case in node["cases"].items()
-        }
+        cases = {key: Case(key=key, requires=tuple(case["requires"]), summary=case["summary"], text=case["text"]) for key, case in node["cases"].items()}
         for case in cases.values():
             unknown = [name for name in case.requires if name not in declared or declared[name].kind != "yes_no"]
             if unknown:
@@ -324,13 +335,11 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
             experimental_text=experimental["text"],
             experimental_summary=experimental["summary"],
             experimental_ranges=tuple(
-                CodeRange(normalise_icd10(r["low"], code_fact), normalise_icd10(r["high"], code_fact), r["description"])
-                for r in experimental.get("ranges", [])
+                CodeRange(normalise_icd10(r["low"], code_fact), normalise_icd10(r["high"], code_fact), r["description"]) for r in experimental.get("ranges", [])
             ),
             all_other_indications_experimental=bool(experimental["all_other_indications"]),
             inputs={
-                name: InputRange(float(node["min"]), float(node["max"]), node.get("unit", ""), node.get("why", ""))
-                for name, node in raw["inputs"].items()
+                name: InputRange(float(node["min"]), float(node["max"]), node.get("unit", ""), node.get("why", "")) for name, node in raw["inputs"].items()
             },
             code_fact=code_fact,
             notes=notes,
@@ -455,9 +464,7 @@ def _icd10(value: Any, policy: Policy) -> str | None:
     code = normalise_icd10(value, policy.code_fact)
     for complete in policy.complete_codes:
         if code != complete and code.replace(".", "").startswith(complete.replace(".", "")):
-            raise ValidationError(
-                policy.code_fact, f"'{code}' is not an ICD-10-CM code: {complete} is already complete and has no subcodes (e.g. {complete})"
-            )
+            raise ValidationError(policy.code_fact, f"'{code}' is not an ICD-10-CM code: {complete} is already complete and has no subcodes (e.g. {complete})")
     # A category such as C91.0 stands for several codes, some covered and some not: asking
     # for the full code is the only answer that is not a guess.
     ambiguous = [covered for covered in policy.covered_codes() if covered != code and covered.replace(".", "").startswith(code.replace(".", ""))]
@@ -473,9 +480,7 @@ def validated_facts(facts: CoverageFacts, policy: Policy) -> dict[str, Any]:
     found: dict[str, Any] = {}
     unknown = [name for name in facts.given() if policy.fact(name) is None]
     if unknown:
-        raise ValidationError(
-            unknown[0], f"is not a fact the {policy.payer} policy {policy.name} judges; it judges {', '.join(f.id for f in policy.facts)}"
-        )
+        raise ValidationError(unknown[0], f"is not a fact the {policy.payer} policy {policy.name} judges; it judges {', '.join(f.id for f in policy.facts)}")
     for fact in policy.facts:
         value = facts.get(fact.id)
         if fact.kind == "number":
@@ -508,8 +513,13 @@ class CriterionResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CriterionResult:
         met = data.get("met")
-        return cls(id=str(data.get("id", "")), met=met if isinstance(met, bool) else None, text=str(data.get("text", "")),
-                   summary=str(data.get("summary", "")), reason=str(data.get("reason", "")))
+        return cls(
+            id=str(data.get("id", "")),
+            met=met if isinstance(met, bool) else None,
+            text=str(data.get("text", "")),
+            summary=str(data.get("summary", "")),
+            reason=str(data.get("reason", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -567,8 +577,11 @@ class CoverageDecision:
             not_given=tuple(str(f) for f in data.get("not_given", [])),
             facts=dict(data.get("facts") or {}),
             listed_not_covered=data.get("listed_not_covered"),
-            policy_id=str(policy.get("id", "")), policy_name=str(policy.get("name", "")), payer=str(policy.get("payer", "")),
-            hcpcs=str(policy.get("hcpcs", "")), policy_revision=str(policy.get("revision", "")),
+            policy_id=str(policy.get("id", "")),
+            policy_name=str(policy.get("name", "")),
+            payer=str(policy.get("payer", "")),
+            hcpcs=str(policy.get("hcpcs", "")),
+            policy_revision=str(policy.get("revision", "")),
             policy_source=str(policy.get("source", "")),
         )
 
@@ -616,9 +629,7 @@ def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> Cr
     if criterion.rule == "cases":
         return _evaluate_cases(criterion, value, facts, policy)
     if value is None:
-        return CriterionResult(
-            **base, met=None, missing=(criterion.fact,), reason=f"{criterion.fact} ({_described(policy, criterion.fact)}) was not given"
-        )
+        return CriterionResult(**base, met=None, missing=(criterion.fact,), reason=f"{criterion.fact} ({_described(policy, criterion.fact)}) was not given")
     if criterion.rule == "min":
         met = value >= criterion.value
         given = _fmt(value, criterion.unit)
@@ -647,16 +658,17 @@ def _evaluate_cases(criterion: Criterion, value: str | None, facts: dict[str, An
     base: dict[str, Any] = dict(id=criterion.id, summary=criterion.summary)
     if value is None:
         needs = sorted({name for case in criterion.cases.values() for name in case.requires})
-        conditional = "; ".join(
-            f"if {key}, {' and '.join(case.requires)} are also needed" for key, case in criterion.cases.items() if case.requires
-        )
+        conditional = "; ".join(f"if {key}, {' and '.join(case.requires)} are also needed" for key, case in criterion.cases.items() if case.requires)
         reason = f"{criterion.fact} ({_described(policy, criterion.fact)}) was not given" + (f" ({conditional})" if needs else "")
         return CriterionResult(**base, text=criterion.text, met=None, missing=(criterion.fact,), reason=reason)
     case = criterion.cases[value]
     failed = [name for name in case.requires if facts[name] is False]
     unknown = [name for name in case.requires if facts[name] is None]
     if failed:
-        met, reason = False, f"{criterion.fact} {value}, but not {' and not '.join(_described(policy, n).removesuffix(' (yes or no)') for n in failed)}: {case.summary}"
+        met, reason = (
+            False,
+            f"{criterion.fact} {value}, but not {' and not '.join(_described(policy, n).removesuffix(' (yes or no)') for n in failed)}: {case.summary}",
+        )
     elif unknown:
         met, reason = None, f"{criterion.fact} {value}: {case.summary}; not given: {', '.join(unknown)}"
     else:

@@ -23,6 +23,7 @@ DAY = timedelta(days=1)
 
 # -- small validators -------------------------------------------------------------------------------
 
+
 def _whole(field_name: str, value: Any, low: int, high: int) -> int:
     return whole_number(field_name, value, range(low, high + 1), f"{low} to {high}")
 
@@ -75,6 +76,7 @@ def _dose_day(m: Monograph, value: Any, field_name: str) -> int:
 
 
 # -- one cycle --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PlannedDose:
@@ -196,8 +198,10 @@ def first_cycle_extends(m: Monograph) -> bool:
 def _refuse_no_extension(m: Monograph) -> None:
     """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
     if not first_cycle_extends(m):
-        raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data "
-                                              f"({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend")
+        raise ValidationError(
+            "extend-to-28",
+            f"cycle 1 has no extended length in {m.brand_name}'s data ({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend",
+        )
 
 
 def cycle_length_days(cycle: int, extend_to_28: bool, m: Monograph) -> int:
@@ -255,8 +259,7 @@ def plan_cycle(
 
     rule_paths = ["cycles.dose_days", "cycles.windowed_days", "cycles.dose_day_window", "cycles.min_days_between_doses"]
     rule_paths.append(
-        "cycles.later_cycle_length" if cycle >= _later_from(m)
-        else ("cycles.first_cycle_extended_length" if extend_to_28 else "cycles.first_cycle_length")
+        "cycles.later_cycle_length" if cycle >= _later_from(m) else ("cycles.first_cycle_extended_length" if extend_to_28 else "cycles.first_cycle_length")
     )
     if reduction.level:
         rule_paths += ["cycles.toxicity_cycle_dose_reduction", "cycles.no_re_escalation"]
@@ -293,17 +296,14 @@ def plan_cycle(
         if not is_omitted and (day in delayed or (cascade and earliest > latest)):
             cascade = True
             latest = max(latest, planned + delay_limit)
-            notes.append(f"held: may be delayed to {latest.isoformat()} (an interruption under "
-                         f"{_days(m, 'dose_modification.interruption.delay_below')} days)")
+            notes.append(f"held: may be delayed to {latest.isoformat()} (an interruption under {_days(m, 'dose_modification.interruption.delay_below')} days)")
         dose_fact = m.mg_per_m2(cycle, day, checked)
         standard = Decimal(str(dose_fact.value.to("mg/m**2").magnitude))
         rule_paths.append(dose_fact.path)
         given_on = given_days.get(day)
         if is_omitted:
             status = "omitted"
-            notes.append(
-                f"omitted: {reduction.doses_per_cycle} doses per cycle" if day not in active else "omitted (accepted advice)"
-            )
+            notes.append(f"omitted: {reduction.doses_per_cycle} doses per cycle" if day not in active else "omitted (accepted advice)")
             if given_on:
                 hard_stops.append(f"Day {day} is omitted in cycle {cycle} but is recorded as given on {given_on.isoformat()}")
         else:
@@ -328,11 +328,20 @@ def plan_cycle(
                     + (f"; {gap_note}" if gap_note and given_on < earliest else "")
                 )
         mg = None if is_omitted else float(standard * factor)
-        planned_doses.append(PlannedDose(
-            day=day, planned=planned, earliest=earliest, latest=latest, mg_per_m2=mg,
-            standard_mg_per_m2=float(standard), given=given_on, status=status,
-            preparation_id=preparations.get(day), notes=tuple(notes),
-        ))
+        planned_doses.append(
+            PlannedDose(
+                day=day,
+                planned=planned,
+                earliest=earliest,
+                latest=latest,
+                mg_per_m2=mg,
+                standard_mg_per_m2=float(standard),
+                given=given_on,
+                status=status,
+                preparation_id=preparations.get(day),
+                notes=tuple(notes),
+            )
+        )
         if is_omitted:
             continue
         if given_on:
@@ -358,18 +367,27 @@ def plan_cycle(
 
     rules = tuple(RuleSource.of(m.fact(p)) for p in dict.fromkeys(rule_paths))  # each once, in order
     return CyclePlan(
-        cycle=cycle, start=start, length_days=length, extended_to_28=bool(extend_to_28),
-        next_cycle_start=next_start, response=response, reduction=reduction,
-        doses=tuple(planned_doses), hard_stops=tuple(hard_stops), warnings=tuple(warnings), rules=rules,
-        monograph_id=m.id, monograph_revision=m.revision,
-        last_of=(f"of {m.brand_name}'s {m.regimen.id} regimen" if m.regimen is not None else f"of {m.brand_name}")
-        if _max_cycles(m) == 1 else "",
+        cycle=cycle,
+        start=start,
+        length_days=length,
+        extended_to_28=bool(extend_to_28),
+        next_cycle_start=next_start,
+        response=response,
+        reduction=reduction,
+        doses=tuple(planned_doses),
+        hard_stops=tuple(hard_stops),
+        warnings=tuple(warnings),
+        rules=rules,
+        monograph_id=m.id,
+        monograph_revision=m.revision,
+        last_of=(f"of {m.brand_name}'s {m.regimen.id} regimen" if m.regimen is not None else f"of {m.brand_name}") if _max_cycles(m) == 1 else "",
         schedule_note=schedule_note,
     )
 
 
-def _days_at_age(m: Monograph, start: date, window: timedelta, windowed: set[int], date_of_birth: date | None,
-                 policy: SitePolicy) -> tuple[list[int], list[int], str]:
+def _days_at_age(
+    m: Monograph, start: date, window: timedelta, windowed: set[int], date_of_birth: date | None, policy: SitePolicy
+) -> tuple[list[int], list[int], str]:
     """The cycle's dose days for this patient, the regimen's days left out, and why. Each day is judged
     at the earliest date it may be given: a patient who is an adult then is one at every later date."""
     days = m.dose_days
@@ -386,7 +404,9 @@ def _days_at_age(m: Monograph, start: date, window: timedelta, windowed: set[int
     if not left_out:
         return days, [], ""
     fact = m.fact("children.dose_days")
-    note = (f"a child ({completed_years(date_of_birth, start)} years old on {start.isoformat()}; adults from "
-            f"{policy.adult_from_age_years}) is given {m.brand_name} on Day {', '.join(map(str, kept))} only "
-            f"({fact.where}{'; pending pharmacist review' if fact.verify else ''}): Day {', '.join(map(str, left_out))} not planned")
+    note = (
+        f"a child ({completed_years(date_of_birth, start)} years old on {start.isoformat()}; adults from "
+        f"{policy.adult_from_age_years}) is given {m.brand_name} on Day {', '.join(map(str, kept))} only "
+        f"({fact.where}{'; pending pharmacist review' if fact.verify else ''}): Day {', '.join(map(str, left_out))} not planned"
+    )
     return kept, left_out, note

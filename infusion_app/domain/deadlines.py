@@ -75,9 +75,7 @@ class DeadlineState(str, Enum):
     CLOSED = "closed"  # the preparation was discarded before this step: nothing left to do
 
 
-OPEN_STATES = frozenset(
-    {DeadlineState.OK, DeadlineState.WARNING, DeadlineState.DUE, DeadlineState.EXPIRED, DeadlineState.PENDING}
-)
+OPEN_STATES = frozenset({DeadlineState.OK, DeadlineState.WARNING, DeadlineState.DUE, DeadlineState.EXPIRED, DeadlineState.PENDING})
 
 
 @dataclass(frozen=True)
@@ -335,14 +333,10 @@ def compute_deadlines(
         }
 
     def hard(key: str, label: str, at: datetime, met_at: datetime | None, basis: str, paths: Sequence[str]) -> None:
-        deadlines.append(
-            Deadline(key, label, at, _hard_state(at, met_at, now, warning_lead), met_at, basis, True, **resting_on(paths))
-        )
+        deadlines.append(Deadline(key, label, at, _hard_state(at, met_at, now, warning_lead), met_at, basis, True, **resting_on(paths)))
 
     def minimum(key: str, label: str, at: datetime, met_at: datetime | None, basis: str, paths: Sequence[str]) -> None:
-        deadlines.append(
-            Deadline(key, label, at, _minimum_state(at, met_at, now), met_at, basis, False, **resting_on(paths))
-        )
+        deadlines.append(Deadline(key, label, at, _minimum_state(at, met_at, now), met_at, basis, False, **resting_on(paths)))
 
     # Dilution.
     to_dilution = limit("reconstitution_to_dilution")
@@ -377,9 +371,8 @@ def compute_deadlines(
     start_paths = ["reconstitution_to_end_of_infusion"]
     # A drug whose room-temperature limit for the diluted solution counts the infusion too (the
     # monograph says so): the infusion must also end within it, so it starts that much earlier.
-    room_includes_infusion = (
-        "time_limits.diluted_room_max_includes_infusion" in monograph.facts
-        and monograph.flag("time_limits.diluted_room_max_includes_infusion")
+    room_includes_infusion = "time_limits.diluted_room_max_includes_infusion" in monograph.facts and monograph.flag(
+        "time_limits.diluted_room_max_includes_infusion"
     )
     if line.diluted is not None and room_includes_infusion:
         room_end = line.diluted + limit("diluted_room_max")
@@ -418,8 +411,7 @@ def compute_deadlines(
             candidates.append(
                 (
                     line.diluted + cold,
-                    f"dilution {utc_iso(line.diluted)} + {duration_text(cold)} for a refrigerated bag, warm-up "
-                    f"included ({source('diluted_refrigerated_max')})",
+                    f"dilution {utc_iso(line.diluted)} + {duration_text(cold)} for a refrigerated bag, warm-up included ({source('diluted_refrigerated_max')})",
                 )
             )
     start_by, binding = min(candidates, key=lambda c: c[0])
@@ -446,8 +438,7 @@ def compute_deadlines(
                 "Bag warming until",
                 line.bag_fridge_out + warm_up,
                 line.infusion_started,
-                f"out of refrigerator {utc_iso(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up "
-                f"({source('refrigerated_bag_warm_up')})",
+                f"out of refrigerator {utc_iso(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
                 ["refrigerated_bag_warm_up"],
             )
 
@@ -468,23 +459,17 @@ def compute_deadlines(
             "Observe until",
             line.infusion_ended + observation,
             line.observation_ended,
-            f"infusion end {utc_iso(line.infusion_ended)} + {duration_text(observation)} at least "
-            f"({source('observation_after_infusion')})",
+            f"infusion end {utc_iso(line.infusion_ended)} + {duration_text(observation)} at least ({source('observation_after_infusion')})",
             ["observation_after_infusion"],
         )
 
     overrides = _overrides(events)
-    deadlines = [
-        replace(d, overridden_by=overrides[d.hard_stop_code]) if d.hard_stop_code in overrides else d for d in deadlines
-    ]
+    deadlines = [replace(d, overridden_by=overrides[d.hard_stop_code]) if d.hard_stop_code in overrides else d for d in deadlines]
     deviations = _deviations(events)
     deadlines = [replace(d, deviation=deviations[d.key]) if d.key in deviations else d for d in deadlines]
     deadlines = [_mark_late_entry(d, events, monograph) for d in deadlines]
     if line.discarded is not None:
-        deadlines = [
-            d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED)
-            for d in deadlines
-        ]
+        deadlines = [d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED) for d in deadlines]
     return deadlines
 
 
@@ -494,9 +479,7 @@ def met_by(key: str, monograph: Monograph) -> frozenset[EventType]:
 
 
 def entered_late_text(event: Event) -> str:
-    return (
-        f"entered late: dated {format_instant(event.at)}, entered {format_instant(event.recorded_at)} by {event.user}"
-    )
+    return f"entered late: dated {format_instant(event.at)}, entered {format_instant(event.recorded_at)} by {event.user}"
 
 
 def _mark_late_entry(deadline: Deadline, events: Sequence[Event], monograph: Monograph) -> Deadline:
@@ -599,10 +582,7 @@ def deadline_hard_stops(deadlines: Sequence[Deadline], now: datetime) -> list[st
             if d.entered_late and d.met_at <= d.at:
                 stops.append(f"{d.label} {format_instant(d.at)}: the step was {d.entered_late}{deviation}")
                 continue
-            stops.append(
-                f"{d.label} {format_instant(d.at)} was passed: the step happened at {format_instant(d.met_at)} "
-                f"({d.basis}){overridden}{deviation}"
-            )
+            stops.append(f"{d.label} {format_instant(d.at)} was passed: the step happened at {format_instant(d.met_at)} ({d.basis}){overridden}{deviation}")
         else:
             stops.append(f"{d.label} {format_instant(d.at)} has passed ({d.basis})")
     return stops
@@ -648,7 +628,4 @@ def reconstituted_room_warning(events: Sequence[Event], now: datetime, allowance
     line = Timeline.of(events)
     advice = "" if line.diluted is not None else ": dilute now or refrigerate the vials (2-8 °C)"
     minutes = int(stood.total_seconds() // 60)
-    return (
-        f"the reconstituted solution stood at room temperature for {minutes} min, longer than the site's "
-        f"{duration_text(allowance)} allowance{advice}"
-    )
+    return f"the reconstituted solution stood at room temperature for {minutes} min, longer than the site's {duration_text(allowance)} allowance{advice}"

@@ -173,6 +173,7 @@ class Decision:
 
 # -- helpers ------------------------------------------------------------------------------------
 
+
 def _sources(monograph: Monograph, *paths: str) -> tuple[RuleSource, ...]:
     return tuple(RuleSource.of(monograph.fact(p)) for p in paths)
 
@@ -226,6 +227,7 @@ def _ratio(value: Any, field_name: str) -> float:
 
 # -- hematologic ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Counts:
     anc: Quantity
@@ -248,12 +250,16 @@ def low_counts_advice(low_counts_days: int, *, monograph: Monograph, since: str 
         return []
     found = f" since {since}" if since else ""
     latest = f" ({counts})" if counts else ""
-    return [Advice(
-        "hematologic-discontinue", Action.DISCONTINUE,
-        f"low counts for {low_counts_days} days{found}{latest}, more than {limit}: discontinue permanently if they are "
-        "drug-related (the decision on this advice records whether they are)",
-        _sources(m, path), details={"low_counts_days": low_counts_days, "since": since},
-    )]
+    return [
+        Advice(
+            "hematologic-discontinue",
+            Action.DISCONTINUE,
+            f"low counts for {low_counts_days} days{found}{latest}, more than {limit}: discontinue permanently if they are "
+            "drug-related (the decision on this advice records whether they are)",
+            _sources(m, path),
+            details={"low_counts_days": low_counts_days, "since": since},
+        )
+    ]
 
 
 def hematologic_advice(
@@ -276,8 +282,7 @@ def hematologic_advice(
     advice: list[Advice] = []
 
     if low_counts_days is not None:
-        if (isinstance(low_counts_days, bool) or int(low_counts_days) != low_counts_days
-                or not 0 <= low_counts_days <= MAX_EPISODE_DAYS):
+        if isinstance(low_counts_days, bool) or int(low_counts_days) != low_counts_days or not 0 <= low_counts_days <= MAX_EPISODE_DAYS:
             raise ValidationError(
                 "low-counts-days",
                 f"'{low_counts_days}' is not accepted; must be a whole number of days, 0 to {MAX_EPISODE_DAYS:,}",
@@ -286,17 +291,22 @@ def hematologic_advice(
             advice += low_counts_advice(low_counts_days, monograph=m)
 
     if within_cycle:
-        advice.append(Advice(
-            "hematologic-within-cycle", Action.CONTINUE,
-            "doses within a cycle are not held for neutropenia or thrombocytopenia; count thresholds apply to the next cycle",
-            _sources(m, f"{section}.not_held_within_cycle"),
-        ))
+        advice.append(
+            Advice(
+                "hematologic-within-cycle",
+                Action.CONTINUE,
+                "doses within a cycle are not held for neutropenia or thrombocytopenia; count thresholds apply to the next cycle",
+                _sources(m, f"{section}.not_held_within_cycle"),
+            )
+        )
         return advice
 
     baseline_adequate = baseline.anc >= anc_min and baseline.platelets >= plt_min
     details = {
-        "anc": float(current.anc.magnitude), "platelets": float(current.platelets.magnitude),
-        "baseline_anc": float(baseline.anc.magnitude), "baseline_platelets": float(baseline.platelets.magnitude),
+        "anc": float(current.anc.magnitude),
+        "platelets": float(current.platelets.magnitude),
+        "baseline_anc": float(baseline.anc.magnitude),
+        "baseline_platelets": float(baseline.platelets.magnitude),
     }
     if baseline_adequate:
         missing = []
@@ -306,18 +316,26 @@ def hematologic_advice(
             missing.append(f"platelets {_fmt_count(current.platelets)} are below {_fmt_count(plt_min)}")
         sources = _sources(m, f"{section}.anc_baseline_threshold", f"{section}.platelet_baseline_threshold")
         if missing:
-            advice.append(Advice(
-                "hematologic-hold-next-cycle", Action.HOLD_NEXT_CYCLE,
-                "hold the next cycle: " + "; ".join(missing) + f" (baseline was at or above {_fmt_count(anc_min)} ANC and "
-                f"{_fmt_count(plt_min)} platelets); start it once ANC ≥ {_fmt_count(anc_min)} and platelets ≥ {_fmt_count(plt_min)}",
-                sources, details=details,
-            ))
+            advice.append(
+                Advice(
+                    "hematologic-hold-next-cycle",
+                    Action.HOLD_NEXT_CYCLE,
+                    "hold the next cycle: " + "; ".join(missing) + f" (baseline was at or above {_fmt_count(anc_min)} ANC and "
+                    f"{_fmt_count(plt_min)} platelets); start it once ANC ≥ {_fmt_count(anc_min)} and platelets ≥ {_fmt_count(plt_min)}",
+                    sources,
+                    details=details,
+                )
+            )
         else:
-            advice.append(Advice(
-                "hematologic-ok", Action.CONTINUE,
-                "counts allow the next cycle (at or above the thresholds for a patient with adequate baseline counts)",
-                sources, details=details,
-            ))
+            advice.append(
+                Advice(
+                    "hematologic-ok",
+                    Action.CONTINUE,
+                    "counts allow the next cycle (at or above the thresholds for a patient with adequate baseline counts)",
+                    sources,
+                    details=details,
+                )
+            )
         return advice
 
     # Baseline ANC and/or platelets were already low: any one of three recoveries allows the next cycle.
@@ -327,30 +345,42 @@ def hematologic_advice(
     disease_related = disease_stable_or_improved and decrease_disease_related
     sources = _sources(m, f"{section}.anc_baseline_threshold", f"{section}.platelet_baseline_threshold")
     met = [
-        text for ok, text in (
+        text
+        for ok, text in (
             (back_to_prior, "counts back to at least the prior cycle's baseline"),
             (above_thresholds, f"ANC ≥ {_fmt_count(anc_min)} and platelets ≥ {_fmt_count(plt_min)}"),
             (disease_related, "stable or improved disease on the latest marrow, fall judged disease-related"),
-        ) if ok
+        )
+        if ok
     ]
     if met:
-        advice.append(Advice(
-            "hematologic-ok", Action.CONTINUE,
-            f"counts allow the next cycle (low baseline counts; met: {met[0]})", sources, details=details,
-        ))
+        advice.append(
+            Advice(
+                "hematologic-ok",
+                Action.CONTINUE,
+                f"counts allow the next cycle (low baseline counts; met: {met[0]})",
+                sources,
+                details=details,
+            )
+        )
     else:
-        advice.append(Advice(
-            "hematologic-hold-next-cycle", Action.HOLD_NEXT_CYCLE,
-            f"hold the next cycle (baseline ANC and/or platelets were low; now ANC {_fmt_count(current.anc)}, platelets "
-            f"{_fmt_count(current.platelets)}) until one of: counts back to at least the prior cycle's baseline "
-            f"(ANC {_fmt_count(reference.anc)}, platelets {_fmt_count(reference.platelets)}); ANC ≥ {_fmt_count(anc_min)} and "
-            f"platelets ≥ {_fmt_count(plt_min)}; stable or improved disease with the fall judged disease-related",
-            sources, details=details,
-        ))
+        advice.append(
+            Advice(
+                "hematologic-hold-next-cycle",
+                Action.HOLD_NEXT_CYCLE,
+                f"hold the next cycle (baseline ANC and/or platelets were low; now ANC {_fmt_count(current.anc)}, platelets "
+                f"{_fmt_count(current.platelets)}) until one of: counts back to at least the prior cycle's baseline "
+                f"(ANC {_fmt_count(reference.anc)}, platelets {_fmt_count(reference.platelets)}); ANC ≥ {_fmt_count(anc_min)} and "
+                f"platelets ≥ {_fmt_count(plt_min)}; stable or improved disease with the fall judged disease-related",
+                sources,
+                details=details,
+            )
+        )
     return advice
 
 
 # -- liver and other non-hematologic -------------------------------------------------------------
+
 
 def exempt_liver_causes(monograph: Monograph) -> dict[str, str]:
     """Short keys ('gilbert', 'hemolysis') to the label's wording of the causes that exempt a liver hold."""
@@ -364,10 +394,14 @@ def exempt_liver_causes(monograph: Monograph) -> dict[str, str]:
 
 def vod_sos_advice(monograph: Monograph) -> list[Advice]:
     m = monograph
-    return [Advice(
-        "vod-sos-discontinue", Action.DISCONTINUE, m.text("dose_modification.other.vod_sos"),
-        _sources(m, "dose_modification.other.vod_sos"),
-    )]
+    return [
+        Advice(
+            "vod-sos-discontinue",
+            Action.DISCONTINUE,
+            m.text("dose_modification.other.vod_sos"),
+            _sources(m, "dose_modification.other.vod_sos"),
+        )
+    ]
 
 
 def liver_advice(
@@ -405,8 +439,7 @@ def liver_advice(
         cause = None
     limits_text = f"bilirubin ≤ {format_number(bili_limit)} × ULN and AST/ALT ≤ {format_number(transaminase_limit)} × ULN"
     vod_check = _vod_check(bilirubin, previous_bilirubin_x_uln, details, m)
-    return _liver_rule(bilirubin, ast_alt, bili_limit, transaminase_limit, limits_text, cause, no_recovery,
-                       sources, details, m) + vod_check
+    return _liver_rule(bilirubin, ast_alt, bili_limit, transaminase_limit, limits_text, cause, no_recovery, sources, details, m) + vod_check
 
 
 def _vod_check(bilirubin: float, previous: Any, details: dict[str, Any], m: Monograph) -> list[Advice]:
@@ -417,62 +450,100 @@ def _vod_check(bilirubin: float, previous: Any, details: dict[str, Any], m: Mono
     if not (bilirubin > before and bilirubin > above):
         return []
     signs = ", ".join(str(x) for x in m.items("dose_modification.other.vod_signs"))
-    return [Advice(
-        "vod-sos-check", Action.CHECK_VOD_SOS,
-        f"bilirubin rising ({format_number(before)} → {format_number(bilirubin)} × ULN): check for VOD/SOS ({signs}); "
-        "if VOD/SOS is found, record it: the label says discontinue permanently",
-        _sources(m, "dose_modification.other.vod_check_bilirubin_above_uln", "dose_modification.other.vod_signs"),
-        details={**details, "previous_bilirubin_x_uln": before},
-    )]
+    return [
+        Advice(
+            "vod-sos-check",
+            Action.CHECK_VOD_SOS,
+            f"bilirubin rising ({format_number(before)} → {format_number(bilirubin)} × ULN): check for VOD/SOS ({signs}); "
+            "if VOD/SOS is found, record it: the label says discontinue permanently",
+            _sources(m, "dose_modification.other.vod_check_bilirubin_above_uln", "dose_modification.other.vod_signs"),
+            details={**details, "previous_bilirubin_x_uln": before},
+        )
+    ]
 
 
-def _liver_rule(bilirubin: float, ast_alt: float, bili_limit: float, transaminase_limit: float, limits_text: str,
-                cause: str | None, no_recovery: bool, sources: tuple[RuleSource, ...], details: dict[str, Any],
-                m: Monograph) -> list[Advice]:
+def _liver_rule(
+    bilirubin: float,
+    ast_alt: float,
+    bili_limit: float,
+    transaminase_limit: float,
+    limits_text: str,
+    cause: str | None,
+    no_recovery: bool,
+    sources: tuple[RuleSource, ...],
+    details: dict[str, Any],
+    m: Monograph,
+) -> list[Advice]:
     section = "dose_modification.liver"
     if (bilirubin > bili_limit) != (ast_alt > transaminase_limit) and not cause:
         grade = int(_plain(m, "dose_modification.other.liver_single_abnormal_is_grade"))
-        raised = (f"bilirubin {format_number(bilirubin)} × ULN (above {format_number(bili_limit)} × ULN)" if bilirubin > bili_limit
-                  else f"AST/ALT {format_number(ast_alt)} × ULN (above {format_number(transaminase_limit)} × ULN)")
+        raised = (
+            f"bilirubin {format_number(bilirubin)} × ULN (above {format_number(bili_limit)} × ULN)"
+            if bilirubin > bili_limit
+            else f"AST/ALT {format_number(ast_alt)} × ULN (above {format_number(transaminase_limit)} × ULN)"
+        )
         if no_recovery:
-            return [Advice(
-                "liver-discontinue", Action.DISCONTINUE,
-                f"{raised} did not recover to {limits_text}: discontinue permanently", sources, details=details,
-            )]
-        return [Advice(
-            "liver-grade-2-hold", Action.HOLD_DOSE,
-            f"{raised} alone is not within the label's limits: a non-hematologic toxicity of grade {grade} or more "
-            f"(grade ≥{grade} rule): hold until {limits_text} before each dose",
-            sources + _sources(m, "dose_modification.other.liver_single_abnormal_is_grade",
-                               "dose_modification.other.non_hematologic_hold_grade"),
-            details={**details, "grade_at_least": grade},
-        )]
+            return [
+                Advice(
+                    "liver-discontinue",
+                    Action.DISCONTINUE,
+                    f"{raised} did not recover to {limits_text}: discontinue permanently",
+                    sources,
+                    details=details,
+                )
+            ]
+        return [
+            Advice(
+                "liver-grade-2-hold",
+                Action.HOLD_DOSE,
+                f"{raised} alone is not within the label's limits: a non-hematologic toxicity of grade {grade} or more "
+                f"(grade ≥{grade} rule): hold until {limits_text} before each dose",
+                sources + _sources(m, "dose_modification.other.liver_single_abnormal_is_grade", "dose_modification.other.non_hematologic_hold_grade"),
+                details={**details, "grade_at_least": grade},
+            )
+        ]
     if bilirubin > bili_limit and ast_alt > transaminase_limit:
         if cause:
-            return [Advice(
-                "liver-exempt", Action.CONTINUE,
-                f"bilirubin {format_number(bilirubin)} × ULN with AST/ALT {format_number(ast_alt)} × ULN is attributed to "
-                f"{cause}: the liver hold rule does not apply",
-                sources + _sources(m, f"{section}.exempt_causes"), details=details,
-            )]
+            return [
+                Advice(
+                    "liver-exempt",
+                    Action.CONTINUE,
+                    f"bilirubin {format_number(bilirubin)} × ULN with AST/ALT {format_number(ast_alt)} × ULN is attributed to "
+                    f"{cause}: the liver hold rule does not apply",
+                    sources + _sources(m, f"{section}.exempt_causes"),
+                    details=details,
+                )
+            ]
         if no_recovery:
-            return [Advice(
-                "liver-discontinue", Action.DISCONTINUE,
-                f"bilirubin and AST/ALT did not recover to {limits_text}: discontinue permanently",
-                sources, details=details,
-            )]
-        return [Advice(
-            "liver-hold", Action.HOLD_DOSE,
-            f"bilirubin {format_number(bilirubin)} × ULN with AST/ALT {format_number(ast_alt)} × ULN: hold until "
-            f"{limits_text} before each dose; discontinue if they do not recover",
-            sources, details=details,
-        )]
+            return [
+                Advice(
+                    "liver-discontinue",
+                    Action.DISCONTINUE,
+                    f"bilirubin and AST/ALT did not recover to {limits_text}: discontinue permanently",
+                    sources,
+                    details=details,
+                )
+            ]
+        return [
+            Advice(
+                "liver-hold",
+                Action.HOLD_DOSE,
+                f"bilirubin {format_number(bilirubin)} × ULN with AST/ALT {format_number(ast_alt)} × ULN: hold until "
+                f"{limits_text} before each dose; discontinue if they do not recover",
+                sources,
+                details=details,
+            )
+        ]
     if bilirubin > bili_limit or ast_alt > transaminase_limit:
-        return [Advice(
-            "liver-exempt", Action.CONTINUE,
-            f"the raised liver test is attributed to {cause}: the liver hold rule does not apply",
-            sources + _sources(m, f"{section}.exempt_causes"), details=details,
-        )]
+        return [
+            Advice(
+                "liver-exempt",
+                Action.CONTINUE,
+                f"the raised liver test is attributed to {cause}: the liver hold rule does not apply",
+                sources + _sources(m, f"{section}.exempt_causes"),
+                details=details,
+            )
+        ]
     return [Advice("liver-ok", Action.CONTINUE, f"liver tests within the label's limits for dosing ({limits_text})", sources, details=details)]
 
 
@@ -485,16 +556,24 @@ def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, *, monograph
     sources = _sources(m, "dose_modification.other.non_hematologic_hold_grade")
     target = max(hold_from - 1, before)
     if now >= hold_from and now > before:
-        return [Advice(
-            "non-hematologic-hold", Action.HOLD_DOSE,
-            f"grade {now} non-hematologic toxicity: hold until grade {target} or less (grade {hold_from - 1} or the pretreatment grade {before}) before each dose",
-            sources, details={"grade": now, "pretreatment_grade": before},
-        )]
-    return [Advice(
-        "non-hematologic-ok", Action.CONTINUE,
-        f"grade {now} does not hold the dose (the rule holds from grade {hold_from}, above the pretreatment grade {before})",
-        sources, details={"grade": now, "pretreatment_grade": before},
-    )]
+        return [
+            Advice(
+                "non-hematologic-hold",
+                Action.HOLD_DOSE,
+                f"grade {now} non-hematologic toxicity: hold until grade {target} or less (grade {hold_from - 1} or the pretreatment grade {before}) before each dose",
+                sources,
+                details={"grade": now, "pretreatment_grade": before},
+            )
+        ]
+    return [
+        Advice(
+            "non-hematologic-ok",
+            Action.CONTINUE,
+            f"grade {now} does not hold the dose (the rule holds from grade {hold_from}, above the pretreatment grade {before})",
+            sources,
+            details={"grade": now, "pretreatment_grade": before},
+        )
+    ]
 
 
 def infusion_reaction_advice(grade: Any, monograph: Monograph) -> list[Advice]:
@@ -502,20 +581,30 @@ def infusion_reaction_advice(grade: Any, monograph: Monograph) -> list[Advice]:
     level = _grade(grade, "grade", low=1)
     severe_from = int(_plain(m, "dose_modification.other.infusion_reaction_discontinue_grade"))
     sources = _sources(m, "dose_modification.other.infusion_reaction", "dose_modification.other.infusion_reaction_discontinue_grade")
-    advice = [Advice(
-        "infusion-reaction-interrupt", Action.INTERRUPT_INFUSION,
-        m.text("dose_modification.other.infusion_reaction"), sources, details={"grade": level},
-    )]
+    advice = [
+        Advice(
+            "infusion-reaction-interrupt",
+            Action.INTERRUPT_INFUSION,
+            m.text("dose_modification.other.infusion_reaction"),
+            sources,
+            details={"grade": level},
+        )
+    ]
     if level >= severe_from:
-        advice.append(Advice(
-            "infusion-reaction-discontinue", Action.DISCONTINUE,
-            f"grade {level} infusion reaction (severe or life-threatening): discontinue permanently",
-            sources, details={"grade": level},
-        ))
+        advice.append(
+            Advice(
+                "infusion-reaction-discontinue",
+                Action.DISCONTINUE,
+                f"grade {level} infusion reaction (severe or life-threatening): discontinue permanently",
+                sources,
+                details={"grade": level},
+            )
+        )
     return advice
 
 
 # -- interruption, reduction, re-escalation ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DoseReduction:
@@ -549,10 +638,7 @@ def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, mon
     if not fact.value:
         return
     fewer_doses = proposed.doses_per_cycle is None and previous.doses_per_cycle is not None
-    more_doses = (
-        proposed.doses_per_cycle is not None and previous.doses_per_cycle is not None
-        and proposed.doses_per_cycle > previous.doses_per_cycle
-    )
+    more_doses = proposed.doses_per_cycle is not None and previous.doses_per_cycle is not None and proposed.doses_per_cycle > previous.doses_per_cycle
     if proposed.level < previous.level or proposed.reduce_pct < previous.reduce_pct or fewer_doses or more_doses:
         raise ValidationError(
             "reduction",
@@ -570,9 +656,7 @@ def interruption_advice(days: Any, reduction_level: int = 0, *, monograph: Monog
         if isinstance(days, bool) or (isinstance(days, float) and days != length) or (isinstance(days, str) and days.strip() != str(length)):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        raise ValidationError(
-            "interruption-days", f"'{days}' is not a whole number of days; must be 1 to {MAX_EPISODE_DAYS:,}"
-        ) from None
+        raise ValidationError("interruption-days", f"'{days}' is not a whole number of days; must be 1 to {MAX_EPISODE_DAYS:,}") from None
     if not 1 <= length <= MAX_EPISODE_DAYS:
         raise ValidationError("interruption-days", f"{length} is not accepted; must be 1 to {MAX_EPISODE_DAYS:,} days")
     section = "dose_modification.interruption"
@@ -582,50 +666,74 @@ def interruption_advice(days: Any, reduction_level: int = 0, *, monograph: Monog
     delay_below = _days(m, f"{section}.delay_below")
     omit_from = _days(m, f"{section}.omit_next_dose_from") if f"{section}.omit_next_dose_from" in m.facts else never
     reduce_from = _days(m, f"{section}.reduce_next_cycle_from") if f"{section}.reduce_next_cycle_from" in m.facts else never
-    consider_above = (_days(m, f"{section}.consider_discontinuation_above")
-                      if f"{section}.consider_discontinuation_above" in m.facts else never)
+    consider_above = _days(m, f"{section}.consider_discontinuation_above") if f"{section}.consider_discontinuation_above" in m.facts else never
     gap = _days(m, "cycles.min_days_between_doses")
     details = {"interruption_days": length, "reduction_level": reduction_level}
     advice: list[Advice] = []
     if length < delay_below:
-        advice.append(Advice(
-            "interruption-delay", Action.DELAY_NEXT_DOSE,
-            f"interruption of {length} days (under {delay_below}): delay the next dose, keeping at least {gap} days between doses",
-            _sources(m, f"{section}.delay_below", "cycles.min_days_between_doses"), details=details,
-        ))
+        advice.append(
+            Advice(
+                "interruption-delay",
+                Action.DELAY_NEXT_DOSE,
+                f"interruption of {length} days (under {delay_below}): delay the next dose, keeping at least {gap} days between doses",
+                _sources(m, f"{section}.delay_below", "cycles.min_days_between_doses"),
+                details=details,
+            )
+        )
     if length >= omit_from:
-        advice.append(Advice(
-            "interruption-omit", Action.OMIT_NEXT_DOSE,
-            f"interruption of {length} days ({omit_from} or more): omit the next dose within the cycle",
-            _sources(m, f"{section}.omit_next_dose_from"), details=details,
-        ))
+        advice.append(
+            Advice(
+                "interruption-omit",
+                Action.OMIT_NEXT_DOSE,
+                f"interruption of {length} days ({omit_from} or more): omit the next dose within the cycle",
+                _sources(m, f"{section}.omit_next_dose_from"),
+                details=details,
+            )
+        )
     if length >= reduce_from:
-        sources = _sources(m, f"{section}.reduce_next_cycle_from", "cycles.toxicity_cycle_dose_reduction",
-                           f"{section}.reduced_doses_per_cycle", "cycles.no_re_escalation")
+        sources = _sources(
+            m, f"{section}.reduce_next_cycle_from", "cycles.toxicity_cycle_dose_reduction", f"{section}.reduced_doses_per_cycle", "cycles.no_re_escalation"
+        )
         if reduction_level <= 0:
             pct = format_number(m.magnitude("cycles.toxicity_cycle_dose_reduction", "percent"), 1)
-            advice.append(Advice(
-                "interruption-reduce", Action.REDUCE_NEXT_CYCLE,
-                f"interruption of {length} days ({reduce_from} or more): after recovery, reduce the next cycle's total dose by {pct}% (never re-escalated)",
-                sources, details=details,
-            ))
+            advice.append(
+                Advice(
+                    "interruption-reduce",
+                    Action.REDUCE_NEXT_CYCLE,
+                    f"interruption of {length} days ({reduce_from} or more): after recovery, reduce the next cycle's total dose by {pct}% (never re-escalated)",
+                    sources,
+                    details=details,
+                )
+            )
         elif reduction_level == 1:
             doses = int(_plain(m, f"{section}.reduced_doses_per_cycle"))
-            advice.append(Advice(
-                "interruption-two-doses", Action.TWO_DOSES_PER_CYCLE,
-                f"interruption of {length} days ({reduce_from} or more) after the dose was already reduced: {doses} doses per cycle from the next cycle on",
-                sources, details=details,
-            ))
+            advice.append(
+                Advice(
+                    "interruption-two-doses",
+                    Action.TWO_DOSES_PER_CYCLE,
+                    f"interruption of {length} days ({reduce_from} or more) after the dose was already reduced: {doses} doses per cycle from the next cycle on",
+                    sources,
+                    details=details,
+                )
+            )
         else:
-            advice.append(Advice(
-                "interruption-discontinue", Action.DISCONTINUE,
-                f"interruption of {length} days ({reduce_from} or more) after the reduced dose and the reduced number of doses: not tolerated, discontinue permanently",
-                sources, details=details,
-            ))
+            advice.append(
+                Advice(
+                    "interruption-discontinue",
+                    Action.DISCONTINUE,
+                    f"interruption of {length} days ({reduce_from} or more) after the reduced dose and the reduced number of doses: not tolerated, discontinue permanently",
+                    sources,
+                    details=details,
+                )
+            )
     if length > consider_above:
-        advice.append(Advice(
-            "interruption-consider-stop", Action.CONSIDER_DISCONTINUATION,
-            f"interruption of {length} days (more than {consider_above}): consider permanent discontinuation",
-            _sources(m, f"{section}.consider_discontinuation_above"), details=details,
-        ))
+        advice.append(
+            Advice(
+                "interruption-consider-stop",
+                Action.CONSIDER_DISCONTINUATION,
+                f"interruption of {length} days (more than {consider_above}): consider permanent discontinuation",
+                _sources(m, f"{section}.consider_discontinuation_above"),
+                details=details,
+            )
+        )
     return advice

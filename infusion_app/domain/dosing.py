@@ -200,8 +200,7 @@ class DoseCalculation:
         found.setdefault("calculated_dose_mg", dose)
         found.setdefault("dose_rounding_pct", 0.0)
         found.setdefault("dose_before_draw_mg", dose if dose is not None else 0.0)
-        missing = [f.name for f in fields(cls) if f.name not in found and not f.name.startswith("_")
-                   and f.default is MISSING and f.default_factory is MISSING]
+        missing = [f.name for f in fields(cls) if f.name not in found and not f.name.startswith("_") and f.default is MISSING and f.default_factory is MISSING]
         if missing:
             raise ValueError(f"the calculation has no {', '.join(missing)}")
         found = _typed_fields(cls, found, "calculation")
@@ -215,8 +214,8 @@ class DoseCalculation:
             parts = _one_syringe_parts(found.get("withdraw_ml", 0.0), found["draw_syringe_ml"], found.get("draw_graduation_ml", 0.0))
         if parts is not None:
             if not isinstance(parts, list) or not all(
-                isinstance(p, Mapping) and all(isinstance(p.get(k), (int, float)) and not isinstance(p.get(k), bool)
-                                               for k in ("volume_ml", "syringe_ml", "graduation_ml"))
+                isinstance(p, Mapping)
+                and all(isinstance(p.get(k), (int, float)) and not isinstance(p.get(k), bool) for k in ("volume_ml", "syringe_ml", "graduation_ml"))
                 for p in parts
             ):
                 raise ValueError(f"the calculation's draw_parts is {str(parts)[:40]!r}, not a list of syringe volumes")
@@ -282,9 +281,11 @@ class DoseCalculation:
             f"Cycle {self.cycle}, Day {self.day}{response}",
             f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
-            (f"Dose {format_amount(self.dose_mg_per_kg, 'mg/kg')} × {format_amount(self.weight_kg, 'kg')} (by weight) = "
-             if self.dose_mg_per_kg is not None
-             else f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = ")
+            (
+                f"Dose {format_amount(self.dose_mg_per_kg, 'mg/kg')} × {format_amount(self.weight_kg, 'kg')} (by weight) = "
+                if self.dose_mg_per_kg is not None
+                else f"Dose {format_amount(self.dose_mg_per_m2, 'mg/m²')}{reduction} × {format_amount(self.bsa_m2, 'm²')} = "
+            )
             + self._dose_text(),
             f"Vials: {self.vials} × {format_dose(self.vial_mg)}; reconstitute each with {format_amount(self.reconstitution_ml_per_vial, 'mL')} → {format_concentration(self.reconstituted_mg_per_ml)}",
             (
@@ -356,10 +357,16 @@ class CourseCheck:
             found["flags"] = list(self.flags)
             return found
         return {
-            "on_file": True, "mrn": self.mrn, "cycle": self.cycle, "day": self.day, "response": self.response,
-            "reduce_pct": self.reduce_pct, "mg_per_m2": self.mg_per_m2,
+            "on_file": True,
+            "mrn": self.mrn,
+            "cycle": self.cycle,
+            "day": self.day,
+            "response": self.response,
+            "reduce_pct": self.reduce_pct,
+            "mg_per_m2": self.mg_per_m2,
             "window": list(self.window) if self.window is not None else None,
-            "declined_discontinuations": list(self.declined_discontinuations), "flags": list(self.flags),
+            "declined_discontinuations": list(self.declined_discontinuations),
+            "flags": list(self.flags),
         }
 
     @classmethod
@@ -387,8 +394,14 @@ class CourseCheck:
         flag = data.get("flag") or ""
         if not isinstance(flag, str):
             raise ValueError(f"the order's course flag is {str(flag)[:40]!r}, not text")
-        return cls(on_file=on_file, flag=flag, window=(window[0], window[1]) if window is not None else None,
-                   declined_discontinuations=texts("declined_discontinuations"), flags=texts("flags"), **scalars)
+        return cls(
+            on_file=on_file,
+            flag=flag,
+            window=(window[0], window[1]) if window is not None else None,
+            declined_discontinuations=texts("declined_discontinuations"),
+            flags=texts("flags"),
+            **scalars,
+        )
 
 
 @dataclass(frozen=True)
@@ -517,8 +530,7 @@ def calculate_dose(
     label_reduction = monograph.magnitude("cycles.toxicity_cycle_dose_reduction", "percent") if reduce_pct else 0.0
     if reduce_pct and reduce_pct != label_reduction:
         warnings.append(
-            f"a {format_number(reduce_pct, 1)}% reduction differs from the label's {format_number(label_reduction, 1)}% "
-            "reduction of the cycle's total dose"
+            f"a {format_number(reduce_pct, 1)}% reduction differs from the label's {format_number(label_reduction, 1)}% reduction of the cycle's total dose"
         )
     if reduce_pct and cycle < int(monograph.raw["dosing"]["later_cycles_from"]):
         # The label reduces the cycle AFTER an interruption of 14 days or more: cycle 1 has no earlier cycle.
@@ -547,10 +559,7 @@ def calculate_dose(
     capped_dose = calculated_dose
     if cap is not None and calculated_dose > cap:
         assert cap_fact is not None
-        warnings.append(
-            f"BSA × dose {format_dose(calculated_dose)} is above the regimen's cap: the dose is {format_dose(cap)} "
-            f"({cap_fact.where})"
-        )
+        warnings.append(f"BSA × dose {format_dose(calculated_dose)} is above the regimen's cap: the dose is {format_dose(cap)} ({cap_fact.where})")
         capped_dose = cap
     dose, rounding_pct = _round_to_whole_vials(capped_dose, vial_mg, policy)
     if cap is not None and dose > cap:
@@ -636,9 +645,7 @@ def calculate_dose(
             f"({monograph.fact('syringe.concentration_min').citation})"
         )
     if nacl < 0:
-        hard_stops.append(
-            f"the dose volume {format_amount(withdraw, 'mL')} exceeds the {format_amount(final_volume, 'mL')} final volume"
-        )
+        hard_stops.append(f"the dose volume {format_amount(withdraw, 'mL')} exceeds the {format_amount(final_volume, 'mL')} final volume")
     if not (_dec(conc_min) <= concentration <= _dec(conc_max)) and dose > 0:
         side = "below the minimum" if concentration < _dec(conc_min) else "above the maximum"
         dose_low = _dec(container.bag_min) * _dec(container.bag_volume_ml)
@@ -648,8 +655,7 @@ def calculate_dose(
             f"{format_concentration(container.bag_min)} to {format_concentration(container.bag_max)} in the "
             f"{format_amount(container.bag_volume_ml, 'mL')} bag (doses of {format_dose(dose_low)} to {format_dose(dose_high)})"
             + (
-                f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} "
-                "by syringe"
+                f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} by syringe"
                 if container.syringe_min is not None and container.syringe_max is not None
                 else ""
             )
@@ -790,7 +796,8 @@ def parts_words(parts: list[dict[str, float]]) -> str:
         full = part["volume_ml"] == part["syringe_ml"]
         words.append(
             f"{format_amount(part['volume_ml'], 'mL')} (the {format_amount(part['syringe_ml'], 'mL')} syringe, "
-            + ("drawn full" if full else f"{format_amount(part['graduation_ml'], 'mL')} marks") + ")"
+            + ("drawn full" if full else f"{format_amount(part['graduation_ml'], 'mL')} marks")
+            + ")"
         )
     return f"{len(parts)} syringes: " + " + ".join(words)
 
@@ -802,8 +809,7 @@ def draw_tolerance_mg(calculation: DoseCalculation) -> float:
     one syringe. Every check that recomputes the dose from the order (the blind double check, the
     course) allows it."""
     if calculation.draw_tolerance_pct:
-        return max(abs(calculation.dose_mg - calculation.dose_before_draw_mg),
-                   calculation.draw_tolerance_pct / 100 * calculation.dose_before_draw_mg)
+        return max(abs(calculation.dose_mg - calculation.dose_before_draw_mg), calculation.draw_tolerance_pct / 100 * calculation.dose_before_draw_mg)
     return calculation.draw_graduation_ml / 2 * calculation.reconstituted_mg_per_ml
 
 
@@ -940,13 +946,22 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
     syringe_max = monograph.magnitude("syringe.concentration_max", "mg/mL") if has_syringe else None
     volume_path = "dilution.final_volume" if "dilution.final_volume" in monograph.facts else "dilution.bag_volumes"
     bag_rate = (
-        _dec(monograph.magnitude("infusion.rate", "mL/hour")) if "infusion.rate" in monograph.facts
-        else _quantize(bag_volume / bag_hours, Decimal("0.1"))
+        _dec(monograph.magnitude("infusion.rate", "mL/hour")) if "infusion.rate" in monograph.facts else _quantize(bag_volume / bag_hours, Decimal("0.1"))
     )
     bag = Container(
-        "bag", bag_volume, bag_min, bag_max, bag_rate, bag_hours,
-        "dilution.vehicle_short", (volume_path, "dilution.concentration_min", "dilution.concentration_max"),
-        float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
+        "bag",
+        bag_volume,
+        bag_min,
+        bag_max,
+        bag_rate,
+        bag_hours,
+        "dilution.vehicle_short",
+        (volume_path, "dilution.concentration_min", "dilution.concentration_max"),
+        float(bag_volume),
+        bag_min,
+        bag_max,
+        syringe_min,
+        syringe_max,
     )
     if not has_syringe or dose <= 0:
         return bag
@@ -965,10 +980,19 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
     hours = _dec(monograph.magnitude("syringe.infusion_duration", "hour"))
     rate = _quantize(volume / hours, Decimal("0.1"))
     return Container(
-        "syringe", volume, syringe_min, syringe_max, rate, hours, "syringe.vehicle_short",
-        ("syringe.concentration_min", "syringe.concentration_max", "syringe.infusion_duration")
-        + (("syringe.dose_below",) if syringe_below else ()),
-        float(bag_volume), bag_min, bag_max, syringe_min, syringe_max,
+        "syringe",
+        volume,
+        syringe_min,
+        syringe_max,
+        rate,
+        hours,
+        "syringe.vehicle_short",
+        ("syringe.concentration_min", "syringe.concentration_max", "syringe.infusion_duration") + (("syringe.dose_below",) if syringe_below else ()),
+        float(bag_volume),
+        bag_min,
+        bag_max,
+        syringe_min,
+        syringe_max,
     )
 
 
@@ -1017,8 +1041,7 @@ def minimum_age_reached_on(date_of_birth: date, monograph: Monograph) -> date | 
     return day
 
 
-def under_minimum_age(date_of_birth: date, on: date, monograph: Monograph, when: str = "today",
-                      on_words: str | None = None) -> str | None:
+def under_minimum_age(date_of_birth: date, on: date, monograph: Monograph, when: str = "today", on_words: str | None = None) -> str | None:
     """Why a patient born `date_of_birth` is too young for the drug on `on` (a label limit: the
     monograph's patients.minimum_age), or None. Shared by the dose calculation and the course."""
     if "patients.minimum_age" not in monograph.facts:
@@ -1031,9 +1054,11 @@ def under_minimum_age(date_of_birth: date, on: date, monograph: Monograph, when:
     years = completed_years(date_of_birth, on)
     fact = monograph.fact("patients.minimum_age")
     age = f"{years} years old" if years >= 1 else f"{months} month{'s' if months != 1 else ''} old"
-    least = (f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month")
-    return (f"the patient is {age} {when} (born {date_of_birth.isoformat()}, {on_words or on.isoformat()}): "
-            f"safety and efficacy under {least} are not established (label {fact.where})")
+    least = f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month"
+    return (
+        f"the patient is {age} {when} (born {date_of_birth.isoformat()}, {on_words or on.isoformat()}): "
+        f"safety and efficacy under {least} are not established (label {fact.where})"
+    )
 
 
 def _by_weight(monograph: Monograph, bsa: Decimal) -> Any:
@@ -1044,8 +1069,7 @@ def _by_weight(monograph: Monograph, bsa: Decimal) -> Any:
     return monograph.fact("children.mg_per_kg") if bsa < below else None
 
 
-def _children_check(age_years: int | None, monograph: Monograph, policy: SitePolicy, hard_stops: list[str],
-                    day: int | None = None) -> None:
+def _children_check(age_years: int | None, monograph: Monograph, policy: SitePolicy, hard_stops: list[str], day: int | None = None) -> None:
     """A regimen the data give no children's dose for is refused a child (MYLOTARG single agent); a
     regimen whose data give a child fewer dose days refuses the others."""
     if age_years is not None and day is not None and day in monograph.dose_days:

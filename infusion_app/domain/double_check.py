@@ -82,9 +82,7 @@ def typed_number(field_name: str, text: str, unit: str) -> float:
     return value
 
 
-def verification_mismatches(
-    prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2, dose_precision_mg: float = 1 / 100
-) -> list[str]:
+def verification_mismatches(prep: Preparation, entered: dict[str, Any], bsa_decimals: int = 2, dose_precision_mg: float = 1 / 100) -> list[str]:
     """Which re-entered values differ from the stored preparation (IncompleteCheck when some are missing).
 
     The program recomputes BSA from the checker's height and weight, and mg/m² from the checker's

@@ -63,8 +63,15 @@ def equivalence_table(drug_class: str) -> EquivalenceTable | None:
             mg = float(Quantity(fact["value"], fact["unit"]).to("mg").magnitude)
             if not mg > 0:
                 raise DataFileError(f"{path}: drugs[{index}] equivalent must be above 0 mg")
-            drugs.append(Equivalent(str(row["name"]).strip().lower(), tuple(str(a).strip().lower() for a in row.get("aliases", [])),
-                                    mg, sources[fact["source"]], bool(fact.get("verify", False))))
+            drugs.append(
+                Equivalent(
+                    str(row["name"]).strip().lower(),
+                    tuple(str(a).strip().lower() for a in row.get("aliases", [])),
+                    mg,
+                    sources[fact["source"]],
+                    bool(fact.get("verify", False)),
+                )
+            )
         table = EquivalenceTable(drug_class, str(node["reference"]).strip().lower(), tuple(drugs))
     except (KeyError, TypeError) as exc:
         raise DataFileError(f"{path} is missing {exc}") from exc

@@ -38,8 +38,12 @@ def whole_number(field: str, value: Any, allowed: Container[int], description: s
     """
     try:
         number = int(value)
-        if isinstance(value, bool) or (isinstance(value, float) and value != number) or (
-            isinstance(value, str) and (value.strip().lstrip("0") or "0") != str(number)  # "08" is 8; "1_0" is refused
+        if (
+            isinstance(value, bool)
+            or (isinstance(value, float) and value != number)
+            or (
+                isinstance(value, str) and (value.strip().lstrip("0") or "0") != str(number)  # "08" is 8; "1_0" is refused
+            )
         ):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
@@ -58,7 +62,5 @@ LATEST_YEAR = 2199
 def check_calendar_year(field: str, value: Any) -> Any:
     """A date or datetime whose year is between EARLIEST_YEAR and LATEST_YEAR, else ValidationError."""
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValidationError(
-            field, f"{value.isoformat()} is out of range; the year must be {EARLIEST_YEAR} to {LATEST_YEAR}"
-        )
+        raise ValidationError(field, f"{value.isoformat()} is out of range; the year must be {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value

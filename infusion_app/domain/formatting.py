@@ -125,13 +125,38 @@ def format_amount(value: float | Decimal | int, unit: str, decimals: int | None 
 
 # pint's unit names -> ISMP spellings, for units built of several (mg/kg, mcg/kg/min, mL/hour).
 _NAME_TO_ISMP = {
-    "milligram": "mg", "microgram": "mcg", "gram": "g", "kilogram": "kg", "nanogram": "nanogram",
-    "milliliter": "mL", "liter": "L", "deciliter": "dL", "microliter": "mcL", "nanoliter": "nL",
+    "milligram": "mg",
+    "microgram": "mcg",
+    "gram": "g",
+    "kilogram": "kg",
+    "nanogram": "nanogram",
+    "milliliter": "mL",
+    "liter": "L",
+    "deciliter": "dL",
+    "microliter": "mcL",
+    "nanoliter": "nL",
     "cubic_centimeter": "mL",  # never cc
-    "meter": "m", "centimeter": "cm", "millimeter": "mm", "inch": "in", "foot": "ft", "pound": "lb", "ounce": "oz",
-    "hour": "hour", "minute": "min", "second": "second", "millisecond": "ms", "day": "day", "week": "week", "year": "year",
-    "millimole": "mmol", "mole": "mol", "micromole": "micromol", "milliequivalent": "mEq",
-    "percent": "%", "degree_Celsius": "°C", "degree_Fahrenheit": "°F",
+    "meter": "m",
+    "centimeter": "cm",
+    "millimeter": "mm",
+    "inch": "in",
+    "foot": "ft",
+    "pound": "lb",
+    "ounce": "oz",
+    "hour": "hour",
+    "minute": "min",
+    "second": "second",
+    "millisecond": "ms",
+    "day": "day",
+    "week": "week",
+    "year": "year",
+    "millimole": "mmol",
+    "mole": "mol",
+    "micromole": "micromol",
+    "milliequivalent": "mEq",
+    "percent": "%",
+    "degree_Celsius": "°C",
+    "degree_Fahrenheit": "°F",
 }
 _SUPERSCRIPT = {2: "²", 3: "³"}
 # Volumes a count is given per: shown per mm³ (10⁹/L = 1/nL = 1,000/mm³), as US labs report counts.
@@ -141,11 +166,13 @@ _COUNT_VOLUME = "millimeter ** 3"
 def _spelled(units: Any) -> str:
     """The ISMP spelling of a pint unit: each part mapped, exponents as ², ³, divided with '/'."""
     items = dict(units._units)
+
     def part(name: str, power: int) -> str:
         text = _NAME_TO_ISMP.get(name, name.replace("_", " "))
         if power > 1 and text in ("hour", "day", "week", "year", "second"):
             text += "s"
         return text + (_SUPERSCRIPT.get(power, f"^{power}") if power > 1 else "")
+
     upper = [part(n, p) for n, p in items.items() if p > 0]
     lower = [part(n, -p) for n, p in items.items() if p < 0]
     text = "·".join(upper)

@@ -179,8 +179,30 @@ _FORMATS = """
 91-99 X..90 | company internal information
 """
 # AIs whose first two digits give a predefined length: never followed by FNC1 (figure 7.8.5-2).
-_PREDEFINED_LENGTH_PREFIXES = {"00", "01", "02", "03", "04", "11", "12", "13", "14", "15", "16", "17", "18", "19",
-                               "20", "31", "32", "33", "34", "35", "36", "41"}
+_PREDEFINED_LENGTH_PREFIXES = {
+    "00",
+    "01",
+    "02",
+    "03",
+    "04",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "18",
+    "19",
+    "20",
+    "31",
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+    "41",
+}
 # Pairs a GS1 code must not hold together (GenSpecs 4.14, invalid AI combinations).
 _EXCLUSIVE = {"01": ("02", "255", "37"), "21": ("235",)}
 _CHARSETS = {
@@ -189,8 +211,12 @@ _CHARSETS = {
     "Y": re.compile(r"[#\-/0-9A-Z]*"),  # character set 39
     "Z": re.compile(r"[A-Za-z0-9_\-=]*"),  # character set 64 (URL-safe base64)
 }
-_CHARSET_NAMES = {"N": "digits", "X": "the characters of GS1 set 82 (letters, digits, !\"%&'()*+,-./:;<=>?_)",
-                  "Y": "capital letters, digits, # - /", "Z": "URL-safe base64 characters"}
+_CHARSET_NAMES = {
+    "N": "digits",
+    "X": "the characters of GS1 set 82 (letters, digits, !\"%&'()*+,-./:;<=>?_)",
+    "Y": "capital letters, digits, # - /",
+    "Z": "URL-safe base64 characters",
+}
 
 
 @dataclass(frozen=True)
@@ -245,8 +271,7 @@ def _load_formats() -> dict[str, _AiFormat]:
             ai = str(number).zfill(len(first))
             table[ai] = _AiFormat(ai, components, title.strip())
     # Measures 31nn-36nn: six digits, the fourth digit of the AI is the decimal point position.
-    measures = {"310": 6, "311": 6, "312": 6, "313": 6, "314": 6, "315": 6, "316": 6, "320": 10, "330": 8, "340": 10,
-                "350": 8, "360": 10}
+    measures = {"310": 6, "311": 6, "312": 6, "313": 6, "314": 6, "315": 6, "316": 6, "320": 10, "330": 8, "340": 10, "350": 8, "360": 10}
     for start, count in measures.items():
         for tens in range(count):
             for point in range(6):
@@ -322,8 +347,12 @@ def _refuse(fmt: _AiFormat, value: str, problem: str) -> ValidationError:
 def _length_text(fmt: _AiFormat) -> str:
     fixed = fmt.fixed_length
     kind = "digits" if all(c.charset == "N" for c in fmt.components) else "characters"
-    layout = "".join({"yymmd0": "YYMMDD", "yymmdd": "YYMMDD", "hhmm": "HHMM", "yymmddhh": "YYMMDDHH"}.get(check, "")
-                     for c in fmt.components if not c.optional for check in c.checks)
+    layout = "".join(
+        {"yymmd0": "YYMMDD", "yymmdd": "YYMMDD", "hhmm": "HHMM", "yymmddhh": "YYMMDDHH"}.get(check, "")
+        for c in fmt.components
+        if not c.optional
+        for check in c.checks
+    )
     if fixed is not None:
         return f"{fixed} {kind} {layout}".rstrip()
     low = sum(c.low for c in fmt.components if not c.optional)
@@ -415,9 +444,7 @@ def _split_raw(text: str) -> list[tuple[str, str]]:
             value = text[index:end]
             index = end
             if len(value) > fmt.max_length:
-                raise _refuse(
-                    fmt, value, f"is longer than {fmt.max_length} characters: is a field separator (FNC1/GS) missing?"
-                )
+                raise _refuse(fmt, value, f"is longer than {fmt.max_length} characters: is a field separator (FNC1/GS) missing?")
             if fmt.fixed_length is not None and len(value) != fmt.fixed_length:
                 raise _refuse(fmt, value, f"must be {_length_text(fmt)}; is a field separator (FNC1/GS) missing after it?")
         fields.append((ai, value))
@@ -459,7 +486,11 @@ def _split_digital_link(text: str) -> list[tuple[str, str]]:
     start = None
     for index, segment in enumerate(segments):
         ai = short_names.get(segment, segment)
-        if ai in _AIS and (len(segments) - index) % 2 == 0 and (ai == "01" or ai in ("00", "8006", "8003", "8004", "414", "417", "253", "255", "401", "402", "8010", "8013", "8017", "8018")):
+        if (
+            ai in _AIS
+            and (len(segments) - index) % 2 == 0
+            and (ai == "01" or ai in ("00", "8006", "8003", "8004", "414", "417", "253", "255", "401", "402", "8010", "8013", "8017", "8018"))
+        ):
             start = index
             break
     if start is None:
@@ -471,9 +502,7 @@ def _split_digital_link(text: str) -> list[tuple[str, str]]:
         value = segments[index + 1]
         if index > start:
             if ai not in allowed:
-                raise ValidationError(
-                    FIELD, f"the Digital Link path holds ({ai}) where only {', '.join(allowed) or 'nothing'} may follow, in that order"
-                )
+                raise ValidationError(FIELD, f"the Digital Link path holds ({ai}) where only {', '.join(allowed) or 'nothing'} may follow, in that order")
             allowed = allowed[allowed.index(ai) + 1 :]
         if ai == "01" and value.isdigit() and len(value) in (8, 12, 13):
             value = value.zfill(14)  # a GTIN-8, -12 or -13 in a Digital Link is written without its leading zeros
@@ -537,9 +566,7 @@ def _read_fields(fields: list[tuple[str, str]], today: date) -> tuple[dict[str, 
     for ai, others in _EXCLUSIVE.items():
         for other in others:
             if ai in found and other in found:
-                raise ValidationError(
-                    FIELD, f"holds both the {_describe(_AIS[ai])} and the {_describe(_AIS[other])}, which a GS1 code never combines"
-                )
+                raise ValidationError(FIELD, f"holds both the {_describe(_AIS[ai])} and the {_describe(_AIS[other])}, which a GS1 code never combines")
     if "01" not in found:
         raise ValidationError(FIELD, f"has no GTIN (01): is this a GS1 vial code? It reads like {EXAMPLE}")
     if "17" not in found and "7003" not in found:
@@ -551,8 +578,7 @@ def _read_fields(fields: list[tuple[str, str]], today: date) -> tuple[dict[str, 
         if _date(parts["7003"][0], today) != expiry:
             raise ValidationError(
                 FIELD,
-                f"the expiry date (17) '{found['17']}' and the expiry date and time (7003) '{found['7003']}' disagree: "
-                "read the carton",
+                f"the expiry date (17) '{found['17']}' and the expiry date and time (7003) '{found['7003']}' disagree: read the carton",
             )
     return parts, found
 
@@ -719,14 +745,11 @@ def vial_product_refusal(vial: VialRecord, monograph: Monograph, product_confirm
     if ndc is None and vial.gtin:
         ndc = ndc_from_gtin(vial.gtin, wanted[0])
         if ndc is None:
-            return (f"the vial's code (GTIN {vial.gtin}) carries no US NDC: it is not {monograph.brand_name} "
-                    f"(NDC {shown}). Do not use this vial.")
+            return f"the vial's code (GTIN {vial.gtin}) carries no US NDC: it is not {monograph.brand_name} (NDC {shown}). Do not use this vial."
     if ndc is not None:
         if ndc_digits(ndc) not in {ndc_digits(n) for n in wanted}:
-            return (f"NDC {ndc} is another product, not {monograph.brand_name} (NDC {shown}). "
-                    "Do not use this vial; take a vial of the right product.")
+            return f"NDC {ndc} is another product, not {monograph.brand_name} (NDC {shown}). Do not use this vial; take a vial of the right product."
         return None
     if not product_confirmed:
-        return (f"a typed vial must be confirmed as {monograph.brand_name} (NDC {shown}): read the carton "
-                "and tick the confirmation, or scan the vial's code")
+        return f"a typed vial must be confirmed as {monograph.brand_name} (NDC {shown}): read the carton and tick the confirmation, or scan the vial's code"
     return None

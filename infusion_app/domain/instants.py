@@ -227,14 +227,19 @@ def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetim
         wall = parse_iso_instant(raw + "+00:00", field).replace(tzinfo=None)
     except ValidationError:
         raise ValidationError(field, f"'{raw[:40]}' is not a date and time; give e.g. {WALL_TIME_EXAMPLE}") from None
-    instants = sorted({
-        candidate for offset in _offsets_on(wall.date(), zone)
-        if _on_site_clock(candidate := (wall - offset).replace(tzinfo=timezone.utc), zone).replace(tzinfo=None) == wall
-    })
+    instants = sorted(
+        {
+            candidate
+            for offset in _offsets_on(wall.date(), zone)
+            if _on_site_clock(candidate := (wall - offset).replace(tzinfo=timezone.utc), zone).replace(tzinfo=None) == wall
+        }
+    )
     if not instants:
-        raise ValidationError(field, f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); "
-                                     f"give the offset, e.g. {OFFSET_EXAMPLE}")
+        raise ValidationError(
+            field, f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); give the offset, e.g. {OFFSET_EXAMPLE}"
+        )
     if len(instants) > 1:
-        raise ValidationError(field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); "
-                                     f"give the offset, e.g. {OFFSET_EXAMPLE}")
+        raise ValidationError(
+            field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); give the offset, e.g. {OFFSET_EXAMPLE}"
+        )
     return instants[0]

@@ -72,8 +72,14 @@ class LabResult:
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "taken_at": self.taken_at.isoformat(), "values": dict(self.values),
-                "recorded_by": self.recorded_by, "summary": lab_summary(self)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "taken_at": self.taken_at.isoformat(),
+            "values": dict(self.values),
+            "recorded_by": self.recorded_by,
+            "summary": lab_summary(self),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,18 @@ class LabOverride:
     missing: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cycle": self.cycle, "day": self.day, "pharmacist": self.pharmacist, "reason": self.reason,
-                "at": self.at.isoformat(), "missing": list(self.missing)}
+        return {
+            "cycle": self.cycle,
+            "day": self.day,
+            "pharmacist": self.pharmacist,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "missing": list(self.missing),
+        }
 
 
 # -- reading values -------------------------------------------------------------------------------
+
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
@@ -123,7 +136,8 @@ def cbc_values(anc: Any, platelets: Any, transfusion_independent: Any) -> dict[s
             raise ValidationError(name, "is required: a count in 10⁹/L, e.g. 1.5")
     counts: Any = Counts.of(anc, platelets)
     values = {
-        "anc": float(counts.anc.magnitude), "platelets": float(counts.platelets.magnitude),
+        "anc": float(counts.anc.magnitude),
+        "platelets": float(counts.platelets.magnitude),
         "transfusion_independent": _yes_no("transfusion-independent", transfusion_independent),
     }
     for name in ("anc", "platelets"):
@@ -147,8 +161,17 @@ def _ratio_of(field_name: str, value: Any, uln: Any) -> float:
     return ratio
 
 
-def liver_values(bilirubin_x_uln: Any = None, ast_alt_x_uln: Any = None, bilirubin: Any = None, bilirubin_uln: Any = None,
-                 ast: Any = None, ast_uln: Any = None, alt: Any = None, alt_uln: Any = None, cause: Any = None) -> dict[str, Any]:
+def liver_values(
+    bilirubin_x_uln: Any = None,
+    ast_alt_x_uln: Any = None,
+    bilirubin: Any = None,
+    bilirubin_uln: Any = None,
+    ast: Any = None,
+    ast_uln: Any = None,
+    alt: Any = None,
+    alt_uln: Any = None,
+    cause: Any = None,
+) -> dict[str, Any]:
     """Total bilirubin and the higher of AST/ALT as multiples of ULN: typed so, or computed from values with the lab's ULN."""
     values: dict[str, Any] = {}
     if not _blank(bilirubin_x_uln):
@@ -243,8 +266,7 @@ def lab_summary(result: LabResult) -> str:
         return f"ANC {format_number(v['anc'], 2)} × 10⁹/L, platelets {format_number(v['platelets'], 2)} × 10⁹/L{ti}"
     if result.kind == "liver":
         cause = f", attributed to {v['cause']}" if v.get("cause") else ""
-        return (f"total bilirubin {format_number(v['bilirubin_x_uln'], 2)} × ULN, AST/ALT {format_number(v['ast_alt_x_uln'], 2)} × ULN"
-                f"{cause}")
+        return f"total bilirubin {format_number(v['bilirubin_x_uln'], 2)} × ULN, AST/ALT {format_number(v['ast_alt_x_uln'], 2)} × ULN{cause}"
     if result.kind == "ecg":
         return f"QTc {format_number(v['qtc_ms'], 0)} ms"
     if result.kind == "electrolytes":
@@ -254,6 +276,7 @@ def lab_summary(result: LabResult) -> str:
 
 
 # -- the course's results -------------------------------------------------------------------------
+
 
 def record_lab(course: Any, kind: str, values: dict[str, Any], taken_at: datetime, now: datetime, recorded_by: str) -> LabResult:
     if kind not in LAB_KINDS:
@@ -324,8 +347,7 @@ def no_course_labs(monograph: Monograph, policy: SitePolicy | None = None) -> li
     return lines
 
 
-def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *,
-                monograph: Monograph) -> list[str]:
+def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *, monograph: Monograph) -> list[str]:
     """What must be recorded before cycle `cycle` Day `day` is prepared at `at`; empty when nothing is missing."""
     policy = policy or site_defaults()
     hours = _window_hours(policy)
@@ -365,13 +387,11 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
     return [item for item in missing if item not in covered]
 
 
-def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *,
-               monograph: Monograph) -> str | None:
+def labs_block(course: Any, at: datetime, cycle: int, day: int, policy: SitePolicy | None = None, *, monograph: Monograph) -> str | None:
     missing = labs_needed(course, at, cycle, day, policy, monograph=monograph)
     if not missing:
         return None
-    return ("labs needed: " + "; ".join(missing)
-            + " (record them in the course, or a pharmacist overrides the missing labs with a reason)")
+    return "labs needed: " + "; ".join(missing) + " (record them in the course, or a pharmacist overrides the missing labs with a reason)"
 
 
 def liver_after_due(course: Any) -> list[str]:
@@ -386,6 +406,7 @@ def liver_after_due(course: Any) -> list[str]:
 
 
 # -- the advice the values drive ---------------------------------------------------------------------
+
 
 def _counts(result: LabResult) -> Counts:
     return Counts.of(result.values["anc"], result.values["platelets"])
@@ -441,8 +462,7 @@ def _low_counts_advice(course: Any, result: LabResult, m: Monograph) -> list[Adv
     since = low_counts_since(course, result.taken_at, m)
     if since is None:
         return []
-    return low_counts_advice((result.taken_at - since).days, monograph=m,
-                             since=since.astimezone().date().isoformat(), counts=lab_summary(result))
+    return low_counts_advice((result.taken_at - since).days, monograph=m, since=since.astimezone().date().isoformat(), counts=lab_summary(result))
 
 
 def low_counts_flag(course: Any, at: datetime, monograph: Monograph) -> str | None:
@@ -451,8 +471,10 @@ def low_counts_flag(course: Any, at: datetime, monograph: Monograph) -> str | No
     if since is None:
         return None
     limit = int(round(monograph.magnitude(LOW_COUNTS_RULE, "day")))
-    return (f"low counts since {since.astimezone().date().isoformat()} ({(at - since).days} days; the label discontinues "
-            f"after {limit} days if they are drug-related)")
+    return (
+        f"low counts since {since.astimezone().date().isoformat()} ({(at - since).days} days; the label discontinues "
+        f"after {limit} days if they are drug-related)"
+    )
 
 
 QT = "monitoring.qt"
@@ -482,8 +504,15 @@ def qt_advice(course: Any, result: LabResult, monograph: Monograph) -> list[Advi
         low = _low_electrolytes(result, m)
         if not low:
             return []
-        return [Advice("electrolytes-low", Action.CONTINUE, f"{'; '.join(low)}: {caution}",
-                       _qt_sources(m, "potassium_min", "magnesium_min", "caution"), details=dict(result.values))]
+        return [
+            Advice(
+                "electrolytes-low",
+                Action.CONTINUE,
+                f"{'; '.join(low)}: {caution}",
+                _qt_sources(m, "potassium_min", "magnesium_min", "caution"),
+                details=dict(result.values),
+            )
+        ]
     if result.kind != "ecg":
         return []
     qtc = float(result.values["qtc_ms"])
@@ -497,20 +526,39 @@ def qt_advice(course: Any, result: LabResult, monograph: Monograph) -> list[Advi
     if qtc > hold:
         reasons.append(f"QTc {format_number(qtc, 0)} ms is above {format_number(hold, 0)} ms")
     if rise is not None and rise > rise_limit:
-        reasons.append(f"QTc rose {format_number(rise, 0)} ms from the baseline {format_number(qtc - rise, 0)} ms "
-                       f"(more than {format_number(rise_limit, 0)} ms)")
+        reasons.append(
+            f"QTc rose {format_number(rise, 0)} ms from the baseline {format_number(qtc - rise, 0)} ms (more than {format_number(rise_limit, 0)} ms)"
+        )
     sources = _qt_sources(m, "qtc_hold_above", "qtc_increase_hold_above", "caution")
     if reasons:
-        return [Advice("qtc-hold", Action.HOLD_DOSE,
-                       f"{'; '.join(reasons)}: hold the dose until a repeat ECG is below these limits or a pharmacist "
-                       f"decides (QT interval prolongation). {caution}", sources, details=details)]
-    ok = Advice("qtc-ok", Action.CONTINUE,
-                f"QTc {format_number(qtc, 0)} ms is within the limits for dosing (at most {format_number(hold, 0)} ms, "
-                f"at most {format_number(rise_limit, 0)} ms above baseline)", sources, details=details)
+        return [
+            Advice(
+                "qtc-hold",
+                Action.HOLD_DOSE,
+                f"{'; '.join(reasons)}: hold the dose until a repeat ECG is below these limits or a pharmacist decides (QT interval prolongation). {caution}",
+                sources,
+                details=details,
+            )
+        ]
+    ok = Advice(
+        "qtc-ok",
+        Action.CONTINUE,
+        f"QTc {format_number(qtc, 0)} ms is within the limits for dosing (at most {format_number(hold, 0)} ms, "
+        f"at most {format_number(rise_limit, 0)} ms above baseline)",
+        sources,
+        details=details,
+    )
     if qtc > warn:
-        return [Advice("qtc-warning", Action.CONTINUE,
-                       f"QTc {format_number(qtc, 0)} ms is above {format_number(warn, 0)} ms: {caution}",
-                       _qt_sources(m, "qtc_warn_above", "caution"), details=details), ok]
+        return [
+            Advice(
+                "qtc-warning",
+                Action.CONTINUE,
+                f"QTc {format_number(qtc, 0)} ms is above {format_number(warn, 0)} ms: {caution}",
+                _qt_sources(m, "qtc_warn_above", "caution"),
+                details=details,
+            ),
+            ok,
+        ]
     return [ok]
 
 
@@ -540,16 +588,14 @@ def qt_warnings(course: Any, at: datetime, monograph: Monograph) -> list[str]:
     return found
 
 
-def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None,
-               monograph: Monograph) -> list[Advice]:
+def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None, monograph: Monograph) -> list[Advice]:
     """The label's advice from one result, for the next dose (cycle, day) of the course."""
     m = monograph
     if result.kind in ("ecg", "electrolytes"):
         return qt_advice(course, result, m)
     # A drug whose monograph gives no dose modification for a result (MYLOTARG's gives none for counts,
     # liver tests or VOD/SOS) gets no advice from another drug's table: the values are kept and shown.
-    section = {"cbc": "dose_modification.hematologic.", "liver": "dose_modification.liver.",
-               "vod-signs": "dose_modification.other.vod_sos"}.get(result.kind)
+    section = {"cbc": "dose_modification.hematologic.", "liver": "dose_modification.liver.", "vod-signs": "dose_modification.other.vod_sos"}.get(result.kind)
     if section is not None and not any(path.startswith(section) for path in m.facts):
         return []
     if result.kind == "cbc":
@@ -557,13 +603,17 @@ def lab_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | None
     if result.kind == "liver":
         from .course import last_bilirubin_x_uln
 
-        return liver_advice(result.values["bilirubin_x_uln"], result.values["ast_alt_x_uln"],
-                            cause=result.values.get("cause"), previous_bilirubin_x_uln=last_bilirubin_x_uln(course), monograph=m)
+        return liver_advice(
+            result.values["bilirubin_x_uln"],
+            result.values["ast_alt_x_uln"],
+            cause=result.values.get("cause"),
+            previous_bilirubin_x_uln=last_bilirubin_x_uln(course),
+            monograph=m,
+        )
     if result.kind == "vod-signs":
         if any(result.values.get(name) for name, _label in VOD_SIGNS):
             found = ", ".join(label for name, label in VOD_SIGNS if result.values.get(name))
-            return [Advice(a.code, a.action, f"VOD/SOS signs recorded ({found}): {a.message}", a.sources, details={"signs": found})
-                    for a in vod_sos_advice(m)]
+            return [Advice(a.code, a.action, f"VOD/SOS signs recorded ({found}): {a.message}", a.sources, details={"signs": found}) for a in vod_sos_advice(m)]
         return []
     return []
 
@@ -592,6 +642,7 @@ def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | Non
 # overrides what is missing with a reason ("labs_override"). The rule is the course's: the same
 # kinds, the same window, the same wording.
 
+
 def verification_labs(taken_at: datetime | None, **fields: Any) -> dict[str, dict[str, Any]]:
     """The "labs" detail of an order verification from the entry fields (the CLI's and the bench's):
     each kind any of whose fields is filled in, its values read as a course's result would be, taken
@@ -617,7 +668,7 @@ def verification_labs(taken_at: datetime | None, **fields: Any) -> dict[str, dic
 
 def _checked_at(kind: str, entry: Any) -> datetime:
     if not isinstance(entry, dict):
-        raise ValidationError("labs", f"the {kind} must be its values with when taken, e.g. {{\"anc\": 2.0, ..., \"taken_at\": \"2026-11-27T09:00+01:00\"}}")
+        raise ValidationError("labs", f'the {kind} must be its values with when taken, e.g. {{"anc": 2.0, ..., "taken_at": "2026-11-27T09:00+01:00"}}')
     text = entry.get("taken_at")
     try:
         taken = datetime.fromisoformat(str(text))
@@ -634,8 +685,9 @@ def _checked_at(kind: str, entry: Any) -> datetime:
     return taken
 
 
-def no_course_labs_needed(given: Any, at: datetime, cycle: int, day: int, monograph: Monograph,
-                          policy: SitePolicy | None = None, age_years: int | None = None) -> list[str]:
+def no_course_labs_needed(
+    given: Any, at: datetime, cycle: int, day: int, monograph: Monograph, policy: SitePolicy | None = None, age_years: int | None = None
+) -> list[str]:
     """What an order verification at `at` of a preparation with no course on file lacks: the labs the
     monograph asks before each dose taken within the site's window (before `at`), the baseline ones
     for the first dose (cycle 1 Day 1) and, after the first dose, the VOD/SOS signs. ValidationError
@@ -684,8 +736,9 @@ def _no_course_advice(given: dict[str, Any], m: Monograph) -> list[str]:
         found += vod_sos_advice(m)
     liver = given.get("liver")
     if liver and not seen and "dose_modification.liver.bilirubin_uln_multiple" in m.facts:
-        found += [a for a in liver_advice(liver["bilirubin_x_uln"], liver["ast_alt_x_uln"], cause=liver.get("cause"), monograph=m)
-                  if a.action is not Action.CONTINUE]
+        found += [
+            a for a in liver_advice(liver["bilirubin_x_uln"], liver["ast_alt_x_uln"], cause=liver.get("cause"), monograph=m) if a.action is not Action.CONTINUE
+        ]
     note = f" ({', '.join(seen)})" if seen else ""
     return [f"the values given advise{note}: {a.message} (a pharmacist decides)" for a in found]
 

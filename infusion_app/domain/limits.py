@@ -128,9 +128,7 @@ def site_defaults() -> SitePolicy:
             syringe_volume_step_ml=_value(raw["syringe_administration"]["volume_step"], "mL"),
             reconstituted_room_allowance=timedelta(minutes=_value(raw["preparation"]["reconstituted_room_allowance"], "minute")),
             premedication_window=timedelta(minutes=_value(raw["administration"]["premedication_window"], "minute")),
-            premedication_duplicate_window=timedelta(
-                minutes=_value(raw["administration"]["premedication_duplicate_window"], "minute")
-            ),
+            premedication_duplicate_window=timedelta(minutes=_value(raw["administration"]["premedication_duplicate_window"], "minute")),
             infusion_minimum_tolerance=timedelta(minutes=_value(raw["administration"]["infusion_minimum_tolerance"], "minute")),
             override_reason_min_chars=int(raw["overrides"]["reason_min_chars"]["value"]),
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),

@@ -41,7 +41,7 @@ _spell("m mtr mtrs meter meters metre metres", "meter", "metric length", 0)
 _spell("cm cms centimeter centimeters centimetre centimetres", "centimeter", "metric length", 1)
 _spell("mm mms millimeter millimeters millimetre millimetres", "millimeter", "metric length", 2)
 _spell("ft feet foot ' ′ ’ ‘ `", "foot", "imperial length", 0)
-_spell('in ins inch inches " ″ ” “ \'\' ′′ ’’', "inch", "imperial length", 1)
+_spell("in ins inch inches \" ″ ” “ '' ′′ ’’", "inch", "imperial length", 1)
 _spell("yd yds yard yards", "yard")
 _spell("kg kgs kilo kilos kilogram kilograms kilogramme kilogrammes", "kilogram", "metric mass", 0)
 _spell("g gm gms gr grs gram grams gramme grammes", "gram", "metric mass", 1)
@@ -56,10 +56,33 @@ _spell("oz ozs ounce ounces", "ounce", "imperial mass", 2)
 
 # After the largest unit of these systems a last bare number is the next unit: 5'7, 11 st 2, 1m70.
 _IMPLIED_NEXT = {"foot": "inch", "stone": "pound", "meter": "centimeter"}
-_ABBREVIATIONS_WITH_PERIOD = {"ft", "in", "ins", "lb", "lbs", "st", "oz", "ozs", "cm", "cms", "mm", "m", "kg", "kgs",
-                              "g", "gm", "gms", "gr", "mg", "yd", "yds", "mtr", "mtrs", "t"}
-_PLURAL = {"foot": "feet", "meter": "metres", "centimeter": "centimetres", "stone": "stone", "pound": "pounds",
-           "kilogram": "kilograms"}
+_ABBREVIATIONS_WITH_PERIOD = {
+    "ft",
+    "in",
+    "ins",
+    "lb",
+    "lbs",
+    "st",
+    "oz",
+    "ozs",
+    "cm",
+    "cms",
+    "mm",
+    "m",
+    "kg",
+    "kgs",
+    "g",
+    "gm",
+    "gms",
+    "gr",
+    "mg",
+    "yd",
+    "yds",
+    "mtr",
+    "mtrs",
+    "t",
+}
+_PLURAL = {"foot": "feet", "meter": "metres", "centimeter": "centimetres", "stone": "stone", "pound": "pounds", "kilogram": "kilograms"}
 # Units a weight is rarely given in for a patient: read, but the unit is questioned.
 _QUESTIONED_WEIGHT_UNITS = {"gram": "grams", "milligram": "milligrams", "metric_ton": "tonnes"}
 
@@ -186,8 +209,12 @@ def _parts(field_name: str, text: str, example: str) -> list[_Part]:
                 if bare.lower() not in _ABBREVIATIONS_WITH_PERIOD:
                     raise ValidationError(field_name, f"cannot read '{text}': '{unit_text}'; type for example {example}")
                 unit_text = bare
-            elif position < len(stripped) and not stripped[position].isspace() and not stripped[position].isdigit() \
-                    and stripped[position] not in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞.,":
+            elif (
+                position < len(stripped)
+                and not stripped[position].isspace()
+                and not stripped[position].isdigit()
+                and stripped[position] not in "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞.,"
+            ):
                 raise ValidationError(field_name, f"cannot read '{text}'; type a number and a unit, for example {example}")
         parts.append(_Part(value, f"{number_text} {unit_text}" if unit_text else number_text, whole, unit_text))
     if not parts:
@@ -209,9 +236,7 @@ def _unit_of(field_name: str, unit_text: str, text: str, example: str) -> tuple[
         if key in _UNITS:
             return _UNITS[key]
     if unit_text.lower() in _AMBIGUOUS_UNITS:
-        raise ValidationError(
-            field_name, f"'{unit_text}' in '{text}' could be {_AMBIGUOUS_UNITS[unit_text.lower()]}; type for example {example}"
-        )
+        raise ValidationError(field_name, f"'{unit_text}' in '{text}' could be {_AMBIGUOUS_UNITS[unit_text.lower()]}; type for example {example}")
     import pint  # a spelling not in the table: pint reads it (and its registry is built for it)
 
     try:
@@ -272,22 +297,18 @@ def _check_compound(field_name: str, text: str, parts: list[_Part], units: list[
     if any(later < earlier for earlier, later in zip(ranks, ranks[1:])):
         raise ValidationError(
             field_name,
-            f"'{text}' holds more than one reading ({shown}): a compound goes from the largest unit down; "
-            f"type one, for example {example}",
+            f"'{text}' holds more than one reading ({shown}): a compound goes from the largest unit down; type one, for example {example}",
         )
     for part in parts[:-1]:
         if not part.whole:
-            raise ValidationError(
-                field_name, f"in '{text}' only the last part may have decimals or a fraction; type for example {example}"
-            )
+            raise ValidationError(field_name, f"in '{text}' only the last part may have decimals or a fraction; type for example {example}")
     for (previous_unit, _, _), (unit, _, _), part in zip(units, units[1:], parts[1:]):
         one_previous = Quantity(1, previous_unit).to(unit).magnitude
         if part.value >= Fraction(one_previous).limit_denominator(1000):
             limit = format_number(one_previous, 0)
             raise ValidationError(
                 field_name,
-                f"'{text}': {part.text} after {_PLURAL[previous_unit]} must be under {limit}; "
-                f"check for a typo (for example {example})",
+                f"'{text}': {part.text} after {_PLURAL[previous_unit]} must be under {limit}; check for a typo (for example {example})",
             )
 
 
@@ -302,8 +323,7 @@ def _check_range(field_name: str, quantity: Quantity, accepted: Range, plausible
         )
     if not plausible.contains(quantity):
         return (
-            f"{field_name} {format_number(magnitude, 1)} {unit} is unusual (expected "
-            f"{plausible.describe(unit, format_number)}); check the value and its unit",
+            f"{field_name} {format_number(magnitude, 1)} {unit} is unusual (expected {plausible.describe(unit, format_number)}); check the value and its unit",
         )
     return ()
 

@@ -231,16 +231,18 @@ class Monograph:
                 try:
                     low = _parse_fact(f"{path}.dose_min", node["dose_min"], sources)
                     high = _parse_fact(f"{path}.dose_max", node["dose_max"], sources)
-                    drugs.append(PremedicationDrug(
-                        drug_class=str(node["drug_class"]).strip().lower(),
-                        name=str(node["name"]).strip().lower(),
-                        aliases=tuple(str(a).strip().lower() for a in node.get("aliases", [])),
-                        typical=str(node.get("typical", "")),
-                        dose_min=low,
-                        dose_max=high,
-                        child_per_kg=_parse_fact(f"{path}.child_per_kg", node["child_per_kg"], sources) if "child_per_kg" in node else None,
-                        child_max=_parse_fact(f"{path}.child_max", node["child_max"], sources) if "child_max" in node else None,
-                    ))
+                    drugs.append(
+                        PremedicationDrug(
+                            drug_class=str(node["drug_class"]).strip().lower(),
+                            name=str(node["name"]).strip().lower(),
+                            aliases=tuple(str(a).strip().lower() for a in node.get("aliases", [])),
+                            typical=str(node.get("typical", "")),
+                            dose_min=low,
+                            dose_max=high,
+                            child_per_kg=_parse_fact(f"{path}.child_per_kg", node["child_per_kg"], sources) if "child_per_kg" in node else None,
+                            child_max=_parse_fact(f"{path}.child_max", node["child_max"], sources) if "child_max" in node else None,
+                        )
+                    )
                 except (KeyError, TypeError) as exc:
                     raise DataFileError(f"monograph {self.id}: {path} is missing {exc}") from exc
             self._premedication_drugs = drugs
@@ -319,9 +321,7 @@ class Monograph:
 
 
 def _is_fact(node: Any) -> bool:
-    return isinstance(node, dict) and "source" in node and any(
-        k in node for k in ("value", "text", "items", "flag")
-    )
+    return isinstance(node, dict) and "source" in node and any(k in node for k in ("value", "text", "items", "flag"))
 
 
 def _parse_fact(path: str, node: dict[str, Any], sources: dict[str, str]) -> Fact:
@@ -488,8 +488,7 @@ def validate_response(cycle: int, day: int, response: str | None, monograph: Mon
         if len(by_response) > 1:
             raise ValidationError(
                 "response",
-                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: "
-                "it decides the dose per m²; give none, cr or cri",
+                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: it decides the dose per m²; give none, cr or cri",
             )
     return checked
 

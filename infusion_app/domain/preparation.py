@@ -141,6 +141,7 @@ def alarm_acknowledgers(deadline_key: str, monograph: Monograph, *, dispensed: b
         return PREPARERS
     return EVERYONE
 
+
 # Events outside the chain: their instant is not ordered against the steps.
 _OFF_CHAIN = frozenset(
     {
@@ -163,11 +164,20 @@ FACTS = frozenset({EventType.INFUSION_ENDED, EventType.OBSERVATION_ENDED})
 # midnight on vials that expired that day; a preparation's use ends with its components' expiry
 # (USP <797>) whatever the label's in-use times still allow. Never overridden, never a deviation:
 # the infusion itself, once running, is not stopped by it (infusion-ended is a fact).
-_PRODUCT_STEPS = frozenset({
-    EventType.RECONSTITUTED, EventType.RECONSTITUTED_TO_FRIDGE, EventType.RECONSTITUTED_FROM_FRIDGE,
-    EventType.DILUTED, EventType.BAG_TO_FRIDGE, EventType.BAG_FROM_FRIDGE, EventType.VERIFIED,
-    EventType.LABELLED, EventType.DISPENSED, EventType.INFUSION_STARTED,
-})
+_PRODUCT_STEPS = frozenset(
+    {
+        EventType.RECONSTITUTED,
+        EventType.RECONSTITUTED_TO_FRIDGE,
+        EventType.RECONSTITUTED_FROM_FRIDGE,
+        EventType.DILUTED,
+        EventType.BAG_TO_FRIDGE,
+        EventType.BAG_FROM_FRIDGE,
+        EventType.VERIFIED,
+        EventType.LABELLED,
+        EventType.DISPENSED,
+        EventType.INFUSION_STARTED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -197,13 +207,28 @@ class Override:
 # Refusals that stopped a wrong dose, a wrong patient or an expired product on its way: each is a
 # near miss, audited when it happens though nothing else is stored (a refused out-of-order click
 # or a missing field is not). A limit's "<deadline>_passed" refusal is one too.
-NEAR_MISS_CODES = frozenset({
-    "verification_mismatch", "self_verification", "order_self_verification", "order_verifier_prepares",
-    "patient_mismatch", "premedication_drug_not_in_class", "premedication_dose_implausible",
-    "premedication_other_unchecked", "premedication_other_is_listed", "premedication_dose_above_child_limit",
-    "premedication_total_above_limit",
-    "premedication_duplicate", "reconstituted_before_order_verified", "vial-expired", "vial_wrong_product", "vial_already_recorded", "vials_not_recorded", "late_entry",
-})
+NEAR_MISS_CODES = frozenset(
+    {
+        "verification_mismatch",
+        "self_verification",
+        "order_self_verification",
+        "order_verifier_prepares",
+        "patient_mismatch",
+        "premedication_drug_not_in_class",
+        "premedication_dose_implausible",
+        "premedication_other_unchecked",
+        "premedication_other_is_listed",
+        "premedication_dose_above_child_limit",
+        "premedication_total_above_limit",
+        "premedication_duplicate",
+        "reconstituted_before_order_verified",
+        "vial-expired",
+        "vial_wrong_product",
+        "vial_already_recorded",
+        "vials_not_recorded",
+        "late_entry",
+    }
+)
 
 
 def is_near_miss(code: str) -> bool:
@@ -270,10 +295,7 @@ def deviation_text(event: Event) -> str:
     details = event.details
     late = " (entered late)" if details.get("late_entry") else ""
     broke = "; ".join(str(m) for m in details.get("messages", [])) or ", ".join(details.get("rules", []))
-    return (
-        f"{details.get('step', 'step')}{late} recorded by {event.user} at {format_instant(event.recorded_at)}: "
-        f"{broke}. Reason: {details.get('reason', '')}"
-    )
+    return f"{details.get('step', 'step')}{late} recorded by {event.user} at {format_instant(event.recorded_at)}: {broke}. Reason: {details.get('reason', '')}"
 
 
 def override_event(override: Override, step: Event, recorded_at: datetime) -> Event:
@@ -390,7 +412,7 @@ def _refuse_unknown_details(event: Event) -> None:
     entered = event.details.get("entered")
     if event.type == EventType.VERIFIED and entered is not None:
         if not isinstance(entered, dict):
-            raise ValidationError("entered", "must be the values re-entered at the check, e.g. {\"dose_mg\": \"1.5\"}")
+            raise ValidationError("entered", 'must be the values re-entered at the check, e.g. {"dose_mg": "1.5"}')
         stray = sorted(str(key) for key in entered if key not in _ENTERED_KEYS)
         if stray:
             raise ValidationError("entered", f"'{stray[0]}' is not a value of the check; it takes: {', '.join(sorted(_ENTERED_KEYS))}")
@@ -408,8 +430,7 @@ def _validate_input(prep: Preparation, event: Event, actor: User, now: datetime,
     if at > now + FUTURE_TOLERANCE:
         raise ValidationError(
             field_name,
-            f"{format_instant(at)} is in the future (now {format_instant(now)}); "
-            f"at most {duration_text(FUTURE_TOLERANCE)} ahead is accepted",
+            f"{format_instant(at)} is in the future (now {format_instant(now)}); at most {duration_text(FUTURE_TOLERANCE)} ahead is accepted",
         )
     earliest = prep.created_at - BACKDATE_LIMIT
     if at < earliest:
@@ -560,9 +581,7 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
             f"{actor.name} verified this order: the preparer may not be the pharmacist who verified the order",
         )
     if event.type == EventType.VERIFIED:
-        preparers = {
-            e.user.strip().casefold() for e in prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)
-        }
+        preparers = {e.user.strip().casefold() for e in prep.events if e.type in (EventType.RECONSTITUTED, EventType.DILUTED)}
         if actor.name.strip().casefold() in preparers:
             raise StepRefused(
                 "self_verification",
@@ -570,9 +589,7 @@ def _check_role(prep: Preparation, event: Event, actor: User) -> None:
             )
 
 
-def _check_administration(
-    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime
-) -> None:
+def _check_administration(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime) -> None:
     if event.type == EventType.PREMEDICATION:
         _check_premedication(prep, event, monograph, policy, now)
         return
@@ -608,14 +625,12 @@ def _check_administration(
             raise StepRefused(
                 "double_check_incomplete",
                 "the independent double check re-enters the patient's MRN, height, weight, dose and volume "
-                "without being shown them; missing: "
-                + ", ".join(FIELD_WORDS[name] for name in incomplete.missing),
+                "without being shown them; missing: " + ", ".join(FIELD_WORDS[name] for name in incomplete.missing),
             ) from None
         if mismatches:
             raise StepRefused(
                 "verification_mismatch",
-                "not verified: " + "; ".join(mismatches)
-                + ". Check the patient, the syringe and the bag again and ask the preparer; do not release this bag.",
+                "not verified: " + "; ".join(mismatches) + ". Check the patient, the syringe and the bag again and ask the preparer; do not release this bag.",
             )
         return
     if event.type == EventType.PATIENT_CONFIRMED:
@@ -623,7 +638,8 @@ def _check_administration(
         if mismatches:
             raise StepRefused(
                 "patient_mismatch",
-                "patient not confirmed: " + "; ".join(mismatches)
+                "patient not confirmed: "
+                + "; ".join(mismatches)
                 + ". Check the wristband and the bag label; do not give this bag until both identifiers match.",
             )
         return
@@ -681,8 +697,10 @@ def order_labs_needed(prep: Preparation, details: dict, monograph: Monograph, po
 
 
 # What a verifying pharmacist does about missing labs (a client may say it in its own words: the CLI's options).
-NO_COURSE_LABS_HOW = ("No course on file for this patient: the pharmacist verifying the order gives the values checked and "
-                      "when they were taken, or overrides the missing labs with a reason")
+NO_COURSE_LABS_HOW = (
+    "No course on file for this patient: the pharmacist verifying the order gives the values checked and "
+    "when they were taken, or overrides the missing labs with a reason"
+)
 
 
 def _check_order_labs(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy) -> None:
@@ -743,8 +761,11 @@ _CORRECTABLE = ("drug", "dose", "other", "dose_checked")
 def _corrected_details(original: Event, correction: Event) -> dict:
     """The entry's details with the correction's drug and dose. "Other" and its dose check are
     the correction's own: a changed entry off the list is confirmed again, never inherited."""
-    details = {k: v for k, v in original.details.items()
-               if k not in ("other", "dose_checked", "given_at", "corrected_by", "corrected_at", "correction_reason", "original")}
+    details = {
+        k: v
+        for k, v in original.details.items()
+        if k not in ("other", "dose_checked", "given_at", "corrected_by", "corrected_at", "correction_reason", "original")
+    }
     details.update({k: correction.details[k] for k in _CORRECTABLE if k in correction.details})
     return details
 
@@ -770,21 +791,23 @@ def numbered_premedications(prep: Preparation) -> list[tuple[int, Event]]:
             continue
         original = first[target]
         details = _corrected_details(effective[target], event)
-        details.update({
-            "corrected_by": event.user,
-            "corrected_at": event.recorded_at,
-            "correction_reason": event.details.get("reason", ""),
-            "original": {"drug": original.details.get("drug"), "dose": original.details.get("dose"), "given_at": utc_iso(original.at)},
-        })
-        effective[target] = Event(type=EventType.PREMEDICATION, at=event.at, recorded_at=original.recorded_at,
-                                  user=original.user, details=details, id=original.id)
+        details.update(
+            {
+                "corrected_by": event.user,
+                "corrected_at": event.recorded_at,
+                "correction_reason": event.details.get("reason", ""),
+                "original": {"drug": original.details.get("drug"), "dose": original.details.get("dose"), "given_at": utc_iso(original.at)},
+            }
+        )
+        effective[target] = Event(
+            type=EventType.PREMEDICATION, at=event.at, recorded_at=original.recorded_at, user=original.user, details=details, id=original.id
+        )
     return sorted(effective.items())
 
 
 def premedication_correction_refusal(prep: Preparation, number: int, actor: User) -> str | None:
     """Why `actor` may not correct premedication `number` now, or None when they may (for a client's offer)."""
-    probe = Event(EventType.PREMEDICATION_CORRECTED, at=prep.created_at, recorded_at=prep.created_at, user=actor.name,
-                  details={"corrects": number})
+    probe = Event(EventType.PREMEDICATION_CORRECTED, at=prep.created_at, recorded_at=prep.created_at, user=actor.name, details={"corrects": number})
     try:
         _check_order(prep, probe, _monograph_for(prep))
         _check_role(prep, probe, actor)
@@ -839,8 +862,11 @@ def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int
     if 1 <= number <= len(prep.events) and prep.events[number - 1].type == EventType.PREMEDICATION_CORRECTED:
         # Corrections are not corrected in turn: each names the entry itself, which reads as last corrected.
         target = prep.events[number - 1].details.get("corrects")
-        raise ValidationError("corrects", f"event {number} of {prep.id} is a correction of premedication {target}; "
-                                          f"correct premedication {target} itself (give {target} as the entry to correct)")
+        raise ValidationError(
+            "corrects",
+            f"event {number} of {prep.id} is a correction of premedication {target}; "
+            f"correct premedication {target} itself (give {target} as the entry to correct)",
+        )
     raise ValidationError("corrects", f"event {number} of {prep.id} is not a premedication; {example}")
 
 
@@ -852,8 +878,7 @@ def _premedication_reading(event: Event) -> tuple:
         amount: object = Quantity(dose_text).to("mg").magnitude
     except Exception:  # pint raises several error types for text it cannot read
         amount = dose_text.casefold()
-    return (str(details.get("drug", "")).strip().casefold(), amount, event.at,
-            bool(details.get("other", False)), bool(details.get("dose_checked", False)))
+    return (str(details.get("drug", "")).strip().casefold(), amount, event.at, bool(details.get("other", False)), bool(details.get("dose_checked", False)))
 
 
 def _refuse_correction_changing_nothing(prep: Preparation, correction: Event, corrected: Event) -> None:
@@ -875,13 +900,10 @@ def _as_corrected(prep: Preparation, correction: Event) -> Event:
         raise ValidationError("drug_class", f"a correction keeps the class ({_class_of(original)}); record another class as a new entry")
     details = _corrected_details(original, correction)
     details["drug_class"] = _class_of(original)
-    return Event(type=EventType.PREMEDICATION, at=correction.at, recorded_at=correction.recorded_at,
-                 user=original.user, details=details)
+    return Event(type=EventType.PREMEDICATION, at=correction.at, recorded_at=correction.recorded_at, user=original.user, details=details)
 
 
-def _check_premedication(
-    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None = None
-) -> None:
+def _check_premedication(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None = None) -> None:
     """The drug belongs to its class, the dose is plausible for it, recent enough, and not a double entry.
 
     A drug off the monograph's list is accepted only as "other" with its dose checked against
@@ -968,8 +990,7 @@ def _stored_dose_mg(entry: Event) -> float | None:
 NOT_TOTALLED = "premedication_not_totalled"
 
 
-def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime,
-                       replacing: int | None) -> None:
+def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None) -> None:
     """Every entry of one class within the premedication window adds up, whatever it was recorded as.
 
     Two different drugs of a class with an equivalence table (corticosteroids: dexamethasone 0.75 mg =
@@ -983,8 +1004,7 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
 
     drug_class = _class_of(event)
     window = policy.premedication_window
-    entries = [(n, e) for n, e in numbered_premedications(prep)
-               if n != replacing and _class_of(e) == drug_class and abs(e.at - event.at) <= window]
+    entries = [(n, e) for n, e in numbered_premedications(prep) if n != replacing and _class_of(e) == drug_class and abs(e.at - event.at) <= window]
     if not entries:
         return
     listed = [d for d in monograph.premedication_drugs() if d.drug_class == drug_class]
@@ -1018,8 +1038,7 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
         return
     unconverted = [t for t, _, d in rows if table.of(t) is None and d is None]
     if unconverted:
-        earlier_text = "; ".join(f"{_drug_text(e)} {e.details.get('dose')} at {format_instant(e.at)}"
-                                 for _, e in entries)
+        earlier_text = "; ".join(f"{_drug_text(e)} {e.details.get('dose')} at {format_instant(e.at)}" for _, e in entries)
         raise StepRefused(
             NOT_TOTALLED,
             f"premedication refused: {rows[-1][0]} {event.details.get('dose')} with {earlier_text} already recorded within "
@@ -1048,8 +1067,7 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
         return
     limit, why = max(limits)
     if total > limit + 1e-9:
-        each = "; ".join(f"{t} {format_amount(mg, 'mg')} = {format_amount(round(mg / e.mg * ref.mg, 2), 'mg')} {ref.name}"
-                         for t, mg, e in parts)
+        each = "; ".join(f"{t} {format_amount(mg, 'mg')} = {format_amount(round(mg / e.mg * ref.mg, 2), 'mg')} {ref.name}" for t, mg, e in parts)
         pending = " (equivalence pending pharmacist review)" if table.pending_review else ""
         raise StepRefused(
             "premedication_class_total_above_limit",
@@ -1060,8 +1078,9 @@ def _check_class_total(prep: Preparation, event: Event, monograph: Monograph, po
         )
 
 
-def _check_premedication_total(prep: Preparation, event: Event, drug: PremedicationDrug, policy: SitePolicy,
-                               now: datetime, replacing: int | None, child_limit: tuple[float, str] | None) -> None:
+def _check_premedication_total(
+    prep: Preparation, event: Event, drug: PremedicationDrug, policy: SitePolicy, now: datetime, replacing: int | None, child_limit: tuple[float, str] | None
+) -> None:
     """The same drug recorded more than once for one dose (under a brand, another class or as "other")
     is one dose to the patient: its total within the premedication window must stay under the limit
     a single entry is held to (a child's per-kg cap, else the plausible single dose)."""
@@ -1097,8 +1116,7 @@ def _check_premedication_total(prep: Preparation, event: Event, drug: Premedicat
         )
 
 
-def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy: SitePolicy,
-                              now: datetime) -> tuple[float, str] | None:
+def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy: SitePolicy, now: datetime) -> tuple[float, str] | None:
     """A child's most of this premedication (mg) and how it is reached, or None (an adult, or no per-kg dose in the data)."""
     from .identity import completed_years
 
@@ -1118,9 +1136,13 @@ def child_premedication_limit(prep: Preparation, drug: PremedicationDrug, policy
     return limit, f"{text}{pending}"
 
 
-
 def _check_premedication_time(
-    prep: Preparation, event: Event, monograph: Monograph, policy: SitePolicy, now: datetime, replacing: int | None,
+    prep: Preparation,
+    event: Event,
+    monograph: Monograph,
+    policy: SitePolicy,
+    now: datetime,
+    replacing: int | None,
     drug: PremedicationDrug | str,
 ) -> None:
     """Recent enough to count for a start from now, and not the same entry twice."""
@@ -1155,9 +1177,7 @@ def _check_premedication_time(
             )
 
 
-def _time_breaches(
-    prep: Preparation, event: Event, now: datetime, monograph: Monograph, policy: SitePolicy
-) -> list[Breach]:
+def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Monograph, policy: SitePolicy) -> list[Breach]:
     """Every limit this step breaks, judged at its own instant and at its entry (`now`).
 
     A step dated before a limit but entered after it passed is judged at its entry too: the
@@ -1175,24 +1195,34 @@ def _time_breaches(
             if d.met_at is not None or rank > _blocks_up_to_rank(d.key, monograph):
                 continue
             if event.at > d.at:
-                found.append(Breach(
-                    d.hard_stop_code,
-                    f"{d.label.lower()} {format_instant(d.at)}{mark} has passed ({d.basis})",
-                    d.overridable, d.key,
-                ))
+                found.append(
+                    Breach(
+                        d.hard_stop_code,
+                        f"{d.label.lower()} {format_instant(d.at)}{mark} has passed ({d.basis})",
+                        d.overridable,
+                        d.key,
+                    )
+                )
             elif now > d.at:
-                found.append(Breach(
-                    "late_entry",
-                    f"{d.label.lower()} {format_instant(d.at)}{mark} passed before this step was entered "
-                    f"(dated {format_instant(event.at)}, {entered_late_text(event)})",
-                    False, d.key, late_entry=True,
-                ))
+                found.append(
+                    Breach(
+                        "late_entry",
+                        f"{d.label.lower()} {format_instant(d.at)}{mark} passed before this step was entered "
+                        f"(dated {format_instant(event.at)}, {entered_late_text(event)})",
+                        False,
+                        d.key,
+                        late_entry=True,
+                    )
+                )
         elif _holds(d.key, monograph) == event.type and d.met_at is None and event.at < d.at:
-            found.append(Breach(
-                d.hard_stop_code,
-                f"{d.label.lower()} {format_instant(d.at)}{mark} has not been reached ({d.basis})",
-                d.overridable, d.key,
-            ))
+            found.append(
+                Breach(
+                    d.hard_stop_code,
+                    f"{d.label.lower()} {format_instant(d.at)}{mark} has not been reached ({d.basis})",
+                    d.overridable,
+                    d.key,
+                )
+            )
     if now > event.at:
         # The limits this step starts (a reconstitution's dilute-by, a dilution's start-by) may have
         # passed before it was entered: then the product was expired when the program learnt of it.
@@ -1202,24 +1232,30 @@ def _time_breaches(
         started = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration)
         for d in started:
             if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
-                found.append(Breach(
-                    "late_entry",
-                    f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step starts, passed before it was "
-                    f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): the product has expired",
-                    False, d.key, late_entry=True,
-                ))
+                found.append(
+                    Breach(
+                        "late_entry",
+                        f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step starts, passed before it was "
+                        f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): the product has expired",
+                        False,
+                        d.key,
+                        late_entry=True,
+                    )
+                )
     if event.type == EventType.INFUSION_ENDED:
         started = Timeline.of(prep.events).infusion_started
         minimum = monograph.duration("infusion.minimum_duration")
         shortest = minimum - policy.infusion_minimum_tolerance
         if started is not None and event.at - started < shortest:
             ran = int((event.at - started).total_seconds() // 60)
-            found.append(Breach(
-                "infusion_too_fast",
-                f"the infusion ran {ran} min (started {format_instant(started)}); the monograph's minimum is "
-                f"{duration_text(minimum)}, less the site's "
-                f"{duration_text(policy.infusion_minimum_tolerance)} tolerance",
-            ))
+            found.append(
+                Breach(
+                    "infusion_too_fast",
+                    f"the infusion ran {ran} min (started {format_instant(started)}); the monograph's minimum is "
+                    f"{duration_text(minimum)}, less the site's "
+                    f"{duration_text(policy.infusion_minimum_tolerance)} tolerance",
+                )
+            )
     return found
 
 
@@ -1277,8 +1313,7 @@ def _premedication_after_start(prep: Preparation, event: Event) -> Breach | None
     when = "before" if event.at <= line.infusion_started else "after"
     return Breach(
         "premedication_after_start",
-        f"premedication given {format_instant(event.at)}, {when} the infusion started ({format_instant(line.infusion_started)}), "
-        "entered after the start",
+        f"premedication given {format_instant(event.at)}, {when} the infusion started ({format_instant(line.infusion_started)}), entered after the start",
         late_entry=True,
     )
 
@@ -1309,16 +1344,20 @@ def check_event(
     if late_premedication is not None:
         # Given, and written down only once the infusion ran: a fact, recorded as a deviation.
         _check_role(prep, event, actor)
-        untotalled = _untotalled(lambda: _check_premedication(prep, event, monograph, policy, event.at),  # not "recent enough now"
-                                 deviation_reason)
+        untotalled = _untotalled(
+            lambda: _check_premedication(prep, event, monograph, policy, event.at),  # not "recent enough now"
+            deviation_reason,
+        )
         if untotalled is not None:
-            late_premedication = Breach(late_premedication.code, f"{late_premedication.message}; {untotalled.message}",
-                                        late_entry=True)
+            late_premedication = Breach(late_premedication.code, f"{late_premedication.message}; {untotalled.message}", late_entry=True)
         if override is not None:
             raise ValidationError("override", "what already happened is not overridden: record it with a deviation reason")
         if deviation_reason is None:
-            raise StepRefused(late_premedication.code, late_premedication.message
-                              + ". If this is what happened, record it as a deviation with its reason", deviation_allowed=True)
+            raise StepRefused(
+                late_premedication.code,
+                late_premedication.message + ". If this is what happened, record it as a deviation with its reason",
+                deviation_allowed=True,
+            )
         _reason_of_length("deviation reason", deviation_reason, policy.override_reason_min_chars)
         return [late_premedication]
     _check_order(prep, event, monograph)
@@ -1356,8 +1395,7 @@ def check_event(
     if deviation_reason is not None:
         raise ValidationError(
             "deviation reason",
-            f"only what already happened ({', '.join(sorted(k.value for k in FACTS))}) is recorded as a deviation; "
-            f"'{event.type.value}' acts on the drug",
+            f"only what already happened ({', '.join(sorted(k.value for k in FACTS))}) is recorded as a deviation; '{event.type.value}' acts on the drug",
         )
     if override is not None:
         _text("override pharmacist", override.pharmacist)
@@ -1372,16 +1410,13 @@ def check_event(
         if conflict:
             raise StepRefused(
                 "override_not_independent",
-                f"{override.pharmacist} {conflict}: the overriding pharmacist may not be the preparer, the "
-                "verifier or the one who performs the step",
+                f"{override.pharmacist} {conflict}: the overriding pharmacist may not be the preparer, the verifier or the one who performs the step",
             )
         if set(override.hard_stop_code.split("+")) == {b.code for b in breaches}:
             return []
     if overridable:
         message += ". A site-policy limit: a pharmacist who did not prepare or verify this dose may override it with a reason."
-    elif any(b.code.endswith("_not_reached") for b in breaches) and not any(
-        b.code.endswith("_passed") or b.late_entry for b in breaches
-    ):
+    elif any(b.code.endswith("_not_reached") for b in breaches) and not any(b.code.endswith("_passed") or b.late_entry for b in breaches):
         message += ". A label limit: it cannot be overridden; wait until it is reached."
     else:
         message += ". A label limit: it cannot be overridden; discard and prepare again."
@@ -1504,10 +1539,15 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
             details = {"drug_class": missing[0], "drug": drug.name, "dose": f"{drug.dose_max.value.to('mg').magnitude:g} mg"}
     elif kind == EventType.VERIFIED:
         calc = prep.order.calculation
-        details = {"entered": {
-            "mrn": prep.patient.mrn, "height": f"{calc.height_cm} cm", "weight": f"{calc.weight_kg} kg",
-            "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml),
-        }}
+        details = {
+            "entered": {
+                "mrn": prep.patient.mrn,
+                "height": f"{calc.height_cm} cm",
+                "weight": f"{calc.weight_kg} kg",
+                "dose_mg": str(calc.dose_mg),
+                "volume_ml": str(calc.withdraw_ml),
+            }
+        }
     elif kind == EventType.DISCARDED:
         details = {"reason": "probe reason"}
     elif kind == EventType.ORDER_VERIFIED and not has_course(prep):
@@ -1518,9 +1558,7 @@ def _probe(prep: Preparation, kind: EventType, now: datetime, monograph: Monogra
     return Event(kind, now, now, name, details), User(None, name, role)
 
 
-def allowed_events(
-    prep: Preparation, now: datetime, monograph: Monograph, policy: SitePolicy
-) -> list[EventType]:
+def allowed_events(prep: Preparation, now: datetime, monograph: Monograph, policy: SitePolicy) -> list[EventType]:
     """The step events check_event would accept at `now` from a suitable user, without an override.
 
     Role is not considered (some user of the right role is assumed), nor are OVERRIDE,

@@ -395,8 +395,20 @@ def _binary(name: str) -> Any:
     return method
 
 
-for _name in ("__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
-              "__mod__", "__rmod__", "__pow__", "__rpow__"):
+for _name in (
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__floordiv__",
+    "__rfloordiv__",
+    "__mod__",
+    "__rmod__",
+    "__pow__",
+    "__rpow__",
+):
     setattr(_Lazy, _name, _binary(_name))
 
 

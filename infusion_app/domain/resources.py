@@ -11,7 +11,6 @@ from typing import Any
 from .errors import DataFileError
 
 
-
 def installed_monograph_ids() -> list[str]:
     """The ids of the monographs shipped in resources/monographs/ (one <id>.toml each), sorted. Here
     rather than in monograph.py so that `--version` and `drugs` can list them without importing pint."""

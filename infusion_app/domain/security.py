@@ -13,6 +13,7 @@ import hmac
 import secrets
 
 from .errors import ValidationError
+
 # Re-exported (the "as" form), where settings and the tests import them from.
 from .pin_length import DEFAULT_PIN_MIN_DIGITS as DEFAULT_PIN_MIN_DIGITS
 from .pin_length import PIN_MAX_DIGITS as PIN_MAX_DIGITS

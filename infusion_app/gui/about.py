@@ -35,6 +35,7 @@ LICENSE = "GPL-3.0-or-later"
 PENDING_COLUMNS = ("Value", "Shown as", "Source")
 COLUMN_SHARES = (0.28, 0.36, 0.36)  # of the table's width: some values are sentences
 
+
 def fact_display(fact: Fact) -> str:
     """A fact's value as a person reads it; numbers go through the one formatter."""
     return format_value(fact.value)
@@ -59,8 +60,9 @@ class AboutDialog(QDialog):
     `monograph`: one monograph only (tests pass an altered copy). `shown` preselects a drug by id.
     """
 
-    def __init__(self, parent: QWidget | None = None, monograph: Monograph | None = None,
-                 drugs: list[Monograph] | None = None, shown: str | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, monograph: Monograph | None = None, drugs: list[Monograph] | None = None, shown: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.drugs = [monograph] if monograph is not None else (drugs if drugs is not None else installed_monographs())
         self.monograph = next((m for m in self.drugs if m.id == shown), self.drugs[0])
@@ -210,7 +212,4 @@ class AboutDialog(QDialog):
 
     def pending_rows(self) -> list[tuple[str, str, str]]:
         """What the table shows, row by row (for tests and for copying into a report)."""
-        return [
-            tuple(self.pending_table.item(row, column).text() for column in range(len(PENDING_COLUMNS)))
-            for row in range(self.pending_table.rowCount())
-        ]
+        return [tuple(self.pending_table.item(row, column).text() for column in range(len(PENDING_COLUMNS))) for row in range(self.pending_table.rowCount())]

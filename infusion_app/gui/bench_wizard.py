@@ -649,8 +649,7 @@ class OrderPage(BenchPage):
         service = self.bench.service
         try:
             # The patient's course decides cycle, day, response and reduction (the service refuses a disagreement).
-            order, course_check = service.order_from_course(self.bench.patient.mrn, self.order(), monograph,
-                                                             self.bench.patient.date_of_birth)
+            order, course_check = service.order_from_course(self.bench.patient.mrn, self.order(), monograph, self.bench.patient.date_of_birth)
             calculation = service.calculate(order, self.bench.patient.date_of_birth, monograph)
         except ValidationError as exc:
             self._show_field_error(exc)
@@ -721,27 +720,64 @@ class DosePage(BenchPage):
         lines = [
             ("order", "Order", f"{monograph.brand_name} ({monograph.generic_name}), cycle {calc.cycle}, Day {calc.day}{decided}"),
             *([("regimen", "Regimen", monograph.regimen.name)] if monograph.regimen is not None else []),
-            ("inputs", "Height and weight", f"{calc.height_text} = {format_amount(calc.height_cm, 'cm')};  {calc.weight_text} = {format_amount(calc.weight_kg, 'kg')}"),
+            (
+                "inputs",
+                "Height and weight",
+                f"{calc.height_text} = {format_amount(calc.height_cm, 'cm')};  {calc.weight_text} = {format_amount(calc.weight_kg, 'kg')}",
+            ),
             ("bsa", "Body surface area", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}:  {calc.bsa_equation}"),
             ("mg_per_m2", "Dose per m²", f"{format_amount(calc.dose_mg_per_m2, 'mg/m²')}{reduction}"),
             # Capped: the dose prepared stands alone in large type; BSA × mg/m² (not given) on its own line.
-            *([("calculated", "BSA × dose per m²", f"{product} = {format_dose(calc.calculated_dose_mg)}: above the "
-                f"regimen's cap of {format_dose(calc.dose_cap_mg)} per dose")] if capped and calc.dose_cap_mg is not None else []),
-            ("dose", "Dose", f"{format_dose(calc.dose_mg)} (the regimen's cap)" if capped else (
-                f"{product} = {format_dose(calc.dose_before_draw_mg)}, drawn as {format_dose(calc.dose_mg)} (the dose given and billed)"
-                if calc.draw_syringe_ml and calc.dose_before_draw_mg and calc.dose_before_draw_mg != calc.dose_mg
-                else f"{product} = {format_dose(calc.dose_mg)}")),
-            ("vials", "Vials", f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}"),
+            *(
+                [
+                    (
+                        "calculated",
+                        "BSA × dose per m²",
+                        f"{product} = {format_dose(calc.calculated_dose_mg)}: above the regimen's cap of {format_dose(calc.dose_cap_mg)} per dose",
+                    )
+                ]
+                if capped and calc.dose_cap_mg is not None
+                else []
+            ),
+            (
+                "dose",
+                "Dose",
+                f"{format_dose(calc.dose_mg)} (the regimen's cap)"
+                if capped
+                else (
+                    f"{product} = {format_dose(calc.dose_before_draw_mg)}, drawn as {format_dose(calc.dose_mg)} (the dose given and billed)"
+                    if calc.draw_syringe_ml and calc.dose_before_draw_mg and calc.dose_before_draw_mg != calc.dose_mg
+                    else f"{product} = {format_dose(calc.dose_mg)}"
+                ),
+            ),
+            (
+                "vials",
+                "Vials",
+                f"{calc.vials} × {format_dose(calc.vial_mg)}; reconstitute each with {format_volume(calc.reconstitution_ml_per_vial)} → {format_concentration(calc.reconstituted_mg_per_ml)}",
+            ),
             ("withdraw", "Volume to draw", format_volume(calc.withdraw_ml) + _draw_how(calc)),
-            ("nacl", "Dilution", (
-                f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
-                f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
-                if calc.container == "syringe" and calc.nacl_about_ml is not None
-                else f"{calc.vehicle} {calc.nacl_words()}, total {format_volume(calc.final_volume_ml)}")),
+            (
+                "nacl",
+                "Dilution",
+                (
+                    f"{calc.vehicle} to the {format_volume(calc.final_volume_ml)} mark (about {format_volume(calc.nacl_about_ml)}) in a "
+                    f"SYRINGE, by syringe pump at {format_volume(calc.infusion_rate_ml_per_hour)}/hour"
+                    if calc.container == "syringe" and calc.nacl_about_ml is not None
+                    else f"{calc.vehicle} {calc.nacl_words()}, total {format_volume(calc.final_volume_ml)}"
+                ),
+            ),
             ("infusion", "Infusion", _infusion_text(administration_for(calc, monograph))),
-            ("concentration", "Final concentration", f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})"),
+            (
+                "concentration",
+                "Final concentration",
+                f"{format_concentration(calc.final_concentration_mg_per_ml)} (allowed {format_concentration(calc.concentration_min_mg_per_ml)} to {format_concentration(calc.concentration_max_mg_per_ml)})",
+            ),
             ("discarded", "Discarded", format_dose(calc.discarded_mg)),
-            ("billing", "Billing", f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}"),
+            (
+                "billing",
+                "Billing",
+                f"{calc.hcpcs}: {format_amount(calc.billing_units_administered, 'units')} administered, {format_amount(calc.billing_units_discarded, 'units')} discarded, modifier {calc.billing_modifier}",
+            ),
         ]
         for row, (key, title, value) in enumerate(lines):
             name = QLabel(title, self)
@@ -788,9 +824,9 @@ class DosePage(BenchPage):
         coverage = self.bench.coverage.to_dict() if self.bench.coverage is not None else None
         try:
             try:
-                status = self.bench.service.create_preparation(self.bench.patient, self.bench.order, self.bench.user,
-                                                               coverage=coverage, monograph=self.bench.monograph,
-                                                               shown=self.bench.calculation)
+                status = self.bench.service.create_preparation(
+                    self.bench.patient, self.bench.order, self.bench.user, coverage=coverage, monograph=self.bench.monograph, shown=self.bench.calculation
+                )
             except StepRefused as refusal:
                 if refusal.code != "patient_dob_differs":
                     raise
@@ -805,9 +841,14 @@ class DosePage(BenchPage):
             # Stored is only what was shown: the page shows the service's new calculation to check again.
             self.bench.calculation = changed.calculation
             self.initializePage()
-            self.show_refusal(_refusal_text(changed) + (
-                "\nHARD STOP — this dose cannot be prepared:\n" + "\n".join(f"• {s}" for s in changed.calculation.hard_stops)
-                if changed.calculation.hard_stops else ""))
+            self.show_refusal(
+                _refusal_text(changed)
+                + (
+                    "\nHARD STOP — this dose cannot be prepared:\n" + "\n".join(f"• {s}" for s in changed.calculation.hard_stops)
+                    if changed.calculation.hard_stops
+                    else ""
+                )
+            )
             return False
         except REFUSALS as exc:
             self.show_refusal(_refusal_text(exc))
@@ -831,7 +872,11 @@ class DosePage(BenchPage):
             try:
                 pharmacist = service.authenticate(name, pin)
                 return service.create_preparation(
-                    self.bench.patient, self.bench.order, self.bench.user, coverage=coverage, correction=(pharmacist, reason),
+                    self.bench.patient,
+                    self.bench.order,
+                    self.bench.user,
+                    coverage=coverage,
+                    correction=(pharmacist, reason),
                     monograph=self.bench.monograph,
                 )
             except REFUSALS as exc:
@@ -901,9 +946,7 @@ class VialsPage(BenchPage):
         m = self.bench.monograph
         from ..domain.gs1 import accepted_ndcs
 
-        self.product_confirmed.setText(
-            f"The typed vial's carton reads {m.brand_name} (NDC {' or '.join(accepted_ndcs(m))}) — &confirmed"
-        )
+        self.product_confirmed.setText(f"The typed vial's carton reads {m.brand_name} (NDC {' or '.join(accepted_ndcs(m))}) — &confirmed")
         self.expiry.clear()
         self.product_confirmed.setChecked(False)
         self._refresh()
@@ -924,9 +967,7 @@ class VialsPage(BenchPage):
     def _record(self, vial: VialRecord | str, product_confirmed: bool = False) -> bool:
         """A typed VialRecord, or a scanned code's text (the service reads it with domain.gs1)."""
         try:
-            self.bench.set_status(
-                self.bench.service.add_vial(self.bench.preparation.id, vial, self.bench.user, product_confirmed=product_confirmed)
-            )
+            self.bench.set_status(self.bench.service.add_vial(self.bench.preparation.id, vial, self.bench.user, product_confirmed=product_confirmed))
         except REFUSALS as exc:
             self._error(_refusal_text(exc))
             return False
@@ -1088,13 +1129,20 @@ class ReconstitutePage(EventPage):
     # The labs the pharmacist verifying an order with no course on file gives (the domain refuses the
     # verification without them or an override with a reason): field name -> (label, object name).
     LAB_FIELDS = (
-        ("anc", "ANC (10⁹/L):", "labAnc"), ("platelets", "Platelets (10⁹/L):", "labPlatelets"),
-        ("bilirubin_x_uln", "Total bilirubin (× ULN):", "labBilirubin"), ("ast_alt_x_uln", "AST/ALT, the higher (× ULN):", "labAstAlt"),
-        ("qtc_ms", "Baseline QTc (ms):", "labQtc"), ("potassium", "Baseline potassium (mmol/L):", "labPotassium"),
+        ("anc", "ANC (10⁹/L):", "labAnc"),
+        ("platelets", "Platelets (10⁹/L):", "labPlatelets"),
+        ("bilirubin_x_uln", "Total bilirubin (× ULN):", "labBilirubin"),
+        ("ast_alt_x_uln", "AST/ALT, the higher (× ULN):", "labAstAlt"),
+        ("qtc_ms", "Baseline QTc (ms):", "labQtc"),
+        ("potassium", "Baseline potassium (mmol/L):", "labPotassium"),
         ("magnesium", "Baseline magnesium (mmol/L):", "labMagnesium"),
     )
-    VOD_FIELDS = (("weight_gain", "Rapid weight gain:", "labWeightGain"), ("hepatomegaly", "Painful hepatomegaly:", "labHepatomegaly"),
-                  ("ascites", "Ascites:", "labAscites"), ("bilirubin_rising", "Rising bilirubin:", "labBilirubinRising"))
+    VOD_FIELDS = (
+        ("weight_gain", "Rapid weight gain:", "labWeightGain"),
+        ("hepatomegaly", "Painful hepatomegaly:", "labHepatomegaly"),
+        ("ascites", "Ascites:", "labAscites"),
+        ("bilirubin_rising", "Rising bilirubin:", "labBilirubinRising"),
+    )
 
     def _build_labs_box(self) -> None:
         self.labs_box = QGroupBox("Labs checked before this dose (no course on file)", self)
@@ -1175,8 +1223,7 @@ class ReconstitutePage(EventPage):
             try:
                 details = self.order_labs_details()
                 pharmacist = service.authenticate(self.order_pharmacist.currentText().strip(), self.order_pin.text())
-                self.bench.set_status(service.record_event(self.bench.preparation.id, EventType.ORDER_VERIFIED, pharmacist,
-                                                           details=details))
+                self.bench.set_status(service.record_event(self.bench.preparation.id, EventType.ORDER_VERIFIED, pharmacist, details=details))
             except REFUSALS as exc:
                 self.order_pin.clear()
                 self.show_refusal(_refusal_text(exc))
@@ -1198,9 +1245,7 @@ class ReconstitutePage(EventPage):
         self.order_box.setVisible(not self.order_verified())
         if not self.order_verified():
             self.order_pharmacist.clear()
-            self.order_pharmacist.addItems(
-                [n for n in self.bench.names_with_role(Role.PHARMACIST) if n != self.bench.preparation.created_by]
-            )
+            self.order_pharmacist.addItems([n for n in self.bench.names_with_role(Role.PHARMACIST) if n != self.bench.preparation.created_by])
             self.order_pharmacist.setCurrentText("")
             self.order_pin.clear()
             prep = self.bench.preparation
@@ -1290,9 +1335,7 @@ class DilutePage(EventPage):
             else f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {calc.nacl_words()} "
             f"for a total of {format_volume(calc.final_volume_ml)}"
         )
-        self.instructions.setText(
-            f"{mix} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n{m.text('dilution.mixing')}"
-        )
+        self.instructions.setText(f"{mix} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n{m.text('dilution.mixing')}")
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Diluted now")
 
     def isComplete(self) -> bool:  # noqa: N802
@@ -1373,7 +1416,9 @@ class VerifyPage(EventPage):
         self.mrn.setFocus()
 
     def isComplete(self) -> bool:  # noqa: N802
-        return all(e.text().strip() for e in (self.mrn, self.height, self.weight, self.dose, self.volume, self.pin)) and bool(self.pharmacist.currentText().strip())
+        return all(e.text().strip() for e in (self.mrn, self.height, self.weight, self.dose, self.volume, self.pin)) and bool(
+            self.pharmacist.currentText().strip()
+        )
 
     def validatePage(self) -> bool:  # noqa: N802
         if self.already_recorded():
@@ -1382,13 +1427,18 @@ class VerifyPage(EventPage):
         try:
             pharmacist = service.authenticate(self.pharmacist.currentText().strip(), self.pin.text())
             entered = {
-                "mrn": self.mrn.text(), "height": self.height.text(), "weight": self.weight.text(),
-                "dose_mg": self.dose.text(), "volume_ml": self.volume.text(),
+                "mrn": self.mrn.text(),
+                "height": self.height.text(),
+                "weight": self.weight.text(),
+                "dose_mg": self.dose.text(),
+                "volume_ml": self.volume.text(),
             }
             # The domain compares them (and recomputes BSA and mg/m²); its refusal says which value
             # differs, never what it should be.
             status = service.record_event(
-                self.bench.preparation.id, EventType.VERIFIED, pharmacist,
+                self.bench.preparation.id,
+                EventType.VERIFIED,
+                pharmacist,
                 details={"entered": {k: v.strip() for k, v in entered.items()}},
             )
         except REFUSALS as exc:
@@ -1655,8 +1705,9 @@ class BenchWizard(QWizard):
         """Esc or Close: ask before throwing away what was typed for an order not yet stored."""
         if self.typed_but_not_stored() and not self._discard_confirmed:
             # Asked without blocking (open, not exec): the wizard closes only on "Discard".
-            box = QMessageBox(QMessageBox.Icon.Question, "Discard the typed order?",
-                              "The patient and order typed here are not stored yet. Discard them?", parent=self)
+            box = QMessageBox(
+                QMessageBox.Icon.Question, "Discard the typed order?", "The patient and order typed here are not stored yet. Discard them?", parent=self
+            )
             box.setObjectName("discardTypedQuestion")
             discard = box.addButton("&Discard what I typed", QMessageBox.ButtonRole.DestructiveRole)
             keep = box.addButton("&Keep editing", QMessageBox.ButtonRole.RejectRole)
@@ -1704,8 +1755,7 @@ class BenchWizard(QWizard):
         self.reject()
         return True
 
-    def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused,
-                             at: datetime | None = None) -> bool:
+    def _override_and_record(self, event_type: EventType, details: dict[str, Any], refusal: StepRefused, at: datetime | None = None) -> bool:
         dialog = OverrideDialog(_refusal_text(refusal), self.names_with_role(Role.PHARMACIST), self)
         dialog.setObjectName("overrideDialog")
         self.override_dialog = dialog  # tests reach it while it is open

@@ -44,16 +44,11 @@ class BindingDefect:
 
     def message(self) -> str:
         found = (
-            f"PySide6 {self.pyside_version} on Python {self.python_version} is a release known to "
-            "lose a reference to None on every Qt call"
+            f"PySide6 {self.pyside_version} on Python {self.python_version} is a release known to lose a reference to None on every Qt call"
             if self.known_release
-            else f"PySide6 {self.pyside_version} on Python {self.python_version} lost "
-            f"{self.none_references_lost} references to None in {PROBE_CALLS} Qt calls"
+            else f"PySide6 {self.pyside_version} on Python {self.python_version} lost {self.none_references_lost} references to None in {PROBE_CALLS} Qt calls"
         )
-        return (
-            f"This program cannot run safely: {found}, and would abort after minutes on the board.\n"
-            f"{FIX}"
-        )
+        return f"This program cannot run safely: {found}, and would abort after minutes on the board.\n{FIX}"
 
 
 def _known_broken(pyside_version: str, python: tuple[int, int]) -> bool:

@@ -523,10 +523,7 @@ class BoardPresenter:
         from .alarms import Alarm
 
         prep = status.prep
-        mine = [
-            Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn)
-            for d in alarming(status.deadlines, status.acknowledged)
-        ]
+        mine = [Alarm(prep.id, d.key, d.label, d.state.value, prep.patient.name, prep.patient.mrn) for d in alarming(status.deadlines, status.acknowledged)]
         deadline = status.next_deadline
         row = BoardRow(
             preparation_id=prep.id,
@@ -535,8 +532,7 @@ class BoardPresenter:
             # The drug with its dose: two conjugates' bags side by side are told apart by name.
             dose_text=f"{self.service.monograph_of(prep).brand_name} {format_dose(prep.order.calculation.dose_mg)}",
             # A fact recorded although it broke a limit stays visible on the board (issue 11).
-            step_text=STEP_TEXT.get(status.current_step, status.current_step)
-            + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),
+            step_text=STEP_TEXT.get(status.current_step, status.current_step) + (" · DEVIATION recorded" if prep.events_of(EventType.DEVIATION) else ""),
             deadline_key=deadline.key if deadline else None,
             deadline_label=deadline.label if deadline else "no clock running yet",
             deadline_at=deadline.at if deadline else None,

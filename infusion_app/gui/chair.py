@@ -119,8 +119,14 @@ class ChairPage(QWidget):
         from .fridge import FridgeStrip
 
         self.fridge = FridgeStrip(
-            "bag", service, user=lambda: self.user, preparation=lambda: self.prep,
-            recorded=self._fridge_recorded, parent=self, only_if_refrigerated=True, status=self.followed_status,
+            "bag",
+            service,
+            user=lambda: self.user,
+            preparation=lambda: self.prep,
+            recorded=self._fridge_recorded,
+            parent=self,
+            only_if_refrigerated=True,
+            status=self.followed_status,
         )
         outer.addWidget(self.fridge)
         self.stack = QStackedWidget(self)
@@ -134,15 +140,18 @@ class ChairPage(QWidget):
         self.observing_page = ObservingStep(c, self)
         self.done_page = DoneStep(c, self, next_bag=self.reset)
         self.steps: tuple[ChairStep, ...] = (
-            self.scan_page, self.confirm_page, self.premed_page, self.start_page,
-            self.infusing_page, self.observing_page, self.done_page,
+            self.scan_page,
+            self.confirm_page,
+            self.premed_page,
+            self.start_page,
+            self.infusing_page,
+            self.observing_page,
+            self.done_page,
         )
         for step in self.steps:
             self.stack.addWidget(step)
             step.advanced.connect(self._go_to_current_step)
-        self.action_steps: dict[EventType, ActionStep] = {
-            s.event: s for s in self.steps if isinstance(s, ActionStep)
-        }
+        self.action_steps: dict[EventType, ActionStep] = {s.event: s for s in self.steps if isinstance(s, ActionStep)}
         self.late_entries: dict[EventType, LateEntry] = {k: s.late for k, s in self.action_steps.items()}
         self.override_buttons: dict[EventType, QPushButton] = {k: s.override_button for k, s in self.action_steps.items()}
         self._name_step_widgets()
@@ -348,9 +357,7 @@ class ChairPage(QWidget):
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         """Typing that no field took (focus on a button): a scan, sent to the scan field."""
         text = event.text()
-        if text and text.isprintable() and not event.modifiers() & (
-            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
-        ):
+        if text and text.isprintable() and not event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
             if self.focusWidget() is not self.scan_field:
                 self.scan_field.clear()
                 self.scan_field.setFocus()
@@ -397,8 +404,11 @@ class ChairPage(QWidget):
         self._shown_step = step
         self._show_header()
         page: ChairStep | None = {
-            "premedicate": self.premed_page, "start infusion": self.start_page, "infusing": self.infusing_page,
-            "observing": self.observing_page, "done": self.done_page,
+            "premedicate": self.premed_page,
+            "start infusion": self.start_page,
+            "infusing": self.infusing_page,
+            "observing": self.observing_page,
+            "done": self.done_page,
         }.get(step)
         if step in ("premedicate", "start infusion") and not self.controller.confirmed():
             self.step_label.setText("Next: confirm the patient (two identifiers)")
@@ -440,9 +450,7 @@ class ChairPage(QWidget):
     def _show_page(self, page: ChairStep) -> None:
         self._hide_override_buttons()
         self.fridge.refresh()
-        self.discard_button.setVisible(
-            self.prep is not None and page in (self.confirm_page, self.premed_page, self.start_page)
-        )
+        self.discard_button.setVisible(self.prep is not None and page in (self.confirm_page, self.premed_page, self.start_page))
         self.reprint_button.setVisible(self.prep is not None and page is not self.scan_page)
         self.stack.setCurrentWidget(page)
         focus = page.focus_widget()
@@ -465,9 +473,7 @@ class ChairPage(QWidget):
             return
         patient = self.prep.patient
         if self.controller.confirmed():
-            self.patient_label.setText(
-                f"{patient.name} · MRN {patient.mrn} · born {patient.date_of_birth.isoformat()}"
-            )
+            self.patient_label.setText(f"{patient.name} · MRN {patient.mrn} · born {patient.date_of_birth.isoformat()}")
         else:
             # Not shown before the nurse has entered both identifiers independently.
             self.patient_label.setText("Patient not yet confirmed")

@@ -68,8 +68,7 @@ class PendingOverride:
 class ChairController:
     """The open bag, and every read and write of the chair."""
 
-    def __init__(self, service: PreparationService, user: User, clock: Clock,
-                 recorded: Callable[[str], None] = lambda _prep_id: None):
+    def __init__(self, service: PreparationService, user: User, clock: Clock, recorded: Callable[[str], None] = lambda _prep_id: None):
         self.service = service
         self.user = user
         self.clock = clock
@@ -133,12 +132,10 @@ class ChairController:
         return [u.name for u in self.service.users() if u.role is Role.PHARMACIST and u.active]
 
     # -- steps --------------------------------------------------------------------------------
-    def record(self, kind: EventType, at: datetime | None = None, details: dict[str, Any] | None = None,
-               deviation_reason: str | None = None) -> None:
+    def record(self, kind: EventType, at: datetime | None = None, details: dict[str, Any] | None = None, deviation_reason: str | None = None) -> None:
         """Commit one event; returns only once it is stored (the service's promise). Raises its refusal."""
         assert self.prep is not None
-        status = self.service.record_event(self.prep.id, kind, self.user, at=at, details=details or {},
-                                           deviation_reason=deviation_reason)
+        status = self.service.record_event(self.prep.id, kind, self.user, at=at, details=details or {}, deviation_reason=deviation_reason)
         self.prep = status.prep
         self.recorded(self.prep.id)
 
@@ -170,8 +167,7 @@ class ChairController:
         name, pin, reason = answer
         try:
             override = self.service.authorize_override(name, pin, reason, pending.refusal.code)
-            status = self.service.record_event(self.prep.id, pending.kind, self.user, at=pending.at, details=pending.details,
-                                               override=override)
+            status = self.service.record_event(self.prep.id, pending.kind, self.user, at=pending.at, details=pending.details, override=override)
         except (ValidationError, StepRefused) as exc:
             return refused(exc, "Override not accepted — ")
         self.prep = status.prep
@@ -186,8 +182,7 @@ class ChairController:
         if problems:
             return Outcome(
                 False,
-                "STOP — not confirmed: " + "; ".join(problems) + ". Check the wristband and the bag label; "
-                "do not give this bag until both identifiers match.",
+                "STOP — not confirmed: " + "; ".join(problems) + ". Check the wristband and the bag label; do not give this bag until both identifiers match.",
                 "hardstop",
             )
         details: dict[str, Any] = {"name": name.strip(), "identifiers": ["name", "date_of_birth" if dob else "mrn"]}
@@ -220,8 +215,7 @@ class ChairController:
             # No expected version: the chair shows the bag, not the course. The dose is a fact of
             # this bag, checked by the domain against the course as stored when it is written, and
             # a preparation is linked to one dose only.
-            self.courses().record_dose(self.prep.patient.mrn, link.cycle, link.day, link.given_on, self.user,
-                                       preparation_id=self.prep.id)
+            self.courses().record_dose(self.prep.patient.mrn, link.cycle, link.day, link.given_on, self.user, preparation_id=self.prep.id)
         except CourseBlocked as exc:  # a clinical hard stop of the course engine (e.g. outside the window)
             return Outcome(False, f"Not recorded in the course: {error_text(exc)}. A pharmacist decides in the course view.", "hardstop")
         except (ValidationError, StepRefused) as exc:

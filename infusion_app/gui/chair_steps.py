@@ -98,8 +98,9 @@ class ChairStep(QWidget):
 class ScanStep(ChairStep):
     def __init__(self, controller: ChairController, page: ChairPage):
         super().__init__("Scan the bag", controller, page)
-        self.layout_.addWidget(message_label(
-            "Scan the 2D code on the bag label into the scan field above, or type the preparation id and press Enter.", "", self))
+        self.layout_.addWidget(
+            message_label("Scan the 2D code on the bag label into the scan field above, or type the preparation id and press Enter.", "", self)
+        )
         self.layout_.addStretch(1)
 
     def focus_widget(self) -> QWidget | None:
@@ -111,9 +112,14 @@ class ConfirmStep(ChairStep):
 
     def __init__(self, controller: ChairController, page: ChairPage):
         super().__init__("Confirm the patient: two identifiers", controller, page)
-        self.layout_.addWidget(message_label(
-            "Ask the patient to state their full name and date of birth (or read the MRN from the "
-            "wristband) and enter what you hear or scan. Both must match the bag before you go on.", "", self))
+        self.layout_.addWidget(
+            message_label(
+                "Ask the patient to state their full name and date of birth (or read the MRN from the "
+                "wristband) and enter what you hear or scan. Both must match the bag before you go on.",
+                "",
+                self,
+            )
+        )
         form = QFormLayout()
         self.name = QLineEdit(self)
         self.name.setObjectName("confirmName")
@@ -151,8 +157,7 @@ class ConfirmStep(ChairStep):
         form.addRow(self.mrn_label, self.mrn)
         self.use_dob.toggled.connect(self._second_identifier_changed)
         # Enter moves on, as a scanner or a hurried hand expects: name -> second identifier -> confirm.
-        self.name.returnPressed.connect(
-            lambda: (self.dob if self.use_dob.isChecked() else self.mrn).setFocus(Qt.FocusReason.TabFocusReason))
+        self.name.returnPressed.connect(lambda: (self.dob if self.use_dob.isChecked() else self.mrn).setFocus(Qt.FocusReason.TabFocusReason))
         self.dob.returnPressed.connect(lambda: self.button.setFocus())
         self.layout_.addLayout(form)
         self.message = message_label("", "", self)
@@ -256,9 +261,7 @@ class PremedicationStep(ChairStep):
             row.correct_button.clicked.connect(lambda _checked=False, c=drug_class: self.correct(c))
             row.correct_button.setAutoDefault(True)  # Enter on a focused button presses it
             self.rows[drug_class] = row
-        self.intro.setText(
-            "Record each class given before this dose (" + ", ".join(classes)
-            + "): the infusion cannot start until all are recorded.")
+        self.intro.setText("Record each class given before this dose (" + ", ".join(classes) + "): the infusion cannot start until all are recorded.")
         self.clear()
 
     def fill(self) -> None:
@@ -269,8 +272,11 @@ class PremedicationStep(ChairStep):
             mine = [(n, e) for n, e in given if e.details.get("drug_class") == drug_class]
             if mine:
                 number, last = mine[-1]
-                row.show_recorded(last, correctable=premedication_correction_refusal(prep, number, self.controller.user) is None,
-                                  deviation=premedication_deviation(prep, number))
+                row.show_recorded(
+                    last,
+                    correctable=premedication_correction_refusal(prep, number, self.controller.user) is None,
+                    deviation=premedication_deviation(prep, number),
+                )
                 row.number = number
             else:
                 row.show_recorded(None)
@@ -287,8 +293,7 @@ class PremedicationStep(ChairStep):
         for row in pending:
             details = {"drug_class": row.drug_class, **row.details()}
             try:
-                self.controller.record(EventType.PREMEDICATION, at=row.given(now), details=details,
-                                       deviation_reason=row.deviation_text())
+                self.controller.record(EventType.PREMEDICATION, at=row.given(now), details=details, deviation_reason=row.deviation_text())
             except (ValidationError, StepRefused) as exc:
                 errors[row.drug_class] = error_text(exc)
                 if isinstance(exc, StepRefused) and exc.deviation_allowed:
@@ -359,8 +364,7 @@ class ActionStep(ChairStep):
 
     event: EventType
 
-    def __init__(self, title: str, controller: ChairController, page: ChairPage, *, info_name: str, message_name: str,
-                 button_text: str, button_name: str):
+    def __init__(self, title: str, controller: ChairController, page: ChairPage, *, info_name: str, message_name: str, button_text: str, button_name: str):
         super().__init__(title, controller, page)
         self.info = message_label("", "", self)
         self.info.setObjectName(info_name)
@@ -391,7 +395,7 @@ class ActionStep(ChairStep):
         return self.late.at()
 
     def add_late_premedication(self) -> None:
-        """"Premedication given after the start…": recorded as a deviation with its reason (the domain's rule)."""
+        """ "Premedication given after the start…": recorded as a deviation with its reason (the domain's rule)."""
         self.late_premed_button = QPushButton("Record a premedication &given after the start…", self)
         self.late_premed_button.setObjectName(f"latePremedButton_{self.event.value}")
         self.late_premed_button.setAutoDefault(False)
@@ -421,9 +425,13 @@ class ActionStep(ChairStep):
             assert prep is not None
             given = next(e for e in reversed(prep.events) if e.type == EventType.PREMEDICATION)
             deviation = prep.events[-1] if prep.events[-1].type == EventType.DEVIATION else None
-            say(self.message, f"Premedication recorded as a deviation (entered after the start): {given.details.get('drug', '')} "
+            say(
+                self.message,
+                f"Premedication recorded as a deviation (entered after the start): {given.details.get('drug', '')} "
                 f"{given.details.get('dose', '')} given {format_instant(given.at)}. Reason: "
-                f"{deviation.details.get('reason', '') if deviation is not None else ''}", "warning")
+                f"{deviation.details.get('reason', '') if deviation is not None else ''}",
+                "warning",
+            )
         return accepted
 
     def act(self) -> None:
@@ -445,8 +453,15 @@ class StartStep(ActionStep):
     event = EventType.INFUSION_STARTED
 
     def __init__(self, controller: ChairController, page: ChairPage):
-        super().__init__("Start the infusion", controller, page, info_name="startNotes", message_name="startMessage",
-                         button_text="&Start infusion now", button_name="startInfusionButton")
+        super().__init__(
+            "Start the infusion",
+            controller,
+            page,
+            info_name="startNotes",
+            message_name="startMessage",
+            button_text="&Start infusion now",
+            button_name="startInfusionButton",
+        )
         self.rate = QLabel(self)
         self.rate.setObjectName("rateLabel")
         sized(self.rate, theme.BANNER_POINT_SIZE, bold=True)
@@ -473,8 +488,9 @@ class InfusingStep(ActionStep):
     event = EventType.INFUSION_ENDED
 
     def __init__(self, controller: ChairController, page: ChairPage):
-        super().__init__("Infusing", controller, page, info_name="infusingInfo", message_name="endMessage",
-                         button_text="&End infusion now", button_name="endInfusionButton")
+        super().__init__(
+            "Infusing", controller, page, info_name="infusingInfo", message_name="endMessage", button_text="&End infusion now", button_name="endInfusionButton"
+        )
         # Asked only when the infusion ends well before its planned end.
         self.early_reason = QLineEdit(self)
         self.early_reason.setObjectName("earlyEndReason")
@@ -492,8 +508,7 @@ class InfusingStep(ActionStep):
         since = format_instant(started.at) if started else "?"
         limit = next((d for d in self.controller.status().deadlines if d.key == "end_infusion_by"), None)
         latest = f" The label limit: ended by {format_instant(limit.at)}." if limit is not None else ""
-        self.info.setText(f"Started {since} at {format_amount(given.rate_ml_per_hour, 'mL/h')}. "
-                          f"Press End when the {given.container} is empty.{latest}")
+        self.info.setText(f"Started {since} at {format_amount(given.rate_ml_per_hour, 'mL/h')}. Press End when the {given.container} is empty.{latest}")
 
     def act(self) -> None:
         planned = self.controller.planned_end()
@@ -504,10 +519,13 @@ class InfusingStep(ActionStep):
             if len(reason) < 3:
                 self.early_reason.show()
                 self.early_reason.setFocus()
-                say(self.message,
+                say(
+                    self.message,
                     f"The infusion is planned to end {format_instant(planned)}, "
                     f"{format_countdown((planned - now).total_seconds())} from now. To end it now, give the reason "
-                    "and press End infusion again.", "warning")
+                    "and press End infusion again.",
+                    "warning",
+                )
                 return
             details = {"reason": reason, "planned_end": planned.astimezone(timezone.utc).isoformat()}
         if self.page.run_step(self.event, self.message, details=details):
@@ -532,8 +550,15 @@ class ObservingStep(ActionStep):
     event = EventType.OBSERVATION_ENDED
 
     def __init__(self, controller: ChairController, page: ChairPage):
-        super().__init__("Observation after the infusion", controller, page, info_name="observingInfo",
-                         message_name="observeMessage", button_text="&Observation complete", button_name="endObservationButton")
+        super().__init__(
+            "Observation after the infusion",
+            controller,
+            page,
+            info_name="observingInfo",
+            message_name="observeMessage",
+            button_text="&Observation complete",
+            button_name="endObservationButton",
+        )
         self.add_late_premedication()
 
     def fill(self) -> None:
@@ -542,9 +567,7 @@ class ObservingStep(ActionStep):
         ended = prep.last(EventType.INFUSION_ENDED)
         since = format_instant(ended.at) if ended else "?"
         observation = self.controller.administration().observation
-        self.info.setText(
-            f"Infusion ended {since}. Observe the patient for at least {_hours(observation)} for fever, chills, rash "
-            "or breathing problems.")
+        self.info.setText(f"Infusion ended {since}. Observe the patient for at least {_hours(observation)} for fever, chills, rash or breathing problems.")
 
 
 class DoneStep(ChairStep):
@@ -592,9 +615,11 @@ class DoneStep(ChairStep):
         elif link.state == "recorded":
             say(self.course_message, f"The course shows {where} as given on {link.recorded_on.isoformat() if link.recorded_on else ''}.", "ok")
         elif link.state == "to record":
-            say(self.course_message,
+            say(
+                self.course_message,
                 f"The course does not yet show {where}: record it as given on {link.given_on.isoformat() if link.given_on else ''}.",
-                "warning")
+                "warning",
+            )
             self.course_button.show()
             self.course_button.setFocus()
 

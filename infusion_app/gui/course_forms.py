@@ -40,23 +40,35 @@ if TYPE_CHECKING:
 
 # The assessment rules a pharmacist can apply, with the findings each needs (key, label, kind).
 ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "hematologic": ("Blood counts (ANC, platelets)", [
-        ("anc", "ANC now (10⁹/L)", "text"), ("platelets", "Platelets now (10⁹/L)", "text"),
-        ("baseline_anc", "ANC before treatment (10⁹/L)", "text"),
-        ("baseline_platelets", "Platelets before treatment (10⁹/L)", "text"),
-        ("within_cycle", "Next dose is a later dose day of this cycle", "check"),
-        ("disease_stable", "Stable/improved disease on latest marrow", "check"),
-        ("disease_related", "Fall in counts judged disease-related", "check"),
-    ]),
-    "liver": ("Liver tests (bilirubin, AST/ALT)", [
-        ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"), ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
-        ("no_recovery", "Bilirubin and AST/ALT did not recover", "check"),
-    ]),
+    "hematologic": (
+        "Blood counts (ANC, platelets)",
+        [
+            ("anc", "ANC now (10⁹/L)", "text"),
+            ("platelets", "Platelets now (10⁹/L)", "text"),
+            ("baseline_anc", "ANC before treatment (10⁹/L)", "text"),
+            ("baseline_platelets", "Platelets before treatment (10⁹/L)", "text"),
+            ("within_cycle", "Next dose is a later dose day of this cycle", "check"),
+            ("disease_stable", "Stable/improved disease on latest marrow", "check"),
+            ("disease_related", "Fall in counts judged disease-related", "check"),
+        ],
+    ),
+    "liver": (
+        "Liver tests (bilirubin, AST/ALT)",
+        [
+            ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"),
+            ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
+            ("no_recovery", "Bilirubin and AST/ALT did not recover", "check"),
+        ],
+    ),
     "interruption": ("Dose interruption", [("days", "Interruption (days)", "text")]),
     "vod": ("Veno-occlusive disease (VOD/SOS)", []),
-    "non-hematologic": ("Other (non-hematologic) toxicity", [
-        ("grade", "CTCAE grade now", "text"), ("pretreatment_grade", "Grade before treatment", "text"),
-    ]),
+    "non-hematologic": (
+        "Other (non-hematologic) toxicity",
+        [
+            ("grade", "CTCAE grade now", "text"),
+            ("pretreatment_grade", "Grade before treatment", "text"),
+        ],
+    ),
     "infusion-reaction": ("Infusion-related reaction", [("grade", "CTCAE grade", "text")]),
     "overdue": ("An overdue dose or a held cycle (what the course advises today)", []),
 }
@@ -64,46 +76,96 @@ ASSESSMENTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 # The labs before a dose (domain/labs.py): the entries of each kind (key, label, kind).
 YES_NO = "yesno"
 LAB_FORMS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "cbc": ("CBC (ANC, platelets)", [
-        ("anc", "ANC (10⁹/L)", "text"), ("platelets", "Platelets (10⁹/L)", "text"),
-        ("transfusion_independent", "Platelet count transfusion-independent", YES_NO),
-    ]),
-    "liver": ("Liver tests (bilirubin, AST/ALT)", [
-        ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"),
-        ("bilirubin", "or total bilirubin (value, unit)", "text"), ("bilirubin_uln", "with the lab's bilirubin ULN", "text"),
-        ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
-        ("ast", "or AST (value, unit)", "text"), ("ast_uln", "with the lab's AST ULN", "text"),
-        ("alt", "and/or ALT (value, unit)", "text"), ("alt_uln", "with the lab's ALT ULN", "text"),
-        ("cause", "Raised because of", "cause"),
-    ]),
+    "cbc": (
+        "CBC (ANC, platelets)",
+        [
+            ("anc", "ANC (10⁹/L)", "text"),
+            ("platelets", "Platelets (10⁹/L)", "text"),
+            ("transfusion_independent", "Platelet count transfusion-independent", YES_NO),
+        ],
+    ),
+    "liver": (
+        "Liver tests (bilirubin, AST/ALT)",
+        [
+            ("bilirubin_x_uln", "Total bilirubin (× ULN)", "text"),
+            ("bilirubin", "or total bilirubin (value, unit)", "text"),
+            ("bilirubin_uln", "with the lab's bilirubin ULN", "text"),
+            ("ast_alt_x_uln", "Higher of AST/ALT (× ULN)", "text"),
+            ("ast", "or AST (value, unit)", "text"),
+            ("ast_uln", "with the lab's AST ULN", "text"),
+            ("alt", "and/or ALT (value, unit)", "text"),
+            ("alt_uln", "with the lab's ALT ULN", "text"),
+            ("cause", "Raised because of", "cause"),
+        ],
+    ),
     "ecg": ("ECG (QTc), baseline", [("qtc_ms", "QTc (ms)", "text")]),
-    "electrolytes": ("Electrolytes, baseline", [
-        ("potassium", "Potassium (mmol/L)", "text"), ("magnesium", "Magnesium (mmol/L)", "text"),
-    ]),
-    "vod-signs": ("VOD/SOS signs (each dose after the first)", [
-        ("weight_gain", "Rapid weight gain", YES_NO), ("hepatomegaly", "Painful hepatomegaly", YES_NO),
-        ("ascites", "Ascites", YES_NO), ("bilirubin_rising", "Rising bilirubin", YES_NO),
-    ]),
+    "electrolytes": (
+        "Electrolytes, baseline",
+        [
+            ("potassium", "Potassium (mmol/L)", "text"),
+            ("magnesium", "Magnesium (mmol/L)", "text"),
+        ],
+    ),
+    "vod-signs": (
+        "VOD/SOS signs (each dose after the first)",
+        [
+            ("weight_gain", "Rapid weight gain", YES_NO),
+            ("hepatomegaly", "Painful hepatomegaly", YES_NO),
+            ("ascites", "Ascites", YES_NO),
+            ("bilirubin_rising", "Rising bilirubin", YES_NO),
+        ],
+    ),
 }
 
 # Field names the service and the domain use -> the labels on these forms.
 FIELD_LABELS = {
-    "per_mm3": "Blasts", "blasts": "Blasts", "count": "Blasts", "measured_on": "Date", "assessed_on": "Date",
-    "start": "Day 1", "date": "Date", "weight": "Weight", "reason": "Reason", "response": "Response",
-    "anc": "ANC now", "platelets": "Platelets now", "baseline-anc": "ANC before treatment",
-    "baseline-platelets": "Platelets before treatment", "bilirubin_x_uln": "Total bilirubin",
-    "ast_alt_x_uln": "Higher of AST/ALT", "days": "Interruption", "grade": "CTCAE grade",
-    "pretreatment_grade": "Grade before treatment", "mrn": "Patient MRN", "hsct_planned": "HSCT planned",
-    "transfusion-independent": "Platelet count transfusion-independent", "bilirubin-x-uln": "Total bilirubin (× ULN)",
-    "bilirubin-uln": "Bilirubin ULN", "ast-alt-x-uln": "Higher of AST/ALT (× ULN)", "ast": "AST", "ast-uln": "AST ULN",
-    "alt": "ALT", "alt-uln": "ALT ULN", "qtc": "QTc", "potassium": "Potassium", "magnesium": "Magnesium",
-    "weight-gain": "Rapid weight gain", "hepatomegaly": "Painful hepatomegaly", "ascites": "Ascites",
-    "bilirubin-rising": "Rising bilirubin", "taken": "Taken at", "labs": "Labs", "sex": "Sex at birth",
-    "reproductive-potential": "Of reproductive potential", "pregnancy-test": "Pregnancy test",
-    "pregnancy-test-on": "Pregnancy test on", "contraception-counselled": "Contraception after the last dose counselled",
+    "per_mm3": "Blasts",
+    "blasts": "Blasts",
+    "count": "Blasts",
+    "measured_on": "Date",
+    "assessed_on": "Date",
+    "start": "Day 1",
+    "date": "Date",
+    "weight": "Weight",
+    "reason": "Reason",
+    "response": "Response",
+    "anc": "ANC now",
+    "platelets": "Platelets now",
+    "baseline-anc": "ANC before treatment",
+    "baseline-platelets": "Platelets before treatment",
+    "bilirubin_x_uln": "Total bilirubin",
+    "ast_alt_x_uln": "Higher of AST/ALT",
+    "days": "Interruption",
+    "grade": "CTCAE grade",
+    "pretreatment_grade": "Grade before treatment",
+    "mrn": "Patient MRN",
+    "hsct_planned": "HSCT planned",
+    "transfusion-independent": "Platelet count transfusion-independent",
+    "bilirubin-x-uln": "Total bilirubin (× ULN)",
+    "bilirubin-uln": "Bilirubin ULN",
+    "ast-alt-x-uln": "Higher of AST/ALT (× ULN)",
+    "ast": "AST",
+    "ast-uln": "AST ULN",
+    "alt": "ALT",
+    "alt-uln": "ALT ULN",
+    "qtc": "QTc",
+    "potassium": "Potassium",
+    "magnesium": "Magnesium",
+    "weight-gain": "Rapid weight gain",
+    "hepatomegaly": "Painful hepatomegaly",
+    "ascites": "Ascites",
+    "bilirubin-rising": "Rising bilirubin",
+    "taken": "Taken at",
+    "labs": "Labs",
+    "sex": "Sex at birth",
+    "reproductive-potential": "Of reproductive potential",
+    "pregnancy-test": "Pregnancy test",
+    "pregnancy-test-on": "Pregnancy test on",
+    "contraception-counselled": "Contraception after the last dose counselled",
     "breastfeeding-counselled": "No breastfeeding after the last dose counselled",
     "hsct-precautions": "HSCT planned: post-HSCT VOD/SOS precautions discussed",
-    "child-reason": "Reason (children's threshold)", "dob": "Date of birth (the age decides)",
+    "child-reason": "Reason (children's threshold)",
+    "dob": "Date of birth (the age decides)",
 }
 
 
@@ -125,9 +187,15 @@ class CourseForms(QWidget):
     `shown_version(mrn)` is the version of that course on screen (None: not shown), passed to the
     service as `expected` so that a course another station changed meanwhile is refused, not re-applied."""
 
-    def __init__(self, courses: CourseService, user: Callable[[], Any], mrn: Callable[[], str],
-                 done: Callable[[str, str], None], parent: QWidget | None = None,
-                 shown_version: Callable[[str], int | None] = lambda _mrn: None):
+    def __init__(
+        self,
+        courses: CourseService,
+        user: Callable[[], Any],
+        mrn: Callable[[], str],
+        done: Callable[[str, str], None],
+        parent: QWidget | None = None,
+        shown_version: Callable[[str], int | None] = lambda _mrn: None,
+    ):
         super().__init__(parent)
         self._shown_version = shown_version
         self.setObjectName("courseForms")
@@ -249,41 +317,78 @@ class CourseForms(QWidget):
 
     def _build(self) -> None:
         day = "e.g. 2026-12-01"
-        self._form("new", "A new treatment course", self._new, [
-            # Only the drugs a course is kept for (a regimen's doses are each prepared at the bench).
-            ("drug", "Drug", self._combo([(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()])),
-            ("regimen", "Regimen", self._combo([("— none —", None)])),
-            ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
-            ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
-            ("child", "Children's weight threshold whatever the age", QCheckBox("Children's weight threshold whatever the age")),
-            ("child_reason", "Reason (children's threshold)", self._line("e.g. small adult, paediatric protocol")),
-        ])
+        self._form(
+            "new",
+            "A new treatment course",
+            self._new,
+            [
+                # Only the drugs a course is kept for (a regimen's doses are each prepared at the bench).
+                ("drug", "Drug", self._combo([(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()])),
+                ("regimen", "Regimen", self._combo([("— none —", None)])),
+                ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
+                ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
+                ("child", "Children's weight threshold whatever the age", QCheckBox("Children's weight threshold whatever the age")),
+                ("child_reason", "Reason (children's threshold)", self._line("e.g. small adult, paediatric protocol")),
+            ],
+        )
         self.fields["new"]["drug"].currentIndexChanged.connect(self._fill_regimens)
         self._fill_regimens()
-        self._form("blasts", "Circulating blasts before the first dose", self._blasts, [
-            ("count", "Blasts (per mm³)", self._line("e.g. 8000")), ("date", "Measured on", self._line(day)),
-        ])
-        self._form("weight", "A weight", self._weight, [
-            ("weight", "Weight", self._line('with its unit, e.g. 70 kg or 154 lb')), ("date", "Measured on", self._line(day)),
-            ("dosing", "Use it as the dosing weight", QCheckBox("Use it as the dosing weight")),
-        ])
-        self._form("response", "A response assessment", self._response, [
-            ("response", "Response", self._combo([("— choose —", None)])),  # the drug's own responses (show_drug)
-            ("mrd", "MRD", self._combo([("not assessed", None), ("negative", True), ("positive", False)])),
-            ("date", "Assessed on", self._line(day)),
-        ])
-        self._form("start", "Start the next cycle", self._start, [
-            ("date", "Day 1", self._line(day)),
-            ("extend", f"Cycle 1 only: {self._extended()}", QCheckBox(f"Cycle 1 only: {self._extended()}")),
-            ("reason", "Reason (extended cycle 1)", self._line(self._extension_reason())),
-        ])
+        self._form(
+            "blasts",
+            "Circulating blasts before the first dose",
+            self._blasts,
+            [
+                ("count", "Blasts (per mm³)", self._line("e.g. 8000")),
+                ("date", "Measured on", self._line(day)),
+            ],
+        )
+        self._form(
+            "weight",
+            "A weight",
+            self._weight,
+            [
+                ("weight", "Weight", self._line("with its unit, e.g. 70 kg or 154 lb")),
+                ("date", "Measured on", self._line(day)),
+                ("dosing", "Use it as the dosing weight", QCheckBox("Use it as the dosing weight")),
+            ],
+        )
+        self._form(
+            "response",
+            "A response assessment",
+            self._response,
+            [
+                ("response", "Response", self._combo([("— choose —", None)])),  # the drug's own responses (show_drug)
+                ("mrd", "MRD", self._combo([("not assessed", None), ("negative", True), ("positive", False)])),
+                ("date", "Assessed on", self._line(day)),
+            ],
+        )
+        self._form(
+            "start",
+            "Start the next cycle",
+            self._start,
+            [
+                ("date", "Day 1", self._line(day)),
+                ("extend", f"Cycle 1 only: {self._extended()}", QCheckBox(f"Cycle 1 only: {self._extended()}")),
+                ("reason", "Reason (extended cycle 1)", self._line(self._extension_reason())),
+            ],
+        )
         self._form("move", "Move the latest cycle's Day 1", self._move, [("date", "New Day 1", self._line(day))])
-        self._form("extend", f"Extend cycle 1 to {self._extended()}", self._extend, [
-            ("reason", "Reason", self._line(self._extension_reason())),
-        ])
-        self._form("hsct", "Change whether HSCT is planned", self._hsct, [
-            ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
-        ])
+        self._form(
+            "extend",
+            f"Extend cycle 1 to {self._extended()}",
+            self._extend,
+            [
+                ("reason", "Reason", self._line(self._extension_reason())),
+            ],
+        )
+        self._form(
+            "hsct",
+            "Change whether HSCT is planned",
+            self._hsct,
+            [
+                ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
+            ],
+        )
         rows: list[tuple[str, str, QWidget]] = [
             ("kind", "Finding", self._combo([(title, kind) for kind, (title, _f) in ASSESSMENTS.items()])),
         ]
@@ -318,25 +423,34 @@ class CourseForms(QWidget):
                     widget = self._line("")
                 rows.append((name, label, widget))
         self._form("lab", "Labs before a dose (CBC, liver tests, ECG, electrolytes, VOD/SOS signs)", self._lab, rows)
-        self._form("lab_override", "Prepare the next dose without its labs (pharmacist)", self._lab_override, [
-            ("reason", "Reason", self._line("why the dose goes ahead without them")),
-        ])
+        self._form(
+            "lab_override",
+            "Prepare the next dose without its labs (pharmacist)",
+            self._lab_override,
+            [
+                ("reason", "Reason", self._line("why the dose goes ahead without them")),
+            ],
+        )
         self.fields["lab"]["kind"].currentIndexChanged.connect(self._show_lab_entries)
         self._show_lab_entries()
 
         def yes_no() -> QComboBox:
             return self._combo([("— choose —", None), ("yes", "yes"), ("no", "no")])
 
-        self._form("checklist", "Course-start checklist (pharmacist)", self._checklist, [
-            ("sex", "Sex at birth", self._combo([("— choose —", None), ("female", "female"), ("male", "male")])),
-            ("reproductive_potential", "Of reproductive potential (male: a female partner who is)", yes_no()),
-            ("pregnancy_test", "Pregnancy test", self._combo([("not done / not applicable", None), ("negative", "negative"),
-                                                             ("positive", "positive")])),
-            ("pregnancy_test_on", "Pregnancy test on", self._line("e.g. 2026-12-01")),
-            ("contraception_counselled", "Contraception after the last dose counselled", yes_no()),
-            ("breastfeeding_counselled", "No breastfeeding after the last dose counselled", yes_no()),
-            ("hsct_precautions", "HSCT planned: post-HSCT VOD/SOS precautions discussed", yes_no()),
-        ])
+        self._form(
+            "checklist",
+            "Course-start checklist (pharmacist)",
+            self._checklist,
+            [
+                ("sex", "Sex at birth", self._combo([("— choose —", None), ("female", "female"), ("male", "male")])),
+                ("reproductive_potential", "Of reproductive potential (male: a female partner who is)", yes_no()),
+                ("pregnancy_test", "Pregnancy test", self._combo([("not done / not applicable", None), ("negative", "negative"), ("positive", "positive")])),
+                ("pregnancy_test_on", "Pregnancy test on", self._line("e.g. 2026-12-01")),
+                ("contraception_counselled", "Contraception after the last dose counselled", yes_no()),
+                ("breastfeeding_counselled", "No breastfeeding after the last dose counselled", yes_no()),
+                ("hsct_precautions", "HSCT planned: post-HSCT VOD/SOS precautions discussed", yes_no()),
+            ],
+        )
 
     def _show_lab_entries(self) -> None:
         kind = self.fields["lab"]["kind"].currentData()
@@ -416,8 +530,16 @@ class CourseForms(QWidget):
         regimen = self._choice("new", "regimen", "Regimen") if drug.regimens else None
         hsct = self._choice("new", "hsct", "HSCT planned") if transplant_plan_decides(drug) else False
         dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
-        self.courses.new_course(self._mrn_now(), hsct, self._user(), is_child=f["child"].isChecked(), date_of_birth=dob,
-                                child_reason=f["child_reason"].text().strip(), monograph=drug, regimen=regimen)
+        self.courses.new_course(
+            self._mrn_now(),
+            hsct,
+            self._user(),
+            is_child=f["child"].isChecked(),
+            date_of_birth=dob,
+            child_reason=f["child_reason"].text().strip(),
+            monograph=drug,
+            regimen=regimen,
+        )
         return "Course created."
 
     def _blasts(self) -> str:
@@ -430,20 +552,34 @@ class CourseForms(QWidget):
 
     def _weight(self) -> str:
         f = self.fields["weight"]
-        self.courses.record_weight(self._mrn_now(), f["weight"].text().strip(), _date(f["date"], "Measured on"),
-                                   self._user(), use_for_dosing=f["dosing"].isChecked(), expected=self._expected())
+        self.courses.record_weight(
+            self._mrn_now(),
+            f["weight"].text().strip(),
+            _date(f["date"], "Measured on"),
+            self._user(),
+            use_for_dosing=f["dosing"].isChecked(),
+            expected=self._expected(),
+        )
         return "Weight recorded."
 
     def _response(self) -> str:
         f = self.fields["response"]
         response = self._choice("response", "response", "Response")
-        self.courses.record_response(self._mrn_now(), _date(f["date"], "Assessed on"), response, f["mrd"].currentData(), self._user(), expected=self._expected())
+        self.courses.record_response(
+            self._mrn_now(), _date(f["date"], "Assessed on"), response, f["mrd"].currentData(), self._user(), expected=self._expected()
+        )
         return "Response recorded."
 
     def _start(self) -> str:
         f = self.fields["start"]
-        self.courses.start_cycle(self._mrn_now(), _date(f["date"], "Day 1"), self._user(),
-                                 extend_to_28=f["extend"].isChecked(), reason=f["reason"].text().strip(), expected=self._expected())
+        self.courses.start_cycle(
+            self._mrn_now(),
+            _date(f["date"], "Day 1"),
+            self._user(),
+            extend_to_28=f["extend"].isChecked(),
+            reason=f["reason"].text().strip(),
+            expected=self._expected(),
+        )
         return "Cycle started."
 
     def _move(self) -> str:
@@ -487,14 +623,17 @@ class CourseForms(QWidget):
             advice = dm.hematologic_advice(
                 dm.Counts.of(value["baseline_anc"], value["baseline_platelets"], "baseline-"),
                 dm.Counts.of(value["anc"], value["platelets"]),
-                within_cycle=value["within_cycle"], prior_cycle_baseline=None,
-                disease_stable_or_improved=value["disease_stable"], decrease_disease_related=value["disease_related"],
-                low_counts_days=None, drug_related=True, monograph=monograph,
+                within_cycle=value["within_cycle"],
+                prior_cycle_baseline=None,
+                disease_stable_or_improved=value["disease_stable"],
+                decrease_disease_related=value["disease_related"],
+                low_counts_days=None,
+                drug_related=True,
+                monograph=monograph,
             )
         elif kind == "liver":
             need("bilirubin_x_uln", "ast_alt_x_uln")
-            advice = dm.liver_advice(value["bilirubin_x_uln"], value["ast_alt_x_uln"], cause=None,
-                                     no_recovery=value["no_recovery"], monograph=monograph)
+            advice = dm.liver_advice(value["bilirubin_x_uln"], value["ast_alt_x_uln"], cause=None, no_recovery=value["no_recovery"], monograph=monograph)
         elif kind == "vod":
             advice = dm.vod_sos_advice(monograph)
         elif kind == "non-hematologic":

@@ -65,6 +65,7 @@ LEGEND = (
     (OMITTED_COLOUR, "dose omitted"),
 )
 
+
 def _qdate(value: date) -> QDate:
     return QDate(value.year, value.month, value.day)
 
@@ -210,9 +211,7 @@ class CourseView(QWidget):
         doses_page = QWidget(self)
         doses_layout = QVBoxLayout(doses_page)
         doses_layout.setContentsMargins(0, 0, 0, 0)
-        self.doses_table = _table(
-            ["Cycle", "Day", "Planned", "Window", "Dose", "Given", "Status", "Preparation"], doses_page, 7
-        )
+        self.doses_table = _table(["Cycle", "Day", "Planned", "Window", "Dose", "Given", "Status", "Preparation"], doses_page, 7)
         self.doses_table.setObjectName("dosesTable")
         self.doses_table.setWordWrap(False)
         self.doses_table.itemSelectionChanged.connect(self._dose_selected)
@@ -229,7 +228,11 @@ class CourseView(QWidget):
         from .course_forms import CourseForms
 
         self.forms = CourseForms(
-            self.courses, user=lambda: self.user, mrn=lambda: self.mrn.currentText(), done=self._form_recorded, parent=self,
+            self.courses,
+            user=lambda: self.user,
+            mrn=lambda: self.mrn.currentText(),
+            done=self._form_recorded,
+            parent=self,
             shown_version=self.shown_version,
         )
         # Scrolled: the longest form (labs) must not make the window taller than a 1280 x 800 screen.
@@ -460,8 +463,7 @@ class CourseView(QWidget):
         m = status.monograph if status is not None else None
         text = ""
         if m is not None and m.raw.get("warnings", {}).get("other"):
-            text = ("Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other"))
-                    + f"\nSource: {m.fact('warnings.other').citation}")
+            text = "Warnings and precautions: " + "; ".join(str(w) for w in m.items("warnings.other")) + f"\nSource: {m.fact('warnings.other').citation}"
         self.warnings_label.setText(text)
         self.tabs.setTabVisible(self.tabs.indexOf(self.responses_table), m is None or bool(m.response_choices()))
 
@@ -486,16 +488,24 @@ class CourseView(QWidget):
             self._say(self.labs_needed_label, "", "")
         elif status.labs_needed:
             nd = status.next_dose
-            self._say(self.labs_needed_label, f"Labs needed before cycle {nd.cycle} Day {nd.day}: " + "; ".join(status.labs_needed)
-                      + ". Record them (Record, Labs before a dose) or a pharmacist overrides with a reason.", "hardstop")
+            self._say(
+                self.labs_needed_label,
+                f"Labs needed before cycle {nd.cycle} Day {nd.day}: "
+                + "; ".join(status.labs_needed)
+                + ". Record them (Record, Labs before a dose) or a pharmacist overrides with a reason.",
+                "hardstop",
+            )
         else:
             self._say(self.labs_needed_label, f"The labs for cycle {status.next_dose.cycle} Day {status.next_dose.day} are on file.", "ok")
         flags = status.next_dose.flags if status is not None and status.next_dose is not None else ()
         self._say(self.dose_checks_label, "\n".join(f"CHECK: {f}" for f in flags), "warning")
         overrides = status.course.lab_overrides if status else []
-        self.lab_overrides_label.setText("\n".join(
-            f"Labs overridden for cycle {o.cycle} Day {o.day} by {o.pharmacist} ({format_instant(o.at)}): {o.reason}"
-            f" (missing: {'; '.join(o.missing)})" for o in overrides))
+        self.lab_overrides_label.setText(
+            "\n".join(
+                f"Labs overridden for cycle {o.cycle} Day {o.day} by {o.pharmacist} ({format_instant(o.at)}): {o.reason} (missing: {'; '.join(o.missing)})"
+                for o in overrides
+            )
+        )
         self.lab_overrides_label.setVisible(bool(overrides))
 
     def _fill_summary(self, status: CourseStatus | None) -> None:
@@ -655,9 +665,7 @@ class CourseView(QWidget):
         self.responses_table.setRowCount(len(responses))
         for row, response in enumerate(responses):
             mrd = {True: "negative", False: "positive", None: "not assessed"}[response.mrd_negative]
-            for column, text in enumerate(
-                (response.assessed_on.isoformat(), status.monograph.response_words(response.response), mrd)
-            ):
+            for column, text in enumerate((response.assessed_on.isoformat(), status.monograph.response_words(response.response), mrd)):
                 self.responses_table.setItem(row, column, _item(text))
 
     def _fill_advice(self, status: CourseStatus | None) -> None:
@@ -740,13 +748,8 @@ class CourseView(QWidget):
             self.advice_detail.setText("Select an advice to see the rule it applies and its source.")
         else:
             advice = selected.advice if isinstance(selected, AdviceRecord) else selected
-            rules = [
-                f"{s.path}: {s.citation}" + (" (pending pharmacist review)" if s.verify else "")
-                for s in advice.sources
-            ]
-            self.advice_detail.setText(
-                f"Rule ({advice.action.value}): " + ("; ".join(rules) if rules else "from the course record")
-            )
+            rules = [f"{s.path}: {s.citation}" + (" (pending pharmacist review)" if s.verify else "") for s in advice.sources]
+            self.advice_detail.setText(f"Rule ({advice.action.value}): " + ("; ".join(rules) if rules else "from the course record"))
 
     def _form_recorded(self, mrn: str, text: str) -> None:
         self.reload_mrns()
@@ -773,8 +776,7 @@ class CourseView(QWidget):
             return
         accepted, decided_by, reason = answer
         try:
-            self.courses.decide(self.status.mrn, record.id, accepted, decided_by, reason, self.user,
-                                expected=self.status.course.version)
+            self.courses.decide(self.status.mrn, record.id, accepted, decided_by, reason, self.user, expected=self.status.course.version)
         except (ValidationError, StepRefused, CourseBlocked) as exc:
             self._say(self.advice_message, _why(exc), "error")
             return

@@ -54,8 +54,7 @@ def confirm_quit_with_alarms(parent: QWidget, alarms: list[Alarm]) -> bool:
     answer = QMessageBox.warning(
         parent,
         APP_NAME,
-        f"{len(alarms)} alarm(s) are not acknowledged:\n\n{listed}\n\n"
-        "While the program is closed, nothing will sound. Quit anyway?",
+        f"{len(alarms)} alarm(s) are not acknowledged:\n\n{listed}\n\nWhile the program is closed, nothing will sound. Quit anyway?",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         QMessageBox.StandardButton.No,
     )
@@ -119,17 +118,14 @@ class AlarmBanner(QFrame):
         self._state = first.state
         more = f"  (+{len(alarms) - 1} more)" if len(alarms) > 1 else ""
         self.text.setText(f"ALARM: {first.describe()}{more}")
-        self.acknowledge_button.setText(
-            f"{self._mnemonic}Acknowledge alarm" if len(alarms) == 1 else f"{self._mnemonic}Acknowledge {len(alarms)} alarms"
-        )
+        self.acknowledge_button.setText(f"{self._mnemonic}Acknowledge alarm" if len(alarms) == 1 else f"{self._mnemonic}Acknowledge {len(alarms)} alarms")
         self.flash(False)
         self._show_if_needed()
 
     def flash(self, phase: bool) -> None:
         background, foreground = theme.colours(self._state, phase)
         self.setStyleSheet(
-            f"QFrame#alarmBanner {{ background-color: {background.name()}; }}"
-            f"QLabel#alarmText, QLabel#alarmSoundNote {{ color: {foreground.name()}; }}"
+            f"QFrame#alarmBanner {{ background-color: {background.name()}; }}QLabel#alarmText, QLabel#alarmSoundNote {{ color: {foreground.name()}; }}"
         )
 
 
@@ -455,8 +451,7 @@ class MainWindow(QMainWindow):
             # The board would be stale: say so loudly and keep the alarms already sounding.
             log.exception("the board could not be read")
             self.stale_label.setText(
-                f"THE BOARD IS NOT UP TO DATE: the preparations could not be read ({exc}). "
-                "Check the time limits on the prep sheets; call IT."
+                f"THE BOARD IS NOT UP TO DATE: the preparations could not be read ({exc}). Check the time limits on the prep sheets; call IT."
             )
             self.stale_label.show()
             return
@@ -493,10 +488,13 @@ class MainWindow(QMainWindow):
 
     def _show_unreadable(self) -> None:
         unreadable = getattr(self.presenter, "unreadable", {})
-        self.unreadable_label.setText("\n".join(
-            f"PREPARATION {prep_id} CANNOT BE READ and is not on the board: {why}. "
-            "Check its prep sheet's time limits; run 'infusion-prep audit verify' and call IT."
-            for prep_id, why in sorted(unreadable.items())))
+        self.unreadable_label.setText(
+            "\n".join(
+                f"PREPARATION {prep_id} CANNOT BE READ and is not on the board: {why}. "
+                "Check its prep sheet's time limits; run 'infusion-prep audit verify' and call IT."
+                for prep_id, why in sorted(unreadable.items())
+            )
+        )
         self.unreadable_label.setVisible(bool(unreadable))
 
     def _show_skew(self) -> None:

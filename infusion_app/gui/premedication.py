@@ -155,8 +155,7 @@ class PremedicationEntry:
         """The event details this entry asks for (the domain checks them)."""
         chosen = self.drug.drug()
         if chosen == OTHER:
-            return {"drug": self.other_name.text().strip(), "dose": dose_text(self.dose.text()), "other": True,
-                    "dose_checked": self.dose_checked.isChecked()}
+            return {"drug": self.other_name.text().strip(), "dose": dose_text(self.dose.text()), "other": True, "dose_checked": self.dose_checked.isChecked()}
         return {"drug": chosen or "", "dose": dose_text(self.dose.text())}
 
     def given(self, now: datetime) -> datetime:
@@ -187,8 +186,7 @@ class PremedicationEntry:
 class PremedicationRow(PremedicationEntry):
     """One class on the chair's premedication page, with what was recorded and its correction."""
 
-    def __init__(self, drug_class: str, monograph: Monograph, grid: QGridLayout, row: int, parent: QWidget,
-                 title_point_size: int):
+    def __init__(self, drug_class: str, monograph: Monograph, grid: QGridLayout, row: int, parent: QWidget, title_point_size: int):
         super().__init__(drug_class, monograph, parent)
         self.title = QLabel(drug_class.capitalize(), parent)
         font = self.title.font()
@@ -300,18 +298,20 @@ def _add_save_and_cancel(dialog: QDialog, layout: QVBoxLayout, text: str, object
 class CorrectionDialog(QDialog):
     """The recording nurse corrects drug, dose or time of one entry, with a reason."""
 
-    def __init__(self, drug_class: str, event: Event, monograph: Monograph, submit: Callable[[dict, datetime], str | None],
-                 parent: QWidget | None = None):
+    def __init__(self, drug_class: str, event: Event, monograph: Monograph, submit: Callable[[dict, datetime], str | None], parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("premedCorrectionDialog")
         self.setWindowTitle(f"Correct the {drug_class} entry")
         self._submit = submit
         layout = QVBoxLayout(self)
-        layout.addWidget(message_label(
-            f"First entered: {event.details.get('drug', '')} {event.details.get('dose', '')} given "
-            f"{format_instant(event.at)}. The entry is corrected, never erased: the sheet and the audit keep both.",
-            "", self,
-        ))
+        layout.addWidget(
+            message_label(
+                f"First entered: {event.details.get('drug', '')} {event.details.get('dose', '')} given "
+                f"{format_instant(event.at)}. The entry is corrected, never erased: the sheet and the audit keep both.",
+                "",
+                self,
+            )
+        )
         self.entry = PremedicationEntry(drug_class, monograph, self, name_prefix="correction")
         self.entry.fill_from(event)
         form = QFormLayout()
@@ -342,8 +342,14 @@ class LatePremedicationDialog(QDialog):
     """A premedication given, or written down, only once the infusion has started: recorded as a
     deviation with the nurse's reason (the domain says so and keeps it on the sheet and board)."""
 
-    def __init__(self, classes: list[str], monograph: Monograph, now: Callable[[], datetime],
-                 submit: Callable[[dict, datetime, str], str | None], parent: QWidget | None = None):
+    def __init__(
+        self,
+        classes: list[str],
+        monograph: Monograph,
+        now: Callable[[], datetime],
+        submit: Callable[[dict, datetime, str], str | None],
+        parent: QWidget | None = None,
+    ):
         from PySide6.QtWidgets import QStackedWidget
 
         super().__init__(parent)
@@ -352,9 +358,14 @@ class LatePremedicationDialog(QDialog):
         self._submit = submit
         self._now = now
         layout = QVBoxLayout(self)
-        layout.addWidget(message_label(
-            "The infusion has started: a premedication recorded now is a deviation (given after the start, or "
-            "written down late). Give the time it was given and why.", "warning", self))
+        layout.addWidget(
+            message_label(
+                "The infusion has started: a premedication recorded now is a deviation (given after the start, or "
+                "written down late). Give the time it was given and why.",
+                "warning",
+                self,
+            )
+        )
         self.drug_class = QComboBox(self)
         self.drug_class.setObjectName("latePremedClass")
         self.stack = QStackedWidget(self)

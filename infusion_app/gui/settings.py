@@ -291,8 +291,7 @@ class SettingsDialog(QDialog):
         form.addRow(
             message_label(
                 "The label prints to its queue in one action (Print label, Ctrl+P), at 100 % on the label stock; "
-                "sheets print through Prep sheet…, on the sheet paper."
-                + ("" if known else " No print queue is known to this computer's print system (CUPS)."),
+                "sheets print through Prep sheet…, on the sheet paper." + ("" if known else " No print queue is known to this computer's print system (CUPS)."),
                 "",
                 page,
             )
@@ -310,11 +309,7 @@ class SettingsDialog(QDialog):
             form.addRow(field.label, field.row)
             form.addRow("", field.message)
         if tab == "alarms":
-            form.addRow(
-                message_label(
-                    "A deadline turns yellow and its alarm sounds this many minutes before it is reached.", "", page
-                )
-            )
+            form.addRow(message_label("A deadline turns yellow and its alarm sounds this many minutes before it is reached.", "", page))
         return page
 
     def _apply_permissions(self) -> None:

@@ -24,9 +24,7 @@ from .errors import error_text
 
 def _apply_colours(widget: QWidget, state: str, flash_phase: bool = False) -> None:
     background, foreground = theme.colours(state, flash_phase)
-    widget.setStyleSheet(
-        f"background-color: {background.name()}; color: {foreground.name()}; border-radius: 6px; padding: 2px 10px;"
-    )
+    widget.setStyleSheet(f"background-color: {background.name()}; color: {foreground.name()}; border-radius: 6px; padding: 2px 10px;")
 
 
 class CountdownLabel(QLabel):
@@ -270,7 +268,7 @@ def date_time_field(parent: QWidget | None = None) -> LeavingDateTimeEdit:
 
 
 class LateEntry(QWidget):
-    """"It happened earlier, at …": a step entered a few minutes after it was done.
+    """ "It happened earlier, at …": a step entered a few minutes after it was done.
 
     Unticked, the step is recorded at the moment it is entered. Ticked, at the time set here; the
     moment of entry is kept beside it, and the domain decides what a late entry may do (how far

@@ -46,13 +46,8 @@ def demo_preparation(monograph: Monograph, vials: int | None = None) -> Preparat
     order = PreparationOrder(DEMO_ORDER, calculation)
     ndc = monograph.text("product.ndc")
     count = calculation.vials if vials is None else vials
-    vial_records = [
-        VialRecord(lot=f"FX{4821 + n}", expiry=date(2027, 8, 31), ndc=ndc, serial=f"1034{n:04d}") for n in range(count)
-    ]
-    events = [
-        _event(EventType.PREMEDICATION, -40, NURSE, drug_class=cls, drug=drug, dose=format_dose(mg))
-        for cls, drug, mg in DEMO_PREMEDICATION
-    ]
+    vial_records = [VialRecord(lot=f"FX{4821 + n}", expiry=date(2027, 8, 31), ndc=ndc, serial=f"1034{n:04d}") for n in range(count)]
+    events = [_event(EventType.PREMEDICATION, -40, NURSE, drug_class=cls, drug=drug, dose=format_dose(mg)) for cls, drug, mg in DEMO_PREMEDICATION]
     events += [
         _event(EventType.RECONSTITUTED, 0, TECHNICIAN),
         _event(EventType.DILUTED, 20, TECHNICIAN, storage=DiluteStorage.ROOM.value),
@@ -117,4 +112,3 @@ def demo_sheet_data(
         tz=tz,
     )
     return dataclasses.replace(data, sample=True)
-

@@ -77,8 +77,11 @@ def _fact_text(monograph: Monograph, path: str) -> str:
 def _header(monograph: Monograph, title: str, printed_at: datetime, s) -> list:
     return [
         _p(title, s["title"]),
-        _p(f"DOWNTIME: {monograph.generic_name} ({monograph.brand_name}), NDC {monograph.text('product.ndc')}. "
-           "Enter every step in the program afterwards as a downtime entry, with the time written here.", s["banner"]),
+        _p(
+            f"DOWNTIME: {monograph.generic_name} ({monograph.brand_name}), NDC {monograph.text('product.ndc')}. "
+            "Enter every step in the program afterwards as a downtime entry, with the time written here.",
+            s["banner"],
+        ),
         Spacer(1, 3),
         _p(f"Monograph {monograph.id} revision {monograph.revision} ({monograph.label_revision}). Printed {format_instant(printed_at)}.", s["small"]),
     ]
@@ -103,20 +106,37 @@ def _premedication_timing(monograph: Monograph, drug_class: str, short: bool = F
 def _worksheet(monograph: Monograph, s, width: float) -> list:
     label_w, blank_w = 52 * mm, (width - 52 * mm) / 2
     # What decides the dose is the drug's: the regimen picked at order entry, or the latest response.
-    decides = ("Regimen (" + " / ".join(r.id for r in monograph.regimens) + ")" if _by_regimen(monograph)
-               else f"Latest response (cycles from {monograph.raw['dosing']['later_cycles_from']})")
-    container = ("Container: bag (mL) or syringe (mL)" if "syringe" in monograph.raw else "Container: bag (mL)")
+    decides = (
+        "Regimen (" + " / ".join(r.id for r in monograph.regimens) + ")"
+        if _by_regimen(monograph)
+        else f"Latest response (cycles from {monograph.raw['dosing']['later_cycles_from']})"
+    )
+    container = "Container: bag (mL) or syringe (mL)" if "syringe" in monograph.raw else "Container: bag (mL)"
     fields = [
-        "Patient name", "MRN", "Date of birth", "Height (with unit)", "Weight (with unit)",
-        "BSA (m², formula)", "Cycle / Day", decides, "Dose (mg/m²)", "Dose (mg) = mg/m² × BSA",
+        "Patient name",
+        "MRN",
+        "Date of birth",
+        "Height (with unit)",
+        "Weight (with unit)",
+        "BSA (m², formula)",
+        "Cycle / Day",
+        decides,
+        "Dose (mg/m²)",
+        "Dose (mg) = mg/m² × BSA",
     ]
     if _by_regimen(monograph):
         fields.append("Dose after the regimen's cap per dose (mg), if any")
     fields += [
-        "Vials needed", "Reconstituted at (date, time) / by", "Dilution at (date, time) / by / room or fridge",
-        "Volume withdrawn (mL)", container, "Final volume (mL) / concentration (mg/mL)",
+        "Vials needed",
+        "Reconstituted at (date, time) / by",
+        "Dilution at (date, time) / by / room or fridge",
+        "Volume withdrawn (mL)",
+        container,
+        "Final volume (mL) / concentration (mg/mL)",
         "In-line filter (type)" if monograph.flag("dilution.filter_required") else None,
-        "Verified by (pharmacist, not the preparer)", "Labelled at / by", "Dispensed at / by",
+        "Verified by (pharmacist, not the preparer)",
+        "Labelled at / by",
+        "Dispensed at / by",
     ]
     rows = [[_p("Field", s["bold"]), _p("Entry", s["bold"]), _p("Checked / initials", s["bold"])]]
     rows += [[_p(f, s["body"]), "", ""] for f in fields if f]
@@ -125,10 +145,18 @@ def _worksheet(monograph: Monograph, s, width: float) -> list:
     premeds = [[_p("Premedication class, when", s["bold"]), _p("Drug, dose, time given", s["bold"]), _p("Nurse", s["bold"])]]
     premeds += [[_p(f"{c}: {_premedication_timing(monograph, str(c), short=True)}", s["small"]), "", ""] for c in monograph.premedication_classes()]
     chair = [[_p("At the chair", s["bold"]), _p("Date, time", s["bold"]), _p("Nurse", s["bold"])]]
-    chair += [[_p(f, s["body"]), "", ""] for f in (
-        "Patient confirmed by two identifiers (name + DOB or MRN)", "Bag from fridge (if refrigerated)",
-        "In-line filter in place" if monograph.flag("dilution.filter_required") else "",
-        "Infusion started", "Infusion ended", "Observation ended") if f]
+    chair += [
+        [_p(f, s["body"]), "", ""]
+        for f in (
+            "Patient confirmed by two identifiers (name + DOB or MRN)",
+            "Bag from fridge (if refrigerated)",
+            "In-line filter in place" if monograph.flag("dilution.filter_required") else "",
+            "Infusion started",
+            "Infusion ended",
+            "Observation ended",
+        )
+        if f
+    ]
     chair += [[_p("Deviations, overrides (who, why)", s["body"]), "", ""]]
     widths = [label_w, blank_w, blank_w]
     blocks = [_p("Prep worksheet", s["h"])]
@@ -154,8 +182,10 @@ def _dose_table(monograph: Monograph, s, width: float) -> list:
         days = monograph.dose_days
         rows = [[_p("Cycles", s["bold"]), _p("Response", s["bold"])] + [_p(f"Day {d}", s["bold"]) for d in days]]
         for row in monograph.dose_rows:
-            rows.append([_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
-                        + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days])
+            rows.append(
+                [_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
+                + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days]
+            )
         table_w = (width - 46 * mm) / len(days)
         return [_grid(rows, [20 * mm, 26 * mm] + [table_w] * len(days), s)]
     rows = [[_p("Regimen", s["bold"]), _p("mg/m² by dose day", s["bold"]), _p("Most per dose", s["bold"])]]
@@ -177,9 +207,11 @@ def _draw_rule() -> str:
     if not policy.draw_syringes:
         return ""
     table = ", ".join(f"{format_amount(s.capacity_ml, 'mL')} by {format_amount(s.graduation_ml, 'mL')}" for s in policy.draw_syringes)
-    return (f" (in mL), read on the smallest syringe that holds it ({table}); when its marks cannot read the volume within "
-            f"{format_number(policy.draw_tolerance_percent, 2)}% of the dose, split the draw: syringes drawn full, the rest on "
-            "the smallest syringe that holds it. The dose given and billed is the volume drawn × the concentration")
+    return (
+        f" (in mL), read on the smallest syringe that holds it ({table}); when its marks cannot read the volume within "
+        f"{format_number(policy.draw_tolerance_percent, 2)}% of the dose, split the draw: syringes drawn full, the rest on "
+        "the smallest syringe that holds it. The dose given and billed is the volume drawn × the concentration"
+    )
 
 
 def _container_step(monograph: Monograph) -> str:
@@ -191,15 +223,19 @@ def _container_step(monograph: Monograph) -> str:
         bag = f"add to {vehicle} for a final volume of {_fact_text(monograph, 'dilution.final_volume')}; final concentration must be {window}."
     else:
         sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
-        bag = (f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} "
-               f"(dose ÷ bag volume).")
+        bag = f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} (dose ÷ bag volume)."
     text = f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}{_draw_rule()}; {bag}"
     if "syringe" in monograph.raw:
         syringe_window = f"{_fact_text(monograph, 'syringe.concentration_min')} to {_fact_text(monograph, 'syringe.concentration_max')}"
-        when = (f"a dose under {_fact_text(monograph, 'syringe.dose_below')}" if _has(monograph, "syringe.dose_below")
-                else f"a dose too small for the bag's {window}")
-        text += (f" Syringe: {when} is prepared in a syringe of {monograph.text('syringe.vehicle_short')} at {syringe_window}, "
-                 f"infused over {_fact_text(monograph, 'syringe.infusion_duration')} on a syringe pump.")
+        when = (
+            f"a dose under {_fact_text(monograph, 'syringe.dose_below')}"
+            if _has(monograph, "syringe.dose_below")
+            else f"a dose too small for the bag's {window}"
+        )
+        text += (
+            f" Syringe: {when} is prepared in a syringe of {monograph.text('syringe.vehicle_short')} at {syringe_window}, "
+            f"infused over {_fact_text(monograph, 'syringe.infusion_duration')} on a syringe pump."
+        )
     return text
 
 
@@ -212,8 +248,11 @@ def _deadline_step(monograph: Monograph) -> str:
     if _has(monograph, "time_limits.reconstitution_to_end_of_infusion"):
         parts.append(f"end the infusion within {_fact_text(monograph, 'time_limits.reconstitution_to_end_of_infusion')} of reconstitution")
     if _has(monograph, "time_limits.diluted_room_max"):
-        including = (" including the infusion" if _has(monograph, "time_limits.diluted_room_max_includes_infusion")
-                     and monograph.flag("time_limits.diluted_room_max_includes_infusion") else "")
+        including = (
+            " including the infusion"
+            if _has(monograph, "time_limits.diluted_room_max_includes_infusion") and monograph.flag("time_limits.diluted_room_max_includes_infusion")
+            else ""
+        )
         parts.append(f"diluted at room temperature {_fact_text(monograph, 'time_limits.diluted_room_max')}{including}")
     if _has(monograph, "time_limits.diluted_refrigerated_max"):
         parts.append(f"diluted refrigerated {_fact_text(monograph, 'time_limits.diluted_refrigerated_max')}")
@@ -228,8 +267,7 @@ def _filter_text(monograph: Monograph) -> str:
     required = monograph.flag("dilution.filter_required")
     allowed = " or ".join(monograph.items("dilution.filters_allowed"))
     forbidden = monograph.items("dilution.filters_forbidden")
-    text = (f"GIVE THROUGH AN IN-LINE FILTER: {allowed}." if required
-            else f"An in-line filter is not required; if one is used: {allowed}.")
+    text = f"GIVE THROUGH AN IN-LINE FILTER: {allowed}." if required else f"An in-line filter is not required; if one is used: {allowed}."
     return text + (f" Never {' or '.join(forbidden)}." if forbidden else "")
 
 
@@ -243,12 +281,13 @@ def _dose_steps(monograph: Monograph, formula_key: str, s, width: float) -> list
     formula = get_formula(formula_key)
     vial = _fact_text(monograph, "product.vial_deliverable")
     if _by_regimen(monograph):
-        decided = ("the pharmacist's regimen (table above) for the cycle and day × BSA; where the regimen has a most per dose, "
-                   "the dose is at most that")
+        decided = "the pharmacist's regimen (table above) for the cycle and day × BSA; where the regimen has a most per dose, the dose is at most that"
     else:
-        decided = (f"mg/m² for the cycle, day and response (table above) × BSA; cycles from "
-                   f"{monograph.raw['dosing']['later_cycles_from']} on follow the latest response")
-    rate = (f" at {_fact_text(monograph, 'infusion.rate')}" if _has(monograph, "infusion.rate") else " (rate = final volume ÷ infusion time)")
+        decided = (
+            f"mg/m² for the cycle, day and response (table above) × BSA; cycles from "
+            f"{monograph.raw['dosing']['later_cycles_from']} on follow the latest response"
+        )
+    rate = f" at {_fact_text(monograph, 'infusion.rate')}" if _has(monograph, "infusion.rate") else " (rate = final volume ÷ infusion time)"
     steps = [
         f"1. BSA by {formula.name} from height and weight (table below, or compute).",
         f"2. Dose (mg) = {decided}.",
@@ -283,13 +322,16 @@ def _label_duration(monograph: Monograph) -> str:
 
 def _label_set(monograph: Monograph, s, width: float) -> list:
     lines = [
-        ("Patient", BLANK), ("MRN / DOB", BLANK),
+        ("Patient", BLANK),
+        ("MRN / DOB", BLANK),
         (f"{monograph.generic_name} ({monograph.brand_name})", "dose ______ mg"),
         (f"in {monograph.text('dilution.vehicle_short')}", "total ______ mL, ______ mg/mL"),
         *((("Container (circle one)", "bag / syringe"),) if "syringe" in monograph.raw else ()),
         (f"{monograph.text('infusion.route')} over", _label_duration(monograph)),
-        ("Prepared by / at", BLANK), ("Verified by", BLANK),
-        ("Start infusion by", BLANK), ("End infusion by", BLANK),
+        ("Prepared by / at", BLANK),
+        ("Verified by", BLANK),
+        ("Start infusion by", BLANK),
+        ("End infusion by", BLANK),
     ]
     label = [[_p(a, s["small"]), _p(b, s["small"])] for a, b in lines]
     label.append([_p(monograph.text("product.hazardous_drug"), s["small"]), _p(monograph.text("reconstitution.light"), s["small"])])
@@ -302,8 +344,16 @@ def _label_set(monograph: Monograph, s, width: float) -> list:
         pair = []
         for _ in range(2):
             t = Table(label, colWidths=[half * 0.45, half * 0.55])
-            t.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 1.2, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                   ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+            t.setStyle(
+                TableStyle(
+                    [
+                        ("BOX", (0, 0), (-1, -1), 1.2, colors.black),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                        ("TOPPADDING", (0, 0), (-1, -1), 1),
+                        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                    ]
+                )
+            )
             pair.append(t)
         row = Table([pair], colWidths=[half + 3 * mm, half + 3 * mm])
         blocks += [KeepTogether(row), Spacer(1, 5)]
@@ -312,8 +362,16 @@ def _label_set(monograph: Monograph, s, width: float) -> list:
 
 def _document(stream, paper: str):
     size = PAPERS[paper]
-    doc = SimpleDocTemplate(stream, pagesize=size, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=12 * mm,
-                            title="infusion-prep downtime", author="infusion-prep")
+    doc = SimpleDocTemplate(
+        stream,
+        pagesize=size,
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=12 * mm,
+        title="infusion-prep downtime",
+        author="infusion-prep",
+    )
     return doc, size[0] - 24 * mm
 
 
@@ -344,8 +402,14 @@ class SnapshotCourse:
     next_dose: str
 
 
-def render_downtime_snapshot(drugs: Sequence[Monograph], stream: BinaryIO, printed_at: datetime,
-                             preparations: Sequence[SnapshotPreparation], courses: Sequence[SnapshotCourse], paper: str = "letter") -> None:
+def render_downtime_snapshot(
+    drugs: Sequence[Monograph],
+    stream: BinaryIO,
+    printed_at: datetime,
+    preparations: Sequence[SnapshotPreparation],
+    courses: Sequence[SnapshotCourse],
+    paper: str = "letter",
+) -> None:
     """`drugs`: the monographs of what is listed (each named in the header: a snapshot may hold several drugs)."""
     s = _styles()
     doc, width = _document(stream, paper)
@@ -357,8 +421,14 @@ def render_downtime_snapshot(drugs: Sequence[Monograph], stream: BinaryIO, print
     rows = [[_p(h, s["bold"]) for h in ("Preparation", "Patient / MRN", "Dose, next step", "Deadlines")]]
     for p in preparations:
         deadline_text = "<br/>".join(escape(f"{label}: {format_instant(at)} [{state}]") for label, at, state in p.deadlines) or "none yet"
-        rows.append([_p(p.prep_id, s["bold"]), _p(f"{p.patient} / {p.mrn}", s["body"]), _p(f"{p.dose}; next: {p.step}", s["body"]),
-                     Paragraph(deadline_text, s["small"])])
+        rows.append(
+            [
+                _p(p.prep_id, s["bold"]),
+                _p(f"{p.patient} / {p.mrn}", s["body"]),
+                _p(f"{p.dose}; next: {p.step}", s["body"]),
+                Paragraph(deadline_text, s["small"]),
+            ]
+        )
     if not preparations:
         rows.append([_p("no active preparation", s["body"]), "", "", ""])
     story += [_p("Active preparations", s["h"]), _grid(rows, [28 * mm, 45 * mm, 40 * mm, width - 113 * mm], s)]

@@ -43,6 +43,7 @@ TIME_BLANK = "_" * 26
 class LabelDoesNotFit(Exception):
     """A line cannot be printed whole at MIN_FONT in the stock's width."""
 
+
 _SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(mm|in)\s*$", re.IGNORECASE)
 
 
@@ -139,7 +140,9 @@ def label_lines(data: SheetData) -> list[LabelLine]:
         LabelLine(f"Prepared {prepared}", size=6.5, min_size=MIN_FONT, gap_before=1.5, wrap=2),
         LabelLine(f"Checked by {data.checked_by or blank}", size=6.5, min_size=MIN_FONT, wrap=2),
         # The latest start is the discard point: a bag not started by then is never hung.
-        LabelLine(f"DO NOT START AFTER {deadline(data.do_not_start_after)} (discard)", bold=True, size=8.5, min_size=MIN_FONT, gap_before=1.5, never_cut=True, wrap=2),
+        LabelLine(
+            f"DO NOT START AFTER {deadline(data.do_not_start_after)} (discard)", bold=True, size=8.5, min_size=MIN_FONT, gap_before=1.5, never_cut=True, wrap=2
+        ),
         LabelLine(f"INFUSION MUST END BY {deadline(data.must_end_by)}", bold=True, size=8.5, min_size=MIN_FONT, never_cut=True, wrap=2),
     ]
     if data.out_of_fridge_by:

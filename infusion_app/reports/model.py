@@ -213,8 +213,7 @@ class SheetData:
     ) -> SheetData:
         """`deadlines` are the deadlines engine's results (objects with key, label, at, state);
         `site_policy`: the site's settings (its premedication window; the defaults when not given)."""
-        return _build(prep, monograph, list(deadlines), printed_at, program_version, course_info, policy_decision, tz,
-                      site_policy or site_defaults())
+        return _build(prep, monograph, list(deadlines), printed_at, program_version, course_info, policy_decision, tz, site_policy or site_defaults())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,10 +309,7 @@ def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -
     if rounding:
         calculated = calc.calculated_dose_mg
         sign = "+" if rounding > 0 else ""
-        dose = (
-            f"{product} = {format_dose(calculated)}, rounded to {format_dose(calc.dose_mg)} "
-            f"by site policy ({sign}{format_number(rounding, 1)}%)"
-        )
+        dose = f"{product} = {format_dose(calculated)}, rounded to {format_dose(calc.dose_mg)} by site policy ({sign}{format_number(rounding, 1)}%)"
     else:
         dose = f"{product} = {format_dose(calc.dose_mg)}"
     cap = calc.dose_cap_mg
@@ -324,6 +320,7 @@ def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -
     if before_draw and calc.draw_syringe_ml and abs(before_draw - calc.dose_mg) > 1e-12:
         # The calculated dose beside the drawn one: the syringe's marks decide the dose given.
         from ..domain.dosing import syringe_words  # here: the dose engine (pint) stays out of a sheet-less start
+
         if not rounding:
             dose = f"{product} = {format_dose(before_draw)}"
         how = f"in {calc.draw_words()}" if calc.split_draw else f"on {syringe_words(calc.draw_syringe_ml, calc.draw_graduation_ml)}"
@@ -338,11 +335,7 @@ def _order_rows(calc: DoseCalculation, order: DoseOrder, monograph: Monograph) -
         weight += f" (entered as {weight_typed})"
     return [
         Row("Cycle / Day", f"Cycle {calc.cycle}, Day {calc.day}"),
-        (
-            Row("Regimen", monograph.regimen_name(calc.regimen))
-            if calc.regimen
-            else Row("Response", _response_text(calc.response, monograph))
-        ),
+        (Row("Regimen", monograph.regimen_name(calc.regimen)) if calc.regimen else Row("Response", _response_text(calc.response, monograph))),
         Row("Height", height),
         Row("Weight", weight),
         Row("BSA", f"{format_bsa(calc.bsa_m2, calc.bsa_formula_name)}: {calc.bsa_equation}"),
@@ -560,9 +553,7 @@ def _storage(prep: Preparation, monograph: Monograph) -> list[str]:
     storage = str(diluted.details.get("storage", "")) if diluted else ""
     lines = ["Protect from light", "Do not shake"]
     if storage == DiluteStorage.FRIDGE.value:
-        lines.append(
-            f"Refrigerate; allow {_hours_words(monograph, 'time_limits.refrigerated_bag_warm_up')} to reach room temperature before infusion"
-        )
+        lines.append(f"Refrigerate; allow {_hours_words(monograph, 'time_limits.refrigerated_bag_warm_up')} to reach room temperature before infusion")
     elif storage == DiluteStorage.ROOM.value:
         lines.append("Keep at room temperature")
     else:
@@ -756,10 +747,7 @@ def _build(
         policy=_policy_block(policy_decision),
         premedication=_premedication(prep, monograph, tz, site_policy),
         vials_needed=calc.vials,
-        vials=[
-            VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "")
-            for i, v in enumerate(prep.vials, start=1)
-        ],
+        vials=[VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "") for i, v in enumerate(prep.vials, start=1)],
         reconstitution_steps=reconstitution_steps,
         dilution_steps=dilution_steps,
         timeline=_timeline(prep, monograph, deadlines, tz),
@@ -778,13 +766,13 @@ def _build(
             f"Dose drawn in {len(calc.draw_parts)} syringes: "
             + " + ".join(format_volume(part["volume_ml"]) for part in calc.draw_parts)
             + f" = {format_volume(calc.withdraw_ml)}"
-            if calc.split_draw else ""
+            if calc.split_draw
+            else ""
         ),
         final_concentration=format_concentration(calc.final_concentration_mg_per_ml),
         route_rate=f"{route}{' by syringe pump' if syringe else ''} over {_hours_words(monograph, 'infusion.duration')} at {rate}",
         label_filter=(
-            "GIVE THROUGH AN IN-LINE FILTER: " + " or ".join(monograph.items("dilution.filters_allowed"))
-            if monograph.flag("dilution.filter_required") else ""
+            "GIVE THROUGH AN IN-LINE FILTER: " + " or ".join(monograph.items("dilution.filters_allowed")) if monograph.flag("dilution.filter_required") else ""
         ),
         prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
         checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
@@ -801,4 +789,3 @@ def _build(
         discard_reason=_discard_reason(prep, tz),
         administration=_administration(prep, monograph, tz),
     )
-

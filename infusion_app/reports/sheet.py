@@ -187,13 +187,31 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     dose_width = 45 * mm
     order = _label_value_table(data.order, width - dose_width - 4, s, label_share=0.24)
     dose = _table(
-        [[_p("Dose", s["bold"])], [_p(data.dose, s["dose"])], [_p(f"{data.vehicle_line}; {data.final_concentration}", s["small"])], [_p(data.route_rate, s["small"])]],
+        [
+            [_p("Dose", s["bold"])],
+            [_p(data.dose, s["dose"])],
+            [_p(f"{data.vehicle_line}; {data.final_concentration}", s["small"])],
+            [_p(data.route_rate, s["small"])],
+        ],
         [dose_width - 4],
         header=False,
-        extra=[("BOX", (0, 0), (-1, -1), 1.2, colors.black)], grid=False,
+        extra=[("BOX", (0, 0), (-1, -1), 1.2, colors.black)],
+        grid=False,
     )
     side_by_side = Table([[order, dose]], colWidths=[width - dose_width, dose_width])
-    side_by_side.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), REGULAR), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0), ("LEFTPADDING", (1, 0), (1, 0), 4)]))
+    side_by_side.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), REGULAR),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+                ("LEFTPADDING", (1, 0), (1, 0), 4),
+            ]
+        )
+    )
     story.append(_section("The order", [side_by_side], s))
     if data.pending_verification:
         pending = "; ".join(p.split(":", 1)[0] for p in data.pending_verification)
@@ -215,15 +233,23 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     premed_rows = [[_p(h, s["cell_head"]) for h in ("Class", "Due", "Drug", "Dose", "Given at", "Initials")]]
     premed_rows += [
-        [_p(r.drug_class, s["body"]), _p(r.due, s["body"]), _p(r.drug, s["body"]) if r.drug else _writing_space(),
-         _p(r.dose, s["body"]), _p(r.time, s["body"]), _p(r.initials, s["body"])]
+        [
+            _p(r.drug_class, s["body"]),
+            _p(r.due, s["body"]),
+            _p(r.drug, s["body"]) if r.drug else _writing_space(),
+            _p(r.dose, s["body"]),
+            _p(r.time, s["body"]),
+            _p(r.initials, s["body"]),
+        ]
         for r in data.premedication
     ]
     premed_widths = [0.15 * width, 0.21 * width, 0.25 * width, 0.11 * width, 0.18 * width, 0.1 * width]
     story.append(_section("Premedication (before every dose)", [_table(premed_rows, premed_widths)], s))
 
     vial_rows = [[_p(h, s["cell_head"]) for h in ("#", "Lot", "Expiry", "NDC", "Serial")]]
-    vial_rows += [[_p(str(v.number), s["body"]), _p(v.lot, s["body"]), _p(v.expiry, s["body"]), _p(v.ndc, s["body"]), _p(v.serial, s["body"])] for v in data.vials]
+    vial_rows += [
+        [_p(str(v.number), s["body"]), _p(v.lot, s["body"]), _p(v.expiry, s["body"]), _p(v.ndc, s["body"]), _p(v.serial, s["body"])] for v in data.vials
+    ]
     # Blank lines to fill in by hand for vials not yet recorded.
     for number in range(len(data.vials) + 1, data.vials_needed + 1):
         vial_rows.append([_p(str(number), s["body"]), _writing_space(), "", "", ""])
@@ -238,8 +264,11 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     admin_rows = [[_p(h, s["cell_head"]) for h in ("At the chair", "Date and time (24-hour)", "Initials")]]
     admin_rows += [
-        [[_p(r.step, s["body"]), _p(r.detail, s["small"])] if r.detail else _p(r.step, s["body"]),
-         _p(r.at, s["body"]) if r.at else _writing_space(16), _p(r.initials, s["body"])]
+        [
+            [_p(r.step, s["body"]), _p(r.detail, s["small"])] if r.detail else _p(r.step, s["body"]),
+            _p(r.at, s["body"]) if r.at else _writing_space(16),
+            _p(r.initials, s["body"]),
+        ]
         for r in data.administration
     ]
     story.append(_section("Administration", [_table(admin_rows, [0.5 * width, 0.34 * width, 0.16 * width])], s))

@@ -23,6 +23,7 @@ from functools import cache
 from ..domain.ports import Repository
 from .ids import ALPHABET, RANDOM_LENGTH, known_prefixes
 
+
 # A canonical preparation id of any installed drug (its prefix from its monograph), as every
 # preparation's audit entries name it as their subject.
 # Built at the first use, not at import: the prefixes come from reading every monograph file,
@@ -30,6 +31,7 @@ from .ids import ALPHABET, RANDOM_LENGTH, known_prefixes
 @cache
 def _preparation_id() -> re.Pattern[str]:
     return re.compile(f"(?:{'|'.join(map(re.escape, known_prefixes()))})-[{ALPHABET}]{{{RANDOM_LENGTH + 1}}}")
+
 
 # Entries that change what every preparation shows (a setting such as the warning lead time), or
 # after which the stored history itself was re-anchored: a reader reloads everything.

@@ -124,8 +124,7 @@ class CourseService:
             raise CourseNotFound(mrn)
         return course
 
-    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any],
-                expected: int | None = None) -> Any:
+    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any], expected: int | None = None) -> Any:
         """Load, change through the domain, save with the audit entry.
 
         `expected`: the course version the caller showed (CourseStatus.course.version). A course
@@ -179,9 +178,17 @@ class CourseService:
         return rules.course_status(course, today or self.today(), self.monograph_of(course), self.service.policy(), now)
 
     # -- writing ----------------------------------------------------------------------------------
-    def new_course(self, mrn: str, hsct_planned: bool, user: User | str, is_child: bool = False,
-                   date_of_birth: date | None = None, child_reason: str = "", monograph: Monograph | None = None,
-                   regimen: str | None = None) -> CourseStatus:
+    def new_course(
+        self,
+        mrn: str,
+        hsct_planned: bool,
+        user: User | str,
+        is_child: bool = False,
+        date_of_birth: date | None = None,
+        child_reason: str = "",
+        monograph: Monograph | None = None,
+        regimen: str | None = None,
+    ) -> CourseStatus:
         """Open a course of `monograph`'s drug (not given: the new-order rule, service.new_order_drug), as dosed by `regimen`
         for a drug with regimens. Without a date of birth, the one stored with the patient's preparations is used."""
         from ..storage.repository import DuplicateError
@@ -193,8 +200,9 @@ class CourseService:
         if date_of_birth is None:
             known = self.service.repository.find_patient(mrn)
             date_of_birth = known.date_of_birth if known is not None else None
-        course = rules.new_course(mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today(),
-                                  monograph=self.service.new_order_drug(monograph), regimen=regimen)
+        course = rules.new_course(
+            mrn, hsct_planned, is_child, date_of_birth, child_reason, self.today(), monograph=self.service.new_order_drug(monograph), regimen=regimen
+        )
         audit = AuditDraft(self.service.now(), actor.name, "course.created", course.mrn, None, _snapshot(course))
         try:
             self.repository.add_course(course, actor.name, audit)
@@ -213,45 +221,70 @@ class CourseService:
 
     def record_blasts(self, mrn: str, per_mm3: Any, measured_on: Any, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording circulating blasts")
-        self._change(mrn, actor, "course.blasts_recorded",
-                     lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today), expected=expected)
+        self._change(mrn, actor, "course.blasts_recorded", lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today), expected=expected)
         return self.status(mrn)
 
-    def record_weight(self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False, expected: int | None = None) -> CourseStatus:
+    def record_weight(
+        self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False, expected: int | None = None
+    ) -> CourseStatus:
         from ..domain.measurements import parse_weight
 
         actor = self._user(user, OBSERVING_ROLES, "recording a weight")
         kg = parse_weight(weight).magnitude("kg")
-        self._change(mrn, actor, "course.weight_recorded",
-                     lambda course, today: rules.record_weight(course, kg, measured_on, today, use_for_dosing), expected=expected)
+        self._change(
+            mrn, actor, "course.weight_recorded", lambda course, today: rules.record_weight(course, kg, measured_on, today, use_for_dosing), expected=expected
+        )
         return self.status(mrn)
 
-    def record_response(self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None) -> CourseStatus:
+    def record_response(
+        self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None
+    ) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
-        self._change(mrn, actor, "course.response_recorded",
-                     lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today), expected=expected)
+        self._change(
+            mrn,
+            actor,
+            "course.response_recorded",
+            lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today),
+            expected=expected,
+        )
         return self.status(mrn)
 
     def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
-        self._change(mrn, actor, "course.cycle_started",
-                     lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, monograph=self.monograph_of(course)), expected=expected)
+        self._change(
+            mrn,
+            actor,
+            "course.cycle_started",
+            lambda course, today: rules.start_cycle(course, start, today, extend_to_28, reason, monograph=self.monograph_of(course)),
+            expected=expected,
+        )
         return self.status(mrn)
 
     def move_cycle_start(self, mrn: str, start: Any, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "moving a cycle's start")
-        self._change(mrn, actor, "course.cycle_moved",
-                     lambda course, today: rules.move_cycle_start(course, start, today, self.monograph_of(course)), expected=expected)
+        self._change(
+            mrn, actor, "course.cycle_moved", lambda course, today: rules.move_cycle_start(course, start, today, self.monograph_of(course)), expected=expected
+        )
         return self.status(mrn)
 
     def extend_first_cycle(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "extending cycle 1")
-        self._change(mrn, actor, "course.cycle_extended",
-                     lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph_of(course)), expected=expected)
+        self._change(
+            mrn, actor, "course.cycle_extended", lambda course, _today: rules.extend_first_cycle(course, reason, self.monograph_of(course)), expected=expected
+        )
         return self.status(mrn)
 
-    def record_dose(self, mrn: str, cycle: Any, day: Any, given_on: Any, user: User | str,
-                    preparation_id: str | None = None, override: Override | None = None, expected: int | None = None) -> CourseStatus:
+    def record_dose(
+        self,
+        mrn: str,
+        cycle: Any,
+        day: Any,
+        given_on: Any,
+        user: User | str,
+        preparation_id: str | None = None,
+        override: Override | None = None,
+        expected: int | None = None,
+    ) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a dose given")
         prep_id = None
         if preparation_id:
@@ -264,16 +297,20 @@ class CourseService:
             course = self._load(mrn)
             if prep.monograph_id != course.monograph_id:
                 # A course is judged by its own drug's schedule: another drug's dose is no dose of it.
-                raise CourseBlocked([
-                    f"course-drug: preparation {prep.id} is {self.service.monograph_of(prep).brand_name}; the course for "
-                    f"MRN {course.mrn} is {self.monograph_of(course).brand_name}'s, and a dose of another drug is not recorded in it"
-                ])
+                raise CourseBlocked(
+                    [
+                        f"course-drug: preparation {prep.id} is {self.service.monograph_of(prep).brand_name}; the course for "
+                        f"MRN {course.mrn} is {self.monograph_of(course).brand_name}'s, and a dose of another drug is not recorded in it"
+                    ]
+                )
             if (prep.order.regimen or "") != (course.regimen or ""):
                 # Another regimen's dose days and mg/m² are not this course's.
-                raise CourseBlocked([
-                    f"course-regimen: preparation {prep.id} is for the {prep.order.regimen or '(no)'} regimen; the course for "
-                    f"MRN {course.mrn} is the {course.regimen or '(no)'} regimen, and a dose of another regimen is not recorded in it"
-                ])
+                raise CourseBlocked(
+                    [
+                        f"course-regimen: preparation {prep.id} is for the {prep.order.regimen or '(no)'} regimen; the course for "
+                        f"MRN {course.mrn} is the {course.regimen or '(no)'} regimen, and a dose of another regimen is not recorded in it"
+                    ]
+                )
             order = prep.order
             if (str(order.cycle), str(order.day)) != (str(cycle).strip(), str(day).strip()):
                 raise ValidationError("preparation id", f"preparation {prep.id} is for cycle {order.cycle} Day {order.day}")
@@ -285,14 +322,18 @@ class CourseService:
             self._user(override.pharmacist, (Role.PHARMACIST,), "overriding a course hard stop")
             if override.pharmacist.strip().casefold() == actor.name.strip().casefold():
                 # As at the bench: the override is a second pharmacist's judgement, not the recorder's own.
-                raise StepRefused("override_not_independent",
-                                  f"{actor.name} records this dose: the overriding pharmacist must be another pharmacist")
+                raise StepRefused("override_not_independent", f"{actor.name} records this dose: the overriding pharmacist must be another pharmacist")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
         labs_at = self._dose_instant(given_on, prep if preparation_id else None)
-        self._change(mrn, actor, "course.dose_given",
-                     lambda course, today: rules.record_dose(course, cycle, day, given_on, today, prep_id, reason,
-                                                             monograph=self.monograph_of(course), labs_at=labs_at,
-                                                             policy=self.service.policy()), expected=expected)
+        self._change(
+            mrn,
+            actor,
+            "course.dose_given",
+            lambda course, today: rules.record_dose(
+                course, cycle, day, given_on, today, prep_id, reason, monograph=self.monograph_of(course), labs_at=labs_at, policy=self.service.policy()
+            ),
+            expected=expected,
+        )
         return self.status(mrn)
 
     def _dose_instant(self, given_on: Any, prep: Any) -> datetime | None:
@@ -327,10 +368,12 @@ class CourseService:
         if dose.mg_per_m2 is None:
             return
         if abs(float(prepared) - float(dose.mg_per_m2)) > 1e-9:
-            raise CourseBlocked([
-                f"course-dose: preparation {prep.id} holds {format_amount(prepared, 'mg/m²')}; the course's cycle {cycle} "
-                f"Day {day} is {format_amount(dose.mg_per_m2, 'mg/m²')}"
-            ])
+            raise CourseBlocked(
+                [
+                    f"course-dose: preparation {prep.id} holds {format_amount(prepared, 'mg/m²')}; the course's cycle {cycle} "
+                    f"Day {day} is {format_amount(dose.mg_per_m2, 'mg/m²')}"
+                ]
+            )
         bsa, dose_mg = calculation.bsa_m2, calculation.dose_mg
         if bsa:
             expected = float(bsa) * float(dose.mg_per_m2)
@@ -340,10 +383,12 @@ class CourseService:
             allowed = abs(calculation.dose_rounding_pct) / 100 * expected + self.service.policy().dose_precision_mg
             allowed += draw_tolerance_mg(calculation)  # the draw syringe's rounding
             if abs(float(dose_mg) - expected) > allowed + 1e-9:
-                raise CourseBlocked([
-                    f"course-dose: preparation {prep.id} holds {format_dose(dose_mg)}; the course's dose is "
-                    f"{format_dose(round(expected, 2))} ({format_amount(bsa, 'm²')} × {format_amount(dose.mg_per_m2, 'mg/m²')})"
-                ])
+                raise CourseBlocked(
+                    [
+                        f"course-dose: preparation {prep.id} holds {format_dose(dose_mg)}; the course's dose is "
+                        f"{format_dose(round(expected, 2))} ({format_amount(bsa, 'm²')} × {format_amount(dose.mg_per_m2, 'mg/m²')})"
+                    ]
+                )
 
     @staticmethod
     def _store_advice(course: Course, advice: list[Advice], today: date) -> list[AdviceRecord]:
@@ -351,8 +396,7 @@ class CourseService:
         wanted = [a for a in advice if a.needs_decision or a.code in RECOVERY_CLEARS]
         # The same advice still awaiting a decision is not stored twice. Recovery values are always
         # stored: a later one is what lifts a hold raised after an earlier one.
-        open_keys = {(r.advice.code, r.advice.cycle, r.advice.day): r for r in course.advice
-                     if r.decision is None and r.advice.needs_decision}
+        open_keys = {(r.advice.code, r.advice.cycle, r.advice.day): r for r in course.advice if r.decision is None and r.advice.needs_decision}
         fresh = [a for a in wanted if (a.code, a.cycle, a.day) not in open_keys]
         kept = [open_keys[(a.code, a.cycle, a.day)] for a in wanted if (a.code, a.cycle, a.day) in open_keys]
         return kept + rules.raise_advice(course, fresh, today)
@@ -391,8 +435,13 @@ class CourseService:
 
         actor = self._user(user, (Role.PHARMACIST,), "completing the course-start checklist")
         now = self.service.now()
-        self._change(mrn, actor, "course.checklist_completed",
-                     lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph_of(course)), expected=expected)
+        self._change(
+            mrn,
+            actor,
+            "course.checklist_completed",
+            lambda course, today: checklist.complete(course, answers, actor.name, now, today, self.monograph_of(course)),
+            expected=expected,
+        )
         return self.status(mrn)
 
     def override_labs(self, mrn: str, reason: str, user: User | str, expected: int | None = None) -> CourseStatus:
@@ -410,8 +459,7 @@ class CourseService:
                 raise ValidationError("mrn", f"the course for MRN {course.mrn} has no further dose")
             if not status.labs_needed:
                 raise ValidationError("labs", f"no labs are missing for cycle {status.next_dose.cycle} Day {status.next_dose.day}: nothing to override")
-            course.lab_overrides.append(labs.LabOverride(status.next_dose.cycle, status.next_dose.day, actor.name, why, now,
-                                                         tuple(status.labs_needed)))
+            course.lab_overrides.append(labs.LabOverride(status.next_dose.cycle, status.next_dose.day, actor.name, why, now, tuple(status.labs_needed)))
 
         self._change(mrn, actor, "course.labs_overridden", change, expected=expected)
         return self.status(mrn)
@@ -431,8 +479,7 @@ class CourseService:
             record = next((r for r in course.advice if r.id == number), None)
             if record is None:
                 raise ValidationError("advice", f"no advice {number} is stored for MRN {course.mrn}")
-            decision = Decision.make(record.advice.code, accepted, _text("by", decided_by), actor.name,
-                                     _text("reason", reason), self.service.now())
+            decision = Decision.make(record.advice.code, accepted, _text("by", decided_by), actor.name, _text("reason", reason), self.service.now())
             return rules.decide(course, record, decision, self.monograph_of(course))
 
         return self._change(mrn, actor, "course.advice_decided", change, expected=expected)

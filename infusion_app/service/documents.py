@@ -109,7 +109,9 @@ class DocumentService:
         prep = self.service.get(data.prep_id)
         if prep is None or prep.last(EventType.VERIFIED) is None:
             # A label on an unchecked bag makes it look ready to give (issue 15, item 20).
-            raise StepRefused("not_verified", f"preparation {data.prep_id} is not verified yet: the bag label prints only after the pharmacist's independent check")
+            raise StepRefused(
+                "not_verified", f"preparation {data.prep_id} is not verified yet: the bag label prints only after the pharmacist's independent check"
+            )
         out = io.BytesIO()
         render_bag_label(data, out, size=dimensions)
         return Document(LABEL, data.prep_id, out.getvalue(), dimensions, stock, bool(data.reprint_at), data.printed_at, _unprintable(data))

@@ -77,8 +77,10 @@ class AmbiguousPreparationId(ValidationError):
 
     def __init__(self, text: str, candidates: tuple[str, ...]):
         self.candidates = candidates
-        super().__init__("preparation id", f"'{text}' names no drug and several are installed: give the id with its "
-                                           f"drug's prefix, as on the label, e.g. {' or '.join(candidates)}")
+        super().__init__(
+            "preparation id",
+            f"'{text}' names no drug and several are installed: give the id with its drug's prefix, as on the label, e.g. {' or '.join(candidates)}",
+        )
 
 
 def _checked(text: str, prefix: str, code: str) -> str:
@@ -111,4 +113,4 @@ def normalize_preparation_id(text: str) -> str:
     prefix = next((p for p in prefixes if cleaned.startswith(p) and len(cleaned) == len(p) + RANDOM_LENGTH + 1), None)
     if prefix is None:
         raise ValidationError("preparation id", f"'{text.strip()}' is not a preparation id; ids look like {prefixes[0]}-7K3QX")
-    return _checked(text, prefix, cleaned[len(prefix):])
+    return _checked(text, prefix, cleaned[len(prefix) :])

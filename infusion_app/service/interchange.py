@@ -73,9 +73,7 @@ class ExportFacts:
         lines = []
         for event in self.overrides:
             d = event.details
-            lines.append(
-                f"Override by {event.user} of {d.get('hard_stop')} for step {d.get('step')}: {d.get('reason')}"
-            )
+            lines.append(f"Override by {event.user} of {d.get('hard_stop')} for step {d.get('step')}: {d.get('reason')}")
         for event in self.downtime_events:
             lines.append(f"Downtime entry: {event.type.value} at {event.at.isoformat()} entered late by {event.user}")
         return lines
@@ -287,10 +285,12 @@ def _reference_user(user: str) -> dict[str, Any]:
 
 
 def _medication(facts: ExportFacts) -> dict[str, Any]:
-    return {"concept": {
-        "coding": [{"system": NDC_SYSTEM_FHIR, "code": facts.ndc, "display": f"{facts.drug_name} ({facts.brand_name})"}],
-        "text": f"{facts.drug_name} ({facts.brand_name})",
-    }}
+    return {
+        "concept": {
+            "coding": [{"system": NDC_SYSTEM_FHIR, "code": facts.ndc, "display": f"{facts.drug_name} ({facts.brand_name})"}],
+            "text": f"{facts.drug_name} ({facts.brand_name})",
+        }
+    }
 
 
 def _subject(prep: Preparation) -> dict[str, Any]:
@@ -314,9 +314,19 @@ def build_medication_dispense(facts: ExportFacts) -> dict[str, Any]:
     prep = facts.prep
     performers = []
     if facts.preparer:
-        performers.append({"function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function", "code": "packager"}]}, "actor": _reference_user(facts.preparer)})
+        performers.append(
+            {
+                "function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function", "code": "packager"}]},
+                "actor": _reference_user(facts.preparer),
+            }
+        )
     if facts.verifier:
-        performers.append({"function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function", "code": "finalchecker"}]}, "actor": _reference_user(facts.verifier)})
+        performers.append(
+            {
+                "function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function", "code": "finalchecker"}]},
+                "actor": _reference_user(facts.verifier),
+            }
+        )
     resource = {
         "resourceType": "MedicationDispense",
         "id": f"dispense-{prep.id}",
@@ -328,10 +338,14 @@ def build_medication_dispense(facts: ExportFacts) -> dict[str, Any]:
         "quantity": {"value": round(facts.volume_ml, 2), "unit": "mL", "system": UCUM_SYSTEM, "code": "mL"},
         "whenPrepared": dispensed_at.isoformat(),
         "whenHandedOver": dispensed_at.isoformat(),
-        "dosageInstruction": [{
-            "text": f"{_number(facts.dose_mg)} mg in {_number(facts.volume_ml)} mL {facts.route} over the planned infusion time",
-            "doseAndRate": [{"doseQuantity": _dose(facts), "rateQuantity": {"value": facts.rate_ml_per_h, "unit": "mL/h", "system": UCUM_SYSTEM, "code": "mL/h"}}],
-        }],
+        "dosageInstruction": [
+            {
+                "text": f"{_number(facts.dose_mg)} mg in {_number(facts.volume_ml)} mL {facts.route} over the planned infusion time",
+                "doseAndRate": [
+                    {"doseQuantity": _dose(facts), "rateQuantity": {"value": facts.rate_ml_per_h, "unit": "mL/h", "system": UCUM_SYSTEM, "code": "mL/h"}}
+                ],
+            }
+        ],
         "note": [{"text": n} for n in facts.notes()] or None,
     }
     resource = {k: v for k, v in resource.items() if v is not None}
@@ -343,15 +357,19 @@ def build_medication_administration(facts: ExportFacts) -> dict[str, Any]:
 
     started, ended = _administered(facts)
     prep = facts.prep
-    performers = [{
-        "function": {"coding": [{"system": PERFORMER_FUNCTION_SYSTEM, "code": "performer", "display": "Performer"}]},
-        "actor": {"reference": _reference_user(started.user)},  # the nurse who started it
-    }]
+    performers = [
+        {
+            "function": {"coding": [{"system": PERFORMER_FUNCTION_SYSTEM, "code": "performer", "display": "Performer"}]},
+            "actor": {"reference": _reference_user(started.user)},  # the nurse who started it
+        }
+    ]
     if facts.verifier:
-        performers.append({
-            "function": {"coding": [{"system": PERFORMER_FUNCTION_SYSTEM, "code": "verifier", "display": "Verifier"}]},
-            "actor": {"reference": _reference_user(facts.verifier)},
-        })
+        performers.append(
+            {
+                "function": {"coding": [{"system": PERFORMER_FUNCTION_SYSTEM, "code": "verifier", "display": "Verifier"}]},
+                "actor": {"reference": _reference_user(facts.verifier)},
+            }
+        )
     resource = {
         "resourceType": "MedicationAdministration",
         "id": f"administration-{prep.id}",
@@ -390,8 +408,7 @@ def build_fhir_bundle(facts: ExportFacts, what: str, sent_at: datetime) -> dict[
     return _json_object(Bundle.model_validate(bundle).model_dump_json(exclude_none=True))
 
 
-def build_message(prep: Preparation, fmt: str, what: str, sent_at: datetime, control_id: str | None = None,
-                  monograph: Monograph | None = None) -> str:
+def build_message(prep: Preparation, fmt: str, what: str, sent_at: datetime, control_id: str | None = None, monograph: Monograph | None = None) -> str:
     """The message text: HL7 v2 ER7 (segments separated by CR) or FHIR JSON."""
     if fmt not in FORMATS:
         raise ValidationError("format", f"'{fmt}' is not a format; must be one of {', '.join(FORMATS)}")

@@ -118,9 +118,15 @@ class Interchange:
         now = self.service.now()
         payload = build_message(prep, fmt, "administration", now)
         destination = self.destination()
-        message_id = self.outbox.enqueue(prep.id, fmt, "administration", destination, payload, now,
-                                         AuditDraft(now, ACTOR, "interchange.queued", prep.id, None,
-                                                    {"format": fmt, "what": "administration", "destination": destination}))
+        message_id = self.outbox.enqueue(
+            prep.id,
+            fmt,
+            "administration",
+            destination,
+            payload,
+            now,
+            AuditDraft(now, ACTOR, "interchange.queued", prep.id, None, {"format": fmt, "what": "administration", "destination": destination}),
+        )
         self.retry_due()
         return message_id
 
@@ -135,18 +141,28 @@ class Interchange:
         delivered = 0
         now = self.service.now()
         for message in self.outbox.due(now):
-            after = {"outbox_id": message.id, "format": message.format, "what": message.what,
-                     "destination": message.destination, "attempt": message.attempts + 1}
+            after = {
+                "outbox_id": message.id,
+                "format": message.format,
+                "what": message.what,
+                "destination": message.destination,
+                "attempt": message.attempts + 1,
+            }
             try:
                 self._deliver(message)
             except SendFailed as exc:
-                wait = min(FIRST_RETRY * 2 ** message.attempts, LONGEST_RETRY)
-                self.outbox.record_attempt(message.id, now, str(exc), now + wait,
-                                           AuditDraft(now, ACTOR, "interchange.failed", message.preparation_id, None,
-                                                      {**after, "error": str(exc), "retry_at": (now + wait).isoformat()}))
+                wait = min(FIRST_RETRY * 2**message.attempts, LONGEST_RETRY)
+                self.outbox.record_attempt(
+                    message.id,
+                    now,
+                    str(exc),
+                    now + wait,
+                    AuditDraft(
+                        now, ACTOR, "interchange.failed", message.preparation_id, None, {**after, "error": str(exc), "retry_at": (now + wait).isoformat()}
+                    ),
+                )
                 continue
-            self.outbox.record_attempt(message.id, now, None, None,
-                                       AuditDraft(now, ACTOR, "interchange.sent", message.preparation_id, None, after))
+            self.outbox.record_attempt(message.id, now, None, None, AuditDraft(now, ACTOR, "interchange.sent", message.preparation_id, None, after))
             delivered += 1
         return delivered
 

@@ -70,8 +70,11 @@ class CalculationChanged(StepRefused):
     date changed in between): nothing is stored; `calculation` is the new one, to be shown and checked."""
 
     def __init__(self, calculation: DoseCalculation):
-        super().__init__("calculation_changed", "the dose calculation changed since it was shown (a site setting, "
-                         "the course or the date changed meanwhile): nothing was stored; check the new calculation")
+        super().__init__(
+            "calculation_changed",
+            "the dose calculation changed since it was shown (a site setting, "
+            "the course or the date changed meanwhile): nothing was stored; check the new calculation",
+        )
         self.calculation = calculation
 
 
@@ -219,8 +222,7 @@ class PreparationStatus:
     def acknowledgement_of(self, deadline_key: str, state: str) -> Event | None:
         """Who acknowledged this deadline's alarm in this state, and when (the latest), or None."""
         state = getattr(state, "value", state)
-        found = [e for e in self.prep.events_of(EventType.ALARM_ACKNOWLEDGED)
-                 if e.details.get("deadline") == deadline_key and e.details.get("state") == state]
+        found = [e for e in self.prep.events_of(EventType.ALARM_ACKNOWLEDGED) if e.details.get("deadline") == deadline_key and e.details.get("state") == state]
         return found[-1] if found else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,9 +241,7 @@ class PreparationStatus:
             "next_deadline": _deadline_dict(self.next_deadline) if self.next_deadline else None,
             "hard_stops": list(self.hard_stops),
             "warnings": list(self.warnings),
-            "deviations": [
-                {**_event_dict(e), "text": machine.deviation_text(e)} for e in machine.deviations_of(prep)
-            ],
+            "deviations": [{**_event_dict(e), "text": machine.deviation_text(e)} for e in machine.deviations_of(prep)],
             # What was given, as last corrected (the events keep what was first entered).
             "premedication_given": [_event_dict(e, number) for number, e in machine.numbered_premedications(prep)],
             "current_step": self.current_step,
@@ -347,8 +347,10 @@ class PreparationService:
             warning = None
         else:
             direction = "behind" if offset > timedelta(0) else "ahead of"
-            warning = (f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
-                       f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)")
+            warning = (
+                f"this workstation's clock is {abs(offset.total_seconds()):.0f} s {direction} the database server's "
+                f"(tolerance {tolerance.total_seconds():.0f} s): times are taken from the server; ask IT to fix this clock (NTP)"
+            )
         self._skew_cache = ((readings, offset), warning)
         return warning if warning is not None else self.stored_instant_warning()
 
@@ -360,9 +362,11 @@ class PreparationService:
         if ahead is None:
             return None
         minutes = max(0.0, (ahead - self._wall.now()).total_seconds() / 60)
-        return (f"a time stored in the database ({format_instant(ahead)}) is {minutes:.0f} min ahead of this workstation's clock: "
-                "another workstation's clock is ahead or this one is behind; deadlines here are timed by this clock; "
-                "ask IT to check both clocks (NTP)")
+        return (
+            f"a time stored in the database ({format_instant(ahead)}) is {minutes:.0f} min ahead of this workstation's clock: "
+            "another workstation's clock is ahead or this one is behind; deadlines here are timed by this clock; "
+            "ask IT to check both clocks (NTP)"
+        )
 
     # -- users ------------------------------------------------------------------------------
     def has_users(self) -> bool:
@@ -402,15 +406,23 @@ class PreparationService:
         first = actor is None
         if first:
             if self.repository.count_users() > 0:
-                raise StepRefused("sign-in-required", "adding a user needs a pharmacist signed in with their PIN; "
-                                  "only the first pharmacist of an empty database is added without one")
+                raise StepRefused(
+                    "sign-in-required",
+                    "adding a user needs a pharmacist signed in with their PIN; only the first pharmacist of an empty database is added without one",
+                )
             if role is not Role.PHARMACIST:
                 raise StepRefused("first-user-pharmacist", f"the first user must be a pharmacist (who can then add the others); '{role.value}' was given")
         who = self._actor_name(actor, "adding a user")
         self._refuse_confusable(name)
         pin_hash = hash_pin(pin)
-        audit = AuditDraft(self.now(), who, "user.added", name, None,
-                           {"name": name, "role": role.value, "active": True, "pin_fingerprint": pin_fingerprint(pin_hash), "os_user": os_account()})
+        audit = AuditDraft(
+            self.now(),
+            who,
+            "user.added",
+            name,
+            None,
+            {"name": name, "role": role.value, "active": True, "pin_fingerprint": pin_fingerprint(pin_hash), "os_user": os_account()},
+        )
         from ..storage.repository import DuplicateError, NoLongerEmpty  # the storage layer's own refusal of a race
 
         try:
@@ -427,7 +439,9 @@ class PreparationService:
             if " ".join(existing.name.split()).casefold() == " ".join(name.split()).casefold():
                 raise ValidationError("name", f"a user named '{existing.name}' already exists (names are unique regardless of case)")
             if name_skeleton(existing.name) == skeleton:
-                raise ValidationError("name", f"'{name}' looks like the existing user '{existing.name}' (letters from another alphabet); choose a distinct name")
+                raise ValidationError(
+                    "name", f"'{name}' looks like the existing user '{existing.name}' (letters from another alphabet); choose a distinct name"
+                )
 
     def authenticate(self, name: str, pin: str) -> User:
         """The stored user when name and PIN match and the user is active; AuthenticationError otherwise.
@@ -455,9 +469,13 @@ class PreparationService:
                 # A try while locked out does not lengthen the wait, but someone is at the keyboard:
                 # counted, and audited at the 1st, 2nd, 4th... try so hammering cannot flood the log.
                 shown = _shown_name(name)
-                self.repository.record_locked_out_try(key, last, lambda tries: AuditDraft(
-                    now, shown, "sign_in.locked_out", shown, None,
-                    {"os_user": os_account(), "failures": failures, "wait_s": seconds, "tries": tries}))
+                self.repository.record_locked_out_try(
+                    key,
+                    last,
+                    lambda tries: AuditDraft(
+                        now, shown, "sign_in.locked_out", shown, None, {"os_user": os_account(), "failures": failures, "wait_s": seconds, "tries": tries}
+                    ),
+                )
                 raise AuthenticationError(f"too many wrong PINs for this name; try again in {seconds} s")
         stored_hash = self.repository.get_pin_hash(name)
         if stored_hash is None:
@@ -493,14 +511,23 @@ class PreparationService:
         stored = self.repository.get_user(name)
         if stored is None:
             raise ValidationError("name", f"no user named '{name}'")
-        audit = AuditDraft(self.now(), who, "user.activated" if active else "user.deactivated", stored.name,
-                           {"active": stored.active}, {"active": active, "os_user": os_account()})
+        audit = AuditDraft(
+            self.now(),
+            who,
+            "user.activated" if active else "user.deactivated",
+            stored.name,
+            {"active": stored.active},
+            {"active": active, "os_user": os_account()},
+        )
         from ..storage.repository import LastPharmacist
 
         try:
             return self.repository.update_user(stored.name, active=active, audit=audit)
         except LastPharmacist:
-            raise StepRefused("last-pharmacist", f"{stored.name} is the last active pharmacist: add another before deactivating (nobody could verify, override or manage users)") from None
+            raise StepRefused(
+                "last-pharmacist",
+                f"{stored.name} is the last active pharmacist: add another before deactivating (nobody could verify, override or manage users)",
+            ) from None
 
     def deactivate_user(self, name: str, actor: User | None = None) -> User:
         return self.set_user_active(name, False, actor)
@@ -619,8 +646,9 @@ class PreparationService:
         regimen = prep.order.regimen
         return self.registered(prep.monograph_id).with_regimen(regimen)
 
-    def order_from_course(self, mrn: str, order: DoseOrder, monograph: Monograph | None = None,
-                          date_of_birth: date | None = None) -> tuple[DoseOrder, CourseCheck]:
+    def order_from_course(
+        self, mrn: str, order: DoseOrder, monograph: Monograph | None = None, date_of_birth: date | None = None
+    ) -> tuple[DoseOrder, CourseCheck]:
         """The order as the patient's course has it (cycle, day, response, reduction), and what to store of it.
 
         With a course on file, typed values that disagree are refused (StepRefused 'course', both values
@@ -648,14 +676,28 @@ class PreparationService:
             # No course holds this patient's labs: the order verification asks for them (the domain
             # refuses it without the values or a pharmacist's override), named on the sheet and at entry.
             labs_text = "; ".join(no_course_labs(drug, self.policy()))
-            return order, CourseCheck(on_file=False, flag=flag, flags=(
-                f"labs needed at order verification ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order "
-                f"records {labs_text}, or overrides the missing labs with a reason",))
+            return order, CourseCheck(
+                on_file=False,
+                flag=flag,
+                flags=(
+                    f"labs needed at order verification ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order "
+                    f"records {labs_text}, or overrides the missing labs with a reason",
+                ),
+            )
         today = self.now().astimezone().date()
         try:
-            found = course_rules.order_from_course(course, today, order.cycle, order.day, order.response, order.reduce_pct,
-                                                   monograph=drug, policy=self.policy(), now=self.now(),
-                                                   date_of_birth=date_of_birth)
+            found = course_rules.order_from_course(
+                course,
+                today,
+                order.cycle,
+                order.day,
+                order.response,
+                order.reduce_pct,
+                monograph=drug,
+                policy=self.policy(),
+                now=self.now(),
+                date_of_birth=date_of_birth,
+            )
         except course_rules.CourseBlocked as blocked:
             raise StepRefused("course", "; ".join(blocked.reasons)) from None
         resolved = dataclasses.replace(order, cycle=found.cycle, day=found.day, response=found.response, reduce_pct=found.reduce_pct)
@@ -703,8 +745,14 @@ class PreparationService:
             order, course_on_file = self.order_from_course(patient.mrn, order, drug, patient.date_of_birth)
         except StepRefused as refused:
             self.repository.append_audit(
-                AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
-                           {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": [refused.message]})
+                AuditDraft(
+                    now,
+                    creator.name,
+                    "preparation.refused",
+                    patient.mrn,
+                    None,
+                    {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": [refused.message]},
+                )
             )
             raise
         calculation = self.calculate(order, patient.date_of_birth, drug)
@@ -719,13 +767,18 @@ class PreparationService:
             raise
         if calculation.hard_stops:
             self.repository.append_audit(
-                AuditDraft(now, creator.name, "preparation.refused", patient.mrn, None,
-                           {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops})
+                AuditDraft(
+                    now,
+                    creator.name,
+                    "preparation.refused",
+                    patient.mrn,
+                    None,
+                    {"patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order), "hard_stops": calculation.hard_stops},
+                )
             )
             raise PreparationBlocked(calculation)
         decision = CoverageDecision.from_dict(coverage) if isinstance(coverage, dict) else coverage
-        stored_order = PreparationOrder(order, calculation, course_on_file,
-                                        drug.regimen.id if drug.regimen is not None else None, decision)
+        stored_order = PreparationOrder(order, calculation, course_on_file, drug.regimen.id if drug.regimen is not None else None, decision)
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
 
@@ -734,26 +787,48 @@ class PreparationService:
             if self.repository.preparation_id_exists(prep_id):
                 continue
             prep = Preparation(
-                id=prep_id, patient=patient, order=stored_order, created_at=now, created_by=creator.name,
-                monograph_id=drug.id, monograph_revision=drug.revision, vials=list(vials),
+                id=prep_id,
+                patient=patient,
+                order=stored_order,
+                created_at=now,
+                created_by=creator.name,
+                monograph_id=drug.id,
+                monograph_revision=drug.revision,
+                vials=list(vials),
             )
-            audit = AuditDraft(now, creator.name, "preparation.created", prep_id, None, {
-                "patient": dataclasses.asdict(patient), "order": dataclasses.asdict(order),
-                "dose_mg": calculation.dose_mg, "vials": [_vial_dict(v) for v in vials],
-                "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
-                "created_by": creator.name,
-                # the stored order and calculation, exactly: a dose edited in the table is detected
-                "order_digest": text_digest(canonical_json(stored_order.to_dict())),
-            })
+            audit = AuditDraft(
+                now,
+                creator.name,
+                "preparation.created",
+                prep_id,
+                None,
+                {
+                    "patient": dataclasses.asdict(patient),
+                    "order": dataclasses.asdict(order),
+                    "dose_mg": calculation.dose_mg,
+                    "vials": [_vial_dict(v) for v in vials],
+                    "monograph": {"id": prep.monograph_id, "revision": prep.monograph_revision},
+                    "created_by": creator.name,
+                    # the stored order and calculation, exactly: a dose edited in the table is detected
+                    "order_digest": text_digest(canonical_json(stored_order.to_dict())),
+                },
+            )
             try:
                 self.repository.add_preparation(prep, audit)
             except DuplicateError:
                 continue
             if corrected_from is not None:
                 who, why, old_dob = corrected_from
-                self.repository.append_audit(AuditDraft(
-                    now, who, "patient.dob_corrected", patient.mrn, {"date_of_birth": old_dob.isoformat()},
-                    {"date_of_birth": patient.date_of_birth.isoformat(), "reason": why, "preparation": prep_id}))
+                self.repository.append_audit(
+                    AuditDraft(
+                        now,
+                        who,
+                        "patient.dob_corrected",
+                        patient.mrn,
+                        {"date_of_birth": old_dob.isoformat()},
+                        {"date_of_birth": patient.date_of_birth.isoformat(), "reason": why, "preparation": prep_id},
+                    )
+                )
             return self.status(prep_id)
         raise RuntimeError("could not find a free preparation id")  # 20 collisions in a 2^20 space: a broken RNG
 
@@ -784,9 +859,7 @@ class PreparationService:
         local_now = self.now().astimezone()
         code = parse_gs1(text, monograph, today=local_now.date())
         if code.expiry_time is not None and code.expired(local_now):
-            raise StepRefused(
-                "vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it"
-            )
+            raise StepRefused("vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it")
         return code.to_vial_record()
 
     def add_vial(self, prep_id: str, vial: VialRecord | str, user: User, product_confirmed: bool = False) -> PreparationStatus:
@@ -812,8 +885,7 @@ class PreparationService:
             if same_vial_recorded(prep.vials, vial) is not None:
                 raise StepRefused(
                     "vial_already_recorded",
-                    f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: "
-                    "a double scan, or a single-dose vial used twice",
+                    f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: a double scan, or a single-dose vial used twice",
                 )
         except StepRefused as refusal:
             self._audit_near_miss(prep_id, actor, refusal, "vial", now)
@@ -839,8 +911,9 @@ class PreparationService:
             raise ValidationError("vial", f"choose one of the {len(prep.vials)} recorded vials")
         why = _clean_text("reason", reason, REASON_MAX, minimum=3)
         removed = prep.vials[number - 1]
-        self.repository.remove_vial(prep_id, number, AuditDraft(
-            self.now(), actor.name, "vial.removed", prep_id, _vial_dict(removed), {"number": number, "reason": why}))
+        self.repository.remove_vial(
+            prep_id, number, AuditDraft(self.now(), actor.name, "vial.removed", prep_id, _vial_dict(removed), {"number": number, "reason": why})
+        )
         return self.status(prep_id)
 
     def _load(self, prep_id: str) -> Preparation:
@@ -902,12 +975,8 @@ class PreparationService:
         settings = settings or self.settings()
         now = self._now_for(prep)
         drug = self.monograph_of(prep)
-        deadlines = deadline_rules.compute_deadlines(
-            prep.events, drug, now, settings.warning_lead_time, machine.infusion_duration_of(prep, drug)
-        )
-        acknowledged = frozenset(
-            (str(e.details.get("deadline")), str(e.details.get("state"))) for e in prep.events_of(EventType.ALARM_ACKNOWLEDGED)
-        )
+        deadlines = deadline_rules.compute_deadlines(prep.events, drug, now, settings.warning_lead_time, machine.infusion_duration_of(prep, drug))
+        acknowledged = frozenset((str(e.details.get("deadline")), str(e.details.get("state"))) for e in prep.events_of(EventType.ALARM_ACKNOWLEDGED))
         return PreparationStatus(
             prep=prep,
             now=now,
@@ -918,9 +987,7 @@ class PreparationService:
             hard_stops=deadline_rules.deadline_hard_stops(deadlines, now),
             _allowed=lambda: machine.allowed_events(prep, now, drug, settings.policy),
             acknowledged=acknowledged,
-            warnings=[w for w in (
-                deadline_rules.reconstituted_room_warning(prep.events, now, settings.policy.reconstituted_room_allowance),
-            ) if w],
+            warnings=[w for w in (deadline_rules.reconstituted_room_warning(prep.events, now, settings.policy.reconstituted_room_allowance),) if w],
             clock_jumped_back=self.clock.jumped_back,
             stored_instant_ahead=self.stored_instant_ahead,
         )
@@ -946,12 +1013,10 @@ class PreparationService:
         """The status at now of a preparation already read (its deadlines again, nothing re-read)."""
         return self._status(prep, settings)
 
-    def list_preparations(self, active_only: bool = False, limit: int | None = None,
-                          unreadable: dict[str, str] | None = None) -> list[PreparationStatus]:
+    def list_preparations(self, active_only: bool = False, limit: int | None = None, unreadable: dict[str, str] | None = None) -> list[PreparationStatus]:
         """Newest first. `unreadable`: as for list_active."""
         settings = self.settings()
-        return [self._status(p, settings)
-                for p in self.repository.list_preparations(active_only=active_only, limit=limit, unreadable=unreadable)]
+        return [self._status(p, settings) for p in self.repository.list_preparations(active_only=active_only, limit=limit, unreadable=unreadable)]
 
     def record_event(
         self,
@@ -1021,16 +1086,15 @@ class PreparationService:
             try:
                 if use is not None and not use.hard_stop_code:
                     use = self._fill_override_code(prep, event, actor, now, settings, use)
-                breaches = machine.check_event(
-                    prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason
-                )
+                breaches = machine.check_event(prep, event, actor, now, self.monograph_of(prep), settings.policy, use, deviation_reason=deviation_reason)
             except StepRefused as refusal:
                 self._audit_near_miss(prep_id, actor, refusal, kind.value, now)
                 if conflict is None:
                     raise
                 # Another station's step won the race: say what it recorded and who, then why this one cannot follow.
-                raise StepRefused(refusal.code, f"{conflict}; so this step was not recorded: {refusal.message}",
-                                  refusal.overridable, refusal.deviation_allowed) from None
+                raise StepRefused(
+                    refusal.code, f"{conflict}; so this step was not recorded: {refusal.message}", refusal.overridable, refusal.deviation_allowed
+                ) from None
             new_events = []
             if use is not None:
                 new_events.append(self._override_event(prep, event, use, now))
@@ -1042,8 +1106,16 @@ class PreparationService:
             audits = []
             for offset, item in enumerate(new_events, start=1):
                 action = {EventType.OVERRIDE: "override", EventType.DEVIATION: "deviation"}.get(item.type, f"event.{item.type.value}")
-                audits.append(AuditDraft(now, item.user, action, prep_id, {"step": step_before},
-                                         {**_event_dict(item, len(prep.events) + offset), "step": step_after, "active": machine.is_active(after)}))
+                audits.append(
+                    AuditDraft(
+                        now,
+                        item.user,
+                        action,
+                        prep_id,
+                        {"step": step_before},
+                        {**_event_dict(item, len(prep.events) + offset), "step": step_after, "active": machine.is_active(after)},
+                    )
+                )
             try:
                 self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
             except ConcurrentChange as change:
@@ -1111,13 +1183,13 @@ class PreparationService:
             keys = {d.key: d for d in current.deadlines}
             if deadline_key not in keys:
                 raise ValidationError("deadline", f"'{deadline_key}' is not a deadline of {prep_id}; it has {', '.join(keys) or 'none yet'}")
-            allowed = machine.alarm_acknowledgers(deadline_key, self.monograph_of(current.prep),
-                                                  dispensed=current.prep.last(EventType.DISPENSED) is not None)
+            allowed = machine.alarm_acknowledgers(deadline_key, self.monograph_of(current.prep), dispensed=current.prep.last(EventType.DISPENSED) is not None)
             if actor.role not in allowed:
                 raise StepRefused(
                     "alarm_role",
                     f"the alarm '{keys[deadline_key].label}' is pharmacy's: a "
-                    + " or ".join(sorted(r.value for r in allowed)) + f" acknowledges it; {actor.name} is a {actor.role.value}",
+                    + " or ".join(sorted(r.value for r in allowed))
+                    + f" acknowledges it; {actor.name} is a {actor.role.value}",
                 )
             shown = keys[deadline_key].state.value
             if state != shown:
@@ -1176,17 +1248,36 @@ class PreparationService:
             raise StepRefused("nothing-to-acknowledge", "the audit log is intact against its anchor: there is no restore to acknowledge")
         found = gap()
         if found is None:
-            raise StepRefused("not-a-restore", "the audit log is not an older copy of itself: "
-                              f"{check.reason}; that is not acknowledged as a restore (restore the backup again, or investigate)")
+            raise StepRefused(
+                "not-a-restore",
+                "the audit log is not an older copy of itself: "
+                f"{check.reason}; that is not acknowledged as a restore (restore the backup again, or investigate)",
+            )
         lost, count, head = found
         now = self.now()
-        restore = {"from_count": lost.count, "from_head": lost.head, "from_at": lost.at, "to_count": count, "to_head": head,
-                   "lost_entries": lost.count - count, "by": who, "reason": why, "os_user": os_account(), "at": utc_iso(now)}
+        restore = {
+            "from_count": lost.count,
+            "from_head": lost.head,
+            "from_at": lost.at,
+            "to_count": count,
+            "to_head": head,
+            "lost_entries": lost.count - count,
+            "by": who,
+            "reason": why,
+            "os_user": os_account(),
+            "at": utc_iso(now),
+        }
         self.repository.record_restore(restore)  # type: ignore[attr-defined]
-        self.repository.append_audit(AuditDraft(now, who, "audit.restore_acknowledged", "audit log",
-                                                {"count": lost.count, "head": lost.head, "anchored_at": lost.at},
-                                                {"count": count, "head": head, "lost_entries": lost.count - count, "reason": why,
-                                                 "os_user": os_account()}))
+        self.repository.append_audit(
+            AuditDraft(
+                now,
+                who,
+                "audit.restore_acknowledged",
+                "audit log",
+                {"count": lost.count, "head": lost.head, "anchored_at": lost.at},
+                {"count": count, "head": head, "lost_entries": lost.count - count, "reason": why, "os_user": os_account()},
+            )
+        )
         return restore
 
     def audit_restores(self) -> list[dict[str, Any]]:
@@ -1231,8 +1322,12 @@ class PreparationService:
             writer = csv.writer(text)
             writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash", "station"])
             for e in entries:
-                writer.writerow([spreadsheet_safe(v) for v in (e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash,
-                                                               getattr(e, "station", ""))])
+                writer.writerow(
+                    [
+                        spreadsheet_safe(v)
+                        for v in (e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after, e.prev_hash, e.hash, getattr(e, "station", ""))
+                    ]
+                )
             text.flush()
             text.detach()
 

@@ -112,12 +112,21 @@ def print_document(document: Document, queue: str) -> PrintJob:
     check_queue(queue, what)
     media = media_for(document)
     command = [
-        "lp", "-d", queue, "-t", f"{document.prep_id} {what}",
-        "-o", f"media={media}",
-        "-o", "fit-to-page=false",
-        "-o", "print-scaling=none",
-        "-o", "orientation-requested=3",
-        "--", "-",
+        "lp",
+        "-d",
+        queue,
+        "-t",
+        f"{document.prep_id} {what}",
+        "-o",
+        f"media={media}",
+        "-o",
+        "fit-to-page=false",
+        "-o",
+        "print-scaling=none",
+        "-o",
+        "orientation-requested=3",
+        "--",
+        "-",
     ]
     try:
         result = subprocess.run(command, input=document.pdf, capture_output=True, timeout=TIMEOUT_SECONDS, env=_environment())

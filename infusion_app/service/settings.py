@@ -67,9 +67,7 @@ def validate_queue_name(key: str, value: Any) -> str:
 
     text = str(value if value is not None else "").strip()
     if text and not re.match(QUEUE_NAME_PATTERN, text):
-        raise ValidationError(
-            key, f"'{text}' is not a print queue name; a name has no spaces, slashes, quotes, commas or '#', e.g. labels-bench-1"
-        )
+        raise ValidationError(key, f"'{text}' is not a print queue name; a name has no spaces, slashes, quotes, commas or '#', e.g. labels-bench-1")
     return text
 
 
@@ -162,8 +160,10 @@ SETTINGS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "premedication_duplicate_minutes": (_whole(1, 60, "minutes"), "the same premedication recorded twice within this time is refused as a double entry"),
     "infusion_minimum_tolerance_minutes": (_whole(0, 15, "minutes"), "how much sooner than its minimum duration an infusion may end"),
     "override_reason_min_chars": (_whole(3, 200, "characters"), "shortest reason accepted for an override or a deviation"),
-    "clock_skew_tolerance_seconds": (_whole(5, 3600, "seconds"),
-                                     "a workstation clock further than this from the database server's is warned about (shared database)"),
+    "clock_skew_tolerance_seconds": (
+        _whole(5, 3600, "seconds"),
+        "a workstation clock further than this from the database server's is warned about (shared database)",
+    ),
 }
 DEFAULT_CLOCK_SKEW_TOLERANCE_SECONDS = 60
 _MINUTE_SETTINGS = {
@@ -239,8 +239,10 @@ class Settings:
 
 
 def _stored_setting_text(key: str, value: Any, why: Exception) -> str:
-    return (f"the stored setting {key} ({str(value)[:40]!r}) cannot be used: {getattr(why, 'message', why)}; "
-            "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup")
+    return (
+        f"the stored setting {key} ({str(value)[:40]!r}) cannot be used: {getattr(why, 'message', why)}; "
+        "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup"
+    )
 
 
 def _apply_setting(changes: dict[str, Any], key: str, value: Any) -> None:
@@ -294,8 +296,10 @@ def build_settings(stored: dict[str, Any]) -> Settings:
     try:
         policy = dataclasses.replace(base, **changes)
     except (ValueError, TypeError) as why:  # a value the site policy refuses (a negative lead time)
-        raise DataFileError(f"the stored settings cannot be used: {getattr(why, 'field', '')} {getattr(why, 'message', why)}; "
-                            "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup") from None
+        raise DataFileError(
+            f"the stored settings cannot be used: {getattr(why, 'field', '')} {getattr(why, 'message', why)}; "
+            "run 'infusion-prep audit verify', then set it again (a pharmacist) or restore a backup"
+        ) from None
     return Settings(
         policy=policy,
         paper_size=str(stored.get("paper_size", DEFAULT_PAPER)),

@@ -51,8 +51,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, before: str, after: str,
-               key: bytes | None = None, station: str = "") -> str:
+def entry_hash(
+    prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, before: str, after: str, key: bytes | None = None, station: str = ""
+) -> str:
     """SHA-256 of the entry chained to the previous hash; an HMAC under the site secret when `key`."""
     fields: list = [seq, at, actor, action, subject, before, after]
     if station:
@@ -94,7 +95,9 @@ def verify_chain(entries: Iterable[AuditEntry], head: tuple[int, str] | None, se
     head_seq, head_hash = head if head is not None else (0, GENESIS)
     if head_seq != count or head_hash != previous:
         first_missing = count + 1 if head_seq > count else max(head_seq, 1)
-        return AuditCheck(count, first_missing, f"the log ends at entry {count} but its recorded head is entry {head_seq} (entries were deleted or added behind its back)")
+        return AuditCheck(
+            count, first_missing, f"the log ends at entry {count} but its recorded head is entry {head_seq} (entries were deleted or added behind its back)"
+        )
     return AuditCheck(count)
 
 
@@ -102,16 +105,20 @@ WRONG_KEY = "this station's audit key"  # how a reason for another key begins (t
 
 
 def wrong_key_text(seal) -> str:
-    return (f"{WRONG_KEY} ({seal.key_path}, key id {seal.key_id}) is not the key the audit entries were written with: "
-            "no entry verifies under it, so nothing can be vouched for here (not a broken chain). "
-            "Copy the site's audit.key from a working station (owner-only; README, For IT) or set INFUSION_PREP_AUDIT_KEY_FILE")
+    return (
+        f"{WRONG_KEY} ({seal.key_path}, key id {seal.key_id}) is not the key the audit entries were written with: "
+        "no entry verifies under it, so nothing can be vouched for here (not a broken chain). "
+        "Copy the site's audit.key from a working station (owner-only; README, For IT) or set INFUSION_PREP_AUDIT_KEY_FILE"
+    )
 
 
 def _none_verify(entries: list[AuditEntry], start: int, key: bytes) -> bool:
     """No entry from number `start` on verifies under `key` (entries before it are unkeyed)."""
-    for entry in entries[start - 1:]:
-        if entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after,
-                      key, entry.station) == entry.hash:
+    for entry in entries[start - 1 :]:
+        if (
+            entry_hash(entry.prev_hash, entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.before, entry.after, key, entry.station)
+            == entry.hash
+        ):
             return False
     return True
 
@@ -130,10 +137,16 @@ def check_anchors(entries: list[AuditEntry], seal) -> AuditCheck:
     by_seq = {entry.seq: entry.hash for entry in entries}
     for anchor in sorted(anchors, key=lambda a: a.count):
         if anchor.count > count:
-            return AuditCheck(count, count + 1, f"the log ends at entry {count} but the anchor log outside the database recorded "
-                              f"{anchor.count} entries{' at ' + anchor.at if anchor.at else ''} (truncated, wiped or an older copy put back)")
+            return AuditCheck(
+                count,
+                count + 1,
+                f"the log ends at entry {count} but the anchor log outside the database recorded "
+                f"{anchor.count} entries{' at ' + anchor.at if anchor.at else ''} (truncated, wiped or an older copy put back)",
+            )
         if anchor.count and by_seq.get(anchor.count) != anchor.head:
-            return AuditCheck(count, anchor.count, f"entry {anchor.count} differs from the head recorded in the anchor log outside the database (the log was rewritten)")
+            return AuditCheck(
+                count, anchor.count, f"entry {anchor.count} differs from the head recorded in the anchor log outside the database (the log was rewritten)"
+            )
     return AuditCheck(count)
 
 

@@ -79,8 +79,7 @@ class AuditSeal:
     def record(self, count: int, head: str) -> None:
         """Append the head after a commit. A failure here is not fatal: the commit stands, and a
         missing anchor line only makes the anchor older (verify tolerates a log ahead of it)."""
-        line = json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                          separators=(",", ":")) + "\n"
+        line = json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, separators=(",", ":")) + "\n"
         with self._lock:
             try:
                 _append_line(self.anchor_path, line, create=False)
@@ -136,7 +135,11 @@ class AuditSeal:
                 if "restore" in value:
                     restore = value["restore"]
                     if not isinstance(restore, dict) or not hmac.compare_digest(str(value.get("mac", "")), self.restore_mac(restore)):
-                        return found, f"line {number} of the anchor log {self.anchor_path} is a restore acknowledgement not signed with the site key (forged?)", restores
+                        return (
+                            found,
+                            f"line {number} of the anchor log {self.anchor_path} is a restore acknowledgement not signed with the site key (forged?)",
+                            restores,
+                        )
                     to_count = int(restore["to_count"])
                     found = [a for a in found if a.count <= to_count]
                     found.append(Anchor(to_count, str(restore["to_head"]), str(restore.get("at", ""))))
@@ -193,8 +196,7 @@ def seal_paths(site_dir: Path | None) -> tuple[Path, Path] | None:
     anchor = os.environ.get(ANCHOR_ENV)
     if site_dir is None and not (key and anchor):
         return None
-    return (Path(key).expanduser() if key else site_dir / KEY_FILENAME,
-            Path(anchor).expanduser() if anchor else site_dir / ANCHOR_FILENAME)
+    return (Path(key).expanduser() if key else site_dir / KEY_FILENAME, Path(anchor).expanduser() if anchor else site_dir / ANCHOR_FILENAME)
 
 
 def open_seal(site_dir: Path | None, current_head: tuple[int, str] | None) -> AuditSeal | None:
@@ -247,8 +249,10 @@ def open_seal(site_dir: Path | None, current_head: tuple[int, str] | None) -> Au
             header = json.dumps({"keyed_from": keyed_from}, separators=(",", ":")) + "\n"
             _append_line(anchor_path, header)
             if count:
-                _append_line(anchor_path, json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                                                     separators=(",", ":")) + "\n")
+                _append_line(
+                    anchor_path,
+                    json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, separators=(",", ":")) + "\n",
+                )
     except OSError as exc:
         raise SealError(f"cannot read the anchor log {anchor_path}: {exc.strerror or exc}") from exc
     return AuditSeal(key_bytes, key_path, anchor_path, keyed_from)

@@ -32,8 +32,14 @@ class ChangeListener:
 
         self.close()
         url = make_url(self._url)
-        params = {"dbname": url.database, "user": url.username, "password": url.password, "host": url.host, "port": url.port,
-                  **{k: v for k, v in url.query.items() if isinstance(v, str)}}
+        params = {
+            "dbname": url.database,
+            "user": url.username,
+            "password": url.password,
+            "host": url.host,
+            "port": url.port,
+            **{k: v for k, v in url.query.items() if isinstance(v, str)},
+        }
         try:
             self._connection = psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
             self._connection.execute(f"LISTEN {CHANNEL}")

@@ -117,7 +117,6 @@ def _weight(kg: float | None, on: date | None) -> WeightRecord | None:
 
 
 class SqlCourseRepository(TransactionScopes):
-
     # -- reading --------------------------------------------------------------------------------
     def _assemble(self, session: Session, row: CourseRow) -> Course:
         mrn = row.mrn
@@ -146,8 +145,18 @@ class SqlCourseRepository(TransactionScopes):
             course.latest_weight = course.dosing_weight  # one record: no change to compare
         for c in session.scalars(select(CourseCycleRow).where(CourseCycleRow.course_id == row.id).order_by(CourseCycleRow.number)):
             with _Row("course_cycles", c.number, mrn):
-                course.cycles.append(CycleRecord(c.number, c.start, bool(c.extended_to_28), c.extension_reason or "",
-                                                 c.reduction_level, _days_tuple(c.omitted_days), _days_tuple(c.delayed_days), c.id))
+                course.cycles.append(
+                    CycleRecord(
+                        c.number,
+                        c.start,
+                        bool(c.extended_to_28),
+                        c.extension_reason or "",
+                        c.reduction_level,
+                        _days_tuple(c.omitted_days),
+                        _days_tuple(c.delayed_days),
+                        c.id,
+                    )
+                )
         for d in session.scalars(select(CourseDoseRow).where(CourseDoseRow.course_id == row.id).order_by(CourseDoseRow.cycle, CourseDoseRow.day)):
             with _Row("course_doses", f"cycle {d.cycle} day {d.day}", mrn):
                 course.doses.append(DoseGiven(d.cycle, d.day, d.given_on, d.preparation_id, d.mg_per_m2, d.override_reason, d.id))
@@ -160,7 +169,9 @@ class SqlCourseRepository(TransactionScopes):
                 course.advice.append(AdviceRecord(_advice(a.advice_json), a.raised_on, _decision(a.decision_json), a.seq))
         for lab in session.scalars(select(CourseLabRow).where(CourseLabRow.course_id == row.id).order_by(CourseLabRow.seq)):
             with _Row("course_labs", lab.seq, mrn):
-                course.labs.append(LabResult(lab.kind, lab.taken_at, check_stored_values(lab.kind, _mapping(lab.values_json, "values")), lab.recorded_by, lab.seq))
+                course.labs.append(
+                    LabResult(lab.kind, lab.taken_at, check_stored_values(lab.kind, _mapping(lab.values_json, "values")), lab.recorded_by, lab.seq)
+                )
         course.labs.sort(key=lambda r: r.taken_at)
         for o in session.scalars(select(CourseLabOverrideRow).where(CourseLabOverrideRow.course_id == row.id).order_by(CourseLabOverrideRow.id)):
             with _Row("course_lab_overrides", o.id, mrn):
@@ -212,28 +223,67 @@ class SqlCourseRepository(TransactionScopes):
             session.execute(delete(table).where(table.course_id == course_id))
         session.flush()
         for c in course.cycles:
-            session.add(CourseCycleRow(course_id=course_id, number=c.number, start=c.start, extended_to_28=c.extended_to_28,
-                                       extension_reason=c.extension_reason, reduction_level=c.reduction_level,
-                                       omitted_days=_days_text(c.omitted_days), delayed_days=_days_text(c.delayed_days)))
+            session.add(
+                CourseCycleRow(
+                    course_id=course_id,
+                    number=c.number,
+                    start=c.start,
+                    extended_to_28=c.extended_to_28,
+                    extension_reason=c.extension_reason,
+                    reduction_level=c.reduction_level,
+                    omitted_days=_days_text(c.omitted_days),
+                    delayed_days=_days_text(c.delayed_days),
+                )
+            )
         for d in course.doses:
-            session.add(CourseDoseRow(course_id=course_id, cycle=d.cycle, day=d.day, given_on=d.given_on,
-                                      preparation_id=d.preparation_id, mg_per_m2=d.mg_per_m2, override_reason=d.override_reason))
+            session.add(
+                CourseDoseRow(
+                    course_id=course_id,
+                    cycle=d.cycle,
+                    day=d.day,
+                    given_on=d.given_on,
+                    preparation_id=d.preparation_id,
+                    mg_per_m2=d.mg_per_m2,
+                    override_reason=d.override_reason,
+                )
+            )
         for seq, r in enumerate(sorted(course.responses, key=lambda r: r.assessed_on), start=1):
-            session.add(CourseResponseRow(course_id=course_id, seq=seq, assessed_on=r.assessed_on, response=r.response,
-                                          mrd_negative=r.mrd_negative))
+            session.add(CourseResponseRow(course_id=course_id, seq=seq, assessed_on=r.assessed_on, response=r.response, mrd_negative=r.mrd_negative))
         for index, a in enumerate(course.advice, start=1):
             seq = a.id or index
             a.id = seq
-            session.add(CourseAdviceRow(course_id=course_id, seq=seq, raised_on=a.raised_on,
-                                        advice_json=json.dumps(a.advice.to_dict(), sort_keys=True, ensure_ascii=False),
-                                        decision_json=_decision_json(a.decision)))
+            session.add(
+                CourseAdviceRow(
+                    course_id=course_id,
+                    seq=seq,
+                    raised_on=a.raised_on,
+                    advice_json=json.dumps(a.advice.to_dict(), sort_keys=True, ensure_ascii=False),
+                    decision_json=_decision_json(a.decision),
+                )
+            )
         for number, lab in enumerate(course.labs, start=1):
-            session.add(CourseLabRow(course_id=course_id, seq=lab.id or number, kind=lab.kind, taken_at=lab.taken_at,
-                                     values_json=json.dumps(lab.values, sort_keys=True, ensure_ascii=False),
-                                     recorded_by=lab.recorded_by))
+            session.add(
+                CourseLabRow(
+                    course_id=course_id,
+                    seq=lab.id or number,
+                    kind=lab.kind,
+                    taken_at=lab.taken_at,
+                    values_json=json.dumps(lab.values, sort_keys=True, ensure_ascii=False),
+                    recorded_by=lab.recorded_by,
+                )
+            )
         for o in course.lab_overrides:
-            session.add(CourseLabOverrideRow(course_id=course_id, cycle=o.cycle, day=o.day, pharmacist=o.pharmacist,
-                                             reason=o.reason, at=o.at, missing_json=json.dumps(list(o.missing), ensure_ascii=False)))
+            session.add(
+                CourseLabOverrideRow(
+                    course_id=course_id,
+                    cycle=o.cycle,
+                    day=o.day,
+                    pharmacist=o.pharmacist,
+                    reason=o.reason,
+                    at=o.at,
+                    missing_json=json.dumps(list(o.missing), ensure_ascii=False),
+                )
+            )
 
     @retried
     def add_course(self, course: Course, created_by: str, audit: AuditDraft) -> Course:
@@ -260,8 +310,7 @@ class SqlCourseRepository(TransactionScopes):
         """'changed by NAME at TIME (station S)', from the course's newest audit entry."""
         from .models import AuditRow
 
-        last = session.scalars(select(AuditRow).where(AuditRow.subject == mrn, AuditRow.action.like("course.%"))
-                               .order_by(AuditRow.seq.desc()).limit(1)).first()
+        last = session.scalars(select(AuditRow).where(AuditRow.subject == mrn, AuditRow.action.like("course.%")).order_by(AuditRow.seq.desc()).limit(1)).first()
         if last is None:
             return "changed by someone else"
         return f"changed by {last.actor} at {last.at[:19]}Z" + (f" at station {last.station}" if last.station else "")

@@ -155,12 +155,15 @@ def _checked_path_text(text: str | os.PathLike, option: str) -> Path:
     if problem is not None:
         kind, size = problem
         example = "--data-dir /srv/infusion-prep" if option == "data dir" else "sqlite:////srv/infusion-prep/infusion-prep.sqlite3"
-        raise ValidationError(option, {
-            "empty": f"is empty; give a folder, e.g. {example}",
-            "control": f"holds control characters or bytes that are not text; give a plain path, e.g. {example}",
-            "unencodable": f"cannot be encoded for this system; give a plain path, e.g. {example}",
-            "long": f"a part of the path is {size} bytes long, at most {NAME_MAX_BYTES}; e.g. {example}",
-        }[kind])
+        raise ValidationError(
+            option,
+            {
+                "empty": f"is empty; give a folder, e.g. {example}",
+                "control": f"holds control characters or bytes that are not text; give a plain path, e.g. {example}",
+                "unencodable": f"cannot be encoded for this system; give a plain path, e.g. {example}",
+                "long": f"a part of the path is {size} bytes long, at most {NAME_MAX_BYTES}; e.g. {example}",
+            }[kind],
+        )
     return Path(raw)
 
 
@@ -176,12 +179,13 @@ def resolve_location(data_dir: str | os.PathLike | None = None, database: str | 
         if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:") or "mode=memory" in str(url)):
             # An in-memory database forgets every preparation when the program ends.
             raise StorageError(f"--database: '{database}' is an in-memory database, which keeps nothing; give a file (sqlite:////path/to/file.sqlite3)")
-        if url.get_backend_name() == "sqlite" and (str(url.database or "").lower().startswith("file:")
-                                                   or any(key.lower() == "uri" for key in url.query)):
+        if url.get_backend_name() == "sqlite" and (str(url.database or "").lower().startswith("file:") or any(key.lower() == "uri" for key in url.query)):
             # SQLite's URI form names the file (or memory, or a device) in a way no check here
             # reads: a device or FIFO got opened read-write, ':memory:' kept nothing.
-            raise StorageError(f"--database: '{database}' is an SQLite URI (file: or uri=true), which is not accepted; "
-                               "give --data-dir DIR or a file, e.g. sqlite:////srv/infusion-prep/infusion-prep.sqlite3")
+            raise StorageError(
+                f"--database: '{database}' is an SQLite URI (file: or uri=true), which is not accepted; "
+                "give --data-dir DIR or a file, e.g. sqlite:////srv/infusion-prep/infusion-prep.sqlite3"
+            )
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             path = _checked_path_text(url.database, "database").expanduser().resolve()
         folder = Path(data_dir).expanduser().resolve() if data_dir else (path.parent if path else None)
@@ -276,10 +280,22 @@ def make_engine(location: Location) -> Engine:
         # A server that goes away must be noticed in seconds, not at TCP's two hours: connecting
         # gives up after 5 s, and an idle connection is probed (libpq keepalives; a sent write
         # unacknowledged for 15 s fails). The URL's own values win.
-        engine = create_engine(location.url, pool_pre_ping=True, pool_size=2, max_overflow=4,
-                               connect_args={"application_name": APP_NAME, "connect_timeout": 5, "keepalives": 1,
-                                             "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-                                             "tcp_user_timeout": 15000, **{k: v for k, v in url.query.items() if isinstance(v, str)}})
+        engine = create_engine(
+            location.url,
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=4,
+            connect_args={
+                "application_name": APP_NAME,
+                "connect_timeout": 5,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 15000,
+                **{k: v for k, v in url.query.items() if isinstance(v, str)},
+            },
+        )
     return engine
 
 
@@ -382,14 +398,12 @@ def backup_sqlite(location: Location, label: str, now: datetime | None = None) -
                 pass
         reason = getattr(exc, "strerror", None) or str(exc)
         raise StorageError(
-            f"cannot back up the database to {folder} before updating it ({reason}); nothing was migrated: "
-            "free some disk space and start again"
+            f"cannot back up the database to {folder} before updating it ({reason}); nothing was migrated: free some disk space and start again"
         ) from exc
     return target
 
 
-def migrate(engine: Engine, location: Location, now: datetime | None = None,
-            peeked: tuple[set[str], bool] | None = None) -> MigrationResult:
+def migrate(engine: Engine, location: Location, now: datetime | None = None, peeked: tuple[set[str], bool] | None = None) -> MigrationResult:
     """`peeked`: the SQLite file's stamped revisions, read by _peek_sqlite under the first-run lock
     just before; a file at the head is then not read a second time (through SQLAlchemy's inspector,
     the costlier read). Anything else is read again here before a migration is decided."""
@@ -402,8 +416,10 @@ def migrate(engine: Engine, location: Location, now: datetime | None = None,
         raise StorageError(f"cannot read the database at {location.where}: {_reason(exc)}") from exc
     refuse_unknown(stamped, has_tables, location.where)
     if len(stamped) > 1:
-        raise StorageError(f"the database at {location.where} names {len(stamped)} schema revisions at once "
-                           f"({', '.join(sorted(stamped))}; edited?); nothing was changed: restore a backup from its backups folder")
+        raise StorageError(
+            f"the database at {location.where} names {len(stamped)} schema revisions at once "
+            f"({', '.join(sorted(stamped))}; edited?); nothing was changed: restore a backup from its backups folder"
+        )
     from_revision = next(iter(stamped)) if len(stamped) == 1 else (",".join(sorted(stamped)) or None)
     if stamped == {head}:
         return MigrationResult(from_revision, head, None)
@@ -498,8 +514,9 @@ def site_configured(data_dir, database: str | None, station: str | None = None) 
     return database, station
 
 
-def open_database(data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None,
-                  station: str | None = None) -> tuple[Engine, Location, MigrationResult]:
+def open_database(
+    data_dir: str | os.PathLike | None = None, database: str | None = None, now: datetime | None = None, station: str | None = None
+) -> tuple[Engine, Location, MigrationResult]:
     database, station = site_configured(data_dir, database, station)
     name = station_name(station)  # refused before anything is created or migrated
     engine, location, result = _open_database(data_dir, database, now)
@@ -587,8 +604,10 @@ def _reason(exc: Exception) -> str:
     """The driver's own message, on one line, with what to do about a refused TLS certificate."""
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
     if "certificate verify failed" in reason:
-        reason += ("; the server's certificate is not signed by the CA this station trusts (sslrootcert= in the database URL): "
-                   "give the site's CA certificate, never sslmode=require, and ask IT")
+        reason += (
+            "; the server's certificate is not signed by the CA this station trusts (sslrootcert= in the database URL): "
+            "give the site's CA certificate, never sslmode=require, and ask IT"
+        )
     elif "does not match host name" in reason:
         reason += "; the database URL must name the server as its certificate does (sslmode=verify-full checks it): ask IT"
     return reason
@@ -622,11 +641,12 @@ def _engine_for(location: Location) -> Engine:
         raise StorageError(f"cannot use the database {location.where}: {exc}") from exc
 
 
-def _open_locked(location: Location, now: datetime | None,
-                 peeked: tuple[set[str], bool] | None = None) -> tuple[Engine, Location, MigrationResult]:
+def _open_locked(location: Location, now: datetime | None, peeked: tuple[set[str], bool] | None = None) -> tuple[Engine, Location, MigrationResult]:
     engine = _engine_for(location)
     try:
-        result = migrate(engine, location, now, peeked) if location.path is not None or not is_shared_url(location.url) else check_shared_schema(engine, location)
+        result = (
+            migrate(engine, location, now, peeked) if location.path is not None or not is_shared_url(location.url) else check_shared_schema(engine, location)
+        )
         _seal(engine, location)
     except BaseException:
         engine.dispose()
@@ -690,9 +710,10 @@ def _refuse_a_lost_key(engine: Engine, site_dir: Path | None, count: int) -> Non
     signed = os.path.lexists(paths[1])
     if not signed:
         with engine.connect() as connection:
-            newest = connection.execute(text(
-                "SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station "
-                "FROM audit_log WHERE seq = :seq"), {"seq": count}).first()
+            newest = connection.execute(
+                text("SELECT seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station FROM audit_log WHERE seq = :seq"),
+                {"seq": count},
+            ).first()
             connection.rollback()
         if newest is not None:
             seq, at, actor, action, subject, before, after, previous, digest, station = newest
@@ -714,8 +735,11 @@ def _start_station_anchor_log(path: Path, count: int, head: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _append_line(path, json.dumps({"keyed_from": 1}, separators=(",", ":")) + "\n")
-        _append_line(path, json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                                      separators=(",", ":")) + "\n", create=False)
+        _append_line(
+            path,
+            json.dumps({"count": count, "head": head, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, separators=(",", ":")) + "\n",
+            create=False,
+        )
     except OSError as exc:
         raise StorageError(f"cannot start the anchor log {path}: {exc.strerror or exc}") from exc
 
@@ -731,8 +755,7 @@ def _another_key(engine: Engine, seal) -> str | None:
     columns = "seq, at, actor, action, subject, before_json, after_json, prev_hash, hash, station"
     with engine.connect() as connection:
         last = connection.execute(text(f"SELECT {columns} FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
-        first = connection.execute(text(f"SELECT {columns} FROM audit_log WHERE seq >= :keyed ORDER BY seq LIMIT 1"),
-                                   {"keyed": seal.keyed_from}).first()
+        first = connection.execute(text(f"SELECT {columns} FROM audit_log WHERE seq >= :keyed ORDER BY seq LIMIT 1"), {"keyed": seal.keyed_from}).first()
         connection.rollback()
     if last is None:
         return None  # the head names entries the log lacks: audit verify reports it
@@ -745,8 +768,10 @@ def _another_key(engine: Engine, seal) -> str | None:
         return None
     if first is None or not verifies(first):
         return wrong_key_text(seal) + "; nothing was written"
-    return (f"the shared database's newest audit entry ({last[0]}) does not verify under this station's key (key id {seal.key_id}), "
-            "though its first entries do: it was altered; run audit verify and call IT; nothing was written")
+    return (
+        f"the shared database's newest audit entry ({last[0]}) does not verify under this station's key (key id {seal.key_id}), "
+        "though its first entries do: it was altered; run audit verify and call IT; nothing was written"
+    )
 
 
 def application_role_sql(role: str) -> list[str]:

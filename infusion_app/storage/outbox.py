@@ -27,16 +27,18 @@ class OutboxMessage:
 
 
 def _message(row: OutboxRow) -> OutboxMessage:
-    return OutboxMessage(row.id, row.preparation_id, row.format, row.what, row.destination, row.payload,
-                         row.attempts, row.next_attempt_at, row.last_error, row.sent_at)
+    return OutboxMessage(
+        row.id, row.preparation_id, row.format, row.what, row.destination, row.payload, row.attempts, row.next_attempt_at, row.last_error, row.sent_at
+    )
 
 
 class OutboxRepository(TransactionScopes):
     @retried
     def enqueue(self, prep_id: str, fmt: str, what: str, destination: str, payload: str, now: datetime, audit: AuditDraft) -> int:
         with self._write() as session:
-            row = OutboxRow(preparation_id=prep_id, format=fmt, what=what, destination=destination, payload=payload,
-                            created_at=now, attempts=0, next_attempt_at=now)
+            row = OutboxRow(
+                preparation_id=prep_id, format=fmt, what=what, destination=destination, payload=payload, created_at=now, attempts=0, next_attempt_at=now
+            )
             session.add(row)
             session.flush()
             SqlRepository._append_audit(session, audit)

@@ -80,8 +80,7 @@ def _order(row: PreparationRow) -> PreparationOrder:
     if drug and drug != row.monograph_id:
         # Read with another drug's monograph, the order fails as an "invalid regimen" (exit 2, the
         # user's fault) or, worse, is checked against the wrong label: the row is not what was stored.
-        raise MalformedRow(f"preparation {row.id} names the drug {row.monograph_id!r} (monograph_id) but its order was "
-                           f"calculated for {drug!r}")
+        raise MalformedRow(f"preparation {row.id} names the drug {row.monograph_id!r} (monograph_id) but its order was calculated for {drug!r}")
     return order
 
 
@@ -109,16 +108,14 @@ def _vial(row: VialRow) -> VialRecord:
 
 
 def _entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash,
-                      row.station or "")
+    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.before_json, row.after_json, row.prev_hash, row.hash, row.station or "")
 
 
 # A write that lost a race on a server database is tried again this many times in all.
 WRITE_ATTEMPTS = 6
 # SQLSTATEs of a lost race: serialization failure, deadlock, a unique value a concurrent twin
 # took first, a lock not available. The retry re-reads, so a twin's row is then found and reported.
-_RACE_STATES = {"40001": "a serialization failure", "40P01": "a deadlock", "23505": "a unique value taken concurrently",
-                "55P03": "a lock not available"}
+_RACE_STATES = {"40001": "a serialization failure", "40P01": "a deadlock", "23505": "a unique value taken concurrently", "55P03": "a lock not available"}
 
 
 class LostRace(Exception):
@@ -152,8 +149,10 @@ def retried(method: F) -> F:
                 return method(self, *args, **kwargs)
             except LostRace as race:
                 if attempt == WRITE_ATTEMPTS:
-                    raise StorageError(f"the database refused this change {WRITE_ATTEMPTS} times because of other stations' "
-                                       f"concurrent changes ({race.what}); nothing of it was stored: try again") from None
+                    raise StorageError(
+                        f"the database refused this change {WRITE_ATTEMPTS} times because of other stations' "
+                        f"concurrent changes ({race.what}); nothing of it was stored: try again"
+                    ) from None
                 time.sleep(random.uniform(0.002, 0.02) * attempt)  # the winners commit meanwhile
         raise AssertionError("unreachable")
 
@@ -240,7 +239,6 @@ class TransactionScopes:
 
 
 class SqlRepository(TransactionScopes):
-
     @staticmethod
     def _append_audit(session: Session, draft: AuditDraft) -> AuditEntry:
         # Chain on the recorded head, not on the last row: if the newest rows were deleted, the
@@ -285,8 +283,12 @@ class SqlRepository(TransactionScopes):
                 if session.scalar(select(UserRow).where(UserRow.name_key == name_key(user.name))) is not None:
                     raise DuplicateError(f"a user named '{user.name}' already exists")
                 row = UserRow(
-                    name=user.name, name_key=name_key(user.name), role=user.role.value, pin_hash=pin_hash,
-                    active=user.active, created_at=audit.at,
+                    name=user.name,
+                    name_key=name_key(user.name),
+                    role=user.role.value,
+                    pin_hash=pin_hash,
+                    active=user.active,
+                    created_at=audit.at,
                 )
                 session.add(row)
                 session.flush()
@@ -332,9 +334,7 @@ class SqlRepository(TransactionScopes):
                 # Counted under the write lock: two workstations deactivating the last two
                 # pharmacists at once cannot both pass.
                 others = session.scalar(
-                    select(func.count()).select_from(UserRow).where(
-                        UserRow.role == Role.PHARMACIST.value, UserRow.active.is_(True), UserRow.id != row.id
-                    )
+                    select(func.count()).select_from(UserRow).where(UserRow.role == Role.PHARMACIST.value, UserRow.active.is_(True), UserRow.id != row.id)
                 )
                 if not others:
                     raise LastPharmacist(row.name)
@@ -432,8 +432,15 @@ class SqlRepository(TransactionScopes):
     @staticmethod
     def _vial_row(prep_id: str, position: int, vial: VialRecord, at: datetime, by: str) -> VialRow:
         return VialRow(
-            preparation_id=prep_id, position=position, lot=vial.lot, expiry=vial.expiry, gtin=vial.gtin,
-            ndc=vial.ndc, serial=vial.serial, added_at=at, added_by=by,
+            preparation_id=prep_id,
+            position=position,
+            lot=vial.lot,
+            expiry=vial.expiry,
+            gtin=vial.gtin,
+            ndc=vial.ndc,
+            serial=vial.serial,
+            added_at=at,
+            added_by=by,
         )
 
     @retried
@@ -449,9 +456,7 @@ class SqlRepository(TransactionScopes):
     def remove_vial(self, prep_id: str, number: int, audit: AuditDraft) -> None:
         """Delete the `number`-th recorded vial (1 = first, in recording order) with its audit entry."""
         with self._write() as session:
-            rows = session.scalars(
-                select(VialRow).where(VialRow.preparation_id == prep_id).order_by(VialRow.position)
-            ).all()
+            rows = session.scalars(select(VialRow).where(VialRow.preparation_id == prep_id).order_by(VialRow.position)).all()
             if not 1 <= number <= len(rows):
                 raise KeyError(number)
             session.delete(rows[number - 1])
@@ -494,12 +499,14 @@ class SqlRepository(TransactionScopes):
     @staticmethod
     def _what_changed(session: Session, prep_id: str, expected_count: int) -> str:
         """'preparation X changed ...: <step> recorded by NAME at TIME (station S)' for the loser of a race."""
-        newer = session.scalars(select(EventRow).where(EventRow.preparation_id == prep_id, EventRow.seq > expected_count)
-                                .order_by(EventRow.seq)).all()
+        newer = session.scalars(select(EventRow).where(EventRow.preparation_id == prep_id, EventRow.seq > expected_count).order_by(EventRow.seq)).all()
         if not newer:
             return f"preparation {prep_id} changed while this step was being checked"
-        done = "; ".join(f"{row.type.replace('_', ' ')} recorded by {row.user_name} at {utc_text(row.recorded_at)[:19]}Z"
-                         + (f" at station {row.station}" if row.station else "") for row in newer)
+        done = "; ".join(
+            f"{row.type.replace('_', ' ')} recorded by {row.user_name} at {utc_text(row.recorded_at)[:19]}Z"
+            + (f" at station {row.station}" if row.station else "")
+            for row in newer
+        )
         return f"preparation {prep_id} changed while this step was being checked: {done}"
 
     def _assemble(self, session: Session, rows: list[PreparationRow], unreadable: dict[str, str] | None = None) -> list[Preparation]:
@@ -525,17 +532,19 @@ class SqlRepository(TransactionScopes):
             try:
                 if row.id in broken:
                     raise MalformedRow(broken[row.id])
-                found.append(Preparation(
-                    id=row.id,
-                    patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
-                    order=_order(row),
-                    created_at=row.created_at,
-                    created_by=row.created_by,
-                    monograph_id=row.monograph_id,
-                    monograph_revision=row.monograph_revision,
-                    vials=vials[row.id],
-                    events=events[row.id],
-                ))
+                found.append(
+                    Preparation(
+                        id=row.id,
+                        patient=Patient(row.patient_name, row.mrn, row.date_of_birth),
+                        order=_order(row),
+                        created_at=row.created_at,
+                        created_by=row.created_by,
+                        monograph_id=row.monograph_id,
+                        monograph_revision=row.monograph_revision,
+                        vials=vials[row.id],
+                        events=events[row.id],
+                    )
+                )
             except MalformedRow as why:
                 if unreadable is None:
                     raise
@@ -547,8 +556,7 @@ class SqlRepository(TransactionScopes):
             row = session.get(PreparationRow, prep_id)
             return self._assemble(session, [row])[0] if row else None
 
-    def list_preparations(self, active_only: bool = False, limit: int | None = None,
-                          unreadable: dict[str, str] | None = None) -> list[Preparation]:
+    def list_preparations(self, active_only: bool = False, limit: int | None = None, unreadable: dict[str, str] | None = None) -> list[Preparation]:
         with self._read() as session:
             query = select(PreparationRow).order_by(PreparationRow.created_at.desc(), PreparationRow.id)
             if active_only:
@@ -561,10 +569,7 @@ class SqlRepository(TransactionScopes):
         """The patient as last stored under this MRN (case-insensitive), from the newest preparation."""
         with self._read() as session:
             row = session.scalars(
-                select(PreparationRow)
-                .where(func.lower(PreparationRow.mrn) == mrn.strip().lower())
-                .order_by(PreparationRow.created_at.desc())
-                .limit(1)
+                select(PreparationRow).where(func.lower(PreparationRow.mrn) == mrn.strip().lower()).order_by(PreparationRow.created_at.desc()).limit(1)
             ).first()
             return Patient(row.patient_name, row.mrn, row.date_of_birth) if row else None
 
@@ -704,8 +709,7 @@ class SqlRepository(TransactionScopes):
 
         stored: dict[str, Any] = {}
         for row in list(session.scalars(select(CourseRow))):
-            state.course_rows[row.mrn] = {"created_at": row.created_at, "created_by": row.created_by, "updated_at": row.updated_at,
-                                          "version": row.version}
+            state.course_rows[row.mrn] = {"created_at": row.created_at, "created_by": row.created_by, "updated_at": row.updated_at, "version": row.version}
             try:
                 course = courses._assemble(session, row)
             except (ValueError, TypeError) as exc:
@@ -722,7 +726,10 @@ class SqlRepository(TransactionScopes):
         state = StoredState()
         for user in session.scalars(select(UserRow)):
             state.users[user.name_key] = {
-                "name": user.name, "role": user.role, "active": bool(user.active), "pin_fingerprint": pin_fingerprint(user.pin_hash),
+                "name": user.name,
+                "role": user.role,
+                "active": bool(user.active),
+                "pin_fingerprint": pin_fingerprint(user.pin_hash),
             }
             state.user_created_at[user.name_key] = user.created_at
         for setting in session.scalars(select(SettingRow)):
@@ -736,8 +743,11 @@ class SqlRepository(TransactionScopes):
                 "created_by": prep.created_by,
             }
             state.preparation_rows[prep.id] = {
-                "created_at": prep.created_at, "monograph_revision": prep.monograph_revision,
-                "active": bool(prep.active), "event_count": prep.event_count, "monograph_id": prep.monograph_id,
+                "created_at": prep.created_at,
+                "monograph_revision": prep.monograph_revision,
+                "active": bool(prep.active),
+                "event_count": prep.event_count,
+                "monograph_id": prep.monograph_id,
             }
         for vial in session.scalars(select(VialRow).order_by(VialRow.preparation_id, VialRow.position)):
             state.vial_added_by.setdefault(vial.preparation_id, []).append(vial.added_by)
@@ -747,7 +757,10 @@ class SqlRepository(TransactionScopes):
             )
         for event in session.scalars(select(EventRow)):
             state.events[(event.preparation_id, event.seq)] = {
-                "type": event.type, "at": event.at, "recorded_at": event.recorded_at, "user": event.user_name,
+                "type": event.type,
+                "at": event.at,
+                "recorded_at": event.recorded_at,
+                "user": event.user_name,
                 "details": _json(event.details_json, f"event {event.seq} of {event.preparation_id}"),
             }
             state.event_stations[(event.preparation_id, event.seq)] = event.station or ""

@@ -91,12 +91,14 @@ def check_output_name(text: str) -> Path:
     problem = path_text_problem(text)
     if problem is not None:
         kind, size = problem
-        raise OutputRefused({
-            "empty": "the file name is empty; give a file name such as sheet.pdf",
-            "control": "the file name holds control characters; give a plain file name such as sheet.pdf",
-            "unencodable": "the file name cannot be encoded for this system",
-            "long": f"a part of the file name is {size} bytes long; at most {NAME_MAX_BYTES}",
-        }[kind])
+        raise OutputRefused(
+            {
+                "empty": "the file name is empty; give a file name such as sheet.pdf",
+                "control": "the file name holds control characters; give a plain file name such as sheet.pdf",
+                "unencodable": "the file name cannot be encoded for this system",
+                "long": f"a part of the file name is {size} bytes long; at most {NAME_MAX_BYTES}",
+            }[kind]
+        )
     return Path(text).expanduser()
 
 
@@ -174,8 +176,7 @@ def refuse_protected(path: Path, protected: Iterable[Path] = ()) -> None:
         raise OutputRefused(f"'{path}' is in a database's backups folder; choose another folder")
 
 
-def write_output(text: str | os.PathLike, render: Callable[[BinaryIO], None], *, force: bool = False,
-                 protected: Iterable[Path] = ()) -> Path:
+def write_output(text: str | os.PathLike, render: Callable[[BinaryIO], None], *, force: bool = False, protected: Iterable[Path] = ()) -> Path:
     """Write what `render(stream)` produces to the path named by `text`; see the module docstring.
 
     Raises OutputRefused (the path) or OSError (the disk) with nothing changed at the target.

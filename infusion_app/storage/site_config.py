@@ -70,8 +70,7 @@ def load_site_config() -> dict[str, Any]:
         except UnicodeDecodeError:
             raise SiteConfigError(f"the site configuration {path} is not UTF-8 text; fix it or remove it") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SiteConfigError(f"the site configuration {path} cannot be read: {getattr(exc, 'strerror', None) or exc}; "
-                                  "fix it or remove it") from None
+            raise SiteConfigError(f"the site configuration {path} cannot be read: {getattr(exc, 'strerror', None) or exc}; fix it or remove it") from None
         for key, value in values.items():
             if key not in KEYS:
                 raise SiteConfigError(f"the site configuration {path} has the unknown key '{key}'; keys are {', '.join(KEYS)}")
@@ -82,8 +81,9 @@ def load_site_config() -> dict[str, Any]:
 
                 problem = station_problem(value)
                 if problem is not None:
-                    raise SiteConfigError(f"the site configuration {path}: 'station' {problem} (at most {STATION_MAX} printable "
-                                          "characters), e.g. station = \"bench-1\"")
+                    raise SiteConfigError(
+                        f"the site configuration {path}: 'station' {problem} (at most {STATION_MAX} printable characters), e.g. station = \"bench-1\""
+                    )
             found[key] = value.strip()
         if "database" in values:
             refuse_password(found["database"], f"'database' in {path}")

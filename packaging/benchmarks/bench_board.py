@@ -68,8 +68,13 @@ def measure(folder: Path, ticks: int) -> dict[str, float]:
     waiting = [r.preparation_id for r in window.board.board_model.rows() if r.step_text.startswith("Verify order")]
     changed = []
     for prep_id in waiting[: min(ticks, len(waiting))]:
-        changed.append(timed(lambda prep_id=prep_id: service.record_event(prep_id, EventType.ORDER_VERIFIED, pharmacist,
-                                                                 details={"labs_override": "benchmark: labs are not what is timed"})))
+        changed.append(
+            timed(
+                lambda prep_id=prep_id: service.record_event(
+                    prep_id, EventType.ORDER_VERIFIED, pharmacist, details={"labs_override": "benchmark: labs are not what is timed"}
+                )
+            )
+        )
     recomputed = window.presenter.recomputed
     full = [timed(lambda: setattr(window.presenter, "_token", None)) for _ in range(max(3, ticks // 4))]
     window.close()

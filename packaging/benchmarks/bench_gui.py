@@ -73,9 +73,18 @@ def launch_seconds(code: str, args: list[str], env: dict[str, str]) -> float:
 
 # Normal results of every lab an order's verification asks for (as tests/lab_helpers.py gives them).
 NORMAL_LABS = {
-    "anc": 2.0, "platelets": 150, "transfusion_independent": True, "bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1.0,
-    "qtc_ms": 420, "potassium": 4.1, "magnesium": 0.85,
-    "weight_gain": False, "hepatomegaly": False, "ascites": False, "bilirubin_rising": False,
+    "anc": 2.0,
+    "platelets": 150,
+    "transfusion_independent": True,
+    "bilirubin_x_uln": 0.8,
+    "ast_alt_x_uln": 1.0,
+    "qtc_ms": 420,
+    "potassium": 4.1,
+    "magnesium": 0.85,
+    "weight_gain": False,
+    "hepatomegaly": False,
+    "ascites": False,
+    "bilirubin_rising": False,
 }
 
 
@@ -167,14 +176,16 @@ def main() -> int:
         whole, paint, rows = board_tick_timings(board_folder, args.ticks)
 
     platform = os.environ.get("QT_QPA_PLATFORM", "default (DISPLAY)")
-    print(textwrap.dedent(f"""\
+    print(
+        textwrap.dedent(f"""\
         Qt platform: {platform}; Python {sys.version.split()[0]}
         Launch to a shown window (fresh process each run):
           bare PySide6 window          {ms(bare)}
           Infusion Prep main window    {ms(program)}  (10 active preparations, sign-in skipped)
         Board repaint with {rows} active preparations (data set up in {setup:.1f} s):
           whole tick (storage read, deadlines, model, paint)  {ms(whole)}
-          paint of the table alone                            {ms(paint)}"""))
+          paint of the table alone                            {ms(paint)}""")
+    )
     return 0
 
 

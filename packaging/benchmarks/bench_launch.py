@@ -40,14 +40,17 @@ QTimer.singleShot(0, shown)
 app.exec()
 """
 
-BARE = """
+BARE = (
+    """
 import time, sys
 from PySide6.QtWidgets import QApplication, QMainWindow, QLabel
 from PySide6.QtCore import QTimer
 app = QApplication(sys.argv[:1])
 window = QMainWindow()
 window.setCentralWidget(QLabel("hello"))
-""" + SHOW_AND_REPORT
+"""
+    + SHOW_AND_REPORT
+)
 
 # The program's own start (gui.app.run) on a data folder, up to its first window: the first paint
 # of a dialog is stamped, and so is the moment the service behind it has finished opening (READY;
@@ -163,9 +166,14 @@ def main() -> int:
         # In a child: a child's peak RSS counts the parent's pages it was forked with, so this
         # process stays small (no program imports) for the calc figure to mean calc's own.
         subprocess.run(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-             f"from bench_gui import prepare_data; from pathlib import Path; prepare_data(Path({str(existing)!r}), {args.preparations})"],
-            check=True, env=env,
+            [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                f"from bench_gui import prepare_data; from pathlib import Path; prepare_data(Path({str(existing)!r}), {args.preparations})",
+            ],
+            check=True,
+            env=env,
         )
         bare: list[float] = []
         bare_cpu: list[float] = []
@@ -183,8 +191,10 @@ def main() -> int:
             median = statistics.median(shown for shown, _ready, _cpu in times)
             ready = statistics.median(ready for _shown, ready, _cpu in times)
             cpu = statistics.median(cpu for _shown, _ready, cpu in times)
-            print(f"{name:30} {median * 1000:6.0f} ms  {median / base:4.2f}x  (target {target}x); CPU {cpu * 1000:.0f} ms "
-                  f"{cpu / base_cpu:4.2f}x; its service open behind it at {ready * 1000:.0f} ms")
+            print(
+                f"{name:30} {median * 1000:6.0f} ms  {median / base:4.2f}x  (target {target}x); CPU {cpu * 1000:.0f} ms "
+                f"{cpu / base_cpu:4.2f}x; its service open behind it at {ready * 1000:.0f} ms"
+            )
         _t, bare_rss, _ = run_child([sys.executable, "-c", BARE], env)
         _t, idle_rss, _ = run_child([sys.executable, "-c", IDLE, str(existing)], env)
         calc = [sys.executable, "-m", "infusion_app", "calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]

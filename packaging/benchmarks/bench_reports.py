@@ -72,10 +72,16 @@ def main() -> int:
     report("view model (SheetData)", measure(lambda: demo_sheet_data(prep=prep), args.runs))
     report(f"prep sheet PDF ({args.paper})", measure(lambda: render_prep_sheet(data, io.BytesIO(), page_size=args.paper), args.runs))
     report(f"bag label PDF ({args.label_size})", measure(lambda: render_bag_label(data, io.BytesIO(), size=size), args.runs))
-    report("model + sheet + label", measure(lambda: (
-        render_prep_sheet(d := demo_sheet_data(prep=prep), io.BytesIO(), page_size=args.paper),
-        render_bag_label(d, io.BytesIO(), size=size),
-    ), args.runs))
+    report(
+        "model + sheet + label",
+        measure(
+            lambda: (
+                render_prep_sheet(d := demo_sheet_data(prep=prep), io.BytesIO(), page_size=args.paper),
+                render_bag_label(d, io.BytesIO(), size=size),
+            ),
+            args.runs,
+        ),
+    )
     return 0
 
 

@@ -34,10 +34,35 @@ COMMANDS = {
 }
 # Commands that sign a user in: their PIN comes from the environment, {id} is a fresh preparation.
 PIN_COMMANDS = {
-    "prep new": (["prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17", "--height", "170 cm",
-                  "--weight", "70 kg", "--cycle", "1", "--day", "1", "--user", "tina", "--data-dir", "{data}"], "111111"),
-    "prep record": (["prep", "record", "{id}", "order-verified", "--labs-override-reason", "benchmark: labs checked on paper", "--user", "paul",
-                     "--data-dir", "{data}"], "222222"),
+    "prep new": (
+        [
+            "prep",
+            "new",
+            "--patient-name",
+            "Doe, Jane",
+            "--mrn",
+            "MRN-1",
+            "--dob",
+            "1970-05-17",
+            "--height",
+            "170 cm",
+            "--weight",
+            "70 kg",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+            "--user",
+            "tina",
+            "--data-dir",
+            "{data}",
+        ],
+        "111111",
+    ),
+    "prep record": (
+        ["prep", "record", "{id}", "order-verified", "--labs-override-reason", "benchmark: labs checked on paper", "--user", "paul", "--data-dir", "{data}"],
+        "222222",
+    ),
 }
 COUNT_DERIVATIONS = """
 import contextlib, io, sys
@@ -71,8 +96,16 @@ def _env(pin: str) -> dict[str, str]:
 
 def _setup(python: list[str], data: str, preparations: int) -> list[str]:
     """Users paul (pharmacist) and tina (technician) and `preparations` new preparations' ids."""
-    run = lambda argv, pin, **kw: subprocess.run([*python, "-m", "infusion_app", *argv], capture_output=True, text=True, check=True,  # noqa: E731
-                                                 env={**_env(pin), **kw.get("env", {})})
+
+    def run(argv: list[str], pin: str, **kw: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*python, "-m", "infusion_app", *argv],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**_env(pin), **kw.get("env", {})},
+        )
+
     run(["user", "add", "paul", "--role", "pharmacist", "--data-dir", data], "222222")
     run(["user", "add", "tina", "--role", "technician", "--user", "paul", "--data-dir", data], "222222", env={"INFUSION_PREP_NEW_PIN": "111111"})
     new, pin = PIN_COMMANDS["prep new"]

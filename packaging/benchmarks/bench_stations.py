@@ -63,10 +63,15 @@ def worker(data_dir: str, database: str, station: str) -> None:
         calc = status.prep.order.calculation
         checked = {"entered": {"mrn": mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
         steps = [
-            (E.ORDER_VERIFIED, order_pharm, {"labs_override": "benchmark: labs are not what is timed"}), (E.RECONSTITUTED, tech, {}), (E.DILUTED, tech, {"storage": "room"}),
-            (E.VERIFIED, pharm, checked), (E.LABELLED, tech, {}), (E.DISPENSED, tech, {}),
+            (E.ORDER_VERIFIED, order_pharm, {"labs_override": "benchmark: labs are not what is timed"}),
+            (E.RECONSTITUTED, tech, {}),
+            (E.DILUTED, tech, {"storage": "room"}),
+            (E.VERIFIED, pharm, checked),
+            (E.LABELLED, tech, {}),
+            (E.DISPENSED, tech, {}),
             *[(E.PREMEDICATION, nurse, {"drug_class": c, "drug": d, "dose": q}) for c, d, q in PREMEDS],
-            (E.PATIENT_CONFIRMED, nurse, {"name": f"Bench, Patient {number}", "mrn": mrn}), (E.INFUSION_STARTED, nurse, {}),
+            (E.PATIENT_CONFIRMED, nurse, {"name": f"Bench, Patient {number}", "mrn": mrn}),
+            (E.INFUSION_STARTED, nurse, {}),
         ]
         for kind, user, details in steps:
             started = time.perf_counter()
@@ -228,16 +233,25 @@ def run_phase(work: Path, database: str, log: Path, count: int, seconds: float, 
             seq = int(parts[2])
             lost += prep is None or len(prep.events) < seq or prep.events[seq - 1].type.value != parts[3]
     shown, missed = repaints(acknowledged, painted)
-    return {"measured": measured, "events": len(acknowledged), "latencies": sorted(latencies), "kills": kills,
-            "lost": lost, "repaints": sorted(shown), "missed": missed}
+    return {
+        "measured": measured,
+        "events": len(acknowledged),
+        "latencies": sorted(latencies),
+        "kills": kills,
+        "lost": lost,
+        "repaints": sorted(shown),
+        "missed": missed,
+    }
 
 
 def report(title: str, result: dict) -> str:
     ordered, shown = result["latencies"], result["repaints"]
-    return (f"{title}, {result['measured']:.0f} s: {result['events']} acknowledged commits, {result['events'] / result['measured']:.1f}/s; "
-            f"one step p50 {percentile(ordered, 0.5):.1f} ms, p95 {percentile(ordered, 0.95):.1f} ms, max {ordered[-1] if ordered else float('nan'):.1f} ms; "
-            f"commit to the other board's repaint median {percentile(shown, 0.5):.0f} ms, p95 {percentile(shown, 0.95):.0f} ms "
-            f"({len(shown)} steps; {result['missed']} not shown by the end); lost acknowledged {result['lost']}")
+    return (
+        f"{title}, {result['measured']:.0f} s: {result['events']} acknowledged commits, {result['events'] / result['measured']:.1f}/s; "
+        f"one step p50 {percentile(ordered, 0.5):.1f} ms, p95 {percentile(ordered, 0.95):.1f} ms, max {ordered[-1] if ordered else float('nan'):.1f} ms; "
+        f"commit to the other board's repaint median {percentile(shown, 0.5):.0f} ms, p95 {percentile(shown, 0.95):.0f} ms "
+        f"({len(shown)} steps; {result['missed']} not shown by the end); lost acknowledged {result['lost']}"
+    )
 
 
 def main() -> int:
@@ -245,8 +259,7 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=180, help="the measured run (default 180 s)")
     parser.add_argument("--baseline-seconds", type=float, default=20, help="one station alone first, the baseline (0: none)")
-    parser.add_argument("--steady-seconds", type=float, default=60,
-                        help="then all stations without kills (0: none), before the measured run with kills")
+    parser.add_argument("--steady-seconds", type=float, default=60, help="then all stations without kills (0: none), before the measured run with kills")
     parser.add_argument("--no-kill", dest="kill", action="store_false", help="never SIGKILL a station (default: one every 2-5 s, restarted)")
     parser.add_argument("--database", help="a PostgreSQL URL (a new, empty database); default: a throwaway cluster")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -272,8 +285,13 @@ def main() -> int:
         cluster = ThrowawayCluster()
         admin = cluster.start()
         # Durable, as a real server: the throwaway cluster turns fsync off for the tests.
-        execute_autocommit(admin, "ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on",
-                           "ALTER SYSTEM SET full_page_writes = on", "SELECT pg_reload_conf()")
+        execute_autocommit(
+            admin,
+            "ALTER SYSTEM SET fsync = on",
+            "ALTER SYSTEM SET synchronous_commit = on",
+            "ALTER SYSTEM SET full_page_writes = on",
+            "SELECT pg_reload_conf()",
+        )
         execute_autocommit(admin, "CREATE DATABASE bench")
         database = with_database(admin, "bench")
     try:
@@ -299,8 +317,10 @@ def main() -> int:
             check = service.verify_audit()
         tracebacks = log.read_text(errors="replace").count("Traceback") if log.exists() else 0
         lost = result["lost"] + sum(phase["lost"] for phase in (baseline, steady) if phase)
-        print(f"lost acknowledged: {lost}; audit chain: {'intact' if check.intact else 'BROKEN: ' + str(check.reason)} "
-              f"({check.entries} entries); tracebacks: {tracebacks}")
+        print(
+            f"lost acknowledged: {lost}; audit chain: {'intact' if check.intact else 'BROKEN: ' + str(check.reason)} "
+            f"({check.entries} entries); tracebacks: {tracebacks}"
+        )
         return 0 if lost == 0 and check.intact and tracebacks == 0 else 1
     finally:
         if cluster is not None:

@@ -44,13 +44,14 @@ def main() -> None:
         checker = service.add_user("Vera Verify", Role.PHARMACIST, "333333", actor=pharmacist)
         creates, steps = [], []
         for number in range(args.preparations):
-            took, status = timed(service.create_preparation, Patient(f"Patient {number}", f"M{number}", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+            took, status = timed(
+                service.create_preparation, Patient(f"Patient {number}", f"M{number}", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech
+            )
             creates.append(took)
             # Not timed: the vials the dose needs and the order check, which reconstitution waits for.
             for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
-            service.record_event(status.id, EventType.ORDER_VERIFIED, checker,
-                                 details={"labs_override": "benchmark: labs are not what is timed"})
+            service.record_event(status.id, EventType.ORDER_VERIFIED, checker, details={"labs_override": "benchmark: labs are not what is timed"})
             steps.append(timed(service.record_event, status.id, EventType.RECONSTITUTED, tech)[0])
             steps.append(timed(service.record_event, status.id, EventType.DILUTED, tech, details={"storage": "room"})[0])
         board = [timed(service.list_active)[0] for _ in range(10)]

@@ -33,8 +33,7 @@ from infusion_app.domain.clock import FakeClock  # noqa: E402
 from infusion_app.domain.records import EventType, Patient, Role  # noqa: E402
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
-USERS = {"Tess Tech": (Role.TECHNICIAN, "111111"), "Phil Pharm": (Role.PHARMACIST, "222222"),
-         "Nora Nurse": (Role.NURSE, "444444")}
+USERS = {"Tess Tech": (Role.TECHNICIAN, "111111"), "Phil Pharm": (Role.PHARMACIST, "222222"), "Nora Nurse": (Role.NURSE, "444444")}
 PATIENT = Patient("Ada Lovelace", "MRN1001", date(1970, 3, 4))
 VIAL_CODE = "(01)00300080100011(17)280531(10)AB123(21)XYZ{serial}"
 
@@ -85,8 +84,7 @@ def open_service(folder: Path, clock: FakeClock):
     return service
 
 
-def bench_walk(service, clock, known: bool, count: Counter | None = None, patient: Patient = PATIENT,
-               serial_base: int | None = None) -> tuple[Counter, str]:
+def bench_walk(service, clock, known: bool, count: Counter | None = None, patient: Patient = PATIENT, serial_base: int | None = None) -> tuple[Counter, str]:
     from infusion_app.gui import bench_wizard as bw
 
     count = count or Counter()
@@ -119,8 +117,15 @@ def bench_walk(service, clock, known: bool, count: Counter | None = None, patien
         count.type(page.order_pin, USERS["Phil Pharm"][1], "order check: PIN")
         if page.labs_box.isVisible():  # no course on file: the labs the pharmacist checked (issue 16)
             count.type(page.labs_taken, (clock.now() - timedelta(hours=1)).astimezone().strftime("%Y-%m-%d %H:%M"), "order check: labs taken at")
-            for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
-                                ("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")):
+            for name, value in (
+                ("anc", "2"),
+                ("platelets", "150"),
+                ("bilirubin_x_uln", "0.8"),
+                ("ast_alt_x_uln", "1"),
+                ("qtc_ms", "420"),
+                ("potassium", "4.1"),
+                ("magnesium", "0.85"),
+            ):
                 count.type(page.lab_edits[name], value, f"order check: {name}")
             count.tick(page.lab_transfused, "order check: platelets transfusion-independent")
     count.click(wizard.button(QWizard.WizardButton.CommitButton), "Reconstituted now")
@@ -162,8 +167,7 @@ def chair_walk(service, clock, prep_id: str, count: Counter | None = None, patie
     chair.use_mrn.setChecked(True)
     count._note("choose MRN as the second identifier")
     count.type(chair.confirm_mrn, patient.mrn, "wristband MRN (scanned)", enter=True)
-    premeds = {"corticosteroid": ("dexamethasone", "10 mg"), "antipyretic": ("acetaminophen", "650 mg"),
-               "antihistamine": ("diphenhydramine", "25 mg")}
+    premeds = {"corticosteroid": ("dexamethasone", "10 mg"), "antipyretic": ("acetaminophen", "650 mg"), "antihistamine": ("diphenhydramine", "25 mg")}
     for drug_class, row in chair.premed_rows.items():
         drug, dose = premeds[drug_class]
         count.type(row.drug, drug, f"{drug_class}: drug")
@@ -205,9 +209,12 @@ def main() -> int:
             courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), pharmacist)
             courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
             # The labs and the course-start checklist the first dose needs (issue 16), recorded on the course, not at the bench.
-            for kind, values in (("cbc", {"anc": 2, "platelets": 150, "transfusion_independent": True}),
-                                 ("liver", {"bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1}), ("ecg", {"qtc_ms": 420}),
-                                 ("electrolytes", {"potassium": 4.1, "magnesium": 0.85})):
+            for kind, values in (
+                ("cbc", {"anc": 2, "platelets": 150, "transfusion_independent": True}),
+                ("liver", {"bilirubin_x_uln": 0.8, "ast_alt_x_uln": 1}),
+                ("ecg", {"qtc_ms": 420}),
+                ("electrolytes", {"potassium": 4.1, "magnesium": 0.85}),
+            ):
                 courses.record_lab(PATIENT.mrn, kind, values, None, pharmacist)
             courses.complete_checklist(PATIENT.mrn, {"sex": "male", "reproductive_potential": "no"}, pharmacist)
             known_bench, prep_id = bench_walk(service, clock, known=True)

@@ -82,8 +82,12 @@ def writer(data_dir: str, say, start: int = 0) -> None:
             service.add_vial(status.id, VialRecord(f"LOT{number}", date(2099, 1, 1)), tech, product_confirmed=True)
         say.write(f"vial {status.id} LOT{number}\n")
         say.flush()
-        service.record_event(status.id, E.ORDER_VERIFIED, pharm,  # a pharmacist other than the preparer
-                             details={"labs_override": "labs checked on the ward record"})
+        service.record_event(
+            status.id,
+            E.ORDER_VERIFIED,
+            pharm,  # a pharmacist other than the preparer
+            details={"labs_override": "labs checked on the ward record"},
+        )
         stored = service.record_event(status.id, E.RECONSTITUTED, tech)
         say.write(f"event {status.id} {len(stored.prep.events)}\n")
         say.flush()
@@ -117,7 +121,7 @@ def check_acknowledged(data_dir: Path, lines: list[str]) -> tuple[int, list[str]
             count += 1
             kind = parts[0]
             if kind == "user":
-                ok = service.user(line[len("user "):]) is not None
+                ok = service.user(line[len("user ") :]) is not None
             elif kind == "setting":
                 settings_seen.append(int(parts[2]))
                 ok = True
@@ -177,8 +181,7 @@ class Report:
             f"kills: {self.kills}",
             f"acknowledged writes: {self.acknowledged}",
             f"lost writes: {len(self.lost)}" + (f" ({'; '.join(self.lost[:5])})" if self.lost else ""),
-            f"tampering detected: {self.detected}/{self.tamperings} ({rate:.0f} %)"
-            + (f" undetected: {', '.join(self.undetected)}" if self.undetected else ""),
+            f"tampering detected: {self.detected}/{self.tamperings} ({rate:.0f} %)" + (f" undetected: {', '.join(self.undetected)}" if self.undetected else ""),
         ]
 
 
@@ -206,7 +209,9 @@ def cli_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Repo
         env_round = {**env, "INFUSION_PREP_PIN": PINS["Paul"], "INFUSION_PREP_NEW_PIN": "246813"}
         process = subprocess.Popen(
             [sys.executable, "-m", "infusion_app", "user", "add", name, "--role", "nurse", "--user", "Paul", "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_round,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env_round,
         )
         time.sleep(rng.uniform(0.2, 2.5))
         if process.poll() is None:
@@ -270,24 +275,27 @@ def gui_writer(data_dir: str, round_number: int) -> None:
         dose += 1
         patient = Patient(f"Gui, Patient {round_number}x{dose}", f"G{round_number}x{dose}", date(1970, 3, 4))
         count = walks.Counter(after=acknowledge)
-        _count, prep_id = walks.bench_walk(service, clock, known=False, count=count, patient=patient,
-                                           serial_base=(round_number * 100 + dose) * 10)
+        _count, prep_id = walks.bench_walk(service, clock, known=False, count=count, patient=patient, serial_base=(round_number * 100 + dose) * 10)
         print(f"prep {prep_id}", flush=True)
         walks.chair_walk(service, clock, prep_id, count=walks.Counter(after=acknowledge), patient=patient)
         clock.advance(hours=2)
         app.processEvents()
 
 
-def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Report, max_delay: float = 4.0,
-                    after_steps: int = 0) -> None:
+def gui_kill_rounds(data_dir: Path, kills: int, rng: random.Random, report: Report, max_delay: float = 4.0, after_steps: int = 0) -> None:
     """The desktop program killed while a person works at the bench and at the chair.
 
     `after_steps`: the random delay starts once the screen has shown that many steps (the test
     suite's kill must land inside the walk however slowly a loaded machine starts the program)."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     for number in range(kills):
-        process = subprocess.Popen([sys.executable, __file__, "--gui-writer", str(data_dir), "--round", str(number)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--gui-writer", str(data_dir), "--round", str(number)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         first = process.stdout.readline()
         if first != "ready\n":
             process.kill()
@@ -336,7 +344,8 @@ def _recompute_unkeyed(folder: Path, edit: str) -> None:
         _drop_append_only(connection)
         previous = GENESIS
         for seq, at, actor, action, subject, before, after in connection.execute(
-                "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq").fetchall():
+            "SELECT seq, at, actor, action, subject, before_json, after_json FROM audit_log ORDER BY seq"
+        ).fetchall():
             digest = entry_hash(previous, seq, at, actor, action, subject, before, after)
             connection.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq))
             previous = digest
@@ -374,10 +383,13 @@ def _drop_anchor_line(folder: Path) -> None:
 TAMPERINGS = {
     "edited entry": lambda f, o: _sql(f, "UPDATE audit_log SET actor = 'Mallory' WHERE seq = 3"),
     "deleted entry": lambda f, o: _sql(f, "DELETE FROM audit_log WHERE seq = 4"),
-    "reordered entries": lambda f, o: _sql(f, "UPDATE audit_log SET seq = 1000 WHERE seq = 2", "UPDATE audit_log SET seq = 2 WHERE seq = 3",
-                                          "UPDATE audit_log SET seq = 3 WHERE seq = 1000"),
+    "reordered entries": lambda f, o: _sql(
+        f, "UPDATE audit_log SET seq = 1000 WHERE seq = 2", "UPDATE audit_log SET seq = 2 WHERE seq = 3", "UPDATE audit_log SET seq = 3 WHERE seq = 1000"
+    ),
     "raised role, chain recomputed": lambda f, o: _recompute_unkeyed(f, "UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'"),
-    "edited dose, chain recomputed": lambda f, o: _recompute_unkeyed(f, "UPDATE preparations SET order_json = replace(order_json, '\"cycle\":1', '\"cycle\":2')"),
+    "edited dose, chain recomputed": lambda f, o: _recompute_unkeyed(
+        f, "UPDATE preparations SET order_json = replace(order_json, '\"cycle\":1', '\"cycle\":2')"
+    ),
     # Label limits can no longer be overridden, so the entry an attacker would hide is a step's.
     "deleted step entry, chain recomputed": lambda f, o: _recompute_unkeyed(f, "DELETE FROM audit_log WHERE action = 'event.diluted'"),
     "raised role": lambda f, o: _sql(f, "UPDATE users SET role = 'pharmacist' WHERE name = 'Tina'"),

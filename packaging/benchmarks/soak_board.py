@@ -101,7 +101,9 @@ def main() -> int:
             print(f"{args.preparations} active preparations set up in {time.perf_counter() - t0:.0f} s", flush=True)
             child = subprocess.Popen(
                 [sys.executable, "-c", CHILD, str(folder), str(args.minutes), str(args.report_every)],
-                stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                stdout=subprocess.PIPE,
+                text=True,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
             )
             done = False
             assert child.stdout is not None

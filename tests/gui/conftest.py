@@ -1,11 +1,11 @@
 """Shared fixtures for the GUI tests: a fake clock, a real service on tmp_path with users, helpers.
 
-    clock          FakeClock at 2026-01-15 09:00 UTC; advance it, never sleep
-    service        infusion_app.service on tmp_path (real SQLite, real migrations) with USERS added
-    technician, pharmacist, second_pharmacist, nurse   the User records
-    make_preparation(steps=...)   a stored preparation walked through the given bench steps
-    cut_off(root)                 visible labels and buttons too small for their text (expect [])
-    ORDER, PATIENT                a typical adult order (170 cm, 70 kg, cycle 1 day 1)
+clock          FakeClock at 2026-01-15 09:00 UTC; advance it, never sleep
+service        infusion_app.service on tmp_path (real SQLite, real migrations) with USERS added
+technician, pharmacist, second_pharmacist, nurse   the User records
+make_preparation(steps=...)   a stored preparation walked through the given bench steps
+cut_off(root)                 visible labels and buttons too small for their text (expect [])
+ORDER, PATIENT                a typical adult order (170 cm, 70 kg, cycle 1 day 1)
 """
 
 from __future__ import annotations

@@ -29,5 +29,5 @@ def test_a_burst_synthesises_one_pulse_and_repeats_it(tmp_path, monkeypatch):
         frames = read.readframes(read.getnframes())
     period = 4 * (samples_per_pulse + int(44_100 * 0.08))  # bytes: 2 channels of 16 bits
     assert len(frames) == 5 * period
-    assert all(frames[k * period:(k + 1) * period] == frames[:period] for k in range(5))
-    assert any(frames[:period]) and not any(frames[4 * samples_per_pulse:period])  # a tone, then the gap
+    assert all(frames[k * period : (k + 1) * period] == frames[:period] for k in range(5))
+    assert any(frames[:period]) and not any(frames[4 * samples_per_pulse : period])  # a tone, then the gap

@@ -74,8 +74,13 @@ def fill_order_labs(qtbot, page, taken=None, baseline: bool = True) -> None:
     if taken is not None:
         page.labs_taken.clear()
         type_into(qtbot, page.labs_taken, taken.astimezone().strftime("%Y-%m-%d %H:%M"))
-    for name, value in (("anc", "2"), ("platelets", "150"), ("bilirubin_x_uln", "0.8"), ("ast_alt_x_uln", "1"),
-                        *((("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")) if baseline else ())):
+    for name, value in (
+        ("anc", "2"),
+        ("platelets", "150"),
+        ("bilirubin_x_uln", "0.8"),
+        ("ast_alt_x_uln", "1"),
+        *((("qtc_ms", "420"), ("potassium", "4.1"), ("magnesium", "0.85")) if baseline else ()),
+    ):
         type_into(qtbot, page.lab_edits[name], value)
     page.lab_transfused.setFocus()
     qtbot.keyClick(page.lab_transfused, Qt.Key.Key_Space)
@@ -335,8 +340,7 @@ def test_a_refused_override_leaves_the_step_unrecorded(qtbot, service, technicia
 
 def sign_verification(qtbot, wizard, name: str, mrn: str, dose: str, volume: str) -> None:
     page = wizard.currentPage()
-    for edit, text in ((page.mrn, mrn), (page.height, "170 cm"), (page.weight, "70 kg"), (page.dose, dose),
-                       (page.volume, volume), (page.pin, PIN[name])):
+    for edit, text in ((page.mrn, mrn), (page.height, "170 cm"), (page.weight, "70 kg"), (page.dose, dose), (page.volume, volume), (page.pin, PIN[name])):
         edit.clear()
         type_into(qtbot, edit, text)
     page.pharmacist.setCurrentText(name)
@@ -625,8 +629,16 @@ def test_cycle_and_day_do_not_change_from_stray_typing_or_the_wheel(qtbot, servi
         combo.setFocus()
         qtbot.keyClicks(combo, "2815")
         qtbot.keyClick(combo, Qt.Key.Key_Down)
-        wheel = QWheelEvent(QPointF(5, 5), QPointF(5, 5), QPoint(0, -120), QPoint(0, -120),
-                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        wheel = QWheelEvent(
+            QPointF(5, 5),
+            QPointF(5, 5),
+            QPoint(0, -120),
+            QPoint(0, -120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
         QApplication.sendEvent(combo, wheel)
         assert combo.currentText() == before
 

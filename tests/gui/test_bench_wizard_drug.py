@@ -205,8 +205,7 @@ def test_a_split_draw_is_shown_on_the_dose_page(qtbot, service, technician):
     assert wizard.currentId() == bw.DOSE
     page = wizard.currentPage()
     assert page.value_labels["dose"].text() == "6 mg/m² × 1.75 m² = 10.5 mg"
-    assert page.value_labels["withdraw"].text() == (
-        "10.5 mL in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)")
+    assert page.value_labels["withdraw"].text() == ("10.5 mL in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)")
     assert "105 units administered" in page.value_labels["billing"].text()
     if os.environ.get("INFUSION_PREP_TEST_SHOT"):  # a picture for a reviewer: INFUSION_PREP_TEST_SHOT=/tmp/dose.png
         wizard.resize(1000, 900)

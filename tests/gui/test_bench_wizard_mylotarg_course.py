@@ -25,8 +25,15 @@ FRACTIONATED = MYLOTARG.with_regimen("fractionated")
 # What only BESPONSA's monograph says: a page of a MYLOTARG preparation shows none of it. (A 50 mL
 # bag is no sign: this MYLOTARG dose is diluted in one too, by its own concentration window.)
 BESPONSA_WORDS = (
-    BESPONSA.brand_name, BESPONSA.brand_name.title(), BESPONSA.generic_name, "CR/CRi", "CRi", "HSCT", "CD22",
-    BESPONSA.text("billing.hcpcs"), BESPONSA.id_prefix + "-",
+    BESPONSA.brand_name,
+    BESPONSA.brand_name.title(),
+    BESPONSA.generic_name,
+    "CR/CRi",
+    "CRi",
+    "HSCT",
+    "CD22",
+    BESPONSA.text("billing.hcpcs"),
+    BESPONSA.id_prefix + "-",
 )
 
 

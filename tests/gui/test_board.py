@@ -234,6 +234,7 @@ def test_first_start_creates_a_pharmacist_who_is_then_signed_in(qtbot, tmp_path,
 
     empty = open_service(data_dir=tmp_path / "empty", clock=clock)
     try:
+
         def fake_exec(dialog):
             dialog.created = empty.add_user("First Pharmacist", "pharmacist", "567856")
             return QDialog.DialogCode.Accepted
@@ -260,7 +261,6 @@ def test_every_mnemonic_of_the_main_window_is_unique(qtbot, service, technician,
     letters = [m for m in map(mnemonic, texts) if m]
     assert len(letters) == len(set(letters)), texts
     assert "a" in letters  # Alt+A acknowledges
-
 
 
 def test_a_dispensed_bag_opens_at_the_chair(qtbot, service, technician, make_preparation):
@@ -303,8 +303,11 @@ def test_the_end_of_observation_is_shown_as_reached_without_an_alarm(qtbot, serv
     from infusion_app.domain.records import EventType
 
     prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
-    for drug_class, drug, dose in (("corticosteroid", "dexamethasone", "10 mg"), ("antipyretic", "paracetamol", "650 mg"),
-                                   ("antihistamine", "diphenhydramine", "25 mg")):
+    for drug_class, drug, dose in (
+        ("corticosteroid", "dexamethasone", "10 mg"),
+        ("antipyretic", "paracetamol", "650 mg"),
+        ("antihistamine", "diphenhydramine", "25 mg"),
+    ):
         service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": dose})
     confirmed = service.get(prep_id).patient
     service.record_event(prep_id, EventType.PATIENT_CONFIRMED, nurse, details={"name": confirmed.name, "mrn": confirmed.mrn})
@@ -360,7 +363,9 @@ def test_switch_user_is_application_wide_not_ctrl_u_and_forgets_the_previous_per
 # -- a tick rereads and recomputes only what changed (issue 19) --------------------------------
 
 
-def test_a_tick_rereads_only_the_preparation_that_changed_and_recomputes_only_a_state_due_to_change(qtbot, service, technician, pharmacist, three_preparations, clock):
+def test_a_tick_rereads_only_the_preparation_that_changed_and_recomputes_only_a_state_due_to_change(
+    qtbot, service, technician, pharmacist, three_preparations, clock
+):
     window = open_window(qtbot, service, technician)
     presenter = window.presenter
     window.refresh()
@@ -389,7 +394,10 @@ def test_a_tick_rereads_only_the_preparation_that_changed_and_recomputes_only_a_
     assert presenter.recomputed == 1 and presenter.reloaded == 0
     assert {r.preparation_id: r.state for r in window.board.board_model.rows()}[warning] == "expired"
     rows = [(r.preparation_id, r.state, r.deadline_text, r.step_text, r.alarm_active) for r in window.board.board_model.rows()]
-    assert rows == [(r.preparation_id, r.state, r.deadline_text, r.step_text, r.alarm_active) for r in MainWindow(service, technician, repaint_ms=60_000, sound=False).board.board_model.rows()]
+    assert rows == [
+        (r.preparation_id, r.state, r.deadline_text, r.step_text, r.alarm_active)
+        for r in MainWindow(service, technician, repaint_ms=60_000, sound=False).board.board_model.rows()
+    ]
 
 
 def test_a_setting_changed_elsewhere_recomputes_every_row(qtbot, service, technician, pharmacist, three_preparations):

@@ -22,8 +22,6 @@ PREMEDS = {
 }
 
 
-
-
 def cut_off_texts(root) -> list[str]:
     """Visible labels and buttons whose text does not fit the space they were given."""
     from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel
@@ -271,8 +269,11 @@ def test_a_late_start_is_refused_and_offers_no_override(qtbot, service, nurse, c
     premedicate(qtbot, chair)
     click(qtbot, chair.start_button)
     assert not chair.override_buttons[EventType.INFUSION_STARTED].isVisible()
-    assert "start_infusion_by" in chair.start_message.text() or "Start infusion by" in chair.start_message.text() \
+    assert (
+        "start_infusion_by" in chair.start_message.text()
+        or "Start infusion by" in chair.start_message.text()
         or "start infusion by" in chair.start_message.text()
+    )
     assert "discard and prepare again" in chair.start_message.text()
     assert EventType.INFUSION_STARTED not in kinds(service, prep_id)
     assert EventType.OVERRIDE not in kinds(service, prep_id)
@@ -516,7 +517,9 @@ def test_a_chair_tick_rereads_the_open_bag_only_when_it_changed(qtbot, chair, se
     assert chair.countdown.text() == format_countdown((deadline.at - clock.now()).total_seconds())
 
     # Another workstation stores a step of this bag: the next tick reads it, once, and follows it.
-    service.record_event(prep_id, EventType.PREMEDICATION, service.user("Nora Nurse"), details={"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg"})
+    service.record_event(
+        prep_id, EventType.PREMEDICATION, service.user("Nora Nurse"), details={"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "10 mg"}
+    )
     reads.clear()
     chair.repaint_countdown()
     chair.repaint_countdown()

@@ -246,14 +246,14 @@ def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_stil
     assert text == "Not recorded — Platelet count transfusion-independent: is required; answer yes or no"
     text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140", transfusion_independent="yes")
     assert text.startswith("CBC (ANC, platelets) recorded: ANC 1.8 × 10⁹/L, platelets 140 × 10⁹/L")
-    text = fill_form(qtbot, view, "lab", kind="Liver tests (bilirubin, AST/ALT)", bilirubin="40 umol/L",
-                     bilirubin_uln="20 umol/L", ast_alt_x_uln="3")
+    text = fill_form(qtbot, view, "lab", kind="Liver tests (bilirubin, AST/ALT)", bilirubin="40 umol/L", bilirubin_uln="20 umol/L", ast_alt_x_uln="3")
     assert "liver tests" in text.lower() and "hold until" in text
     assert any("liver-hold" in b for b in courses.status("MRN7008").next_dose.blocked_by)
     assert "ECG" in fill_form(qtbot, view, "lab", kind="ECG (QTc), baseline", qtc_ms="430")
     assert view.labs_table.rowCount() == 3 and view.labs_table.item(0, 2).text() == "QTc 430 ms"
-    assert view.labs_needed_label.text().endswith("baseline electrolytes (potassium, magnesium). Record them (Record, "
-                                                  "Labs before a dose) or a pharmacist overrides with a reason.")
+    assert view.labs_needed_label.text().endswith(
+        "baseline electrolytes (potassium, magnesium). Record them (Record, Labs before a dose) or a pharmacist overrides with a reason."
+    )
     view.user = nurse
     refused = fill_form(qtbot, view, "lab_override", reason="electrolytes pending at the lab")
     assert refused.startswith("Not recorded — ") and "pharmacist" in refused
@@ -265,8 +265,9 @@ def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_stil
 
 def test_a_vod_sign_answered_yes_in_the_form_stops_the_course_at_once(qtbot, view, courses):
     show(qtbot, view)
-    text = fill_form(qtbot, view, "lab", kind="VOD/SOS signs (each dose after the first)", weight_gain="no",
-                     hepatomegaly="yes", ascites="no", bilirubin_rising="no")
+    text = fill_form(
+        qtbot, view, "lab", kind="VOD/SOS signs (each dose after the first)", weight_gain="no", hepatomegaly="yes", ascites="no", bilirubin_rising="no"
+    )
     assert "VOD/SOS signs: painful hepatomegaly" in text and "discontinue permanently" in text
     assert any("vod-sos-discontinue" in b for b in courses.status(MRN).next_dose.blocked_by)
     assert "vod-sos-discontinue" in view.blocks_label.text()
@@ -281,13 +282,33 @@ def test_the_pharmacist_completes_the_course_start_checklist_in_the_form(qtbot, 
     view.show()
     show(qtbot, view, "MRN7009")
     assert view.checklist_label.text().startswith("course-start checklist not completed")
-    text = fill_form(qtbot, view, "checklist", sex="female", reproductive_potential="yes", pregnancy_test="negative",
-                     pregnancy_test_on="2026-03-03", contraception_counselled="yes", breastfeeding_counselled="yes")
-    assert text == ("Not recorded — HSCT planned: post-HSCT VOD/SOS precautions discussed: is required: the post-HSCT "
-                    "VOD/SOS precautions discussed with the transplant team (yes or no)")
-    text = fill_form(qtbot, view, "checklist", sex="female", reproductive_potential="yes", pregnancy_test="negative",
-                     pregnancy_test_on="2026-03-03", contraception_counselled="yes", breastfeeding_counselled="yes",
-                     hsct_precautions="yes")
+    text = fill_form(
+        qtbot,
+        view,
+        "checklist",
+        sex="female",
+        reproductive_potential="yes",
+        pregnancy_test="negative",
+        pregnancy_test_on="2026-03-03",
+        contraception_counselled="yes",
+        breastfeeding_counselled="yes",
+    )
+    assert text == (
+        "Not recorded — HSCT planned: post-HSCT VOD/SOS precautions discussed: is required: the post-HSCT "
+        "VOD/SOS precautions discussed with the transplant team (yes or no)"
+    )
+    text = fill_form(
+        qtbot,
+        view,
+        "checklist",
+        sex="female",
+        reproductive_potential="yes",
+        pregnancy_test="negative",
+        pregnancy_test_on="2026-03-03",
+        contraception_counselled="yes",
+        breastfeeding_counselled="yes",
+        hsct_precautions="yes",
+    )
     assert text == "Course-start checklist completed."
     assert courses.course("MRN7009").checklist.answers["pregnancy_test"] == "negative"
     lines = view.checklist_label.text().splitlines()

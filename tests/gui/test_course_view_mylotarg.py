@@ -47,15 +47,17 @@ def test_a_fractionated_course_is_opened_from_the_form_and_shows_days_1_4_and_7(
     show(qtbot, view, MRN)
     rows = table_rows(view.doses_table)
     assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
-        ("1", "1", "2026-03-02", "3 mg/m²"), ("1", "4", "2026-03-05", "3 mg/m²"), ("1", "7", "2026-03-08", "3 mg/m²")]
+        ("1", "1", "2026-03-02", "3 mg/m²"),
+        ("1", "4", "2026-03-05", "3 mg/m²"),
+        ("1", "7", "2026-03-08", "3 mg/m²"),
+    ]
     assert "At most 1 cycle:" in view.limit_label.text() and "fractionated" in view.limit_label.text()
     assert "fractionated" in view.title.text()
     assert not view.tabs.isTabVisible(view.tabs.indexOf(view.responses_table))
     action = view.forms.action  # no response and no transplant plan to record for this course
     assert not action.model().item(action.findData("response")).isEnabled()
     assert not action.model().item(action.findData("hsct")).isEnabled()
-    shown = " ".join([view.title.text(), view.limit_label.text(), view.next_label.text(), view.last_label.text()]
-                     + [" ".join(r) for r in rows])
+    shown = " ".join([view.title.text(), view.limit_label.text(), view.next_label.text(), view.last_label.text()] + [" ".join(r) for r in rows])
     for word in BESPONSA_WORDS:
         assert word not in shown, (word, shown)
 

@@ -63,6 +63,11 @@ def test_which_deadline_alarms_and_at_which_priority():
 
 def test_the_board_order_is_state_first_then_the_sooner_deadline():
     at = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
-    keys = [urgency_key("warning", at, "A"), urgency_key("expired", at + timedelta(hours=1), "B"),
-            urgency_key("ok", at, "C"), urgency_key("warning", at - timedelta(minutes=1), "D"), urgency_key("none", None, "E")]
+    keys = [
+        urgency_key("warning", at, "A"),
+        urgency_key("expired", at + timedelta(hours=1), "B"),
+        urgency_key("ok", at, "C"),
+        urgency_key("warning", at - timedelta(minutes=1), "D"),
+        urgency_key("none", None, "E"),
+    ]
     assert [k[2] for k in sorted(keys)] == ["B", "D", "A", "C", "E"]

@@ -35,10 +35,17 @@ def test_every_field_the_domain_or_service_names_has_a_label():
     assert missing == [], f"give these fields a label in infusion_app/gui/errors.py: {missing}"
 
 
-@pytest.mark.parametrize("field, shown", [
-    ("dob", "Date of birth: "), ("icd10", "Diagnosis (ICD-10): "), ("cd22_percent", "CD22-positive blasts: "),
-    ("mrn", "MRN: "), ("given_at", "Given at: "), ("deviation reason", "Reason for the deviation: "),
-])
+@pytest.mark.parametrize(
+    "field, shown",
+    [
+        ("dob", "Date of birth: "),
+        ("icd10", "Diagnosis (ICD-10): "),
+        ("cd22_percent", "CD22-positive blasts: "),
+        ("mrn", "MRN: "),
+        ("given_at", "Given at: "),
+        ("deviation reason", "Reason for the deviation: "),
+    ],
+)
 def test_a_field_is_named_by_its_label(field, shown):
     assert error_text(ValidationError(field, "must not be empty")) == shown + "must not be empty"
 

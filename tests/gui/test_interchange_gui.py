@@ -14,7 +14,11 @@ from infusion_app.gui.main_window import MainWindow
 
 def _ended(service, make_preparation, clock, nurse):
     prep_id = make_preparation(steps=("reconstituted", "diluted", "verified", "labelled", "dispensed"))
-    for drug_class, drug, dose in (("corticosteroid", "methylprednisolone", "100 mg"), ("antipyretic", "acetaminophen", "650 mg"), ("antihistamine", "diphenhydramine", "25 mg")):
+    for drug_class, drug, dose in (
+        ("corticosteroid", "methylprednisolone", "100 mg"),
+        ("antipyretic", "acetaminophen", "650 mg"),
+        ("antihistamine", "diphenhydramine", "25 mg"),
+    ):
         service.record_event(prep_id, E.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": dose})
     patient = service.get(prep_id).patient
     service.record_event(prep_id, E.PATIENT_CONFIRMED, nurse, details={"name": patient.name, "mrn": patient.mrn})

@@ -94,8 +94,7 @@ def test_a_clock_skew_that_appears_later_is_shown_on_the_board_and_goes_when_fix
 def checked_entries(service, prep_id):
     prep = service.get(prep_id)
     calc = prep.order.calculation
-    return {"entered": {"mrn": prep.patient.mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg),
-                        "volume_ml": str(calc.withdraw_ml)}}
+    return {"entered": {"mrn": prep.patient.mrn, "height": "170 cm", "weight": "70 kg", "dose_mg": str(calc.dose_mg), "volume_ml": str(calc.withdraw_ml)}}
 
 
 def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and_clears_on_reconnect(qtbot, tmp_path, own_server):
@@ -148,7 +147,6 @@ def test_a_lost_server_turns_the_board_red_keeps_counting_down_refuses_steps_and
         bench.record_event(prep_id, E.VERIFIED, bench.user("Paul Pharm"), details=checked_entries(bench, prep_id))
         qtbot.waitUntil(lambda: row().step_text != before, timeout=3000)  # listening again: no tick needed
         window.close()
-
 
 
 def test_a_stored_instant_ahead_of_this_clock_is_the_boards_clock_notice_on_sqlite(qtbot, data_dir, clock):

@@ -15,8 +15,7 @@ from .test_chair import click, cut_off_texts, premedicate
 from .test_premedication_gui import open_at_premedication
 
 
-def test_a_premedication_given_before_its_window_is_recorded_as_a_deviation_with_its_reason(qtbot, chair, service, clock,
-                                                                                               make_preparation):
+def test_a_premedication_given_before_its_window_is_recorded_as_a_deviation_with_its_reason(qtbot, chair, service, clock, make_preparation):
     prep_id = open_at_premedication(qtbot, chair, make_preparation)
     row = chair.premed_rows["antipyretic"]
     qtbot.keyClicks(row.drug, "acetaminophen")
@@ -63,8 +62,7 @@ def _answer_late(qtbot, seen: list[str], drug_class: str, drug: str, dose: str, 
     QTimer.singleShot(20, fill)
 
 
-def test_a_premedication_given_after_the_start_is_recorded_from_the_infusing_page_as_a_deviation(qtbot, chair, service, clock,
-                                                                                                  make_preparation):
+def test_a_premedication_given_after_the_start_is_recorded_from_the_infusing_page_as_a_deviation(qtbot, chair, service, clock, make_preparation):
     prep_id = open_at_premedication(qtbot, chair, make_preparation)
     premedicate(qtbot, chair)
     clock.advance(minutes=10)

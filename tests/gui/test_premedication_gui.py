@@ -48,8 +48,7 @@ def test_the_drug_is_picked_from_the_class_list_and_free_text_is_only_other(qtbo
     click(qtbot, row.dose_checked)
     click(qtbot, chair.premed_button)
     stored = service.get(prep_id).events_of(EventType.PREMEDICATION)
-    assert [(e.details["drug"], e.details["dose"], e.details["other"], e.details["dose_checked"]) for e in stored] == [
-        ("clemastine", "2 mg", True, True)]
+    assert [(e.details["drug"], e.details["dose"], e.details["other"], e.details["dose_checked"]) for e in stored] == [("clemastine", "2 mg", True, True)]
     assert "other; dose checked against the order" in row.status.text()
 
 

@@ -62,7 +62,9 @@ def test_print_label_without_a_queue_set_says_so_and_nothing_crashes(qtbot, cups
     assert page.refusal.isVisible() and "no label printer is set" in page.refusal.text()
 
 
-def test_print_label_is_one_click_to_the_label_queue_and_a_reprint_after_labelling_says_so(qtbot, cups, service, technician, pharmacist, make_preparation, clock):
+def test_print_label_is_one_click_to_the_label_queue_and_a_reprint_after_labelling_says_so(
+    qtbot, cups, service, technician, pharmacist, make_preparation, clock
+):
     service.set_setting("label_queue", QUEUE, pharmacist)
     wizard, prep_id = open_label_page(qtbot, service, technician, make_preparation)
     page = wizard.currentPage()
@@ -108,7 +110,9 @@ def test_print_in_the_preview_sends_the_pdf_itself_to_the_cups_queue_chosen(qtbo
     assert "document.printed" in [e.action for e in service.audit_entries() if e.subject == prep_id]
 
 
-def test_the_board_reprints_the_selected_label_with_ctrl_p_and_the_chair_with_its_button(qtbot, cups, service, technician, nurse, pharmacist, make_preparation, clock):
+def test_the_board_reprints_the_selected_label_with_ctrl_p_and_the_chair_with_its_button(
+    qtbot, cups, service, technician, nurse, pharmacist, make_preparation, clock
+):
     from PySide6.QtGui import QKeySequence
 
     from infusion_app.gui.chair import ChairPage

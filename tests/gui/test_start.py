@@ -27,10 +27,18 @@ from tests.gui.conftest import PIN
 
 # What the first window must not have loaded: reports (reportlab), the alarm sound (QtMultimedia),
 # the print preview (QtPdf), migrations (alembic), and what only the opened service needs.
-NOT_AT_THE_FIRST_WINDOW = ("reportlab", "PySide6.QtMultimedia", "PySide6.QtPdf", "alembic", "sqlalchemy", "pint",
-                           "infusion_app.domain.dosing", "infusion_app.service.preparations",
-                           # the PIN's hashing (hashlib, hmac, secrets): the PIN field needs only its length
-                           "infusion_app.domain.security")
+NOT_AT_THE_FIRST_WINDOW = (
+    "reportlab",
+    "PySide6.QtMultimedia",
+    "PySide6.QtPdf",
+    "alembic",
+    "sqlalchemy",
+    "pint",
+    "infusion_app.domain.dosing",
+    "infusion_app.service.preparations",
+    # the PIN's hashing (hashlib, hmac, secrets): the PIN field needs only its length
+    "infusion_app.domain.security",
+)
 
 # Runs the program's own start and, at the first paint of its first dialog, writes what is
 # imported and which dialog it is, then cancels it as a person would.
@@ -89,6 +97,7 @@ def test_the_probe_sees_a_module_the_window_pulls_in(tmp_path):
 
 
 # -- signing in with the service opened behind the window ---------------------------------------
+
 
 def shown_sign_in(qtbot, monkeypatch, start: Start, act):
     """Runs start.first_user() with the sign-in's exec replaced by `act(dialog)` on the shown window."""
@@ -250,6 +259,7 @@ def test_a_database_that_cannot_be_opened_closes_the_window_and_says_so(qtbot, m
 
 
 # -- the tabs built when first shown ----------------------------------------------------------
+
 
 def open_window(qtbot, service, user) -> MainWindow:
     window = MainWindow(service, user, repaint_ms=60_000, sound=False)
