@@ -145,7 +145,7 @@ def test_the_answers_kept_in_the_file_are_the_ones_pint_gave(monkeypatch, tmp_pa
     _fresh_known(monkeypatch, tmp_path, keep_file=False)
     learnt = [Quantity(1.7, "m").to("cm").magnitude, Quantity(154, "lb").to("kg").magnitude, Quantity(90, "minute").to("hour").magnitude]
     _fresh_known(monkeypatch, tmp_path, keep_file=True)
-    assert not quantities._known.loaded and "m\x00cm" in json.loads((tmp_path / "pint" / quantities.KNOWN_FILE).read_text())["factors"]
+    assert not quantities._known.loaded and "m\x00cm" in json.loads(quantities.known_path(quantities._pint_stamp()).read_text())["factors"]
     kept = [Quantity(1.7, "m").to("cm").magnitude, Quantity(154, "lb").to("kg").magnitude, Quantity(90, "minute").to("hour").magnitude]
     assert quantities._known.factors  # read back from the file
     pint_q = registry().Quantity
@@ -154,7 +154,7 @@ def test_the_answers_kept_in_the_file_are_the_ones_pint_gave(monkeypatch, tmp_pa
 
 def test_a_damaged_or_foreign_answers_file_is_not_used(monkeypatch, tmp_path):
     _fresh_known(monkeypatch, tmp_path, keep_file=False)
-    path = tmp_path / "pint" / quantities.KNOWN_FILE
+    path = quantities.known_path(quantities._pint_stamp())
     path.parent.mkdir(parents=True)
     for content in ("{not json", json.dumps({"stamp": ["another pint"], "factors": {"m\x00cm": 1000.0}, "units": {}})):
         path.write_text(content)
@@ -162,12 +162,29 @@ def test_a_damaged_or_foreign_answers_file_is_not_used(monkeypatch, tmp_path):
         assert Quantity(1.7, "m").to("cm").magnitude == registry().Quantity(1.7, "m").to("cm").magnitude
 
 
+def test_two_pint_installs_sharing_a_cache_folder_keep_their_answers_apart(monkeypatch, tmp_path):
+    """Issue 19: one answers file for every install meant that two checkouts (or an upgrade beside the
+    old install) sharing ~/.cache replaced each other's answers at every start, and each start then
+    built pint's registry (about 250 ms) again."""
+    monkeypatch.setenv(quantities.CACHE_DIR_ENV, str(tmp_path))
+    for install in ("install A", "install B"):
+        monkeypatch.setattr(quantities, "_pint_stamp", lambda install=install: [install])
+        monkeypatch.setattr(quantities, "_known", quantities._Known())
+        Quantity(1.7, "m").to("cm")
+        quantities._known.save()
+    for install in ("install A", "install B"):
+        monkeypatch.setattr(quantities, "_pint_stamp", lambda install=install: [install])
+        monkeypatch.setattr(quantities, "_known", quantities._Known())
+        assert quantities._known.factor("m", "cm") is not None, install  # still kept: no pint needed
+    assert quantities.known_path(["install A"]) != quantities.known_path(["install B"])
+
+
 def test_an_answers_file_others_can_write_is_not_used(monkeypatch, tmp_path):
     """The kept factors feed dose arithmetic: a file (or folder) another user could have edited is ignored."""
     _fresh_known(monkeypatch, tmp_path, keep_file=False)
     Quantity(1.7, "m").to("cm")
     quantities._known.save()
-    path = tmp_path / "pint" / quantities.KNOWN_FILE
+    path = quantities.known_path(quantities._pint_stamp())
     data = json.loads(path.read_text())
     data["factors"]["m\x00cm"] = 1000.0  # a forged factor, with the right stamp
     path.write_text(json.dumps(data))

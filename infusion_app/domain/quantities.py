@@ -31,7 +31,10 @@ from typing import Any
 APP_NAME = "infusion-prep"
 # Tests and scripts may point the cache elsewhere (tests/conftest.py does).
 CACHE_DIR_ENV = "INFUSION_PREP_CACHE_DIR"
-KNOWN_FILE = "known-units.json"
+# One answers file per pint install (named by its stamp): two installs sharing a cache folder (an
+# upgrade beside the old one, several checkouts of one user) each keep theirs instead of wiping the
+# other's at every start, which cost a whole pint build (about 250 ms) each time.
+KNOWN_FILE = "known-units-{stamp}.json"
 
 
 def _cache_folder() -> Path | None:
@@ -97,6 +100,17 @@ def _pint_stamp() -> list[Any] | None:
         return None
 
 
+def known_path(stamp: list[Any] | None) -> Path | None:
+    """The answers file of the pint install `stamp` describes (None: no cache folder or no stamp).
+    The stamp is also kept inside the file and compared: the name only keeps installs apart."""
+    import binascii
+
+    folder = _cache_folder()
+    if folder is None or stamp is None:
+        return None
+    return folder / KNOWN_FILE.format(stamp=f"{binascii.crc32(json.dumps(stamp).encode()):08x}")
+
+
 def _only_ours(path: Path) -> bool:
     """A regular file and its folder owned by this user, writable by no one else."""
     import stat
@@ -123,8 +137,7 @@ class _Known:
         self.dirty = False
 
     def _path(self) -> Path | None:
-        folder = _cache_folder()
-        return folder / KNOWN_FILE if folder is not None else None
+        return known_path(self.stamp)
 
     def load(self) -> None:
         if self.loaded:
