@@ -134,6 +134,37 @@ def test_a_calculation_without_typed_dates_loads_no_course_rules():
     assert done.stdout.strip() == "False"
 
 
+# What a calculation has no use for (issue 19: `calc` at most 4x `python -c pass`): the coverage rules
+# (a stored order's decision only), the records (their enums and dataclasses, for a patient's
+# identifiers) and importlib.resources (zipfile, tempfile, threading: the data folder is a plain folder).
+NOT_FOR_A_CALCULATION = ("infusion_app.domain.coverage", "infusion_app.domain.records", "importlib.resources", "zipfile", "tempfile")
+
+
+def test_a_calculation_loads_no_coverage_rules_records_or_resource_readers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from infusion_app.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['calc', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1']) == 0\n"
+        f"print(sorted(m for m in {NOT_FOR_A_CALCULATION!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_data_folder_is_the_one_importlib_resources_gives():
+    from importlib import resources
+
+    from infusion_app.domain.resources import resource_path
+
+    assert resource_path("monographs") == resources.files("infusion_app.resources").joinpath("monographs")
+    assert type(resource_path("site-defaults.toml")) is type(resources.files("infusion_app.resources").joinpath("site-defaults.toml"))
+
+
 def test_version_reads_each_monographs_meta_table_as_the_whole_file_gives_it():
     from infusion_app.cli import meta_table
     from infusion_app.domain.resources import installed_monograph_ids, load_toml, resource_path

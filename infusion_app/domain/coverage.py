@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
-
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DataFileError, ValidationError
 from .formatting import format_number
 from .resources import load_toml
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # importing it imports importlib.resources (zipfile, tempfile)
 
 Decision = Literal["meets_criteria", "criteria_not_met", "experimental", "incomplete"]
 DECISIONS: tuple[str, ...] = ("meets_criteria", "criteria_not_met", "experimental", "incomplete")

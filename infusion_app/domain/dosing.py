@@ -12,10 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from .bsa import get_formula
-from .coverage import CoverageDecision
 from .errors import ValidationError, whole_number
 from .formatting import format_amount, format_concentration, format_dose, format_number
 from .identity import completed_years
@@ -23,6 +22,9 @@ from .limits import DrawSyringe, SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
 from .monograph import RESPONSES, Monograph, response_label, validate_response  # noqa: F401  (re-exported)
 from .quantities import Quantity
+
+if TYPE_CHECKING:
+    from .coverage import CoverageDecision  # read only by a stored order (from_dict): the coverage rules stay out of `calc`
 
 
 def _dec(value: float | int | str | Decimal) -> Decimal:
@@ -464,6 +466,8 @@ class PreparationOrder:
         if coverage is not None and not isinstance(coverage, Mapping):
             raise ValueError("the order's coverage is not a mapping")
         regimen = data.get("regimen") or calculation.regimen
+        from .coverage import CoverageDecision
+
         return cls(
             dose=DoseOrder(**typed),
             calculation=calculation,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .records import Patient
+if TYPE_CHECKING:
+    from .records import Patient  # for the annotations only: records (its enums and dataclasses) stays out of `calc`
 
 
 def normal_name(text: str) -> str:

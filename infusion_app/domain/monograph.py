@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
-
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DataFileError, ValidationError
 from .lookalikes import skeleton
 from .quantities import Quantity, has_dimension
 from .resources import installed_monograph_ids, load_toml, resource_path
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # importing it imports importlib.resources (zipfile, tempfile)
 
 Response = Literal["none", "cr", "cri"]
 RESPONSES: tuple[str, ...] = ("none", "cr", "cri")

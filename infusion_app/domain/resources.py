@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
-from importlib.resources.abc import Traversable
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DataFileError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 def installed_monograph_ids() -> list[str]:
@@ -19,7 +21,25 @@ def installed_monograph_ids() -> list[str]:
 
 
 def resource_path(*parts: str) -> Traversable:
-    return resources.files("infusion_app.resources").joinpath(*parts)
+    return _resource_root().joinpath(*parts)
+
+
+@cache
+def _resource_root() -> Traversable:
+    """The data package's folder. For a package on the file system (a wheel or an editable install)
+    this is importlib.resources' own answer, `files()` being the folder of the package's
+    `__init__` file as a Path (its FileReader); found here from the package's spec because
+    importing importlib.resources (zipfile, tempfile, threading, its readers) was a few ms of every
+    headless start. Anything else (a zip import) is asked of importlib.resources."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader, SourcelessFileLoader
+
+    spec = importlib.util.find_spec("infusion_app.resources")
+    if spec is not None and isinstance(spec.loader, (SourceFileLoader, SourcelessFileLoader)):
+        return Path(spec.loader.path).parent
+    from importlib import resources
+
+    return resources.files("infusion_app.resources")
 
 
 def load_toml(source: str | Path | Traversable) -> dict[str, Any]:
