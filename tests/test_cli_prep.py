@@ -627,3 +627,33 @@ def test_a_refusal_with_json_prints_one_json_object_naming_it(data, capsys, monk
         str(data),
     )
     assert code == 1 and isinstance(json.loads(out), dict)
+
+
+def test_a_typed_vial_expiry_may_carry_its_time_and_show_prints_it(data, capsys, monkeypatch):
+    """`--vial LOT:DATE` and `prep vial --expiry` took a date only: a carton's expiry time could not be
+    typed at all. The lot ends at the colon a date follows (a lot may hold a colon itself)."""
+    from datetime import datetime as wall
+
+    d = ["--data-dir", str(data)]
+    vials = ["--vial", "LOT:A:2099-12-31T10:00", "--vial", "LOT-B:2099-12-31", "--product-confirmed"]
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, *vials, "--user", "tina", *d)
+    assert code == 0, err
+    prep_id = out.strip()
+    code, out, err = run(
+        capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-C", "--expiry", "2099-12-30 23:15", "--product-confirmed", "--user", "tina", *d
+    )
+    assert code == 0, err
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    shown = json.loads(out)["vials"]
+    ten = wall(2099, 12, 31, 10, 0).astimezone()
+    assert [(v["lot"], v["expiry"], v["expires_at"]) for v in shown] == [
+        ("LOT:A", "2099-12-31", ten.astimezone(timezone.utc).isoformat()),
+        ("LOT-B", "2099-12-31", None),
+        ("LOT-C", wall(2099, 12, 30, 23, 15).astimezone().date().isoformat(), wall(2099, 12, 30, 23, 15).astimezone().astimezone(timezone.utc).isoformat()),
+    ]
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, *d)
+    assert f"vial lot LOT:A, expires 2099-12-31 10:00 {ten.tzname()}" in out and "vial lot LOT-B, expires 2099-12-31\n" in out
+    code, _, err = run(
+        capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-D", "--expiry", "2099-12-31 25:00", "--product-confirmed", "--user", "tina", *d
+    )
+    assert code == 2 and "--expiry" in err and "Traceback" not in err

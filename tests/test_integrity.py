@@ -954,6 +954,7 @@ def replayable(tmp_path_factory):
         ("UPDATE vials SET position = 5 WHERE position = (SELECT MAX(position) FROM vials)", "vial numbers or times"),
         ("UPDATE vials SET lot = 'LOT9'", "vials"),
         ("UPDATE vials SET expiry = '2099-02-01'", "vials"),
+        ("UPDATE vials SET expires_at = '2099-02-01T09:00:00.000000+00:00'", "vials"),  # 0010: the expiry time is replayed too
         ("UPDATE users SET created_at = '2026-12-01T09:00:00.000000+00:00' WHERE name = 'Tina Tech'", "creation time"),
         ("UPDATE users SET role = 'pharmacist' WHERE name = 'Tina Tech'", "role"),
         ("UPDATE users SET active = 0 WHERE name = 'Tina Tech'", "active"),

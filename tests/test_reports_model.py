@@ -236,3 +236,15 @@ def test_a_sheet_shows_a_transplant_plan_only_for_a_drug_whose_limit_it_changes(
     status = course_rules.course_status(kept, date(2026, 3, 2), MYLOTARG)
     data = build(demo_preparation(fractionated), fractionated, course_info=status)
     assert "HSCT" not in [r.label for r in data.course] and data.course
+
+
+def test_a_vials_expiry_time_is_printed_with_its_date_in_local_time(monograph):
+    """The sheet printed a vial's expiry date only: a vial whose code (AI 7003) gave 10:00 read as good all day."""
+    from infusion_app.domain.records import VialRecord
+
+    prep = demo_preparation(monograph)
+    timed = VialRecord("LT7003", date(2027, 8, 31), expires_at=datetime(2027, 8, 31, 14, 0, tzinfo=timezone.utc))
+    prep = dataclasses.replace(prep, vials=[timed, *prep.vials[1:]])
+    lines = build(prep, monograph).vials
+    assert lines[0].expiry == "2027-08-31 10:00 EDT"  # 14:00 UTC on the New York sheet
+    assert all(line.expiry == "2027-08-31" for line in lines[1:])  # a date alone: its last day of use

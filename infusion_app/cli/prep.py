@@ -66,7 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument(
         "--reduce-pct", default=None, metavar="PCT", help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)"
     )
-    new.add_argument("--vial", action="append", default=[], metavar="LOT:YYYY-MM-DD", help="a vial opened (lot and expiry); repeat for each")
+    new.add_argument(
+        "--vial",
+        action="append",
+        default=[],
+        metavar="LOT:YYYY-MM-DD",
+        help="a vial opened (lot and expiry, LOT:YYYY-MM-DDTHH:MM with a time printed); repeat for each",
+    )
     new.add_argument("--vial-code", action="append", default=[], metavar="GS1", help="a vial's scanned GS1 DataMatrix text; repeat for each")
     new.add_argument(
         "--product-confirmed", action="store_true", help="the typed --vial cartons were read: they are the monograph's product and NDC (needed for typed vials)"
@@ -140,7 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vial = commands.add_parser("vial", help="record a vial opened for a preparation")
     vial.add_argument("id")
     vial.add_argument("--lot")
-    vial.add_argument("--expiry", metavar="YYYY-MM-DD")
+    vial.add_argument(
+        "--expiry", metavar="YYYY-MM-DD", help='the expiry printed; with its time when the carton prints one: "2026-12-03 10:00" (the site\'s clock)'
+    )
     vial.add_argument("--code", metavar="GS1", help="the vial's scanned GS1 DataMatrix text instead of --lot/--expiry")
     vial.add_argument(
         "--product-confirmed",
@@ -186,13 +194,24 @@ def _parse_date(text: str, field: str):
 
 
 def _parse_vial(text: str):
+    import re
+
     from ..domain.errors import ValidationError
+
+    # The expiry may carry its time ("LOT:2026-12-03T10:00"): the lot ends at the colon a date follows.
+    match = re.fullmatch(r"(?P<lot>.+?):(?P<expiry>\d{4}-?\d{2}-?\d{2}(?:[Tt ].*)?)", text.strip(), re.ASCII | re.DOTALL)
+    if match is None or not match.group("lot").strip():
+        raise ValidationError("vial", f"'{text}' must be LOT:YYYY-MM-DD, or with the expiry time printed LOT:YYYY-MM-DDTHH:MM")
+    return _typed_vial(match.group("lot").strip(), match.group("expiry"), "vial expiry")
+
+
+def _typed_vial(lot: str, expiry: str, field: str):
+    """A vial typed from its carton: the expiry date, with the time when the carton prints one."""
+    from ..domain.instants import read_vial_expiry
     from ..domain.records import VialRecord
 
-    lot, sep, expiry = text.rpartition(":")
-    if not sep or not lot.strip():
-        raise ValidationError("vial", f"'{text}' must be LOT:YYYY-MM-DD")
-    return VialRecord(lot=lot.strip(), expiry=_parse_date(expiry, "vial expiry"))
+    day, instant = read_vial_expiry(expiry, field)
+    return VialRecord(lot=lot, expiry=day, expires_at=instant)
 
 
 def _refused(exc) -> CliError:
@@ -445,13 +464,12 @@ def run_record(args: argparse.Namespace) -> int:
 
 def run_vial(args: argparse.Namespace) -> int:
     from ..domain.errors import ValidationError
-    from ..domain.records import VialRecord
     from ..service import StepRefused
     from .service_access import open_service_for, sign_in
 
     if args.code is None and (args.lot is None or args.expiry is None):
         raise ValidationError("--lot", "give --lot and --expiry, or --code")
-    vial = args.code if args.code is not None else VialRecord(lot=args.lot, expiry=_parse_date(args.expiry, "--expiry"))
+    vial = args.code if args.code is not None else _typed_vial(args.lot, args.expiry, "--expiry")
     with open_service_for(args) as service:
         if service.get(args.id) is None:
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")
@@ -506,7 +524,7 @@ def _print_premedication(prep) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..domain.formatting import format_dose, format_instant
+    from ..domain.formatting import format_dose, format_instant, format_vial_expiry
     from .service_access import open_service_for
 
     with open_service_for(args) as service:
@@ -525,7 +543,7 @@ def run_show(args: argparse.Namespace) -> int:
             f"of this workstation's clock (now {format_instant(status.now)}): one of the clocks is wrong; ask IT to check them (NTP)"
         )
     for vial in prep.vials:
-        print(f"  vial lot {vial.lot}, expires {vial.expiry.isoformat()}")
+        print(f"  vial lot {vial.lot}, expires {format_vial_expiry(vial.expiry, vial.expires_at)}")
     for number, event in enumerate(prep.events, start=1):
         late = f"  (downtime entry, recorded {format_instant(event.recorded_at)})" if event.details.get("downtime") else ""
         # The number is what premedication-corrected --corrects names.

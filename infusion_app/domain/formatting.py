@@ -9,7 +9,7 @@ in 24-hour form with the date.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
@@ -241,6 +241,12 @@ def format_instant(instant: datetime, tz: tzinfo | None = None, seconds: bool = 
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     zone = local.tzname() or local.strftime("%z")
     return f"{local.strftime(pattern)} {zone}"
+
+
+def format_vial_expiry(expiry: date, expires_at: datetime | None, tz: tzinfo | None = None) -> str:
+    """A vial's expiry on screen, paper and CLI: the date and local time when the code (AI 7003) or
+    the carton gave a time ('2026-12-03 10:00 CET'), else the date printed, its last day of use."""
+    return format_instant(expires_at, tz) if expires_at is not None else expiry.isoformat()
 
 
 def format_countdown(seconds: float) -> str:

@@ -37,10 +37,11 @@ import calendar
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from urllib.parse import unquote, urlsplit
 
 from .errors import ValidationError
+from .instants import earliest_instant_of_wall_time
 from .monograph import Monograph
 from .records import VialRecord
 
@@ -305,8 +306,12 @@ class Gs1Data:
             return local_now.replace(tzinfo=None) >= self.expires_at
         return local_now.date() > self.expiry
 
-    def to_vial_record(self) -> VialRecord:
-        return VialRecord(lot=self.lot, expiry=self.expiry, gtin=self.gtin, ndc=self.ndc, serial=self.serial)
+    def to_vial_record(self, zone: tzinfo | None = None) -> VialRecord:
+        """The vial as recorded: an expiry time (AI 7003, the site's wall clock; `zone` by default the
+        workstation's) is kept as its UTC instant, so the vial is refused from that minute on at every
+        later step, not only when it was scanned."""
+        expires_at = None if self.expires_at is None else earliest_instant_of_wall_time(self.expires_at, zone)
+        return VialRecord(lot=self.lot, expiry=self.expiry, gtin=self.gtin, ndc=self.ndc, serial=self.serial, expires_at=expires_at)
 
 
 def gs1_check_digit(digits: str) -> int:

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
-from .errors import ValidationError
+from .errors import ValidationError, check_calendar_year
 
 OFFSET_EXAMPLE = "2026-11-27T09:00+01:00"
 
@@ -243,3 +243,37 @@ def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetim
             field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); give the offset, e.g. {OFFSET_EXAMPLE}"
         )
     return instants[0]
+
+
+def earliest_instant_of_wall_time(wall: datetime, zone: tzinfo | None = None) -> datetime:
+    """A wall time printed without an offset (GS1 AI 7003 is the local time) as the UTC instant. On the
+    night the clocks go back it was shown twice: the first; in the hour they go forward it was never
+    shown: the earlier reading. Either way an expiry is never read later than it can have meant."""
+    wall = wall.replace(tzinfo=None)
+    candidates = sorted((wall - offset).replace(tzinfo=timezone.utc) for offset in _offsets_on(wall.date(), zone))
+    exact = [c for c in candidates if _on_site_clock(c, zone).replace(tzinfo=None) == wall]
+    return (exact or candidates)[0]
+
+
+VIAL_EXPIRY_EXAMPLE = "2027-06-30, or with the time printed 2026-12-03 10:00"
+
+
+def read_vial_expiry(text: str, field: str, zone: tzinfo | None = None) -> tuple[date, datetime | None]:
+    """A vial's expiry typed from its carton: the date printed (the last day of use), or the date and
+    the time printed, on the site's clock or with its offset. Returns the site's local date and the
+    UTC instant (None for a date alone)."""
+    raw = " ".join(text.split()) if isinstance(text, str) else ""
+    if not raw:
+        raise ValidationError(field, f"give the expiry printed on the vial, e.g. {VIAL_EXPIRY_EXAMPLE}")
+    if len(raw) > 60:
+        raise ValidationError(field, f"is {len(raw):,} characters long; give e.g. {VIAL_EXPIRY_EXAMPLE}")
+    if any(form.fullmatch(raw) for form in _FORMS):
+        instant = check_calendar_year(field, read_wall_time(raw, field, zone))
+        return _on_site_clock(instant, zone).date(), instant
+    try:
+        day = date.fromisoformat(raw) if raw.isascii() else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValidationError(field, f"'{raw[:40]}' is not a date or a date and time; give e.g. {VIAL_EXPIRY_EXAMPLE}")
+    return check_calendar_year(field, day), None

@@ -56,11 +56,11 @@ from .double_check import ENTERED_FIELDS, FIELD_WORDS, IncompleteCheck, verifica
 from .identity import confirmation_mismatches
 from .lookalikes import invisible_characters, mixed_alphabet_word, skeleton
 from .errors import ValidationError
-from .formatting import format_amount, format_instant, utc_iso
+from .formatting import format_amount, format_instant, format_vial_expiry, utc_iso
 from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
 from .quantities import Quantity, has_dimension
-from .records import Event, EventType, Preparation, Role, User, event_words
+from .records import Event, EventType, Preparation, Role, User, VialRecord, event_words
 
 # How far in the future an event's instant may lie: workstation clocks differ a little. A
 # program-design tolerance, not a drug fact.
@@ -1454,22 +1454,28 @@ def _check_vials_recorded(prep: Preparation, event: Event) -> None:
 
 
 def _check_vial_expiry(prep: Preparation, event: Event, now: datetime) -> None:
-    """Refuse a step using the product once a recorded vial is past its expiry date (the site's
-    local date), at the step's instant or at its entry: a late entry of a step done before
-    midnight is still a step whose product has since expired."""
+    """Refuse a step using the product once a recorded vial is past its expiry, at the step's instant
+    or at its entry: a late entry of a step done before the expiry is still a step whose product has
+    since expired. The expiry is the vial's time when its code (AI 7003) or carton gave one, else the
+    end of its expiry date on the site's clock (the last day of use)."""
     if event.type not in _PRODUCT_STEPS or not prep.vials:
         return
     for instant in (event.at, now):
-        day = instant.astimezone().date()
-        expired = sorted((v for v in prep.vials if v.expiry < day), key=lambda v: (v.expiry, v.lot))
+        expired = sorted((v for v in prep.vials if v.expired(instant)), key=lambda v: (v.expiry, v.lot))
         if expired:
-            lots = ", ".join(f"lot {v.lot} expired on {v.expiry.isoformat()}" for v in expired)
+            lots = ", ".join(f"lot {v.lot} expired {_vial_expiry_words(v)}" for v in expired)
             raise StepRefused(
                 "vial-expired",
-                f"{event_words(event.type)} refused: vial {lots} (its last day of use; judged at {format_instant(instant)}): "
+                f"{event_words(event.type)} refused: vial {lots} (judged at {format_instant(instant)}): "
                 "a product past its expiry is not used. An expiry cannot be overridden; discard and prepare again "
                 "with vials in date.",
             )
+
+
+def _vial_expiry_words(vial: VialRecord) -> str:
+    if vial.expires_at is not None:
+        return f"at {format_vial_expiry(vial.expiry, vial.expires_at)}"
+    return f"on {vial.expiry.isoformat()}, its last day of use"
 
 
 def _reason_of_length(field_name: str, value: object, minimum: int) -> str:

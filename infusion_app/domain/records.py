@@ -107,10 +107,20 @@ class Patient:
 @dataclass(frozen=True)
 class VialRecord:
     lot: str
-    expiry: date
+    expiry: date  # the expiry date printed (the site's local date of `expires_at` when there is one)
     gtin: str | None = None
     ndc: str | None = None
     serial: str | None = None
+    # The expiry instant (UTC) when the code (GS1 AI 7003) or the carton gives a time. None: the date
+    # alone (AI 17, a typed date, every vial stored before migration 0010), the last day of use.
+    expires_at: datetime | None = None
+
+    def expired(self, instant: datetime) -> bool:
+        """Past its expiry at `instant` (aware): from the expiry time on when one is known, else from the
+        end of the expiry day on the site's clock (a date is the last day of use)."""
+        if self.expires_at is not None:
+            return instant >= self.expires_at
+        return instant.astimezone().date() > self.expiry
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from ..domain.formatting import (
     format_instant,
     format_number,
     format_quantity,
+    format_vial_expiry,
     format_volume,
 )
 from ..domain.quantities import Quantity
@@ -903,7 +904,7 @@ class VialsPage(BenchPage):
         # Empty until typed from the vial: a date filled in for the user would be accepted unread.
         self.expiry = QLineEdit(self)
         self.expiry.setObjectName("vialExpiry")
-        self.expiry.setPlaceholderText("as printed, e.g. 2027-06-30")
+        self.expiry.setPlaceholderText("as printed, e.g. 2027-06-30, or 2026-12-03 10:00 with its time")
         self.add_button = QPushButton("&Add typed vial", self)
         self.add_button.setObjectName("addTypedVial")
         row = QHBoxLayout()
@@ -992,12 +993,12 @@ class VialsPage(BenchPage):
             self.lot.setFocus()
             return
         try:
-            expiry = parse_local_date(self.expiry.text(), "Expiry")
+            expiry, expires_at = parse_vial_expiry(self.expiry.text(), "Expiry")
         except ValidationError as exc:
             self._error(exc.message)
             self.expiry.setFocus()
             return
-        if self._record(VialRecord(lot=lot, expiry=expiry), self.product_confirmed.isChecked()):
+        if self._record(VialRecord(lot=lot, expiry=expiry, expires_at=expires_at), self.product_confirmed.isChecked()):
             self.lot.clear()
             self.expiry.clear()
             self.product_confirmed.setChecked(False)
@@ -1031,12 +1032,27 @@ def vial_text(vial: VialRecord) -> str:
     ndc = f", NDC {vial.ndc}" if vial.ndc else ""
     code = f", GTIN {vial.gtin}" if vial.gtin else " (typed; product confirmed)"
     serial = f", serial {vial.serial}" if vial.serial else ""
-    return f"Lot {vial.lot}, expiry {format_local_date(vial.expiry)}{ndc}{code}{serial}"
+    expiry = format_vial_expiry(vial.expiry, vial.expires_at) if vial.expires_at is not None else format_local_date(vial.expiry)
+    return f"Lot {vial.lot}, expiry {expiry}{ndc}{code}{serial}"
 
 
 def format_local_date(day: date) -> str:
     """ISO, which every site reads the same way."""
     return day.isoformat()
+
+
+def parse_vial_expiry(text: str, label: str) -> tuple[date, datetime | None]:
+    """A typed vial expiry: the date (ISO or the site's short format), optionally followed by the time
+    the carton prints ('2026-12-03 10:00', the site's clock). Returns the date and the UTC instant."""
+    from ..domain.instants import read_vial_expiry
+
+    value = " ".join(text.split())
+    day_text, _, time_text = value.rpartition(" ")
+    if "T" in value.upper() or (day_text and ":" in time_text):
+        if "T" not in value.upper():  # a date in the site's format, then the time: read as ISO
+            value = f"{parse_local_date(day_text, label).isoformat()} {time_text}"
+        return read_vial_expiry(value, label)
+    return parse_local_date(value, label), None
 
 
 def parse_local_date(text: str, label: str) -> date:

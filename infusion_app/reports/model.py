@@ -20,6 +20,7 @@ from ..domain.formatting import (
     format_dose,
     format_instant,
     format_number,
+    format_vial_expiry,
     format_volume,
 )
 from ..domain.course import transplant_plan_decides
@@ -747,7 +748,7 @@ def _build(
         policy=_policy_block(policy_decision),
         premedication=_premedication(prep, monograph, tz, site_policy),
         vials_needed=calc.vials,
-        vials=[VialLine(i, v.lot, _date_text(v.expiry), v.ndc or "", v.serial or "") for i, v in enumerate(prep.vials, start=1)],
+        vials=[VialLine(i, v.lot, format_vial_expiry(v.expiry, v.expires_at, tz), v.ndc or "", v.serial or "") for i, v in enumerate(prep.vials, start=1)],
         reconstitution_steps=reconstitution_steps,
         dilution_steps=dilution_steps,
         timeline=_timeline(prep, monograph, deadlines, tz),

@@ -21,7 +21,7 @@ from ..domain.deadlines import Timeline
 from ..domain.errors import ValidationError
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.preparation import infusion_duration_of
-from ..domain.records import Event, EventType, Preparation
+from ..domain.records import Event, EventType, Preparation, VialRecord
 
 FORMATS = ("hl7v2", "fhir")
 WHATS = ("administration", "dispense")
@@ -154,6 +154,11 @@ def _dt(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
+def _vial_expiry(vial: VialRecord) -> str:
+    # DTM to the minute when the vial's code or carton gave a time (AI 7003), else the date printed.
+    return _ts(vial.expires_at) if vial.expires_at is not None else _dt(vial.expiry)
+
+
 def _xpn(name: str) -> str:
     family, _, given = name.partition(",")
     return f"{_hl7_escape(family.strip())}^{_hl7_escape(given.strip())}"
@@ -224,7 +229,7 @@ def build_ras_o17(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
     rxa.rxa_10 = _xcn(facts.nurse)
     if prep.vials:
         _repeat(rxa, "RXA_15", [_hl7_escape(v.lot) for v in prep.vials])
-        _repeat(rxa, "RXA_16", [_dt(v.expiry) for v in prep.vials])
+        _repeat(rxa, "RXA_16", [_vial_expiry(v) for v in prep.vials])
     rxa.rxa_20 = "CP"
     rxa.rxa_21 = "A"
     rxr = administration.add_segment("RXR")
@@ -256,7 +261,7 @@ def build_rds_o13(facts: ExportFacts, control_id: str, sent_at: datetime) -> str
     rxd.rxd_10 = _xcn(facts.preparer)
     if prep.vials:
         _repeat(rxd, "RXD_18", [_hl7_escape(v.lot) for v in prep.vials])
-        _repeat(rxd, "RXD_19", [_dt(v.expiry) for v in prep.vials])
+        _repeat(rxd, "RXD_19", [_vial_expiry(v) for v in prep.vials])
     rxr = order.add_segment("RXR")
     rxr.rxr_1 = f"{_hl7_escape(facts.route)}^{_hl7_escape(facts.route)}^HL70162"
     for seq, note in enumerate(facts.notes(), start=1):

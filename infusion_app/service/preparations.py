@@ -26,7 +26,7 @@ from ..domain.deadlines import Deadline
 from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
-from ..domain.formatting import format_instant, utc_iso
+from ..domain.formatting import format_instant, format_vial_expiry, utc_iso
 from ..domain.limits import site_defaults
 from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, patient_facts, policy_for_billing_code
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
@@ -169,7 +169,15 @@ def _event_dict(event: Event, seq: int | None = None) -> dict[str, Any]:
 
 
 def _vial_dict(vial: VialRecord) -> dict[str, Any]:
-    return {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
+    return {
+        "lot": vial.lot,
+        "expiry": vial.expiry.isoformat(),
+        # In the log too: audit verify's replay compares it with the stored row (storage.audit._VIAL_FIELDS).
+        "expires_at": None if vial.expires_at is None else utc_iso(vial.expires_at),
+        "gtin": vial.gtin,
+        "ndc": vial.ndc,
+        "serial": vial.serial,
+    }
 
 
 def _deadline_dict(deadline: Deadline) -> dict[str, Any]:
@@ -838,9 +846,11 @@ class PreparationService:
         lot = _clean_text("lot", vial.lot, 40)
         if not isinstance(vial.expiry, date) or isinstance(vial.expiry, datetime):
             raise ValidationError("expiry", "must be a date (YYYY-MM-DD)")
-        today = now.astimezone().date()
-        if vial.expiry < today:
-            raise StepRefused("vial-expired", f"vial lot {lot} expired on {vial.expiry.isoformat()}; do not use it")
+        if vial.expires_at is not None and (not isinstance(vial.expires_at, datetime) or vial.expires_at.tzinfo is None):
+            raise ValidationError("expiry", "an expiry time must be an instant with its UTC offset")
+        if vial.expired(now):
+            when = f"at {format_vial_expiry(vial.expiry, vial.expires_at)}" if vial.expires_at is not None else f"on {vial.expiry.isoformat()}"
+            raise StepRefused("vial-expired", f"vial lot {lot} expired {when}; do not use it")
         refusal = vial_product_refusal(vial, monograph, product_confirmed)
         if refusal is not None:
             code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
@@ -851,15 +861,13 @@ class PreparationService:
         """A scanned vial code of `monograph`'s drug (the preparation's, or the new order's), read
         against the clock's local date (GS1 two-digit years).
 
-        A code with an expiry time (AI 7003) is refused from that minute on; the date alone is
-        checked with every vial (_validate_vial).
+        A code with an expiry time (AI 7003, the site's wall clock) keeps it as the vial's expiry
+        instant: every vial is judged by it when recorded (_validate_vial) and at every step using
+        the product (domain.preparation).
         """
         from ..domain.gs1 import parse_gs1
 
-        local_now = self.now().astimezone()
-        code = parse_gs1(text, monograph, today=local_now.date())
-        if code.expiry_time is not None and code.expired(local_now):
-            raise StepRefused("vial-expired", f"vial lot {code.lot} expired on {code.expiry.isoformat()} at {code.expiry_time:%H:%M}; do not use it")
+        code = parse_gs1(text, monograph, today=self.now().astimezone().date())
         return code.to_vial_record()
 
     def add_vial(self, prep_id: str, vial: VialRecord | str, user: User, product_confirmed: bool = False) -> PreparationStatus:

@@ -207,7 +207,8 @@ def _same_event(logged: dict[str, Any], stored: dict[str, Any]) -> bool:
     )
 
 
-_VIAL_FIELDS = ("lot", "expiry", "gtin", "ndc", "serial")
+# A vial logged before migration 0010 has no "expires_at": read as None, the NULL 0010 gave its row.
+_VIAL_FIELDS = ("lot", "expiry", "expires_at", "gtin", "ndc", "serial")
 # The key a stored course that cannot be read is kept under, with why, in StoredState.courses.
 UNREADABLE = "\x1funreadable"
 
@@ -282,7 +283,7 @@ def cross_check(entries: list[AuditEntry], state: StoredState) -> AuditCheck:
                 setting_entries[name] = entry
         elif action == "preparation.created":
             preparations[subject] = (after, entry.seq)
-            vials[subject] = [(v, entry.seq) for v in after.get("vials", [])]
+            vials[subject] = [({k: v.get(k) for k in _VIAL_FIELDS} if isinstance(v, dict) else v, entry.seq) for v in after.get("vials", [])]
             created[subject] = entry
             vial_actors[subject] = [entry.actor for _ in after.get("vials", [])]
             vial_rows[subject] = [(position, entry.at) for position, _ in enumerate(after.get("vials", []), start=1)]

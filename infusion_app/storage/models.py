@@ -91,6 +91,7 @@ class VialRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     lot: Mapped[str] = mapped_column(String(40))
     expiry: Mapped[date] = mapped_column(Date)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # 0010: NULL = the date alone, its last day of use
     gtin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     ndc: Mapped[str | None] = mapped_column(String(20), nullable=True)
     serial: Mapped[str | None] = mapped_column(String(40), nullable=True)

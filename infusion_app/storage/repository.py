@@ -21,6 +21,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..domain.dosing import PreparationOrder
+from ..domain.formatting import utc_iso
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
@@ -104,7 +105,7 @@ def _event(row: EventRow) -> Event:
 
 
 def _vial(row: VialRow) -> VialRecord:
-    return VialRecord(lot=row.lot, expiry=row.expiry, gtin=row.gtin, ndc=row.ndc, serial=row.serial)
+    return VialRecord(lot=row.lot, expiry=row.expiry, gtin=row.gtin, ndc=row.ndc, serial=row.serial, expires_at=row.expires_at)
 
 
 def _entry(row: AuditRow) -> AuditEntry:
@@ -436,6 +437,7 @@ class SqlRepository(TransactionScopes):
             position=position,
             lot=vial.lot,
             expiry=vial.expiry,
+            expires_at=vial.expires_at,
             gtin=vial.gtin,
             ndc=vial.ndc,
             serial=vial.serial,
@@ -753,7 +755,14 @@ class SqlRepository(TransactionScopes):
             state.vial_added_by.setdefault(vial.preparation_id, []).append(vial.added_by)
             state.vial_rows.setdefault(vial.preparation_id, []).append((vial.position, vial.added_at))
             state.vials.setdefault(vial.preparation_id, []).append(
-                {"lot": vial.lot, "expiry": vial.expiry.isoformat(), "gtin": vial.gtin, "ndc": vial.ndc, "serial": vial.serial}
+                {
+                    "lot": vial.lot,
+                    "expiry": vial.expiry.isoformat(),
+                    "expires_at": None if vial.expires_at is None else utc_iso(vial.expires_at),
+                    "gtin": vial.gtin,
+                    "ndc": vial.ndc,
+                    "serial": vial.serial,
+                }
             )
         for event in session.scalars(select(EventRow)):
             state.events[(event.preparation_id, event.seq)] = {

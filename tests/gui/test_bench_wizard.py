@@ -479,6 +479,32 @@ def test_a_vial_of_another_product_is_refused_scanned_or_typed_and_a_typed_vial_
     assert not page.error.isVisible()
 
 
+def test_a_typed_vial_expiry_takes_the_time_printed_and_the_list_shows_it(qtbot, service, technician):
+    """The expiry field took a date only: a carton's expiry time could not be typed, and a scanned
+    AI 7003 time was listed as its date alone."""
+    from datetime import datetime, timezone
+
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
+    click(qtbot, wizard, COMMIT)
+    page = wizard.currentPage()
+    type_into(qtbot, find(wizard, QLineEdit, "vialLot"), "LT78")
+    type_into(qtbot, find(wizard, QLineEdit, "vialExpiry"), "2027-06-30 10:00")
+    tick(qtbot, find(wizard, QCheckBox, "vialProductConfirmed"))
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+    assert not page.error.isVisible(), page.error.text()
+    ten = datetime(2027, 6, 30, 10, 0).astimezone()
+    type_into(qtbot, find(wizard, QLineEdit, "vialScan"), f"(01)00300080100011(7003){ten:%y%m%d%H%M}(10)LT79(21)S79", enter=True)
+    typed, scanned = service.list_active()[0].prep.vials
+    assert typed.expires_at == scanned.expires_at == ten.astimezone(timezone.utc) and typed.expiry.isoformat() == "2027-06-30"
+    shown = [page.list.item(row).text() for row in range(page.list.count())]
+    assert all(f"expiry 2027-06-30 10:00 {ten.tzname()}" in text for text in shown), shown
+    type_into(qtbot, find(wizard, QLineEdit, "vialLot"), "LT80")
+    type_into(qtbot, find(wizard, QLineEdit, "vialExpiry"), "2027-06-30 10h")
+    qtbot.mouseClick(find(wizard, bw.QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+    assert page.error.isVisible() and "Expiry" in page.error.text()
+
+
 def test_a_vial_too_many_warns_and_can_be_removed_with_a_reason(qtbot, service, technician):
     wizard = open_wizard(qtbot, service, technician)
     until_dose(qtbot, wizard, height="170 cm", weight="70 kg")
