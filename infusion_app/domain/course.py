@@ -983,7 +983,7 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
     discontinued = course.discontinued_on is not None
     advice: list[Advice] = []
     blocks: list[str] = []
-    if discontinued:
+    if course.discontinued_on is not None:
         blocks.append(f"course discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}")
     if not course.doses:
         reason = first_dose_block(course, m, today, policy)
@@ -1194,7 +1194,7 @@ def order_from_course(
         blocks.append(f"dose-not-planned: cycle {cycle} Day {day} is not in the course: {plan.schedule_note}")
         raise CourseBlocked(blocks)
     dose = plan.dose(day)
-    if dose.status == "given":
+    if dose.status == "given" and dose.given is not None:  # a given dose has its date (plan_cycle)
         blocks.append(f"dose-not-due: cycle {cycle} Day {day} was already given on {dose.given.isoformat()}")
     elif dose.status == "omitted":
         blocks.append(f"dose-omitted: cycle {cycle} Day {day} is omitted in the course ({'; '.join(dose.notes)})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from .dose_modification import DoseReduction, RuleSource, reduction_for_level
 from .errors import ValidationError, check_calendar_year, whole_number
@@ -78,6 +78,9 @@ def _dose_day(m: Monograph, value: Any, field_name: str) -> int:
 # -- one cycle --------------------------------------------------------------------------------------
 
 
+DoseStatus = Literal["planned", "given", "omitted"]
+
+
 @dataclass(frozen=True)
 class PlannedDose:
     day: int
@@ -87,7 +90,7 @@ class PlannedDose:
     mg_per_m2: float | None  # None when the dose is omitted
     standard_mg_per_m2: float
     given: date | None
-    status: str  # planned | given | omitted
+    status: DoseStatus  # "given" always has its `given` date; "omitted" may have one (a hard stop)
     preparation_id: str | None = None
     notes: tuple[str, ...] = ()
 
@@ -301,6 +304,7 @@ def plan_cycle(
         standard = Decimal(str(dose_fact.value.to("mg/m**2").magnitude))
         rule_paths.append(dose_fact.path)
         given_on = given_days.get(day)
+        status: DoseStatus
         if is_omitted:
             status = "omitted"
             notes.append(f"omitted: {reduction.doses_per_cycle} doses per cycle" if day not in active else "omitted (accepted advice)")
