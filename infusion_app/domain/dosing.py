@@ -820,7 +820,11 @@ def draw_tolerance_mg(calculation: DoseCalculation) -> float:
 def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> Decimal:
     """The NaCl added up to the total's mark, as the draw syringe table reads that volume: the smallest
     bench syringe holding the saline, at its nearest mark. It is only 'about': the pump syringe is
-    filled to the total's mark, so no split is needed for it (the drug's dose is not in it).
+    filled to the total's mark, so no split is needed for it (the drug's dose is not in it). Unlike
+    the bag's saline (measured on the bench syringes, nacl_words: a bag has no marks to read), what
+    is measured here is the total, on the pump syringe's own mark (_pump_mark puts it on one): the
+    concentration and the pump rate follow the total, and measuring the saline apart as well would add
+    a second reading's error to the draw's instead of absorbing the draw's in the mark.
     Read on the syringe holding the total instead, 2.5 mL of saline became 'about 2.6 mL' on 0.2 mL
     marks while the 3 mL syringe that draws it reads 2.5 mL exactly."""
     if nacl_ml <= 0:

@@ -1351,7 +1351,9 @@ class DilutePage(EventPage):
             else f"Add {format_volume(calc.withdraw_ml)} to {m.text('dilution.vehicle')} {calc.nacl_words()} "
             f"for a total of {format_volume(calc.final_volume_ml)}"
         )
-        self.instructions.setText(f"{mix} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n{m.text('dilution.mixing')}")
+        # The syringe path has no bag: its own mixing words, as the sheet gives them.
+        mixing = m.text("syringe.mixing" if calc.container == "syringe" else "dilution.mixing")
+        self.instructions.setText(f"{mix} ({format_concentration(calc.final_concentration_mg_per_ml)}).\n{mixing}")
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Diluted now")
 
     def isComplete(self) -> bool:  # noqa: N802

@@ -701,6 +701,25 @@ def test_the_dose_page_reads_the_syringe_saline_on_the_draw_syringes_marks(qtbot
     assert "4 mL mark (about 2.5 mL)" in shown and "2.6 mL" not in shown
 
 
+def test_the_dilution_page_of_a_syringe_dose_mixes_the_syringe_not_a_bag(qtbot, service, technician, make_preparation):
+    """The syringe path's dilution page said 'Gently invert the bag to mix': the bag's instruction
+    (dilution.mixing) for a dose with no bag; the sheet said the syringe's (syringe.mixing)."""
+    from datetime import date
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient
+
+    prep_id = make_preparation(Patient("Kid, Amy", "MRN-K1", date(2022, 5, 1)), DoseOrder("90 cm", "12 kg", 1, 1), steps=("reconstituted",))
+    assert service.get(prep_id).order.calculation.container == "syringe"
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.DRAW
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+    assert wizard.currentId() == bw.DILUTE
+    shown = wizard.currentPage().instructions.text()
+    assert "to the 5 mL mark" in shown and "Gently invert the syringe to mix" in shown and "bag" not in shown, shown
+
+
 def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, service, technician, clock, monkeypatch, make_preparation):
     """Issue 19: the deadline and the refrigerator strip follow the change feed, as the board does."""
     from infusion_app.domain.formatting import format_countdown
