@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from .deadlines import (
     Deadline,
@@ -684,7 +686,7 @@ def has_course(prep: Preparation) -> bool:
     return prep.order.course is not None and prep.order.course.on_file
 
 
-def order_labs_needed(prep: Preparation, details: dict, monograph: Monograph, policy: SitePolicy, at: datetime) -> list[str]:
+def order_labs_needed(prep: Preparation, details: Mapping[str, Any], monograph: Monograph, policy: SitePolicy, at: datetime) -> list[str]:
     """What an order verification with these details at `at` still lacks of the labs before the dose
     (empty for a preparation a course checked: the course holds its labs and blocked it at entry)."""
     from .identity import completed_years
@@ -758,7 +760,7 @@ def _class_of(event: Event) -> str:
 _CORRECTABLE = ("drug", "dose", "other", "dose_checked")
 
 
-def _corrected_details(original: Event, correction: Event) -> dict:
+def _corrected_details(original: Event, correction: Event) -> dict[str, Any]:
     """The entry's details with the correction's drug and dose. "Other" and its dose check are
     the correction's own: a changed entry off the list is confirmed again, never inherited."""
     details = {
@@ -783,11 +785,8 @@ def numbered_premedications(prep: Preparation) -> list[tuple[int, Event]]:
             continue
         if event.type != EventType.PREMEDICATION_CORRECTED:
             continue
-        try:
-            target = int(event.details.get("corrects"))
-        except (TypeError, ValueError):
-            continue
-        if target not in effective:
+        target = _event_number(event.details.get("corrects"))
+        if target is None or target not in effective:
             continue
         original = first[target]
         details = _corrected_details(effective[target], event)
@@ -849,13 +848,20 @@ def premedication_time(prep: Preparation, number: object) -> datetime | None:
         return None
 
 
+def _event_number(value: object) -> int | None:
+    """An event number as typed or stored (3 or "3"), or None: ASCII digits only (int() would read "８", "١" and True)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,9}", text):
+        return None
+    return int(text)
+
+
 def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int, Event]:
     """The premedication a correction names, by its number among the preparation's events."""
     example = "give the premedication's number shown in the preparation's events, e.g. 3"
-    text = str(field_value).strip()
-    if isinstance(field_value, bool) or not re.fullmatch(r"[0-9]{1,9}", text):  # int() would read "８" and "١"
+    number = _event_number(field_value)
+    if number is None:
         raise ValidationError("corrects", f"'{field_value}' is not an event number; {example}")
-    number = int(text)
     for candidate, event in numbered_premedications(prep):
         if candidate == number:
             return number, event
@@ -870,7 +876,17 @@ def _premedication_numbered(prep: Preparation, field_value: object) -> tuple[int
     raise ValidationError("corrects", f"event {number} of {prep.id} is not a premedication; {example}")
 
 
-def _premedication_reading(event: Event) -> tuple:
+class _PremedicationReading(NamedTuple):
+    """What a premedication entry says was given, compared field by field (a correction must change one)."""
+
+    drug: str  # casefolded
+    amount: object  # mg as a number, or the casefolded text when it is no amount
+    at: datetime
+    other: bool
+    dose_checked: bool
+
+
+def _premedication_reading(event: Event) -> _PremedicationReading:
     """What a premedication entry says was given: drug, amount, time, and its off-list confirmation."""
     details = event.details
     dose_text = str(details.get("dose", "")).strip()
@@ -878,7 +894,9 @@ def _premedication_reading(event: Event) -> tuple:
         amount: object = Quantity(dose_text).to("mg").magnitude
     except Exception:  # pint raises several error types for text it cannot read
         amount = dose_text.casefold()
-    return (str(details.get("drug", "")).strip().casefold(), amount, event.at, bool(details.get("other", False)), bool(details.get("dose_checked", False)))
+    return _PremedicationReading(
+        str(details.get("drug", "")).strip().casefold(), amount, event.at, bool(details.get("other", False)), bool(details.get("dose_checked", False))
+    )
 
 
 def _refuse_correction_changing_nothing(prep: Preparation, correction: Event, corrected: Event) -> None:
@@ -1229,8 +1247,8 @@ def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Mo
         # They exist only with the step among the events (and a step may move an instant), so this
         # second reckoning is of another event list, not the same deadlines again.
         before = {d.key for d in deadlines}
-        started = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration)
-        for d in started:
+        started_limits = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration)
+        for d in started_limits:
             if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
                 found.append(
                     Breach(
@@ -1423,7 +1441,7 @@ def check_event(
     raise StepRefused(code, message, overridable=overridable)
 
 
-def _untotalled(check, deviation_reason: str | None) -> Breach | None:
+def _untotalled(check: Callable[[], None], deviation_reason: str | None) -> Breach | None:
     """Run a premedication check; a refusal only because the class total cannot count the entry is,
     with a deviation reason, the breach it is recorded with (it was given: a refusal would hide it)."""
     try:
@@ -1571,7 +1589,7 @@ def allowed_events(prep: Preparation, now: datetime, monograph: Monograph, polic
     DEVIATION and ALARM_ACKNOWLEDGED, which accompany steps rather than being steps. A fact that
     would need a deviation reason is not listed.
     """
-    found = []
+    found: list[EventType] = []
     for kind in EventType:
         # A correction is of an entry, not a step: the chair offers it on the entry itself.
         if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION, EventType.PREMEDICATION_CORRECTED):
