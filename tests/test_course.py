@@ -227,7 +227,7 @@ def run_cycle(course, start, response=None, mrd_negative=None):
         if dose.status == "planned":
             record_dose(course, record.number, dose.day, max(dose.planned, dose.earliest), FAR, monograph=BESPONSA)
     if response:
-        record_response(course, plan_for(course, record.number, monograph=BESPONSA).end, response, mrd_negative, FAR)
+        record_response(course, plan_for(course, record.number, monograph=BESPONSA).end, response, mrd_negative, FAR, monograph=BESPONSA)
     return plan_for(course, record.number, monograph=BESPONSA)
 
 
@@ -307,7 +307,7 @@ def test_no_cr_within_3_cycles_stops_the_course():
     with pytest.raises(CourseBlocked):
         start_cycle(course, start, FAR, monograph=BESPONSA)
     # A CR documented late in cycle 3 lifts the stop.
-    record_response(course, start, "cri", None, FAR)
+    record_response(course, start, "cri", None, FAR, monograph=BESPONSA)
     assert cycle_limit(course, monograph=BESPONSA).rule == "no-hsct"
     start_cycle(course, start, FAR, monograph=BESPONSA)
 
@@ -343,7 +343,7 @@ def test_a_cycle_may_not_start_early_nor_before_the_previous_is_done():
     course = course_with_blasts()
     start_cycle(course, D("2026-12-20"), FAR, monograph=BESPONSA)
     record_dose(course, 1, 1, D("2026-12-20"), FAR, monograph=BESPONSA)
-    record_response(course, D("2027-01-08"), "cr", None, FAR)
+    record_response(course, D("2027-01-08"), "cr", None, FAR, monograph=BESPONSA)
     with pytest.raises(CourseBlocked) as info:
         start_cycle(course, D("2027-01-09"), FAR, monograph=BESPONSA)
     text = " ".join(info.value.reasons)
@@ -418,7 +418,7 @@ def test_accepting_omit_and_reduce_changes_the_plan_and_the_next_cycle():
     assert plan_for(course, 1, monograph=BESPONSA).dose(8).status == "omitted"
     assert course.reduction_level == 1
     record_dose(course, 1, 15, D("2027-01-03"), FAR, monograph=BESPONSA)
-    record_response(course, D("2027-01-08"), "none", None, FAR)
+    record_response(course, D("2027-01-08"), "none", None, FAR, monograph=BESPONSA)
     start_cycle(course, D("2027-01-10"), FAR, monograph=BESPONSA)
     assert [d.mg_per_m2 for d in plan_for(course, 2, monograph=BESPONSA).doses] == [0.6, 0.375, 0.375]
 
@@ -649,7 +649,7 @@ def test_open_advice_to_discontinue_blocks_at_once_and_a_declined_one_is_shown()
 
 def test_response_none_after_cr_is_flagged_as_loss_of_response():
     course = course_with_blasts()
-    record_response(course, D("2026-12-18"), "cri", None, FAR)
-    record_response(course, D("2027-01-20"), "none", None, FAR)
+    record_response(course, D("2026-12-18"), "cri", None, FAR, monograph=BESPONSA)
+    record_response(course, D("2027-01-20"), "none", None, FAR, monograph=BESPONSA)
     advice = {a.code: a for a in course_status(course, D("2027-01-21"), monograph=BESPONSA).advice}
     assert "loss-of-response" in advice and "CRi" in advice["loss-of-response"].message

@@ -133,7 +133,7 @@ def _reduced_course():
     start_cycle(c, TODAY - timedelta(days=60), TODAY, monograph=BESPONSA)
     for day in (1, 8, 15):
         record_dose(c, 1, day, TODAY - timedelta(days=60 - day + 1), TODAY, monograph=BESPONSA)
-    record_response(c, TODAY - timedelta(days=31), "cr", True, TODAY)
+    record_response(c, TODAY - timedelta(days=31), "cr", True, TODAY, monograph=BESPONSA)
     c.reduction_level = 1  # an accepted interruption advice: the next cycle's total dose -25 %
     start_cycle(c, TODAY, TODAY, monograph=BESPONSA)
     record_normal_labs(c)
@@ -236,7 +236,7 @@ def test_a_held_next_cycle_names_the_hold_when_its_day_1_is_asked_for():
     start_cycle(c, start, TODAY, monograph=BESPONSA)
     for day in (1, 8, 15):
         record_dose(c, 1, day, start + timedelta(days=day - 1), TODAY, monograph=BESPONSA)
-    record_response(c, start + timedelta(days=20), "cri", None, TODAY)
+    record_response(c, start + timedelta(days=20), "cri", None, TODAY, monograph=BESPONSA)
     [hold] = raise_advice(c, hematologic_advice(Counts.of(2, 150), Counts.of(0.5, 150), within_cycle=False, monograph=BESPONSA), TODAY)
     decide(c, hold, Decision.make(hold.advice.code, True, "Dr Rao", "ana", "ANC 0.5", datetime.now(timezone.utc)), monograph=BESPONSA)
     with pytest.raises(CourseBlocked, match="hematologic-hold-next-cycle"):

@@ -504,7 +504,7 @@ def _run_course(hsct: bool, responses: dict[int, tuple[str, bool | None]], cycle
         length = 21 if n == 1 else 28
         # a response is assessed after every cycle (from cycle 2 it decides the Day 1 dose); "none" unless given
         response, mrd = responses.get(n, ("none", None))
-        record_response(course, start + (length - 2) * D, response, mrd, today)
+        record_response(course, start + (length - 2) * D, response, mrd, today, monograph=BESPONSA)
         start = start + length * D
     return started, course
 

@@ -75,7 +75,7 @@ def test_a_dose_under_3_9_mg_is_given_by_syringe():
         (("--day", "1"), "regimen"),  # no regimen
         (("--regimen", "weekly", "--day", "1"), "regimen"),
         (("--regimen", "fractionated", "--day", "8"), "day"),  # not a fractionated dose day
-        (("--regimen", "fractionated", "--day", "1", "--response", "cr"), "response"),
+        (("--regimen", "fractionated", "--day", "1", "--response", "cr"), "--response"),
         (("--regimen", "fractionated", "--day", "1", "--reduce-pct", "25"), "reduce-pct"),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..domain.bsa import FORMULAS
-from .common import Exit, add_drug_options, chosen_monograph, emit_json
+from .common import Exit, add_drug_options, add_response_option, chosen_monograph, chosen_response, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
     parser.add_argument("--cycle", required=True, help="cycle number (each drug's cycles are in its monograph: infusion-prep drugs)")
     parser.add_argument("--day", required=True, help="dose day (each drug's or regimen's dose days are in its monograph: infusion-prep drugs)")
-    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (from its later cycles)")
+    add_response_option(
+        parser, "latest response, for a drug whose dose the response decides (from its later cycles): one of its responses (infusion-prep drugs)"
+    )
     parser.add_argument("--formula", choices=list(FORMULAS), default=None, help="BSA formula (default mosteller)")
     parser.add_argument(
         "--reduce-pct", default="0", metavar="PCT", help="reduce the cycle's total dose by PCT percent (a drug whose monograph has a cycle dose reduction)"
@@ -51,13 +53,14 @@ def run(args: argparse.Namespace) -> int:
         dose_date = parse_date("dose-date", args.dose_date) if args.dose_date else None
     dose_date = dose_date or datetime.now().astimezone().date()
     monograph = chosen_monograph(args)
+    response = chosen_response(args, monograph)
     result = calculate_dose(
         DoseOrder(
             height=args.height,
             weight=args.weight,
             cycle=args.cycle,
             day=args.day,
-            response=args.response,
+            response=response,
             formula=args.formula,
             reduce_pct=reduce_pct,
         ),
@@ -68,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result.to_dict())
     else:
-        print("\n".join(result.summary_lines()))
+        print("\n".join(result.summary_lines(monograph)))
     return Exit.HARD_STOP if result.hard_stops else Exit.OK

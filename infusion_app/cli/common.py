@@ -194,6 +194,30 @@ def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> N
         )
 
 
+def add_response_option(parser: argparse.ArgumentParser, help_text: str, required: bool = False) -> None:
+    """--response: a free string, checked after parsing against the drug's own responses
+    (chosen_response): its monograph is not read while the parser is built, which keeps start-up fast."""
+    parser.add_argument(
+        "--response",
+        metavar="RESPONSE",
+        required=required,
+        default=None,
+        type=not_blank("--response, one of the drug's responses (its monograph's [dosing] responses)"),
+        help=help_text,
+    )
+
+
+def chosen_response(args: argparse.Namespace, monograph) -> str | None:
+    """--response as stored (lower case), or None when not given; exit 2 naming --response and listing
+    the drug's accepted responses, or refusing one given for a drug whose dose a regimen decides."""
+    from ..domain.errors import ValidationError
+
+    try:
+        return monograph.response_given(getattr(args, "response", None))
+    except ValidationError as exc:
+        raise ValidationError("--response", exc.message) from None
+
+
 def site_default_drug() -> str:
     """The site's default drug ([drugs] default in site-defaults.toml; "" when it names none)."""
     from ..domain.resources import load_toml

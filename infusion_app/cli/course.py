@@ -6,7 +6,7 @@
     course list [--json]                                        MRNs with a course
     course blasts MRN --count N --date DATE --user NAME         circulating blasts per mm³ before the first dose
     course weight MRN --weight "70 kg" --date DATE [--dosing] --user NAME
-    course response MRN --response none|cr|cri [--mrd negative|positive] --date DATE --user NAME
+    course response MRN --response RESPONSE [--mrd negative|positive] --date DATE --user NAME
     course hsct MRN --hsct yes|no --user NAME
     course start MRN --date DATE [--extend-to-28 --reason TEXT] --user NAME     start the next cycle
     course move MRN --date DATE --user NAME                     move the latest cycle's Day 1 (none given yet)
@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json
+from .common import CliError, Exit, add_drug_options, add_response_option, add_storage_options, emit_json
 
 LAB_KINDS = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
 # Which options each lab kind reads (the option's dest is the value's name in labs.lab_values).
@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weight.set_defaults(func=run_weight)
 
     response = _writer(commands, "response", "record a response assessment")
-    response.add_argument("--response", required=True, choices=["none", "cr", "cri"], help="CR, CRi or none")
+    add_response_option(response, "the response assessed: one of the course's drug's responses (infusion-prep drugs)", required=True)
     response.add_argument("--mrd", choices=["negative", "positive"], help="minimal residual disease, when assessed")
     response.add_argument("--date", required=True, metavar="DATE", help="when assessed, YYYY-MM-DD")
     response.set_defaults(func=run_response)
@@ -233,9 +233,10 @@ def _date(text: str, field: str):
 class _Session:
     """The service, the course service and the signed-in user, closed on exit."""
 
-    def __init__(self, args: argparse.Namespace, sign_in: bool = True):
+    def __init__(self, args: argparse.Namespace, sign_in: bool = True, check=None):
         self.args = args
         self.sign_in = sign_in
+        self.check = check  # check(status): the input judged by the stored course, before the PIN is asked for
 
     def __enter__(self):
         from ..service.course import CourseService
@@ -247,7 +248,9 @@ class _Session:
             if self.sign_in:
                 # Refuse an unknown MRN before asking for a PIN (except when opening a course).
                 if getattr(self.args, "course_command", "") != "new":
-                    self.courses.status(self.args.mrn)
+                    status = self.courses.status(self.args.mrn)
+                    if self.check is not None:
+                        self.check(status)
                 self.user = sign_in(self.service, self.args.user, self.args.pin_fd)
         except BaseException:
             self.service.close()
@@ -277,11 +280,11 @@ def _finish(args: argparse.Namespace, status) -> int:
     return Exit.OK
 
 
-def _write(args: argparse.Namespace, action) -> int:
+def _write(args: argparse.Namespace, action, check=None) -> int:
     from ..domain.course import CourseBlocked
     from ..service import StepRefused
 
-    with _Session(args) as s:
+    with _Session(args, check=check) as s:
         try:
             status = action(s)
         except CourseBlocked as exc:
@@ -325,7 +328,7 @@ def status_lines(status) -> list[str]:
     if status.why_last:
         lines.append(f"Last cycle: {status.why_last}")
     for plan in status.plans:
-        lines += plan.summary_lines()
+        lines += plan.summary_lines(m)
     for advice in status.advice:
         lines.append(f"ADVICE ({advice.action.value}): {advice.message}")
     for record in status.open_advice:
@@ -413,7 +416,12 @@ def run_weight(args: argparse.Namespace) -> int:
 def run_response(args: argparse.Namespace) -> int:
     assessed = _date(args.date, "date")
     mrd = None if args.mrd is None else args.mrd == "negative"
-    return _write(args, lambda s: s.courses.record_response(args.mrn, assessed, args.response, mrd, s.user))
+    from .common import chosen_response
+
+    # The course's own drug says which responses there are (and a regimen's course records none).
+    return _write(
+        args, lambda s: s.courses.record_response(args.mrn, assessed, args.response, mrd, s.user), check=lambda status: chosen_response(args, status.monograph)
+    )
 
 
 def run_hsct(args: argparse.Namespace) -> int:

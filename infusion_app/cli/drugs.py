@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
                 "monograph_revision": meta["monograph_revision"],
                 "label_revision": meta["label_revision"],
                 "regimens": [str(r["id"]) for r in raw.get("dosing", {}).get("regimens", [])],
+                # The values --response takes for this drug (none where a regimen decides the dose).
+                "responses": [str(r) for r in raw.get("dosing", {}).get("responses", {})],
                 "default": meta["id"] == default or len(installed_monograph_ids()) == 1,
             }
         )
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for drug in drugs:
             regimens = f"; regimens {', '.join(drug['regimens'])}" if drug["regimens"] else ""
+            regimens += f"; responses {', '.join(drug['responses'])}" if drug["responses"] else ""
             mark = " (default)" if drug["default"] else ""
             print(f"{drug['id']}{mark}: {drug['generic_name']} ({drug['brand_name']}), monograph revision {drug['monograph_revision']}{regimens}")
     return Exit.OK

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_drug_options, add_storage_options, emit_json, not_blank, one_line
+from .common import CliError, Exit, add_drug_options, add_response_option, add_storage_options, emit_json, not_blank, one_line
 
 # SQLite's LIMIT is a 64-bit integer; a bigger --limit is a typo, not a request for more rows.
 MAX_LIST_LIMIT = 1_000_000
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--weight", required=True, help='weight with its unit: "70 kg", "154 lb"')
     new.add_argument("--cycle", help="cycle number (default: the course's next dose; required when no course is on file)")
     new.add_argument("--day", help="a dose day of the drug's (or regimen's) cycle, e.g. 1 (default: the course's next dose)")
-    new.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (not a regimen)")
+    add_response_option(new, "latest response, for a drug whose dose the response decides (not a regimen): one of its responses (infusion-prep drugs)")
     new.add_argument("--formula", default=None, type=not_blank("--formula mosteller"), help="BSA formula (default: the site's)")
     new.add_argument(
         "--reduce-pct", default=None, metavar="PCT", help="reduce the cycle's total dose by PCT percent (with a course on file it must match the course's)"
@@ -236,9 +236,10 @@ def run_new(args: argparse.Namespace) -> int:
     from ..domain.records import Patient
     from ..service import PreparationBlocked, StepRefused
     from .service_access import open_service_for, sign_in
-    from .common import chosen_monograph
+    from .common import chosen_monograph, chosen_response
 
     drug = chosen_monograph(args)  # an unknown drug or a missing regimen is refused before any sign-in
+    response = chosen_response(args, drug)
 
     from ..domain.numbers import read_number
 
@@ -246,9 +247,7 @@ def run_new(args: argparse.Namespace) -> int:
     # contradicts it (a re-escalation) is refused.
     reduce_pct = read_number("reduce-pct", args.reduce_pct, "0 to under 100") if args.reduce_pct is not None else None
     patient = Patient(name=args.patient_name, mrn=args.mrn, date_of_birth=_parse_date(args.dob, "dob"))
-    order = DoseOrder(
-        height=args.height, weight=args.weight, cycle=args.cycle, day=args.day, response=args.response, formula=args.formula, reduce_pct=reduce_pct
-    )
+    order = DoseOrder(height=args.height, weight=args.weight, cycle=args.cycle, day=args.day, response=response, formula=args.formula, reduce_pct=reduce_pct)
     vials = [_parse_vial(v) for v in args.vial]
     with open_service_for(args) as service:
         for code in args.vial_code:
@@ -274,7 +273,7 @@ def run_new(args: argparse.Namespace) -> int:
             if args.json:
                 emit_json({"id": None, "stored": False, "hard_stops": blocked.hard_stops, "calculation": blocked.calculation.to_dict()})
             else:
-                print("\n".join(blocked.calculation.summary_lines()))
+                print("\n".join(blocked.calculation.summary_lines(drug)))
             print(f"infusion-prep prep new: not stored: hard stop: {'; '.join(blocked.hard_stops)}", file=sys.stderr)
             return Exit.HARD_STOP
         except StepRefused as exc:

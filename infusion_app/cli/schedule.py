@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Exit, add_drug_options, chosen_monograph, emit_json
+from .common import Exit, add_drug_options, add_response_option, chosen_monograph, chosen_response, emit_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_drug_options(parser)
     parser.add_argument("--cycle", required=True, help="cycle number (each drug's cycles are in its monograph: infusion-prep drugs)")
     parser.add_argument("--start", required=True, metavar="DATE", help="the cycle's Day 1, YYYY-MM-DD")
-    parser.add_argument("--response", choices=["none", "cr", "cri"], help="latest response, for a drug whose dose the response decides (from its later cycles)")
+    add_response_option(
+        parser, "latest response, for a drug whose dose the response decides (from its later cycles): one of its responses (infusion-prep drugs)"
+    )
     parser.add_argument("--given", action="append", default=[], metavar="DAY=DATE", help="a dose given, e.g. 8=2027-01-05 (repeat for each dose)")
     parser.add_argument(
         "--extend-to-28", action="store_true", help="cycle 1 only: the extended first cycle the drug's monograph allows (its reasons are in the monograph)"
@@ -49,16 +51,18 @@ def parse_given(items: list[str]) -> dict[int, object]:
 def run(args: argparse.Namespace) -> int:
     from ..domain.cycle_plan import parse_date, plan_cycle
 
+    monograph = chosen_monograph(args)
+    response = chosen_response(args, monograph)
     plan = plan_cycle(
         args.cycle,
         parse_date("start", args.start),
-        response=args.response,
+        response=response,
         given=parse_given(args.given),
         extend_to_28=args.extend_to_28,
-        monograph=chosen_monograph(args),
+        monograph=monograph,
     )
     if args.json:
         emit_json(plan.to_dict())
     else:
-        print("\n".join(plan.summary_lines()))
+        print("\n".join(plan.summary_lines(monograph)))
     return Exit.HARD_STOP if plan.hard_stops else Exit.OK

@@ -89,11 +89,10 @@ from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them
     parse_date,
     plan_cycle,
 )
-from .monograph import RESPONSES, Monograph, response_label, validate_response
+from .monograph import Monograph, validate_response
 from .quantities import Quantity
 
 BLAST_UNIT = "1/mm**3"
-CR_RESPONSES = ("cr", "cri")
 
 
 class CourseBlocked(Exception):
@@ -110,13 +109,9 @@ class CourseBlocked(Exception):
 @dataclass(frozen=True)
 class ResponseAssessment:
     assessed_on: date
-    response: str  # none | cr | cri
+    response: str  # one of the course's drug's [dosing] responses; which are a remission, its monograph says
     mrd_negative: bool | None = None  # None: not assessed
     id: int | None = None
-
-    @property
-    def cr_or_cri(self) -> bool:
-        return self.response in CR_RESPONSES
 
 
 @dataclass(frozen=True)
@@ -223,7 +218,7 @@ def judged_by(course: Course, monograph: Monograph) -> Monograph:
 
 
 def by_regimen(monograph: Monograph) -> bool:
-    """A drug whose dose a regimen picked at order entry decides (no response, HSCT or CR/CRi rules)."""
+    """A drug whose dose a regimen picked at order entry decides (no response, HSCT or remission rules)."""
     return monograph.decided_by == "regimen"
 
 
@@ -348,7 +343,9 @@ def record_weight(course: Course, kg: float, measured_on: Any, today: date, use_
         course.dosing_weight = record
 
 
-def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date) -> ResponseAssessment:
+def record_response(course: Course, assessed_on: Any, response: str, mrd_negative: bool | None, today: date, *, monograph: Monograph) -> ResponseAssessment:
+    """Record a response assessment: one of the course's drug's responses ([dosing] responses)."""
+    m = judged_by(course, monograph)
     if course.regimen:
         # A response recorded here would be read as deciding a dose the regimen decides.
         raise ValidationError(
@@ -356,9 +353,9 @@ def record_response(course: Course, assessed_on: Any, response: str, mrd_negativ
             f"the course for MRN {course.mrn} is the {course.regimen} regimen of {course.monograph_id}: "
             "its doses are decided by the regimen, and no response is recorded in it",
         )
-    text = str(response or "").strip().lower()
-    if text not in RESPONSES:
-        raise ValidationError("response", f"'{response}' is not accepted; must be one of none, cr, cri")
+    text = m.response_given(response)
+    if text is None:
+        raise ValidationError("response", f"is required: one of {', '.join(key for key, _ in m.response_choices())}")
     assessment = ResponseAssessment(_not_future("date", _date("date", assessed_on), today), text, None if mrd_negative is None else bool(mrd_negative))
     course.responses.append(assessment)
     course.responses.sort(key=lambda r: r.assessed_on)
@@ -419,7 +416,7 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
     if course.discontinued_on is not None:
         return CycleLimit(started, "discontinued", f"the course was discontinued on {course.discontinued_on.isoformat()}: {course.discontinued_reason}", ())
     if by_regimen(m):
-        # The regimen's own cycles are its limit: no response, HSCT or CR/CRi rule of another drug applies.
+        # The regimen's own cycles are its limit: no response, HSCT or remission rule of another drug applies.
         most = _max_cycles(m)
         regimen = m.regimen.id if m.regimen is not None else course.regimen
         return CycleLimit(
@@ -428,8 +425,9 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
             f"the {regimen} regimen of {m.brand_name} has {most} cycle{'s' if most != 1 else ''} ({m.fact('cycles.max_cycles_without_hsct').where})",
             _src(m, "cycles.max_cycles_without_hsct"),
         )
-    reached_cr = any(r.cr_or_cri for r in course.responses)
-    reached_mrd_negative = any(r.cr_or_cri and r.mrd_negative for r in course.responses)
+    reached_cr = any(m.in_remission(r.response) for r in course.responses)
+    reached_mrd_negative = any(m.in_remission(r.response) and r.mrd_negative for r in course.responses)
+    remission = m.remission_words()  # "CR/CRi"
     if course.hsct_planned:
         base = int(m.magnitude("cycles.max_cycles_with_hsct", ""))
         third = m.flag("cycles.third_cycle_with_hsct_if_not_cr_mrd_negative")
@@ -437,16 +435,16 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
             limit = CycleLimit(
                 base,
                 "hsct",
-                f"HSCT planned: {base} cycles" + (" (CR/CRi with MRD negativity reached)" if reached_mrd_negative else ""),
+                f"HSCT planned: {base} cycles" + (f" ({remission} with MRD negativity reached)" if reached_mrd_negative else ""),
                 _src(m, "cycles.max_cycles_with_hsct"),
             )
         else:
             limit = CycleLimit(
                 base + 1,
                 "hsct-third",
-                f"HSCT planned: {base} cycles; a {base + 1}rd may be considered because CR/CRi with MRD negativity has not been reached after {base}"
+                f"HSCT planned: {base} cycles; a {base + 1}rd may be considered because {remission} with MRD negativity has not been reached after {base}"
                 if started >= base
-                else f"HSCT planned: {base} cycles; a {base + 1}rd only if CR/CRi with MRD negativity is not reached after {base}",
+                else f"HSCT planned: {base} cycles; a {base + 1}rd only if {remission} with MRD negativity is not reached after {base}",
                 _src(m, "cycles.max_cycles_with_hsct", "cycles.third_cycle_with_hsct_if_not_cr_mrd_negative"),
             )
             if started < base:
@@ -459,7 +457,7 @@ def cycle_limit(course: Course, monograph: Monograph) -> CycleLimit:
         return CycleLimit(
             stop_after,
             "no-response",
-            f"no CR/CRi within {stop_after} cycles: discontinue (record an assessment showing CR or CRi to continue)",
+            f"no {remission} within {stop_after} cycles: discontinue (record an assessment showing {m.remission_words(' or ')} to continue)",
             _src(m, "cycles.discontinue_without_cr_after_cycles"),
         )
     return limit
@@ -585,16 +583,18 @@ def last_bilirubin_x_uln(course: Course) -> float | None:
     return None
 
 
-def loss_of_response(course: Course) -> str | None:
-    """A response of 'none' recorded after CR/CRi: the remission is lost, continuation is to be reassessed."""
+def loss_of_response(course: Course, monograph: Monograph) -> str | None:
+    """The latest response is no remission, after a remission (BESPONSA: 'none' after CR/CRi): the
+    remission is lost, continuation is to be reassessed. Which responses are a remission, the monograph says."""
+    m = judged_by(course, monograph)
     reached = None
     for assessment in course.responses:
-        if assessment.cr_or_cri:
+        if m.in_remission(assessment.response):
             reached = assessment
-        elif reached is not None and assessment.response == "none" and assessment is course.responses[-1]:
+        elif reached is not None and assessment is course.responses[-1]:
             return (
-                f"loss of response: 'none' on {assessment.assessed_on.isoformat()} after "
-                f"{response_label(reached.response)} on {reached.assessed_on.isoformat()}: reassess continuation"
+                f"loss of response: {m.response_words(assessment.response)} on {assessment.assessed_on.isoformat()} after "
+                f"{m.response_words(reached.response)} on {reached.assessed_on.isoformat()}: reassess continuation"
             )
     return None
 
@@ -655,7 +655,8 @@ def start_cycle(course: Course, start: Any, today: date, extend_to_28: bool = Fa
         raise CourseBlocked(blocks)  # no response decides a regimen's cycle: its limit is the refusal
     if number >= _later_from(m) and latest_response(course, start) is None:
         raise ValidationError(
-            "response", f"record a response assessment (none, cr or cri) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²"
+            "response",
+            f"record a response assessment ({', '.join(key for key, _ in m.response_choices())}) on or before {start.isoformat()}: it decides cycle {number}'s dose per m²",
         )
     if blocks:
         raise CourseBlocked(blocks)
@@ -990,7 +991,7 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
         if reason:
             blocks.append(reason)
             advice.append(Advice("cytoreduction", Action.BLOCK_FIRST_DOSE, reason, _src(m, "cycles.cytoreduction_max_peripheral_blasts")))
-    lost = loss_of_response(course)
+    lost = loss_of_response(course, m)
     if lost:
         advice.append(Advice("loss-of-response", Action.CONSIDER_DISCONTINUATION, lost, _src(m, "cycles.discontinue_without_cr_after_cycles")))
     if weight.needs_recheck:
@@ -1004,7 +1005,7 @@ def course_status(course: Course, today: date, monograph: Monograph, policy: Sit
     if is_last:
         why_last = f"cycle {current} is the last: {limit.why}"
     if limit.rule == "no-response" and plan is not None and (plan.complete or today > plan.end):
-        # Only once the 3rd cycle is done: a CR/CRi documented during it still counts.
+        # Only once the 3rd cycle is done: a remission documented during it still counts.
         advice.append(Advice("no-response-stop", Action.STOP_COURSE, limit.why, limit.sources))
 
     next_dose: NextDose | None = None
@@ -1227,7 +1228,7 @@ def order_from_course(
         typed = str(response).strip().lower()
         if course_response is not None and typed != course_response:
             blocks.append(
-                f"course-response: the order says response {response_label(typed)}; the course records {response_label(course_response)} for cycle {cycle}"
+                f"course-response: the order says response {m.response_words(typed)}; the course records {m.response_words(course_response)} for cycle {cycle}"
             )
     if blocks:
         raise CourseBlocked(blocks)

@@ -16,7 +16,7 @@ from .dose_modification import DoseReduction, RuleSource, reduction_for_level
 from .errors import ValidationError, check_calendar_year, whole_number
 from .formatting import format_amount, format_number
 from .limits import SitePolicy, site_defaults
-from .monograph import Monograph, Response, response_label, validate_response
+from .monograph import Monograph, Response, validate_response
 
 DAY = timedelta(days=1)
 
@@ -164,8 +164,10 @@ class CyclePlan:
             "schedule_note": self.schedule_note,
         }
 
-    def summary_lines(self) -> list[str]:
-        response = f", response {response_label(self.response)}" if self.response else ""
+    def summary_lines(self, monograph: Monograph | None = None) -> list[str]:
+        """The plan for people; the response in the words of the plan's drug (`monograph`: "CRi"), else as stored."""
+        words = monograph.response_words(self.response) if monograph is not None else self.response
+        response = f", response {words}" if self.response else ""
         extended = " (extended)" if self.extended_to_28 else ""
         lines = [
             f"Cycle {self.cycle}{response}: {self.start.isoformat()} to {self.end.isoformat()}, "

@@ -20,7 +20,7 @@ from .formatting import format_amount, format_concentration, format_dose, format
 from .identity import completed_years
 from .limits import DrawSyringe, SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
-from .monograph import RESPONSES, Monograph, response_label, validate_response  # noqa: F401  (re-exported)
+from .monograph import Monograph, validate_response
 from .quantities import Quantity
 
 if TYPE_CHECKING:
@@ -275,9 +275,11 @@ class DoseCalculation:
             return f"{format_dose(self.dose_before_draw_mg)}, drawn as {format_amount(self.dose_mg, 'mg', 3)}"
         return format_dose(self.dose_mg)
 
-    def summary_lines(self) -> list[str]:
-        """A readable summary, every number through the ISMP formatter."""
-        response = f", response {response_label(self.response)}" if self.response else ""
+    def summary_lines(self, monograph: Monograph | None = None) -> list[str]:
+        """A readable summary, every number through the ISMP formatter; the response in the words of
+        the calculation's drug (`monograph`: "CRi"), else as stored."""
+        words = monograph.response_words(self.response) if monograph is not None else self.response
+        response = f", response {words}" if self.response else ""
         reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""
         lines = [
             f"Cycle {self.cycle}, Day {self.day}{response}",

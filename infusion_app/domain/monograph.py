@@ -25,14 +25,9 @@ from .resources import installed_monograph_ids, load_toml, resource_path
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # importing it imports importlib.resources (zipfile, tempfile)
 
-Response = Literal["none", "cr", "cri"]
-RESPONSES: tuple[str, ...] = ("none", "cr", "cri")
-# How each response is written for people: "CRi" keeps its lowercase i (never "CRI").
-RESPONSE_LABELS = {"none": "none", "cr": "CR", "cri": "CRi"}
-
-
-def response_label(response: str | None) -> str:
-    return RESPONSE_LABELS.get(str(response or "").strip().lower(), str(response or ""))
+# A response is a key of the monograph's [dosing] responses (BESPONSA: none, cr, cri): the program
+# knows no response of its own, nor which of them is a remission ([dosing] remission says).
+Response = str
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,9 @@ class Fact:
 @dataclass(frozen=True)
 class DoseRow:
     cycles: Literal["first", "later"]
-    response: Literal["any", "cr_cri", "none"]
+    # A later cycles' row doses the responses that are a remission (True) or those that are not
+    # (False), as the label's table says "achieved CR or CRi"; None: any response (the first cycles).
+    in_remission: bool | None
     mg_per_m2_by_day: dict[int, Fact]
 
 
@@ -147,10 +144,34 @@ class Monograph:
         return str(self.raw["dosing"].get("decided_by", "response"))
 
     def response_words(self, response: str | None) -> str:
-        """How a response is written where it is picked and on the sheet ("none (no CR/CRi)"), from the
-        monograph's [dosing] responses; the response itself when the monograph names no words."""
+        """How a response is written where it is picked, on the sheet and in the course's advice
+        ("none (no CR/CRi)", "CRi"), from the monograph's [dosing] responses; the response itself
+        when the monograph names no words for it."""
         words = self.raw["dosing"].get("responses", {})
-        return str(words.get(str(response or ""), response_label(response)))
+        return str(words.get(str(response or "").strip().lower(), response or ""))
+
+    def in_remission(self, response: str | None) -> bool:
+        """Whether the response is a remission ([dosing] remission: BESPONSA's CR or CRi): it picks the
+        later cycles' dose row, and the course's rules (discontinue without one, HSCT) count it."""
+        return "dosing.remission" in self.facts and str(response or "").strip().lower() in self.items("dosing.remission")
+
+    def remission_words(self, joiner: str = "/") -> str:
+        """The remission responses as written for people, joined: "CR/CRi", or with " or ": "CR or CRi"."""
+        return joiner.join(self.response_words(r) for r in self.items("dosing.remission"))
+
+    def response_given(self, response: str | None) -> Response | None:
+        """A typed response as stored (lower case), or None when none is given; refused naming the
+        field (ValidationError 'response') when it is not one of this drug's responses, or when the
+        drug's dose is decided by a regimen (a response would be ignored there, never given)."""
+        text = str(response or "").strip().lower()
+        if not text:
+            return None
+        accepted = [key for key, _ in self.response_choices()]
+        if self.decided_by != "response" or not accepted:
+            raise ValidationError("response", f"does not decide the dose of {self.brand_name} (its regimen does); leave it out")
+        if text not in accepted:
+            raise ValidationError("response", f"'{response}' is not a response of {self.brand_name}; must be one of {', '.join(accepted)}")
+        return text
 
     def regimen_name(self, regimen: str) -> str:
         """How a regimen is written for people (its [[dosing.regimens]] name), or its id."""
@@ -304,12 +325,9 @@ class Monograph:
 
     def dose_row(self, cycle: int, response: Response | None) -> DoseRow:
         later_from = int(self.raw["dosing"]["later_cycles_from"])
-        if cycle < later_from:
-            wanted = ("first", "any")
-        else:
-            wanted = ("later", "cr_cri" if response in ("cr", "cri") else "none")
+        wanted: tuple[str, bool | None] = ("first", None) if cycle < later_from else ("later", self.in_remission(response))
         for row in self.dose_rows:
-            if (row.cycles, row.response) == wanted:
+            if (row.cycles, row.in_remission) == wanted:
                 return row
         raise DataFileError(f"monograph {self.id} has no dosing row for {wanted}")
 
@@ -387,7 +405,7 @@ def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograp
     sources = {str(k): str(v) for k, v in raw["sources"].items()}
     facts: dict[str, Fact] = {}
     _collect({k: v for k, v in raw.items() if k not in ("meta", "sources", "dosing")}, "", sources, facts)
-    for key in ("basis",):
+    for key in ("basis", "remission"):
         if _is_fact(raw["dosing"].get(key)):
             facts[f"dosing.{key}"] = _parse_fact(f"dosing.{key}", raw["dosing"][key], sources)
     rows: list[DoseRow] = []
@@ -412,7 +430,7 @@ def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograp
         # The regimen's cycle values, and what it says of children (children.*), when it says anything.
         _collect({"cycles": node.get("cycles", {}), "children": node.get("children", {})}, "", sources, own)
         facts.update(own)  # the regimen's cycle values replace the drug's common ones
-        rows.append(DoseRow(cycles="first", response="any", mg_per_m2_by_day=_dose_days_of(node, prefix, sources, facts)))
+        rows.append(DoseRow(cycles="first", in_remission=None, mg_per_m2_by_day=_dose_days_of(node, prefix, sources, facts)))
     if regimen is not None and chosen is None:
         raise DataFileError(f"monograph {raw['meta'].get('id')} has no regimen '{regimen}'")
     if chosen is not None:
@@ -420,16 +438,32 @@ def parse_monograph(raw: dict[str, Any], regimen: str | None = None) -> Monograp
         raw = {**raw, "dosing": {**raw["dosing"], "later_cycles_from": int(facts["cycles.max_cycles_without_hsct"].value.magnitude) + 1}}
     for index, row in enumerate(raw["dosing"].get("table", [])):
         by_day = _dose_days_of(row, f"dosing.table[{index}]", sources, facts)
-        rows.append(DoseRow(cycles=row["cycles"], response=row["response"], mg_per_m2_by_day=by_day))
+        remission = row.get("in_remission")
+        if (row["cycles"] == "later") != isinstance(remission, bool):
+            raise DataFileError(f"dosing.table[{index}]: a later cycles' row says in_remission = true or false, a first cycles' row does not")
+        rows.append(DoseRow(cycles=row["cycles"], in_remission=remission, mg_per_m2_by_day=by_day))
     monograph = Monograph(raw=raw, facts=facts, dose_rows=rows, regimen=chosen, regimens=tuple(regimens))
     if monograph.decided_by == "regimen" and not regimens:
         raise DataFileError(f"monograph {monograph.id} is dosed by regimen but has no [[dosing.regimens]]")
+    if monograph.decided_by == "response":
+        accepted = [key for key, _ in monograph.response_choices()]
+        if not accepted or "dosing.remission" not in facts:
+            raise DataFileError(f"monograph {monograph.id} is dosed by response: [dosing] names its responses and which are a remission (remission)")
+        unknown = [r for r in monograph.items("dosing.remission") if r not in accepted]
+        if unknown:
+            raise DataFileError(
+                f"monograph {monograph.id}: dosing.remission names {', '.join(map(str, unknown))}, not among its responses ({', '.join(accepted)})"
+            )
     if not monograph.needs_regimen:
         for day in monograph.dose_days:
             for row in rows:
                 if day not in row.mg_per_m2_by_day:
-                    raise DataFileError(f"dosing row {row.cycles}/{row.response} has no Day {day} dose")
+                    raise DataFileError(f"dosing row {row.cycles}/{_remission_words(row.in_remission)} has no Day {day} dose")
     return monograph
+
+
+def _remission_words(in_remission: bool | None) -> str:
+    return {None: "any response", True: "in remission", False: "not in remission"}[in_remission]
 
 
 def load_monograph(source: str | Path | Traversable) -> Monograph:
@@ -472,26 +506,14 @@ def _load_shipped(monograph_id: str) -> Monograph:
 
 
 def validate_response(cycle: int, day: int, response: str | None, monograph: Monograph) -> Response | None:
-    """The response as the dose rules read it (none, cr, cri, or None), refused naming the field."""
-    if monograph.decided_by != "response":
-        if response is not None and str(response).strip():
-            raise ValidationError("response", f"does not decide the dose of {monograph.brand_name} (its regimen does); leave it out")
-        return None
-    checked: Response | None = None
-    if response is not None:
-        text = str(response).strip().lower()
-        if text:
-            if text not in _AS_RESPONSE:
-                raise ValidationError("response", f"'{text}' is not accepted; must be one of none, cr, cri")
-            checked = _AS_RESPONSE[text]
-    if checked is None and cycle >= int(monograph.raw["dosing"]["later_cycles_from"]):
-        by_response = {monograph.mg_per_m2(cycle, day, r).value for r in _AS_RESPONSE.values()}
+    """The response as the dose rules read it (one of the drug's [dosing] responses, or None), refused naming the field."""
+    checked = monograph.response_given(response)
+    if checked is None and monograph.decided_by == "response" and cycle >= int(monograph.raw["dosing"]["later_cycles_from"]):
+        accepted = [key for key, _ in monograph.response_choices()]
+        by_response = {monograph.mg_per_m2(cycle, day, r).value for r in accepted}
         if len(by_response) > 1:
             raise ValidationError(
                 "response",
-                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: it decides the dose per m²; give none, cr or cri",
+                f"is required from cycle {monograph.raw['dosing']['later_cycles_from']} on Day {day}: it decides the dose per m²; give one of {', '.join(accepted)}",
             )
     return checked
-
-
-_AS_RESPONSE: dict[str, Response] = {"none": "none", "cr": "cr", "cri": "cri"}  # RESPONSES, typed

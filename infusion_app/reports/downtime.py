@@ -176,6 +176,13 @@ def _limits(monograph: Monograph, s, width: float) -> list:
     return [_p("The monograph's numbers and limits", s["h"]), _grid(rows, [45 * mm, width - 105 * mm, 60 * mm], s)]
 
 
+def _row_responses(row, monograph: Monograph) -> str:
+    """The responses a dose row doses, in the drug's words (its [dosing] responses, joined by "/"), or "any"."""
+    if row.in_remission is None:
+        return "any"
+    return "/".join(monograph.response_words(r) for r, _ in monograph.response_choices() if monograph.in_remission(r) == row.in_remission)
+
+
 def _dose_table(monograph: Monograph, s, width: float) -> list:
     """The mg/m² of each dose day: by cycle and response, or (a drug dosed by regimen) by regimen with its cap."""
     if not _by_regimen(monograph):
@@ -183,7 +190,7 @@ def _dose_table(monograph: Monograph, s, width: float) -> list:
         rows = [[_p("Cycles", s["bold"]), _p("Response", s["bold"])] + [_p(f"Day {d}", s["bold"]) for d in days]]
         for row in monograph.dose_rows:
             rows.append(
-                [_p(row.cycles, s["body"]), _p(row.response.replace("_", "/"), s["body"])]
+                [_p(row.cycles, s["body"]), _p(_row_responses(row, monograph), s["body"])]
                 + [_p(format_value(row.mg_per_m2_by_day[d].value), s["body"]) for d in days]
             )
         table_w = (width - 46 * mm) / len(days)

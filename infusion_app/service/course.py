@@ -244,7 +244,7 @@ class CourseService:
             mrn,
             actor,
             "course.response_recorded",
-            lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today),
+            lambda course, today: rules.record_response(course, assessed_on, response, mrd_negative, today, monograph=self.monograph_of(course)),
             expected=expected,
         )
         return self.status(mrn)
