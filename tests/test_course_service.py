@@ -101,6 +101,18 @@ def test_blocked_first_dose_stores_nothing(services):
     assert courses.course("MRN001").doses == [] and len(service.audit_entries()) == count
 
 
+def test_a_dose_given_on_an_instant_is_recorded_on_its_day(services):
+    # The domain reads a datetime as its date (cycle_plan._date); the service's labs-instant helper
+    # took it for a date and compared it with today's date: TypeError instead of the dose recorded.
+    _service, courses, _clock = services
+    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
+    courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
+    _labs_on_file(courses)
+    courses.record_dose("MRN001", 1, 1, datetime(2026, 12, 20, 9, 30).astimezone(), "Nina Nurse")
+    assert [(d.cycle, d.day, d.given_on) for d in courses.course("MRN001").doses] == [(1, 1, D("2026-12-20"))]
+
+
 def test_an_override_is_stored_with_the_pharmacist_and_reason(services):
     _service, courses, clock = services
     courses.new_course("MRN001", False, "Pat Pharmacist")

@@ -41,8 +41,8 @@ def _date(field_name: str, value: Any) -> date:
     return checked
 
 
-def parse_date(field_name: str, text: str) -> date:
-    """An ISO date typed by a person (YYYY-MM-DD), refused with the field named."""
+def parse_date(field_name: str, text: date | str) -> date:
+    """An ISO date typed by a person (YYYY-MM-DD), or a date (a datetime: its date), refused with the field named."""
     return _date(field_name, text)
 
 

@@ -44,11 +44,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..domain import course as rules
 from ..domain import labs
 from ..domain.course import AdviceRecord, Course, CourseBlocked, CourseStatus
+from ..domain.cycle_plan import parse_date
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.dosing import draw_tolerance_mg
 from ..domain.errors import ValidationError
@@ -58,7 +59,11 @@ from ..domain.preparation import Override, StepRefused
 from ..domain.records import Role, User
 
 if TYPE_CHECKING:
+    from ..domain.quantities import Quantity
+    from ..domain.records import Preparation
     from .preparations import PreparationService
+
+T = TypeVar("T")
 
 OBSERVING_ROLES = (Role.PHARMACIST, Role.NURSE)
 MAX_TEXT = 500
@@ -124,7 +129,7 @@ class CourseService:
             raise CourseNotFound(mrn)
         return course
 
-    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], Any], expected: int | None = None) -> Any:
+    def _change(self, mrn: str, actor: User, action: str, change: Callable[[Course, date], T], expected: int | None = None) -> T:
         """Load, change through the domain, save with the audit entry.
 
         `expected`: the course version the caller showed (CourseStatus.course.version). A course
@@ -219,13 +224,13 @@ class CourseService:
         self._change(mrn, actor, "course.hsct_changed", change, expected=expected)
         return self.status(mrn)
 
-    def record_blasts(self, mrn: str, per_mm3: Any, measured_on: Any, user: User | str, expected: int | None = None) -> CourseStatus:
+    def record_blasts(self, mrn: str, per_mm3: Quantity | float | str, measured_on: date | str, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording circulating blasts")
         self._change(mrn, actor, "course.blasts_recorded", lambda course, today: rules.record_blasts(course, per_mm3, measured_on, today), expected=expected)
         return self.status(mrn)
 
     def record_weight(
-        self, mrn: str, weight: str, measured_on: Any, user: User | str, use_for_dosing: bool = False, expected: int | None = None
+        self, mrn: str, weight: str, measured_on: date | str, user: User | str, use_for_dosing: bool = False, expected: int | None = None
     ) -> CourseStatus:
         from ..domain.measurements import parse_weight
 
@@ -237,7 +242,7 @@ class CourseService:
         return self.status(mrn)
 
     def record_response(
-        self, mrn: str, assessed_on: Any, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None
+        self, mrn: str, assessed_on: date | str, response: str, mrd_negative: bool | None, user: User | str, expected: int | None = None
     ) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a response assessment")
         self._change(
@@ -249,7 +254,9 @@ class CourseService:
         )
         return self.status(mrn)
 
-    def start_cycle(self, mrn: str, start: Any, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None) -> CourseStatus:
+    def start_cycle(
+        self, mrn: str, start: date | str, user: User | str, extend_to_28: bool = False, reason: str = "", expected: int | None = None
+    ) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "starting a cycle")
         self._change(
             mrn,
@@ -260,7 +267,7 @@ class CourseService:
         )
         return self.status(mrn)
 
-    def move_cycle_start(self, mrn: str, start: Any, user: User | str, expected: int | None = None) -> CourseStatus:
+    def move_cycle_start(self, mrn: str, start: date | str, user: User | str, expected: int | None = None) -> CourseStatus:
         actor = self._user(user, (Role.PHARMACIST,), "moving a cycle's start")
         self._change(
             mrn, actor, "course.cycle_moved", lambda course, today: rules.move_cycle_start(course, start, today, self.monograph_of(course)), expected=expected
@@ -277,9 +284,9 @@ class CourseService:
     def record_dose(
         self,
         mrn: str,
-        cycle: Any,
-        day: Any,
-        given_on: Any,
+        cycle: int | str,
+        day: int | str,
+        given_on: date | str,
         user: User | str,
         preparation_id: str | None = None,
         override: Override | None = None,
@@ -336,7 +343,7 @@ class CourseService:
         )
         return self.status(mrn)
 
-    def _dose_instant(self, given_on: Any, prep: Any) -> datetime | None:
+    def _dose_instant(self, given_on: date | str, prep: Preparation | None) -> datetime | None:
         """When the dose was given, as near as is known, for the labs it needed (as prep new checks them):
         the linked bag's infusion start (else when it was ordered); a dose given today, now; an earlier
         day's at the end of that day."""
@@ -346,7 +353,7 @@ class CourseService:
             started = [e.at for e in prep.events if e.type == EventType.INFUSION_STARTED]
             return started[-1] if started else prep.created_at
         try:
-            day = given_on if isinstance(given_on, date) else rules.parse_date("date", given_on)
+            day = parse_date("date", given_on)  # as the domain reads it: a datetime is its date
         except ValidationError:
             return None  # the domain names the bad date when the dose is recorded
         now = self.service.now()
@@ -354,7 +361,7 @@ class CourseService:
             return now
         return datetime.combine(day, time(23, 59, 59)).astimezone()
 
-    def _check_prepared_dose(self, mrn: str, cycle: Any, day: Any, prep) -> None:
+    def _check_prepared_dose(self, mrn: str, cycle: int | str, day: int | str, prep: Preparation) -> None:
         """The linked bag must hold the course's dose: its mg/m², and BSA × that mg/m² (within site rounding)."""
         from ..domain.formatting import format_amount, format_dose
 
@@ -409,7 +416,7 @@ class CourseService:
             return []
         return self._change(mrn, actor, "course.advice_raised", lambda course, today: self._store_advice(course, advice, today), expected=expected)
 
-    def record_lab(self, mrn: str, kind: str, values: dict[str, Any], taken_at: Any, user: User | str, expected: int | None = None) -> LabRecorded:
+    def record_lab(self, mrn: str, kind: str, values: dict[str, Any], taken_at: datetime | None, user: User | str, expected: int | None = None) -> LabRecorded:
         """Store a lab result (or the VOD/SOS questions) and, in the same transaction, the advice its values drive.
 
         `values` are the entries by name (labs.lab_values); `taken_at` an aware instant, or None for now."""
@@ -468,7 +475,9 @@ class CourseService:
         """Store what the course status advises today for an overdue dose or a held cycle start."""
         return self.assess(mrn, [a for a in self.status(mrn).advice if a.cycle is not None], user, expected=expected)
 
-    def decide(self, mrn: str, advice_id: Any, accepted: bool, decided_by: str, reason: str, user: User | str, expected: int | None = None) -> AdviceRecord:
+    def decide(
+        self, mrn: str, advice_id: int | str, accepted: bool, decided_by: str, reason: str, user: User | str, expected: int | None = None
+    ) -> AdviceRecord:
         actor = self._user(user, (Role.PHARMACIST,), "recording a decision on advice")
         try:
             number = int(str(advice_id).strip())
