@@ -886,6 +886,9 @@ class DosePage(BenchPage):
         return None
 
 
+LAB_TIME_HINT = "YYYY-MM-DD hh:mm (24-hour), on this workstation's clock"
+
+
 class VialsPage(BenchPage):
     def __init__(self):
         super().__init__(VIALS, "Scan each vial's GS1 code, or type its lot and expiry.")
@@ -1167,11 +1170,14 @@ class ReconstitutePage(EventPage):
         cells: list[tuple[str, QWidget]] = []
         # Starts empty: a field pre-filled with 'now' let a sample days old pass the lab window
         # untouched. The domain reads what is typed on the site's clock.
+        # One time judges every lab below against the site's window: with samples of several times it is
+        # the oldest's (a morning CBC's time passed liver tests days old). The hint is a pattern, not a
+        # date: a fixed example went stale (it named a day the window refuses) and looks like a value.
         self.labs_taken = QLineEdit(self.labs_box)
         self.labs_taken.setObjectName("labTaken")
-        self.labs_taken.setPlaceholderText(f"e.g. {WALL_TIME_EXAMPLE}")
-        self.labs_taken.setAccessibleName("when the labs were taken")
-        cells.append(("Taken at (the sample's time):", self.labs_taken))
+        self.labs_taken.setPlaceholderText(LAB_TIME_HINT)
+        self.labs_taken.setAccessibleName("when the oldest of the samples below was taken")
+        cells.append(("Taken at (the oldest sample's time):", self.labs_taken))
         self.lab_edits: dict[str, QLineEdit] = {}
         for name, text, object_name in self.LAB_FIELDS:
             edit = QLineEdit(self.labs_box)
@@ -1266,6 +1272,12 @@ class ReconstitutePage(EventPage):
             self.order_pin.clear()
             prep = self.bench.preparation
             self.labs_box.setVisible(not (prep.order.course is not None and prep.order.course.on_file))
+            hours = self.bench.service.policy().lab_max_age_hours
+            self.labs_box.setTitle(f"Labs checked before this dose (no course on file): samples taken within {hours} h")
+            self.labs_taken.setToolTip(
+                f"When the oldest of these samples was taken, on this workstation's clock ({WALL_TIME_EXAMPLE} form, 24-hour): "
+                f"every lab below is judged by it against the {hours} h window"
+            )
             self.labs_taken.clear()
             for edit in self.lab_edits.values():
                 edit.clear()

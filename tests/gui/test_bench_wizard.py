@@ -720,6 +720,24 @@ def test_the_dilution_page_of_a_syringe_dose_mixes_the_syringe_not_a_bag(qtbot, 
     assert "to the 5 mL mark" in shown and "Gently invert the syringe to mix" in shown and "bag" not in shown, shown
 
 
+def test_the_labs_time_asks_for_the_oldest_sample_in_the_sites_window_and_shows_no_stale_date(qtbot, service, technician, pharmacist, make_preparation):
+    """The order verification's one 'Taken at (the sample's time)' judged every lab by it, so a
+    morning CBC's time passed liver tests days old; its hint was a fixed date ('e.g. 2026-11-27 09:00')
+    that the 72 h window itself refuses a week on, in grey in the field like a value."""
+    import re
+
+    service.set_setting("lab_max_age_hours", 48, pharmacist)
+    prep_id = make_preparation()
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    assert wizard.currentId() == bw.RECONSTITUTE
+    page = wizard.currentPage()
+    assert page.labs_box.isVisible() and "within 48 h" in page.labs_box.title()
+    label = page.labs_box.layout().itemAtPosition(0, 0).widget()
+    assert label.buddy() is page.labs_taken and "oldest sample" in label.text()
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", page.labs_taken.placeholderText()), page.labs_taken.placeholderText()
+    assert "oldest" in page.labs_taken.toolTip() and "48 h" in page.labs_taken.toolTip()
+
+
 def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, service, technician, clock, monkeypatch, make_preparation):
     """Issue 19: the deadline and the refrigerator strip follow the change feed, as the board does."""
     from infusion_app.domain.formatting import format_countdown
