@@ -275,3 +275,62 @@ def test_a_stored_data_command_imports_only_its_own_command_module(tmp_path):
     assert done.returncode == 0, done.stderr
     added = json.loads(done.stdout)
     assert added == {command: [f"infusion_app.cli.{command}"] for command in added}, added
+
+
+# -- the stored-data commands: what an order with no course on file does not load ----------------
+
+# The course rules and the course models (mapping them is SQLAlchemy work of its own): only for a
+# patient whose course is on file. Most orders have none, and `prep new` spent about a fifth of its
+# time loading them to learn that (issue 19).
+COURSE_MODULES = (
+    "infusion_app.domain.course",
+    "infusion_app.domain.cycle_plan",
+    "infusion_app.domain.checklist",
+    "infusion_app.storage.course_models",
+    "infusion_app.storage.course_repository",
+    "tomllib",  # with the data files' readings kept (a first run keeps them) and no site file
+)
+STORED_PROBE = """
+import json, sys, io, contextlib
+from infusion_app.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+    code = main(json.loads(sys.argv[1]))
+print(json.dumps({"code": code, "out": out.getvalue(), "loaded": [m for m in json.loads(sys.argv[2]) if m in sys.modules]}))
+"""
+
+
+def _stored_probe(argv: list[str], pin: str, cache: str) -> dict:
+    env = {**os.environ, "INFUSION_PREP_CACHE_DIR": cache, "INFUSION_PREP_PIN": pin}
+    done = subprocess.run(
+        [sys.executable, "-c", STORED_PROBE, json.dumps(argv), json.dumps(COURSE_MODULES)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_an_order_with_no_course_on_file_loads_no_course_rules_or_models(tmp_path, staffed_data_dir):
+    data = str(staffed_data_dir)
+    order = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+    new = ["prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17", *order, "--user", "Tina Tech", "--data-dir", data]
+    _stored_probe(new, "111111", str(tmp_path))  # a first run keeps the data files' readings
+    made = _stored_probe(new, "111111", str(tmp_path))
+    assert (made["code"], made["loaded"]) == (0, [])
+    prep_id = made["out"].strip()
+    verified = _stored_probe(
+        ["prep", "record", prep_id, "order-verified", "--labs-override-reason", "labs checked on paper", "--user", "Paul Pharm", "--data-dir", data],
+        "222222",
+        str(tmp_path),
+    )
+    assert (verified["code"], verified["loaded"]) == (0, [])
+    listed = _stored_probe(["prep", "list", "--data-dir", data], "222222", str(tmp_path))
+    assert (listed["code"], listed["loaded"]) == (0, [])
+    assert prep_id in listed["out"]
+
+
+def test_the_course_look_up_reads_the_table_the_course_models_map():
+    from infusion_app.storage.course_models import CourseRow
+    from infusion_app.storage.repository import _COURSES
+
+    assert _COURSES.name == CourseRow.__tablename__ and set(_COURSES.c.keys()) <= set(CourseRow.__table__.c.keys())
+    assert CourseRow.__table__.c.mrn.unique

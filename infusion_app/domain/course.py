@@ -1139,9 +1139,6 @@ class CourseOrder:
         }
 
 
-NO_COURSE_FLAG = "no course on file"
-
-
 def _same_pct(a: float, b: float) -> bool:
     return abs(float(a) - float(b)) < 1e-9
 

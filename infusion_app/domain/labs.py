@@ -337,6 +337,11 @@ def _age_years(course: Any, at: datetime) -> int | None:
     return completed_years(born, at.astimezone().date())
 
 
+# The flag of an order with no course on file. Here, beside the labs such an order is checked
+# against, so that a new order with no course imports none of the course rules.
+NO_COURSE_FLAG = "no course on file"
+
+
 def no_course_labs(monograph: Monograph, policy: SitePolicy | None = None) -> list[str]:
     """What a preparation with no course on file is to be checked against: the labs the monograph asks
     before each dose and (for a first dose) at baseline, which no course holds to check them here."""

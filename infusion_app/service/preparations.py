@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import deadlines as deadline_rules
 from ..domain import preparation as machine
@@ -34,6 +34,10 @@ from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange,
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
+
+if TYPE_CHECKING:
+    from ..domain.course import Course
+
 from .changes import Changes, changes_since
 from .ids import AmbiguousPreparationId, new_preparation_id, normalize_preparation_id
 from .settings import Settings, build_settings, validate_setting
@@ -663,12 +667,11 @@ class PreparationService:
         named) and a dose that is not due cannot be prepared. Without one, cycle and day must be typed
         and the preparation is flagged "no course on file" (stored with the order, shown on the sheet).
         `date_of_birth` is the order's patient's: a course kept without one plans a child's days by it."""
-        from ..domain import course as course_rules
-        from ..storage.course_repository import SqlCourseRepository
+        from ..domain.labs import NO_COURSE_FLAG
 
         drug = self.new_order_drug(monograph)
-        course = SqlCourseRepository(self.engine).get_course(str(mrn or "").strip()) if self.engine is not None else None
-        flag = course_rules.NO_COURSE_FLAG
+        course = self._course_on_file(str(mrn or "").strip())
+        flag = NO_COURSE_FLAG
         if course is not None and course.monograph_id != drug.id:
             # The patient's course is another drug's: its schedule does not judge this order (nor is
             # the order linked to it); the order is checked as one with no course of its drug on file.
@@ -688,10 +691,12 @@ class PreparationService:
                 on_file=False,
                 flag=flag,
                 flags=(
-                    f"labs needed at order verification ({course_rules.NO_COURSE_FLAG}): the pharmacist verifying the order "
+                    f"labs needed at order verification ({NO_COURSE_FLAG}): the pharmacist verifying the order "
                     f"records {labs_text}, or overrides the missing labs with a reason",
                 ),
             )
+        from ..domain import course as course_rules
+
         today = self.now().astimezone().date()
         try:
             found = course_rules.order_from_course(
@@ -1134,6 +1139,19 @@ class PreparationService:
             return self.status(prep_id)
         raise StepRefused("busy", f"preparation {prep_id} kept changing while this step was checked; try again")
 
+    def _course_on_file(self, mrn: str) -> Course | None:
+        """The patient's stored course, or None. Whether there is one is asked first, without the course
+        models and rules (most orders have none: a fifth of a `prep new` went to loading them for that)."""
+        if self.engine is None:
+            return None
+        from ..storage.repository import TransactionScopes
+
+        if not TransactionScopes(self.engine).course_on_file(mrn):
+            return None
+        from ..storage.course_repository import SqlCourseRepository
+
+        return SqlCourseRepository(self.engine).get_course(mrn)
+
     def _recorded_labs(self, prep_id: str, details: dict[str, Any] | None) -> dict[str, Any] | None:
         """An order with no course of its drug on file is verified with the labs recorded for the patient
         in a course of another drug, when there is one (the domain judges their window; none: unchanged)."""
@@ -1141,9 +1159,8 @@ class PreparationService:
         if machine.has_course(prep) or self.engine is None:
             return details
         from ..domain.labs import recorded_verification_labs
-        from ..storage.course_repository import SqlCourseRepository
 
-        course = SqlCourseRepository(self.engine).get_course(prep.patient.mrn)
+        course = self._course_on_file(prep.patient.mrn)
         found = recorded_verification_labs(course, self._now_for(prep)) if course is not None else {}
         return {**(details or {}), "labs": found} if found else details
 

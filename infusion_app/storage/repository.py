@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, column, func, select, table
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -160,6 +160,12 @@ def retried(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# The courses table (storage/course_models.py, CourseRow: one row per patient, its mrn unique) as Core
+# names it: whether a patient has a course is asked before every new order, and mapping the course
+# models and importing the course rules to learn "none" was about a fifth of a `prep new` (issue 19).
+_COURSES = table("courses", column("mrn"))
+
+
 class TransactionScopes:
     """One read or write transaction per call, for every repository on the same engine.
 
@@ -177,6 +183,12 @@ class TransactionScopes:
         self.seal = seal_of(engine)  # the site secret and anchor log (storage/audit_seal.py)
         self.station = station_of(engine)  # written with every audit entry and event
         self._server = engine.dialect.name != "sqlite"
+
+    def course_on_file(self, mrn: str) -> bool:
+        """Whether a course is stored for `mrn`, as SqlCourseRepository.get_course matches it (equal
+        text), read without the course models."""
+        with self._read() as session:
+            return session.execute(select(_COURSES.c.mrn).where(_COURSES.c.mrn == mrn).limit(1)).first() is not None
 
     @contextmanager
     def _write(self) -> Iterator[Session]:

@@ -15,7 +15,6 @@ a password is refused. Given on the command line, --database/--data-dir win over
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +63,20 @@ def load_site_config() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in config_files():
         try:
-            values = tomllib.loads(_read_regular_file(path).decode("utf-8"))
+            content = _read_regular_file(path)
         except FileNotFoundError:
             continue
+        except OSError as exc:
+            raise SiteConfigError(f"the site configuration {path} cannot be read: {getattr(exc, 'strerror', None) or exc}; fix it or remove it") from None
+        # tomllib only for a file there is (most workstations have none): its import and the
+        # regular expressions it compiles were a few ms of every stored-data command.
+        import tomllib
+
+        try:
+            values = tomllib.loads(content.decode("utf-8"))
         except UnicodeDecodeError:
             raise SiteConfigError(f"the site configuration {path} is not UTF-8 text; fix it or remove it") from None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise SiteConfigError(f"the site configuration {path} cannot be read: {getattr(exc, 'strerror', None) or exc}; fix it or remove it") from None
         for key, value in values.items():
             if key not in KEYS:
