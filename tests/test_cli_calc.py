@@ -136,8 +136,9 @@ def test_a_calculation_without_typed_dates_loads_no_course_rules():
 
 # What a calculation has no use for (issue 19: `calc` at most 4x `python -c pass`): the coverage rules
 # (a stored order's decision only), the records (their enums and dataclasses, for a patient's
-# identifiers) and importlib.resources (zipfile, tempfile, threading: the data folder is a plain folder).
-NOT_FOR_A_CALCULATION = ("infusion_app.domain.coverage", "infusion_app.domain.records", "importlib.resources", "zipfile", "tempfile")
+# identifiers), importlib.resources (zipfile, tempfile, threading: the data folder is a plain folder)
+# and shutil (argparse asked it the terminal's width for every argument added).
+NOT_FOR_A_CALCULATION = ("infusion_app.domain.coverage", "infusion_app.domain.records", "importlib.resources", "zipfile", "tempfile", "shutil")
 
 
 def test_a_calculation_loads_no_coverage_rules_records_or_resource_readers():

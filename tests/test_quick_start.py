@@ -334,3 +334,28 @@ def test_the_course_look_up_reads_the_table_the_course_models_map():
 
     assert _COURSES.name == CourseRow.__tablename__ and set(_COURSES.c.keys()) <= set(CourseRow.__table__.c.keys())
     assert CourseRow.__table__.c.mrn.unique
+
+
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-5", "40", "100", "250"])
+def test_the_help_is_wrapped_to_the_width_argparse_itself_takes(columns, monkeypatch):
+    """The command's parsers take the terminal's width without shutil (issue 19): the same help,
+    wrapped the same, as argparse's own formatter gives for every COLUMNS value."""
+    import argparse
+    import shutil
+
+    from infusion_app.cli import build_parser
+    from infusion_app.cli.common import OneLineArgumentParser, terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns
+    parser = build_parser()
+    for command in ("calc", "coverage", "prep"):
+        sub = parser._subparsers._group_actions[0].choices[command]
+        assert sub._get_formatter()._width == sub.formatter_class(prog=sub.prog)._width
+        ours = sub.format_help()
+        with monkeypatch.context() as stock:
+            stock.setattr(OneLineArgumentParser, "_get_formatter", argparse.ArgumentParser._get_formatter)
+            assert ours == sub.format_help()
