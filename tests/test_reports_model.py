@@ -248,3 +248,14 @@ def test_a_vials_expiry_time_is_printed_with_its_date_in_local_time(monograph):
     lines = build(prep, monograph).vials
     assert lines[0].expiry == "2027-08-31 10:00 EDT"  # 14:00 UTC on the New York sheet
     assert all(line.expiry == "2027-08-31" for line in lines[1:])  # a date alone: its last day of use
+
+
+def test_one_vial_is_reconstituted_as_the_vial_not_each_of_1_vial():
+    from tests.drugs import MYLOTARG
+
+    drug = MYLOTARG.with_regimen("fractionated")
+    data = build(demo_preparation(drug), drug)
+    first = data.reconstitution_steps[0].text
+    assert first.startswith("Reconstitute the vial (4.5 mg) with 5 mL") and "each of 1" not in first, first
+    two = build(demo_preparation(load_monograph("inotuzumab-ozogamicin")), load_monograph("inotuzumab-ozogamicin")).reconstitution_steps[0].text
+    assert two.startswith("Reconstitute each of 2 vials (0.9 mg) with 4 mL"), two

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import A4, letter
 
-from tests.drugs import BESPONSA
+from tests.drugs import BESPONSA, MYLOTARG
 from infusion_app.domain.errors import ValidationError
 from tests.pdf_text import flat, text_runs
 from infusion_app.domain.records import Event, EventType, Patient, VialRecord
@@ -200,3 +200,24 @@ def test_the_labels_other_warnings_are_on_the_sheet_with_their_source(demo):
         assert flat(warning) in text
     assert flat("Source: BESPONSA US prescribing information") in text and flat("5 Warnings and precautions") in text
     assert text.index("WARNING (boxed warning)") < text.index("Warnings and precautions")
+
+
+@pytest.mark.parametrize("drug", [BESPONSA, MYLOTARG.with_regimen("fractionated")], ids=["besponsa", "mylotarg"])
+@pytest.mark.parametrize("vials", [1, 2, 7])
+def test_the_boxed_warning_is_never_split_and_no_footer_line_is_cut(drug, vials):
+    """The boxed warning's heading stood alone in an open box at the foot of page 2 of the sample
+    sheet, its text on page 3; MYLOTARG's footer ended 'Pfizer medica…' on every page."""
+    data = demo_sheet_data(program_version="9.9.9", tz=NEW_YORK, monograph=drug, prep=demo_preparation(drug, vials=vials))
+    pages = [flat(page.extract_text()) for page in render(data).pages]
+    [boxed] = [text for text in pages if "WARNING (boxed warning)" in text]
+    assert all(flat(w)[:60] in boxed for w in data.boxed_warning), boxed
+    assert all("…" not in text for text in pages)
+    assert all("Numbers from" in text for text in pages)
+
+
+def test_a_vials_expiry_time_is_printed_on_one_line_with_its_date():
+    timed = VialRecord("LT7003", date(2027, 8, 31), ndc="0008-0100-01", serial="S1", expires_at=datetime(2027, 8, 31, 14, 0, tzinfo=timezone.utc))
+    prep = dataclasses.replace(demo_preparation(BESPONSA), vials=[timed])
+    reader = render(demo_sheet_data(program_version="9.9.9", tz=NEW_YORK, prep=prep))
+    runs = [text for page in reader.pages for text, *_ in text_runs(page)]
+    assert "2027-08-31 10:00 EDT" in runs, [r for r in runs if "2027-08-31" in r]

@@ -463,7 +463,7 @@ def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: t
     deliverable = format_volume(monograph.magnitude("reconstitution.deliverable_volume_per_vial", "mL"))
     reconstitution = [
         Step(
-            f"Reconstitute each of {vials} vial{'s' if vials != 1 else ''} ({format_dose(calc.vial_mg)}) with "
+            ("Reconstitute the vial" if vials == 1 else f"Reconstitute each of {vials} vials") + f" ({format_dose(calc.vial_mg)}) with "
             f"{per_vial} {monograph.text('reconstitution.diluent')}: {format_concentration(calc.reconstituted_mg_per_ml)}, "
             f"{deliverable} deliverable per vial. This starts the clocks.",
             _done(reconstituted, tz),

@@ -253,7 +253,8 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
     # Blank lines to fill in by hand for vials not yet recorded.
     for number in range(len(data.vials) + 1, data.vials_needed + 1):
         vial_rows.append([_p(str(number), s["body"]), _writing_space(), "", "", ""])
-    vial_widths = [0.06 * width, 0.26 * width, 0.18 * width, 0.22 * width, 0.28 * width]
+    # The expiry holds a date and a local time with its zone (AI 7003) on one line: '2026-12-03 10:00 CEST'.
+    vial_widths = [0.06 * width, 0.22 * width, 0.24 * width, 0.2 * width, 0.28 * width]
     vials_note = _p(f"Vials needed: {data.vials_needed}; vials recorded: {len(data.vials)}", s["small"])
     story.append(_section("Vials", [_table(vial_rows, vial_widths), vials_note], s))
 
@@ -282,7 +283,8 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
     boxed = [[_p("WARNING (boxed warning)", s["boxed"])]] + [[_p(w, s["boxed"])] for w in data.boxed_warning]
     story.append(Spacer(1, 5))
-    story.append(_table(boxed, [width], header=False, extra=[("BOX", (0, 0), (-1, -1), 2, colors.black)], grid=False))
+    # Kept in one piece: split at a page end, its heading stood alone in an open box at the foot of a page.
+    story.append(KeepTogether([_table(boxed, [width], header=False, extra=[("BOX", (0, 0), (-1, -1), 2, colors.black)], grid=False)]))
     if data.other_warnings:
         # The label's other warnings, below the boxed one and never inside its box.
         lines = [_p(f"• {w}", s["body"]) for w in data.other_warnings]
@@ -303,6 +305,20 @@ def _story(data: SheetData, width: float) -> list[Flowable]:
 
 
 # -- header, footer and page numbers ------------------------------------------------------------
+
+
+def _sources_line(label_revision: str, room: float, min_size: float = 6) -> str:
+    """The footer's sources: their first part whole when it fits, else where they stand in full. Never
+    cut: 'Numbers from US prescribing information as reproduced by ... Pfizer medica…' named a source
+    half, on every page of the sheet of a drug whose sources are long."""
+    first = label_revision.split(" (")[0]
+    candidates = [f"Numbers from {first}" + (" (in full above the signatures)" if " (" in label_revision else ""), f"Numbers from {first}"]
+    if " (" not in label_revision:
+        candidates = candidates[1:]
+    for text in candidates:
+        if text_width(text, REGULAR, min_size) <= room:
+            return text
+    return "Numbers from the sources given in full above the signatures"
 
 
 def _fit_text(text: str, font: str, size: float, width: float, min_size: float = 6) -> tuple[str, float]:
@@ -405,8 +421,7 @@ def _draw_page_frame(canvas: Canvas, data: SheetData, page: int, pages: int, pag
     for text, height in (
         (f"Printed {data.printed_at}" + (f"  ·  {data.audit_anchor}" if data.audit_anchor else ""), 6.9),
         (f"infusion-prep {data.program_version}  ·  monograph revision {data.monograph_revision}", 4.1),
-        # The sources in full stand above the signatures; the footer keeps their first part whole.
-        (f"Numbers from {data.label_revision.split(' (')[0]}" + (" (in full above the signatures)" if " (" in data.label_revision else ""), 1.3),
+        (_sources_line(data.label_revision, room), 1.3),
     ):
         fitted, size = _fit_text(text, REGULAR, 6.5, room, min_size=6)
         canvas.setFont(REGULAR, size)
