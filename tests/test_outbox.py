@@ -163,3 +163,14 @@ def test_an_id_stored_nowhere_is_named_not_a_crash(world):
     missing = new_preparation_id()
     with pytest.raises(PreparationNotFound, match="is stored here"):
         Interchange(service).infusion_ended(missing)
+
+
+def test_a_closed_service_has_no_outbox_and_says_so(tmp_path):
+    """Interchange on a service with no database (closed, or built without one) named nothing: an
+    AttributeError on None from the outbox repository. It is refused as CourseService refuses it."""
+    from infusion_app.domain.errors import ValidationError
+
+    service = open_service(data_dir=tmp_path / "data", clock=FakeClock(T0))
+    service.close()
+    with pytest.raises(ValidationError, match="no open database"):
+        Interchange(service)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from ..domain.errors import ValidationError
 from ..domain.ports import AuditDraft
 from .interchange import build_message
 
@@ -92,6 +93,8 @@ class Interchange:
         from ..storage.outbox import OutboxRepository
 
         self.service = service
+        if service.engine is None:
+            raise ValidationError("database", "the preparation service has no open database")
         self.outbox = OutboxRepository(service.engine)
 
     def _setting(self, key: str, default: object = None) -> object:
