@@ -90,11 +90,11 @@ class DoseOrder:
 
     height: str
     weight: str
-    cycle: int
-    day: int
+    cycle: int | str | None  # as typed; None when a course on file gives it
+    day: int | str | None
     response: str | None = None
     formula: str | None = None
-    reduce_pct: float = 0.0
+    reduce_pct: float | str | None = 0.0  # None: not typed (a course on file gives its reduction)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..domain import deadlines as deadline_rules
 from ..domain import preparation as machine
@@ -35,12 +35,15 @@ from ..domain.preparation import Override, StepRefused
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
 
-if TYPE_CHECKING:
-    from ..domain.course import Course
-
 from .changes import Changes, changes_since
 from .ids import AmbiguousPreparationId, new_preparation_id, normalize_preparation_id
 from .settings import Settings, build_settings, validate_setting
+
+if TYPE_CHECKING:  # the start-up does not import SQLAlchemy (nor the course rules) for these names
+    from sqlalchemy.engine import Engine
+
+    from ..domain.course import Course
+    from ..storage.database import Location, MigrationResult
 
 # An event typed in as happening later than now (beyond clock skew between workstations) is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -160,7 +163,7 @@ def validate_patient(patient: Patient, today: date) -> Patient:
 
 
 def _event_dict(event: Event, seq: int | None = None) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "type": event.type.value,
         "at": utc_iso(event.at),
         "recorded_at": utc_iso(event.recorded_at),
@@ -274,7 +277,16 @@ def _shown_name(typed: str) -> str:
 class PreparationService:
     """See the package docstring (infusion_app/service/__init__.py) for the API summary."""
 
-    def __init__(self, repository: Repository, clock: Clock | None = None, monograph: Monograph | None = None, *, engine=None, location=None, migration=None):
+    def __init__(
+        self,
+        repository: Repository,
+        clock: Clock | None = None,
+        monograph: Monograph | None = None,
+        *,
+        engine: Engine | None = None,
+        location: Location | None = None,
+        migration: MigrationResult | None = None,
+    ):
         self.repository = repository
         # A monograph read from a file (a site's or a test's) stands in the registry for its drug's id;
         # it is never the drug of anything else. Nothing here has a default drug: a stored preparation
@@ -304,7 +316,7 @@ class PreparationService:
     def __enter__(self) -> PreparationService:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def now(self) -> datetime:
@@ -1187,16 +1199,7 @@ class PreparationService:
         raise ValidationError("override", "this step is allowed without an override; nothing was recorded")
 
     def _override_event(self, prep: Preparation, event: Event, override: Override, now: datetime) -> Event:
-        builder = getattr(machine, "override_event", None)
-        if builder is not None:
-            return builder(override, event, now)
-        return Event(
-            type=EventType.OVERRIDE,
-            at=now,
-            recorded_at=now,
-            user=override.pharmacist,
-            details={"hard_stop": override.hard_stop_code, "reason": override.reason, "step": event.type.value, "requested_by": event.user},
-        )
+        return machine.override_event(override, event, now)
 
     def acknowledge_alarm(self, prep_id: str, deadline_key: str, state: str, user: User) -> PreparationStatus:
         """Record that `user` saw the alarm of one deadline in one state (idempotent)."""
@@ -1315,15 +1318,19 @@ class PreparationService:
         anchored = self.audit_anchor()
         return f"audit {anchored[0]} · {anchored[1][:16]}" if anchored else "audit anchor not kept"
 
-    def write_file(self, path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
+    def write_file(self, path: str | os.PathLike[str], data: bytes, force: bool = False) -> Path:
         """Write `data` to a file the person chose, through the one safe writer: this database,
         its audit key and anchor log, the site configuration are never replaced (ValueError says why)."""
         from ..storage.safe_files import write_output
 
         guarded = [self.location.path] if self.location is not None and self.location.path else []
-        return write_output(path, lambda stream: stream.write(data), force=force, protected=guarded)
 
-    def export_audit(self, path: str | os.PathLike, force: bool = False, protected: Iterable[Path] = (), actor: User | None = None) -> int:
+        def render(stream: BinaryIO) -> None:
+            stream.write(data)
+
+        return write_output(path, render, force=force, protected=guarded)
+
+    def export_audit(self, path: str | os.PathLike[str], force: bool = False, protected: Iterable[Path] = (), actor: User | None = None) -> int:
         """Write the whole audit log as CSV (UTF-8, owner-only); returns the number of entries written.
 
         The log names patients, so the export itself is audited first (who, which file), and the
@@ -1342,7 +1349,7 @@ class PreparationService:
         self.repository.append_audit(AuditDraft(self.now(), who, "audit.exported", str(target), None, {"file": os.path.abspath(target)}))
         entries = self.audit_entries()
 
-        def render(stream) -> None:
+        def render(stream: BinaryIO) -> None:
             text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
             writer = csv.writer(text)
             writer.writerow(["seq", "at_utc", "actor", "action", "subject", "before", "after", "prev_hash", "hash", "station"])
@@ -1393,7 +1400,7 @@ def spreadsheet_safe(value: Any) -> Any:
 
 
 def open_service(
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     database: str | None = None,
     clock: Clock | None = None,
     monograph: Monograph | None = None,
