@@ -1184,6 +1184,13 @@ class ReconstitutePage(EventPage):
             edit.setObjectName(object_name)
             self.lab_edits[name] = edit
             cells.append((text, edit))
+        # The baseline ECG and electrolytes are often days older than the CBC: without their own time
+        # (the command's --baseline-taken) the bench recorded them as taken with the CBC.
+        self.baseline_taken = QLineEdit(self.labs_box)
+        self.baseline_taken.setObjectName("labBaselineTaken")
+        self.baseline_taken.setPlaceholderText("blank: the time above")
+        self.baseline_taken.setAccessibleName("when the baseline ECG and electrolytes were taken")
+        cells.append(("Baseline ECG, electrolytes taken at:", self.baseline_taken))
         self.vod_boxes: dict[str, QComboBox] = {}
         for name, text, object_name in self.VOD_FIELDS:
             box = QComboBox(self.labs_box)
@@ -1221,6 +1228,9 @@ class ReconstitutePage(EventPage):
         fields.update({name: box.currentText() for name, box in self.vod_boxes.items()})
         details: dict[str, Any] = {}
         typed_time = self.labs_taken.text()
+        baseline_time = self.baseline_taken.text()
+        if baseline_time.strip():
+            fields["baseline_taken_at"] = read_wall_time(baseline_time, "baseline-taken")
         labs = verification_labs(read_wall_time(typed_time, "labs-taken") if typed_time.strip() else None, **fields)
         if labs:
             details["labs"] = labs
@@ -1276,9 +1286,10 @@ class ReconstitutePage(EventPage):
             self.labs_box.setTitle(f"Labs checked before this dose (no course on file): samples taken within {hours} h")
             self.labs_taken.setToolTip(
                 f"When the oldest of these samples was taken, on this workstation's clock ({WALL_TIME_EXAMPLE} form, 24-hour): "
-                f"every lab below is judged by it against the {hours} h window"
+                f"every lab below is judged by it against the {hours} h window (the baseline ECG and electrolytes by their own time when given)"
             )
             self.labs_taken.clear()
+            self.baseline_taken.clear()
             for edit in self.lab_edits.values():
                 edit.clear()
             for box in self.vod_boxes.values():

@@ -69,6 +69,7 @@ FIELD_LABELS: dict[str, str] = {
     "kind": "Kind",
     "labs": "Labs",
     "labs-taken": "Labs taken at",
+    "baseline-taken": "Baseline ECG, electrolytes taken at",
     "labs override reason": "Reason for the missing labs",
     "regimen": "Regimen",
     "what": "What",

@@ -738,6 +738,24 @@ def test_the_labs_time_asks_for_the_oldest_sample_in_the_sites_window_and_shows_
     assert "oldest" in page.labs_taken.toolTip() and "48 h" in page.labs_taken.toolTip()
 
 
+def test_the_baseline_ecg_and_electrolytes_keep_their_own_time_at_the_order_verification(qtbot, service, technician, clock, make_preparation):
+    """The bench had one time for every lab: a baseline ECG days older than this morning's CBC was
+    recorded as taken with the CBC (the command has --baseline-taken; the bench had no field)."""
+    prep_id = make_preparation()
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    page = wizard.currentPage()
+    assert wizard.currentId() == bw.RECONSTITUTE
+    cbc_at, baseline_at = clock.now() - timedelta(hours=2), clock.now() - timedelta(days=5)
+    fill_order_labs(qtbot, page, taken=cbc_at)
+    type_into(qtbot, find(wizard, QLineEdit, "labBaselineTaken"), baseline_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+    page.order_pharmacist.setCurrentText("Paula Pharm")
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    click(qtbot, wizard, COMMIT)
+    labs = service.get(prep_id).last(EventType.ORDER_VERIFIED).details["labs"]
+    assert labs["cbc"]["taken_at"] == labs["liver"]["taken_at"] == cbc_at.isoformat()
+    assert labs["ecg"]["taken_at"] == labs["electrolytes"]["taken_at"] == baseline_at.isoformat()
+
+
 def test_a_wizard_tick_rereads_its_preparation_only_when_it_changed(qtbot, service, technician, clock, monkeypatch, make_preparation):
     """Issue 19: the deadline and the refrigerator strip follow the change feed, as the board does."""
     from infusion_app.domain.formatting import format_countdown
