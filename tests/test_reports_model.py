@@ -259,3 +259,23 @@ def test_one_vial_is_reconstituted_as_the_vial_not_each_of_1_vial():
     assert first.startswith("Reconstitute the vial (4.5 mg) with 5 mL") and "each of 1" not in first, first
     two = build(demo_preparation(load_monograph("inotuzumab-ozogamicin")), load_monograph("inotuzumab-ozogamicin")).reconstitution_steps[0].text
     assert two.startswith("Reconstitute each of 2 vials (0.9 mg) with 4 mL"), two
+
+
+def test_a_vial_expiring_before_the_latest_start_moves_the_start_by_and_is_in_the_timeline(monograph):
+    """A vial past its expiry stops the start of the infusion (every step using the product), but
+    the sheet and the label gave the label limits' latest start alone, hours after the vial's expiry."""
+    from infusion_app.domain.records import VialRecord
+    from infusion_app.reports.label import label_lines
+
+    prep = demo_preparation(monograph)  # reconstituted 09:00 UTC: the label limits' latest start is hours later
+    early = VialRecord("LT7003", date(2026, 3, 10), expires_at=RECONSTITUTED_AT + timedelta(minutes=90))
+    data = build(dataclasses.replace(prep, vials=[early, *prep.vials[1:]]), monograph)
+    assert data.do_not_start_after == "2026-03-10 06:30 EDT (vial expiry)"
+    [row] = [r for r in data.timeline if r.label == "Vials expire"]
+    assert row.at == "2026-03-10 06:30 EDT" and "LT7003" in row.rule and row.state == "ok"
+    [start] = [r for r in data.timeline if r.label.startswith("Do not start after")]
+    assert start.at == "2026-03-10 06:30 EDT (vial expiry)"  # the sheet and the label agree
+    assert any("DO NOT START AFTER 2026-03-10 06:30 EDT (vial expiry)" in line.text.replace("\u00a0", " ") for line in label_lines(data))
+    # Vials in date long after the infusion's end change nothing.
+    later = build(prep, monograph)
+    assert "vial expiry" not in later.do_not_start_after and all(r.label != "Vials expire" for r in later.timeline)

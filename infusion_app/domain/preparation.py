@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from .deadlines import (
@@ -59,6 +59,7 @@ from .identity import confirmation_mismatches
 from .lookalikes import invisible_characters, mixed_alphabet_word, skeleton
 from .errors import ValidationError
 from .formatting import format_amount, format_instant, format_vial_expiry, utc_iso
+from .instants import earliest_instant_of_wall_time
 from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
 from .quantities import Quantity, has_dimension
@@ -1488,6 +1489,18 @@ def _check_vial_expiry(prep: Preparation, event: Event, now: datetime) -> None:
                 "a product past its expiry is not used. An expiry cannot be overridden; discard and prepare again "
                 "with vials in date.",
             )
+
+
+def product_expires_at(vials: Sequence[VialRecord], zone: tzinfo | None = None) -> datetime | None:
+    """The instant (UTC) from which the first of these vials is past its expiry, so every step using
+    the product is refused (_check_vial_expiry): its time when its code or carton gave one, else the
+    end of its expiry date on the site's clock (`zone`, by default the workstation's). None without
+    vials. The sheet and label give it when it comes before the label's latest start."""
+    ends = [
+        v.expires_at if v.expires_at is not None else earliest_instant_of_wall_time(datetime.combine(v.expiry + timedelta(days=1), time(0)), zone)
+        for v in vials
+    ]
+    return min(ends, default=None)
 
 
 def _vial_expiry_words(vial: VialRecord) -> str:

@@ -27,7 +27,7 @@ from ..domain.course import transplant_plan_decides
 from ..domain.dosing import CourseCheck
 from ..domain.limits import SitePolicy, site_defaults
 from ..domain.monograph import Monograph
-from ..domain.preparation import premedication_given, premedication_missing, premedication_timing
+from ..domain.preparation import premedication_given, premedication_missing, premedication_timing, product_expires_at
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
 
 if TYPE_CHECKING:
@@ -514,7 +514,7 @@ def _review_mark(deadline: Any) -> str:
     return " (pending pharmacist review)" if getattr(deadline, "pending_review", False) else ""
 
 
-def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz: tzinfo | None) -> list[TimelineRow]:
+def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz: tzinfo | None, printed_at: datetime | None = None) -> list[TimelineRow]:
     by_key = _deadline_map(deadlines)
     rules = {
         "dilute_by": f"reconstitution + {_hours(monograph, 'time_limits.reconstitution_to_dilution')}",
@@ -528,10 +528,17 @@ def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz:
         "observe_until": f"end of infusion + {_hours(monograph, 'time_limits.observation_after_infusion')}",
     }
     reconstituted = prep.last(EventType.RECONSTITUTED) is not None
+    vials_end = product_expires_at(prep.vials)
     rows = []
     for key in TIMELINE_KEYS:
         deadline = by_key.get(key)
         at = getattr(deadline, "at", None) if deadline is not None else None
+        if key == "start_infusion_by" and at is not None and vials_end is not None and vials_end < at:
+            # The label's latest start is then the vial's expiry (as the bag label gives it).
+            passed = printed_at is not None and printed_at >= vials_end
+            rule = f"{rules[key]}; here a vial's expiry, earlier (see Vials expire)"
+            rows.append(TimelineRow(TIMELINE_LABELS[key], f"{format_instant(vials_end, tz)} (vial expiry)", rule, "passed" if passed else "ok"))
+            continue
         if at is not None:
             text = format_instant(at, tz)
         elif not reconstituted:
@@ -546,6 +553,17 @@ def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz:
         if key in TIMELINE_KEYS or getattr(deadline, "at", None) is None:
             continue
         rows.append(TimelineRow(str(getattr(deadline, "label", key)), format_instant(deadline.at, tz), _review_mark(deadline).strip(), _state_text(deadline)))
+    end_by = getattr(by_key.get("end_infusion_by"), "at", None)
+    if vials_end is not None and (end_by is None or vials_end < end_by):
+        first = next(v for v in prep.vials if product_expires_at([v]) == vials_end)
+        rows.append(
+            TimelineRow(
+                "Vials expire",
+                format_instant(vials_end, tz),
+                f"the first vial's expiry (lot {first.lot}): no step using the product from then, not even the start; an infusion running goes on",
+                "passed" if printed_at is not None and printed_at >= vials_end else "ok",
+            )
+        )
     return rows
 
 
@@ -724,6 +742,14 @@ def _build(
             return format_instant(deadline.at, tz)
         return "—" if reconstituted else NOT_YET_RECONSTITUTED
 
+    # A vial past its expiry stops every step using the product, the start of the infusion included:
+    # before, the label's latest start was the label limits' alone, hours after a vial's 10:00 expiry.
+    start_by = getattr(by_key.get("start_infusion_by"), "at", None)
+    vials_end = product_expires_at(prep.vials)
+    do_not_start_after = deadline_text("start_infusion_by")
+    if start_by is not None and vials_end is not None and vials_end < start_by:
+        do_not_start_after = f"{format_instant(vials_end, tz)} (vial expiry)"
+
     fridge = by_key.get("bag_from_fridge_by")
     out_of_fridge_by = format_instant(fridge.at, tz) if fridge is not None and getattr(fridge, "at", None) else ""
 
@@ -751,7 +777,7 @@ def _build(
         vials=[VialLine(i, v.lot, format_vial_expiry(v.expiry, v.expires_at, tz), v.ndc or "", v.serial or "") for i, v in enumerate(prep.vials, start=1)],
         reconstitution_steps=reconstitution_steps,
         dilution_steps=dilution_steps,
-        timeline=_timeline(prep, monograph, deadlines, tz),
+        timeline=_timeline(prep, monograph, deadlines, tz, printed_at),
         handling_notes=_handling_notes(monograph, syringe),
         boxed_warning=[str(w) for w in monograph.items("warnings.boxed")],
         other_warnings=[str(w) for w in monograph.items("warnings.other")] if _has(monograph, "warnings.other") else [],
@@ -777,7 +803,7 @@ def _build(
         ),
         prepared=f"{format_instant(diluted.at, tz)} by {diluted.user}" if diluted else "",
         checked_by=f"{verified.user}, {format_instant(verified.at, tz)}" if verified else "",
-        do_not_start_after=deadline_text("start_infusion_by"),
+        do_not_start_after=do_not_start_after,
         must_end_by=deadline_text("end_infusion_by"),
         out_of_fridge_by=out_of_fridge_by,
         storage=[en_dash_ranges(line) for line in _storage(prep, monograph)],
