@@ -209,3 +209,29 @@ def test_labs_recorded_in_the_patients_course_of_another_drug_count_for_the_veri
         with pytest.raises(StepRefused) as refused:
             service.record_event(later.id, EventType.ORDER_VERIFIED, verifier)
         assert refused.value.code == "labs_needed" and "(the one given is older)" in refused.value.message
+
+
+def test_the_sheet_of_a_verified_order_says_which_labs_were_checked_not_that_they_are_needed(tmp_path, database_templates):
+    """The no-course flag 'labs needed at order verification' stayed on every sheet after the
+    pharmacist had verified the order with the labs: a red warning that the labs were still missing."""
+    from datetime import date
+
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import Patient
+    from infusion_app.service.documents import DocumentService
+    from tests.course_helpers import course_services
+    from tests.prep_helpers import record_vials
+
+    with course_services(tmp_path, database_templates) as (service, _courses, clock):
+        made = service.create_preparation(Patient("Roe, Ann", "MRN-NC1", date(1971, 2, 3)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"))
+        documents = DocumentService(service)
+        assert any(w.startswith(labs.LABS_NEEDED_FLAG) for w in documents.sheet_data(made.id).warnings)
+        record_vials(service, made.id)
+        verifier = service.add_user("Vic Verify", "pharmacist", "864208", actor=service.user("Pat Pharmacist"))
+        taken = clock.now() - timedelta(hours=3)
+        service.record_event(made.id, EventType.ORDER_VERIFIED, verifier, details=order_labs(taken))
+        data = documents.sheet_data(made.id)
+        assert not any("labs needed" in w for w in data.warnings), data.warnings
+        assert any("no course on file" in w for w in data.warnings)  # still not checked against a course
+        [checked] = [row.value for row in data.order if row.label == "Labs checked"]
+        assert "by Vic Verify" in checked and f"CBC (ANC, platelets) taken {taken.astimezone():%Y-%m-%d %H:%M}" in checked

@@ -340,6 +340,9 @@ def _age_years(course: Any, at: datetime) -> int | None:
 # The flag of an order with no course on file. Here, beside the labs such an order is checked
 # against, so that a new order with no course imports none of the course rules.
 NO_COURSE_FLAG = "no course on file"
+# How the no-course order's flag starts (the service words it): once the order is verified, the sheet
+# says what was checked instead (reports.model), not that labs are still needed.
+LABS_NEEDED_FLAG = "labs needed at order verification"
 
 
 def no_course_labs(monograph: Monograph, policy: SitePolicy | None = None) -> list[str]:

@@ -372,9 +372,41 @@ def _course_status_rows(status: Any) -> list[Row]:
     return rows
 
 
-def _course_flags(stored: CourseCheck | None) -> list[str]:
-    """What the course check stored with the order and every sheet must say: no course, a declined discontinuation."""
-    return stored.sheet_flags() if stored is not None else []
+def _course_flags(stored: CourseCheck | None, prep: Preparation | None = None) -> list[str]:
+    """What the course check stored with the order and every sheet must say: no course, a declined
+    discontinuation. Once the order is verified its labs are no longer 'needed': _verification_labs says
+    what was checked (the sheet of a verified dose still warned that labs were needed)."""
+    from ..domain.labs import LABS_NEEDED_FLAG
+
+    flags = stored.sheet_flags() if stored is not None else []
+    if prep is not None and prep.last(EventType.ORDER_VERIFIED) is not None:
+        flags = [f for f in flags if not f.startswith(LABS_NEEDED_FLAG)]
+    return flags
+
+
+def _verification_labs(prep: Preparation, tz: tzinfo | None) -> list[Row]:
+    """The labs the pharmacist checked at the order verification of a dose with no course on file
+    (when each was taken), or the override of the missing ones with its reason."""
+    from ..domain.labs import LAB_TITLES
+
+    verified = prep.last(EventType.ORDER_VERIFIED)
+    if verified is None:
+        return []
+    rows = []
+    labs = verified.details.get("labs")
+    if isinstance(labs, dict) and labs:
+        parts = []
+        for kind, entry in labs.items():
+            taken = entry.get("taken_at") if isinstance(entry, dict) else None
+            try:
+                when = format_instant(datetime.fromisoformat(str(taken)), tz)
+            except (TypeError, ValueError):
+                when = str(taken)
+            parts.append(f"{LAB_TITLES.get(kind, kind)} taken {when}")
+        rows.append(Row("Labs checked", f"at the order verification by {verified.user}, {format_instant(verified.at, tz)}: " + "; ".join(parts)))
+    if verified.details.get("labs_override"):
+        rows.append(Row("Missing labs overridden", f"by {verified.user}, {format_instant(verified.at, tz)}: {verified.details['labs_override']}"))
+    return rows
 
 
 def _course_rows(course_info: Any) -> list[Row]:
@@ -769,7 +801,7 @@ def _build(
         generic_name=monograph.generic_name,
         brand_name=printed_brand(monograph.brand_name),
         dose=format_dose(calc.dose_mg),
-        order=_order_rows(calc, prep.order.dose, monograph),
+        order=_order_rows(calc, prep.order.dose, monograph) + _verification_labs(prep, tz),
         course=_course_rows(course_info),
         policy=_policy_block(policy_decision),
         premedication=_premedication(prep, monograph, tz, site_policy),
@@ -785,7 +817,7 @@ def _build(
         signatures=_signatures(prep, tz),
         billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),
-        warnings=[str(w) for w in calc.warnings] + _course_flags(prep.order.course),
+        warnings=[str(w) for w in calc.warnings] + _course_flags(prep.order.course, prep),
         hard_stops=[str(s) for s in calc.hard_stops],
         pending_verification=[_pending_text(p) for p in calc.pending_verification],
         vehicle_line=f"in {calc.vehicle}, total {format_volume(calc.final_volume_ml)}" + (" in a SYRINGE" if syringe else ""),

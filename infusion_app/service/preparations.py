@@ -694,7 +694,7 @@ class PreparationService:
             missing = [name for name, value in (("cycle", order.cycle), ("day", order.day)) if value in (None, "")]
             if missing:
                 raise ValidationError(missing[0], f"{flag} for MRN {mrn}: the order needs the cycle and day (e.g. cycle 1, day 1)")
-            from ..domain.labs import no_course_labs
+            from ..domain.labs import LABS_NEEDED_FLAG, no_course_labs
 
             # No course holds this patient's labs: the order verification asks for them (the domain
             # refuses it without the values or a pharmacist's override), named on the sheet and at entry.
@@ -703,7 +703,7 @@ class PreparationService:
                 on_file=False,
                 flag=flag,
                 flags=(
-                    f"labs needed at order verification ({NO_COURSE_FLAG}): the pharmacist verifying the order "
+                    f"{LABS_NEEDED_FLAG} ({NO_COURSE_FLAG}): the pharmacist verifying the order "
                     f"records {labs_text}, or overrides the missing labs with a reason",
                 ),
             )
