@@ -279,3 +279,14 @@ def test_a_vial_expiring_before_the_latest_start_moves_the_start_by_and_is_in_th
     # Vials in date long after the infusion's end change nothing.
     later = build(prep, monograph)
     assert "vial expiry" not in later.do_not_start_after and all(r.label != "Vials expire" for r in later.timeline)
+
+
+def test_the_whole_bag_as_supplied_is_set_off_from_the_vehicles_name():
+    """'Add it to 0.9% Sodium Chloride Injection the whole 50 mL bag as supplied for a total of 54.5 mL'
+    read as one run-on name."""
+    from tests.drugs import MYLOTARG
+
+    drug = MYLOTARG.with_regimen("fractionated")
+    data = build(demo_preparation(drug), drug)
+    add = next(step.text for step in data.dilution_steps if step.text.startswith("Add it to"))
+    assert "Injection (the whole 50 mL bag as supplied) for a total of 54.5 mL" in add, add

@@ -236,12 +236,14 @@ class DoseCalculation:
         return cls(**found)
 
     def nacl_words(self) -> str:
-        """The bag's saline as measured: "44 mL (3 syringes: ...)" or "the whole 50 mL bag as supplied";
+        """The bag's saline as measured: "44 mL (3 syringes: ...)" or "(the whole 50 mL bag as supplied)";
         the one wording for screen, sheet, label and CLI."""
         if self.nacl_measured_ml is None:
             return format_amount(self.nacl_ml, "mL")
         if self.nacl_parts is None:
-            return f"the whole {format_amount(self.nacl_measured_ml, 'mL')} bag as supplied"
+            # In brackets: it follows the vehicle's name ("add to 0.9% Sodium Chloride Injection the whole
+            # 50 mL bag as supplied for a total of ..." read as one run-on name).
+            return f"(the whole {format_amount(self.nacl_measured_ml, 'mL')} bag as supplied)"
         if len(self.nacl_parts) > 1:
             return f"{format_amount(self.nacl_measured_ml, 'mL')} measured in {parts_words(self.nacl_parts)}"
         if self.nacl_parts:
