@@ -235,3 +235,4 @@ def test_the_sheet_of_a_verified_order_says_which_labs_were_checked_not_that_the
         assert any("no course on file" in w for w in data.warnings)  # still not checked against a course
         [checked] = [row.value for row in data.order if row.label == "Labs checked"]
         assert "by Vic Verify" in checked and f"CBC (ANC, platelets) taken {taken.astimezone():%Y-%m-%d %H:%M}" in checked
+        assert "VOD/SOS signs" not in checked or "rising bilirubin) asked" in checked

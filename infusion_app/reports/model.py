@@ -402,7 +402,7 @@ def _verification_labs(prep: Preparation, tz: tzinfo | None) -> list[Row]:
                 when = format_instant(datetime.fromisoformat(str(taken)), tz)
             except (TypeError, ValueError):
                 when = str(taken)
-            parts.append(f"{LAB_TITLES.get(kind, kind)} taken {when}")
+            parts.append(f"{LAB_TITLES.get(kind, kind)} {'asked' if kind == 'vod-signs' else 'taken'} {when}")  # signs are asked, not sampled
         rows.append(Row("Labs checked", f"at the order verification by {verified.user}, {format_instant(verified.at, tz)}: " + "; ".join(parts)))
     if verified.details.get("labs_override"):
         rows.append(Row("Missing labs overridden", f"by {verified.user}, {format_instant(verified.at, tz)}: {verified.details['labs_override']}"))
