@@ -45,6 +45,10 @@ def check_draw(r: DoseCalculation) -> None:
             assert DrawSyringe(part["syringe_ml"], part["graduation_ml"]) in policy.draw_syringes
             assert 0 < volume <= capacity, part
             assert volume % graduation == 0, part  # on a mark
+            # on the smallest syringe that holds and reads it: 4 mL on the 20 mL syringe's 1 mL marks
+            # (half a mark 12% of it) while the 10 mL syringe reads it on 0.2 mL marks was a tie broken the wrong way
+            finer = [s for s in policy.draw_syringes if _d(s.capacity_ml) >= volume and volume % _d(s.graduation_ml) == 0]
+            assert (finer[0].capacity_ml, finer[0].graduation_ml) == (part["syringe_ml"], part["graduation_ml"]), part
         assert sum(_d(p["volume_ml"]) for p in r.draw_parts) == _d(r.withdraw_ml)
         smallest = policy.draw_syringes[0]
         allowed = max(_d(r.dose_before_draw_mg) * _d(policy.draw_tolerance_percent) / 100, _d(smallest.graduation_ml) / 2 * conc)
@@ -275,3 +279,17 @@ def test_one_syringe_is_named_on_the_sheet_and_no_draw_line_is_on_the_label():
     data = demo_sheet_data(monograph=BESPONSA)
     assert data.draw_line == ""
     assert any("of the reconstituted solution with the 10 mL syringe (0.2 mL marks)." in step.text for step in data.dilution_steps)
+
+
+@pytest.mark.parametrize(
+    ("exact_ml", "parts"),
+    [
+        ("4.08", [("4.0", 10.0), ("0.08", 1.0)]),  # was 4 mL on the 20 mL syringe (1 mL marks)
+        ("6.09", [("6.0", 10.0), ("0.09", 1.0)]),
+        ("10.08", [("10.0", 10.0)]),  # was 10 mL on the 20 mL syringe, not the 10 mL syringe drawn full
+        ("10.5", [("10.0", 10.0), ("0.5", 1.0)]),
+    ],
+)
+def test_each_part_is_on_the_smallest_syringe_that_reads_it(exact_ml: str, parts: list[tuple[str, float]]) -> None:
+    draw = _draw(Decimal(exact_ml), site_defaults())
+    assert [(p.volume_ml, p.capacity_ml) for p in draw.parts] == [(Decimal(v), c) for v, c in parts]

@@ -63,7 +63,8 @@ def draw_parts(volume: Decimal) -> list[tuple[int, int, int]]:
     1% of the volume (or half a mark of the smallest syringe, when that is more). Each syringe but the
     last, largest first, is drawn full or to its last mark below what is left; the last, the smallest
     that holds what is left, to its nearest mark (half a mark rounding up). Among as many syringes: the
-    closest, then the most drawn full, then the most in the first ones."""
+    closest, then the most drawn full, then the most in the first ones; each
+    part read on the smallest syringe that holds it and has a mark at it."""
     hundredths = volume * 100
     assert hundredths == int(hundredths), volume  # a dose to 0.01 mg at 0.25 mg/mL is a whole 0.04 mL
     wanted = int(hundredths)
@@ -100,7 +101,8 @@ def draw_parts(volume: Decimal) -> list[tuple[int, int, int]]:
             if best is None or key < best[0]:
                 best = (key, parts)
         if best is not None and best[0][0] * 100 <= tolerance:
-            return best[1]
+            # each part then on the smallest syringe that holds it and has a mark there (never coarser)
+            return [next((a, c, m) for c, m in DRAW_SYRINGES_HUNDREDTHS if c >= a and a % m == 0 and m <= mark) for a, _, mark in best[1]]
     raise AssertionError(volume)
 
 

@@ -913,9 +913,22 @@ def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None,
         if found is not None and (best is None or found[0][0] < best[0][0]):
             best = found
     assert best is not None  # the smallest syringe alone always draws something
-    error, parts = best[0][0], best[1]
+    error, parts = best[0][0], tuple(_finest(part, syringes) for part in best[1])
     volume = sum((p.volume_ml for p in parts), Decimal(0))
     return Draw(volume, parts[0].capacity_ml, parts[0].graduation_ml, len(parts), parts, error <= tolerance)
+
+
+def _finest(part: DrawPart, syringes: tuple[DrawSyringe, ...]) -> DrawPart:
+    """The part on the smallest syringe that holds its volume and reads it on one of its marks, no coarser
+    than the one chosen: the search takes the largest syringe first, so a tie put 4 mL of a 4.08 mL
+    MYLOTARG draw on the 20 mL syringe's 1 mL marks (half a mark is 12% of 4 mL) where the 10 mL
+    syringe reads 4 mL on its 0.2 mL marks, and 10 mL of 10.08 mL on the 20 mL syringe rather than the
+    10 mL syringe drawn full (reviewer, issue 17). The volume, and so the dose, is unchanged."""
+    for syringe in syringes:
+        capacity, graduation = _dec(syringe.capacity_ml), _dec(syringe.graduation_ml)
+        if capacity >= part.volume_ml and part.volume_ml % graduation == 0 and syringe.graduation_ml <= part.graduation_ml:
+            return DrawPart(part.volume_ml, syringe.capacity_ml, syringe.graduation_ml)
+    return part
 
 
 @dataclass(frozen=True)
