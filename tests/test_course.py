@@ -569,7 +569,7 @@ def test_the_no_response_stop_is_advised_only_once_the_third_cycle_is_done():
 
 def test_text_shows_a_window_that_no_date_satisfies():
     plan = plan_cycle(1, D("2026-12-20"), given={1: D("2026-12-20"), 8: D("2026-12-31")}, monograph=BESPONSA)
-    line = next(text for text in plan.summary_lines() if "Day 15" in text)
+    line = next(text for text in plan.summary_lines(BESPONSA) if "Day 15" in text)
     assert "no valid date: earliest 2027-01-06 is after latest 2027-01-05" in line
     assert any("no date satisfies" in w for w in plan.warnings)
 

@@ -35,7 +35,7 @@ def _labs(courses, clock, first=False):
 
 
 def _text(status) -> str:
-    return "\n".join(line for plan in status.plans for line in plan.summary_lines()) + repr(status.limit) + status.why_last
+    return "\n".join(line for plan in status.plans for line in plan.summary_lines(MYLOTARG)) + repr(status.limit) + status.why_last
 
 
 def test_a_fractionated_course_from_opening_to_day_4_judges_its_own_orders(services):

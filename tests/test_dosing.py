@@ -33,8 +33,8 @@ def test_cycle1_day1_170cm_70kg():
     assert r.hard_stops == []
     # the calculated dose is shown beside the drawn one, and no volume is shown finer than its syringe reads
     assert r.warnings == ["calculated dose 1.46 mg; drawn 5.8 mL on the 10 mL syringe (0.2 mL marks) = 1.45 mg (-0.7%), the dose given and billed"]
-    assert "5.84" not in "\n".join(r.summary_lines())
-    assert "= 1.46 mg, drawn as 1.45 mg" in "\n".join(r.summary_lines())
+    assert "5.84" not in "\n".join(r.summary_lines(load_monograph("inotuzumab-ozogamicin")))
+    assert "= 1.46 mg, drawn as 1.45 mg" in "\n".join(r.summary_lines(load_monograph("inotuzumab-ozogamicin")))
 
 
 def test_cycle1_day8_180cm_80kg():
@@ -114,7 +114,7 @@ def test_a_small_childs_dose_goes_to_the_syringe_path():
     assert any(p.startswith("syringe.concentration_min") for p in r.pending_verification)
     # Billing follows the dose, not the container: 3 units given, 6 of the vial's 9 wasted.
     assert (r.billing_units_administered, r.billing_units_discarded, r.billing_modifier) == (3, 6, "JW")
-    assert any("Syringe" in line or "syringe" in line for line in r.summary_lines())
+    assert any("Syringe" in line or "syringe" in line for line in r.summary_lines(load_monograph("inotuzumab-ozogamicin")))
 
 
 def test_an_adult_dose_stays_in_the_bag():
@@ -164,7 +164,7 @@ def test_large_bsa_warns_but_calculates():
 @pytest.mark.parametrize("formula", ["dubois", "haycock", "gehan-george", "boyd"])
 def test_other_formulas_are_named_in_the_result(formula):
     r = calc(formula=formula)
-    assert r.bsa_formula == formula and r.bsa_formula_name in "\n".join(r.summary_lines())
+    assert r.bsa_formula == formula and r.bsa_formula_name in "\n".join(r.summary_lines(load_monograph("inotuzumab-ozogamicin")))
 
 
 def test_units_typed_in_us_customary_give_the_same_dose():
@@ -198,7 +198,7 @@ def test_invalid_orders_name_the_field(kwargs, field):
 
 
 def test_summary_uses_the_ismp_formatter():
-    text = "\n".join(calc("180 cm", "80 kg", 1, 8).summary_lines())
+    text = "\n".join(calc("180 cm", "80 kg", 1, 8).summary_lines(load_monograph("inotuzumab-ozogamicin")))
     assert "1 mg" in text and "1.0 mg" not in text and "4 mL" in text and "0.02 mg/mL" in text
     assert "15 units" not in text and "10 units administered" in text
 
@@ -233,7 +233,7 @@ def test_the_syringe_paths_saline_is_read_as_the_draw_syringe_table_reads_it():
     # 0.38 mg = 1.52 mL, no longer read as 1.5 mL on the 3 mL syringe (-1.3%, beyond the draw tolerance)
     day1 = calc("80 cm", "10 kg", 1, 1)
     assert (day1.container, day1.withdraw_ml, day1.final_volume_ml, day1.nacl_ml, day1.nacl_about_ml) == ("syringe", 1.52, 4.0, 2.48, 2.5)
-    assert "(about 2.5 mL)" in " ".join(day1.summary_lines())
+    assert "(about 2.5 mL)" in " ".join(day1.summary_lines(load_monograph("inotuzumab-ozogamicin")))
     syringes = site_defaults().draw_syringes
     seen = 0
     for height in range(70, 131, 7):

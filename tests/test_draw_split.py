@@ -79,7 +79,7 @@ def test_a_10_5_ml_mylotarg_draw_is_split_not_read_to_1_ml_marks():
     assert (r.billing_units_administered, r.billing_units_discarded) == (105, 30)
     # Issue 16: the whole 50 mL bag as supplied plus the 10.5 mL dose (was 10.5 mg / 50 mL = 0.21 mg/mL)
     assert (r.final_volume_ml, r.final_concentration_mg_per_ml) == (60.5, 0.1736)
-    text = "\n".join(r.summary_lines())
+    text = "\n".join(r.summary_lines(REGIMENS["single-agent"]))
     assert "Withdraw 10.5 mL in 2 syringes: 10 mL (the 10 mL syringe, drawn full) + 0.5 mL (the 1 mL syringe, 0.01 mL marks)" in text
     assert any("one syringe cannot read 10.5 mL within the site's draw tolerance (1%)" in w for w in r.warnings)
     # The default tolerance is the program's choice: it awaits a pharmacist's review, and says so.

@@ -27,9 +27,9 @@ def test_a_one_cycle_regimen_is_never_must_be_1_to_1(regimen):
 
 
 def test_the_schedule_of_a_one_cycle_regimen_names_no_next_cycle():
-    summary = plan_cycle(1, parse_date("start", "2027-01-04"), monograph=MYLOTARG.with_regimen("fractionated")).summary_lines()[0]
+    summary = plan_cycle(1, parse_date("start", "2027-01-04"), monograph=MYLOTARG.with_regimen("fractionated")).summary_lines(MYLOTARG)[0]
     assert "next cycle" not in summary and "the last cycle of MYLOTARG's fractionated regimen" in summary
-    assert "next cycle from" in plan_cycle(1, parse_date("start", "2027-01-04"), monograph=BESPONSA).summary_lines()[0]
+    assert "next cycle from" in plan_cycle(1, parse_date("start", "2027-01-04"), monograph=BESPONSA).summary_lines(BESPONSA)[0]
 
 
 def test_the_sample_sheet_shows_a_payer_policy_for_its_own_drug_only():

@@ -142,7 +142,7 @@ def test_a_childs_course_never_offers_a_day_the_order_refuses():
     child = _course(date(2016, 1, 1))
     plan = course_rules.plan_for(child, 1, MYLOTARG)
     assert _days(child) == [1]
-    assert "Day 1 only" in "\n".join(plan.summary_lines()) and "Day 4, 7 not planned" in plan.schedule_note
+    assert "Day 1 only" in "\n".join(plan.summary_lines(MYLOTARG)) and "Day 4, 7 not planned" in plan.schedule_note
     assert any(r.path == "children.dose_days" and r.verify for r in plan.rules)
     course_rules.record_dose(child, 1, 1, START, START, monograph=MYLOTARG)
     assert course_rules.course_status(child, START + timedelta(days=3), MYLOTARG).next_dose is None

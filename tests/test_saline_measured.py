@@ -47,7 +47,7 @@ def test_besponsa_saline_is_read_on_syringes_not_to_a_hundredth():
     r = calculate_dose(DoseOrder("170 cm", "70 kg", 1, 1), BESPONSA)
     assert (r.nacl_measured_ml, r.final_volume_ml) == (44.2, 50.0)
     assert r.nacl_parts is not None and len(r.nacl_parts) == 3
-    assert "44.2 mL measured in 3 syringes" in "\n".join(r.summary_lines())
+    assert "44.2 mL measured in 3 syringes" in "\n".join(r.summary_lines(BESPONSA))
 
 
 def test_mylotarg_bag_is_the_whole_bag_plus_the_dose():
@@ -58,7 +58,7 @@ def test_mylotarg_bag_is_the_whole_bag_plus_the_dose():
     assert r.final_volume_ml == 54.5
     assert r.final_concentration_mg_per_ml == 0.0826
     assert r.infusion_rate_ml_per_hour == 27.3
-    assert "the whole 50 mL bag as supplied" in "\n".join(r.summary_lines())
+    assert "the whole 50 mL bag as supplied" in "\n".join(r.summary_lines(REGIMENS["fractionated"]))
 
 
 def test_a_mylotarg_dose_the_measured_bag_dilutes_below_the_window_is_refused():
@@ -85,7 +85,7 @@ def test_a_bag_stored_before_shows_its_saline_on_syringes():
     stored["nacl_ml"] = 39.44
     old = DoseCalculation.from_dict(stored)
     # old code: "add to 0.9% Sodium Chloride 39.44 mL", one volume no bench syringe reads
-    assert "Chloride 39.44 mL for" not in "\n".join(old.summary_lines())
+    assert "Chloride 39.44 mL for" not in "\n".join(old.summary_lines(BESPONSA))
     assert old.nacl_measured_ml == 39.44 and old.nacl_parts is not None
     for p in old.nacl_parts:
         assert _d(p["volume_ml"]) % _d(p["graduation_ml"]) == 0

@@ -164,9 +164,9 @@ class CyclePlan:
             "schedule_note": self.schedule_note,
         }
 
-    def summary_lines(self, monograph: Monograph | None = None) -> list[str]:
-        """The plan for people; the response in the words of the plan's drug (`monograph`: "CRi"), else as stored."""
-        words = monograph.response_words(self.response) if monograph is not None else self.response
+    def summary_lines(self, monograph: Monograph) -> list[str]:
+        """The plan for people; the response in the words of the plan's drug (`monograph`: "CRi")."""
+        words = monograph.response_words(self.response)
         response = f", response {words}" if self.response else ""
         extended = " (extended)" if self.extended_to_28 else ""
         lines = [

@@ -277,10 +277,10 @@ class DoseCalculation:
             return f"{format_dose(self.dose_before_draw_mg)}, drawn as {format_amount(self.dose_mg, 'mg', 3)}"
         return format_dose(self.dose_mg)
 
-    def summary_lines(self, monograph: Monograph | None = None) -> list[str]:
+    def summary_lines(self, monograph: Monograph) -> list[str]:
         """A readable summary, every number through the ISMP formatter; the response in the words of
-        the calculation's drug (`monograph`: "CRi"), else as stored."""
-        words = monograph.response_words(self.response) if monograph is not None else self.response
+        the calculation's drug (`monograph`, the one it was calculated for: "CRi")."""
+        words = monograph.response_words(self.response)
         response = f", response {words}" if self.response else ""
         reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""
         lines = [
