@@ -606,10 +606,7 @@ class PreparationService:
         before = self.settings().as_dict().get(key)
         draft = AuditDraft(self.now(), who, "setting.changed", key, {key: before}, {key: clean})
         try:
-            if expected is False:
-                self.repository.set_setting(key, clean, draft)
-            else:
-                self.repository.set_setting(key, clean, draft, expected=expected)  # type: ignore[call-arg]
+            self.repository.set_setting(key, clean, draft, expected=expected)
         except ConcurrentChange as change:
             raise StepRefused("changed", str(change)) from None
         self._skew_cache = None  # the tolerance may be what changed
@@ -1295,7 +1292,7 @@ class PreparationService:
             "os_user": os_account(),
             "at": utc_iso(now),
         }
-        self.repository.record_restore(restore)  # type: ignore[attr-defined]
+        self.repository.record_restore(restore)
         self.repository.append_audit(
             AuditDraft(
                 now,
