@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infusion_app.cli.prep import RECORDABLE
 from tests.cli_helpers import run_cli
 
 NUMBERS = st.one_of(
@@ -136,25 +137,7 @@ def test_any_arguments_give_a_documented_exit_code_and_never_a_traceback(args):
         assert result.stdout.strip(), (args, "answered with nothing on stdout")
 
 
-EVENTS = [
-    "order-verified",
-    "reconstituted",
-    "reconstituted-to-fridge",
-    "reconstituted-from-fridge",
-    "diluted",
-    "bag-to-fridge",
-    "bag-from-fridge",
-    "verified",
-    "labelled",
-    "dispensed",
-    "premedication",
-    "premedication-corrected",
-    "patient-confirmed",
-    "infusion-started",
-    "infusion-ended",
-    "observation-ended",
-    "discarded",
-]
+EVENTS = list(RECORDABLE)
 RECORD_OPTIONS = {
     "--at": INSTANTS,
     "--storage": CHOICES,

@@ -1482,7 +1482,7 @@ def _check_vial_expiry(prep: Preparation, event: Event, now: datetime) -> None:
     for instant in (event.at, now):
         expired = sorted((v for v in prep.vials if v.expired(instant)), key=lambda v: (v.expiry, v.lot))
         if expired:
-            lots = ", ".join(f"lot {v.lot} expired {_vial_expiry_words(v)}" for v in expired)
+            lots = ", ".join(f"lot {v.lot} expired {vial_expiry_words(v)}" + ("" if v.expires_at else ", its last day of use") for v in expired)
             raise StepRefused(
                 "vial-expired",
                 f"{event_words(event.type)} refused: vial {lots} (judged at {format_instant(instant)}): "
@@ -1503,10 +1503,11 @@ def product_expires_at(vials: Sequence[VialRecord], zone: tzinfo | None = None) 
     return min(ends, default=None)
 
 
-def _vial_expiry_words(vial: VialRecord) -> str:
+def vial_expiry_words(vial: VialRecord) -> str:
+    """When a vial expires, for a refusal: 'at <date, local time>' when its time is known, else 'on <date>'."""
     if vial.expires_at is not None:
         return f"at {format_vial_expiry(vial.expiry, vial.expires_at)}"
-    return f"on {vial.expiry.isoformat()}, its last day of use"
+    return f"on {vial.expiry.isoformat()}"
 
 
 def _reason_of_length(field_name: str, value: object, minimum: int) -> str:

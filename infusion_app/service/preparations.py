@@ -26,12 +26,12 @@ from ..domain.deadlines import Deadline
 from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
-from ..domain.formatting import format_instant, format_vial_expiry, utc_iso
+from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
 from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, patient_facts, policy_for_billing_code
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
-from ..domain.preparation import Override, StepRefused
+from ..domain.preparation import Override, StepRefused, vial_expiry_words
 from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import dummy_verify, hash_pin, pin_fingerprint, validate_pin, verify_pin
 
@@ -863,8 +863,7 @@ class PreparationService:
         if vial.expires_at is not None and (not isinstance(vial.expires_at, datetime) or vial.expires_at.tzinfo is None):
             raise ValidationError("expiry", "an expiry time must be an instant with its UTC offset")
         if vial.expired(now):
-            when = f"at {format_vial_expiry(vial.expiry, vial.expires_at)}" if vial.expires_at is not None else f"on {vial.expiry.isoformat()}"
-            raise StepRefused("vial-expired", f"vial lot {lot} expired {when}; do not use it")
+            raise StepRefused("vial-expired", f"vial lot {lot} expired {vial_expiry_words(vial)}; do not use it")
         refusal = vial_product_refusal(vial, monograph, product_confirmed)
         if refusal is not None:
             code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
