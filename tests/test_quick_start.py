@@ -288,6 +288,7 @@ COURSE_MODULES = (
     "infusion_app.domain.checklist",
     "infusion_app.storage.course_models",
     "infusion_app.storage.course_repository",
+    "infusion_app.domain.coverage",  # the payer rules: for a coverage check or an order stored with its decision
     "tomllib",  # with the data files' readings kept (a first run keeps them) and no site file
 )
 STORED_PROBE = """

@@ -470,14 +470,17 @@ class PreparationOrder:
         if coverage is not None and not isinstance(coverage, Mapping):
             raise ValueError("the order's coverage is not a mapping")
         regimen = data.get("regimen") or calculation.regimen
-        from .coverage import CoverageDecision
+        decision = None
+        if isinstance(coverage, Mapping):
+            from .coverage import CoverageDecision  # only for an order stored with its decision
 
+            decision = CoverageDecision.from_dict(dict(coverage))
         return cls(
             dose=DoseOrder(**typed),
             calculation=calculation,
             course=CourseCheck.from_dict(course) if course is not None else None,
             regimen=str(regimen) if regimen else None,
-            coverage=CoverageDecision.from_dict(dict(coverage)) if isinstance(coverage, Mapping) else None,
+            coverage=decision,
         )
 
 

@@ -28,7 +28,6 @@ from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.limits import site_defaults
-from ..domain.coverage import CoverageDecision, CoverageFacts, Policy, check_coverage, patient_facts, policy_for_billing_code
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused, vial_expiry_words
@@ -43,6 +42,7 @@ if TYPE_CHECKING:  # the start-up does not import SQLAlchemy (nor the course rul
     from sqlalchemy.engine import Engine
 
     from ..domain.course import Course
+    from ..domain.coverage import CoverageDecision, CoverageFacts, Policy  # only for a coverage check (issue 19)
     from ..storage.database import Location, MigrationResult
 
 # An event typed in as happening later than now (beyond clock skew between workstations) is a typo.
@@ -649,12 +649,16 @@ class PreparationService:
 
     def coverage_policy(self, monograph: Monograph) -> Policy | None:
         """The payer policy that judges this drug (by its billing code), or None when none is installed."""
+        from ..domain.coverage import policy_for_billing_code
+
         return policy_for_billing_code(monograph.text("billing.hcpcs"))
 
     def check_coverage(self, monograph: Monograph, facts: CoverageFacts, date_of_birth: date | None = None) -> CoverageDecision | None:
         """The payer policy's decision on these facts for this drug; None when no policy judges it.
         The facts the policy derives from the patient's record (the age) come from `date_of_birth`,
         today. ValidationError names a fact typed wrongly."""
+        from ..domain.coverage import CoverageFacts, check_coverage, patient_facts
+
         policy = self.coverage_policy(monograph)
         if policy is None:
             return None
@@ -799,7 +803,11 @@ class PreparationService:
                 )
             )
             raise PreparationBlocked(calculation)
-        decision = CoverageDecision.from_dict(coverage) if isinstance(coverage, dict) else coverage
+        decision = coverage
+        if isinstance(coverage, dict):
+            from ..domain.coverage import CoverageDecision
+
+            decision = CoverageDecision.from_dict(coverage)
         stored_order = PreparationOrder(order, calculation, course_on_file, drug.regimen.id if drug.regimen is not None else None, decision)
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
