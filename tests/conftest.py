@@ -21,6 +21,18 @@ settings.register_profile("fast", max_examples=50, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("INFUSION_PREP_HYPOTHESIS", "fast"))
 
+# The PIN key derivation at a test cost. At the program's cost (scrypt n=2**14, 60-110 ms of CPU
+# per PIN on the loaded 2-core machine) the suite's thousand-odd sign-ins and PIN checks were about
+# a fifth of its CPU time, and no test but the KDF's own measures the cost: the stored text names
+# its parameters (security.verify_pin reads them back), so a PIN hashed here is checked through the
+# same code at n=2**4. Only this process is changed: a program started as a subprocess hashes a new
+# PIN at the program's cost. The test of the KDF itself takes `production_pin_cost`.
+from infusion_app.domain import security  # noqa: E402
+
+PRODUCTION_SCRYPT_N = security.SCRYPT_N
+TEST_SCRYPT_N = 2**4
+security.SCRYPT_N = TEST_SCRYPT_N
+
 
 def pytest_addoption(parser):
     # A virtual environment made before pytest-timeout joined the test extras still runs the
@@ -232,3 +244,10 @@ def staff(staffed_data_dir):
     from infusion_app.domain.records import Role, User
 
     return {key: User(id=i, name=name, role=Role(role), active=True) for i, (key, (name, role, _pin)) in enumerate(STAFF.items(), start=1)}
+
+
+@pytest.fixture
+def production_pin_cost(monkeypatch):
+    """PINs hashed at the program's own scrypt cost (the suite's other tests hash at TEST_SCRYPT_N)."""
+    monkeypatch.setattr(security, "SCRYPT_N", PRODUCTION_SCRYPT_N)
+    return PRODUCTION_SCRYPT_N

@@ -71,3 +71,25 @@ def test_json_goes_through_a_pipe_into_another_program():
     assert producer.wait(timeout=60) == 0
     assert (consumer.returncode, consumer.stdout.strip()) == (0, "2")
     assert json.loads(run_cli("calc", *ORDER, "--json").stdout)["vials"] == 2
+
+
+def test_the_program_stores_a_new_pin_at_its_own_scrypt_cost(staffed_data_dir):
+    """The suite hashes PINs at a test cost in its own process (tests/conftest.py); the program
+    itself never does: a PIN added by the real command is stored at the production cost."""
+    import sqlite3
+
+    from infusion_app.storage.database import DB_FILENAME
+    from tests.conftest import PRODUCTION_SCRYPT_N, TEST_SCRYPT_N
+
+    done = run_cli_subprocess(
+        "user", "add", "Nia Newhire", "--role", "nurse", "--user", "Paul Pharm", "--data-dir", str(staffed_data_dir),
+        env={"INFUSION_PREP_PIN": "222222", "INFUSION_PREP_NEW_PIN": "135791"},
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    connection = sqlite3.connect(staffed_data_dir / DB_FILENAME)
+    try:
+        stored = dict(connection.execute("SELECT name, pin_hash FROM users").fetchall())
+    finally:
+        connection.close()
+    assert int(stored["Nia Newhire"].split("$")[1]) == PRODUCTION_SCRYPT_N >= 2**14
+    assert int(stored["Paul Pharm"].split("$")[1]) == TEST_SCRYPT_N  # the template's, made in this process

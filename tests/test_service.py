@@ -16,7 +16,8 @@ from infusion_app.domain.dosing import DoseOrder
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.records import EventType as E
 from infusion_app.domain.records import Patient, Role, VialRecord
-from infusion_app.domain.security import SCRYPT_N, hash_pin, validate_pin, verify_pin
+from infusion_app.domain import security
+from infusion_app.domain.security import hash_pin, validate_pin, verify_pin
 from infusion_app.service import (
     AuthenticationError,
     PreparationBlocked,
@@ -80,12 +81,12 @@ def prepare_to_dispensed(service, people, clock, prep_id):
 # -- PINs ----------------------------------------------------------------------------------
 
 
-def test_pins_are_hashed_with_scrypt_and_a_fresh_salt_each_time():
+def test_pins_are_hashed_with_scrypt_and_a_fresh_salt_each_time(production_pin_cost):
     first, second = hash_pin("246824"), hash_pin("246824")
     assert first != second
     scheme, n, r, p, salt, key = first.split("$")
     assert scheme == "scrypt" and int(n) >= 2**14 and int(r) >= 8 and int(p) >= 1
-    assert SCRYPT_N >= 2**14
+    assert security.SCRYPT_N >= 2**14 and int(n) == security.SCRYPT_N
     assert "246824" not in first
     assert verify_pin("246824", first) and verify_pin("246824", second)
     assert not verify_pin("246924", first)
