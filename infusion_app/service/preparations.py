@@ -803,11 +803,12 @@ class PreparationService:
                 )
             )
             raise PreparationBlocked(calculation)
-        decision = coverage
         if isinstance(coverage, dict):
             from ..domain.coverage import CoverageDecision
 
-            decision = CoverageDecision.from_dict(coverage)
+            decision: CoverageDecision | None = CoverageDecision.from_dict(coverage)
+        else:
+            decision = coverage
         stored_order = PreparationOrder(order, calculation, course_on_file, drug.regimen.id if drug.regimen is not None else None, decision)
         from ..storage.audit import canonical_json, text_digest
         from ..storage.repository import DuplicateError
