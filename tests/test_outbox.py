@@ -174,3 +174,38 @@ def test_a_closed_service_has_no_outbox_and_says_so(tmp_path):
     service.close()
     with pytest.raises(ValidationError, match="no open database"):
         Interchange(service)
+
+
+@pytest.mark.parametrize("failing", ["link", "write"])
+def test_a_failed_folder_write_leaves_no_temporary_copy(tmp_path, monkeypatch, failing):
+    """A share without hard links (EPERM from os.link) or a full disk left a '.<name>.*.tmp' in the
+    receiver's folder at every retry: only a target already there removed its temporary copy."""
+    import errno
+    import os
+
+    from infusion_app.service import outbox
+
+    def no_hard_links(*_args: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def disk_full(handle: int, *_args: object) -> None:
+        os.close(handle)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if failing == "link":
+        monkeypatch.setattr(outbox.os, "link", no_hard_links)
+    else:
+        monkeypatch.setattr(outbox.os, "fdopen", disk_full)
+    with pytest.raises(outbox.SendFailed, match="folder"):
+        outbox.write_to_folder(str(tmp_path), "ABC-administration-1.hl7", "MSH|...")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_write_leaves_the_message_alone_and_no_temporary_copy(tmp_path):
+    from infusion_app.service import outbox
+
+    target = outbox.write_to_folder(str(tmp_path), "ABC-administration-1.hl7", "MSH|1")
+    assert [p.name for p in tmp_path.iterdir()] == ["ABC-administration-1.hl7"] and target.read_text() == "MSH|1"
+    with pytest.raises(outbox.SendFailed, match="already exists"):
+        outbox.write_to_folder(str(tmp_path), "ABC-administration-1.hl7", "MSH|2")
+    assert [p.name for p in tmp_path.iterdir()] == ["ABC-administration-1.hl7"] and target.read_text() == "MSH|1"

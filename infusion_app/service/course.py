@@ -294,6 +294,7 @@ class CourseService:
     ) -> CourseStatus:
         actor = self._user(user, OBSERVING_ROLES, "recording a dose given")
         prep_id = None
+        prep: Preparation | None = None
         if preparation_id:
             prep = self.service.get(preparation_id)
             if prep is None:
@@ -331,7 +332,7 @@ class CourseService:
                 # As at the bench: the override is a second pharmacist's judgement, not the recorder's own.
                 raise StepRefused("override_not_independent", f"{actor.name} records this dose: the overriding pharmacist must be another pharmacist")
         reason = f"{override.reason} (override by {override.pharmacist})" if override else None
-        labs_at = self._dose_instant(given_on, prep if preparation_id else None)
+        labs_at = self._dose_instant(given_on, prep)
         self._change(
             mrn,
             actor,

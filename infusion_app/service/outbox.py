@@ -9,6 +9,7 @@ Recording the step never depends on the send: the step is committed before anyth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -76,15 +77,22 @@ def write_to_folder(folder: str, name: str, payload: str) -> Path:
     target = target_dir / name
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target_dir)
+    except OSError as exc:
+        raise SendFailed(f"folder {folder}: {exc.strerror or exc}") from None
+    try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload.encode("utf-8"))
         os.link(temporary, target)  # never replaces a message already there
-        os.unlink(temporary)
     except FileExistsError:
-        Path(temporary).unlink(missing_ok=True)
         raise SendFailed(f"{target} already exists; not replaced") from None
     except OSError as exc:
         raise SendFailed(f"folder {folder}: {exc.strerror or exc}") from None
+    finally:
+        # Whatever failed (a full disk, a share without hard links), the half-sent copy goes: the
+        # receiver's folder is not the place for a .tmp per retry. A copy that cannot be removed
+        # is left rather than failing a message already linked in place.
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
     return target
 
 
