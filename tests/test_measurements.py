@@ -274,3 +274,19 @@ def test_a_full_width_height_is_read_and_kept_as_ascii():
 
     height = parse_height("１７０ cm")
     assert height.text == "170 cm" and height.magnitude("cm") == 170
+
+
+@pytest.mark.parametrize(("parse", "field", "text"), [(parse_height, "height", "-0 cm"), (parse_height, "height", "−0.0 m"), (parse_weight, "weight", "-0 kg")])
+def test_minus_zero_is_refused_as_zero_not_as_negative(parse, field, text):
+    """'-0 cm' was refused as negative: it is zero, and the refusal names the field and an accepted value."""
+    with pytest.raises(ValidationError) as raised:
+        parse(text)
+    assert raised.value.field == field
+    assert "negative" not in raised.value.message and "is zero" in raised.value.message, raised.value.message
+    assert "for example 170 cm" in raised.value.message or "for example 70 kg" in raised.value.message
+
+
+def test_a_negative_value_is_refused_with_an_accepted_example():
+    with pytest.raises(ValidationError) as raised:
+        parse_height("-170 cm")
+    assert "negative" in raised.value.message and "for example 170 cm" in raised.value.message

@@ -193,8 +193,9 @@ def _parts(field_name: str, text: str, example: str) -> list[_Part]:
             value, whole = _number_value(match, field_name, text, example)
         else:
             value, whole = Fraction(unicodedata.numeric(match.group("vulgar"))).limit_denominator(16), False
-        if sign in "-−" and sign:
-            raise ValidationError(field_name, f"cannot be negative ('{text}')")
+        if sign in "-−" and sign and value != 0:
+            # '-0 cm' is zero, refused as zero by the range check (it was called negative).
+            raise ValidationError(field_name, f"cannot be negative ('{text}'); type for example {example}")
         number_text = match.group(0)
         position = match.end()
         while position < len(stripped) and stripped[position] == " ":
@@ -312,10 +313,13 @@ def _check_compound(field_name: str, text: str, parts: list[_Part], units: list[
             )
 
 
-def _check_range(field_name: str, quantity: Quantity, accepted: Range, plausible: Range, unit: str) -> tuple[str, ...]:
+def _check_range(field_name: str, quantity: Quantity, accepted: Range, plausible: Range, unit: str, text: str, example: str) -> tuple[str, ...]:
     magnitude = quantity.to(unit).magnitude
     if magnitude <= 0:
-        raise ValidationError(field_name, f"must be greater than zero; accepted range {accepted.describe(unit, format_number)}")
+        raise ValidationError(
+            field_name,
+            f"'{_normalize(text)}' is zero: must be greater than zero; accepted range {accepted.describe(unit, format_number)}, for example {example}",
+        )
     if not accepted.contains(quantity):
         raise ValidationError(
             field_name,
@@ -335,14 +339,14 @@ WEIGHT_EXAMPLE = "70 kg, 154 lb or 11 st 2 lb"
 def parse_height(text: str) -> Measurement:
     limits = input_limits()
     quantity, _ = _read("height", text, "[length]", HEIGHT_EXAMPLE, "centimeter")
-    warnings = _check_range("height", quantity, limits.height_accepted, limits.height_plausible, "cm")
+    warnings = _check_range("height", quantity, limits.height_accepted, limits.height_plausible, "cm", text, HEIGHT_EXAMPLE)
     return Measurement("height", _normalize(text), quantity, warnings)  # stored as read: "１７０ cm" is "170 cm"
 
 
 def parse_weight(text: str) -> Measurement:
     limits = input_limits()
     quantity, questioned = _read("weight", text, "[mass]", WEIGHT_EXAMPLE, "kilogram")
-    warnings = list(_check_range("weight", quantity, limits.weight_accepted, limits.weight_plausible, "kg"))
+    warnings = list(_check_range("weight", quantity, limits.weight_accepted, limits.weight_plausible, "kg", text, WEIGHT_EXAMPLE))
     for unit_words in questioned:
         warnings.append(
             f"weight typed in {unit_words} ('{str(text).strip()}' = {format_number(quantity.to('kg').magnitude, 2)} kg): "
