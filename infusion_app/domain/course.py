@@ -65,7 +65,7 @@ from .dose_modification import (
     reduction_for_level,
 )
 from .errors import ValidationError, whole_number
-from .formatting import format_amount, format_number
+from .formatting import format_age, format_amount, format_number
 from . import checklist as start_checklist
 from .checklist import Checklist
 from .dosing import minimum_age_reached_on, under_minimum_age
@@ -296,7 +296,7 @@ def child_rules(course: Course, today: date, policy: SitePolicy | None = None) -
 
     years = completed_years(course.date_of_birth, today)
     adult = policy.adult_from_age_years
-    return years < adult, f"{years} years old (born {course.date_of_birth.isoformat()}; adults from {adult})"
+    return years < adult, f"{format_age(years)} (born {course.date_of_birth.isoformat()}; adults from {adult})"
 
 
 def _not_future(field_name: str, value: date, today: date) -> date:
@@ -506,7 +506,7 @@ def weight_change_check(
     age = (today - dosing_on).days
     max_age = policy.weight_max_age.days
     if age > max_age:
-        reasons.append(f"the dosing weight is {age} days old (site limit {max_age} days): weigh the patient and re-check BSA")
+        reasons.append(f"the dosing weight is {format_amount(age, 'day')} old (site limit {format_amount(max_age, 'day')}): weigh the patient and re-check BSA")
     return WeightCheck(bool(reasons), tuple(reasons), change, threshold, age)
 
 
@@ -617,7 +617,7 @@ def first_dose_block(course: Course, monograph: Monograph, on: date | None = Non
         if age_hours >= max_hours:
             return (
                 f"the circulating blast count of {course.blasts_measured_on.isoformat()} is "
-                f"{(on - course.blasts_measured_on).days} days old (site limit {max_hours} hours): "
+                f"{format_amount((on - course.blasts_measured_on).days, 'day')} old (site limit {format_amount(max_hours, 'hour')}): "
                 "record a current count before the first dose (cytoreduction gate)"
             )
     if course.blasts_per_mm3 > limit:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import DataFileError, ValidationError
-from .formatting import format_number
+from .formatting import format_count, format_number
 from .resources import load_toml
 
 if TYPE_CHECKING:
@@ -621,7 +621,9 @@ def _described(policy: Policy, fact_id: str) -> str:
 
 
 def _fmt(value: float, unit: str = "") -> str:
-    return f"{format_number(value)} {unit}".rstrip() if unit != "percent" else f"{format_number(value)}%"
+    if unit == "percent":
+        return f"{format_number(value)}%"
+    return format_count(value, unit) if unit else format_number(value)  # '1 year', not '1 years'
 
 
 def _evaluate(criterion: Criterion, facts: dict[str, Any], policy: Policy) -> CriterionResult:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 
 from .dose_modification import DoseReduction, RuleSource, reduction_for_level
 from .errors import ValidationError, check_calendar_year, whole_number
-from .formatting import format_amount, format_number
+from .formatting import format_age, format_amount, format_number
 from .limits import SitePolicy, site_defaults
 from .monograph import Monograph, Response, validate_response
 
@@ -411,7 +411,7 @@ def _days_at_age(
         return days, [], ""
     fact = m.fact("children.dose_days")
     note = (
-        f"a child ({completed_years(date_of_birth, start)} years old on {start.isoformat()}; adults from "
+        f"a child ({format_age(completed_years(date_of_birth, start))} on {start.isoformat()}; adults from "
         f"{policy.adult_from_age_years}) is given {m.brand_name} on Day {', '.join(map(str, kept))} only "
         f"({fact.where}{'; pending pharmacist review' if fact.verify else ''}): Day {', '.join(map(str, left_out))} not planned"
     )

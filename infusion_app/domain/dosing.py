@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from .bsa import get_formula
 from .errors import ValidationError, whole_number
-from .formatting import format_amount, format_concentration, format_dose, format_number
+from .formatting import format_age, format_amount, format_concentration, format_dose, format_number
 from .identity import completed_years
 from .limits import DrawSyringe, SitePolicy, input_limits, site_defaults
 from .measurements import Measurement, parse_height, parse_weight
@@ -1081,8 +1081,8 @@ def under_minimum_age(date_of_birth: date, on: date, monograph: Monograph, when:
         return None
     years = completed_years(date_of_birth, on)
     fact = monograph.fact("patients.minimum_age")
-    age = f"{years} years old" if years >= 1 else f"{months} month{'s' if months != 1 else ''} old"
-    least = f"{format_number(minimum / 12)} year" if minimum % 12 == 0 else f"{format_number(minimum)} month"
+    age = format_age(years, months)
+    least = format_amount(minimum / 12, "year") if minimum % 12 == 0 else format_amount(minimum, "month")
     return (
         f"the patient is {age} {when} (born {date_of_birth.isoformat()}, {on_words or on.isoformat()}): "
         f"safety and efficacy under {least} are not established (label {fact.where})"
@@ -1105,7 +1105,7 @@ def _children_check(age_years: int | None, monograph: Monograph, policy: SitePol
         if day not in days:
             fact = monograph.fact("children.dose_days")
             hard_stops.append(
-                f"children-day: the patient is {age_years} years old: a child is given {monograph.brand_name} on Day "
+                f"children-day: the patient is {format_age(age_years)}: a child is given {monograph.brand_name} on Day "
                 f"{', '.join(str(d) for d in days)} only ({fact.where}{'; pending pharmacist review' if fact.verify else ''}); "
                 "refer to the prescriber"
             )
@@ -1115,6 +1115,6 @@ def _children_check(age_years: int | None, monograph: Monograph, policy: SitePol
         fact = monograph.fact("children.allowed")
         name = f"{monograph.regimen.id} regimen" if monograph.regimen is not None else "dosing"
         hard_stops.append(
-            f"children-regimen: the patient is {age_years} years old: {monograph.brand_name}'s {name} is for adults "
-            f"(from {policy.adult_from_age_years} years; {fact.where}); refer to the prescriber"
+            f"children-regimen: the patient is {format_age(age_years)}: {monograph.brand_name}'s {name} is for adults "
+            f"(from {format_amount(policy.adult_from_age_years, 'year')}; {fact.where}); refer to the prescriber"
         )

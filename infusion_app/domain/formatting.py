@@ -66,7 +66,8 @@ _PINT_TO_ISMP = {
 _ISMP_TO_PINT = {**{v: k for k, v in _PINT_TO_ISMP.items()}, "mL/h": "milliliter / hour", "h": "hour", "min": "minute"}
 
 # Units spoken as words, with their plural: "1 day", "7 days".
-_COUNTED_UNITS = {"day": "days", "week": "weeks", "year": "years", "hour": "hours", "minute": "minutes"}
+_COUNTED_UNITS = {"day": "days", "week": "weeks", "month": "months", "year": "years", "hour": "hours", "minute": "minutes"}
+_COUNTED_SINGULAR = {plural: one for one, plural in _COUNTED_UNITS.items()}
 
 
 def format_number(value: float | Decimal | int, decimals: int = 2) -> str:
@@ -214,6 +215,19 @@ def format_value(value: Quantity | bool | list[Any] | str) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)
+
+
+def format_count(value: float | Decimal | int, unit: str) -> str:
+    """A number of a counted unit, given singular or plural ('years' in a data file): '1 year', '18 years'."""
+    return format_amount(value, _COUNTED_SINGULAR.get(unit, unit))
+
+
+def format_age(years: int, months: int | None = None) -> str:
+    """An age in words, wherever one is worded: '1 year old', '40 years old'; under a year, with
+    `months`, '1 month old', '6 months old' (the reviewer found '1 years old')."""
+    if years < 1 and months is not None:
+        return f"{format_amount(months, 'month')} old"
+    return f"{format_amount(years, 'year')} old"
 
 
 def format_dose(mg: float | Decimal) -> str:
