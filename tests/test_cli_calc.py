@@ -187,3 +187,19 @@ def test_the_syringe_paths_saline_is_shown_to_the_marks_of_the_syringe_it_is_rea
     # Day 1: 1.5 mL drawn to the 4 mL mark: 2.5 mL of saline, which the 3 mL syringe reads exactly (not 2.6 mL).
     day1 = run_cli("calc", "--height", "80 cm", "--weight", "10 kg", "--cycle", "1", "--day", "1")
     assert "to the 4 mL mark (about 2.5 mL)" in day1.stdout
+
+
+def test_text_output_names_the_drug_its_id_and_the_regimen():
+    """Reviewer: the text output named neither the drug nor the regimen (the JSON has 'regimen'): a
+    dose read off the screen could be taken for the other conjugate's."""
+    mylotarg = run_cli(
+        "calc", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"
+    )
+    assert mylotarg.code == 0, mylotarg.stderr
+    first, second = mylotarg.stdout.splitlines()[:2]
+    assert first == "Drug MYLOTARG (gemtuzumab ozogamicin); id gemtuzumab-ozogamicin", first
+    assert second.startswith("Regimen fractionated, with chemotherapy: 3 mg/m²") and second.endswith("; id fractionated"), second
+    besponsa = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    assert besponsa.code == 0, besponsa.stderr
+    lines = besponsa.stdout.splitlines()
+    assert lines[0] == "Drug BESPONSA (inotuzumab ozogamicin); id inotuzumab-ozogamicin" and not any(line.startswith("Regimen") for line in lines)

@@ -283,7 +283,12 @@ class DoseCalculation:
         words = monograph.response_words(self.response)
         response = f", response {words}" if self.response else ""
         reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""
-        lines = [
+        # The drug (and its regimen) first: a dose read without them could be taken for the other
+        # conjugate's, whose mg/m² and vials differ (reviewer: calc named neither).
+        lines = [f"Drug {monograph.brand_name} ({monograph.generic_name}); id {monograph.id}"]
+        if self.regimen:
+            lines.append(f"Regimen {monograph.regimen_name(self.regimen)}; id {self.regimen}")
+        lines += [
             f"Cycle {self.cycle}, Day {self.day}{response}",
             f"Height {format_amount(self.height_cm, 'cm')}, weight {format_amount(self.weight_kg, 'kg')}",
             f"BSA {format_amount(self.bsa_m2, 'm²')} ({self.bsa_formula_name}: {self.bsa_equation})",
