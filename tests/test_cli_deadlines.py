@@ -158,3 +158,20 @@ def test_the_whole_window_is_an_accepted_infusion_time():
     assert result.code == 0
     data = result.json()
     assert data["start_infusion_by"] == data["reconstituted"]
+
+
+def test_an_instant_before_another_is_refused_in_local_time_with_the_date():
+    """The refusal gave both instants as raw UTC ISO ('2026-11-27T07:00:00+00:00 is before ...')."""
+    result = run_cli(
+        "deadlines",
+        "--reconstituted",
+        "2026-11-27T09:00+01:00",
+        "--diluted",
+        "2026-11-27T08:00+01:00",
+        "--diluted-storage",
+        "room",
+        env={"TZ": "Europe/Berlin"},
+    )
+    assert result.code == 2
+    assert "2026-11-27 08:00 CET is before --reconstituted 2026-11-27 09:00 CET" in result.stderr, result.stderr
+    assert "T0" not in result.stderr

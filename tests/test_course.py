@@ -26,6 +26,7 @@ from infusion_app.domain.course import (
 )
 from infusion_app.domain.dose_modification import Action, Decision, interruption_advice, liver_advice
 from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.formatting import format_instant
 from infusion_app.domain.monograph import load_monograph, parse_monograph
 from infusion_app.domain.quantities import Quantity
 from tests.drugs import BESPONSA
@@ -430,8 +431,10 @@ def test_declined_advice_changes_nothing_and_is_kept():
     assert record.advice.action is Action.REDUCE_NEXT_CYCLE
     decide(course, record, Decision.make(record.advice.code, False, "Dr Who", "Pat", "counts recovered quickly", AT), monograph=BESPONSA)
     assert course.reduction_level == 0 and record.decision.accepted is False
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as again:
         decide(course, record, Decision.make(record.advice.code, True, "Dr Who", "Pat", "changed mind", AT), monograph=BESPONSA)
+    # When it was decided, in local time with the date (it was raw ISO, '2026-...T...+00:00').
+    assert again.value.message.endswith(f"was already decided on {format_instant(AT)}"), again.value.message
 
 
 def test_no_re_escalation_across_cycles_and_two_doses_per_cycle():

@@ -126,7 +126,7 @@ def test_reconstitution_alone_sets_dilute_end_and_start_by(mono):
     assert got["start_infusion_by"].at == got["end_infusion_by"].at - mono.duration("infusion.duration")
     assert all(d.hard and d.state == DeadlineState.OK and d.met_at is None for d in got.values())
     assert "time_limits.reconstitution_to_dilution" in got["dilute_by"].basis
-    assert "2026-11-27T08:00:00+00:00" in got["dilute_by"].basis
+    assert f"reconstitution {format_instant(R)} + 4 h" in got["dilute_by"].basis  # local time with the date, never raw ISO
     assert "once dilution is recorded" in got["start_infusion_by"].basis
 
 

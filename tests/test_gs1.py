@@ -486,3 +486,16 @@ def test_a_pasted_page_is_refused_briefly():
     with pytest.raises(ValidationError) as raised:
         read("01" * 50_000)
     assert raised.value.field == "vial code" and len(raised.value.message) < 200
+
+
+def test_a_vial_expired_at_its_code_time_is_refused_in_local_time_with_the_date_and_zone():
+    """The refusal gave the code's expiry as '2028-05-31 10:00', without the zone every other screen gives."""
+    from datetime import datetime
+
+    from infusion_app.domain.formatting import format_vial_expiry
+
+    timed = read(f"(01){PRODUCT_GTIN}(17)280531(7003)2805311000(10)L1")
+    now = datetime(2028, 5, 31, 10, 30).astimezone()
+    [stop] = vial_hard_stops(timed, MONO, now)
+    shown = format_vial_expiry(timed.expiry, timed.to_vial_record(now.tzinfo).expires_at)
+    assert stop == f"lot L1 expired at {shown}" and shown.startswith("2028-05-31 10:00 "), stop

@@ -175,3 +175,16 @@ def test_cli_export_never_overwrites_the_database_or_the_audit_key_and_refuses_u
         assert_clean_invalid(refused, "out")
         assert "\x1b" not in refused.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_downtime_entry_note_gives_its_time_in_local_time_with_the_date():
+    """The EHR note gave a downtime step's time as raw ISO ('2026-11-27T09:00:00+00:00')."""
+    from types import SimpleNamespace
+
+    from infusion_app.domain.formatting import format_instant
+    from infusion_app.domain.records import Event, EventType
+    from infusion_app.service.interchange import ExportFacts
+
+    event = Event(EventType.INFUSION_STARTED, T0, T0, "nina", {"downtime": True})
+    [note] = ExportFacts.notes(SimpleNamespace(overrides=[], downtime_events=[event]))  # type: ignore[arg-type]
+    assert note == f"Downtime entry: infusion-started at {format_instant(T0)} entered late by nina", note

@@ -1139,3 +1139,21 @@ def test_an_event_dated_long_before_the_preparation_was_entered_is_refused():
         dose="650 mg",
     )
     assert premed.field == "given_at"
+
+
+RAW_ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"
+
+
+def test_a_deadline_refusal_gives_every_time_in_local_time_with_the_date():
+    """Reviewer: 'dilute by 2026-... has passed (reconstitution 2026-11-27T09:00:00+00:00 + 4 h ...)': the
+    deadline's basis gave the instants it rests on as raw UTC ISO, in the refusal, prep show and the board."""
+    import re
+
+    from infusion_app.domain.formatting import format_instant
+
+    ward = Ward()
+    ward.reconstitute()
+    late = R + limit("reconstitution_to_dilution") + timedelta(seconds=1)
+    refusal = ward.refused(EventType.DILUTED, TINA, late, storage="room")
+    assert not re.search(RAW_ISO, refusal.message), refusal.message
+    assert f"reconstitution {format_instant(R)} + 4 h" in refusal.message, refusal.message

@@ -57,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if diluted is None and args.diluted_storage is not None:
         raise ValidationError("--diluted", "give the dilution instant with --diluted-storage")
     if diluted is not None and diluted < reconstituted:
-        raise ValidationError("--diluted", f"{utc_iso(diluted)} is before --reconstituted {utc_iso(reconstituted)}")
+        raise ValidationError("--diluted", f"{format_instant(diluted)} is before --reconstituted {format_instant(reconstituted)}")
     bag_out = instant_option(args.bag_from_fridge, "--bag-from-fridge") if args.bag_from_fridge is not None else None
     if bag_out is not None:
         if args.diluted_storage != "fridge":
             raise ValidationError("--bag-from-fridge", "only for a bag diluted with --diluted-storage fridge")
         if bag_out < diluted:
-            raise ValidationError("--bag-from-fridge", f"{utc_iso(bag_out)} is before --diluted {utc_iso(diluted)}")
+            raise ValidationError("--bag-from-fridge", f"{format_instant(bag_out)} is before --diluted {format_instant(diluted)}")
     if args.infusion_minutes is None:
         infusion = monograph.duration("infusion.duration")
     else:

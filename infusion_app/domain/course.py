@@ -65,7 +65,7 @@ from .dose_modification import (
     reduction_for_level,
 )
 from .errors import ValidationError, whole_number
-from .formatting import format_age, format_amount, format_number
+from .formatting import format_age, format_amount, format_instant, format_number
 from . import checklist as start_checklist
 from .checklist import Checklist
 from .dosing import minimum_age_reached_on, under_minimum_age
@@ -785,7 +785,7 @@ def decide(course: Course, record: AdviceRecord, decision: Decision, monograph: 
     """Record the clinician's decision; an accepted advice changes the course as the label says."""
     m = judged_by(course, monograph)
     if record.decision is not None:
-        raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {record.decision.at.isoformat()}")
+        raise ValidationError("advice", f"advice {record.id or record.advice.code} was already decided on {format_instant(record.decision.at)}")
     if decision.advice_code != record.advice.code:
         raise ValidationError("advice", f"the decision is for '{decision.advice_code}', not '{record.advice.code}'")
     record.decision = decision

@@ -345,7 +345,7 @@ def compute_deadlines(
         "Dilute by",
         reconstituted + to_dilution,
         line.diluted,
-        f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_dilution)} ({source('reconstitution_to_dilution')})",
+        f"reconstitution {format_instant(reconstituted)} + {duration_text(to_dilution)} ({source('reconstitution_to_dilution')})",
         ["reconstitution_to_dilution"],
     )
 
@@ -358,7 +358,7 @@ def compute_deadlines(
             "Reconstituted vials out of refrigerator by",
             counted_from + hold,
             None if line.reconstituted_in_fridge else line.reconstituted_fridge_out,
-            f"reconstitution {utc_iso(counted_from)} + {duration_text(hold)} refrigerated hold, counted from "
+            f"reconstitution {format_instant(counted_from)} + {duration_text(hold)} refrigerated hold, counted from "
             f"reconstitution ({source('reconstituted_refrigerated_max')})",
             ["reconstituted_refrigerated_max"],
         )
@@ -366,7 +366,7 @@ def compute_deadlines(
     # End of infusion, then the latest start.
     to_end = limit("reconstitution_to_end_of_infusion")
     end_by = reconstituted + to_end
-    end_basis = f"reconstitution {utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
+    end_basis = f"reconstitution {format_instant(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
     end_paths = ["reconstitution_to_end_of_infusion"]
     start_paths = ["reconstitution_to_end_of_infusion"]
     # A drug whose room-temperature limit for the diluted solution counts the infusion too (the
@@ -380,14 +380,14 @@ def compute_deadlines(
         if room_end < end_by:
             end_by = room_end
             end_basis = (
-                f"dilution {utc_iso(line.diluted)} + {duration_text(limit('diluted_room_max'))} at room temperature, the "
+                f"dilution {format_instant(line.diluted)} + {duration_text(limit('diluted_room_max'))} at room temperature, the "
                 f"infusion included ({source('diluted_room_max')}); the earliest of that and reconstitution "
-                f"{utc_iso(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
+                f"{format_instant(reconstituted)} + {duration_text(to_end)} ({source('reconstitution_to_end_of_infusion')})"
             )
     candidates: list[tuple[datetime, str]] = [
         (
             end_by - infusion_duration,
-            f"end infusion by {utc_iso(end_by)} - {duration_text(infusion_duration)} infusion time",
+            f"end infusion by {format_instant(end_by)} - {duration_text(infusion_duration)} infusion time",
         )
     ]
     if line.diluted is not None:
@@ -396,13 +396,13 @@ def compute_deadlines(
         candidates.append(
             (
                 line.diluted + room - infusion_duration,
-                f"dilution {utc_iso(line.diluted)} + {duration_text(room)} at room temperature, the infusion included, "
+                f"dilution {format_instant(line.diluted)} + {duration_text(room)} at room temperature, the infusion included, "
                 f"- {duration_text(infusion_duration)} infusion time ({source('diluted_room_max')})",
             )
             if room_includes_infusion
             else (
                 line.diluted + room,
-                f"dilution {utc_iso(line.diluted)} + {duration_text(room)} at room temperature ({source('diluted_room_max')})",
+                f"dilution {format_instant(line.diluted)} + {duration_text(room)} at room temperature ({source('diluted_room_max')})",
             )
         )
         if line.bag_ever_refrigerated:
@@ -411,7 +411,7 @@ def compute_deadlines(
             candidates.append(
                 (
                     line.diluted + cold,
-                    f"dilution {utc_iso(line.diluted)} + {duration_text(cold)} for a refrigerated bag, warm-up included ({source('diluted_refrigerated_max')})",
+                    f"dilution {format_instant(line.diluted)} + {duration_text(cold)} for a refrigerated bag, warm-up included ({source('diluted_refrigerated_max')})",
                 )
             )
     start_by, binding = min(candidates, key=lambda c: c[0])
@@ -429,7 +429,7 @@ def compute_deadlines(
             "Bag out of refrigerator by",
             start_by - warm_up,
             None if line.bag_in_fridge else (line.bag_fridge_out or line.infusion_started),
-            f"start infusion by {utc_iso(start_by)} - {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
+            f"start infusion by {format_instant(start_by)} - {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
             [*start_paths, "refrigerated_bag_warm_up"],
         )
         if not line.bag_in_fridge and line.bag_fridge_out is not None:
@@ -438,7 +438,7 @@ def compute_deadlines(
                 "Bag warming until",
                 line.bag_fridge_out + warm_up,
                 line.infusion_started,
-                f"out of refrigerator {utc_iso(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
+                f"out of refrigerator {format_instant(line.bag_fridge_out)} + {duration_text(warm_up)} warm-up ({source('refrigerated_bag_warm_up')})",
                 ["refrigerated_bag_warm_up"],
             )
 
@@ -459,7 +459,7 @@ def compute_deadlines(
             "Observe until",
             line.infusion_ended + observation,
             line.observation_ended,
-            f"infusion end {utc_iso(line.infusion_ended)} + {duration_text(observation)} at least ({source('observation_after_infusion')})",
+            f"infusion end {format_instant(line.infusion_ended)} + {duration_text(observation)} at least ({source('observation_after_infusion')})",
             ["observation_after_infusion"],
         )
 

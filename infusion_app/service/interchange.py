@@ -19,6 +19,7 @@ from typing import Any
 
 from ..domain.deadlines import Timeline
 from ..domain.errors import ValidationError
+from ..domain.formatting import format_instant
 from ..domain.monograph import Monograph, load_monograph
 from ..domain.preparation import infusion_duration_of
 from ..domain.records import Event, EventType, Preparation, VialRecord
@@ -75,7 +76,7 @@ class ExportFacts:
             d = event.details
             lines.append(f"Override by {event.user} of {d.get('hard_stop')} for step {d.get('step')}: {d.get('reason')}")
         for event in self.downtime_events:
-            lines.append(f"Downtime entry: {event.type.value} at {event.at.isoformat()} entered late by {event.user}")
+            lines.append(f"Downtime entry: {event.type.value} at {format_instant(event.at)} entered late by {event.user}")
         return lines
 
 
