@@ -234,3 +234,73 @@ def _columns(connection, table):
     from sqlalchemy import inspect
 
     return inspect(connection).get_columns(table)
+
+
+def test_the_countdowns_move_to_a_vials_expiry_that_comes_before_the_label_limits(service, clock):
+    """Reviewer: the steps were refused at the vial's expiry, but the board's and chair's countdown (and
+    prep show) still counted down to the label limit, hours later. The status (board, chair, CLI) has
+    the limits whose steps all use the product at the expiry, marked as such; end-by is not moved."""
+    from infusion_app.domain.formatting import format_instant
+
+    expires = NINE + timedelta(hours=1)  # 10:00
+    prep_id = _prep_with_a_vial_expiring_at(service, expires)
+    clock.set(NINE + timedelta(minutes=20))
+    service.record_event(prep_id, E.RECONSTITUTED, service.user("Tina Tech"))
+    status = service.status(prep_id)
+    by_key = {d.key: d for d in status.deadlines}
+    for key in ("dilute_by", "start_infusion_by"):
+        moved = by_key[key]
+        assert moved.at == expires.astimezone(timezone.utc) and moved.vial_expiry, moved
+        assert moved.label.endswith("(vial expiry)") and "LOT7003" in moved.basis and format_instant(expires) in moved.basis
+        assert not moved.overridable
+    end = by_key["end_infusion_by"]
+    assert not end.vial_expiry and end.at > expires  # a running infusion goes on past the expiry
+    assert status.next_deadline.key == "dilute_by" and status.next_deadline.at == expires.astimezone(timezone.utc)
+    assert status.next_deadline.label == "Dilute by (vial expiry)"
+    # At the expiry the step is refused and the countdown has run out with it.
+    clock.set(expires + timedelta(minutes=1))
+    after = service.status(prep_id)
+    assert after.next_deadline.state.value == "expired" and after.next_deadline.vial_expiry
+    assert any(stop.startswith("Dilute by (vial expiry)") for stop in after.hard_stops), after.hard_stops
+
+
+def test_vials_in_date_past_the_limits_change_no_deadline(service, clock):
+    prep_id = _prep_with_a_vial_expiring_at(service, NINE + timedelta(days=30))
+    clock.set(NINE + timedelta(minutes=20))
+    service.record_event(prep_id, E.RECONSTITUTED, service.user("Tina Tech"))
+    status = service.status(prep_id)
+    assert not any(d.vial_expiry or "vial expiry" in d.label for d in status.deadlines)
+    assert status.next_deadline.key == "dilute_by" and status.next_deadline.at == NINE + timedelta(minutes=20, hours=4)
+
+
+def test_effective_deadlines_move_only_the_limits_whose_steps_use_the_product_and_only_once():
+    """The one place the vial's expiry meets the time limits (domain.preparation.effective_deadlines):
+    dilute by, start by and a refrigerated bag's out-by move; end by does not (an infusion running goes
+    on); a second pass changes nothing (the sheet applies it to the status's deadlines again)."""
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.preparation import effective_deadlines
+    from infusion_app.domain.records import Event
+    from infusion_app.reports.demo import demo_preparation
+
+    def demo_like_preparation(events, vials):
+        return dataclasses.replace(demo_preparation(BESPONSA), events=events, vials=vials)
+
+    r = NINE.astimezone(timezone.utc)
+    events = [Event(E.RECONSTITUTED, r, r, "tina"), Event(E.DILUTED, r + timedelta(minutes=30), r + timedelta(minutes=30), "tina", {"storage": "fridge"})]
+    expires = r + timedelta(hours=2)
+    prep = demo_like_preparation(events, [VialRecord("LOTA", expires.date(), expires_at=expires), VialRecord("LOTB", date(2099, 1, 1))])
+    lead = timedelta(minutes=30)
+    plain = compute_deadlines(events, BESPONSA, r + timedelta(hours=1), lead)
+    moved = effective_deadlines(prep, plain, BESPONSA, r + timedelta(hours=1), lead)
+    by_key = {d.key: d for d in moved}
+    assert {k for k, d in by_key.items() if d.vial_expiry} == {"dilute_by", "bag_from_fridge_by", "start_infusion_by"}
+    assert by_key["start_infusion_by"].state.value == "ok" and by_key["bag_from_fridge_by"].label == "Bag out of refrigerator by (vial expiry)"
+    assert all(by_key[k].at == expires for k in ("dilute_by", "bag_from_fridge_by", "start_infusion_by"))
+    assert by_key["dilute_by"].state.value == "met"  # diluted at 09:30, before the vial's expiry: still met
+    assert by_key["end_infusion_by"] == {d.key: d for d in plain}["end_infusion_by"]
+    assert effective_deadlines(prep, moved, BESPONSA, r + timedelta(hours=1), lead) == moved
+    # A dated vial expires at the end of its day on the site's clock: "on <date> (its last day of use)".
+    day = r.astimezone().date() - timedelta(days=1)
+    dated = demo_like_preparation(events, [VialRecord("LOTD", day)])
+    [start] = [d for d in effective_deadlines(dated, plain, BESPONSA, r, lead) if d.key == "start_infusion_by"]
+    assert start.vial_expiry and start.state.value == "expired" and f"LOTD expires on {day.isoformat()} (its last day of use)" in start.basis

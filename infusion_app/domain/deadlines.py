@@ -30,6 +30,11 @@ The deadlines (keys), all from the monograph's [time_limits]:
 - observe_until = infusion end + observation_after_infusion. A minimum: observation may not
   be ended earlier without an override.
 
+A recorded vial's expiry is not a time limit and is not computed here: preparation.effective_deadlines
+moves each hard deadline whose steps all use the product to the first vial's expiry when that comes
+first (marked 'vial expiry'), since those steps are refused from then; the service's status gives the
+deadlines so moved to the board, the chair, the CLI and the sheet and label.
+
 States of a hard ('not after') deadline: met (its step happened at or before it), expired
 (passed without its step, or the step happened after it), due (the final minute before it,
 DUE_WINDOW), warning (within the warning lead time), ok. States of a minimum ('not before'):
@@ -93,6 +98,9 @@ class Deadline:
     pending_review: bool = False  # a limit it rests on awaits pharmacist verification (verify = true)
     entered_late: str | None = None  # its step was dated in time but entered after it passed: by whom, when
     deviation: str | None = None  # "user: reason" when a DEVIATION event names this deadline
+    # True: moved earlier than its time limits to a recorded vial's expiry, from which its step is refused
+    # (preparation.effective_deadlines); the label then says so ('Start infusion by (vial expiry)').
+    vial_expiry: bool = False
 
     @property
     def hard_stop_code(self) -> str:
@@ -471,6 +479,16 @@ def compute_deadlines(
     if line.discarded is not None:
         deadlines = [d if d.met_at is not None else replace(d, state=DeadlineState.CLOSED) for d in deadlines]
     return deadlines
+
+
+def moved_earlier(deadline: Deadline, at: datetime, mark: str, basis: str, now: datetime, warning_lead: timedelta) -> Deadline:
+    """A hard deadline moved to an earlier instant `at` by something other than its time limits (a vial's
+    expiry), its label marked '(<mark>)' so whoever reads it sees why, its state judged at `now` again.
+    Nothing overrides it (an expiry is never overridden) and no unverified limit is left under it."""
+    state = deadline.state
+    if state != DeadlineState.CLOSED and not deadline.entered_late:
+        state = _hard_state(at, deadline.met_at, now, warning_lead)
+    return replace(deadline, at=at, label=f"{deadline.label} ({mark})", basis=basis, state=state, overridable=False, pending_review=False, vial_expiry=True)
 
 
 def met_by(key: str, monograph: Monograph) -> frozenset[EventType]:

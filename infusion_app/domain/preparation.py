@@ -52,6 +52,8 @@ from .deadlines import (
     compute_deadlines,
     duration_text,
     entered_late_text,
+    met_by,
+    moved_earlier,
     storage_of,
 )
 from .double_check import ENTERED_FIELDS, FIELD_WORDS, IncompleteCheck, verification_mismatches
@@ -1501,6 +1503,40 @@ def product_expires_at(vials: Sequence[VialRecord], zone: tzinfo | None = None) 
         for v in vials
     ]
     return min(ends, default=None)
+
+
+def first_expiring_vial(vials: Sequence[VialRecord], zone: tzinfo | None = None) -> VialRecord | None:
+    """The vial whose expiry comes first (product_expires_at's), the lowest lot of a tie; None without vials."""
+    return min(vials, key=lambda v: (product_expires_at([v], zone), v.lot), default=None)
+
+
+# How a deadline moved to a vial's expiry is marked, on the board, the chair, prep show, sheet and label.
+VIAL_EXPIRY_MARK = "vial expiry"
+
+
+def effective_deadlines(
+    prep: Preparation, deadlines: Sequence[Deadline], monograph: Monograph, now: datetime, warning_lead: timedelta, zone: tzinfo | None = None
+) -> list[Deadline]:
+    """The deadlines as the steps are refused: a hard deadline whose steps all use the product (dilute
+    by, start by, the refrigerator limits; not end by: a running infusion goes on) moves to the first
+    vial's expiry when that comes before its time limits, marked '(vial expiry)' with the vial's lot and
+    expiry as its basis. _check_vial_expiry refuses those steps from then on, but the board, the chair
+    and prep show counted down to the label limit, hours after it. The one place this is decided: the
+    service's status (board, chair, CLI) and the sheet and label read it. Idempotent."""
+    first = first_expiring_vial(prep.vials, zone)
+    expires = product_expires_at(prep.vials, zone)
+    if first is None or expires is None:
+        return list(deadlines)
+    moved = []
+    for d in deadlines:
+        if d.hard and not d.vial_expiry and expires < d.at and met_by(d.key, monograph) <= _PRODUCT_STEPS:
+            basis = (
+                f"vial lot {first.lot} expires {vial_expiry_words(first)}{'' if first.expires_at else ' (its last day of use)'}: "
+                f"no step using the product from then; the time limits alone give {format_instant(d.at)} ({d.basis})"
+            )
+            d = moved_earlier(d, expires, VIAL_EXPIRY_MARK, basis, now, warning_lead)
+        moved.append(d)
+    return moved
 
 
 def vial_expiry_words(vial: VialRecord) -> str:

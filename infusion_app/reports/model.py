@@ -27,7 +27,15 @@ from ..domain.course import transplant_plan_decides
 from ..domain.dosing import CourseCheck
 from ..domain.limits import SitePolicy, site_defaults
 from ..domain.monograph import Monograph
-from ..domain.preparation import premedication_given, premedication_missing, premedication_timing, product_expires_at
+from ..domain.preparation import (
+    VIAL_EXPIRY_MARK,
+    effective_deadlines,
+    first_expiring_vial,
+    premedication_given,
+    premedication_missing,
+    premedication_timing,
+    product_expires_at,
+)
 from ..domain.records import DiluteStorage, Event, EventType, Preparation
 
 if TYPE_CHECKING:
@@ -565,11 +573,10 @@ def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz:
     for key in TIMELINE_KEYS:
         deadline = by_key.get(key)
         at = getattr(deadline, "at", None) if deadline is not None else None
-        if key == "start_infusion_by" and at is not None and vials_end is not None and vials_end < at:
-            # The label's latest start is then the vial's expiry (as the bag label gives it).
-            passed = printed_at is not None and printed_at >= vials_end
+        if at is not None and getattr(deadline, "vial_expiry", False):
+            # The domain moved it to the vial's expiry (effective_deadlines), as the bag label gives it.
             rule = f"{rules[key]}; here a vial's expiry, earlier (see Vials expire)"
-            rows.append(TimelineRow(TIMELINE_LABELS[key], f"{format_instant(vials_end, tz)} (vial expiry)", rule, "passed" if passed else "ok"))
+            rows.append(TimelineRow(TIMELINE_LABELS[key], f"{format_instant(at, tz)} ({VIAL_EXPIRY_MARK})", rule, _state_text(deadline)))
             continue
         if at is not None:
             text = format_instant(at, tz)
@@ -586,8 +593,8 @@ def _timeline(prep: Preparation, monograph: Monograph, deadlines: list[Any], tz:
             continue
         rows.append(TimelineRow(str(getattr(deadline, "label", key)), format_instant(deadline.at, tz), _review_mark(deadline).strip(), _state_text(deadline)))
     end_by = getattr(by_key.get("end_infusion_by"), "at", None)
-    if vials_end is not None and (end_by is None or vials_end < end_by):
-        first = next(v for v in prep.vials if product_expires_at([v]) == vials_end)
+    first = first_expiring_vial(prep.vials)
+    if first is not None and vials_end is not None and (end_by is None or vials_end < end_by):
         rows.append(
             TimelineRow(
                 "Vials expire",
@@ -765,6 +772,9 @@ def _build(
     calc = prep.order.calculation
     if policy_decision is None:
         policy_decision = prep.order.coverage
+    # As the service's status gives them (the same again for deadlines it gave): a limit whose steps a
+    # vial's expiry stops first is at that expiry, on the label and the sheet as on the board.
+    deadlines = effective_deadlines(prep, deadlines, monograph, printed_at, site_policy.warning_lead_time)
     by_key = _deadline_map(deadlines)
     reconstituted = prep.last(EventType.RECONSTITUTED) is not None
 
@@ -776,14 +786,14 @@ def _build(
 
     # A vial past its expiry stops every step using the product, the start of the infusion included:
     # before, the label's latest start was the label limits' alone, hours after a vial's 10:00 expiry.
-    start_by = getattr(by_key.get("start_infusion_by"), "at", None)
-    vials_end = product_expires_at(prep.vials)
     do_not_start_after = deadline_text("start_infusion_by")
-    if start_by is not None and vials_end is not None and vials_end < start_by:
-        do_not_start_after = f"{format_instant(vials_end, tz)} (vial expiry)"
+    if getattr(by_key.get("start_infusion_by"), "vial_expiry", False):
+        do_not_start_after += f" ({VIAL_EXPIRY_MARK})"
 
     fridge = by_key.get("bag_from_fridge_by")
     out_of_fridge_by = format_instant(fridge.at, tz) if fridge is not None and getattr(fridge, "at", None) else ""
+    if out_of_fridge_by and getattr(fridge, "vial_expiry", False):
+        out_of_fridge_by += f" ({VIAL_EXPIRY_MARK})"
 
     diluted = prep.last(EventType.DILUTED)
     verified = prep.last(EventType.VERIFIED)

@@ -1006,6 +1006,9 @@ class PreparationService:
         now = self._now_for(prep)
         drug = self.monograph_of(prep)
         deadlines = deadline_rules.compute_deadlines(prep.events, drug, now, settings.warning_lead_time, machine.infusion_duration_of(prep, drug))
+        # A vial expiring first moves the limits its steps are refused at: the board, the chair, prep
+        # show and the sheet count down to the same instant the steps stop.
+        deadlines = machine.effective_deadlines(prep, deadlines, drug, now, settings.warning_lead_time)
         acknowledged = frozenset((str(e.details.get("deadline")), str(e.details.get("state"))) for e in prep.events_of(EventType.ALARM_ACKNOWLEDGED))
         return PreparationStatus(
             prep=prep,

@@ -126,10 +126,10 @@ BENCH_STEPS = {
 def make_preparation(service):
     """make_preparation(patient=PATIENT, order=ORDER, steps=("reconstituted", ...)) -> the stored id."""
 
-    def make(patient: Patient = PATIENT, order: DoseOrder = ORDER, steps: tuple[str, ...] = ()) -> str:
+    def make(patient: Patient = PATIENT, order: DoseOrder = ORDER, steps: tuple[str, ...] = (), first_vial: VialRecord = VIAL) -> str:
         status = service.create_preparation(patient, order, service.user("Tess Tech"))
-        for _ in range(status.prep.order.calculation.vials):
-            service.add_vial(status.id, VIAL, service.user("Tess Tech"), product_confirmed=True)
+        for number in range(status.prep.order.calculation.vials):
+            service.add_vial(status.id, first_vial if number == 0 else VIAL, service.user("Tess Tech"), product_confirmed=True)
         for step in steps:
             kind, who, details = BENCH_STEPS[step]
             if kind == EventType.RECONSTITUTED:

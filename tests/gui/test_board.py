@@ -479,3 +479,17 @@ def test_an_empty_boards_headers_are_not_cut_off(qtbot, service, technician):
     assert view.board_model.rowCount() == 0
     for column in range(view.board_model.columnCount()):
         assert view.columnWidth(column) >= header.sectionSizeHint(column), column
+
+
+def test_the_board_counts_down_to_a_vial_expiry_before_the_label_limits(qtbot, service, technician, clock, make_preparation):
+    """Reviewer: the steps are refused at a vial's expiry, but the board counted down to the label limit."""
+    from infusion_app.domain.records import VialRecord
+
+    expires = clock.now() + timedelta(hours=1)
+    soon = VialRecord(lot="LOTSOON", expiry=expires.date(), expires_at=expires)
+    make_preparation(steps=("reconstituted",), first_vial=soon)  # dilute by: 4 h after, by the label alone
+    window = open_window(qtbot, service, technician)
+    [row] = window.board.board_model.rows()
+    assert row.deadline_key == "dilute_by" and row.deadline_at == expires
+    assert row.deadline_label == "Dilute by (vial expiry)" and row.countdown_text == format_countdown(3600)
+    assert format_instant(expires) in row.deadline_text

@@ -525,3 +525,16 @@ def test_a_chair_tick_rereads_the_open_bag_only_when_it_changed(qtbot, chair, se
     chair.repaint_countdown()
     assert reads.count(prep_id) == 1
     assert len(chair.prep.events) == len(service.get(prep_id).events)
+
+
+def test_the_chair_counts_down_to_a_vial_expiry_before_the_label_limits(qtbot, chair, service, clock, make_preparation):
+    """Reviewer: the start is refused at a vial's expiry, but the chair counted down to the label's start-by."""
+    from infusion_app.domain.formatting import format_instant
+    from infusion_app.domain.records import VialRecord
+
+    expires = clock.now() + timedelta(minutes=90)
+    soon = VialRecord(lot="LOTSOON", expiry=expires.date(), expires_at=expires)
+    prep_id = make_preparation(steps=DISPENSED, first_vial=soon)
+    scan(qtbot, chair, prep_id)
+    assert chair.deadline_caption.text() == f"Start infusion by (vial expiry)\n{format_instant(expires)}", chair.deadline_caption.text()
+    assert chair.countdown.text() == format_countdown(90 * 60)
