@@ -295,7 +295,10 @@ def test_effective_deadlines_move_only_the_limits_whose_steps_use_the_product_an
     by_key = {d.key: d for d in moved}
     assert {k for k, d in by_key.items() if d.vial_expiry} == {"dilute_by", "bag_from_fridge_by", "start_infusion_by"}
     assert by_key["start_infusion_by"].state.value == "ok" and by_key["bag_from_fridge_by"].label == "Bag out of refrigerator by (vial expiry)"
-    assert all(by_key[k].at == expires for k in ("dilute_by", "bag_from_fridge_by", "start_infusion_by"))
+    assert all(by_key[k].at == expires for k in ("dilute_by", "start_infusion_by"))
+    # Out of the refrigerator the warm-up (1 h, never overridden) before the start the expiry stops.
+    assert by_key["bag_from_fridge_by"].at == expires - BESPONSA.duration("time_limits.refrigerated_bag_warm_up")
+    assert "warms for 1 h first" in by_key["bag_from_fridge_by"].basis
     assert by_key["dilute_by"].state.value == "met"  # diluted at 09:30, before the vial's expiry: still met
     assert by_key["end_infusion_by"] == {d.key: d for d in plain}["end_infusion_by"]
     assert effective_deadlines(prep, moved, BESPONSA, r + timedelta(hours=1), lead) == moved

@@ -1519,22 +1519,27 @@ def effective_deadlines(
 ) -> list[Deadline]:
     """The deadlines as the steps are refused: a hard deadline whose steps all use the product (dilute
     by, start by, the refrigerator limits; not end by: a running infusion goes on) moves to the first
-    vial's expiry when that comes before its time limits, marked '(vial expiry)' with the vial's lot and
-    expiry as its basis. _check_vial_expiry refuses those steps from then on, but the board, the chair
+    vial's expiry when that comes before its time limits (a refrigerated bag's out-by to the warm-up
+    before it), marked '(vial expiry)' with the vial's lot and expiry as its basis. _check_vial_expiry refuses those steps from then on, but the board, the chair
     and prep show counted down to the label limit, hours after it. The one place this is decided: the
     service's status (board, chair, CLI) and the sheet and label read it. Idempotent."""
     first = first_expiring_vial(prep.vials, zone)
     expires = product_expires_at(prep.vials, zone)
     if first is None or expires is None:
         return list(deadlines)
+    why = f"vial lot {first.lot} expires {vial_expiry_words(first)}{'' if first.expires_at else ' (its last day of use)'}: no step using the product from then"
     moved = []
     for d in deadlines:
-        if d.hard and not d.vial_expiry and expires < d.at and met_by(d.key, monograph) <= _PRODUCT_STEPS:
-            basis = (
-                f"vial lot {first.lot} expires {vial_expiry_words(first)}{'' if first.expires_at else ' (its last day of use)'}: "
-                f"no step using the product from then; the time limits alone give {format_instant(d.at)} ({d.basis})"
-            )
-            d = moved_earlier(d, expires, VIAL_EXPIRY_MARK, basis, now, warning_lead)
+        bound, because = expires, why
+        if d.key == "bag_from_fridge_by":
+            # As the time limits' own out-by (start by - warm-up): a bag out later cannot warm up
+            # before the start is refused, and the warm-up is never overridden.
+            warm_up = monograph.duration("time_limits.refrigerated_bag_warm_up")
+            bound = expires - warm_up
+            because = f"{why}, the start included, and a refrigerated bag warms for {duration_text(warm_up)} first (time_limits.refrigerated_bag_warm_up)"
+        if d.hard and not d.vial_expiry and bound < d.at and met_by(d.key, monograph) <= _PRODUCT_STEPS:
+            basis = f"{because}; the time limits alone give {format_instant(d.at)} ({d.basis})"
+            d = moved_earlier(d, bound, VIAL_EXPIRY_MARK, basis, now, warning_lead)
         moved.append(d)
     return moved
 
