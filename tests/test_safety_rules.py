@@ -148,4 +148,5 @@ def test_cri_is_written_cri_never_cri_in_capitals():
     from infusion_app.domain.dosing import DoseOrder, calculate_dose
 
     lines = calculate_dose(DoseOrder("170 cm", "70 kg", 2, 1, response="cri"), MONO, POLICY).summary_lines(MONO)
-    assert "response CRi" in lines[0] and "CRI" not in " ".join(lines)
+    cycle = next(line for line in lines if line.startswith("Cycle "))  # after the drug's line
+    assert "response CRi" in cycle and "CRI" not in " ".join(lines)
