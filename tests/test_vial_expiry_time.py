@@ -298,7 +298,8 @@ def test_effective_deadlines_move_only_the_limits_whose_steps_use_the_product_an
     assert all(by_key[k].at == expires for k in ("dilute_by", "start_infusion_by"))
     # Out of the refrigerator the warm-up (1 h, never overridden) before the start the expiry stops.
     assert by_key["bag_from_fridge_by"].at == expires - BESPONSA.duration("time_limits.refrigerated_bag_warm_up")
-    assert "warms for 1 h first" in by_key["bag_from_fridge_by"].basis
+    assert "warms for 1 h first" in by_key["bag_from_fridge_by"].basis and by_key["bag_from_fridge_by"].limits == ("time_limits.refrigerated_bag_warm_up",)
+    assert by_key["start_infusion_by"].limits == () and not by_key["start_infusion_by"].pending_review  # rests on the vial alone
     assert by_key["dilute_by"].state.value == "met"  # diluted at 09:30, before the vial's expiry: still met
     assert by_key["end_infusion_by"] == {d.key: d for d in plain}["end_infusion_by"]
     assert effective_deadlines(prep, moved, BESPONSA, r + timedelta(hours=1), lead) == moved
@@ -307,3 +308,22 @@ def test_effective_deadlines_move_only_the_limits_whose_steps_use_the_product_an
     dated = demo_like_preparation(events, [VialRecord("LOTD", day)])
     [start] = [d for d in effective_deadlines(dated, plain, BESPONSA, r, lead) if d.key == "start_infusion_by"]
     assert start.vial_expiry and start.state.value == "expired" and f"LOTD expires on {day.isoformat()} (its last day of use)" in start.basis
+
+
+def test_an_out_of_fridge_by_moved_by_a_vial_rests_on_the_warm_up_and_its_review():
+    """MYLOTARG's warm-up is a program-design value awaiting pharmacist review (verify = true): the
+    out-by it gives under a vial's expiry says so, as the time limits' own out-by does."""
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.preparation import effective_deadlines
+    from infusion_app.domain.records import Event
+    from infusion_app.reports.demo import demo_preparation
+    from tests.drugs import MYLOTARG
+
+    drug = MYLOTARG.with_regimen("fractionated")
+    r = NINE.astimezone(timezone.utc)
+    events = [Event(E.RECONSTITUTED, r, r, "tina"), Event(E.DILUTED, r + timedelta(minutes=30), r + timedelta(minutes=30), "tina", {"storage": "fridge"})]
+    expires = r + timedelta(hours=2)
+    prep = dataclasses.replace(demo_preparation(drug), events=events, vials=[VialRecord("LOTA", expires.date(), expires_at=expires)])
+    plain = compute_deadlines(events, drug, r, timedelta(minutes=30))
+    [out_by] = [d for d in effective_deadlines(prep, plain, drug, r, timedelta(minutes=30)) if d.key == "bag_from_fridge_by"]
+    assert out_by.vial_expiry and out_by.pending_review and out_by.review_mark == " (pending pharmacist review)"

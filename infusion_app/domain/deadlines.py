@@ -481,14 +481,35 @@ def compute_deadlines(
     return deadlines
 
 
-def moved_earlier(deadline: Deadline, at: datetime, mark: str, basis: str, now: datetime, warning_lead: timedelta) -> Deadline:
+def moved_earlier(
+    deadline: Deadline,
+    at: datetime,
+    mark: str,
+    basis: str,
+    now: datetime,
+    warning_lead: timedelta,
+    limits: Sequence[str] = (),
+    monograph: Monograph | None = None,
+) -> Deadline:
     """A hard deadline moved to an earlier instant `at` by something other than its time limits (a vial's
     expiry), its label marked '(<mark>)' so whoever reads it sees why, its state judged at `now` again.
-    Nothing overrides it (an expiry is never overridden) and no unverified limit is left under it."""
+    Nothing overrides it (an expiry is never overridden); it rests only on `limits` (time_limits.* paths
+    of `monograph`), pending review when one of them is."""
     state = deadline.state
     if state != DeadlineState.CLOSED and not deadline.entered_late:
         state = _hard_state(at, deadline.met_at, now, warning_lead)
-    return replace(deadline, at=at, label=f"{deadline.label} ({mark})", basis=basis, state=state, overridable=False, pending_review=False, vial_expiry=True)
+    pending = monograph is not None and any(monograph.fact(path).verify for path in limits)
+    return replace(
+        deadline,
+        at=at,
+        label=f"{deadline.label} ({mark})",
+        basis=basis,
+        state=state,
+        limits=tuple(limits),
+        overridable=False,
+        pending_review=pending,
+        vial_expiry=True,
+    )
 
 
 def met_by(key: str, monograph: Monograph) -> frozenset[EventType]:

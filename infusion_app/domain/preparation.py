@@ -1531,15 +1531,17 @@ def effective_deadlines(
     moved = []
     for d in deadlines:
         bound, because = expires, why
+        limits: tuple[str, ...] = ()  # the vial's expiry alone: no time limit under it
         if d.key == "bag_from_fridge_by":
             # As the time limits' own out-by (start by - warm-up): a bag out later cannot warm up
             # before the start is refused, and the warm-up is never overridden.
             warm_up = monograph.duration("time_limits.refrigerated_bag_warm_up")
             bound = expires - warm_up
             because = f"{why}, the start included, and a refrigerated bag warms for {duration_text(warm_up)} first (time_limits.refrigerated_bag_warm_up)"
+            limits = ("time_limits.refrigerated_bag_warm_up",)
         if d.hard and not d.vial_expiry and bound < d.at and met_by(d.key, monograph) <= _PRODUCT_STEPS:
             basis = f"{because}; the time limits alone give {format_instant(d.at)} ({d.basis})"
-            d = moved_earlier(d, bound, VIAL_EXPIRY_MARK, basis, now, warning_lead)
+            d = moved_earlier(d, bound, VIAL_EXPIRY_MARK, basis, now, warning_lead, limits, monograph)
         moved.append(d)
     return moved
 
