@@ -50,10 +50,15 @@ def test_fractionated_dose_is_capped_at_one_vial_drawn_whole():
 
 
 def test_single_agent_day_1_is_not_capped_and_a_large_dose_takes_a_larger_bag():
-    # 190 cm, 110 kg: BSA 2.41 m² x 6 mg/m² = 14.46 mg: over 0.234 mg/mL in 50 mL, so 100 mL.
+    # 190 cm, 110 kg: BSA 2.41 m² x 6 mg/m² = 14.46 mg: the whole 50 mL bag plus 14.46 mL is 0.2243 mg/mL,
+    # within 0.234 (before the bag was chosen on what is made, 14.46 / 50 sent it to 100 mL, 0.1263 mg/mL).
     c = calc("--regimen", "single-agent", "--day", "1", "--height", "190 cm", "--weight", "110 kg").json()
     assert c["calculated_dose_mg"] == 14.46 and "dose_cap_mg" not in c
-    assert c["vials"] == 4 and c["container"] == "bag" and c["final_volume_ml"] == 114.46  # issue 16: the whole 100 mL bag plus 14.46 mL
+    assert c["vials"] == 4 and c["container"] == "bag" and c["final_volume_ml"] == 64.46
+    assert c["final_concentration_mg_per_ml"] == 0.2243
+    # 200 cm, 120 kg: BSA 2.58 m² x 6 = 15.48 mg: 15.48 / 65.48 = 0.2364, over 0.234, so the whole 100 mL bag.
+    c = calc("--regimen", "single-agent", "--day", "1", "--height", "200 cm", "--weight", "120 kg").json()
+    assert c["calculated_dose_mg"] == 15.48 and c["final_volume_ml"] == 115.48  # issue 16: the whole 100 mL bag plus 15.48 mL
     assert 0.075 <= c["final_concentration_mg_per_ml"] <= 0.234
     day8 = calc("--regimen", "single-agent", "--day", "8", "--height", "190 cm", "--weight", "110 kg").json()
     assert day8["standard_mg_per_m2"] == 3.0

@@ -61,20 +61,20 @@ def test_mylotarg_bag_is_the_whole_bag_plus_the_dose():
     assert "the whole 50 mL bag as supplied" in "\n".join(r.summary_lines(REGIMENS["fractionated"]))
 
 
-def test_a_mylotarg_dose_the_measured_bag_dilutes_below_the_window_is_refused():
-    # 3.9 mg + 50 mL = 53.9 mL: 0.0724 mg/mL, under 0.075 (old code: 3.9/50 = 0.078, accepted)
-    found = None
+def test_a_mylotarg_dose_the_whole_bag_dilutes_below_the_window_is_made_up_to_the_bag():
+    # 3.9 mg + 50 mL = 53.9 mL would be 0.0724 mg/mL, under 0.075: the bag is made up to its 50 mL
+    # instead ([dilution] make_up_to_bag_volume; test_mylotarg_bag_made_up.py). Issue 16's code refused it.
+    found = []
     for height in range(120, 200):
         for weight in range(20, 120):
             r = calculate_dose(DoseOrder(f"{height} cm", f"{weight} kg", 1, 1), REGIMENS["fractionated"])
             if r.container == "bag" and 3.9 <= r.dose_mg < 4.05:
-                found = r
-                break
-        if found:
-            break
-    assert found is not None
-    assert not found.can_prepare
-    assert any("below the minimum" in s for s in found.hard_stops)
+                found.append(r)
+    assert found
+    for r in found:
+        assert r.can_prepare, r.hard_stops
+        assert r.final_volume_ml == 50 and r.nacl_removed_ml == r.withdraw_ml
+        check_measured(r)
 
 
 def test_a_bag_stored_before_shows_its_saline_on_syringes():

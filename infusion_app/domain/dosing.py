@@ -175,8 +175,13 @@ class DoseCalculation:
     # nacl_parts (as draw_parts), or the whole bag as supplied (nacl_parts None). nacl_ml stays exact.
     nacl_measured_ml: float | None = None
     nacl_parts: list[dict[str, float]] | None = None
+    # A bag as supplied made up to its labelled volume (MYLOTARG's [dilution] make_up_to_bag_volume): the
+    # saline withdrawn from it and discarded before the dose is added, read on nacl_removed_parts (as
+    # draw_parts); nacl_measured_ml is then what is left in the bag. None: nothing withdrawn.
+    nacl_removed_ml: float | None = None
+    nacl_removed_parts: list[dict[str, float]] | None = None
 
-    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml", "dose_mg_per_kg", "nacl_measured_ml", "nacl_parts")
+    _OPTIONAL_KEYS = ("regimen", "dose_cap_mg", "nacl_about_ml", "dose_mg_per_kg", "nacl_measured_ml", "nacl_parts", "nacl_removed_ml", "nacl_removed_parts")
 
     @property
     def can_prepare(self) -> bool:
@@ -240,6 +245,16 @@ class DoseCalculation:
         the one wording for screen, sheet, label and CLI."""
         if self.nacl_measured_ml is None:
             return format_amount(self.nacl_ml, "mL")
+        if self.nacl_removed_ml is not None:
+            removed = format_amount(self.nacl_removed_ml, "mL")
+            how = f" in {parts_words(self.nacl_removed_parts)}" if self.nacl_removed_parts and len(self.nacl_removed_parts) > 1 else ""
+            if self.nacl_removed_parts and len(self.nacl_removed_parts) == 1:
+                part = self.nacl_removed_parts[0]
+                how = f" with {syringe_words(part['syringe_ml'], part['graduation_ml'])}"
+            return (
+                f"(the {format_amount(self.nacl_measured_ml + self.nacl_removed_ml, 'mL')} bag made up to volume: "
+                f"first withdraw and discard {removed} of its saline{how})"
+            )
         if self.nacl_parts is None:
             # In brackets: it follows the vehicle's name ("add to 0.9% Sodium Chloride Injection the whole
             # 50 mL bag as supplied for a total of ..." read as one run-on name).
@@ -628,12 +643,22 @@ def calculate_dose(
     nacl = final_volume - withdraw
     nacl_measured: Decimal | None = None
     nacl_draw: Draw | None = None
+    nacl_removed: Decimal | None = None
+    nacl_removed_parts: tuple[DrawPart, ...] = ()
     rate = container.rate_ml_per_hour
     if container.kind == "bag" and dose > 0:
         # Issue 16: the saline is what the bench measures, and the final volume, concentration and rate
         # follow from the volumes measured. A bag used as supplied (the label gives no total) is its
         # labelled volume plus the dose; a bag made up to a total gets saline read on the site's syringes.
-        if "dilution.bag_as_supplied" in monograph.facts and monograph.flag("dilution.bag_as_supplied"):
+        if container.made_up:
+            # Made up to the bag's labelled volume: saline equal to the dose volume is withdrawn and discarded
+            # first, read exactly on the site's syringes as the dose is (the total is then the bag's volume).
+            removal = _draw(withdraw, replace(policy, draw_tolerance_percent=0.0))
+            nacl_removed = removal.volume_ml
+            nacl_removed_parts = removal.parts
+            nacl = final_volume - nacl_removed
+            nacl_measured = nacl
+        elif _as_supplied(monograph):
             nacl = final_volume
             nacl_measured = final_volume
         elif nacl > 0:
@@ -666,19 +691,22 @@ def calculate_dose(
         side = "below the minimum" if concentration < _dec(conc_min) else "above the maximum"
         dose_low = _dec(container.bag_min) * _dec(container.bag_volume_ml)
         dose_high = _dec(container.bag_max) * _dec(container.bag_volume_ml)
-        hard_stops.append(
-            f"final concentration {format_concentration(concentration)} is {side}: the label allows "
-            f"{format_concentration(container.bag_min)} to {format_concentration(container.bag_max)} in the "
-            f"{format_amount(container.bag_volume_ml, 'mL')} bag (doses of {format_dose(dose_low)} to {format_dose(dose_high)})"
-            + (
-                f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} by syringe"
-                if container.syringe_min is not None and container.syringe_max is not None
-                else ""
+        if _as_supplied(monograph):
+            hard_stops.append(_refusal_as_supplied(concentration, side, dose, container, monograph))
+        else:
+            hard_stops.append(
+                f"final concentration {format_concentration(concentration)} is {side}: the label allows "
+                f"{format_concentration(container.bag_min)} to {format_concentration(container.bag_max)} in the "
+                f"{format_amount(container.bag_volume_ml, 'mL')} bag (doses of {format_dose(dose_low)} to {format_dose(dose_high)})"
+                + (
+                    f" and {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} by syringe"
+                    if container.syringe_min is not None and container.syringe_max is not None
+                    else ""
+                )
+                + f"; {format_dose(dose)} cannot be prepared "
+                + ("in either" if container.syringe_min is not None else "as labelled")
+                + ". Refer to the pharmacist and prescriber."
             )
-            + f"; {format_dose(dose)} cannot be prepared "
-            + ("in either" if container.syringe_min is not None else "as labelled")
-            + ". Refer to the pharmacist and prescriber."
-        )
     age_years = _age_check(date_of_birth, dose_date, monograph, hard_stops)
     _children_check(age_years, monograph, policy, hard_stops, day)
     discarded = vials * vial_mg - dose
@@ -743,6 +771,8 @@ def calculate_dose(
         nacl_about_ml=float(_about_to_mark(nacl, final_volume, policy)) if container.kind == "syringe" else None,
         nacl_measured_ml=float(nacl_measured) if nacl_measured is not None else None,
         nacl_parts=[part.to_dict() for part in nacl_draw.parts] if nacl_draw is not None else None,
+        nacl_removed_ml=float(nacl_removed) if nacl_removed is not None else None,
+        nacl_removed_parts=[part.to_dict() for part in nacl_removed_parts] if nacl_removed is not None else None,
         final_concentration_mg_per_ml=float(_quantize(concentration, Decimal("0.0001"))),
         concentration_min_mg_per_ml=float(conc_min),
         concentration_max_mg_per_ml=float(conc_max),
@@ -954,23 +984,91 @@ class Container:
     bag_max: float
     syringe_min: float | None
     syringe_max: float | None
+    # the bag as supplied is made up to its labelled volume (saline equal to the dose volume withdrawn first)
+    made_up: bool = False
 
 
-def _bag_volume(dose: Decimal, monograph: Monograph) -> Decimal:
-    """The label's one bag volume, or (a monograph listing several bags) the smallest in which the dose
-    is at most the window's maximum; the largest when none is (the concentration check then refuses)."""
+def _as_supplied(monograph: Monograph) -> bool:
+    """The dose is added to a whole bag as supplied (the label gives no total): the final volume is the
+    bag's labelled volume plus the dose volume."""
+    return "dilution.bag_as_supplied" in monograph.facts and monograph.flag("dilution.bag_as_supplied")
+
+
+def _makes_up(monograph: Monograph) -> bool:
+    """A bag as supplied that the dose would leave below the window is made up to its labelled volume:
+    saline equal to the dose volume is first withdrawn and discarded."""
+    return _as_supplied(monograph) and "dilution.make_up_to_bag_volume" in monograph.facts and monograph.flag("dilution.make_up_to_bag_volume")
+
+
+def _bag_choice(dose: Decimal, withdraw: Decimal, monograph: Monograph) -> tuple[Decimal, bool]:
+    """The label's one bag volume, or (a monograph listing several bags) the smallest bag whose final
+    concentration AS MADE is within the window, and whether it is made up to its labelled volume.
+    As made: the whole bag as supplied plus the dose volume, or, when that is below the window and the
+    monograph makes bags up to volume, the bag's labelled volume. The concentration stated on the sheet
+    and label is the one the bag was chosen on (reviewer, issue 17: the bag was chosen on dose ÷ bag and
+    judged on dose ÷ (bag + dose volume), so 3.9 mg was refused and 11.76 mg sent to 100 mL). When none
+    is, the concentration check refuses the dose."""
     if "dilution.final_volume" in monograph.facts:
-        return _dec(monograph.magnitude("dilution.final_volume", "mL"))
+        return _dec(monograph.magnitude("dilution.final_volume", "mL")), False
     bags = sorted(_dec(v) for v in monograph.items("dilution.bag_volumes"))
+    least = _dec(monograph.magnitude("dilution.concentration_min", "mg/mL"))
     most = _dec(monograph.magnitude("dilution.concentration_max", "mg/mL"))
-    return next((b for b in bags if dose / b <= most), bags[-1])
+    supplied, makes_up = _as_supplied(monograph), _makes_up(monograph)
+    for bag in bags:
+        if least <= dose / (bag + withdraw if supplied else bag) <= most:
+            return bag, False
+        if makes_up and withdraw < bag and least <= dose / bag <= most:
+            return bag, True
+    # None is: the smallest bag not above the maximum (the dose is too small for any), else the largest
+    return next((b for b in bags if dose / (b + withdraw if supplied else b) <= most), bags[-1]), False
+
+
+def _bag_dose_range(bag: Decimal, monograph: Monograph) -> tuple[Decimal, Decimal]:
+    """The doses (mg) a bag holds within the window, as the bag is made, to the 0.01 mg shown (the least
+    rounded up, the most down, so that every dose stated is one that can be made)."""
+    least = _dec(monograph.magnitude("dilution.concentration_min", "mg/mL"))
+    most = _dec(monograph.magnitude("dilution.concentration_max", "mg/mL"))
+    if _as_supplied(monograph):
+        # dose / (bag + dose / reconstituted) = concentration  <=>  dose = concentration × bag / (1 - concentration / reconstituted)
+        reconstituted = _dec(monograph.magnitude("reconstitution.concentration", "mg/mL"))
+        low = least * bag if _makes_up(monograph) else least * bag / (1 - least / reconstituted)
+        high = most * bag / (1 - most / reconstituted)
+    else:
+        low, high = least * bag, most * bag
+    step = Decimal("0.01")
+    return low.quantize(step, rounding=ROUND_CEILING), high.quantize(step, rounding=ROUND_FLOOR)
+
+
+def _refusal_as_supplied(concentration: Decimal, side: str, dose: Decimal, container: Container, monograph: Monograph) -> str:
+    """The refusal of a dose no bag holds within the window as bags are made (whole as supplied plus the
+    dose, or made up to volume), with the doses each bag does hold: the bag's volume alone misstated them
+    (the 50 mL bag as supplied holds 4.06 mg to 15.27 mg, not 3.75 mg to 11.7 mg)."""
+    bags = sorted(_dec(v) for v in monograph.items("dilution.bag_volumes"))
+    below = _dec(monograph.magnitude("syringe.dose_below", "mg")) if "syringe.dose_below" in monograph.facts else None
+    ranges = []
+    for bag in bags:
+        low, high = _bag_dose_range(bag, monograph)
+        low = max(low, below) if below is not None else low
+        ranges.append(f"{format_dose(low)} to {format_dose(high)} in the {format_amount(bag, 'mL')} bag")
+    how = "the whole bag as supplied plus the dose volume" + (", made up to the bag's volume when that is below the minimum" if _makes_up(monograph) else "")
+    syringe = ""
+    if container.syringe_min is not None and container.syringe_max is not None:
+        under = f" (doses under {format_dose(below)})" if below is not None else ""
+        syringe = f"; {format_concentration(container.syringe_min)} to {format_concentration(container.syringe_max)} by syringe{under}"
+    return (
+        f"final concentration {format_concentration(concentration)} is {side}: the label allows "
+        f"{format_concentration(container.bag_min)} to {format_concentration(container.bag_max)} in a bag ({how}): doses of "
+        + ", ".join(ranges)
+        + syringe
+        + f"; {format_dose(dose)} cannot be prepared in any. Refer to the pharmacist and prescriber."
+    )
 
 
 def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: SitePolicy) -> Container:
     """The label's infusion bag when the dose reaches its concentration window (or, where the monograph
     names a dose below which a syringe is used, from that dose on); otherwise the syringe path
     (2.4 Syringe Administration) when the monograph has one."""
-    bag_volume = _bag_volume(dose, monograph)
+    bag_volume, made_up = _bag_choice(dose, withdraw, monograph)
     bag_min = monograph.magnitude("dilution.concentration_min", "mg/mL")
     bag_max = monograph.magnitude("dilution.concentration_max", "mg/mL")
     bag_hours = _dec(monograph.magnitude("infusion.duration", "hour"))
@@ -989,12 +1087,13 @@ def _container(dose: Decimal, withdraw: Decimal, monograph: Monograph, policy: S
         bag_rate,
         bag_hours,
         "dilution.vehicle_short",
-        (volume_path, "dilution.concentration_min", "dilution.concentration_max"),
+        (volume_path, "dilution.concentration_min", "dilution.concentration_max") + (("dilution.make_up_to_bag_volume",) if made_up else ()),
         float(bag_volume),
         bag_min,
         bag_max,
         syringe_min,
         syringe_max,
+        made_up,
     )
     if not has_syringe or dose <= 0:
         return bag

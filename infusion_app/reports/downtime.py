@@ -230,7 +230,17 @@ def _container_step(monograph: Monograph) -> str:
         bag = f"add to {vehicle} for a final volume of {_fact_text(monograph, 'dilution.final_volume')}; final concentration must be {window}."
     else:
         sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
-        bag = f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} (dose ÷ bag volume)."
+        # The rule the program applies (domain/dosing._bag_choice), so that paper and screen choose the same bag.
+        if _has(monograph, "dilution.bag_as_supplied") and monograph.flag("dilution.bag_as_supplied"):
+            made = "dose ÷ (bag volume + dose volume): the whole bag as supplied"
+            if _has(monograph, "dilution.make_up_to_bag_volume") and monograph.flag("dilution.make_up_to_bag_volume"):
+                made += (
+                    f"; when that is below {_fact_text(monograph, 'dilution.concentration_min')}, first withdraw and discard saline equal to "
+                    "the dose volume, so that the bag is made up to its volume: dose ÷ bag volume"
+                )
+        else:
+            made = "dose ÷ bag volume"
+        bag = f"add to {vehicle} in the smallest bag of {sizes} mL in which the final concentration is within {window} ({made})."
     text = f"5. Withdraw dose ÷ {_fact_text(monograph, 'reconstitution.concentration')}{_draw_rule()}; {bag}"
     if "syringe" in monograph.raw:
         syringe_window = f"{_fact_text(monograph, 'syringe.concentration_min')} to {_fact_text(monograph, 'syringe.concentration_max')}"
