@@ -41,6 +41,11 @@ def test_the_mylotarg_kit_is_laid_out_from_its_monograph(tmp_path):
     # Its containers: the bags it lists, the syringe under its dose threshold, no single bag volume.
     sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
     assert f"smallest bag of {sizes} mL" in text
+    # the bag as the program makes it (issue 17, reviewer): the whole bag plus the dose, or made up to its
+    # volume when that is below the window (the kit said "dose ÷ bag volume", which the program never made)
+    flat = " ".join(text.split())
+    assert "dose ÷ (bag volume + dose volume): the whole bag as supplied" in flat, flat
+    assert "first withdraw and discard saline equal to the dose volume" in flat
     assert f"a dose under {format_value(monograph.fact('syringe.dose_below').value)}" in text
     assert "final volume of" not in text
     # A 2-hour infusion with no label rate, the required filter, the label's premedication timing.
