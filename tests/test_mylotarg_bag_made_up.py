@@ -177,3 +177,32 @@ def test_a_dose_no_bag_holds_is_refused_with_the_ranges_bags_hold_as_made():
     # the stated range is the truth: its ends are made within the window as supplied, just outside are not
     assert LOW <= Decimal("4.06") / Decimal("54.06") and Decimal("4.05") / Decimal("54.05") < LOW
     assert Decimal("15.27") / Decimal("65.27") <= HIGH < Decimal("15.28") / Decimal("65.28")
+
+
+def test_the_sheet_and_label_show_the_bag_made_up_and_its_saline_out_before_the_dose():
+    import dataclasses
+    from datetime import timedelta
+
+    from infusion_app.domain.deadlines import compute_deadlines
+    from infusion_app.domain.limits import site_defaults
+    from infusion_app.reports.demo import RECONSTITUTED_AT, demo_preparation
+    from infusion_app.reports.model import SheetData
+
+    monograph = REGIMENS["fractionated"]
+    made_up = calculate_dose(DoseOrder("156 cm", "39 kg", 1, 1), monograph)
+    prep = demo_preparation(monograph)
+    prep = dataclasses.replace(prep, order=dataclasses.replace(prep.order, calculation=made_up))
+    now = RECONSTITUTED_AT + timedelta(minutes=40)
+    data = SheetData.from_preparation(
+        prep, monograph, compute_deadlines(prep.events, monograph, now, site_defaults().warning_lead_time), printed_at=now, program_version="9.9"
+    )
+    texts = [step.text for step in data.dilution_steps]
+    removal = next(i for i, t in enumerate(texts) if "withdraw and discard 3.9 mL of saline" in t)
+    added = next(i for i, t in enumerate(texts) if t.startswith("Add it to"))
+    assert removal < added  # the saline out before the dose in
+    assert "from the 50 mL bag" in texts[removal] and "makes it up to 50 mL" in texts[removal]
+    assert "for a total of 50 mL: 0.078 mg/mL" in texts[added]
+    # the label's total and concentration are the bag made up (old code: refused, no label)
+    assert data.vehicle_line == "in 0.9% Sodium Chloride, total 50 mL"
+    assert data.final_concentration == "0.078 mg/mL"
+    assert any("make up to bag volume" in p for p in data.pending_verification)

@@ -512,7 +512,20 @@ def _steps(prep: Preparation, monograph: Monograph, calc: DoseCalculation, tz: t
         Step(en_dash_ranges(f"Inspect: {monograph.text('reconstitution.appearance')}.")),
         Step(en_dash_ranges(monograph.text("reconstitution.light"))),
     ]
-    dilution = [
+    # A bag made up to its volume: the saline comes out before the dose goes in (a step of its own, so that
+    # it is not done after the dose, which would discard drug).
+    removal = (
+        [
+            Step(
+                f"Before adding the dose: from the {format_volume(calc.nacl_measured_ml + calc.nacl_removed_ml)} bag of "
+                f"{monograph.text('dilution.vehicle')}, withdraw and discard {format_volume(calc.nacl_removed_ml)} of saline "
+                f"(the dose volume), so that the dose makes it up to {format_volume(calc.final_volume_ml)}."
+            )
+        ]
+        if calc.container == "bag" and calc.nacl_removed_ml is not None and calc.nacl_measured_ml is not None
+        else []
+    )
+    dilution = removal + [
         Step(
             f"Withdraw {format_volume(calc.withdraw_ml)} ({format_dose(calc.dose_mg)}) of the reconstituted solution"
             + (f" in {calc.draw_words()}." if calc.split_draw else f" with {calc.draw_words()}." if calc.draw_words() else "."),
