@@ -488,8 +488,8 @@ def moved_earlier(
     basis: str,
     now: datetime,
     warning_lead: timedelta,
-    limits: Sequence[str] = (),
-    monograph: Monograph | None = None,
+    limits: Sequence[str],
+    monograph: Monograph,
 ) -> Deadline:
     """A hard deadline moved to an earlier instant `at` by something other than its time limits (a vial's
     expiry), its label marked '(<mark>)' so whoever reads it sees why, its state judged at `now` again.
@@ -498,7 +498,7 @@ def moved_earlier(
     state = deadline.state
     if state != DeadlineState.CLOSED and not deadline.entered_late:
         state = _hard_state(at, deadline.met_at, now, warning_lead)
-    pending = monograph is not None and any(monograph.fact(path).verify for path in limits)
+    pending = any(monograph.fact(path).verify for path in limits)
     return replace(
         deadline,
         at=at,
