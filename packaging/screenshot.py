@@ -64,7 +64,7 @@ def main() -> int:
         latest = max(minutes for *_rest, minutes, _steps in DEMO)
         for patient, order, minutes, steps in sorted(DEMO, key=lambda d: -d[2]):
             clock.set(START + timedelta(minutes=latest - minutes))
-            status = service.create_preparation(patient, order, service.user("Tess Tech"))
+            status = service.create_preparation(patient, order, service.user("Tess Tech"), monograph=service.registered("inotuzumab-ozogamicin"))
             for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(lot="FK4471", expiry=date(2027, 9, 30)), service.user("Tess Tech"), product_confirmed=True)
             for step in steps:

@@ -36,7 +36,7 @@ esac
 
 # The engine reads the monograph, the limits and pint's unit definitions: all must be inside.
 set +e
-"$program" calc --height "170 cm" --weight "70 kg" --cycle 1 --day 1 --json >"$scratch/calc.json"
+"$program" calc --drug inotuzumab-ozogamicin --height "170 cm" --weight "70 kg" --cycle 1 --day 1 --json >"$scratch/calc.json"
 status=$?
 set -e
 [ "$status" -le 1 ] || fail "calc exited with $status"
@@ -57,7 +57,7 @@ set -e
 
 # The printed outputs: reportlab, its barcode modules and the embedded fonts.
 for output in sheet label; do
-  "$program" "$output" --demo --out "$scratch/$output.pdf" >/dev/null || fail "$output --demo exited with $?"
+  "$program" "$output" --demo --drug inotuzumab-ozogamicin --out "$scratch/$output.pdf" >/dev/null || fail "$output --demo exited with $?"
   [ "$(head -c 5 "$scratch/$output.pdf")" = "%PDF-" ] || fail "$output --demo wrote no PDF"
 done
 

@@ -32,7 +32,32 @@ class Completed:
         return json.loads(self.stdout)
 
 
-def run_cli_subprocess(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60) -> Completed:
+# Issue 17: with several drugs installed a command names its drug (there is no default drug). The
+# tests written for BESPONSA before MYLOTARG was added name it through with_drug, which run_cli and
+# run_cli_subprocess apply unless told not to (implicit_drug=False: the tests of the ambiguity itself).
+TEST_DRUG = "inotuzumab-ozogamicin"
+
+
+def takes_drug(args: tuple[str, ...] | list[str]) -> bool:
+    """Whether `infusion-prep ARGS` works on one drug that it would take from --drug."""
+    words = [a for a in args if not a.startswith("-")]
+    first, second = (words + ["", ""])[:2]
+    if first in ("calc", "schedule", "coverage", "deadlines"):
+        return True
+    if first in ("sheet", "label", "print"):
+        return "--demo" in args
+    return (first, second) in (("prep", "new"), ("course", "new")) or (first == "downtime" and second != "snapshot")
+
+
+def with_drug(args: tuple[str, ...] | list[str], drug: str = TEST_DRUG) -> list[str]:
+    """ARGS naming `drug` (--drug appended) when the command takes one and ARGS name none."""
+    named = any(a == "--drug" or a.startswith("--drug=") for a in args)
+    return [*args, "--drug", drug] if takes_drug(args) and not named and "--help" not in args and "-h" not in args else list(args)
+
+
+def run_cli_subprocess(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60, implicit_drug: bool = True) -> Completed:
+    if implicit_drug:
+        args = tuple(with_drug(args))
     full_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
     done = subprocess.run(
         [sys.executable, "-m", "infusion_app", *args],
@@ -87,7 +112,7 @@ def _umask() -> int:
     return mask
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60) -> Completed:
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60, implicit_drug: bool = True) -> Completed:
     """`infusion-prep ARGS` in this process; the same Completed a subprocess run gives.
 
     stdin is never a terminal (as with subprocess.run and capture_output): a PIN comes from the
@@ -99,7 +124,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
     warning filters, signal handlers, sys.path) is checked unchanged afterwards: a command that
     changes one fails the test, so one run never leaks into the next.
     `timeout` is accepted for the subprocess signature; the per-test timeout covers a hang.
+    `implicit_drug`: name TEST_DRUG for a command that takes a drug and is given none (with_drug).
     """
+    if implicit_drug:
+        args = tuple(with_drug(args))
     from infusion_app.cli import main
     from infusion_app.cli.common import PENDING_WARNINGS
 

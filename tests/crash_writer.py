@@ -9,6 +9,8 @@ process with SIGKILL at random moments and then checks that every printed line i
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import sys
 from datetime import date
 
@@ -31,7 +33,9 @@ def main(data_dir: str, say=None, database: str | None = None) -> None:
     number = 0
     while True:
         number += 1
-        status = service.create_preparation(Patient(f"Crash, Patient {number}", f"CR{number}", date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        status = service.create_preparation(
+            Patient(f"Crash, Patient {number}", f"CR{number}", date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=BESPONSA
+        )
         say.write(f"prep {status.id}\n")
         say.flush()
         for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import csv
 import json
 import sqlite3
@@ -50,7 +52,7 @@ def filled(tmp_path, database):
         service.add_user("Nora", Role.NURSE, "444444", actor=pharm)
         service.set_setting("warning_lead_minutes", 40, pharm)
         prep = service.create_preparation(
-            Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("120 cm", "30 kg", 1, 1), tech
+            Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("120 cm", "30 kg", 1, 1), tech, monograph=BESPONSA
         )  # one vial: the log below counts its entries
         service.add_vial(prep.id, VialRecord("LOT-9", date(2027, 1, 1)), tech, product_confirmed=True)
         service.record_event(prep.id, E.ORDER_VERIFIED, pharm, details=order_labs(service.now()))

@@ -50,8 +50,8 @@ def test_the_first_call_says_everything_and_later_calls_name_the_preparations_ch
     first = service.changes_since(None)
     assert first.everything
     assert service.changes_since(first.token).none
-    a = service.create_preparation(PATIENT, ORDER, staff["tech"]).id
-    b = service.create_preparation(PATIENT, ORDER, staff["tech"]).id
+    a = service.create_preparation(PATIENT, ORDER, staff["tech"], monograph=BESPONSA).id
+    b = service.create_preparation(PATIENT, ORDER, staff["tech"], monograph=BESPONSA).id
     after_create = service.changes_since(first.token)
     assert not after_create.everything and after_create.preparations == {a, b}
     for _ in range(service.get(a).order.calculation.vials):  # reconstitution waits for each vial the dose needs
@@ -77,7 +77,7 @@ def test_a_setting_changed_reloads_everything(service, staff):
 def test_another_workstation_on_the_same_database_is_seen(service, staff, staffed_data_dir, database_url, clock):
     token = service.changes_since(None).token
     with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock, station="other") as other:
-        prep_id = other.create_preparation(PATIENT, ORDER, other.user(staff["tech"].name)).id
+        prep_id = other.create_preparation(PATIENT, ORDER, other.user(staff["tech"].name), monograph=BESPONSA).id
     assert service.changes_since(token).preparations == {prep_id}
 
 
@@ -94,7 +94,7 @@ def test_an_older_copy_of_the_database_put_back_reloads_everything(service, staf
         name, admin = make_url(database_url).database, with_database(database_url, "postgres")
         execute_autocommit(admin, f"CREATE DATABASE {name}_older TEMPLATE {name}")
     with open_service(data_dir=staffed_data_dir, database=database_url, clock=clock) as svc:
-        svc.create_preparation(PATIENT, ORDER, svc.user(staff["tech"].name))
+        svc.create_preparation(PATIENT, ORDER, svc.user(staff["tech"].name), monograph=BESPONSA)
         token = svc.changes_since(None).token
     if database_url is None:
         shutil.copy(backup, staffed_data_dir / DB_FILENAME)
@@ -105,8 +105,8 @@ def test_an_older_copy_of_the_database_put_back_reloads_everything(service, staf
 
 
 def test_active_preparations_leaves_out_finished_and_unknown_ones(service, staff):
-    kept = service.create_preparation(PATIENT, ORDER, staff["tech"]).id
-    gone = service.create_preparation(PATIENT, ORDER, staff["tech"]).id
+    kept = service.create_preparation(PATIENT, ORDER, staff["tech"], monograph=BESPONSA).id
+    gone = service.create_preparation(PATIENT, ORDER, staff["tech"], monograph=BESPONSA).id
     service.record_event(gone, EventType.DISCARDED, staff["pharm"], details={"reason": "dropped"})
     assert [p.id for p in service.active_preparations([kept, gone, "BSP-22222"])] == [kept]
 

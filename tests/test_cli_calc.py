@@ -126,7 +126,7 @@ def test_a_calculation_without_typed_dates_loads_no_course_rules():
         "import sys, io, contextlib\n"
         "from infusion_app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    main(['calc', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1'])\n"
+        "    main(['calc', '--drug', 'inotuzumab-ozogamicin', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1'])\n"
         "print('infusion_app.domain.course' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -149,7 +149,7 @@ def test_a_calculation_loads_no_coverage_rules_records_or_resource_readers():
         "import sys, io, contextlib\n"
         "from infusion_app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    assert main(['calc', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1']) == 0\n"
+        "    assert main(['calc', '--drug', 'inotuzumab-ozogamicin', '--height', '170 cm', '--weight', '70 kg', '--cycle', '1', '--day', '1']) == 0\n"
         f"print(sorted(m for m in {NOT_FOR_A_CALCULATION!r} if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -7,6 +7,8 @@ wrong value) with hostile text (control characters, Unicode digits, huge numbers
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,7 +178,7 @@ def stored_preparation(tmp_path_factory):
         service.add_user("Vera Verify", Role.PHARMACIST, "909090", actor=phil)
         tess = service.add_user("Tess Tech", Role.TECHNICIAN, "111111", actor=phil)
         service.add_user("Nora Nurse", Role.NURSE, "444444", actor=phil)
-        prep = service.create_preparation(Patient("Ada Lovelace", "MRN1001", date(1970, 3, 4)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        prep = service.create_preparation(Patient("Ada Lovelace", "MRN1001", date(1970, 3, 4)), DoseOrder("170 cm", "70 kg", 1, 1), tess, monograph=BESPONSA)
     return folder, prep.id
 
 

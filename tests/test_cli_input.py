@@ -9,10 +9,11 @@ import sys
 import pytest
 
 from infusion_app.cli import main
+from tests.cli_helpers import with_drug
 
 from .cli_helpers import run_cli
 
-CALC = ["calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+CALC = ["calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
 
 
 def test_data_dir_before_the_subcommand_is_used(tmp_path, monkeypatch, capsys):
@@ -62,7 +63,12 @@ def _with_closed_stdout(args: list[str], env: dict[str, str] | None = None) -> s
     os.close(read_end)
     try:
         return subprocess.run(
-            [sys.executable, "-m", "infusion_app", *args], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, env={**os.environ, **(env or {})}
+            [sys.executable, "-m", "infusion_app", *with_drug(args)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
         )
     finally:
         os.close(write_end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -9,6 +11,7 @@ import pytest
 
 from infusion_app.cli import main
 from tests.lab_helpers import ORDER_LAB_CLI
+from tests.cli_helpers import with_drug
 
 NAME, DOB = "Doe, Jane", "1970-05-17"
 PATIENT = ["--patient-name", NAME, "--mrn", "MRN-1", "--dob", DOB]
@@ -45,7 +48,7 @@ def run(capsys, monkeypatch, pin, *argv):
         monkeypatch.setenv("INFUSION_PREP_PIN", pin)
     capsys.readouterr()
     try:
-        code = main(list(argv))
+        code = main(with_drug(argv))
     except SystemExit as exit_:  # argparse's own usage errors
         code = exit_.code
     out, err = capsys.readouterr()
@@ -307,7 +310,7 @@ def test_record_invalid_input_exits_2(data, capsys, monkeypatch, argv, field):
 def test_record_on_an_unknown_or_malformed_id_exits_2(data, capsys, monkeypatch):
     from infusion_app.service.ids import new_preparation_id
 
-    for prep_id in (new_preparation_id(), "BSP-0O1I0"):
+    for prep_id in (new_preparation_id(BESPONSA.id_prefix), "BSP-0O1I0"):
         code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "reconstituted", "--user", "tina", "--data-dir", str(data))
         assert code == 2 and "preparation id" in err
 

@@ -12,7 +12,7 @@ import sys
 
 from tests.cli_helpers import assert_clean_invalid, run_cli, run_cli_subprocess
 
-ORDER = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+ORDER = ["--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
 
 
 def test_exit_status_0_for_a_dose_that_can_be_prepared():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import shutil
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -51,6 +53,7 @@ def stored(tmp_path_factory):
             vials=[VialRecord(lot="LT2291", expiry=date(2027, 5, 31))] * 2,  # the two the dose needs
             coverage=coverage,
             product_confirmed=True,
+            monograph=BESPONSA,
         )
         prep_id = status.id
         service.record_event(

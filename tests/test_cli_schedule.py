@@ -99,7 +99,7 @@ def test_planning_a_cycle_loads_neither_the_dose_engine_nor_the_course_record():
         "import sys, io, contextlib\n"
         "from infusion_app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    assert main(['schedule', '--cycle', '2', '--start', '2026-12-20', '--response', 'cr']) == 0\n"
+        "    assert main(['schedule', '--drug', 'inotuzumab-ozogamicin', '--cycle', '2', '--start', '2026-12-20', '--response', 'cr']) == 0\n"
         "print(sorted(m for m in ('infusion_app.domain.course', 'infusion_app.domain.dosing', 'infusion_app.domain.labs',\n"
         "                         'infusion_app.domain.checklist', 'infusion_app.domain.coverage') if m in sys.modules))\n"
     )

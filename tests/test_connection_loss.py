@@ -5,6 +5,8 @@ backends killed with pg_terminate_backend."""
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -30,7 +32,7 @@ def prepared(service) -> tuple[str, dict]:
         "olga": service.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul),
         "tina": service.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul),
     }
-    status = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), people["tina"])
+    status = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), people["tina"], monograph=BESPONSA)
     for _ in range(service.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
         service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
     verify_order(service, status.id)

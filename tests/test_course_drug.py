@@ -24,7 +24,7 @@ PATIENT = Patient("Doe, Jane", "MRN001", D("1970-01-01"))
 @pytest.fixture
 def services(tmp_path, database_templates):
     with course_services(tmp_path, database_templates) as (service, courses, _clock):
-        courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
         courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
         courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
         yield service, courses
@@ -45,7 +45,7 @@ def test_a_mylotarg_order_is_not_judged_by_the_patients_besponsa_course(services
     assert missing.value.field == "cycle" and "MYLOTARG" in missing.value.message
     # A BESPONSA order is still judged by its course (here: its checklist and labs are missing).
     with pytest.raises(StepRefused) as judged:
-        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"))
+        service.create_preparation(PATIENT, DoseOrder("170 cm", "70 kg", None, None), service.user("Tom Tech"), monograph=BESPONSA)
     assert judged.value.code == "course" and "checklist" in judged.value.message
 
 

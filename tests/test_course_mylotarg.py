@@ -166,22 +166,15 @@ def test_cycle_1_of_a_regimen_without_an_extended_length_is_not_extended():
     assert later.value.field == "extend-to-28" and not course.cycles[0].extended_to_28
 
 
-def test_a_site_naming_no_default_drug_handles_each_stored_item_by_its_own_drug(tmp_path, database_templates, monkeypatch):
-    # Issue 17: nothing stored falls back to the site's default drug. With two drugs installed and the
-    # site's default emptied, the service could not even be opened (it resolved a drug of its own at
-    # start-up); now only a new order naming no drug is refused, as ambiguous.
-    import dataclasses
-
-    from infusion_app.domain.limits import site_defaults
-    from infusion_app.service import preparations as prep_module
-
-    no_default = dataclasses.replace(site_defaults(), default_drug="")
-    monkeypatch.setattr(prep_module, "site_defaults", lambda: no_default)
+def test_with_two_drugs_installed_a_new_order_or_course_naming_none_is_ambiguous(tmp_path, database_templates):
+    # Issue 17: there is no default drug. With two drugs installed the service opens, each stored item
+    # is handled by its own drug, and only a new order or course naming no drug is refused, as ambiguous.
     with course_services(tmp_path, database_templates) as (service, courses, clock):
         with pytest.raises(ValidationError) as ambiguous:
             service.calculate(DoseOrder("170 cm", "70 kg", 1, 1))
         assert ambiguous.value.field == "drug"
         with pytest.raises(ValidationError):
             courses.new_course("MRN001", False, "Pat Pharmacist")
+        assert service.default_drug() is None
         courses.new_course("MRN001", False, "Pat Pharmacist", monograph=MYLOTARG, regimen="fractionated")
         assert courses.monograph_of(courses.course("MRN001")).id == MYLOTARG.id

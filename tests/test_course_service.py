@@ -37,7 +37,7 @@ def services(tmp_path, database_templates):
 
 def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_path):
     service, courses, clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 4000, "2026-12-19", "Nina Nurse")
     courses.record_weight("MRN001", "154 lb", "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
@@ -71,8 +71,8 @@ def test_a_course_survives_reopening_and_every_change_is_audited(services, tmp_p
 def test_roles(services):
     _service, courses, _clock = services
     with pytest.raises(StepRefused):
-        courses.new_course("MRN001", False, "Nina Nurse")
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.new_course("MRN001", False, "Nina Nurse", monograph=BESPONSA)
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     with pytest.raises(StepRefused):
         courses.record_blasts("MRN001", 100, "2026-12-19", "Tom Tech")
     with pytest.raises(StepRefused):
@@ -83,15 +83,15 @@ def test_unknown_course_and_duplicate(services):
     _service, courses, _clock = services
     with pytest.raises(CourseNotFound):
         courses.status("NOPE")
-    courses.new_course("MRN001", True, "Pat Pharmacist")
+    courses.new_course("MRN001", True, "Pat Pharmacist", monograph=BESPONSA)
     with pytest.raises(ValidationError) as info:
-        courses.new_course("MRN001", True, "Pat Pharmacist")
+        courses.new_course("MRN001", True, "Pat Pharmacist", monograph=BESPONSA)
     assert info.value.field == "mrn"
 
 
 def test_blocked_first_dose_stores_nothing(services):
     service, courses, _clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     courses.record_blasts("MRN001", 15000, "2026-12-19", "Nina Nurse")
     count = len(service.audit_entries())
@@ -105,7 +105,7 @@ def test_a_dose_given_on_an_instant_is_recorded_on_its_day(services):
     # The domain reads a datetime as its date (cycle_plan._date); the service's labs-instant helper
     # took it for a date and compared it with today's date: TypeError instead of the dose recorded.
     _service, courses, _clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     _labs_on_file(courses)
@@ -115,7 +115,7 @@ def test_a_dose_given_on_an_instant_is_recorded_on_its_day(services):
 
 def test_an_override_is_stored_with_the_pharmacist_and_reason(services):
     _service, courses, clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     _labs_on_file(courses)
@@ -136,7 +136,7 @@ def test_an_override_is_stored_with_the_pharmacist_and_reason(services):
 
 def test_advice_and_decision_round_trip_and_apply(services):
     service, courses, clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     records = courses.assess("MRN001", interruption_advice(14, monograph=BESPONSA), "Nina Nurse")
@@ -160,7 +160,7 @@ def test_advice_and_decision_round_trip_and_apply(services):
 
 def test_a_stale_write_is_refused_by_the_repository(services):
     _service, courses, _clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     first = courses.repository.get_course("MRN001")
     second = courses.repository.get_course("MRN001")
     from infusion_app.domain.ports import AuditDraft
@@ -180,9 +180,9 @@ def test_a_dose_links_to_a_preparation_of_the_same_patient_cycle_and_day(service
 
     service, courses, _clock = services
     tech = service.user("Tom Tech")
-    prep = service.create_preparation(Patient("Doe, Jane", "MRN001", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech)
-    other = service.create_preparation(Patient("Roe, Rick", "MRN002", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech)
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    prep = service.create_preparation(Patient("Doe, Jane", "MRN001", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=BESPONSA)
+    other = service.create_preparation(Patient("Roe, Rick", "MRN002", D("1970-01-01")), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=BESPONSA)
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     _labs_on_file(courses)
@@ -213,7 +213,7 @@ def test_the_migration_matches_the_course_models(services):
 
 def test_overdue_advice_is_stored_once_and_decided(services):
     _service, courses, clock = services
-    courses.new_course("MRN001", False, "Pat Pharmacist")
+    courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
     courses.record_blasts("MRN001", 100, "2026-12-19", "Nina Nurse")
     courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
     _labs_on_file(courses)

@@ -47,7 +47,7 @@ def test_every_course_write_with_a_stale_version_is_refused_naming_who_changed_i
         url = None if here.location.path is not None else here.location.url
         with open_service(data_dir=tmp_path, database=url, clock=clock, station="ward") as there:
             mine, theirs = CourseService(here), CourseService(there)
-            mine.new_course("MRN001", False, "Pat Pharmacist")
+            mine.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
             shown = mine.status("MRN001").course.version  # on this station's screen
             clock.advance(minutes=5)
             theirs.record_blasts("MRN001", 4000, "2026-12-19", "Olga Order")  # the other station, meanwhile
@@ -79,7 +79,7 @@ def test_a_race_lost_between_reading_and_writing_is_refused_too_not_retried_on_a
         url = None if here.location.path is not None else here.location.url
         with open_service(data_dir=tmp_path, database=url, clock=clock, station="ward") as there:
             mine, theirs = CourseService(here), CourseService(there)
-            mine.new_course("MRN001", False, "Pat Pharmacist")
+            mine.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
             shown = mine.status("MRN001").course.version
             save = mine.repository.save_course
 

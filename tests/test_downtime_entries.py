@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import json
 from datetime import date, datetime, timedelta, timezone
 
@@ -27,7 +29,7 @@ def setup(tmp_path):
     service = open_service(data_dir=tmp_path / "data", clock=clock)
     pharmacist = service.add_user("Priya Raman", Role.PHARMACIST, "222222")
     tech = service.add_user("Tomás Ortega", Role.TECHNICIAN, "111111", actor=pharmacist)
-    status = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), tech)
+    status = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), tech, monograph=BESPONSA)
     record_vials(service, status.id, tech)  # the kept cartons' lots come first, a downtime entry too
     service.record_event(status.id, E.ORDER_VERIFIED, pharmacist, details=order_labs(clock.now()))  # before any reconstitution, by another person
     yield service, clock, tech, status.id, tmp_path / "data"

@@ -4,14 +4,12 @@ and premedication timing. It rendered only the site's default drug, and MYLOTARG
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from datetime import datetime, timezone
 
 import pytest
 from pypdf import PdfReader
 
-from infusion_app.domain import limits
 from infusion_app.domain.formatting import format_value
 from infusion_app.domain.monograph import load_monograph
 from tests.cli_helpers import run_cli
@@ -23,9 +21,9 @@ def _text(path) -> str:
     return " ".join(" ".join((page.extract_text() or "").split()) for page in PdfReader(str(path)).pages)
 
 
-def _kit(tmp_path, *args: str) -> tuple[int, str, str]:
+def _kit(tmp_path, *args: str, implicit_drug: bool = True) -> tuple[int, str, str]:
     out = tmp_path / "kit.pdf"
-    done = run_cli("downtime", "--out", str(out), *args)
+    done = run_cli("downtime", "--out", str(out), *args, implicit_drug=implicit_drug)
     return done.code, (_text(out) if out.exists() else ""), done.stderr
 
 
@@ -57,7 +55,7 @@ def test_the_mylotarg_kit_is_laid_out_from_its_monograph(tmp_path):
 
 
 def test_the_besponsa_kit_keeps_its_one_bag_and_response_table(tmp_path):
-    for args in ([], ["--drug", "inotuzumab-ozogamicin"], ["--drug", "BESPONSA"]):
+    for args in (["--drug", "inotuzumab-ozogamicin"], ["--drug", "BESPONSA"]):
         code, text, stderr = _kit(tmp_path, *args, "--force")
         assert code == 0, stderr
         monograph = load_monograph("inotuzumab-ozogamicin")
@@ -68,10 +66,8 @@ def test_the_besponsa_kit_keeps_its_one_bag_and_response_table(tmp_path):
         assert "corticosteroid within" in text and "(site policy)" in text  # the label gives no timing
 
 
-def test_several_drugs_and_no_site_default_the_kit_is_refused_as_ambiguous(tmp_path, monkeypatch):
-    policy = dataclasses.replace(limits.site_defaults(), default_drug="")
-    monkeypatch.setattr(limits, "site_defaults", lambda: policy)
-    code, _text_, stderr = _kit(tmp_path)
+def test_several_drugs_and_none_named_the_kit_is_refused_as_ambiguous(tmp_path):
+    code, _text_, stderr = _kit(tmp_path, implicit_drug=False)
     assert code == 2 and "several drugs are installed" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "kit.pdf").exists()
 

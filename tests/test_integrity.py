@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.prep_helpers import checked, verify_order_by_another
+from tests.cli_helpers import with_drug
 
 from tests.drugs import BESPONSA
 from infusion_app.cli import main
@@ -40,7 +41,7 @@ def db_rows(folder) -> int:
 
 def cli(capsys, *args):
     try:
-        code = main(list(args))
+        code = main(with_drug(args))
     except SystemExit as usage:  # argparse: a required option missing
         code = usage.code
     out, err = capsys.readouterr()
@@ -624,7 +625,7 @@ def with_prep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("malformed") / "d"
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul, monograph=BESPONSA)
         verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, paul)
     return folder
@@ -735,7 +736,9 @@ def test_prep_list_goes_on_past_an_unreadable_preparation_and_exits_3(with_prep,
     folder = tmp_path / "copy"
     shutil.copytree(with_prep, folder)
     with open_service(data_dir=folder, clock=FakeClock(T0)) as service:
-        other = service.create_preparation(Patient("Roe, Ann", "M2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Paul Pharm"))
+        other = service.create_preparation(
+            Patient("Roe, Ann", "M2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Paul Pharm"), monograph=BESPONSA
+        )
     connection = sqlite3.connect(folder / DB_FILENAME)
     with connection:
         broken = connection.execute("SELECT id FROM preparations WHERE mrn = 'M1'").fetchone()[0]
@@ -820,7 +823,7 @@ def test_a_stored_instant_far_ahead_is_flagged_not_adopted(tmp_path):
     ahead = FakeClock(T0 + timedelta(hours=6))  # a workstation with its clock six hours fast
     with open_service(data_dir=folder, clock=ahead) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul, monograph=BESPONSA)
         verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, paul)
     right = FakeClock(T0)
@@ -848,7 +851,7 @@ def test_a_stored_instant_far_ahead_is_said_in_text_prep_show_prep_list_and_the_
     ahead = FakeClock(datetime.now(timezone.utc) + timedelta(hours=6))
     with open_service(data_dir=folder, clock=ahead) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), paul, monograph=BESPONSA)
         verify_order_by_another(service, prep.id, paul)
     with open_service(data_dir=folder) as service:
         warning = service.clock_skew_warning()
@@ -876,7 +879,7 @@ def test_a_label_cannot_print_before_the_preparation_is_verified(tmp_path, capsy
     with open_service(data_dir=folder, clock=clock) as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
         tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina, monograph=BESPONSA)
         verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, tina)
         clock.advance(minutes=20)
@@ -910,13 +913,13 @@ def replayable(tmp_path_factory):
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, PHARMACIST_PIN)
         tina = service.add_user("Tina Tech", Role.TECHNICIAN, "112233", actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina, monograph=BESPONSA)
         for _ in range(service.get(prep.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
             service.add_vial(prep.id, VialRecord("LOT1", date(2099, 1, 1)), tina, product_confirmed=True)
         verify_order_by_another(service, prep.id, paul)
         service.record_event(prep.id, EventType.RECONSTITUTED, tina)
         courses = CourseService(service)
-        courses.new_course("M1", False, paul)
+        courses.new_course("M1", False, paul, monograph=BESPONSA)
         courses.record_blasts("M1", 4000, "2026-12-19", paul)
         courses.record_weight("M1", "70 kg", "2026-12-19", paul)
         courses.start_cycle("M1", "2026-12-20", paul)

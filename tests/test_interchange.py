@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import json
 from datetime import date, datetime, timedelta, timezone
 
@@ -35,6 +37,7 @@ def _finished(service, clock, people, *, override: bool = False):
         people["tech"],
         vials=[VialRecord("LT2291", date(2027, 5, 31)), VialRecord("LT2292", date(2027, 6, 30))],
         product_confirmed=True,
+        monograph=BESPONSA,
     )
     pid = status.id
     verify_order_by_another(service, pid, people["pharmacist"])
@@ -71,7 +74,7 @@ def stored(tmp_path_factory):
             "nurse": service.add_user("Nina Kowalski", Role.NURSE, "333333", actor=pharmacist),
         }
         prep = _finished(service, clock, people)
-        pending = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=8), people["tech"])
+        pending = service.create_preparation(PATIENT, DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=8), people["tech"], monograph=BESPONSA)
     return data_dir, prep, pending.prep
 
 

@@ -141,7 +141,7 @@ def services(tmp_path, database_templates):
     # A copy of the session's migrated database with the course tests' users (the clock: NOON).
     with course_services(tmp_path, database_templates) as (service, courses, clock):
         assert clock.now() == NOON
-        courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
         courses.record_blasts("MRN001", 100, "2026-12-20", "Nina Nurse")
         courses.start_cycle("MRN001", "2026-12-20", "Pat Pharmacist")
         courses.complete_checklist("MRN001", CHECKLIST, "Pat Pharmacist")

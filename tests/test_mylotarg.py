@@ -7,11 +7,10 @@ import dataclasses
 
 import pytest
 
-from infusion_app.domain import limits
 from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.monograph import installed_monographs, load_monograph, resolve_drug
 from infusion_app.service.ids import new_preparation_id, normalize_preparation_id
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import assert_clean_invalid, run_cli
 
 MYL = ("--drug", "gemtuzumab-ozogamicin")
 
@@ -98,22 +97,20 @@ def test_an_unknown_drug_and_a_regimen_for_besponsa_are_refused():
     assert besponsa.code == 2 and "invalid regimen:" in besponsa.stderr
 
 
-def test_besponsa_without_drug_is_the_site_default_and_unchanged():
-    plain = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
+def test_besponsa_named_is_unchanged():
     named = run_cli("calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", "--json")
-    assert plain.code == named.code == 0 and plain.stdout == named.stdout
-    c = plain.json()
+    assert named.code == 0
+    c = named.json()
     assert c["dose_mg"] == 1.45 and c["hcpcs"] == "J9229" and "regimen" not in c and "dose_cap_mg" not in c
 
 
-def test_several_drugs_and_no_site_default_is_ambiguous(monkeypatch):
-    policy = dataclasses.replace(limits.site_defaults(), default_drug="")
-    monkeypatch.setattr(limits, "site_defaults", lambda: policy)
-    result = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
-    assert result.code == 2 and "invalid drug: several drugs are installed" in result.stderr
+def test_several_drugs_installed_and_none_named_is_ambiguous():
+    # No default drug, not even a site's (issue 17 contract): BESPONSA and MYLOTARG look and sound alike.
+    result = run_cli("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1", implicit_drug=False)
+    assert_clean_invalid(result, "--drug")
+    assert "several drugs are installed (gemtuzumab-ozogamicin, inotuzumab-ozogamicin); name one, e.g. --drug " in result.stderr
     with pytest.raises(ValidationError):
-        resolve_drug(None, "")
-    assert resolve_drug(None, "inotuzumab-ozogamicin") == "inotuzumab-ozogamicin"
+        resolve_drug(None)
     assert resolve_drug("MYLOTARG") == "gemtuzumab-ozogamicin"
 
 

@@ -4,6 +4,8 @@ pharmacist's override and its reason; every client goes through the one rule at 
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -191,7 +193,7 @@ def test_labs_recorded_in_the_patients_course_of_another_drug_count_for_the_veri
 
     patient = Patient("Doe, Jane", "MRN001", date(1970, 1, 1))
     with course_services(tmp_path, database_templates) as (service, courses, clock):
-        courses.new_course("MRN001", False, "Pat Pharmacist")
+        courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
         for kind in ("cbc", "liver"):
             courses.record_lab("MRN001", kind, NORMAL[kind], clock.now() - timedelta(hours=5), "Nina Nurse")
         made = service.create_preparation(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import json
 import socket
 import threading
@@ -160,7 +162,7 @@ def test_an_id_stored_nowhere_is_named_not_a_crash(world):
 
     service, _, _, pharmacist = world
     service.set_setting("interchange_mode", "folder", pharmacist)
-    missing = new_preparation_id()
+    missing = new_preparation_id(BESPONSA.id_prefix)
     with pytest.raises(PreparationNotFound, match="is stored here"):
         Interchange(service).infusion_ended(missing)
 

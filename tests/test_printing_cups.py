@@ -8,6 +8,8 @@ here FAILS with the reason, never skips.
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import os
 import subprocess
 from datetime import date, datetime, timezone
@@ -169,6 +171,7 @@ def labelled(tmp_path):
             tech,
             vials=[VialRecord(lot="LT2291", expiry=date(2027, 5, 31))] * 2,  # the two the dose needs
             product_confirmed=True,
+            monograph=BESPONSA,
         )
         prep_id = status.id
         verify_order_by_another(service, prep_id, pharmacist)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.cli_helpers import with_drug
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,7 +37,7 @@ print(json.dumps({"code": code, "out": out.getvalue(), "loaded": [m for m in jso
 
 def _probe(argv: list[str], cache: str) -> dict:
     env = {**os.environ, "INFUSION_PREP_CACHE_DIR": cache}
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(with_drug(argv)), json.dumps(HEAVY)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -313,7 +315,7 @@ def _stored_probe(argv: list[str], pin: str, cache: str) -> dict:
 def test_an_order_with_no_course_on_file_loads_no_course_rules_or_models(tmp_path, staffed_data_dir):
     data = str(staffed_data_dir)
     order = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
-    new = ["prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17", *order, "--user", "Tina Tech", "--data-dir", data]
+    new = with_drug(["prep", "new", "--patient-name", "Doe, Jane", "--mrn", "MRN-1", "--dob", "1970-05-17", *order, "--user", "Tina Tech", "--data-dir", data])
     _stored_probe(new, "111111", str(tmp_path))  # a first run keeps the data files' readings
     made = _stored_probe(new, "111111", str(tmp_path))
     assert (made["code"], made["loaded"]) == (0, [])

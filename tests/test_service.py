@@ -64,7 +64,7 @@ def service_database(service):
 
 
 def new_prep(service, people, **order_changes):
-    return service.create_preparation(PATIENT, dataclasses.replace(ORDER, **order_changes), people["tech"])
+    return service.create_preparation(PATIENT, dataclasses.replace(ORDER, **order_changes), people["tech"], monograph=BESPONSA)
 
 
 def prepare_to_dispensed(service, people, clock, prep_id):
@@ -164,7 +164,7 @@ def test_a_new_preparation_stores_the_patient_order_and_calculation(service, peo
     with open_service(data_dir=tmp_path, database=service_database(service), clock=FakeClock(T0)) as other:
         prep = other.get(status.id.lower())
         assert prep.patient == PATIENT
-        assert prep.order.calculation.dose_mg == service.calculate(ORDER).dose_mg
+        assert prep.order.calculation.dose_mg == service.calculate(ORDER, monograph=BESPONSA).dose_mg
         assert prep.order.dose.height == "170 cm" and prep.order.cycle == 1
         assert prep.created_by == "Tina Tech" and prep.created_at == T0
         assert prep.monograph_revision == BESPONSA.revision
@@ -174,7 +174,7 @@ def test_a_calculation_hard_stop_stores_nothing_and_says_why(service, people):
     # An infant of 200 days: under the label's 1 year, from the date of birth at the site clock's date.
     infant = Patient("Doe, Baby", "MRN-2002", service.now().date() - timedelta(days=200))
     with pytest.raises(PreparationBlocked) as blocked:
-        service.create_preparation(infant, DoseOrder("60 cm", "5 kg", 1, 1), people["tech"])
+        service.create_preparation(infant, DoseOrder("60 cm", "5 kg", 1, 1), people["tech"], monograph=BESPONSA)
     assert blocked.value.hard_stops and "not established" in blocked.value.hard_stops[0]
     assert blocked.value.calculation.dose_mg > 0
     assert service.list_preparations() == []
@@ -183,7 +183,7 @@ def test_a_calculation_hard_stop_stores_nothing_and_says_why(service, people):
 
 def test_a_nurse_does_not_start_a_preparation(service, people):
     with pytest.raises(StepRefused, match="technicians or pharmacists"):
-        service.create_preparation(PATIENT, ORDER, people["nurse"])
+        service.create_preparation(PATIENT, ORDER, people["nurse"], monograph=BESPONSA)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_a_nurse_does_not_start_a_preparation(service, people):
 )
 def test_bad_patient_data_is_refused_with_its_field(service, people, patient, field):
     with pytest.raises(ValidationError) as refused:
-        service.create_preparation(patient, ORDER, people["tech"])
+        service.create_preparation(patient, ORDER, people["tech"], monograph=BESPONSA)
     assert refused.value.field == field
     assert service.list_preparations() == []
 
@@ -224,7 +224,7 @@ def test_unknown_and_malformed_ids(service, people):
     from infusion_app.service.ids import new_preparation_id
 
     stored = new_prep(service, people).id
-    unknown = next(i for i in iter(new_preparation_id, None) if i != stored)
+    unknown = next(i for i in iter(lambda: new_preparation_id(BESPONSA.id_prefix), None) if i != stored)
     assert service.get(unknown) is None
     with pytest.raises(PreparationNotFound):
         service.status(unknown)
@@ -525,7 +525,7 @@ def test_a_patient_is_found_by_mrn_from_the_newest_preparation(service, people, 
     new_prep(service, people)
     clock.advance(minutes=5)
     renamed = Patient("Doe-Smith, Jane", "MRN-1001", PATIENT.date_of_birth)
-    service.create_preparation(renamed, ORDER, people["tech"])
+    service.create_preparation(renamed, ORDER, people["tech"], monograph=BESPONSA)
     assert service.find_patient(" mrn-1001 ") == renamed
     assert service.find_patient("MRN-9") is None and service.find_patient("") is None
 
@@ -643,6 +643,7 @@ def test_a_new_preparation_refuses_a_vial_of_another_product(service, people):
             DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1),
             people["tech"],
             vials=[other],
+            monograph=BESPONSA,
         )
 
 
@@ -661,14 +662,14 @@ def test_a_vial_recorded_by_mistake_is_removed_with_a_reason_and_the_audit_still
 
 def test_a_known_mrn_with_another_date_of_birth_needs_an_audited_pharmacist_correction(service, people):
     order = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
-    service.create_preparation(Patient("Doe, Jane", "MRN77", date(1970, 5, 17)), order, people["tech"])
+    service.create_preparation(Patient("Doe, Jane", "MRN77", date(1970, 5, 17)), order, people["tech"], monograph=BESPONSA)
     typo = Patient("Doe, Jane", "MRN77", date(1970, 5, 18))
     with pytest.raises(StepRefused) as refused:
-        service.create_preparation(typo, order, people["tech"])
+        service.create_preparation(typo, order, people["tech"], monograph=BESPONSA)
     assert refused.value.code == "patient_dob_differs" and "1970-05-17" not in refused.value.message
     with pytest.raises(StepRefused):
-        service.create_preparation(typo, order, people["tech"], correction=(people["tech"], "wristband says 18th"))
-    status = service.create_preparation(typo, order, people["tech"], correction=(people["pharm"], "registration corrected the DOB"))
+        service.create_preparation(typo, order, people["tech"], correction=(people["tech"], "wristband says 18th"), monograph=BESPONSA)
+    status = service.create_preparation(typo, order, people["tech"], correction=(people["pharm"], "registration corrected the DOB"), monograph=BESPONSA)
     assert status.prep.patient.date_of_birth == date(1970, 5, 18)
     [entry] = [e for e in service.audit_entries() if e.action == "patient.dob_corrected"]
     assert "1970-05-17" in entry.before and "registration corrected" in entry.after
@@ -796,7 +797,7 @@ def test_an_expired_vial_typed_with_a_new_order_is_a_near_miss_too(service, peop
     """Hostile review M5: only vials added later were audited as near misses."""
     expired = VialRecord(lot="OLD1", expiry=date(2025, 6, 30))
     with pytest.raises(StepRefused):
-        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[expired], product_confirmed=True)
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[expired], product_confirmed=True, monograph=BESPONSA)
     [(entry, after)] = _near_misses(service)
     assert (entry.subject, after["code"], after["step"]) == (PATIENT.mrn, "vial-expired", "vial")
 
@@ -810,7 +811,7 @@ def _prep_with_vials_expiring_tonight(service, people, clock):
     today = T0.astimezone().date()
     clock.set(datetime.combine(today, datetime.min.time()).astimezone() + timedelta(hours=23, minutes=30))
     vials = [VialRecord(lot="TONIGHT1", expiry=today), VialRecord(lot="TONIGHT2", expiry=today)]
-    status = service.create_preparation(PATIENT, ORDER, people["tech"], vials=vials, product_confirmed=True)
+    status = service.create_preparation(PATIENT, ORDER, people["tech"], vials=vials, product_confirmed=True, monograph=BESPONSA)
     verify_order(service, status.id)
     return status.id, datetime.combine(today + timedelta(days=1), datetime.min.time()).astimezone()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import random
 
 import pytest
@@ -13,7 +15,7 @@ rng = random.Random(20261127)
 
 
 def some_ids(count: int = 200) -> list[str]:
-    return [new_preparation_id() for _ in range(count)]
+    return [new_preparation_id(BESPONSA.id_prefix) for _ in range(count)]
 
 
 def test_ids_look_like_bsp_and_five_unambiguous_characters():
@@ -31,7 +33,7 @@ def test_ids_are_random_enough_not_to_repeat_in_a_day():
 
 @pytest.mark.parametrize("typed", ["bsp-{body}", " BSP-{body} ", "BSP{body}", "bsp {body}\n"])
 def test_typed_and_scanned_forms_are_accepted(typed):
-    prep_id = new_preparation_id()
+    prep_id = new_preparation_id(BESPONSA.id_prefix)
     text = typed.format(body=prep_id[4:].lower() if typed.islower() else prep_id[4:])
     assert normalize_preparation_id(text) == prep_id
 
@@ -80,12 +82,13 @@ def test_malformed_ids_say_why(text, words):
 def test_the_short_id_alone_names_no_drug_when_several_are_installed():
     from infusion_app.service.ids import AmbiguousPreparationId, new_preparation_id, normalize_preparation_id
 
-    full = new_preparation_id()
+    full = new_preparation_id(BESPONSA.id_prefix)
     short = full.split("-")[1]
     with pytest.raises(AmbiguousPreparationId) as ambiguous:
         normalize_preparation_id(short.lower())
     assert set(ambiguous.value.candidates) == {f"BSP-{short}", f"MYL-{short}"}
-    assert ambiguous.value.field == "preparation id" and f"e.g. BSP-{short}" in ambiguous.value.message
+    # Both drugs' forms are offered, neither first as a default drug's (issue 17).
+    assert ambiguous.value.field == "preparation id" and f"BSP-{short}" in ambiguous.value.message and f"MYL-{short}" in ambiguous.value.message
     with pytest.raises(ValidationError) as typo:  # a typo is still a typo, whatever the drug
         normalize_preparation_id(short[:-1] + ("2" if short[-1] != "2" else "3"))
     assert "check character" in typo.value.message
@@ -113,9 +116,9 @@ def test_the_service_reads_a_short_id_by_the_stored_record(tmp_path):
         # a MYLOTARG bag's short id was read as BESPONSA's ("no preparation BSP-... is stored")
         assert service.status(short.lower()).id == mylotarg.id and service.get(short).monograph_id == MYLOTARG.id
         with pytest.raises(PreparationNotFound) as missing:
-            service.status(new_preparation_id().split("-")[1])
+            service.status(new_preparation_id(BESPONSA.id_prefix).split("-")[1])
         assert "BSP-" in missing.value.message and "MYL-" in missing.value.message
-        besponsa = service.create_preparation(Patient("Roe, Rick", "MRN2", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        besponsa = service.create_preparation(Patient("Roe, Rick", "MRN2", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=BESPONSA)
         twin = "MYL-" + besponsa.id.split("-")[1]  # the same short id stored for both drugs (made so here)
         service.repository.preparation_id_exists = lambda prep_id: prep_id in (besponsa.id, twin)  # type: ignore[method-assign]
         with pytest.raises(AmbiguousPreparationId) as both:

@@ -46,7 +46,7 @@ def staff(service) -> dict:
 
 
 def ready_to_reconstitute(service, people) -> str:
-    status = service.create_preparation(PATIENT, ORDER, people["tina"])
+    status = service.create_preparation(PATIENT, ORDER, people["tina"], monograph=BESPONSA)
     for _ in range(service.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
         service.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), people["tina"], product_confirmed=True)
     verify_order(service, status.id)
@@ -238,7 +238,7 @@ def test_the_replay_reads_courses_in_its_own_transaction_and_finds_an_unreadable
     with open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="ward") as service:
         paul = service.add_user("Paul Pharm", Role.PHARMACIST, "246813")
         courses = CourseService(service)
-        courses.new_course("MRN-1001", False, paul)
+        courses.new_course("MRN-1001", False, paul, monograph=BESPONSA)
         courses.assess("MRN-1001", infusion_reaction_advice(2, monograph=BESPONSA), paul)
         courses.decide("MRN-1001", 1, True, "Dr Who", "per label", paul)
         assert service.verify_audit().intact

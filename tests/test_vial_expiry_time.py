@@ -58,7 +58,7 @@ def _code(expires_local: datetime, serial: str) -> str:
 def _prep_with_a_vial_expiring_at(service, expires_local: datetime) -> str:
     """A preparation whose first vial's code gives an expiry time (AI 7003); the others are in date."""
     tech = service.user("Tina Tech")
-    prep = service.create_preparation(PATIENT, ORDER, tech)
+    prep = service.create_preparation(PATIENT, ORDER, tech, monograph=BESPONSA)
     service.add_vial(prep.id, _code(expires_local, "S1"), tech)
     for _ in range(prep.prep.order.calculation.vials - 1):
         service.add_vial(prep.id, VIAL, tech, product_confirmed=True)
@@ -115,7 +115,7 @@ def test_a_typed_vial_may_carry_the_time_on_its_carton(service, clock):
     from infusion_app.domain.instants import read_vial_expiry
 
     tech = service.user("Tina Tech")
-    prep = service.create_preparation(PATIENT, ORDER, tech)
+    prep = service.create_preparation(PATIENT, ORDER, tech, monograph=BESPONSA)
     day, instant = read_vial_expiry(f"{NINE:%Y-%m-%d} 10:30", "expiry")
     assert (day, instant) == (NINE.date(), (NINE + timedelta(minutes=90)).astimezone(timezone.utc))
     status = service.add_vial(prep.id, VialRecord("TYPED1", day, expires_at=instant), tech, product_confirmed=True)
@@ -207,7 +207,7 @@ def test_migration_0010_keeps_the_vials_stored_before_it_as_dated(tmp_path, data
         old_version.setattr(preparations, "_vial_dict", logged_before_0010)
         add_staff(service)
         tech = service.user("Tina Tech")
-        prep = service.create_preparation(PATIENT, ORDER, tech, vials=[VialRecord("OLD0", date(2026, 3, 11))], product_confirmed=True)
+        prep = service.create_preparation(PATIENT, ORDER, tech, vials=[VialRecord("OLD0", date(2026, 3, 11))], product_confirmed=True, monograph=BESPONSA)
         service.add_vial(prep.id, VialRecord("OLD1", date(2026, 3, 10)), tech, product_confirmed=True)
         url = service.location.url
     engine = create_engine(url)

@@ -205,7 +205,7 @@ def add_drug_options(parser: argparse.ArgumentParser, regimen: bool = True) -> N
         metavar="ID",
         default=None,
         type=not_blank("--drug ID, one of the ids `infusion-prep drugs` lists"),
-        help="the drug's monograph id (infusion-prep drugs); default: the only drug installed, else the site's default drug",
+        help="the drug's monograph id (infusion-prep drugs); required when several drugs are installed (default: the only one)",
     )
     if regimen:
         parser.add_argument(
@@ -241,18 +241,18 @@ def chosen_response(args: argparse.Namespace, monograph) -> str | None:
         raise ValidationError("--response", exc.message) from None
 
 
-def site_default_drug() -> str:
-    """The site's default drug ([drugs] default in site-defaults.toml; "" when it names none)."""
-    from ..domain.resources import load_toml
-
-    node = load_toml("site-defaults.toml").get("drugs", {}).get("default", {})
-    return str(node.get("text", "")).strip() if isinstance(node, dict) else ""
-
-
 def chosen_monograph(args: argparse.Namespace, with_regimen: bool = True):
-    """The monograph of --drug (or the default drug), as dosed by --regimen when it has regimens."""
-    from ..domain.limits import site_defaults
+    """The monograph of --drug (not given: the only drug installed; several are refused as ambiguous,
+    exit 2 naming --drug), as dosed by --regimen when it has regimens."""
+    from ..domain.errors import ValidationError
     from ..domain.monograph import load_monograph, resolve_drug
 
-    monograph = load_monograph(resolve_drug(getattr(args, "drug", None), site_defaults().default_drug))
+    given = getattr(args, "drug", None)
+    try:
+        drug = resolve_drug(given)
+    except ValidationError as exc:
+        if given is not None:
+            raise
+        raise ValidationError("--drug", exc.message.replace("e.g. ", "e.g. --drug ")) from None
+    monograph = load_monograph(drug)
     return monograph.with_regimen(getattr(args, "regimen", None)) if with_regimen else monograph

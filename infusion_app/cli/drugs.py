@@ -12,8 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "drugs",
         help="list the installed drugs (monographs): id, names, revision",
         description="List the drugs this installation can prepare: each monograph's id (for --drug), generic and "
-        "brand names, monograph revision and label revision, its regimens where a regimen decides the dose, and "
-        "the site's default drug.",
+        "brand names, monograph revision and label revision, its regimens where a regimen decides the dose, its "
+        "responses where a response does, and the default drug: the only one installed (with several, every "
+        "command names its --drug).",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -22,11 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # The [meta] tables only: listing the drugs needs no unit registry.
     from ..domain.resources import installed_monograph_ids, load_toml, resource_path
-    from .common import site_default_drug
 
-    default = site_default_drug()
+    ids = installed_monograph_ids()
+    # No default drug but the only one installed: two installed conjugates look and sound alike.
+    default = ids[0] if len(ids) == 1 else ""
     drugs = []
-    for monograph_id in installed_monograph_ids():
+    for monograph_id in ids:
         raw = load_toml(resource_path("monographs", f"{monograph_id}.toml"))
         meta = raw["meta"]
         drugs.append(
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 "regimens": [str(r["id"]) for r in raw.get("dosing", {}).get("regimens", [])],
                 # The values --response takes for this drug (none where a regimen decides the dose).
                 "responses": [str(r) for r in raw.get("dosing", {}).get("responses", {})],
-                "default": meta["id"] == default or len(installed_monograph_ids()) == 1,
+                "default": meta["id"] == default,
             }
         )
     if args.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from .common import CliError, Exit, add_output_options, add_storage_options, check_output_file, chosen_monograph, not_blank, write_output_file
+from .common import CliError, Exit, add_drug_options, add_output_options, add_storage_options, check_output_file, chosen_monograph, not_blank, write_output_file
 
 DEFAULT_PAPER = "letter"
 DEFAULT_LABEL_SIZE = "4x2in"
@@ -45,6 +45,8 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", nargs="?", metavar="ID", help="the preparation id (omit with --demo)")
     add_output_options(parser, "FILE.pdf")
     parser.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
+    # The sample's drug: --drug as calc takes it (a stored preparation is printed with its own drug).
+    add_drug_options(parser)
     add_storage_options(parser)
 
 
@@ -56,6 +58,9 @@ def _document(args: argparse.Namespace, kind: str, deliver):
 
     if args.demo and args.id:
         raise CliError("give either a preparation ID or --demo, not both")
+    if not args.demo and (args.drug is not None or args.regimen is not None):
+        flag = "--drug" if args.drug is not None else "--regimen"
+        raise CliError(f"invalid {flag}: a stored preparation is printed with its own drug; give {flag} only with --demo")
     # Refuse a bad size before any work.
     size = getattr(args, "label_size", None)
     paper = getattr(args, "paper", None)
@@ -64,7 +69,7 @@ def _document(args: argparse.Namespace, kind: str, deliver):
     if paper is not None:
         paper_size(paper)
     if args.demo:
-        document = _demo_document(kind, size, paper)
+        document = _demo_document(kind, size, paper, chosen_monograph(args))
         deliver(document, None)
         return document
     if not args.id:
@@ -89,7 +94,7 @@ def _document(args: argparse.Namespace, kind: str, deliver):
     return document
 
 
-def _demo_document(kind: str, size: str | None, paper: str | None):
+def _demo_document(kind: str, size: str | None, paper: str | None, monograph):
     import io
 
     from ..reports import render_bag_label, render_prep_sheet
@@ -98,7 +103,7 @@ def _demo_document(kind: str, size: str | None, paper: str | None):
     from ..reports.sheet import paper_size
     from ..service.documents import LABEL, SHEET, Document
 
-    data = demo_sheet_data(monograph=chosen_monograph(argparse.Namespace()))  # the site's default drug
+    data = demo_sheet_data(monograph=monograph)
     out = io.BytesIO()
     if kind == "label":
         stock = size or DEFAULT_LABEL_SIZE
@@ -151,6 +156,8 @@ def register_print(subparsers: argparse._SubParsersAction) -> None:
     printing.add_argument("--label-size", metavar="WxH(mm|in)", help=f"label stock (default: the site setting, else {DEFAULT_LABEL_SIZE})")
     printing.add_argument("--paper", metavar="letter|a4", help=f"sheet paper (default: the site setting, else {DEFAULT_PAPER})")
     printing.add_argument("--demo", action="store_true", help="print a sample preparation; reads and writes no stored data")
+    # The sample's drug, as sheet and label --demo take it: with several drugs installed it is named.
+    add_drug_options(printing)
     add_storage_options(printing)
     printing.set_defaults(func=run_print)
 

@@ -165,7 +165,9 @@ class CyclePlan:
         }
 
     def summary_lines(self, monograph: Monograph) -> list[str]:
-        """The plan for people; the response in the words of the plan's drug (`monograph`: "CRi")."""
+        """The plan for people; the response in the words of the plan's drug (`monograph`, its own: "CRi")."""
+        if self.monograph_id and self.monograph_id != monograph.id:
+            raise ValueError(f"the plan is of {self.monograph_id}, not of {monograph.id}")
         words = monograph.response_words(self.response)
         response = f", response {words}" if self.response else ""
         extended = " (extended)" if self.extended_to_28 else ""
@@ -196,17 +198,19 @@ class CyclePlan:
 
 def first_cycle_extends(m: Monograph) -> bool:
     """Whether the drug's data gives cycle 1 a longer, extended length (BESPONSA's; not MYLOTARG's
-    regimens): only then is an extension asked for, offered or recorded."""
+    regimens): only then is an extension asked for, offered or recorded. A drug whose cycle lengths are
+    its regimens' (MYLOTARG before its regimen is picked) has none to offer yet."""
+    if "cycles.first_cycle_extended_length" not in m.facts:
+        return False
     return _days(m, "cycles.first_cycle_extended_length") != _days(m, "cycles.first_cycle_length")
 
 
 def _refuse_no_extension(m: Monograph) -> None:
     """A cycle 1 whose extended length is its length (MYLOTARG's regimens) has no extension to record."""
     if not first_cycle_extends(m):
-        raise ValidationError(
-            "extend-to-28",
-            f"cycle 1 has no extended length in {m.brand_name}'s data ({m.fact('cycles.first_cycle_extended_length').citation}); nothing to extend",
-        )
+        path = "cycles.first_cycle_extended_length"
+        where = f" ({m.fact(path).citation})" if path in m.facts else ""
+        raise ValidationError("extend-to-28", f"cycle 1 has no extended length in {m.brand_name}'s data{where}; nothing to extend")
 
 
 def cycle_length_days(cycle: int, extend_to_28: bool, m: Monograph) -> int:

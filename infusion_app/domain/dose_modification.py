@@ -383,9 +383,12 @@ def hematologic_advice(
 
 
 def exempt_liver_causes(monograph: Monograph) -> dict[str, str]:
-    """Short keys ('gilbert', 'hemolysis') to the label's wording of the causes that exempt a liver hold."""
+    """Short keys ('gilbert', 'hemolysis') to the label's wording of the causes that exempt a liver hold;
+    none for a drug whose data names none (MYLOTARG's has no liver hold table)."""
     m = monograph
     keys: dict[str, str] = {}
+    if "dose_modification.liver.exempt_causes" not in m.facts:
+        return keys
     for item in m.items("dose_modification.liver.exempt_causes"):
         first = str(item).split()[0].lower()
         keys[first.removesuffix("'s").replace("'", "")] = str(item)

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from .coverage import CoverageDecision  # read only by a stored order (from_dict): the coverage rules stay out of `calc`
 
 
+def _same_drug(monograph_id: str, monograph: Monograph) -> None:
+    """A result is written in the words of its own drug only (an empty id: stored before the drug was kept)."""
+    if monograph_id and monograph_id != monograph.id:
+        raise ValueError(f"the calculation is of {monograph_id}, not of {monograph.id}")
+
+
 def _dec(value: float | int | str | Decimal) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
@@ -294,7 +300,8 @@ class DoseCalculation:
 
     def summary_lines(self, monograph: Monograph) -> list[str]:
         """A readable summary, every number through the ISMP formatter; the response in the words of
-        the calculation's drug (`monograph`, the one it was calculated for: "CRi")."""
+        the calculation's drug (`monograph`, its own: "CRi")."""
+        _same_drug(self.monograph_id, monograph)
         words = monograph.response_words(self.response)
         response = f", response {words}" if self.response else ""
         reduction = f" (reduced {format_number(self.reduce_pct, 1)}% from {format_amount(self.standard_mg_per_m2, 'mg/m²')})" if self.reduce_pct else ""

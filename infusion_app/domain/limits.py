@@ -95,8 +95,6 @@ class SitePolicy:
     # it the draw is split across syringes. Never less than half a mark of the smallest syringe.
     draw_tolerance_percent: float = 1.0
     draw_tolerance_verify: bool = False  # the default awaits a pharmacist's review; a site's own value does not
-    # The monograph id a command works on when none is given and several are installed ("" = ask).
-    default_drug: str = ""
     # Issue 16: the oldest CBC, liver tests and VOD/SOS check that count for the next dose.
     lab_max_age_hours: int = 72
     ecg_every_days: int = 0  # 0: ECG and electrolytes at baseline only
@@ -134,7 +132,6 @@ def site_defaults() -> SitePolicy:
             draw_syringes=_draw_syringes(raw.get("draw_syringes", [])),
             draw_tolerance_percent=_value(raw["draw"]["tolerance"], "percent"),
             draw_tolerance_verify=bool(raw["draw"]["tolerance"].get("verify", False)),
-            default_drug=str(raw.get("drugs", {}).get("default", {}).get("text", "")).strip(),
             lab_max_age_hours=int(_value(raw["labs"]["max_age"], "hour")),
             ecg_every_days=int(_value(raw["labs"]["ecg_every"], "day")),
             pump_rate_step_ml_per_hour=_value(raw["pump"]["rate_step"], "mL/hour"),

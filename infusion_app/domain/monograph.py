@@ -479,9 +479,11 @@ def installed_monographs() -> list[Monograph]:
     return [_load_shipped(monograph_id) for monograph_id in installed_monograph_ids()]
 
 
-def resolve_drug(given: str | None, site_default: str | None = None) -> str:
-    """The monograph id a command works on: the one given (--drug), else the only one installed,
-    else the site's default drug; several installed and neither given is ambiguous (ValidationError)."""
+def resolve_drug(given: str | None) -> str:
+    """The monograph id a command works on: the one given (--drug), else the only one installed.
+    Several installed and none given is ambiguous (ValidationError 'drug'): there is no default drug,
+    not even a site's, since two installed conjugates (BESPONSA, MYLOTARG: both "-zumab ozogamicin")
+    look and sound alike, and a drug taken by default is a wrong-drug error waiting to happen."""
     ids = installed_monograph_ids()
     if given is not None and str(given).strip():
         wanted = str(given).strip().lower()
@@ -493,9 +495,7 @@ def resolve_drug(given: str | None, site_default: str | None = None) -> str:
         raise ValidationError("drug", f"'{given}' is not an installed drug; must be one of {', '.join(ids)}")
     if len(ids) == 1:
         return ids[0]
-    if site_default and site_default in ids:
-        return site_default
-    raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}) and the site names no default: name the drug, e.g. {ids[0]}")
+    raise ValidationError("drug", f"several drugs are installed ({', '.join(ids)}); name one, e.g. {ids[0]}")
 
 
 @cache

@@ -237,25 +237,30 @@ class CourseForms(QWidget):
         self.action.currentIndexChanged.connect(lambda _i: self._say("", ""))
 
     # -- building ----------------------------------------------------------------------------
-    def drug(self) -> Monograph:
+    def drug(self) -> Monograph | None:
         """The drug of the course the forms act on: the shown course's own, else the drug a new course
-        would be opened for (picked on the new-course form)."""
+        would be opened for (the one picked on the new-course form, or the only one installed: the
+        service decides). None while several drugs are installed and none is picked: then no form
+        offers, words or computes anything that is a drug's own."""
         mrn = "" if self._building else self._mrn_now()
         course = self.courses.course(mrn) if mrn else None
         if course is not None:
             return self.courses.monograph_of(course)
+        try:
+            return self.courses.new_course_drug(self._picked_drug_id())
+        except ValidationError:
+            return None
+
+    def _picked_drug_id(self) -> str | None:
         picked = self.fields.get("new", {}).get("drug")
-        drugs = {m.id: m for m in self.courses.course_drugs()}
-        if picked is not None and picked.currentData() in drugs:
-            return drugs[picked.currentData()]
-        if not drugs:
-            raise ValidationError("drug", "no installed drug keeps a treatment course")
-        return next(iter(drugs.values()))  # course_drugs puts the new-course default first
+        return picked.currentData() if picked is not None else None
 
     def show_drug(self) -> None:
-        """The choices that are the drug's own (its responses), for the course now shown."""
+        """The choices and words that are the drug's own (its responses, its extended cycle 1, the causes
+        its label exempts from a liver hold), for the course now shown; none while no drug is known."""
+        drug = self.drug()
         combo = self.fields["response"]["response"]
-        choices = self.drug().response_choices()
+        choices = drug.response_choices() if drug is not None else []
         combo.clear()
         combo.addItem("— choose —", None)
         for response, words in choices:
@@ -265,19 +270,44 @@ class CourseForms(QWidget):
         # transplant plan's only where it changes the drug's cycle limit.
         self.action.model().item(index).setEnabled(bool(choices))  # type: ignore[attr-defined]
         hsct = self.action.findData("hsct")
-        self.action.model().item(hsct).setEnabled(transplant_plan_decides(self.drug()))  # type: ignore[attr-defined]
+        self.action.model().item(hsct).setEnabled(drug is not None and transplant_plan_decides(drug))  # type: ignore[attr-defined]
         # Extending cycle 1 only where the drug's data gives it an extended length (the domain refuses it otherwise).
+        extends = drug is not None and first_cycle_extends(drug)
         extend = self.action.findData("extend")
-        self.action.model().item(extend).setEnabled(first_cycle_extends(self.drug()))  # type: ignore[attr-defined]
+        self.action.model().item(extend).setEnabled(extends)  # type: ignore[attr-defined]
+        self.action.setItemText(extend, f"Extend cycle 1 to {self._extended(drug)}" if drug is not None and extends else "Extend cycle 1")
+        start = self.fields["start"]
+        for name in ("extend", "reason"):
+            self._layouts["start"].setRowVisible(start[name], extends)
+        if drug is not None and extends:
+            start["extend"].setText(f"Cycle 1 only: {self._extended(drug)}")
+            start["reason"].setPlaceholderText(self._extension_reason(drug))
+            self.fields["extend"]["reason"].setPlaceholderText(self._extension_reason(drug))
+        else:
+            start["extend"].setChecked(False)
+        self._fill_causes(drug)
 
-    def _extended(self) -> str:
+    def _fill_causes(self, drug: Monograph | None) -> None:
+        """The liver tests' "raised because of": the causes the drug's label exempts from a liver hold."""
+        from ..domain.dose_modification import exempt_liver_causes
+
+        combo = self.fields["lab"]["cause"]
+        combo.clear()
+        combo.addItem("none of these", None)
+        for key, text in (exempt_liver_causes(drug) if drug is not None else {}).items():
+            combo.addItem(text, key)
+
+    def _extended(self, drug: Monograph | None = None) -> str:
         """The extended first cycle's length, from the course's monograph ("<n> days")."""
-        days = self.drug().magnitude("cycles.first_cycle_extended_length", "day")
+        drug = drug or self.drug()
+        assert drug is not None  # asked only of a drug whose cycle 1 extends (show_drug)
+        days = drug.magnitude("cycles.first_cycle_extended_length", "day")
         return f"{format_number(days)} days"
 
-    def _extension_reason(self) -> str:
+    @staticmethod
+    def _extension_reason(drug: Monograph) -> str:
         """What the label gives as the reason to extend (the monograph's citation of the value)."""
-        return f"the label's reason: {self.drug().fact('cycles.first_cycle_extended_length').where}"
+        return f"the label's reason: {drug.fact('cycles.first_cycle_extended_length').where}"
 
     def _form(self, key: str, title: str, run: Callable[[], str], rows: list[tuple[str, str, QWidget]]) -> None:
         page = QWidget(self)
@@ -323,7 +353,7 @@ class CourseForms(QWidget):
             self._new,
             [
                 # Only the drugs a course is kept for (a regimen's doses are each prepared at the bench).
-                ("drug", "Drug", self._combo([(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()])),
+                ("drug", "Drug", self._combo(self._drug_items())),
                 ("regimen", "Regimen", self._combo([("— none —", None)])),
                 ("hsct", "HSCT planned", self._combo([("— choose —", None), ("yes", True), ("no", False)])),
                 ("dob", "Date of birth (the age decides)", self._line("e.g. 2015-06-01; blank: as stored")),
@@ -332,6 +362,7 @@ class CourseForms(QWidget):
             ],
         )
         self.fields["new"]["drug"].currentIndexChanged.connect(self._fill_regimens)
+        self.fields["new"]["drug"].currentIndexChanged.connect(lambda _i: self._building or self.show_drug())
         self._fill_regimens()
         self._form(
             "blasts",
@@ -368,17 +399,18 @@ class CourseForms(QWidget):
             self._start,
             [
                 ("date", "Day 1", self._line(day)),
-                ("extend", f"Cycle 1 only: {self._extended()}", QCheckBox(f"Cycle 1 only: {self._extended()}")),
-                ("reason", "Reason (extended cycle 1)", self._line(self._extension_reason())),
+                # The drug's extended length and the label's reason: show_drug words them, for a drug that has one.
+                ("extend", "Cycle 1 only: the extended length", QCheckBox("Cycle 1 only: the extended length")),
+                ("reason", "Reason (extended cycle 1)", self._line("")),
             ],
         )
         self._form("move", "Move the latest cycle's Day 1", self._move, [("date", "New Day 1", self._line(day))])
         self._form(
             "extend",
-            f"Extend cycle 1 to {self._extended()}",
+            "Extend cycle 1",
             self._extend,
             [
-                ("reason", "Reason", self._line(self._extension_reason())),
+                ("reason", "Reason", self._line("")),
             ],
         )
         self._form(
@@ -406,9 +438,6 @@ class CourseForms(QWidget):
         self._build_labs()
 
     def _build_labs(self) -> None:
-        from ..domain.dose_modification import exempt_liver_causes
-
-        causes = [("none of these", None)] + [(text, key) for key, text in exempt_liver_causes(self.drug()).items()]
         rows: list[tuple[str, str, QWidget]] = [
             ("kind", "Test", self._combo([(title, kind) for kind, (title, _f) in LAB_FORMS.items()])),
             ("taken", "Taken at", self._line("blank: now; or e.g. 2026-12-02T08:30+01:00")),
@@ -418,7 +447,7 @@ class CourseForms(QWidget):
                 if kind == YES_NO:
                     widget: QWidget = self._combo([("— choose —", None), ("yes", True), ("no", False)])
                 elif kind == "cause":
-                    widget = self._combo(causes)
+                    widget = self._combo([("none of these", None)])  # the drug's own causes: show_drug
                 else:
                     widget = self._line("")
                 rows.append((name, label, widget))
@@ -510,6 +539,13 @@ class CourseForms(QWidget):
             raise ValidationError(label, "choose one")
         return combo.currentData()
 
+    def _drug_items(self) -> list[tuple[str, Any]]:
+        """The new-course form's drugs. "— choose —" first (Save refuses until one is picked) unless the
+        service names the drug a course naming none is opened for (the only one installed): the
+        installed conjugates look and sound alike, and none is taken by default."""
+        items: list[tuple[str, Any]] = [(f"{m.brand_name} ({m.generic_name})", m.id) for m in self.courses.course_drugs()]
+        return items if self.courses.default_course_drug() is not None else [("— choose —", None), *items]
+
     def _fill_regimens(self, *_args: Any) -> None:
         """The picked drug's regimens (its monograph's [[dosing.regimens]]); none for a drug dosed by response."""
         combo = self.fields["new"]["regimen"]
@@ -526,7 +562,9 @@ class CourseForms(QWidget):
 
     def _new(self) -> str:
         f = self.fields["new"]
-        drug = self.drug()
+        self._choice("new", "drug", "Drug")  # several drugs installed: picked, never taken by default
+        # The drug picked on this form (the service refuses one it keeps no course for), never the shown course's.
+        drug = self.courses.new_course_drug(self._picked_drug_id())
         regimen = self._choice("new", "regimen", "Regimen") if drug.regimens else None
         hsct = self._choice("new", "hsct", "HSCT planned") if transplant_plan_decides(drug) else False
         dob = _date(f["dob"], "Date of birth (the age decides)") if f["dob"].text().strip() else None
@@ -608,13 +646,13 @@ class CourseForms(QWidget):
                     label = next(lbl for n, lbl, _k in ASSESSMENTS[kind][1] if n == name)
                     raise ValidationError(label, "must be given for this rule")
 
-        monograph = self.drug()
         if kind == "overdue":
             records = self.courses.assess_overdue(mrn, self._user(), expected=self._expected())
             return f"{len(records)} advice item(s) stored for a decision (Dose modifications)."
         course = self.courses.course(mrn)
         if course is None:
             raise ValidationError("Patient MRN", f"no course is stored for {mrn}: create it first (A new treatment course)")
+        monograph = self.courses.monograph_of(course)  # the course's own drug's rules, never a drug picked elsewhere
         if kind == "interruption":
             need("days")
             advice = dm.interruption_advice(value["days"], course.reduction_level, monograph=monograph)

@@ -34,7 +34,7 @@ Users (roles: domain.records.Role)
 Preparations (ids like "<drug prefix>-7K3QX": ids.normalize_preparation_id accepts typed/scanned forms)
     calculate(DoseOrder, date_of_birth=None, monograph=None) -> DoseCalculation   # engine + this site's policy
     create_preparation(Patient, DoseOrder, user, vials=(), coverage=None, monograph=None) -> PreparationStatus
-        # monograph: the drug ordered (load_monograph(id).with_regimen(r)); the service's default drug if None
+        # monograph: the drug ordered (load_monograph(id).with_regimen(r)); None: the only drug installed, else refused (ambiguous)
     monograph_of(prep) -> Monograph                                 # the drug a stored preparation was made of
         # PreparationBlocked(.calculation, .hard_stops) when the calculation has a hard stop: nothing stored
         # prep.order: PreparationOrder (.dose DoseOrder, .calculation DoseCalculation, .course, .regimen, .coverage)

@@ -22,8 +22,10 @@ Methods
     course(mrn) -> Course | None;  mrns() -> list[str];  status(mrn, today=None) -> CourseStatus
     new_course(mrn, hsct_planned, user, is_child=False, date_of_birth=None, child_reason="", monograph=None,
                regimen=None) -> CourseStatus   (regimen: required for a drug dosed by regimen)
-        (a course of monograph's drug, the service's when not given; every later call judges the course
-        by its own drug: monograph_of(course))
+        (a course of monograph's drug; not given: the only drug installed, several are refused as ambiguous;
+        every later call judges the course by its own drug: monograph_of(course))
+    course_drugs() -> list[Monograph];  new_course_drug(monograph_id=None) -> Monograph (picked, else the only
+        drug installed, else ValidationError 'drug');  default_course_drug() -> Monograph | None
     set_hsct(mrn, hsct_planned, user) -> CourseStatus
     record_blasts(mrn, per_mm3, measured_on, user) / record_weight(mrn, weight_text, measured_on, user, use_for_dosing=False)
     record_response(mrn, assessed_on, response, mrd_negative, user)
@@ -53,7 +55,7 @@ from ..domain.cycle_plan import parse_date
 from ..domain.dose_modification import RECOVERY_CLEARS, Advice, Decision
 from ..domain.dosing import draw_tolerance_mg
 from ..domain.errors import ValidationError
-from ..domain.monograph import Monograph, load_monograph
+from ..domain.monograph import Monograph, load_monograph, resolve_drug
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
 from ..domain.records import Role, User
@@ -165,10 +167,29 @@ class CourseService:
 
     def course_drugs(self) -> list[Monograph]:
         """The installed drugs a course is kept for (domain keeps_course); the drug of a new course
-        naming none first (when there is one: several drugs and no site default name none)."""
+        naming none first (when there is one: with several drugs installed there is none)."""
         found = [m for m in self.service.drugs() if rules.keeps_course(m)]
         default = self.service.default_drug()
         return sorted(found, key=lambda m: m.id != default)
+
+    def new_course_drug(self, monograph_id: str | None = None) -> Monograph:
+        """The drug a new course is opened for: the one picked (by id), else the only drug installed.
+        Several installed and none picked is ambiguous (ValidationError 'drug'), as for a new order:
+        the forms never open, or shape themselves for, a drug nobody picked. A drug no course is kept
+        for is refused by name."""
+        drugs = {m.id: m for m in self.course_drugs()}
+        drug_id = resolve_drug(monograph_id)
+        if drug_id not in drugs:
+            raise ValidationError("drug", f"no treatment course is kept for {drug_id}; must be one of {', '.join(drugs) or 'none installed'}")
+        return drugs[drug_id]
+
+    def default_course_drug(self) -> Monograph | None:
+        """The drug a new course is opened for when nobody picks one (the only drug installed), or None
+        when one must be picked."""
+        try:
+            return self.new_course_drug()
+        except ValidationError:
+            return None
 
     def monograph_of(self, course: Course) -> Monograph:
         """The course's own drug (its monograph_id), as dosed by its regimen, by which every dose of it is judged."""

@@ -44,31 +44,17 @@ def _prefixes_by_drug() -> dict[str, str]:
     return found
 
 
-@cache
-def default_prefix() -> str:
-    """The prefix of the site's default drug (or the only drug): an id typed without one ("7K3QX")
-    is read as that drug's."""
-    from ..domain.resources import load_toml
-
-    node = load_toml("site-defaults.toml").get("drugs", {}).get("default", {})
-    default = str(node.get("text", "")).strip() if isinstance(node, dict) else ""
-    prefixes = _prefixes_by_drug()
-    if default in prefixes:
-        return prefixes[default]
-    return next(iter(prefixes.values()))
-
-
 def known_prefixes() -> tuple[str, ...]:
-    """Every installed drug's id prefix, the default drug's first."""
-    first = default_prefix()
-    return (first, *(p for p in _prefixes_by_drug().values() if p != first))
+    """Every installed drug's id prefix, in the installed drugs' order. None comes first as a default:
+    a short id alone names a drug only when one is installed (normalize_preparation_id)."""
+    return tuple(_prefixes_by_drug().values())
 
 
-def new_preparation_id(prefix: str | None = None) -> str:
-    """A fresh id with the drug's prefix; the check character covers the random part only, so an id
-    keeps the check and the scanned forms it always had."""
+def new_preparation_id(prefix: str) -> str:
+    """A fresh id with the drug's prefix (its monograph's meta.id_prefix); the check character covers the
+    random part only, so an id keeps the check and the scanned forms it always had."""
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    return f"{prefix or default_prefix()}-{body}{_check_character(body)}"
+    return f"{prefix}-{body}{_check_character(body)}"
 
 
 class AmbiguousPreparationId(ValidationError):
@@ -102,7 +88,7 @@ def normalize_preparation_id(text: str) -> str:
     record (PreparationService.preparation_id), never by a default drug.
     """
     if not isinstance(text, str):
-        raise ValidationError("preparation id", f"must be text like {default_prefix()}-7K3QX")
+        raise ValidationError("preparation id", f"must be text like {known_prefixes()[0]}-7K3QX")
     cleaned = "".join(text.split()).upper().replace("-", "")
     prefixes = known_prefixes()
     if len(cleaned) == RANDOM_LENGTH + 1:  # the short id alone ("7K3QX"), as read off the label

@@ -27,7 +27,6 @@ from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, Preparation
 from ..domain.lookalikes import skeleton
 from ..domain.errors import ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
-from ..domain.limits import site_defaults
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused, vial_expiry_words
@@ -628,22 +627,22 @@ class PreparationService:
         return load_monograph(monograph_id)
 
     def new_order_drug(self, monograph: Monograph | None = None) -> Monograph:
-        """The drug of a NEW order (or course): the one named, else the only drug installed, else the
-        site's default drug; several installed and no default is ambiguous (ValidationError 'drug').
+        """The drug of a NEW order (or course): the one named, else the only drug installed; several
+        installed and none named is ambiguous (ValidationError 'drug'), never a default.
         Never used for anything already stored: that is read with its own monograph."""
         if monograph is not None:
             return monograph
-        return self.registered(resolve_drug(None, site_defaults().default_drug))
+        return self.registered(resolve_drug(None))
 
     def drugs(self) -> list[Monograph]:
         """The drugs a new order may name: every installed monograph, by id (as monograph_of reads it)."""
         return [self.registered(m.id) for m in installed_monographs()]
 
     def default_drug(self) -> str | None:
-        """The drug an order names when nobody picks one (the only one installed, else the site's
-        default), or None when several are installed and the site names none: then it is picked."""
+        """The drug an order names when nobody picks one: the only one installed, or None when several
+        are: then it is picked (screens start with no drug selected)."""
         try:
-            return resolve_drug(None, site_defaults().default_drug)
+            return resolve_drug(None)
         except ValidationError:
             return None
 

@@ -106,7 +106,9 @@ def prepare_data(folder: Path, preparations: int) -> None:
         tech = service.add_user("Bench Tech", Role.TECHNICIAN, "111111", actor=pharmacist)
         for i in range(preparations):
             patient = Patient(f"Patient {i:03d} Benchmark", f"MRN{i:05d}", date(1960 + i % 40, 1 + i % 12, 1 + i % 28))
-            status = service.create_preparation(patient, DoseOrder(f"{150 + i % 40} cm", f"{50 + i % 40} kg", 1, 1), tech)
+            status = service.create_preparation(
+                patient, DoseOrder(f"{150 + i % 40} cm", f"{50 + i % 40} kg", 1, 1), tech, monograph=service.registered("inotuzumab-ozogamicin")
+            )
             for _ in range(status.prep.order.calculation.vials):
                 service.add_vial(status.id, VialRecord(lot=f"LOT{i}", expiry=start.date() + timedelta(days=365)), tech, product_confirmed=True)
             if i % 2 == 0:

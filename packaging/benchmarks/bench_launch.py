@@ -197,7 +197,22 @@ def main() -> int:
             )
         _t, bare_rss, _ = run_child([sys.executable, "-c", BARE], env)
         _t, idle_rss, _ = run_child([sys.executable, "-c", IDLE, str(existing)], env)
-        calc = [sys.executable, "-m", "infusion_app", "calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"]
+        calc = [
+            sys.executable,
+            "-m",
+            "infusion_app",
+            "calc",
+            "--drug",
+            "inotuzumab-ozogamicin",
+            "--height",
+            "170 cm",
+            "--weight",
+            "70 kg",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+        ]
         _t, calc_rss, _ = run_child(calc, env)
         _t, pass_rss, _ = run_child([sys.executable, "-c", "pass"], env)
         print(f"peak RSS: GUI idle, {args.preparations} active preparations {idle_rss / 1024:5.0f} MiB (bare window {bare_rss / 1024:.0f} MiB)")

@@ -26,10 +26,20 @@ import time
 
 COMMANDS = {
     "--version": ["--version"],
-    "calc": ["calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"],
-    "coverage": ["coverage", "--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative"],
-    "deadlines": ["deadlines", "--reconstituted", "2026-11-27T09:00+01:00", "--diluted", "2026-11-27T11:30+01:00", "--diluted-storage", "fridge"],
-    "schedule": ["schedule", "--cycle", "1", "--start", "2026-12-20"],
+    "calc": ["calc", "--drug", "inotuzumab-ozogamicin", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"],
+    "coverage": ["coverage", "--drug", "inotuzumab-ozogamicin", "--age", "45", "--icd10", "C91.00", "--cd22-percent", "80", "--ph", "negative"],
+    "deadlines": [
+        "deadlines",
+        "--drug",
+        "inotuzumab-ozogamicin",
+        "--reconstituted",
+        "2026-11-27T09:00+01:00",
+        "--diluted",
+        "2026-11-27T11:30+01:00",
+        "--diluted-storage",
+        "fridge",
+    ],
+    "schedule": ["schedule", "--drug", "inotuzumab-ozogamicin", "--cycle", "1", "--start", "2026-12-20"],
     "prep list (existing database)": ["prep", "list", "--data-dir", "{data}"],
 }
 # Commands that sign a user in: their PIN comes from the environment, {id} is a fresh preparation.
@@ -38,6 +48,8 @@ PIN_COMMANDS = {
         [
             "prep",
             "new",
+            "--drug",
+            "inotuzumab-ozogamicin",
             "--patient-name",
             "Doe, Jane",
             "--mrn",

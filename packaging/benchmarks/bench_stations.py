@@ -55,7 +55,12 @@ def worker(data_dir: str, database: str, station: str) -> None:
         number += 1
         mrn = f"{station}-{os.getpid()}-{number}"
         started = time.perf_counter()
-        status = service.create_preparation(Patient(f"Bench, Patient {number}", mrn, date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        status = service.create_preparation(
+            Patient(f"Bench, Patient {number}", mrn, date(1980, 1, 1)),
+            DoseOrder("170 cm", "70 kg", 1, 1),
+            tech,
+            monograph=service.registered("inotuzumab-ozogamicin"),
+        )
         out.write(f"prep {status.id} {(time.perf_counter() - started) * 1000:.2f} {time.time():.6f}\n")
         out.flush()
         for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs

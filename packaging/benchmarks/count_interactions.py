@@ -100,6 +100,8 @@ def bench_walk(service, clock, known: bool, count: Counter | None = None, patien
     if wizard.currentId() == bw.PATIENT:  # a found patient moves on by itself
         count.click(wizard.button(QWizard.WizardButton.NextButton), "Next (patient)")
     page = wizard.currentPage()
+    if page.drug.currentData() is None:  # several drugs installed: the drug ordered is picked (issue 17)
+        count.choose(page.drug, "BESPONSA (inotuzumab ozogamicin)", "drug")
     if not page.height.edit.text():
         count.type(page.height.edit, "170 cm", "height")
     if not page.weight.edit.text():
@@ -205,7 +207,7 @@ def main() -> int:
 
             courses = CourseService(service)
             pharmacist = service.user("Phil Pharm")
-            courses.new_course(PATIENT.mrn, False, pharmacist)
+            courses.new_course(PATIENT.mrn, False, pharmacist, monograph=service.registered("inotuzumab-ozogamicin"))
             courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), pharmacist)
             courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
             # The labs and the course-start checklist the first dose needs (issue 16), recorded on the course, not at the bench.

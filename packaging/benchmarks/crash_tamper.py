@@ -72,10 +72,12 @@ def writer(data_dir: str, say, start: int = 0) -> None:
         say.write(f"setting warning_lead_minutes {value}\n")
         say.flush()
         mrn = f"C{tag}"
-        courses.new_course(mrn, False, pharm)
+        courses.new_course(mrn, False, pharm, monograph=service.registered("inotuzumab-ozogamicin"))
         say.write(f"course {mrn}\n")
         say.flush()
-        status = service.create_preparation(Patient(f"Crash, P {tag}", mrn, date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech)
+        status = service.create_preparation(
+            Patient(f"Crash, P {tag}", mrn, date(1980, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tech, monograph=service.registered("inotuzumab-ozogamicin")
+        )
         say.write(f"prep {status.id}\n")
         say.flush()
         for _ in range(status.prep.order.calculation.vials):  # reconstitution waits for every vial the dose needs
@@ -419,7 +421,9 @@ def filled_database(folder: Path, older: Path) -> None:
         paul = service.add_user("Paul", Role.PHARMACIST, PINS["Paul"])
         tina = service.add_user("Tina", Role.TECHNICIAN, PINS["Tina"], actor=paul)
         service.set_setting("warning_lead_minutes", 40, paul)
-        prep = service.create_preparation(Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        prep = service.create_preparation(
+            Patient("Doe, Jane", "M1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina, monograph=service.registered("inotuzumab-ozogamicin")
+        )
         for _ in range(prep.prep.order.calculation.vials):
             service.add_vial(prep.id, VialRecord("LOTT", date(2099, 1, 1)), tina, product_confirmed=True)
         service.record_event(prep.id, E.ORDER_VERIFIED, paul, details={"labs_override": "labs checked on the ward record"})

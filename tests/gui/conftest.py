@@ -10,6 +10,8 @@ ORDER, PATIENT                a typical adult order (170 cm, 70 kg, cycle 1 day 
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import shutil
 from datetime import date, datetime, timezone
 
@@ -127,7 +129,7 @@ def make_preparation(service):
     """make_preparation(patient=PATIENT, order=ORDER, steps=("reconstituted", ...)) -> the stored id."""
 
     def make(patient: Patient = PATIENT, order: DoseOrder = ORDER, steps: tuple[str, ...] = (), first_vial: VialRecord = VIAL) -> str:
-        status = service.create_preparation(patient, order, service.user("Tess Tech"))
+        status = service.create_preparation(patient, order, service.user("Tess Tech"), monograph=BESPONSA)
         for number in range(status.prep.order.calculation.vials):
             service.add_vial(status.id, first_vial if number == 0 else VIAL, service.user("Tess Tech"), product_confirmed=True)
         for step in steps:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 
 from datetime import timedelta
 
@@ -98,8 +100,26 @@ def fill_patient(qtbot, wizard, mrn="MRN2002", name="Grace Hopper", dob="1956-12
 def fill_order(qtbot, wizard, height: str, weight: str) -> None:
     page = wizard.currentPage()
     assert wizard.currentId() == bw.ORDER
+    if page.drug.currentData() is None:  # several drugs installed: none is preselected (issue 17)
+        pick_besponsa(qtbot, page)
     type_into(qtbot, page.height.edit, height)
     type_into(qtbot, page.weight.edit, weight)
+
+
+def pick_besponsa(qtbot, page) -> None:
+    """Pick BESPONSA on the order page with the keyboard: F4 opens the drug list, arrows move, Enter chooses."""
+    combo = page.drug
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_F4)
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible)
+    wanted = combo.findData(BESPONSA.id)
+    key = Qt.Key.Key_Down if wanted > view.currentIndex().row() else Qt.Key.Key_Up
+    while view.currentIndex().row() != wanted:
+        qtbot.keyClick(view, key)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not view.isVisible())
+    assert combo.currentData() == BESPONSA.id
 
 
 def until_dose(qtbot, wizard, height="5 ft 7 in", weight="154 lb") -> None:
@@ -115,7 +135,7 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     until_dose(qtbot, wizard)
 
     # The dose page shows the whole calculation as the engine made it.
-    expected = service.calculate(DoseOrder(height="5 ft 7 in", weight="154 lb", cycle=1, day=1))
+    expected = service.calculate(DoseOrder(height="5 ft 7 in", weight="154 lb", cycle=1, day=1), monograph=BESPONSA)
     page = wizard.currentPage()
     assert format_dose(expected.dose_mg) in page.value_labels["dose"].text()
     assert format_bsa(expected.bsa_m2, expected.bsa_formula_name) in page.value_labels["bsa"].text()
@@ -415,6 +435,9 @@ def test_the_order_page_is_filled_with_the_keyboard_alone(qtbot, service, techni
     qtbot.keyClick(wizard.currentPage().dob, Qt.Key.Key_Return)  # Enter = Next
     assert wizard.currentId() == bw.ORDER
     page = wizard.currentPage()
+    assert page.drug.currentData() is None  # several drugs installed: none preselected
+    pick_besponsa(qtbot, page)
+    qtbot.waitUntil(page.first_payer_field.isVisible)  # the drug's payer fields, laid out once the event loop shows them
     expected = [page.day, page.response, page.height.edit, page.weight.edit, page.formula, page.first_payer_field]
     assert tab_sequence(page.cycle, len(expected)) == expected
     qtbot.keyClicks(page.height.edit, "170 cm")

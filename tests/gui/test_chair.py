@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import date, timedelta
 
 import pytest
@@ -335,7 +337,7 @@ def test_the_dose_given_is_recorded_in_the_patients_course(qtbot, chair, service
     from infusion_app.service.course import CourseService
 
     courses = CourseService(service)
-    courses.new_course(PATIENT.mrn, False, pharmacist)
+    courses.new_course(PATIENT.mrn, False, pharmacist, monograph=BESPONSA)
     courses.record_blasts(PATIENT.mrn, 5000, clock.now().date(), nurse)
     courses.start_cycle(PATIENT.mrn, clock.now().date(), pharmacist)
     from tests.lab_helpers import CHECKLIST, NORMAL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import date, datetime, timezone
 
 import pytest
@@ -24,7 +26,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def courses(service, pharmacist, nurse):
     courses = CourseService(service)
-    courses.new_course(MRN, False, pharmacist)
+    courses.new_course(MRN, False, pharmacist, monograph=BESPONSA)
     courses.record_blasts(MRN, 5000, date(2026, 2, 1), nurse)
     courses.start_cycle(MRN, date(2026, 2, 2), pharmacist)
     for cycle, day, given in ((1, 1, date(2026, 2, 2)), (1, 8, date(2026, 2, 10)), (1, 15, date(2026, 2, 16))):
@@ -121,7 +123,7 @@ def test_advice_is_stored_and_a_decision_recorded_with_who_and_why(qtbot, servic
 
 def test_the_last_cycle_says_why(qtbot, service, pharmacist, nurse):
     courses = CourseService(service)
-    courses.new_course("MRN2002", True, pharmacist)
+    courses.new_course("MRN2002", True, pharmacist, monograph=BESPONSA)
     courses.record_blasts("MRN2002", 100, date(2026, 1, 5), nurse)
     courses.start_cycle("MRN2002", date(2026, 1, 5), pharmacist)
     for day, given in ((1, date(2026, 1, 5)), (8, date(2026, 1, 12)), (15, date(2026, 1, 19))):
@@ -210,7 +212,11 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
     view.show()
     show(qtbot, view, "MRN7007")
     assert "command" not in view.message.text() and "course new" not in view.message.text()
-    assert "HSCT planned: choose one" in fill_form(qtbot, view, "new")
+    # Two drugs installed: none is preselected, and the course is not opened until one is picked (issue 17).
+    assert view.forms.fields["new"]["drug"].currentData() is None
+    assert "Drug: choose one" in fill_form(qtbot, view, "new")
+    assert courses.course("MRN7007") is None
+    assert "HSCT planned: choose one" in fill_form(qtbot, view, "new", drug="BESPONSA (inotuzumab ozogamicin)")
     assert fill_form(qtbot, view, "new", hsct="no") == "Course created."
     assert courses.course("MRN7007") is not None
     assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="5000", date="2026-03-01")
@@ -232,7 +238,7 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
 
 def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_still_needs(qtbot, service, pharmacist, nurse, clock):
     courses = CourseService(service)
-    courses.new_course("MRN7008", False, pharmacist)
+    courses.new_course("MRN7008", False, pharmacist, monograph=BESPONSA)
     courses.record_blasts("MRN7008", 5000, clock.now().date(), nurse)
     courses.start_cycle("MRN7008", clock.now().date(), pharmacist)
     view = CourseView(service, pharmacist, courses=courses)
@@ -275,7 +281,7 @@ def test_a_vod_sign_answered_yes_in_the_form_stops_the_course_at_once(qtbot, vie
 
 def test_the_pharmacist_completes_the_course_start_checklist_in_the_form(qtbot, service, pharmacist, nurse, clock):
     courses = CourseService(service)
-    courses.new_course("MRN7009", True, pharmacist)
+    courses.new_course("MRN7009", True, pharmacist, monograph=BESPONSA)
     view = CourseView(service, pharmacist, courses=courses)
     qtbot.addWidget(view)
     view.resize(1280, 700)
@@ -345,7 +351,7 @@ def test_a_form_saved_over_a_course_another_station_changed_meanwhile_is_refused
 def test_a_qtc_entered_in_the_form_holds_and_is_shown_on_the_checks_before_the_dose(qtbot, service, pharmacist, nurse, clock):
     """Review: QTc and electrolytes drove nothing; the QT thresholds (label 5.5, pending review) now warn or hold."""
     courses = CourseService(service)
-    courses.new_course("MRN7010", False, pharmacist)
+    courses.new_course("MRN7010", False, pharmacist, monograph=BESPONSA)
     courses.start_cycle("MRN7010", clock.now().date(), pharmacist)
     view = CourseView(service, pharmacist, courses=courses)
     qtbot.addWidget(view)
@@ -366,7 +372,7 @@ def _course_with_labs(service, courses, pharmacist, nurse, clock, mrn, count):
     from infusion_app.domain import labs
     from infusion_app.domain.ports import AuditDraft
 
-    courses.new_course(mrn, False, pharmacist)
+    courses.new_course(mrn, False, pharmacist, monograph=BESPONSA)
     course = courses.course(mrn)
     now = clock.now()
     kinds = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")

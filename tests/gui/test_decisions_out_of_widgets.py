@@ -4,6 +4,8 @@ the board's order are the domain's (domain/urgency.py)."""
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -34,7 +36,7 @@ def test_a_dose_that_changed_after_it_was_shown_is_not_stored_and_the_new_one_is
     shown = wizard.calculation
     # Another station changes the draw syringes meanwhile: drawn to 0.5 mL marks, the dose differs.
     service.set_setting("draw_syringes", "10:0.5", pharmacist)
-    now = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
+    now = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), monograph=BESPONSA)
     assert now.dose_mg != shown.dose_mg
     click(qtbot, wizard, COMMIT)
     page = wizard.currentPage()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 import pytest
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -28,7 +30,7 @@ def two_stations(data_dir, url, clock):
         paul = bench.add_user("Paul Pharm", Role.PHARMACIST, "222222")
         bench.add_user("Olga Order", Role.PHARMACIST, "333333", actor=paul)
         tina = bench.add_user("Tina Tech", Role.TECHNICIAN, "111111", actor=paul)
-        status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina)
+        status = bench.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tina, monograph=BESPONSA)
         for _ in range(bench.get(status.id).order.calculation.vials):  # reconstitution waits for each vial the dose needs
             bench.add_vial(status.id, VialRecord("LOT-1", date(2099, 1, 1)), tina, product_confirmed=True)
         verify_order(bench, status.id)
@@ -156,7 +158,7 @@ def test_a_stored_instant_ahead_of_this_clock_is_the_boards_clock_notice_on_sqli
     other = open_service(data_dir=data_dir, clock=ahead)
     try:
         tess = other.user("Tess Tech")
-        status = other.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        status = other.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess, monograph=BESPONSA)
         verify_order(other, status.id)
     finally:
         other.close()
@@ -183,8 +185,8 @@ def test_an_unreadable_preparation_is_named_on_the_board_and_the_others_stay(qtb
     service = open_service(data_dir=data_dir, clock=clock)
     try:
         tess = service.user("Tess Tech")
-        kept = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
-        broken = service.create_preparation(Patient("Roe, Ann", "MRN-2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess)
+        kept = service.create_preparation(Patient("Doe, Jane", "MRN-1", date(1970, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess, monograph=BESPONSA)
+        broken = service.create_preparation(Patient("Roe, Ann", "MRN-2", date(1971, 1, 1)), DoseOrder("170 cm", "70 kg", 1, 1), tess, monograph=BESPONSA)
         window = MainWindow(service, tess, repaint_ms=600_000, sound=False)
         qtbot.addWidget(window)
         window.show()

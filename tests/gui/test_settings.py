@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.drugs import BESPONSA
+
 from datetime import timedelta
 
 import pytest
@@ -226,7 +228,7 @@ def test_the_draw_syringes_and_the_labs_window_are_edited_and_drive_the_dose(qtb
     assert field.edit.text() == "1:0.01, 10:0.5"
     # 1.82 m² x 0.8 mg/m² = 1.46 mg = 5.84 mL: the 10 mL syringe's 0.5 mL marks give 6 mL (1.5 mg, +2.7%),
     # beyond the 1% draw tolerance: 5.5 mL on the 10 mL syringe and 0.34 mL on the 1 mL syringe.
-    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
+    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), monograph=BESPONSA)
     assert calc.withdraw_ml == 5.84 and calc.dose_mg == 1.46
     assert [(p["volume_ml"], p["syringe_ml"]) for p in calc.draw_parts] == [(5.5, 10.0), (0.34, 1.0)]
     # A site that accepts 3% draws it on the one syringe.
@@ -238,7 +240,7 @@ def test_the_draw_syringes_and_the_labs_window_are_edited_and_drive_the_dose(qtb
     retype(qtbot, tolerance.edit, "3")
     click(qtbot, dialog.save_button)
     assert service.settings().policy.draw_tolerance_percent == 3.0
-    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1))
+    calc = service.calculate(DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1), monograph=BESPONSA)
     assert calc.withdraw_ml == 6.0 and calc.dose_mg == 1.5 and len(calc.draw_parts) == 1
 
 
