@@ -225,7 +225,9 @@ def test_the_sheet_of_a_verified_order_says_which_labs_were_checked_not_that_the
     from tests.prep_helpers import record_vials
 
     with course_services(tmp_path, database_templates) as (service, _courses, clock):
-        made = service.create_preparation(Patient("Roe, Ann", "MRN-NC1", date(1971, 2, 3)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"))
+        made = service.create_preparation(
+            Patient("Roe, Ann", "MRN-NC1", date(1971, 2, 3)), DoseOrder("170 cm", "70 kg", 1, 1), service.user("Tom Tech"), monograph=BESPONSA
+        )
         documents = DocumentService(service)
         assert any(w.startswith(labs.LABS_NEEDED_FLAG) for w in documents.sheet_data(made.id).warnings)
         record_vials(service, made.id)

@@ -328,7 +328,7 @@ def test_smoke_test_fails_a_program_that_crashes_at_start(tmp_path):
         """  calc) echo '{"dose_mg": 1.46}' ;;\n"""
         '  user) mkdir -p "$4" && echo stored > "$4/infusion-prep.sqlite3" && echo "[]" ;;\n'
         '  db) echo "infusion-prep db: cannot read the database: no server" >&2; exit 3 ;;\n'
-        "  sheet|label) printf '%%PDF-1.4' > \"$4\" ;;\n"
+        "  sheet|label) printf '%%PDF-1.4' > \"$6\" ;;\n"
         '  *) echo "unexpected: $*" >&2; exit 99 ;;\nesac\n'
     )
     result = run_smoke_test(fake_bundle(tmp_path, program))
