@@ -29,6 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_startup import COMMANDS  # noqa: E402 - beside this script
+
+# The peak memory of the same `calc` whose start-up bench_startup times.
+CALC = COMMANDS["calc"]
+
 # Every launch script ends the same way: show its first window, say when it is painted, quit.
 SHOW_AND_REPORT = """
 window.show()
@@ -197,22 +202,7 @@ def main() -> int:
             )
         _t, bare_rss, _ = run_child([sys.executable, "-c", BARE], env)
         _t, idle_rss, _ = run_child([sys.executable, "-c", IDLE, str(existing)], env)
-        calc = [
-            sys.executable,
-            "-m",
-            "infusion_app",
-            "calc",
-            "--drug",
-            "inotuzumab-ozogamicin",
-            "--height",
-            "170 cm",
-            "--weight",
-            "70 kg",
-            "--cycle",
-            "1",
-            "--day",
-            "1",
-        ]
+        calc = [sys.executable, "-m", "infusion_app", *CALC]
         _t, calc_rss, _ = run_child(calc, env)
         _t, pass_rss, _ = run_child([sys.executable, "-c", "pass"], env)
         print(f"peak RSS: GUI idle, {args.preparations} active preparations {idle_rss / 1024:5.0f} MiB (bare window {bare_rss / 1024:.0f} MiB)")
