@@ -705,11 +705,10 @@ def vial_hard_stops(data: Gs1Data, monograph: Monograph, today: date) -> list[st
         stops.append(f"NDC {data.ndc} is not {monograph.brand_name} {product_ndc}: wrong product")
     if isinstance(today, datetime):
         if data.expired(today):
-            from .formatting import format_vial_expiry  # only for a refusal: a scan imports no formatter
+            from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
 
-            # The expiry as every screen gives it: the date, its local time and the zone (AI 7003 is the site's wall clock).
-            when = format_vial_expiry(data.expiry, data.to_vial_record(today.tzinfo).expires_at)
-            stops.append(f"lot {data.lot} expired {'at' if data.expiry_time else 'on'} {when}")
+            # In the words of the step refusals: the date, its local time and the zone (AI 7003 is the site's wall clock).
+            stops.append(f"lot {data.lot} expired {vial_expiry_words(data.to_vial_record(today.tzinfo))}")
     elif data.expiry < today or (data.expiry_time is not None and data.expiry == today and data.expiry_time == time(0, 0)):
         stops.append(f"lot {data.lot} expired on {data.expiry.isoformat()}")
     return stops
