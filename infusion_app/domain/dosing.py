@@ -253,23 +253,16 @@ class DoseCalculation:
             return format_amount(self.nacl_ml, "mL")
         if self.nacl_removed_ml is not None:
             removed = format_amount(self.nacl_removed_ml, "mL")
-            how = f" in {parts_words(self.nacl_removed_parts)}" if self.nacl_removed_parts and len(self.nacl_removed_parts) > 1 else ""
-            if self.nacl_removed_parts and len(self.nacl_removed_parts) == 1:
-                part = self.nacl_removed_parts[0]
-                how = f" with {syringe_words(part['syringe_ml'], part['graduation_ml'])}"
             return (
                 f"(the {format_amount(self.nacl_measured_ml + self.nacl_removed_ml, 'mL')} bag made up to volume: "
-                f"first withdraw and discard {removed} of its saline{how})"
+                f"first withdraw and discard {removed} of its saline{_measured_on(self.nacl_removed_parts)})"
             )
         if self.nacl_parts is None:
             # In brackets: it follows the vehicle's name ("add to 0.9% Sodium Chloride Injection the whole
             # 50 mL bag as supplied for a total of ..." read as one run-on name).
             return f"(the whole {format_amount(self.nacl_measured_ml, 'mL')} bag as supplied)"
-        if len(self.nacl_parts) > 1:
-            return f"{format_amount(self.nacl_measured_ml, 'mL')} measured in {parts_words(self.nacl_parts)}"
         if self.nacl_parts:
-            part = self.nacl_parts[0]
-            return f"{format_amount(self.nacl_measured_ml, 'mL')} measured with {syringe_words(part['syringe_ml'], part['graduation_ml'])}"
+            return f"{format_amount(self.nacl_measured_ml, 'mL')} measured{_measured_on(self.nacl_parts)}"
         return format_amount(self.nacl_measured_ml, "mL")
 
     @property
@@ -665,7 +658,7 @@ def calculate_dose(
             nacl_removed_parts = removal.parts
             nacl = final_volume - nacl_removed
             nacl_measured = nacl
-        elif _as_supplied(monograph):
+        elif bag_as_supplied(monograph):
             nacl = final_volume
             nacl_measured = final_volume
         elif nacl > 0:
@@ -698,7 +691,7 @@ def calculate_dose(
         side = "below the minimum" if concentration < _dec(conc_min) else "above the maximum"
         dose_low = _dec(container.bag_min) * _dec(container.bag_volume_ml)
         dose_high = _dec(container.bag_max) * _dec(container.bag_volume_ml)
-        if _as_supplied(monograph):
+        if bag_as_supplied(monograph):
             hard_stops.append(_refusal_as_supplied(concentration, side, dose, container, monograph))
         else:
             hard_stops.append(
@@ -839,6 +832,16 @@ class Draw:
 def syringe_words(capacity_ml: float, graduation_ml: float) -> str:
     """ "the 10 mL syringe (0.2 mL marks)": the one wording of a draw syringe, on screen, sheet and CLI."""
     return f"the {format_amount(capacity_ml, 'mL')} syringe ({format_amount(graduation_ml, 'mL')} marks)"
+
+
+def _measured_on(parts: list[dict[str, float]] | None) -> str:
+    """ " with the 50 mL syringe (1 mL marks)" or " in 2 syringes: ...": the syringes a saline volume is
+    measured on (the bag's saline, or the saline withdrawn to make it up); "" with none."""
+    if not parts:
+        return ""
+    if len(parts) > 1:
+        return f" in {parts_words(parts)}"
+    return f" with {syringe_words(parts[0]['syringe_ml'], parts[0]['graduation_ml'])}"
 
 
 def parts_words(parts: list[dict[str, float]]) -> str:
@@ -995,16 +998,16 @@ class Container:
     made_up: bool = False
 
 
-def _as_supplied(monograph: Monograph) -> bool:
+def bag_as_supplied(monograph: Monograph) -> bool:
     """The dose is added to a whole bag as supplied (the label gives no total): the final volume is the
     bag's labelled volume plus the dose volume."""
     return "dilution.bag_as_supplied" in monograph.facts and monograph.flag("dilution.bag_as_supplied")
 
 
-def _makes_up(monograph: Monograph) -> bool:
+def makes_up_to_bag_volume(monograph: Monograph) -> bool:
     """A bag as supplied that the dose would leave below the window is made up to its labelled volume:
     saline equal to the dose volume is first withdrawn and discarded."""
-    return _as_supplied(monograph) and "dilution.make_up_to_bag_volume" in monograph.facts and monograph.flag("dilution.make_up_to_bag_volume")
+    return bag_as_supplied(monograph) and "dilution.make_up_to_bag_volume" in monograph.facts and monograph.flag("dilution.make_up_to_bag_volume")
 
 
 def _bag_choice(dose: Decimal, withdraw: Decimal, monograph: Monograph) -> tuple[Decimal, bool]:
@@ -1020,7 +1023,7 @@ def _bag_choice(dose: Decimal, withdraw: Decimal, monograph: Monograph) -> tuple
     bags = sorted(_dec(v) for v in monograph.items("dilution.bag_volumes"))
     least = _dec(monograph.magnitude("dilution.concentration_min", "mg/mL"))
     most = _dec(monograph.magnitude("dilution.concentration_max", "mg/mL"))
-    supplied, makes_up = _as_supplied(monograph), _makes_up(monograph)
+    supplied, makes_up = bag_as_supplied(monograph), makes_up_to_bag_volume(monograph)
     for bag in bags:
         if least <= dose / (bag + withdraw if supplied else bag) <= most:
             return bag, False
@@ -1035,10 +1038,10 @@ def _bag_dose_range(bag: Decimal, monograph: Monograph) -> tuple[Decimal, Decima
     rounded up, the most down, so that every dose stated is one that can be made)."""
     least = _dec(monograph.magnitude("dilution.concentration_min", "mg/mL"))
     most = _dec(monograph.magnitude("dilution.concentration_max", "mg/mL"))
-    if _as_supplied(monograph):
+    if bag_as_supplied(monograph):
         # dose / (bag + dose / reconstituted) = concentration  <=>  dose = concentration × bag / (1 - concentration / reconstituted)
         reconstituted = _dec(monograph.magnitude("reconstitution.concentration", "mg/mL"))
-        low = least * bag if _makes_up(monograph) else least * bag / (1 - least / reconstituted)
+        low = least * bag if makes_up_to_bag_volume(monograph) else least * bag / (1 - least / reconstituted)
         high = most * bag / (1 - most / reconstituted)
     else:
         low, high = least * bag, most * bag
@@ -1057,7 +1060,9 @@ def _refusal_as_supplied(concentration: Decimal, side: str, dose: Decimal, conta
         low, high = _bag_dose_range(bag, monograph)
         low = max(low, below) if below is not None else low
         ranges.append(f"{format_dose(low)} to {format_dose(high)} in the {format_amount(bag, 'mL')} bag")
-    how = "the whole bag as supplied plus the dose volume" + (", made up to the bag's volume when that is below the minimum" if _makes_up(monograph) else "")
+    how = "the whole bag as supplied plus the dose volume" + (
+        ", made up to the bag's volume when that is below the minimum" if makes_up_to_bag_volume(monograph) else ""
+    )
     syringe = ""
     if container.syringe_min is not None and container.syringe_max is not None:
         under = f" (doses under {format_dose(below)})" if below is not None else ""

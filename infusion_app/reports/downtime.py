@@ -23,6 +23,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from ..domain.bsa import body_surface_area, get_formula
+from ..domain.dosing import bag_as_supplied, makes_up_to_bag_volume
 from ..domain.formatting import format_amount, format_instant, format_number, format_value
 from ..domain.monograph import Monograph
 from .fonts import register_fonts
@@ -231,9 +232,9 @@ def _container_step(monograph: Monograph) -> str:
     else:
         sizes = ", ".join(format_value(v) for v in monograph.items("dilution.bag_volumes"))
         # The rule the program applies (domain/dosing._bag_choice), so that paper and screen choose the same bag.
-        if _has(monograph, "dilution.bag_as_supplied") and monograph.flag("dilution.bag_as_supplied"):
+        if bag_as_supplied(monograph):
             made = "dose ÷ (bag volume + dose volume): the whole bag as supplied"
-            if _has(monograph, "dilution.make_up_to_bag_volume") and monograph.flag("dilution.make_up_to_bag_volume"):
+            if makes_up_to_bag_volume(monograph):
                 made += (
                     f"; when that is below {_fact_text(monograph, 'dilution.concentration_min')}, first withdraw and discard saline equal to "
                     "the dose volume, so that the bag is made up to its volume: dose ÷ bag volume"
