@@ -187,3 +187,15 @@ def test_a_wall_time_that_names_no_single_instant_is_refused_naming_the_field(ty
     with pytest.raises(ValidationError, match="labs-taken") as refused:
         read_wall_time(typed, "labs-taken", ZoneInfo("America/New_York"))
     assert why in str(refused.value)
+
+
+@pytest.mark.parametrize("typed", ["9999-12-31 23:59", "0001-01-01 00:00", "9999-12-31T23:59+00:00"])
+def test_a_wall_time_past_the_calendar_is_refused_naming_the_field_not_overflowed(typed):
+    """The bench's 'Labs taken at' and a vial's typed expiry time: 9999-12-31 23:59 raised OverflowError
+    looking up the site's offsets of a day with no next day (a traceback, nothing said)."""
+    from infusion_app.domain.instants import read_vial_expiry, read_wall_time
+
+    for read in (read_wall_time, read_vial_expiry):
+        with pytest.raises(ValidationError) as refused:
+            read(typed, "labs-taken")
+        assert refused.value.field == "labs-taken" and "out of range" in refused.value.message and "e.g." in refused.value.message

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
-from .errors import ValidationError, check_calendar_year
+from .errors import EARLIEST_YEAR, LATEST_YEAR, ValidationError, check_calendar_year
 
 OFFSET_EXAMPLE = "2026-11-27T09:00+01:00"
 
@@ -210,6 +210,13 @@ def read_instant(text: str, field: str, zone: tzinfo | None = None) -> ReadInsta
 WALL_TIME_EXAMPLE = "2026-11-27 09:00"
 
 
+def _in_calendar(instant: datetime, field: str) -> datetime:
+    if not EARLIEST_YEAR <= instant.year <= LATEST_YEAR:
+        shown = instant.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
+        raise ValidationError(field, f"{shown} is out of range: the year must be {EARLIEST_YEAR} to {LATEST_YEAR}; give e.g. {WALL_TIME_EXAMPLE}")
+    return instant
+
+
 def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetime:
     """A time typed at a screen on the site's clock ('2026-11-27 09:00'), or with its offset, as the
     UTC instant. A screen field that starts empty asks for a time a pre-filled 'now' would forge (a
@@ -222,11 +229,13 @@ def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetim
         raise ValidationError(field, f"is {len(raw):,} characters long; give e.g. {WALL_TIME_EXAMPLE}")
     match = next((m for m in (form.fullmatch(raw) for form in _FORMS) if m), None)
     if match is not None and match.group("offset") is not None:
-        return parse_iso_instant(raw, field).astimezone(timezone.utc)
+        return _in_calendar(parse_iso_instant(raw, field), field).astimezone(timezone.utc)
     try:
         wall = parse_iso_instant(raw + "+00:00", field).replace(tzinfo=None)
     except ValidationError:
         raise ValidationError(field, f"'{raw[:40]}' is not a date and time; give e.g. {WALL_TIME_EXAMPLE}") from None
+    # Before the site's offsets of that day are looked up: a day at the calendar's end has no next day.
+    _in_calendar(wall, field)
     instants = sorted(
         {
             candidate

@@ -998,7 +998,8 @@ class VialsPage(BenchPage):
         try:
             expiry, expires_at = parse_vial_expiry(self.expiry.text(), "Expiry")
         except ValidationError as exc:
-            self._error(exc.message)
+            # parse_local_date words its label into the message; the domain's reading of a date and time names it as the field.
+            self._error(exc.message if exc.message.startswith(f"{exc.field}:") else _refusal_text(exc))
             self.expiry.setFocus()
             return
         if self._record(VialRecord(lot=lot, expiry=expiry, expires_at=expires_at), self.product_confirmed.isChecked()):

@@ -25,7 +25,7 @@ from ..domain.connection import ConnectionState, ConnectionWatch, NotLive
 from ..domain.deadlines import Deadline
 from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.lookalikes import skeleton
-from ..domain.errors import ValidationError, holds_undecodable_bytes
+from ..domain.errors import EARLIEST_YEAR, LATEST_YEAR, ValidationError, holds_undecodable_bytes
 from ..domain.formatting import format_instant, utc_iso
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
@@ -870,6 +870,14 @@ class PreparationService:
             raise ValidationError("expiry", "must be a date (YYYY-MM-DD)")
         if vial.expires_at is not None and (not isinstance(vial.expires_at, datetime) or vial.expires_at.tzinfo is None):
             raise ValidationError("expiry", "an expiry time must be an instant with its UTC offset")
+        # A year past the calendar's span (the bench's typed '9999-12-31') was stored, and every status
+        # then overflowed working out the end of its last day of use: the board could show no preparation.
+        for value in (vial.expiry, vial.expires_at):
+            if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+                raise ValidationError(
+                    "expiry",
+                    f"{value.isoformat()} is out of range: the year must be {EARLIEST_YEAR} to {LATEST_YEAR}; give the date printed on the vial, e.g. 2027-06-30",
+                )
         if vial.expired(now):
             raise StepRefused("vial-expired", f"vial lot {lot} expired {vial_expiry_words(vial)}; do not use it")
         refusal = vial_product_refusal(vial, monograph, product_confirmed)
