@@ -306,19 +306,26 @@ class ChairPage(QWidget):
         self.step_recorded.emit(status.prep.id)
         self.repaint_countdown()
 
-    def run_step(self, kind: EventType, message: QLabel, details: dict | None = None) -> bool:
+    def run_step(self, kind: EventType, message: QLabel, details: dict | None = None, deviation_reason: str | None = None) -> bool:
         """Record one step now (or when it was entered late); on refusal show the domain's reason and stay.
 
         A refusal the domain marks overridable (a time limit) offers a pharmacist's override;
-        any other refusal (order, role, missing premedication) cannot be overridden here.
+        any other refusal (order, role, missing premedication) cannot be overridden here. A fact
+        that breaks a limit (an infusion ended after its end limit, an observation ended early)
+        asks for the deviation's reason, and is recorded with it at the next press.
         """
         self._hide_override_buttons()
         late = self.late_entries.get(kind)
-        outcome = self.controller.run_step(kind, at=late.at() if late is not None else None, details=details)
+        outcome = self.controller.run_step(kind, at=late.at() if late is not None else None, details=details, deviation_reason=deviation_reason)
+        step = self.action_steps.get(kind)
         if outcome.ok:
             say(message, "", "")
+            if step is not None:
+                step.deviation_done()
             return True
         show(message, outcome)
+        if outcome.deviation_allowed and step is not None:
+            step.ask_deviation(outcome.text)
         if outcome.limit_passed and self.discard_button.isVisible():
             # A label limit passed: the bag is discarded and prepared again; override only if asked.
             say(message, outcome.text + " Discard this bag (a pharmacist signs it), or call a pharmacist.", "hardstop")

@@ -41,6 +41,7 @@ class Outcome:
     role: str = ""  # "", "ok", "warning", "error", "hardstop" (widgets.set_role)
     limit_passed: bool = False  # a time limit passed: the bag is discarded (or a pharmacist overrides)
     overridable: bool = False  # the pending override may complete it
+    deviation_allowed: bool = False  # a fact that breaks a limit: recorded once the nurse gives the deviation's reason
 
 
 OK = Outcome(True)
@@ -53,7 +54,7 @@ def refused(exc: BaseException, prefix: str = "") -> Outcome:
         return Outcome(False, text, "error")
     if isinstance(exc, StepRefused):
         limit = exc.overridable or any(part.endswith("_passed") or part == "late_entry" for part in exc.code.split("+"))
-        return Outcome(False, text, "hardstop", limit_passed=limit, overridable=exc.overridable)
+        return Outcome(False, text, "hardstop", limit_passed=limit, overridable=exc.overridable, deviation_allowed=exc.deviation_allowed)
     return Outcome(False, text, "hardstop")
 
 
@@ -139,8 +140,10 @@ class ChairController:
         self.prep = status.prep
         self.recorded(self.prep.id)
 
-    def run_step(self, kind: EventType, at: datetime | None = None, details: dict[str, Any] | None = None) -> Outcome:
-        """Record one step; a refusal comes back as its words. An overridable one becomes the pending override."""
+    def run_step(self, kind: EventType, at: datetime | None = None, details: dict[str, Any] | None = None, deviation_reason: str | None = None) -> Outcome:
+        """Record one step; a refusal comes back as its words. An overridable one becomes the pending override.
+        A refusal that allows a deviation (Outcome.deviation_allowed) is recorded as one when the nurse
+        gives `deviation_reason` (or the step's own reason, an early end's)."""
         self.pending_override = None
         try:
             try:
@@ -148,7 +151,7 @@ class ChairController:
             except StepRefused as refusal:
                 # A fact that breaks a limit (an infusion faster than its minimum, ended after its end
                 # limit) is recorded as a deviation when the nurse gave the reason (issue 11).
-                reason = (details or {}).get("reason")
+                reason = deviation_reason or (details or {}).get("reason")
                 if not (refusal.deviation_allowed and reason):
                     raise
                 self.record(kind, at=at, details=details, deviation_reason=reason)

@@ -372,6 +372,15 @@ class ActionStep(ChairStep):
         self.message = message_label("", "", self)
         self.message.setObjectName(message_name)
         self.layout_.addWidget(self.message)
+        # Shown when the domain refuses a fact that breaks a limit until it is recorded as a deviation:
+        # it happened, so it is recorded with the nurse's reason (the message said so, with no field to give it).
+        self.deviation_reason = QLineEdit(self)
+        self.deviation_reason.setObjectName(f"deviationReason_{self.event.value}")
+        self.deviation_reason.setPlaceholderText("what happened and why, e.g. pump paused for a reaction; patient left against advice")
+        self.deviation_reason.setAccessibleName("reason for the deviation")
+        self.deviation_reason.hide()
+        self.deviation_reason.returnPressed.connect(lambda: self.button.click())
+        self.layout_.addWidget(self.deviation_reason)
         self.late = LateEntry(lambda: self.controller.clock.now(), self, name=f"late_{button_name}")
         self.layout_.addWidget(self.late)
         buttons = QHBoxLayout()
@@ -434,13 +443,30 @@ class ActionStep(ChairStep):
             )
         return accepted
 
+    def typed_deviation(self) -> str | None:
+        """The deviation's reason, once the page asked for it; None before."""
+        if self.deviation_reason.isHidden():
+            return None
+        return " ".join(self.deviation_reason.text().split()) or None
+
+    def ask_deviation(self, refusal: str) -> None:
+        self.deviation_reason.show()
+        self.deviation_reason.setFocus()
+        if not self.deviation_reason.text().strip():
+            say(self.message, f"{refusal}. Type the reason for the deviation below and press {self.button.text().replace('&', '')} again.", "hardstop")
+
+    def deviation_done(self) -> None:
+        self.deviation_reason.clear()
+        self.deviation_reason.hide()
+
     def act(self) -> None:
-        if self.page.run_step(self.event, self.message):
+        if self.page.run_step(self.event, self.message, deviation_reason=self.typed_deviation()):
             self.advanced.emit()
 
     def clear(self) -> None:
         say(self.message, "", "")
         self.late.reset()
+        self.deviation_done()
 
     def focus_widget(self) -> QWidget | None:
         return self.button
@@ -528,7 +554,7 @@ class InfusingStep(ActionStep):
                 )
                 return
             details = {"reason": reason, "planned_end": planned.astimezone(timezone.utc).isoformat()}
-        if self.page.run_step(self.event, self.message, details=details):
+        if self.page.run_step(self.event, self.message, details=details, deviation_reason=self.typed_deviation()):
             self.early_reason.clear()
             self.early_reason.hide()
             self.advanced.emit()

@@ -48,3 +48,63 @@ def test_the_service_refuses_a_vial_expiry_outside_the_calendar_for_every_client
         service.add_vial(prep_id, VialRecord(lot="LOT9", expiry=date(9999, 12, 31)), technician, product_confirmed=True)
     assert refused.value.field == "expiry"
     assert len(service.status(prep_id).prep.vials) == before
+
+
+def _infusing(qtbot, chair, clock, make_preparation):
+    from .test_chair import DISPENSED, click, confirm, premedicate, scan
+
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    clock.advance(minutes=30)
+    click(qtbot, chair.start_button)
+    assert chair.stack.currentWidget() is chair.infusing_page
+    return prep_id
+
+
+def test_an_infusion_that_ended_after_its_end_limit_is_recorded_at_the_chair_as_a_deviation(qtbot, chair, service, clock, make_preparation):
+    """The chair said 'record it as a deviation with its reason' and had no field for it: the end of an
+    infusion that ran past its end-by (paused, restarted) could not be recorded, and the bag stayed
+    'infusing' for ever, with no observation and no administration message."""
+    from infusion_app.domain.records import EventType
+
+    from .test_chair import click
+
+    prep_id = _infusing(qtbot, chair, clock, make_preparation)
+    end_by = {d.key: d for d in service.status(prep_id).deadlines}["end_infusion_by"].at
+    clock.advance(seconds=(end_by - clock.now()).total_seconds() + 600)
+    click(qtbot, chair.end_button)
+    assert service.get(prep_id).last(EventType.INFUSION_ENDED) is None
+    reason = chair.findChild(QLineEdit, "deviationReason_infusion-ended")
+    assert reason.isVisible() and "Type the reason for the deviation" in chair.end_message.text()
+    qtbot.keyClicks(reason, "pump paused 40 min for a reaction, then restarted")
+    click(qtbot, chair.end_button)
+    prep = service.get(prep_id)
+    ended, deviation = prep.events[-2], prep.events[-1]
+    assert ended.type is EventType.INFUSION_ENDED and deviation.type is EventType.DEVIATION
+    assert deviation.details["reason"] == "pump paused 40 min for a reaction, then restarted"
+    assert chair.stack.currentWidget() is chair.observing_page and not reason.isVisible()
+
+
+def test_an_observation_ended_early_is_recorded_only_as_a_deviation_with_its_reason(qtbot, chair, service, clock, make_preparation):
+    from infusion_app.domain.records import EventType
+
+    from .test_chair import click
+
+    prep_id = _infusing(qtbot, chair, clock, make_preparation)
+    clock.advance(minutes=60)
+    click(qtbot, chair.end_button)
+    clock.advance(minutes=20)
+    click(qtbot, chair.observe_button)  # the patient leaves 20 min into the hour
+    assert service.get(prep_id).last(EventType.OBSERVATION_ENDED) is None
+    reason = chair.findChild(QLineEdit, "deviationReason_observation-ended")
+    assert reason.isVisible()
+    qtbot.keyClicks(reason, "ok")  # too short: refused, naming the field
+    click(qtbot, chair.observe_button)
+    assert service.get(prep_id).last(EventType.OBSERVATION_ENDED) is None and "Reason for the deviation" in chair.observe_message.text()
+    qtbot.keyClicks(reason, ": patient left against advice, told the signs to report")
+    qtbot.keyClick(reason, Qt.Key.Key_Return)
+    prep = service.get(prep_id)
+    assert [e.type for e in prep.events[-2:]] == [EventType.OBSERVATION_ENDED, EventType.DEVIATION]
+    assert chair.stack.currentWidget() is chair.done_page
