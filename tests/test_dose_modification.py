@@ -294,3 +294,23 @@ def test_a_typed_ratio_is_read_as_written_or_refused(typed, says):
         _ratio(typed, "bilirubin")
     assert raised.value.field == "bilirubin" and says in raised.value.message
     assert _ratio("1.5", "bilirubin") == 1.5 and _ratio("２", "bilirubin") == 2.0
+
+
+@pytest.mark.parametrize("finding", ["hematologic", "liver", "vod", "non-hematologic", "infusion-reaction"])
+def test_no_dose_modification_rule_of_another_drug_is_applied_to_mylotarg(finding):
+    from infusion_app.domain import dose_modification as dm
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA, MYLOTARG
+
+    assert dm.has_rule(BESPONSA, finding) and not dm.has_rule(MYLOTARG, finding)
+    call = {
+        "hematologic": lambda m: dm.hematologic_advice(dm.Counts.of(2, 150), dm.Counts.of(0.2, 10), within_cycle=False, monograph=m),
+        "liver": lambda m: dm.liver_advice("3.1", "1", monograph=m),
+        "vod": dm.vod_sos_advice,
+        "non-hematologic": lambda m: dm.non_hematologic_advice("3", monograph=m),
+        "infusion-reaction": lambda m: dm.infusion_reaction_advice("3", m),
+    }[finding]
+    assert call(BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        call(MYLOTARG)
+    assert refused.value.field == "kind" and "no dose-modification rule" in refused.value.message

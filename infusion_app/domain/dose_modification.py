@@ -225,6 +225,38 @@ def _ratio(value: Any, field_name: str) -> float:
     return ratio
 
 
+# -- which findings a drug's data gives a rule for ------------------------------------------------
+
+# A finding (as the course's assess names it) -> the monograph fact its rule rests on, and its words.
+# MYLOTARG's data file holds only the interruption rule: its label's other tables are not in the
+# program, and another drug's table is never applied to it.
+FINDING_RULES: dict[str, tuple[str, str]] = {
+    "hematologic": ("dose_modification.hematologic.anc_baseline_threshold", "blood counts"),
+    "liver": ("dose_modification.liver.bilirubin_uln_multiple", "liver tests"),
+    "vod": ("dose_modification.other.vod_sos", "VOD/SOS"),
+    "non-hematologic": ("dose_modification.other.non_hematologic_hold_grade", "other (non-hematologic) toxicity"),
+    "infusion-reaction": ("dose_modification.other.infusion_reaction", "an infusion reaction"),
+    "interruption": ("dose_modification.interruption.delay_below", "a dose interruption"),
+}
+
+
+def has_rule(monograph: Monograph, finding: str) -> bool:
+    """Whether the drug's monograph holds the dose-modification rule for this finding."""
+    return FINDING_RULES[finding][0] in monograph.facts
+
+
+def require_rule(monograph: Monograph, finding: str) -> None:
+    """ValidationError('kind', ...) naming the findings the drug has rules for, when it has none for this one."""
+    if has_rule(monograph, finding):
+        return
+    held = [words for key, (_path, words) in FINDING_RULES.items() if has_rule(monograph, key)]
+    raise ValidationError(
+        "kind",
+        f"{monograph.brand_name}'s data holds no dose-modification rule for {FINDING_RULES[finding][1]}, so no advice is made: "
+        f"decide from the label; the rules held for {monograph.brand_name}: {', '.join(held) or 'none'}",
+    )
+
+
 # -- hematologic ----------------------------------------------------------------------------------
 
 
@@ -276,6 +308,7 @@ def hematologic_advice(
 ) -> list[Advice]:
     """Label Table 2: low counts hold the NEXT CYCLE (baseline-dependent); doses within a cycle are not held."""
     m = monograph
+    require_rule(m, "hematologic")
     section = "dose_modification.hematologic"
     anc_min = m.quantity(f"{section}.anc_baseline_threshold", COUNT_UNIT)
     plt_min = m.quantity(f"{section}.platelet_baseline_threshold", COUNT_UNIT)
@@ -397,6 +430,7 @@ def exempt_liver_causes(monograph: Monograph) -> dict[str, str]:
 
 def vod_sos_advice(monograph: Monograph) -> list[Advice]:
     m = monograph
+    require_rule(m, "vod")
     return [
         Advice(
             "vod-sos-discontinue",
@@ -423,6 +457,7 @@ def liver_advice(
     toxicity of grade 2 at least and is held under the grade ≥2 rule. A bilirubin above the ULN that
     rose since `previous_bilirubin_x_uln` adds a prompt to check for VOD/SOS."""
     m = monograph
+    require_rule(m, "liver")
     if vod_sos:
         return vod_sos_advice(m)
     bilirubin = _ratio(bilirubin_x_uln, "bilirubin-x-uln")
@@ -553,6 +588,7 @@ def _liver_rule(
 def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, *, monograph: Monograph) -> list[Advice]:
     """Any other non-hematologic toxicity of grade 2 or more: hold until grade 1 or the pretreatment grade."""
     m = monograph
+    require_rule(m, "non-hematologic")
     now = _grade(grade, "grade")
     before = _grade(pretreatment_grade, "pretreatment-grade")
     hold_from = int(_plain(m, "dose_modification.other.non_hematologic_hold_grade"))
@@ -581,6 +617,7 @@ def non_hematologic_advice(grade: Any, pretreatment_grade: Any = 0, *, monograph
 
 def infusion_reaction_advice(grade: Any, monograph: Monograph) -> list[Advice]:
     m = monograph
+    require_rule(m, "infusion-reaction")
     level = _grade(grade, "grade", low=1)
     severe_from = int(_plain(m, "dose_modification.other.infusion_reaction_discontinue_grade"))
     sources = _sources(m, "dose_modification.other.infusion_reaction", "dose_modification.other.infusion_reaction_discontinue_grade")
@@ -654,6 +691,7 @@ def check_no_re_escalation(previous: DoseReduction, proposed: DoseReduction, mon
 def interruption_advice(days: Any, reduction_level: int = 0, *, monograph: Monograph) -> list[Advice]:
     """Label Table 4 (2017, verify): what an interruption of `days` days means for the next dose and cycle."""
     m = monograph
+    require_rule(m, "interruption")
     try:
         length = int(days)
         if isinstance(days, bool) or (isinstance(days, float) and days != length) or (isinstance(days, str) and days.strip() != str(length)):

@@ -119,6 +119,7 @@ LAB_FORMS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 
 # Field names the service and the domain use -> the labels on these forms.
 FIELD_LABELS = {
+    "kind": "Finding",
     "per_mm3": "Blasts",
     "blasts": "Blasts",
     "count": "Blasts",
@@ -275,6 +276,16 @@ class CourseForms(QWidget):
         extends = drug is not None and first_cycle_extends(drug)
         extend = self.action.findData("extend")
         self.action.model().item(extend).setEnabled(extends)  # type: ignore[attr-defined]
+        # Only the findings the drug's data has a dose-modification rule for (MYLOTARG's: an interruption);
+        # the domain refuses the others, naming the rules it holds.
+        from ..domain.dose_modification import FINDING_RULES, has_rule
+
+        kinds = self.fields["assess"]["kind"]
+        for row in range(kinds.count()):
+            finding = kinds.itemData(row)
+            kinds.model().item(row).setEnabled(drug is None or finding not in FINDING_RULES or has_rule(drug, finding))  # type: ignore[attr-defined]
+        if not kinds.model().item(kinds.currentIndex()).isEnabled():  # type: ignore[attr-defined]
+            kinds.setCurrentIndex(next(row for row in range(kinds.count()) if kinds.model().item(row).isEnabled()))  # type: ignore[attr-defined]
         self.action.setItemText(extend, f"Extend cycle 1 to {self._extended(drug)}" if drug is not None and extends else "Extend cycle 1")
         start = self.fields["start"]
         for name in ("extend", "reason"):

@@ -108,3 +108,37 @@ def test_an_observation_ended_early_is_recorded_only_as_a_deviation_with_its_rea
     prep = service.get(prep_id)
     assert [e.type for e in prep.events[-2:]] == [EventType.OBSERVATION_ENDED, EventType.DEVIATION]
     assert chair.stack.currentWidget() is chair.done_page
+
+
+def test_a_mylotarg_course_offers_only_the_findings_its_data_has_a_rule_for_and_none_crashes(qtbot, service, pharmacist):
+    """The course tab's 'apply a dose-modification rule' offered BESPONSA's findings for a MYLOTARG course:
+    liver tests, blood counts, VOD/SOS, other toxicity and an infusion reaction each raised an unhandled
+    DataFileError (MYLOTARG's data holds only the interruption rule); Save did nothing visible."""
+    from infusion_app.gui.course_view import CourseView
+    from infusion_app.service.course import CourseService
+    from tests.drugs import MYLOTARG
+
+    from .test_course_view import show
+
+    courses = CourseService(service)
+    courses.new_course("MRN4004", False, pharmacist, monograph=MYLOTARG, regimen="fractionated")
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    view.resize(1280, 700)
+    view.show()
+    show(qtbot, view, "MRN4004")
+    forms = view.forms
+    view.tabs.setCurrentWidget(view.forms_page)
+    forms.select("assess")
+    kinds = forms.fields["assess"]["kind"]
+    offered = {kinds.itemData(row) for row in range(kinds.count()) if kinds.model().item(row).isEnabled()}
+    assert offered == {"interruption", "overdue"} and kinds.currentData() in offered
+    # Chosen all the same (as a stale form or a script would): refused naming the finding, nothing stored.
+    kinds.setCurrentIndex(kinds.findData("liver"))
+    for name, value in (("bilirubin_x_uln", "3.1"), ("ast_alt_x_uln", "1")):
+        forms.fields["assess"][name].clear()
+        qtbot.keyClicks(forms.fields["assess"][name], value)
+    qtbot.mouseClick(forms.record_button, Qt.MouseButton.LeftButton)
+    assert forms.message.text().startswith("Not recorded — Finding: MYLOTARG's data holds no dose-modification rule for liver tests")
+    assert "a dose interruption" in forms.message.text()
+    assert courses.course("MRN4004").advice == []
