@@ -660,3 +660,68 @@ def test_a_typed_vial_expiry_may_carry_its_time_and_show_prints_it(data, capsys,
         capsys, monkeypatch, "111111", "prep", "vial", prep_id, "--lot", "LOT-D", "--expiry", "2099-12-31 25:00", "--product-confirmed", "--user", "tina", *d
     )
     assert code == 2 and "--expiry" in err and "Traceback" not in err
+
+
+def test_prep_record_refuses_the_bag_out_of_the_fridge_after_the_out_by_a_vials_expiry_moved(data, capsys, monkeypatch):
+    """`prep show` counted the refrigerated bag's out-by down to one warm-up before a vial's expiry and
+    showed it passed, yet `prep record ... bag-from-fridge` exited 0 until the vial's expiry itself.
+    Now exit 1 with the countdown's words, and no override gives it."""
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.formatting import format_instant
+    from infusion_app.domain.records import EventType, Patient, VialRecord
+    from infusion_app.service import StepRefused, open_service
+    from tests.prep_helpers import VIAL, verify_order
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    expires = now + timedelta(minutes=30)  # the vial is still in date when the CLI records
+    out_by = expires - BESPONSA.duration("time_limits.refrigerated_bag_warm_up")  # 30 min ago
+    clock = FakeClock(now - timedelta(minutes=45))
+    with open_service(data_dir=data, clock=clock) as service:
+        tina = service.user("tina")
+        timed = VialRecord("LOT-T", expires.astimezone().date(), expires_at=expires)
+        order = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
+        prep_id = service.create_preparation(
+            Patient(NAME, "MRN-1", datetime(1970, 5, 17).date()), order, tina, [timed, VIAL], product_confirmed=True, monograph=BESPONSA
+        ).prep.id
+        verify_order(service, prep_id)
+        clock.set(now - timedelta(minutes=40))
+        service.record_event(prep_id, EventType.RECONSTITUTED, tina)
+        clock.set(now - timedelta(minutes=35))  # before the moved out-by: into the refrigerator in time
+        service.record_event(prep_id, EventType.DILUTED, tina, details={"storage": "fridge"})
+    d = ["--data-dir", str(data)]
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    [shown] = [x for x in json.loads(out)["deadlines"] if x["key"] == "bag_from_fridge_by"]
+    assert shown["state"] == "expired" and shown["label"] == "Bag out of refrigerator by (vial expiry)"
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "bag-from-fridge", "--user", "tina", *d)
+    assert code == 1, err
+    assert "[bag_from_fridge_by_passed]" in err and "discard and prepare again" in err and len(err.strip().splitlines()) == 1
+    # The one line keeps about 300 characters (cli.common.one_line cuts the middle of the basis).
+    assert "bag out of the refrigerator refused: bag out of refrigerator by (vial expiry)" in err and "Traceback" not in err
+    with open_service(data_dir=data) as service:  # the whole words, as the board and the chair give them
+        with pytest.raises(StepRefused) as refused:
+            service.record_event(prep_id, EventType.BAG_FROM_FRIDGE, service.user("tina"))
+    assert (
+        f"bag out of refrigerator by (vial expiry) {format_instant(out_by)} has passed (vial lot LOT-T expires at {format_instant(expires)}"
+        in refused.value.message
+    )
+    monkeypatch.setenv("INFUSION_PREP_OVERRIDE_PIN", "333333")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "111111",
+        "prep",
+        "record",
+        prep_id,
+        "bag-from-fridge",
+        "--override-by",
+        "petra",
+        "--override-reason",
+        "needed today",
+        "--user",
+        "tina",
+        *d,
+    )
+    assert code == 1 and "[bag_from_fridge_by_passed]" in err
+    code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
+    assert [e["type"] for e in json.loads(out)["events"]] == ["order-verified", "reconstituted", "diluted"]

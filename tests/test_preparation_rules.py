@@ -261,6 +261,73 @@ def test_reconstituted_vials_left_in_the_refrigerator_past_their_hold_time():
     assert current_step(ward.prep) == "discarded"
 
 
+def test_a_bag_out_by_moved_to_a_vials_expiry_refuses_its_steps_from_the_moved_instant():
+    """Reviewer: effective_deadlines moves a refrigerated bag's out-by to one warm-up before a vial's
+    expiry, and the countdown showed it passed from then; but the bag could still be taken out, checked,
+    labelled and dispensed until the vial's expiry itself (only _check_vial_expiry refused). The step
+    refusals judge the same moved deadlines: refused in the countdown's words, never overridable, a
+    late entry too. Every other moved deadline (dilute by, start by, the vials' refrigerator hold) moves
+    to the expiry itself, where the vial's own refusal already stood."""
+    import dataclasses
+
+    from infusion_app.domain.formatting import format_instant
+    from infusion_app.domain.preparation import effective_deadlines
+
+    ward = Ward()
+    expires = R + timedelta(hours=3)  # before the label's own out-by (dilution + 3 h - 1 h warm-up = R + 2.5 h)
+    ward.prep.vials[0] = dataclasses.replace(ward.prep.vials[0], lot="LOTX", expiry=expires.date(), expires_at=expires)
+    ward.dilute(storage="fridge")
+    out_by = expires - limit("refrigerated_bag_warm_up")
+    moved = {
+        d.key: d
+        for d in effective_deadlines(
+            ward.prep, compute_deadlines(ward.prep.events, MONO, out_by, POLICY.warning_lead_time), MONO, out_by, POLICY.warning_lead_time
+        )
+    }
+    assert moved["bag_from_fridge_by"].at == out_by and moved["bag_from_fridge_by"].vial_expiry
+    assert moved["start_infusion_by"].at == expires
+    # Just before the moved out-by the bag comes out as before.
+    ward.check(EventType.BAG_FROM_FRIDGE, TINA, out_by)
+    after = out_by + timedelta(minutes=10)  # the vial is still in date: the old gate let every step through
+    for kind, user in [(EventType.BAG_FROM_FRIDGE, TINA), (EventType.VERIFIED, PAUL)]:
+        refusal = ward.refused(kind, user, after)
+        assert refusal.code == "bag_from_fridge_by_passed" and not refusal.overridable and not refusal.deviation_allowed, kind
+        assert (
+            f"bag out of refrigerator by (vial expiry) {format_instant(out_by)} has passed (vial lot LOTX expires at {format_instant(expires)}"
+            in refusal.message
+        )
+        assert "A label limit: it cannot be overridden; discard and prepare again." in refusal.message
+    # No pharmacist's override moves it.
+    overridden = ward.refused(
+        EventType.BAG_FROM_FRIDGE, TINA, after, override=make_override(PETRA, "prescriber accepted the risk", "bag_from_fridge_by_passed")
+    )
+    assert overridden.code == "bag_from_fridge_by_passed" and not overridden.overridable
+    # Dated before the moved out-by but entered after it: a late entry, refused as the plain out-by's is.
+    late = ward.refused(EventType.BAG_FROM_FRIDGE, TINA, out_by - timedelta(minutes=5))
+    assert late.code == "late_entry" and "bag out of refrigerator by (vial expiry)" in late.message
+    assert EventType.BAG_FROM_FRIDGE not in allowed_events(ward.prep, after, MONO, POLICY)  # the chair offers it no longer
+    ward.record(EventType.DISCARDED, TINA, after, reason="bag cannot warm before the vial expires")
+
+
+def test_a_refrigerated_dilution_entered_after_its_moved_out_by_is_a_late_entry_in_the_countdowns_words():
+    """The limits a step starts are judged as the countdowns show them too: a dilution into the
+    refrigerator entered after the out-by a vial's expiry moved has its bag unusable when entered."""
+    import dataclasses
+
+    from infusion_app.domain.formatting import format_instant
+
+    ward = Ward()
+    expires = R + timedelta(hours=3)
+    ward.prep.vials[0] = dataclasses.replace(ward.prep.vials[0], lot="LOTX", expiry=expires.date(), expires_at=expires)
+    ward.reconstitute()
+    out_by = expires - limit("refrigerated_bag_warm_up")
+    ward.clock.set(out_by + timedelta(minutes=10))
+    refusal = ward.refused(EventType.DILUTED, TINA, R + timedelta(minutes=30), storage="fridge")
+    assert refusal.code == "late_entry" and not refusal.overridable
+    assert f"bag out of refrigerator by (vial expiry) {format_instant(out_by)}, which this step starts, passed before it was entered" in refusal.message
+    assert f"vial lot LOTX expires at {format_instant(expires)}" in refusal.message
+
+
 # --- order ----------------------------------------------------------------------------------------
 
 

@@ -26,8 +26,9 @@ overridden:
    dilution; reconstituted_fridge_until for the same; bag_from_fridge_by and start_infusion_by
    for every step up to the start of the infusion; end_infusion_by up to the end of the
    infusion), when the infusion would start while a refrigerated bag is still warming
-   (warm_until), and when observation would end before observe_until. A step is judged at its
-   entry too: one dated before a limit but entered after it passed is a late entry.
+   (warm_until), and when observation would end before observe_until. The hard deadlines are
+   judged as the countdowns show them: moved to a vial's expiry when it comes first
+   (effective_deadlines). A step is judged at its entry too: one dated before a limit but entered after it passed is a late entry.
    Steps acting on the drug are refused: a label limit is never overridden (the monograph says
    per limit; only a site-policy limit marked overridable may be, by a pharmacist who neither
    prepared nor verified the preparation nor performs the step). Facts (infusion ended,
@@ -1208,7 +1209,11 @@ def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Mo
     if rank is None:
         return []
     duration = infusion_duration_of(prep, monograph)
-    deadlines: list[Deadline] = compute_deadlines(prep.events, monograph, event.at, policy.warning_lead_time, duration)
+    # As the countdowns show them (effective_deadlines): a limit a vial's expiry moved earlier refuses
+    # its steps from the moved instant, not from the vial's expiry alone (a refrigerated bag's out-by
+    # is the warm-up before it: a bag out later could not warm before the start is refused).
+    plain = compute_deadlines(prep.events, monograph, event.at, policy.warning_lead_time, duration)
+    deadlines: list[Deadline] = effective_deadlines(prep, plain, monograph, event.at, policy.warning_lead_time)
     found: list[Breach] = []
     for d in deadlines:
         mark = d.review_mark
@@ -1250,14 +1255,17 @@ def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Mo
         # They exist only with the step among the events (and a step may move an instant), so this
         # second reckoning is of another event list, not the same deadlines again.
         before = {d.key for d in deadlines}
-        started_limits = compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration)
+        started_limits = effective_deadlines(
+            prep, compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration), monograph, now, policy.warning_lead_time
+        )
         for d in started_limits:
             if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
                 found.append(
                     Breach(
                         "late_entry",
                         f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step starts, passed before it was "
-                        f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): the product has expired",
+                        f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): "
+                        + (f"{d.basis}" if d.vial_expiry else "the product has expired"),
                         False,
                         d.key,
                         late_entry=True,
@@ -1520,9 +1528,11 @@ def effective_deadlines(
     """The deadlines as the steps are refused: a hard deadline whose steps all use the product (dilute
     by, start by, the refrigerator limits; not end by: a running infusion goes on) moves to the first
     vial's expiry when that comes before its time limits (a refrigerated bag's out-by to the warm-up
-    before it), marked '(vial expiry)' with the vial's lot and expiry as its basis. _check_vial_expiry refuses those steps from then on, but the board, the chair
-    and prep show counted down to the label limit, hours after it. The one place this is decided: the
-    service's status (board, chair, CLI) and the sheet and label read it. Idempotent."""
+    before it), marked '(vial expiry)' with the vial's lot and expiry as its basis. The one place this
+    is decided: the step refusals (_time_breaches) judge these deadlines, as the service's status
+    (board, chair, CLI) and the sheet and label show them, so a countdown that has run out is a step
+    refused with the same words (a bag is not taken out of the refrigerator after its moved out-by,
+    while _check_vial_expiry alone allowed it until the vial's expiry). Idempotent."""
     first = first_expiring_vial(prep.vials, zone)
     expires = product_expires_at(prep.vials, zone)
     if first is None or expires is None:
