@@ -191,6 +191,12 @@ def _days(monograph: Monograph, path: str) -> int:
     return int(round(monograph.magnitude(path, "day")))
 
 
+# Physiological bounds that catch a typo (a value in the wrong unit: a count per µL typed in a
+# 10⁹/L field), not clinical limits; the labs (labs.py) are read through the same checks.
+MAX_COUNT = 1000.0  # 10⁹/L
+MAX_X_ULN = 100.0
+
+
 def _count(value: Any, field_name: str) -> Quantity:
     """A blood count as a pint quantity; a bare number is read in 10⁹/L."""
     if isinstance(value, Quantity):
@@ -205,6 +211,8 @@ def _count(value: Any, field_name: str) -> Quantity:
         raise ValidationError(field_name, f"'{value}' is not a blood count (a number per volume, e.g. 10⁹/L)") from None
     if magnitude != magnitude or magnitude < 0 or magnitude == float("inf"):
         raise ValidationError(field_name, f"'{value}' is not accepted; must be a count of 0 or more (10⁹/L)")
+    if magnitude > MAX_COUNT:
+        raise ValidationError(field_name, f"'{magnitude:g}' is not accepted; must be 0 to {MAX_COUNT:g} × 10⁹/L, e.g. 1.5 (1,500 per µL is 1.5)")
     return quantity.to(COUNT_UNIT)
 
 
@@ -220,8 +228,8 @@ def _ratio(value: Any, field_name: str) -> float:
     from .numbers import read_number
 
     ratio = read_number(field_name, value, "a multiple of the upper limit of normal, e.g. 1.5")
-    if ratio != ratio or ratio < 0 or ratio == float("inf"):
-        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 or more (× ULN)")
+    if ratio != ratio or not 0 <= ratio <= MAX_X_ULN:
+        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 to {MAX_X_ULN:g} × ULN, e.g. 1.5")
     return ratio
 
 

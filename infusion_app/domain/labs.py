@@ -34,7 +34,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .dose_modification import Action, Advice, Counts, RuleSource, hematologic_advice, liver_advice, low_counts_advice, vod_sos_advice
+from .dose_modification import (
+    MAX_COUNT,
+    MAX_X_ULN,
+    Action,
+    Advice,
+    Counts,
+    RuleSource,
+    hematologic_advice,
+    liver_advice,
+    low_counts_advice,
+    vod_sos_advice,
+)
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import SitePolicy, site_defaults
@@ -57,8 +68,7 @@ VOD_SIGNS = (
     ("bilirubin_rising", "rising bilirubin"),
 )
 # Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits.
-MAX_COUNT = 1000.0  # 10⁹/L
-MAX_X_ULN = 100.0
+# MAX_COUNT and MAX_X_ULN are dose_modification's: a course's findings and its labs share them.
 QTC_RANGE = (200.0, 800.0)  # ms
 ELECTROLYTE_MAX = 20.0  # mmol/L
 
