@@ -517,6 +517,18 @@ class CourseForms(QWidget):
         self.message.setText(text)
         set_role(self.message, role)
 
+    def reset(self) -> None:
+        """Nothing typed or picked left in any form (another person signed in: what was typed is the previous person's)."""
+        for fields in self.fields.values():
+            for widget in fields.values():
+                if isinstance(widget, QLineEdit):
+                    widget.clear()
+                elif isinstance(widget, QCheckBox):
+                    widget.setChecked(False)
+                elif isinstance(widget, QComboBox) and widget.count():
+                    widget.setCurrentIndex(0)
+        self._say("", "")
+
     def select(self, key: str) -> None:
         self.action.setCurrentIndex([k for k, _r in self._actions].index(key))
 

@@ -400,6 +400,14 @@ class CourseView(QWidget):
 
     # -- loading -----------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """No course shown and nothing typed in the forms (another person signed in)."""
+        self.mrn.setCurrentText("")
+        self.show_status(None)
+        self.forms.reset()
+        self._say(self.message, "", "")
+        self._say(self.advice_message, "", "")
+
     def reload_mrns(self) -> None:
         current = self.mrn.currentText()
         self.mrn.blockSignals(True)

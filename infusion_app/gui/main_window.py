@@ -554,12 +554,14 @@ class MainWindow(QMainWindow):
     def switch_user(self) -> None:
         user = self.sign_in(self.service, self, title="Switch user")
         if user is not None:
-            # What the previous person typed is theirs: the chair starts clean, open wizards close
+            # What the previous person typed is theirs: the chair and the course tab start clean, open wizards close
             # (every recorded step is stored; the new person reopens the preparation as themself).
             for wizard in list(self._wizards):
                 wizard.done(QDialog.DialogCode.Rejected)
             if self._chair is not None:
                 self._chair.reset()
+            if self._course is not None:
+                self._course.reset()
             self.user = user
             self._show_user()
 

@@ -142,3 +142,35 @@ def test_a_mylotarg_course_offers_only_the_findings_its_data_has_a_rule_for_and_
     assert forms.message.text().startswith("Not recorded — Finding: MYLOTARG's data holds no dose-modification rule for liver tests")
     assert "a dose interruption" in forms.message.text()
     assert courses.course("MRN4004").advice == []
+
+
+def test_switching_user_clears_what_the_previous_person_typed_in_the_course_tab(qtbot, service, pharmacist, nurse, monkeypatch):
+    """The chair and open wizards forget the previous person's entries at a switch of user; the course tab
+    kept its MRN and typed forms, and the next person's Save stored them under the new name."""
+    from infusion_app.gui.main_window import MainWindow
+    from infusion_app.service.course import CourseService
+    from tests.drugs import BESPONSA
+
+    from .test_course_view import show
+
+    courses = CourseService(service)
+    courses.new_course("MRN4005", False, pharmacist, monograph=BESPONSA)
+    window = MainWindow(service, pharmacist, repaint_ms=60_000, sound=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    view = window.course
+    window.tabs.setCurrentWidget(view)
+    show(qtbot, view, "MRN4005")
+    view.tabs.setCurrentWidget(view.forms_page)
+    view.forms.select("weight")
+    qtbot.keyClicks(view.forms.fields["weight"]["weight"], "45 kg")
+    qtbot.keyClicks(view.forms.fields["weight"]["date"], "2026-01-14")
+    view.forms.fields["weight"]["dosing"].setChecked(True)
+    monkeypatch.setattr(MainWindow, "sign_in", staticmethod(lambda *a, **k: nurse))
+    window.switch_action.trigger()
+    assert view.user == nurse and view.mrn.currentText() == "" and view.status is None
+    assert view.forms.fields["weight"]["weight"].text() == "" and not view.forms.fields["weight"]["dosing"].isChecked()
+    qtbot.mouseClick(view.forms.record_button, Qt.MouseButton.LeftButton)
+    assert "Patient MRN" in view.forms.message.text()
+    assert not any(e.action == "course.weight_recorded" for e in service.audit_entries())
