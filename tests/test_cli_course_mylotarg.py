@@ -148,3 +148,16 @@ def test_prep_new_is_judged_by_the_mylotarg_course_and_gives_day_4(data):
     stored = shown.get("order", shown)
     assert (stored["cycle"], stored["day"], stored["regimen"]) == (1, 4, "fractionated")
     assert stored["course"]["on_file"] is True
+
+
+def test_prep_new_with_another_regimen_than_the_courses_names_the_option_and_the_courses_regimen(data):
+    """An order's --regimen that is not its course's was "invalid regimen:" too: named as the option,
+    with the course's regimen as the example."""
+    assert course(data, "new", "MRN001", *DRUG, "--regimen", "fractionated").code == 0
+    order = ("--patient-name", "Doe, Jane", "--mrn", "MRN001", "--dob", "1970-05-17", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
+    made = run_cli(
+        "prep", "new", *DRUG, "--regimen", "single-agent", *order, "--user", "Pat Pharmacist", "--data-dir", data, env={"INFUSION_PREP_PIN": "246824"}
+    )
+    assert made.code == 2 and "Traceback" not in made.stderr and len(made.stderr.strip().splitlines()) == 1
+    assert "invalid --regimen: the course for MRN MRN001 is MYLOTARG's fractionated regimen, not its single-agent regimen" in made.stderr
+    assert "(e.g. --regimen fractionated)" in made.stderr

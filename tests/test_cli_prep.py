@@ -544,7 +544,7 @@ def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, 
     shown = json.loads(out)
     assert code == 0 and shown["monograph"]["id"] == "gemtuzumab-ozogamicin"
     code, _, err = run(capsys, monkeypatch, "111111", *[a for a in argv if a not in ("--regimen", "fractionated")])
-    assert code == 2 and "invalid regimen:" in err
+    assert code == 2 and "invalid --regimen:" in err
 
 
 def test_prep_new_json_gives_a_split_draw_and_bills_the_dose_drawn(data, capsys, monkeypatch):

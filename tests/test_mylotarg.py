@@ -76,8 +76,8 @@ def test_a_dose_under_3_9_mg_is_given_by_syringe():
 @pytest.mark.parametrize(
     "args, field",
     [
-        (("--day", "1"), "regimen"),  # no regimen
-        (("--regimen", "weekly", "--day", "1"), "regimen"),
+        (("--day", "1"), "--regimen"),  # no regimen
+        (("--regimen", "weekly", "--day", "1"), "--regimen"),
         (("--regimen", "fractionated", "--day", "8"), "day"),  # not a fractionated dose day
         (("--regimen", "fractionated", "--day", "1", "--response", "cr"), "--response"),
         (("--regimen", "fractionated", "--day", "1", "--reduce-pct", "25"), "reduce-pct"),
@@ -88,13 +88,62 @@ def test_mylotarg_refuses_what_does_not_apply_to_it(args, field):
     assert result.code == 2 and f"invalid {field}:" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("calc", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"),
+        ("schedule", "--cycle", "1", "--start", "2026-12-01"),
+        ("sheet", "--demo", "--out", "{out}/sheet.pdf"),
+        ("label", "--demo", "--out", "{out}/label.pdf"),
+        ("course", "new", "MRN-9", "--hsct", "no", "--user", "paul", "--data-dir", "{out}/data"),
+        (
+            "prep",
+            "new",
+            "--patient-name",
+            "Doe, Jane",
+            "--mrn",
+            "M1",
+            "--dob",
+            "1970-05-17",
+            "--height",
+            "170 cm",
+            "--weight",
+            "70 kg",
+            "--cycle",
+            "1",
+            "--day",
+            "1",
+            "--user",
+            "tina",
+            "--data-dir",
+            "{out}/data",
+        ),
+    ],
+)
+def test_every_command_names_the_regimen_option_and_an_example(command, tmp_path):
+    """Reviewer: `sheet --demo --drug gemtuzumab-ozogamicin` without --regimen said "invalid regimen:"
+    while the other options' errors name the option ("invalid --drug:", "invalid --response:"); so did
+    calc, schedule, label --demo, course new and prep new. Each names --regimen and gives an example."""
+    argv = [a.replace("{out}", str(tmp_path)) for a in command]
+    missing = run_cli(*argv, *MYL)
+    assert missing.code == 2 and "Traceback" not in missing.stderr
+    assert "invalid --regimen: MYLOTARG is dosed by regimen: give one of fractionated, single-agent (e.g. --regimen fractionated)" in missing.stderr
+    wrong = run_cli(*argv, *MYL, "--regimen", "weekly")
+    assert wrong.code == 2 and "invalid --regimen: 'weekly' is not a regimen of MYLOTARG" in wrong.stderr and "(e.g. --regimen fractionated)" in wrong.stderr
+    besponsa = run_cli(*argv, "--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated")
+    assert besponsa.code == 2 and "invalid --regimen: BESPONSA has no regimens" in besponsa.stderr and "leave --regimen out" in besponsa.stderr
+    unknown = run_cli(*argv, "--drug", "nope")
+    assert unknown.code == 2 and "invalid --drug: 'nope' is not an installed drug" in unknown.stderr and "(e.g. --drug gemtuzumab-ozogamicin)" in unknown.stderr
+    assert not list(tmp_path.glob("*.pdf"))
+
+
 def test_an_unknown_drug_and_a_regimen_for_besponsa_are_refused():
     unknown = run_cli("calc", "--drug", "nope", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1")
-    assert unknown.code == 2 and "invalid drug:" in unknown.stderr and "gemtuzumab-ozogamicin" in unknown.stderr
+    assert unknown.code == 2 and "invalid --drug:" in unknown.stderr and "gemtuzumab-ozogamicin" in unknown.stderr
     besponsa = run_cli(
         "calc", "--drug", "inotuzumab-ozogamicin", "--regimen", "fractionated", "--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "1"
     )
-    assert besponsa.code == 2 and "invalid regimen:" in besponsa.stderr
+    assert besponsa.code == 2 and "invalid --regimen:" in besponsa.stderr and "leave --regimen out" in besponsa.stderr
 
 
 def test_besponsa_named_is_unchanged():
@@ -182,9 +231,9 @@ def test_what_a_deadline_governs_is_read_from_the_monograph(tmp_path):
 def test_course_new_takes_the_drug_and_a_regimen_drug_needs_its_regimen(tmp_path):
     # A MYLOTARG course is kept (tests/test_cli_course_mylotarg.py); without its regimen it is refused.
     result = run_cli("course", "new", "MRN-9", "--hsct", "no", *MYL, "--user", "paul", "--data-dir", str(tmp_path))
-    assert result.code == 2 and "invalid regimen: MYLOTARG is dosed by regimen" in result.stderr
+    assert result.code == 2 and "invalid --regimen: MYLOTARG is dosed by regimen" in result.stderr
     unknown = run_cli("course", "new", "MRN-9", "--hsct", "no", "--drug", "x", "--user", "paul", "--data-dir", str(tmp_path))
-    assert unknown.code == 2 and "invalid drug:" in unknown.stderr
+    assert unknown.code == 2 and "invalid --drug:" in unknown.stderr
 
 
 def test_the_sheet_and_label_of_a_mylotarg_preparation_name_its_regimen_and_cap_and_no_other_drug():

@@ -246,13 +246,41 @@ def chosen_monograph(args: argparse.Namespace, with_regimen: bool = True):
     exit 2 naming --drug), as dosed by --regimen when it has regimens."""
     from ..domain.errors import ValidationError
     from ..domain.monograph import load_monograph, resolve_drug
+    from ..domain.resources import installed_monograph_ids
 
     given = getattr(args, "drug", None)
     try:
         drug = resolve_drug(given)
     except ValidationError as exc:
-        if given is not None:
-            raise
-        raise ValidationError("--drug", exc.message.replace("e.g. ", "e.g. --drug ")) from None
+        if "e.g. " in exc.message:
+            raise ValidationError("--drug", exc.message.replace("e.g. ", "e.g. --drug ")) from None
+        ids = installed_monograph_ids()
+        raise ValidationError("--drug", f"{exc.message} (e.g. --drug {ids[0]})" if ids else exc.message) from None
     monograph = load_monograph(drug)
-    return monograph.with_regimen(getattr(args, "regimen", None)) if with_regimen else monograph
+    return chosen_regimen(args, monograph) if with_regimen else monograph
+
+
+def chosen_regimen(args: argparse.Namespace, monograph):
+    """`monograph` as dosed by --regimen (Monograph.with_regimen): a missing or unknown regimen, or one
+    given for a drug without regimens, exits 2 naming --regimen as the other options' errors do
+    (the domain names its field 'regimen', as the screens show it), with an accepted example."""
+    from ..domain.errors import ValidationError
+
+    try:
+        return monograph.with_regimen(getattr(args, "regimen", None))
+    except ValidationError as exc:
+        raise as_regimen_option(exc, monograph) from None
+
+
+def as_regimen_option(exc, monograph):
+    """A domain ValidationError on the field 'regimen' as the command line names it: '--regimen', with
+    an accepted example (the domain's own, else the drug's first regimen); any other error as it is."""
+    from ..domain.errors import ValidationError
+
+    if exc.field != "regimen":
+        return exc
+    ids = [r.id for r in monograph.regimens]
+    if not ids:
+        return ValidationError("--regimen", exc.message.replace("give no regimen", "leave --regimen out"))
+    words = exc.message.replace("e.g. ", "e.g. --regimen ") if "e.g. " in exc.message else f"{exc.message} (e.g. --regimen {ids[0]})"
+    return ValidationError("--regimen", words)

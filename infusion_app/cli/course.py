@@ -366,11 +366,11 @@ def status_lines(status) -> list[str]:
 def run_new(args: argparse.Namespace) -> int:
     from ..domain.course import transplant_plan_decides
     from ..domain.errors import ValidationError
-    from .common import chosen_monograph
+    from .common import chosen_monograph, chosen_regimen
 
     drug = chosen_monograph(args, with_regimen=False)
     regimen = getattr(args, "regimen", None)
-    drug.with_regimen(regimen)  # a regimen drug without (or with a wrong) --regimen, or a --regimen for a drug without regimens: exit 2
+    chosen_regimen(args, drug)  # a regimen drug without (or with a wrong) --regimen, or a --regimen for a drug without regimens: exit 2
     if args.hsct is None and transplant_plan_decides(drug):
         raise ValidationError("--hsct", f"is required for a course of {drug.brand_name}: yes or no (e.g. --hsct no)")
     dob = _date(args.dob, "dob") if args.dob else None

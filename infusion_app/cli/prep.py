@@ -236,7 +236,8 @@ def run_new(args: argparse.Namespace) -> int:
     from ..domain.records import Patient
     from ..service import PreparationBlocked, StepRefused
     from .service_access import open_service_for, sign_in
-    from .common import chosen_monograph, chosen_response
+    from ..domain.errors import ValidationError
+    from .common import as_regimen_option, chosen_monograph, chosen_response
 
     drug = chosen_monograph(args)  # an unknown drug or a missing regimen is refused before any sign-in
     response = chosen_response(args, drug)
@@ -266,6 +267,8 @@ def run_new(args: argparse.Namespace) -> int:
                 refusal_json(f"refused [{exc.code}]: {exc.message}")
             print(f"infusion-prep prep new: not stored: refused [{exc.code}]: {exc.message}", file=sys.stderr)
             return Exit.HARD_STOP
+        except ValidationError as exc:  # --regimen not the course's: named as the option
+            raise as_regimen_option(exc, drug) from None
         user = sign_in(service, args.user, args.pin_fd)
         try:
             status = service.create_preparation(patient, order, user, vials=vials, product_confirmed=args.product_confirmed, monograph=drug)

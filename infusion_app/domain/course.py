@@ -212,7 +212,9 @@ def judged_by(course: Course, monograph: Monograph) -> Monograph:
         return monograph
     if monograph.regimen is not None and monograph.regimen.id != course.regimen:
         raise ValidationError(
-            "regimen", f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen or '(no)'} regimen, not its {monograph.regimen.id} regimen"
+            "regimen",
+            f"the course for MRN {course.mrn} is {monograph.brand_name}'s {course.regimen or '(no)'} regimen, not its {monograph.regimen.id} regimen"
+            + (f": order the course's regimen (e.g. {course.regimen})" if course.regimen else ""),
         )
     return monograph.with_regimen(course.regimen)
 
