@@ -185,6 +185,15 @@ BLANK_TAKES_NO_DEFAULT = [
     ["course", "new", "M1", "--user", "paul", "--drug", " "],
     ["print", "label", "BSP-7K3QX", "--queue", ""],
     ["downtime", "--out", "x.pdf", "--formula", ""],
+    # `course lab --taken ''` recorded the lab as taken now, `prep record --at ''` the step as done now;
+    # an empty date of birth checked no age (calc) or opened a course without it (course new).
+    ["course", "lab", "M1", "--kind", "ecg", "--qtc", "420", "--taken", "", "--user", "paul"],
+    ["course", "lab", "M1", "--kind", "ecg", "--qtc", "420", "--taken", " ", "--user", "paul"],
+    ["course", "new", "M1", "--hsct", "no", "--dob", "", "--user", "paul"],
+    ["prep", "record", "BSP-7K3QX", "reconstituted", "--at", "", "--user", "tina"],
+    ["prep", "record", "BSP-7K3QX", "order-verified", "--labs-taken", "2026-12-03T08:00+00:00", "--baseline-taken", "", "--user", "paul"],
+    CALC + ["--dob", ""],
+    CALC + ["--dob", "1970-01-01", "--dose-date", ""],
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..domain.bsa import FORMULAS
-from .common import Exit, add_drug_options, add_response_option, chosen_monograph, chosen_response, emit_json
+from .common import Exit, add_drug_options, add_response_option, chosen_monograph, chosen_response, emit_json, not_blank
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,9 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dob",
         metavar="YYYY-MM-DD",
+        type=not_blank("--dob 1970-05-17"),
         help="date of birth: the label's minimum age (in the drug's monograph) and its children's rules are checked at the dose date",
     )
-    parser.add_argument("--dose-date", metavar="YYYY-MM-DD", help="the day of the dose (default today); used with --dob")
+    parser.add_argument(
+        "--dose-date", metavar="YYYY-MM-DD", type=not_blank("--dose-date 2026-12-03"), help="the day of the dose (default today); used with --dob"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, Exit, add_drug_options, add_response_option, add_storage_options, emit_json
+from .common import CliError, Exit, add_drug_options, add_response_option, add_storage_options, emit_json, not_blank
 
 LAB_KINDS = ("cbc", "liver", "ecg", "electrolytes", "vod-signs")
 # Which options each lab kind reads (the option's dest is the value's name in labs.lab_values).
@@ -75,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument(
         "--dob",
         metavar="YYYY-MM-DD",
+        type=not_blank("--dob 1970-05-17"),
         help="date of birth: the age decides the children's weight-change threshold (default: the one stored with the patient's preparations)",
     )
     new.add_argument("--child", action="store_true", help="apply the children's threshold whatever the age (give --child-reason)")
@@ -174,7 +175,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lab = _writer(commands, "lab", "record a lab result or the VOD/SOS questions; the advice its values drive is stored at once")
     lab.add_argument("--kind", required=True, choices=LAB_KINDS, help="cbc, liver, ecg, electrolytes or vod-signs")
-    lab.add_argument("--taken", metavar="INSTANT", help="when taken (asked), with its offset, e.g. 2026-11-27T09:00+01:00; default now")
+    lab.add_argument(
+        "--taken",
+        metavar="INSTANT",
+        type=not_blank("--taken 2026-11-27T09:00+01:00"),
+        help="when taken (asked), with its offset, e.g. 2026-11-27T09:00+01:00; default now",
+    )
     lab.add_argument("--anc", help="cbc: ANC, 10⁹/L")
     lab.add_argument("--platelets", help="cbc: platelets, 10⁹/L")
     lab.add_argument(

@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record = commands.add_parser("record", help="record a step (exit 1 with the reason when it is refused)")
     record.add_argument("id", help="the preparation id on the label: its drug's prefix, a hyphen and five characters")
     record.add_argument("event", metavar="EVENT", help="one of: " + ", ".join(RECORDABLE))
-    record.add_argument("--at", metavar="ISO", help="when it happened, with UTC offset (default: now)")
+    record.add_argument("--at", metavar="ISO", type=not_blank("--at 2026-11-27T09:00+01:00"), help="when it happened, with UTC offset (default: now)")
     record.add_argument("--downtime", action="store_true", help="a late entry of a step done on paper during a downtime (needs --at)")
     record.add_argument("--storage", choices=["room", "fridge"], help="diluted: where the bag is kept")
     record.add_argument("--reason", help="discarded, premedication-corrected: why")
@@ -112,7 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # Order verification of a dose with no course on file: the labs the pharmacist checked (labs before every dose).
     labs = record.add_argument_group("order-verified with no course on file: the labs checked (or --labs-override-reason)")
     labs.add_argument("--labs-taken", metavar="ISO", help="when the CBC and liver tests were taken, with UTC offset (within the site's lab window)")
-    labs.add_argument("--baseline-taken", metavar="ISO", help="when the baseline ECG and electrolytes were taken (default: --labs-taken)")
+    labs.add_argument(
+        "--baseline-taken",
+        metavar="ISO",
+        type=not_blank("--baseline-taken 2026-11-27T07:30+01:00"),
+        help="when the baseline ECG and electrolytes were taken (default: --labs-taken)",
+    )
     for option, text in (
         ("--anc", "ANC, 10⁹/L"),
         ("--platelets", "platelets, 10⁹/L (transfusion-independent)"),
