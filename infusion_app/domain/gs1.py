@@ -43,7 +43,8 @@ from urllib.parse import unquote, urlsplit
 from .errors import ValidationError
 from .instants import earliest_instant_of_wall_time
 from .monograph import Monograph
-from .records import VialRecord
+from .formatting import format_instant
+from .records import EventType, Preparation, VialRecord
 
 FIELD = "vial code"
 GS = "\x1d"
@@ -726,6 +727,26 @@ def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> Vial
     for earlier in recorded:
         if earlier.serial == vial.serial and (earlier.gtin or "") == (vial.gtin or ""):
             return earlier
+    return None
+
+
+def vial_used_elsewhere(vial: VialRecord, others: Sequence[Preparation]) -> str | None:
+    """Why this vial (one physical vial: its GTIN and serial, already recorded for `others`) must not be
+    recorded for another preparation, or None. A single-dose vial goes to one preparation: it is taken
+    while that preparation is open, and once reconstituted it is opened, whatever became of it. A
+    preparation discarded before reconstitution leaves its vials sealed, so they may be used again."""
+    for other in others:
+        opened = other.last(EventType.RECONSTITUTED)
+        if opened is not None:
+            return (
+                f"this vial (serial {vial.serial}, lot {vial.lot}) was reconstituted for preparation {other.id} on {format_instant(opened.at)}: "
+                "a single-dose vial is used once; take another vial"
+            )
+        if other.last(EventType.DISCARDED) is None:
+            return (
+                f"this vial (serial {vial.serial}, lot {vial.lot}) is recorded for preparation {other.id}, which is still open: "
+                f"a single-dose vial goes to one preparation; remove it there first if it was scanned for {other.id} by mistake"
+            )
     return None
 
 

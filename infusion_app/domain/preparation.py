@@ -231,6 +231,7 @@ NEAR_MISS_CODES = frozenset(
         "vial-expired",
         "vial_wrong_product",
         "vial_already_recorded",
+        "vial_used_elsewhere",
         "vials_not_recorded",
         "late_entry",
     }

@@ -924,6 +924,14 @@ class PreparationService:
                     "vial_already_recorded",
                     f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: a double scan, or a single-dose vial used twice",
                 )
+            if vial.gtin and vial.serial:
+                # The same physical vial for another patient's dose: only this check sees the other preparations.
+                from ..domain.gs1 import vial_used_elsewhere
+
+                others = [self._load(other) for other in self.repository.preparations_with_vial(vial.gtin, vial.serial) if other != prep_id]
+                elsewhere = vial_used_elsewhere(vial, others)
+                if elsewhere is not None:
+                    raise StepRefused("vial_used_elsewhere", elsewhere)
         except StepRefused as refusal:
             self._audit_near_miss(prep_id, actor, refusal, "vial", now)
             raise

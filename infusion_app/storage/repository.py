@@ -587,6 +587,14 @@ class SqlRepository(TransactionScopes):
             ).first()
             return Patient(row.patient_name, row.mrn, row.date_of_birth) if row else None
 
+    def preparations_with_vial(self, gtin: str, serial: str) -> list[str]:
+        """The ids of the preparations a vial of this GTIN and serial is recorded for (one physical vial)."""
+        with self._read() as session:
+            rows = session.scalars(
+                select(VialRow.preparation_id).where(VialRow.gtin == gtin, VialRow.serial == serial).distinct().order_by(VialRow.preparation_id)
+            )
+            return list(rows)
+
     def latest_instant(self) -> datetime | None:
         with self._read() as session:
             candidates = [

@@ -174,3 +174,61 @@ def test_switching_user_clears_what_the_previous_person_typed_in_the_course_tab(
     qtbot.mouseClick(view.forms.record_button, Qt.MouseButton.LeftButton)
     assert "Patient MRN" in view.forms.message.text()
     assert not any(e.action == "course.weight_recorded" for e in service.audit_entries())
+
+
+VIAL = "(01)00300080100011(17)280531(10)AB123(21)XYZ{serial}"
+
+
+def test_a_vial_recorded_for_another_open_preparation_is_refused_at_the_scanner(qtbot, service, technician, make_preparation):
+    """One single-dose vial (its GTIN and serial) was recorded for two patients' preparations: the double
+    scan check looked only at the preparation being made."""
+    from datetime import date
+
+    from infusion_app.domain.records import Patient
+    from tests.drugs import BESPONSA
+
+    from .conftest import ORDER
+
+    other = service.create_preparation(Patient("Carl Other", "MRN7", date(1971, 1, 1)), ORDER, technician, monograph=BESPONSA).id
+    service.add_vial(other, VIAL.format(serial=1), technician)
+    wizard = _to_vials(qtbot, service, technician)
+    scan = find(wizard, QLineEdit, "vialScan")
+    qtbot.keyClicks(scan, VIAL.format(serial=1))
+    qtbot.keyClick(scan, Qt.Key.Key_Return)
+    page = wizard.currentPage()
+    assert page.error.isVisible() and f"recorded for preparation {other}" in page.error.text(), page.error.text()
+    assert wizard.preparation.vials == [] and service.get(wizard.preparation.id).vials == []
+    assert any(e.action == "near_miss" and "vial_used_elsewhere" in e.after for e in service.audit_entries())
+
+
+def test_a_vial_reconstituted_for_a_discarded_preparation_stays_used_and_a_sealed_one_is_free_again(service, technician, pharmacist, make_preparation):
+    from datetime import date
+
+    from infusion_app.domain.preparation import StepRefused
+    from infusion_app.domain.records import EventType, Patient
+    from tests.drugs import BESPONSA
+
+    from .conftest import ORDER
+
+    def new(mrn: str) -> str:
+        return service.create_preparation(Patient("Carl Other", mrn, date(1971, 1, 1)), ORDER, technician, monograph=BESPONSA).id
+
+    opened = make_preparation(steps=("reconstituted",))  # its vials: typed, no serial
+    sealed = new("MRN8")
+    for serial in (2, 3):
+        service.add_vial(sealed, VIAL.format(serial=serial), technician)
+    service.record_event(sealed, EventType.DISCARDED, pharmacist, details={"reason": "order cancelled before reconstitution"})
+    used = new("MRN9")
+    service.add_vial(used, VIAL.format(serial=4), technician)
+    service.add_vial(used, VIAL.format(serial=5), technician)
+    from tests.prep_helpers import verify_order
+
+    verify_order(service, used)
+    service.record_event(used, EventType.RECONSTITUTED, technician)
+    service.record_event(used, EventType.DISCARDED, pharmacist, details={"reason": "dropped the bag"})
+    fresh = new("MRN10")
+    service.add_vial(fresh, VIAL.format(serial=2), technician)  # sealed: its preparation was discarded before reconstitution
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(fresh, VIAL.format(serial=4), technician)
+    assert refused.value.code == "vial_used_elsewhere" and f"reconstituted for preparation {used}" in refused.value.message
+    assert [v.serial for v in service.get(fresh).vials] == ["XYZ2"] and opened
