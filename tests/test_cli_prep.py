@@ -547,6 +547,18 @@ def test_prep_new_for_mylotarg_stores_its_drug_regimen_and_prefix(data, capsys, 
     assert code == 2 and "invalid --regimen:" in err
 
 
+def test_prep_new_for_mylotarg_without_a_course_flags_its_regimen_not_a_response(data, capsys, monkeypatch):
+    """The no-course flag said "cycle, day and response as typed" for MYLOTARG, whose regimen decides the dose."""
+    order = ["--height", "170 cm", "--weight", "70 kg", "--cycle", "1", "--day", "4", "--drug", "gemtuzumab-ozogamicin", "--regimen", "fractionated"]
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *order, "--user", "tina", "--data-dir", str(data))
+    assert code == 0, err
+    [flag] = [line for line in err.splitlines() if line.startswith("flag: no course on file:")]
+    assert flag == "flag: no course on file: cycle, day and regimen as typed (no course to check them against)"
+    assert "response" not in err
+    code, out, err = run(capsys, monkeypatch, "111111", "prep", "new", *PATIENT, *ORDER, *VIALS, "--user", "tina", "--data-dir", str(data))
+    assert code == 0 and "flag: no course on file: cycle, day and response as typed" in err  # BESPONSA's response decides
+
+
 def test_prep_new_json_gives_a_split_draw_and_bills_the_dose_drawn(data, capsys, monkeypatch):
     # Pharmacist review: 10.5 mg of MYLOTARG (1 mg/mL) was drawn as 11 mL on the 20 mL syringe's 1 mL marks
     # (+4.8%) and billed 110 units; it is the 10 mL syringe full + 0.5 mL on the 1 mL syringe, 105 units.

@@ -175,11 +175,13 @@ def test_the_course_check_is_typed_and_old_stored_ones_load():
 
     old = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V01_NO_COURSE})))
     assert isinstance(old.course, CourseCheck) and old.course.on_file is False and old.course.flag == "no course on file"
-    assert old.course.flags == () and old.course.sheet_flags() == ["no course on file: cycle, day and response as entered, not checked against a course"]
+    assert old.course.flags == () and old.course.sheet_flags(load_monograph("inotuzumab-ozogamicin")) == [
+        "no course on file: cycle, day and response as entered, not checked against a course"
+    ]
     on_file = PreparationOrder.from_dict(json.loads(json.dumps({**V01_ORDER, "course": V02_COURSE})))
     assert isinstance(on_file.course, CourseCheck) and (on_file.course.cycle, on_file.course.day) == (2, 8)
     assert on_file.course.window == ("2026-12-01", "2026-12-03")
-    assert on_file.course.sheet_flags() == ["Discontinuation advice not followed: stop after cycle 3", "BSA re-check"]
+    assert on_file.course.sheet_flags(load_monograph("inotuzumab-ozogamicin")) == ["Discontinuation advice not followed: stop after cycle 3", "BSA re-check"]
     # Written back as it was stored: the CLI's JSON and the stored order keep today's shape.
     assert json.loads(json.dumps(on_file.to_dict()))["course"] == V02_COURSE
     assert PreparationOrder.from_dict(json.loads(json.dumps(on_file.to_dict()))) == on_file
@@ -199,3 +201,16 @@ def test_the_course_check_is_typed_and_old_stored_ones_load():
 def test_a_course_check_of_the_wrong_shape_is_refused_naming_it(broken):
     with pytest.raises(ValueError, match="course"):
         PreparationOrder.from_dict({**V01_ORDER, "course": broken})
+
+
+def test_the_no_course_flag_names_what_decides_the_drugs_dose_from_its_data():
+    """Reviewer: a MYLOTARG order with no course on file was flagged "cycle, day and response as entered"
+    on its sheet; MYLOTARG has no responses (a regimen decides its dose: [dosing] decided_by)."""
+    from infusion_app.domain.dosing import CourseCheck
+
+    none = CourseCheck(on_file=False, flag="no course on file")
+    mylotarg = load_monograph("gemtuzumab-ozogamicin")
+    [flag] = none.sheet_flags(mylotarg)
+    assert flag == "no course on file: cycle, day and regimen as entered, not checked against a course" and "response" not in flag
+    assert mylotarg.order_choices_words == f"cycle, day and {mylotarg.raw['dosing']['decided_by']}"
+    assert none.sheet_flags(load_monograph("inotuzumab-ozogamicin")) == ["no course on file: cycle, day and response as entered, not checked against a course"]

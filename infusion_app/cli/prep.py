@@ -301,7 +301,7 @@ def run_new(args: argparse.Namespace) -> int:
         print(status.id)  # alone on stdout, so that scripts can capture it
         course = status.prep.order.course
         if course is not None and not course.on_file:
-            print(f"flag: {course.flag}: cycle, day and response as typed (no course to check them against)", file=sys.stderr)
+            print(f"flag: {course.flag}: {drug.order_choices_words} as typed (no course to check them against)", file=sys.stderr)
         for text in course.declined_discontinuations + course.flags if course is not None else ():
             print(f"flag: {text}", file=sys.stderr)
         for warning in calculation.warnings:

@@ -365,11 +365,12 @@ class CourseCheck:
     declined_discontinuations: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
 
-    def sheet_flags(self) -> list[str]:
-        """What every sheet and prep new say of it: no course, a declined discontinuation, the flags."""
+    def sheet_flags(self, monograph: Monograph) -> list[str]:
+        """What every sheet and prep new say of it: no course (naming what the order gave that a course
+        of `monograph`'s drug would have checked), a declined discontinuation, the flags."""
         found = []
         if not self.on_file:
-            found.append(f"{self.flag or 'no course on file'}: cycle, day and response as entered, not checked against a course")
+            found.append(f"{self.flag or 'no course on file'}: {monograph.order_choices_words} as entered, not checked against a course")
         found += [f"Discontinuation advice not followed: {text}" for text in self.declined_discontinuations]
         found += list(self.flags)
         return found

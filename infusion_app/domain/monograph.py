@@ -143,6 +143,13 @@ class Monograph:
         """What decides the dose per m²: "response" (rows by cycle and response) or "regimen"."""
         return str(self.raw["dosing"].get("decided_by", "response"))
 
+    @property
+    def order_choices_words(self) -> str:
+        """What an order says that a course on file would check, in words: the cycle, the day and what
+        decides the dose ([dosing] decided_by): "cycle, day and response" (BESPONSA), "cycle, day and
+        regimen" (MYLOTARG, which has no responses)."""
+        return f"cycle, day and {self.decided_by}"
+
     def response_words(self, response: str | None) -> str:
         """How a response is written where it is picked, on the sheet and in the course's advice
         ("none (no CR/CRi)", "CRi"), from the monograph's [dosing] responses; the response itself

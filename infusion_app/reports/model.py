@@ -380,13 +380,13 @@ def _course_status_rows(status: Any) -> list[Row]:
     return rows
 
 
-def _course_flags(stored: CourseCheck | None, prep: Preparation | None = None) -> list[str]:
+def _course_flags(stored: CourseCheck | None, monograph: Monograph, prep: Preparation | None = None) -> list[str]:
     """What the course check stored with the order and every sheet must say: no course, a declined
     discontinuation. Once the order is verified its labs are no longer 'needed': _verification_labs says
     what was checked (the sheet of a verified dose still warned that labs were needed)."""
     from ..domain.labs import LABS_NEEDED_FLAG
 
-    flags = stored.sheet_flags() if stored is not None else []
+    flags = stored.sheet_flags(monograph) if stored is not None else []
     if prep is not None and prep.last(EventType.ORDER_VERIFIED) is not None:
         flags = [f for f in flags if not f.startswith(LABS_NEEDED_FLAG)]
     return flags
@@ -840,7 +840,7 @@ def _build(
         signatures=_signatures(prep, tz),
         billing=_billing(calc, monograph, prep),
         overrides=_overrides(prep, tz),
-        warnings=[str(w) for w in calc.warnings] + _course_flags(prep.order.course, prep),
+        warnings=[str(w) for w in calc.warnings] + _course_flags(prep.order.course, monograph, prep),
         hard_stops=[str(s) for s in calc.hard_stops],
         pending_verification=[_pending_text(p) for p in calc.pending_verification],
         vehicle_line=f"in {calc.vehicle}, total {format_volume(calc.final_volume_ml)}" + (" in a SYRINGE" if syringe else ""),
