@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
+from datetime import date, datetime, time, timezone
 
 import pytest
 from hypothesis import given
@@ -152,16 +152,23 @@ def test_non_text_is_refused():
     assert excinfo.value.field == "vial code"
 
 
+UTC = timezone.utc
+
+
+def _noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=UTC)
+
+
 def test_vial_hard_stops_wrong_product_and_expiry():
     good = read(f"(01){PRODUCT_GTIN}(17)280531(10)L1")
-    assert vial_hard_stops(good, MONO, date(2028, 5, 31)) == []  # usable through the expiry date
-    expired = vial_hard_stops(good, MONO, date(2028, 6, 1))
+    assert vial_hard_stops(good, MONO, _noon(date(2028, 5, 31)), UTC) == []  # usable through the expiry date
+    expired = vial_hard_stops(good, MONO, _noon(date(2028, 6, 1)), UTC)
     assert len(expired) == 1 and "expired" in expired[0]
     wrong = read(f"(01){gtin_for_ndc('0008-0200-01')}(17)280531(10)L1")
-    assert "wrong product" in vial_hard_stops(wrong, MONO, date(2027, 1, 1))[0]
+    assert "wrong product" in vial_hard_stops(wrong, MONO, _noon(date(2027, 1, 1)), UTC)[0]
     european = "04012345678901"
     european = european[:-1] + str(gs1_check_digit(european[:-1]))
-    assert "no US NDC" in vial_hard_stops(read(f"(01){european}(17)280531(10)L1"), MONO, date(2027, 1, 1))[0]
+    assert "no US NDC" in vial_hard_stops(read(f"(01){european}(17)280531(10)L1"), MONO, _noon(date(2027, 1, 1)), UTC)[0]
 
 
 LOT_CHARS = st.text(alphabet=st.sampled_from("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz0123456789-./"), min_size=1, max_size=20)
@@ -214,7 +221,6 @@ def test_a_real_datamatrix_read_by_zxing_parses():
 
 # ---- GS1 General Specifications: dates, formats, every AI, symbologies, Digital Link ----
 
-from datetime import datetime, time  # noqa: E402
 
 from infusion_app.domain.gs1 import gs1_year  # noqa: E402
 
@@ -245,7 +251,7 @@ def test_the_two_digit_year_follows_the_genspecs_sliding_window(today, yy, year)
 def test_an_expiry_of_1999_is_expired_not_good_until_2099():
     data = read(f"(01){PRODUCT_GTIN}(17)991231(10)L1", today=date(2026, 11, 27))
     assert data.expiry == date(1999, 12, 31)
-    assert any("expired" in stop for stop in vial_hard_stops(data, MONO, date(2026, 11, 27)))
+    assert any("expired" in stop for stop in vial_hard_stops(data, MONO, _noon(date(2026, 11, 27)), UTC))
 
 
 def test_the_window_moves_with_the_injected_clock():
@@ -331,8 +337,8 @@ def test_ai_7003_gives_the_expiry_date_and_time():
     assert (data.expiry, data.expiry_time, data.expires_at) == (date(2028, 5, 31), time(14, 30), datetime(2028, 5, 31, 14, 30))
     assert not data.expired(datetime(2028, 5, 31, 14, 29))
     assert data.expired(datetime(2028, 5, 31, 14, 30))
-    assert vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 29)) == []
-    assert "expired" in vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 30))[0]
+    assert vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 29).astimezone()) == []
+    assert "expired" in vial_hard_stops(data, MONO, datetime(2028, 5, 31, 14, 30).astimezone())[0]
     raw = read(f"]d201{PRODUCT_GTIN}70032805311430{GS}10L1")
     assert (raw.expiry, raw.expiry_time) == (date(2028, 5, 31), time(14, 30))
     both = read(f"(01){PRODUCT_GTIN}(17)280531(7003)2805311430(10)L1")
@@ -499,3 +505,48 @@ def test_a_vial_expired_at_its_code_time_is_refused_in_local_time_with_the_date_
     [stop] = vial_hard_stops(timed, MONO, now)
     shown = format_vial_expiry(timed.expiry, timed.to_vial_record(now.tzinfo).expires_at)
     assert stop == f"lot L1 expired at {shown}" and shown.startswith("2028-05-31 10:00 "), stop
+
+
+def test_a_scanned_vials_expiry_is_judged_at_the_clocks_instant_on_the_sites_clock_across_midnight():
+    """gs1.vial_hard_stops judged the expiry on whatever wall clock the time passed carried: the clock's
+    instant (UTC) put midnight five hours early for a site in New York, refusing a vial in its last
+    evening of use, and a 7003 time of 23:30 was compared with 03:20 UTC. It takes the clock's instant
+    and the site's zone, as the step refusals and effective_deadlines do."""
+    from zoneinfo import ZoneInfo
+
+    from infusion_app.domain.formatting import format_instant
+
+    new_york = ZoneInfo("America/New_York")
+    dated = read(f"(01){PRODUCT_GTIN}(17)280531(10)L1")  # last day of use: 2028-05-31 on the site's clock
+    evening = datetime(2028, 6, 1, 2, 30, tzinfo=UTC)  # 22:30 EDT on the 31st, 1 June already in UTC
+    assert vial_hard_stops(dated, MONO, evening, new_york) == []
+    after_midnight = datetime(2028, 6, 1, 4, 30, tzinfo=UTC)  # 00:30 EDT on 1 June
+    assert vial_hard_stops(dated, MONO, after_midnight, new_york) == ["lot L1 expired on 2028-05-31"]
+    # The same instants for a site in Berlin (02:30 CEST on 1 June): past its last day already.
+    assert vial_hard_stops(dated, MONO, evening, ZoneInfo("Europe/Berlin")) == ["lot L1 expired on 2028-05-31"]
+    timed = read(f"(01){PRODUCT_GTIN}(7003)2805312330(10)L2")  # 23:30 on the site's clock
+    assert vial_hard_stops(timed, MONO, datetime(2028, 6, 1, 3, 29, tzinfo=UTC), new_york) == []  # 23:29 EDT
+    at_expiry = datetime(2028, 6, 1, 3, 30, tzinfo=UTC)
+    assert vial_hard_stops(timed, MONO, at_expiry, new_york) == [f"lot L2 expired at {format_instant(at_expiry, new_york)}"]
+    assert format_instant(at_expiry, new_york) == "2028-05-31 23:30 EDT"
+    with pytest.raises(ValidationError) as naive:
+        vial_hard_stops(dated, MONO, datetime(2028, 5, 31, 22, 30), new_york)
+    assert naive.value.field == "now"
+
+
+def test_the_sites_clock_is_by_default_the_workstations_never_the_instants_own_offset(monkeypatch):
+    """The same rule with the zone left out (every caller today): a New York workstation's clock at the
+    UTC instant the injected clock gives, not that instant's UTC wall clock (which is past midnight)."""
+    import time as clock_time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    clock_time.tzset()
+    try:
+        dated = read(f"(01){PRODUCT_GTIN}(17)280531(10)L1")
+        assert vial_hard_stops(dated, MONO, datetime(2028, 6, 1, 2, 30, tzinfo=UTC)) == []  # 22:30 EDT on the 31st
+        assert vial_hard_stops(dated, MONO, datetime(2028, 6, 1, 4, 30, tzinfo=UTC)) == ["lot L1 expired on 2028-05-31"]
+        timed = read(f"(01){PRODUCT_GTIN}(7003)2805312330(10)L2")
+        assert vial_hard_stops(timed, MONO, datetime(2028, 6, 1, 3, 20, tzinfo=UTC)) == []  # 23:20 EDT: ten minutes left
+    finally:
+        monkeypatch.undo()
+        clock_time.tzset()

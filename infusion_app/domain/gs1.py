@@ -692,26 +692,27 @@ def parse_gs1(text: str, monograph: Monograph, *, today: date | None = None) -> 
     )
 
 
-def vial_hard_stops(data: Gs1Data, monograph: Monograph, today: date) -> list[str]:
-    """Why this scanned vial must not be used: another product, or expired (`today` from the clock).
-
-    The expiry date is the last day of use: a vial is usable through that day. With an expiry
-    time (AI 7003), pass the local date and time as `today`: the vial expires at that minute.
+def vial_hard_stops(data: Gs1Data, monograph: Monograph, now: datetime, zone: tzinfo | None = None) -> list[str]:
+    """Why this scanned vial must not be used: another product, or expired at `now` (the injected
+    clock's instant, aware) on the site's clock (`zone`, by default the workstation's), as every step
+    using the product judges it (VialRecord.expired, preparation.effective_deadlines): an expiry time
+    (AI 7003) is that minute of the site's wall clock, a date alone its last day of use there. A
+    clock's instant read on another zone's wall clock (or a naive time) put midnight in the wrong place.
     """
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise ValidationError("now", "needs a date and time with its UTC offset (the clock's instant)")
     stops = []
     product_ndc = monograph.text("product.ndc")
     if data.ndc is None:
         stops.append(f"GTIN {data.gtin} carries no US NDC: not {monograph.brand_name} {product_ndc}")
     elif ndc_digits(data.ndc) != ndc_digits(product_ndc):
         stops.append(f"NDC {data.ndc} is not {monograph.brand_name} {product_ndc}: wrong product")
-    if isinstance(today, datetime):
-        if data.expired(today):
-            from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
+    record = data.to_vial_record(zone)
+    if record.expired(now, zone):
+        from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
 
-            # In the words of the step refusals: the date, its local time and the zone (AI 7003 is the site's wall clock).
-            stops.append(f"lot {data.lot} expired {vial_expiry_words(data.to_vial_record(today.tzinfo))}")
-    elif data.expiry < today or (data.expiry_time is not None and data.expiry == today and data.expiry_time == time(0, 0)):
-        stops.append(f"lot {data.lot} expired on {data.expiry.isoformat()}")
+        # In the words of the step refusals: the date, its local time and the zone (AI 7003 is the site's wall clock).
+        stops.append(f"lot {data.lot} expired {vial_expiry_words(record, zone)}")
     return stops
 
 

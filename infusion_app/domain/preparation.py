@@ -1557,10 +1557,11 @@ def effective_deadlines(
     return moved
 
 
-def vial_expiry_words(vial: VialRecord) -> str:
-    """When a vial expires, for a refusal: 'at <date, local time>' when its time is known, else 'on <date>'."""
+def vial_expiry_words(vial: VialRecord, zone: tzinfo | None = None) -> str:
+    """When a vial expires, for a refusal: 'at <date, time on the site's clock (`zone`, by default the
+    workstation's)>' when its time is known, else 'on <date>'."""
     if vial.expires_at is not None:
-        return f"at {format_vial_expiry(vial.expiry, vial.expires_at)}"
+        return f"at {format_vial_expiry(vial.expiry, vial.expires_at, zone)}"
     return f"on {vial.expiry.isoformat()}"
 
 

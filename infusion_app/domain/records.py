@@ -10,7 +10,7 @@ All instants are timezone-aware datetimes in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -115,12 +115,13 @@ class VialRecord:
     # alone (AI 17, a typed date, every vial stored before migration 0010), the last day of use.
     expires_at: datetime | None = None
 
-    def expired(self, instant: datetime) -> bool:
+    def expired(self, instant: datetime, zone: tzinfo | None = None) -> bool:
         """Past its expiry at `instant` (aware): from the expiry time on when one is known, else from the
-        end of the expiry day on the site's clock (a date is the last day of use)."""
+        end of the expiry day on the site's clock (`zone`, by default the workstation's; a date is the
+        last day of use)."""
         if self.expires_at is not None:
             return instant >= self.expires_at
-        return instant.astimezone().date() > self.expiry
+        return instant.astimezone(zone).date() > self.expiry
 
 
 @dataclass(frozen=True)
