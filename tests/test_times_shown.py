@@ -19,6 +19,9 @@ def _instant_iso(node: ast.AST) -> bool:
         return True
     if isinstance(func, ast.Attribute) and func.attr == "isoformat":
         target = func.value
+        # `x.taken_at.astimezone().isoformat()` is the same raw instant, on another offset
+        while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr == "astimezone":
+            target = target.func.value
         name = target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
         return name in {"at", "now", "instant"} or name.endswith("_at")  # instants by this code's naming
     return False

@@ -301,7 +301,7 @@ def _write(args: argparse.Namespace, action, check=None) -> int:
 
 
 def status_lines(status) -> list[str]:
-    from ..domain.formatting import format_amount
+    from ..domain.formatting import format_amount, format_instant
 
     c = status.course
     m = status.monograph  # the course's drug
@@ -345,7 +345,7 @@ def status_lines(status) -> list[str]:
         for kind in LAB_TITLES:
             found = latest(c, kind, counted=False)
             if found is not None:
-                lines.append(f"Latest {LAB_TITLES[kind]}: {found.taken_at.astimezone().isoformat(timespec='minutes')}: {lab_summary(found)}")
+                lines.append(f"Latest {LAB_TITLES[kind]}: {format_instant(found.taken_at)}: {lab_summary(found)}")
     from ..domain import checklist
 
     lines += [f"CHECKLIST: {text}" for text in checklist.lines(c, m)]
