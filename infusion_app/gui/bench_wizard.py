@@ -999,7 +999,7 @@ class VialsPage(BenchPage):
             expiry, expires_at = parse_vial_expiry(self.expiry.text(), "Expiry")
         except ValidationError as exc:
             # parse_local_date words its label into the message; the domain's reading of a date and time names it as the field.
-            self._error(exc.message if exc.message.startswith(f"{exc.field}:") else _refusal_text(exc))
+            self._error(exc.message if exc.message.startswith("Expiry:") else _refusal_text(exc))
             self.expiry.setFocus()
             return
         if self._record(VialRecord(lot=lot, expiry=expiry, expires_at=expires_at), self.product_confirmed.isChecked()):
@@ -1060,13 +1060,19 @@ def parse_vial_expiry(text: str, label: str) -> tuple[date, datetime | None]:
 
 
 def parse_local_date(text: str, label: str) -> date:
-    """A date typed as ISO (2027-06-30) or as the site's locale writes it (the system short format)."""
+    """A date typed as ISO (2027-06-30) or as the site's locale writes it (its short format's order of
+    day, month and year), with the year in full.
 
-    from PySide6.QtCore import QLocale
+    No other order is tried: read as dd/MM/yyyy when the site's own format did not match, a US site's
+    '01/12/2026' (the 12th of January, expired) was the 1st of December, and a wristband's 04/03/1970
+    confirmed a patient born on the 4th of March. A two-digit year is refused: Qt reads '27' as 1927,
+    so a child born in 2015 typed '6/1/15' was 111 years old."""
+
+    from PySide6.QtCore import QDate, QLocale
 
     value = " ".join(text.split())
     if not value:
-        raise ValidationError(label, f"{label}: type the date printed on the vial, e.g. 2027-06-30")
+        raise ValidationError(label, f"{label}: type the date, e.g. 2027-06-30")
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -1076,16 +1082,16 @@ def parse_local_date(text: str, label: str) -> date:
             return date(int(value[:4]), int(value[4:6]), int(value[6:]))
         except ValueError:
             pass
-    locale = QLocale.system()
-    for fmt in (locale.dateFormat(QLocale.FormatType.ShortFormat), "dd/MM/yyyy", "MM/dd/yyyy"):
-        parsed = locale.toDate(value, fmt)
-        if parsed.isValid():
-            if parsed.year() < 100:
-                parsed = parsed.addYears(2000)
-            return date(parsed.year(), parsed.month(), parsed.day())
-        if fmt != locale.dateFormat(QLocale.FormatType.ShortFormat):
-            break  # only the site's format besides ISO: 03/04 must never be guessed
-    raise ValidationError(label, f"{label}: '{value}' is not a date; type it as 2027-06-30")
+    locale = QLocale()  # the system's, unless a test sets another default
+    short = locale.dateFormat(QLocale.FormatType.ShortFormat)
+    full = short if "yyyy" in short else short.replace("yy", "yyyy")
+    example = f"2027-06-30 or {locale.toString(QDate(2027, 6, 30), full)}"
+    parsed = locale.toDate(value, full)
+    if parsed.isValid():
+        return date(parsed.year(), parsed.month(), parsed.day())
+    if full != short and locale.toDate(value, short).isValid():
+        raise ValidationError(label, f"{label}: '{value}' has a two-digit year; type the year in full, e.g. {example}")
+    raise ValidationError(label, f"{label}: '{value}' is not a date; type it as {example}")
 
 
 class EventPage(BenchPage):

@@ -232,3 +232,60 @@ def test_a_vial_reconstituted_for_a_discarded_preparation_stays_used_and_a_seale
         service.add_vial(fresh, VIAL.format(serial=4), technician)
     assert refused.value.code == "vial_used_elsewhere" and f"reconstituted for preparation {used}" in refused.value.message
     assert [v.serial for v in service.get(fresh).vials] == ["XYZ2"] and opened
+
+
+@pytest.fixture
+def us_locale():
+    """A workstation set to US English (short date M/d/yy), for this test only."""
+    from PySide6.QtCore import QLocale
+
+    before = QLocale()
+    QLocale.setDefault(QLocale(QLocale.Language.English, QLocale.Country.UnitedStates))
+    yield
+    QLocale.setDefault(before)
+
+
+def test_a_us_sites_typed_vial_expiry_is_read_in_its_own_order_never_guessed_day_first(qtbot, service, technician, us_locale):
+    """On a US workstation '01/12/2026' (the 12th of January: expired on the clock's 15th) did not match the
+    site's M/d/yy and was read day first, as the 1st of December: an expired vial recorded as in date."""
+    wizard = _to_vials(qtbot, service, technician)
+    page = wizard.currentPage()
+
+    def typed(expiry: str) -> str:
+        for name, text in (("vialLot", "LOTUS"), ("vialExpiry", expiry)):
+            find(wizard, QLineEdit, name).clear()
+            qtbot.keyClicks(find(wizard, QLineEdit, name), text)
+        box = find(wizard, QCheckBox, "vialProductConfirmed")
+        if not box.isChecked():
+            qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+        qtbot.mouseClick(find(wizard, QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+        return page.error.text() if page.error.isVisible() else ""
+
+    assert "expired on 2026-01-12" in typed("01/12/2026")
+    assert "two-digit year" in typed("6/30/27")  # Qt reads '27' as 1927
+    assert typed("06/30/2027") == ""
+    assert [v.expiry for v in service.get(wizard.preparation.id).vials] == [date(2027, 6, 30)]
+
+
+def test_a_us_sites_wristband_date_of_birth_is_read_month_first_at_the_chair(qtbot, chair, service, make_preparation, us_locale):
+    """The bag's patient was born on 1970-03-04; a wristband read '04/03/1970' on a US workstation is the
+    3rd of April, another patient's date of birth, and was confirmed, read day first."""
+    from infusion_app.domain.records import EventType
+
+    from .conftest import PATIENT
+    from .test_chair import DISPENSED, click, scan
+
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    qtbot.keyClicks(chair.confirm_name, PATIENT.name)
+    qtbot.keyClicks(chair.confirm_dob, "04/03/1970")
+    click(qtbot, chair.confirm_button)
+    assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is None and "STOP" in chair.confirm_message.text()
+    chair.confirm_dob.clear()
+    qtbot.keyClicks(chair.confirm_dob, "3/4/70")
+    click(qtbot, chair.confirm_button)
+    assert "two-digit year" in chair.confirm_message.text() and service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is None
+    chair.confirm_dob.clear()
+    qtbot.keyClicks(chair.confirm_dob, "03/04/1970")
+    click(qtbot, chair.confirm_button)
+    assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is not None
