@@ -276,7 +276,7 @@ class CourseForms(QWidget):
         extends = drug is not None and first_cycle_extends(drug)
         extend = self.action.findData("extend")
         self.action.model().item(extend).setEnabled(extends)  # type: ignore[attr-defined]
-        # Only the findings the drug's data has a dose-modification rule for (MYLOTARG's: an interruption);
+        # Only the findings the drug's data has a dose-modification rule for (a drug's file may hold only the interruption rule);
         # the domain refuses the others, naming the rules it holds.
         from ..domain.dose_modification import FINDING_RULES, has_rule
 
