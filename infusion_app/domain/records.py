@@ -104,6 +104,13 @@ class Patient:
     date_of_birth: date
 
 
+def mrn_key(mrn: str) -> str:
+    """What two MRNs are compared by: one patient whatever the case it is typed or scanned in (a
+    scanner may send lower case). The patient lookup, the course lookup and their checks all use it;
+    the storage matches it as lower(mrn)."""
+    return str(mrn or "").strip().lower()
+
+
 @dataclass(frozen=True)
 class VialRecord:
     lot: str

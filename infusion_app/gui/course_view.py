@@ -42,7 +42,7 @@ from ..domain.course import AdviceRecord, CourseBlocked, CourseStatus, CyclePlan
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_amount, format_instant, format_number
 from ..domain.preparation import StepRefused
-from ..domain.records import Role, User
+from ..domain.records import Role, User, mrn_key
 from .widgets import message_label, set_role
 from .errors import error_text
 
@@ -449,7 +449,7 @@ class CourseView(QWidget):
         """The name on the patient's latest preparation (a course record holds only the MRN)."""
         # The plain stored records: a full status (deadlines, allowed steps) per preparation is not needed here.
         for prep in self.service.repository.list_preparations(limit=200):
-            if prep.patient.mrn == mrn:
+            if mrn_key(prep.patient.mrn) == mrn_key(mrn):
                 return prep.patient.name
         return None
 

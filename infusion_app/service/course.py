@@ -58,7 +58,7 @@ from ..domain.errors import ValidationError
 from ..domain.monograph import Monograph, load_monograph, resolve_drug
 from ..domain.ports import AuditDraft, ConcurrentChange
 from ..domain.preparation import Override, StepRefused
-from ..domain.records import Role, User
+from ..domain.records import Role, User, mrn_key
 
 if TYPE_CHECKING:
     from ..domain.quantities import Quantity
@@ -321,7 +321,7 @@ class CourseService:
             if prep is None:
                 raise ValidationError("preparation id", f"no preparation {preparation_id} is stored here")
             prep_id = prep.id
-            if prep.patient.mrn != str(mrn).strip():
+            if mrn_key(prep.patient.mrn) != mrn_key(mrn):
                 raise ValidationError("preparation id", f"preparation {prep.id} is for MRN {prep.patient.mrn}, not {mrn}")
             course = self._load(mrn)
             if prep.monograph_id != course.monograph_id:

@@ -289,3 +289,27 @@ def test_a_us_sites_wristband_date_of_birth_is_read_month_first_at_the_chair(qtb
     qtbot.keyClicks(chair.confirm_dob, "03/04/1970")
     click(qtbot, chair.confirm_button)
     assert service.get(prep_id).last(EventType.PATIENT_CONFIRMED) is not None
+
+
+def test_an_mrn_typed_in_another_case_finds_the_patients_course_at_the_bench(qtbot, service, technician, pharmacist):
+    """The patient lookup matched an MRN whatever its case, the course lookup only as stored: 'mrn5005'
+    typed (or scanned in lower case) for the course of MRN5005 passed as an order with no course on file,
+    past the course's cycle, holds, reductions and limits."""
+    from infusion_app.service.course import CourseService
+    from tests.drugs import BESPONSA
+
+    from .test_bench_wizard import fill_order, fill_patient
+
+    courses = CourseService(service)
+    courses.new_course("MRN5005", False, pharmacist, monograph=BESPONSA)  # no cycle started: no dose may be prepared
+    wizard = open_wizard(qtbot, service, technician)
+    fill_patient(qtbot, wizard, mrn="mrn5005")
+    click(qtbot, wizard, bw.QWizard.WizardButton.NextButton)
+    fill_order(qtbot, wizard, "170 cm", "70 kg")
+    click(qtbot, wizard, bw.QWizard.WizardButton.NextButton)
+    page = wizard.currentPage()
+    assert wizard.currentId() == bw.ORDER and "cycle 1 has not been started in the course for MRN MRN5005" in page.refusal.text(), page.refusal.text()
+    assert courses.course("Mrn5005").mrn == "MRN5005"
+    with pytest.raises(ValidationError) as twice:  # one patient, one course, whatever the case typed
+        courses.new_course("mrn5005", False, pharmacist, monograph=BESPONSA)
+    assert twice.value.field == "mrn" and "already exists" in twice.value.message
