@@ -87,7 +87,7 @@ class ChairController:
             return Outcome(False, "Preparation id: scan the bag's code or type its id.", "error")
         try:
             prep = self.service.get(prep_id)
-        except ValidationError as exc:
+        except (ValidationError, StepRefused) as exc:  # StepRefused: NotLive, the station has lost the database
             return refused(exc)
         if prep is None:
             return Outcome(False, f"No preparation with id {prep_id!r}. Check the label.", "error")

@@ -589,7 +589,17 @@ class MainWindow(QMainWindow):
 
     def open_preparation(self, prep_id: str) -> None:
         """Resume at the current step: the bench wizard for bench steps, the chair for the rest."""
-        if self.presenter.is_bench_step(prep_id):
+        from ..domain.errors import DataFileError
+        from ..domain.preparation import StepRefused
+        from .errors import error_text
+
+        try:
+            bench = self.presenter.is_bench_step(prep_id)
+        except (StepRefused, DataFileError) as exc:  # NotLive among them: the station has lost the database
+            self.stale_label.setText(f"{prep_id} could not be opened: {error_text(exc)}")
+            self.stale_label.show()
+            return
+        if bench:
             self._open_wizard(prep_id)
         else:
             self.tabs.setCurrentWidget(self.chair)

@@ -313,3 +313,39 @@ def test_an_mrn_typed_in_another_case_finds_the_patients_course_at_the_bench(qtb
     with pytest.raises(ValidationError) as twice:  # one patient, one course, whatever the case typed
         courses.new_course("mrn5005", False, pharmacist, monograph=BESPONSA)
     assert twice.value.field == "mrn" and "already exists" in twice.value.message
+
+
+def _lose_the_database(monkeypatch, service):
+    """Reads refused at once, as the service refuses them while a lost server's retry is not due."""
+    from infusion_app.domain.connection import NotLive
+
+    def refused(*_args, **_kwargs):
+        raise NotLive("the database server cannot be reached; nothing was stored or queued")
+
+    for name in ("status", "get"):
+        monkeypatch.setattr(service, name, refused)
+
+
+def test_a_row_opened_or_a_bag_scanned_while_the_station_is_not_live_says_so(qtbot, service, technician, nurse, make_preparation, monkeypatch):
+    """Enter on a board row and a bag scanned at the chair while the station had lost its database raised
+    NotLive out of the slot: a traceback on stderr, nothing on the screen."""
+    from infusion_app.gui.main_window import MainWindow
+
+    from .test_chair import DISPENSED, scan
+
+    bench_prep = make_preparation(steps=("reconstituted",))
+    chair_prep = make_preparation(steps=DISPENSED)
+    window = MainWindow(service, technician, repaint_ms=60_000, sound=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    _lose_the_database(monkeypatch, service)
+    window.board.setFocus()
+    window.board.selectRow(next(r for r, row in enumerate(window.board.board_model.rows()) if row.preparation_id == bench_prep))
+    qtbot.keyClick(window.board, Qt.Key.Key_Return)
+    assert window._wizards == [] and window.stale_label.isVisible() and "cannot be reached" in window.stale_label.text()
+    window.user = nurse
+    window._show_user()
+    window.tabs.setCurrentWidget(window.chair)
+    scan(qtbot, window.chair, chair_prep)
+    assert "cannot be reached" in window.chair.scan_message.text() and window.chair.prep is None
