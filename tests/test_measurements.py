@@ -290,3 +290,32 @@ def test_a_negative_value_is_refused_with_an_accepted_example():
     with pytest.raises(ValidationError) as raised:
         parse_height("-170 cm")
     assert "negative" in raised.value.message and "for example 170 cm" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "read, typed",
+    [
+        ("weight", "7² kg"),  # NFKC made it 72 kg
+        ("weight", "70¹ kg"),  # a pasted footnote: 701 kg
+        ("height", "17⁰ cm"),
+        ("number", "1²"),
+        ("number", "①"),
+    ],
+)
+def test_a_superscript_or_circled_digit_is_refused_naming_the_field_not_read_as_a_digit(read, typed):
+    from infusion_app.domain.errors import ValidationError
+    from infusion_app.domain.measurements import parse_height, parse_weight
+    from infusion_app.domain.numbers import read_number
+
+    reader = {"weight": parse_weight, "height": parse_height, "number": lambda text: read_number("anc", text, "e.g. 1.5")}[read]
+    with pytest.raises(ValidationError) as refused:
+        reader(typed)
+    message = refused.value.message
+    assert "not a digit" in message and ("e.g." in message or "for example" in message), message
+
+
+def test_vulgar_fractions_and_full_width_digits_are_still_read():
+    from infusion_app.domain.measurements import parse_height, parse_weight
+
+    assert parse_weight("70½ kg").magnitude("kg") == 70.5
+    assert parse_height("１７０ cm").magnitude("cm") == 170

@@ -25,6 +25,7 @@ from fractions import Fraction
 from .errors import ValidationError
 from .formatting import format_number
 from .limits import Range, input_limits
+from .numbers import odd_digit
 from .quantities import Quantity, same_dimension, ureg
 
 # Spellings people type -> (pint unit, compound system, rank in the system: 0 is the largest).
@@ -120,10 +121,13 @@ class _Part:
     unit_text: str | None
 
 
+_VULGAR_FRACTIONS = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
+
+
 def _normalize(text: str) -> str:
     # NFKC turns full-width digits into ASCII and "½" into "1⁄2"; keep the vulgar fractions
     # whole (they are read by the number pattern) and the fraction slash as a slash.
-    kept = {ch: f"\x00{i}\x00" for i, ch in enumerate("½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞")}
+    kept = {ch: f"\x00{i}\x00" for i, ch in enumerate(_VULGAR_FRACTIONS)}
     for ch, marker in kept.items():
         text = text.replace(ch, marker)
     text = unicodedata.normalize("NFKC", text).replace("⁄", "/").replace("\u00a0", " ")
@@ -160,6 +164,9 @@ def _number_value(match: re.Match[str], field_name: str, text: str, example: str
 
 
 def _parts(field_name: str, text: str, example: str) -> list[_Part]:
+    odd = odd_digit(text, allowed=_VULGAR_FRACTIONS)
+    if odd is not None:
+        raise ValidationError(field_name, f"cannot read '{text}': '{odd}' is not a digit; type for example {example}")
     stripped = _normalize(text)
     if not stripped:
         raise ValidationError(field_name, f"is empty; type a number and a unit, for example {example}")

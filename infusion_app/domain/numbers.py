@@ -20,6 +20,13 @@ _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+
 _DECIMAL_COMMA = re.compile(r"^([-+]?\d+),(\d{1,2}|\d{4,})$", re.ASCII)
 
 
+def odd_digit(text: str, allowed: str = "") -> str | None:
+    """The first character that is a digit only once NFKC has flattened it (a superscript ², a subscript,
+    a circled ①), or None: '7² kg' was read as 72 kg, '10² mg' as 100 mg, a footnote's '70¹ kg' as 701 kg.
+    `allowed`: the ones the caller reads itself (the vulgar fractions of a height or weight)."""
+    return next((ch for ch in str(text) if unicodedata.category(ch) == "No" and ch not in allowed), None)
+
+
 def read_number(field: str, value: Any, accepted: str) -> float:
     """`value` (a number, or text as typed) as a finite float; `accepted` completes "must be ...".
 
@@ -30,6 +37,9 @@ def read_number(field: str, value: Any, accepted: str) -> float:
     if isinstance(value, (int, float)):
         number = float(value)
     else:
+        odd = odd_digit(str(value))
+        if odd is not None:
+            raise ValidationError(field, f"'{value}' holds '{odd}', which is not a digit; must be {accepted}")
         text = unicodedata.normalize("NFKC", str(value)).strip().replace("\u2212", "-")
         if len(text) > 40:
             raise ValidationError(field, f"'{text[:12]}…' is not a number; must be {accepted}")

@@ -65,6 +65,7 @@ from .formatting import format_amount, format_instant, format_vial_expiry, utc_i
 from .instants import earliest_instant_of_wall_time
 from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
+from .numbers import odd_digit
 from .quantities import Quantity, has_dimension
 from .records import Event, EventType, Preparation, Role, User, VialRecord, event_words
 
@@ -366,6 +367,9 @@ def _validate_premedication(event: Event, monograph: Monograph) -> None:
             raise ValidationError(flag, "must be true or false")
     dose_text = _text("dose", event.details.get("dose"))
     example = "give the amount of drug with its unit, e.g. 650 mg"
+    odd = odd_digit(dose_text)
+    if odd is not None:  # pint reads '10² mg' as 100 mg
+        raise ValidationError("dose", f"'{dose_text}' holds '{odd}', which is not a digit; {example}")
     try:
         dose = Quantity(dose_text)
     except Exception:  # pint raises several error types for text it cannot read

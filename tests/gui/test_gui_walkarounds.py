@@ -349,3 +349,15 @@ def test_a_row_opened_or_a_bag_scanned_while_the_station_is_not_live_says_so(qtb
     window.tabs.setCurrentWidget(window.chair)
     scan(qtbot, window.chair, chair_prep)
     assert "cannot be reached" in window.chair.scan_message.text() and window.chair.prep is None
+
+
+def test_a_premedication_dose_with_a_superscript_is_refused_not_raised_to_a_power(service, nurse, make_preparation):
+    """pint reads '10² mg' as 10 squared: 100 mg of dexamethasone (and '3² mg' as 9 mg, inside the plausible range)."""
+    from infusion_app.domain.records import EventType
+
+    from .test_chair import DISPENSED
+
+    prep_id = make_preparation(steps=DISPENSED)
+    with pytest.raises(ValidationError) as refused:
+        service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "3² mg"})
+    assert refused.value.field == "dose" and "not a digit" in refused.value.message
