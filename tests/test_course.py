@@ -656,3 +656,21 @@ def test_response_none_after_cr_is_flagged_as_loss_of_response():
     record_response(course, D("2027-01-20"), "none", None, FAR, monograph=BESPONSA)
     advice = {a.code: a for a in course_status(course, D("2027-01-21"), monograph=BESPONSA).advice}
     assert "loss-of-response" in advice and "CRi" in advice["loss-of-response"].message
+
+
+@pytest.mark.parametrize("start", [date(1, 1, 1), date(1899, 12, 31), date(1900, 1, 1)])
+def test_a_cycle_day_1_typed_decades_back_is_refused_and_the_course_stays_readable(start):
+    """The course tab passes dates, not text: a Day 1 of 0001-01-01 skipped the calendar check the
+    command line's text met, was stored, and every status after it failed (its overdue doses were an
+    interruption of 739,678 days), so the course could no longer be shown or dosed."""
+    from infusion_app.domain import course as rules
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        rules.start_cycle(course, start, today, monograph=BESPONSA)
+    assert refused.value.field == "start" and "e.g." in refused.value.message
+    assert course.cycles == []
+    rules.course_status(course, today, monograph=BESPONSA)

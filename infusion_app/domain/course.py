@@ -54,6 +54,7 @@ from typing import Any
 
 from .dose_modification import (
     HOLD_ACTIONS,
+    MAX_EPISODE_DAYS,
     RECOVERY_CLEARS,
     Action,
     Advice,
@@ -936,7 +937,16 @@ def _cycle_delay_advice(days_late: int, reduction_level: int, cycle: int, day: i
 def _refuse_far_ahead(start: date, today: date, number: int, m: Monograph) -> None:
     """A cycle starts at most one cycle length ahead of today: 2099-01-01 typed for 2026-01-09 was
     stored, and the course then waited 73 years for its Day 1 (every other course date refuses the
-    future; a start is a plan, so it may be ahead, but no further than the cycle it follows)."""
+    future; a start is a plan, so it may be ahead, but no further than the cycle it follows).
+
+    Nor further back than MAX_EPISODE_DAYS (ten years, the program's bound on an interruption): a
+    Day 1 of 1900-01-01 was stored, and every status of the course after it failed working out the
+    interruption of its overdue doses (46,000 days), so the course could no longer be shown or dosed."""
+    if start < today - timedelta(days=MAX_EPISODE_DAYS):
+        raise ValidationError(
+            "start",
+            f"{start.isoformat()} is more than {MAX_EPISODE_DAYS:,} days ago (today is {today.isoformat()}): a typo? e.g. {today.isoformat()}",
+        )
     ahead = cycle_length_days(number, False, m)
     if start > today + timedelta(days=ahead):
         raise ValidationError(

@@ -29,10 +29,12 @@ def _whole(field_name: str, value: Any, low: int, high: int) -> int:
 
 
 def _date(field_name: str, value: Any) -> date:
+    # A date object is checked as typed text is: the screens pass dates, and a weight 'measured on'
+    # 0001-01-01 or a cycle started then was stored from the course tab (the command line refused it).
     if isinstance(value, datetime):
-        return value.date()
+        return check_calendar_year(field_name, value.date())  # type: ignore[no-any-return]
     if isinstance(value, date):
-        return value
+        return check_calendar_year(field_name, value)  # type: ignore[no-any-return]
     try:
         parsed = date.fromisoformat(str(value).strip())
     except ValueError:

@@ -62,5 +62,5 @@ LATEST_YEAR = 2199
 def check_calendar_year(field: str, value: Any) -> Any:
     """A date or datetime whose year is between EARLIEST_YEAR and LATEST_YEAR, else ValidationError."""
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValidationError(field, f"{value.isoformat()} is out of range; the year must be {EARLIEST_YEAR} to {LATEST_YEAR}")
+        raise ValidationError(field, f"{value.isoformat()} is out of range; the year must be {EARLIEST_YEAR} to {LATEST_YEAR}, e.g. 2026-11-27")
     return value
