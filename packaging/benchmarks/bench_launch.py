@@ -85,23 +85,31 @@ class FirstPaint(QObject):
         print(f"READY {time.time():.6f}", flush=True)
         self.shown.reject()
 
+probe = FirstPaint()
+# The filter watches the dialog alone: one on the whole application would have Python called for
+# every event of every child widget, which builds their Python types (and costs the program time
+# the bare window does not pay).
 if gui_start is not None:
     opened_start = gui_start.Start.__init__
     def remember(self, *args, **kwargs):
         opened_start(self, *args, **kwargs)
         gui_start.last = self
     gui_start.Start.__init__ = remember
-probe = FirstPaint()
-# The filter watches the dialog alone: one on the whole application would have Python called for
-# every event of every child widget, which builds their Python types (and costs the program time
-# the bare window does not pay).
-from infusion_app.gui.first_run import FirstRunDialog
-from infusion_app.gui.sign_in import SignInDialog
-for dialog_class in (SignInDialog, FirstRunDialog):
-    def watched_exec(dialog, _exec=dialog_class.exec):
+    # Handed the dialog the program itself shows: importing both dialogs here would time the
+    # first-run window's module (and the records it needs) on a start that never shows it.
+    show_dialog = gui_start.Start._show
+    def watched_show(self, dialog, opened):
         dialog.installEventFilter(probe)
-        return _exec(dialog)
-    dialog_class.exec = watched_exec
+        return show_dialog(self, dialog, opened)
+    gui_start.Start._show = watched_show
+else:
+    from infusion_app.gui.first_run import FirstRunDialog
+    from infusion_app.gui.sign_in import SignInDialog
+    for dialog_class in (SignInDialog, FirstRunDialog):
+        def watched_exec(dialog, _exec=dialog_class.exec):
+            dialog.installEventFilter(probe)
+            return _exec(dialog)
+        dialog_class.exec = watched_exec
 sys.exit(gui_app.run(sys.argv[:1], data_dir=sys.argv[1]))
 """
 
