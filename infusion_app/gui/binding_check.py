@@ -15,7 +15,7 @@ a probe alone cannot tell IT which release to install:
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import PySide6
 
@@ -35,8 +35,7 @@ FIX = (
 )
 
 
-@dataclass(frozen=True)
-class BindingDefect:
+class BindingDefect(NamedTuple):  # not a dataclass: see theme.Level
     pyside_version: str
     python_version: str
     none_references_lost: int
