@@ -674,3 +674,21 @@ def test_a_cycle_day_1_typed_decades_back_is_refused_and_the_course_stays_readab
     assert refused.value.field == "start" and "e.g." in refused.value.message
     assert course.cycles == []
     rules.course_status(course, today, monograph=BESPONSA)
+
+
+@pytest.mark.parametrize("typed", ["12.000", "1.200.000"])
+def test_a_blast_count_grouped_with_points_is_refused_not_read_as_a_dozen(typed):
+    """'12.000' (twelve thousand where the point groups thousands) was stored as 12 blasts per mm³:
+    under BESPONSA's 10,000 cytoreduction threshold it is above."""
+    from infusion_app.domain import course as rules
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        rules.record_blasts(course, typed, today, today)
+    assert refused.value.field == "blasts" and typed.replace(".", ",") in refused.value.message
+    assert course.blasts_per_mm3 is None
+    rules.record_blasts(course, "12,000", today, today)
+    assert course.blasts_per_mm3 == 12000

@@ -47,6 +47,7 @@ Queries:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -322,6 +323,15 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
 
         # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
         accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000"
+        typed = str(per_mm3).strip()
+        if isinstance(per_mm3, str) and re.fullmatch(r"\d{1,3}(?:\.\d{3})+", typed):
+            # '12.000' is twelve thousand where the point groups thousands, and was read as 12: under
+            # the cytoreduction threshold it is above. ('12.5' is read as typed.)
+            grouped = typed.replace(".", ",")
+            raise ValidationError(
+                "blasts",
+                f"'{typed}': a point groups thousands in some places and marks decimals in others; type the count as {grouped} or {typed.replace('.', '')}",
+            )
         quantity = Quantity(read_number("blasts", per_mm3, accepted), BLAST_UNIT)
     try:
         value = float(quantity.to(BLAST_UNIT).magnitude)
