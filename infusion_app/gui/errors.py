@@ -35,6 +35,7 @@ FIELD_LABELS: dict[str, str] = {
     "preparation id": "Preparation id",
     "storage": "Bag kept",
     "at": "Time",
+    "now": "Clock time",  # the injected clock's instant: a caller's mistake, never typed
     "given_at": "Given at",
     "drug_class": "Class",
     "drug": "Drug",
