@@ -669,7 +669,9 @@ class OrderPage(BenchPage):
         self.bench.coverage = coverage
         # What the course check says before the dose (no course on file and the labs to check, the
         # values' warnings): shown with the calculation, as prep new prints it and the sheet carries it.
-        self.bench.course_flags = list(course_check.flags)
+        # The sheet's own words (sheet_flags), so the page names a course on file of the other drug:
+        # the two conjugates look and sound alike, and the flags alone said only "no course on file".
+        self.bench.course_flags = course_check.sheet_flags(monograph)
         return True
 
 

@@ -361,3 +361,20 @@ def test_a_premedication_dose_with_a_superscript_is_refused_not_raised_to_a_powe
     with pytest.raises(ValidationError) as refused:
         service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": "corticosteroid", "drug": "dexamethasone", "dose": "3² mg"})
     assert refused.value.field == "dose" and "not a digit" in refused.value.message
+
+
+def test_the_dose_page_says_the_patients_course_on_file_is_the_other_drugs(qtbot, service, technician, pharmacist):
+    """A BESPONSA order for a patient whose course on file is MYLOTARG's (look-alike, sound-alike conjugates)
+    showed only 'no course on file' on the dose page; the service's flag naming the other drug's course
+    reached the sheet and prep new, not the screen the preparer commits on."""
+    from PySide6.QtWidgets import QLabel
+
+    from infusion_app.service.course import CourseService
+    from tests.drugs import MYLOTARG
+
+    courses = CourseService(service)
+    courses.new_course("MRN2002", False, pharmacist, monograph=MYLOTARG, regimen="fractionated")
+    wizard = open_wizard(qtbot, service, technician)
+    until_dose(qtbot, wizard, height="170 cm", weight="70 kg")  # fill_patient's MRN2002, BESPONSA picked
+    shown = " ".join(label.text() for label in wizard.currentPage().findChildren(QLabel) if label.isVisible())
+    assert "the course on file is MYLOTARG's" in shown, shown
