@@ -23,22 +23,25 @@ def _to_vials(qtbot, service, user):
     return wizard
 
 
-@pytest.mark.parametrize("typed", ["9999-12-31", "99991231", "9999-12-31 23:59"])
-def test_a_typed_vial_expiry_past_the_calendar_is_refused_and_the_board_still_reads(qtbot, service, technician, typed):
+def test_a_typed_vial_expiry_past_the_calendar_is_refused_and_the_board_still_reads(qtbot, service, technician):
     """'9999-12-31' typed in the bench's Expiry field was stored; every status then overflowed working
     out the end of its last day of use, so the wizard, the board (every preparation) and prep show failed."""
     wizard = _to_vials(qtbot, service, technician)
-    qtbot.keyClicks(find(wizard, QLineEdit, "vialLot"), "LOT9")
-    qtbot.keyClicks(find(wizard, QLineEdit, "vialExpiry"), typed)
-    box = find(wizard, QCheckBox, "vialProductConfirmed")
-    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
-    qtbot.mouseClick(find(wizard, QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
     page = wizard.currentPage()
-    assert page.error.isVisible() and page.error.text().startswith("Expiry") and "out of range" in page.error.text() and "e.g." in page.error.text(), (
-        page.error.text()
-    )
-    [status] = service.list_active()  # the board still reads every preparation
-    assert status.prep.vials == []
+    box = find(wizard, QCheckBox, "vialProductConfirmed")
+    for typed in ("9999-12-31", "99991231", "9999-12-31 23:59"):
+        for name, text in (("vialLot", "LOT9"), ("vialExpiry", typed)):
+            find(wizard, QLineEdit, name).clear()
+            qtbot.keyClicks(find(wizard, QLineEdit, name), text)
+        if not box.isChecked():
+            qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+        qtbot.mouseClick(find(wizard, QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+        assert page.error.isVisible() and page.error.text().startswith("Expiry") and "out of range" in page.error.text() and "e.g." in page.error.text(), (
+            typed,
+            page.error.text(),
+        )
+        [status] = service.list_active()  # the board still reads every preparation
+        assert status.prep.vials == []
 
 
 def test_the_service_refuses_a_vial_expiry_outside_the_calendar_for_every_client(service, technician, make_preparation):
@@ -51,14 +54,20 @@ def test_the_service_refuses_a_vial_expiry_outside_the_calendar_for_every_client
 
 
 def _infusing(qtbot, chair, clock, make_preparation):
-    from .test_chair import DISPENSED, click, confirm, premedicate, scan
+    """A bag confirmed, premedicated and started (stored as the chair stores them), open at the chair."""
+    from infusion_app.domain.records import EventType
 
+    from .test_chair import DISPENSED, PREMEDS, scan
+
+    service, nurse = chair.service, chair.user
     prep_id = make_preparation(steps=DISPENSED)
-    scan(qtbot, chair, prep_id)
-    confirm(qtbot, chair)
-    premedicate(qtbot, chair)
+    patient = service.get(prep_id).patient
+    service.record_event(prep_id, EventType.PATIENT_CONFIRMED, nurse, details={"name": patient.name, "mrn": patient.mrn})
+    for drug_class, (drug, dose) in PREMEDS.items():
+        service.record_event(prep_id, EventType.PREMEDICATION, nurse, details={"drug_class": drug_class, "drug": drug, "dose": dose})
     clock.advance(minutes=30)
-    click(qtbot, chair.start_button)
+    service.record_event(prep_id, EventType.INFUSION_STARTED, nurse)
+    scan(qtbot, chair, prep_id)
     assert chair.stack.currentWidget() is chair.infusing_page
     return prep_id
 
