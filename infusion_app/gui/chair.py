@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -57,7 +56,7 @@ from .chair_steps import (
     show,
     sized,
 )
-from .widgets import CountdownLabel, LateEntry, message_label
+from .widgets import CountdownLabel, LateEntry, ScanField, message_label
 
 if TYPE_CHECKING:
     from ..service.preparations import PreparationService, PreparationStatus
@@ -267,7 +266,9 @@ class ChairPage(QWidget):
         row = QHBoxLayout()
         column.addLayout(row)
         caption = QLabel("Scan &bag:", box)
-        self.scan_field = QLineEdit(box)
+        # A ScanField takes its Enter: passed on to the chair, it opened the bag a second time with the
+        # emptied field (a red "scan the bag" error) wherever the page keeps the focus here.
+        self.scan_field = ScanField(box)
         self.scan_field.setObjectName("scanField")
         self.scan_field.setPlaceholderText("scan the bag, or type its id")
         self.scan_field.setAccessibleName("preparation id")

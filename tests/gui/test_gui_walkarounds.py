@@ -387,3 +387,11 @@ def test_the_dose_page_says_the_patients_course_on_file_is_the_other_drugs(qtbot
     until_dose(qtbot, wizard, height="170 cm", weight="70 kg")  # fill_patient's MRN2002, BESPONSA picked
     shown = " ".join(label.text() for label in wizard.currentPage().findChildren(QLabel) if label.isVisible())
     assert "the course on file is MYLOTARG's" in shown, shown
+
+
+def test_a_scanned_bag_that_keeps_the_focus_on_the_scan_field_opens_with_no_error(qtbot, chair, clock, make_preparation):
+    """The scanner's Enter reached the chair too (a plain line edit passes it on): where the bag's page
+    keeps the focus on the scan field (infusing, observing), the bag opened, then the emptied field was
+    read again and 'Preparation id: scan the bag's code or type its id.' showed in red."""
+    prep_id = _infusing(qtbot, chair, clock, make_preparation)
+    assert chair.scan_message.text() == f"Bag {prep_id} open." and chair.scan_message.property("role") != "error"
