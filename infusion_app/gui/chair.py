@@ -540,6 +540,11 @@ class ChairPage(QWidget):
                 elapsed = format_countdown((status.now - started.at).total_seconds())
                 self.deadline_caption.setText(f"Expected end {format_instant(planned)}\nElapsed {elapsed}")
                 state = "ok" if status.now < planned else "warning"
+                # A bag running past its expected end is a yellow matter until the label's end-of-
+                # infusion limit comes near: then the limit's own alarm colour (red once due).
+                limit = next((d for d in status.deadlines if d.key == "end_infusion_by"), None)
+                if limit is not None:
+                    state = max(state, limit.state.value, key=lambda name: _ALARM_RANK.get(name, 0))
                 self.countdown.show_value(format_countdown((planned - status.now).total_seconds()), state)
                 return
         deadline = status.next_deadline
@@ -549,6 +554,9 @@ class ChairPage(QWidget):
             return
         self.deadline_caption.setText(f"{deadline.label}\n{format_instant(deadline.at)}")
         self.countdown.show_value(format_countdown((deadline.at - status.now).total_seconds()), deadline.state.value)
+
+
+_ALARM_RANK = {"ok": 0, "warning": 1, "due": 2, "expired": 3}
 
 
 def ask_pharmacist_override(refusal: str, pharmacists: list[str], parent: QWidget) -> tuple[str, str, str] | None:

@@ -395,3 +395,16 @@ def test_a_scanned_bag_that_keeps_the_focus_on_the_scan_field_opens_with_no_erro
     read again and 'Preparation id: scan the bag's code or type its id.' showed in red."""
     prep_id = _infusing(qtbot, chair, clock, make_preparation)
     assert chair.scan_message.text() == f"Bag {prep_id} open." and chair.scan_message.property("role") != "error"
+
+
+def test_the_chairs_countdown_takes_the_end_of_infusion_limits_colour_once_it_is_due(qtbot, chair, service, clock, make_preparation):
+    """The infusing countdown watches the bag's expected end: past it, yellow, and it stayed yellow past
+    the label's end-of-infusion limit, where the board shows red."""
+    prep_id = _infusing(qtbot, chair, clock, make_preparation)
+    end_by = {d.key: d for d in service.status(prep_id).deadlines}["end_infusion_by"].at
+    clock.advance(minutes=90)
+    chair.repaint_countdown()
+    assert chair.countdown.state == "warning"  # past the expected end, well inside the limit
+    clock.advance(seconds=(end_by - clock.now()).total_seconds() + 60)
+    chair.repaint_countdown()
+    assert chair.countdown.state == "expired"
