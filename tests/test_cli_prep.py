@@ -708,8 +708,10 @@ def test_prep_record_refuses_the_bag_out_of_the_fridge_after_the_out_by_a_vials_
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "record", prep_id, "bag-from-fridge", "--user", "tina", *d)
     assert code == 1, err
     assert "[bag_from_fridge_by_passed]" in err and "discard and prepare again" in err and len(err.strip().splitlines()) == 1
-    # The one line keeps about 300 characters (cli.common.one_line cuts the middle of the basis).
     assert "bag out of the refrigerator refused: bag out of refrigerator by (vial expiry)" in err and "Traceback" not in err
+    # The refusal's whole words, the limit's time and the vial's lot and expiry (cut at 300
+    # characters, the middle that held them was lost).
+    assert f"{format_instant(out_by)} has passed (vial lot LOT-T expires at {format_instant(expires)}" in err and "characters cut" not in err
     with open_service(data_dir=data) as service:  # the whole words, as the board and the chair give them
         with pytest.raises(StepRefused) as refused:
             service.record_event(prep_id, EventType.BAG_FROM_FRIDGE, service.user("tina"))

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .common import CliError, Exit, OneLineArgumentParser, one_line
+from .common import MAX_ERROR_CHARS, MAX_REFUSAL_CHARS, CliError, Exit, OneLineArgumentParser, one_line
 
 # Each module defines register(subparsers); a subcommand's heavy imports (SQLAlchemy,
 # reportlab, Qt) happen inside its handler so that `calc` starts fast.
@@ -165,9 +165,9 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _say(message: str) -> None:
+def _say(message: str, limit: int = MAX_ERROR_CHARS) -> None:
     try:
-        print(one_line(message), file=sys.stderr)
+        print(one_line(message, limit), file=sys.stderr)
     except (OSError, ValueError):
         pass  # stderr is gone too: the exit code is all that is left
 
@@ -260,7 +260,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         flush_warnings(show=exc.code != Exit.INVALID)
         if exc.code == Exit.HARD_STOP and getattr(args, "json", False):
             refusal_json(str(exc))
-        _say(f"infusion-prep {args.command}: {exc}")
+        _say(f"infusion-prep {args.command}: {exc}", MAX_REFUSAL_CHARS if exc.code == Exit.HARD_STOP else MAX_ERROR_CHARS)
         return int(exc.code)
     except DataFileError as exc:
         _say(f"infusion-prep {args.command}: data file error: {exc}")

@@ -25,16 +25,20 @@ class CliError(Exception):
 
 # An error echoes what was typed; a pasted page or a stray newline must not become a wall of text.
 MAX_ERROR_CHARS = 300
+# A refusal (exit 1) is the rule's own words: which limit, its basis (the lot, the times) and what to
+# do. Cut at 300, the middle it lost was the limit's time and the vial's lot and expiry; it is still
+# bounded, for the refusals that quote a stored value.
+MAX_REFUSAL_CHARS = 1200
 
 
-def one_line(message: str) -> str:
-    """The message on one line (control characters escaped), cut to about MAX_ERROR_CHARS.
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """The message on one line (control characters escaped), cut to about `limit` characters.
 
     The middle is cut, not the end: the end says what is accepted.
     """
     flat = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(message))
-    if len(flat) > MAX_ERROR_CHARS:
-        half = MAX_ERROR_CHARS // 2
+    if len(flat) > limit:
+        half = limit // 2
         flat = f"{flat[:half]} …[{len(flat) - 2 * half:,} characters cut]… {flat[-half:]}"
     return flat
 
@@ -119,7 +123,7 @@ def refusal_json(message: str) -> None:
 
     found = re.search(r"refused \[([^\]]+)\]: (.*)", message, flags=re.S)
     code, words = (found.group(1), found.group(2)) if found else (None, message)
-    emit_json({"refused": {"code": code, "message": one_line(words)}})
+    emit_json({"refused": {"code": code, "message": one_line(words, MAX_REFUSAL_CHARS)}})
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
