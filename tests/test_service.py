@@ -530,6 +530,25 @@ def test_a_patient_is_found_by_mrn_from_the_newest_preparation(service, people, 
     assert service.find_patient("MRN-9") is None and service.find_patient("") is None
 
 
+@pytest.mark.parametrize("mrn", ["MRNÉ1", "ＭＲＮ5005"])
+def test_a_course_for_an_mrn_with_a_non_ascii_capital_is_found_again_and_not_opened_twice(service, people, mrn):
+    """Storage folded the stored MRN with the database's lower() (A-Z only in SQLite) and the typed one
+    with Python's (É -> é, Ｍ -> ｍ): the course of 'MRNÉ1' was stored and then never found, its status
+    refused at once, its orders passing as 'no course on file', and a second course could be opened."""
+    from infusion_app.service.course import CourseService
+
+    service.create_preparation(dataclasses.replace(PATIENT, mrn=mrn), ORDER, people["tech"], monograph=BESPONSA)
+    assert service.find_patient(mrn.replace("MRN", "mrn")).mrn == mrn
+    courses = CourseService(service)
+    courses.new_course(mrn, False, people["pharm"], monograph=BESPONSA)
+    assert courses.course(mrn).mrn == mrn and service.repository.course_on_file(mrn)
+    ascii_folded = mrn.replace("MRN", "mrn")  # unchanged for the full-width one, which folds nothing ASCII
+    assert courses.course(ascii_folded).mrn == mrn
+    with pytest.raises(ValidationError) as twice:
+        courses.new_course(ascii_folded, False, people["pharm"], monograph=BESPONSA)
+    assert twice.value.field == "mrn" and "already exists" in twice.value.message
+
+
 def test_the_last_active_pharmacist_cannot_be_deactivated(service, people):
     service.deactivate_user("Petra Pharm", actor=people["pharm"])
     with pytest.raises(StepRefused) as refused:

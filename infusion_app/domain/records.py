@@ -104,11 +104,17 @@ class Patient:
     date_of_birth: date
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def mrn_key(mrn: str) -> str:
     """What two MRNs are compared by: one patient whatever the case it is typed or scanned in (a
     scanner may send lower case). The patient lookup, the course lookup and their checks all use it;
-    the storage matches it as lower(mrn)."""
-    return str(mrn or "").strip().lower()
+    the storage lets the database fold both sides (storage.repository.mrn_matches).
+
+    Only A-Z are folded, as SQLite's lower() folds them: str.lower() also folds É or a full-width Ｍ,
+    which the database kept, so the two said different things of one MRN."""
+    return str(mrn or "").strip().translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain.course import AdviceRecord, Course, CycleRecord, DoseGiven, ResponseAssessment, WeightRecord
 from ..domain.dose_modification import Advice, Decision
 from ..domain.ports import AuditDraft, ConcurrentChange
-from ..domain.records import mrn_key
 from ..domain.checklist import Checklist
 from ..domain.labs import LabOverride, LabResult, check_stored_values
 from .course_models import (
@@ -31,7 +30,7 @@ from .course_models import (
     CourseRow,
 )
 from .database import StorageError
-from .repository import DuplicateError, MalformedRow, SqlRepository, TransactionScopes, retried
+from .repository import DuplicateError, MalformedRow, SqlRepository, TransactionScopes, mrn_matches, retried
 
 
 def _days_text(days: tuple[int, ...]) -> str:
@@ -180,10 +179,10 @@ class SqlCourseRepository(TransactionScopes):
         return course
 
     def get_course(self, mrn: str) -> Course | None:
-        """The course of this MRN, matched as the patient is (records.mrn_key: whatever its case): an MRN
+        """The course of this MRN, matched as the patient is (mrn_matches: whatever its case): an MRN
         typed in lower case found no course, and the order passed as one with no course on file."""
         with self._read() as session:
-            row = session.scalar(select(CourseRow).where(func.lower(CourseRow.mrn) == mrn_key(mrn)))
+            row = session.scalar(select(CourseRow).where(mrn_matches(CourseRow.mrn, mrn)))
             return self._assemble(session, row) if row is not None else None
 
     def list_mrns(self) -> list[str]:
@@ -292,7 +291,7 @@ class SqlCourseRepository(TransactionScopes):
     def add_course(self, course: Course, created_by: str, audit: AuditDraft) -> Course:
         try:
             with self._write() as session:
-                if session.scalar(select(CourseRow.id).where(func.lower(CourseRow.mrn) == mrn_key(course.mrn))) is not None:
+                if session.scalar(select(CourseRow.id).where(mrn_matches(CourseRow.mrn, course.mrn))) is not None:
                     raise DuplicateError(f"a course for MRN {course.mrn} already exists")
                 row = CourseRow(mrn=course.mrn, version=1, created_at=audit.at, created_by=created_by, updated_at=audit.at)
                 self._fill(row, course)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..domain.dosing import PreparationOrder
 from ..domain.formatting import utc_iso
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange
-from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord, mrn_key
+from ..domain.records import Event, EventType, Patient, Preparation, Role, User, VialRecord
 from ..domain.security import pin_fingerprint
 from .database import StorageError, gate_of, station_of
 from .audit import GENESIS, UNREADABLE, StoredState, canonical_json, check_anchors, cross_check, entry_hash, text_digest, verify_chain
@@ -50,6 +50,14 @@ _LOCKED_OUT_TRIES = "\x1flocked-out "
 
 def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
+
+
+def mrn_matches(stored: Any, mrn: str) -> Any:
+    """A stored MRN column equal to `mrn` whatever its case, both sides folded by the database's own
+    lower(): folded by Python's, an MRN with an É or a full-width letter (kept as typed by SQLite's
+    ASCII-only lower()) matched nothing, so its course was stored and never found again (the order
+    passed as one with no course on file, and a second course could be opened)."""
+    return func.lower(stored) == func.lower(str(mrn or "").strip())
 
 
 class MalformedRow(ValueError):
@@ -185,10 +193,10 @@ class TransactionScopes:
         self._server = engine.dialect.name != "sqlite"
 
     def course_on_file(self, mrn: str) -> bool:
-        """Whether a course is stored for `mrn`, as SqlCourseRepository.get_course matches it (records.mrn_key),
+        """Whether a course is stored for `mrn`, as SqlCourseRepository.get_course matches it (mrn_matches),
         read without the course models."""
         with self._read() as session:
-            return session.execute(select(_COURSES.c.mrn).where(func.lower(_COURSES.c.mrn) == mrn_key(mrn)).limit(1)).first() is not None
+            return session.execute(select(_COURSES.c.mrn).where(mrn_matches(_COURSES.c.mrn, mrn)).limit(1)).first() is not None
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -583,7 +591,7 @@ class SqlRepository(TransactionScopes):
         """The patient as last stored under this MRN (case-insensitive), from the newest preparation."""
         with self._read() as session:
             row = session.scalars(
-                select(PreparationRow).where(func.lower(PreparationRow.mrn) == mrn_key(mrn)).order_by(PreparationRow.created_at.desc()).limit(1)
+                select(PreparationRow).where(mrn_matches(PreparationRow.mrn, mrn)).order_by(PreparationRow.created_at.desc()).limit(1)
             ).first()
             return Patient(row.patient_name, row.mrn, row.date_of_birth) if row else None
 
