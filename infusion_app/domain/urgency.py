@@ -31,6 +31,11 @@ def shown_state(deadline: Deadline | None) -> str:
     return "reached" if state == "due" and not deadline.hard else state
 
 
+def most_urgent(*states: str) -> str:
+    """The most urgent of these states (the first of equals), in the board's order (URGENCY)."""
+    return min(states, key=lambda state: URGENCY.get(state, len(URGENCY)))
+
+
 def alarm_priority(state: str) -> str | None:
     """HIGH or MEDIUM for a state that raises an alarm, None for one that does not."""
     return PRIORITY_OF_STATE.get(state)

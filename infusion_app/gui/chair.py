@@ -39,6 +39,7 @@ from ..domain.clock import Clock
 from ..domain.errors import ValidationError
 from ..domain.formatting import format_countdown, format_dose, format_instant
 from ..domain.records import EventType, Preparation, User
+from ..domain.urgency import most_urgent
 from . import theme
 from .chair_controller import CHAIR_STEPS, ChairController, Outcome
 from .chair_steps import (
@@ -544,7 +545,7 @@ class ChairPage(QWidget):
                 # infusion limit comes near: then the limit's own alarm colour (red once due).
                 limit = next((d for d in status.deadlines if d.key == "end_infusion_by"), None)
                 if limit is not None:
-                    state = max(state, limit.state.value, key=lambda name: _ALARM_RANK.get(name, 0))
+                    state = most_urgent(state, limit.state.value)
                 self.countdown.show_value(format_countdown((planned - status.now).total_seconds()), state)
                 return
         deadline = status.next_deadline
@@ -554,9 +555,6 @@ class ChairPage(QWidget):
             return
         self.deadline_caption.setText(f"{deadline.label}\n{format_instant(deadline.at)}")
         self.countdown.show_value(format_countdown((deadline.at - status.now).total_seconds()), deadline.state.value)
-
-
-_ALARM_RANK = {"ok": 0, "warning": 1, "due": 2, "expired": 3}
 
 
 def ask_pharmacist_override(refusal: str, pharmacists: list[str], parent: QWidget) -> tuple[str, str, str] | None:
