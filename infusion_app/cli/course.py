@@ -145,8 +145,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--kind", required=True, choices=KINDS, help="which rule; 'overdue' stores what 'course show' advises today for an overdue dose or a held cycle"
     )
     assess.add_argument("--days", help="interruption: its length in days")
-    assess.add_argument("--anc", help="hematologic: ANC now, 10⁹/L")
-    assess.add_argument("--platelets", help="hematologic: platelets now, 10⁹/L")
+    assess.add_argument("--anc", help="hematologic: ANC now, 10⁹/L (or per µL with its unit, e.g. 1500/uL)")
+    assess.add_argument("--platelets", help="hematologic: platelets now, 10⁹/L (or per µL with its unit, e.g. 150000/uL)")
     assess.add_argument("--baseline-anc", help="hematologic: ANC before treatment, 10⁹/L")
     assess.add_argument("--baseline-platelets", help="hematologic: platelets before treatment, 10⁹/L")
     assess.add_argument("--prior-anc", help="hematologic: ANC at the start of the prior cycle, 10⁹/L")
@@ -181,8 +181,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=not_blank("--taken 2026-11-27T09:00+01:00"),
         help="when taken (asked), with its offset, e.g. 2026-11-27T09:00+01:00; default now",
     )
-    lab.add_argument("--anc", help="cbc: ANC, 10⁹/L")
-    lab.add_argument("--platelets", help="cbc: platelets, 10⁹/L")
+    lab.add_argument("--anc", help="cbc: ANC, 10⁹/L (or per µL with its unit, e.g. 1500/uL)")
+    lab.add_argument("--platelets", help="cbc: platelets, 10⁹/L (or per µL with its unit, e.g. 150000/uL)")
     lab.add_argument(
         "--transfusion-independent", choices=["yes", "no"], help="cbc: is the platelet count transfusion-independent? (the label doses on such a count)"
     )

@@ -119,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="when the baseline ECG and electrolytes were taken (default: --labs-taken)",
     )
     for option, text in (
-        ("--anc", "ANC, 10⁹/L"),
+        ("--anc", "ANC, 10⁹/L (or per µL with its unit, e.g. 1500/uL)"),
         ("--platelets", "platelets, 10⁹/L (transfusion-independent)"),
         ("--bilirubin-x-uln", "total bilirubin as a multiple of ULN"),
         ("--bilirubin", 'total bilirubin, e.g. "34 umol/L" (with --bilirubin-uln)'),

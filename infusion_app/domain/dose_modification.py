@@ -27,6 +27,8 @@ API (all pure; `monograph` defaults to the shipped one):
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -34,12 +36,12 @@ from typing import Any
 
 from .errors import ValidationError, whole_number
 from .formatting import format_number
+from .limits import COUNT_UNIT, count_limits
 from .monograph import Fact, Monograph
 from .quantities import Quantity
 
 # CTCAE grades run from 1 (mild) to 5 (death); 0 means no toxicity. A scale, not drug data.
 CTCAE_MAX_GRADE = 5
-COUNT_UNIT = "1/nL"  # 10⁹/L, the unit counts are written in on a CBC report
 
 
 class Action(str, Enum):
@@ -191,28 +193,55 @@ def _days(monograph: Monograph, path: str) -> int:
     return int(round(monograph.magnitude(path, "day")))
 
 
-# Physiological bounds that catch a typo (a value in the wrong unit: a count per µL typed in a
-# 10⁹/L field), not clinical limits; the labs (labs.py) are read through the same checks.
-MAX_COUNT = 1000.0  # 10⁹/L
+# A physiological bound that catches a typo (a value in the wrong unit), not a clinical limit; the
+# counts' bounds are each count's own, in resources/validation.toml [counts] (limits.count_limits).
 MAX_X_ULN = 100.0
 
+# A count typed with its unit: 10⁹/L spelled out (or thousands per µL, "K/µL", the same), or per µL (a
+# mm³ is a µL). Matched after NFKC, which makes the micro sign a Greek mu and ⁹ and ³ plain digits.
+_PER_NL = re.compile(r"(?P<number>.*?)\s*(?:(?:[x×*]\s*)?10\s*\^?\s*9\s*/\s*l|(?:k|(?:[x×*]\s*)?10\s*\^?\s*3)\s*/\s*(?:μl|ul|mm3)|/\s*nl|g/l)", re.IGNORECASE)
+_PER_UL = re.compile(r"(?P<number>.*?)\s*(?:/|per\s+)\s*(?:μl|ul|mm3|cumm)", re.IGNORECASE)
 
-def _count(value: Any, field_name: str) -> Quantity:
-    """A blood count as a pint quantity; a bare number is read in 10⁹/L."""
+
+def _typed_count(value: Any, field_name: str, example: str) -> tuple[Quantity, bool]:
+    """The count as typed, and whether it came with its unit."""
+    from .numbers import read_number
+
     if isinstance(value, Quantity):
-        quantity = value
-    else:
-        from .numbers import read_number
+        return value, True
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        for pattern, unit in ((_PER_NL, COUNT_UNIT), (_PER_UL, "1/uL")):
+            found = pattern.fullmatch(text)
+            if found:
+                accepted = f"a count in 10⁹/L, e.g. {example}, or per µL, e.g. 1500/uL"
+                return Quantity(read_number(field_name, found.group("number"), accepted), unit), True
+    return Quantity(read_number(field_name, value, f"a count in 10⁹/L, e.g. {example}"), COUNT_UNIT), False
 
-        quantity = Quantity(read_number(field_name, value, "a count in 10⁹/L, e.g. 1.5"), COUNT_UNIT)
+
+def _count(value: Any, field_name: str, kind: str) -> Quantity:
+    """A blood count (`kind`: a name of validation.toml [counts]) as a pint quantity in 10⁹/L; a bare
+    number is read in 10⁹/L, and one above the count's bound is refused as a count per µL."""
+    limit = count_limits()[kind]
+    quantity, explicit = _typed_count(value, field_name, limit.example)
     try:
         magnitude = float(quantity.to(COUNT_UNIT).magnitude)
     except Exception:
         raise ValidationError(field_name, f"'{value}' is not a blood count (a number per volume, e.g. 10⁹/L)") from None
     if magnitude != magnitude or magnitude < 0 or magnitude == float("inf"):
         raise ValidationError(field_name, f"'{value}' is not accepted; must be a count of 0 or more (10⁹/L)")
-    if magnitude > MAX_COUNT:
-        raise ValidationError(field_name, f"'{magnitude:g}' is not accepted; must be 0 to {MAX_COUNT:g} × 10⁹/L, e.g. 1.5 (1,500 per µL is 1.5)")
+    if not limit.low <= magnitude <= limit.high:
+        accepted = f"must be {format_number(limit.low)} to {format_number(limit.high)} × 10⁹/L, e.g. {limit.example}"
+        typed = str(value).strip() if isinstance(value, str) else format_number(magnitude)
+        per_ul = magnitude / 1000  # 10⁹/L per (1/µL)
+        if explicit or not limit.low <= per_ul <= limit.high:
+            raise ValidationError(field_name, f"'{typed}' is not accepted; {accepted}")
+        shown = format_number(magnitude, 3)
+        raise ValidationError(
+            field_name,
+            f"'{typed}' is not accepted; {accepted}: {limit.label} {shown} looks like a count per µL, and {shown} per µL is "
+            f"{format_number(per_ul, 3)} × 10⁹/L (type {format_number(per_ul, 3)}, or {shown}/µL)",
+        )
     return quantity.to(COUNT_UNIT)
 
 
@@ -275,7 +304,7 @@ class Counts:
 
     @classmethod
     def of(cls, anc: Any, platelets: Any, prefix: str = "") -> Counts:
-        return cls(_count(anc, f"{prefix}anc"), _count(platelets, f"{prefix}platelets"))
+        return cls(_count(anc, f"{prefix}anc", "anc"), _count(platelets, f"{prefix}platelets", "platelets"))
 
 
 def low_counts_advice(low_counts_days: int, *, monograph: Monograph, since: str = "", counts: str = "") -> list[Advice]:

@@ -35,7 +35,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .dose_modification import (
-    MAX_COUNT,
     MAX_X_ULN,
     Action,
     Advice,
@@ -48,7 +47,7 @@ from .dose_modification import (
 )
 from .errors import ValidationError
 from .formatting import format_number
-from .limits import SitePolicy, site_defaults
+from .limits import SitePolicy, count_limits, site_defaults
 from .monograph import Monograph
 from .numbers import read_number
 from .quantities import Quantity
@@ -67,8 +66,8 @@ VOD_SIGNS = (
     ("ascites", "ascites"),
     ("bilirubin_rising", "rising bilirubin"),
 )
-# Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits.
-# MAX_COUNT and MAX_X_ULN are dose_modification's: a course's findings and its labs share them.
+# Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits. The counts'
+# (validation.toml [counts]) and MAX_X_ULN are dose_modification's: a course's findings and its labs share them.
 QTC_RANGE = (200.0, 800.0)  # ms
 ELECTROLYTE_MAX = 20.0  # mmol/L
 
@@ -140,20 +139,17 @@ def _yes_no(field_name: str, value: Any) -> bool:
 
 
 def cbc_values(anc: Any, platelets: Any, transfusion_independent: Any) -> dict[str, Any]:
-    """ANC and platelets in 10⁹/L; the label doses on a transfusion-independent platelet count, so the entry asks."""
+    """ANC and platelets in 10⁹/L (or typed with their unit, "500/uL"), each within its own bound
+    (validation.toml [counts]); the label doses on a transfusion-independent platelet count, so the entry asks."""
     for name, value in (("anc", anc), ("platelets", platelets)):
         if _blank(value):
-            raise ValidationError(name, "is required: a count in 10⁹/L, e.g. 1.5")
+            raise ValidationError(name, f"is required: a count in 10⁹/L, e.g. {count_limits()[name].example}")
     counts: Any = Counts.of(anc, platelets)
-    values = {
+    return {
         "anc": float(counts.anc.magnitude),
         "platelets": float(counts.platelets.magnitude),
         "transfusion_independent": _yes_no("transfusion-independent", transfusion_independent),
     }
-    for name in ("anc", "platelets"):
-        if values[name] > MAX_COUNT:
-            raise ValidationError(name, f"'{values[name]:g}' is not accepted; must be 0 to {MAX_COUNT:g} × 10⁹/L, e.g. 1.5")
-    return values
 
 
 def _ratio_of(field_name: str, value: Any, uln: Any) -> float:
@@ -248,6 +244,14 @@ def check_stored_values(kind: str, values: Any) -> dict[str, Any]:
     for name, value in values.items():
         if name in NUMBER_VALUES and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
             raise ValueError(f"its {name} is {str(value)[:40]!r}, not a number")
+        limit = count_limits().get(name) if kind == "cbc" else None
+        if limit is not None and not limit.low <= value <= limit.high:
+            # Stored under the old bound of 1,000 × 10⁹/L for every count (or edited): an ANC of 500
+            # there is a count per µL, and read as 10⁹/L it would pass as recovered.
+            raise ValueError(
+                f"its {name} is {format_number(value, 3)} × 10⁹/L, outside the {format_number(limit.low)} to "
+                f"{format_number(limit.high)} accepted (a count per µL?)"
+            )
         if name in YES_NO_VALUES and not isinstance(value, bool):
             raise ValueError(f"its {name} is {str(value)[:40]!r}, not true or false")
     return values

@@ -58,6 +58,44 @@ def input_limits() -> InputLimits:
         raise DataFileError(f"validation.toml is missing {exc}") from exc
 
 
+COUNT_UNIT = "1/nL"  # 10⁹/L, the unit a CBC report gives counts in
+
+
+@dataclass(frozen=True)
+class CountLimit:
+    """The accepted range of one blood count, in 10⁹/L (validation.toml [counts.<name>]), with its source."""
+
+    name: str
+    label: str  # as the message names it: "ANC", "platelets"
+    example: str  # an accepted value, for the message
+    low: float
+    high: float
+    source: str
+    verify: bool
+
+
+@cache
+def count_limits() -> dict[str, CountLimit]:
+    """Each blood count's own accepted range: a count per µL typed in 10⁹/L reads 1,000 times too high,
+    and one bound for every count (1,000 × 10⁹/L) let an ANC of 500 per µL pass as recovered."""
+    raw = load_toml("validation.toml")
+    try:
+        found = {}
+        for name, node in raw["counts"].items():
+            accepted = node["accepted"]
+            low = float(Quantity(accepted["min"], accepted["unit"]).to(COUNT_UNIT).magnitude)
+            high = float(Quantity(accepted["max"], accepted["unit"]).to(COUNT_UNIT).magnitude)
+            if not 0 <= low < high:
+                raise DataFileError(f"validation.toml [counts.{name}] accepted: min must be 0 or more and below max")
+            found[name] = CountLimit(name, str(node["label"]), str(node["example"]), low, high, str(accepted["source"]), bool(accepted.get("verify", False)))
+    except KeyError as exc:
+        raise DataFileError(f"validation.toml is missing {exc}") from exc
+    for name in ("anc", "platelets"):
+        if name not in found:
+            raise DataFileError(f"validation.toml is missing [counts.{name}]")
+    return found
+
+
 @dataclass(frozen=True)
 class DrawSyringe:
     """A syringe on the bench that draws the dose from the vials: how much it holds, how finely it reads."""

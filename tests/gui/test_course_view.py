@@ -229,6 +229,8 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
     assert "Response recorded" in fill_form(qtbot, view, "response", response="CR", date="2026-03-04")
     assert "extended" in fill_form(qtbot, view, "extend", reason="CR after cycle 1 per protocol")
     assert courses.course("MRN7007").cycles[0].extended_to_28
+    text = fill_form(qtbot, view, "assess", kind="Blood counts (ANC, platelets)", anc="2", platelets="50000", baseline_anc="2", baseline_platelets="150")
+    assert "'50000' is not accepted; must be 0 to 2,000 × 10⁹/L" in text and "50,000 per µL is 50 × 10⁹/L" in text
     text = fill_form(qtbot, view, "assess", kind="Liver tests (bilirubin, AST/ALT)")
     assert text.startswith("Not recorded — Total bilirubin (× ULN): must be given")
     text = fill_form(qtbot, view, "assess", kind="Liver tests (bilirubin, AST/ALT)", bilirubin_x_uln="2", ast_alt_x_uln="3")
@@ -250,6 +252,10 @@ def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_stil
     assert view.labs_needed_label.text().startswith("Labs needed before cycle 1 Day 1: CBC")
     text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140")
     assert text == "Not recorded — Platelet count transfusion-independent: is required; answer yes or no"
+    # An ANC per µL typed in the 10⁹/L field (500 per µL, 0.5 × 10⁹/L) read as recovered: refused with the domain's words.
+    text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="500", platelets="140", transfusion_independent="yes")
+    assert text.startswith("Not recorded — ANC now: '500' is not accepted; must be 0 to 100 × 10⁹/L") and "500 per µL is 0.5 × 10⁹/L" in text
+    assert courses.course("MRN7008").labs == []
     text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140", transfusion_independent="yes")
     assert text.startswith("CBC (ANC, platelets) recorded: ANC 1.8 × 10⁹/L, platelets 140 × 10⁹/L")
     text = fill_form(qtbot, view, "lab", kind="Liver tests (bilirubin, AST/ALT)", bilirubin="40 umol/L", bilirubin_uln="20 umol/L", ast_alt_x_uln="3")

@@ -1,0 +1,130 @@
+"""Each blood count has its own accepted range (resources/validation.toml [counts]): a count typed per µL
+in a 10⁹/L field is refused, naming the count and its conversion, wherever counts enter.
+
+One bound of 1,000 × 10⁹/L for every count let an ANC of 500 (per µL: 0.5 × 10⁹/L) pass as 500 × 10⁹/L,
+above the label's 1 × 10⁹/L, so a neutropenic patient read as recovered and the next cycle went ahead."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from infusion_app.domain import dose_modification as dm
+from infusion_app.domain import labs
+from infusion_app.domain.errors import ValidationError
+from infusion_app.domain.limits import count_limits
+from infusion_app.domain.resources import load_toml
+from tests.drugs import BESPONSA
+from tests.test_cli_course import course
+
+GOOD = dm.Counts.of(2.0, 150, "baseline-")
+
+
+def test_each_count_has_its_own_bound_from_the_data_file_with_its_source_awaiting_verification():
+    raw = load_toml("validation.toml")["counts"]
+    limits = count_limits()
+    assert (limits["anc"].low, limits["anc"].high) == (raw["anc"]["accepted"]["min"], raw["anc"]["accepted"]["max"]) == (0, 100)
+    assert (limits["platelets"].low, limits["platelets"].high) == (0, 2000)
+    for limit in limits.values():
+        assert limit.source.startswith("program design") and limit.verify
+
+
+@pytest.mark.parametrize(
+    "anc, platelets, field, words",
+    [
+        ("500", "150", "anc", "ANC 500 looks like a count per µL, and 500 per µL is 0.5 × 10⁹/L (type 0.5, or 500/µL)"),
+        ("2", "50000", "platelets", "platelets 50,000 looks like a count per µL, and 50,000 per µL is 50 × 10⁹/L"),
+        ("2", "50,000", "platelets", "50,000 per µL is 50 × 10⁹/L"),
+        (1500, 150, "anc", "1,500 per µL is 1.5 × 10⁹/L"),
+        ("101", "150", "anc", "must be 0 to 100 × 10⁹/L, e.g. 1.5"),
+    ],
+)
+def test_a_count_per_ul_typed_as_10_9_per_l_is_refused_naming_the_count_and_its_conversion(anc, platelets, field, words):
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of(anc, platelets)
+    assert refused.value.field == field and words in refused.value.message
+    assert "is not accepted; must be 0 to" in refused.value.message
+
+
+def test_an_anc_of_500_per_ul_no_longer_reads_as_recovered_and_typed_with_its_unit_it_holds_the_cycle():
+    with pytest.raises(ValidationError):
+        dm.hematologic_advice(GOOD, dm.Counts.of("500", "150"), within_cycle=False, monograph=BESPONSA)
+    for anc in ("500/uL", "500 /µL", "500 per mm³", "0.5", "0.5 x10^9/L", "0.5 K/uL"):
+        counts = dm.Counts.of(anc, "150,000/µL")
+        assert float(counts.anc.magnitude) == pytest.approx(0.5) and float(counts.platelets.magnitude) == pytest.approx(150), anc
+        advice = dm.hematologic_advice(GOOD, counts, within_cycle=False, monograph=BESPONSA)
+        assert dm.Action.HOLD_NEXT_CYCLE in [a.action for a in advice], anc
+
+
+def test_a_count_typed_with_its_unit_is_held_to_the_same_bound_without_the_per_ul_guess():
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of("500000/uL", "150")
+    assert refused.value.field == "anc" and refused.value.message == "'500000/uL' is not accepted; must be 0 to 100 × 10⁹/L, e.g. 1.5"
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of("2", "150 cells")
+    assert refused.value.field == "platelets" and "e.g. 150" in refused.value.message
+
+
+def test_the_findings_prefix_names_the_baseline_and_prior_counts():
+    for prefix in ("baseline-", "prior-"):
+        with pytest.raises(ValidationError) as refused:
+            dm.Counts.of("2", "60000", prefix)
+        assert refused.value.field == f"{prefix}platelets" and "60,000 per µL is 60 × 10⁹/L" in refused.value.message
+
+
+def test_a_course_lab_and_an_order_verification_refuse_the_count_as_the_findings_do():
+    with pytest.raises(ValidationError) as refused:
+        labs.lab_values("cbc", anc="500", platelets="150", transfusion_independent="yes")
+    assert refused.value.field == "anc" and "500 per µL is 0.5" in refused.value.message
+    taken = datetime(2026, 12, 20, 9, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError) as refused:
+        labs.verification_labs(taken, anc="2", platelets="80000", transfusion_independent="yes")
+    assert refused.value.field == "platelets" and "80,000 per µL is 80" in refused.value.message
+    assert labs.lab_values("cbc", anc="500/uL", platelets="150", transfusion_independent="yes")["anc"] == pytest.approx(0.5)
+
+
+def test_a_stored_count_outside_its_bound_is_not_read_back_as_a_count():
+    """A result stored under the old bound (an ANC of 500, read as recovered) is not used for advice:
+    storage reads it as a malformed row naming the value, and a verification's stated labs are refused."""
+    with pytest.raises(ValueError, match="its anc is 500 × 10⁹/L, outside the 0 to 100 accepted"):
+        labs.check_stored_values("cbc", {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True})
+    assert labs.check_stored_values("cbc", {"anc": 100.0, "platelets": 2000.0, "transfusion_independent": True})
+    entry = {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True, "taken_at": "2026-12-20T09:00+00:00"}
+    at = datetime(2026, 12, 20, 10, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError) as refused:
+        labs.no_course_labs_needed({"cbc": entry}, at, 1, 1, BESPONSA)
+    assert refused.value.field == "labs" and "anc is 500" in refused.value.message
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory):
+    from tests.test_cli_course import make_users
+
+    folder = make_users(str(tmp_path_factory.mktemp("counts") / "data"))
+    assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
+    assert course(folder, "start", "MRN001", "--date", "2025-12-20").code == 0
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("lab", "MRN001", "--kind", "cbc", "--anc", "500", "--platelets", "150", "--transfusion-independent", "yes"), "anc: '500' is not accepted"),
+        (
+            ("assess", "MRN001", "--kind", "hematologic", "--anc", "500", "--platelets", "150", "--baseline-anc", "2", "--baseline-platelets", "150"),
+            "500 per µL is 0.5 × 10⁹/L",
+        ),
+        (
+            ("assess", "MRN001", "--kind", "hematologic", "--anc", "2", "--platelets", "150", "--baseline-anc", "2", "--baseline-platelets", "150000"),
+            "baseline-platelets",
+        ),
+    ],
+)
+def test_the_command_line_refuses_a_count_per_ul_with_exit_2_naming_it(started, args, words):
+    done = course(started, *args)
+    assert done.code == 2 and "Traceback" not in done.stderr and words in done.stderr, done.stderr
+    assert "looks like a count per µL" in done.stderr
