@@ -1224,3 +1224,58 @@ def test_a_deadline_refusal_gives_every_time_in_local_time_with_the_date():
     refusal = ward.refused(EventType.DILUTED, TINA, late, storage="room")
     assert not re.search(RAW_ISO, refusal.message), refusal.message
     assert f"reconstitution {format_instant(R)} + 4 h" in refusal.message, refusal.message
+
+
+# --- a step whose own limit would already be behind it ------------------------------------------
+
+
+def test_a_bag_refrigerated_after_its_refrigerated_limit_is_refused_and_stays_usable_at_room_temperature():
+    """A room-temperature bag put in the refrigerator 3.5 h after its dilution: the refrigerated limit
+    (dilution + 3 h) and the out-by it gives are behind the step itself. The old gate judged only the
+    deadlines before the step and accepted it, leaving a bag that could never be taken out in time."""
+    ward = Ward()
+    ward.dilute("room", 30)
+    diluted = R + timedelta(minutes=30)
+    late = diluted + timedelta(hours=3, minutes=30)
+    refusal = ward.refused(EventType.BAG_TO_FRIDGE, TINA, late)
+    assert set(refusal.codes) == {"bag_from_fridge_by_passed", "start_infusion_by_passed"}
+    assert not refusal.overridable and not refusal.deviation_allowed
+    assert "which this step starts, would already have passed" in refusal.message
+    assert "which this step brings forward, would already have passed" in refusal.message
+    assert "keep it out of the refrigerator, where its room-temperature limits still hold, or discard and prepare again" in refusal.message
+    assert is_near_miss(refusal.code)
+    assert EventType.BAG_TO_FRIDGE not in allowed_events(ward.prep, late, MONO, POLICY)  # not offered either
+    # Kept at room temperature it is still within its own limit (dilution + 4 h).
+    ward.record(EventType.VERIFIED, PAUL, late)
+    # Refrigerated while the refrigerated limit still allows it, as before.
+    other = Ward()
+    other.dilute("room", 30)
+    other.record(EventType.BAG_TO_FRIDGE, TINA, diluted + timedelta(hours=1))
+
+
+def test_a_refrigerated_dilution_whose_moved_out_by_is_behind_it_is_refused_a_room_one_accepted():
+    """Dilution into the refrigerator 90 min before a vial expires: the out-by (the expiry less the
+    1 h warm-up) is behind the dilution itself, a bag that cannot be given."""
+    import dataclasses
+
+    ward = Ward()
+    expires = R + timedelta(hours=2)
+    ward.prep.vials[0] = dataclasses.replace(ward.prep.vials[0], lot="LOTX", expiry=expires.date(), expires_at=expires)
+    ward.reconstitute()
+    refusal = ward.refused(EventType.DILUTED, TINA, R + timedelta(minutes=90), storage="fridge")
+    assert refusal.code == "bag_from_fridge_by_passed" and not refusal.overridable
+    assert "bag out of refrigerator by (vial expiry)" in refusal.message and "vial lot LOTX expires" in refusal.message
+    assert "dilute it for room-temperature storage" in refusal.message
+    ward.record(EventType.DILUTED, TINA, R + timedelta(minutes=90), storage="room")
+
+
+def test_a_late_entered_refrigeration_that_brought_the_start_by_forward_past_its_entry_is_a_late_entry():
+    """A bag refrigerated 2.5 h after dilution, entered 3.2 h after it: the refrigerated limit it brings
+    forward (start by = dilution + 3 h) passed before the entry, and its out-by before the step."""
+    ward = Ward()
+    ward.dilute("room", 30)
+    diluted = R + timedelta(minutes=30)
+    ward.clock.set(diluted + timedelta(hours=3, minutes=12))
+    refusal = ward.refused(EventType.BAG_TO_FRIDGE, TINA, diluted + timedelta(hours=2, minutes=30))
+    assert set(refusal.codes) == {"bag_from_fridge_by_passed", "late_entry"} and not refusal.overridable
+    assert "start infusion by" in refusal.message and "which this step brings forward, passed before it was entered" in refusal.message

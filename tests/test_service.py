@@ -886,3 +886,20 @@ def test_the_double_checks_numbers_are_read_as_every_other_number(service, peopl
             service.record_event(status.id, E.VERIFIED, people["pharm"], details=details)
         assert refused.value.field in ("dose", "volume", field.replace("_", " "), field), refused.value.field
     assert service.get(status.id).last(E.VERIFIED) is None
+
+
+def test_a_bag_refrigerated_after_its_refrigerated_limit_is_refused_by_the_service_for_every_screen(service, people, clock):
+    """The bench, the chair's fridge page and `prep record` all record through the service: the
+    refrigeration whose limits would already be behind it is refused there, audited, and not stored."""
+    prep_id = new_prep(service, people).id
+    verify_order(service, prep_id)
+    service.record_event(prep_id, E.RECONSTITUTED, people["tech"])
+    clock.advance(minutes=20)
+    service.record_event(prep_id, E.DILUTED, people["tech"], details={"storage": "room"})
+    clock.advance(hours=3, minutes=30)
+    with pytest.raises(StepRefused) as refused:
+        service.record_event(prep_id, E.BAG_TO_FRIDGE, people["nurse"])
+    assert "bag_from_fridge_by_passed" in refused.value.codes and not refused.value.deviation_allowed
+    assert service.get(prep_id).last(E.BAG_TO_FRIDGE) is None
+    near_misses = [e for e in service.audit_entries() if e.action == "near_miss" and e.subject == prep_id]
+    assert near_misses and "bag_from_fridge_by_passed" in near_misses[-1].after

@@ -67,7 +67,7 @@ from .limits import SitePolicy
 from .monograph import Monograph, PremedicationDrug, load_monograph
 from .numbers import odd_digit
 from .quantities import Quantity, has_dimension
-from .records import Event, EventType, Preparation, Role, User, VialRecord, event_words
+from .records import DiluteStorage, Event, EventType, Preparation, Role, User, VialRecord, event_words
 
 # How far in the future an event's instant may lie: workstation clocks differ a little. A
 # program-design tolerance, not a drug fact.
@@ -196,6 +196,7 @@ class Breach:
     overridable: bool = False
     deadline: str | None = None  # the deadline key it concerns, when there is one
     late_entry: bool = False
+    started: bool = False  # a limit this very step starts or brings forward, already behind it
 
 
 @dataclass(frozen=True)
@@ -1254,28 +1255,52 @@ def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Mo
                     d.key,
                 )
             )
-    if now > event.at:
-        # The limits this step starts (a reconstitution's dilute-by, a dilution's start-by) may have
-        # passed before it was entered: then the product was expired when the program learnt of it.
-        # They exist only with the step among the events (and a step may move an instant), so this
-        # second reckoning is of another event list, not the same deadlines again.
-        before = {d.key for d in deadlines}
-        started_limits = effective_deadlines(
-            prep, compute_deadlines([*prep.events, event], monograph, now, policy.warning_lead_time, duration), monograph, now, policy.warning_lead_time
-        )
-        for d in started_limits:
-            if d.hard and d.key not in before and d.met_at is None and event.at <= d.at < now:
-                found.append(
-                    Breach(
-                        "late_entry",
-                        f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step starts, passed before it was "
-                        f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): "
-                        + (f"{d.basis}" if d.vial_expiry else "the product has expired"),
-                        False,
-                        d.key,
-                        late_entry=True,
-                    )
+    # The limits this step starts or moves earlier (a reconstitution's dilute-by, a dilution's start-by, a
+    # bag put in the refrigerator: its out-by, and a start-by the refrigerated limit brings forward) may
+    # already be behind the step: a bag refrigerated 3.5 h after a room-temperature dilution has a start-by
+    # (dilution + 3 h) and an out-by already passed, so the step made the product unusable and was accepted
+    # all the same. Passed at the step's own instant it is refused as that limit passed (a fact is recorded
+    # only as a deviation); passed by its entry, a late entry. They exist only with the step among the
+    # events (and a step may move an instant), so this second reckoning is of another event list.
+    before = {d.key: d.at for d in deadlines}
+    passed_before = any(b.code.endswith("_passed") for b in found)
+    started_limits = effective_deadlines(
+        prep,
+        compute_deadlines([*prep.events, event], monograph, max(now, event.at), policy.warning_lead_time, duration),
+        monograph,
+        max(now, event.at),
+        policy.warning_lead_time,
+    )
+    for d in started_limits:
+        if not d.hard or d.met_at is not None or (d.key in before and d.at >= before[d.key]):
+            continue
+        if d.at < event.at:
+            if passed_before:
+                continue  # refused already for a limit passed before the step: that one is the answer
+            found.append(
+                Breach(
+                    d.hard_stop_code,
+                    f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step "
+                    f"{'starts' if d.key not in before else 'brings forward'}, would already have passed at "
+                    f"{format_instant(event.at)} ({d.basis})",
+                    d.overridable,
+                    d.key,
+                    started=True,
                 )
+            )
+        elif d.at < now:
+            found.append(
+                Breach(
+                    "late_entry",
+                    f"{d.label.lower()} {format_instant(d.at)}{d.review_mark}, which this step "
+                    f"{'starts' if d.key not in before else 'brings forward'}, passed before it was "
+                    f"entered (dated {format_instant(event.at)}, {entered_late_text(event)}): "
+                    + (f"{d.basis}" if d.vial_expiry else "the product has expired"),
+                    False,
+                    d.key,
+                    late_entry=True,
+                )
+            )
     if event.type == EventType.INFUSION_ENDED:
         started = Timeline.of(prep.events).infusion_started
         minimum = monograph.duration("infusion.minimum_duration")
@@ -1291,6 +1316,19 @@ def _time_breaches(prep: Preparation, event: Event, now: datetime, monograph: Mo
                 )
             )
     return found
+
+
+def _kept_as_it_is(event: Event, breaches: Sequence[Breach]) -> str:
+    """The way out of a refrigeration refused only because the refrigerated limits it starts would already
+    have passed: the product not refrigerated keeps its room-temperature limits, still open (a passed one
+    refuses the step by itself, and then the answer is to discard)."""
+    refrigerates = event.type in (EventType.BAG_TO_FRIDGE, EventType.RECONSTITUTED_TO_FRIDGE) or (
+        event.type == EventType.DILUTED and storage_of(event) == DiluteStorage.FRIDGE
+    )
+    if not refrigerates or not breaches or not all(b.started for b in breaches):
+        return ""
+    instead = "dilute it for room-temperature storage" if event.type == EventType.DILUTED else "keep it out of the refrigerator"
+    return f". A label limit: it cannot be overridden; {instead}, where its room-temperature limits still hold, or discard and prepare again."
 
 
 def _override_conflicts(prep: Preparation, event: Event, override: Override) -> str | None:
@@ -1448,7 +1486,10 @@ def check_event(
             )
         if set(override.hard_stop_code.split("+")) == {b.code for b in breaches}:
             return []
-    if overridable:
+    instead = _kept_as_it_is(event, breaches)
+    if instead and not overridable:
+        message += instead
+    elif overridable:
         message += ". A site-policy limit: a pharmacist who did not prepare or verify this dose may override it with a reason."
     elif any(b.code.endswith("_not_reached") for b in breaches) and not any(b.code.endswith("_passed") or b.late_entry for b in breaches):
         message += ". A label limit: it cannot be overridden; wait until it is reached."
