@@ -143,6 +143,15 @@ def test_invalid_input_stores_nothing(started):
     assert show(started) == before
 
 
+def test_a_blast_count_with_a_leading_zero_before_the_point_is_recorded_and_one_grouped_with_points_is_refused(data):
+    """'0.500' was refused as points grouping thousands; a group never leads with 0, so it is 0.5. '12.000' stays refused."""
+    assert course(data, "new", "MRN001", "--hsct", "no").code == 0
+    assert_clean_invalid(course(data, "blasts", "MRN001", "--count", "12.000", "--date", "2025-12-19"), "12,000 or 12000")
+    done = course(data, "blasts", "MRN001", "--count", "0.500", "--date", "2025-12-19")
+    assert done.code == 0, done.stderr
+    assert show(data)["blasts_per_mm3"] == 0.5
+
+
 def test_unknown_mrn_is_invalid(data):
     assert_clean_invalid(run_cli("course", "show", "NOPE", "--data-dir", data), "mrn")
 

@@ -692,3 +692,16 @@ def test_a_blast_count_grouped_with_points_is_refused_not_read_as_a_dozen(typed)
     assert course.blasts_per_mm3 is None
     rules.record_blasts(course, "12,000", today, today)
     assert course.blasts_per_mm3 == 12000
+
+
+@pytest.mark.parametrize("typed, read", [("0.500", 0.5), ("0.050", 0.05), ("0.000", 0.0), ("12.5", 12.5), ("12.50", 12.5)])
+def test_a_blast_count_whose_point_can_only_be_a_decimal_one_is_read_as_typed(typed, read):
+    """'0.500' was refused as grouped thousands ('0,500' or '0500'), but a thousands group never leads
+    with a 0: the point is a decimal one, and the count is read as typed. '12.000' stays refused (above)."""
+    from infusion_app.domain import course as rules
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    rules.record_blasts(course, typed, today, today)
+    assert course.blasts_per_mm3 == read

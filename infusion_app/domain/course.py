@@ -324,9 +324,10 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
         accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000"
         typed = str(per_mm3).strip()
-        if isinstance(per_mm3, str) and re.fullmatch(r"\d{1,3}(?:\.\d{3})+", typed):
+        if isinstance(per_mm3, str) and re.fullmatch(r"[1-9]\d{0,2}(?:\.\d{3})+", typed):
             # '12.000' is twelve thousand where the point groups thousands, and was read as 12: under
-            # the cytoreduction threshold it is above. ('12.5' is read as typed.)
+            # the cytoreduction threshold it is above. ('12.5' is read as typed; so is '0.500': a
+            # thousands group never leads with a 0, so the point there can only be a decimal one.)
             grouped = typed.replace(".", ",")
             raise ValidationError(
                 "blasts",
