@@ -13,7 +13,8 @@ os.environ.setdefault("INFUSION_PREP_TESTING", "1")
 # between runs so that every test process and CLI subprocess starts with a cached registry.
 os.environ.setdefault("INFUSION_PREP_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"infusion-prep-test-cache-{os.getuid()}"))
 
-from hypothesis import HealthCheck, settings  # noqa: E402  (after the environment above)
+import pytest  # noqa: E402  (after the environment above)
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Property tests: a fast default for every run, a thorough profile for the nightly run
 # (INFUSION_PREP_HYPOTHESIS=thorough). No deadline: a loaded CI machine makes timings noise.
@@ -44,6 +45,75 @@ def pytest_addoption(parser):
         parser.addini("timeout", "per-test timeout (needs pytest-timeout)")
 
 
+class _Watchdog:
+    """pytest-timeout's thread method with one thread for the whole process instead of one per test.
+
+    Its own method starts a threading.Timer for every test and joins it afterwards: two thread
+    hand-overs per test, about 3 ms each on the loaded 2-core machine, 40 % of a short test and
+    some 20 s of the suite. This thread sleeps until the deadline of the test running now; a new
+    test moves the deadline and wakes it only when that comes sooner. At the deadline it does what
+    pytest-timeout does: its own timeout_timer prints the captured output and every thread's stack
+    and ends the process (os._exit), which also ends a hang inside Qt that never returns to Python.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._changed = threading.Condition()
+        self._armed: tuple[float, object, object] | None = None  # (deadline, item, settings)
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def arm(self, item, settings) -> None:
+        import threading
+        import time
+
+        deadline = time.monotonic() + settings.timeout
+        with self._changed:
+            if self._thread is None or self._pid != os.getpid():  # a forked child has no watchdog thread
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._watch, name="pytest-timeout watchdog", daemon=True)
+                self._thread.start()
+            sooner = self._armed is None or deadline < self._armed[0]
+            self._armed = (deadline, item, settings)
+            if sooner:
+                self._changed.notify()
+
+    def disarm(self) -> None:
+        with self._changed:
+            self._armed = None  # the thread wakes at the old deadline, if ever, and finds nothing due
+
+    def _watch(self) -> None:
+        import time
+
+        import pytest_timeout
+
+        with self._changed:
+            while True:
+                if self._armed is None:
+                    self._changed.wait()
+                    continue
+                deadline, item, settings = self._armed
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                break
+        pytest_timeout.timeout_timer(item, settings)  # never returns: os._exit(1)
+
+
+_WATCHDOG = _Watchdog()
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # without pytest-timeout: no such hook, no timeout
+def pytest_timeout_set_timer(item, settings):
+    if settings.method != "thread":
+        return None  # pytest-timeout's own (the signal method)
+    _WATCHDOG.arm(item, settings)
+    item.cancel_timeout = _WATCHDOG.disarm  # what pytest-timeout's own cancel hook calls
+    return True
+
+
 def pytest_collection_modifyitems(config, items):
     # The tests marked slow (tens of seconds each on the loaded 2-core CI machine) run first, in
     # their collected order, and the short ones after them: with `--dist worksteal` each worker
@@ -60,8 +130,6 @@ def pytest_collection_modifyitems(config, items):
 # cluster (tests/postgres_server.py). No server fails those tests with the reason; never a skip.
 
 import itertools  # noqa: E402
-
-import pytest  # noqa: E402
 
 _database_numbers = itertools.count(1)
 
