@@ -1072,6 +1072,8 @@ def parse_local_date(text: str, label: str) -> date:
 
     from PySide6.QtCore import QDate, QLocale
 
+    from ..domain.site_dates import date_order, read_site_date
+
     value = " ".join(text.split())
     if not value:
         raise ValidationError(label, f"{label}: type the date, e.g. 2027-06-30")
@@ -1088,6 +1090,14 @@ def parse_local_date(text: str, label: str) -> date:
     short = locale.dateFormat(QLocale.FormatType.ShortFormat)
     full = short if "yyyy" in short else short.replace("yy", "yyyy")
     example = f"2027-06-30 or {locale.toString(QDate(2027, 6, 30), full)}"
+    order = date_order(short)
+    if order is not None:
+        # The domain reads it in the site's order: Qt's toDate wanted the format's two digits of 'dd'
+        # and 'MM', so '1/6/2027' was refused on a dd/MM/yyyy site.
+        try:
+            return read_site_date(value, label, order, example)
+        except ValidationError as exc:
+            raise ValidationError(label, f"{label}: {exc.message}") from None
     parsed = locale.toDate(value, full)
     if parsed.isValid():
         return date(parsed.year(), parsed.month(), parsed.day())

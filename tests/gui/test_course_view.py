@@ -425,3 +425,31 @@ def test_a_course_with_200_lab_rows_keeps_bounded_rows_and_its_own_scrolling(qtb
     assert table.viewport().height() >= 10 * line  # a dozen results at once, not a sliver
     qtbot.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
     assert bar.value() == 0
+
+
+@pytest.fixture(params=["en_GB", "en_US"])
+def site_locale(request):
+    """A workstation whose short date is dd/MM/yyyy (en_GB) or M/d/yy (en_US), for this test only."""
+    from PySide6.QtCore import QLocale
+
+    before = QLocale()
+    QLocale.setDefault(QLocale(request.param))
+    yield request.param
+    QLocale.setDefault(before)
+
+
+def test_a_date_typed_in_the_sites_order_takes_one_or_two_digit_days_and_months(qtbot, view, courses, site_locale):
+    """On a dd/MM/yyyy site '1/3/2026' was refused (Qt's dd wanted two digits); the domain reads the site's
+    order with a day and month of one or two digits and the year in full. A US site reads it month first."""
+    show(qtbot, view)
+    day_first = site_locale == "en_GB"
+    assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="4000", date="1/3/2026")
+    assert courses.course(MRN).blasts_measured_on == (date(2026, 3, 1) if day_first else date(2026, 1, 3))
+    assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="4000", date="02/3/2026" if day_first else "3/02/2026")
+    assert courses.course(MRN).blasts_measured_on == date(2026, 3, 2)
+    impossible = "30/2/2026" if day_first else "2/30/2026"
+    text = fill_form(qtbot, view, "blasts", count="4000", date=impossible)
+    assert text.startswith(f"Not recorded — Measured on: '{impossible}' is not a date: month 2 of 2026 has no day 30"), text
+    text = fill_form(qtbot, view, "blasts", count="4000", date="1/3/26")
+    assert "two-digit year" in text and ("30/06/2027" if day_first else "6/30/2027") in text, text
+    assert courses.course(MRN).blasts_measured_on == date(2026, 3, 2)
