@@ -128,3 +128,10 @@ def test_the_command_line_refuses_a_count_per_ul_with_exit_2_naming_it(started, 
     done = course(started, *args)
     assert done.code == 2 and "Traceback" not in done.stderr and words in done.stderr, done.stderr
     assert "looks like a count per µL" in done.stderr
+
+
+def test_the_command_line_takes_a_count_per_ul_typed_with_its_unit(started):
+    done = course(started, "lab", "MRN001", "--kind", "cbc", "--anc", "1800/uL", "--platelets", "140 x10^9/L", "--transfusion-independent", "yes")
+    assert done.code == 0, done.stderr
+    values = done.json()["lab"]["values"]
+    assert values["anc"] == pytest.approx(1.8) and values["platelets"] == pytest.approx(140)
