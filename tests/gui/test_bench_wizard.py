@@ -194,6 +194,16 @@ def test_the_whole_bench_flow_from_patient_to_dispense(qtbot, service, technicia
     assert "72 h" in shown
     page.labs_taken.clear()
     type_into(qtbot, page.labs_taken, (clock.now() - timedelta(hours=2)).astimezone().strftime("%Y-%m-%d %H:%M"))
+    # An ANC per µL in the 10⁹/L field (500 per µL is 0.5) passed as 500 × 10⁹/L: refused, in the domain's words.
+    page.lab_edits["anc"].clear()
+    type_into(qtbot, page.lab_edits["anc"], "500")
+    type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
+    click(qtbot, wizard, COMMIT)
+    assert service.get(stored.id).last(EventType.ORDER_VERIFIED) is None
+    shown = " ".join(label.text() for label in page.findChildren(QLabel) if label.isVisible())
+    assert "'500' is not accepted; must be 0 to 100 × 10⁹/L" in shown and "500 per µL is 0.5 × 10⁹/L" in shown, shown
+    page.lab_edits["anc"].clear()
+    type_into(qtbot, page.lab_edits["anc"], "2")
     type_into(qtbot, page.order_pin, PIN["Paula Pharm"])
     click(qtbot, wizard, COMMIT)
     assert service.get(stored.id).last(EventType.ORDER_VERIFIED).user == "Paula Pharm"
