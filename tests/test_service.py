@@ -903,3 +903,77 @@ def test_a_bag_refrigerated_after_its_refrigerated_limit_is_refused_by_the_servi
     assert service.get(prep_id).last(E.BAG_TO_FRIDGE) is None
     near_misses = [e for e in service.audit_entries() if e.action == "near_miss" and e.subject == prep_id]
     assert near_misses and "bag_from_fridge_by_passed" in near_misses[-1].after
+
+
+# -- a typed vial meets the checks a scanned one does, as far as its identity allows -------------
+
+SCANNED = "]d2(01)00300080100011(17)280531(10)LOTTYPE1(21)SERT1"
+
+
+def test_a_vial_whose_scan_was_refused_is_not_accepted_typed_in_its_place(service, people, clock):
+    """Scanned, the vial is refused (recorded for another open preparation; expired); typed by its lot
+    and expiry with the product confirmed, the old code took it: the refusal walked around."""
+    first = new_prep(service, people)
+    service.add_vial(first.id, SCANNED, people["tech"])
+    second = new_prep(service, people)
+    with pytest.raises(StepRefused) as refused:
+        service.add_vial(second.id, SCANNED, people["tech"])
+    assert refused.value.code == "vial_used_elsewhere"
+    for typed in ("LOTTYPE1", "lottype1"):  # the carton's lot, whatever its case
+        with pytest.raises(StepRefused) as walked_around:
+            service.add_vial(second.id, VialRecord(typed, date(2028, 5, 31)), people["tech"], product_confirmed=True)
+        assert walked_around.value.code == "typed_vial_scan_refused", typed
+        assert "a vial of lot LOTTYPE1 was scanned for this preparation and refused" in walked_around.value.message
+        assert "scan the vial you use" in walked_around.value.message
+    assert service.get(second.id).vials == []
+    assert sum(e.action == "near_miss" and "typed_vial_scan_refused" in e.after for e in service.audit_entries()) == 2
+    # Another lot typed is a vial as before; the first preparation is untouched.
+    service.add_vial(second.id, VialRecord("LOTOTHER", date(2099, 1, 1)), people["tech"], product_confirmed=True)
+    # An expired scan, then the same lot typed with a later date: refused the same way.
+    third = new_prep(service, people)
+    with pytest.raises(StepRefused) as expired:
+        service.add_vial(third.id, "]d2(01)00300080100011(17)260301(10)LOTOLD(21)S1", people["tech"])
+    assert expired.value.code == "vial-expired"
+    with pytest.raises(StepRefused) as walked_around:
+        service.add_vial(third.id, VialRecord("LOTOLD", date(2027, 3, 1)), people["tech"], product_confirmed=True)
+    assert walked_around.value.code == "typed_vial_scan_refused" and "expired" in walked_around.value.message
+
+
+def test_a_typed_vial_is_held_to_its_lots_code_expiry_and_a_typed_serial_to_its_vial(service, people, clock):
+    """One lot has one expiry: a typed expiry other than the lot's code's (scanned for any preparation)
+    is refused, and a lot its code says is expired is expired whatever was typed. A serial typed from
+    the carton is one physical vial with the scanned vial of that lot and serial."""
+    first = new_prep(service, people)
+    service.add_vial(first.id, SCANNED, people["tech"])
+    second = new_prep(service, people)
+    with pytest.raises(StepRefused) as differs:
+        service.add_vial(second.id, VialRecord("LOTTYPE1", date(2029, 5, 31)), people["tech"], product_confirmed=True)
+    assert differs.value.code == "typed_vial_expiry_differs" and "code reads expiry 2028-05-31" in differs.value.message
+    with pytest.raises(StepRefused) as same_vial:
+        service.add_vial(second.id, VialRecord("LOTTYPE1", date(2028, 5, 31), serial="SERT1"), people["tech"], product_confirmed=True)
+    assert same_vial.value.code == "vial_used_elsewhere" and first.id in same_vial.value.message
+    # Another vial of the lot, typed with the lot's own expiry: two vials of one lot are normal.
+    service.add_vial(second.id, VialRecord("LOTTYPE1", date(2028, 5, 31)), people["tech"], product_confirmed=True)
+    # The lot's code gave a time (AI 7003): past it the lot is expired though its typed date is today.
+    timed = new_prep(service, people)
+    expires = T0 + timedelta(hours=1)
+    service.add_vial(timed.id, f"]d2(01)00300080100011(7003){expires:%y%m%d%H%M}(10)LOTHOUR(21)SH1", people["tech"])
+    clock.advance(hours=2)
+    later = new_prep(service, people)
+    with pytest.raises(StepRefused) as expired:
+        service.add_vial(later.id, VialRecord("LOTHOUR", expires.date()), people["tech"], product_confirmed=True)
+    assert expired.value.code == "vial-expired" and "as the lot's code reads" in expired.value.message
+
+
+def test_a_new_order_with_one_vial_twice_or_another_preparations_vial_is_refused(service, people):
+    """`prep new --vial-code X --vial-code X` (and the bench's creation with vials) passed no reuse check."""
+    with pytest.raises(StepRefused) as twice:
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[service.read_vial_code(SCANNED, BESPONSA)] * 2, monograph=BESPONSA)
+    assert twice.value.code == "vial_already_recorded"
+    first = new_prep(service, people)
+    service.add_vial(first.id, SCANNED, people["tech"])
+    before = len(service.list_preparations())
+    with pytest.raises(StepRefused) as elsewhere:
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[service.read_vial_code(SCANNED, BESPONSA)], monograph=BESPONSA)
+    assert elsewhere.value.code == "vial_used_elsewhere" and first.id in elsewhere.value.message
+    assert len(service.list_preparations()) == before

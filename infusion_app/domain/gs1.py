@@ -716,18 +716,72 @@ def vial_hard_stops(data: Gs1Data, monograph: Monograph, now: datetime, zone: tz
     return stops
 
 
-def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> VialRecord | None:
-    """The vial already recorded that `vial` is the same physical vial as, if any.
+def same_physical_vial(a: VialRecord, b: VialRecord) -> bool:
+    """Whether two records are one physical vial: the same serial (GS1 AI 21, unique within its GTIN)
+    of the same GTIN when both were read from a code, else of the same lot (a serial typed from the
+    carton carries no GTIN). Without a serial on both, two vials of one lot are normal: not one."""
+    if not a.serial or not b.serial or a.serial.strip() != b.serial.strip():
+        return False
+    if a.gtin and b.gtin:
+        return a.gtin == b.gtin
+    return same_lot(a.lot, b.lot)
 
-    A single-dose vial is opened once: the same serial of the same product (GTIN) scanned twice
+
+def same_lot(a: str, b: str) -> bool:
+    """One lot whatever the case it was typed in (a carton's 'ab123' is lot AB123)."""
+    return " ".join(str(a).split()).casefold() == " ".join(str(b).split()).casefold()
+
+
+def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> VialRecord | None:
+    """The vial already recorded that `vial` is the same physical vial as (same_physical_vial), if any.
+
+    A single-dose vial is opened once: the same serial of the same product scanned (or typed) twice
     is a double scan or a re-used vial, never a second vial. Without a serial (typed lot and
     expiry) two vials of one lot are normal, so nothing is matched.
     """
-    if not vial.serial:
-        return None
     for earlier in recorded:
-        if earlier.serial == vial.serial and (earlier.gtin or "") == (vial.gtin or ""):
+        if same_physical_vial(earlier, vial):
             return earlier
+    return None
+
+
+def typed_vial_refusal(
+    vial: VialRecord, refused_scans: Sequence[tuple[VialRecord, str]], scanned_of_lot: Sequence[VialRecord], now: datetime, zone: tzinfo | None = None
+) -> tuple[str, str] | None:
+    """Why a typed vial (lot and expiry read from the carton, no code) must not be recorded, as (code,
+    message), or None. What its identity allows to check, it is checked for as a scanned vial is:
+
+    - a vial of its lot whose scan was refused for this preparation (`refused_scans`: the vial read and
+      the refusal's words): typed in its place it walks around the refusal (used elsewhere, expired,
+      a double scan, another product). Each vial whose code reads scans as itself, so the way on is to
+      scan the vial used, or take a vial of another lot; never typed.
+    - the lot's own code, scanned for any preparation (`scanned_of_lot`): a lot has one expiry, so a
+      typed expiry other than the code's is a misread carton or a walk-around, and a lot expired by its
+      code's expiry (its time included) is expired whatever was typed.
+    """
+    from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
+
+    for scanned, why in refused_scans:
+        if scanned.gtin and same_lot(scanned.lot, vial.lot):
+            return (
+                "typed_vial_scan_refused",
+                f"a vial of lot {scanned.lot} was scanned for this preparation and refused ({why}); a typed vial of that lot is not "
+                "accepted in its place: scan the vial you use (each vial's code reads as itself), or take a vial of another lot",
+            )
+    for scanned in scanned_of_lot:
+        if not same_lot(scanned.lot, vial.lot):
+            continue
+        if scanned.expired(now, zone):
+            return (
+                "vial-expired",
+                f"vial lot {vial.lot} expired {vial_expiry_words(scanned, zone)}, as the lot's code reads; do not use it",
+            )
+        if scanned.expiry != vial.expiry:
+            return (
+                "typed_vial_expiry_differs",
+                f"lot {vial.lot}'s code reads expiry {scanned.expiry.isoformat()}, the typed expiry is {vial.expiry.isoformat()}: "
+                "one lot has one expiry; read the carton again, or scan the vial",
+            )
     return None
 
 

@@ -234,6 +234,8 @@ NEAR_MISS_CODES = frozenset(
         "vial_wrong_product",
         "vial_already_recorded",
         "vial_used_elsewhere",
+        "typed_vial_scan_refused",
+        "typed_vial_expiry_differs",
         "vials_not_recorded",
         "late_entry",
     }

@@ -10,7 +10,7 @@ import dataclasses
 import getpass
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
@@ -515,11 +515,14 @@ class PreparationService:
             raise AuthenticationError(f"user {name} is deactivated; ask a pharmacist")
         return user
 
-    def _audit_near_miss(self, prep_id: str, actor: User, refusal: StepRefused, step: str, now: datetime) -> None:
-        """A refusal that stopped a wrong dose, patient or product: audited though nothing else is stored."""
+    def _audit_near_miss(self, prep_id: str, actor: User, refusal: StepRefused, step: str, now: datetime, vial: VialRecord | None = None) -> None:
+        """A refusal that stopped a wrong dose, patient or product: audited though nothing else is stored.
+        A refused vial is kept with it as read: the same vial typed in afterwards is refused (_check_vial_use)."""
         if not machine.is_near_miss(refusal.code):
             return
-        after = {"step": step, "code": refusal.code, "message": refusal.message, "os_user": os_account()}
+        after: dict[str, Any] = {"step": step, "code": refusal.code, "message": refusal.message, "os_user": os_account()}
+        if vial is not None:
+            after["vial"] = _vial_dict(vial)
         self.repository.append_audit(AuditDraft(now, actor.name, "near_miss", prep_id, None, after))
 
     def _sign_in_failed(self, key: str, typed: str, now: datetime) -> None:
@@ -784,12 +787,19 @@ class PreparationService:
         if shown is not None and shown != calculation:
             # `shown`: the calculation the person creating it checked; only that one is stored.
             raise CalculationChanged(calculation)
+        checked: list[VialRecord] = []
+        current: VialRecord | None = None
         try:
-            vials = [self._validate_vial(v, now, product_confirmed, drug) for v in vials]
+            for current in vials:
+                checked.append(self._validate_vial(current, now, product_confirmed, drug))
+                # The same checks a vial added later meets: the same vial twice in this order, or one
+                # recorded for another preparation (`prep new --vial-code X --vial-code X` was accepted).
+                self._check_vial_use(None, checked[:-1], checked[-1], drug, now)
         except StepRefused as refused:
             # Not yet a preparation: the near miss is filed under the patient's MRN.
-            self._audit_near_miss(patient.mrn, creator, refused, "vial", now)
+            self._audit_near_miss(patient.mrn, creator, refused, "vial", now, current)
             raise
+        vials = checked
         if calculation.hard_stops:
             self.repository.append_audit(
                 AuditDraft(
@@ -843,10 +853,19 @@ class PreparationService:
                     "order_digest": text_digest(canonical_json(stored_order.to_dict())),
                 },
             )
+
+            def check_again(ready: list[VialRecord] = list(vials)) -> None:
+                # Inside the write, the vials' serials locked: another station's vial stored meanwhile counts.
+                for number, vial in enumerate(ready):
+                    self._check_vial_use(None, ready[:number], vial, drug, now)
+
             try:
-                self.repository.add_preparation(prep, audit)
+                self.repository.add_preparation(prep, audit, check=check_again)
             except DuplicateError:
                 continue
+            except StepRefused as refused:
+                self._audit_near_miss(patient.mrn, creator, refused, "vial", now)
+                raise
             if corrected_from is not None:
                 who, why, old_dob = corrected_from
                 self.repository.append_audit(
@@ -913,33 +932,64 @@ class PreparationService:
         if not machine.is_active(prep):
             raise StepRefused("inactive", f"preparation {prep_id} is finished or discarded; no vial can be added")
         now = self.now()
+        drug = self.monograph_of(prep)
+        read: VialRecord | None = None
         try:
             if isinstance(vial, str):
-                vial = self.read_vial_code(vial, self.monograph_of(prep))
-            vial = self._validate_vial(vial, now, product_confirmed, self.monograph_of(prep))
-            from ..domain.gs1 import same_vial_recorded
-
-            if same_vial_recorded(prep.vials, vial) is not None:
-                raise StepRefused(
-                    "vial_already_recorded",
-                    f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded for {prep_id}: a double scan, or a single-dose vial used twice",
-                )
-            if vial.gtin and vial.serial:
-                # The same physical vial for another patient's dose: only this check sees the other preparations.
-                from ..domain.gs1 import vial_used_elsewhere
-
-                others = [self._load(other) for other in self.repository.preparations_with_vial(vial.gtin, vial.serial) if other != prep_id]
-                elsewhere = vial_used_elsewhere(vial, others)
-                if elsewhere is not None:
-                    raise StepRefused("vial_used_elsewhere", elsewhere)
+                vial = self.read_vial_code(vial, drug)
+            read = vial
+            vial = self._validate_vial(vial, now, product_confirmed, drug)
+            self._check_vial_use(prep_id, prep.vials, vial, drug, now)
         except StepRefused as refusal:
-            self._audit_near_miss(prep_id, actor, refusal, "vial", now)
+            self._audit_near_miss(prep_id, actor, refusal, "vial", now, read)
             raise
         entry = {**_vial_dict(vial), "entry": "scanned" if vial.gtin else "typed"}
         if not vial.gtin:
             entry["product_confirmed"] = bool(product_confirmed)
-        self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, entry))
+        checked_vial = vial
+
+        def check_again() -> None:
+            # Inside the write, the vial's serial locked: what another station stored meanwhile counts.
+            self._check_vial_use(prep_id, self._load(prep_id).vials, checked_vial, drug, now)
+
+        try:
+            self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, entry), check=check_again)
+        except StepRefused as refusal:
+            self._audit_near_miss(prep_id, actor, refusal, "vial", now, read)
+            raise
         return self.status(prep_id)
+
+    def _check_vial_use(self, prep_id: str | None, recorded: Sequence[VialRecord], vial: VialRecord, drug: Monograph, now: datetime) -> None:
+        """Refuse a vial (scanned or typed, already validated) that is one physical vial with one recorded
+        for this preparation (`recorded`) or another one (domain.gs1.same_physical_vial: by its serial,
+        typed or read), or a typed vial its lot's code or a refused scan of its lot contradicts
+        (domain.gs1.typed_vial_refusal). Run before the write and again inside it (add_vial, create_preparation)."""
+        from ..domain.gs1 import same_vial_recorded, typed_vial_refusal, vial_product_refusal, vial_used_elsewhere
+
+        if same_vial_recorded(recorded, vial) is not None:
+            where = f"for {prep_id}" if prep_id else "for this order"
+            raise StepRefused(
+                "vial_already_recorded",
+                f"this vial (serial {vial.serial}, lot {vial.lot}) is already recorded {where}: a double scan, or a single-dose vial used twice",
+            )
+        if vial.serial:
+            # The same physical vial for another patient's dose: only this check sees the other preparations.
+            others = [self._load(other) for other in self.repository.preparations_with_vial(vial.serial) if other != prep_id]
+            elsewhere = vial_used_elsewhere(vial, [p for p in others if same_vial_recorded(p.vials, vial) is not None])
+            if elsewhere is not None:
+                raise StepRefused("vial_used_elsewhere", elsewhere)
+        if vial.gtin:
+            return
+        refused_scans = []
+        for miss in self.repository.near_misses(prep_id) if prep_id else []:
+            seen = miss.get("vial")
+            if miss.get("step") == "vial" and isinstance(seen, dict) and seen.get("gtin") and seen.get("lot"):
+                refused_scans.append((VialRecord(lot=str(seen["lot"]), expiry=vial.expiry, gtin=str(seen["gtin"])), str(miss.get("message", ""))))
+        # The lot's code as scanned for any preparation of this drug (a lot number of another product says nothing of it).
+        scanned = [v for v in self.repository.scanned_vials_of_lot(vial.lot) if vial_product_refusal(v, drug) is None]
+        found = typed_vial_refusal(vial, refused_scans, scanned, now)
+        if found is not None:
+            raise StepRefused(found[0], f"vial lot {vial.lot} not recorded: {found[1]}")
 
     def remove_vial(self, prep_id: str, number: int, user: User, reason: str) -> PreparationStatus:
         """Remove a vial recorded by mistake (1 = the first recorded), before reconstitution, with a reason (audited)."""

@@ -421,11 +421,15 @@ class SqlRepository(TransactionScopes):
             return session.get(PreparationRow, prep_id) is not None
 
     @retried
-    def add_preparation(self, prep: Preparation, audit: AuditDraft) -> None:
+    def add_preparation(self, prep: Preparation, audit: AuditDraft, check: Callable[[], None] | None = None) -> None:
+        """Store a new preparation with its vials; `check` (the vials' reuse check) runs inside the
+        transaction (BEGIN IMMEDIATE on SQLite: no other writer between), and refuses by raising."""
         try:
             with self._write() as session:
                 if session.get(PreparationRow, prep.id) is not None:
                     raise DuplicateError(f"preparation {prep.id} already exists")
+                if check is not None:
+                    check()
                 session.add(
                     PreparationRow(
                         id=prep.id,
@@ -466,10 +470,14 @@ class SqlRepository(TransactionScopes):
         )
 
     @retried
-    def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft) -> None:
+    def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft, check: Callable[[], None] | None = None) -> None:
+        """Record a vial; `check` (its reuse check, reading through this repository) runs inside the
+        transaction after the preparation is locked, and refuses by raising."""
         with self._write() as session:
             if session.get(PreparationRow, prep_id, with_for_update=True) is None:  # one vial number at a time
                 raise KeyError(prep_id)
+            if check is not None:
+                check()
             last = session.scalar(select(func.max(VialRow.position)).where(VialRow.preparation_id == prep_id)) or 0
             session.add(self._vial_row(prep_id, last + 1, vial, audit.at, audit.actor))
             self._append_audit(session, audit)
@@ -595,13 +603,29 @@ class SqlRepository(TransactionScopes):
             ).first()
             return Patient(row.patient_name, row.mrn, row.date_of_birth) if row else None
 
-    def preparations_with_vial(self, gtin: str, serial: str) -> list[str]:
-        """The ids of the preparations a vial of this GTIN and serial is recorded for (one physical vial)."""
+    def preparations_with_vial(self, serial: str) -> list[str]:
+        """The ids of the preparations a vial of this serial is recorded for (of any GTIN or lot: the
+        caller tells one physical vial by domain.gs1.same_physical_vial)."""
         with self._read() as session:
-            rows = session.scalars(
-                select(VialRow.preparation_id).where(VialRow.gtin == gtin, VialRow.serial == serial).distinct().order_by(VialRow.preparation_id)
-            )
+            rows = session.scalars(select(VialRow.preparation_id).where(VialRow.serial == serial).distinct().order_by(VialRow.preparation_id))
             return list(rows)
+
+    def scanned_vials_of_lot(self, lot: str) -> list[VialRecord]:
+        """Every vial of this lot (whatever its case) recorded from its code (a GTIN read), for any preparation."""
+        with self._read() as session:
+            rows = session.scalars(select(VialRow).where(mrn_matches(VialRow.lot, lot), VialRow.gtin.is_not(None)).order_by(VialRow.id))
+            return [_vial(row) for row in rows]
+
+    def near_misses(self, subject: str) -> list[dict[str, Any]]:
+        """What the near-miss audit entries filed under `subject` (a preparation id) say, oldest first."""
+        with self._read() as session:
+            rows = session.scalars(select(AuditRow.after_json).where(AuditRow.subject == subject, AuditRow.action == "near_miss").order_by(AuditRow.seq))
+            found = []
+            for text_value in rows:
+                value = json.loads(text_value)
+                if isinstance(value, dict):
+                    found.append(value)
+            return found
 
     def latest_instant(self) -> datetime | None:
         with self._read() as session:
