@@ -150,6 +150,9 @@ def test_a_blast_count_with_a_leading_zero_before_the_point_is_recorded_and_one_
     done = course(data, "blasts", "MRN001", "--count", "0.500", "--date", "2025-12-19")
     assert done.code == 0, done.stderr
     assert show(data)["blasts_per_mm3"] == 0.5
+    done = course(data, "blasts", "MRN001", "--count", "12.5 x10^9/L", "--date", "2025-12-19")
+    assert done.code == 0, done.stderr
+    assert show(data)["blasts_per_mm3"] == 12500
 
 
 def test_unknown_mrn_is_invalid(data):

@@ -694,6 +694,28 @@ def test_a_blast_count_grouped_with_points_is_refused_not_read_as_a_dozen(typed)
     assert course.blasts_per_mm3 == 12000
 
 
+@pytest.mark.parametrize(
+    "typed, read", [("12.5 x10^9/L", 12500), ("12.5 × 10⁹/L", 12500), ("12500/uL", 12500), ("500 /µL", 500), ("8,000 per mm³", 8000), ("1.5 K/uL", 1500)]
+)
+def test_a_blast_count_typed_with_its_unit_is_converted_to_per_mm3(typed, read):
+    """The field is per mm³ (the label's cytoreduction threshold, 10,000/mm³); a count the lab gives in
+    10⁹/L had to be converted by hand, and typed bare (12.5 for 12,500 per mm³) read under the threshold."""
+    from infusion_app.domain import course as rules
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    rules.record_blasts(course, typed, today, today)
+    assert course.blasts_per_mm3 == read
+    with pytest.raises(ValidationError) as refused:
+        rules.record_blasts(course, "12.000/uL", today, today)  # the point grouping thousands, with a unit too
+    assert refused.value.field == "blasts" and "12,000 or 12000" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        rules.record_blasts(course, "2000 x10^9/L", today, today)
+    assert refused.value.field == "blasts" and "must be 0 to 1,000,000 per mm³" in refused.value.message
+
+
 @pytest.mark.parametrize("typed, read", [("0.500", 0.5), ("0.050", 0.05), ("0.000", 0.0), ("12.5", 12.5), ("12.50", 12.5)])
 def test_a_blast_count_whose_point_can_only_be_a_decimal_one_is_read_as_typed(typed, read):
     """'0.500' was refused as grouped thousands ('0,500' or '0500'), but a thousands group never leads

@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run_list)
 
     blasts = _writer(commands, "blasts", "record circulating blasts (per mm³) before the first dose")
-    blasts.add_argument("--count", required=True, help="circulating blasts per mm³, e.g. 8000")
+    blasts.add_argument("--count", required=True, help='circulating blasts per mm³, e.g. 8000, or with the unit, e.g. "8 x10^9/L"')
     blasts.add_argument("--date", required=True, metavar="DATE", help="when measured, YYYY-MM-DD")
     blasts.set_defaults(func=run_blasts)
 

@@ -72,7 +72,7 @@ from . import checklist as start_checklist
 from .checklist import Checklist
 from .dosing import minimum_age_reached_on, under_minimum_age
 from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag, qt_warnings
-from .limits import SitePolicy, site_defaults
+from .limits import COUNT_UNIT, SitePolicy, site_defaults
 from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them)
     DAY,
     CyclePlan,
@@ -321,9 +321,17 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
     else:
         from .numbers import read_number
 
+        from .dose_modification import split_count_unit
+
         # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
-        accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000"
+        accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000, or with the unit, e.g. 1.5 x10^9/L"
         typed = str(per_mm3).strip()
+        # A count with its unit ("12.5 x10^9/L", "12500/uL") is converted: the field is per mm³, and a
+        # count in 10⁹/L typed bare (12.5 for 12,500 per mm³) would read under the cytoreduction threshold.
+        with_unit = split_count_unit(typed) if isinstance(per_mm3, str) else None
+        unit = ""
+        if with_unit is not None:
+            typed, unit = with_unit[0].strip(), with_unit[1]
         if isinstance(per_mm3, str) and re.fullmatch(r"[1-9]\d{0,2}(?:\.\d{3})+", typed):
             # '12.000' is twelve thousand where the point groups thousands, and was read as 12: under
             # the cytoreduction threshold it is above. ('12.5' is read as typed; so is '0.500': a
@@ -333,7 +341,10 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
                 "blasts",
                 f"'{typed}': a point groups thousands in some places and marks decimals in others; type the count as {grouped} or {typed.replace('.', '')}",
             )
-        quantity = Quantity(read_number("blasts", per_mm3, accepted), BLAST_UNIT)
+        number = read_number("blasts", typed if with_unit is not None else per_mm3, accepted)
+        # a µL is a mm³; 10⁹/L is 1,000 per mm³, multiplied in decimal as typed (pint's float factor
+        # made 12.5 x10^9/L 12,499.999999999996)
+        quantity = Quantity(float(Decimal(repr(number)) * 1000) if unit == COUNT_UNIT else number, BLAST_UNIT)
     try:
         value = float(quantity.to(BLAST_UNIT).magnitude)
     except Exception:

@@ -31,6 +31,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -203,6 +204,17 @@ _PER_NL = re.compile(r"(?P<number>.*?)\s*(?:(?:[x×*]\s*)?10\s*\^?\s*9\s*/\s*l|(
 _PER_UL = re.compile(r"(?P<number>.*?)\s*(?:/|per\s+)\s*(?:μl|ul|mm3|cumm)", re.IGNORECASE)
 
 
+def split_count_unit(text: str) -> tuple[str, str] | None:
+    """A count typed with its unit, as (its number as typed, its pint unit: "1/nL" or "1/uL"); None
+    when the text names no count unit (a bare number, or anything else)."""
+    flat = unicodedata.normalize("NFKC", text).strip()
+    for pattern, unit in ((_PER_NL, COUNT_UNIT), (_PER_UL, "1/uL")):
+        found = pattern.fullmatch(flat)
+        if found:
+            return found.group("number"), unit
+    return None
+
+
 def _typed_count(value: Any, field_name: str, example: str) -> tuple[Quantity, bool]:
     """The count as typed, and whether it came with its unit."""
     from .numbers import read_number
@@ -210,12 +222,12 @@ def _typed_count(value: Any, field_name: str, example: str) -> tuple[Quantity, b
     if isinstance(value, Quantity):
         return value, True
     if isinstance(value, str):
-        text = unicodedata.normalize("NFKC", value).strip()
-        for pattern, unit in ((_PER_NL, COUNT_UNIT), (_PER_UL, "1/uL")):
-            found = pattern.fullmatch(text)
-            if found:
-                accepted = f"a count in 10⁹/L, e.g. {example}, or per µL, e.g. 1500/uL"
-                return Quantity(read_number(field_name, found.group("number"), accepted), unit), True
+        with_unit = split_count_unit(value)
+        if with_unit is not None:
+            accepted = f"a count in 10⁹/L, e.g. {example}, or per µL, e.g. 1500/uL"
+            number = read_number(field_name, with_unit[0], accepted)
+            # Converted in decimal, as typed: pint's float factor makes 1001/uL 1.0010000000000001.
+            return Quantity(number if with_unit[1] == COUNT_UNIT else float(Decimal(repr(number)) / 1000), COUNT_UNIT), True
     return Quantity(read_number(field_name, value, f"a count in 10⁹/L, e.g. {example}"), COUNT_UNIT), False
 
 

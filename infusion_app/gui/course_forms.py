@@ -380,7 +380,7 @@ class CourseForms(QWidget):
             "Circulating blasts before the first dose",
             self._blasts,
             [
-                ("count", "Blasts (per mm³)", self._line("e.g. 8000")),
+                ("count", "Blasts (per mm³)", self._line("e.g. 8000, or with the unit: 8 x10^9/L")),
                 ("date", "Measured on", self._line(day)),
             ],
         )
