@@ -18,7 +18,10 @@ system_packages=(python3 python3-venv python3-pip libegl1 libgl1 libglib2.0-0 li
 # (tests/cups_server.py starts a private server), poppler to read the printed PDFs back.
 # PostgreSQL: the storage, service and crash tests also run against a real server; without
 # INFUSION_PREP_TEST_POSTGRES, tests/postgres_server.py starts a throwaway cluster of its own.
-[ "${1:-}" = "--test" ] && system_packages+=(cups cups-client printer-driver-cups-pdf poppler-utils postgresql)
+# desktop-file-utils and appstream: tests/test_packaging.py validates the desktop entry and the
+# metainfo with them (it fails, never skips, without them).
+[ "${1:-}" = "--test" ] && system_packages+=(cups cups-client printer-driver-cups-pdf poppler-utils postgresql
+  desktop-file-utils appstream)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for package in "${system_packages[@]}"; do
