@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from .. import __version__
 from . import theme
@@ -56,6 +56,8 @@ def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, d
     if defect is not None:
         # Before any data is opened: a board on this binding would abort within minutes.
         print(defect.message(), file=sys.stderr)
+        from PySide6.QtWidgets import QMessageBox  # an error's window: its type is ~3 ms to build (issue 19)
+
         QMessageBox.critical(None, APP_NAME, defect.message())
         return 3
     from .start import Start
@@ -65,6 +67,8 @@ def run(argv: Sequence[str] | None = None, data_dir: str | Path | None = None, d
         # The sign-in (or first-run) window comes up before the database is opened (gui/start.py).
         user = start.first_user()
         if start.failure is not None:  # a newer database, an unreadable file: say so and stop, never alter it
+            from PySide6.QtWidgets import QMessageBox
+
             QMessageBox.critical(None, APP_NAME, f"The data could not be opened:\n\n{start.failure}")
             return 3
         service = start.service

@@ -66,7 +66,8 @@ from ..service import PreparationBlocked
 from ..service.preparations import CalculationChanged
 from ..service.preparations import validate_patient
 from . import theme
-from .widgets import CountdownLabel, LateEntry, ScanField, SteadyComboBox, ValidatedField, message_label, pin_field, set_role
+from .pin_entry import pin_field
+from .widgets import CountdownLabel, LateEntry, ScanField, SteadyComboBox, ValidatedField, message_label, set_role
 from .errors import error_text
 
 from typing import TYPE_CHECKING

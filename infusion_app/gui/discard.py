@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
 from ..domain.records import EventType, Role
-from .widgets import message_label, pin_field
+from .pin_entry import pin_field
+from .widgets import message_label
 from .errors import error_text
 
 from typing import TYPE_CHECKING

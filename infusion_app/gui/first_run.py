@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from ..domain.errors import ValidationError
 from ..domain.records import Role, User
-from .widgets import message_label, pin_field, set_role
+from .pin_entry import pin_field
+from .widgets import message_label, set_role
 from .errors import error_text
 
 from typing import TYPE_CHECKING

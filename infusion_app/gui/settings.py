@@ -34,7 +34,7 @@ from ..domain.errors import ValidationError
 from ..domain.preparation import StepRefused
 from ..domain.records import Role, User
 from ..service.settings import LABEL_SIZES, PAPER_SIZES, SETTINGS, validate_setting
-from .widgets import pin_field
+from .pin_entry import pin_field
 from .widgets import message_label, set_role
 from .errors import error_text
 

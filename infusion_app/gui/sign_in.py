@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..domain.errors import ValidationError
-from .widgets import pin_field
+from .pin_entry import pin_field
 
 if TYPE_CHECKING:
     from ..domain.records import User

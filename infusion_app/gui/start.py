@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QWidget
 
 from .icons import APP_NAME
 
@@ -101,6 +101,9 @@ class Start:
         assert self.service is not None
         skew = self.service.clock_skew_warning()  # a shared database: this clock against the server's
         if skew is not None:
+            # Not imported with the module: its type costs ~3 ms before the first window (issue 19).
+            from PySide6.QtWidgets import QMessageBox
+
             QMessageBox.warning(self.window, APP_NAME, skew[0].upper() + skew[1:] + ".")
 
     # -- the windows ----------------------------------------------------------------------

@@ -17,7 +17,6 @@ from PySide6.QtCore import QDateTime, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
-from ..domain.pin_length import DEFAULT_PIN_MIN_DIGITS, PIN_MAX_DIGITS
 from . import theme
 from .errors import error_text
 
@@ -233,16 +232,6 @@ def _stray_keys() -> frozenset:
     from PySide6.QtCore import Qt
 
     return frozenset({Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End})
-
-
-def pin_field(parent: QWidget, accessible_name: str = "PIN") -> QLineEdit:
-    """A masked PIN entry, as long as a PIN may be: one for sign-in, sign-offs and first run."""
-    field = QLineEdit(parent)
-    field.setEchoMode(QLineEdit.EchoMode.Password)
-    field.setMaxLength(PIN_MAX_DIGITS)
-    field.setPlaceholderText(f"{DEFAULT_PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
-    field.setAccessibleName(accessible_name)
-    return field
 
 
 def local_qdatetime(instant: datetime) -> QDateTime:
