@@ -6,6 +6,7 @@ Opens the service as station STATION, prints "ready", waits for one line on stdi
 test can release every station at once), does ACTION and prints one JSON line: {"ok": true, ...}
 or {"ok": false, "error": the exception's class, "message": ...}. Actions:
     step PREP_ID EVENT USER            record one step
+    vial PREP_ID CODE USER             record one scanned vial
     wrong-pins NAME COUNT              COUNT sign-ins with a wrong PIN
     sign-in NAME PIN                   one sign-in
 """
@@ -28,6 +29,10 @@ def main(argv: list[str]) -> int:
             prep_id, event, user = rest
             status = service.record_event(prep_id, event, service.user(user))
             result: dict = {"ok": True, "events": len(status.prep.events)}
+        elif action == "vial":
+            prep_id, code, user = rest
+            status = service.add_vial(prep_id, code, service.user(user))
+            result = {"ok": True, "vials": len(status.prep.vials)}
         elif action == "wrong-pins":
             name, count = rest[0], int(rest[1])
             messages = []
@@ -43,7 +48,7 @@ def main(argv: list[str]) -> int:
         else:
             raise SystemExit(f"unknown action {action}")
     except Exception as exc:
-        result = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        result = {"ok": False, "error": type(exc).__name__, "message": str(exc), "code": getattr(exc, "code", None)}
     finally:
         service.close()
     print(json.dumps(result), flush=True)

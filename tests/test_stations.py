@@ -137,6 +137,64 @@ def test_the_station_that_loses_a_race_is_told_what_the_other_recorded_and_who(t
         b.close()
 
 
+VIAL_CODE = "]d2(01)00300080100011(17)280531(10)LOTRACE(21)SERRACE1"
+
+
+@pytest.mark.slow
+def test_four_stations_recording_one_vial_for_four_patients_at_once_exactly_one_wins(tmp_path, postgres_url):
+    """The reuse check and the insert were two transactions: every station read "not used" and all
+    stored the one single-dose vial. The serial is locked for the check and the insert."""
+    with open_service(data_dir=tmp_path, database=postgres_url, station="bench-1") as service:
+        people = staff(service)
+        preps = [service.create_preparation(PATIENT, ORDER, people["tina"], monograph=BESPONSA).id for _ in range(4)]
+    stations = Stations(tmp_path, postgres_url)
+    for number, prep_id in enumerate(preps, start=1):
+        stations.start(f"bench-{number}", "vial", prep_id, VIAL_CODE, "Tina Tech" if number % 2 else "Tom Tech")
+    results = stations.go()
+    assert sum(result["ok"] for result in results) == 1, results
+    winner = preps[[result["ok"] for result in results].index(True)]
+    for result in results:
+        if not result["ok"]:
+            assert result["error"] == "StepRefused" and result["code"] == "vial_used_elsewhere", result
+            assert f"recorded for preparation {winner}, which is still open" in result["message"], result
+    with open_service(data_dir=tmp_path, database=postgres_url) as service:
+        assert [len(service.get(prep_id).vials) for prep_id in preps].count(1) == 1
+        assert service.verify_audit().intact
+
+
+def test_a_station_that_read_a_vial_as_unused_is_refused_when_another_stored_it_meanwhile(tmp_path, database):
+    """Station B checked the vial (no other preparation has it), then station A stored it for another
+    patient, then B wrote: B is refused, naming A's preparation, and nothing of B's is stored."""
+    a = open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="bench-A")
+    people = staff(a)
+    first = a.create_preparation(PATIENT, ORDER, people["tina"], monograph=BESPONSA).id
+    second = a.create_preparation(PATIENT, ORDER, people["tina"], monograph=BESPONSA).id
+    url = None if a.location.path is not None else a.location.url
+    b = open_service(data_dir=tmp_path, database=url, clock=FakeClock(T0), station="bench-B")
+    try:
+        reads = b.repository.preparations_with_vial
+
+        def read_then_lose_the_race(*args):
+            found = reads(*args)
+            if not getattr(read_then_lose_the_race, "done", False):
+                read_then_lose_the_race.done = True
+                a.add_vial(first, VIAL_CODE, people["tina"])
+            return found
+
+        b.repository.preparations_with_vial = read_then_lose_the_race
+        with pytest.raises(StepRefused) as refused:
+            b.add_vial(second, VIAL_CODE, b.user("Tom Tech"))
+        assert refused.value.code == "vial_used_elsewhere" and f"recorded for preparation {first}" in refused.value.message
+        assert len(a.get(first).vials) == 1 and a.get(second).vials == []
+        # The same at a new order's creation.
+        with pytest.raises(StepRefused) as at_creation:
+            b.create_preparation(PATIENT, ORDER, b.user("Tom Tech"), vials=[b.read_vial_code(VIAL_CODE, BESPONSA)], monograph=BESPONSA)
+        assert at_creation.value.code == "vial_used_elsewhere"
+    finally:
+        a.close()
+        b.close()
+
+
 @pytest.mark.slow
 def test_many_stations_writing_at_once_keep_unique_numbers_and_one_unbroken_chain(tmp_path, postgres_url):
     with open_service(data_dir=tmp_path, database=postgres_url) as service:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, column, func, select, table
+from sqlalchemy import Engine, column, func, select, table, text
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,18 @@ class LastPharmacist(ValueError):
 # can take: a name's key has its whitespace collapsed by str.split(), which removes the unit
 # separator (U+001F) too. (Not NUL: PostgreSQL's text refuses it.)
 _LOCKED_OUT_TRIES = "\x1flocked-out "
+
+# The advisory-lock space of the vials' serials on a server (pg_advisory_xact_lock's first key; the
+# migrations' lock is the one-key 7140014, another space).
+_VIAL_LOCK_SPACE = 7140021
+
+
+def _serial_lock_key(serial: str) -> int:
+    """A serial's advisory-lock key: its CRC-32 as a signed 32-bit int. Two serials sharing one only wait for each other."""
+    import zlib
+
+    value = zlib.crc32(serial.strip().encode("utf-8"))
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def name_key(name: str) -> str:
@@ -423,11 +435,12 @@ class SqlRepository(TransactionScopes):
     @retried
     def add_preparation(self, prep: Preparation, audit: AuditDraft, check: Callable[[], None] | None = None) -> None:
         """Store a new preparation with its vials; `check` (the vials' reuse check) runs inside the
-        transaction (BEGIN IMMEDIATE on SQLite: no other writer between), and refuses by raising."""
+        transaction, after the vials' serials are locked (_claim_serials), and refuses by raising."""
         try:
             with self._write() as session:
                 if session.get(PreparationRow, prep.id) is not None:
                     raise DuplicateError(f"preparation {prep.id} already exists")
+                self._claim_serials(session, [v.serial for v in prep.vials if v.serial])
                 if check is not None:
                     check()
                 session.add(
@@ -469,13 +482,25 @@ class SqlRepository(TransactionScopes):
             added_by=by,
         )
 
+    def _claim_serials(self, session: Session, serials: list[str]) -> None:
+        """Hold each serial until this transaction ends, so that the check that no other preparation
+        has the vial and the insert are one step across stations: two stations that both read "not used"
+        and both stored one single-dose vial for two patients. SQLite's BEGIN IMMEDIATE already serialises
+        every writer; on a server, a transaction-scoped advisory lock per serial (the second station waits,
+        then reads the first one's committed vial). Locked in one order: two stations never deadlock."""
+        if not self._server:
+            return
+        for key in sorted({_serial_lock_key(s) for s in serials}):
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _VIAL_LOCK_SPACE, "key": key})
+
     @retried
     def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft, check: Callable[[], None] | None = None) -> None:
         """Record a vial; `check` (its reuse check, reading through this repository) runs inside the
-        transaction after the preparation is locked, and refuses by raising."""
+        transaction after the preparation and the vial's serial are locked, and refuses by raising."""
         with self._write() as session:
             if session.get(PreparationRow, prep_id, with_for_update=True) is None:  # one vial number at a time
                 raise KeyError(prep_id)
+            self._claim_serials(session, [vial.serial] if vial.serial else [])
             if check is not None:
                 check()
             last = session.scalar(select(func.max(VialRow.position)).where(VialRow.preparation_id == prep_id)) or 0
