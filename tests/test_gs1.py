@@ -471,9 +471,29 @@ def test_a_dropped_separator_is_refused_not_guessed(text, says):
     assert "separator" in raised.value.message
 
 
-@pytest.mark.parametrize("lot", ["0210", "A21B", "LOT21X", "2021", "AB121", "X1721"])
+@pytest.mark.parametrize("lot", ["2021", "AB121", "X1721", "LOT-2026/A", "L21"])
 def test_a_lot_with_a_short_tail_like_an_ai_is_not_taken_for_a_dropped_separator(lot):
     assert read(f"01{PRODUCT_GTIN}1728053110{lot}").lot == lot
+
+
+@pytest.mark.parametrize(
+    "lot, serial",
+    [("LOT1", "S1"), ("LOT1", "S"), ("LOT1", "123"), ("AB", "X9"), ("LOT", "X"), ("A", "B"), ("0", "0")],
+)
+def test_a_short_serial_run_into_the_lot_is_refused_not_read_as_the_lot(lot, serial):
+    """Without the separator, lot 'LOT1' and serial 'S1' read as the lot 'LOT121S1' and no serial: the
+    lot was wrong and the vial's reuse check (by serial) skipped. Refused as ambiguous, naming both
+    readings and the way on (scan again with GS, or type), since a lot that really is 'LOT121S1' looks the same."""
+    text = f"01{PRODUCT_GTIN}1728053110{lot}21{serial}"
+    with pytest.raises(ValidationError) as raised:
+        read(text)
+    message = raised.value.message
+    assert raised.value.field == "vial code" and f"lot (10) '{lot}21{serial}'" in message and "serial number (21)" in message, message
+    assert "scan it again with the scanner set to send GS" in message and "type the lot and expiry" in message
+    # With its separator, or in the printed form, the same vial reads exactly.
+    data = read(f"01{PRODUCT_GTIN}1728053110{lot}{GS}21{serial}")
+    assert (data.lot, data.serial) == (lot, serial)
+    assert read(f"(01){PRODUCT_GTIN}(17)280531(10){lot}(21){serial}") == data
 
 
 def test_a_code_that_needs_no_separator_is_read():

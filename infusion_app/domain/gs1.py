@@ -22,8 +22,9 @@ not good until 2099). DD = 00 in (11), (13), (15), (16), (17) means the month's 
 7003 (expiry date and time) is used as the expiry when present.
 
 A raw code whose scanner dropped the separators is refused when a variable-length field could
-hold a field run into it (a lot "LOT1" and serial "SER9" read as lot "LOT121SER9"): the split
-is then a guess, and a guessed lot or expiry is worse than a refusal.
+hold a field run into it (a lot "LOT1" and serial "SER9" read as lot "LOT121SER9"; a serial of
+any length: "LOT121S1"): the split is then a guess, and a guessed lot or expiry is worse than a
+refusal; a lost serial also skips the vial's reuse check.
 
 GTIN-14 carries a US NDC when it reads: indicator digit, '03', the 10-digit NDC, check digit.
 The 10 digits alone do not say where the NDC's hyphens go (4-4-2, 5-3-2 or 5-4-1), so they are
@@ -528,8 +529,13 @@ def _split_digital_link(text: str) -> list[tuple[str, str]]:
     return fields
 
 
-# A lot '0210' is not a lot '0' and a serial '0': a field read as run in needs some length.
+# A field read as run into another needs some length ('0210' is not taken for a lot '0' and an
+# expiry...), except the serial: it is optional, so one run into the lot is lost without a trace, the
+# lot then reads wrong, and the vial's reuse check (by serial) is skipped. A lot 'LOT1' and a serial
+# 'S1' sent without their separator read as the lot 'LOT121S1': whatever its length, a lot ending in
+# what reads as a serial, in a code without one, is refused as ambiguous (scan again, or type).
 _MIN_SWALLOWED = 4
+_ANY_LENGTH_SWALLOWED = frozenset({"21"})
 
 
 def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, str, str] | None:
@@ -550,7 +556,7 @@ def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, st
                     continue
                 for a, v in inner:
                     _validate(_AIS[a], v, today)
-                    if _AIS[a].fixed_length is None and len(v) < _MIN_SWALLOWED:
+                    if _AIS[a].fixed_length is None and len(v) < _MIN_SWALLOWED and a not in _ANY_LENGTH_SWALLOWED:
                         raise ValidationError(FIELD, "too short to tell")
                 _validate(fmt, value[:cut], today)
             except ValidationError:
@@ -669,8 +675,8 @@ def parse_gs1(text: str, monograph: Monograph, *, today: date | None = None) -> 
                 raise ValidationError(
                     FIELD,
                     f"the {_describe(_AIS[ai])} '{value}' may hold the {_describe(_AIS[inner_ai])} '{inner_value}' run into it: "
-                    "the field separator (GS) seems to have been dropped by the scanner; fix the scanner's setup, "
-                    "or type the lot and expiry",
+                    "the field separator (GS) seems to have been dropped by the scanner, and the split would be a guess; "
+                    "scan it again with the scanner set to send GS (FNC1), or type the lot and expiry from the carton",
                 )
     parts, found = _read_fields(fields, today)
     gtin = found["01"]
