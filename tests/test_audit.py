@@ -5,7 +5,10 @@ from __future__ import annotations
 from tests.drugs import BESPONSA
 
 import csv
+import itertools
 import json
+import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +44,9 @@ class Site:
         return ["--data-dir", str(self.data_dir), *(["--database", self.database] if self.database else [])]
 
 
-@pytest.fixture
-def filled(tmp_path, database):
-    """A database with one of each kind of change in its audit log."""
+def fill(site: Site) -> None:
+    """One of each kind of change in the site's audit log."""
     clock = FakeClock(T0)
-    site = Site(tmp_path, database)
     with site.open(clock) as service:
         pharm = service.add_user("Paul", Role.PHARMACIST, "222222")
         tech = service.add_user("Tina", Role.TECHNICIAN, "111111", actor=pharm)
@@ -63,7 +64,57 @@ def filled(tmp_path, database):
         service.record_event(prep.id, E.DILUTED, tech, details={"storage": "room"})
         service.deactivate_user("Nora", actor=pharm)
         assert service.verify_audit().intact
-    return site
+
+
+@pytest.fixture(scope="module")
+def filled_templates(request, tmp_path_factory):
+    """The filled site, made at its first request once per dialect for this module's tests, each
+    of which tampers with its own copy: the scenario's writes ran again for every one of the 48
+    tests (issue 19). Returns (data folder, PostgreSQL database name or None)."""
+    made: dict[str, tuple[Path, str | None]] = {}
+
+    def template(dialect: str) -> tuple[Path, str | None]:
+        if dialect not in made:
+            folder = tmp_path_factory.mktemp(f"filled-{dialect}")
+            if dialect == "sqlite":
+                fill(Site(folder, None))
+                made[dialect] = (folder, None)
+            else:
+                from tests.postgres_server import execute_autocommit, with_database
+
+                admin = request.getfixturevalue("postgres_admin_url")
+                migrated = request.getfixturevalue("postgres_template")
+                name = f"infusion_filled_{os.getpid()}"
+                execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {migrated}")
+                request.addfinalizer(lambda: execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                fill(Site(folder, with_database(admin, name)))
+                made[dialect] = (folder, name)
+        return made[dialect]
+
+    return template
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def filled(request, tmp_path, filled_templates):
+    """A copy of the filled site: its data folder (the SQLite file, or the audit seal beside a
+    PostgreSQL database) and, for PostgreSQL, its own database made from the filled one."""
+    folder, template_name = filled_templates(request.param)
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    if template_name is None:
+        yield Site(tmp_path, None)
+        return
+    from tests.postgres_server import execute_autocommit, with_database
+
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"infusion_audit_{os.getpid()}_{next(_copies)}"
+    execute_autocommit(admin, f"CREATE DATABASE {name} TEMPLATE {template_name}")
+    try:
+        yield Site(tmp_path, with_database(admin, name))
+    finally:
+        execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_copies = itertools.count(1)
 
 
 def raw(site: Site, *statements):
