@@ -195,6 +195,51 @@ def test_a_station_that_read_a_vial_as_unused_is_refused_when_another_stored_it_
         b.close()
 
 
+def test_a_vial_removed_and_a_reconstitution_at_two_stations_meanwhile_never_both_pass(tmp_path, database):
+    """Each was checked against the preparation as read before the other's write: a reconstitution was
+    stored with a vial fewer than the dose needs, or a vial removed from a reconstituted dose's record."""
+    a = open_service(data_dir=tmp_path, database=database, clock=FakeClock(T0), station="bench-A")
+    people = staff(a)
+    url = None if a.location.path is not None else a.location.url
+    b = open_service(data_dir=tmp_path, database=url, clock=FakeClock(T0), station="bench-B")
+    try:
+        # B reconstitutes, checked with every vial; A removes one meanwhile.
+        first = ready_to_reconstitute(a, people)
+        reads = b.repository.get_preparation
+
+        def read_then_a_vial_goes(wanted):
+            prep = reads(wanted)
+            if not getattr(read_then_a_vial_goes, "done", False):
+                read_then_a_vial_goes.done = True
+                a.remove_vial(first, 1, people["tina"], "scanned for the wrong patient")
+            return prep
+
+        b.repository.get_preparation = read_then_a_vial_goes
+        with pytest.raises(StepRefused) as refused:
+            b.record_event(first, E.RECONSTITUTED, b.user("Tom Tech"))
+        assert refused.value.code == "vials_not_recorded" and "vials of preparation" in refused.value.message, refused.value.message
+        assert a.get(first).last(E.RECONSTITUTED) is None
+        # B removes a vial, checked before the reconstitution; A reconstitutes meanwhile.
+        second = ready_to_reconstitute(a, people)
+
+        def read_then_reconstituted(wanted):
+            prep = reads(wanted)
+            if not getattr(read_then_reconstituted, "done", False):
+                read_then_reconstituted.done = True
+                a.record_event(second, E.RECONSTITUTED, people["tina"])
+            return prep
+
+        b.repository.get_preparation = read_then_reconstituted
+        vials = len(a.get(second).vials)
+        with pytest.raises(StepRefused) as kept:
+            b.remove_vial(second, 1, b.user("Tom Tech"), "scanned for the wrong patient")
+        assert kept.value.code == "vials_reconstituted"
+        assert len(a.get(second).vials) == vials
+    finally:
+        a.close()
+        b.close()
+
+
 @pytest.mark.slow
 def test_many_stations_writing_at_once_keep_unique_numbers_and_one_unbroken_chain(tmp_path, postgres_url):
     with open_service(data_dir=tmp_path, database=postgres_url) as service:

@@ -84,8 +84,16 @@ class Repository(Protocol):
     def near_misses(self, subject: str) -> list[dict[str, Any]]: ...
     def add_vial(self, prep_id: str, vial: VialRecord, audit: AuditDraft, check: Callable[[], None] | None = None) -> None: ...
 
-    def remove_vial(self, prep_id: str, number: int, audit: AuditDraft) -> None: ...
-    def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
+    def remove_vial(self, prep_id: str, number: int, audit: AuditDraft, check: Callable[[], None] | None = None) -> None: ...
+    def append_events(
+        self,
+        prep_id: str,
+        events: list[Event],
+        expected_count: int,
+        active: bool,
+        audit: list[AuditDraft],
+        expected_vials: list[VialRecord] | None = None,
+    ) -> list[Event]:
         """Append events (in order) if the preparation still has `expected_count` events, else ConcurrentChange."""
         ...
 

@@ -1006,8 +1006,22 @@ class PreparationService:
             raise ValidationError("vial", f"choose one of the {len(prep.vials)} recorded vials")
         why = _clean_text("reason", reason, REASON_MAX, minimum=3)
         removed = prep.vials[number - 1]
+
+        def check_again() -> None:
+            # Inside the write, the preparation locked: a reconstitution or a vial change at another station meanwhile.
+            current = self._load(prep_id)
+            if current.last(EventType.RECONSTITUTED) is not None:
+                raise StepRefused(
+                    "vials_reconstituted", "the vials were reconstituted at another station meanwhile: the record of what was used stays as it is"
+                )
+            if current.vials != prep.vials:
+                raise StepRefused("vials_changed", f"the vials of {prep_id} changed at another station meanwhile; look at them again before removing one")
+
         self.repository.remove_vial(
-            prep_id, number, AuditDraft(self.now(), actor.name, "vial.removed", prep_id, _vial_dict(removed), {"number": number, "reason": why})
+            prep_id,
+            number,
+            AuditDraft(self.now(), actor.name, "vial.removed", prep_id, _vial_dict(removed), {"number": number, "reason": why}),
+            check=check_again,
         )
         return self.status(prep_id)
 
@@ -1215,7 +1229,7 @@ class PreparationService:
                     )
                 )
             try:
-                self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits)
+                self.repository.append_events(prep_id, new_events, len(prep.events), machine.is_active(after), audits, expected_vials=list(prep.vials))
             except ConcurrentChange as change:
                 conflict = change
                 continue  # another workstation recorded a step meanwhile: re-check against it

@@ -508,9 +508,14 @@ class SqlRepository(TransactionScopes):
             self._append_audit(session, audit)
 
     @retried
-    def remove_vial(self, prep_id: str, number: int, audit: AuditDraft) -> None:
-        """Delete the `number`-th recorded vial (1 = first, in recording order) with its audit entry."""
+    def remove_vial(self, prep_id: str, number: int, audit: AuditDraft, check: Callable[[], None] | None = None) -> None:
+        """Delete the `number`-th recorded vial (1 = first, in recording order) with its audit entry;
+        `check` runs inside the transaction, the preparation locked, and refuses by raising."""
         with self._write() as session:
+            if session.get(PreparationRow, prep_id, with_for_update=True) is None:  # as a step or an added vial
+                raise KeyError(prep_id)
+            if check is not None:
+                check()
             rows = session.scalars(select(VialRow).where(VialRow.preparation_id == prep_id).order_by(VialRow.position)).all()
             if not 1 <= number <= len(rows):
                 raise KeyError(number)
@@ -518,7 +523,15 @@ class SqlRepository(TransactionScopes):
             self._append_audit(session, audit)
 
     @retried
-    def append_events(self, prep_id: str, events: list[Event], expected_count: int, active: bool, audit: list[AuditDraft]) -> list[Event]:
+    def append_events(
+        self,
+        prep_id: str,
+        events: list[Event],
+        expected_count: int,
+        active: bool,
+        audit: list[AuditDraft],
+        expected_vials: list[VialRecord] | None = None,
+    ) -> list[Event]:
         try:
             with self._write() as session:
                 # Locked first: a second station stepping the same preparation waits here, then
@@ -528,6 +541,12 @@ class SqlRepository(TransactionScopes):
                     raise KeyError(prep_id)
                 if prep.event_count != expected_count:
                     raise ConcurrentChange(self._what_changed(session, prep_id, expected_count))
+                if expected_vials is not None:
+                    # The vials the step was checked with (a reconstitution needs the dose's count): one
+                    # removed or added at another station meanwhile (both lock this row) is re-checked.
+                    stored = session.scalars(select(VialRow).where(VialRow.preparation_id == prep_id).order_by(VialRow.position)).all()
+                    if [_vial(row) for row in stored] != list(expected_vials):
+                        raise ConcurrentChange(f"the vials of preparation {prep_id} changed at another station while this step was being checked")
                 rows = []
                 for offset, item in enumerate(events, start=1):
                     row = EventRow(
