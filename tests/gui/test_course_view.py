@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.drugs import BESPONSA
 
+import shutil
 from datetime import date, datetime, timezone
 
 import pytest
@@ -17,15 +18,16 @@ from tests.lab_helpers import NORMAL, labs_for_dose
 MRN = "MRN1001"
 
 
+TODAY = datetime(2026, 3, 4, 9, 0, tzinfo=timezone.utc)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     # The course below runs from February; 'today' is in its second cycle.
-    return FakeClock(datetime(2026, 3, 4, 9, 0, tzinfo=timezone.utc))
+    return FakeClock(TODAY)
 
 
-@pytest.fixture
-def courses(service, pharmacist, nurse):
-    courses = CourseService(service)
+def record_the_course(courses, pharmacist, nurse) -> None:
     courses.new_course(MRN, False, pharmacist, monograph=BESPONSA)
     courses.record_blasts(MRN, 5000, date(2026, 2, 1), nurse)
     courses.start_cycle(MRN, date(2026, 2, 2), pharmacist)
@@ -36,6 +38,35 @@ def courses(service, pharmacist, nurse):
     courses.start_cycle(MRN, date(2026, 2, 23), pharmacist)
     labs_for_dose(courses, MRN, date(2026, 2, 23), nurse)
     courses.record_dose(MRN, 2, 1, date(2026, 2, 23), nurse)
+
+
+@pytest.fixture(scope="module")
+def course_data_dir(tmp_path_factory, template_data_dir):
+    """The users' data folder with the course below recorded, made once for this module: its
+    thirty-odd writes ran again for each test that shows it (issue 19)."""
+    from infusion_app.service import open_service
+
+    folder = tmp_path_factory.mktemp("course-template") / "data"
+    shutil.copytree(template_data_dir, folder)
+    with open_service(data_dir=folder, clock=FakeClock(TODAY)) as service:
+        record_the_course(CourseService(service), service.user("Phil Pharm"), service.user("Nora Nurse"))
+    return folder
+
+
+@pytest.fixture
+def data_dir(request, tmp_path, template_data_dir):
+    """A copy of the users' data folder, with the course recorded for a test that takes `courses`."""
+    template = request.getfixturevalue("course_data_dir") if "courses" in request.fixturenames else template_data_dir
+    folder = tmp_path / "data"
+    shutil.copytree(template, folder)
+    return folder
+
+
+@pytest.fixture
+def courses(service):
+    """The course (record_the_course) as stored in this test's data folder (data_dir)."""
+    courses = CourseService(service)
+    assert courses.status(MRN).plans, "the course is recorded"
     return courses
 
 
