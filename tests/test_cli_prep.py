@@ -739,3 +739,26 @@ def test_prep_record_refuses_the_bag_out_of_the_fridge_after_the_out_by_a_vials_
     assert code == 1 and "[bag_from_fridge_by_passed]" in err
     code, out, _ = run(capsys, monkeypatch, None, "prep", "show", prep_id, "--json", *d)
     assert [e["type"] for e in json.loads(out)["events"]] == ["order-verified", "reconstituted", "diluted"]
+
+
+def test_a_vial_typed_with_its_serial_is_checked_as_its_scan_and_a_refused_scan_cannot_be_typed(data, capsys, monkeypatch):
+    """`prep vial --lot --expiry --product-confirmed` walked around a refused scan, and no serial could be
+    typed: a vial held by another open preparation went in as a typed vial (exit 1 now, naming why)."""
+    d = ["--data-dir", str(data)]
+    code_text = "]d2(01)00300080100011(17)280531(10)LOTCLI1(21)SNCLI1"
+    first, second = new_prep(capsys, monkeypatch, data, vials=False), new_prep(capsys, monkeypatch, data, vials=False)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", first, "--code", code_text, "--user", "tina", *d)
+    assert code == 0, err
+    typed = ["--lot", "LOTCLI1", "--expiry", "2028-05-31", "--product-confirmed", "--user", "tina", *d]
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, *typed, "--serial", "SNCLI1")
+    assert code == 1 and "[vial_used_elsewhere]" in err and first in err, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, "--code", code_text, "--user", "tina", *d)
+    assert code == 1 and "[vial_used_elsewhere]" in err, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, *typed)
+    assert code == 1 and "[typed_vial_scan_refused]" in err and "scan the vial you use" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    # A serial that is not one, or beside a scanned code: invalid input (exit 2), naming --serial.
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, *typed, "--serial", "SN WITH SPACES")
+    assert code == 2 and "--serial" in err and "e.g." in err, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, "--code", code_text, "--serial", "X1", "--user", "tina", *d)
+    assert code == 2 and "--serial" in err, err

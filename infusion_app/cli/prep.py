@@ -154,6 +154,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vial.add_argument(
         "--expiry", metavar="YYYY-MM-DD", help='the expiry printed; with its time when the carton prints one: "2026-12-03 10:00" (the site\'s clock)'
     )
+    vial.add_argument(
+        "--serial", metavar="SN", help="with --lot/--expiry: the serial printed after SN on the carton, so the vial is checked as its scan would be"
+    )
     vial.add_argument("--code", metavar="GS1", help="the vial's scanned GS1 DataMatrix text instead of --lot/--expiry")
     vial.add_argument(
         "--product-confirmed",
@@ -476,7 +479,15 @@ def run_vial(args: argparse.Namespace) -> int:
 
     if args.code is None and (args.lot is None or args.expiry is None):
         raise ValidationError("--lot", "give --lot and --expiry, or --code")
+    if args.code is not None and args.serial is not None:
+        raise ValidationError("--serial", "the scanned --code carries the serial; give --serial only with --lot and --expiry")
     vial = args.code if args.code is not None else _typed_vial(args.lot, args.expiry, "--expiry")
+    if args.serial is not None:
+        import dataclasses
+
+        from ..domain.gs1 import typed_serial
+
+        vial = dataclasses.replace(vial, serial=typed_serial(args.serial, "--serial"))
     with open_service_for(args) as service:
         if service.get(args.id) is None:
             raise ValidationError("preparation id", f"no preparation {args.id} is stored here")

@@ -722,6 +722,17 @@ def vial_hard_stops(data: Gs1Data, monograph: Monograph, now: datetime, zone: tz
     return stops
 
 
+def typed_serial(text: object, field_name: str = "serial") -> str:
+    """A serial typed from the carton's human-readable 'SN' (GS1 AI 21: 1 to 20 characters of set 82),
+    as its code carries it: case kept (a serial's case is part of it), spaces around it dropped."""
+    value = str(text if text is not None else "").strip()
+    if not value or len(value) > 20 or not _CHARSETS["X"].fullmatch(value):
+        raise ValidationError(
+            field_name, f"'{value[:40]}' is not a serial: 1 to 20 of {_CHARSET_NAMES['X']}, as printed after SN on the carton, e.g. 10016550749981"
+        )
+    return value
+
+
 def same_physical_vial(a: VialRecord, b: VialRecord) -> bool:
     """Whether two records are one physical vial: the same serial (GS1 AI 21, unique within its GTIN)
     of the same GTIN when both were read from a code, else of the same lot (a serial typed from the

@@ -897,13 +897,18 @@ class PreparationService:
                     "expiry",
                     f"{value.isoformat()} is out of range: the year must be {EARLIEST_YEAR} to {LATEST_YEAR}; give the date printed on the vial, e.g. 2027-06-30",
                 )
+        serial = vial.serial
+        if serial is not None and not vial.gtin:
+            from ..domain.gs1 import typed_serial
+
+            serial = typed_serial(serial)  # typed from the carton: the reuse check goes by it
         if vial.expired(now):
             raise StepRefused("vial-expired", f"vial lot {lot} expired {vial_expiry_words(vial)}; do not use it")
         refusal = vial_product_refusal(vial, monograph, product_confirmed)
         if refusal is not None:
             code = "vial_product_unconfirmed" if not (vial.gtin or vial.ndc) else "vial_wrong_product"
             raise StepRefused(code, f"vial lot {lot} not recorded: {refusal}")
-        return dataclasses.replace(vial, lot=lot)
+        return dataclasses.replace(vial, lot=lot, serial=serial)
 
     def read_vial_code(self, text: str, monograph: Monograph) -> VialRecord:
         """A scanned vial code of `monograph`'s drug (the preparation's, or the new order's), read
