@@ -923,6 +923,13 @@ class VialsPage(BenchPage):
         lot_label = QLabel("&Lot:", self)
         lot_label.setBuddy(self.lot)
         form.addRow(lot_label, row)
+        # Optional: with the carton's SN the typed vial is checked as its scan would be (one physical vial).
+        self.serial = QLineEdit(self)
+        self.serial.setObjectName("vialSerial")
+        self.serial.setPlaceholderText("optional: the serial printed after SN on the carton")
+        serial_label = QLabel("Ser&ial (SN):", self)
+        serial_label.setBuddy(self.serial)
+        form.addRow(serial_label, self.serial)
         self.product_confirmed = QCheckBox(self)
         self.product_confirmed.setObjectName("vialProductConfirmed")
         form.addRow("", self.product_confirmed)
@@ -1005,9 +1012,11 @@ class VialsPage(BenchPage):
             self._error(exc.message if exc.message.startswith("Expiry:") else _refusal_text(exc))
             self.expiry.setFocus()
             return
-        if self._record(VialRecord(lot=lot, expiry=expiry, expires_at=expires_at), self.product_confirmed.isChecked()):
+        serial = self.serial.text().strip() or None
+        if self._record(VialRecord(lot=lot, expiry=expiry, expires_at=expires_at, serial=serial), self.product_confirmed.isChecked()):
             self.lot.clear()
             self.expiry.clear()
+            self.serial.clear()
             self.product_confirmed.setChecked(False)
             self.scan.setFocus()
 

@@ -210,6 +210,42 @@ def test_a_vial_recorded_for_another_open_preparation_is_refused_at_the_scanner(
     assert any(e.action == "near_miss" and "vial_used_elsewhere" in e.after for e in service.audit_entries())
 
 
+def test_a_vial_refused_at_the_scanner_is_not_taken_typed_and_a_typed_serial_is_checked(qtbot, service, technician, make_preparation):
+    """The bench's typed-vial form walked around the scanner's refusal: the same vial's lot and expiry,
+    product confirmed, were recorded. Typed with its SN it is that vial; typed without, its lot is refused."""
+    from datetime import date
+
+    from infusion_app.domain.records import Patient
+    from tests.drugs import BESPONSA
+
+    from .conftest import ORDER
+
+    other = service.create_preparation(Patient("Carl Other", "MRN7", date(1971, 1, 1)), ORDER, technician, monograph=BESPONSA).id
+    service.add_vial(other, VIAL.format(serial=1), technician)
+    wizard = _to_vials(qtbot, service, technician)
+    page = wizard.currentPage()
+    box = find(wizard, QCheckBox, "vialProductConfirmed")
+
+    def type_vial(serial: str) -> None:
+        for name, text in (("vialLot", "AB123"), ("vialExpiry", "2028-05-31"), ("vialSerial", serial)):
+            field = find(wizard, QLineEdit, name)
+            field.clear()
+            qtbot.keyClicks(field, text)
+        if not box.isChecked():
+            qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+        qtbot.mouseClick(find(wizard, QPushButton, "addTypedVial"), Qt.MouseButton.LeftButton)
+
+    type_vial("XYZ1")  # its serial from the carton: the vial the other preparation holds
+    assert page.error.isVisible() and f"recorded for preparation {other}" in page.error.text(), page.error.text()
+    scan = find(wizard, QLineEdit, "vialScan")
+    qtbot.keyClicks(scan, VIAL.format(serial=1))
+    qtbot.keyClick(scan, Qt.Key.Key_Return)
+    assert f"recorded for preparation {other}" in page.error.text()
+    type_vial("")  # the lot alone, after its scan was refused
+    assert page.error.isVisible() and "a vial of lot AB123 was scanned for this preparation and refused" in page.error.text(), page.error.text()
+    assert service.get(wizard.preparation.id).vials == []
+
+
 def test_a_vial_reconstituted_for_a_discarded_preparation_stays_used_and_a_sealed_one_is_free_again(service, technician, pharmacist, make_preparation):
     from datetime import date
 
