@@ -143,13 +143,15 @@ def test_invalid_input_stores_nothing(started):
     assert show(started) == before
 
 
-def test_a_blast_count_with_a_leading_zero_before_the_point_is_recorded_and_one_grouped_with_points_is_refused(data):
-    """'0.500' was refused as points grouping thousands; a group never leads with 0, so it is 0.5. '12.000' stays refused."""
+def test_a_bare_blast_count_with_a_decimal_point_is_refused_and_one_grouped_with_points_too(data):
+    """b50a880 recorded '0.500' as 0.5 per mm³: cells per mm³ are whole, so it was 0.5 × 10⁹/L, 500/mm³,
+    under-read a thousandfold (and a bare '12.5', 12,500/mm³, read under the cytoreduction threshold).
+    Both are invalid input (exit 2) naming both accepted forms; '12.000' stays refused as grouped thousands."""
     assert course(data, "new", "MRN001", "--hsct", "no").code == 0
     assert_clean_invalid(course(data, "blasts", "MRN001", "--count", "12.000", "--date", "2025-12-19"), "12,000 or 12000")
-    done = course(data, "blasts", "MRN001", "--count", "0.500", "--date", "2025-12-19")
-    assert done.code == 0, done.stderr
-    assert show(data)["blasts_per_mm3"] == 0.5
+    assert_clean_invalid(course(data, "blasts", "MRN001", "--count", "0.500", "--date", "2025-12-19"), "type 500, or 0.500 x10^9/L")
+    assert_clean_invalid(course(data, "blasts", "MRN001", "--count", "12.5", "--date", "2025-12-19"), "type 12500, or 12.5 x10^9/L")
+    assert show(data)["blasts_per_mm3"] is None
     done = course(data, "blasts", "MRN001", "--count", "12.5 x10^9/L", "--date", "2025-12-19")
     assert done.code == 0, done.stderr
     assert show(data)["blasts_per_mm3"] == 12500

@@ -577,7 +577,7 @@ def test_text_shows_a_window_that_no_date_satisfies():
     assert any("no date satisfies" in w for w in plan.warnings)
 
 
-@pytest.mark.parametrize("typed, per_mm3", [("1,500", 1500.0), ("1500", 1500.0), ("0", 0.0), ("12.5", 12.5), (" 1,000 ", 1000.0)])
+@pytest.mark.parametrize("typed, per_mm3", [("1,500", 1500.0), ("1500", 1500.0), ("0", 0.0), ("15", 15.0), ("12500", 12500.0), (" 1,000 ", 1000.0)])
 def test_blasts_are_read_as_typed(typed, per_mm3):
     course = new_course("MRN001", hsct_planned=False, monograph=BESPONSA)
     record_blasts(course, typed, date(2026, 1, 10), date(2026, 1, 15))
@@ -716,14 +716,60 @@ def test_a_blast_count_typed_with_its_unit_is_converted_to_per_mm3(typed, read):
     assert refused.value.field == "blasts" and "must be 0 to 1,000,000 per mm³" in refused.value.message
 
 
-@pytest.mark.parametrize("typed, read", [("0.500", 0.5), ("0.050", 0.05), ("0.000", 0.0), ("12.5", 12.5), ("12.50", 12.5)])
-def test_a_blast_count_whose_point_can_only_be_a_decimal_one_is_read_as_typed(typed, read):
-    """'0.500' was refused as grouped thousands ('0,500' or '0500'), but a thousands group never leads
-    with a 0: the point is a decimal one, and the count is read as typed. '12.000' stays refused (above)."""
+@pytest.mark.parametrize(
+    "typed, per_mm3, with_unit",
+    [
+        ("12.5", "12,500", "type 12500, or 12.5 x10^9/L"),
+        ("0.500", "500", "type 500, or 0.500 x10^9/L"),
+        ("15.0", "15,000", "type 15000"),
+        (12.5, "12,500", "12.5 x10^9/L"),
+    ],
+)
+def test_a_bare_blast_count_with_a_decimal_point_is_refused_as_a_count_in_10_9_per_litre(typed, per_mm3, with_unit):
+    """Cells per mm³ are a whole number: a bare '12.5' is 12.5 × 10⁹/L, 12,500/mm³ above the cytoreduction
+    threshold, and was stored as 12.5/mm³ under it; b50a880 read '0.500' as 0.5/mm³, 500/mm³ under-read a
+    thousandfold. Refused naming both accepted forms; whole numbers and a count with its unit still pass."""
+    from infusion_app.domain import course as rules
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        rules.record_blasts(course, typed, today, today)
+    message = refused.value.message
+    assert refused.value.field == "blasts" and "the blast count is per mm³, a whole number such as 12500" in message
+    assert f"is {per_mm3} per mm³" in message and with_unit in message
+    assert course.blasts_per_mm3 is None
+    rules.record_blasts(course, f"{typed} x10^9/L", today, today)
+    assert course.blasts_per_mm3 == float(per_mm3.replace(",", ""))
+
+
+def test_a_blast_count_with_its_unit_that_is_a_fraction_of_a_cell_is_refused():
+    from infusion_app.domain import course as rules
+    from infusion_app.domain.errors import ValidationError
+    from tests.drugs import BESPONSA
+
+    today = date(2026, 3, 4)
+    course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
+    for typed in ("12.5/uL", "1.2345 x10^9/L"):
+        with pytest.raises(ValidationError) as refused:
+            rules.record_blasts(course, typed, today, today)
+        assert refused.value.field == "blasts" and "not a whole count" in refused.value.message
+    assert course.blasts_per_mm3 is None
+
+
+def test_a_stored_fractional_blast_count_is_kept_but_does_not_clear_the_first_dose():
+    """A count stored before the rule (0.5 from '0.500') is read back as stored, the course stays readable,
+    but it cannot clear the cytoreduction gate: read in 10⁹/L it is 500/mm³ (12.5 would be 12,500)."""
     from infusion_app.domain import course as rules
     from tests.drugs import BESPONSA
 
     today = date(2026, 3, 4)
     course = rules.new_course("MRN1", False, today=today, monograph=BESPONSA)
-    rules.record_blasts(course, typed, today, today)
-    assert course.blasts_per_mm3 == read
+    rules.record_blasts(course, "100", today, today)
+    assert rules.first_dose_block(course, BESPONSA, today) is None
+    course.blasts_per_mm3 = 12.5
+    block = rules.first_dose_block(course, BESPONSA, today)
+    assert block and "not a whole count" in block and "12,500/mm³" in block and "record it again" in block
+    assert rules.course_status(course, today, monograph=BESPONSA).course.blasts_per_mm3 == 12.5

@@ -314,6 +314,32 @@ def _not_future(field_name: str, value: date, today: date) -> date:
 MAX_BLASTS_PER_MM3 = 1_000_000
 
 
+def _refuse_a_fractional_bare_count(per_mm3: Any, typed: str, number: float) -> None:
+    """A bare blast count with a decimal point or a fraction is refused: cells per mm³ are a whole
+    number, so '12.5' is a count in 10⁹/L (12,500 per mm³, above the cytoreduction threshold) that
+    b50a880 stored as 12.5 per mm³, under it; '0.500' read as 0.5 was 500 per mm³ under-read a
+    thousandfold. '15.0' is refused too: nobody writes a count per mm³ with a point, a lab in 10⁹/L does."""
+    text = typed if isinstance(per_mm3, str) else repr(number)
+    fractional = number != int(number) or (isinstance(per_mm3, str) and "." in typed)
+    if not fractional:
+        return
+    shown = text.replace(",", "")
+    try:
+        as_given = Decimal(shown)
+    except ArithmeticError:
+        as_given = Decimal(repr(number))
+    thousandfold = as_given * 1000
+    whole = thousandfold == thousandfold.to_integral_value()
+    plain = format_number(thousandfold, 3)
+    suggestion = f"type {int(thousandfold)}, or {shown} x10^9/L" if whole else f"type {shown} x10^9/L"
+    if thousandfold > MAX_BLASTS_PER_MM3:
+        suggestion = f"over {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³: check the count"
+    raise ValidationError(
+        "blasts",
+        f"'{text}' is not accepted: the blast count is per mm³, a whole number such as 12500; {shown} × 10⁹/L is {plain} per mm³ ({suggestion})",
+    )
+
+
 def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -> None:
     """Circulating (peripheral) blasts before the first dose, a pint quantity or a number per mm³."""
     if isinstance(per_mm3, Quantity):
@@ -342,6 +368,8 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
                 f"'{typed}': a point groups thousands in some places and marks decimals in others; type the count as {grouped} or {typed.replace('.', '')}",
             )
         number = read_number("blasts", typed if with_unit is not None else per_mm3, accepted)
+        if with_unit is None:
+            _refuse_a_fractional_bare_count(per_mm3, typed, number)
         # a µL is a mm³; 10⁹/L is 1,000 per mm³, multiplied in decimal as typed (pint's float factor
         # made 12.5 x10^9/L 12,499.999999999996)
         quantity = Quantity(float(Decimal(repr(number)) * 1000) if unit == COUNT_UNIT else number, BLAST_UNIT)
@@ -351,7 +379,14 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         raise ValidationError("blasts", f"'{per_mm3}' is not a count per volume; give blasts per mm³") from None
     if value != value or not 0 <= value <= MAX_BLASTS_PER_MM3:
         raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³")
-    course.blasts_per_mm3 = value
+    if abs(value - round(value)) > 1e-6:
+        # with its unit, a fraction of a cell per mm³ ('12.5/uL', '1.2345 x10^9/L'): no count is that, and a
+        # stored fraction is what the first-dose gate takes for a bare count typed in 10⁹/L
+        raise ValidationError(
+            "blasts",
+            f"'{per_mm3}' is {format_number(value, 4)} per mm³, not a whole count; give the count per mm³, e.g. 1234, or in 10⁹/L as the lab reports it",
+        )
+    course.blasts_per_mm3 = float(round(value))
     course.blasts_measured_on = _not_future("date", _date("date", measured_on), today)
 
 
@@ -635,6 +670,15 @@ def first_dose_block(course: Course, monograph: Monograph, on: date | None = Non
     shown = f"{format_number(limit, 0)}/mm³"
     if course.blasts_per_mm3 is None:
         return f"circulating blasts before the first dose are not recorded; they must be at or below {shown} ({fact.citation})"
+    stored = course.blasts_per_mm3
+    if stored != round(stored) and stored <= limit:
+        # Recorded before a bare count with a fraction was refused (b50a880 stored '0.500' as 0.5): it is
+        # kept and shown as stored, but it cannot clear the gate: read in 10⁹/L it is a thousand times more.
+        return (
+            f"the circulating blast count {format_number(stored, 4)}/mm³ is not a whole count: it was probably typed in "
+            f"10⁹/L ({format_number(Decimal(repr(stored)) * 1000, 3)}/mm³); record it again per mm³, e.g. 12500, "
+            f"or with its unit, e.g. 12.5 x10^9/L, before the first dose (cytoreduction gate)"
+        )
     if on is not None and course.blasts_measured_on is not None:
         max_hours = (policy or site_defaults()).blast_count_max_age_hours
         # Only the date is kept: a count from N days ago is taken as N × 24 hours old, the older reading.

@@ -250,6 +250,9 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
     assert "HSCT planned: choose one" in fill_form(qtbot, view, "new", drug="BESPONSA (inotuzumab ozogamicin)")
     assert fill_form(qtbot, view, "new", hsct="no") == "Course created."
     assert courses.course("MRN7007") is not None
+    # a bare count with a point is 10⁹/L, not per mm³: refused with both forms, nothing stored
+    text = fill_form(qtbot, view, "blasts", count="12.5", date="2026-03-01")
+    assert "Blasts" in text and "type 12500, or 12.5 x10^9/L" in text and courses.course("MRN7007").blasts_per_mm3 is None
     assert "Blasts recorded" in fill_form(qtbot, view, "blasts", count="5000", date="2026-03-01")
     assert "Weight recorded" in fill_form(qtbot, view, "weight", weight="70 kg", date="2026-03-01", dosing=True)
     assert "Cycle started" in fill_form(qtbot, view, "start", date="2026-03-02")
