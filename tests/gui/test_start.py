@@ -144,6 +144,46 @@ def test_a_wrong_pin_typed_before_the_database_has_opened_is_refused_by_the_serv
             start.service.close()
 
 
+def test_the_database_opens_only_once_the_window_has_painted(qtbot, monkeypatch, data_dir, clock):
+    """The window is watched for being on screen (gui/start.py _FirstPaint), not for its paint event:
+    the opening, which holds the event loop, must still come after the first paint."""
+    from PySide6.QtCore import QEvent, QObject
+
+    start = Start(data_dir, clock=clock)
+    paints: list[int] = []
+    paints_at_opening: list[int] = []
+
+    class CountPaints(QObject):
+        def eventFilter(self, watched, event):  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.Paint:
+                paints.append(1)
+            return False
+
+    counter = CountPaints()
+    real_open = Start.open
+
+    def open_(self):
+        if self.service is None and self.failure is None:
+            paints_at_opening.append(len(paints))
+        return real_open(self)
+
+    monkeypatch.setattr(Start, "open", open_)
+
+    def act(dialog):
+        qtbot.addWidget(dialog)
+        dialog.installEventFilter(counter)
+        qtbot.waitUntil(lambda: start.service is not None, timeout=10_000)
+        dialog.reject()
+        return dialog.result()
+
+    try:
+        assert shown_sign_in(qtbot, monkeypatch, start, act) is None
+        assert len(paints_at_opening) == 1 and paints_at_opening[0] >= 1
+    finally:
+        if start.service is not None:
+            start.service.close()
+
+
 def test_the_names_arrive_after_the_paint_keeping_what_was_typed_and_a_wrong_pin_is_still_refused(qtbot, monkeypatch, data_dir, clock):
     start = Start(data_dir, clock=clock)
 
