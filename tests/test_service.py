@@ -977,3 +977,25 @@ def test_a_new_order_with_one_vial_twice_or_another_preparations_vial_is_refused
         service.create_preparation(PATIENT, ORDER, people["tech"], vials=[service.read_vial_code(SCANNED, BESPONSA)], monograph=BESPONSA)
     assert elsewhere.value.code == "vial_used_elsewhere" and first.id in elsewhere.value.message
     assert len(service.list_preparations()) == before
+
+
+def test_a_new_orders_refused_scan_is_not_typed_in_at_the_next_try_or_on_the_stored_order(service, people, clock):
+    """`prep new --vial-code X` refused (the vial is another preparation's) files its near miss under the
+    patient's MRN: the same lot typed at the next `prep new --vial`, or on the order once stored, walked
+    around it. A day later the lot's refused scan no longer stands in the way of another vial of it."""
+    holder = new_prep(service, people)
+    service.add_vial(holder.id, SCANNED, people["tech"])
+    scanned = service.read_vial_code(SCANNED, BESPONSA)
+    with pytest.raises(StepRefused) as refused:
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[scanned], monograph=BESPONSA)
+    assert refused.value.code == "vial_used_elsewhere"
+    typed = VialRecord("LOTTYPE1", date(2028, 5, 31))
+    with pytest.raises(StepRefused) as walked_around:
+        service.create_preparation(PATIENT, ORDER, people["tech"], vials=[typed], product_confirmed=True, monograph=BESPONSA)
+    assert walked_around.value.code == "typed_vial_scan_refused"
+    stored = new_prep(service, people)
+    with pytest.raises(StepRefused) as on_the_order:
+        service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)
+    assert on_the_order.value.code == "typed_vial_scan_refused"
+    clock.advance(hours=25)
+    service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)

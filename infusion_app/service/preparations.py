@@ -174,6 +174,12 @@ def _event_dict(event: Event, seq: int | None = None) -> dict[str, Any]:
     return data
 
 
+# How long a vial scan refused for a new order not yet stored (its near miss filed under the patient's
+# MRN) keeps that lot from being typed in for the patient's order: a working day and a night. A
+# program-design choice, not a drug fact.
+REFUSED_SCAN_WINDOW = timedelta(hours=24)
+
+
 def _vial_dict(vial: VialRecord) -> dict[str, Any]:
     return {
         "lot": vial.lot,
@@ -794,7 +800,7 @@ class PreparationService:
                 checked.append(self._validate_vial(current, now, product_confirmed, drug))
                 # The same checks a vial added later meets: the same vial twice in this order, or one
                 # recorded for another preparation (`prep new --vial-code X --vial-code X` was accepted).
-                self._check_vial_use(None, checked[:-1], checked[-1], drug, now)
+                self._check_vial_use(None, checked[:-1], checked[-1], drug, now, patient.mrn)
         except StepRefused as refused:
             # Not yet a preparation: the near miss is filed under the patient's MRN.
             self._audit_near_miss(patient.mrn, creator, refused, "vial", now, current)
@@ -857,7 +863,7 @@ class PreparationService:
             def check_again(ready: list[VialRecord] = list(vials)) -> None:
                 # Inside the write, the vials' serials locked: another station's vial stored meanwhile counts.
                 for number, vial in enumerate(ready):
-                    self._check_vial_use(None, ready[:number], vial, drug, now)
+                    self._check_vial_use(None, ready[:number], vial, drug, now, patient.mrn)
 
             try:
                 self.repository.add_preparation(prep, audit, check=check_again)
@@ -944,7 +950,7 @@ class PreparationService:
                 vial = self.read_vial_code(vial, drug)
             read = vial
             vial = self._validate_vial(vial, now, product_confirmed, drug)
-            self._check_vial_use(prep_id, prep.vials, vial, drug, now)
+            self._check_vial_use(prep_id, prep.vials, vial, drug, now, prep.patient.mrn)
         except StepRefused as refusal:
             self._audit_near_miss(prep_id, actor, refusal, "vial", now, read)
             raise
@@ -955,7 +961,7 @@ class PreparationService:
 
         def check_again() -> None:
             # Inside the write, the vial's serial locked: what another station stored meanwhile counts.
-            self._check_vial_use(prep_id, self._load(prep_id).vials, checked_vial, drug, now)
+            self._check_vial_use(prep_id, self._load(prep_id).vials, checked_vial, drug, now, prep.patient.mrn)
 
         try:
             self.repository.add_vial(prep_id, vial, AuditDraft(now, actor.name, "vial.added", prep_id, None, entry), check=check_again)
@@ -964,7 +970,9 @@ class PreparationService:
             raise
         return self.status(prep_id)
 
-    def _check_vial_use(self, prep_id: str | None, recorded: Sequence[VialRecord], vial: VialRecord, drug: Monograph, now: datetime) -> None:
+    def _check_vial_use(
+        self, prep_id: str | None, recorded: Sequence[VialRecord], vial: VialRecord, drug: Monograph, now: datetime, mrn: str | None = None
+    ) -> None:
         """Refuse a vial (scanned or typed, already validated) that is one physical vial with one recorded
         for this preparation (`recorded`) or another one (domain.gs1.same_physical_vial: by its serial,
         typed or read), or a typed vial its lot's code or a refused scan of its lot contradicts
@@ -986,7 +994,12 @@ class PreparationService:
         if vial.gtin:
             return
         refused_scans = []
-        for miss in self.repository.near_misses(prep_id) if prep_id else []:
+        # A new order's scans refused before it was stored are filed under the patient's MRN: those of the
+        # last day count as this order's (`prep new --vial-code` refused, then the same lot typed with --vial).
+        misses = self.repository.near_misses(prep_id) if prep_id else []
+        if mrn is not None:
+            misses += self.repository.near_misses(mrn, since=now - REFUSED_SCAN_WINDOW)
+        for miss in misses:
             seen = miss.get("vial")
             if miss.get("step") == "vial" and isinstance(seen, dict) and seen.get("gtin") and seen.get("lot"):
                 refused_scans.append((VialRecord(lot=str(seen["lot"]), expiry=vial.expiry, gtin=str(seen["gtin"])), str(miss.get("message", ""))))

@@ -660,10 +660,14 @@ class SqlRepository(TransactionScopes):
             rows = session.scalars(select(VialRow).where(mrn_matches(VialRow.lot, lot), VialRow.gtin.is_not(None)).order_by(VialRow.id))
             return [_vial(row) for row in rows]
 
-    def near_misses(self, subject: str) -> list[dict[str, Any]]:
-        """What the near-miss audit entries filed under `subject` (a preparation id) say, oldest first."""
+    def near_misses(self, subject: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """What the near-miss audit entries filed under `subject` (a preparation id, or the MRN of an order
+        refused before it was stored) say, oldest first; from `since` on when given."""
         with self._read() as session:
-            rows = session.scalars(select(AuditRow.after_json).where(AuditRow.subject == subject, AuditRow.action == "near_miss").order_by(AuditRow.seq))
+            query = select(AuditRow.after_json).where(AuditRow.subject == subject, AuditRow.action == "near_miss")
+            if since is not None:
+                query = query.where(AuditRow.at >= utc_text(since))  # fixed-width UTC text: text order is time order
+            rows = session.scalars(query.order_by(AuditRow.seq))
             found = []
             for text_value in rows:
                 value = json.loads(text_value)
