@@ -72,7 +72,7 @@ from . import checklist as start_checklist
 from .checklist import Checklist
 from .dosing import minimum_age_reached_on, under_minimum_age
 from .labs import LabOverride, LabResult, labs_block, labs_needed, liver_after_due, low_counts_flag, qt_warnings
-from .limits import COUNT_UNIT, SitePolicy, site_defaults
+from .limits import COUNT_UNIT, SitePolicy, plausible, site_defaults
 from .cycle_plan import (  # noqa: F401  (re-exported: the course API names them)
     DAY,
     CyclePlan,
@@ -309,9 +309,9 @@ def _not_future(field_name: str, value: date, today: date) -> date:
     return value
 
 
-# Blasts cannot outnumber the white cells, and no white count reaches a million per mm³ (10¹²/L):
-# a bigger number is a typo (or 10⁹/L mistaken for per mm³), and once stored it would be shown forever.
-MAX_BLASTS_PER_MM3 = 1_000_000
+def _max_blasts() -> float:
+    """validation.toml [plausibility.blasts]: a bigger count is a typo, and once stored it would be shown forever."""
+    return plausible("blasts").high
 
 
 def _refuse_a_fractional_bare_count(per_mm3: Any, typed: str, number: float) -> None:
@@ -332,8 +332,8 @@ def _refuse_a_fractional_bare_count(per_mm3: Any, typed: str, number: float) -> 
     whole = thousandfold == thousandfold.to_integral_value()
     plain = format_number(thousandfold, 3)
     suggestion = f"type {int(thousandfold)}, or {shown} x10^9/L" if whole else f"type {shown} x10^9/L"
-    if thousandfold > MAX_BLASTS_PER_MM3:
-        suggestion = f"over {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³: check the count"
+    if thousandfold > Decimal(repr(_max_blasts())):
+        suggestion = f"over {format_number(_max_blasts(), 0)} per mm³: check the count"
     raise ValidationError(
         "blasts",
         f"'{text}' is not accepted: the blast count is per mm³, a whole number such as 12500; {shown} × 10⁹/L is {plain} per mm³ ({suggestion})",
@@ -350,7 +350,7 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         from .dose_modification import split_count_unit
 
         # "1,500" is 1500; "1,5" was read as 15 when the comma was simply dropped: refused now
-        accepted = f"0 to {format_number(MAX_BLASTS_PER_MM3, 0)} circulating blasts per mm³, e.g. 1,000, or with the unit, e.g. 1.5 x10^9/L"
+        accepted = f"0 to {format_number(_max_blasts(), 0)} circulating blasts per mm³, e.g. 1,000, or with the unit, e.g. 1.5 x10^9/L"
         typed = str(per_mm3).strip()
         # A count with its unit ("12.5 x10^9/L", "12500/uL") is converted: the field is per mm³, and a
         # count in 10⁹/L typed bare (12.5 for 12,500 per mm³) would read under the cytoreduction threshold.
@@ -377,8 +377,8 @@ def record_blasts(course: Course, per_mm3: Any, measured_on: Any, today: date) -
         value = float(quantity.to(BLAST_UNIT).magnitude)
     except Exception:
         raise ValidationError("blasts", f"'{per_mm3}' is not a count per volume; give blasts per mm³") from None
-    if value != value or not 0 <= value <= MAX_BLASTS_PER_MM3:
-        raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(MAX_BLASTS_PER_MM3, 0)} per mm³")
+    if value != value or not plausible("blasts").low <= value <= _max_blasts():
+        raise ValidationError("blasts", f"'{per_mm3}' is not accepted; must be 0 to {format_number(_max_blasts(), 0)} per mm³")
     if abs(value - round(value)) > 1e-6:
         # with its unit, a fraction of a cell per mm³ ('12.5/uL', '1.2345 x10^9/L'): no count is that, and a
         # stored fraction is what the first-dose gate takes for a bare count typed in 10⁹/L

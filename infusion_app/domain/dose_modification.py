@@ -37,7 +37,7 @@ from typing import Any
 
 from .errors import ValidationError, whole_number
 from .formatting import format_number
-from .limits import COUNT_UNIT, count_limits
+from .limits import COUNT_UNIT, count_limits, plausible
 from .monograph import Fact, Monograph
 from .quantities import Quantity
 
@@ -194,9 +194,11 @@ def _days(monograph: Monograph, path: str) -> int:
     return int(round(monograph.magnitude(path, "day")))
 
 
-# A physiological bound that catches a typo (a value in the wrong unit), not a clinical limit; the
-# counts' bounds are each count's own, in resources/validation.toml [counts] (limits.count_limits).
-MAX_X_ULN = 100.0
+def max_x_uln() -> float:
+    """A physiological bound that catches a typo (a value in the wrong unit), not a clinical limit:
+    validation.toml [plausibility.x_uln], as the counts' are each count's own in [counts]."""
+    return plausible("x_uln").high
+
 
 # A count typed with its unit: 10⁹/L spelled out (or thousands per µL, "K/µL", the same), or per µL (a
 # mm³ is a µL). Matched after NFKC, which makes the micro sign a Greek mu and ⁹ and ³ plain digits.
@@ -269,8 +271,8 @@ def _ratio(value: Any, field_name: str) -> float:
     from .numbers import read_number
 
     ratio = read_number(field_name, value, "a multiple of the upper limit of normal, e.g. 1.5")
-    if ratio != ratio or not 0 <= ratio <= MAX_X_ULN:
-        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 to {MAX_X_ULN:g} × ULN, e.g. 1.5")
+    if ratio != ratio or not 0 <= ratio <= max_x_uln():
+        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 to {max_x_uln():g} × ULN, e.g. 1.5")
     return ratio
 
 

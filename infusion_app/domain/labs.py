@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .dose_modification import (
-    MAX_X_ULN,
+    max_x_uln,
     Action,
     Advice,
     Counts,
@@ -47,7 +47,7 @@ from .dose_modification import (
 )
 from .errors import ValidationError
 from .formatting import format_number
-from .limits import SitePolicy, count_limits, site_defaults
+from .limits import SitePolicy, count_limits, plausible, site_defaults
 from .monograph import Monograph
 from .numbers import read_number
 from .quantities import Quantity
@@ -66,10 +66,9 @@ VOD_SIGNS = (
     ("ascites", "ascites"),
     ("bilirubin_rising", "rising bilirubin"),
 )
-# Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits. The counts'
-# (validation.toml [counts]) and MAX_X_ULN are dose_modification's: a course's findings and its labs share them.
-QTC_RANGE = (200.0, 800.0)  # ms
-ELECTROLYTE_MAX = 20.0  # mmol/L
+# Physiological bounds that catch a typo (a value in the wrong unit), not clinical limits, all in
+# validation.toml: [counts] and [plausibility.x_uln] are shared with a course's findings, and
+# [plausibility.qtc] and [plausibility.electrolytes] are the labs' own.
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,8 @@ def _ratio_of(field_name: str, value: Any, uln: Any) -> float:
         raise ValidationError(
             field_name, f"'{value}' with ULN '{uln}' is not accepted; give the value and the lab's ULN in the same unit, e.g. 34 umol/L and 21 umol/L"
         ) from None
-    if ratio != ratio or not 0 <= ratio <= MAX_X_ULN or float(limit.magnitude) <= 0:
-        raise ValidationError(field_name, f"'{value}' over ULN '{uln}' is not accepted; must be 0 to {MAX_X_ULN:g} × ULN with a ULN above 0")
+    if ratio != ratio or not 0 <= ratio <= max_x_uln() or float(limit.magnitude) <= 0:
+        raise ValidationError(field_name, f"'{value}' over ULN '{uln}' is not accepted; must be 0 to {max_x_uln():g} × ULN with a ULN above 0")
     return ratio
 
 
@@ -183,7 +182,7 @@ def liver_values(
     if not _blank(bilirubin_x_uln):
         if not _blank(bilirubin):
             raise ValidationError("bilirubin", "give the bilirubin as × ULN or as a value with its ULN, not both")
-        values["bilirubin_x_uln"] = _number("bilirubin-x-uln", bilirubin_x_uln, 0, MAX_X_ULN, "a multiple of ULN, e.g. 1.2")
+        values["bilirubin_x_uln"] = _number("bilirubin-x-uln", bilirubin_x_uln, 0, max_x_uln(), "a multiple of ULN, e.g. 1.2")
     elif not _blank(bilirubin):
         if _blank(bilirubin_uln):
             raise ValidationError("bilirubin-uln", "give the lab's upper limit of normal with the bilirubin, e.g. 21 umol/L")
@@ -194,7 +193,7 @@ def liver_values(
     if not _blank(ast_alt_x_uln):
         if not (_blank(ast) and _blank(alt)):
             raise ValidationError("ast-alt-x-uln", "give AST/ALT as × ULN or as values with their ULN, not both")
-        values["ast_alt_x_uln"] = _number("ast-alt-x-uln", ast_alt_x_uln, 0, MAX_X_ULN, "a multiple of ULN, e.g. 1.5")
+        values["ast_alt_x_uln"] = _number("ast-alt-x-uln", ast_alt_x_uln, 0, max_x_uln(), "a multiple of ULN, e.g. 1.5")
     else:
         ratios = []
         for name, value, uln in (("ast", ast, ast_uln), ("alt", alt, alt_uln)):
@@ -213,14 +212,15 @@ def liver_values(
 
 
 def ecg_values(qtc_ms: Any) -> dict[str, Any]:
-    low, high = QTC_RANGE
+    qtc = plausible("qtc")
+    low, high = qtc.low, qtc.high
     return {"qtc_ms": _number("qtc", qtc_ms, low, high, "the QTc in ms, e.g. 430")}
 
 
 def electrolyte_values(potassium: Any, magnesium: Any) -> dict[str, Any]:
     return {
-        "potassium": _number("potassium", potassium, 0, ELECTROLYTE_MAX, "in mmol/L, e.g. 4.1"),
-        "magnesium": _number("magnesium", magnesium, 0, ELECTROLYTE_MAX, "in mmol/L, e.g. 0.85"),
+        "potassium": _number("potassium", potassium, 0, plausible("electrolytes").high, "in mmol/L, e.g. 4.1"),
+        "magnesium": _number("magnesium", magnesium, 0, plausible("electrolytes").high, "in mmol/L, e.g. 0.85"),
     }
 
 

@@ -97,6 +97,51 @@ def count_limits() -> dict[str, CountLimit]:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """A plausibility bound of a typed result (validation.toml [plausibility.<name>]), in `unit`, with its source."""
+
+    name: str
+    label: str
+    low: float
+    high: float
+    unit: str
+    source: str
+    verify: bool
+
+
+# The unit each bound is kept in: the one the code compares the typed value in.
+_BOUND_UNITS = {"blasts": "1/mm**3", "qtc": "ms", "electrolytes": "mmol/L", "x_uln": "dimensionless"}
+
+
+@cache
+def plausibility_bounds() -> dict[str, Bound]:
+    """The bounds that catch a typo in blasts, QTc, electrolytes and × ULN ratios; read when first asked,
+    not at import (a headless start never needs them)."""
+    raw = load_toml("validation.toml")
+    found = {}
+    try:
+        for name, unit in _BOUND_UNITS.items():
+            node = raw["plausibility"][name]
+            accepted = node["accepted"]
+            low = float(Quantity(accepted["min"], accepted["unit"]).to(unit).magnitude)
+            high = float(Quantity(accepted["max"], accepted["unit"]).to(unit).magnitude)
+            if not 0 <= low < high:
+                raise DataFileError(f"validation.toml [plausibility.{name}] accepted: min must be 0 or more and below max")
+            found[name] = Bound(name, str(node["label"]), low, high, unit, str(accepted["source"]), bool(accepted.get("verify", False)))
+    except KeyError as exc:
+        raise DataFileError(f"validation.toml is missing {exc} in [plausibility]") from exc
+    except DataFileError:
+        raise
+    except Exception as exc:
+        raise DataFileError(f"validation.toml [plausibility]: {exc}") from exc
+    return found
+
+
+def plausible(name: str) -> Bound:
+    return plausibility_bounds()[name]
+
+
+@dataclass(frozen=True)
 class DrawSyringe:
     """A syringe on the bench that draws the dose from the vials: how much it holds, how finely it reads."""
 

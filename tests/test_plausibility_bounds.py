@@ -1,0 +1,79 @@
+"""The plausibility bounds of blasts, QTc, electrolytes and × ULN ratios come from validation.toml
+[plausibility], with their source awaiting a pharmacist's verification, not from constants in code."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import pytest
+
+from infusion_app.domain import course as rules
+from infusion_app.domain import labs, limits
+from infusion_app.domain.errors import DataFileError, ValidationError
+from infusion_app.domain.resources import load_toml
+from tests.drugs import BESPONSA
+
+TODAY = date(2026, 3, 4)
+
+
+@pytest.fixture
+def data_file(monkeypatch):
+    """validation.toml as the loader reads it, to change in a test; the cached bounds are read again."""
+    changed = copy.deepcopy(load_toml("validation.toml"))
+    monkeypatch.setattr(limits, "load_toml", lambda name: changed if name == "validation.toml" else load_toml(name))
+    limits.plausibility_bounds.cache_clear()
+    yield changed
+    limits.plausibility_bounds.cache_clear()
+
+
+def test_the_bounds_are_the_data_files_with_their_source_awaiting_verification():
+    raw = load_toml("validation.toml")["plausibility"]
+    bounds = limits.plausibility_bounds()
+    assert {name: (b.low, b.high) for name, b in bounds.items()} == {
+        name: (float(raw[name]["accepted"]["min"]), float(raw[name]["accepted"]["max"])) for name in ("blasts", "qtc", "electrolytes", "x_uln")
+    }
+    assert {name: (b.low, b.high) for name, b in bounds.items()} == {
+        "blasts": (0, 1_000_000),
+        "qtc": (200, 800),
+        "electrolytes": (0, 20),
+        "x_uln": (0, 100),
+    }
+    for bound in bounds.values():
+        assert bound.source.startswith("program design") and bound.verify
+
+
+def test_changing_the_data_file_moves_every_bound(data_file):
+    node = data_file["plausibility"]
+    node["blasts"]["accepted"]["max"] = 50000
+    node["qtc"]["accepted"]["max"] = 700
+    node["electrolytes"]["accepted"]["max"] = 10
+    node["x_uln"]["accepted"]["max"] = 50
+    course = rules.new_course("MRN1", False, today=TODAY, monograph=BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        rules.record_blasts(course, "60000", TODAY, TODAY)
+    assert refused.value.field == "blasts" and "0 to 50,000 per mm³" in refused.value.message
+    rules.record_blasts(course, "40000", TODAY, TODAY)
+    with pytest.raises(ValidationError) as refused:
+        labs.ecg_values("750")
+    assert refused.value.field == "qtc" and "200 to 700" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.electrolyte_values("15", "0.85")
+    assert refused.value.field == "potassium" and "0 to 10" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.liver_values(bilirubin_x_uln="60", ast_alt_x_uln="1")
+    assert refused.value.field == "bilirubin-x-uln"
+    with pytest.raises(ValidationError) as refused:
+        labs.liver_values(bilirubin="60 umol/L", bilirubin_uln="1 umol/L", ast_alt_x_uln="1")
+    assert refused.value.field == "bilirubin" and "0 to 50 × ULN" in refused.value.message
+    assert labs.ecg_values("690") == {"qtc_ms": 690}
+
+
+def test_a_data_file_without_a_bound_or_with_a_wrong_unit_is_a_data_error(data_file):
+    del data_file["plausibility"]["qtc"]
+    with pytest.raises(DataFileError, match="qtc"):
+        limits.plausibility_bounds()
+    limits.plausibility_bounds.cache_clear()
+    data_file["plausibility"]["qtc"] = {"label": "QTc", "accepted": {"min": 200, "max": 800, "unit": "kg", "source": "x"}}
+    with pytest.raises(DataFileError, match="plausibility"):
+        limits.plausibility_bounds()
