@@ -159,6 +159,10 @@ class MainWindow(QMainWindow):
 
         self.user_label = QLabel(self)
         self.user_label.setObjectName("userLabel")
+        # Wraps rather than widens the board's top bar: a long name made the window wider than a
+        # 1280 px screen, cutting off the clock and the alarm banner's button.
+        self.user_label.setWordWrap(True)
+        self.user_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.clock_label = QLabel(self)
         self.clock_label.setObjectName("clockLabel")
         self.clock_label.setFont(theme.font(theme.ROW_POINT_SIZE, bold=True))
@@ -198,8 +202,8 @@ class MainWindow(QMainWindow):
         top.addWidget(self.new_button)
         top.addWidget(self.open_button)
         top.addWidget(self.discard_button)
-        top.addStretch(1)
-        top.addWidget(self.user_label)
+        # The label takes the bar's free width (right-aligned), so it wraps only when it must.
+        top.addWidget(self.user_label, 1)
         top.addSpacing(12)  # 24 left the bar 6 px wider than a 1280 px screen once the outbox count joined it
         top.addWidget(self.clock_label)
         board_layout.addLayout(top)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QStyle, QWidget
 
 from infusion_app.domain.formatting import format_countdown, format_dose, format_instant
-from infusion_app.domain.records import Patient
+from infusion_app.domain.records import Patient, Role
 from infusion_app.gui import theme
 from infusion_app.gui.board import COUNTDOWN_COLUMN, BoardModel, BoardRow
 from infusion_app.gui.main_window import MainWindow
@@ -136,6 +136,18 @@ def test_nothing_is_cut_off_at_1280_by_800(qtbot, service, technician, three_pre
             assert needed.height() <= cell.height(), (row, column, text)
         # ... and no row is taller than its text needs (a screen holds as many bags as it can).
         assert view.rowHeight(row) <= max(view.MIN_ROW_HEIGHT, view.sizeHintForRow(row)) + 1
+
+
+def test_a_long_signed_in_name_wraps_instead_of_widening_the_window_past_1280(qtbot, service, pharmacist):
+    """Under Xvfb the pharmacist "Bench Pharm" made the window 1316 px wide on a 1280 px screen: the
+    board's top bar took the signed-in label's whole width however long the name."""
+    long_named = service.add_user(LONG_NAME, Role.PHARMACIST, "864213", actor=pharmacist)
+    window = open_window(qtbot, service, long_named)
+    window.refresh()
+    assert window.minimumSizeHint().width() <= 1280
+    assert window.size().toTuple() == (1280, 800)
+    assert LONG_NAME in window.user_label.text()
+    assert cut_off(window) == []
 
 
 def test_the_wizard_pages_fit_at_1280_by_800(qtbot, service, technician):
