@@ -203,6 +203,39 @@ def postgres_template(postgres_admin_url, tmp_path_factory):
     execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="session")
+def postgres_staffed(postgres_admin_url, postgres_template, tmp_path_factory):
+    """(data folder, database name): the migrated template with STAFF added, made once per test
+    process, for a test that copies both (the folder holds the audit seal of the database's
+    entries; a copy of the database without it is refused)."""
+    from tests.postgres_server import execute_autocommit, with_database
+
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.service import open_service
+
+    name = f"infusion_staffed_{os.getpid()}"
+    folder = tmp_path_factory.mktemp("pg-staffed")
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+    with open_service(data_dir=folder, database=with_database(postgres_admin_url, name), clock=FakeClock(TEMPLATE_INSTANT)) as service:
+        add_staff(service)
+    yield folder, name
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_staffed_url(postgres_admin_url, postgres_staffed, tmp_path):
+    """A PostgreSQL database of this test's own holding STAFF (a copy of postgres_staffed), with
+    its audit seal copied into tmp_path (pass tmp_path as the data folder); dropped afterwards."""
+    from tests.postgres_server import execute_autocommit, with_database
+
+    folder, template = postgres_staffed
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    name = f"infusion_test_{os.getpid()}_{next(_database_numbers)}"
+    execute_autocommit(postgres_admin_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield with_database(postgres_admin_url, name)
+    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def postgres_url(postgres_admin_url, postgres_template):
     """A fresh, migrated PostgreSQL database of this test's own, dropped afterwards."""

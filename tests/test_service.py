@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import STAFF, add_staff
+from tests.conftest import STAFF
 from tests.prep_helpers import checked, verify_order
 
 from tests.drugs import BESPONSA
@@ -37,17 +37,23 @@ def clock():
     return FakeClock(T0)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """conftest's `database`, except that a test taking `people` gets on PostgreSQL a copy of a
+    database with conftest.STAFF made once per session (postgres_staffed_url), as on SQLite."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_staffed_url" if "people" in request.fixturenames else "postgres_url")
+
+
 @pytest.fixture
 def service(request, tmp_path, clock, database, database_templates):
     # SQLite: a copy of a migrated database made once per session, with conftest.STAFF when the
     # test asks for `people`, empty otherwise (tests of the first user start from nobody).
-    # PostgreSQL: its own database from the migrated template; the staff added here.
-    staffed = "people" in request.fixturenames
+    # PostgreSQL: likewise a copy of a database made once per session (`database` above).
     if database is None:
-        database_templates.copy(tmp_path, tuple(STAFF.values()) if staffed else ())
+        database_templates.copy(tmp_path, tuple(STAFF.values()) if "people" in request.fixturenames else ())
     svc = open_service(data_dir=tmp_path, database=database, clock=clock)
-    if database is not None and staffed:
-        add_staff(svc)
     yield svc
     svc.close()
 
