@@ -1005,3 +1005,24 @@ def test_a_new_orders_refused_scan_is_not_typed_in_at_the_next_try_or_on_the_sto
     assert on_the_order.value.code == "typed_vial_scan_refused"
     clock.advance(hours=25)
     service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)
+
+
+def test_a_serial_typed_in_another_case_is_the_vial_scanned_with_it(service, people):
+    """SERT1 held by an open preparation: typed as 'sert1' from the carton, the old code compared the
+    serials exactly (in same_physical_vial, the repository's query and the server's lock key) and
+    recorded the one single-dose vial for a second preparation."""
+    from infusion_app.storage.repository import _serial_lock_key
+
+    first = new_prep(service, people)
+    service.add_vial(first.id, SCANNED, people["tech"])
+    second = new_prep(service, people)
+    for typed in ("sert1", "Sert1"):
+        with pytest.raises(StepRefused) as refused:
+            service.add_vial(second.id, VialRecord("LOTTYPE1", date(2028, 5, 31), serial=typed), people["tech"], product_confirmed=True)
+        assert refused.value.code == "vial_used_elsewhere" and first.id in refused.value.message, typed
+    with pytest.raises(StepRefused) as twice:
+        service.add_vial(first.id, VialRecord("lottype1", date(2028, 5, 31), serial="sert1"), people["tech"], product_confirmed=True)
+    assert twice.value.code == "vial_already_recorded"
+    assert service.get(second.id).vials == [] and len(service.get(first.id).vials) == 1
+    # Two stations storing SERT1 and 'sert1' wait for each other on a server.
+    assert _serial_lock_key("sert1") == _serial_lock_key("SERT1")

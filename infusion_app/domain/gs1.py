@@ -736,12 +736,19 @@ def typed_serial(text: object, field_name: str = "serial") -> str:
 def same_physical_vial(a: VialRecord, b: VialRecord) -> bool:
     """Whether two records are one physical vial: the same serial (GS1 AI 21, unique within its GTIN)
     of the same GTIN when both were read from a code, else of the same lot (a serial typed from the
-    carton carries no GTIN). Without a serial on both, two vials of one lot are normal: not one."""
-    if not a.serial or not b.serial or a.serial.strip() != b.serial.strip():
+    carton carries no GTIN). Without a serial on both, two vials of one lot are normal: not one.
+    A serial is one whatever its case (same_serial): a carton's 'sert1' typed is the vial scanned as SERT1."""
+    if not a.serial or not b.serial or not same_serial(a.serial, b.serial):
         return False
     if a.gtin and b.gtin:
         return a.gtin == b.gtin
     return same_lot(a.lot, b.lot)
+
+
+def same_serial(a: str, b: str) -> bool:
+    """One serial whatever the case it was typed in: compared exactly, a vial held by an open preparation
+    as SERT1 went into another one typed as 'sert1' (storage folds the same way: its query and lock key)."""
+    return str(a).strip().casefold() == str(b).strip().casefold()
 
 
 def same_lot(a: str, b: str) -> bool:

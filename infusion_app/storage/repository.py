@@ -53,10 +53,11 @@ _VIAL_LOCK_SPACE = 7140021
 
 
 def _serial_lock_key(serial: str) -> int:
-    """A serial's advisory-lock key: its CRC-32 as a signed 32-bit int. Two serials sharing one only wait for each other."""
+    """A serial's advisory-lock key: its CRC-32 as a signed 32-bit int. Two serials sharing one only wait for each other.
+    Folded as domain.gs1.same_serial folds: 'sert1' and SERT1 are one vial, so they must wait for each other."""
     import zlib
 
-    value = zlib.crc32(serial.strip().encode("utf-8"))
+    value = zlib.crc32(serial.strip().casefold().encode("utf-8"))
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
@@ -649,9 +650,10 @@ class SqlRepository(TransactionScopes):
 
     def preparations_with_vial(self, serial: str) -> list[str]:
         """The ids of the preparations a vial of this serial is recorded for (of any GTIN or lot: the
-        caller tells one physical vial by domain.gs1.same_physical_vial)."""
+        caller tells one physical vial by domain.gs1.same_physical_vial), whatever its case: a serial is of
+        GS1 set 82 (ASCII), which lower() folds alike on SQLite and PostgreSQL."""
         with self._read() as session:
-            rows = session.scalars(select(VialRow.preparation_id).where(VialRow.serial == serial).distinct().order_by(VialRow.preparation_id))
+            rows = session.scalars(select(VialRow.preparation_id).where(mrn_matches(VialRow.serial, serial)).distinct().order_by(VialRow.preparation_id))
             return list(rows)
 
     def scanned_vials_of_lot(self, lot: str) -> list[VialRecord]:
