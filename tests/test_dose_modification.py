@@ -322,11 +322,11 @@ def test_no_dose_modification_rule_of_another_drug_is_applied_to_mylotarg(findin
         lambda dm, m: dm.hematologic_advice(dm.Counts.of("2", "150", "baseline-"), dm.Counts.of("1.5", "20000"), within_cycle=False, monograph=m),
         lambda dm, m: dm.hematologic_advice(dm.Counts.of("2", "150", "baseline-"), dm.Counts.of("1e9", "150"), within_cycle=False, monograph=m),
         lambda dm, m: dm.liver_advice("1e9", "1", monograph=m),
-        lambda dm, m: dm.liver_advice("1", "250", monograph=m),
+        lambda dm, m: dm.liver_advice("1", "2500", monograph=m),
     ],
 )
 def test_a_findings_count_or_ratio_in_the_wrong_unit_is_refused_as_the_labs_refuse_it(call):
-    """The labs refused a count above its bound (validation.toml [counts]) or 100 × ULN (a value per µL, a typo); the same values
+    """The labs refused a count above its bound (validation.toml [counts]) or its × ULN bound (a value per µL, a typo); the same values
     typed as a finding to apply a dose-modification rule were read and advised on (platelets 20,000 ×
     10⁹/L, bilirubin 1,000,000,000 × ULN)."""
     from infusion_app.domain import dose_modification as dm

@@ -31,13 +31,15 @@ def test_the_bounds_are_the_data_files_with_their_source_awaiting_verification()
     raw = load_toml("validation.toml")["plausibility"]
     bounds = limits.plausibility_bounds()
     assert {name: (b.low, b.high) for name, b in bounds.items()} == {
-        name: (float(raw[name]["accepted"]["min"]), float(raw[name]["accepted"]["max"])) for name in ("blasts", "qtc", "electrolytes", "x_uln")
+        name: (float(raw[name]["accepted"]["min"]), float(raw[name]["accepted"]["max"]))
+        for name in ("blasts", "qtc", "electrolytes", "x_uln", "aminotransferase_x_uln")
     }
     assert {name: (b.low, b.high) for name, b in bounds.items()} == {
         "blasts": (0, 1_000_000),
         "qtc": (200, 800),
         "electrolytes": (0, 20),
         "x_uln": (0, 100),
+        "aminotransferase_x_uln": (0, 1000),
     }
     for bound in bounds.values():
         assert bound.source.startswith("program design") and bound.verify
@@ -49,6 +51,7 @@ def test_changing_the_data_file_moves_every_bound(data_file):
     node["qtc"]["accepted"]["max"] = 700
     node["electrolytes"]["accepted"]["max"] = 10
     node["x_uln"]["accepted"]["max"] = 50
+    node["aminotransferase_x_uln"]["accepted"]["max"] = 200
     course = rules.new_course("MRN1", False, today=TODAY, monograph=BESPONSA)
     with pytest.raises(ValidationError) as refused:
         rules.record_blasts(course, "60000", TODAY, TODAY)
@@ -66,6 +69,10 @@ def test_changing_the_data_file_moves_every_bound(data_file):
     with pytest.raises(ValidationError) as refused:
         labs.liver_values(bilirubin="60 umol/L", bilirubin_uln="1 umol/L", ast_alt_x_uln="1")
     assert refused.value.field == "bilirubin" and "0 to 50 × ULN" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.liver_values(bilirubin_x_uln="1", ast="9000 U/L", ast_uln="40 U/L")
+    assert refused.value.field == "ast" and "0 to 200 × ULN" in refused.value.message
+    assert labs.liver_values(bilirubin_x_uln="1", ast_alt_x_uln="150")["ast_alt_x_uln"] == 150
     assert labs.ecg_values("690") == {"qtc_ms": 690}
 
 
@@ -77,3 +84,20 @@ def test_a_data_file_without_a_bound_or_with_a_wrong_unit_is_a_data_error(data_f
     data_file["plausibility"]["qtc"] = {"label": "QTc", "accepted": {"min": 200, "max": 800, "unit": "kg", "source": "x"}}
     with pytest.raises(DataFileError, match="plausibility"):
         limits.plausibility_bounds()
+
+
+def test_an_aminotransferase_in_the_hundreds_of_times_its_uln_is_recorded_and_a_bilirubin_so_is_refused():
+    """AST/ALT reach hundreds × ULN in ischaemic or toxic hepatitis and severe VOD (review): the one
+    100 × bound shared with bilirubin refused a real 5,000 U/L over a ULN of 40 (125 ×)."""
+    from infusion_app.domain import dose_modification as dm
+
+    values = labs.liver_values(bilirubin_x_uln="1", ast="5000 U/L", ast_uln="40 U/L")
+    assert values["ast_alt_x_uln"] == pytest.approx(125)
+    assert labs.liver_values(bilirubin_x_uln="1", ast_alt_x_uln="120")["ast_alt_x_uln"] == 120
+    assert dm.liver_advice("1", "120", monograph=BESPONSA)
+    with pytest.raises(ValidationError) as refused:
+        labs.liver_values(bilirubin_x_uln="1", ast_alt_x_uln="5000")  # the value in U/L typed as the ratio
+    assert refused.value.field == "ast-alt-x-uln" and "0 to 1,000" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.liver_values(bilirubin_x_uln="120", ast_alt_x_uln="1")
+    assert refused.value.field == "bilirubin-x-uln"

@@ -194,10 +194,11 @@ def _days(monograph: Monograph, path: str) -> int:
     return int(round(monograph.magnitude(path, "day")))
 
 
-def max_x_uln() -> float:
+def max_x_uln(field_name: str = "bilirubin") -> float:
     """A physiological bound that catches a typo (a value in the wrong unit), not a clinical limit:
-    validation.toml [plausibility.x_uln], as the counts' are each count's own in [counts]."""
-    return plausible("x_uln").high
+    validation.toml [plausibility.aminotransferase_x_uln] for an AST/ALT field, [plausibility.x_uln]
+    (total bilirubin) for the others, as the counts' are each count's own in [counts]."""
+    return plausible("aminotransferase_x_uln" if field_name.startswith(("ast", "alt")) else "x_uln").high
 
 
 # A count typed with its unit: 10⁹/L spelled out (or thousands per µL, "K/µL", the same), or per µL (a
@@ -271,8 +272,8 @@ def _ratio(value: Any, field_name: str) -> float:
     from .numbers import read_number
 
     ratio = read_number(field_name, value, "a multiple of the upper limit of normal, e.g. 1.5")
-    if ratio != ratio or not 0 <= ratio <= max_x_uln():
-        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 to {max_x_uln():g} × ULN, e.g. 1.5")
+    if ratio != ratio or not 0 <= ratio <= max_x_uln(field_name):
+        raise ValidationError(field_name, f"'{value}' is not accepted; must be 0 to {max_x_uln(field_name):g} × ULN, e.g. 1.5")
     return ratio
 
 

@@ -161,8 +161,8 @@ def _ratio_of(field_name: str, value: Any, uln: Any) -> float:
         raise ValidationError(
             field_name, f"'{value}' with ULN '{uln}' is not accepted; give the value and the lab's ULN in the same unit, e.g. 34 umol/L and 21 umol/L"
         ) from None
-    if ratio != ratio or not 0 <= ratio <= max_x_uln() or float(limit.magnitude) <= 0:
-        raise ValidationError(field_name, f"'{value}' over ULN '{uln}' is not accepted; must be 0 to {max_x_uln():g} × ULN with a ULN above 0")
+    if ratio != ratio or not 0 <= ratio <= max_x_uln(field_name) or float(limit.magnitude) <= 0:
+        raise ValidationError(field_name, f"'{value}' over ULN '{uln}' is not accepted; must be 0 to {max_x_uln(field_name):g} × ULN with a ULN above 0")
     return ratio
 
 
@@ -193,7 +193,7 @@ def liver_values(
     if not _blank(ast_alt_x_uln):
         if not (_blank(ast) and _blank(alt)):
             raise ValidationError("ast-alt-x-uln", "give AST/ALT as × ULN or as values with their ULN, not both")
-        values["ast_alt_x_uln"] = _number("ast-alt-x-uln", ast_alt_x_uln, 0, max_x_uln(), "a multiple of ULN, e.g. 1.5")
+        values["ast_alt_x_uln"] = _number("ast-alt-x-uln", ast_alt_x_uln, 0, max_x_uln("ast-alt-x-uln"), "a multiple of ULN, e.g. 1.5")
     else:
         ratios = []
         for name, value, uln in (("ast", ast, ast_uln), ("alt", alt, alt_uln)):

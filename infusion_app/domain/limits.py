@@ -110,7 +110,7 @@ class Bound:
 
 
 # The unit each bound is kept in: the one the code compares the typed value in.
-_BOUND_UNITS = {"blasts": "1/mm**3", "qtc": "ms", "electrolytes": "mmol/L", "x_uln": "dimensionless"}
+_BOUND_UNITS = {"blasts": "1/mm**3", "qtc": "ms", "electrolytes": "mmol/L", "x_uln": "dimensionless", "aminotransferase_x_uln": "dimensionless"}
 
 
 @cache
