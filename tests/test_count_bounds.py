@@ -16,6 +16,7 @@ from infusion_app.domain.errors import ValidationError
 from infusion_app.domain.limits import count_limits
 from infusion_app.domain.resources import load_toml
 from tests.drugs import BESPONSA
+from tests.cli_helpers import run_cli
 from tests.test_cli_course import course
 
 GOOD = dm.Counts.of(2.0, 150, "baseline-")
@@ -84,17 +85,66 @@ def test_a_course_lab_and_an_order_verification_refuse_the_count_as_the_findings
     assert labs.lab_values("cbc", anc="500/uL", platelets="150", transfusion_independent="yes")["anc"] == pytest.approx(0.5)
 
 
-def test_a_stored_count_outside_its_bound_is_not_read_back_as_a_count():
-    """A result stored under the old bound (an ANC of 500, read as recovered) is not used for advice:
-    storage reads it as a malformed row naming the value, and a verification's stated labs are refused."""
-    with pytest.raises(ValueError, match="its anc is 500 × 10⁹/L, outside the 0 to 100 accepted"):
-        labs.check_stored_values("cbc", {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True})
-    assert labs.check_stored_values("cbc", {"anc": 100.0, "platelets": 2000.0, "transfusion_independent": True})
-    entry = {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True, "taken_at": "2026-12-20T09:00+00:00"}
+def test_a_stored_count_above_its_bound_is_read_back_but_clears_nothing():
+    """A result stored before 176a086 (an ANC of 500, accepted under the old bound of 1,000) is the data as
+    recorded, not a malformed row: it is read back as stored, but it does not end a run of low counts, it
+    drives no hematologic advice and it does not satisfy the CBC a dose needs. What is structurally wrong
+    is still refused; a verification's stated labs are held to the input bound."""
+    stored = {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True}
+    assert labs.check_stored_values("cbc", dict(stored)) == stored
+    for bad, words in ((-1.0, "not a count of 0 or more"), (float("inf"), "not a count of 0 or more"), ("x", "not a number"), (True, "not a number")):
+        with pytest.raises(ValueError, match=words):
+            labs.check_stored_values("cbc", {**stored, "anc": bad})
+    result = labs.LabResult("cbc", datetime(2026, 12, 20, 9, tzinfo=timezone.utc), stored, "Nina Nurse", 1)
+    assert "stored ANC 500 × 10⁹/L is above the 100 accepted: probably typed per µL (0.5 × 10⁹/L); record it again" in labs.stored_count_doubt(result)
+    assert labs._low_counts(result, BESPONSA)  # not taken as recovered
+    assert labs.stored_count_doubt(labs.LabResult("cbc", result.taken_at, {**stored, "anc": 100.0}, "Nina Nurse", 2)) is None
+    entry = {**stored, "taken_at": "2026-12-20T09:00+00:00"}
     at = datetime(2026, 12, 20, 10, tzinfo=timezone.utc)
     with pytest.raises(ValidationError) as refused:
         labs.no_course_labs_needed({"cbc": entry}, at, 1, 1, BESPONSA)
-    assert refused.value.field == "labs" and "anc is 500" in refused.value.message
+    assert refused.value.field == "labs" and "500 per µL is 0.5" in refused.value.message
+
+
+def test_a_course_with_an_anc_of_500_stored_by_the_old_code_opens_verifies_and_takes_a_corrected_count(tmp_path, monkeypatch):
+    """The review's case: `course lab --anc 500` accepted before 176a086. The course opens, audit verify
+    passes (the row is what the log says was written), ANC 500 is never recovered, and a corrected count
+    can be recorded, after which the CBC counts again."""
+    from infusion_app.domain.clock import FakeClock
+    from infusion_app.service import open_service
+    from infusion_app.service import course as course_service
+    from infusion_app.service.course import CourseService
+    from tests.test_cli_course import make_users, show
+
+    folder = make_users(str(tmp_path / "data"))
+    assert course(folder, "new", "MRN001", "--hsct", "no").code == 0
+    assert course(folder, "start", "MRN001", "--date", "2025-12-20").code == 0
+    now = datetime.now(timezone.utc)
+    old_input = course_service.labs.lab_values
+    with open_service(data_dir=folder, clock=FakeClock(now)) as service:
+        # the old code's input check, which let 500 through as 500 × 10⁹/L
+        monkeypatch.setattr(course_service.labs, "lab_values", lambda kind, **values: dict(values))
+        recorded = CourseService(service).record_lab(
+            "MRN001", "cbc", {"anc": 500.0, "platelets": 150.0, "transfusion_independent": True}, now, service.user("Nina Nurse")
+        )
+        monkeypatch.setattr(course_service.labs, "lab_values", old_input)
+        assert recorded.result.values["anc"] == 500.0
+    shown = show(folder)
+    assert [lab["values"]["anc"] for lab in shown["labs"] if lab["kind"] == "cbc"] == [500.0]
+    verified = run_cli("audit", "verify", "--data-dir", folder)
+    assert verified.code == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
+    with open_service(data_dir=folder, clock=FakeClock(now)) as service:
+        stored = CourseService(service).course("MRN001")
+        needed = labs.labs_needed(stored, now, 1, 1, monograph=BESPONSA)
+        assert any("probably typed per µL" in item and item.startswith("CBC") for item in needed), needed
+    again = course(folder, "lab", "MRN001", "--kind", "cbc", "--anc", "500/uL", "--platelets", "150", "--transfusion-independent", "yes")
+    assert again.code == 0, again.stderr
+    assert again.json()["lab"]["values"]["anc"] == pytest.approx(0.5)
+    with open_service(data_dir=folder, clock=FakeClock(datetime.now(timezone.utc))) as service:
+        stored = CourseService(service).course("MRN001")
+        needed = labs.labs_needed(stored, datetime.now(timezone.utc), 1, 1, monograph=BESPONSA)
+        assert not any("probably typed per µL" in item for item in needed), needed
+    assert run_cli("audit", "verify", "--data-dir", folder).code == 0
 
 
 # -- the command line -------------------------------------------------------------------------------

@@ -1034,8 +1034,7 @@ def advised(tmp_path_factory, replayable):
         ("""UPDATE course_advice SET advice_json = json_remove(advice_json, '$.code')""", "code"),
         ("UPDATE course_labs SET values_json = '[1]'", "course_labs row"),
         ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', 'x') WHERE kind = 'cbc'""", "anc is 'x'"),
-        # stored under the old bound of 1,000 × 10⁹/L for every count: an ANC of 500 per µL, read as recovered
-        ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', 500) WHERE kind = 'cbc'""", "anc is 500 × 10⁹/L, outside the 0 to 100"),
+        ("""UPDATE course_labs SET values_json = json_set(values_json, '$.anc', -1) WHERE kind = 'cbc'""", "anc is '-1', not a count of 0 or more"),
         ("""UPDATE course_labs SET values_json = json_set(values_json, '$.transfusion_independent', 'y') WHERE kind = 'cbc'""", "transfusion_independent"),
         ("UPDATE course_labs SET kind = 'zz'", "kind 'zz'"),
         ("UPDATE courses SET checklist_json = '[]'", "checklist"),

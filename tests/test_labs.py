@@ -575,3 +575,25 @@ def test_a_preparation_with_no_course_names_the_labs_the_verifying_pharmacist_ch
     ) in made.stderr
     shown = run_cli("prep", "show", made.stdout.strip(), "--data-dir", folder, "--json")
     assert "the pharmacist verifying the order records CBC" in shown.stdout
+
+
+def test_a_stored_anc_of_500_is_not_a_recovery_it_ends_no_run_of_low_counts_and_drives_no_advice():
+    """A CBC stored before 176a086 with ANC 500 (per µL, 0.5 × 10⁹/L; the old bound of 1,000 let it in) is
+    read back as stored, but, like a stored fractional blast count (6019b5f), it clears nothing."""
+    c, _results = _low_history([2, 9, 16])
+    for day in (20, 31):  # stored by the old code: record_lab takes the values as stored
+        at = NOON + timedelta(days=day)
+        result = labs.record_lab(c, "cbc", {**NORMAL["cbc"], "anc": 500.0}, at, at, "old code")
+        advice = labs.lab_advice(c, result, (2, 1), BESPONSA)
+        assert not any(a.code in ("hematologic-ok", "hematologic-within-cycle") for a in advice), advice
+    # the run from day 2 is not ended by the ANC 500 of day 20: 29 days, the label's discontinuation
+    assert labs.low_counts_days(c, NOON + timedelta(days=31), BESPONSA) == 29
+    assert [a.code for a in advice if a.code == "hematologic-discontinue"] == ["hematologic-discontinue"]
+    assert labs.recorded_verification_labs(c, NOON + timedelta(days=31)).get("cbc") is None
+    # as a baseline it cannot tell a drop from the patient's own counts either
+    c = _started()
+    labs.record_lab(c, "cbc", {**NORMAL["cbc"], "anc": 500.0}, NOON - timedelta(hours=2), NOON, "old code")
+    record_dose(c, 1, 1, D("2026-12-20"), D("2026-12-20"), monograph=BESPONSA)
+    at = NOON + timedelta(days=21)
+    later = labs.record_lab(c, "cbc", labs.lab_values("cbc", **NORMAL["cbc"]), at, at, "test")
+    assert not any(a.code == "hematologic-ok" for a in labs.lab_advice(c, later, (2, 1), BESPONSA))

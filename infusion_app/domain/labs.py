@@ -47,7 +47,7 @@ from .dose_modification import (
 )
 from .errors import ValidationError
 from .formatting import format_number
-from .limits import SitePolicy, count_limits, plausible, site_defaults
+from .limits import COUNT_UNIT, SitePolicy, count_limits, plausible, site_defaults
 from .monograph import Monograph
 from .numbers import read_number
 from .quantities import Quantity
@@ -236,7 +236,11 @@ YES_NO_VALUES = ("transfusion_independent", "weight_gain", "hepatomegaly", "asci
 
 def check_stored_values(kind: str, values: Any) -> dict[str, Any]:
     """A stored result's values as written by lab_values; ValueError naming the first that is not
-    (a count edited to text would otherwise fail where the checks compare it)."""
+    (a count edited to text would otherwise fail where the checks compare it). A count above its
+    present bound (validation.toml [counts]) is not malformed: the code before 176a086 accepted up to
+    1,000 × 10⁹/L, so such a row is the data as recorded, and refusing it made the course unreadable
+    and the audit replay call it altered. It is read, shown as stored, and counts for nothing
+    (stored_count_doubt)."""
     if kind not in LAB_KINDS:
         raise ValueError(f"its kind {str(kind)[:40]!r} is not one of {', '.join(LAB_KINDS)}")
     if not isinstance(values, dict):
@@ -244,14 +248,8 @@ def check_stored_values(kind: str, values: Any) -> dict[str, Any]:
     for name, value in values.items():
         if name in NUMBER_VALUES and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
             raise ValueError(f"its {name} is {str(value)[:40]!r}, not a number")
-        limit = count_limits().get(name) if kind == "cbc" else None
-        if limit is not None and not limit.low <= value <= limit.high:
-            # Stored under the old bound of 1,000 × 10⁹/L for every count (or edited): an ANC of 500
-            # there is a count per µL, and read as 10⁹/L it would pass as recovered.
-            raise ValueError(
-                f"its {name} is {format_number(value, 3)} × 10⁹/L, outside the {format_number(limit.low)} to "
-                f"{format_number(limit.high)} accepted (a count per µL?)"
-            )
+        if kind == "cbc" and name in count_limits() and not 0 <= value < float("inf"):
+            raise ValueError(f"its {name} is {str(value)[:40]!r}, not a count of 0 or more")
         if name in YES_NO_VALUES and not isinstance(value, bool):
             raise ValueError(f"its {name} is {str(value)[:40]!r}, not true or false")
     return values
@@ -379,7 +377,11 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
     each_dose, baseline = monitored_labs(monograph, _age_years(course, at))
     for kind in each_dose:
         result = latest(course, kind, at)
-        if result is None or result.taken_at < since:
+        doubt = stored_count_doubt(result)
+        if doubt is not None:
+            # like a stored fractional blast count (6019b5f): shown, but it clears nothing
+            missing.append(f"{LAB_TITLES[kind]} taken within {hours} h ({doubt})")
+        elif result is None or result.taken_at < since:
             note = ""
             if kind == "cbc":
                 untransfused = latest(course, "cbc", at, counted=False)
@@ -430,8 +432,26 @@ def liver_after_due(course: Any) -> list[str]:
 # -- the advice the values drive ---------------------------------------------------------------------
 
 
+def stored_count_doubt(result: LabResult | None) -> str | None:
+    """Why a stored CBC's count cannot be relied on, or None: a count above its present bound, recorded
+    before 176a086 refused it (an ANC of 500 is 500 per µL, 0.5 × 10⁹/L). Such a count is shown as stored
+    but never taken as recovered or as meeting a threshold; it is to be recorded again."""
+    if result is None or result.kind != "cbc":
+        return None
+    for name, limit in count_limits().items():
+        value = result.values.get(name)
+        if isinstance(value, (int, float)) and value > limit.high:
+            shown = format_number(value, 3)
+            return (
+                f"the stored {limit.label} {shown} × 10⁹/L is above the {format_number(limit.high)} accepted: probably typed per µL "
+                f"({format_number(value / 1000, 3)} × 10⁹/L); record it again"
+            )
+    return None
+
+
 def _counts(result: LabResult) -> Counts:
-    return Counts.of(result.values["anc"], result.values["platelets"])
+    # Stored counts are read as stored (no input bound): the callers first set aside a doubtful one
+    return Counts(Quantity(float(result.values["anc"]), COUNT_UNIT), Quantity(float(result.values["platelets"]), COUNT_UNIT))
 
 
 def baseline_cbc(course: Any) -> LabResult | None:
@@ -450,6 +470,8 @@ def _low_counts(result: LabResult, m: Monograph) -> bool:
     anc_min = m.magnitude("dose_modification.hematologic.anc_baseline_threshold", "1/nL")
     platelets_min = m.magnitude("dose_modification.hematologic.platelet_baseline_threshold", "1/nL")
     v = result.values
+    if stored_count_doubt(result) is not None:
+        return True  # a count probably typed per µL does not end a run of low counts
     return float(v["anc"]) < anc_min or float(v["platelets"]) < platelets_min or not v.get("transfusion_independent")
 
 
@@ -647,6 +669,9 @@ def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | Non
     baseline = baseline_cbc(course)
     if baseline is None:
         return []
+    # no advice from a count probably typed per µL: read as 10⁹/L it would pass as recovered
+    if stored_count_doubt(result) is not None or stored_count_doubt(baseline) is not None:
+        return []
     within = day != m.dose_days[0]
     prior = None
     if not within and course.cycles:
@@ -654,6 +679,8 @@ def _cbc_advice(course: Any, result: LabResult, next_dose: tuple[int, int] | Non
         previous = [c for c in course.cycles if c.number < cycle]
         if previous:
             at_start = latest(course, "cbc", _local_end_of(previous[-1].start))
+            if stored_count_doubt(at_start) is not None:
+                return []
             prior = _counts(at_start) if at_start is not None else None
     return hematologic_advice(_counts(baseline), _counts(result), within_cycle=within, prior_cycle_baseline=prior, monograph=m)
 
@@ -773,6 +800,6 @@ def recorded_verification_labs(course: Any, at: datetime) -> dict[str, dict[str,
     found: dict[str, dict[str, Any]] = {}
     for kind in LAB_KINDS:
         result = latest(course, kind, at)
-        if result is not None:
+        if result is not None and stored_count_doubt(result) is None:  # a count probably per µL is not copied as 10⁹/L
             found[kind] = {**result.values, "taken_at": result.taken_at.isoformat(), "recorded_in": "course"}
     return found
