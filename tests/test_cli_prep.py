@@ -762,3 +762,22 @@ def test_a_vial_typed_with_its_serial_is_checked_as_its_scan_and_a_refused_scan_
     assert code == 2 and "--serial" in err and "e.g." in err, err
     code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", second, "--code", code_text, "--serial", "X1", "--user", "tina", *d)
     assert code == 2 and "--serial" in err, err
+
+
+def test_one_double_scan_does_not_keep_every_typed_vial_of_its_lot_off_the_preparation(data, capsys, monkeypatch):
+    """`prep vial G --code X` twice (the second refused, a double scan), then the lot typed: refused
+    typed_vial_scan_refused on the old code, even with another --serial; the vial G has is not one to keep out."""
+    d = ["--data-dir", str(data)]
+    code_text = "]d2(01)00300080100011(17)280531(10)LOTDBL(21)SN9"
+    prep = new_prep(capsys, monkeypatch, data, vials=False)
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep, "--code", code_text, "--user", "tina", *d)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep, "--code", code_text, "--user", "tina", *d)
+    assert code == 1 and "[vial_already_recorded]" in err, err
+    typed = ["--lot", "LOTDBL", "--expiry", "2028-05-31", "--product-confirmed", "--user", "tina", *d]
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep, *typed)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep, *typed, "--serial", "SN10")
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "111111", "prep", "vial", prep, *typed, "--serial", "sn9")
+    assert code == 1 and "[vial_already_recorded]" in err, err

@@ -1026,3 +1026,44 @@ def test_a_serial_typed_in_another_case_is_the_vial_scanned_with_it(service, peo
     assert service.get(second.id).vials == [] and len(service.get(first.id).vials) == 1
     # Two stations storing SERT1 and 'sert1' wait for each other on a server.
     assert _serial_lock_key("sert1") == _serial_lock_key("SERT1")
+
+
+def test_a_double_scan_keeps_out_no_other_vial_of_its_lot_and_a_typed_serial_is_its_own_vial(service, people, clock):
+    """One accidental double scan (refused vial_already_recorded, filed as a near miss) blocked every
+    typed vial of that lot on that preparation, with or without another serial. A refused vial this
+    preparation has is not one to keep out; a typed serial other than a refused scan's is another vial,
+    still held to the expiry that scan's code read."""
+    double = "]d2(01)00300080100011(17)280531(10)LOTDBL(21)SN9"
+    prep = new_prep(service, people)
+    service.add_vial(prep.id, double, people["tech"])
+    with pytest.raises(StepRefused) as twice:
+        service.add_vial(prep.id, double, people["tech"])
+    assert twice.value.code == "vial_already_recorded"
+    service.add_vial(prep.id, VialRecord("LOTDBL", date(2028, 5, 31)), people["tech"], product_confirmed=True)
+    service.add_vial(prep.id, VialRecord("LOTDBL", date(2028, 5, 31), serial="SN10"), people["tech"], product_confirmed=True)
+    with pytest.raises(StepRefused) as again:
+        service.add_vial(prep.id, VialRecord("lotdbl", date(2028, 5, 31), serial="sn9"), people["tech"], product_confirmed=True)
+    assert again.value.code == "vial_already_recorded"
+    assert len(service.get(prep.id).vials) == 3
+    # A vial another open preparation holds: typed without a serial it stays refused; another serial is another vial.
+    holder = new_prep(service, people)
+    service.add_vial(holder.id, SCANNED, people["tech"])
+    other = new_prep(service, people)
+    with pytest.raises(StepRefused):
+        service.add_vial(other.id, SCANNED, people["tech"])
+    with pytest.raises(StepRefused) as walked_around:
+        service.add_vial(other.id, VialRecord("LOTTYPE1", date(2028, 5, 31)), people["tech"], product_confirmed=True)
+    assert walked_around.value.code == "typed_vial_scan_refused"
+    service.add_vial(other.id, VialRecord("LOTTYPE1", date(2028, 5, 31), serial="SERT2"), people["tech"], product_confirmed=True)
+    # An expired scan: its serial typed in any case stays refused; another serial of the lot is held to the scan's expiry.
+    third = new_prep(service, people)
+    with pytest.raises(StepRefused) as expired:
+        service.add_vial(third.id, "]d2(01)00300080100011(17)260301(10)LOTOLD(21)S1", people["tech"])
+    assert expired.value.code == "vial-expired"
+    with pytest.raises(StepRefused) as same_serial:
+        service.add_vial(third.id, VialRecord("LOTOLD", date(2027, 3, 1), serial="s1"), people["tech"], product_confirmed=True)
+    assert same_serial.value.code == "typed_vial_scan_refused"
+    with pytest.raises(StepRefused) as still_expired:
+        service.add_vial(third.id, VialRecord("LOTOLD", date(2027, 3, 1), serial="S2"), people["tech"], product_confirmed=True)
+    assert still_expired.value.code == "vial-expired" and "as the lot's code reads" in still_expired.value.message
+    assert service.get(third.id).vials == []

@@ -770,7 +770,12 @@ def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> Vial
 
 
 def typed_vial_refusal(
-    vial: VialRecord, refused_scans: Sequence[tuple[VialRecord, str]], scanned_of_lot: Sequence[VialRecord], now: datetime, zone: tzinfo | None = None
+    vial: VialRecord,
+    refused_scans: Sequence[tuple[VialRecord, str]],
+    scanned_of_lot: Sequence[VialRecord],
+    now: datetime,
+    zone: tzinfo | None = None,
+    recorded: Sequence[VialRecord] = (),
 ) -> tuple[str, str] | None:
     """Why a typed vial (lot and expiry read from the carton, no code) must not be recorded, as (code,
     message), or None. What its identity allows to check, it is checked for as a scanned vial is:
@@ -778,7 +783,9 @@ def typed_vial_refusal(
     - a vial of its lot whose scan was refused for this preparation (`refused_scans`: the vial read and
       the refusal's words): typed in its place it walks around the refusal (used elsewhere, expired,
       a double scan, another product). Each vial whose code reads scans as itself, so the way on is to
-      scan the vial used, or take a vial of another lot; never typed.
+      scan the vial used, or take a vial of another lot; never typed. Not when that vial is one this
+      preparation has (`recorded`: its refusal was a double scan, not a vial to keep out), nor for a typed
+      serial other than the refused vial's (another vial of the lot; its own serial is checked as a scan's).
     - the lot's own code, scanned for any preparation (`scanned_of_lot`): a lot has one expiry, so a
       typed expiry other than the code's is a misread carton or a walk-around, and a lot expired by its
       code's expiry (its time included) is expired whatever was typed.
@@ -786,12 +793,17 @@ def typed_vial_refusal(
     from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
 
     for scanned, why in refused_scans:
-        if scanned.gtin and same_lot(scanned.lot, vial.lot):
-            return (
-                "typed_vial_scan_refused",
-                f"a vial of lot {scanned.lot} was scanned for this preparation and refused ({why}); a typed vial of that lot is not "
-                "accepted in its place: scan the vial you use (each vial's code reads as itself), or take a vial of another lot",
-            )
+        if not scanned.gtin or not same_lot(scanned.lot, vial.lot):
+            continue
+        if same_vial_recorded(recorded, scanned) is not None:
+            continue
+        if vial.serial and scanned.serial and not same_serial(vial.serial, scanned.serial):
+            continue
+        return (
+            "typed_vial_scan_refused",
+            f"a vial of lot {scanned.lot} was scanned for this preparation and refused ({why}); a typed vial of that lot is not "
+            "accepted in its place: scan the vial you use (each vial's code reads as itself), or take a vial of another lot",
+        )
     for scanned in scanned_of_lot:
         if not same_lot(scanned.lot, vial.lot):
             continue

@@ -999,13 +999,27 @@ class PreparationService:
         misses = self.repository.near_misses(prep_id) if prep_id else []
         if mrn is not None:
             misses += self.repository.near_misses(mrn, since=now - REFUSED_SCAN_WINDOW)
+        read_expiries = []
         for miss in misses:
             seen = miss.get("vial")
             if miss.get("step") == "vial" and isinstance(seen, dict) and seen.get("gtin") and seen.get("lot"):
-                refused_scans.append((VialRecord(lot=str(seen["lot"]), expiry=vial.expiry, gtin=str(seen["gtin"])), str(miss.get("message", ""))))
+                serial = str(seen["serial"]) if seen.get("serial") else None
+                refused = VialRecord(lot=str(seen["lot"]), expiry=vial.expiry, gtin=str(seen["gtin"]), serial=serial)
+                refused_scans.append((refused, str(miss.get("message", ""))))
+                # A refused scan's code read its lot's expiry too: another vial of the lot, no longer kept
+                # out by the refusal (another serial), is still held to it (an expired scan, then typed later).
+                try:
+                    at = seen.get("expires_at")
+                    read = dataclasses.replace(
+                        refused, expiry=date.fromisoformat(str(seen["expiry"])), expires_at=datetime.fromisoformat(str(at)) if at else None
+                    )
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if read.expires_at is None or read.expires_at.tzinfo is not None:
+                    read_expiries.append(read)
         # The lot's code as scanned for any preparation of this drug (a lot number of another product says nothing of it).
-        scanned = [v for v in self.repository.scanned_vials_of_lot(vial.lot) if vial_product_refusal(v, drug) is None]
-        found = typed_vial_refusal(vial, refused_scans, scanned, now)
+        scanned = [v for v in [*self.repository.scanned_vials_of_lot(vial.lot), *read_expiries] if vial_product_refusal(v, drug) is None]
+        found = typed_vial_refusal(vial, refused_scans, scanned, now, recorded=recorded)
         if found is not None:
             raise StepRefused(found[0], f"vial lot {vial.lot} not recorded: {found[1]}")
 
