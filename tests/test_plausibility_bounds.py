@@ -61,7 +61,7 @@ def test_changing_the_data_file_moves_every_bound(data_file):
         labs.ecg_values("750")
     assert refused.value.field == "qtc" and "200 to 700" in refused.value.message
     with pytest.raises(ValidationError) as refused:
-        labs.electrolyte_values("15", "0.85")
+        labs.electrolyte_values("15 mmol/L", "0.85")
     assert refused.value.field == "potassium" and "0 to 10" in refused.value.message
     with pytest.raises(ValidationError) as refused:
         labs.liver_values(bilirubin_x_uln="60", ast_alt_x_uln="1")
@@ -101,3 +101,35 @@ def test_an_aminotransferase_in_the_hundreds_of_times_its_uln_is_recorded_and_a_
     with pytest.raises(ValidationError) as refused:
         labs.liver_values(bilirubin_x_uln="120", ast_alt_x_uln="1")
     assert refused.value.field == "bilirubin-x-uln"
+
+
+def test_an_electrolyte_is_converted_from_its_unit_and_a_bare_one_where_mg_per_dl_could_be_meant_asks_for_it():
+    """Magnesium is often reported in mg/dL (review): a bare 1.2 meant as mg/dL (0.49 mmol/L, low, a QT
+    risk) read as 1.2 mmol/L, and the field refused '0.49 mmol/L' and '1.2 mg/dL' outright."""
+    assert labs.electrolyte_values("4.1", "1.2 mg/dL")["magnesium"] == pytest.approx(0.4937, abs=1e-4)
+    assert labs.electrolyte_values("4.1", "0.49 mmol/L")["magnesium"] == pytest.approx(0.49)
+    assert labs.electrolyte_values("4.1", "1.7 mEq/L")["magnesium"] == pytest.approx(0.85)
+    assert labs.electrolyte_values("15.6 mg/dL", "0.85")["potassium"] == pytest.approx(3.99, abs=0.01)
+    assert labs.electrolyte_values("4.1", "0.85") == {"potassium": 4.1, "magnesium": 0.85}
+    with pytest.raises(ValidationError) as refused:
+        labs.electrolyte_values("4.1", "2.0")
+    assert refused.value.field == "magnesium" and "without its unit" in refused.value.message and "2 mg/dL" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.electrolyte_values("16", "0.85")
+    assert refused.value.field == "potassium" and "without its unit" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        labs.electrolyte_values("4.1", "30 mmol/L")
+    assert refused.value.field == "magnesium" and "0 to 20 mmol/L" in refused.value.message
+
+
+def test_the_bare_electrolyte_limits_and_molar_masses_are_the_data_files(data_file):
+    limits.electrolytes.cache_clear()
+    try:
+        data_file["electrolytes"]["magnesium"]["bare_max"]["value"] = 3
+        assert labs.electrolyte_values("4.1", "2.0")["magnesium"] == 2.0
+        data_file["electrolytes"]["magnesium"]["molar_mass"]["value"] = 10
+        limits.electrolytes.cache_clear()
+        assert labs.electrolyte_values("4.1", "1 mg/dL")["magnesium"] == pytest.approx(1.0)
+        assert all(e.verify for e in limits.electrolytes().values())
+    finally:
+        limits.electrolytes.cache_clear()

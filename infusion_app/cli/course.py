@@ -197,7 +197,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--cause", help="liver: gilbert or hemolysis when the rise is due to it")
     lab.add_argument("--qtc", help="ecg: QTc in ms")
     lab.add_argument("--potassium", help="electrolytes: potassium, mmol/L")
-    lab.add_argument("--magnesium", help="electrolytes: magnesium, mmol/L")
+    lab.add_argument("--magnesium", help='electrolytes: magnesium, mmol/L, or with its unit ("2.0 mg/dL", mEq/L)')
     for sign, text in (
         ("weight-gain", "rapid weight gain"),
         ("hepatomegaly", "painful hepatomegaly"),

@@ -131,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("--alt-uln", "the lab's ULN for ALT"),
         ("--qtc", "baseline QTc, ms"),
         ("--potassium", "baseline potassium, mmol/L"),
-        ("--magnesium", "baseline magnesium, mmol/L"),
+        ("--magnesium", 'baseline magnesium, mmol/L, or with its unit ("2.0 mg/dL", mEq/L)'),
     ):
         labs.add_argument(option, help=text)
     labs.add_argument("--transfusion-independent", choices=["yes", "no"], help="the platelet count is transfusion-independent")

@@ -30,6 +30,8 @@ API
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,7 +49,7 @@ from .dose_modification import (
 )
 from .errors import ValidationError
 from .formatting import format_number
-from .limits import COUNT_UNIT, SitePolicy, count_limits, plausible, site_defaults
+from .limits import COUNT_UNIT, SitePolicy, count_limits, electrolytes, plausible, site_defaults
 from .monograph import Monograph
 from .numbers import read_number
 from .quantities import Quantity
@@ -218,10 +220,36 @@ def ecg_values(qtc_ms: Any) -> dict[str, Any]:
 
 
 def electrolyte_values(potassium: Any, magnesium: Any) -> dict[str, Any]:
-    return {
-        "potassium": _number("potassium", potassium, 0, plausible("electrolytes").high, "in mmol/L, e.g. 4.1"),
-        "magnesium": _number("magnesium", magnesium, 0, plausible("electrolytes").high, "in mmol/L, e.g. 0.85"),
-    }
+    """Potassium and magnesium in mmol/L: typed with their unit (mmol/L, mEq/L, mg/dL) or bare in
+    mmol/L below the value where mg/dL could be meant (validation.toml [electrolytes])."""
+    return {"potassium": _electrolyte("potassium", potassium, "4.1"), "magnesium": _electrolyte("magnesium", magnesium, "0.85")}
+
+
+_ELECTROLYTE_UNIT = re.compile(r"(?P<number>.*?)\s*(?P<unit>mmol/l|meq/l|mg/dl)", re.IGNORECASE)
+
+
+def _electrolyte(name: str, value: Any, example: str) -> float:
+    element = electrolytes()[name]
+    bound = plausible("electrolytes")
+    accepted = f"in mmol/L, e.g. {example}, or with its unit, e.g. {example} mmol/L or 2.0 mg/dL"
+    typed = _ELECTROLYTE_UNIT.fullmatch(unicodedata.normalize("NFKC", value).strip()) if isinstance(value, str) else None
+    if typed is not None:
+        number = read_number(name, typed.group("number"), accepted)
+        unit = typed.group("unit").lower()
+        # mg/dL is 10 mg/L, over the element's mg per mmol; an equivalent is a mmol over the charge.
+        mmol = number if unit == "mmol/l" else number / element.charge if unit == "meq/l" else number * 10 / element.molar_mass_g_per_mol
+    else:
+        mmol = read_number(name, value, accepted)
+        if mmol >= element.bare_max_mmol_per_l:
+            as_mg = mmol * 10 / element.molar_mass_g_per_mol
+            raise ValidationError(
+                name,
+                f"'{value}' is not accepted without its unit: {name} {format_number(mmol, 3)} may be mmol/L or mg/dL "
+                f"({format_number(as_mg, 2)} mmol/L); type it with its unit, e.g. {format_number(mmol, 3)} mmol/L or {format_number(mmol, 3)} mg/dL",
+            )
+    if mmol != mmol or not bound.low <= mmol <= bound.high:
+        raise ValidationError(name, f"'{value}' is not accepted; must be {format_number(bound.low)} to {format_number(bound.high)} mmol/L, e.g. {example}")
+    return mmol
 
 
 def vod_sign_values(weight_gain: Any, hepatomegaly: Any, ascites: Any, bilirubin_rising: Any) -> dict[str, Any]:

@@ -97,6 +97,46 @@ def count_limits() -> dict[str, CountLimit]:
 
 
 @dataclass(frozen=True)
+class Electrolyte:
+    """How one electrolyte may be typed (validation.toml [electrolytes.<name>]): bare in mmol/L below
+    `bare_max_mmol_per_l`, or with its unit, converted by its molar mass and charge."""
+
+    name: str
+    molar_mass_g_per_mol: float
+    charge: int
+    bare_max_mmol_per_l: float
+    source: str
+    verify: bool
+
+
+@cache
+def electrolytes() -> dict[str, Electrolyte]:
+    raw = load_toml("validation.toml")
+    try:
+        found = {}
+        for name in ("potassium", "magnesium"):
+            node = raw["electrolytes"][name]
+            mass, bare = node["molar_mass"], node["bare_max"]
+            found[name] = Electrolyte(
+                name,
+                float(Quantity(mass["value"], mass["unit"]).to("g/mol").magnitude),
+                int(node["charge"]),
+                float(Quantity(bare["value"], bare["unit"]).to("mmol/L").magnitude),
+                str(bare["source"]),
+                bool(bare.get("verify", False)),
+            )
+            if found[name].molar_mass_g_per_mol <= 0 or found[name].charge < 1 or found[name].bare_max_mmol_per_l <= 0:
+                raise DataFileError(f"validation.toml [electrolytes.{name}]: molar mass, charge and bare_max must be above 0")
+    except KeyError as exc:
+        raise DataFileError(f"validation.toml is missing {exc} in [electrolytes]") from exc
+    except DataFileError:
+        raise
+    except Exception as exc:
+        raise DataFileError(f"validation.toml [electrolytes]: {exc}") from exc
+    return found
+
+
+@dataclass(frozen=True)
 class Bound:
     """A plausibility bound of a typed result (validation.toml [plausibility.<name>]), in `unit`, with its source."""
 
