@@ -1067,3 +1067,23 @@ def test_a_double_scan_keeps_out_no_other_vial_of_its_lot_and_a_typed_serial_is_
         service.add_vial(third.id, VialRecord("LOTOLD", date(2027, 3, 1), serial="S2"), people["tech"], product_confirmed=True)
     assert still_expired.value.code == "vial-expired" and "as the lot's code reads" in still_expired.value.message
     assert service.get(third.id).vials == []
+
+
+def test_a_refused_scan_filed_under_an_mrn_stands_whatever_the_case_the_mrn_is_typed_in(service, people):
+    """The refused scan of `prep new --mrn mx100 --vial-code X` is filed under 'mx100'; near_misses
+    matched the subject exactly, so `prep new --mrn MX100 --vial LOTTYPE1...` walked around it, though
+    the patient and course are one MRN whatever its case."""
+    holder = new_prep(service, people)
+    service.add_vial(holder.id, SCANNED, people["tech"])
+    lower, upper = dataclasses.replace(PATIENT, mrn="mx100"), dataclasses.replace(PATIENT, mrn="MX100")
+    with pytest.raises(StepRefused) as refused:
+        service.create_preparation(lower, ORDER, people["tech"], vials=[service.read_vial_code(SCANNED, BESPONSA)], monograph=BESPONSA)
+    assert refused.value.code == "vial_used_elsewhere"
+    typed = VialRecord("LOTTYPE1", date(2028, 5, 31))
+    with pytest.raises(StepRefused) as walked_around:
+        service.create_preparation(upper, ORDER, people["tech"], vials=[typed], product_confirmed=True, monograph=BESPONSA)
+    assert walked_around.value.code == "typed_vial_scan_refused"
+    stored = service.create_preparation(upper, ORDER, people["tech"], monograph=BESPONSA)
+    with pytest.raises(StepRefused) as on_the_order:
+        service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)
+    assert on_the_order.value.code == "typed_vial_scan_refused"

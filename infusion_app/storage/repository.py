@@ -664,9 +664,12 @@ class SqlRepository(TransactionScopes):
 
     def near_misses(self, subject: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """What the near-miss audit entries filed under `subject` (a preparation id, or the MRN of an order
-        refused before it was stored) say, oldest first; from `since` on when given."""
+        refused before it was stored) say, oldest first; from `since` on when given. The subject matches
+        whatever its case, as an MRN finds its patient and course (mrn_matches): matched exactly, a refusal
+        filed under 'mx100' did not stand in the way of `prep new --mrn MX100` (a preparation id is one
+        case, so folding it changes nothing)."""
         with self._read() as session:
-            query = select(AuditRow.after_json).where(AuditRow.subject == subject, AuditRow.action == "near_miss")
+            query = select(AuditRow.after_json).where(mrn_matches(AuditRow.subject, subject), AuditRow.action == "near_miss")
             if since is not None:
                 query = query.where(AuditRow.at >= utc_text(since))  # fixed-width UTC text: text order is time order
             rows = session.scalars(query.order_by(AuditRow.seq))
