@@ -23,7 +23,9 @@ showed: a wall time in a spring-forward gap, or an offset the zone never uses on
 from __future__ import annotations
 
 import re
+import time as _time
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from .errors import EARLIEST_YEAR, LATEST_YEAR, ValidationError, check_calendar_year
@@ -142,7 +144,16 @@ def _wall_time_exists(wall: datetime, zone: tzinfo | None) -> bool:
     return False
 
 
-def _offsets_on(day: date, zone: tzinfo | None) -> set[timedelta]:
+def _offsets_on(day: date, zone: tzinfo | None) -> frozenset[timedelta]:
+    # Kept per day and zone: 216 conversions a call, asked for every vial expiry at every step a
+    # preparation's deadlines are reckoned for (43% of a step check's time). The workstation's own
+    # zone (None) is keyed by what time.tzset() last read, so a changed TZ is asked again.
+    key = zone if zone is not None else ("local", _time.tzname, _time.timezone, _time.altzone, _time.daylight)
+    return _offsets_of_day(day, zone, key)
+
+
+@lru_cache(maxsize=4096)
+def _offsets_of_day(day: date, zone: tzinfo | None, _key: object) -> frozenset[timedelta]:
     start = datetime.combine(day, time(0), timezone.utc) - timedelta(hours=26)
     found: set[timedelta] = set()
     for quarter in range(0, 4 * 54):
@@ -150,7 +161,7 @@ def _offsets_on(day: date, zone: tzinfo | None) -> set[timedelta]:
         offset = local.utcoffset()
         if local.date() == day and offset is not None:
             found.add(offset)
-    return found
+    return frozenset(found)
 
 
 def _local_text(local: datetime) -> str:
