@@ -197,7 +197,19 @@ class CourseView(QWidget):
         self.status: CourseStatus | None = None
         self._advice_rows: list[Any] = []
 
-        outer = QVBoxLayout(self)
+        # The page scrolls: a course blocked several ways (blasts, checklist, labs) made the summary
+        # so tall that, under a two-line alarm banner at 1280 x 800, the calendar was squeezed below
+        # its own minimum and its legend drawn over its last two weeks.
+        from PySide6.QtWidgets import QScrollArea
+
+        page = QVBoxLayout(self)
+        page.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("coursePageScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget(scroll)
+        outer = QVBoxLayout(content)
         outer.addLayout(self._build_chooser())
         self.message = message_label("", "", self)
         self.message.setObjectName("courseMessage")
@@ -246,6 +258,8 @@ class CourseView(QWidget):
         self.tabs.addTab(self.forms_page, "Re&cord")
         body.addWidget(self.tabs, 1)
         outer.addLayout(body, 1)
+        scroll.setWidget(content)
+        page.addWidget(scroll)
         self.show_status(None)
 
     @property

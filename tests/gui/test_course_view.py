@@ -210,6 +210,27 @@ def test_no_course_text_is_cut_off_at_1280_by_800(qtbot, service, pharmacist, co
         assert cut_off_texts(view) == [], view.tabs.tabText(index)
 
 
+def test_a_course_blocked_three_ways_squeezes_nothing_at_1280_by_800(qtbot, service, pharmacist, courses, clock):
+    """Under Xvfb a new course blocked for its blasts, its checklist and its labs made the summary so
+    tall that the page squeezed the calendar below its own minimum: the legend was drawn over its
+    last two weeks. The page scrolls instead."""
+    from .conftest import PAGE_SIZE
+
+    courses.new_course("MRN-NEW", False, pharmacist, monograph=BESPONSA)
+    view = CourseView(service, pharmacist, courses=courses)
+    qtbot.addWidget(view)
+    # The page the main window leaves under an alarm banner of two lines (as seen under Xvfb).
+    view.resize(PAGE_SIZE[0], PAGE_SIZE[1] - 50)
+    view.show()
+    show(qtbot, view, "MRN-NEW")
+    assert view.blocks_label.text().count("BLOCKED") >= 3
+    # A page needing more height than the window can give it is squeezed below its widgets' minimums.
+    assert view.minimumSizeHint().height() <= PAGE_SIZE[1] - 50
+    for widget in (view.calendar, view.tabs):
+        assert widget.height() >= widget.minimumSizeHint().height(), widget.objectName()
+    assert view.calendar.height() >= view.calendar.minimumHeight()
+
+
 def test_switching_to_a_nurse_takes_the_pharmacist_buttons_away(qtbot, view, nurse, clock):
     clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=timezone.utc))
     show(qtbot, view)
