@@ -185,3 +185,23 @@ def test_the_command_line_takes_a_count_per_ul_typed_with_its_unit(started):
     assert done.code == 0, done.stderr
     values = done.json()["lab"]["values"]
     assert values["anc"] == pytest.approx(1.8) and values["platelets"] == pytest.approx(140)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["1.5 x10E3/uL", "1.5 10*3/uL", "1.5 10*9/L", "1500 cells/uL", "1500/mcL", "1.5 K/mcL", "1500 cells per uL"],
+)
+def test_a_count_as_a_us_report_prints_it_is_converted(typed):
+    """LabCorp's x10E3/uL, UCUM's 10*3/uL, /mcL and cells/uL were refused as not a number (review)."""
+    assert dm.Counts.of(typed, "150").anc.magnitude == pytest.approx(1.5)
+
+
+def test_an_e_after_a_number_is_its_exponent_not_a_power_of_ten_unit():
+    """Only "x10E3" names the unit: "2.10e3/uL" is 2,100 per µL, not 2 × 10³/µL."""
+    assert dm.Counts.of("2.10e3/uL", "150").anc.magnitude == pytest.approx(2.1)
+
+
+def test_a_qtc_typed_with_its_ms_is_read():
+    assert labs.ecg_values("430 ms") == {"qtc_ms": 430}
+    with pytest.raises(ValidationError):
+        labs.ecg_values("0.43 s")

@@ -203,8 +203,14 @@ def max_x_uln(field_name: str = "bilirubin") -> float:
 
 # A count typed with its unit: 10⁹/L spelled out (or thousands per µL, "K/µL", the same), or per µL (a
 # mm³ is a µL). Matched after NFKC, which makes the micro sign a Greek mu and ⁹ and ³ plain digits.
-_PER_NL = re.compile(r"(?P<number>.*?)\s*(?:(?:[x×*]\s*)?10\s*\^?\s*9\s*/\s*l|(?:k|(?:[x×*]\s*)?10\s*\^?\s*3)\s*/\s*(?:μl|ul|mm3)|/\s*nl|g/l)", re.IGNORECASE)
-_PER_UL = re.compile(r"(?P<number>.*?)\s*(?:/|per\s+)\s*(?:μl|ul|mm3|cumm)", re.IGNORECASE)
+# Also as US reports print them: LabCorp's "x10E3/uL" (the E only after an x: "2.10e3/uL" is a number
+# per µL), UCUM's "10*3/uL" and "10*9/L", "/mcL", "cells/uL".
+_TEN_TO = r"(?:(?:[x×*]\s*)?10\s*[\^*]?|[x×]\s*10\s*e)\s*"
+_PER_NL = re.compile(
+    rf"(?P<number>.*?)\s*(?:{_TEN_TO}9\s*/\s*l|(?:k|{_TEN_TO}3)\s*/\s*(?:μl|ul|mcl|mm3)|/\s*nl|g/l)",
+    re.IGNORECASE,
+)
+_PER_UL = re.compile(r"(?P<number>.*?)\s*(?:cells\s*)?(?:/|per\s+)\s*(?:μl|ul|mcl|mm3|cumm)", re.IGNORECASE)
 
 
 def split_count_unit(text: str) -> tuple[str, str] | None:

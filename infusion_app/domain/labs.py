@@ -216,6 +216,8 @@ def liver_values(
 def ecg_values(qtc_ms: Any) -> dict[str, Any]:
     qtc = plausible("qtc")
     low, high = qtc.low, qtc.high
+    if isinstance(qtc_ms, str):  # "430 ms", as the ECG prints it: the field's own unit
+        qtc_ms = re.sub(r"\s*ms\s*$", "", qtc_ms.strip(), flags=re.IGNORECASE) or qtc_ms
     return {"qtc_ms": _number("qtc", qtc_ms, low, high, "the QTc in ms, e.g. 430")}
 
 
