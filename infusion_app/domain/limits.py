@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -96,6 +97,20 @@ def count_limits() -> dict[str, CountLimit]:
     return found
 
 
+@contextmanager
+def _reading(section: str) -> Iterator[None]:
+    """A section of validation.toml read inside: a missing key or a value that cannot be read is a
+    DataFileError naming the section (one that names its own fault passes as it is)."""
+    try:
+        yield
+    except KeyError as exc:
+        raise DataFileError(f"validation.toml is missing {exc} in [{section}]") from exc
+    except DataFileError:
+        raise
+    except Exception as exc:
+        raise DataFileError(f"validation.toml [{section}]: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Electrolyte:
     """How one electrolyte may be typed (validation.toml [electrolytes.<name>]): bare in mmol/L below
@@ -112,8 +127,8 @@ class Electrolyte:
 @cache
 def electrolytes() -> dict[str, Electrolyte]:
     raw = load_toml("validation.toml")
-    try:
-        found = {}
+    found = {}
+    with _reading("electrolytes"):
         for name in ("potassium", "magnesium"):
             node = raw["electrolytes"][name]
             mass, bare = node["molar_mass"], node["bare_max"]
@@ -127,12 +142,6 @@ def electrolytes() -> dict[str, Electrolyte]:
             )
             if found[name].molar_mass_g_per_mol <= 0 or found[name].charge < 1 or found[name].bare_max_mmol_per_l <= 0:
                 raise DataFileError(f"validation.toml [electrolytes.{name}]: molar mass, charge and bare_max must be above 0")
-    except KeyError as exc:
-        raise DataFileError(f"validation.toml is missing {exc} in [electrolytes]") from exc
-    except DataFileError:
-        raise
-    except Exception as exc:
-        raise DataFileError(f"validation.toml [electrolytes]: {exc}") from exc
     return found
 
 
@@ -159,7 +168,7 @@ def plausibility_bounds() -> dict[str, Bound]:
     not at import (a headless start never needs them)."""
     raw = load_toml("validation.toml")
     found = {}
-    try:
+    with _reading("plausibility"):
         for name, unit in _BOUND_UNITS.items():
             node = raw["plausibility"][name]
             accepted = node["accepted"]
@@ -168,12 +177,6 @@ def plausibility_bounds() -> dict[str, Bound]:
             if not 0 <= low < high:
                 raise DataFileError(f"validation.toml [plausibility.{name}] accepted: min must be 0 or more and below max")
             found[name] = Bound(name, str(node["label"]), low, high, unit, str(accepted["source"]), bool(accepted.get("verify", False)))
-    except KeyError as exc:
-        raise DataFileError(f"validation.toml is missing {exc} in [plausibility]") from exc
-    except DataFileError:
-        raise
-    except Exception as exc:
-        raise DataFileError(f"validation.toml [plausibility]: {exc}") from exc
     return found
 
 
