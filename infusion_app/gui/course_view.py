@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -200,8 +201,6 @@ class CourseView(QWidget):
         # The page scrolls: a course blocked several ways (blasts, checklist, labs) made the summary
         # so tall that, under a two-line alarm banner at 1280 x 800, the calendar was squeezed below
         # its own minimum and its legend drawn over its last two weeks.
-        from PySide6.QtWidgets import QScrollArea
-
         page = QVBoxLayout(self)
         page.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea(self)
@@ -248,8 +247,6 @@ class CourseView(QWidget):
             shown_version=self.shown_version,
         )
         # Scrolled: the longest form (labs) must not make the window taller than a 1280 x 800 screen.
-        from PySide6.QtWidgets import QScrollArea
-
         self.forms_page = QScrollArea(self)
         self.forms_page.setObjectName("courseFormsPage")
         self.forms_page.setWidgetResizable(True)
@@ -377,8 +374,6 @@ class CourseView(QWidget):
         return page
 
     def _build_labs(self) -> QWidget:
-        from PySide6.QtWidgets import QScrollArea
-
         # Scrolled: the checklist, the labs needed and the warnings are long texts at 1280 x 800.
         scroll = QScrollArea(self)
         scroll.setObjectName("courseLabsPage")
