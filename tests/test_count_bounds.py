@@ -17,7 +17,7 @@ from infusion_app.domain.limits import count_limits
 from infusion_app.domain.resources import load_toml
 from tests.drugs import BESPONSA
 from tests.cli_helpers import run_cli
-from tests.test_cli_course import course
+from tests.test_cli_course import course, show
 
 GOOD = dm.Counts.of(2.0, 150, "baseline-")
 
@@ -205,3 +205,86 @@ def test_a_qtc_typed_with_its_ms_is_read():
     assert labs.ecg_values("430 ms") == {"qtc_ms": 430}
     with pytest.raises(ValidationError):
         labs.ecg_values("0.43 s")
+
+
+# -- a count too small to be one, or read in floating point (review) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "anc, words",
+    [
+        ("1.5 /uL", "'1.5 /uL' is 1.5 cells per µL, not a whole count"),
+        ("0.4/uL", "'0.4/uL' is less than one cell per µL and would be kept as 0"),
+        ("0.0004", "'0.0004' is less than one cell per µL and would be kept as 0"),
+        (0.0004, "less than one cell per µL"),
+        ("1e-300 x10^9/L", "less than one cell per µL and would be kept as 0"),
+        ("1e-400/uL", "'1e-400' is too small to be held as a number (it would be kept as 0)"),
+        ("1e-400", "too small to be held as a number"),
+        ("1e-320/uL", "'1e-320' is too small to be held exactly"),
+        ("1e400/uL", "is not a finite number"),
+        ("1500.0000000000000001/uL", "not a whole count"),
+        ("1.2345", "'1.2345' is 1,234.5 cells per µL, not a whole count"),
+    ],
+)
+def test_a_count_that_would_be_kept_as_another_number_is_refused_naming_the_field_and_an_example(anc, words):
+    """'1.5 /uL' was kept as ANC 0.0015 × 10⁹/L (shown 'ANC 0'), '1e-400/uL' underflowed to ANC 0."""
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of(anc, "150")
+    assert refused.value.field == "anc" and words in refused.value.message, refused.value.message
+    assert "e.g. 1.5" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of("2", str(anc).replace("1.5", "150.5"), "baseline-")
+    assert refused.value.field == "baseline-platelets" and "e.g. 150" in refused.value.message
+
+
+def test_a_count_per_ul_with_a_point_is_told_how_thousands_per_ul_are_typed():
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of("1.5 /uL", "150")
+    assert refused.value.message.endswith("(1.5 thousand per µL is 1.5 x10^3/uL)")
+    with pytest.raises(ValidationError) as refused:
+        dm.Counts.of("2", "150.5/uL")
+    assert "150.5 x10^3/uL" in refused.value.message
+    assert dm.Counts.of("1.5 x10^3/uL", "150.5 x10^3/uL").anc.magnitude == 1.5
+
+
+def test_a_whole_count_per_ul_is_converted_exactly_and_shown_to_the_cell():
+    counts = dm.Counts.of("1001/uL", "4/uL")
+    assert (counts.anc.magnitude, counts.platelets.magnitude) == (1.001, 0.004)
+    assert dm.Counts.of("1/uL", "150").anc.magnitude == 0.001 and dm.Counts.of("0/uL", "0").anc.magnitude == 0
+    result = labs.LabResult(
+        "cbc",
+        datetime(2026, 12, 20, 9, tzinfo=timezone.utc),
+        labs.lab_values("cbc", anc="4/uL", platelets="150", transfusion_independent="yes"),
+        "Nina Nurse",
+        1,
+    )
+    assert labs.lab_summary(result) == "ANC 0.004 × 10⁹/L, platelets 150 × 10⁹/L"
+
+
+def test_an_order_verification_and_the_blasts_refuse_such_a_count_too():
+    taken = datetime(2026, 12, 20, 9, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError) as refused:
+        labs.verification_labs(taken, anc="1.5 /uL", platelets="150", transfusion_independent="yes")
+    assert refused.value.field == "anc" and "not a whole count" in refused.value.message
+    from infusion_app.domain.course import new_course, record_blasts
+
+    for typed in ("1e-400/uL", "1e-400 x10^9/L"):
+        with pytest.raises(ValidationError) as refused:
+            record_blasts(new_course("MRN001", hsct_planned=False, monograph=BESPONSA), typed, "2026-12-01", taken.date())
+        assert refused.value.field == "blasts" and "too small to be held" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lab", "MRN001", "--kind", "cbc", "--anc", "1.5 /uL", "--platelets", "150", "--transfusion-independent", "yes"),
+        ("lab", "MRN001", "--kind", "cbc", "--anc", "1e-400/uL", "--platelets", "150", "--transfusion-independent", "yes"),
+        ("assess", "MRN001", "--kind", "hematologic", "--anc", "1e-400/uL", "--platelets", "150", "--baseline-anc", "2", "--baseline-platelets", "150"),
+        ("assess", "MRN001", "--kind", "hematologic", "--anc", "2", "--platelets", "150", "--baseline-anc", "1.5 /uL", "--baseline-platelets", "150"),
+    ],
+)
+def test_the_command_line_refuses_a_count_it_would_keep_as_zero_with_exit_2(started, args):
+    before = len(show(started)["labs"])
+    done = course(started, *args)
+    assert done.code == 2 and "Traceback" not in done.stderr and "anc" in done.stderr and "e.g. 1.5" in done.stderr, done.stderr
+    assert len(show(started)["labs"]) == before

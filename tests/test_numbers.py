@@ -78,3 +78,15 @@ def test_digits_of_other_scripts_are_refused_not_read(typed):
     with pytest.raises(ValidationError):
         read_number("count", typed, "a count, e.g. 15")
     assert read_number("count", "１５", "a count, e.g. 15") == 15
+
+
+@pytest.mark.parametrize(
+    "typed, says",
+    [("1e-400", "too small to be held as a number (it would be kept as 0)"), ("-2.5E-999", "kept as 0"), ("1e-320", "too small to be held exactly")],
+)
+def test_a_number_that_underflows_is_refused_not_kept_as_zero(typed, says):
+    """float('1e-400') is 0.0: an ANC typed so was stored as 0 (review)."""
+    with pytest.raises(ValidationError) as refused:
+        read_number("anc", typed, "a count, e.g. 1.5")
+    assert refused.value.field == "anc" and says in refused.value.message and "e.g. 1.5" in refused.value.message
+    assert read_number("x", "0e-400", "0") == 0 and read_number("x", "2.2250738585072014e-308", "x") > 0

@@ -224,27 +224,54 @@ def split_count_unit(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _typed_count(value: Any, field_name: str, example: str) -> tuple[Quantity, bool]:
-    """The count as typed, and whether it came with its unit."""
+def _typed_count(value: Any, field_name: str, example: str) -> tuple[Quantity, bool, Decimal | None]:
+    """The count as typed, whether it came with its unit, and (typed, not a Quantity) the number of
+    cells per µL it says, exactly in decimal."""
     from .numbers import read_number
 
     if isinstance(value, Quantity):
-        return value, True
-    if isinstance(value, str):
-        with_unit = split_count_unit(value)
-        if with_unit is not None:
-            accepted = f"a count in 10⁹/L, e.g. {example}, or per µL, e.g. 1500/uL"
-            number = read_number(field_name, with_unit[0], accepted)
-            # Converted in decimal, as typed: pint's float factor makes 1001/uL 1.0010000000000001.
-            return Quantity(number if with_unit[1] == COUNT_UNIT else float(Decimal(repr(number)) / 1000), COUNT_UNIT), True
-    return Quantity(read_number(field_name, value, f"a count in 10⁹/L, e.g. {example}"), COUNT_UNIT), False
+        return value, True, None
+    accepted = f"a count in 10⁹/L, e.g. {example}"
+    unit = COUNT_UNIT
+    typed: Any = value
+    with_unit = split_count_unit(value) if isinstance(value, str) else None
+    if with_unit is not None:
+        accepted = f"a count in 10⁹/L, e.g. {example}, or per µL, e.g. 1500/uL"
+        typed, unit = with_unit
+    number = read_number(field_name, typed, accepted)
+    # Read in decimal as typed (read_number has checked its spelling): pint's float factor made 1001/uL
+    # 1.0010000000000001, and a float cannot say whether '1.5/uL' was a fraction of a cell.
+    if isinstance(typed, str):
+        exact = Decimal(unicodedata.normalize("NFKC", typed).strip().replace("\u2212", "-").replace(",", ""))
+    else:
+        exact = Decimal(repr(number))
+    per_ul = exact * 1000 if unit == COUNT_UNIT else exact
+    return Quantity(float(per_ul / 1000), COUNT_UNIT), with_unit is not None, per_ul
+
+
+def _refuse_a_fraction_of_a_cell(value: Any, field_name: str, per_ul: Decimal, example: str, high: float) -> None:
+    """A count is a whole number of cells per µL: '1.5 /uL' was kept as 0.0015 × 10⁹/L and shown and
+    judged as ANC 0, and '0.0004' (0.4 per µL) the same; a count in 10⁹/L has at most three decimals."""
+    if per_ul == per_ul.to_integral_value():
+        return
+    typed = str(value).strip()
+    accepted = f"give the count in 10⁹/L with at most 3 decimals, e.g. {example}, or a whole number per µL, e.g. 1500/uL"
+    if per_ul < 1:
+        raise ValidationError(field_name, f"'{typed}' is less than one cell per µL and would be kept as 0; {accepted} (no cells: 0)")
+    shown = f"{per_ul.normalize():,f}"
+    with_unit = split_count_unit(value) if isinstance(value, str) else None
+    hint = ""
+    if with_unit is not None and with_unit[1] != COUNT_UNIT and per_ul <= Decimal(repr(high)):
+        # '1.5/uL' is most likely 1.5 thousand per µL, as a report's 'x10^3/uL' column gives it
+        hint = f" ({shown} thousand per µL is {shown} x10^3/uL)"
+    raise ValidationError(field_name, f"'{typed}' is {shown} cells per µL, not a whole count; {accepted}{hint}")
 
 
 def _count(value: Any, field_name: str, kind: str) -> Quantity:
     """A blood count (`kind`: a name of validation.toml [counts]) as a pint quantity in 10⁹/L; a bare
     number is read in 10⁹/L, and one above the count's bound is refused as a count per µL."""
     limit = count_limits()[kind]
-    quantity, explicit = _typed_count(value, field_name, limit.example)
+    quantity, explicit, per_ul = _typed_count(value, field_name, limit.example)
     try:
         magnitude = float(quantity.to(COUNT_UNIT).magnitude)
     except Exception:
@@ -254,20 +281,24 @@ def _count(value: Any, field_name: str, kind: str) -> Quantity:
     if not limit.low <= magnitude <= limit.high:
         accepted = f"must be {format_number(limit.low)} to {format_number(limit.high)} × 10⁹/L, e.g. {limit.example}"
         typed = str(value).strip() if isinstance(value, str) else format_number(magnitude)
-        per_ul = magnitude / 1000  # 10⁹/L per (1/µL)
-        if explicit or not limit.low <= per_ul <= limit.high:
+        per_ul_bare = magnitude / 1000  # 10⁹/L per (1/µL)
+        if explicit or not limit.low <= per_ul_bare <= limit.high:
             raise ValidationError(field_name, f"'{typed}' is not accepted; {accepted}")
         shown = format_number(magnitude, 3)
         raise ValidationError(
             field_name,
             f"'{typed}' is not accepted; {accepted}: {limit.label} {shown} looks like a count per µL, and {shown} per µL is "
-            f"{format_number(per_ul, 3)} × 10⁹/L (type {format_number(per_ul, 3)}, or {shown}/µL)",
+            f"{format_number(per_ul_bare, 3)} × 10⁹/L (type {format_number(per_ul_bare, 3)}, or {shown}/µL)",
         )
+    if per_ul is not None:
+        _refuse_a_fraction_of_a_cell(value, field_name, per_ul, limit.example, limit.high)
+    elif 0 < magnitude < 0.001:
+        raise ValidationError(field_name, f"'{value}' is less than one cell per µL and would be kept as 0; give the count in 10⁹/L, e.g. {limit.example}")
     return quantity.to(COUNT_UNIT)
 
 
 def _fmt_count(q: Quantity) -> str:
-    return f"{format_number(float(q.to(COUNT_UNIT).magnitude), 2)} × 10⁹/L"
+    return f"{format_number(float(q.to(COUNT_UNIT).magnitude), 3)} × 10⁹/L"  # whole cells per µL
 
 
 def _grade(value: Any, field_name: str, low: int = 0) -> int:

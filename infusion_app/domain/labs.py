@@ -305,7 +305,8 @@ def lab_summary(result: LabResult) -> str:
     v = result.values
     if result.kind == "cbc":
         ti = "" if v.get("transfusion_independent") else " (NOT transfusion-independent)"
-        return f"ANC {format_number(v['anc'], 2)} × 10⁹/L, platelets {format_number(v['platelets'], 2)} × 10⁹/L{ti}"
+        # three decimals: a count is whole cells per µL, and at two an ANC of 4 per µL read 'ANC 0'
+        return f"ANC {format_number(v['anc'], 3)} × 10⁹/L, platelets {format_number(v['platelets'], 3)} × 10⁹/L{ti}"
     if result.kind == "liver":
         cause = f", attributed to {v['cause']}" if v.get("cause") else ""
         return f"total bilirubin {format_number(v['bilirubin_x_uln'], 2)} × ULN, AST/ALT {format_number(v['ast_alt_x_uln'], 2)} × ULN{cause}"

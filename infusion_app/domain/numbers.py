@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from typing import Any
 
@@ -50,6 +51,12 @@ def read_number(field: str, value: Any, accepted: str) -> float:
             shown = "nothing" if not text else f"'{value}'"
             raise ValidationError(field, f"{shown} is not a number; must be {accepted}")
         number = float(text.replace(",", ""))
+        if number == 0 and any(ch in "123456789" for ch in text.lower().split("e")[0]):
+            # "1e-400" underflows to 0.0: a non-zero number typed was kept as none at all (an ANC of 0)
+            raise ValidationError(field, f"'{value}' is too small to be held as a number (it would be kept as 0); must be {accepted}")
     if not math.isfinite(number):
         raise ValidationError(field, f"'{value}' is not a finite number; must be {accepted}")
+    if 0 < abs(number) < sys.float_info.min:
+        # a subnormal ("1e-320") keeps only a few of its digits: not the number typed
+        raise ValidationError(field, f"'{value}' is too small to be held exactly; must be {accepted}")
     return number

@@ -311,6 +311,10 @@ def test_labs_are_recorded_from_the_forms_and_shown_with_what_the_next_dose_stil
     text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="500", platelets="140", transfusion_independent="yes")
     assert text.startswith("Not recorded — ANC now: '500' is not accepted; must be 0 to 100 × 10⁹/L") and "500 per µL is 0.5 × 10⁹/L" in text
     assert courses.course("MRN7008").labs == []
+    # '1.5 /uL' was kept as ANC 0.0015 × 10⁹/L and shown as 'ANC 0' (review): refused, naming the field
+    text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.5 /uL", platelets="140", transfusion_independent="yes")
+    assert text.startswith("Not recorded — ANC now: '1.5 /uL' is 1.5 cells per µL, not a whole count") and "e.g. 1.5" in text, text
+    assert courses.course("MRN7008").labs == []
     text = fill_form(qtbot, view, "lab", kind="CBC (ANC, platelets)", anc="1.8", platelets="140", transfusion_independent="yes")
     assert text.startswith("CBC (ANC, platelets) recorded: ANC 1.8 × 10⁹/L, platelets 140 × 10⁹/L")
     text = fill_form(qtbot, view, "lab", kind="Liver tests (bilirubin, AST/ALT)", bilirubin="40 umol/L", bilirubin_uln="20 umol/L", ast_alt_x_uln="3")
