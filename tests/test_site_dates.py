@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from infusion_app.domain.errors import ValidationError
-from infusion_app.domain.site_dates import date_order, example_date, read_site_date
+from infusion_app.domain.site_dates import ORDER_WORDS, date_order, example_date, read_site_date
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,30 @@ def test_an_impossible_date_or_a_two_digit_year_is_refused_naming_the_field(type
         read_site_date(typed, "dob", order)
     assert refused.value.field == "dob" and words in refused.value.message, refused.value.message
     if "1900" not in words:
-        assert f"2027-06-30 or {example_date(order)}" in refused.value.message
+        assert refused.value.message.endswith(f"type it as {ORDER_WORDS[order]} with the year in 4 digits, e.g. {example_date(order)}")
+
+
+@pytest.mark.parametrize(
+    "typed, order, example",
+    [
+        ("2027/06/30", "dmy", "day/month/year with the year in 4 digits, e.g. 30/06/2027"),
+        ("2027/6/30", "mdy", "month/day/year with the year in 4 digits, e.g. 6/30/2027"),
+        ("30/06/2027", "ymd", "year-month-day with the year in 4 digits, e.g. 2027-06-30"),
+    ],
+)
+def test_a_date_typed_in_another_order_is_told_the_sites_order_not_called_a_two_digit_year(typed, order, example):
+    """'2027/06/30' on a day-first site has its year in full: its '30' in the year's place was called a two-digit year (review)."""
+    with pytest.raises(ValidationError) as refused:
+        read_site_date(typed, "dob", order)
+    assert refused.value.field == "dob" and refused.value.message == f"'{typed}' is not in this site's order; type it as {example}"
+
+
+def test_a_year_first_sites_message_gives_its_example_once():
+    """A ymd site's example was '2027-06-30 or 2027-06-30' (review)."""
+    for typed in ("27-6-30", "2027-13-01", "x"):
+        with pytest.raises(ValidationError) as refused:
+            read_site_date(typed, "dob", "ymd")
+        assert refused.value.message.count("2027-06-30") == 1 and "year-month-day" in refused.value.message
 
 
 def test_the_example_is_written_in_the_sites_order():

@@ -42,28 +42,37 @@ def example_date(order: str) -> str:
     return separator.join(parts[letter] for letter in order)
 
 
+# The site's order in words, as a message names it beside its example.
+ORDER_WORDS = {"dmy": "day/month/year", "mdy": "month/day/year", "ymd": "year-month-day"}
+
+
 def read_site_date(text: str, field: str, order: str, example: str | None = None) -> date:
     """`text` read in the site's `order` ('dmy', 'mdy' or 'ymd'), day and month of one or two digits, the
     year of four. ValidationError naming `field` for anything else, a two-digit year or an impossible
-    date ('31/02/2027'); `example` (default example_date) shows an accepted spelling."""
+    date ('31/02/2027'), each message with the site's order in words and one accepted spelling,
+    `example` (default example_date: a ymd site's '2027-06-30' was shown as '2027-06-30 or 2027-06-30')."""
     if order not in ("dmy", "mdy", "ymd"):
         raise ValueError(f"date order {order!r} is not one of dmy, mdy, ymd")
-    shown = example or f"2027-06-30 or {example_date(order)}"
+    how = f"type it as {ORDER_WORDS[order]} with the year in 4 digits, e.g. {example or example_date(order)}"
     value = " ".join(str(text).split())
     found = _TYPED.fullmatch(value)
     if found is None:
-        raise ValidationError(field, f"'{value}' is not a date; type it as {shown}")
+        raise ValidationError(field, f"'{value}' is not a date; {how}")
     typed = dict(zip(order, found.groups(), strict=True))
+    if len(typed["y"]) != 4 and any(len(typed[part]) > 2 for part in "dm"):
+        # '2027/06/30' on a day-first site: the year typed in full, where the site's order has the day; its
+        # '30' in the year's place was called a two-digit year
+        raise ValidationError(field, f"'{value}' is not in this site's order; {how}")
     if len(typed["y"]) == 2:
-        raise ValidationError(field, f"'{value}' has a two-digit year; type the year in full, e.g. {shown}")
+        raise ValidationError(field, f"'{value}' has a two-digit year; {how}")
     if len(typed["y"]) != 4 or len(typed["d"]) > 2 or len(typed["m"]) > 2:
-        raise ValidationError(field, f"'{value}' is not a date; type it as {shown} (day and month of 1 or 2 digits, the year of 4)")
+        raise ValidationError(field, f"'{value}' is not a date (day and month of 1 or 2 digits, the year of 4); {how}")
     year, month, day_number = int(typed["y"]), int(typed["m"]), int(typed["d"])
     if not 1 <= month <= 12:
-        raise ValidationError(field, f"'{value}' is not a date: there is no month {month}; type it as {shown}")
+        raise ValidationError(field, f"'{value}' is not a date: there is no month {month}; {how}")
     try:
         day = date(year, month, day_number)
     except ValueError:
-        raise ValidationError(field, f"'{value}' is not a date: month {month} of {year} has no day {day_number}; type it as {shown}") from None
+        raise ValidationError(field, f"'{value}' is not a date: month {month} of {year} has no day {day_number}; {how}") from None
     checked: date = check_calendar_year(field, day)
     return checked

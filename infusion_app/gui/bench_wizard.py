@@ -1099,7 +1099,8 @@ def parse_local_date(text: str, label: str) -> date:
     locale = QLocale()  # the system's, unless a test sets another default
     short = locale.dateFormat(QLocale.FormatType.ShortFormat)
     full = short if "yyyy" in short else short.replace("yy", "yyyy")
-    example = f"2027-06-30 or {locale.toString(QDate(2027, 6, 30), full)}"
+    # one example, in the site's own spelling: a year-first site's was shown as '2027-06-30 or 2027-06-30'
+    example = locale.toString(QDate(2027, 6, 30), full)
     order = date_order(short)
     if order is not None:
         # The domain reads it in the site's order: Qt's toDate wanted the format's two digits of 'dd'

@@ -280,7 +280,11 @@ def test_a_pharmacist_runs_a_whole_course_from_the_forms(qtbot, service, pharmac
     assert "moved" in fill_form(qtbot, view, "move", date="2026-03-03")
     assert courses.course("MRN7007").cycles[0].start == date(2026, 3, 3)
     text = fill_form(qtbot, view, "start", date="not a date")
-    assert text.startswith("Not recorded — Day 1:") and "2027-06-30" in text
+    from PySide6.QtCore import QDate, QLocale
+
+    short = QLocale().dateFormat(QLocale.FormatType.ShortFormat)
+    shown = QLocale().toString(QDate(2027, 6, 30), short if "yyyy" in short else short.replace("yy", "yyyy"))  # the site's one example
+    assert text.startswith("Not recorded — Day 1: 'not a date' is not a date; type it as") and text.endswith(f"e.g. {shown}"), text
     assert "Response recorded" in fill_form(qtbot, view, "response", response="CR", date="2026-03-04")
     assert "extended" in fill_form(qtbot, view, "extend", reason="CR after cycle 1 per protocol")
     assert courses.course("MRN7007").cycles[0].extended_to_28
@@ -512,3 +516,21 @@ def test_a_date_typed_in_the_sites_order_takes_one_or_two_digit_days_and_months(
     text = fill_form(qtbot, view, "blasts", count="4000", date="1/3/26")
     assert "two-digit year" in text and ("30/06/2027" if day_first else "6/30/2027") in text, text
     assert courses.course(MRN).blasts_measured_on == date(2026, 3, 2)
+    # the year typed first in full was called a two-digit year (its day in the year's place); one example
+    text = fill_form(qtbot, view, "blasts", count="4000", date="2026/3/1")
+    order, example = ("day/month/year", "30/06/2027") if day_first else ("month/day/year", "6/30/2027")
+    assert text == f"Not recorded — Measured on: '2026/3/1' is not in this site's order; type it as {order} with the year in 4 digits, e.g. {example}", text
+
+
+def test_a_year_first_sites_date_message_gives_one_example(qtbot, view, courses):
+    """On a yyyy-MM-dd site (sv_SE) the example read '2027-06-30 or 2027-06-30' (review)."""
+    from PySide6.QtCore import QLocale
+
+    before = QLocale()
+    QLocale.setDefault(QLocale("sv_SE"))
+    try:
+        show(qtbot, view)
+        text = fill_form(qtbot, view, "blasts", count="4000", date="26-3-1")
+    finally:
+        QLocale.setDefault(before)
+    assert text == "Not recorded — Measured on: '26-3-1' has a two-digit year; type it as year-month-day with the year in 4 digits, e.g. 2027-06-30", text
