@@ -496,6 +496,21 @@ def test_a_short_serial_run_into_the_lot_is_refused_not_read_as_the_lot(lot, ser
     assert read(f"(01){PRODUCT_GTIN}(17)280531(10){lot}(21){serial}") == data
 
 
+def test_a_lot_that_ends_in_what_reads_as_a_serial_is_told_what_to_do_for_each_reading():
+    """Lot 'FN2107' with no serial, its code raw and GS-less, is byte for byte lot 'FN' and serial '07' sent by a
+    scanner that drops GS, so it is still not guessed; but "scan again with GS" alone was no way on for a real lot
+    FN2107, whose rescan reads the same (review). The message names both readings and what to do for each."""
+    with pytest.raises(ValidationError) as raised:
+        read(f"01{PRODUCT_GTIN}1728053110FN2107")
+    message = raised.value.message
+    assert raised.value.field == "vial code" and "the lot (10) 'FN2107' may be the lot 'FN' with the serial number (21) '07' run into it" in message
+    assert "if it prints lot FN2107 and no serial, type the lot and expiry from the carton (a rescan reads the same code)" in message, message
+    assert message.endswith("if it prints lot FN and serial 07, scan it again with the scanner set to send GS (FNC1), or type the lot, expiry and serial")
+    # whichever it is, the code with its separator, or its printed form, reads as the carton says
+    assert read(f"(01){PRODUCT_GTIN}(17)280531(10)FN2107").lot == "FN2107"
+    assert (read(f"01{PRODUCT_GTIN}1728053110FN{GS}2107").lot, read(f"01{PRODUCT_GTIN}1728053110FN{GS}2107").serial) == ("FN", "07")
+
+
 def test_a_code_that_needs_no_separator_is_read():
     assert read(f"01{PRODUCT_GTIN}1728053110LOT123AB").lot == "LOT123AB"
     assert read(f"01{PRODUCT_GTIN}1728053110LOT-2026/A").lot == "LOT-2026/A"

@@ -586,6 +586,16 @@ def test_a_scanned_vial_code_is_parsed_and_stored(service, people):
     assert len(service.get(status.id).vials) == 1
 
 
+def test_a_lot_ending_in_what_reads_as_a_serial_refused_scanned_is_recorded_typed_as_its_message_says(service, people):
+    """The refusal of a GS-less 'lot FN2107' scan says: type the lot and expiry from the carton. That way is open (review)."""
+    status = new_prep(service, people)
+    with pytest.raises(ValidationError) as refused:
+        service.add_vial(status.id, "010030008010001117280531" + "10FN2107", people["tech"])
+    assert "type the lot and expiry from the carton" in refused.value.message
+    stored = service.add_vial(status.id, VialRecord("FN2107", date(2028, 5, 31)), people["tech"], product_confirmed=True).prep.vials
+    assert [(v.lot, v.serial) for v in stored] == [("FN2107", None)]
+
+
 def test_a_scanned_two_digit_year_is_read_against_the_clock(service, people):
     status = new_prep(service, people)  # the clock is in 2026: (17)99 is 1999, not 2099
     with pytest.raises(StepRefused) as refused:

@@ -565,6 +565,26 @@ def _swallowed(fields: list[tuple[str, str]], today: date) -> tuple[str, str, st
     return None
 
 
+def _swallowed_words(ai: str, value: str, inner_ai: str, inner_value: str) -> str:
+    """What to do with a code a dropped separator makes ambiguous. A lot that ends in what reads as a serial
+    ('FN2107': lot 'FN', serial '07'?) is the same code whether the lot really is so or the scanner dropped
+    the GS between the two: a rescan with a scanner that sends GS reads it the same when it is the lot, so
+    "scan again" alone left a real lot FN2107 no way on. The carton says which it is."""
+    if ai == "10" and inner_ai == "21":
+        lot = value[: len(value) - len(inner_value) - 2]
+        return (
+            f"the lot (10) '{value}' may be the lot '{lot}' with the serial number (21) '{inner_value}' run into it (a scanner that "
+            f"drops the field separator, GS, sends both alike), so it is not guessed; check the carton: if it prints lot {value} "
+            f"and no serial, type the lot and expiry from the carton (a rescan reads the same code); if it prints lot {lot} and serial "
+            f"{inner_value}, scan it again with the scanner set to send GS (FNC1), or type the lot, expiry and serial"
+        )
+    return (
+        f"the {_describe(_AIS[ai])} '{value}' may hold the {_describe(_AIS[inner_ai])} '{inner_value}' run into it: "
+        "the field separator (GS) seems to have been dropped by the scanner, and the split would be a guess; "
+        "scan it again with the scanner set to send GS (FNC1), or type the lot, expiry and serial (when the carton has one) from the carton"
+    )
+
+
 def _read_fields(fields: list[tuple[str, str]], today: date) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Validate every field and the vial's required ones; return components and values by AI."""
     found: dict[str, str] = {}
@@ -671,13 +691,7 @@ def parse_gs1(text: str, monograph: Monograph, *, today: date | None = None) -> 
         if GS not in raw.lstrip(GS):
             swallowed = _swallowed(fields, today)
             if swallowed is not None:
-                ai, value, inner_ai, inner_value = swallowed
-                raise ValidationError(
-                    FIELD,
-                    f"the {_describe(_AIS[ai])} '{value}' may hold the {_describe(_AIS[inner_ai])} '{inner_value}' run into it: "
-                    "the field separator (GS) seems to have been dropped by the scanner, and the split would be a guess; "
-                    "scan it again with the scanner set to send GS (FNC1), or type the lot and expiry from the carton",
-                )
+                raise ValidationError(FIELD, _swallowed_words(*swallowed))
     parts, found = _read_fields(fields, today)
     gtin = found["01"]
     expiry_time = None
