@@ -1009,10 +1009,14 @@ def test_a_new_orders_refused_scan_is_not_typed_in_at_the_next_try_or_on_the_sto
     with pytest.raises(StepRefused) as walked_around:
         service.create_preparation(PATIENT, ORDER, people["tech"], vials=[typed], product_confirmed=True, monograph=BESPONSA)
     assert walked_around.value.code == "typed_vial_scan_refused"
+    # no preparation was there to scan it for: the refusal says where it was scanned (review)
+    earlier = f"a vial of lot LOTTYPE1 was scanned for an order for this patient that was not stored (MRN {PATIENT.mrn}, in the last 24 h) and refused"
+    assert earlier in walked_around.value.message and "for this preparation" not in walked_around.value.message
     stored = new_prep(service, people)
     with pytest.raises(StepRefused) as on_the_order:
         service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)
     assert on_the_order.value.code == "typed_vial_scan_refused"
+    assert earlier in on_the_order.value.message and "for this preparation" not in on_the_order.value.message
     clock.advance(hours=25)
     service.add_vial(stored.id, typed, people["tech"], product_confirmed=True)
 

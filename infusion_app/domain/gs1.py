@@ -785,7 +785,7 @@ def same_vial_recorded(recorded: Sequence[VialRecord], vial: VialRecord) -> Vial
 
 def typed_vial_refusal(
     vial: VialRecord,
-    refused_scans: Sequence[tuple[VialRecord, str]],
+    refused_scans: Sequence[tuple[VialRecord, str, str]],
     scanned_of_lot: Sequence[VialRecord],
     now: datetime,
     zone: tzinfo | None = None,
@@ -794,8 +794,9 @@ def typed_vial_refusal(
     """Why a typed vial (lot and expiry read from the carton, no code) must not be recorded, as (code,
     message), or None. What its identity allows to check, it is checked for as a scanned vial is:
 
-    - a vial of its lot whose scan was refused for this preparation (`refused_scans`: the vial read and
-      the refusal's words): typed in its place it walks around the refusal (used elsewhere, expired,
+    - a vial of its lot whose scan was refused for this preparation or an earlier try at its order
+      (`refused_scans`: the vial read, the refusal's words, and where it was scanned, as "for this
+      preparation"): typed in its place it walks around the refusal (used elsewhere, expired,
       a double scan, another product). Each vial whose code reads scans as itself, so the way on is to
       scan the vial used, or take a vial of another lot; never typed. Not when that vial is one this
       preparation has (`recorded`: its refusal was a double scan, not a vial to keep out), nor for a typed
@@ -806,7 +807,7 @@ def typed_vial_refusal(
     """
     from .preparation import vial_expiry_words  # only for a refusal: a scan imports no step rules
 
-    for scanned, why in refused_scans:
+    for scanned, why, where in refused_scans:
         if not scanned.gtin or not same_lot(scanned.lot, vial.lot):
             continue
         if same_vial_recorded(recorded, scanned) is not None:
@@ -815,7 +816,7 @@ def typed_vial_refusal(
             continue
         return (
             "typed_vial_scan_refused",
-            f"a vial of lot {scanned.lot} was scanned for this preparation and refused ({why}); a typed vial of that lot is not "
+            f"a vial of lot {scanned.lot} was scanned {where} and refused ({why}); a typed vial of that lot is not "
             "accepted in its place: scan the vial you use (each vial's code reads as itself), or take a vial of another lot",
         )
     for scanned in scanned_of_lot:

@@ -26,7 +26,7 @@ from ..domain.deadlines import Deadline
 from ..domain.dosing import CourseCheck, DoseCalculation, DoseOrder, PreparationOrder, calculate_dose
 from ..domain.lookalikes import skeleton
 from ..domain.errors import EARLIEST_YEAR, LATEST_YEAR, ValidationError, holds_undecodable_bytes
-from ..domain.formatting import format_instant, utc_iso
+from ..domain.formatting import format_instant, format_number, utc_iso
 from ..domain.monograph import Monograph, installed_monographs, load_monograph, resolve_drug
 from ..domain.ports import AuditCheck, AuditDraft, AuditEntry, ConcurrentChange, Repository
 from ..domain.preparation import Override, StepRefused, vial_expiry_words
@@ -996,16 +996,19 @@ class PreparationService:
         refused_scans = []
         # A new order's scans refused before it was stored are filed under the patient's MRN: those of the
         # last day count as this order's (`prep new --vial-code` refused, then the same lot typed with --vial).
-        misses = self.repository.near_misses(prep_id) if prep_id else []
+        # The refusal says which: one filed under the MRN was not scanned for this preparation.
+        hours = format_number(REFUSED_SCAN_WINDOW.total_seconds() / 3600, 0)
+        misses = [(miss, "for this preparation") for miss in self.repository.near_misses(prep_id)] if prep_id else []
         if mrn is not None:
-            misses += self.repository.near_misses(mrn, since=now - REFUSED_SCAN_WINDOW)
+            earlier = f"for an order for this patient that was not stored (MRN {mrn}, in the last {hours} h)"
+            misses += [(miss, earlier) for miss in self.repository.near_misses(mrn, since=now - REFUSED_SCAN_WINDOW)]
         read_expiries = []
-        for miss in misses:
+        for miss, where in misses:
             seen = miss.get("vial")
             if miss.get("step") == "vial" and isinstance(seen, dict) and seen.get("gtin") and seen.get("lot"):
                 serial = str(seen["serial"]) if seen.get("serial") else None
                 refused = VialRecord(lot=str(seen["lot"]), expiry=vial.expiry, gtin=str(seen["gtin"]), serial=serial)
-                refused_scans.append((refused, str(miss.get("message", ""))))
+                refused_scans.append((refused, str(miss.get("message", "")), where))
                 # A refused scan's code read its lot's expiry too: another vial of the lot, no longer kept
                 # out by the refusal (another serial), is still held to it (an expired scan, then typed later).
                 try:
