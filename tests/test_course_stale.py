@@ -93,3 +93,18 @@ def test_a_race_lost_between_reading_and_writing_is_refused_too_not_retried_on_a
                 mine.set_hsct("MRN001", True, "Pat Pharmacist", expected=shown)
             assert info.value.code == "changed" and "changed by Olga Order" in info.value.message and info.value.message.endswith("; reload")
             assert mine.course("MRN001").hsct_planned is False
+
+
+def test_who_changed_a_course_is_found_whatever_case_its_mrn_is_given_in(tmp_path, database):
+    """The newest change of a course was matched by its audit subject exactly, while an MRN finds its patient,
+    course and refused scans in any case (mrn_matches, 3a7bd35, 5839c9e): asked for 'mrn001', the course
+    stored as MRN001 was 'changed by someone else' (review)."""
+    clock = FakeClock(T0)
+    with open_service(data_dir=tmp_path, database=database, clock=clock, station="office") as here:
+        pat = here.add_user("Pat Pharmacist", Role.PHARMACIST, "246824")
+        courses = CourseService(here)
+        courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
+        clock.advance(minutes=5)
+        courses.set_hsct("mrn001", True, pat)
+        expected = "changed by Pat Pharmacist at 2026-12-20T12:05:00Z at station office"
+        assert courses.repository.last_change("MRN001") == courses.repository.last_change("mrn001") == courses.repository.last_change(" Mrn001 ") == expected

@@ -309,10 +309,13 @@ class SqlCourseRepository(TransactionScopes):
 
     @staticmethod
     def _last_change(session: Session, mrn: str) -> str:
-        """'changed by NAME at TIME (station S)', from the course's newest audit entry."""
+        """'changed by NAME at TIME (station S)', from the course's newest audit entry, its MRN matched
+        whatever its case (mrn_matches), as get_course finds the course: matched exactly, an MRN given in
+        another case found no entry and read 'changed by someone else'."""
         from .models import AuditRow
 
-        last = session.scalars(select(AuditRow).where(AuditRow.subject == mrn, AuditRow.action.like("course.%")).order_by(AuditRow.seq.desc()).limit(1)).first()
+        newest = select(AuditRow).where(mrn_matches(AuditRow.subject, mrn), AuditRow.action.like("course.%")).order_by(AuditRow.seq.desc()).limit(1)
+        last = session.scalars(newest).first()
         if last is None:
             return "changed by someone else"
         return f"changed by {last.actor} at {last.at[:19]}Z" + (f" at station {last.station}" if last.station else "")
