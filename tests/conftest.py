@@ -129,10 +129,6 @@ def pytest_collection_modifyitems(config, items):
 # from one migrated template per session. The server: INFUSION_PREP_TEST_POSTGRES, or a throwaway
 # cluster (tests/postgres_server.py). No server fails those tests with the reason; never a skip.
 
-import itertools  # noqa: E402
-
-_database_numbers = itertools.count(1)
-
 
 @pytest.fixture(scope="session")
 def postgres_admin_url(tmp_path_factory):
@@ -223,28 +219,37 @@ def postgres_staffed(postgres_admin_url, postgres_template, tmp_path_factory):
 
 
 @pytest.fixture
-def postgres_staffed_url(postgres_admin_url, postgres_staffed, tmp_path):
+def postgres_staffed_url(postgres_admin_url, postgres_staffed, reused_copies, tmp_path):
     """A PostgreSQL database of this test's own holding STAFF (a copy of postgres_staffed), with
-    its audit seal copied into tmp_path (pass tmp_path as the data folder); dropped afterwards."""
-    from tests.postgres_server import execute_autocommit, with_database
+    its audit seal copied into tmp_path (pass tmp_path as the data folder)."""
+    from tests.postgres_server import with_database
 
     folder, template = postgres_staffed
     shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
-    name = f"infusion_test_{os.getpid()}_{next(_database_numbers)}"
-    execute_autocommit(postgres_admin_url, f"CREATE DATABASE {name} TEMPLATE {template}")
+    name = reused_copies.take(template)
     yield with_database(postgres_admin_url, name)
-    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    reused_copies.give_back(name)
 
 
 @pytest.fixture
-def postgres_url(postgres_admin_url, postgres_template):
-    """A fresh, migrated PostgreSQL database of this test's own, dropped afterwards."""
-    from tests.postgres_server import execute_autocommit, with_database
+def postgres_url(postgres_admin_url, postgres_template, reused_copies):
+    """A migrated PostgreSQL database of this test's own, holding what a new one holds."""
+    from tests.postgres_server import with_database
 
-    name = f"infusion_test_{os.getpid()}_{next(_database_numbers)}"
-    execute_autocommit(postgres_admin_url, f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+    name = reused_copies.take(postgres_template)
     yield with_database(postgres_admin_url, name)
-    execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    reused_copies.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def reused_copies(postgres_admin_url):
+    """Copies of template databases, put back to their template's rows between tests instead of
+    made anew (tests/postgres_server.py, ReusedCopies)."""
+    from tests.postgres_server import ReusedCopies
+
+    copies = ReusedCopies(postgres_admin_url)
+    yield copies
+    copies.drop_all()
 
 
 @pytest.fixture

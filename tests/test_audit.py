@@ -5,7 +5,6 @@ from __future__ import annotations
 from tests.drugs import BESPONSA
 
 import csv
-import itertools
 import json
 import os
 import shutil
@@ -103,18 +102,15 @@ def filled(request, tmp_path, filled_templates):
     if template_name is None:
         yield Site(tmp_path, None)
         return
-    from tests.postgres_server import execute_autocommit, with_database
+    from tests.postgres_server import with_database
 
     admin = request.getfixturevalue("postgres_admin_url")
-    name = f"infusion_audit_{os.getpid()}_{next(_copies)}"
-    execute_autocommit(admin, f"CREATE DATABASE {name} TEMPLATE {template_name}")
+    copies = request.getfixturevalue("reused_copies")
+    name = copies.take(template_name)
     try:
         yield Site(tmp_path, with_database(admin, name))
     finally:
-        execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-_copies = itertools.count(1)
+        copies.give_back(name)
 
 
 def raw(site: Site, *statements):
