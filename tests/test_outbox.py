@@ -57,8 +57,15 @@ class Listener:
 
     def close(self):
         self.stopping = True
+        # close() alone leaves the thread blocked in accept() until its 10 s timeout (Linux does not
+        # wake an accept on close); shutdown() wakes it at once.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected: nothing to wake
         self.sock.close()
         self.thread.join(timeout=5)
+        assert not self.thread.is_alive(), "the MLLP listener thread did not stop"
 
 
 def _free_port() -> int:
