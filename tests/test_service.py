@@ -259,6 +259,41 @@ def test_the_whole_bench_and_chair_flow_reaches_done(service, people, clock):
     assert service.verify_audit().intact
 
 
+def test_every_step_answers_with_the_preparation_as_stored(service, people, clock, monkeypatch):
+    """record_event builds its answer from the preparation it read and the events it stored, without
+    reading it again: the answer at every step (an override and a deviation included) is what a
+    fresh read gives, event ids, stations and details as stored."""
+    answers = []
+    record = service.record_event
+
+    def recorded(*args, **kwargs):
+        answer = record(*args, **kwargs)
+        answers.append((answer, service.status(answer.id)))
+        return answer
+
+    monkeypatch.setattr(service, "record_event", recorded)
+    status = prepare_to_dispensed(service, people, clock, new_prep(service, people).id)
+    for drug_class, drug, dose in PREMEDS:
+        service.record_event(status.id, E.PREMEDICATION, people["nurse"], details={"drug_class": drug_class, "drug": drug, "dose": dose})
+    service.record_event(status.id, E.PATIENT_CONFIRMED, people["nurse"], details={"name": PATIENT.name, "mrn": PATIENT.mrn})
+    service.record_event(status.id, E.INFUSION_STARTED, people["nurse"])
+    clock.advance(minutes=20)
+    service.record_event(status.id, E.INFUSION_ENDED, people["nurse"], deviation_reason="pump alarm, infusion stopped early")
+    assert [e.type for e in service.get(status.id).events][-2:] == [E.INFUSION_ENDED, E.DEVIATION]
+    assert len(answers) >= 10
+    for answer, fresh in answers:
+        assert answer.prep == fresh.prep and all(e.id is not None for e in answer.prep.events)
+        assert (answer.current_step, answer.active, answer.deadlines, answer.next_deadline, answer.hard_stops, answer.warnings) == (
+            fresh.current_step,
+            fresh.active,
+            fresh.deadlines,
+            fresh.next_deadline,
+            fresh.hard_stops,
+            fresh.warnings,
+        )
+        assert answer.allowed_events == fresh.allowed_events
+
+
 def test_roles_are_enforced_by_the_domain_through_the_service(service, people, clock):
     status = new_prep(service, people)
     with pytest.raises(StepRefused):
