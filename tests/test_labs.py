@@ -117,6 +117,19 @@ def test_liver_tests_as_values_with_the_labs_uln():
     assert info.value.field == "ast-alt-x-uln"
 
 
+def test_the_lowest_electrolytes_a_living_patient_has_are_accepted_and_the_message_names_the_floor():
+    # The floors (validation.toml [electrolytes.*].lowest) are below the lowest values reported in
+    # survived hypokalaemia (about 1 mmol/L) and hypomagnesaemia (about 0.1 mmol/L).
+    assert labs.electrolyte_values("1.0", "0.1") == {"potassium": 1.0, "magnesium": 0.1}
+    assert labs.electrolyte_values("0.5", "0.05 mmol/L") == {"potassium": 0.5, "magnesium": 0.05}
+    with pytest.raises(ValidationError) as info:
+        labs.electrolyte_values("0", "0.85")
+    assert info.value.field == "potassium" and "must be 0.5 to 20 mmol/L, e.g. 4.1" in info.value.message
+    with pytest.raises(ValidationError) as info:
+        labs.electrolyte_values("4.1", "0")
+    assert info.value.field == "magnesium" and "must be 0.05 to 20 mmol/L, e.g. 0.85" in info.value.message
+
+
 @pytest.mark.parametrize(
     "kind,given,field",
     [
@@ -124,6 +137,15 @@ def test_liver_tests_as_values_with_the_labs_uln():
         ("cbc", {"anc": "1500", "platelets": "120", "transfusion_independent": "yes"}, "anc"),
         ("ecg", {"qtc_ms": "43"}, "qtc"),
         ("electrolytes", {"potassium": "41", "magnesium": "0.8"}, "potassium"),
+        # none of these is a value of a living patient: an empty field typed as 0, or a typo
+        ("electrolytes", {"potassium": "0", "magnesium": "0.8"}, "potassium"),
+        ("electrolytes", {"potassium": "0 mmol/L", "magnesium": "0.8"}, "potassium"),
+        ("electrolytes", {"potassium": "0.4", "magnesium": "0.8"}, "potassium"),
+        ("electrolytes", {"potassium": "-4.1", "magnesium": "0.8"}, "potassium"),
+        ("electrolytes", {"potassium": "4.1", "magnesium": "0"}, "magnesium"),
+        ("electrolytes", {"potassium": "4.1", "magnesium": "0 mg/dL"}, "magnesium"),
+        ("electrolytes", {"potassium": "4.1", "magnesium": "0.1 mg/dL"}, "magnesium"),
+        ("electrolytes", {"potassium": "4.1", "magnesium": "0 mEq/L"}, "magnesium"),
         ("vod-signs", {"weight_gain": "maybe", "hepatomegaly": "no", "ascites": "no", "bilirubin_rising": "no"}, "weight-gain"),
     ],
 )

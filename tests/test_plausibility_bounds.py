@@ -62,7 +62,7 @@ def test_changing_the_data_file_moves_every_bound(data_file):
     assert refused.value.field == "qtc" and "200 to 700" in refused.value.message
     with pytest.raises(ValidationError) as refused:
         labs.electrolyte_values("15 mmol/L", "0.85")
-    assert refused.value.field == "potassium" and "0 to 10" in refused.value.message
+    assert refused.value.field == "potassium" and "0.5 to 10" in refused.value.message
     with pytest.raises(ValidationError) as refused:
         labs.liver_values(bilirubin_x_uln="60", ast_alt_x_uln="1")
     assert refused.value.field == "bilirubin-x-uln"
@@ -119,7 +119,7 @@ def test_an_electrolyte_is_converted_from_its_unit_and_a_bare_one_where_mg_per_d
     assert refused.value.field == "potassium" and "without its unit" in refused.value.message
     with pytest.raises(ValidationError) as refused:
         labs.electrolyte_values("4.1", "30 mmol/L")
-    assert refused.value.field == "magnesium" and "0 to 20 mmol/L" in refused.value.message
+    assert refused.value.field == "magnesium" and "0.05 to 20 mmol/L" in refused.value.message
 
 
 def test_the_bare_electrolyte_limits_and_molar_masses_are_the_data_files(data_file):
@@ -131,5 +131,15 @@ def test_the_bare_electrolyte_limits_and_molar_masses_are_the_data_files(data_fi
         limits.electrolytes.cache_clear()
         assert labs.electrolyte_values("4.1", "1 mg/dL")["magnesium"] == pytest.approx(1.0)
         assert all(e.verify for e in limits.electrolytes().values())
+        data_file["electrolytes"]["potassium"]["lowest"]["value"] = 2
+        limits.electrolytes.cache_clear()
+        with pytest.raises(ValidationError) as refused:
+            labs.electrolyte_values("1.5", "0.85")
+        assert refused.value.field == "potassium" and "2 to 20 mmol/L" in refused.value.message
+        for broken in (0, 10):  # a floor of 0 accepts an empty field; one at bare_max leaves nothing to type bare
+            data_file["electrolytes"]["potassium"]["lowest"]["value"] = broken
+            limits.electrolytes.cache_clear()
+            with pytest.raises(DataFileError, match="lowest"):
+                limits.electrolytes()
     finally:
         limits.electrolytes.cache_clear()

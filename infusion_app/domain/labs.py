@@ -249,8 +249,9 @@ def _electrolyte(name: str, value: Any, example: str) -> float:
                 f"'{value}' is not accepted without its unit: {name} {format_number(mmol, 3)} may be mmol/L or mg/dL "
                 f"({format_number(as_mg, 2)} mmol/L); type it with its unit, e.g. {format_number(mmol, 3)} mmol/L or {format_number(mmol, 3)} mg/dL",
             )
-    if mmol != mmol or not bound.low <= mmol <= bound.high:
-        raise ValidationError(name, f"'{value}' is not accepted; must be {format_number(bound.low)} to {format_number(bound.high)} mmol/L, e.g. {example}")
+    low = max(bound.low, element.lowest_mmol_per_l)
+    if mmol != mmol or not low <= mmol <= bound.high:
+        raise ValidationError(name, f"'{value}' is not accepted; must be {format_number(low)} to {format_number(bound.high)} mmol/L, e.g. {example}")
     return mmol
 
 

@@ -122,6 +122,7 @@ class Electrolyte:
     bare_max_mmol_per_l: float
     source: str
     verify: bool
+    lowest_mmol_per_l: float  # below it refused whatever the unit: not a value of a living patient
 
 
 @cache
@@ -131,7 +132,7 @@ def electrolytes() -> dict[str, Electrolyte]:
     with _reading("electrolytes"):
         for name in ("potassium", "magnesium"):
             node = raw["electrolytes"][name]
-            mass, bare = node["molar_mass"], node["bare_max"]
+            mass, bare, lowest = node["molar_mass"], node["bare_max"], node["lowest"]
             found[name] = Electrolyte(
                 name,
                 float(Quantity(mass["value"], mass["unit"]).to("g/mol").magnitude),
@@ -139,9 +140,12 @@ def electrolytes() -> dict[str, Electrolyte]:
                 float(Quantity(bare["value"], bare["unit"]).to("mmol/L").magnitude),
                 str(bare["source"]),
                 bool(bare.get("verify", False)),
+                float(Quantity(lowest["value"], lowest["unit"]).to("mmol/L").magnitude),
             )
             if found[name].molar_mass_g_per_mol <= 0 or found[name].charge < 1 or found[name].bare_max_mmol_per_l <= 0:
                 raise DataFileError(f"validation.toml [electrolytes.{name}]: molar mass, charge and bare_max must be above 0")
+            if not 0 < found[name].lowest_mmol_per_l < found[name].bare_max_mmol_per_l:
+                raise DataFileError(f"validation.toml [electrolytes.{name}]: lowest must be above 0 and below bare_max")
     return found
 
 
