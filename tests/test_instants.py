@@ -199,3 +199,28 @@ def test_a_wall_time_past_the_calendar_is_refused_naming_the_field_not_overflowe
         with pytest.raises(ValidationError) as refused:
             read(typed, "labs-taken")
         assert refused.value.field == "labs-taken" and "out of range" in refused.value.message and "e.g." in refused.value.message
+
+
+BERLIN = ZoneInfo("Europe/Berlin")  # the clocks go back at 03:00 CEST on 2026-10-25, forward at 02:00 CET on 2026-03-29
+
+
+def test_a_screens_wall_time_the_clocks_showed_twice_is_asked_which_and_read_as_chosen():
+    """A screen's date-and-time field holds a wall time only (gui.widgets.LeavingDateTimeEdit): the
+    hour the clocks go back names two instants, and the first was taken silently before."""
+    from infusion_app.domain.instants import read_field_wall_time, repeated_wall_time
+
+    wall = datetime(2026, 10, 25, 2, 40)
+    with pytest.raises(ValidationError) as refused:
+        read_field_wall_time(wall, "at", zone=BERLIN)
+    assert refused.value.field == "at"
+    assert "2026-10-25 02:40 happened twice on this site's clock" in refused.value.message
+    assert refused.value.message.endswith("choose which beside the time")
+    assert read_field_wall_time(wall, "at", second=False, zone=BERLIN) == datetime(2026, 10, 25, 0, 40, tzinfo=timezone.utc)
+    assert read_field_wall_time(wall, "at", second=True, zone=BERLIN) == datetime(2026, 10, 25, 1, 40, tzinfo=timezone.utc)
+    assert repeated_wall_time(wall, BERLIN).names(BERLIN) == ("the first 02:40 (UTC+02:00)", "the second 02:40 (UTC+01:00)")
+    # An hour shown once is read without asking, whatever `second` says.
+    assert repeated_wall_time(datetime(2026, 10, 25, 3, 40), BERLIN) is None
+    assert read_field_wall_time(datetime(2026, 10, 25, 3, 40), "at", second=True, zone=BERLIN) == datetime(2026, 10, 25, 2, 40, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError) as refused:
+        read_field_wall_time(datetime(2026, 3, 29, 2, 30), "given_at", zone=BERLIN)
+    assert refused.value.field == "given_at" and "did not happen on this site's clock" in refused.value.message and "e.g. 03:30" in refused.value.message

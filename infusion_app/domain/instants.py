@@ -247,13 +247,7 @@ def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetim
         raise ValidationError(field, f"'{raw[:40]}' is not a date and time; give e.g. {WALL_TIME_EXAMPLE}") from None
     # Before the site's offsets of that day are looked up: a day at the calendar's end has no next day.
     _in_calendar(wall, field)
-    instants = sorted(
-        {
-            candidate
-            for offset in _offsets_on(wall.date(), zone)
-            if _on_site_clock(candidate := (wall - offset).replace(tzinfo=timezone.utc), zone).replace(tzinfo=None) == wall
-        }
-    )
+    instants = wall_time_instants(wall, zone)
     if not instants:
         raise ValidationError(
             field, f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); give the offset, e.g. {OFFSET_EXAMPLE}"
@@ -263,6 +257,64 @@ def read_wall_time(text: str, field: str, zone: tzinfo | None = None) -> datetim
             field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); give the offset, e.g. {OFFSET_EXAMPLE}"
         )
     return instants[0]
+
+
+def wall_time_instants(wall: datetime, zone: tzinfo | None = None) -> list[datetime]:
+    """The UTC instants at which the site's clock showed this wall time (naive), earliest first: none
+    in the hour the clocks go forward, two in the hour they go back, else one."""
+    wall = wall.replace(tzinfo=None)
+    return sorted(
+        {
+            candidate
+            for offset in _offsets_on(wall.date(), zone)
+            if _on_site_clock(candidate := (wall - offset).replace(tzinfo=timezone.utc), zone).replace(tzinfo=None) == wall
+        }
+    )
+
+
+def site_wall_time(instant: datetime, zone: tzinfo | None = None) -> datetime:
+    """The instant as the site's clock showed it, without its offset (what a screen's date-and-time field holds)."""
+    return _on_site_clock(instant, zone).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class RepeatedWallTime:
+    """A wall time the site's clock showed twice (the clocks went back): the two instants, and how
+    each is named where a screen asks which was meant."""
+
+    first: datetime
+    second: datetime
+
+    def names(self, zone: tzinfo | None = None) -> tuple[str, str]:
+        return tuple(  # type: ignore[return-value]
+            f"the {which} {site_wall_time(instant, zone):%H:%M} (UTC{_offset_text(_on_site_clock(instant, zone).utcoffset())})"
+            for which, instant in (("first", self.first), ("second", self.second))
+        )
+
+
+def repeated_wall_time(wall: datetime, zone: tzinfo | None = None) -> RepeatedWallTime | None:
+    """The two instants of a wall time shown twice on the site's clock, or None when it was shown once or never."""
+    instants = wall_time_instants(wall, zone)
+    return RepeatedWallTime(instants[0], instants[1]) if len(instants) == 2 else None
+
+
+def read_field_wall_time(wall: datetime, field: str, second: bool | None = None, zone: tzinfo | None = None) -> datetime:
+    """A wall time set in a screen's date-and-time field, as the UTC instant. In the hour the clocks go
+    back it names two instants and `second` says which was meant: without it, refused (the first was
+    taken before, and a step set in the second hour then passed a limit by an hour). In the hour the
+    clocks go forward it names none: refused."""
+    wall = _in_calendar(wall.replace(tzinfo=None, microsecond=0), field)
+    instants = wall_time_instants(wall, zone)
+    if not instants:
+        raise ValidationError(
+            field,
+            f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); set the time it was, e.g. {wall + timedelta(hours=1):%H:%M}",
+        )
+    if len(instants) == 1:
+        return instants[0]
+    if second is None:
+        raise ValidationError(field, f"{wall:%Y-%m-%d %H:%M} happened twice on this site's clock (the clocks went back); choose which beside the time")
+    return instants[1] if second else instants[0]
 
 
 def earliest_instant_of_wall_time(wall: datetime, zone: tzinfo | None = None) -> datetime:

@@ -1145,7 +1145,12 @@ class EventPage(BenchPage):
         details = self.event_details()
         if details is None:
             return False
-        return self.bench.record(self, self.event_type, details, at=self.late.at())
+        try:
+            at = self.late.at()
+        except ValidationError as exc:  # a time the clocks showed twice, not yet chosen, or never showed
+            self.show_refusal(error_text(exc))
+            return False
+        return self.bench.record(self, self.event_type, details, at=at)
 
 
 class ReconstitutePage(EventPage):

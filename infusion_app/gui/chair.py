@@ -57,6 +57,7 @@ from .chair_steps import (
     show,
     sized,
 )
+from .errors import error_text
 from .widgets import CountdownLabel, LateEntry, ScanField, message_label
 
 if TYPE_CHECKING:
@@ -318,7 +319,12 @@ class ChairPage(QWidget):
         """
         self._hide_override_buttons()
         late = self.late_entries.get(kind)
-        outcome = self.controller.run_step(kind, at=late.at() if late is not None else None, details=details, deviation_reason=deviation_reason)
+        try:
+            at = late.at() if late is not None else None
+        except ValidationError as exc:  # a time the clocks showed twice, not yet chosen, or never showed
+            say(message, error_text(exc), "error")
+            return False
+        outcome = self.controller.run_step(kind, at=at, details=details, deviation_reason=deviation_reason)
         step = self.action_steps.get(kind)
         if outcome.ok:
             say(message, "", "")

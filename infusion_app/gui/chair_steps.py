@@ -538,7 +538,11 @@ class InfusingStep(ActionStep):
 
     def act(self) -> None:
         planned = self.controller.planned_end()
-        now = self.entered_at() or self.controller.clock.now()
+        try:
+            now = self.entered_at() or self.controller.clock.now()
+        except ValidationError as exc:  # a time the clocks showed twice, not yet chosen, or never showed
+            say(self.message, error_text(exc), "error")
+            return
         details: dict[str, Any] = {}
         if planned is not None and now < planned - EARLY_END_MARGIN:
             reason = " ".join(self.early_reason.text().split())

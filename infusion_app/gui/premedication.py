@@ -27,10 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..domain.errors import ValidationError
 from ..domain.formatting import format_amount, format_instant
 from ..domain.monograph import Monograph
 from ..domain.records import Event
-from .widgets import date_time_field, local_qdatetime, message_label, set_role, utc_from_qdatetime
+from .errors import error_text
+from .widgets import date_time_field, message_label, set_role
 
 OTHER = "other"
 # How the chair row names the rule a premedication was recorded as a deviation of.
@@ -127,7 +129,7 @@ class PremedicationEntry:
     def set_time(self, instant: datetime) -> None:
         self._setting_time = True
         try:
-            self.given_at.setDateTime(local_qdatetime(instant))
+            self.given_at.show_instant(instant)
         finally:
             self._setting_time = False
 
@@ -159,10 +161,12 @@ class PremedicationEntry:
         return {"drug": chosen or "", "dose": dose_text(self.dose.text())}
 
     def given(self, now: datetime) -> datetime:
-        return utc_from_qdatetime(self.given_at.dateTime()) if self.time_touched else now
+        """When it was given: now until the nurse sets the time. ValidationError (the field named) for a
+        time the site's clock showed twice until the choice beside it is made, or never showed."""
+        return self.given_at.instant("given_at") if self.time_touched else now
 
     def widgets(self) -> tuple[QWidget, ...]:
-        return (self.drug, self.other_name, self.dose_checked, self.dose, self.given_at)
+        return (self.drug, self.other_name, self.dose_checked, self.dose, self.given_at, self.given_at.repeated)
 
     def clear(self, now: datetime) -> None:
         self.drug.setCurrentIndex(0)
@@ -213,7 +217,10 @@ class PremedicationRow(PremedicationEntry):
         grid.addWidget(self.title, row, 0, Qt.AlignmentFlag.AlignTop)
         grid.addLayout(drug_cell, row, 1)
         grid.addWidget(self.dose, row, 2, Qt.AlignmentFlag.AlignTop)
-        grid.addWidget(self.given_at, row, 3, Qt.AlignmentFlag.AlignTop)
+        time_cell = QVBoxLayout()
+        time_cell.addWidget(self.given_at)
+        time_cell.addWidget(self.given_at.repeated)
+        grid.addLayout(time_cell, row, 3, Qt.AlignmentFlag.AlignTop)
         status_cell = QHBoxLayout()
         status_cell.addWidget(self.hint, 1)
         status_cell.addWidget(self.status, 3)
@@ -280,6 +287,7 @@ def _add_entry_rows(form: QFormLayout, entry: PremedicationEntry) -> None:
     form.addRow("", entry.dose_checked)
     form.addRow("D&ose (mg)", entry.dose)
     form.addRow("&Given at", entry.given_at)
+    form.addRow("", entry.given_at.repeated)
 
 
 def _add_save_and_cancel(dialog: QDialog, layout: QVBoxLayout, text: str, object_name: str, save: Callable[[], None]) -> QPushButton:
@@ -330,7 +338,13 @@ class CorrectionDialog(QDialog):
 
     def save(self) -> None:
         details = {**self.entry.details(), "reason": self.reason.text().strip()}
-        problem = self._submit(details, utc_from_qdatetime(self.entry.given_at.dateTime()))
+        try:
+            given = self.entry.given_at.instant("given_at")
+        except ValidationError as exc:
+            self.message.setText(error_text(exc))
+            set_role(self.message, "error")
+            return
+        problem = self._submit(details, given)
         if problem is None:
             self.accept()
             return
@@ -403,7 +417,13 @@ class LatePremedicationDialog(QDialog):
     def save(self) -> None:
         entry = self.entry()
         details = {"drug_class": entry.drug_class, **entry.details()}
-        problem = self._submit(details, entry.given(self._now()), self.reason.text().strip())
+        try:
+            given = entry.given(self._now())
+        except ValidationError as exc:
+            self.message.setText(error_text(exc))
+            set_role(self.message, "error")
+            return
+        problem = self._submit(details, given, self.reason.text().strip())
         if problem is None:
             self.accept()
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 # Qt (the namespace) is imported where it is used: its enums, built at the first import of the name,
@@ -17,6 +17,7 @@ from PySide6.QtCore import QDateTime, Signal
 from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from ..domain.errors import ValidationError
+from ..domain.instants import read_field_wall_time, repeated_wall_time, site_wall_time
 from . import theme
 from .errors import error_text
 
@@ -235,21 +236,89 @@ def _stray_keys() -> frozenset:
 
 
 def local_qdatetime(instant: datetime) -> QDateTime:
-    """An instant as a date-time field shows it (the workstation's local time)."""
-    return QDateTime.fromSecsSinceEpoch(int(instant.timestamp()))
+    """An instant as a date-time field shows it: the site's wall time, held in a UTC QDateTime that
+    Qt never converts (LeavingDateTimeEdit says why)."""
+    from PySide6.QtCore import QDate, QTime, QTimeZone
+
+    wall = site_wall_time(instant)
+    return QDateTime(QDate(wall.year, wall.month, wall.day), QTime(wall.hour, wall.minute, wall.second), QTimeZone.utc())
 
 
-def utc_from_qdatetime(value: QDateTime) -> datetime:
-    """What a date-time field holds, as the UTC instant it names."""
-    return datetime.fromtimestamp(value.toSecsSinceEpoch(), tz=timezone.utc)
+def _wall_of(value: QDateTime) -> datetime:
+    day, moment = value.date(), value.time()
+    return datetime(day.year(), day.month(), day.day(), moment.hour(), moment.minute(), moment.second())
 
 
 class LeavingDateTimeEdit(QDateTimeEdit):
     """A date and time field that Tab leaves (Qt's steps through its sections first, so a keyboard
-    user was held in it for five presses); the arrow keys still move between sections."""
+    user was held in it for five presses); the arrow keys still move between sections.
+
+    It holds the wall time only: Qt read a local wall time in the hour the clocks go back as the
+    first of the two, so a late dilution set to the second 01:50 was an hour earlier and passed the
+    4-hour limit. The domain reads the wall time on the site's clock (instant()); in that hour the
+    `repeated` choice beside the field appears and must be answered, and in the hour the clocks go
+    forward the time is refused. The caller lays `repeated` out next to the field."""
+
+    def __init__(self, parent: QWidget | None = None):
+        from PySide6.QtCore import QTimeZone
+
+        super().__init__(parent)
+        self.setTimeZone(QTimeZone.utc())
+        self.repeated = QComboBox(parent)
+        self.repeated.setAccessibleName("which of the two times the clocks showed twice")
+        self.repeated.hide()
+        self.dateTimeChanged.connect(self._offer_repeated_choice)
 
     def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 (Qt naming)
         return QWidget.focusNextPrevChild(self, forward)
+
+    def setObjectName(self, name: str) -> None:  # noqa: N802 (Qt naming)
+        super().setObjectName(name)
+        self.repeated.setObjectName(f"{name}Which")
+
+    def setEnabled(self, enabled: bool) -> None:  # noqa: N802 (Qt naming)
+        super().setEnabled(enabled)
+        self.repeated.setEnabled(enabled)
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802 (Qt naming)
+        super().setVisible(visible)
+        self.repeated.setVisible(visible and self.repeated.count() > 0)
+
+    def wall_time(self) -> datetime:
+        return _wall_of(self.dateTime())
+
+    def show_instant(self, instant: datetime) -> None:
+        """Set the field to an instant the program knows (now, a recorded time): in the hour shown
+        twice the choice is answered with the reading that instant is. A time the user sets is asked."""
+        self._known = instant
+        try:
+            self.setDateTime(local_qdatetime(instant))
+            self._offer_repeated_choice()
+        finally:
+            self._known = None
+
+    _known: datetime | None = None
+
+    def _offer_repeated_choice(self) -> None:
+        twice = repeated_wall_time(self.wall_time())
+        if twice is None:
+            self.repeated.clear()
+            self.repeated.hide()
+            return
+        first, second = twice.names()
+        self.repeated.clear()
+        self.repeated.addItem("which one? (the clocks went back)", None)
+        self.repeated.addItem(first, False)
+        self.repeated.addItem(second, True)
+        if self._known is not None:
+            self.repeated.setCurrentIndex(2 if self._known.replace(microsecond=0) == twice.second else 1)
+        self.repeated.setVisible(not self.isHidden())
+
+    def instant(self, field: str) -> datetime:
+        """The UTC instant the field names on the site's clock; ValidationError (naming `field`) in the
+        hour the clocks went forward, or in the hour they went back until `repeated` is answered."""
+        second = self.repeated.currentData() if self.repeated.count() else None
+        return read_field_wall_time(self.wall_time(), field, second)
 
 
 def date_time_field(parent: QWidget | None = None) -> LeavingDateTimeEdit:
@@ -283,6 +352,7 @@ class LateEntry(QWidget):
         self.note = QLabel("(the time you enter it is recorded too)", self)
         row.addWidget(self.earlier)
         row.addWidget(self.when)
+        row.addWidget(self.when.repeated)
         row.addWidget(self.note)
         row.addStretch(1)
         self.earlier.toggled.connect(self._toggled)
@@ -291,14 +361,14 @@ class LateEntry(QWidget):
         self.when.setEnabled(on)
         self.when.setVisible(on)
         if on:
-            self.when.setDateTime(local_qdatetime(self._now()))
+            self.when.show_instant(self._now())
             self.when.setFocus()
 
     def at(self) -> datetime | None:
         """The time the step happened, or None for now."""
         if not self.earlier.isChecked():
             return None
-        return utc_from_qdatetime(self.when.dateTime())
+        return self.when.instant("at")
 
     def reset(self) -> None:
         self.earlier.setChecked(False)

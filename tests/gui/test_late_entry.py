@@ -6,13 +6,17 @@ Fails on the code before this change: the GUI recorded every step at the moment 
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import time
+from datetime import datetime, timedelta, timezone
 
-from PySide6.QtCore import QDateTime, Qt
+import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QRadioButton
 
 from infusion_app.domain.records import EventType
 from infusion_app.gui import bench_wizard as bw
+from infusion_app.gui.widgets import local_qdatetime
 
 from .test_bench_wizard import COMMIT, NEXT, click, find, open_wizard, tick
 from .test_chair import DISPENSED, confirm, premedicate, scan
@@ -82,7 +86,7 @@ def test_a_time_in_the_future_is_refused_with_the_fields_label(qtbot, chair, ser
     premedicate(qtbot, chair)
     late = chair.late_entries[EventType.INFUSION_STARTED]
     qtbot.mouseClick(late.earlier, Qt.MouseButton.LeftButton)
-    late.when.setDateTime(QDateTime.fromSecsSinceEpoch(int((clock.now() + timedelta(hours=1)).timestamp())))
+    late.when.setDateTime(local_qdatetime(clock.now() + timedelta(hours=1)))
     qtbot.mouseClick(chair.start_button, Qt.MouseButton.LeftButton)
     assert chair.start_message.text().startswith("Time: ") and "future" in chair.start_message.text()
     assert service.get(prep_id).last(EventType.INFUSION_STARTED) is None
@@ -98,3 +102,96 @@ def test_tab_leaves_a_date_and_time_field(qtbot, chair, make_preparation):
     assert row.given_at.hasFocus()
     qtbot.keyClick(row.given_at, Qt.Key.Key_Tab)
     assert not row.given_at.hasFocus()
+
+
+# -- the hour the clocks go back ---------------------------------------------------------------
+# Europe/Berlin: at 03:00 CEST on 2026-10-25 the clocks went back to 02:00 CET, so 02:00 to 02:59
+# was shown twice. Qt read such a time set in the field as the first: an infusion started at the
+# second 02:40 and ended 30 min later was recorded as started an hour earlier, 1 h 30 min long,
+# and passed the label's 1-hour minimum.
+SECOND_TWO_OCLOCK = datetime(2026, 10, 25, 1, 0, tzinfo=timezone.utc)  # 02:00 CET, the second time
+
+
+@pytest.fixture
+def berlin_workstation(clock):
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    clock.set(SECOND_TWO_OCLOCK)
+    yield
+    if saved is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
+
+
+def choose(qtbot, combo, index: int) -> None:
+    combo.setFocus()
+    for _ in range(index - combo.currentIndex()):
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentIndex() == index
+
+
+def test_a_late_dilution_set_in_the_hour_the_clocks_went_back_asks_which_and_is_recorded_as_chosen(
+    qtbot, berlin_workstation, service, technician, clock, make_preparation
+):
+    prep_id = make_preparation(steps=("reconstituted",))
+    clock.advance(minutes=45)  # 02:45 CET
+    wizard = open_wizard(qtbot, service, technician, prep_id)
+    tick(qtbot, find(wizard, QCheckBox, "drawConfirm"))
+    click(qtbot, wizard, NEXT)
+    tick(qtbot, find(wizard, QRadioButton, "storageRoom"))
+    late = wizard.currentPage().late
+    set_earlier(qtbot, late, 6)  # 02:39, shown twice
+    which = late.when.repeated
+    assert which.isVisible() and which.objectName() == f"{late.when.objectName()}Which" and which.currentData() is None
+    assert [which.itemText(i) for i in (1, 2)] == ["the first 02:39 (UTC+02:00)", "the second 02:39 (UTC+01:00)"]
+    click(qtbot, wizard, COMMIT)
+    assert wizard.currentId() == bw.DILUTE and service.get(prep_id).last(EventType.DILUTED) is None
+    assert "happened twice on this site's clock" in wizard.currentPage().refusal.text()
+    choose(qtbot, which, 2)
+    click(qtbot, wizard, COMMIT)
+    assert service.get(prep_id).last(EventType.DILUTED).at == SECOND_TWO_OCLOCK + timedelta(minutes=39)
+
+
+def test_an_infusion_started_in_the_hour_the_clocks_went_back_is_not_read_an_hour_earlier(qtbot, berlin_workstation, chair, service, clock, make_preparation):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    premedicate(qtbot, chair)
+    clock.advance(minutes=45)  # 02:45 CET
+    late = chair.late_entries[EventType.INFUSION_STARTED]
+    set_earlier(qtbot, late, 5)  # the second 02:40
+    qtbot.mouseClick(chair.start_button, Qt.MouseButton.LeftButton)
+    assert "happened twice" in chair.start_message.text() and service.get(prep_id).last(EventType.INFUSION_STARTED) is None
+    choose(qtbot, late.when.repeated, 2)
+    qtbot.mouseClick(chair.start_button, Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.INFUSION_STARTED).at == SECOND_TWO_OCLOCK + timedelta(minutes=40)
+    clock.advance(minutes=30)  # 30 min after the real start: too fast, asked as a deviation, not passed
+    qtbot.mouseClick(chair.end_button, Qt.MouseButton.LeftButton)
+    assert service.get(prep_id).last(EventType.INFUSION_ENDED) is None
+
+
+def test_a_premedication_given_in_the_hour_the_clocks_went_back_asks_which_and_keeps_the_others(
+    qtbot, berlin_workstation, chair, service, clock, make_preparation
+):
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    clock.advance(minutes=45)  # 02:45 CET
+    chair.repaint_countdown()
+    row = chair.premed_rows["corticosteroid"]
+    row.given_at.setFocus()
+    row.given_at.setDateTime(row.given_at.dateTime().addSecs(-10 * 60))  # the second 02:35, as its arrows would
+    assert row.given_at.repeated.isVisible()
+    premedicate(qtbot, chair)
+    given = [e.details["drug_class"] for e in service.get(prep_id).events_of(EventType.PREMEDICATION)]
+    assert sorted(given) == ["antihistamine", "antipyretic"]  # the others are recorded; this one waits for the choice
+    # a time the program set (now, when they were given) answers the choice with the reading it is
+    assert chair.premed_rows["antipyretic"].given_at.repeated.currentText() == "the second 02:45 (UTC+01:00)"
+    assert "Given at" in row.status.text() and "happened twice" in row.status.text()
+    choose(qtbot, row.given_at.repeated, 2)
+    qtbot.mouseClick(chair.premed_button, Qt.MouseButton.LeftButton)
+    steroid = next(e for e in service.get(prep_id).events_of(EventType.PREMEDICATION) if e.details["drug_class"] == "corticosteroid")
+    assert steroid.at == SECOND_TWO_OCLOCK + timedelta(minutes=35)
