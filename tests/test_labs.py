@@ -130,6 +130,50 @@ def test_the_lowest_electrolytes_a_living_patient_has_are_accepted_and_the_messa
     assert info.value.field == "magnesium" and "must be 0.05 to 20 mmol/L, e.g. 0.85" in info.value.message
 
 
+def _with_stored_zero_potassium(course, at):
+    """Normal results at `at`, but the electrolytes as 1da08df's floors refuse and the code before it stored."""
+    record_normal_labs(course, at, kinds=("cbc", "liver", "ecg", "vod-signs"))
+    labs.record_lab(course, "electrolytes", {"potassium": 0.0, "magnesium": 0.85}, at, at, "test")
+
+
+def test_a_stored_potassium_of_0_is_shown_but_counts_for_nothing_and_is_not_copied():
+    """Review of 1da08df: a K of 0 stored before the floor still counted as the baseline electrolytes,
+    and copied into another drug's order verification it refused the whole verification."""
+    noon = datetime(2026, 12, 20, 12, 0, tzinfo=timezone.utc)
+    c = new_course("MRN1", False, monograph=BESPONSA)
+    record_blasts(c, 100, noon.date(), noon.date())
+    start_cycle(c, noon.date(), noon.date(), monograph=BESPONSA)
+    _with_stored_zero_potassium(c, noon - timedelta(hours=1))
+    stored = labs.latest(c, "electrolytes", noon)
+    assert labs.stored_result_doubt(stored) == "the stored potassium 0 mmol/L is below the 0.5 accepted: not a patient's value; record it again"
+    needed = labs.labs_needed(c, noon, 1, 1, monograph=BESPONSA)
+    assert [n for n in needed if "electrolytes" in n] == [f"baseline {labs.LAB_TITLES['electrolytes']} ({labs.stored_result_doubt(stored)})"]
+    assert set(labs.recorded_verification_labs(c, noon)) == {"cbc", "liver", "ecg", "vod-signs"}
+
+
+def test_a_stored_potassium_of_0_in_another_drugs_course_does_not_block_an_order_verification(tmp_path, database_templates, monkeypatch):
+    from infusion_app.domain.dosing import DoseOrder
+    from infusion_app.domain.records import EventType, Patient, Role
+    from tests.drugs import MYLOTARG
+
+    with course_services(tmp_path, database_templates) as (service, courses, clock):
+        courses.new_course("MRN001", False, "Pat Pharmacist", monograph=BESPONSA)
+        for kind in ("cbc", "liver"):
+            courses.record_lab("MRN001", kind, NORMAL[kind], clock.now() - timedelta(hours=5), "Nina Nurse")
+        with monkeypatch.context() as before_the_floor:  # stored as the code before 1da08df stored it
+            before_the_floor.setattr(labs, "electrolyte_values", lambda potassium, magnesium: {"potassium": 0.0, "magnesium": 0.85})
+            courses.record_lab("MRN001", "electrolytes", {"potassium": "0", "magnesium": "0.85"}, clock.now() - timedelta(days=20), "Nina Nurse")
+        made = service.create_preparation(
+            Patient("Doe, Jane", "MRN001", date(1970, 1, 1)),
+            DoseOrder("170 cm", "70 kg", 1, 1),
+            service.user("Tom Tech"),
+            monograph=MYLOTARG.with_regimen("fractionated"),
+        )
+        verifier = service.add_user("Vic Verify", Role.PHARMACIST, "864208", actor=service.user("Pat Pharmacist"))
+        status = service.record_event(made.id, EventType.ORDER_VERIFIED, verifier)
+        assert set(status.prep.last(EventType.ORDER_VERIFIED).details["labs"]) == {"cbc", "liver"}
+
+
 @pytest.mark.parametrize(
     "kind,given,field",
     [

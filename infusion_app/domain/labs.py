@@ -409,7 +409,7 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
     each_dose, baseline = monitored_labs(monograph, _age_years(course, at))
     for kind in each_dose:
         result = latest(course, kind, at)
-        doubt = stored_count_doubt(result)
+        doubt = stored_result_doubt(result)
         if doubt is not None:
             # like a stored fractional blast count (6019b5f): shown, but it clears nothing
             missing.append(f"{LAB_TITLES[kind]} taken within {hours} h ({doubt})")
@@ -422,14 +422,19 @@ def labs_needed(course: Any, at: datetime, cycle: int, day: int, policy: SitePol
             missing.append(f"{LAB_TITLES[kind]} taken within {hours} h{note}")
     if first_dose:
         for kind in baseline:
-            if latest(course, kind, at) is None:
+            result = latest(course, kind, at)
+            if result is None:
                 missing.append(f"baseline {LAB_TITLES[kind]}")
+            elif (doubt := stored_result_doubt(result)) is not None:
+                missing.append(f"baseline {LAB_TITLES[kind]} ({doubt})")
     else:
         every = int(getattr(policy, "ecg_every_days", 0) or 0)
         for kind in baseline if every > 0 else ():
             result = latest(course, kind, at)
             if result is None or result.taken_at < at - timedelta(days=every):
                 missing.append(f"{LAB_TITLES[kind]} repeated every {every} days (site policy)")
+            elif (doubt := stored_result_doubt(result)) is not None:
+                missing.append(f"{LAB_TITLES[kind]} repeated every {every} days (site policy) ({doubt})")
         last = max(d.given_on for d in course.doses)
         signs = latest(course, "vod-signs", at)
         if signs is None or signs.taken_at < since or signs.taken_at.astimezone().date() <= last:
@@ -479,6 +484,22 @@ def stored_count_doubt(result: LabResult | None) -> str | None:
                 f"({format_number(value / 1000, 3)} × 10⁹/L); record it again"
             )
     return None
+
+
+def stored_result_doubt(result: LabResult | None) -> str | None:
+    """Why a stored result cannot be relied on, or None: a CBC count above its present bound
+    (stored_count_doubt), or a potassium or magnesium below its floor, recorded before 1da08df
+    refused it (0 was an empty field). Shown as stored; it clears nothing and is not copied."""
+    if result is not None and result.kind == "electrolytes":
+        for name, element in electrolytes().items():
+            value = result.values.get(name)
+            if isinstance(value, (int, float)) and value < element.lowest_mmol_per_l:
+                return (
+                    f"the stored {name} {format_number(value, 3)} mmol/L is below the {format_number(element.lowest_mmol_per_l)} "
+                    "accepted: not a patient's value; record it again"
+                )
+        return None
+    return stored_count_doubt(result)
 
 
 def _counts(result: LabResult) -> Counts:
@@ -832,6 +853,7 @@ def recorded_verification_labs(course: Any, at: datetime) -> dict[str, dict[str,
     found: dict[str, dict[str, Any]] = {}
     for kind in LAB_KINDS:
         result = latest(course, kind, at)
-        if result is not None and stored_count_doubt(result) is None:  # a count probably per µL is not copied as 10⁹/L
+        # a count probably per µL is not copied as 10⁹/L, nor a potassium of 0 as a result
+        if result is not None and stored_result_doubt(result) is None:
             found[kind] = {**result.values, "taken_at": result.taken_at.isoformat(), "recorded_in": "course"}
     return found
