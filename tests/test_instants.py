@@ -224,3 +224,20 @@ def test_a_screens_wall_time_the_clocks_showed_twice_is_asked_which_and_read_as_
     with pytest.raises(ValidationError) as refused:
         read_field_wall_time(datetime(2026, 3, 29, 2, 30), "given_at", zone=BERLIN)
     assert refused.value.field == "given_at" and "did not happen on this site's clock" in refused.value.message and "e.g. 03:30" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "zone, wall, meant",
+    [
+        ("Europe/Berlin", datetime(2026, 3, 29, 2, 30), "03:30"),  # an hour forward
+        ("Australia/Lord_Howe", datetime(2026, 10, 4, 2, 15), "02:45"),  # half an hour forward
+        ("Antarctica/Troll", datetime(2026, 3, 29, 1, 30), "03:30"),  # two hours forward
+    ],
+)
+def test_a_screens_time_the_clocks_skipped_is_refused_with_the_time_it_was(zone, wall, meant):
+    """Review: the example was the wall time plus one hour, wrong where the clocks move by another amount."""
+    from infusion_app.domain.instants import read_field_wall_time
+
+    with pytest.raises(ValidationError) as refused:
+        read_field_wall_time(wall, "at", zone=ZoneInfo(zone))
+    assert refused.value.message.endswith(f"set the time it was, e.g. {meant}")

@@ -306,9 +306,11 @@ def read_field_wall_time(wall: datetime, field: str, second: bool | None = None,
     wall = _in_calendar(wall.replace(tzinfo=None, microsecond=0), field)
     instants = wall_time_instants(wall, zone)
     if not instants:
+        # The time read on the clock as it was before the change, shown as the clock read after it
+        # (Berlin 02:30 -> 03:30, Lord Howe's half hour 02:15 -> 02:45, Troll's two hours 01:30 -> 03:30).
+        meant = site_wall_time((wall - min(_offsets_on(wall.date(), zone))).replace(tzinfo=timezone.utc), zone)
         raise ValidationError(
-            field,
-            f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); set the time it was, e.g. {wall + timedelta(hours=1):%H:%M}",
+            field, f"{wall:%Y-%m-%d %H:%M} did not happen on this site's clock (the clocks went forward); set the time it was, e.g. {meant:%H:%M}"
         )
     if len(instants) == 1:
         return instants[0]

@@ -117,6 +117,9 @@ class PremedicationEntry:
         self.time_touched = False
         self._setting_time = False
         self.given_at.dateTimeChanged.connect(self._time_changed)
+        # Answering "which one?" alone (the time left as it was) is setting the time: the review
+        # found the row still recorded at now, and the next tick put the answer back.
+        self.given_at.repeated.activated.connect(lambda _index: self._time_changed())
         self.drug.currentIndexChanged.connect(self._drug_changed)
         self.drug.enter_pressed.connect(self._after_drug)
         self.other_name.returnPressed.connect(self.dose.setFocus)

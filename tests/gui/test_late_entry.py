@@ -195,3 +195,27 @@ def test_a_premedication_given_in_the_hour_the_clocks_went_back_asks_which_and_k
     qtbot.mouseClick(chair.premed_button, Qt.MouseButton.LeftButton)
     steroid = next(e for e in service.get(prep_id).events_of(EventType.PREMEDICATION) if e.details["drug_class"] == "corticosteroid")
     assert steroid.at == SECOND_TWO_OCLOCK + timedelta(minutes=35)
+
+
+def test_a_premedication_whose_time_is_left_but_whose_reading_is_chosen_is_recorded_as_chosen(
+    qtbot, berlin_workstation, chair, service, clock, make_preparation
+):
+    """Review: answering "which one?" alone (given an hour ago, at the first 02:45) left the row at
+    now, and the next tick of the clock put the answer back to the second."""
+    prep_id = make_preparation(steps=DISPENSED)
+    scan(qtbot, chair, prep_id)
+    confirm(qtbot, chair)
+    clock.advance(minutes=45)  # the second 02:45 CET
+    chair.repaint_countdown()
+    which = chair.premed_rows["corticosteroid"].given_at.repeated
+    assert which.currentText() == "the second 02:45 (UTC+01:00)"
+    choose_first = which.findText("the first 02:45 (UTC+02:00)")
+    which.setFocus()
+    qtbot.keyClick(which, Qt.Key.Key_Up)
+    assert which.currentIndex() == choose_first
+    clock.advance(seconds=1)
+    chair.repaint_countdown()
+    assert which.currentIndex() == choose_first  # the tick keeps a time the nurse set
+    premedicate(qtbot, chair)
+    steroid = next(e for e in service.get(prep_id).events_of(EventType.PREMEDICATION) if e.details["drug_class"] == "corticosteroid")
+    assert steroid.at == SECOND_TWO_OCLOCK + timedelta(minutes=45) - timedelta(hours=1)
