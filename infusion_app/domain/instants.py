@@ -286,10 +286,10 @@ class RepeatedWallTime:
     second: datetime
 
     def names(self, zone: tzinfo | None = None) -> tuple[str, str]:
-        return tuple(  # type: ignore[return-value]
-            f"the {which} {site_wall_time(instant, zone):%H:%M} (UTC{_offset_text(_on_site_clock(instant, zone).utcoffset())})"
-            for which, instant in (("first", self.first), ("second", self.second))
-        )
+        def name(which: str, instant: datetime) -> str:
+            return f"the {which} {site_wall_time(instant, zone):%H:%M} (UTC{_offset_text(_on_site_clock(instant, zone).utcoffset())})"
+
+        return name("first", self.first), name("second", self.second)
 
 
 def repeated_wall_time(wall: datetime, zone: tzinfo | None = None) -> RepeatedWallTime | None:

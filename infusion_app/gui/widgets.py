@@ -254,8 +254,8 @@ class LeavingDateTimeEdit(QDateTimeEdit):
     user was held in it for five presses); the arrow keys still move between sections.
 
     It holds the wall time only: Qt read a local wall time in the hour the clocks go back as the
-    first of the two, so a late dilution set to the second 01:50 was an hour earlier and passed the
-    4-hour limit. The domain reads the wall time on the site's clock (instant()); in that hour the
+    first of the two, so an infusion started at the second 02:40 and ended 30 minutes later was
+    recorded as 1 h 30 min long and passed the 1-hour minimum. The domain reads the wall time on the site's clock (instant()); in that hour the
     `repeated` choice beside the field appears and must be answered, and in the hour the clocks go
     forward the time is refused. The caller lays `repeated` out next to the field."""
 
@@ -299,17 +299,25 @@ class LeavingDateTimeEdit(QDateTimeEdit):
 
     _known: datetime | None = None
 
+    _offered_for: datetime | None = None  # the wall time (to the minute) the choice was built for
+
     def _offer_repeated_choice(self) -> None:
         twice = repeated_wall_time(self.wall_time())
         if twice is None:
+            self._offered_for = None
             self.repeated.clear()
             self.repeated.hide()
             return
-        first, second = twice.names()
-        self.repeated.clear()
-        self.repeated.addItem("which one? (the clocks went back)", None)
-        self.repeated.addItem(first, False)
-        self.repeated.addItem(second, True)
+        # Rebuilt (and so asked again) only for another minute: the chair's tick sets an untouched
+        # premedication time every second, with nothing new to offer.
+        minute = self.wall_time().replace(second=0)
+        if minute != self._offered_for:
+            self._offered_for = minute
+            first, second = twice.names()
+            self.repeated.clear()
+            self.repeated.addItem("which one? (the clocks went back)", None)
+            self.repeated.addItem(first, False)
+            self.repeated.addItem(second, True)
         if self._known is not None:
             self.repeated.setCurrentIndex(2 if self._known.replace(microsecond=0) == twice.second else 1)
         self.repeated.setVisible(not self.isHidden())
