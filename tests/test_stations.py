@@ -3,11 +3,10 @@ and what must hold on SQLite too (append-only audit, stale writers refused, the 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.postgres_server import execute_autocommit, with_database
 from tests.prep_helpers import verify_order
+from tests.station_worker import run_station, stations_context
 
 from tests.drugs import BESPONSA
 from infusion_app.cli import main
@@ -29,7 +29,6 @@ from infusion_app.service import StepRefused, open_service
 from infusion_app.storage import NewerDatabaseError, StorageError
 from infusion_app.storage.database import SchemaBehindError, application_role_sql, known_revisions
 
-WORKER = Path(__file__).with_name("station_worker.py")
 PATIENT = Patient("Doe, Jane", "MRN-1001", date(1970, 5, 17))
 ORDER = DoseOrder(height="170 cm", weight="70 kg", cycle=1, day=1)
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
@@ -54,38 +53,43 @@ def ready_to_reconstitute(service, people) -> str:
 
 
 class Stations:
-    """Worker processes (tests/station_worker.py), each opened and waiting; go() releases them all."""
+    """Station processes (tests/station_worker.py), each opened and waiting; go() releases them all."""
 
     def __init__(self, data_dir: Path, database: str):
         self.data_dir, self.database = data_dir, database
-        self.processes: list[subprocess.Popen] = []
+        self.stations: list[tuple[BaseProcess, Connection]] = []
 
     def start(self, station: str, *action: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "INFUSION_PREP_TESTING"}
-        env["PYTHONPATH"] = os.pathsep.join([str(WORKER.parents[1]), env.get("PYTHONPATH", "")])
-        process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(self.data_dir), self.database, station, *action],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.processes.append(process)
+        context = stations_context()
+        ours, theirs = context.Pipe()
+        process = context.Process(target=run_station, args=(theirs, str(self.data_dir), self.database, station, *action), name=station)
+        process.start()
+        theirs.close()
+        self.stations.append((process, ours))
 
     def go(self) -> list[dict]:
-        for process in self.processes:
-            line = process.stdout.readline()
-            assert line == "ready\n", process.stderr.read()
-        for process in self.processes:  # released together: the writes race
-            process.stdin.write("go\n")
-            process.stdin.flush()
+        for process, connection in self.stations:
+            said = _answer(process, connection)
+            assert said == "ready", said
+        for _, connection in self.stations:  # released together: the writes race
+            connection.send("go")
         results = []
-        for process in self.processes:
-            out, err = process.communicate(timeout=120)
-            assert process.returncode == 0 and "Traceback" not in err, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        for process, connection in self.stations:
+            result = _answer(process, connection)
+            process.join(timeout=120)
+            assert process.exitcode == 0 and "crashed" not in result, result
+            results.append(result)
         return results
+
+
+def _answer(process: BaseProcess, connection: Connection):
+    if not connection.poll(120):
+        raise AssertionError(f"station {process.name} said nothing for 120 s")
+    try:
+        return connection.recv()
+    except EOFError:
+        process.join(timeout=10)
+        raise AssertionError(f"station {process.name} ended (exit code {process.exitcode}) without an answer") from None
 
 
 # -- conflicting steps ----------------------------------------------------------------------
