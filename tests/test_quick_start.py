@@ -143,6 +143,21 @@ def test_conversions_comparisons_and_sums_are_pints_to_the_last_bit(magnitude, o
         assert has_dimension(Quantity(magnitude, source), target) == same_dimension(source, target)
 
 
+def test_a_unit_text_is_read_once_for_every_later_conversion_of_a_built_quantity(monkeypatch):
+    """pint keeps its reading of a bare unit name only: `.to("mg/m**2")` parsed the text at every
+    call (a twentieth of a test run). Read once, the answer is still pint's to the last bit."""
+    ureg = registry()
+    reads = []
+    parse = ureg.parse_units_as_container
+    monkeypatch.setattr(ureg, "parse_units_as_container", lambda text, *a, **k: reads.append(text) or parse(text, *a, **k))
+    text = "microgram / (meter ** 2 * hour)"
+    built = Quantity(7.3, "mg") / Quantity(1.9, "m**2") / Quantity(2, "minute")  # arithmetic: pint's own quantity
+    answers = [built.to(text) for _ in range(3)]
+    assert reads.count(text) == 1, reads
+    expected = (ureg.Quantity(7.3, "mg") / ureg.Quantity(1.9, "m**2") / ureg.Quantity(2, "minute")).to(text)
+    assert all(a.magnitude == expected.magnitude and str(a.units) == str(expected.units) for a in answers)
+
+
 def test_the_answers_kept_in_the_file_are_the_ones_pint_gave(monkeypatch, tmp_path):
     _fresh_known(monkeypatch, tmp_path, keep_file=False)
     learnt = [Quantity(1.7, "m").to("cm").magnitude, Quantity(154, "lb").to("kg").magnitude, Quantity(90, "minute").to("hour").magnitude]

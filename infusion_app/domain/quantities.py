@@ -255,6 +255,23 @@ def _wrapped(value: Any) -> Any:
     return value
 
 
+_PARSED_UNITS: dict[str, Any] = {}
+_MOST_PARSED_UNITS = 1024  # unit texts come from the data files and the code; typed ones are few
+
+
+def _parsed_units(text: str) -> Any:
+    """pint's reading of a unit text, as its own `.to(text)` makes it, kept: pint keeps only a bare
+    unit name's, so every `.to("mg/m**2")` parsed the text again (about a twentieth of a test run)."""
+    found = _PARSED_UNITS.get(text)
+    if found is None:
+        if len(_PARSED_UNITS) >= _MOST_PARSED_UNITS:
+            _PARSED_UNITS.clear()
+        from pint.util import to_units_container  # what pint's own .to() reads the text with
+
+        found = _PARSED_UNITS[text] = to_units_container(text, registry())
+    return found
+
+
 def _root(magnitude: Any, factor: Any) -> Any:
     return magnitude if factor == "same" else magnitude * factor
 
@@ -309,7 +326,7 @@ class _Lazy(metaclass=_QuantityType):
                 return _Lazy(self._m, other)
             if factor != "pint":
                 return _Lazy(self._m * factor, other)
-        return _wrapped(self._pint().to(_plain(other), *contexts, **ctx_kwargs))
+        return _wrapped(self._pint().to(_parsed_units(other) if isinstance(other, str) else _plain(other), *contexts, **ctx_kwargs))
 
     def m_as(self, units: Any) -> Any:
         return self.to(units).magnitude
