@@ -96,3 +96,19 @@ def test_a_value_citing_an_unknown_source_is_refused(tmp_path, monograph_text):
 def test_a_missing_value_is_a_clear_error():
     with pytest.raises(DataFileError, match="no value 'nope.nothing'"):
         load_monograph("inotuzumab-ozogamicin").fact("nope.nothing")
+
+
+def test_a_fact_in_a_unit_is_converted_once_per_monograph_and_never_shared(tmp_path, monograph_text, monkeypatch):
+    """A dose calculation reads a dozen facts in fixed units, each through pint, again at every call."""
+    copy = tmp_path / "copy.toml"
+    copy.write_text(monograph_text, encoding="utf-8")
+    shipped = load_monograph(copy)  # its own instance: the installed one is shared by the whole process
+    other = load_monograph(edited(tmp_path, monograph_text, r"^concentration = \{ value = 0\.25,", "concentration = { value = 0.5,"))
+    conversions = []
+    for monograph in (shipped, other):
+        quantity = monograph.quantity
+        monkeypatch.setattr(monograph, "quantity", lambda path, unit=None, q=quantity: conversions.append(path) or q(path, unit))
+    assert [shipped.magnitude("reconstitution.concentration", "mg/mL") for _ in range(3)] == [0.25] * 3
+    assert other.magnitude("reconstitution.concentration", "mg/mL") == 0.5
+    assert shipped.magnitude("reconstitution.concentration", "microgram/mL") == 250
+    assert conversions == ["reconstitution.concentration"] * 3
