@@ -901,27 +901,31 @@ def _about_to_mark(nacl_ml: Decimal, final_ml: Decimal, policy: SitePolicy) -> D
     return _quantize(nacl_ml, _dec(syringe.graduation_ml))
 
 
-def _on_marks(volume: Decimal, syringe: DrawSyringe, most: Decimal | None) -> Decimal:
-    """The volume at the syringe's nearest mark (half a mark up), never above `most`."""
-    marked = _quantize(volume, _dec(syringe.graduation_ml))
+def _on_marks(volume: Decimal, graduation: Decimal, most: Decimal | None) -> Decimal:
+    """The volume at the nearest of a syringe's marks `graduation` apart (half a mark up), never above `most`."""
+    marked = _quantize(volume, graduation)
     if most is not None and marked > most:
-        marked = _quantize(most, _dec(syringe.graduation_ml), ROUND_FLOOR)
+        marked = _quantize(most, graduation, ROUND_FLOOR)
     return marked
 
 
-def _lead_parts(syringes: tuple[DrawSyringe, ...], count: int, exact: Decimal) -> Iterator[tuple[tuple[DrawPart, ...], Decimal]]:
+# A syringe with its capacity and marks as Decimals, converted once per draw: the search below
+# visits each syringe thousands of times for a large dose.
+_Syringe = tuple[DrawSyringe, Decimal, Decimal]
+
+
+def _lead_parts(syringes: tuple[_Syringe, ...], count: int, exact: Decimal) -> Iterator[tuple[tuple[DrawPart, ...], Decimal]]:
     """Every choice of `count` syringes, largest first (repeats allowed), each drawn full or to its last mark
     below what is left, holding less than `exact` together: the parts before the remainder."""
-    ordered = tuple(sorted(syringes, key=lambda s: -s.capacity_ml))
+    ordered = tuple(sorted(syringes, key=lambda s: -s[0].capacity_ml))
 
     def extend(start: int, left: int, total: Decimal, chosen: tuple[DrawPart, ...]) -> Iterator[tuple[tuple[DrawPart, ...], Decimal]]:
         if left == 0:
             yield chosen, total
             return
         for index in range(start, len(ordered)):
-            syringe = ordered[index]
-            capacity = _dec(syringe.capacity_ml)
-            below = _quantize(exact - total, _dec(syringe.graduation_ml), ROUND_FLOOR)
+            syringe, capacity, graduation = ordered[index]
+            below = _quantize(exact - total, graduation, ROUND_FLOOR)
             for volume in sorted({capacity, below}, reverse=True):
                 if 0 < volume <= capacity and total + volume < exact:
                     part = DrawPart(volume, syringe.capacity_ml, syringe.graduation_ml)
@@ -950,15 +954,16 @@ def _draw(exact_ml: Decimal, policy: SitePolicy, most_ml: Decimal | None = None,
     smallest = _dec(syringes[0].capacity_ml)
     # Enough syringes for the smallest one, drawn full, to bring any remainder within its marks.
     most_syringes = int((exact_ml / smallest).to_integral_value(rounding=ROUND_CEILING)) + 1
+    measured = tuple((s, _dec(s.capacity_ml), _dec(s.graduation_ml)) for s in syringes)
     best: tuple[tuple[Decimal, int, Decimal], tuple[DrawPart, ...]] | None = None
     for count in range(1, most_syringes + 1):
         found: tuple[tuple[Decimal, int, Decimal], tuple[DrawPart, ...]] | None = None
-        for lead, total in _lead_parts(syringes, count - 1, exact_ml):
+        for lead, total in _lead_parts(measured, count - 1, exact_ml):
             remainder = exact_ml - total
             # The smallest syringe that holds the rest, or the largest to its top mark (20.04 mL is 20 mL, -0.2%).
-            holder = next((s for s in syringes if _dec(s.capacity_ml) >= remainder), syringes[-1])
-            most = _dec(holder.capacity_ml) if most_ml is None else min(_dec(holder.capacity_ml), most_ml - total)
-            marked = _on_marks(remainder, holder, most)
+            holder, capacity, graduation = next((s for s in measured if s[1] >= remainder), measured[-1])
+            most = capacity if most_ml is None else min(capacity, most_ml - total)
+            marked = _on_marks(remainder, graduation, most)
             if marked <= 0:
                 continue  # the remainder is below the holder's first mark: a draw of fewer syringes
             parts = (*lead, DrawPart(marked, holder.capacity_ml, holder.graduation_ml))
