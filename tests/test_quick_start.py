@@ -377,3 +377,19 @@ def test_the_help_is_wrapped_to_the_width_argparse_itself_takes(columns, monkeyp
         with monkeypatch.context() as stock:
             stock.setattr(OneLineArgumentParser, "_get_formatter", argparse.ArgumentParser._get_formatter)
             assert ours == sub.format_help()
+
+
+def test_argparse_words_are_looked_up_once_not_on_disk_at_every_parser(monkeypatch):
+    """gettext searched the locale folders for argparse's words at every parser and argument made:
+    half of building the `course` command's parser."""
+    import gettext
+
+    from infusion_app.cli import build_parser, modules_for
+
+    build_parser(modules_for(["course", "show", "X"]))
+    searches = []
+    find = gettext.find
+    monkeypatch.setattr(gettext, "find", lambda *a, **k: searches.append(a) or find(*a, **k))
+    parser = build_parser(modules_for(["course", "show", "X"]))
+    assert searches == []
+    assert "show this help message and exit" in parser.format_help()

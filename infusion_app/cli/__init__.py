@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .common import MAX_ERROR_CHARS, MAX_REFUSAL_CHARS, CliError, Exit, OneLineArgumentParser, one_line
+from .common import MAX_ERROR_CHARS, MAX_REFUSAL_CHARS, CliError, Exit, OneLineArgumentParser, keep_argparse_messages, one_line
 
 # Each module defines register(subparsers); a subcommand's heavy imports (SQLAlchemy,
 # reportlab, Qt) happen inside its handler so that `calc` starts fast.
@@ -67,6 +67,7 @@ def opens_the_desktop_program(argv: Sequence[str]) -> bool:
 
 
 def build_parser(modules: Sequence[str] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
+    keep_argparse_messages()
     parser = OneLineArgumentParser(
         prog="infusion-prep",
         description="Preparation and administration assistant for the drugs of its monographs (infusion-prep drugs). "
