@@ -682,10 +682,10 @@ class SqlRepository(TransactionScopes):
 
     def latest_instant(self) -> datetime | None:
         with self._read() as session:
-            candidates = [
-                session.scalar(select(func.max(EventRow.recorded_at))),
-                session.scalar(select(func.max(AuditRow.at))),
-            ]
+            # One statement: every service opened (each command, each station) asks it first.
+            candidates = list(
+                session.execute(select(select(func.max(EventRow.recorded_at)).scalar_subquery(), select(func.max(AuditRow.at)).scalar_subquery())).one()
+            )
         instants = [c if isinstance(c, datetime) else datetime.fromisoformat(c) for c in candidates if c]
         return max(instants) if instants else None
 
