@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from infusion_app.storage import NewerDatabaseError, StorageError, database, open_database
-from infusion_app.storage.database import DB_FILENAME, known_revisions
+from infusion_app.storage.database import DB_FILENAME, _table_names, known_revisions
 from infusion_app.storage.models import load_all_models
 
 
@@ -203,3 +203,26 @@ def test_an_sqlite_file_at_the_head_has_its_revision_read_once(tmp_path, monkeyp
     engine, _, result = open_database(tmp_path)
     engine.dispose()
     assert len(reads) == 1 and result.from_revision == result.to_revision == known_revisions()[1]
+
+
+def test_the_tables_are_listed_as_sqlalchemys_inspector_lists_them(tmp_path, database):
+    """current_revisions reads the table names with one catalogue query instead of the inspector's
+    reflection; views, SQLite's own tables and other schemas' tables are left out as it leaves them."""
+    from sqlalchemy import inspect, text
+
+    from infusion_app.service import open_service
+
+    with open_service(data_dir=tmp_path, database=database) as service:
+        with service.engine.begin() as connection:
+            connection.execute(text("CREATE VIEW extra_view AS SELECT 1 AS one"))
+            connection.execute(
+                text("CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT)" if database is None else "CREATE TABLE counted (id serial PRIMARY KEY)")
+            )
+            connection.execute(text("INSERT INTO counted DEFAULT VALUES"))  # SQLite's sqlite_sequence appears
+            if database is not None:
+                connection.execute(text("CREATE SCHEMA elsewhere"))
+                connection.execute(text("CREATE TABLE elsewhere.not_ours (id integer)"))
+        with service.engine.connect() as connection:
+            listed = _table_names(connection)
+            assert listed == set(inspect(connection).get_table_names())
+            assert "counted" in listed and "extra_view" not in listed and "not_ours" not in listed

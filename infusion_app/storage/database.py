@@ -360,11 +360,28 @@ def current_revisions(engine: Engine) -> tuple[set[str], bool]:
 
 
 def current_revisions_on(connection) -> tuple[set[str], bool]:
-    tables = set(inspect(connection).get_table_names())
+    tables = _table_names(connection)
     heads: set[str] = set()
     if "alembic_version" in tables:
         heads = {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
     return heads, bool(tables - {"alembic_version"})
+
+
+# The tables of the database's own schema, as SQLAlchemy's inspector lists them (its get_table_names),
+# in one catalogue query: the inspector's reflection was about 12 ms of every station's open on
+# PostgreSQL, and every command opens the database.
+_TABLE_NAMES_SQL = {
+    "postgresql": "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'",
+}
+
+
+def _table_names(connection) -> set[str]:
+    query = _TABLE_NAMES_SQL.get(connection.dialect.name)
+    if query is None:
+        return set(inspect(connection).get_table_names())
+    return {row[0] for row in connection.execute(text(query))}
 
 
 def backup_sqlite(location: Location, label: str, now: datetime | None = None) -> Path:
