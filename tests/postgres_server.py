@@ -264,6 +264,15 @@ class ReusedCopies:
         """The test is over: the copy is put back (or, its schema changed, dropped) at its next take."""
         self._free[self._template_of[name]].append(name)
 
+    def forget(self, template: str) -> None:
+        """`template` is about to be dropped: its copies and snapshot go with it. A template made
+        again under the same name (a module's fixture set up again when the module's tests were
+        split between workers) was otherwise restored from the first one's snapshot, audit entries
+        sealed with another data folder's key."""
+        for name in self._free.pop(template, []):
+            self._drop(name)
+        self._snapshots.pop(template, None)
+
     def drop_all(self) -> None:
         for name in list(self._template_of):
             self._drop(name)

@@ -85,7 +85,13 @@ def filled_templates(request, tmp_path_factory):
                 migrated = request.getfixturevalue("postgres_template")
                 name = f"infusion_filled_{os.getpid()}"
                 execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {migrated}")
-                request.addfinalizer(lambda: execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                copies = request.getfixturevalue("reused_copies")
+
+                def drop() -> None:
+                    copies.forget(name)
+                    execute_autocommit(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+                request.addfinalizer(drop)
                 fill(Site(folder, with_database(admin, name)))
                 made[dialect] = (folder, name)
         return made[dialect]

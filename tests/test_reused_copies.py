@@ -62,3 +62,23 @@ def test_a_copy_whose_schema_a_test_changed_is_dropped_not_handed_on(postgres_ad
             copies.give_back(fresh)
     finally:
         copies.drop_all()
+
+
+def test_a_template_made_again_under_its_name_is_copied_anew_once_forgotten(postgres_admin_url, postgres_template):
+    """A module's fixture set up a second time (its tests split between workers) dropped and made
+    its template again under the same name; its copies were restored from the first one's rows."""
+    import os
+
+    name = f"infusion_remade_{os.getpid()}"
+    copies = ReusedCopies(postgres_admin_url)
+    try:
+        for version in ("first", "second"):
+            execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+            execute_autocommit(with_database(postgres_admin_url, name), f"UPDATE alembic_version SET version_num = '{version}'")
+            copy = copies.take(name)
+            assert _rows(postgres_admin_url, copy, "SELECT version_num FROM alembic_version") == [(version,)]
+            copies.give_back(copy)
+            copies.forget(name)
+    finally:
+        copies.drop_all()
+        execute_autocommit(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
