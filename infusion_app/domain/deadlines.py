@@ -185,7 +185,8 @@ class Timeline:
         for event in events:
             # Deadlines are instants + limits: adding hours to a zoneinfo datetime is wall-clock
             # arithmetic (00:30 EST + 4 h = 04:30 EDT, 3 real hours), so every instant goes to UTC first.
-            if isinstance(event.at, datetime) and event.at.utcoffset() is not None:
+            # (A stored instant is already in UTC: copying its event again was a fifth of a board tick.)
+            if isinstance(event.at, datetime) and event.at.tzinfo is not timezone.utc and event.at.utcoffset() is not None:
                 event = replace(event, at=event.at.astimezone(timezone.utc))
             kind = event.type
             if kind in (EventType.OVERRIDE, EventType.ALARM_ACKNOWLEDGED, EventType.DEVIATION):
