@@ -12,6 +12,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tests.postgres_server import execute_autocommit
+
 from infusion_app.storage import NewerDatabaseError, StorageError, database, open_database
 from infusion_app.storage.database import DB_FILENAME, _table_names, known_revisions
 from infusion_app.storage.models import load_all_models
@@ -226,3 +228,18 @@ def test_the_tables_are_listed_as_sqlalchemys_inspector_lists_them(tmp_path, dat
             listed = _table_names(connection)
             assert listed == set(inspect(connection).get_table_names())
             assert "counted" in listed and "extra_view" not in listed and "not_ours" not in listed
+            if database is not None:
+                # An empty schema first on the path (as "$user" is) and a temporary table (reviewer).
+                connection.execute(text("CREATE SCHEMA empty_first"))
+                connection.execute(text("SET search_path = empty_first, public"))
+                connection.execute(text("CREATE TEMP TABLE scratch (id integer)"))
+                listed = _table_names(connection)
+                assert listed == set(inspect(connection).get_table_names()) and "counted" in listed and "scratch" not in listed
+                connection.rollback()
+    if database is not None:
+        # A schema named after the connecting role comes first on PostgreSQL's default path.
+        from sqlalchemy.engine import make_url
+
+        execute_autocommit(database, f'CREATE SCHEMA "{make_url(database).username}"')
+        with open_service(data_dir=tmp_path, database=database) as service:
+            assert service.migration.from_revision == known_revisions()[1]
