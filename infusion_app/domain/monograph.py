@@ -105,10 +105,9 @@ class Monograph:
     raw: dict[str, Any]
     facts: dict[str, Fact] = field(default_factory=dict)
     dose_rows: list[DoseRow] = field(default_factory=list)
-    # Deadlines ask for the same few time limits on every repaint; pint conversions dominate.
-    _durations: dict[str, timedelta] = field(default_factory=dict, repr=False, compare=False)
     # A dose calculation reads a dozen facts in fixed units (about 16 reads per calculation, a
-    # third of its time in pint); a monograph's facts never change once parsed.
+    # third of its time in pint) and deadlines the same few time limits at every repaint; a
+    # monograph's facts never change once parsed.
     _magnitudes: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False, compare=False)
     _premedication_drugs: list[PremedicationDrug] | None = field(default=None, repr=False, compare=False)
     # The regimen this view of the monograph doses by (None: the drug has none, or none is chosen yet).
@@ -233,10 +232,7 @@ class Monograph:
         return found
 
     def duration(self, path: str) -> timedelta:
-        found = self._durations.get(path)
-        if found is None:
-            found = self._durations[path] = timedelta(seconds=self.magnitude(path, "second"))
-        return found
+        return timedelta(seconds=self.magnitude(path, "second"))
 
     def text(self, path: str) -> str:
         value = self.fact(path).value
